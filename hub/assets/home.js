@@ -1,0 +1,5 @@
+// The home page (`/`): only the join form.
+
+import { wireJoinForm } from './form.js';
+
+wireJoinForm(document.getElementById('join-form'));

@@ -1,0 +1,149 @@
+// The `/rtc` WebSocket: join with the token, hand every hub message to the app, and reconnect with
+// backoff (1 s doubling to 10 s) when the socket drops. A fatal unauthorized/forbidden error stops for
+// good: retrying a bad link would only hammer the hub. Wire types: proto/src/signal.rs.
+
+const BACKOFF_START_MS = 1000;
+const BACKOFF_CAP_MS = 10000;
+/** A session that lasted this long was healthy: the next drop retries after the shortest delay. */
+const STABLE_SESSION_MS = 5000;
+
+/** Error codes after which a reconnect cannot help. */
+const TERMINAL_CODES = new Set(['unauthorized', 'forbidden']);
+
+/** The `/rtc` URL on the host that served this page (wss behind TLS). */
+export function rtcUrl(loc = window.location) {
+  const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${loc.host}/rtc`;
+}
+
+/**
+ * One logical signaling session that survives socket drops.
+ *
+ * Callbacks (all optional):
+ * - onSession(session): a new socket is open and `join` was sent; `session.send(msg)` sends on it.
+ *   Everything built on the previous socket must be torn down by the app before this fires.
+ * - onMessage(msg, session): a parsed hub message on the current socket.
+ * - onDrop({ delayMs, attempt, everConnected, opened }): the socket closed (`opened`: it had connected
+ *   at all); a retry is scheduled.
+ * - onTerminal(error): a fatal unauthorized/forbidden error; no retry.
+ */
+export class Signal {
+  constructor(token, callbacks, url = rtcUrl()) {
+    this.token = token;
+    this.cb = callbacks;
+    this.url = url;
+    this.ws = null;
+    this.session = null;
+    this.attempt = 0;
+    this.everConnected = false;
+    this.joinedAt = 0;
+    this.stopped = false;
+    this.timer = null;
+  }
+
+  start() {
+    this.stopped = false;
+    this.connect();
+  }
+
+  /** Stop for good (leave or terminal error): no reconnect. */
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.timer = null;
+    if (this.ws) {
+      const ws = this.ws;
+      this.ws = null;
+      try { ws.close(1000, 'bye'); } catch { /* already closed */ }
+    }
+    this.session = null;
+  }
+
+  /** Send on the current socket; returns false when there is none (the message is dropped). */
+  send(msg) {
+    return this.session ? this.session.send(msg) : false;
+  }
+
+  /**
+   * The hub answered `joined`. If this session then lasts a while, the next drop starts the backoff
+   * from the beginning again; a hub that accepts and drops at once still gets backed off from.
+   */
+  markJoined() {
+    this.everConnected = true;
+    this.joinedAt = Date.now();
+  }
+
+  /** Force a reconnect, e.g. when a peer connection failed and the session is no longer useful. */
+  restart() {
+    if (this.ws) {
+      try { this.ws.close(4000, 'restart'); } catch { /* already closed */ }
+    }
+  }
+
+  connect() {
+    if (this.stopped) return;
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch (err) {
+      console.warn('lectern: cannot open WebSocket', err);
+      this.scheduleRetry(false);
+      return;
+    }
+    this.ws = ws;
+    const session = {
+      ws,
+      alive: true,
+      opened: false,
+      send: (msg) => {
+        if (!session.alive || ws.readyState !== WebSocket.OPEN) return false;
+        ws.send(JSON.stringify(msg));
+        return true;
+      },
+    };
+    ws.addEventListener('open', () => {
+      if (this.ws !== ws) return;
+      this.session = session;
+      session.opened = true;
+      session.send({ type: 'join', token: this.token });
+      this.cb.onSession?.(session);
+    });
+    ws.addEventListener('message', (ev) => {
+      if (this.ws !== ws || typeof ev.data !== 'string') return;
+      let msg;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch {
+        console.warn('lectern: ignoring a non-JSON message from the hub');
+        return;
+      }
+      if (msg && msg.type === 'error' && msg.fatal && TERMINAL_CODES.has(msg.code)) {
+        // Do not wait for the hub to close the socket: stop now so no retry can be scheduled.
+        this.stop();
+        this.cb.onTerminal?.(msg);
+        return;
+      }
+      this.cb.onMessage?.(msg, session);
+    });
+    ws.addEventListener('close', () => {
+      session.alive = false;
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.session = null;
+      if (this.joinedAt && Date.now() - this.joinedAt >= STABLE_SESSION_MS) this.attempt = 0;
+      this.joinedAt = 0;
+      this.scheduleRetry(session.opened);
+    });
+    // 'error' is always followed by 'close'; nothing to do here.
+  }
+
+  /** `opened`: whether the socket that just closed had connected (the hub was reachable). */
+  scheduleRetry(opened) {
+    if (this.stopped) return;
+    const delayMs = Math.min(BACKOFF_START_MS * 2 ** this.attempt, BACKOFF_CAP_MS);
+    this.attempt += 1;
+    this.cb.onDrop?.({ delayMs, attempt: this.attempt, everConnected: this.everConnected, opened });
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.connect(), delayMs);
+  }
+}

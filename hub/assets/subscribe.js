@@ -1,0 +1,69 @@
+// The subscribe peer connection: everyone else's media from the hub. The hub offers and re-offers
+// on the same connection whenever tracks come and go; each offer's `tracks` list says which
+// participant each mid carries. Mids missing from the latest list are inactive.
+
+import { iceGatheringDone } from './ice.js';
+
+export class Subscriber {
+  /**
+   * @param {(msg: object) => boolean} send  sends a signaling message on the current socket
+   * @param {(tracks: Array<{mid: string, participantId: number, kind: string, track: MediaStreamTrack}>) => void} onTracks
+   *   called after every negotiation with the complete set of live remote tracks
+   * @param {RTCConfiguration} [config]
+   */
+  constructor(send, onTracks, config = {}) {
+    this.send = send;
+    this.onTracks = onTracks;
+    this.closed = false;
+    this.tracks = []; // the latest offer's list: [{mid, participantId, kind}]
+    this.queue = Promise.resolve(); // offers are applied one at a time, in order
+    this.pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', ...config });
+    // A track may surface after the answer is applied; refresh the mapping then too.
+    this.pc.addEventListener('track', () => this.publishTracks());
+  }
+
+  /** The hub's `subscribeOffer` (first or renegotiation). */
+  handleOffer(sdp, tracks) {
+    this.queue = this.queue
+      .then(() => this.negotiate(sdp, Array.isArray(tracks) ? tracks : []))
+      .catch((err) => console.error('lectern: subscribe negotiation failed', err));
+    return this.queue;
+  }
+
+  async negotiate(sdp, tracks) {
+    if (this.closed) return;
+    // The mapping holds from the moment the offer is applied ('track' events fire inside it).
+    this.tracks = tracks;
+    await this.pc.setRemoteDescription({ type: 'offer', sdp });
+    const answer = await this.pc.createAnswer();
+    await this.pc.setLocalDescription(answer);
+    await iceGatheringDone(this.pc);
+    if (this.closed) return;
+    this.send({ type: 'subscribeAnswer', sdp: this.pc.localDescription.sdp });
+    this.publishTracks();
+  }
+
+  /** The live remote tracks, each tagged with its owner, per the latest offer. */
+  liveTracks() {
+    const byMid = new Map(this.tracks.map((t) => [String(t.mid), t]));
+    const out = [];
+    for (const tr of this.pc.getTransceivers()) {
+      const info = tr.mid == null ? undefined : byMid.get(tr.mid);
+      if (!info || tr.stopped || tr.currentDirection === 'inactive' || tr.currentDirection === 'stopped') continue;
+      const track = tr.receiver.track;
+      if (!track || track.kind !== info.kind) continue;
+      out.push({ mid: tr.mid, participantId: info.participantId, kind: info.kind, track });
+    }
+    return out;
+  }
+
+  publishTracks() {
+    if (this.closed) return;
+    this.onTracks(this.liveTracks());
+  }
+
+  close() {
+    this.closed = true;
+    this.pc.close();
+  }
+}

@@ -1,0 +1,255 @@
+// Everything on the join page the user sees: the room feed, participant tiles, own preview,
+// controls, status line and notices. No networking here; app.js calls in and passes handlers.
+
+/** Create an element: h('div', { class: 'x', 'aria-label': 'y' }, child, 'text'). */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === false || v == null) continue;
+    el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children) el.append(c);
+  return el;
+}
+
+const byId = (id) => document.getElementById(id);
+
+function initials(name) {
+  const parts = String(name || '?').trim().split(/\s+/).slice(0, 2);
+  return parts.map((p) => p[0] || '').join('').toUpperCase() || '?';
+}
+
+/** One remote participant's tile: video (or placeholder), name, mic state. */
+class Tile {
+  constructor(info) {
+    this.info = { ...info };
+    this.videoTrack = null;
+    this.video = h('video', { autoplay: true, playsinline: true, muted: true });
+    this.video.muted = true; // the property, not just the attribute, decides autoplay
+    this.video.playsInline = true;
+    this.placeholder = h('div', { class: 'placeholder', 'aria-hidden': 'true' });
+    this.micOff = h('span', { class: 'badge mic-off', hidden: true }, 'muted');
+    this.nameEl = h('span', { class: 'name' });
+    this.caption = h('figcaption', {}, this.nameEl, this.micOff);
+    this.el = h('figure', { class: 'tile' }, this.video, this.placeholder, this.caption);
+    this.update(info);
+  }
+
+  update(info) {
+    Object.assign(this.info, info);
+    const { id, name, role } = this.info;
+    const label = role === 'device' ? `Classroom${name ? ` (${name})` : ''}` : name || `Participant ${id}`;
+    for (const el of [this.el, this.video]) {
+      el.dataset.participantId = String(id);
+      el.dataset.role = role || '';
+    }
+    this.nameEl.textContent = label;
+    this.video.setAttribute('aria-label', `Video of ${label}`);
+    this.render();
+  }
+
+  setVideoTrack(track) {
+    if (track === this.videoTrack) return;
+    this.videoTrack = track;
+    this.video.srcObject = track ? new MediaStream([track]) : null;
+    if (track) this.video.play().catch(() => { /* muted autoplay is allowed; retried on next frame */ });
+    this.render();
+  }
+
+  setMuted(kind, muted) {
+    if (kind === 'audio') this.info.audioMuted = muted;
+    if (kind === 'video') this.info.videoMuted = muted;
+    this.render();
+  }
+
+  render() {
+    const { role, name, videoMuted } = this.info;
+    const videoOff = !this.videoTrack || videoMuted;
+    this.el.classList.toggle('video-off', videoOff);
+    if (role === 'device') {
+      this.placeholder.textContent = videoMuted ? 'The classroom camera is off' : 'Waiting for the classroom video…';
+    } else {
+      this.placeholder.textContent = initials(name);
+    }
+    this.micOff.hidden = !this.info.audioMuted;
+  }
+}
+
+export class Ui {
+  constructor() {
+    this.stage = byId('stage');
+    this.stageEmpty = byId('stage-empty');
+    this.others = byId('others');
+    this.audioBox = byId('audio-sinks');
+    this.status = byId('status');
+    this.notices = byId('notices');
+    this.selfVideo = byId('self-video');
+    this.selfBox = byId('self');
+    this.micBtn = byId('mic');
+    this.camBtn = byId('cam');
+    this.leaveBtn = byId('leave');
+    this.soundBtn = byId('enable-sound');
+    this.rejoinBtn = byId('rejoin');
+    this.roomName = byId('room-name');
+    this.tiles = new Map(); // participantId -> Tile
+    this.audios = new Map(); // mid -> { el, track, participantId }
+    this.soundBtn.addEventListener('click', () => this.unlockSound());
+  }
+
+  setRoom(room) {
+    this.roomName.textContent = room;
+    document.title = `${room} · Lectern`;
+  }
+
+  /** kind: connecting | connected | reconnecting | failed | left; text: what the user reads. */
+  setStatus(kind, text) {
+    this.status.dataset.state = kind;
+    this.status.textContent = text;
+  }
+
+  /** A notice that stays until dismissed (e.g. camera denied). */
+  notice(text, key = text) {
+    if ([...this.notices.children].some((n) => n.dataset.key === key)) return;
+    const close = h('button', { type: 'button', class: 'dismiss', 'aria-label': 'Dismiss this notice' }, '\u00D7');
+    const item = h('div', { class: 'notice', role: 'status' }, h('p', {}, text), close);
+    item.dataset.key = key;
+    close.addEventListener('click', () => item.remove());
+    this.notices.append(item);
+  }
+
+  clearNotice(key) {
+    for (const n of [...this.notices.children]) if (n.dataset.key === key) n.remove();
+  }
+
+  // ---- participants ----
+
+  upsertParticipant(info) {
+    let tile = this.tiles.get(info.id);
+    if (!tile) {
+      tile = new Tile(info);
+      this.tiles.set(info.id, tile);
+    } else {
+      tile.update(info);
+    }
+    this.place(tile);
+    return tile;
+  }
+
+  removeParticipant(id) {
+    const tile = this.tiles.get(id);
+    if (tile) {
+      tile.setVideoTrack(null);
+      tile.el.remove();
+      this.tiles.delete(id);
+    }
+    for (const [mid, a] of this.audios) if (a.participantId === id) this.dropAudio(mid);
+    this.refreshStage();
+  }
+
+  setMuted(id, kind, muted) {
+    this.tiles.get(id)?.setMuted(kind, muted);
+  }
+
+  /** The room feed (role "device") goes on the stage, everyone else into the tile row. */
+  place(tile) {
+    const parent = tile.info.role === 'device' ? this.stage : this.others;
+    if (tile.el.parentElement !== parent) parent.append(tile.el);
+    this.refreshStage();
+  }
+
+  refreshStage() {
+    const hasFeed = [...this.tiles.values()].some((t) => t.info.role === 'device');
+    this.stageEmpty.hidden = hasFeed;
+    this.others.hidden = this.others.children.length === 0;
+  }
+
+  /** The complete set of live remote tracks after a negotiation. */
+  setTracks(tracks) {
+    const videoByPid = new Map();
+    const liveAudio = new Map();
+    for (const t of tracks) {
+      if (t.kind === 'video') videoByPid.set(t.participantId, t.track);
+      else if (t.kind === 'audio') liveAudio.set(t.mid, t);
+    }
+    for (const [pid, track] of videoByPid) {
+      const tile = this.tiles.get(pid) || this.upsertParticipant({ id: pid, name: '', role: '' });
+      tile.setVideoTrack(track);
+    }
+    for (const [pid, tile] of this.tiles) if (!videoByPid.has(pid)) tile.setVideoTrack(null);
+    for (const [mid, a] of this.audios) {
+      const live = liveAudio.get(mid);
+      if (!live || live.track !== a.track) this.dropAudio(mid);
+    }
+    for (const [mid, t] of liveAudio) if (!this.audios.has(mid)) this.addAudio(mid, t);
+  }
+
+  addAudio(mid, { track, participantId }) {
+    const el = h('audio', { autoplay: true });
+    el.dataset.participantId = String(participantId);
+    el.srcObject = new MediaStream([track]);
+    this.audios.set(mid, { el, track, participantId });
+    this.audioBox.append(el);
+    el.play().catch((err) => {
+      if (err && err.name === 'NotAllowedError') this.soundBtn.hidden = false;
+    });
+  }
+
+  dropAudio(mid) {
+    const a = this.audios.get(mid);
+    if (!a) return;
+    a.el.srcObject = null;
+    a.el.remove();
+    this.audios.delete(mid);
+  }
+
+  unlockSound() {
+    for (const { el } of this.audios.values()) el.play().catch(() => {});
+    for (const t of this.tiles.values()) t.video.play().catch(() => {});
+    this.soundBtn.hidden = true;
+  }
+
+  /** Forget every remote participant and track (before a reconnect rebuilds them). */
+  clearRemote() {
+    for (const id of [...this.tiles.keys()]) this.removeParticipant(id);
+    for (const mid of [...this.audios.keys()]) this.dropAudio(mid);
+  }
+
+  // ---- local side ----
+
+  setLocalPreview(stream) {
+    this.selfVideo.muted = true;
+    this.selfVideo.srcObject = stream && stream.getVideoTracks().length ? stream : null;
+    this.selfBox.classList.toggle('video-off', !this.selfVideo.srcObject);
+    if (this.selfVideo.srcObject) this.selfVideo.play().catch(() => {});
+  }
+
+  /** Show or hide the publishing controls (a viewer has none). */
+  setCanPublish(can) {
+    this.selfBox.hidden = !can;
+    this.micBtn.hidden = !can;
+    this.camBtn.hidden = !can;
+  }
+
+  /** available: a track exists; muted: the user switched it off. */
+  setControl(kind, { available, muted }) {
+    const btn = kind === 'audio' ? this.micBtn : this.camBtn;
+    const what = kind === 'audio' ? 'Microphone' : 'Camera';
+    btn.disabled = !available;
+    btn.setAttribute('aria-pressed', String(available && !muted));
+    btn.querySelector('.label').textContent = !available ? `${what} unavailable` : muted ? `${what} off` : `${what} on`;
+    btn.title = !available ? `${what} unavailable` : muted ? `Turn ${what.toLowerCase()} on` : `Turn ${what.toLowerCase()} off`;
+    if (kind === 'video') this.selfBox.classList.toggle('video-off', !available || muted);
+  }
+
+  onControls({ toggleMic, toggleCam, leave, rejoin }) {
+    this.micBtn.addEventListener('click', toggleMic);
+    this.camBtn.addEventListener('click', toggleCam);
+    this.leaveBtn.addEventListener('click', leave);
+    this.rejoinBtn.addEventListener('click', rejoin);
+  }
+
+  setInCall(inCall) {
+    this.leaveBtn.hidden = !inCall;
+    this.rejoinBtn.hidden = inCall;
+  }
+}

@@ -1,0 +1,113 @@
+//! The student web app, embedded in the binary so the hub serves it with nothing to install and no
+//! CDN. `/` serves `index.html`, `/join/{room}` serves `join.html`, `/assets/{name}` serves
+//! [`get`]`(name)`. Sources: `hub/assets/` (plain ES modules, no build step).
+
+/// One embedded file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asset {
+    pub content_type: &'static str,
+    pub body: &'static [u8],
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+const SVG: &str = "image/svg+xml";
+
+/// Every embedded file by its name under `/assets/`.
+const FILES: &[(&str, Asset)] = &[
+    ("index.html", asset(HTML, include_bytes!("../assets/index.html"))),
+    ("join.html", asset(HTML, include_bytes!("../assets/join.html"))),
+    ("style.css", asset(CSS, include_bytes!("../assets/style.css"))),
+    ("favicon.svg", asset(SVG, include_bytes!("../assets/favicon.svg"))),
+    ("app.js", asset(JS, include_bytes!("../assets/app.js"))),
+    ("home.js", asset(JS, include_bytes!("../assets/home.js"))),
+    ("form.js", asset(JS, include_bytes!("../assets/form.js"))),
+    ("links.js", asset(JS, include_bytes!("../assets/links.js"))),
+    ("signal.js", asset(JS, include_bytes!("../assets/signal.js"))),
+    ("media.js", asset(JS, include_bytes!("../assets/media.js"))),
+    ("ice.js", asset(JS, include_bytes!("../assets/ice.js"))),
+    ("publish.js", asset(JS, include_bytes!("../assets/publish.js"))),
+    ("subscribe.js", asset(JS, include_bytes!("../assets/subscribe.js"))),
+    ("ui.js", asset(JS, include_bytes!("../assets/ui.js"))),
+];
+
+const fn asset(content_type: &'static str, body: &'static [u8]) -> Asset {
+    Asset { content_type, body }
+}
+
+/// The embedded file called `name` (e.g. `"app.js"`), or `None`. Names are matched exactly, so a
+/// path like `../x` or `a/b` can never reach anything but this table.
+pub fn get(path: &str) -> Option<Asset> {
+    FILES.iter().find(|(name, _)| *name == path).map(|(_, a)| *a)
+}
+
+/// Names of all embedded files.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    FILES.iter().map(|(name, _)| *name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `/assets/NAME` in an HTML file and every `./NAME` in a JS import.
+    fn references(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for marker in ["/assets/", "from './", "import './"] {
+            let mut rest = text;
+            while let Some(i) = rest.find(marker) {
+                rest = &rest[i + marker.len()..];
+                let end =
+                    rest.find(|c: char| c == '"' || c == '\'' || c == '`' || c.is_whitespace()).unwrap_or(rest.len());
+                let name = &rest[..end];
+                if !name.is_empty() {
+                    out.push(name.to_owned());
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_referenced_asset_is_embedded() {
+        let mut checked = 0;
+        for name in names() {
+            let asset = get(name).expect("listed names resolve");
+            if !(name.ends_with(".html") || name.ends_with(".js")) {
+                continue;
+            }
+            let text = std::str::from_utf8(asset.body).expect("text assets are UTF-8");
+            for r in references(text) {
+                assert!(get(&r).is_some(), "{name} references {r}, which is not embedded");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 10, "the reference scan found too little ({checked}); is it broken?");
+    }
+
+    #[test]
+    fn pages_and_entry_points_exist_with_their_types() {
+        assert_eq!(get("index.html").map(|a| a.content_type), Some(HTML));
+        assert_eq!(get("join.html").map(|a| a.content_type), Some(HTML));
+        assert_eq!(get("app.js").map(|a| a.content_type), Some(JS));
+        assert_eq!(get("style.css").map(|a| a.content_type), Some(CSS));
+    }
+
+    #[test]
+    fn unknown_and_path_like_names_are_not_found() {
+        for bad in ["", "nope.js", "../Cargo.toml", "/app.js", "assets/app.js", "app.js/", "APP.JS"] {
+            assert!(get(bad).is_none(), "{bad:?} must not resolve");
+        }
+    }
+
+    #[test]
+    fn pages_load_nothing_from_other_hosts() {
+        for name in ["index.html", "join.html"] {
+            let text = std::str::from_utf8(get(name).unwrap().body).unwrap();
+            for attr in ["src=\"http", "href=\"http", "src=\"//", "href=\"//"] {
+                assert!(!text.contains(attr), "{name} loads something from another host ({attr})");
+            }
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Hub settings: defaults, then `hub.toml`, then `LECTERN_*` environment variables, then CLI flags.
+//! Every key is documented in `hub/hub.example.toml`; unknown keys are errors, not silently ignored.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// The file form: everything optional so a file may set only what it changes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    secret: Option<String>,
+    media: Option<FileMedia>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMedia {
+    bind_ip: Option<IpAddr>,
+    udp_port: Option<u16>,
+    shards: Option<usize>,
+    advertise_ips: Option<Vec<IpAddr>>,
+}
+
+/// Validated settings the hub runs with.
+#[derive(Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Token signing secret from config/env; `None` means use (or create) `<data_dir>/secret`.
+    pub secret: Option<String>,
+    pub media: MediaSettings,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("media", &self.media)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// Address the shards' UDP sockets bind to.
+    pub bind_ip: IpAddr,
+    /// Shard `i` listens on `udp_port + i`; 0 lets the OS pick (tests).
+    pub udp_port: u16,
+    pub shards: usize,
+    /// Addresses announced in ICE candidates. Empty: the bind address, or every interface
+    /// address when bound to 0.0.0.0. Set the public address here behind a 1:1 NAT.
+    pub advertise_ips: Vec<IpAddr>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080),
+            data_dir: PathBuf::from("data"),
+            secret: None,
+            media: MediaSettings {
+                bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                udp_port: 50000,
+                shards: 0,
+                advertise_ips: Vec::new(),
+            },
+        }
+    }
+}
+
+/// Command-line values, which win over everything else.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Settings {
+    pub fn load(over: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let mut s = Settings::default();
+        if let Some(path) = &over.config {
+            s.apply_file(path)?;
+        }
+        s.apply_env(env)?;
+        if let Some(l) = over.listen {
+            s.listen = l;
+        }
+        if let Some(d) = &over.data_dir {
+            s.data_dir = d.clone();
+        }
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn apply_file(&mut self, path: &Path) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        let f: FileConfig = toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))?;
+        set(&mut self.listen, f.listen);
+        set(&mut self.data_dir, f.data_dir);
+        if f.secret.is_some() {
+            self.secret = f.secret;
+        }
+        if let Some(m) = f.media {
+            set(&mut self.media.bind_ip, m.bind_ip);
+            set(&mut self.media.udp_port, m.udp_port);
+            set(&mut self.media.shards, m.shards);
+            set(&mut self.media.advertise_ips, m.advertise_ips);
+        }
+        Ok(())
+    }
+
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        fn parse<T: std::str::FromStr>(key: &str, v: String) -> anyhow::Result<T>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.trim().parse().map_err(|e| anyhow::anyhow!("{key}={v:?}: {e}"))
+        }
+        if let Some(v) = env("LECTERN_LISTEN") {
+            self.listen = parse("LECTERN_LISTEN", v)?;
+        }
+        if let Some(v) = env("LECTERN_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("LECTERN_SECRET") {
+            self.secret = Some(v);
+        }
+        if let Some(v) = env("LECTERN_BIND_IP") {
+            self.media.bind_ip = parse("LECTERN_BIND_IP", v)?;
+        }
+        if let Some(v) = env("LECTERN_UDP_PORT") {
+            self.media.udp_port = parse("LECTERN_UDP_PORT", v)?;
+        }
+        if let Some(v) = env("LECTERN_SHARDS") {
+            self.media.shards = parse("LECTERN_SHARDS", v)?;
+        }
+        if let Some(v) = env("LECTERN_ADVERTISE_IPS") {
+            self.media.advertise_ips = v
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| parse("LECTERN_ADVERTISE_IPS", s.to_owned()))
+                .collect::<anyhow::Result<_>>()?;
+        }
+        Ok(())
+    }
+
+    fn validate(&mut self) -> anyhow::Result<()> {
+        if let Some(secret) = &self.secret
+            && secret.len() < 32
+        {
+            bail!("secret: must be at least 32 characters (or leave it unset to generate one)");
+        }
+        if self.media.shards == 0 {
+            self.media.shards = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        }
+        if self.media.shards > 256 {
+            bail!("media.shards: {} is more than 256", self.media.shards);
+        }
+        if self.media.udp_port != 0 && usize::from(self.media.udp_port) + self.media.shards > 65536 {
+            bail!("media.udp_port: {} + {} shards runs past port 65535", self.media.udp_port, self.media.shards);
+        }
+        if self.media.advertise_ips.iter().any(|ip| ip.is_unspecified()) {
+            bail!("media.advertise_ips: 0.0.0.0 / :: cannot be announced to peers");
+        }
+        Ok(())
+    }
+}
+
+fn set<T>(slot: &mut T, v: Option<T>) {
+    if let Some(v) = v {
+        *slot = v;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("hub.example.toml");
+        let over = Overrides { config: Some(path), ..Default::default() };
+        let s = Settings::load(&over, &no_env).unwrap();
+        assert_eq!(s.listen.port(), 8080);
+        assert_eq!(s.media.udp_port, 50000);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        std::fs::write(&path, "[media]\nudp_prot = 5\n").unwrap();
+        let over = Overrides { config: Some(path), ..Default::default() };
+        let err = format!("{:#}", Settings::load(&over, &no_env).unwrap_err());
+        assert!(err.contains("udp_prot"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_file_and_flags_override_env() {
+        let env = |k: &str| match k {
+            "LECTERN_UDP_PORT" => Some("0".to_owned()),
+            "LECTERN_LISTEN" => Some("127.0.0.1:9".to_owned()),
+            "LECTERN_ADVERTISE_IPS" => Some("203.0.113.7, 127.0.0.1".to_owned()),
+            _ => None,
+        };
+        let over = Overrides { listen: Some("127.0.0.1:10".parse().unwrap()), ..Default::default() };
+        let s = Settings::load(&over, &env).unwrap();
+        assert_eq!(s.media.udp_port, 0);
+        assert_eq!(s.listen.port(), 10);
+        assert_eq!(s.media.advertise_ips.len(), 2);
+    }
+
+    #[test]
+    fn bad_env_value_names_the_variable() {
+        let env = |k: &str| (k == "LECTERN_UDP_PORT").then(|| "lots".to_owned());
+        let err = Settings::load(&Overrides::default(), &env).unwrap_err().to_string();
+        assert!(err.contains("LECTERN_UDP_PORT"), "{err}");
+    }
+
+    #[test]
+    fn secret_is_redacted_in_debug() {
+        let s = Settings { secret: Some("x".repeat(40)), ..Default::default() };
+        assert!(!format!("{s:?}").contains("xxxx"));
+    }
+}

@@ -1,0 +1,51 @@
+//! Bearer-token checks shared by the HTTP endpoints. Deny by default: each caller names the
+//! roles it accepts and the room it serves.
+
+use axum::http::{HeaderMap, header};
+use lectern_proto::{Claims, Role, RoomId};
+
+use super::error::AppError;
+use crate::token::{TokenKey, unix_now};
+
+/// Extracts `Authorization: Bearer <token>` and verifies it for `room` and one of `roles`.
+pub fn authorize(headers: &HeaderMap, key: &TokenKey, room: &RoomId, roles: &[Role]) -> Result<Claims, AppError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| AppError::unauthorized("missing Authorization: Bearer token"))?;
+    let value = value.to_str().map_err(|_| AppError::unauthorized("Authorization header is not ASCII"))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or_else(|| AppError::unauthorized("missing Authorization: Bearer token"))?;
+    let claims = key.verify(token.trim(), unix_now())?;
+    check_grant(&claims, room, roles)?;
+    Ok(claims)
+}
+
+/// The token's room and role must allow what is asked.
+pub fn check_grant(claims: &Claims, room: &RoomId, roles: &[Role]) -> Result<(), AppError> {
+    if &claims.room != room {
+        return Err(AppError::forbidden(format!("token is for room '{}', not '{room}'", claims.room)));
+    }
+    if !roles.contains(&claims.role) {
+        return Err(AppError::forbidden(format!("role '{}' may not do this", claims.role)));
+    }
+    Ok(())
+}
+
+pub fn parse_room(room: &str) -> Result<RoomId, AppError> {
+    RoomId::parse(room).map_err(|e| AppError::bad_request(format!("invalid room name: {e}")))
+}
+
+/// The name shown for a participant: the token's, or one derived from the role.
+pub fn display_name(claims: &Claims) -> String {
+    let name = claims.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    let name = name.unwrap_or(match claims.role {
+        Role::Device => "Classroom",
+        Role::Teacher => "Teacher",
+        Role::Viewer => "Viewer",
+        Role::Admin => "Admin",
+        Role::Student => "Student",
+    });
+    name.chars().filter(|c| !c.is_control()).take(64).collect()
+}

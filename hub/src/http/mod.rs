@@ -1,0 +1,73 @@
+//! HTTP and WebSocket edge of the hub: `fn app(state) -> Router`, handlers that validate input and
+//! translate it into shard commands. Every error is an [`error::AppError`] rendered as JSON.
+
+pub mod auth;
+pub mod error;
+pub mod pages;
+pub mod rtc;
+pub mod whip;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::routing::{get, post};
+
+use crate::sfu::Sfu;
+use crate::store::Store;
+use crate::token::TokenKey;
+
+pub struct AppState {
+    pub key: TokenKey,
+    pub sfu: Sfu,
+    pub store: Store,
+    /// WHIP/WHEP sessions by resource id.
+    pub resources: Mutex<HashMap<String, whip::Resource>>,
+}
+
+/// Content-Security-Policy for the app: our own scripts only; media and sockets to this hub.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'";
+
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(pages::index))
+        .route("/join/{room}", get(pages::join))
+        .route("/assets/{name}", get(pages::asset))
+        .route("/healthz", get(pages::healthz))
+        .route("/rtc", get(rtc::upgrade))
+        .route("/whip/{room}", post(whip::whip_post).options(whip::options))
+        .route("/whip/{room}/{id}", axum::routing::patch(whip::whip_patch).delete(whip::whip_delete))
+        .route("/whep/{room}", post(whip::whep_post).options(whip::options))
+        .route("/whep/{room}/{id}", axum::routing::patch(whip::whep_patch).delete(whip::whep_delete))
+        .fallback(|| async { error::AppError::not_found("no such page") })
+        // Bodies past the SDP limit are refused by the handlers with a precise 413; this only
+        // stops a client from streaming megabytes at us.
+        .layer(DefaultBodyLimit::max(whip::MAX_SDP_BYTES * 2))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+async fn security_headers(mut resp: axum::response::Response) -> axum::response::Response {
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // Join links carry a token in the query string: never leak it to another site.
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(self), microphone=(self), display-capture=(self)"),
+    );
+    resp
+}
+
+impl AppState {
+    pub fn new(key: TokenKey, sfu: Sfu, store: Store) -> Arc<Self> {
+        Arc::new(Self { key, sfu, store, resources: Mutex::new(HashMap::new()) })
+    }
+}
+
+pub type SharedState = Arc<AppState>;
+pub use error::AppError;

@@ -1,0 +1,40 @@
+//! The student app's pages and assets, and the health probe.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::auth::parse_room;
+use super::error::AppError;
+use crate::assets;
+
+fn serve(name: &str) -> Result<Response, AppError> {
+    let a = assets::get(name)
+        .ok_or_else(|| AppError::not_found(format!("no asset '{}'", name.chars().take(64).collect::<String>())))?;
+    let mut resp = (StatusCode::OK, a.body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(a.content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(resp)
+}
+
+pub async fn index() -> Result<Response, AppError> {
+    serve("index.html")
+}
+
+pub async fn join(Path(room): Path<String>) -> Result<Response, AppError> {
+    parse_room(&room).map_err(|e| AppError::not_found(e.detail))?;
+    serve("join.html")
+}
+
+pub async fn asset(Path(name): Path<String>) -> Result<Response, AppError> {
+    serve(&name)
+}
+
+pub async fn healthz(State(st): State<Arc<AppState>>) -> Response {
+    Json(serde_json::json!({ "status": "ok", "mediaShards": st.sfu.media_addrs.len() })).into_response()
+}

@@ -1,0 +1,12 @@
+//! lectern-hub: the server a classroom box publishes to and students join. HTTP/WebSocket edge in
+//! [`http`] (start at [`http::app`]), the str0m SFU in [`sfu`] (start at [`sfu::core::ShardCore`]),
+//! tokens in [`token`], persistence in [`store`].
+
+pub mod assets;
+pub mod config;
+pub mod http;
+pub mod secret;
+pub mod serve;
+pub mod sfu;
+pub mod store;
+pub mod token;

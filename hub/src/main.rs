@@ -1,0 +1,79 @@
+//! `lectern-hub serve` runs the hub; `lectern-hub token` mints an access token.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use lectern_hub::config::{Overrides, Settings};
+use lectern_hub::token::{parse_ttl, random_id, unix_now};
+use lectern_hub::{secret, serve};
+use lectern_proto::{Claims, Role, RoomId};
+
+#[derive(Parser)]
+#[command(name = "lectern-hub", version, about = "Lectern hub: classroom video SFU, signaling and web app")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the hub.
+    Serve {
+        /// TOML config file (see hub.example.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// HTTP listen address, e.g. 0.0.0.0:8080 (port 0 picks a free one).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Directory for the database and the generated token secret.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Mint an access token; it is printed alone on the last line.
+    Token {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        room: String,
+        /// teacher, student, device, viewer or admin.
+        #[arg(long)]
+        role: Role,
+        /// Display name shown to others.
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifetime, e.g. 90s, 45m, 2h, 7d.
+        #[arg(long, default_value = "2h")]
+        ttl: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,str0m=warn,is=warn,dimpl=warn,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let env = |k: &str| std::env::var(k).ok();
+    match cli.cmd {
+        Cmd::Serve { config, listen, data_dir } => {
+            let settings = Settings::load(&Overrides { config, listen, data_dir }, &env)?;
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve::serve(settings))
+        }
+        Cmd::Token { config, data_dir, room, role, name, ttl } => {
+            let settings = Settings::load(&Overrides { config, listen: None, data_dir }, &env)?;
+            let room = RoomId::parse(&room).map_err(|e| anyhow::anyhow!("--room: {e}"))?;
+            let ttl = parse_ttl(&ttl).map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
+            let key = secret::load_or_create(settings.secret.as_deref(), &settings.data_dir)?;
+            let now = unix_now();
+            let claims = Claims { sub: random_id(), room, role, name, exp: now + ttl, nbf: now, jti: random_id() };
+            println!("{}", key.issue(&claims));
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Start-up: settings → store → media shards → HTTP listener.
+
+use anyhow::Context;
+
+use crate::config::Settings;
+use crate::http::{AppState, app};
+use crate::sfu::Sfu;
+use crate::store::Store;
+use crate::{secret, token};
+
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+    let key = secret::load_or_create(settings.secret.as_deref(), &settings.data_dir)?;
+    let store = Store::open(&settings.data_dir).await?;
+    let closed = store.close_dangling_sessions(token::unix_now()).await?;
+    if closed > 0 {
+        tracing::info!(closed, "closed sessions left open by the previous run");
+    }
+    let sfu = Sfu::start(&settings.media, Some(store.clone().spawn_writer()))?;
+    let state = AppState::new(key, sfu, store);
+    let listener =
+        tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    // Scripts and tests read this line to learn the port (e.g. with --listen 127.0.0.1:0).
+    println!("listening on http://{addr}");
+    tracing::info!(%addr, data_dir = %settings.data_dir.display(), "lectern hub ready");
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,88 @@
+//! Typed messages from the HTTP/WebSocket tasks to the shard that owns a room.
+
+use lectern_proto::signal::{MediaKind, ParticipantInfo, ServerMsg};
+use lectern_proto::{ParticipantId, Role, RoomId};
+use str0m::Candidate;
+use str0m::change::{SdpAnswer, SdpOffer};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::Transport;
+
+/// Who a new participant is, from their verified token.
+#[derive(Debug, Clone)]
+pub struct Ident {
+    pub room: RoomId,
+    pub participant: ParticipantId,
+    pub subject: String,
+    pub name: String,
+    pub role: Role,
+    pub transport: Transport,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SfuError {
+    #[error("the offer cannot be accepted: {0}")]
+    BadOffer(String),
+    #[error("the answer cannot be accepted: {0}")]
+    BadAnswer(String),
+    #[error("no such participant in this room")]
+    UnknownParticipant,
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("the media worker is not running")]
+    ShardGone,
+}
+
+pub type Reply<T> = oneshot::Sender<Result<T, SfuError>>;
+
+#[derive(Debug)]
+pub enum Command {
+    /// A WHIP publisher: a participant with only a publish connection.
+    Whip {
+        ident: Ident,
+        offer: SdpOffer,
+        reply: Reply<SdpAnswer>,
+    },
+    /// A WHEP viewer: a participant with only a receive connection, offered by the client.
+    Whep {
+        ident: Ident,
+        offer: SdpOffer,
+        reply: Reply<SdpAnswer>,
+    },
+    /// A browser joined over `/rtc`; room events go to `events`.
+    Join {
+        ident: Ident,
+        events: mpsc::UnboundedSender<ServerMsg>,
+        reply: Reply<Vec<ParticipantInfo>>,
+    },
+    PublishOffer {
+        room: RoomId,
+        participant: ParticipantId,
+        offer: SdpOffer,
+        reply: Reply<SdpAnswer>,
+    },
+    SubscribeAnswer {
+        room: RoomId,
+        participant: ParticipantId,
+        answer: SdpAnswer,
+        reply: Reply<()>,
+    },
+    /// Trickled candidates for a participant's publish (WHIP) or receive (WHEP) connection.
+    RemoteCandidates {
+        room: RoomId,
+        participant: ParticipantId,
+        candidates: Vec<Candidate>,
+        reply: Reply<()>,
+    },
+    SetMuted {
+        room: RoomId,
+        participant: ParticipantId,
+        kind: MediaKind,
+        muted: bool,
+    },
+    Leave {
+        room: RoomId,
+        participant: ParticipantId,
+        reply: Option<Reply<()>>,
+    },
+}

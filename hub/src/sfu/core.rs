@@ -1,0 +1,669 @@
+//! The sans-IO heart of a shard: rooms, peers and forwarding, driven by commands, datagrams and
+//! time. The shard's IO loop ([`super::shard`]) feeds it and sends what it queues; tests feed it
+//! directly with str0m clients on simulated time.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use lectern_proto::signal::{ServerMsg, TrackInfo};
+use lectern_proto::{ParticipantId, RoomId, TrackId};
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::media::{Direction as SdpDirection, KeyframeRequest, KeyframeRequestKind, MediaData, MediaKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Input, Rtc};
+use tokio::sync::mpsc;
+
+use super::command::{Command, Ident, SfuError};
+use super::peer::{Datagram, Direction, DownState, DownTrack, Peer, PeerEvent, PeerKey, wire_kind};
+use super::room::{Member, Room, UpTrack};
+use crate::store::{StoreEvent, Transport};
+
+/// A peer that has not connected this long after its offer/answer is dropped.
+const CONNECT_DEADLINE: Duration = Duration::from_secs(30);
+
+pub struct ShardCore {
+    candidates: Vec<Candidate>,
+    peers: BTreeMap<PeerKey, Peer>,
+    created: HashMap<PeerKey, Instant>,
+    rooms: HashMap<RoomId, Room>,
+    /// Remote address → peer, so most datagrams skip the scan over every peer.
+    routes: HashMap<SocketAddr, PeerKey>,
+    next_peer: u64,
+    next_track: u64,
+    out: Vec<Datagram>,
+    dirty: Vec<PeerKey>,
+    store: Option<mpsc::UnboundedSender<StoreEvent>>,
+    clock: fn() -> u64,
+}
+
+impl ShardCore {
+    /// `candidates` are the shard's local ICE candidates (host, and server-reflexive behind NAT).
+    pub fn new(candidates: Vec<Candidate>, store: Option<mpsc::UnboundedSender<StoreEvent>>) -> Self {
+        Self {
+            candidates,
+            peers: BTreeMap::new(),
+            created: HashMap::new(),
+            rooms: HashMap::new(),
+            routes: HashMap::new(),
+            next_peer: 1,
+            next_track: 1,
+            out: Vec::new(),
+            dirty: Vec::new(),
+            store,
+            clock: crate::token::unix_now,
+        }
+    }
+
+    /// Datagrams ready to send, oldest first.
+    pub fn drain_datagrams(&mut self) -> std::vec::Drain<'_, Datagram> {
+        self.out.drain(..)
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called.
+    pub fn next_timeout(&self, now: Instant) -> Instant {
+        let peers = self.peers.values().map(|p| p.next_timeout);
+        let throttles = self.rooms.values().flat_map(|r| r.tracks.values().filter_map(|t| t.keyframe.next_deadline()));
+        peers.chain(throttles).min().unwrap_or(now + Duration::from_secs(1)).max(now)
+    }
+
+    pub fn handle_command(&mut self, cmd: Command, now: Instant) {
+        match cmd {
+            Command::Whip { ident, offer, reply } => {
+                let _ = reply.send(self.add_offering_peer(ident, offer, Direction::Publish, now));
+            }
+            Command::Whep { ident, offer, reply } => {
+                let _ = reply.send(self.add_offering_peer(ident, offer, Direction::Subscribe, now));
+            }
+            Command::Join { ident, events, reply } => {
+                let _ = reply.send(Ok(self.join_browser(ident, events, now)));
+            }
+            Command::PublishOffer { room, participant, offer, reply } => {
+                let _ = reply.send(self.publish_offer(&room, participant, offer, now));
+            }
+            Command::SubscribeAnswer { room, participant, answer, reply } => {
+                let _ = reply.send(self.subscribe_answer(&room, participant, answer, now));
+            }
+            Command::RemoteCandidates { room, participant, candidates, reply } => {
+                let _ = reply.send(self.remote_candidates(&room, participant, candidates, now));
+            }
+            Command::SetMuted { room, participant, kind, muted } => {
+                let Some(r) = self.rooms.get_mut(&room) else { return };
+                let Some(m) = r.members.get_mut(&participant) else { return };
+                match kind {
+                    lectern_proto::signal::MediaKind::Audio => m.audio_muted = muted,
+                    lectern_proto::signal::MediaKind::Video => m.video_muted = muted,
+                }
+                r.broadcast(participant, &ServerMsg::TrackMuted { participant_id: participant, kind, muted });
+            }
+            Command::Leave { room, participant, reply } => {
+                let res = self.remove_member(&room, participant);
+                if let Some(reply) = reply {
+                    let _ = reply.send(res);
+                }
+            }
+        }
+        self.flush(now);
+    }
+
+    /// A datagram arrived on `destination` (one of our candidate addresses) from `source`.
+    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+        let Ok(contents) = data.try_into() else {
+            return; // not STUN/DTLS/RTP: stray traffic
+        };
+        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+        let cached = self.routes.get(&source).copied().filter(|k| self.peers.get(k).is_some_and(|p| p.accepts(&input)));
+        let key = match cached {
+            Some(k) => k,
+            None => match self.peers.values().find(|p| p.accepts(&input)) {
+                Some(p) => {
+                    self.routes.insert(source, p.key);
+                    p.key
+                }
+                None => return,
+            },
+        };
+        if let Some(peer) = self.peers.get_mut(&key) {
+            peer.handle_input(input);
+            self.dirty.push(key);
+        }
+        self.flush(now);
+    }
+
+    /// Time passed: drive str0m timers, deferred keyframe requests and connect deadlines.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for peer in self.peers.values_mut().filter(|p| p.next_timeout <= now) {
+            self.dirty.push(peer.key);
+        }
+        let mut due = Vec::new();
+        for room in self.rooms.values_mut() {
+            for track in room.tracks.values_mut() {
+                if track.keyframe.poll(now) {
+                    due.push((track.peer, track.mid));
+                }
+            }
+        }
+        for (peer, mid) in due {
+            self.send_keyframe_request(peer, mid);
+        }
+        let stale: Vec<PeerKey> = self
+            .created
+            .iter()
+            .filter(|(k, t)| {
+                now.saturating_duration_since(**t) > CONNECT_DEADLINE && self.peers.get(k).is_some_and(|p| !p.connected)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for key in stale {
+            tracing::info!(peer = key.0, "peer never connected; dropping it");
+            if let Some(p) = self.peers.get_mut(&key) {
+                p.rtc.disconnect();
+                self.dirty.push(key);
+            }
+        }
+        self.flush(now);
+    }
+
+    fn new_peer(&mut self, room: &RoomId, participant: ParticipantId, direction: Direction, now: Instant) -> PeerKey {
+        let rtc = Rtc::builder()
+            .set_ice_lite(true)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_h264(true)
+            .enable_vp8(true)
+            .build(now);
+        let key = PeerKey(self.next_peer);
+        self.next_peer += 1;
+        let mut peer = Peer::new(key, room.clone(), participant, direction, rtc, now);
+        peer.add_local_candidates(&self.candidates);
+        self.peers.insert(key, peer);
+        self.created.insert(key, now);
+        key
+    }
+
+    fn record_join(&self, ident: &Ident) {
+        if let Some(store) = &self.store {
+            let _ = store.send(StoreEvent::Joined {
+                participant: ident.participant,
+                room: ident.room.clone(),
+                subject: ident.subject.clone(),
+                name: ident.name.clone(),
+                role: ident.role,
+                transport: ident.transport,
+                at: (self.clock)(),
+            });
+        }
+    }
+
+    /// WHIP and WHEP: the client offers; one peer is the whole participant.
+    fn add_offering_peer(
+        &mut self,
+        ident: Ident,
+        offer: SdpOffer,
+        direction: Direction,
+        now: Instant,
+    ) -> Result<SdpAnswer, SfuError> {
+        let room_id = ident.room.clone();
+        let pid = ident.participant;
+        let key = self.new_peer(&room_id, pid, direction, now);
+        let peer = self.peers.get_mut(&key).expect("peer was just inserted");
+        let answer = match peer.rtc.sdp_api().accept_offer(offer) {
+            Ok(a) => a,
+            Err(e) => {
+                self.drop_peer(key);
+                return Err(SfuError::BadOffer(e.to_string()));
+            }
+        };
+        let mut member = Member::new(ident, None);
+        match direction {
+            Direction::Publish => member.publish = Some(key),
+            Direction::Subscribe => member.subscribe = Some(key),
+        }
+        self.admit(member);
+        self.dirty.push(key);
+        Ok(answer)
+    }
+
+    fn join_browser(
+        &mut self,
+        ident: Ident,
+        events: mpsc::UnboundedSender<ServerMsg>,
+        now: Instant,
+    ) -> Vec<lectern_proto::signal::ParticipantInfo> {
+        let room_id = ident.room.clone();
+        let pid = ident.participant;
+        let can_subscribe = ident.role.can_subscribe();
+        self.admit(Member::new(ident, Some(events)));
+        let room = self.rooms.get(&room_id).expect("admit creates the room");
+        let others = room.infos_except(pid);
+        if can_subscribe {
+            let existing: Vec<TrackId> =
+                room.tracks.iter().filter(|(_, t)| t.owner != pid).map(|(id, _)| *id).collect();
+            for track in existing {
+                self.add_down(&room_id, pid, track, now);
+            }
+        }
+        others
+    }
+
+    /// Adds a member to its room (creating the room) and tells the others.
+    fn admit(&mut self, member: Member) {
+        self.record_join(&member.ident);
+        let room = self.rooms.entry(member.ident.room.clone()).or_default();
+        let pid = member.ident.participant;
+        room.broadcast(pid, &ServerMsg::ParticipantJoined { participant: member.info() });
+        tracing::info!(room = %member.ident.room, participant = %pid, role = %member.ident.role, transport = ?member.ident.transport, "participant joined");
+        room.members.insert(pid, member);
+    }
+
+    fn publish_offer(
+        &mut self,
+        room_id: &RoomId,
+        pid: ParticipantId,
+        offer: SdpOffer,
+        now: Instant,
+    ) -> Result<SdpAnswer, SfuError> {
+        let member = self.member(room_id, pid)?;
+        if !member.ident.role.can_publish() {
+            return Err(SfuError::Conflict("this role may not publish"));
+        }
+        let key = match member.publish {
+            Some(k) if self.peers.contains_key(&k) => k,
+            _ => {
+                let k = self.new_peer(room_id, pid, Direction::Publish, now);
+                self.member_mut(room_id, pid)?.publish = Some(k);
+                k
+            }
+        };
+        let peer = self.peers.get_mut(&key).expect("publish peer exists");
+        let answer = peer.rtc.sdp_api().accept_offer(offer).map_err(|e| SfuError::BadOffer(e.to_string()))?;
+        self.dirty.push(key);
+        Ok(answer)
+    }
+
+    fn subscribe_answer(
+        &mut self,
+        room_id: &RoomId,
+        pid: ParticipantId,
+        answer: SdpAnswer,
+        now: Instant,
+    ) -> Result<(), SfuError> {
+        let key =
+            self.member(room_id, pid)?.subscribe.ok_or(SfuError::Conflict("no subscribe offer is outstanding"))?;
+        let peer = self.peers.get_mut(&key).ok_or(SfuError::Conflict("no subscribe offer is outstanding"))?;
+        let pending = peer.pending.take().ok_or(SfuError::Conflict("no subscribe offer is outstanding"))?;
+        if let Err(e) = peer.rtc.sdp_api().accept_answer(pending, answer) {
+            // str0m keeps no half-applied state; the browser's next answer must match a new offer.
+            for d in &mut peer.downs {
+                if let DownState::Negotiating(_) = d.state {
+                    d.state = DownState::ToOpen;
+                }
+            }
+            return Err(SfuError::BadAnswer(e.to_string()));
+        }
+        let mut opened = Vec::new();
+        for d in &mut peer.downs {
+            if let DownState::Negotiating(m) = d.state {
+                d.state = DownState::Open(m);
+                opened.extend(d.source);
+            }
+        }
+        // Stopped m-lines are done with; str0m may recycle their mids in a later offer.
+        peer.downs.retain(|d| !matches!(d.state, DownState::Stopping(_)));
+        self.dirty.push(key);
+        for track in opened {
+            self.request_keyframe(room_id, track, now);
+        }
+        self.negotiate(key);
+        Ok(())
+    }
+
+    fn remote_candidates(
+        &mut self,
+        room_id: &RoomId,
+        pid: ParticipantId,
+        candidates: Vec<Candidate>,
+        _now: Instant,
+    ) -> Result<(), SfuError> {
+        let m = self.member(room_id, pid)?;
+        let key = m.publish.or(m.subscribe).ok_or(SfuError::UnknownParticipant)?;
+        let peer = self.peers.get_mut(&key).ok_or(SfuError::UnknownParticipant)?;
+        for c in candidates {
+            peer.rtc.add_remote_candidate(c);
+        }
+        self.dirty.push(key);
+        Ok(())
+    }
+
+    fn member(&self, room_id: &RoomId, pid: ParticipantId) -> Result<&Member, SfuError> {
+        self.rooms.get(room_id).and_then(|r| r.members.get(&pid)).ok_or(SfuError::UnknownParticipant)
+    }
+
+    fn member_mut(&mut self, room_id: &RoomId, pid: ParticipantId) -> Result<&mut Member, SfuError> {
+        self.rooms.get_mut(room_id).and_then(|r| r.members.get_mut(&pid)).ok_or(SfuError::UnknownParticipant)
+    }
+
+    /// Polls every dirty peer and reacts to what they report, until nothing is left to do.
+    fn flush(&mut self, now: Instant) {
+        let mut events = Vec::new();
+        while let Some(key) = self.dirty.pop() {
+            let Some(peer) = self.peers.get_mut(&key) else { continue };
+            // Writes queued by forwarding leave only once time is fed in.
+            peer.handle_input(Input::Timeout(now));
+            peer.poll(&mut self.out, &mut events);
+            for ev in events.drain(..) {
+                self.on_peer_event(key, ev, now);
+            }
+        }
+    }
+
+    fn on_peer_event(&mut self, key: PeerKey, ev: PeerEvent, now: Instant) {
+        let Some(peer) = self.peers.get(&key) else { return };
+        let (room_id, pid, direction) = (peer.room.clone(), peer.participant, peer.direction);
+        match ev {
+            PeerEvent::Connected => {
+                tracing::debug!(peer = key.0, "peer connected");
+                if direction == Direction::Subscribe {
+                    let sources: Vec<TrackId> = peer.downs.iter().filter_map(|d| d.source).collect();
+                    for t in sources {
+                        self.request_keyframe(&room_id, t, now);
+                    }
+                }
+            }
+            PeerEvent::MediaAdded { mid, kind } => match direction {
+                Direction::Publish => self.add_up_track(key, mid, kind, now),
+                Direction::Subscribe => self.add_whep_slot(key, mid, kind, now),
+            },
+            PeerEvent::Media(data) => self.forward(key, data, now),
+            PeerEvent::KeyframeRequest(req) => self.on_keyframe_request(key, req, now),
+            PeerEvent::Closed => self.on_peer_closed(key, &room_id, pid),
+        }
+    }
+
+    fn add_up_track(&mut self, key: PeerKey, mid: Mid, kind: MediaKind, now: Instant) {
+        let Some(peer) = self.peers.get_mut(&key) else { return };
+        if peer.up_track(mid).is_some() {
+            return;
+        }
+        let track = TrackId(self.next_track);
+        self.next_track += 1;
+        peer.ups.push((mid, track));
+        let (room_id, owner) = (peer.room.clone(), peer.participant);
+        let Some(room) = self.rooms.get_mut(&room_id) else { return };
+        room.tracks.insert(track, UpTrack { owner, peer: key, mid, kind, keyframe: Default::default() });
+        tracing::info!(room = %room_id, participant = %owner, %track, ?kind, "track published");
+        let subscribers: Vec<ParticipantId> = room
+            .members
+            .values()
+            .filter(|m| m.ident.participant != owner && m.ident.role.can_subscribe())
+            .map(|m| m.ident.participant)
+            .collect();
+        for sub in subscribers {
+            self.add_down(&room_id, sub, track, now);
+        }
+    }
+
+    /// A WHEP viewer's m-line: a fixed slot, bound now or when a publisher of that kind arrives.
+    fn add_whep_slot(&mut self, key: PeerKey, mid: Mid, kind: MediaKind, now: Instant) {
+        let Some(peer) = self.peers.get_mut(&key) else { return };
+        if peer.hub_offers || peer.downs.iter().any(|d| d.state.mid() == Some(mid)) {
+            return;
+        }
+        peer.downs.push(DownTrack { kind: wire_kind(kind), source: None, owner: None, state: DownState::Open(mid) });
+        let (room_id, pid) = (peer.room.clone(), peer.participant);
+        let free: Vec<TrackId> =
+            self.rooms.get(&room_id).map(|r| r.tracks.keys().copied().collect()).unwrap_or_default();
+        for t in free {
+            self.add_down(&room_id, pid, t, now);
+        }
+    }
+
+    /// Makes `track` flow to participant `sub`.
+    fn add_down(&mut self, room_id: &RoomId, sub: ParticipantId, track: TrackId, now: Instant) {
+        let Some(room) = self.rooms.get(room_id) else { return };
+        let (Some(up), Some(member)) = (room.tracks.get(&track), room.members.get(&sub)) else { return };
+        let (kind, owner) = (wire_kind(up.kind), up.owner);
+        if !member.is_browser() {
+            // WHEP: bind to a free slot of the same kind; a device's WHIP session receives nothing here.
+            let Some(peer) = member.subscribe.and_then(|k| self.peers.get_mut(&k)) else { return };
+            if peer.downs.iter().any(|d| d.source == Some(track)) {
+                return;
+            }
+            if let Some(slot) = peer.downs.iter_mut().find(|d| d.kind == kind && d.source.is_none()) {
+                slot.source = Some(track);
+                slot.owner = Some(owner);
+                if peer.connected {
+                    self.request_keyframe(room_id, track, now);
+                }
+            }
+            return;
+        }
+        let key = match member.subscribe {
+            Some(k) if self.peers.contains_key(&k) => k,
+            _ => {
+                let k = self.new_peer(room_id, sub, Direction::Subscribe, now);
+                self.peers.get_mut(&k).expect("just created").hub_offers = true;
+                if let Ok(m) = self.member_mut(room_id, sub) {
+                    m.subscribe = Some(k);
+                }
+                k
+            }
+        };
+        let peer = self.peers.get_mut(&key).expect("subscribe peer exists");
+        peer.downs.push(DownTrack { kind, source: Some(track), owner: Some(owner), state: DownState::ToOpen });
+        self.negotiate(key);
+    }
+
+    /// Sends a new subscribe offer to a browser if m-lines changed and no offer is outstanding.
+    fn negotiate(&mut self, key: PeerKey) {
+        let Some(peer) = self.peers.get_mut(&key) else { return };
+        if !peer.hub_offers || peer.pending.is_some() {
+            return;
+        }
+        let mut change = peer.rtc.sdp_api();
+        for d in &mut peer.downs {
+            match d.state {
+                DownState::ToOpen if d.source.is_some() => {
+                    let stream = d.owner.map(|o| o.to_string());
+                    let mid =
+                        change.add_media(super::peer::str0m_kind(d.kind), SdpDirection::SendOnly, stream, None, None);
+                    d.state = DownState::Negotiating(mid);
+                }
+                DownState::ToStop(m) => {
+                    change.stop_media(m);
+                    d.state = DownState::Stopping(m);
+                }
+                _ => {}
+            }
+        }
+        if !change.has_changes() {
+            return;
+        }
+        let Some((offer, pending)) = change.apply() else { return };
+        peer.pending = Some(pending);
+        let tracks = peer
+            .downs
+            .iter()
+            .filter_map(|d| match (d.state, d.owner) {
+                (DownState::Negotiating(m) | DownState::Open(m), Some(owner)) => {
+                    Some(TrackInfo { mid: m.to_string(), participant_id: owner, kind: d.kind })
+                }
+                _ => None,
+            })
+            .collect();
+        let (room_id, pid) = (peer.room.clone(), peer.participant);
+        self.dirty.push(key);
+        if let Ok(m) = self.member(&room_id, pid) {
+            m.send(ServerMsg::SubscribeOffer { sdp: offer.to_sdp_string(), tracks });
+        }
+    }
+
+    fn forward(&mut self, key: PeerKey, data: MediaData, now: Instant) {
+        let Some(peer) = self.peers.get(&key) else { return };
+        let Some(track) = peer.up_track(data.mid) else { return };
+        let room_id = peer.room.clone();
+        let Some(room) = self.rooms.get_mut(&room_id) else { return };
+        if let Some(up) = room.tracks.get_mut(&track) {
+            if data.is_keyframe() {
+                up.keyframe.keyframe_seen();
+            } else if !data.contiguous && up.keyframe.request(now) {
+                // A hole the retransmissions could not fill: only a keyframe repairs the picture.
+                let (p, m) = (up.peer, up.mid);
+                self.send_keyframe_request(p, m);
+            }
+        }
+        let Some(room) = self.rooms.get(&room_id) else { return };
+        let subs: Vec<PeerKey> = room.subscriber_peers().collect();
+        for sub in subs {
+            let Some(peer) = self.peers.get_mut(&sub) else { continue };
+            let Some(mid) = peer.downs.iter().find_map(|d| match d.state {
+                DownState::Open(m) if d.source == Some(track) => Some(m),
+                _ => None,
+            }) else {
+                continue;
+            };
+            let Some(writer) = peer.rtc.writer(mid) else { continue };
+            let Some(pt) = writer.match_params(data.params) else {
+                tracing::debug!(peer = sub.0, %mid, "subscriber did not negotiate this codec");
+                continue;
+            };
+            let writer = match data.ext_vals.audio_level {
+                Some(level) => writer.audio_level(level, data.ext_vals.voice_activity.unwrap_or(false)),
+                None => writer,
+            };
+            if let Err(e) = writer.write(pt, data.network_time, data.time, data.data.clone()) {
+                tracing::info!(peer = sub.0, error = %e, "forwarding failed; closing subscriber");
+                peer.rtc.disconnect();
+            }
+            self.dirty.push(sub);
+        }
+    }
+
+    fn on_keyframe_request(&mut self, key: PeerKey, req: KeyframeRequest, now: Instant) {
+        let Some(peer) = self.peers.get(&key) else { return };
+        let Some(track) = peer.downs.iter().find(|d| d.state.mid() == Some(req.mid)).and_then(|d| d.source) else {
+            return;
+        };
+        let room_id = peer.room.clone();
+        self.request_keyframe(&room_id, track, now);
+    }
+
+    /// Asks the publisher of `track` for a keyframe, coalesced per track.
+    fn request_keyframe(&mut self, room_id: &RoomId, track: TrackId, now: Instant) {
+        let Some(up) = self.rooms.get_mut(room_id).and_then(|r| r.tracks.get_mut(&track)) else { return };
+        if up.kind != MediaKind::Video || !up.keyframe.request(now) {
+            return;
+        }
+        let (p, m) = (up.peer, up.mid);
+        self.send_keyframe_request(p, m);
+    }
+
+    fn send_keyframe_request(&mut self, peer: PeerKey, mid: Mid) {
+        let Some(p) = self.peers.get_mut(&peer) else { return };
+        let Some(mut w) = p.rtc.writer(mid) else { return };
+        let kind = if w.is_request_keyframe_possible(KeyframeRequestKind::Pli) {
+            KeyframeRequestKind::Pli
+        } else {
+            KeyframeRequestKind::Fir
+        };
+        if let Err(e) = w.request_keyframe(None, kind) {
+            tracing::debug!(peer = peer.0, error = %e, "keyframe request not possible");
+        }
+        self.dirty.push(peer);
+    }
+
+    fn on_peer_closed(&mut self, key: PeerKey, room_id: &RoomId, pid: ParticipantId) {
+        tracing::info!(peer = key.0, room = %room_id, participant = %pid, "media connection closed");
+        let whole =
+            self.member(room_id, pid).map(|m| !m.is_browser() || m.publish == Some(key) || m.subscribe == Some(key));
+        if let Ok(m) = self.member(room_id, pid)
+            && m.is_browser()
+        {
+            m.send(ServerMsg::Error {
+                code: lectern_proto::signal::ErrorCode::Internal,
+                message: "the media connection was lost; reconnecting".into(),
+                fatal: true,
+            });
+        }
+        if whole.unwrap_or(false) {
+            let _ = self.remove_member(room_id, pid);
+        } else {
+            self.drop_peer(key);
+        }
+    }
+
+    fn drop_peer(&mut self, key: PeerKey) {
+        if let Some(mut p) = self.peers.remove(&key) {
+            p.rtc.disconnect();
+        }
+        self.created.remove(&key);
+        self.routes.retain(|_, k| *k != key);
+    }
+
+    /// Removes a participant, its peers and its tracks, and tells the room.
+    fn remove_member(&mut self, room_id: &RoomId, pid: ParticipantId) -> Result<(), SfuError> {
+        let room = self.rooms.get_mut(room_id).ok_or(SfuError::UnknownParticipant)?;
+        let member = room.members.remove(&pid).ok_or(SfuError::UnknownParticipant)?;
+        let gone: Vec<TrackId> = room.tracks.iter().filter(|(_, t)| t.owner == pid).map(|(id, _)| *id).collect();
+        for t in &gone {
+            room.tracks.remove(t);
+        }
+        room.broadcast(pid, &ServerMsg::ParticipantLeft { participant_id: pid });
+        let empty = room.members.is_empty();
+        for key in [member.publish, member.subscribe].into_iter().flatten() {
+            self.drop_peer(key);
+        }
+        self.unsubscribe(room_id, &gone);
+        if empty {
+            self.rooms.remove(room_id);
+        }
+        if let Some(store) = &self.store {
+            let _ = store.send(StoreEvent::Left { participant: pid, at: (self.clock)() });
+        }
+        tracing::info!(room = %room_id, participant = %pid, "participant left");
+        Ok(())
+    }
+
+    /// Stops forwarding tracks that no longer exist.
+    fn unsubscribe(&mut self, room_id: &RoomId, gone: &[TrackId]) {
+        if gone.is_empty() {
+            return;
+        }
+        let subs: Vec<PeerKey> = self.rooms.get(room_id).map(|r| r.subscriber_peers().collect()).unwrap_or_default();
+        for key in subs {
+            let Some(peer) = self.peers.get_mut(&key) else { continue };
+            let hub_offers = peer.hub_offers;
+            let is_gone = |d: &DownTrack| d.source.is_some_and(|s| gone.contains(&s));
+            // Never offered: simply forget them.
+            peer.downs.retain(|d| !(hub_offers && d.state == DownState::ToOpen && is_gone(d)));
+            for d in peer.downs.iter_mut().filter(|d| is_gone(d)) {
+                if !hub_offers {
+                    d.source = None; // WHEP slot waits for the next publisher
+                    d.owner = None;
+                } else if let DownState::Negotiating(m) | DownState::Open(m) = d.state {
+                    d.state = DownState::ToStop(m);
+                }
+            }
+            self.negotiate(key);
+        }
+    }
+
+    #[cfg(test)]
+    pub fn members(&self, room: &RoomId) -> Vec<ParticipantId> {
+        self.rooms.get(room).map(|r| r.members.keys().copied().collect()).unwrap_or_default()
+    }
+}
+
+impl Transport {
+    pub fn is_browser(self) -> bool {
+        self == Transport::Browser
+    }
+}

@@ -1,0 +1,209 @@
+//! One WebRTC connection (a str0m `Rtc`) and the tracks it carries.
+//!
+//! A participant has up to two: a *publish* peer (media in: UpTracks) and a *subscribe* peer
+//! (media out: DownTracks). The peer only drives str0m and reports events; what the events mean
+//! for the room is decided in [`super::core`].
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use lectern_proto::signal::MediaKind as WireKind;
+use lectern_proto::{ParticipantId, RoomId, TrackId};
+use str0m::change::SdpPendingOffer;
+use str0m::media::{KeyframeRequest, MediaData, MediaKind, Mid};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+/// Identifies a peer inside its shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerKey(pub u64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Media flows from the participant to the hub.
+    Publish,
+    /// Media flows from the hub to the participant.
+    Subscribe,
+}
+
+/// Where an outgoing m-line stands in the offer/answer dance (hub-offered connections only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownState {
+    /// Wanted; goes into the next offer.
+    ToOpen,
+    /// In an offer that is not answered yet.
+    Negotiating(Mid),
+    Open(Mid),
+    /// Its source left; the m-line is stopped in the next offer.
+    ToStop(Mid),
+    Stopping(Mid),
+}
+
+impl DownState {
+    pub fn mid(self) -> Option<Mid> {
+        match self {
+            DownState::ToOpen => None,
+            DownState::Negotiating(m) | DownState::Open(m) | DownState::ToStop(m) | DownState::Stopping(m) => Some(m),
+        }
+    }
+}
+
+/// A track sent to this peer's participant.
+#[derive(Debug, Clone)]
+pub struct DownTrack {
+    pub kind: WireKind,
+    /// The published track forwarded here; `None` for a WHEP m-line waiting for a publisher.
+    pub source: Option<TrackId>,
+    /// Who owns `source`, for the browser's track map.
+    pub owner: Option<ParticipantId>,
+    pub state: DownState,
+}
+
+/// What happened inside a peer that the room must react to.
+// Events live briefly in a reused Vec; boxing the media variant would allocate per packet.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum PeerEvent {
+    Connected,
+    MediaAdded {
+        mid: Mid,
+        kind: MediaKind,
+    },
+    Media(MediaData),
+    KeyframeRequest(KeyframeRequest),
+    /// ICE failed/disconnected or str0m reported an error: the peer is gone.
+    Closed,
+}
+
+/// A datagram to send.
+#[derive(Debug)]
+pub struct Datagram {
+    pub source: SocketAddr,
+    pub destination: SocketAddr,
+    pub contents: Vec<u8>,
+}
+
+pub struct Peer {
+    pub key: PeerKey,
+    pub room: RoomId,
+    pub participant: ParticipantId,
+    pub direction: Direction,
+    pub rtc: Rtc,
+    /// Publish peers: the m-lines received and the tracks they feed.
+    pub ups: Vec<(Mid, TrackId)>,
+    /// Subscribe peers: what is (or will be) sent.
+    pub downs: Vec<DownTrack>,
+    /// True when the hub makes the offers (browser subscribe connection).
+    pub hub_offers: bool,
+    pub pending: Option<SdpPendingOffer>,
+    pub connected: bool,
+    pub next_timeout: Instant,
+}
+
+impl Peer {
+    pub fn new(
+        key: PeerKey,
+        room: RoomId,
+        participant: ParticipantId,
+        direction: Direction,
+        rtc: Rtc,
+        now: Instant,
+    ) -> Self {
+        Self {
+            key,
+            room,
+            participant,
+            direction,
+            rtc,
+            ups: Vec::new(),
+            downs: Vec::new(),
+            hub_offers: false,
+            pending: None,
+            connected: false,
+            next_timeout: now,
+        }
+    }
+
+    /// Feeds one input; an str0m error closes the peer rather than the shard.
+    pub fn handle_input(&mut self, input: Input) {
+        if !self.rtc.is_alive() {
+            return;
+        }
+        if let Err(e) = self.rtc.handle_input(input) {
+            tracing::info!(peer = self.key.0, error = %e, "peer input failed; closing it");
+            self.rtc.disconnect();
+        }
+    }
+
+    /// Drains str0m's output: datagrams to `out`, events to `events`, remembers the next timeout.
+    pub fn poll(&mut self, out: &mut Vec<Datagram>, events: &mut Vec<PeerEvent>) {
+        loop {
+            if !self.rtc.is_alive() {
+                events.push(PeerEvent::Closed);
+                return;
+            }
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.next_timeout = t;
+                    return;
+                }
+                Ok(Output::Transmit(t)) => {
+                    out.push(Datagram { source: t.source, destination: t.destination, contents: t.contents.into() })
+                }
+                Ok(Output::Event(e)) => self.on_event(e, events),
+                Err(e) => {
+                    tracing::info!(peer = self.key.0, error = %e, "peer failed; closing it");
+                    self.rtc.disconnect();
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, e: Event, events: &mut Vec<PeerEvent>) {
+        match e {
+            Event::Connected => {
+                self.connected = true;
+                events.push(PeerEvent::Connected);
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                // ICE-lite has no way to restart on its own: the client reconnects with a new session.
+                self.rtc.disconnect();
+            }
+            Event::MediaAdded(m) if self.direction == Direction::Publish => {
+                events.push(PeerEvent::MediaAdded { mid: m.mid, kind: m.kind })
+            }
+            Event::MediaData(d) if self.direction == Direction::Publish => events.push(PeerEvent::Media(d)),
+            Event::KeyframeRequest(r) if self.direction == Direction::Subscribe => {
+                events.push(PeerEvent::KeyframeRequest(r))
+            }
+            _ => {}
+        }
+    }
+
+    pub fn accepts(&self, input: &Input) -> bool {
+        self.rtc.is_alive() && self.rtc.accepts(input)
+    }
+
+    pub fn add_local_candidates(&mut self, candidates: &[Candidate]) {
+        for c in candidates {
+            self.rtc.add_local_candidate(c.clone());
+        }
+    }
+
+    pub fn up_track(&self, mid: Mid) -> Option<TrackId> {
+        self.ups.iter().find(|(m, _)| *m == mid).map(|(_, t)| *t)
+    }
+}
+
+pub fn wire_kind(kind: MediaKind) -> WireKind {
+    match kind {
+        MediaKind::Audio => WireKind::Audio,
+        MediaKind::Video => WireKind::Video,
+    }
+}
+
+pub fn str0m_kind(kind: WireKind) -> MediaKind {
+    match kind {
+        WireKind::Audio => MediaKind::Audio,
+        WireKind::Video => MediaKind::Video,
+    }
+}

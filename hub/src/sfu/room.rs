@@ -1,0 +1,82 @@
+//! Who is in a room and what they publish. Plain data owned by the shard; no IO.
+
+use std::collections::BTreeMap;
+
+use lectern_proto::signal::{ParticipantInfo, ServerMsg};
+use lectern_proto::{ParticipantId, TrackId};
+use str0m::media::{MediaKind, Mid};
+use tokio::sync::mpsc;
+
+use super::command::Ident;
+use super::keyframe::KeyframeThrottle;
+use super::peer::PeerKey;
+use crate::store::Transport;
+
+#[derive(Default)]
+pub struct Room {
+    pub members: BTreeMap<ParticipantId, Member>,
+    pub tracks: BTreeMap<TrackId, UpTrack>,
+}
+
+pub struct Member {
+    pub ident: Ident,
+    /// Browsers get room events; WHIP/WHEP clients have no signaling channel.
+    pub events: Option<mpsc::UnboundedSender<ServerMsg>>,
+    pub publish: Option<PeerKey>,
+    pub subscribe: Option<PeerKey>,
+    pub audio_muted: bool,
+    pub video_muted: bool,
+}
+
+/// A published track (one m-line of a publish peer).
+pub struct UpTrack {
+    pub owner: ParticipantId,
+    pub peer: PeerKey,
+    pub mid: Mid,
+    pub kind: MediaKind,
+    pub keyframe: KeyframeThrottle,
+}
+
+impl Member {
+    pub fn new(ident: Ident, events: Option<mpsc::UnboundedSender<ServerMsg>>) -> Self {
+        Self { ident, events, publish: None, subscribe: None, audio_muted: false, video_muted: false }
+    }
+
+    pub fn info(&self) -> ParticipantInfo {
+        ParticipantInfo {
+            id: self.ident.participant,
+            name: self.ident.name.clone(),
+            role: self.ident.role,
+            audio_muted: self.audio_muted,
+            video_muted: self.video_muted,
+        }
+    }
+
+    /// Sends a room event to a browser; a closed channel means the socket task is already gone.
+    pub fn send(&self, msg: ServerMsg) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(msg);
+        }
+    }
+
+    pub fn is_browser(&self) -> bool {
+        self.ident.transport == Transport::Browser
+    }
+}
+
+impl Room {
+    /// Sends `msg` to every browser in the room except `except`.
+    pub fn broadcast(&self, except: ParticipantId, msg: &ServerMsg) {
+        for m in self.members.values().filter(|m| m.ident.participant != except) {
+            m.send(msg.clone());
+        }
+    }
+
+    pub fn infos_except(&self, except: ParticipantId) -> Vec<ParticipantInfo> {
+        self.members.values().filter(|m| m.ident.participant != except).map(Member::info).collect()
+    }
+
+    pub fn subscriber_peers(&self) -> impl Iterator<Item = PeerKey> + '_ {
+        self.members.values().filter_map(|m| m.subscribe)
+    }
+}

@@ -1,0 +1,217 @@
+//! The hub's database: an SQLite file in the data dir (nothing to install), migrated at start-up.
+//! Writes come from one task fed by [`StoreEvent`]s so the media path never waits on disk.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::Context;
+use lectern_proto::{ParticipantId, Role, RoomId};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use tokio::sync::mpsc;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// How a participant reached the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Browser,
+    Whip,
+    Whep,
+}
+
+impl Transport {
+    fn as_str(self) -> &'static str {
+        match self {
+            Transport::Browser => "browser",
+            Transport::Whip => "whip",
+            Transport::Whep => "whep",
+        }
+    }
+}
+
+/// Something worth persisting; sent by whoever sees it happen.
+#[derive(Debug, Clone)]
+pub enum StoreEvent {
+    Joined {
+        participant: ParticipantId,
+        room: RoomId,
+        subject: String,
+        name: String,
+        role: Role,
+        transport: Transport,
+        at: u64,
+    },
+    Left {
+        participant: ParticipantId,
+        at: u64,
+    },
+}
+
+/// One row of `sessions`, as the API reports it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct SessionRow {
+    pub room_id: String,
+    pub name: String,
+    pub role: String,
+    pub transport: String,
+    pub joined_at: i64,
+    pub left_at: Option<i64>,
+}
+
+impl Store {
+    /// Opens (creating if needed) `<data_dir>/lectern.db` and runs migrations.
+    pub async fn open(data_dir: &Path) -> anyhow::Result<Self> {
+        let path = data_dir.join("lectern.db");
+        let opts = SqliteConnectOptions::from_str("sqlite://")
+            .context("sqlite options")?
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .with_context(|| format!("opening database {}", path.display()))?;
+        sqlx::migrate!("./migrations").run(&pool).await.context("running database migrations")?;
+        Ok(Self { pool })
+    }
+
+    /// Sessions left open by a previous run (crash, power loss) are closed at `now`.
+    pub async fn close_dangling_sessions(&self, now: u64) -> anyhow::Result<u64> {
+        let r = sqlx::query("UPDATE sessions SET left_at = ? WHERE left_at IS NULL")
+            .bind(now as i64)
+            .execute(&self.pool)
+            .await
+            .context("closing dangling sessions")?;
+        Ok(r.rows_affected())
+    }
+
+    async fn insert_session(&self, ev: &StoreEvent) -> anyhow::Result<i64> {
+        let StoreEvent::Joined { room, subject, name, role, transport, at, .. } = ev else {
+            anyhow::bail!("not a join event");
+        };
+        sqlx::query("INSERT INTO rooms (id, created_at) VALUES (?, ?) ON CONFLICT(id) DO NOTHING")
+            .bind(room.as_str())
+            .bind(*at as i64)
+            .execute(&self.pool)
+            .await?;
+        let r = sqlx::query(
+            "INSERT INTO sessions (room_id, subject, name, role, transport, joined_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(room.as_str())
+        .bind(subject)
+        .bind(name)
+        .bind(role.as_str())
+        .bind(transport.as_str())
+        .bind(*at as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.last_insert_rowid())
+    }
+
+    async fn close_session(&self, row: i64, at: u64) -> anyhow::Result<()> {
+        sqlx::query("UPDATE sessions SET left_at = ? WHERE id = ? AND left_at IS NULL")
+            .bind(at as i64)
+            .bind(row)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn sessions(&self, room: &RoomId) -> anyhow::Result<Vec<SessionRow>> {
+        let rows = sqlx::query_as::<_, SessionRow>(
+            "SELECT room_id, name, role, transport, joined_at, left_at FROM sessions WHERE room_id = ? ORDER BY id",
+        )
+        .bind(room.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    /// Spawns the writer task; events are applied in order. A failed write is logged, not fatal:
+    /// losing an attendance row must never take a lesson down.
+    pub fn spawn_writer(self) -> mpsc::UnboundedSender<StoreEvent> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<StoreEvent>();
+        tokio::spawn(async move {
+            let mut rows: HashMap<ParticipantId, i64> = HashMap::new();
+            while let Some(ev) = rx.recv().await {
+                match &ev {
+                    StoreEvent::Joined { participant, .. } => match self.insert_session(&ev).await {
+                        Ok(row) => {
+                            rows.insert(*participant, row);
+                        }
+                        Err(e) => tracing::warn!(error = %format!("{e:#}"), "recording a join failed"),
+                    },
+                    StoreEvent::Left { participant, at } => {
+                        if let Some(row) = rows.remove(participant)
+                            && let Err(e) = self.close_session(row, *at).await
+                        {
+                            tracing::warn!(error = %format!("{e:#}"), "recording a leave failed");
+                        }
+                    }
+                }
+            }
+        });
+        tx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn join_and_leave_are_recorded_in_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let room = RoomId::parse("r1").unwrap();
+        let tx = store.clone().spawn_writer();
+        let joined = StoreEvent::Joined {
+            participant: ParticipantId(1),
+            room: room.clone(),
+            subject: "s".into(),
+            name: "Ada".into(),
+            role: Role::Student,
+            transport: Transport::Browser,
+            at: 100,
+        };
+        tx.send(joined).unwrap();
+        tx.send(StoreEvent::Left { participant: ParticipantId(1), at: 160 }).unwrap();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let rows = store.sessions(&room).await.unwrap();
+            if rows.first().is_some_and(|r| r.left_at == Some(160)) {
+                assert_eq!(rows[0].name, "Ada");
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "session row not written: {rows:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(dir.path().join("lectern.db").exists());
+    }
+
+    #[tokio::test]
+    async fn reopening_closes_sessions_left_dangling() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let ev = StoreEvent::Joined {
+            participant: ParticipantId(1),
+            room: RoomId::parse("r").unwrap(),
+            subject: "s".into(),
+            name: "n".into(),
+            role: Role::Device,
+            transport: Transport::Whip,
+            at: 5,
+        };
+        store.insert_session(&ev).await.unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).await.unwrap();
+        assert_eq!(store.close_dangling_sessions(9).await.unwrap(), 1);
+    }
+}

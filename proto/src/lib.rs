@@ -1,0 +1,10 @@
+//! Wire types of Lectern: what crosses a socket between the hub, the appliance and the browser app.
+//! Serde only — no logic, no IO. Start with [`signal`] (browser ↔ hub over `/rtc`) and [`token`]
+//! (the JWT claims every endpoint checks).
+
+pub mod id;
+pub mod signal;
+pub mod token;
+
+pub use id::{ParticipantId, RoomId, TrackId};
+pub use token::{Claims, Role};

@@ -1,0 +1,156 @@
+//! Browser ↔ hub signaling on the `/rtc` WebSocket: one JSON object per text frame.
+//!
+//! A browser keeps two peer connections: *publish* (its mic/camera, browser offers) and
+//! *subscribe* (everyone else, hub offers). The hub re-offers the subscribe connection
+//! whenever the set of tracks it should receive changes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ParticipantId, Role, RoomId};
+
+/// Largest text frame the hub accepts on `/rtc` (an SDP with many m-lines fits easily).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Messages from the browser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
+pub enum ClientMsg {
+    /// Must be the first message. The token is re-checked on every (re)connect.
+    Join {
+        token: String,
+    },
+    /// Offer of the publish connection (sendonly transceivers).
+    PublishOffer {
+        sdp: String,
+    },
+    /// Answer to the hub's last `subscribeOffer`.
+    SubscribeAnswer {
+        sdp: String,
+    },
+    /// A local ICE candidate (`candidate:` line); optional, the hub is ICE-lite.
+    Trickle {
+        pc: PeerKind,
+        candidate: String,
+    },
+    /// The user switched their mic or camera off/on.
+    SetMuted {
+        kind: MediaKind,
+        muted: bool,
+    },
+    Leave,
+}
+
+/// Messages from the hub.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum ServerMsg {
+    Joined {
+        participant_id: ParticipantId,
+        room: RoomId,
+        role: Role,
+        name: String,
+        /// Everyone else already in the room.
+        participants: Vec<ParticipantInfo>,
+    },
+    ParticipantJoined {
+        participant: ParticipantInfo,
+    },
+    ParticipantLeft {
+        participant_id: ParticipantId,
+    },
+    PublishAnswer {
+        sdp: String,
+    },
+    /// A new offer for the subscribe connection; `tracks` maps its active mids to their owners.
+    SubscribeOffer {
+        sdp: String,
+        tracks: Vec<TrackInfo>,
+    },
+    TrackMuted {
+        participant_id: ParticipantId,
+        kind: MediaKind,
+        muted: bool,
+    },
+    /// Something the browser sent was refused; `fatal` means the hub closes the socket next.
+    Error {
+        code: ErrorCode,
+        message: String,
+        fatal: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantInfo {
+    pub id: ParticipantId,
+    pub name: String,
+    pub role: Role,
+    pub audio_muted: bool,
+    pub video_muted: bool,
+}
+
+/// One m-line of the subscribe connection and whose media it carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrackInfo {
+    pub mid: String,
+    pub participant_id: ParticipantId,
+    pub kind: MediaKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerKind {
+    Publish,
+    Subscribe,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ErrorCode {
+    /// Missing, malformed or expired token.
+    Unauthorized,
+    /// Valid token, but not for this room or action.
+    Forbidden,
+    /// Malformed message or SDP.
+    BadRequest,
+    /// A message that makes no sense in the current state (e.g. an answer with no offer out).
+    Conflict,
+    /// The hub failed; the browser should reconnect.
+    Internal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_use_camel_case_tags() {
+        let m: ClientMsg = serde_json::from_str(r#"{"type":"publishOffer","sdp":"v=0"}"#).unwrap();
+        assert_eq!(m, ClientMsg::PublishOffer { sdp: "v=0".into() });
+        let m: ClientMsg = serde_json::from_str(r#"{"type":"setMuted","kind":"audio","muted":true}"#).unwrap();
+        assert_eq!(m, ClientMsg::SetMuted { kind: MediaKind::Audio, muted: true });
+        let m: ClientMsg = serde_json::from_str(r#"{"type":"leave"}"#).unwrap();
+        assert_eq!(m, ClientMsg::Leave);
+    }
+
+    #[test]
+    fn unknown_type_and_fields_are_rejected() {
+        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"hack"}"#).is_err());
+        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"join","token":"t","extra":1}"#).is_err());
+        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"join"}"#).is_err());
+    }
+
+    #[test]
+    fn server_messages_serialize_camel_case_fields() {
+        let m = ServerMsg::ParticipantLeft { participant_id: ParticipantId(7) };
+        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"type":"participantLeft","participantId":7}"#);
+    }
+}

@@ -1,0 +1,1 @@
+//! End-to-end tests live in `tests/` of this crate and in `browser/` (Playwright); see README.md.
