@@ -157,9 +157,15 @@ export class Ui {
     this.refreshStage();
   }
 
+  /**
+   * A classroom box may join twice (WHIP to publish, WHEP for the return feed): show the device
+   * tiles that carry video, or the first device tile as a placeholder when none does yet.
+   */
   refreshStage() {
-    const hasFeed = [...this.tiles.values()].some((t) => t.info.role === 'device');
-    this.stageEmpty.hidden = hasFeed;
+    const devices = [...this.tiles.values()].filter((t) => t.info.role === 'device');
+    const withVideo = devices.filter((t) => t.videoTrack);
+    for (const t of devices) t.el.hidden = withVideo.length ? !t.videoTrack : t !== devices[0];
+    this.stageEmpty.hidden = devices.length > 0;
     this.others.hidden = this.others.children.length === 0;
   }
 
@@ -176,6 +182,7 @@ export class Ui {
       tile.setVideoTrack(track);
     }
     for (const [pid, tile] of this.tiles) if (!videoByPid.has(pid)) tile.setVideoTrack(null);
+    this.refreshStage();
     for (const [mid, a] of this.audios) {
       const live = liveAudio.get(mid);
       if (!live || live.track !== a.track) this.dropAudio(mid);

@@ -71,3 +71,26 @@ impl AppState {
 
 pub type SharedState = Arc<AppState>;
 pub use error::AppError;
+
+/// str0m's SDP parse errors span lines and include a pointer address; make them one stable line.
+pub fn describe_sdp_error(e: impl std::fmt::Display) -> String {
+    let text = e.to_string();
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let line = match line.find(" at PointerOffset(") {
+            Some(i) => &line[..i],
+            None => line,
+        };
+        out.push(line.to_owned());
+    }
+    out.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sdp_errors_lose_pointer_addresses_and_newlines() {
+        let e = "SDP parse: Parse error at PointerOffset(0x7fdc10003040)\nUnexpected `g`\nExpected `v`\nsdp line\n";
+        assert_eq!(super::describe_sdp_error(e), "SDP parse: Parse error; Unexpected `g`; Expected `v`; sdp line");
+    }
+}

@@ -168,9 +168,7 @@ impl Peer {
                 // ICE-lite has no way to restart on its own: the client reconnects with a new session.
                 self.rtc.disconnect();
             }
-            Event::MediaAdded(m) if self.direction == Direction::Publish => {
-                events.push(PeerEvent::MediaAdded { mid: m.mid, kind: m.kind })
-            }
+            Event::MediaAdded(m) => events.push(PeerEvent::MediaAdded { mid: m.mid, kind: m.kind }),
             Event::MediaData(d) if self.direction == Direction::Publish => events.push(PeerEvent::Media(d)),
             Event::KeyframeRequest(r) if self.direction == Direction::Subscribe => {
                 events.push(PeerEvent::KeyframeRequest(r))

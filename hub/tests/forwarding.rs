@@ -1,0 +1,229 @@
+//! The shard core driven without sockets: str0m clients exchange datagrams with a `ShardCore`
+//! in memory, on simulated time. One behaviour per test.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use lectern_hub::sfu::core::ShardCore;
+use lectern_hub::sfu::{Command, Ident};
+use lectern_hub::store::Transport;
+use lectern_proto::{ParticipantId, Role, RoomId};
+use str0m::change::SdpAnswer;
+use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use tokio::sync::oneshot;
+
+const HUB: &str = "10.0.0.1:5000";
+
+struct Client {
+    rtc: Rtc,
+    addr: SocketAddr,
+    mid: Mid,
+    events: Vec<Event>,
+}
+
+struct Net {
+    now: Instant,
+    hub: ShardCore,
+    clients: Vec<Client>,
+}
+
+fn ident(room: &str, id: u64, role: Role, transport: Transport) -> Ident {
+    Ident {
+        room: RoomId::parse(room).unwrap(),
+        participant: ParticipantId(id),
+        subject: format!("s{id}"),
+        name: format!("n{id}"),
+        role,
+        transport,
+    }
+}
+
+impl Net {
+    fn new() -> Self {
+        let _ = std::panic::catch_unwind(|| str0m::crypto::from_feature_flags().install_process_default());
+        let hub_addr: SocketAddr = HUB.parse().unwrap();
+        let hub = ShardCore::new(vec![Candidate::host(hub_addr, "udp").unwrap()], None);
+        Self { now: Instant::now(), hub, clients: Vec::new() }
+    }
+
+    /// Adds a client offering one m-line of `kind` in `dir` and signals it as WHIP or WHEP.
+    fn connect(&mut self, kind: MediaKind, dir: Direction, ident: Ident) -> usize {
+        let idx = self.clients.len();
+        let addr: SocketAddr = format!("10.0.1.{}:6000", idx + 1).parse().unwrap();
+        let mut rtc = Rtc::builder().build(self.now);
+        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        let mut api = rtc.sdp_api();
+        let mid = api.add_media(kind, dir, None, None, None);
+        let (offer, pending) = api.apply().unwrap();
+        let (tx, mut rx) = oneshot::channel::<Result<SdpAnswer, _>>();
+        let cmd = match dir {
+            Direction::SendOnly => Command::Whip { ident, offer, reply: tx },
+            _ => Command::Whep { ident, offer, reply: tx },
+        };
+        self.hub.handle_command(cmd, self.now);
+        let answer = rx.try_recv().expect("the core answers synchronously").expect("offer accepted");
+        rtc.sdp_api().accept_answer(pending, answer).unwrap();
+        self.clients.push(Client { rtc, addr, mid, events: Vec::new() });
+        idx
+    }
+
+    /// Moves datagrams both ways and advances simulated time by `step`, `n` times.
+    fn run(&mut self, n: usize, step: Duration) {
+        let hub_addr: SocketAddr = HUB.parse().unwrap();
+        for _ in 0..n {
+            for c in &mut self.clients {
+                c.rtc.handle_input(Input::Timeout(self.now)).unwrap();
+                loop {
+                    match c.rtc.poll_output().unwrap() {
+                        Output::Timeout(_) => break,
+                        Output::Transmit(t) => self.hub.handle_datagram(self.now, c.addr, hub_addr, &t.contents),
+                        Output::Event(e) => c.events.push(e),
+                    }
+                }
+            }
+            self.hub.handle_timeout(self.now);
+            let out: Vec<_> = self.hub.drain_datagrams().collect();
+            for d in out {
+                if let Some(c) = self.clients.iter_mut().find(|c| c.addr == d.destination) {
+                    let contents = d.contents.as_slice().try_into().unwrap();
+                    let input = Input::Receive(
+                        self.now,
+                        Receive { proto: Protocol::Udp, source: d.source, destination: d.destination, contents },
+                    );
+                    c.rtc.handle_input(input).unwrap();
+                }
+            }
+            self.now += step;
+        }
+    }
+
+    fn connected(&self, idx: usize) -> bool {
+        self.clients[idx].events.iter().any(|e| matches!(e, Event::Connected))
+    }
+
+    fn keyframe_requests(&self, idx: usize) -> usize {
+        self.clients[idx].events.iter().filter(|e| matches!(e, Event::KeyframeRequest(_))).count()
+    }
+
+    /// Runs in 10 ms steps until `cond` holds, failing after `max` of simulated time.
+    fn run_until(&mut self, max: Duration, cond: impl Fn(&Net) -> bool) {
+        let deadline = self.now + max;
+        while !cond(self) {
+            assert!(self.now < deadline, "condition not met within {max:?} of simulated time");
+            self.run(1, Duration::from_millis(10));
+        }
+    }
+}
+
+#[test]
+fn whep_viewer_receives_the_audio_a_whip_publisher_sends() {
+    let mut net = Net::new();
+    let publisher = net.connect(MediaKind::Audio, Direction::SendOnly, ident("r", 1, Role::Device, Transport::Whip));
+    let viewer = net.connect(MediaKind::Audio, Direction::RecvOnly, ident("r", 2, Role::Viewer, Transport::Whep));
+    net.run_until(Duration::from_secs(5), |n| n.connected(publisher) && n.connected(viewer));
+
+    let mut sent = 0u64;
+    for i in 0..50u64 {
+        let c = &mut net.clients[publisher];
+        let mid = c.mid;
+        let w = c.rtc.writer(mid).unwrap();
+        let pt = w.payload_params().next().unwrap().pt();
+        let payload = vec![(i % 250) as u8; 80];
+        w.write(pt, net.now, MediaTime::new(i * 960, Frequency::FORTY_EIGHT_KHZ), payload).unwrap();
+        sent += 1;
+        net.run(2, Duration::from_millis(10));
+    }
+    net.run(20, Duration::from_millis(10));
+    let received: Vec<_> = net.clients[viewer]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::MediaData(d) => Some(d.data.to_vec()),
+            _ => None,
+        })
+        .collect();
+    assert!(received.len() as u64 >= sent - 2, "viewer got {} of {sent} frames", received.len());
+    assert_eq!(received[received.len() - 1], vec![49u8; 80], "payload arrives intact");
+}
+
+#[test]
+fn viewer_joining_asks_the_publisher_for_a_keyframe() {
+    let mut net = Net::new();
+    let publisher = net.connect(MediaKind::Video, Direction::SendOnly, ident("r", 1, Role::Device, Transport::Whip));
+    net.run_until(Duration::from_secs(5), |n| n.connected(publisher));
+    net.run(50, Duration::from_millis(10));
+    assert_eq!(net.keyframe_requests(publisher), 0, "nobody watches yet");
+
+    let viewer = net.connect(MediaKind::Video, Direction::RecvOnly, ident("r", 2, Role::Viewer, Transport::Whep));
+    net.run_until(Duration::from_secs(5), |n| n.connected(viewer) && n.keyframe_requests(publisher) > 0);
+}
+
+#[test]
+fn pli_storm_from_a_subscriber_becomes_at_most_one_request_per_500_ms_upstream() {
+    let mut net = Net::new();
+    let publisher = net.connect(MediaKind::Video, Direction::SendOnly, ident("r", 1, Role::Device, Transport::Whip));
+    let viewer = net.connect(MediaKind::Video, Direction::RecvOnly, ident("r", 2, Role::Viewer, Transport::Whep));
+    net.run_until(Duration::from_secs(5), |n| n.connected(publisher) && n.connected(viewer));
+    net.run(100, Duration::from_millis(10));
+    let before = net.keyframe_requests(publisher);
+
+    // 2 s of PLI every 20 ms from the viewer: 100 requests.
+    for _ in 0..100 {
+        let c = &mut net.clients[viewer];
+        let mid = c.mid;
+        let _ = c.rtc.writer(mid).unwrap().request_keyframe(None, KeyframeRequestKind::Pli);
+        net.run(2, Duration::from_millis(10));
+    }
+    net.run(60, Duration::from_millis(10));
+    let upstream = net.keyframe_requests(publisher) - before;
+    assert!(upstream >= 2, "requests still reach the publisher: {upstream}");
+    assert!(upstream <= 6, "2.6 s of storm must give at most ~6 upstream requests, got {upstream}");
+}
+
+#[test]
+fn whep_viewer_waiting_in_an_empty_room_gets_the_publisher_when_it_arrives() {
+    let mut net = Net::new();
+    let viewer = net.connect(MediaKind::Audio, Direction::RecvOnly, ident("r", 2, Role::Viewer, Transport::Whep));
+    net.run_until(Duration::from_secs(5), |n| n.connected(viewer));
+    let publisher = net.connect(MediaKind::Audio, Direction::SendOnly, ident("r", 1, Role::Device, Transport::Whip));
+    net.run_until(Duration::from_secs(5), |n| n.connected(publisher));
+    for i in 0..10u64 {
+        let c = &mut net.clients[publisher];
+        let mid = c.mid;
+        let w = c.rtc.writer(mid).unwrap();
+        let pt = w.payload_params().next().unwrap().pt();
+        w.write(pt, net.now, MediaTime::new(i * 960, Frequency::FORTY_EIGHT_KHZ), vec![7u8; 40]).unwrap();
+        net.run(2, Duration::from_millis(10));
+    }
+    net.run_until(Duration::from_secs(2), |n| n.clients[viewer].events.iter().any(|e| matches!(e, Event::MediaData(_))));
+}
+
+#[test]
+fn rooms_are_isolated() {
+    let mut net = Net::new();
+    let publisher = net.connect(MediaKind::Audio, Direction::SendOnly, ident("a", 1, Role::Device, Transport::Whip));
+    let other = net.connect(MediaKind::Audio, Direction::RecvOnly, ident("b", 2, Role::Viewer, Transport::Whep));
+    net.run_until(Duration::from_secs(5), |n| n.connected(publisher) && n.connected(other));
+    for i in 0..20u64 {
+        let c = &mut net.clients[publisher];
+        let mid = c.mid;
+        let w = c.rtc.writer(mid).unwrap();
+        let pt = w.payload_params().next().unwrap().pt();
+        w.write(pt, net.now, MediaTime::new(i * 960, Frequency::FORTY_EIGHT_KHZ), vec![1u8; 40]).unwrap();
+        net.run(2, Duration::from_millis(10));
+    }
+    assert!(!net.clients[other].events.iter().any(|e| matches!(e, Event::MediaData(_))), "room b must not get room a's media");
+}
+
+#[test]
+fn garbage_datagrams_are_ignored() {
+    let mut net = Net::new();
+    let publisher = net.connect(MediaKind::Audio, Direction::SendOnly, ident("r", 1, Role::Device, Transport::Whip));
+    for junk in [&b""[..], b"\x00", b"\x80\x60garbage-rtp", &[0xffu8; 1500][..], b"\x16\xfe\xfd junk dtls"] {
+        net.hub.handle_datagram(net.now, "10.9.9.9:1".parse().unwrap(), HUB.parse().unwrap(), junk);
+    }
+    net.run_until(Duration::from_secs(5), |n| n.connected(publisher));
+    assert_eq!(net.hub.room_count(), 1);
+}

@@ -1,0 +1,208 @@
+//! WHIP/WHEP over real HTTP against the real `lectern-hub` binary: the error matrix, and the
+//! room keeps serving after every refusal.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use lectern_hub::token::{TokenKey, unix_now};
+use lectern_proto::{Claims, Role, RoomId};
+use str0m::media::{Direction, MediaKind};
+use str0m::{Candidate, Rtc};
+
+const SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+
+struct Hub {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Hub {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lectern-hub"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("LECTERN_SECRET", SECRET)
+            .env("LECTERN_UDP_PORT", "0")
+            .env("LECTERN_BIND_IP", "127.0.0.1")
+            .env("LECTERN_SHARDS", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hub binary starts");
+        // The hub prints its address once it listens; the read blocks until then (or EOF on failure).
+        let mut line = String::new();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        while !line.contains("listening on ") {
+            line.clear();
+            assert!(out.read_line(&mut line).unwrap() > 0, "hub exited before listening");
+        }
+        let base = line.trim().trim_start_matches("listening on ").to_owned();
+        Self { child, base, _dir: dir }
+    }
+}
+
+fn token(room: &str, role: Role, exp_offset: i64) -> String {
+    let now = unix_now();
+    let claims = Claims {
+        sub: "test".into(),
+        room: RoomId::parse(room).unwrap(),
+        role,
+        name: Some("Test".into()),
+        exp: (now as i64 + exp_offset) as u64,
+        nbf: now - 10,
+        jti: lectern_hub::token::random_id(),
+    };
+    TokenKey::new(SECRET.as_bytes().to_vec()).issue(&claims)
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(20))).build().into()
+}
+
+fn offer(dir: Direction) -> String {
+    let _ = std::panic::catch_unwind(|| str0m::crypto::from_feature_flags().install_process_default());
+    let mut rtc = Rtc::builder().build(std::time::Instant::now());
+    rtc.add_local_candidate(Candidate::host("127.0.0.1:9".parse().unwrap(), "udp").unwrap());
+    let mut api = rtc.sdp_api();
+    api.add_media(MediaKind::Audio, dir, None, None, None);
+    api.add_media(MediaKind::Video, dir, None, None, None);
+    api.apply().unwrap().0.to_sdp_string()
+}
+
+struct Resp {
+    status: u16,
+    www_auth: Option<String>,
+    location: Option<String>,
+    body: String,
+}
+
+fn post(hub: &Hub, path: &str, auth: Option<&str>, ctype: &str, body: &str) -> Resp {
+    let mut req = agent().post(format!("{}{path}", hub.base)).header("Content-Type", ctype);
+    if let Some(t) = auth {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    let mut r = req.send(body).expect("hub answers");
+    Resp {
+        status: r.status().as_u16(),
+        www_auth: r.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned()),
+        location: r.headers().get("location").map(|v| v.to_str().unwrap().to_owned()),
+        body: r.body_mut().read_to_string().unwrap_or_default(),
+    }
+}
+
+/// After any refusal the room still takes a real publisher.
+fn assert_room_serves(hub: &Hub) {
+    let r = post(hub, "/whip/demo", Some(&token("demo", Role::Device, 600)), "application/sdp", &offer(Direction::SendOnly));
+    assert_eq!(r.status, 201, "valid publish after an error: {}", r.body);
+    assert!(r.body.starts_with("v=0"), "answer is an SDP");
+    let loc = r.location.expect("Location header");
+    let d = agent().delete(format!("{}{loc}", hub.base)).header("Authorization", &format!("Bearer {}", token("demo", Role::Device, 600))).call().unwrap();
+    assert_eq!(d.status().as_u16(), 200);
+}
+
+#[test]
+fn whip_and_whep_error_matrix() {
+    let hub = Hub::start();
+    let good = offer(Direction::SendOnly);
+    let device = token("demo", Role::Device, 600);
+
+    let r = post(&hub, "/whip/demo", None, "application/sdp", &good);
+    assert_eq!(r.status, 401, "no token");
+    assert!(r.www_auth.as_deref().is_some_and(|v| v.starts_with("Bearer")), "401 carries WWW-Authenticate: Bearer");
+    assert_room_serves(&hub);
+
+    let r = post(&hub, "/whip/demo", Some(&token("demo", Role::Device, -3600)), "application/sdp", &good);
+    assert_eq!(r.status, 401, "expired token: {}", r.body);
+    assert!(r.body.contains("expired"), "{}", r.body);
+    assert!(r.www_auth.is_some());
+    assert_room_serves(&hub);
+
+    let r = post(&hub, "/whip/demo", Some("not.a.jwt"), "application/sdp", &good);
+    assert_eq!(r.status, 401, "garbage token");
+    let forged = format!("{}x", &device[..device.len() - 1]);
+    assert_eq!(post(&hub, "/whip/demo", Some(&forged), "application/sdp", &good).status, 401, "bad signature");
+
+    let r = post(&hub, "/whip/demo", Some(&token("demo", Role::Viewer, 600)), "application/sdp", &good);
+    assert_eq!(r.status, 403, "viewer may not publish: {}", r.body);
+    assert_room_serves(&hub);
+
+    let r = post(&hub, "/whip/demo", Some(&token("other", Role::Device, 600)), "application/sdp", &good);
+    assert_eq!(r.status, 403, "token for another room: {}", r.body);
+    assert!(r.body.contains("other"), "{}", r.body);
+
+    let r = post(&hub, "/whip/demo", Some(&device), "text/plain", &good);
+    assert_eq!(r.status, 415, "wrong content type");
+    assert_room_serves(&hub);
+
+    for junk in ["garbage", "v=0\r\n", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio"] {
+        let r = post(&hub, "/whip/demo", Some(&device), "application/sdp", junk);
+        assert_eq!(r.status, 400, "garbage SDP {junk:?}: {}", r.body);
+        assert!(r.body.contains("\"detail\""), "error is JSON with a detail: {}", r.body);
+    }
+    assert_room_serves(&hub);
+
+    let r = post(&hub, "/whip/no%20such", Some(&device), "application/sdp", &good);
+    assert_eq!(r.status, 400, "invalid room name");
+
+    let auth = format!("Bearer {device}");
+    let d = agent().delete(format!("{}/whip/demo/deadbeef", hub.base)).header("Authorization", &auth).call().unwrap();
+    assert_eq!(d.status().as_u16(), 404, "unknown resource");
+    let p = agent()
+        .patch(format!("{}/whip/demo/deadbeef", hub.base))
+        .header("Authorization", &auth)
+        .header("Content-Type", "application/trickle-ice-sdpfrag")
+        .send("a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n")
+        .unwrap();
+    assert_eq!(p.status().as_u16(), 404, "unknown resource on PATCH");
+    assert_room_serves(&hub);
+
+    // WHEP: a viewer may receive, but not with a token for another room.
+    let r = post(&hub, "/whep/demo", Some(&token("demo", Role::Viewer, 600)), "application/sdp", &offer(Direction::RecvOnly));
+    assert_eq!(r.status, 201, "viewer receives: {}", r.body);
+    let r = post(&hub, "/whep/demo", Some(&token("b", Role::Viewer, 600)), "application/sdp", &offer(Direction::RecvOnly));
+    assert_eq!(r.status, 403);
+
+    let health = agent().get(format!("{}/healthz", hub.base)).call().unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+}
+
+#[test]
+fn whip_session_lifecycle_patch_and_delete() {
+    let hub = Hub::start();
+    let device = token("demo", Role::Device, 600);
+    let r = post(&hub, "/whip/demo", Some(&device), "application/sdp", &offer(Direction::SendOnly));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let loc = r.location.unwrap();
+    assert!(loc.starts_with("/whip/demo/"), "{loc}");
+    let auth = format!("Bearer {device}");
+    let url = format!("{}{loc}", hub.base);
+    let p = agent()
+        .patch(&url)
+        .header("Authorization", &auth)
+        .header("Content-Type", "application/trickle-ice-sdpfrag")
+        .send("a=ice-ufrag:abcd\r\na=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\n")
+        .unwrap();
+    assert_eq!(p.status().as_u16(), 204);
+    let p = agent()
+        .patch(&url)
+        .header("Authorization", &auth)
+        .header("Content-Type", "application/trickle-ice-sdpfrag")
+        .send("a=candidate:nonsense\r\n")
+        .unwrap();
+    assert_eq!(p.status().as_u16(), 400, "bad candidate");
+    let o = agent().options(format!("{}/whip/demo", hub.base)).call().unwrap();
+    assert_eq!(o.status().as_u16(), 204);
+    assert_eq!(o.headers().get("accept-post").unwrap(), "application/sdp");
+    assert_eq!(agent().delete(&url).header("Authorization", &auth).call().unwrap().status().as_u16(), 200);
+    assert_eq!(agent().delete(&url).header("Authorization", &auth).call().unwrap().status().as_u16(), 404, "deleted twice");
+}

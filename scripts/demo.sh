@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs the product on this machine: the hub, and a virtual classroom box (test pattern and tone)
+# publishing room "demo". Prints a student link and a teacher link; Ctrl-C stops everything.
+# Environment: LECTERN_LISTEN (default 127.0.0.1:8080), LECTERN_DATA_DIR (default ./data).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+
+listen="${LECTERN_LISTEN:-127.0.0.1:8080}"
+data="${LECTERN_DATA_DIR:-$PWD/data}"
+room=demo
+
+echo "==> building (first time takes a few minutes)"
+cargo build --release --bins --locked
+bin=target/release
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+mkdir -p "$data"
+log="$data/hub.log"
+"$bin/lectern-hub" serve --listen "$listen" --data-dir "$data" >"$data/hub.out" 2>"$log" &
+pids+=($!)
+for _ in $(seq 1 100); do
+  grep -q "listening on" "$data/hub.out" 2>/dev/null && break
+  kill -0 "${pids[0]}" 2>/dev/null || { echo "hub failed to start:"; tail -20 "$log"; exit 1; }
+  sleep 0.2
+done
+base=$(grep -o 'http://[^ ]*' "$data/hub.out" | head -1)
+base=${base/0.0.0.0/127.0.0.1}
+
+token() { "$bin/lectern-hub" token --data-dir "$data" --room "$room" --role "$1" --name "$2" --ttl 12h | tail -1; }
+device=$(token device "Room 101")
+"$bin/lectern-appliance" --virtual --hub "$base" --room "$room" --token "$device" 2>"$data/appliance.log" &
+pids+=($!)
+
+cat <<MSG
+
+  Lectern is running. Open these in a browser (Chromium, Chrome, Firefox):
+
+  Student:  $base/join/$room?token=$(token student "Student")
+  Teacher:  $base/join/$room?token=$(token teacher "Teacher")
+
+  The classroom box publishes a test pattern and a tone. Logs: $log, $data/appliance.log
+  Press Ctrl-C to stop.
+
+MSG
+wait -n "${pids[@]}"

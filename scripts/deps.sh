@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what Lectern needs on Debian/Ubuntu, skipping what is already there.
+# Usage: scripts/deps.sh [--test]   (--test adds Chromium and the browser-test node modules)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  pkg-config
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+  gstreamer1.0-nice gstreamer1.0-libav gstreamer1.0-alsa gstreamer1.0-tools
+  sqlite3 curl
+)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(chromium nodejs npm)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+# Node may come from elsewhere (nodesource, nvm): only ask apt for it when there is none.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  filtered=()
+  for p in "${missing[@]}"; do [[ "$p" == nodejs || "$p" == npm ]] || filtered+=("$p"); done
+  missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+if ((${#missing[@]})); then
+  echo "==> installing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "error: cargo (Rust 1.85 or newer) is needed: install it with rustup (https://rustup.rs)" >&2
+  exit 1
+fi
+
+if [[ "${1:-}" == "--test" ]]; then
+  if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
+    echo "==> installing browser-test node modules"
+    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi

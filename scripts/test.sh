@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every check and test Lectern has: formatting, lints, unit and integration tests, and the
+# end-to-end browser tests (hub + virtual appliance + headless Chromium). This is what CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh --test
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> cargo build (binaries for the end-to-end tests)"
+cargo build --workspace --bins --locked
+echo "==> cargo test"
+cargo test --workspace --locked
+echo "==> browser end-to-end tests"
+cd tests/browser
+node --test --test-concurrency=1
