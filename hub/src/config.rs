@@ -24,6 +24,7 @@ struct FileMedia {
     udp_port: Option<u16>,
     shards: Option<usize>,
     advertise_ips: Option<Vec<IpAddr>>,
+    ice_tcp: Option<bool>,
 }
 
 /// Validated settings the hub runs with.
@@ -57,6 +58,8 @@ pub struct MediaSettings {
     /// Addresses announced in ICE candidates. Empty: the bind address, or every interface
     /// address when bound to 0.0.0.0. Set the public address here behind a 1:1 NAT.
     pub advertise_ips: Vec<IpAddr>,
+    /// Also accept ICE over TCP on the same port numbers, for networks that block UDP.
+    pub ice_tcp: bool,
 }
 
 impl Default for Settings {
@@ -70,6 +73,7 @@ impl Default for Settings {
                 udp_port: 50000,
                 shards: 0,
                 advertise_ips: Vec::new(),
+                ice_tcp: true,
             },
         }
     }
@@ -113,6 +117,7 @@ impl Settings {
             set(&mut self.media.udp_port, m.udp_port);
             set(&mut self.media.shards, m.shards);
             set(&mut self.media.advertise_ips, m.advertise_ips);
+            set(&mut self.media.ice_tcp, m.ice_tcp);
         }
         Ok(())
     }
@@ -141,6 +146,9 @@ impl Settings {
         }
         if let Some(v) = env("LECTERN_SHARDS") {
             self.media.shards = parse("LECTERN_SHARDS", v)?;
+        }
+        if let Some(v) = env("LECTERN_ICE_TCP") {
+            self.media.ice_tcp = parse("LECTERN_ICE_TCP", v)?;
         }
         if let Some(v) = env("LECTERN_ADVERTISE_IPS") {
             self.media.advertise_ips = v

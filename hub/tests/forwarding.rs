@@ -10,7 +10,7 @@ use lectern_hub::store::Transport;
 use lectern_proto::{ParticipantId, Role, RoomId};
 use str0m::change::SdpAnswer;
 use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::sync::oneshot;
 
@@ -19,6 +19,7 @@ const HUB: &str = "10.0.0.1:5000";
 struct Client {
     rtc: Rtc,
     addr: SocketAddr,
+    proto: Protocol,
     mid: Mid,
     events: Vec<Event>,
 }
@@ -44,16 +45,25 @@ impl Net {
     fn new() -> Self {
         let _ = std::panic::catch_unwind(|| str0m::crypto::from_feature_flags().install_process_default());
         let hub_addr: SocketAddr = HUB.parse().unwrap();
-        let hub = ShardCore::new(vec![Candidate::host(hub_addr, "udp").unwrap()], None);
+        let tcp = Candidate::builder().tcp().host(hub_addr).tcptype(TcpType::Passive).build().unwrap();
+        let hub = ShardCore::new(vec![Candidate::host(hub_addr, "udp").unwrap(), tcp], None);
         Self { now: Instant::now(), hub, clients: Vec::new() }
     }
 
     /// Adds a client offering one m-line of `kind` in `dir` and signals it as WHIP or WHEP.
     fn connect(&mut self, kind: MediaKind, dir: Direction, ident: Ident) -> usize {
+        self.connect_over(Protocol::Udp, kind, dir, ident)
+    }
+
+    fn connect_over(&mut self, proto: Protocol, kind: MediaKind, dir: Direction, ident: Ident) -> usize {
         let idx = self.clients.len();
         let addr: SocketAddr = format!("10.0.1.{}:6000", idx + 1).parse().unwrap();
         let mut rtc = Rtc::builder().build(self.now);
-        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        let candidate = match proto {
+            Protocol::Tcp => Candidate::builder().tcp().host(addr).tcptype(TcpType::Active).build().unwrap(),
+            _ => Candidate::host(addr, "udp").unwrap(),
+        };
+        rtc.add_local_candidate(candidate);
         let mut api = rtc.sdp_api();
         let mid = api.add_media(kind, dir, None, None, None);
         let (offer, pending) = api.apply().unwrap();
@@ -65,7 +75,7 @@ impl Net {
         self.hub.handle_command(cmd, self.now);
         let answer = rx.try_recv().expect("the core answers synchronously").expect("offer accepted");
         rtc.sdp_api().accept_answer(pending, answer).unwrap();
-        self.clients.push(Client { rtc, addr, mid, events: Vec::new() });
+        self.clients.push(Client { rtc, addr, proto, mid, events: Vec::new() });
         idx
     }
 
@@ -78,7 +88,10 @@ impl Net {
                 loop {
                     match c.rtc.poll_output().unwrap() {
                         Output::Timeout(_) => break,
-                        Output::Transmit(t) => self.hub.handle_datagram(self.now, c.addr, hub_addr, &t.contents),
+                        Output::Transmit(t) => {
+                            assert_eq!(t.proto, c.proto, "client sends over its own transport");
+                            self.hub.handle_packet(self.now, t.proto, c.addr, hub_addr, &t.contents)
+                        }
                         Output::Event(e) => c.events.push(e),
                     }
                 }
@@ -87,10 +100,11 @@ impl Net {
             let out: Vec<_> = self.hub.drain_datagrams().collect();
             for d in out {
                 if let Some(c) = self.clients.iter_mut().find(|c| c.addr == d.destination) {
+                    assert_eq!(d.proto, c.proto, "hub answers over the transport the client used");
                     let contents = d.contents.as_slice().try_into().unwrap();
                     let input = Input::Receive(
                         self.now,
-                        Receive { proto: Protocol::Udp, source: d.source, destination: d.destination, contents },
+                        Receive { proto: d.proto, source: d.source, destination: d.destination, contents },
                     );
                     c.rtc.handle_input(input).unwrap();
                 }
@@ -197,7 +211,9 @@ fn whep_viewer_waiting_in_an_empty_room_gets_the_publisher_when_it_arrives() {
         w.write(pt, net.now, MediaTime::new(i * 960, Frequency::FORTY_EIGHT_KHZ), vec![7u8; 40]).unwrap();
         net.run(2, Duration::from_millis(10));
     }
-    net.run_until(Duration::from_secs(2), |n| n.clients[viewer].events.iter().any(|e| matches!(e, Event::MediaData(_))));
+    net.run_until(Duration::from_secs(2), |n| {
+        n.clients[viewer].events.iter().any(|e| matches!(e, Event::MediaData(_)))
+    });
 }
 
 #[test]
@@ -214,7 +230,10 @@ fn rooms_are_isolated() {
         w.write(pt, net.now, MediaTime::new(i * 960, Frequency::FORTY_EIGHT_KHZ), vec![1u8; 40]).unwrap();
         net.run(2, Duration::from_millis(10));
     }
-    assert!(!net.clients[other].events.iter().any(|e| matches!(e, Event::MediaData(_))), "room b must not get room a's media");
+    assert!(
+        !net.clients[other].events.iter().any(|e| matches!(e, Event::MediaData(_))),
+        "room b must not get room a's media"
+    );
 }
 
 #[test]
@@ -226,4 +245,28 @@ fn garbage_datagrams_are_ignored() {
     }
     net.run_until(Duration::from_secs(5), |n| n.connected(publisher));
     assert_eq!(net.hub.room_count(), 1);
+}
+
+#[test]
+fn publisher_behind_a_udp_blocking_firewall_connects_over_ice_tcp() {
+    let mut net = Net::new();
+    let publisher = net.connect_over(
+        Protocol::Tcp,
+        MediaKind::Audio,
+        Direction::SendOnly,
+        ident("r", 1, Role::Student, Transport::Whip),
+    );
+    let viewer = net.connect(MediaKind::Audio, Direction::RecvOnly, ident("r", 2, Role::Viewer, Transport::Whep));
+    net.run_until(Duration::from_secs(5), |n| n.connected(publisher) && n.connected(viewer));
+    for i in 0..10u64 {
+        let c = &mut net.clients[publisher];
+        let mid = c.mid;
+        let w = c.rtc.writer(mid).unwrap();
+        let pt = w.payload_params().next().unwrap().pt();
+        w.write(pt, net.now, MediaTime::new(i * 960, Frequency::FORTY_EIGHT_KHZ), vec![9u8; 40]).unwrap();
+        net.run(2, Duration::from_millis(10));
+    }
+    net.run_until(Duration::from_secs(2), |n| {
+        n.clients[viewer].events.iter().any(|e| matches!(e, Event::MediaData(_)))
+    });
 }

@@ -66,7 +66,11 @@ fn token(room: &str, role: Role, exp_offset: i64) -> String {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(20))).build().into()
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into()
 }
 
 fn offer(dir: Direction) -> String {
@@ -102,11 +106,21 @@ fn post(hub: &Hub, path: &str, auth: Option<&str>, ctype: &str, body: &str) -> R
 
 /// After any refusal the room still takes a real publisher.
 fn assert_room_serves(hub: &Hub) {
-    let r = post(hub, "/whip/demo", Some(&token("demo", Role::Device, 600)), "application/sdp", &offer(Direction::SendOnly));
+    let r = post(
+        hub,
+        "/whip/demo",
+        Some(&token("demo", Role::Device, 600)),
+        "application/sdp",
+        &offer(Direction::SendOnly),
+    );
     assert_eq!(r.status, 201, "valid publish after an error: {}", r.body);
     assert!(r.body.starts_with("v=0"), "answer is an SDP");
     let loc = r.location.expect("Location header");
-    let d = agent().delete(format!("{}{loc}", hub.base)).header("Authorization", &format!("Bearer {}", token("demo", Role::Device, 600))).call().unwrap();
+    let d = agent()
+        .delete(format!("{}{loc}", hub.base))
+        .header("Authorization", &format!("Bearer {}", token("demo", Role::Device, 600)))
+        .call()
+        .unwrap();
     assert_eq!(d.status().as_u16(), 200);
 }
 
@@ -167,9 +181,16 @@ fn whip_and_whep_error_matrix() {
     assert_room_serves(&hub);
 
     // WHEP: a viewer may receive, but not with a token for another room.
-    let r = post(&hub, "/whep/demo", Some(&token("demo", Role::Viewer, 600)), "application/sdp", &offer(Direction::RecvOnly));
+    let r = post(
+        &hub,
+        "/whep/demo",
+        Some(&token("demo", Role::Viewer, 600)),
+        "application/sdp",
+        &offer(Direction::RecvOnly),
+    );
     assert_eq!(r.status, 201, "viewer receives: {}", r.body);
-    let r = post(&hub, "/whep/demo", Some(&token("b", Role::Viewer, 600)), "application/sdp", &offer(Direction::RecvOnly));
+    let r =
+        post(&hub, "/whep/demo", Some(&token("b", Role::Viewer, 600)), "application/sdp", &offer(Direction::RecvOnly));
     assert_eq!(r.status, 403);
 
     let health = agent().get(format!("{}/healthz", hub.base)).call().unwrap();
@@ -204,5 +225,9 @@ fn whip_session_lifecycle_patch_and_delete() {
     assert_eq!(o.status().as_u16(), 204);
     assert_eq!(o.headers().get("accept-post").unwrap(), "application/sdp");
     assert_eq!(agent().delete(&url).header("Authorization", &auth).call().unwrap().status().as_u16(), 200);
-    assert_eq!(agent().delete(&url).header("Authorization", &auth).call().unwrap().status().as_u16(), 404, "deleted twice");
+    assert_eq!(
+        agent().delete(&url).header("Authorization", &auth).call().unwrap().status().as_u16(),
+        404,
+        "deleted twice"
+    );
 }

@@ -139,7 +139,11 @@ async fn on_message(st: &AppState, claims: &Claims, pid: lectern_proto::Particip
                 Err(error(ErrorCode::Forbidden, format!("role '{}' may not publish", claims.role), false))
             } else {
                 match SdpOffer::from_sdp_string(&sdp) {
-                    Err(e) => Err(error(ErrorCode::BadRequest, format!("invalid SDP offer: {}", super::describe_sdp_error(e)), false)),
+                    Err(e) => Err(error(
+                        ErrorCode::BadRequest,
+                        format!("invalid SDP offer: {}", super::describe_sdp_error(e)),
+                        false,
+                    )),
                     Ok(offer) => st
                         .sfu
                         .call(&room, |reply| Command::PublishOffer {
@@ -155,7 +159,11 @@ async fn on_message(st: &AppState, claims: &Claims, pid: lectern_proto::Particip
             }
         }
         ClientMsg::SubscribeAnswer { sdp } => match SdpAnswer::from_sdp_string(&sdp) {
-            Err(e) => Err(error(ErrorCode::BadRequest, format!("invalid SDP answer: {}", super::describe_sdp_error(e)), false)),
+            Err(e) => Err(error(
+                ErrorCode::BadRequest,
+                format!("invalid SDP answer: {}", super::describe_sdp_error(e)),
+                false,
+            )),
             Ok(answer) => st
                 .sfu
                 .call(&room, |reply| Command::SubscribeAnswer { room: room.clone(), participant: pid, answer, reply })

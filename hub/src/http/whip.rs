@@ -89,7 +89,8 @@ async fn create(
     let claims = authorize(&headers, &st.key, &room, flow.roles())?;
     require_content_type(&headers, "application/sdp")?;
     let sdp = sdp_text(&body)?;
-    let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| AppError::bad_request(format!("invalid SDP offer: {}", super::describe_sdp_error(e))))?;
+    let offer = SdpOffer::from_sdp_string(sdp)
+        .map_err(|e| AppError::bad_request(format!("invalid SDP offer: {}", super::describe_sdp_error(e))))?;
     let ident = Ident {
         room: room.clone(),
         participant: st.sfu.new_participant_id(),

@@ -116,10 +116,22 @@ impl ShardCore {
 
     /// A datagram arrived on `destination` (one of our candidate addresses) from `source`.
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+        self.handle_packet(now, Protocol::Udp, source, destination, data)
+    }
+
+    /// A packet arrived over UDP, or as one RFC 4571 frame of an ICE-TCP connection.
+    pub fn handle_packet(
+        &mut self,
+        now: Instant,
+        proto: Protocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) {
         let Ok(contents) = data.try_into() else {
             return; // not STUN/DTLS/RTP: stray traffic
         };
-        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+        let input = Input::Receive(now, Receive { proto, source, destination, contents });
         let cached = self.routes.get(&source).copied().filter(|k| self.peers.get(k).is_some_and(|p| p.accepts(&input)));
         let key = match cached {
             Some(k) => k,

@@ -8,6 +8,7 @@ pub mod keyframe;
 pub mod peer;
 pub mod room;
 pub mod shard;
+pub mod tcp;
 
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -16,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::Context;
 use lectern_proto::{ParticipantId, RoomId};
 use str0m::Candidate;
+use str0m::net::TcpType;
 use tokio::sync::{mpsc, oneshot};
 
 pub use command::{Command, Ident, SfuError};
@@ -40,6 +42,7 @@ impl Sfu {
         for index in 0..settings.shards {
             let port = if settings.udp_port == 0 { 0 } else { settings.udp_port + index as u16 };
             let mut sockets = Vec::new();
+            let mut listeners = Vec::new();
             let mut candidates = Vec::new();
             for ip in &ips {
                 let sock = UdpSocket::bind(SocketAddr::new(*ip, port))
@@ -57,10 +60,18 @@ impl Sfu {
                 }
                 media_addrs.push(addr);
                 sockets.push(sock);
+                if settings.ice_tcp {
+                    let l = std::net::TcpListener::bind(SocketAddr::new(*ip, port))
+                        .with_context(|| format!("binding ICE-TCP {ip}:{port}"))?;
+                    let taddr = l.local_addr()?;
+                    let c = Candidate::builder().tcp().host(taddr).tcptype(TcpType::Passive).build();
+                    candidates.push(c.with_context(|| format!("ICE-TCP candidate {taddr}"))?);
+                    listeners.push(l);
+                }
             }
             let (tx, rx) = mpsc::unbounded_channel();
             let core = core::ShardCore::new(candidates, store.clone());
-            shard::ShardIo { index, sockets, core, commands: rx }.spawn()?;
+            shard::ShardIo { index, sockets, listeners, core, commands: rx }.spawn()?;
             shards.push(tx);
         }
         tracing::info!(shards = settings.shards, addrs = ?media_addrs, "media shards started");

@@ -11,6 +11,7 @@ use lectern_proto::signal::MediaKind as WireKind;
 use lectern_proto::{ParticipantId, RoomId, TrackId};
 use str0m::change::SdpPendingOffer;
 use str0m::media::{KeyframeRequest, MediaData, MediaKind, Mid};
+use str0m::net::Protocol;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 /// Identifies a peer inside its shard.
@@ -77,6 +78,7 @@ pub enum PeerEvent {
 /// A datagram to send.
 #[derive(Debug)]
 pub struct Datagram {
+    pub proto: Protocol,
     pub source: SocketAddr,
     pub destination: SocketAddr,
     pub contents: Vec<u8>,
@@ -146,9 +148,12 @@ impl Peer {
                     self.next_timeout = t;
                     return;
                 }
-                Ok(Output::Transmit(t)) => {
-                    out.push(Datagram { source: t.source, destination: t.destination, contents: t.contents.into() })
-                }
+                Ok(Output::Transmit(t)) => out.push(Datagram {
+                    proto: t.proto,
+                    source: t.source,
+                    destination: t.destination,
+                    contents: t.contents.into(),
+                }),
                 Ok(Output::Event(e)) => self.on_event(e, events),
                 Err(e) => {
                     tracing::info!(peer = self.key.0, error = %e, "peer failed; closing it");

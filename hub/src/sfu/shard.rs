@@ -5,6 +5,9 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use anyhow::Context;
+use std::collections::HashMap;
+
+use str0m::net::Protocol;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
@@ -14,10 +17,19 @@ use super::core::ShardCore;
 /// Largest datagram we read; WebRTC keeps packets well under the MTU.
 const RECV_BUF: usize = 2048;
 
+/// What the socket tasks report to the shard loop.
+pub enum NetEvent {
+    Packet { proto: Protocol, data: Vec<u8>, from: SocketAddr, to: SocketAddr },
+    TcpOpen { remote: SocketAddr, writer: mpsc::Sender<Vec<u8>> },
+    TcpClosed { remote: SocketAddr },
+}
+
 pub struct ShardIo {
     pub index: usize,
     /// Sockets bound to specific addresses; each address is a host candidate.
     pub sockets: Vec<std::net::UdpSocket>,
+    /// ICE-TCP listeners, passive host candidates.
+    pub listeners: Vec<std::net::TcpListener>,
     pub core: ShardCore,
     pub commands: mpsc::UnboundedReceiver<Command>,
 }
@@ -50,8 +62,15 @@ impl ShardIo {
             let addr = s.local_addr()?;
             sockets.push((UdpSocket::from_std(s).context("registering media socket")?, addr));
         }
-        // One reader task per socket feeds datagrams into this loop; the core stays single-owner.
-        let (dgram_tx, mut dgram_rx) = mpsc::channel::<(Vec<u8>, SocketAddr, SocketAddr)>(1024);
+        // One reader task per socket feeds packets into this loop; the core stays single-owner.
+        let (dgram_tx, mut dgram_rx) = mpsc::channel::<NetEvent>(1024);
+        for l in self.listeners.drain(..) {
+            l.set_nonblocking(true)?;
+            let local = l.local_addr()?;
+            let l = tokio::net::TcpListener::from_std(l).context("registering ICE-TCP listener")?;
+            super::tcp::spawn_listener(l, local, dgram_tx.clone());
+        }
+        let mut tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
         let mut senders = Vec::new();
         for (sock, addr) in sockets {
             let sock = std::sync::Arc::new(sock);
@@ -62,7 +81,8 @@ impl ShardIo {
                 loop {
                     match sock.recv_from(&mut buf).await {
                         Ok((n, from)) => {
-                            if tx.send((buf[..n].to_vec(), from, addr)).await.is_err() {
+                            let ev = NetEvent::Packet { proto: Protocol::Udp, data: buf[..n].to_vec(), from, to: addr };
+                            if tx.send(ev).await.is_err() {
                                 return;
                             }
                         }
@@ -80,12 +100,21 @@ impl ShardIo {
                     Some(cmd) => self.core.handle_command(cmd, Instant::now()),
                     None => return Ok(()),
                 },
-                Some((data, from, to)) = dgram_rx.recv() => {
-                    self.core.handle_datagram(Instant::now(), from, to, &data);
-                }
+                Some(ev) = dgram_rx.recv() => match ev {
+                    NetEvent::Packet { proto, data, from, to } => self.core.handle_packet(Instant::now(), proto, from, to, &data),
+                    NetEvent::TcpOpen { remote, writer } => { tcp.insert(remote, writer); }
+                    NetEvent::TcpClosed { remote } => { tcp.remove(&remote); }
+                },
                 _ = tokio::time::sleep_until(deadline.into()) => self.core.handle_timeout(Instant::now()),
             }
             for d in self.core.drain_datagrams() {
+                if d.proto == Protocol::Tcp {
+                    if let Some(w) = tcp.get(&d.destination) {
+                        // A full queue drops the packet, as UDP would.
+                        let _ = w.try_send(d.contents);
+                    }
+                    continue;
+                }
                 let Some((_, sock)) = senders.iter().find(|(a, _)| *a == d.source).or(senders.first()) else {
                     continue;
                 };
