@@ -1,0 +1,10 @@
+//! Lectern's classroom appliance: captures the room, encodes H.264/Opus and publishes it to the hub over WHIP.
+//! Start with `supervisor` (the sans-IO reconnect state machine), then `run` (the thread that drives it),
+//! `media` (the GStreamer pipeline and webrtcbin negotiation) and `whip` (the HTTP side).
+
+pub mod cli;
+pub mod media;
+pub mod run;
+pub mod signals;
+pub mod supervisor;
+pub mod whip;

@@ -1,0 +1,40 @@
+//! Media errors name the element or step that failed, so a field report is actionable.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("GStreamer could not be initialised")]
+    Init(#[source] gstreamer::glib::Error),
+    #[error("element '{element}' not available: install {package}")]
+    MissingElement { element: String, package: &'static str },
+    #[error("invalid media settings: {0}")]
+    InvalidSettings(String),
+    #[error("could not link '{from}' to '{to}'")]
+    Link { from: String, to: String },
+    #[error("pipeline could not go to {state}: {detail}")]
+    StateChange { state: &'static str, detail: String },
+    #[error("webrtcbin {step} failed: {detail}")]
+    Negotiation { step: &'static str, detail: String },
+    #[error("timed out after {after:?} waiting for {what}")]
+    Timeout { what: &'static str, after: Duration },
+    #[error("DTLS certificate: {0}")]
+    Certificate(String),
+    #[error("the hub's SDP answer does not parse")]
+    InvalidAnswer,
+}
+
+impl MediaError {
+    /// Whether trying again soon may help. A missing plugin or bad settings will not fix
+    /// themselves, so the supervisor retries those slowly.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(
+            self,
+            MediaError::Init(_)
+                | MediaError::MissingElement { .. }
+                | MediaError::InvalidSettings(_)
+                | MediaError::Certificate(_)
+                | MediaError::Link { .. }
+        )
+    }
+}

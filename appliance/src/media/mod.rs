@@ -1,0 +1,26 @@
+//! Everything GStreamer: building the capture → encode → webrtcbin pipeline, negotiating
+//! SDP with webrtcbin, and turning its signals and bus messages into plain events.
+//!
+//! Nothing here speaks HTTP or decides when to retry; `run` glues this to `whip` and the
+//! `supervisor`.
+
+mod certificate;
+mod error;
+mod inbound;
+mod negotiate;
+mod pipeline;
+mod settings;
+mod watch;
+
+pub use certificate::DtlsCertificate;
+pub use error::MediaError;
+pub use inbound::InboundMonitor;
+pub use negotiate::{apply_answer, create_offer};
+pub use pipeline::{Pipeline, build_pipeline};
+pub use settings::{MediaSettings, Source, TestPattern, VideoSettings};
+pub use watch::{MediaEvent, PeerState, watch};
+
+/// Initialises GStreamer once per process; later calls are cheap no-ops.
+pub fn init() -> Result<(), MediaError> {
+    gstreamer::init().map_err(MediaError::Init)
+}

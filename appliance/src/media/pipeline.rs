@@ -1,0 +1,355 @@
+//! Builds the publishing pipeline. Running it (bus, signals) is `watch`'s job, SDP is `negotiate`'s.
+//!
+//! ```text
+//!  virtual: videotestsrc is-live ─▶ timeoverlay ──────────────┐
+//!  capture: v4l2src ─▶ videoconvert ─▶ videoscale ─▶ videorate ┤
+//!                                                             ▼
+//!    videoconvert ─▶ video/x-raw,WxH,F/1 ─▶ queue ─▶ x264enc ─▶ video/x-h264,constrained-baseline
+//!    ─▶ rtph264pay ─▶ application/x-rtp,H264,pt=96 ──────────────────────────┐
+//!                                                                            ▼
+//!                                                        webrtcbin (max-bundle, sendonly)
+//!                                                                            ▲
+//!    audiotestsrc is-live sine 440 Hz │ alsasrc                              │
+//!    ─▶ audioconvert ─▶ audioresample ─▶ queue ─▶ opusenc ─▶ rtpopuspay      │
+//!    ─▶ application/x-rtp,OPUS,pt=111 ───────────────────────────────────────┘
+//! ```
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_webrtc as gst_webrtc;
+
+use super::MediaError;
+use super::settings::{MediaSettings, Source, VideoSettings};
+use super::watch::MediaEvent;
+
+/// Payload types the hub and browsers expect; they are fixed so SDP stays predictable.
+const VIDEO_PT: u32 = 96;
+const AUDIO_PT: u32 = 111;
+/// Name of the webrtcbin inside the pipeline.
+const WEBRTCBIN: &str = "webrtc";
+
+/// A built pipeline. Dropping it (or `shutdown`) always brings GStreamer back to `Null`, so
+/// the camera and microphone are released however the session ended.
+pub struct Pipeline {
+    pipeline: gst::Pipeline,
+    webrtcbin: gst::Element,
+    bus: Arc<BusShared>,
+}
+
+/// State shared with the bus sync handler, which runs on GStreamer's threads.
+#[derive(Default)]
+pub(super) struct BusShared {
+    last_error: Mutex<Option<String>>,
+    pub(super) listener: OnceLock<Box<dyn Fn(MediaEvent) + Send + Sync>>,
+}
+
+impl Pipeline {
+    pub fn webrtcbin(&self) -> &gst::Element {
+        &self.webrtcbin
+    }
+
+    pub fn gst_pipeline(&self) -> &gst::Pipeline {
+        &self.pipeline
+    }
+
+    pub(super) fn bus_shared(&self) -> &BusShared {
+        &self.bus
+    }
+
+    /// Starts capture. Errors carry the first bus error (e.g. the camera that would not open).
+    pub fn play(&self) -> Result<(), MediaError> {
+        match self.pipeline.set_state(gst::State::Playing) {
+            Ok(_) => Ok(()),
+            Err(_) => {
+                let detail = self.bus.last_error().unwrap_or_else(|| "no error reported on the bus".to_owned());
+                self.shutdown();
+                Err(MediaError::StateChange { state: "PLAYING", detail })
+            }
+        }
+    }
+
+    /// Brings the pipeline to `Null`. Idempotent.
+    pub fn shutdown(&self) {
+        if let Err(err) = self.pipeline.set_state(gst::State::Null) {
+            tracing::warn!(%err, "pipeline did not go to NULL cleanly");
+        }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl BusShared {
+    fn last_error(&self) -> Option<String> {
+        self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn on_message(&self, msg: &gst::Message) {
+        let event = match msg.view() {
+            gst::MessageView::Error(err) => {
+                let element = msg.src().map(|s| s.name().to_string()).unwrap_or_else(|| "pipeline".to_owned());
+                let message = format!("{element}: {}", err.error());
+                tracing::debug!(debug = ?err.debug(), "{message}");
+                *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
+                MediaEvent::Error { element, message }
+            }
+            gst::MessageView::Eos(_) => MediaEvent::EndOfStream,
+            _ => return,
+        };
+        if let Some(listener) = self.listener.get() {
+            listener(event);
+        }
+    }
+}
+
+/// Builds (but does not start) the publishing pipeline described in the module drawing.
+pub fn build_pipeline(settings: &MediaSettings) -> Result<Pipeline, MediaError> {
+    validate(&settings.video)?;
+    let pipeline = gst::Pipeline::with_name("lectern-publish");
+    let webrtcbin = make("webrtcbin", WEBRTCBIN)?;
+    webrtcbin.set_property_from_str("bundle-policy", "max-bundle");
+    check_consent(&webrtcbin);
+    gather_on(&webrtcbin, &settings.ice_addresses);
+    pipeline.add(&webrtcbin).map_err(|_| add_error("webrtcbin"))?;
+
+    let video = video_chain(settings)?;
+    add_and_link(&pipeline, &video)?;
+    let audio = audio_chain(&settings.source)?;
+    add_and_link(&pipeline, &audio)?;
+    for chain in [&video, &audio] {
+        // Invariant: chains are never empty (each ends in an RTP capsfilter).
+        let last = chain.last().expect("chain has elements");
+        link_sendonly(last, &webrtcbin)?;
+    }
+
+    let bus = Arc::new(BusShared::default());
+    let handler_state = Arc::clone(&bus);
+    // Invariant: a pipeline always has a bus.
+    pipeline.bus().expect("pipeline has a bus").set_sync_handler(move |_, msg| {
+        handler_state.on_message(msg);
+        // Dropped here so nothing queues up on a bus nobody pops during a long lesson.
+        gst::BusSyncReply::Drop
+    });
+    Ok(Pipeline { pipeline, webrtcbin, bus })
+}
+
+/// Makes libnice keep the connection alive with STUN binding *requests* instead of
+/// indications. The hub (str0m, ICE-lite) only counts requests as consent (RFC 7675) and
+/// drops a publisher after ~15 s without them; libnice also fails the pair when requests go
+/// unanswered, which is how a vanished hub shows up as ICE failure. The NiceAgent is reached
+/// through webrtcbin's `ice-agent`, which GStreamer documents as implementation-specific:
+/// if the properties are missing, say so and carry on (`InboundMonitor` still notices silence).
+fn check_consent(webrtcbin: &gst::Element) {
+    let agent = webrtcbin
+        .property::<Option<gst::glib::Object>>("ice-agent")
+        .filter(|ice| ice.find_property("agent").is_some())
+        .and_then(|ice| ice.property::<Option<gst::glib::Object>>("agent"));
+    match agent {
+        Some(agent) if agent.find_property("keepalive-conncheck").is_some() => {
+            agent.set_property("keepalive-conncheck", true);
+        }
+        _ => tracing::warn!("cannot make libnice send consent checks; the hub may drop idle-looking sessions"),
+    }
+}
+
+/// Restricts ICE gathering to `addresses` (libnice never offers loopback by itself, so a hub on
+/// the same machine is unreachable without it).
+fn gather_on(webrtcbin: &gst::Element, addresses: &[std::net::IpAddr]) {
+    let Some(ice) = webrtcbin.property::<Option<gst::glib::Object>>("ice-agent") else { return };
+    for addr in addresses {
+        let added = ice.emit_by_name::<bool>("add-local-ip-address", &[&addr.to_string()]);
+        if !added {
+            tracing::warn!(%addr, "ICE agent refused the local address");
+        }
+    }
+}
+
+fn validate(video: &VideoSettings) -> Result<(), MediaError> {
+    let ok = (16..=7680).contains(&video.width)
+        && (16..=4320).contains(&video.height)
+        && (1..=120).contains(&video.framerate)
+        && (100..=100_000).contains(&video.bitrate_kbps);
+    if ok {
+        Ok(())
+    } else {
+        Err(MediaError::InvalidSettings(format!(
+            "{}x{} at {} fps, {} kbit/s is out of range",
+            video.width, video.height, video.framerate, video.bitrate_kbps
+        )))
+    }
+}
+
+fn video_chain(settings: &MediaSettings) -> Result<Vec<gst::Element>, MediaError> {
+    let mut chain = Vec::new();
+    match &settings.source {
+        Source::Virtual { pattern } => {
+            let src = make("videotestsrc", "video-src")?;
+            src.set_property("is-live", true);
+            src.set_property_from_str("pattern", pattern.nick());
+            chain.push(src);
+            chain.push(make("timeoverlay", "video-clock")?);
+        }
+        Source::Capture { camera, .. } => {
+            let src = make("v4l2src", "video-src")?;
+            src.set_property("device", camera);
+            chain.push(src);
+            chain.push(make("videoconvert", "video-camera-convert")?);
+            chain.push(make("videoscale", "video-scale")?);
+            chain.push(make("videorate", "video-rate")?);
+        }
+    }
+    let v = &settings.video;
+    let raw = gst::Caps::builder("video/x-raw")
+        .field("width", i32::try_from(v.width).unwrap_or(i32::MAX))
+        .field("height", i32::try_from(v.height).unwrap_or(i32::MAX))
+        .field("framerate", gst::Fraction::new(i32::try_from(v.framerate).unwrap_or(30), 1))
+        .build();
+    chain.push(make("videoconvert", "video-convert")?);
+    chain.push(capsfilter("video-raw-caps", raw)?);
+    chain.push(leaky_queue("video-queue")?);
+    chain.push(encoder(v)?);
+    let h264 = gst::Caps::builder("video/x-h264").field("profile", "constrained-baseline").build();
+    chain.push(capsfilter("video-h264-caps", h264)?);
+    let pay = make("rtph264pay", "video-pay")?;
+    pay.set_property("config-interval", -1i32);
+    pay.set_property_from_str("aggregate-mode", "zero-latency");
+    pay.set_property("pt", VIDEO_PT);
+    chain.push(pay);
+    let rtp = gst::Caps::builder("application/x-rtp")
+        .field("media", "video")
+        .field("encoding-name", "H264")
+        .field("payload", VIDEO_PT as i32)
+        .field("clock-rate", 90_000i32)
+        .build();
+    chain.push(capsfilter("video-rtp-caps", rtp)?);
+    Ok(chain)
+}
+
+/// Creates and tunes the H.264 encoder for low latency at `bitrate_kbps`.
+fn encoder(video: &VideoSettings) -> Result<gst::Element, MediaError> {
+    let enc = make(&video.encoder, "video-enc")?;
+    match video.encoder.as_str() {
+        "x264enc" => {
+            enc.set_property_from_str("tune", "zerolatency");
+            enc.set_property_from_str("speed-preset", "ultrafast");
+            enc.set_property("key-int-max", 2 * video.framerate);
+            enc.set_property("bitrate", video.bitrate_kbps);
+        }
+        "openh264enc" => {
+            enc.set_property("bitrate", video.bitrate_kbps.saturating_mul(1000));
+            enc.set_property("gop-size", 2 * video.framerate);
+        }
+        // Other encoders run on their defaults until the encoder ladder knows them.
+        other => tracing::warn!(encoder = other, "encoder runs with default settings"),
+    }
+    Ok(enc)
+}
+
+fn audio_chain(source: &Source) -> Result<Vec<gst::Element>, MediaError> {
+    let src = match source {
+        Source::Virtual { .. } => {
+            let src = make("audiotestsrc", "audio-src")?;
+            src.set_property("is-live", true);
+            src.set_property_from_str("wave", "sine");
+            src.set_property("freq", 440.0f64);
+            src.set_property("volume", 0.3f64);
+            src
+        }
+        Source::Capture { mic, .. } => {
+            let src = make("alsasrc", "audio-src")?;
+            if let Some(device) = mic {
+                src.set_property("device", device);
+            }
+            src
+        }
+    };
+    let pay = make("rtpopuspay", "audio-pay")?;
+    pay.set_property("pt", AUDIO_PT);
+    let rtp = gst::Caps::builder("application/x-rtp")
+        .field("media", "audio")
+        .field("encoding-name", "OPUS")
+        .field("payload", AUDIO_PT as i32)
+        .field("clock-rate", 48_000i32)
+        .build();
+    Ok(vec![
+        src,
+        make("audioconvert", "audio-convert")?,
+        make("audioresample", "audio-resample")?,
+        make("queue", "audio-queue")?,
+        make("opusenc", "audio-enc")?,
+        pay,
+        capsfilter("audio-rtp-caps", rtp)?,
+    ])
+}
+
+/// Links an RTP branch to a new webrtcbin sink pad and makes its transceiver send-only:
+/// the appliance never receives on its publish connection.
+fn link_sendonly(last: &gst::Element, webrtcbin: &gst::Element) -> Result<(), MediaError> {
+    let link_err = || MediaError::Link { from: last.name().to_string(), to: WEBRTCBIN.to_owned() };
+    let sink = webrtcbin.request_pad_simple("sink_%u").ok_or_else(link_err)?;
+    let src = last.static_pad("src").ok_or_else(link_err)?;
+    src.link(&sink).map_err(|_| link_err())?;
+    let transceiver = sink.property::<gst_webrtc::WebRTCRTPTransceiver>("transceiver");
+    transceiver.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly);
+    Ok(())
+}
+
+fn add_and_link(pipeline: &gst::Pipeline, chain: &[gst::Element]) -> Result<(), MediaError> {
+    for element in chain {
+        pipeline.add(element).map_err(|_| add_error(&element.name()))?;
+    }
+    for pair in chain.windows(2) {
+        pair[0]
+            .link(&pair[1])
+            .map_err(|_| MediaError::Link { from: pair[0].name().to_string(), to: pair[1].name().to_string() })?;
+    }
+    Ok(())
+}
+
+fn add_error(name: &str) -> MediaError {
+    MediaError::Link { from: name.to_owned(), to: "pipeline".to_owned() }
+}
+
+/// A queue between capture and encoder so a slow encoder drops old frames instead of
+/// stalling the source: latency matters more than completeness in a live lesson.
+fn leaky_queue(name: &str) -> Result<gst::Element, MediaError> {
+    let queue = make("queue", name)?;
+    queue.set_property("max-size-buffers", 3u32);
+    queue.set_property("max-size-bytes", 0u32);
+    queue.set_property("max-size-time", 0u64);
+    queue.set_property_from_str("leaky", "downstream");
+    Ok(queue)
+}
+
+fn capsfilter(name: &str, caps: gst::Caps) -> Result<gst::Element, MediaError> {
+    let filter = make("capsfilter", name)?;
+    filter.set_property("caps", caps);
+    Ok(filter)
+}
+
+fn make(factory: &str, name: &str) -> Result<gst::Element, MediaError> {
+    gst::ElementFactory::make(factory)
+        .name(name)
+        .build()
+        .map_err(|_| MediaError::MissingElement { element: factory.to_owned(), package: package_of(factory) })
+}
+
+/// The Debian package that ships `factory`, for the error message.
+fn package_of(factory: &str) -> &'static str {
+    match factory {
+        "x264enc" => "gstreamer1.0-plugins-ugly",
+        "webrtcbin" => "gstreamer1.0-plugins-bad and gstreamer1.0-nice",
+        "openh264enc" => "gstreamer1.0-plugins-bad",
+        "alsasrc" => "gstreamer1.0-alsa",
+        "v4l2src" | "rtph264pay" | "rtpopuspay" => "gstreamer1.0-plugins-good",
+        "videotestsrc" | "audiotestsrc" | "timeoverlay" | "videoconvert" | "videoscale" | "videorate"
+        | "audioconvert" | "audioresample" | "opusenc" => "gstreamer1.0-plugins-base",
+        "queue" | "capsfilter" => "libgstreamer1.0-0",
+        _ => "the GStreamer plugin that provides it",
+    }
+}

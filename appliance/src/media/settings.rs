@@ -1,0 +1,64 @@
+//! What the pipeline captures and how it encodes it. Plain data, validated by `build_pipeline`.
+
+/// Where pictures and sound come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// `videotestsrc` + `audiotestsrc`: demos, tests and laptops without a camera.
+    Virtual { pattern: TestPattern },
+    /// A V4L2 camera and an ALSA microphone (`None` = ALSA's default device).
+    Capture { camera: String, mic: Option<String> },
+}
+
+/// The `videotestsrc` pattern shown in virtual mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TestPattern {
+    #[default]
+    Smpte,
+    /// Moves, so a frozen picture is easy to spot in a browser.
+    Ball,
+}
+
+impl TestPattern {
+    /// The `videotestsrc` `pattern` property's nick.
+    pub fn nick(self) -> &'static str {
+        match self {
+            TestPattern::Smpte => "smpte",
+            TestPattern::Ball => "ball",
+        }
+    }
+}
+
+/// Raw video format fed to the encoder and the encoder's target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoSettings {
+    pub width: u32,
+    pub height: u32,
+    pub framerate: u32,
+    /// Target bitrate in kbit/s.
+    pub bitrate_kbps: u32,
+    /// GStreamer factory name of the H.264 encoder. Only `x264enc` and `openh264enc` are
+    /// tuned for now; the encoder ladder of ARCHITECTURE.md will pick this automatically.
+    pub encoder: String,
+}
+
+impl Default for VideoSettings {
+    fn default() -> Self {
+        Self { width: 1280, height: 720, framerate: 30, bitrate_kbps: 1500, encoder: "x264enc".to_owned() }
+    }
+}
+
+/// Everything `build_pipeline` needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaSettings {
+    pub source: Source,
+    pub video: VideoSettings,
+    /// Addresses to gather ICE candidates on; empty means libnice's choice (all but loopback).
+    pub ice_addresses: Vec<std::net::IpAddr>,
+}
+
+impl MediaSettings {
+    /// Test sources at the default 720p30, 1.5 Mbit/s.
+    pub fn virtual_sources(pattern: TestPattern) -> Self {
+        Self { source: Source::Virtual { pattern }, video: VideoSettings::default(), ice_addresses: Vec::new() }
+    }
+}

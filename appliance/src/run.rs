@@ -1,0 +1,251 @@
+//! The IO shell around `Supervisor`: one thread that executes its outputs (build a pipeline,
+//! publish over WHIP, tear down) and turns webrtcbin/bus events, timeouts and shutdown
+//! requests into its inputs. Blocking work happens here, never on GStreamer's threads.
+
+use std::error::Error;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::media::{self, DtlsCertificate, InboundMonitor, MediaError, MediaEvent, MediaSettings, PeerState, Pipeline};
+use crate::supervisor::{Input, Output, Supervisor, SupervisorConfig};
+use crate::whip::{WhipClient, WhipError, WhipSession};
+
+/// Caps, offer and ICE gathering together; host candidates take milliseconds.
+const OFFER_TIMEOUT: Duration = Duration::from_secs(10);
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What reaches the runner thread from elsewhere.
+#[derive(Debug)]
+pub enum Event {
+    /// From the pipeline of session `generation`; older generations are stale and ignored.
+    Media {
+        generation: u64,
+        event: MediaEvent,
+    },
+    Shutdown,
+}
+
+/// Asks a running `Runner` to stop cleanly. Cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct ShutdownHandle(Sender<Event>);
+
+impl ShutdownHandle {
+    pub fn request(&self) {
+        // If the runner is gone it has already stopped.
+        let _ = self.0.send(Event::Shutdown);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    #[error(transparent)]
+    Whip(#[from] WhipError),
+}
+
+struct Session {
+    pipeline: Pipeline,
+    whip: Option<WhipSession>,
+    inbound: Option<InboundMonitor>,
+}
+
+pub struct Runner {
+    supervisor: Supervisor<StdRng>,
+    whip: WhipClient,
+    media: MediaSettings,
+    /// One per process: generating a key per attempt would only cost time.
+    certificate: DtlsCertificate,
+    events_tx: Sender<Event>,
+    events_rx: Receiver<Event>,
+    session: Option<Session>,
+    /// Bumped per session so events of a torn-down pipeline cannot touch the next one.
+    generation: u64,
+    stopping: bool,
+}
+
+impl Runner {
+    pub fn new(whip: WhipClient, media: MediaSettings, certificate: DtlsCertificate) -> Self {
+        let (events_tx, events_rx) = mpsc::channel();
+        Self {
+            supervisor: Supervisor::new(SupervisorConfig::default(), StdRng::from_os_rng()),
+            whip,
+            media,
+            certificate,
+            events_tx,
+            events_rx,
+            session: None,
+            generation: 0,
+            stopping: false,
+        }
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.events_tx.clone())
+    }
+
+    /// Publishes, and keeps re-publishing after failures, until shutdown is requested.
+    pub fn run(mut self) {
+        tracing::info!(endpoint = self.whip.endpoint(), "starting");
+        self.supervisor.handle_input(Input::Start, Instant::now());
+        loop {
+            let wake = self.perform_outputs();
+            if self.stopping {
+                tracing::info!("stopped");
+                return;
+            }
+            let input = self.next_input(wake);
+            self.supervisor.handle_input(input, Instant::now());
+        }
+    }
+
+    /// Executes the supervisor's actions; returns when it next wants to be woken.
+    fn perform_outputs(&mut self) -> Option<Instant> {
+        loop {
+            match self.supervisor.poll_output()? {
+                Output::WaitUntil(at) => return Some(at),
+                Output::Status(status) => tracing::info!(%status, "status"),
+                Output::Teardown => self.teardown(),
+                Output::BuildAndPublish => {
+                    let input = self.build_and_publish();
+                    self.supervisor.handle_input(input, Instant::now());
+                }
+            }
+        }
+    }
+
+    /// Blocks until an event the supervisor cares about arrives, or `wake` (then `Tick`).
+    fn next_input(&mut self, wake: Option<Instant>) -> Input {
+        loop {
+            let event = match wake {
+                Some(at) => match self.events_rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                    Ok(event) => event,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.report_inbound();
+                        return Input::Tick;
+                    }
+                    // Unreachable while `self.events_tx` lives; stopping is the safe answer.
+                    Err(RecvTimeoutError::Disconnected) => Event::Shutdown,
+                },
+                None => self.events_rx.recv().unwrap_or(Event::Shutdown),
+            };
+            match event {
+                Event::Shutdown => {
+                    tracing::info!("shutdown requested");
+                    self.stopping = true;
+                    return Input::Stop;
+                }
+                Event::Media { generation, event } if generation == self.generation => {
+                    if let Some(input) = media_input(event) {
+                        return input;
+                    }
+                }
+                Event::Media { .. } => {}
+            }
+        }
+    }
+
+    /// Tells the supervisor when the hub was last heard from, just before it checks for silence.
+    fn report_inbound(&mut self) {
+        let heard = self.session.as_ref().and_then(|s| s.inbound.as_ref()).and_then(InboundMonitor::last_inbound);
+        if let Some(at) = heard {
+            self.supervisor.handle_input(Input::Heard(at), Instant::now());
+        }
+    }
+
+    fn build_and_publish(&mut self) -> Input {
+        self.generation += 1;
+        match self.publish() {
+            Ok(()) => Input::Published,
+            Err(err) => {
+                let reason = error_chain(&err);
+                if let AttemptError::Whip(WhipError::CredentialsRejected { .. }) = err {
+                    tracing::error!(%reason, "the hub rejected this device's token: check LECTERN_TOKEN; retrying slowly");
+                } else {
+                    tracing::warn!(%reason, "publish attempt failed");
+                }
+                let retryable = match &err {
+                    AttemptError::Media(e) => e.is_retryable(),
+                    AttemptError::Whip(e) => e.is_retryable(),
+                };
+                Input::PublishFailed { retryable, reason }
+            }
+        }
+    }
+
+    /// Builds and plays the pipeline, then offer → WHIP POST → answer. On error, whatever was
+    /// set up stays in `self.session` for the `Teardown` the supervisor orders next.
+    fn publish(&mut self) -> Result<(), AttemptError> {
+        let pipeline = media::build_pipeline(&self.media)?;
+        let (tx, generation) = (self.events_tx.clone(), self.generation);
+        media::watch(&pipeline, move |event| {
+            // The runner outlives every pipeline it watches, except at process exit.
+            let _ = tx.send(Event::Media { generation, event });
+        });
+        let session = self.session.insert(Session { pipeline, whip: None, inbound: None });
+        session.pipeline.play()?;
+        self.certificate.install(session.pipeline.webrtcbin())?;
+        let offer = media::create_offer(session.pipeline.webrtcbin(), OFFER_TIMEOUT)?;
+        let offer = self.certificate.with_fingerprint(&offer);
+        tracing::trace!(%offer, "local offer");
+        session.inbound = InboundMonitor::attach(session.pipeline.webrtcbin());
+        if session.inbound.is_none() {
+            tracing::warn!("no ICE transport to watch: a vanished hub is only noticed if ICE fails");
+        }
+        let published = session.whip.insert(self.whip.publish(&offer)?);
+        tracing::info!(resource = %published.resource_url, "hub accepted the offer");
+        tracing::trace!(answer = %published.answer, "hub's answer");
+        media::apply_answer(session.pipeline.webrtcbin(), &published.answer, ANSWER_TIMEOUT)?;
+        Ok(())
+    }
+
+    fn teardown(&mut self) {
+        self.generation += 1;
+        let Some(session) = self.session.take() else {
+            return;
+        };
+        if let Some(published) = &session.whip {
+            match self.whip.delete(published) {
+                Ok(()) => {
+                    tracing::debug!(resource = %published.resource_url, "WHIP resource deleted")
+                }
+                Err(err) => {
+                    tracing::debug!(reason = %error_chain(&err), "WHIP DELETE failed (ignored)")
+                }
+            }
+        }
+        session.pipeline.shutdown();
+    }
+}
+
+/// Which pipeline events change the supervisor's mind. `connection-state` folds ICE and DTLS,
+/// so ICE alone only counts when it fails outright.
+fn media_input(event: MediaEvent) -> Option<Input> {
+    tracing::debug!(?event, "media event");
+    match event {
+        MediaEvent::Connection(PeerState::Connected) => Some(Input::Connected),
+        MediaEvent::Connection(PeerState::Disconnected) => Some(Input::Disconnected),
+        MediaEvent::Connection(state @ (PeerState::Failed | PeerState::Closed)) => {
+            Some(Input::ConnectionLost { reason: format!("peer connection {state:?}").to_lowercase() })
+        }
+        MediaEvent::Ice(PeerState::Failed) => Some(Input::ConnectionLost { reason: "ICE failed".to_owned() }),
+        MediaEvent::Error { message, .. } => Some(Input::ConnectionLost { reason: message }),
+        MediaEvent::EndOfStream => Some(Input::ConnectionLost { reason: "media ended".to_owned() }),
+        MediaEvent::Connection(_) | MediaEvent::Ice(_) => None,
+    }
+}
+
+/// `err: source: source…`, like anyhow's `{:#}`, for one-line logs.
+fn error_chain(err: &dyn Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

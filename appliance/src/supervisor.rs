@@ -1,0 +1,248 @@
+//! The appliance's connection policy as a sans-IO state machine:
+//! `Idle → Connecting → Live → Reconnecting → Connecting …`.
+//!
+//! Feed it `Input`s with the current time, then drain `poll_output` until it returns
+//! `WaitUntil` (call again with `Input::Tick` at that instant, or earlier on any event) or
+//! `None` (nothing scheduled). It never reads the clock or does IO, so tests drive it on
+//! made-up time with a seeded rng.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupervisorConfig {
+    /// First retry delay (before jitter); doubles per consecutive failure.
+    pub initial_backoff: Duration,
+    /// Longest retry delay; also used straight away when the hub rejects our credentials.
+    pub max_backoff: Duration,
+    /// From `BuildAndPublish` to a connected peer connection, or the attempt counts as failed.
+    pub connect_timeout: Duration,
+    /// A session live at least this long resets the backoff; shorter ones count as flapping.
+    pub stable_after: Duration,
+    /// How long a live connection may stay `Disconnected` before it is torn down.
+    pub disconnect_grace: Duration,
+    /// How long a live connection may go without a packet from the hub. GStreamer 1.22's ICE
+    /// does not check consent (RFC 7675), so a restarted hub would otherwise look connected
+    /// forever; the hub's RTCP feedback arrives several times a second.
+    pub silence_timeout: Duration,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        Self {
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(7),
+            connect_timeout: Duration::from_secs(15),
+            stable_after: Duration::from_secs(10),
+            disconnect_grace: Duration::from_secs(5),
+            silence_timeout: Duration::from_secs(6),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Begin publishing (start-up, or a lesson starts).
+    Start,
+    /// The hub accepted the offer and its answer is applied; media still has to connect.
+    Published,
+    /// The peer connection (ICE + DTLS) is connected: media flows.
+    Connected,
+    /// The peer connection went `Disconnected`; it may come back by itself.
+    Disconnected,
+    /// The latest instant a packet from the hub arrived (feed it before a `Tick`).
+    Heard(Instant),
+    /// The session is unusable (failed/closed connection, pipeline error).
+    ConnectionLost { reason: String },
+    /// Building or publishing failed. `retryable: false` (e.g. rejected credentials) waits the
+    /// longest backoff, so a misconfigured box does not hammer the hub.
+    PublishFailed { retryable: bool, reason: String },
+    /// A `WaitUntil` instant was reached.
+    Tick,
+    /// Shut down: tear down and stay idle.
+    Stop,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Build a pipeline and publish it; report back `Published`/`Connected` or `PublishFailed`.
+    BuildAndPublish,
+    /// End the session: `DELETE` the WHIP resource, pipeline to `Null`.
+    Teardown,
+    /// Human-readable status changed (logs, later systemd `STATUS=`).
+    Status(String),
+    /// Nothing more to do until this instant: feed `Input::Tick` then. Always the last output.
+    WaitUntil(Instant),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    Idle,
+    Connecting { deadline: Instant, published: bool },
+    Live { since: Instant, last_heard: Instant, disconnected_at: Option<Instant> },
+    Reconnecting { retry_at: Instant },
+}
+
+pub struct Supervisor<R> {
+    config: SupervisorConfig,
+    state: State,
+    /// Consecutive failed or flapping sessions; drives the backoff exponent.
+    failures: u32,
+    rng: R,
+    outputs: VecDeque<Output>,
+    status: String,
+}
+
+impl<R: Rng> Supervisor<R> {
+    pub fn new(config: SupervisorConfig, rng: R) -> Self {
+        Self { config, state: State::Idle, failures: 0, rng, outputs: VecDeque::new(), status: String::new() }
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn handle_input(&mut self, input: Input, now: Instant) {
+        match (self.state.clone(), input) {
+            (_, Input::Stop) => self.stop(),
+            (State::Idle, Input::Start) => self.connect(now),
+            (State::Connecting { deadline, .. }, Input::Published) => {
+                self.state = State::Connecting { deadline, published: true };
+                self.set_status("published, connecting media".to_owned());
+            }
+            (State::Connecting { .. }, Input::Connected) => {
+                self.state = State::Live { since: now, last_heard: now, disconnected_at: None };
+                self.set_status("live".to_owned());
+            }
+            (State::Connecting { .. }, Input::PublishFailed { retryable, reason }) => {
+                self.fail(now, retryable, &reason);
+            }
+            (State::Connecting { .. } | State::Live { .. }, Input::ConnectionLost { reason }) => {
+                self.fail(now, true, &reason);
+            }
+            (State::Connecting { deadline, .. }, Input::Tick) if now >= deadline => {
+                self.fail(now, true, "timed out connecting");
+            }
+            (State::Live { since, last_heard, disconnected_at }, input) => {
+                self.handle_live(input, now, since, last_heard, disconnected_at);
+            }
+            (State::Reconnecting { retry_at }, Input::Tick) if now >= retry_at => self.connect(now),
+            // Everything else is stale (an event from a session already torn down) or early.
+            _ => {}
+        }
+    }
+
+    fn handle_live(
+        &mut self,
+        input: Input,
+        now: Instant,
+        since: Instant,
+        last_heard: Instant,
+        disconnected_at: Option<Instant>,
+    ) {
+        match input {
+            Input::Disconnected if disconnected_at.is_none() => {
+                self.state = State::Live { since, last_heard, disconnected_at: Some(now) };
+                self.set_status("connection interrupted".to_owned());
+            }
+            Input::Connected if disconnected_at.is_some() => {
+                self.state = State::Live { since, last_heard, disconnected_at: None };
+                self.set_status("live".to_owned());
+            }
+            Input::Heard(at) if at > last_heard => {
+                self.state = State::Live { since, last_heard: at, disconnected_at };
+            }
+            Input::Tick if disconnected_at.is_some_and(|at| now >= at + self.config.disconnect_grace) => {
+                self.fail(now, true, "connection stayed disconnected");
+            }
+            Input::Tick if now >= last_heard + self.config.silence_timeout => {
+                let silence = self.config.silence_timeout.as_secs_f64();
+                self.fail(now, true, &format!("nothing heard from the hub for {silence:.0}s"));
+            }
+            _ => {}
+        }
+    }
+
+    /// The next action, or the instant to wake up at, or `None` when nothing is scheduled.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front().or_else(|| self.deadline().map(Output::WaitUntil))
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match self.state {
+            State::Idle => None,
+            State::Connecting { deadline, .. } => Some(deadline),
+            State::Live { last_heard, disconnected_at, .. } => {
+                let silent_at = last_heard + self.config.silence_timeout;
+                let grace_end = disconnected_at.map(|at| at + self.config.disconnect_grace);
+                Some(grace_end.map_or(silent_at, |end| end.min(silent_at)))
+            }
+            State::Reconnecting { retry_at } => Some(retry_at),
+        }
+    }
+
+    fn connect(&mut self, now: Instant) {
+        self.state = State::Connecting { deadline: now + self.config.connect_timeout, published: false };
+        self.set_status(match self.failures {
+            0 => "connecting".to_owned(),
+            n => format!("connecting (attempt {})", n + 1),
+        });
+        self.outputs.push_back(Output::BuildAndPublish);
+    }
+
+    fn fail(&mut self, now: Instant, retryable: bool, reason: &str) {
+        if let State::Live { since, .. } = self.state
+            && now.saturating_duration_since(since) >= self.config.stable_after
+        {
+            self.failures = 0;
+        }
+        if !retryable {
+            self.failures = self.failures.max(self.failures_at_cap());
+        }
+        let delay = self.backoff();
+        self.failures = self.failures.saturating_add(1);
+        self.outputs.push_back(Output::Teardown);
+        self.state = State::Reconnecting { retry_at: now + delay };
+        self.set_status(format!("reconnecting in {:.1}s: {reason}", delay.as_secs_f64()));
+    }
+
+    fn stop(&mut self) {
+        if self.state != State::Idle {
+            self.outputs.push_back(Output::Teardown);
+        }
+        self.state = State::Idle;
+        self.set_status("stopped".to_owned());
+    }
+
+    /// Exponential backoff with "equal jitter": a delay in `[d/2, d]` where
+    /// `d = min(initial · 2^failures, max)`, so boxes that lost the same hub spread their retries.
+    fn backoff(&mut self) -> Duration {
+        let exp = self.failures.min(31);
+        let ceiling = self.config.initial_backoff.saturating_mul(1u32 << exp).min(self.config.max_backoff);
+        let half = ceiling / 2;
+        let jitter_ms = self.rng.random_range(0..=u64::try_from(half.as_millis()).unwrap_or(u64::MAX));
+        half + Duration::from_millis(jitter_ms)
+    }
+
+    /// The failure count whose backoff ceiling reaches `max_backoff`.
+    fn failures_at_cap(&self) -> u32 {
+        let mut n = 0;
+        while n < 31 && self.config.initial_backoff.saturating_mul(1u32 << n) < self.config.max_backoff {
+            n += 1;
+        }
+        n
+    }
+
+    fn set_status(&mut self, status: String) {
+        if status != self.status {
+            self.status.clone_from(&status);
+            self.outputs.push_back(Output::Status(status));
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "supervisor_tests.rs"]
+mod tests;

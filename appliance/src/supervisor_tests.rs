@@ -1,0 +1,271 @@
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::*;
+
+const CAP: Duration = Duration::from_secs(7);
+
+fn supervisor(seed: u64) -> Supervisor<StdRng> {
+    Supervisor::new(SupervisorConfig::default(), StdRng::seed_from_u64(seed))
+}
+
+/// All queued actions, and the wake-up instant that ends them (if any).
+fn drain(s: &mut Supervisor<StdRng>) -> (Vec<Output>, Option<Instant>) {
+    let mut actions = Vec::new();
+    while let Some(out) = s.poll_output() {
+        match out {
+            Output::WaitUntil(at) => return (actions, Some(at)),
+            other => actions.push(other),
+        }
+    }
+    (actions, None)
+}
+
+fn has(actions: &[Output], wanted: &Output) -> bool {
+    actions.iter().any(|a| a == wanted)
+}
+
+/// Fails the current attempt and returns how long the supervisor waits before retrying.
+fn fail_attempt(s: &mut Supervisor<StdRng>, now: Instant, retryable: bool) -> Duration {
+    s.handle_input(Input::PublishFailed { retryable, reason: "test".into() }, now);
+    let (actions, wake) = drain(s);
+    assert!(has(&actions, &Output::Teardown), "a failed attempt is torn down");
+    wake.expect("a retry is scheduled") - now
+}
+
+/// Ticks at the retry instant and checks a new attempt starts.
+fn retry_at(s: &mut Supervisor<StdRng>, at: Instant) {
+    s.handle_input(Input::Tick, at);
+    let (actions, _) = drain(s);
+    assert!(has(&actions, &Output::BuildAndPublish), "the retry builds and publishes");
+}
+
+fn go_live(s: &mut Supervisor<StdRng>, now: Instant) {
+    s.handle_input(Input::Published, now);
+    s.handle_input(Input::Connected, now);
+    drain(s);
+    assert!(matches!(s.state(), State::Live { .. }));
+}
+
+#[test]
+fn start_builds_and_publishes_with_a_connect_deadline() {
+    let mut s = supervisor(1);
+    let t0 = Instant::now();
+    s.handle_input(Input::Start, t0);
+    let (actions, wake) = drain(&mut s);
+    assert_eq!(actions, vec![Output::Status("connecting".into()), Output::BuildAndPublish]);
+    assert_eq!(wake, Some(t0 + SupervisorConfig::default().connect_timeout));
+}
+
+#[test]
+fn backoff_grows_exponentially_and_caps_at_seven_seconds() {
+    let mut s = supervisor(7);
+    let mut now = Instant::now();
+    s.handle_input(Input::Start, now);
+    drain(&mut s);
+    for n in 0..12u32 {
+        let ceiling = (Duration::from_millis(250) * 2u32.pow(n)).min(CAP);
+        let delay = fail_attempt(&mut s, now, true);
+        assert!(
+            delay >= ceiling / 2 && delay <= ceiling,
+            "attempt {n}: {delay:?} not in [{:?}, {ceiling:?}]",
+            ceiling / 2
+        );
+        now += delay;
+        retry_at(&mut s, now);
+    }
+}
+
+#[test]
+fn no_retry_before_the_backoff_has_elapsed() {
+    let mut s = supervisor(3);
+    let t0 = Instant::now();
+    s.handle_input(Input::Start, t0);
+    drain(&mut s);
+    let delay = fail_attempt(&mut s, t0, true);
+    s.handle_input(Input::Tick, t0 + delay - Duration::from_millis(1));
+    let (actions, wake) = drain(&mut s);
+    assert!(actions.is_empty(), "an early tick does nothing: {actions:?}");
+    assert_eq!(wake, Some(t0 + delay), "the wake-up instant is unchanged");
+    retry_at(&mut s, t0 + delay);
+}
+
+#[test]
+fn backoff_resets_after_a_stable_live_session() {
+    let mut s = supervisor(11);
+    let mut now = Instant::now();
+    s.handle_input(Input::Start, now);
+    drain(&mut s);
+    for _ in 0..6 {
+        now += fail_attempt(&mut s, now, true);
+        retry_at(&mut s, now);
+    }
+    go_live(&mut s, now);
+    now += Duration::from_secs(3600);
+    s.handle_input(Input::ConnectionLost { reason: "hub restarted".into() }, now);
+    let (actions, wake) = drain(&mut s);
+    assert!(has(&actions, &Output::Teardown));
+    let delay = wake.expect("retry scheduled") - now;
+    assert!(delay <= Duration::from_millis(250), "first retry after a long lesson is quick: {delay:?}");
+}
+
+#[test]
+fn flapping_sessions_keep_backing_off() {
+    let mut s = supervisor(5);
+    let mut now = Instant::now();
+    s.handle_input(Input::Start, now);
+    drain(&mut s);
+    let mut last_ceiling = Duration::ZERO;
+    for n in 0..6u32 {
+        go_live(&mut s, now);
+        now += Duration::from_secs(1);
+        s.handle_input(Input::ConnectionLost { reason: "ice failed".into() }, now);
+        let delay = drain(&mut s).1.expect("retry scheduled") - now;
+        let ceiling = (Duration::from_millis(250) * 2u32.pow(n)).min(CAP);
+        assert!(delay >= ceiling / 2, "flap {n}: {delay:?} should be at least {:?}", ceiling / 2);
+        last_ceiling = ceiling;
+        now += delay;
+        retry_at(&mut s, now);
+    }
+    assert_eq!(last_ceiling, CAP);
+}
+
+#[test]
+fn rejected_credentials_back_off_to_the_cap_at_once() {
+    let mut s = supervisor(9);
+    let now = Instant::now();
+    s.handle_input(Input::Start, now);
+    drain(&mut s);
+    let delay = fail_attempt(&mut s, now, false);
+    assert!(delay >= CAP / 2 && delay <= CAP, "{delay:?}");
+    retry_at(&mut s, now + delay);
+    let again = fail_attempt(&mut s, now + delay, false);
+    assert!(again >= CAP / 2 && again <= CAP, "stays at the cap: {again:?}");
+}
+
+#[test]
+fn connect_timeout_tears_down_and_retries() {
+    let mut s = supervisor(2);
+    let t0 = Instant::now();
+    s.handle_input(Input::Start, t0);
+    let deadline = drain(&mut s).1.expect("connect deadline");
+    s.handle_input(Input::Published, t0);
+    s.handle_input(Input::Tick, deadline);
+    let (actions, wake) = drain(&mut s);
+    assert!(has(&actions, &Output::Teardown));
+    assert!(matches!(s.state(), State::Reconnecting { .. }));
+    assert!(wake.is_some_and(|w| w > deadline));
+}
+
+#[test]
+fn brief_disconnect_within_grace_keeps_the_session() {
+    let mut s = supervisor(4);
+    let t0 = Instant::now();
+    s.handle_input(Input::Start, t0);
+    go_live(&mut s, t0);
+    let secs = |n| t0 + Duration::from_secs(n);
+    s.handle_input(Input::Heard(secs(20)), secs(20));
+    s.handle_input(Input::Disconnected, secs(20));
+    let (_, wake) = drain(&mut s);
+    assert_eq!(wake, Some(secs(25)), "woken when the grace period ends");
+    s.handle_input(Input::Connected, secs(22));
+    let (actions, wake) = drain(&mut s);
+    assert_eq!(actions, vec![Output::Status("live".into())]);
+    assert_eq!(wake, Some(secs(26)), "back to watching for silence");
+    s.handle_input(Input::Heard(secs(24)), secs(25));
+    s.handle_input(Input::Tick, secs(25));
+    assert!(matches!(s.state(), State::Live { .. }));
+}
+
+#[test]
+fn live_session_is_torn_down_when_the_hub_goes_silent() {
+    let mut s = supervisor(12);
+    let t0 = Instant::now();
+    s.handle_input(Input::Start, t0);
+    go_live(&mut s, t0);
+    s.handle_input(Input::Heard(t0 + Duration::from_secs(30)), t0 + Duration::from_secs(30));
+    let silent_at = drain(&mut s).1.expect("silence deadline");
+    assert_eq!(silent_at, t0 + Duration::from_secs(36));
+    s.handle_input(Input::Tick, silent_at);
+    let (actions, _) = drain(&mut s);
+    assert!(has(&actions, &Output::Teardown));
+    assert!(matches!(s.state(), State::Reconnecting { .. }));
+}
+
+#[test]
+fn packets_from_the_hub_keep_the_session_live() {
+    let mut s = supervisor(13);
+    let t0 = Instant::now();
+    s.handle_input(Input::Start, t0);
+    go_live(&mut s, t0);
+    for n in 1..100 {
+        let now = t0 + Duration::from_secs(n * 5);
+        s.handle_input(Input::Heard(now - Duration::from_millis(200)), now);
+        s.handle_input(Input::Tick, now);
+        assert!(matches!(s.state(), State::Live { .. }), "still live at {n}");
+    }
+}
+
+#[test]
+fn disconnect_longer_than_grace_reconnects() {
+    let mut s = supervisor(4);
+    let t0 = Instant::now();
+    s.handle_input(Input::Start, t0);
+    go_live(&mut s, t0);
+    s.handle_input(Input::Disconnected, t0 + Duration::from_secs(20));
+    let grace_end = drain(&mut s).1.expect("grace deadline");
+    s.handle_input(Input::Tick, grace_end);
+    let (actions, _) = drain(&mut s);
+    assert!(has(&actions, &Output::Teardown));
+    assert!(matches!(s.state(), State::Reconnecting { .. }));
+}
+
+#[test]
+fn stop_tears_down_and_ignores_later_events() {
+    let mut s = supervisor(6);
+    let t0 = Instant::now();
+    s.handle_input(Input::Start, t0);
+    go_live(&mut s, t0);
+    s.handle_input(Input::Stop, t0);
+    let (actions, wake) = drain(&mut s);
+    assert_eq!(actions, vec![Output::Teardown, Output::Status("stopped".into())]);
+    assert_eq!(wake, None);
+    s.handle_input(Input::ConnectionLost { reason: "late".into() }, t0);
+    s.handle_input(Input::Connected, t0);
+    assert_eq!(drain(&mut s), (vec![], None));
+    assert_eq!(s.state(), &State::Idle);
+}
+
+#[test]
+fn events_from_a_torn_down_session_are_ignored_while_waiting() {
+    let mut s = supervisor(8);
+    let t0 = Instant::now();
+    s.handle_input(Input::Start, t0);
+    drain(&mut s);
+    let delay = fail_attempt(&mut s, t0, true);
+    s.handle_input(Input::Connected, t0);
+    s.handle_input(Input::ConnectionLost { reason: "stale".into() }, t0);
+    assert_eq!(drain(&mut s), (vec![], Some(t0 + delay)));
+}
+
+#[test]
+fn same_seed_same_delays_different_seeds_spread() {
+    let delays = |seed| {
+        let mut s = supervisor(seed);
+        let mut now = Instant::now();
+        s.handle_input(Input::Start, now);
+        drain(&mut s);
+        (0..8)
+            .map(|_| {
+                let d = fail_attempt(&mut s, now, true);
+                now += d;
+                retry_at(&mut s, now);
+                d
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(delays(42), delays(42));
+    assert_ne!(delays(42), delays(43));
+}

@@ -1,0 +1,258 @@
+//! WHIP client (RFC 9725): POST an SDP offer, get an SDP answer and a resource URL, DELETE it
+//! to leave. Blocking HTTP (ureq); call from the runner thread, never from GStreamer's threads.
+
+use std::fmt;
+use std::time::Duration;
+
+use lectern_proto::RoomId;
+use ureq::http::{StatusCode, Uri};
+
+/// The hub's WHIP answer or error body is small; anything bigger is not a real hub.
+const MAX_BODY: u64 = 256 * 1024;
+/// Longest hub error message we keep for logs.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// A bearer token. Never printed: `Debug` and `Display` redact it.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// Non-empty visible ASCII, so it fits an `Authorization` header (JWTs always do).
+    fn is_valid(&self) -> bool {
+        !self.0.is_empty() && self.0.bytes().all(|b| b.is_ascii_graphic())
+    }
+
+    fn bearer(&self) -> String {
+        format!("Bearer {}", self.0)
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WhipError {
+    #[error("invalid hub URL '{url}': {reason}")]
+    InvalidUrl { url: String, reason: &'static str },
+    #[error("the token is empty or contains characters not allowed in an HTTP header")]
+    InvalidToken,
+    #[error("hub rejected the credentials ({status}): {message}")]
+    CredentialsRejected { status: u16, message: String },
+    #[error("hub refused the offer ({status}): {message}")]
+    Refused { status: u16, message: String },
+    #[error("hub failed ({status}): {message}")]
+    HubError { status: u16, message: String },
+    #[error("could not reach the hub")]
+    Network(#[source] ureq::Error),
+    #[error("unexpected answer from the hub: {0}")]
+    Protocol(String),
+}
+
+impl WhipError {
+    /// Network trouble and hub-side failures are worth a quick retry (the hub may be
+    /// restarting); a refusal will be repeated until someone changes the token or the config.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, WhipError::Network(_) | WhipError::HubError { .. } | WhipError::Protocol(_))
+    }
+}
+
+/// A published WHIP session: where to DELETE it, and the hub's SDP answer.
+#[derive(Debug, Clone)]
+pub struct WhipSession {
+    pub resource_url: String,
+    pub answer: String,
+}
+
+pub struct WhipClient {
+    agent: ureq::Agent,
+    endpoint: String,
+    origin: String,
+    token: Token,
+}
+
+impl WhipClient {
+    /// A client publishing to `{hub}/whip/{room}`. Only `http://` until TLS is enabled in ureq.
+    pub fn new(hub: &str, room: &RoomId, token: Token) -> Result<Self, WhipError> {
+        let base = hub.trim_end_matches('/');
+        let invalid = |reason| WhipError::InvalidUrl { url: hub.to_owned(), reason };
+        let uri: Uri = base.parse().map_err(|_| invalid("not a URL"))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") => return Err(invalid("https is not supported by this build yet")),
+            _ => return Err(invalid("must start with http://")),
+        }
+        let authority = uri.authority().ok_or_else(|| invalid("has no host"))?;
+        if !token.is_valid() {
+            return Err(WhipError::InvalidToken);
+        }
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            // A redirect would need the offer re-sent with credentials to another host: refuse.
+            .max_redirects(0)
+            .timeout_connect(Some(Duration::from_secs(3)))
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build();
+        Ok(Self {
+            agent: config.into(),
+            endpoint: format!("{base}/whip/{room}"),
+            origin: format!("http://{authority}"),
+            token,
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// POSTs `offer`; on `201 Created` returns the resource URL and the SDP answer.
+    pub fn publish(&self, offer: &str) -> Result<WhipSession, WhipError> {
+        let mut response = self
+            .agent
+            .post(&self.endpoint)
+            .header("Content-Type", "application/sdp")
+            .header("Accept", "application/sdp")
+            .header("Authorization", self.token.bearer())
+            .send(offer)
+            .map_err(WhipError::Network)?;
+        let status = response.status();
+        let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = response.body_mut().with_config().limit(MAX_BODY).read_to_string().map_err(WhipError::Network)?;
+        if status != StatusCode::CREATED {
+            return Err(status_error(status, &body));
+        }
+        let location = location.ok_or_else(|| WhipError::Protocol("201 without a Location header".to_owned()))?;
+        if !body.starts_with("v=0") {
+            return Err(WhipError::Protocol("201 without an SDP answer".to_owned()));
+        }
+        Ok(WhipSession { resource_url: resolve(&self.origin, &self.endpoint, &location), answer: body })
+    }
+
+    /// Ends the session. Best effort: the hub also drops sessions whose media stops.
+    pub fn delete(&self, session: &WhipSession) -> Result<(), WhipError> {
+        let response = self
+            .agent
+            .delete(&session.resource_url)
+            .header("Authorization", self.token.bearer())
+            .config()
+            .timeout_global(Some(Duration::from_secs(2)))
+            .build()
+            .call()
+            .map_err(WhipError::Network)?;
+        match response.status() {
+            s if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
+            s => Err(status_error(s, "")),
+        }
+    }
+}
+
+fn status_error(status: StatusCode, body: &str) -> WhipError {
+    let message = hub_message(body);
+    let status = status.as_u16();
+    match status {
+        401 | 403 => WhipError::CredentialsRejected { status, message },
+        400..=499 => WhipError::Refused { status, message },
+        500..=599 => WhipError::HubError { status, message },
+        _ => WhipError::Protocol(format!("status {status}: {message}")),
+    }
+}
+
+/// The hub answers errors as `{"error": "...", "detail": "..."}`; other servers may send
+/// text or HTML. Either way keep it short and printable for the log.
+fn hub_message(body: &str) -> String {
+    let from_json = serde_json::from_str::<serde_json::Value>(body).ok().and_then(|json| {
+        let error = json.get("error")?.as_str()?.to_owned();
+        Some(match json.get("detail").and_then(|d| d.as_str()) {
+            Some(detail) if !detail.is_empty() => format!("{error}: {detail}"),
+            _ => error,
+        })
+    });
+    let text = from_json.unwrap_or_else(|| body.trim().to_owned());
+    let clean: String = text.chars().filter(|c| !c.is_control()).take(MAX_MESSAGE_CHARS).collect();
+    if clean.is_empty() { "(no message)".to_owned() } else { clean }
+}
+
+/// Resolves a `Location` header: absolute URL, absolute path (against the hub's origin), or
+/// a path relative to the endpoint.
+fn resolve(origin: &str, endpoint: &str, location: &str) -> String {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        location.to_owned()
+    } else if location.starts_with('/') {
+        format!("{origin}{location}")
+    } else {
+        let dir = endpoint.rsplit_once('/').map_or(endpoint, |(dir, _)| dir);
+        format!("{dir}/{location}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room() -> RoomId {
+        RoomId::parse("demo").unwrap()
+    }
+
+    #[test]
+    fn endpoint_is_hub_whip_room_without_double_slash() {
+        let c = WhipClient::new("http://127.0.0.1:8080/", &room(), Token::new("t")).unwrap();
+        assert_eq!(c.endpoint(), "http://127.0.0.1:8080/whip/demo");
+    }
+
+    #[test]
+    fn hub_url_must_be_http_with_a_host() {
+        for bad in ["ftp://x", "https://hub.example", "not a url", "/whip"] {
+            assert!(WhipClient::new(bad, &room(), Token::new("t")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn location_resolves_against_the_hub() {
+        let (o, e) = ("http://h:1", "http://h:1/whip/demo");
+        assert_eq!(resolve(o, e, "/whip/demo/abc"), "http://h:1/whip/demo/abc");
+        assert_eq!(resolve(o, e, "http://other:2/r/1"), "http://other:2/r/1");
+        assert_eq!(resolve(o, e, "demo/abc"), "http://h:1/whip/demo/abc");
+    }
+
+    #[test]
+    fn credential_errors_are_distinct_and_not_retryable() {
+        for status in [401, 403] {
+            let err = status_error(StatusCode::from_u16(status).unwrap(), r#"{"error":"unauthorized"}"#);
+            assert!(matches!(err, WhipError::CredentialsRejected { .. }), "{err}");
+            assert!(!err.is_retryable());
+        }
+    }
+
+    #[test]
+    fn refusal_carries_the_hubs_json_message() {
+        let err = status_error(StatusCode::BAD_REQUEST, r#"{"error":"bad sdp","detail":"no video m-line"}"#);
+        assert_eq!(err.to_string(), "hub refused the offer (400): bad sdp: no video m-line");
+        assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn server_errors_are_retryable_and_plain_text_is_kept_short() {
+        let err = status_error(StatusCode::BAD_GATEWAY, &format!("<html>{}\n</html>", "x".repeat(1000)));
+        assert!(err.is_retryable());
+        assert!(err.to_string().len() < MAX_MESSAGE_CHARS + 40);
+    }
+
+    #[test]
+    fn malformed_token_is_refused_without_echoing_it() {
+        let err = WhipClient::new("http://h", &room(), Token::new("sec ret")).err().unwrap();
+        assert!(matches!(err, WhipError::InvalidToken));
+        assert!(!err.to_string().contains("sec"));
+    }
+
+    #[test]
+    fn token_never_shows_in_debug_output() {
+        let c = Token::new("secret-jwt");
+        assert!(!format!("{c:?}").contains("secret"));
+    }
+}
