@@ -1,135 +1,16 @@
 //! The shard core driven without sockets: str0m clients exchange datagrams with a `ShardCore`
 //! in memory, on simulated time. One behaviour per test.
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+mod common;
 
-use lectern_hub::sfu::core::ShardCore;
-use lectern_hub::sfu::{Command, Ident};
+use std::time::Duration;
+
+use common::{HUB, Net, ident};
 use lectern_hub::store::Transport;
-use lectern_proto::{ParticipantId, Role, RoomId};
-use str0m::change::SdpAnswer;
-use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
-use str0m::net::{Protocol, Receive, TcpType};
-use str0m::{Candidate, Event, Input, Output, Rtc};
-use tokio::sync::oneshot;
-
-const HUB: &str = "10.0.0.1:5000";
-
-struct Client {
-    rtc: Rtc,
-    addr: SocketAddr,
-    proto: Protocol,
-    mid: Mid,
-    events: Vec<Event>,
-}
-
-struct Net {
-    now: Instant,
-    hub: ShardCore,
-    clients: Vec<Client>,
-}
-
-fn ident(room: &str, id: u64, role: Role, transport: Transport) -> Ident {
-    Ident {
-        room: RoomId::parse(room).unwrap(),
-        participant: ParticipantId(id),
-        subject: format!("s{id}"),
-        name: format!("n{id}"),
-        role,
-        transport,
-    }
-}
-
-impl Net {
-    fn new() -> Self {
-        let _ = std::panic::catch_unwind(|| str0m::crypto::from_feature_flags().install_process_default());
-        let hub_addr: SocketAddr = HUB.parse().unwrap();
-        let tcp = Candidate::builder().tcp().host(hub_addr).tcptype(TcpType::Passive).build().unwrap();
-        let hub = ShardCore::new(vec![Candidate::host(hub_addr, "udp").unwrap(), tcp], None);
-        Self { now: Instant::now(), hub, clients: Vec::new() }
-    }
-
-    /// Adds a client offering one m-line of `kind` in `dir` and signals it as WHIP or WHEP.
-    fn connect(&mut self, kind: MediaKind, dir: Direction, ident: Ident) -> usize {
-        self.connect_over(Protocol::Udp, kind, dir, ident)
-    }
-
-    fn connect_over(&mut self, proto: Protocol, kind: MediaKind, dir: Direction, ident: Ident) -> usize {
-        let idx = self.clients.len();
-        let addr: SocketAddr = format!("10.0.1.{}:6000", idx + 1).parse().unwrap();
-        let mut rtc = Rtc::builder().build(self.now);
-        let candidate = match proto {
-            Protocol::Tcp => Candidate::builder().tcp().host(addr).tcptype(TcpType::Active).build().unwrap(),
-            _ => Candidate::host(addr, "udp").unwrap(),
-        };
-        rtc.add_local_candidate(candidate);
-        let mut api = rtc.sdp_api();
-        let mid = api.add_media(kind, dir, None, None, None);
-        let (offer, pending) = api.apply().unwrap();
-        let (tx, mut rx) = oneshot::channel::<Result<SdpAnswer, _>>();
-        let cmd = match dir {
-            Direction::SendOnly => Command::Whip { ident, offer, reply: tx },
-            _ => Command::Whep { ident, offer, reply: tx },
-        };
-        self.hub.handle_command(cmd, self.now);
-        let answer = rx.try_recv().expect("the core answers synchronously").expect("offer accepted");
-        rtc.sdp_api().accept_answer(pending, answer).unwrap();
-        self.clients.push(Client { rtc, addr, proto, mid, events: Vec::new() });
-        idx
-    }
-
-    /// Moves datagrams both ways and advances simulated time by `step`, `n` times.
-    fn run(&mut self, n: usize, step: Duration) {
-        let hub_addr: SocketAddr = HUB.parse().unwrap();
-        for _ in 0..n {
-            for c in &mut self.clients {
-                c.rtc.handle_input(Input::Timeout(self.now)).unwrap();
-                loop {
-                    match c.rtc.poll_output().unwrap() {
-                        Output::Timeout(_) => break,
-                        Output::Transmit(t) => {
-                            assert_eq!(t.proto, c.proto, "client sends over its own transport");
-                            self.hub.handle_packet(self.now, t.proto, c.addr, hub_addr, &t.contents)
-                        }
-                        Output::Event(e) => c.events.push(e),
-                    }
-                }
-            }
-            self.hub.handle_timeout(self.now);
-            let out: Vec<_> = self.hub.drain_datagrams().collect();
-            for d in out {
-                if let Some(c) = self.clients.iter_mut().find(|c| c.addr == d.destination) {
-                    assert_eq!(d.proto, c.proto, "hub answers over the transport the client used");
-                    let contents = d.contents.as_slice().try_into().unwrap();
-                    let input = Input::Receive(
-                        self.now,
-                        Receive { proto: d.proto, source: d.source, destination: d.destination, contents },
-                    );
-                    c.rtc.handle_input(input).unwrap();
-                }
-            }
-            self.now += step;
-        }
-    }
-
-    fn connected(&self, idx: usize) -> bool {
-        self.clients[idx].events.iter().any(|e| matches!(e, Event::Connected))
-    }
-
-    fn keyframe_requests(&self, idx: usize) -> usize {
-        self.clients[idx].events.iter().filter(|e| matches!(e, Event::KeyframeRequest(_))).count()
-    }
-
-    /// Runs in 10 ms steps until `cond` holds, failing after `max` of simulated time.
-    fn run_until(&mut self, max: Duration, cond: impl Fn(&Net) -> bool) {
-        let deadline = self.now + max;
-        while !cond(self) {
-            assert!(self.now < deadline, "condition not met within {max:?} of simulated time");
-            self.run(1, Duration::from_millis(10));
-        }
-    }
-}
+use lectern_proto::Role;
+use str0m::Event;
+use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime};
+use str0m::net::Protocol;
 
 #[test]
 fn whep_viewer_receives_the_audio_a_whip_publisher_sends() {

@@ -33,6 +33,9 @@ pub struct ShardCore {
     next_track: u64,
     out: Vec<Datagram>,
     dirty: Vec<PeerKey>,
+    /// Subscribe peers whose m-lines changed; offered once per flush so that a publisher's audio
+    /// and video reach a browser in one offer, not two rounds.
+    renegotiate: Vec<PeerKey>,
     store: Option<mpsc::UnboundedSender<StoreEvent>>,
     clock: fn() -> u64,
 }
@@ -50,6 +53,7 @@ impl ShardCore {
             next_track: 1,
             out: Vec::new(),
             dirty: Vec::new(),
+            renegotiate: Vec::new(),
             store,
             clock: crate::token::unix_now,
         }
@@ -334,7 +338,7 @@ impl ShardCore {
         for track in opened {
             self.request_keyframe(room_id, track, now);
         }
-        self.negotiate(key);
+        self.renegotiate.push(key);
         Ok(())
     }
 
@@ -366,13 +370,24 @@ impl ShardCore {
     /// Polls every dirty peer and reacts to what they report, until nothing is left to do.
     fn flush(&mut self, now: Instant) {
         let mut events = Vec::new();
-        while let Some(key) = self.dirty.pop() {
-            let Some(peer) = self.peers.get_mut(&key) else { continue };
-            // Writes queued by forwarding leave only once time is fed in.
-            peer.handle_input(Input::Timeout(now));
-            peer.poll(&mut self.out, &mut events);
-            for ev in events.drain(..) {
-                self.on_peer_event(key, ev, now);
+        loop {
+            while let Some(key) = self.dirty.pop() {
+                let Some(peer) = self.peers.get_mut(&key) else { continue };
+                // Writes queued by forwarding leave only once time is fed in.
+                peer.handle_input(Input::Timeout(now));
+                peer.poll(&mut self.out, &mut events);
+                for ev in events.drain(..) {
+                    self.on_peer_event(key, ev, now);
+                }
+            }
+            if self.renegotiate.is_empty() {
+                return;
+            }
+            let mut keys = std::mem::take(&mut self.renegotiate);
+            keys.sort_unstable();
+            keys.dedup();
+            for key in keys {
+                self.negotiate(key);
             }
         }
     }
@@ -471,7 +486,7 @@ impl ShardCore {
         };
         let peer = self.peers.get_mut(&key).expect("subscribe peer exists");
         peer.downs.push(DownTrack { kind, source: Some(track), owner: Some(owner), state: DownState::ToOpen });
-        self.negotiate(key);
+        self.renegotiate.push(key);
     }
 
     /// Sends a new subscribe offer to a browser if m-lines changed and no offer is outstanding.
@@ -664,7 +679,7 @@ impl ShardCore {
                     d.state = DownState::ToStop(m);
                 }
             }
-            self.negotiate(key);
+            self.renegotiate.push(key);
         }
     }
 

@@ -1,0 +1,144 @@
+//! The browser path: the hub offers the subscribe connection and re-offers as publishers come
+//! and go. Driven in memory on simulated time, like `forwarding.rs`.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{Client, Net, ident};
+use lectern_hub::sfu::Command;
+use lectern_hub::store::Transport;
+use lectern_proto::signal::{MediaKind as WireKind, ServerMsg, TrackInfo};
+use lectern_proto::{ParticipantId, Role, RoomId};
+use str0m::change::SdpOffer;
+use str0m::media::{Direction, MediaKind, Mid};
+use str0m::net::Protocol;
+use str0m::{Candidate, Event, Rtc};
+use tokio::sync::{mpsc, oneshot};
+
+struct Browser {
+    pid: ParticipantId,
+    events: mpsc::UnboundedReceiver<ServerMsg>,
+    /// Index of its subscribe connection in `net.clients`, once the hub offered one.
+    sub: Option<usize>,
+    offers: usize,
+    tracks: Vec<TrackInfo>,
+    seen: Vec<ServerMsg>,
+}
+
+fn join(net: &mut Net, id: u64, role: Role) -> Browser {
+    let (tx, events) = mpsc::unbounded_channel();
+    let (reply, mut rx) = oneshot::channel();
+    let cmd = Command::Join { ident: ident("r", id, role, Transport::Browser), events: tx, reply };
+    net.hub.handle_command(cmd, net.now);
+    rx.try_recv().unwrap().unwrap();
+    Browser { pid: ParticipantId(id), events, sub: None, offers: 0, tracks: Vec::new(), seen: Vec::new() }
+}
+
+/// Answers every subscribe offer the hub sent, as the browser app does.
+fn answer_offers(net: &mut Net, b: &mut Browser) {
+    while let Ok(msg) = b.events.try_recv() {
+        if let ServerMsg::SubscribeOffer { sdp, tracks } = &msg {
+            let idx = *b.sub.get_or_insert_with(|| {
+                let addr: SocketAddr = format!("10.0.2.{}:7000", b.pid.0).parse().unwrap();
+                let mut rtc = Rtc::builder().build(net.now);
+                rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+                net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid: Mid::from("0"), events: Vec::new() });
+                net.clients.len() - 1
+            });
+            let offer = SdpOffer::from_sdp_string(sdp).unwrap();
+            let answer = net.clients[idx].rtc.sdp_api().accept_offer(offer).unwrap();
+            let (reply, mut rx) = oneshot::channel();
+            let cmd = Command::SubscribeAnswer { room: RoomId::parse("r").unwrap(), participant: b.pid, answer, reply };
+            net.hub.handle_command(cmd, net.now);
+            rx.try_recv().unwrap().unwrap();
+            b.offers += 1;
+            b.tracks = tracks.clone();
+        }
+        b.seen.push(msg);
+    }
+}
+
+#[test]
+fn a_new_publisher_reaches_a_browser_in_one_offer_with_audio_and_video() {
+    let mut net = Net::new();
+    let mut student = join(&mut net, 10, Role::Student);
+    assert!(student.events.try_recv().is_err(), "nothing to offer in an empty room");
+
+    let dev = net.connect_many(&[MediaKind::Audio, MediaKind::Video], ident("r", 1, Role::Device, Transport::Whip));
+    net.run_until(Duration::from_secs(5), |n| n.connected(dev));
+    answer_offers(&mut net, &mut student);
+    assert_eq!(student.offers, 1, "audio and video of one publisher come in a single offer");
+    let kinds: Vec<_> = student.tracks.iter().map(|t| (t.participant_id, t.kind)).collect();
+    assert!(
+        kinds.contains(&(ParticipantId(1), WireKind::Audio)) && kinds.contains(&(ParticipantId(1), WireKind::Video))
+    );
+    assert!(
+        student
+            .seen
+            .iter()
+            .any(|m| matches!(m, ServerMsg::ParticipantJoined { participant } if participant.id == ParticipantId(1)))
+    );
+
+    let sub = student.sub.unwrap();
+    net.run_until(Duration::from_secs(5), |n| n.connected(sub));
+}
+
+#[test]
+fn a_publisher_leaving_stops_its_mlines_and_tells_the_room() {
+    let mut net = Net::new();
+    let mut student = join(&mut net, 10, Role::Student);
+    let dev = net.connect_many(&[MediaKind::Audio, MediaKind::Video], ident("r", 1, Role::Device, Transport::Whip));
+    net.run_until(Duration::from_secs(5), |n| n.connected(dev));
+    answer_offers(&mut net, &mut student);
+    let sub = student.sub.unwrap();
+    net.run_until(Duration::from_secs(5), |n| n.connected(sub));
+
+    let (reply, mut rx) = oneshot::channel();
+    let room = RoomId::parse("r").unwrap();
+    net.hub.handle_command(Command::Leave { room, participant: ParticipantId(1), reply: Some(reply) }, net.now);
+    rx.try_recv().unwrap().unwrap();
+    answer_offers(&mut net, &mut student);
+    assert!(
+        student
+            .seen
+            .iter()
+            .any(|m| matches!(m, ServerMsg::ParticipantLeft { participant_id } if *participant_id == ParticipantId(1)))
+    );
+    assert_eq!(student.offers, 2, "a re-offer stops the departed publisher's m-lines");
+    assert!(student.tracks.is_empty(), "no track maps to the departed publisher: {:?}", student.tracks);
+}
+
+#[test]
+fn a_viewer_never_gets_an_answer_path_to_publish_and_students_see_each_other() {
+    let mut net = Net::new();
+    let mut a = join(&mut net, 10, Role::Student);
+    let mut b = join(&mut net, 11, Role::Student);
+    // Student a publishes from the browser: a PublishOffer with audio + video.
+    let addr: SocketAddr = "10.0.3.1:7000".parse().unwrap();
+    let mut rtc = Rtc::builder().build(net.now);
+    rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+    let mut api = rtc.sdp_api();
+    let mid = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    let (offer, pending) = api.apply().unwrap();
+    let (reply, mut rx) = oneshot::channel();
+    let room = RoomId::parse("r").unwrap();
+    net.hub.handle_command(Command::PublishOffer { room, participant: a.pid, offer, reply }, net.now);
+    rtc.sdp_api().accept_answer(pending, rx.try_recv().unwrap().unwrap()).unwrap();
+    net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid, events: Vec::new() });
+    let publisher = net.clients.len() - 1;
+    net.run_until(Duration::from_secs(5), |n| n.connected(publisher));
+
+    answer_offers(&mut net, &mut a);
+    answer_offers(&mut net, &mut b);
+    assert_eq!(a.offers, 0, "nobody else publishes: a gets no offer of its own video");
+    assert_eq!(b.tracks.len(), 1);
+    assert_eq!(b.tracks[0].participant_id, a.pid);
+    let sub = b.sub.unwrap();
+    net.run_until(Duration::from_secs(5), |n| n.connected(sub));
+    // The viewer-side connection asks for a keyframe when it connects: the publisher hears of it.
+    net.run_until(Duration::from_secs(3), |n| {
+        n.clients[publisher].events.iter().any(|e| matches!(e, Event::KeyframeRequest(_)))
+    });
+}
