@@ -121,7 +121,7 @@ function startCall(tok) {
   async function startPublishing(mySession) {
     const media = await ensureLocalMedia();
     if (session !== mySession) return; // the socket dropped while the user was asked
-    publisher = new Publisher(media, send);
+    publisher = new Publisher(media, send, rtcConfig());
     lectern.publishPc = publisher.pc;
     watchPc(publisher.pc);
     // Tell the room what is off before anyone renders us.
@@ -137,8 +137,15 @@ function startCall(tok) {
     }
   }
 
+  // STUN/TURN servers the hub hands out (for students behind restrictive networks).
+  let iceServers = [];
+  function rtcConfig() {
+    return iceServers.length ? { iceServers } : {};
+  }
+
   function onJoined(msg, mySession) {
     clearTimeout(joinTimer);
+    iceServers = Array.isArray(msg.iceServers) ? msg.iceServers : [];
     signal.markJoined();
     lectern.self = { participantId: msg.participantId, room: msg.room, role: msg.role, name: msg.name };
     ui.setRoom(msg.room);
@@ -163,7 +170,7 @@ function startCall(tok) {
     subscriber = new Subscriber(send, (tracks) => {
       lectern.tracks = tracks.map(({ mid, participantId, kind }) => ({ mid, participantId, kind }));
       ui.setTracks(tracks);
-    });
+    }, rtcConfig());
     lectern.subscribePc = subscriber.pc;
     watchPc(subscriber.pc);
     return subscriber;

@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use lectern_proto::signal::IceServer;
 use serde::Deserialize;
 
 /// The file form: everything optional so a file may set only what it changes.
@@ -25,6 +26,7 @@ struct FileMedia {
     shards: Option<usize>,
     advertise_ips: Option<Vec<IpAddr>>,
     ice_tcp: Option<bool>,
+    ice_servers: Option<Vec<IceServer>>,
 }
 
 /// Validated settings the hub runs with.
@@ -60,6 +62,8 @@ pub struct MediaSettings {
     pub advertise_ips: Vec<IpAddr>,
     /// Also accept ICE over TCP on the same port numbers, for networks that block UDP.
     pub ice_tcp: bool,
+    /// STUN/TURN servers handed to clients (WHIP/WHEP `Link` headers, browsers' `iceServers`).
+    pub ice_servers: Vec<IceServer>,
 }
 
 impl Default for Settings {
@@ -74,6 +78,7 @@ impl Default for Settings {
                 shards: 0,
                 advertise_ips: Vec::new(),
                 ice_tcp: true,
+                ice_servers: Vec::new(),
             },
         }
     }
@@ -118,6 +123,7 @@ impl Settings {
             set(&mut self.media.shards, m.shards);
             set(&mut self.media.advertise_ips, m.advertise_ips);
             set(&mut self.media.ice_tcp, m.ice_tcp);
+            set(&mut self.media.ice_servers, m.ice_servers);
         }
         Ok(())
     }
@@ -174,6 +180,20 @@ impl Settings {
         }
         if self.media.udp_port != 0 && usize::from(self.media.udp_port) + self.media.shards > 65536 {
             bail!("media.udp_port: {} + {} shards runs past port 65535", self.media.udp_port, self.media.shards);
+        }
+        for (i, server) in self.media.ice_servers.iter().enumerate() {
+            if server.urls.is_empty() {
+                bail!("media.ice_servers[{i}].urls: at least one stun:, turn: or turns: URL is needed");
+            }
+            for url in &server.urls {
+                let scheme = url.split(':').next().unwrap_or("");
+                if !matches!(scheme, "stun" | "stuns" | "turn" | "turns") || url.contains(['<', '>', '"', '\n', '\r']) {
+                    bail!("media.ice_servers[{i}].urls: '{url}' is not a stun:, turn: or turns: URL");
+                }
+                if scheme.starts_with("turn") && (server.username.is_none() || server.credential.is_none()) {
+                    bail!("media.ice_servers[{i}]: TURN server '{url}' needs username and credential");
+                }
+            }
         }
         if self.media.advertise_ips.iter().any(|ip| ip.is_unspecified()) {
             bail!("media.advertise_ips: 0.0.0.0 / :: cannot be announced to peers");
@@ -235,6 +255,20 @@ mod tests {
         let env = |k: &str| (k == "LECTERN_UDP_PORT").then(|| "lots".to_owned());
         let err = Settings::load(&Overrides::default(), &env).unwrap_err().to_string();
         assert!(err.contains("LECTERN_UDP_PORT"), "{err}");
+    }
+
+    #[test]
+    fn ice_servers_are_validated_with_the_key_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        std::fs::write(&path, "[[media.ice_servers]]\nurls = [\"turn:t.example:3478\"]\n").unwrap();
+        let over = Overrides { config: Some(path.clone()), ..Default::default() };
+        let err = Settings::load(&over, &no_env).unwrap_err().to_string();
+        assert!(err.contains("media.ice_servers[0]") && err.contains("username"), "{err}");
+        std::fs::write(&path, "[[media.ice_servers]]\nurls = [\"http://x\"]\n").unwrap();
+        assert!(Settings::load(&over, &no_env).is_err());
+        std::fs::write(&path, "[[media.ice_servers]]\nurls = [\"stun:s.example:3478\"]\n").unwrap();
+        assert_eq!(Settings::load(&over, &no_env).unwrap().media.ice_servers.len(), 1);
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::info!(closed, "closed sessions left open by the previous run");
     }
     let sfu = Sfu::start(&settings.media, Some(store.clone().spawn_writer()))?;
-    let state = AppState::new(key, sfu, store);
+    let state = AppState::new(key, sfu, store, settings.media.ice_servers.clone());
     let listener =
         tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;

@@ -28,8 +28,12 @@ impl Drop for Hub {
 impl Hub {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("hub.toml");
+        std::fs::write(&config, "[[media.ice_servers]]\nurls = [\"stun:stun.test.invalid:3478\"]\n").unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_lectern-hub"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
             .arg(dir.path())
             .env("LECTERN_SECRET", SECRET)
             .env("LECTERN_UDP_PORT", "0")
@@ -85,6 +89,7 @@ fn offer(dir: Direction) -> String {
 
 struct Resp {
     status: u16,
+    link: Option<String>,
     www_auth: Option<String>,
     location: Option<String>,
     body: String,
@@ -98,6 +103,7 @@ fn post(hub: &Hub, path: &str, auth: Option<&str>, ctype: &str, body: &str) -> R
     let mut r = req.send(body).expect("hub answers");
     Resp {
         status: r.status().as_u16(),
+        link: r.headers().get("link").map(|v| v.to_str().unwrap().to_owned()),
         www_auth: r.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned()),
         location: r.headers().get("location").map(|v| v.to_str().unwrap().to_owned()),
         body: r.body_mut().read_to_string().unwrap_or_default(),
@@ -203,6 +209,7 @@ fn whip_session_lifecycle_patch_and_delete() {
     let device = token("demo", Role::Device, 600);
     let r = post(&hub, "/whip/demo", Some(&device), "application/sdp", &offer(Direction::SendOnly));
     assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.link.as_deref(), Some("<stun:stun.test.invalid:3478>; rel=\"ice-server\""), "ICE servers as Link");
     let loc = r.location.unwrap();
     assert!(loc.starts_with("/whip/demo/"), "{loc}");
     let auth = format!("Bearer {device}");
@@ -224,6 +231,7 @@ fn whip_session_lifecycle_patch_and_delete() {
     let o = agent().options(format!("{}/whip/demo", hub.base)).call().unwrap();
     assert_eq!(o.status().as_u16(), 204);
     assert_eq!(o.headers().get("accept-post").unwrap(), "application/sdp");
+    assert!(o.headers().get("link").is_some(), "OPTIONS lists ICE servers too");
     assert_eq!(agent().delete(&url).header("Authorization", &auth).call().unwrap().status().as_u16(), 200);
     assert_eq!(
         agent().delete(&url).header("Authorization", &auth).call().unwrap().status().as_u16(),

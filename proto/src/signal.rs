@@ -51,6 +51,9 @@ pub enum ServerMsg {
         name: String,
         /// Everyone else already in the room.
         participants: Vec<ParticipantInfo>,
+        /// STUN/TURN servers for the browser's peer connections (`RTCConfiguration.iceServers`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<IceServer>,
     },
     ParticipantJoined {
         participant: ParticipantInfo,
@@ -87,6 +90,17 @@ pub struct ParticipantInfo {
     pub role: Role,
     pub audio_muted: bool,
     pub video_muted: bool,
+}
+
+/// A STUN or TURN server, in the shape of the browser's `RTCIceServer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 /// One m-line of the subscribe connection and whose media it carries.

@@ -25,6 +25,7 @@ pub struct AppState {
     pub store: Store,
     /// WHIP/WHEP sessions by resource id.
     pub resources: Mutex<HashMap<String, whip::Resource>>,
+    pub ice_servers: Vec<lectern_proto::signal::IceServer>,
 }
 
 /// Content-Security-Policy for the app: our own scripts only; media and sockets to this hub.
@@ -64,8 +65,8 @@ async fn security_headers(mut resp: axum::response::Response) -> axum::response:
 }
 
 impl AppState {
-    pub fn new(key: TokenKey, sfu: Sfu, store: Store) -> Arc<Self> {
-        Arc::new(Self { key, sfu, store, resources: Mutex::new(HashMap::new()) })
+    pub fn new(key: TokenKey, sfu: Sfu, store: Store, ice_servers: Vec<lectern_proto::signal::IceServer>) -> Arc<Self> {
+        Arc::new(Self { key, sfu, store, resources: Mutex::new(HashMap::new()), ice_servers })
     }
 }
 

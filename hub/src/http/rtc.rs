@@ -65,7 +65,9 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>) {
             return;
         }
     };
-    let joined = ServerMsg::Joined { participant_id: pid, room: room.clone(), role, name, participants: others };
+    let ice_servers = st.ice_servers.clone();
+    let joined =
+        ServerMsg::Joined { participant_id: pid, room: room.clone(), role, name, participants: others, ice_servers };
     if send(&mut ws, &joined).await {
         let mut ping = tokio::time::interval(PING_EVERY);
         loop {

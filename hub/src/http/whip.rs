@@ -70,12 +70,33 @@ pub async fn whep_post(
     create(st, room, headers, body, Flow::Whep).await
 }
 
-pub async fn options() -> Response {
-    (
+pub async fn options(State(st): State<Arc<AppState>>) -> Response {
+    let mut resp = (
         StatusCode::NO_CONTENT,
         [(header::ALLOW, "OPTIONS, POST"), (header::HeaderName::from_static("accept-post"), "application/sdp")],
     )
-        .into_response()
+        .into_response();
+    add_ice_links(resp.headers_mut(), &st.ice_servers);
+    resp
+}
+
+/// ICE servers as `Link: <url>; rel="ice-server"` headers (RFC 9725 §4.6).
+fn add_ice_links(h: &mut HeaderMap, servers: &[lectern_proto::signal::IceServer]) {
+    for s in servers {
+        for url in &s.urls {
+            let mut link = format!("<{url}>; rel=\"ice-server\"");
+            if let (Some(user), Some(cred)) = (&s.username, &s.credential) {
+                link.push_str(&format!(
+                    "; username=\"{}\"; credential=\"{}\"; credential-type=\"password\"",
+                    user.replace('"', ""),
+                    cred.replace('"', "")
+                ));
+            }
+            if let Ok(v) = HeaderValue::from_str(&link) {
+                h.append(header::LINK, v);
+            }
+        }
+    }
 }
 
 async fn create(
@@ -123,6 +144,7 @@ async fn create(
     h.insert(header::LOCATION, header_value(&location)?);
     h.insert(header::ETAG, header_value(&format!("\"{id}\""))?);
     h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Location, ETag, Link"));
+    add_ice_links(h, &st.ice_servers);
     Ok(resp)
 }
 
