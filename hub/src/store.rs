@@ -22,6 +22,8 @@ pub enum Transport {
     Browser,
     Whip,
     Whep,
+    /// The classroom's return feed (`/whep/{room}/return`): what remote students say and show.
+    Return,
 }
 
 impl Transport {
@@ -30,6 +32,7 @@ impl Transport {
             Transport::Browser => "browser",
             Transport::Whip => "whip",
             Transport::Whep => "whep",
+            Transport::Return => "return",
         }
     }
 }

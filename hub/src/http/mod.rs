@@ -42,6 +42,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/whip/{room}", post(whip::whip_post).options(whip::options))
         .route("/whip/{room}/{id}", axum::routing::patch(whip::whip_patch).delete(whip::whip_delete))
         .route("/whep/{room}", post(whip::whep_post).options(whip::options))
+        .route("/whep/{room}/return", post(whip::return_post).options(whip::options))
         .route("/whep/{room}/{id}", axum::routing::patch(whip::whep_patch).delete(whip::whep_delete))
         .fallback(|| async { error::AppError::not_found("no such page") })
         // Bodies past the SDP limit are refused by the handlers with a precise 413; this only

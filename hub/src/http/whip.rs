@@ -26,13 +26,15 @@ pub const MAX_SDP_BYTES: usize = 64 * 1024;
 pub enum Flow {
     Whip,
     Whep,
+    /// `/whep/{room}/return`: the classroom appliance receives the remote participants.
+    Return,
 }
 
 impl Flow {
     fn path(self) -> &'static str {
         match self {
             Flow::Whip => "whip",
-            Flow::Whep => "whep",
+            Flow::Whep | Flow::Return => "whep",
         }
     }
 
@@ -40,6 +42,7 @@ impl Flow {
         match self {
             Flow::Whip => &[Role::Device, Role::Teacher, Role::Student],
             Flow::Whep => &[Role::Device, Role::Teacher, Role::Student, Role::Viewer],
+            Flow::Return => &[Role::Device],
         }
     }
 }
@@ -68,6 +71,15 @@ pub async fn whep_post(
     body: Bytes,
 ) -> Result<Response, AppError> {
     create(st, room, headers, body, Flow::Whep).await
+}
+
+pub async fn return_post(
+    st: State<Arc<AppState>>,
+    room: Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    create(st, room, headers, body, Flow::Return).await
 }
 
 pub async fn options(State(st): State<Arc<AppState>>) -> Response {
@@ -121,6 +133,7 @@ async fn create(
         transport: match flow {
             Flow::Whip => Transport::Whip,
             Flow::Whep => Transport::Whep,
+            Flow::Return => Transport::Return,
         },
     };
     let participant = ident.participant;
@@ -129,6 +142,7 @@ async fn create(
         .call(&room, |reply| match flow {
             Flow::Whip => Command::Whip { ident, offer, reply },
             Flow::Whep => Command::Whep { ident, offer, reply },
+            Flow::Return => Command::Return { ident, offer, reply },
         })
         .await?;
     let id = crate::token::random_id();
@@ -232,7 +246,7 @@ fn lookup(
     authorize(headers, &st.key, &room, flow.roles())?;
     let res = st.resources.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned();
     match res {
-        Some(r) if r.room == room && r.flow == flow => Ok((room, r)),
+        Some(r) if r.room == room && r.flow.path() == flow.path() => Ok((room, r)),
         _ => Err(AppError::not_found(format!(
             "no {} session '{}' in room '{room}'",
             flow.path(),

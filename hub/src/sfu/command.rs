@@ -49,6 +49,13 @@ pub enum Command {
         offer: SdpOffer,
         reply: Reply<SdpAnswer>,
     },
+    /// The classroom's return feed: a receive connection whose slots the hub fills with the
+    /// loudest remote participants' audio and the active speaker's video.
+    Return {
+        ident: Ident,
+        offer: SdpOffer,
+        reply: Reply<SdpAnswer>,
+    },
     /// A browser joined over `/rtc`; room events go to `events`.
     Join {
         ident: Ident,

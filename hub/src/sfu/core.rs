@@ -23,21 +23,21 @@ use crate::store::{StoreEvent, Transport};
 const CONNECT_DEADLINE: Duration = Duration::from_secs(30);
 
 pub struct ShardCore {
-    candidates: Vec<Candidate>,
-    peers: BTreeMap<PeerKey, Peer>,
-    created: HashMap<PeerKey, Instant>,
-    rooms: HashMap<RoomId, Room>,
+    pub(super) candidates: Vec<Candidate>,
+    pub(super) peers: BTreeMap<PeerKey, Peer>,
+    pub(super) created: HashMap<PeerKey, Instant>,
+    pub(super) rooms: HashMap<RoomId, Room>,
     /// Remote address → peer, so most datagrams skip the scan over every peer.
-    routes: HashMap<SocketAddr, PeerKey>,
-    next_peer: u64,
-    next_track: u64,
-    out: Vec<Datagram>,
-    dirty: Vec<PeerKey>,
+    pub(super) routes: HashMap<SocketAddr, PeerKey>,
+    pub(super) next_peer: u64,
+    pub(super) next_track: u64,
+    pub(super) out: Vec<Datagram>,
+    pub(super) dirty: Vec<PeerKey>,
     /// Subscribe peers whose m-lines changed; offered once per flush so that a publisher's audio
     /// and video reach a browser in one offer, not two rounds.
-    renegotiate: Vec<PeerKey>,
-    store: Option<mpsc::UnboundedSender<StoreEvent>>,
-    clock: fn() -> u64,
+    pub(super) renegotiate: Vec<PeerKey>,
+    pub(super) store: Option<mpsc::UnboundedSender<StoreEvent>>,
+    pub(super) clock: fn() -> u64,
 }
 
 impl ShardCore {
@@ -84,7 +84,7 @@ impl ShardCore {
             Command::Whip { ident, offer, reply } => {
                 let _ = reply.send(self.add_offering_peer(ident, offer, Direction::Publish, now));
             }
-            Command::Whep { ident, offer, reply } => {
+            Command::Whep { ident, offer, reply } | Command::Return { ident, offer, reply } => {
                 let _ = reply.send(self.add_offering_peer(ident, offer, Direction::Subscribe, now));
             }
             Command::Join { ident, events, reply } => {
@@ -170,6 +170,7 @@ impl ShardCore {
         for (peer, mid) in due {
             self.send_keyframe_request(peer, mid);
         }
+        self.select_return_feeds(now);
         let stale: Vec<PeerKey> = self
             .created
             .iter()
@@ -444,7 +445,13 @@ impl ShardCore {
         if peer.hub_offers || peer.downs.iter().any(|d| d.state.mid() == Some(mid)) {
             return;
         }
-        peer.downs.push(DownTrack { kind: wire_kind(kind), source: None, owner: None, state: DownState::Open(mid) });
+        peer.downs.push(DownTrack {
+            kind: wire_kind(kind),
+            source: None,
+            owner: None,
+            state: DownState::Open(mid),
+            rebase: Default::default(),
+        });
         let (room_id, pid) = (peer.room.clone(), peer.participant);
         let free: Vec<TrackId> =
             self.rooms.get(&room_id).map(|r| r.tracks.keys().copied().collect()).unwrap_or_default();
@@ -458,6 +465,9 @@ impl ShardCore {
         let Some(room) = self.rooms.get(room_id) else { return };
         let (Some(up), Some(member)) = (room.tracks.get(&track), room.members.get(&sub)) else { return };
         let (kind, owner) = (wire_kind(up.kind), up.owner);
+        if member.is_return_feed() {
+            return; // its slots follow the speakers: see return_feed.rs
+        }
         if !member.is_browser() {
             // WHEP: bind to a free slot of the same kind; a device's WHIP session receives nothing here.
             let Some(peer) = member.subscribe.and_then(|k| self.peers.get_mut(&k)) else { return };
@@ -485,7 +495,13 @@ impl ShardCore {
             }
         };
         let peer = self.peers.get_mut(&key).expect("subscribe peer exists");
-        peer.downs.push(DownTrack { kind, source: Some(track), owner: Some(owner), state: DownState::ToOpen });
+        peer.downs.push(DownTrack {
+            kind,
+            source: Some(track),
+            owner: Some(owner),
+            state: DownState::ToOpen,
+            rebase: Default::default(),
+        });
         self.renegotiate.push(key);
     }
 
@@ -547,16 +563,27 @@ impl ShardCore {
                 self.send_keyframe_request(p, m);
             }
         }
-        let Some(room) = self.rooms.get(&room_id) else { return };
+        let Some(room) = self.rooms.get_mut(&room_id) else { return };
+        if let (Some(level), Some(up)) = (data.ext_vals.audio_level, room.tracks.get(&track)) {
+            let owner = up.owner;
+            // The room's own microphone is never played back into the room.
+            if room.members.get(&owner).is_some_and(|m| m.ident.role != lectern_proto::Role::Device) {
+                room.speakers.observe(track, owner, level, now);
+            }
+        }
         let subs: Vec<PeerKey> = room.subscriber_peers().collect();
         for sub in subs {
             let Some(peer) = self.peers.get_mut(&sub) else { continue };
-            let Some(mid) = peer.downs.iter().find_map(|d| match d.state {
-                DownState::Open(m) if d.source == Some(track) => Some(m),
+            let Some((mid, rebase)) = peer.downs.iter_mut().find_map(|d| match d.state {
+                DownState::Open(m) if d.source == Some(track) => Some((m, &mut d.rebase)),
                 _ => None,
             }) else {
                 continue;
             };
+            let freq = data.time.frequency();
+            // One frame: 20 ms of audio, 1/30 s of video.
+            let gap = if freq.get() == 90_000 { 3000 } else { u64::from(freq.get()) / 50 };
+            let time = str0m::media::MediaTime::new(rebase.map(data.time.numer(), gap), freq);
             let Some(writer) = peer.rtc.writer(mid) else { continue };
             let Some(pt) = writer.match_params(data.params) else {
                 tracing::debug!(peer = sub.0, %mid, "subscriber did not negotiate this codec");
@@ -566,7 +593,7 @@ impl ShardCore {
                 Some(level) => writer.audio_level(level, data.ext_vals.voice_activity.unwrap_or(false)),
                 None => writer,
             };
-            if let Err(e) = writer.write(pt, data.network_time, data.time, data.data.clone()) {
+            if let Err(e) = writer.write(pt, data.network_time, time, data.data.clone()) {
                 tracing::info!(peer = sub.0, error = %e, "forwarding failed; closing subscriber");
                 peer.rtc.disconnect();
             }
@@ -584,7 +611,7 @@ impl ShardCore {
     }
 
     /// Asks the publisher of `track` for a keyframe, coalesced per track.
-    fn request_keyframe(&mut self, room_id: &RoomId, track: TrackId, now: Instant) {
+    pub(super) fn request_keyframe(&mut self, room_id: &RoomId, track: TrackId, now: Instant) {
         let Some(up) = self.rooms.get_mut(room_id).and_then(|r| r.tracks.get_mut(&track)) else { return };
         if up.kind != MediaKind::Video || !up.keyframe.request(now) {
             return;
@@ -593,7 +620,7 @@ impl ShardCore {
         self.send_keyframe_request(p, m);
     }
 
-    fn send_keyframe_request(&mut self, peer: PeerKey, mid: Mid) {
+    pub(super) fn send_keyframe_request(&mut self, peer: PeerKey, mid: Mid) {
         let Some(p) = self.peers.get_mut(&peer) else { return };
         let Some(mut w) = p.rtc.writer(mid) else { return };
         let kind = if w.is_request_keyframe_possible(KeyframeRequestKind::Pli) {
@@ -644,6 +671,7 @@ impl ShardCore {
             room.tracks.remove(t);
         }
         room.broadcast(pid, &ServerMsg::ParticipantLeft { participant_id: pid });
+        room.speakers.remove_participant(pid);
         let empty = room.members.is_empty();
         for key in [member.publish, member.subscribe].into_iter().flatten() {
             self.drop_peer(key);

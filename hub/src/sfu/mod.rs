@@ -6,8 +6,10 @@ pub mod command;
 pub mod core;
 pub mod keyframe;
 pub mod peer;
+pub mod return_feed;
 pub mod room;
 pub mod shard;
+pub mod speaker;
 pub mod tcp;
 
 use std::hash::{Hash, Hasher};

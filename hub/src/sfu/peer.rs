@@ -57,6 +57,36 @@ pub struct DownTrack {
     /// Who owns `source`, for the browser's track map.
     pub owner: Option<ParticipantId>,
     pub state: DownState,
+    /// Keeps RTP time continuous when the source of a return-feed slot switches.
+    pub rebase: TimeRebase,
+}
+
+/// Output time = input time + offset; the offset is re-chosen at a source switch so the receiver
+/// sees one continuous stream (a jitter buffer treats a big timestamp jump as a reset).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TimeRebase {
+    offset: u64,
+    last_out: Option<u64>,
+    switched: bool,
+}
+
+impl TimeRebase {
+    pub fn switch(&mut self) {
+        self.switched = true;
+    }
+
+    /// Maps a source timestamp to the outgoing one; `gap` is one frame's duration in clock ticks.
+    pub fn map(&mut self, input: u64, gap: u64) -> u64 {
+        if self.switched {
+            self.switched = false;
+            if let Some(last) = self.last_out {
+                self.offset = last.wrapping_add(gap).wrapping_sub(input);
+            }
+        }
+        let out = input.wrapping_add(self.offset);
+        self.last_out = Some(out);
+        out
+    }
 }
 
 /// What happened inside a peer that the room must react to.

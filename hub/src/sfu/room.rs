@@ -10,12 +10,17 @@ use tokio::sync::mpsc;
 use super::command::Ident;
 use super::keyframe::KeyframeThrottle;
 use super::peer::PeerKey;
+use super::speaker::SpeakerSelector;
 use crate::store::Transport;
 
 #[derive(Default)]
 pub struct Room {
     pub members: BTreeMap<ParticipantId, Member>,
     pub tracks: BTreeMap<TrackId, UpTrack>,
+    /// Loudness of remote participants, for the classroom's return feed.
+    pub speakers: SpeakerSelector,
+    /// When the return feed's slots were last chosen.
+    pub last_selection: Option<std::time::Instant>,
 }
 
 pub struct Member {
@@ -61,6 +66,10 @@ impl Member {
 
     pub fn is_browser(&self) -> bool {
         self.ident.transport == Transport::Browser
+    }
+
+    pub fn is_return_feed(&self) -> bool {
+        self.ident.transport == Transport::Return
     }
 }
 

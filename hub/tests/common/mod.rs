@@ -81,6 +81,11 @@ impl Net {
 
     /// A WHIP publisher with several m-lines (e.g. audio and video, like the appliance).
     pub fn connect_many(&mut self, kinds: &[MediaKind], ident: Ident) -> usize {
+        self.connect_many_mids(kinds, ident).0
+    }
+
+    /// Like [`connect_many`](Self::connect_many), also returning the mids in `kinds` order.
+    pub fn connect_many_mids(&mut self, kinds: &[MediaKind], ident: Ident) -> (usize, Vec<Mid>) {
         let idx = self.clients.len();
         let addr: SocketAddr = format!("10.0.1.{}:6000", idx + 1).parse().unwrap();
         let mut rtc = Rtc::builder().build(self.now);
@@ -93,7 +98,7 @@ impl Net {
         let answer = rx.try_recv().expect("the core answers synchronously").expect("offer accepted");
         rtc.sdp_api().accept_answer(pending, answer).unwrap();
         self.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid: mids[0], events: Vec::new() });
-        idx
+        (idx, mids)
     }
 
     /// Moves datagrams both ways and advances simulated time by `step`, `n` times.

@@ -1,0 +1,105 @@
+//! The classroom's return feed: a fixed set of m-lines (the appliance offers, e.g., three audio and
+//! one video) whose sources the hub switches without renegotiation — the loudest remote
+//! participants' audio and the active speaker's video, with a keyframe on every video switch.
+
+use std::time::{Duration, Instant};
+
+use lectern_proto::signal::MediaKind as WireKind;
+use lectern_proto::{ParticipantId, Role, RoomId, TrackId};
+use str0m::media::MediaKind;
+
+use super::core::ShardCore;
+use super::peer::PeerKey;
+use super::room::Room;
+
+/// How often slots are re-chosen; speaker changes are held for longer than this anyway.
+const EVERY: Duration = Duration::from_millis(250);
+
+/// What a room's return feeds should carry now.
+struct Choice {
+    audio: Vec<(TrackId, ParticipantId)>,
+    /// The active speaker's camera, if they have one.
+    speaker_video: Option<(TrackId, ParticipantId)>,
+    /// Any remote camera, for when nobody has spoken yet.
+    any_video: Option<(TrackId, ParticipantId)>,
+}
+
+impl ShardCore {
+    /// Re-chooses the sources of every return feed whose room is due.
+    pub(super) fn select_return_feeds(&mut self, now: Instant) {
+        let mut switched: Vec<(RoomId, TrackId)> = Vec::new();
+        let mut touched: Vec<PeerKey> = Vec::new();
+        for (room_id, room) in self.rooms.iter_mut() {
+            let feeds: Vec<PeerKey> =
+                room.members.values().filter(|m| m.is_return_feed()).filter_map(|m| m.subscribe).collect();
+            if feeds.is_empty() || room.last_selection.is_some_and(|t| now.saturating_duration_since(t) < EVERY) {
+                continue;
+            }
+            room.last_selection = Some(now);
+            let choice = choose(room, now);
+            for key in feeds {
+                let Some(peer) = self.peers.get_mut(&key) else { continue };
+                let current_video = peer.downs.iter().find(|d| d.kind == WireKind::Video).and_then(|d| d.source);
+                let current = current_video.and_then(|t| room.tracks.get(&t).map(|u| (t, u.owner)));
+                let video = choice.speaker_video.or(current).or(choice.any_video);
+                // Audio: keep slots whose source is still among the loudest, refill the others.
+                let mut wanted: Vec<(TrackId, ParticipantId)> = choice.audio.clone();
+                for d in peer.downs.iter_mut().filter(|d| d.kind == WireKind::Audio) {
+                    if let Some(pos) = d.source.and_then(|s| wanted.iter().position(|(t, _)| *t == s)) {
+                        wanted.remove(pos);
+                    } else {
+                        d.source = None;
+                        d.owner = None;
+                    }
+                }
+                for d in peer.downs.iter_mut().filter(|d| d.kind == WireKind::Audio && d.source.is_none()) {
+                    let Some((t, owner)) = wanted.first().copied() else { break };
+                    wanted.remove(0);
+                    d.source = Some(t);
+                    d.owner = Some(owner);
+                    d.rebase.switch();
+                }
+                if let Some(d) = peer.downs.iter_mut().find(|d| d.kind == WireKind::Video)
+                    && d.source != video.map(|v| v.0)
+                {
+                    d.source = video.map(|v| v.0);
+                    d.owner = video.map(|v| v.1);
+                    d.rebase.switch();
+                    if let Some((t, _)) = video {
+                        switched.push((room_id.clone(), t));
+                    }
+                }
+                touched.push(key);
+            }
+        }
+        for (room, track) in switched {
+            // A switched slot shows garbage until the new source's next keyframe: ask for one now.
+            self.request_keyframe(&room, track, now);
+        }
+        self.dirty.extend(touched);
+    }
+}
+
+/// Loudest remote audio; the active speaker's camera, else any remote camera.
+fn choose(room: &mut Room, now: Instant) -> Choice {
+    let remote =
+        |room: &Room, owner: ParticipantId| room.members.get(&owner).is_some_and(|m| m.ident.role != Role::Device);
+    let audio: Vec<(TrackId, ParticipantId)> = room
+        .speakers
+        .loudest(now)
+        .into_iter()
+        .filter_map(|t| room.tracks.get(&t).map(|u| (t, u.owner)))
+        .filter(|(_, o)| remote(room, *o))
+        .collect();
+    let video_of = |room: &Room, who: ParticipantId| {
+        room.tracks.iter().find(|(_, u)| u.owner == who && u.kind == MediaKind::Video).map(|(t, _)| (*t, who))
+    };
+    let speaker = room.speakers.active_speaker(now);
+    let speaker_video = speaker.and_then(|p| video_of(room, p));
+    let any_video = room
+        .tracks
+        .iter()
+        .find(|(_, u)| u.kind == MediaKind::Video && remote(room, u.owner))
+        .map(|(t, u)| (*t, u.owner));
+    Choice { audio, speaker_video, any_video }
+}
