@@ -3,6 +3,7 @@
 //! tokens in [`token`], persistence in [`store`].
 
 pub mod assets;
+pub mod classroom;
 pub mod config;
 pub mod http;
 pub mod secret;

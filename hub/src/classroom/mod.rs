@@ -1,0 +1,284 @@
+//! Server-authoritative classroom logic: lobby, hands, chat, reactions, polls, attendance and moderation
+//! as one sans-IO state machine per room. The WebSocket layer feeds it commands, joins and leaves with
+//! the time (`now`, unix ms), delivers the [`Outbound`] events it returns and enforces its [`Effect`]s.
+//! Start at [`Classroom::handle`]; each feature lives in its own module.
+
+mod attendance;
+mod chat;
+mod error;
+mod hand;
+mod lobby;
+mod moderation;
+mod poll;
+mod poll_flow;
+mod poll_report;
+mod rate;
+mod reaction;
+mod roster;
+mod stage;
+#[cfg(test)]
+mod tests;
+mod text;
+
+use lectern_proto::classroom::{ClassroomCommand, ClassroomEvent, DenyReason, PollId, RoomPolicy};
+use lectern_proto::{ParticipantId, Role};
+
+pub use attendance::{AttendanceReport, AttendanceRow, Interval};
+pub use error::ClassroomError;
+pub use poll_report::{OptionResult, PollReport, PollResponse};
+pub use rate::{JoinLimiter, Rate, RateLimiter, ip_key};
+
+use chat::Chat;
+use hand::HandQueue;
+use lobby::Lobby;
+use poll::Polls;
+use roster::{Member, Roster};
+
+/// Who sent a command or asks to join, as the validated token says. Nothing here is cached per
+/// connection: a reconnecting teacher is a teacher because the new token says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub id: ParticipantId,
+    pub role: Role,
+    pub name: String,
+    /// Stable identity (the token's `sub`): blocks, attendance and poll answers key on it.
+    pub subject: String,
+    /// Holds a personal lesson token rather than a shared guest link.
+    pub personal: bool,
+}
+
+/// Who an event is for. Resolve with [`Classroom::recipients`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Everyone admitted to the room (not the lobby).
+    Everyone,
+    Teachers,
+    /// Teachers and the room's device: the room display shows the hand queue and the lobby.
+    TeachersAndDevices,
+    /// One participant, admitted or waiting in the lobby.
+    One(ParticipantId),
+    /// Everyone admitted except one.
+    Except(ParticipantId),
+}
+
+/// What the media and connection layer must do; the classroom cannot do it itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// A lobby participant was admitted: complete their join and send them [`Classroom::snapshot_for`].
+    Admit(ParticipantId),
+    MuteAudio(ParticipantId),
+    StopVideo(ParticipantId),
+    StopScreenShare(ParticipantId),
+    /// Close the connection, after delivering the events that precede this effect.
+    Kick(ParticipantId),
+    /// Close every connection of the room and drop this `Classroom`.
+    EndLesson,
+}
+
+/// In order: deliver events and apply effects in the sequence given.
+// Most outbound items are events, so boxing them would add an allocation each and save nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outbound {
+    Event { to: Audience, event: ClassroomEvent },
+    Effect(Effect),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinDecision {
+    /// In the room now: send the snapshot.
+    Admit,
+    /// In the lobby at this 1-based position: send `ClassroomEvent::Waiting`, keep the socket open.
+    Wait(u32),
+    /// Send `ClassroomEvent::Denied` and close.
+    Deny(DenyReason),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinOutcome {
+    pub decision: JoinDecision,
+    /// E.g. the lobby list for teachers when someone starts waiting.
+    pub outbound: Vec<Outbound>,
+}
+
+/// One lesson in one room. Every method is a pure state transition; a command that returns an error
+/// changed nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classroom {
+    policy: RoomPolicy,
+    ended: bool,
+    roster: Roster,
+    lobby: Lobby,
+    hands: HandQueue,
+    chat: Chat,
+    polls: Polls,
+    attendance: attendance::Attendance,
+    spotlight: Option<ParticipantId>,
+    screen_sharer: Option<ParticipantId>,
+    /// Students a teacher asked to unmute: they may, even when the policy forbids it.
+    unmute_granted: std::collections::BTreeSet<ParticipantId>,
+    chat_limit: RateLimiter<String>,
+    reaction_limit: RateLimiter<String>,
+}
+
+impl Default for Classroom {
+    fn default() -> Self {
+        Self::new(RoomPolicy::default())
+    }
+}
+
+impl Classroom {
+    pub fn new(policy: RoomPolicy) -> Self {
+        Self {
+            policy,
+            ended: false,
+            roster: Roster::default(),
+            lobby: Lobby::default(),
+            hands: HandQueue::default(),
+            chat: Chat::default(),
+            polls: Polls::default(),
+            attendance: attendance::Attendance::default(),
+            spotlight: None,
+            screen_sharer: None,
+            unmute_granted: Default::default(),
+            chat_limit: RateLimiter::new(Rate::CHAT),
+            reaction_limit: RateLimiter::new(Rate::REACTION),
+        }
+    }
+
+    /// Applies one command from an admitted participant.
+    pub fn handle(&mut self, now: u64, actor: &Actor, cmd: ClassroomCommand) -> Result<Vec<Outbound>, ClassroomError> {
+        use ClassroomCommand as C;
+        if self.ended {
+            return Err(ClassroomError::LessonEnded);
+        }
+        if !self.roster.contains(actor.id) {
+            return Err(ClassroomError::NotInRoom);
+        }
+        match cmd {
+            C::RaiseHand => self.raise_hand(now, actor),
+            C::LowerHand { participant_id } => self.lower_hand(actor, participant_id),
+            C::LowerAllHands => self.lower_all_hands(actor),
+            C::SendChat { text, to } => self.send_chat(now, actor, &text, to),
+            C::DeleteChat { message_id } => self.delete_chat(actor, message_id),
+            C::React { reaction } => self.react(now, actor, reaction),
+            C::CreatePoll { question, options, multiple, anonymous, correct } => {
+                self.create_poll(now, actor, &question, &options, (multiple, anonymous), correct.as_deref())
+            }
+            C::AnswerPoll { poll_id, choices } => self.answer_poll(now, actor, poll_id, &choices),
+            C::ClosePoll { poll_id, share_results } => self.close_poll(now, actor, poll_id, share_results),
+            C::SharePollResults { poll_id } => self.share_poll(actor, poll_id),
+            C::Admit { participant_id } => self.admit(now, actor, Some(participant_id)),
+            C::AdmitAll => self.admit(now, actor, None),
+            C::Deny { participant_id } => self.deny(actor, Some(participant_id)),
+            C::DenyAll => self.deny(actor, None),
+            C::SetPolicy(patch) => self.set_policy(now, actor, patch),
+            C::MuteParticipant { participant_id } => self.mute(actor, participant_id),
+            C::MuteAllStudents => self.mute_all_students(actor),
+            C::AskToUnmute { participant_id } => self.ask_to_unmute(actor, participant_id),
+            C::StopVideo { participant_id } => self.stop_video(actor, participant_id),
+            C::RemoveParticipant { participant_id } => self.remove(now, actor, participant_id),
+            C::Spotlight { participant_id } => self.set_spotlight(actor, participant_id),
+            C::RequestScreenShare => self.request_screen_share(actor),
+            C::StopScreenShare { participant_id } => self.stop_screen_share(actor, participant_id),
+            C::EndLesson => self.end_lesson(now, actor),
+        }
+    }
+
+    /// A connection closed (or a waiting one gave up). Unknown ids are ignored, so calling it twice is fine.
+    pub fn on_left(&mut self, now: u64, id: ParticipantId) -> Vec<Outbound> {
+        if self.lobby.take(id).is_some() {
+            return self.lobby_moved();
+        }
+        self.depart(now, id)
+    }
+
+    /// Forgets an admitted participant everywhere they left a trace that others see.
+    fn depart(&mut self, now: u64, id: ParticipantId) -> Vec<Outbound> {
+        let Some(member) = self.roster.remove(id) else { return Vec::new() };
+        self.attendance.left(now, id, &member.subject);
+        self.unmute_granted.remove(&id);
+        let mut out = Vec::new();
+        if self.hands.lower(id) {
+            out.push(send(
+                Audience::TeachersAndDevices,
+                ClassroomEvent::HandsChanged { hands: self.hands.list().to_vec() },
+            ));
+        }
+        if self.spotlight == Some(id) {
+            self.spotlight = None;
+            out.push(send(Audience::Everyone, ClassroomEvent::SpotlightChanged { participant_id: None }));
+        }
+        if self.screen_sharer == Some(id) {
+            self.screen_sharer = None;
+            out.push(send(Audience::Everyone, ClassroomEvent::ScreenShareChanged { participant_id: None }));
+        }
+        out
+    }
+
+    /// Everything a (re)joining browser needs, filtered by what its role and identity may see.
+    pub fn snapshot_for(&self, actor: &Actor) -> ClassroomEvent {
+        let hosts = matches!(actor.role, Role::Teacher | Role::Device);
+        let poll = self.polls.current();
+        let results_visible = |p: &&poll::Poll| actor.role == Role::Teacher || p.shared;
+        ClassroomEvent::State {
+            policy: self.policy,
+            spotlight: self.spotlight,
+            screen_sharer: self.screen_sharer,
+            hand_raised: self.hands.is_raised(actor.id),
+            hands: hosts.then(|| self.hands.list().to_vec()),
+            chat: self.chat.visible_to(&actor.subject),
+            poll: poll.map(poll::Poll::view),
+            poll_results: poll.filter(results_visible).map(poll::Poll::results),
+            my_answer: poll.and_then(|p| p.answer_of(&actor.subject)).map(|a| a.choices.clone()),
+            lobby: hosts.then(|| self.lobby.entries()),
+        }
+    }
+
+    /// The participants an [`Audience`] reaches right now.
+    pub fn recipients(&self, to: &Audience) -> Vec<ParticipantId> {
+        self.roster.recipients(to)
+    }
+
+    pub fn policy(&self) -> RoomPolicy {
+        self.policy
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    pub fn screen_sharer(&self) -> Option<ParticipantId> {
+        self.screen_sharer
+    }
+
+    pub fn attendance_report(&self, now: u64) -> AttendanceReport {
+        self.attendance.report(now)
+    }
+
+    pub fn poll_reports(&self) -> Vec<PollReport> {
+        self.polls.all().iter().map(PollReport::of).collect()
+    }
+
+    pub fn poll_report(&self, id: PollId) -> Result<PollReport, ClassroomError> {
+        self.polls.get(id).map(PollReport::of)
+    }
+
+    fn member(&self, id: ParticipantId) -> Result<&Member, ClassroomError> {
+        self.roster.get(id).ok_or(ClassroomError::UnknownParticipant(id))
+    }
+
+    /// The cleaned name recorded at join; the actor's own `name` is raw token text.
+    fn display_name(&self, id: ParticipantId) -> String {
+        self.roster.get(id).map_or_else(|| "Participant".to_owned(), |m| m.name.clone())
+    }
+}
+
+fn send(to: Audience, event: ClassroomEvent) -> Outbound {
+    Outbound::Event { to, event }
+}
+
+/// Deny by default: the roles allowed are listed at each command.
+fn require(actor: &Actor, roles: &[Role], refusal: &'static str) -> Result<(), ClassroomError> {
+    if roles.contains(&actor.role) { Ok(()) } else { Err(ClassroomError::NotAllowed(refusal)) }
+}

@@ -1,0 +1,93 @@
+//! Who is in the room (admitted, not waiting) and who an [`Audience`] reaches.
+
+use std::collections::BTreeMap;
+
+use lectern_proto::{ParticipantId, Role};
+
+use super::Audience;
+
+/// What the classroom remembers of an admitted participant. The role is refreshed from the token on
+/// every join, so a reconnecting teacher keeps teacher rights.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub subject: String,
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Roster {
+    members: BTreeMap<ParticipantId, Member>,
+}
+
+impl Roster {
+    pub fn add(&mut self, id: ParticipantId, member: Member) {
+        self.members.insert(id, member);
+    }
+
+    pub fn remove(&mut self, id: ParticipantId) -> Option<Member> {
+        self.members.remove(&id)
+    }
+
+    pub fn get(&self, id: ParticipantId) -> Option<&Member> {
+        self.members.get(&id)
+    }
+
+    pub fn contains(&self, id: ParticipantId) -> bool {
+        self.members.contains_key(&id)
+    }
+
+    pub fn ids(&self) -> Vec<ParticipantId> {
+        self.members.keys().copied().collect()
+    }
+
+    pub fn with_role(&self, role: Role) -> Vec<ParticipantId> {
+        self.members.iter().filter(|(_, m)| m.role == role).map(|(id, _)| *id).collect()
+    }
+
+    /// All connections of one identity (two tabs, a phone and a laptop).
+    pub fn with_subject(&self, subject: &str) -> Vec<ParticipantId> {
+        self.members.iter().filter(|(_, m)| m.subject == subject).map(|(id, _)| *id).collect()
+    }
+
+    /// `One` reaches its participant even while it waits in the lobby; the others only reach the room.
+    pub fn recipients(&self, to: &Audience) -> Vec<ParticipantId> {
+        let select = |keep: &dyn Fn(&ParticipantId, &Member) -> bool| {
+            self.members.iter().filter(|(id, m)| keep(id, m)).map(|(id, _)| *id).collect()
+        };
+        match to {
+            Audience::Everyone => self.ids(),
+            Audience::Teachers => self.with_role(Role::Teacher),
+            Audience::TeachersAndDevices => select(&|_, m| matches!(m.role, Role::Teacher | Role::Device)),
+            Audience::One(id) => vec![*id],
+            Audience::Except(skip) => select(&|id, _| id != skip),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roster() -> Roster {
+        let mut r = Roster::default();
+        for (id, role) in [(1, Role::Teacher), (2, Role::Student), (3, Role::Device), (4, Role::Viewer)] {
+            r.add(ParticipantId(id), Member { subject: format!("s{id}"), name: format!("n{id}"), role });
+        }
+        r
+    }
+
+    fn ids(v: &[u64]) -> Vec<ParticipantId> {
+        v.iter().copied().map(ParticipantId).collect()
+    }
+
+    #[test]
+    fn audiences_resolve_by_role() {
+        let r = roster();
+        assert_eq!(r.recipients(&Audience::Everyone), ids(&[1, 2, 3, 4]));
+        assert_eq!(r.recipients(&Audience::Teachers), ids(&[1]));
+        assert_eq!(r.recipients(&Audience::TeachersAndDevices), ids(&[1, 3]));
+        assert_eq!(r.recipients(&Audience::Except(ParticipantId(2))), ids(&[1, 3, 4]));
+        assert_eq!(r.recipients(&Audience::One(ParticipantId(99))), ids(&[99]), "lobby members are reachable");
+    }
+}
