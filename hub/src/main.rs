@@ -47,6 +47,9 @@ enum Cmd {
         /// Lifetime, e.g. 90s, 45m, 2h, 7d.
         #[arg(long, default_value = "2h")]
         ttl: String,
+        /// A shared guest link: holders choose their name and wait in the lobby.
+        #[arg(long)]
+        guest: bool,
     },
 }
 
@@ -65,13 +68,14 @@ fn main() -> anyhow::Result<()> {
             let settings = Settings::load(&Overrides { config, listen, data_dir }, &env)?;
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve::serve(settings))
         }
-        Cmd::Token { config, data_dir, room, role, name, ttl } => {
+        Cmd::Token { config, data_dir, room, role, name, ttl, guest } => {
             let settings = Settings::load(&Overrides { config, listen: None, data_dir }, &env)?;
             let room = RoomId::parse(&room).map_err(|e| anyhow::anyhow!("--room: {e}"))?;
             let ttl = parse_ttl(&ttl).map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
             let key = secret::load_or_create(settings.secret.as_deref(), &settings.data_dir)?;
             let now = unix_now();
-            let claims = Claims { sub: random_id(), room, role, name, exp: now + ttl, nbf: now, jti: random_id() };
+            let claims =
+                Claims { sub: random_id(), room, role, name, exp: now + ttl, nbf: now, jti: random_id(), guest };
             println!("{}", key.issue(&claims));
             Ok(())
         }

@@ -60,6 +60,7 @@ mod tests {
             exp: u64::MAX / 2,
             nbf: 0,
             jti: "j".into(),
+            guest: false,
         };
         assert!(k2.verify(&k1.issue(&claims), 10).is_ok());
         #[cfg(unix)]

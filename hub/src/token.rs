@@ -154,6 +154,7 @@ mod tests {
             exp,
             nbf: 1000,
             jti: "j1".into(),
+            guest: false,
         }
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::{Client, Net, ident};
 use lectern_hub::sfu::Command;
 use lectern_hub::store::Transport;
+use lectern_proto::classroom::ClassroomEvent;
 use lectern_proto::signal::{MediaKind as WireKind, ServerMsg, TrackInfo};
 use lectern_proto::{ParticipantId, Role, RoomId};
 use str0m::change::SdpOffer;
@@ -64,7 +65,13 @@ fn answer_offers(net: &mut Net, b: &mut Browser) {
 fn a_new_publisher_reaches_a_browser_in_one_offer_with_audio_and_video() {
     let mut net = Net::new();
     let mut student = join(&mut net, 10, Role::Student);
-    assert!(student.events.try_recv().is_err(), "nothing to offer in an empty room");
+    answer_offers(&mut net, &mut student);
+    assert!(matches!(student.seen.first(), Some(ServerMsg::Joined { .. })), "joined comes first: {:?}", student.seen);
+    assert!(
+        matches!(student.seen.get(1), Some(ServerMsg::Classroom(ClassroomEvent::State { .. }))),
+        "then the lesson state"
+    );
+    assert_eq!(student.offers, 0, "nothing to offer in an empty room");
 
     let dev = net.connect_many(&[MediaKind::Audio, MediaKind::Video], ident("r", 1, Role::Device, Transport::Whip));
     net.run_until(Duration::from_secs(5), |n| n.connected(dev));
@@ -124,7 +131,7 @@ fn a_viewer_never_gets_an_answer_path_to_publish_and_students_see_each_other() {
     let (offer, pending) = api.apply().unwrap();
     let (reply, mut rx) = oneshot::channel();
     let room = RoomId::parse("r").unwrap();
-    net.hub.handle_command(Command::PublishOffer { room, participant: a.pid, offer, reply }, net.now);
+    net.hub.handle_command(Command::PublishOffer { room, participant: a.pid, offer, screen_mid: None, reply }, net.now);
     rtc.sdp_api().accept_answer(pending, rx.try_recv().unwrap().unwrap()).unwrap();
     net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid, events: Vec::new() });
     let publisher = net.clients.len() - 1;

@@ -65,6 +65,7 @@ fn token(room: &str, role: Role, exp_offset: i64) -> String {
         exp: (now as i64 + exp_offset) as u64,
         nbf: now - 10,
         jti: lectern_hub::token::random_id(),
+        guest: false,
     };
     TokenKey::new(SECRET.as_bytes().to_vec()).issue(&claims)
 }

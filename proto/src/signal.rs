@@ -15,13 +15,19 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
 pub enum ClientMsg {
-    /// Must be the first message. The token is re-checked on every (re)connect.
+    /// Must be the first message. The token is re-checked on every (re)connect. `name` is used
+    /// only with a guest (shared-link) token, whose holder chooses how they are called.
     Join {
         token: String,
+        #[serde(default)]
+        name: Option<String>,
     },
-    /// Offer of the publish connection (sendonly transceivers).
+    /// Offer of the publish connection (sendonly transceivers). `screenMid` names the transceiver
+    /// carrying a screen share, once the hub allowed one.
     PublishOffer {
         sdp: String,
+        #[serde(default)]
+        screen_mid: Option<String>,
     },
     /// Answer to the hub's last `subscribeOffer`.
     SubscribeAnswer {
@@ -80,6 +86,9 @@ pub enum ServerMsg {
         message: String,
         fatal: bool,
     },
+    /// Lobby, hands, chat, polls, moderation: see [`crate::classroom`]. Carries its own `type`.
+    #[serde(untagged)]
+    Classroom(crate::classroom::ClassroomEvent),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +119,9 @@ pub struct TrackInfo {
     pub mid: String,
     pub participant_id: ParticipantId,
     pub kind: MediaKind,
+    /// A screen share rather than a camera.
+    #[serde(default)]
+    pub screen: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -148,7 +160,7 @@ mod tests {
     #[test]
     fn client_messages_use_camel_case_tags() {
         let m: ClientMsg = serde_json::from_str(r#"{"type":"publishOffer","sdp":"v=0"}"#).unwrap();
-        assert_eq!(m, ClientMsg::PublishOffer { sdp: "v=0".into() });
+        assert_eq!(m, ClientMsg::PublishOffer { sdp: "v=0".into(), screen_mid: None });
         let m: ClientMsg = serde_json::from_str(r#"{"type":"setMuted","kind":"audio","muted":true}"#).unwrap();
         assert_eq!(m, ClientMsg::SetMuted { kind: MediaKind::Audio, muted: true });
         let m: ClientMsg = serde_json::from_str(r#"{"type":"leave"}"#).unwrap();
@@ -160,6 +172,12 @@ mod tests {
         assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"hack"}"#).is_err());
         assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"join","token":"t","extra":1}"#).is_err());
         assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"join"}"#).is_err());
+    }
+
+    #[test]
+    fn classroom_events_keep_their_own_type_tag() {
+        let m = ServerMsg::Classroom(crate::classroom::ClassroomEvent::Removed);
+        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"type":"removed"}"#);
     }
 
     #[test]

@@ -78,4 +78,8 @@ pub struct Claims {
     pub nbf: u64,
     /// Unique token id, so a single token can be revoked.
     pub jti: String,
+    /// A shared guest link rather than a personal token: its holders wait in the lobby and
+    /// choose their own display name.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guest: bool,
 }

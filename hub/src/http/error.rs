@@ -55,6 +55,8 @@ impl From<SfuError> for AppError {
             SfuError::UnknownParticipant => AppError::not_found(e.to_string()),
             SfuError::Conflict(_) => AppError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
             SfuError::ShardGone => AppError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
+            SfuError::Denied(_) => AppError::forbidden(e.to_string()),
+            SfuError::Classroom(_) => AppError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
         }
     }
 }

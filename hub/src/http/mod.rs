@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod lesson_api;
 pub mod pages;
 pub mod rtc;
 pub mod whip;
@@ -39,6 +40,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/assets/{name}", get(pages::asset))
         .route("/healthz", get(pages::healthz))
         .route("/rtc", get(rtc::upgrade))
+        .route("/api/rooms/{room}/{file}", get(lesson_api::report))
         .route("/whip/{room}", post(whip::whip_post).options(whip::options))
         .route("/whip/{room}/{id}", axum::routing::patch(whip::whip_patch).delete(whip::whip_delete))
         .route("/whep/{room}", post(whip::whep_post).options(whip::options))

@@ -1,5 +1,6 @@
 //! The browser's signaling socket (`GET /rtc`): translates JSON messages from `lectern-proto`
-//! into shard commands and room events back into JSON. No room logic lives here.
+//! (signaling and classroom commands on one socket) into shard commands, and room events back into
+//! JSON. No room logic lives here.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,8 +8,9 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
+use lectern_proto::classroom::ClassroomCommand;
 use lectern_proto::signal::{ClientMsg, ErrorCode, MAX_MESSAGE_BYTES, ServerMsg};
-use lectern_proto::{Claims, Role};
+use lectern_proto::{Claims, ParticipantId, Role};
 use str0m::change::{SdpAnswer, SdpOffer};
 use tokio::sync::mpsc;
 
@@ -16,12 +18,14 @@ use super::AppState;
 use super::auth::display_name;
 use crate::sfu::{Command, Ident, SfuError};
 use crate::store::Transport;
-use crate::token::unix_now;
+use crate::token::{random_id, unix_now};
 
 /// A socket that has not sent `join` by then is closed.
 const JOIN_DEADLINE: Duration = Duration::from_secs(10);
 /// Keeps proxies and NATs from closing an idle socket.
 const PING_EVERY: Duration = Duration::from_secs(20);
+/// `type` values of [`ClientMsg`]; anything else is a classroom command.
+const SIGNAL_TYPES: [&str; 6] = ["join", "publishOffer", "subscribeAnswer", "trickle", "setMuted", "leave"];
 
 pub async fn upgrade(State(st): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
     ws.max_message_size(MAX_MESSAGE_BYTES)
@@ -40,7 +44,7 @@ async fn send(ws: &mut WebSocket, msg: &ServerMsg) -> bool {
 }
 
 async fn session(mut ws: WebSocket, st: Arc<AppState>) {
-    let claims = match first_join(&mut ws, &st).await {
+    let (claims, chosen_name) = match first_join(&mut ws, &st).await {
         Ok(c) => c,
         Err(msg) => {
             let _ = send(&mut ws, &msg).await;
@@ -48,62 +52,75 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>) {
             return;
         }
     };
-    let ident = Ident {
-        room: claims.room.clone(),
-        participant: st.sfu.new_participant_id(),
-        subject: claims.sub.clone(),
-        name: display_name(&claims),
-        role: claims.role,
-        transport: Transport::Browser,
-    };
-    let (room, pid, role, name) = (ident.room.clone(), ident.participant, ident.role, ident.name.clone());
+    let ident = ident_for(&st, &claims, chosen_name);
+    let (room, pid) = (ident.room.clone(), ident.participant);
     let (events_tx, mut events) = mpsc::unbounded_channel();
-    let others = match st.sfu.call(&room, |reply| Command::Join { ident, events: events_tx, reply }).await {
-        Ok(o) => o,
-        Err(e) => {
-            let _ = send(&mut ws, &error(ErrorCode::Internal, e.to_string(), true)).await;
-            return;
-        }
-    };
-    let ice_servers = st.ice_servers.clone();
-    let joined =
-        ServerMsg::Joined { participant_id: pid, room: room.clone(), role, name, participants: others, ice_servers };
-    if send(&mut ws, &joined).await {
-        let mut ping = tokio::time::interval(PING_EVERY);
-        loop {
-            tokio::select! {
-                msg = ws.recv() => {
-                    let Some(Ok(msg)) = msg else { break };
-                    match on_message(&st, &claims, pid, msg).await {
-                        Step::Reply(m) => if !send(&mut ws, &m).await { break },
-                        Step::Continue => {}
-                        Step::Leave => break,
-                    }
+    if let Err(e) = st.sfu.call(&room, |reply| Command::Join { ident, events: events_tx, reply }).await {
+        let _ = send(&mut ws, &sfu_error(e)).await;
+        return;
+    }
+    let mut ping = tokio::time::interval(PING_EVERY);
+    loop {
+        tokio::select! {
+            msg = ws.recv() => {
+                let Some(Ok(msg)) = msg else { break };
+                match on_message(&st, &claims, pid, msg).await {
+                    Step::Reply(m) => if !send(&mut ws, &m).await { break },
+                    Step::Continue => {}
+                    Step::Leave => break,
                 }
-                ev = events.recv() => {
-                    // None: the room removed us (media failure); the browser reconnects.
-                    let Some(ev) = ev else { break };
-                    let fatal = matches!(ev, ServerMsg::Error { fatal: true, .. });
-                    if !send(&mut ws, &ev).await || fatal { break }
-                }
-                _ = ping.tick() => if ws.send(Message::Ping(Default::default())).await.is_err() { break },
             }
+            ev = events.recv() => {
+                // None: the room let go of us (denied, removed, lesson ended, media lost).
+                let Some(mut ev) = ev else { break };
+                if let ServerMsg::Joined { ice_servers, .. } = &mut ev {
+                    ice_servers.clone_from(&st.ice_servers);
+                }
+                let fatal = matches!(ev, ServerMsg::Error { fatal: true, .. });
+                if !send(&mut ws, &ev).await || fatal { break }
+            }
+            _ = ping.tick() => if ws.send(Message::Ping(Default::default())).await.is_err() { break },
         }
     }
     let _ = st.sfu.send(&room, Command::Leave { room: room.clone(), participant: pid, reply: None });
     let _ = ws.send(Message::Close(None)).await;
 }
 
+/// Who this socket is: from the token, with a per-connection identity for guests (who share one link).
+fn ident_for(st: &AppState, claims: &Claims, chosen_name: Option<String>) -> Ident {
+    let name = match (claims.guest, chosen_name) {
+        (true, Some(n)) => clean_name(&n).unwrap_or_else(|| "Guest".to_owned()),
+        (true, None) => "Guest".to_owned(),
+        _ => display_name(claims),
+    };
+    let subject = if claims.guest { format!("{}:{}", claims.sub, random_id()) } else { claims.sub.clone() };
+    Ident {
+        room: claims.room.clone(),
+        participant: st.sfu.new_participant_id(),
+        subject,
+        name,
+        role: claims.role,
+        transport: Transport::Browser,
+        guest: claims.guest,
+    }
+}
+
+fn clean_name(n: &str) -> Option<String> {
+    let n: String = n.chars().filter(|c| !c.is_control()).take(64).collect();
+    let n = n.trim();
+    (!n.is_empty()).then(|| n.to_owned())
+}
+
 /// Waits for `join` and checks its token; any other outcome is a fatal error to send.
-async fn first_join(ws: &mut WebSocket, st: &AppState) -> Result<Claims, ServerMsg> {
+async fn first_join(ws: &mut WebSocket, st: &AppState) -> Result<(Claims, Option<String>), ServerMsg> {
     let first = tokio::time::timeout(JOIN_DEADLINE, ws.recv()).await;
     let text = match first {
         Ok(Some(Ok(Message::Text(t)))) => t,
         Ok(_) => return Err(error(ErrorCode::BadRequest, "expected a join message", true)),
         Err(_) => return Err(error(ErrorCode::BadRequest, "no join message within 10 s", true)),
     };
-    let token = match serde_json::from_str::<ClientMsg>(&text) {
-        Ok(ClientMsg::Join { token }) => token,
+    let (token, name) = match serde_json::from_str::<ClientMsg>(&text) {
+        Ok(ClientMsg::Join { token, name }) => (token, name),
         Ok(_) => return Err(error(ErrorCode::BadRequest, "the first message must be join", true)),
         Err(e) => return Err(error(ErrorCode::BadRequest, format!("invalid message: {e}"), true)),
     };
@@ -111,32 +128,41 @@ async fn first_join(ws: &mut WebSocket, st: &AppState) -> Result<Claims, ServerM
     if claims.role == Role::Admin {
         return Err(error(ErrorCode::Forbidden, "an admin token cannot join a lesson", true));
     }
-    Ok(claims)
+    Ok((claims, name))
 }
 
 enum Step {
-    Reply(ServerMsg),
+    Reply(Box<ServerMsg>),
     Continue,
     Leave,
 }
 
-async fn on_message(st: &AppState, claims: &Claims, pid: lectern_proto::ParticipantId, msg: Message) -> Step {
+async fn on_message(st: &AppState, claims: &Claims, pid: ParticipantId, msg: Message) -> Step {
     let text = match msg {
         Message::Text(t) => t,
         Message::Close(_) => return Step::Leave,
         Message::Binary(_) => {
-            return Step::Reply(error(ErrorCode::BadRequest, "binary messages are not supported", false));
+            return Step::Reply(Box::new(error(ErrorCode::BadRequest, "binary messages are not supported", false)));
         }
         _ => return Step::Continue,
     };
+    let kind = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned));
+    if kind.as_deref().is_some_and(|k| !SIGNAL_TYPES.contains(&k)) {
+        return match serde_json::from_str::<ClassroomCommand>(&text) {
+            Ok(command) => classroom(st, claims, pid, command).await,
+            Err(e) => Step::Reply(Box::new(error(ErrorCode::BadRequest, format!("invalid message: {e}"), false))),
+        };
+    }
     let msg = match serde_json::from_str::<ClientMsg>(&text) {
         Ok(m) => m,
-        Err(e) => return Step::Reply(error(ErrorCode::BadRequest, format!("invalid message: {e}"), false)),
+        Err(e) => return Step::Reply(Box::new(error(ErrorCode::BadRequest, format!("invalid message: {e}"), false))),
     };
     let room = claims.room.clone();
     let result: Result<Option<ServerMsg>, ServerMsg> = match msg {
         ClientMsg::Join { .. } => Err(error(ErrorCode::Conflict, "already joined", false)),
-        ClientMsg::PublishOffer { sdp } => {
+        ClientMsg::PublishOffer { sdp, screen_mid } => {
             if !claims.role.can_publish() {
                 Err(error(ErrorCode::Forbidden, format!("role '{}' may not publish", claims.role), false))
             } else {
@@ -152,6 +178,7 @@ async fn on_message(st: &AppState, claims: &Claims, pid: lectern_proto::Particip
                             room: room.clone(),
                             participant: pid,
                             offer,
+                            screen_mid,
                             reply,
                         })
                         .await
@@ -182,17 +209,29 @@ async fn on_message(st: &AppState, claims: &Claims, pid: lectern_proto::Particip
         ClientMsg::Leave => return Step::Leave,
     };
     match result {
-        Ok(Some(m)) | Err(m) => Step::Reply(m),
+        Ok(Some(m)) | Err(m) => Step::Reply(Box::new(m)),
         Ok(None) => Step::Continue,
     }
 }
 
+async fn classroom(st: &AppState, claims: &Claims, pid: ParticipantId, command: ClassroomCommand) -> Step {
+    let room = claims.room.clone();
+    match st.sfu.call(&room, |reply| Command::Classroom { room: room.clone(), participant: pid, command, reply }).await
+    {
+        Ok(()) => Step::Continue,
+        Err(e) => Step::Reply(Box::new(sfu_error(e))),
+    }
+}
+
 fn sfu_error(e: SfuError) -> ServerMsg {
-    let code = match e {
-        SfuError::BadOffer(_) | SfuError::BadAnswer(_) => ErrorCode::BadRequest,
-        SfuError::Conflict(_) => ErrorCode::Conflict,
-        SfuError::UnknownParticipant | SfuError::ShardGone => ErrorCode::Internal,
+    let (code, fatal) = match &e {
+        SfuError::BadOffer(_) | SfuError::BadAnswer(_) => (ErrorCode::BadRequest, false),
+        SfuError::Conflict(_) => (ErrorCode::Conflict, false),
+        // Waiting in the lobby: not in the room yet.
+        SfuError::UnknownParticipant => (ErrorCode::Conflict, false),
+        SfuError::Classroom(c) => (c.code(), false),
+        SfuError::Denied(_) => (ErrorCode::Forbidden, true),
+        SfuError::ShardGone => (ErrorCode::Internal, true),
     };
-    let fatal = code == ErrorCode::Internal;
     error(code, e.to_string(), fatal)
 }

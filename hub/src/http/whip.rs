@@ -135,6 +135,7 @@ async fn create(
             Flow::Whep => Transport::Whep,
             Flow::Return => Transport::Return,
         },
+        guest: claims.guest,
     };
     let participant = ident.participant;
     let answer = st

@@ -1,6 +1,6 @@
 //! Typed messages from the HTTP/WebSocket tasks to the shard that owns a room.
 
-use lectern_proto::signal::{MediaKind, ParticipantInfo, ServerMsg};
+use lectern_proto::signal::{MediaKind, ServerMsg};
 use lectern_proto::{ParticipantId, Role, RoomId};
 use str0m::Candidate;
 use str0m::change::{SdpAnswer, SdpOffer};
@@ -17,6 +17,8 @@ pub struct Ident {
     pub name: String,
     pub role: Role,
     pub transport: Transport,
+    /// Came with a shared guest link: waits in the lobby by default.
+    pub guest: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -31,6 +33,17 @@ pub enum SfuError {
     Conflict(&'static str),
     #[error("the media worker is not running")]
     ShardGone,
+    #[error("{0}")]
+    Classroom(#[from] crate::classroom::ClassroomError),
+    #[error("cannot enter the room: {0:?}")]
+    Denied(lectern_proto::classroom::DenyReason),
+}
+
+/// Everything a teacher can export about a lesson.
+#[derive(Debug, Clone)]
+pub struct LessonReport {
+    pub attendance: crate::classroom::AttendanceReport,
+    pub polls: Vec<crate::classroom::PollReport>,
 }
 
 pub type Reply<T> = oneshot::Sender<Result<T, SfuError>>;
@@ -57,15 +70,29 @@ pub enum Command {
         reply: Reply<SdpAnswer>,
     },
     /// A browser joined over `/rtc`; room events go to `events`.
+    /// The room answers on `events`: `joined` (+ classroom state), `waiting`, or `denied`.
     Join {
         ident: Ident,
         events: mpsc::UnboundedSender<ServerMsg>,
-        reply: Reply<Vec<ParticipantInfo>>,
+        reply: Reply<()>,
+    },
+    /// A classroom command from a browser (hand, chat, poll, moderation...).
+    Classroom {
+        room: RoomId,
+        participant: ParticipantId,
+        command: lectern_proto::classroom::ClassroomCommand,
+        reply: Reply<()>,
+    },
+    Report {
+        room: RoomId,
+        reply: Reply<LessonReport>,
     },
     PublishOffer {
         room: RoomId,
         participant: ParticipantId,
         offer: SdpOffer,
+        /// The m-line carrying a screen share, if any.
+        screen_mid: Option<String>,
         reply: Reply<SdpAnswer>,
     },
     SubscribeAnswer {

@@ -21,6 +21,8 @@ use crate::store::{StoreEvent, Transport};
 
 /// A peer that has not connected this long after its offer/answer is dropped.
 const CONNECT_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a room without anyone in it keeps its lesson state.
+const EMPTY_ROOM_KEPT: Duration = Duration::from_secs(3600);
 
 pub struct ShardCore {
     pub(super) candidates: Vec<Candidate>,
@@ -88,10 +90,16 @@ impl ShardCore {
                 let _ = reply.send(self.add_offering_peer(ident, offer, Direction::Subscribe, now));
             }
             Command::Join { ident, events, reply } => {
-                let _ = reply.send(Ok(self.join_browser(ident, events, now)));
+                let _ = reply.send(self.join_browser(ident, events, now));
             }
-            Command::PublishOffer { room, participant, offer, reply } => {
-                let _ = reply.send(self.publish_offer(&room, participant, offer, now));
+            Command::Classroom { room, participant, command, reply } => {
+                let _ = reply.send(self.classroom_command(&room, participant, command, now));
+            }
+            Command::Report { room, reply } => {
+                let _ = reply.send(self.lesson_report(&room));
+            }
+            Command::PublishOffer { room, participant, offer, screen_mid, reply } => {
+                let _ = reply.send(self.publish_offer(&room, participant, offer, screen_mid, now));
             }
             Command::SubscribeAnswer { room, participant, answer, reply } => {
                 let _ = reply.send(self.subscribe_answer(&room, participant, answer, now));
@@ -99,17 +107,9 @@ impl ShardCore {
             Command::RemoteCandidates { room, participant, candidates, reply } => {
                 let _ = reply.send(self.remote_candidates(&room, participant, candidates, now));
             }
-            Command::SetMuted { room, participant, kind, muted } => {
-                let Some(r) = self.rooms.get_mut(&room) else { return };
-                let Some(m) = r.members.get_mut(&participant) else { return };
-                match kind {
-                    lectern_proto::signal::MediaKind::Audio => m.audio_muted = muted,
-                    lectern_proto::signal::MediaKind::Video => m.video_muted = muted,
-                }
-                r.broadcast(participant, &ServerMsg::TrackMuted { participant_id: participant, kind, muted });
-            }
+            Command::SetMuted { room, participant, kind, muted } => self.set_muted(&room, participant, kind, muted),
             Command::Leave { room, participant, reply } => {
-                let res = self.remove_member(&room, participant);
+                let res = self.remove_member(&room, participant, now);
                 if let Some(reply) = reply {
                     let _ = reply.send(res);
                 }
@@ -171,6 +171,8 @@ impl ShardCore {
             self.send_keyframe_request(peer, mid);
         }
         self.select_return_feeds(now);
+        // An empty room keeps its lesson (attendance, chat) for a while so it can still be exported.
+        self.rooms.retain(|_, r| r.empty_since.is_none_or(|t| now.saturating_duration_since(t) <= EMPTY_ROOM_KEPT));
         let stale: Vec<PeerKey> = self
             .created
             .iter()
@@ -230,12 +232,14 @@ impl ShardCore {
     ) -> Result<SdpAnswer, SfuError> {
         let room_id = ident.room.clone();
         let pid = ident.participant;
+        self.gate(&ident, now)?;
         let key = self.new_peer(&room_id, pid, direction, now);
         let peer = self.peers.get_mut(&key).expect("peer was just inserted");
         let answer = match peer.rtc.sdp_api().accept_offer(offer) {
             Ok(a) => a,
             Err(e) => {
                 self.drop_peer(key);
+                self.classroom_left(&room_id, pid, now);
                 return Err(SfuError::BadOffer(e.to_string()));
             }
         };
@@ -249,32 +253,11 @@ impl ShardCore {
         Ok(answer)
     }
 
-    fn join_browser(
-        &mut self,
-        ident: Ident,
-        events: mpsc::UnboundedSender<ServerMsg>,
-        now: Instant,
-    ) -> Vec<lectern_proto::signal::ParticipantInfo> {
-        let room_id = ident.room.clone();
-        let pid = ident.participant;
-        let can_subscribe = ident.role.can_subscribe();
-        self.admit(Member::new(ident, Some(events)));
-        let room = self.rooms.get(&room_id).expect("admit creates the room");
-        let others = room.infos_except(pid);
-        if can_subscribe {
-            let existing: Vec<TrackId> =
-                room.tracks.iter().filter(|(_, t)| t.owner != pid).map(|(id, _)| *id).collect();
-            for track in existing {
-                self.add_down(&room_id, pid, track, now);
-            }
-        }
-        others
-    }
-
     /// Adds a member to its room (creating the room) and tells the others.
-    fn admit(&mut self, member: Member) {
+    pub(super) fn admit(&mut self, member: Member) {
         self.record_join(&member.ident);
         let room = self.rooms.entry(member.ident.room.clone()).or_default();
+        room.empty_since = None;
         let pid = member.ident.participant;
         room.broadcast(pid, &ServerMsg::ParticipantJoined { participant: member.info() });
         tracing::info!(room = %member.ident.room, participant = %pid, role = %member.ident.role, transport = ?member.ident.transport, "participant joined");
@@ -286,11 +269,16 @@ impl ShardCore {
         room_id: &RoomId,
         pid: ParticipantId,
         offer: SdpOffer,
+        screen_mid: Option<String>,
         now: Instant,
     ) -> Result<SdpAnswer, SfuError> {
         let member = self.member(room_id, pid)?;
         if !member.ident.role.can_publish() {
             return Err(SfuError::Conflict("this role may not publish"));
+        }
+        let sharer = self.rooms.get(room_id).and_then(|r| r.classroom.screen_sharer());
+        if screen_mid.is_some() && sharer != Some(pid) {
+            return Err(SfuError::Conflict("ask to share your screen first (requestScreenShare)"));
         }
         let key = match member.publish {
             Some(k) if self.peers.contains_key(&k) => k,
@@ -302,6 +290,7 @@ impl ShardCore {
         };
         let peer = self.peers.get_mut(&key).expect("publish peer exists");
         let answer = peer.rtc.sdp_api().accept_offer(offer).map_err(|e| SfuError::BadOffer(e.to_string()))?;
+        peer.screen_mid = screen_mid.map(|m| Mid::from(m.as_str()));
         self.dirty.push(key);
         Ok(answer)
     }
@@ -412,7 +401,7 @@ impl ShardCore {
             },
             PeerEvent::Media(data) => self.forward(key, data, now),
             PeerEvent::KeyframeRequest(req) => self.on_keyframe_request(key, req, now),
-            PeerEvent::Closed => self.on_peer_closed(key, &room_id, pid),
+            PeerEvent::Closed => self.on_peer_closed(key, &room_id, pid, now),
         }
     }
 
@@ -424,9 +413,10 @@ impl ShardCore {
         let track = TrackId(self.next_track);
         self.next_track += 1;
         peer.ups.push((mid, track));
+        let screen = peer.screen_mid == Some(mid) && kind == MediaKind::Video;
         let (room_id, owner) = (peer.room.clone(), peer.participant);
         let Some(room) = self.rooms.get_mut(&room_id) else { return };
-        room.tracks.insert(track, UpTrack { owner, peer: key, mid, kind, keyframe: Default::default() });
+        room.tracks.insert(track, UpTrack { owner, peer: key, mid, kind, keyframe: Default::default(), screen });
         tracing::info!(room = %room_id, participant = %owner, %track, ?kind, "track published");
         let subscribers: Vec<ParticipantId> = room
             .members
@@ -451,6 +441,7 @@ impl ShardCore {
             owner: None,
             state: DownState::Open(mid),
             rebase: Default::default(),
+            screen: false,
         });
         let (room_id, pid) = (peer.room.clone(), peer.participant);
         let free: Vec<TrackId> =
@@ -461,10 +452,10 @@ impl ShardCore {
     }
 
     /// Makes `track` flow to participant `sub`.
-    fn add_down(&mut self, room_id: &RoomId, sub: ParticipantId, track: TrackId, now: Instant) {
+    pub(super) fn add_down(&mut self, room_id: &RoomId, sub: ParticipantId, track: TrackId, now: Instant) {
         let Some(room) = self.rooms.get(room_id) else { return };
         let (Some(up), Some(member)) = (room.tracks.get(&track), room.members.get(&sub)) else { return };
-        let (kind, owner) = (wire_kind(up.kind), up.owner);
+        let (kind, owner, screen) = (wire_kind(up.kind), up.owner, up.screen);
         if member.is_return_feed() {
             return; // its slots follow the speakers: see return_feed.rs
         }
@@ -501,6 +492,7 @@ impl ShardCore {
             owner: Some(owner),
             state: DownState::ToOpen,
             rebase: Default::default(),
+            screen,
         });
         self.renegotiate.push(key);
     }
@@ -537,7 +529,7 @@ impl ShardCore {
             .iter()
             .filter_map(|d| match (d.state, d.owner) {
                 (DownState::Negotiating(m) | DownState::Open(m), Some(owner)) => {
-                    Some(TrackInfo { mid: m.to_string(), participant_id: owner, kind: d.kind })
+                    Some(TrackInfo { mid: m.to_string(), participant_id: owner, kind: d.kind, screen: d.screen })
                 }
                 _ => None,
             })
@@ -562,6 +554,14 @@ impl ShardCore {
                 let (p, m) = (up.peer, up.mid);
                 self.send_keyframe_request(p, m);
             }
+        }
+        let (owner, kind, screen) = match self.rooms.get(&room_id).and_then(|r| r.tracks.get(&track)) {
+            Some(up) => (up.owner, up.kind, up.screen),
+            None => return,
+        };
+        // A teacher's mute or camera stop is enforced here: the packets go no further.
+        if !screen && !self.may_forward(&room_id, owner, kind) {
+            return;
         }
         let Some(room) = self.rooms.get_mut(&room_id) else { return };
         if let (Some(level), Some(up)) = (data.ext_vals.audio_level, room.tracks.get(&track)) {
@@ -634,7 +634,7 @@ impl ShardCore {
         self.dirty.push(peer);
     }
 
-    fn on_peer_closed(&mut self, key: PeerKey, room_id: &RoomId, pid: ParticipantId) {
+    fn on_peer_closed(&mut self, key: PeerKey, room_id: &RoomId, pid: ParticipantId, now: Instant) {
         tracing::info!(peer = key.0, room = %room_id, participant = %pid, "media connection closed");
         let whole =
             self.member(room_id, pid).map(|m| !m.is_browser() || m.publish == Some(key) || m.subscribe == Some(key));
@@ -648,7 +648,7 @@ impl ShardCore {
             });
         }
         if whole.unwrap_or(false) {
-            let _ = self.remove_member(room_id, pid);
+            let _ = self.remove_member(room_id, pid, now);
         } else {
             self.drop_peer(key);
         }
@@ -663,23 +663,30 @@ impl ShardCore {
     }
 
     /// Removes a participant, its peers and its tracks, and tells the room.
-    fn remove_member(&mut self, room_id: &RoomId, pid: ParticipantId) -> Result<(), SfuError> {
+    pub(super) fn remove_member(&mut self, room_id: &RoomId, pid: ParticipantId, now: Instant) -> Result<(), SfuError> {
         let room = self.rooms.get_mut(room_id).ok_or(SfuError::UnknownParticipant)?;
-        let member = room.members.remove(&pid).ok_or(SfuError::UnknownParticipant)?;
+        let Some(member) = room.members.remove(&pid) else {
+            // Someone leaving the lobby is not a member yet.
+            if room.waiting.remove(&pid).is_some() {
+                self.classroom_left(room_id, pid, now);
+                return Ok(());
+            }
+            return Err(SfuError::UnknownParticipant);
+        };
         let gone: Vec<TrackId> = room.tracks.iter().filter(|(_, t)| t.owner == pid).map(|(id, _)| *id).collect();
         for t in &gone {
             room.tracks.remove(t);
         }
         room.broadcast(pid, &ServerMsg::ParticipantLeft { participant_id: pid });
         room.speakers.remove_participant(pid);
-        let empty = room.members.is_empty();
+        if room.members.is_empty() {
+            room.empty_since = Some(now);
+        }
         for key in [member.publish, member.subscribe].into_iter().flatten() {
             self.drop_peer(key);
         }
         self.unsubscribe(room_id, &gone);
-        if empty {
-            self.rooms.remove(room_id);
-        }
+        self.classroom_left(room_id, pid, now);
         if let Some(store) = &self.store {
             let _ = store.send(StoreEvent::Left { participant: pid, at: (self.clock)() });
         }
@@ -688,7 +695,7 @@ impl ShardCore {
     }
 
     /// Stops forwarding tracks that no longer exist.
-    fn unsubscribe(&mut self, room_id: &RoomId, gone: &[TrackId]) {
+    pub(super) fn unsubscribe(&mut self, room_id: &RoomId, gone: &[TrackId]) {
         if gone.is_empty() {
             return;
         }

@@ -5,6 +5,7 @@
 pub mod command;
 pub mod core;
 pub mod keyframe;
+pub mod lesson;
 pub mod peer;
 pub mod return_feed;
 pub mod room;
@@ -22,7 +23,7 @@ use str0m::Candidate;
 use str0m::net::TcpType;
 use tokio::sync::{mpsc, oneshot};
 
-pub use command::{Command, Ident, SfuError};
+pub use command::{Command, Ident, LessonReport, SfuError};
 
 use crate::config::MediaSettings;
 use crate::store::StoreEvent;

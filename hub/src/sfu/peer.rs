@@ -59,6 +59,8 @@ pub struct DownTrack {
     pub state: DownState,
     /// Keeps RTP time continuous when the source of a return-feed slot switches.
     pub rebase: TimeRebase,
+    /// Carries a screen share (the browser shows it large).
+    pub screen: bool,
 }
 
 /// Output time = input time + offset; the offset is re-chosen at a source switch so the receiver
@@ -127,6 +129,8 @@ pub struct Peer {
     /// True when the hub makes the offers (browser subscribe connection).
     pub hub_offers: bool,
     pub pending: Option<SdpPendingOffer>,
+    /// The publish m-line that carries a screen share.
+    pub screen_mid: Option<Mid>,
     pub connected: bool,
     pub next_timeout: Instant,
 }
@@ -150,6 +154,7 @@ impl Peer {
             downs: Vec::new(),
             hub_offers: false,
             pending: None,
+            screen_mid: None,
             connected: false,
             next_timeout: now,
         }

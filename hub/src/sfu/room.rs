@@ -11,6 +11,7 @@ use super::command::Ident;
 use super::keyframe::KeyframeThrottle;
 use super::peer::PeerKey;
 use super::speaker::SpeakerSelector;
+use crate::classroom::{Actor, Classroom};
 use crate::store::Transport;
 
 #[derive(Default)]
@@ -21,6 +22,13 @@ pub struct Room {
     pub speakers: SpeakerSelector,
     /// When the return feed's slots were last chosen.
     pub last_selection: Option<std::time::Instant>,
+    /// The lesson: lobby, hands, chat, polls, attendance. Outlives members leaving, so a teacher
+    /// can still export attendance after the last student left.
+    pub classroom: Classroom,
+    /// Browsers held in the lobby, not yet members.
+    pub waiting: BTreeMap<ParticipantId, Member>,
+    /// Since when nobody is in the room (it is dropped after a while).
+    pub empty_since: Option<std::time::Instant>,
 }
 
 pub struct Member {
@@ -31,6 +39,10 @@ pub struct Member {
     pub subscribe: Option<PeerKey>,
     pub audio_muted: bool,
     pub video_muted: bool,
+    /// A teacher muted this participant: the hub drops their audio until they may unmute.
+    pub audio_blocked: bool,
+    /// A teacher stopped this participant's camera.
+    pub video_blocked: bool,
 }
 
 /// A published track (one m-line of a publish peer).
@@ -40,11 +52,22 @@ pub struct UpTrack {
     pub mid: Mid,
     pub kind: MediaKind,
     pub keyframe: KeyframeThrottle,
+    /// A screen share rather than a camera.
+    pub screen: bool,
 }
 
 impl Member {
     pub fn new(ident: Ident, events: Option<mpsc::UnboundedSender<ServerMsg>>) -> Self {
-        Self { ident, events, publish: None, subscribe: None, audio_muted: false, video_muted: false }
+        Self {
+            ident,
+            events,
+            publish: None,
+            subscribe: None,
+            audio_muted: false,
+            video_muted: false,
+            audio_blocked: false,
+            video_blocked: false,
+        }
     }
 
     pub fn info(&self) -> ParticipantInfo {
@@ -68,6 +91,16 @@ impl Member {
         self.ident.transport == Transport::Browser
     }
 
+    pub fn actor(&self) -> Actor {
+        Actor {
+            id: self.ident.participant,
+            role: self.ident.role,
+            name: self.ident.name.clone(),
+            subject: self.ident.subject.clone(),
+            personal: !self.ident.guest,
+        }
+    }
+
     pub fn is_return_feed(&self) -> bool {
         self.ident.transport == Transport::Return
     }
@@ -83,6 +116,11 @@ impl Room {
 
     pub fn infos_except(&self, except: ParticipantId) -> Vec<ParticipantInfo> {
         self.members.values().filter(|m| m.ident.participant != except).map(Member::info).collect()
+    }
+
+    /// An admitted member or someone waiting in the lobby.
+    pub fn anyone(&self, id: ParticipantId) -> Option<&Member> {
+        self.members.get(&id).or_else(|| self.waiting.get(&id))
     }
 
     pub fn subscriber_peers(&self) -> impl Iterator<Item = PeerKey> + '_ {

@@ -38,6 +38,7 @@ pub fn ident(room: &str, id: u64, role: Role, transport: Transport) -> Ident {
         name: format!("n{id}"),
         role,
         transport,
+        guest: false,
     }
 }
 

@@ -1,0 +1,47 @@
+//! Lesson exports for teachers: attendance and poll results as CSV or JSON,
+//! `GET /api/rooms/{room}/attendance.csv|json` and `/polls.csv|json` with a teacher token.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lectern_proto::Role;
+
+use super::AppState;
+use super::auth::{authorize, parse_room};
+use super::error::AppError;
+use crate::sfu::Command;
+
+pub async fn report(
+    State(st): State<Arc<AppState>>,
+    Path((room, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let room = parse_room(&room)?;
+    authorize(&headers, &st.key, &room, &[Role::Teacher, Role::Admin])?;
+    let (what, format) = file.rsplit_once('.').ok_or_else(|| AppError::not_found("expected e.g. attendance.csv"))?;
+    if !matches!(what, "attendance" | "polls") || !matches!(format, "csv" | "json") {
+        return Err(AppError::not_found("available: attendance.csv, attendance.json, polls.csv, polls.json"));
+    }
+    let report = st
+        .sfu
+        .call(&room, |reply| Command::Report { room: room.clone(), reply })
+        .await
+        .map_err(|_| AppError::not_found(format!("no lesson in room '{room}' on this hub")))?;
+    let body = match (what, format) {
+        ("attendance", "csv") => report.attendance.to_csv(),
+        ("attendance", _) => serde_json::to_string_pretty(&report.attendance).unwrap_or_default(),
+        ("polls", "csv") => report.polls.iter().map(|p| p.to_csv()).collect::<Vec<_>>().join("\n"),
+        _ => serde_json::to_string_pretty(&report.polls).unwrap_or_default(),
+    };
+    let ctype = if format == "csv" { "text/csv; charset=utf-8" } else { "application/json" };
+    let mut resp = (StatusCode::OK, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{room}-{what}.{format}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
