@@ -1,6 +1,7 @@
 //! The classroom's return feed: a fixed set of m-lines (the appliance offers, e.g., three audio and
 //! one video) whose sources the hub switches without renegotiation — the loudest remote
-//! participants' audio and the active speaker's video, with a keyframe on every video switch.
+//! participants' audio and the active speaker's video (a screen share when one is on), with a
+//! keyframe on every video switch.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,8 @@ const EVERY: Duration = Duration::from_millis(250);
 /// What a room's return feeds should carry now.
 struct Choice {
     audio: Vec<(TrackId, ParticipantId)>,
+    /// A screen share wins over any camera: it is what the class is looking at.
+    screen: Option<(TrackId, ParticipantId)>,
     /// The active speaker's camera, if they have one.
     speaker_video: Option<(TrackId, ParticipantId)>,
     /// Any remote camera, for when nobody has spoken yet.
@@ -41,7 +44,7 @@ impl ShardCore {
                 let Some(peer) = self.peers.get_mut(&key) else { continue };
                 let current_video = peer.downs.iter().find(|d| d.kind == WireKind::Video).and_then(|d| d.source);
                 let current = current_video.and_then(|t| room.tracks.get(&t).map(|u| (t, u.owner)));
-                let video = choice.speaker_video.or(current).or(choice.any_video);
+                let video = choice.screen.or(choice.speaker_video).or(current).or(choice.any_video);
                 // Audio: keep slots whose source is still among the loudest, refill the others.
                 let mut wanted: Vec<(TrackId, ParticipantId)> = choice.audio.clone();
                 for d in peer.downs.iter_mut().filter(|d| d.kind == WireKind::Audio) {
@@ -101,5 +104,6 @@ fn choose(room: &mut Room, now: Instant) -> Choice {
         .iter()
         .find(|(_, u)| u.kind == MediaKind::Video && remote(room, u.owner))
         .map(|(t, u)| (*t, u.owner));
-    Choice { audio, speaker_video, any_video }
+    let screen = room.tracks.iter().find(|(_, u)| u.screen).map(|(t, u)| (*t, u.owner));
+    Choice { audio, screen, speaker_video, any_video }
 }
