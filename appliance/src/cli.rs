@@ -1,9 +1,13 @@
 //! Command line and environment. Scripts depend on these flags: change them only on purpose.
 
-use clap::{Parser, ValueEnum};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use lectern_proto::RoomId;
 
-use crate::media::{MediaSettings, Source, TestPattern, VideoSettings};
+use crate::config::{ConfigPaths, Overrides, Settings};
+use crate::media::{AudioProcessing, Controls, MediaSettings, Source, TestPattern, VideoSettings};
 use crate::whip::Token;
 
 #[derive(Debug, Parser)]
@@ -13,43 +17,78 @@ use crate::whip::Token;
     about = "Publishes a classroom's camera and microphone to a Lectern hub"
 )]
 pub struct Cli {
-    /// Use test sources (videotestsrc/audiotestsrc) instead of a camera and microphone.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print this machine's cameras, microphones, speakers and H.264 encoders as JSON.
+    Probe,
+}
+
+/// Running the appliance (no subcommand). Flags win over the configuration files.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Use test sources (videotestsrc/audiotestsrc) and the fake panel instead of real devices.
     #[arg(long = "virtual")]
     pub use_virtual: bool,
-    /// Hub base URL, e.g. http://hub.example:8080
+    /// Hub base URL, e.g. http://hub.example:8080 [config: hub.url]
     #[arg(long, env = "LECTERN_HUB")]
-    pub hub: String,
-    /// Room to publish into.
+    pub hub: Option<String>,
+    /// Room to publish into [config: hub.room]
     #[arg(long, env = "LECTERN_ROOM", value_parser = parse_room)]
-    pub room: RoomId,
-    /// Device token (`lectern-hub token --role device`). Prefer the environment: arguments show in `ps`.
+    pub room: Option<RoomId>,
+    /// Device token (`lectern-hub token --role device`). Prefer the environment or
+    /// hub.token_file: arguments show in `ps`.
     #[arg(long, env = "LECTERN_TOKEN", hide_env_values = true, value_parser = parse_token)]
-    pub token: Token,
-    /// V4L2 camera device.
-    #[arg(long, default_value = "/dev/video0")]
-    pub camera: String,
-    /// ALSA capture device (default: ALSA's default).
+    pub token: Option<Token>,
+    /// Configuration directory: appliance.toml and config.d/*.toml.
+    #[arg(long = "config", value_name = "DIR", env = "LECTERN_CONFIG_DIR", default_value = "/etc/lectern")]
+    pub config_dir: PathBuf,
+    /// Vendor defaults directory, read before --config.
+    #[arg(long, value_name = "DIR", env = "LECTERN_VENDOR_CONFIG_DIR", default_value = "/usr/lib/lectern")]
+    pub vendor_config_dir: PathBuf,
+    /// Writable state directory (keeps the last good configuration).
+    #[arg(long, value_name = "DIR", env = "LECTERN_STATE_DIR", default_value = "/var/lib/lectern")]
+    pub state_dir: PathBuf,
+    /// V4L2 camera device path or name [config: camera.device, default /dev/video0]
+    #[arg(long)]
+    pub camera: Option<String>,
+    /// ALSA capture device [config: audio.mic, default: ALSA's default]
     #[arg(long)]
     pub mic: Option<String>,
     /// Test pattern in --virtual mode.
     #[arg(long, value_enum, default_value_t = PatternArg::Smpte)]
     pub pattern: PatternArg,
-    #[arg(long, default_value_t = 1280)]
-    pub width: u32,
-    #[arg(long, default_value_t = 720)]
-    pub height: u32,
-    #[arg(long, default_value_t = 30)]
-    pub framerate: u32,
-    /// Video bitrate in kbit/s.
-    #[arg(long, default_value_t = 1500)]
-    pub bitrate: u32,
-    /// H.264 encoder element.
-    #[arg(long, default_value = "x264enc")]
-    pub encoder: String,
+    /// [config: video.width, default 1280]
+    #[arg(long)]
+    pub width: Option<u32>,
+    /// [config: video.height, default 720]
+    #[arg(long)]
+    pub height: Option<u32>,
+    /// [config: video.framerate, default 30]
+    #[arg(long)]
+    pub framerate: Option<u32>,
+    /// Video bitrate in kbit/s [config: video.bitrate_kbps, default 1500]
+    #[arg(long)]
+    pub bitrate: Option<u32>,
+    /// Use this H.264 encoder instead of the ladder [config: video.encoders]
+    #[arg(long)]
+    pub encoder: Option<String>,
     /// Local address to gather ICE candidates on (repeatable). Default: every interface, plus
     /// loopback when the hub is on this machine (libnice skips loopback on its own).
     #[arg(long = "ice-address")]
-    pub ice_addresses: Vec<std::net::IpAddr>,
+    pub ice_addresses: Vec<IpAddr>,
+    /// With --virtual: press the fake panel's buttons by writing their names to standard input,
+    /// one per line (go-live, mute, privacy).
+    #[arg(long, requires = "use_virtual")]
+    pub panel_stdin: bool,
+    /// Status endpoint address, e.g. 127.0.0.1:8090 [config: status.listen]
+    #[arg(long, value_name = "ADDR")]
+    pub status_listen: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -58,8 +97,34 @@ pub enum PatternArg {
     Ball,
 }
 
-impl Cli {
-    pub fn media_settings(&self) -> MediaSettings {
+impl RunArgs {
+    pub fn config_paths(&self) -> ConfigPaths {
+        ConfigPaths {
+            vendor_dir: self.vendor_config_dir.clone(),
+            admin_dir: self.config_dir.clone(),
+            state_dir: self.state_dir.clone(),
+        }
+    }
+
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            hub: self.hub.clone(),
+            room: self.room.clone(),
+            token: self.token.clone(),
+            camera: self.camera.clone(),
+            mic: self.mic.clone(),
+            width: self.width,
+            height: self.height,
+            framerate: self.framerate,
+            bitrate_kbps: self.bitrate,
+            encoder: self.encoder.clone(),
+            status_listen: self.status_listen.clone(),
+        }
+    }
+
+    /// What the pipeline builder needs, with `encoder` (the ladder's pick) and `camera` (the
+    /// resolved device path).
+    pub fn media_settings(&self, settings: &Settings, camera: &str, encoder: &str) -> MediaSettings {
         let source = if self.use_virtual {
             let pattern = match self.pattern {
                 PatternArg::Smpte => TestPattern::Smpte,
@@ -67,20 +132,24 @@ impl Cli {
             };
             Source::Virtual { pattern }
         } else {
-            Source::Capture { camera: self.camera.clone(), mic: self.mic.clone() }
+            Source::Capture { camera: camera.to_owned(), mic: settings.audio.mic.clone() }
         };
+        let v = &settings.video;
         let video = VideoSettings {
-            width: self.width,
-            height: self.height,
-            framerate: self.framerate,
-            bitrate_kbps: self.bitrate,
-            encoder: self.encoder.clone(),
+            width: v.width,
+            height: v.height,
+            framerate: v.framerate,
+            bitrate_kbps: v.bitrate_kbps,
+            keyframe_interval_s: v.keyframe_interval_s,
+            encoder: encoder.to_owned(),
         };
+        let a = &settings.audio;
+        let audio = AudioProcessing { aec: a.aec, ns: a.ns, agc: a.agc };
         let mut ice_addresses = self.ice_addresses.clone();
-        if ice_addresses.is_empty() && hub_is_loopback(&self.hub) {
-            ice_addresses.push(std::net::IpAddr::from([127, 0, 0, 1]));
+        if ice_addresses.is_empty() && hub_is_loopback(&settings.hub.url) {
+            ice_addresses.push(IpAddr::from([127, 0, 0, 1]));
         }
-        MediaSettings { source, video, ice_addresses }
+        MediaSettings { source, video, audio, controls: Controls::default(), ice_addresses }
     }
 }
 
@@ -109,6 +178,10 @@ fn parse_token(s: &str) -> Result<Token, std::convert::Infallible> {
 mod tests {
     use super::*;
 
+    fn settings(cli: &Cli) -> Settings {
+        crate::config::validate(&crate::config::Fragment::default(), &cli.run.overrides()).expect("valid")
+    }
+
     #[test]
     fn scripted_flags_parse() {
         let cli = Cli::try_parse_from([
@@ -122,9 +195,12 @@ mod tests {
             "abc",
         ])
         .unwrap();
-        assert!(cli.use_virtual);
-        assert_eq!(cli.room.as_str(), "demo");
-        assert!(matches!(cli.media_settings().source, Source::Virtual { .. }));
+        assert!(cli.run.use_virtual && cli.command.is_none());
+        assert_eq!(cli.run.room.as_ref().map(RoomId::as_str), Some("demo"));
+        let media = cli.run.media_settings(&settings(&cli), "/dev/video0", "x264enc");
+        assert!(matches!(media.source, Source::Virtual { .. }));
+        assert_eq!(media.ice_addresses, [IpAddr::from([127, 0, 0, 1])]);
+        assert_eq!((media.video.width, media.video.framerate, media.video.bitrate_kbps), (1280, 30, 1500));
     }
 
     #[test]
@@ -141,7 +217,16 @@ mod tests {
             "/dev/video2",
         ])
         .unwrap();
-        assert_eq!(cli.media_settings().source, Source::Capture { camera: "/dev/video2".into(), mic: None });
+        let settings = settings(&cli);
+        assert_eq!(settings.camera, "/dev/video2");
+        let media = cli.run.media_settings(&settings, &settings.camera, "x264enc");
+        assert_eq!(media.source, Source::Capture { camera: "/dev/video2".into(), mic: None });
+    }
+
+    #[test]
+    fn probe_needs_no_hub() {
+        let cli = Cli::try_parse_from(["lectern-appliance", "probe"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Probe)));
     }
 
     #[test]

@@ -3,8 +3,14 @@
 //! `media` (the GStreamer pipeline and webrtcbin negotiation) and `whip` (the HTTP side).
 
 pub mod cli;
+pub mod config;
 pub mod media;
+pub mod notify;
+pub mod panel;
+pub mod probe;
+pub mod report;
 pub mod run;
 pub mod signals;
+pub mod status;
 pub mod supervisor;
 pub mod whip;

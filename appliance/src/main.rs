@@ -1,23 +1,158 @@
-use anyhow::Context;
+use std::net::SocketAddr;
+
+use anyhow::{Context, anyhow};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use lectern_appliance::cli::Cli;
+use lectern_appliance::cli::{Cli, Command, RunArgs};
+use lectern_appliance::config::{self, ConfigSource, Loaded, Settings, TokenSource};
+use lectern_appliance::media::{self, EncoderChoice, GstEncoderRegistry};
+use lectern_appliance::notify::Notifier;
+use lectern_appliance::panel::{self, FakePanel, Panel};
+use lectern_appliance::report::Reporter;
 use lectern_appliance::run::Runner;
-use lectern_appliance::whip::WhipClient;
-use lectern_appliance::{media, signals};
+use lectern_appliance::status::{self, ConfigStatus, StatusBoard};
+use lectern_appliance::whip::{Token, WhipClient};
+use lectern_appliance::{probe, signals};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
-
+    // Logs go to stderr so `probe` can print clean JSON on stdout.
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     media::init().context("initialising GStreamer")?;
-    let whip = WhipClient::new(&cli.hub, &cli.room, cli.token.clone()).context("configuring the hub connection")?;
+    match cli.command {
+        Some(Command::Probe) => {
+            let found = probe::probe();
+            println!("{}", serde_json::to_string_pretty(&found).context("serialising the probe")?);
+            Ok(())
+        }
+        None => run(&cli.run),
+    }
+}
+
+fn run(args: &RunArgs) -> anyhow::Result<()> {
+    let loaded = config::load(&args.config_paths(), &args.overrides()).context("loading the configuration")?;
+    let settings = &loaded.settings;
+    let token = read_token(&settings.hub.token)?;
+    let whip =
+        WhipClient::new(&settings.hub.url, &settings.hub.room, token).context("configuring the hub connection")?;
+    let encoder = choose_encoder(&settings.video.encoders)?;
+    let camera = if args.use_virtual {
+        settings.camera.clone()
+    } else {
+        probe::resolve_camera(&settings.camera).map_err(|e| anyhow!(e))?
+    };
+    let media = args.media_settings(settings, &camera, &encoder.encoder);
+    let board = status_board(&loaded, &encoder.encoder);
+    if let Some(addr) = settings.status_listen {
+        serve_status(addr, &board);
+    }
+    let panel = open_panel(args, settings, &board);
     let certificate = media::DtlsCertificate::generate().context("generating the DTLS certificate")?;
-    let runner = Runner::new(whip, cli.media_settings(), certificate);
+    let reporter = Reporter::new(Notifier::from_env(), board, None);
+    let mut runner = Runner::new(whip, media, certificate, reporter);
+    if let Some(panel) = panel {
+        runner.attach_panel(panel::spawn(panel, runner.panel_sink()).context("starting the panel thread")?);
+    }
     signals::forward_termination(runner.shutdown_handle()).context("installing signal handlers")?;
-    tracing::info!(room = %cli.room, virtual_sources = cli.use_virtual, "lectern-appliance {}", env!("CARGO_PKG_VERSION"));
+    tracing::info!(
+        room = %settings.hub.room,
+        virtual_sources = args.use_virtual,
+        config = %loaded.source,
+        "lectern-appliance {}",
+        env!("CARGO_PKG_VERSION")
+    );
     runner.run();
     Ok(())
+}
+
+fn read_token(source: &TokenSource) -> anyhow::Result<Token> {
+    match source {
+        TokenSource::Given(token) => Ok(token.clone()),
+        TokenSource::File(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("reading hub.token_file {}", path.display()))?;
+            Ok(Token::new(text.trim()))
+        }
+    }
+}
+
+/// Walks the encoder ladder and logs what it skipped and why.
+fn choose_encoder(ladder: &[String]) -> anyhow::Result<EncoderChoice> {
+    let choice = media::choose_encoder(&GstEncoderRegistry::default(), ladder).context("choosing the H.264 encoder")?;
+    for skipped in &choice.skipped {
+        tracing::info!(encoder = %skipped.encoder, reason = %skipped.reason, "encoder skipped");
+    }
+    tracing::info!(encoder = %choice.encoder, skipped = choice.skipped.len(), "encoder chosen");
+    Ok(choice)
+}
+
+fn status_board(loaded: &Loaded, encoder: &str) -> StatusBoard {
+    let board = StatusBoard::default();
+    let (files, error) = match &loaded.source {
+        ConfigSource::Defaults => (Vec::new(), None),
+        ConfigSource::Files(files) => (files.iter().map(|f| f.display().to_string()).collect(), None),
+        ConfigSource::LastGood { path, error } => (vec![path.display().to_string()], Some(error.clone())),
+    };
+    board.update(|s| {
+        s.version = env!("CARGO_PKG_VERSION").to_owned();
+        s.state = "idle".to_owned();
+        s.encoder = Some(encoder.to_owned());
+        s.config = ConfigStatus { source: loaded.source.to_string(), files, error };
+        s.panel.kind = "none".to_owned();
+    });
+    board
+}
+
+/// A status endpoint that cannot bind is reported, not fatal: the lesson matters more.
+fn serve_status(addr: SocketAddr, board: &StatusBoard) {
+    match status::serve(addr, board.clone()) {
+        Ok(bound) => tracing::info!(%bound, "status endpoint listening"),
+        Err(err) => tracing::error!(%err, %addr, "status endpoint unavailable (status.listen)"),
+    }
+}
+
+/// The fake panel in `--virtual`, the GPIO panel when configured. A broken panel is reported
+/// (log, status) and the appliance runs without it: buttons must not be able to stop a lesson.
+fn open_panel(args: &RunArgs, settings: &Settings, board: &StatusBoard) -> Option<Box<dyn Panel>> {
+    let panel: Result<Box<dyn Panel>, _> = match (&settings.panel, args.use_virtual) {
+        (_, true) => Ok(fake_panel(args.panel_stdin)),
+        (None, false) => return None,
+        (Some(pins), false) => gpio_panel(pins),
+    };
+    match panel {
+        Ok(panel) => {
+            board.update(|s| s.panel.kind = panel.kind().to_owned());
+            Some(panel)
+        }
+        Err(err) => {
+            tracing::error!(%err, "panel unavailable; running without buttons and LEDs");
+            board.update(|s| s.last_error = Some(err.to_string()));
+            None
+        }
+    }
+}
+
+fn fake_panel(from_stdin: bool) -> Box<dyn Panel> {
+    let (panel, handle) = FakePanel::new();
+    if from_stdin {
+        let spawned = std::thread::Builder::new()
+            .name("panel-stdin".to_owned())
+            .spawn(move || handle.press_lines(std::io::stdin().lock()));
+        if let Err(err) = spawned {
+            tracing::error!(%err, "cannot read panel presses from standard input");
+        }
+    }
+    Box::new(panel)
+}
+
+#[cfg(all(target_os = "linux", feature = "gpio"))]
+fn gpio_panel(pins: &config::PanelPins) -> Result<Box<dyn Panel>, panel::PanelError> {
+    panel::GpioPanel::open(pins).map(|p| Box::new(p) as Box<dyn Panel>)
+}
+
+#[cfg(not(all(target_os = "linux", feature = "gpio")))]
+fn gpio_panel(_: &config::PanelPins) -> Result<Box<dyn Panel>, panel::PanelError> {
+    Err(panel::PanelError::Unsupported)
 }

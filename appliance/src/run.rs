@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::media::{self, DtlsCertificate, InboundMonitor, MediaError, MediaEvent, MediaSettings, PeerState, Pipeline};
+use crate::media::{
+    self, DtlsCertificate, InboundMonitor, MediaError, MediaEvent, MediaSettings, MediaStats, PeerState, Pipeline,
+};
+use crate::panel::{Button, PanelAction, PanelHandle};
+use crate::report::Reporter;
 use crate::supervisor::{Input, Output, Supervisor, SupervisorConfig};
 use crate::whip::{WhipClient, WhipError, WhipSession};
 
@@ -25,6 +29,8 @@ pub enum Event {
         generation: u64,
         event: MediaEvent,
     },
+    /// A panel button was pressed.
+    Panel(Button),
     Shutdown,
 }
 
@@ -65,10 +71,11 @@ pub struct Runner {
     /// Bumped per session so events of a torn-down pipeline cannot touch the next one.
     generation: u64,
     stopping: bool,
+    reporter: Reporter,
 }
 
 impl Runner {
-    pub fn new(whip: WhipClient, media: MediaSettings, certificate: DtlsCertificate) -> Self {
+    pub fn new(whip: WhipClient, media: MediaSettings, certificate: DtlsCertificate, reporter: Reporter) -> Self {
         let (events_tx, events_rx) = mpsc::channel();
         Self {
             supervisor: Supervisor::new(SupervisorConfig::default(), StdRng::from_os_rng()),
@@ -80,7 +87,19 @@ impl Runner {
             session: None,
             generation: 0,
             stopping: false,
+            reporter,
         }
+    }
+
+    /// Lets panel LEDs show the state from now on.
+    pub fn attach_panel(&mut self, leds: PanelHandle) {
+        self.reporter.attach_leds(leds);
+    }
+
+    /// Where a panel thread delivers presses; returns false once the runner is gone.
+    pub fn panel_sink(&self) -> impl Fn(Button) -> bool + Send + 'static {
+        let tx = self.events_tx.clone();
+        move |button| tx.send(Event::Panel(button)).is_ok()
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
@@ -90,16 +109,26 @@ impl Runner {
     /// Publishes, and keeps re-publishing after failures, until shutdown is requested.
     pub fn run(mut self) {
         tracing::info!(endpoint = self.whip.endpoint(), "starting");
-        self.supervisor.handle_input(Input::Start, Instant::now());
+        self.reporter.panel.lesson = true;
+        self.feed(Input::Start);
         loop {
             let wake = self.perform_outputs();
             if self.stopping {
+                self.reporter.stopping();
                 tracing::info!("stopped");
                 return;
             }
             let input = self.next_input(wake);
-            self.supervisor.handle_input(input, Instant::now());
+            self.feed(input);
         }
+    }
+
+    /// Hands `input` to the supervisor, noting failures for the status endpoint.
+    fn feed(&mut self, input: Input) {
+        if let Input::PublishFailed { reason, .. } | Input::ConnectionLost { reason } = &input {
+            self.reporter.error(reason);
+        }
+        self.supervisor.handle_input(input, Instant::now());
     }
 
     /// Executes the supervisor's actions; returns when it next wants to be woken.
@@ -107,45 +136,79 @@ impl Runner {
         loop {
             match self.supervisor.poll_output()? {
                 Output::WaitUntil(at) => return Some(at),
-                Output::Status(status) => tracing::info!(%status, "status"),
+                Output::Status(status) => self.reporter.status(&status, self.supervisor.state()),
                 Output::Teardown => self.teardown(),
                 Output::BuildAndPublish => {
                     let input = self.build_and_publish();
-                    self.supervisor.handle_input(input, Instant::now());
+                    self.feed(input);
                 }
             }
         }
     }
 
     /// Blocks until an event the supervisor cares about arrives, or `wake` (then `Tick`).
+    /// Pings the systemd watchdog on the way, so only a turning loop keeps the service alive.
     fn next_input(&mut self, wake: Option<Instant>) -> Input {
         loop {
-            let event = match wake {
+            self.reporter.watchdog(Instant::now());
+            let until = match (wake, self.reporter.watchdog_due()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let event = match until {
                 Some(at) => match self.events_rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
                     Ok(event) => event,
-                    Err(RecvTimeoutError::Timeout) => {
+                    Err(RecvTimeoutError::Timeout) if wake.is_some_and(|w| Instant::now() >= w) => {
                         self.report_inbound();
                         return Input::Tick;
                     }
+                    Err(RecvTimeoutError::Timeout) => continue,
                     // Unreachable while `self.events_tx` lives; stopping is the safe answer.
                     Err(RecvTimeoutError::Disconnected) => Event::Shutdown,
                 },
                 None => self.events_rx.recv().unwrap_or(Event::Shutdown),
             };
-            match event {
-                Event::Shutdown => {
-                    tracing::info!("shutdown requested");
-                    self.stopping = true;
-                    return Input::Stop;
-                }
-                Event::Media { generation, event } if generation == self.generation => {
-                    if let Some(input) = media_input(event) {
-                        return input;
-                    }
-                }
-                Event::Media { .. } => {}
+            if let Some(input) = self.handle_event(event) {
+                return input;
             }
         }
+    }
+
+    fn handle_event(&mut self, event: Event) -> Option<Input> {
+        match event {
+            Event::Shutdown => {
+                tracing::info!("shutdown requested");
+                self.stopping = true;
+                Some(Input::Stop)
+            }
+            Event::Media { generation, event } if generation == self.generation => media_input(event),
+            Event::Media { .. } => None,
+            Event::Panel(button) => self.press(button),
+        }
+    }
+
+    /// Applies a panel press: lessons go through the supervisor, mute and privacy straight
+    /// to the playing pipeline (and to the settings, so the next pipeline keeps them).
+    fn press(&mut self, button: Button) -> Option<Input> {
+        let action = self.reporter.panel.press(button);
+        self.reporter.panel_changed();
+        let controls = &mut self.media.controls;
+        let applied = match action {
+            PanelAction::StartLesson => return Some(Input::Start),
+            PanelAction::EndLesson => return Some(Input::Stop),
+            PanelAction::SetMuted(muted) => {
+                controls.muted = muted;
+                self.session.as_ref().map(|s| s.pipeline.set_muted(muted))
+            }
+            PanelAction::SetPrivacy(privacy) => {
+                controls.privacy = privacy;
+                self.session.as_ref().map(|s| s.pipeline.set_privacy(privacy))
+            }
+        };
+        if let Some(Err(err)) = applied {
+            tracing::error!(%err, ?action, "panel control failed");
+        }
+        None
     }
 
     /// Tells the supervisor when the hub was last heard from, just before it checks for silence.
@@ -187,6 +250,7 @@ impl Runner {
         });
         let session = self.session.insert(Session { pipeline, whip: None, inbound: None });
         session.pipeline.play()?;
+        self.reporter.board().set_stats(MediaStats::attach(&session.pipeline));
         self.certificate.install(session.pipeline.webrtcbin())?;
         let offer = media::create_offer(session.pipeline.webrtcbin(), OFFER_TIMEOUT)?;
         let offer = self.certificate.with_fingerprint(&offer);
@@ -204,6 +268,7 @@ impl Runner {
 
     fn teardown(&mut self) {
         self.generation += 1;
+        self.reporter.board().set_stats(None);
         let Some(session) = self.session.take() else {
             return;
         };

@@ -63,3 +63,95 @@ fn is_constrained_baseline(offer: &str) -> bool {
     let hex = |range| rest.get(range).and_then(|s| u8::from_str_radix(s, 16).ok());
     matches!((hex(0..2), hex(2..4)), (Some(0x42), Some(c)) if c & 0x40 != 0)
 }
+
+/// What one buffer on a pad looked like: all bytes equal to `value`?
+fn watch_pad(pipeline: &media::Pipeline, element: &str, value: u8) -> std::sync::mpsc::Receiver<bool> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pad = pipeline.gst_pipeline().by_name(element).and_then(|e| e.static_pad("src")).expect("element with src pad");
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(buffer) = info.buffer() else { return gst::PadProbeReturn::Ok };
+        let Ok(map) = buffer.map_readable() else { return gst::PadProbeReturn::Ok };
+        // For video only the luma plane counts (I420: the first width×height bytes).
+        let luma = pad.current_caps().and_then(|caps| {
+            let s = caps.structure(0)?;
+            if s.get::<&str>("format").ok()? != "I420" {
+                return None;
+            }
+            Some(s.get::<i32>("width").ok()? * s.get::<i32>("height").ok()?)
+        });
+        let bytes = match luma {
+            Some(n) => &map[..usize::try_from(n).unwrap_or(0).min(map.len())],
+            None => &map[..],
+        };
+        let _ = tx.send(!bytes.is_empty() && bytes.iter().all(|&b| b == value));
+        gst::PadProbeReturn::Ok
+    });
+    rx
+}
+
+/// Waits (with a deadline) until a buffer matching `wanted` arrives, then checks the next few match too.
+fn settles_to(rx: &std::sync::mpsc::Receiver<bool>, wanted: bool, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(seen) if seen == wanted => break,
+            Ok(_) => continue,
+            Err(_) => panic!("{what}: no matching buffer before the deadline"),
+        }
+    }
+    for _ in 0..3 {
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).ok(), Some(wanted), "{what}: stays that way");
+    }
+}
+
+#[test]
+fn mute_and_privacy_toggle_on_a_playing_pipeline() {
+    let mut settings = settings();
+    settings.video.width = 320;
+    settings.video.height = 240;
+    let pipeline = build_pipeline(&settings).expect("pipeline builds");
+    let (events_tx, events) = std::sync::mpsc::channel();
+    media::watch(&pipeline, move |event| {
+        let _ = events_tx.send(event);
+    });
+    // Black in limited-range YUV is Y=16; silence is all-zero samples.
+    let video = watch_pad(&pipeline, "video-privacy", 16);
+    let audio = watch_pad(&pipeline, "audio-mute", 0);
+    pipeline.play().expect("pipeline plays");
+
+    settles_to(&video, false, "picture before privacy");
+    settles_to(&audio, false, "tone before mute");
+    pipeline.set_privacy(true).expect("privacy on");
+    pipeline.set_muted(true).expect("mute on");
+    settles_to(&video, true, "privacy sends black frames");
+    settles_to(&audio, true, "mute sends silence");
+    pipeline.set_privacy(false).expect("privacy off");
+    pipeline.set_muted(false).expect("mute off");
+    settles_to(&video, false, "picture after privacy");
+    settles_to(&audio, false, "tone after mute");
+
+    let errors: Vec<_> = events.try_iter().filter(|e| matches!(e, media::MediaEvent::Error { .. })).collect();
+    assert!(errors.is_empty(), "no pipeline errors: {errors:?}");
+}
+
+#[test]
+fn controls_in_the_settings_apply_from_the_first_frame() {
+    let mut settings = settings();
+    settings.controls = media::Controls { muted: true, privacy: true };
+    let pipeline = build_pipeline(&settings).expect("pipeline builds");
+    let audio = watch_pad(&pipeline, "audio-mute", 0);
+    pipeline.play().expect("pipeline plays");
+    assert_eq!(audio.recv_timeout(Duration::from_secs(10)).ok(), Some(true), "the first audio buffer is silent");
+}
+
+#[test]
+fn capture_with_audio_processing_builds_a_dsp_stage() {
+    let mut settings = settings();
+    settings.source = media::Source::Capture { camera: "/dev/video-none".into(), mic: Some("hw:9".into()) };
+    settings.audio = media::AudioProcessing { aec: true, ns: true, agc: false };
+    let pipeline = build_pipeline(&settings).expect("builds without opening devices");
+    let dsp = pipeline.gst_pipeline().by_name("audio-dsp").expect("webrtcdsp in the chain");
+    assert!(!dsp.property::<bool>("echo-cancel"), "AEC waits for the return feed's echo probe");
+    assert!(dsp.property::<bool>("noise-suppression") && !dsp.property::<bool>("gain-control"));
+}

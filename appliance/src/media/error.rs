@@ -22,6 +22,11 @@ pub enum MediaError {
     Certificate(String),
     #[error("the hub's SDP answer does not parse")]
     InvalidAnswer,
+    #[error("no H.264 encoder works: tried {tried}")]
+    NoEncoder { tried: String },
+    /// A control (mute, privacy) needs an element the pipeline does not have.
+    #[error("pipeline has no element '{element}' for {control}")]
+    NoControl { element: &'static str, control: &'static str },
 }
 
 impl MediaError {
@@ -35,6 +40,8 @@ impl MediaError {
                 | MediaError::InvalidSettings(_)
                 | MediaError::Certificate(_)
                 | MediaError::Link { .. }
+                | MediaError::NoEncoder { .. }
+                | MediaError::NoControl { .. }
         )
     }
 }

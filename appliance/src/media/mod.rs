@@ -5,19 +5,24 @@
 //! `supervisor`.
 
 mod certificate;
+mod controls;
+mod encoder;
 mod error;
 mod inbound;
 mod negotiate;
 mod pipeline;
 mod settings;
+mod stats;
 mod watch;
 
 pub use certificate::DtlsCertificate;
+pub use encoder::{EncoderChoice, EncoderRegistry, GstEncoderRegistry, Skipped, choose_encoder};
 pub use error::MediaError;
 pub use inbound::InboundMonitor;
 pub use negotiate::{apply_answer, create_offer};
 pub use pipeline::{Pipeline, build_pipeline};
-pub use settings::{MediaSettings, Source, TestPattern, VideoSettings};
+pub use settings::{AudioProcessing, Controls, MediaSettings, Source, TestPattern, VideoSettings};
+pub use stats::MediaStats;
 pub use watch::{MediaEvent, PeerState, watch};
 
 /// Initialises GStreamer once per process; later calls are cheap no-ops.

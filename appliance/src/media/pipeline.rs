@@ -4,14 +4,15 @@
 //!  virtual: videotestsrc is-live ─▶ timeoverlay ──────────────┐
 //!  capture: v4l2src ─▶ videoconvert ─▶ videoscale ─▶ videorate ┤
 //!                                                             ▼
-//!    videoconvert ─▶ video/x-raw,WxH,F/1 ─▶ queue ─▶ x264enc ─▶ video/x-h264,constrained-baseline
+//!    videobalance (privacy: black) ─▶ videoconvert ─▶ video/x-raw,WxH,F/1 ─▶ queue
+//!    ─▶ [nvvidconv] ─▶ H.264 encoder (the ladder's pick) ─▶ video/x-h264,constrained-baseline
 //!    ─▶ rtph264pay ─▶ application/x-rtp,H264,pt=96 ──────────────────────────┐
 //!                                                                            ▼
 //!                                                        webrtcbin (max-bundle, sendonly)
 //!                                                                            ▲
-//!    audiotestsrc is-live sine 440 Hz │ alsasrc                              │
-//!    ─▶ audioconvert ─▶ audioresample ─▶ queue ─▶ opusenc ─▶ rtpopuspay      │
-//!    ─▶ application/x-rtp,OPUS,pt=111 ───────────────────────────────────────┘
+//!    audiotestsrc is-live sine 440 Hz │ alsasrc [─▶ S16LE 48 kHz ─▶ webrtcdsp]│
+//!    ─▶ audioconvert ─▶ audioresample ─▶ volume (mute) ─▶ queue ─▶ opusenc    │
+//!    ─▶ rtpopuspay ─▶ application/x-rtp,OPUS,pt=111 ─────────────────────────┘
 //! ```
 
 use std::sync::{Arc, Mutex, OnceLock};
@@ -21,7 +22,9 @@ use gstreamer::prelude::*;
 use gstreamer_webrtc as gst_webrtc;
 
 use super::MediaError;
-use super::settings::{MediaSettings, Source, VideoSettings};
+use super::controls;
+use super::encoder::encoder_elements;
+use super::settings::{AudioProcessing, MediaSettings, Source, VideoSettings};
 use super::watch::MediaEvent;
 
 /// Payload types the hub and browsers expect; they are fixed so SDP stays predictable.
@@ -119,7 +122,7 @@ pub fn build_pipeline(settings: &MediaSettings) -> Result<Pipeline, MediaError> 
 
     let video = video_chain(settings)?;
     add_and_link(&pipeline, &video)?;
-    let audio = audio_chain(&settings.source)?;
+    let audio = audio_chain(settings)?;
     add_and_link(&pipeline, &audio)?;
     for chain in [&video, &audio] {
         // Invariant: chains are never empty (each ends in an RTP capsfilter).
@@ -173,13 +176,14 @@ fn validate(video: &VideoSettings) -> Result<(), MediaError> {
     let ok = (16..=7680).contains(&video.width)
         && (16..=4320).contains(&video.height)
         && (1..=120).contains(&video.framerate)
-        && (100..=100_000).contains(&video.bitrate_kbps);
+        && (100..=100_000).contains(&video.bitrate_kbps)
+        && (1..=60).contains(&video.keyframe_interval_s);
     if ok {
         Ok(())
     } else {
         Err(MediaError::InvalidSettings(format!(
-            "{}x{} at {} fps, {} kbit/s is out of range",
-            video.width, video.height, video.framerate, video.bitrate_kbps
+            "{}x{} at {} fps, {} kbit/s, a keyframe every {} s is out of range",
+            video.width, video.height, video.framerate, video.bitrate_kbps, video.keyframe_interval_s
         )))
     }
 }
@@ -203,6 +207,7 @@ fn video_chain(settings: &MediaSettings) -> Result<Vec<gst::Element>, MediaError
             chain.push(make("videorate", "video-rate")?);
         }
     }
+    chain.push(controls::privacy_filter(settings.controls.privacy)?);
     let v = &settings.video;
     let raw = gst::Caps::builder("video/x-raw")
         .field("width", i32::try_from(v.width).unwrap_or(i32::MAX))
@@ -212,9 +217,7 @@ fn video_chain(settings: &MediaSettings) -> Result<Vec<gst::Element>, MediaError
     chain.push(make("videoconvert", "video-convert")?);
     chain.push(capsfilter("video-raw-caps", raw)?);
     chain.push(leaky_queue("video-queue")?);
-    chain.push(encoder(v)?);
-    let h264 = gst::Caps::builder("video/x-h264").field("profile", "constrained-baseline").build();
-    chain.push(capsfilter("video-h264-caps", h264)?);
+    chain.extend(encoder_elements(&v.encoder, v)?);
     let pay = make("rtph264pay", "video-pay")?;
     pay.set_property("config-interval", -1i32);
     pay.set_property_from_str("aggregate-mode", "zero-latency");
@@ -230,28 +233,8 @@ fn video_chain(settings: &MediaSettings) -> Result<Vec<gst::Element>, MediaError
     Ok(chain)
 }
 
-/// Creates and tunes the H.264 encoder for low latency at `bitrate_kbps`.
-fn encoder(video: &VideoSettings) -> Result<gst::Element, MediaError> {
-    let enc = make(&video.encoder, "video-enc")?;
-    match video.encoder.as_str() {
-        "x264enc" => {
-            enc.set_property_from_str("tune", "zerolatency");
-            enc.set_property_from_str("speed-preset", "ultrafast");
-            enc.set_property("key-int-max", 2 * video.framerate);
-            enc.set_property("bitrate", video.bitrate_kbps);
-        }
-        "openh264enc" => {
-            enc.set_property("bitrate", video.bitrate_kbps.saturating_mul(1000));
-            enc.set_property("gop-size", 2 * video.framerate);
-        }
-        // Other encoders run on their defaults until the encoder ladder knows them.
-        other => tracing::warn!(encoder = other, "encoder runs with default settings"),
-    }
-    Ok(enc)
-}
-
-fn audio_chain(source: &Source) -> Result<Vec<gst::Element>, MediaError> {
-    let src = match source {
+fn audio_chain(settings: &MediaSettings) -> Result<Vec<gst::Element>, MediaError> {
+    let src = match &settings.source {
         Source::Virtual { .. } => {
             let src = make("audiotestsrc", "audio-src")?;
             src.set_property("is-live", true);
@@ -276,14 +259,39 @@ fn audio_chain(source: &Source) -> Result<Vec<gst::Element>, MediaError> {
         .field("payload", AUDIO_PT as i32)
         .field("clock-rate", 48_000i32)
         .build();
-    Ok(vec![
-        src,
+    let mut chain = vec![src];
+    if matches!(settings.source, Source::Capture { .. }) && settings.audio.any() {
+        chain.extend(audio_processing(settings.audio)?);
+    }
+    chain.extend([
         make("audioconvert", "audio-convert")?,
         make("audioresample", "audio-resample")?,
+        controls::mute_filter(settings.controls.muted)?,
         make("queue", "audio-queue")?,
         make("opusenc", "audio-enc")?,
         pay,
         capsfilter("audio-rtp-caps", rtp)?,
+    ]);
+    Ok(chain)
+}
+
+/// webrtcdsp wants interleaved S16 at one of its rates; 48 kHz is also what Opus encodes.
+fn audio_processing(audio: AudioProcessing) -> Result<Vec<gst::Element>, MediaError> {
+    let dsp = make("webrtcdsp", "audio-dsp")?;
+    // Echo cancellation without a `webrtcechoprobe` in the process makes webrtcdsp fail to
+    // start; the probe arrives with the return feed, until then AEC stays off.
+    if audio.aec {
+        tracing::info!("echo cancellation waits for the return feed's echo probe; off for now");
+    }
+    dsp.set_property("echo-cancel", false);
+    dsp.set_property("noise-suppression", audio.ns);
+    dsp.set_property("gain-control", audio.agc);
+    let caps = gst::Caps::builder("audio/x-raw").field("format", "S16LE").field("rate", 48_000i32).build();
+    Ok(vec![
+        make("audioconvert", "audio-dsp-convert")?,
+        make("audioresample", "audio-dsp-resample")?,
+        capsfilter("audio-dsp-caps", caps)?,
+        dsp,
     ])
 }
 
@@ -326,13 +334,13 @@ fn leaky_queue(name: &str) -> Result<gst::Element, MediaError> {
     Ok(queue)
 }
 
-fn capsfilter(name: &str, caps: gst::Caps) -> Result<gst::Element, MediaError> {
+pub(super) fn capsfilter(name: &str, caps: gst::Caps) -> Result<gst::Element, MediaError> {
     let filter = make("capsfilter", name)?;
     filter.set_property("caps", caps);
     Ok(filter)
 }
 
-fn make(factory: &str, name: &str) -> Result<gst::Element, MediaError> {
+pub(super) fn make(factory: &str, name: &str) -> Result<gst::Element, MediaError> {
     gst::ElementFactory::make(factory)
         .name(name)
         .build()
@@ -344,11 +352,13 @@ fn package_of(factory: &str) -> &'static str {
     match factory {
         "x264enc" => "gstreamer1.0-plugins-ugly",
         "webrtcbin" => "gstreamer1.0-plugins-bad and gstreamer1.0-nice",
-        "openh264enc" => "gstreamer1.0-plugins-bad",
+        "openh264enc" | "webrtcdsp" => "gstreamer1.0-plugins-bad",
+        "vaapih264enc" => "gstreamer1.0-vaapi",
+        "nvv4l2h264enc" | "nvvidconv" => "NVIDIA's L4T GStreamer plugins",
         "alsasrc" => "gstreamer1.0-alsa",
-        "v4l2src" | "rtph264pay" | "rtpopuspay" => "gstreamer1.0-plugins-good",
+        "v4l2src" | "rtph264pay" | "rtpopuspay" | "videobalance" | "v4l2h264enc" => "gstreamer1.0-plugins-good",
         "videotestsrc" | "audiotestsrc" | "timeoverlay" | "videoconvert" | "videoscale" | "videorate"
-        | "audioconvert" | "audioresample" | "opusenc" => "gstreamer1.0-plugins-base",
+        | "audioconvert" | "audioresample" | "opusenc" | "volume" => "gstreamer1.0-plugins-base",
         "queue" | "capsfilter" => "libgstreamer1.0-0",
         _ => "the GStreamer plugin that provides it",
     }

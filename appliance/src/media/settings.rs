@@ -36,15 +36,47 @@ pub struct VideoSettings {
     pub framerate: u32,
     /// Target bitrate in kbit/s.
     pub bitrate_kbps: u32,
-    /// GStreamer factory name of the H.264 encoder. Only `x264enc` and `openh264enc` are
-    /// tuned for now; the encoder ladder of ARCHITECTURE.md will pick this automatically.
+    pub keyframe_interval_s: u32,
+    /// GStreamer factory name of the H.264 encoder, normally `choose_encoder`'s pick. The ladder's
+    /// encoders are tuned (`encoder::configure`); others run on their defaults.
     pub encoder: String,
 }
 
 impl Default for VideoSettings {
     fn default() -> Self {
-        Self { width: 1280, height: 720, framerate: 30, bitrate_kbps: 1500, encoder: "x264enc".to_owned() }
+        Self {
+            width: 1280,
+            height: 720,
+            framerate: 30,
+            bitrate_kbps: 1500,
+            keyframe_interval_s: 2,
+            encoder: "x264enc".to_owned(),
+        }
     }
+}
+
+/// webrtcdsp on the microphone. Off for test sources: a sine tone has nothing to clean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AudioProcessing {
+    /// Echo cancellation; only takes effect once a `webrtcechoprobe` (the return feed) plays.
+    pub aec: bool,
+    pub ns: bool,
+    pub agc: bool,
+}
+
+impl AudioProcessing {
+    pub fn any(self) -> bool {
+        self.aec || self.ns || self.agc
+    }
+}
+
+/// The panel's switches, applied when a pipeline is built and changeable while it plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Controls {
+    /// Microphone muted: silence is sent.
+    pub muted: bool,
+    /// Camera privacy: black frames are sent.
+    pub privacy: bool,
 }
 
 /// Everything `build_pipeline` needs.
@@ -52,6 +84,8 @@ impl Default for VideoSettings {
 pub struct MediaSettings {
     pub source: Source,
     pub video: VideoSettings,
+    pub audio: AudioProcessing,
+    pub controls: Controls,
     /// Addresses to gather ICE candidates on; empty means libnice's choice (all but loopback).
     pub ice_addresses: Vec<std::net::IpAddr>,
 }
@@ -59,6 +93,12 @@ pub struct MediaSettings {
 impl MediaSettings {
     /// Test sources at the default 720p30, 1.5 Mbit/s.
     pub fn virtual_sources(pattern: TestPattern) -> Self {
-        Self { source: Source::Virtual { pattern }, video: VideoSettings::default(), ice_addresses: Vec::new() }
+        Self {
+            source: Source::Virtual { pattern },
+            video: VideoSettings::default(),
+            audio: AudioProcessing::default(),
+            controls: Controls::default(),
+            ice_addresses: Vec::new(),
+        }
     }
 }

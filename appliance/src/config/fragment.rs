@@ -1,0 +1,97 @@
+//! One configuration file as written: every key optional, unknown keys rejected, so a typo
+//! fails loudly instead of silently keeping a default. `settings` turns the merged fragments
+//! into validated `Settings`; `appliance.example.toml` documents every key.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fragment {
+    pub hub: Option<HubFragment>,
+    pub camera: Option<CameraFragment>,
+    pub content: Option<CameraFragment>,
+    pub audio: Option<AudioFragment>,
+    pub video: Option<VideoFragment>,
+    pub panel: Option<PanelFragment>,
+    pub status: Option<StatusFragment>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubFragment {
+    pub url: Option<String>,
+    pub room: Option<String>,
+    /// The token itself never lives in the config: configs get copied, logged and pushed around.
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraFragment {
+    pub device: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudioFragment {
+    pub mic: Option<String>,
+    pub speaker: Option<String>,
+    pub aec: Option<bool>,
+    pub ns: Option<bool>,
+    pub agc: Option<bool>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoFragment {
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub framerate: Option<u32>,
+    pub bitrate_kbps: Option<u32>,
+    pub keyframe_interval_s: Option<u32>,
+    pub encoders: Option<Vec<String>>,
+    pub simulcast: Option<Vec<LayerFragment>>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerFragment {
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub bitrate_kbps: Option<u32>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PanelFragment {
+    pub chip: Option<String>,
+    pub buttons: Option<ButtonsFragment>,
+    pub leds: Option<LedsFragment>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ButtonsFragment {
+    pub go_live: Option<u32>,
+    pub mute: Option<u32>,
+    pub privacy: Option<u32>,
+    pub active_low: Option<bool>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedsFragment {
+    pub live: Option<u32>,
+    pub muted: Option<u32>,
+    pub fault: Option<u32>,
+    pub active_low: Option<bool>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusFragment {
+    pub enabled: Option<bool>,
+    pub listen: Option<String>,
+}
