@@ -35,7 +35,8 @@ base=${base/0.0.0.0/127.0.0.1}
 
 token() { "$bin/lectern-hub" token --data-dir "$data" --room "$room" --role "$1" --name "$2" --ttl 12h | tail -1; }
 device=$(token device "Room 101")
-"$bin/lectern-appliance" --virtual --hub "$base" --room "$room" --token "$device" 2>"$data/appliance.log" &
+"$bin/lectern-appliance" --virtual --hub "$base" --room "$room" --token "$device" \
+  --state-dir "$data/appliance" --config "$data/appliance" 2>"$data/appliance.log" &
 pids+=($!)
 
 cat <<MSG

@@ -202,8 +202,11 @@ export class Env {
 
   startAppliance({ room, token }) {
     requireBinary(APPLIANCE_BIN, 'lectern-appliance');
+    // Its own state dir and an ephemeral status port: tests never touch /var/lib or collide on :8090.
+    const stateDir = path.join(this.dataDir, `appliance${this.appliances.length}`);
     const a = new Child(`appliance${this.appliances.length}`, APPLIANCE_BIN,
-      ['--virtual', '--hub', this.baseUrl, '--room', room, '--token', token],
+      ['--virtual', '--hub', this.baseUrl, '--room', room, '--token', token,
+        '--state-dir', stateDir, '--config', stateDir, '--vendor-config-dir', stateDir, '--status-listen', '127.0.0.1:0'],
       { RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1' });
     this.appliances.push(a);
     return a;
