@@ -53,6 +53,21 @@ pub enum StoreEvent {
         participant: ParticipantId,
         at: u64,
     },
+    /// The lesson's exports as they stand, saved when the room empties or the lesson ends.
+    LessonSaved {
+        room: RoomId,
+        at: u64,
+        report: SavedReport,
+    },
+}
+
+/// A lesson's exports, rendered: what `/api/rooms/{room}/...` serves.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SavedReport {
+    pub attendance_csv: String,
+    pub attendance_json: String,
+    pub polls_csv: String,
+    pub polls_json: String,
 }
 
 /// One row of `sessions`, as the API reports it.
@@ -127,6 +142,34 @@ impl Store {
         Ok(())
     }
 
+    async fn save_lesson(&self, room: &RoomId, at: u64, r: &SavedReport) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO lesson_reports (room_id, saved_at, attendance_csv, attendance_json, polls_csv, polls_json) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(room.as_str())
+        .bind(at as i64)
+        .bind(&r.attendance_csv)
+        .bind(&r.attendance_json)
+        .bind(&r.polls_csv)
+        .bind(&r.polls_json)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The most recently saved exports of a room's lesson.
+    pub async fn latest_lesson(&self, room: &RoomId) -> anyhow::Result<Option<SavedReport>> {
+        let row = sqlx::query_as::<_, SavedReport>(
+            "SELECT attendance_csv, attendance_json, polls_csv, polls_json FROM lesson_reports \
+             WHERE room_id = ? ORDER BY saved_at DESC, id DESC LIMIT 1",
+        )
+        .bind(room.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row)
+    }
+
     pub async fn sessions(&self, room: &RoomId) -> anyhow::Result<Vec<SessionRow>> {
         let rows = sqlx::query_as::<_, SessionRow>(
             "SELECT room_id, name, role, transport, joined_at, left_at FROM sessions WHERE room_id = ? ORDER BY id",
@@ -151,6 +194,11 @@ impl Store {
                         }
                         Err(e) => tracing::warn!(error = %format!("{e:#}"), "recording a join failed"),
                     },
+                    StoreEvent::LessonSaved { room, at, report } => {
+                        if let Err(e) = self.save_lesson(room, *at, report).await {
+                            tracing::warn!(error = %format!("{e:#}"), "saving a lesson report failed");
+                        }
+                    }
                     StoreEvent::Left { participant, at } => {
                         if let Some(row) = rows.remove(participant)
                             && let Err(e) = self.close_session(row, *at).await
@@ -197,6 +245,23 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         assert!(dir.path().join("lectern.db").exists());
+    }
+
+    #[tokio::test]
+    async fn the_latest_saved_lesson_is_served_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let room = RoomId::parse("r").unwrap();
+        assert_eq!(store.latest_lesson(&room).await.unwrap(), None);
+        let report = |n: &str| SavedReport {
+            attendance_csv: n.into(),
+            attendance_json: "{}".into(),
+            polls_csv: String::new(),
+            polls_json: "[]".into(),
+        };
+        store.save_lesson(&room, 10, &report("old")).await.unwrap();
+        store.save_lesson(&room, 20, &report("new")).await.unwrap();
+        assert_eq!(store.latest_lesson(&room).await.unwrap().unwrap().attendance_csv, "new");
     }
 
     #[tokio::test]

@@ -240,3 +240,39 @@ fn whip_session_lifecycle_patch_and_delete() {
         "deleted twice"
     );
 }
+
+#[test]
+fn lesson_exports_need_a_teacher_token_for_that_room() {
+    let hub = Hub::start();
+    let url = |f: &str| format!("{}/api/rooms/demo/{f}", hub.base);
+    let get = |u: String, t: Option<String>| {
+        let mut r = agent().get(u);
+        if let Some(t) = t {
+            r = r.header("Authorization", &format!("Bearer {t}"));
+        }
+        let mut resp = r.call().unwrap();
+        (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap_or_default())
+    };
+    assert_eq!(get(url("attendance.csv"), None).0, 401);
+    assert_eq!(get(url("attendance.csv"), Some(token("demo", Role::Student, 600))).0, 403);
+    assert_eq!(get(url("attendance.csv"), Some(token("other", Role::Teacher, 600))).0, 403);
+    let teacher = token("demo", Role::Teacher, 600);
+    assert_eq!(get(url("attendance.csv"), Some(teacher.clone())).0, 404, "no lesson yet");
+    assert_eq!(get(url("secrets.txt"), Some(teacher.clone())).0, 404);
+
+    // The classroom box joins: now there is a lesson with one attendee.
+    let r = post(
+        &hub,
+        "/whip/demo",
+        Some(&token("demo", Role::Device, 600)),
+        "application/sdp",
+        &offer(Direction::SendOnly),
+    );
+    assert_eq!(r.status, 201);
+    let (status, csv) = get(url("attendance.csv"), Some(teacher.clone()));
+    assert_eq!(status, 200, "{csv}");
+    assert!(csv.starts_with("name,role,joined_at"), "{csv}");
+    assert!(csv.contains("Test,device"), "{csv}");
+    let (status, json) = get(url("polls.json"), Some(teacher));
+    assert_eq!((status, json.trim()), (200, "[]"));
+}

@@ -24,16 +24,26 @@ pub async fn report(
     if !matches!(what, "attendance" | "polls") || !matches!(format, "csv" | "json") {
         return Err(AppError::not_found("available: attendance.csv, attendance.json, polls.csv, polls.json"));
     }
-    let report = st
-        .sfu
-        .call(&room, |reply| Command::Report { room: room.clone(), reply })
-        .await
-        .map_err(|_| AppError::not_found(format!("no lesson in room '{room}' on this hub")))?;
-    let body = match (what, format) {
-        ("attendance", "csv") => report.attendance.to_csv(),
-        ("attendance", _) => serde_json::to_string_pretty(&report.attendance).unwrap_or_default(),
-        ("polls", "csv") => report.polls.iter().map(|p| p.to_csv()).collect::<Vec<_>>().join("\n"),
-        _ => serde_json::to_string_pretty(&report.polls).unwrap_or_default(),
+    // The live lesson if the hub still holds the room, else the last one saved.
+    let body = match st.sfu.call(&room, |reply| Command::Report { room: room.clone(), reply }).await {
+        Ok(report) => match (what, format) {
+            ("attendance", "csv") => report.attendance.to_csv(),
+            ("attendance", _) => serde_json::to_string_pretty(&report.attendance).unwrap_or_default(),
+            ("polls", "csv") => report.polls.iter().map(|p| p.to_csv()).collect::<Vec<_>>().join("\n"),
+            _ => serde_json::to_string_pretty(&report.polls).unwrap_or_default(),
+        },
+        Err(_) => {
+            let saved = st.store.latest_lesson(&room).await.map_err(|e| {
+                AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("reading saved lessons: {e:#}"))
+            })?;
+            let saved = saved.ok_or_else(|| AppError::not_found(format!("no lesson recorded for room '{room}'")))?;
+            match (what, format) {
+                ("attendance", "csv") => saved.attendance_csv,
+                ("attendance", _) => saved.attendance_json,
+                ("polls", "csv") => saved.polls_csv,
+                _ => saved.polls_json,
+            }
+        }
     };
     let ctype = if format == "csv" { "text/csv; charset=utf-8" } else { "application/json" };
     let mut resp = (StatusCode::OK, body).into_response();

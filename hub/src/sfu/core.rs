@@ -687,6 +687,9 @@ impl ShardCore {
         }
         self.unsubscribe(room_id, &gone);
         self.classroom_left(room_id, pid, now);
+        if self.rooms.get(room_id).is_some_and(|r| r.members.is_empty()) {
+            self.save_lesson(room_id);
+        }
         if let Some(store) = &self.store {
             let _ = store.send(StoreEvent::Left { participant: pid, at: (self.clock)() });
         }

@@ -125,6 +125,18 @@ impl ShardCore {
         self.deliver(room_id, outbound, now);
     }
 
+    /// Hands the lesson's exports to the store (the room emptied or the lesson ended).
+    pub(super) fn save_lesson(&self, room_id: &RoomId) {
+        let (Some(store), Ok(r)) = (&self.store, self.lesson_report(room_id)) else { return };
+        let report = crate::store::SavedReport {
+            attendance_csv: r.attendance.to_csv(),
+            attendance_json: serde_json::to_string(&r.attendance).unwrap_or_default(),
+            polls_csv: r.polls.iter().map(|p| p.to_csv()).collect::<Vec<_>>().join("\n"),
+            polls_json: serde_json::to_string(&r.polls).unwrap_or_default(),
+        };
+        let _ = store.send(crate::store::StoreEvent::LessonSaved { room: room_id.clone(), at: (self.clock)(), report });
+    }
+
     pub(super) fn lesson_report(&self, room_id: &RoomId) -> Result<LessonReport, SfuError> {
         let room = self.rooms.get(room_id).ok_or(SfuError::UnknownParticipant)?;
         Ok(LessonReport {
@@ -170,6 +182,7 @@ impl ShardCore {
                 }
             }
             Effect::EndLesson => {
+                self.save_lesson(room_id);
                 let everyone: Vec<ParticipantId> = self
                     .rooms
                     .get(room_id)
