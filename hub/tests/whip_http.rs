@@ -276,3 +276,64 @@ fn lesson_exports_need_a_teacher_token_for_that_room() {
     let (status, json) = get(url("polls.json"), Some(teacher));
     assert_eq!((status, json.trim()), (200, "[]"));
 }
+
+#[test]
+fn classroom_box_control_channel_takes_commands_and_reports_telemetry() {
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let hub = Hub::start();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let ws_url = format!("{}/device/ws", hub.base.replace("http://", "ws://"));
+    rt.block_on(async {
+        // No token, and a student token: refused before the upgrade.
+        let err = tokio_tungstenite::connect_async(ws_url.as_str()).await.unwrap_err().to_string();
+        assert!(err.contains("401"), "{err}");
+        let mut req = ws_url.as_str().into_client_request().unwrap();
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {}", token("demo", Role::Student, 600)).parse().unwrap());
+        let err = tokio_tungstenite::connect_async(req).await.unwrap_err().to_string();
+        assert!(err.contains("403"), "{err}");
+
+        let mut req = ws_url.as_str().into_client_request().unwrap();
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {}", token("demo", Role::Device, 600)).parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        use futures_util::{SinkExt, StreamExt};
+        ws.send(Message::text(r#"{"type":"hello","version":"0.1.0"}"#)).await.unwrap();
+        ws.send(Message::text(r#"{"type":"telemetry","state":"idle","status":"waiting for a lesson","uptimeSecs":3}"#))
+            .await
+            .unwrap();
+        ws.send(Message::text(r#"{"type":"telemetry","oops":1}"#)).await.unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap();
+        assert!(reply.to_text().unwrap().contains("\"error\""), "a bad message is answered, not fatal: {reply:?}");
+
+        // A teacher starts the room's camera: the box is told to go live.
+        let teacher = format!("Bearer {}", token("demo", Role::Teacher, 600));
+        let base = hub.base.clone();
+        let t = teacher.clone();
+        let status = tokio::task::spawn_blocking(move || {
+            agent()
+                .post(format!("{base}/api/rooms/demo/live"))
+                .header("Authorization", &t)
+                .send_empty()
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+        .await
+        .unwrap();
+        assert_eq!(status, 202);
+        let cmd = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(cmd.to_text().unwrap(), r#"{"type":"goLive"}"#);
+
+        let base = hub.base.clone();
+        let body = tokio::task::spawn_blocking(move || {
+            let mut r =
+                agent().get(format!("{base}/api/rooms/demo/device")).header("Authorization", &teacher).call().unwrap();
+            (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+        })
+        .await
+        .unwrap();
+        assert_eq!(body.0, 200, "{}", body.1);
+        assert!(body.1.contains("waiting for a lesson") && body.1.contains("0.1.0"), "{}", body.1);
+    });
+}

@@ -3,6 +3,7 @@
 //! (the JWT claims every endpoint checks).
 
 pub mod classroom;
+pub mod device;
 pub mod id;
 pub mod signal;
 pub mod token;

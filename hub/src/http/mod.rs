@@ -2,6 +2,7 @@
 //! translate it into shard commands. Every error is an [`error::AppError`] rendered as JSON.
 
 pub mod auth;
+pub mod device;
 pub mod error;
 pub mod lesson_api;
 pub mod pages;
@@ -27,6 +28,8 @@ pub struct AppState {
     /// WHIP/WHEP sessions by resource id.
     pub resources: Mutex<HashMap<String, whip::Resource>>,
     pub ice_servers: Vec<lectern_proto::signal::IceServer>,
+    /// Classroom boxes on their control channel.
+    pub devices: device::DeviceRegistry,
 }
 
 /// Content-Security-Policy for the app: our own scripts only; media and sockets to this hub.
@@ -40,7 +43,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/assets/{name}", get(pages::asset))
         .route("/healthz", get(pages::healthz))
         .route("/rtc", get(rtc::upgrade))
-        .route("/api/rooms/{room}/{file}", get(lesson_api::report))
+        .route("/api/rooms/{room}/{file}", get(lesson_api::report).post(device::command))
+        .route("/api/rooms/{room}/device", get(device::view))
+        .route("/device/ws", get(device::upgrade))
         .route("/whip/{room}", post(whip::whip_post).options(whip::options))
         .route("/whip/{room}/{id}", axum::routing::patch(whip::whip_patch).delete(whip::whip_delete))
         .route("/whep/{room}", post(whip::whep_post).options(whip::options))
@@ -69,7 +74,14 @@ async fn security_headers(mut resp: axum::response::Response) -> axum::response:
 
 impl AppState {
     pub fn new(key: TokenKey, sfu: Sfu, store: Store, ice_servers: Vec<lectern_proto::signal::IceServer>) -> Arc<Self> {
-        Arc::new(Self { key, sfu, store, resources: Mutex::new(HashMap::new()), ice_servers })
+        Arc::new(Self {
+            key,
+            sfu,
+            store,
+            resources: Mutex::new(HashMap::new()),
+            ice_servers,
+            devices: Default::default(),
+        })
     }
 }
 
