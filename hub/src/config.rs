@@ -15,6 +15,7 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     secret: Option<String>,
+    join_limit: Option<bool>,
     media: Option<FileMedia>,
 }
 
@@ -36,6 +37,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Token signing secret from config/env; `None` means use (or create) `<data_dir>/secret`.
     pub secret: Option<String>,
+    /// Rate-limit join attempts per client address (10 at once, then 10 a minute).
+    pub join_limit: bool,
     pub media: MediaSettings,
 }
 
@@ -45,6 +48,7 @@ impl std::fmt::Debug for Settings {
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("join_limit", &self.join_limit)
             .field("media", &self.media)
             .finish()
     }
@@ -72,6 +76,7 @@ impl Default for Settings {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080),
             data_dir: PathBuf::from("data"),
             secret: None,
+            join_limit: true,
             media: MediaSettings {
                 bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 udp_port: 50000,
@@ -117,6 +122,7 @@ impl Settings {
         if f.secret.is_some() {
             self.secret = f.secret;
         }
+        set(&mut self.join_limit, f.join_limit);
         if let Some(m) = f.media {
             set(&mut self.media.bind_ip, m.bind_ip);
             set(&mut self.media.udp_port, m.udp_port);
@@ -143,6 +149,9 @@ impl Settings {
         }
         if let Some(v) = env("LECTERN_SECRET") {
             self.secret = Some(v);
+        }
+        if let Some(v) = env("LECTERN_JOIN_LIMIT") {
+            self.join_limit = parse("LECTERN_JOIN_LIMIT", v)?;
         }
         if let Some(v) = env("LECTERN_BIND_IP") {
             self.media.bind_ip = parse("LECTERN_BIND_IP", v)?;

@@ -18,14 +18,22 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::info!(closed, "closed sessions left open by the previous run");
     }
     let sfu = Sfu::start(&settings.media, Some(store.clone().spawn_writer()))?;
-    let state = AppState::new(key, sfu, store, settings.media.ice_servers.clone());
+    let mut state = AppState::new(key, sfu, store, settings.media.ice_servers.clone());
+    if !settings.join_limit
+        && let Some(s) = std::sync::Arc::get_mut(&mut state)
+    {
+        s.join_limiter = None;
+    }
     let listener =
         tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;
     // Scripts and tests read this line to learn the port (e.g. with --listen 127.0.0.1:0).
     println!("listening on http://{addr}");
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), "lectern hub ready");
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
     Ok(())
 }
 

@@ -337,3 +337,24 @@ fn classroom_box_control_channel_takes_commands_and_reports_telemetry() {
         assert!(body.1.contains("waiting for a lesson") && body.1.contains("0.1.0"), "{}", body.1);
     });
 }
+
+#[test]
+fn join_attempts_are_rate_limited_per_client_address() {
+    let hub = Hub::start();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let url = format!("{}/rtc", hub.base.replace("http://", "ws://"));
+    rt.block_on(async {
+        let mut statuses = Vec::new();
+        for _ in 0..12 {
+            match tokio_tungstenite::connect_async(url.as_str()).await {
+                Ok(_) => statuses.push(101),
+                Err(tokio_tungstenite::tungstenite::Error::Http(r)) => statuses.push(r.status().as_u16()),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(&statuses[..10], &[101; 10], "a burst of 10 is fine: {statuses:?}");
+        assert_eq!(statuses[11], 429, "then the address is throttled: {statuses:?}");
+    });
+    // Other endpoints are not affected.
+    assert_eq!(agent().get(format!("{}/healthz", hub.base)).call().unwrap().status().as_u16(), 200);
+}

@@ -178,6 +178,8 @@ export class Env {
     this.hub = new Child('hub', HUB_BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', this.dataDir], {
       LECTERN_UDP_PORT: '0',
       LECTERN_BIND_IP: '127.0.0.1',
+      // Every test browser connects from 127.0.0.1: the per-address join limit would throttle them.
+      LECTERN_JOIN_LIMIT: 'false',
       RUST_LOG: process.env.RUST_LOG || 'info',
       NO_COLOR: '1',
     });
@@ -187,10 +189,14 @@ export class Env {
     return this.baseUrl;
   }
 
-  /** A token from `lectern-hub token`: the last non-empty line of its stdout. */
-  mintToken({ room, role, name }) {
+  /**
+   * A token from `lectern-hub token`: the last non-empty line of its stdout. `guest: true` mints a
+   * shared guest link token (its holders choose a name and wait in the lobby).
+   */
+  mintToken({ room, role, name, guest = false }) {
     const args = ['token', '--data-dir', this.dataDir, '--room', room, '--role', role];
     if (name) args.push('--name', name);
+    if (guest) args.push('--guest');
     const res = spawnSync(HUB_BIN, args, { encoding: 'utf8', timeout: 30000, env: { ...process.env, NO_COLOR: '1' } });
     if (res.status !== 0) {
       throw new Error(`lectern-hub ${args.join(' ')} failed (${res.status ?? res.signal}): ${res.stderr}`);
@@ -374,4 +380,38 @@ export function lecternSnapshot(page) {
       events: l.events.slice(-20),
     };
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// the classroom (lobby, hands, chat, polls, moderation)
+
+/**
+ * Open the join page for a new participant in its own browser context. Mints a token unless one is
+ * given. Returns { page, token }; does not wait for anything.
+ */
+export async function openLesson(env, browser, { room, role = 'student', name, guest = false, token, label, viewport }) {
+  const tok = token || env.mintToken({ room, role, name, guest });
+  const page = await env.newPage(browser, label || name || role);
+  if (viewport) await page.setViewportSize(viewport);
+  await page.goto(joinUrl(env.baseUrl, room, tok));
+  return { page, token: tok };
+}
+
+/** Waits until the hub admitted the page and sent the classroom state; returns the participant id. */
+export function inLesson(page, what = 'admitted to the lesson', timeoutMs = 20000) {
+  return waitFor(() => page.evaluate(() => {
+    const l = window.lectern;
+    return l && l.state === 'connected' && l.classroom && l.classroom.state === 'in' && l.self && l.self.participantId;
+  }), { what, timeoutMs });
+}
+
+/** The page's classroom view (window.lectern.classroom), as plain data. */
+export function classroomOf(page) {
+  return page.evaluate(() => JSON.parse(JSON.stringify(window.lectern.classroom)));
+}
+
+/** Select a side-panel tab (people | chat | polls | room) if it is not already selected. */
+export async function openTab(page, name) {
+  const tab = page.getByTestId(`tab-${name}`);
+  if ((await tab.getAttribute('aria-selected')) !== 'true') await tab.click();
 }

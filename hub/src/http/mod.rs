@@ -30,6 +30,8 @@ pub struct AppState {
     pub ice_servers: Vec<lectern_proto::signal::IceServer>,
     /// Classroom boxes on their control channel.
     pub devices: device::DeviceRegistry,
+    /// Join attempts per client address; `None` when turned off.
+    pub join_limiter: Option<Mutex<crate::classroom::JoinLimiter>>,
 }
 
 /// Content-Security-Policy for the app: our own scripts only; media and sockets to this hub.
@@ -81,6 +83,7 @@ impl AppState {
             resources: Mutex::new(HashMap::new()),
             ice_servers,
             devices: Default::default(),
+            join_limiter: Some(Mutex::new(crate::classroom::JoinLimiter::new(crate::classroom::Rate::JOIN))),
         })
     }
 }

@@ -5,8 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use std::net::SocketAddr;
+
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use lectern_proto::classroom::ClassroomCommand;
 use lectern_proto::signal::{ClientMsg, ErrorCode, MAX_MESSAGE_BYTES, ServerMsg};
@@ -16,6 +19,7 @@ use tokio::sync::mpsc;
 
 use super::AppState;
 use super::auth::display_name;
+use crate::classroom::ip_key;
 use crate::sfu::{Command, Ident, SfuError};
 use crate::store::Transport;
 use crate::token::{random_id, unix_now};
@@ -27,7 +31,27 @@ const PING_EVERY: Duration = Duration::from_secs(20);
 /// `type` values of [`ClientMsg`]; anything else is a classroom command.
 const SIGNAL_TYPES: [&str; 6] = ["join", "publishOffer", "subscribeAnswer", "trickle", "setMuted", "leave"];
 
-pub async fn upgrade(State(st): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(st): State<Arc<AppState>>,
+    // Present when served with connect info (always, outside in-process tests).
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if let (Some(limiter), Some(axum::Extension(ConnectInfo(addr)))) = (&st.join_limiter, peer) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let allowed = limiter.lock().unwrap_or_else(|e| e.into_inner()).try_acquire(&ip_key(addr.ip()), now);
+        if !allowed {
+            return super::AppError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "too many join attempts from your address; wait a minute and try again",
+            )
+            .into_response();
+        }
+    }
     ws.max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| session(socket, st))
