@@ -1,13 +1,19 @@
 // The join page (`/join/{room}?token=T`): wires signaling, the two peer connections and the UI.
 // One session per socket: on every (re)connect both peer connections are built anew; the local
-// camera and microphone are opened once and kept across reconnects.
+// camera and microphone are opened once and kept across reconnects. Classroom messages go to the
+// store (classroom.js) and the panels (lesson.js); the lobby and final screens are gate.js.
 
+import { isGuestToken } from './claims.js';
+import { ClassroomStore } from './classroom.js';
 import { wireJoinForm } from './form.js';
+import { Gate, askGuestName } from './gate.js';
+import { Lesson } from './lesson.js';
 import { roomFromPath } from './links.js';
 import { openLocalMedia } from './media.js';
 import { Publisher } from './publish.js';
 import { Signal } from './signal.js';
 import { Subscriber } from './subscribe.js';
+import { toast } from './toast.js';
 import { Ui } from './ui.js';
 
 const PUBLISHING_ROLES = new Set(['teacher', 'student']);
@@ -17,13 +23,18 @@ const JOIN_REPLY_TIMEOUT_MS = 10000;
 
 /** What the tests (and a curious developer in the console) can look at. */
 const lectern = {
-  state: 'connecting', // connecting | connected | reconnecting | failed | left | idle (no token)
+  // connecting | waiting (lobby) | connected | reconnecting | failed | left | idle (no token)
+  // | denied | removed | ended (the last three: final, no reconnect)
+  state: 'connecting',
   publishPc: null,
   subscribePc: null,
   participants: {}, // id -> { id, name, role, audioMuted, videoMuted }
   tracks: [], // latest subscribe mapping: [{ mid, participantId, kind }]
   self: null, // { participantId, room, role, name }
   events: [], // recent hub message types, for debugging
+  // { state: none|waiting|in|denied|removed|ended, hands, chat, poll, pollResults, myAnswer, lobby,
+  //   policy, spotlight, screenSharer, handRaised, ... }: see classroom.js
+  classroom: null,
 };
 window.lectern = lectern;
 
@@ -33,6 +44,9 @@ const pathRoom = roomFromPath(window.location.pathname);
 
 if (!token) {
   showTokenForm();
+} else if (isGuestToken(token)) {
+  // A shared guest link: the teacher needs a name to decide whom to let in.
+  askGuestName().then((name) => startCall(token, name));
 } else {
   startCall(token);
 }
@@ -48,7 +62,7 @@ function showTokenForm() {
   document.getElementById('token-link').focus();
 }
 
-function startCall(tok) {
+function startCall(tok, guestName = '') {
   const ui = new Ui();
   if (pathRoom) ui.setRoom(pathRoom);
   ui.setInCall(true);
@@ -71,6 +85,56 @@ function startCall(tok) {
 
   const send = (msg) => signal.send(msg);
 
+  const store = new ClassroomStore();
+  lectern.classroom = store.view;
+  const lesson = new Lesson({
+    store,
+    send,
+    ui,
+    token: tok,
+    participants: () => lectern.participants,
+    publisher: () => publisher,
+    onUnmuteAccepted: () => {
+      local.audioMuted = false;
+      applyMute('audio', true);
+    },
+  });
+  const gate = new Gate({ onLeave: () => leave() });
+
+  // The hub already stopped forwarding: make the page agree, and say why.
+  store.on('mutedByTeacher', ({ kind }) => {
+    if (kind === 'audio') local.audioMuted = true;
+    else local.videoMuted = true;
+    // Not announced with setMuted: the hub already told the room, and lifts its block only when we
+    // unmute ourselves.
+    applyMute(kind, false);
+    ui.clearNotice('unmute');
+    ui.notice(kind === 'audio' ? 'The teacher muted you.' : 'The teacher stopped your camera.', `muted-${kind}`);
+  });
+
+  // Admitted into a room whose policy keeps students' mic or camera off: the hub does not forward
+  // them, so the page starts with them off too.
+  store.on('status', () => {
+    const p = store.view.policy;
+    if (store.view.state !== 'in' || lectern.self?.role !== 'student' || !p) return;
+    for (const [kind, allowed] of [['audio', p.studentsMayUnmute], ['video', p.studentsMayStartVideo]]) {
+      const muted = kind === 'audio' ? local.audioMuted : local.videoMuted;
+      if (allowed || muted) continue;
+      if (kind === 'audio') local.audioMuted = true;
+      else local.videoMuted = true;
+      applyMute(kind, false);
+      ui.notice(kind === 'audio' ? 'Your microphone is off: the teacher turns it on for you or asks you to unmute.' : 'Cameras are off for students in this lesson.', `policy-${kind}`);
+    }
+  });
+
+  /** Students may be kept from unmuting or starting their camera by the room policy. */
+  function mayTurnOn(kind) {
+    if (lectern.self?.role !== 'student') return true;
+    const p = store.view.policy;
+    if (kind === 'audio') return !p || p.studentsMayUnmute || store.view.unmuteAllowed;
+    return !p || p.studentsMayStartVideo;
+  }
+
   function teardown() {
     publisher?.close();
     subscriber?.close();
@@ -81,6 +145,7 @@ function startCall(tok) {
     lectern.participants = {};
     lectern.tracks = [];
     ui.clearRemote();
+    lesson.teardown();
   }
 
   /** A peer connection that fails cannot recover on its own: start a fresh session. */
@@ -145,6 +210,7 @@ function startCall(tok) {
 
   function onJoined(msg, mySession) {
     clearTimeout(joinTimer);
+    gate.hide();
     iceServers = Array.isArray(msg.iceServers) ? msg.iceServers : [];
     signal.markJoined();
     lectern.self = { participantId: msg.participantId, room: msg.room, role: msg.role, name: msg.name };
@@ -153,6 +219,7 @@ function startCall(tok) {
       ui.notice(`Your link is for room ${msg.room}, so that is where you are.`, 'room');
     }
     for (const p of msg.participants || []) addParticipant(p);
+    lesson.joined(lectern.self);
     setState('connected', `Connected as ${msg.name || 'guest'}`);
     const canPublish = PUBLISHING_ROLES.has(msg.role);
     ui.setCanPublish(canPublish);
@@ -168,7 +235,7 @@ function startCall(tok) {
   function ensureSubscriber() {
     if (subscriber) return subscriber;
     subscriber = new Subscriber(send, (tracks) => {
-      lectern.tracks = tracks.map(({ mid, participantId, kind }) => ({ mid, participantId, kind }));
+      lectern.tracks = tracks.map(({ mid, participantId, kind, screen }) => ({ mid, participantId, kind, screen }));
       ui.setTracks(tracks);
     }, rtcConfig());
     lectern.subscribePc = subscriber.pc;
@@ -184,12 +251,22 @@ function startCall(tok) {
       case 'joined':
         onJoined(msg, mySession);
         break;
+      case 'waiting':
+        // In the lobby: the socket stays open and `joined` follows when a teacher admits us.
+        clearTimeout(joinTimer);
+        signal.markJoined();
+        store.apply(msg);
+        setState('waiting', 'Waiting for the teacher to let you in…');
+        gate.waiting(msg.position);
+        break;
       case 'participantJoined':
         addParticipant(msg.participant);
+        lesson.peopleChanged();
         break;
       case 'participantLeft':
         delete lectern.participants[msg.participantId];
         ui.removeParticipant(msg.participantId);
+        lesson.peopleChanged();
         break;
       case 'publishAnswer':
         publisher?.applyAnswer(msg.sdp).catch((err) => console.error('lectern: bad publishAnswer', err));
@@ -201,21 +278,24 @@ function startCall(tok) {
         const p = lectern.participants[msg.participantId];
         if (p) p[msg.kind === 'audio' ? 'audioMuted' : 'videoMuted'] = !!msg.muted;
         ui.setMuted(msg.participantId, msg.kind, !!msg.muted);
+        lesson.peopleChanged();
         break;
       }
       case 'error':
         // Terminal codes never get here (signal.js stops first); the hub closes after other fatal ones
         // and we reconnect.
         console.warn('lectern: hub error', msg.code, msg.message, msg.fatal ? '(fatal)' : '');
+        if (!msg.fatal) lesson.refused(msg);
         break;
       default:
-        console.log('lectern: ignoring message of type', msg && msg.type);
+        if (!(msg && store.apply(msg))) console.log('lectern: ignoring message of type', msg && msg.type);
     }
   }
 
   const signal = new Signal(tok, {
     onSession(s) {
       teardown();
+      store.reset();
       session = s;
       clearTimeout(joinTimer);
       joinTimer = setTimeout(() => {
@@ -246,30 +326,61 @@ function startCall(tok) {
       ui.setInCall(false);
       ui.rejoinBtn.hidden = true; // the same link will not work again
     },
+    onFinal(msg) {
+      // Denied, removed or the lesson ended: the hub closes the socket; we do not come back.
+      clearTimeout(joinTimer);
+      session = null;
+      teardown();
+      store.apply(msg);
+      stopLocalMedia();
+      const kind = { denied: 'denied', removed: 'removed', lessonEnded: 'ended' }[msg.type];
+      const text = { denied: 'You could not join the lesson.', removed: 'You were removed from the lesson.', ended: 'The lesson has ended.' }[kind];
+      setState(kind, text);
+      ui.setInCall(false);
+      ui.rejoinBtn.hidden = true;
+      gate.final(kind, msg.reason);
+    },
   });
+  signal.name = guestName;
+
+  function stopLocalMedia() {
+    // Switch the camera light off: the class no longer sees you.
+    for (const t of local.media?.stream?.getTracks() || []) t.stop();
+    local.media = null;
+    ui.setLocalPreview(null);
+  }
+
+  function leave() {
+    send({ type: 'leave' });
+    signal.stop();
+    session = null;
+    teardown();
+    stopLocalMedia();
+    gate.hide();
+    ui.setInCall(false);
+    setState('left', 'You left the lesson.');
+    ui.rejoinBtn.focus();
+  }
 
   ui.onControls({
     toggleMic() {
+      if (local.audioMuted && !mayTurnOn('audio')) {
+        toast('The teacher has turned off unmuting for students. Raise your hand to ask.', { kind: 'error' });
+        return;
+      }
       local.audioMuted = !local.audioMuted;
       applyMute('audio', true);
+      if (!local.audioMuted) ui.clearNotice('unmute');
     },
     toggleCam() {
+      if (local.videoMuted && !mayTurnOn('video')) {
+        toast('The teacher has turned off cameras for students.', { kind: 'error' });
+        return;
+      }
       local.videoMuted = !local.videoMuted;
       applyMute('video', true);
     },
-    leave() {
-      send({ type: 'leave' });
-      signal.stop();
-      session = null;
-      teardown();
-      // Switch the camera light off: leaving means the class no longer sees you.
-      for (const t of local.media?.stream?.getTracks() || []) t.stop();
-      local.media = null;
-      ui.setLocalPreview(null);
-      ui.setInCall(false);
-      setState('left', 'You left the lesson.');
-      ui.rejoinBtn.focus();
-    },
+    leave,
     rejoin() {
       ui.setInCall(true);
       setState('connecting', 'Connecting to the class…');

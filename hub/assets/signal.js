@@ -9,6 +9,8 @@ const STABLE_SESSION_MS = 5000;
 
 /** Error codes after which a reconnect cannot help. */
 const TERMINAL_CODES = new Set(['unauthorized', 'forbidden']);
+/** Classroom verdicts after which the hub closes the socket and a reconnect must not follow. */
+const FINAL_TYPES = new Set(['denied', 'removed', 'lessonEnded']);
 
 /** The `/rtc` URL on the host that served this page (wss behind TLS). */
 export function rtcUrl(loc = window.location) {
@@ -26,10 +28,14 @@ export function rtcUrl(loc = window.location) {
  * - onDrop({ delayMs, attempt, everConnected, opened }): the socket closed (`opened`: it had connected
  *   at all); a retry is scheduled.
  * - onTerminal(error): a fatal unauthorized/forbidden error; no retry.
+ * - onFinal(msg): `denied`, `removed` or `lessonEnded`; no retry.
+ *
+ * `name` (set before start) goes with `join`: the hub uses it only for guest tokens.
  */
 export class Signal {
   constructor(token, callbacks, url = rtcUrl()) {
     this.token = token;
+    this.name = '';
     this.cb = callbacks;
     this.url = url;
     this.ws = null;
@@ -105,7 +111,7 @@ export class Signal {
       if (this.ws !== ws) return;
       this.session = session;
       session.opened = true;
-      session.send({ type: 'join', token: this.token });
+      session.send(this.name ? { type: 'join', token: this.token, name: this.name } : { type: 'join', token: this.token });
       this.cb.onSession?.(session);
     });
     ws.addEventListener('message', (ev) => {
@@ -121,6 +127,11 @@ export class Signal {
         // Do not wait for the hub to close the socket: stop now so no retry can be scheduled.
         this.stop();
         this.cb.onTerminal?.(msg);
+        return;
+      }
+      if (msg && FINAL_TYPES.has(msg.type)) {
+        this.stop();
+        this.cb.onFinal?.(msg);
         return;
       }
       this.cb.onMessage?.(msg, session);

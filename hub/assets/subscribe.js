@@ -1,6 +1,7 @@
 // The subscribe peer connection: everyone else's media from the hub. The hub offers and re-offers
 // on the same connection whenever tracks come and go; each offer's `tracks` list says which
-// participant each mid carries. Mids missing from the latest list are inactive.
+// participant each mid carries (and `screen: true` for a shared screen). Mids missing from the latest
+// list are inactive.
 
 export class Subscriber {
   /**
@@ -51,7 +52,7 @@ export class Subscriber {
       if (!info || tr.stopped || tr.currentDirection === 'inactive' || tr.currentDirection === 'stopped') continue;
       const track = tr.receiver.track;
       if (!track || track.kind !== info.kind) continue;
-      out.push({ mid: tr.mid, participantId: info.participantId, kind: info.kind, track });
+      out.push({ mid: tr.mid, participantId: info.participantId, kind: info.kind, screen: !!info.screen, track });
     }
     return out;
   }

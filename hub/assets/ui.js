@@ -29,8 +29,10 @@ class Tile {
     this.video.playsInline = true;
     this.placeholder = h('div', { class: 'placeholder', 'aria-hidden': 'true' });
     this.micOff = h('span', { class: 'badge mic-off', hidden: true }, 'muted');
+    this.hand = h('span', { class: 'badge hand', hidden: true, title: 'Hand raised' },
+      h('span', { 'aria-hidden': 'true' }, '✋'), h('span', { class: 'visually-hidden' }, 'hand raised'));
     this.nameEl = h('span', { class: 'name' });
-    this.caption = h('figcaption', {}, this.nameEl, this.micOff);
+    this.caption = h('figcaption', {}, this.nameEl, this.hand, this.micOff);
     this.el = h('figure', { class: 'tile' }, this.video, this.placeholder, this.caption);
     this.update(info);
   }
@@ -73,6 +75,10 @@ class Tile {
     }
     this.micOff.hidden = !this.info.audioMuted;
   }
+
+  setHand(raised) {
+    this.hand.hidden = !raised;
+  }
 }
 
 export class Ui {
@@ -91,6 +97,12 @@ export class Ui {
     this.soundBtn = byId('enable-sound');
     this.rejoinBtn = byId('rejoin');
     this.roomName = byId('room-name');
+    this.spotlightBox = byId('spotlight');
+    this.screenBox = byId('screen');
+    this.screenVideo = byId('screen-video');
+    this.screenCaption = byId('screen-caption');
+    this.spotlightId = null;
+    this.screenTrack = null;
     this.tiles = new Map(); // participantId -> Tile
     this.audios = new Map(); // mid -> { el, track, participantId }
     this.soundBtn.addEventListener('click', () => this.unlockSound());
@@ -107,14 +119,24 @@ export class Ui {
     this.status.textContent = text;
   }
 
-  /** A notice that stays until dismissed (e.g. camera denied). */
-  notice(text, key = text) {
+  /**
+   * A notice that stays until dismissed (e.g. camera denied). `action` ({ label, run, testid }) adds a
+   * button that runs and dismisses the notice.
+   */
+  notice(text, key = text, action = null) {
     if ([...this.notices.children].some((n) => n.dataset.key === key)) return;
     const close = h('button', { type: 'button', class: 'dismiss', 'aria-label': 'Dismiss this notice' }, '\u00D7');
-    const item = h('div', { class: 'notice', role: 'status' }, h('p', {}, text), close);
+    const item = h('div', { class: 'notice', role: 'status', 'data-testid': `notice-${key}` }, h('p', {}, text));
+    if (action) {
+      const act = h('button', { type: 'button', class: 'primary', 'data-testid': action.testid || null }, action.label);
+      act.addEventListener('click', () => { item.remove(); action.run(); });
+      item.append(act);
+    }
+    item.append(close);
     item.dataset.key = key;
     close.addEventListener('click', () => item.remove());
     this.notices.append(item);
+    return item;
   }
 
   clearNotice(key) {
@@ -150,11 +172,43 @@ export class Ui {
     this.tiles.get(id)?.setMuted(kind, muted);
   }
 
-  /** The room feed (role "device") goes on the stage, everyone else into the tile row. */
+  /**
+   * The spotlighted participant goes large above everything; the room feed (role "device") on the
+   * stage; everyone else into the tile row.
+   */
   place(tile) {
-    const parent = tile.info.role === 'device' ? this.stage : this.others;
+    const parent = tile.info.id === this.spotlightId ? this.spotlightBox
+      : tile.info.role === 'device' ? this.stage : this.others;
     if (tile.el.parentElement !== parent) parent.append(tile.el);
     this.refreshStage();
+  }
+
+  /** `id` (or null) is shown large (our own spotlight shows in our preview's caption instead). */
+  setSpotlight(id) {
+    this.spotlightId = id;
+    for (const tile of this.tiles.values()) this.place(tile);
+    this.refreshStage();
+  }
+
+  /** Hand badges on tiles (teachers and the room display know whose hands are up). */
+  setHands(ids) {
+    for (const [id, tile] of this.tiles) tile.setHand(ids.has(id));
+  }
+
+  /** A shared screen, shown above the room feed; null when nobody shares. */
+  setScreen(share) {
+    const track = share ? share.track : null;
+    if (track !== this.screenTrack) {
+      this.screenTrack = track;
+      this.screenVideo.srcObject = track ? new MediaStream([track]) : null;
+      if (track) this.screenVideo.play().catch(() => {});
+    }
+    this.screenBox.hidden = !track;
+    if (share) {
+      const who = this.tiles.get(share.participantId)?.info.name;
+      this.screenCaption.textContent = who ? `${who}'s screen` : 'Shared screen';
+      this.screenVideo.setAttribute('aria-label', this.screenCaption.textContent);
+    }
   }
 
   /**
@@ -162,19 +216,22 @@ export class Ui {
    * tiles that carry video, or the first device tile as a placeholder when none does yet.
    */
   refreshStage() {
-    const devices = [...this.tiles.values()].filter((t) => t.info.role === 'device');
+    const devices = [...this.tiles.values()].filter((t) => t.info.role === 'device' && t.el.parentElement === this.stage);
     const withVideo = devices.filter((t) => t.videoTrack);
     for (const t of devices) t.el.hidden = withVideo.length ? !t.videoTrack : t !== devices[0];
     this.stageEmpty.hidden = devices.length > 0;
     this.others.hidden = this.others.children.length === 0;
+    this.spotlightBox.hidden = !this.spotlightBox.querySelector('.tile');
   }
 
   /** The complete set of live remote tracks after a negotiation. */
   setTracks(tracks) {
     const videoByPid = new Map();
     const liveAudio = new Map();
+    let screen = null;
     for (const t of tracks) {
-      if (t.kind === 'video') videoByPid.set(t.participantId, t.track);
+      if (t.kind === 'video' && t.screen) screen = t;
+      else if (t.kind === 'video') videoByPid.set(t.participantId, t.track);
       else if (t.kind === 'audio') liveAudio.set(t.mid, t);
     }
     for (const [pid, track] of videoByPid) {
@@ -182,6 +239,7 @@ export class Ui {
       tile.setVideoTrack(track);
     }
     for (const [pid, tile] of this.tiles) if (!videoByPid.has(pid)) tile.setVideoTrack(null);
+    this.setScreen(screen);
     this.refreshStage();
     for (const [mid, a] of this.audios) {
       const live = liveAudio.get(mid);
@@ -212,6 +270,7 @@ export class Ui {
   unlockSound() {
     for (const { el } of this.audios.values()) el.play().catch(() => {});
     for (const t of this.tiles.values()) t.video.play().catch(() => {});
+    if (this.screenTrack) this.screenVideo.play().catch(() => {});
     this.soundBtn.hidden = true;
   }
 
@@ -219,6 +278,8 @@ export class Ui {
   clearRemote() {
     for (const id of [...this.tiles.keys()]) this.removeParticipant(id);
     for (const mid of [...this.audios.keys()]) this.dropAudio(mid);
+    this.setScreen(null);
+    this.setSpotlight(null);
   }
 
   // ---- local side ----
@@ -259,4 +320,26 @@ export class Ui {
     this.leaveBtn.hidden = !inCall;
     this.rejoinBtn.hidden = inCall;
   }
+}
+
+/**
+ * Replace a list's children without dropping keyboard focus: a panel that re-renders on every event
+ * must not throw the user back to the top of the page. Focus returns to the same control of the
+ * same row, else the row's first button, else the first button of the list.
+ */
+export function replaceKeepingFocus(container, children) {
+  const active = document.activeElement;
+  if (!active || !container.contains(active)) {
+    container.replaceChildren(...children);
+    return;
+  }
+  const row = active.closest('[data-participant-id], [data-message-id]');
+  const rowKey = row && (row.dataset.participantId ? `[data-participant-id="${row.dataset.participantId}"]` : `[data-message-id="${row.dataset.messageId}"]`);
+  const testid = active.dataset.testid;
+  container.replaceChildren(...children);
+  const newRow = rowKey && container.querySelector(rowKey);
+  const target = (newRow && testid && newRow.querySelector(`[data-testid="${testid}"]`))
+    || (newRow && newRow.querySelector('button'))
+    || container.querySelector('button');
+  if (target) target.focus();
 }

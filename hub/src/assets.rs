@@ -1,4 +1,4 @@
-//! The student web app, embedded in the binary so the hub serves it with nothing to install and no
+//! The web app (student, teacher and room display), embedded in the binary so the hub serves it with nothing to install and no
 //! CDN. `/` serves `index.html`, `/join/{room}` serves `join.html`, `/assets/{name}` serves
 //! [`get`]`(name)`. Sources: `hub/assets/` (plain ES modules, no build step).
 
@@ -30,6 +30,22 @@ const FILES: &[(&str, Asset)] = &[
     ("publish.js", asset(JS, include_bytes!("../assets/publish.js"))),
     ("subscribe.js", asset(JS, include_bytes!("../assets/subscribe.js"))),
     ("ui.js", asset(JS, include_bytes!("../assets/ui.js"))),
+    ("claims.js", asset(JS, include_bytes!("../assets/claims.js"))),
+    ("classroom.js", asset(JS, include_bytes!("../assets/classroom.js"))),
+    ("lesson.js", asset(JS, include_bytes!("../assets/lesson.js"))),
+    ("gate.js", asset(JS, include_bytes!("../assets/gate.js"))),
+    ("toast.js", asset(JS, include_bytes!("../assets/toast.js"))),
+    ("confirm.js", asset(JS, include_bytes!("../assets/confirm.js"))),
+    ("tabs.js", asset(JS, include_bytes!("../assets/tabs.js"))),
+    ("hands.js", asset(JS, include_bytes!("../assets/hands.js"))),
+    ("lobby.js", asset(JS, include_bytes!("../assets/lobby.js"))),
+    ("chat.js", asset(JS, include_bytes!("../assets/chat.js"))),
+    ("polls.js", asset(JS, include_bytes!("../assets/polls.js"))),
+    ("pollform.js", asset(JS, include_bytes!("../assets/pollform.js"))),
+    ("people.js", asset(JS, include_bytes!("../assets/people.js"))),
+    ("roomctl.js", asset(JS, include_bytes!("../assets/roomctl.js"))),
+    ("reactions.js", asset(JS, include_bytes!("../assets/reactions.js"))),
+    ("screenshare.js", asset(JS, include_bytes!("../assets/screenshare.js"))),
 ];
 
 const fn asset(content_type: &'static str, body: &'static [u8]) -> Asset {

@@ -92,6 +92,20 @@ fn mute_all_stops_the_students_audio_at_the_hub() {
     speak(&mut net, 30, 30);
     assert_eq!(media_count(&net, listener), at_mute, "no packet of a muted student leaves the hub");
 
+    // Muting oneself again must not lift the teacher's block (a client could then send real audio).
+    net.hub.handle_command(
+        Command::SetMuted {
+            room: room(),
+            participant: ParticipantId(2),
+            kind: lectern_proto::signal::MediaKind::Audio,
+            muted: true,
+        },
+        net.now,
+    );
+    let at_self_mute = media_count(&net, listener);
+    speak(&mut net, 60, 30);
+    assert_eq!(media_count(&net, listener), at_self_mute, "still blocked after the student's own setMuted(true)");
+
     // A student cannot mute others: a teacher command from a student is refused.
     let err = command(&mut net, 2, ClassroomCommand::MuteAllStudents).unwrap_err().to_string();
     assert!(err.contains("teacher"), "{err}");

@@ -226,10 +226,18 @@ impl ShardCore {
             });
             return;
         }
-        match kind {
-            WireKind::Audio => (m.audio_muted, m.audio_blocked) = (muted, false),
-            WireKind::Video => (m.video_muted, m.video_blocked) = (muted, false),
+        // Muting oneself never lifts a teacher's block; only an allowed unmute does.
+        let (flag, blocked) = match kind {
+            WireKind::Audio => (&mut m.audio_muted, &mut m.audio_blocked),
+            WireKind::Video => (&mut m.video_muted, &mut m.video_blocked),
+        };
+        if !muted {
+            *blocked = false;
         }
+        if *flag == muted {
+            return; // nothing changed: no duplicate event
+        }
+        *flag = muted;
         room.broadcast(id, &ServerMsg::TrackMuted { participant_id: id, kind, muted });
     }
 

@@ -1,0 +1,97 @@
+// The teacher's Room panel: room policies, attendance and poll downloads, End lesson.
+
+import { confirmAction } from './confirm.js';
+import { toast } from './toast.js';
+import { h } from './ui.js';
+
+const POLICIES = [
+  ['everyoneWaits', 'Everyone waits in the lobby', 'Students with a personal link wait too; guests always wait.'],
+  ['locked', 'Lock the room', 'Nobody new can enter, except teachers and the classroom.'],
+  ['studentsMayUnmute', 'Students may unmute', ''],
+  ['studentsMayStartVideo', 'Students may start their camera', ''],
+  ['studentsMayShareScreen', 'Students may share their screen', ''],
+  ['studentsMayChat', 'Students may chat with the room', 'Private messages to a teacher always work.'],
+];
+
+const DOWNLOADS = [
+  ['attendance.csv', 'Download attendance (CSV)', 'download-attendance-csv'],
+  ['attendance.json', 'Attendance (JSON)', 'download-attendance-json'],
+  ['polls.csv', 'Poll results (CSV)', 'download-polls-csv'],
+  ['polls.json', 'Poll results (JSON)', 'download-polls-json'],
+];
+
+/** ctx: { store, send, token, room() }. */
+export function mountRoomControls(box, ctx) {
+  const { store, send } = ctx;
+  const inputs = {};
+  const toggles = POLICIES.map(([key, label, help]) => {
+    const id = `policy-${key}`;
+    const input = h('input', { type: 'checkbox', role: 'switch', id, 'data-testid': id, 'aria-describedby': help ? `${id}-help` : null });
+    input.addEventListener('change', () => {
+      input.disabled = true; // until the hub says what the policy now is
+      send({ type: 'setPolicy', [key]: input.checked });
+      setTimeout(() => render(), 3000); // a refusal brings no event: show the truth again
+    });
+    inputs[key] = input;
+    return h('li', {}, input, h('label', { for: id }, label), help ? h('p', { id: `${id}-help`, class: 'help' }, help) : '');
+  });
+
+  const downloads = DOWNLOADS.map(([file, label, testid]) => {
+    const b = h('button', { type: 'button', 'data-testid': testid }, label);
+    b.addEventListener('click', () => download(ctx, file, b));
+    return b;
+  });
+
+  const end = h('button', { type: 'button', class: 'danger', 'data-testid': 'end-lesson' }, 'End lesson');
+  end.addEventListener('click', async () => {
+    const ok = await confirmAction({
+      title: 'End the lesson for everyone?',
+      text: 'Everyone leaves now, the classroom stops streaming, and nobody can rejoin this lesson.',
+      okLabel: 'End lesson',
+    });
+    if (ok) send({ type: 'endLesson' });
+  });
+
+  box.append(
+    h('h2', {}, 'Room settings'),
+    h('ul', { class: 'policies', 'data-testid': 'policies' }, ...toggles),
+    h('h2', {}, 'Reports'),
+    h('div', { class: 'row downloads' }, ...downloads),
+    h('h2', {}, 'Lesson'),
+    end);
+
+  const render = () => {
+    const p = store.view.policy;
+    for (const [key] of POLICIES) {
+      inputs[key].disabled = !p;
+      if (p) inputs[key].checked = !!p[key];
+    }
+  };
+  store.on('policy', render);
+  render();
+}
+
+/** Fetch a report with the teacher's token (never in a URL) and save it through a Blob link. */
+async function download(ctx, file, btn) {
+  const room = ctx.room();
+  btn.disabled = true;
+  try {
+    const res = await fetch(`/api/rooms/${encodeURIComponent(room)}/${file}`, {
+      headers: { Authorization: `Bearer ${ctx.token}` },
+      cache: 'no-store',
+    });
+    if (!res.ok) throw new Error(`the hub answered ${res.status}`);
+    const blob = await res.blob();
+    const url = URL.createObjectURL(blob);
+    const a = h('a', { href: url, download: `${room}-${file}`, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  } catch (err) {
+    console.warn('lectern: download failed', file, err);
+    toast(`The ${file} report could not be downloaded (${err.message}).`, { kind: 'error' });
+  } finally {
+    btn.disabled = false;
+  }
+}
