@@ -232,7 +232,10 @@ impl ShardCore {
     ) -> Result<SdpAnswer, SfuError> {
         let room_id = ident.room.clone();
         let pid = ident.participant;
-        self.gate(&ident, now)?;
+        // The return feed is the same classroom box, already in the lesson through its WHIP session.
+        if ident.transport != Transport::Return {
+            self.gate(&ident, now)?;
+        }
         let key = self.new_peer(&room_id, pid, direction, now);
         let peer = self.peers.get_mut(&key).expect("peer was just inserted");
         let answer = match peer.rtc.sdp_api().accept_offer(offer) {
@@ -259,7 +262,9 @@ impl ShardCore {
         let room = self.rooms.entry(member.ident.room.clone()).or_default();
         room.empty_since = None;
         let pid = member.ident.participant;
-        room.broadcast(pid, &ServerMsg::ParticipantJoined { participant: member.info() });
+        if !member.is_return_feed() {
+            room.broadcast(pid, &ServerMsg::ParticipantJoined { participant: member.info() });
+        }
         tracing::info!(room = %member.ident.room, participant = %pid, role = %member.ident.role, transport = ?member.ident.transport, "participant joined");
         room.members.insert(pid, member);
     }
@@ -585,7 +590,12 @@ impl ShardCore {
             let gap = if freq.get() == 90_000 { 3000 } else { u64::from(freq.get()) / 50 };
             let time = str0m::media::MediaTime::new(rebase.map(data.time.numer(), gap), freq);
             let Some(writer) = peer.rtc.writer(mid) else { continue };
-            let Some(pt) = writer.match_params(data.params) else {
+            // str0m matches against every codec it knows; only a PT negotiated on this m-line will
+            // be understood by the receiver, so fall back to one of the same codec there.
+            let matched = writer.match_params(data.params).filter(|pt| writer.payload_params().any(|p| p.pt() == *pt));
+            let same_codec =
+                || writer.payload_params().find(|p| p.spec().codec == data.params.spec().codec).map(|p| p.pt());
+            let Some(pt) = matched.or_else(same_codec) else {
                 tracing::debug!(peer = sub.0, %mid, "subscriber did not negotiate this codec");
                 continue;
             };
@@ -677,7 +687,9 @@ impl ShardCore {
         for t in &gone {
             room.tracks.remove(t);
         }
-        room.broadcast(pid, &ServerMsg::ParticipantLeft { participant_id: pid });
+        if !member.is_return_feed() {
+            room.broadcast(pid, &ServerMsg::ParticipantLeft { participant_id: pid });
+        }
         room.speakers.remove_participant(pid);
         if room.members.is_empty() {
             room.empty_since = Some(now);

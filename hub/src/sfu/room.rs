@@ -115,7 +115,12 @@ impl Room {
     }
 
     pub fn infos_except(&self, except: ParticipantId) -> Vec<ParticipantInfo> {
-        self.members.values().filter(|m| m.ident.participant != except).map(Member::info).collect()
+        // The return feed is the classroom box's second connection, not another participant.
+        self.members
+            .values()
+            .filter(|m| m.ident.participant != except && !m.is_return_feed())
+            .map(Member::info)
+            .collect()
     }
 
     /// An admitted member or someone waiting in the lobby.
