@@ -7,7 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use lectern_proto::RoomId;
 
 use crate::config::{ConfigPaths, Overrides, Settings};
-use crate::media::{AudioProcessing, Controls, MediaSettings, Source, TestPattern, VideoSettings};
+use crate::media::{
+    AudioProcessing, Controls, MediaSettings, PlaybackOutput, PlaybackSettings, Source, TestPattern, VideoSettings,
+};
 use crate::whip::Token;
 
 #[derive(Debug, Parser)]
@@ -151,6 +153,17 @@ impl RunArgs {
         }
         MediaSettings { source, video, audio, controls: Controls::default(), ice_addresses }
     }
+
+    /// Where the return feed plays: the configured speaker and the display, or nowhere
+    /// (measured only) with `--virtual`. ICE uses the same addresses as publishing.
+    pub fn playback_settings(&self, settings: &Settings, media: &MediaSettings) -> PlaybackSettings {
+        let output = if self.use_virtual {
+            PlaybackOutput::Headless
+        } else {
+            PlaybackOutput::Devices { speaker: settings.audio.speaker.clone() }
+        };
+        PlaybackSettings { output, ice_addresses: media.ice_addresses.clone() }
+    }
 }
 
 /// Whether the hub URL names this machine's loopback (`localhost`, `127.x`, `[::1]`).
@@ -201,6 +214,9 @@ mod tests {
         assert!(matches!(media.source, Source::Virtual { .. }));
         assert_eq!(media.ice_addresses, [IpAddr::from([127, 0, 0, 1])]);
         assert_eq!((media.video.width, media.video.framerate, media.video.bitrate_kbps), (1280, 30, 1500));
+        let playback = cli.run.playback_settings(&settings(&cli), &media);
+        assert_eq!(playback.output, PlaybackOutput::Headless, "virtual boxes play the return feed nowhere");
+        assert_eq!(playback.ice_addresses, media.ice_addresses);
     }
 
     #[test]
@@ -221,6 +237,8 @@ mod tests {
         assert_eq!(settings.camera, "/dev/video2");
         let media = cli.run.media_settings(&settings, &settings.camera, "x264enc");
         assert_eq!(media.source, Source::Capture { camera: "/dev/video2".into(), mic: None });
+        let playback = cli.run.playback_settings(&settings, &media);
+        assert_eq!(playback.output, PlaybackOutput::Devices { speaker: None });
     }
 
     #[test]

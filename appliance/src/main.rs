@@ -10,7 +10,7 @@ use lectern_appliance::media::{self, EncoderChoice, GstEncoderRegistry};
 use lectern_appliance::notify::Notifier;
 use lectern_appliance::panel::{self, FakePanel, Panel};
 use lectern_appliance::report::Reporter;
-use lectern_appliance::run::Runner;
+use lectern_appliance::run::{HubClients, Runner};
 use lectern_appliance::status::{self, ConfigStatus, StatusBoard};
 use lectern_appliance::whip::{Token, WhipClient};
 use lectern_appliance::{probe, signals};
@@ -35,8 +35,12 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     let loaded = config::load(&args.config_paths(), &args.overrides()).context("loading the configuration")?;
     let settings = &loaded.settings;
     let token = read_token(&settings.hub.token)?;
-    let whip =
-        WhipClient::new(&settings.hub.url, &settings.hub.room, token).context("configuring the hub connection")?;
+    let hub = HubClients {
+        publish: WhipClient::new(&settings.hub.url, &settings.hub.room, token.clone())
+            .context("configuring the hub connection")?,
+        return_feed: WhipClient::return_feed(&settings.hub.url, &settings.hub.room, token)
+            .context("configuring the hub's return feed")?,
+    };
     let encoder = choose_encoder(&settings.video.encoders)?;
     let camera = if args.use_virtual {
         settings.camera.clone()
@@ -44,6 +48,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         probe::resolve_camera(&settings.camera).map_err(|e| anyhow!(e))?
     };
     let media = args.media_settings(settings, &camera, &encoder.encoder);
+    let playback = args.playback_settings(settings, &media);
     let board = status_board(&loaded, &encoder.encoder);
     if let Some(addr) = settings.status_listen {
         serve_status(addr, &board);
@@ -51,7 +56,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     let panel = open_panel(args, settings, &board);
     let certificate = media::DtlsCertificate::generate().context("generating the DTLS certificate")?;
     let reporter = Reporter::new(Notifier::from_env(), board, None);
-    let mut runner = Runner::new(whip, media, certificate, reporter);
+    let mut runner = Runner::new(hub, media, playback, certificate, reporter);
     if let Some(panel) = panel {
         runner.attach_panel(panel::spawn(panel, runner.panel_sink()).context("starting the panel thread")?);
     }
@@ -108,7 +113,8 @@ fn status_board(loaded: &Loaded, encoder: &str) -> StatusBoard {
 /// A status endpoint that cannot bind is reported, not fatal: the lesson matters more.
 fn serve_status(addr: SocketAddr, board: &StatusBoard) {
     match status::serve(addr, board.clone()) {
-        Ok(bound) => tracing::info!(%bound, "status endpoint listening"),
+        // Tests and admins started with port 0 find the real port here.
+        Ok(bound) => tracing::info!(addr = %bound, "status endpoint listening"),
         Err(err) => tracing::error!(%err, %addr, "status endpoint unavailable (status.listen)"),
     }
 }

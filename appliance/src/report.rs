@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::notify::Notifier;
 use crate::panel::{PanelHandle, PanelState};
 use crate::status::StatusBoard;
-use crate::supervisor::State;
+use crate::supervisor::{FeedState, State};
 
 pub struct Reporter {
     notifier: Notifier,
@@ -58,6 +58,24 @@ impl Reporter {
             self.ready_sent = true;
             self.notifier.ready();
         }
+    }
+
+    /// The return feed changed state. Its failures are logged and shown under `return_feed`,
+    /// not as the appliance's error: the room is still live.
+    pub fn feed(&mut self, state: FeedState, reason: Option<&str>) {
+        match (state, reason) {
+            (FeedState::Playing, _) => tracing::info!("return feed live"),
+            (FeedState::Waiting { .. }, Some(reason)) => tracing::warn!(%reason, "return feed failed"),
+            (state, _) => tracing::debug!(state = state.name(), "return feed"),
+        }
+        self.board.update(|s| {
+            s.return_feed.state = state.name().to_owned();
+            match (state, reason) {
+                (FeedState::Playing | FeedState::Off, _) => s.return_feed.error = None,
+                (_, Some(reason)) => s.return_feed.error = Some(reason.to_owned()),
+                _ => {}
+            }
+        });
     }
 
     /// A session failed; kept for the status endpoint until the next failure.

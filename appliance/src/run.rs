@@ -1,6 +1,7 @@
 //! The IO shell around `Supervisor`: one thread that executes its outputs (build a pipeline,
-//! publish over WHIP, tear down) and turns webrtcbin/bus events, timeouts and shutdown
-//! requests into its inputs. Blocking work happens here, never on GStreamer's threads.
+//! publish over WHIP, start or stop the return feed over WHEP, tear down) and turns
+//! webrtcbin/bus events, timeouts and shutdown requests into its inputs. Blocking work happens
+//! here, never on GStreamer's threads.
 
 use std::error::Error;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -11,6 +12,7 @@ use rand::rngs::StdRng;
 
 use crate::media::{
     self, DtlsCertificate, InboundMonitor, MediaError, MediaEvent, MediaSettings, MediaStats, PeerState, Pipeline,
+    Playback, PlaybackSettings,
 };
 use crate::panel::{Button, PanelAction, PanelHandle};
 use crate::report::Reporter;
@@ -26,6 +28,11 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum Event {
     /// From the pipeline of session `generation`; older generations are stale and ignored.
     Media {
+        generation: u64,
+        event: MediaEvent,
+    },
+    /// From the return-feed pipeline of feed session `generation`.
+    Feed {
         generation: u64,
         event: MediaEvent,
     },
@@ -59,10 +66,26 @@ struct Session {
     inbound: Option<InboundMonitor>,
 }
 
+/// A running return feed: its pipeline and, once the hub answered, its WHEP resource.
+struct Feed {
+    playback: Playback,
+    whep: Option<WhipSession>,
+}
+
+/// The hub's two endpoints for this room.
+pub struct HubClients {
+    /// `/whip/{room}`: the room's camera and microphone.
+    pub publish: WhipClient,
+    /// `/whep/{room}/return`: the remote students, played in the room.
+    pub return_feed: WhipClient,
+}
+
 pub struct Runner {
     supervisor: Supervisor<StdRng>,
     whip: WhipClient,
+    whep: WhipClient,
     media: MediaSettings,
+    playback: PlaybackSettings,
     /// One per process: generating a key per attempt would only cost time.
     certificate: DtlsCertificate,
     events_tx: Sender<Event>,
@@ -70,22 +93,35 @@ pub struct Runner {
     session: Option<Session>,
     /// Bumped per session so events of a torn-down pipeline cannot touch the next one.
     generation: u64,
+    feed: Option<Feed>,
+    /// The same for return-feed sessions.
+    feed_generation: u64,
     stopping: bool,
     reporter: Reporter,
 }
 
 impl Runner {
-    pub fn new(whip: WhipClient, media: MediaSettings, certificate: DtlsCertificate, reporter: Reporter) -> Self {
+    pub fn new(
+        hub: HubClients,
+        media: MediaSettings,
+        playback: PlaybackSettings,
+        certificate: DtlsCertificate,
+        reporter: Reporter,
+    ) -> Self {
         let (events_tx, events_rx) = mpsc::channel();
         Self {
             supervisor: Supervisor::new(SupervisorConfig::default(), StdRng::from_os_rng()),
-            whip,
+            whip: hub.publish,
+            whep: hub.return_feed,
             media,
+            playback,
             certificate,
             events_tx,
             events_rx,
             session: None,
             generation: 0,
+            feed: None,
+            feed_generation: 0,
             stopping: false,
             reporter,
         }
@@ -142,6 +178,13 @@ impl Runner {
                     let input = self.build_and_publish();
                     self.feed(input);
                 }
+                Output::StartFeed => {
+                    if let Some(input) = self.start_feed() {
+                        self.feed(input);
+                    }
+                }
+                Output::StopFeed => self.stop_feed(),
+                Output::Feed { state, reason } => self.reporter.feed(state, reason.as_deref()),
             }
         }
     }
@@ -183,6 +226,8 @@ impl Runner {
             }
             Event::Media { generation, event } if generation == self.generation => media_input(event),
             Event::Media { .. } => None,
+            Event::Feed { generation, event } if generation == self.feed_generation => feed_input(event),
+            Event::Feed { .. } => None,
             Event::Panel(button) => self.press(button),
         }
     }
@@ -266,6 +311,52 @@ impl Runner {
         Ok(())
     }
 
+    /// Builds, plays and requests the return feed. `None` once the hub answered (the connection
+    /// reports in later), `FeedFailed` otherwise; whatever was set up stays in `self.feed` for
+    /// the `StopFeed` that follows.
+    fn start_feed(&mut self) -> Option<Input> {
+        self.feed_generation += 1;
+        let err = self.request_feed().err()?;
+        let reason = error_chain(&err);
+        Some(Input::FeedFailed { reason })
+    }
+
+    fn request_feed(&mut self) -> Result<(), AttemptError> {
+        let playback = media::build_playback(&self.playback)?;
+        let (tx, generation) = (self.events_tx.clone(), self.feed_generation);
+        media::watch(&playback.pipeline, move |event| {
+            // The runner outlives every pipeline it watches, except at process exit.
+            let _ = tx.send(Event::Feed { generation, event });
+        });
+        let feed = self.feed.insert(Feed { playback, whep: None });
+        let pipeline = &feed.playback.pipeline;
+        pipeline.play()?;
+        self.reporter.board().set_return_stats(Some(feed.playback.stats.clone()));
+        self.certificate.install(pipeline.webrtcbin())?;
+        let offer = media::create_offer(pipeline.webrtcbin(), OFFER_TIMEOUT)?;
+        let offer = self.certificate.with_fingerprint(&offer);
+        tracing::trace!(%offer, "return feed offer");
+        let answered = feed.whep.insert(self.whep.publish(&offer)?);
+        tracing::debug!(resource = %answered.resource_url, "hub accepted the return feed offer");
+        tracing::trace!(answer = %answered.answer, "hub's return feed answer");
+        media::apply_answer(pipeline.webrtcbin(), &answered.answer, ANSWER_TIMEOUT)?;
+        Ok(())
+    }
+
+    fn stop_feed(&mut self) {
+        self.feed_generation += 1;
+        self.reporter.board().set_return_stats(None);
+        let Some(feed) = self.feed.take() else {
+            return;
+        };
+        if let Some(resource) = &feed.whep
+            && let Err(err) = self.whep.delete(resource)
+        {
+            tracing::debug!(reason = %error_chain(&err), "WHEP DELETE failed (ignored)");
+        }
+        feed.playback.pipeline.shutdown();
+    }
+
     fn teardown(&mut self) {
         self.generation += 1;
         self.reporter.board().set_stats(None);
@@ -301,6 +392,23 @@ fn media_input(event: MediaEvent) -> Option<Input> {
         MediaEvent::EndOfStream => Some(Input::ConnectionLost { reason: "media ended".to_owned() }),
         MediaEvent::Connection(_) | MediaEvent::Ice(_) => None,
     }
+}
+
+/// Which return-feed events end it. A `Disconnected` feed is left alone: it either recovers or
+/// the publish session, which shares the path to the hub, notices first and stops both.
+fn feed_input(event: MediaEvent) -> Option<Input> {
+    tracing::debug!(?event, "return feed event");
+    let reason = match event {
+        MediaEvent::Connection(PeerState::Connected) => return Some(Input::FeedConnected),
+        MediaEvent::Connection(state @ (PeerState::Failed | PeerState::Closed)) => {
+            format!("peer connection {state:?}").to_lowercase()
+        }
+        MediaEvent::Ice(PeerState::Failed) => "ICE failed".to_owned(),
+        MediaEvent::Error { message, .. } => message,
+        MediaEvent::EndOfStream => "media ended".to_owned(),
+        MediaEvent::Connection(_) | MediaEvent::Ice(_) => return None,
+    };
+    Some(Input::FeedFailed { reason })
 }
 
 /// `err: source: source…`, like anyhow's `{:#}`, for one-line logs.

@@ -1,5 +1,5 @@
 //! A local status endpoint: `GET /status` answers one JSON document (state, encoder, rates,
-//! last error, config source, panel). Plain `std::net` on one thread: it serves an admin's
+//! last error, config source, panel, return feed). Plain `std::net` on one thread: it serves an admin's
 //! `curl` and a monitoring agent, not traffic, and the appliance has no async runtime.
 
 use std::io::{self, Read, Write};
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::media::MediaStats;
+use crate::media::{MediaStats, ReturnStats};
 use crate::panel::PanelState;
 
 /// A slow or silent client must not hold the (only) serving thread for long.
@@ -31,6 +31,28 @@ pub struct Snapshot {
     pub last_error: Option<String>,
     pub config: ConfigStatus,
     pub panel: PanelStatus,
+    pub return_feed: ReturnFeedStatus,
+}
+
+/// What the room receives from the remote students.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReturnFeedStatus {
+    /// off, starting, live or retrying.
+    pub state: String,
+    /// RMS of the mixed audio in dBFS (loudest channel, 0.1 dB); `null` while silent.
+    pub audio_level_db: Option<f64>,
+    /// Decoded video frames since the feed started.
+    pub video_frames: u64,
+    /// `H264` or `VP8` once a student's video arrives.
+    pub video_codec: Option<String>,
+    /// Why the feed last failed, until it plays again.
+    pub error: Option<String>,
+}
+
+impl Default for ReturnFeedStatus {
+    fn default() -> Self {
+        Self { state: "off".to_owned(), audio_level_db: None, video_frames: 0, video_codec: None, error: None }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -58,6 +80,7 @@ pub struct StatusBoard(Arc<Mutex<Board>>);
 struct Board {
     snapshot: Snapshot,
     stats: Option<MediaStats>,
+    return_stats: Option<ReturnStats>,
     /// When the rates were last computed and the totals then.
     sample: Option<(Instant, u64, u64)>,
 }
@@ -79,8 +102,22 @@ impl StatusBoard {
         board.snapshot.bitrate_kbps = None;
     }
 
+    /// The return feed's figures, or `None` once its pipeline is gone.
+    pub fn set_return_stats(&self, stats: Option<ReturnStats>) {
+        let mut board = self.lock();
+        board.return_stats = stats;
+        let feed = &mut board.snapshot.return_feed;
+        (feed.audio_level_db, feed.video_frames, feed.video_codec) = (None, 0, None);
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let mut board = self.lock();
+        if let Some(stats) = board.return_stats.clone() {
+            let feed = &mut board.snapshot.return_feed;
+            feed.audio_level_db = stats.audio_level_db().map(round1);
+            feed.video_frames = stats.video_frames();
+            feed.video_codec = stats.video_codec().map(str::to_owned);
+        }
         let now = Instant::now();
         if let (Some(stats), Some((at, frames0, bytes0))) = (&board.stats, board.sample) {
             let elapsed = now.saturating_duration_since(at);

@@ -1,6 +1,11 @@
 //! The appliance's connection policy as a sans-IO state machine:
 //! `Idle → Connecting → Live → Reconnecting → Connecting …`.
 //!
+//! While live it also runs the return feed (remote students played in the room) as a
+//! sub-state, `Off → Starting → Playing`, `→ Waiting → Starting …` after a failure: the feed
+//! starts once the room is live, retries on its own backoff and never takes publishing down;
+//! it stops whenever the publish session ends.
+//!
 //! Feed it `Input`s with the current time, then drain `poll_output` until it returns
 //! `WaitUntil` (call again with `Input::Tick` at that instant, or earlier on any event) or
 //! `None` (nothing scheduled). It never reads the clock or does IO, so tests drive it on
@@ -10,6 +15,10 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
+
+/// The return feed's first retry waits `initial_backoff · 2^this` (1 s by default): a feed that
+/// fails fast (no student yet is not a failure, but a hub refusing it is) should not spin.
+const FEED_BACKOFF_SHIFT: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SupervisorConfig {
@@ -59,6 +68,10 @@ pub enum Input {
     /// Building or publishing failed. `retryable: false` (e.g. rejected credentials) waits the
     /// longest backoff, so a misconfigured box does not hammer the hub.
     PublishFailed { retryable: bool, reason: String },
+    /// The return feed's peer connection is connected: the room hears and sees the students.
+    FeedConnected,
+    /// The return feed could not start or broke (build, WHEP, connection, pipeline error).
+    FeedFailed { reason: String },
     /// A `WaitUntil` instant was reached.
     Tick,
     /// Shut down: tear down and stay idle.
@@ -71,6 +84,15 @@ pub enum Output {
     BuildAndPublish,
     /// End the session: `DELETE` the WHIP resource, pipeline to `Null`.
     Teardown,
+    /// Build the return-feed pipeline and request it over WHEP; report back `FeedConnected`
+    /// or `FeedFailed`.
+    StartFeed,
+    /// End the return feed: `DELETE` its resource, pipeline to `Null`. Comes before `Teardown`
+    /// when both end.
+    StopFeed,
+    /// The return feed's state changed; `reason` says why it failed (it does not change the
+    /// appliance's status: the room is still live).
+    Feed { state: FeedState, reason: Option<String> },
     /// Human-readable status changed (logs, later systemd `STATUS=`).
     Status(String),
     /// Nothing more to do until this instant: feed `Input::Tick` then. Always the last output.
@@ -85,9 +107,47 @@ pub enum State {
     Reconnecting { retry_at: Instant },
 }
 
+/// The return feed, meaningful while `Live` (always `Off` otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedState {
+    Off,
+    /// `StartFeed` was issued; it must connect by `deadline`.
+    Starting {
+        deadline: Instant,
+    },
+    Playing,
+    /// Failed; `StartFeed` again at `retry_at`.
+    Waiting {
+        retry_at: Instant,
+    },
+}
+
+impl FeedState {
+    /// For the status endpoint.
+    pub fn name(self) -> &'static str {
+        match self {
+            FeedState::Off => "off",
+            FeedState::Starting { .. } => "starting",
+            FeedState::Playing => "live",
+            FeedState::Waiting { .. } => "retrying",
+        }
+    }
+
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            FeedState::Starting { deadline } => Some(deadline),
+            FeedState::Waiting { retry_at } => Some(retry_at),
+            FeedState::Off | FeedState::Playing => None,
+        }
+    }
+}
+
 pub struct Supervisor<R> {
     config: SupervisorConfig,
     state: State,
+    feed: FeedState,
+    /// Consecutive return-feed failures; drives its own backoff.
+    feed_failures: u32,
     /// Consecutive failed or flapping sessions; drives the backoff exponent.
     failures: u32,
     rng: R,
@@ -97,11 +157,24 @@ pub struct Supervisor<R> {
 
 impl<R: Rng> Supervisor<R> {
     pub fn new(config: SupervisorConfig, rng: R) -> Self {
-        Self { config, state: State::Idle, failures: 0, rng, outputs: VecDeque::new(), status: String::new() }
+        Self {
+            config,
+            state: State::Idle,
+            feed: FeedState::Off,
+            feed_failures: 0,
+            failures: 0,
+            rng,
+            outputs: VecDeque::new(),
+            status: String::new(),
+        }
     }
 
     pub fn state(&self) -> &State {
         &self.state
+    }
+
+    pub fn feed(&self) -> FeedState {
+        self.feed
     }
 
     pub fn handle_input(&mut self, input: Input, now: Instant) {
@@ -115,6 +188,7 @@ impl<R: Rng> Supervisor<R> {
             (State::Connecting { .. }, Input::Connected) => {
                 self.state = State::Live { since: now, last_heard: now, disconnected_at: None };
                 self.set_status("live".to_owned());
+                self.start_feed(now);
             }
             (State::Connecting { .. }, Input::PublishFailed { retryable, reason }) => {
                 self.fail(now, retryable, &reason);
@@ -161,8 +235,58 @@ impl<R: Rng> Supervisor<R> {
                 let silence = self.config.silence_timeout.as_secs_f64();
                 self.fail(now, true, &format!("nothing heard from the hub for {silence:.0}s"));
             }
+            Input::Tick | Input::FeedConnected | Input::FeedFailed { .. } => self.handle_feed(input, now),
             _ => {}
         }
+    }
+
+    /// The return feed's own policy; only called while live.
+    fn handle_feed(&mut self, input: Input, now: Instant) {
+        match (self.feed, input) {
+            (FeedState::Starting { .. }, Input::FeedConnected) => {
+                self.feed_failures = 0;
+                self.set_feed(FeedState::Playing);
+            }
+            (FeedState::Starting { .. } | FeedState::Playing, Input::FeedFailed { reason }) => {
+                self.fail_feed(now, &reason);
+            }
+            (FeedState::Starting { deadline }, Input::Tick) if now >= deadline => {
+                self.fail_feed(now, "timed out connecting");
+            }
+            (FeedState::Waiting { retry_at }, Input::Tick) if now >= retry_at => self.start_feed(now),
+            // Stale (a feed already stopped) or early.
+            _ => {}
+        }
+    }
+
+    fn start_feed(&mut self, now: Instant) {
+        self.outputs.push_back(Output::StartFeed);
+        self.set_feed(FeedState::Starting { deadline: now + self.config.connect_timeout });
+    }
+
+    /// Stops the feed and schedules another try; publishing carries on untouched.
+    fn fail_feed(&mut self, now: Instant, reason: &str) {
+        let exp = self.feed_failures.saturating_add(FEED_BACKOFF_SHIFT);
+        let delay = self.backoff_for(exp);
+        self.feed_failures = self.feed_failures.saturating_add(1);
+        self.outputs.push_back(Output::StopFeed);
+        self.feed = FeedState::Waiting { retry_at: now + delay };
+        let reason = format!("retrying in {:.1}s: {reason}", delay.as_secs_f64());
+        self.outputs.push_back(Output::Feed { state: self.feed, reason: Some(reason) });
+    }
+
+    /// Ends the feed with the publish session it belongs to.
+    fn stop_feed(&mut self) {
+        if self.feed != FeedState::Off {
+            self.outputs.push_back(Output::StopFeed);
+            self.set_feed(FeedState::Off);
+        }
+        self.feed_failures = 0;
+    }
+
+    fn set_feed(&mut self, feed: FeedState) {
+        self.feed = feed;
+        self.outputs.push_back(Output::Feed { state: feed, reason: None });
     }
 
     /// The next action, or the instant to wake up at, or `None` when nothing is scheduled.
@@ -177,7 +301,7 @@ impl<R: Rng> Supervisor<R> {
             State::Live { last_heard, disconnected_at, .. } => {
                 let silent_at = last_heard + self.config.silence_timeout;
                 let grace_end = disconnected_at.map(|at| at + self.config.disconnect_grace);
-                Some(grace_end.map_or(silent_at, |end| end.min(silent_at)))
+                Some([grace_end, self.feed.deadline()].into_iter().flatten().fold(silent_at, Instant::min))
             }
             State::Reconnecting { retry_at } => Some(retry_at),
         }
@@ -201,14 +325,16 @@ impl<R: Rng> Supervisor<R> {
         if !retryable {
             self.failures = self.failures.max(self.failures_at_cap());
         }
-        let delay = self.backoff();
+        let delay = self.backoff_for(self.failures);
         self.failures = self.failures.saturating_add(1);
+        self.stop_feed();
         self.outputs.push_back(Output::Teardown);
         self.state = State::Reconnecting { retry_at: now + delay };
         self.set_status(format!("reconnecting in {:.1}s: {reason}", delay.as_secs_f64()));
     }
 
     fn stop(&mut self) {
+        self.stop_feed();
         if self.state != State::Idle {
             self.outputs.push_back(Output::Teardown);
         }
@@ -218,8 +344,8 @@ impl<R: Rng> Supervisor<R> {
 
     /// Exponential backoff with "equal jitter": a delay in `[d/2, d]` where
     /// `d = min(initial · 2^failures, max)`, so boxes that lost the same hub spread their retries.
-    fn backoff(&mut self) -> Duration {
-        let exp = self.failures.min(31);
+    fn backoff_for(&mut self, failures: u32) -> Duration {
+        let exp = failures.min(31);
         let ceiling = self.config.initial_backoff.saturating_mul(1u32 << exp).min(self.config.max_backoff);
         let half = ceiling / 2;
         let jitter_ms = self.rng.random_range(0..=u64::try_from(half.as_millis()).unwrap_or(u64::MAX));

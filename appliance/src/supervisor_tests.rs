@@ -42,11 +42,36 @@ fn retry_at(s: &mut Supervisor<StdRng>, at: Instant) {
     assert!(has(&actions, &Output::BuildAndPublish), "the retry builds and publishes");
 }
 
+/// Publishes, connects, and lets the return feed connect too.
 fn go_live(s: &mut Supervisor<StdRng>, now: Instant) {
     s.handle_input(Input::Published, now);
     s.handle_input(Input::Connected, now);
+    let (actions, _) = drain(s);
+    assert!(has(&actions, &Output::StartFeed), "going live starts the return feed");
+    s.handle_input(Input::FeedConnected, now);
     drain(s);
     assert!(matches!(s.state(), State::Live { .. }));
+    assert_eq!(s.feed(), FeedState::Playing);
+}
+
+/// Publishes and connects, leaving the return feed starting.
+fn go_live_feed_starting(s: &mut Supervisor<StdRng>, now: Instant) -> Vec<Output> {
+    s.handle_input(Input::Start, now);
+    s.handle_input(Input::Published, now);
+    drain(s);
+    s.handle_input(Input::Connected, now);
+    drain(s).0
+}
+
+fn fail_feed(s: &mut Supervisor<StdRng>, now: Instant) -> Duration {
+    s.handle_input(Input::FeedFailed { reason: "test".into() }, now);
+    let (actions, _) = drain(s);
+    assert_eq!(actions[0], Output::StopFeed, "a failed feed is stopped first: {actions:?}");
+    assert!(!has(&actions, &Output::Teardown), "publishing carries on: {actions:?}");
+    match s.feed() {
+        FeedState::Waiting { retry_at } => retry_at - now,
+        other => panic!("feed not waiting: {other:?}"),
+    }
 }
 
 #[test]
@@ -230,7 +255,15 @@ fn stop_tears_down_and_ignores_later_events() {
     go_live(&mut s, t0);
     s.handle_input(Input::Stop, t0);
     let (actions, wake) = drain(&mut s);
-    assert_eq!(actions, vec![Output::Teardown, Output::Status("stopped".into())]);
+    assert_eq!(
+        actions,
+        vec![
+            Output::StopFeed,
+            Output::Feed { state: FeedState::Off, reason: None },
+            Output::Teardown,
+            Output::Status("stopped".into())
+        ]
+    );
     assert_eq!(wake, None);
     s.handle_input(Input::ConnectionLost { reason: "late".into() }, t0);
     s.handle_input(Input::Connected, t0);
@@ -268,4 +301,111 @@ fn same_seed_same_delays_different_seeds_spread() {
     };
     assert_eq!(delays(42), delays(42));
     assert_ne!(delays(42), delays(43));
+}
+
+#[test]
+fn going_live_starts_the_return_feed_with_a_deadline() {
+    let mut s = supervisor(20);
+    let t0 = Instant::now();
+    let actions = go_live_feed_starting(&mut s, t0);
+    let deadline = t0 + SupervisorConfig::default().connect_timeout;
+    assert_eq!(
+        actions,
+        vec![
+            Output::Status("live".into()),
+            Output::StartFeed,
+            Output::Feed { state: FeedState::Starting { deadline }, reason: None },
+        ]
+    );
+    // While the hub is heard from, the feed's deadline is the next thing to wake for.
+    s.handle_input(Input::Heard(t0 + Duration::from_secs(10)), t0 + Duration::from_secs(10));
+    assert_eq!(s.poll_output(), Some(Output::WaitUntil(deadline)), "woken for the feed's deadline");
+    s.handle_input(Input::FeedConnected, t0 + Duration::from_secs(1));
+    assert_eq!(drain(&mut s).0, vec![Output::Feed { state: FeedState::Playing, reason: None }]);
+}
+
+#[test]
+fn a_failed_feed_retries_later_and_publishing_stays_live() {
+    let mut s = supervisor(21);
+    let t0 = Instant::now();
+    go_live_feed_starting(&mut s, t0);
+    let delay = fail_feed(&mut s, t0);
+    assert!(delay >= Duration::from_millis(500) && delay <= Duration::from_secs(1), "{delay:?}");
+    assert!(matches!(s.state(), State::Live { .. }));
+    s.handle_input(Input::Tick, t0 + delay - Duration::from_millis(1));
+    assert!(!has(&drain(&mut s).0, &Output::StartFeed), "not before the retry instant");
+    s.handle_input(Input::Heard(t0 + delay), t0 + delay);
+    s.handle_input(Input::Tick, t0 + delay);
+    assert!(has(&drain(&mut s).0, &Output::StartFeed), "retried");
+    assert!(matches!(s.feed(), FeedState::Starting { .. }));
+}
+
+#[test]
+fn feed_backoff_grows_caps_and_resets_once_it_plays() {
+    let mut s = supervisor(22);
+    let mut now = Instant::now();
+    go_live_feed_starting(&mut s, now);
+    let mut delays = Vec::new();
+    for _ in 0..6 {
+        let delay = fail_feed(&mut s, now);
+        delays.push(delay);
+        now += delay;
+        // The hub is still heard from: only the feed is in trouble.
+        s.handle_input(Input::Heard(now), now);
+        s.handle_input(Input::Tick, now);
+        assert!(has(&drain(&mut s).0, &Output::StartFeed));
+    }
+    assert!(delays[3] > delays[0], "grows: {delays:?}");
+    assert!(delays.iter().all(|d| *d <= CAP), "capped: {delays:?}");
+    s.handle_input(Input::FeedConnected, now);
+    drain(&mut s);
+    assert!(fail_feed(&mut s, now) <= Duration::from_secs(1), "a feed that played starts over");
+}
+
+#[test]
+fn a_feed_that_never_connects_times_out_and_retries() {
+    let mut s = supervisor(23);
+    let t0 = Instant::now();
+    go_live_feed_starting(&mut s, t0);
+    let deadline = t0 + SupervisorConfig::default().connect_timeout;
+    s.handle_input(Input::Heard(deadline), deadline);
+    s.handle_input(Input::Tick, deadline);
+    let (actions, _) = drain(&mut s);
+    assert_eq!(actions[0], Output::StopFeed);
+    assert!(matches!(
+        &actions[1],
+        Output::Feed { state: FeedState::Waiting { .. }, reason: Some(r) } if r.contains("timed out")
+    ));
+    assert!(matches!(s.state(), State::Live { .. }));
+}
+
+#[test]
+fn losing_the_publish_session_stops_the_feed_before_the_teardown() {
+    let mut s = supervisor(24);
+    let t0 = Instant::now();
+    s.handle_input(Input::Start, t0);
+    go_live(&mut s, t0);
+    s.handle_input(Input::ConnectionLost { reason: "gone".into() }, t0);
+    let (actions, _) = drain(&mut s);
+    let stop = actions.iter().position(|a| *a == Output::StopFeed).expect("feed stopped");
+    let teardown = actions.iter().position(|a| *a == Output::Teardown).expect("torn down");
+    assert!(stop < teardown, "{actions:?}");
+    assert_eq!(s.feed(), FeedState::Off);
+    // A late event of the stopped feed changes nothing; nor does one while reconnecting.
+    s.handle_input(Input::FeedConnected, t0);
+    s.handle_input(Input::FeedFailed { reason: "late".into() }, t0);
+    assert!(drain(&mut s).0.is_empty());
+    assert_eq!(s.feed(), FeedState::Off);
+}
+
+#[test]
+fn feed_events_before_going_live_are_ignored() {
+    let mut s = supervisor(25);
+    let t0 = Instant::now();
+    s.handle_input(Input::Start, t0);
+    drain(&mut s);
+    s.handle_input(Input::FeedConnected, t0);
+    s.handle_input(Input::FeedFailed { reason: "stale".into() }, t0);
+    assert!(drain(&mut s).0.is_empty());
+    assert_eq!(s.feed(), FeedState::Off);
 }

@@ -1,5 +1,7 @@
 //! WHIP client (RFC 9725): POST an SDP offer, get an SDP answer and a resource URL, DELETE it
-//! to leave. Blocking HTTP (ureq); call from the runner thread, never from GStreamer's threads.
+//! to leave. The return feed's WHEP endpoint works the same way (the appliance offers, the hub
+//! answers), so one client serves both. Blocking HTTP (ureq); call from the runner thread,
+//! never from GStreamer's threads.
 
 use std::fmt;
 use std::time::Duration;
@@ -80,6 +82,15 @@ pub struct WhipClient {
 impl WhipClient {
     /// A client publishing to `{hub}/whip/{room}`. Only `http://` until TLS is enabled in ureq.
     pub fn new(hub: &str, room: &RoomId, token: Token) -> Result<Self, WhipError> {
+        Self::at(hub, &format!("whip/{room}"), token)
+    }
+
+    /// A client receiving the classroom's return feed from `{hub}/whep/{room}/return`.
+    pub fn return_feed(hub: &str, room: &RoomId, token: Token) -> Result<Self, WhipError> {
+        Self::at(hub, &format!("whep/{room}/return"), token)
+    }
+
+    fn at(hub: &str, path: &str, token: Token) -> Result<Self, WhipError> {
         let base = hub.trim_end_matches('/');
         let invalid = |reason| WhipError::InvalidUrl { url: hub.to_owned(), reason };
         let uri: Uri = base.parse().map_err(|_| invalid("not a URL"))?;
@@ -101,7 +112,7 @@ impl WhipClient {
             .build();
         Ok(Self {
             agent: config.into(),
-            endpoint: format!("{base}/whip/{room}"),
+            endpoint: format!("{base}/{path}"),
             origin: format!("http://{authority}"),
             token,
         })
@@ -203,6 +214,13 @@ mod tests {
     fn endpoint_is_hub_whip_room_without_double_slash() {
         let c = WhipClient::new("http://127.0.0.1:8080/", &room(), Token::new("t")).unwrap();
         assert_eq!(c.endpoint(), "http://127.0.0.1:8080/whip/demo");
+    }
+
+    #[test]
+    fn return_feed_endpoint_is_hub_whep_room_return() {
+        let c = WhipClient::return_feed("http://127.0.0.1:8080/", &room(), Token::new("t")).unwrap();
+        assert_eq!(c.endpoint(), "http://127.0.0.1:8080/whep/demo/return");
+        assert_eq!(resolve(&c.origin, c.endpoint(), "/whep/demo/abc"), "http://127.0.0.1:8080/whep/demo/abc");
     }
 
     #[test]

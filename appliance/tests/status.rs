@@ -35,6 +35,9 @@ fn status_answers_json_with_state_encoder_config_and_panel() {
     assert_eq!(json["config"]["source"], "last-good");
     assert_eq!((json["panel"]["kind"].clone(), json["panel"]["muted"].clone()), ("fake".into(), true.into()));
     assert!(json["fps"].is_null(), "no pipeline, no rate");
+    let feed = &json["return_feed"];
+    assert_eq!((feed["state"].clone(), feed["video_frames"].clone()), ("off".into(), 0.into()));
+    assert!(feed["audio_level_db"].is_null() && feed["video_codec"].is_null(), "{feed}");
 }
 
 #[test]

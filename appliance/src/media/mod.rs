@@ -1,4 +1,5 @@
-//! Everything GStreamer: building the capture → encode → webrtcbin pipeline, negotiating
+//! Everything GStreamer: building the capture → encode → webrtcbin pipeline and the return
+//! feed's webrtcbin → decode → speaker/display pipeline, negotiating
 //! SDP with webrtcbin, and turning its signals and bus messages into plain events.
 //!
 //! Nothing here speaks HTTP or decides when to retry; `run` glues this to `whip` and the
@@ -11,6 +12,7 @@ mod error;
 mod inbound;
 mod negotiate;
 mod pipeline;
+mod playback;
 mod settings;
 mod stats;
 mod watch;
@@ -21,8 +23,9 @@ pub use error::MediaError;
 pub use inbound::InboundMonitor;
 pub use negotiate::{apply_answer, create_offer};
 pub use pipeline::{Pipeline, build_pipeline};
+pub use playback::{AUDIO_SLOTS, Playback, PlaybackOutput, PlaybackSettings, build_playback};
 pub use settings::{AudioProcessing, Controls, MediaSettings, Source, TestPattern, VideoSettings};
-pub use stats::MediaStats;
+pub use stats::{MediaStats, ReturnStats};
 pub use watch::{MediaEvent, PeerState, watch};
 
 /// Initialises GStreamer once per process; later calls are cheap no-ops.

@@ -41,14 +41,33 @@ pub struct Pipeline {
     bus: Arc<BusShared>,
 }
 
+/// Sees the bus messages `BusShared` does not turn into events (element messages such as
+/// `level`, latency changes). Runs on GStreamer's threads: hand over, never block.
+pub(super) type MessageHook = Box<dyn Fn(&gst::Message) + Send + Sync>;
+
 /// State shared with the bus sync handler, which runs on GStreamer's threads.
 #[derive(Default)]
 pub(super) struct BusShared {
     last_error: Mutex<Option<String>>,
     pub(super) listener: OnceLock<Box<dyn Fn(MediaEvent) + Send + Sync>>,
+    other: Option<MessageHook>,
 }
 
 impl Pipeline {
+    /// Wraps a built pipeline around its webrtcbin and takes over its bus: errors and EOS
+    /// become `MediaEvent`s, everything else goes to `other`, and nothing is queued.
+    pub(super) fn assemble(pipeline: gst::Pipeline, webrtcbin: gst::Element, other: Option<MessageHook>) -> Self {
+        let bus = Arc::new(BusShared { other, ..BusShared::default() });
+        let handler_state = Arc::clone(&bus);
+        // Invariant: a pipeline always has a bus.
+        pipeline.bus().expect("pipeline has a bus").set_sync_handler(move |_, msg| {
+            handler_state.on_message(msg);
+            // Dropped here so nothing queues up on a bus nobody pops during a long lesson.
+            gst::BusSyncReply::Drop
+        });
+        Self { pipeline, webrtcbin, bus }
+    }
+
     pub fn webrtcbin(&self) -> &gst::Element {
         &self.webrtcbin
     }
@@ -102,7 +121,12 @@ impl BusShared {
                 MediaEvent::Error { element, message }
             }
             gst::MessageView::Eos(_) => MediaEvent::EndOfStream,
-            _ => return,
+            _ => {
+                if let Some(other) = &self.other {
+                    other(msg);
+                }
+                return;
+            }
         };
         if let Some(listener) = self.listener.get() {
             listener(event);
@@ -130,15 +154,7 @@ pub fn build_pipeline(settings: &MediaSettings) -> Result<Pipeline, MediaError> 
         link_sendonly(last, &webrtcbin)?;
     }
 
-    let bus = Arc::new(BusShared::default());
-    let handler_state = Arc::clone(&bus);
-    // Invariant: a pipeline always has a bus.
-    pipeline.bus().expect("pipeline has a bus").set_sync_handler(move |_, msg| {
-        handler_state.on_message(msg);
-        // Dropped here so nothing queues up on a bus nobody pops during a long lesson.
-        gst::BusSyncReply::Drop
-    });
-    Ok(Pipeline { pipeline, webrtcbin, bus })
+    Ok(Pipeline::assemble(pipeline, webrtcbin, None))
 }
 
 /// Makes libnice keep the connection alive with STUN binding *requests* instead of
@@ -147,7 +163,7 @@ pub fn build_pipeline(settings: &MediaSettings) -> Result<Pipeline, MediaError> 
 /// unanswered, which is how a vanished hub shows up as ICE failure. The NiceAgent is reached
 /// through webrtcbin's `ice-agent`, which GStreamer documents as implementation-specific:
 /// if the properties are missing, say so and carry on (`InboundMonitor` still notices silence).
-fn check_consent(webrtcbin: &gst::Element) {
+pub(super) fn check_consent(webrtcbin: &gst::Element) {
     let agent = webrtcbin
         .property::<Option<gst::glib::Object>>("ice-agent")
         .filter(|ice| ice.find_property("agent").is_some())
@@ -162,7 +178,7 @@ fn check_consent(webrtcbin: &gst::Element) {
 
 /// Restricts ICE gathering to `addresses` (libnice never offers loopback by itself, so a hub on
 /// the same machine is unreachable without it).
-fn gather_on(webrtcbin: &gst::Element, addresses: &[std::net::IpAddr]) {
+pub(super) fn gather_on(webrtcbin: &gst::Element, addresses: &[std::net::IpAddr]) {
     let Some(ice) = webrtcbin.property::<Option<gst::glib::Object>>("ice-agent") else { return };
     for addr in addresses {
         let added = ice.emit_by_name::<bool>("add-local-ip-address", &[&addr.to_string()]);
@@ -307,7 +323,7 @@ fn link_sendonly(last: &gst::Element, webrtcbin: &gst::Element) -> Result<(), Me
     Ok(())
 }
 
-fn add_and_link(pipeline: &gst::Pipeline, chain: &[gst::Element]) -> Result<(), MediaError> {
+pub(super) fn add_and_link(pipeline: &gst::Pipeline, chain: &[gst::Element]) -> Result<(), MediaError> {
     for element in chain {
         pipeline.add(element).map_err(|_| add_error(&element.name()))?;
     }
@@ -319,7 +335,7 @@ fn add_and_link(pipeline: &gst::Pipeline, chain: &[gst::Element]) -> Result<(), 
     Ok(())
 }
 
-fn add_error(name: &str) -> MediaError {
+pub(super) fn add_error(name: &str) -> MediaError {
     MediaError::Link { from: name.to_owned(), to: "pipeline".to_owned() }
 }
 
@@ -355,11 +371,16 @@ fn package_of(factory: &str) -> &'static str {
         "openh264enc" | "webrtcdsp" => "gstreamer1.0-plugins-bad",
         "vaapih264enc" => "gstreamer1.0-vaapi",
         "nvv4l2h264enc" | "nvvidconv" => "NVIDIA's L4T GStreamer plugins",
-        "alsasrc" => "gstreamer1.0-alsa",
-        "v4l2src" | "rtph264pay" | "rtpopuspay" | "videobalance" | "v4l2h264enc" => "gstreamer1.0-plugins-good",
+        "alsasrc" | "alsasink" => "gstreamer1.0-alsa",
+        "avdec_h264" => "gstreamer1.0-libav",
+        "kmssink" | "webrtcechoprobe" => "gstreamer1.0-plugins-bad",
+        "v4l2src" | "rtph264pay" | "rtpopuspay" | "videobalance" | "v4l2h264enc" | "rtph264depay" | "rtpvp8depay"
+        | "rtpopusdepay" | "vp8dec" | "level" | "autovideosink" => "gstreamer1.0-plugins-good",
         "videotestsrc" | "audiotestsrc" | "timeoverlay" | "videoconvert" | "videoscale" | "videorate"
-        | "audioconvert" | "audioresample" | "opusenc" | "volume" => "gstreamer1.0-plugins-base",
-        "queue" | "capsfilter" => "libgstreamer1.0-0",
+        | "audioconvert" | "audioresample" | "opusenc" | "opusdec" | "volume" | "audiomixer" => {
+            "gstreamer1.0-plugins-base"
+        }
+        "queue" | "capsfilter" | "fakesink" => "libgstreamer1.0-0",
         _ => "the GStreamer plugin that provides it",
     }
 }
