@@ -16,6 +16,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     secret: Option<String>,
     join_limit: Option<bool>,
+    behind_tls: Option<bool>,
     media: Option<FileMedia>,
 }
 
@@ -39,6 +40,8 @@ pub struct Settings {
     pub secret: Option<String>,
     /// Rate-limit join attempts per client address (10 at once, then 10 a minute).
     pub join_limit: bool,
+    /// Browsers reach the hub over HTTPS (a TLS proxy in front): the admin's session cookie gets `Secure`.
+    pub behind_tls: bool,
     pub media: MediaSettings,
 }
 
@@ -49,6 +52,7 @@ impl std::fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("join_limit", &self.join_limit)
+            .field("behind_tls", &self.behind_tls)
             .field("media", &self.media)
             .finish()
     }
@@ -77,6 +81,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("data"),
             secret: None,
             join_limit: true,
+            behind_tls: false,
             media: MediaSettings {
                 bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 udp_port: 50000,
@@ -123,6 +128,7 @@ impl Settings {
             self.secret = f.secret;
         }
         set(&mut self.join_limit, f.join_limit);
+        set(&mut self.behind_tls, f.behind_tls);
         if let Some(m) = f.media {
             set(&mut self.media.bind_ip, m.bind_ip);
             set(&mut self.media.udp_port, m.udp_port);
@@ -152,6 +158,9 @@ impl Settings {
         }
         if let Some(v) = env("LECTERN_JOIN_LIMIT") {
             self.join_limit = parse("LECTERN_JOIN_LIMIT", v)?;
+        }
+        if let Some(v) = env("LECTERN_BEHIND_TLS") {
+            self.behind_tls = parse("LECTERN_BEHIND_TLS", v)?;
         }
         if let Some(v) = env("LECTERN_BIND_IP") {
             self.media.bind_ip = parse("LECTERN_BIND_IP", v)?;

@@ -1,5 +1,7 @@
-//! `lectern-hub serve` runs the hub; `lectern-hub token` mints an access token.
+//! `lectern-hub serve` runs the hub; `lectern-hub token` mints an access token; `lectern-hub admin
+//! create` adds a web admin account.
 
+use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -51,6 +53,27 @@ enum Cmd {
         #[arg(long)]
         guest: bool,
     },
+    /// Manage web admin (/admin) accounts.
+    Admin {
+        #[command(subcommand)]
+        cmd: AdminCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// Create an account. The password comes from LECTERN_ADMIN_PASSWORD, else the first line of stdin.
+    Create {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        username: String,
+        /// admin or operator.
+        #[arg(long, default_value = "admin")]
+        role: lectern_admin::Role,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -79,5 +102,30 @@ fn main() -> anyhow::Result<()> {
             println!("{}", key.issue(&claims));
             Ok(())
         }
+        Cmd::Admin { cmd: AdminCmd::Create { config, data_dir, username, role } } => {
+            let settings = Settings::load(&Overrides { config, listen: None, data_dir }, &env)?;
+            let password = match env("LECTERN_ADMIN_PASSWORD") {
+                Some(p) => p,
+                None => read_password()?,
+            };
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let account = rt.block_on(async {
+                std::fs::create_dir_all(&settings.data_dir)?;
+                let store = lectern_hub::store::Store::open(&settings.data_dir).await?;
+                anyhow::Ok(lectern_admin::accounts::create(store.pool(), &username, &password, role).await?)
+            })?;
+            println!("created {} account '{}'", account.role, account.username);
+            Ok(())
+        }
     }
+}
+
+/// First line of stdin, without its line ending (no echo suppression: pipe it in or use the variable).
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        eprint!("password (shown as you type; or set LECTERN_ADMIN_PASSWORD): ");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }

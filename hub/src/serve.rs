@@ -18,7 +18,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::info!(closed, "closed sessions left open by the previous run");
     }
     let sfu = Sfu::start(&settings.media, Some(store.clone().spawn_writer()))?;
-    let mut state = AppState::new(key, sfu, store, settings.media.ice_servers.clone());
+    let mut state = AppState::new(key, sfu, store, settings.media.ice_servers.clone(), settings.behind_tls);
     if !settings.join_limit
         && let Some(s) = std::sync::Arc::get_mut(&mut state)
     {
@@ -27,6 +27,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    // Until an enabled admin exists, whoever reads this output may create one (single use, 24 h).
+    // Printed before the next line, which readers wait for (some then close the pipe).
+    if let Some(code) = lectern_admin::setup::ensure_setup_code(state.store.pool()).await? {
+        println!("first-run admin setup: http://{addr}/admin/setup?code={code}");
+    }
     // Scripts and tests read this line to learn the port (e.g. with --listen 127.0.0.1:0).
     println!("listening on http://{addr}");
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), "lectern hub ready");

@@ -100,6 +100,11 @@ impl Store {
         Ok(Self { pool })
     }
 
+    /// The database, for the web admin (`lectern-admin`), whose tables live in the same file.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Sessions left open by a previous run (crash, power loss) are closed at `now`.
     pub async fn close_dangling_sessions(&self, now: u64) -> anyhow::Result<u64> {
         let r = sqlx::query("UPDATE sessions SET left_at = ? WHERE left_at IS NULL")

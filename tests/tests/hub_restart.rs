@@ -55,8 +55,7 @@ fn appliance_is_live_again_within_10_s_of_a_hub_restart() {
     .env("LECTERN_TOKEN", &token);
     let appliance = Proc::spawn(cmd);
     let line = appliance.wait_line("status endpoint listening", Duration::from_secs(30));
-    let addr =
-        line.split("addr=").nth(1).and_then(|s| s.split_whitespace().next()).expect("status address in the log");
+    let addr = line.split("addr=").nth(1).and_then(|s| s.split_whitespace().next()).expect("status address in the log");
     let status = format!("http://{addr}/status");
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)

@@ -201,3 +201,24 @@ pub async fn view(
     resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     Ok(resp)
 }
+
+/// The web admin lists and commands the boxes through this registry.
+impl lectern_admin::Fleet for DeviceRegistry {
+    fn devices(&self) -> Vec<lectern_admin::DeviceSummary> {
+        self.all()
+            .into_iter()
+            .map(|v| lectern_admin::DeviceSummary {
+                room: v.room,
+                name: v.name,
+                version: v.version,
+                connected_at: v.connected_at,
+                last_seen: v.last_seen,
+                telemetry: v.telemetry,
+            })
+            .collect()
+    }
+
+    fn send(&self, room: &RoomId, cmd: HubMsg) -> bool {
+        DeviceRegistry::send(self, room, cmd)
+    }
+}

@@ -29,9 +29,11 @@ pub struct AppState {
     pub resources: Mutex<HashMap<String, whip::Resource>>,
     pub ice_servers: Vec<lectern_proto::signal::IceServer>,
     /// Classroom boxes on their control channel.
-    pub devices: device::DeviceRegistry,
+    pub devices: Arc<device::DeviceRegistry>,
     /// Join attempts per client address; `None` when turned off.
     pub join_limiter: Option<Mutex<crate::classroom::JoinLimiter>>,
+    /// The web admin, nested at `/admin`; it shares the store's pool and the device registry.
+    pub admin: lectern_admin::AdminState,
 }
 
 /// Content-Security-Policy for the app: our own scripts only; media and sockets to this hub.
@@ -53,6 +55,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/whep/{room}", post(whip::whep_post).options(whip::options))
         .route("/whep/{room}/return", post(whip::return_post).options(whip::options))
         .route("/whep/{room}/{id}", axum::routing::patch(whip::whep_patch).delete(whip::whep_delete))
+        .nest("/admin", lectern_admin::router(state.admin.clone()))
+        // A nested "/" only matches "/admin"; people type the slash too.
+        .route("/admin/", get(|| async { axum::response::Redirect::permanent("/admin") }))
         .fallback(|| async { error::AppError::not_found("no such page") })
         // Bodies past the SDP limit are refused by the handlers with a precise 413; this only
         // stops a client from streaming megabytes at us.
@@ -75,14 +80,24 @@ async fn security_headers(mut resp: axum::response::Response) -> axum::response:
 }
 
 impl AppState {
-    pub fn new(key: TokenKey, sfu: Sfu, store: Store, ice_servers: Vec<lectern_proto::signal::IceServer>) -> Arc<Self> {
+    /// `behind_tls`: browsers reach the hub over HTTPS, so the admin's session cookie gets `Secure`.
+    pub fn new(
+        key: TokenKey,
+        sfu: Sfu,
+        store: Store,
+        ice_servers: Vec<lectern_proto::signal::IceServer>,
+        behind_tls: bool,
+    ) -> Arc<Self> {
+        let devices = Arc::new(device::DeviceRegistry::default());
+        let admin = lectern_admin::AdminState::new(store.pool().clone(), devices.clone(), behind_tls);
         Arc::new(Self {
             key,
             sfu,
             store,
             resources: Mutex::new(HashMap::new()),
             ice_servers,
-            devices: Default::default(),
+            devices,
+            admin,
             join_limiter: Some(Mutex::new(crate::classroom::JoinLimiter::new(crate::classroom::Rate::JOIN))),
         })
     }

@@ -1,0 +1,150 @@
+//! lectern-admin: the web admin the hub mounts at `/admin` — IT staff accounts, sessions, rooms, the
+//! fleet of classroom boxes and the audit trail, as a JSON API under `/admin/api/` plus a small UI.
+//! Start at [`router`]; access rules live in [`session`], the tables in `hub/migrations/0003_admin.sql`.
+
+pub mod accounts;
+pub mod audit;
+pub mod error;
+pub mod fleet;
+pub mod json;
+pub mod login;
+pub mod rooms;
+pub mod session;
+pub mod setup;
+mod ui;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::routing::{get, post};
+use base64::Engine;
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::SqlitePool;
+
+pub use error::{Error, Result};
+pub use fleet::{DeviceSummary, Fleet};
+
+/// Admin requests are small JSON documents.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Seconds since the Unix epoch; injected so tests can move time.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// Everything the admin routes need from the hub.
+#[derive(Clone)]
+pub struct AdminState {
+    pub pool: SqlitePool,
+    pub fleet: Arc<dyn Fleet>,
+    /// The hub is reached over HTTPS (directly or behind a TLS proxy): cookies get `Secure`.
+    pub secure_cookies: bool,
+    pub clock: Clock,
+}
+
+impl AdminState {
+    pub fn new(pool: SqlitePool, fleet: Arc<dyn Fleet>, secure_cookies: bool) -> Self {
+        Self { pool, fleet, secure_cookies, clock: Arc::new(unix_now) }
+    }
+
+    pub fn now(&self) -> u64 {
+        (self.clock)()
+    }
+}
+
+/// What an admin account may do. Admins do everything; operators manage rooms and schedules and see devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    // Order matters: a role satisfies every requirement at or below it.
+    Operator,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "operator" => Ok(Role::Operator),
+            _ => Err(format!("'{s}' is not a role (expected 'admin' or 'operator')")),
+        }
+    }
+}
+
+/// The admin UI and API, to be nested at `/admin` (cookies are scoped to that path). Generic over
+/// the embedder's state type so it nests into any router.
+pub fn router<S: Clone + Send + Sync + 'static>(state: AdminState) -> Router<S> {
+    use axum::middleware::from_fn_with_state;
+    // Deny by default: a route is reachable only through one of these groups, and each group's
+    // layer authenticates the caller, checks CSRF on state changes and checks the role.
+    let operator = Router::new()
+        .route("/me", get(login::me))
+        .route("/logout", post(login::logout))
+        .route("/logout-everywhere", post(login::logout_everywhere))
+        .route("/rooms", get(rooms::list).post(rooms::create))
+        .route("/rooms/{id}", get(rooms::get).put(rooms::update).delete(rooms::delete))
+        .route("/devices", get(fleet::list))
+        .route_layer(from_fn_with_state((state.clone(), Role::Operator), session::guard));
+    let admin = Router::new()
+        .route("/accounts", get(accounts::list).post(accounts::create_handler))
+        .route("/accounts/{username}/disable", post(accounts::disable_handler))
+        .route("/audit", get(audit::list))
+        .route("/audit.csv", get(audit::csv))
+        .route_layer(from_fn_with_state((state.clone(), Role::Admin), session::guard));
+    let api = Router::new()
+        .route("/login", post(login::login))
+        .route("/setup", post(setup::setup_handler))
+        .merge(operator)
+        .merge(admin)
+        .fallback(|| async { Error::NotFound("no such admin API route".into()) })
+        .layer(axum::middleware::map_response(no_store))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    Router::new().nest("/api", api).merge(ui::router()).with_state(state)
+}
+
+/// Admin answers carry account data and CSRF tokens: never cache them.
+async fn no_store(mut resp: axum::response::Response) -> axum::response::Response {
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// 256 random bits, URL-safe base64 (43 characters): session ids, CSRF tokens.
+pub(crate) fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// How secrets are stored: a fast hash is enough because they are 128+ random bits, not passwords.
+pub(crate) fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Equal-length comparison that does not stop at the first difference (CSRF tokens).
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

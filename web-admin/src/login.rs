@@ -1,0 +1,121 @@
+//! Logging in and out. Failed logins are audit rows (`login.failed`), and the same rows drive the
+//! throttle: 5 failures from one IP or for one username within 15 minutes and further attempts get
+//! 429 until the oldest failure ages out — even with the right password.
+
+use axum::Json;
+use axum::extract::{Extension, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::accounts::{self, MAX_USERNAME_CHARS};
+use crate::audit::{self, Entry};
+use crate::error::{Error, Result};
+use crate::json::Body;
+use crate::session::{self, Caller, ClientIp};
+use crate::{AdminState, Role};
+
+pub const MAX_FAILURES: i64 = 5;
+pub const WINDOW_SECS: u64 = 15 * 60;
+/// The one answer for an unknown user, a wrong password and a disabled account.
+const BAD_LOGIN: &str = "wrong username or password";
+
+/// What login and `me` return: who you are and the token to send as `X-CSRF-Token`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    pub username: String,
+    pub role: Role,
+    pub csrf_token: String,
+}
+
+/// Refuses the attempt if this IP or this username failed too often lately.
+async fn check_throttle(pool: &sqlx::SqlitePool, ip: &str, username: &str, now: u64) -> Result<()> {
+    let since = now.saturating_sub(WINDOW_SECS) as i64;
+    for (column, value) in [("ip", ip), ("target", username)] {
+        // `column` is one of two literals above, never input.
+        let sql = format!(
+            "SELECT COUNT(*), MIN(at) FROM admin_audit WHERE action = 'login.failed' AND at > ? AND {column} = ?"
+        );
+        let (n, oldest): (i64, Option<i64>) = sqlx::query_as(&sql).bind(since).bind(value).fetch_one(pool).await?;
+        if n >= MAX_FAILURES {
+            let retry_after = (oldest.unwrap_or(since) + WINDOW_SECS as i64 - now as i64).max(1) as u64;
+            return Err(Error::RateLimited { retry_after });
+        }
+    }
+    Ok(())
+}
+
+/// `POST /admin/api/login` `{username, password}` → `Me` and the session cookie.
+pub async fn login(State(st): State<AdminState>, ClientIp(ip): ClientIp, body: Body) -> Result<Response> {
+    body.only(&["username", "password"])?;
+    let raw_username = body.string("username")?;
+    let password = body.string("password")?;
+    // Not validated: an odd username is just one that does not exist. Clipped so throttle keys stay small.
+    let username: String = raw_username.trim().to_lowercase().chars().take(MAX_USERNAME_CHARS + 1).collect();
+    let now = st.now();
+    check_throttle(&st.pool, &ip, &username, now).await?;
+    let found = accounts::find_for_login(&st.pool, &username).await?;
+    let (account, hash) = match found {
+        Some((a, h)) => (Some(a), Some(h)),
+        None => (None, None),
+    };
+    let known = account.is_some();
+    let ok = accounts::verify_password(hash, &password).await;
+    let Some(account) = account.filter(|_| ok) else {
+        // Only admins reading the audit trail learn which it was; the client never does.
+        let reason = if known { "wrong password" } else { "unknown or disabled account" };
+        let entry = Entry {
+            at: now,
+            actor: "anonymous",
+            action: "login.failed",
+            target: &username,
+            ip: &ip,
+            details: json!({ "reason": reason }),
+        };
+        audit::record(&st.pool, &entry).await?;
+        return Err(Error::Unauthorized(BAD_LOGIN));
+    };
+    let (token, csrf_token) = session::start(&st.pool, account.id, now).await?;
+    let entry = Entry {
+        at: now,
+        actor: &account.username,
+        action: "login",
+        target: &account.username,
+        ip: &ip,
+        details: json!({}),
+    };
+    audit::record(&st.pool, &entry).await?;
+    let me = Me { username: account.username, role: account.role, csrf_token };
+    let mut resp = Json(me).into_response();
+    resp.headers_mut().insert(header::SET_COOKIE, session::set_cookie(&token, st.secure_cookies));
+    Ok(resp)
+}
+
+/// `GET /admin/api/me`
+pub async fn me(Extension(caller): Extension<Caller>) -> Json<Me> {
+    Json(Me { username: caller.username, role: caller.role, csrf_token: caller.csrf_token })
+}
+
+/// `POST /admin/api/logout`: ends this session.
+pub async fn logout(State(st): State<AdminState>, Extension(caller): Extension<Caller>) -> Result<Response> {
+    let now = st.now();
+    let mut tx = st.pool.begin().await?;
+    session::end(&mut *tx, &caller).await?;
+    audit::record(&mut *tx, &Entry::by(&caller, now, "logout", &caller.username, json!({}))).await?;
+    tx.commit().await?;
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, session::clear_cookie(st.secure_cookies))]).into_response())
+}
+
+/// `POST /admin/api/logout-everywhere`: ends every session of the caller's account, this one too.
+pub async fn logout_everywhere(State(st): State<AdminState>, Extension(caller): Extension<Caller>) -> Result<Response> {
+    let now = st.now();
+    let mut tx = st.pool.begin().await?;
+    let ended = session::end_all(&mut *tx, caller.account_id).await?;
+    let details = json!({ "sessionsEnded": ended });
+    audit::record(&mut *tx, &Entry::by(&caller, now, "logout.everywhere", &caller.username, details)).await?;
+    tx.commit().await?;
+    let cookie = [(header::SET_COOKIE, session::clear_cookie(st.secure_cookies))];
+    Ok((cookie, Json(json!({ "sessionsEnded": ended }))).into_response())
+}

@@ -1,0 +1,197 @@
+//! Rooms IT has configured: name, building, capacity, whether everyone waits in the lobby, whether
+//! lessons are recorded. The id is the room name used in URLs and tokens ([`RoomId`] rules).
+
+use axum::Json;
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use lectern_proto::RoomId;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::AdminState;
+use crate::audit::{self, Entry};
+use crate::error::{Error, Result};
+use crate::json::{Body, text};
+use crate::session::Caller;
+
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_BUILDING_CHARS: usize = 100;
+pub const MAX_CAPACITY: u64 = 10_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct Room {
+    pub id: String,
+    pub name: String,
+    pub building: String,
+    pub capacity: i64,
+    /// Students with a personal lesson token wait in the lobby too (guests always wait).
+    pub everyone_waits: bool,
+    pub recording: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The editable fields, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fields {
+    name: String,
+    building: String,
+    capacity: u64,
+    everyone_waits: bool,
+    recording: bool,
+}
+
+const EDITABLE: [&str; 5] = ["name", "building", "capacity", "everyoneWaits", "recording"];
+
+fn fields(body: &Body) -> Result<Fields> {
+    let name = text("name", &body.string("name")?, 1, MAX_NAME_CHARS)?;
+    let building = text("building", &body.opt_string("building")?.unwrap_or_default(), 0, MAX_BUILDING_CHARS)?;
+    let capacity = body.opt_u64("capacity")?.ok_or_else(|| Error::invalid("capacity: required"))?;
+    if !(1..=MAX_CAPACITY).contains(&capacity) {
+        return Err(Error::invalid(format!("capacity: must be between 1 and {MAX_CAPACITY}")));
+    }
+    Ok(Fields {
+        name,
+        building,
+        capacity,
+        everyone_waits: body.opt_bool("everyoneWaits")?.unwrap_or(false),
+        recording: body.opt_bool("recording")?.unwrap_or(false),
+    })
+}
+
+fn room_id(field: &str, raw: &str) -> Result<RoomId> {
+    RoomId::parse(raw).map_err(|e| Error::invalid(format!("{field}: {e}")))
+}
+
+const COLUMNS: &str = "id, name, building, capacity, everyone_waits, recording, created_at, updated_at";
+
+async fn fetch(conn: impl sqlx::SqliteExecutor<'_>, id: &RoomId) -> Result<Option<Room>> {
+    let sql = format!("SELECT {COLUMNS} FROM admin_rooms WHERE id = ?");
+    Ok(sqlx::query_as(&sql).bind(id.as_str()).fetch_optional(conn).await?)
+}
+
+fn not_found(id: &RoomId) -> Error {
+    Error::NotFound(format!("no room '{id}'"))
+}
+
+fn snapshot(r: &Room) -> Value {
+    json!({
+        "name": r.name, "building": r.building, "capacity": r.capacity,
+        "everyoneWaits": r.everyone_waits, "recording": r.recording,
+    })
+}
+
+/// `GET /admin/api/rooms`
+pub async fn list(State(st): State<AdminState>) -> Result<Json<Vec<Room>>> {
+    let sql = format!("SELECT {COLUMNS} FROM admin_rooms ORDER BY id");
+    Ok(Json(sqlx::query_as(&sql).fetch_all(&st.pool).await?))
+}
+
+/// `GET /admin/api/rooms/{id}`
+pub async fn get(State(st): State<AdminState>, Path(id): Path<String>) -> Result<Json<Room>> {
+    let id = room_id("id", &id)?;
+    fetch(&st.pool, &id).await?.map(Json).ok_or_else(|| not_found(&id))
+}
+
+/// `POST /admin/api/rooms` `{id, name, building?, capacity, everyoneWaits?, recording?}` → 201.
+pub async fn create(
+    State(st): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    body: Body,
+) -> Result<(StatusCode, Json<Room>)> {
+    let mut allowed = vec!["id"];
+    allowed.extend(EDITABLE);
+    body.only(&allowed)?;
+    let id = room_id("id", &body.string("id")?)?;
+    let f = fields(&body)?;
+    let now = st.now() as i64;
+    let room = Room {
+        id: id.to_string(),
+        name: f.name,
+        building: f.building,
+        capacity: f.capacity as i64,
+        everyone_waits: f.everyone_waits,
+        recording: f.recording,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = st.pool.begin().await?;
+    let sql = format!("INSERT INTO admin_rooms ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    let r = sqlx::query(&sql)
+        .bind(&room.id)
+        .bind(&room.name)
+        .bind(&room.building)
+        .bind(room.capacity)
+        .bind(room.everyone_waits)
+        .bind(room.recording)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+    match r {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Err(Error::Conflict(format!("id: a room '{id}' already exists")));
+        }
+        r => r?,
+    };
+    audit::record(&mut *tx, &Entry::by(&caller, now as u64, "room.create", &room.id, snapshot(&room))).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(room)))
+}
+
+/// `PUT /admin/api/rooms/{id}`: replaces the editable fields (omitted optional ones reset to their default).
+pub async fn update(
+    State(st): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Json<Room>> {
+    let id = room_id("id", &id)?;
+    let mut allowed = vec!["id"];
+    allowed.extend(EDITABLE);
+    body.only(&allowed)?;
+    if let Some(other) = body.opt_string("id")?
+        && other != id.as_str()
+    {
+        return Err(Error::invalid("id: cannot be changed (create a new room instead)"));
+    }
+    let f = fields(&body)?;
+    let now = st.now() as i64;
+    let mut tx = st.pool.begin().await?;
+    let before = fetch(&mut *tx, &id).await?.ok_or_else(|| not_found(&id))?;
+    let sql = format!(
+        "UPDATE admin_rooms SET name = ?, building = ?, capacity = ?, everyone_waits = ?, recording = ?, \
+         updated_at = ? WHERE id = ? RETURNING {COLUMNS}"
+    );
+    let after: Room = sqlx::query_as(&sql)
+        .bind(&f.name)
+        .bind(&f.building)
+        .bind(f.capacity as i64)
+        .bind(f.everyone_waits)
+        .bind(f.recording)
+        .bind(now)
+        .bind(id.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+    let details = json!({ "before": snapshot(&before), "after": snapshot(&after) });
+    audit::record(&mut *tx, &Entry::by(&caller, now as u64, "room.update", id.as_str(), details)).await?;
+    tx.commit().await?;
+    Ok(Json(after))
+}
+
+/// `DELETE /admin/api/rooms/{id}` → 204.
+pub async fn delete(
+    State(st): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let id = room_id("id", &id)?;
+    let now = st.now();
+    let mut tx = st.pool.begin().await?;
+    let before = fetch(&mut *tx, &id).await?.ok_or_else(|| not_found(&id))?;
+    sqlx::query("DELETE FROM admin_rooms WHERE id = ?").bind(id.as_str()).execute(&mut *tx).await?;
+    audit::record(&mut *tx, &Entry::by(&caller, now, "room.delete", id.as_str(), snapshot(&before))).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,176 @@
+//! In-process harness: the admin router nested at `/admin` as the hub does, over a real SQLite file
+//! migrated with the hub's migrations, a settable clock and a fake fleet.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use lectern_admin::{AdminState, DeviceSummary, Fleet, Role};
+use lectern_proto::RoomId;
+use lectern_proto::device::HubMsg;
+use serde_json::Value;
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use tower::ServiceExt;
+
+pub const T0: u64 = 1_700_000_000;
+pub const ADMIN_PW: &str = "admin password 1";
+pub const OPERATOR_PW: &str = "operator password 1";
+
+#[derive(Default)]
+pub struct FakeFleet {
+    pub sent: Mutex<Vec<(RoomId, HubMsg)>>,
+}
+
+impl Fleet for FakeFleet {
+    fn devices(&self) -> Vec<DeviceSummary> {
+        vec![DeviceSummary {
+            room: RoomId::parse("lab-1").unwrap(),
+            name: "Lab 1 box".into(),
+            version: Some("0.1.0".into()),
+            connected_at: T0,
+            last_seen: T0 + 5,
+            telemetry: None,
+        }]
+    }
+    fn send(&self, room: &RoomId, cmd: HubMsg) -> bool {
+        self.sent.lock().unwrap().push((room.clone(), cmd));
+        true
+    }
+}
+
+pub struct Harness {
+    pub _dir: tempfile::TempDir,
+    pub pool: SqlitePool,
+    pub app: Router,
+    pub now: Arc<AtomicU64>,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+/// A logged-in browser: its cookie and CSRF token.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+pub async fn harness() -> Harness {
+    harness_with(false).await
+}
+
+pub async fn harness_with(secure_cookies: bool) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = SqliteConnectOptions::from_str("sqlite://")
+        .unwrap()
+        .filename(dir.path().join("lectern.db"))
+        .create_if_missing(true)
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.unwrap();
+    sqlx::migrate!("../hub/migrations").run(&pool).await.unwrap();
+    let now = Arc::new(AtomicU64::new(T0));
+    let mut state = AdminState::new(pool.clone(), Arc::new(FakeFleet::default()), secure_cookies);
+    let clock = now.clone();
+    state.clock = Arc::new(move || clock.load(Ordering::SeqCst));
+    let app = Router::new().nest("/admin", lectern_admin::router(state));
+    Harness { _dir: dir, pool, app, now }
+}
+
+impl Harness {
+    pub fn advance(&self, secs: u64) {
+        self.now.fetch_add(secs, Ordering::SeqCst);
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Resp {
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp { status, headers, body, text }
+    }
+
+    /// A request as a browser at 192.0.2.1 would send it; `csrf` only if given.
+    pub async fn call(&self, method: &str, path: &str, s: Option<&Session>, body: Option<Value>) -> Resp {
+        let csrf = s.map(|s| s.csrf.clone());
+        self.call_with(method, path, s, csrf.as_deref(), body, "192.0.2.1").await
+    }
+
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        s: Option<&Session>,
+        csrf: Option<&str>,
+        body: Option<Value>,
+        ip: &str,
+    ) -> Resp {
+        let mut b = Request::builder().method(Method::from_str(method).unwrap()).uri(path);
+        if let Some(s) = s {
+            b = b.header(header::COOKIE, format!("lectern_admin={}", s.cookie));
+        }
+        if let Some(c) = csrf {
+            b = b.header("x-csrf-token", c);
+        }
+        let body = match body {
+            Some(v) => {
+                b = b.header(header::CONTENT_TYPE, "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        let mut req = b.body(body).unwrap();
+        let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(addr));
+        self.send(req).await
+    }
+
+    pub async fn login_from(&self, username: &str, password: &str, ip: &str) -> Resp {
+        let body = serde_json::json!({ "username": username, "password": password });
+        self.call_with("POST", "/admin/api/login", None, None, Some(body), ip).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Session {
+        let r = self.login_from(username, password, "192.0.2.1").await;
+        assert_eq!(r.status, StatusCode::OK, "login failed: {}", r.text);
+        session_of(&r)
+    }
+
+    /// An admin `ada` and an operator `otto`, logged in.
+    pub async fn admin_and_operator(&self) -> (Session, Session) {
+        lectern_admin::accounts::create(&self.pool, "ada", ADMIN_PW, Role::Admin).await.unwrap();
+        lectern_admin::accounts::create(&self.pool, "otto", OPERATOR_PW, Role::Operator).await.unwrap();
+        (self.login("ada", ADMIN_PW).await, self.login("otto", OPERATOR_PW).await)
+    }
+
+    pub async fn audit_actions(&self) -> Vec<(String, String, String, String)> {
+        sqlx::query_as("SELECT actor, action, target, ip FROM admin_audit ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
+    }
+}
+
+pub fn session_of(r: &Resp) -> Session {
+    let set = r.headers.get(header::SET_COOKIE).expect("login sets a cookie").to_str().unwrap();
+    let cookie = set.strip_prefix("lectern_admin=").unwrap().split(';').next().unwrap().to_owned();
+    Session { cookie, csrf: r.body["csrfToken"].as_str().unwrap().to_owned() }
+}
+
+pub fn room(id: &str) -> Value {
+    serde_json::json!({ "id": id, "name": format!("Room {id}"), "building": "Main", "capacity": 30 })
+}

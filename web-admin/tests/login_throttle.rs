@@ -1,0 +1,74 @@
+//! Login throttling: 5 failures in 15 minutes, per IP and per username, then 429.
+
+mod common;
+
+use axum::http::{StatusCode, header};
+use common::*;
+
+async fn fail(h: &Harness, user: &str, ip: &str) {
+    let r = h.login_from(user, "definitely wrong", ip).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+}
+
+#[tokio::test]
+async fn five_failures_for_a_username_lock_it_from_every_ip_even_with_the_right_password() {
+    let h = harness().await;
+    h.admin_and_operator().await;
+    for i in 0..5 {
+        fail(&h, "ada", &format!("198.51.100.{i}")).await;
+        h.advance(60);
+    }
+    let r = h.login_from("ada", ADMIN_PW, "203.0.113.50").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    assert_eq!(r.body["error"], "rate_limited");
+    // The first failure was 5 minutes ago: it ages out in 10.
+    assert_eq!(r.headers[header::RETRY_AFTER], "600");
+    // Other accounts from other addresses are unaffected.
+    assert_eq!(h.login_from("otto", OPERATOR_PW, "203.0.113.50").await.status, StatusCode::OK);
+    h.advance(600);
+    assert_eq!(h.login_from("ada", ADMIN_PW, "203.0.113.50").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn five_failures_from_an_ip_lock_that_ip_for_every_username() {
+    let h = harness().await;
+    h.admin_and_operator().await;
+    for user in ["a", "b", "c", "d", "e"] {
+        fail(&h, user, "198.51.100.7").await;
+    }
+    let r = h.login_from("otto", OPERATOR_PW, "198.51.100.7").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(h.login_from("otto", OPERATOR_PW, "198.51.100.8").await.status, StatusCode::OK);
+    h.advance(15 * 60);
+    assert_eq!(h.login_from("otto", OPERATOR_PW, "198.51.100.7").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn throttled_attempts_are_not_counted_or_recorded() {
+    let h = harness().await;
+    h.admin_and_operator().await;
+    for _ in 0..5 {
+        fail(&h, "ada", "198.51.100.1").await;
+    }
+    for _ in 0..20 {
+        assert_eq!(h.login_from("ada", "x", "198.51.100.1").await.status, StatusCode::TOO_MANY_REQUESTS);
+    }
+    let failed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_audit WHERE action = 'login.failed'")
+        .fetch_one(&h.pool)
+        .await
+        .unwrap();
+    assert_eq!(failed, 5, "a locked-out attacker cannot grow the table");
+}
+
+#[tokio::test]
+async fn failures_four_at_a_time_never_lock_out() {
+    let h = harness().await;
+    h.admin_and_operator().await;
+    for _ in 0..3 {
+        for _ in 0..4 {
+            fail(&h, "ada", "198.51.100.1").await;
+        }
+        h.advance(15 * 60 + 1);
+    }
+    assert_eq!(h.login_from("ada", ADMIN_PW, "198.51.100.1").await.status, StatusCode::OK);
+}
