@@ -6,7 +6,7 @@
 import { isGuestToken } from './claims.js';
 import { ClassroomStore } from './classroom.js';
 import { wireJoinForm } from './form.js';
-import { Gate, askGuestName } from './gate.js';
+import { Gate, askGuest } from './gate.js';
 import { Lesson } from './lesson.js';
 import { roomFromPath } from './links.js';
 import { openLocalMedia } from './media.js';
@@ -24,7 +24,8 @@ const JOIN_REPLY_TIMEOUT_MS = 10000;
 /** What the tests (and a curious developer in the console) can look at. */
 const lectern = {
   // connecting | waiting (lobby) | connected | reconnecting | failed | left | idle (no token)
-  // | denied | removed | ended (the last three: final, no reconnect)
+  // | passcode (a guest is asked again after a wrong one) | denied | removed | ended (the last
+  // three: final, no reconnect)
   state: 'connecting',
   publishPc: null,
   subscribePc: null,
@@ -46,7 +47,7 @@ if (!token) {
   showTokenForm();
 } else if (isGuestToken(token)) {
   // A shared guest link: the teacher needs a name to decide whom to let in.
-  askGuestName().then((name) => startCall(token, name));
+  askGuest().then((guest) => startCall(token, guest));
 } else {
   startCall(token);
 }
@@ -62,7 +63,8 @@ function showTokenForm() {
   document.getElementById('token-link').focus();
 }
 
-function startCall(tok, guestName = '') {
+/** `guest`: { name, passcode } from the guest form; null for a personal token. */
+function startCall(tok, guest = null) {
   const ui = new Ui();
   if (pathRoom) ui.setRoom(pathRoom);
   ui.setInCall(true);
@@ -332,6 +334,11 @@ function startCall(tok, guestName = '') {
       session = null;
       teardown();
       store.apply(msg);
+      if (guest && msg.type === 'denied' && msg.reason === 'wrongPasscode') {
+        // Not final for a guest: a mistyped passcode deserves another try on a new socket.
+        askPasscodeAgain();
+        return;
+      }
       stopLocalMedia();
       const kind = { denied: 'denied', removed: 'removed', lessonEnded: 'ended' }[msg.type];
       const text = { denied: 'You could not join the lesson.', removed: 'You were removed from the lesson.', ended: 'The lesson has ended.' }[kind];
@@ -341,7 +348,17 @@ function startCall(tok, guestName = '') {
       gate.final(kind, msg.reason);
     },
   });
-  signal.name = guestName;
+  signal.name = guest?.name || '';
+  signal.passcode = guest?.passcode || '';
+
+  async function askPasscodeAgain() {
+    setState('passcode', 'The teacher asks for the room passcode.');
+    const again = await askGuest({ wrongPasscode: true });
+    signal.name = again.name;
+    signal.passcode = again.passcode;
+    setState('connecting', 'Connecting to the class…');
+    signal.start();
+  }
 
   function stopLocalMedia() {
     // Switch the camera light off: the class no longer sees you.

@@ -9,6 +9,7 @@ export class ClassroomStore {
   constructor() {
     this.subs = new Map();
     this.view = {}; // window.lectern.classroom: the same object for the whole page
+    this.view.chimes = 0; // hand chimes played (chime.js); page-local, so a reconnect keeps it
     this.reset();
   }
 

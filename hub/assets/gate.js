@@ -1,5 +1,6 @@
-// What stands between a link and the lesson: a guest's name, the lobby's waiting screen, and the final
-// screens (denied, removed, lesson ended) after which the page does not reconnect.
+// What stands between a link and the lesson: a guest's name and the room passcode, the lobby's
+// waiting screen, and the final screens (denied, removed, lesson ended) after which the page does not
+// reconnect.
 
 const DENIED = {
   deniedByTeacher: 'The teacher did not let you in to this lesson.',
@@ -8,35 +9,60 @@ const DENIED = {
   lobbyFull: 'Too many people are waiting to join right now. Try again in a few minutes.',
   lessonEnded: 'This lesson has already ended.',
   notAParticipant: 'This link is not for taking part in lessons.',
+  wrongPasscode: 'This lesson needs the passcode the teacher gave out.',
 };
 const RETRY_REASONS = new Set(['roomLocked', 'lobbyFull']);
 
-/** Shows the guest form until a name is given. */
-export function askGuestName() {
+/**
+ * Shows the guest form until a name is given; resolves with { name, passcode } (passcode '' when
+ * left empty). `wrongPasscode`: the hub refused the last one, so the form says so and requires it.
+ * The passcode is kept only in memory: it is the teacher's, not this browser's, to remember.
+ */
+export function askGuest({ wrongPasscode = false } = {}) {
   const section = document.getElementById('guest-entry');
   const form = document.getElementById('guest-form');
-  const input = document.getElementById('guest-name');
+  const nameInput = document.getElementById('guest-name');
+  const passInput = document.getElementById('guest-passcode');
   const error = document.getElementById('guest-error');
+  const fail = (input, text) => {
+    error.textContent = text;
+    error.hidden = false;
+    for (const i of [nameInput, passInput]) {
+      if (i === input) i.setAttribute('aria-invalid', 'true');
+      else i.removeAttribute('aria-invalid');
+    }
+    input.focus();
+  };
   document.getElementById('call').hidden = true;
   section.hidden = false;
-  input.value = sessionStorage.getItem('lectern.guestName') || '';
-  input.focus();
+  nameInput.value = nameInput.value || sessionStorage.getItem('lectern.guestName') || '';
+  passInput.value = '';
+  if (wrongPasscode) {
+    fail(passInput, 'Wrong passcode, try again.');
+  } else {
+    error.hidden = true;
+    nameInput.focus();
+  }
   return new Promise((resolve) => {
     form.addEventListener('submit', function onSubmit(ev) {
       ev.preventDefault();
-      const name = input.value.trim().replace(/\s+/g, ' ');
+      const name = nameInput.value.trim().replace(/\s+/g, ' ');
+      const passcode = passInput.value.trim();
       if (!name) {
-        error.textContent = 'Enter your name so the teacher knows who is asking to join.';
-        error.hidden = false;
-        input.setAttribute('aria-invalid', 'true');
-        input.focus();
+        fail(nameInput, 'Enter your name so the teacher knows who is asking to join.');
+        return;
+      }
+      if (wrongPasscode && !passcode) {
+        fail(passInput, 'Enter the room passcode the teacher gave you.');
         return;
       }
       form.removeEventListener('submit', onSubmit);
       sessionStorage.setItem('lectern.guestName', name);
+      error.hidden = true;
+      for (const i of [nameInput, passInput]) i.removeAttribute('aria-invalid');
       section.hidden = true;
       document.getElementById('call').hidden = false;
-      resolve(name);
+      resolve({ name, passcode });
     });
   });
 }

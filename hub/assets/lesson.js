@@ -3,6 +3,7 @@
 // the room display (role device) shows hands and the lobby large. app.js owns the connection.
 
 import { mountChat } from './chat.js';
+import { mountChime } from './chime.js';
 import { mountHandButton, mountHandQueue } from './hands.js';
 import { mountLobby } from './lobby.js';
 import { mountPeople } from './people.js';
@@ -79,6 +80,7 @@ export class Lesson {
     if (hosts) {
       this.parts.lobby = mountLobby(byId('lobby-box'), panel);
       this.parts.hands = mountHandQueue(byId('hands-box'), panel);
+      mountChime(byId('hands-box'), panel);
     }
     if (role !== 'device') this.parts.people = mountPeople(byId('people-box'), panel);
     if (role === 'teacher' || role === 'student') {

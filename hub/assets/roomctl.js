@@ -1,4 +1,4 @@
-// The teacher's Room panel: room policies, attendance and poll downloads, End lesson.
+// The teacher's Room panel: room policies, the guest passcode, attendance and poll downloads, End lesson.
 
 import { confirmAction } from './confirm.js';
 import { toast } from './toast.js';
@@ -36,6 +36,8 @@ export function mountRoomControls(box, ctx) {
     return h('li', {}, input, h('label', { for: id }, label), help ? h('p', { id: `${id}-help`, class: 'help' }, help) : '');
   });
 
+  const passcode = mountPasscode(ctx);
+
   const downloads = DOWNLOADS.map(([file, label, testid]) => {
     const b = h('button', { type: 'button', 'data-testid': testid }, label);
     b.addEventListener('click', () => download(ctx, file, b));
@@ -55,6 +57,8 @@ export function mountRoomControls(box, ctx) {
   box.append(
     h('h2', {}, 'Room settings'),
     h('ul', { class: 'policies', 'data-testid': 'policies' }, ...toggles),
+    h('h2', { id: 'passcode-title' }, 'Guest passcode'),
+    passcode,
     h('h2', {}, 'Reports'),
     h('div', { class: 'row downloads' }, ...downloads),
     h('h2', {}, 'Lesson'),
@@ -69,6 +73,73 @@ export function mountRoomControls(box, ctx) {
   };
   store.on('policy', render);
   render();
+}
+
+const PASSCODE_MIN = 4;
+const PASSCODE_MAX = 32;
+
+/**
+ * Set or clear the passcode guests must give. The hub never tells anyone the passcode, not even the
+ * teacher: the form only shows whether one is set, and empties once the hub confirms a new one.
+ */
+function mountPasscode({ store, send }) {
+  const status = h('p', { id: 'passcode-status', class: 'help', role: 'status', 'data-testid': 'passcode-status' });
+  const input = h('input', {
+    type: 'text', id: 'passcode-input', name: 'passcode', autocomplete: 'off', spellcheck: 'false',
+    autocapitalize: 'off', maxlength: PASSCODE_MAX, 'aria-describedby': 'passcode-status passcode-error',
+    'data-testid': 'passcode-input',
+  });
+  const error = h('p', { id: 'passcode-error', class: 'error', role: 'alert', hidden: true });
+  const save = h('button', { type: 'submit', class: 'primary', 'data-testid': 'passcode-save' }, 'Save passcode');
+  const clear = h('button', { type: 'button', 'data-testid': 'passcode-clear' }, 'Clear passcode');
+  const form = h('form', { class: 'passcode-form', 'aria-labelledby': 'passcode-title', novalidate: true },
+    status, h('label', { for: 'passcode-input' }, 'New passcode (4 to 32 characters)'), input, error,
+    h('div', { class: 'row' }, save, clear));
+  let pending = false; // a save was sent: empty the field when the hub confirms
+
+  const fail = (text) => {
+    error.textContent = text;
+    error.hidden = !text;
+    if (text) input.setAttribute('aria-invalid', 'true');
+    else input.removeAttribute('aria-invalid');
+  };
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const code = input.value.trim();
+    const n = [...code].length;
+    if (n < PASSCODE_MIN || n > PASSCODE_MAX) {
+      fail(`A passcode is ${PASSCODE_MIN} to ${PASSCODE_MAX} characters long.`);
+      input.focus();
+      return;
+    }
+    fail('');
+    pending = true;
+    send({ type: 'setPasscode', passcode: code });
+  });
+  clear.addEventListener('click', () => {
+    fail('');
+    send({ type: 'setPasscode', passcode: null });
+  });
+
+  const render = () => {
+    const p = store.view.policy;
+    const set = !!p?.passcodeRequired;
+    status.textContent = set
+      ? 'A passcode is set: guests with the shared link must enter it to ask to join.'
+      : 'No passcode: anyone with the shared guest link can ask to join.';
+    save.disabled = !p;
+    if (!set && document.activeElement === clear) input.focus(); // keep focus somewhere useful
+    clear.hidden = !set;
+    if (pending && set) {
+      pending = false;
+      input.value = '';
+    }
+  };
+  store.on('policy', render);
+  // A refused save (e.g. the hub finds the passcode invalid) brings no policy change.
+  store.on('refused', () => { pending = false; });
+  render();
+  return form;
 }
 
 /** Fetch a report with the teacher's token (never in a URL) and save it through a Blob link. */

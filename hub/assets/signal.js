@@ -30,12 +30,13 @@ export function rtcUrl(loc = window.location) {
  * - onTerminal(error): a fatal unauthorized/forbidden error; no retry.
  * - onFinal(msg): `denied`, `removed` or `lessonEnded`; no retry.
  *
- * `name` (set before start) goes with `join`: the hub uses it only for guest tokens.
+ * `name` and `passcode` (set before start) go with `join`: the hub uses them only for guest tokens.
  */
 export class Signal {
   constructor(token, callbacks, url = rtcUrl()) {
     this.token = token;
     this.name = '';
+    this.passcode = '';
     this.cb = callbacks;
     this.url = url;
     this.ws = null;
@@ -111,7 +112,10 @@ export class Signal {
       if (this.ws !== ws) return;
       this.session = session;
       session.opened = true;
-      session.send(this.name ? { type: 'join', token: this.token, name: this.name } : { type: 'join', token: this.token });
+      const join = { type: 'join', token: this.token };
+      if (this.name) join.name = this.name;
+      if (this.passcode) join.passcode = this.passcode;
+      session.send(join);
       this.cb.onSession?.(session);
     });
     ws.addEventListener('message', (ev) => {

@@ -38,6 +38,7 @@ const FILES: &[(&str, Asset)] = &[
     ("confirm.js", asset(JS, include_bytes!("../assets/confirm.js"))),
     ("tabs.js", asset(JS, include_bytes!("../assets/tabs.js"))),
     ("hands.js", asset(JS, include_bytes!("../assets/hands.js"))),
+    ("chime.js", asset(JS, include_bytes!("../assets/chime.js"))),
     ("lobby.js", asset(JS, include_bytes!("../assets/lobby.js"))),
     ("chat.js", asset(JS, include_bytes!("../assets/chat.js"))),
     ("polls.js", asset(JS, include_bytes!("../assets/polls.js"))),

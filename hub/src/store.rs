@@ -59,6 +59,17 @@ pub enum StoreEvent {
         at: u64,
         report: SavedReport,
     },
+    /// A chat message as sent; the same message may be reported once per recipient.
+    Chat {
+        room: RoomId,
+        message: lectern_proto::classroom::ChatMessage,
+    },
+    /// A teacher deleted a chat message in class.
+    ChatDeleted {
+        room: RoomId,
+        message_id: u64,
+        at: u64,
+    },
 }
 
 /// A lesson's exports, rendered: what `/api/rooms/{room}/...` serves.
@@ -163,6 +174,48 @@ impl Store {
         Ok(())
     }
 
+    async fn save_chat(&self, room: &RoomId, m: &lectern_proto::classroom::ChatMessage) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO chat_messages (room_id, message_id, sent_at, from_name, from_role, to_participant, text) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(room.as_str())
+        .bind(m.id.0 as i64)
+        .bind(m.sent_at as i64)
+        .bind(&m.from_name)
+        .bind(m.from_role.as_str())
+        .bind(m.to.map(|p| p.0 as i64))
+        .bind(&m.text)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn mark_chat_deleted(&self, room: &RoomId, message_id: u64, at: u64) -> anyhow::Result<()> {
+        // Message ids restart with each lesson: the newest message with that id is the one meant.
+        sqlx::query(
+            "UPDATE chat_messages SET deleted_at = ? WHERE id = \
+             (SELECT id FROM chat_messages WHERE room_id = ? AND message_id = ? ORDER BY sent_at DESC LIMIT 1)",
+        )
+        .bind(at as i64)
+        .bind(room.as_str())
+        .bind(message_id as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A room's chat record, oldest first: (sent_at, from_name, text, deleted).
+    pub async fn chat(&self, room: &RoomId) -> anyhow::Result<Vec<(i64, String, String, bool)>> {
+        let rows: Vec<(i64, String, String, Option<i64>)> = sqlx::query_as(
+            "SELECT sent_at, from_name, text, deleted_at FROM chat_messages WHERE room_id = ? ORDER BY sent_at, id",
+        )
+        .bind(room.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(t, n, x, d)| (t, n, x, d.is_some())).collect())
+    }
+
     /// The most recently saved exports of a room's lesson.
     pub async fn latest_lesson(&self, room: &RoomId) -> anyhow::Result<Option<SavedReport>> {
         let row = sqlx::query_as::<_, SavedReport>(
@@ -202,6 +255,16 @@ impl Store {
                     StoreEvent::LessonSaved { room, at, report } => {
                         if let Err(e) = self.save_lesson(room, *at, report).await {
                             tracing::warn!(error = %format!("{e:#}"), "saving a lesson report failed");
+                        }
+                    }
+                    StoreEvent::Chat { room, message } => {
+                        if let Err(e) = self.save_chat(room, message).await {
+                            tracing::warn!(error = %format!("{e:#}"), "saving a chat message failed");
+                        }
+                    }
+                    StoreEvent::ChatDeleted { room, message_id, at } => {
+                        if let Err(e) = self.mark_chat_deleted(room, *message_id, *at).await {
+                            tracing::warn!(error = %format!("{e:#}"), "recording a chat deletion failed");
                         }
                     }
                     StoreEvent::Left { participant, at } => {
@@ -267,6 +330,27 @@ mod tests {
         store.save_lesson(&room, 10, &report("old")).await.unwrap();
         store.save_lesson(&room, 20, &report("new")).await.unwrap();
         assert_eq!(store.latest_lesson(&room).await.unwrap().unwrap().attendance_csv, "new");
+    }
+
+    #[tokio::test]
+    async fn chat_is_recorded_once_and_deletion_is_marked() {
+        use lectern_proto::classroom::{ChatMessage, ChatMessageId};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let room = RoomId::parse("r").unwrap();
+        let m = ChatMessage {
+            id: ChatMessageId(1),
+            from: ParticipantId(3),
+            from_name: "Ada".into(),
+            from_role: Role::Student,
+            to: None,
+            text: "<b>hi</b>".into(),
+            sent_at: 1000,
+        };
+        store.save_chat(&room, &m).await.unwrap();
+        store.save_chat(&room, &m).await.unwrap(); // delivered to two audiences: one row
+        store.mark_chat_deleted(&room, 1, 2000).await.unwrap();
+        assert_eq!(store.chat(&room).await.unwrap(), vec![(1000, "Ada".to_owned(), "<b>hi</b>".to_owned(), true)]);
     }
 
     #[tokio::test]

@@ -160,3 +160,41 @@ fn a_removed_student_is_refused_when_rejoining_with_the_same_identity() {
         "{got:?}"
     );
 }
+
+/// A guest joining with `passcode`, as `/rtc` would hand it over from the `join` message.
+fn join_guest(net: &mut Net, id: u64, passcode: Option<&str>) -> mpsc::UnboundedReceiver<ServerMsg> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (reply, mut r) = oneshot::channel();
+    let mut who = ident("r", id, Role::Student, Transport::Browser);
+    who.guest = true;
+    who.passcode = passcode.map(str::to_owned);
+    net.hub.handle_command(Command::Join { ident: who, events: tx, reply }, net.now);
+    r.try_recv().unwrap().unwrap();
+    rx
+}
+
+#[test]
+fn guests_need_the_teachers_passcode_to_reach_the_lobby() {
+    let mut net = Net::new();
+    let mut teacher = join(&mut net, 1, Role::Teacher, false);
+    command(&mut net, 1, ClassroomCommand::SetPasscode { passcode: Some("maple-7".into()) }).unwrap();
+    assert!(drain(&mut teacher).iter().any(|m| matches!(
+        m,
+        ServerMsg::Classroom(ClassroomEvent::PolicyChanged { policy }) if policy.passcode_required
+    )));
+
+    let mut wrong = join_guest(&mut net, 2, Some("maple-8"));
+    let got = drain(&mut wrong);
+    assert!(
+        matches!(got.as_slice(), [ServerMsg::Classroom(ClassroomEvent::Denied { reason: DenyReason::WrongPasscode })]),
+        "{got:?}"
+    );
+    assert!(wrong.is_closed(), "the hub let go of the refused guest's socket");
+
+    let mut right = join_guest(&mut net, 3, Some("maple-7"));
+    let got = drain(&mut right);
+    assert!(matches!(got.as_slice(), [ServerMsg::Classroom(ClassroomEvent::Waiting { position: 1 })]), "{got:?}");
+    let _student = join(&mut net, 4, Role::Student, false);
+    command(&mut net, 1, ClassroomCommand::Admit { participant_id: ParticipantId(3) }).unwrap();
+    assert!(drain(&mut right).iter().any(|m| matches!(m, ServerMsg::Joined { .. })));
+}

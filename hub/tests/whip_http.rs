@@ -273,8 +273,11 @@ fn lesson_exports_need_a_teacher_token_for_that_room() {
     assert_eq!(status, 200, "{csv}");
     assert!(csv.starts_with("name,role,joined_at"), "{csv}");
     assert!(csv.contains("Test,device"), "{csv}");
-    let (status, json) = get(url("polls.json"), Some(teacher));
+    let (status, json) = get(url("polls.json"), Some(teacher.clone()));
     assert_eq!((status, json.trim()), (200, "[]"));
+    let (status, csv) = get(url("chat.csv"), Some(teacher));
+    assert_eq!(status, 200);
+    assert!(csv.starts_with("sent_at,from,text,deleted"), "{csv}");
 }
 
 #[test]

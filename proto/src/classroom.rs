@@ -11,6 +11,10 @@ use crate::{ParticipantId, Role};
 
 /// Longest chat message, in characters, after trimming.
 pub const MAX_CHAT_CHARS: usize = 1000;
+/// A room passcode is this many characters long, after trimming...
+pub const MIN_PASSCODE_CHARS: usize = 4;
+/// ...up to this many.
+pub const MAX_PASSCODE_CHARS: usize = 32;
 /// Longest poll question, in characters.
 pub const MAX_QUESTION_CHARS: usize = 500;
 /// Longest poll option, in characters.
@@ -89,6 +93,12 @@ pub enum ClassroomCommand {
     DenyAll,
     /// Changes only the policies present in the message.
     SetPolicy(PolicyPatch),
+    /// Guests on a shared link must give this passcode to join; `null` clears it. Teachers only. The
+    /// hub never repeats it: events say only [`RoomPolicy::passcode_required`].
+    SetPasscode {
+        #[serde(default)]
+        passcode: Option<String>,
+    },
     MuteParticipant {
         participant_id: ParticipantId,
     },
@@ -193,6 +203,10 @@ pub struct RoomPolicy {
     pub students_may_share_screen: bool,
     /// Room-wide chat; students may always write privately to a teacher.
     pub students_may_chat: bool,
+    /// Guests must give the teacher's passcode to join. Set with `setPasscode`, not `setPolicy`, and
+    /// the passcode itself is never sent to anyone.
+    #[serde(default)]
+    pub passcode_required: bool,
 }
 
 impl Default for RoomPolicy {
@@ -204,6 +218,7 @@ impl Default for RoomPolicy {
             students_may_start_video: true,
             students_may_share_screen: true,
             students_may_chat: true,
+            passcode_required: false,
         }
     }
 }
@@ -325,6 +340,8 @@ pub enum DenyReason {
     LessonEnded,
     /// The role does not take part in lessons (admins).
     NotAParticipant,
+    /// A guest gave no passcode or the wrong one; the page asks again.
+    WrongPasscode,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -433,6 +450,24 @@ mod tests {
         assert!(cmd(r#"{"type":"setPolicy","lockd":true}"#).is_err());
         let json = serde_json::to_string(&c).unwrap();
         assert_eq!(json, r#"{"type":"setPolicy","locked":true}"#);
+    }
+
+    #[test]
+    fn set_passcode_takes_a_string_or_null_and_policy_only_says_whether_one_is_set() {
+        assert_eq!(
+            cmd(r#"{"type":"setPasscode","passcode":"owl-42"}"#).unwrap(),
+            ClassroomCommand::SetPasscode { passcode: Some("owl-42".into()) }
+        );
+        assert_eq!(
+            cmd(r#"{"type":"setPasscode","passcode":null}"#).unwrap(),
+            ClassroomCommand::SetPasscode { passcode: None }
+        );
+        // Not a policy switch: `setPolicy` cannot claim a passcode is required without one.
+        assert!(cmd(r#"{"type":"setPolicy","passcodeRequired":true}"#).is_err());
+        let json = serde_json::to_string(&RoomPolicy { passcode_required: true, ..RoomPolicy::default() }).unwrap();
+        assert!(json.contains(r#""passcodeRequired":true"#), "{json}");
+        let e = ClassroomEvent::Denied { reason: DenyReason::WrongPasscode };
+        assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"type":"denied","reason":"wrongPasscode"}"#);
     }
 
     #[test]

@@ -15,12 +15,15 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
 pub enum ClientMsg {
-    /// Must be the first message. The token is re-checked on every (re)connect. `name` is used
-    /// only with a guest (shared-link) token, whose holder chooses how they are called.
+    /// Must be the first message. The token is re-checked on every (re)connect. `name` and
+    /// `passcode` are used only with a guest (shared-link) token, whose holder chooses how they are
+    /// called and gives the room passcode when the teacher set one.
     Join {
         token: String,
         #[serde(default)]
         name: Option<String>,
+        #[serde(default)]
+        passcode: Option<String>,
     },
     /// Offer of the publish connection (sendonly transceivers). `screenMid` names the transceiver
     /// carrying a screen share, once the hub allowed one.

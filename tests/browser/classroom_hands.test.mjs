@@ -1,5 +1,5 @@
-// Raised hands: three students raise in order, the teacher sees that order, one lowers their own,
-// and the teacher lowers the rest at once.
+// Raised hands: three students raise in order, the teacher sees that order (and, with the chime on,
+// hears each new hand), one lowers their own, and the teacher lowers the rest at once.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -27,6 +27,15 @@ test('the hand queue keeps raising order; lower own and lower all', { timeout: 1
   for (const [i, page] of students.entries()) await inLesson(page, `${names[i]} in`);
   await openTab(teacher, 'people');
 
+  // The chime is off for teachers until they turn it on; the choice is remembered.
+  const chime = teacher.getByRole('switch', { name: 'Chime on raised hand' });
+  assert.equal(await chime.isChecked(), false, 'teachers start with the chime off');
+  await chime.focus();
+  await teacher.keyboard.press('Space');
+  assert.equal(await chime.isChecked(), true, 'the toggle works from the keyboard');
+  assert.equal(await teacher.evaluate(() => localStorage.getItem('lectern.chime.teacher')), 'on');
+  assert.equal((await classroomOf(teacher)).chimes, 0);
+
   for (const [i, page] of students.entries()) {
     await page.getByTestId('hand-toggle').click();
     await waitFor(async () => (await classroomOf(teacher)).hands.length === i + 1, { what: `${i + 1} hands at the teacher` });
@@ -34,11 +43,13 @@ test('the hand queue keeps raising order; lower own and lower all', { timeout: 1
   }
   assert.deepEqual((await classroomOf(teacher)).hands.map((h) => h.name), names);
   assert.deepEqual(await queueNames(teacher), names, 'the queue on screen is in raising order');
+  await waitFor(async () => (await classroomOf(teacher)).chimes === names.length, { what: 'one chime per new hand' });
 
   // Grace lowers her own hand.
   await students[1].getByTestId('hand-toggle').click();
   await waitFor(async () => (await queueNames(teacher)).join() === 'Ada,Linus', { what: 'Grace gone from the queue' });
   await waitFor(() => students[1].evaluate(() => !window.lectern.classroom.handRaised), { what: 'Grace sees her hand down' });
+  assert.equal((await classroomOf(teacher)).chimes, names.length, 'a lowered hand does not chime');
   assert.match(await students[1].getByTestId('hand-toggle').textContent(), /raise hand/i);
 
   // The teacher lowers all.

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use lectern_proto::classroom::{ClassroomEvent, DenyReason, LobbyEntry, RoomPolicy};
 use lectern_proto::{ParticipantId, Role};
 
+use super::passcode::Passcode;
 use super::roster::Member;
 use super::{Actor, Audience, Classroom, ClassroomError, Effect, JoinDecision, JoinOutcome, Outbound, require, send};
 
@@ -30,6 +31,8 @@ pub enum Verdict {
 pub struct Lobby {
     waiting: Vec<Waiter>,
     blocked: BTreeSet<String>,
+    /// What guests must give to join; kept here because only the door checks it.
+    passcode: Option<Passcode>,
 }
 
 impl Lobby {
@@ -40,7 +43,10 @@ impl Lobby {
             Role::Teacher | Role::Device => return Verdict::Enter,
             Role::Student | Role::Viewer => {}
         }
-        if self.is_blocked(&actor.subject) {
+        // First, so that a guest without the passcode learns nothing about the room (locked, full...).
+        if !actor.personal && !self.passcode_accepts(actor.passcode.as_deref()) {
+            Verdict::Deny(DenyReason::WrongPasscode)
+        } else if self.is_blocked(&actor.subject) {
             Verdict::Deny(DenyReason::Blocked)
         } else if policy.locked {
             Verdict::Deny(DenyReason::RoomLocked)
@@ -72,6 +78,19 @@ impl Lobby {
         let (taken, kept) = std::mem::take(&mut self.waiting).into_iter().partition(|w| pick(w));
         self.waiting = kept;
         taken
+    }
+
+    pub fn passcode(&self) -> Option<&Passcode> {
+        self.passcode.as_ref()
+    }
+
+    pub fn set_passcode(&mut self, passcode: Option<Passcode>) {
+        self.passcode = passcode;
+    }
+
+    /// Always true when no passcode is set.
+    pub fn passcode_accepts(&self, attempt: Option<&str>) -> bool {
+        self.passcode.as_ref().is_none_or(|p| p.accepts(attempt))
     }
 
     pub fn block(&mut self, subject: &str) {
@@ -213,7 +232,7 @@ mod tests {
     use super::*;
 
     fn actor(role: Role, personal: bool) -> Actor {
-        Actor { id: ParticipantId(7), role, name: "n".into(), subject: "sub".into(), personal }
+        Actor { id: ParticipantId(7), role, name: "n".into(), subject: "sub".into(), personal, passcode: None }
     }
 
     #[test]

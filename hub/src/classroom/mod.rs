@@ -9,6 +9,7 @@ mod error;
 mod hand;
 mod lobby;
 mod moderation;
+mod passcode;
 mod poll;
 mod poll_flow;
 mod poll_report;
@@ -27,6 +28,7 @@ pub use attendance::{AttendanceReport, AttendanceRow, Interval};
 pub use error::ClassroomError;
 pub use poll_report::{OptionResult, PollReport, PollResponse};
 pub use rate::{JoinLimiter, Rate, RateLimiter, ip_key};
+pub use text::{csv_row, iso_time};
 
 use chat::Chat;
 use hand::HandQueue;
@@ -45,6 +47,8 @@ pub struct Actor {
     pub subject: String,
     /// Holds a personal lesson token rather than a shared guest link.
     pub personal: bool,
+    /// What a guest typed as the room passcode (checked only for guests, only when joining).
+    pub passcode: Option<String>,
 }
 
 /// Who an event is for. Resolve with [`Classroom::recipients`].
@@ -128,9 +132,10 @@ impl Default for Classroom {
 }
 
 impl Classroom {
+    /// A new lesson has no passcode yet, whatever `policy` says; [`Classroom::next_lesson`] keeps it.
     pub fn new(policy: RoomPolicy) -> Self {
         Self {
-            policy,
+            policy: RoomPolicy { passcode_required: false, ..policy },
             ended: false,
             roster: Roster::default(),
             lobby: Lobby::default(),
@@ -144,6 +149,15 @@ impl Classroom {
             chat_limit: RateLimiter::new(Rate::CHAT),
             reaction_limit: RateLimiter::new(Rate::REACTION),
         }
+    }
+
+    /// The lesson after this one in the same room: the teacher's settings and passcode carry over,
+    /// everything that happened (hands, chat, polls, attendance, blocks) does not.
+    pub fn next_lesson(&self) -> Self {
+        let mut next = Self::new(self.policy);
+        next.policy.passcode_required = self.policy.passcode_required;
+        next.lobby.set_passcode(self.lobby.passcode().cloned());
+        next
     }
 
     /// Applies one command from an admitted participant.
@@ -173,6 +187,7 @@ impl Classroom {
             C::Deny { participant_id } => self.deny(actor, Some(participant_id)),
             C::DenyAll => self.deny(actor, None),
             C::SetPolicy(patch) => self.set_policy(now, actor, patch),
+            C::SetPasscode { passcode } => self.set_passcode(actor, passcode.as_deref()),
             C::MuteParticipant { participant_id } => self.mute(actor, participant_id),
             C::MuteAllStudents => self.mute_all_students(actor),
             C::AskToUnmute { participant_id } => self.ask_to_unmute(actor, participant_id),

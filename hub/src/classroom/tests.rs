@@ -27,7 +27,7 @@ pub fn actor(id: u64, role: Role, personal: bool) -> Actor {
         3 => "Kim".to_owned(),
         _ => format!("{role} {id}"),
     };
-    Actor { id: ParticipantId(id), role, name, subject: format!("sub-{id}"), personal }
+    Actor { id: ParticipantId(id), role, name, subject: format!("sub-{id}"), personal, passcode: None }
 }
 
 impl Room {

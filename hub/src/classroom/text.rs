@@ -12,7 +12,7 @@ pub enum TextError {
 }
 
 /// Bidirectional overrides can make a message display as something else ("Trojan Source").
-fn is_bidi_control(c: char) -> bool {
+pub(super) fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 

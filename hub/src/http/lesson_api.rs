@@ -21,8 +21,11 @@ pub async fn report(
     let room = parse_room(&room)?;
     authorize(&headers, &st.key, &room, &[Role::Teacher, Role::Admin])?;
     let (what, format) = file.rsplit_once('.').ok_or_else(|| AppError::not_found("expected e.g. attendance.csv"))?;
-    if !matches!(what, "attendance" | "polls") || !matches!(format, "csv" | "json") {
-        return Err(AppError::not_found("available: attendance.csv, attendance.json, polls.csv, polls.json"));
+    if !matches!(what, "attendance" | "polls" | "chat") || !matches!(format, "csv" | "json") {
+        return Err(AppError::not_found("available: attendance, polls and chat, each .csv or .json"));
+    }
+    if what == "chat" {
+        return chat(&st, &room, format).await;
     }
     // The live lesson if the hub still holds the room, else the last one saved.
     let body = match st.sfu.call(&room, |reply| Command::Report { room: room.clone(), reply }).await {
@@ -53,5 +56,32 @@ pub async fn report(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// The room's chat record from the database (every lesson, deleted messages marked).
+async fn chat(st: &AppState, room: &lectern_proto::RoomId, format: &str) -> Result<Response, AppError> {
+    let rows =
+        st.store.chat(room).await.map_err(|e| {
+            AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("reading chat: {e:#}"))
+        })?;
+    let body = if format == "csv" {
+        let mut out = crate::classroom::csv_row(&["sent_at", "from", "text", "deleted"]);
+        for (at, from, text, deleted) in &rows {
+            let at = crate::classroom::iso_time(*at as u64);
+            out.push_str(&crate::classroom::csv_row(&[at.as_str(), from, text, if *deleted { "yes" } else { "no" }]));
+        }
+        out
+    } else {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(at, from, text, deleted)| serde_json::json!({ "sentAt": at, "from": from, "text": text, "deleted": deleted }))
+            .collect();
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    };
+    let ctype = if format == "csv" { "text/csv; charset=utf-8" } else { "application/json" };
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
 }

@@ -68,7 +68,7 @@ async fn send(ws: &mut WebSocket, msg: &ServerMsg) -> bool {
 }
 
 async fn session(mut ws: WebSocket, st: Arc<AppState>) {
-    let (claims, chosen_name) = match first_join(&mut ws, &st).await {
+    let (claims, join) = match first_join(&mut ws, &st).await {
         Ok(c) => c,
         Err(msg) => {
             let _ = send(&mut ws, &msg).await;
@@ -76,7 +76,7 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>) {
             return;
         }
     };
-    let ident = ident_for(&st, &claims, chosen_name);
+    let ident = ident_for(&st, &claims, join);
     let (room, pid) = (ident.room.clone(), ident.participant);
     let (events_tx, mut events) = mpsc::unbounded_channel();
     if let Err(e) = st.sfu.call(&room, |reply| Command::Join { ident, events: events_tx, reply }).await {
@@ -110,9 +110,15 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>) {
     let _ = ws.send(Message::Close(None)).await;
 }
 
+/// What a guest adds to the token in `join`: the name they chose and the room passcode they typed.
+struct GuestInput {
+    name: Option<String>,
+    passcode: Option<String>,
+}
+
 /// Who this socket is: from the token, with a per-connection identity for guests (who share one link).
-fn ident_for(st: &AppState, claims: &Claims, chosen_name: Option<String>) -> Ident {
-    let name = match (claims.guest, chosen_name) {
+fn ident_for(st: &AppState, claims: &Claims, join: GuestInput) -> Ident {
+    let name = match (claims.guest, join.name) {
         (true, Some(n)) => clean_name(&n).unwrap_or_else(|| "Guest".to_owned()),
         (true, None) => "Guest".to_owned(),
         _ => display_name(claims),
@@ -126,6 +132,8 @@ fn ident_for(st: &AppState, claims: &Claims, chosen_name: Option<String>) -> Ide
         role: claims.role,
         transport: Transport::Browser,
         guest: claims.guest,
+        // Only guests are asked; a personal token's holder has nothing to prove with it.
+        passcode: join.passcode.filter(|_| claims.guest),
     }
 }
 
@@ -136,15 +144,15 @@ fn clean_name(n: &str) -> Option<String> {
 }
 
 /// Waits for `join` and checks its token; any other outcome is a fatal error to send.
-async fn first_join(ws: &mut WebSocket, st: &AppState) -> Result<(Claims, Option<String>), ServerMsg> {
+async fn first_join(ws: &mut WebSocket, st: &AppState) -> Result<(Claims, GuestInput), ServerMsg> {
     let first = tokio::time::timeout(JOIN_DEADLINE, ws.recv()).await;
     let text = match first {
         Ok(Some(Ok(Message::Text(t)))) => t,
         Ok(_) => return Err(error(ErrorCode::BadRequest, "expected a join message", true)),
         Err(_) => return Err(error(ErrorCode::BadRequest, "no join message within 10 s", true)),
     };
-    let (token, name) = match serde_json::from_str::<ClientMsg>(&text) {
-        Ok(ClientMsg::Join { token, name }) => (token, name),
+    let (token, guest) = match serde_json::from_str::<ClientMsg>(&text) {
+        Ok(ClientMsg::Join { token, name, passcode }) => (token, GuestInput { name, passcode }),
         Ok(_) => return Err(error(ErrorCode::BadRequest, "the first message must be join", true)),
         Err(e) => return Err(error(ErrorCode::BadRequest, format!("invalid message: {e}"), true)),
     };
@@ -152,7 +160,7 @@ async fn first_join(ws: &mut WebSocket, st: &AppState) -> Result<(Claims, Option
     if claims.role == Role::Admin {
         return Err(error(ErrorCode::Forbidden, "an admin token cannot join a lesson", true));
     }
-    Ok((claims, name))
+    Ok((claims, guest))
 }
 
 enum Step {

@@ -136,6 +136,9 @@ async fn create(
             Flow::Return => Transport::Return,
         },
         guest: claims.guest,
+        // WHIP/WHEP clients have no way to type one: a guest token meets a passcode-protected room
+        // with a refusal, which is what a leaked link should get.
+        passcode: None,
     };
     let participant = ident.participant;
     let answer = st

@@ -19,6 +19,8 @@ pub struct Ident {
     pub transport: Transport,
     /// Came with a shared guest link: waits in the lobby by default.
     pub guest: bool,
+    /// The room passcode a guest typed; always `None` for personal tokens.
+    pub passcode: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

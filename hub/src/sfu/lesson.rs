@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use super::command::{Ident, LessonReport, SfuError};
 use super::core::ShardCore;
 use super::room::Member;
-use crate::classroom::{Audience, Classroom, Effect, JoinDecision, Outbound};
+use crate::classroom::{Audience, Effect, JoinDecision, Outbound};
 
 /// Wall-clock milliseconds, the classroom's time base (attendance is reported in real time).
 fn unix_ms() -> u64 {
@@ -33,7 +33,7 @@ impl ShardCore {
         let room = self.rooms.entry(room_id.clone()).or_default();
         if room.classroom.is_ended() && member.ident.role == Role::Teacher {
             // A teacher coming back to an ended lesson starts the next one.
-            room.classroom = Classroom::new(room.classroom.policy());
+            room.classroom = room.classroom.next_lesson();
         }
         let outcome = room.classroom.on_join_request(unix_ms(), &member.actor());
         let pid = member.ident.participant;
@@ -149,10 +149,28 @@ impl ShardCore {
     pub(super) fn deliver(&mut self, room_id: &RoomId, outbound: Vec<Outbound>, now: Instant) {
         for item in outbound {
             match item {
-                Outbound::Event { to, event } => self.send_event(room_id, to, event),
+                Outbound::Event { to, event } => {
+                    self.record(room_id, &event);
+                    self.send_event(room_id, to, event)
+                }
                 Outbound::Effect(effect) => self.apply(room_id, effect, now),
             }
         }
+    }
+
+    /// Chat is kept in the database as it happens (the lesson's record outlives the hub process).
+    fn record(&self, room_id: &RoomId, event: &ClassroomEvent) {
+        let Some(store) = &self.store else { return };
+        let ev = match event {
+            ClassroomEvent::Chat { message } => {
+                crate::store::StoreEvent::Chat { room: room_id.clone(), message: message.clone() }
+            }
+            ClassroomEvent::ChatDeleted { message_id } => {
+                crate::store::StoreEvent::ChatDeleted { room: room_id.clone(), message_id: message_id.0, at: unix_ms() }
+            }
+            _ => return,
+        };
+        let _ = store.send(ev);
     }
 
     fn send_event(&self, room_id: &RoomId, to: Audience, event: ClassroomEvent) {

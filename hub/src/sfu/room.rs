@@ -98,6 +98,7 @@ impl Member {
             name: self.ident.name.clone(),
             subject: self.ident.subject.clone(),
             personal: !self.ident.guest,
+            passcode: self.ident.passcode.clone(),
         }
     }
 

@@ -39,6 +39,7 @@ pub fn ident(room: &str, id: u64, role: Role, transport: Transport) -> Ident {
         role,
         transport,
         guest: false,
+        passcode: None,
     }
 }
 
