@@ -33,7 +33,10 @@ done
 base=$(grep -o 'http://[^ ]*' "$data/hub.out" | head -1)
 base=${base/0.0.0.0/127.0.0.1}
 
-token() { "$bin/lectern-hub" token --data-dir "$data" --room "$room" --role "$1" --name "$2" --ttl 12h | tail -1; }
+token() { "$bin/lectern-hub" token --data-dir "$data" --room "$room" --role "$1" --name "$2" --ttl 12h "${@:3}" | tail -1; }
+# First start only: a one-time link to create the web admin account.
+admin=$(grep -o 'http://[^ ]*/admin/setup?code=[^ ]*' "$data/hub.out" | head -1 || true)
+admin=${admin/0.0.0.0/127.0.0.1}
 device=$(token device "Room 101")
 "$bin/lectern-appliance" --virtual --hub "$base" --room "$room" --token "$device" \
   --state-dir "$data/appliance" --config "$data/appliance" 2>"$data/appliance.log" &
@@ -45,6 +48,8 @@ cat <<MSG
 
   Student:  $base/join/$room?token=$(token student "Student")
   Teacher:  $base/join/$room?token=$(token teacher "Teacher")
+  Guest:    $base/join/$room?token=$(token student "Guest" --guest)   (shared link: waits in the lobby)
+  Admin:    ${admin:-$base/admin (already set up)}
 
   The classroom box publishes a test pattern and a tone. Logs: $log, $data/appliance.log
   Press Ctrl-C to stop.

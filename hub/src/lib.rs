@@ -6,6 +6,7 @@ pub mod assets;
 pub mod classroom;
 pub mod config;
 pub mod http;
+pub mod notify;
 pub mod secret;
 pub mod serve;
 pub mod sfu;

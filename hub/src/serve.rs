@@ -17,13 +17,21 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if closed > 0 {
         tracing::info!(closed, "closed sessions left open by the previous run");
     }
-    let sfu = Sfu::start(&settings.media, Some(store.clone().spawn_writer()))?;
+    let (devices_tx, mut devices_rx) = tokio::sync::mpsc::unbounded_channel();
+    let sfu = Sfu::start(&settings.media, Some(store.clone().spawn_writer()), Some(devices_tx))?;
     let mut state = AppState::new(key, sfu, store, settings.media.ice_servers.clone(), settings.behind_tls);
     if !settings.join_limit
         && let Some(s) = std::sync::Arc::get_mut(&mut state)
     {
         s.join_limiter = None;
     }
+    // Rooms (on the media shards) reach classroom boxes through the control-channel registry.
+    let registry = state.devices.clone();
+    tokio::spawn(async move {
+        while let Some((room, msg)) = devices_rx.recv().await {
+            registry.send(&room, msg);
+        }
+    });
     let listener =
         tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;
@@ -35,6 +43,17 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Scripts and tests read this line to learn the port (e.g. with --listen 127.0.0.1:0).
     println!("listening on http://{addr}");
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), "lectern hub ready");
+    crate::notify::notify("READY=1");
+    if let Some(every) = crate::notify::watchdog_interval() {
+        // The runtime answering timers is the liveness systemd cares about for the HTTP side.
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                crate::notify::notify("WATCHDOG=1");
+            }
+        });
+    }
     axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await

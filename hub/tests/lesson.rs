@@ -198,3 +198,17 @@ fn guests_need_the_teachers_passcode_to_reach_the_lobby() {
     command(&mut net, 1, ClassroomCommand::Admit { participant_id: ParticipantId(3) }).unwrap();
     assert!(drain(&mut right).iter().any(|m| matches!(m, ServerMsg::Joined { .. })));
 }
+
+#[test]
+fn raised_hands_reach_the_classroom_box_in_order() {
+    let (mut net, mut boxes) = Net::with_devices();
+    let _teacher = join(&mut net, 1, Role::Teacher, false);
+    let _ada = join(&mut net, 2, Role::Student, false);
+    let _bob = join(&mut net, 3, Role::Student, false);
+    command(&mut net, 3, ClassroomCommand::RaiseHand).unwrap();
+    command(&mut net, 2, ClassroomCommand::RaiseHand).unwrap();
+    let last = std::iter::from_fn(|| boxes.try_recv().ok()).last().expect("the box hears about hands");
+    assert_eq!(last.0, room());
+    let lectern_proto::device::HubMsg::Hands { names } = last.1 else { panic!("{:?}", last.1) };
+    assert_eq!(names, vec!["n3".to_owned(), "n2".to_owned()], "in the order raised");
+}

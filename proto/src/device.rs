@@ -36,6 +36,8 @@ pub enum HubMsg {
     ApplyConfig { version: u64, config: String },
     /// The hub refused a message; the connection stays up.
     Error { message: String },
+    /// Raised hands in order, for the box's display (empty: none).
+    Hands { names: Vec<String> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -39,6 +39,8 @@ pub struct ShardCore {
     /// and video reach a browser in one offer, not two rounds.
     pub(super) renegotiate: Vec<PeerKey>,
     pub(super) store: Option<mpsc::UnboundedSender<StoreEvent>>,
+    /// Messages for classroom boxes on their control channel (e.g. the hand queue for the display).
+    pub(super) devices: Option<mpsc::UnboundedSender<(RoomId, lectern_proto::device::HubMsg)>>,
     pub(super) clock: fn() -> u64,
 }
 
@@ -57,8 +59,15 @@ impl ShardCore {
             dirty: Vec::new(),
             renegotiate: Vec::new(),
             store,
+            devices: None,
             clock: crate::token::unix_now,
         }
+    }
+
+    /// Routes messages for classroom boxes (their control channel lives outside the shard).
+    pub fn with_devices(mut self, tx: mpsc::UnboundedSender<(RoomId, lectern_proto::device::HubMsg)>) -> Self {
+        self.devices = Some(tx);
+        self
     }
 
     /// Datagrams ready to send, oldest first.

@@ -160,6 +160,11 @@ impl ShardCore {
 
     /// Chat is kept in the database as it happens (the lesson's record outlives the hub process).
     fn record(&self, room_id: &RoomId, event: &ClassroomEvent) {
+        if let (ClassroomEvent::HandsChanged { hands }, Some(devices)) = (event, &self.devices) {
+            // The classroom box shows the queue on the room's screen.
+            let names = hands.iter().map(|h| h.name.clone()).collect();
+            let _ = devices.send((room_id.clone(), lectern_proto::device::HubMsg::Hands { names }));
+        }
         let Some(store) = &self.store else { return };
         let ev = match event {
             ClassroomEvent::Chat { message } => {

@@ -36,7 +36,11 @@ pub struct Sfu {
 }
 
 impl Sfu {
-    pub fn start(settings: &MediaSettings, store: Option<mpsc::UnboundedSender<StoreEvent>>) -> anyhow::Result<Self> {
+    pub fn start(
+        settings: &MediaSettings,
+        store: Option<mpsc::UnboundedSender<StoreEvent>>,
+        devices: Option<mpsc::UnboundedSender<(RoomId, lectern_proto::device::HubMsg)>>,
+    ) -> anyhow::Result<Self> {
         // str0m picks the process-wide crypto provider; install ours once, explicitly.
         let _ = std::panic::catch_unwind(|| str0m::crypto::from_feature_flags().install_process_default());
         let ips = local_ips(settings.bind_ip);
@@ -73,7 +77,10 @@ impl Sfu {
                 }
             }
             let (tx, rx) = mpsc::unbounded_channel();
-            let core = core::ShardCore::new(candidates, store.clone());
+            let mut core = core::ShardCore::new(candidates, store.clone());
+            if let Some(d) = &devices {
+                core = core.with_devices(d.clone());
+            }
             shard::ShardIo { index, sockets, listeners, core, commands: rx }.spawn()?;
             shards.push(tx);
         }

@@ -52,6 +52,15 @@ impl Net {
         Self { now: Instant::now(), hub, clients: Vec::new() }
     }
 
+    /// A net whose hub also reports messages for classroom boxes.
+    pub fn with_devices() -> (Self, tokio::sync::mpsc::UnboundedReceiver<(RoomId, lectern_proto::device::HubMsg)>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut net = Self::new();
+        let hub = std::mem::replace(&mut net.hub, ShardCore::new(Vec::new(), None));
+        net.hub = hub.with_devices(tx);
+        (net, rx)
+    }
+
     /// Adds a client offering one m-line of `kind` in `dir` and signals it as WHIP or WHEP.
     pub fn connect(&mut self, kind: MediaKind, dir: Direction, ident: Ident) -> usize {
         self.connect_over(Protocol::Udp, kind, dir, ident)
