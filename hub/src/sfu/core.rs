@@ -6,17 +6,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use lectern_proto::signal::{ServerMsg, TrackInfo};
+use lectern_proto::signal::ServerMsg;
 use lectern_proto::{ParticipantId, RoomId, TrackId};
 use str0m::change::{SdpAnswer, SdpOffer};
-use str0m::media::{Direction as SdpDirection, KeyframeRequest, KeyframeRequestKind, MediaData, MediaKind, Mid};
+use str0m::media::Mid;
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Input, Rtc};
 use tokio::sync::mpsc;
 
 use super::command::{Command, Ident, SfuError};
-use super::peer::{Datagram, Direction, DownState, DownTrack, Peer, PeerEvent, PeerKey, wire_kind};
-use super::room::{Member, Room, UpTrack};
+use super::peer::{Datagram, Direction, DownState, Peer, PeerEvent, PeerKey};
+use super::room::{Member, Room};
 use crate::store::{StoreEvent, Transport};
 
 /// A peer that has not connected this long after its offer/answer is dropped.
@@ -200,7 +200,13 @@ impl ShardCore {
         self.flush(now);
     }
 
-    fn new_peer(&mut self, room: &RoomId, participant: ParticipantId, direction: Direction, now: Instant) -> PeerKey {
+    pub(super) fn new_peer(
+        &mut self,
+        room: &RoomId,
+        participant: ParticipantId,
+        direction: Direction,
+        now: Instant,
+    ) -> PeerKey {
         let rtc = Rtc::builder()
             .set_ice_lite(true)
             .clear_codecs()
@@ -363,11 +369,11 @@ impl ShardCore {
         Ok(())
     }
 
-    fn member(&self, room_id: &RoomId, pid: ParticipantId) -> Result<&Member, SfuError> {
+    pub(super) fn member(&self, room_id: &RoomId, pid: ParticipantId) -> Result<&Member, SfuError> {
         self.rooms.get(room_id).and_then(|r| r.members.get(&pid)).ok_or(SfuError::UnknownParticipant)
     }
 
-    fn member_mut(&mut self, room_id: &RoomId, pid: ParticipantId) -> Result<&mut Member, SfuError> {
+    pub(super) fn member_mut(&mut self, room_id: &RoomId, pid: ParticipantId) -> Result<&mut Member, SfuError> {
         self.rooms.get_mut(room_id).and_then(|r| r.members.get_mut(&pid)).ok_or(SfuError::UnknownParticipant)
     }
 
@@ -417,240 +423,6 @@ impl ShardCore {
             PeerEvent::KeyframeRequest(req) => self.on_keyframe_request(key, req, now),
             PeerEvent::Closed => self.on_peer_closed(key, &room_id, pid, now),
         }
-    }
-
-    fn add_up_track(&mut self, key: PeerKey, mid: Mid, kind: MediaKind, now: Instant) {
-        let Some(peer) = self.peers.get_mut(&key) else { return };
-        if peer.up_track(mid).is_some() {
-            return;
-        }
-        let track = TrackId(self.next_track);
-        self.next_track += 1;
-        peer.ups.push((mid, track));
-        let screen = peer.screen_mid == Some(mid) && kind == MediaKind::Video;
-        let (room_id, owner) = (peer.room.clone(), peer.participant);
-        let Some(room) = self.rooms.get_mut(&room_id) else { return };
-        room.tracks.insert(track, UpTrack { owner, peer: key, mid, kind, keyframe: Default::default(), screen });
-        tracing::info!(room = %room_id, participant = %owner, %track, ?kind, "track published");
-        let subscribers: Vec<ParticipantId> = room
-            .members
-            .values()
-            .filter(|m| m.ident.participant != owner && m.ident.role.can_subscribe())
-            .map(|m| m.ident.participant)
-            .collect();
-        for sub in subscribers {
-            self.add_down(&room_id, sub, track, now);
-        }
-    }
-
-    /// A WHEP viewer's m-line: a fixed slot, bound now or when a publisher of that kind arrives.
-    fn add_whep_slot(&mut self, key: PeerKey, mid: Mid, kind: MediaKind, now: Instant) {
-        let Some(peer) = self.peers.get_mut(&key) else { return };
-        if peer.hub_offers || peer.downs.iter().any(|d| d.state.mid() == Some(mid)) {
-            return;
-        }
-        peer.downs.push(DownTrack {
-            kind: wire_kind(kind),
-            source: None,
-            owner: None,
-            state: DownState::Open(mid),
-            rebase: Default::default(),
-            screen: false,
-        });
-        let (room_id, pid) = (peer.room.clone(), peer.participant);
-        let free: Vec<TrackId> =
-            self.rooms.get(&room_id).map(|r| r.tracks.keys().copied().collect()).unwrap_or_default();
-        for t in free {
-            self.add_down(&room_id, pid, t, now);
-        }
-    }
-
-    /// Makes `track` flow to participant `sub`.
-    pub(super) fn add_down(&mut self, room_id: &RoomId, sub: ParticipantId, track: TrackId, now: Instant) {
-        let Some(room) = self.rooms.get(room_id) else { return };
-        let (Some(up), Some(member)) = (room.tracks.get(&track), room.members.get(&sub)) else { return };
-        let (kind, owner, screen) = (wire_kind(up.kind), up.owner, up.screen);
-        if member.is_return_feed() {
-            return; // its slots follow the speakers: see return_feed.rs
-        }
-        if !member.is_browser() {
-            // WHEP: bind to a free slot of the same kind; a device's WHIP session receives nothing here.
-            let Some(peer) = member.subscribe.and_then(|k| self.peers.get_mut(&k)) else { return };
-            if peer.downs.iter().any(|d| d.source == Some(track)) {
-                return;
-            }
-            if let Some(slot) = peer.downs.iter_mut().find(|d| d.kind == kind && d.source.is_none()) {
-                slot.source = Some(track);
-                slot.owner = Some(owner);
-                if peer.connected {
-                    self.request_keyframe(room_id, track, now);
-                }
-            }
-            return;
-        }
-        let key = match member.subscribe {
-            Some(k) if self.peers.contains_key(&k) => k,
-            _ => {
-                let k = self.new_peer(room_id, sub, Direction::Subscribe, now);
-                self.peers.get_mut(&k).expect("just created").hub_offers = true;
-                if let Ok(m) = self.member_mut(room_id, sub) {
-                    m.subscribe = Some(k);
-                }
-                k
-            }
-        };
-        let peer = self.peers.get_mut(&key).expect("subscribe peer exists");
-        peer.downs.push(DownTrack {
-            kind,
-            source: Some(track),
-            owner: Some(owner),
-            state: DownState::ToOpen,
-            rebase: Default::default(),
-            screen,
-        });
-        self.renegotiate.push(key);
-    }
-
-    /// Sends a new subscribe offer to a browser if m-lines changed and no offer is outstanding.
-    fn negotiate(&mut self, key: PeerKey) {
-        let Some(peer) = self.peers.get_mut(&key) else { return };
-        if !peer.hub_offers || peer.pending.is_some() {
-            return;
-        }
-        let mut change = peer.rtc.sdp_api();
-        for d in &mut peer.downs {
-            match d.state {
-                DownState::ToOpen if d.source.is_some() => {
-                    let stream = d.owner.map(|o| o.to_string());
-                    let mid =
-                        change.add_media(super::peer::str0m_kind(d.kind), SdpDirection::SendOnly, stream, None, None);
-                    d.state = DownState::Negotiating(mid);
-                }
-                DownState::ToStop(m) => {
-                    change.stop_media(m);
-                    d.state = DownState::Stopping(m);
-                }
-                _ => {}
-            }
-        }
-        if !change.has_changes() {
-            return;
-        }
-        let Some((offer, pending)) = change.apply() else { return };
-        peer.pending = Some(pending);
-        let tracks = peer
-            .downs
-            .iter()
-            .filter_map(|d| match (d.state, d.owner) {
-                (DownState::Negotiating(m) | DownState::Open(m), Some(owner)) => {
-                    Some(TrackInfo { mid: m.to_string(), participant_id: owner, kind: d.kind, screen: d.screen })
-                }
-                _ => None,
-            })
-            .collect();
-        let (room_id, pid) = (peer.room.clone(), peer.participant);
-        self.dirty.push(key);
-        if let Ok(m) = self.member(&room_id, pid) {
-            m.send(ServerMsg::SubscribeOffer { sdp: offer.to_sdp_string(), tracks });
-        }
-    }
-
-    fn forward(&mut self, key: PeerKey, data: MediaData, now: Instant) {
-        let Some(peer) = self.peers.get(&key) else { return };
-        let Some(track) = peer.up_track(data.mid) else { return };
-        let room_id = peer.room.clone();
-        let Some(room) = self.rooms.get_mut(&room_id) else { return };
-        if let Some(up) = room.tracks.get_mut(&track) {
-            if data.is_keyframe() {
-                up.keyframe.keyframe_seen();
-            } else if !data.contiguous && up.keyframe.request(now) {
-                // A hole the retransmissions could not fill: only a keyframe repairs the picture.
-                let (p, m) = (up.peer, up.mid);
-                self.send_keyframe_request(p, m);
-            }
-        }
-        let (owner, kind, screen) = match self.rooms.get(&room_id).and_then(|r| r.tracks.get(&track)) {
-            Some(up) => (up.owner, up.kind, up.screen),
-            None => return,
-        };
-        // A teacher's mute or camera stop is enforced here: the packets go no further.
-        if !screen && !self.may_forward(&room_id, owner, kind) {
-            return;
-        }
-        let Some(room) = self.rooms.get_mut(&room_id) else { return };
-        if let (Some(level), Some(up)) = (data.ext_vals.audio_level, room.tracks.get(&track)) {
-            let owner = up.owner;
-            // The room's own microphone is never played back into the room.
-            if room.members.get(&owner).is_some_and(|m| m.ident.role != lectern_proto::Role::Device) {
-                room.speakers.observe(track, owner, level, now);
-            }
-        }
-        let subs: Vec<PeerKey> = room.subscriber_peers().collect();
-        for sub in subs {
-            let Some(peer) = self.peers.get_mut(&sub) else { continue };
-            let Some((mid, rebase)) = peer.downs.iter_mut().find_map(|d| match d.state {
-                DownState::Open(m) if d.source == Some(track) => Some((m, &mut d.rebase)),
-                _ => None,
-            }) else {
-                continue;
-            };
-            let freq = data.time.frequency();
-            // One frame: 20 ms of audio, 1/30 s of video.
-            let gap = if freq.get() == 90_000 { 3000 } else { u64::from(freq.get()) / 50 };
-            let time = str0m::media::MediaTime::new(rebase.map(data.time.numer(), gap), freq);
-            let Some(writer) = peer.rtc.writer(mid) else { continue };
-            // str0m matches against every codec it knows; only a PT negotiated on this m-line will
-            // be understood by the receiver, so fall back to one of the same codec there.
-            let matched = writer.match_params(data.params).filter(|pt| writer.payload_params().any(|p| p.pt() == *pt));
-            let same_codec =
-                || writer.payload_params().find(|p| p.spec().codec == data.params.spec().codec).map(|p| p.pt());
-            let Some(pt) = matched.or_else(same_codec) else {
-                tracing::debug!(peer = sub.0, %mid, "subscriber did not negotiate this codec");
-                continue;
-            };
-            let writer = match data.ext_vals.audio_level {
-                Some(level) => writer.audio_level(level, data.ext_vals.voice_activity.unwrap_or(false)),
-                None => writer,
-            };
-            if let Err(e) = writer.write(pt, data.network_time, time, data.data.clone()) {
-                tracing::info!(peer = sub.0, error = %e, "forwarding failed; closing subscriber");
-                peer.rtc.disconnect();
-            }
-            self.dirty.push(sub);
-        }
-    }
-
-    fn on_keyframe_request(&mut self, key: PeerKey, req: KeyframeRequest, now: Instant) {
-        let Some(peer) = self.peers.get(&key) else { return };
-        let Some(track) = peer.downs.iter().find(|d| d.state.mid() == Some(req.mid)).and_then(|d| d.source) else {
-            return;
-        };
-        let room_id = peer.room.clone();
-        self.request_keyframe(&room_id, track, now);
-    }
-
-    /// Asks the publisher of `track` for a keyframe, coalesced per track.
-    pub(super) fn request_keyframe(&mut self, room_id: &RoomId, track: TrackId, now: Instant) {
-        let Some(up) = self.rooms.get_mut(room_id).and_then(|r| r.tracks.get_mut(&track)) else { return };
-        if up.kind != MediaKind::Video || !up.keyframe.request(now) {
-            return;
-        }
-        let (p, m) = (up.peer, up.mid);
-        self.send_keyframe_request(p, m);
-    }
-
-    pub(super) fn send_keyframe_request(&mut self, peer: PeerKey, mid: Mid) {
-        let Some(p) = self.peers.get_mut(&peer) else { return };
-        let Some(mut w) = p.rtc.writer(mid) else { return };
-        let kind = if w.is_request_keyframe_possible(KeyframeRequestKind::Pli) {
-            KeyframeRequestKind::Pli
-        } else {
-            KeyframeRequestKind::Fir
-        };
-        if let Err(e) = w.request_keyframe(None, kind) {
-            tracing::debug!(peer = peer.0, error = %e, "keyframe request not possible");
-        }
-        self.dirty.push(peer);
     }
 
     fn on_peer_closed(&mut self, key: PeerKey, room_id: &RoomId, pid: ParticipantId, now: Instant) {
@@ -716,30 +488,6 @@ impl ShardCore {
         }
         tracing::info!(room = %room_id, participant = %pid, "participant left");
         Ok(())
-    }
-
-    /// Stops forwarding tracks that no longer exist.
-    pub(super) fn unsubscribe(&mut self, room_id: &RoomId, gone: &[TrackId]) {
-        if gone.is_empty() {
-            return;
-        }
-        let subs: Vec<PeerKey> = self.rooms.get(room_id).map(|r| r.subscriber_peers().collect()).unwrap_or_default();
-        for key in subs {
-            let Some(peer) = self.peers.get_mut(&key) else { continue };
-            let hub_offers = peer.hub_offers;
-            let is_gone = |d: &DownTrack| d.source.is_some_and(|s| gone.contains(&s));
-            // Never offered: simply forget them.
-            peer.downs.retain(|d| !(hub_offers && d.state == DownState::ToOpen && is_gone(d)));
-            for d in peer.downs.iter_mut().filter(|d| is_gone(d)) {
-                if !hub_offers {
-                    d.source = None; // WHEP slot waits for the next publisher
-                    d.owner = None;
-                } else if let DownState::Negotiating(m) | DownState::Open(m) = d.state {
-                    d.state = DownState::ToStop(m);
-                }
-            }
-            self.renegotiate.push(key);
-        }
     }
 
     #[cfg(test)]

@@ -4,6 +4,7 @@
 
 pub mod command;
 pub mod core;
+pub mod forward;
 pub mod keyframe;
 pub mod lesson;
 pub mod peer;
@@ -11,6 +12,7 @@ pub mod return_feed;
 pub mod room;
 pub mod shard;
 pub mod speaker;
+pub mod subscription;
 pub mod tcp;
 
 use std::hash::{Hash, Hasher};
