@@ -6,6 +6,7 @@ use tracing_subscriber::EnvFilter;
 
 use lectern_appliance::cli::{Cli, Command, RunArgs};
 use lectern_appliance::config::{self, ConfigSource, Loaded, Settings, TokenSource};
+use lectern_appliance::control::{self, ControlSettings};
 use lectern_appliance::media::{self, EncoderChoice, GstEncoderRegistry};
 use lectern_appliance::notify::Notifier;
 use lectern_appliance::panel::{self, FakePanel, Panel};
@@ -38,9 +39,12 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     let hub = HubClients {
         publish: WhipClient::new(&settings.hub.url, &settings.hub.room, token.clone())
             .context("configuring the hub connection")?,
-        return_feed: WhipClient::return_feed(&settings.hub.url, &settings.hub.room, token)
+        return_feed: WhipClient::return_feed(&settings.hub.url, &settings.hub.room, token.clone())
             .context("configuring the hub's return feed")?,
     };
+    // A box given its room or token by hand (the demo, the tests) publishes at once; one that runs
+    // from its configuration, as in the classroom, keeps the camera closed until a lesson starts.
+    let live_at_start = args.room.is_some() || args.token.is_some();
     let encoder = choose_encoder(&settings.video.encoders)?;
     let camera = if args.use_virtual {
         settings.camera.clone()
@@ -55,20 +59,29 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     }
     let panel = open_panel(args, settings, &board);
     let certificate = media::DtlsCertificate::generate().context("generating the DTLS certificate")?;
-    let reporter = Reporter::new(Notifier::from_env(), board, None);
+    let reporter = Reporter::new(Notifier::from_env(), board.clone(), None);
     let mut runner = Runner::new(hub, media, playback, certificate, reporter);
     if let Some(panel) = panel {
         runner.attach_panel(panel::spawn(panel, runner.panel_sink()).context("starting the panel thread")?);
     }
+    let control = ControlSettings {
+        hub_url: settings.hub.url.clone(),
+        token,
+        board,
+        config_paths: args.config_paths(),
+        overrides: args.overrides(),
+    };
+    control::spawn(control, runner.control_sink()).context("starting the control channel")?;
     signals::forward_termination(runner.shutdown_handle()).context("installing signal handlers")?;
     tracing::info!(
         room = %settings.hub.room,
         virtual_sources = args.use_virtual,
+        live_at_start,
         config = %loaded.source,
         "lectern-appliance {}",
         env!("CARGO_PKG_VERSION")
     );
-    runner.run();
+    runner.run(live_at_start);
     Ok(())
 }
 
@@ -103,6 +116,7 @@ fn status_board(loaded: &Loaded, encoder: &str) -> StatusBoard {
     board.update(|s| {
         s.version = env!("CARGO_PKG_VERSION").to_owned();
         s.state = "idle".to_owned();
+        s.control = "connecting".to_owned();
         s.encoder = Some(encoder.to_owned());
         s.config = ConfigStatus { source: loaded.source.to_string(), files, error };
         s.panel.kind = "none".to_owned();

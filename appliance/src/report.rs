@@ -35,8 +35,26 @@ impl Reporter {
         &self.board
     }
 
+    /// The control channel is up: the box can be reached for lessons, which is its job between
+    /// them, so systemd hears `READY=1` now (or when first live, whichever comes first).
+    pub fn control_up(&mut self) {
+        self.board.update(|s| s.control = "connected".to_owned());
+        self.ready();
+    }
+
+    pub fn control_down(&mut self, reason: &str) {
+        self.board.update(|s| s.control = reason.to_owned());
+    }
+
+    fn ready(&mut self) {
+        if !self.ready_sent {
+            self.ready_sent = true;
+            self.notifier.ready();
+        }
+    }
+
     /// The supervisor's status changed. systemd hears `READY=1` the first time the box is
-    /// live: only then is the service doing its job.
+    /// live, unless the control channel came up before.
     pub fn status(&mut self, status: &str, state: &State) {
         tracing::info!(%status, "status");
         self.panel.on_air = matches!(state, State::Live { disconnected_at: None, .. });
@@ -54,9 +72,8 @@ impl Reporter {
         self.panel_changed();
         // After the board, so whoever hears systemd's status finds the endpoint agreeing.
         self.notifier.status(status);
-        if self.panel.on_air && !self.ready_sent {
-            self.ready_sent = true;
-            self.notifier.ready();
+        if self.panel.on_air {
+            self.ready();
         }
     }
 
@@ -153,6 +170,20 @@ mod tests {
             ["STATUS=connecting", "STATUS=live", "READY=1", "STATUS=reconnecting in 1.0s: x", "STATUS=live"]
         );
         assert_eq!(reporter.board().snapshot().state, "live");
+    }
+
+    #[test]
+    fn ready_is_sent_once_when_the_control_channel_comes_up_idle() {
+        let (_dir, socket, notifier) = systemd();
+        let mut reporter = Reporter::new(notifier, StatusBoard::default(), None);
+        reporter.status("waiting for a lesson", &State::Idle);
+        reporter.control_up();
+        reporter.control_down("retrying in 1.0s: connection closed");
+        reporter.control_up();
+        let now = Instant::now();
+        reporter.status("live", &State::Live { since: now, last_heard: now, disconnected_at: None });
+        assert_eq!(received(&socket), ["STATUS=waiting for a lesson", "READY=1", "STATUS=live"]);
+        assert_eq!(reporter.board().snapshot().control, "connected");
     }
 
     #[test]

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use crate::config::Settings;
+use crate::control::{Command, ControlEvent, hands_text};
 use crate::media::{
     self, DtlsCertificate, InboundMonitor, MediaError, MediaEvent, MediaSettings, MediaStats, PeerState, Pipeline,
     Playback, PlaybackSettings,
@@ -38,6 +40,8 @@ pub enum Event {
     },
     /// A panel button was pressed.
     Panel(Button),
+    /// From the hub's control channel.
+    Control(ControlEvent),
     Shutdown,
 }
 
@@ -98,6 +102,8 @@ pub struct Runner {
     feed_generation: u64,
     stopping: bool,
     reporter: Reporter,
+    /// The raised-hands line over the return feed's video (empty: none).
+    hands: String,
 }
 
 impl Runner {
@@ -124,6 +130,7 @@ impl Runner {
             feed_generation: 0,
             stopping: false,
             reporter,
+            hands: String::new(),
         }
     }
 
@@ -138,15 +145,27 @@ impl Runner {
         move |button| tx.send(Event::Panel(button)).is_ok()
     }
 
+    /// Where the control-channel thread delivers; returns false once the runner is gone.
+    pub fn control_sink(&self) -> impl Fn(ControlEvent) -> bool + Send + 'static {
+        let tx = self.events_tx.clone();
+        move |event| tx.send(Event::Control(event)).is_ok()
+    }
+
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle(self.events_tx.clone())
     }
 
-    /// Publishes, and keeps re-publishing after failures, until shutdown is requested.
-    pub fn run(mut self) {
-        tracing::info!(endpoint = self.whip.endpoint(), "starting");
-        self.reporter.panel.lesson = true;
-        self.feed(Input::Start);
+    /// Runs until shutdown is requested. With `live_at_start` it publishes at once (the demo, the
+    /// tests, a box started by hand); otherwise the camera stays closed until a lesson starts (the
+    /// hub's `goLive` or the panel) and closes again when it ends.
+    pub fn run(mut self, live_at_start: bool) {
+        tracing::info!(endpoint = self.whip.endpoint(), live_at_start, "starting");
+        if live_at_start {
+            self.reporter.panel.lesson = true;
+            self.feed(Input::Start);
+        } else {
+            self.reporter.status("waiting for a lesson", self.supervisor.state());
+        }
         loop {
             let wake = self.perform_outputs();
             if self.stopping {
@@ -229,7 +248,46 @@ impl Runner {
             Event::Feed { generation, event } if generation == self.feed_generation => feed_input(event),
             Event::Feed { .. } => None,
             Event::Panel(button) => self.press(button),
+            Event::Control(event) => self.control(event),
         }
+    }
+
+    /// Applies what the hub's control channel says: lessons go through the supervisor like the
+    /// panel's button, raised hands straight to the return feed's display.
+    fn control(&mut self, event: ControlEvent) -> Option<Input> {
+        match event {
+            ControlEvent::Up => self.reporter.control_up(),
+            ControlEvent::Down { reason } => self.reporter.control_down(&reason),
+            ControlEvent::Command(Command::GoLive) => return Some(self.set_lesson(true)),
+            ControlEvent::Command(Command::End) => return Some(self.set_lesson(false)),
+            ControlEvent::Command(Command::Hands(names)) => {
+                self.hands = hands_text(&names);
+                if let Some(Err(err)) = self.feed.as_ref().map(|f| f.playback.set_overlay(&self.hands)) {
+                    tracing::warn!(%err, "cannot show raised hands");
+                }
+            }
+            ControlEvent::Configured(settings) => self.reconfigure(&settings),
+        }
+        None
+    }
+
+    fn set_lesson(&mut self, on: bool) -> Input {
+        self.reporter.panel.lesson = on;
+        self.reporter.panel_changed();
+        if on { Input::Start } else { Input::Stop }
+    }
+
+    /// Takes the pushed video and audio-processing settings for the next pipeline (the next
+    /// lesson, or the next reconnect): a running lesson is not interrupted for them. The
+    /// encoder, devices, hub and panel are chosen at start-up and change at the next restart.
+    fn reconfigure(&mut self, settings: &Settings) {
+        let v = &settings.video;
+        let video = &mut self.media.video;
+        (video.width, video.height, video.framerate) = (v.width, v.height, v.framerate);
+        (video.bitrate_kbps, video.keyframe_interval_s) = (v.bitrate_kbps, v.keyframe_interval_s);
+        let a = &settings.audio;
+        (self.media.audio.aec, self.media.audio.ns, self.media.audio.agc) = (a.aec, a.ns, a.agc);
+        tracing::info!("pushed configuration applies from the next pipeline");
     }
 
     /// Applies a panel press: lessons go through the supervisor, mute and privacy straight
@@ -240,6 +298,7 @@ impl Runner {
         let controls = &mut self.media.controls;
         let applied = match action {
             PanelAction::StartLesson => return Some(Input::Start),
+            // The end of a lesson, not of the appliance: the runner goes on idling.
             PanelAction::EndLesson => return Some(Input::Stop),
             PanelAction::SetMuted(muted) => {
                 controls.muted = muted;
@@ -294,6 +353,7 @@ impl Runner {
             let _ = tx.send(Event::Media { generation, event });
         });
         let session = self.session.insert(Session { pipeline, whip: None, inbound: None });
+        self.reporter.board().update(|s| s.camera_open = true);
         session.pipeline.play()?;
         self.reporter.board().set_stats(MediaStats::attach(&session.pipeline));
         self.certificate.install(session.pipeline.webrtcbin())?;
@@ -332,6 +392,11 @@ impl Runner {
         let pipeline = &feed.playback.pipeline;
         pipeline.play()?;
         self.reporter.board().set_return_stats(Some(feed.playback.stats.clone()));
+        if !self.hands.is_empty()
+            && let Err(err) = feed.playback.set_overlay(&self.hands)
+        {
+            tracing::warn!(%err, "cannot show raised hands");
+        }
         self.certificate.install(pipeline.webrtcbin())?;
         let offer = media::create_offer(pipeline.webrtcbin(), OFFER_TIMEOUT)?;
         let offer = self.certificate.with_fingerprint(&offer);
@@ -374,6 +439,7 @@ impl Runner {
             }
         }
         session.pipeline.shutdown();
+        self.reporter.board().update(|s| s.camera_open = false);
     }
 }
 

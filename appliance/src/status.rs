@@ -29,6 +29,10 @@ pub struct Snapshot {
     pub fps: Option<f64>,
     pub bitrate_kbps: Option<f64>,
     pub last_error: Option<String>,
+    /// Whether a capture pipeline exists: outside lessons the camera and microphone are closed.
+    pub camera_open: bool,
+    /// The hub control channel: `connecting`, `connected`, or why it is down.
+    pub control: String,
     pub config: ConfigStatus,
     pub panel: PanelStatus,
     pub return_feed: ReturnFeedStatus,

@@ -24,11 +24,11 @@ impl Token {
     }
 
     /// Non-empty visible ASCII, so it fits an `Authorization` header (JWTs always do).
-    fn is_valid(&self) -> bool {
+    pub(crate) fn is_valid(&self) -> bool {
         !self.0.is_empty() && self.0.bytes().all(|b| b.is_ascii_graphic())
     }
 
-    fn bearer(&self) -> String {
+    pub(crate) fn bearer(&self) -> String {
         format!("Bearer {}", self.0)
     }
 }

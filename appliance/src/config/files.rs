@@ -4,6 +4,9 @@
 //! Order (later wins, key by key): `/usr/lib/lectern/appliance.toml` (vendor defaults),
 //! `/etc/lectern/appliance.toml`, then every `config.d/*.toml` of both directories sorted by
 //! file name, where an `/etc` drop-in masks the vendor drop-in of the same name (as systemd does).
+//! The hub's pushed configuration is one more drop-in, `/var/lib/lectern/config.d/90-hub.toml`: it
+//! sorts with the others (an administrator's `95-local.toml` still wins) and lives in the state
+//! directory because the service may write there, not under `/etc`.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -16,8 +19,9 @@ use super::ConfigError;
 use super::fragment::Fragment;
 
 const MAIN_FILE: &str = "appliance.toml";
-const DROP_IN_DIR: &str = "config.d";
+pub(super) const DROP_IN_DIR: &str = "config.d";
 const LAST_GOOD_FILE: &str = "last-good.toml";
+const HUB_DROP_IN: &str = "90-hub.toml";
 const LAST_GOOD_HEADER: &str = "# Written by lectern-appliance: the last configuration that validated.\n\
 # Used when the files in the configuration directories are broken. Do not edit.\n\n";
 
@@ -46,12 +50,18 @@ impl ConfigPaths {
         self.state_dir.join(LAST_GOOD_FILE)
     }
 
+    /// Where the configuration pushed by the hub is kept.
+    pub fn hub_drop_in(&self) -> PathBuf {
+        self.state_dir.join(DROP_IN_DIR).join(HUB_DROP_IN)
+    }
+
     /// The existing configuration files, in the order they apply.
     pub fn files(&self) -> Result<Vec<PathBuf>, ConfigError> {
         let mut files: Vec<PathBuf> =
             [&self.vendor_dir, &self.admin_dir].iter().map(|d| d.join(MAIN_FILE)).filter(|p| p.is_file()).collect();
         let mut drop_ins = BTreeMap::new();
-        for dir in [&self.vendor_dir, &self.admin_dir] {
+        // Later directories mask earlier ones' drop-ins of the same name.
+        for dir in [&self.vendor_dir, &self.admin_dir, &self.state_dir] {
             let dir = dir.join(DROP_IN_DIR);
             let entries = match fs::read_dir(&dir) {
                 Ok(entries) => entries,
@@ -85,10 +95,17 @@ pub fn read_merged(files: &[PathBuf]) -> Result<toml::Table, ConfigError> {
 
 fn read_fragment(path: &Path) -> Result<toml::Table, ConfigError> {
     let bytes = fs::read(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-    let parse_error = |message: String| ConfigError::Parse { path: path.to_owned(), message };
     // A power cut can leave zeros or half a character behind: treat it like any syntax error.
-    let text = String::from_utf8(bytes).map_err(|e| parse_error(format!("not UTF-8 text: {e}")))?;
-    let table = toml::from_str::<toml::Table>(&text).map_err(|e| parse_error(e.to_string()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: format!("not UTF-8 text: {e}") })?;
+    parse_fragment(&text, path)
+}
+
+/// Checks one fragment's text (syntax, known keys, no secrets); `origin` names it in errors.
+pub fn parse_fragment(text: &str, origin: &Path) -> Result<toml::Table, ConfigError> {
+    let path = origin;
+    let parse_error = |message: String| ConfigError::Parse { path: path.to_owned(), message };
+    let table = toml::from_str::<toml::Table>(text).map_err(|e| parse_error(e.to_string()))?;
     // toml's "unknown field" error quotes the line, and with it the secret: say it without quoting.
     if table.get("hub").and_then(|hub| hub.get("token")).is_some() {
         return Err(parse_error(
@@ -96,12 +113,12 @@ fn read_fragment(path: &Path) -> Result<toml::Table, ConfigError> {
                 .to_owned(),
         ));
     }
-    toml::from_str::<Fragment>(&text).map_err(|e| parse_error(e.to_string()))?;
+    toml::from_str::<Fragment>(text).map_err(|e| parse_error(e.to_string()))?;
     Ok(table)
 }
 
 /// Deep merge: tables merge key by key, anything else (arrays included) is replaced.
-fn merge(base: &mut toml::Table, top: toml::Table) {
+pub fn merge(base: &mut toml::Table, top: toml::Table) {
     for (key, value) in top {
         match (base.get_mut(&key), value) {
             (Some(toml::Value::Table(base)), toml::Value::Table(top)) => merge(base, top),

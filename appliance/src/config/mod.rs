@@ -5,6 +5,7 @@
 
 mod files;
 mod fragment;
+mod push;
 mod settings;
 
 use std::fmt;
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 
 pub use files::{ConfigPaths, write_atomic};
 pub use fragment::Fragment;
+pub use push::apply_pushed;
 pub use settings::{
     AudioConfig, DEFAULT_ENCODERS, DEFAULT_STATUS_LISTEN, HubSettings, KeyError, Layer, Overrides, PanelPins, Settings,
     TokenSource, VideoConfig, validate,

@@ -225,3 +225,42 @@ fn atomic_write_replaces_the_whole_file_and_leaves_no_temporary() {
     let leftovers: Vec<_> = fs::read_dir(&d.paths.state_dir).expect("ls").flatten().map(|e| e.file_name()).collect();
     assert_eq!(leftovers.len(), 2, "only config.d and x.toml: {leftovers:?}");
 }
+
+#[test]
+fn a_pushed_fragment_is_checked_against_the_files_and_kept_as_a_drop_in() {
+    let d = dirs();
+    write(&d.paths.admin_dir.join("appliance.toml"), MINIMAL);
+    let settings = apply_pushed(&d.paths, &Overrides::default(), "[video]\nbitrate_kbps = 2500\n").expect("valid push");
+    assert_eq!((settings.video.bitrate_kbps, settings.hub.room.as_str()), (2500, "lab"));
+    let drop_in = d.paths.hub_drop_in();
+    assert_eq!(fs::read_to_string(&drop_in).expect("written"), "[video]\nbitrate_kbps = 2500\n");
+    let loaded = load(&d.paths, &Overrides::default()).expect("loads");
+    assert_eq!(loaded.settings.video.bitrate_kbps, 2500, "the next start sees the push");
+
+    // A later push replaces the earlier one instead of merging with it.
+    let settings = apply_pushed(&d.paths, &Overrides::default(), "[video]\nframerate = 25\n").expect("valid push");
+    assert_eq!((settings.video.bitrate_kbps, settings.video.framerate), (1500, 25));
+}
+
+#[test]
+fn a_bad_push_names_the_key_and_keeps_the_last_good_drop_in() {
+    let d = dirs();
+    write(&d.paths.admin_dir.join("appliance.toml"), MINIMAL);
+    apply_pushed(&d.paths, &Overrides::default(), "[video]\nframerate = 25\n").expect("valid push");
+    let out_of_range = apply_pushed(&d.paths, &Overrides::default(), "[video]\nframerate = 0\n").unwrap_err();
+    assert!(out_of_range.to_string().contains("video.framerate: 0 is out of range"), "{out_of_range}");
+    let typo = apply_pushed(&d.paths, &Overrides::default(), "[video]\nframerat = 25\n").unwrap_err();
+    assert!(typo.to_string().contains("framerat"), "{typo}");
+    let secret = apply_pushed(&d.paths, &Overrides::default(), "[hub]\ntoken = \"s3cret\"\n").unwrap_err();
+    assert!(secret.to_string().contains("hub.token") && !secret.to_string().contains("s3cret"), "{secret}");
+    assert_eq!(fs::read_to_string(d.paths.hub_drop_in()).expect("kept"), "[video]\nframerate = 25\n");
+}
+
+#[test]
+fn an_administrators_later_drop_in_wins_over_the_hubs() {
+    let d = dirs();
+    write(&d.paths.admin_dir.join("appliance.toml"), MINIMAL);
+    write(&d.paths.admin_dir.join("config.d/95-local.toml"), "[video]\nframerate = 15\n");
+    let settings = apply_pushed(&d.paths, &Overrides::default(), "[video]\nframerate = 25\n").expect("valid push");
+    assert_eq!(settings.video.framerate, 15);
+}

@@ -11,7 +11,7 @@
 //!   H264 or VP8)     │
 //!                    └─ (video pad) rtph264depay ─▶ avdec_h264 │ rtpvp8depay ─▶ vp8dec
 //!                          ─▶ videoconvert ─▶ queue ─▶ input-selector ─▶ videoconvert
-//!                          ─▶ kmssink (autovideosink if KMS is taken) │ fakesink (headless)
+//!                          ─▶ textoverlay (raised hands) ─▶ kmssink (autovideosink if KMS is taken) │ fakesink (headless)
 //! ```
 //!
 //! The silent source keeps the mixer and the speaker running while nobody talks: `level` then
@@ -39,6 +39,7 @@ const H264_BASELINE_PT: i32 = 98;
 const WEBRTCBIN: &str = "return-webrtc";
 const MIXER: &str = "return-mixer";
 const SELECTOR: &str = "return-video-select";
+const HANDS: &str = "return-hands";
 /// Jitter buffer depth: enough for a loopback or LAN hub without making the room lag behind.
 const JITTER_MS: u32 = 150;
 /// How often `level` reports, in nanoseconds.
@@ -66,6 +67,15 @@ pub struct PlaybackSettings {
 pub struct Playback {
     pub pipeline: Pipeline,
     pub stats: ReturnStats,
+}
+
+impl Playback {
+    /// Shows `text` (raised hands) over the return feed's video; empty hides it.
+    pub fn set_overlay(&self, text: &str) -> Result<(), MediaError> {
+        let overlay = self.pipeline.gst_pipeline().by_name(HANDS).ok_or_else(|| add_error(HANDS))?;
+        overlay.set_property("text", text);
+        Ok(())
+    }
 }
 
 /// Builds (but does not start) the pipeline drawn in the module comment.
@@ -226,7 +236,13 @@ fn video_output(output: &PlaybackOutput) -> Result<Vec<gst::Element>, MediaError
         }
     };
     sink.set_property("async", false);
-    Ok(vec![make("input-selector", SELECTOR)?, make("videoconvert", "return-display-convert")?, sink])
+    let hands = make("textoverlay", HANDS)?;
+    // Top left, on a shaded band: readable over any picture from the back of the room.
+    hands.set_property_from_str("valignment", "top");
+    hands.set_property_from_str("halignment", "left");
+    hands.set_property("shaded-background", true);
+    hands.set_property("font-desc", "Sans Bold 28");
+    Ok(vec![make("input-selector", SELECTOR)?, make("videoconvert", "return-display-convert")?, hands, sink])
 }
 
 /// KMS straight to the room's screen; when something else holds the display (a desktop

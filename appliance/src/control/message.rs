@@ -1,0 +1,197 @@
+//! The control channel's pure parts: where to connect, what a hub message asks for, how long to
+//! wait before reconnecting, and what the room's display shows for raised hands.
+
+use std::time::Duration;
+
+use lectern_proto::device::HubMsg;
+use rand::Rng;
+
+/// First reconnect delay (before jitter); doubles per failure up to `MAX_BACKOFF`, as the media
+/// path does, so a restarted hub is not met by every box at once.
+const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(7);
+/// Names shown on the room's display; the rest are counted, so a long queue stays one line.
+const MAX_HANDS_SHOWN: usize = 4;
+const MAX_NAME_CHARS: usize = 32;
+
+/// What the hub asks of the rest of the appliance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// A lesson starts: open the camera and publish.
+    GoLive,
+    /// The lesson is over: stop publishing, close the camera.
+    End,
+    /// Raised hands, in order (empty: none).
+    Hands(Vec<String>),
+}
+
+/// One message from the hub, sorted by who handles it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    Command(Command),
+    /// Handled on the control thread: validate, write, answer `configResult`.
+    ApplyConfig {
+        version: u64,
+        config: String,
+    },
+    /// The hub refused something we sent.
+    HubError(String),
+    /// A message type this version does not know (a newer hub), or a malformed one: `detail` says which.
+    Ignored {
+        detail: String,
+    },
+}
+
+pub fn parse(text: &str) -> Incoming {
+    match serde_json::from_str::<HubMsg>(text) {
+        Ok(HubMsg::GoLive) => Incoming::Command(Command::GoLive),
+        Ok(HubMsg::End) => Incoming::Command(Command::End),
+        Ok(HubMsg::Hands { names }) => Incoming::Command(Command::Hands(names)),
+        Ok(HubMsg::ApplyConfig { version, config }) => Incoming::ApplyConfig { version, config },
+        Ok(HubMsg::Error { message }) => Incoming::HubError(message),
+        Err(err) => {
+            // Name the type when there is one: a newer hub's message is expected, not an error.
+            let kind = serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned));
+            let detail = match kind {
+                Some(kind) => format!("type '{kind}': {err}"),
+                None => format!("not a hub message: {err}"),
+            };
+            Incoming::Ignored { detail }
+        }
+    }
+}
+
+/// `http(s)://host[:port][/prefix]` → `ws(s)://host[:port][/prefix]/device/ws`.
+pub fn control_url(hub: &str) -> Result<String, String> {
+    let (scheme, rest) = if let Some(rest) = hub.strip_prefix("http://") {
+        ("ws", rest)
+    } else if let Some(rest) = hub.strip_prefix("https://") {
+        ("wss", rest)
+    } else {
+        return Err(format!("hub.url '{hub}' is not an http:// or https:// URL"));
+    };
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("hub.url '{hub}' has no host"));
+    }
+    Ok(format!("{scheme}://{}/device/ws", rest.trim_end_matches('/')))
+}
+
+/// Exponential backoff with "equal jitter" (a delay in `[d/2, d]`, `d = min(initial · 2^n, max)`).
+pub struct Backoff<R> {
+    failures: u32,
+    rng: R,
+}
+
+impl<R: Rng> Backoff<R> {
+    pub fn new(rng: R) -> Self {
+        Self { failures: 0, rng }
+    }
+
+    /// The delay before the next attempt; each call counts one more failure.
+    pub fn next_delay(&mut self) -> Duration {
+        let exp = self.failures.min(31);
+        self.failures = self.failures.saturating_add(1);
+        let ceiling = INITIAL_BACKOFF.saturating_mul(1u32 << exp).min(MAX_BACKOFF);
+        self.jittered(ceiling)
+    }
+
+    /// For a refusal that will not go away by itself (bad token, unsupported URL): the longest wait.
+    pub fn longest(&mut self) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        self.jittered(MAX_BACKOFF)
+    }
+
+    /// A connection that held up: the next failure starts from the shortest delay again.
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+
+    fn jittered(&mut self, ceiling: Duration) -> Duration {
+        let half = ceiling / 2;
+        let jitter_ms = self.rng.random_range(0..=u64::try_from(half.as_millis()).unwrap_or(u64::MAX));
+        half + Duration::from_millis(jitter_ms)
+    }
+}
+
+/// The overlay line on the room's display: `✋ Ada, Bob`, or empty when no hand is up.
+pub fn hands_text(names: &[String]) -> String {
+    if names.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<String> = names
+        .iter()
+        .take(MAX_HANDS_SHOWN)
+        // Control characters would break the line; a name is a name, not layout.
+        .map(|n| n.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect::<String>())
+        .collect();
+    let mut text = format!("✋ {}", shown.join(", "));
+    if names.len() > MAX_HANDS_SHOWN {
+        text.push_str(&format!(" +{}", names.len() - MAX_HANDS_SHOWN));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+
+    #[test]
+    fn hub_commands_map_to_appliance_commands() {
+        assert_eq!(parse(r#"{"type":"goLive"}"#), Incoming::Command(Command::GoLive));
+        assert_eq!(parse(r#"{"type":"end"}"#), Incoming::Command(Command::End));
+        assert_eq!(
+            parse(r#"{"type":"hands","names":["Ada","Bob"]}"#),
+            Incoming::Command(Command::Hands(vec!["Ada".into(), "Bob".into()]))
+        );
+        assert_eq!(
+            parse(r#"{"type":"applyConfig","version":3,"config":"[video]\nframerate = 25\n"}"#),
+            Incoming::ApplyConfig { version: 3, config: "[video]\nframerate = 25\n".into() }
+        );
+        assert_eq!(parse(r#"{"type":"error","message":"no"}"#), Incoming::HubError("no".into()));
+    }
+
+    #[test]
+    fn unknown_and_malformed_messages_are_ignored_with_a_reason() {
+        let Incoming::Ignored { detail } = parse(r#"{"type":"reboot"}"#) else { panic!("not ignored") };
+        assert!(detail.starts_with("type 'reboot'"), "{detail}");
+        let Incoming::Ignored { detail } = parse("[1,2") else { panic!("not ignored") };
+        assert!(detail.starts_with("not a hub message"), "{detail}");
+        assert!(matches!(parse(r#"{"type":"applyConfig"}"#), Incoming::Ignored { .. }));
+    }
+
+    #[test]
+    fn control_url_follows_the_hub_url() {
+        assert_eq!(control_url("http://127.0.0.1:8080").unwrap(), "ws://127.0.0.1:8080/device/ws");
+        assert_eq!(control_url("https://hub.example/lectern/").unwrap(), "wss://hub.example/lectern/device/ws");
+        assert!(control_url("ftp://hub").is_err());
+        assert!(control_url("http:///x").is_err());
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap_and_resets() {
+        let mut backoff = Backoff::new(StdRng::seed_from_u64(7));
+        let delays: Vec<Duration> = (0..10).map(|_| backoff.next_delay()).collect();
+        for (n, d) in delays.iter().enumerate() {
+            let ceiling = INITIAL_BACKOFF.saturating_mul(1 << n).min(MAX_BACKOFF);
+            assert!(*d >= ceiling / 2 && *d <= ceiling, "attempt {n}: {d:?} outside [{:?}, {ceiling:?}]", ceiling / 2);
+        }
+        assert!(delays.iter().all(|d| *d <= MAX_BACKOFF));
+        backoff.reset();
+        assert!(backoff.next_delay() <= INITIAL_BACKOFF);
+        assert!(backoff.longest() >= MAX_BACKOFF / 2);
+    }
+
+    #[test]
+    fn raised_hands_read_as_one_short_line() {
+        assert_eq!(hands_text(&[]), "");
+        assert_eq!(hands_text(&["Ada".into(), "Bob".into()]), "✋ Ada, Bob");
+        let many: Vec<String> = ["A", "B", "C", "D", "E", "F"].map(String::from).to_vec();
+        assert_eq!(hands_text(&many), "✋ A, B, C, D +2");
+        assert_eq!(hands_text(&["Ev\u{7}e\n".into()]), "✋ Eve");
+    }
+}

@@ -1,0 +1,269 @@
+//! The box's control channel: one WebSocket to `{hub}/device/ws` with the device token. The box
+//! says hello, reports telemetry every `TELEMETRY_EVERY_SECS`, and turns the hub's commands into
+//! `ControlEvent`s for the runner; pushed configuration is checked and kept here. Blocking
+//! `tungstenite` on its own thread, reconnecting with backoff and jitter (capped at 7 s).
+//! Start with `message` (the pure parts), then `run` below.
+
+mod message;
+mod telemetry;
+
+use std::io;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use lectern_proto::device::{DeviceMsg, TELEMETRY_EVERY_SECS};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tungstenite::client::IntoClientRequest;
+use tungstenite::http::{HeaderValue, StatusCode, header};
+use tungstenite::{HandshakeError, Message, WebSocket};
+
+pub use message::{Backoff, Command, Incoming, MAX_BACKOFF, control_url, hands_text, parse};
+pub use telemetry::{CpuMeter, telemetry};
+
+use crate::config::{self, ConfigPaths, Overrides, Settings};
+use crate::status::StatusBoard;
+use crate::whip::Token;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one read waits: the loop looks at the clock (telemetry, silence) this often.
+const POLL: Duration = Duration::from_millis(250);
+/// Three missed reports and the hub presumes us gone; we hold the hub to the same (a ping rides
+/// along with every report, so a live hub always answers within one period).
+const SILENCE: Duration = Duration::from_secs(3 * TELEMETRY_EVERY_SECS);
+/// A connection that held this long resets the backoff; shorter ones count as failures.
+const STABLE_AFTER: Duration = Duration::from_secs(10);
+
+/// What the control channel tells the runner.
+#[derive(Debug)]
+pub enum ControlEvent {
+    /// Connected and greeted: the box is reachable for lessons.
+    Up,
+    /// The connection is gone; reconnecting on its own.
+    Down {
+        reason: String,
+    },
+    Command(Command),
+    /// A pushed configuration was validated and kept; media settings apply from the next pipeline.
+    Configured(Box<Settings>),
+}
+
+/// Everything the control thread needs.
+pub struct ControlSettings {
+    pub hub_url: String,
+    pub token: Token,
+    /// Status figures for telemetry.
+    pub board: StatusBoard,
+    /// Where pushed configuration is checked and kept, and the flags that still win over it.
+    pub config_paths: ConfigPaths,
+    pub overrides: Overrides,
+}
+
+/// Starts the control thread. `deliver` returns false once the runner is gone, which ends it.
+pub fn spawn(
+    settings: ControlSettings,
+    deliver: impl Fn(ControlEvent) -> bool + Send + 'static,
+) -> io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name("control".to_owned()).spawn(move || run(&settings, &deliver))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    /// Will not heal by retrying soon (bad token, unsupported URL): wait the longest backoff.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Lost(String),
+    /// The runner is gone: stop.
+    #[error("appliance stopping")]
+    Stopping,
+}
+
+fn run(settings: &ControlSettings, deliver: &dyn Fn(ControlEvent) -> bool) {
+    let mut backoff = Backoff::new(StdRng::from_os_rng());
+    let started = Instant::now();
+    let mut cpu = CpuMeter::default();
+    loop {
+        let attempt = Instant::now();
+        let err = match session(settings, deliver, started, &mut cpu) {
+            Err(SessionError::Stopping) => return,
+            Err(err) => err,
+            // A session only ends with an error; Ok is unreachable but harmless.
+            Ok(()) => SessionError::Lost("closed".to_owned()),
+        };
+        if attempt.elapsed() >= STABLE_AFTER {
+            backoff.reset();
+        }
+        let delay = match err {
+            SessionError::Refused(_) => backoff.longest(),
+            _ => backoff.next_delay(),
+        };
+        let reason = format!("retrying in {:.1}s: {err}", delay.as_secs_f64());
+        match err {
+            SessionError::Refused(_) => tracing::error!(%reason, "control channel refused"),
+            _ => tracing::warn!(%reason, "control channel down"),
+        }
+        if !deliver(ControlEvent::Down { reason }) {
+            return;
+        }
+        std::thread::sleep(delay);
+    }
+}
+
+/// One connection, from handshake to loss.
+fn session(
+    settings: &ControlSettings,
+    deliver: &dyn Fn(ControlEvent) -> bool,
+    started: Instant,
+    cpu: &mut CpuMeter,
+) -> Result<(), SessionError> {
+    let mut ws = connect(&settings.hub_url, &settings.token)?;
+    send(&mut ws, &DeviceMsg::Hello { version: env!("CARGO_PKG_VERSION").to_owned() })?;
+    tracing::info!(hub = %settings.hub_url, "control channel up");
+    if !deliver(ControlEvent::Up) {
+        return Err(SessionError::Stopping);
+    }
+    let period = Duration::from_secs(TELEMETRY_EVERY_SECS);
+    let mut next_report = Instant::now();
+    let mut last_heard = Instant::now();
+    loop {
+        let now = Instant::now();
+        if now >= next_report {
+            let report =
+                telemetry(&settings.board.snapshot(), cpu.sample(), telemetry::temperature(), started.elapsed());
+            send(&mut ws, &DeviceMsg::Telemetry(report))?;
+            ws.send(Message::Ping(Vec::new().into())).map_err(lost)?;
+            next_report = now + period;
+        }
+        if now.saturating_duration_since(last_heard) >= SILENCE {
+            return Err(SessionError::Lost(format!("nothing heard from the hub for {}s", SILENCE.as_secs())));
+        }
+        let text = match ws.read() {
+            Ok(Message::Text(text)) => text,
+            Ok(Message::Close(frame)) => {
+                let why = frame.map(|f| f.reason.to_string()).filter(|r| !r.is_empty());
+                return Err(SessionError::Lost(
+                    why.map_or("hub closed the connection".to_owned(), |r| format!("hub closed the connection: {r}")),
+                ));
+            }
+            Ok(_) => {
+                last_heard = Instant::now();
+                continue;
+            }
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+            {
+                continue;
+            }
+            Err(err) => return Err(lost(err)),
+        };
+        last_heard = Instant::now();
+        handle(settings, deliver, &mut ws, &text)?;
+    }
+}
+
+fn handle(
+    settings: &ControlSettings,
+    deliver: &dyn Fn(ControlEvent) -> bool,
+    ws: &mut WebSocket<TcpStream>,
+    text: &str,
+) -> Result<(), SessionError> {
+    let event = match parse(text) {
+        Incoming::Command(command) => {
+            tracing::info!(?command, "hub command");
+            ControlEvent::Command(command)
+        }
+        Incoming::ApplyConfig { version, config } => {
+            let outcome = config::apply_pushed(&settings.config_paths, &settings.overrides, &config);
+            let (ok, error) = match &outcome {
+                Ok(_) => (true, None),
+                Err(err) => (false, Some(err.to_string())),
+            };
+            match &error {
+                None => tracing::info!(version, "hub configuration applied"),
+                Some(error) => tracing::warn!(version, %error, "hub configuration rejected; keeping the last good one"),
+            }
+            send(ws, &DeviceMsg::ConfigResult { version, ok, error })?;
+            match outcome {
+                Ok(settings) => ControlEvent::Configured(Box::new(settings)),
+                Err(_) => return Ok(()),
+            }
+        }
+        Incoming::HubError(message) => {
+            tracing::warn!(%message, "the hub refused a message");
+            return Ok(());
+        }
+        Incoming::Ignored { detail } => {
+            tracing::debug!(%detail, "hub message ignored");
+            return Ok(());
+        }
+    };
+    if deliver(event) { Ok(()) } else { Err(SessionError::Stopping) }
+}
+
+fn connect(hub_url: &str, token: &Token) -> Result<WebSocket<TcpStream>, SessionError> {
+    let url = control_url(hub_url).map_err(SessionError::Refused)?;
+    if url.starts_with("wss://") {
+        return Err(SessionError::Refused(
+            "an https:// hub needs TLS on the control channel, which this build does not have yet".to_owned(),
+        ));
+    }
+    if !token.is_valid() {
+        return Err(SessionError::Refused("the device token is empty or not a valid header value".to_owned()));
+    }
+    let mut request = url.as_str().into_client_request().map_err(|e| SessionError::Refused(format!("{url}: {e}")))?;
+    let bearer = HeaderValue::from_str(&token.bearer())
+        .map_err(|_| SessionError::Refused("the device token is not a valid header value".to_owned()))?;
+    request.headers_mut().insert(header::AUTHORIZATION, bearer);
+    let uri = request.uri();
+    let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
+    let port = uri.port_u16().unwrap_or(80);
+    let stream = open_tcp(&host, port).map_err(|e| SessionError::Lost(format!("cannot reach {host}:{port}: {e}")))?;
+    // The handshake may block on a hub that accepts and says nothing: bound it.
+    let io = |e: io::Error| SessionError::Lost(e.to_string());
+    stream.set_read_timeout(Some(CONNECT_TIMEOUT)).map_err(io)?;
+    stream.set_write_timeout(Some(CONNECT_TIMEOUT)).map_err(io)?;
+    let (ws, _) = tungstenite::client::client(request, stream).map_err(|err| match err {
+        HandshakeError::Failure(tungstenite::Error::Http(response)) => refused_by(response.status()),
+        HandshakeError::Failure(err) => lost(err),
+        HandshakeError::Interrupted(_) => SessionError::Lost("handshake timed out".to_owned()),
+    })?;
+    ws.get_ref().set_read_timeout(Some(POLL)).map_err(io)?;
+    Ok(ws)
+}
+
+fn open_tcp(host: &str, port: u16) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+    for addr in (host, port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(stream) => return Ok(stream),
+            Err(err) => last = err,
+        }
+    }
+    Err(last)
+}
+
+fn refused_by(status: StatusCode) -> SessionError {
+    match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            SessionError::Refused(format!("the hub rejected this device's token ({status}): check hub.token_file"))
+        }
+        // An older hub without the control channel, or a proxy in the way: it may change.
+        status => SessionError::Lost(format!("the hub answered {status}")),
+    }
+}
+
+fn send(ws: &mut WebSocket<TcpStream>, msg: &DeviceMsg) -> Result<(), SessionError> {
+    // DeviceMsg is plain data; serializing it cannot fail.
+    let text = serde_json::to_string(msg).map_err(|e| SessionError::Lost(e.to_string()))?;
+    ws.send(Message::Text(text.into())).map_err(lost)
+}
+
+fn lost(err: tungstenite::Error) -> SessionError {
+    match err {
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+            SessionError::Lost("connection closed".to_owned())
+        }
+        err => SessionError::Lost(err.to_string()),
+    }
+}

@@ -1,0 +1,114 @@
+//! A classroom box started from its configuration idles on the hub's control channel with the
+//! camera closed, goes live when a teacher starts the lesson and closes the camera again at its end.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use lectern_e2e::{Proc, bin, free_port, wait_for};
+use serde_json::Value;
+
+const ROOM: &str = "lab-7";
+
+fn mint(dir: &Path, role: &str) -> String {
+    let out = Command::new(bin("lectern-hub"))
+        .args(["token", "--room", ROOM, "--role", role, "--name", "Lab 7", "--data-dir"])
+        .arg(dir)
+        .output()
+        .expect("lectern-hub token runs");
+    assert!(out.status.success(), "token: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8").lines().last().expect("a token line").trim().to_owned()
+}
+
+fn get_json(agent: &ureq::Agent, url: &str, bearer: Option<&str>) -> Option<Value> {
+    let mut req = agent.get(url);
+    if let Some(token) = bearer {
+        req = req.header("Authorization", &format!("Bearer {token}"));
+    }
+    let mut resp = req.call().ok()?;
+    if resp.status() != 200 {
+        return None;
+    }
+    serde_json::from_str(&resp.body_mut().read_to_string().ok()?).ok()
+}
+
+fn post(agent: &ureq::Agent, url: &str, bearer: &str) -> u16 {
+    let resp = agent.post(url).header("Authorization", &format!("Bearer {bearer}")).send_empty().expect("hub answers");
+    resp.status().as_u16()
+}
+
+#[test]
+fn box_idles_until_the_lesson_starts_and_closes_the_camera_at_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let hub_url = format!("http://127.0.0.1:{port}");
+    let mut cmd = Command::new(bin("lectern-hub"));
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir.path())
+        .env("LECTERN_UDP_PORT", "0")
+        .env("LECTERN_BIND_IP", "127.0.0.1")
+        .env("LECTERN_SHARDS", "1");
+    let hub = Proc::spawn(cmd);
+    hub.wait_line("listening on", Duration::from_secs(30));
+
+    // The box's own files, as in a classroom: no room or token on the command line.
+    let config = dir.path().join("etc");
+    std::fs::create_dir_all(&config).unwrap();
+    let token_file = config.join("token");
+    std::fs::write(&token_file, mint(dir.path(), "device")).unwrap();
+    std::fs::write(
+        config.join("appliance.toml"),
+        format!("[hub]\nurl = \"{hub_url}\"\nroom = \"{ROOM}\"\ntoken_file = \"{}\"\n", token_file.display()),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let mut cmd = Command::new(bin("lectern-appliance"));
+    cmd.arg("--virtual")
+        .args(["--status-listen", "127.0.0.1:0"])
+        .arg("--config")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--vendor-config-dir")
+        .arg(dir.path().join("vendor"))
+        .env_remove("LECTERN_ROOM")
+        .env_remove("LECTERN_TOKEN")
+        .env_remove("LECTERN_HUB");
+    let appliance = Proc::spawn(cmd);
+    let line = appliance.wait_line("status endpoint listening", Duration::from_secs(30));
+    let addr = line.split("addr=").nth(1).and_then(|s| s.split_whitespace().next()).expect("status address in the log");
+    let status = format!("http://{addr}/status");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    let teacher = mint(dir.path(), "teacher");
+    let device_view = format!("{hub_url}/api/rooms/{ROOM}/device");
+    let box_status = || get_json(&agent, &status, None).unwrap_or(Value::Null);
+    let hub_sees = |state: &str| {
+        get_json(&agent, &device_view, Some(&teacher))
+            .is_some_and(|v| v["telemetry"]["state"] == state && v["version"].is_string())
+    };
+
+    wait_for("box idle on the control channel", Duration::from_secs(30), || {
+        let s = box_status();
+        (s["state"] == "idle" && s["control"] == "connected").then_some(())
+    });
+    assert_eq!(box_status()["camera_open"], false, "no pipeline while idle");
+    wait_for("hub sees the box idle", Duration::from_secs(15), || hub_sees("idle").then_some(()));
+
+    assert_eq!(post(&agent, &format!("{hub_url}/api/rooms/{ROOM}/live"), &teacher), 202);
+    wait_for("box live after goLive", Duration::from_secs(30), || {
+        let s = box_status();
+        (s["state"] == "live" && s["camera_open"] == true).then_some(())
+    });
+    wait_for("hub sees the box live", Duration::from_secs(15), || hub_sees("live").then_some(()));
+
+    assert_eq!(post(&agent, &format!("{hub_url}/api/rooms/{ROOM}/end"), &teacher), 202);
+    wait_for("box idle with the camera closed after end", Duration::from_secs(15), || {
+        let s = box_status();
+        (s["state"] == "idle" && s["camera_open"] == false && s["return_feed"]["state"] == "off").then_some(())
+    });
+    wait_for("hub sees the box idle again", Duration::from_secs(15), || hub_sees("idle").then_some(()));
+}
