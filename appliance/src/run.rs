@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::config::Settings;
-use crate::control::{Command, ControlEvent, hands_text};
+use crate::control::{Command, ControlEvent, hands_text, lobby_text};
 use crate::media::{
     self, DtlsCertificate, InboundMonitor, MediaError, MediaEvent, MediaSettings, MediaStats, PeerState, Pipeline,
     Playback, PlaybackSettings,
@@ -104,6 +104,8 @@ pub struct Runner {
     reporter: Reporter,
     /// The raised-hands line over the return feed's video (empty: none).
     hands: String,
+    /// The lobby line under it (empty: none).
+    lobby: String,
 }
 
 impl Runner {
@@ -131,6 +133,7 @@ impl Runner {
             stopping: false,
             reporter,
             hands: String::new(),
+            lobby: String::new(),
         }
     }
 
@@ -262,13 +265,26 @@ impl Runner {
             ControlEvent::Command(Command::End) => return Some(self.set_lesson(false)),
             ControlEvent::Command(Command::Hands(names)) => {
                 self.hands = hands_text(&names);
-                if let Some(Err(err)) = self.feed.as_ref().map(|f| f.playback.set_overlay(&self.hands)) {
-                    tracing::warn!(%err, "cannot show raised hands");
-                }
+                self.show_overlay();
+            }
+            ControlEvent::Command(Command::Lobby(names)) => {
+                self.lobby = lobby_text(&names);
+                self.show_overlay();
             }
             ControlEvent::Configured(settings) => self.reconfigure(&settings),
         }
         None
+    }
+
+    /// The hands and lobby lines over the return feed's video.
+    fn overlay_text(&self) -> String {
+        [self.hands.as_str(), self.lobby.as_str()].into_iter().filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n")
+    }
+
+    fn show_overlay(&self) {
+        if let Some(Err(err)) = self.feed.as_ref().map(|f| f.playback.set_overlay(&self.overlay_text())) {
+            tracing::warn!(%err, "cannot update the room display's overlay");
+        }
     }
 
     fn set_lesson(&mut self, on: bool) -> Input {
@@ -392,10 +408,15 @@ impl Runner {
         let pipeline = &feed.playback.pipeline;
         pipeline.play()?;
         self.reporter.board().set_return_stats(Some(feed.playback.stats.clone()));
-        if !self.hands.is_empty()
-            && let Err(err) = feed.playback.set_overlay(&self.hands)
+        let overlay = [self.hands.as_str(), self.lobby.as_str()]
+            .into_iter()
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+        if !overlay.is_empty()
+            && let Err(err) = feed.playback.set_overlay(&overlay)
         {
-            tracing::warn!(%err, "cannot show raised hands");
+            tracing::warn!(%err, "cannot update the room display's overlay");
         }
         self.certificate.install(pipeline.webrtcbin())?;
         let offer = media::create_offer(pipeline.webrtcbin(), OFFER_TIMEOUT)?;

@@ -38,6 +38,8 @@ pub enum HubMsg {
     Error { message: String },
     /// Raised hands in order, for the box's display (empty: none).
     Hands { names: Vec<String> },
+    /// Who waits in the lobby, for the box's display (a teacher admits them from a phone).
+    Lobby { names: Vec<String> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

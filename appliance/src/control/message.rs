@@ -23,6 +23,8 @@ pub enum Command {
     End,
     /// Raised hands, in order (empty: none).
     Hands(Vec<String>),
+    /// Waiting in the lobby (empty: none).
+    Lobby(Vec<String>),
 }
 
 /// One message from the hub, sorted by who handles it.
@@ -47,6 +49,7 @@ pub fn parse(text: &str) -> Incoming {
         Ok(HubMsg::GoLive) => Incoming::Command(Command::GoLive),
         Ok(HubMsg::End) => Incoming::Command(Command::End),
         Ok(HubMsg::Hands { names }) => Incoming::Command(Command::Hands(names)),
+        Ok(HubMsg::Lobby { names }) => Incoming::Command(Command::Lobby(names)),
         Ok(HubMsg::ApplyConfig { version, config }) => Incoming::ApplyConfig { version, config },
         Ok(HubMsg::Error { message }) => Incoming::HubError(message),
         Err(err) => {
@@ -117,6 +120,15 @@ impl<R: Rng> Backoff<R> {
 
 /// The overlay line on the room's display: `✋ Ada, Bob`, or empty when no hand is up.
 pub fn hands_text(names: &[String]) -> String {
+    names_line("✋", names)
+}
+
+/// The lobby line on the room's display: `🚪 Waiting: Ada`, or empty when nobody waits.
+pub fn lobby_text(names: &[String]) -> String {
+    names_line("🚪 Waiting:", names)
+}
+
+fn names_line(prefix: &str, names: &[String]) -> String {
     if names.is_empty() {
         return String::new();
     }
@@ -126,7 +138,7 @@ pub fn hands_text(names: &[String]) -> String {
         // Control characters would break the line; a name is a name, not layout.
         .map(|n| n.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect::<String>())
         .collect();
-    let mut text = format!("✋ {}", shown.join(", "));
+    let mut text = format!("{prefix} {}", shown.join(", "));
     if names.len() > MAX_HANDS_SHOWN {
         text.push_str(&format!(" +{}", names.len() - MAX_HANDS_SHOWN));
     }
@@ -193,5 +205,10 @@ mod tests {
         let many: Vec<String> = ["A", "B", "C", "D", "E", "F"].map(String::from).to_vec();
         assert_eq!(hands_text(&many), "✋ A, B, C, D +2");
         assert_eq!(hands_text(&["Ev\u{7}e\n".into()]), "✋ Eve");
+        assert_eq!(lobby_text(&["Marie".into()]), "🚪 Waiting: Marie");
+        assert_eq!(
+            parse(r#"{"type":"lobby","names":["Marie"]}"#),
+            Incoming::Command(Command::Lobby(vec!["Marie".into()]))
+        );
     }
 }

@@ -18,7 +18,7 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::http::{HeaderValue, StatusCode, header};
 use tungstenite::{HandshakeError, Message, WebSocket};
 
-pub use message::{Backoff, Command, Incoming, MAX_BACKOFF, control_url, hands_text, parse};
+pub use message::{Backoff, Command, Incoming, MAX_BACKOFF, control_url, hands_text, lobby_text, parse};
 pub use telemetry::{CpuMeter, telemetry};
 
 use crate::config::{self, ConfigPaths, Overrides, Settings};

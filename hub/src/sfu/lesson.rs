@@ -160,10 +160,21 @@ impl ShardCore {
 
     /// Chat is kept in the database as it happens (the lesson's record outlives the hub process).
     fn record(&self, room_id: &RoomId, event: &ClassroomEvent) {
-        if let (ClassroomEvent::HandsChanged { hands }, Some(devices)) = (event, &self.devices) {
-            // The classroom box shows the queue on the room's screen.
-            let names = hands.iter().map(|h| h.name.clone()).collect();
-            let _ = devices.send((room_id.clone(), lectern_proto::device::HubMsg::Hands { names }));
+        if let Some(devices) = &self.devices {
+            // The classroom box shows the hand queue and the lobby on the room's screen.
+            use lectern_proto::device::HubMsg;
+            let msg = match event {
+                ClassroomEvent::HandsChanged { hands } => {
+                    Some(HubMsg::Hands { names: hands.iter().map(|h| h.name.clone()).collect() })
+                }
+                ClassroomEvent::LobbyChanged { waiting } => {
+                    Some(HubMsg::Lobby { names: waiting.iter().map(|w| w.name.clone()).collect() })
+                }
+                _ => None,
+            };
+            if let Some(msg) = msg {
+                let _ = devices.send((room_id.clone(), msg));
+            }
         }
         let Some(store) = &self.store else { return };
         let ev = match event {
