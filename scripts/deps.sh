@@ -12,7 +12,7 @@ packages=(
   sqlite3 curl
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(chromium nodejs npm)
+  packages+=(chromium nodejs npm python3-venv systemd)
 fi
 
 missing=()

@@ -13,6 +13,8 @@ echo "==> cargo build (binaries for the end-to-end tests)"
 cargo build --workspace --bins --locked
 echo "==> cargo test"
 cargo test --workspace --locked
+echo "==> packaging checks (Yocto layer lint, crates.inc in sync, .deb contents, systemd units, shipped configs)"
+scripts/check-packaging.sh
 echo "==> browser end-to-end tests"
 cd tests/browser
 node --test --test-concurrency=1

@@ -1,0 +1,2 @@
+# Opus for the room's audio (opusenc/opusdec).
+PACKAGECONFIG:append:lectern = " opus"

@@ -1,0 +1,2 @@
+# nicesrc/nicesink: webrtcbin's ICE transport.
+PACKAGECONFIG:append:lectern = " gstreamer"
