@@ -32,6 +32,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             registry.send(&room, msg);
         }
     });
+    // Scheduled lessons start and end the rooms' boxes (web admin, `admin_schedules`).
+    lectern_admin::spawn_scheduler(state.admin.clone());
     let listener =
         tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;

@@ -43,6 +43,8 @@ async function load() {
   try {
     const rooms = await api('GET', 'rooms');
     body.replaceChildren(...rooms.map(row));
+    // The schedule's room picker follows (schedules.js).
+    document.dispatchEvent(new CustomEvent('rooms-changed', { detail: rooms }));
     wrap.hidden = rooms.length === 0;
     status.textContent = rooms.length === 0 ? 'No rooms yet. Add the first one below.'
       : `${rooms.length} room${rooms.length === 1 ? '' : 's'}.`;

@@ -84,6 +84,16 @@ impl Body {
             Some(_) => Err(Error::invalid(format!("{field}: must be a number"))),
         }
     }
+
+    pub fn opt_i64(&self, field: &str) -> Result<Option<i64>, Error> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => {
+                n.as_i64().map(Some).ok_or_else(|| Error::invalid(format!("{field}: must be a whole number")))
+            }
+            Some(_) => Err(Error::invalid(format!("{field}: must be a number"))),
+        }
+    }
 }
 
 /// Field names echoed back in errors come from the client: keep them short.

@@ -1,14 +1,18 @@
 //! lectern-admin: the web admin the hub mounts at `/admin` — IT staff accounts, sessions, rooms, the
 //! fleet of classroom boxes and the audit trail, as a JSON API under `/admin/api/` plus a small UI.
-//! Start at [`router`]; access rules live in [`session`], the tables in `hub/migrations/0003_admin.sql`.
+//! Start at [`router`]; access rules live in [`session`], the tables in `hub/migrations/0003_admin.sql`
+//! and `0005_schedules.sql`; [`scheduler`] starts and ends scheduled lessons.
 
 pub mod accounts;
 pub mod audit;
 pub mod error;
 pub mod fleet;
 pub mod json;
+pub mod lesson;
 pub mod login;
 pub mod rooms;
+pub mod schedule;
+pub mod scheduler;
 pub mod session;
 pub mod setup;
 mod ui;
@@ -29,12 +33,17 @@ use sqlx::SqlitePool;
 
 pub use error::{Error, Result};
 pub use fleet::{DeviceSummary, Fleet};
+pub use scheduler::spawn_scheduler;
 
 /// Admin requests are small JSON documents.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Seconds since the Unix epoch; injected so tests can move time.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// Signs access-token claims with the hub's key (the hub passes `move |c| key.issue(&c)`); the admin
+/// never holds the key itself.
+pub type Mint = Arc<dyn Fn(lectern_proto::Claims) -> String + Send + Sync>;
 
 /// Everything the admin routes need from the hub.
 #[derive(Clone)]
@@ -44,11 +53,13 @@ pub struct AdminState {
     /// The hub is reached over HTTPS (directly or behind a TLS proxy): cookies get `Secure`.
     pub secure_cookies: bool,
     pub clock: Clock,
+    /// Mints lesson links' tokens.
+    pub mint: Mint,
 }
 
 impl AdminState {
-    pub fn new(pool: SqlitePool, fleet: Arc<dyn Fleet>, secure_cookies: bool) -> Self {
-        Self { pool, fleet, secure_cookies, clock: Arc::new(unix_now) }
+    pub fn new(pool: SqlitePool, fleet: Arc<dyn Fleet>, secure_cookies: bool, mint: Mint) -> Self {
+        Self { pool, fleet, secure_cookies, clock: Arc::new(unix_now), mint }
     }
 
     pub fn now(&self) -> u64 {
@@ -104,6 +115,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AdminState) -> Router<S> 
         .route("/rooms", get(rooms::list).post(rooms::create))
         .route("/rooms/{id}", get(rooms::get).put(rooms::update).delete(rooms::delete))
         .route("/devices", get(fleet::list))
+        .route("/schedules", get(schedule::list).post(schedule::create))
+        .route("/schedules/{id}", axum::routing::put(schedule::update).delete(schedule::delete))
+        .route("/schedules/{id}/links", get(schedule::links))
         .route_layer(from_fn_with_state((state.clone(), Role::Operator), session::guard));
     let admin = Router::new()
         .route("/accounts", get(accounts::list).post(accounts::create_handler))

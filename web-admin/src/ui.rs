@@ -26,6 +26,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("login.js", JS, include_bytes!("../assets/login.js")),
     ("setup.js", JS, include_bytes!("../assets/setup.js")),
     ("rooms.js", JS, include_bytes!("../assets/rooms.js")),
+    ("schedules.js", JS, include_bytes!("../assets/schedules.js")),
 ];
 
 pub(crate) fn get_file(name: &str) -> Option<(&'static str, &'static [u8])> {

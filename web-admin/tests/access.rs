@@ -21,14 +21,21 @@ fn documented_routes() -> Vec<(String, String, String)> {
     rows
 }
 
-/// A concrete request for a route pattern; `{id}` is a room that exists, `{username}` an account.
+/// A concrete request for a route pattern; `{id}` is a room or lesson that exists, `{username}` an account.
 fn concrete(path: &str) -> String {
-    path.replace("{id}", "lab-1").replace("{username}", "vic")
+    let id = if path.starts_with("/admin/api/schedules/") { "1" } else { "lab-1" };
+    path.replace("{id}", id).replace("{username}", "vic")
+}
+
+fn lesson(room: &str, start: &str, end: &str) -> Value {
+    json!({ "roomId": room, "weekday": "mon", "start": start, "end": end, "teacher": "Ms Curie", "title": "Physics" })
 }
 
 fn body_for(method: &str, path: &str) -> Option<Value> {
     match (method, path) {
         ("POST", "/admin/api/rooms") => Some(room("new-room")),
+        ("POST", "/admin/api/schedules") => Some(lesson("lab-2", "10:00", "11:00")),
+        ("PUT", "/admin/api/schedules/{id}") => Some(lesson("lab-2", "08:00", "08:45")),
         ("PUT", _) => Some(json!({ "name": "Renamed", "capacity": 12 })),
         ("POST", "/admin/api/accounts") => {
             Some(json!({ "username": "newbie", "password": "a long enough pw", "role": "operator" }))
@@ -44,6 +51,11 @@ async fn fixtures(h: &Harness) -> (Session, Session) {
     lectern_admin::accounts::create(&h.pool, "vic", "victim password", lectern_admin::Role::Operator).await.unwrap();
     let r = h.call("POST", "/admin/api/rooms", Some(&admin), Some(room("lab-1"))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // Lessons live in a room of their own: the matrix deletes lab-1 on the way.
+    let r = h.call("POST", "/admin/api/rooms", Some(&admin), Some(room("lab-2"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = h.call("POST", "/admin/api/schedules", Some(&admin), Some(lesson("lab-2", "08:00", "09:00"))).await;
+    assert_eq!((r.status, &r.body["id"]), (StatusCode::CREATED, &json!(1)), "{}", r.text);
     (admin, operator)
 }
 
@@ -53,7 +65,9 @@ async fn every_documented_route_enforces_its_access_rule() {
     let (admin, operator) = fixtures(&h).await;
     let wrong = Session { cookie: operator.cookie.clone(), csrf: "not-the-token".into() };
     // Admins may read everything (before operators, below, delete the room).
-    for path in ["me", "rooms", "rooms/lab-1", "devices", "accounts", "audit", "audit.csv"] {
+    for path in
+        ["me", "rooms", "rooms/lab-1", "devices", "schedules", "schedules/1/links", "accounts", "audit", "audit.csv"]
+    {
         let r = h.call("GET", &format!("/admin/api/{path}"), Some(&admin), None).await;
         assert_eq!(r.status, StatusCode::OK, "GET {path} as admin: {}", r.text);
     }

@@ -89,7 +89,9 @@ impl AppState {
         behind_tls: bool,
     ) -> Arc<Self> {
         let devices = Arc::new(device::DeviceRegistry::default());
-        let admin = lectern_admin::AdminState::new(store.pool().clone(), devices.clone(), behind_tls);
+        let mint_key = key.clone();
+        let mint: lectern_admin::Mint = Arc::new(move |c| mint_key.issue(&c));
+        let admin = lectern_admin::AdminState::new(store.pool().clone(), devices.clone(), behind_tls, mint);
         Arc::new(Self {
             key,
             sfu,

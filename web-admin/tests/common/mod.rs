@@ -82,7 +82,13 @@ pub async fn harness_with(secure_cookies: bool) -> Harness {
     let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.unwrap();
     sqlx::migrate!("../hub/migrations").run(&pool).await.unwrap();
     let now = Arc::new(AtomicU64::new(T0));
-    let mut state = AdminState::new(pool.clone(), Arc::new(FakeFleet::default()), secure_cookies);
+    // Tokens are "header.payload.sig" with a fake signature: tests decode the payload only.
+    let mint: lectern_admin::Mint = Arc::new(|c| {
+        use base64::Engine;
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap());
+        format!("eyJhbGciOiJIUzI1NiJ9.{payload}.fake")
+    });
+    let mut state = AdminState::new(pool.clone(), Arc::new(FakeFleet::default()), secure_cookies, mint);
     let clock = now.clone();
     state.clock = Arc::new(move || clock.load(Ordering::SeqCst));
     let app = Router::new().nest("/admin", lectern_admin::router(state));

@@ -1,0 +1,325 @@
+//! The weekly lesson schedule of configured rooms (table `admin_schedules`): list, add, edit, delete,
+//! and per-lesson join links for the teacher and the students. Time arithmetic is in [`crate::lesson`],
+//! the commands it drives in [`crate::scheduler`].
+
+use axum::Json;
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use lectern_proto::{Claims, RoomId};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::AdminState;
+use crate::audit::{self, Entry};
+use crate::error::{Error, Result};
+use crate::json::{Body, text};
+use crate::lesson::{Lesson, MAX_OFFSET, MIN_OFFSET, Weekday, format_hhmm, parse_hhmm};
+use crate::session::Caller;
+
+pub const MAX_TEACHER_CHARS: usize = 100;
+pub const MAX_TITLE_CHARS: usize = 100;
+/// Lesson links open this long before the start, so people can test their camera.
+pub const LINK_EARLY_SECS: u64 = 15 * 60;
+
+/// A lesson as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Schedule {
+    pub id: i64,
+    pub room_id: String,
+    pub weekday: String,
+    pub start: String,
+    pub end: String,
+    pub utc_offset_minutes: i64,
+    pub teacher: String,
+    pub title: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+type Row = (i64, String, i64, i64, i64, i64, String, String, i64, i64);
+const COLUMNS: &str =
+    "id, room_id, weekday, start_min, end_min, utc_offset_min, teacher, title, created_at, updated_at";
+
+/// Rows are written validated (and the table has CHECKs); `None` for one that still does not parse,
+/// which callers skip rather than take the whole schedule down.
+fn lesson_of(r: &Row) -> Option<Lesson> {
+    Some(Lesson {
+        id: r.0,
+        room: RoomId::parse(&r.1).ok()?,
+        weekday: Weekday::from_index(r.2)?,
+        start_min: r.3,
+        end_min: r.4,
+        utc_offset_min: r.5,
+    })
+}
+
+fn schedule_of(r: Row) -> Schedule {
+    let (id, room_id, weekday, start, end, offset, teacher, title, created_at, updated_at) = r;
+    Schedule {
+        id,
+        room_id,
+        weekday: Weekday::from_index(weekday).map_or_else(|| weekday.to_string(), |d| d.to_string()),
+        start: format_hhmm(start),
+        end: format_hhmm(end),
+        utc_offset_minutes: offset,
+        teacher,
+        title,
+        created_at,
+        updated_at,
+    }
+}
+
+fn snapshot(s: &Schedule) -> Value {
+    json!({
+        "roomId": s.room_id, "weekday": s.weekday, "start": s.start, "end": s.end,
+        "utcOffsetMinutes": s.utc_offset_minutes, "teacher": s.teacher, "title": s.title,
+    })
+}
+
+/// Every lesson, for the scheduler.
+pub async fn all_lessons(pool: &sqlx::SqlitePool) -> Result<Vec<Lesson>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM admin_schedules")).fetch_all(pool).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let l = lesson_of(r);
+            if l.is_none() {
+                tracing::warn!(id = r.0, "skipping a schedule row that does not parse");
+            }
+            l
+        })
+        .collect())
+}
+
+async fn fetch(conn: impl sqlx::SqliteExecutor<'_>, id: i64) -> Result<Option<Row>> {
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM admin_schedules WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+fn not_found(id: i64) -> Error {
+    Error::NotFound(format!("no lesson {id}"))
+}
+
+fn parse_id(raw: &str) -> Result<i64> {
+    raw.parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(|| Error::invalid("id: must be a lesson id (a whole number)"))
+}
+
+/// The validated fields of a request.
+struct Fields {
+    lesson: Lesson,
+    teacher: String,
+    title: String,
+}
+
+const FIELDS: [&str; 8] = ["id", "roomId", "weekday", "start", "end", "utcOffsetMinutes", "teacher", "title"];
+
+fn fields(body: &Body, id: i64) -> Result<Fields> {
+    body.only(&FIELDS)?;
+    let room = RoomId::parse(&body.string("roomId")?).map_err(|e| Error::invalid(format!("roomId: {e}")))?;
+    let weekday: Weekday = body.string("weekday")?.parse().map_err(|e| Error::invalid(format!("weekday: {e}")))?;
+    let start_min = parse_hhmm(&body.string("start")?, false).map_err(|e| Error::invalid(format!("start: {e}")))?;
+    let end_min = parse_hhmm(&body.string("end")?, true).map_err(|e| Error::invalid(format!("end: {e}")))?;
+    if end_min <= start_min {
+        return Err(Error::invalid("end: must be after start on the same day (24:00 for midnight)"));
+    }
+    let utc_offset_min = body.opt_i64("utcOffsetMinutes")?.unwrap_or(0);
+    if !(MIN_OFFSET..=MAX_OFFSET).contains(&utc_offset_min) {
+        return Err(Error::invalid(format!("utcOffsetMinutes: must be between {MIN_OFFSET} and {MAX_OFFSET}")));
+    }
+    let teacher = text("teacher", &body.string("teacher")?, 1, MAX_TEACHER_CHARS)?;
+    let title = text("title", &body.string("title")?, 1, MAX_TITLE_CHARS)?;
+    Ok(Fields { lesson: Lesson { id, room, weekday, start_min, end_min, utc_offset_min }, teacher, title })
+}
+
+/// The room must be configured, and no other lesson in it may share a minute with this one.
+async fn check(conn: &mut sqlx::SqliteConnection, f: &Fields) -> Result<()> {
+    let room = f.lesson.room.as_str();
+    let exists: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM admin_rooms WHERE id = ?").bind(room).fetch_optional(&mut *conn).await?;
+    if exists.is_none() {
+        return Err(Error::invalid(format!("roomId: no configured room '{room}'")));
+    }
+    let rows: Vec<Row> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM admin_schedules WHERE room_id = ? AND id != ?"))
+            .bind(room)
+            .bind(f.lesson.id)
+            .fetch_all(&mut *conn)
+            .await?;
+    for r in rows {
+        if lesson_of(&r).is_some_and(|other| other.overlaps(&f.lesson)) {
+            let s = schedule_of(r);
+            return Err(Error::Conflict(format!(
+                "start: overlaps lesson {} '{}' in room {} ({} {}–{})",
+                s.id, s.title, s.room_id, s.weekday, s.start, s.end
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `GET /admin/api/schedules`: sorted by room, weekday, start.
+pub async fn list(State(st): State<AdminState>) -> Result<Json<Vec<Schedule>>> {
+    let sql = format!("SELECT {COLUMNS} FROM admin_schedules ORDER BY room_id, weekday, start_min, id");
+    let rows: Vec<Row> = sqlx::query_as(&sql).fetch_all(&st.pool).await?;
+    Ok(Json(rows.into_iter().map(schedule_of).collect()))
+}
+
+/// `POST /admin/api/schedules` → 201.
+pub async fn create(
+    State(st): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    body: Body,
+) -> Result<(StatusCode, Json<Schedule>)> {
+    if body.has("id") {
+        return Err(Error::invalid("id: assigned by the hub"));
+    }
+    let f = fields(&body, 0)?;
+    let now = st.now() as i64;
+    let mut tx = st.pool.begin().await?;
+    check(&mut tx, &f).await?;
+    let l = &f.lesson;
+    let row: Row = sqlx::query_as(&format!(
+        "INSERT INTO admin_schedules (room_id, weekday, start_min, end_min, utc_offset_min, teacher, title, \
+         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+    ))
+    .bind(l.room.as_str())
+    .bind(l.weekday.index())
+    .bind(l.start_min)
+    .bind(l.end_min)
+    .bind(l.utc_offset_min)
+    .bind(&f.teacher)
+    .bind(&f.title)
+    .bind(now)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let s = schedule_of(row);
+    let target = s.id.to_string();
+    audit::record(&mut *tx, &Entry::by(&caller, now as u64, "schedule.create", &target, snapshot(&s))).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(s)))
+}
+
+/// `PUT /admin/api/schedules/{id}`: replaces every field.
+pub async fn update(
+    State(st): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Json<Schedule>> {
+    let id = parse_id(&id)?;
+    if let Some(other) = body.opt_i64("id")?
+        && other != id
+    {
+        return Err(Error::invalid("id: cannot be changed"));
+    }
+    let f = fields(&body, id)?;
+    let now = st.now() as i64;
+    let mut tx = st.pool.begin().await?;
+    let before = schedule_of(fetch(&mut *tx, id).await?.ok_or_else(|| not_found(id))?);
+    check(&mut tx, &f).await?;
+    let l = &f.lesson;
+    let row: Row = sqlx::query_as(&format!(
+        "UPDATE admin_schedules SET room_id = ?, weekday = ?, start_min = ?, end_min = ?, utc_offset_min = ?, \
+         teacher = ?, title = ?, updated_at = ? WHERE id = ? RETURNING {COLUMNS}"
+    ))
+    .bind(l.room.as_str())
+    .bind(l.weekday.index())
+    .bind(l.start_min)
+    .bind(l.end_min)
+    .bind(l.utc_offset_min)
+    .bind(&f.teacher)
+    .bind(&f.title)
+    .bind(now)
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let after = schedule_of(row);
+    let details = json!({ "before": snapshot(&before), "after": snapshot(&after) });
+    audit::record(&mut *tx, &Entry::by(&caller, now as u64, "schedule.update", &id.to_string(), details)).await?;
+    tx.commit().await?;
+    Ok(Json(after))
+}
+
+/// `DELETE /admin/api/schedules/{id}` → 204. A lesson that is on ends at the scheduler's next tick.
+pub async fn delete(
+    State(st): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let id = parse_id(&id)?;
+    let now = st.now();
+    let mut tx = st.pool.begin().await?;
+    let before = schedule_of(fetch(&mut *tx, id).await?.ok_or_else(|| not_found(id))?);
+    sqlx::query("DELETE FROM admin_schedules WHERE id = ?").bind(id).execute(&mut *tx).await?;
+    audit::record(&mut *tx, &Entry::by(&caller, now, "schedule.delete", &id.to_string(), snapshot(&before))).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Join links for one occurrence of a lesson.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Links {
+    pub lesson_id: i64,
+    pub room: String,
+    pub starts_at: u64,
+    pub ends_at: u64,
+    /// Tokens are valid from here (15 minutes before the start) …
+    pub valid_from: u64,
+    /// … until the lesson's end.
+    pub valid_until: u64,
+    /// Personal link for the teacher, named after the lesson's teacher.
+    pub teacher: String,
+    /// Shared guest link for the students: they wait in the lobby and choose their own names.
+    pub student: String,
+}
+
+/// `GET /admin/api/schedules/{id}/links`: links for the occurrence on now, else the next one.
+pub async fn links(
+    State(st): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Links>> {
+    let id = parse_id(&id)?;
+    let now = st.now();
+    let row = fetch(&st.pool, id).await?.ok_or_else(|| not_found(id))?;
+    let lesson = lesson_of(&row).ok_or_else(|| Error::Internal(format!("schedule row {id} does not parse")))?;
+    let teacher_name = row.6.clone();
+    let (starts_at, ends_at) = lesson.occurrence(now);
+    let valid_from = starts_at.saturating_sub(LINK_EARLY_SECS);
+    let claims = |role, name, guest| Claims {
+        sub: random_hex(),
+        room: lesson.room.clone(),
+        role,
+        name,
+        nbf: valid_from,
+        exp: ends_at,
+        jti: random_hex(),
+        guest,
+    };
+    let teacher = claims(lectern_proto::Role::Teacher, Some(teacher_name), false);
+    let student = claims(lectern_proto::Role::Student, None, true);
+    let details = json!({ "startsAt": starts_at, "teacherJti": teacher.jti, "studentJti": student.jti });
+    audit::record(&st.pool, &Entry::by(&caller, now, "schedule.links", &id.to_string(), details)).await?;
+    let link = |c: Claims| format!("/join/{}?token={}", lesson.room, (st.mint)(c));
+    Ok(Json(Links {
+        lesson_id: id,
+        room: lesson.room.to_string(),
+        starts_at,
+        ends_at,
+        valid_from,
+        valid_until: ends_at,
+        teacher: link(teacher),
+        student: link(student),
+    }))
+}
+
+/// 128 random bits as hex: token subjects and ids, as the hub mints them.
+fn random_hex() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,173 @@
+//! The lesson schedule API: validation naming the field, overlaps refused naming the other lesson,
+//! the audit trail, and lesson links whose tokens cover the right room, role and time window.
+
+mod common;
+
+use axum::http::StatusCode;
+use base64::Engine;
+use common::*;
+use serde_json::{Value, json};
+
+fn lesson(room: &str, day: &str, start: &str, end: &str) -> Value {
+    json!({ "roomId": room, "weekday": day, "start": start, "end": end, "teacher": "Ms Curie", "title": "Physics" })
+}
+
+async fn with_room() -> (Harness, Session) {
+    let h = harness().await;
+    let (_, operator) = h.admin_and_operator().await;
+    for id in ["lab-1", "lab-2"] {
+        let r = h.call("POST", "/admin/api/rooms", Some(&operator), Some(room(id))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    (h, operator)
+}
+
+fn claims(link: &str) -> Value {
+    let token = link.split("?token=").nth(1).expect("a token in the link");
+    let payload = token.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn bad_lessons_get_a_400_naming_the_field() {
+    let (h, s) = with_room().await;
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({ "roomId": "nope" }), "roomId: no configured room"),
+        (json!({ "roomId": "bad room!" }), "roomId:"),
+        (json!({ "weekday": "monday" }), "weekday:"),
+        (json!({ "start": "8:00" }), "start:"),
+        (json!({ "start": "24:00", "end": "24:00" }), "start:"),
+        (json!({ "end": "25:00" }), "end:"),
+        (json!({ "start": "09:00", "end": "09:00" }), "end: must be after start"),
+        (json!({ "start": "10:00", "end": "09:00" }), "end: must be after start"),
+        (json!({ "teacher": "  " }), "teacher: required"),
+        (json!({ "title": "x".repeat(101) }), "title:"),
+        (json!({ "utcOffsetMinutes": 900 }), "utcOffsetMinutes:"),
+        (json!({ "utcOffsetMinutes": "60" }), "utcOffsetMinutes:"),
+        (json!({ "colour": "red" }), "colour: unknown field"),
+        (json!({ "id": 7 }), "id:"),
+    ];
+    for (patch, want) in cases {
+        let mut body = lesson("lab-1", "mon", "08:00", "09:00");
+        for (k, v) in patch.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = h.call("POST", "/admin/api/schedules", Some(&s), Some(body)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{patch}: {}", r.text);
+        assert!(r.body["detail"].as_str().unwrap().starts_with(want), "{patch}: {}", r.text);
+    }
+    let mut missing = lesson("lab-1", "mon", "08:00", "09:00");
+    missing.as_object_mut().unwrap().remove("teacher");
+    let r = h.call("POST", "/admin/api/schedules", Some(&s), Some(missing)).await;
+    assert_eq!(r.body["detail"], "teacher: required");
+    let r = h.call("PUT", "/admin/api/schedules/abc", Some(&s), Some(lesson("lab-1", "mon", "08:00", "09:00"))).await;
+    assert!(r.body["detail"].as_str().unwrap().starts_with("id:"), "{}", r.text);
+    let r = h.call("PUT", "/admin/api/schedules/9", Some(&s), Some(lesson("lab-1", "mon", "08:00", "09:00"))).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(h.call("DELETE", "/admin/api/schedules/9", Some(&s), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(h.call("GET", "/admin/api/schedules/9/links", Some(&s), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(h.call("GET", "/admin/api/schedules", Some(&s), None).await.body, json!([]));
+}
+
+#[tokio::test]
+async fn overlapping_lessons_in_one_room_are_refused_naming_the_other() {
+    let (h, s) = with_room().await;
+    let r = h.call("POST", "/admin/api/schedules", Some(&s), Some(lesson("lab-1", "mon", "08:00", "09:00"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["utcOffsetMinutes"], 0, "defaults to UTC");
+    let r = h.call("POST", "/admin/api/schedules", Some(&s), Some(lesson("lab-1", "mon", "08:30", "10:00"))).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert_eq!(r.body["detail"], "start: overlaps lesson 1 'Physics' in room lab-1 (mon 08:00–09:00)");
+    // Same minutes, other offset: 09:30 at UTC+1 is 08:30 UTC.
+    let mut shifted = lesson("lab-1", "mon", "09:30", "10:00");
+    shifted["utcOffsetMinutes"] = json!(60);
+    assert_eq!(h.call("POST", "/admin/api/schedules", Some(&s), Some(shifted)).await.status, StatusCode::CONFLICT);
+    // Back to back, another day, another room: all fine.
+    for body in [
+        lesson("lab-1", "mon", "09:00", "10:00"),
+        lesson("lab-1", "tue", "08:00", "09:00"),
+        lesson("lab-2", "mon", "08:00", "24:00"),
+    ] {
+        let r = h.call("POST", "/admin/api/schedules", Some(&s), Some(body)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    // A lesson does not collide with itself when edited, but does with its neighbour.
+    let r = h.call("PUT", "/admin/api/schedules/1", Some(&s), Some(lesson("lab-1", "mon", "07:30", "09:00"))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = h.call("PUT", "/admin/api/schedules/1", Some(&s), Some(lesson("lab-1", "mon", "07:30", "09:01"))).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert!(r.body["detail"].as_str().unwrap().contains("lesson 2"), "{}", r.text);
+    let list = h.call("GET", "/admin/api/schedules", Some(&s), None).await.body;
+    let order: Vec<_> = list.as_array().unwrap().iter().map(|l| l["id"].as_i64().unwrap()).collect();
+    assert_eq!(order, vec![1, 2, 3, 4], "by room, weekday, start");
+    assert_eq!(list[0]["start"], "07:30");
+    assert_eq!(list[3]["end"], "24:00");
+}
+
+#[tokio::test]
+async fn changes_are_audited_and_a_deleted_room_takes_its_lessons() {
+    let (h, s) = with_room().await;
+    h.call("POST", "/admin/api/schedules", Some(&s), Some(lesson("lab-1", "mon", "08:00", "09:00"))).await;
+    let r = h.call("PUT", "/admin/api/schedules/1", Some(&s), Some(lesson("lab-2", "fri", "08:00", "09:00"))).await;
+    assert_eq!((r.status, &r.body["roomId"]), (StatusCode::OK, &json!("lab-2")), "{}", r.text);
+    h.call("GET", "/admin/api/schedules/1/links", Some(&s), None).await;
+    assert_eq!(h.call("DELETE", "/admin/api/schedules/1", Some(&s), None).await.status, StatusCode::NO_CONTENT);
+    h.call("POST", "/admin/api/schedules", Some(&s), Some(lesson("lab-1", "mon", "08:00", "09:00"))).await;
+    assert_eq!(h.call("DELETE", "/admin/api/rooms/lab-1", Some(&s), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(h.call("GET", "/admin/api/schedules", Some(&s), None).await.body, json!([]));
+    let actions: Vec<_> = h
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|a| a.1.starts_with("schedule."))
+        .map(|(actor, action, target, _)| format!("{actor} {action} {target}"))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "otto schedule.create 1",
+            "otto schedule.update 1",
+            "otto schedule.links 1",
+            "otto schedule.delete 1",
+            "otto schedule.create 2"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn links_carry_tokens_for_the_current_or_next_occurrence() {
+    let (h, s) = with_room().await;
+    // T0 is Tuesday 2023-11-14 22:13:20 UTC. Wednesday 08:00 at UTC+1 is 07:00 UTC.
+    let mut body = lesson("lab-1", "wed", "08:00", "09:00");
+    body["utcOffsetMinutes"] = json!(60);
+    body["teacher"] = json!("Ms Curie");
+    assert_eq!(h.call("POST", "/admin/api/schedules", Some(&s), Some(body)).await.status, StatusCode::CREATED);
+    let tuesday = T0 - T0 % 86_400;
+    let start = tuesday + 86_400 + 7 * 3600;
+    let r = h.call("GET", "/admin/api/schedules/1/links", Some(&s), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!((r.body["startsAt"].as_u64(), r.body["endsAt"].as_u64()), (Some(start), Some(start + 3600)));
+    let teacher_link = r.body["teacher"].as_str().unwrap();
+    let student_link = r.body["student"].as_str().unwrap();
+    assert!(teacher_link.starts_with("/join/lab-1?token="), "{teacher_link}");
+    assert!(student_link.starts_with("/join/lab-1?token="), "{student_link}");
+    let (t, st) = (claims(teacher_link), claims(student_link));
+    for c in [&t, &st] {
+        assert_eq!(c["room"], "lab-1");
+        assert_eq!(c["nbf"].as_u64(), Some(start - 15 * 60));
+        assert_eq!(c["exp"].as_u64(), Some(start + 3600));
+        assert_eq!(c["sub"].as_str().unwrap().len(), 32);
+    }
+    assert_eq!((&t["role"], &t["name"], t.get("guest")), (&json!("teacher"), &json!("Ms Curie"), None));
+    assert_eq!((&st["role"], &st["name"], &st["guest"]), (&json!("student"), &Value::Null, &json!(true)));
+    assert_ne!(t["jti"], st["jti"]);
+    assert_ne!(t["sub"], st["sub"]);
+    // During the lesson the links are for this occurrence; after it, for next week's.
+    h.now.store(start + 1800, std::sync::atomic::Ordering::SeqCst);
+    let r = h.call("GET", "/admin/api/schedules/1/links", Some(&s), None).await;
+    assert_eq!(r.body["startsAt"].as_u64(), Some(start));
+    h.now.store(start + 3600, std::sync::atomic::Ordering::SeqCst);
+    let r = h.call("GET", "/admin/api/schedules/1/links", Some(&s), None).await;
+    assert_eq!(r.body["startsAt"].as_u64(), Some(start + 7 * 86_400));
+    assert_eq!(claims(r.body["student"].as_str().unwrap())["exp"].as_u64(), Some(start + 7 * 86_400 + 3600));
+}
