@@ -9,7 +9,7 @@ use common::{HUB, Net, ident};
 use lectern_hub::store::Transport;
 use lectern_proto::Role;
 use str0m::Event;
-use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind};
 use str0m::net::Protocol;
 
 #[test]
@@ -21,14 +21,8 @@ fn whep_viewer_receives_the_audio_a_whip_publisher_sends() {
 
     let mut sent = 0u64;
     for i in 0..50u64 {
-        let c = &mut net.clients[publisher];
-        let mid = c.mid;
-        let w = c.rtc.writer(mid).unwrap();
-        let pt = w.payload_params().next().unwrap().pt();
-        let payload = vec![(i % 250) as u8; 80];
-        w.write(pt, net.now, MediaTime::new(i * 960, Frequency::FORTY_EIGHT_KHZ), payload).unwrap();
+        net.send_audio(publisher, i, vec![(i % 250) as u8; 80]);
         sent += 1;
-        net.run(2, Duration::from_millis(10));
     }
     net.run(20, Duration::from_millis(10));
     let received: Vec<_> = net.clients[viewer]
@@ -85,12 +79,7 @@ fn whep_viewer_waiting_in_an_empty_room_gets_the_publisher_when_it_arrives() {
     let publisher = net.connect(MediaKind::Audio, Direction::SendOnly, ident("r", 1, Role::Device, Transport::Whip));
     net.run_until(Duration::from_secs(5), |n| n.connected(publisher));
     for i in 0..10u64 {
-        let c = &mut net.clients[publisher];
-        let mid = c.mid;
-        let w = c.rtc.writer(mid).unwrap();
-        let pt = w.payload_params().next().unwrap().pt();
-        w.write(pt, net.now, MediaTime::new(i * 960, Frequency::FORTY_EIGHT_KHZ), vec![7u8; 40]).unwrap();
-        net.run(2, Duration::from_millis(10));
+        net.send_audio(publisher, i, vec![7u8; 40]);
     }
     net.run_until(Duration::from_secs(2), |n| {
         n.clients[viewer].events.iter().any(|e| matches!(e, Event::MediaData(_)))
@@ -104,12 +93,7 @@ fn rooms_are_isolated() {
     let other = net.connect(MediaKind::Audio, Direction::RecvOnly, ident("b", 2, Role::Viewer, Transport::Whep));
     net.run_until(Duration::from_secs(5), |n| n.connected(publisher) && n.connected(other));
     for i in 0..20u64 {
-        let c = &mut net.clients[publisher];
-        let mid = c.mid;
-        let w = c.rtc.writer(mid).unwrap();
-        let pt = w.payload_params().next().unwrap().pt();
-        w.write(pt, net.now, MediaTime::new(i * 960, Frequency::FORTY_EIGHT_KHZ), vec![1u8; 40]).unwrap();
-        net.run(2, Duration::from_millis(10));
+        net.send_audio(publisher, i, vec![1u8; 40]);
     }
     assert!(
         !net.clients[other].events.iter().any(|e| matches!(e, Event::MediaData(_))),
@@ -140,12 +124,7 @@ fn publisher_behind_a_udp_blocking_firewall_connects_over_ice_tcp() {
     let viewer = net.connect(MediaKind::Audio, Direction::RecvOnly, ident("r", 2, Role::Viewer, Transport::Whep));
     net.run_until(Duration::from_secs(5), |n| n.connected(publisher) && n.connected(viewer));
     for i in 0..10u64 {
-        let c = &mut net.clients[publisher];
-        let mid = c.mid;
-        let w = c.rtc.writer(mid).unwrap();
-        let pt = w.payload_params().next().unwrap().pt();
-        w.write(pt, net.now, MediaTime::new(i * 960, Frequency::FORTY_EIGHT_KHZ), vec![9u8; 40]).unwrap();
-        net.run(2, Duration::from_millis(10));
+        net.send_audio(publisher, i, vec![9u8; 40]);
     }
     net.run_until(Duration::from_secs(2), |n| {
         n.clients[viewer].events.iter().any(|e| matches!(e, Event::MediaData(_)))

@@ -154,6 +154,18 @@ impl Net {
         self.clients[idx].events.iter().filter(|e| matches!(e, Event::KeyframeRequest(_))).count()
     }
 
+    /// Writes 20 ms of Opus (frame `i`) from `client`'s first m-line, then lets 20 ms pass.
+    pub fn send_audio(&mut self, client: usize, i: u64, payload: Vec<u8>) {
+        let now = self.now;
+        let c = &mut self.clients[client];
+        let mid = c.mid;
+        let w = c.rtc.writer(mid).unwrap();
+        let pt = w.payload_params().next().unwrap().pt();
+        let time = str0m::media::MediaTime::new(i * 960, str0m::media::Frequency::FORTY_EIGHT_KHZ);
+        w.write(pt, now, time, payload).unwrap();
+        self.run(2, Duration::from_millis(10));
+    }
+
     /// Runs in 10 ms steps until `cond` holds, failing after `max` of simulated time.
     pub fn run_until(&mut self, max: Duration, cond: impl Fn(&Net) -> bool) {
         let deadline = self.now + max;
