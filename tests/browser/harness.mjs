@@ -190,6 +190,16 @@ export class Env {
   }
 
   /**
+   * The one-time web admin setup link the hub printed before `listening on` (only while no admin
+   * account exists): `http://127.0.0.1:PORT/admin/setup?code=…`.
+   */
+  async adminSetupUrl({ timeoutMs = 5000 } = {}) {
+    if (!this.hub) throw new Error('start the hub first');
+    const m = await this.hub.waitForLine(/first-run admin setup: (http:\/\/\S+)/, timeoutMs);
+    return m[1];
+  }
+
+  /**
    * A token from `lectern-hub token`: the last non-empty line of its stdout. `guest: true` mints a
    * shared guest link token (its holders choose a name and wait in the lobby).
    */

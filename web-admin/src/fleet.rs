@@ -1,13 +1,22 @@
 //! The classroom boxes as the admin sees them. The hub owns the device control channel; it hands
 //! us a [`Fleet`] so this crate can list boxes and send them commands without knowing about sockets.
+//! The fleet view joins the connected boxes with the configured rooms, so a room whose box is
+//! missing shows as `offline`.
+
+use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
 use lectern_proto::RoomId;
-use lectern_proto::device::{HubMsg, Telemetry};
+use lectern_proto::device::{DeviceState, HubMsg, Telemetry};
 use serde::Serialize;
+use serde_json::json;
 
 use crate::AdminState;
+use crate::audit::{self, Entry};
+use crate::error::{Error, Result};
+use crate::session::Caller;
 
 /// A connected box and its last report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -42,7 +51,179 @@ impl Fleet for NoFleet {
     }
 }
 
-/// `GET /admin/api/devices`
-pub async fn list(State(st): State<AdminState>) -> Json<Vec<DeviceSummary>> {
-    Json(st.fleet.devices())
+/// A row's state badge: the box's own report, `unknown` while a connected box has not reported
+/// yet, `offline` for a configured room without a connected box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FleetState {
+    Live,
+    Idle,
+    Connecting,
+    Reconnecting,
+    Unknown,
+    Offline,
+}
+
+impl From<DeviceState> for FleetState {
+    fn from(s: DeviceState) -> Self {
+        match s {
+            DeviceState::Live => FleetState::Live,
+            DeviceState::Idle => FleetState::Idle,
+            DeviceState::Connecting => FleetState::Connecting,
+            DeviceState::Reconnecting => FleetState::Reconnecting,
+        }
+    }
+}
+
+/// One row of the fleet view: a configured room, a connected box, or both. The box's fields are
+/// `null` when it is offline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetEntry {
+    pub room: String,
+    /// From the configured room; `""` when none or when the room is not configured.
+    pub building: String,
+    /// The configured room's name; `null` for a box whose room is not configured.
+    pub room_name: Option<String>,
+    pub configured: bool,
+    pub online: bool,
+    pub state: FleetState,
+    /// The box's name (from its device token).
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub connected_at: Option<u64>,
+    pub last_seen: Option<u64>,
+    pub telemetry: Option<Telemetry>,
+}
+
+/// Joins configured rooms `(id, name, building)` with connected boxes; sorted by room id.
+pub fn join(rooms: Vec<(String, String, String)>, devices: Vec<DeviceSummary>) -> Vec<FleetEntry> {
+    let mut rows: BTreeMap<String, FleetEntry> = rooms
+        .into_iter()
+        .map(|(id, name, building)| {
+            let row = FleetEntry {
+                room: id.clone(),
+                building,
+                room_name: Some(name),
+                configured: true,
+                online: false,
+                state: FleetState::Offline,
+                name: None,
+                version: None,
+                connected_at: None,
+                last_seen: None,
+                telemetry: None,
+            };
+            (id, row)
+        })
+        .collect();
+    for d in devices {
+        let row = rows.entry(d.room.to_string()).or_insert_with(|| FleetEntry {
+            room: d.room.to_string(),
+            building: String::new(),
+            room_name: None,
+            configured: false,
+            online: false,
+            state: FleetState::Offline,
+            name: None,
+            version: None,
+            connected_at: None,
+            last_seen: None,
+            telemetry: None,
+        });
+        row.online = true;
+        row.state = d.telemetry.as_ref().map_or(FleetState::Unknown, |t| t.state.into());
+        row.name = Some(d.name);
+        row.version = d.version;
+        row.connected_at = Some(d.connected_at);
+        row.last_seen = Some(d.last_seen);
+        row.telemetry = d.telemetry;
+    }
+    rows.into_values().collect()
+}
+
+/// `GET /admin/api/devices`: every configured room and every connected box.
+pub async fn list(State(st): State<AdminState>) -> Result<Json<Vec<FleetEntry>>> {
+    let rooms: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT id, name, building FROM admin_rooms ORDER BY id").fetch_all(&st.pool).await?;
+    Ok(Json(join(rooms, st.fleet.devices())))
+}
+
+/// `POST /admin/api/devices/{room}/live` → 202; the box opens its camera and publishes.
+pub async fn go_live(st: State<AdminState>, caller: Extension<Caller>, room: Path<String>) -> Result<StatusCode> {
+    command(st, caller, room, HubMsg::GoLive, "device.golive").await
+}
+
+/// `POST /admin/api/devices/{room}/end` → 202; the box stops publishing and closes its camera.
+pub async fn end(st: State<AdminState>, caller: Extension<Caller>, room: Path<String>) -> Result<StatusCode> {
+    command(st, caller, room, HubMsg::End, "device.end").await
+}
+
+async fn command(
+    State(st): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(room): Path<String>,
+    cmd: HubMsg,
+    action: &str,
+) -> Result<StatusCode> {
+    let room = RoomId::parse(&room).map_err(|e| Error::invalid(format!("room: {e}")))?;
+    if !st.fleet.send(&room, cmd) {
+        return Err(Error::NotFound(format!("no classroom box is connected for room '{room}'")));
+    }
+    let entry = Entry::by(&caller, st.now(), action, room.as_str(), json!({ "delivered": true }));
+    audit::record(&st.pool, &entry).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lectern_proto::device::DeviceState;
+
+    fn device(room: &str, state: Option<DeviceState>) -> DeviceSummary {
+        DeviceSummary {
+            room: RoomId::parse(room).unwrap(),
+            name: format!("{room} box"),
+            version: Some("0.1.0".into()),
+            connected_at: 10,
+            last_seen: 15,
+            telemetry: state.map(|state| Telemetry {
+                state,
+                status: "ok".into(),
+                encoder: None,
+                fps: Some(30.0),
+                bitrate_kbps: None,
+                packet_loss_percent: None,
+                cpu_percent: None,
+                temperature_c: None,
+                last_error: None,
+                uptime_secs: 5,
+            }),
+        }
+    }
+
+    #[test]
+    fn configured_rooms_without_a_box_are_offline_and_stray_boxes_are_listed() {
+        let rooms = vec![
+            ("a".to_owned(), "Room A".to_owned(), "North".to_owned()),
+            ("b".to_owned(), "Room B".to_owned(), "South".to_owned()),
+        ];
+        let rows = join(rooms, vec![device("b", Some(DeviceState::Live)), device("c", None)]);
+        let summary: Vec<_> = rows.iter().map(|r| (r.room.as_str(), r.state, r.online, r.building.as_str())).collect();
+        assert_eq!(
+            summary,
+            [
+                ("a", FleetState::Offline, false, "North"),
+                ("b", FleetState::Live, true, "South"),
+                ("c", FleetState::Unknown, true, "")
+            ]
+        );
+        assert_eq!(rows[1].room_name.as_deref(), Some("Room B"));
+        assert!(!rows[2].configured && rows[2].room_name.is_none());
+        let json = serde_json::to_value(&rows[0]).unwrap();
+        assert_eq!(
+            (&json["state"], &json["telemetry"], &json["roomName"]),
+            (&json!("offline"), &json!(null), &json!("Room A"))
+        );
+    }
 }

@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
 
 pub use error::{Error, Result};
-pub use fleet::{DeviceSummary, Fleet};
+pub use fleet::{DeviceSummary, Fleet, FleetEntry, FleetState};
 pub use scheduler::spawn_scheduler;
 
 /// Admin requests are small JSON documents.
@@ -67,7 +67,8 @@ impl AdminState {
     }
 }
 
-/// What an admin account may do. Admins do everything; operators manage rooms and schedules and see devices.
+/// What an admin account may do. Admins do everything; operators manage rooms and schedules, see the
+/// boxes and start or end their lessons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -115,6 +116,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AdminState) -> Router<S> 
         .route("/rooms", get(rooms::list).post(rooms::create))
         .route("/rooms/{id}", get(rooms::get).put(rooms::update).delete(rooms::delete))
         .route("/devices", get(fleet::list))
+        .route("/devices/{room}/live", post(fleet::go_live))
+        .route("/devices/{room}/end", post(fleet::end))
         .route("/schedules", get(schedule::list).post(schedule::create))
         .route("/schedules/{id}", axum::routing::put(schedule::update).delete(schedule::delete))
         .route("/schedules/{id}/links", get(schedule::links))

@@ -20,6 +20,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("index.html", HTML, include_bytes!("../assets/index.html")),
     ("login.html", HTML, include_bytes!("../assets/login.html")),
     ("setup.html", HTML, include_bytes!("../assets/setup.html")),
+    ("fleet.html", HTML, include_bytes!("../assets/fleet.html")),
     ("admin.css", CSS, include_bytes!("../assets/admin.css")),
     ("api.js", JS, include_bytes!("../assets/api.js")),
     ("form.js", JS, include_bytes!("../assets/form.js")),
@@ -27,6 +28,8 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("setup.js", JS, include_bytes!("../assets/setup.js")),
     ("rooms.js", JS, include_bytes!("../assets/rooms.js")),
     ("schedules.js", JS, include_bytes!("../assets/schedules.js")),
+    ("fleet.js", JS, include_bytes!("../assets/fleet.js")),
+    ("fleet-format.js", JS, include_bytes!("../assets/fleet-format.js")),
 ];
 
 pub(crate) fn get_file(name: &str) -> Option<(&'static str, &'static [u8])> {
@@ -50,6 +53,7 @@ pub(crate) fn router() -> Router<AdminState> {
         .route("/", get(|| async { serve("index.html") }))
         .route("/login", get(|| async { serve("login.html") }))
         .route("/setup", get(|| async { serve("setup.html") }))
+        .route("/fleet", get(|| async { serve("fleet.html") }))
         .route("/assets/{name}", get(|Path(name): Path<String>| async move { serve(&name) }))
         .fallback(|| async { Error::NotFound("no such admin page".into()) })
 }

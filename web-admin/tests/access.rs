@@ -24,7 +24,7 @@ fn documented_routes() -> Vec<(String, String, String)> {
 /// A concrete request for a route pattern; `{id}` is a room or lesson that exists, `{username}` an account.
 fn concrete(path: &str) -> String {
     let id = if path.starts_with("/admin/api/schedules/") { "1" } else { "lab-1" };
-    path.replace("{id}", id).replace("{username}", "vic")
+    path.replace("{id}", id).replace("{room}", "lab-1").replace("{username}", "vic")
 }
 
 fn lesson(room: &str, start: &str, end: &str) -> Value {
@@ -260,6 +260,8 @@ async fn the_ui_pages_and_assets_are_served_without_a_session() {
         ("/admin", "text/html; charset=utf-8"),
         ("/admin/login", "text/html; charset=utf-8"),
         ("/admin/setup", "text/html; charset=utf-8"),
+        ("/admin/fleet", "text/html; charset=utf-8"),
+        ("/admin/assets/fleet.js", "text/javascript; charset=utf-8"),
         ("/admin/assets/rooms.js", "text/javascript; charset=utf-8"),
         ("/admin/assets/admin.css", "text/css; charset=utf-8"),
     ] {

@@ -41,7 +41,11 @@ impl Fleet for FakeFleet {
             telemetry: None,
         }]
     }
+    /// Only lab-1's box is connected.
     fn send(&self, room: &RoomId, cmd: HubMsg) -> bool {
+        if room.as_str() != "lab-1" {
+            return false;
+        }
         self.sent.lock().unwrap().push((room.clone(), cmd));
         true
     }
@@ -52,6 +56,7 @@ pub struct Harness {
     pub pool: SqlitePool,
     pub app: Router,
     pub now: Arc<AtomicU64>,
+    pub fleet: Arc<FakeFleet>,
 }
 
 pub struct Resp {
@@ -88,11 +93,12 @@ pub async fn harness_with(secure_cookies: bool) -> Harness {
         let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap());
         format!("eyJhbGciOiJIUzI1NiJ9.{payload}.fake")
     });
-    let mut state = AdminState::new(pool.clone(), Arc::new(FakeFleet::default()), secure_cookies, mint);
+    let fleet = Arc::new(FakeFleet::default());
+    let mut state = AdminState::new(pool.clone(), fleet.clone(), secure_cookies, mint);
     let clock = now.clone();
     state.clock = Arc::new(move || clock.load(Ordering::SeqCst));
     let app = Router::new().nest("/admin", lectern_admin::router(state));
-    Harness { _dir: dir, pool, app, now }
+    Harness { _dir: dir, pool, app, now, fleet }
 }
 
 impl Harness {

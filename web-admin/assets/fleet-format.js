@@ -1,0 +1,57 @@
+// How the fleet view shows a device's figures, and which rows the filters keep. No DOM here.
+
+export const STATE_LABELS = {
+  live: 'Live',
+  idle: 'Idle',
+  connecting: 'Connecting',
+  reconnecting: 'Reconnecting',
+  unknown: 'No report yet',
+  offline: 'Offline',
+};
+
+const DASH = '—';
+
+function num(v, digits) {
+  return typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : null;
+}
+
+/** "3 d 4 h", "2 h 05 min", "4 min 07 s", "12 s". */
+export function duration(secs) {
+  if (typeof secs !== 'number' || !Number.isFinite(secs) || secs < 0) return DASH;
+  const s = Math.floor(secs);
+  const pad = (n) => String(n).padStart(2, '0');
+  if (s >= 86400) return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+  if (s >= 3600) return `${Math.floor(s / 3600)} h ${pad(Math.floor((s % 3600) / 60))} min`;
+  if (s >= 60) return `${Math.floor(s / 60)} min ${pad(s % 60)} s`;
+  return `${s} s`;
+}
+
+/** The cells of a device's row, as text, by column key. */
+export function figures(d) {
+  const t = d.telemetry || {};
+  const unit = (v, digits, suffix) => { const n = num(v, digits); return n === null ? DASH : `${n}${suffix}`; };
+  return {
+    building: d.building || DASH,
+    version: d.version || DASH,
+    uptime: d.telemetry ? duration(t.uptimeSecs) : DASH,
+    encoder: t.encoder || DASH,
+    fps: unit(t.fps, 1, ''),
+    bitrate: unit(t.bitrateKbps, 0, ' kbit/s'),
+    loss: unit(t.packetLossPercent, 1, ' %'),
+    cpu: unit(t.cpuPercent, 0, ' %'),
+    temperature: unit(t.temperatureC, 0, ' °C'),
+    lastError: t.lastError || DASH,
+  };
+}
+
+/** Does a device pass the filters `{building, room, state}` (empty = any)? */
+export function matches(d, { building, room, state }) {
+  if (building && d.building !== building) return false;
+  if (state && d.state !== state) return false;
+  const q = (room || '').trim().toLowerCase();
+  if (q) {
+    const hay = [d.room, d.roomName, d.name].filter(Boolean).join(' ').toLowerCase();
+    if (!hay.includes(q)) return false;
+  }
+  return true;
+}

@@ -1,0 +1,210 @@
+// Fleet page: every configured room and connected box, refreshed every 5 s without a reload. Rows
+// are updated in place (keyed by room) so keyboard focus stays put; only state changes are
+// announced, politely. Everything the hub sends is set as text, never as HTML.
+
+import { api, requireLogin } from './api.js';
+import { STATE_LABELS, figures, matches } from './fleet-format.js';
+
+const REFRESH_MS = 5000;
+const COLUMNS = ['building', 'version', 'uptime', 'encoder', 'fps', 'bitrate', 'loss', 'cpu', 'temperature',
+  'lastError'];
+const HEADINGS = { building: 'Building', version: 'Version', uptime: 'Uptime', encoder: 'Encoder', fps: 'FPS',
+  bitrate: 'Bitrate', loss: 'Loss', cpu: 'CPU', temperature: 'Temp.', lastError: 'Last error' };
+
+const body = document.getElementById('fleet-body');
+const wrap = document.getElementById('fleet-wrap');
+const status = document.getElementById('fleet-status');
+const alertBox = document.getElementById('fleet-alert');
+const notice = document.getElementById('fleet-notice');
+const changes = document.getElementById('fleet-changes');
+const filters = document.getElementById('fleet-filters');
+const buildingSelect = document.getElementById('filter-building');
+
+/** room → { tr, cells, badge, detail, live, end, device } */
+const rows = new Map();
+let devices = [];
+let loaded = false;
+let timer = null;
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function button(label, action, room) {
+  const b = el('button', action === 'end' ? 'danger' : '', label);
+  b.type = 'button';
+  b.dataset.action = action;
+  b.setAttribute('aria-label', `${label}: room ${room}`);
+  b.addEventListener('click', () => command(room, action, b));
+  return b;
+}
+
+function createRow(room) {
+  const tr = el('tr');
+  tr.dataset.room = room;
+  const head = el('th');
+  head.scope = 'row';
+  const id = el('code', '', room);
+  const name = el('span', 'sub');
+  head.append(id, name);
+  const stateCell = el('td', 'state');
+  stateCell.dataset.label = 'State';
+  const badge = el('span', 'badge');
+  const detail = el('span', 'sub');
+  stateCell.append(badge, detail);
+  tr.append(head, stateCell);
+  const cells = {};
+  for (const key of COLUMNS) {
+    const td = el('td');
+    td.dataset.label = HEADINGS[key];
+    td.dataset.col = key;
+    cells[key] = td;
+    tr.append(td);
+  }
+  const actions = el('td');
+  const group = el('div', 'actions');
+  const live = button('Go live', 'live', room);
+  const end = button('End', 'end', room);
+  group.append(live, end);
+  actions.append(group);
+  tr.append(actions);
+  return { tr, name, cells, badge, detail, live, end, device: null };
+}
+
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function updateRow(row, d) {
+  row.device = d;
+  setText(row.name, d.roomName || d.name || '');
+  row.badge.className = `badge badge-${d.state}`;
+  setText(row.badge, STATE_LABELS[d.state] || d.state);
+  row.tr.dataset.state = d.state;
+  const line = d.telemetry && d.telemetry.status !== d.state ? d.telemetry.status : '';
+  setText(row.detail, line);
+  const f = figures(d);
+  for (const key of COLUMNS) setText(row.cells[key], f[key]);
+  // Disabled buttons lose focus, so they stay enabled; the hub answers 404 for an offline box.
+  row.live.setAttribute('aria-disabled', String(!d.online));
+  row.end.setAttribute('aria-disabled', String(!d.online));
+}
+
+function currentFilters() {
+  const f = filters.elements;
+  return { building: f.building.value, room: f.room.value, state: f.state.value };
+}
+
+function applyFilters() {
+  const f = currentFilters();
+  let shown = 0;
+  for (const row of rows.values()) {
+    const keep = row.device && matches(row.device, f);
+    row.tr.hidden = !keep;
+    if (keep) shown += 1;
+  }
+  wrap.hidden = shown === 0;
+  const total = rows.size;
+  let text;
+  if (total === 0) text = 'No rooms are configured and no box is connected.';
+  else if (shown === total) text = `${total} device${total === 1 ? '' : 's'}.`;
+  else text = `${shown} of ${total} devices match the filters.`;
+  setText(status, text);
+}
+
+function updateBuildings() {
+  const wanted = [...new Set(devices.map((d) => d.building).filter(Boolean))].sort();
+  const have = [...buildingSelect.options].slice(1).map((o) => o.value);
+  if (wanted.join('\n') === have.join('\n')) return;
+  const selected = buildingSelect.value;
+  const options = wanted.map((b) => { const o = el('option', '', b); o.value = b; return o; });
+  buildingSelect.replaceChildren(buildingSelect.options[0], ...options);
+  buildingSelect.value = wanted.includes(selected) ? selected : '';
+}
+
+function render(list) {
+  const announce = [];
+  const seen = new Set();
+  list.forEach((d, i) => {
+    seen.add(d.room);
+    let row = rows.get(d.room);
+    if (!row) {
+      row = createRow(d.room);
+      rows.set(d.room, row);
+    } else if (loaded && row.device && row.device.state !== d.state) {
+      announce.push(`${d.room}: ${STATE_LABELS[d.state] || d.state}`);
+    }
+    updateRow(row, d);
+    // Keep the hub's order (by room) without moving rows that are already in place.
+    if (body.children[i] !== row.tr) body.insertBefore(row.tr, body.children[i] || null);
+  });
+  for (const [room, row] of rows) {
+    if (!seen.has(room)) {
+      row.tr.remove();
+      rows.delete(room);
+    }
+  }
+  devices = list;
+  updateBuildings();
+  applyFilters();
+  if (announce.length) changes.textContent = `State changed. ${announce.join('. ')}.`;
+  loaded = true;
+}
+
+async function refresh() {
+  clearTimeout(timer);
+  try {
+    render(await api('GET', 'devices'));
+    setText(alertBox, '');
+  } catch (err) {
+    if (err.status === 401) {
+      location.assign('/admin/login');
+      return;
+    }
+    setText(alertBox, `Could not refresh the fleet: ${err.message}`);
+  }
+  timer = setTimeout(tick, REFRESH_MS);
+}
+
+function tick() {
+  // A hidden tab does not poll; it refreshes when shown again.
+  if (document.hidden) return;
+  refresh();
+}
+
+async function command(room, action, b) {
+  if (b.getAttribute('aria-disabled') === 'true') {
+    setText(alertBox, `No box is connected for room ${room}.`);
+    return;
+  }
+  setText(notice, '');
+  setText(alertBox, '');
+  try {
+    await api('POST', `devices/${encodeURIComponent(room)}/${action}`);
+    notice.textContent = action === 'live' ? `Room ${room}: told the box to go live.`
+      : `Room ${room}: told the box to end the lesson.`;
+  } catch (err) {
+    alertBox.textContent = err.message;
+  }
+  await refresh();
+}
+
+filters.addEventListener('input', applyFilters);
+filters.addEventListener('change', applyFilters);
+filters.addEventListener('submit', (ev) => ev.preventDefault());
+document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
+
+document.getElementById('logout').addEventListener('click', async () => {
+  try {
+    await api('POST', 'logout');
+  } finally {
+    location.assign('/admin/login');
+  }
+});
+
+const me = await requireLogin();
+document.getElementById('who').textContent = `${me.username} (${me.role})`;
+await refresh();
