@@ -1,0 +1,380 @@
+//! Scenario `fanout`: one publisher (H.264 ~1.5 Mbit/s at 30 fps + Opus-sized audio) into one room, N
+//! WHEP subscribers. Clients each run on their own thread; the hub runs in its own process, pinned to
+//! another core when possible, and is measured over a fixed window once every subscriber has a picture.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use lectern_proto::Role;
+use serde::{Deserialize, Serialize};
+use str0m::Event;
+use str0m::format::Codec;
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+
+use crate::frame::{Filler, Stamp, audio_frame, h264_frame, is_rtp, read_stamp};
+use crate::hub::{self, Hub};
+use crate::peer::Peer;
+
+const ROOM: &str = "bench";
+/// How long a client thread runs before looking at the stop flag again.
+const SLICE: Duration = Duration::from_millis(50);
+/// After the window closes, frames stamped inside it may still be in flight.
+const GRACE: Duration = Duration::from_millis(500);
+const CONNECT_DEADLINE: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub subscribers: usize,
+    /// The measurement window (set-up and warm-up come on top).
+    pub duration: Duration,
+    pub hub_bin: PathBuf,
+    /// Pin generator and hub to different cores with `taskset` when there are two.
+    pub pin: bool,
+    pub video_frame_bytes: usize,
+    pub fps: u32,
+}
+
+impl Config {
+    pub fn new(subscribers: usize, duration: Duration, hub_bin: PathBuf) -> Self {
+        // 6250 B x 30 fps x 8 = 1.5 Mbit/s.
+        Self { subscribers, duration, hub_bin, pin: true, video_frame_bytes: 6250, fps: 30 }
+    }
+}
+
+/// The figures of one run; also the `--json` file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub scenario: String,
+    pub subscribers: usize,
+    pub window_s: f64,
+    pub codec: String,
+    pub video_kbit_s: f64,
+    pub hub_pinned_cpu: Option<usize>,
+    pub generator_pinned_cpu: Option<usize>,
+    pub clk_tck: u64,
+    /// RTP datagrams the subscribers received from the hub inside the window.
+    pub packets_forwarded: u64,
+    pub hub_cpu_s: f64,
+    pub hub_cpu_pct: f64,
+    /// Hub CPU time per forwarded packet (the incoming packet's cost is spread over its copies).
+    pub us_per_pkt: f64,
+    pub frames_sent: u64,
+    pub frames_received_min: u64,
+    pub frame_loss_pct: f64,
+    /// Publisher stamp to subscriber's reassembled frame, over loopback and both str0m clients.
+    pub delay_ms_p50: f64,
+    pub delay_ms_p99: f64,
+    pub rss_before_kib: u64,
+    pub rss_after_kib: u64,
+    pub rss_per_subscriber_kib: f64,
+}
+
+/// State the main thread shares with the client threads.
+struct Shared {
+    epoch: Instant,
+    stop: AtomicBool,
+    measuring: AtomicBool,
+    publisher_connected: AtomicBool,
+    /// Subscribers that have decoded-able media (one stamped frame) so far.
+    ready: AtomicUsize,
+}
+
+impl Shared {
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+}
+
+struct SubStats {
+    /// (sequence, sent ns, delay ns) per stamped video frame.
+    frames: Vec<(u64, u64, u64)>,
+    rtp_in_window: u64,
+}
+
+/// Runs the scenario and returns its figures.
+pub fn run(cfg: &Config) -> anyhow::Result<Report> {
+    if cfg.subscribers == 0 {
+        bail!("at least one subscriber");
+    }
+    let cores = if cfg.pin { hub::pick_cores() } else { None };
+    if let Some((gen_cpu, _)) = cores {
+        hub::pin_self(gen_cpu)?;
+    }
+    let hub = Hub::start(&cfg.hub_bin, cores.map(|c| c.1))?;
+    let shared = Arc::new(Shared {
+        epoch: Instant::now(),
+        stop: AtomicBool::new(false),
+        measuring: AtomicBool::new(false),
+        publisher_connected: AtomicBool::new(false),
+        ready: AtomicUsize::new(0),
+    });
+    let result = measure(cfg, &hub, &shared, cores);
+    shared.stop.store(true, Ordering::SeqCst);
+    result
+}
+
+fn measure(cfg: &Config, hub: &Hub, shared: &Arc<Shared>, cores: Option<(usize, usize)>) -> anyhow::Result<Report> {
+    let pub_token = hub.token(ROOM, Role::Device, "publisher")?;
+    let (publisher, mids) = Peer::signal(
+        &hub.base,
+        &format!("/whip/{ROOM}"),
+        &pub_token,
+        &[MediaKind::Audio, MediaKind::Video],
+        Direction::SendOnly,
+    )?;
+    let publisher = {
+        let (shared, cfg) = (shared.clone(), cfg.clone());
+        std::thread::spawn(move || publish(publisher, mids, &shared, &cfg, &pub_token))
+    };
+    wait_until(shared, "the publisher to connect", || shared.publisher_connected.load(Ordering::SeqCst))?;
+    let rss_before = hub.rss_kib()?;
+
+    let mut subs: Vec<JoinHandle<anyhow::Result<SubStats>>> = Vec::new();
+    for i in 0..cfg.subscribers {
+        let token = hub.token(ROOM, Role::Viewer, &format!("sub{i}"))?;
+        let (peer, _) = Peer::signal(
+            &hub.base,
+            &format!("/whep/{ROOM}"),
+            &token,
+            &[MediaKind::Audio, MediaKind::Video],
+            Direction::RecvOnly,
+        )
+        .with_context(|| format!("subscriber {i}"))?;
+        let shared = shared.clone();
+        subs.push(std::thread::spawn(move || subscribe(peer, &shared, &token)));
+    }
+    let n = cfg.subscribers;
+    wait_until(shared, "every subscriber to receive video", || shared.ready.load(Ordering::SeqCst) >= n)?;
+
+    let cpu0 = hub.cpu()?;
+    let window_start = shared.now_ns();
+    shared.measuring.store(true, Ordering::SeqCst);
+    std::thread::sleep(cfg.duration);
+    shared.measuring.store(false, Ordering::SeqCst);
+    let window_end = shared.now_ns();
+    let cpu1 = hub.cpu()?;
+    let rss_after = hub.rss_kib()?;
+    std::thread::sleep(GRACE);
+    shared.stop.store(true, Ordering::SeqCst);
+
+    let sent = publisher.join().map_err(|_| anyhow::anyhow!("publisher thread panicked"))??;
+    let mut stats = Vec::new();
+    for (i, s) in subs.into_iter().enumerate() {
+        stats.push(s.join().map_err(|_| anyhow::anyhow!("subscriber {i} panicked"))??);
+    }
+
+    let in_window = |ns: u64| (window_start..window_end).contains(&ns);
+    let frames_sent = sent.iter().filter(|&&ns| in_window(ns)).count() as u64;
+    let mut delays: Vec<u64> = Vec::new();
+    let mut received = Vec::new();
+    for s in &stats {
+        let mut seqs: Vec<u64> = s.frames.iter().filter(|f| in_window(f.1)).map(|f| f.0).collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        received.push(seqs.len() as u64);
+        delays.extend(s.frames.iter().filter(|f| in_window(f.1)).map(|f| f.2));
+    }
+    delays.sort_unstable();
+    let packets: u64 = stats.iter().map(|s| s.rtp_in_window).sum();
+    let window = Duration::from_nanos(window_end - window_start);
+    let cpu = cpu1.saturating_sub(cpu0);
+    let expected = frames_sent * n as u64;
+    let got: u64 = received.iter().sum();
+    Ok(Report {
+        scenario: "fanout".into(),
+        subscribers: n,
+        window_s: window.as_secs_f64(),
+        codec: "H.264 (synthetic) + Opus (synthetic)".into(),
+        video_kbit_s: (cfg.video_frame_bytes * 8 * cfg.fps as usize) as f64 / 1000.0,
+        hub_pinned_cpu: hub.pinned_cpu,
+        generator_pinned_cpu: cores.map(|c| c.0),
+        clk_tck: hub::clk_tck(),
+        packets_forwarded: packets,
+        hub_cpu_s: cpu.as_secs_f64(),
+        hub_cpu_pct: 100.0 * cpu.as_secs_f64() / window.as_secs_f64(),
+        us_per_pkt: if packets == 0 { 0.0 } else { cpu.as_secs_f64() * 1e6 / packets as f64 },
+        frames_sent,
+        frames_received_min: received.iter().copied().min().unwrap_or(0),
+        frame_loss_pct: if expected == 0 { 0.0 } else { 100.0 * expected.saturating_sub(got) as f64 / expected as f64 },
+        delay_ms_p50: percentile(&delays, 50.0),
+        delay_ms_p99: percentile(&delays, 99.0),
+        rss_before_kib: rss_before,
+        rss_after_kib: rss_after,
+        rss_per_subscriber_kib: (rss_after as f64 - rss_before as f64) / n as f64,
+    })
+}
+
+/// Polls `cond` every 10 ms until it holds, failing after [`CONNECT_DEADLINE`] or when a client stopped.
+fn wait_until(shared: &Shared, what: &str, cond: impl Fn() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + CONNECT_DEADLINE;
+    while !cond() {
+        if Instant::now() > deadline || shared.stop.load(Ordering::SeqCst) {
+            bail!("timed out waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+/// Nearest-rank percentile of sorted nanoseconds, in milliseconds.
+fn percentile(sorted_ns: &[u64], p: f64) -> f64 {
+    if sorted_ns.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted_ns.len() as f64).ceil() as usize;
+    sorted_ns[rank.clamp(1, sorted_ns.len()) - 1] as f64 / 1e6
+}
+
+/// The publisher thread: video and audio frames on their own clocks; returns the send stamps (ns).
+fn publish(mut peer: Peer, mids: Vec<Mid>, shared: &Shared, cfg: &Config, token: &str) -> anyhow::Result<Vec<u64>> {
+    let (audio_mid, video_mid) = (mids[0], mids[1]);
+    let video_every = Duration::from_secs(1) / cfg.fps;
+    let audio_every = Duration::from_millis(20);
+    let mut filler = Filler::new(0x1ec7e5);
+    let mut connected = false;
+    let mut keyframe_wanted = true;
+    let mut pts: Option<(str0m::format::PayloadParams, str0m::format::PayloadParams)> = None;
+    let (mut next_video, mut next_audio) = (Instant::now(), Instant::now());
+    let mut seq = 0u64;
+    let mut sent = Vec::new();
+    let result = loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            break Ok(());
+        }
+        let until = if connected { next_video.min(next_audio) } else { Instant::now() + SLICE };
+        let step = peer.drive(
+            until,
+            |e| match e {
+                Event::Connected => connected = true,
+                Event::KeyframeRequest(_) => keyframe_wanted = true,
+                _ => {}
+            },
+            |_| {},
+        );
+        if let Err(e) = step {
+            break Err(e);
+        }
+        if !connected {
+            continue;
+        }
+        if pts.is_none() {
+            let mut find = |mid: Mid, codec: Codec| {
+                peer.rtc.writer(mid).and_then(|w| w.payload_params().find(|p| p.spec().codec == codec).copied())
+            };
+            let audio = find(audio_mid, Codec::Opus);
+            match (audio, find(video_mid, Codec::H264)) {
+                (Some(a), Some(v)) => pts = Some((a, v)),
+                _ => break Err(anyhow::anyhow!("the hub did not negotiate Opus and H.264")),
+            }
+            shared.publisher_connected.store(true, Ordering::SeqCst);
+        }
+        let Some((audio_pt, video_pt)) = pts else { continue };
+        let now = Instant::now();
+        if now >= next_video {
+            let sent_ns = shared.now_ns();
+            let keyframe = keyframe_wanted || seq.is_multiple_of(2 * u64::from(cfg.fps));
+            keyframe_wanted = false;
+            let frame = h264_frame(Stamp { seq, sent_ns }, cfg.video_frame_bytes, keyframe, &mut filler);
+            let time = MediaTime::new(sent_ns * 9 / 100_000, Frequency::NINETY_KHZ);
+            if let Some(w) = peer.rtc.writer(video_mid) {
+                w.write(video_pt.pt(), now, time, frame).context("writing video")?;
+            }
+            sent.push(sent_ns);
+            seq += 1;
+            next_video += video_every;
+        }
+        if now >= next_audio {
+            let time = MediaTime::new(shared.now_ns() * 48 / 1_000_000, Frequency::FORTY_EIGHT_KHZ);
+            if let Some(w) = peer.rtc.writer(audio_mid) {
+                w.write(audio_pt.pt(), now, time, audio_frame(80, &mut filler)).context("writing audio")?;
+            }
+            next_audio += audio_every;
+        }
+    };
+    peer.hang_up(token);
+    result.map(|()| sent)
+}
+
+/// A subscriber thread: stamps of every video frame, RTP datagrams counted inside the window.
+fn subscribe(mut peer: Peer, shared: &Shared, token: &str) -> anyhow::Result<SubStats> {
+    let mut stats = SubStats { frames: Vec::new(), rtp_in_window: 0 };
+    let mut ready = false;
+    let result = loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            break Ok(());
+        }
+        let step = peer.drive(
+            Instant::now() + SLICE,
+            |e| {
+                if let Event::MediaData(d) = e
+                    && let Some(s) = read_stamp(&d.data)
+                {
+                    let delay = shared.now_ns().saturating_sub(s.sent_ns);
+                    stats.frames.push((s.seq, s.sent_ns, delay));
+                    if !ready {
+                        ready = true;
+                        shared.ready.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            },
+            |d| {
+                if is_rtp(d) && shared.measuring.load(Ordering::Relaxed) {
+                    stats.rtp_in_window += 1;
+                }
+            },
+        );
+        if let Err(e) = step {
+            break Err(e);
+        }
+    };
+    peer.hang_up(token);
+    result.map(|()| stats)
+}
+
+/// The human-readable table.
+pub fn table(r: &Report) -> String {
+    let pin = match (r.generator_pinned_cpu, r.hub_pinned_cpu) {
+        (Some(g), Some(h)) => format!("generator on cpu {g}, hub on cpu {h}"),
+        _ => "not pinned".into(),
+    };
+    let rows = [
+        ("scenario", format!("{} (1 publisher -> {} subscribers)", r.scenario, r.subscribers)),
+        ("media", format!("{}, video {:.0} kbit/s", r.codec, r.video_kbit_s)),
+        ("window", format!("{:.1} s, {pin}", r.window_s)),
+        ("packets forwarded", format!("{} ({:.0}/s)", r.packets_forwarded, r.packets_forwarded as f64 / r.window_s)),
+        ("hub CPU", format!("{:.2} s ({:.1} % of one core, CLK_TCK {})", r.hub_cpu_s, r.hub_cpu_pct, r.clk_tck)),
+        ("µs/pkt", format!("{:.2}", r.us_per_pkt)),
+        (
+            "frame loss",
+            format!("{:.2} % ({} sent, min {} received)", r.frame_loss_pct, r.frames_sent, r.frames_received_min),
+        ),
+        ("delay p50 / p99", format!("{:.2} ms / {:.2} ms", r.delay_ms_p50, r.delay_ms_p99)),
+        (
+            "hub RSS",
+            format!(
+                "{} KiB before, {} KiB after, {:.0} KiB per subscriber",
+                r.rss_before_kib, r.rss_after_kib, r.rss_per_subscriber_kib
+            ),
+        ),
+    ];
+    let mut out = String::new();
+    for (k, v) in rows {
+        out.push_str(&format!("{k:<18} {v}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<u64> = (1..=100).map(|i| i * 1_000_000).collect();
+        assert_eq!(super::percentile(&v, 50.0), 50.0);
+        assert_eq!(super::percentile(&v, 99.0), 99.0);
+        assert_eq!(super::percentile(&[], 99.0), 0.0);
+    }
+}

@@ -1,0 +1,180 @@
+//! The hub under test: the real `lectern-hub` binary on loopback, one shard, optionally pinned to its own
+//! core, plus what `/proc` says about its CPU time and memory.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use lectern_hub::token::{TokenKey, random_id, unix_now};
+use lectern_proto::{Claims, Role, RoomId};
+
+/// The secret the bench gives the hub and mints its tokens with.
+const SECRET: &str = "lectern-bench-secret-0123456789abcdef";
+
+/// A running hub, killed on drop.
+pub struct Hub {
+    child: Child,
+    pub base: String,
+    pub pid: u32,
+    /// The core the hub runs on when pinned with `taskset`.
+    pub pinned_cpu: Option<usize>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Hub {
+    /// Starts `bin` and waits (bounded by the hub's own start-up) for its `listening on` line.
+    /// With `pin_cpu`, the hub runs under `taskset -c <cpu>`, which execs it: the pid stays the hub's.
+    pub fn start(bin: &Path, pin_cpu: Option<usize>) -> anyhow::Result<Self> {
+        if !bin.exists() {
+            bail!("{} is missing: build it first (`cargo build --release -p lectern-hub`)", bin.display());
+        }
+        let dir = tempfile::tempdir().context("temporary data dir")?;
+        let mut cmd = match pin_cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpu.to_string()).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("LECTERN_SECRET", SECRET)
+            .env("LECTERN_UDP_PORT", "0")
+            .env("LECTERN_BIND_IP", "127.0.0.1")
+            .env("LECTERN_SHARDS", "1")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().with_context(|| format!("starting {}", bin.display()))?;
+        let pid = child.id();
+        let stdout = child.stdout.take().context("hub stdout")?;
+        let mut out = BufReader::new(stdout);
+        let mut line = String::new();
+        let base = loop {
+            line.clear();
+            if out.read_line(&mut line).context("reading hub stdout")? == 0 {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("the hub exited before listening");
+            }
+            if let Some(rest) = line.trim().split("listening on ").nth(1) {
+                break rest.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the hub never blocks on a full pipe.
+        std::thread::spawn(move || for _ in out.lines().map_while(Result::ok) {});
+        Ok(Self { child, base, pid, pinned_cpu: pin_cpu, _dir: dir })
+    }
+
+    /// A token for `room` with `role`, valid for a day.
+    pub fn token(&self, room: &str, role: Role, name: &str) -> anyhow::Result<String> {
+        let now = unix_now();
+        let claims = Claims {
+            sub: format!("bench-{name}"),
+            room: RoomId::parse(room).map_err(|e| anyhow::anyhow!("room name {room:?}: {e:?}"))?,
+            role,
+            name: Some(name.to_owned()),
+            exp: now + 86_400,
+            nbf: now.saturating_sub(10),
+            jti: random_id(),
+            guest: false,
+        };
+        Ok(TokenKey::new(SECRET.as_bytes().to_vec()).issue(&claims))
+    }
+
+    pub fn cpu(&self) -> anyhow::Result<Duration> {
+        cpu_time(self.pid)
+    }
+
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        rss_kib(self.pid)
+    }
+}
+
+/// The hub binary next to the running executable (`target/<profile>/lectern-hub`).
+pub fn default_hub_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // Test executables live one level deeper, in `target/<profile>/deps/`.
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = if dir.ends_with("deps") { dir.parent().map(Path::to_path_buf).unwrap_or(dir) } else { dir };
+    dir.join("lectern-hub")
+}
+
+/// Clock ticks per second for `/proc/<pid>/stat`: `getconf CLK_TCK`, else Linux's usual 100.
+pub fn clk_tck() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|&t| t > 0)
+        .unwrap_or(100)
+}
+
+/// User plus system CPU time of `pid`, from fields 14 and 15 of `/proc/<pid>/stat`.
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).context("reading /proc/<pid>/stat")?;
+    // The command name (field 2) may hold spaces; fields after it start at field 3.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).context("malformed stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| -> anyhow::Result<u64> { fields.get(i).context("short stat")?.parse().context("stat field") };
+    let ticks = tick(14 - 3)? + tick(15 - 3)?;
+    Ok(Duration::from_micros(ticks * 1_000_000 / clk_tck()))
+}
+
+/// Resident set size of `pid` in KiB (`VmRSS` in `/proc/<pid>/status`).
+pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading /proc/<pid>/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("no VmRSS")
+}
+
+/// Cores for (generator, hub) when there are at least two and `taskset` exists.
+pub fn pick_cores() -> Option<(usize, usize)> {
+    let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let has_taskset = Command::new("taskset").arg("-V").output().is_ok_and(|o| o.status.success());
+    (n >= 2 && has_taskset).then_some((0, 1))
+}
+
+/// Pins every thread of this process (and threads created later) to `cpu`.
+pub fn pin_self(cpu: usize) -> anyhow::Result<()> {
+    let st = Command::new("taskset")
+        .args(["-a", "-p", "-c", &cpu.to_string(), &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .context("running taskset")?;
+    if !st.success() {
+        bail!("taskset failed: {st}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn own_process_has_cpu_time_and_rss() {
+        let pid = std::process::id();
+        let mut x = 0u64;
+        for i in 0..5_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        assert!(super::cpu_time(pid).is_ok());
+        assert!(super::rss_kib(pid).unwrap() > 0);
+    }
+}

@@ -1,0 +1,129 @@
+//! One benchmark client: a str0m `Rtc` on its own loopback UDP socket, signalled over WHIP or WHEP,
+//! driven on the calling thread (blocking receive bounded by str0m's next timeout).
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use str0m::media::{Direction, MediaKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+/// A connected-or-connecting client.
+pub struct Peer {
+    pub rtc: Rtc,
+    socket: UdpSocket,
+    local: SocketAddr,
+    buf: Vec<u8>,
+    /// The WHIP/WHEP resource URL, for `DELETE` when done.
+    pub resource: Option<String>,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into()
+}
+
+/// Installs str0m's crypto provider once per process (a second install is refused, harmlessly).
+pub fn init_crypto() {
+    let _ = std::panic::catch_unwind(|| str0m::crypto::from_feature_flags().install_process_default());
+}
+
+impl Peer {
+    /// Offers one m-line per kind in `dir` to `url` (a `/whip/..` or `/whep/..` endpoint) and applies the answer.
+    pub fn signal(
+        base: &str,
+        path: &str,
+        token: &str,
+        kinds: &[MediaKind],
+        dir: Direction,
+    ) -> anyhow::Result<(Self, Vec<Mid>)> {
+        init_crypto();
+        let socket = UdpSocket::bind("127.0.0.1:0").context("binding a client socket")?;
+        let local = socket.local_addr()?;
+        let mut rtc = Rtc::builder().build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(local, "udp").context("host candidate")?);
+        let mut api = rtc.sdp_api();
+        let mids: Vec<Mid> = kinds.iter().map(|k| api.add_media(*k, dir, None, None, None)).collect();
+        let (offer, pending) = api.apply().context("no offer to make")?;
+        let mut resp = agent()
+            .post(format!("{base}{path}"))
+            .header("Content-Type", "application/sdp")
+            .header("Authorization", &format!("Bearer {token}"))
+            .send(offer.to_sdp_string())
+            .with_context(|| format!("POST {path}"))?;
+        let status = resp.status().as_u16();
+        let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).map(|l| format!("{base}{l}"));
+        let body = resp.body_mut().read_to_string().unwrap_or_default();
+        if status != 201 {
+            bail!("POST {path}: {status} {body}");
+        }
+        let answer = str0m::change::SdpAnswer::from_sdp_string(&body).context("answer SDP")?;
+        rtc.sdp_api().accept_answer(pending, answer).context("accepting the answer")?;
+        Ok((Self { rtc, socket, local, buf: vec![0; 2000], resource: location }, mids))
+    }
+
+    /// Moves packets and timers until `until`, handing every event and every received datagram to
+    /// the callbacks (datagrams before str0m sees them).
+    pub fn drive(
+        &mut self,
+        until: Instant,
+        mut on_event: impl FnMut(Event),
+        mut on_datagram: impl FnMut(&[u8]),
+    ) -> anyhow::Result<()> {
+        loop {
+            let timeout = loop {
+                match self.rtc.poll_output().context("poll_output")? {
+                    Output::Timeout(t) => break t,
+                    Output::Transmit(t) => {
+                        // Loopback send errors (buffer full) are loss, which the figures report.
+                        let _ = self.socket.send_to(&t.contents, t.destination);
+                    }
+                    Output::Event(e) => on_event(e),
+                }
+            };
+            let now = Instant::now();
+            let wake = timeout.min(until);
+            if wake <= now {
+                if until <= now {
+                    return Ok(());
+                }
+                self.rtc.handle_input(Input::Timeout(now)).context("timeout")?;
+                continue;
+            }
+            self.socket.set_read_timeout(Some(wake - now))?;
+            match self.socket.recv_from(&mut self.buf) {
+                Ok((n, source)) => {
+                    let data = &self.buf[..n];
+                    on_datagram(data);
+                    let Ok(contents) = data.try_into() else { continue };
+                    let input = Input::Receive(
+                        Instant::now(),
+                        Receive { proto: Protocol::Udp, source, destination: self.local, contents },
+                    );
+                    self.rtc.handle_input(input).context("handle_input")?;
+                }
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    self.rtc.handle_input(Input::Timeout(Instant::now())).context("timeout")?;
+                }
+                Err(e) => return Err(e).context("recv"),
+            }
+        }
+    }
+
+    /// Ends the session on the hub (`DELETE` the resource); errors are ignored, the hub goes away next.
+    pub fn hang_up(&mut self, token: &str) {
+        if let Some(url) = self.resource.take() {
+            let _ = agent().delete(url).header("Authorization", &format!("Bearer {token}")).call();
+        }
+        self.rtc.disconnect();
+    }
+}
+
+/// True for the event that says ICE and DTLS are up.
+pub fn is_connected(e: &Event) -> bool {
+    matches!(e, Event::Connected)
+}
