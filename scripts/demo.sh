@@ -30,7 +30,7 @@ for _ in $(seq 1 100); do
   kill -0 "${pids[0]}" 2>/dev/null || { echo "hub failed to start:"; tail -20 "$log"; exit 1; }
   sleep 0.2
 done
-base=$(grep -o 'http://[^ ]*' "$data/hub.out" | head -1)
+base=$(sed -n 's/^listening on \(http:\/\/[^ ]*\).*/\1/p' "$data/hub.out" | head -1)
 base=${base/0.0.0.0/127.0.0.1}
 
 token() { "$bin/lectern-hub" token --data-dir "$data" --room "$room" --role "$1" --name "$2" --ttl 12h "${@:3}" | tail -1; }
