@@ -16,32 +16,32 @@ impl ShardCore {
         let Some(track) = peer.up_track(data.mid) else { return };
         let room_id = peer.room.clone();
         let Some(room) = self.rooms.get_mut(&room_id) else { return };
-        if let Some(up) = room.tracks.get_mut(&track) {
-            if data.is_keyframe() {
-                up.keyframe.keyframe_seen();
-            } else if !data.contiguous && up.keyframe.request(now) {
-                // A hole the retransmissions could not fill: only a keyframe repairs the picture.
-                let (p, m) = (up.peer, up.mid);
-                self.send_keyframe_request(p, m);
-            }
+        let Some(up) = room.tracks.get_mut(&track) else { return };
+        let mut repair = None;
+        if data.is_keyframe() {
+            up.keyframe.keyframe_seen();
+        } else if !data.contiguous && up.keyframe.request(now) {
+            // A hole the retransmissions could not fill: only a keyframe repairs the picture.
+            repair = Some((up.peer, up.mid));
         }
-        let (owner, kind, screen) = match self.rooms.get(&room_id).and_then(|r| r.tracks.get(&track)) {
-            Some(up) => (up.owner, up.kind, up.screen),
-            None => return,
-        };
+        let (owner, kind, screen) = (up.owner, up.kind, up.screen);
+        let member = room.members.get(&owner);
         // A teacher's mute or camera stop is enforced here: the packets go no further.
-        if !screen && !self.may_forward(&room_id, owner, kind) {
-            return;
+        let blocked = !screen && member.is_some_and(|m| m.blocks(kind));
+        let subs: Vec<PeerKey> = if blocked { Vec::new() } else { room.subscriber_peers().collect() };
+        // The room's own microphone is never played back into the room.
+        if let Some(level) = data.ext_vals.audio_level
+            && !blocked
+            && member.is_some_and(|m| m.ident.role != lectern_proto::Role::Device)
+        {
+            room.speakers.observe(track, owner, level, now);
         }
-        let Some(room) = self.rooms.get_mut(&room_id) else { return };
-        if let (Some(level), Some(up)) = (data.ext_vals.audio_level, room.tracks.get(&track)) {
-            let owner = up.owner;
-            // The room's own microphone is never played back into the room.
-            if room.members.get(&owner).is_some_and(|m| m.ident.role != lectern_proto::Role::Device) {
-                room.speakers.observe(track, owner, level, now);
-            }
+        if let Some((p, m)) = repair {
+            self.send_keyframe_request(p, m);
         }
-        let subs: Vec<PeerKey> = room.subscriber_peers().collect();
+        let freq = data.time.frequency();
+        // One frame: 20 ms of audio, 1/30 s of video.
+        let gap = if freq.get() == 90_000 { 3000 } else { u64::from(freq.get()) / 50 };
         for sub in subs {
             let Some(peer) = self.peers.get_mut(&sub) else { continue };
             let Some((mid, rebase)) = peer.downs.iter_mut().find_map(|d| match d.state {
@@ -50,9 +50,6 @@ impl ShardCore {
             }) else {
                 continue;
             };
-            let freq = data.time.frequency();
-            // One frame: 20 ms of audio, 1/30 s of video.
-            let gap = if freq.get() == 90_000 { 3000 } else { u64::from(freq.get()) / 50 };
             let time = str0m::media::MediaTime::new(rebase.map(data.time.numer(), gap), freq);
             let Some(writer) = peer.rtc.writer(mid) else { continue };
             // str0m matches against every codec it knows; only a PT negotiated on this m-line will

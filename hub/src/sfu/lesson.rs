@@ -7,7 +7,6 @@ use std::time::Instant;
 use lectern_proto::classroom::{ClassroomCommand, ClassroomEvent, DenyReason};
 use lectern_proto::signal::{MediaKind as WireKind, ServerMsg};
 use lectern_proto::{ParticipantId, Role, RoomId, TrackId};
-use str0m::media::MediaKind;
 use tokio::sync::mpsc;
 
 use super::command::{Ident, LessonReport, SfuError};
@@ -284,15 +283,6 @@ impl ShardCore {
             room.tracks.remove(t);
         }
         self.unsubscribe(room_id, &gone);
-    }
-
-    /// Whether media of `kind` from `owner` may be forwarded right now.
-    pub(super) fn may_forward(&self, room_id: &RoomId, owner: ParticipantId, kind: MediaKind) -> bool {
-        let Some(m) = self.rooms.get(room_id).and_then(|r| r.members.get(&owner)) else { return true };
-        match kind {
-            MediaKind::Audio => !m.audio_blocked,
-            MediaKind::Video => !m.video_blocked,
-        }
     }
 }
 

@@ -91,6 +91,14 @@ impl Member {
         self.ident.transport == Transport::Browser
     }
 
+    /// A teacher stopped this participant's media of `kind`: the hub drops it.
+    pub fn blocks(&self, kind: MediaKind) -> bool {
+        match kind {
+            MediaKind::Audio => self.audio_blocked,
+            MediaKind::Video => self.video_blocked,
+        }
+    }
+
     pub fn actor(&self) -> Actor {
         Actor {
             id: self.ident.participant,
