@@ -22,7 +22,7 @@ use super::auth::display_name;
 use crate::classroom::ip_key;
 use crate::sfu::{Command, Ident, SfuError};
 use crate::store::Transport;
-use crate::token::{random_id, unix_now};
+use crate::token::{random_id, unix_ms, unix_now};
 
 /// A socket that has not sent `join` by then is closed.
 const JOIN_DEADLINE: Duration = Duration::from_secs(10);
@@ -38,10 +38,7 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     if let (Some(limiter), Some(axum::Extension(ConnectInfo(addr)))) = (&st.join_limiter, peer) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let now = unix_ms();
         let allowed = limiter.lock().unwrap_or_else(|e| e.into_inner()).try_acquire(&ip_key(addr.ip()), now);
         if !allowed {
             return super::AppError::new(

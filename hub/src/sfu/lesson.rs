@@ -13,11 +13,7 @@ use super::command::{Ident, LessonReport, SfuError};
 use super::core::ShardCore;
 use super::room::Member;
 use crate::classroom::{Audience, Effect, JoinDecision, Outbound};
-
-/// Wall-clock milliseconds, the classroom's time base (attendance is reported in real time).
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
+use crate::token::unix_ms;
 
 impl ShardCore {
     /// A browser asks to join: admitted, held in the lobby, or turned away (all told on `events`).
