@@ -404,15 +404,11 @@ impl Runner {
             // The runner outlives every pipeline it watches, except at process exit.
             let _ = tx.send(Event::Feed { generation, event });
         });
+        let overlay = self.overlay_text();
         let feed = self.feed.insert(Feed { playback, whep: None });
         let pipeline = &feed.playback.pipeline;
         pipeline.play()?;
         self.reporter.board().set_return_stats(Some(feed.playback.stats.clone()));
-        let overlay = [self.hands.as_str(), self.lobby.as_str()]
-            .into_iter()
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n");
         if !overlay.is_empty()
             && let Err(err) = feed.playback.set_overlay(&overlay)
         {
