@@ -105,3 +105,19 @@ pub fn wait_for<T>(what: &str, deadline: Duration, mut probe: impl FnMut() -> Op
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The appliance's status endpoint, from the address it logs once listening (`--status-listen 127.0.0.1:0`).
+pub fn status_url(appliance: &Proc) -> String {
+    let line = appliance.wait_line("status endpoint listening", Duration::from_secs(30));
+    let addr = line.split("addr=").nth(1).and_then(|s| s.split_whitespace().next()).expect("status address in the log");
+    format!("http://{addr}/status")
+}
+
+/// An HTTP client that returns 4xx/5xx as responses and gives up after 5 s.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into()
+}

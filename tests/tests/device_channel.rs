@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use lectern_e2e::{Proc, bin, free_port, wait_for};
+use lectern_e2e::{Proc, agent, bin, free_port, status_url, wait_for};
 use serde_json::Value;
 
 const ROOM: &str = "lab-7";
@@ -75,14 +75,8 @@ fn box_idles_until_the_lesson_starts_and_closes_the_camera_at_its_end() {
         .env_remove("LECTERN_TOKEN")
         .env_remove("LECTERN_HUB");
     let appliance = Proc::spawn(cmd);
-    let line = appliance.wait_line("status endpoint listening", Duration::from_secs(30));
-    let addr = line.split("addr=").nth(1).and_then(|s| s.split_whitespace().next()).expect("status address in the log");
-    let status = format!("http://{addr}/status");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into();
+    let status = status_url(&appliance);
+    let agent = agent();
     let teacher = mint(dir.path(), "teacher");
     let device_view = format!("{hub_url}/api/rooms/{ROOM}/device");
     let box_status = || get_json(&agent, &status, None).unwrap_or(Value::Null);

@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lectern_e2e::{Proc, bin, free_port, wait_for};
+use lectern_e2e::{Proc, agent, bin, free_port, status_url, wait_for};
 
 fn start_hub(port: u16, dir: &std::path::Path) -> Proc {
     let mut cmd = Command::new(bin("lectern-hub"));
@@ -54,14 +54,8 @@ fn appliance_is_live_again_within_10_s_of_a_hub_restart() {
     .arg(&state)
     .env("LECTERN_TOKEN", &token);
     let appliance = Proc::spawn(cmd);
-    let line = appliance.wait_line("status endpoint listening", Duration::from_secs(30));
-    let addr = line.split("addr=").nth(1).and_then(|s| s.split_whitespace().next()).expect("status address in the log");
-    let status = format!("http://{addr}/status");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into();
+    let status = status_url(&appliance);
+    let agent = agent();
 
     wait_for("appliance live", Duration::from_secs(60), || {
         (appliance_state(&agent, &status).as_deref() == Some("live")).then_some(())
