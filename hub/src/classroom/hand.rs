@@ -64,11 +64,12 @@ impl Classroom {
         actor: &Actor,
         target: Option<ParticipantId>,
     ) -> Result<Vec<Outbound>, ClassroomError> {
-        let target = target.unwrap_or(actor.id);
-        if target != actor.id {
-            require(actor, &[Role::Teacher, Role::Device], "only a teacher can lower someone else's hand")?;
-            self.member(target)?;
-        }
+        let target = self.target_of(
+            actor,
+            target,
+            &[Role::Teacher, Role::Device],
+            "only a teacher can lower someone else's hand",
+        )?;
         if !self.hands.lower(target) {
             return Ok(Vec::new());
         }

@@ -283,6 +283,23 @@ impl Classroom {
         self.roster.get(id).ok_or(ClassroomError::UnknownParticipant(id))
     }
 
+    /// Whom a command acts on: the actor without `target`; someone else only for `roles`, and only
+    /// someone in the room.
+    fn target_of(
+        &self,
+        actor: &Actor,
+        target: Option<ParticipantId>,
+        roles: &[Role],
+        refusal: &'static str,
+    ) -> Result<ParticipantId, ClassroomError> {
+        let target = target.unwrap_or(actor.id);
+        if target != actor.id {
+            require(actor, roles, refusal)?;
+            self.member(target)?;
+        }
+        Ok(target)
+    }
+
     /// The cleaned name recorded at join; the actor's own `name` is raw token text.
     fn display_name(&self, id: ParticipantId) -> String {
         self.roster.get(id).map_or_else(|| "Participant".to_owned(), |m| m.name.clone())

@@ -54,11 +54,8 @@ impl Classroom {
         actor: &Actor,
         target: Option<ParticipantId>,
     ) -> Result<Vec<Outbound>, ClassroomError> {
-        let target = target.unwrap_or(actor.id);
-        if target != actor.id {
-            require(actor, &[Role::Teacher], "only a teacher can stop someone else's screen share")?;
-            self.member(target)?;
-        }
+        let target =
+            self.target_of(actor, target, &[Role::Teacher], "only a teacher can stop someone else's screen share")?;
         if self.screen_sharer != Some(target) {
             return Ok(Vec::new());
         }
