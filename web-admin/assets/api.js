@@ -58,3 +58,17 @@ export async function requireLogin() {
     throw e;
   }
 }
+
+/** The page header of a signed-in page: the Log out button and who is signed in. Returns the account. */
+export async function startPage() {
+  document.getElementById('logout').addEventListener('click', async () => {
+    try {
+      await api('POST', 'logout');
+    } finally {
+      location.assign('/admin/login');
+    }
+  });
+  const me = await requireLogin();
+  document.getElementById('who').textContent = `${me.username} (${me.role})`;
+  return me;
+}

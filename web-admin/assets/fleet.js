@@ -2,7 +2,7 @@
 // are updated in place (keyed by room) so keyboard focus stays put; only state changes are
 // announced, politely. Everything the hub sends is set as text, never as HTML.
 
-import { api, requireLogin } from './api.js';
+import { api, startPage } from './api.js';
 import { STATE_LABELS, figures, matches } from './fleet-format.js';
 
 const REFRESH_MS = 5000;
@@ -197,14 +197,5 @@ filters.addEventListener('change', applyFilters);
 filters.addEventListener('submit', (ev) => ev.preventDefault());
 document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
 
-document.getElementById('logout').addEventListener('click', async () => {
-  try {
-    await api('POST', 'logout');
-  } finally {
-    location.assign('/admin/login');
-  }
-});
-
-const me = await requireLogin();
-document.getElementById('who').textContent = `${me.username} (${me.role})`;
+await startPage();
 await refresh();

@@ -1,7 +1,7 @@
 // Rooms page: list configured rooms, add one, delete one. Everything user-typed is set as text,
 // never as HTML.
 
-import { api, requireLogin } from './api.js';
+import { api, startPage } from './api.js';
 import { submitting } from './form.js';
 
 const body = document.getElementById('rooms-body');
@@ -89,15 +89,6 @@ form.addEventListener('submit', (ev) => {
   });
 });
 
-document.getElementById('logout').addEventListener('click', async () => {
-  try {
-    await api('POST', 'logout');
-  } finally {
-    location.assign('/admin/login');
-  }
-});
-
-const me = await requireLogin();
-document.getElementById('who').textContent = `${me.username} (${me.role})`;
+await startPage();
 document.getElementById('rooms-title').tabIndex = -1;
 await load();
