@@ -33,7 +33,31 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn run(args: &RunArgs) -> anyhow::Result<()> {
-    let loaded = config::load(&args.config_paths(), &args.overrides()).context("loading the configuration")?;
+    let board = StatusBoard::default();
+    let mut status_served = false;
+    let mut overrides = args.overrides();
+    // No token given and none configured: this box uses its enrolled credential, enrolling first
+    // if it has none.
+    let enrolled_in = if overrides.token.is_none() && needs_credential(args, &overrides) {
+        let credential = match control::enroll::load(&args.state_dir) {
+            Ok(Some(credential)) => credential,
+            Ok(None) => enroll_now(args, &board, &mut status_served)?,
+            Err(err) => {
+                tracing::error!(%err, "the stored device credential is damaged; enrolling again");
+                control::enroll::forget(&args.state_dir).context("deleting the damaged credential")?;
+                enroll_now(args, &board, &mut status_served)?
+            }
+        };
+        tracing::info!(room = %credential.room, device = %credential.device_id, name = %credential.name, "using this box's enrolled credential");
+        overrides.token = Some(credential.token);
+        if overrides.room.is_none() {
+            overrides.room = Some(credential.room);
+        }
+        Some(args.state_dir.clone())
+    } else {
+        None
+    };
+    let loaded = config::load(&args.config_paths(), &overrides).context("loading the configuration")?;
     let settings = &loaded.settings;
     let token = read_token(&settings.hub.token)?;
     let hub = HubClients {
@@ -53,8 +77,8 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     };
     let media = args.media_settings(settings, &camera, &encoder.encoder);
     let playback = args.playback_settings(settings, &media);
-    let board = status_board(&loaded, &encoder.encoder);
-    if let Some(addr) = settings.status_listen {
+    status_board(&board, &loaded, &encoder.encoder);
+    if let Some(addr) = settings.status_listen.filter(|_| !status_served) {
         serve_status(addr, &board);
     }
     let panel = open_panel(args, settings, &board);
@@ -69,7 +93,10 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         token,
         board,
         config_paths: args.config_paths(),
-        overrides: args.overrides(),
+        // With the enrolled credential's token and room: pushed configuration is checked with them.
+        overrides,
+        inventory: Some(control::inventory(args.use_virtual, &camera)),
+        enrolled_in,
     };
     control::spawn(control, runner.control_sink()).context("starting the control channel")?;
     signals::forward_termination(runner.shutdown_handle()).context("installing signal handlers")?;
@@ -106,8 +133,44 @@ fn choose_encoder(ladder: &[String]) -> anyhow::Result<EncoderChoice> {
     Ok(choice)
 }
 
-fn status_board(loaded: &Loaded, encoder: &str) -> StatusBoard {
-    let board = StatusBoard::default();
+/// Whether the configuration lacks only a token (and maybe the room): then the box enrolls.
+fn needs_credential(args: &RunArgs, overrides: &config::Overrides) -> bool {
+    let mut probe = overrides.clone();
+    probe.room.get_or_insert_with(placeholder_room);
+    matches!(
+        config::load(&args.config_paths(), &probe),
+        Err(config::ConfigError::Invalid(errors)) if errors.iter().all(|e| e.key == "hub.token_file")
+    )
+}
+
+fn placeholder_room() -> lectern_proto::RoomId {
+    lectern_proto::RoomId::parse("enrolling").expect("a valid room id")
+}
+
+/// Shows a claim code (log, status page) until an admin enrolls this box; returns its credential.
+fn enroll_now(
+    args: &RunArgs,
+    board: &StatusBoard,
+    status_served: &mut bool,
+) -> anyhow::Result<control::enroll::Credential> {
+    let mut probe = args.overrides();
+    probe.room.get_or_insert_with(placeholder_room);
+    probe.token = Some(Token::new("enrolling"));
+    let loaded = config::load(&args.config_paths(), &probe).context("loading the configuration")?;
+    board.update(|s| {
+        s.version = env!("CARGO_PKG_VERSION").to_owned();
+        s.state = "idle".to_owned();
+        s.control = "enrolling".to_owned();
+    });
+    if let Some(addr) = loaded.settings.status_listen {
+        serve_status(addr, board);
+        *status_served = true;
+    }
+    tracing::info!(hub = %loaded.settings.hub.url, "this box has no credential: asking the hub for a claim code");
+    control::enroll::enroll(&loaded.settings.hub.url, &args.state_dir, board).context("enrolling with the hub")
+}
+
+fn status_board(board: &StatusBoard, loaded: &Loaded, encoder: &str) {
     let (files, error) = match &loaded.source {
         ConfigSource::Defaults => (Vec::new(), None),
         ConfigSource::Files(files) => (files.iter().map(|f| f.display().to_string()).collect(), None),
@@ -121,7 +184,6 @@ fn status_board(loaded: &Loaded, encoder: &str) -> StatusBoard {
         s.config = ConfigStatus { source: loaded.source.to_string(), files, error };
         s.panel.kind = "none".to_owned();
     });
-    board
 }
 
 /// A status endpoint that cannot bind is reported, not fatal: the lesson matters more.

@@ -33,6 +33,8 @@ pub struct Snapshot {
     pub camera_open: bool,
     /// The hub control channel: `connecting`, `connected`, or why it is down.
     pub control: String,
+    /// While the box is not enrolled: the code an admin enters in the hub's web admin.
+    pub claim_code: Option<String>,
     pub config: ConfigStatus,
     pub panel: PanelStatus,
     pub return_feed: ReturnFeedStatus,

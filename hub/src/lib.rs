@@ -5,6 +5,7 @@
 pub mod assets;
 pub mod classroom;
 pub mod config;
+pub mod enroll;
 pub mod http;
 pub mod notify;
 pub mod secret;

@@ -13,6 +13,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
     let key = secret::load_or_create(settings.secret.as_deref(), &settings.data_dir)?;
     let store = Store::open(&settings.data_dir).await?;
+    // Revoked classroom boxes stay revoked across restarts.
+    for jti in lectern_admin::devices::revoked_jtis(store.pool()).await.context("reading revoked devices")? {
+        key.revoke(&jti);
+    }
     let closed = store.close_dangling_sessions(token::unix_now()).await?;
     if closed > 0 {
         tracing::info!(closed, "closed sessions left open by the previous run");

@@ -11,6 +11,9 @@ use lectern_proto::Claims;
 use serde::Deserialize;
 use sha2::Sha256;
 
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Longest token accepted; anything larger is not one of ours.
@@ -26,12 +29,16 @@ pub enum TokenError {
     Expired,
     #[error("token is not valid yet")]
     NotYetValid,
+    #[error("token has been revoked")]
+    Revoked,
 }
 
-/// The hub's signing key. Never printed: `Debug` is redacted.
+/// The hub's signing key, and the ids (`jti`) of tokens revoked before they expire (a revoked
+/// classroom box). Clones share the revocation list. Never printed: `Debug` is redacted.
 #[derive(Clone)]
 pub struct TokenKey {
     secret: Vec<u8>,
+    revoked: Arc<RwLock<HashSet<String>>>,
 }
 
 impl std::fmt::Debug for TokenKey {
@@ -52,7 +59,16 @@ const LEEWAY_SECS: u64 = 30;
 
 impl TokenKey {
     pub fn new(secret: impl Into<Vec<u8>>) -> Self {
-        Self { secret: secret.into() }
+        Self { secret: secret.into(), revoked: Arc::default() }
+    }
+
+    /// From now on, tokens with this `jti` are refused, wherever they are presented.
+    pub fn revoke(&self, jti: &str) {
+        self.revoked.write().unwrap_or_else(|e| e.into_inner()).insert(jti.to_owned());
+    }
+
+    fn is_revoked(&self, jti: &str) -> bool {
+        self.revoked.read().unwrap_or_else(|e| e.into_inner()).contains(jti)
     }
 
     fn mac(&self) -> HmacSha256 {
@@ -97,6 +113,9 @@ impl TokenKey {
         }
         if now.saturating_add(LEEWAY_SECS) < claims.nbf {
             return Err(TokenError::NotYetValid);
+        }
+        if self.is_revoked(&claims.jti) {
+            return Err(TokenError::Revoked);
         }
         Ok(claims)
     }
@@ -169,6 +188,16 @@ mod tests {
         let t = key.issue(&claims(5000));
         assert_eq!(key.verify(&t, 2000).unwrap(), claims(5000));
         assert_eq!(TokenKey::new(b"k2".to_vec()).verify(&t, 2000), Err(TokenError::BadSignature));
+    }
+
+    #[test]
+    fn a_revoked_token_is_refused_by_every_clone_of_the_key() {
+        let key = TokenKey::new(b"k".to_vec());
+        let t = key.issue(&claims(5000));
+        key.clone().revoke("j1");
+        assert_eq!(key.verify(&t, 2000), Err(TokenError::Revoked));
+        let other = Claims { jti: "j2".into(), ..claims(5000) };
+        assert!(key.verify(&key.issue(&other), 2000).is_ok());
     }
 
     #[test]

@@ -287,9 +287,25 @@ fn classroom_box_control_channel_takes_commands_and_reports_telemetry() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let ws_url = format!("{}/device/ws", hub.base.replace("http://", "ws://"));
     rt.block_on(async {
-        // No token, and a student token: refused before the upgrade.
-        let err = tokio_tungstenite::connect_async(ws_url.as_str()).await.unwrap_err().to_string();
+        use futures_util::{SinkExt, StreamExt};
+        // A bad token and a student token: refused before the upgrade.
+        let mut req = ws_url.as_str().into_client_request().unwrap();
+        req.headers_mut().insert("authorization", "Bearer not.a.token".parse().unwrap());
+        let err = tokio_tungstenite::connect_async(req).await.unwrap_err().to_string();
         assert!(err.contains("401"), "{err}");
+        // No token at all: a new box, which may only ask for a claim code.
+        let (mut fresh, _) = tokio_tungstenite::connect_async(ws_url.as_str()).await.unwrap();
+        let key = "0123456789abcdef".repeat(4);
+        fresh
+            .send(Message::text(format!(r#"{{"type":"enroll","boxKey":"{key}","version":"0.1.0","hostname":"t"}}"#)))
+            .await
+            .unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(10), fresh.next()).await.unwrap().unwrap().unwrap();
+        assert!(reply.to_text().unwrap().contains(r#""type":"claimCode""#), "{reply:?}");
+        let (mut stranger, _) = tokio_tungstenite::connect_async(ws_url.as_str()).await.unwrap();
+        stranger.send(Message::text(r#"{"type":"hello","version":"0.1.0"}"#)).await.unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(10), stranger.next()).await.unwrap().unwrap().unwrap();
+        assert!(reply.to_text().unwrap().contains("only message is enroll"), "{reply:?}");
         let mut req = ws_url.as_str().into_client_request().unwrap();
         req.headers_mut()
             .insert("authorization", format!("Bearer {}", token("demo", Role::Student, 600)).parse().unwrap());
@@ -300,7 +316,6 @@ fn classroom_box_control_channel_takes_commands_and_reports_telemetry() {
         req.headers_mut()
             .insert("authorization", format!("Bearer {}", token("demo", Role::Device, 600)).parse().unwrap());
         let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-        use futures_util::{SinkExt, StreamExt};
         ws.send(Message::text(r#"{"type":"hello","version":"0.1.0"}"#)).await.unwrap();
         ws.send(Message::text(r#"{"type":"telemetry","state":"idle","status":"waiting for a lesson","uptimeSecs":3}"#))
             .await

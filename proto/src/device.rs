@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::RoomId;
+
 /// How often a box reports; the hub considers it gone after three missed reports.
 pub const TELEMETRY_EVERY_SECS: u64 = 5;
 
@@ -10,9 +12,20 @@ pub const TELEMETRY_EVERY_SECS: u64 = 5;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
 pub enum DeviceMsg {
-    /// First message after connecting.
+    /// First message after connecting with a credential.
     Hello {
         version: String,
+        /// The devices and encoders the box has, for the admin's configuration form.
+        #[serde(default)]
+        inventory: Option<Inventory>,
+    },
+    /// First (and only) message of a box without a credential: it asks for a claim code to show.
+    /// `box_key` is a random secret the box keeps, so a reconnecting box gets the same code.
+    Enroll {
+        box_key: String,
+        version: String,
+        #[serde(default)]
+        hostname: String,
     },
     Telemetry(Telemetry),
     /// Outcome of an `applyConfig`; `error` names the offending key when it failed.
@@ -40,6 +53,91 @@ pub enum HubMsg {
     Hands { names: Vec<String> },
     /// Who waits in the lobby, for the box's display (a teacher admits them from a phone).
     Lobby { names: Vec<String> },
+    /// To a box without a credential: show this code; an admin enters it to enroll the box.
+    ClaimCode { code: String, expires_at: u64 },
+    /// The box was enrolled: its own device credential (keep it secret) and its room.
+    Enrolled { token: String, room: RoomId, device_id: String, name: String },
+}
+
+/// What a box can be configured to use (from its `probe`), sent with `Hello`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Inventory {
+    pub cameras: Vec<InventoryDevice>,
+    pub microphones: Vec<InventoryDevice>,
+    pub speakers: Vec<InventoryDevice>,
+    /// H.264 encoders installed, in the box's preference order.
+    pub encoders: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryDevice {
+    /// Shown to people, e.g. "HD Pro Webcam C920".
+    pub name: String,
+    /// What goes in the configuration: a V4L2 path or an ALSA device name.
+    pub device: String,
+}
+
+/// The part of a box's configuration the web admin sets. Every field is optional: what is left
+/// out comes from the box's own files. The hub renders it as the box's `applyConfig` TOML.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeviceConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaker: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub framerate: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitrate_kbps: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyframe_interval_s: Option<u32>,
+    /// Lower-resolution copies of the camera for weak connections (at most 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulcast: Option<Vec<SimulcastLayer>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub echo_cancellation: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_suppression: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_gain: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panel: Option<PanelConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SimulcastLayer {
+    pub width: u32,
+    pub height: u32,
+    pub bitrate_kbps: u32,
+}
+
+/// GPIO lines of the box's buttons and LEDs (line offsets on `chip`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PanelConfig {
+    pub chip: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub go_live: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mute: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_led: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted_led: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_led: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,5 +190,15 @@ mod tests {
             .is_err()
         );
         assert_eq!(serde_json::to_string(&HubMsg::GoLive).unwrap(), r#"{"type":"goLive"}"#);
+        // An older box's hello has no inventory.
+        let hello: DeviceMsg = serde_json::from_str(r#"{"type":"hello","version":"0.1.0"}"#).unwrap();
+        assert_eq!(hello, DeviceMsg::Hello { version: "0.1.0".into(), inventory: None });
+    }
+
+    #[test]
+    fn device_config_leaves_out_what_is_unset_and_refuses_unknown_fields() {
+        let c = DeviceConfig { bitrate_kbps: Some(2000), ..DeviceConfig::default() };
+        assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"bitrateKbps":2000}"#);
+        assert!(serde_json::from_str::<DeviceConfig>(r#"{"bitrate":2000}"#).is_err());
     }
 }

@@ -228,6 +228,22 @@ export class Env {
     return a;
   }
 
+  /**
+   * A new box with no credential: it asks the hub for a claim code and waits to be enrolled
+   * (`claimCode(a)` reads the code from its log).
+   */
+  startUnenrolledAppliance() {
+    requireBinary(APPLIANCE_BIN, 'lectern-appliance');
+    const stateDir = path.join(this.dataDir, `appliance${this.appliances.length}`);
+    const a = new Child(`appliance${this.appliances.length}`, APPLIANCE_BIN,
+      ['--virtual', '--hub', this.baseUrl, '--state-dir', stateDir, '--config', stateDir,
+        '--vendor-config-dir', stateDir, '--status-listen', '127.0.0.1:0'],
+      { RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1' });
+    a.stateDir = stateDir;
+    this.appliances.push(a);
+    return a;
+  }
+
   async launchBrowser() {
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     this.browsers.push(browser);
@@ -337,6 +353,11 @@ export async function waitFor(probe, { timeoutMs = 30000, intervalMs = 250, what
 // page probes (run in the browser)
 
 /** The join page URL for a token. */
+/** The claim codes an unenrolled box has logged so far, oldest first. */
+export function claimCodes(appliance) {
+  return appliance.lines.stderr.map((l) => /claim_code=([0-9A-Z]{4}-[0-9A-Z]{4})/.exec(l)).filter(Boolean).map((m) => m[1]);
+}
+
 export function joinUrl(baseUrl, room, token) {
   return `${baseUrl}/join/${encodeURIComponent(room)}?token=${encodeURIComponent(token)}`;
 }

@@ -55,3 +55,12 @@ export function matches(d, { building, room, state }) {
   }
   return true;
 }
+
+/** The newest configuration's state, for the fleet row and the device page. */
+export function configLine(d) {
+  const c = d.config;
+  if (!c) return d.deviceId ? 'Enrolled' : '';
+  if (c.state === 'applied') return `Config v${c.version} applied`;
+  if (c.state === 'failed') return `Config v${c.version} failed: ${c.error || 'no reason given'}`;
+  return `Config v${c.version} waiting for the box`;
+}

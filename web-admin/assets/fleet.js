@@ -2,8 +2,9 @@
 // are updated in place (keyed by room) so keyboard focus stays put; only state changes are
 // announced, politely. Everything the hub sends is set as text, never as HTML.
 
-import { api, startPage } from './api.js';
-import { STATE_LABELS, figures, matches } from './fleet-format.js';
+import { ApiError, api, startPage } from './api.js';
+import { STATE_LABELS, configLine, figures, matches } from './fleet-format.js';
+import { submitting } from './form.js';
 
 const REFRESH_MS = 5000;
 const COLUMNS = ['building', 'version', 'uptime', 'encoder', 'fps', 'bitrate', 'loss', 'cpu', 'temperature',
@@ -45,6 +46,12 @@ function button(label, action, room) {
 function createRow(room) {
   const tr = el('tr');
   tr.dataset.room = room;
+  const pickCell = el('td', 'pick');
+  const pick = el('input');
+  pick.type = 'checkbox';
+  pick.setAttribute('aria-label', `Select room ${room}`);
+  pickCell.append(pick);
+  tr.append(pickCell);
   const head = el('th');
   head.scope = 'row';
   const id = el('code', '', room);
@@ -54,7 +61,8 @@ function createRow(room) {
   stateCell.dataset.label = 'State';
   const badge = el('span', 'badge');
   const detail = el('span', 'sub');
-  stateCell.append(badge, detail);
+  const config = el('span', 'sub');
+  stateCell.append(badge, detail, config);
   tr.append(head, stateCell);
   const cells = {};
   for (const key of COLUMNS) {
@@ -68,10 +76,13 @@ function createRow(room) {
   const group = el('div', 'actions');
   const live = button('Go live', 'live', room);
   const end = button('End', 'end', room);
-  group.append(live, end);
+  const more = el('a', 'button-link', 'Details');
+  more.href = `/admin/device?room=${encodeURIComponent(room)}`;
+  more.setAttribute('aria-label', `Details: room ${room}`);
+  group.append(live, end, more);
   actions.append(group);
   tr.append(actions);
-  return { tr, name, cells, badge, detail, live, end, device: null };
+  return { tr, pick, name, cells, badge, detail, config, live, end, device: null };
 }
 
 function setText(node, text) {
@@ -86,6 +97,8 @@ function updateRow(row, d) {
   row.tr.dataset.state = d.state;
   const line = d.telemetry && d.telemetry.status !== d.state ? d.telemetry.status : '';
   setText(row.detail, line);
+  setText(row.config, configLine(d));
+  row.pick.disabled = !d.deviceId;
   const f = figures(d);
   for (const key of COLUMNS) setText(row.cells[key], f[key]);
   // Disabled buttons lose focus, so they stay enabled; the hub answers 404 for an offline box.
@@ -192,10 +205,65 @@ async function command(room, action, b) {
   await refresh();
 }
 
+async function loadRooms() {
+  const select = document.getElementById('enroll-room');
+  const rooms = await api('GET', 'rooms');
+  const options = rooms.map((r) => { const o = el('option', '', `${r.id} — ${r.name}`); o.value = r.id; return o; });
+  const none = el('option', '', rooms.length ? 'Choose a room' : 'Add a room on the Rooms page first');
+  none.value = '';
+  select.replaceChildren(none, ...options);
+}
+
+const enrollForm = document.getElementById('enroll-form');
+enrollForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const f = enrollForm.elements;
+  const done = document.getElementById('enroll-done');
+  setText(done, '');
+  submitting(enrollForm, async () => {
+    const device = await api('POST', 'devices/enroll',
+      { code: f.code.value.trim(), room: f.room.value, name: f.name.value.trim() });
+    enrollForm.reset();
+    done.textContent = `Enrolled “${device.name}” for room ${device.roomId}. It connects with its own credential within seconds.`;
+    await refresh();
+  });
+});
+
+const bulkForm = document.getElementById('bulk-form');
+bulkForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const f = bulkForm.elements;
+  const done = document.getElementById('bulk-done');
+  setText(done, '');
+  submitting(bulkForm, async () => {
+    const rooms = [...rows.entries()].filter(([, r]) => r.pick.checked && !r.tr.hidden).map(([room]) => room);
+    if (!rooms.length) throw new ApiError(400, 'bad_request', 'Select at least one enrolled box in the table first.');
+    const set = {};
+    if (f.resolution.value) {
+      const [w, h] = f.resolution.value.split('x').map(Number);
+      set.width = w;
+      set.height = h;
+    }
+    if (f.framerate.value) set.framerate = Number(f.framerate.value);
+    if (f.bitrateKbps.value) set.bitrateKbps = Number(f.bitrateKbps.value);
+    if (!Object.keys(set).length) throw new ApiError(400, 'bad_request', 'Set at least one thing to change.');
+    const sent = await api('POST', 'devices/config', { rooms, set });
+    const offline = sent.filter((s) => !s.delivered).map((s) => s.room);
+    done.textContent = `Sent to ${sent.length} box${sent.length === 1 ? '' : 'es'}`
+      + (offline.length ? `; offline, sent when they connect: ${offline.join(', ')}.` : '.');
+    await refresh();
+  });
+});
+
 filters.addEventListener('input', applyFilters);
 filters.addEventListener('change', applyFilters);
 filters.addEventListener('submit', (ev) => ev.preventDefault());
 document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
 
-await startPage();
+const me = await startPage();
+if (me.role === 'admin') {
+  document.getElementById('enroll-card').hidden = false;
+  document.getElementById('bulk-card').hidden = false;
+  await loadRooms().catch((err) => setText(alertBox, `Could not list the rooms: ${err.message}`));
+}
 await refresh();

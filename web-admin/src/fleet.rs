@@ -9,12 +9,13 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use lectern_proto::RoomId;
-use lectern_proto::device::{DeviceState, HubMsg, Telemetry};
+use lectern_proto::device::{DeviceState, HubMsg, Inventory, Telemetry};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::AdminState;
 use crate::audit::{self, Entry};
+use crate::devices::Claimed;
 use crate::error::{Error, Result};
 use crate::session::Caller;
 
@@ -28,6 +29,9 @@ pub struct DeviceSummary {
     pub connected_at: u64,
     pub last_seen: u64,
     pub telemetry: Option<Telemetry>,
+    /// The enrolled device's id (its credential's subject); `None` for a box on a hand-made token.
+    pub device_id: Option<String>,
+    pub inventory: Option<Inventory>,
 }
 
 /// What the hub's device registry offers the admin.
@@ -36,6 +40,13 @@ pub trait Fleet: Send + Sync {
     fn devices(&self) -> Vec<DeviceSummary>;
     /// Sends a command to the room's box; false if none is connected.
     fn send(&self, room: &RoomId, cmd: HubMsg) -> bool;
+    /// Takes the box waiting with this claim code off the waiting list; `None` for a code that
+    /// is unknown, used or expired (indistinguishably).
+    fn claim(&self, code: &str) -> Option<Claimed>;
+    /// Hands a claimed box its `Enrolled` message, now or when it next connects.
+    fn deliver(&self, box_key: &str, msg: HubMsg);
+    /// Refuses the credential with this `jti` from now on and disconnects whoever uses it.
+    fn revoke(&self, jti: &str);
 }
 
 /// A fleet with no boxes, for tests and for embedding without a device channel.
@@ -49,6 +60,11 @@ impl Fleet for NoFleet {
     fn send(&self, _: &RoomId, _: HubMsg) -> bool {
         false
     }
+    fn claim(&self, _: &str) -> Option<Claimed> {
+        None
+    }
+    fn deliver(&self, _: &str, _: HubMsg) {}
+    fn revoke(&self, _: &str) {}
 }
 
 /// A row's state badge: the box's own report, `unknown` while a connected box has not reported
@@ -94,6 +110,18 @@ pub struct FleetEntry {
     pub connected_at: Option<u64>,
     pub last_seen: Option<u64>,
     pub telemetry: Option<Telemetry>,
+    /// The box enrolled for this room, if any (it may be offline).
+    pub device_id: Option<String>,
+    /// Its newest configuration: version and `pending` / `applied` / `failed`.
+    pub config: Option<ConfigState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigState {
+    pub version: i64,
+    pub state: String,
+    pub error: Option<String>,
 }
 
 /// Joins configured rooms `(id, name, building)` with connected boxes; sorted by room id.
@@ -113,6 +141,8 @@ pub fn join(rooms: Vec<(String, String, String)>, devices: Vec<DeviceSummary>) -
                 connected_at: None,
                 last_seen: None,
                 telemetry: None,
+                device_id: None,
+                config: None,
             };
             (id, row)
         })
@@ -130,6 +160,8 @@ pub fn join(rooms: Vec<(String, String, String)>, devices: Vec<DeviceSummary>) -
             connected_at: None,
             last_seen: None,
             telemetry: None,
+            device_id: None,
+            config: None,
         });
         row.online = true;
         row.state = d.telemetry.as_ref().map_or(FleetState::Unknown, |t| t.state.into());
@@ -138,15 +170,38 @@ pub fn join(rooms: Vec<(String, String, String)>, devices: Vec<DeviceSummary>) -
         row.connected_at = Some(d.connected_at);
         row.last_seen = Some(d.last_seen);
         row.telemetry = d.telemetry;
+        row.device_id = d.device_id;
     }
     rows.into_values().collect()
 }
 
-/// `GET /admin/api/devices`: every configured room and every connected box.
-pub async fn list(State(st): State<AdminState>) -> Result<Json<Vec<FleetEntry>>> {
+type EnrolledRow = (String, String, Option<i64>, Option<String>, Option<String>);
+
+/// Every configured room and every connected box, with the enrolled box and its newest config.
+pub async fn entries(st: &AdminState) -> Result<Vec<FleetEntry>> {
     let rooms: Vec<(String, String, String)> =
         sqlx::query_as("SELECT id, name, building FROM admin_rooms ORDER BY id").fetch_all(&st.pool).await?;
-    Ok(Json(join(rooms, st.fleet.devices())))
+    let mut rows = join(rooms, st.fleet.devices());
+    let enrolled: Vec<EnrolledRow> = sqlx::query_as(
+        "SELECT d.room_id, d.id, c.version, c.state, c.error FROM admin_devices d \
+         LEFT JOIN admin_device_configs c ON c.device_id = d.id \
+           AND c.version = (SELECT MAX(version) FROM admin_device_configs WHERE device_id = d.id) \
+         WHERE d.revoked_at IS NULL",
+    )
+    .fetch_all(&st.pool)
+    .await?;
+    for (room, id, version, state, error) in enrolled {
+        if let Some(row) = rows.iter_mut().find(|r| r.room == room) {
+            row.device_id = Some(id);
+            row.config = version.zip(state).map(|(version, state)| ConfigState { version, state, error });
+        }
+    }
+    Ok(rows)
+}
+
+/// `GET /admin/api/devices`: every configured room and every connected box.
+pub async fn list(State(st): State<AdminState>) -> Result<Json<Vec<FleetEntry>>> {
+    Ok(Json(entries(&st).await?))
 }
 
 /// `POST /admin/api/devices/{room}/live` → 202; the box opens its camera and publishes.
@@ -199,6 +254,8 @@ mod tests {
                 last_error: None,
                 uptime_secs: 5,
             }),
+            device_id: None,
+            inventory: None,
         }
     }
 

@@ -85,6 +85,31 @@ impl Body {
         }
     }
 
+    /// A nested object, read with the same helpers (its errors name the inner field only).
+    pub fn opt_object(&self, field: &str) -> Result<Option<Body>, Error> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(Body(map.clone()))),
+            Some(_) => Err(Error::invalid(format!("{field}: must be an object"))),
+        }
+    }
+
+    pub fn opt_array(&self, field: &str) -> Result<Option<Vec<Value>>, Error> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) => Ok(Some(items.clone())),
+            Some(_) => Err(Error::invalid(format!("{field}: must be a list"))),
+        }
+    }
+
+    /// An element of a list as an object.
+    pub fn element(field: &str, value: Value) -> Result<Body, Error> {
+        match value {
+            Value::Object(map) => Ok(Body(map)),
+            _ => Err(Error::invalid(format!("{field}: must be an object"))),
+        }
+    }
+
     pub fn opt_i64(&self, field: &str) -> Result<Option<i64>, Error> {
         match self.0.get(field) {
             None | Some(Value::Null) => Ok(None),

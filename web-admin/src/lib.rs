@@ -5,6 +5,8 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod device_config;
+pub mod devices;
 pub mod error;
 pub mod fleet;
 pub mod json;
@@ -116,6 +118,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AdminState) -> Router<S> 
         .route("/rooms", get(rooms::list).post(rooms::create))
         .route("/rooms/{id}", get(rooms::get).put(rooms::update).delete(rooms::delete))
         .route("/devices", get(fleet::list))
+        .route("/devices/{room}", get(devices::detail))
         .route("/devices/{room}/live", post(fleet::go_live))
         .route("/devices/{room}/end", post(fleet::end))
         .route("/schedules", get(schedule::list).post(schedule::create))
@@ -125,6 +128,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AdminState) -> Router<S> 
     let admin = Router::new()
         .route("/accounts", get(accounts::list).post(accounts::create_handler))
         .route("/accounts/{username}/disable", post(accounts::disable_handler))
+        .route("/devices/enroll", post(devices::enroll))
+        .route("/devices/config", post(devices::bulk_config))
+        .route("/devices/{room}/config", axum::routing::put(devices::put_config))
+        .route("/devices/{room}/revoke", post(devices::revoke))
         .route("/audit", get(audit::list))
         .route("/audit.csv", get(audit::csv))
         .route_layer(from_fn_with_state((state.clone(), Role::Admin), session::guard));
@@ -154,6 +161,12 @@ pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// 128 random bits as hex: token subjects and ids, as the hub mints them.
+pub(crate) fn random_hex() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// How secrets are stored: a fast hash is enough because they are 128+ random bits, not passwords.

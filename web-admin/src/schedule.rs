@@ -9,12 +9,12 @@ use lectern_proto::{Claims, RoomId};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::AdminState;
 use crate::audit::{self, Entry};
 use crate::error::{Error, Result};
 use crate::json::{Body, text};
 use crate::lesson::{Lesson, MAX_OFFSET, MIN_OFFSET, Weekday, format_hhmm, parse_hhmm};
 use crate::session::Caller;
+use crate::{AdminState, random_hex};
 
 pub const MAX_TEACHER_CHARS: usize = 100;
 pub const MAX_TITLE_CHARS: usize = 100;
@@ -316,10 +316,4 @@ pub async fn links(
         teacher: link(teacher),
         student: link(student),
     }))
-}
-
-/// 128 random bits as hex: token subjects and ids, as the hub mints them.
-fn random_hex() -> String {
-    let bytes: [u8; 16] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -21,6 +21,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("login.html", HTML, include_bytes!("../assets/login.html")),
     ("setup.html", HTML, include_bytes!("../assets/setup.html")),
     ("fleet.html", HTML, include_bytes!("../assets/fleet.html")),
+    ("device.html", HTML, include_bytes!("../assets/device.html")),
     ("admin.css", CSS, include_bytes!("../assets/admin.css")),
     ("api.js", JS, include_bytes!("../assets/api.js")),
     ("form.js", JS, include_bytes!("../assets/form.js")),
@@ -30,6 +31,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("schedules.js", JS, include_bytes!("../assets/schedules.js")),
     ("fleet.js", JS, include_bytes!("../assets/fleet.js")),
     ("fleet-format.js", JS, include_bytes!("../assets/fleet-format.js")),
+    ("device.js", JS, include_bytes!("../assets/device.js")),
 ];
 
 pub(crate) fn get_file(name: &str) -> Option<(&'static str, &'static [u8])> {
@@ -54,6 +56,7 @@ pub(crate) fn router() -> Router<AdminState> {
         .route("/login", get(|| async { serve("login.html") }))
         .route("/setup", get(|| async { serve("setup.html") }))
         .route("/fleet", get(|| async { serve("fleet.html") }))
+        .route("/device", get(|| async { serve("device.html") }))
         .route("/assets/{name}", get(|Path(name): Path<String>| async move { serve(&name) }))
         .fallback(|| async { Error::NotFound("no such admin page".into()) })
 }

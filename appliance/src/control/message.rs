@@ -52,6 +52,10 @@ pub fn parse(text: &str) -> Incoming {
         Ok(HubMsg::Lobby { names }) => Incoming::Command(Command::Lobby(names)),
         Ok(HubMsg::ApplyConfig { version, config }) => Incoming::ApplyConfig { version, config },
         Ok(HubMsg::Error { message }) => Incoming::HubError(message),
+        // Enrollment messages belong to the token-less socket (`enroll`), not this one.
+        Ok(HubMsg::ClaimCode { .. } | HubMsg::Enrolled { .. }) => {
+            Incoming::Ignored { detail: "an enrollment message on an enrolled box's channel".to_owned() }
+        }
         Err(err) => {
             // Name the type when there is one: a newer hub's message is expected, not an error.
             let kind = serde_json::from_str::<serde_json::Value>(text)

@@ -4,20 +4,24 @@
 //! `tungstenite` on its own thread, reconnecting with backoff and jitter (capped at 7 s).
 //! Start with `message` (the pure parts), then `run` below.
 
+pub mod enroll;
+mod inventory;
 mod message;
 mod telemetry;
 
 use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use lectern_proto::device::{DeviceMsg, TELEMETRY_EVERY_SECS};
+use lectern_proto::device::{DeviceMsg, Inventory, TELEMETRY_EVERY_SECS};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::http::{HeaderValue, StatusCode, header};
 use tungstenite::{HandshakeError, Message, WebSocket};
 
+pub use inventory::inventory;
 pub use message::{Backoff, Command, Incoming, MAX_BACKOFF, control_url, hands_text, lobby_text, parse};
 pub use telemetry::{CpuMeter, telemetry};
 
@@ -57,6 +61,11 @@ pub struct ControlSettings {
     /// Where pushed configuration is checked and kept, and the flags that still win over it.
     pub config_paths: ConfigPaths,
     pub overrides: Overrides,
+    /// Sent with hello: what the admin may configure this box to use.
+    pub inventory: Option<Inventory>,
+    /// The state directory holding this box's enrolled credential, when the token came from
+    /// enrollment: if the hub refuses it (revoked), it is deleted and the box enrolls again.
+    pub enrolled_in: Option<PathBuf>,
 }
 
 /// Starts the control thread. `deliver` returns false once the runner is gone, which ends it.
@@ -69,9 +78,12 @@ pub fn spawn(
 
 #[derive(Debug, thiserror::Error)]
 enum SessionError {
-    /// Will not heal by retrying soon (bad token, unsupported URL): wait the longest backoff.
+    /// Will not heal by retrying soon (unsupported URL, a refusal): wait the longest backoff.
     #[error("{0}")]
     Refused(String),
+    /// The hub said 401/403 to our token.
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("{0}")]
     Lost(String),
     /// The runner is gone: stop.
@@ -94,13 +106,23 @@ fn run(settings: &ControlSettings, deliver: &dyn Fn(ControlEvent) -> bool) {
         if attempt.elapsed() >= STABLE_AFTER {
             backoff.reset();
         }
+        if let (SessionError::Unauthorized(why), Some(state_dir)) = (&err, &settings.enrolled_in) {
+            // Our enrolled credential was revoked (or the hub forgot us): back to the claim code.
+            tracing::error!(%why, "the hub refused this box's credential; enrolling again");
+            if let Err(err) = enroll::forget(state_dir) {
+                tracing::error!(%err, "could not delete the refused credential");
+            }
+            start_over();
+        }
         let delay = match err {
-            SessionError::Refused(_) => backoff.longest(),
+            SessionError::Refused(_) | SessionError::Unauthorized(_) => backoff.longest(),
             _ => backoff.next_delay(),
         };
         let reason = format!("retrying in {:.1}s: {err}", delay.as_secs_f64());
         match err {
-            SessionError::Refused(_) => tracing::error!(%reason, "control channel refused"),
+            SessionError::Refused(_) | SessionError::Unauthorized(_) => {
+                tracing::error!(%reason, "control channel refused")
+            }
             _ => tracing::warn!(%reason, "control channel down"),
         }
         if !deliver(ControlEvent::Down { reason }) {
@@ -117,8 +139,10 @@ fn session(
     started: Instant,
     cpu: &mut CpuMeter,
 ) -> Result<(), SessionError> {
-    let mut ws = connect(&settings.hub_url, &settings.token)?;
-    send(&mut ws, &DeviceMsg::Hello { version: env!("CARGO_PKG_VERSION").to_owned() })?;
+    let mut ws = connect(&settings.hub_url, Some(&settings.token))?;
+    let hello =
+        DeviceMsg::Hello { version: env!("CARGO_PKG_VERSION").to_owned(), inventory: settings.inventory.clone() };
+    send(&mut ws, &hello)?;
     tracing::info!(hub = %settings.hub_url, "control channel up");
     if !deliver(ControlEvent::Up) {
         return Err(SessionError::Stopping);
@@ -201,20 +225,23 @@ fn handle(
     if deliver(event) { Ok(()) } else { Err(SessionError::Stopping) }
 }
 
-fn connect(hub_url: &str, token: &Token) -> Result<WebSocket<TcpStream>, SessionError> {
+/// Opens the control socket; without a token, as a box asking to be enrolled.
+fn connect(hub_url: &str, token: Option<&Token>) -> Result<WebSocket<TcpStream>, SessionError> {
     let url = control_url(hub_url).map_err(SessionError::Refused)?;
     if url.starts_with("wss://") {
         return Err(SessionError::Refused(
             "an https:// hub needs TLS on the control channel, which this build does not have yet".to_owned(),
         ));
     }
-    if !token.is_valid() {
-        return Err(SessionError::Refused("the device token is empty or not a valid header value".to_owned()));
-    }
     let mut request = url.as_str().into_client_request().map_err(|e| SessionError::Refused(format!("{url}: {e}")))?;
-    let bearer = HeaderValue::from_str(&token.bearer())
-        .map_err(|_| SessionError::Refused("the device token is not a valid header value".to_owned()))?;
-    request.headers_mut().insert(header::AUTHORIZATION, bearer);
+    if let Some(token) = token {
+        if !token.is_valid() {
+            return Err(SessionError::Refused("the device token is empty or not a valid header value".to_owned()));
+        }
+        let bearer = HeaderValue::from_str(&token.bearer())
+            .map_err(|_| SessionError::Refused("the device token is not a valid header value".to_owned()))?;
+        request.headers_mut().insert(header::AUTHORIZATION, bearer);
+    }
     let uri = request.uri();
     let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
     let port = uri.port_u16().unwrap_or(80);
@@ -246,7 +273,7 @@ fn open_tcp(host: &str, port: u16) -> io::Result<TcpStream> {
 fn refused_by(status: StatusCode) -> SessionError {
     match status {
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            SessionError::Refused(format!("the hub rejected this device's token ({status}): check hub.token_file"))
+            SessionError::Unauthorized(format!("the hub rejected this device's token ({status}): check hub.token_file"))
         }
         // An older hub without the control channel, or a proxy in the way: it may change.
         status => SessionError::Lost(format!("the hub answered {status}")),
@@ -257,6 +284,18 @@ fn send(ws: &mut WebSocket<TcpStream>, msg: &DeviceMsg) -> Result<(), SessionErr
     // DeviceMsg is plain data; serializing it cannot fail.
     let text = serde_json::to_string(msg).map_err(|e| SessionError::Lost(e.to_string()))?;
     ws.send(Message::Text(text.into())).map_err(lost)
+}
+
+/// Runs this program again with the same arguments, in place (same pid, so systemd and test
+/// harnesses keep tracking it): the cleanest way back to enrollment from deep inside a lesson.
+fn start_over() -> ! {
+    use std::os::unix::process::CommandExt;
+    let err = match std::env::current_exe() {
+        Ok(exe) => std::process::Command::new(exe).args(std::env::args_os().skip(1)).exec(),
+        Err(err) => err,
+    };
+    tracing::error!(%err, "could not restart for enrollment; exiting so the service manager restarts us");
+    std::process::exit(75)
 }
 
 fn lost(err: tungstenite::Error) -> SessionError {

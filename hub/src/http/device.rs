@@ -1,39 +1,65 @@
 //! The classroom boxes' control channel, `GET /device/ws` with a device token: one socket per box
 //! that idles between lessons. The hub keeps each box's last telemetry and routes commands to it
-//! (a teacher starting or ending the room's camera, later the admin's configuration).
+//! (a teacher starting or ending the room's camera, the admin's configuration).
+//!
+//! A box without a credential connects without a token and asks for a claim code
+//! ([`crate::enroll`]); when an admin claims it, the box receives its own device credential on
+//! the same socket. Revoking a credential closes its control channel and media sessions at once.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use lectern_proto::device::{DeviceMsg, HubMsg, TELEMETRY_EVERY_SECS, Telemetry};
+use lectern_proto::device::{DeviceMsg, HubMsg, Inventory, TELEMETRY_EVERY_SECS, Telemetry};
 use lectern_proto::{Claims, Role, RoomId};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::AppState;
 use super::auth::{authorize, display_name, parse_room, verify_bearer};
 use super::error::AppError;
-use crate::token::unix_now;
+use crate::enroll::{self, Enrollments};
+use crate::token::{TokenKey, unix_now};
 
-/// Messages from a box are small; anything bigger is not one of ours.
-const MAX_DEVICE_MESSAGE: usize = 16 * 1024;
+/// Messages from a box are small (an inventory of a few devices at most); anything bigger is not one of ours.
+const MAX_DEVICE_MESSAGE: usize = 64 * 1024;
+/// A box without a credential must say what it wants this soon after connecting.
+const ENROLL_HELLO_WITHIN: Duration = Duration::from_secs(10);
+/// Enrolled devices' credentials have this subject prefix (see `lectern_admin::devices`).
+const ENROLLED_PREFIX: &str = "box-";
 
-/// The boxes connected to this hub, one per room (a reconnecting box replaces its old socket).
-#[derive(Default)]
+/// The boxes connected to this hub, one per room (a reconnecting box replaces its old socket), and
+/// the boxes waiting to be enrolled.
 pub struct DeviceRegistry {
     boxes: Mutex<HashMap<RoomId, Connected>>,
     next_conn: AtomicU64,
+    enrollments: Mutex<Enrollments>,
+    /// Waiting boxes' sockets by hashed box key, and credentials for boxes claimed while away.
+    waiting: Mutex<Waiting>,
+    key: TokenKey,
+    /// To end a revoked box's media sessions; set once the hub's state exists.
+    app: OnceLock<Weak<super::AppState>>,
+}
+
+#[derive(Default)]
+struct Waiting {
+    sockets: HashMap<String, (u64, mpsc::UnboundedSender<HubMsg>)>,
+    /// Claimed while the box was offline: handed over when it asks again (until the code would
+    /// have expired).
+    undelivered: HashMap<String, (HubMsg, u64)>,
 }
 
 struct Connected {
     conn: u64,
+    jti: String,
     tx: mpsc::UnboundedSender<HubMsg>,
     view: DeviceView,
 }
@@ -48,17 +74,43 @@ pub struct DeviceView {
     pub connected_at: u64,
     pub last_seen: u64,
     pub telemetry: Option<Telemetry>,
+    /// The enrolled device's id, when its credential came from enrollment.
+    pub device_id: Option<String>,
+    pub inventory: Option<Inventory>,
 }
 
 impl DeviceRegistry {
+    pub fn new(key: TokenKey) -> Self {
+        Self {
+            boxes: Mutex::default(),
+            next_conn: AtomicU64::new(0),
+            enrollments: Mutex::default(),
+            waiting: Mutex::default(),
+            key,
+            app: OnceLock::new(),
+        }
+    }
+
+    pub(super) fn attach(&self, app: Weak<super::AppState>) {
+        let _ = self.app.set(app);
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn enrollments(&self) -> std::sync::MutexGuard<'_, Enrollments> {
+        self.enrollments.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Connected>> {
         self.boxes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn register(&self, view: DeviceView, tx: mpsc::UnboundedSender<HubMsg>) -> u64 {
+    fn register(&self, view: DeviceView, jti: String, tx: mpsc::UnboundedSender<HubMsg>) -> u64 {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         // The old socket's sender is dropped here, which ends that session.
-        self.lock().insert(view.room.clone(), Connected { conn, tx, view });
+        self.lock().insert(view.room.clone(), Connected { conn, jti, tx, view });
         conn
     }
 
@@ -91,22 +143,31 @@ impl DeviceRegistry {
     }
 }
 
+/// `GET /device/ws`: with a device token, a box's control channel; without any token, a new box
+/// asking to be enrolled.
 pub async fn upgrade(
     State(st): State<Arc<AppState>>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
+    let ws = ws.max_message_size(MAX_DEVICE_MESSAGE);
+    if !headers.contains_key(header::AUTHORIZATION) {
+        let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |axum::Extension(ConnectInfo(a))| a.ip());
+        return Ok(ws.on_upgrade(move |socket| enrollment(socket, st, ip)));
+    }
     let claims = verify_bearer(&headers, &st.key)?;
     if claims.role != Role::Device {
         return Err(AppError::forbidden(format!("role '{}' is not a classroom box", claims.role)));
     }
-    Ok(ws.max_message_size(MAX_DEVICE_MESSAGE).on_upgrade(move |socket| session(socket, st, claims)))
+    Ok(ws.on_upgrade(move |socket| session(socket, st, claims)))
 }
 
 async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
     let room = claims.room.clone();
     let (tx, mut commands) = mpsc::unbounded_channel();
     let now = unix_now();
+    let device_id = claims.sub.starts_with(ENROLLED_PREFIX).then(|| claims.sub.clone());
     let view = DeviceView {
         room: room.clone(),
         name: display_name(&claims),
@@ -114,8 +175,10 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
         connected_at: now,
         last_seen: now,
         telemetry: None,
+        device_id: device_id.clone(),
+        inventory: None,
     };
-    let conn = st.devices.register(view, tx);
+    let conn = st.devices.register(view, claims.jti.clone(), tx);
     tracing::info!(%room, "classroom box connected");
     // Three missed reports and the box is presumed gone; it reconnects on its own.
     let silence = Duration::from_secs(3 * TELEMETRY_EVERY_SECS);
@@ -133,7 +196,19 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
                     _ => break,
                 };
                 match serde_json::from_str::<DeviceMsg>(&text) {
-                    Ok(m) => st.devices.update(&room, conn, |v| apply(v, m)),
+                    Ok(DeviceMsg::Enroll { .. }) => {
+                        let message = "this box is enrolled already; enroll only without a token".to_owned();
+                        if !reply(&mut ws, HubMsg::Error { message }).await { break }
+                    }
+                    Ok(m) => {
+                        let pending = record(&st, device_id.as_deref(), &m).await;
+                        st.devices.update(&room, conn, |v| apply(v, m));
+                        if let Some((version, config)) = pending
+                            && !reply(&mut ws, HubMsg::ApplyConfig { version, config }).await
+                        {
+                            break;
+                        }
+                    }
                     Err(e) => if !reply(&mut ws, HubMsg::Error { message: format!("invalid message: {e}") }).await { break },
                 }
             }
@@ -151,11 +226,103 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
 fn apply(view: &mut DeviceView, msg: DeviceMsg) {
     view.last_seen = unix_now();
     match msg {
-        DeviceMsg::Hello { version } => view.version = Some(version.chars().take(64).collect()),
+        DeviceMsg::Hello { version, inventory } => {
+            view.version = Some(version.chars().take(64).collect());
+            view.inventory = inventory;
+        }
         DeviceMsg::Telemetry(t) => view.telemetry = Some(t),
         DeviceMsg::ConfigResult { version, ok, error } => {
-            tracing::info!(room = %view.room, version, ok, error = ?error, "classroom box applied configuration");
+            tracing::info!(room = %view.room, version, ok, error = ?error, "classroom box answered a configuration");
         }
+        DeviceMsg::Enroll { .. } => {}
+    }
+}
+
+/// What an enrolled box says that the web admin keeps: its inventory, its answers to
+/// configurations. Returns a configuration the box has yet to apply, to send after its hello.
+async fn record(st: &AppState, device_id: Option<&str>, msg: &DeviceMsg) -> Option<(u64, String)> {
+    let id = device_id?;
+    let pool = st.store.pool();
+    let outcome = match msg {
+        DeviceMsg::Hello { inventory, .. } => lectern_admin::devices::on_hello(pool, id, inventory.as_ref()).await,
+        DeviceMsg::ConfigResult { version, ok, error } => {
+            lectern_admin::devices::on_config_result(pool, id, *version, *ok, error.as_deref(), unix_now())
+                .await
+                .map(|()| None)
+        }
+        _ => Ok(None),
+    };
+    outcome.unwrap_or_else(|err| {
+        tracing::warn!(device = id, %err, "could not record what a classroom box reported");
+        None
+    })
+}
+
+/// A box without a credential: it sends `enroll`, gets its claim code, and waits on this socket
+/// until an admin claims it (then it gets `enrolled` and the socket closes) or it goes away.
+async fn enrollment(mut ws: WebSocket, st: Arc<AppState>, ip: IpAddr) {
+    let first = tokio::time::timeout(ENROLL_HELLO_WITHIN, ws.recv()).await;
+    let text = match first {
+        Ok(Some(Ok(Message::Text(t)))) => t,
+        _ => return,
+    };
+    let (box_key, version, hostname) = match serde_json::from_str::<DeviceMsg>(&text) {
+        Ok(DeviceMsg::Enroll { box_key, version, hostname }) if (32..=256).contains(&box_key.len()) => {
+            (box_key, version, hostname)
+        }
+        Ok(DeviceMsg::Enroll { .. }) => {
+            let message = "boxKey must be 32–256 characters of randomness".to_owned();
+            reply(&mut ws, HubMsg::Error { message }).await;
+            return;
+        }
+        _ => {
+            let message = "without a token, the only message is enroll (or connect with your device token)".to_owned();
+            reply(&mut ws, HubMsg::Error { message }).await;
+            return;
+        }
+    };
+    // Only a hash of the box's secret is kept, like any other credential.
+    let key: String = Sha256::digest(box_key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let now = unix_now();
+    let undelivered = st.devices.waiting().undelivered.remove(&key);
+    if let Some((msg, expires_at)) = undelivered
+        && expires_at > now
+    {
+        reply(&mut ws, msg).await;
+        return;
+    }
+    let requested = st.devices.enrollments().request(&key, &hostname, &version, ip, now, rand::random);
+    let pending = match requested {
+        Ok(p) => p,
+        Err(err) => {
+            reply(&mut ws, HubMsg::Error { message: err.to_string() }).await;
+            return;
+        }
+    };
+    tracing::info!(%ip, hostname = %pending.hostname, "a classroom box is waiting to be enrolled");
+    let (tx, mut commands) = mpsc::unbounded_channel();
+    let conn = st.devices.next_conn.fetch_add(1, Ordering::Relaxed);
+    st.devices.waiting().sockets.insert(key.clone(), (conn, tx));
+    let code = HubMsg::ClaimCode { code: enroll::display(&pending.code), expires_at: pending.expires_at };
+    if reply(&mut ws, code).await {
+        let silence = Duration::from_secs(3 * TELEMETRY_EVERY_SECS);
+        loop {
+            tokio::select! {
+                msg = tokio::time::timeout(silence, ws.recv()) => match msg {
+                    Ok(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Text(_)))) => {}
+                    _ => break,
+                },
+                cmd = commands.recv() => {
+                    let Some(cmd) = cmd else { break };
+                    let done = matches!(cmd, HubMsg::Enrolled { .. });
+                    if !reply(&mut ws, cmd).await || done { break }
+                }
+            }
+        }
+    }
+    let mut waiting = st.devices.waiting();
+    if waiting.sockets.get(&key).is_some_and(|(c, _)| *c == conn) {
+        waiting.sockets.remove(&key);
     }
 }
 
@@ -214,11 +381,60 @@ impl lectern_admin::Fleet for DeviceRegistry {
                 connected_at: v.connected_at,
                 last_seen: v.last_seen,
                 telemetry: v.telemetry,
+                device_id: v.device_id,
+                inventory: v.inventory,
             })
             .collect()
     }
 
     fn send(&self, room: &RoomId, cmd: HubMsg) -> bool {
         DeviceRegistry::send(self, room, cmd)
+    }
+
+    fn claim(&self, code: &str) -> Option<lectern_admin::devices::Claimed> {
+        let p = self.enrollments().claim(code, unix_now())?;
+        Some(lectern_admin::devices::Claimed {
+            box_key: p.box_key,
+            hostname: p.hostname,
+            version: p.version,
+            ip: p.ip.to_string(),
+        })
+    }
+
+    fn deliver(&self, box_key: &str, msg: HubMsg) {
+        let mut waiting = self.waiting();
+        let sent = waiting.sockets.remove(box_key).is_some_and(|(_, tx)| tx.send(msg.clone()).is_ok());
+        if !sent {
+            waiting.undelivered.insert(box_key.to_owned(), (msg, unix_now() + enroll::CODE_TTL_SECS));
+        }
+    }
+
+    fn revoke(&self, jti: &str) {
+        self.key.revoke(jti);
+        // Dropping the sender ends the box's session loop, which closes its socket.
+        self.lock().retain(|_, c| c.jti != jti);
+        let Some(app) = self.app.get().and_then(Weak::upgrade) else { return };
+        let ended: Vec<super::whip::Resource> = {
+            let mut resources = app.resources.lock().unwrap_or_else(|e| e.into_inner());
+            let ids: Vec<String> = resources.iter().filter(|(_, r)| r.jti == jti).map(|(id, _)| id.clone()).collect();
+            ids.iter().filter_map(|id| resources.remove(id)).collect()
+        };
+        if ended.is_empty() {
+            return;
+        }
+        tracing::info!(sessions = ended.len(), "ending a revoked box's media sessions");
+        tokio::spawn(async move {
+            for r in ended {
+                let (room, participant) = (r.room.clone(), r.participant);
+                let _ = app
+                    .sfu
+                    .call(&room, |reply| crate::sfu::Command::Leave {
+                        room: room.clone(),
+                        participant,
+                        reply: Some(reply),
+                    })
+                    .await;
+            }
+        });
     }
 }

@@ -88,11 +88,11 @@ impl AppState {
         ice_servers: Vec<lectern_proto::signal::IceServer>,
         behind_tls: bool,
     ) -> Arc<Self> {
-        let devices = Arc::new(device::DeviceRegistry::default());
+        let devices = Arc::new(device::DeviceRegistry::new(key.clone()));
         let mint_key = key.clone();
         let mint: lectern_admin::Mint = Arc::new(move |c| mint_key.issue(&c));
         let admin = lectern_admin::AdminState::new(store.pool().clone(), devices.clone(), behind_tls, mint);
-        Arc::new(Self {
+        let state = Arc::new(Self {
             key,
             sfu,
             store,
@@ -101,7 +101,9 @@ impl AppState {
             devices,
             admin,
             join_limiter: Some(Mutex::new(crate::classroom::JoinLimiter::new(crate::classroom::Rate::JOIN))),
-        })
+        });
+        state.devices.attach(Arc::downgrade(&state));
+        state
     }
 }
 

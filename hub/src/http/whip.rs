@@ -53,6 +53,8 @@ pub struct Resource {
     pub flow: Flow,
     pub room: RoomId,
     pub participant: lectern_proto::ParticipantId,
+    /// The token's id, so revoking it ends the session.
+    pub jti: String,
 }
 
 pub async fn whip_post(
@@ -153,7 +155,7 @@ async fn create(
     st.resources
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(id.clone(), Resource { flow, room: room.clone(), participant });
+        .insert(id.clone(), Resource { flow, room: room.clone(), participant, jti: claims.jti.clone() });
     let location = format!("/{}/{room}/{id}", flow.path());
     tracing::info!(%room, %participant, flow = flow.path(), "session created");
     let mut resp = (StatusCode::CREATED, answer.to_sdp_string()).into_response();

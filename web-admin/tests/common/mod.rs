@@ -13,9 +13,10 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use lectern_admin::devices::Claimed;
 use lectern_admin::{AdminState, DeviceSummary, Fleet, Role};
 use lectern_proto::RoomId;
-use lectern_proto::device::HubMsg;
+use lectern_proto::device::{HubMsg, Inventory, InventoryDevice};
 use serde_json::Value;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
@@ -28,6 +29,20 @@ pub const OPERATOR_PW: &str = "operator password 1";
 #[derive(Default)]
 pub struct FakeFleet {
     pub sent: Mutex<Vec<(RoomId, HubMsg)>>,
+    /// Boxes waiting to be claimed: (code, box).
+    pub waiting: Mutex<Vec<(String, Claimed)>>,
+    pub delivered: Mutex<Vec<(String, HubMsg)>>,
+    pub revoked: Mutex<Vec<String>>,
+}
+
+/// lab-1's box has one camera, /dev/video0, and no microphone.
+pub fn lab1_inventory() -> Inventory {
+    Inventory {
+        cameras: vec![InventoryDevice { name: "Test pattern".into(), device: "/dev/video0".into() }],
+        microphones: vec![],
+        speakers: vec![],
+        encoders: vec!["x264enc".into()],
+    }
 }
 
 impl Fleet for FakeFleet {
@@ -39,6 +54,8 @@ impl Fleet for FakeFleet {
             connected_at: T0,
             last_seen: T0 + 5,
             telemetry: None,
+            device_id: None,
+            inventory: Some(lab1_inventory()),
         }]
     }
     /// Only lab-1's box is connected.
@@ -48,6 +65,17 @@ impl Fleet for FakeFleet {
         }
         self.sent.lock().unwrap().push((room.clone(), cmd));
         true
+    }
+    fn claim(&self, code: &str) -> Option<Claimed> {
+        let mut waiting = self.waiting.lock().unwrap();
+        let i = waiting.iter().position(|(c, _)| c == code)?;
+        Some(waiting.remove(i).1)
+    }
+    fn deliver(&self, box_key: &str, msg: HubMsg) {
+        self.delivered.lock().unwrap().push((box_key.to_owned(), msg));
+    }
+    fn revoke(&self, jti: &str) {
+        self.revoked.lock().unwrap().push(jti.to_owned());
     }
 }
 

@@ -1,0 +1,198 @@
+//! Claim codes for classroom boxes that have no credential yet. A new box connects to
+//! `/device/ws` without a token and asks for a code; it shows the code on its display, log and
+//! status page; an admin types it into the web admin with the room the box belongs to, and the
+//! hub hands the box its own device credential over the same socket.
+//!
+//! Plain state, time as an input: the socket side lives in `http::device`. Codes live in memory
+//! only (a hub restart makes waiting boxes ask again and show a new code); each is single use and
+//! expires after 24 hours. A box reconnecting with the same `box_key` gets its code back, so a
+//! flaky network does not change the code on its screen while someone is typing it.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// How long a code may be claimed.
+pub const CODE_TTL_SECS: u64 = 24 * 3600;
+/// Crockford's base 32: no I, L, O or U, so a code read off a screen is not misread.
+const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const CODE_CHARS: usize = 8;
+/// Bounds memory against a flood of fake boxes.
+const MAX_PENDING: usize = 2000;
+const MAX_PENDING_PER_IP: usize = 64;
+
+/// A box waiting to be claimed, as the admin sees it when claiming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// Normalized: 8 characters, no dash.
+    pub code: String,
+    /// SHA-256 of the box's secret key, hex: who to hand the credential to.
+    pub box_key: String,
+    pub hostname: String,
+    pub version: String,
+    pub ip: IpAddr,
+    pub expires_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnrollError {
+    #[error("too many boxes are waiting to be enrolled from {0}; enroll or power off some first")]
+    TooManyFromAddress(IpAddr),
+    #[error("too many boxes are waiting to be enrolled; try again later")]
+    TooMany,
+}
+
+#[derive(Debug, Default)]
+pub struct Enrollments {
+    /// By normalized code.
+    pending: HashMap<String, Pending>,
+}
+
+impl Enrollments {
+    /// The code for the box with `box_key` (hashed): its current one if it has one that has not
+    /// expired, else a new one drawn with `random` (called until the code is unused).
+    pub fn request(
+        &mut self,
+        box_key: &str,
+        hostname: &str,
+        version: &str,
+        ip: IpAddr,
+        now: u64,
+        mut random: impl FnMut() -> u64,
+    ) -> Result<Pending, EnrollError> {
+        self.forget_expired(now);
+        if let Some(p) = self.pending.values_mut().find(|p| p.box_key == box_key) {
+            p.ip = ip;
+            return Ok(p.clone());
+        }
+        if self.pending.len() >= MAX_PENDING {
+            return Err(EnrollError::TooMany);
+        }
+        if self.pending.values().filter(|p| p.ip == ip).count() >= MAX_PENDING_PER_IP {
+            return Err(EnrollError::TooManyFromAddress(ip));
+        }
+        let code = loop {
+            let code = code_from(random());
+            if !self.pending.contains_key(&code) {
+                break code;
+            }
+        };
+        let pending = Pending {
+            code: code.clone(),
+            box_key: box_key.to_owned(),
+            hostname: clip(hostname, 64),
+            version: clip(version, 32),
+            ip,
+            expires_at: now + CODE_TTL_SECS,
+        };
+        self.pending.insert(code, pending.clone());
+        Ok(pending)
+    }
+
+    /// Takes the box waiting with `code` as typed (any case, dashes and spaces ignored, O read as
+    /// 0 and I/L as 1). `None` for a code that never existed, was used or has expired: the caller
+    /// must not be able to tell which.
+    pub fn claim(&mut self, typed: &str, now: u64) -> Option<Pending> {
+        self.forget_expired(now);
+        self.pending.remove(&normalize(typed)?)
+    }
+
+    pub fn waiting(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn forget_expired(&mut self, now: u64) {
+        self.pending.retain(|_, p| p.expires_at > now);
+    }
+}
+
+/// `ABCD-EFGH` for showing.
+pub fn display(code: &str) -> String {
+    if code.len() == CODE_CHARS { format!("{}-{}", &code[..4], &code[4..]) } else { code.to_owned() }
+}
+
+fn code_from(mut bits: u64) -> String {
+    let mut code = String::with_capacity(CODE_CHARS);
+    for _ in 0..CODE_CHARS {
+        code.push(ALPHABET[(bits % 32) as usize] as char);
+        bits /= 32;
+    }
+    code
+}
+
+fn normalize(typed: &str) -> Option<String> {
+    let mut code = String::with_capacity(CODE_CHARS);
+    for c in typed.chars().filter(|c| !matches!(c, '-' | ' ')) {
+        let c = match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        };
+        if !c.is_ascii() || !ALPHABET.contains(&(c as u8)) || code.len() == CODE_CHARS {
+            return None;
+        }
+        code.push(c);
+    }
+    (code.len() == CODE_CHARS).then_some(code)
+}
+
+fn clip(s: &str, max: usize) -> String {
+    s.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    fn request(e: &mut Enrollments, key: &str, now: u64, seed: u64) -> Pending {
+        e.request(key, "box", "0.1.0", IP, now, || seed).unwrap()
+    }
+
+    #[test]
+    fn a_code_is_single_use_and_typed_loosely() {
+        let mut e = Enrollments::default();
+        let p = request(&mut e, "k1", 100, 0x1234_5678_9abc);
+        assert_eq!(p.code.len(), 8);
+        let typed = display(&p.code).to_lowercase().replace('0', "o");
+        assert_eq!(e.claim(&typed, 200).map(|c| c.box_key), Some("k1".to_owned()));
+        assert_eq!(e.claim(&p.code, 201), None, "replayed");
+        assert_eq!(e.waiting(), 0);
+    }
+
+    #[test]
+    fn a_reconnecting_box_keeps_its_code_until_it_expires() {
+        let mut e = Enrollments::default();
+        let first = request(&mut e, "k1", 100, 1);
+        assert_eq!(request(&mut e, "k1", 5000, 2).code, first.code);
+        let later = request(&mut e, "k1", 100 + CODE_TTL_SECS, 3);
+        assert_ne!(later.code, first.code, "an expired code is replaced");
+        assert_eq!(e.claim(&first.code, 100 + CODE_TTL_SECS), None);
+    }
+
+    #[test]
+    fn expired_unknown_and_malformed_codes_all_fail_alike() {
+        let mut e = Enrollments::default();
+        let p = request(&mut e, "k1", 100, 7);
+        assert_eq!(e.claim("ZZZZ-ZZZZ", 101), None);
+        for bad in ["", "ABC", "ABCDEFGHJ", "ABCD-EFGU", "ÅBCDEFGH"] {
+            assert_eq!(e.claim(bad, 101), None, "{bad}");
+        }
+        assert_eq!(e.claim(&p.code, 100 + CODE_TTL_SECS), None, "expired");
+    }
+
+    #[test]
+    fn colliding_draws_are_redrawn_and_floods_are_bounded() {
+        let mut e = Enrollments::default();
+        let a = request(&mut e, "k1", 100, 9);
+        let mut draws = [9, 9, 10].into_iter();
+        let b = e.request("k2", "box", "v", IP, 100, || draws.next().unwrap()).unwrap();
+        assert_ne!(a.code, b.code);
+        for i in 2..MAX_PENDING_PER_IP {
+            request(&mut e, &format!("other-{i}"), 100, 1000 + i as u64);
+        }
+        assert_eq!(e.request("one more", "", "", IP, 100, || 1).unwrap_err(), EnrollError::TooManyFromAddress(IP));
+        let other: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(e.request("elsewhere", "", "", other, 100, || 5).is_ok());
+    }
+}

@@ -1,0 +1,180 @@
+// One box: live figures (refreshed every 5 s), its remote configuration (the newest version fills
+// the form; the hub validates before sending, the box answers applied or failed), the history of
+// what was sent, and revocation. Everything the hub sends is set as text, never as HTML.
+
+import { ApiError, api, startPage } from './api.js';
+import { STATE_LABELS, configLine, figures } from './fleet-format.js';
+import { submitting } from './form.js';
+
+const REFRESH_MS = 5000;
+const room = new URLSearchParams(location.search).get('room') || '';
+const FIGURES = [['version', 'Version'], ['uptime', 'Uptime'], ['encoder', 'Encoder'], ['fps', 'FPS'],
+  ['bitrate', 'Bitrate'], ['loss', 'Packet loss'], ['cpu', 'CPU'], ['temperature', 'Temperature'],
+  ['lastError', 'Last error']];
+const NUMBERS = ['width', 'height', 'framerate', 'bitrateKbps', 'keyframeIntervalS'];
+const SWITCHES = ['echoCancellation', 'noiseSuppression', 'autoGain'];
+const PANEL_LINES = ['goLive', 'mute', 'privacy', 'liveLed', 'mutedLed', 'faultLed'];
+
+const $ = (id) => document.getElementById(id);
+const form = $('config-form');
+const alertBox = $('device-alert');
+let filled = false;
+let timer = null;
+
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function el(tag, text) {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function when(unix) {
+  return unix ? new Date(unix * 1000).toLocaleString() : '—';
+}
+
+function fillList(id, devices) {
+  $(id).replaceChildren(...(devices || []).map((d) => {
+    const o = el('option');
+    o.value = d.device;
+    o.label = d.name;
+    return o;
+  }));
+}
+
+function fillForm(config) {
+  const f = form.elements;
+  for (const key of ['camera', 'mic', 'speaker']) f[key].value = config[key] || '';
+  for (const key of NUMBERS) f[key].value = config[key] ?? '';
+  for (const key of SWITCHES) f[key].value = key in config ? String(config[key]) : '';
+  f.simulcast.value = (config.simulcast || []).map((l) => `${l.width}x${l.height}@${l.bitrateKbps}`).join(', ');
+  const panel = config.panel || {};
+  f.chip.value = panel.chip || '';
+  for (const key of PANEL_LINES) f[key].value = panel[key] ?? '';
+}
+
+/** The form as a configuration: blank fields are left out. */
+function readForm() {
+  const f = form.elements;
+  const config = {};
+  for (const key of ['camera', 'mic', 'speaker']) if (f[key].value.trim()) config[key] = f[key].value.trim();
+  for (const key of NUMBERS) if (f[key].value !== '') config[key] = Number(f[key].value);
+  for (const key of SWITCHES) if (f[key].value) config[key] = f[key].value === 'true';
+  const layers = f.simulcast.value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (layers.length) {
+    config.simulcast = layers.map((text) => {
+      const m = /^(\d+)\s*x\s*(\d+)\s*@\s*(\d+)$/i.exec(text);
+      if (!m) throw new ApiError(400, 'bad_request', `simulcast: '${text}' is not like 640x360@500`);
+      return { width: Number(m[1]), height: Number(m[2]), bitrateKbps: Number(m[3]) };
+    });
+  }
+  if (f.chip.value.trim()) {
+    const panel = { chip: f.chip.value.trim() };
+    for (const key of PANEL_LINES) if (f[key].value !== '') panel[key] = Number(f[key].value);
+    config.panel = panel;
+  }
+  return config;
+}
+
+function render(d) {
+  setText($('device-title'), `Room ${d.room}${d.roomName ? ` — ${d.roomName}` : ''}`);
+  document.title = `${d.room} · Lectern admin`;
+  const badge = $('device-state');
+  badge.className = `badge badge-${d.state}`;
+  setText(badge, STATE_LABELS[d.state] || d.state);
+  const status = [d.device ? `“${d.device.name}”, enrolled ${when(d.device.enrolledAt)} by ${d.device.enrolledBy}`
+    : 'No box is enrolled for this room.', d.telemetry ? d.telemetry.status : ''].filter(Boolean).join(' · ');
+  setText($('device-status'), status);
+  const f = figures(d);
+  const dl = $('device-figures');
+  if (!dl.children.length) {
+    for (const [key, label] of FIGURES) {
+      const dd = el('dd');
+      dd.dataset.figure = key;
+      dl.append(el('dt', label), dd);
+    }
+  }
+  for (const [key] of FIGURES) setText(dl.querySelector(`dd[data-figure="${key}"]`), f[key]);
+
+  $('config-card').hidden = !d.device;
+  $('revoke-card').hidden = !d.device;
+  if (!d.device) return;
+  const newest = d.configs[0];
+  setText($('config-state'), newest ? configLine({ config: newest, deviceId: d.device.id })
+    : 'No configuration sent yet: the box uses its own files.');
+  $('config-state').dataset.state = newest ? newest.state : 'none';
+  const inv = d.inventory;
+  fillList('cameras', inv && inv.cameras);
+  fillList('mics', inv && inv.microphones);
+  fillList('speakers', inv && inv.speakers);
+  setText($('cfg-camera-help'), inv ? `This box has: ${inv.cameras.map((c) => c.device).join(', ') || 'no camera'}.`
+    : 'This box has not reported its devices yet.');
+  if (!filled) {
+    fillForm(newest ? newest.config : {});
+    filled = true;
+  }
+  $('config-history').replaceChildren(...d.configs.map((c) => {
+    const tr = el('tr');
+    tr.dataset.version = c.version;
+    const outcome = c.state === 'failed' ? `failed: ${c.error || ''}` : c.state === 'applied'
+      ? `applied ${when(c.reportedAt)}` : 'waiting for the box';
+    tr.append(el('td', `v${c.version}`), el('td', when(c.createdAt)), el('td', c.createdBy), el('td', outcome));
+    return tr;
+  }));
+}
+
+async function refresh() {
+  clearTimeout(timer);
+  try {
+    render(await api('GET', `devices/${encodeURIComponent(room)}`));
+    setText(alertBox, '');
+  } catch (err) {
+    if (err.status === 401) {
+      location.assign('/admin/login');
+      return;
+    }
+    setText(alertBox, err.status === 404 ? `No room or box '${room}'.` : `Could not load the box: ${err.message}`);
+  }
+  timer = setTimeout(() => { if (!document.hidden) refresh(); }, REFRESH_MS);
+}
+
+form.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  submitting(form, async () => {
+    const sent = await api('PUT', `devices/${encodeURIComponent(room)}/config`, readForm());
+    setText($('config-state'), sent.delivered ? `Config v${sent.version} sent; waiting for the box`
+      : `Config v${sent.version} saved; the box is offline and gets it when it connects`);
+    await refresh();
+  });
+});
+
+$('revoke-ask').addEventListener('click', () => {
+  setText($('revoke-question'), `Revoke the box of room ${room}? It goes offline now and must be enrolled again.`);
+  $('revoke-confirm').hidden = false;
+  $('revoke-no').focus();
+});
+$('revoke-no').addEventListener('click', () => {
+  $('revoke-confirm').hidden = true;
+  $('revoke-ask').focus();
+});
+$('revoke-yes').addEventListener('click', async () => {
+  try {
+    const device = await api('POST', `devices/${encodeURIComponent(room)}/revoke`);
+    $('revoke-confirm').hidden = true;
+    setText($('device-notice'), `Revoked “${device.name}”. It is disconnected and will show a new claim code.`);
+    await refresh();
+  } catch (err) {
+    setText(alertBox, err.message);
+  }
+});
+document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
+
+const me = await startPage();
+if (me.role !== 'admin') {
+  // Operators see the box; changing or revoking it is for admins.
+  form.querySelector('button[type="submit"]').hidden = true;
+  $('revoke-ask').hidden = true;
+}
+await refresh();
