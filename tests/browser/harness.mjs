@@ -4,7 +4,7 @@
 // and, as a last resort, when the test process exits.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -216,12 +216,26 @@ export class Env {
     return lines[lines.length - 1];
   }
 
-  startAppliance({ room, token }) {
+  /**
+   * A virtual box for `room`. Given its room and token on the command line it goes live at once;
+   * with `idle: true` they are in its configuration files instead, as in a classroom, and it waits
+   * for a lesson.
+   */
+  startAppliance({ room, token, idle = false }) {
     requireBinary(APPLIANCE_BIN, 'lectern-appliance');
     // Its own state dir and an ephemeral status port: tests never touch /var/lib or collide on :8090.
     const stateDir = path.join(this.dataDir, `appliance${this.appliances.length}`);
+    let hubArgs = ['--room', room, '--token', token];
+    if (idle) {
+      mkdirSync(stateDir, { recursive: true });
+      const tokenFile = path.join(stateDir, 'token');
+      writeFileSync(tokenFile, token, { mode: 0o600 });
+      writeFileSync(path.join(stateDir, 'appliance.toml'),
+        `[hub]\nurl = "${this.baseUrl}"\nroom = "${room}"\ntoken_file = "${tokenFile}"\n`);
+      hubArgs = [];
+    }
     const a = new Child(`appliance${this.appliances.length}`, APPLIANCE_BIN,
-      ['--virtual', '--hub', this.baseUrl, '--room', room, '--token', token,
+      ['--virtual', '--hub', this.baseUrl, ...hubArgs,
         '--state-dir', stateDir, '--config', stateDir, '--vendor-config-dir', stateDir, '--status-listen', '127.0.0.1:0'],
       { RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1' });
     this.appliances.push(a);
