@@ -167,7 +167,16 @@ fn enroll_now(
         *status_served = true;
     }
     tracing::info!(hub = %loaded.settings.hub.url, "this box has no credential: asking the hub for a claim code");
-    control::enroll::enroll(&loaded.settings.hub.url, &args.state_dir, board).context("enrolling with the hub")
+    // The room's screen shows the code too; a box without a working display still enrolls.
+    let screen = control::ClaimScreen::start(args.use_virtual)
+        .inspect_err(|err| tracing::warn!(%err, "cannot show the claim code on the display"))
+        .ok();
+    let show = |code: &str| {
+        if let Some(screen) = &screen {
+            screen.show_code(code);
+        }
+    };
+    control::enroll::enroll(&loaded.settings.hub.url, &args.state_dir, board, &show).context("enrolling with the hub")
 }
 
 fn status_board(board: &StatusBoard, loaded: &Loaded, encoder: &str) {

@@ -73,12 +73,18 @@ pub fn forget(state_dir: &Path) -> io::Result<()> {
 
 /// Connects to the hub until this box is enrolled; returns the stored credential. Retries with
 /// backoff (capped at 7 s) through hub restarts and network trouble.
-pub fn enroll(hub_url: &str, state_dir: &Path, board: &StatusBoard) -> io::Result<Credential> {
+/// `show_code` puts the code on the room's screen as well.
+pub fn enroll(
+    hub_url: &str,
+    state_dir: &Path,
+    board: &StatusBoard,
+    show_code: &dyn Fn(&str),
+) -> io::Result<Credential> {
     fs::create_dir_all(state_dir)?;
     let box_key = box_key(state_dir)?;
     let mut backoff = Backoff::new(StdRng::from_os_rng());
     loop {
-        let err = match session(hub_url, &box_key, board) {
+        let err = match session(hub_url, &box_key, board, show_code) {
             Ok(stored) => return keep(state_dir, stored),
             Err(err) => err,
         };
@@ -89,7 +95,12 @@ pub fn enroll(hub_url: &str, state_dir: &Path, board: &StatusBoard) -> io::Resul
     }
 }
 
-fn session(hub_url: &str, box_key: &str, board: &StatusBoard) -> Result<Stored, SessionError> {
+fn session(
+    hub_url: &str,
+    box_key: &str,
+    board: &StatusBoard,
+    show_code: &dyn Fn(&str),
+) -> Result<Stored, SessionError> {
     let mut ws = connect(hub_url, None)?;
     let hostname = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_owned();
     let hello =
@@ -122,6 +133,7 @@ fn session(hub_url: &str, box_key: &str, board: &StatusBoard) -> Result<Stored, 
                     expires_at,
                     "this box is not enrolled: enter claim code {code} in the hub's web admin (Fleet → Enroll a box)"
                 );
+                show_code(&code);
                 board.update(|s| {
                     s.claim_code = Some(code.clone());
                     s.control = "waiting to be enrolled".to_owned();

@@ -4,6 +4,7 @@
 //! `tungstenite` on its own thread, reconnecting with backoff and jitter (capped at 7 s).
 //! Start with `message` (the pure parts), then `run` below.
 
+mod claim_screen;
 pub mod enroll;
 mod inventory;
 mod message;
@@ -21,6 +22,7 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::http::{HeaderValue, StatusCode, header};
 use tungstenite::{HandshakeError, Message, WebSocket};
 
+pub use claim_screen::ClaimScreen;
 pub use inventory::inventory;
 pub use message::{Backoff, Command, Incoming, MAX_BACKOFF, control_url, hands_text, lobby_text, parse};
 pub use telemetry::{CpuMeter, telemetry};

@@ -151,7 +151,9 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
-    let ws = ws.max_message_size(MAX_DEVICE_MESSAGE);
+    // Boxes send a few hundred bytes every 5 s: small buffers let one hub hold thousands of them
+    // (tungstenite's default read buffer alone is 128 KiB per socket).
+    let ws = ws.max_message_size(MAX_DEVICE_MESSAGE).read_buffer_size(4096).write_buffer_size(4096);
     if !headers.contains_key(header::AUTHORIZATION) {
         let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |axum::Extension(ConnectInfo(a))| a.ip());
         return Ok(ws.on_upgrade(move |socket| enrollment(socket, st, ip)));
