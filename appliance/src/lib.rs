@@ -12,6 +12,7 @@ pub mod probe;
 pub mod report;
 pub mod run;
 pub mod signals;
+pub mod snapshot;
 pub mod status;
 pub mod supervisor;
 pub mod whip;

@@ -372,6 +372,7 @@ impl Runner {
         self.reporter.board().update(|s| s.camera_open = true);
         session.pipeline.play()?;
         self.reporter.board().set_stats(MediaStats::attach(&session.pipeline));
+        self.reporter.board().snapshots().attach(session.pipeline.gst_pipeline());
         self.certificate.install(session.pipeline.webrtcbin())?;
         let offer = media::create_offer(session.pipeline.webrtcbin(), OFFER_TIMEOUT)?;
         let offer = self.certificate.with_fingerprint(&offer);
@@ -442,6 +443,7 @@ impl Runner {
     fn teardown(&mut self) {
         self.generation += 1;
         self.reporter.board().set_stats(None);
+        self.reporter.board().snapshots().detach();
         let Some(session) = self.session.take() else {
             return;
         };

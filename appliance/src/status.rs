@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::media::{MediaStats, ReturnStats};
 use crate::panel::PanelState;
+use crate::snapshot::SnapshotTap;
 
 /// A slow or silent client must not hold the (only) serving thread for long.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -80,7 +81,7 @@ pub struct PanelStatus {
 
 /// The shared, always-current status. Cheap to clone.
 #[derive(Clone, Default)]
-pub struct StatusBoard(Arc<Mutex<Board>>);
+pub struct StatusBoard(Arc<Mutex<Board>>, SnapshotTap);
 
 #[derive(Default)]
 struct Board {
@@ -140,6 +141,12 @@ impl StatusBoard {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Board> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The camera's latest frame, for the hub's snapshot requests (the runner attaches it to
+    /// each publishing pipeline).
+    pub fn snapshots(&self) -> &SnapshotTap {
+        &self.1
     }
 }
 

@@ -28,6 +28,14 @@ pub enum DeviceMsg {
         hostname: String,
     },
     Telemetry(Telemetry),
+    /// Answer to `snapshot`: a small JPEG of the camera (base64), or why there is none (the camera
+    /// is closed outside lessons, privacy is on).
+    Snapshot {
+        #[serde(default)]
+        jpeg_base64: Option<String>,
+        #[serde(default)]
+        error: Option<String>,
+    },
     /// Outcome of an `applyConfig`; `error` names the offending key when it failed.
     ConfigResult {
         version: u64,
@@ -53,6 +61,8 @@ pub enum HubMsg {
     Hands { names: Vec<String> },
     /// Who waits in the lobby, for the box's display (a teacher admits them from a phone).
     Lobby { names: Vec<String> },
+    /// Send a `snapshot` of the camera (for the fleet view), if it is open.
+    Snapshot,
     /// To a box without a credential: show this code; an admin enters it to enroll the box.
     ClaimCode { code: String, expires_at: u64 },
     /// The box was enrolled: its own device credential (keep it secret) and its room.

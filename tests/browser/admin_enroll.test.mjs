@@ -78,6 +78,11 @@ test('enrolled with its code, the box comes online with live figures', () => env
     && Number(await row().locator('td[data-col="fps"]').textContent()) > 0,
   { what: 'the enrolled box live with fps > 0', timeoutMs: 60000 });
   assert.notEqual(await row().locator('td[data-col="uptime"]').textContent(), '—');
+  // The hub asks a box that goes live for a picture of its camera; the row shows it.
+  const thumb = row().locator('img.thumb');
+  await thumb.waitFor({ state: 'visible', timeout: 30000 });
+  await waitFor(() => thumb.evaluate((img) => img.complete && img.naturalWidth === 320),
+    { what: 'the camera snapshot (320 px wide JPEG) loaded in the fleet row' });
   // The credential is the box's own, kept private in its state directory.
   const stored = JSON.parse(readFileSync(path.join(box.stateDir, 'device-credential.json'), 'utf8'));
   assert.equal(stored.room, ROOM);
@@ -86,6 +91,10 @@ test('enrolled with its code, the box comes online with live figures', () => env
 test('a new bitrate is applied by the box; a camera it lacks is refused', () => env.diagnose(async () => {
   await row().getByRole('link', { name: `Details: room ${ROOM}` }).click();
   await page.waitForURL(/\/admin\/device\?room=/);
+  const before = await page.locator('#device-picture').getAttribute('src');
+  await page.getByRole('button', { name: 'Take a picture now' }).click();
+  await waitFor(async () => (await page.locator('#device-picture').getAttribute('src')) !== before,
+    { what: 'a fresh picture on request', timeoutMs: 20000 });
   await page.getByLabel('Bitrate, kbit/s').fill('2500');
   await page.getByRole('button', { name: 'Apply configuration' }).click();
   await page.locator('#config-state[data-state="applied"]').waitFor({ timeout: 30000 });

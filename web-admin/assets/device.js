@@ -98,6 +98,19 @@ function render(d) {
   }
   for (const [key] of FIGURES) setText(dl.querySelector(`dd[data-figure="${key}"]`), f[key]);
 
+  const picture = $('device-picture');
+  if (d.snapshotAt) {
+    const src = `/admin/api/devices/${encodeURIComponent(d.room)}/snapshot?at=${d.snapshotAt}`;
+    if (picture.getAttribute('src') !== src) {
+      picture.src = src;
+      picture.alt = `The camera of room ${d.room}`;
+    }
+    picture.hidden = false;
+  }
+  const taken = d.snapshotAt ? `Taken ${when(d.snapshotAt / 1000)}.` : 'No picture yet.';
+  setText($('device-picture-caption'), d.snapshotError ? `${taken} Last request: ${d.snapshotError}.` : taken);
+  $('picture-refresh').hidden = !d.online;
+
   $('config-card').hidden = !d.device;
   $('revoke-card').hidden = !d.device;
   if (!d.device) return;
@@ -165,6 +178,16 @@ $('revoke-yes').addEventListener('click', async () => {
     $('revoke-confirm').hidden = true;
     setText($('device-notice'), `Revoked “${device.name}”. It is disconnected and will show a new claim code.`);
     await refresh();
+  } catch (err) {
+    setText(alertBox, err.message);
+  }
+});
+$('picture-refresh').addEventListener('click', async () => {
+  try {
+    await api('POST', `devices/${encodeURIComponent(room)}/snapshot`);
+    setText($('device-notice'), 'Asked the box for a picture; it appears in a few seconds if the camera is on.');
+    // The box answers within a second or two; look again soon rather than in 5 s.
+    setTimeout(refresh, 1500);
   } catch (err) {
     setText(alertBox, err.message);
   }

@@ -56,7 +56,11 @@ function createRow(room) {
   head.scope = 'row';
   const id = el('code', '', room);
   const name = el('span', 'sub');
-  head.append(id, name);
+  const picture = el('img', 'thumb');
+  picture.hidden = true;
+  picture.width = 160;
+  picture.height = 90;
+  head.append(id, name, picture);
   const stateCell = el('td', 'state');
   stateCell.dataset.label = 'State';
   const badge = el('span', 'badge');
@@ -82,7 +86,7 @@ function createRow(room) {
   group.append(live, end, more);
   actions.append(group);
   tr.append(actions);
-  return { tr, pick, name, cells, badge, detail, config, live, end, device: null };
+  return { tr, pick, name, picture, cells, badge, detail, config, live, end, device: null };
 }
 
 function setText(node, text) {
@@ -98,6 +102,16 @@ function updateRow(row, d) {
   const line = d.telemetry && d.telemetry.status !== d.state ? d.telemetry.status : '';
   setText(row.detail, line);
   setText(row.config, configLine(d));
+  // The picture of a live room, refreshed by the hub every minute; none while the camera is closed.
+  const showPicture = d.online && d.state === 'live' && d.snapshotAt;
+  row.picture.hidden = !showPicture;
+  if (showPicture) {
+    const src = `/admin/api/devices/${encodeURIComponent(d.room)}/snapshot?at=${d.snapshotAt}`;
+    if (row.picture.getAttribute('src') !== src) {
+      row.picture.src = src;
+      row.picture.alt = `Camera of room ${d.room} at ${new Date(d.snapshotAt).toLocaleTimeString()}`;
+    }
+  }
   row.pick.disabled = !d.deviceId;
   const f = figures(d);
   for (const key of COLUMNS) setText(row.cells[key], f[key]);

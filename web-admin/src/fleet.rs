@@ -32,6 +32,9 @@ pub struct DeviceSummary {
     /// The enrolled device's id (its credential's subject); `None` for a box on a hand-made token.
     pub device_id: Option<String>,
     pub inventory: Option<Inventory>,
+    /// When the camera's last snapshot arrived (Unix milliseconds), or why the box had none.
+    pub snapshot_at: Option<u64>,
+    pub snapshot_error: Option<String>,
 }
 
 /// What the hub's device registry offers the admin.
@@ -47,6 +50,8 @@ pub trait Fleet: Send + Sync {
     fn deliver(&self, box_key: &str, msg: HubMsg);
     /// Refuses the credential with this `jti` from now on and disconnects whoever uses it.
     fn revoke(&self, jti: &str);
+    /// The room's box's last camera snapshot (JPEG).
+    fn snapshot(&self, room: &RoomId) -> Option<std::sync::Arc<[u8]>>;
 }
 
 /// A fleet with no boxes, for tests and for embedding without a device channel.
@@ -65,6 +70,9 @@ impl Fleet for NoFleet {
     }
     fn deliver(&self, _: &str, _: HubMsg) {}
     fn revoke(&self, _: &str) {}
+    fn snapshot(&self, _: &RoomId) -> Option<std::sync::Arc<[u8]>> {
+        None
+    }
 }
 
 /// A row's state badge: the box's own report, `unknown` while a connected box has not reported
@@ -114,6 +122,9 @@ pub struct FleetEntry {
     pub device_id: Option<String>,
     /// Its newest configuration: version and `pending` / `applied` / `failed`.
     pub config: Option<ConfigState>,
+    /// When the camera's last snapshot arrived (Unix milliseconds; `GET devices/{room}/snapshot`), or why there is none.
+    pub snapshot_at: Option<u64>,
+    pub snapshot_error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -143,6 +154,8 @@ pub fn join(rooms: Vec<(String, String, String)>, devices: Vec<DeviceSummary>) -
                 telemetry: None,
                 device_id: None,
                 config: None,
+                snapshot_at: None,
+                snapshot_error: None,
             };
             (id, row)
         })
@@ -162,6 +175,8 @@ pub fn join(rooms: Vec<(String, String, String)>, devices: Vec<DeviceSummary>) -
             telemetry: None,
             device_id: None,
             config: None,
+            snapshot_at: None,
+            snapshot_error: None,
         });
         row.online = true;
         row.state = d.telemetry.as_ref().map_or(FleetState::Unknown, |t| t.state.into());
@@ -171,6 +186,8 @@ pub fn join(rooms: Vec<(String, String, String)>, devices: Vec<DeviceSummary>) -
         row.last_seen = Some(d.last_seen);
         row.telemetry = d.telemetry;
         row.device_id = d.device_id;
+        row.snapshot_at = d.snapshot_at;
+        row.snapshot_error = d.snapshot_error;
     }
     rows.into_values().collect()
 }
@@ -212,6 +229,29 @@ pub async fn go_live(st: State<AdminState>, caller: Extension<Caller>, room: Pat
 /// `POST /admin/api/devices/{room}/end` → 202; the box stops publishing and closes its camera.
 pub async fn end(st: State<AdminState>, caller: Extension<Caller>, room: Path<String>) -> Result<StatusCode> {
     command(st, caller, room, HubMsg::End, "device.end").await
+}
+
+/// `POST /admin/api/devices/{room}/snapshot` → 202: the box is asked for a fresh picture (it
+/// answers within a second or two if its camera is open; see `snapshotAt` / `snapshotError`).
+pub async fn request_snapshot(State(st): State<AdminState>, Path(room): Path<String>) -> Result<StatusCode> {
+    let room = RoomId::parse(&room).map_err(|e| Error::invalid(format!("room: {e}")))?;
+    if !st.fleet.send(&room, HubMsg::Snapshot) {
+        return Err(Error::NotFound(format!("no classroom box is connected for room '{room}'")));
+    }
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `GET /admin/api/devices/{room}/snapshot` → the last picture, `image/jpeg`.
+pub async fn snapshot(State(st): State<AdminState>, Path(room): Path<String>) -> Result<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let room = RoomId::parse(&room).map_err(|e| Error::invalid(format!("room: {e}")))?;
+    let jpeg = st
+        .fleet
+        .snapshot(&room)
+        .ok_or_else(|| Error::NotFound(format!("no snapshot of room '{room}' yet; request one first")))?;
+    let mut resp = axum::body::Bytes::copy_from_slice(&jpeg).into_response();
+    resp.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("image/jpeg"));
+    Ok(resp)
 }
 
 async fn command(
@@ -256,6 +296,8 @@ mod tests {
             }),
             device_id: None,
             inventory: None,
+            snapshot_at: None,
+            snapshot_error: None,
         }
     }
 

@@ -121,6 +121,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AdminState) -> Router<S> 
         .route("/devices/{room}", get(devices::detail))
         .route("/devices/{room}/live", post(fleet::go_live))
         .route("/devices/{room}/end", post(fleet::end))
+        .route("/devices/{room}/snapshot", get(fleet::snapshot).post(fleet::request_snapshot))
         .route("/schedules", get(schedule::list).post(schedule::create))
         .route("/schedules/{id}", axum::routing::put(schedule::update).delete(schedule::delete))
         .route("/schedules/{id}/links", get(schedule::links))

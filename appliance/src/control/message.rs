@@ -36,6 +36,8 @@ pub enum Incoming {
         version: u64,
         config: String,
     },
+    /// Handled on the control thread: answer with a picture of the camera, if it is open.
+    Snapshot,
     /// The hub refused something we sent.
     HubError(String),
     /// A message type this version does not know (a newer hub), or a malformed one: `detail` says which.
@@ -52,6 +54,7 @@ pub fn parse(text: &str) -> Incoming {
         Ok(HubMsg::Lobby { names }) => Incoming::Command(Command::Lobby(names)),
         Ok(HubMsg::ApplyConfig { version, config }) => Incoming::ApplyConfig { version, config },
         Ok(HubMsg::Error { message }) => Incoming::HubError(message),
+        Ok(HubMsg::Snapshot) => Incoming::Snapshot,
         // Enrollment messages belong to the token-less socket (`enroll`), not this one.
         Ok(HubMsg::ClaimCode { .. } | HubMsg::Enrolled { .. }) => {
             Incoming::Ignored { detail: "an enrollment message on an enrolled box's channel".to_owned() }

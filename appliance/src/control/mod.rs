@@ -215,6 +215,17 @@ fn handle(
                 Err(_) => return Ok(()),
             }
         }
+        Incoming::Snapshot => {
+            let (jpeg_base64, error) = match settings.board.snapshots().jpeg() {
+                Ok(jpeg) => {
+                    use base64::Engine;
+                    (Some(base64::engine::general_purpose::STANDARD.encode(jpeg)), None)
+                }
+                Err(reason) => (None, Some(reason)),
+            };
+            send(ws, &DeviceMsg::Snapshot { jpeg_base64, error })?;
+            return Ok(());
+        }
         Incoming::HubError(message) => {
             tracing::warn!(%message, "the hub refused a message");
             return Ok(());

@@ -62,7 +62,14 @@ struct Connected {
     jti: String,
     tx: mpsc::UnboundedSender<HubMsg>,
     view: DeviceView,
+    /// The camera's last snapshot, JPEG (kept out of `view`, which is cloned for every listing).
+    snapshot: Option<Arc<[u8]>>,
 }
+
+/// How often a live box is asked for a picture of its camera.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
+/// A snapshot is a thumbnail; anything bigger is refused rather than stored.
+const MAX_SNAPSHOT_BYTES: usize = 48 * 1024;
 
 /// What the hub knows about a room's box.
 #[derive(Debug, Clone, Serialize)]
@@ -77,6 +84,9 @@ pub struct DeviceView {
     /// The enrolled device's id, when its credential came from enrollment.
     pub device_id: Option<String>,
     pub inventory: Option<Inventory>,
+    /// When the last snapshot arrived (Unix milliseconds), or why the box had none.
+    pub snapshot_at: Option<u64>,
+    pub snapshot_error: Option<String>,
 }
 
 impl DeviceRegistry {
@@ -110,7 +120,7 @@ impl DeviceRegistry {
     fn register(&self, view: DeviceView, jti: String, tx: mpsc::UnboundedSender<HubMsg>) -> u64 {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         // The old socket's sender is dropped here, which ends that session.
-        self.lock().insert(view.room.clone(), Connected { conn, jti, tx, view });
+        self.lock().insert(view.room.clone(), Connected { conn, jti, tx, view, snapshot: None });
         conn
     }
 
@@ -118,6 +128,24 @@ impl DeviceRegistry {
         if let Some(c) = self.lock().get_mut(room).filter(|c| c.conn == conn) {
             f(&mut c.view);
         }
+    }
+
+    /// Keeps a box's answer to `snapshot`: the JPEG, or the reason it has none.
+    fn set_snapshot(&self, room: &RoomId, conn: u64, jpeg: Result<Vec<u8>, String>) {
+        if let Some(c) = self.lock().get_mut(room).filter(|c| c.conn == conn) {
+            match jpeg {
+                Ok(bytes) => {
+                    c.snapshot = Some(bytes.into());
+                    c.view.snapshot_at = Some(crate::token::unix_ms());
+                    c.view.snapshot_error = None;
+                }
+                Err(reason) => c.view.snapshot_error = Some(reason),
+            }
+        }
+    }
+
+    pub fn snapshot(&self, room: &RoomId) -> Option<Arc<[u8]>> {
+        self.lock().get(room).and_then(|c| c.snapshot.clone())
     }
 
     fn unregister(&self, room: &RoomId, conn: u64) {
@@ -179,13 +207,22 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
         telemetry: None,
         device_id: device_id.clone(),
         inventory: None,
+        snapshot_at: None,
+        snapshot_error: None,
     };
     let conn = st.devices.register(view, claims.jti.clone(), tx);
     tracing::info!(%room, "classroom box connected");
     // Three missed reports and the box is presumed gone; it reconnects on its own.
     let silence = Duration::from_secs(3 * TELEMETRY_EVERY_SECS);
+    // The fleet view's picture of a live room is at most this old; an idle box is not asked (its
+    // camera is closed).
+    let mut snapshots = tokio::time::interval(SNAPSHOT_EVERY);
+    let mut live = false;
     loop {
         tokio::select! {
+            _ = snapshots.tick() => {
+                if live && !reply(&mut ws, HubMsg::Snapshot).await { break }
+            }
             msg = tokio::time::timeout(silence, ws.recv()) => {
                 let text = match msg {
                     Ok(Some(Ok(Message::Text(t)))) => t,
@@ -198,11 +235,20 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
                     _ => break,
                 };
                 match serde_json::from_str::<DeviceMsg>(&text) {
+                    Ok(DeviceMsg::Snapshot { jpeg_base64, error }) => {
+                        st.devices.set_snapshot(&room, conn, snapshot_of(jpeg_base64, error));
+                    }
                     Ok(DeviceMsg::Enroll { .. }) => {
                         let message = "this box is enrolled already; enroll only without a token".to_owned();
                         if !reply(&mut ws, HubMsg::Error { message }).await { break }
                     }
                     Ok(m) => {
+                        if let DeviceMsg::Telemetry(t) = &m {
+                            let now_live = t.state == lectern_proto::device::DeviceState::Live;
+                            // A room that just went live gets its picture now, not in a minute.
+                            if now_live && !live && !reply(&mut ws, HubMsg::Snapshot).await { break }
+                            live = now_live;
+                        }
                         let pending = record(&st, device_id.as_deref(), &m).await;
                         st.devices.update(&room, conn, |v| apply(v, m));
                         if let Some((version, config)) = pending
@@ -236,8 +282,24 @@ fn apply(view: &mut DeviceView, msg: DeviceMsg) {
         DeviceMsg::ConfigResult { version, ok, error } => {
             tracing::info!(room = %view.room, version, ok, error = ?error, "classroom box answered a configuration");
         }
-        DeviceMsg::Enroll { .. } => {}
+        DeviceMsg::Enroll { .. } | DeviceMsg::Snapshot { .. } => {}
     }
+}
+
+/// A box's snapshot answer, checked: a JPEG of bounded size, or the box's reason (clipped).
+fn snapshot_of(jpeg_base64: Option<String>, error: Option<String>) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let Some(b64) = jpeg_base64 else {
+        let reason = error.unwrap_or_else(|| "the box sent no picture".to_owned());
+        return Err(reason.chars().filter(|c| !c.is_control()).take(200).collect());
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.as_bytes())
+        .map_err(|_| "the box sent a picture that is not base64".to_owned())?;
+    if bytes.len() > MAX_SNAPSHOT_BYTES || !bytes.starts_with(&[0xFF, 0xD8]) {
+        return Err("the box sent a picture that is not a small JPEG".to_owned());
+    }
+    Ok(bytes)
 }
 
 /// What an enrolled box says that the web admin keeps: its inventory, its answers to
@@ -385,8 +447,14 @@ impl lectern_admin::Fleet for DeviceRegistry {
                 telemetry: v.telemetry,
                 device_id: v.device_id,
                 inventory: v.inventory,
+                snapshot_at: v.snapshot_at,
+                snapshot_error: v.snapshot_error,
             })
             .collect()
+    }
+
+    fn snapshot(&self, room: &RoomId) -> Option<Arc<[u8]>> {
+        DeviceRegistry::snapshot(self, room)
     }
 
     fn send(&self, room: &RoomId, cmd: HubMsg) -> bool {

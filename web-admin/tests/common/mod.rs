@@ -56,6 +56,8 @@ impl Fleet for FakeFleet {
             telemetry: None,
             device_id: None,
             inventory: Some(lab1_inventory()),
+            snapshot_at: Some(T0 + 4),
+            snapshot_error: None,
         }]
     }
     /// Only lab-1's box is connected.
@@ -76,6 +78,10 @@ impl Fleet for FakeFleet {
     }
     fn revoke(&self, jti: &str) {
         self.revoked.lock().unwrap().push(jti.to_owned());
+    }
+    /// lab-1's box has sent a (tiny, fake) JPEG.
+    fn snapshot(&self, room: &RoomId) -> Option<std::sync::Arc<[u8]>> {
+        (room.as_str() == "lab-1").then(|| std::sync::Arc::from(&[0xFF, 0xD8, 0xFF, 0xD9][..]))
     }
 }
 
