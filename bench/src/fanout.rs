@@ -9,17 +9,17 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use lectern_proto::Role;
 use serde::{Deserialize, Serialize};
 use str0m::Event;
 use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::media::{Frequency, MediaTime, Mid};
 
+use crate::compare::{self, Figure};
 use crate::frame::{Filler, Stamp, audio_frame, h264_frame, is_rtp, read_stamp};
-use crate::hub::{self, Hub};
+use crate::hub;
 use crate::peer::Peer;
+use crate::sfu::{Publisher, Sfu};
 
-const ROOM: &str = "bench";
 /// How long a client thread runs before looking at the stop flag again.
 const SLICE: Duration = Duration::from_millis(50);
 /// After the window closes, frames stamped inside it may still be in flight.
@@ -49,6 +49,8 @@ impl Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub scenario: String,
+    /// `Lectern` or `Janus`.
+    pub server: String,
     pub subscribers: usize,
     pub window_s: f64,
     pub codec: String,
@@ -62,6 +64,10 @@ pub struct Report {
     pub hub_cpu_pct: f64,
     /// Hub CPU time per forwarded packet (the incoming packet's cost is spread over its copies).
     pub us_per_pkt: f64,
+    /// Hub CPU time per forwarded megabit (RTP datagram bytes as received).
+    pub us_per_mbit: f64,
+    /// The generator's own CPU use over the window: near 100 % per core means the figures are bounded by it.
+    pub generator_cpu_pct: f64,
     pub frames_sent: u64,
     pub frames_received_min: u64,
     pub frame_loss_pct: f64,
@@ -93,18 +99,41 @@ struct SubStats {
     /// (sequence, sent ns, delay ns) per stamped video frame.
     frames: Vec<(u64, u64, u64)>,
     rtp_in_window: u64,
+    rtp_bytes_in_window: u64,
 }
 
-/// Runs the scenario and returns its figures.
-pub fn run(cfg: &Config) -> anyhow::Result<Report> {
-    if cfg.subscribers == 0 {
-        bail!("at least one subscriber");
-    }
+/// Lectern's figures and, unless skipped or impossible, Janus's from the same run; also the `--json` file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Comparison {
+    pub lectern: Report,
+    pub janus: Option<Report>,
+    /// Why there is no Janus column, when there is none.
+    pub janus_missing: Option<String>,
+}
+
+/// Runs the scenario on the hub, then (with `janus`) on Janus, one after the other on the same cores.
+pub fn run(cfg: &Config, janus: bool) -> anyhow::Result<Comparison> {
     let cores = if cfg.pin { hub::pick_cores() } else { None };
     if let Some((gen_cpu, _)) = cores {
         hub::pin_self(gen_cpu)?;
     }
-    let hub = Hub::start(&cfg.hub_bin, cores.map(|c| c.1))?;
+    let lectern = run_on(&Sfu::lectern(&cfg.hub_bin, cores.map(|c| c.1))?, cfg, cores)?;
+    let (janus, janus_missing) = if janus {
+        match Sfu::janus(cores.map(|c| c.1), 1).and_then(|sfu| run_on(&sfu, cfg, cores).map_err(|e| sfu.explain(e))) {
+            Ok(r) => (Some(r), None),
+            Err(e) => (None, Some(format!("{e:#}"))),
+        }
+    } else {
+        (None, Some("skipped (--no-janus)".into()))
+    };
+    Ok(Comparison { lectern, janus, janus_missing })
+}
+
+/// Runs the scenario against one server (already started; cores already chosen).
+pub fn run_on(sfu: &Sfu, cfg: &Config, cores: Option<(usize, usize)>) -> anyhow::Result<Report> {
+    if cfg.subscribers == 0 {
+        bail!("at least one subscriber");
+    }
     let shared = Arc::new(Shared {
         epoch: Instant::now(),
         stop: AtomicBool::new(false),
@@ -112,52 +141,39 @@ pub fn run(cfg: &Config) -> anyhow::Result<Report> {
         publisher_connected: AtomicBool::new(false),
         ready: AtomicUsize::new(0),
     });
-    let result = measure(cfg, &hub, &shared, cores);
+    let result = measure(cfg, sfu, &shared, cores);
     shared.stop.store(true, Ordering::SeqCst);
     result
 }
 
-fn measure(cfg: &Config, hub: &Hub, shared: &Arc<Shared>, cores: Option<(usize, usize)>) -> anyhow::Result<Report> {
-    let pub_token = hub.token(ROOM, Role::Device, "publisher")?;
-    let (publisher, mids) = Peer::signal(
-        &hub.base,
-        &format!("/whip/{ROOM}"),
-        &pub_token,
-        &[MediaKind::Audio, MediaKind::Video],
-        Direction::SendOnly,
-    )?;
+fn measure(cfg: &Config, sfu: &Sfu, shared: &Arc<Shared>, cores: Option<(usize, usize)>) -> anyhow::Result<Report> {
+    let Publisher { peer: publisher, mids, feed } = sfu.publisher("publisher")?;
     let publisher = {
         let (shared, cfg) = (shared.clone(), cfg.clone());
-        std::thread::spawn(move || publish(publisher, mids, &shared, &cfg, &pub_token))
+        std::thread::spawn(move || publish(publisher, mids, &shared, &cfg))
     };
     wait_until(shared, "the publisher to connect", || shared.publisher_connected.load(Ordering::SeqCst))?;
-    let rss_before = hub.rss_kib()?;
+    let rss_before = sfu.rss_kib()?;
 
     let mut subs: Vec<JoinHandle<anyhow::Result<SubStats>>> = Vec::new();
     for i in 0..cfg.subscribers {
-        let token = hub.token(ROOM, Role::Viewer, &format!("sub{i}"))?;
-        let (peer, _) = Peer::signal(
-            &hub.base,
-            &format!("/whep/{ROOM}"),
-            &token,
-            &[MediaKind::Audio, MediaKind::Video],
-            Direction::RecvOnly,
-        )
-        .with_context(|| format!("subscriber {i}"))?;
+        let peer = sfu.subscriber(&format!("sub{i}"), feed).with_context(|| format!("subscriber {i}"))?;
         let shared = shared.clone();
-        subs.push(std::thread::spawn(move || subscribe(peer, &shared, &token)));
+        subs.push(std::thread::spawn(move || subscribe(peer, &shared)));
     }
     let n = cfg.subscribers;
     wait_until(shared, "every subscriber to receive video", || shared.ready.load(Ordering::SeqCst) >= n)?;
 
-    let cpu0 = hub.cpu()?;
+    let cpu0 = sfu.cpu()?;
+    let gen0 = hub::cpu_time(std::process::id())?;
     let window_start = shared.now_ns();
     shared.measuring.store(true, Ordering::SeqCst);
     std::thread::sleep(cfg.duration);
     shared.measuring.store(false, Ordering::SeqCst);
     let window_end = shared.now_ns();
-    let cpu1 = hub.cpu()?;
-    let rss_after = hub.rss_kib()?;
+    let cpu1 = sfu.cpu()?;
+    let gen1 = hub::cpu_time(std::process::id())?;
+    let rss_after = sfu.rss_kib()?;
     std::thread::sleep(GRACE);
     shared.stop.store(true, Ordering::SeqCst);
 
@@ -180,23 +196,28 @@ fn measure(cfg: &Config, hub: &Hub, shared: &Arc<Shared>, cores: Option<(usize, 
     }
     delays.sort_unstable();
     let packets: u64 = stats.iter().map(|s| s.rtp_in_window).sum();
+    let bytes: u64 = stats.iter().map(|s| s.rtp_bytes_in_window).sum();
     let window = Duration::from_nanos(window_end - window_start);
     let cpu = cpu1.saturating_sub(cpu0);
     let expected = frames_sent * n as u64;
     let got: u64 = received.iter().sum();
+    let per = |x: f64| if x == 0.0 { 0.0 } else { cpu.as_secs_f64() * 1e6 / x };
     Ok(Report {
         scenario: "fanout".into(),
+        server: sfu.name().into(),
         subscribers: n,
         window_s: window.as_secs_f64(),
         codec: "H.264 (synthetic) + Opus (synthetic)".into(),
         video_kbit_s: (cfg.video_frame_bytes * 8 * cfg.fps as usize) as f64 / 1000.0,
-        hub_pinned_cpu: hub.pinned_cpu,
+        hub_pinned_cpu: sfu.pinned_cpu(),
         generator_pinned_cpu: cores.map(|c| c.0),
         clk_tck: hub::clk_tck(),
         packets_forwarded: packets,
         hub_cpu_s: cpu.as_secs_f64(),
         hub_cpu_pct: 100.0 * cpu.as_secs_f64() / window.as_secs_f64(),
-        us_per_pkt: if packets == 0 { 0.0 } else { cpu.as_secs_f64() * 1e6 / packets as f64 },
+        us_per_pkt: per(packets as f64),
+        us_per_mbit: per(bytes as f64 * 8.0 / 1e6),
+        generator_cpu_pct: 100.0 * gen1.saturating_sub(gen0).as_secs_f64() / window.as_secs_f64(),
         frames_sent,
         frames_received_min: received.iter().copied().min().unwrap_or(0),
         frame_loss_pct: if expected == 0 { 0.0 } else { 100.0 * expected.saturating_sub(got) as f64 / expected as f64 },
@@ -230,7 +251,7 @@ fn percentile(sorted_ns: &[u64], p: f64) -> f64 {
 }
 
 /// The publisher thread: video and audio frames on their own clocks; returns the send stamps (ns).
-fn publish(mut peer: Peer, mids: Vec<Mid>, shared: &Shared, cfg: &Config, token: &str) -> anyhow::Result<Vec<u64>> {
+fn publish(mut peer: Peer, mids: Vec<Mid>, shared: &Shared, cfg: &Config) -> anyhow::Result<Vec<u64>> {
     let (audio_mid, video_mid) = (mids[0], mids[1]);
     let video_every = Duration::from_secs(1) / cfg.fps;
     let audio_every = Duration::from_millis(20);
@@ -295,13 +316,13 @@ fn publish(mut peer: Peer, mids: Vec<Mid>, shared: &Shared, cfg: &Config, token:
             next_audio += audio_every;
         }
     };
-    peer.hang_up(token);
+    peer.hang_up();
     result.map(|()| sent)
 }
 
 /// A subscriber thread: stamps of every video frame, RTP datagrams counted inside the window.
-fn subscribe(mut peer: Peer, shared: &Shared, token: &str) -> anyhow::Result<SubStats> {
-    let mut stats = SubStats { frames: Vec::new(), rtp_in_window: 0 };
+fn subscribe(mut peer: Peer, shared: &Shared) -> anyhow::Result<SubStats> {
+    let mut stats = SubStats { frames: Vec::new(), rtp_in_window: 0, rtp_bytes_in_window: 0 };
     let mut ready = false;
     let result = loop {
         if shared.stop.load(Ordering::SeqCst) {
@@ -324,6 +345,7 @@ fn subscribe(mut peer: Peer, shared: &Shared, token: &str) -> anyhow::Result<Sub
             |d| {
                 if is_rtp(d) && shared.measuring.load(Ordering::Relaxed) {
                     stats.rtp_in_window += 1;
+                    stats.rtp_bytes_in_window += d.len() as u64;
                 }
             },
         );
@@ -331,41 +353,38 @@ fn subscribe(mut peer: Peer, shared: &Shared, token: &str) -> anyhow::Result<Sub
             break Err(e);
         }
     };
-    peer.hang_up(token);
+    peer.hang_up();
     result.map(|()| stats)
 }
 
-/// The human-readable table.
-pub fn table(r: &Report) -> String {
+/// The human-readable table: Lectern, Janus and their ratio per figure.
+pub fn table(c: &Comparison) -> String {
+    let r = &c.lectern;
+    let j = c.janus.as_ref();
     let pin = match (r.generator_pinned_cpu, r.hub_pinned_cpu) {
-        (Some(g), Some(h)) => format!("generator on cpu {g}, hub on cpu {h}"),
+        (Some(g), Some(h)) => format!("generator on cpu {g}, server on cpu {h}"),
         _ => "not pinned".into(),
     };
-    let rows = [
+    let context = [
         ("scenario", format!("{} (1 publisher -> {} subscribers)", r.scenario, r.subscribers)),
         ("media", format!("{}, video {:.0} kbit/s", r.codec, r.video_kbit_s)),
-        ("window", format!("{:.1} s, {pin}", r.window_s)),
-        ("packets forwarded", format!("{} ({:.0}/s)", r.packets_forwarded, r.packets_forwarded as f64 / r.window_s)),
-        ("hub CPU", format!("{:.2} s ({:.1} % of one core, CLK_TCK {})", r.hub_cpu_s, r.hub_cpu_pct, r.clk_tck)),
-        ("µs/pkt", format!("{:.2}", r.us_per_pkt)),
-        (
-            "frame loss",
-            format!("{:.2} % ({} sent, min {} received)", r.frame_loss_pct, r.frames_sent, r.frames_received_min),
-        ),
-        ("delay p50 / p99", format!("{:.2} ms / {:.2} ms", r.delay_ms_p50, r.delay_ms_p99)),
-        (
-            "hub RSS",
-            format!(
-                "{} KiB before, {} KiB after, {:.0} KiB per subscriber",
-                r.rss_before_kib, r.rss_after_kib, r.rss_per_subscriber_kib
-            ),
-        ),
+        ("window", format!("{:.1} s each, {pin}, CLK_TCK {}", r.window_s, r.clk_tck)),
     ];
-    let mut out = String::new();
-    for (k, v) in rows {
-        out.push_str(&format!("{k:<18} {v}\n"));
-    }
-    out
+    let f = |label, l: fn(&Report) -> f64, d| Figure::new(label, l(r), j.map(l), d);
+    let figures = [
+        f("µs/pkt", |r| r.us_per_pkt, 2),
+        f("µs/Mbit", |r| r.us_per_mbit, 1),
+        f("packets forwarded/s", |r| r.packets_forwarded as f64 / r.window_s, 0),
+        f("server CPU %", |r| r.hub_cpu_pct, 1),
+        f("frame loss %", |r| r.frame_loss_pct, 2),
+        f("delay p50 ms", |r| r.delay_ms_p50, 2),
+        f("delay p99 ms", |r| r.delay_ms_p99, 2),
+        f("RSS before KiB", |r| r.rss_before_kib as f64, 0),
+        f("RSS KiB/subscriber", |r| r.rss_per_subscriber_kib, 0),
+        f("generator CPU %", |r| r.generator_cpu_pct, 1),
+    ];
+    let notes: Vec<String> = c.janus_missing.iter().map(|m| format!("no Janus figures: {m}")).collect();
+    compare::table(&context, &figures, &notes)
 }
 
 #[cfg(test)]

@@ -2,7 +2,10 @@
 //! str0m clients over WHIP/WHEP on loopback and reports the hub's cost per forwarded packet, loss, delay
 //! and memory. Start with [`fanout::run`]; [`peer`] drives one client, [`hub`] owns the hub process.
 
+pub mod compare;
 pub mod fanout;
 pub mod frame;
 pub mod hub;
+pub mod janus;
 pub mod peer;
+pub mod sfu;

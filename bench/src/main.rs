@@ -33,22 +33,29 @@ enum Cmd {
         /// Do not pin generator and hub to different cores.
         #[arg(long)]
         no_pin: bool,
+        /// Skip the Janus column.
+        #[arg(long)]
+        no_janus: bool,
     },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
-        Cmd::Fanout { subscribers, duration, json, hub_bin, no_pin } => {
+        Cmd::Fanout { subscribers, duration, json, hub_bin, no_pin, no_janus } => {
             let hub_bin = hub_bin.unwrap_or_else(lectern_bench::hub::default_hub_bin);
             let mut cfg = fanout::Config::new(subscribers, Duration::from_secs(duration), hub_bin);
             cfg.pin = !no_pin;
-            let report = fanout::run(&cfg)?;
+            let report = fanout::run(&cfg, !no_janus)?;
             print!("{}", fanout::table(&report));
-            if let Some(path) = json {
-                let text = serde_json::to_string_pretty(&report)?;
-                std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
-            }
-            Ok(())
+            write_json(json.as_deref(), &report)
         }
     }
+}
+
+fn write_json(path: Option<&std::path::Path>, report: &impl serde::Serialize) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        let text = serde_json::to_string_pretty(report)?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }

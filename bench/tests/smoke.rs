@@ -17,24 +17,31 @@ fn hub_bin() -> PathBuf {
 }
 
 #[test]
-fn fanout_reaches_every_subscriber_and_reports_figures() {
-    let mut cfg = Config::new(3, Duration::from_secs(3), hub_bin());
+fn fanout_reaches_every_subscriber_on_both_servers_and_reports_figures() {
+    let mut cfg = Config::new(3, Duration::from_secs(2), hub_bin());
     // Pinning would move the whole test process onto one core.
     cfg.pin = false;
-    let report = fanout::run(&cfg).expect("scenario runs");
+    let c = fanout::run(&cfg, true).expect("scenario runs");
+    let janus = c.janus.as_ref().unwrap_or_else(|| panic!("Janus ran: {:?}", c.janus_missing));
 
-    assert!(report.frames_sent > 0, "the publisher sent frames in the window");
-    assert!(report.frames_received_min > 0, "every subscriber received frames: {report:?}");
-    assert!(report.packets_forwarded > 0, "subscribers counted RTP packets");
+    for report in [&c.lectern, janus] {
+        assert!(report.frames_sent > 0, "the publisher sent frames in the window");
+        assert!(report.frames_received_min > 0, "every subscriber received frames: {report:?}");
+        assert!(report.packets_forwarded > 0, "subscribers counted RTP packets");
+        assert!(report.delay_ms_p50 <= report.delay_ms_p99);
+    }
+    assert_eq!((c.lectern.server.as_str(), janus.server.as_str()), ("Lectern", "Janus"));
 
-    let json = serde_json::to_value(&report).unwrap();
+    let json = serde_json::to_value(&c).unwrap();
     for key in [
         "scenario",
+        "server",
         "subscribers",
         "window_s",
         "packets_forwarded",
         "hub_cpu_s",
         "us_per_pkt",
+        "us_per_mbit",
         "frames_sent",
         "frames_received_min",
         "frame_loss_pct",
@@ -44,10 +51,12 @@ fn fanout_reaches_every_subscriber_and_reports_figures() {
         "rss_after_kib",
         "rss_per_subscriber_kib",
     ] {
-        assert!(json.get(key).is_some(), "report has {key}: {json}");
+        assert!(json["lectern"].get(key).is_some(), "report has {key}: {json}");
+        assert!(json["janus"].get(key).is_some(), "Janus report has {key}: {json}");
     }
-    assert_eq!(json["subscribers"], 3);
-    let back: fanout::Report = serde_json::from_value(json).expect("the report reads back");
-    assert!(back.delay_ms_p50 <= back.delay_ms_p99);
-    assert!(fanout::table(&back).contains("µs/pkt"), "the table labels the per-packet cost");
+    assert_eq!(json["lectern"]["subscribers"], 3);
+    let back: fanout::Comparison = serde_json::from_value(json).expect("the report reads back");
+    let table = fanout::table(&back);
+    assert!(table.contains("µs/pkt"), "the table labels the per-packet cost");
+    assert!(table.contains("Lectern/Janus"), "the table has a ratio column");
 }
