@@ -1,6 +1,53 @@
 //! The side-by-side table every scenario prints: a few context lines, then one row per figure with a
 //! Lectern column, a Janus column and the ratio Lectern/Janus (below 1 means Lectern needs less).
 
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::hub;
+use crate::sfu::Sfu;
+
+/// Lectern's figures and, unless skipped or impossible, Janus's from the same run; also the `--json` file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Both<R> {
+    pub lectern: R,
+    pub janus: Option<R>,
+    /// Why there is no Janus column, when there is none.
+    pub janus_missing: Option<String>,
+}
+
+/// Runs `scenario` on a fresh hub, then (with `janus`) on a fresh Janus, one after the other, with the
+/// generator on one core and the server on the other when `pin` and two cores allow.
+pub fn run_both<R>(
+    hub_bin: &Path,
+    pin: bool,
+    janus: bool,
+    max_publishers: usize,
+    scenario: impl Fn(&Sfu, Option<(usize, usize)>) -> anyhow::Result<R>,
+) -> anyhow::Result<Both<R>> {
+    let cores = if pin { hub::pick_cores() } else { None };
+    if let Some((gen_cpu, _)) = cores {
+        hub::pin_self(gen_cpu)?;
+    }
+    let server_cpu = cores.map(|c| c.1);
+    let lectern = scenario(&Sfu::lectern(hub_bin, server_cpu)?, cores)?;
+    let (janus, janus_missing) = if janus {
+        match Sfu::janus(server_cpu, max_publishers).and_then(|sfu| scenario(&sfu, cores).map_err(|e| sfu.explain(e))) {
+            Ok(r) => (Some(r), None),
+            Err(e) => (None, Some(format!("{e:#}"))),
+        }
+    } else {
+        (None, Some("skipped (--no-janus)".into()))
+    };
+    Ok(Both { lectern, janus, janus_missing })
+}
+
+/// The note under a table that has no Janus column.
+pub fn missing_note<R>(b: &Both<R>) -> Vec<String> {
+    b.janus_missing.iter().map(|m| format!("no Janus figures: {m}")).collect()
+}
+
 /// One measured figure.
 #[derive(Debug, Clone)]
 pub struct Figure {

@@ -14,7 +14,7 @@ use str0m::Event;
 use str0m::format::Codec;
 use str0m::media::{Frequency, MediaTime, Mid};
 
-use crate::compare::{self, Figure};
+use crate::compare::{self, Both, Figure, missing_note, run_both};
 use crate::frame::{Filler, Stamp, audio_frame, h264_frame, is_rtp, read_stamp};
 use crate::hub;
 use crate::peer::Peer;
@@ -80,17 +80,27 @@ pub struct Report {
 }
 
 /// State the main thread shares with the client threads.
-struct Shared {
-    epoch: Instant,
-    stop: AtomicBool,
-    measuring: AtomicBool,
-    publisher_connected: AtomicBool,
+pub(crate) struct Shared {
+    pub(crate) epoch: Instant,
+    pub(crate) stop: AtomicBool,
+    pub(crate) measuring: AtomicBool,
+    pub(crate) publisher_connected: AtomicBool,
     /// Subscribers that have decoded-able media (one stamped frame) so far.
-    ready: AtomicUsize,
+    pub(crate) ready: AtomicUsize,
 }
 
 impl Shared {
-    fn now_ns(&self) -> u64 {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            epoch: Instant::now(),
+            stop: AtomicBool::new(false),
+            measuring: AtomicBool::new(false),
+            publisher_connected: AtomicBool::new(false),
+            ready: AtomicUsize::new(0),
+        })
+    }
+
+    pub(crate) fn now_ns(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
     }
 }
@@ -102,31 +112,12 @@ struct SubStats {
     rtp_bytes_in_window: u64,
 }
 
-/// Lectern's figures and, unless skipped or impossible, Janus's from the same run; also the `--json` file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Comparison {
-    pub lectern: Report,
-    pub janus: Option<Report>,
-    /// Why there is no Janus column, when there is none.
-    pub janus_missing: Option<String>,
-}
+/// Lectern's and Janus's figures; also the `--json` file.
+pub type Comparison = Both<Report>;
 
 /// Runs the scenario on the hub, then (with `janus`) on Janus, one after the other on the same cores.
 pub fn run(cfg: &Config, janus: bool) -> anyhow::Result<Comparison> {
-    let cores = if cfg.pin { hub::pick_cores() } else { None };
-    if let Some((gen_cpu, _)) = cores {
-        hub::pin_self(gen_cpu)?;
-    }
-    let lectern = run_on(&Sfu::lectern(&cfg.hub_bin, cores.map(|c| c.1))?, cfg, cores)?;
-    let (janus, janus_missing) = if janus {
-        match Sfu::janus(cores.map(|c| c.1), 1).and_then(|sfu| run_on(&sfu, cfg, cores).map_err(|e| sfu.explain(e))) {
-            Ok(r) => (Some(r), None),
-            Err(e) => (None, Some(format!("{e:#}"))),
-        }
-    } else {
-        (None, Some("skipped (--no-janus)".into()))
-    };
-    Ok(Comparison { lectern, janus, janus_missing })
+    run_both(&cfg.hub_bin, cfg.pin, janus, 1, |sfu, cores| run_on(sfu, cfg, cores))
 }
 
 /// Runs the scenario against one server (already started; cores already chosen).
@@ -134,25 +125,14 @@ pub fn run_on(sfu: &Sfu, cfg: &Config, cores: Option<(usize, usize)>) -> anyhow:
     if cfg.subscribers == 0 {
         bail!("at least one subscriber");
     }
-    let shared = Arc::new(Shared {
-        epoch: Instant::now(),
-        stop: AtomicBool::new(false),
-        measuring: AtomicBool::new(false),
-        publisher_connected: AtomicBool::new(false),
-        ready: AtomicUsize::new(0),
-    });
+    let shared = Shared::new();
     let result = measure(cfg, sfu, &shared, cores);
     shared.stop.store(true, Ordering::SeqCst);
     result
 }
 
 fn measure(cfg: &Config, sfu: &Sfu, shared: &Arc<Shared>, cores: Option<(usize, usize)>) -> anyhow::Result<Report> {
-    let Publisher { peer: publisher, mids, feed } = sfu.publisher("publisher")?;
-    let publisher = {
-        let (shared, cfg) = (shared.clone(), cfg.clone());
-        std::thread::spawn(move || publish(publisher, mids, &shared, &cfg))
-    };
-    wait_until(shared, "the publisher to connect", || shared.publisher_connected.load(Ordering::SeqCst))?;
+    let (publisher, feed) = start_publisher(sfu, cfg, shared)?;
     let rss_before = sfu.rss_kib()?;
 
     let mut subs: Vec<JoinHandle<anyhow::Result<SubStats>>> = Vec::new();
@@ -229,8 +209,23 @@ fn measure(cfg: &Config, sfu: &Sfu, shared: &Arc<Shared>, cores: Option<(usize, 
     })
 }
 
+/// Connects the publisher, starts its thread and waits until it sends; returns the thread and its feed.
+pub(crate) fn start_publisher(
+    sfu: &Sfu,
+    cfg: &Config,
+    shared: &Arc<Shared>,
+) -> anyhow::Result<(JoinHandle<anyhow::Result<Vec<u64>>>, u64)> {
+    let Publisher { peer, mids, feed } = sfu.publisher("publisher")?;
+    let thread = {
+        let (shared, cfg) = (shared.clone(), cfg.clone());
+        std::thread::spawn(move || publish(peer, mids, &shared, &cfg))
+    };
+    wait_until(shared, "the publisher to connect", || shared.publisher_connected.load(Ordering::SeqCst))?;
+    Ok((thread, feed))
+}
+
 /// Polls `cond` every 10 ms until it holds, failing after [`CONNECT_DEADLINE`] or when a client stopped.
-fn wait_until(shared: &Shared, what: &str, cond: impl Fn() -> bool) -> anyhow::Result<()> {
+pub(crate) fn wait_until(shared: &Shared, what: &str, cond: impl Fn() -> bool) -> anyhow::Result<()> {
     let deadline = Instant::now() + CONNECT_DEADLINE;
     while !cond() {
         if Instant::now() > deadline || shared.stop.load(Ordering::SeqCst) {
@@ -242,7 +237,7 @@ fn wait_until(shared: &Shared, what: &str, cond: impl Fn() -> bool) -> anyhow::R
 }
 
 /// Nearest-rank percentile of sorted nanoseconds, in milliseconds.
-fn percentile(sorted_ns: &[u64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted_ns: &[u64], p: f64) -> f64 {
     if sorted_ns.is_empty() {
         return 0.0;
     }
@@ -383,8 +378,7 @@ pub fn table(c: &Comparison) -> String {
         f("RSS KiB/subscriber", |r| r.rss_per_subscriber_kib, 0),
         f("generator CPU %", |r| r.generator_cpu_pct, 1),
     ];
-    let notes: Vec<String> = c.janus_missing.iter().map(|m| format!("no Janus figures: {m}")).collect();
-    compare::table(&context, &figures, &notes)
+    compare::table(&context, &figures, &missing_note(c))
 }
 
 #[cfg(test)]

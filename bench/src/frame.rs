@@ -85,6 +85,11 @@ pub fn read_stamp(frame: &[u8]) -> Option<Stamp> {
     Some(Stamp { seq, sent_ns })
 }
 
+/// True when a received H.264 frame holds an IDR slice (NAL type 5 after a start code).
+pub fn is_idr(frame: &[u8]) -> bool {
+    frame.windows(4).any(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
+}
+
 /// True for an RTP (not RTCP, STUN or DTLS) datagram, by RFC 7983 / RFC 5761 demultiplexing.
 pub fn is_rtp(datagram: &[u8]) -> bool {
     matches!(datagram, [b0, b1, ..] if (128..=191).contains(b0) && !(192..=223).contains(b1))
@@ -104,6 +109,7 @@ mod tests {
             assert_eq!(read_stamp(&frame), Some(s));
             let starts = frame.windows(3).filter(|w| *w == [0, 0, 1]).count();
             assert_eq!(starts, if keyframe { 3 } else { 1 }, "only our own NAL start codes");
+            assert_eq!(is_idr(&frame), keyframe);
         }
     }
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lectern_bench::fanout::{self, Config};
+use lectern_bench::{churn, join, ramp};
 
 /// The debug hub, where `cargo build --workspace --bins` (or `cargo test --workspace`) puts it.
 fn hub_bin() -> PathBuf {
@@ -59,4 +60,50 @@ fn fanout_reaches_every_subscriber_on_both_servers_and_reports_figures() {
     let table = fanout::table(&back);
     assert!(table.contains("µs/pkt"), "the table labels the per-packet cost");
     assert!(table.contains("Lectern/Janus"), "the table has a ratio column");
+}
+
+#[test]
+fn join_measures_first_packet_and_keyframe_on_both_servers() {
+    let cfg = join::Config { joins: 3, hub_bin: hub_bin(), pin: false };
+    let c = join::run(&cfg, true).expect("scenario runs");
+    let janus = c.janus.as_ref().unwrap_or_else(|| panic!("Janus ran: {:?}", c.janus_missing));
+    for r in [&c.lectern, janus] {
+        assert_eq!(r.failed, 0, "every joiner got a keyframe: {r:?}");
+        assert!(r.first_rtp_ms_p50 > 0.0 && r.first_rtp_ms_p50 <= r.first_rtp_ms_p95, "{r:?}");
+        assert!(r.first_keyframe_ms_p50 >= r.first_rtp_ms_p50 || r.first_keyframe_ms_p95 > 0.0, "{r:?}");
+    }
+    let json = serde_json::to_value(&c).unwrap();
+    let back: join::Comparison = serde_json::from_value(json).expect("the report reads back");
+    assert!(join::table(&back).contains("first keyframe ms p95"));
+}
+
+#[test]
+fn churn_reports_footprints_before_and_after_on_both_servers() {
+    let cfg = churn::Config { concurrent: 2, cycles: 6, hub_bin: hub_bin(), pin: false };
+    let c = churn::run(&cfg, true).expect("scenario runs");
+    let janus = c.janus.as_ref().unwrap_or_else(|| panic!("Janus ran: {:?}", c.janus_missing));
+    for r in [&c.lectern, janus] {
+        assert_eq!(r.failed, 0, "every cycle got media: {r:?}");
+        assert!(r.baseline.rss_kib > 0 && r.baseline.fds > 0 && r.baseline.tasks > 0, "{r:?}");
+        assert!(r.after.rss_kib > 0 && r.after.fds > 0 && r.after.tasks > 0, "{r:?}");
+    }
+    let json = serde_json::to_value(&c).unwrap();
+    assert!(json["lectern"]["after"].get("fds").is_some(), "{json}");
+    let back: churn::Comparison = serde_json::from_value(json).expect("the report reads back");
+    assert!(churn::table(&back).contains("threads after"));
+}
+
+#[test]
+fn ramp_reports_the_largest_step_within_the_loss_limit() {
+    let cfg = ramp::Config { max_subscribers: 10, hub_bin: hub_bin(), pin: false };
+    let c = ramp::run(&cfg, true).expect("scenario runs");
+    let janus = c.janus.as_ref().unwrap_or_else(|| panic!("Janus ran: {:?}", c.janus_missing));
+    for r in [&c.lectern, janus] {
+        assert_eq!(r.steps.len(), 1, "one step of 10 subscribers: {r:?}");
+        assert_eq!(r.steps[0].subscribers, 10);
+        assert!(!r.stopped_because.is_empty());
+    }
+    let json = serde_json::to_value(&c).unwrap();
+    let back: ramp::Comparison = serde_json::from_value(json).expect("the report reads back");
+    assert!(ramp::table(&back).contains("max subs ≤1% loss"));
 }
