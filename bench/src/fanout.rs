@@ -36,12 +36,14 @@ pub struct Config {
     pub pin: bool,
     pub video_frame_bytes: usize,
     pub fps: u32,
+    /// Which publisher this is: the upper 32 bits of every frame's stamped sequence number.
+    pub stream: u64,
 }
 
 impl Config {
     pub fn new(subscribers: usize, duration: Duration, hub_bin: PathBuf) -> Self {
         // 6250 B x 30 fps x 8 = 1.5 Mbit/s.
-        Self { subscribers, duration, hub_bin, pin: true, video_frame_bytes: 6250, fps: 30 }
+        Self { subscribers, duration, hub_bin, pin: true, video_frame_bytes: 6250, fps: 30, stream: 0 }
     }
 }
 
@@ -87,6 +89,8 @@ pub(crate) struct Shared {
     pub(crate) publisher_connected: AtomicBool,
     /// Subscribers that have decoded-able media (one stamped frame) so far.
     pub(crate) ready: AtomicUsize,
+    /// Publishers that are connected and sending.
+    pub(crate) publishing: AtomicUsize,
 }
 
 impl Shared {
@@ -97,6 +101,7 @@ impl Shared {
             measuring: AtomicBool::new(false),
             publisher_connected: AtomicBool::new(false),
             ready: AtomicUsize::new(0),
+            publishing: AtomicUsize::new(0),
         })
     }
 
@@ -246,7 +251,7 @@ pub(crate) fn percentile(sorted_ns: &[u64], p: f64) -> f64 {
 }
 
 /// The publisher thread: video and audio frames on their own clocks; returns the send stamps (ns).
-fn publish(mut peer: Peer, mids: Vec<Mid>, shared: &Shared, cfg: &Config) -> anyhow::Result<Vec<u64>> {
+pub(crate) fn publish(mut peer: Peer, mids: Vec<Mid>, shared: &Shared, cfg: &Config) -> anyhow::Result<Vec<u64>> {
     let (audio_mid, video_mid) = (mids[0], mids[1]);
     let video_every = Duration::from_secs(1) / cfg.fps;
     let audio_every = Duration::from_millis(20);
@@ -287,6 +292,7 @@ fn publish(mut peer: Peer, mids: Vec<Mid>, shared: &Shared, cfg: &Config) -> any
                 _ => break Err(anyhow::anyhow!("the hub did not negotiate Opus and H.264")),
             }
             shared.publisher_connected.store(true, Ordering::SeqCst);
+            shared.publishing.fetch_add(1, Ordering::SeqCst);
         }
         let Some((audio_pt, video_pt)) = pts else { continue };
         let now = Instant::now();
@@ -294,7 +300,8 @@ fn publish(mut peer: Peer, mids: Vec<Mid>, shared: &Shared, cfg: &Config) -> any
             let sent_ns = shared.now_ns();
             let keyframe = keyframe_wanted || seq.is_multiple_of(2 * u64::from(cfg.fps));
             keyframe_wanted = false;
-            let frame = h264_frame(Stamp { seq, sent_ns }, cfg.video_frame_bytes, keyframe, &mut filler);
+            let stamp = Stamp { seq: cfg.stream << 32 | seq, sent_ns };
+            let frame = h264_frame(stamp, cfg.video_frame_bytes, keyframe, &mut filler);
             let time = MediaTime::new(sent_ns * 9 / 100_000, Frequency::NINETY_KHZ);
             if let Some(w) = peer.rtc.writer(video_mid) {
                 w.write(video_pt.pt(), now, time, frame).context("writing video")?;

@@ -91,7 +91,7 @@ fn write_config(dir: &Path, port: u16, media_ip: IpAddr) -> anyhow::Result<()> {
         &format!(
             "general: {{ configs_folder = \"{d}\" plugins_folder = \"{d}/plugins\" \
              transports_folder = \"{d}/transports\" events_folder = \"{d}/none\" loggers_folder = \"{d}/none\" \
-             debug_level = 6 session_timeout = 0 }}\n\
+             debug_level = 3 session_timeout = 0 }}\n\
              certificates: {{ cert_pem = \"{d}/cert.pem\" cert_key = \"{d}/key.pem\" }}\n\
              nat: {{ nice_debug = false ice_enforce_list = \"{media_ip}\" ignore_mdns = true }}\n\
              events: {{ broadcast = false }}\n"

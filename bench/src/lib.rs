@@ -9,6 +9,8 @@ pub mod frame;
 pub mod hub;
 pub mod janus;
 pub mod join;
+pub mod meeting;
 pub mod peer;
 pub mod ramp;
+pub mod rtc;
 pub mod sfu;

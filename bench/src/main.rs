@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use lectern_bench::{churn, fanout, join, ramp};
+use lectern_bench::{churn, fanout, join, meeting, ramp};
 
 #[derive(Parser)]
 #[command(name = "lectern-bench", version, about = "Load generator for the Lectern hub, side by side with Janus")]
@@ -57,6 +57,19 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// M participants each publishing audio + video to all the others.
+    Meeting {
+        #[arg(long, default_value_t = 6)]
+        participants: usize,
+        /// Measurement window in seconds.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Each participant's video bitrate.
+        #[arg(long, default_value_t = 500)]
+        video_kbit: u32,
+        #[command(flatten)]
+        common: Common,
+    },
     /// New subscribers join one after another: time to first RTP packet and to first keyframe.
     Join {
         #[arg(long, default_value_t = 30)]
@@ -89,6 +102,18 @@ fn main() -> anyhow::Result<()> {
             cfg.pin = !common.no_pin;
             let report = fanout::run(&cfg, !common.no_janus)?;
             print!("{}", fanout::table(&report));
+            write_json(common.json.as_deref(), &report)
+        }
+        Cmd::Meeting { participants, duration, video_kbit, common } => {
+            let cfg = meeting::Config {
+                participants,
+                duration: Duration::from_secs(duration),
+                video_kbit_s: video_kbit,
+                hub_bin: common.hub_bin(),
+                pin: !common.no_pin,
+            };
+            let report = meeting::run(&cfg, !common.no_janus)?;
+            print!("{}", meeting::table(&report));
             write_json(common.json.as_deref(), &report)
         }
         Cmd::Join { joins, common } => {

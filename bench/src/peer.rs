@@ -145,7 +145,12 @@ impl Peer {
                     );
                     self.rtc.handle_input(input).context("handle_input")?;
                 }
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted
+                    ) =>
+                {
                     self.rtc.handle_input(Input::Timeout(Instant::now())).context("timeout")?;
                 }
                 Err(e) => return Err(e).context("recv"),

@@ -116,6 +116,12 @@ impl Sfu {
 
     /// A subscriber to audio and video: the room's feed on the hub, publisher `feed` on Janus.
     pub fn subscriber(&self, name: &str, feed: u64) -> anyhow::Result<Peer> {
+        self.subscriber_to(name, &[feed])
+    }
+
+    /// A subscriber to the audio and video of every publisher in `feeds` on Janus (one connection);
+    /// on the hub, the room's feed over WHEP.
+    pub fn subscriber_to(&self, name: &str, feeds: &[u64]) -> anyhow::Result<Peer> {
         match self {
             Self::Lectern(hub) => {
                 let token = hub.token(ROOM, Role::Viewer, name)?;
@@ -125,8 +131,9 @@ impl Sfu {
             }
             Self::Janus(janus) => {
                 let vr = VideoRoom::attach(&janus.api)?;
+                let streams: Vec<_> = feeds.iter().map(|f| json!({ "feed": f })).collect();
                 let joined = vr.message(
-                    json!({ "request": "join", "ptype": "subscriber", "room": JANUS_ROOM, "streams": [{ "feed": feed }] }),
+                    json!({ "request": "join", "ptype": "subscriber", "room": JANUS_ROOM, "streams": streams }),
                     None,
                 )?;
                 let offer = joined.sdp.context("Janus sent the subscriber no offer")?;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lectern_bench::fanout::{self, Config};
-use lectern_bench::{churn, join, ramp};
+use lectern_bench::{churn, join, meeting, ramp};
 
 /// The debug hub, where `cargo build --workspace --bins` (or `cargo test --workspace`) puts it.
 fn hub_bin() -> PathBuf {
@@ -106,4 +106,26 @@ fn ramp_reports_the_largest_step_within_the_loss_limit() {
     let json = serde_json::to_value(&c).unwrap();
     let back: ramp::Comparison = serde_json::from_value(json).expect("the report reads back");
     assert!(ramp::table(&back).contains("max subs ≤1% loss"));
+}
+
+#[test]
+fn meeting_delivers_everyone_to_everyone_on_both_servers() {
+    let cfg = meeting::Config {
+        participants: 3,
+        duration: Duration::from_secs(2),
+        video_kbit_s: 300,
+        hub_bin: hub_bin(),
+        pin: false,
+    };
+    let c = meeting::run(&cfg, true).expect("scenario runs");
+    let janus = c.janus.as_ref().unwrap_or_else(|| panic!("Janus ran: {:?}", c.janus_missing));
+    for r in [&c.lectern, janus] {
+        assert!(r.packets_forwarded > 0, "media flowed: {r:?}");
+        assert!(r.frame_loss_pct < 100.0, "frames arrived: {r:?}");
+        assert!(r.delay_ms_p50 <= r.delay_ms_p99, "{r:?}");
+    }
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(json["lectern"]["participants"], 3);
+    let back: meeting::Comparison = serde_json::from_value(json).expect("the report reads back");
+    assert!(meeting::table(&back).contains("µs/pkt"));
 }
