@@ -1,5 +1,6 @@
 //! `fanout --ramp`: the fanout scenario with more and more subscribers on one server until frame loss
-//! passes 1 %, the delay grows (p99 above twice the first step's plus 5 ms), a step fails to connect,
+//! passes 1 %, the delay grows (p50 above four times the first step's plus 10 ms; p50, since p99 on a
+//! shared machine mostly measures the scheduler), a step fails to connect,
 //! the generator's own core is saturated, or the time budget is spent. Reports the largest step at ≤ 1 % loss.
 
 use std::path::PathBuf;
@@ -83,11 +84,11 @@ pub fn run_on(sfu: &Sfu, cfg: &Config, cores: Option<(usize, usize)>) -> anyhow:
             server_cpu_pct: r.hub_cpu_pct,
             generator_cpu_pct: r.generator_cpu_pct,
         };
-        let first_p99 = steps.first().map_or(step.delay_ms_p99, |s| s.delay_ms_p99);
+        let first_p50 = steps.first().map_or(step.delay_ms_p50, |s| s.delay_ms_p50);
         let why = if step.frame_loss_pct > MAX_LOSS_PCT {
             Some(format!("frame loss {:.2} % at {n}", step.frame_loss_pct))
-        } else if step.delay_ms_p99 > 2.0 * first_p99 + 5.0 {
-            Some(format!("delay p99 grew to {:.1} ms at {n} (first step {first_p99:.1} ms)", step.delay_ms_p99))
+        } else if step.delay_ms_p50 > 4.0 * first_p50 + 10.0 {
+            Some(format!("delay p50 grew to {:.1} ms at {n} (first step {first_p50:.1} ms)", step.delay_ms_p50))
         } else if cores.is_some() && step.generator_cpu_pct > GENERATOR_SATURATED_PCT {
             Some(format!("the generator's core is saturated ({:.0} %) at {n}", step.generator_cpu_pct))
         } else {
