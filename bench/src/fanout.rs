@@ -79,6 +79,9 @@ pub struct Report {
     pub rss_before_kib: u64,
     pub rss_after_kib: u64,
     pub rss_per_subscriber_kib: f64,
+    /// UDP datagrams the kernel dropped machine-wide during the window for a full receive / send buffer.
+    pub udp_rcvbuf_drops: u64,
+    pub udp_sndbuf_drops: u64,
 }
 
 /// State the main thread shares with the client threads.
@@ -151,6 +154,7 @@ fn measure(cfg: &Config, sfu: &Sfu, shared: &Arc<Shared>, cores: Option<(usize, 
 
     let cpu0 = sfu.cpu()?;
     let gen0 = hub::cpu_time(std::process::id())?;
+    let udp0 = hub::udp_buffer_errors();
     let window_start = shared.now_ns();
     shared.measuring.store(true, Ordering::SeqCst);
     std::thread::sleep(cfg.duration);
@@ -158,6 +162,7 @@ fn measure(cfg: &Config, sfu: &Sfu, shared: &Arc<Shared>, cores: Option<(usize, 
     let window_end = shared.now_ns();
     let cpu1 = sfu.cpu()?;
     let gen1 = hub::cpu_time(std::process::id())?;
+    let udp1 = hub::udp_buffer_errors();
     let rss_after = sfu.rss_kib()?;
     std::thread::sleep(GRACE);
     shared.stop.store(true, Ordering::SeqCst);
@@ -211,6 +216,8 @@ fn measure(cfg: &Config, sfu: &Sfu, shared: &Arc<Shared>, cores: Option<(usize, 
         rss_before_kib: rss_before,
         rss_after_kib: rss_after,
         rss_per_subscriber_kib: (rss_after as f64 - rss_before as f64) / n as f64,
+        udp_rcvbuf_drops: udp1.0.saturating_sub(udp0.0),
+        udp_sndbuf_drops: udp1.1.saturating_sub(udp0.1),
     })
 }
 
@@ -384,6 +391,8 @@ pub fn table(c: &Comparison) -> String {
         f("RSS before KiB", |r| r.rss_before_kib as f64, 0),
         f("RSS KiB/subscriber", |r| r.rss_per_subscriber_kib, 0),
         f("generator CPU %", |r| r.generator_cpu_pct, 1),
+        f("UDP rcvbuf drops", |r| r.udp_rcvbuf_drops as f64, 0),
+        f("UDP sndbuf drops", |r| r.udp_sndbuf_drops as f64, 0),
     ];
     compare::table(&context, &figures, &missing_note(c))
 }

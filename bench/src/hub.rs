@@ -144,6 +144,22 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .context("no VmRSS")
 }
 
+/// Machine-wide UDP datagrams dropped for a full receive buffer and for a full send buffer
+/// (`RcvbufErrors`, `SndbufErrors` in `/proc/net/snmp`); zeros when the file cannot be read.
+pub fn udp_buffer_errors() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut udp = text.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(keys), Some(values)) = (udp.next(), udp.next()) else { return (0, 0) };
+    let field = |name: &str| {
+        keys.split_whitespace()
+            .position(|k| k == name)
+            .and_then(|i| values.split_whitespace().nth(i))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("RcvbufErrors"), field("SndbufErrors"))
+}
+
 /// Cores for (generator, hub) when there are at least two and `taskset` exists.
 pub fn pick_cores() -> Option<(usize, usize)> {
     let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -176,5 +192,6 @@ mod tests {
         std::hint::black_box(x);
         assert!(super::cpu_time(pid).is_ok());
         assert!(super::rss_kib(pid).unwrap() > 0);
+        let _ = super::udp_buffer_errors();
     }
 }
