@@ -63,6 +63,8 @@ pub struct Report {
     /// After the last cycle, once descriptors and threads settled (or the settle deadline passed).
     pub after: Footprint,
     pub rss_growth_kib: i64,
+    /// What the descriptors opened since the baseline point at (`readlink /proc/<pid>/fd/N`).
+    pub fds_added: Vec<String>,
 }
 
 pub type Comparison = Both<Report>;
@@ -87,6 +89,7 @@ fn churn(sfu: &Sfu, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<Report
     let idle = Footprint::of(sfu.pid())?;
     let warm_failed = cycles(sfu, feed, cfg.concurrent, cfg.concurrent);
     let baseline = steady(sfu.pid())?;
+    let fds_before = fd_targets(sfu.pid());
     let t0 = Instant::now();
     let failed = cycles(sfu, feed, cfg.concurrent, cfg.cycles);
     let elapsed = t0.elapsed();
@@ -107,7 +110,21 @@ fn churn(sfu: &Sfu, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<Report
         baseline,
         after,
         rss_growth_kib: after.rss_kib as i64 - baseline.rss_kib as i64,
+        fds_added: fd_targets(sfu.pid()).into_iter().filter(|t| !fds_before.contains(t)).collect(),
     })
+}
+
+/// `fd number -> target` of every open descriptor, as `N: target` strings.
+fn fd_targets(pid: u32) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return Vec::new() };
+    let mut v: Vec<String> = dir
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            Some(format!("{}: {}", e.file_name().to_string_lossy(), std::fs::read_link(e.path()).ok()?.display()))
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 /// Waits until descriptors and threads stop changing (same for 200 ms) or the deadline passes.
@@ -197,5 +214,9 @@ pub fn table(c: &Comparison) -> String {
         f("threads baseline", |r| r.baseline.tasks as f64, 0),
         f("threads after", |r| r.after.tasks as f64, 0),
     ];
-    compare::table(&context, &figures, &missing_note(c))
+    let mut notes = missing_note(c);
+    for rep in std::iter::once(r).chain(j).filter(|r| !r.fds_added.is_empty()) {
+        notes.push(format!("{} descriptors opened since the baseline: {}", rep.server, rep.fds_added.join(", ")));
+    }
+    compare::table(&context, &figures, &notes)
 }
