@@ -79,7 +79,8 @@ pub fn audio_frame(size: usize, filler: &mut Filler) -> Vec<u8> {
 pub fn read_stamp(frame: &[u8]) -> Option<Stamp> {
     let at = frame.windows(2).position(|w| w == MARKER)?;
     let hex = frame.get(at + 2..at + STAMP_LEN)?;
-    let hex = std::str::from_utf8(hex).ok()?;
+    // ASCII only, so the slices below fall on character boundaries whatever the network sent.
+    let hex = std::str::from_utf8(hex).ok().filter(|h| h.is_ascii())?;
     let seq = u64::from_str_radix(&hex[..16], 16).ok()?;
     let sent_ns = u64::from_str_radix(&hex[16..], 16).ok()?;
     Some(Stamp { seq, sent_ns })
@@ -111,6 +112,14 @@ mod tests {
             assert_eq!(starts, if keyframe { 3 } else { 1 }, "only our own NAL start codes");
             assert_eq!(is_idr(&frame), keyframe);
         }
+    }
+
+    #[test]
+    fn a_stamp_with_non_ascii_bytes_is_refused_not_a_panic() {
+        let mut frame = b"LB".to_vec();
+        frame.extend_from_slice("é".repeat(16).as_bytes());
+        assert_eq!(read_stamp(&frame), None);
+        assert_eq!(read_stamp(b"LB12"), None);
     }
 
     #[test]

@@ -109,11 +109,23 @@ fn write_config(dir: &Path, port: u16, media_ip: IpAddr) -> anyhow::Result<()> {
 }
 
 impl Janus {
-    /// Starts Janus (under `taskset -c <cpu>` when pinned) and waits until its API answers.
+    /// Starts Janus (under `taskset -c <cpu>` when pinned) and waits until its API answers. Tries three
+    /// times: the free port we picked may be taken by someone else before Janus binds it.
     pub fn start(pin_cpu: Option<usize>) -> anyhow::Result<Self> {
         if let Some(why) = unavailable() {
             bail!(why);
         }
+        let mut last = None;
+        for _ in 0..3 {
+            match Self::start_once(pin_cpu) {
+                Ok(j) => return Ok(j),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("janus did not start")))
+    }
+
+    fn start_once(pin_cpu: Option<usize>) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("temporary Janus dir")?;
         let port = free_port()?;
         let media_ip = host_ip()?;
