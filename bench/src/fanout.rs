@@ -82,6 +82,9 @@ pub struct Report {
     /// UDP datagrams the kernel dropped machine-wide during the window for a full receive / send buffer.
     pub udp_rcvbuf_drops: u64,
     pub udp_sndbuf_drops: u64,
+    /// Of those, datagrams dropped at the server's own sockets and at the clients' (full receive buffer).
+    pub server_socket_drops: u64,
+    pub client_socket_drops: u64,
 }
 
 /// State the main thread shares with the client threads.
@@ -155,6 +158,7 @@ fn measure(cfg: &Config, sfu: &Sfu, shared: &Arc<Shared>, cores: Option<(usize, 
     let cpu0 = sfu.cpu()?;
     let gen0 = hub::cpu_time(std::process::id())?;
     let udp0 = hub::udp_buffer_errors();
+    let drops0 = hub::udp_socket_drops(sfu.pid());
     let window_start = shared.now_ns();
     shared.measuring.store(true, Ordering::SeqCst);
     std::thread::sleep(cfg.duration);
@@ -163,6 +167,7 @@ fn measure(cfg: &Config, sfu: &Sfu, shared: &Arc<Shared>, cores: Option<(usize, 
     let cpu1 = sfu.cpu()?;
     let gen1 = hub::cpu_time(std::process::id())?;
     let udp1 = hub::udp_buffer_errors();
+    let drops1 = hub::udp_socket_drops(sfu.pid());
     let rss_after = sfu.rss_kib()?;
     std::thread::sleep(GRACE);
     shared.stop.store(true, Ordering::SeqCst);
@@ -218,6 +223,8 @@ fn measure(cfg: &Config, sfu: &Sfu, shared: &Arc<Shared>, cores: Option<(usize, 
         rss_per_subscriber_kib: (rss_after as f64 - rss_before as f64) / n as f64,
         udp_rcvbuf_drops: udp1.0.saturating_sub(udp0.0),
         udp_sndbuf_drops: udp1.1.saturating_sub(udp0.1),
+        server_socket_drops: drops1.0.saturating_sub(drops0.0),
+        client_socket_drops: drops1.1.saturating_sub(drops0.1),
     })
 }
 
@@ -391,8 +398,10 @@ pub fn table(c: &Comparison) -> String {
         f("RSS before KiB", |r| r.rss_before_kib as f64, 0),
         f("RSS KiB/subscriber", |r| r.rss_per_subscriber_kib, 0),
         f("generator CPU %", |r| r.generator_cpu_pct, 1),
-        f("UDP rcvbuf drops", |r| r.udp_rcvbuf_drops as f64, 0),
+        f("UDP rcvbuf drops (all)", |r| r.udp_rcvbuf_drops as f64, 0),
         f("UDP sndbuf drops", |r| r.udp_sndbuf_drops as f64, 0),
+        f("  at server sockets", |r| r.server_socket_drops as f64, 0),
+        f("  at client sockets", |r| r.client_socket_drops as f64, 0),
     ];
     compare::table(&context, &figures, &missing_note(c))
 }

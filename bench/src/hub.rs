@@ -160,6 +160,39 @@ pub fn udp_buffer_errors() -> (u64, u64) {
     (field("RcvbufErrors"), field("SndbufErrors"))
 }
 
+/// Socket inodes `pid` holds (`socket:[N]` links in `/proc/<pid>/fd`).
+fn socket_inodes(pid: u32) -> std::collections::HashSet<u64> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return Default::default() };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter_map(|l| l.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok())
+        .collect()
+}
+
+/// Datagrams dropped so far on full receive buffers, summed over the UDP sockets of `server` and over
+/// this process's (the clients'): the `drops` column of `/proc/net/udp{,6}`, matched by socket inode.
+pub fn udp_socket_drops(server: u32) -> (u64, u64) {
+    let (ours, theirs) = (socket_inodes(std::process::id()), socket_inodes(server));
+    let (mut server_drops, mut client_drops) = (0, 0);
+    for file in ["/proc/net/udp", "/proc/net/udp6"] {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (Some(inode), Some(drops)) =
+                (f.get(9).and_then(|v| v.parse::<u64>().ok()), f.get(12).and_then(|v| v.parse::<u64>().ok()))
+            else {
+                continue;
+            };
+            if theirs.contains(&inode) {
+                server_drops += drops;
+            } else if ours.contains(&inode) {
+                client_drops += drops;
+            }
+        }
+    }
+    (server_drops, client_drops)
+}
+
 /// Cores for (generator, hub) when there are at least two and `taskset` exists.
 pub fn pick_cores() -> Option<(usize, usize)> {
     let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -193,5 +226,9 @@ mod tests {
         assert!(super::cpu_time(pid).is_ok());
         assert!(super::rss_kib(pid).unwrap() > 0);
         let _ = super::udp_buffer_errors();
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert!(!super::socket_inodes(pid).is_empty(), "our own UDP socket is seen");
+        assert_eq!(super::udp_socket_drops(pid).0, 0);
+        drop(sock);
     }
 }

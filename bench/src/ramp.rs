@@ -38,6 +38,8 @@ pub struct Step {
     pub server_cpu_pct: f64,
     pub generator_cpu_pct: f64,
     pub udp_rcvbuf_drops: u64,
+    pub server_socket_drops: u64,
+    pub client_socket_drops: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,6 +87,8 @@ pub fn run_on(sfu: &Sfu, cfg: &Config, cores: Option<(usize, usize)>) -> anyhow:
             server_cpu_pct: r.hub_cpu_pct,
             generator_cpu_pct: r.generator_cpu_pct,
             udp_rcvbuf_drops: r.udp_rcvbuf_drops,
+            server_socket_drops: r.server_socket_drops,
+            client_socket_drops: r.client_socket_drops,
         };
         let first_p50 = steps.first().map_or(step.delay_ms_p50, |s| s.delay_ms_p50);
         let why = if step.frame_loss_pct > MAX_LOSS_PCT {
@@ -133,7 +137,7 @@ pub fn table(c: &Comparison) -> String {
             context.push((
                 if rep.server == "Janus" { "  Janus step" } else { "  Lectern step" },
                 format!(
-                    "{:>4} subs: loss {:.2} %, delay p50/p99 {:.2}/{:.2} ms, {:.2} µs/pkt, server {:.0} %, generator {:.0} %, rcvbuf drops {}",
+                    "{:>4} subs: loss {:.2} %, delay p50/p99 {:.2}/{:.2} ms, {:.2} µs/pkt, server {:.0} %, generator {:.0} %, drops at server/clients {}/{}",
                     s.subscribers,
                     s.frame_loss_pct,
                     s.delay_ms_p50,
@@ -141,7 +145,8 @@ pub fn table(c: &Comparison) -> String {
                     s.us_per_pkt,
                     s.server_cpu_pct,
                     s.generator_cpu_pct,
-                    s.udp_rcvbuf_drops
+                    s.server_socket_drops,
+                    s.client_socket_drops
                 ),
             ));
         }
