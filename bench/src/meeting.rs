@@ -90,37 +90,7 @@ fn meet(sfu: &Sfu, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<Report>
         c.stream = i as u64;
         c
     };
-    let mut publishers: Vec<JoinHandle<anyhow::Result<Vec<u64>>>> = Vec::new();
-    let mut subs: Vec<Sub> = Vec::new();
-    match sfu {
-        Sfu::Lectern(hub) => {
-            for i in 0..m {
-                let token = hub.token(ROOM, Role::Student, &format!("p{i}"))?;
-                let mut ws = RtcSocket::join(&hub.base, &token).with_context(|| format!("participant {i} joins"))?;
-                let (peer, mids) = ws.publish(&[MediaKind::Audio, MediaKind::Video])?;
-                let (s, c) = (shared.clone(), media(i));
-                publishers.push(std::thread::spawn(move || publish(peer, mids, &s, &c)));
-                let s = shared.clone();
-                subs.push(std::thread::spawn(move || subscribe(None, Some(ws), &s, m - 1)));
-            }
-        }
-        Sfu::Janus(_) => {
-            let mut feeds = Vec::new();
-            for i in 0..m {
-                let Publisher { peer, mids, feed } = sfu.publisher(&format!("p{i}"))?;
-                feeds.push(feed);
-                let (s, c) = (shared.clone(), media(i));
-                publishers.push(std::thread::spawn(move || publish(peer, mids, &s, &c)));
-            }
-            wait_until(shared, "every publisher to connect", || shared.publishing.load(Ordering::SeqCst) >= m)?;
-            for i in 0..m {
-                let others: Vec<u64> = feeds.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, f)| *f).collect();
-                let peer = sfu.subscriber_to(&format!("p{i}-sub"), &others)?;
-                let s = shared.clone();
-                subs.push(std::thread::spawn(move || subscribe(Some(peer), None, &s, m - 1)));
-            }
-        }
-    }
+    let (publishers, subs) = connect(sfu, cfg, shared, media)?;
     wait_until(shared, "every participant to see everyone else", || shared.ready.load(Ordering::SeqCst) >= m)?;
 
     let cpu0 = sfu.cpu()?;
@@ -172,6 +142,50 @@ fn meet(sfu: &Sfu, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<Report>
         rss_per_participant_kib: (rss_after as f64 - rss_idle as f64) / m as f64,
         generator_cpu_pct: 100.0 * gen_cpu.as_secs_f64() / window,
     })
+}
+
+type Pub = JoinHandle<anyhow::Result<Vec<u64>>>;
+
+/// Connects every participant (publishing and subscribed) and starts their threads.
+fn connect(
+    sfu: &Sfu,
+    cfg: &Config,
+    shared: &Arc<Shared>,
+    media: impl Fn(usize) -> fanout::Config,
+) -> anyhow::Result<(Vec<Pub>, Vec<Sub>)> {
+    let m = cfg.participants;
+    let mut publishers: Vec<Pub> = Vec::new();
+    let mut subs: Vec<Sub> = Vec::new();
+    match sfu {
+        Sfu::Lectern(hub) => {
+            for i in 0..m {
+                let token = hub.token(ROOM, Role::Student, &format!("p{i}"))?;
+                let mut ws = RtcSocket::join(&hub.base, &token).with_context(|| format!("participant {i} joins"))?;
+                let (peer, mids) = ws.publish(&[MediaKind::Audio, MediaKind::Video])?;
+                let (s, c) = (shared.clone(), media(i));
+                publishers.push(std::thread::spawn(move || publish(peer, mids, &s, &c)));
+                let s = shared.clone();
+                subs.push(std::thread::spawn(move || subscribe(None, Some(ws), &s, m - 1)));
+            }
+        }
+        Sfu::Janus(_) => {
+            let mut feeds = Vec::new();
+            for i in 0..m {
+                let Publisher { peer, mids, feed } = sfu.publisher(&format!("p{i}"))?;
+                feeds.push(feed);
+                let (s, c) = (shared.clone(), media(i));
+                publishers.push(std::thread::spawn(move || publish(peer, mids, &s, &c)));
+            }
+            wait_until(shared, "every publisher to connect", || shared.publishing.load(Ordering::SeqCst) >= m)?;
+            for i in 0..m {
+                let others: Vec<u64> = feeds.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, f)| *f).collect();
+                let peer = sfu.subscriber_to(&format!("p{i}-sub"), &others)?;
+                let s = shared.clone();
+                subs.push(std::thread::spawn(move || subscribe(Some(peer), None, &s, m - 1)));
+            }
+        }
+    }
+    Ok((publishers, subs))
 }
 
 /// One participant's receiving side: a ready subscriber peer (Janus) or the `/rtc` socket whose
