@@ -10,6 +10,7 @@ packages=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   gstreamer1.0-nice gstreamer1.0-libav gstreamer1.0-alsa gstreamer1.0-tools
   sqlite3 curl
+  janus
 )
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(chromium nodejs npm python3-venv systemd)

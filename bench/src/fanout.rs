@@ -9,17 +9,17 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use lectern_proto::Role;
 use serde::{Deserialize, Serialize};
 use str0m::Event;
 use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::media::{Frequency, MediaTime, Mid};
 
+use crate::compare::{self, Both, Figure, missing_note, run_both};
 use crate::frame::{Filler, Stamp, audio_frame, h264_frame, is_rtp, read_stamp};
-use crate::hub::{self, Hub};
+use crate::hub;
 use crate::peer::Peer;
+use crate::sfu::{Publisher, Sfu};
 
-const ROOM: &str = "bench";
 /// How long a client thread runs before looking at the stop flag again.
 const SLICE: Duration = Duration::from_millis(50);
 /// After the window closes, frames stamped inside it may still be in flight.
@@ -36,12 +36,14 @@ pub struct Config {
     pub pin: bool,
     pub video_frame_bytes: usize,
     pub fps: u32,
+    /// Which publisher this is: the upper 32 bits of every frame's stamped sequence number.
+    pub stream: u64,
 }
 
 impl Config {
     pub fn new(subscribers: usize, duration: Duration, hub_bin: PathBuf) -> Self {
         // 6250 B x 30 fps x 8 = 1.5 Mbit/s.
-        Self { subscribers, duration, hub_bin, pin: true, video_frame_bytes: 6250, fps: 30 }
+        Self { subscribers, duration, hub_bin, pin: true, video_frame_bytes: 6250, fps: 30, stream: 0 }
     }
 }
 
@@ -49,6 +51,8 @@ impl Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub scenario: String,
+    /// `Lectern` or `Janus`.
+    pub server: String,
     pub subscribers: usize,
     pub window_s: f64,
     pub codec: String,
@@ -62,6 +66,10 @@ pub struct Report {
     pub hub_cpu_pct: f64,
     /// Hub CPU time per forwarded packet (the incoming packet's cost is spread over its copies).
     pub us_per_pkt: f64,
+    /// Hub CPU time per forwarded megabit (RTP datagram bytes as received).
+    pub us_per_mbit: f64,
+    /// The generator's own CPU use over the window: near 100 % per core means the figures are bounded by it.
+    pub generator_cpu_pct: f64,
     pub frames_sent: u64,
     pub frames_received_min: u64,
     pub frame_loss_pct: f64,
@@ -71,20 +79,39 @@ pub struct Report {
     pub rss_before_kib: u64,
     pub rss_after_kib: u64,
     pub rss_per_subscriber_kib: f64,
+    /// UDP datagrams the kernel dropped machine-wide during the window for a full receive / send buffer.
+    pub udp_rcvbuf_drops: u64,
+    pub udp_sndbuf_drops: u64,
+    /// Of those, datagrams dropped at the server's own sockets and at the clients' (full receive buffer).
+    pub server_socket_drops: u64,
+    pub client_socket_drops: u64,
 }
 
 /// State the main thread shares with the client threads.
-struct Shared {
-    epoch: Instant,
-    stop: AtomicBool,
-    measuring: AtomicBool,
-    publisher_connected: AtomicBool,
+pub(crate) struct Shared {
+    pub(crate) epoch: Instant,
+    pub(crate) stop: AtomicBool,
+    pub(crate) measuring: AtomicBool,
+    pub(crate) publisher_connected: AtomicBool,
     /// Subscribers that have decoded-able media (one stamped frame) so far.
-    ready: AtomicUsize,
+    pub(crate) ready: AtomicUsize,
+    /// Publishers that are connected and sending.
+    pub(crate) publishing: AtomicUsize,
 }
 
 impl Shared {
-    fn now_ns(&self) -> u64 {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            epoch: Instant::now(),
+            stop: AtomicBool::new(false),
+            measuring: AtomicBool::new(false),
+            publisher_connected: AtomicBool::new(false),
+            ready: AtomicUsize::new(0),
+            publishing: AtomicUsize::new(0),
+        })
+    }
+
+    pub(crate) fn now_ns(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
     }
 }
@@ -93,71 +120,55 @@ struct SubStats {
     /// (sequence, sent ns, delay ns) per stamped video frame.
     frames: Vec<(u64, u64, u64)>,
     rtp_in_window: u64,
+    rtp_bytes_in_window: u64,
 }
 
-/// Runs the scenario and returns its figures.
-pub fn run(cfg: &Config) -> anyhow::Result<Report> {
+/// Lectern's and Janus's figures; also the `--json` file.
+pub type Comparison = Both<Report>;
+
+/// Runs the scenario on the hub, then (with `janus`) on Janus, one after the other on the same cores.
+pub fn run(cfg: &Config, janus: bool) -> anyhow::Result<Comparison> {
+    run_both(&cfg.hub_bin, cfg.pin, janus, 1, |sfu, cores| run_on(sfu, cfg, cores))
+}
+
+/// Runs the scenario against one server (already started; cores already chosen).
+pub fn run_on(sfu: &Sfu, cfg: &Config, cores: Option<(usize, usize)>) -> anyhow::Result<Report> {
     if cfg.subscribers == 0 {
         bail!("at least one subscriber");
     }
-    let cores = if cfg.pin { hub::pick_cores() } else { None };
-    if let Some((gen_cpu, _)) = cores {
-        hub::pin_self(gen_cpu)?;
-    }
-    let hub = Hub::start(&cfg.hub_bin, cores.map(|c| c.1))?;
-    let shared = Arc::new(Shared {
-        epoch: Instant::now(),
-        stop: AtomicBool::new(false),
-        measuring: AtomicBool::new(false),
-        publisher_connected: AtomicBool::new(false),
-        ready: AtomicUsize::new(0),
-    });
-    let result = measure(cfg, &hub, &shared, cores);
+    let shared = Shared::new();
+    let result = measure(cfg, sfu, &shared, cores);
     shared.stop.store(true, Ordering::SeqCst);
     result
 }
 
-fn measure(cfg: &Config, hub: &Hub, shared: &Arc<Shared>, cores: Option<(usize, usize)>) -> anyhow::Result<Report> {
-    let pub_token = hub.token(ROOM, Role::Device, "publisher")?;
-    let (publisher, mids) = Peer::signal(
-        &hub.base,
-        &format!("/whip/{ROOM}"),
-        &pub_token,
-        &[MediaKind::Audio, MediaKind::Video],
-        Direction::SendOnly,
-    )?;
-    let publisher = {
-        let (shared, cfg) = (shared.clone(), cfg.clone());
-        std::thread::spawn(move || publish(publisher, mids, &shared, &cfg, &pub_token))
-    };
-    wait_until(shared, "the publisher to connect", || shared.publisher_connected.load(Ordering::SeqCst))?;
-    let rss_before = hub.rss_kib()?;
+fn measure(cfg: &Config, sfu: &Sfu, shared: &Arc<Shared>, cores: Option<(usize, usize)>) -> anyhow::Result<Report> {
+    let (publisher, feed) = start_publisher(sfu, cfg, shared)?;
+    let rss_before = sfu.rss_kib()?;
 
     let mut subs: Vec<JoinHandle<anyhow::Result<SubStats>>> = Vec::new();
     for i in 0..cfg.subscribers {
-        let token = hub.token(ROOM, Role::Viewer, &format!("sub{i}"))?;
-        let (peer, _) = Peer::signal(
-            &hub.base,
-            &format!("/whep/{ROOM}"),
-            &token,
-            &[MediaKind::Audio, MediaKind::Video],
-            Direction::RecvOnly,
-        )
-        .with_context(|| format!("subscriber {i}"))?;
+        let peer = sfu.subscriber(&format!("sub{i}"), feed).with_context(|| format!("subscriber {i}"))?;
         let shared = shared.clone();
-        subs.push(std::thread::spawn(move || subscribe(peer, &shared, &token)));
+        subs.push(std::thread::spawn(move || subscribe(peer, &shared)));
     }
     let n = cfg.subscribers;
     wait_until(shared, "every subscriber to receive video", || shared.ready.load(Ordering::SeqCst) >= n)?;
 
-    let cpu0 = hub.cpu()?;
+    let cpu0 = sfu.cpu()?;
+    let gen0 = hub::cpu_time(std::process::id())?;
+    let udp0 = hub::udp_buffer_errors();
+    let drops0 = hub::udp_socket_drops(sfu.pid());
     let window_start = shared.now_ns();
     shared.measuring.store(true, Ordering::SeqCst);
     std::thread::sleep(cfg.duration);
     shared.measuring.store(false, Ordering::SeqCst);
     let window_end = shared.now_ns();
-    let cpu1 = hub.cpu()?;
-    let rss_after = hub.rss_kib()?;
+    let cpu1 = sfu.cpu()?;
+    let gen1 = hub::cpu_time(std::process::id())?;
+    let udp1 = hub::udp_buffer_errors();
+    let drops1 = hub::udp_socket_drops(sfu.pid());
+    let rss_after = sfu.rss_kib()?;
     std::thread::sleep(GRACE);
     shared.stop.store(true, Ordering::SeqCst);
 
@@ -180,23 +191,28 @@ fn measure(cfg: &Config, hub: &Hub, shared: &Arc<Shared>, cores: Option<(usize, 
     }
     delays.sort_unstable();
     let packets: u64 = stats.iter().map(|s| s.rtp_in_window).sum();
+    let bytes: u64 = stats.iter().map(|s| s.rtp_bytes_in_window).sum();
     let window = Duration::from_nanos(window_end - window_start);
     let cpu = cpu1.saturating_sub(cpu0);
     let expected = frames_sent * n as u64;
     let got: u64 = received.iter().sum();
+    let per = |x: f64| if x == 0.0 { 0.0 } else { cpu.as_secs_f64() * 1e6 / x };
     Ok(Report {
         scenario: "fanout".into(),
+        server: sfu.name().into(),
         subscribers: n,
         window_s: window.as_secs_f64(),
         codec: "H.264 (synthetic) + Opus (synthetic)".into(),
         video_kbit_s: (cfg.video_frame_bytes * 8 * cfg.fps as usize) as f64 / 1000.0,
-        hub_pinned_cpu: hub.pinned_cpu,
+        hub_pinned_cpu: sfu.pinned_cpu(),
         generator_pinned_cpu: cores.map(|c| c.0),
         clk_tck: hub::clk_tck(),
         packets_forwarded: packets,
         hub_cpu_s: cpu.as_secs_f64(),
         hub_cpu_pct: 100.0 * cpu.as_secs_f64() / window.as_secs_f64(),
-        us_per_pkt: if packets == 0 { 0.0 } else { cpu.as_secs_f64() * 1e6 / packets as f64 },
+        us_per_pkt: per(packets as f64),
+        us_per_mbit: per(bytes as f64 * 8.0 / 1e6),
+        generator_cpu_pct: 100.0 * gen1.saturating_sub(gen0).as_secs_f64() / window.as_secs_f64(),
         frames_sent,
         frames_received_min: received.iter().copied().min().unwrap_or(0),
         frame_loss_pct: if expected == 0 { 0.0 } else { 100.0 * expected.saturating_sub(got) as f64 / expected as f64 },
@@ -205,11 +221,30 @@ fn measure(cfg: &Config, hub: &Hub, shared: &Arc<Shared>, cores: Option<(usize, 
         rss_before_kib: rss_before,
         rss_after_kib: rss_after,
         rss_per_subscriber_kib: (rss_after as f64 - rss_before as f64) / n as f64,
+        udp_rcvbuf_drops: udp1.0.saturating_sub(udp0.0),
+        udp_sndbuf_drops: udp1.1.saturating_sub(udp0.1),
+        server_socket_drops: drops1.0.saturating_sub(drops0.0),
+        client_socket_drops: drops1.1.saturating_sub(drops0.1),
     })
 }
 
+/// Connects the publisher, starts its thread and waits until it sends; returns the thread and its feed.
+pub(crate) fn start_publisher(
+    sfu: &Sfu,
+    cfg: &Config,
+    shared: &Arc<Shared>,
+) -> anyhow::Result<(JoinHandle<anyhow::Result<Vec<u64>>>, u64)> {
+    let Publisher { peer, mids, feed } = sfu.publisher("publisher")?;
+    let thread = {
+        let (shared, cfg) = (shared.clone(), cfg.clone());
+        std::thread::spawn(move || publish(peer, mids, &shared, &cfg))
+    };
+    wait_until(shared, "the publisher to connect", || shared.publisher_connected.load(Ordering::SeqCst))?;
+    Ok((thread, feed))
+}
+
 /// Polls `cond` every 10 ms until it holds, failing after [`CONNECT_DEADLINE`] or when a client stopped.
-fn wait_until(shared: &Shared, what: &str, cond: impl Fn() -> bool) -> anyhow::Result<()> {
+pub(crate) fn wait_until(shared: &Shared, what: &str, cond: impl Fn() -> bool) -> anyhow::Result<()> {
     let deadline = Instant::now() + CONNECT_DEADLINE;
     while !cond() {
         if Instant::now() > deadline || shared.stop.load(Ordering::SeqCst) {
@@ -221,7 +256,7 @@ fn wait_until(shared: &Shared, what: &str, cond: impl Fn() -> bool) -> anyhow::R
 }
 
 /// Nearest-rank percentile of sorted nanoseconds, in milliseconds.
-fn percentile(sorted_ns: &[u64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted_ns: &[u64], p: f64) -> f64 {
     if sorted_ns.is_empty() {
         return 0.0;
     }
@@ -230,7 +265,7 @@ fn percentile(sorted_ns: &[u64], p: f64) -> f64 {
 }
 
 /// The publisher thread: video and audio frames on their own clocks; returns the send stamps (ns).
-fn publish(mut peer: Peer, mids: Vec<Mid>, shared: &Shared, cfg: &Config, token: &str) -> anyhow::Result<Vec<u64>> {
+pub(crate) fn publish(mut peer: Peer, mids: Vec<Mid>, shared: &Shared, cfg: &Config) -> anyhow::Result<Vec<u64>> {
     let (audio_mid, video_mid) = (mids[0], mids[1]);
     let video_every = Duration::from_secs(1) / cfg.fps;
     let audio_every = Duration::from_millis(20);
@@ -271,6 +306,7 @@ fn publish(mut peer: Peer, mids: Vec<Mid>, shared: &Shared, cfg: &Config, token:
                 _ => break Err(anyhow::anyhow!("the hub did not negotiate Opus and H.264")),
             }
             shared.publisher_connected.store(true, Ordering::SeqCst);
+            shared.publishing.fetch_add(1, Ordering::SeqCst);
         }
         let Some((audio_pt, video_pt)) = pts else { continue };
         let now = Instant::now();
@@ -278,7 +314,8 @@ fn publish(mut peer: Peer, mids: Vec<Mid>, shared: &Shared, cfg: &Config, token:
             let sent_ns = shared.now_ns();
             let keyframe = keyframe_wanted || seq.is_multiple_of(2 * u64::from(cfg.fps));
             keyframe_wanted = false;
-            let frame = h264_frame(Stamp { seq, sent_ns }, cfg.video_frame_bytes, keyframe, &mut filler);
+            let stamp = Stamp { seq: cfg.stream << 32 | seq, sent_ns };
+            let frame = h264_frame(stamp, cfg.video_frame_bytes, keyframe, &mut filler);
             let time = MediaTime::new(sent_ns * 9 / 100_000, Frequency::NINETY_KHZ);
             if let Some(w) = peer.rtc.writer(video_mid) {
                 w.write(video_pt.pt(), now, time, frame).context("writing video")?;
@@ -295,13 +332,13 @@ fn publish(mut peer: Peer, mids: Vec<Mid>, shared: &Shared, cfg: &Config, token:
             next_audio += audio_every;
         }
     };
-    peer.hang_up(token);
+    peer.hang_up();
     result.map(|()| sent)
 }
 
 /// A subscriber thread: stamps of every video frame, RTP datagrams counted inside the window.
-fn subscribe(mut peer: Peer, shared: &Shared, token: &str) -> anyhow::Result<SubStats> {
-    let mut stats = SubStats { frames: Vec::new(), rtp_in_window: 0 };
+fn subscribe(mut peer: Peer, shared: &Shared) -> anyhow::Result<SubStats> {
+    let mut stats = SubStats { frames: Vec::new(), rtp_in_window: 0, rtp_bytes_in_window: 0 };
     let mut ready = false;
     let result = loop {
         if shared.stop.load(Ordering::SeqCst) {
@@ -324,6 +361,7 @@ fn subscribe(mut peer: Peer, shared: &Shared, token: &str) -> anyhow::Result<Sub
             |d| {
                 if is_rtp(d) && shared.measuring.load(Ordering::Relaxed) {
                     stats.rtp_in_window += 1;
+                    stats.rtp_bytes_in_window += d.len() as u64;
                 }
             },
         );
@@ -331,41 +369,41 @@ fn subscribe(mut peer: Peer, shared: &Shared, token: &str) -> anyhow::Result<Sub
             break Err(e);
         }
     };
-    peer.hang_up(token);
+    peer.hang_up();
     result.map(|()| stats)
 }
 
-/// The human-readable table.
-pub fn table(r: &Report) -> String {
+/// The human-readable table: Lectern, Janus and their ratio per figure.
+pub fn table(c: &Comparison) -> String {
+    let r = &c.lectern;
+    let j = c.janus.as_ref();
     let pin = match (r.generator_pinned_cpu, r.hub_pinned_cpu) {
-        (Some(g), Some(h)) => format!("generator on cpu {g}, hub on cpu {h}"),
+        (Some(g), Some(h)) => format!("generator on cpu {g}, server on cpu {h}"),
         _ => "not pinned".into(),
     };
-    let rows = [
+    let context = [
         ("scenario", format!("{} (1 publisher -> {} subscribers)", r.scenario, r.subscribers)),
         ("media", format!("{}, video {:.0} kbit/s", r.codec, r.video_kbit_s)),
-        ("window", format!("{:.1} s, {pin}", r.window_s)),
-        ("packets forwarded", format!("{} ({:.0}/s)", r.packets_forwarded, r.packets_forwarded as f64 / r.window_s)),
-        ("hub CPU", format!("{:.2} s ({:.1} % of one core, CLK_TCK {})", r.hub_cpu_s, r.hub_cpu_pct, r.clk_tck)),
-        ("µs/pkt", format!("{:.2}", r.us_per_pkt)),
-        (
-            "frame loss",
-            format!("{:.2} % ({} sent, min {} received)", r.frame_loss_pct, r.frames_sent, r.frames_received_min),
-        ),
-        ("delay p50 / p99", format!("{:.2} ms / {:.2} ms", r.delay_ms_p50, r.delay_ms_p99)),
-        (
-            "hub RSS",
-            format!(
-                "{} KiB before, {} KiB after, {:.0} KiB per subscriber",
-                r.rss_before_kib, r.rss_after_kib, r.rss_per_subscriber_kib
-            ),
-        ),
+        ("window", format!("{:.1} s each, {pin}, CLK_TCK {}", r.window_s, r.clk_tck)),
     ];
-    let mut out = String::new();
-    for (k, v) in rows {
-        out.push_str(&format!("{k:<18} {v}\n"));
-    }
-    out
+    let f = |label, l: fn(&Report) -> f64, d| Figure::new(label, l(r), j.map(l), d);
+    let figures = [
+        f("µs/pkt", |r| r.us_per_pkt, 2),
+        f("µs/Mbit", |r| r.us_per_mbit, 1),
+        f("packets forwarded/s", |r| r.packets_forwarded as f64 / r.window_s, 0),
+        f("server CPU %", |r| r.hub_cpu_pct, 1),
+        f("frame loss %", |r| r.frame_loss_pct, 2),
+        f("delay p50 ms", |r| r.delay_ms_p50, 2),
+        f("delay p99 ms", |r| r.delay_ms_p99, 2),
+        f("RSS before KiB", |r| r.rss_before_kib as f64, 0),
+        f("RSS KiB/subscriber", |r| r.rss_per_subscriber_kib, 0),
+        f("generator CPU %", |r| r.generator_cpu_pct, 1),
+        f("UDP rcvbuf drops (all)", |r| r.udp_rcvbuf_drops as f64, 0),
+        f("UDP sndbuf drops", |r| r.udp_sndbuf_drops as f64, 0),
+        f("  at server sockets", |r| r.server_socket_drops as f64, 0),
+        f("  at client sockets", |r| r.client_socket_drops as f64, 0),
+    ];
+    compare::table(&context, &figures, &missing_note(c))
 }
 
 #[cfg(test)]

@@ -79,10 +79,16 @@ pub fn audio_frame(size: usize, filler: &mut Filler) -> Vec<u8> {
 pub fn read_stamp(frame: &[u8]) -> Option<Stamp> {
     let at = frame.windows(2).position(|w| w == MARKER)?;
     let hex = frame.get(at + 2..at + STAMP_LEN)?;
-    let hex = std::str::from_utf8(hex).ok()?;
+    // ASCII only, so the slices below fall on character boundaries whatever the network sent.
+    let hex = std::str::from_utf8(hex).ok().filter(|h| h.is_ascii())?;
     let seq = u64::from_str_radix(&hex[..16], 16).ok()?;
     let sent_ns = u64::from_str_radix(&hex[16..], 16).ok()?;
     Some(Stamp { seq, sent_ns })
+}
+
+/// True when a received H.264 frame holds an IDR slice (NAL type 5 after a start code).
+pub fn is_idr(frame: &[u8]) -> bool {
+    frame.windows(4).any(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
 }
 
 /// True for an RTP (not RTCP, STUN or DTLS) datagram, by RFC 7983 / RFC 5761 demultiplexing.
@@ -104,7 +110,16 @@ mod tests {
             assert_eq!(read_stamp(&frame), Some(s));
             let starts = frame.windows(3).filter(|w| *w == [0, 0, 1]).count();
             assert_eq!(starts, if keyframe { 3 } else { 1 }, "only our own NAL start codes");
+            assert_eq!(is_idr(&frame), keyframe);
         }
+    }
+
+    #[test]
+    fn a_stamp_with_non_ascii_bytes_is_refused_not_a_panic() {
+        let mut frame = b"LB".to_vec();
+        frame.extend_from_slice("é".repeat(16).as_bytes());
+        assert_eq!(read_stamp(&frame), None);
+        assert_eq!(read_stamp(b"LB12"), None);
     }
 
     #[test]

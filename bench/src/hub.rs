@@ -144,6 +144,55 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .context("no VmRSS")
 }
 
+/// Machine-wide UDP datagrams dropped for a full receive buffer and for a full send buffer
+/// (`RcvbufErrors`, `SndbufErrors` in `/proc/net/snmp`); zeros when the file cannot be read.
+pub fn udp_buffer_errors() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut udp = text.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(keys), Some(values)) = (udp.next(), udp.next()) else { return (0, 0) };
+    let field = |name: &str| {
+        keys.split_whitespace()
+            .position(|k| k == name)
+            .and_then(|i| values.split_whitespace().nth(i))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("RcvbufErrors"), field("SndbufErrors"))
+}
+
+/// Socket inodes `pid` holds (`socket:[N]` links in `/proc/<pid>/fd`).
+fn socket_inodes(pid: u32) -> std::collections::HashSet<u64> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return Default::default() };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter_map(|l| l.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok())
+        .collect()
+}
+
+/// Datagrams dropped so far on full receive buffers, summed over the UDP sockets of `server` and over
+/// this process's (the clients'): the `drops` column of `/proc/net/udp{,6}`, matched by socket inode.
+pub fn udp_socket_drops(server: u32) -> (u64, u64) {
+    let (ours, theirs) = (socket_inodes(std::process::id()), socket_inodes(server));
+    let (mut server_drops, mut client_drops) = (0, 0);
+    for file in ["/proc/net/udp", "/proc/net/udp6"] {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (Some(inode), Some(drops)) =
+                (f.get(9).and_then(|v| v.parse::<u64>().ok()), f.get(12).and_then(|v| v.parse::<u64>().ok()))
+            else {
+                continue;
+            };
+            if theirs.contains(&inode) {
+                server_drops += drops;
+            } else if ours.contains(&inode) {
+                client_drops += drops;
+            }
+        }
+    }
+    (server_drops, client_drops)
+}
+
 /// Cores for (generator, hub) when there are at least two and `taskset` exists.
 pub fn pick_cores() -> Option<(usize, usize)> {
     let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -176,5 +225,10 @@ mod tests {
         std::hint::black_box(x);
         assert!(super::cpu_time(pid).is_ok());
         assert!(super::rss_kib(pid).unwrap() > 0);
+        let _ = super::udp_buffer_errors();
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert!(!super::socket_inodes(pid).is_empty(), "our own UDP socket is seen");
+        assert_eq!(super::udp_socket_drops(pid).0, 0);
+        drop(sock);
     }
 }

@@ -1,54 +1,141 @@
-//! `lectern-bench fanout --subscribers N --duration SECS [--json FILE] [--hub-bin PATH]`: runs a load
-//! scenario against a freshly started `lectern-hub` and prints its figures (see docs/performance.md).
+//! `lectern-bench <scenario> [flags] [--json FILE] [--no-janus] [--hub-bin PATH] [--no-pin]`: runs a load
+//! scenario against a freshly started `lectern-hub`, then against Janus VideoRoom, and prints both
+//! side by side (see docs/performance.md).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use lectern_bench::fanout;
+use clap::{Args, Parser, Subcommand};
+use lectern_bench::{churn, fanout, join, meeting, ramp};
 
 #[derive(Parser)]
-#[command(name = "lectern-bench", version, about = "Load generator for the Lectern hub")]
+#[command(name = "lectern-bench", version, about = "Load generator for the Lectern hub, side by side with Janus")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
 }
 
+/// Flags every scenario takes.
+#[derive(Args)]
+struct Common {
+    /// Also write the figures as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// The hub binary; defaults to `lectern-hub` next to this executable.
+    #[arg(long)]
+    hub_bin: Option<PathBuf>,
+    /// Do not pin generator and server to different cores.
+    #[arg(long)]
+    no_pin: bool,
+    /// Skip the Janus column.
+    #[arg(long)]
+    no_janus: bool,
+}
+
+impl Common {
+    fn hub_bin(&self) -> PathBuf {
+        self.hub_bin.clone().unwrap_or_else(lectern_bench::hub::default_hub_bin)
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
-    /// One publisher (H.264 ~1.5 Mbit/s 30 fps + audio) to N WHEP subscribers.
+    /// One publisher (H.264 ~1.5 Mbit/s 30 fps + audio) to N subscribers.
     Fanout {
         #[arg(long, default_value_t = 20)]
         subscribers: usize,
         /// Measurement window in seconds (connecting comes on top).
         #[arg(long, default_value_t = 10)]
         duration: u64,
-        /// Also write the figures as JSON here.
+        /// Instead of one run: add subscribers step by step (10, 20, 40 ... 3 s each) until frame loss
+        /// passes 1 % or delay grows; --subscribers and --duration are then ignored.
         #[arg(long)]
-        json: Option<PathBuf>,
-        /// The hub binary; defaults to `lectern-hub` next to this executable.
-        #[arg(long)]
-        hub_bin: Option<PathBuf>,
-        /// Do not pin generator and hub to different cores.
-        #[arg(long)]
-        no_pin: bool,
+        ramp: bool,
+        /// With --ramp: the largest number of subscribers to try.
+        #[arg(long, default_value_t = 160)]
+        max_subscribers: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// M participants each publishing audio + video to all the others.
+    Meeting {
+        #[arg(long, default_value_t = 6)]
+        participants: usize,
+        /// Measurement window in seconds.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Each participant's video bitrate.
+        #[arg(long, default_value_t = 500)]
+        video_kbit: u32,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// New subscribers join one after another: time to first RTP packet and to first keyframe.
+    Join {
+        #[arg(long, default_value_t = 30)]
+        joins: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// K subscribers join and leave repeatedly: RSS, descriptors and threads before and after.
+    Churn {
+        #[arg(long, default_value_t = 10)]
+        concurrent: usize,
+        #[arg(long, default_value_t = 1000)]
+        cycles: usize,
+        #[command(flatten)]
+        common: Common,
     },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
-        Cmd::Fanout { subscribers, duration, json, hub_bin, no_pin } => {
-            let hub_bin = hub_bin.unwrap_or_else(lectern_bench::hub::default_hub_bin);
-            let mut cfg = fanout::Config::new(subscribers, Duration::from_secs(duration), hub_bin);
-            cfg.pin = !no_pin;
-            let report = fanout::run(&cfg)?;
+        Cmd::Fanout { subscribers, duration, ramp: true, max_subscribers, common } => {
+            let _ = (subscribers, duration);
+            let cfg = ramp::Config { max_subscribers, hub_bin: common.hub_bin(), pin: !common.no_pin };
+            let report = ramp::run(&cfg, !common.no_janus)?;
+            print!("{}", ramp::table(&report));
+            write_json(common.json.as_deref(), &report)
+        }
+        Cmd::Fanout { subscribers, duration, ramp: false, common, .. } => {
+            let mut cfg = fanout::Config::new(subscribers, Duration::from_secs(duration), common.hub_bin());
+            cfg.pin = !common.no_pin;
+            let report = fanout::run(&cfg, !common.no_janus)?;
             print!("{}", fanout::table(&report));
-            if let Some(path) = json {
-                let text = serde_json::to_string_pretty(&report)?;
-                std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
-            }
-            Ok(())
+            write_json(common.json.as_deref(), &report)
+        }
+        Cmd::Meeting { participants, duration, video_kbit, common } => {
+            let cfg = meeting::Config {
+                participants,
+                duration: Duration::from_secs(duration),
+                video_kbit_s: video_kbit,
+                hub_bin: common.hub_bin(),
+                pin: !common.no_pin,
+            };
+            let report = meeting::run(&cfg, !common.no_janus)?;
+            print!("{}", meeting::table(&report));
+            write_json(common.json.as_deref(), &report)
+        }
+        Cmd::Join { joins, common } => {
+            let cfg = join::Config { joins, hub_bin: common.hub_bin(), pin: !common.no_pin };
+            let report = join::run(&cfg, !common.no_janus)?;
+            print!("{}", join::table(&report));
+            write_json(common.json.as_deref(), &report)
+        }
+        Cmd::Churn { concurrent, cycles, common } => {
+            let cfg = churn::Config { concurrent, cycles, hub_bin: common.hub_bin(), pin: !common.no_pin };
+            let report = churn::run(&cfg, !common.no_janus)?;
+            print!("{}", churn::table(&report));
+            write_json(common.json.as_deref(), &report)
         }
     }
+}
+
+fn write_json(path: Option<&Path>, report: &impl serde::Serialize) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        let text = serde_json::to_string_pretty(report)?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }

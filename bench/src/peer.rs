@@ -1,7 +1,7 @@
 //! One benchmark client: a str0m `Rtc` on its own loopback UDP socket, signalled over WHIP or WHEP,
 //! driven on the calling thread (blocking receive bounded by str0m's next timeout).
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -15,8 +15,9 @@ pub struct Peer {
     socket: UdpSocket,
     local: SocketAddr,
     buf: Vec<u8>,
-    /// The WHIP/WHEP resource URL, for `DELETE` when done.
-    pub resource: Option<String>,
+    resource_url: Option<String>,
+    /// How to end the session on the server (WHIP/WHEP `DELETE`, Janus `hangup`), run once.
+    pub leave: Option<Box<dyn FnOnce() + Send>>,
 }
 
 fn agent() -> ureq::Agent {
@@ -32,8 +33,19 @@ pub fn init_crypto() {
     let _ = std::panic::catch_unwind(|| str0m::crypto::from_feature_flags().install_process_default());
 }
 
+/// A fresh `Rtc` with one host candidate on its own socket bound to `ip`.
+fn new_rtc(ip: IpAddr) -> anyhow::Result<(Rtc, UdpSocket, SocketAddr)> {
+    init_crypto();
+    let socket = UdpSocket::bind((ip, 0)).context("binding a client socket")?;
+    let local = socket.local_addr()?;
+    let mut rtc = Rtc::builder().build(Instant::now());
+    rtc.add_local_candidate(Candidate::host(local, "udp").context("host candidate")?);
+    Ok((rtc, socket, local))
+}
+
 impl Peer {
-    /// Offers one m-line per kind in `dir` to `url` (a `/whip/..` or `/whep/..` endpoint) and applies the answer.
+    /// Offers one m-line per kind in `dir` to `url` (a `/whip/..` or `/whep/..` endpoint) from 127.0.0.1 and
+    /// applies the answer.
     pub fn signal(
         base: &str,
         path: &str,
@@ -41,29 +53,56 @@ impl Peer {
         kinds: &[MediaKind],
         dir: Direction,
     ) -> anyhow::Result<(Self, Vec<Mid>)> {
-        init_crypto();
-        let socket = UdpSocket::bind("127.0.0.1:0").context("binding a client socket")?;
-        let local = socket.local_addr()?;
-        let mut rtc = Rtc::builder().build(Instant::now());
-        rtc.add_local_candidate(Candidate::host(local, "udp").context("host candidate")?);
+        Self::offer(IpAddr::V4(Ipv4Addr::LOCALHOST), kinds, dir, |offer| {
+            let mut resp = agent()
+                .post(format!("{base}{path}"))
+                .header("Content-Type", "application/sdp")
+                .header("Authorization", &format!("Bearer {token}"))
+                .send(offer)
+                .with_context(|| format!("POST {path}"))?;
+            let status = resp.status().as_u16();
+            let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).map(|l| format!("{base}{l}"));
+            let body = resp.body_mut().read_to_string().unwrap_or_default();
+            if status != 201 {
+                bail!("POST {path}: {status} {body}");
+            }
+            Ok((body, location))
+        })
+        .map(|(mut peer, mids)| {
+            if let Some(url) = peer.resource_url.take() {
+                let token = token.to_owned();
+                peer.leave = Some(Box::new(move || {
+                    let _ = agent().delete(url).header("Authorization", &format!("Bearer {token}")).call();
+                }));
+            }
+            (peer, mids)
+        })
+    }
+
+    /// Makes an offer with one m-line per kind in `dir`, hands it to `exchange` (which returns the answer
+    /// and, for WHIP/WHEP, the resource URL) and applies the answer.
+    pub fn offer(
+        ip: IpAddr,
+        kinds: &[MediaKind],
+        dir: Direction,
+        exchange: impl FnOnce(String) -> anyhow::Result<(String, Option<String>)>,
+    ) -> anyhow::Result<(Self, Vec<Mid>)> {
+        let (mut rtc, socket, local) = new_rtc(ip)?;
         let mut api = rtc.sdp_api();
         let mids: Vec<Mid> = kinds.iter().map(|k| api.add_media(*k, dir, None, None, None)).collect();
         let (offer, pending) = api.apply().context("no offer to make")?;
-        let mut resp = agent()
-            .post(format!("{base}{path}"))
-            .header("Content-Type", "application/sdp")
-            .header("Authorization", &format!("Bearer {token}"))
-            .send(offer.to_sdp_string())
-            .with_context(|| format!("POST {path}"))?;
-        let status = resp.status().as_u16();
-        let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).map(|l| format!("{base}{l}"));
-        let body = resp.body_mut().read_to_string().unwrap_or_default();
-        if status != 201 {
-            bail!("POST {path}: {status} {body}");
-        }
-        let answer = str0m::change::SdpAnswer::from_sdp_string(&body).context("answer SDP")?;
+        let (answer, resource) = exchange(offer.to_sdp_string())?;
+        let answer = str0m::change::SdpAnswer::from_sdp_string(&answer).context("answer SDP")?;
         rtc.sdp_api().accept_answer(pending, answer).context("accepting the answer")?;
-        Ok((Self { rtc, socket, local, buf: vec![0; 2000], resource: location }, mids))
+        Ok((Self { rtc, socket, local, buf: vec![0; 2000], leave: None, resource_url: resource }, mids))
+    }
+
+    /// Answers a server's offer (Janus offers to its subscribers); returns the peer and the answer SDP.
+    pub fn answer(ip: IpAddr, offer: &str) -> anyhow::Result<(Self, String)> {
+        let (mut rtc, socket, local) = new_rtc(ip)?;
+        let offer = str0m::change::SdpOffer::from_sdp_string(offer).context("offer SDP")?;
+        let answer = rtc.sdp_api().accept_offer(offer).context("accepting the offer")?;
+        Ok((Self { rtc, socket, local, buf: vec![0; 2000], leave: None, resource_url: None }, answer.to_sdp_string()))
     }
 
     /// Moves packets and timers until `until`, handing every event and every received datagram to
@@ -106,7 +145,12 @@ impl Peer {
                     );
                     self.rtc.handle_input(input).context("handle_input")?;
                 }
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted
+                    ) =>
+                {
                     self.rtc.handle_input(Input::Timeout(Instant::now())).context("timeout")?;
                 }
                 Err(e) => return Err(e).context("recv"),
@@ -114,10 +158,10 @@ impl Peer {
         }
     }
 
-    /// Ends the session on the hub (`DELETE` the resource); errors are ignored, the hub goes away next.
-    pub fn hang_up(&mut self, token: &str) {
-        if let Some(url) = self.resource.take() {
-            let _ = agent().delete(url).header("Authorization", &format!("Bearer {token}")).call();
+    /// Ends the session on the server; errors are ignored, the server goes away next.
+    pub fn hang_up(&mut self) {
+        if let Some(leave) = self.leave.take() {
+            leave();
         }
         self.rtc.disconnect();
     }

@@ -1,0 +1,286 @@
+//! Scenario `meeting`: M participants each publish audio + video and receive everyone else's. On the hub
+//! through the browser signalling (`/rtc`, student tokens, the hub offers the subscribe connection and
+//! re-offers it as publishers arrive); on Janus, one VideoRoom publisher each and, once all publish, one
+//! subscriber handle per participant for the other M-1 feeds.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use lectern_proto::Role;
+use lectern_proto::signal::ClientMsg;
+use serde::{Deserialize, Serialize};
+use str0m::Event;
+use str0m::media::MediaKind;
+
+use crate::compare::{self, Both, Figure, missing_note, run_both};
+use crate::fanout::{self, Shared, percentile, publish, wait_until};
+use crate::frame::{is_rtp, read_stamp};
+use crate::hub;
+use crate::peer::Peer;
+use crate::rtc::{RtcSocket, apply_subscribe_offer};
+use crate::sfu::{Publisher, ROOM, Sfu};
+
+const SLICE: Duration = Duration::from_millis(20);
+const GRACE: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub participants: usize,
+    pub duration: Duration,
+    /// Each participant's video bitrate.
+    pub video_kbit_s: u32,
+    pub hub_bin: PathBuf,
+    pub pin: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub scenario: String,
+    pub server: String,
+    pub participants: usize,
+    pub window_s: f64,
+    pub video_kbit_s: u32,
+    pub packets_forwarded: u64,
+    pub hub_cpu_pct: f64,
+    pub us_per_pkt: f64,
+    pub frame_loss_pct: f64,
+    pub delay_ms_p50: f64,
+    pub delay_ms_p99: f64,
+    pub rss_idle_kib: u64,
+    pub rss_after_kib: u64,
+    pub rss_per_participant_kib: f64,
+    pub generator_cpu_pct: f64,
+}
+
+pub type Comparison = Both<Report>;
+
+pub fn run(cfg: &Config, janus: bool) -> anyhow::Result<Comparison> {
+    run_both(&cfg.hub_bin, cfg.pin, janus, cfg.participants, |sfu, _| run_on(sfu, cfg))
+}
+
+pub fn run_on(sfu: &Sfu, cfg: &Config) -> anyhow::Result<Report> {
+    if cfg.participants < 2 {
+        bail!("a meeting needs at least two participants");
+    }
+    let shared = Shared::new();
+    let result = meet(sfu, cfg, &shared);
+    shared.stop.store(true, Ordering::SeqCst);
+    result
+}
+
+/// What one subscriber saw: (stamped sequence incl. publisher, sent ns, delay ns), RTP datagrams in the window.
+struct Seen {
+    frames: Vec<(u64, u64, u64)>,
+    rtp_in_window: u64,
+}
+
+type Sub = JoinHandle<anyhow::Result<Seen>>;
+
+fn meet(sfu: &Sfu, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<Report> {
+    let m = cfg.participants;
+    let rss_idle = sfu.rss_kib()?;
+    let media = |i: usize| {
+        let mut c = fanout::Config::new(m - 1, cfg.duration, cfg.hub_bin.clone());
+        c.video_frame_bytes = (cfg.video_kbit_s as usize * 1000 / 8 / c.fps as usize).max(100);
+        c.stream = i as u64;
+        c
+    };
+    let (publishers, subs) = connect(sfu, cfg, shared, media)?;
+    wait_until(shared, "every participant to see everyone else", || shared.ready.load(Ordering::SeqCst) >= m)?;
+
+    let cpu0 = sfu.cpu()?;
+    let gen0 = hub::cpu_time(std::process::id())?;
+    let window_start = shared.now_ns();
+    shared.measuring.store(true, Ordering::SeqCst);
+    std::thread::sleep(cfg.duration);
+    shared.measuring.store(false, Ordering::SeqCst);
+    let window_end = shared.now_ns();
+    let cpu = sfu.cpu()?.saturating_sub(cpu0);
+    let gen_cpu = hub::cpu_time(std::process::id())?.saturating_sub(gen0);
+    let rss_after = sfu.rss_kib()?;
+    std::thread::sleep(GRACE);
+    shared.stop.store(true, Ordering::SeqCst);
+
+    let in_window = |ns: u64| (window_start..window_end).contains(&ns);
+    let mut sent_per_pub = Vec::new();
+    for p in publishers {
+        let sent = p.join().map_err(|_| anyhow::anyhow!("publisher thread panicked"))??;
+        sent_per_pub.push(sent.iter().filter(|&&ns| in_window(ns)).count() as u64);
+    }
+    let sent_total: u64 = sent_per_pub.iter().sum();
+    let (mut delays, mut got, mut packets) = (Vec::new(), 0u64, 0u64);
+    for s in subs {
+        let seen = s.join().map_err(|_| anyhow::anyhow!("subscriber thread panicked"))??;
+        let distinct: HashSet<u64> = seen.frames.iter().filter(|f| in_window(f.1)).map(|f| f.0).collect();
+        got += distinct.len() as u64;
+        delays.extend(seen.frames.iter().filter(|f| in_window(f.1)).map(|f| f.2));
+        packets += seen.rtp_in_window;
+    }
+    delays.sort_unstable();
+    // Every frame a participant sent should reach the other M-1.
+    let expected = sent_total * (m as u64 - 1);
+    let window = Duration::from_nanos(window_end - window_start).as_secs_f64();
+    Ok(Report {
+        scenario: "meeting".into(),
+        server: sfu.name().into(),
+        participants: m,
+        window_s: window,
+        video_kbit_s: cfg.video_kbit_s,
+        packets_forwarded: packets,
+        hub_cpu_pct: 100.0 * cpu.as_secs_f64() / window,
+        us_per_pkt: if packets == 0 { 0.0 } else { cpu.as_secs_f64() * 1e6 / packets as f64 },
+        frame_loss_pct: if expected == 0 { 0.0 } else { 100.0 * expected.saturating_sub(got) as f64 / expected as f64 },
+        delay_ms_p50: percentile(&delays, 50.0),
+        delay_ms_p99: percentile(&delays, 99.0),
+        rss_idle_kib: rss_idle,
+        rss_after_kib: rss_after,
+        rss_per_participant_kib: (rss_after as f64 - rss_idle as f64) / m as f64,
+        generator_cpu_pct: 100.0 * gen_cpu.as_secs_f64() / window,
+    })
+}
+
+type Pub = JoinHandle<anyhow::Result<Vec<u64>>>;
+
+/// Connects every participant (publishing and subscribed) and starts their threads.
+fn connect(
+    sfu: &Sfu,
+    cfg: &Config,
+    shared: &Arc<Shared>,
+    media: impl Fn(usize) -> fanout::Config,
+) -> anyhow::Result<(Vec<Pub>, Vec<Sub>)> {
+    let m = cfg.participants;
+    let mut publishers: Vec<Pub> = Vec::new();
+    let mut subs: Vec<Sub> = Vec::new();
+    match sfu {
+        Sfu::Lectern(hub) => {
+            for i in 0..m {
+                let token = hub.token(ROOM, Role::Student, &format!("p{i}"))?;
+                let mut ws = RtcSocket::join(&hub.base, &token).with_context(|| format!("participant {i} joins"))?;
+                let (peer, mids) = ws.publish(&[MediaKind::Audio, MediaKind::Video])?;
+                let (s, c) = (shared.clone(), media(i));
+                publishers.push(std::thread::spawn(move || publish(peer, mids, &s, &c)));
+                let s = shared.clone();
+                subs.push(std::thread::spawn(move || subscribe(None, Some(ws), &s, m - 1)));
+            }
+        }
+        Sfu::Janus(_) => {
+            let mut feeds = Vec::new();
+            for i in 0..m {
+                let Publisher { peer, mids, feed } = sfu.publisher(&format!("p{i}"))?;
+                feeds.push(feed);
+                let (s, c) = (shared.clone(), media(i));
+                publishers.push(std::thread::spawn(move || publish(peer, mids, &s, &c)));
+            }
+            wait_until(shared, "every publisher to connect", || shared.publishing.load(Ordering::SeqCst) >= m)?;
+            for i in 0..m {
+                let others: Vec<u64> = feeds.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, f)| *f).collect();
+                let peer = sfu.subscriber_to(&format!("p{i}-sub"), &others)?;
+                let s = shared.clone();
+                subs.push(std::thread::spawn(move || subscribe(Some(peer), None, &s, m - 1)));
+            }
+        }
+    }
+    Ok((publishers, subs))
+}
+
+/// One participant's receiving side: a ready subscriber peer (Janus) or the `/rtc` socket whose
+/// `subscribeOffer`s create and renegotiate it (hub). Ready once frames from all `others` arrived.
+fn subscribe(
+    mut peer: Option<Peer>,
+    mut ws: Option<RtcSocket>,
+    shared: &Shared,
+    others: usize,
+) -> anyhow::Result<Seen> {
+    let mut seen = Seen { frames: Vec::new(), rtp_in_window: 0 };
+    let mut from: HashSet<u64> = HashSet::new();
+    let mut ready = false;
+    let result = loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            break Ok(());
+        }
+        if let Some(ws) = ws.as_mut() {
+            match signal(ws, &mut peer) {
+                Ok(()) => {}
+                Err(e) => break Err(e),
+            }
+        }
+        let Some(p) = peer.as_mut() else {
+            std::thread::sleep(Duration::from_millis(2));
+            continue;
+        };
+        let step = p.drive(
+            Instant::now() + SLICE,
+            |e| {
+                if let Event::MediaData(d) = e
+                    && let Some(s) = read_stamp(&d.data)
+                {
+                    seen.frames.push((s.seq, s.sent_ns, shared.now_ns().saturating_sub(s.sent_ns)));
+                    from.insert(s.seq >> 32);
+                    if !ready && from.len() >= others {
+                        ready = true;
+                        shared.ready.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            },
+            |d| {
+                if is_rtp(d) && shared.measuring.load(Ordering::Relaxed) {
+                    seen.rtp_in_window += 1;
+                }
+            },
+        );
+        if let Err(e) = step {
+            break Err(e);
+        }
+    };
+    if let Some(p) = peer.as_mut() {
+        p.hang_up();
+    }
+    if let Some(ws) = ws.as_mut() {
+        ws.leave();
+    }
+    result.map(|()| seen)
+}
+
+/// Answers every `subscribeOffer` that has arrived.
+fn signal(ws: &mut RtcSocket, peer: &mut Option<Peer>) -> anyhow::Result<()> {
+    while let Some(msg) = ws.poll()? {
+        if msg["type"] == "subscribeOffer" {
+            let sdp = msg["sdp"].as_str().context("subscribeOffer without sdp")?;
+            let answer = apply_subscribe_offer(peer, sdp)?;
+            ws.send(&ClientMsg::SubscribeAnswer { sdp: answer })?;
+        }
+    }
+    Ok(())
+}
+
+pub fn table(c: &Comparison) -> String {
+    let r = &c.lectern;
+    let j = c.janus.as_ref();
+    let context = [
+        (
+            "scenario",
+            format!(
+                "{} ({} participants, each publishing H.264 {} kbit/s + Opus to all others)",
+                r.scenario, r.participants, r.video_kbit_s
+            ),
+        ),
+        ("window", format!("{:.1} s each", r.window_s)),
+    ];
+    let f = |label, l: fn(&Report) -> f64, d| Figure::new(label, l(r), j.map(l), d);
+    let figures = [
+        f("µs/pkt", |r| r.us_per_pkt, 2),
+        f("packets forwarded/s", |r| r.packets_forwarded as f64 / r.window_s, 0),
+        f("server CPU %", |r| r.hub_cpu_pct, 1),
+        f("frame loss %", |r| r.frame_loss_pct, 2),
+        f("delay p50 ms", |r| r.delay_ms_p50, 2),
+        f("delay p99 ms", |r| r.delay_ms_p99, 2),
+        f("RSS KiB/participant", |r| r.rss_per_participant_kib, 0),
+        f("generator CPU %", |r| r.generator_cpu_pct, 1),
+    ];
+    compare::table(&context, &figures, &missing_note(c))
+}
