@@ -15,4 +15,5 @@ pub mod signals;
 pub mod snapshot;
 pub mod status;
 pub mod supervisor;
+pub mod tls;
 pub mod whip;

@@ -60,10 +60,11 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     let loaded = config::load(&args.config_paths(), &overrides).context("loading the configuration")?;
     let settings = &loaded.settings;
     let token = read_token(&settings.hub.token)?;
+    let tls = hub_tls(&settings.hub)?;
     let hub = HubClients {
-        publish: WhipClient::new(&settings.hub.url, &settings.hub.room, token.clone())
+        publish: WhipClient::new(&settings.hub.url, &settings.hub.room, token.clone(), tls.as_ref())
             .context("configuring the hub connection")?,
-        return_feed: WhipClient::return_feed(&settings.hub.url, &settings.hub.room, token.clone())
+        return_feed: WhipClient::return_feed(&settings.hub.url, &settings.hub.room, token.clone(), tls.as_ref())
             .context("configuring the hub's return feed")?,
     };
     // A box given its room or token by hand (the demo, the tests) publishes at once; one that runs
@@ -95,6 +96,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         config_paths: args.config_paths(),
         // With the enrolled credential's token and room: pushed configuration is checked with them.
         overrides,
+        tls,
         inventory: Some(control::inventory(args.use_virtual, &camera)),
         enrolled_in,
     };
@@ -110,6 +112,15 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     );
     runner.run(live_at_start);
     Ok(())
+}
+
+/// The trust store for an https:// hub (none needed for http://).
+fn hub_tls(hub: &config::HubSettings) -> anyhow::Result<Option<lectern_appliance::tls::HubTls>> {
+    if !hub.url.starts_with("https://") {
+        return Ok(None);
+    }
+    let tls = lectern_appliance::tls::HubTls::load(hub.ca_file.as_deref()).context("loading TLS trust anchors")?;
+    Ok(Some(tls))
 }
 
 fn read_token(source: &TokenSource) -> anyhow::Result<Token> {
@@ -176,7 +187,9 @@ fn enroll_now(
             screen.show_code(code);
         }
     };
-    control::enroll::enroll(&loaded.settings.hub.url, &args.state_dir, board, &show).context("enrolling with the hub")
+    let tls = hub_tls(&loaded.settings.hub)?;
+    control::enroll::enroll(&loaded.settings.hub.url, tls.as_ref(), &args.state_dir, board, &show)
+        .context("enrolling with the hub")
 }
 
 fn status_board(board: &StatusBoard, loaded: &Loaded, encoder: &str) {

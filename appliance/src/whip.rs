@@ -7,6 +7,8 @@ use std::fmt;
 use std::time::Duration;
 
 use lectern_proto::RoomId;
+
+use crate::tls::HubTls;
 use ureq::http::{StatusCode, Uri};
 
 /// The hub's WHIP answer or error body is small; anything bigger is not a real hub.
@@ -80,30 +82,35 @@ pub struct WhipClient {
 }
 
 impl WhipClient {
-    /// A client publishing to `{hub}/whip/{room}`. Only `http://` until TLS is enabled in ureq.
-    pub fn new(hub: &str, room: &RoomId, token: Token) -> Result<Self, WhipError> {
-        Self::at(hub, &format!("whip/{room}"), token)
+    /// A client publishing to `{hub}/whip/{room}`. An `https://` hub needs `tls`.
+    pub fn new(hub: &str, room: &RoomId, token: Token, tls: Option<&HubTls>) -> Result<Self, WhipError> {
+        Self::at(hub, &format!("whip/{room}"), token, tls)
     }
 
     /// A client receiving the classroom's return feed from `{hub}/whep/{room}/return`.
-    pub fn return_feed(hub: &str, room: &RoomId, token: Token) -> Result<Self, WhipError> {
-        Self::at(hub, &format!("whep/{room}/return"), token)
+    pub fn return_feed(hub: &str, room: &RoomId, token: Token, tls: Option<&HubTls>) -> Result<Self, WhipError> {
+        Self::at(hub, &format!("whep/{room}/return"), token, tls)
     }
 
-    fn at(hub: &str, path: &str, token: Token) -> Result<Self, WhipError> {
+    fn at(hub: &str, path: &str, token: Token, tls: Option<&HubTls>) -> Result<Self, WhipError> {
         let base = hub.trim_end_matches('/');
         let invalid = |reason| WhipError::InvalidUrl { url: hub.to_owned(), reason };
         let uri: Uri = base.parse().map_err(|_| invalid("not a URL"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => return Err(invalid("https is not supported by this build yet")),
-            _ => return Err(invalid("must start with http://")),
-        }
+        let scheme = match (uri.scheme_str(), tls) {
+            (Some("http"), _) => "http",
+            (Some("https"), Some(_)) => "https",
+            (Some("https"), None) => return Err(invalid("https needs the TLS trust store, which was not loaded")),
+            _ => return Err(invalid("must start with http:// or https://")),
+        };
         let authority = uri.authority().ok_or_else(|| invalid("has no host"))?;
         if !token.is_valid() {
             return Err(WhipError::InvalidToken);
         }
-        let config = ureq::Agent::config_builder()
+        let mut config = ureq::Agent::config_builder();
+        if let Some(tls) = tls {
+            config = config.tls_config(tls.ureq());
+        }
+        let config = config
             .http_status_as_error(false)
             // A redirect would need the offer re-sent with credentials to another host: refuse.
             .max_redirects(0)
@@ -113,7 +120,7 @@ impl WhipClient {
         Ok(Self {
             agent: config.into(),
             endpoint: format!("{base}/{path}"),
-            origin: format!("http://{authority}"),
+            origin: format!("{scheme}://{authority}"),
             token,
         })
     }
@@ -212,22 +219,31 @@ mod tests {
 
     #[test]
     fn endpoint_is_hub_whip_room_without_double_slash() {
-        let c = WhipClient::new("http://127.0.0.1:8080/", &room(), Token::new("t")).unwrap();
+        let c = WhipClient::new("http://127.0.0.1:8080/", &room(), Token::new("t"), None).unwrap();
         assert_eq!(c.endpoint(), "http://127.0.0.1:8080/whip/demo");
     }
 
     #[test]
     fn return_feed_endpoint_is_hub_whep_room_return() {
-        let c = WhipClient::return_feed("http://127.0.0.1:8080/", &room(), Token::new("t")).unwrap();
+        let c = WhipClient::return_feed("http://127.0.0.1:8080/", &room(), Token::new("t"), None).unwrap();
         assert_eq!(c.endpoint(), "http://127.0.0.1:8080/whep/demo/return");
         assert_eq!(resolve(&c.origin, c.endpoint(), "/whep/demo/abc"), "http://127.0.0.1:8080/whep/demo/abc");
     }
 
     #[test]
-    fn hub_url_must_be_http_with_a_host() {
+    fn hub_url_must_be_http_or_https_with_a_host() {
         for bad in ["ftp://x", "https://hub.example", "not a url", "/whip"] {
-            assert!(WhipClient::new(bad, &room(), Token::new("t")).is_err(), "{bad}");
+            assert!(WhipClient::new(bad, &room(), Token::new("t"), None).is_err(), "{bad}");
         }
+        // https needs the trust store; with it, the origin keeps the scheme.
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["hub.example".into()]).unwrap().self_signed(&key).unwrap();
+        std::fs::write(&ca, cert.pem()).unwrap();
+        let tls = crate::tls::HubTls::load(Some(&ca)).unwrap();
+        let c = WhipClient::new("https://hub.example", &room(), Token::new("t"), Some(&tls)).unwrap();
+        assert_eq!(resolve(&c.origin, c.endpoint(), "/whip/demo/x"), "https://hub.example/whip/demo/x");
     }
 
     #[test]
@@ -263,7 +279,7 @@ mod tests {
 
     #[test]
     fn malformed_token_is_refused_without_echoing_it() {
-        let err = WhipClient::new("http://h", &room(), Token::new("sec ret")).err().unwrap();
+        let err = WhipClient::new("http://h", &room(), Token::new("sec ret"), None).err().unwrap();
         assert!(matches!(err, WhipError::InvalidToken));
         assert!(!err.to_string().contains("sec"));
     }

@@ -53,7 +53,7 @@ fn response(status: &str, headers: &[&str], body: &str) -> String {
 }
 
 fn client(url: &str) -> WhipClient {
-    WhipClient::new(url, &RoomId::parse("demo").expect("room"), Token::new("jwt.token.here")).expect("client")
+    WhipClient::new(url, &RoomId::parse("demo").expect("room"), Token::new("jwt.token.here"), None).expect("client")
 }
 
 #[test]

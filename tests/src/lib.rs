@@ -121,3 +121,27 @@ pub fn agent() -> ureq::Agent {
         .build()
         .into()
 }
+
+/// A token from `lectern-hub token` for `room` and `role` (its last line of output).
+pub fn mint(data_dir: &Path, room: &str, role: &str) -> String {
+    let out = Command::new(bin("lectern-hub"))
+        .args(["token", "--room", room, "--role", role, "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("lectern-hub token runs");
+    assert!(out.status.success(), "token: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8").lines().last().expect("a token line").trim().to_owned()
+}
+
+/// GET `url` (with a bearer token) as JSON; `None` unless it answered 200 with JSON.
+pub fn get_json(agent: &ureq::Agent, url: &str, bearer: Option<&str>) -> Option<serde_json::Value> {
+    let mut req = agent.get(url);
+    if let Some(token) = bearer {
+        req = req.header("Authorization", &format!("Bearer {token}"));
+    }
+    let mut resp = req.call().ok()?;
+    if resp.status() != 200 {
+        return None;
+    }
+    serde_json::from_str(&resp.body_mut().read_to_string().ok()?).ok()
+}

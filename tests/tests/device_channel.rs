@@ -5,31 +5,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use lectern_e2e::{Proc, agent, bin, free_port, status_url, wait_for};
+use lectern_e2e::{Proc, agent, bin, free_port, get_json, status_url, wait_for};
 use serde_json::Value;
 
 const ROOM: &str = "lab-7";
 
 fn mint(dir: &Path, role: &str) -> String {
-    let out = Command::new(bin("lectern-hub"))
-        .args(["token", "--room", ROOM, "--role", role, "--name", "Lab 7", "--data-dir"])
-        .arg(dir)
-        .output()
-        .expect("lectern-hub token runs");
-    assert!(out.status.success(), "token: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8").lines().last().expect("a token line").trim().to_owned()
-}
-
-fn get_json(agent: &ureq::Agent, url: &str, bearer: Option<&str>) -> Option<Value> {
-    let mut req = agent.get(url);
-    if let Some(token) = bearer {
-        req = req.header("Authorization", &format!("Bearer {token}"));
-    }
-    let mut resp = req.call().ok()?;
-    if resp.status() != 200 {
-        return None;
-    }
-    serde_json::from_str(&resp.body_mut().read_to_string().ok()?).ok()
+    lectern_e2e::mint(dir, ROOM, role)
 }
 
 fn post(agent: &ureq::Agent, url: &str, bearer: &str) -> u16 {

@@ -25,6 +25,8 @@ pub struct HubFragment {
     pub room: Option<String>,
     /// The token itself never lives in the config: configs get copied, logged and pushed around.
     pub token_file: Option<PathBuf>,
+    /// PEM certificates to trust for an https:// hub, besides the system's (a school's own CA).
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]

@@ -54,6 +54,8 @@ pub struct HubSettings {
     pub url: String,
     pub room: RoomId,
     pub token: TokenSource,
+    /// Extra trust anchors for an https:// hub.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -228,7 +230,14 @@ fn hub(c: &mut Checker, f: &Fragment, token: Option<&Token>) -> Option<HubSettin
             None
         }
     };
-    Some(HubSettings { url: url?, room: room?, token: token? })
+    let ca_file = match hub.ca_file {
+        Some(path) if !path.is_absolute() => {
+            c.error("hub.ca_file", format!("'{}' is not an absolute path", path.display()));
+            None
+        }
+        other => other,
+    };
+    Some(HubSettings { url: url?, room: room?, token: token?, ca_file })
 }
 
 fn video(c: &mut Checker, v: VideoFragment) -> VideoConfig {

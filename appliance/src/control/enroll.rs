@@ -22,6 +22,7 @@ use tungstenite::Message;
 
 use super::{Backoff, SessionError, connect, lost, send};
 use crate::status::StatusBoard;
+use crate::tls::HubTls;
 use crate::whip::Token;
 
 const CREDENTIAL_FILE: &str = "device-credential.json";
@@ -76,6 +77,7 @@ pub fn forget(state_dir: &Path) -> io::Result<()> {
 /// `show_code` puts the code on the room's screen as well.
 pub fn enroll(
     hub_url: &str,
+    tls: Option<&HubTls>,
     state_dir: &Path,
     board: &StatusBoard,
     show_code: &dyn Fn(&str),
@@ -84,7 +86,7 @@ pub fn enroll(
     let box_key = box_key(state_dir)?;
     let mut backoff = Backoff::new(StdRng::from_os_rng());
     loop {
-        let err = match session(hub_url, &box_key, board, show_code) {
+        let err = match session(hub_url, tls, &box_key, board, show_code) {
             Ok(stored) => return keep(state_dir, stored),
             Err(err) => err,
         };
@@ -97,11 +99,12 @@ pub fn enroll(
 
 fn session(
     hub_url: &str,
+    tls: Option<&HubTls>,
     box_key: &str,
     board: &StatusBoard,
     show_code: &dyn Fn(&str),
 ) -> Result<Stored, SessionError> {
-    let mut ws = connect(hub_url, None)?;
+    let mut ws = connect(hub_url, None, tls)?;
     let hostname = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_owned();
     let hello =
         DeviceMsg::Enroll { box_key: box_key.to_owned(), version: env!("CARGO_PKG_VERSION").to_owned(), hostname };

@@ -20,6 +20,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::http::{HeaderValue, StatusCode, header};
+use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{HandshakeError, Message, WebSocket};
 
 pub use claim_screen::ClaimScreen;
@@ -29,7 +30,11 @@ pub use telemetry::{CpuMeter, telemetry};
 
 use crate::config::{self, ConfigPaths, Overrides, Settings};
 use crate::status::StatusBoard;
+use crate::tls::HubTls;
 use crate::whip::Token;
+
+/// The control socket, plain or TLS (an https:// hub).
+type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one read waits: the loop looks at the clock (telemetry, silence) this often.
@@ -63,6 +68,8 @@ pub struct ControlSettings {
     /// Where pushed configuration is checked and kept, and the flags that still win over it.
     pub config_paths: ConfigPaths,
     pub overrides: Overrides,
+    /// Trust store for an https:// hub.
+    pub tls: Option<HubTls>,
     /// Sent with hello: what the admin may configure this box to use.
     pub inventory: Option<Inventory>,
     /// The state directory holding this box's enrolled credential, when the token came from
@@ -141,7 +148,7 @@ fn session(
     started: Instant,
     cpu: &mut CpuMeter,
 ) -> Result<(), SessionError> {
-    let mut ws = connect(&settings.hub_url, Some(&settings.token))?;
+    let mut ws = connect(&settings.hub_url, Some(&settings.token), settings.tls.as_ref())?;
     let hello =
         DeviceMsg::Hello { version: env!("CARGO_PKG_VERSION").to_owned(), inventory: settings.inventory.clone() };
     send(&mut ws, &hello)?;
@@ -191,7 +198,7 @@ fn session(
 fn handle(
     settings: &ControlSettings,
     deliver: &dyn Fn(ControlEvent) -> bool,
-    ws: &mut WebSocket<TcpStream>,
+    ws: &mut Socket,
     text: &str,
 ) -> Result<(), SessionError> {
     let event = match parse(text) {
@@ -239,13 +246,17 @@ fn handle(
 }
 
 /// Opens the control socket; without a token, as a box asking to be enrolled.
-fn connect(hub_url: &str, token: Option<&Token>) -> Result<WebSocket<TcpStream>, SessionError> {
+fn connect(hub_url: &str, token: Option<&Token>, tls: Option<&HubTls>) -> Result<Socket, SessionError> {
     let url = control_url(hub_url).map_err(SessionError::Refused)?;
-    if url.starts_with("wss://") {
-        return Err(SessionError::Refused(
-            "an https:// hub needs TLS on the control channel, which this build does not have yet".to_owned(),
-        ));
-    }
+    let tls = match (url.starts_with("wss://"), tls) {
+        (false, _) => None,
+        (true, Some(tls)) => Some(tls.rustls().map_err(|e| SessionError::Refused(e.to_string()))?),
+        (true, None) => {
+            return Err(SessionError::Refused(
+                "an https:// hub needs the TLS trust store, which was not loaded".to_owned(),
+            ));
+        }
+    };
     let mut request = url.as_str().into_client_request().map_err(|e| SessionError::Refused(format!("{url}: {e}")))?;
     if let Some(token) = token {
         if !token.is_valid() {
@@ -257,18 +268,23 @@ fn connect(hub_url: &str, token: Option<&Token>) -> Result<WebSocket<TcpStream>,
     }
     let uri = request.uri();
     let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
-    let port = uri.port_u16().unwrap_or(80);
+    let port = uri.port_u16().unwrap_or(if tls.is_some() { 443 } else { 80 });
     let stream = open_tcp(&host, port).map_err(|e| SessionError::Lost(format!("cannot reach {host}:{port}: {e}")))?;
     // The handshake may block on a hub that accepts and says nothing: bound it.
     let io = |e: io::Error| SessionError::Lost(e.to_string());
     stream.set_read_timeout(Some(CONNECT_TIMEOUT)).map_err(io)?;
     stream.set_write_timeout(Some(CONNECT_TIMEOUT)).map_err(io)?;
-    let (ws, _) = tungstenite::client::client(request, stream).map_err(|err| match err {
-        HandshakeError::Failure(tungstenite::Error::Http(response)) => refused_by(response.status()),
-        HandshakeError::Failure(err) => lost(err),
-        HandshakeError::Interrupted(_) => SessionError::Lost("handshake timed out".to_owned()),
-    })?;
-    ws.get_ref().set_read_timeout(Some(POLL)).map_err(io)?;
+    // The TCP socket's timeouts hold under TLS too; keep a handle to shorten them afterwards.
+    let tcp = stream.try_clone().map_err(io)?;
+    let connector = tls.map(tungstenite::Connector::Rustls).unwrap_or(tungstenite::Connector::Plain);
+    let (ws, _) =
+        tungstenite::client_tls_with_config(request, stream, None, Some(connector)).map_err(|err| match err {
+            HandshakeError::Failure(tungstenite::Error::Http(response)) => refused_by(response.status()),
+            HandshakeError::Failure(tungstenite::Error::Tls(err)) => SessionError::Refused(format!("TLS: {err}")),
+            HandshakeError::Failure(err) => lost(err),
+            HandshakeError::Interrupted(_) => SessionError::Lost("handshake timed out".to_owned()),
+        })?;
+    tcp.set_read_timeout(Some(POLL)).map_err(io)?;
     Ok(ws)
 }
 
@@ -293,7 +309,7 @@ fn refused_by(status: StatusCode) -> SessionError {
     }
 }
 
-fn send(ws: &mut WebSocket<TcpStream>, msg: &DeviceMsg) -> Result<(), SessionError> {
+fn send(ws: &mut Socket, msg: &DeviceMsg) -> Result<(), SessionError> {
     // DeviceMsg is plain data; serializing it cannot fail.
     let text = serde_json::to_string(msg).map_err(|e| SessionError::Lost(e.to_string()))?;
     ws.send(Message::Text(text.into())).map_err(lost)
