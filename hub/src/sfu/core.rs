@@ -35,6 +35,9 @@ pub struct ShardCore {
     pub(super) next_track: u64,
     pub(super) out: Vec<Datagram>,
     pub(super) dirty: Vec<PeerKey>,
+    /// Reused buffers of [`flush`](Self::flush), so polling allocates nothing per packet.
+    dirty_scratch: Vec<PeerKey>,
+    events: Vec<PeerEvent>,
     /// Subscribe peers whose m-lines changed; offered once per flush so that a publisher's audio
     /// and video reach a browser in one offer, not two rounds.
     pub(super) renegotiate: Vec<PeerKey>,
@@ -57,6 +60,8 @@ impl ShardCore {
             next_track: 1,
             out: Vec::new(),
             dirty: Vec::new(),
+            dirty_scratch: Vec::new(),
+            events: Vec::new(),
             renegotiate: Vec::new(),
             store,
             devices: None,
@@ -73,6 +78,11 @@ impl ShardCore {
     /// Datagrams ready to send, oldest first.
     pub fn drain_datagrams(&mut self) -> std::vec::Drain<'_, Datagram> {
         self.out.drain(..)
+    }
+
+    /// Swaps the queued datagrams into `into` (which must be empty), keeping both allocations.
+    pub fn swap_datagrams(&mut self, into: &mut Vec<Datagram>) {
+        std::mem::swap(&mut self.out, into);
     }
 
     pub fn room_count(&self) -> usize {
@@ -141,6 +151,14 @@ impl ShardCore {
         destination: SocketAddr,
         data: &[u8],
     ) {
+        self.receive(now, proto, source, destination, data);
+        self.flush(now);
+    }
+
+    /// Like [`handle_packet`](Self::handle_packet), but the subscribers it forwards to are only
+    /// polled at the next [`flush_received`](Self::flush_received): a burst of packets then costs
+    /// each subscriber one str0m timeout, and what it sends leaves as one GSO train.
+    pub fn receive(&mut self, now: Instant, proto: Protocol, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
         let Ok(contents) = data.try_into() else {
             return; // not STUN/DTLS/RTP: stray traffic
         };
@@ -156,10 +174,20 @@ impl ShardCore {
                 None => return,
             },
         };
-        if let Some(peer) = self.peers.get_mut(&key) {
-            peer.handle_input(input);
-            self.dirty.push(key);
+        let Some(peer) = self.peers.get_mut(&key) else { return };
+        peer.handle_input(input);
+        // The receiving peer is polled at once: str0m holds one incoming RTP packet at a time.
+        let mut events = std::mem::take(&mut self.events);
+        peer.poll(&mut self.out, &mut events);
+        for ev in events.drain(..) {
+            self.on_peer_event(key, ev, now);
         }
+        self.events = events;
+        self.dirty.push(key);
+    }
+
+    /// Polls what [`receive`](Self::receive) left dirty.
+    pub fn flush_received(&mut self, now: Instant) {
         self.flush(now);
     }
 
@@ -379,18 +407,27 @@ impl ShardCore {
 
     /// Polls every dirty peer and reacts to what they report, until nothing is left to do.
     fn flush(&mut self, now: Instant) {
-        let mut events = Vec::new();
+        let mut events = std::mem::take(&mut self.events);
+        let mut keys = std::mem::take(&mut self.dirty_scratch);
         loop {
-            while let Some(key) = self.dirty.pop() {
-                let Some(peer) = self.peers.get_mut(&key) else { continue };
-                // Writes queued by forwarding leave only once time is fed in.
-                peer.handle_input(Input::Timeout(now));
-                peer.poll(&mut self.out, &mut events);
-                for ev in events.drain(..) {
-                    self.on_peer_event(key, ev, now);
+            while !self.dirty.is_empty() {
+                // A subscriber written to by many packets is polled once.
+                std::mem::swap(&mut keys, &mut self.dirty);
+                keys.sort_unstable();
+                keys.dedup();
+                for key in keys.drain(..) {
+                    let Some(peer) = self.peers.get_mut(&key) else { continue };
+                    // Writes queued by forwarding leave only once time is fed in.
+                    peer.handle_input(Input::Timeout(now));
+                    peer.poll(&mut self.out, &mut events);
+                    for ev in events.drain(..) {
+                        self.on_peer_event(key, ev, now);
+                    }
                 }
             }
             if self.renegotiate.is_empty() {
+                self.events = events;
+                self.dirty_scratch = keys;
                 return;
             }
             let mut keys = std::mem::take(&mut self.renegotiate);

@@ -14,6 +14,7 @@ pub mod shard;
 pub mod speaker;
 pub mod subscription;
 pub mod tcp;
+pub mod udp;
 
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
