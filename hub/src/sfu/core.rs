@@ -156,8 +156,8 @@ impl ShardCore {
     }
 
     /// Like [`handle_packet`](Self::handle_packet), but the subscribers it forwards to are only
-    /// polled at the next [`flush_received`](Self::flush_received): a burst of packets then costs
-    /// each subscriber one str0m timeout, and what it sends leaves as one GSO train.
+    /// polled at the next [`flush_received`](Self::flush_received): a burst of a frame's packets
+    /// then costs each subscriber one str0m timeout and leaves as one GSO train, not one per packet.
     pub fn receive(&mut self, now: Instant, proto: Protocol, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
         let Ok(contents) = data.try_into() else {
             return; // not STUN/DTLS/RTP: stray traffic
@@ -235,7 +235,10 @@ impl ShardCore {
         direction: Direction,
         now: Instant,
     ) -> PeerKey {
+        // RTP mode: packets in, packets out. str0m still does ICE, DTLS, SRTP, RTCP and NACK/RTX
+        // from its send buffers, but no frame reassembly and repacketizing per subscriber.
         let rtc = Rtc::builder()
+            .set_rtp_mode(true)
             .set_ice_lite(true)
             .clear_codecs()
             .enable_opus(true, false)
@@ -456,7 +459,7 @@ impl ShardCore {
                 Direction::Publish => self.add_up_track(key, mid, kind, now),
                 Direction::Subscribe => self.add_whep_slot(key, mid, kind, now),
             },
-            PeerEvent::Media(data) => self.forward(key, data, now),
+            PeerEvent::Rtp { mid, packet } => self.forward(key, mid, packet, now),
             PeerEvent::KeyframeRequest(req) => self.on_keyframe_request(key, req, now),
             PeerEvent::Closed => self.on_peer_closed(key, &room_id, pid, now),
         }
