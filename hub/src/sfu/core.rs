@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use super::command::{Command, Ident, SfuError};
 use super::peer::{Datagram, Direction, DownState, Peer, PeerEvent, PeerKey};
 use super::room::{Member, Room};
+use super::timer::Timers;
 use crate::store::{StoreEvent, Transport};
 
 /// A peer that has not connected this long after its offer/answer is dropped.
@@ -35,6 +36,8 @@ pub struct ShardCore {
     pub(super) next_track: u64,
     pub(super) out: Vec<Datagram>,
     pub(super) dirty: Vec<PeerKey>,
+    /// Every peer's next str0m deadline, earliest first.
+    timers: Timers,
     /// Reused buffers of [`flush`](Self::flush), so polling allocates nothing per packet.
     dirty_scratch: Vec<PeerKey>,
     events: Vec<PeerEvent>,
@@ -60,6 +63,7 @@ impl ShardCore {
             next_track: 1,
             out: Vec::new(),
             dirty: Vec::new(),
+            timers: Timers::default(),
             dirty_scratch: Vec::new(),
             events: Vec::new(),
             renegotiate: Vec::new(),
@@ -94,10 +98,11 @@ impl ShardCore {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
-    pub fn next_timeout(&self, now: Instant) -> Instant {
-        let peers = self.peers.values().map(|p| p.next_timeout);
+    pub fn next_timeout(&mut self, now: Instant) -> Instant {
+        let peers = &self.peers;
+        let peers = self.timers.next(|k| peers.get(&k).map(|p| p.next_timeout));
         let throttles = self.rooms.values().flat_map(|r| r.tracks.values().filter_map(|t| t.keyframe.next_deadline()));
-        peers.chain(throttles).min().unwrap_or(now + Duration::from_secs(1)).max(now)
+        peers.into_iter().chain(throttles).min().unwrap_or(now + Duration::from_secs(1)).max(now)
     }
 
     pub fn handle_command(&mut self, cmd: Command, now: Instant) {
@@ -178,7 +183,11 @@ impl ShardCore {
         peer.handle_input(input);
         // The receiving peer is polled at once: str0m holds one incoming RTP packet at a time.
         let mut events = std::mem::take(&mut self.events);
+        let before = peer.next_timeout;
         peer.poll(&mut self.out, &mut events);
+        if peer.next_timeout != before {
+            self.timers.schedule(key, peer.next_timeout);
+        }
         for ev in events.drain(..) {
             self.on_peer_event(key, ev, now);
         }
@@ -193,9 +202,8 @@ impl ShardCore {
 
     /// Time passed: drive str0m timers, deferred keyframe requests and connect deadlines.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for peer in self.peers.values_mut().filter(|p| p.next_timeout <= now) {
-            self.dirty.push(peer.key);
-        }
+        let peers = &self.peers;
+        self.timers.pop_due(now, |k| peers.get(&k).map(|p| p.next_timeout), &mut self.dirty);
         let mut due = Vec::new();
         for room in self.rooms.values_mut() {
             for track in room.tracks.values_mut() {
@@ -250,6 +258,7 @@ impl ShardCore {
         let mut peer = Peer::new(key, room.clone(), participant, direction, rtc, now);
         peer.add_local_candidates(&self.candidates);
         self.peers.insert(key, peer);
+        self.timers.schedule(key, now);
         self.created.insert(key, now);
         key
     }
@@ -422,7 +431,11 @@ impl ShardCore {
                     let Some(peer) = self.peers.get_mut(&key) else { continue };
                     // Writes queued by forwarding leave only once time is fed in.
                     peer.handle_input(Input::Timeout(now));
+                    let before = peer.next_timeout;
                     peer.poll(&mut self.out, &mut events);
+                    if peer.next_timeout != before {
+                        self.timers.schedule(key, peer.next_timeout);
+                    }
                     for ev in events.drain(..) {
                         self.on_peer_event(key, ev, now);
                     }
@@ -448,6 +461,8 @@ impl ShardCore {
         match ev {
             PeerEvent::Connected => {
                 tracing::debug!(peer = key.0, "peer connected");
+                // Only peers still connecting are checked against the connect deadline.
+                self.created.remove(&key);
                 if direction == Direction::Subscribe {
                     let sources: Vec<TrackId> = peer.downs.iter().filter_map(|d| d.source).collect();
                     for t in sources {

@@ -15,6 +15,7 @@ pub mod shard;
 pub mod speaker;
 pub mod subscription;
 pub mod tcp;
+pub mod timer;
 pub mod udp;
 
 use std::hash::{Hash, Hasher};
