@@ -556,3 +556,24 @@ impl Transport {
         self == Transport::Browser
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_and_stray_datagrams_are_dropped_without_output() {
+        let mut core = ShardCore::new(Vec::new(), None);
+        let now = Instant::now();
+        let from: SocketAddr = "127.0.0.1:1".parse().expect("literal address");
+        let to: SocketAddr = "127.0.0.1:2".parse().expect("literal address");
+        let rtp_ish = [0x80, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xff];
+        for d in [&[][..], &[0x80], &rtp_ish, &[0x16, 0xfe, 0xfd], &[0u8; 1500], &[0xff; 3000]] {
+            core.receive(now, Protocol::Udp, from, to, d);
+            core.handle_packet(now, Protocol::Tcp, from, to, d);
+        }
+        core.flush_received(now);
+        assert_eq!(core.drain_datagrams().count(), 0);
+        assert_eq!(core.peer_count(), 0);
+    }
+}

@@ -292,3 +292,33 @@ pub fn str0m_kind(kind: WireKind) -> MediaKind {
         WireKind::Video => MediaKind::Video,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::TimeRebase;
+
+    #[test]
+    fn a_new_subscriber_starts_below_the_first_rollover_and_keeps_the_sources_gaps() {
+        let mut r = TimeRebase::default();
+        // A source that has been running for a while: extended sequence numbers past 2^16.
+        let first = r.map_seq(200_000).unwrap();
+        assert!(first < 1 << 15, "{first}");
+        assert_eq!(r.map_seq(200_001), Some(first + 1));
+        assert_eq!(r.map_seq(200_005), Some(first + 5), "a loss stays a gap the receiver can NACK");
+        assert_eq!(r.map_seq(200_003), Some(first + 3), "a late (repaired) packet lands in its place");
+        assert_eq!(r.map_seq(199_999), None, "older than anything forwarded: nothing to put it after");
+    }
+
+    #[test]
+    fn a_source_switch_continues_sequence_numbers_and_time_without_a_jump() {
+        let mut r = TimeRebase::default();
+        let s = r.map_seq(10).unwrap();
+        let t = r.map(90_000, 3000);
+        assert_eq!(r.map_seq(11), Some(s + 1));
+        r.switch();
+        assert_eq!(r.map_seq(50_000), Some(s + 2), "next number after the old source's last");
+        assert_eq!(r.map_seq(50_001), Some(s + 3));
+        assert_eq!(r.map(7_000_000, 3000), t + 3000, "one frame after the old source's last timestamp");
+        assert_eq!(r.map(7_003_000, 3000), t + 6000);
+    }
+}
