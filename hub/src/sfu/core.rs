@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use super::command::{Command, Ident, SfuError};
 use super::peer::{Datagram, Direction, DownState, Peer, PeerEvent, PeerKey};
 use super::room::{Member, Room};
+use super::timer::Timers;
 use crate::store::{StoreEvent, Transport};
 
 /// A peer that has not connected this long after its offer/answer is dropped.
@@ -35,6 +36,11 @@ pub struct ShardCore {
     pub(super) next_track: u64,
     pub(super) out: Vec<Datagram>,
     pub(super) dirty: Vec<PeerKey>,
+    /// Every peer's next str0m deadline, earliest first.
+    timers: Timers,
+    /// Reused buffers of [`flush`](Self::flush), so polling allocates nothing per packet.
+    dirty_scratch: Vec<PeerKey>,
+    events: Vec<PeerEvent>,
     /// Subscribe peers whose m-lines changed; offered once per flush so that a publisher's audio
     /// and video reach a browser in one offer, not two rounds.
     pub(super) renegotiate: Vec<PeerKey>,
@@ -57,6 +63,9 @@ impl ShardCore {
             next_track: 1,
             out: Vec::new(),
             dirty: Vec::new(),
+            timers: Timers::default(),
+            dirty_scratch: Vec::new(),
+            events: Vec::new(),
             renegotiate: Vec::new(),
             store,
             devices: None,
@@ -75,6 +84,11 @@ impl ShardCore {
         self.out.drain(..)
     }
 
+    /// Swaps the queued datagrams into `into` (which must be empty), keeping both allocations.
+    pub fn swap_datagrams(&mut self, into: &mut Vec<Datagram>) {
+        std::mem::swap(&mut self.out, into);
+    }
+
     pub fn room_count(&self) -> usize {
         self.rooms.len()
     }
@@ -84,10 +98,11 @@ impl ShardCore {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
-    pub fn next_timeout(&self, now: Instant) -> Instant {
-        let peers = self.peers.values().map(|p| p.next_timeout);
+    pub fn next_timeout(&mut self, now: Instant) -> Instant {
+        let peers = &self.peers;
+        let peers = self.timers.next(|k| peers.get(&k).map(|p| p.next_timeout));
         let throttles = self.rooms.values().flat_map(|r| r.tracks.values().filter_map(|t| t.keyframe.next_deadline()));
-        peers.chain(throttles).min().unwrap_or(now + Duration::from_secs(1)).max(now)
+        peers.into_iter().chain(throttles).min().unwrap_or(now + Duration::from_secs(1)).max(now)
     }
 
     pub fn handle_command(&mut self, cmd: Command, now: Instant) {
@@ -141,6 +156,14 @@ impl ShardCore {
         destination: SocketAddr,
         data: &[u8],
     ) {
+        self.receive(now, proto, source, destination, data);
+        self.flush(now);
+    }
+
+    /// Like [`handle_packet`](Self::handle_packet), but the subscribers it forwards to are only
+    /// polled at the next [`flush_received`](Self::flush_received): a burst of a frame's packets
+    /// then costs each subscriber one str0m timeout and leaves as one GSO train, not one per packet.
+    pub fn receive(&mut self, now: Instant, proto: Protocol, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
         let Ok(contents) = data.try_into() else {
             return; // not STUN/DTLS/RTP: stray traffic
         };
@@ -156,18 +179,31 @@ impl ShardCore {
                 None => return,
             },
         };
-        if let Some(peer) = self.peers.get_mut(&key) {
-            peer.handle_input(input);
-            self.dirty.push(key);
+        let Some(peer) = self.peers.get_mut(&key) else { return };
+        peer.handle_input(input);
+        // The receiving peer is polled at once: str0m holds one incoming RTP packet at a time.
+        let mut events = std::mem::take(&mut self.events);
+        let before = peer.next_timeout;
+        peer.poll(&mut self.out, &mut events);
+        if peer.next_timeout != before {
+            self.timers.schedule(key, peer.next_timeout);
         }
+        for ev in events.drain(..) {
+            self.on_peer_event(key, ev, now);
+        }
+        self.events = events;
+        self.dirty.push(key);
+    }
+
+    /// Polls what [`receive`](Self::receive) left dirty.
+    pub fn flush_received(&mut self, now: Instant) {
         self.flush(now);
     }
 
     /// Time passed: drive str0m timers, deferred keyframe requests and connect deadlines.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for peer in self.peers.values_mut().filter(|p| p.next_timeout <= now) {
-            self.dirty.push(peer.key);
-        }
+        let peers = &self.peers;
+        self.timers.pop_due(now, |k| peers.get(&k).map(|p| p.next_timeout), &mut self.dirty);
         let mut due = Vec::new();
         for room in self.rooms.values_mut() {
             for track in room.tracks.values_mut() {
@@ -207,7 +243,10 @@ impl ShardCore {
         direction: Direction,
         now: Instant,
     ) -> PeerKey {
+        // RTP mode: packets in, packets out. str0m still does ICE, DTLS, SRTP, RTCP and NACK/RTX
+        // from its send buffers, but no frame reassembly and repacketizing per subscriber.
         let rtc = Rtc::builder()
+            .set_rtp_mode(true)
             .set_ice_lite(true)
             .clear_codecs()
             .enable_opus(true, false)
@@ -219,6 +258,7 @@ impl ShardCore {
         let mut peer = Peer::new(key, room.clone(), participant, direction, rtc, now);
         peer.add_local_candidates(&self.candidates);
         self.peers.insert(key, peer);
+        self.timers.schedule(key, now);
         self.created.insert(key, now);
         key
     }
@@ -379,18 +419,31 @@ impl ShardCore {
 
     /// Polls every dirty peer and reacts to what they report, until nothing is left to do.
     fn flush(&mut self, now: Instant) {
-        let mut events = Vec::new();
+        let mut events = std::mem::take(&mut self.events);
+        let mut keys = std::mem::take(&mut self.dirty_scratch);
         loop {
-            while let Some(key) = self.dirty.pop() {
-                let Some(peer) = self.peers.get_mut(&key) else { continue };
-                // Writes queued by forwarding leave only once time is fed in.
-                peer.handle_input(Input::Timeout(now));
-                peer.poll(&mut self.out, &mut events);
-                for ev in events.drain(..) {
-                    self.on_peer_event(key, ev, now);
+            while !self.dirty.is_empty() {
+                // A subscriber written to by many packets is polled once.
+                std::mem::swap(&mut keys, &mut self.dirty);
+                keys.sort_unstable();
+                keys.dedup();
+                for key in keys.drain(..) {
+                    let Some(peer) = self.peers.get_mut(&key) else { continue };
+                    // Writes queued by forwarding leave only once time is fed in.
+                    peer.handle_input(Input::Timeout(now));
+                    let before = peer.next_timeout;
+                    peer.poll(&mut self.out, &mut events);
+                    if peer.next_timeout != before {
+                        self.timers.schedule(key, peer.next_timeout);
+                    }
+                    for ev in events.drain(..) {
+                        self.on_peer_event(key, ev, now);
+                    }
                 }
             }
             if self.renegotiate.is_empty() {
+                self.events = events;
+                self.dirty_scratch = keys;
                 return;
             }
             let mut keys = std::mem::take(&mut self.renegotiate);
@@ -408,6 +461,8 @@ impl ShardCore {
         match ev {
             PeerEvent::Connected => {
                 tracing::debug!(peer = key.0, "peer connected");
+                // Only peers still connecting are checked against the connect deadline.
+                self.created.remove(&key);
                 if direction == Direction::Subscribe {
                     let sources: Vec<TrackId> = peer.downs.iter().filter_map(|d| d.source).collect();
                     for t in sources {
@@ -419,7 +474,7 @@ impl ShardCore {
                 Direction::Publish => self.add_up_track(key, mid, kind, now),
                 Direction::Subscribe => self.add_whep_slot(key, mid, kind, now),
             },
-            PeerEvent::Media(data) => self.forward(key, data, now),
+            PeerEvent::Rtp { mid, packet } => self.forward(key, mid, packet, now),
             PeerEvent::KeyframeRequest(req) => self.on_keyframe_request(key, req, now),
             PeerEvent::Closed => self.on_peer_closed(key, &room_id, pid, now),
         }
@@ -499,5 +554,26 @@ impl ShardCore {
 impl Transport {
     pub fn is_browser(self) -> bool {
         self == Transport::Browser
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_and_stray_datagrams_are_dropped_without_output() {
+        let mut core = ShardCore::new(Vec::new(), None);
+        let now = Instant::now();
+        let from: SocketAddr = "127.0.0.1:1".parse().expect("literal address");
+        let to: SocketAddr = "127.0.0.1:2".parse().expect("literal address");
+        let rtp_ish = [0x80, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xff];
+        for d in [&[][..], &[0x80], &rtp_ish, &[0x16, 0xfe, 0xfd], &[0u8; 1500], &[0xff; 3000]] {
+            core.receive(now, Protocol::Udp, from, to, d);
+            core.handle_packet(now, Protocol::Tcp, from, to, d);
+        }
+        core.flush_received(now);
+        assert_eq!(core.drain_datagrams().count(), 0);
+        assert_eq!(core.peer_count(), 0);
     }
 }

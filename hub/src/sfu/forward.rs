@@ -1,74 +1,87 @@
-//! The media path: a publisher's frame goes to every subscriber's open m-line (only with a payload type
+//! The media path: a publisher's RTP packet goes to every subscriber's open m-line (only with a payload type
 //! negotiated there, and never while a teacher blocks it), and keyframe requests go the other way,
 //! coalesced per published track.
 
 use std::time::Instant;
 
 use lectern_proto::{RoomId, TrackId};
-use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaData, MediaKind, Mid};
+use str0m::Rtc;
+use str0m::format::PayloadParams;
+use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 
+use super::codec;
 use super::core::ShardCore;
 use super::peer::{DownState, PeerKey};
 
 impl ShardCore {
-    pub(super) fn forward(&mut self, key: PeerKey, data: MediaData, now: Instant) {
+    /// Forwards one RTP packet of publish m-line `mid` to every subscriber's open m-line carrying
+    /// its track. The payload is shared (an `Arc`), never copied; per subscriber only the header
+    /// changes: payload type, sequence number and timestamp (see [`TimeRebase`](super::peer::TimeRebase)).
+    pub(super) fn forward(&mut self, key: PeerKey, mid: Mid, packet: RtpPacket, now: Instant) {
         let Some(peer) = self.peers.get(&key) else { return };
-        let Some(track) = peer.up_track(data.mid) else { return };
-        let room_id = peer.room.clone();
-        let Some(room) = self.rooms.get_mut(&room_id) else { return };
+        let Some(track) = peer.up_track(mid) else { return };
+        let pt_in = packet.header.payload_type;
+        // The publisher's parameters for this PT: what subscribers' PTs are matched against.
+        let Some(params) = peer.rtc.codec_config().find(|p| p.pt() == pt_in).copied() else { return };
+        let Some(room) = self.rooms.get_mut(&peer.room) else { return };
         let Some(up) = room.tracks.get_mut(&track) else { return };
-        let mut repair = None;
-        if data.is_keyframe() {
+        if up.kind == MediaKind::Video && codec::starts_keyframe(params.spec().codec, &packet.payload) {
             up.keyframe.keyframe_seen();
-        } else if !data.contiguous && up.keyframe.request(now) {
-            // A hole the retransmissions could not fill: only a keyframe repairs the picture.
-            repair = Some((up.peer, up.mid));
         }
         let (owner, kind, screen) = (up.owner, up.kind, up.screen);
         let member = room.members.get(&owner);
         // A teacher's mute or camera stop is enforced here: the packets go no further.
-        let blocked = !screen && member.is_some_and(|m| m.blocks(kind));
-        let subs: Vec<PeerKey> = if blocked { Vec::new() } else { room.subscriber_peers().collect() };
+        if !screen && member.is_some_and(|m| m.blocks(kind)) {
+            return;
+        }
+        let ext = packet.header.ext_vals;
         // The room's own microphone is never played back into the room.
-        if let Some(level) = data.ext_vals.audio_level
-            && !blocked
+        if let Some(level) = ext.audio_level
             && member.is_some_and(|m| m.ident.role != lectern_proto::Role::Device)
         {
             room.speakers.observe(track, owner, level, now);
         }
-        if let Some((p, m)) = repair {
-            self.send_keyframe_request(p, m);
-        }
-        let freq = data.time.frequency();
-        // One frame: 20 ms of audio, 1/30 s of video.
-        let gap = if freq.get() == 90_000 { 3000 } else { u64::from(freq.get()) / 50 };
-        for sub in subs {
+        // Only what describes the media travels on; MID, RID and transport-wide numbers are the
+        // subscriber connection's own, written by str0m.
+        let out_ext = ExtensionValues {
+            audio_level: ext.audio_level,
+            voice_activity: ext.voice_activity,
+            video_orientation: ext.video_orientation,
+            ..Default::default()
+        };
+        let freq = params.spec().clock_rate.get();
+        // One frame: 20 ms of audio, 1/30 s of video (only used to space a source switch).
+        let gap = if freq == 90_000 { 3000 } else { u64::from(freq) / 50 };
+        let nackable = kind == MediaKind::Video;
+        for sub in room.members.values().filter_map(|m| m.subscribe) {
             let Some(peer) = self.peers.get_mut(&sub) else { continue };
-            let Some((mid, rebase)) = peer.downs.iter_mut().find_map(|d| match d.state {
-                DownState::Open(m) if d.source == Some(track) => Some((m, &mut d.rebase)),
-                _ => None,
-            }) else {
+            let Some(down) =
+                peer.downs.iter_mut().find(|d| d.source == Some(track) && matches!(d.state, DownState::Open(_)))
+            else {
                 continue;
             };
-            let time = str0m::media::MediaTime::new(rebase.map(data.time.numer(), gap), freq);
-            let Some(writer) = peer.rtc.writer(mid) else { continue };
-            // str0m matches against every codec it knows; only a PT negotiated on this m-line will
-            // be understood by the receiver, so fall back to one of the same codec there.
-            let matched = writer.match_params(data.params).filter(|pt| writer.payload_params().any(|p| p.pt() == *pt));
-            let same_codec =
-                || writer.payload_params().find(|p| p.spec().codec == data.params.spec().codec).map(|p| p.pt());
-            let Some(pt) = matched.or_else(same_codec) else {
-                tracing::debug!(peer = sub.0, %mid, "subscriber did not negotiate this codec");
-                continue;
+            let DownState::Open(out_mid) = down.state else { continue };
+            let pt = match down.pt_map {
+                Some((t, i, o)) if t == track && i == pt_in => o,
+                _ => {
+                    let Some(o) = subscriber_pt(&peer.rtc, out_mid, params) else {
+                        tracing::debug!(peer = sub.0, %out_mid, "subscriber did not negotiate this codec");
+                        continue;
+                    };
+                    down.pt_map = Some((track, pt_in, o));
+                    o
+                }
             };
-            let writer = match data.ext_vals.audio_level {
-                Some(level) => writer.audio_level(level, data.ext_vals.voice_activity.unwrap_or(false)),
-                None => writer,
-            };
-            if let Err(e) = writer.write(pt, data.network_time, time, data.data.clone()) {
-                tracing::info!(peer = sub.0, error = %e, "forwarding failed; closing subscriber");
-                peer.rtc.disconnect();
-            }
+            let Some(seq) = down.rebase.map_seq(*packet.seq_no) else { continue };
+            let time = down.rebase.map(u64::from(packet.header.timestamp), gap) as u32;
+            let mut api = peer.rtc.direct_api();
+            let Some(tx) = api.stream_tx_by_mid(out_mid, None) else { continue };
+            let write = RtpWrite::new(pt, seq.into(), time, packet.timestamp, packet.payload.clone())
+                .marker(packet.header.marker)
+                .ext_vals(out_ext.clone())
+                .nackable(nackable);
+            tx.write_rtp(write);
             self.dirty.push(sub);
         }
     }
@@ -94,15 +107,28 @@ impl ShardCore {
 
     pub(super) fn send_keyframe_request(&mut self, peer: PeerKey, mid: Mid) {
         let Some(p) = self.peers.get_mut(&peer) else { return };
-        let Some(mut w) = p.rtc.writer(mid) else { return };
-        let kind = if w.is_request_keyframe_possible(KeyframeRequestKind::Pli) {
+        // PLI where negotiated (every browser and GStreamer), FIR otherwise.
+        let kind = if p.rtc.codec_config().params().iter().any(|c| c.fb_pli()) {
             KeyframeRequestKind::Pli
         } else {
             KeyframeRequestKind::Fir
         };
-        if let Err(e) = w.request_keyframe(None, kind) {
-            tracing::debug!(peer = peer.0, error = %e, "keyframe request not possible");
+        let mut api = p.rtc.direct_api();
+        match api.stream_rx_by_mid(mid, None) {
+            Some(rx) => rx.request_keyframe(kind),
+            None => tracing::debug!(peer = peer.0, %mid, "keyframe request not possible yet: nothing received"),
         }
         self.dirty.push(peer);
     }
+}
+
+/// The payload type on the subscriber's m-line for media described by the publisher's `params`:
+/// str0m matches against every codec it knows, but only a PT negotiated on this m-line will be
+/// understood by the receiver, so fall back to one of the same codec there.
+fn subscriber_pt(rtc: &Rtc, mid: Mid, params: PayloadParams) -> Option<Pt> {
+    let negotiated = rtc.media(mid)?.remote_pts();
+    let config = rtc.codec_config();
+    config.match_params(params).map(|p| p.pt()).filter(|pt| negotiated.contains(pt)).or_else(|| {
+        config.find(|p| negotiated.contains(&p.pt()) && p.spec().codec == params.spec().codec).map(|p| p.pt())
+    })
 }

@@ -2,6 +2,7 @@
 //! sockets each). [`Sfu`] is the handle the HTTP side holds; it routes typed commands to the shard
 //! that owns a room and awaits the reply. Start reading at [`core::ShardCore`].
 
+pub mod codec;
 pub mod command;
 pub mod core;
 pub mod forward;
@@ -14,6 +15,8 @@ pub mod shard;
 pub mod speaker;
 pub mod subscription;
 pub mod tcp;
+pub mod timer;
+pub mod udp;
 
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr, UdpSocket};

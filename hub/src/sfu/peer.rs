@@ -10,8 +10,9 @@ use std::time::Instant;
 use lectern_proto::signal::MediaKind as WireKind;
 use lectern_proto::{ParticipantId, RoomId, TrackId};
 use str0m::change::SdpPendingOffer;
-use str0m::media::{KeyframeRequest, MediaData, MediaKind, Mid};
+use str0m::media::{KeyframeRequest, MediaKind, Mid, Pt};
 use str0m::net::Protocol;
+use str0m::rtp::{RtpPacket, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 /// Identifies a peer inside its shard.
@@ -57,24 +58,34 @@ pub struct DownTrack {
     /// Who owns `source`, for the browser's track map.
     pub owner: Option<ParticipantId>,
     pub state: DownState,
-    /// Keeps RTP time continuous when the source of a return-feed slot switches.
+    /// Keeps RTP time and sequence numbers continuous when the source of a return-feed slot switches.
     pub rebase: TimeRebase,
+    /// (source track, its payload type, ours): the last mapping, so it is not re-derived per packet.
+    pub pt_map: Option<(TrackId, Pt, Pt)>,
     /// Carries a screen share (the browser shows it large).
     pub screen: bool,
 }
 
-/// Output time = input time + offset; the offset is re-chosen at a source switch so the receiver
-/// sees one continuous stream (a jitter buffer treats a big timestamp jump as a reset).
+/// Keeps a subscriber's RTP stream continuous across source switches (return feed) and starts it
+/// where a fresh receiver expects it: output = input + offset, for RTP time and for sequence
+/// numbers, each offset re-chosen at a switch (a jitter buffer treats a big jump as a reset; a
+/// sequence number past 65535 at the start would need an SRTP rollover counter the receiver does
+/// not have). Within one source the gaps are kept, so the subscriber's NACKs name real losses.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TimeRebase {
     offset: u64,
     last_out: Option<u64>,
     switched: bool,
+    /// (first input, its output) of the current source's sequence numbers.
+    seq_base: Option<(u64, u64)>,
+    seq_last: Option<u64>,
+    seq_switched: bool,
 }
 
 impl TimeRebase {
     pub fn switch(&mut self) {
         self.switched = true;
+        self.seq_switched = true;
     }
 
     /// Maps a source timestamp to the outgoing one; `gap` is one frame's duration in clock ticks.
@@ -89,6 +100,21 @@ impl TimeRebase {
         self.last_out = Some(out);
         out
     }
+
+    /// Maps a source's extended sequence number to the outgoing one; `None` for a packet older
+    /// than the first one forwarded from this source (nothing to place it after).
+    pub fn map_seq(&mut self, input: u64) -> Option<u64> {
+        if self.seq_switched || self.seq_base.is_none() {
+            self.seq_switched = false;
+            // The first stream starts below 2^15 so the receiver's rollover counter is 0.
+            let out = self.seq_last.map_or(input & 0x7fff, |l| l + 1);
+            self.seq_base = Some((input, out));
+        }
+        let (base_in, base_out) = self.seq_base?;
+        let out = base_out + input.checked_sub(base_in)?;
+        self.seq_last = Some(self.seq_last.map_or(out, |l| l.max(out)));
+        Some(out)
+    }
 }
 
 /// What happened inside a peer that the room must react to.
@@ -101,7 +127,11 @@ pub enum PeerEvent {
         mid: Mid,
         kind: MediaKind,
     },
-    Media(MediaData),
+    /// An RTP packet arrived on the publish m-line `mid`.
+    Rtp {
+        mid: Mid,
+        packet: RtpPacket,
+    },
     KeyframeRequest(KeyframeRequest),
     /// ICE failed/disconnected or str0m reported an error: the peer is gone.
     Closed,
@@ -124,6 +154,8 @@ pub struct Peer {
     pub rtc: Rtc,
     /// Publish peers: the m-lines received and the tracks they feed.
     pub ups: Vec<(Mid, TrackId)>,
+    /// Publish peers: incoming SSRC → m-line, learnt from str0m's receive streams.
+    ssrcs: Vec<(Ssrc, Mid)>,
     /// Subscribe peers: what is (or will be) sent.
     pub downs: Vec<DownTrack>,
     /// True when the hub makes the offers (browser subscribe connection).
@@ -151,6 +183,7 @@ impl Peer {
             direction,
             rtc,
             ups: Vec::new(),
+            ssrcs: Vec::new(),
             downs: Vec::new(),
             hub_offers: false,
             pending: None,
@@ -209,12 +242,26 @@ impl Peer {
                 self.rtc.disconnect();
             }
             Event::MediaAdded(m) => events.push(PeerEvent::MediaAdded { mid: m.mid, kind: m.kind }),
-            Event::MediaData(d) if self.direction == Direction::Publish => events.push(PeerEvent::Media(d)),
+            Event::RtpPacket(packet) if self.direction == Direction::Publish => {
+                if let Some(mid) = self.mid_of(packet.header.ssrc) {
+                    events.push(PeerEvent::Rtp { mid, packet });
+                }
+            }
             Event::KeyframeRequest(r) if self.direction == Direction::Subscribe => {
                 events.push(PeerEvent::KeyframeRequest(r))
             }
             _ => {}
         }
+    }
+
+    /// The m-line an incoming SSRC belongs to, remembered so the lookup is not repeated per packet.
+    fn mid_of(&mut self, ssrc: Ssrc) -> Option<Mid> {
+        if let Some((_, mid)) = self.ssrcs.iter().find(|(s, _)| *s == ssrc) {
+            return Some(*mid);
+        }
+        let mid = self.rtc.direct_api().stream_rx(&ssrc)?.mid();
+        self.ssrcs.push((ssrc, mid));
+        Some(mid)
     }
 
     pub fn accepts(&self, input: &Input) -> bool {
@@ -243,5 +290,35 @@ pub fn str0m_kind(kind: WireKind) -> MediaKind {
     match kind {
         WireKind::Audio => MediaKind::Audio,
         WireKind::Video => MediaKind::Video,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TimeRebase;
+
+    #[test]
+    fn a_new_subscriber_starts_below_the_first_rollover_and_keeps_the_sources_gaps() {
+        let mut r = TimeRebase::default();
+        // A source that has been running for a while: extended sequence numbers past 2^16.
+        let first = r.map_seq(200_000).unwrap();
+        assert!(first < 1 << 15, "{first}");
+        assert_eq!(r.map_seq(200_001), Some(first + 1));
+        assert_eq!(r.map_seq(200_005), Some(first + 5), "a loss stays a gap the receiver can NACK");
+        assert_eq!(r.map_seq(200_003), Some(first + 3), "a late (repaired) packet lands in its place");
+        assert_eq!(r.map_seq(199_999), None, "older than anything forwarded: nothing to put it after");
+    }
+
+    #[test]
+    fn a_source_switch_continues_sequence_numbers_and_time_without_a_jump() {
+        let mut r = TimeRebase::default();
+        let s = r.map_seq(10).unwrap();
+        let t = r.map(90_000, 3000);
+        assert_eq!(r.map_seq(11), Some(s + 1));
+        r.switch();
+        assert_eq!(r.map_seq(50_000), Some(s + 2), "next number after the old source's last");
+        assert_eq!(r.map_seq(50_001), Some(s + 3));
+        assert_eq!(r.map(7_000_000, 3000), t + 3000, "one frame after the old source's last timestamp");
+        assert_eq!(r.map(7_003_000, 3000), t + 6000);
     }
 }

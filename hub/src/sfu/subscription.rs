@@ -48,6 +48,7 @@ impl ShardCore {
             owner: None,
             state: DownState::Open(mid),
             rebase: Default::default(),
+            pt_map: None,
             screen: false,
         });
         let (room_id, pid) = (peer.room.clone(), peer.participant);
@@ -99,6 +100,7 @@ impl ShardCore {
             owner: Some(owner),
             state: DownState::ToOpen,
             rebase: Default::default(),
+            pt_map: None,
             screen,
         });
         self.renegotiate.push(key);
