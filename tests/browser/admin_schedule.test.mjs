@@ -79,6 +79,8 @@ test('a scheduled lesson makes the idle box go live, the student link shows the 
     await admin.getByRole('button', { name: 'Add lesson' }).click();
     await admin.locator('#lesson-saved').waitFor({ state: 'visible' });
     await admin.getByRole('button', { name: /^Links for Cells/ }).click();
+    await waitFor(async () => (await admin.locator('#link-student').inputValue()) !== '',
+      { what: 'the lesson links filled in' });
     const teacherLink = await admin.locator('#link-teacher').inputValue();
     const studentLink = await admin.locator('#link-student').inputValue();
     assert.equal(await boxState(), 'idle', 'nothing goes live before the lesson');

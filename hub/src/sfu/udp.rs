@@ -22,6 +22,10 @@ const DATAGRAM_ROOM: usize = 2048;
 /// The largest UDP payload the kernel accepts in one (GSO) send, less IP/UDP headers.
 const MAX_GSO_BYTES: usize = 65_000;
 
+/// Asked for on each shard socket, both directions. The kernel grants at most
+/// `net.core.rmem_max` / `wmem_max` (Debian's default is ~208 KiB; raise them on a hub).
+const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+
 pub struct MediaSocket {
     pub sock: UdpSocket,
     pub addr: SocketAddr,
@@ -36,6 +40,16 @@ pub struct MediaSocket {
 
 impl MediaSocket {
     pub fn new(sock: std::net::UdpSocket) -> io::Result<Self> {
+        // One socket carries every peer of the shard: when all subscribers answer a frame at once
+        // (RTCP) or a keyframe fans out, the default ~200 KiB buffers overflow and the kernel drops.
+        // The kernel caps these at net.core.{r,w}mem_max; a smaller buffer is not an error.
+        let raw = socket2::SockRef::from(&sock);
+        if let Err(err) = raw.set_recv_buffer_size(SOCKET_BUFFER_BYTES) {
+            tracing::warn!(%err, "could not enlarge the media socket's receive buffer");
+        }
+        if let Err(err) = raw.set_send_buffer_size(SOCKET_BUFFER_BYTES) {
+            tracing::warn!(%err, "could not enlarge the media socket's send buffer");
+        }
         let state = UdpSocketState::new(UdpSockRef::from(&sock))?;
         let addr = sock.local_addr()?;
         sock.set_nonblocking(true)?;
