@@ -13,8 +13,8 @@ use rand::rngs::StdRng;
 use crate::config::Settings;
 use crate::control::{Command, ControlEvent, hands_text, lobby_text};
 use crate::media::{
-    self, DtlsCertificate, InboundMonitor, MediaError, MediaEvent, MediaSettings, MediaStats, PeerState, Pipeline,
-    Playback, PlaybackSettings,
+    self, DtlsCertificate, EchoProbe, InboundMonitor, MediaError, MediaEvent, MediaSettings, MediaStats, PeerState,
+    Pipeline, Playback, PlaybackSettings,
 };
 use crate::panel::{Button, PanelAction, PanelHandle};
 use crate::report::Reporter;
@@ -92,6 +92,10 @@ pub struct Runner {
     playback: PlaybackSettings,
     /// One per process: generating a key per attempt would only cost time.
     certificate: DtlsCertificate,
+    /// What the speaker plays, for the microphone's echo canceller; lives as long as the
+    /// runner because webrtcdsp looks it up by name when a publish pipeline starts. `None` when
+    /// AEC is off, the source is a test tone, or the element is missing (then AEC is off).
+    echo: Option<EchoProbe>,
     events_tx: Sender<Event>,
     events_rx: Receiver<Event>,
     session: Option<Session>,
@@ -124,6 +128,7 @@ impl Runner {
             media,
             playback,
             certificate,
+            echo: None,
             events_tx,
             events_rx,
             session: None,
@@ -362,7 +367,14 @@ impl Runner {
     /// Builds and plays the pipeline, then offer → WHIP POST → answer. On error, whatever was
     /// set up stays in `self.session` for the `Teardown` the supervisor orders next.
     fn publish(&mut self) -> Result<(), AttemptError> {
-        let pipeline = media::build_pipeline(&self.media)?;
+        // Made before the first pipeline that wants it (AEC may also be switched on by a push).
+        if self.echo.is_none() {
+            self.echo = echo_probe(&self.media);
+        }
+        let pipeline = match &self.echo {
+            Some(probe) => media::build_pipeline_with_echo(&self.media, probe)?,
+            None => media::build_pipeline(&self.media)?,
+        };
         let (tx, generation) = (self.events_tx.clone(), self.generation);
         media::watch(&pipeline, move |event| {
             // The runner outlives every pipeline it watches, except at process exit.
@@ -398,7 +410,12 @@ impl Runner {
     }
 
     fn request_feed(&mut self) -> Result<(), AttemptError> {
-        let playback = media::build_playback(&self.playback)?;
+        // A previous feed still holding the echo probe would keep the new one from using it.
+        self.feed = None;
+        let playback = match &self.echo {
+            Some(probe) => media::build_playback_with_echo(&self.playback, probe)?,
+            None => media::build_playback(&self.playback)?,
+        };
         let (tx, generation) = (self.events_tx.clone(), self.feed_generation);
         media::watch(&playback.pipeline, move |event| {
             // The runner outlives every pipeline it watches, except at process exit.
@@ -457,6 +474,20 @@ impl Runner {
         }
         session.pipeline.shutdown();
         self.reporter.board().update(|s| s.camera_open = false);
+    }
+}
+
+/// An echo probe, when echo cancellation applies; the runner keeps it from then on.
+fn echo_probe(media: &MediaSettings) -> Option<EchoProbe> {
+    if !(media.audio.aec && media.source.hears_a_room()) {
+        return None;
+    }
+    match EchoProbe::new() {
+        Ok(probe) => Some(probe),
+        Err(err) => {
+            tracing::error!(%err, "echo cancellation unavailable: remote students will hear themselves");
+            None
+        }
     }
 }
 

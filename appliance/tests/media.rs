@@ -152,6 +152,21 @@ fn capture_with_audio_processing_builds_a_dsp_stage() {
     settings.audio = media::AudioProcessing { aec: true, ns: true, agc: false };
     let pipeline = build_pipeline(&settings).expect("builds without opening devices");
     let dsp = pipeline.gst_pipeline().by_name("audio-dsp").expect("webrtcdsp in the chain");
-    assert!(!dsp.property::<bool>("echo-cancel"), "AEC waits for the return feed's echo probe");
+    assert!(!dsp.property::<bool>("echo-cancel"), "no echo probe, no echo cancellation");
     assert!(dsp.property::<bool>("noise-suppression") && !dsp.property::<bool>("gain-control"));
+
+    let probe = media::EchoProbe::new().expect("webrtcechoprobe exists");
+    let pipeline = media::build_pipeline_with_echo(&settings, &probe).expect("builds with the probe");
+    let dsp = pipeline.gst_pipeline().by_name("audio-dsp").expect("webrtcdsp in the chain");
+    assert!(dsp.property::<bool>("echo-cancel"), "AEC against the probe");
+    assert_eq!(dsp.property::<String>("probe"), probe.name());
+}
+
+#[test]
+fn test_tones_are_sent_without_audio_processing_even_with_a_probe() {
+    let mut settings = settings();
+    settings.audio = media::AudioProcessing { aec: true, ns: true, agc: true };
+    let probe = media::EchoProbe::new().expect("webrtcechoprobe exists");
+    let pipeline = media::build_pipeline_with_echo(&settings, &probe).expect("builds");
+    assert!(pipeline.gst_pipeline().by_name("audio-dsp").is_none(), "a sine tone has nothing to clean");
 }

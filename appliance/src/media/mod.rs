@@ -7,6 +7,7 @@
 
 mod certificate;
 mod controls;
+mod echo;
 mod encoder;
 mod error;
 mod inbound;
@@ -18,14 +19,15 @@ mod stats;
 mod watch;
 
 pub use certificate::DtlsCertificate;
+pub use echo::EchoProbe;
 pub use encoder::{EncoderChoice, EncoderRegistry, GstEncoderRegistry, Skipped, choose_encoder};
 pub use error::MediaError;
 pub use inbound::InboundMonitor;
 pub use negotiate::{apply_answer, create_offer};
-pub use pipeline::{Pipeline, build_pipeline};
-pub use playback::{AUDIO_SLOTS, Playback, PlaybackOutput, PlaybackSettings, build_playback};
+pub use pipeline::{Pipeline, build_pipeline, build_pipeline_with_echo};
+pub use playback::{AUDIO_SLOTS, Playback, PlaybackOutput, PlaybackSettings, build_playback, build_playback_with_echo};
 pub use settings::{AudioProcessing, Controls, MediaSettings, Source, TestPattern, VideoSettings};
-pub use stats::{MediaStats, ReturnStats};
+pub use stats::{AudioLevel, MediaStats, ReturnStats};
 pub use watch::{MediaEvent, PeerState, watch};
 
 /// Initialises GStreamer once per process; later calls are cheap no-ops.

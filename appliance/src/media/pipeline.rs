@@ -10,10 +10,13 @@
 //!                                                                            ▼
 //!                                                        webrtcbin (max-bundle, sendonly)
 //!                                                                            ▲
-//!    audiotestsrc is-live sine 440 Hz │ alsasrc [─▶ S16LE 48 kHz ─▶ webrtcdsp]│
-//!    ─▶ audioconvert ─▶ audioresample ─▶ volume (mute) ─▶ queue ─▶ opusenc    │
-//!    ─▶ rtpopuspay ─▶ application/x-rtp,OPUS,pt=111 ─────────────────────────┘
+//!    audiotestsrc is-live sine 440 Hz │ alsasrc │ appsrc (echo-test room)       │
+//!    [─▶ S16LE 48 kHz ─▶ webrtcdsp (AEC against the EchoProbe, NS, AGC)]       │
+//!    ─▶ audioconvert ─▶ audioresample ─▶ volume (mute) ─▶ level ─▶ queue        │
+//!    ─▶ opusenc ─▶ rtpopuspay ─▶ application/x-rtp,OPUS,pt=111 ─────────────────┘
 //! ```
+//!
+//! `level` measures what is sent (after processing and mute): `Pipeline::mic_level`.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -23,8 +26,10 @@ use gstreamer_webrtc as gst_webrtc;
 
 use super::MediaError;
 use super::controls;
+use super::echo::EchoProbe;
 use super::encoder::encoder_elements;
 use super::settings::{AudioProcessing, MediaSettings, Source, VideoSettings};
+use super::stats::AudioLevel;
 use super::watch::MediaEvent;
 
 /// Payload types the hub and browsers expect; they are fixed so SDP stays predictable.
@@ -32,6 +37,10 @@ const VIDEO_PT: u32 = 96;
 const AUDIO_PT: u32 = 111;
 /// Name of the webrtcbin inside the pipeline.
 const WEBRTCBIN: &str = "webrtc";
+/// The `level` on the sent audio.
+const MIC_LEVEL: &str = "audio-level";
+/// How often the sent audio's level is reported, in nanoseconds.
+const MIC_LEVEL_INTERVAL_NS: u64 = 100_000_000;
 
 /// A built pipeline. Dropping it (or `shutdown`) always brings GStreamer back to `Null`, so
 /// the camera and microphone are released however the session ended.
@@ -39,6 +48,8 @@ pub struct Pipeline {
     pipeline: gst::Pipeline,
     webrtcbin: gst::Element,
     bus: Arc<BusShared>,
+    /// The sent audio's level (publish pipelines only).
+    mic_level: Option<AudioLevel>,
 }
 
 /// Sees the bus messages `BusShared` does not turn into events (element messages such as
@@ -65,7 +76,7 @@ impl Pipeline {
             // Dropped here so nothing queues up on a bus nobody pops during a long lesson.
             gst::BusSyncReply::Drop
         });
-        Self { pipeline, webrtcbin, bus }
+        Self { pipeline, webrtcbin, bus, mic_level: None }
     }
 
     pub fn webrtcbin(&self) -> &gst::Element {
@@ -74,6 +85,12 @@ impl Pipeline {
 
     pub fn gst_pipeline(&self) -> &gst::Pipeline {
         &self.pipeline
+    }
+
+    /// The level of the audio sent to the hub (after echo cancellation and mute), reported ten
+    /// times a second while playing. `None` for return-feed pipelines.
+    pub fn mic_level(&self) -> Option<&AudioLevel> {
+        self.mic_level.as_ref()
     }
 
     pub(super) fn bus_shared(&self) -> &BusShared {
@@ -135,7 +152,18 @@ impl BusShared {
 }
 
 /// Builds (but does not start) the publishing pipeline described in the module drawing.
+/// Without an echo probe, echo cancellation stays off whatever `settings.audio.aec` says.
 pub fn build_pipeline(settings: &MediaSettings) -> Result<Pipeline, MediaError> {
+    build(settings, None)
+}
+
+/// Like `build_pipeline`, with echo cancellation against what `probe` hears played (when
+/// `settings.audio.aec` and the source is a room). The probe must outlive the pipeline's run.
+pub fn build_pipeline_with_echo(settings: &MediaSettings, probe: &EchoProbe) -> Result<Pipeline, MediaError> {
+    build(settings, Some(probe))
+}
+
+fn build(settings: &MediaSettings, probe: Option<&EchoProbe>) -> Result<Pipeline, MediaError> {
     validate(&settings.video)?;
     let pipeline = gst::Pipeline::with_name("lectern-publish");
     let webrtcbin = make("webrtcbin", WEBRTCBIN)?;
@@ -146,7 +174,7 @@ pub fn build_pipeline(settings: &MediaSettings) -> Result<Pipeline, MediaError> 
 
     let video = video_chain(settings)?;
     add_and_link(&pipeline, &video)?;
-    let audio = audio_chain(settings)?;
+    let audio = audio_chain(settings, probe)?;
     add_and_link(&pipeline, &audio)?;
     for chain in [&video, &audio] {
         // Invariant: chains are never empty (each ends in an RTP capsfilter).
@@ -154,7 +182,26 @@ pub fn build_pipeline(settings: &MediaSettings) -> Result<Pipeline, MediaError> 
         link_sendonly(last, &webrtcbin)?;
     }
 
-    Ok(Pipeline::assemble(pipeline, webrtcbin, None))
+    let mic_level = AudioLevel::default();
+    let on_level = mic_level.clone();
+    let hook: MessageHook = Box::new(move |msg| {
+        if let gst::MessageView::Element(element) = msg.view()
+            && msg.src().is_some_and(|src| src.name() == MIC_LEVEL)
+            && let Some(s) = element.structure().filter(|s| s.name() == "level")
+        {
+            on_level.report(&rms_channels(s));
+        }
+    });
+    let mut pipeline = Pipeline::assemble(pipeline, webrtcbin, Some(hook));
+    pipeline.mic_level = Some(mic_level);
+    Ok(pipeline)
+}
+
+/// The `rms` field of a `level` message: one dB value per channel.
+pub(super) fn rms_channels(s: &gst::StructureRef) -> Vec<f64> {
+    s.get::<gst::glib::ValueArray>("rms")
+        .map(|values| values.iter().filter_map(|v| v.get::<f64>().ok()).collect())
+        .unwrap_or_default()
 }
 
 /// Makes libnice keep the connection alive with STUN binding *requests* instead of
@@ -207,7 +254,7 @@ fn validate(video: &VideoSettings) -> Result<(), MediaError> {
 fn video_chain(settings: &MediaSettings) -> Result<Vec<gst::Element>, MediaError> {
     let mut chain = Vec::new();
     match &settings.source {
-        Source::Virtual { pattern } => {
+        Source::Virtual { pattern } | Source::EchoRoom { pattern, .. } => {
             let src = make("videotestsrc", "video-src")?;
             src.set_property("is-live", true);
             src.set_property_from_str("pattern", pattern.nick());
@@ -249,7 +296,7 @@ fn video_chain(settings: &MediaSettings) -> Result<Vec<gst::Element>, MediaError
     Ok(chain)
 }
 
-fn audio_chain(settings: &MediaSettings) -> Result<Vec<gst::Element>, MediaError> {
+fn audio_chain(settings: &MediaSettings, probe: Option<&EchoProbe>) -> Result<Vec<gst::Element>, MediaError> {
     let src = match &settings.source {
         Source::Virtual { .. } => {
             let src = make("audiotestsrc", "audio-src")?;
@@ -266,6 +313,7 @@ fn audio_chain(settings: &MediaSettings) -> Result<Vec<gst::Element>, MediaError
             }
             src
         }
+        Source::EchoRoom { channel, .. } => super::echo::room_microphone(channel)?,
     };
     let pay = make("rtpopuspay", "audio-pay")?;
     pay.set_property("pt", AUDIO_PT);
@@ -276,13 +324,17 @@ fn audio_chain(settings: &MediaSettings) -> Result<Vec<gst::Element>, MediaError
         .field("clock-rate", 48_000i32)
         .build();
     let mut chain = vec![src];
-    if matches!(settings.source, Source::Capture { .. }) && settings.audio.any() {
-        chain.extend(audio_processing(settings.audio)?);
+    if settings.source.hears_a_room() && settings.audio.any() {
+        chain.extend(audio_processing(settings.audio, probe)?);
     }
+    let level = make("level", MIC_LEVEL)?;
+    level.set_property("post-messages", true);
+    level.set_property("interval", MIC_LEVEL_INTERVAL_NS);
     chain.extend([
         make("audioconvert", "audio-convert")?,
         make("audioresample", "audio-resample")?,
         controls::mute_filter(settings.controls.muted)?,
+        level,
         make("queue", "audio-queue")?,
         make("opusenc", "audio-enc")?,
         pay,
@@ -291,15 +343,30 @@ fn audio_chain(settings: &MediaSettings) -> Result<Vec<gst::Element>, MediaError
     Ok(chain)
 }
 
-/// webrtcdsp wants interleaved S16 at one of its rates; 48 kHz is also what Opus encodes.
-fn audio_processing(audio: AudioProcessing) -> Result<Vec<gst::Element>, MediaError> {
+/// webrtcdsp wants interleaved S16 at one of its rates; 48 kHz is also what Opus encodes and
+/// what the return feed plays (the probe's rate must match the dsp's).
+fn audio_processing(audio: AudioProcessing, probe: Option<&EchoProbe>) -> Result<Vec<gst::Element>, MediaError> {
     let dsp = make("webrtcdsp", "audio-dsp")?;
-    // Echo cancellation without a `webrtcechoprobe` in the process makes webrtcdsp fail to
-    // start; the probe arrives with the return feed, until then AEC stays off.
-    if audio.aec {
-        tracing::info!("echo cancellation waits for the return feed's echo probe; off for now");
-    }
-    dsp.set_property("echo-cancel", false);
+    // Echo cancellation without its probe makes webrtcdsp refuse to start: without one the
+    // microphone is still cleaned (NS, AGC), just not of the speaker's sound.
+    let aec = match probe {
+        Some(probe) if audio.aec => {
+            dsp.set_property("probe", probe.name());
+            true
+        }
+        _ => {
+            if audio.aec {
+                tracing::warn!("echo cancellation is on but there is no echo probe; off for this pipeline");
+            }
+            false
+        }
+    };
+    dsp.set_property("echo-cancel", aec);
+    // The canceller finds the speaker-to-microphone delay itself instead of from timestamps.
+    // Measured here: pairing by timestamps left the echo within 2 dB even in one pipeline
+    // (webrtc-audio-processing 0.3); delay-agnostic removes it, and it does not need the two
+    // pipelines to share a clock.
+    dsp.set_property("delay-agnostic", aec);
     dsp.set_property("noise-suppression", audio.ns);
     dsp.set_property("gain-control", audio.agc);
     let caps = gst::Caps::builder("audio/x-raw").field("format", "S16LE").field("rate", 48_000i32).build();
@@ -374,6 +441,7 @@ fn package_of(factory: &str) -> &'static str {
         "alsasrc" | "alsasink" => "gstreamer1.0-alsa",
         "avdec_h264" => "gstreamer1.0-libav",
         "kmssink" | "webrtcechoprobe" => "gstreamer1.0-plugins-bad",
+        "appsrc" => "gstreamer1.0-plugins-base",
         "v4l2src" | "rtph264pay" | "rtpopuspay" | "videobalance" | "v4l2h264enc" | "rtph264depay" | "rtpvp8depay"
         | "rtpopusdepay" | "vp8dec" | "level" | "autovideosink" => "gstreamer1.0-plugins-good",
         "videotestsrc" | "audiotestsrc" | "timeoverlay" | "videoconvert" | "videoscale" | "videorate"
