@@ -16,6 +16,10 @@ use lectern_appliance::status::{self, ConfigStatus, StatusBoard};
 use lectern_appliance::whip::{Token, WhipClient};
 use lectern_appliance::{probe, signals};
 
+/// Test hook (with `--virtual`): a file path; the test camera fails like an unplugged one while
+/// the file is missing and comes back when it reappears.
+const CAMERA_PLUG_ENV: &str = "LECTERN_TEST_CAMERA_PLUG";
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -61,6 +65,12 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     let certificate = media::DtlsCertificate::generate().context("generating the DTLS certificate")?;
     let reporter = Reporter::new(Notifier::from_env(), board.clone(), None);
     let mut runner = Runner::new(hub, media, playback, certificate, reporter);
+    if args.use_virtual
+        && let Some(plug) = std::env::var_os(CAMERA_PLUG_ENV)
+    {
+        tracing::warn!(plug = ?plug, "test hook: the virtual camera is plugged in only while this file exists");
+        runner.set_virtual_camera_plug(plug.into());
+    }
     if let Some(panel) = panel {
         runner.attach_panel(panel::spawn(panel, runner.panel_sink()).context("starting the panel thread")?);
     }

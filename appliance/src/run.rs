@@ -4,6 +4,7 @@
 //! here, never on GStreamer's threads.
 
 use std::error::Error;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
@@ -14,11 +15,11 @@ use crate::config::Settings;
 use crate::control::{Command, ControlEvent, hands_text, lobby_text};
 use crate::media::{
     self, DtlsCertificate, EchoProbe, InboundMonitor, MediaError, MediaEvent, MediaSettings, MediaStats, PeerState,
-    Pipeline, Playback, PlaybackSettings,
+    Pipeline, PipelineOptions, Playback, PlaybackSettings, Source,
 };
 use crate::panel::{Button, PanelAction, PanelHandle};
 use crate::report::Reporter;
-use crate::supervisor::{Input, Output, Supervisor, SupervisorConfig};
+use crate::supervisor::{Input, Output, SourceKind, Supervisor, SupervisorConfig};
 use crate::whip::{WhipClient, WhipError, WhipSession};
 
 /// Caps, offer and ICE gathering together; host candidates take milliseconds.
@@ -96,6 +97,8 @@ pub struct Runner {
     /// runner because webrtcdsp looks it up by name when a publish pipeline starts. `None` when
     /// AEC is off, the source is a test tone, or the element is missing (then AEC is off).
     echo: Option<EchoProbe>,
+    /// Test hook: with virtual sources, the camera counts as plugged in only while this exists.
+    camera_plug: Option<PathBuf>,
     events_tx: Sender<Event>,
     events_rx: Receiver<Event>,
     session: Option<Session>,
@@ -129,6 +132,7 @@ impl Runner {
             playback,
             certificate,
             echo: None,
+            camera_plug: None,
             events_tx,
             events_rx,
             session: None,
@@ -140,6 +144,12 @@ impl Runner {
             hands: String::new(),
             lobby: String::new(),
         }
+    }
+
+    /// Test hook for `--virtual`: the test camera behaves as if unplugged while `plug` (a file)
+    /// does not exist, so tests can take the box through unplug and replug.
+    pub fn set_virtual_camera_plug(&mut self, plug: PathBuf) {
+        self.camera_plug = Some(plug);
     }
 
     /// Lets panel LEDs show the state from now on.
@@ -188,7 +198,10 @@ impl Runner {
 
     /// Hands `input` to the supervisor, noting failures for the status endpoint.
     fn feed(&mut self, input: Input) {
-        if let Input::PublishFailed { reason, .. } | Input::ConnectionLost { reason } = &input {
+        if let Input::PublishFailed { reason, .. }
+        | Input::ConnectionLost { reason }
+        | Input::SourceLost { reason, .. } = &input
+        {
             self.reporter.error(reason);
         }
         self.supervisor.handle_input(input, Instant::now());
@@ -211,6 +224,23 @@ impl Runner {
                     }
                 }
                 Output::StopFeed => self.stop_feed(),
+                Output::UseStandIn(kind) => {
+                    tracing::warn!(source = kind.name(), "device lost; sending its stand-in");
+                    if let Some(Err(err)) = self.session.as_ref().map(|s| s.pipeline.use_stand_in(kind)) {
+                        tracing::error!(%err, source = kind.name(), "cannot switch to the stand-in");
+                    }
+                }
+                Output::CheckSource(kind) => {
+                    if self.source_present(kind) {
+                        self.feed(Input::SourcePresent { kind });
+                    }
+                }
+                Output::Reopen(kind) => {
+                    tracing::info!(source = kind.name(), "device is back; reopening it");
+                    if let Some(Err(err)) = self.session.as_ref().map(|s| s.pipeline.reopen(kind)) {
+                        self.feed(Input::SourceLost { kind, reason: error_chain(&err) });
+                    }
+                }
                 Output::Feed { state, reason } => self.reporter.feed(state, reason.as_deref()),
             }
         }
@@ -344,6 +374,19 @@ impl Runner {
         }
     }
 
+    /// Whether `kind`'s device is there: the camera's device path exists (for virtual sources,
+    /// the test plug file if one is set). ALSA names are not paths: a lost microphone counts as
+    /// present and is simply tried again at each check.
+    fn source_present(&self, kind: SourceKind) -> bool {
+        match (kind, &self.media.source) {
+            (SourceKind::Camera, Source::Capture { camera, .. }) => {
+                !camera.starts_with('/') || Path::new(camera).exists()
+            }
+            (SourceKind::Camera, _) => self.camera_plug.as_deref().is_none_or(Path::exists),
+            (SourceKind::Microphone, _) => true,
+        }
+    }
+
     fn build_and_publish(&mut self) -> Input {
         self.generation += 1;
         match self.publish() {
@@ -371,10 +414,18 @@ impl Runner {
         if self.echo.is_none() {
             self.echo = echo_probe(&self.media);
         }
-        let pipeline = match &self.echo {
-            Some(probe) => media::build_pipeline_with_echo(&self.media, probe)?,
-            None => media::build_pipeline(&self.media)?,
+        // A device already gone is not opened: the lesson starts on its stand-in.
+        if !self.supervisor.source_lost(SourceKind::Camera) && !self.source_present(SourceKind::Camera) {
+            let reason = "camera: no device".to_owned();
+            self.supervisor.handle_input(Input::SourceLost { kind: SourceKind::Camera, reason }, Instant::now());
+        }
+        let options = PipelineOptions {
+            echo: self.echo.clone(),
+            camera_lost: self.supervisor.source_lost(SourceKind::Camera),
+            mic_lost: self.supervisor.source_lost(SourceKind::Microphone),
+            virtual_camera_plug: self.camera_plug.clone(),
         };
+        let pipeline = media::build_pipeline_with(&self.media, &options)?;
         let (tx, generation) = (self.events_tx.clone(), self.generation);
         media::watch(&pipeline, move |event| {
             // The runner outlives every pipeline it watches, except at process exit.
@@ -502,7 +553,11 @@ fn media_input(event: MediaEvent) -> Option<Input> {
             Some(Input::ConnectionLost { reason: format!("peer connection {state:?}").to_lowercase() })
         }
         MediaEvent::Ice(PeerState::Failed) => Some(Input::ConnectionLost { reason: "ICE failed".to_owned() }),
-        MediaEvent::Error { message, .. } => Some(Input::ConnectionLost { reason: message }),
+        // A failing camera or microphone is replaced, not the session.
+        MediaEvent::Error { element, message } => match media::source_of(&element) {
+            Some(kind) => Some(Input::SourceLost { kind, reason: message }),
+            None => Some(Input::ConnectionLost { reason: message }),
+        },
         MediaEvent::EndOfStream => Some(Input::ConnectionLost { reason: "media ended".to_owned() }),
         MediaEvent::Connection(_) | MediaEvent::Ice(_) => None,
     }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use lectern_appliance::media::{
-    self, AudioProcessing, EchoProbe, MediaSettings, PlaybackOutput, PlaybackSettings, Source, TestPattern,
-    build_pipeline_with_echo, build_playback_with_echo,
+    self, AudioProcessing, EchoProbe, MediaSettings, PipelineOptions, PlaybackOutput, PlaybackSettings, Source,
+    TestPattern, build_pipeline_with, build_playback_with_echo,
 };
 
 /// Reports (100 ms each) left for the canceller to converge before measuring, then measured.
@@ -38,7 +38,8 @@ fn echo_power_db(aec: bool) -> f64 {
     (settings.video.width, settings.video.height, settings.video.framerate) = (320, 240, 10);
     // Noise suppression would also lower pink noise: only echo cancellation is under test.
     settings.audio = AudioProcessing { aec, ns: false, agc: false };
-    let publish = build_pipeline_with_echo(&settings, &probe).expect("publish pipeline builds");
+    let options = PipelineOptions { echo: Some(probe.clone()), ..PipelineOptions::default() };
+    let publish = build_pipeline_with(&settings, &options).expect("publish pipeline builds");
     // With nothing to process the chain has no webrtcdsp at all: the plain microphone.
     let cancels = publish.gst_pipeline().by_name("audio-dsp").is_some_and(|dsp| dsp.property::<bool>("echo-cancel"));
     assert_eq!(cancels, aec);

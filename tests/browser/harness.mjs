@@ -216,14 +216,16 @@ export class Env {
     return lines[lines.length - 1];
   }
 
-  startAppliance({ room, token }) {
+  /** `args` are added to the command line, `env` to the environment (test hooks). */
+  startAppliance({ room, token, args = [], env = {} }) {
     requireBinary(APPLIANCE_BIN, 'lectern-appliance');
     // Its own state dir and an ephemeral status port: tests never touch /var/lib or collide on :8090.
     const stateDir = path.join(this.dataDir, `appliance${this.appliances.length}`);
     const a = new Child(`appliance${this.appliances.length}`, APPLIANCE_BIN,
       ['--virtual', '--hub', this.baseUrl, '--room', room, '--token', token,
-        '--state-dir', stateDir, '--config', stateDir, '--vendor-config-dir', stateDir, '--status-listen', '127.0.0.1:0'],
-      { RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1' });
+        '--state-dir', stateDir, '--config', stateDir, '--vendor-config-dir', stateDir, '--status-listen', '127.0.0.1:0',
+        ...args],
+      { RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1', ...env });
     this.appliances.push(a);
     return a;
   }

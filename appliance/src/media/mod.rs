@@ -15,6 +15,7 @@ mod negotiate;
 mod pipeline;
 mod playback;
 mod settings;
+mod standin;
 mod stats;
 mod watch;
 
@@ -24,9 +25,10 @@ pub use encoder::{EncoderChoice, EncoderRegistry, GstEncoderRegistry, Skipped, c
 pub use error::MediaError;
 pub use inbound::InboundMonitor;
 pub use negotiate::{apply_answer, create_offer};
-pub use pipeline::{Pipeline, build_pipeline, build_pipeline_with_echo};
+pub use pipeline::{Pipeline, PipelineOptions, build_pipeline, build_pipeline_with};
 pub use playback::{AUDIO_SLOTS, Playback, PlaybackOutput, PlaybackSettings, build_playback, build_playback_with_echo};
 pub use settings::{AudioProcessing, Controls, MediaSettings, Source, TestPattern, VideoSettings};
+pub use standin::source_of;
 pub use stats::{AudioLevel, MediaStats, ReturnStats};
 pub use watch::{MediaEvent, PeerState, watch};
 

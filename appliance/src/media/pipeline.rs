@@ -3,8 +3,9 @@
 //! ```text
 //!  virtual: videotestsrc is-live ─▶ timeoverlay ──────────────┐
 //!  capture: v4l2src ─▶ videoconvert ─▶ videoscale ─▶ videorate ┤
-//!                                                             ▼
-//!    videobalance (privacy: black) ─▶ videoconvert ─▶ video/x-raw,WxH,F/1 ─▶ queue
+//!                                     I420,WxH,F/1 ◀───────────┘
+//!    ─▶ input-selector (◀─ black stand-in while the camera is lost, see `standin`)
+//!    ─▶ videobalance (privacy: black) ─▶ videoconvert ─▶ video/x-raw,WxH,F/1 ─▶ queue
 //!    ─▶ [nvvidconv] ─▶ H.264 encoder (the ladder's pick) ─▶ video/x-h264,constrained-baseline
 //!    ─▶ rtph264pay ─▶ application/x-rtp,H264,pt=96 ──────────────────────────┐
 //!                                                                            ▼
@@ -12,8 +13,10 @@
 //!                                                                            ▲
 //!    audiotestsrc is-live sine 440 Hz │ alsasrc │ appsrc (echo-test room)       │
 //!    [─▶ S16LE 48 kHz ─▶ webrtcdsp (AEC against the EchoProbe, NS, AGC)]       │
-//!    ─▶ audioconvert ─▶ audioresample ─▶ volume (mute) ─▶ level ─▶ queue        │
-//!    ─▶ opusenc ─▶ rtpopuspay ─▶ application/x-rtp,OPUS,pt=111 ─────────────────┘
+//!    ─▶ audioconvert ─▶ audioresample ─▶ S16LE 48 kHz mono                     │
+//!    ─▶ input-selector (◀─ silent stand-in while the microphone is lost)       │
+//!    ─▶ volume (mute) ─▶ level ─▶ queue ─▶ opusenc ─▶ rtpopuspay               │
+//!    ─▶ application/x-rtp,OPUS,pt=111 ─────────────────────────────────────────┘
 //! ```
 //!
 //! `level` measures what is sent (after processing and mute): `Pipeline::mic_level`.
@@ -29,8 +32,10 @@ use super::controls;
 use super::echo::EchoProbe;
 use super::encoder::encoder_elements;
 use super::settings::{AudioProcessing, MediaSettings, Source, VideoSettings};
+use super::standin;
 use super::stats::AudioLevel;
 use super::watch::MediaEvent;
+use crate::supervisor::SourceKind;
 
 /// Payload types the hub and browsers expect; they are fixed so SDP stays predictable.
 const VIDEO_PT: u32 = 96;
@@ -151,19 +156,27 @@ impl BusShared {
     }
 }
 
-/// Builds (but does not start) the publishing pipeline described in the module drawing.
-/// Without an echo probe, echo cancellation stays off whatever `settings.audio.aec` says.
+/// What a publish pipeline needs besides `MediaSettings`; the runner decides it per pipeline.
+#[derive(Clone, Default)]
+pub struct PipelineOptions {
+    /// Echo cancellation against what this probe hears played (when `settings.audio.aec` and
+    /// the source is a room). Without one AEC stays off. It must outlive the pipeline's run.
+    pub echo: Option<EchoProbe>,
+    /// Devices known to be gone: the pipeline starts on their stand-ins and never opens them.
+    pub camera_lost: bool,
+    pub mic_lost: bool,
+    /// Test hook for virtual sources: the test camera is "plugged in" only while this file
+    /// exists (see `standin::unplug_with`).
+    pub virtual_camera_plug: Option<std::path::PathBuf>,
+}
+
+/// Builds (but does not start) the publishing pipeline described in the module drawing,
+/// without echo cancellation.
 pub fn build_pipeline(settings: &MediaSettings) -> Result<Pipeline, MediaError> {
-    build(settings, None)
+    build_pipeline_with(settings, &PipelineOptions::default())
 }
 
-/// Like `build_pipeline`, with echo cancellation against what `probe` hears played (when
-/// `settings.audio.aec` and the source is a room). The probe must outlive the pipeline's run.
-pub fn build_pipeline_with_echo(settings: &MediaSettings, probe: &EchoProbe) -> Result<Pipeline, MediaError> {
-    build(settings, Some(probe))
-}
-
-fn build(settings: &MediaSettings, probe: Option<&EchoProbe>) -> Result<Pipeline, MediaError> {
+pub fn build_pipeline_with(settings: &MediaSettings, options: &PipelineOptions) -> Result<Pipeline, MediaError> {
     validate(&settings.video)?;
     let pipeline = gst::Pipeline::with_name("lectern-publish");
     let webrtcbin = make("webrtcbin", WEBRTCBIN)?;
@@ -172,13 +185,12 @@ fn build(settings: &MediaSettings, probe: Option<&EchoProbe>) -> Result<Pipeline
     gather_on(&webrtcbin, &settings.ice_addresses);
     pipeline.add(&webrtcbin).map_err(|_| add_error("webrtcbin"))?;
 
-    let video = video_chain(settings)?;
-    add_and_link(&pipeline, &video)?;
-    let audio = audio_chain(settings, probe)?;
-    add_and_link(&pipeline, &audio)?;
-    for chain in [&video, &audio] {
-        // Invariant: chains are never empty (each ends in an RTP capsfilter).
-        let last = chain.last().expect("chain has elements");
+    let video = video_chain(settings, options)?;
+    let audio = audio_chain(settings, options.echo.as_ref())?;
+    for (kind, chain) in [(SourceKind::Camera, &video), (SourceKind::Microphone, &audio)] {
+        standin::join(&pipeline, kind, &chain.device, &chain.caps, &chain.rest)?;
+        // Invariant: `rest` is never empty (it ends in an RTP capsfilter).
+        let last = chain.rest.last().expect("chain has elements");
         link_sendonly(last, &webrtcbin)?;
     }
 
@@ -194,6 +206,11 @@ fn build(settings: &MediaSettings, probe: Option<&EchoProbe>) -> Result<Pipeline
     });
     let mut pipeline = Pipeline::assemble(pipeline, webrtcbin, Some(hook));
     pipeline.mic_level = Some(mic_level);
+    for (kind, lost) in [(SourceKind::Camera, options.camera_lost), (SourceKind::Microphone, options.mic_lost)] {
+        if lost {
+            pipeline.use_stand_in(kind)?;
+        }
+    }
     Ok(pipeline)
 }
 
@@ -251,52 +268,74 @@ fn validate(video: &VideoSettings) -> Result<(), MediaError> {
     }
 }
 
-fn video_chain(settings: &MediaSettings) -> Result<Vec<gst::Element>, MediaError> {
-    let mut chain = Vec::new();
+/// A source's own elements (up to fixed raw caps, where its stand-in joins) and the rest of
+/// its chain up to webrtcbin.
+struct Chain {
+    device: Vec<gst::Element>,
+    caps: gst::Caps,
+    rest: Vec<gst::Element>,
+}
+
+fn video_chain(settings: &MediaSettings, options: &PipelineOptions) -> Result<Chain, MediaError> {
+    let mut device = Vec::new();
     match &settings.source {
         Source::Virtual { pattern } | Source::EchoRoom { pattern, .. } => {
             let src = make("videotestsrc", "video-src")?;
             src.set_property("is-live", true);
             src.set_property_from_str("pattern", pattern.nick());
-            chain.push(src);
-            chain.push(make("timeoverlay", "video-clock")?);
+            if let Some(plug) = &options.virtual_camera_plug {
+                super::standin::unplug_with(&src, plug.clone())?;
+            }
+            device.push(src);
+            device.push(make("timeoverlay", "video-clock")?);
         }
         Source::Capture { camera, .. } => {
             let src = make("v4l2src", "video-src")?;
             src.set_property("device", camera);
-            chain.push(src);
-            chain.push(make("videoconvert", "video-camera-convert")?);
-            chain.push(make("videoscale", "video-scale")?);
-            chain.push(make("videorate", "video-rate")?);
+            device.push(src);
+            device.push(make("videoconvert", "video-camera-convert")?);
+            device.push(make("videoscale", "video-scale")?);
+            device.push(make("videorate", "video-rate")?);
         }
     }
-    chain.push(controls::privacy_filter(settings.controls.privacy)?);
     let v = &settings.video;
-    let raw = gst::Caps::builder("video/x-raw")
-        .field("width", i32::try_from(v.width).unwrap_or(i32::MAX))
-        .field("height", i32::try_from(v.height).unwrap_or(i32::MAX))
-        .field("framerate", gst::Fraction::new(i32::try_from(v.framerate).unwrap_or(30), 1))
+    let (width, height) = (i32::try_from(v.width).unwrap_or(i32::MAX), i32::try_from(v.height).unwrap_or(i32::MAX));
+    let framerate = gst::Fraction::new(i32::try_from(v.framerate).unwrap_or(30), 1);
+    // The camera and its black stand-in meet in this format, so switching never renegotiates.
+    let caps = gst::Caps::builder("video/x-raw")
+        .field("format", "I420")
+        .field("width", width)
+        .field("height", height)
+        .field("framerate", framerate)
         .build();
-    chain.push(make("videoconvert", "video-convert")?);
-    chain.push(capsfilter("video-raw-caps", raw)?);
-    chain.push(leaky_queue("video-queue")?);
-    chain.extend(encoder_elements(&v.encoder, v)?);
+    let raw = gst::Caps::builder("video/x-raw")
+        .field("width", width)
+        .field("height", height)
+        .field("framerate", framerate)
+        .build();
+    let mut rest = vec![
+        controls::privacy_filter(settings.controls.privacy)?,
+        make("videoconvert", "video-convert")?,
+        capsfilter("video-raw-caps", raw)?,
+        leaky_queue("video-queue")?,
+    ];
+    rest.extend(encoder_elements(&v.encoder, v)?);
     let pay = make("rtph264pay", "video-pay")?;
     pay.set_property("config-interval", -1i32);
     pay.set_property_from_str("aggregate-mode", "zero-latency");
     pay.set_property("pt", VIDEO_PT);
-    chain.push(pay);
+    rest.push(pay);
     let rtp = gst::Caps::builder("application/x-rtp")
         .field("media", "video")
         .field("encoding-name", "H264")
         .field("payload", VIDEO_PT as i32)
         .field("clock-rate", 90_000i32)
         .build();
-    chain.push(capsfilter("video-rtp-caps", rtp)?);
-    Ok(chain)
+    rest.push(capsfilter("video-rtp-caps", rtp)?);
+    Ok(Chain { device, caps, rest })
 }
 
-fn audio_chain(settings: &MediaSettings, probe: Option<&EchoProbe>) -> Result<Vec<gst::Element>, MediaError> {
+fn audio_chain(settings: &MediaSettings, probe: Option<&EchoProbe>) -> Result<Chain, MediaError> {
     let src = match &settings.source {
         Source::Virtual { .. } => {
             let src = make("audiotestsrc", "audio-src")?;
@@ -315,6 +354,18 @@ fn audio_chain(settings: &MediaSettings, probe: Option<&EchoProbe>) -> Result<Ve
         }
         Source::EchoRoom { channel, .. } => super::echo::room_microphone(channel)?,
     };
+    let mut device = vec![src];
+    if settings.source.hears_a_room() && settings.audio.any() {
+        device.extend(audio_processing(settings.audio, probe)?);
+    }
+    device.extend([make("audioconvert", "audio-convert")?, make("audioresample", "audio-resample")?]);
+    // Mono: a room microphone is one voice channel, and the silent stand-in must match it.
+    let caps = gst::Caps::builder("audio/x-raw")
+        .field("format", "S16LE")
+        .field("layout", "interleaved")
+        .field("rate", 48_000i32)
+        .field("channels", 1i32)
+        .build();
     let pay = make("rtpopuspay", "audio-pay")?;
     pay.set_property("pt", AUDIO_PT);
     let rtp = gst::Caps::builder("application/x-rtp")
@@ -323,24 +374,18 @@ fn audio_chain(settings: &MediaSettings, probe: Option<&EchoProbe>) -> Result<Ve
         .field("payload", AUDIO_PT as i32)
         .field("clock-rate", 48_000i32)
         .build();
-    let mut chain = vec![src];
-    if settings.source.hears_a_room() && settings.audio.any() {
-        chain.extend(audio_processing(settings.audio, probe)?);
-    }
     let level = make("level", MIC_LEVEL)?;
     level.set_property("post-messages", true);
     level.set_property("interval", MIC_LEVEL_INTERVAL_NS);
-    chain.extend([
-        make("audioconvert", "audio-convert")?,
-        make("audioresample", "audio-resample")?,
+    let rest = vec![
         controls::mute_filter(settings.controls.muted)?,
         level,
         make("queue", "audio-queue")?,
         make("opusenc", "audio-enc")?,
         pay,
         capsfilter("audio-rtp-caps", rtp)?,
-    ]);
-    Ok(chain)
+    ];
+    Ok(Chain { device, caps, rest })
 }
 
 /// webrtcdsp wants interleaved S16 at one of its rates; 48 kHz is also what Opus encodes and
@@ -448,7 +493,7 @@ fn package_of(factory: &str) -> &'static str {
         | "audioconvert" | "audioresample" | "opusenc" | "opusdec" | "volume" | "audiomixer" => {
             "gstreamer1.0-plugins-base"
         }
-        "queue" | "capsfilter" | "fakesink" => "libgstreamer1.0-0",
+        "queue" | "capsfilter" | "fakesink" | "input-selector" => "libgstreamer1.0-0",
         _ => "the GStreamer plugin that provides it",
     }
 }

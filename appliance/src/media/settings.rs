@@ -68,7 +68,7 @@ impl Default for VideoSettings {
 }
 
 /// webrtcdsp on the microphone. Off for test sources: a sine tone has nothing to clean.
-/// Echo cancellation also needs an `EchoProbe` (`build_pipeline_with_echo`).
+/// Echo cancellation also needs an `EchoProbe` (`PipelineOptions::echo`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AudioProcessing {
     /// Echo cancellation against what the return feed plays through the `EchoProbe`.
