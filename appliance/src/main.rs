@@ -56,6 +56,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         probe::resolve_camera(&settings.camera).map_err(|e| anyhow!(e))?
     };
     let media = args.media_settings(settings, &camera, &encoder.encoder);
+    let camera_mode = (!args.use_virtual).then(|| camera_mode(&camera, settings)).flatten();
     let playback = args.playback_settings(settings, &media);
     let board = status_board(&loaded, &encoder.encoder);
     if let Some(addr) = settings.status_listen {
@@ -65,6 +66,9 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     let certificate = media::DtlsCertificate::generate().context("generating the DTLS certificate")?;
     let reporter = Reporter::new(Notifier::from_env(), board.clone(), None);
     let mut runner = Runner::new(hub, media, playback, certificate, reporter);
+    if let Some(mode) = camera_mode {
+        runner.set_camera_mode(mode);
+    }
     if args.use_virtual
         && let Some(plug) = std::env::var_os(CAMERA_PLUG_ENV)
     {
@@ -93,6 +97,22 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     );
     runner.run(live_at_start);
     Ok(())
+}
+
+/// The camera mode for the configured size and rate, from what the camera offers; `None` (let
+/// GStreamer negotiate raw video) when it is not there yet or offers nothing fixed.
+fn camera_mode(camera: &str, settings: &Settings) -> Option<media::CameraMode> {
+    let caps = probe::camera_caps(camera)?;
+    let v = &settings.video;
+    let mode = media::choose_mode(&media::camera_formats(&caps), v.width, v.height, v.framerate);
+    match &mode {
+        Some(m) if m.passes_through() => {
+            tracing::info!(camera, ?m, "the camera encodes H.264 itself: passing it through, no encoder")
+        }
+        Some(m) => tracing::info!(camera, ?m, "camera mode chosen"),
+        None => tracing::info!(camera, "no fixed camera mode offered; negotiating raw video"),
+    }
+    mode
 }
 
 fn read_token(source: &TokenSource) -> anyhow::Result<Token> {

@@ -14,8 +14,8 @@ use rand::rngs::StdRng;
 use crate::config::Settings;
 use crate::control::{Command, ControlEvent, hands_text, lobby_text};
 use crate::media::{
-    self, DtlsCertificate, EchoProbe, InboundMonitor, MediaError, MediaEvent, MediaSettings, MediaStats, PeerState,
-    Pipeline, PipelineOptions, Playback, PlaybackSettings, Source,
+    self, CameraMode, DtlsCertificate, EchoProbe, InboundMonitor, MediaError, MediaEvent, MediaSettings, MediaStats,
+    PeerState, Pipeline, PipelineOptions, Playback, PlaybackSettings, Source,
 };
 use crate::panel::{Button, PanelAction, PanelHandle};
 use crate::report::Reporter;
@@ -99,6 +99,8 @@ pub struct Runner {
     echo: Option<EchoProbe>,
     /// Test hook: with virtual sources, the camera counts as plugged in only while this exists.
     camera_plug: Option<PathBuf>,
+    /// How to open the camera, chosen from its formats at start-up.
+    camera_mode: Option<CameraMode>,
     events_tx: Sender<Event>,
     events_rx: Receiver<Event>,
     session: Option<Session>,
@@ -133,6 +135,7 @@ impl Runner {
             certificate,
             echo: None,
             camera_plug: None,
+            camera_mode: None,
             events_tx,
             events_rx,
             session: None,
@@ -150,6 +153,11 @@ impl Runner {
     /// does not exist, so tests can take the box through unplug and replug.
     pub fn set_virtual_camera_plug(&mut self, plug: PathBuf) {
         self.camera_plug = Some(plug);
+    }
+
+    /// Opens the camera in `mode` (e.g. its own H.264, passed through) from the next pipeline.
+    pub fn set_camera_mode(&mut self, mode: CameraMode) {
+        self.camera_mode = Some(mode);
     }
 
     /// Lets panel LEDs show the state from now on.
@@ -237,7 +245,13 @@ impl Runner {
                 }
                 Output::Reopen(kind) => {
                     tracing::info!(source = kind.name(), "device is back; reopening it");
-                    if let Some(Err(err)) = self.session.as_ref().map(|s| s.pipeline.reopen(kind)) {
+                    let privacy = self.media.controls.privacy;
+                    let reopened = self.session.as_ref().map(|s| {
+                        s.pipeline.reopen(kind)?;
+                        // A passed-through camera's privacy is the stand-in, which reopening replaced.
+                        if privacy && kind == SourceKind::Camera { s.pipeline.set_privacy(true) } else { Ok(()) }
+                    });
+                    if let Some(Err(err)) = reopened {
                         self.feed(Input::SourceLost { kind, reason: error_chain(&err) });
                     }
                 }
@@ -357,7 +371,12 @@ impl Runner {
             }
             PanelAction::SetPrivacy(privacy) => {
                 controls.privacy = privacy;
-                self.session.as_ref().map(|s| s.pipeline.set_privacy(privacy))
+                // A lost camera stays covered by its stand-in whatever privacy says.
+                let lost = self.supervisor.source_lost(SourceKind::Camera);
+                self.session
+                    .as_ref()
+                    .filter(|s| !(lost && s.pipeline.passes_through()))
+                    .map(|s| s.pipeline.set_privacy(privacy))
             }
         };
         if let Some(Err(err)) = applied {
@@ -424,6 +443,7 @@ impl Runner {
             camera_lost: self.supervisor.source_lost(SourceKind::Camera),
             mic_lost: self.supervisor.source_lost(SourceKind::Microphone),
             virtual_camera_plug: self.camera_plug.clone(),
+            camera_mode: self.camera_mode.clone(),
         };
         let pipeline = media::build_pipeline_with(&self.media, &options)?;
         let (tx, generation) = (self.events_tx.clone(), self.generation);

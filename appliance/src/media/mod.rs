@@ -5,6 +5,7 @@
 //! Nothing here speaks HTTP or decides when to retry; `run` glues this to `whip` and the
 //! `supervisor`.
 
+mod camera_mode;
 mod certificate;
 mod controls;
 mod echo;
@@ -19,6 +20,7 @@ mod standin;
 mod stats;
 mod watch;
 
+pub use camera_mode::{CameraCodec, CameraFormat, CameraMode, camera_formats, choose_mode};
 pub use certificate::DtlsCertificate;
 pub use echo::EchoProbe;
 pub use encoder::{EncoderChoice, EncoderRegistry, GstEncoderRegistry, Skipped, choose_encoder};

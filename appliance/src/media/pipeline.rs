@@ -28,6 +28,7 @@ use gstreamer::prelude::*;
 use gstreamer_webrtc as gst_webrtc;
 
 use super::MediaError;
+use super::camera_mode::{CameraCodec, CameraMode};
 use super::controls;
 use super::echo::EchoProbe;
 use super::encoder::encoder_elements;
@@ -42,6 +43,8 @@ const VIDEO_PT: u32 = 96;
 const AUDIO_PT: u32 = 111;
 /// Name of the webrtcbin inside the pipeline.
 const WEBRTCBIN: &str = "webrtc";
+/// The parser on a camera's own H.264 (pass-through only).
+const CAMERA_PARSE: &str = "video-camera-parse";
 /// The `level` on the sent audio.
 const MIC_LEVEL: &str = "audio-level";
 /// How often the sent audio's level is reported, in nanoseconds.
@@ -96,6 +99,11 @@ impl Pipeline {
     /// times a second while playing. `None` for return-feed pipelines.
     pub fn mic_level(&self) -> Option<&AudioLevel> {
         self.mic_level.as_ref()
+    }
+
+    /// Whether the camera's own H.264 goes out without re-encoding.
+    pub fn passes_through(&self) -> bool {
+        self.pipeline.by_name(CAMERA_PARSE).is_some()
     }
 
     pub(super) fn bus_shared(&self) -> &BusShared {
@@ -168,6 +176,9 @@ pub struct PipelineOptions {
     /// Test hook for virtual sources: the test camera is "plugged in" only while this file
     /// exists (see `standin::unplug_with`).
     pub virtual_camera_plug: Option<std::path::PathBuf>,
+    /// The camera mode chosen from its probed formats (`choose_mode`); `None` lets `v4l2src`
+    /// negotiate raw video. Ignored for virtual sources.
+    pub camera_mode: Option<CameraMode>,
 }
 
 /// Builds (but does not start) the publishing pipeline described in the module drawing,
@@ -188,7 +199,7 @@ pub fn build_pipeline_with(settings: &MediaSettings, options: &PipelineOptions) 
     let video = video_chain(settings, options)?;
     let audio = audio_chain(settings, options.echo.as_ref())?;
     for (kind, chain) in [(SourceKind::Camera, &video), (SourceKind::Microphone, &audio)] {
-        standin::join(&pipeline, kind, &chain.device, &chain.caps, &chain.rest)?;
+        standin::join(&pipeline, kind, &chain.device, &chain.caps, chain.stand_in_filters.clone(), &chain.rest)?;
         // Invariant: `rest` is never empty (it ends in an RTP capsfilter).
         let last = chain.rest.last().expect("chain has elements");
         link_sendonly(last, &webrtcbin)?;
@@ -273,6 +284,8 @@ fn validate(video: &VideoSettings) -> Result<(), MediaError> {
 struct Chain {
     device: Vec<gst::Element>,
     caps: gst::Caps,
+    /// Between the stand-in's source and `caps` (see `standin::join`).
+    stand_in_filters: Vec<gst::Element>,
     rest: Vec<gst::Element>,
 }
 
@@ -293,6 +306,15 @@ fn video_chain(settings: &MediaSettings, options: &PipelineOptions) -> Result<Ch
             let src = make("v4l2src", "video-src")?;
             src.set_property("device", camera);
             device.push(src);
+            if let Some(mode) = &options.camera_mode {
+                device.push(capsfilter("video-camera-caps", mode.caps())?);
+                if mode.passes_through() {
+                    return passthrough_chain(device, &settings.video);
+                }
+                if mode.codec == CameraCodec::Mjpeg {
+                    device.push(make("jpegdec", "video-camera-decode")?);
+                }
+            }
             device.push(make("videoconvert", "video-camera-convert")?);
             device.push(make("videoscale", "video-scale")?);
             device.push(make("videorate", "video-rate")?);
@@ -320,19 +342,51 @@ fn video_chain(settings: &MediaSettings, options: &PipelineOptions) -> Result<Ch
         leaky_queue("video-queue")?,
     ];
     rest.extend(encoder_elements(&v.encoder, v)?);
+    rest.extend(video_payloader()?);
+    Ok(Chain { device, caps, stand_in_filters: Vec::new(), rest })
+}
+
+/// A camera's own H.264 straight to the payloader: no decode, no encoder, no copy of the
+/// picture. Its black stand-in is encoded by the ladder's encoder to the same stream format.
+///
+/// ```text
+///  v4l2src ─▶ video/x-h264,WxH,F ─▶ h264parse ─▶ byte-stream/au ─▶ input-selector ─▶ rtph264pay
+///  videotestsrc black ─▶ I420,WxH,F ─▶ encoder ─────────────────────────┘
+/// ```
+fn passthrough_chain(mut device: Vec<gst::Element>, v: &VideoSettings) -> Result<Chain, MediaError> {
+    let parse = make("h264parse", CAMERA_PARSE)?;
+    // SPS/PPS before every keyframe: a subscriber joining late, or the switch to the stand-in
+    // and back, must be decodable from the next keyframe on.
+    parse.set_property("config-interval", -1i32);
+    device.push(parse);
+    let caps =
+        gst::Caps::builder("video/x-h264").field("stream-format", "byte-stream").field("alignment", "au").build();
+    let raw = gst::Caps::builder("video/x-raw")
+        .field("format", "I420")
+        .field("width", i32::try_from(v.width).unwrap_or(i32::MAX))
+        .field("height", i32::try_from(v.height).unwrap_or(i32::MAX))
+        .field("framerate", gst::Fraction::new(i32::try_from(v.framerate).unwrap_or(30), 1))
+        .build();
+    let mut stand_in_filters = vec![capsfilter("video-standin-raw", raw)?];
+    // The ladder's encoders already emit byte-stream access units. No h264parse after them:
+    // with one, the first caps webrtcbin saw had no profile and the offer lost its H.264 fmtp
+    // (packetization-mode, profile-level-id), which browsers need.
+    stand_in_filters.extend(encoder_elements(&v.encoder, v)?);
+    Ok(Chain { device, caps, stand_in_filters, rest: video_payloader()? })
+}
+
+fn video_payloader() -> Result<Vec<gst::Element>, MediaError> {
     let pay = make("rtph264pay", "video-pay")?;
     pay.set_property("config-interval", -1i32);
     pay.set_property_from_str("aggregate-mode", "zero-latency");
     pay.set_property("pt", VIDEO_PT);
-    rest.push(pay);
     let rtp = gst::Caps::builder("application/x-rtp")
         .field("media", "video")
         .field("encoding-name", "H264")
         .field("payload", VIDEO_PT as i32)
         .field("clock-rate", 90_000i32)
         .build();
-    rest.push(capsfilter("video-rtp-caps", rtp)?);
-    Ok(Chain { device, caps, rest })
+    Ok(vec![pay, capsfilter("video-rtp-caps", rtp)?])
 }
 
 fn audio_chain(settings: &MediaSettings, probe: Option<&EchoProbe>) -> Result<Chain, MediaError> {
@@ -385,7 +439,7 @@ fn audio_chain(settings: &MediaSettings, probe: Option<&EchoProbe>) -> Result<Ch
         pay,
         capsfilter("audio-rtp-caps", rtp)?,
     ];
-    Ok(Chain { device, caps, rest })
+    Ok(Chain { device, caps, stand_in_filters: Vec::new(), rest })
 }
 
 /// webrtcdsp wants interleaved S16 at one of its rates; 48 kHz is also what Opus encodes and
@@ -485,7 +539,8 @@ fn package_of(factory: &str) -> &'static str {
         "nvv4l2h264enc" | "nvvidconv" => "NVIDIA's L4T GStreamer plugins",
         "alsasrc" | "alsasink" => "gstreamer1.0-alsa",
         "avdec_h264" => "gstreamer1.0-libav",
-        "kmssink" | "webrtcechoprobe" => "gstreamer1.0-plugins-bad",
+        "kmssink" | "webrtcechoprobe" | "h264parse" => "gstreamer1.0-plugins-bad",
+        "jpegdec" => "gstreamer1.0-plugins-good",
         "appsrc" => "gstreamer1.0-plugins-base",
         "v4l2src" | "rtph264pay" | "rtpopuspay" | "videobalance" | "v4l2h264enc" | "rtph264depay" | "rtpvp8depay"
         | "rtpopusdepay" | "vp8dec" | "level" | "autovideosink" => "gstreamer1.0-plugins-good",

@@ -58,13 +58,16 @@ pub fn source_of(element: &str) -> Option<SourceKind> {
 }
 
 /// Adds `device` (a source and its conversion towards `caps`), then a capsfilter to `caps`,
-/// the stand-in for `kind`, a selector and `rest`, and links them all. None of the elements is
-/// in the pipeline yet.
+/// the stand-in for `kind` (its source, then `stand_in_filters`, then the same caps), a
+/// selector and `rest`, and links them all. None of the elements is in the pipeline yet.
+/// `stand_in_filters` is empty unless `caps` are not raw (a camera's own H.264: the black
+/// stand-in is encoded to match).
 pub(super) fn join(
     pipeline: &gst::Pipeline,
     kind: SourceKind,
     device: &[gst::Element],
     caps: &gst::Caps,
+    stand_in_filters: Vec<gst::Element>,
     rest: &[gst::Element],
 ) -> Result<(), MediaError> {
     let n = names(kind);
@@ -84,7 +87,9 @@ pub(super) fn join(
     };
     stand_in.set_property("is-live", true);
     stand_in.set_locked_state(true);
-    let stand_in = [stand_in, capsfilter(n.stand_in_caps, caps.clone())?];
+    let mut stand_in = vec![stand_in];
+    stand_in.extend(stand_in_filters);
+    stand_in.push(capsfilter(n.stand_in_caps, caps.clone())?);
     let selector = make("input-selector", n.selector)?;
     let mut chain = vec![selector.clone()];
     chain.extend_from_slice(rest);
@@ -124,6 +129,28 @@ impl Pipeline {
         source.set_locked_state(true);
         // Closing a device that already failed may report a failure of its own; it is closed.
         let _ = source.set_state(gst::State::Null);
+        Ok(())
+    }
+
+    /// Covers the camera with the stand-in while it stays open, or uncovers it: privacy when the
+    /// camera's H.264 is passed through and there are no raw frames to paint black.
+    pub(super) fn cover_camera(&self, cover: bool) -> Result<(), MediaError> {
+        let n = names(SourceKind::Camera);
+        let (stand_in, selector) = (self.element(n.stand_in)?, self.element(n.selector)?);
+        if cover {
+            stand_in.set_locked_state(false);
+            if stand_in.sync_state_with_parent().is_err() {
+                return Err(MediaError::StateChange {
+                    state: "PLAYING",
+                    detail: format!("'{}' did not start", n.stand_in),
+                });
+            }
+            selector.set_property("active-pad", selector_pad(&self.element(n.stand_in_caps)?)?);
+        } else {
+            selector.set_property("active-pad", selector_pad(&self.element(n.device_caps)?)?);
+            stand_in.set_locked_state(true);
+            let _ = stand_in.set_state(gst::State::Null);
+        }
         Ok(())
     }
 

@@ -16,9 +16,10 @@ pub struct MediaStats {
 }
 
 impl MediaStats {
-    /// Watches the encoder's output. `None` if the pipeline has no `video-enc`.
+    /// Watches the payloader's input: encoded frames, from our encoder or from a camera that
+    /// encodes itself. `None` if the pipeline has no `video-pay`.
     pub fn attach(pipeline: &Pipeline) -> Option<Self> {
-        let pad = pipeline.gst_pipeline().by_name("video-enc")?.static_pad("src")?;
+        let pad = pipeline.gst_pipeline().by_name("video-pay")?.static_pad("sink")?;
         let stats = Self::default();
         let counter = stats.clone();
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
