@@ -19,6 +19,9 @@ use lectern_appliance::{probe, signals};
 /// Test hook (with `--virtual`): a file path; the test camera fails like an unplugged one while
 /// the file is missing and comes back when it reappears.
 const CAMERA_PLUG_ENV: &str = "LECTERN_TEST_CAMERA_PLUG";
+/// Measurement hook (with `--virtual`): set to anything, the test camera flips white/black with
+/// the wall clock's seconds, for glass-to-glass timing (`tests/browser/measure/appliance.mjs`).
+const FLASH_ENV: &str = "LECTERN_TEST_FLASH";
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -74,6 +77,10 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     {
         tracing::warn!(plug = ?plug, "test hook: the virtual camera is plugged in only while this file exists");
         runner.set_virtual_camera_plug(plug.into());
+    }
+    if args.use_virtual && std::env::var_os(FLASH_ENV).is_some() {
+        tracing::warn!("measurement hook: the virtual camera flips white/black every wall-clock second");
+        runner.set_flash(true);
     }
     if let Some(panel) = panel {
         runner.attach_panel(panel::spawn(panel, runner.panel_sink()).context("starting the panel thread")?);

@@ -101,6 +101,8 @@ pub struct Runner {
     camera_plug: Option<PathBuf>,
     /// How to open the camera, chosen from its formats at start-up.
     camera_mode: Option<CameraMode>,
+    /// Measurement hook: virtual frames flip white/black with the wall clock's seconds.
+    flash: bool,
     events_tx: Sender<Event>,
     events_rx: Receiver<Event>,
     session: Option<Session>,
@@ -136,6 +138,7 @@ impl Runner {
             echo: None,
             camera_plug: None,
             camera_mode: None,
+            flash: false,
             events_tx,
             events_rx,
             session: None,
@@ -153,6 +156,12 @@ impl Runner {
     /// does not exist, so tests can take the box through unplug and replug.
     pub fn set_virtual_camera_plug(&mut self, plug: PathBuf) {
         self.camera_plug = Some(plug);
+    }
+
+    /// Measurement hook for `--virtual`: paint frames white/black by wall-clock second so a viewer
+    /// can time glass-to-glass delay.
+    pub fn set_flash(&mut self, flash: bool) {
+        self.flash = flash;
     }
 
     /// Opens the camera in `mode` (e.g. its own H.264, passed through) from the next pipeline.
@@ -444,6 +453,7 @@ impl Runner {
             mic_lost: self.supervisor.source_lost(SourceKind::Microphone),
             virtual_camera_plug: self.camera_plug.clone(),
             camera_mode: self.camera_mode.clone(),
+            flash: self.flash,
         };
         let pipeline = media::build_pipeline_with(&self.media, &options)?;
         let (tx, generation) = (self.events_tx.clone(), self.generation);

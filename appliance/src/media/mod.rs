@@ -11,6 +11,7 @@ mod controls;
 mod echo;
 mod encoder;
 mod error;
+mod flash;
 mod inbound;
 mod negotiate;
 mod pipeline;

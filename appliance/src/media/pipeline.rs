@@ -179,6 +179,9 @@ pub struct PipelineOptions {
     /// The camera mode chosen from its probed formats (`choose_mode`); `None` lets `v4l2src`
     /// negotiate raw video. Ignored for virtual sources.
     pub camera_mode: Option<CameraMode>,
+    /// Measurement hook for virtual sources: frames flip white/black with the wall clock's
+    /// seconds (see `flash`).
+    pub flash: bool,
 }
 
 /// Builds (but does not start) the publishing pipeline described in the module drawing,
@@ -298,6 +301,11 @@ fn video_chain(settings: &MediaSettings, options: &PipelineOptions) -> Result<Ch
             src.set_property_from_str("pattern", pattern.nick());
             if let Some(plug) = &options.virtual_camera_plug {
                 super::standin::unplug_with(&src, plug.clone())?;
+            }
+            if options.flash {
+                // I420 so the painter knows where the luma plane ends.
+                src.set_property_from_str("pattern", "black");
+                super::flash::flash_with_wall_clock(&src)?;
             }
             device.push(src);
             device.push(make("timeoverlay", "video-clock")?);
