@@ -14,7 +14,7 @@ use lectern_appliance::media::{
 };
 
 /// Reports (100 ms each) left for the canceller to converge before measuring, then measured.
-const SETTLE_REPORTS: usize = 80;
+const SETTLE_REPORTS: usize = 150;
 const MEASURED_REPORTS: usize = 30;
 
 #[test]

@@ -21,6 +21,9 @@ use gstreamer::prelude::*;
 use super::MediaError;
 use super::pipeline::make;
 
+/// The probe and the microphone's webrtcdsp both run mono at 48 kHz: the far end is voices.
+pub(super) const PROBE_CHANNELS: i32 = 1;
+
 /// Probe names are unique per process so two runners (or parallel tests) never share one.
 static NEXT_PROBE: AtomicU32 = AtomicU32::new(0);
 
@@ -47,6 +50,22 @@ impl EchoProbe {
     }
 }
 
+/// What goes in front of the speaker when a probe listens: mono (see `PROBE_CHANNELS`), then
+/// the probe. The room hears the return feed in mono, which for voices loses nothing.
+pub(super) fn probe_chain(probe: &EchoProbe) -> Result<Vec<gst::Element>, MediaError> {
+    let mono = gst::Caps::builder("audio/x-raw")
+        .field("format", "S16LE")
+        .field("layout", "interleaved")
+        .field("rate", 48_000i32)
+        .field("channels", PROBE_CHANNELS)
+        .build();
+    Ok(vec![
+        make("audioconvert", "return-echo-convert")?,
+        super::pipeline::capsfilter("return-echo-caps", mono)?,
+        probe.element().clone(),
+    ])
+}
+
 /// Simulated rooms for echo tests (`Source::EchoRoom`, `PlaybackOutput::EchoRoom`): channel
 /// name → the microphone (an `appsrc`) that hears that room's speaker.
 ///
@@ -56,23 +75,13 @@ impl EchoProbe {
 /// when the speaker renders it: the only thing a real room adds is attenuation and reverb.
 static ROOMS: Mutex<Vec<(String, gst::glib::WeakRef<gst::Element>)>> = Mutex::new(Vec::new());
 
-/// The format the simulated speaker plays and the microphone hears (the return feed's).
-fn room_caps() -> gst::Caps {
-    gst::Caps::builder("audio/x-raw")
-        .field("format", "S16LE")
-        .field("layout", "interleaved")
-        .field("rate", 48_000i32)
-        .field("channels", 2i32)
-        .build()
-}
-
 /// The microphone of simulated room `channel`.
 pub(super) fn room_microphone(channel: &str) -> Result<gst::Element, MediaError> {
     let mic = make("appsrc", "audio-src")?;
     mic.set_property("is-live", true);
     mic.set_property("do-timestamp", true);
     mic.set_property_from_str("format", "time");
-    mic.set_property("caps", room_caps());
+    // Its caps are the speaker's, set with the first sound it hears.
     let mut rooms = ROOMS.lock().unwrap_or_else(|p| p.into_inner());
     rooms.retain(|(name, mic)| name != channel && mic.upgrade().is_some());
     rooms.push((channel.to_owned(), mic.downgrade()));
@@ -88,12 +97,16 @@ pub(super) fn room_speaker(channel: &str, name: &str) -> Result<gst::Element, Me
     let channel = channel.to_owned();
     speaker.connect("handoff", false, move |args| {
         let buffer = args.get(1).and_then(|v| v.get::<gst::Buffer>().ok())?;
+        let caps = args.get(2).and_then(|v| v.get::<gst::Pad>().ok()).and_then(|pad| pad.current_caps())?;
         let mic = ROOMS
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
             .find(|(name, _)| *name == channel)
             .and_then(|(_, mic)| mic.upgrade())?;
+        if mic.property::<Option<gst::Caps>>("caps").as_ref() != Some(&caps) {
+            mic.set_property("caps", &caps);
+        }
         let mut heard = buffer.copy();
         // The microphone stamps what it hears with its own clock.
         let heard_mut = heard.make_mut();

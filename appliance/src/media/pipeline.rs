@@ -476,7 +476,14 @@ fn audio_processing(audio: AudioProcessing, probe: Option<&EchoProbe>) -> Result
     dsp.set_property("delay-agnostic", aec);
     dsp.set_property("noise-suppression", audio.ns);
     dsp.set_property("gain-control", audio.agc);
-    let caps = gst::Caps::builder("audio/x-raw").field("format", "S16LE").field("rate", 48_000i32).build();
+    // Mono, like the echo probe (see `echo::PROBE_CHANNELS`): webrtcdsp sizes the far end from
+    // the probe only if the probe already has caps when the microphone starts, which it does
+    // not when the return feed starts later; with equal formats the order cannot matter.
+    let caps = gst::Caps::builder("audio/x-raw")
+        .field("format", "S16LE")
+        .field("rate", 48_000i32)
+        .field("channels", super::echo::PROBE_CHANNELS)
+        .build();
     Ok(vec![
         make("audioconvert", "audio-dsp-convert")?,
         make("audioresample", "audio-dsp-resample")?,

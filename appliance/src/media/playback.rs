@@ -126,7 +126,9 @@ fn build(settings: &PlaybackSettings, probe: Option<&EchoProbe>) -> Result<Playb
     let mut audio = audio_output(&settings.output)?;
     if let Some(probe) = probe {
         // Last before the sink: what it sees is what the room hears, its latency included.
-        audio.insert(audio.len() - 1, probe.element().clone());
+        let sink = audio.pop();
+        audio.extend(super::echo::probe_chain(probe)?);
+        audio.extend(sink);
     }
     add_and_link(&pipeline, &audio)?;
     let video = video_output(&settings.output)?;
