@@ -421,6 +421,10 @@ impl Runner {
             Ok(()) => Input::Published,
             Err(err) => {
                 let reason = error_chain(&err);
+                if let AttemptError::Media(MediaError::SourceFailed { kind, detail }) = &err {
+                    // The next attempt starts on the stand-in instead of failing the same way.
+                    self.feed(Input::SourceLost { kind: *kind, reason: detail.clone() });
+                }
                 if let AttemptError::Whip(WhipError::CredentialsRejected { .. }) = err {
                     tracing::error!(%reason, "the hub rejected this device's token: check LECTERN_TOKEN; retrying slowly");
                 } else {

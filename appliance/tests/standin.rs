@@ -99,3 +99,21 @@ fn a_camera_missing_at_start_is_never_opened_and_the_offer_still_has_video() {
     let errors: Vec<_> = events.try_iter().filter(|e| matches!(e, MediaEvent::Error { .. })).collect();
     assert!(errors.is_empty(), "the missing camera was never opened: {errors:?}");
 }
+
+#[test]
+fn a_microphone_that_will_not_open_is_named_and_its_stand_in_plays() {
+    let mut settings = small_virtual();
+    settings.source = media::Source::Capture { camera: "/dev/video-none".into(), mic: Some("hw:97,0".into()) };
+    let options = PipelineOptions { camera_lost: true, ..PipelineOptions::default() };
+    let pipeline = build_pipeline_with(&settings, &options).expect("pipeline builds");
+    match pipeline.play() {
+        Err(media::MediaError::SourceFailed { kind: SourceKind::Microphone, .. }) => {}
+        other => panic!("expected the microphone to be named: {other:?}"),
+    }
+    let options = PipelineOptions { camera_lost: true, mic_lost: true, ..PipelineOptions::default() };
+    let pipeline = build_pipeline_with(&settings, &options).expect("pipeline builds");
+    drop_rtp(&pipeline);
+    let audio = watch_pad(&pipeline, "audio-mute", 0);
+    pipeline.play().expect("plays on both stand-ins");
+    settles_to(&audio, true, "silence instead of the microphone");
+}

@@ -67,7 +67,8 @@ pub(super) type MessageHook = Box<dyn Fn(&gst::Message) + Send + Sync>;
 /// State shared with the bus sync handler, which runs on GStreamer's threads.
 #[derive(Default)]
 pub(super) struct BusShared {
-    last_error: Mutex<Option<String>>,
+    /// The first error's element and message (the cause; later ones are consequences).
+    last_error: Mutex<Option<(String, String)>>,
     pub(super) listener: OnceLock<Box<dyn Fn(MediaEvent) + Send + Sync>>,
     other: Option<MessageHook>,
 }
@@ -110,14 +111,22 @@ impl Pipeline {
         &self.bus
     }
 
-    /// Starts capture. Errors carry the first bus error (e.g. the camera that would not open).
+    /// Starts capture. Errors carry the first bus error; a device that would not open is a
+    /// `SourceFailed` naming it.
     pub fn play(&self) -> Result<(), MediaError> {
         match self.pipeline.set_state(gst::State::Playing) {
             Ok(_) => Ok(()),
             Err(_) => {
-                let detail = self.bus.last_error().unwrap_or_else(|| "no error reported on the bus".to_owned());
+                let error = self.bus.last_error();
                 self.shutdown();
-                Err(MediaError::StateChange { state: "PLAYING", detail })
+                let (element, detail) =
+                    error.unwrap_or_else(|| (String::new(), "no error reported on the bus".to_owned()));
+                match standin::source_of(&element) {
+                    // A camera or microphone that will not open is the device's problem, not the
+                    // lesson's: the runner starts again with its stand-in.
+                    Some(kind) => Err(MediaError::SourceFailed { kind, detail }),
+                    None => Err(MediaError::StateChange { state: "PLAYING", detail }),
+                }
             }
         }
     }
@@ -137,7 +146,7 @@ impl Drop for Pipeline {
 }
 
 impl BusShared {
-    fn last_error(&self) -> Option<String> {
+    fn last_error(&self) -> Option<(String, String)> {
         self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -147,7 +156,10 @@ impl BusShared {
                 let element = msg.src().map(|s| s.name().to_string()).unwrap_or_else(|| "pipeline".to_owned());
                 let message = format!("{element}: {}", err.error());
                 tracing::debug!(debug = ?err.debug(), "{message}");
-                *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
+                self.last_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert_with(|| (element.clone(), message.clone()));
                 MediaEvent::Error { element, message }
             }
             gst::MessageView::Eos(_) => MediaEvent::EndOfStream,

@@ -276,7 +276,11 @@ fn video_output(output: &PlaybackOutput) -> Result<Vec<gst::Element>, MediaError
             sink
         }
     };
-    sink.set_property("async", false);
+    // autovideosink (a bin) has no `async` of its own; it only chooses the sink, and the feed's
+    // pipeline is live, so it does not hold PLAYING back either. Setting a missing property panics.
+    if sink.find_property("async").is_some() {
+        sink.set_property("async", false);
+    }
     let hands = make("textoverlay", HANDS)?;
     // Top left, on a shaded band: readable over any picture from the back of the room.
     hands.set_property_from_str("valignment", "top");
@@ -296,6 +300,16 @@ fn display_sink() -> Result<gst::Element, MediaError> {
         }
         let _ = kms.set_state(gst::State::Null);
         tracing::info!("kmssink cannot open the display; trying autovideosink");
+    }
+    // Without a desktop session autovideosink probes every sink it knows, and on Debian 12 one of
+    // them crashed the process (SIGSEGV) on a machine with neither KMS nor X/Wayland. Nothing
+    // can be shown there anyway: the feed still plays its sound and counts its frames.
+    let desktop = ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
+    if !desktop {
+        tracing::warn!("no display (no KMS, no DISPLAY/WAYLAND_DISPLAY): the return feed's video is not shown");
+        let sink = make("fakesink", "return-display")?;
+        sink.set_property("sync", false);
+        return Ok(sink);
     }
     make("autovideosink", "return-display")
 }
