@@ -370,15 +370,10 @@ fn video_chain(settings: &MediaSettings, options: &PipelineOptions) -> Result<Ch
 /// picture. Its black stand-in is encoded by the ladder's encoder to the same stream format.
 ///
 /// ```text
-///  v4l2src ─▶ video/x-h264,WxH,F ─▶ h264parse ─▶ byte-stream/au ─▶ input-selector ─▶ rtph264pay
-///  videotestsrc black ─▶ I420,WxH,F ─▶ encoder ─────────────────────────┘
+///  v4l2src ─▶ video/x-h264,WxH,F ─▶ byte-stream/au ─▶ input-selector ─▶ h264parse ─▶ rtph264pay
+///  videotestsrc black ─▶ I420,WxH,F ─▶ encoder ─────────┘
 /// ```
-fn passthrough_chain(mut device: Vec<gst::Element>, v: &VideoSettings) -> Result<Chain, MediaError> {
-    let parse = make("h264parse", CAMERA_PARSE)?;
-    // SPS/PPS before every keyframe: a subscriber joining late, or the switch to the stand-in
-    // and back, must be decodable from the next keyframe on.
-    parse.set_property("config-interval", -1i32);
-    device.push(parse);
+fn passthrough_chain(device: Vec<gst::Element>, v: &VideoSettings) -> Result<Chain, MediaError> {
     let caps =
         gst::Caps::builder("video/x-h264").field("stream-format", "byte-stream").field("alignment", "au").build();
     let raw = gst::Caps::builder("video/x-raw")
@@ -388,11 +383,17 @@ fn passthrough_chain(mut device: Vec<gst::Element>, v: &VideoSettings) -> Result
         .field("framerate", gst::Fraction::new(i32::try_from(v.framerate).unwrap_or(30), 1))
         .build();
     let mut stand_in_filters = vec![capsfilter("video-standin-raw", raw)?];
-    // The ladder's encoders already emit byte-stream access units. No h264parse after them:
-    // with one, the first caps webrtcbin saw had no profile and the offer lost its H.264 fmtp
-    // (packetization-mode, profile-level-id), which browsers need.
     stand_in_filters.extend(encoder_elements(&v.encoder, v)?);
-    Ok(Chain { device, caps, stand_in_filters, rest: video_payloader()? })
+    // One parser after the selector, straight before the payloader: it hands the payloader
+    // caps with the stream's profile and level, from which the offer's profile-level-id comes.
+    // A parser per branch in front of the selector left the offer without its H.264 fmtp in
+    // some runs. It also repeats SPS/PPS before every keyframe, so a late subscriber, or the
+    // switch to the stand-in and back, decodes from the next keyframe on.
+    let parse = make("h264parse", CAMERA_PARSE)?;
+    parse.set_property("config-interval", -1i32);
+    let mut rest = vec![parse];
+    rest.extend(video_payloader()?);
+    Ok(Chain { device, caps, stand_in_filters, rest })
 }
 
 fn video_payloader() -> Result<Vec<gst::Element>, MediaError> {
