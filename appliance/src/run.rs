@@ -241,29 +241,13 @@ impl Runner {
                     }
                 }
                 Output::StopFeed => self.stop_feed(),
-                Output::UseStandIn(kind) => {
-                    tracing::warn!(source = kind.name(), "device lost; sending its stand-in");
-                    if let Some(Err(err)) = self.session.as_ref().map(|s| s.pipeline.use_stand_in(kind)) {
-                        tracing::error!(%err, source = kind.name(), "cannot switch to the stand-in");
-                    }
-                }
+                Output::UseStandIn(kind) => self.use_stand_in(kind),
                 Output::CheckSource(kind) => {
                     if self.source_present(kind) {
                         self.feed(Input::SourcePresent { kind });
                     }
                 }
-                Output::Reopen(kind) => {
-                    tracing::info!(source = kind.name(), "device is back; reopening it");
-                    let privacy = self.media.controls.privacy;
-                    let reopened = self.session.as_ref().map(|s| {
-                        s.pipeline.reopen(kind)?;
-                        // A passed-through camera's privacy is the stand-in, which reopening replaced.
-                        if privacy && kind == SourceKind::Camera { s.pipeline.set_privacy(true) } else { Ok(()) }
-                    });
-                    if let Some(Err(err)) = reopened {
-                        self.feed(Input::SourceLost { kind, reason: error_chain(&err) });
-                    }
-                }
+                Output::Reopen(kind) => self.reopen(kind),
                 Output::Feed { state, reason } => self.reporter.feed(state, reason.as_deref()),
             }
         }
@@ -399,6 +383,27 @@ impl Runner {
         let heard = self.session.as_ref().and_then(|s| s.inbound.as_ref()).and_then(InboundMonitor::last_inbound);
         if let Some(at) = heard {
             self.supervisor.handle_input(Input::Heard(at), Instant::now());
+        }
+    }
+
+    fn use_stand_in(&mut self, kind: SourceKind) {
+        tracing::warn!(source = kind.name(), "device lost; sending its stand-in");
+        if let Some(Err(err)) = self.session.as_ref().map(|s| s.pipeline.use_stand_in(kind)) {
+            tracing::error!(%err, source = kind.name(), "cannot switch to the stand-in");
+        }
+    }
+
+    /// Reopens a device that is back; if it fails again, it is lost again.
+    fn reopen(&mut self, kind: SourceKind) {
+        tracing::info!(source = kind.name(), "device is back; reopening it");
+        let privacy = self.media.controls.privacy;
+        let reopened = self.session.as_ref().map(|s| {
+            s.pipeline.reopen(kind)?;
+            // A passed-through camera's privacy is the stand-in, which reopening replaced.
+            if privacy && kind == SourceKind::Camera { s.pipeline.set_privacy(true) } else { Ok(()) }
+        });
+        if let Some(Err(err)) = reopened {
+            self.feed(Input::SourceLost { kind, reason: error_chain(&err) });
         }
     }
 
