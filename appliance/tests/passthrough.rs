@@ -1,4 +1,4 @@
-//! A camera that encodes H.264 itself is passed through: the pipeline has no encoder on the
+//! Camera modes. A camera that encodes H.264 itself is passed through: no encoder on the
 //! camera's path. No camera here, so the camera side is only built; its stand-in (encoded
 //! black, used while the camera is lost or covered for privacy) really plays.
 
@@ -76,4 +76,25 @@ fn the_offer_of_a_pass_through_pipeline_has_h264() {
     let offer = create_offer(pipeline.webrtcbin(), Duration::from_secs(10)).expect("offer");
     assert!(offer.contains("H264/90000") && offer.contains("packetization-mode=1"), "{offer}");
     assert!(offer.contains("profile-level-id=42"), "a baseline profile browsers decode:\n{offer}");
+}
+
+#[test]
+fn an_mjpeg_camera_is_opened_in_mjpeg_and_decoded_before_scaling() {
+    let (settings, mut options) = h264_camera();
+    options.camera_mode = Some(CameraMode { codec: CameraCodec::Mjpeg, width: 640, height: 480, fps: 30 });
+    let pipeline = build_pipeline_with(&settings, &options).expect("builds without opening the camera");
+    assert!(!pipeline.passes_through());
+    let bin = pipeline.gst_pipeline();
+    let caps = bin.by_name("video-camera-caps").expect("camera caps").property::<gstreamer::Caps>("caps");
+    assert_eq!(caps.structure(0).map(|s| s.name().as_str()), Some("image/jpeg"), "{caps}");
+    let next = |name: &str| {
+        bin.by_name(name)
+            .and_then(|e| e.static_pad("src"))
+            .and_then(|p| p.peer())
+            .and_then(|p| p.parent_element())
+            .map(|e| e.name().to_string())
+    };
+    assert_eq!(next("video-camera-caps").as_deref(), Some("video-camera-decode"));
+    assert_eq!(next("video-camera-decode").as_deref(), Some("video-camera-convert"));
+    assert!(bin.by_name("video-privacy").is_some(), "decoded pictures can be painted black");
 }
