@@ -16,6 +16,13 @@ use lectern_appliance::status::{self, ConfigStatus, StatusBoard};
 use lectern_appliance::whip::{Token, WhipClient};
 use lectern_appliance::{probe, signals};
 
+/// Test hook (with `--virtual`): a file path; the test camera fails like an unplugged one while
+/// the file is missing and comes back when it reappears.
+const CAMERA_PLUG_ENV: &str = "LECTERN_TEST_CAMERA_PLUG";
+/// Measurement hook (with `--virtual`): set to anything, the test camera flips white/black with
+/// the wall clock's seconds, for glass-to-glass timing (`tests/browser/measure/appliance.mjs`).
+const FLASH_ENV: &str = "LECTERN_TEST_FLASH";
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -77,6 +84,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         probe::resolve_camera(&settings.camera).map_err(|e| anyhow!(e))?
     };
     let media = args.media_settings(settings, &camera, &encoder.encoder);
+    let camera_mode = (!args.use_virtual).then(|| camera_mode(&camera, settings)).flatten();
     let playback = args.playback_settings(settings, &media);
     status_board(&board, &loaded, &encoder.encoder);
     if let Some(addr) = settings.status_listen.filter(|_| !status_served) {
@@ -86,6 +94,19 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     let certificate = media::DtlsCertificate::generate().context("generating the DTLS certificate")?;
     let reporter = Reporter::new(Notifier::from_env(), board.clone(), None);
     let mut runner = Runner::new(hub, media, playback, certificate, reporter);
+    if let Some(mode) = camera_mode {
+        runner.set_camera_mode(mode);
+    }
+    if args.use_virtual
+        && let Some(plug) = std::env::var_os(CAMERA_PLUG_ENV)
+    {
+        tracing::warn!(plug = ?plug, "test hook: the virtual camera is plugged in only while this file exists");
+        runner.set_virtual_camera_plug(plug.into());
+    }
+    if args.use_virtual && std::env::var_os(FLASH_ENV).is_some() {
+        tracing::warn!("measurement hook: the virtual camera flips white/black every wall-clock second");
+        runner.set_flash(true);
+    }
     if let Some(panel) = panel {
         runner.attach_panel(panel::spawn(panel, runner.panel_sink()).context("starting the panel thread")?);
     }
@@ -121,6 +142,22 @@ fn hub_tls(hub: &config::HubSettings) -> anyhow::Result<Option<lectern_appliance
     }
     let tls = lectern_appliance::tls::HubTls::load(hub.ca_file.as_deref()).context("loading TLS trust anchors")?;
     Ok(Some(tls))
+}
+
+/// The camera mode for the configured size and rate, from what the camera offers; `None` (let
+/// GStreamer negotiate raw video) when it is not there yet or offers nothing fixed.
+fn camera_mode(camera: &str, settings: &Settings) -> Option<media::CameraMode> {
+    let caps = probe::camera_caps(camera)?;
+    let v = &settings.video;
+    let mode = media::choose_mode(&media::camera_formats(&caps), v.width, v.height, v.framerate);
+    match &mode {
+        Some(m) if m.passes_through() => {
+            tracing::info!(camera, ?m, "the camera encodes H.264 itself: passing it through, no encoder")
+        }
+        Some(m) => tracing::info!(camera, ?m, "camera mode chosen"),
+        None => tracing::info!(camera, "no fixed camera mode offered; negotiating raw video"),
+    }
+    mode
 }
 
 fn read_token(source: &TokenSource) -> anyhow::Result<Token> {

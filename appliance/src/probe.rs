@@ -155,6 +155,16 @@ fn h264_encoders() -> Vec<Encoder> {
     encoders
 }
 
+/// What the camera at `path` offers (its caps as the device monitor sees them), if it is there.
+pub fn camera_caps(path: &str) -> Option<gst::Caps> {
+    let monitor = gst::DeviceMonitor::new();
+    monitor.add_filter(Some("Video/Source"), None)?;
+    monitor.start().ok()?;
+    let caps = monitor.devices().into_iter().find(|d| device(d).device.as_deref() == Some(path)).and_then(|d| d.caps());
+    monitor.stop();
+    caps
+}
+
 /// The V4L2 path for `camera`: a path as it is, a name (as `probe` prints it) looked up.
 pub fn resolve_camera(camera: &str) -> Result<String, String> {
     if camera.starts_with('/') {

@@ -4,6 +4,7 @@
 //! here, never on GStreamer's threads.
 
 use std::error::Error;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
@@ -13,12 +14,12 @@ use rand::rngs::StdRng;
 use crate::config::Settings;
 use crate::control::{Command, ControlEvent, hands_text, lobby_text};
 use crate::media::{
-    self, DtlsCertificate, InboundMonitor, MediaError, MediaEvent, MediaSettings, MediaStats, PeerState, Pipeline,
-    Playback, PlaybackSettings,
+    self, CameraMode, DtlsCertificate, EchoProbe, InboundMonitor, MediaError, MediaEvent, MediaSettings, MediaStats,
+    PeerState, Pipeline, PipelineOptions, Playback, PlaybackSettings, Source,
 };
 use crate::panel::{Button, PanelAction, PanelHandle};
 use crate::report::Reporter;
-use crate::supervisor::{Input, Output, Supervisor, SupervisorConfig};
+use crate::supervisor::{Input, Output, SourceKind, Supervisor, SupervisorConfig};
 use crate::whip::{WhipClient, WhipError, WhipSession};
 
 /// Caps, offer and ICE gathering together; host candidates take milliseconds.
@@ -92,6 +93,16 @@ pub struct Runner {
     playback: PlaybackSettings,
     /// One per process: generating a key per attempt would only cost time.
     certificate: DtlsCertificate,
+    /// What the speaker plays, for the microphone's echo canceller; lives as long as the
+    /// runner because webrtcdsp looks it up by name when a publish pipeline starts. `None` when
+    /// AEC is off, the source is a test tone, or the element is missing (then AEC is off).
+    echo: Option<EchoProbe>,
+    /// Test hook: with virtual sources, the camera counts as plugged in only while this exists.
+    camera_plug: Option<PathBuf>,
+    /// How to open the camera, chosen from its formats at start-up.
+    camera_mode: Option<CameraMode>,
+    /// Measurement hook: virtual frames flip white/black with the wall clock's seconds.
+    flash: bool,
     events_tx: Sender<Event>,
     events_rx: Receiver<Event>,
     session: Option<Session>,
@@ -124,6 +135,10 @@ impl Runner {
             media,
             playback,
             certificate,
+            echo: None,
+            camera_plug: None,
+            camera_mode: None,
+            flash: false,
             events_tx,
             events_rx,
             session: None,
@@ -135,6 +150,23 @@ impl Runner {
             hands: String::new(),
             lobby: String::new(),
         }
+    }
+
+    /// Test hook for `--virtual`: the test camera behaves as if unplugged while `plug` (a file)
+    /// does not exist, so tests can take the box through unplug and replug.
+    pub fn set_virtual_camera_plug(&mut self, plug: PathBuf) {
+        self.camera_plug = Some(plug);
+    }
+
+    /// Measurement hook for `--virtual`: paint frames white/black by wall-clock second so a viewer
+    /// can time glass-to-glass delay.
+    pub fn set_flash(&mut self, flash: bool) {
+        self.flash = flash;
+    }
+
+    /// Opens the camera in `mode` (e.g. its own H.264, passed through) from the next pipeline.
+    pub fn set_camera_mode(&mut self, mode: CameraMode) {
+        self.camera_mode = Some(mode);
     }
 
     /// Lets panel LEDs show the state from now on.
@@ -183,7 +215,10 @@ impl Runner {
 
     /// Hands `input` to the supervisor, noting failures for the status endpoint.
     fn feed(&mut self, input: Input) {
-        if let Input::PublishFailed { reason, .. } | Input::ConnectionLost { reason } = &input {
+        if let Input::PublishFailed { reason, .. }
+        | Input::ConnectionLost { reason }
+        | Input::SourceLost { reason, .. } = &input
+        {
             self.reporter.error(reason);
         }
         self.supervisor.handle_input(input, Instant::now());
@@ -206,6 +241,13 @@ impl Runner {
                     }
                 }
                 Output::StopFeed => self.stop_feed(),
+                Output::UseStandIn(kind) => self.use_stand_in(kind),
+                Output::CheckSource(kind) => {
+                    if self.source_present(kind) {
+                        self.feed(Input::SourcePresent { kind });
+                    }
+                }
+                Output::Reopen(kind) => self.reopen(kind),
                 Output::Feed { state, reason } => self.reporter.feed(state, reason.as_deref()),
             }
         }
@@ -322,7 +364,12 @@ impl Runner {
             }
             PanelAction::SetPrivacy(privacy) => {
                 controls.privacy = privacy;
-                self.session.as_ref().map(|s| s.pipeline.set_privacy(privacy))
+                // A lost camera stays covered by its stand-in whatever privacy says.
+                let lost = self.supervisor.source_lost(SourceKind::Camera);
+                self.session
+                    .as_ref()
+                    .filter(|s| !(lost && s.pipeline.passes_through()))
+                    .map(|s| s.pipeline.set_privacy(privacy))
             }
         };
         if let Some(Err(err)) = applied {
@@ -339,12 +386,50 @@ impl Runner {
         }
     }
 
+    fn use_stand_in(&mut self, kind: SourceKind) {
+        tracing::warn!(source = kind.name(), "device lost; sending its stand-in");
+        if let Some(Err(err)) = self.session.as_ref().map(|s| s.pipeline.use_stand_in(kind)) {
+            tracing::error!(%err, source = kind.name(), "cannot switch to the stand-in");
+        }
+    }
+
+    /// Reopens a device that is back; if it fails again, it is lost again.
+    fn reopen(&mut self, kind: SourceKind) {
+        tracing::info!(source = kind.name(), "device is back; reopening it");
+        let privacy = self.media.controls.privacy;
+        let reopened = self.session.as_ref().map(|s| {
+            s.pipeline.reopen(kind)?;
+            // A passed-through camera's privacy is the stand-in, which reopening replaced.
+            if privacy && kind == SourceKind::Camera { s.pipeline.set_privacy(true) } else { Ok(()) }
+        });
+        if let Some(Err(err)) = reopened {
+            self.feed(Input::SourceLost { kind, reason: error_chain(&err) });
+        }
+    }
+
+    /// Whether `kind`'s device is there: the camera's device path exists (for virtual sources,
+    /// the test plug file if one is set). ALSA names are not paths: a lost microphone counts as
+    /// present and is simply tried again at each check.
+    fn source_present(&self, kind: SourceKind) -> bool {
+        match (kind, &self.media.source) {
+            (SourceKind::Camera, Source::Capture { camera, .. }) => {
+                !camera.starts_with('/') || Path::new(camera).exists()
+            }
+            (SourceKind::Camera, _) => self.camera_plug.as_deref().is_none_or(Path::exists),
+            (SourceKind::Microphone, _) => true,
+        }
+    }
+
     fn build_and_publish(&mut self) -> Input {
         self.generation += 1;
         match self.publish() {
             Ok(()) => Input::Published,
             Err(err) => {
                 let reason = error_chain(&err);
+                if let AttemptError::Media(MediaError::SourceFailed { kind, detail }) = &err {
+                    // The next attempt starts on the stand-in instead of failing the same way.
+                    self.feed(Input::SourceLost { kind: *kind, reason: detail.clone() });
+                }
                 if let AttemptError::Whip(WhipError::CredentialsRejected { .. }) = err {
                     tracing::error!(%reason, "the hub rejected this device's token: check LECTERN_TOKEN; retrying slowly");
                 } else {
@@ -362,7 +447,24 @@ impl Runner {
     /// Builds and plays the pipeline, then offer → WHIP POST → answer. On error, whatever was
     /// set up stays in `self.session` for the `Teardown` the supervisor orders next.
     fn publish(&mut self) -> Result<(), AttemptError> {
-        let pipeline = media::build_pipeline(&self.media)?;
+        // Made before the first pipeline that wants it (AEC may also be switched on by a push).
+        if self.echo.is_none() {
+            self.echo = echo_probe(&self.media);
+        }
+        // A device already gone is not opened: the lesson starts on its stand-in.
+        if !self.supervisor.source_lost(SourceKind::Camera) && !self.source_present(SourceKind::Camera) {
+            let reason = "camera: no device".to_owned();
+            self.supervisor.handle_input(Input::SourceLost { kind: SourceKind::Camera, reason }, Instant::now());
+        }
+        let options = PipelineOptions {
+            echo: self.echo.clone(),
+            camera_lost: self.supervisor.source_lost(SourceKind::Camera),
+            mic_lost: self.supervisor.source_lost(SourceKind::Microphone),
+            virtual_camera_plug: self.camera_plug.clone(),
+            camera_mode: self.camera_mode.clone(),
+            flash: self.flash,
+        };
+        let pipeline = media::build_pipeline_with(&self.media, &options)?;
         let (tx, generation) = (self.events_tx.clone(), self.generation);
         media::watch(&pipeline, move |event| {
             // The runner outlives every pipeline it watches, except at process exit.
@@ -399,7 +501,12 @@ impl Runner {
     }
 
     fn request_feed(&mut self) -> Result<(), AttemptError> {
-        let playback = media::build_playback(&self.playback)?;
+        // A previous feed still holding the echo probe would keep the new one from using it.
+        self.feed = None;
+        let playback = match &self.echo {
+            Some(probe) => media::build_playback_with_echo(&self.playback, probe)?,
+            None => media::build_playback(&self.playback)?,
+        };
         let (tx, generation) = (self.events_tx.clone(), self.feed_generation);
         media::watch(&playback.pipeline, move |event| {
             // The runner outlives every pipeline it watches, except at process exit.
@@ -462,6 +569,20 @@ impl Runner {
     }
 }
 
+/// An echo probe, when echo cancellation applies; the runner keeps it from then on.
+fn echo_probe(media: &MediaSettings) -> Option<EchoProbe> {
+    if !(media.audio.aec && media.source.hears_a_room()) {
+        return None;
+    }
+    match EchoProbe::new() {
+        Ok(probe) => Some(probe),
+        Err(err) => {
+            tracing::error!(%err, "echo cancellation unavailable: remote students will hear themselves");
+            None
+        }
+    }
+}
+
 /// Which pipeline events change the supervisor's mind. `connection-state` folds ICE and DTLS,
 /// so ICE alone only counts when it fails outright.
 fn media_input(event: MediaEvent) -> Option<Input> {
@@ -473,7 +594,11 @@ fn media_input(event: MediaEvent) -> Option<Input> {
             Some(Input::ConnectionLost { reason: format!("peer connection {state:?}").to_lowercase() })
         }
         MediaEvent::Ice(PeerState::Failed) => Some(Input::ConnectionLost { reason: "ICE failed".to_owned() }),
-        MediaEvent::Error { message, .. } => Some(Input::ConnectionLost { reason: message }),
+        // A failing camera or microphone is replaced, not the session.
+        MediaEvent::Error { element, message } => match media::source_of(&element) {
+            Some(kind) => Some(Input::SourceLost { kind, reason: message }),
+            None => Some(Input::ConnectionLost { reason: message }),
+        },
         MediaEvent::EndOfStream => Some(Input::ConnectionLost { reason: "media ended".to_owned() }),
         MediaEvent::Connection(_) | MediaEvent::Ice(_) => None,
     }

@@ -6,6 +6,10 @@
 //! starts once the room is live, retries on its own backoff and never takes publishing down;
 //! it stops whenever the publish session ends.
 //!
+//! It also keeps the capture devices' health (`supervisor_source`): a failed camera or
+//! microphone is replaced by a stand-in on the same track and checked until it comes back,
+//! while the session stays up.
+//!
 //! Feed it `Input`s with the current time, then drain `poll_output` until it returns
 //! `WaitUntil` (call again with `Input::Tick` at that instant, or earlier on any event) or
 //! `None` (nothing scheduled). It never reads the clock or does IO, so tests drive it on
@@ -15,6 +19,11 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
+
+#[path = "supervisor_source.rs"]
+mod source;
+pub use source::SourceKind;
+use source::Sources;
 
 /// The return feed's first retry waits `initial_backoff · 2^this` (1 s by default): a feed that
 /// fails fast (no student yet is not a failure, but a hub refusing it is) should not spin.
@@ -36,6 +45,8 @@ pub struct SupervisorConfig {
     /// does not check consent (RFC 7675), so a restarted hub would otherwise look connected
     /// forever; the hub's RTCP feedback arrives several times a second.
     pub silence_timeout: Duration,
+    /// How often a lost camera or microphone is looked for.
+    pub source_poll: Duration,
 }
 
 impl Default for SupervisorConfig {
@@ -47,6 +58,7 @@ impl Default for SupervisorConfig {
             stable_after: Duration::from_secs(10),
             disconnect_grace: Duration::from_secs(5),
             silence_timeout: Duration::from_secs(6),
+            source_poll: Duration::from_secs(2),
         }
     }
 }
@@ -72,6 +84,10 @@ pub enum Input {
     FeedConnected,
     /// The return feed could not start or broke (build, WHEP, connection, pipeline error).
     FeedFailed { reason: String },
+    /// A capture device failed (an error from its source element): use its stand-in.
+    SourceLost { kind: SourceKind, reason: String },
+    /// After a `CheckSource`: the device is there again.
+    SourcePresent { kind: SourceKind },
     /// A `WaitUntil` instant was reached.
     Tick,
     /// Shut down: tear down and stay idle.
@@ -93,6 +109,13 @@ pub enum Output {
     /// The return feed's state changed; `reason` says why it failed (it does not change the
     /// appliance's status: the room is still live).
     Feed { state: FeedState, reason: Option<String> },
+    /// Replace this device by its stand-in (black frames, silence) on the playing pipeline and
+    /// close it.
+    UseStandIn(SourceKind),
+    /// Look whether this lost device is back (its device path exists); answer `SourcePresent`.
+    CheckSource(SourceKind),
+    /// Reopen this device and switch back to it; a failure comes back as `SourceLost`.
+    Reopen(SourceKind),
     /// Human-readable status changed (logs, later systemd `STATUS=`).
     Status(String),
     /// Nothing more to do until this instant: feed `Input::Tick` then. Always the last output.
@@ -152,7 +175,10 @@ pub struct Supervisor<R> {
     failures: u32,
     rng: R,
     outputs: VecDeque<Output>,
+    /// The state's status line, before any lost device is added to it.
+    base_status: String,
     status: String,
+    sources: Sources,
 }
 
 impl<R: Rng> Supervisor<R> {
@@ -165,7 +191,9 @@ impl<R: Rng> Supervisor<R> {
             failures: 0,
             rng,
             outputs: VecDeque::new(),
+            base_status: String::new(),
             status: String::new(),
+            sources: Sources::default(),
         }
     }
 
@@ -177,9 +205,23 @@ impl<R: Rng> Supervisor<R> {
         self.feed
     }
 
+    /// Whether `kind` is lost: a new pipeline starts it on its stand-in.
+    pub fn source_lost(&self, kind: SourceKind) -> bool {
+        self.sources.is_lost(kind)
+    }
+
     pub fn handle_input(&mut self, input: Input, now: Instant) {
         match (self.state.clone(), input) {
             (_, Input::Stop) => self.stop(),
+            (State::Connecting { .. } | State::Live { .. }, Input::SourceLost { kind, reason }) => {
+                self.lose_source(kind, &reason, now);
+            }
+            (State::Connecting { .. } | State::Live { .. }, Input::SourcePresent { kind })
+                if self.sources.recover(kind) =>
+            {
+                self.outputs.push_back(Output::Reopen(kind));
+                self.refresh_status();
+            }
             (State::Idle, Input::Start) => self.connect(now),
             (State::Connecting { deadline, .. }, Input::Published) => {
                 self.state = State::Connecting { deadline, published: true };
@@ -199,6 +241,7 @@ impl<R: Rng> Supervisor<R> {
             (State::Connecting { deadline, .. }, Input::Tick) if now >= deadline => {
                 self.fail(now, true, "timed out connecting");
             }
+            (State::Connecting { .. }, Input::Tick) => self.check_sources(now),
             (State::Live { since, last_heard, disconnected_at }, input) => {
                 self.handle_live(input, now, since, last_heard, disconnected_at);
             }
@@ -235,7 +278,11 @@ impl<R: Rng> Supervisor<R> {
                 let silence = self.config.silence_timeout.as_secs_f64();
                 self.fail(now, true, &format!("nothing heard from the hub for {silence:.0}s"));
             }
-            Input::Tick | Input::FeedConnected | Input::FeedFailed { .. } => self.handle_feed(input, now),
+            Input::Tick => {
+                self.check_sources(now);
+                self.handle_feed(input, now);
+            }
+            Input::FeedConnected | Input::FeedFailed { .. } => self.handle_feed(input, now),
             _ => {}
         }
     }
@@ -256,6 +303,19 @@ impl<R: Rng> Supervisor<R> {
             (FeedState::Waiting { retry_at }, Input::Tick) if now >= retry_at => self.start_feed(now),
             // Stale (a feed already stopped) or early.
             _ => {}
+        }
+    }
+
+    fn lose_source(&mut self, kind: SourceKind, reason: &str, now: Instant) {
+        if self.sources.lose(kind, reason, now, self.config.source_poll) {
+            self.outputs.push_back(Output::UseStandIn(kind));
+        }
+        self.refresh_status();
+    }
+
+    fn check_sources(&mut self, now: Instant) {
+        for kind in self.sources.due(now, self.config.source_poll) {
+            self.outputs.push_back(Output::CheckSource(kind));
         }
     }
 
@@ -295,13 +355,14 @@ impl<R: Rng> Supervisor<R> {
     }
 
     fn deadline(&self) -> Option<Instant> {
+        let check = self.sources.next_check();
         match self.state {
             State::Idle => None,
-            State::Connecting { deadline, .. } => Some(deadline),
+            State::Connecting { deadline, .. } => Some(check.map_or(deadline, |c| c.min(deadline))),
             State::Live { last_heard, disconnected_at, .. } => {
                 let silent_at = last_heard + self.config.silence_timeout;
                 let grace_end = disconnected_at.map(|at| at + self.config.disconnect_grace);
-                Some([grace_end, self.feed.deadline()].into_iter().flatten().fold(silent_at, Instant::min))
+                Some([grace_end, self.feed.deadline(), check].into_iter().flatten().fold(silent_at, Instant::min))
             }
             State::Reconnecting { retry_at } => Some(retry_at),
         }
@@ -334,6 +395,8 @@ impl<R: Rng> Supervisor<R> {
     }
 
     fn stop(&mut self) {
+        // The next lesson opens the devices afresh.
+        self.sources = Sources::default();
         self.stop_feed();
         if self.state != State::Idle {
             self.outputs.push_back(Output::Teardown);
@@ -361,7 +424,18 @@ impl<R: Rng> Supervisor<R> {
         n
     }
 
-    fn set_status(&mut self, status: String) {
+    /// Sets the state's status line; a lost device is added to it while a session runs.
+    fn set_status(&mut self, base: String) {
+        self.base_status = base;
+        self.refresh_status();
+    }
+
+    fn refresh_status(&mut self) {
+        let session = matches!(self.state, State::Connecting { .. } | State::Live { .. });
+        let status = match self.sources.describe().filter(|_| session) {
+            Some(degraded) => format!("{}; {degraded}", self.base_status),
+            None => self.base_status.clone(),
+        };
         if status != self.status {
             self.status.clone_from(&status);
             self.outputs.push_back(Output::Status(status));

@@ -409,3 +409,81 @@ fn feed_events_before_going_live_are_ignored() {
     assert!(drain(&mut s).0.is_empty());
     assert_eq!(s.feed(), FeedState::Off);
 }
+
+fn statuses(actions: &[Output]) -> Vec<&str> {
+    actions.iter().filter_map(|a| if let Output::Status(s) = a { Some(s.as_str()) } else { None }).collect()
+}
+
+#[test]
+fn a_lost_camera_goes_audio_only_keeps_the_session_and_is_reopened_when_back() {
+    let mut s = supervisor(21);
+    let t0 = Instant::now();
+    s.handle_input(Input::Start, t0);
+    go_live(&mut s, t0);
+    let lost = Input::SourceLost { kind: SourceKind::Camera, reason: "video-src: device gone".into() };
+    s.handle_input(lost, t0);
+    let (actions, wake) = drain(&mut s);
+    assert_eq!(actions[0], Output::UseStandIn(SourceKind::Camera), "{actions:?}");
+    assert!(!has(&actions, &Output::Teardown), "the session stays up: {actions:?}");
+    assert_eq!(statuses(&actions), ["live; audio only: camera lost (video-src: device gone)"]);
+    assert!(s.source_lost(SourceKind::Camera) && matches!(s.state(), State::Live { .. }));
+    let poll = SupervisorConfig::default().source_poll;
+    assert_eq!(wake, Some(t0 + poll), "the device is looked for after the poll interval");
+
+    // Not back yet: looked for again one interval later, the hub still heard from meanwhile.
+    s.handle_input(Input::Heard(t0 + poll), t0 + poll);
+    s.handle_input(Input::Tick, t0 + poll);
+    let (actions, wake) = drain(&mut s);
+    assert_eq!(actions, [Output::CheckSource(SourceKind::Camera)]);
+    assert_eq!(wake, Some(t0 + poll * 2));
+
+    s.handle_input(Input::SourcePresent { kind: SourceKind::Camera }, t0 + poll);
+    let (actions, _) = drain(&mut s);
+    assert_eq!(actions, [Output::Reopen(SourceKind::Camera), Output::Status("live".into())]);
+    assert!(!s.source_lost(SourceKind::Camera));
+}
+
+#[test]
+fn a_repeated_source_error_does_not_switch_twice_and_both_lost_says_so() {
+    let mut s = supervisor(22);
+    let t0 = Instant::now();
+    s.handle_input(Input::Start, t0);
+    go_live(&mut s, t0);
+    for reason in ["a", "b"] {
+        s.handle_input(Input::SourceLost { kind: SourceKind::Microphone, reason: reason.into() }, t0);
+    }
+    let (actions, _) = drain(&mut s);
+    let switches = actions.iter().filter(|a| matches!(a, Output::UseStandIn(_))).count();
+    assert_eq!(switches, 1, "{actions:?}");
+    assert_eq!(statuses(&actions).last(), Some(&"live; video only: microphone lost (b)"));
+    s.handle_input(Input::SourceLost { kind: SourceKind::Camera, reason: "c".into() }, t0);
+    let (actions, _) = drain(&mut s);
+    assert_eq!(statuses(&actions), ["live; no camera or microphone: camera lost (c), microphone lost (b)"]);
+}
+
+#[test]
+fn a_lost_device_stays_lost_across_a_reconnect_and_is_forgotten_when_the_lesson_ends() {
+    let mut s = supervisor(23);
+    let t0 = Instant::now();
+    s.handle_input(Input::Start, t0);
+    go_live(&mut s, t0);
+    s.handle_input(Input::SourceLost { kind: SourceKind::Camera, reason: "gone".into() }, t0);
+    drain(&mut s);
+    s.handle_input(Input::ConnectionLost { reason: "hub restarted".into() }, t0);
+    let (actions, wake) = drain(&mut s);
+    assert!(statuses(&actions).iter().all(|st| !st.contains("audio only")), "reconnecting says why: {actions:?}");
+    assert!(s.source_lost(SourceKind::Camera), "the next pipeline starts on the stand-in");
+    retry_at(&mut s, wake.expect("retry"));
+    s.handle_input(Input::Stop, t0 + Duration::from_secs(60));
+    assert!(!s.source_lost(SourceKind::Camera), "the next lesson opens the camera afresh");
+}
+
+#[test]
+fn source_events_while_idle_are_ignored() {
+    let mut s = supervisor(24);
+    let t0 = Instant::now();
+    s.handle_input(Input::SourceLost { kind: SourceKind::Camera, reason: "x".into() }, t0);
+    s.handle_input(Input::SourcePresent { kind: SourceKind::Camera }, t0);
+    assert_eq!(drain(&mut s), (vec![], None));
+    assert!(!s.source_lost(SourceKind::Camera));
+}

@@ -1,5 +1,9 @@
 //! Real GStreamer on test sources: no camera, no hub.
 
+mod common;
+
+use common::{settles_to, watch_pad};
+
 use std::time::Duration;
 
 use gstreamer as gst;
@@ -64,47 +68,6 @@ fn is_constrained_baseline(offer: &str) -> bool {
     matches!((hex(0..2), hex(2..4)), (Some(0x42), Some(c)) if c & 0x40 != 0)
 }
 
-/// What one buffer on a pad looked like: all bytes equal to `value`?
-fn watch_pad(pipeline: &media::Pipeline, element: &str, value: u8) -> std::sync::mpsc::Receiver<bool> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let pad = pipeline.gst_pipeline().by_name(element).and_then(|e| e.static_pad("src")).expect("element with src pad");
-    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-        let Some(buffer) = info.buffer() else { return gst::PadProbeReturn::Ok };
-        let Ok(map) = buffer.map_readable() else { return gst::PadProbeReturn::Ok };
-        // For video only the luma plane counts (I420: the first width×height bytes).
-        let luma = pad.current_caps().and_then(|caps| {
-            let s = caps.structure(0)?;
-            if s.get::<&str>("format").ok()? != "I420" {
-                return None;
-            }
-            Some(s.get::<i32>("width").ok()? * s.get::<i32>("height").ok()?)
-        });
-        let bytes = match luma {
-            Some(n) => &map[..usize::try_from(n).unwrap_or(0).min(map.len())],
-            None => &map[..],
-        };
-        let _ = tx.send(!bytes.is_empty() && bytes.iter().all(|&b| b == value));
-        gst::PadProbeReturn::Ok
-    });
-    rx
-}
-
-/// Waits (with a deadline) until a buffer matching `wanted` arrives, then checks the next few match too.
-fn settles_to(rx: &std::sync::mpsc::Receiver<bool>, wanted: bool, what: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(seen) if seen == wanted => break,
-            Ok(_) => continue,
-            Err(_) => panic!("{what}: no matching buffer before the deadline"),
-        }
-    }
-    for _ in 0..3 {
-        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).ok(), Some(wanted), "{what}: stays that way");
-    }
-}
-
 #[test]
 fn mute_and_privacy_toggle_on_a_playing_pipeline() {
     let mut settings = settings();
@@ -152,6 +115,23 @@ fn capture_with_audio_processing_builds_a_dsp_stage() {
     settings.audio = media::AudioProcessing { aec: true, ns: true, agc: false };
     let pipeline = build_pipeline(&settings).expect("builds without opening devices");
     let dsp = pipeline.gst_pipeline().by_name("audio-dsp").expect("webrtcdsp in the chain");
-    assert!(!dsp.property::<bool>("echo-cancel"), "AEC waits for the return feed's echo probe");
+    assert!(!dsp.property::<bool>("echo-cancel"), "no echo probe, no echo cancellation");
     assert!(dsp.property::<bool>("noise-suppression") && !dsp.property::<bool>("gain-control"));
+
+    let probe = media::EchoProbe::new().expect("webrtcechoprobe exists");
+    let options = media::PipelineOptions { echo: Some(probe.clone()), ..Default::default() };
+    let pipeline = media::build_pipeline_with(&settings, &options).expect("builds with the probe");
+    let dsp = pipeline.gst_pipeline().by_name("audio-dsp").expect("webrtcdsp in the chain");
+    assert!(dsp.property::<bool>("echo-cancel"), "AEC against the probe");
+    assert_eq!(dsp.property::<String>("probe"), probe.name());
+}
+
+#[test]
+fn test_tones_are_sent_without_audio_processing_even_with_a_probe() {
+    let mut settings = settings();
+    settings.audio = media::AudioProcessing { aec: true, ns: true, agc: true };
+    let probe = media::EchoProbe::new().expect("webrtcechoprobe exists");
+    let options = media::PipelineOptions { echo: Some(probe), ..Default::default() };
+    let pipeline = media::build_pipeline_with(&settings, &options).expect("builds");
+    assert!(pipeline.gst_pipeline().by_name("audio-dsp").is_none(), "a sine tone has nothing to clean");
 }

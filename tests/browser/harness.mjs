@@ -219,9 +219,9 @@ export class Env {
   /**
    * A virtual box for `room`. Given its room and token on the command line it goes live at once;
    * with `idle: true` they are in its configuration files instead, as in a classroom, and it waits
-   * for a lesson.
+   * for a lesson. `args` are added to the command line, `env` to the environment (test hooks).
    */
-  startAppliance({ room, token, idle = false }) {
+  startAppliance({ room, token, idle = false, args = [], env = {} }) {
     requireBinary(APPLIANCE_BIN, 'lectern-appliance');
     // Its own state dir and an ephemeral status port: tests never touch /var/lib or collide on :8090.
     const stateDir = path.join(this.dataDir, `appliance${this.appliances.length}`);
@@ -236,8 +236,9 @@ export class Env {
     }
     const a = new Child(`appliance${this.appliances.length}`, APPLIANCE_BIN,
       ['--virtual', '--hub', this.baseUrl, ...hubArgs,
-        '--state-dir', stateDir, '--config', stateDir, '--vendor-config-dir', stateDir, '--status-listen', '127.0.0.1:0'],
-      { RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1' });
+        '--state-dir', stateDir, '--config', stateDir, '--vendor-config-dir', stateDir, '--status-listen', '127.0.0.1:0',
+        ...args],
+      { RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1', ...env });
     this.appliances.push(a);
     return a;
   }

@@ -20,7 +20,12 @@ impl Pipeline {
         Ok(())
     }
 
+    /// With a camera's own H.264 passed through there is no raw picture to paint: the black
+    /// stand-in covers the camera instead (see `standin`).
     pub fn set_privacy(&self, privacy: bool) -> Result<(), MediaError> {
+        if self.passes_through() {
+            return self.cover_camera(privacy);
+        }
         let balance = self.control_element(PRIVACY, "privacy")?;
         apply_privacy(&balance, privacy);
         Ok(())

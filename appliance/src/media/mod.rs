@@ -5,27 +5,34 @@
 //! Nothing here speaks HTTP or decides when to retry; `run` glues this to `whip` and the
 //! `supervisor`.
 
+mod camera_mode;
 mod certificate;
 mod controls;
+mod echo;
 mod encoder;
 mod error;
+mod flash;
 mod inbound;
 mod negotiate;
 mod pipeline;
 mod playback;
 mod settings;
+mod standin;
 mod stats;
 mod watch;
 
+pub use camera_mode::{CameraCodec, CameraFormat, CameraMode, camera_formats, choose_mode};
 pub use certificate::DtlsCertificate;
+pub use echo::EchoProbe;
 pub use encoder::{EncoderChoice, EncoderRegistry, GstEncoderRegistry, Skipped, choose_encoder};
 pub use error::MediaError;
 pub use inbound::InboundMonitor;
 pub use negotiate::{apply_answer, create_offer};
-pub use pipeline::{Pipeline, build_pipeline};
-pub use playback::{AUDIO_SLOTS, Playback, PlaybackOutput, PlaybackSettings, build_playback};
+pub use pipeline::{Pipeline, PipelineOptions, build_pipeline, build_pipeline_with};
+pub use playback::{AUDIO_SLOTS, Playback, PlaybackOutput, PlaybackSettings, build_playback, build_playback_with_echo};
 pub use settings::{AudioProcessing, Controls, MediaSettings, Source, TestPattern, VideoSettings};
-pub use stats::{MediaStats, ReturnStats};
+pub use standin::source_of;
+pub use stats::{AudioLevel, MediaStats, ReturnStats};
 pub use watch::{MediaEvent, PeerState, watch};
 
 /// Initialises GStreamer once per process; later calls are cheap no-ops.

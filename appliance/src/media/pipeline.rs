@@ -3,17 +3,23 @@
 //! ```text
 //!  virtual: videotestsrc is-live ─▶ timeoverlay ──────────────┐
 //!  capture: v4l2src ─▶ videoconvert ─▶ videoscale ─▶ videorate ┤
-//!                                                             ▼
-//!    videobalance (privacy: black) ─▶ videoconvert ─▶ video/x-raw,WxH,F/1 ─▶ queue
+//!                                     I420,WxH,F/1 ◀───────────┘
+//!    ─▶ input-selector (◀─ black stand-in while the camera is lost, see `standin`)
+//!    ─▶ videobalance (privacy: black) ─▶ videoconvert ─▶ video/x-raw,WxH,F/1 ─▶ queue
 //!    ─▶ [nvvidconv] ─▶ H.264 encoder (the ladder's pick) ─▶ video/x-h264,constrained-baseline
 //!    ─▶ rtph264pay ─▶ application/x-rtp,H264,pt=96 ──────────────────────────┐
 //!                                                                            ▼
 //!                                                        webrtcbin (max-bundle, sendonly)
 //!                                                                            ▲
-//!    audiotestsrc is-live sine 440 Hz │ alsasrc [─▶ S16LE 48 kHz ─▶ webrtcdsp]│
-//!    ─▶ audioconvert ─▶ audioresample ─▶ volume (mute) ─▶ queue ─▶ opusenc    │
-//!    ─▶ rtpopuspay ─▶ application/x-rtp,OPUS,pt=111 ─────────────────────────┘
+//!    audiotestsrc is-live sine 440 Hz │ alsasrc │ appsrc (echo-test room)       │
+//!    [─▶ S16LE 48 kHz ─▶ webrtcdsp (AEC against the EchoProbe, NS, AGC)]       │
+//!    ─▶ audioconvert ─▶ audioresample ─▶ S16LE 48 kHz mono                     │
+//!    ─▶ input-selector (◀─ silent stand-in while the microphone is lost)       │
+//!    ─▶ volume (mute) ─▶ level ─▶ queue ─▶ opusenc ─▶ rtpopuspay               │
+//!    ─▶ application/x-rtp,OPUS,pt=111 ─────────────────────────────────────────┘
 //! ```
+//!
+//! `level` measures what is sent (after processing and mute): `Pipeline::mic_level`.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -22,16 +28,27 @@ use gstreamer::prelude::*;
 use gstreamer_webrtc as gst_webrtc;
 
 use super::MediaError;
+use super::camera_mode::{CameraCodec, CameraMode};
 use super::controls;
+use super::echo::EchoProbe;
 use super::encoder::encoder_elements;
 use super::settings::{AudioProcessing, MediaSettings, Source, VideoSettings};
+use super::standin;
+use super::stats::AudioLevel;
 use super::watch::MediaEvent;
+use crate::supervisor::SourceKind;
 
 /// Payload types the hub and browsers expect; they are fixed so SDP stays predictable.
 const VIDEO_PT: u32 = 96;
 const AUDIO_PT: u32 = 111;
 /// Name of the webrtcbin inside the pipeline.
 const WEBRTCBIN: &str = "webrtc";
+/// The parser on a camera's own H.264 (pass-through only).
+const CAMERA_PARSE: &str = "video-camera-parse";
+/// The `level` on the sent audio.
+const MIC_LEVEL: &str = "audio-level";
+/// How often the sent audio's level is reported, in nanoseconds.
+const MIC_LEVEL_INTERVAL_NS: u64 = 100_000_000;
 
 /// A built pipeline. Dropping it (or `shutdown`) always brings GStreamer back to `Null`, so
 /// the camera and microphone are released however the session ended.
@@ -39,6 +56,8 @@ pub struct Pipeline {
     pipeline: gst::Pipeline,
     webrtcbin: gst::Element,
     bus: Arc<BusShared>,
+    /// The sent audio's level (publish pipelines only).
+    mic_level: Option<AudioLevel>,
 }
 
 /// Sees the bus messages `BusShared` does not turn into events (element messages such as
@@ -48,7 +67,8 @@ pub(super) type MessageHook = Box<dyn Fn(&gst::Message) + Send + Sync>;
 /// State shared with the bus sync handler, which runs on GStreamer's threads.
 #[derive(Default)]
 pub(super) struct BusShared {
-    last_error: Mutex<Option<String>>,
+    /// The first error's element and message (the cause; later ones are consequences).
+    last_error: Mutex<Option<(String, String)>>,
     pub(super) listener: OnceLock<Box<dyn Fn(MediaEvent) + Send + Sync>>,
     other: Option<MessageHook>,
 }
@@ -65,7 +85,7 @@ impl Pipeline {
             // Dropped here so nothing queues up on a bus nobody pops during a long lesson.
             gst::BusSyncReply::Drop
         });
-        Self { pipeline, webrtcbin, bus }
+        Self { pipeline, webrtcbin, bus, mic_level: None }
     }
 
     pub fn webrtcbin(&self) -> &gst::Element {
@@ -76,18 +96,37 @@ impl Pipeline {
         &self.pipeline
     }
 
+    /// The level of the audio sent to the hub (after echo cancellation and mute), reported ten
+    /// times a second while playing. `None` for return-feed pipelines.
+    pub fn mic_level(&self) -> Option<&AudioLevel> {
+        self.mic_level.as_ref()
+    }
+
+    /// Whether the camera's own H.264 goes out without re-encoding.
+    pub fn passes_through(&self) -> bool {
+        self.pipeline.by_name(CAMERA_PARSE).is_some()
+    }
+
     pub(super) fn bus_shared(&self) -> &BusShared {
         &self.bus
     }
 
-    /// Starts capture. Errors carry the first bus error (e.g. the camera that would not open).
+    /// Starts capture. Errors carry the first bus error; a device that would not open is a
+    /// `SourceFailed` naming it.
     pub fn play(&self) -> Result<(), MediaError> {
         match self.pipeline.set_state(gst::State::Playing) {
             Ok(_) => Ok(()),
             Err(_) => {
-                let detail = self.bus.last_error().unwrap_or_else(|| "no error reported on the bus".to_owned());
+                let error = self.bus.last_error();
                 self.shutdown();
-                Err(MediaError::StateChange { state: "PLAYING", detail })
+                let (element, detail) =
+                    error.unwrap_or_else(|| (String::new(), "no error reported on the bus".to_owned()));
+                match standin::source_of(&element) {
+                    // A camera or microphone that will not open is the device's problem, not the
+                    // lesson's: the runner starts again with its stand-in.
+                    Some(kind) => Err(MediaError::SourceFailed { kind, detail }),
+                    None => Err(MediaError::StateChange { state: "PLAYING", detail }),
+                }
             }
         }
     }
@@ -107,7 +146,7 @@ impl Drop for Pipeline {
 }
 
 impl BusShared {
-    fn last_error(&self) -> Option<String> {
+    fn last_error(&self) -> Option<(String, String)> {
         self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -117,7 +156,10 @@ impl BusShared {
                 let element = msg.src().map(|s| s.name().to_string()).unwrap_or_else(|| "pipeline".to_owned());
                 let message = format!("{element}: {}", err.error());
                 tracing::debug!(debug = ?err.debug(), "{message}");
-                *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
+                self.last_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert_with(|| (element.clone(), message.clone()));
                 MediaEvent::Error { element, message }
             }
             gst::MessageView::Eos(_) => MediaEvent::EndOfStream,
@@ -134,8 +176,33 @@ impl BusShared {
     }
 }
 
-/// Builds (but does not start) the publishing pipeline described in the module drawing.
+/// What a publish pipeline needs besides `MediaSettings`; the runner decides it per pipeline.
+#[derive(Clone, Default)]
+pub struct PipelineOptions {
+    /// Echo cancellation against what this probe hears played (when `settings.audio.aec` and
+    /// the source is a room). Without one AEC stays off. It must outlive the pipeline's run.
+    pub echo: Option<EchoProbe>,
+    /// Devices known to be gone: the pipeline starts on their stand-ins and never opens them.
+    pub camera_lost: bool,
+    pub mic_lost: bool,
+    /// Test hook for virtual sources: the test camera is "plugged in" only while this file
+    /// exists (see `standin::unplug_with`).
+    pub virtual_camera_plug: Option<std::path::PathBuf>,
+    /// The camera mode chosen from its probed formats (`choose_mode`); `None` lets `v4l2src`
+    /// negotiate raw video. Ignored for virtual sources.
+    pub camera_mode: Option<CameraMode>,
+    /// Measurement hook for virtual sources: frames flip white/black with the wall clock's
+    /// seconds (see `flash`).
+    pub flash: bool,
+}
+
+/// Builds (but does not start) the publishing pipeline described in the module drawing,
+/// without echo cancellation.
 pub fn build_pipeline(settings: &MediaSettings) -> Result<Pipeline, MediaError> {
+    build_pipeline_with(settings, &PipelineOptions::default())
+}
+
+pub fn build_pipeline_with(settings: &MediaSettings, options: &PipelineOptions) -> Result<Pipeline, MediaError> {
     validate(&settings.video)?;
     let pipeline = gst::Pipeline::with_name("lectern-publish");
     let webrtcbin = make("webrtcbin", WEBRTCBIN)?;
@@ -144,17 +211,40 @@ pub fn build_pipeline(settings: &MediaSettings) -> Result<Pipeline, MediaError> 
     gather_on(&webrtcbin, &settings.ice_addresses);
     pipeline.add(&webrtcbin).map_err(|_| add_error("webrtcbin"))?;
 
-    let video = video_chain(settings)?;
-    add_and_link(&pipeline, &video)?;
-    let audio = audio_chain(settings)?;
-    add_and_link(&pipeline, &audio)?;
-    for chain in [&video, &audio] {
-        // Invariant: chains are never empty (each ends in an RTP capsfilter).
-        let last = chain.last().expect("chain has elements");
+    let video = video_chain(settings, options)?;
+    let audio = audio_chain(settings, options.echo.as_ref())?;
+    for (kind, chain) in [(SourceKind::Camera, &video), (SourceKind::Microphone, &audio)] {
+        standin::join(&pipeline, kind, &chain.device, &chain.caps, chain.stand_in_filters.clone(), &chain.rest)?;
+        // Invariant: `rest` is never empty (it ends in an RTP capsfilter).
+        let last = chain.rest.last().expect("chain has elements");
         link_sendonly(last, &webrtcbin)?;
     }
 
-    Ok(Pipeline::assemble(pipeline, webrtcbin, None))
+    let mic_level = AudioLevel::default();
+    let on_level = mic_level.clone();
+    let hook: MessageHook = Box::new(move |msg| {
+        if let gst::MessageView::Element(element) = msg.view()
+            && msg.src().is_some_and(|src| src.name() == MIC_LEVEL)
+            && let Some(s) = element.structure().filter(|s| s.name() == "level")
+        {
+            on_level.report(&rms_channels(s));
+        }
+    });
+    let mut pipeline = Pipeline::assemble(pipeline, webrtcbin, Some(hook));
+    pipeline.mic_level = Some(mic_level);
+    for (kind, lost) in [(SourceKind::Camera, options.camera_lost), (SourceKind::Microphone, options.mic_lost)] {
+        if lost {
+            pipeline.use_stand_in(kind)?;
+        }
+    }
+    Ok(pipeline)
+}
+
+/// The `rms` field of a `level` message: one dB value per channel.
+pub(super) fn rms_channels(s: &gst::StructureRef) -> Vec<f64> {
+    s.get::<gst::glib::ValueArray>("rms")
+        .map(|values| values.iter().filter_map(|v| v.get::<f64>().ok()).collect())
+        .unwrap_or_default()
 }
 
 /// Makes libnice keep the connection alive with STUN binding *requests* instead of
@@ -204,52 +294,123 @@ fn validate(video: &VideoSettings) -> Result<(), MediaError> {
     }
 }
 
-fn video_chain(settings: &MediaSettings) -> Result<Vec<gst::Element>, MediaError> {
-    let mut chain = Vec::new();
+/// A source's own elements (up to fixed raw caps, where its stand-in joins) and the rest of
+/// its chain up to webrtcbin.
+struct Chain {
+    device: Vec<gst::Element>,
+    caps: gst::Caps,
+    /// Between the stand-in's source and `caps` (see `standin::join`).
+    stand_in_filters: Vec<gst::Element>,
+    rest: Vec<gst::Element>,
+}
+
+fn video_chain(settings: &MediaSettings, options: &PipelineOptions) -> Result<Chain, MediaError> {
+    let mut device = Vec::new();
     match &settings.source {
-        Source::Virtual { pattern } => {
+        Source::Virtual { pattern } | Source::EchoRoom { pattern, .. } => {
             let src = make("videotestsrc", "video-src")?;
             src.set_property("is-live", true);
             src.set_property_from_str("pattern", pattern.nick());
-            chain.push(src);
-            chain.push(make("timeoverlay", "video-clock")?);
+            if let Some(plug) = &options.virtual_camera_plug {
+                super::standin::unplug_with(&src, plug.clone())?;
+            }
+            if options.flash {
+                // I420 so the painter knows where the luma plane ends.
+                src.set_property_from_str("pattern", "black");
+                super::flash::flash_with_wall_clock(&src)?;
+            }
+            device.push(src);
+            device.push(make("timeoverlay", "video-clock")?);
         }
         Source::Capture { camera, .. } => {
             let src = make("v4l2src", "video-src")?;
             src.set_property("device", camera);
-            chain.push(src);
-            chain.push(make("videoconvert", "video-camera-convert")?);
-            chain.push(make("videoscale", "video-scale")?);
-            chain.push(make("videorate", "video-rate")?);
+            device.push(src);
+            if let Some(mode) = &options.camera_mode {
+                device.push(capsfilter("video-camera-caps", mode.caps())?);
+                if mode.passes_through() {
+                    return passthrough_chain(device, &settings.video);
+                }
+                if mode.codec == CameraCodec::Mjpeg {
+                    device.push(make("jpegdec", "video-camera-decode")?);
+                }
+            }
+            device.push(make("videoconvert", "video-camera-convert")?);
+            device.push(make("videoscale", "video-scale")?);
+            device.push(make("videorate", "video-rate")?);
         }
     }
-    chain.push(controls::privacy_filter(settings.controls.privacy)?);
     let v = &settings.video;
+    let (width, height) = (i32::try_from(v.width).unwrap_or(i32::MAX), i32::try_from(v.height).unwrap_or(i32::MAX));
+    let framerate = gst::Fraction::new(i32::try_from(v.framerate).unwrap_or(30), 1);
+    // The camera and its black stand-in meet in this format, so switching never renegotiates.
+    let caps = gst::Caps::builder("video/x-raw")
+        .field("format", "I420")
+        .field("width", width)
+        .field("height", height)
+        .field("framerate", framerate)
+        .build();
     let raw = gst::Caps::builder("video/x-raw")
+        .field("width", width)
+        .field("height", height)
+        .field("framerate", framerate)
+        .build();
+    let mut rest = vec![
+        controls::privacy_filter(settings.controls.privacy)?,
+        make("videoconvert", "video-convert")?,
+        capsfilter("video-raw-caps", raw)?,
+        leaky_queue("video-queue")?,
+    ];
+    rest.extend(encoder_elements(&v.encoder, v)?);
+    rest.extend(video_payloader()?);
+    Ok(Chain { device, caps, stand_in_filters: Vec::new(), rest })
+}
+
+/// A camera's own H.264 straight to the payloader: no decode, no encoder, no copy of the
+/// picture. Its black stand-in is encoded by the ladder's encoder to the same stream format.
+///
+/// ```text
+///  v4l2src ─▶ video/x-h264,WxH,F ─▶ byte-stream/au ─▶ input-selector ─▶ h264parse ─▶ rtph264pay
+///  videotestsrc black ─▶ I420,WxH,F ─▶ encoder ─────────┘
+/// ```
+fn passthrough_chain(device: Vec<gst::Element>, v: &VideoSettings) -> Result<Chain, MediaError> {
+    let caps =
+        gst::Caps::builder("video/x-h264").field("stream-format", "byte-stream").field("alignment", "au").build();
+    let raw = gst::Caps::builder("video/x-raw")
+        .field("format", "I420")
         .field("width", i32::try_from(v.width).unwrap_or(i32::MAX))
         .field("height", i32::try_from(v.height).unwrap_or(i32::MAX))
         .field("framerate", gst::Fraction::new(i32::try_from(v.framerate).unwrap_or(30), 1))
         .build();
-    chain.push(make("videoconvert", "video-convert")?);
-    chain.push(capsfilter("video-raw-caps", raw)?);
-    chain.push(leaky_queue("video-queue")?);
-    chain.extend(encoder_elements(&v.encoder, v)?);
+    let mut stand_in_filters = vec![capsfilter("video-standin-raw", raw)?];
+    stand_in_filters.extend(encoder_elements(&v.encoder, v)?);
+    // One parser after the selector, straight before the payloader: it hands the payloader
+    // caps with the stream's profile and level, from which the offer's profile-level-id comes.
+    // A parser per branch in front of the selector left the offer without its H.264 fmtp in
+    // some runs. It also repeats SPS/PPS before every keyframe, so a late subscriber, or the
+    // switch to the stand-in and back, decodes from the next keyframe on.
+    let parse = make("h264parse", CAMERA_PARSE)?;
+    parse.set_property("config-interval", -1i32);
+    let mut rest = vec![parse];
+    rest.extend(video_payloader()?);
+    Ok(Chain { device, caps, stand_in_filters, rest })
+}
+
+fn video_payloader() -> Result<Vec<gst::Element>, MediaError> {
     let pay = make("rtph264pay", "video-pay")?;
     pay.set_property("config-interval", -1i32);
     pay.set_property_from_str("aggregate-mode", "zero-latency");
     pay.set_property("pt", VIDEO_PT);
-    chain.push(pay);
     let rtp = gst::Caps::builder("application/x-rtp")
         .field("media", "video")
         .field("encoding-name", "H264")
         .field("payload", VIDEO_PT as i32)
         .field("clock-rate", 90_000i32)
         .build();
-    chain.push(capsfilter("video-rtp-caps", rtp)?);
-    Ok(chain)
+    Ok(vec![pay, capsfilter("video-rtp-caps", rtp)?])
 }
 
-fn audio_chain(settings: &MediaSettings) -> Result<Vec<gst::Element>, MediaError> {
+fn audio_chain(settings: &MediaSettings, probe: Option<&EchoProbe>) -> Result<Chain, MediaError> {
     let src = match &settings.source {
         Source::Virtual { .. } => {
             let src = make("audiotestsrc", "audio-src")?;
@@ -266,7 +427,20 @@ fn audio_chain(settings: &MediaSettings) -> Result<Vec<gst::Element>, MediaError
             }
             src
         }
+        Source::EchoRoom { channel, .. } => super::echo::room_microphone(channel)?,
     };
+    let mut device = vec![src];
+    if settings.source.hears_a_room() && settings.audio.any() {
+        device.extend(audio_processing(settings.audio, probe)?);
+    }
+    device.extend([make("audioconvert", "audio-convert")?, make("audioresample", "audio-resample")?]);
+    // Mono: a room microphone is one voice channel, and the silent stand-in must match it.
+    let caps = gst::Caps::builder("audio/x-raw")
+        .field("format", "S16LE")
+        .field("layout", "interleaved")
+        .field("rate", 48_000i32)
+        .field("channels", 1i32)
+        .build();
     let pay = make("rtpopuspay", "audio-pay")?;
     pay.set_property("pt", AUDIO_PT);
     let rtp = gst::Caps::builder("application/x-rtp")
@@ -275,34 +449,54 @@ fn audio_chain(settings: &MediaSettings) -> Result<Vec<gst::Element>, MediaError
         .field("payload", AUDIO_PT as i32)
         .field("clock-rate", 48_000i32)
         .build();
-    let mut chain = vec![src];
-    if matches!(settings.source, Source::Capture { .. }) && settings.audio.any() {
-        chain.extend(audio_processing(settings.audio)?);
-    }
-    chain.extend([
-        make("audioconvert", "audio-convert")?,
-        make("audioresample", "audio-resample")?,
+    let level = make("level", MIC_LEVEL)?;
+    level.set_property("post-messages", true);
+    level.set_property("interval", MIC_LEVEL_INTERVAL_NS);
+    let rest = vec![
         controls::mute_filter(settings.controls.muted)?,
+        level,
         make("queue", "audio-queue")?,
         make("opusenc", "audio-enc")?,
         pay,
         capsfilter("audio-rtp-caps", rtp)?,
-    ]);
-    Ok(chain)
+    ];
+    Ok(Chain { device, caps, stand_in_filters: Vec::new(), rest })
 }
 
-/// webrtcdsp wants interleaved S16 at one of its rates; 48 kHz is also what Opus encodes.
-fn audio_processing(audio: AudioProcessing) -> Result<Vec<gst::Element>, MediaError> {
+/// webrtcdsp wants interleaved S16 at one of its rates; 48 kHz is also what Opus encodes and
+/// what the return feed plays (the probe's rate must match the dsp's).
+fn audio_processing(audio: AudioProcessing, probe: Option<&EchoProbe>) -> Result<Vec<gst::Element>, MediaError> {
     let dsp = make("webrtcdsp", "audio-dsp")?;
-    // Echo cancellation without a `webrtcechoprobe` in the process makes webrtcdsp fail to
-    // start; the probe arrives with the return feed, until then AEC stays off.
-    if audio.aec {
-        tracing::info!("echo cancellation waits for the return feed's echo probe; off for now");
-    }
-    dsp.set_property("echo-cancel", false);
+    // Echo cancellation without its probe makes webrtcdsp refuse to start: without one the
+    // microphone is still cleaned (NS, AGC), just not of the speaker's sound.
+    let aec = match probe {
+        Some(probe) if audio.aec => {
+            dsp.set_property("probe", probe.name());
+            true
+        }
+        _ => {
+            if audio.aec {
+                tracing::warn!("echo cancellation is on but there is no echo probe; off for this pipeline");
+            }
+            false
+        }
+    };
+    dsp.set_property("echo-cancel", aec);
+    // The canceller finds the speaker-to-microphone delay itself instead of from timestamps.
+    // Measured here: pairing by timestamps left the echo within 2 dB even in one pipeline
+    // (webrtc-audio-processing 0.3); delay-agnostic removes it, and it does not need the two
+    // pipelines to share a clock.
+    dsp.set_property("delay-agnostic", aec);
     dsp.set_property("noise-suppression", audio.ns);
     dsp.set_property("gain-control", audio.agc);
-    let caps = gst::Caps::builder("audio/x-raw").field("format", "S16LE").field("rate", 48_000i32).build();
+    // Mono, like the echo probe (see `echo::PROBE_CHANNELS`): webrtcdsp sizes the far end from
+    // the probe only if the probe already has caps when the microphone starts, which it does
+    // not when the return feed starts later; with equal formats the order cannot matter.
+    let caps = gst::Caps::builder("audio/x-raw")
+        .field("format", "S16LE")
+        .field("rate", 48_000i32)
+        .field("channels", super::echo::PROBE_CHANNELS)
+        .build();
     Ok(vec![
         make("audioconvert", "audio-dsp-convert")?,
         make("audioresample", "audio-dsp-resample")?,
@@ -373,14 +567,16 @@ fn package_of(factory: &str) -> &'static str {
         "nvv4l2h264enc" | "nvvidconv" => "NVIDIA's L4T GStreamer plugins",
         "alsasrc" | "alsasink" => "gstreamer1.0-alsa",
         "avdec_h264" => "gstreamer1.0-libav",
-        "kmssink" | "webrtcechoprobe" => "gstreamer1.0-plugins-bad",
+        "kmssink" | "webrtcechoprobe" | "h264parse" => "gstreamer1.0-plugins-bad",
+        "jpegdec" => "gstreamer1.0-plugins-good",
+        "appsrc" => "gstreamer1.0-plugins-base",
         "v4l2src" | "rtph264pay" | "rtpopuspay" | "videobalance" | "v4l2h264enc" | "rtph264depay" | "rtpvp8depay"
         | "rtpopusdepay" | "vp8dec" | "level" | "autovideosink" => "gstreamer1.0-plugins-good",
         "videotestsrc" | "audiotestsrc" | "timeoverlay" | "videoconvert" | "videoscale" | "videorate"
         | "audioconvert" | "audioresample" | "opusenc" | "opusdec" | "volume" | "audiomixer" => {
             "gstreamer1.0-plugins-base"
         }
-        "queue" | "capsfilter" | "fakesink" => "libgstreamer1.0-0",
+        "queue" | "capsfilter" | "fakesink" | "input-selector" => "libgstreamer1.0-0",
         _ => "the GStreamer plugin that provides it",
     }
 }

@@ -8,7 +8,7 @@
 //!  webrtcbin         │                                                                          ▼
 //!  (recvonly ×3 audio├─ audiotestsrc is-live silence ─▶ audioconvert ─────────────────────▶ audiomixer
 //!   recvonly video:  │     ─▶ S16LE 48 kHz stereo ─▶ level ─▶ alsasink (speaker) │ fakesink (headless)
-//!   H264 or VP8)     │
+//!                    │
 //!                    └─ (video pad) rtph264depay ─▶ avdec_h264 │ rtpvp8depay ─▶ vp8dec
 //!                          ─▶ videoconvert ─▶ queue ─▶ input-selector ─▶ videoconvert
 //!                          ─▶ textoverlay (raised hands) ─▶ kmssink (autovideosink if KMS is taken) │ fakesink (headless)
@@ -26,7 +26,8 @@ use gstreamer::prelude::*;
 use gstreamer_webrtc as gst_webrtc;
 
 use super::MediaError;
-use super::pipeline::{Pipeline, add_and_link, add_error, capsfilter, check_consent, gather_on, make};
+use super::echo::EchoProbe;
+use super::pipeline::{Pipeline, add_and_link, add_error, capsfilter, check_consent, gather_on, make, rms_channels};
 use super::stats::ReturnStats;
 
 /// Audio m-lines offered: the hub fills them with the loudest remote participants.
@@ -52,6 +53,9 @@ pub enum PlaybackOutput {
     Devices { speaker: Option<String> },
     /// No device: decoded audio is measured and video frames counted, then dropped. `--virtual`.
     Headless,
+    /// Like `Headless`, but the audio is "played into the room" of a `Source::EchoRoom` with the
+    /// same `channel`: the publish pipeline's microphone hears it. For echo-cancellation tests.
+    EchoRoom { channel: String },
 }
 
 /// Everything `build_playback` needs.
@@ -67,6 +71,21 @@ pub struct PlaybackSettings {
 pub struct Playback {
     pub pipeline: Pipeline,
     pub stats: ReturnStats,
+    /// Borrowed for this feed's life; handed back (removed from the bin) on drop.
+    probe: Option<EchoProbe>,
+}
+
+impl Drop for Playback {
+    /// Stops the pipeline and takes the echo probe out of it, so the next return feed can use
+    /// it: the publish pipeline's webrtcdsp holds on to it by name for the whole lesson.
+    fn drop(&mut self) {
+        self.pipeline.shutdown();
+        if let Some(probe) = &self.probe
+            && self.pipeline.gst_pipeline().remove(probe.element()).is_err()
+        {
+            tracing::warn!("echo probe could not be taken out of the old return feed");
+        }
+    }
 }
 
 impl Playback {
@@ -78,8 +97,21 @@ impl Playback {
     }
 }
 
-/// Builds (but does not start) the pipeline drawn in the module comment.
+/// Builds (but does not start) the pipeline drawn in the module comment, without echo probe.
 pub fn build_playback(settings: &PlaybackSettings) -> Result<Playback, MediaError> {
+    build(settings, None)
+}
+
+/// Like `build_playback`, with the speaker's audio through `probe`, so the publish pipeline's
+/// webrtcdsp can cancel it (see `echo`). The probe plays in one return feed at a time.
+pub fn build_playback_with_echo(settings: &PlaybackSettings, probe: &EchoProbe) -> Result<Playback, MediaError> {
+    if probe.element().parent().is_some() {
+        return Err(MediaError::InvalidSettings("the echo probe still plays in another return feed".to_owned()));
+    }
+    build(settings, Some(probe))
+}
+
+fn build(settings: &PlaybackSettings, probe: Option<&EchoProbe>) -> Result<Playback, MediaError> {
     let pipeline = gst::Pipeline::with_name("lectern-return");
     let webrtcbin = make("webrtcbin", WEBRTCBIN)?;
     webrtcbin.set_property_from_str("bundle-policy", "max-bundle");
@@ -90,8 +122,15 @@ pub fn build_playback(settings: &PlaybackSettings) -> Result<Playback, MediaErro
     add_transceivers(&webrtcbin)?;
 
     let stats = ReturnStats::default();
-    let headless = settings.output == PlaybackOutput::Headless;
-    add_and_link(&pipeline, &audio_output(&settings.output)?)?;
+    let headless = !matches!(settings.output, PlaybackOutput::Devices { .. });
+    let mut audio = audio_output(&settings.output)?;
+    if let Some(probe) = probe {
+        // Last before the sink: what it sees is what the room hears, its latency included.
+        let sink = audio.pop();
+        audio.extend(super::echo::probe_chain(probe)?);
+        audio.extend(sink);
+    }
+    add_and_link(&pipeline, &audio)?;
     let video = video_output(&settings.output)?;
     add_and_link(&pipeline, &video)?;
     count_frames(&video[0], &stats)?;
@@ -135,7 +174,8 @@ pub fn build_playback(settings: &PlaybackSettings) -> Result<Playback, MediaErro
         }
         _ => {}
     });
-    Ok(Playback { pipeline: Pipeline::assemble(pipeline, webrtcbin, Some(other)), stats })
+    let pipeline = Pipeline::assemble(pipeline, webrtcbin, Some(other));
+    Ok(Playback { pipeline, stats, probe: probe.cloned() })
 }
 
 /// Three Opus slots and one video slot that accepts H.264 or VP8 (Chromium's and Firefox's
@@ -212,6 +252,7 @@ fn audio_output(output: &PlaybackOutput) -> Result<Vec<gst::Element>, MediaError
             sink
         }
         PlaybackOutput::Headless => make("fakesink", "return-speaker")?,
+        PlaybackOutput::EchoRoom { channel } => super::echo::room_speaker(channel, "return-speaker")?,
     };
     Ok(vec![
         silence,
@@ -229,13 +270,17 @@ fn audio_output(output: &PlaybackOutput) -> Result<Vec<gst::Element>, MediaError
 fn video_output(output: &PlaybackOutput) -> Result<Vec<gst::Element>, MediaError> {
     let sink = match output {
         PlaybackOutput::Devices { .. } => display_sink()?,
-        PlaybackOutput::Headless => {
+        PlaybackOutput::Headless | PlaybackOutput::EchoRoom { .. } => {
             let sink = make("fakesink", "return-display")?;
             sink.set_property("sync", false);
             sink
         }
     };
-    sink.set_property("async", false);
+    // autovideosink (a bin) has no `async` of its own; it only chooses the sink, and the feed's
+    // pipeline is live, so it does not hold PLAYING back either. Setting a missing property panics.
+    if sink.find_property("async").is_some() {
+        sink.set_property("async", false);
+    }
     let hands = make("textoverlay", HANDS)?;
     // Top left, on a shaded band: readable over any picture from the back of the room.
     hands.set_property_from_str("valignment", "top");
@@ -255,6 +300,16 @@ fn display_sink() -> Result<gst::Element, MediaError> {
         }
         let _ = kms.set_state(gst::State::Null);
         tracing::info!("kmssink cannot open the display; trying autovideosink");
+    }
+    // Without a desktop session autovideosink probes every sink it knows, and on Debian 12 one of
+    // them crashed the process (SIGSEGV) on a machine with neither KMS nor X/Wayland. Nothing
+    // can be shown there anyway: the feed still plays its sound and counts its frames.
+    let desktop = ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
+    if !desktop {
+        tracing::warn!("no display (no KMS, no DISPLAY/WAYLAND_DISPLAY): the return feed's video is not shown");
+        let sink = make("fakesink", "return-display")?;
+        sink.set_property("sync", false);
+        return Ok(sink);
     }
     make("autovideosink", "return-display")
 }
@@ -381,11 +436,4 @@ fn add_and_link_in(pipeline: &gst::Pipeline, branch: &[gst::Element]) -> Result<
         return Err(MediaError::Link { from: "(empty branch)".to_owned(), to: "pipeline".to_owned() });
     }
     add_and_link(pipeline, branch)
-}
-
-/// The `rms` field of a `level` message: one dB value per channel.
-fn rms_channels(s: &gst::StructureRef) -> Vec<f64> {
-    s.get::<gst::glib::ValueArray>("rms")
-        .map(|values| values.iter().filter_map(|v| v.get::<f64>().ok()).collect())
-        .unwrap_or_default()
 }

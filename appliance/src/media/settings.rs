@@ -7,6 +7,18 @@ pub enum Source {
     Virtual { pattern: TestPattern },
     /// A V4L2 camera and an ALSA microphone (`None` = ALSA's default device).
     Capture { camera: String, mic: Option<String> },
+    /// Test pictures and a simulated room for echo tests: the "microphone" hears only what a
+    /// return feed with `PlaybackOutput::EchoRoom` of the same `channel` plays, as a real
+    /// microphone hears the speaker (see `EchoProbe`'s module).
+    EchoRoom { pattern: TestPattern, channel: String },
+}
+
+impl Source {
+    /// Whether the microphone hears a room (real or simulated), where webrtcdsp has work to
+    /// do. A sine test tone has nothing to clean.
+    pub fn hears_a_room(&self) -> bool {
+        !matches!(self, Source::Virtual { .. })
+    }
 }
 
 /// The `videotestsrc` pattern shown in virtual mode.
@@ -56,9 +68,10 @@ impl Default for VideoSettings {
 }
 
 /// webrtcdsp on the microphone. Off for test sources: a sine tone has nothing to clean.
+/// Echo cancellation also needs an `EchoProbe` (`PipelineOptions::echo`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AudioProcessing {
-    /// Echo cancellation; only takes effect once a `webrtcechoprobe` (the return feed) plays.
+    /// Echo cancellation against what the return feed plays through the `EchoProbe`.
     pub aec: bool,
     pub ns: bool,
     pub agc: bool,

@@ -16,9 +16,10 @@ pub struct MediaStats {
 }
 
 impl MediaStats {
-    /// Watches the encoder's output. `None` if the pipeline has no `video-enc`.
+    /// Watches the payloader's input: encoded frames, from our encoder or from a camera that
+    /// encodes itself. `None` if the pipeline has no `video-pay`.
     pub fn attach(pipeline: &Pipeline) -> Option<Self> {
-        let pad = pipeline.gst_pipeline().by_name("video-enc")?.static_pad("src")?;
+        let pad = pipeline.gst_pipeline().by_name("video-pay")?.static_pad("sink")?;
         let stats = Self::default();
         let counter = stats.clone();
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
@@ -83,6 +84,42 @@ impl ReturnStats {
     }
 }
 
+/// The level of an audio stream from `level` messages: the latest report, and every report for
+/// whoever subscribed (tests average them). Cheap to clone; GStreamer's threads report.
+#[derive(Clone, Default)]
+pub struct AudioLevel(Arc<Mutex<LevelInner>>);
+
+#[derive(Default)]
+struct LevelInner {
+    latest: Option<f64>,
+    subscribers: Vec<std::sync::mpsc::Sender<Option<f64>>>,
+}
+
+impl AudioLevel {
+    /// Latest RMS in dBFS, loudest channel; `None` while silent or before the first report.
+    pub fn latest_db(&self) -> Option<f64> {
+        self.lock().latest
+    }
+
+    /// Every report from now on (dBFS, `None` for silence), until the receiver is dropped.
+    pub fn subscribe(&self) -> std::sync::mpsc::Receiver<Option<f64>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.lock().subscribers.push(tx);
+        rx
+    }
+
+    pub(super) fn report(&self, rms_per_channel: &[f64]) {
+        let db = loudest_channel_db(rms_per_channel);
+        let mut inner = self.lock();
+        inner.latest = db;
+        inner.subscribers.retain(|tx| tx.send(db).is_ok());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LevelInner> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// The loudest channel's RMS, or `None` for silence (including -inf and NaN).
 fn loudest_channel_db(rms_per_channel: &[f64]) -> Option<f64> {
     rms_per_channel.iter().copied().filter(|db| db.is_finite() && *db > SILENCE_DB).reduce(f64::max)
@@ -99,6 +136,19 @@ mod tests {
         assert_eq!(loudest_channel_db(&[f64::NEG_INFINITY, f64::NAN]), None);
         assert_eq!(loudest_channel_db(&[-700.0]), None, "digital silence as level reports it");
         assert_eq!(loudest_channel_db(&[]), None);
+    }
+
+    #[test]
+    fn audio_level_keeps_the_latest_and_tells_subscribers() {
+        let level = AudioLevel::default();
+        let rx = level.subscribe();
+        level.report(&[-30.0]);
+        level.report(&[f64::NEG_INFINITY]);
+        assert_eq!(level.latest_db(), None);
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), [Some(-30.0), None]);
+        drop(rx);
+        level.report(&[-10.0]);
+        assert_eq!(level.latest_db(), Some(-10.0), "a gone subscriber does not stop reports");
     }
 
     #[test]
