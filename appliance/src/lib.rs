@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod loss;
 pub mod media;
 pub mod notify;
 pub mod panel;

@@ -475,6 +475,7 @@ impl Runner {
         session.pipeline.play()?;
         self.reporter.board().set_stats(MediaStats::attach(&session.pipeline));
         self.reporter.board().snapshots().attach(session.pipeline.gst_pipeline());
+        self.reporter.board().loss().attach(session.pipeline.webrtcbin());
         self.certificate.install(session.pipeline.webrtcbin())?;
         let offer = media::create_offer(session.pipeline.webrtcbin(), OFFER_TIMEOUT)?;
         let offer = self.certificate.with_fingerprint(&offer);
@@ -551,6 +552,7 @@ impl Runner {
         self.generation += 1;
         self.reporter.board().set_stats(None);
         self.reporter.board().snapshots().detach();
+        self.reporter.board().loss().detach();
         let Some(session) = self.session.take() else {
             return;
         };

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::loss::LossMeter;
 use crate::media::{MediaStats, ReturnStats};
 use crate::panel::PanelState;
 use crate::snapshot::SnapshotTap;
@@ -29,6 +30,8 @@ pub struct Snapshot {
     pub encoder: Option<String>,
     pub fps: Option<f64>,
     pub bitrate_kbps: Option<f64>,
+    /// Percent of our packets the hub reported lost (its last RTCP report), worst stream.
+    pub packet_loss_percent: Option<f64>,
     pub last_error: Option<String>,
     /// Whether a capture pipeline exists: outside lessons the camera and microphone are closed.
     pub camera_open: bool,
@@ -81,7 +84,7 @@ pub struct PanelStatus {
 
 /// The shared, always-current status. Cheap to clone.
 #[derive(Clone, Default)]
-pub struct StatusBoard(Arc<Mutex<Board>>, SnapshotTap);
+pub struct StatusBoard(Arc<Mutex<Board>>, SnapshotTap, LossMeter);
 
 #[derive(Default)]
 struct Board {
@@ -118,7 +121,10 @@ impl StatusBoard {
     }
 
     pub fn snapshot(&self) -> Snapshot {
+        // Asks webrtcbin (up to half a second): not while holding the board.
+        let loss = self.2.percent();
         let mut board = self.lock();
+        board.snapshot.packet_loss_percent = loss;
         if let Some(stats) = board.return_stats.clone() {
             let feed = &mut board.snapshot.return_feed;
             feed.audio_level_db = stats.audio_level_db().map(round1);
@@ -147,6 +153,11 @@ impl StatusBoard {
     /// each publishing pipeline).
     pub fn snapshots(&self) -> &SnapshotTap {
         &self.1
+    }
+
+    /// Loss the hub reports on what we publish (the runner attaches the publishing webrtcbin).
+    pub fn loss(&self) -> &LossMeter {
+        &self.2
     }
 }
 

@@ -80,6 +80,12 @@ fn box_idles_until_the_lesson_starts_and_closes_the_camera_at_its_end() {
         (s["state"] == "live" && s["camera_open"] == true).then_some(())
     });
     wait_for("hub sees the box live", Duration::from_secs(15), || hub_sees("live").then_some(()));
+    // The hub's RTCP receiver reports come back as the box's packet loss (none on loopback).
+    wait_for("packet loss in the box's telemetry", Duration::from_secs(30), || {
+        let v = get_json(&agent, &device_view, Some(&teacher))?;
+        let loss = v["telemetry"]["packetLossPercent"].as_f64()?;
+        (0.0..=100.0).contains(&loss).then_some(())
+    });
 
     assert_eq!(post(&agent, &format!("{hub_url}/api/rooms/{ROOM}/end"), &teacher), 202);
     wait_for("box idle with the camera closed after end", Duration::from_secs(15), || {

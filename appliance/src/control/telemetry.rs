@@ -25,8 +25,7 @@ pub fn telemetry(snapshot: &Snapshot, cpu: Option<f32>, temperature: Option<f32>
         encoder: snapshot.encoder.clone(),
         fps: snapshot.fps.map(|f| f as f32),
         bitrate_kbps: snapshot.bitrate_kbps.map(|b| b.round().clamp(0.0, f64::from(u32::MAX)) as u32),
-        // webrtcbin's RTCP figures are not collected yet.
-        packet_loss_percent: None,
+        packet_loss_percent: snapshot.packet_loss_percent.map(|p| p as f32),
         cpu_percent: cpu,
         temperature_c: temperature,
         last_error: snapshot.last_error.clone(),
