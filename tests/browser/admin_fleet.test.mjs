@@ -25,25 +25,8 @@ const row = () => page.locator(`tr[data-room="${ROOM}"]`);
 const badge = () => row().locator('.badge').textContent();
 
 test('the first admin sets up, logs in and adds a room', () => env.diagnose(async () => {
-  await page.goto(await env.adminSetupUrl());
-  await page.getByLabel('Username').fill(USER);
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-  await page.getByLabel('Password again').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.locator('#setup-done').waitFor({ state: 'visible' });
-
-  await page.goto(`${env.baseUrl}/admin/login`);
-  await page.getByLabel('Username').fill(USER);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.waitForURL(/\/admin$/);
-
-  await page.getByLabel('Room id').fill(ROOM);
-  await page.getByLabel('Name', { exact: true }).fill('Physics lab');
-  await page.getByLabel(/^Building/).fill('North');
-  await page.getByLabel('Capacity').fill('30');
-  await page.getByRole('button', { name: 'Add room' }).click();
-  await page.locator('#room-created').filter({ hasText: ROOM }).waitFor();
+  await env.setupAdmin(page, { username: USER, password: PASSWORD });
+  await env.addRoom(page, { id: ROOM, name: 'Physics lab', building: 'North', capacity: 30 });
 }));
 
 test('a configured room without a box shows offline', () => env.diagnose(async () => {

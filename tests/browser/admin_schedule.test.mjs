@@ -39,22 +39,8 @@ const hhmm = (d) => `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinu
 
 test('a scheduled lesson makes the idle box go live, the student link shows the room, and the end stops it',
   { timeout: 300000 }, () => env.diagnose(async () => {
-    await admin.goto(await env.adminSetupUrl());
-    await admin.getByLabel('Username').fill(USER);
-    await admin.getByLabel('Password', { exact: true }).fill(PASSWORD);
-    await admin.getByLabel('Password again').fill(PASSWORD);
-    await admin.getByRole('button', { name: 'Create account' }).click();
-    await admin.locator('#setup-done').waitFor({ state: 'visible' });
-    await admin.goto(`${env.baseUrl}/admin/login`);
-    await admin.getByLabel('Username').fill(USER);
-    await admin.getByLabel('Password').fill(PASSWORD);
-    await admin.getByRole('button', { name: 'Log in' }).click();
-    await admin.waitForURL(/\/admin$/);
-    await admin.getByLabel('Room id').fill(ROOM);
-    await admin.getByLabel('Name', { exact: true }).fill('Biology lab');
-    await admin.getByLabel('Capacity').fill('20');
-    await admin.getByRole('button', { name: 'Add room' }).click();
-    await admin.locator('#room-created').filter({ hasText: ROOM }).waitFor();
+    await env.setupAdmin(admin, { username: USER, password: PASSWORD });
+    await env.addRoom(admin, { id: ROOM, name: 'Biology lab', capacity: 20 });
 
     // The box, configured as in a classroom, idles on its control channel.
     env.startAppliance({ room: ROOM, token: env.mintToken({ room: ROOM, role: 'device', name: 'Lab 301 box' }), idle: true });

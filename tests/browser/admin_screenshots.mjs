@@ -37,17 +37,7 @@ try {
   const browser = await env.launchBrowser();
   const page = await env.newPage(browser, 'admin');
   await page.setViewportSize(VIEW);
-  await page.goto(await env.adminSetupUrl());
-  await page.getByLabel('Username').fill('it-admin');
-  await page.getByLabel('Password', { exact: true }).fill('a long admin password');
-  await page.getByLabel('Password again').fill('a long admin password');
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.locator('#setup-done').waitFor({ state: 'visible' });
-  await page.goto(`${env.baseUrl}/admin/login`);
-  await page.getByLabel('Username').fill('it-admin');
-  await page.getByLabel('Password').fill('a long admin password');
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.waitForURL(/\/admin$/);
+  await env.setupAdmin(page, { username: 'it-admin', password: 'a long admin password' });
   const rooms = [['bio-12', 'Biology 12', 'South'], ['phys-101', 'Physics lecture hall', 'North'],
     ['chem-204', 'Chemistry lab', 'North']];
   for (const [id, name, building] of rooms) {

@@ -200,6 +200,34 @@ export class Env {
   }
 
   /**
+   * The first admin, created on `page` from the printed setup link, then logged in: the page ends
+   * on the Rooms page (`/admin`).
+   */
+  async setupAdmin(page, { username, password }) {
+    await page.goto(await this.adminSetupUrl());
+    await page.getByLabel('Username').fill(username);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByLabel('Password again').fill(password);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.locator('#setup-done').waitFor({ state: 'visible' });
+    await page.goto(`${this.baseUrl}/admin/login`);
+    await page.getByLabel('Username').fill(username);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL(/\/admin$/);
+  }
+
+  /** Adds a room with the Rooms page's form (the page must be on `/admin`). */
+  async addRoom(page, { id, name, building = '', capacity = 30 }) {
+    await page.getByLabel('Room id').fill(id);
+    await page.getByLabel('Name', { exact: true }).fill(name);
+    if (building) await page.getByLabel(/^Building/).fill(building);
+    await page.getByLabel('Capacity').fill(String(capacity));
+    await page.getByRole('button', { name: 'Add room' }).click();
+    await page.locator('#room-created').filter({ hasText: id }).waitFor();
+  }
+
+  /**
    * A token from `lectern-hub token`: the last non-empty line of its stdout. `guest: true` mints a
    * shared guest link token (its holders choose a name and wait in the lobby).
    */

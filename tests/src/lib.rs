@@ -145,3 +145,17 @@ pub fn get_json(agent: &ureq::Agent, url: &str, bearer: Option<&str>) -> Option<
     }
     serde_json::from_str(&resp.body_mut().read_to_string().ok()?).ok()
 }
+
+/// Starts `lectern-hub serve` on `127.0.0.1:port` with `data_dir` (media on loopback, one shard)
+/// and waits until it listens.
+pub fn start_hub(data_dir: &Path, port: u16) -> Proc {
+    let mut cmd = Command::new(bin("lectern-hub"));
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data_dir)
+        .env("LECTERN_UDP_PORT", "0")
+        .env("LECTERN_BIND_IP", "127.0.0.1")
+        .env("LECTERN_SHARDS", "1");
+    let hub = Proc::spawn(cmd);
+    hub.wait_line("listening on", Duration::from_secs(30));
+    hub
+}

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use lectern_e2e::{Proc, agent, bin, free_port, get_json, status_url, wait_for};
+use lectern_e2e::{Proc, agent, bin, free_port, get_json, start_hub, status_url, wait_for};
 use serde_json::Value;
 
 const ROOM: &str = "lab-7";
@@ -24,14 +24,7 @@ fn box_idles_until_the_lesson_starts_and_closes_the_camera_at_its_end() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let hub_url = format!("http://127.0.0.1:{port}");
-    let mut cmd = Command::new(bin("lectern-hub"));
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir.path())
-        .env("LECTERN_UDP_PORT", "0")
-        .env("LECTERN_BIND_IP", "127.0.0.1")
-        .env("LECTERN_SHARDS", "1");
-    let hub = Proc::spawn(cmd);
-    hub.wait_line("listening on", Duration::from_secs(30));
+    let _hub = start_hub(dir.path(), port);
 
     // The box's own files, as in a classroom: no room or token on the command line.
     let config = dir.path().join("etc");

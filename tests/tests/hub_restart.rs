@@ -4,19 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lectern_e2e::{Proc, agent, bin, free_port, status_url, wait_for};
-
-fn start_hub(port: u16, dir: &std::path::Path) -> Proc {
-    let mut cmd = Command::new(bin("lectern-hub"));
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir)
-        .env("LECTERN_UDP_PORT", "0")
-        .env("LECTERN_BIND_IP", "127.0.0.1")
-        .env("LECTERN_SHARDS", "1");
-    let hub = Proc::spawn(cmd);
-    hub.wait_line("listening on", Duration::from_secs(30));
-    hub
-}
+use lectern_e2e::{Proc, agent, bin, free_port, start_hub, status_url, wait_for};
 
 fn appliance_state(agent: &ureq::Agent, status: &str) -> Option<String> {
     let mut r = agent.get(status).call().ok()?;
@@ -28,7 +16,7 @@ fn appliance_state(agent: &ureq::Agent, status: &str) -> Option<String> {
 fn appliance_is_live_again_within_10_s_of_a_hub_restart() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut hub = start_hub(port, dir.path());
+    let mut hub = start_hub(dir.path(), port);
     let out = std::process::Command::new(bin("lectern-hub"))
         .args(["token", "--room", "restart", "--role", "device", "--name", "Room", "--data-dir"])
         .arg(dir.path())
@@ -66,7 +54,7 @@ fn appliance_is_live_again_within_10_s_of_a_hub_restart() {
         (appliance_state(&agent, &status).as_deref() != Some("live")).then_some(())
     });
 
-    let _hub = start_hub(port, dir.path());
+    let _hub = start_hub(dir.path(), port);
     let listening = Instant::now();
     wait_for("appliance live again", Duration::from_secs(10), || {
         (appliance_state(&agent, &status).as_deref() == Some("live")).then_some(())

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lectern_e2e::{Proc, agent, bin, free_port, get_json, status_url, wait_for};
+use lectern_e2e::{Proc, agent, bin, free_port, get_json, start_hub, status_url, wait_for};
 use serde_json::Value;
 
 const ROOM: &str = "tls-lab";
@@ -98,14 +98,7 @@ fn appliance(dir: &Path, name: &str, hub_url: &str, ca_file: Option<&Path>, toke
 fn a_box_reaches_an_https_hub_that_its_ca_file_vouches_for() {
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
-    let mut cmd = Command::new(bin("lectern-hub"));
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir.path())
-        .env("LECTERN_UDP_PORT", "0")
-        .env("LECTERN_BIND_IP", "127.0.0.1")
-        .env("LECTERN_SHARDS", "1");
-    let hub = Proc::spawn(cmd);
-    hub.wait_line("listening on", Duration::from_secs(30));
+    let _hub = start_hub(dir.path(), port);
 
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
     let ca = dir.path().join("school-ca.pem");

@@ -46,6 +46,43 @@ pub async fn record(conn: impl sqlx::SqliteExecutor<'_>, e: &Entry<'_>) -> Resul
     Ok(())
 }
 
+/// Which audit column a throttle counts failures by.
+#[derive(Debug, Clone, Copy)]
+pub enum By<'a> {
+    Ip(&'a str),
+    Actor(&'a str),
+    Target(&'a str),
+}
+
+/// Failed attempts are audit rows (`action`); the same rows throttle: once any of `by` has
+/// `max` failures within `window_secs`, further attempts get 429 until the oldest ages out.
+pub async fn throttle(
+    pool: &sqlx::SqlitePool,
+    action: &str,
+    by: &[By<'_>],
+    max: i64,
+    window_secs: u64,
+    now: u64,
+) -> Result<()> {
+    let since = now.saturating_sub(window_secs) as i64;
+    for b in by {
+        let (column, value) = match *b {
+            By::Ip(v) => ("ip", v),
+            By::Actor(v) => ("actor", v),
+            By::Target(v) => ("target", v),
+        };
+        // `column` is one of the literals above, never input.
+        let sql = format!("SELECT COUNT(*), MIN(at) FROM admin_audit WHERE action = ? AND at > ? AND {column} = ?");
+        let (n, oldest): (i64, Option<i64>) =
+            sqlx::query_as(&sql).bind(action).bind(since).bind(value).fetch_one(pool).await?;
+        if n >= max {
+            let retry_after = (oldest.unwrap_or(since) + window_secs as i64 - now as i64).max(1) as u64;
+            return Err(crate::error::Error::RateLimited { retry_after });
+        }
+    }
+    Ok(())
+}
+
 /// A recorded change as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Record {

@@ -89,19 +89,8 @@ fn parse_room(room: &str) -> Result<RoomId> {
 }
 
 async fn check_claim_throttle(pool: &sqlx::SqlitePool, caller: &Caller, now: u64) -> Result<()> {
-    let since = now.saturating_sub(CLAIM_WINDOW_SECS) as i64;
-    for (column, value) in [("ip", caller.ip.as_str()), ("actor", caller.username.as_str())] {
-        // `column` is one of two literals above, never input.
-        let sql = format!(
-            "SELECT COUNT(*), MIN(at) FROM admin_audit WHERE action = 'device.claim.failed' AND at > ? AND {column} = ?"
-        );
-        let (n, oldest): (i64, Option<i64>) = sqlx::query_as(&sql).bind(since).bind(value).fetch_one(pool).await?;
-        if n >= MAX_CLAIM_FAILURES {
-            let retry_after = (oldest.unwrap_or(since) + CLAIM_WINDOW_SECS as i64 - now as i64).max(1) as u64;
-            return Err(Error::RateLimited { retry_after });
-        }
-    }
-    Ok(())
+    let by = [audit::By::Ip(&caller.ip), audit::By::Actor(&caller.username)];
+    audit::throttle(pool, "device.claim.failed", &by, MAX_CLAIM_FAILURES, CLAIM_WINDOW_SECS, now).await
 }
 
 /// `POST /admin/api/devices/enroll` `{code, room, name}` → `201 device`: the box waiting with

@@ -32,19 +32,8 @@ pub struct Me {
 
 /// Refuses the attempt if this IP or this username failed too often lately.
 async fn check_throttle(pool: &sqlx::SqlitePool, ip: &str, username: &str, now: u64) -> Result<()> {
-    let since = now.saturating_sub(WINDOW_SECS) as i64;
-    for (column, value) in [("ip", ip), ("target", username)] {
-        // `column` is one of two literals above, never input.
-        let sql = format!(
-            "SELECT COUNT(*), MIN(at) FROM admin_audit WHERE action = 'login.failed' AND at > ? AND {column} = ?"
-        );
-        let (n, oldest): (i64, Option<i64>) = sqlx::query_as(&sql).bind(since).bind(value).fetch_one(pool).await?;
-        if n >= MAX_FAILURES {
-            let retry_after = (oldest.unwrap_or(since) + WINDOW_SECS as i64 - now as i64).max(1) as u64;
-            return Err(Error::RateLimited { retry_after });
-        }
-    }
-    Ok(())
+    let by = [audit::By::Ip(ip), audit::By::Target(username)];
+    audit::throttle(pool, "login.failed", &by, MAX_FAILURES, WINDOW_SECS, now).await
 }
 
 /// `POST /admin/api/login` `{username, password}` → `Me` and the session cookie.
