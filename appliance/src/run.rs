@@ -341,10 +341,27 @@ impl Runner {
     fn reconfigure(&mut self, settings: &Settings) {
         let v = &settings.video;
         let video = &mut self.media.video;
+        let bitrate_changed = video.bitrate_kbps != v.bitrate_kbps;
         (video.width, video.height, video.framerate) = (v.width, v.height, v.framerate);
         (video.bitrate_kbps, video.keyframe_interval_s) = (v.bitrate_kbps, v.keyframe_interval_s);
         let a = &settings.audio;
         (self.media.audio.aec, self.media.audio.ns, self.media.audio.agc) = (a.aec, a.ns, a.agc);
+        if let Source::Capture { camera, mic } = &mut self.media.source {
+            // The configured name or path; a name the probe cannot place is kept and fails loudly
+            // when the next pipeline opens it.
+            *camera = crate::probe::resolve_camera(&settings.camera).unwrap_or_else(|_| settings.camera.clone());
+            mic.clone_from(&a.mic);
+        }
+        // The bitrate is what admins change during a lesson (a weak uplink): apply it now where
+        // the encoder allows; the rest applies from the next pipeline.
+        let live = bitrate_changed
+            && self
+                .session
+                .as_ref()
+                .is_some_and(|s| media::set_live_bitrate(s.pipeline.gst_pipeline(), v.bitrate_kbps));
+        if live {
+            tracing::info!(bitrate_kbps = v.bitrate_kbps, "pushed bitrate applied to the running encoder");
+        }
         tracing::info!("pushed configuration applies from the next pipeline");
     }
 

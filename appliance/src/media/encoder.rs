@@ -154,6 +154,21 @@ fn output_caps(factory: &str, video: &VideoSettings) -> gst::Caps {
     caps.build()
 }
 
+/// Changes the bitrate of the running encoder in `pipeline`, for encoders that take it while
+/// playing. `false` when there is none or it cannot (the next pipeline gets the new figure).
+pub fn set_live_bitrate(pipeline: &gst::Pipeline, kbps: u32) -> bool {
+    let Some(enc) = pipeline.by_name("video-enc") else { return false };
+    let Some(factory) = enc.factory().map(|f| f.name().to_string()) else { return false };
+    let value = match factory.as_str() {
+        "x264enc" | "vaapih264enc" => kbps.to_string(),
+        "openh264enc" | "nvv4l2h264enc" => (u64::from(kbps) * 1000).to_string(),
+        // v4l2h264enc takes its controls when it starts.
+        _ => return false,
+    };
+    set_property(&enc, "bitrate", &value);
+    true
+}
+
 /// Sets bitrate, keyframe interval and low-latency options in each encoder's own vocabulary.
 fn configure(enc: &gst::Element, factory: &str, video: &VideoSettings) {
     let kbps = video.bitrate_kbps.to_string();

@@ -101,3 +101,24 @@ fn encoder_properties_follow_the_settings() {
     assert_eq!(openh264.property::<u32>("bitrate"), 800_000);
     assert_eq!(openh264.property::<u32>("gop-size"), 75);
 }
+
+#[test]
+fn a_playing_x264_encoder_takes_a_new_bitrate() {
+    crate::media::init().unwrap();
+    let pipeline = gst::parse::launch(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=10/1 \
+         ! x264enc name=video-enc bitrate=1500 tune=zerolatency speed-preset=ultrafast ! fakesink",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let (result, _, _) = pipeline.state(gst::ClockTime::from_seconds(10));
+    result.unwrap();
+    assert!(super::set_live_bitrate(&pipeline, 800));
+    let enc = pipeline.by_name("video-enc").unwrap();
+    assert_eq!(enc.property::<u32>("bitrate"), 800);
+    pipeline.set_state(gst::State::Null).unwrap();
+    let other = gst::Pipeline::new();
+    assert!(!super::set_live_bitrate(&other, 800), "no encoder: not applied");
+}

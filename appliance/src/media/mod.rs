@@ -24,7 +24,7 @@ mod watch;
 pub use camera_mode::{CameraCodec, CameraFormat, CameraMode, camera_formats, choose_mode};
 pub use certificate::DtlsCertificate;
 pub use echo::EchoProbe;
-pub use encoder::{EncoderChoice, EncoderRegistry, GstEncoderRegistry, Skipped, choose_encoder};
+pub use encoder::{EncoderChoice, EncoderRegistry, GstEncoderRegistry, Skipped, choose_encoder, set_live_bitrate};
 pub use error::MediaError;
 pub use inbound::InboundMonitor;
 pub use negotiate::{apply_answer, create_offer};
