@@ -116,8 +116,18 @@ impl Pipeline {
     /// makes the pipeline start on the stand-in (the device is never opened).
     pub fn use_stand_in(&self, kind: SourceKind) -> Result<(), MediaError> {
         let n = names(kind);
-        let (source, stand_in, selector) =
-            (self.element(n.source)?, self.element(n.stand_in)?, self.element(n.selector)?);
+        let source = self.element(n.source)?;
+        self.switch_to_stand_in(kind)?;
+        source.set_locked_state(true);
+        // Closing a device that already failed may report a failure of its own; it is closed.
+        let _ = source.set_state(gst::State::Null);
+        Ok(())
+    }
+
+    /// Starts `kind`'s stand-in (it idles locked until needed) and makes it the selector's input.
+    fn switch_to_stand_in(&self, kind: SourceKind) -> Result<(), MediaError> {
+        let n = names(kind);
+        let (stand_in, selector) = (self.element(n.stand_in)?, self.element(n.selector)?);
         stand_in.set_locked_state(false);
         if stand_in.sync_state_with_parent().is_err() {
             return Err(MediaError::StateChange {
@@ -126,9 +136,6 @@ impl Pipeline {
             });
         }
         selector.set_property("active-pad", selector_pad(&self.element(n.stand_in_caps)?)?);
-        source.set_locked_state(true);
-        // Closing a device that already failed may report a failure of its own; it is closed.
-        let _ = source.set_state(gst::State::Null);
         Ok(())
     }
 
@@ -136,17 +143,10 @@ impl Pipeline {
     /// camera's H.264 is passed through and there are no raw frames to paint black.
     pub(super) fn cover_camera(&self, cover: bool) -> Result<(), MediaError> {
         let n = names(SourceKind::Camera);
-        let (stand_in, selector) = (self.element(n.stand_in)?, self.element(n.selector)?);
         if cover {
-            stand_in.set_locked_state(false);
-            if stand_in.sync_state_with_parent().is_err() {
-                return Err(MediaError::StateChange {
-                    state: "PLAYING",
-                    detail: format!("'{}' did not start", n.stand_in),
-                });
-            }
-            selector.set_property("active-pad", selector_pad(&self.element(n.stand_in_caps)?)?);
+            self.switch_to_stand_in(SourceKind::Camera)?;
         } else {
+            let (stand_in, selector) = (self.element(n.stand_in)?, self.element(n.selector)?);
             selector.set_property("active-pad", selector_pad(&self.element(n.device_caps)?)?);
             stand_in.set_locked_state(true);
             let _ = stand_in.set_state(gst::State::Null);

@@ -183,14 +183,7 @@ impl ShardCore {
         peer.handle_input(input);
         // The receiving peer is polled at once: str0m holds one incoming RTP packet at a time.
         let mut events = std::mem::take(&mut self.events);
-        let before = peer.next_timeout;
-        peer.poll(&mut self.out, &mut events);
-        if peer.next_timeout != before {
-            self.timers.schedule(key, peer.next_timeout);
-        }
-        for ev in events.drain(..) {
-            self.on_peer_event(key, ev, now);
-        }
+        self.poll_peer(key, &mut events, now);
         self.events = events;
         self.dirty.push(key);
     }
@@ -198,6 +191,20 @@ impl ShardCore {
     /// Polls what [`receive`](Self::receive) left dirty.
     pub fn flush_received(&mut self, now: Instant) {
         self.flush(now);
+    }
+
+    /// Takes `key`'s output and events after its input, keeps its timer current and handles the
+    /// events (`events` is a reused, empty buffer).
+    fn poll_peer(&mut self, key: PeerKey, events: &mut Vec<PeerEvent>, now: Instant) {
+        let Some(peer) = self.peers.get_mut(&key) else { return };
+        let before = peer.next_timeout;
+        peer.poll(&mut self.out, events);
+        if peer.next_timeout != before {
+            self.timers.schedule(key, peer.next_timeout);
+        }
+        for ev in events.drain(..) {
+            self.on_peer_event(key, ev, now);
+        }
     }
 
     /// Time passed: drive str0m timers, deferred keyframe requests and connect deadlines.
@@ -431,14 +438,7 @@ impl ShardCore {
                     let Some(peer) = self.peers.get_mut(&key) else { continue };
                     // Writes queued by forwarding leave only once time is fed in.
                     peer.handle_input(Input::Timeout(now));
-                    let before = peer.next_timeout;
-                    peer.poll(&mut self.out, &mut events);
-                    if peer.next_timeout != before {
-                        self.timers.schedule(key, peer.next_timeout);
-                    }
-                    for ev in events.drain(..) {
-                        self.on_peer_event(key, ev, now);
-                    }
+                    self.poll_peer(key, &mut events, now);
                 }
             }
             if self.renegotiate.is_empty() {
