@@ -39,7 +39,9 @@ test('the hand queue keeps raising order; lower own and lower all', { timeout: 1
   for (const [i, page] of students.entries()) {
     await page.getByTestId('hand-toggle').click();
     await waitFor(async () => (await classroomOf(teacher)).hands.length === i + 1, { what: `${i + 1} hands at the teacher` });
-    assert.equal(await page.getByTestId('hand-toggle').getAttribute('aria-pressed'), 'true');
+    // The student's own page learns of the hand from its own update, which may come after the teacher's.
+    await waitFor(async () => (await page.getByTestId('hand-toggle').getAttribute('aria-pressed')) === 'true',
+      { what: `student ${i + 1}'s hand button pressed` });
   }
   assert.deepEqual((await classroomOf(teacher)).hands.map((h) => h.name), names);
   assert.deepEqual(await queueNames(teacher), names, 'the queue on screen is in raising order');
@@ -50,7 +52,8 @@ test('the hand queue keeps raising order; lower own and lower all', { timeout: 1
   await waitFor(async () => (await queueNames(teacher)).join() === 'Ada,Linus', { what: 'Grace gone from the queue' });
   await waitFor(() => students[1].evaluate(() => !window.lectern.classroom.handRaised), { what: 'Grace sees her hand down' });
   assert.equal((await classroomOf(teacher)).chimes, names.length, 'a lowered hand does not chime');
-  assert.match(await students[1].getByTestId('hand-toggle').textContent(), /raise hand/i);
+  await waitFor(async () => /raise hand/i.test(await students[1].getByTestId('hand-toggle').textContent()),
+    { what: 'Grace offered to raise her hand again' });
 
   // The teacher lowers all.
   await teacher.getByTestId('lower-all-hands').click();
@@ -58,6 +61,7 @@ test('the hand queue keeps raising order; lower own and lower all', { timeout: 1
   assert.equal(await teacher.getByTestId('hand').count(), 0);
   for (const page of [students[0], students[2]]) {
     await waitFor(() => page.evaluate(() => !window.lectern.classroom.handRaised), { what: 'hand lowered at the student' });
-    assert.equal(await page.getByTestId('hand-toggle').getAttribute('aria-pressed'), 'false');
+    await waitFor(async () => (await page.getByTestId('hand-toggle').getAttribute('aria-pressed')) === 'false',
+      { what: 'hand button released at the student' });
   }
 }));
