@@ -89,6 +89,7 @@ for p in "${packages[@]}"; do
         stage lectern-hub "$root"
         install -D -m 0640 packaging/hub/hub.toml "$root/etc/lectern-hub/hub.toml"
         install -D -m 0644 hub/hub.example.toml "$root/usr/share/doc/lectern-hub/hub.example.toml"
+        install -D -m 0644 systemd/lectern-hub.sysctl.conf "$root/usr/lib/sysctl.d/60-lectern-hub.conf"
         echo /etc/lectern-hub/hub.toml >"$root/DEBIAN/conffiles"
         scripts lectern-hub "$root"
         # Self-contained (SQLite and TLS compiled in, web app embedded): only the C library.

@@ -90,7 +90,8 @@ if sh -n packaging/debian/*/postinst packaging/debian/*/prerm packaging/debian/*
     }
     check_deb "$debs"/lectern-hub_*.deb "libc6 systemd" "gstreamer" \
         /usr/bin/lectern-hub /usr/lib/systemd/system/lectern-hub.service /usr/lib/sysusers.d/lectern-hub.conf \
-        /usr/lib/tmpfiles.d/lectern-hub.conf /etc/lectern-hub/hub.toml /usr/share/doc/lectern-hub/README.md
+        /usr/lib/tmpfiles.d/lectern-hub.conf /usr/lib/sysctl.d/60-lectern-hub.conf /etc/lectern-hub/hub.toml \
+        /usr/share/doc/lectern-hub/README.md
     [[ $(dpkg-deb -I "$debs"/lectern-hub_*.deb conffiles) == /etc/lectern-hub/hub.toml ]] ||
         fail "lectern-hub.deb: /etc/lectern-hub/hub.toml is not a conffile"
     check_deb "$debs"/lectern-appliance_*.deb \
