@@ -55,5 +55,6 @@ test('student sees and hears the room feed', { timeout: 90000 }, () => env.diagn
   const feed = page.locator(`#stage video[data-role="device"][data-participant-id="${video.participantId}"]`);
   assert.equal(await feed.count(), 1, 'the device video is on the stage');
   assert.ok(await feed.isVisible(), 'the device video is visible');
-  assert.ok(await feed.evaluate((v) => v.videoWidth > 0), 'the device video element renders frames');
+  // The element gets its first frame through the media pipeline, not with the receiver's stats.
+  await waitFor(() => feed.evaluate((v) => v.videoWidth > 0), { what: 'the device video element renders frames' });
 }));

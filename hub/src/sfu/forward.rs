@@ -12,6 +12,7 @@ use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 
 use super::codec;
 use super::core::ShardCore;
+use super::keyframe::KeyframeThrottle;
 use super::peer::{DownState, PeerKey};
 
 impl ShardCore {
@@ -92,13 +93,24 @@ impl ShardCore {
             return;
         };
         let room_id = peer.room.clone();
-        self.request_keyframe(&room_id, track, now);
+        self.ask_publisher(&room_id, track, now, KeyframeThrottle::request);
     }
 
-    /// Asks the publisher of `track` for a keyframe, coalesced per track.
+    /// A new viewer of `track` needs a keyframe to start: asks its publisher, coalesced per track
+    /// (see `keyframe` for how joins and repairs differ).
     pub(super) fn request_keyframe(&mut self, room_id: &RoomId, track: TrackId, now: Instant) {
+        self.ask_publisher(room_id, track, now, KeyframeThrottle::request_join);
+    }
+
+    fn ask_publisher(
+        &mut self,
+        room_id: &RoomId,
+        track: TrackId,
+        now: Instant,
+        throttle: fn(&mut KeyframeThrottle, Instant) -> bool,
+    ) {
         let Some(up) = self.rooms.get_mut(room_id).and_then(|r| r.tracks.get_mut(&track)) else { return };
-        if up.kind != MediaKind::Video || !up.keyframe.request(now) {
+        if up.kind != MediaKind::Video || !throttle(&mut up.keyframe, now) {
             return;
         }
         let (p, m) = (up.peer, up.mid);
