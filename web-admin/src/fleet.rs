@@ -135,34 +135,11 @@ pub struct ConfigState {
     pub error: Option<String>,
 }
 
-/// Joins configured rooms `(id, name, building)` with connected boxes; sorted by room id.
-pub fn join(rooms: Vec<(String, String, String)>, devices: Vec<DeviceSummary>) -> Vec<FleetEntry> {
-    let mut rows: BTreeMap<String, FleetEntry> = rooms
-        .into_iter()
-        .map(|(id, name, building)| {
-            let row = FleetEntry {
-                room: id.clone(),
-                building,
-                room_name: Some(name),
-                configured: true,
-                online: false,
-                state: FleetState::Offline,
-                name: None,
-                version: None,
-                connected_at: None,
-                last_seen: None,
-                telemetry: None,
-                device_id: None,
-                config: None,
-                snapshot_at: None,
-                snapshot_error: None,
-            };
-            (id, row)
-        })
-        .collect();
-    for d in devices {
-        let row = rows.entry(d.room.to_string()).or_insert_with(|| FleetEntry {
-            room: d.room.to_string(),
+impl FleetEntry {
+    /// A row for `room` with no box connected and nothing known about it.
+    fn offline(room: &str) -> Self {
+        FleetEntry {
+            room: room.to_owned(),
             building: String::new(),
             room_name: None,
             configured: false,
@@ -177,7 +154,21 @@ pub fn join(rooms: Vec<(String, String, String)>, devices: Vec<DeviceSummary>) -
             config: None,
             snapshot_at: None,
             snapshot_error: None,
-        });
+        }
+    }
+}
+
+/// Joins configured rooms `(id, name, building)` with connected boxes; sorted by room id.
+pub fn join(rooms: Vec<(String, String, String)>, devices: Vec<DeviceSummary>) -> Vec<FleetEntry> {
+    let mut rows: BTreeMap<String, FleetEntry> = rooms
+        .into_iter()
+        .map(|(id, name, building)| {
+            let row = FleetEntry { building, room_name: Some(name), configured: true, ..FleetEntry::offline(&id) };
+            (id, row)
+        })
+        .collect();
+    for d in devices {
+        let row = rows.entry(d.room.to_string()).or_insert_with(|| FleetEntry::offline(d.room.as_str()));
         row.online = true;
         row.state = d.telemetry.as_ref().map_or(FleetState::Unknown, |t| t.state.into());
         row.name = Some(d.name);

@@ -17,9 +17,8 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use lectern_proto::device::{DeviceMsg, HubMsg, Inventory, TELEMETRY_EVERY_SECS, Telemetry};
+use lectern_proto::device::{DeviceMsg, HubMsg, TELEMETRY_EVERY_SECS};
 use lectern_proto::{Claims, Role, RoomId};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
@@ -71,23 +70,8 @@ const SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
 /// A snapshot is a thumbnail; anything bigger is refused rather than stored.
 const MAX_SNAPSHOT_BYTES: usize = 48 * 1024;
 
-/// What the hub knows about a room's box.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeviceView {
-    pub room: RoomId,
-    pub name: String,
-    pub version: Option<String>,
-    pub connected_at: u64,
-    pub last_seen: u64,
-    pub telemetry: Option<Telemetry>,
-    /// The enrolled device's id, when its credential came from enrollment.
-    pub device_id: Option<String>,
-    pub inventory: Option<Inventory>,
-    /// When the last snapshot arrived (Unix milliseconds), or why the box had none.
-    pub snapshot_at: Option<u64>,
-    pub snapshot_error: Option<String>,
-}
+/// What the hub knows about a room's box: the web admin's summary, kept as the box reports.
+pub type DeviceView = lectern_admin::DeviceSummary;
 
 impl DeviceRegistry {
     pub fn new(key: TokenKey) -> Self {
@@ -437,20 +421,6 @@ pub async fn view(
 impl lectern_admin::Fleet for DeviceRegistry {
     fn devices(&self) -> Vec<lectern_admin::DeviceSummary> {
         self.all()
-            .into_iter()
-            .map(|v| lectern_admin::DeviceSummary {
-                room: v.room,
-                name: v.name,
-                version: v.version,
-                connected_at: v.connected_at,
-                last_seen: v.last_seen,
-                telemetry: v.telemetry,
-                device_id: v.device_id,
-                inventory: v.inventory,
-                snapshot_at: v.snapshot_at,
-                snapshot_error: v.snapshot_error,
-            })
-            .collect()
     }
 
     fn snapshot(&self, room: &RoomId) -> Option<Arc<[u8]>> {
