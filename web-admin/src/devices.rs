@@ -49,6 +49,9 @@ pub struct Device {
     pub enrolled_at: i64,
     pub enrolled_by: String,
     pub revoked_at: Option<i64>,
+    /// The `jti` of the box's credential: what revoking refuses. Never sent to a browser.
+    #[serde(skip)]
+    pub credential_jti: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -64,21 +67,14 @@ pub struct ConfigVersion {
     pub reported_at: Option<i64>,
 }
 
-const DEVICE_COLUMNS: &str = "id, name, room_id, hostname, enrolled_at, enrolled_by, revoked_at";
+const DEVICE_COLUMNS: &str = "id, name, room_id, hostname, enrolled_at, enrolled_by, revoked_at, credential_jti";
 
-async fn in_service(pool: &sqlx::SqlitePool, room: &str) -> Result<Option<(Device, String)>> {
+async fn in_service(pool: &sqlx::SqlitePool, room: &str) -> Result<Option<Device>> {
     let sql = format!("SELECT {DEVICE_COLUMNS} FROM admin_devices WHERE room_id = ? AND revoked_at IS NULL");
-    let Some(device) = sqlx::query_as::<_, Device>(&sql).bind(room).fetch_optional(pool).await? else {
-        return Ok(None);
-    };
-    let jti: String = sqlx::query_scalar("SELECT credential_jti FROM admin_devices WHERE id = ?")
-        .bind(&device.id)
-        .fetch_one(pool)
-        .await?;
-    Ok(Some((device, jti)))
+    Ok(sqlx::query_as::<_, Device>(&sql).bind(room).fetch_optional(pool).await?)
 }
 
-async fn require_in_service(pool: &sqlx::SqlitePool, room: &RoomId) -> Result<(Device, String)> {
+async fn require_in_service(pool: &sqlx::SqlitePool, room: &RoomId) -> Result<Device> {
     in_service(pool, room.as_str())
         .await?
         .ok_or_else(|| Error::NotFound(format!("room '{room}' has no enrolled box; enroll one with its claim code")))
@@ -113,7 +109,7 @@ pub async fn enroll(
     if configured.is_none() {
         return Err(Error::invalid(format!("room: no room '{room}'; add it on the Rooms page first")));
     }
-    if let Some((other, _)) = in_service(&st.pool, room.as_str()).await? {
+    if let Some(other) = in_service(&st.pool, room.as_str()).await? {
         return Err(Error::Conflict(format!(
             "room: '{room}' already has the box '{}' ({}); revoke it first",
             other.name, other.id
@@ -125,7 +121,6 @@ pub async fn enroll(
         return Err(Error::invalid(BAD_CODE));
     };
     let id = format!("box-{}", random_hex());
-    let jti = random_hex();
     let device = Device {
         id: id.clone(),
         name: name.clone(),
@@ -134,6 +129,7 @@ pub async fn enroll(
         enrolled_at: now as i64,
         enrolled_by: caller.username.clone(),
         revoked_at: None,
+        credential_jti: random_hex(),
     };
     let mut tx = st.pool.begin().await?;
     sqlx::query(
@@ -143,7 +139,7 @@ pub async fn enroll(
     .bind(&device.id)
     .bind(&device.name)
     .bind(&device.room_id)
-    .bind(&jti)
+    .bind(&device.credential_jti)
     .bind(&device.hostname)
     .bind(device.enrolled_at)
     .bind(&device.enrolled_by)
@@ -160,7 +156,7 @@ pub async fn enroll(
         name: Some(name.clone()),
         nbf: now.saturating_sub(60),
         exp: now + CREDENTIAL_TTL_SECS,
-        jti,
+        jti: device.credential_jti.clone(),
         guest: false,
     };
     let token = (st.mint)(claims);
@@ -176,7 +172,7 @@ pub async fn revoke(
     Path(room): Path<String>,
 ) -> Result<Json<Device>> {
     let room = parse_room(&room)?;
-    let (mut device, jti) = require_in_service(&st.pool, &room).await?;
+    let mut device = require_in_service(&st.pool, &room).await?;
     let now = st.now();
     let mut tx = st.pool.begin().await?;
     sqlx::query("UPDATE admin_devices SET revoked_at = ?, revoked_by = ? WHERE id = ?")
@@ -188,7 +184,7 @@ pub async fn revoke(
     let details = json!({ "deviceId": device.id, "name": device.name });
     audit::record(&mut *tx, &Entry::by(&caller, now, "device.revoke", room.as_str(), details)).await?;
     tx.commit().await?;
-    st.fleet.revoke(&jti);
+    st.fleet.revoke(&device.credential_jti);
     device.revoked_at = Some(now as i64);
     Ok(Json(device))
 }
@@ -213,7 +209,7 @@ pub async fn detail(State(st): State<AdminState>, Path(room): Path<String>) -> R
         .into_iter()
         .find(|e| e.room == room.as_str())
         .ok_or_else(|| Error::NotFound(format!("no room or box '{room}'")))?;
-    let device = in_service(&st.pool, room.as_str()).await?.map(|(d, _)| d);
+    let device = in_service(&st.pool, room.as_str()).await?;
     let (inventory, configs) = match &device {
         Some(d) => (inventory_of(&st, &room, &d.id).await?, configs(&st.pool, &d.id, HISTORY).await?),
         None => (None, Vec::new()),
@@ -276,7 +272,7 @@ pub async fn put_config(
     body: Body,
 ) -> Result<Json<Sent>> {
     let room = parse_room(&room)?;
-    let (device, _) = require_in_service(&st.pool, &room).await?;
+    let device = require_in_service(&st.pool, &room).await?;
     let config = device_config::parse(&body)?;
     device_config::validate(&config, inventory_of(&st, &room, &device.id).await?.as_ref())?;
     let sent = store_and_send(&st, &caller, &room, &device.id, &config).await?;
@@ -306,7 +302,7 @@ pub async fn bulk_config(
             .as_str()
             .and_then(|r| RoomId::parse(r).ok())
             .ok_or_else(|| Error::invalid(format!("rooms[{i}]: not a room id")))?;
-        let (device, _) = in_service(&st.pool, room.as_str())
+        let device = in_service(&st.pool, room.as_str())
             .await?
             .ok_or_else(|| Error::invalid(format!("rooms[{i}]: room '{room}' has no enrolled box")))?;
         let base = configs(&st.pool, &device.id, 1).await?.pop().map(|c| c.config).unwrap_or_default();
