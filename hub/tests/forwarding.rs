@@ -50,6 +50,65 @@ fn viewer_joining_asks_the_publisher_for_a_keyframe() {
 }
 
 #[test]
+fn viewer_joining_right_after_a_keyframe_is_given_it_without_asking_the_publisher() {
+    let mut net = Net::new();
+    let publisher = net.connect(MediaKind::Video, Direction::SendOnly, ident("r", 1, Role::Device, Transport::Whip));
+    net.run_until(Duration::from_secs(5), |n| n.connected(publisher));
+    // A frame every 30 ms and a keyframe every third: whenever the viewer connects, the last
+    // keyframe is recent enough to be replayed.
+    let mut i = 0u64;
+    let mut frame = |net: &mut Net| {
+        send_vp8(net, publisher, i, i.is_multiple_of(3));
+        net.run(3, Duration::from_millis(10));
+        i += 1;
+    };
+    for _ in 0..10 {
+        frame(&mut net);
+    }
+    let viewer = net.connect(MediaKind::Video, Direction::RecvOnly, ident("r", 2, Role::Viewer, Transport::Whep));
+    for _ in 0..200 {
+        if net.connected(viewer) && video_frames(&net, viewer).len() >= 10 {
+            break;
+        }
+        frame(&mut net);
+    }
+    let frames = video_frames(&net, viewer);
+    assert!(
+        is_vp8_keyframe(&frames[0]),
+        "the viewer's first frame is a keyframe: {frames:02x?}, requests {}",
+        net.keyframe_requests(publisher)
+    );
+    assert_eq!(net.keyframe_requests(publisher), 0, "the cached keyframe served the viewer");
+}
+
+/// Writes VP8 frame `i` (payload ends with `i`) from `client`'s first m-line.
+fn send_vp8(net: &mut Net, client: usize, i: u64, keyframe: bool) {
+    let now = net.now;
+    let c = &mut net.clients[client];
+    let w = c.rtc.writer(c.mid).unwrap();
+    let pt = w.payload_params().find(|p| p.spec().codec == str0m::format::Codec::Vp8).unwrap().pt();
+    // The frame tag's lowest bit is 0 for a keyframe.
+    let tag = if keyframe { 0x10 } else { 0x11 };
+    let time = str0m::media::MediaTime::new(i * 2700, str0m::media::Frequency::NINETY_KHZ);
+    w.write(pt, now, time, vec![tag, 0x02, 0x00, i as u8]).unwrap();
+}
+
+fn is_vp8_keyframe(frame: &[u8]) -> bool {
+    frame.first().is_some_and(|t| t & 1 == 0)
+}
+
+fn video_frames(net: &Net, client: usize) -> Vec<Vec<u8>> {
+    net.clients[client]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::MediaData(d) => Some(d.data.to_vec()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
 fn pli_storm_from_a_subscriber_becomes_at_most_one_request_per_500_ms_upstream() {
     let mut net = Net::new();
     let publisher = net.connect(MediaKind::Video, Direction::SendOnly, ident("r", 1, Role::Device, Transport::Whip));

@@ -49,7 +49,8 @@ fn return_feed(net: &mut Net) -> usize {
     net.clients.len() - 1
 }
 
-/// 20 ms of media from each publisher: audio at `level` dBov (0 loud, -127 silent), a video frame.
+/// 20 ms of media from each publisher: audio at `level` dBov (0 loud, -127 silent), a video frame
+/// (a keyframe every 2 s, like a real encoder's).
 fn send(net: &mut Net, p: &Publisher, level: i8, i: u64) {
     let now = net.now;
     let rtc = &mut net.clients[p.client].rtc;
@@ -59,7 +60,9 @@ fn send(net: &mut Net, p: &Publisher, level: i8, i: u64) {
     w.write(pt, now, MediaTime::new(i * 960, Frequency::FORTY_EIGHT_KHZ), vec![p.tag; 60]).unwrap();
     let w = rtc.writer(p.video).unwrap();
     let pt = w.payload_params().find(|pp| pp.spec().codec == str0m::format::Codec::Vp8).unwrap().pt();
-    w.write(pt, now, MediaTime::new(i * 1800, Frequency::NINETY_KHZ), vec![0x10, 0x02, 0x00, p.tag, p.tag]).unwrap();
+    // The VP8 frame tag's lowest bit is 0 for a keyframe.
+    let tag0 = if i.is_multiple_of(100) { 0x10 } else { 0x11 };
+    w.write(pt, now, MediaTime::new(i * 1800, Frequency::NINETY_KHZ), vec![tag0, 0x02, 0x00, p.tag, p.tag]).unwrap();
 }
 
 /// Payload tags the return feed delivered, per kind, since `from` events.

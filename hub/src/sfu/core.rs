@@ -44,6 +44,9 @@ pub struct ShardCore {
     /// Subscribe peers whose m-lines changed; offered once per flush so that a publisher's audio
     /// and video reach a browser in one offer, not two rounds.
     pub(super) renegotiate: Vec<PeerKey>,
+    /// Subscribers that just connected, with when they may be given media (see
+    /// [`START_DELAY`](super::forward::START_DELAY)).
+    pub(super) viewer_starts: Vec<(Instant, RoomId, TrackId, PeerKey)>,
     pub(super) store: Option<mpsc::UnboundedSender<StoreEvent>>,
     /// Messages for classroom boxes on their control channel (e.g. the hand queue for the display).
     pub(super) devices: Option<mpsc::UnboundedSender<(RoomId, lectern_proto::device::HubMsg)>>,
@@ -67,6 +70,7 @@ impl ShardCore {
             dirty_scratch: Vec::new(),
             events: Vec::new(),
             renegotiate: Vec::new(),
+            viewer_starts: Vec::new(),
             store,
             devices: None,
             clock: crate::token::unix_now,
@@ -102,7 +106,8 @@ impl ShardCore {
         let peers = &self.peers;
         let peers = self.timers.next(|k| peers.get(&k).map(|p| p.next_timeout));
         let throttles = self.rooms.values().flat_map(|r| r.tracks.values().filter_map(|t| t.keyframe.next_deadline()));
-        peers.into_iter().chain(throttles).min().unwrap_or(now + Duration::from_secs(1)).max(now)
+        let starts = self.viewer_starts.iter().map(|s| s.0);
+        peers.into_iter().chain(throttles).chain(starts).min().unwrap_or(now + Duration::from_secs(1)).max(now)
     }
 
     pub fn handle_command(&mut self, cmd: Command, now: Instant) {
@@ -241,6 +246,16 @@ impl ShardCore {
             }
         }
         self.flush(now);
+        // After the flush, so the DTLS flight that completes a new subscriber's handshake is on
+        // the wire before its first media.
+        if self.viewer_starts.iter().any(|s| s.0 <= now) {
+            let (due, later) = std::mem::take(&mut self.viewer_starts).into_iter().partition(|s| s.0 <= now);
+            self.viewer_starts = later;
+            for (_, room_id, track, key) in due {
+                self.start_viewer(&room_id, track, key, now);
+            }
+            self.flush(now);
+        }
     }
 
     pub(super) fn new_peer(
@@ -393,7 +408,7 @@ impl ShardCore {
         peer.downs.retain(|d| !matches!(d.state, DownState::Stopping(_)));
         self.dirty.push(key);
         for track in opened {
-            self.request_keyframe(room_id, track, now);
+            self.start_viewer(room_id, track, key, now);
         }
         self.renegotiate.push(key);
         Ok(())
@@ -465,8 +480,11 @@ impl ShardCore {
                 self.created.remove(&key);
                 if direction == Direction::Subscribe {
                     let sources: Vec<TrackId> = peer.downs.iter().filter_map(|d| d.source).collect();
+                    if let Some(p) = self.peers.get_mut(&key) {
+                        p.connected_at = Some(now);
+                    }
                     for t in sources {
-                        self.request_keyframe(&room_id, t, now);
+                        self.start_viewer(&room_id, t, key, now);
                     }
                 }
             }

@@ -2,7 +2,8 @@
 //! negotiated there, and never while a teacher blocks it), and keyframe requests go the other way,
 //! coalesced per published track.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use lectern_proto::{RoomId, TrackId};
 use str0m::Rtc;
@@ -12,8 +13,15 @@ use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 
 use super::codec;
 use super::core::ShardCore;
+use super::gop::Cached;
 use super::keyframe::KeyframeThrottle;
-use super::peer::{DownState, PeerKey};
+use super::peer::{DownState, Peer, PeerKey};
+
+/// A subscriber that just connected is given media this much later: when the hub is the DTLS
+/// server, str0m reports the connection up before the handshake's last flight has left (it goes
+/// at the peer's next timeout), and media sent ahead of it would be dropped by the subscriber,
+/// which has no keys yet: a replayed keyframe lost that way costs it a repair round trip.
+pub const START_DELAY: Duration = Duration::from_millis(10);
 
 impl ShardCore {
     /// Forwards one RTP packet of publish m-line `mid` to every subscriber's open m-line carrying
@@ -27,7 +35,9 @@ impl ShardCore {
         let Some(params) = peer.rtc.codec_config().find(|p| p.pt() == pt_in).copied() else { return };
         let Some(room) = self.rooms.get_mut(&peer.room) else { return };
         let Some(up) = room.tracks.get_mut(&track) else { return };
-        if up.kind == MediaKind::Video && codec::starts_keyframe(params.spec().codec, &packet.payload) {
+        let starts_keyframe =
+            up.kind == MediaKind::Video && codec::starts_keyframe(params.spec().codec, &packet.payload);
+        if starts_keyframe {
             up.keyframe.keyframe_seen();
         }
         let (owner, kind, screen) = (up.owner, up.kind, up.screen);
@@ -36,55 +46,91 @@ impl ShardCore {
         if !screen && member.is_some_and(|m| m.blocks(kind)) {
             return;
         }
-        let ext = packet.header.ext_vals;
+        if kind == MediaKind::Video {
+            up.gop.observe(packet.header.timestamp, starts_keyframe, now, || Cached::from(&packet));
+        }
+        let ext = &packet.header.ext_vals;
         // The room's own microphone is never played back into the room.
         if let Some(level) = ext.audio_level
             && member.is_some_and(|m| m.ident.role != lectern_proto::Role::Device)
         {
             room.speakers.observe(track, owner, level, now);
         }
-        // Only what describes the media travels on; MID, RID and transport-wide numbers are the
-        // subscriber connection's own, written by str0m.
-        let out_ext = ExtensionValues {
-            audio_level: ext.audio_level,
-            voice_activity: ext.voice_activity,
-            video_orientation: ext.video_orientation,
-            ..Default::default()
+        let out = Outgoing {
+            seq: *packet.seq_no,
+            time: packet.header.timestamp,
+            marker: packet.header.marker,
+            ext: media_ext(ext),
+            payload: &packet.payload,
+            received: packet.timestamp,
         };
-        let freq = params.spec().clock_rate.get();
-        // One frame: 20 ms of audio, 1/30 s of video (only used to space a source switch).
-        let gap = if freq == 90_000 { 3000 } else { u64::from(freq) / 50 };
-        let nackable = kind == MediaKind::Video;
+        let media = Media::of(kind, params);
         for sub in room.members.values().filter_map(|m| m.subscribe) {
             let Some(peer) = self.peers.get_mut(&sub) else { continue };
-            let Some(down) =
-                peer.downs.iter_mut().find(|d| d.source == Some(track) && matches!(d.state, DownState::Open(_)))
-            else {
-                continue;
-            };
-            let DownState::Open(out_mid) = down.state else { continue };
-            let pt = match down.pt_map {
-                Some((t, i, o)) if t == track && i == pt_in => o,
-                _ => {
-                    let Some(o) = subscriber_pt(&peer.rtc, out_mid, params) else {
-                        tracing::debug!(peer = sub.0, %out_mid, "subscriber did not negotiate this codec");
-                        continue;
-                    };
-                    down.pt_map = Some((track, pt_in, o));
-                    o
-                }
-            };
-            let Some(seq) = down.rebase.map_seq(*packet.seq_no) else { continue };
-            let time = down.rebase.map(u64::from(packet.header.timestamp), gap) as u32;
-            let mut api = peer.rtc.direct_api();
-            let Some(tx) = api.stream_tx_by_mid(out_mid, None) else { continue };
-            let write = RtpWrite::new(pt, seq.into(), time, packet.timestamp, packet.payload.clone())
-                .marker(packet.header.marker)
-                .ext_vals(out_ext.clone())
-                .nackable(nackable);
-            tx.write_rtp(write);
-            self.dirty.push(sub);
+            // Until its connection is up a subscriber is given nothing: it starts from a keyframe
+            // (see `start_viewer`), with its sequence numbers beginning there.
+            if peer.connected && write_down(peer, sub, track, media, &out, true) {
+                self.dirty.push(sub);
+            }
         }
+    }
+
+    /// A subscriber (`sub`) starts viewing `track` (its m-line opened, its connection came up,
+    /// a return-feed slot switched to it): it is given the publisher's last keyframe and what
+    /// followed if that is recent (see `gop`), else the publisher is asked for a new one.
+    pub(super) fn start_viewer(&mut self, room_id: &RoomId, track: TrackId, sub: PeerKey, now: Instant) {
+        let Some(peer) = self.peers.get(&sub) else { return };
+        if let Some(at) = peer.connected_at.map(|t| t + START_DELAY)
+            && now < at
+        {
+            self.viewer_starts.push((at, room_id.clone(), track, sub));
+            return;
+        }
+        let connected = peer.connected;
+        if self.replay_gop(room_id, track, sub, now) {
+            self.dirty.push(sub);
+        } else {
+            self.ask_publisher(room_id, track, now, KeyframeThrottle::request_join);
+        }
+        if connected && let Some(peer) = self.peers.get_mut(&sub) {
+            for d in peer.downs.iter_mut().filter(|d| d.source == Some(track)) {
+                d.started = true;
+            }
+        }
+    }
+
+    fn replay_gop(&mut self, room_id: &RoomId, track: TrackId, sub: PeerKey, now: Instant) -> bool {
+        let Some(up) = self.rooms.get(room_id).and_then(|r| r.tracks.get(&track)) else { return false };
+        let Some(cached) = up.gop.replay(now) else { return false };
+        let Some(publisher) = self.peers.get(&up.peer) else { return false };
+        let config = publisher.rtc.codec_config();
+        let Some(params) = config.find(|p| p.pt() == cached[0].pt).copied() else { return false };
+        let media = Media::of(up.kind, params);
+        let Some(peer) = self.peers.get_mut(&sub) else { return false };
+        // Only a viewer that has been given nothing of this track yet (or whose slot just
+        // switched) can start from older packets.
+        let fresh = peer.connected
+            && peer
+                .downs
+                .iter()
+                .any(|d| d.source == Some(track) && matches!(d.state, DownState::Open(_)) && !d.rebase.started());
+        if !fresh {
+            return false;
+        }
+        for c in cached.iter().filter(|c| c.pt == cached[0].pt) {
+            let out = Outgoing {
+                seq: c.seq,
+                time: c.time,
+                marker: c.marker,
+                ext: media_ext(&c.ext),
+                payload: &c.payload,
+                received: c.received,
+            };
+            if !write_down(peer, sub, track, media, &out, false) {
+                return false;
+            }
+        }
+        true
     }
 
     pub(super) fn on_keyframe_request(&mut self, key: PeerKey, req: KeyframeRequest, now: Instant) {
@@ -94,12 +140,6 @@ impl ShardCore {
         };
         let room_id = peer.room.clone();
         self.ask_publisher(&room_id, track, now, KeyframeThrottle::request);
-    }
-
-    /// A new viewer of `track` needs a keyframe to start: asks its publisher, coalesced per track
-    /// (see `keyframe` for how joins and repairs differ).
-    pub(super) fn request_keyframe(&mut self, room_id: &RoomId, track: TrackId, now: Instant) {
-        self.ask_publisher(room_id, track, now, KeyframeThrottle::request_join);
     }
 
     fn ask_publisher(
@@ -143,4 +183,81 @@ fn subscriber_pt(rtc: &Rtc, mid: Mid, params: PayloadParams) -> Option<Pt> {
     config.match_params(params).map(|p| p.pt()).filter(|pt| negotiated.contains(pt)).or_else(|| {
         config.find(|p| negotiated.contains(&p.pt()) && p.spec().codec == params.spec().codec).map(|p| p.pt())
     })
+}
+
+/// One packet on its way to subscribers: the publisher's, or a cached one being replayed.
+struct Outgoing<'a> {
+    seq: u64,
+    time: u32,
+    marker: bool,
+    ext: ExtensionValues,
+    payload: &'a Arc<[u8]>,
+    received: Instant,
+}
+
+/// What is forwarded, as far as the per-subscriber rewrite cares.
+#[derive(Clone, Copy)]
+struct Media {
+    /// The publisher's parameters for the packet's PT: what subscribers' PTs are matched against.
+    params: PayloadParams,
+    /// One frame in clock ticks (20 ms of audio, 1/30 s of video): spaces a source switch.
+    gap: u64,
+    /// Video is kept for retransmission; audio is not worth resending late.
+    nackable: bool,
+}
+
+impl Media {
+    fn of(kind: MediaKind, params: PayloadParams) -> Self {
+        let freq = params.spec().clock_rate.get();
+        let gap = if freq == 90_000 { 3000 } else { u64::from(freq) / 50 };
+        Media { params, gap, nackable: kind == MediaKind::Video }
+    }
+}
+
+/// Only what describes the media travels on; MID, RID and transport-wide numbers are the
+/// subscriber connection's own, written by str0m.
+fn media_ext(ext: &ExtensionValues) -> ExtensionValues {
+    ExtensionValues {
+        audio_level: ext.audio_level,
+        voice_activity: ext.voice_activity,
+        video_orientation: ext.video_orientation,
+        ..Default::default()
+    }
+}
+
+/// Writes one packet of `track` to `peer`'s open m-line carrying it, with that m-line's payload
+/// type, sequence numbers and RTP time (see [`TimeRebase`](super::peer::TimeRebase)). False if
+/// there is no such m-line, it did not negotiate the codec, or (`live` video) its viewer has not
+/// been started yet.
+fn write_down(peer: &mut Peer, key: PeerKey, track: TrackId, media: Media, out: &Outgoing, live: bool) -> bool {
+    let Peer { rtc, downs, .. } = peer;
+    let Some(down) = downs.iter_mut().find(|d| d.source == Some(track) && matches!(d.state, DownState::Open(_))) else {
+        return false;
+    };
+    if live && media.nackable && !down.started {
+        return false;
+    }
+    let DownState::Open(out_mid) = down.state else { return false };
+    let pt_in = media.params.pt();
+    let pt = match down.pt_map {
+        Some((t, i, o)) if t == track && i == pt_in => o,
+        _ => {
+            let Some(o) = subscriber_pt(rtc, out_mid, media.params) else {
+                tracing::debug!(peer = key.0, %out_mid, "subscriber did not negotiate this codec");
+                return false;
+            };
+            down.pt_map = Some((track, pt_in, o));
+            o
+        }
+    };
+    let Some(seq) = down.rebase.map_seq(out.seq) else { return false };
+    let time = down.rebase.map(u64::from(out.time), media.gap) as u32;
+    let mut api = rtc.direct_api();
+    let Some(tx) = api.stream_tx_by_mid(out_mid, None) else { return false };
+    let write = RtpWrite::new(pt, seq.into(), time, out.received, out.payload.clone())
+        .marker(out.marker)
+        .ext_vals(out.ext.clone())
+        .nackable(media.nackable);
+    tx.write_rtp(write);
+    true
 }

@@ -6,6 +6,7 @@ pub mod codec;
 pub mod command;
 pub mod core;
 pub mod forward;
+pub mod gop;
 pub mod keyframe;
 pub mod lesson;
 pub mod peer;

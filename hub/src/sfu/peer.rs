@@ -64,6 +64,9 @@ pub struct DownTrack {
     pub pt_map: Option<(TrackId, Pt, Pt)>,
     /// Carries a screen share (the browser shows it large).
     pub screen: bool,
+    /// Video only: live packets are forwarded once the viewer was started (connected, and given
+    /// a keyframe or a request for one); before that they would only be undecodable.
+    pub started: bool,
 }
 
 /// Keeps a subscriber's RTP stream continuous across source switches (return feed) and starts it
@@ -99,6 +102,11 @@ impl TimeRebase {
         let out = input.wrapping_add(self.offset);
         self.last_out = Some(out);
         out
+    }
+
+    /// Whether anything of the current source has been mapped (a fresh or just switched slot has not).
+    pub fn started(&self) -> bool {
+        self.seq_base.is_some() && !self.seq_switched
     }
 
     /// Maps a source's extended sequence number to the outgoing one; `None` for a packet older
@@ -164,6 +172,8 @@ pub struct Peer {
     /// The publish m-line that carries a screen share.
     pub screen_mid: Option<Mid>,
     pub connected: bool,
+    /// When a subscribe peer's connection came up.
+    pub connected_at: Option<Instant>,
     pub next_timeout: Instant,
 }
 
@@ -189,6 +199,7 @@ impl Peer {
             pending: None,
             screen_mid: None,
             connected: false,
+            connected_at: None,
             next_timeout: now,
         }
     }

@@ -30,7 +30,7 @@ struct Choice {
 impl ShardCore {
     /// Re-chooses the sources of every return feed whose room is due.
     pub(super) fn select_return_feeds(&mut self, now: Instant) {
-        let mut switched: Vec<(RoomId, TrackId)> = Vec::new();
+        let mut switched: Vec<(RoomId, TrackId, PeerKey)> = Vec::new();
         let mut touched: Vec<PeerKey> = Vec::new();
         for (room_id, room) in self.rooms.iter_mut() {
             let feeds: Vec<PeerKey> =
@@ -69,15 +69,15 @@ impl ShardCore {
                     d.owner = video.map(|v| v.1);
                     d.rebase.switch();
                     if let Some((t, _)) = video {
-                        switched.push((room_id.clone(), t));
+                        switched.push((room_id.clone(), t, key));
                     }
                 }
                 touched.push(key);
             }
         }
-        for (room, track) in switched {
-            // A switched slot shows garbage until the new source's next keyframe: ask for one now.
-            self.request_keyframe(&room, track, now);
+        for (room, track, key) in switched {
+            // A switched slot shows garbage until the new source's next keyframe.
+            self.start_viewer(&room, track, key, now);
         }
         self.dirty.extend(touched);
     }

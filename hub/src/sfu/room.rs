@@ -8,6 +8,7 @@ use str0m::media::{MediaKind, Mid};
 use tokio::sync::mpsc;
 
 use super::command::Ident;
+use super::gop::GopCache;
 use super::keyframe::KeyframeThrottle;
 use super::peer::PeerKey;
 use super::speaker::SpeakerSelector;
@@ -52,6 +53,8 @@ pub struct UpTrack {
     pub mid: Mid,
     pub kind: MediaKind,
     pub keyframe: KeyframeThrottle,
+    /// Since the last keyframe, for viewers starting now (video only).
+    pub gop: GopCache,
     /// A screen share rather than a camera.
     pub screen: bool,
 }

@@ -23,7 +23,10 @@ impl ShardCore {
         let screen = peer.screen_mid == Some(mid) && kind == MediaKind::Video;
         let (room_id, owner) = (peer.room.clone(), peer.participant);
         let Some(room) = self.rooms.get_mut(&room_id) else { return };
-        room.tracks.insert(track, UpTrack { owner, peer: key, mid, kind, keyframe: Default::default(), screen });
+        room.tracks.insert(
+            track,
+            UpTrack { owner, peer: key, mid, kind, keyframe: Default::default(), gop: Default::default(), screen },
+        );
         tracing::info!(room = %room_id, participant = %owner, %track, ?kind, "track published");
         let subscribers: Vec<ParticipantId> = room
             .members
@@ -50,6 +53,7 @@ impl ShardCore {
             rebase: Default::default(),
             pt_map: None,
             screen: false,
+            started: false,
         });
         let (room_id, pid) = (peer.room.clone(), peer.participant);
         let free: Vec<TrackId> =
@@ -69,7 +73,8 @@ impl ShardCore {
         }
         if !member.is_browser() {
             // WHEP: bind to a free slot of the same kind; a device's WHIP session receives nothing here.
-            let Some(peer) = member.subscribe.and_then(|k| self.peers.get_mut(&k)) else { return };
+            let Some(key) = member.subscribe else { return };
+            let Some(peer) = self.peers.get_mut(&key) else { return };
             if peer.downs.iter().any(|d| d.source == Some(track)) {
                 return;
             }
@@ -77,7 +82,7 @@ impl ShardCore {
                 slot.source = Some(track);
                 slot.owner = Some(owner);
                 if peer.connected {
-                    self.request_keyframe(room_id, track, now);
+                    self.start_viewer(room_id, track, key, now);
                 }
             }
             return;
@@ -102,6 +107,7 @@ impl ShardCore {
             rebase: Default::default(),
             pt_map: None,
             screen,
+            started: false,
         });
         self.renegotiate.push(key);
     }

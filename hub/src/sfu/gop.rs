@@ -1,0 +1,172 @@
+//! The packets of a video track since its publisher's last keyframe, kept while that keyframe is
+//! recent, so a viewer who starts now gets a picture at once instead of waiting for a keyframe
+//! request to go up and come back.
+//!
+//! Only a *recent* keyframe is replayed ([`REPLAY_WINDOW`]): the replay arrives as one burst, and
+//! a long burst of old frames would teach the viewer's jitter buffer a delay it then takes seconds
+//! to unlearn. An older one means a keyframe request, as before. In a join storm at a lesson's
+//! start the two work together: one request's keyframe serves every viewer who arrives within the
+//! window after it, so the room's uplink sends fewer keyframes and students see the room sooner.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::media::Pt;
+use str0m::rtp::{ExtensionValues, RtpPacket};
+
+/// A keyframe older than this is not replayed (about four frames at 30 fps).
+pub const REPLAY_WINDOW: Duration = Duration::from_millis(150);
+/// Cap on cached packets: a keyframe at 1080p and a few frames after it fit; a publisher whose
+/// keyframes are bigger than this simply is not replayed.
+const MAX_PACKETS: usize = 256;
+
+/// What the forwarder needs of a published packet to send it again (str0m's `RtpPacket` is not
+/// `Clone`); the payload is shared, not copied.
+#[derive(Debug, Clone)]
+pub struct Cached {
+    /// Extended sequence number.
+    pub seq: u64,
+    pub pt: Pt,
+    pub time: u32,
+    pub marker: bool,
+    pub ext: ExtensionValues,
+    pub payload: Arc<[u8]>,
+    pub received: Instant,
+}
+
+impl From<&RtpPacket> for Cached {
+    fn from(p: &RtpPacket) -> Self {
+        Cached {
+            seq: *p.seq_no,
+            pt: p.header.payload_type,
+            time: p.header.timestamp,
+            marker: p.header.marker,
+            ext: p.header.ext_vals.clone(),
+            payload: p.payload.clone(),
+            received: p.timestamp,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct GopCache {
+    /// RTP time of the cached keyframe: its SPS, PPS and slices share it, so a second packet
+    /// that "starts a keyframe" at the same time continues the cache instead of restarting it.
+    key_time: Option<u32>,
+    seen_at: Option<Instant>,
+    packets: Vec<Cached>,
+    /// More than [`MAX_PACKETS`] since the keyframe: the cache is incomplete and not replayed.
+    overflow: bool,
+}
+
+impl GopCache {
+    /// Records one packet of the track (RTP time `time`) as it is forwarded; `packet` is only
+    /// built when it is kept.
+    pub fn observe(&mut self, time: u32, starts_keyframe: bool, now: Instant, packet: impl FnOnce() -> Cached) {
+        if starts_keyframe && self.key_time != Some(time) {
+            self.key_time = Some(time);
+            self.seen_at = Some(now);
+            self.packets.clear();
+            self.overflow = false;
+        }
+        if self.key_time.is_none() || self.overflow {
+            return;
+        }
+        if self.is_stale(now) {
+            // Nobody will be given these: drop the payload references now rather than at the next keyframe.
+            self.packets.clear();
+            self.overflow = true;
+            return;
+        }
+        if self.packets.len() == MAX_PACKETS {
+            self.packets.clear();
+            self.overflow = true;
+            return;
+        }
+        self.packets.push(packet());
+    }
+
+    /// The packets to give a viewer starting now, oldest first, keyframe first; `None` if the
+    /// last keyframe is too old (or was never seen, or did not fit).
+    pub fn replay(&self, now: Instant) -> Option<&[Cached]> {
+        if self.overflow || self.is_stale(now) || self.packets.is_empty() {
+            return None;
+        }
+        Some(&self.packets)
+    }
+
+    fn is_stale(&self, now: Instant) -> bool {
+        self.seen_at.is_none_or(|t| now.saturating_duration_since(t) > REPLAY_WINDOW)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// Feeds packet `seq` at RTP time `time` to the cache.
+    fn feed(g: &mut GopCache, seq: u64, time: u32, key: bool, now: Instant) {
+        let packet = || Cached {
+            seq,
+            pt: Pt::new_with_value(96),
+            time,
+            marker: false,
+            ext: ExtensionValues::default(),
+            payload: Arc::from(vec![seq as u8]),
+            received: now,
+        };
+        g.observe(time, key, now, packet);
+    }
+
+    #[test]
+    fn nothing_to_replay_before_a_keyframe() {
+        let t0 = Instant::now();
+        let mut g = GopCache::default();
+        feed(&mut g, 1, 0, false, t0);
+        assert!(g.replay(t0).is_none());
+    }
+
+    #[test]
+    fn replays_the_keyframe_and_what_followed_while_recent() {
+        let t0 = Instant::now();
+        let mut g = GopCache::default();
+        feed(&mut g, 1, 0, false, t0);
+        feed(&mut g, 2, 3000, true, t0); // SPS/PPS
+        feed(&mut g, 3, 3000, true, t0); // the IDR slice, same frame: not a restart
+        feed(&mut g, 4, 6000, false, t0 + 33 * MS);
+        let seqs: Vec<u64> = g.replay(t0 + 100 * MS).unwrap().iter().map(|p| p.seq).collect();
+        assert_eq!(seqs, [2, 3, 4]);
+        assert!(g.replay(t0 + REPLAY_WINDOW + MS).is_none(), "too old to replay");
+    }
+
+    #[test]
+    fn a_new_keyframe_restarts_the_cache() {
+        let t0 = Instant::now();
+        let mut g = GopCache::default();
+        feed(&mut g, 1, 0, true, t0);
+        feed(&mut g, 2, 3000, false, t0);
+        feed(&mut g, 3, 6000, true, t0 + 1000 * MS);
+        let seqs: Vec<u64> = g.replay(t0 + 1000 * MS).unwrap().iter().map(|p| p.seq).collect();
+        assert_eq!(seqs, [3]);
+    }
+
+    #[test]
+    fn stale_or_oversized_caches_hold_nothing() {
+        let t0 = Instant::now();
+        let mut g = GopCache::default();
+        feed(&mut g, 1, 0, true, t0);
+        feed(&mut g, 2, 3000, false, t0 + 200 * MS);
+        assert!(g.packets.is_empty(), "packets after the window are not kept");
+        assert!(g.replay(t0 + 200 * MS).is_none());
+
+        let mut g = GopCache::default();
+        feed(&mut g, 0, 0, true, t0);
+        for s in 1..=MAX_PACKETS as u64 {
+            feed(&mut g, s, 0, false, t0);
+        }
+        assert!(g.replay(t0).is_none(), "an incomplete keyframe is never replayed");
+        assert!(g.packets.is_empty());
+    }
+}
