@@ -158,6 +158,45 @@ impl Peer {
         }
     }
 
+    /// Switches the socket to non-blocking, for [`pump`](Self::pump) (and no longer `drive`).
+    pub fn set_nonblocking(&self) -> anyhow::Result<()> {
+        self.socket.set_nonblocking(true).context("non-blocking client socket")
+    }
+
+    /// Does what is due without waiting: takes every datagram already queued at the socket, fires
+    /// str0m's expired timers and sends what it has. For many peers busy-polled from one thread
+    /// (see `fanout`); the socket must be [non-blocking](Self::set_nonblocking).
+    pub fn pump(&mut self, mut on_event: impl FnMut(Event), mut on_datagram: impl FnMut(&[u8])) -> anyhow::Result<()> {
+        loop {
+            match self.socket.recv_from(&mut self.buf) {
+                Ok((n, source)) => {
+                    let data = &self.buf[..n];
+                    on_datagram(data);
+                    let Ok(contents) = data.try_into() else { continue };
+                    let input = Input::Receive(
+                        Instant::now(),
+                        Receive { proto: Protocol::Udp, source, destination: self.local, contents },
+                    );
+                    self.rtc.handle_input(input).context("handle_input")?;
+                }
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => break,
+                Err(e) => return Err(e).context("recv"),
+            }
+        }
+        loop {
+            match self.rtc.poll_output().context("poll_output")? {
+                Output::Timeout(t) if t <= Instant::now() => {
+                    self.rtc.handle_input(Input::Timeout(Instant::now())).context("timeout")?;
+                }
+                Output::Timeout(_) => return Ok(()),
+                Output::Transmit(t) => {
+                    let _ = self.socket.send_to(&t.contents, t.destination);
+                }
+                Output::Event(e) => on_event(e),
+            }
+        }
+    }
+
     /// Ends the session on the server; errors are ignored, the server goes away next.
     pub fn hang_up(&mut self) {
         if let Some(leave) = self.leave.take() {
