@@ -59,6 +59,10 @@ pub struct RunArgs {
     /// V4L2 camera device path or name [config: camera.device, default /dev/video0]
     #[arg(long)]
     pub camera: Option<String>,
+    /// The laptop's HDMI capture, sent as a second `content` track; with --virtual any value
+    /// sends a test picture [config: content.device, default: none]
+    #[arg(long)]
+    pub content: Option<String>,
     /// ALSA capture device [config: audio.mic, default: ALSA's default]
     #[arg(long)]
     pub mic: Option<String>,
@@ -114,6 +118,7 @@ impl RunArgs {
             room: self.room.clone(),
             token: self.token.clone(),
             camera: self.camera.clone(),
+            content: self.content.clone(),
             mic: self.mic.clone(),
             width: self.width,
             height: self.height,
