@@ -8,7 +8,8 @@ use lectern_proto::RoomId;
 
 use crate::config::{ConfigPaths, Overrides, Settings};
 use crate::media::{
-    AudioProcessing, Controls, MediaSettings, PlaybackOutput, PlaybackSettings, Source, TestPattern, VideoSettings,
+    AudioProcessing, ContentSettings, Controls, MediaSettings, PlaybackOutput, PlaybackSettings, Source, TestPattern,
+    VideoSettings,
 };
 use crate::whip::Token;
 
@@ -156,7 +157,18 @@ impl RunArgs {
         if ice_addresses.is_empty() && hub_is_loopback(&settings.hub.url) {
             ice_addresses.push(IpAddr::from([127, 0, 0, 1]));
         }
-        MediaSettings { source, video, audio, controls: Controls::default(), ice_addresses }
+        let content = settings.content.as_ref().map(|c| ContentSettings {
+            device: c.device.clone(),
+            video: VideoSettings {
+                width: c.width,
+                height: c.height,
+                framerate: c.framerate,
+                bitrate_kbps: c.bitrate_kbps,
+                keyframe_interval_s: v.keyframe_interval_s,
+                encoder: encoder.to_owned(),
+            },
+        });
+        MediaSettings { source, video, audio, controls: Controls::default(), content, ice_addresses }
     }
 
     /// Where the return feed plays: the configured speaker and the display, or nowhere

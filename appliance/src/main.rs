@@ -19,6 +19,8 @@ use lectern_appliance::{probe, signals};
 /// Test hook (with `--virtual`): a file path; the test camera fails like an unplugged one while
 /// the file is missing and comes back when it reappears.
 const CAMERA_PLUG_ENV: &str = "LECTERN_TEST_CAMERA_PLUG";
+/// Test hook (with `--virtual`): the same for the content source (the teacher's laptop).
+const CONTENT_PLUG_ENV: &str = "LECTERN_TEST_CONTENT_PLUG";
 /// Measurement hook (with `--virtual`): set to anything, the test camera flips white/black with
 /// the wall clock's seconds, for glass-to-glass timing (`tests/browser/measure/appliance.mjs`).
 const FLASH_ENV: &str = "LECTERN_TEST_FLASH";
@@ -83,7 +85,14 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     } else {
         probe::resolve_camera(&settings.camera).map_err(|e| anyhow!(e))?
     };
-    let media = args.media_settings(settings, &camera, &encoder.encoder);
+    let mut media = args.media_settings(settings, &camera, &encoder.encoder);
+    if let Some(content) = media.content.as_mut().filter(|_| !args.use_virtual) {
+        // A capture that is not there yet is not fatal: the lesson starts on its stand-in.
+        match probe::resolve_camera(&content.device) {
+            Ok(device) => content.device = device,
+            Err(err) => tracing::warn!(%err, "content.device: the laptop capture is not there (yet)"),
+        }
+    }
     let camera_mode = (!args.use_virtual).then(|| camera_mode(&camera, settings)).flatten();
     let playback = args.playback_settings(settings, &media);
     status_board(&board, &loaded, &encoder.encoder);
@@ -102,6 +111,12 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     {
         tracing::warn!(plug = ?plug, "test hook: the virtual camera is plugged in only while this file exists");
         runner.set_virtual_camera_plug(plug.into());
+    }
+    if args.use_virtual
+        && let Some(plug) = std::env::var_os(CONTENT_PLUG_ENV)
+    {
+        tracing::warn!(plug = ?plug, "test hook: the virtual laptop is plugged in only while this file exists");
+        runner.set_virtual_content_plug(plug.into());
     }
     if args.use_virtual && std::env::var_os(FLASH_ENV).is_some() {
         tracing::warn!("measurement hook: the virtual camera flips white/black every wall-clock second");
