@@ -8,7 +8,7 @@
 //!                                                      I420,WxH,F/1 ◀──────────┘
 //!    ─▶ input-selector (◀─ black "no laptop connected" while the capture is lost)
 //!    ─▶ queue (leaky) ─▶ [nvvidconv] ─▶ H.264 encoder (the camera's pick)
-//!    ─▶ rtph264pay ─▶ application/x-rtp,H264,pt=98,a-content=slides ─▶ webrtcbin
+//!    ─▶ rtph264pay ─▶ application/x-rtp,H264,pt=96,a-content=slides ─▶ webrtcbin
 //! ```
 //!
 //! Privacy does not cover it: the button is about the room camera, and the teacher decides what
@@ -23,9 +23,10 @@ use super::pipeline::{Chain, capsfilter, leaky_queue, make};
 use super::settings::{ContentSettings, Source};
 use crate::supervisor::SourceKind;
 
-/// Its own payload type: str0m and webrtcbin then never have to tell the two H.264 m-lines'
-/// packets apart by payload type alone.
-const CONTENT_PT: u32 = 98;
+/// The camera's payload type too: str0m (the hub) keeps one payload type per codec configuration
+/// for a whole session, so a second number for the same H.264 was read as another codec (VP8)
+/// and browsers received undecodable frames. The m-lines' own SSRCs and mids tell them apart.
+const CONTENT_PT: u32 = 96;
 /// What the stand-in says while the capture is lost.
 const NO_LAPTOP: &str = "No laptop connected";
 
