@@ -167,6 +167,7 @@ impl RunArgs {
                 keyframe_interval_s: v.keyframe_interval_s,
                 encoder: encoder.to_owned(),
             },
+            mode: None,
         });
         MediaSettings { source, video, audio, controls: Controls::default(), content, ice_addresses }
     }

@@ -134,7 +134,7 @@ fn an_unplugged_laptop_is_replaced_while_the_camera_and_microphone_go_on() {
     std::fs::write(&plug, b"").expect("plugged in");
     let mut settings = small_virtual();
     let video = media::VideoSettings { width: 640, height: 360, framerate: 5, ..media::VideoSettings::default() };
-    settings.content = Some(media::ContentSettings { device: "virtual".into(), video });
+    settings.content = Some(media::ContentSettings { device: "virtual".into(), video, mode: None });
     let options = PipelineOptions { virtual_content_plug: Some(plug.clone()), ..PipelineOptions::default() };
     let pipeline = build_pipeline_with(&settings, &options).expect("pipeline builds");
     drop_rtp(&pipeline);

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!  virtual: videotestsrc is-live white ─▶ textoverlay "slides" ─▶ timeoverlay ┐
-//!  capture: v4l2src ─▶ videoconvert ─▶ videoscale ─▶ videorate ────────────────┤
+//!  capture: v4l2src [─▶ jpegdec] ─▶ videoconvert ─▶ videoscale ─▶ videorate ────┤
 //!                                                      I420,WxH,F/1 ◀──────────┘
 //!    ─▶ input-selector (◀─ black "no laptop connected" while the capture is lost)
 //!    ─▶ queue (leaky) ─▶ [nvvidconv] ─▶ H.264 encoder (the camera's pick)
@@ -18,6 +18,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use super::MediaError;
+use super::camera_mode::CameraCodec;
 use super::encoder::named_encoder_elements;
 use super::pipeline::{Chain, capsfilter, leaky_queue, make};
 use super::settings::{ContentSettings, Source};
@@ -56,16 +57,24 @@ pub(super) fn content_chain(
         Source::Capture { .. } => {
             let src = make("v4l2src", "content-src")?;
             src.set_property("device", &content.device);
-            // Raw frames: HDMI-to-USB captures send uncompressed YUY2 at 1080p up to about 5 fps
-            // (USB 2 bandwidth), which is what slides need; MJPEG for more would need its decoder.
-            let raw = gst::Caps::builder("video/x-raw").build();
-            vec![
-                src,
-                capsfilter("content-capture-caps", raw)?,
+            let mut device = vec![src];
+            match &content.mode {
+                Some(mode) => {
+                    device.push(capsfilter("content-capture-caps", mode.caps())?);
+                    if mode.codec == CameraCodec::Mjpeg {
+                        device.push(make("jpegdec", "content-decode")?);
+                    }
+                }
+                // Unprobed: raw frames, which every HDMI-to-USB capture offers (YUY2 1080p at
+                // about 5 fps on USB 2, what slides need).
+                None => device.push(capsfilter("content-capture-caps", gst::Caps::builder("video/x-raw").build())?),
+            }
+            device.extend([
                 make("videoconvert", "content-convert")?,
                 make("videoscale", "content-scale")?,
                 make("videorate", "content-rate")?,
-            ]
+            ]);
+            device
         }
     };
     let v = &content.video;

@@ -74,6 +74,9 @@ pub struct ContentSettings {
     pub device: String,
     /// Its own size, rate and bitrate; the encoder is the camera's.
     pub video: VideoSettings,
+    /// The capture mode chosen from its probed formats (never its own H.264); `None` negotiates
+    /// raw video, as for a capture plugged in after start-up.
+    pub mode: Option<super::CameraMode>,
 }
 
 /// webrtcdsp on the microphone. Off for test sources: a sine tone has nothing to clean.
