@@ -1,16 +1,21 @@
 // The teacher's laptop plugged into the classroom box: remote students see the slides large, like a
 // screen share, beside the room camera. Hub + a virtual box with `--content` (a test picture on a
 // second video m-line marked a=content:slides) + Chromium; the box's status endpoint shows that its
-// return feed never carries its own laptop back into the room.
+// return feed never carries its own laptop back into the room. The test laptop is "plugged in" while a
+// file exists (the appliance's LECTERN_TEST_CONTENT_PLUG test hook).
 
 import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { Env, inLesson, inboundStats, lecternSnapshot, openLesson, waitFor } from './harness.mjs';
 
 const ROOM = 'room-content';
 const env = new Env('room_content');
+let appliance;
 let statusUrl;
+let plug;
 
 /** The appliance's status document. */
 async function status() {
@@ -21,8 +26,12 @@ async function status() {
 
 before(() => env.diagnose(async () => {
   await env.startHub();
+  plug = path.join(env.dataDir, 'laptop-plug');
+  writeFileSync(plug, '');
   const token = env.mintToken({ room: ROOM, role: 'device', name: 'Room 101' });
-  const appliance = env.startAppliance({ room: ROOM, token, args: ['--content', 'virtual'] });
+  appliance = env.startAppliance({
+    room: ROOM, token, args: ['--content', 'virtual'], env: { LECTERN_TEST_CONTENT_PLUG: plug },
+  });
   const m = await appliance.waitForLine(/status endpoint listening.*?(\d+\.\d+\.\d+\.\d+:\d+)/, 30000);
   statusUrl = `http://${m[1]}/status`;
   await waitFor(async () => (await status()).return_feed.state === 'live', {
@@ -88,4 +97,42 @@ test('students see the room camera and the laptop as slides; the room never gets
   const feed = page.locator(`#stage video[data-role="device"][data-participant-id="${camera.participantId}"]`);
   await waitFor(() => feed.evaluate((v) => v.videoWidth > 0), { what: 'the room camera renders on the stage' });
   assert.equal((await status()).state, 'live');
+}));
+
+test('an unplugged laptop leaves camera and microphone going and comes back when replugged', { timeout: 120000 }, () => env.diagnose(async () => {
+  const browser = await env.launchBrowser();
+  const { page } = await openLesson(env, browser, { room: ROOM, name: 'Bob' });
+  await inLesson(page, 'Bob in the lesson');
+  const screen = await waitFor(async () => {
+    const s = await screenStats(page);
+    return s && s.framesDecoded > 3 ? s : null;
+  }, { timeoutMs: 45000, what: 'the slides decoding' });
+  const fromRoom = async (kind) => (await inboundStats(page))
+    .find((s) => s.role === 'device' && s.kind === kind && s.mid !== screen.mid);
+  await waitFor(async () => ((await fromRoom('video'))?.framesDecoded ?? 0) > 10, { what: 'the room camera' });
+
+  rmSync(plug);
+  const degraded = await waitFor(async () => {
+    const s = await status();
+    return s.status.includes('content lost') ? s : null;
+  }, { timeoutMs: 15000, what: 'status says the content is lost' });
+  assert.equal(degraded.state, 'live', 'the session is kept');
+  assert.match(degraded.status, /no laptop picture: content lost \(.*unplugged/);
+  assert.doesNotMatch(degraded.status, /audio only|video only/, 'camera and microphone are fine');
+
+  // Camera, microphone and the track itself (now saying "No laptop connected") keep arriving.
+  const [audio0, video0, slides0] = [await fromRoom('audio'), await fromRoom('video'), await screenStats(page)];
+  await waitFor(async () => {
+    const [a, v, sl] = [await fromRoom('audio'), await fromRoom('video'), await screenStats(page)];
+    return a.packetsReceived > audio0.packetsReceived + 50 && v.framesDecoded > video0.framesDecoded + 30
+      && sl.framesDecoded > slides0.framesDecoded + 5;
+  }, { timeoutMs: 15000, what: 'room audio, room video and stand-in slides keep arriving' });
+
+  writeFileSync(plug, '');
+  await waitFor(async () => (await status()).status === 'live', { timeoutMs: 15000, what: 'status live again' });
+  const slides1 = await screenStats(page);
+  await waitFor(async () => (await screenStats(page)).framesDecoded > slides1.framesDecoded + 5,
+    { timeoutMs: 15000, what: 'slides after the replug' });
+  assert.ok(!appliance.lines.stderr.some((l) => /reconnecting|WHIP resource deleted/.test(l)),
+    'the WHIP session was never torn down');
 }));
