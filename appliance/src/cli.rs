@@ -8,8 +8,7 @@ use lectern_proto::RoomId;
 
 use crate::config::{ConfigPaths, Overrides, Settings};
 use crate::media::{
-    AudioProcessing, ContentSettings, Controls, MediaSettings, PlaybackOutput, PlaybackSettings, Source, TestPattern,
-    VideoSettings,
+    AudioProcessing, Controls, MediaSettings, PlaybackOutput, PlaybackSettings, Source, TestPattern, VideoSettings,
 };
 use crate::whip::Token;
 
@@ -131,7 +130,7 @@ impl RunArgs {
     }
 
     /// What the pipeline builder needs, with `encoder` (the ladder's pick) and `camera` (the
-    /// resolved device path).
+    /// resolved device path). A content capture is resolved and probed here.
     pub fn media_settings(&self, settings: &Settings, camera: &str, encoder: &str) -> MediaSettings {
         let source = if self.use_virtual {
             let pattern = match self.pattern {
@@ -157,18 +156,10 @@ impl RunArgs {
         if ice_addresses.is_empty() && hub_is_loopback(&settings.hub.url) {
             ice_addresses.push(IpAddr::from([127, 0, 0, 1]));
         }
-        let content = settings.content.as_ref().map(|c| ContentSettings {
-            device: c.device.clone(),
-            video: VideoSettings {
-                width: c.width,
-                height: c.height,
-                framerate: c.framerate,
-                bitrate_kbps: c.bitrate_kbps,
-                keyframe_interval_s: v.keyframe_interval_s,
-                encoder: encoder.to_owned(),
-            },
-            mode: None,
-        });
+        let content = settings
+            .content
+            .as_ref()
+            .map(|c| crate::content::content_settings(c, v.keyframe_interval_s, encoder, !self.use_virtual));
         MediaSettings { source, video, audio, controls: Controls::default(), content, ice_addresses }
     }
 

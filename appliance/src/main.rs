@@ -85,15 +85,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     } else {
         probe::resolve_camera(&settings.camera).map_err(|e| anyhow!(e))?
     };
-    let mut media = args.media_settings(settings, &camera, &encoder.encoder);
-    if let Some(content) = media.content.as_mut().filter(|_| !args.use_virtual) {
-        // A capture that is not there yet is not fatal: the lesson starts on its stand-in.
-        match probe::resolve_camera(&content.device) {
-            Ok(device) => content.device = device,
-            Err(err) => tracing::warn!(%err, "content.device: the laptop capture is not there (yet)"),
-        }
-        content.mode = content_mode(&content.device, &content.video);
-    }
+    let media = args.media_settings(settings, &camera, &encoder.encoder);
     let camera_mode = (!args.use_virtual).then(|| camera_mode(&camera, settings)).flatten();
     let playback = args.playback_settings(settings, &media);
     status_board(&board, &loaded, &encoder.encoder);
@@ -173,17 +165,6 @@ fn camera_mode(camera: &str, settings: &Settings) -> Option<media::CameraMode> {
         Some(m) => tracing::info!(camera, ?m, "camera mode chosen"),
         None => tracing::info!(camera, "no fixed camera mode offered; negotiating raw video"),
     }
-    mode
-}
-
-/// The capture's mode for the content track; its own H.264 is never passed through (the content
-/// branch always encodes), so only raw and MJPEG modes count.
-fn content_mode(device: &str, v: &media::VideoSettings) -> Option<media::CameraMode> {
-    let caps = probe::camera_caps(device)?;
-    let formats: Vec<_> =
-        media::camera_formats(&caps).into_iter().filter(|f| f.codec != media::CameraCodec::H264).collect();
-    let mode = media::choose_mode(&formats, v.width, v.height, v.framerate);
-    tracing::info!(device, ?mode, "content capture mode");
     mode
 }
 

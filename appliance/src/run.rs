@@ -354,12 +354,19 @@ impl Runner {
         (video.bitrate_kbps, video.keyframe_interval_s) = (v.bitrate_kbps, v.keyframe_interval_s);
         let a = &settings.audio;
         (self.media.audio.aec, self.media.audio.ns, self.media.audio.agc) = (a.aec, a.ns, a.agc);
+        let capture = matches!(self.media.source, Source::Capture { .. });
         if let Source::Capture { camera, mic } = &mut self.media.source {
             // The configured name or path; a name the probe cannot place is kept and fails loudly
             // when the next pipeline opens it.
             *camera = crate::probe::resolve_camera(&settings.camera).unwrap_or_else(|_| settings.camera.clone());
             mic.clone_from(&a.mic);
         }
+        // The laptop may be switched on, off or resized by a push like the rest.
+        let encoder = self.media.video.encoder.clone();
+        self.media.content = settings
+            .content
+            .as_ref()
+            .map(|c| crate::content::content_settings(c, v.keyframe_interval_s, &encoder, capture));
         // The bitrate is what admins change during a lesson (a weak uplink): apply it now where
         // the encoder allows; the rest applies from the next pipeline.
         let live = bitrate_changed
