@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the product on this machine: the hub, and a virtual classroom box (test pattern and tone)
-# publishing room "demo". Prints a student link and a teacher link; Ctrl-C stops everything.
+# Runs the product on this machine: the hub, and a virtual classroom box (test pattern, tone and a
+# test "laptop" shown as slides) publishing room "demo". Prints a student link and a teacher link; Ctrl-C stops everything.
 # Environment: LECTERN_LISTEN (default 127.0.0.1:8080), LECTERN_DATA_DIR (default ./data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +38,7 @@ token() { "$bin/lectern-hub" token --data-dir "$data" --room "$room" --role "$1"
 admin=$(grep -o 'http://[^ ]*/admin/setup?code=[^ ]*' "$data/hub.out" | head -1 || true)
 admin=${admin/0.0.0.0/127.0.0.1}
 device=$(token device "Room 101")
-"$bin/lectern-appliance" --virtual --hub "$base" --room "$room" --token "$device" \
+"$bin/lectern-appliance" --virtual --content virtual --hub "$base" --room "$room" --token "$device" \
   --state-dir "$data/appliance" --config "$data/appliance" 2>"$data/appliance.log" &
 pids+=($!)
 
@@ -51,7 +51,7 @@ cat <<MSG
   Guest:    $base/join/$room?token=$(token student "Guest" --guest)   (shared link: waits in the lobby)
   Admin:    ${admin:-$base/admin (already set up)}
 
-  The classroom box publishes a test pattern and a tone. Logs: $log, $data/appliance.log
+  The classroom box publishes a test pattern, a tone and test slides (the teacher's laptop). Logs: $log, $data/appliance.log
   Press Ctrl-C to stop.
 
 MSG

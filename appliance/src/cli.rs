@@ -59,6 +59,10 @@ pub struct RunArgs {
     /// V4L2 camera device path or name [config: camera.device, default /dev/video0]
     #[arg(long)]
     pub camera: Option<String>,
+    /// The laptop's HDMI capture, sent as a second `content` track; with --virtual any value
+    /// sends a test picture [config: content.device, default: none]
+    #[arg(long)]
+    pub content: Option<String>,
     /// ALSA capture device [config: audio.mic, default: ALSA's default]
     #[arg(long)]
     pub mic: Option<String>,
@@ -114,6 +118,7 @@ impl RunArgs {
             room: self.room.clone(),
             token: self.token.clone(),
             camera: self.camera.clone(),
+            content: self.content.clone(),
             mic: self.mic.clone(),
             width: self.width,
             height: self.height,
@@ -125,7 +130,7 @@ impl RunArgs {
     }
 
     /// What the pipeline builder needs, with `encoder` (the ladder's pick) and `camera` (the
-    /// resolved device path).
+    /// resolved device path). A content capture is resolved and probed here.
     pub fn media_settings(&self, settings: &Settings, camera: &str, encoder: &str) -> MediaSettings {
         let source = if self.use_virtual {
             let pattern = match self.pattern {
@@ -151,7 +156,11 @@ impl RunArgs {
         if ice_addresses.is_empty() && hub_is_loopback(&settings.hub.url) {
             ice_addresses.push(IpAddr::from([127, 0, 0, 1]));
         }
-        MediaSettings { source, video, audio, controls: Controls::default(), ice_addresses }
+        let content = settings
+            .content
+            .as_ref()
+            .map(|c| crate::content::content_settings(c, v.keyframe_interval_s, encoder, !self.use_virtual));
+        MediaSettings { source, video, audio, controls: Controls::default(), content, ice_addresses }
     }
 
     /// Where the return feed plays: the configured speaker and the display, or nowhere

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod content;
 pub mod control;
 pub mod loss;
 pub mod media;

@@ -19,6 +19,8 @@ use lectern_appliance::{probe, signals};
 /// Test hook (with `--virtual`): a file path; the test camera fails like an unplugged one while
 /// the file is missing and comes back when it reappears.
 const CAMERA_PLUG_ENV: &str = "LECTERN_TEST_CAMERA_PLUG";
+/// Test hook (with `--virtual`): the same for the content source (the teacher's laptop).
+const CONTENT_PLUG_ENV: &str = "LECTERN_TEST_CONTENT_PLUG";
 /// Measurement hook (with `--virtual`): set to anything, the test camera flips white/black with
 /// the wall clock's seconds, for glass-to-glass timing (`tests/browser/measure/appliance.mjs`).
 const FLASH_ENV: &str = "LECTERN_TEST_FLASH";
@@ -102,6 +104,12 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     {
         tracing::warn!(plug = ?plug, "test hook: the virtual camera is plugged in only while this file exists");
         runner.set_virtual_camera_plug(plug.into());
+    }
+    if args.use_virtual
+        && let Some(plug) = std::env::var_os(CONTENT_PLUG_ENV)
+    {
+        tracing::warn!(plug = ?plug, "test hook: the virtual laptop is plugged in only while this file exists");
+        runner.set_virtual_content_plug(plug.into());
     }
     if args.use_virtual && std::env::var_os(FLASH_ENV).is_some() {
         tracing::warn!("measurement hook: the virtual camera flips white/black every wall-clock second");

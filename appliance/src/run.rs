@@ -99,6 +99,8 @@ pub struct Runner {
     echo: Option<EchoProbe>,
     /// Test hook: with virtual sources, the camera counts as plugged in only while this exists.
     camera_plug: Option<PathBuf>,
+    /// The same for the virtual content source.
+    content_plug: Option<PathBuf>,
     /// How to open the camera, chosen from its formats at start-up.
     camera_mode: Option<CameraMode>,
     /// Measurement hook: virtual frames flip white/black with the wall clock's seconds.
@@ -137,6 +139,7 @@ impl Runner {
             certificate,
             echo: None,
             camera_plug: None,
+            content_plug: None,
             camera_mode: None,
             flash: false,
             events_tx,
@@ -156,6 +159,11 @@ impl Runner {
     /// does not exist, so tests can take the box through unplug and replug.
     pub fn set_virtual_camera_plug(&mut self, plug: PathBuf) {
         self.camera_plug = Some(plug);
+    }
+
+    /// Test hook for `--virtual`: the same for the content source (the teacher's laptop).
+    pub fn set_virtual_content_plug(&mut self, plug: PathBuf) {
+        self.content_plug = Some(plug);
     }
 
     /// Measurement hook for `--virtual`: paint frames white/black by wall-clock second so a viewer
@@ -346,12 +354,19 @@ impl Runner {
         (video.bitrate_kbps, video.keyframe_interval_s) = (v.bitrate_kbps, v.keyframe_interval_s);
         let a = &settings.audio;
         (self.media.audio.aec, self.media.audio.ns, self.media.audio.agc) = (a.aec, a.ns, a.agc);
+        let capture = matches!(self.media.source, Source::Capture { .. });
         if let Source::Capture { camera, mic } = &mut self.media.source {
             // The configured name or path; a name the probe cannot place is kept and fails loudly
             // when the next pipeline opens it.
             *camera = crate::probe::resolve_camera(&settings.camera).unwrap_or_else(|_| settings.camera.clone());
             mic.clone_from(&a.mic);
         }
+        // The laptop may be switched on, off or resized by a push like the rest.
+        let encoder = self.media.video.encoder.clone();
+        self.media.content = settings
+            .content
+            .as_ref()
+            .map(|c| crate::content::content_settings(c, v.keyframe_interval_s, &encoder, capture));
         // The bitrate is what admins change during a lesson (a weak uplink): apply it now where
         // the encoder allows; the rest applies from the next pipeline.
         let live = bitrate_changed
@@ -433,6 +448,10 @@ impl Runner {
                 !camera.starts_with('/') || Path::new(camera).exists()
             }
             (SourceKind::Camera, _) => self.camera_plug.as_deref().is_none_or(Path::exists),
+            (SourceKind::Content, Source::Capture { .. }) => {
+                self.media.content.as_ref().is_some_and(|c| !c.device.starts_with('/') || Path::new(&c.device).exists())
+            }
+            (SourceKind::Content, _) => self.content_plug.as_deref().is_none_or(Path::exists),
             (SourceKind::Microphone, _) => true,
         }
     }
@@ -469,15 +488,24 @@ impl Runner {
             self.echo = echo_probe(&self.media);
         }
         // A device already gone is not opened: the lesson starts on its stand-in.
-        if !self.supervisor.source_lost(SourceKind::Camera) && !self.source_present(SourceKind::Camera) {
-            let reason = "camera: no device".to_owned();
-            self.supervisor.handle_input(Input::SourceLost { kind: SourceKind::Camera, reason }, Instant::now());
+        let devices: &[SourceKind] = if self.media.content.is_some() {
+            &[SourceKind::Camera, SourceKind::Content]
+        } else {
+            &[SourceKind::Camera]
+        };
+        for &kind in devices {
+            if !self.supervisor.source_lost(kind) && !self.source_present(kind) {
+                let reason = format!("{}: no device", kind.name());
+                self.supervisor.handle_input(Input::SourceLost { kind, reason }, Instant::now());
+            }
         }
         let options = PipelineOptions {
             echo: self.echo.clone(),
             camera_lost: self.supervisor.source_lost(SourceKind::Camera),
             mic_lost: self.supervisor.source_lost(SourceKind::Microphone),
+            content_lost: self.supervisor.source_lost(SourceKind::Content),
             virtual_camera_plug: self.camera_plug.clone(),
+            virtual_content_plug: self.content_plug.clone(),
             camera_mode: self.camera_mode.clone(),
             flash: self.flash,
         };

@@ -1,7 +1,8 @@
 //! The capture devices' health, a part of `Supervisor`: a camera or microphone that fails
 //! (unplugged, driver error) is replaced by a stand-in (black frames, silence) on the same
 //! track, so the lesson goes on audio-only or video-only without renegotiation, and its device
-//! is checked every `poll` until it is back, then reopened. Sans-IO like its owner.
+//! is checked every `poll` until it is back, then reopened. A lost content capture (the teacher's
+//! laptop) is handled the same way: the lesson never stops for it. Sans-IO like its owner.
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,12 @@ use std::time::{Duration, Instant};
 pub enum SourceKind {
     Camera,
     Microphone,
+    /// The laptop's HDMI capture, when the box sends content.
+    Content,
+}
+
+impl SourceKind {
+    pub const ALL: [SourceKind; 3] = [SourceKind::Camera, SourceKind::Microphone, SourceKind::Content];
 }
 
 impl SourceKind {
@@ -17,6 +24,7 @@ impl SourceKind {
         match self {
             SourceKind::Camera => "camera",
             SourceKind::Microphone => "microphone",
+            SourceKind::Content => "content",
         }
     }
 }
@@ -33,6 +41,7 @@ struct Lost {
 pub(super) struct Sources {
     camera: Option<Lost>,
     microphone: Option<Lost>,
+    content: Option<Lost>,
 }
 
 impl Sources {
@@ -40,14 +49,20 @@ impl Sources {
         match kind {
             SourceKind::Camera => &mut self.camera,
             SourceKind::Microphone => &mut self.microphone,
+            SourceKind::Content => &mut self.content,
+        }
+    }
+
+    fn get(&self, kind: SourceKind) -> Option<&Lost> {
+        match kind {
+            SourceKind::Camera => self.camera.as_ref(),
+            SourceKind::Microphone => self.microphone.as_ref(),
+            SourceKind::Content => self.content.as_ref(),
         }
     }
 
     pub(super) fn is_lost(&self, kind: SourceKind) -> bool {
-        match kind {
-            SourceKind::Camera => self.camera.is_some(),
-            SourceKind::Microphone => self.microphone.is_some(),
-        }
+        self.get(kind).is_some()
     }
 
     /// Marks `kind` lost; returns false if it already was (a repeated error changes nothing but
@@ -67,7 +82,7 @@ impl Sources {
     /// Devices due for a look at `now`; their next look is scheduled `poll` later.
     pub(super) fn due(&mut self, now: Instant, poll: Duration) -> Vec<SourceKind> {
         let mut due = Vec::new();
-        for kind in [SourceKind::Camera, SourceKind::Microphone] {
+        for kind in SourceKind::ALL {
             if let Some(lost) = self.slot(kind).as_mut().filter(|l| now >= l.check_at) {
                 lost.check_at = now + poll;
                 due.push(kind);
@@ -77,19 +92,25 @@ impl Sources {
     }
 
     pub(super) fn next_check(&self) -> Option<Instant> {
-        [&self.camera, &self.microphone].into_iter().flatten().map(|l| l.check_at).min()
+        [&self.camera, &self.microphone, &self.content].into_iter().flatten().map(|l| l.check_at).min()
     }
 
-    /// What the status line adds while a device is missing, e.g. `audio only: camera lost (…)`.
+    /// What the status line adds while a device is missing, e.g. `audio only: camera lost (…)`
+    /// or `no laptop picture: content lost (…)`.
     pub(super) fn describe(&self) -> Option<String> {
         let what = match (&self.camera, &self.microphone) {
-            (None, None) => return None,
-            (Some(camera), None) => format!("audio only: camera lost ({})", camera.reason),
-            (None, Some(mic)) => format!("video only: microphone lost ({})", mic.reason),
-            (Some(camera), Some(mic)) => {
-                format!("no camera or microphone: camera lost ({}), microphone lost ({})", camera.reason, mic.reason)
-            }
+            (None, None) => None,
+            (Some(camera), None) => Some(format!("audio only: camera lost ({})", camera.reason)),
+            (None, Some(mic)) => Some(format!("video only: microphone lost ({})", mic.reason)),
+            (Some(camera), Some(mic)) => Some(format!(
+                "no camera or microphone: camera lost ({}), microphone lost ({})",
+                camera.reason, mic.reason
+            )),
         };
-        Some(what)
+        let content = self.content.as_ref().map(|c| format!("no laptop picture: content lost ({})", c.reason));
+        match (what, content) {
+            (Some(what), Some(content)) => Some(format!("{what}; {content}")),
+            (what, content) => what.or(content),
+        }
     }
 }

@@ -487,3 +487,25 @@ fn source_events_while_idle_are_ignored() {
     assert_eq!(drain(&mut s), (vec![], None));
     assert!(!s.source_lost(SourceKind::Camera));
 }
+
+#[test]
+fn a_lost_laptop_keeps_the_lesson_live_and_says_so_beside_a_lost_camera() {
+    let mut s = supervisor(25);
+    let t0 = Instant::now();
+    s.handle_input(Input::Start, t0);
+    go_live(&mut s, t0);
+    s.handle_input(Input::SourceLost { kind: SourceKind::Content, reason: "content-src: unplugged".into() }, t0);
+    let (actions, _) = drain(&mut s);
+    assert_eq!(actions[0], Output::UseStandIn(SourceKind::Content), "{actions:?}");
+    assert!(!has(&actions, &Output::Teardown), "the session stays up: {actions:?}");
+    assert_eq!(statuses(&actions), ["live; no laptop picture: content lost (content-src: unplugged)"]);
+    s.handle_input(Input::SourceLost { kind: SourceKind::Camera, reason: "c".into() }, t0);
+    let (actions, _) = drain(&mut s);
+    assert_eq!(
+        statuses(&actions),
+        ["live; audio only: camera lost (c); no laptop picture: content lost (content-src: unplugged)"]
+    );
+    s.handle_input(Input::SourcePresent { kind: SourceKind::Content }, t0);
+    let (actions, _) = drain(&mut s);
+    assert_eq!(actions[0], Output::Reopen(SourceKind::Content), "{actions:?}");
+}

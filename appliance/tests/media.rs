@@ -9,7 +9,8 @@ use std::time::Duration;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use lectern_appliance::media::{
-    self, DtlsCertificate, InboundMonitor, MediaError, MediaSettings, TestPattern, build_pipeline, create_offer,
+    self, ContentSettings, DtlsCertificate, InboundMonitor, MediaError, MediaSettings, TestPattern, VideoSettings,
+    build_pipeline, create_offer,
 };
 
 fn settings() -> MediaSettings {
@@ -134,4 +135,56 @@ fn test_tones_are_sent_without_audio_processing_even_with_a_probe() {
     let options = media::PipelineOptions { echo: Some(probe), ..Default::default() };
     let pipeline = media::build_pipeline_with(&settings, &options).expect("builds");
     assert!(pipeline.gst_pipeline().by_name("audio-dsp").is_none(), "a sine tone has nothing to clean");
+}
+
+/// The offer's m-line sections (`m=` up to the next `m=`).
+fn m_sections(offer: &str) -> Vec<String> {
+    let mut sections: Vec<String> = Vec::new();
+    for line in offer.lines() {
+        if line.starts_with("m=") {
+            sections.push(String::new());
+        }
+        if let Some(section) = sections.last_mut() {
+            section.push_str(line);
+            section.push('\n');
+        }
+    }
+    sections
+}
+
+#[test]
+fn content_is_a_second_video_m_line_marked_as_slides() {
+    let mut settings = settings();
+    let mut video = VideoSettings { width: 1280, height: 720, framerate: 5, ..VideoSettings::default() };
+    video.bitrate_kbps = 800;
+    settings.content = Some(ContentSettings { device: "virtual".into(), video, mode: None });
+    let pipeline = build_pipeline(&settings).expect("pipeline builds");
+    pipeline.play().expect("pipeline plays");
+    let offer = create_offer(pipeline.webrtcbin(), Duration::from_secs(10)).expect("offer");
+    let sections = m_sections(&offer);
+    let videos: Vec<&String> = sections.iter().filter(|s| s.starts_with("m=video")).collect();
+    assert_eq!(videos.len(), 2, "camera and content:\n{offer}");
+    let marked: Vec<&&String> = videos.iter().filter(|s| s.lines().any(|l| l == "a=content:slides")).collect();
+    assert_eq!(marked.len(), 1, "exactly the content m-line says a=content:slides:\n{offer}");
+    let content = marked[0];
+    assert!(content.contains("a=sendonly") && content.contains("H264/90000"), "H.264, send-only:\n{content}");
+    assert!(content.contains("packetization-mode=1"), "browsers need packetization-mode=1:\n{content}");
+    assert!(is_constrained_baseline(content), "Chromium decodes constrained baseline:\n{content}");
+    assert!(sections.iter().any(|s| s.starts_with("m=audio")), "the microphone is still there:\n{offer}");
+}
+
+#[test]
+fn a_capture_in_mjpeg_is_opened_in_its_mode_and_decoded_before_the_content_encoder() {
+    let mut settings = settings();
+    settings.source = media::Source::Capture { camera: "/dev/video-none".into(), mic: Some("hw:9".into()) };
+    let video = VideoSettings { width: 1920, height: 1080, framerate: 5, ..VideoSettings::default() };
+    let mode = media::CameraMode { codec: media::CameraCodec::Mjpeg, width: 1920, height: 1080, fps: 5 };
+    settings.content = Some(ContentSettings { device: "/dev/video-hdmi".into(), video, mode: Some(mode) });
+    let pipeline = build_pipeline(&settings).expect("builds without opening devices");
+    let src = pipeline.gst_pipeline().by_name("content-src").expect("the content capture");
+    assert_eq!(src.property::<String>("device"), "/dev/video-hdmi");
+    let caps = pipeline.gst_pipeline().by_name("content-capture-caps").expect("its mode").property::<gst::Caps>("caps");
+    assert_eq!(caps.structure(0).map(|s| s.name().to_string()).as_deref(), Some("image/jpeg"));
+    assert!(pipeline.gst_pipeline().by_name("content-decode").is_some(), "jpegdec before the encoder");
+    assert!(pipeline.gst_pipeline().by_name("content-enc").is_some(), "its own encoder");
 }

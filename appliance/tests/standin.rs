@@ -8,6 +8,8 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use common::{drop_rtp, settles_to, watch_pad};
+use gstreamer as gst;
+use gstreamer::prelude::*;
 use lectern_appliance::media::{self, MediaEvent, MediaSettings, PipelineOptions, TestPattern, build_pipeline_with};
 use lectern_appliance::supervisor::SourceKind;
 
@@ -116,4 +118,43 @@ fn a_microphone_that_will_not_open_is_named_and_its_stand_in_plays() {
     let audio = watch_pad(&pipeline, "audio-mute", 0);
     pipeline.play().expect("plays on both stand-ins");
     settles_to(&audio, true, "silence instead of the microphone");
+}
+
+/// What the content track's selector passes on: the capture's part or its stand-in's.
+fn content_input(pipeline: &media::Pipeline) -> String {
+    let selector = pipeline.gst_pipeline().by_name("content-select").expect("content selector");
+    let pad = selector.property::<Option<gst::Pad>>("active-pad").expect("an active pad");
+    pad.peer().and_then(|p| p.parent_element()).map(|e| e.name().to_string()).unwrap_or_default()
+}
+
+#[test]
+fn an_unplugged_laptop_is_replaced_while_the_camera_and_microphone_go_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plug = dir.path().join("laptop");
+    std::fs::write(&plug, b"").expect("plugged in");
+    let mut settings = small_virtual();
+    let video = media::VideoSettings { width: 640, height: 360, framerate: 5, ..media::VideoSettings::default() };
+    settings.content = Some(media::ContentSettings { device: "virtual".into(), video, mode: None });
+    let options = PipelineOptions { virtual_content_plug: Some(plug.clone()), ..PipelineOptions::default() };
+    let pipeline = build_pipeline_with(&settings, &options).expect("pipeline builds");
+    drop_rtp(&pipeline);
+    let events = events(&pipeline);
+    let camera = watch_pad(&pipeline, "video-privacy", 16);
+    let audio = watch_pad(&pipeline, "audio-mute", 0);
+    pipeline.play().expect("pipeline plays");
+    assert_eq!(content_input(&pipeline), "content-device-caps");
+
+    std::fs::remove_file(&plug).expect("unplugged");
+    let (kind, message) = next_source_error(&events);
+    assert_eq!(kind, Some(SourceKind::Content), "the error names the content source: {message}");
+    assert!(message.contains("content unplugged"), "{message}");
+    pipeline.use_stand_in(SourceKind::Content).expect("stand-in");
+    assert_eq!(content_input(&pipeline), "content-standin-caps");
+    settles_to(&camera, false, "the camera goes on");
+    settles_to(&audio, false, "the microphone goes on");
+
+    std::fs::write(&plug, b"").expect("plugged in again");
+    pipeline.reopen(SourceKind::Content).expect("reopened");
+    assert_eq!(content_input(&pipeline), "content-device-caps");
+    settles_to(&camera, false, "the camera still goes on");
 }

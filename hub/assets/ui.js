@@ -205,8 +205,12 @@ export class Ui {
     }
     this.screenBox.hidden = !track;
     if (share) {
-      const who = this.tiles.get(share.participantId)?.info.name;
-      this.screenCaption.textContent = who ? `${who}'s screen` : 'Shared screen';
+      const info = this.tiles.get(share.participantId)?.info;
+      const who = info?.name;
+      // A classroom box's share is the teacher's laptop plugged into it, not someone's screen.
+      const fromRoom = info?.role === 'device';
+      this.screenCaption.textContent = fromRoom ? `Slides from ${who || 'the classroom'}`
+        : who ? `${who}'s screen` : 'Shared screen';
       this.screenVideo.setAttribute('aria-label', this.screenCaption.textContent);
     }
   }

@@ -123,3 +123,67 @@ fn return_feed_follows_the_loudest_student_and_never_plays_the_room_back() {
     assert!(bob_kf > bob_kf_before, "switching to Bob asked him for a keyframe");
     assert!(received(&net, feed, mark, MediaKind::Audio).contains(&0xB0), "and hears him");
 }
+
+/// A classroom box with its camera, microphone and the teacher's laptop (`a=content:slides`).
+struct Box3 {
+    publisher: Publisher,
+    laptop: Mid,
+}
+
+fn room_with_laptop(net: &mut Net, id: u64) -> Box3 {
+    let addr: SocketAddr = "10.0.8.1:8000".parse().unwrap();
+    let mut rtc = Rtc::builder().build(net.now);
+    rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+    let mut api = rtc.sdp_api();
+    let mids: Vec<Mid> = [MediaKind::Audio, MediaKind::Video, MediaKind::Video]
+        .into_iter()
+        .map(|k| api.add_media(k, Direction::SendOnly, None, None, None))
+        .collect();
+    let (offer, pending) = api.apply().unwrap();
+    let (reply, mut rx) = oneshot::channel::<Result<SdpAnswer, _>>();
+    let ident = ident("r", id, Role::Device, Transport::Whip);
+    let screen_mid = Some(mids[2].to_string());
+    net.hub.handle_command(Command::Whip { ident, offer, screen_mid, reply }, net.now);
+    rtc.sdp_api().accept_answer(pending, rx.try_recv().unwrap().unwrap()).unwrap();
+    net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid: mids[0], events: Vec::new() });
+    let publisher = Publisher { client: net.clients.len() - 1, audio: mids[0], video: mids[1], tag: 0xD0 };
+    Box3 { publisher, laptop: mids[2] }
+}
+
+fn send_laptop(net: &mut Net, b: &Box3, i: u64) {
+    let now = net.now;
+    let w = net.clients[b.publisher.client].rtc.writer(b.laptop).unwrap();
+    let pt = w.payload_params().find(|pp| pp.spec().codec == str0m::format::Codec::Vp8).unwrap().pt();
+    w.write(pt, now, MediaTime::new(i * 18000, Frequency::NINETY_KHZ), vec![0x10, 0x02, 0x00, 0xC0, 0xC0]).unwrap();
+}
+
+#[test]
+fn the_room_never_gets_its_own_laptop_back_and_a_student_still_shows() {
+    let mut net = Net::new();
+    let room = room_with_laptop(&mut net, 1);
+    let feed = return_feed(&mut net);
+    net.run_until(Duration::from_secs(5), |n| (0..n.clients.len()).all(|c| n.connected(c)));
+
+    // Only the room publishes: its laptop is a screen share, and still nothing comes back.
+    let mut i = 0;
+    for _ in 0..50 {
+        send(&mut net, &room.publisher, 0, i);
+        send_laptop(&mut net, &room, i);
+        net.run(2, Duration::from_millis(10));
+        i += 1;
+    }
+    assert_eq!(received(&net, feed, 0, MediaKind::Video), Vec::<u8>::new(), "no remote video yet");
+
+    let ada = publisher(&mut net, 2, Role::Student, 0xA0);
+    net.run_until(Duration::from_secs(5), |n| (0..n.clients.len()).all(|c| n.connected(c)));
+    let mark = net.clients[feed].events.len();
+    for _ in 0..150 {
+        send(&mut net, &room.publisher, 0, i);
+        send_laptop(&mut net, &room, i);
+        send(&mut net, &ada, -20, i);
+        net.run(2, Duration::from_millis(10));
+        i += 1;
+    }
+    let video = received(&net, feed, mark, MediaKind::Video);
+    assert!(!video.is_empty() && video.iter().all(|t| *t == 0xA0), "the room sees Ada, never its laptop: {video:?}");
+}

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub struct Fragment {
     pub hub: Option<HubFragment>,
     pub camera: Option<CameraFragment>,
-    pub content: Option<CameraFragment>,
+    pub content: Option<ContentFragment>,
     pub audio: Option<AudioFragment>,
     pub video: Option<VideoFragment>,
     pub panel: Option<PanelFragment>,
@@ -33,6 +33,17 @@ pub struct HubFragment {
 #[serde(deny_unknown_fields)]
 pub struct CameraFragment {
     pub device: Option<String>,
+}
+
+/// The teacher's laptop through an HDMI-to-USB capture, sent as a second `content` track.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentFragment {
+    pub device: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub framerate: Option<u32>,
+    pub bitrate_kbps: Option<u32>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]

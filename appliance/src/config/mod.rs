@@ -15,8 +15,8 @@ pub use files::{ConfigPaths, write_atomic};
 pub use fragment::Fragment;
 pub use push::apply_pushed;
 pub use settings::{
-    AudioConfig, DEFAULT_ENCODERS, DEFAULT_STATUS_LISTEN, HubSettings, KeyError, Layer, Overrides, PanelPins, Settings,
-    TokenSource, VideoConfig, validate,
+    AudioConfig, ContentConfig, DEFAULT_ENCODERS, DEFAULT_STATUS_LISTEN, HubSettings, KeyError, Layer, Overrides,
+    PanelPins, Settings, TokenSource, VideoConfig, validate,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use lectern_proto::RoomId;
 
 use super::ConfigError;
-use super::fragment::{Fragment, LayerFragment, PanelFragment, VideoFragment};
+use super::fragment::{ContentFragment, Fragment, LayerFragment, PanelFragment, VideoFragment};
 use crate::whip::Token;
 
 /// The encoder ladder of ARCHITECTURE.md: hardware first, then software.
@@ -26,6 +26,8 @@ pub struct Overrides {
     pub room: Option<RoomId>,
     pub token: Option<Token>,
     pub camera: Option<String>,
+    /// The content capture (`content.device`); `--virtual` sends a test picture for any value.
+    pub content: Option<String>,
     pub mic: Option<String>,
     pub width: Option<u32>,
     pub height: Option<u32>,
@@ -40,8 +42,8 @@ pub struct Overrides {
 pub struct Settings {
     pub hub: HubSettings,
     pub camera: String,
-    /// A second camera for the board or a document camera; stored, not published yet.
-    pub content_camera: Option<String>,
+    /// The laptop's picture, sent as a second video track; `None` without a `content.device`.
+    pub content: Option<ContentConfig>,
     pub audio: AudioConfig,
     pub video: VideoConfig,
     pub panel: Option<PanelPins>,
@@ -86,6 +88,18 @@ pub struct VideoConfig {
     /// Tried in order; the first that really starts encodes.
     pub encoders: Vec<String>,
     pub simulcast: Vec<Layer>,
+}
+
+/// Slides from an HDMI capture: sharp and big rather than smooth, so high resolution at a low
+/// frame rate by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentConfig {
+    /// A V4L2 device path, or a name as `lectern-appliance probe` prints it.
+    pub device: String,
+    pub width: u32,
+    pub height: u32,
+    pub framerate: u32,
+    pub bitrate_kbps: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,10 +170,7 @@ pub fn validate(fragment: &Fragment, overrides: &Overrides) -> Result<Settings, 
     let mut c = Checker::default();
     let hub = hub(&mut c, &f, overrides.token.as_ref());
     let camera = c.not_empty("camera.device", f.camera.and_then(|x| x.device)).unwrap_or_else(|| "/dev/video0".into());
-    let content_camera = c.not_empty("content.device", f.content.and_then(|x| x.device));
-    if content_camera.as_deref() == Some(camera.as_str()) {
-        c.error("content.device", format!("'{camera}' is already camera.device"));
-    }
+    let content = f.content.and_then(|x| content(&mut c, x, &camera));
     let audio = f.audio.unwrap_or_default();
     let audio = AudioConfig {
         mic: c.not_empty("audio.mic", audio.mic),
@@ -180,7 +191,7 @@ pub fn validate(fragment: &Fragment, overrides: &Overrides) -> Result<Settings, 
         }
     };
     match (hub, c.errors.is_empty()) {
-        (Some(hub), true) => Ok(Settings { hub, camera, content_camera, audio, video, panel, status_listen }),
+        (Some(hub), true) => Ok(Settings { hub, camera, content, audio, video, panel, status_listen }),
         _ => Err(ConfigError::Invalid(c.errors)),
     }
 }
@@ -195,6 +206,9 @@ fn with_overrides(mut f: Fragment, o: &Overrides) -> Fragment {
     set(&mut hub.url, &o.hub);
     set(&mut hub.room, &o.room.as_ref().map(|r| r.as_str().to_owned()));
     set(&mut f.camera.get_or_insert_with(Default::default).device, &o.camera);
+    if o.content.is_some() {
+        set(&mut f.content.get_or_insert_with(Default::default).device, &o.content);
+    }
     set(&mut f.audio.get_or_insert_with(Default::default).mic, &o.mic);
     let video = f.video.get_or_insert_with(Default::default);
     set(&mut video.width, &o.width);
@@ -268,6 +282,25 @@ fn video(c: &mut Checker, v: VideoFragment) -> VideoConfig {
     let main = Layer { width, height, bitrate_kbps };
     let simulcast = layers.into_iter().enumerate().filter_map(|(i, l)| layer(c, i, l, main)).collect();
     VideoConfig { width, height, framerate, bitrate_kbps, keyframe_interval_s, encoders, simulcast }
+}
+
+/// `None` without a device: the other keys alone (e.g. pushed to a whole fleet) send nothing.
+fn content(c: &mut Checker, f: ContentFragment, camera: &str) -> Option<ContentConfig> {
+    let device = c.not_empty("content.device", f.device);
+    if device.as_deref() == Some(camera) {
+        c.error("content.device", format!("'{camera}' is already camera.device"));
+    }
+    let width = c.range("content.width", f.width.unwrap_or(1920), 16..=7680);
+    let height = c.range("content.height", f.height.unwrap_or(1080), 16..=4320);
+    for (key, value) in [("content.width", width), ("content.height", height)] {
+        if value % 2 != 0 {
+            c.error(key, format!("{value} is odd; H.264 in 4:2:0 needs even sizes"));
+        }
+    }
+    // Slides change a few times a minute: more than 30 fps only costs the box CPU.
+    let framerate = c.range("content.framerate", f.framerate.unwrap_or(5), 1..=30);
+    let bitrate_kbps = c.range("content.bitrate_kbps", f.bitrate_kbps.unwrap_or(1500), 100..=100_000);
+    Some(ContentConfig { device: device?, width, height, framerate, bitrate_kbps })
 }
 
 fn layer(c: &mut Checker, i: usize, l: LayerFragment, main: Layer) -> Option<Layer> {

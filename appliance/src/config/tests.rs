@@ -77,6 +77,12 @@ fn every_validation_error_names_its_key() {
         ("[[video.simulcast]]\nwidth = 4000\nheight = 360\nbitrate_kbps = 100", "video.simulcast[0].width", "range"),
         ("[camera]\ndevice = \"\"", "camera.device", "must not be empty"),
         ("[content]\ndevice = \"/dev/video0\"", "content.device", "already camera.device"),
+        ("[content]\ndevice = \"\"", "content.device", "must not be empty"),
+        ("[content]\ndevice = \"/dev/video2\"\nframerate = 0", "content.framerate", "0 is out of range 1..=30"),
+        ("[content]\ndevice = \"/dev/video2\"\nframerate = 60", "content.framerate", "out of range"),
+        ("[content]\ndevice = \"/dev/video2\"\nwidth = 1921", "content.width", "1921 is odd"),
+        ("[content]\nheight = 9000", "content.height", "out of range"),
+        ("[content]\ndevice = \"/dev/video2\"\nbitrate_kbps = 5", "content.bitrate_kbps", "out of range"),
         ("[audio]\nmic = \" \"", "audio.mic", "must not be empty"),
         ("[status]\nlisten = \"localhost\"", "status.listen", "not an IP:port"),
         ("[panel]\nbuttons = { mute = 3 }", "panel.chip", "missing"),
@@ -91,6 +97,32 @@ fn every_validation_error_names_its_key() {
         );
         assert!(errors.iter().all(|e| e.to_string().starts_with(&format!("{}: ", e.key))));
     }
+}
+
+#[test]
+fn content_is_off_without_a_device_and_defaults_to_sharp_slow_slides() {
+    let settings = |extra: &str| {
+        let fragment: Fragment = toml::from_str(&format!("{MINIMAL}{extra}")).expect("parses");
+        validate(&fragment, &Overrides::default()).expect("valid")
+    };
+    assert_eq!(settings("").content, None);
+    assert_eq!(settings("[content]\nframerate = 2\n").content, None, "no device, nothing to send");
+    let content = settings("[content]\ndevice = \"HDMI capture\"\n").content.expect("on");
+    let expected =
+        ContentConfig { device: "HDMI capture".into(), width: 1920, height: 1080, framerate: 5, bitrate_kbps: 1500 };
+    assert_eq!(content, expected);
+    let sample: Fragment = toml::from_str(SAMPLE).expect("sample parses");
+    let sample = validate(&sample, &Overrides::default()).expect("valid").content.expect("the sample sends content");
+    assert_eq!((sample.device.as_str(), sample.framerate), ("/dev/video2", 5));
+}
+
+#[test]
+fn the_command_line_turns_content_on() {
+    let overrides = Overrides { content: Some("virtual".into()), ..Overrides::default() };
+    let fragment: Fragment =
+        toml::from_str(&format!("{MINIMAL}[content]\nwidth = 1280\nheight = 720\n")).expect("parses");
+    let content = validate(&fragment, &overrides).expect("valid").content.expect("on");
+    assert_eq!((content.device.as_str(), content.width, content.height), ("virtual", 1280, 720));
 }
 
 #[test]

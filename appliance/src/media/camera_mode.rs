@@ -29,7 +29,7 @@ pub struct CameraFormat {
 }
 
 /// The mode to open the camera in.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CameraMode {
     pub codec: CameraCodec,
     pub width: u32,

@@ -130,15 +130,25 @@ fn run_until_first_output(pipeline: &gst::Pipeline, deadline: Duration) -> Resul
 /// The encoder, tuned, with what it needs around it: an upload element before it where it
 /// only takes device memory, and caps after it that pin the profile browsers decode.
 pub(super) fn encoder_elements(factory: &str, video: &VideoSettings) -> Result<Vec<gst::Element>, MediaError> {
+    named_encoder_elements("video", factory, video)
+}
+
+/// `encoder_elements` with element names starting `prefix-` (`content-enc`), for a second
+/// encoder in the same pipeline.
+pub(super) fn named_encoder_elements(
+    prefix: &str,
+    factory: &str,
+    video: &VideoSettings,
+) -> Result<Vec<gst::Element>, MediaError> {
     let mut chain = Vec::new();
     if factory == "nvv4l2h264enc" {
         // Jetson's encoder reads NVMM buffers only; nvvidconv copies system memory into them.
-        chain.push(make("nvvidconv", "video-upload")?);
+        chain.push(make("nvvidconv", &format!("{prefix}-upload"))?);
     }
-    let enc = make(factory, "video-enc")?;
+    let enc = make(factory, &format!("{prefix}-enc"))?;
     configure(&enc, factory, video);
     chain.push(enc);
-    chain.push(capsfilter("video-h264-caps", output_caps(factory, video))?);
+    chain.push(capsfilter(&format!("{prefix}-h264-caps"), output_caps(factory, video))?);
     Ok(chain)
 }
 

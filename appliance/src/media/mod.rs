@@ -7,6 +7,7 @@
 
 mod camera_mode;
 mod certificate;
+mod content;
 mod controls;
 mod echo;
 mod encoder;
@@ -30,7 +31,7 @@ pub use inbound::InboundMonitor;
 pub use negotiate::{apply_answer, create_offer};
 pub use pipeline::{Pipeline, PipelineOptions, build_pipeline, build_pipeline_with};
 pub use playback::{AUDIO_SLOTS, Playback, PlaybackOutput, PlaybackSettings, build_playback, build_playback_with_echo};
-pub use settings::{AudioProcessing, Controls, MediaSettings, Source, TestPattern, VideoSettings};
+pub use settings::{AudioProcessing, ContentSettings, Controls, MediaSettings, Source, TestPattern, VideoSettings};
 pub use standin::source_of;
 pub use stats::{AudioLevel, MediaStats, ReturnStats};
 pub use watch::{MediaEvent, PeerState, watch};

@@ -17,6 +17,8 @@
 //!    ─▶ input-selector (◀─ silent stand-in while the microphone is lost)       │
 //!    ─▶ volume (mute) ─▶ level ─▶ queue ─▶ opusenc ─▶ rtpopuspay               │
 //!    ─▶ application/x-rtp,OPUS,pt=111 ─────────────────────────────────────────┘
+//!
+//!  [content] (the laptop's HDMI capture, `a=content:slides`): see `content` ─▶ webrtcbin
 //! ```
 //!
 //! `level` measures what is sent (after processing and mute): `Pipeline::mic_level`.
@@ -185,9 +187,12 @@ pub struct PipelineOptions {
     /// Devices known to be gone: the pipeline starts on their stand-ins and never opens them.
     pub camera_lost: bool,
     pub mic_lost: bool,
+    pub content_lost: bool,
     /// Test hook for virtual sources: the test camera is "plugged in" only while this file
     /// exists (see `standin::unplug_with`).
     pub virtual_camera_plug: Option<std::path::PathBuf>,
+    /// The same for the virtual content source (the teacher's laptop).
+    pub virtual_content_plug: Option<std::path::PathBuf>,
     /// The camera mode chosen from its probed formats (`choose_mode`); `None` lets `v4l2src`
     /// negotiate raw video. Ignored for virtual sources.
     pub camera_mode: Option<CameraMode>,
@@ -211,10 +216,17 @@ pub fn build_pipeline_with(settings: &MediaSettings, options: &PipelineOptions) 
     gather_on(&webrtcbin, &settings.ice_addresses);
     pipeline.add(&webrtcbin).map_err(|_| add_error("webrtcbin"))?;
 
-    let video = video_chain(settings, options)?;
-    let audio = audio_chain(settings, options.echo.as_ref())?;
-    for (kind, chain) in [(SourceKind::Camera, &video), (SourceKind::Microphone, &audio)] {
-        standin::join(&pipeline, kind, &chain.device, &chain.caps, chain.stand_in_filters.clone(), &chain.rest)?;
+    let mut chains = vec![
+        (SourceKind::Camera, video_chain(settings, options)?),
+        (SourceKind::Microphone, audio_chain(settings, options.echo.as_ref())?),
+    ];
+    if let Some(content) = &settings.content {
+        validate(&content.video)?;
+        let plug = options.virtual_content_plug.as_deref();
+        chains.push((SourceKind::Content, super::content::content_chain(&settings.source, content, plug)?));
+    }
+    for (kind, chain) in chains {
+        standin::join(&pipeline, kind, &chain.device, &chain.caps, chain.stand_in_filters, &chain.rest)?;
         // Invariant: `rest` is never empty (it ends in an RTP capsfilter).
         let last = chain.rest.last().expect("chain has elements");
         link_sendonly(last, &webrtcbin)?;
@@ -232,7 +244,12 @@ pub fn build_pipeline_with(settings: &MediaSettings, options: &PipelineOptions) 
     });
     let mut pipeline = Pipeline::assemble(pipeline, webrtcbin, Some(hook));
     pipeline.mic_level = Some(mic_level);
-    for (kind, lost) in [(SourceKind::Camera, options.camera_lost), (SourceKind::Microphone, options.mic_lost)] {
+    let lost = [
+        (SourceKind::Camera, options.camera_lost),
+        (SourceKind::Microphone, options.mic_lost),
+        (SourceKind::Content, options.content_lost && settings.content.is_some()),
+    ];
+    for (kind, lost) in lost {
         if lost {
             pipeline.use_stand_in(kind)?;
         }
@@ -296,12 +313,12 @@ fn validate(video: &VideoSettings) -> Result<(), MediaError> {
 
 /// A source's own elements (up to fixed raw caps, where its stand-in joins) and the rest of
 /// its chain up to webrtcbin.
-struct Chain {
-    device: Vec<gst::Element>,
-    caps: gst::Caps,
+pub(super) struct Chain {
+    pub(super) device: Vec<gst::Element>,
+    pub(super) caps: gst::Caps,
     /// Between the stand-in's source and `caps` (see `standin::join`).
-    stand_in_filters: Vec<gst::Element>,
-    rest: Vec<gst::Element>,
+    pub(super) stand_in_filters: Vec<gst::Element>,
+    pub(super) rest: Vec<gst::Element>,
 }
 
 fn video_chain(settings: &MediaSettings, options: &PipelineOptions) -> Result<Chain, MediaError> {
@@ -312,7 +329,7 @@ fn video_chain(settings: &MediaSettings, options: &PipelineOptions) -> Result<Ch
             src.set_property("is-live", true);
             src.set_property_from_str("pattern", pattern.nick());
             if let Some(plug) = &options.virtual_camera_plug {
-                super::standin::unplug_with(&src, plug.clone())?;
+                super::standin::unplug_with(&src, SourceKind::Camera, plug.clone())?;
             }
             if options.flash {
                 // I420 so the painter knows where the luma plane ends.
@@ -535,7 +552,7 @@ pub(super) fn add_error(name: &str) -> MediaError {
 
 /// A queue between capture and encoder so a slow encoder drops old frames instead of
 /// stalling the source: latency matters more than completeness in a live lesson.
-fn leaky_queue(name: &str) -> Result<gst::Element, MediaError> {
+pub(super) fn leaky_queue(name: &str) -> Result<gst::Element, MediaError> {
     let queue = make("queue", name)?;
     queue.set_property("max-size-buffers", 3u32);
     queue.set_property("max-size-bytes", 0u32);

@@ -67,6 +67,18 @@ impl Default for VideoSettings {
     }
 }
 
+/// The second video track: the teacher's laptop (an HDMI-to-USB capture), sent as slides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentSettings {
+    /// The capture's V4L2 device path; unused for virtual sources, which send a test picture.
+    pub device: String,
+    /// Its own size, rate and bitrate; the encoder is the camera's.
+    pub video: VideoSettings,
+    /// The capture mode chosen from its probed formats (never its own H.264); `None` negotiates
+    /// raw video, as for a capture plugged in after start-up.
+    pub mode: Option<super::CameraMode>,
+}
+
 /// webrtcdsp on the microphone. Off for test sources: a sine tone has nothing to clean.
 /// Echo cancellation also needs an `EchoProbe` (`PipelineOptions::echo`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -99,6 +111,8 @@ pub struct MediaSettings {
     pub video: VideoSettings,
     pub audio: AudioProcessing,
     pub controls: Controls,
+    /// The laptop's picture as a second video track; `None` sends camera and microphone only.
+    pub content: Option<ContentSettings>,
     /// Addresses to gather ICE candidates on; empty means libnice's choice (all but loopback).
     pub ice_addresses: Vec<std::net::IpAddr>,
 }
@@ -111,6 +125,7 @@ impl MediaSettings {
             video: VideoSettings::default(),
             audio: AudioProcessing::default(),
             controls: Controls::default(),
+            content: None,
             ice_addresses: Vec::new(),
         }
     }

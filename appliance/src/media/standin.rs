@@ -42,6 +42,13 @@ fn names(kind: SourceKind) -> Names {
             stand_in_caps: "video-standin-caps",
             selector: "video-select",
         },
+        SourceKind::Content => Names {
+            source: "content-src",
+            device_caps: "content-device-caps",
+            stand_in: "content-standin",
+            stand_in_caps: "content-standin-caps",
+            selector: "content-select",
+        },
         SourceKind::Microphone => Names {
             source: "audio-src",
             device_caps: "audio-device-caps",
@@ -54,14 +61,14 @@ fn names(kind: SourceKind) -> Names {
 
 /// Which device an element's error is about, by the source element's name.
 pub fn source_of(element: &str) -> Option<SourceKind> {
-    [SourceKind::Camera, SourceKind::Microphone].into_iter().find(|&kind| names(kind).source == element)
+    SourceKind::ALL.into_iter().find(|&kind| names(kind).source == element)
 }
 
 /// Adds `device` (a source and its conversion towards `caps`), then a capsfilter to `caps`,
 /// the stand-in for `kind` (its source, then `stand_in_filters`, then the same caps), a
 /// selector and `rest`, and links them all. None of the elements is in the pipeline yet.
 /// `stand_in_filters` is empty unless `caps` are not raw (a camera's own H.264: the black
-/// stand-in is encoded to match).
+/// stand-in is encoded to match) or the stand-in says something ("no laptop connected").
 pub(super) fn join(
     pipeline: &gst::Pipeline,
     kind: SourceKind,
@@ -74,7 +81,7 @@ pub(super) fn join(
     let mut device = device.to_vec();
     device.push(capsfilter(n.device_caps, caps.clone())?);
     let stand_in = match kind {
-        SourceKind::Camera => {
+        SourceKind::Camera | SourceKind::Content => {
             let src = make("videotestsrc", n.stand_in)?;
             src.set_property_from_str("pattern", "black");
             src
@@ -186,7 +193,7 @@ fn selector_pad(last: &gst::Element) -> Result<gst::Pad, MediaError> {
 /// file) exists. When the file goes, the source fails like an unplugged V4L2 camera (an error
 /// on the bus, no more frames); reopened while it exists, it streams again. This lets a test
 /// take the box through unplug and replug without a camera.
-pub(super) fn unplug_with(source: &gst::Element, plug: PathBuf) -> Result<(), MediaError> {
+pub(super) fn unplug_with(source: &gst::Element, kind: SourceKind, plug: PathBuf) -> Result<(), MediaError> {
     let pad = source.static_pad("src").ok_or_else(|| add_error(&source.name()))?;
     let failed = Arc::new(AtomicBool::new(false));
     pad.add_probe(gst::PadProbeType::BUFFER, move |pad, _| {
@@ -197,7 +204,7 @@ pub(super) fn unplug_with(source: &gst::Element, plug: PathBuf) -> Result<(), Me
         if !failed.swap(true, Ordering::Relaxed)
             && let Some(element) = pad.parent_element()
         {
-            let text = format!("camera unplugged ({} is gone)", plug.display());
+            let text = format!("{} unplugged ({} is gone)", kind.name(), plug.display());
             let error = gst::message::Error::builder(gst::ResourceError::NotFound, &text).src(&element).build();
             let _ = element.post_message(error);
         }

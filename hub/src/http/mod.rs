@@ -7,6 +7,7 @@ pub mod error;
 pub mod lesson_api;
 pub mod pages;
 pub mod rtc;
+pub mod slides;
 pub mod whip;
 
 use std::collections::HashMap;

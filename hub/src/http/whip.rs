@@ -124,6 +124,12 @@ async fn create(
     let claims = authorize(&headers, &st.key, &room, flow.roles())?;
     require_content_type(&headers, "application/sdp")?;
     let sdp = sdp_text(&body)?;
+    // A classroom box's laptop is a screen share without asking: the box has no hand to raise,
+    // and its token already says it is the room. Anyone else asks first (`requestScreenShare`).
+    let screen_mid = match (flow, claims.role) {
+        (Flow::Whip, Role::Device) => super::slides::slides_mid(sdp),
+        _ => None,
+    };
     let offer = SdpOffer::from_sdp_string(sdp)
         .map_err(|e| AppError::bad_request(format!("invalid SDP offer: {}", super::describe_sdp_error(e))))?;
     let ident = Ident {
@@ -146,7 +152,7 @@ async fn create(
     let answer = st
         .sfu
         .call(&room, |reply| match flow {
-            Flow::Whip => Command::Whip { ident, offer, reply },
+            Flow::Whip => Command::Whip { ident, offer, screen_mid, reply },
             Flow::Whep => Command::Whep { ident, offer, reply },
             Flow::Return => Command::Return { ident, offer, reply },
         })

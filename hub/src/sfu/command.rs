@@ -56,6 +56,8 @@ pub enum Command {
     Whip {
         ident: Ident,
         offer: SdpOffer,
+        /// The m-line carrying a classroom box's laptop (`a=content:slides`), shown as a screen.
+        screen_mid: Option<String>,
         reply: Reply<SdpAnswer>,
     },
     /// A WHEP viewer: a participant with only a receive connection, offered by the client.

@@ -112,11 +112,11 @@ impl ShardCore {
 
     pub fn handle_command(&mut self, cmd: Command, now: Instant) {
         match cmd {
-            Command::Whip { ident, offer, reply } => {
-                let _ = reply.send(self.add_offering_peer(ident, offer, Direction::Publish, now));
+            Command::Whip { ident, offer, screen_mid, reply } => {
+                let _ = reply.send(self.add_offering_peer(ident, offer, Direction::Publish, screen_mid, now));
             }
             Command::Whep { ident, offer, reply } | Command::Return { ident, offer, reply } => {
-                let _ = reply.send(self.add_offering_peer(ident, offer, Direction::Subscribe, now));
+                let _ = reply.send(self.add_offering_peer(ident, offer, Direction::Subscribe, None, now));
             }
             Command::Join { ident, events, reply } => {
                 let _ = reply.send(self.join_browser(ident, events, now));
@@ -299,12 +299,14 @@ impl ShardCore {
         }
     }
 
-    /// WHIP and WHEP: the client offers; one peer is the whole participant.
+    /// WHIP and WHEP: the client offers; one peer is the whole participant. `screen_mid` (WHIP
+    /// only) is the m-line that carries a screen rather than a camera.
     fn add_offering_peer(
         &mut self,
         ident: Ident,
         offer: SdpOffer,
         direction: Direction,
+        screen_mid: Option<String>,
         now: Instant,
     ) -> Result<SdpAnswer, SfuError> {
         let room_id = ident.room.clone();
@@ -315,6 +317,8 @@ impl ShardCore {
         }
         let key = self.new_peer(&room_id, pid, direction, now);
         let peer = self.peers.get_mut(&key).expect("peer was just inserted");
+        // Before the offer's tracks appear: `add_up_track` reads it when they do.
+        peer.screen_mid = screen_mid.map(|m| Mid::from(m.as_str()));
         let answer = match peer.rtc.sdp_api().accept_offer(offer) {
             Ok(a) => a,
             Err(e) => {

@@ -19,7 +19,7 @@ const EVERY: Duration = Duration::from_millis(250);
 /// What a room's return feeds should carry now.
 struct Choice {
     audio: Vec<(TrackId, ParticipantId)>,
-    /// A screen share wins over any camera: it is what the class is looking at.
+    /// A remote screen share wins over any camera: it is what the class is looking at.
     screen: Option<(TrackId, ParticipantId)>,
     /// The active speaker's camera, if they have one.
     speaker_video: Option<(TrackId, ParticipantId)>,
@@ -104,6 +104,7 @@ fn choose(room: &mut Room, now: Instant) -> Choice {
         .iter()
         .find(|(_, u)| u.kind == MediaKind::Video && remote(room, u.owner))
         .map(|(t, u)| (*t, u.owner));
-    let screen = room.tracks.iter().find(|(_, u)| u.screen).map(|(t, u)| (*t, u.owner));
+    // The classroom box's own laptop is already on the room's screen: never send it back.
+    let screen = room.tracks.iter().find(|(_, u)| u.screen && remote(room, u.owner)).map(|(t, u)| (*t, u.owner));
     Choice { audio, screen, speaker_video, any_video }
 }

@@ -80,7 +80,7 @@ impl Net {
         let (offer, pending) = api.apply().unwrap();
         let (tx, mut rx) = oneshot::channel::<Result<SdpAnswer, _>>();
         let cmd = match dir {
-            Direction::SendOnly => Command::Whip { ident, offer, reply: tx },
+            Direction::SendOnly => Command::Whip { ident, offer, screen_mid: None, reply: tx },
             _ => Command::Whep { ident, offer, reply: tx },
         };
         self.hub.handle_command(cmd, self.now);
@@ -105,7 +105,7 @@ impl Net {
         let mids: Vec<Mid> = kinds.iter().map(|k| api.add_media(*k, Direction::SendOnly, None, None, None)).collect();
         let (offer, pending) = api.apply().unwrap();
         let (tx, mut rx) = oneshot::channel::<Result<SdpAnswer, _>>();
-        self.hub.handle_command(Command::Whip { ident, offer, reply: tx }, self.now);
+        self.hub.handle_command(Command::Whip { ident, offer, screen_mid: None, reply: tx }, self.now);
         let answer = rx.try_recv().expect("the core answers synchronously").expect("offer accepted");
         rtc.sdp_api().accept_answer(pending, answer).unwrap();
         self.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid: mids[0], events: Vec::new() });

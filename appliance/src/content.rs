@@ -1,0 +1,40 @@
+//! The `[content]` configuration turned into what the pipeline sends: the laptop capture's name
+//! resolved to its device and opened in a mode it offers. At start-up and when the hub pushes a
+//! configuration; a capture that is not plugged in yet is no error (the track starts on its
+//! "no laptop connected" stand-in and the device is looked for again).
+
+use crate::config::ContentConfig;
+use crate::media::{self, CameraCodec, CameraMode, ContentSettings, VideoSettings};
+use crate::probe;
+
+/// `capture`: a real device (not `--virtual`), so its name is resolved and its formats probed.
+/// The keyframe interval and the encoder are the camera's.
+pub fn content_settings(c: &ContentConfig, keyframe_interval_s: u32, encoder: &str, capture: bool) -> ContentSettings {
+    let video = VideoSettings {
+        width: c.width,
+        height: c.height,
+        framerate: c.framerate,
+        bitrate_kbps: c.bitrate_kbps,
+        keyframe_interval_s,
+        encoder: encoder.to_owned(),
+    };
+    if !capture {
+        return ContentSettings { device: c.device.clone(), video, mode: None };
+    }
+    let device = probe::resolve_camera(&c.device).unwrap_or_else(|err| {
+        tracing::warn!(%err, device = c.device, "content.device: the laptop capture is not there (yet)");
+        c.device.clone()
+    });
+    let mode = capture_mode(&device, &video);
+    ContentSettings { device, video, mode }
+}
+
+/// Its own H.264 is never passed through (the content branch always encodes), so only raw and
+/// MJPEG modes count.
+fn capture_mode(device: &str, v: &VideoSettings) -> Option<CameraMode> {
+    let caps = probe::camera_caps(device)?;
+    let formats: Vec<_> = media::camera_formats(&caps).into_iter().filter(|f| f.codec != CameraCodec::H264).collect();
+    let mode = media::choose_mode(&formats, v.width, v.height, v.framerate);
+    tracing::info!(device, ?mode, "content capture mode");
+    mode
+}

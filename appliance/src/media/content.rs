@@ -1,0 +1,114 @@
+//! The content branch: the teacher's laptop (HDMI-to-USB capture) as a second video track, sent
+//! at high resolution and a low frame rate and marked `a=content:slides` (RFC 4796) so the hub
+//! shows it to students as a screen share.
+//!
+//! ```text
+//!  virtual: videotestsrc is-live white ─▶ textoverlay "slides" ─▶ timeoverlay ┐
+//!  capture: v4l2src [─▶ jpegdec] ─▶ videoconvert ─▶ videoscale ─▶ videorate ────┤
+//!                                                      I420,WxH,F/1 ◀──────────┘
+//!    ─▶ input-selector (◀─ black "no laptop connected" while the capture is lost)
+//!    ─▶ queue (leaky) ─▶ [nvvidconv] ─▶ H.264 encoder (the camera's pick)
+//!    ─▶ rtph264pay ─▶ application/x-rtp,H264,pt=96,a-content=slides ─▶ webrtcbin
+//! ```
+//!
+//! Privacy does not cover it: the button is about the room camera, and the teacher decides what
+//! the laptop shows.
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+
+use super::MediaError;
+use super::camera_mode::CameraCodec;
+use super::encoder::named_encoder_elements;
+use super::pipeline::{Chain, capsfilter, leaky_queue, make};
+use super::settings::{ContentSettings, Source};
+use crate::supervisor::SourceKind;
+
+/// The camera's payload type too: str0m (the hub) keeps one payload type per codec configuration
+/// for a whole session, so a second number for the same H.264 was read as another codec (VP8)
+/// and browsers received undecodable frames. The m-lines' own SSRCs and mids tell them apart.
+const CONTENT_PT: u32 = 96;
+/// What the stand-in says while the capture is lost.
+const NO_LAPTOP: &str = "No laptop connected";
+
+/// The content source up to fixed raw caps, and the rest of its chain up to webrtcbin.
+pub(super) fn content_chain(
+    source: &Source,
+    content: &ContentSettings,
+    virtual_plug: Option<&std::path::Path>,
+) -> Result<Chain, MediaError> {
+    let device = match source {
+        Source::Virtual { .. } | Source::EchoRoom { .. } => {
+            let src = make("videotestsrc", "content-src")?;
+            src.set_property("is-live", true);
+            src.set_property_from_str("pattern", "white");
+            if let Some(plug) = virtual_plug {
+                super::standin::unplug_with(&src, SourceKind::Content, plug.to_owned())?;
+            }
+            let title = make("textoverlay", "content-title")?;
+            title.set_property("text", "Lectern: slides from the teacher's laptop (test picture)");
+            title.set_property_from_str("valignment", "center");
+            title.set_property_from_str("halignment", "center");
+            title.set_property("shaded-background", false);
+            title.set_property("color", 0xff20_2020u32);
+            // The clock makes every frame differ, so a frozen track is visible at a glance.
+            vec![src, title, make("timeoverlay", "content-clock")?]
+        }
+        Source::Capture { .. } => {
+            let src = make("v4l2src", "content-src")?;
+            src.set_property("device", &content.device);
+            let mut device = vec![src];
+            match &content.mode {
+                Some(mode) => {
+                    device.push(capsfilter("content-capture-caps", mode.caps())?);
+                    if mode.codec == CameraCodec::Mjpeg {
+                        device.push(make("jpegdec", "content-decode")?);
+                    }
+                }
+                // Unprobed: raw frames, which every HDMI-to-USB capture offers (YUY2 1080p at
+                // about 5 fps on USB 2, what slides need).
+                None => device.push(capsfilter("content-capture-caps", gst::Caps::builder("video/x-raw").build())?),
+            }
+            device.extend([
+                make("videoconvert", "content-convert")?,
+                make("videoscale", "content-scale")?,
+                make("videorate", "content-rate")?,
+            ]);
+            device
+        }
+    };
+    let v = &content.video;
+    let (width, height) = (i32::try_from(v.width).unwrap_or(i32::MAX), i32::try_from(v.height).unwrap_or(i32::MAX));
+    let framerate = gst::Fraction::new(i32::try_from(v.framerate).unwrap_or(5), 1);
+    let caps = gst::Caps::builder("video/x-raw")
+        .field("format", "I420")
+        .field("width", width)
+        .field("height", height)
+        .field("framerate", framerate)
+        .build();
+    let stand_in_text = make("textoverlay", "content-standin-text")?;
+    stand_in_text.set_property("text", NO_LAPTOP);
+    stand_in_text.set_property_from_str("valignment", "center");
+    stand_in_text.set_property_from_str("halignment", "center");
+    let mut rest = vec![leaky_queue("content-queue")?];
+    rest.extend(named_encoder_elements("content", &v.encoder, v)?);
+    rest.extend(payloader()?);
+    Ok(Chain { device, caps, stand_in_filters: vec![stand_in_text], rest })
+}
+
+/// `a-content=slides` in the RTP caps becomes `a=content:slides` on the m-line: GstSDP turns
+/// caps fields named `a-<attribute>` into SDP attributes.
+fn payloader() -> Result<Vec<gst::Element>, MediaError> {
+    let pay = make("rtph264pay", "content-pay")?;
+    pay.set_property("config-interval", -1i32);
+    pay.set_property_from_str("aggregate-mode", "zero-latency");
+    pay.set_property("pt", CONTENT_PT);
+    let rtp = gst::Caps::builder("application/x-rtp")
+        .field("media", "video")
+        .field("encoding-name", "H264")
+        .field("payload", CONTENT_PT as i32)
+        .field("clock-rate", 90_000i32)
+        .field("a-content", "slides")
+        .build();
+    Ok(vec![pay, capsfilter("content-rtp-caps", rtp)?])
+}
