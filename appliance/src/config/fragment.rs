@@ -39,6 +39,9 @@ pub struct CameraFragment {
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContentFragment {
+    /// `false` turns content off while keeping the other keys: a pushed fragment cannot remove a
+    /// `device` set by the files below it, only override it.
+    pub enabled: Option<bool>,
     pub device: Option<String>,
     pub width: Option<u32>,
     pub height: Option<u32>,

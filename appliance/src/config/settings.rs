@@ -42,7 +42,8 @@ pub struct Overrides {
 pub struct Settings {
     pub hub: HubSettings,
     pub camera: String,
-    /// The laptop's picture, sent as a second video track; `None` without a `content.device`.
+    /// The laptop's picture, sent as a second video track; `None` without a `content.device` or
+    /// with `content.enabled = false`.
     pub content: Option<ContentConfig>,
     pub audio: AudioConfig,
     pub video: VideoConfig,
@@ -285,9 +286,12 @@ fn video(c: &mut Checker, v: VideoFragment) -> VideoConfig {
 }
 
 /// `None` without a device: the other keys alone (e.g. pushed to a whole fleet) send nothing.
+/// `None` too when `enabled = false`; the keys are still checked, so a typo stays loud.
 fn content(c: &mut Checker, f: ContentFragment, camera: &str) -> Option<ContentConfig> {
+    let enabled = f.enabled.unwrap_or(true);
     let device = c.not_empty("content.device", f.device);
-    if device.as_deref() == Some(camera) {
+    // An unused device cannot collide with the camera.
+    if enabled && device.as_deref() == Some(camera) {
         c.error("content.device", format!("'{camera}' is already camera.device"));
     }
     let width = c.range("content.width", f.width.unwrap_or(1920), 16..=7680);
@@ -300,7 +304,8 @@ fn content(c: &mut Checker, f: ContentFragment, camera: &str) -> Option<ContentC
     // Slides change a few times a minute: more than 30 fps only costs the box CPU.
     let framerate = c.range("content.framerate", f.framerate.unwrap_or(5), 1..=30);
     let bitrate_kbps = c.range("content.bitrate_kbps", f.bitrate_kbps.unwrap_or(1500), 100..=100_000);
-    Some(ContentConfig { device: device?, width, height, framerate, bitrate_kbps })
+    let device = device.filter(|_| enabled)?;
+    Some(ContentConfig { device, width, height, framerate, bitrate_kbps })
 }
 
 fn layer(c: &mut Checker, i: usize, l: LayerFragment, main: Layer) -> Option<Layer> {

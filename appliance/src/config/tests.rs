@@ -296,3 +296,21 @@ fn an_administrators_later_drop_in_wins_over_the_hubs() {
     let settings = apply_pushed(&d.paths, &Overrides::default(), "[video]\nframerate = 25\n").expect("valid push");
     assert_eq!(settings.video.framerate, 15);
 }
+
+#[test]
+fn a_push_turns_content_off_over_a_file_that_sets_a_device_and_back_on() {
+    let d = dirs();
+    write(&d.paths.admin_dir.join("appliance.toml"), &format!("{MINIMAL}[content]\ndevice = \"/dev/video2\"\n"));
+    // What the hub's web admin sends for "off": the device it keeps is the box's, not in the push.
+    let off = apply_pushed(&d.paths, &Overrides::default(), "[content]\nenabled = false\n").expect("valid push");
+    assert_eq!(off.content, None);
+    assert_eq!(load(&d.paths, &Overrides::default()).expect("loads").settings.content, None, "off after a restart");
+    let on = "[content]\nenabled = true\ndevice = \"/dev/video3\"\nframerate = 10\n";
+    let content = apply_pushed(&d.paths, &Overrides::default(), on).expect("valid push").content.expect("on");
+    assert_eq!((content.device.as_str(), content.framerate), ("/dev/video3", 10));
+    // Off, the device may even be the camera's (it is not used); the keys are still checked.
+    let unused = "[content]\nenabled = false\ndevice = \"/dev/video0\"\n";
+    assert_eq!(apply_pushed(&d.paths, &Overrides::default(), unused).expect("valid push").content, None);
+    let typo = apply_pushed(&d.paths, &Overrides::default(), "[content]\nenabled = false\nframerate = 0\n");
+    assert!(typo.unwrap_err().to_string().contains("content.framerate: 0 is out of range 1..=30"));
+}
