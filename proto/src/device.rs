@@ -121,6 +121,31 @@ pub struct DeviceConfig {
     pub auto_gain: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub panel: Option<PanelConfig>,
+    /// The teacher's laptop through an HDMI capture, sent as a second video track (slides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<ContentCapture>,
+}
+
+/// The box's `[content]`: every field optional like the rest, so a fleet can share a frame rate
+/// while each box keeps its own capture device.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContentCapture {
+    /// `false` turns the capture off and keeps the rest: the box's own files may name a device,
+    /// and a push can override their keys but not remove them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// A V4L2 device the box reported among its cameras; never the room camera.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub framerate: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitrate_kbps: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,5 +235,8 @@ mod tests {
         let c = DeviceConfig { bitrate_kbps: Some(2000), ..DeviceConfig::default() };
         assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"bitrateKbps":2000}"#);
         assert!(serde_json::from_str::<DeviceConfig>(r#"{"bitrate":2000}"#).is_err());
+        let off = DeviceConfig { content: Some(ContentCapture { enabled: Some(false), ..Default::default() }), ..c };
+        assert_eq!(serde_json::to_string(&off).unwrap(), r#"{"bitrateKbps":2000,"content":{"enabled":false}}"#);
+        assert!(serde_json::from_str::<DeviceConfig>(r#"{"content":{"fps":5}}"#).is_err());
     }
 }

@@ -6,12 +6,12 @@
 
 use std::fmt::Write as _;
 
-use lectern_proto::device::{DeviceConfig, Inventory, InventoryDevice, PanelConfig, SimulcastLayer};
+use lectern_proto::device::{ContentCapture, DeviceConfig, Inventory, InventoryDevice, PanelConfig, SimulcastLayer};
 
 use crate::error::{Error, Result};
 use crate::json::Body;
 
-pub const FIELDS: [&str; 13] = [
+pub const FIELDS: [&str; 14] = [
     "camera",
     "mic",
     "speaker",
@@ -25,22 +25,16 @@ pub const FIELDS: [&str; 13] = [
     "noiseSuppression",
     "autoGain",
     "panel",
+    "content",
 ];
+const CONTENT_FIELDS: [&str; 6] = ["enabled", "device", "width", "height", "framerate", "bitrateKbps"];
 const PANEL_FIELDS: [&str; 7] = ["chip", "goLive", "mute", "privacy", "liveLed", "mutedLed", "faultLed"];
 const MAX_LAYERS: usize = 3;
 
 /// Reads a configuration object; every error names its field (`simulcast[1].width: …`).
 pub fn parse(body: &Body) -> Result<DeviceConfig> {
     body.only(&FIELDS)?;
-    let device = |field: &str| -> Result<Option<String>> {
-        let v = body.opt_string(field)?.map(|s| s.trim().to_owned());
-        match v {
-            Some(s) if s.is_empty() || s.chars().count() > 256 || s.chars().any(char::is_control) => {
-                Err(Error::invalid(format!("{field}: must be a device name of 1–256 characters")))
-            }
-            v => Ok(v),
-        }
-    };
+    let device = |field: &str| device_name(body, field);
     let simulcast = match body.opt_array("simulcast")? {
         None => None,
         Some(items) => {
@@ -96,7 +90,33 @@ pub fn parse(body: &Body) -> Result<DeviceConfig> {
         noise_suppression: body.opt_bool("noiseSuppression")?,
         auto_gain: body.opt_bool("autoGain")?,
         panel,
+        content: body
+            .opt_object("content")?
+            .map(|c| parse_content(&c).map_err(|e| prefix("content", e)))
+            .transpose()?,
     })
+}
+
+/// `content`'s fields; errors name the field without the `content.` the caller adds.
+fn parse_content(c: &Body) -> Result<ContentCapture> {
+    c.only(&CONTENT_FIELDS)?;
+    Ok(ContentCapture {
+        enabled: c.opt_bool("enabled")?,
+        device: device_name(c, "device")?,
+        width: u32_field(c, "width")?,
+        height: u32_field(c, "height")?,
+        framerate: u32_field(c, "framerate")?,
+        bitrate_kbps: u32_field(c, "bitrateKbps")?,
+    })
+}
+
+fn device_name(body: &Body, field: &str) -> Result<Option<String>> {
+    match body.opt_string(field)?.map(|s| s.trim().to_owned()) {
+        Some(s) if s.is_empty() || s.chars().count() > 256 || s.chars().any(char::is_control) => {
+            Err(Error::invalid(format!("{field}: must be a device name of 1–256 characters")))
+        }
+        v => Ok(v),
+    }
 }
 
 fn u32_field(body: &Body, field: &str) -> Result<Option<u32>> {
@@ -133,6 +153,16 @@ pub fn validate(config: &DeviceConfig, inventory: Option<&Inventory>) -> Result<
     pick("camera", &config.camera, "cameras", |i| i.cameras.as_slice())?;
     pick("mic", &config.mic, "microphones", |i| i.microphones.as_slice())?;
     pick("speaker", &config.speaker, "speakers", |i| i.speakers.as_slice())?;
+    // An HDMI-to-USB capture is a V4L2 camera to the box. One that is off is not used, so it is not
+    // looked for (it may have been unplugged, which is why it is being turned off).
+    let content_on = config.content.as_ref().filter(|c| c.enabled != Some(false));
+    let content_device = content_on.and_then(|c| c.device.clone());
+    pick("content.device", &content_device, "cameras", |i| i.cameras.as_slice())?;
+    if let Some(device) = content_device.filter(|d| config.camera.as_ref() == Some(d)) {
+        return Err(Error::invalid(format!(
+            "content.device: '{device}' is the room camera; pick the laptop's capture"
+        )));
+    }
     let range = |field: &str, v: Option<u32>, lo: u32, hi: u32| match v {
         Some(v) if !(lo..=hi).contains(&v) => Err(Error::invalid(format!("{field}: {v} is outside {lo}–{hi}"))),
         _ => Ok(()),
@@ -148,6 +178,16 @@ pub fn validate(config: &DeviceConfig, inventory: Option<&Inventory>) -> Result<
     range("framerate", config.framerate, 1, 120)?;
     range("bitrateKbps", config.bitrate_kbps, 100, 100_000)?;
     range("keyframeIntervalS", config.keyframe_interval_s, 1, 60)?;
+    // The box checks [content]'s keys even when it is off, so a value it would refuse is refused here.
+    if let Some(c) = &config.content {
+        range("content.width", c.width, 16, 7680)?;
+        range("content.height", c.height, 16, 4320)?;
+        even("content.width", c.width)?;
+        even("content.height", c.height)?;
+        // Slides change a few times a minute; the box takes at most 30 fps for them.
+        range("content.framerate", c.framerate, 1, 30)?;
+        range("content.bitrateKbps", c.bitrate_kbps, 100, 100_000)?;
+    }
     for (i, l) in config.simulcast.iter().flatten().enumerate() {
         let key = |f: &str| format!("simulcast[{i}].{f}");
         // A layer is a smaller copy of the main picture; the box's defaults are 1280x720 at 1500 kbit/s.
@@ -187,11 +227,23 @@ fn panel_lines(p: &PanelConfig) -> [(&'static str, Option<u32>); 6] {
     ]
 }
 
-/// `set`'s fields over `base`'s (bulk apply changes only what it names).
+/// `set`'s fields over `base`'s (bulk apply changes only what it names). `content` merges field
+/// by field: a fleet shares a frame rate or an off switch while each box keeps its own capture.
 pub fn merge(base: &DeviceConfig, set: &DeviceConfig) -> DeviceConfig {
     fn or<T: Clone>(a: &Option<T>, b: &Option<T>) -> Option<T> {
         a.clone().or_else(|| b.clone())
     }
+    let content = match (&set.content, &base.content) {
+        (Some(set), Some(base)) => Some(ContentCapture {
+            enabled: or(&set.enabled, &base.enabled),
+            device: or(&set.device, &base.device),
+            width: or(&set.width, &base.width),
+            height: or(&set.height, &base.height),
+            framerate: or(&set.framerate, &base.framerate),
+            bitrate_kbps: or(&set.bitrate_kbps, &base.bitrate_kbps),
+        }),
+        (set, base) => or(set, base),
+    };
     DeviceConfig {
         camera: or(&set.camera, &base.camera),
         mic: or(&set.mic, &base.mic),
@@ -206,6 +258,7 @@ pub fn merge(base: &DeviceConfig, set: &DeviceConfig) -> DeviceConfig {
         noise_suppression: or(&set.noise_suppression, &base.noise_suppression),
         auto_gain: or(&set.auto_gain, &base.auto_gain),
         panel: or(&set.panel, &base.panel),
+        content,
     }
 }
 
@@ -246,6 +299,19 @@ pub fn to_toml(c: &DeviceConfig) -> String {
             ("keyframe_interval_s", n(c.keyframe_interval_s)),
         ],
     );
+    if let Some(content) = &c.content {
+        table(
+            "content",
+            &[
+                ("enabled", b(content.enabled)),
+                ("device", s(&content.device)),
+                ("width", n(content.width)),
+                ("height", n(content.height)),
+                ("framerate", n(content.framerate)),
+                ("bitrate_kbps", n(content.bitrate_kbps)),
+            ],
+        );
+    }
     if let Some(panel) = &c.panel {
         table("panel", &[("chip", Some(quote(&panel.chip)))]);
         table(
@@ -279,7 +345,10 @@ mod tests {
 
     fn inventory() -> Inventory {
         Inventory {
-            cameras: vec![InventoryDevice { name: "Test pattern".into(), device: "/dev/video0".into() }],
+            cameras: vec![
+                InventoryDevice { name: "Test pattern".into(), device: "/dev/video0".into() },
+                InventoryDevice { name: "USB3 HDMI capture".into(), device: "/dev/video2".into() },
+            ],
             microphones: vec![],
             speakers: vec![],
             encoders: vec!["x264enc".into()],
@@ -311,6 +380,18 @@ mod tests {
             (r#"{"panel":{"chip":"gpiochip0","mute":5,"liveLed":5}}"#, "panel.liveLed: line 5 is already used"),
             (r#"{"panel":{"chip":"/etc/passwd"}}"#, "panel.chip: '/etc/passwd' is not a GPIO chip"),
             (r#"{"panel":{"chip":"gpiochip0","x":1}}"#, "panel.x: unknown field"),
+            (r#"{"content":{"device":"/dev/video2","framerate":60}}"#, "content.framerate: 60 is outside 1–30"),
+            (r#"{"content":{"enabled":false,"framerate":0}}"#, "content.framerate: 0 is outside 1–30"),
+            (r#"{"content":{"width":1921}}"#, "content.width: 1921 is odd"),
+            (r#"{"content":{"bitrateKbps":5}}"#, "content.bitrateKbps: 5 is outside 100–100000"),
+            (r#"{"content":{"device":""}}"#, "content.device: must be a device name"),
+            (r#"{"content":{"enabled":"no"}}"#, "content.enabled: must be"),
+            (r#"{"content":{"fps":5}}"#, "content.fps: unknown field"),
+            (r#"{"content":{"device":"hw:1,0"}}"#, "content.device: 'hw:1,0' is not one of this box's cameras"),
+            (
+                r#"{"camera":"/dev/video2","content":{"device":"/dev/video2"}}"#,
+                "content.device: '/dev/video2' is the room camera",
+            ),
         ];
         for (json, expected) in cases {
             let got = refusal(json);
@@ -338,6 +419,15 @@ mod tests {
         assert_eq!(v["panel"]["buttons"]["go_live"].as_integer(), Some(17));
         assert_eq!(v["panel"]["leds"]["live"].as_integer(), Some(27));
         assert!(v.get("status").is_none() && v["video"].get("width").is_none());
+        let content = parse(&body(r#"{"content":{"enabled":true,"device":"/dev/video2","framerate":10}}"#)).unwrap();
+        validate(&content, Some(&inventory())).unwrap();
+        let v: toml::Value = toml::from_str(&to_toml(&content)).unwrap();
+        assert_eq!(v["content"]["device"].as_str(), Some("/dev/video2"));
+        assert_eq!(v["content"]["enabled"].as_bool(), Some(true));
+        assert_eq!(v["content"]["framerate"].as_integer(), Some(10));
+        assert!(v["content"].get("bitrate_kbps").is_none());
+        let off = parse(&body(r#"{"content":{"enabled":false}}"#)).unwrap();
+        assert_eq!(to_toml(&off).lines().skip(1).collect::<Vec<_>>(), ["", "[content]", "enabled = false"]);
         let tricky = DeviceConfig { mic: Some("a \"b\" \\ c".into()), ..DeviceConfig::default() };
         let v: toml::Value = toml::from_str(&to_toml(&tricky)).unwrap();
         assert_eq!(v["audio"]["mic"].as_str(), Some("a \"b\" \\ c"));
@@ -349,5 +439,14 @@ mod tests {
         let set = DeviceConfig { bitrate_kbps: Some(2500), ..Default::default() };
         let merged = merge(&base, &set);
         assert_eq!((merged.camera.as_deref(), merged.bitrate_kbps), (Some("/dev/video0"), Some(2500)));
+        let own =
+            |device: &str| ContentCapture { device: Some(device.into()), width: Some(1280), ..Default::default() };
+        let base = DeviceConfig { content: Some(own("/dev/video2")), ..Default::default() };
+        let set = DeviceConfig {
+            content: Some(ContentCapture { enabled: Some(false), framerate: Some(2), ..Default::default() }),
+            ..Default::default()
+        };
+        let expected = ContentCapture { enabled: Some(false), framerate: Some(2), ..own("/dev/video2") };
+        assert_eq!(merge(&base, &set).content, Some(expected), "each box keeps its own capture");
     }
 }
