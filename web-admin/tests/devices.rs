@@ -124,7 +124,10 @@ async fn configuration_is_validated_versioned_sent_and_answered() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         r.body["detail"].as_str(),
-        Some("camera: '/dev/video9' is not one of this box's cameras: /dev/video0 (Test pattern)")
+        Some(
+            "camera: '/dev/video9' is not one of this box's cameras: /dev/video0 (Test pattern), \
+             /dev/video2 (USB3 HDMI capture)"
+        )
     );
     assert!(h.fleet.sent.lock().unwrap().is_empty(), "nothing is sent for a refused config");
 
@@ -178,6 +181,103 @@ async fn configuration_is_validated_versioned_sent_and_answered() {
     devices::on_config_result(&h.pool, &device_id, 2, true, None, T0 + 4).await.unwrap();
     let r = h.call("GET", "/admin/api/devices", Some(&admin), None).await;
     assert_eq!(r.body[0]["config"], json!({"version": 2, "state": "applied", "error": null}), "{}", r.text);
+}
+
+/// PUTs `config` for lab-1: the status and the refusal's detail, if any.
+async fn put(h: &Harness, admin: &Session, config: serde_json::Value) -> (StatusCode, Option<String>) {
+    let r = h.call("PUT", "/admin/api/devices/lab-1/config", Some(admin), Some(config)).await;
+    (r.status, r.body["detail"].as_str().map(str::to_owned))
+}
+
+fn last_toml(h: &Harness) -> String {
+    match h.fleet.sent.lock().unwrap().last() {
+        Some((_, HubMsg::ApplyConfig { config, .. })) => config.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_laptop_capture_is_checked_against_the_boxs_cameras_and_pushed_as_its_content_table() {
+    let h = harness().await;
+    let (admin, _) = h.admin_and_operator().await;
+    enrolled(&h, &admin).await;
+    let refusals = [
+        (
+            json!({"content": {"device": "/dev/video2", "framerate": 0}}),
+            "content.framerate: 0 is outside 1–30".to_owned(),
+        ),
+        (
+            json!({"content": {"device": "/dev/video7"}}),
+            "content.device: '/dev/video7' is not one of this box's cameras: /dev/video0 (Test pattern), \
+             /dev/video2 (USB3 HDMI capture)"
+                .to_owned(),
+        ),
+        (
+            json!({"camera": "/dev/video0", "content": {"device": "/dev/video0"}}),
+            "content.device: '/dev/video0' is the room camera; pick the laptop's capture".to_owned(),
+        ),
+        (
+            json!({"content": {"device": "/dev/video2", "fps": 5}}),
+            "content.fps: unknown field (expected one of: enabled, device, width, height, framerate, bitrateKbps)"
+                .to_owned(),
+        ),
+    ];
+    for (config, detail) in refusals {
+        assert_eq!(put(&h, &admin, config.clone()).await, (StatusCode::BAD_REQUEST, Some(detail)), "{config}");
+    }
+    assert!(h.fleet.sent.lock().unwrap().is_empty(), "nothing is sent for a refused config");
+
+    let on = json!({"camera": "/dev/video0",
+        "content": {"enabled": true, "device": "/dev/video2", "width": 1280, "height": 720, "framerate": 10,
+                    "bitrateKbps": 1200}});
+    assert_eq!(put(&h, &admin, on.clone()).await, (StatusCode::OK, None));
+    let text = last_toml(&h);
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    let content = &v["content"];
+    assert_eq!((content["device"].as_str(), content["enabled"].as_bool()), (Some("/dev/video2"), Some(true)), "{text}");
+    let size = ["width", "height", "framerate", "bitrate_kbps"].map(|k| content[k].as_integer());
+    assert_eq!(size, [Some(1280), Some(720), Some(10), Some(1200)], "{text}");
+    let r = h.call("GET", "/admin/api/devices/lab-1", Some(&admin), None).await;
+    assert_eq!(r.body["configs"][0]["config"], on, "the form is filled with what was sent");
+
+    // Off keeps the device, so turning it on again needs nothing else; an unplugged capture can be
+    // turned off although the box no longer reports it.
+    let off = json!({"content": {"enabled": false, "device": "/dev/video9"}});
+    assert_eq!(put(&h, &admin, off).await, (StatusCode::OK, None));
+    let text = last_toml(&h);
+    assert!(text.contains("[content]\nenabled = false\ndevice = \"/dev/video9\"\n"), "{text}");
+}
+
+#[tokio::test]
+async fn bulk_apply_merges_the_laptop_capture_field_by_field() {
+    let h = harness().await;
+    let (admin, _) = h.admin_and_operator().await;
+    enrolled(&h, &admin).await;
+    let own = json!({"camera": "/dev/video0", "content": {"device": "/dev/video2", "width": 1280, "height": 720}});
+    assert_eq!(put(&h, &admin, own).await, (StatusCode::OK, None));
+    let bulk = |set: serde_json::Value| json!({"rooms": ["lab-1"], "set": set});
+    let r = h
+        .call("POST", "/admin/api/devices/config", Some(&admin), Some(bulk(json!({"content": {"framerate": 31}}))))
+        .await;
+    assert_eq!(
+        r.body["detail"].as_str(),
+        Some("rooms[0] (lab-1): content.framerate: 31 is outside 1–30"),
+        "{}",
+        r.text
+    );
+    let set = json!({"bitrateKbps": 2000, "content": {"enabled": false, "framerate": 2}});
+    let r = h.call("POST", "/admin/api/devices/config", Some(&admin), Some(bulk(set))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = h.call("GET", "/admin/api/devices/lab-1", Some(&admin), None).await;
+    let merged = json!({"camera": "/dev/video0", "bitrateKbps": 2000,
+        "content": {"enabled": false, "device": "/dev/video2", "width": 1280, "height": 720, "framerate": 2}});
+    assert_eq!(r.body["configs"][0]["config"], merged, "{}", r.text);
+    let r = h
+        .call("POST", "/admin/api/devices/config", Some(&admin), Some(bulk(json!({"content": {"enabled": true}}))))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let v: toml::Value = toml::from_str(&last_toml(&h)).unwrap();
+    assert_eq!((v["content"]["enabled"].as_bool(), v["content"]["device"].as_str()), (Some(true), Some("/dev/video2")));
 }
 
 #[tokio::test]

@@ -35,10 +35,13 @@ pub struct FakeFleet {
     pub revoked: Mutex<Vec<String>>,
 }
 
-/// lab-1's box has one camera, /dev/video0, and no microphone.
+/// lab-1's box has a camera, /dev/video0, an HDMI capture for the laptop, /dev/video2, and no microphone.
 pub fn lab1_inventory() -> Inventory {
     Inventory {
-        cameras: vec![InventoryDevice { name: "Test pattern".into(), device: "/dev/video0".into() }],
+        cameras: vec![
+            InventoryDevice { name: "Test pattern".into(), device: "/dev/video0".into() },
+            InventoryDevice { name: "USB3 HDMI capture".into(), device: "/dev/video2".into() },
+        ],
         microphones: vec![],
         speakers: vec![],
         encoders: vec!["x264enc".into()],
