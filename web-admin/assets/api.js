@@ -9,8 +9,9 @@ export class ApiError extends Error {
     super(detail || error || `HTTP ${status}`);
     this.status = status;
     this.error = error;
-    // Validation messages start with the field name: "capacity: must be between 1 and 10000".
-    const m = /^([A-Za-z]+): /.exec(detail || '');
+    // Validation messages start with the field name: "capacity: must be between 1 and 10000", or
+    // its path in an object: "content.framerate: 0 is outside 1–30".
+    const m = /^([A-Za-z]+(?:\.[A-Za-z]+)*): /.exec(detail || '');
     this.field = m ? m[1] : null;
   }
 }

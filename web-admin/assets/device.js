@@ -14,6 +14,9 @@ const FIGURES = [['version', 'Version'], ['uptime', 'Uptime'], ['encoder', 'Enco
 const NUMBERS = ['width', 'height', 'framerate', 'bitrateKbps', 'keyframeIntervalS'];
 const SWITCHES = ['echoCancellation', 'noiseSuppression', 'autoGain'];
 const PANEL_LINES = ['goLive', 'mute', 'privacy', 'liveLed', 'mutedLed', 'faultLed'];
+// The laptop capture's numbers; its inputs are named `content.<key>` so that a refusal naming
+// `content.framerate` lands next to its field.
+const CONTENT_NUMBERS = ['width', 'height', 'framerate', 'bitrateKbps'];
 
 const $ = (id) => document.getElementById(id);
 const form = $('config-form');
@@ -53,6 +56,19 @@ function fillForm(config) {
   const panel = config.panel || {};
   f.chip.value = panel.chip || '';
   for (const key of PANEL_LINES) f[key].value = panel[key] ?? '';
+  const content = config.content || {};
+  f['content.enabled'].value = 'enabled' in content ? String(content.enabled) : '';
+  f['content.device'].value = content.device || '';
+  for (const key of CONTENT_NUMBERS) f[`content.${key}`].value = content[key] ?? '';
+}
+
+/** The laptop capture's fields, or undefined when all are blank (the box's own [content] stays). */
+function readContent(f) {
+  const content = {};
+  if (f['content.enabled'].value) content.enabled = f['content.enabled'].value === 'true';
+  if (f['content.device'].value.trim()) content.device = f['content.device'].value.trim();
+  for (const key of CONTENT_NUMBERS) if (f[`content.${key}`].value !== '') content[key] = Number(f[`content.${key}`].value);
+  return Object.keys(content).length ? content : undefined;
 }
 
 /** The form as a configuration: blank fields are left out. */
@@ -75,6 +91,8 @@ function readForm() {
     for (const key of PANEL_LINES) if (f[key].value !== '') panel[key] = Number(f[key].value);
     config.panel = panel;
   }
+  const content = readContent(f);
+  if (content) config.content = content;
   return config;
 }
 
@@ -123,6 +141,9 @@ function render(d) {
   fillList('mics', inv && inv.microphones);
   fillList('speakers', inv && inv.speakers);
   setText($('cfg-camera-help'), inv ? `This box has: ${inv.cameras.map((c) => c.device).join(', ') || 'no camera'}.`
+    : 'This box has not reported its devices yet.');
+  setText($('cfg-content-device-help'), inv ? `One of its cameras other than the room camera: ${
+    inv.cameras.map((c) => `${c.device} (${c.name})`).join(', ') || 'none reported'}.`
     : 'This box has not reported its devices yet.');
   if (!filled) {
     fillForm(newest ? newest.config : {});
