@@ -98,7 +98,7 @@ test('a new bitrate is applied by the box; a camera it lacks is refused', () => 
   assert.equal(await page.locator('#config-history tr').count(), 1, 'nothing was sent for the refused configuration');
 }));
 
-test('the laptop capture: a device the box lacks is refused, off is applied by the box', () => env.diagnose(async () => {
+test('the laptop capture: a device the box lacks is refused; off is applied', () => env.diagnose(async () => {
   // The virtual box has one camera (the room camera), so there is no second one to pick here;
   // picking one is covered in web-admin/tests/devices.rs.
   const section = page.getByRole('group', { name: 'Laptop / slides capture' });
@@ -113,7 +113,8 @@ test('the laptop capture: a device the box lacks is refused, off is applied by t
   await section.getByLabel('Send slides').selectOption('false');
   await page.getByRole('button', { name: 'Apply configuration' }).click();
   await page.locator('#config-history tr[data-version="2"]').waitFor();
-  await page.locator('#config-state[data-state="applied"]').filter({ hasText: 'Config v2 applied' }).waitFor({ timeout: 30000 });
+  await page.locator('#config-state[data-state="applied"]').filter({ hasText: 'Config v2 applied' })
+    .waitFor({ timeout: 30000 });
   const dropIn = readFileSync(path.join(box.stateDir, 'config.d', '90-hub.toml'), 'utf8');
   assert.match(dropIn, /\[content\]\nenabled = false\n/);
 }));

@@ -67,7 +67,10 @@ function readContent(f) {
   const content = {};
   if (f['content.enabled'].value) content.enabled = f['content.enabled'].value === 'true';
   if (f['content.device'].value.trim()) content.device = f['content.device'].value.trim();
-  for (const key of CONTENT_NUMBERS) if (f[`content.${key}`].value !== '') content[key] = Number(f[`content.${key}`].value);
+  for (const key of CONTENT_NUMBERS) {
+    const value = f[`content.${key}`].value;
+    if (value !== '') content[key] = Number(value);
+  }
   return Object.keys(content).length ? content : undefined;
 }
 
