@@ -71,6 +71,10 @@ pub struct Report {
     pub us_per_mbit: f64,
     /// The generator's own CPU use over the window: near 100 % per core means the figures are bounded by it.
     pub generator_cpu_pct: f64,
+    /// Share of the window the subscribers' receiver thread spent on datagrams (not on polling
+    /// empty sockets): 100 % means the generator, not the server, sets the pace.
+    #[serde(default)]
+    pub generator_busy_pct: f64,
     pub frames_sent: u64,
     pub frames_received_min: u64,
     pub frame_loss_pct: f64,
@@ -178,7 +182,7 @@ fn measure(cfg: &Config, sfu: &Sfu, shared: &Arc<Shared>, cores: Option<(usize, 
     shared.stop.store(true, Ordering::SeqCst);
 
     let sent = publisher.join().map_err(|_| anyhow::anyhow!("publisher thread panicked"))??;
-    let stats = receiver.join().map_err(|_| anyhow::anyhow!("the subscribers' thread panicked"))??;
+    let (stats, busy) = receiver.join().map_err(|_| anyhow::anyhow!("the subscribers' thread panicked"))??;
 
     let in_window = |ns: u64| (window_start..window_end).contains(&ns);
     let frames_sent = sent.iter().filter(|&&ns| in_window(ns)).count() as u64;
@@ -215,6 +219,7 @@ fn measure(cfg: &Config, sfu: &Sfu, shared: &Arc<Shared>, cores: Option<(usize, 
         us_per_pkt: per(packets as f64),
         us_per_mbit: per(bytes as f64 * 8.0 / 1e6),
         generator_cpu_pct: 100.0 * gen1.saturating_sub(gen0).as_secs_f64() / window.as_secs_f64(),
+        generator_busy_pct: 100.0 * busy.as_secs_f64() / window.as_secs_f64(),
         frames_sent,
         frames_received_min: received.iter().copied().min().unwrap_or(0),
         frame_loss_pct: if expected == 0 { 0.0 } else { 100.0 * expected.saturating_sub(got) as f64 / expected as f64 },
@@ -344,8 +349,10 @@ pub(crate) fn publish(mut peer: Peer, mids: Vec<Mid>, shared: &Shared, cfg: &Con
 /// on loopback the kernel does that waking (a cross-core interrupt) in the *sender's* system call,
 /// billing the server under test for the generator's scheduling (a quarter of the hub's measured
 /// CPU at 40 subscribers); a real network card costs the sender nothing of the kind. The price is
-/// one generator core at 100 %, and delays include up to one sweep over the sockets.
-fn receive_all(mut peers: Vec<Peer>, shared: &Shared) -> anyhow::Result<Vec<SubStats>> {
+/// one generator core at 100 %, and delays include up to one sweep over the sockets. Also returns
+/// the time spent on datagrams while measuring (the generator's real load).
+fn receive_all(mut peers: Vec<Peer>, shared: &Shared) -> anyhow::Result<(Vec<SubStats>, Duration)> {
+    let mut busy = Duration::ZERO;
     let mut stats: Vec<SubStats> =
         peers.iter().map(|_| SubStats { frames: Vec::new(), rtp_in_window: 0, rtp_bytes_in_window: 0 }).collect();
     let mut ready = vec![false; peers.len()];
@@ -355,6 +362,7 @@ fn receive_all(mut peers: Vec<Peer>, shared: &Shared) -> anyhow::Result<Vec<SubS
         }
         let measuring = shared.measuring.load(Ordering::Relaxed);
         for ((peer, stats), ready) in peers.iter_mut().zip(&mut stats).zip(&mut ready) {
+            let t = Instant::now();
             let step = peer.pump(
                 |e| {
                     if let Event::MediaData(d) = e
@@ -375,15 +383,18 @@ fn receive_all(mut peers: Vec<Peer>, shared: &Shared) -> anyhow::Result<Vec<SubS
                     }
                 },
             );
-            if let Err(e) = step {
-                break 'run Err(e);
+            match step {
+                Ok(0) => {}
+                Ok(_) if measuring => busy += t.elapsed(),
+                Ok(_) => {}
+                Err(e) => break 'run Err(e),
             }
         }
     };
     for peer in &mut peers {
         peer.hang_up();
     }
-    result.map(|()| stats)
+    result.map(|()| (stats, busy))
 }
 
 /// The human-readable table: Lectern, Janus and their ratio per figure.
@@ -411,6 +422,7 @@ pub fn table(c: &Comparison) -> String {
         f("RSS before KiB", |r| r.rss_before_kib as f64, 0),
         f("RSS KiB/subscriber", |r| r.rss_per_subscriber_kib, 0),
         f("generator CPU %", |r| r.generator_cpu_pct, 1),
+        f("generator busy %", |r| r.generator_busy_pct, 1),
         f("UDP rcvbuf drops (all)", |r| r.udp_rcvbuf_drops as f64, 0),
         f("UDP sndbuf drops", |r| r.udp_sndbuf_drops as f64, 0),
         f("  at server sockets", |r| r.server_socket_drops as f64, 0),

@@ -52,8 +52,9 @@ enum Cmd {
         /// passes 1 % or delay grows; --subscribers and --duration are then ignored.
         #[arg(long)]
         ramp: bool,
-        /// With --ramp: the largest number of subscribers to try.
-        #[arg(long, default_value_t = 160)]
+        /// With --ramp: the largest number of subscribers to try (up to 640; above the default the
+        /// run may take ten minutes per server).
+        #[arg(long, default_value_t = lectern_bench::ramp::DEFAULT_MAX)]
         max_subscribers: usize,
         #[command(flatten)]
         common: Common,

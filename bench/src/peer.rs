@@ -166,10 +166,17 @@ impl Peer {
     /// Does what is due without waiting: takes every datagram already queued at the socket, fires
     /// str0m's expired timers and sends what it has. For many peers busy-polled from one thread
     /// (see `fanout`); the socket must be [non-blocking](Self::set_nonblocking).
-    pub fn pump(&mut self, mut on_event: impl FnMut(Event), mut on_datagram: impl FnMut(&[u8])) -> anyhow::Result<()> {
+    /// Returns how many datagrams it took.
+    pub fn pump(
+        &mut self,
+        mut on_event: impl FnMut(Event),
+        mut on_datagram: impl FnMut(&[u8]),
+    ) -> anyhow::Result<usize> {
+        let mut taken = 0;
         loop {
             match self.socket.recv_from(&mut self.buf) {
                 Ok((n, source)) => {
+                    taken += 1;
                     let data = &self.buf[..n];
                     on_datagram(data);
                     let Ok(contents) = data.try_into() else { continue };
@@ -188,7 +195,7 @@ impl Peer {
                 Output::Timeout(t) if t <= Instant::now() => {
                     self.rtc.handle_input(Input::Timeout(Instant::now())).context("timeout")?;
                 }
-                Output::Timeout(_) => return Ok(()),
+                Output::Timeout(_) => return Ok(taken),
                 Output::Transmit(t) => {
                     let _ = self.socket.send_to(&t.contents, t.destination);
                 }

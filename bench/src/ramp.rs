@@ -13,10 +13,13 @@ use crate::fanout;
 use crate::sfu::Sfu;
 
 /// Subscriber counts tried in order (up to `max_subscribers`).
-const STEPS: [usize; 10] = [10, 20, 40, 60, 80, 100, 120, 160, 200, 250];
+const STEPS: [usize; 14] = [10, 20, 40, 60, 80, 100, 120, 160, 200, 250, 320, 400, 500, 640];
 const STEP_WINDOW: Duration = Duration::from_secs(3);
-/// Per server, so both fit in two minutes.
+/// Per server, so both fit in two minutes at the default `--max-subscribers`; a larger one asks
+/// for a long run and gets [`LONG_BUDGET`].
 const BUDGET: Duration = Duration::from_secs(50);
+const LONG_BUDGET: Duration = Duration::from_secs(600);
+pub const DEFAULT_MAX: usize = 160;
 const MAX_LOSS_PCT: f64 = 1.0;
 /// Above this the generator, not the server, limits what we see.
 const GENERATOR_SATURATED_PCT: f64 = 95.0;
@@ -37,6 +40,9 @@ pub struct Step {
     pub us_per_pkt: f64,
     pub server_cpu_pct: f64,
     pub generator_cpu_pct: f64,
+    /// See `fanout::Report::generator_busy_pct`: what tells a saturated generator.
+    #[serde(default)]
+    pub generator_busy_pct: f64,
     pub udp_rcvbuf_drops: u64,
     pub server_socket_drops: u64,
     pub client_socket_drops: u64,
@@ -65,8 +71,9 @@ pub fn run_on(sfu: &Sfu, cfg: &Config, cores: Option<(usize, usize)>) -> anyhow:
     let mut steps: Vec<Step> = Vec::new();
     let mut stopped_because = format!("reached --max-subscribers {}", cfg.max_subscribers);
     for n in STEPS.into_iter().filter(|&n| n <= cfg.max_subscribers) {
-        if t0.elapsed() > BUDGET {
-            stopped_because = format!("time budget of {} s spent", BUDGET.as_secs());
+        let budget = if cfg.max_subscribers <= DEFAULT_MAX { BUDGET } else { LONG_BUDGET };
+        if t0.elapsed() > budget {
+            stopped_because = format!("time budget of {} s spent", budget.as_secs());
             break;
         }
         let mut fc = fanout::Config::new(n, STEP_WINDOW, cfg.hub_bin.clone());
@@ -86,6 +93,7 @@ pub fn run_on(sfu: &Sfu, cfg: &Config, cores: Option<(usize, usize)>) -> anyhow:
             us_per_pkt: r.us_per_pkt,
             server_cpu_pct: r.hub_cpu_pct,
             generator_cpu_pct: r.generator_cpu_pct,
+            generator_busy_pct: r.generator_busy_pct,
             udp_rcvbuf_drops: r.udp_rcvbuf_drops,
             server_socket_drops: r.server_socket_drops,
             client_socket_drops: r.client_socket_drops,
@@ -95,8 +103,8 @@ pub fn run_on(sfu: &Sfu, cfg: &Config, cores: Option<(usize, usize)>) -> anyhow:
             Some(format!("frame loss {:.2} % at {n}", step.frame_loss_pct))
         } else if step.delay_ms_p50 > 4.0 * first_p50 + 10.0 {
             Some(format!("delay p50 grew to {:.1} ms at {n} (first step {first_p50:.1} ms)", step.delay_ms_p50))
-        } else if cores.is_some() && step.generator_cpu_pct > GENERATOR_SATURATED_PCT {
-            Some(format!("the generator's core is saturated ({:.0} %) at {n}", step.generator_cpu_pct))
+        } else if cores.is_some() && step.generator_busy_pct > GENERATOR_SATURATED_PCT {
+            Some(format!("the generator's core is saturated ({:.0} % busy) at {n}", step.generator_busy_pct))
         } else {
             None
         };
@@ -137,14 +145,14 @@ pub fn table(c: &Comparison) -> String {
             context.push((
                 if rep.server == "Janus" { "  Janus step" } else { "  Lectern step" },
                 format!(
-                    "{:>4} subs: loss {:.2} %, delay p50/p99 {:.2}/{:.2} ms, {:.2} µs/pkt, server {:.0} %, generator {:.0} %, drops at server/clients {}/{}",
+                    "{:>4} subs: loss {:.2} %, delay p50/p99 {:.2}/{:.2} ms, {:.2} µs/pkt, server {:.0} %, generator busy {:.0} %, drops at server/clients {}/{}",
                     s.subscribers,
                     s.frame_loss_pct,
                     s.delay_ms_p50,
                     s.delay_ms_p99,
                     s.us_per_pkt,
                     s.server_cpu_pct,
-                    s.generator_cpu_pct,
+                    s.generator_busy_pct,
                     s.server_socket_drops,
                     s.client_socket_drops
                 ),
