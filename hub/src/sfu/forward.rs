@@ -1,25 +1,27 @@
 //! The media path: a publisher's RTP packet goes to every subscriber's open m-line (only with a payload type
 //! negotiated there, and never while a teacher blocks it), and keyframe requests go the other way,
-//! coalesced per published track.
+//! coalesced per published track. Of a simulcast track each subscriber gets one layer (see
+//! `simulcast`).
 
 use std::time::Instant;
 
 use lectern_proto::{RoomId, TrackId};
 use str0m::Rtc;
 use str0m::format::PayloadParams;
-use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt};
+use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 
 use super::codec;
 use super::core::ShardCore;
 use super::keyframe::KeyframeThrottle;
 use super::peer::{DownState, PeerKey};
+use super::simulcast::Verdict;
 
 impl ShardCore {
     /// Forwards one RTP packet of publish m-line `mid` to every subscriber's open m-line carrying
     /// its track. The payload is shared (an `Arc`), never copied; per subscriber only the header
     /// changes: payload type, sequence number and timestamp (see [`TimeRebase`](super::peer::TimeRebase)).
-    pub(super) fn forward(&mut self, key: PeerKey, mid: Mid, packet: RtpPacket, now: Instant) {
+    pub(super) fn forward(&mut self, key: PeerKey, mid: Mid, rid: Option<Rid>, packet: RtpPacket, now: Instant) {
         let Some(peer) = self.peers.get(&key) else { return };
         let Some(track) = peer.up_track(mid) else { return };
         let pt_in = packet.header.payload_type;
@@ -27,9 +29,13 @@ impl ShardCore {
         let Some(params) = peer.rtc.codec_config().find(|p| p.pt() == pt_in).copied() else { return };
         let Some(room) = self.rooms.get_mut(&peer.room) else { return };
         let Some(up) = room.tracks.get_mut(&track) else { return };
-        if up.kind == MediaKind::Video && codec::starts_keyframe(params.spec().codec, &packet.payload) {
+        let keyframe = up.kind == MediaKind::Video && codec::starts_keyframe(params.spec().codec, &packet.payload);
+        if keyframe {
             up.keyframe.keyframe_seen();
         }
+        // Of a simulcast track, the layer subscribers should receive.
+        let wanted = rid.map(|r| (r, up.layers.observe(r, packet.payload.len(), now)));
+        let mut layer_keyframe = false;
         let (owner, kind, screen) = (up.owner, up.kind, up.screen);
         let member = room.members.get(&owner);
         // A teacher's mute or camera stop is enforced here: the packets go no further.
@@ -63,6 +69,14 @@ impl ShardCore {
                 continue;
             };
             let DownState::Open(out_mid) = down.state else { continue };
+            if let Some((rid, wanted)) = wanted {
+                layer_keyframe |= down.layer.needs_keyframe(track, wanted);
+                match down.layer.on_packet(track, rid, wanted, keyframe) {
+                    Verdict::Skip => continue,
+                    Verdict::Switch => down.rebase.switch(),
+                    Verdict::Forward => {}
+                }
+            }
             let pt = match down.pt_map {
                 Some((t, i, o)) if t == track && i == pt_in => o,
                 _ => {
@@ -84,6 +98,9 @@ impl ShardCore {
                 .nackable(nackable);
             tx.write_rtp(write);
             self.dirty.push(sub);
+        }
+        if layer_keyframe && let Some(room_id) = self.peers.get(&key).map(|p| p.room.clone()) {
+            self.request_keyframe(&room_id, track, now);
         }
     }
 
@@ -113,11 +130,18 @@ impl ShardCore {
         if up.kind != MediaKind::Video || !throttle(&mut up.keyframe, now) {
             return;
         }
-        let (p, m) = (up.peer, up.mid);
-        self.send_keyframe_request(p, m);
+        self.keyframe_upstream(room_id, track);
     }
 
-    pub(super) fn send_keyframe_request(&mut self, peer: PeerKey, mid: Mid) {
+    /// Sends `track`'s publisher a keyframe request: to the layers in use if it has layers.
+    pub(super) fn keyframe_upstream(&mut self, room_id: &RoomId, track: TrackId) {
+        let Some(up) = self.rooms.get(room_id).and_then(|r| r.tracks.get(&track)) else { return };
+        let (peer, mid) = (up.peer, up.mid);
+        let rids = self.layers_in_use(room_id, track);
+        self.send_keyframe_request(peer, mid, &rids);
+    }
+
+    fn send_keyframe_request(&mut self, peer: PeerKey, mid: Mid, rids: &[Rid]) {
         let Some(p) = self.peers.get_mut(&peer) else { return };
         // PLI where negotiated (every browser and GStreamer), FIR otherwise.
         let kind = if p.rtc.codec_config().params().iter().any(|c| c.fb_pli()) {
@@ -126,9 +150,15 @@ impl ShardCore {
             KeyframeRequestKind::Fir
         };
         let mut api = p.rtc.direct_api();
-        match api.stream_rx_by_mid(mid, None) {
-            Some(rx) => rx.request_keyframe(kind),
-            None => tracing::debug!(peer = peer.0, %mid, "keyframe request not possible yet: nothing received"),
+        let layers: Vec<Option<Rid>> =
+            if rids.is_empty() { vec![None] } else { rids.iter().copied().map(Some).collect() };
+        for rid in layers {
+            match api.stream_rx_by_mid(mid, rid) {
+                Some(rx) => rx.request_keyframe(kind),
+                None => {
+                    tracing::debug!(peer = peer.0, %mid, ?rid, "keyframe request not possible yet: nothing received")
+                }
+            }
         }
         self.dirty.push(peer);
     }

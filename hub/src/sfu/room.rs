@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use super::command::Ident;
 use super::keyframe::KeyframeThrottle;
 use super::peer::PeerKey;
+use super::simulcast::LayerChooser;
 use super::speaker::SpeakerSelector;
 use crate::classroom::{Actor, Classroom};
 use crate::store::Transport;
@@ -54,6 +55,8 @@ pub struct UpTrack {
     pub keyframe: KeyframeThrottle,
     /// A screen share rather than a camera.
     pub screen: bool,
+    /// Which simulcast layer is best to forward (unused for a single-stream track).
+    pub layers: LayerChooser,
 }
 
 impl Member {

@@ -23,7 +23,10 @@ impl ShardCore {
         let screen = peer.screen_mid == Some(mid) && kind == MediaKind::Video;
         let (room_id, owner) = (peer.room.clone(), peer.participant);
         let Some(room) = self.rooms.get_mut(&room_id) else { return };
-        room.tracks.insert(track, UpTrack { owner, peer: key, mid, kind, keyframe: Default::default(), screen });
+        room.tracks.insert(
+            track,
+            UpTrack { owner, peer: key, mid, kind, keyframe: Default::default(), screen, layers: Default::default() },
+        );
         tracing::info!(room = %room_id, participant = %owner, %track, ?kind, "track published");
         let subscribers: Vec<ParticipantId> = room
             .members
@@ -50,6 +53,7 @@ impl ShardCore {
             rebase: Default::default(),
             pt_map: None,
             screen: false,
+            layer: Default::default(),
         });
         let (room_id, pid) = (peer.room.clone(), peer.participant);
         let free: Vec<TrackId> =
@@ -102,6 +106,7 @@ impl ShardCore {
             rebase: Default::default(),
             pt_map: None,
             screen,
+            layer: Default::default(),
         });
         self.renegotiate.push(key);
     }
