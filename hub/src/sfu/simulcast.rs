@@ -68,6 +68,7 @@ impl LayerChooser {
         let stat = match self.layers.iter_mut().position(|l| l.rid == rid) {
             Some(i) => &mut self.layers[i],
             None => {
+                tracing::info!(%rid, "simulcast layer arriving");
                 self.layers.push(LayerStat::new(rid, now));
                 // Invariant: just pushed.
                 self.layers.last_mut().expect("layer just added")
