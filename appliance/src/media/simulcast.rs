@@ -30,9 +30,10 @@ use super::encoder::encoder_elements;
 use super::pipeline::{add_and_link, capsfilter, leaky_queue, make, video_payloader};
 use super::settings::VideoSettings;
 
-/// The RIDs in the offer, top layer first: full, half, quarter (as browsers commonly name them;
-/// the hub ranks layers by what it receives, not by these names).
-const RIDS: [&str; 3] = ["f", "h", "q"];
+/// The RIDs in the offer, top layer first: full, half, quarter, eighth (as browsers commonly name
+/// them; the hub ranks layers by what it receives, not by these names). One for the main picture
+/// and each of the at most three layers the configuration allows.
+const RIDS: [&str; 4] = ["f", "h", "q", "e"];
 /// The header extension that carries a packet's RID.
 const RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
 /// The header extension that carries the m-line's MID.
