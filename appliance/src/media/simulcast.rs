@@ -166,6 +166,8 @@ pub(super) fn announce(funnel: &gst::Element, video: &VideoSettings, payload: i3
         .field("clock-rate", 90_000i32)
         .build();
     transceiver.set_property("codec-preferences", with_layers(base, &rids));
+    let webrtcbin = sink.parent_element().ok_or_else(link_err)?;
+    forward_keyframe_requests(&webrtcbin, funnel, &rids)?;
     let rids: Arc<[&'static str]> = rids.into();
     let top_seen = Arc::new(AtomicBool::new(false));
     for (i, rid) in rids.iter().enumerate() {
@@ -186,6 +188,65 @@ pub(super) fn announce(funnel: &gst::Element, video: &VideoSettings, payload: i3
             transceiver.set_property("codec-preferences", with_layers(caps, &rids));
         });
     }
+    Ok(())
+}
+
+/// Gets each layer's keyframe requests to its encoder. A PLI names the SSRC of the layer that
+/// needs a keyframe, and webrtcbin passes it upstream only towards SSRCs it has seen in caps; it
+/// sees the funnel's, which name none (one pad carries all layers), so the request would stop
+/// inside webrtcbin. Its RTP session reports every feedback message (`on-feedback-rtcp`): a PLI
+/// for a layer's SSRC (or a FIR, which names SSRCs only in its payload: every layer) becomes a
+/// force-key-unit on that layer's encoder.
+fn forward_keyframe_requests(webrtcbin: &gst::Element, funnel: &gst::Element, rids: &[&str]) -> Result<(), MediaError> {
+    let missing = |what: &str| MediaError::Link { from: what.to_owned(), to: "webrtcbin".into() };
+    let bin = funnel.parent().and_downcast::<gst::Bin>().ok_or_else(|| missing("video-funnel"))?;
+    let mut layers = Vec::new();
+    for (i, rid) in rids.iter().enumerate() {
+        let suffix = if i == 0 { String::new() } else { format!("-{rid}") };
+        let pay = bin.by_name(&format!("video-pay{suffix}")).ok_or_else(|| missing("video-pay"))?;
+        let enc = bin.by_name(&format!("video-enc{suffix}")).ok_or_else(|| missing("video-enc"))?;
+        layers.push((pay.property::<u32>("ssrc"), enc));
+    }
+    let layers: Arc<[(u32, gst::Element)]> = layers.into();
+    // webrtcbin's RTP bin is an implementation detail (as its ICE agent is): without it the
+    // layers still get their periodic keyframes, so say so and carry on.
+    let Some(rtpbin) = webrtcbin.downcast_ref::<gst::Bin>().and_then(|b| b.by_name("rtpbin")) else {
+        tracing::warn!("no rtpbin in webrtcbin: simulcast layers get keyframes only at their interval");
+        return Ok(());
+    };
+    let watched = Arc::new(AtomicBool::new(false));
+    rtpbin.connect("on-new-sender-ssrc", false, move |args| {
+        let (Some(rtpbin), Some(session)) =
+            (args[0].get::<gst::Element>().ok(), args.get(1).and_then(|v| v.get::<u32>().ok()))
+        else {
+            return None;
+        };
+        if watched.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let rtp_session = rtpbin.emit_by_name::<gst::glib::Object>("get-internal-session", &[&session]);
+        let layers = Arc::clone(&layers);
+        rtp_session.connect("on-feedback-rtcp", false, move |args| {
+            let field = |i: usize| args.get(i).and_then(|v| v.get::<u32>().ok());
+            let (Some(kind), Some(fmt), Some(media_ssrc)) = (field(1), field(2), field(4)) else { return None };
+            const PSFB: u32 = 206;
+            const PLI: u32 = 1;
+            const FIR: u32 = 4;
+            if kind != PSFB || !(fmt == PLI || fmt == FIR) {
+                return None;
+            }
+            for (ssrc, enc) in layers.iter().filter(|(ssrc, _)| fmt == FIR || *ssrc == media_ssrc) {
+                let event = gst::event::CustomUpstream::new(
+                    gst::Structure::builder("GstForceKeyUnit").field("all-headers", true).build(),
+                );
+                if !enc.static_pad("src").is_some_and(|pad| pad.send_event(event)) {
+                    tracing::debug!(ssrc, "the layer's encoder did not take the keyframe request");
+                }
+            }
+            None
+        });
+        None
+    });
     Ok(())
 }
 
