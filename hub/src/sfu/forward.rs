@@ -30,11 +30,12 @@ impl ShardCore {
         let Some(room) = self.rooms.get_mut(&peer.room) else { return };
         let Some(up) = room.tracks.get_mut(&track) else { return };
         let keyframe = up.kind == MediaKind::Video && codec::starts_keyframe(params.spec().codec, &packet.payload);
-        if keyframe {
-            up.keyframe.keyframe_seen();
-        }
         // Of a simulcast track, the layer subscribers should receive.
         let wanted = rid.map(|r| (r, up.layers.observe(r, packet.payload.len(), now)));
+        // Another layer's keyframe does not answer a request for the wanted one.
+        if keyframe && wanted.is_none_or(|(r, w)| r == w) {
+            up.keyframe.keyframe_seen();
+        }
         let mut layer_keyframe = false;
         let (owner, kind, screen) = (up.owner, up.kind, up.screen);
         let member = room.members.get(&owner);
