@@ -69,7 +69,7 @@ impl Publisher {
         let c = &mut net.clients[self.idx];
         for &(rid, size, fill) in layers {
             let rid = Rid::from(rid);
-            let key = self.frame % GOP == 0 || self.key_due.contains(&rid);
+            let key = self.frame.is_multiple_of(GOP) || self.key_due.contains(&rid);
             self.key_due.retain(|r| *r != rid);
             // Annex B: start code, then an IDR (5) or non-IDR (1) slice NAL header.
             let mut data = vec![0, 0, 0, 1, if key { 0x65 } else { 0x41 }];
