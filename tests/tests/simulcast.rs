@@ -38,11 +38,16 @@ fn two_layer_box_goes_live_and_the_hub_receives_both_layers() {
     let appliance = Proc::spawn(cmd);
     let status = status_url(&appliance);
     let agent = agent();
-    wait_for("appliance live", Duration::from_secs(60), || {
+    let live = wait_for("appliance live", Duration::from_secs(60), || {
         let mut r = agent.get(&status).call().ok()?;
         let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()?;
-        (v.get("state")?.as_str()? == "live").then_some(())
+        (v.get("state")?.as_str()? == "live").then_some(v)
     });
+    assert_eq!(
+        live["simulcast"],
+        serde_json::json!(["f 640x360 400 kbit/s", "h 320x180 120 kbit/s"]),
+        "the status lists the published layers"
+    );
 
     let mut rids = BTreeSet::new();
     let end = Instant::now() + Duration::from_secs(30);

@@ -32,6 +32,7 @@ pub use negotiate::{apply_answer, create_offer};
 pub use pipeline::{Pipeline, PipelineOptions, build_pipeline, build_pipeline_with};
 pub use playback::{AUDIO_SLOTS, Playback, PlaybackOutput, PlaybackSettings, build_playback, build_playback_with_echo};
 pub use settings::{AudioProcessing, Controls, MediaSettings, SimulcastLayer, Source, TestPattern, VideoSettings};
+pub use simulcast::{Encoding as SimulcastEncoding, encodings as simulcast_encodings};
 pub use standin::source_of;
 pub use stats::{AudioLevel, MediaStats, ReturnStats};
 pub use watch::{MediaEvent, PeerState, watch};

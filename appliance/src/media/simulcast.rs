@@ -53,6 +53,12 @@ pub struct Encoding {
     pub bitrate_kbps: u32,
 }
 
+impl std::fmt::Display for Encoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}x{} {} kbit/s", self.rid, self.width, self.height, self.bitrate_kbps)
+    }
+}
+
 /// The streams `video` asks for, top (the main picture) first; empty without simulcast layers.
 /// Lower layers are ordered by size so the RIDs read top to bottom.
 pub fn encodings(video: &VideoSettings) -> Vec<Encoding> {
