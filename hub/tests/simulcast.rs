@@ -56,6 +56,12 @@ struct Publisher {
 }
 
 impl Publisher {
+    /// Starts mid-GOP, as a viewer joining a running lesson finds it: its first picture has to
+    /// come from a keyframe request.
+    fn new(idx: usize, mid: Mid) -> Self {
+        Self { idx, mid, frame: 1, seen_events: 0, key_due: Vec::new() }
+    }
+
     /// Sends one frame (33 ms) of each of `layers` and lets the time pass.
     fn frame(&mut self, net: &mut Net, layers: &[(&str, usize, u8)]) {
         let events = &net.clients[self.idx].events;
@@ -106,7 +112,7 @@ fn viewer_gets_the_top_layer_falls_back_when_it_stops_and_returns_to_it() {
     let (idx, mid) = connect_simulcast(&mut net, &["f", "h"]);
     let viewer = net.connect(MediaKind::Video, Direction::RecvOnly, ident("r", 2, Role::Viewer, Transport::Whep));
     net.run_until(Duration::from_secs(5), |n| n.connected(idx) && n.connected(viewer));
-    let mut publisher = Publisher { idx, mid, frame: 0, seen_events: 0, key_due: Vec::new() };
+    let mut publisher = Publisher::new(idx, mid);
 
     for _ in 0..60 {
         publisher.frame(&mut net, &[TOP, LOW]);
@@ -139,7 +145,7 @@ fn viewer_receives_one_layer_not_both() {
     let (idx, mid) = connect_simulcast(&mut net, &["f", "h"]);
     let viewer = net.connect(MediaKind::Video, Direction::RecvOnly, ident("r", 2, Role::Viewer, Transport::Whep));
     net.run_until(Duration::from_secs(5), |n| n.connected(idx) && n.connected(viewer));
-    let mut publisher = Publisher { idx, mid, frame: 0, seen_events: 0, key_due: Vec::new() };
+    let mut publisher = Publisher::new(idx, mid);
     for _ in 0..30 {
         publisher.frame(&mut net, &[TOP, LOW]);
     }

@@ -71,8 +71,10 @@ impl ShardCore {
             };
             let DownState::Open(out_mid) = down.state else { continue };
             if let Some((rid, wanted)) = wanted {
+                let verdict = down.layer.on_packet(track, rid, wanted, keyframe);
+                // After the verdict: a packet that just switched layers needs no request.
                 layer_keyframe |= down.layer.needs_keyframe(track, wanted);
-                match down.layer.on_packet(track, rid, wanted, keyframe) {
+                match verdict {
                     Verdict::Skip => continue,
                     Verdict::Switch => down.rebase.switch(),
                     Verdict::Forward => {}
