@@ -12,9 +12,8 @@
 //! ```
 //!
 //! The top layer keeps the single-stream names (`video-enc`, `video-pay`), so live bitrate changes
-//! and the status counters apply to it as before. A keyframe request from the hub reaches every
-//! layer's encoder (`rtpfunnel` passes it upstream to its inputs), which is more than needed but
-//! keeps the layers' keyframes aligned.
+//! and the status counters apply to it as before. A keyframe request from the hub (a PLI naming a
+//! layer's SSRC) reaches that layer's encoder only (see `forward_keyframe_requests`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -132,14 +131,19 @@ fn branch(
     pay.set_property("ssrc", ssrc);
     tag_with_rid(pay, encoding.rid)?;
     chain.extend(payloader);
-    // The single-stream names stay on the top layer; the others get their RID as a suffix.
     // Names are free to change until the elements join the pipeline.
     if !top {
         for element in &chain {
-            element.set_property("name", format!("{}-{}", element.name(), encoding.rid));
+            element.set_property("name", layer_name(&element.name(), encoding.rid, top));
         }
     }
     Ok(chain)
+}
+
+/// The name of a layer's element: the single-stream name on the top layer, so everything that
+/// finds `video-enc` or `video-pay` by name still does; the others get their RID as a suffix.
+fn layer_name(base: &str, rid: &str, top: bool) -> String {
+    if top { base.to_owned() } else { format!("{base}-{rid}") }
 }
 
 /// Makes the payloader write `rid` into every packet, under the extension id the offer announces.
@@ -177,7 +181,7 @@ pub(super) fn announce(funnel: &gst::Element, video: &VideoSettings, payload: i3
     let rids: Arc<[&'static str]> = rids.into();
     let top_seen = Arc::new(AtomicBool::new(false));
     for (i, rid) in rids.iter().enumerate() {
-        let name = if i == 0 { "video-pay".to_owned() } else { format!("video-pay-{rid}") };
+        let name = layer_name("video-pay", rid, i == 0);
         let pay = funnel.parent().and_downcast::<gst::Bin>().and_then(|bin| bin.by_name(&name)).ok_or_else(link_err)?;
         tag_with_mid(&pay, &transceiver)?;
         let Some(src) = pay.static_pad("src") else { continue };
@@ -208,9 +212,8 @@ fn forward_keyframe_requests(webrtcbin: &gst::Element, funnel: &gst::Element, ri
     let bin = funnel.parent().and_downcast::<gst::Bin>().ok_or_else(|| missing("video-funnel"))?;
     let mut layers = Vec::new();
     for (i, rid) in rids.iter().enumerate() {
-        let suffix = if i == 0 { String::new() } else { format!("-{rid}") };
-        let pay = bin.by_name(&format!("video-pay{suffix}")).ok_or_else(|| missing("video-pay"))?;
-        let enc = bin.by_name(&format!("video-enc{suffix}")).ok_or_else(|| missing("video-enc"))?;
+        let pay = bin.by_name(&layer_name("video-pay", rid, i == 0)).ok_or_else(|| missing("video-pay"))?;
+        let enc = bin.by_name(&layer_name("video-enc", rid, i == 0)).ok_or_else(|| missing("video-enc"))?;
         layers.push((pay.property::<u32>("ssrc"), enc));
     }
     let layers: Arc<[(u32, gst::Element)]> = layers.into();
