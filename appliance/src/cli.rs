@@ -8,7 +8,8 @@ use lectern_proto::RoomId;
 
 use crate::config::{ConfigPaths, Overrides, Settings};
 use crate::media::{
-    AudioProcessing, Controls, MediaSettings, PlaybackOutput, PlaybackSettings, Source, TestPattern, VideoSettings,
+    AudioProcessing, Controls, MediaSettings, PlaybackOutput, PlaybackSettings, SimulcastLayer, Source, TestPattern,
+    VideoSettings,
 };
 use crate::whip::Token;
 
@@ -149,6 +150,11 @@ impl RunArgs {
             bitrate_kbps: v.bitrate_kbps,
             keyframe_interval_s: v.keyframe_interval_s,
             encoder: encoder.to_owned(),
+            simulcast: v
+                .simulcast
+                .iter()
+                .map(|l| SimulcastLayer { width: l.width, height: l.height, bitrate_kbps: l.bitrate_kbps })
+                .collect(),
         };
         let a = &settings.audio;
         let audio = AudioProcessing { aec: a.aec, ns: a.ns, agc: a.agc };

@@ -17,6 +17,8 @@ pub fn content_settings(c: &ContentConfig, keyframe_interval_s: u32, encoder: &s
         bitrate_kbps: c.bitrate_kbps,
         keyframe_interval_s,
         encoder: encoder.to_owned(),
+        // Slides are one picture for everyone: a student on a weak link gets them at a low frame rate, not smaller.
+        simulcast: Vec::new(),
     };
     if !capture {
         return ContentSettings { device: c.device.clone(), video, mode: None };

@@ -516,7 +516,16 @@ impl Runner {
             let _ = tx.send(Event::Media { generation, event });
         });
         let session = self.session.insert(Session { pipeline, whip: None, inbound: None });
-        self.reporter.board().update(|s| s.camera_open = true);
+        // A camera that encodes H.264 itself publishes one stream whatever the configuration says.
+        let layers = if session.pipeline.passes_through() {
+            Vec::new()
+        } else {
+            media::simulcast_encodings(&self.media.video).iter().map(ToString::to_string).collect()
+        };
+        self.reporter.board().update(|s| {
+            s.camera_open = true;
+            s.simulcast = layers;
+        });
         session.pipeline.play()?;
         self.reporter.board().set_stats(MediaStats::attach(&session.pipeline));
         self.reporter.board().snapshots().attach(session.pipeline.gst_pipeline());
@@ -612,7 +621,10 @@ impl Runner {
             }
         }
         session.pipeline.shutdown();
-        self.reporter.board().update(|s| s.camera_open = false);
+        self.reporter.board().update(|s| {
+            s.camera_open = false;
+            s.simulcast.clear();
+        });
     }
 }
 

@@ -28,6 +28,9 @@ pub struct Snapshot {
     /// The supervisor's human-readable status line.
     pub status: String,
     pub encoder: Option<String>,
+    /// The camera's simulcast layers being published, top first (`f 1280x720 1500 kbit/s`);
+    /// empty for a single stream.
+    pub simulcast: Vec<String>,
     pub fps: Option<f64>,
     pub bitrate_kbps: Option<f64>,
     /// Percent of our packets the hub reported lost (its last RTCP report), worst stream.

@@ -120,11 +120,21 @@ fn a_microphone_that_will_not_open_is_named_and_its_stand_in_plays() {
     settles_to(&audio, true, "silence instead of the microphone");
 }
 
-/// What the content track's selector passes on: the capture's part or its stand-in's.
-fn content_input(pipeline: &media::Pipeline) -> String {
+/// What the content track's selector passes on: the capture's part or its stand-in's (none until
+/// the first buffer reaches it).
+fn content_input(pipeline: &media::Pipeline) -> Option<String> {
     let selector = pipeline.gst_pipeline().by_name("content-select").expect("content selector");
-    let pad = selector.property::<Option<gst::Pad>>("active-pad").expect("an active pad");
-    pad.peer().and_then(|p| p.parent_element()).map(|e| e.name().to_string()).unwrap_or_default()
+    let pad = selector.property::<Option<gst::Pad>>("active-pad")?;
+    pad.peer().and_then(|p| p.parent_element()).map(|e| e.name().to_string())
+}
+
+/// Waits (10 s at most) until the content selector passes on `expected`'s output.
+fn content_input_becomes(pipeline: &media::Pipeline, expected: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while content_input(pipeline).as_deref() != Some(expected) {
+        assert!(Instant::now() < deadline, "content input is {:?}, not {expected}", content_input(pipeline));
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -142,19 +152,19 @@ fn an_unplugged_laptop_is_replaced_while_the_camera_and_microphone_go_on() {
     let camera = watch_pad(&pipeline, "video-privacy", 16);
     let audio = watch_pad(&pipeline, "audio-mute", 0);
     pipeline.play().expect("pipeline plays");
-    assert_eq!(content_input(&pipeline), "content-device-caps");
+    content_input_becomes(&pipeline, "content-device-caps");
 
     std::fs::remove_file(&plug).expect("unplugged");
     let (kind, message) = next_source_error(&events);
     assert_eq!(kind, Some(SourceKind::Content), "the error names the content source: {message}");
     assert!(message.contains("content unplugged"), "{message}");
     pipeline.use_stand_in(SourceKind::Content).expect("stand-in");
-    assert_eq!(content_input(&pipeline), "content-standin-caps");
+    content_input_becomes(&pipeline, "content-standin-caps");
     settles_to(&camera, false, "the camera goes on");
     settles_to(&audio, false, "the microphone goes on");
 
     std::fs::write(&plug, b"").expect("plugged in again");
     pipeline.reopen(SourceKind::Content).expect("reopened");
-    assert_eq!(content_input(&pipeline), "content-device-caps");
+    content_input_becomes(&pipeline, "content-device-caps");
     settles_to(&camera, false, "the camera still goes on");
 }

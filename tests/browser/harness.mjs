@@ -432,6 +432,8 @@ export function inboundStats(page) {
           framesDecoded: s.framesDecoded || 0,
           packetsReceived: s.packetsReceived || 0,
           bytesReceived: s.bytesReceived || 0,
+          frameWidth: s.frameWidth || 0,
+          frameHeight: s.frameHeight || 0,
         });
       });
     }

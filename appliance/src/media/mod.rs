@@ -18,6 +18,7 @@ mod negotiate;
 mod pipeline;
 mod playback;
 mod settings;
+mod simulcast;
 mod standin;
 mod stats;
 mod watch;
@@ -31,7 +32,10 @@ pub use inbound::InboundMonitor;
 pub use negotiate::{apply_answer, create_offer};
 pub use pipeline::{Pipeline, PipelineOptions, build_pipeline, build_pipeline_with};
 pub use playback::{AUDIO_SLOTS, Playback, PlaybackOutput, PlaybackSettings, build_playback, build_playback_with_echo};
-pub use settings::{AudioProcessing, ContentSettings, Controls, MediaSettings, Source, TestPattern, VideoSettings};
+pub use settings::{
+    AudioProcessing, ContentSettings, Controls, MediaSettings, SimulcastLayer, Source, TestPattern, VideoSettings,
+};
+pub use simulcast::{Encoding as SimulcastEncoding, encodings as simulcast_encodings};
 pub use standin::source_of;
 pub use stats::{AudioLevel, MediaStats, ReturnStats};
 pub use watch::{MediaEvent, PeerState, watch};

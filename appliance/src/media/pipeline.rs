@@ -8,6 +8,9 @@
 //!    ─▶ videobalance (privacy: black) ─▶ videoconvert ─▶ video/x-raw,WxH,F/1 ─▶ queue
 //!    ─▶ [nvvidconv] ─▶ H.264 encoder (the ladder's pick) ─▶ video/x-h264,constrained-baseline
 //!    ─▶ rtph264pay ─▶ application/x-rtp,H264,pt=96 ──────────────────────────┐
+//!    (with `video.simulcast` layers: a tee after video/x-raw,WxH, then per   │
+//!     layer videoscale ─▶ encoder ─▶ rtph264pay rid=…, merged by rtpfunnel ──┤
+//!     on the same m-line: see `simulcast`)                                   │
 //!                                                                            ▼
 //!                                                        webrtcbin (max-bundle, sendonly)
 //!                                                                            ▲
@@ -35,6 +38,7 @@ use super::controls;
 use super::echo::EchoProbe;
 use super::encoder::encoder_elements;
 use super::settings::{AudioProcessing, MediaSettings, Source, VideoSettings};
+use super::simulcast;
 use super::standin;
 use super::stats::AudioLevel;
 use super::watch::MediaEvent;
@@ -227,9 +231,16 @@ pub fn build_pipeline_with(settings: &MediaSettings, options: &PipelineOptions) 
     }
     for (kind, chain) in chains {
         standin::join(&pipeline, kind, &chain.device, &chain.caps, chain.stand_in_filters, &chain.rest)?;
-        // Invariant: `rest` is never empty (it ends in an RTP capsfilter).
+        // Invariant: `rest` is never empty (it ends in an RTP capsfilter, or the simulcast tee).
         let last = chain.rest.last().expect("chain has elements");
-        link_sendonly(last, &webrtcbin)?;
+        let funnel = match kind {
+            SourceKind::Camera => simulcast::fan_out(&pipeline, &settings.video)?,
+            SourceKind::Microphone | SourceKind::Content => None,
+        };
+        link_sendonly(funnel.as_ref().unwrap_or(last), &webrtcbin)?;
+        if let Some(funnel) = &funnel {
+            simulcast::announce(funnel, &settings.video, VIDEO_PT as i32)?;
+        }
     }
 
     let mic_level = AudioLevel::default();
@@ -346,6 +357,11 @@ fn video_chain(settings: &MediaSettings, options: &PipelineOptions) -> Result<Ch
             if let Some(mode) = &options.camera_mode {
                 device.push(capsfilter("video-camera-caps", mode.caps())?);
                 if mode.passes_through() {
+                    if !settings.video.simulcast.is_empty() {
+                        tracing::warn!(
+                            "the camera encodes H.264 itself, which cannot be simulcast; publishing one layer"
+                        );
+                    }
                     return passthrough_chain(device, &settings.video);
                 }
                 if mode.codec == CameraCodec::Mjpeg {
@@ -376,10 +392,15 @@ fn video_chain(settings: &MediaSettings, options: &PipelineOptions) -> Result<Ch
         controls::privacy_filter(settings.controls.privacy)?,
         make("videoconvert", "video-convert")?,
         capsfilter("video-raw-caps", raw)?,
-        leaky_queue("video-queue")?,
     ];
-    rest.extend(encoder_elements(&v.encoder, v)?);
-    rest.extend(video_payloader()?);
+    if v.simulcast.is_empty() {
+        rest.push(leaky_queue("video-queue")?);
+        rest.extend(encoder_elements(&v.encoder, v)?);
+        rest.extend(video_payloader()?);
+    } else {
+        // Each layer encodes on its own branch from here (see `simulcast`).
+        rest.push(make("tee", simulcast::TEE)?);
+    }
     Ok(Chain { device, caps, stand_in_filters: Vec::new(), rest })
 }
 
@@ -413,7 +434,7 @@ fn passthrough_chain(device: Vec<gst::Element>, v: &VideoSettings) -> Result<Cha
     Ok(Chain { device, caps, stand_in_filters, rest })
 }
 
-fn video_payloader() -> Result<Vec<gst::Element>, MediaError> {
+pub(super) fn video_payloader() -> Result<Vec<gst::Element>, MediaError> {
     let pay = make("rtph264pay", "video-pay")?;
     pay.set_property("config-interval", -1i32);
     pay.set_property_from_str("aggregate-mode", "zero-latency");

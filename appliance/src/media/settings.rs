@@ -52,6 +52,18 @@ pub struct VideoSettings {
     /// GStreamer factory name of the H.264 encoder, normally `choose_encoder`'s pick. The ladder's
     /// encoders are tuned (`encoder::configure`); others run on their defaults.
     pub encoder: String,
+    /// Smaller copies of the picture sent beside it on the same m-line (see `simulcast`); empty
+    /// publishes one stream.
+    pub simulcast: Vec<SimulcastLayer>,
+}
+
+/// One lower simulcast layer: its size and its encoder's bitrate. Frame rate and keyframe
+/// interval are the main picture's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimulcastLayer {
+    pub width: u32,
+    pub height: u32,
+    pub bitrate_kbps: u32,
 }
 
 impl Default for VideoSettings {
@@ -63,6 +75,7 @@ impl Default for VideoSettings {
             bitrate_kbps: 1500,
             keyframe_interval_s: 2,
             encoder: "x264enc".to_owned(),
+            simulcast: Vec::new(),
         }
     }
 }

@@ -217,15 +217,15 @@ impl ShardCore {
         let peers = &self.peers;
         self.timers.pop_due(now, |k| peers.get(&k).map(|p| p.next_timeout), &mut self.dirty);
         let mut due = Vec::new();
-        for room in self.rooms.values_mut() {
-            for track in room.tracks.values_mut() {
+        for (room_id, room) in &mut self.rooms {
+            for (id, track) in &mut room.tracks {
                 if track.keyframe.poll(now) {
-                    due.push((track.peer, track.mid));
+                    due.push((room_id.clone(), *id));
                 }
             }
         }
-        for (peer, mid) in due {
-            self.send_keyframe_request(peer, mid);
+        for (room_id, track) in due {
+            self.keyframe_upstream(&room_id, track);
         }
         self.select_return_feeds(now);
         // An empty room keeps its lesson (attendance, chat) for a while so it can still be exported.
@@ -496,7 +496,7 @@ impl ShardCore {
                 Direction::Publish => self.add_up_track(key, mid, kind, now),
                 Direction::Subscribe => self.add_whep_slot(key, mid, kind, now),
             },
-            PeerEvent::Rtp { mid, packet } => self.forward(key, mid, packet, now),
+            PeerEvent::Rtp { mid, rid, packet } => self.forward(key, mid, rid, packet, now),
             PeerEvent::KeyframeRequest(req) => self.on_keyframe_request(key, req, now),
             PeerEvent::Closed => self.on_peer_closed(key, &room_id, pid, now),
         }

@@ -1,6 +1,7 @@
 //! The media path: a publisher's RTP packet goes to every subscriber's open m-line (only with a payload type
 //! negotiated there, and never while a teacher blocks it), and keyframe requests go the other way,
-//! coalesced per published track.
+//! coalesced per published track. Of a simulcast track each subscriber gets one layer (see
+//! `simulcast`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,14 +9,15 @@ use std::time::{Duration, Instant};
 use lectern_proto::{RoomId, TrackId};
 use str0m::Rtc;
 use str0m::format::PayloadParams;
-use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt};
+use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 
 use super::codec;
 use super::core::ShardCore;
 use super::gop::Cached;
 use super::keyframe::KeyframeThrottle;
-use super::peer::{DownState, Peer, PeerKey};
+use super::peer::{DownState, DownTrack, Peer, PeerKey};
+use super::simulcast::Verdict;
 
 /// A subscriber that just connected is given media this much later: when the hub is the DTLS
 /// server, str0m reports the connection up before the handshake's last flight has left (it goes
@@ -27,7 +29,7 @@ impl ShardCore {
     /// Forwards one RTP packet of publish m-line `mid` to every subscriber's open m-line carrying
     /// its track. The payload is shared (an `Arc`), never copied; per subscriber only the header
     /// changes: payload type, sequence number and timestamp (see [`TimeRebase`](super::peer::TimeRebase)).
-    pub(super) fn forward(&mut self, key: PeerKey, mid: Mid, packet: RtpPacket, now: Instant) {
+    pub(super) fn forward(&mut self, key: PeerKey, mid: Mid, rid: Option<Rid>, packet: RtpPacket, now: Instant) {
         let Some(peer) = self.peers.get(&key) else { return };
         let Some(track) = peer.up_track(mid) else { return };
         let pt_in = packet.header.payload_type;
@@ -35,19 +37,24 @@ impl ShardCore {
         let Some(params) = peer.rtc.codec_config().find(|p| p.pt() == pt_in).copied() else { return };
         let Some(room) = self.rooms.get_mut(&peer.room) else { return };
         let Some(up) = room.tracks.get_mut(&track) else { return };
-        let starts_keyframe =
-            up.kind == MediaKind::Video && codec::starts_keyframe(params.spec().codec, &packet.payload);
-        if starts_keyframe {
+        let keyframe = up.kind == MediaKind::Video && codec::starts_keyframe(params.spec().codec, &packet.payload);
+        // Of a simulcast track, the layer subscribers should receive.
+        let wanted = rid.map(|r| (r, up.layers.observe(r, packet.payload.len(), now)));
+        // Another layer's keyframe does not answer a request for the wanted one.
+        if keyframe && wanted.is_none_or(|(r, w)| r == w) {
             up.keyframe.keyframe_seen();
         }
+        let mut layer_keyframe = false;
         let (owner, kind, screen) = (up.owner, up.kind, up.screen);
         let member = room.members.get(&owner);
         // A teacher's mute or camera stop is enforced here: the packets go no further.
         if !screen && member.is_some_and(|m| m.blocks(kind)) {
             return;
         }
-        if kind == MediaKind::Video {
-            up.gop.observe(packet.header.timestamp, starts_keyframe, now, || Cached::from(&packet));
+        // Simulcast layers have their own sequence numbers and keyframes: a viewer of one starts
+        // from a keyframe request to its layer (see `simulcast`), not from the cache.
+        if kind == MediaKind::Video && wanted.is_none() {
+            up.gop.observe(packet.header.timestamp, keyframe, now, || Cached::from(&packet));
         }
         let ext = &packet.header.ext_vals;
         // The room's own microphone is never played back into the room.
@@ -63,15 +70,19 @@ impl ShardCore {
             ext: media_ext(ext),
             payload: &packet.payload,
             received: packet.timestamp,
+            layer: wanted.map(|(rid, wanted)| Layer { rid, wanted, keyframe }),
         };
         let media = Media::of(kind, params);
         for sub in room.members.values().filter_map(|m| m.subscribe) {
             let Some(peer) = self.peers.get_mut(&sub) else { continue };
             // Until its connection is up a subscriber is given nothing: it starts from a keyframe
             // (see `start_viewer`), with its sequence numbers beginning there.
-            if peer.connected && write_down(peer, sub, track, media, &out, true) {
+            if peer.connected && write_down(peer, sub, track, media, &out, Some(&mut layer_keyframe)) {
                 self.dirty.push(sub);
             }
+        }
+        if layer_keyframe && let Some(room_id) = self.peers.get(&key).map(|p| p.room.clone()) {
+            self.ask_publisher(&room_id, track, now, KeyframeThrottle::request_join);
         }
     }
 
@@ -125,8 +136,9 @@ impl ShardCore {
                 ext: media_ext(&c.ext),
                 payload: &c.payload,
                 received: c.received,
+                layer: None,
             };
-            if !write_down(peer, sub, track, media, &out, false) {
+            if !write_down(peer, sub, track, media, &out, None) {
                 return false;
             }
         }
@@ -153,11 +165,18 @@ impl ShardCore {
         if up.kind != MediaKind::Video || !throttle(&mut up.keyframe, now) {
             return;
         }
-        let (p, m) = (up.peer, up.mid);
-        self.send_keyframe_request(p, m);
+        self.keyframe_upstream(room_id, track);
     }
 
-    pub(super) fn send_keyframe_request(&mut self, peer: PeerKey, mid: Mid) {
+    /// Sends `track`'s publisher a keyframe request: to the layers in use if it has layers.
+    pub(super) fn keyframe_upstream(&mut self, room_id: &RoomId, track: TrackId) {
+        let Some(up) = self.rooms.get(room_id).and_then(|r| r.tracks.get(&track)) else { return };
+        let (peer, mid) = (up.peer, up.mid);
+        let rids = self.layers_in_use(room_id, track);
+        self.send_keyframe_request(peer, mid, &rids);
+    }
+
+    fn send_keyframe_request(&mut self, peer: PeerKey, mid: Mid, rids: &[Rid]) {
         let Some(p) = self.peers.get_mut(&peer) else { return };
         // PLI where negotiated (every browser and GStreamer), FIR otherwise.
         let kind = if p.rtc.codec_config().params().iter().any(|c| c.fb_pli()) {
@@ -166,9 +185,15 @@ impl ShardCore {
             KeyframeRequestKind::Fir
         };
         let mut api = p.rtc.direct_api();
-        match api.stream_rx_by_mid(mid, None) {
-            Some(rx) => rx.request_keyframe(kind),
-            None => tracing::debug!(peer = peer.0, %mid, "keyframe request not possible yet: nothing received"),
+        let layers: Vec<Option<Rid>> =
+            if rids.is_empty() { vec![None] } else { rids.iter().copied().map(Some).collect() };
+        for rid in layers {
+            match api.stream_rx_by_mid(mid, rid) {
+                Some(rx) => rx.request_keyframe(kind),
+                None => {
+                    tracing::debug!(peer = peer.0, %mid, ?rid, "keyframe request not possible yet: nothing received")
+                }
+            }
         }
         self.dirty.push(peer);
     }
@@ -193,6 +218,16 @@ struct Outgoing<'a> {
     ext: ExtensionValues,
     payload: &'a Arc<[u8]>,
     received: Instant,
+    /// Of a simulcast track: this packet's layer and the one subscribers should receive.
+    layer: Option<Layer>,
+}
+
+#[derive(Clone, Copy)]
+struct Layer {
+    rid: Rid,
+    wanted: Rid,
+    /// The packet starts a keyframe (of its layer).
+    keyframe: bool,
 }
 
 /// What is forwarded, as far as the per-subscriber rewrite cares.
@@ -227,16 +262,43 @@ fn media_ext(ext: &ExtensionValues) -> ExtensionValues {
 
 /// Writes one packet of `track` to `peer`'s open m-line carrying it, with that m-line's payload
 /// type, sequence numbers and RTP time (see [`TimeRebase`](super::peer::TimeRebase)). False if
-/// there is no such m-line, it did not negotiate the codec, or (`live` video) its viewer has not
-/// been started yet.
-fn write_down(peer: &mut Peer, key: PeerKey, track: TrackId, media: Media, out: &Outgoing, live: bool) -> bool {
+/// there is no such m-line, it did not negotiate the codec, the packet is of another simulcast
+/// layer than the subscriber receives, or (`live`, i.e. not a replay: video) its viewer has not
+/// been started yet. A live packet sets `*live` if the subscriber needs a keyframe of the wanted
+/// layer to switch to it.
+fn write_down(
+    peer: &mut Peer,
+    key: PeerKey,
+    track: TrackId,
+    media: Media,
+    out: &Outgoing,
+    live: Option<&mut bool>,
+) -> bool {
     let Peer { rtc, downs, .. } = peer;
     let Some(down) = downs.iter_mut().find(|d| d.source == Some(track) && matches!(d.state, DownState::Open(_))) else {
         return false;
     };
-    if live && media.nackable && !down.started {
+    let Some(layer_keyframe) = live else {
+        return write_to(rtc, down, key, track, media, out);
+    };
+    if media.nackable && !down.started {
         return false;
     }
+    if let Some(Layer { rid, wanted, keyframe }) = out.layer {
+        let verdict = down.layer.on_packet(track, rid, wanted, keyframe);
+        // After the verdict: a packet that just switched layers needs no request.
+        *layer_keyframe |= down.layer.needs_keyframe(track, wanted);
+        match verdict {
+            Verdict::Skip => return false,
+            Verdict::Switch => down.rebase.switch(),
+            Verdict::Forward => {}
+        }
+    }
+    write_to(rtc, down, key, track, media, out)
+}
+
+/// Rewrites one packet for `down`'s m-line (payload type, sequence number, RTP time) and queues it.
+fn write_to(rtc: &mut Rtc, down: &mut DownTrack, key: PeerKey, track: TrackId, media: Media, out: &Outgoing) -> bool {
     let DownState::Open(out_mid) = down.state else { return false };
     let pt_in = media.params.pt();
     let pt = match down.pt_map {

@@ -13,6 +13,7 @@ pub mod peer;
 pub mod return_feed;
 pub mod room;
 pub mod shard;
+pub mod simulcast;
 pub mod speaker;
 pub mod subscription;
 pub mod tcp;

@@ -10,10 +10,12 @@ use std::time::Instant;
 use lectern_proto::signal::MediaKind as WireKind;
 use lectern_proto::{ParticipantId, RoomId, TrackId};
 use str0m::change::SdpPendingOffer;
-use str0m::media::{KeyframeRequest, MediaKind, Mid, Pt};
+use str0m::media::{KeyframeRequest, MediaKind, Mid, Pt, Rid};
 use str0m::net::Protocol;
 use str0m::rtp::{RtpPacket, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+use super::simulcast::DownLayer;
 
 /// Identifies a peer inside its shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -67,6 +69,8 @@ pub struct DownTrack {
     /// Video only: live packets are forwarded once the viewer was started (connected, and given
     /// a keyframe or a request for one); before that they would only be undecodable.
     pub started: bool,
+    /// The layer received of a simulcast source.
+    pub layer: DownLayer,
 }
 
 /// Keeps a subscriber's RTP stream continuous across source switches (return feed) and starts it
@@ -135,9 +139,10 @@ pub enum PeerEvent {
         mid: Mid,
         kind: MediaKind,
     },
-    /// An RTP packet arrived on the publish m-line `mid`.
+    /// An RTP packet arrived on the publish m-line `mid`, in simulcast layer `rid` if it has layers.
     Rtp {
         mid: Mid,
+        rid: Option<Rid>,
         packet: RtpPacket,
     },
     KeyframeRequest(KeyframeRequest),
@@ -162,8 +167,8 @@ pub struct Peer {
     pub rtc: Rtc,
     /// Publish peers: the m-lines received and the tracks they feed.
     pub ups: Vec<(Mid, TrackId)>,
-    /// Publish peers: incoming SSRC → m-line, learnt from str0m's receive streams.
-    ssrcs: Vec<(Ssrc, Mid)>,
+    /// Publish peers: incoming SSRC → m-line and simulcast layer, learnt from str0m's receive streams.
+    ssrcs: Vec<(Ssrc, Mid, Option<Rid>)>,
     /// Subscribe peers: what is (or will be) sent.
     pub downs: Vec<DownTrack>,
     /// True when the hub makes the offers (browser subscribe connection).
@@ -254,8 +259,8 @@ impl Peer {
             }
             Event::MediaAdded(m) => events.push(PeerEvent::MediaAdded { mid: m.mid, kind: m.kind }),
             Event::RtpPacket(packet) if self.direction == Direction::Publish => {
-                if let Some(mid) = self.mid_of(packet.header.ssrc) {
-                    events.push(PeerEvent::Rtp { mid, packet });
+                if let Some((mid, rid)) = self.mid_of(packet.header.ssrc) {
+                    events.push(PeerEvent::Rtp { mid, rid, packet });
                 }
             }
             Event::KeyframeRequest(r) if self.direction == Direction::Subscribe => {
@@ -265,14 +270,18 @@ impl Peer {
         }
     }
 
-    /// The m-line an incoming SSRC belongs to, remembered so the lookup is not repeated per packet.
-    fn mid_of(&mut self, ssrc: Ssrc) -> Option<Mid> {
-        if let Some((_, mid)) = self.ssrcs.iter().find(|(s, _)| *s == ssrc) {
-            return Some(*mid);
+    /// The m-line (and layer) an incoming SSRC belongs to, remembered so the lookup is not
+    /// repeated per packet. A simulcast layer's RID comes from its stream, not the packet: senders
+    /// may stop repeating the RID extension once the stream is known.
+    fn mid_of(&mut self, ssrc: Ssrc) -> Option<(Mid, Option<Rid>)> {
+        if let Some((_, mid, rid)) = self.ssrcs.iter().find(|(s, _, _)| *s == ssrc) {
+            return Some((*mid, *rid));
         }
-        let mid = self.rtc.direct_api().stream_rx(&ssrc)?.mid();
-        self.ssrcs.push((ssrc, mid));
-        Some(mid)
+        let mut api = self.rtc.direct_api();
+        let stream = api.stream_rx(&ssrc)?;
+        let (mid, rid) = (stream.mid(), stream.rid());
+        self.ssrcs.push((ssrc, mid, rid));
+        Some((mid, rid))
     }
 
     pub fn accepts(&self, input: &Input) -> bool {

@@ -11,6 +11,7 @@ use super::command::Ident;
 use super::gop::GopCache;
 use super::keyframe::KeyframeThrottle;
 use super::peer::PeerKey;
+use super::simulcast::LayerChooser;
 use super::speaker::SpeakerSelector;
 use crate::classroom::{Actor, Classroom};
 use crate::store::Transport;
@@ -57,6 +58,8 @@ pub struct UpTrack {
     pub gop: GopCache,
     /// A screen share rather than a camera.
     pub screen: bool,
+    /// Which simulcast layer is best to forward (unused for a single-stream track).
+    pub layers: LayerChooser,
 }
 
 impl Member {

@@ -25,7 +25,16 @@ impl ShardCore {
         let Some(room) = self.rooms.get_mut(&room_id) else { return };
         room.tracks.insert(
             track,
-            UpTrack { owner, peer: key, mid, kind, keyframe: Default::default(), gop: Default::default(), screen },
+            UpTrack {
+                owner,
+                peer: key,
+                mid,
+                kind,
+                keyframe: Default::default(),
+                gop: Default::default(),
+                screen,
+                layers: Default::default(),
+            },
         );
         tracing::info!(room = %room_id, participant = %owner, %track, ?kind, "track published");
         let subscribers: Vec<ParticipantId> = room
@@ -54,6 +63,7 @@ impl ShardCore {
             pt_map: None,
             screen: false,
             started: false,
+            layer: Default::default(),
         });
         let (room_id, pid) = (peer.room.clone(), peer.participant);
         let free: Vec<TrackId> =
@@ -108,6 +118,7 @@ impl ShardCore {
             pt_map: None,
             screen,
             started: false,
+            layer: Default::default(),
         });
         self.renegotiate.push(key);
     }

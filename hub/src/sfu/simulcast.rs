@@ -1,0 +1,260 @@
+//! Simulcast: a publisher sends one video m-line as several RTP streams (layers), told apart by
+//! their RID. Each subscriber receives one layer at a time; which one is decided here, without
+//! IO and with time passed in.
+//!
+//! - [`LayerChooser`] (one per published track) watches what arrives and names the *best* layer:
+//!   the one with the most bytes per second among those that arrived within [`STALE`]. RIDs are
+//!   only names (`f`/`h`/`q`, `0`/`1`/`2`…), so the ranking comes from the bitrate. A layer that
+//!   stops for [`STALE`] loses its place, and wins it back once it sends clearly more again.
+//! - [`DownLayer`] (one per DownTrack) is what its subscriber receives now. It moves to the layer
+//!   it is asked for only at that layer's keyframe (a decoder cannot start elsewhere); until then
+//!   the old layer keeps flowing. The forwarder then re-bases time and sequence numbers
+//!   (`TimeRebase::switch`) and asks the publisher for the keyframe it waits for.
+//!
+//! Today every subscriber is asked for the track's best layer; choosing per subscriber (by its
+//! bandwidth) only changes what is passed as `wanted`.
+
+use std::time::{Duration, Instant};
+
+use lectern_proto::{RoomId, TrackId};
+use str0m::media::Rid;
+
+use super::core::ShardCore;
+
+/// A layer with no packet for this long is not flowing (a stalled encoder, a congested uplink).
+pub const STALE: Duration = Duration::from_secs(1);
+/// Bytes are counted over windows of this length.
+const WINDOW: Duration = Duration::from_millis(500);
+/// Another layer takes the best place only with this much more (numerator, denominator): keyframe
+/// bursts and still pictures must not make the choice flap between layers of similar rate.
+const MARGIN: (u64, u64) = (5, 4);
+
+#[derive(Debug, Clone, Default)]
+pub struct LayerChooser {
+    layers: Vec<LayerStat>,
+    best: Option<Rid>,
+}
+
+#[derive(Debug, Clone)]
+struct LayerStat {
+    rid: Rid,
+    last_seen: Instant,
+    window_start: Instant,
+    /// Bytes in the current window.
+    bytes: u64,
+    /// Bytes in the last complete window.
+    last_window: u64,
+}
+
+impl LayerStat {
+    fn new(rid: Rid, now: Instant) -> Self {
+        Self { rid, last_seen: now, window_start: now, bytes: 0, last_window: 0 }
+    }
+
+    /// The current window counts as soon as it beats the last: a layer that starts (or comes
+    /// back) is judged without waiting for a full window.
+    fn score(&self) -> u64 {
+        self.bytes.max(self.last_window)
+    }
+
+    fn flowing(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.last_seen) < STALE
+    }
+}
+
+impl LayerChooser {
+    /// A packet of `bytes` arrived on layer `rid`. Returns the best layer now.
+    pub fn observe(&mut self, rid: Rid, bytes: usize, now: Instant) -> Rid {
+        let stat = match self.layers.iter_mut().position(|l| l.rid == rid) {
+            Some(i) => &mut self.layers[i],
+            None => {
+                tracing::info!(%rid, "simulcast layer arriving");
+                self.layers.push(LayerStat::new(rid, now));
+                // Invariant: just pushed.
+                self.layers.last_mut().expect("layer just added")
+            }
+        };
+        if !stat.flowing(now) {
+            // Back after a pause: its old rate says nothing about now.
+            *stat = LayerStat::new(rid, now);
+        }
+        if now.saturating_duration_since(stat.window_start) >= WINDOW {
+            stat.last_window = stat.bytes;
+            stat.bytes = 0;
+            stat.window_start = now;
+        }
+        stat.bytes += bytes as u64;
+        stat.last_seen = now;
+        let best = self.choose(now);
+        self.best = Some(best);
+        best
+    }
+
+    /// The best layer as of the last packet; `None` before any arrived.
+    pub fn best(&self) -> Option<Rid> {
+        self.best
+    }
+
+    fn choose(&self, now: Instant) -> Rid {
+        let flowing = || self.layers.iter().filter(|l| l.flowing(now));
+        // Invariant: called right after a packet, so at least that layer is flowing.
+        let top = flowing().max_by_key(|l| l.score()).expect("the layer just seen is flowing");
+        let current = self.best.and_then(|b| flowing().find(|l| l.rid == b));
+        match current {
+            Some(c) if top.score() * MARGIN.1 <= c.score() * MARGIN.0 => c.rid,
+            _ => top.rid,
+        }
+    }
+}
+
+/// What to do with one packet for one subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Forward,
+    /// Forward, and it starts a new layer: re-base time and sequence numbers first.
+    Switch,
+    Skip,
+}
+
+/// The layer one subscriber receives of a simulcast track.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DownLayer {
+    /// The track and layer forwarded now. The track is kept because a return-feed slot changes
+    /// its source, and the same RID on another track is another stream.
+    current: Option<(TrackId, Rid)>,
+    /// The layer a keyframe was last asked for, so it is asked once per switch, not per packet.
+    asked: Option<(TrackId, Rid)>,
+}
+
+impl DownLayer {
+    /// A packet of `track`'s layer `rid` (starting a keyframe or not); `wanted` is the layer this
+    /// subscriber should receive.
+    pub fn on_packet(&mut self, track: TrackId, rid: Rid, wanted: Rid, keyframe: bool) -> Verdict {
+        if self.receiving(track) == Some(rid) {
+            return Verdict::Forward;
+        }
+        if rid == wanted && keyframe {
+            self.current = Some((track, rid));
+            return Verdict::Switch;
+        }
+        Verdict::Skip
+    }
+
+    /// Whether the publisher must be asked for a keyframe on `wanted`: true once each time this
+    /// subscriber starts waiting for a layer it does not receive.
+    pub fn needs_keyframe(&mut self, track: TrackId, wanted: Rid) -> bool {
+        if self.receiving(track) == Some(wanted) || self.asked == Some((track, wanted)) {
+            return false;
+        }
+        self.asked = Some((track, wanted));
+        true
+    }
+
+    /// The layer of `track` forwarded now.
+    pub fn receiving(&self, track: TrackId) -> Option<Rid> {
+        self.current.filter(|(t, _)| *t == track).map(|(_, r)| r)
+    }
+}
+
+impl ShardCore {
+    /// The layers of `track` a keyframe request should reach: the one each subscriber receives
+    /// and the one they are moving to. Empty for a track without layers.
+    pub(super) fn layers_in_use(&self, room_id: &RoomId, track: TrackId) -> Vec<Rid> {
+        let Some(room) = self.rooms.get(room_id) else { return Vec::new() };
+        let Some(best) = room.tracks.get(&track).and_then(|up| up.layers.best()) else { return Vec::new() };
+        let mut rids = vec![best];
+        let downs = room.subscriber_peers().filter_map(|k| self.peers.get(&k)).flat_map(|p| p.downs.iter());
+        for rid in downs.filter_map(|d| d.layer.receiving(track)) {
+            if !rids.contains(&rid) {
+                rids.push(rid);
+            }
+        }
+        rids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+    const TRACK: TrackId = TrackId(1);
+
+    fn rid(s: &str) -> Rid {
+        Rid::from(s)
+    }
+
+    /// Feeds `layers` (rid, bytes per 10 ms) from `from` for `span`; returns the best at the end.
+    fn feed(c: &mut LayerChooser, from: Instant, span: Duration, layers: &[(&str, usize)]) -> Rid {
+        let mut best = None;
+        let steps = (span.as_millis() / 10) as u32;
+        for i in 0..steps {
+            for (r, bytes) in layers {
+                best = Some(c.observe(rid(r), *bytes, from + 10 * MS * i));
+            }
+        }
+        best.expect("fed at least one packet")
+    }
+
+    #[test]
+    fn the_layer_with_the_highest_rate_is_best_once_both_flow() {
+        let t0 = Instant::now();
+        let mut c = LayerChooser::default();
+        // The small layer's packets arrive first.
+        assert_eq!(c.observe(rid("h"), 300, t0), rid("h"));
+        assert_eq!(feed(&mut c, t0, 1000 * MS, &[("h", 300), ("f", 1200)]), rid("f"));
+    }
+
+    #[test]
+    fn falls_back_after_the_top_layer_stops_for_a_second_and_goes_back_up_when_it_returns() {
+        let t0 = Instant::now();
+        let mut c = LayerChooser::default();
+        assert_eq!(feed(&mut c, t0, 2000 * MS, &[("h", 300), ("f", 1200)]), rid("f"));
+        // The top layer stops; the small one keeps coming.
+        let stop = t0 + 2000 * MS;
+        assert_eq!(feed(&mut c, stop, 900 * MS, &[("h", 300)]), rid("f"), "a short gap is not a stop");
+        assert_eq!(feed(&mut c, stop + 900 * MS, 300 * MS, &[("h", 300)]), rid("h"), "gone for 1 s: fall back");
+        // It comes back: best again once it clearly sends more.
+        let back = stop + 1200 * MS;
+        assert_eq!(c.observe(rid("f"), 1200, back), rid("h"), "one packet is not a layer yet");
+        assert_eq!(feed(&mut c, back, 500 * MS, &[("h", 300), ("f", 1200)]), rid("f"));
+    }
+
+    #[test]
+    fn layers_of_similar_rate_do_not_flap() {
+        let t0 = Instant::now();
+        let mut c = LayerChooser::default();
+        assert_eq!(feed(&mut c, t0, 1000 * MS, &[("f", 1000), ("h", 900)]), rid("f"));
+        // The other layer edges ahead for a while, within the margin.
+        assert_eq!(feed(&mut c, t0 + 1000 * MS, 2000 * MS, &[("f", 1000), ("h", 1100)]), rid("f"));
+    }
+
+    #[test]
+    fn a_subscriber_switches_layers_only_at_a_keyframe_of_the_wanted_one() {
+        let (f, h) = (rid("f"), rid("h"));
+        let mut d = DownLayer::default();
+        assert_eq!(d.on_packet(TRACK, h, h, false), Verdict::Skip, "a decoder cannot start mid-picture");
+        assert!(d.needs_keyframe(TRACK, h));
+        assert!(!d.needs_keyframe(TRACK, h), "asked once per switch");
+        assert_eq!(d.on_packet(TRACK, h, h, true), Verdict::Switch);
+        assert_eq!(d.on_packet(TRACK, h, h, false), Verdict::Forward);
+        assert_eq!(d.on_packet(TRACK, f, h, true), Verdict::Skip, "not the wanted layer");
+        // The top layer becomes wanted: the old one flows until the new one's keyframe.
+        assert!(d.needs_keyframe(TRACK, f));
+        assert_eq!(d.on_packet(TRACK, f, f, false), Verdict::Skip);
+        assert_eq!(d.on_packet(TRACK, h, f, false), Verdict::Forward, "still receiving h meanwhile");
+        assert_eq!(d.on_packet(TRACK, f, f, true), Verdict::Switch);
+        assert_eq!(d.on_packet(TRACK, h, f, true), Verdict::Skip, "h is no longer sent to it");
+        assert_eq!(d.receiving(TRACK), Some(f));
+        assert!(!d.needs_keyframe(TRACK, f));
+    }
+
+    #[test]
+    fn the_same_rid_on_another_track_is_a_new_stream() {
+        let f = rid("f");
+        let mut d = DownLayer::default();
+        assert_eq!(d.on_packet(TRACK, f, f, true), Verdict::Switch);
+        assert_eq!(d.on_packet(TrackId(2), f, f, false), Verdict::Skip, "waits for the other track's keyframe");
+        assert_eq!(d.on_packet(TrackId(2), f, f, true), Verdict::Switch);
+    }
+}

@@ -1,0 +1,161 @@
+//! Simulcast through the shard core on simulated time: a str0m publisher sends two layers of one
+//! video m-line (RIDs `f` and `h`, as the classroom box does), a WHEP viewer receives one of them.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{Client, Net, ident};
+use lectern_hub::sfu::Command;
+use lectern_hub::store::Transport;
+use lectern_proto::Role;
+use str0m::change::SdpAnswer;
+use str0m::format::Codec;
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer};
+use str0m::net::Protocol;
+use str0m::{Candidate, Event, Rtc};
+use tokio::sync::oneshot;
+
+/// Each layer's frames are filled with its own byte, so the viewer's frames tell which it got.
+const TOP: (&str, usize, u8) = ("f", 1000, 0xf0);
+const LOW: (&str, usize, u8) = ("h", 200, 0x11);
+/// The publisher's periodic keyframe, in frames (as `keyframe_interval_s`, but shorter).
+const GOP: u64 = 30;
+
+/// A WHIP publisher offering one video m-line with a send layer per RID.
+fn connect_simulcast(net: &mut Net, rids: &[&str]) -> (usize, Mid) {
+    let idx = net.clients.len();
+    let addr: SocketAddr = format!("10.0.1.{}:6000", idx + 1).parse().unwrap();
+    let mut rtc = Rtc::builder().build(net.now);
+    rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+    let mut simulcast = Simulcast::new();
+    for rid in rids {
+        simulcast.add_send_layer(SimulcastLayer::new(rid));
+    }
+    let mut api = rtc.sdp_api();
+    let mid = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, Some(simulcast));
+    let (offer, pending) = api.apply().unwrap();
+    let (tx, mut rx) = oneshot::channel::<Result<SdpAnswer, _>>();
+    let ident = ident("r", 1, Role::Device, Transport::Whip);
+    net.hub.handle_command(Command::Whip { ident, offer, screen_mid: None, reply: tx }, net.now);
+    let answer = rx.try_recv().expect("the core answers synchronously").expect("simulcast offer accepted");
+    rtc.sdp_api().accept_answer(pending, answer).unwrap();
+    net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid, events: Vec::new() });
+    (idx, mid)
+}
+
+/// A simulated encoder per layer: a keyframe every `GOP` frames and when the hub asks for one.
+struct Publisher {
+    idx: usize,
+    mid: Mid,
+    frame: u64,
+    /// Keyframe requests already answered (an index into the client's events).
+    seen_events: usize,
+    key_due: Vec<Rid>,
+}
+
+impl Publisher {
+    /// Starts mid-GOP, as a viewer joining a running lesson finds it: its first picture has to
+    /// come from a keyframe request.
+    fn new(idx: usize, mid: Mid) -> Self {
+        Self { idx, mid, frame: 1, seen_events: 0, key_due: Vec::new() }
+    }
+
+    /// Sends one frame (33 ms) of each of `layers` and lets the time pass.
+    fn frame(&mut self, net: &mut Net, layers: &[(&str, usize, u8)]) {
+        let events = &net.clients[self.idx].events;
+        for e in &events[self.seen_events..] {
+            if let Event::KeyframeRequest(r) = e {
+                self.key_due.extend(r.rid);
+            }
+        }
+        self.seen_events = events.len();
+        let now = net.now;
+        let c = &mut net.clients[self.idx];
+        for &(rid, size, fill) in layers {
+            let rid = Rid::from(rid);
+            let key = self.frame.is_multiple_of(GOP) || self.key_due.contains(&rid);
+            self.key_due.retain(|r| *r != rid);
+            // Annex B: start code, then an IDR (5) or non-IDR (1) slice NAL header.
+            let mut data = vec![0, 0, 0, 1, if key { 0x65 } else { 0x41 }];
+            data.resize(size, fill);
+            let w = c.rtc.writer(self.mid).unwrap();
+            let pt = w.payload_params().find(|p| p.spec().codec == Codec::H264).unwrap().pt();
+            let time = MediaTime::new(self.frame * 3000, Frequency::NINETY_KHZ);
+            w.rid(rid).write(pt, now, time, data).unwrap();
+        }
+        self.frame += 1;
+        net.run(3, Duration::from_millis(11));
+    }
+}
+
+/// The fill byte of each frame the viewer received, oldest first.
+fn received(net: &Net, viewer: usize) -> Vec<Option<u8>> {
+    net.clients[viewer]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::MediaData(d) => Some(d.data.last().copied()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn last_received(net: &Net, viewer: usize) -> Option<u8> {
+    received(net, viewer).last().copied().flatten()
+}
+
+#[test]
+fn viewer_gets_the_top_layer_falls_back_when_it_stops_and_returns_to_it() {
+    let mut net = Net::new();
+    let (idx, mid) = connect_simulcast(&mut net, &["f", "h"]);
+    let viewer = net.connect(MediaKind::Video, Direction::RecvOnly, ident("r", 2, Role::Viewer, Transport::Whep));
+    net.run_until(Duration::from_secs(5), |n| n.connected(idx) && n.connected(viewer));
+    let mut publisher = Publisher::new(idx, mid);
+
+    for _ in 0..60 {
+        publisher.frame(&mut net, &[TOP, LOW]);
+    }
+    assert_eq!(last_received(&net, viewer), Some(TOP.2), "both layers flow: the viewer gets the top one");
+    let asked_top =
+        net.clients[idx].events.iter().any(|e| matches!(e, Event::KeyframeRequest(r) if r.rid == Some(Rid::from("f"))));
+    assert!(asked_top, "the viewer's keyframe request reached the layer it receives");
+
+    // The top layer stops (a congested uplink, a stalled encoder): after about a second the
+    // viewer is moved to the small one, without renegotiation.
+    let before = received(&net, viewer).len();
+    for _ in 0..60 {
+        publisher.frame(&mut net, &[LOW]);
+    }
+    let after = received(&net, viewer).len();
+    assert_eq!(last_received(&net, viewer), Some(LOW.2), "fell back to the layer still flowing");
+    assert!(after - before >= 20, "frames kept coming after the fall-back: {}", after - before);
+
+    // And back up once the top layer returns.
+    for _ in 0..60 {
+        publisher.frame(&mut net, &[TOP, LOW]);
+    }
+    assert_eq!(last_received(&net, viewer), Some(TOP.2), "back on the top layer");
+}
+
+#[test]
+fn viewer_receives_one_layer_not_both() {
+    let mut net = Net::new();
+    let (idx, mid) = connect_simulcast(&mut net, &["f", "h"]);
+    let viewer = net.connect(MediaKind::Video, Direction::RecvOnly, ident("r", 2, Role::Viewer, Transport::Whep));
+    net.run_until(Duration::from_secs(5), |n| n.connected(idx) && n.connected(viewer));
+    let mut publisher = Publisher::new(idx, mid);
+    for _ in 0..30 {
+        publisher.frame(&mut net, &[TOP, LOW]);
+    }
+    let before = received(&net, viewer).len();
+    for _ in 0..30 {
+        publisher.frame(&mut net, &[TOP, LOW]);
+    }
+    let frames = &received(&net, viewer)[before..];
+    // 30 frames sent per layer: one layer's worth arrives (give or take the frame in flight), and
+    // nothing of the other one.
+    assert!((28..=31).contains(&frames.len()), "got {} frames for 30 sent per layer", frames.len());
+    assert!(frames.iter().all(|f| *f == Some(TOP.2)), "only the top layer: {frames:?}");
+}
