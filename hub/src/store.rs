@@ -92,6 +92,10 @@ pub struct SessionRow {
     pub left_at: Option<i64>,
 }
 
+/// Database connections: writes are serialised by SQLite anyway; a few let reads (admin pages,
+/// exports) go on beside them.
+const POOL_SIZE: u32 = 4;
+
 impl Store {
     /// Opens (creating if needed) `<data_dir>/lectern.db` and runs migrations.
     pub async fn open(data_dir: &Path) -> anyhow::Result<Self> {
@@ -102,8 +106,12 @@ impl Store {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true);
+        // A fixed pool: every connection is a worker thread and two descriptors in sqlx's SQLite
+        // driver, and one opened lazily under load (or closed again when idle) looks like a
+        // leak in the hub's footprint (`lectern-bench churn`), where a fixed one stays flat.
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .min_connections(POOL_SIZE)
+            .max_connections(POOL_SIZE)
             .connect_with(opts)
             .await
             .with_context(|| format!("opening database {}", path.display()))?;
