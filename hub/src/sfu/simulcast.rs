@@ -23,6 +23,8 @@ use super::core::ShardCore;
 
 /// A layer with no packet for this long is not flowing (a stalled encoder, a congested uplink).
 pub const STALE: Duration = Duration::from_secs(1);
+/// Layers of one track that are tracked.
+const MAX_LAYERS: usize = 4;
 /// Bytes are counted over windows of this length.
 const WINDOW: Duration = Duration::from_millis(500);
 /// Another layer takes the best place only with this much more (numerator, denominator): keyframe
@@ -67,6 +69,9 @@ impl LayerChooser {
     pub fn observe(&mut self, rid: Rid, bytes: usize, now: Instant) -> Rid {
         let stat = match self.layers.iter_mut().position(|l| l.rid == rid) {
             Some(i) => &mut self.layers[i],
+            // Browsers send three layers and the box four at most: a publisher announcing more
+            // gets its extra ones ignored rather than a longer scan per packet.
+            None if self.layers.len() >= MAX_LAYERS => return self.best.unwrap_or(rid),
             None => {
                 tracing::info!(%rid, "simulcast layer arriving");
                 self.layers.push(LayerStat::new(rid, now));
@@ -256,5 +261,16 @@ mod tests {
         assert_eq!(d.on_packet(TRACK, f, f, true), Verdict::Switch);
         assert_eq!(d.on_packet(TrackId(2), f, f, false), Verdict::Skip, "waits for the other track's keyframe");
         assert_eq!(d.on_packet(TrackId(2), f, f, true), Verdict::Switch);
+    }
+
+    #[test]
+    fn layers_beyond_the_cap_are_ignored() {
+        let t0 = Instant::now();
+        let mut c = LayerChooser::default();
+        for (i, name) in ["a", "b", "c", "d"].iter().enumerate() {
+            c.observe(rid(name), 100 * (i + 1), t0);
+        }
+        assert_eq!(c.observe(rid("e"), 100_000, t0), rid("d"), "a fifth layer is not tracked");
+        assert_eq!(c.layers.len(), MAX_LAYERS);
     }
 }

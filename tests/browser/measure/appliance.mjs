@@ -1,6 +1,8 @@
 // Measures the classroom appliance for issue 3's report (not a test: it prints figures).
 //   cpu:     CPU share of the appliance process (x264enc, moving test pattern) at 720p30 and
 //            1080p30 over 20 s while one Chromium student watches (/proc/PID/stat utime+stime)
+//   extras:  the same at 720p30 with the test laptop as slides (--content virtual, 1080p at 5 fps)
+//            and with one simulcast layer below it (640x360 at 400 kbit/s)
 //   g2g:     glass-to-glass delay at 720p30 and 1080p30: the virtual camera flips white/black
 //            at every wall-clock second (LECTERN_TEST_FLASH) and the student's page timestamps
 //            each flip it displays (requestVideoFrameCallback), same machine, same clock
@@ -11,7 +13,7 @@
 // Run: cargo build --workspace --bins && node tests/browser/measure/appliance.mjs [cpu|g2g|ready|restart ...]
 // Debug builds unless LECTERN_*_BIN say otherwise; the media work is GStreamer's C either way.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { Env, joinUrl, waitFor } from '../harness.mjs';
@@ -47,9 +49,15 @@ async function status(url) {
 }
 
 /** Hub + appliance (+ a watching student): the world of one measurement. */
-async function classroom(label, { args = [], env = {}, student = true } = {}) {
+async function classroom(label, { args = [], env = {}, student = true, config = null } = {}) {
   const e = new Env(label);
   await e.startHub();
+  if (config) {
+    // The box reads appliance.toml from its state dir (the first box's is appliance0).
+    const dir = path.join(e.dataDir, 'appliance0');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'appliance.toml'), config);
+  }
   const room = label;
   const appliance = e.startAppliance({ room, token: e.mintToken({ room, role: 'device', name: 'Room' }), args, env });
   const url = await statusUrl(appliance);
@@ -68,10 +76,11 @@ async function classroom(label, { args = [], env = {}, student = true } = {}) {
   return { e, appliance, url, page };
 }
 
-async function measureCpu([width, height]) {
+async function measureCpu([width, height], extra = [], config = null) {
   const { e, appliance, url, page } = await classroom(`cpu-${height}`, {
+    config,
     args: ['--width', `${width}`, '--height', `${height}`, '--framerate', '30', '--encoder', 'x264enc',
-      '--pattern', 'ball', '--bitrate', height >= 1080 ? '3000' : '1500'],
+      '--pattern', 'ball', '--bitrate', height >= 1080 ? '3000' : '1500', ...extra],
   });
   try {
     const pid = appliance.proc.pid;
@@ -221,6 +230,11 @@ const wanted = process.argv.slice(2);
 const all = wanted.length === 0;
 const results = {};
 if (all || wanted.includes('cpu')) for (const size of SIZES) results[`cpu ${size.join('x')}`] = await measureCpu(size);
+if (all || wanted.includes('extras')) {
+  results['cpu 1280x720 + slides'] = await measureCpu(SIZES[0], ['--content', 'virtual']);
+  const layer = '[[video.simulcast]]\nwidth = 640\nheight = 360\nbitrate_kbps = 400\n';
+  results['cpu 1280x720 + 640x360 layer'] = await measureCpu(SIZES[0], [], layer);
+}
 if (all || wanted.includes('g2g')) for (const size of SIZES) results[`g2g ${size.join('x')}`] = await measureGlassToGlass(size);
 if (all || wanted.includes('ready')) results.ready = await measureReady();
 if (all || wanted.includes('restart')) results.restart = await measureRestart();
