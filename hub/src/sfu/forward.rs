@@ -25,6 +25,16 @@ use super::simulcast::Verdict;
 /// which has no keys yet: a replayed keyframe lost that way costs it a repair round trip.
 pub const START_DELAY: Duration = Duration::from_millis(10);
 
+/// What a subscriber's video m-line keeps for answering its NACKs: one second (str0m's default is
+/// three). A retransmission older than that arrives after the receiver's jitter buffer gave the
+/// frame up and would only be waste, and per subscriber the shorter cache is a third of the
+/// memory (it holds str0m's per-packet records; the payloads are shared).
+const RTX_AGE: Duration = Duration::from_secs(1);
+/// Room for a second of 1080p at high bitrate (~500 packets/s) with headroom.
+const RTX_PACKETS: usize = 1024;
+/// str0m's default: queued resends are dropped once they exceed this share of what is sent.
+const RTX_RATIO_CAP: f32 = 0.15;
+
 impl ShardCore {
     /// Forwards one RTP packet of publish m-line `mid` to every subscriber's open m-line carrying
     /// its track. The payload is shared (an `Arc`), never copied; per subscriber only the header
@@ -316,6 +326,10 @@ fn write_to(rtc: &mut Rtc, down: &mut DownTrack, key: PeerKey, track: TrackId, m
     let time = down.rebase.map(u64::from(out.time), media.gap) as u32;
     let mut api = rtc.direct_api();
     let Some(tx) = api.stream_tx_by_mid(out_mid, None) else { return false };
+    if media.nackable && !down.rtx_sized {
+        tx.set_rtx_cache(RTX_PACKETS, RTX_AGE, Some(RTX_RATIO_CAP));
+        down.rtx_sized = true;
+    }
     let write = RtpWrite::new(pt, seq.into(), time, out.received, out.payload.clone())
         .marker(out.marker)
         .ext_vals(out.ext.clone())

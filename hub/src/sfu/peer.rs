@@ -71,6 +71,8 @@ pub struct DownTrack {
     pub started: bool,
     /// The layer received of a simulcast source.
     pub layer: DownLayer,
+    /// Its retransmission cache was sized (see `forward`).
+    pub rtx_sized: bool,
 }
 
 /// Keeps a subscriber's RTP stream continuous across source switches (return feed) and starts it

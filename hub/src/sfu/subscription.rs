@@ -64,6 +64,7 @@ impl ShardCore {
             screen: false,
             started: false,
             layer: Default::default(),
+            rtx_sized: false,
         });
         let (room_id, pid) = (peer.room.clone(), peer.participant);
         let free: Vec<TrackId> =
@@ -119,6 +120,7 @@ impl ShardCore {
             screen,
             started: false,
             layer: Default::default(),
+            rtx_sized: false,
         });
         self.renegotiate.push(key);
     }
