@@ -135,16 +135,7 @@ impl Peer {
             }
             self.socket.set_read_timeout(Some(wake - now))?;
             match self.socket.recv_from(&mut self.buf) {
-                Ok((n, source)) => {
-                    let data = &self.buf[..n];
-                    on_datagram(data);
-                    let Ok(contents) = data.try_into() else { continue };
-                    let input = Input::Receive(
-                        Instant::now(),
-                        Receive { proto: Protocol::Udp, source, destination: self.local, contents },
-                    );
-                    self.rtc.handle_input(input).context("handle_input")?;
-                }
+                Ok((n, source)) => self.take(n, source, &mut on_datagram)?,
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -156,6 +147,17 @@ impl Peer {
                 Err(e) => return Err(e).context("recv"),
             }
         }
+    }
+
+    /// Hands the `n` bytes just received from `source` to the callback, then to str0m (anything
+    /// that is not STUN, DTLS or RTP is skipped).
+    fn take(&mut self, n: usize, source: SocketAddr, on_datagram: &mut impl FnMut(&[u8])) -> anyhow::Result<()> {
+        let data = &self.buf[..n];
+        on_datagram(data);
+        let Ok(contents) = data.try_into() else { return Ok(()) };
+        let input =
+            Input::Receive(Instant::now(), Receive { proto: Protocol::Udp, source, destination: self.local, contents });
+        self.rtc.handle_input(input).context("handle_input")
     }
 
     /// Switches the socket to non-blocking, for [`pump`](Self::pump) (and no longer `drive`).
@@ -177,14 +179,7 @@ impl Peer {
             match self.socket.recv_from(&mut self.buf) {
                 Ok((n, source)) => {
                     taken += 1;
-                    let data = &self.buf[..n];
-                    on_datagram(data);
-                    let Ok(contents) = data.try_into() else { continue };
-                    let input = Input::Receive(
-                        Instant::now(),
-                        Receive { proto: Protocol::Udp, source, destination: self.local, contents },
-                    );
-                    self.rtc.handle_input(input).context("handle_input")?;
+                    self.take(n, source, &mut on_datagram)?;
                 }
                 Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => break,
                 Err(e) => return Err(e).context("recv"),

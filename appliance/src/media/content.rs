@@ -20,7 +20,7 @@ use gstreamer::prelude::*;
 use super::MediaError;
 use super::camera_mode::CameraCodec;
 use super::encoder::named_encoder_elements;
-use super::pipeline::{Chain, capsfilter, leaky_queue, make};
+use super::pipeline::{Chain, capsfilter, i420_caps, leaky_queue, make};
 use super::settings::{ContentSettings, Source};
 use crate::supervisor::SourceKind;
 
@@ -78,14 +78,7 @@ pub(super) fn content_chain(
         }
     };
     let v = &content.video;
-    let (width, height) = (i32::try_from(v.width).unwrap_or(i32::MAX), i32::try_from(v.height).unwrap_or(i32::MAX));
-    let framerate = gst::Fraction::new(i32::try_from(v.framerate).unwrap_or(5), 1);
-    let caps = gst::Caps::builder("video/x-raw")
-        .field("format", "I420")
-        .field("width", width)
-        .field("height", height)
-        .field("framerate", framerate)
-        .build();
+    let caps = i420_caps(v);
     let stand_in_text = make("textoverlay", "content-standin-text")?;
     stand_in_text.set_property("text", NO_LAPTOP);
     stand_in_text.set_property_from_str("valignment", "center");

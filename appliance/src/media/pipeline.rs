@@ -374,15 +374,10 @@ fn video_chain(settings: &MediaSettings, options: &PipelineOptions) -> Result<Ch
         }
     }
     let v = &settings.video;
+    // The camera and its black stand-in meet in this format, so switching never renegotiates.
+    let caps = i420_caps(v);
     let (width, height) = (i32::try_from(v.width).unwrap_or(i32::MAX), i32::try_from(v.height).unwrap_or(i32::MAX));
     let framerate = gst::Fraction::new(i32::try_from(v.framerate).unwrap_or(30), 1);
-    // The camera and its black stand-in meet in this format, so switching never renegotiates.
-    let caps = gst::Caps::builder("video/x-raw")
-        .field("format", "I420")
-        .field("width", width)
-        .field("height", height)
-        .field("framerate", framerate)
-        .build();
     let raw = gst::Caps::builder("video/x-raw")
         .field("width", width)
         .field("height", height)
@@ -404,6 +399,16 @@ fn video_chain(settings: &MediaSettings, options: &PipelineOptions) -> Result<Ch
     Ok(Chain { device, caps, stand_in_filters: Vec::new(), rest })
 }
 
+/// I420 at `v`'s size and frame rate: where a source and its stand-in meet.
+pub(super) fn i420_caps(v: &VideoSettings) -> gst::Caps {
+    gst::Caps::builder("video/x-raw")
+        .field("format", "I420")
+        .field("width", i32::try_from(v.width).unwrap_or(i32::MAX))
+        .field("height", i32::try_from(v.height).unwrap_or(i32::MAX))
+        .field("framerate", gst::Fraction::new(i32::try_from(v.framerate).unwrap_or(30), 1))
+        .build()
+}
+
 /// A camera's own H.264 straight to the payloader: no decode, no encoder, no copy of the
 /// picture. Its black stand-in is encoded by the ladder's encoder to the same stream format.
 ///
@@ -414,13 +419,7 @@ fn video_chain(settings: &MediaSettings, options: &PipelineOptions) -> Result<Ch
 fn passthrough_chain(device: Vec<gst::Element>, v: &VideoSettings) -> Result<Chain, MediaError> {
     let caps =
         gst::Caps::builder("video/x-h264").field("stream-format", "byte-stream").field("alignment", "au").build();
-    let raw = gst::Caps::builder("video/x-raw")
-        .field("format", "I420")
-        .field("width", i32::try_from(v.width).unwrap_or(i32::MAX))
-        .field("height", i32::try_from(v.height).unwrap_or(i32::MAX))
-        .field("framerate", gst::Fraction::new(i32::try_from(v.framerate).unwrap_or(30), 1))
-        .build();
-    let mut stand_in_filters = vec![capsfilter("video-standin-raw", raw)?];
+    let mut stand_in_filters = vec![capsfilter("video-standin-raw", i420_caps(v))?];
     stand_in_filters.extend(encoder_elements(&v.encoder, v)?);
     // One parser after the selector, straight before the payloader: it hands the payloader
     // caps with the stream's profile and level, from which the offer's profile-level-id comes.
