@@ -15,17 +15,16 @@ fn waiting_box(h: &Harness, code: &str, key: &str) {
     h.fleet.waiting.lock().unwrap().push((code.into(), claimed));
 }
 
+/// Claims the box waiting with `code` for `room` as `admin`.
+async fn claim(h: &Harness, admin: &Session, code: &str, room: &str, name: &str) -> Resp {
+    let body = json!({"code": code, "room": room, "name": name});
+    h.call("POST", "/admin/api/devices/enroll", Some(admin), Some(body)).await
+}
+
 async fn enrolled(h: &Harness, admin: &Session) {
     assert_eq!(h.call("POST", "/admin/api/rooms", Some(admin), Some(room("lab-1"))).await.status, StatusCode::CREATED);
     waiting_box(h, "ABCD-EFGH", "key-1");
-    let r = h
-        .call(
-            "POST",
-            "/admin/api/devices/enroll",
-            Some(admin),
-            Some(json!({"code": "ABCD-EFGH", "room": "lab-1", "name": "Lab 1 box"})),
-        )
-        .await;
+    let r = claim(h, admin, "ABCD-EFGH", "lab-1", "Lab 1 box").await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }
 
@@ -60,57 +59,22 @@ async fn wrong_codes_say_nothing_and_are_throttled() {
     let h = harness().await;
     let (admin, _) = h.admin_and_operator().await;
     assert_eq!(h.call("POST", "/admin/api/rooms", Some(&admin), Some(room("lab-1"))).await.status, StatusCode::CREATED);
-    let r = h
-        .call(
-            "POST",
-            "/admin/api/devices/enroll",
-            Some(&admin),
-            Some(json!({"code": "ZZZZ-ZZZZ", "room": "lab-1", "name": "b"})),
-        )
-        .await;
+    let r = claim(&h, &admin, "ZZZZ-ZZZZ", "lab-1", "b").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body["detail"].as_str().unwrap().starts_with("code: no box is waiting with this code"), "{}", r.text);
-    let r = h
-        .call(
-            "POST",
-            "/admin/api/devices/enroll",
-            Some(&admin),
-            Some(json!({"code": "ZZZZ-ZZZZ", "room": "lab-9", "name": "b"})),
-        )
-        .await;
+    let r = claim(&h, &admin, "ZZZZ-ZZZZ", "lab-9", "b").await;
     assert!(r.body["detail"].as_str().unwrap().starts_with("room: no room 'lab-9'"), "{}", r.text);
     for _ in 1..devices::MAX_CLAIM_FAILURES {
-        let r = h
-            .call(
-                "POST",
-                "/admin/api/devices/enroll",
-                Some(&admin),
-                Some(json!({"code": "ZZZZ-ZZZ0", "room": "lab-1", "name": "b"})),
-            )
-            .await;
+        let r = claim(&h, &admin, "ZZZZ-ZZZ0", "lab-1", "b").await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
     }
     // Even the right code is refused while throttled.
     waiting_box(&h, "ABCD-EFGH", "key-1");
-    let r = h
-        .call(
-            "POST",
-            "/admin/api/devices/enroll",
-            Some(&admin),
-            Some(json!({"code": "ABCD-EFGH", "room": "lab-1", "name": "b"})),
-        )
-        .await;
+    let r = claim(&h, &admin, "ABCD-EFGH", "lab-1", "b").await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
     assert!(r.headers.get("retry-after").is_some());
     h.advance(devices::CLAIM_WINDOW_SECS + 1);
-    let r = h
-        .call(
-            "POST",
-            "/admin/api/devices/enroll",
-            Some(&admin),
-            Some(json!({"code": "ABCD-EFGH", "room": "lab-1", "name": "b"})),
-        )
-        .await;
+    let r = claim(&h, &admin, "ABCD-EFGH", "lab-1", "b").await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }
 
@@ -299,14 +263,7 @@ async fn revoking_a_box_refuses_its_credential_and_frees_the_room() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     // The room can take a new box.
     waiting_box(&h, "WXYZ-2345", "key-2");
-    let r = h
-        .call(
-            "POST",
-            "/admin/api/devices/enroll",
-            Some(&admin),
-            Some(json!({"code": "WXYZ-2345", "room": "lab-1", "name": "New box"})),
-        )
-        .await;
+    let r = claim(&h, &admin, "WXYZ-2345", "lab-1", "New box").await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }
 
