@@ -61,11 +61,6 @@ impl ShardCore {
         if !screen && member.is_some_and(|m| m.blocks(kind)) {
             return;
         }
-        // Simulcast layers have their own sequence numbers and keyframes: a viewer of one starts
-        // from a keyframe request to its layer (see `simulcast`), not from the cache.
-        if kind == MediaKind::Video && wanted.is_none() {
-            up.gop.observe(packet.header.timestamp, keyframe, now, || Cached::from(&packet));
-        }
         let ext = &packet.header.ext_vals;
         // The room's own microphone is never played back into the room.
         if let Some(level) = ext.audio_level
@@ -82,6 +77,19 @@ impl ShardCore {
             received: packet.timestamp,
             layer: wanted.map(|(rid, wanted)| Layer { rid, wanted, keyframe }),
         };
+        // Simulcast layers have their own sequence numbers and keyframes: a viewer of one starts
+        // from a keyframe request to its layer (see `simulcast`), not from the cache.
+        if kind == MediaKind::Video && wanted.is_none() {
+            up.gop.observe(out.time, keyframe, now, || Cached {
+                seq: out.seq,
+                pt: pt_in,
+                time: out.time,
+                marker: out.marker,
+                ext: out.ext.clone(),
+                payload: out.payload.clone(),
+                received: out.received,
+            });
+        }
         let media = Media::of(kind, params);
         for sub in room.members.values().filter_map(|m| m.subscribe) {
             let Some(peer) = self.peers.get_mut(&sub) else { continue };
@@ -143,7 +151,7 @@ impl ShardCore {
                 seq: c.seq,
                 time: c.time,
                 marker: c.marker,
-                ext: media_ext(&c.ext),
+                ext: c.ext.clone(),
                 payload: &c.payload,
                 received: c.received,
                 layer: None,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::media::Pt;
-use str0m::rtp::{ExtensionValues, RtpPacket};
+use str0m::rtp::ExtensionValues;
 
 /// A keyframe older than this is not replayed (about four frames at 30 fps).
 pub const REPLAY_WINDOW: Duration = Duration::from_millis(150);
@@ -21,7 +21,8 @@ pub const REPLAY_WINDOW: Duration = Duration::from_millis(150);
 const MAX_PACKETS: usize = 256;
 
 /// What the forwarder needs of a published packet to send it again (str0m's `RtpPacket` is not
-/// `Clone`); the payload is shared, not copied.
+/// `Clone`); the payload is shared, not copied, and of the header extensions only those that
+/// travel on to subscribers are kept.
 #[derive(Debug, Clone)]
 pub struct Cached {
     /// Extended sequence number.
@@ -32,20 +33,6 @@ pub struct Cached {
     pub ext: ExtensionValues,
     pub payload: Arc<[u8]>,
     pub received: Instant,
-}
-
-impl From<&RtpPacket> for Cached {
-    fn from(p: &RtpPacket) -> Self {
-        Cached {
-            seq: *p.seq_no,
-            pt: p.header.payload_type,
-            time: p.header.timestamp,
-            marker: p.header.marker,
-            ext: p.header.ext_vals.clone(),
-            payload: p.payload.clone(),
-            received: p.timestamp,
-        }
-    }
 }
 
 #[derive(Debug, Default)]
