@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{HUB, Net, ident};
+use lectern_hub::sfu::Command;
 use lectern_hub::store::Transport;
 use lectern_proto::Role;
 use str0m::Event;
@@ -188,4 +189,38 @@ fn publisher_behind_a_udp_blocking_firewall_connects_over_ice_tcp() {
     net.run_until(Duration::from_secs(2), |n| {
         n.clients[viewer].events.iter().any(|e| matches!(e, Event::MediaData(_)))
     });
+}
+
+/// The answer the hub gives an offer of one video m-line in `dir` (WHIP for send-only, else WHEP).
+fn answer_to(net: &mut Net, dir: Direction, id: u64) -> (String, String) {
+    let mut rtc = str0m::Rtc::builder().build(net.now);
+    let mut api = rtc.sdp_api();
+    api.add_media(MediaKind::Video, dir, None, None, None);
+    let (offer, _pending) = api.apply().unwrap();
+    let offered = offer.to_sdp_string();
+    let (tx, mut rx) = tokio::sync::oneshot::channel();
+    let cmd = match dir {
+        Direction::SendOnly => {
+            let ident = ident("r", id, Role::Device, Transport::Whip);
+            Command::Whip { ident, offer, screen_mid: None, reply: tx }
+        }
+        _ => Command::Whep { ident: ident("r", id, Role::Viewer, Transport::Whep), offer, reply: tx },
+    };
+    net.hub.handle_command(cmd, net.now);
+    let answer = rx.try_recv().expect("the core answers synchronously").expect("offer accepted");
+    (offered, answer.to_sdp_string())
+}
+
+#[test]
+fn subscribers_negotiate_no_transport_wide_feedback_publishers_do() {
+    const TWCC: &str = "transport-wide-cc-extensions";
+    let mut net = Net::new();
+    let (offered, published) = answer_to(&mut net, Direction::SendOnly, 1);
+    assert!(offered.contains(TWCC), "the client offers it: {offered}");
+    assert!(published.contains(TWCC), "a publisher's bandwidth estimate needs the hub's feedback: {published}");
+    let (offered, viewed) = answer_to(&mut net, Direction::RecvOnly, 2);
+    assert!(offered.contains(TWCC));
+    assert!(!viewed.contains(TWCC), "no estimate runs towards a viewer, so no feedback: {viewed}");
+    assert!(!viewed.contains("abs-send-time"), "{viewed}");
+    assert!(viewed.contains("sdes:mid"), "the rest of the standard set stays: {viewed}");
 }

@@ -11,6 +11,7 @@ use lectern_proto::{ParticipantId, RoomId, TrackId};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::media::Mid;
 use str0m::net::{Protocol, Receive};
+use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Input, Rtc};
 use tokio::sync::mpsc;
 
@@ -270,6 +271,7 @@ impl ShardCore {
         let rtc = Rtc::builder()
             .set_rtp_mode(true)
             .set_ice_lite(true)
+            .set_extension_map(extensions(direction))
             .clear_codecs()
             .enable_opus(true, false)
             .enable_h264(true)
@@ -577,6 +579,22 @@ impl Transport {
     pub fn is_browser(self) -> bool {
         self == Transport::Browser
     }
+}
+
+/// The RTP header extensions a peer negotiates. Publishers keep Chrome's standard set: their
+/// send-side bandwidth estimate runs on the hub's transport-wide feedback. Subscribers drop
+/// transport-wide sequence numbers and abs-send-time: the hub runs no bandwidth estimate towards
+/// them, so that feedback (about ten RTCP packets a second per subscriber, each decrypted and
+/// matched against every packet sent) would be work for nothing.
+fn extensions(direction: Direction) -> ExtensionMap {
+    let mut exts = ExtensionMap::empty();
+    for (id, ext) in ExtensionMap::standard().iter() {
+        let feedback = matches!(ext, Extension::TransportSequenceNumber | Extension::AbsoluteSendTime);
+        if direction == Direction::Publish || !feedback {
+            exts.set(id, ext.clone());
+        }
+    }
+    exts
 }
 
 #[cfg(test)]
