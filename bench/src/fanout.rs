@@ -81,6 +81,11 @@ pub struct Report {
     /// Publisher stamp to subscriber's reassembled frame, over loopback and both str0m clients.
     pub delay_ms_p50: f64,
     pub delay_ms_p99: f64,
+    /// The same delay with no server in between (see [`floor`]): what the generator itself adds.
+    #[serde(default)]
+    pub floor_ms_p50: f64,
+    #[serde(default)]
+    pub floor_ms_p99: f64,
     pub rss_before_kib: u64,
     pub rss_after_kib: u64,
     pub rss_per_subscriber_kib: f64,
@@ -131,9 +136,71 @@ struct SubStats {
 /// Lectern's and Janus's figures; also the `--json` file.
 pub type Comparison = Both<Report>;
 
-/// Runs the scenario on the hub, then (with `janus`) on Janus, one after the other on the same cores.
+/// Runs the scenario on the hub, then (with `janus`) on Janus, one after the other on the same
+/// cores; first the generator's own delay is measured with no server (see [`floor`]).
 pub fn run(cfg: &Config, janus: bool) -> anyhow::Result<Comparison> {
-    run_both(&cfg.hub_bin, cfg.pin, janus, 1, |sfu, cores| run_on(sfu, cfg, cores))
+    let floor_ms = std::cell::Cell::new(None);
+    run_both(&cfg.hub_bin, cfg.pin, janus, 1, |sfu, cores| {
+        // Once, on the generator's core (pinned by now), before the first server's run.
+        let (p50, p99) = match floor_ms.get() {
+            Some(f) => f,
+            None => floor(cfg).context("measuring the delay without a server")?,
+        };
+        floor_ms.set(Some((p50, p99)));
+        run_on(sfu, cfg, cores).map(|r| Report { floor_ms_p50: p50, floor_ms_p99: p99, ..r })
+    })
+}
+
+/// How long the delay floor is measured.
+const FLOOR_WINDOW: Duration = Duration::from_secs(3);
+
+/// The generator's own share of the delay (p50, p99 in ms): the publisher connected straight to one
+/// subscriber over loopback, both str0m clients driven exactly as in a server run (the publisher's
+/// thread, the busy-polling receiver thread, on the same core). A server's delay minus this is
+/// what the server adds: its wake-up, its work and its place in the fan-out.
+pub fn floor(cfg: &Config) -> anyhow::Result<(f64, f64)> {
+    let localhost = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    let mut subscriber = None;
+    let kinds = [str0m::media::MediaKind::Audio, str0m::media::MediaKind::Video];
+    let (publisher, mids) = Peer::offer(localhost, &kinds, str0m::media::Direction::SendOnly, |offer| {
+        let (peer, answer) = Peer::answer(localhost, &offer)?;
+        subscriber = Some(peer);
+        Ok((answer, None))
+    })?;
+    let subscriber = subscriber.context("no subscriber answered")?;
+    subscriber.set_nonblocking()?;
+    let shared = Shared::new();
+    let result = (|| {
+        let publisher = {
+            let (shared, cfg) = (shared.clone(), cfg.clone());
+            std::thread::spawn(move || publish(publisher, mids, &shared, &cfg))
+        };
+        let receiver = {
+            let shared = shared.clone();
+            std::thread::spawn(move || receive_all(vec![subscriber], &shared))
+        };
+        wait_until(&shared, "the direct subscriber to receive video", || shared.ready.load(Ordering::SeqCst) >= 1)?;
+        let window_start = shared.now_ns();
+        std::thread::sleep(FLOOR_WINDOW.min(cfg.duration));
+        let window_end = shared.now_ns();
+        std::thread::sleep(GRACE);
+        shared.stop.store(true, Ordering::SeqCst);
+        publisher.join().map_err(|_| anyhow::anyhow!("publisher thread panicked"))??;
+        let (stats, _) = receiver.join().map_err(|_| anyhow::anyhow!("the subscriber's thread panicked"))??;
+        let mut delays: Vec<u64> = stats
+            .iter()
+            .flat_map(|s| &s.frames)
+            .filter(|f| (window_start..window_end).contains(&f.1))
+            .map(|f| f.2)
+            .collect();
+        if delays.is_empty() {
+            bail!("no frame arrived directly within {FLOOR_WINDOW:?}");
+        }
+        delays.sort_unstable();
+        Ok((percentile(&delays, 50.0), percentile(&delays, 99.0)))
+    })();
+    shared.stop.store(true, Ordering::SeqCst);
+    result
 }
 
 /// Runs the scenario against one server (already started; cores already chosen).
@@ -225,6 +292,8 @@ fn measure(cfg: &Config, sfu: &Sfu, shared: &Arc<Shared>, cores: Option<(usize, 
         frame_loss_pct: if expected == 0 { 0.0 } else { 100.0 * expected.saturating_sub(got) as f64 / expected as f64 },
         delay_ms_p50: percentile(&delays, 50.0),
         delay_ms_p99: percentile(&delays, 99.0),
+        floor_ms_p50: 0.0,
+        floor_ms_p99: 0.0,
         rss_before_kib: rss_before,
         rss_after_kib: rss_after,
         rss_per_subscriber_kib: (rss_after as f64 - rss_before as f64) / n as f64,
@@ -419,6 +488,10 @@ pub fn table(c: &Comparison) -> String {
         f("frame loss %", |r| r.frame_loss_pct, 2),
         f("delay p50 ms", |r| r.delay_ms_p50, 2),
         f("delay p99 ms", |r| r.delay_ms_p99, 2),
+        f("  no server p50 ms", |r| r.floor_ms_p50, 2),
+        f("  no server p99 ms", |r| r.floor_ms_p99, 2),
+        f("  server adds p50 ms", |r| (r.delay_ms_p50 - r.floor_ms_p50).max(0.0), 2),
+        f("  server adds p99 ms", |r| (r.delay_ms_p99 - r.floor_ms_p99).max(0.0), 2),
         f("RSS before KiB", |r| r.rss_before_kib as f64, 0),
         f("RSS KiB/subscriber", |r| r.rss_per_subscriber_kib, 0),
         f("generator CPU %", |r| r.generator_cpu_pct, 1),

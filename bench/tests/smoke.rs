@@ -30,7 +30,10 @@ fn fanout_reaches_every_subscriber_on_both_servers_and_reports_figures() {
         assert!(report.frames_received_min > 0, "every subscriber received frames: {report:?}");
         assert!(report.packets_forwarded > 0, "subscribers counted RTP packets");
         assert!(report.delay_ms_p50 <= report.delay_ms_p99);
+        // Measured once with no server between publisher and subscriber, shared by both columns.
+        assert!(report.floor_ms_p50 > 0.0 && report.floor_ms_p50 <= report.floor_ms_p99, "{report:?}");
     }
+    assert_eq!((c.lectern.floor_ms_p50, c.lectern.floor_ms_p99), (janus.floor_ms_p50, janus.floor_ms_p99));
     assert_eq!((c.lectern.server.as_str(), janus.server.as_str()), ("Lectern", "Janus"));
 
     let json = serde_json::to_value(&c).unwrap();
@@ -48,6 +51,8 @@ fn fanout_reaches_every_subscriber_on_both_servers_and_reports_figures() {
         "frame_loss_pct",
         "delay_ms_p50",
         "delay_ms_p99",
+        "floor_ms_p50",
+        "floor_ms_p99",
         "rss_before_kib",
         "rss_after_kib",
         "rss_per_subscriber_kib",
@@ -60,6 +65,7 @@ fn fanout_reaches_every_subscriber_on_both_servers_and_reports_figures() {
     let table = fanout::table(&back);
     assert!(table.contains("µs/pkt"), "the table labels the per-packet cost");
     assert!(table.contains("Lectern/Janus"), "the table has a ratio column");
+    assert!(table.contains("server adds p99 ms"), "the table says what the server adds to the delay");
 }
 
 #[test]
