@@ -52,10 +52,14 @@ enum Cmd {
         /// passes 1 % or delay grows; --subscribers and --duration are then ignored.
         #[arg(long)]
         ramp: bool,
-        /// With --ramp: the largest number of subscribers to try (up to 640; above the default the
+        /// With --ramp: the largest number of subscribers to try (up to 1000; above the default the
         /// run may take ten minutes per server).
         #[arg(long, default_value_t = lectern_bench::ramp::DEFAULT_MAX)]
         max_subscribers: usize,
+        /// With --ramp: a grown delay does not stop the ramp, loss does; then one step at 80 % of
+        /// where loss started measures the delay there.
+        #[arg(long)]
+        until_loss: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -92,9 +96,9 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
-        Cmd::Fanout { subscribers, duration, ramp: true, max_subscribers, common } => {
+        Cmd::Fanout { subscribers, duration, ramp: true, max_subscribers, until_loss, common } => {
             let _ = (subscribers, duration);
-            let cfg = ramp::Config { max_subscribers, hub_bin: common.hub_bin(), pin: !common.no_pin };
+            let cfg = ramp::Config { max_subscribers, hub_bin: common.hub_bin(), pin: !common.no_pin, until_loss };
             let report = ramp::run(&cfg, !common.no_janus)?;
             print!("{}", ramp::table(&report));
             write_json(common.json.as_deref(), &report)

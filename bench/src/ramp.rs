@@ -2,6 +2,13 @@
 //! passes 1 %, the delay grows (p50 above four times the first step's plus 10 ms; p50, since p99 on a
 //! shared machine mostly measures the scheduler), a step fails to connect,
 //! the generator's own core is saturated, or the time budget is spent. Reports the largest step at ≤ 1 % loss.
+//!
+//! A server whose core is saturated (≥ 98 % of it) counts as losing: it no longer keeps up, its
+//! backlog grows, and loss follows once its socket buffer is full (at 1.5 Mbit/s in, 4 MiB last about
+//! 20 s, longer than a step).
+//!
+//! With `--until-loss` a grown delay is only noted and the ramp goes on to where loss starts; then
+//! one more step runs at 80 % of that load, for the delay the hub adds there.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -13,7 +20,7 @@ use crate::fanout;
 use crate::sfu::Sfu;
 
 /// Subscriber counts tried in order (up to `max_subscribers`).
-const STEPS: [usize; 14] = [10, 20, 40, 60, 80, 100, 120, 160, 200, 250, 320, 400, 500, 640];
+const STEPS: [usize; 16] = [10, 20, 40, 60, 80, 100, 120, 160, 200, 250, 320, 400, 500, 640, 800, 1000];
 const STEP_WINDOW: Duration = Duration::from_secs(3);
 /// Per server, so both fit in two minutes at the default `--max-subscribers`; a larger one asks
 /// for a long run and gets [`LONG_BUDGET`].
@@ -23,13 +30,25 @@ pub const DEFAULT_MAX: usize = 160;
 const MAX_LOSS_PCT: f64 = 1.0;
 /// Above this the generator, not the server, limits what we see.
 const GENERATOR_SATURATED_PCT: f64 = 95.0;
+/// At this share of its core a server no longer keeps up (see the module doc).
+const SERVER_SATURATED_PCT: f64 = 98.0;
+
+/// Loss beyond the limit, or a server that no longer keeps up.
+fn overloaded(s: &Step) -> bool {
+    s.frame_loss_pct > MAX_LOSS_PCT || s.server_cpu_pct >= SERVER_SATURATED_PCT
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub max_subscribers: usize,
     pub hub_bin: PathBuf,
     pub pin: bool,
+    /// Go on past a grown delay, to where loss starts, then measure at 80 % of that load.
+    pub until_loss: bool,
 }
+
+/// Where loss starts is this share of the load the delay is measured at (the 80 %).
+const LOAD_SHARE: f64 = 0.8;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Step {
@@ -53,11 +72,18 @@ pub struct Report {
     pub scenario: String,
     pub server: String,
     pub steps: Vec<Step>,
-    /// The largest step with frame loss ≤ 1 % (0 when even the first step lost more).
+    /// The largest step with frame loss ≤ 1 % and the server below saturation (0 when even the
+    /// first step was overloaded).
     pub max_subscribers_ok: usize,
     /// Server CPU at that step; `max_subscribers_ok / (server_cpu_pct / 100)` estimates subscribers per core.
     pub server_cpu_pct_at_max: f64,
     pub stopped_because: String,
+    /// With `until_loss`: when the delay grew, though the ramp went on.
+    #[serde(default)]
+    pub delay_grew: Option<String>,
+    /// With `until_loss` and an overloaded step: a step at 80 % of that many subscribers.
+    #[serde(default)]
+    pub at_80pct_of_loss: Option<Step>,
 }
 
 pub type Comparison = Both<Report>;
@@ -70,39 +96,32 @@ pub fn run_on(sfu: &Sfu, cfg: &Config, cores: Option<(usize, usize)>) -> anyhow:
     let t0 = Instant::now();
     let mut steps: Vec<Step> = Vec::new();
     let mut stopped_because = format!("reached --max-subscribers {}", cfg.max_subscribers);
+    let mut delay_grew = None;
     for n in STEPS.into_iter().filter(|&n| n <= cfg.max_subscribers) {
         let budget = if cfg.max_subscribers <= DEFAULT_MAX { BUDGET } else { LONG_BUDGET };
         if t0.elapsed() > budget {
             stopped_because = format!("time budget of {} s spent", budget.as_secs());
             break;
         }
-        let mut fc = fanout::Config::new(n, STEP_WINDOW, cfg.hub_bin.clone());
-        fc.pin = cfg.pin;
-        let r = match fanout::run_on(sfu, &fc, cores) {
-            Ok(r) => r,
+        let step = match run_step(sfu, cfg, n, cores) {
+            Ok(s) => s,
             Err(e) => {
                 stopped_because = format!("{n} subscribers failed: {e:#}");
                 break;
             }
         };
-        let step = Step {
-            subscribers: n,
-            frame_loss_pct: r.frame_loss_pct,
-            delay_ms_p50: r.delay_ms_p50,
-            delay_ms_p99: r.delay_ms_p99,
-            us_per_pkt: r.us_per_pkt,
-            server_cpu_pct: r.hub_cpu_pct,
-            generator_cpu_pct: r.generator_cpu_pct,
-            generator_busy_pct: r.generator_busy_pct,
-            udp_rcvbuf_drops: r.udp_rcvbuf_drops,
-            server_socket_drops: r.server_socket_drops,
-            client_socket_drops: r.client_socket_drops,
-        };
         let first_p50 = steps.first().map_or(step.delay_ms_p50, |s| s.delay_ms_p50);
+        let grew = (step.delay_ms_p50 > 4.0 * first_p50 + 10.0)
+            .then(|| format!("delay p50 grew to {:.1} ms at {n} (first step {first_p50:.1} ms)", step.delay_ms_p50));
+        if cfg.until_loss && delay_grew.is_none() {
+            delay_grew = grew.clone();
+        }
         let why = if step.frame_loss_pct > MAX_LOSS_PCT {
             Some(format!("frame loss {:.2} % at {n}", step.frame_loss_pct))
-        } else if step.delay_ms_p50 > 4.0 * first_p50 + 10.0 {
-            Some(format!("delay p50 grew to {:.1} ms at {n} (first step {first_p50:.1} ms)", step.delay_ms_p50))
+        } else if step.server_cpu_pct >= SERVER_SATURATED_PCT {
+            Some(format!("the server's core is saturated ({:.0} %) at {n}", step.server_cpu_pct))
+        } else if let Some(grew) = grew.filter(|_| !cfg.until_loss) {
+            Some(grew)
         } else if cores.is_some() && step.generator_busy_pct > GENERATOR_SATURATED_PCT {
             Some(format!("the generator's core is saturated ({:.0} % busy) at {n}", step.generator_busy_pct))
         } else {
@@ -114,7 +133,21 @@ pub fn run_on(sfu: &Sfu, cfg: &Config, cores: Option<(usize, usize)>) -> anyhow:
             break;
         }
     }
-    let best = steps.iter().filter(|s| s.frame_loss_pct <= MAX_LOSS_PCT).max_by_key(|s| s.subscribers);
+    let best = steps.iter().filter(|s| !overloaded(s)).max_by_key(|s| s.subscribers);
+    let lossy = steps.iter().find(|s| overloaded(s)).map(|s| s.subscribers);
+    let at_80pct_of_loss = match lossy.filter(|_| cfg.until_loss) {
+        Some(n) => {
+            let n80 = ((n as f64 * LOAD_SHARE).round() as usize).max(1);
+            match run_step(sfu, cfg, n80, cores) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    stopped_because.push_str(&format!("; the step at 80 % ({n80}) failed: {e:#}"));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     Ok(Report {
         scenario: "fanout --ramp".into(),
         server: sfu.name().into(),
@@ -122,11 +155,47 @@ pub fn run_on(sfu: &Sfu, cfg: &Config, cores: Option<(usize, usize)>) -> anyhow:
         server_cpu_pct_at_max: best.map_or(0.0, |s| s.server_cpu_pct),
         steps,
         stopped_because,
+        delay_grew,
+        at_80pct_of_loss,
+    })
+}
+
+fn run_step(sfu: &Sfu, cfg: &Config, n: usize, cores: Option<(usize, usize)>) -> anyhow::Result<Step> {
+    let mut fc = fanout::Config::new(n, STEP_WINDOW, cfg.hub_bin.clone());
+    fc.pin = cfg.pin;
+    let r = fanout::run_on(sfu, &fc, cores)?;
+    Ok(Step {
+        subscribers: n,
+        frame_loss_pct: r.frame_loss_pct,
+        delay_ms_p50: r.delay_ms_p50,
+        delay_ms_p99: r.delay_ms_p99,
+        us_per_pkt: r.us_per_pkt,
+        server_cpu_pct: r.hub_cpu_pct,
+        generator_cpu_pct: r.generator_cpu_pct,
+        generator_busy_pct: r.generator_busy_pct,
+        udp_rcvbuf_drops: r.udp_rcvbuf_drops,
+        server_socket_drops: r.server_socket_drops,
+        client_socket_drops: r.client_socket_drops,
     })
 }
 
 fn per_core(r: &Report) -> f64 {
     if r.server_cpu_pct_at_max > 0.0 { r.max_subscribers_ok as f64 * 100.0 / r.server_cpu_pct_at_max } else { 0.0 }
+}
+
+fn step_line(s: &Step) -> String {
+    format!(
+        "{:>4} subs: loss {:.2} %, delay p50/p99 {:.2}/{:.2} ms, {:.2} µs/pkt, server {:.0} %, generator busy {:.0} %, drops at server/clients {}/{}",
+        s.subscribers,
+        s.frame_loss_pct,
+        s.delay_ms_p50,
+        s.delay_ms_p99,
+        s.us_per_pkt,
+        s.server_cpu_pct,
+        s.generator_busy_pct,
+        s.server_socket_drops,
+        s.client_socket_drops
+    )
 }
 
 pub fn table(c: &Comparison) -> String {
@@ -141,33 +210,64 @@ pub fn table(c: &Comparison) -> String {
         ),
     )];
     for rep in std::iter::once(r).chain(j) {
+        let who = |what: &'static str| -> &'static str {
+            match (rep.server == "Janus", what) {
+                (true, "step") => "  Janus step",
+                (true, _) => "  Janus at 80 %",
+                (false, "step") => "  Lectern step",
+                (false, _) => "  Lectern at 80 %",
+            }
+        };
         for s in &rep.steps {
-            context.push((
-                if rep.server == "Janus" { "  Janus step" } else { "  Lectern step" },
-                format!(
-                    "{:>4} subs: loss {:.2} %, delay p50/p99 {:.2}/{:.2} ms, {:.2} µs/pkt, server {:.0} %, generator busy {:.0} %, drops at server/clients {}/{}",
-                    s.subscribers,
-                    s.frame_loss_pct,
-                    s.delay_ms_p50,
-                    s.delay_ms_p99,
-                    s.us_per_pkt,
-                    s.server_cpu_pct,
-                    s.generator_busy_pct,
-                    s.server_socket_drops,
-                    s.client_socket_drops
-                ),
-            ));
+            context.push((who("step"), step_line(s)));
+        }
+        if let Some(s) = &rep.at_80pct_of_loss {
+            context.push((who("80"), step_line(s)));
         }
         context.push((
             if rep.server == "Janus" { "  Janus stopped" } else { "  Lectern stopped" },
             rep.stopped_because.clone(),
         ));
+        if let Some(grew) = &rep.delay_grew {
+            context.push((if rep.server == "Janus" { "  Janus delay" } else { "  Lectern delay" }, grew.clone()));
+        }
     }
     let f = |label, l: fn(&Report) -> f64, d| Figure::new(label, l(r), j.map(l), d);
     let figures = [
         f("max subs ≤1% loss", |r| r.max_subscribers_ok as f64, 0),
         f("server CPU % there", |r| r.server_cpu_pct_at_max, 1),
         f("subs/core (estimate)", per_core, 0),
+        f("80% of loss: subs", |r| r.at_80pct_of_loss.as_ref().map_or(0.0, |s| s.subscribers as f64), 0),
+        f("80% of loss: p99 ms", |r| r.at_80pct_of_loss.as_ref().map_or(0.0, |s| s.delay_ms_p99), 2),
     ];
     compare::table(&context, &figures, &missing_note(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(loss: f64, cpu: f64) -> Step {
+        Step {
+            subscribers: 10,
+            frame_loss_pct: loss,
+            delay_ms_p50: 1.0,
+            delay_ms_p99: 2.0,
+            us_per_pkt: 5.0,
+            server_cpu_pct: cpu,
+            generator_cpu_pct: 100.0,
+            generator_busy_pct: 10.0,
+            udp_rcvbuf_drops: 0,
+            server_socket_drops: 0,
+            client_socket_drops: 0,
+        }
+    }
+
+    #[test]
+    fn a_saturated_server_counts_as_losing_before_its_buffers_fill() {
+        assert!(!overloaded(&step(0.0, 50.0)));
+        assert!(!overloaded(&step(1.0, 97.9)), "1 % is within the limit");
+        assert!(overloaded(&step(1.5, 40.0)));
+        assert!(overloaded(&step(0.0, 99.6)), "no loss yet, but the backlog grows");
+    }
 }

@@ -101,7 +101,7 @@ fn churn_reports_footprints_before_and_after_on_both_servers() {
 
 #[test]
 fn ramp_reports_the_largest_step_within_the_loss_limit() {
-    let cfg = ramp::Config { max_subscribers: 10, hub_bin: hub_bin(), pin: false };
+    let cfg = ramp::Config { max_subscribers: 10, hub_bin: hub_bin(), pin: false, until_loss: false };
     let c = ramp::run(&cfg, true).expect("scenario runs");
     let janus = c.janus.as_ref().unwrap_or_else(|| panic!("Janus ran: {:?}", c.janus_missing));
     for r in [&c.lectern, janus] {
