@@ -233,13 +233,17 @@ pub fn table(c: &Comparison) -> String {
         }
     }
     let f = |label, l: fn(&Report) -> f64, d| Figure::new(label, l(r), j.map(l), d);
-    let figures = [
+    let mut figures = vec![
         f("max subs ≤1% loss", |r| r.max_subscribers_ok as f64, 0),
         f("server CPU % there", |r| r.server_cpu_pct_at_max, 1),
         f("subs/core (estimate)", per_core, 0),
-        f("80% of loss: subs", |r| r.at_80pct_of_loss.as_ref().map_or(0.0, |s| s.subscribers as f64), 0),
-        f("80% of loss: p99 ms", |r| r.at_80pct_of_loss.as_ref().map_or(0.0, |s| s.delay_ms_p99), 2),
     ];
+    // Only an `--until-loss` ramp that found the limit has the step at 80 % of it.
+    if let Some(l80) = &r.at_80pct_of_loss {
+        let j80 = j.and_then(|j| j.at_80pct_of_loss.as_ref());
+        figures.push(Figure::new("80% of loss: subs", l80.subscribers as f64, j80.map(|s| s.subscribers as f64), 0));
+        figures.push(Figure::new("80% of loss: p99 ms", l80.delay_ms_p99, j80.map(|s| s.delay_ms_p99), 2));
+    }
     compare::table(&context, &figures, &missing_note(c))
 }
 
