@@ -376,3 +376,39 @@ fn join_attempts_are_rate_limited_per_client_address() {
     // Other endpoints are not affected.
     assert_eq!(agent().get(format!("{}/healthz", hub.base)).call().unwrap().status().as_u16(), 200);
 }
+
+#[test]
+fn a_signalling_message_larger_than_the_socket_buffer_arrives_whole() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let hub = Hub::start();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let url = format!("{}/rtc", hub.base.replace("http://", "ws://"));
+    rt.block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
+        let join = serde_json::json!({ "type": "join", "token": token("demo", Role::Student, 600) });
+        ws.send(Message::text(join.to_string())).await.unwrap();
+        let next = async |ws: &mut tokio_tungstenite::WebSocketStream<_>| loop {
+            let msg = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap();
+            if let Message::Text(t) = msg {
+                break serde_json::from_str::<serde_json::Value>(t.as_str()).unwrap();
+            }
+        };
+        assert_eq!(next(&mut ws).await["type"], "joined");
+        // 40 KiB of SDP-like lines, ten times the 4 KiB buffer: the hub must read all of it to
+        // find that it is no offer, and answer so without closing the socket.
+        let sdp = "a=x-filler:0123456789abcdef0123456789abcdef0123456789abcdef\r\n".repeat(700);
+        assert!(sdp.len() > 40_000 && sdp.len() < lectern_proto::signal::MAX_MESSAGE_BYTES);
+        let offer = serde_json::json!({ "type": "publishOffer", "sdp": sdp });
+        ws.send(Message::text(offer.to_string())).await.unwrap();
+        let reply = loop {
+            let v = next(&mut ws).await;
+            if v["type"] == "error" {
+                break v;
+            }
+        };
+        assert_eq!(reply["fatal"], false, "{reply}");
+        assert!(reply["message"].as_str().unwrap().starts_with("invalid SDP offer"), "{reply}");
+        ws.send(Message::text(r#"{"type":"leave"}"#)).await.unwrap();
+    });
+}

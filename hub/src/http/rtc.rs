@@ -28,6 +28,8 @@ use crate::token::{random_id, unix_ms, unix_now};
 const JOIN_DEADLINE: Duration = Duration::from_secs(10);
 /// Keeps proxies and NATs from closing an idle socket.
 const PING_EVERY: Duration = Duration::from_secs(20);
+/// Read and write buffer of each signalling socket; longer messages still pass, in several reads.
+const SOCKET_BUFFER_BYTES: usize = 4096;
 /// `type` values of [`ClientMsg`]; anything else is a classroom command.
 const SIGNAL_TYPES: [&str; 6] = ["join", "publishOffer", "subscribeAnswer", "trickle", "setMuted", "leave"];
 
@@ -49,8 +51,12 @@ pub async fn upgrade(
             .into_response();
         }
     }
+    // Signalling is small JSON (an SDP is a few KiB) a few times a minute: tungstenite's default
+    // 128 KiB read and write buffers cost each participant ~150 KiB of the hub's memory.
     ws.max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
+        .read_buffer_size(SOCKET_BUFFER_BYTES)
+        .write_buffer_size(SOCKET_BUFFER_BYTES)
         .on_upgrade(move |socket| session(socket, st))
 }
 
