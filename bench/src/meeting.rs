@@ -1,7 +1,8 @@
 //! Scenario `meeting`: M participants each publish audio + video and receive everyone else's. On the hub
 //! through the browser signalling (`/rtc`, student tokens, the hub offers the subscribe connection and
 //! re-offers it as publishers arrive); on Janus, one VideoRoom publisher each and, once all publish, one
-//! subscriber handle per participant for the other M-1 feeds.
+//! subscriber handle per participant for the other M-1 feeds. As in `fanout`, one thread busy-polls
+//! every participant's receiving side (see `fanout::receive_all` for why).
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -25,7 +26,6 @@ use crate::peer::Peer;
 use crate::rtc::{RtcSocket, apply_subscribe_offer};
 use crate::sfu::{Publisher, ROOM, Sfu};
 
-const SLICE: Duration = Duration::from_millis(20);
 const GRACE: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone)]
@@ -55,6 +55,9 @@ pub struct Report {
     pub rss_after_kib: u64,
     pub rss_per_participant_kib: f64,
     pub generator_cpu_pct: f64,
+    /// Share of the window the receiving thread spent on datagrams (see `fanout::Report`).
+    #[serde(default)]
+    pub generator_busy_pct: f64,
 }
 
 pub type Comparison = Both<Report>;
@@ -74,12 +77,14 @@ pub fn run_on(sfu: &Sfu, cfg: &Config) -> anyhow::Result<Report> {
 }
 
 /// What one subscriber saw: (stamped sequence incl. publisher, sent ns, delay ns), RTP datagrams in the window.
+#[derive(Default)]
 struct Seen {
     frames: Vec<(u64, u64, u64)>,
     rtp_in_window: u64,
 }
 
-type Sub = JoinHandle<anyhow::Result<Seen>>;
+/// Every participant's receiving side, polled by one thread; also the time it spent on datagrams.
+type Subs = JoinHandle<anyhow::Result<(Vec<Seen>, Duration)>>;
 
 fn meet(sfu: &Sfu, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<Report> {
     let m = cfg.participants;
@@ -90,7 +95,7 @@ fn meet(sfu: &Sfu, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<Report>
         c.stream = i as u64;
         c
     };
-    let (publishers, subs) = connect(sfu, cfg, shared, media)?;
+    let (publishers, receiver) = connect(sfu, cfg, shared, media)?;
     wait_until(shared, "every participant to see everyone else", || shared.ready.load(Ordering::SeqCst) >= m)?;
 
     let cpu0 = sfu.cpu()?;
@@ -114,8 +119,8 @@ fn meet(sfu: &Sfu, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<Report>
     }
     let sent_total: u64 = sent_per_pub.iter().sum();
     let (mut delays, mut got, mut packets) = (Vec::new(), 0u64, 0u64);
-    for s in subs {
-        let seen = s.join().map_err(|_| anyhow::anyhow!("subscriber thread panicked"))??;
+    let (seen_all, busy) = receiver.join().map_err(|_| anyhow::anyhow!("the receiving thread panicked"))??;
+    for seen in seen_all {
         let distinct: HashSet<u64> = seen.frames.iter().filter(|f| in_window(f.1)).map(|f| f.0).collect();
         got += distinct.len() as u64;
         delays.extend(seen.frames.iter().filter(|f| in_window(f.1)).map(|f| f.2));
@@ -141,6 +146,7 @@ fn meet(sfu: &Sfu, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<Report>
         rss_after_kib: rss_after,
         rss_per_participant_kib: (rss_after as f64 - rss_idle as f64) / m as f64,
         generator_cpu_pct: 100.0 * gen_cpu.as_secs_f64() / window,
+        generator_busy_pct: 100.0 * busy.as_secs_f64() / window,
     })
 }
 
@@ -152,10 +158,10 @@ fn connect(
     cfg: &Config,
     shared: &Arc<Shared>,
     media: impl Fn(usize) -> fanout::Config,
-) -> anyhow::Result<(Vec<Pub>, Vec<Sub>)> {
+) -> anyhow::Result<(Vec<Pub>, Subs)> {
     let m = cfg.participants;
     let mut publishers: Vec<Pub> = Vec::new();
-    let mut subs: Vec<Sub> = Vec::new();
+    let mut sides: Vec<Side> = Vec::new();
     match sfu {
         Sfu::Lectern(hub) => {
             for i in 0..m {
@@ -164,8 +170,7 @@ fn connect(
                 let (peer, mids) = ws.publish(&[MediaKind::Audio, MediaKind::Video])?;
                 let (s, c) = (shared.clone(), media(i));
                 publishers.push(std::thread::spawn(move || publish(peer, mids, &s, &c)));
-                let s = shared.clone();
-                subs.push(std::thread::spawn(move || subscribe(None, Some(ws), &s, m - 1)));
+                sides.push(Side::new(None, Some(ws)));
             }
         }
         Sfu::Janus(_) => {
@@ -180,70 +185,103 @@ fn connect(
             for i in 0..m {
                 let others: Vec<u64> = feeds.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, f)| *f).collect();
                 let peer = sfu.subscriber_to(&format!("p{i}-sub"), &others)?;
-                let s = shared.clone();
-                subs.push(std::thread::spawn(move || subscribe(Some(peer), None, &s, m - 1)));
+                peer.set_nonblocking()?;
+                sides.push(Side::new(Some(peer), None));
             }
         }
     }
-    Ok((publishers, subs))
+    let s = shared.clone();
+    Ok((publishers, std::thread::spawn(move || receive_all(sides, &s, m - 1))))
 }
 
 /// One participant's receiving side: a ready subscriber peer (Janus) or the `/rtc` socket whose
-/// `subscribeOffer`s create and renegotiate it (hub). Ready once frames from all `others` arrived.
-fn subscribe(
-    mut peer: Option<Peer>,
-    mut ws: Option<RtcSocket>,
-    shared: &Shared,
-    others: usize,
-) -> anyhow::Result<Seen> {
-    let mut seen = Seen { frames: Vec::new(), rtp_in_window: 0 };
-    let mut from: HashSet<u64> = HashSet::new();
-    let mut ready = false;
-    let result = loop {
-        if shared.stop.load(Ordering::SeqCst) {
-            break Ok(());
-        }
-        if let Some(ws) = ws.as_mut() {
-            match signal(ws, &mut peer) {
-                Ok(()) => {}
-                Err(e) => break Err(e),
+/// `subscribeOffer`s create and renegotiate it (hub). Ready once frames from all the others arrived.
+struct Side {
+    peer: Option<Peer>,
+    ws: Option<RtcSocket>,
+    seen: Seen,
+    from: HashSet<u64>,
+    ready: bool,
+}
+
+impl Side {
+    fn new(peer: Option<Peer>, ws: Option<RtcSocket>) -> Self {
+        Self { peer, ws, seen: Seen::default(), from: HashSet::new(), ready: false }
+    }
+
+    /// Answers what the hub offered, then takes what has arrived; returns how many datagrams.
+    fn poll(&mut self, shared: &Shared, others: usize) -> anyhow::Result<usize> {
+        if let Some(ws) = self.ws.as_mut() {
+            let had_peer = self.peer.is_some();
+            signal(ws, &mut self.peer)?;
+            // The hub's first offer just created the peer.
+            if let (false, Some(p)) = (had_peer, &self.peer) {
+                p.set_nonblocking()?;
             }
         }
-        let Some(p) = peer.as_mut() else {
-            std::thread::sleep(Duration::from_millis(2));
-            continue;
-        };
-        let step = p.drive(
-            Instant::now() + SLICE,
+        let Some(p) = self.peer.as_mut() else { return Ok(0) };
+        let Self { seen, from, ready, .. } = self;
+        let measuring = shared.measuring.load(Ordering::Relaxed);
+        p.pump(
             |e| {
                 if let Event::MediaData(d) = e
                     && let Some(s) = read_stamp(&d.data)
                 {
                     seen.frames.push((s.seq, s.sent_ns, shared.now_ns().saturating_sub(s.sent_ns)));
                     from.insert(s.seq >> 32);
-                    if !ready && from.len() >= others {
-                        ready = true;
+                    if !*ready && from.len() >= others {
+                        *ready = true;
                         shared.ready.fetch_add(1, Ordering::SeqCst);
                     }
                 }
             },
             |d| {
-                if is_rtp(d) && shared.measuring.load(Ordering::Relaxed) {
+                if measuring && is_rtp(d) {
                     seen.rtp_in_window += 1;
                 }
             },
-        );
-        if let Err(e) = step {
-            break Err(e);
+        )
+    }
+
+    fn hang_up(&mut self) {
+        if let Some(p) = self.peer.as_mut() {
+            p.hang_up();
+        }
+        if let Some(ws) = self.ws.as_mut() {
+            ws.leave();
+        }
+    }
+}
+
+/// Busy-polls every participant's receiving side until `stop`.
+fn receive_all(mut sides: Vec<Side>, shared: &Shared, others: usize) -> anyhow::Result<(Vec<Seen>, Duration)> {
+    let mut busy = Duration::ZERO;
+    let result = 'run: loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            break Ok(());
+        }
+        let measuring = shared.measuring.load(Ordering::Relaxed);
+        let mut taken = 0;
+        for side in &mut sides {
+            let t = Instant::now();
+            match side.poll(shared, others) {
+                Ok(n) if n > 0 && measuring => {
+                    busy += t.elapsed();
+                    taken += n;
+                }
+                Ok(n) => taken += n,
+                Err(e) => break 'run Err(e),
+            }
+        }
+        // The M publisher threads share this core: an empty sweep lets a due one run at once.
+        if taken == 0 {
+            std::thread::yield_now();
         }
     };
-    if let Some(p) = peer.as_mut() {
-        p.hang_up();
+    for side in &mut sides {
+        side.hang_up();
     }
-    if let Some(ws) = ws.as_mut() {
-        ws.leave();
-    }
-    result.map(|()| seen)
+    result.map(|()| (sides.into_iter().map(|s| s.seen).collect(), busy))
 }
 
 /// Answers every `subscribeOffer` that has arrived.
@@ -281,6 +319,7 @@ pub fn table(c: &Comparison) -> String {
         f("delay p99 ms", |r| r.delay_ms_p99, 2),
         f("RSS KiB/participant", |r| r.rss_per_participant_kib, 0),
         f("generator CPU %", |r| r.generator_cpu_pct, 1),
+        f("generator busy %", |r| r.generator_busy_pct, 1),
     ];
     compare::table(&context, &figures, &missing_note(c))
 }

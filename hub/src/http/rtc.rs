@@ -52,7 +52,7 @@ pub async fn upgrade(
         }
     }
     // Signalling is small JSON (an SDP is a few KiB) a few times a minute: tungstenite's default
-    // 128 KiB read and write buffers cost each participant ~150 KiB of the hub's memory.
+    // 128 KiB read and write buffers cost each participant 100-150 KiB of the hub's memory.
     ws.max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .read_buffer_size(SOCKET_BUFFER_BYTES)
