@@ -235,7 +235,8 @@ impl ShardCore {
             .created
             .iter()
             .filter(|(k, t)| {
-                now.saturating_duration_since(**t) > CONNECT_DEADLINE && self.peers.get(k).is_some_and(|p| !p.connected)
+                now.saturating_duration_since(**t) > CONNECT_DEADLINE
+                    && self.peers.get(k).is_some_and(|p| !p.connected())
             })
             .map(|(k, _)| *k)
             .collect();
@@ -484,11 +485,11 @@ impl ShardCore {
                 tracing::debug!(peer = key.0, "peer connected");
                 // Only peers still connecting are checked against the connect deadline.
                 self.created.remove(&key);
+                let sources: Vec<TrackId> = peer.downs.iter().filter_map(|d| d.source).collect();
+                if let Some(p) = self.peers.get_mut(&key) {
+                    p.connected_at = Some(now);
+                }
                 if direction == Direction::Subscribe {
-                    let sources: Vec<TrackId> = peer.downs.iter().filter_map(|d| d.source).collect();
-                    if let Some(p) = self.peers.get_mut(&key) {
-                        p.connected_at = Some(now);
-                    }
                     for t in sources {
                         self.start_viewer(&room_id, t, key, now);
                     }

@@ -95,7 +95,7 @@ impl ShardCore {
             let Some(peer) = self.peers.get_mut(&sub) else { continue };
             // Until its connection is up a subscriber is given nothing: it starts from a keyframe
             // (see `start_viewer`), with its sequence numbers beginning there.
-            if peer.connected && write_down(peer, sub, track, media, &out, Some(&mut layer_keyframe)) {
+            if peer.connected() && write_down(peer, sub, track, media, &out, Some(&mut layer_keyframe)) {
                 self.dirty.push(sub);
             }
         }
@@ -115,7 +115,7 @@ impl ShardCore {
             self.viewer_starts.push((at, room_id.clone(), track, sub));
             return;
         }
-        let connected = peer.connected;
+        let connected = peer.connected();
         if self.replay_gop(room_id, track, sub, now) {
             self.dirty.push(sub);
         } else {
@@ -138,7 +138,7 @@ impl ShardCore {
         let Some(peer) = self.peers.get_mut(&sub) else { return false };
         // Only a viewer that has been given nothing of this track yet (or whose slot just
         // switched) can start from older packets.
-        let fresh = peer.connected
+        let fresh = peer.connected()
             && peer
                 .downs
                 .iter()

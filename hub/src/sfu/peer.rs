@@ -178,8 +178,7 @@ pub struct Peer {
     pub pending: Option<SdpPendingOffer>,
     /// The publish m-line that carries a screen share.
     pub screen_mid: Option<Mid>,
-    pub connected: bool,
-    /// When a subscribe peer's connection came up.
+    /// When the connection (ICE and DTLS) came up; `None` while connecting.
     pub connected_at: Option<Instant>,
     pub next_timeout: Instant,
 }
@@ -205,10 +204,13 @@ impl Peer {
             hub_offers: false,
             pending: None,
             screen_mid: None,
-            connected: false,
             connected_at: None,
             next_timeout: now,
         }
+    }
+
+    pub fn connected(&self) -> bool {
+        self.connected_at.is_some()
     }
 
     /// Feeds one input; an str0m error closes the peer rather than the shard.
@@ -251,10 +253,8 @@ impl Peer {
 
     fn on_event(&mut self, e: Event, events: &mut Vec<PeerEvent>) {
         match e {
-            Event::Connected => {
-                self.connected = true;
-                events.push(PeerEvent::Connected);
-            }
+            // The shard stamps `connected_at`: it has the time.
+            Event::Connected => events.push(PeerEvent::Connected),
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 // ICE-lite has no way to restart on its own: the client reconnects with a new session.
                 self.rtc.disconnect();

@@ -92,7 +92,7 @@ impl ShardCore {
             if let Some(slot) = peer.downs.iter_mut().find(|d| d.kind == kind && d.source.is_none()) {
                 slot.source = Some(track);
                 slot.owner = Some(owner);
-                if peer.connected {
+                if peer.connected() {
                     self.start_viewer(room_id, track, key, now);
                 }
             }
