@@ -50,6 +50,8 @@ struct Publisher {
     idx: usize,
     mid: Mid,
     frame: u64,
+    /// Frames from one periodic keyframe to the next.
+    gop: u64,
     /// Keyframe requests already answered (an index into the client's events).
     seen_events: usize,
     key_due: Vec<Rid>,
@@ -59,7 +61,7 @@ impl Publisher {
     /// Starts mid-GOP, as a viewer joining a running lesson finds it: its first picture has to
     /// come from a keyframe request.
     fn new(idx: usize, mid: Mid) -> Self {
-        Self { idx, mid, frame: 1, seen_events: 0, key_due: Vec::new() }
+        Self { idx, mid, frame: 1, gop: GOP, seen_events: 0, key_due: Vec::new() }
     }
 
     /// Sends one frame (33 ms) of each of `layers` and lets the time pass.
@@ -75,7 +77,7 @@ impl Publisher {
         let c = &mut net.clients[self.idx];
         for &(rid, size, fill) in layers {
             let rid = Rid::from(rid);
-            let key = self.frame.is_multiple_of(GOP) || self.key_due.contains(&rid);
+            let key = self.frame.is_multiple_of(self.gop) || self.key_due.contains(&rid);
             self.key_due.retain(|r| *r != rid);
             // Annex B: start code, then an IDR (5) or non-IDR (1) slice NAL header.
             let mut data = vec![0, 0, 0, 1, if key { 0x65 } else { 0x41 }];
@@ -158,4 +160,50 @@ fn viewer_receives_one_layer_not_both() {
     // nothing of the other one.
     assert!((28..=31).contains(&frames.len()), "got {} frames for 30 sent per layer", frames.len());
     assert!(frames.iter().all(|f| *f == Some(TOP.2)), "only the top layer: {frames:?}");
+}
+
+/// Keyframe requests that reached the publisher for layer `rid`.
+fn requests_for(net: &Net, publisher: usize, rid: &str) -> usize {
+    let rid = Rid::from(rid);
+    net.clients[publisher]
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::KeyframeRequest(r) if r.rid == Some(rid)))
+        .count()
+}
+
+#[test]
+fn viewer_joining_right_after_a_top_layer_keyframe_starts_from_it_without_asking_the_publisher() {
+    let mut net = Net::new();
+    let (idx, mid) = connect_simulcast(&mut net, &["f", "h"]);
+    net.run_until(Duration::from_secs(5), |n| n.connected(idx));
+    let mut publisher = Publisher::new(idx, mid);
+    // A keyframe every third frame (100 ms): whenever the viewer connects, the top layer's last
+    // keyframe is recent enough to be replayed.
+    publisher.gop = 3;
+    for _ in 0..30 {
+        publisher.frame(&mut net, &[TOP, LOW]);
+    }
+    let asked_before = (requests_for(&net, idx, "f"), requests_for(&net, idx, "h"));
+    let viewer = net.connect(MediaKind::Video, Direction::RecvOnly, ident("r", 2, Role::Viewer, Transport::Whep));
+    for _ in 0..100 {
+        if net.connected(viewer) && received(&net, viewer).len() >= 10 {
+            break;
+        }
+        publisher.frame(&mut net, &[TOP, LOW]);
+    }
+    let first = net.clients[viewer].events.iter().find_map(|e| match e {
+        Event::MediaData(d) => Some(d.data.to_vec()),
+        _ => None,
+    });
+    let first = first.expect("the viewer received frames");
+    assert_eq!(first[4], 0x65, "its first frame is an IDR: {:02x?}", &first[..8]);
+    assert_eq!(first.last(), Some(&TOP.2), "of the top layer");
+    let frames = received(&net, viewer);
+    assert!(frames.len() >= 10 && frames.iter().all(|f| *f == Some(TOP.2)), "then the top layer flows on: {frames:?}");
+    assert_eq!(
+        (requests_for(&net, idx, "f"), requests_for(&net, idx, "h")),
+        asked_before,
+        "the cached keyframe served the viewer: no request went up"
+    );
 }

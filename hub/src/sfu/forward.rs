@@ -77,10 +77,11 @@ impl ShardCore {
             received: packet.timestamp,
             layer: wanted.map(|(rid, wanted)| Layer { rid, wanted, keyframe }),
         };
-        // Simulcast layers have their own sequence numbers and keyframes: a viewer of one starts
-        // from a keyframe request to its layer (see `simulcast`), not from the cache.
-        if kind == MediaKind::Video && wanted.is_none() {
-            up.gop.observe(out.time, keyframe, now, || Cached {
+        // Per stream: simulcast layers have their own sequence numbers and keyframes.
+        if kind == MediaKind::Video
+            && let Some(gop) = up.gops.stream(rid)
+        {
+            gop.observe(out.time, keyframe, now, || Cached {
                 seq: out.seq,
                 pt: pt_in,
                 time: out.time,
@@ -130,7 +131,9 @@ impl ShardCore {
 
     fn replay_gop(&mut self, room_id: &RoomId, track: TrackId, sub: PeerKey, now: Instant) -> bool {
         let Some(up) = self.rooms.get(room_id).and_then(|r| r.tracks.get(&track)) else { return false };
-        let Some(cached) = up.gop.replay(now) else { return false };
+        // A viewer of a simulcast track starts on the best layer (see `simulcast`).
+        let rid = up.layers.best();
+        let Some(cached) = up.gops.replay(rid, now) else { return false };
         let Some(publisher) = self.peers.get(&up.peer) else { return false };
         let config = publisher.rtc.codec_config();
         let Some(params) = config.find(|p| p.pt() == cached[0].pt).copied() else { return false };
@@ -158,6 +161,11 @@ impl ShardCore {
             };
             if !write_down(peer, sub, track, media, &out, None) {
                 return false;
+            }
+        }
+        if let Some(rid) = rid {
+            for d in peer.downs.iter_mut().filter(|d| d.source == Some(track)) {
+                d.layer.start_on(track, rid);
             }
         }
         true

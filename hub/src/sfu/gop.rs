@@ -7,11 +7,14 @@
 //! to unlearn. An older one means a keyframe request, as before. In a join storm at a lesson's
 //! start the two work together: one request's keyframe serves every viewer who arrives within the
 //! window after it, so the room's uplink sends fewer keyframes and students see the room sooner.
+//!
+//! A simulcast track is several RTP streams with their own keyframes and sequence numbers, so it
+//! gets a cache per layer ([`TrackGops`]); a viewer starts on the best layer's.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use str0m::media::Pt;
+use str0m::media::{Pt, Rid};
 use str0m::rtp::ExtensionValues;
 
 /// A keyframe older than this is not replayed (about four frames at 30 fps).
@@ -19,6 +22,35 @@ pub const REPLAY_WINDOW: Duration = Duration::from_millis(150);
 /// Cap on cached packets: a keyframe at 1080p and a few frames after it fit; a publisher whose
 /// keyframes are bigger than this simply is not replayed.
 const MAX_PACKETS: usize = 256;
+/// Streams of one track that get a cache: as many simulcast layers as `simulcast` tracks.
+const MAX_STREAMS: usize = 4;
+
+/// The caches of one video track: one for a single stream (RID `None`), else one per layer.
+#[derive(Debug, Default)]
+pub struct TrackGops {
+    streams: Vec<(Option<Rid>, GopCache)>,
+}
+
+impl TrackGops {
+    /// The cache of stream `rid`, made at its first packet; `None` for a layer beyond
+    /// [`MAX_STREAMS`] (never the best one: the layer chooser ignores those too).
+    pub fn stream(&mut self, rid: Option<Rid>) -> Option<&mut GopCache> {
+        let i = match self.streams.iter().position(|(r, _)| *r == rid) {
+            Some(i) => i,
+            None if self.streams.len() >= MAX_STREAMS => return None,
+            None => {
+                self.streams.push((rid, GopCache::default()));
+                self.streams.len() - 1
+            }
+        };
+        Some(&mut self.streams[i].1)
+    }
+
+    /// What to give a viewer starting now on stream `rid` (see [`GopCache::replay`]).
+    pub fn replay(&self, rid: Option<Rid>, now: Instant) -> Option<&[Cached]> {
+        self.streams.iter().find(|(r, _)| *r == rid).and_then(|(_, g)| g.replay(now))
+    }
+}
 
 /// What the forwarder needs of a published packet to send it again (str0m's `RtpPacket` is not
 /// `Clone`); the payload is shared, not copied, and of the header extensions only those that
@@ -137,6 +169,24 @@ mod tests {
         feed(&mut g, 3, 6000, true, t0 + 1000 * MS);
         let seqs: Vec<u64> = g.replay(t0 + 1000 * MS).unwrap().iter().map(|p| p.seq).collect();
         assert_eq!(seqs, [3]);
+    }
+
+    #[test]
+    fn each_layer_of_a_track_has_its_own_cache() {
+        let t0 = Instant::now();
+        let (f, h) = (Some(Rid::from("f")), Some(Rid::from("h")));
+        let mut gops = TrackGops::default();
+        feed(gops.stream(f).unwrap(), 10, 3000, true, t0);
+        feed(gops.stream(h).unwrap(), 500, 3000, false, t0);
+        feed(gops.stream(f).unwrap(), 11, 6000, false, t0);
+        let seqs: Vec<u64> = gops.replay(f, t0).unwrap().iter().map(|p| p.seq).collect();
+        assert_eq!(seqs, [10, 11], "the other layer's packets are not mixed in");
+        assert!(gops.replay(h, t0).is_none(), "h has had no keyframe");
+        assert!(gops.replay(None, t0).is_none());
+        for r in ["q", "x"] {
+            gops.stream(Some(Rid::from(r)));
+        }
+        assert!(gops.stream(Some(Rid::from("y"))).is_none(), "a fifth stream gets no cache");
     }
 
     #[test]

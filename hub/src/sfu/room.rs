@@ -8,7 +8,7 @@ use str0m::media::{MediaKind, Mid};
 use tokio::sync::mpsc;
 
 use super::command::Ident;
-use super::gop::GopCache;
+use super::gop::TrackGops;
 use super::keyframe::KeyframeThrottle;
 use super::peer::PeerKey;
 use super::simulcast::LayerChooser;
@@ -54,8 +54,8 @@ pub struct UpTrack {
     pub mid: Mid,
     pub kind: MediaKind,
     pub keyframe: KeyframeThrottle,
-    /// Since the last keyframe, for viewers starting now (video only).
-    pub gop: GopCache,
+    /// Since the last keyframe of each stream, for viewers starting now (video only).
+    pub gops: TrackGops,
     /// A screen share rather than a camera.
     pub screen: bool,
     /// Which simulcast layer is best to forward (unused for a single-stream track).

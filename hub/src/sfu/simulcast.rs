@@ -11,6 +11,9 @@
 //!   the old layer keeps flowing. The forwarder then re-bases time and sequence numbers
 //!   (`TimeRebase::switch`) and asks the publisher for the keyframe it waits for.
 //!
+//! A viewer that starts while the best layer's last keyframe is recent starts from that layer's
+//! cached keyframe (`gop`), like a viewer of a single-stream track.
+//!
 //! Today every subscriber is asked for the track's best layer; choosing per subscriber (by its
 //! bandwidth) only changes what is passed as `wanted`.
 
@@ -143,6 +146,12 @@ impl DownLayer {
             return Verdict::Switch;
         }
         Verdict::Skip
+    }
+
+    /// The subscriber was given layer `rid`'s cached keyframe (see `gop`): it receives that layer
+    /// from here on, as if it had switched at that keyframe.
+    pub fn start_on(&mut self, track: TrackId, rid: Rid) {
+        self.current = Some((track, rid));
     }
 
     /// Whether the publisher must be asked for a keyframe on `wanted`: true once each time this

@@ -31,7 +31,7 @@ impl ShardCore {
                 mid,
                 kind,
                 keyframe: Default::default(),
-                gop: Default::default(),
+                gops: Default::default(),
                 screen,
                 layers: Default::default(),
             },
