@@ -267,6 +267,37 @@ mod tests {
         }
     }
 
+    fn report(server: &str, steps: Vec<Step>, at_80: Option<Step>) -> Report {
+        Report {
+            scenario: "fanout --ramp".into(),
+            server: server.into(),
+            max_subscribers_ok: 10,
+            server_cpu_pct_at_max: 50.0,
+            steps,
+            stopped_because: "the server's core is saturated (99 %) at 10".into(),
+            delay_grew: Some("delay p50 grew".into()),
+            at_80pct_of_loss: at_80,
+        }
+    }
+
+    #[test]
+    fn the_table_has_the_step_at_80_percent_only_when_it_was_measured() {
+        let at_80 = Step { subscribers: 8, delay_ms_p99: 31.5, ..step(0.0, 80.0) };
+        let with = Comparison {
+            lectern: report("Lectern", vec![step(0.0, 99.0)], Some(at_80.clone())),
+            janus: Some(report("Janus", vec![step(5.0, 90.0)], Some(Step { delay_ms_p99: 63.0, ..at_80 }))),
+            janus_missing: None,
+        };
+        let t = table(&with);
+        assert!(t.contains("Lectern at 80 %") && t.contains("Janus at 80 %"), "{t}");
+        let p99 = t.lines().find(|l| l.starts_with("80% of loss: p99 ms")).expect("the p99 row");
+        assert!(p99.contains("31.50") && p99.contains("63.00") && p99.contains("0.50"), "{p99}");
+        assert!(t.contains("Lectern delay") && t.contains("delay p50 grew"), "{t}");
+        let without =
+            Comparison { lectern: report("Lectern", vec![step(0.0, 50.0)], None), janus: None, janus_missing: None };
+        assert!(!table(&without).contains("80% of loss"), "no row for a ramp that did not measure it");
+    }
+
     #[test]
     fn a_saturated_server_counts_as_losing_before_its_buffers_fill() {
         assert!(!overloaded(&step(0.0, 50.0)));
