@@ -20,14 +20,10 @@ use gstreamer::prelude::*;
 use super::MediaError;
 use super::camera_mode::CameraCodec;
 use super::encoder::named_encoder_elements;
-use super::pipeline::{Chain, capsfilter, i420_caps, leaky_queue, make};
+use super::pipeline::{Chain, capsfilter, h264_payloader, i420_caps, leaky_queue, make};
 use super::settings::{ContentSettings, Source};
 use crate::supervisor::SourceKind;
 
-/// The camera's payload type too: str0m (the hub) keeps one payload type per codec configuration
-/// for a whole session, so a second number for the same H.264 was read as another codec (VP8)
-/// and browsers received undecodable frames. The m-lines' own SSRCs and mids tell them apart.
-const CONTENT_PT: u32 = 96;
 /// What the stand-in says while the capture is lost.
 const NO_LAPTOP: &str = "No laptop connected";
 
@@ -85,23 +81,6 @@ pub(super) fn content_chain(
     stand_in_text.set_property_from_str("halignment", "center");
     let mut rest = vec![leaky_queue("content-queue")?];
     rest.extend(named_encoder_elements("content", &v.encoder, v)?);
-    rest.extend(payloader()?);
+    rest.extend(h264_payloader("content", Some("slides"))?);
     Ok(Chain { device, caps, stand_in_filters: vec![stand_in_text], rest })
-}
-
-/// `a-content=slides` in the RTP caps becomes `a=content:slides` on the m-line: GstSDP turns
-/// caps fields named `a-<attribute>` into SDP attributes.
-fn payloader() -> Result<Vec<gst::Element>, MediaError> {
-    let pay = make("rtph264pay", "content-pay")?;
-    pay.set_property("config-interval", -1i32);
-    pay.set_property_from_str("aggregate-mode", "zero-latency");
-    pay.set_property("pt", CONTENT_PT);
-    let rtp = gst::Caps::builder("application/x-rtp")
-        .field("media", "video")
-        .field("encoding-name", "H264")
-        .field("payload", CONTENT_PT as i32)
-        .field("clock-rate", 90_000i32)
-        .field("a-content", "slides")
-        .build();
-    Ok(vec![pay, capsfilter("content-rtp-caps", rtp)?])
 }

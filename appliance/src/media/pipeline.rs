@@ -434,17 +434,29 @@ fn passthrough_chain(device: Vec<gst::Element>, v: &VideoSettings) -> Result<Cha
 }
 
 pub(super) fn video_payloader() -> Result<Vec<gst::Element>, MediaError> {
-    let pay = make("rtph264pay", "video-pay")?;
+    h264_payloader("video", None)
+}
+
+/// `rtph264pay` and its RTP caps, named `<name>-pay` and `<name>-rtp-caps`, on [`VIDEO_PT`]. The
+/// content track shares it: str0m (the hub) keeps one payload type per codec configuration for a
+/// whole session, so a second number for the same H.264 was read as another codec (VP8) and
+/// browsers received undecodable frames; the m-lines' own SSRCs and mids tell the tracks apart.
+/// `content` marks the m-line `a=content:<content>` (RFC 4796): GstSDP turns caps fields named
+/// `a-<attribute>` into SDP attributes.
+pub(super) fn h264_payloader(name: &str, content: Option<&str>) -> Result<Vec<gst::Element>, MediaError> {
+    let pay = make("rtph264pay", &format!("{name}-pay"))?;
     pay.set_property("config-interval", -1i32);
     pay.set_property_from_str("aggregate-mode", "zero-latency");
     pay.set_property("pt", VIDEO_PT);
-    let rtp = gst::Caps::builder("application/x-rtp")
+    let mut rtp = gst::Caps::builder("application/x-rtp")
         .field("media", "video")
         .field("encoding-name", "H264")
         .field("payload", VIDEO_PT as i32)
-        .field("clock-rate", 90_000i32)
-        .build();
-    Ok(vec![pay, capsfilter("video-rtp-caps", rtp)?])
+        .field("clock-rate", 90_000i32);
+    if let Some(content) = content {
+        rtp = rtp.field("a-content", content);
+    }
+    Ok(vec![pay, capsfilter(&format!("{name}-rtp-caps"), rtp.build())?])
 }
 
 fn audio_chain(settings: &MediaSettings, probe: Option<&EchoProbe>) -> Result<Chain, MediaError> {
