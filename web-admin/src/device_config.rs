@@ -171,19 +171,20 @@ pub fn validate(config: &DeviceConfig, inventory: Option<&Inventory>) -> Result<
         Some(v) if v % 2 != 0 => Err(Error::invalid(format!("{field}: {v} is odd; H.264 needs even sizes"))),
         _ => Ok(()),
     };
-    range("width", config.width, 16, 7680)?;
-    range("height", config.height, 16, 4320)?;
-    even("width", config.width)?;
-    even("height", config.height)?;
+    // A picture's size, for the camera and the slides alike (`prefix` names the section).
+    let size = |prefix: &str, width: Option<u32>, height: Option<u32>| {
+        range(&format!("{prefix}width"), width, 16, 7680)?;
+        range(&format!("{prefix}height"), height, 16, 4320)?;
+        even(&format!("{prefix}width"), width)?;
+        even(&format!("{prefix}height"), height)
+    };
+    size("", config.width, config.height)?;
     range("framerate", config.framerate, 1, 120)?;
     range("bitrateKbps", config.bitrate_kbps, 100, 100_000)?;
     range("keyframeIntervalS", config.keyframe_interval_s, 1, 60)?;
     // The box checks [content]'s keys even when it is off, so a value it would refuse is refused here.
     if let Some(c) = &config.content {
-        range("content.width", c.width, 16, 7680)?;
-        range("content.height", c.height, 16, 4320)?;
-        even("content.width", c.width)?;
-        even("content.height", c.height)?;
+        size("content.", c.width, c.height)?;
         // Slides change a few times a minute; the box takes at most 30 fps for them.
         range("content.framerate", c.framerate, 1, 30)?;
         range("content.bitrateKbps", c.bitrate_kbps, 100, 100_000)?;
