@@ -17,13 +17,13 @@ use std::time::{Duration, Instant};
 use str0m::media::{Pt, Rid};
 use str0m::rtp::ExtensionValues;
 
+use super::simulcast::MAX_LAYERS;
+
 /// A keyframe older than this is not replayed (about four frames at 30 fps).
 pub const REPLAY_WINDOW: Duration = Duration::from_millis(150);
 /// Cap on cached packets: a keyframe at 1080p and a few frames after it fit; a publisher whose
 /// keyframes are bigger than this simply is not replayed.
 const MAX_PACKETS: usize = 256;
-/// Streams of one track that get a cache: as many simulcast layers as `simulcast` tracks.
-const MAX_STREAMS: usize = 4;
 
 /// The caches of one video track: one for a single stream (RID `None`), else one per layer.
 #[derive(Debug, Default)]
@@ -33,11 +33,11 @@ pub struct TrackGops {
 
 impl TrackGops {
     /// The cache of stream `rid`, made at its first packet; `None` for a layer beyond
-    /// [`MAX_STREAMS`] (never the best one: the layer chooser ignores those too).
+    /// [`MAX_LAYERS`], which the layer chooser ignores too, so it is never the best one.
     pub fn stream(&mut self, rid: Option<Rid>) -> Option<&mut GopCache> {
         let i = match self.streams.iter().position(|(r, _)| *r == rid) {
             Some(i) => i,
-            None if self.streams.len() >= MAX_STREAMS => return None,
+            None if self.streams.len() >= MAX_LAYERS => return None,
             None => {
                 self.streams.push((rid, GopCache::default()));
                 self.streams.len() - 1

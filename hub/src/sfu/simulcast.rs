@@ -26,8 +26,8 @@ use super::core::ShardCore;
 
 /// A layer with no packet for this long is not flowing (a stalled encoder, a congested uplink).
 pub const STALE: Duration = Duration::from_secs(1);
-/// Layers of one track that are tracked.
-const MAX_LAYERS: usize = 4;
+/// Layers of one track that are tracked (and get a GOP cache, see `gop`).
+pub const MAX_LAYERS: usize = 4;
 /// Bytes are counted over windows of this length.
 const WINDOW: Duration = Duration::from_millis(500);
 /// Another layer takes the best place only with this much more (numerator, denominator): keyframe
