@@ -1,0 +1,115 @@
+// Today's product inside the bed: the hub in its namespace, a virtual classroom box publishing
+// simulcast layers from the box namespace, and (for relay scenarios) coturn in the turn namespace.
+// Binaries come from LECTERN_HUB_BIN / LECTERN_APPLIANCE_BIN (default target/debug/), as in the
+// browser tests.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { Child } from './child.mjs';
+import { ADDR, HUB_HTTP_PORT } from './topology.mjs';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const TARGET = process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TARGET_DIR) : path.join(REPO, 'target');
+export const HUB_BIN = process.env.LECTERN_HUB_BIN || path.join(TARGET, 'debug', 'lectern-hub');
+export const APPLIANCE_BIN = process.env.LECTERN_APPLIANCE_BIN || path.join(TARGET, 'debug', 'lectern-appliance');
+export const ROOM = 'netem';
+export const TURN = { port: 3478, username: 'lectern', credential: 'netem-turn-credential' };
+
+/** The box's picture: [video] and its [[video.simulcast]] layers (the sample config's ladder by default). */
+export const DEFAULT_LADDER = {
+  main: { width: 1280, height: 720, bitrate_kbps: 1500 },
+  layers: [{ width: 640, height: 360, bitrate_kbps: 500 }, { width: 320, height: 180, bitrate_kbps: 150 }],
+};
+
+function requireBinary(bin) {
+  if (!existsSync(bin)) throw new Error(`${bin} not found: build it (cargo build --bins) or set LECTERN_HUB_BIN / LECTERN_APPLIANCE_BIN`);
+}
+
+export class Product {
+  constructor(topology, workDir) {
+    this.topo = topology;
+    this.dir = workDir;
+    this.dataDir = path.join(workDir, 'hub');
+    this.children = [];
+    mkdirSync(this.dataDir, { recursive: true });
+  }
+
+  get baseUrl() { return `http://${ADDR.hub}:${HUB_HTTP_PORT}`; }
+
+  spawn(name, node, cmd, args, env = {}) {
+    const c = new Child(name, this.topo.exec(node)[0], [...this.topo.exec(node).slice(1), cmd, ...args],
+      { env: { NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG || 'info', ...env }, log: path.join(this.dir, `${name}.log`) });
+    this.children.push(c);
+    return c;
+  }
+
+  /** coturn with one static long-term credential, relaying only towards the hub. */
+  async startTurn() {
+    const turn = this.spawn('turn', 'turn', 'turnserver', [
+      '-n', '--no-cli', '--no-tls', '--no-dtls', '--fingerprint', '--lt-cred-mech', '--realm=lectern.netem',
+      `--user=${TURN.username}:${TURN.credential}`, `--listening-ip=${ADDR.turn}`, `--relay-ip=${ADDR.turn}`,
+      `--listening-port=${TURN.port}`, '--min-port=49152', '--max-port=49999', `--allowed-peer-ip=${ADDR.hub}`,
+      '--log-file=stdout', '--simple-log',
+    ]);
+    // Ready once its UDP listener is there.
+    const deadline = Date.now() + 15000;
+    for (;;) {
+      const ss = spawnSync(this.topo.exec('turn')[0], [...this.topo.exec('turn').slice(1), 'ss', '-Hlun', `sport = :${TURN.port}`], { encoding: 'utf8' });
+      if (ss.stdout && ss.stdout.trim()) return turn;
+      if (turn.exited) throw new Error(`turnserver exited: ${turn.tail()}`);
+      if (Date.now() > deadline) throw new Error(`turnserver not listening on ${TURN.port} within 15 s: ${turn.tail()}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /** The hub on the hub node; `turn: true` hands browsers the bed's TURN server (static credentials). */
+  async startHub({ turn = false } = {}) {
+    requireBinary(HUB_BIN);
+    const args = ['serve', '--listen', `${ADDR.hub}:${HUB_HTTP_PORT}`, '--data-dir', this.dataDir];
+    if (turn) {
+      const conf = path.join(this.dir, 'hub.toml');
+      writeFileSync(conf, [
+        '[[media.ice_servers]]',
+        `urls = ["turn:${ADDR.turn}:${TURN.port}?transport=udp", "turn:${ADDR.turn}:${TURN.port}?transport=tcp"]`,
+        `username = "${TURN.username}"`, `credential = "${TURN.credential}"`, '',
+      ].join('\n'));
+      args.push('--config', conf);
+    }
+    this.hub = this.spawn('hub', 'hub', HUB_BIN, args, { LECTERN_BIND_IP: ADDR.hub, LECTERN_UDP_PORT: '50000' });
+    await this.hub.waitForLine(/listening on http:\/\//, 30000);
+    return this.hub;
+  }
+
+  mintToken(role, name) {
+    const args = ['token', '--data-dir', this.dataDir, '--room', ROOM, '--role', role, '--name', name, '--ttl', '2h'];
+    const res = spawnSync(HUB_BIN, args, { encoding: 'utf8', timeout: 30000, env: { ...process.env, NO_COLOR: '1' } });
+    if (res.status !== 0) throw new Error(`lectern-hub ${args.join(' ')} failed: ${res.stderr}`);
+    return res.stdout.trim().split('\n').pop().trim();
+  }
+
+  /** The virtual box publishing `ladder`; resolves once the hub receives its top layer. */
+  async startBox(ladder = DEFAULT_LADDER) {
+    requireBinary(APPLIANCE_BIN);
+    const stateDir = path.join(this.dir, 'box');
+    mkdirSync(stateDir, { recursive: true });
+    const layer = (l) => [`width = ${l.width}`, `height = ${l.height}`, `bitrate_kbps = ${l.bitrate_kbps}`];
+    writeFileSync(path.join(stateDir, 'appliance.toml'), [
+      '[video]', ...layer(ladder.main), 'encoders = ["x264enc"]',
+      ...ladder.layers.flatMap((l) => ['[[video.simulcast]]', ...layer(l)]), '',
+    ].join('\n'));
+    this.box = this.spawn('box', 'box', APPLIANCE_BIN, [
+      '--virtual', '--hub', this.baseUrl, '--room', ROOM, '--token', this.mintToken('device', 'Room box'),
+      '--state-dir', stateDir, '--config', stateDir, '--vendor-config-dir', stateDir,
+      '--status-listen', '127.0.0.1:0', '--ice-address', ADDR.box,
+    ]);
+    await this.hub.waitForLine(/simulcast layer arriving rid=f\b/, 60000);
+    return this.box;
+  }
+
+  async stop() {
+    await Promise.all(this.children.map((c) => c.stop()));
+  }
+}

@@ -1,0 +1,37 @@
+// A scenario's human table and its one-line JSON (the contract: the JSON is the last line).
+
+const COLUMNS = [
+  ['phase', (p) => p.name],
+  ['from-to s', (p) => `${p.from}-${p.to}`],
+  ['video fps', (p) => p.videoFps],
+  ['max width', (p) => p.maxWidth],
+  ['freeze s', (p) => p.freezeSec],
+  ['freezes', (p) => p.freezes],
+  ['audio concealed %', (p) => p.audioConcealedPct ?? '-'],
+  ['kbps', (p) => p.kbps],
+  ['pair', (p) => p.pair ?? '-'],
+  ['relay', (p) => (p.relay == null ? '-' : p.relay ? 'yes' : 'no')],
+  ['reconnects', (p) => p.reconnects],
+];
+
+export function table(result) {
+  const rows = [COLUMNS.map(([h]) => h), ...result.phases.map((p) => COLUMNS.map(([, f]) => String(f(p))))];
+  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const line = (r) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [
+    `scenario ${result.scenario}: ${result.what}`,
+    line(rows[0]),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...rows.slice(1).map(line),
+    ...(result.note ? [`note: ${result.note}`] : []),
+    `teardown: ${result.teardown}`,
+  ].join('\n');
+}
+
+/** The JSON line: the contract fields first, the rest after. */
+export function jsonLine(result) {
+  const phases = result.phases.map(({ name, from, to, videoFps, maxWidth, freezeSec, audioConcealedPct, kbps, relay, ...rest }) =>
+    ({ name, from, to, videoFps, maxWidth, freezeSec, audioConcealedPct, kbps, relay, ...rest }));
+  const { scenario, ...rest } = result;
+  return JSON.stringify({ scenario, phases, ...Object.fromEntries(Object.entries(rest).filter(([k]) => k !== 'phases')) });
+}

@@ -1,0 +1,60 @@
+// The scenarios of `scripts/netem.sh SCENARIO` (names are a contract: later tools compare against
+// them). A scenario is data: impairments to set before the student joins (`setup`), then phases,
+// each setting links' impairments (see topo.sh `set`) for `sec` seconds while the student is sampled.
+// A link not named in a phase keeps what it had.
+
+const clear = (sec) => ({ name: 'clear', sec, set: {} });
+const after = (sec) => ({ name: 'after', sec, set: { s1: [], box: [] } });
+
+export const SCENARIOS = {
+  cap600: {
+    what: 'the student capped at 600 kbit/s both ways for 30 s',
+    phases: [clear(10), { name: 'cap600', sec: 30, set: { s1: ['rate=600'] } }, after(15)],
+  },
+  cap300: {
+    what: 'the student capped at 300 kbit/s both ways for 30 s',
+    phases: [clear(10), { name: 'cap300', sec: 30, set: { s1: ['rate=300'] } }, after(15)],
+  },
+  loss5: {
+    what: "5 % random loss each way on the student's link for 30 s",
+    phases: [clear(10), { name: 'loss5', sec: 30, set: { s1: ['loss=5'] } }, after(15)],
+  },
+  blackout3: {
+    what: "the student's link drops everything for 3 s",
+    phases: [clear(10), { name: 'blackout', sec: 3, set: { s1: ['blackout'] } }, after(20)],
+  },
+  blackout10: {
+    what: "the student's link drops everything for 10 s",
+    phases: [clear(10), { name: 'blackout', sec: 10, set: { s1: ['blackout'] } }, after(25)],
+  },
+  uplink1000: {
+    what: "the box's uplink capped at 1000 kbit/s (its simulcast ladder adds up to more) for 30 s",
+    phases: [clear(10), { name: 'uplink1000', sec: 30, set: { box: ['up=1000'] } }, after(15)],
+  },
+  relayonly: {
+    what: 'every path from the student to the hub blocked but its HTTP port; the TURN server (coturn, static credentials in the hub config) open',
+    turn: true,
+    setup: { s1: ['relayonly'] },
+    phases: [{ name: 'relayonly', sec: 30, set: {} }],
+  },
+  delay150: {
+    what: "150 ms ± 30 ms each way on the student's link (300 ms round trip) for 30 s",
+    phases: [clear(10), { name: 'delay150', sec: 30, set: { s1: ['delay=150', 'jitter=30'] } }, after(15)],
+  },
+  tcpcut: {
+    what: "every TCP segment on the student's link reset for 5 s (the signalling WebSocket breaks)",
+    phases: [clear(10), { name: 'tcpcut', sec: 5, set: { s1: ['cut'] } }, after(25)],
+  },
+  // The CI smoke: short, with a light ladder whose top layer is well above the cap.
+  smoke: {
+    what: 'CI smoke: 8 s clear, then the student capped at 600 kbit/s for 12 s',
+    ladder: {
+      main: { width: 640, height: 360, bitrate_kbps: 1200 },
+      layers: [{ width: 320, height: 180, bitrate_kbps: 150 }],
+    },
+    phases: [clear(8), { name: 'cap600', sec: 12, set: { s1: ['rate=600'] } }],
+  },
+};
+
+/** The matrix `scripts/netem.sh all` runs (the issue's list, then the extra impairments). */
+export const MATRIX = ['cap600', 'cap300', 'loss5', 'blackout3', 'blackout10', 'uplink1000', 'relayonly', 'delay150', 'tcpcut'];

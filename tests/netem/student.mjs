@@ -1,0 +1,99 @@
+// A student: Debian's Chromium inside a student namespace (playwright-core from tests/browser,
+// driving it over pipes from outside), on the join page, and a sampler of its subscribe
+// connection's getStats for the room box's tracks.
+
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const { chromium } = createRequire(path.join(HERE, '../browser/package.json'))('playwright-core');
+
+const CHROMIUM_ARGS = [
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+export class Student {
+  /** Launches Chromium inside `netns`; `origin` (the hub's plain-http origin) is treated as secure so the page may open a camera. */
+  static async launch({ netns, origin, label = 'student' }) {
+    const browser = await chromium.launch({
+      executablePath: path.join(HERE, 'chromium-in-netns.sh'),
+      args: [...CHROMIUM_ARGS, `--unsafely-treat-insecure-origin-as-secure=${origin}`],
+      env: { ...process.env, LNT_NETNS: netns },
+      timeout: 60000,
+    });
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+    const s = new Student(browser, page, label);
+    page.on('console', (m) => s.keep(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => s.keep(`pageerror: ${e.message}`));
+    return s;
+  }
+
+  constructor(browser, page, label) {
+    this.browser = browser;
+    this.page = page;
+    this.label = label;
+    this.console = [];
+  }
+
+  keep(line) {
+    this.console.push(line);
+    if (this.console.length > 300) this.console.shift();
+  }
+
+  open(url) { return this.page.goto(url, { timeout: 30000 }); }
+
+  /** One raw sample of the box's tracks on the subscribe connection (see summary.mjs for its shape). */
+  sample() { return this.page.evaluate(collect, null); }
+
+  async close() { await this.browser.close().catch(() => {}); }
+}
+
+/** Runs in the page. Counters are cumulative for one peer connection; `pc` tells connections apart. */
+async function collect() {
+  const l = window.lectern;
+  const pc = l && l.subscribePc;
+  const out = { state: l ? l.state : null, pc: null, ice: null, video: null, audio: null, bytes: null, pair: null };
+  if (!pc) return out;
+  if (!pc.__lntId) pc.__lntId = (window.__lntSeq = (window.__lntSeq || 0) + 1);
+  out.pc = pc.__lntId;
+  out.ice = pc.iceConnectionState;
+  // The box's tracks: the hub names each m-line's participant; fall back to every track.
+  const fromBox = new Set();
+  for (const t of l.tracks || []) {
+    const p = l.participants && l.participants[t.participantId];
+    if (p && p.role === 'device') fromBox.add(String(t.mid));
+  }
+  const stats = await pc.getStats();
+  stats.forEach((s) => {
+    if (s.type === 'inbound-rtp' && (fromBox.size === 0 || fromBox.has(String(s.mid)))) {
+      if (s.kind === 'video' && (!out.video || (s.framesDecoded || 0) > out.video.framesDecoded)) {
+        out.video = {
+          framesDecoded: s.framesDecoded || 0,
+          frameWidth: s.frameWidth || 0,
+          framesPerSecond: s.framesPerSecond || 0,
+          freezeCount: s.freezeCount || 0,
+          totalFreezesDuration: s.totalFreezesDuration || 0,
+        };
+      } else if (s.kind === 'audio' && !out.audio) {
+        out.audio = { concealedSamples: s.concealedSamples || 0, totalSamplesReceived: s.totalSamplesReceived || 0 };
+      }
+    }
+    if (s.type === 'transport' && s.selectedCandidatePairId) {
+      out.bytes = s.bytesReceived || 0;
+      const pair = stats.get(s.selectedCandidatePairId);
+      const local = pair && stats.get(pair.localCandidateId);
+      const remote = pair && stats.get(pair.remoteCandidateId);
+      if (local && remote) out.pair = { local: local.candidateType, remote: remote.candidateType, protocol: local.protocol };
+    }
+  });
+  return out;
+}
