@@ -2,7 +2,7 @@
 // spotlight, remove) and "Mute all"; everyone else sees a plain list.
 
 import { confirmAction } from './confirm.js';
-import { h, replaceKeepingFocus } from './ui.js';
+import { h, pageIcon, replaceKeepingFocus } from './ui.js';
 
 const ROLE_LABEL = { teacher: 'teacher', device: 'classroom', viewer: 'viewer' };
 const RANK = { teacher: 0, device: 1, student: 2, viewer: 3 };
@@ -65,7 +65,7 @@ export function mountPeople(box, ctx) {
     const who = h('span', { class: 'who' }, isSelf ? `${name} (you)` : name);
     if (ROLE_LABEL[p.role]) who.append(h('span', { class: 'tag' }, ROLE_LABEL[p.role]));
     const state = h('span', { class: 'state' });
-    if (raised) state.append(h('span', { class: 'tag hand' }, '✋ hand up'));
+    if (raised) state.append(h('span', { class: 'tag hand' }, pageIcon('hand'), 'hand up'));
     if (p.audioMuted) state.append(h('span', { class: 'tag off' }, 'mic off'));
     if (p.videoMuted) state.append(h('span', { class: 'tag off' }, 'camera off'));
     if (store.view.spotlight === p.id) state.append(h('span', { class: 'tag' }, 'spotlight'));

@@ -14,6 +14,16 @@ export function h(tag, attrs = {}, ...children) {
 
 const byId = (id) => document.getElementById(id);
 
+/**
+ * A copy of the inline SVG icon drawn on one of join.html's buttons (`#hand`, `#swap`, ...): labels
+ * made here reuse the page's icons instead of an emoji, which a browser without an emoji font shows
+ * as an empty box.
+ */
+export function pageIcon(buttonId) {
+  const svg = document.querySelector(`#${buttonId} svg.icon`);
+  return svg ? svg.cloneNode(true) : document.createTextNode('');
+}
+
 function initials(name) {
   const parts = String(name || '?').trim().split(/\s+/).slice(0, 2);
   return parts.map((p) => p[0] || '').join('').toUpperCase() || '?';
@@ -30,7 +40,7 @@ class Tile {
     this.placeholder = h('div', { class: 'placeholder', 'aria-hidden': 'true' });
     this.micOff = h('span', { class: 'badge mic-off', hidden: true }, 'muted');
     this.hand = h('span', { class: 'badge hand', hidden: true, title: 'Hand raised' },
-      h('span', { 'aria-hidden': 'true' }, '✋'), h('span', { class: 'visually-hidden' }, 'hand raised'));
+      pageIcon('hand'), h('span', { class: 'visually-hidden' }, 'hand raised'));
     this.nameEl = h('span', { class: 'name' });
     this.caption = h('figcaption', {}, this.nameEl, this.hand, this.micOff);
     this.el = h('figure', { class: 'tile' }, this.video, this.placeholder, this.caption);
@@ -101,11 +111,19 @@ export class Ui {
     this.screenBox = byId('screen');
     this.screenVideo = byId('screen-video');
     this.screenCaption = byId('screen-caption');
+    this.view = byId('view');
+    this.swapBtn = byId('swap');
+    this.roomLarge = false; // the student swapped: the room camera large, the slides as the tile
     this.spotlightId = null;
     this.screenTrack = null;
     this.tiles = new Map(); // participantId -> Tile
     this.audios = new Map(); // mid -> { el, track, participantId }
     this.soundBtn.addEventListener('click', () => this.unlockSound());
+    this.swapBtn.addEventListener('click', () => {
+      this.roomLarge = !this.roomLarge;
+      this.layout();
+    });
+    fitToWindow(byId('status').closest('.bar'), byId('controls'));
   }
 
   setRoom(room) {
@@ -212,7 +230,24 @@ export class Ui {
       this.screenCaption.textContent = fromRoom ? `Slides from ${who || 'the classroom'}`
         : who ? `${who}'s screen` : 'Shared screen';
       this.screenVideo.setAttribute('aria-label', this.screenCaption.textContent);
+      this.screenWhat = fromRoom ? 'the slides' : 'the shared screen';
     }
+    this.layout();
+  }
+
+  /**
+   * Slides and room camera both on screen: one is shown large and the other as a tile beside or
+   * below it (style.css places them by `data-layout` and `data-primary`); the swap button trades them.
+   */
+  layout() {
+    const roomShown = [...this.stage.querySelectorAll('.tile')].some((t) => !t.hidden);
+    const pair = !this.screenBox.hidden && roomShown;
+    this.view.dataset.layout = pair ? 'pair' : 'single';
+    this.view.dataset.primary = pair && this.roomLarge ? 'room' : 'screen';
+    this.swapBtn.hidden = !pair;
+    const label = this.roomLarge ? `Show ${this.screenWhat || 'the slides'} large` : 'Show the room camera large';
+    this.swapBtn.querySelector('.label').textContent = label;
+    this.swapBtn.title = label;
   }
 
   /**
@@ -226,6 +261,7 @@ export class Ui {
     this.stageEmpty.hidden = devices.length > 0;
     this.others.hidden = this.others.children.length === 0;
     this.spotlightBox.hidden = !this.spotlightBox.querySelector('.tile');
+    this.layout();
   }
 
   /** The complete set of live remote tracks after a negotiation. */
@@ -324,6 +360,21 @@ export class Ui {
     this.leaveBtn.hidden = !inCall;
     this.rejoinBtn.hidden = inCall;
   }
+}
+
+/**
+ * Keep `--bar-h` and `--controls-h` (style.css) equal to the header's and the fixed controls' heights,
+ * which change as they wrap: the room's pictures are sized to the window between them.
+ */
+function fitToWindow(bar, controls) {
+  const root = document.documentElement.style;
+  const fit = () => {
+    root.setProperty('--bar-h', `${bar.offsetHeight}px`);
+    root.setProperty('--controls-h', `${controls.offsetHeight}px`);
+  };
+  const watch = new ResizeObserver(fit);
+  watch.observe(bar);
+  watch.observe(controls);
 }
 
 /**
