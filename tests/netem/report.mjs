@@ -12,12 +12,13 @@ const COLUMNS = [
   ['pair', (p) => p.pair ?? '-'],
   ['relay', (p) => (p.relay == null ? '-' : p.relay ? 'yes' : 'no')],
   ['reconnects', (p) => p.reconnects],
+  ['page', (p) => p.pageStates],
 ];
 
 export function table(result) {
   const rows = [COLUMNS.map(([h]) => h), ...result.phases.map((p) => COLUMNS.map(([, f]) => String(f(p))))];
   const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const line = (r) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (r) => r.map((c, i) => (i < 2 || i === r.length - 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [
     `scenario ${result.scenario}: ${result.what}`,
     line(rows[0]),

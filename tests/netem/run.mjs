@@ -9,6 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -42,7 +43,8 @@ export async function runScenario(name, { run = randomBytes(3).toString('hex'), 
   mkdirSync(dir, { recursive: true });
   const topo = new Topology(run);
   const ladder = sc.ladder || DEFAULT_LADDER;
-  const result = { scenario: name, what: sc.what, date: new Date().toISOString(), commit: commit(), run, ladder, phases: [], note: null, teardown: null };
+  const result = { scenario: name, what: sc.what, date: new Date().toISOString(), commit: commit(), run, ladder, phases: [], note: null, teardown: null,
+    loadavg: { start: loadavg()[0], end: null } };
   const notes = [];
   const samples = [];
   let product = null;
@@ -82,9 +84,11 @@ export async function runScenario(name, { run = randomBytes(3).toString('hex'), 
     const phases = [];
     for (const ph of sc.phases) {
       if (aborted()) break;
-      await take();
+      // A phase runs from the first sample after its impairments are in place to its last sample:
+      // the time `topo.sh set` takes (a few tenths of a second) belongs to no phase.
       for (const [link, imp] of Object.entries(ph.set)) topo.set(link, imp);
       const from = (Date.now() - t0) / 1000;
+      await take();
       const end = Date.now() + ph.sec * 1000;
       while (Date.now() < end && !aborted()) {
         await sleep(Math.min(SAMPLE_MS, Math.max(0, end - Date.now())));
@@ -94,6 +98,8 @@ export async function runScenario(name, { run = randomBytes(3).toString('hex'), 
       log(`    ${ph.name} done at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }
     result.phases = summarise(samples, phases);
+    // The machine's 1-minute load: on 2 shared cores, CPU contention shows up as freezes and concealment.
+    result.loadavg.end = loadavg()[0];
     result.shaping = Object.fromEntries(['s1', 'box'].map((l) => [l, tbfCounters(topo.stats(l))]));
     if (product.hub.exited) notes.push(`the hub exited: ${JSON.stringify(product.hub.exited)}`);
     if (product.box.exited) notes.push(`the box exited: ${JSON.stringify(product.box.exited)}`);

@@ -42,8 +42,8 @@ export const SCENARIOS = {
     phases: [clear(10), { name: 'delay150', sec: 30, set: { s1: ['delay=150', 'jitter=30'] } }, after(15)],
   },
   tcpcut: {
-    what: "every TCP segment on the student's link reset for 5 s (the signalling WebSocket breaks)",
-    phases: [clear(10), { name: 'tcpcut', sec: 5, set: { s1: ['cut'] } }, after(25)],
+    what: "every TCP segment on the student's link answered with a reset for 25 s (longer than the hub's 20 s WebSocket ping, so the idle signalling socket is hit)",
+    phases: [clear(10), { name: 'tcpcut', sec: 25, set: { s1: ['cut'] } }, after(25)],
   },
   // The CI smoke: short, with a light ladder whose top layer is well above the cap.
   smoke: {

@@ -56,8 +56,13 @@ export function accumulate(samples) {
 
 const round = (x, digits = 1) => (x == null || !Number.isFinite(x) ? null : Number(x.toFixed(digits)));
 
-/** The sample at or just before `t` (the first one if none is). */
-function at(acc, t) {
+/** The first sample at or after `t` (the last one if none is). */
+function from(acc, t) {
+  return acc.find((a) => a.t >= t - 1e-6) || acc[acc.length - 1];
+}
+
+/** The last sample at or before `t` (the first one if none is). */
+function until(acc, t) {
   let best = acc[0];
   for (const a of acc) if (a.t <= t + 1e-6) best = a;
   return best;
@@ -69,16 +74,17 @@ export function pairName(pair) {
 }
 
 /**
- * Per phase ({ name, from, to } in seconds): videoFps, maxWidth, freezeSec, audioConcealedPct, kbps,
+ * Per phase ({ name, from, to } in seconds; figures from its first sample to its last): videoFps, maxWidth, freezeSec, audioConcealedPct, kbps,
  * relay (the selected pair at the phase's end uses a TURN relay; null when no pair is selected), and
- * for the human table freezes, pair, reconnects.
+ * for the human table freezes, pair, reconnects (new subscribe connections) and pageStates (the
+ * student page's states in order, e.g. connected>reconnecting>connected).
  */
 export function summarise(samples, phases) {
   const acc = accumulate(samples);
   return phases.map((p) => {
     if (!acc.length) return { name: p.name, from: p.from, to: p.to, videoFps: 0, maxWidth: 0, freezeSec: round(p.to - p.from), audioConcealedPct: null, kbps: 0, relay: null, freezes: 0, pair: null, reconnects: 0 };
-    const a = at(acc, p.from);
-    const b = at(acc, p.to);
+    const a = from(acc, p.from);
+    const b = until(acc, p.to);
     const dt = b.t - a.t;
     const inside = acc.filter((x) => x.t > p.from && x.t <= p.to + 1e-6);
     const audio = b.audioTotal - a.audioTotal;
@@ -95,6 +101,7 @@ export function summarise(samples, phases) {
       freezes: b.freezeCount - a.freezeCount,
       pair: pairName(b.pair),
       reconnects: b.reconnects - a.reconnects,
+      pageStates: [a, ...inside].map((x) => x.state || '-').filter((st, i, all) => i === 0 || st !== all[i - 1]).join('>'),
     };
   });
 }

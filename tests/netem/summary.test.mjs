@@ -22,7 +22,7 @@ function run(seconds, { fps = 30, width = 1280, kbps = 1000, lost = 0, pc = 1, s
 test('a steady phase reports its frame rate, width, rate and no freeze', () => {
   const [p] = summarise(run(10), [{ name: 'clear', from: 0, to: 10 }]);
   assert.deepEqual({ ...p }, { name: 'clear', from: 0, to: 10, videoFps: 30, maxWidth: 1280, freezeSec: 0,
-    audioConcealedPct: 0, kbps: 1000, relay: false, freezes: 0, pair: 'host/host', reconnects: 0 });
+    audioConcealedPct: 0, kbps: 1000, relay: false, freezes: 0, pair: 'host/host', reconnects: 0, pageStates: 'connected' });
 });
 
 test('a stall still going on when the phase ends counts as frozen', () => {
@@ -68,4 +68,13 @@ test('no media at all: the whole phase is frozen and nothing is relayed', () => 
 test('counters are made monotonic', () => {
   const acc = accumulate([...run(2, { pc: 1 }), ...run(2, { pc: 2, start: { t: 3 } })]);
   for (let i = 1; i < acc.length; i++) assert.ok(acc[i].frames >= acc[i - 1].frames && acc[i].bytes >= acc[i - 1].bytes);
+});
+
+test('a phase starts at its first sample, not at the one taken before its impairment was set', () => {
+  const samples = run(5); // frames flow until t = 5
+  const last = samples[samples.length - 1];
+  for (let t = 6; t <= 9; t++) samples.push({ ...last, t: t + 0.4 }); // set took 0.4 s, then nothing decoded
+  const [, black] = summarise(samples, [{ name: 'clear', from: 0, to: 5 }, { name: 'blackout', from: 5.3, to: 9.4 }]);
+  assert.equal(black.videoFps, 0);
+  assert.equal(black.kbps, 0);
 });
