@@ -114,6 +114,7 @@ export class Ui {
     this.view = byId('view');
     this.swapBtn = byId('swap');
     this.roomLarge = false; // the student swapped: the room camera large, the slides as the tile
+    this.screenWhat = 'the slides'; // what the swap button calls the shared picture
     this.spotlightId = null;
     this.screenTrack = null;
     this.tiles = new Map(); // participantId -> Tile
@@ -245,7 +246,7 @@ export class Ui {
     this.view.dataset.layout = pair ? 'pair' : 'single';
     this.view.dataset.primary = pair && this.roomLarge ? 'room' : 'screen';
     this.swapBtn.hidden = !pair;
-    const label = this.roomLarge ? `Show ${this.screenWhat || 'the slides'} large` : 'Show the room camera large';
+    const label = this.roomLarge ? `Show ${this.screenWhat} large` : 'Show the room camera large';
     this.swapBtn.querySelector('.label').textContent = label;
     this.swapBtn.title = label;
   }
