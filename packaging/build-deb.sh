@@ -110,7 +110,7 @@ for p in "${packages[@]}"; do
             "$root/usr/share/doc/lectern-appliance/appliance.example.toml"
         scripts lectern-appliance "$root"
         control lectern-appliance "$root" \
-            "libc6 (>= 2.36), systemd, libgstreamer1.0-0 (>= 1.22), libgstreamer-plugins-base1.0-0 (>= 1.22), libgstreamer-plugins-bad1.0-0 (>= 1.22), gstreamer1.0-plugins-base, gstreamer1.0-plugins-good, gstreamer1.0-plugins-bad, gstreamer1.0-plugins-ugly, gstreamer1.0-libav, gstreamer1.0-nice, gstreamer1.0-alsa" \
+            "libc6 (>= 2.36), systemd, libgstreamer1.0-0 (>= 1.22), libgstreamer-plugins-base1.0-0 (>= 1.22), libgstreamer-plugins-bad1.0-0 (>= 1.22), gstreamer1.0-plugins-base, gstreamer1.0-plugins-good, gstreamer1.0-plugins-bad, gstreamer1.0-plugins-ugly, gstreamer1.0-libav, gstreamer1.0-nice, gstreamer1.0-alsa, gstreamer1.0-x" \
             "Lectern classroom appliance
  Captures a classroom's camera and microphone, publishes them to a Lectern
  hub over WHIP, plays the return feed in the room and drives the GPIO

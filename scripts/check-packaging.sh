@@ -94,8 +94,9 @@ if sh -n packaging/debian/*/postinst packaging/debian/*/prerm packaging/debian/*
         /usr/share/doc/lectern-hub/README.md
     [[ $(dpkg-deb -I "$debs"/lectern-hub_*.deb conffiles) == /etc/lectern-hub/hub.toml ]] ||
         fail "lectern-hub.deb: /etc/lectern-hub/hub.toml is not a conffile"
+    # Every package that ships an element the box makes (appliance/src/media/catalog.rs).
     check_deb "$debs"/lectern-appliance_*.deb \
-        "gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-nice gstreamer1.0-libav gstreamer1.0-alsa" "" \
+        "$(target/debug/lectern-appliance probe --packages debian | tr '\n' ' ')" "" \
         /usr/bin/lectern-appliance /usr/lib/systemd/system/lectern-appliance.service \
         /usr/lib/sysusers.d/lectern-appliance.conf /usr/lib/tmpfiles.d/lectern-appliance.conf \
         /usr/lib/lectern/appliance.toml /usr/share/doc/lectern-appliance/appliance.example.toml

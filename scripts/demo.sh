@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the product on this machine: the hub, and a virtual classroom box (test pattern, tone and a
 # test "laptop" shown as slides) publishing room "demo". Prints a student link and a teacher link; Ctrl-C stops everything.
-# Environment: LECTERN_LISTEN (default 127.0.0.1:8080), LECTERN_DATA_DIR (default ./data).
+# Environment: LECTERN_LISTEN (default 127.0.0.1:8080), LECTERN_DATA_DIR (default ./data),
+# LECTERN_BOX_STATUS (the box's status endpoint, default 127.0.0.1:8090).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -9,10 +10,16 @@ scripts/deps.sh
 listen="${LECTERN_LISTEN:-127.0.0.1:8080}"
 data="${LECTERN_DATA_DIR:-$PWD/data}"
 room=demo
+box_status="${LECTERN_BOX_STATUS:-127.0.0.1:8090}"
 
 echo "==> building (first time takes a few minutes)"
 cargo build --release --bins --locked
 bin=target/release
+# Every GStreamer element the virtual box makes must be installed, or it never goes live.
+if ! "$bin/lectern-appliance" probe --check --virtual; then
+  echo "error: the classroom box cannot run here: install the packages named above (scripts/deps.sh should have)" >&2
+  exit 1
+fi
 
 pids=()
 cleanup() {
@@ -39,8 +46,27 @@ admin=$(grep -o 'http://[^ ]*/admin/setup?code=[^ ]*' "$data/hub.out" | head -1 
 admin=${admin/0.0.0.0/127.0.0.1}
 device=$(token device "Room 101")
 "$bin/lectern-appliance" --virtual --content virtual --hub "$base" --room "$room" --token "$device" \
-  --state-dir "$data/appliance" --config "$data/appliance" 2>"$data/appliance.log" &
+  --state-dir "$data/appliance" --config "$data/appliance" --status-listen "$box_status" 2>"$data/appliance.log" &
 pids+=($!)
+
+# Links to a room that never goes on air help nobody: wait for the box to say it is live.
+echo "==> waiting for the classroom box to go live (up to 60 s)"
+status=""
+# The box's own state is the document's first "state" (the return feed has one too).
+box_state() { sed -n 's/^{"version":"[^"]*","state":"\([a-z]*\)".*/\1/p' <<<"$status"; }
+for _ in $(seq 1 120); do
+  status=$(curl -fsS --max-time 2 "http://$box_status/status" 2>/dev/null || true)
+  [[ $(box_state) == live ]] && break
+  kill -0 "${pids[1]}" 2>/dev/null || { echo "the classroom box stopped:"; tail -20 "$data/appliance.log"; exit 1; }
+  sleep 0.5
+done
+if [[ $(box_state) != live ]]; then
+  error=$(sed -n 's/.*"last_error":"\([^"]*\)".*/\1/p' <<<"$status")
+  echo "error: the classroom box did not go live within 60 s. Its last error: ${error:-none reported}" >&2
+  echo "Its log ($data/appliance.log) ends with:" >&2
+  tail -10 "$data/appliance.log" >&2
+  exit 1
+fi
 
 cat <<MSG
 

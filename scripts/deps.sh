@@ -1,19 +1,32 @@
 #!/usr/bin/env bash
-# Installs what Lectern needs on Debian/Ubuntu, skipping what is already there.
-# Usage: scripts/deps.sh [--test]   (--test adds Chromium and the browser-test node modules)
+# Installs what Lectern needs on Debian 12, skipping what is already there.
+# Usage: scripts/deps.sh [--test]   (--test adds Chromium, the network test bed's tools and the
+#                                     browser-test node modules)
+#        scripts/deps.sh --list     (prints the packages the product itself needs, one a line, and
+#                                     installs nothing: the appliance's tests check it covers every
+#                                     GStreamer element the box makes, see appliance/src/media/catalog.rs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The Rust version the locked crates need (gstreamer-rs 0.25): keep equal to rust-version in Cargo.toml.
+rust_min=1.92
 
 packages=(
   pkg-config
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   gstreamer1.0-nice gstreamer1.0-libav gstreamer1.0-alsa gstreamer1.0-tools
+  # textoverlay/timeoverlay (Pango): not in plugins-base on Debian, and only *recommended* by plugins-good.
+  gstreamer1.0-x
   sqlite3 curl
   janus
 )
+if [[ "${1:-}" == "--list" ]]; then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(chromium nodejs npm python3-venv systemd)
+  packages+=(chromium nodejs npm python3-venv systemd nftables iproute2)
 fi
 
 missing=()
@@ -34,8 +47,13 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if ! command -v cargo >/dev/null; then
-  echo "error: cargo (Rust 1.85 or newer) is needed: install it with rustup (https://rustup.rs)" >&2
+if ! command -v cargo >/dev/null || ! command -v rustc >/dev/null; then
+  echo "error: Rust $rust_min or newer is needed: install it with rustup (https://rustup.rs)" >&2
+  exit 1
+fi
+have=$(rustc --version | awk '{print $2}')
+if [[ $(printf '%s\n%s\n' "$rust_min" "${have%%-*}" | sort -V | head -1) != "$rust_min" ]]; then
+  echo "error: Rust $have is too old: the locked crates need $rust_min or newer (rustup update stable)" >&2
   exit 1
 fi
 

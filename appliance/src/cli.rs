@@ -29,7 +29,37 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print this machine's cameras, microphones, speakers and H.264 encoders as JSON.
-    Probe,
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ProbeArgs {
+    /// Instead of the JSON: check that every GStreamer element a box needs is installed, print
+    /// each missing one with its package, and exit non-zero if any is missing.
+    #[arg(long)]
+    pub check: bool,
+    /// With --check: a virtual box (test sources, no room screen or speakers).
+    #[arg(long = "virtual", requires = "check")]
+    pub virtual_sources: bool,
+    /// With --check: a real box without a room screen or speakers.
+    #[arg(long, requires = "check")]
+    pub headless: bool,
+    /// Instead of the JSON: print the packages that ship every element any box needs, one a
+    /// line (what install scripts and package dependencies must cover).
+    #[arg(long, value_enum, conflicts_with = "check")]
+    pub packages: Option<Distro>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Distro {
+    Debian,
+    Yocto,
+}
+
+impl ProbeArgs {
+    pub fn mode(&self) -> crate::media::catalog::Mode {
+        crate::media::catalog::Mode { virtual_sources: self.virtual_sources, headless: self.headless }
+    }
 }
 
 /// Running the appliance (no subcommand). Flags win over the configuration files.
@@ -259,7 +289,11 @@ mod tests {
     #[test]
     fn probe_needs_no_hub() {
         let cli = Cli::try_parse_from(["lectern-appliance", "probe"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Probe)));
+        assert!(matches!(cli.command, Some(Command::Probe(ProbeArgs { check: false, .. }))));
+        let cli = Cli::try_parse_from(["lectern-appliance", "probe", "--check", "--virtual"]).unwrap();
+        let Some(Command::Probe(args)) = cli.command else { panic!("probe") };
+        assert!(args.mode().virtual_sources && !args.mode().headless);
+        assert!(Cli::try_parse_from(["lectern-appliance", "probe", "--virtual"]).is_err(), "--virtual needs --check");
     }
 
     #[test]

@@ -4,7 +4,7 @@ use anyhow::{Context, anyhow};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use lectern_appliance::cli::{Cli, Command, RunArgs};
+use lectern_appliance::cli::{Cli, Command, Distro, ProbeArgs, RunArgs};
 use lectern_appliance::config::{self, ConfigSource, Loaded, Settings, TokenSource};
 use lectern_appliance::control::{self, ControlSettings};
 use lectern_appliance::media::{self, EncoderChoice, GstEncoderRegistry};
@@ -32,7 +32,28 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     media::init().context("initialising GStreamer")?;
     match cli.command {
-        Some(Command::Probe) => {
+        Some(Command::Probe(args)) if args.check => {
+            let missing = media::catalog::missing(args.mode());
+            if missing.is_empty() {
+                println!("ok: every GStreamer element this box needs is installed");
+                return Ok(());
+            }
+            for e in &missing {
+                println!("missing: {} (install {})", e.factory, media::catalog::install_hint(e.factory));
+            }
+            Err(anyhow!("{} GStreamer element(s) missing: install the packages named above", missing.len()))
+        }
+        Some(Command::Probe(ProbeArgs { packages: Some(distro), .. })) => {
+            let pick = match distro {
+                Distro::Debian => |e: &media::catalog::Element| e.debian,
+                Distro::Yocto => |e: &media::catalog::Element| e.yocto,
+            };
+            for package in media::catalog::packages(media::catalog::required_anywhere(), pick) {
+                println!("{package}");
+            }
+            Ok(())
+        }
+        Some(Command::Probe(_)) => {
             let found = probe::probe();
             println!("{}", serde_json::to_string_pretty(&found).context("serialising the probe")?);
             Ok(())

@@ -42,6 +42,11 @@ impl ClaimScreen {
         self.text.set_property("text", text);
     }
 
+    /// The running pipeline (for tests that walk its elements).
+    pub fn pipeline(&self) -> &gst::Pipeline {
+        &self.pipeline
+    }
+
     /// What the screen says now.
     pub fn text(&self) -> String {
         self.text.property::<String>("text")

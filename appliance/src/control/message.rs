@@ -125,14 +125,15 @@ impl<R: Rng> Backoff<R> {
     }
 }
 
-/// The overlay line on the room's display: `✋ Ada, Bob`, or empty when no hand is up.
+/// The overlay line on the room's display: `Hands up: Ada, Bob`, or empty when no hand is up.
+/// Words, not pictographs: a box's Pango has no emoji font and draws an empty box.
 pub fn hands_text(names: &[String]) -> String {
-    names_line("✋", names)
+    names_line("Hands up:", names)
 }
 
-/// The lobby line on the room's display: `🚪 Waiting: Ada`, or empty when nobody waits.
+/// The lobby line on the room's display: `Waiting: Ada`, or empty when nobody waits.
 pub fn lobby_text(names: &[String]) -> String {
-    names_line("🚪 Waiting:", names)
+    names_line("Waiting:", names)
 }
 
 fn names_line(prefix: &str, names: &[String]) -> String {
@@ -208,11 +209,11 @@ mod tests {
     #[test]
     fn raised_hands_read_as_one_short_line() {
         assert_eq!(hands_text(&[]), "");
-        assert_eq!(hands_text(&["Ada".into(), "Bob".into()]), "✋ Ada, Bob");
+        assert_eq!(hands_text(&["Ada".into(), "Bob".into()]), "Hands up: Ada, Bob");
         let many: Vec<String> = ["A", "B", "C", "D", "E", "F"].map(String::from).to_vec();
-        assert_eq!(hands_text(&many), "✋ A, B, C, D +2");
-        assert_eq!(hands_text(&["Ev\u{7}e\n".into()]), "✋ Eve");
-        assert_eq!(lobby_text(&["Marie".into()]), "🚪 Waiting: Marie");
+        assert_eq!(hands_text(&many), "Hands up: A, B, C, D +2");
+        assert_eq!(hands_text(&["Ev\u{7}e\n".into()]), "Hands up: Eve");
+        assert_eq!(lobby_text(&["Marie".into()]), "Waiting: Marie");
         assert_eq!(
             parse(r#"{"type":"lobby","names":["Marie"]}"#),
             Incoming::Command(Command::Lobby(vec!["Marie".into()]))

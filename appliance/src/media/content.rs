@@ -19,8 +19,9 @@ use gstreamer::prelude::*;
 
 use super::MediaError;
 use super::camera_mode::CameraCodec;
+use super::element::{capsfilter, leaky_queue, make};
 use super::encoder::named_encoder_elements;
-use super::pipeline::{Chain, capsfilter, h264_payloader, i420_caps, leaky_queue, make};
+use super::pipeline::{Chain, h264_payloader, i420_caps};
 use super::settings::{ContentSettings, Source};
 use crate::supervisor::SourceKind;
 

@@ -7,7 +7,8 @@
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
-use super::pipeline::{Pipeline, make};
+use super::element::make;
+use super::pipeline::Pipeline;
 use super::{Controls, MediaError};
 
 const MUTE: &str = "audio-mute";

@@ -19,7 +19,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use super::MediaError;
-use super::pipeline::make;
+use super::element::make;
 
 /// The probe and the microphone's webrtcdsp both run mono at 48 kHz: the far end is voices.
 pub(super) const PROBE_CHANNELS: i32 = 1;
@@ -61,7 +61,7 @@ pub(super) fn probe_chain(probe: &EchoProbe) -> Result<Vec<gst::Element>, MediaE
         .build();
     Ok(vec![
         make("audioconvert", "return-echo-convert")?,
-        super::pipeline::capsfilter("return-echo-caps", mono)?,
+        super::element::capsfilter("return-echo-caps", mono)?,
         probe.element().clone(),
     ])
 }

@@ -10,7 +10,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use super::MediaError;
-use super::pipeline::{capsfilter, make};
+use super::element::{capsfilter, make};
 use super::settings::VideoSettings;
 
 /// How long a candidate may take to produce its first encoded frame. Hardware encoders open

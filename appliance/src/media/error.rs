@@ -6,8 +6,9 @@ use std::time::Duration;
 pub enum MediaError {
     #[error("GStreamer could not be initialised")]
     Init(#[source] gstreamer::glib::Error),
-    #[error("element '{element}' not available: install {package}")]
-    MissingElement { element: String, package: &'static str },
+    /// `install` names the package(s) that ship it (see `catalog`).
+    #[error("element '{element}' not available: install {install}")]
+    MissingElement { element: String, install: String },
     #[error("invalid media settings: {0}")]
     InvalidSettings(String),
     #[error("could not link '{from}' to '{to}'")]

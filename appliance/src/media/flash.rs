@@ -10,7 +10,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use super::MediaError;
-use super::pipeline::add_error;
+use super::element::add_error;
 
 /// Limited-range luma for white and black; chroma neutral.
 const WHITE: u8 = 235;

@@ -6,10 +6,12 @@
 //! `supervisor`.
 
 mod camera_mode;
+pub mod catalog;
 mod certificate;
 mod content;
 mod controls;
 mod echo;
+mod element;
 mod encoder;
 mod error;
 mod flash;

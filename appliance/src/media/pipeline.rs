@@ -36,6 +36,7 @@ use super::MediaError;
 use super::camera_mode::{CameraCodec, CameraMode};
 use super::controls;
 use super::echo::EchoProbe;
+use super::element::{add_error, capsfilter, leaky_queue, make};
 use super::encoder::encoder_elements;
 use super::settings::{AudioProcessing, MediaSettings, Source, VideoSettings};
 use super::simulcast;
@@ -564,68 +565,4 @@ fn link_sendonly(last: &gst::Element, webrtcbin: &gst::Element) -> Result<(), Me
     let transceiver = sink.property::<gst_webrtc::WebRTCRTPTransceiver>("transceiver");
     transceiver.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly);
     Ok(())
-}
-
-pub(super) fn add_and_link(pipeline: &gst::Pipeline, chain: &[gst::Element]) -> Result<(), MediaError> {
-    for element in chain {
-        pipeline.add(element).map_err(|_| add_error(&element.name()))?;
-    }
-    for pair in chain.windows(2) {
-        pair[0]
-            .link(&pair[1])
-            .map_err(|_| MediaError::Link { from: pair[0].name().to_string(), to: pair[1].name().to_string() })?;
-    }
-    Ok(())
-}
-
-pub(super) fn add_error(name: &str) -> MediaError {
-    MediaError::Link { from: name.to_owned(), to: "pipeline".to_owned() }
-}
-
-/// A queue between capture and encoder so a slow encoder drops old frames instead of
-/// stalling the source: latency matters more than completeness in a live lesson.
-pub(super) fn leaky_queue(name: &str) -> Result<gst::Element, MediaError> {
-    let queue = make("queue", name)?;
-    queue.set_property("max-size-buffers", 3u32);
-    queue.set_property("max-size-bytes", 0u32);
-    queue.set_property("max-size-time", 0u64);
-    queue.set_property_from_str("leaky", "downstream");
-    Ok(queue)
-}
-
-pub(super) fn capsfilter(name: &str, caps: gst::Caps) -> Result<gst::Element, MediaError> {
-    let filter = make("capsfilter", name)?;
-    filter.set_property("caps", caps);
-    Ok(filter)
-}
-
-pub(super) fn make(factory: &str, name: &str) -> Result<gst::Element, MediaError> {
-    gst::ElementFactory::make(factory)
-        .name(name)
-        .build()
-        .map_err(|_| MediaError::MissingElement { element: factory.to_owned(), package: package_of(factory) })
-}
-
-/// The Debian package that ships `factory`, for the error message.
-fn package_of(factory: &str) -> &'static str {
-    match factory {
-        "x264enc" => "gstreamer1.0-plugins-ugly",
-        "webrtcbin" => "gstreamer1.0-plugins-bad and gstreamer1.0-nice",
-        "openh264enc" | "webrtcdsp" => "gstreamer1.0-plugins-bad",
-        "vaapih264enc" => "gstreamer1.0-vaapi",
-        "nvv4l2h264enc" | "nvvidconv" => "NVIDIA's L4T GStreamer plugins",
-        "alsasrc" | "alsasink" => "gstreamer1.0-alsa",
-        "avdec_h264" => "gstreamer1.0-libav",
-        "kmssink" | "webrtcechoprobe" | "h264parse" => "gstreamer1.0-plugins-bad",
-        "jpegdec" => "gstreamer1.0-plugins-good",
-        "appsrc" => "gstreamer1.0-plugins-base",
-        "v4l2src" | "rtph264pay" | "rtpopuspay" | "videobalance" | "v4l2h264enc" | "rtph264depay" | "rtpvp8depay"
-        | "rtpopusdepay" | "vp8dec" | "level" | "autovideosink" => "gstreamer1.0-plugins-good",
-        "videotestsrc" | "audiotestsrc" | "timeoverlay" | "videoconvert" | "videoscale" | "videorate"
-        | "audioconvert" | "audioresample" | "opusenc" | "opusdec" | "volume" | "audiomixer" => {
-            "gstreamer1.0-plugins-base"
-        }
-        "queue" | "capsfilter" | "fakesink" | "input-selector" => "libgstreamer1.0-0",
-        _ => "the GStreamer plugin that provides it",
-    }
 }

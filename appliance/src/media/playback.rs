@@ -27,7 +27,8 @@ use gstreamer_webrtc as gst_webrtc;
 
 use super::MediaError;
 use super::echo::EchoProbe;
-use super::pipeline::{Pipeline, add_and_link, add_error, capsfilter, check_consent, gather_on, make, rms_channels};
+use super::element::{add_and_link, add_error, capsfilter, make};
+use super::pipeline::{Pipeline, check_consent, gather_on, rms_channels};
 use super::stats::ReturnStats;
 
 /// Audio m-lines offered: the hub fills them with the loudest remote participants.

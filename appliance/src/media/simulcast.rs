@@ -25,8 +25,9 @@ use gstreamer_rtp::prelude::*;
 use gstreamer_webrtc as gst_webrtc;
 
 use super::MediaError;
+use super::element::{add_and_link, capsfilter, leaky_queue, make};
 use super::encoder::encoder_elements;
-use super::pipeline::{add_and_link, capsfilter, leaky_queue, make, video_payloader};
+use super::pipeline::video_payloader;
 use super::settings::VideoSettings;
 
 /// The RIDs in the offer, top layer first: full, half, quarter, eighth (as browsers commonly name
@@ -79,7 +80,7 @@ pub fn encodings(video: &VideoSettings) -> Vec<Encoding> {
 pub(super) fn fan_out(pipeline: &gst::Pipeline, video: &VideoSettings) -> Result<Option<gst::Element>, MediaError> {
     let Some(tee) = pipeline.by_name(TEE) else { return Ok(None) };
     let funnel = make("rtpfunnel", "video-funnel")?;
-    pipeline.add(&funnel).map_err(|_| super::pipeline::add_error("video-funnel"))?;
+    pipeline.add(&funnel).map_err(|_| super::element::add_error("video-funnel"))?;
     let mut ssrcs = Vec::new();
     for (i, encoding) in encodings(video).into_iter().enumerate() {
         let branch = branch(video, &encoding, i == 0, &mut ssrcs)?;
@@ -150,7 +151,7 @@ fn layer_name(base: &str, rid: &str, top: bool) -> String {
 fn tag_with_rid(pay: &gst::Element, rid: &'static str) -> Result<(), MediaError> {
     let ext = gst_rtp::RTPHeaderExtension::create_from_uri(RID_URI).ok_or_else(|| MediaError::MissingElement {
         element: "rtphdrextstreamid".into(),
-        package: "gstreamer1.0-plugins-good",
+        install: super::catalog::install_hint("rtphdrextstreamid"),
     })?;
     ext.set_id(RID_EXT_ID);
     ext.set_property("rid", rid);
@@ -282,7 +283,7 @@ fn with_layers(mut caps: gst::Caps, rids: &[&str]) -> gst::Caps {
 fn tag_with_mid(pay: &gst::Element, transceiver: &gst_webrtc::WebRTCRTPTransceiver) -> Result<(), MediaError> {
     let ext = gst_rtp::RTPHeaderExtension::create_from_uri(MID_URI).ok_or_else(|| MediaError::MissingElement {
         element: "rtphdrextmid".into(),
-        package: "gstreamer1.0-plugins-base",
+        install: super::catalog::install_hint("rtphdrextmid"),
     })?;
     ext.set_id(MID_EXT_ID);
     pay.emit_by_name::<()>("add-extension", &[&ext]);

@@ -74,10 +74,12 @@ FILES:${PN} += "${nonarch_libdir}/lectern \
                 ${systemd_system_unitdir}/lectern-appliance.service \
 "
 
-# Every element the appliance makes (appliance/src/media): capture, conversion, Opus, RTP,
-# webrtcbin with nice/dtls/srtp, echo cancellation, the return feed's decoders and sinks.
+# Every element the appliance makes (appliance/src/media/catalog.rs, which a test checks this list
+# against): capture, conversion, text overlays, Opus, RTP, webrtcbin with nice/dtls/srtp, echo
+# cancellation, snapshots, the return feed's decoders and sinks.
 RDEPENDS:${PN} += "${LECTERN_HW_ENCODER} \
                    ${LECTERN_SW_ENCODER} \
+                   gstreamer1.0 \
                    gstreamer1.0-libav \
                    gstreamer1.0-plugins-bad-dtls \
                    gstreamer1.0-plugins-bad-kms \
@@ -88,17 +90,22 @@ RDEPENDS:${PN} += "${LECTERN_HW_ENCODER} \
                    gstreamer1.0-plugins-base-alsa \
                    gstreamer1.0-plugins-base-app \
                    gstreamer1.0-plugins-base-audioconvert \
+                   gstreamer1.0-plugins-base-audiomixer \
                    gstreamer1.0-plugins-base-audioresample \
                    gstreamer1.0-plugins-base-audiotestsrc \
                    gstreamer1.0-plugins-base-opus \
+                   gstreamer1.0-plugins-base-pango \
                    gstreamer1.0-plugins-base-videoconvertscale \
                    gstreamer1.0-plugins-base-videorate \
                    gstreamer1.0-plugins-base-videotestsrc \
+                   gstreamer1.0-plugins-base-volume \
                    gstreamer1.0-plugins-good-autodetect \
+                   gstreamer1.0-plugins-good-jpeg \
                    gstreamer1.0-plugins-good-level \
                    gstreamer1.0-plugins-good-rtp \
                    gstreamer1.0-plugins-good-rtpmanager \
                    gstreamer1.0-plugins-good-video4linux2 \
+                   gstreamer1.0-plugins-good-videofilter \
                    gstreamer1.0-plugins-good-vpx \
                    libnice \
 "
