@@ -50,8 +50,18 @@ pub struct Rung {
 
 /// Looks at devices and encoders. Call after `media::init`.
 pub fn probe() -> Probe {
-    let registry = GstEncoderRegistry::default();
-    let ladder = DEFAULT_ENCODERS
+    Probe {
+        cameras: devices("Video/Source"),
+        microphones: devices("Audio/Source"),
+        speakers: devices("Audio/Sink"),
+        encoders: h264_encoders(),
+        ladder: ladder(&GstEncoderRegistry::default()),
+    }
+}
+
+/// The default ladder's verdict on each rung, as `registry` sees the machine.
+pub fn ladder(registry: &dyn EncoderRegistry) -> Vec<Rung> {
+    DEFAULT_ENCODERS
         .iter()
         .map(|&encoder| {
             let status = if !registry.is_available(encoder) {
@@ -61,14 +71,7 @@ pub fn probe() -> Probe {
             };
             Rung { encoder: encoder.to_owned(), status }
         })
-        .collect();
-    Probe {
-        cameras: devices("Video/Source"),
-        microphones: devices("Audio/Source"),
-        speakers: devices("Audio/Sink"),
-        encoders: h264_encoders(),
-        ladder,
-    }
+        .collect()
 }
 
 /// The devices of one class; empty when no provider is installed or none is present.
@@ -175,4 +178,31 @@ pub fn resolve_camera(camera: &str) -> Result<String, String> {
         let names: Vec<&str> = cameras.iter().map(|d| d.name.as_str()).collect();
         format!("camera.device: no camera named '{camera}' (found: {names:?}; `lectern-appliance probe` lists them)")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Raspberry Pi 4 whose encoder device is busy, with x264 installed.
+    struct Pi4;
+
+    impl EncoderRegistry for Pi4 {
+        fn is_available(&self, factory: &str) -> bool {
+            matches!(factory, "v4l2h264enc" | "x264enc")
+        }
+        fn test_start(&self, factory: &str) -> Result<(), String> {
+            if factory == "v4l2h264enc" { Err("failed to start: device busy".to_owned()) } else { Ok(()) }
+        }
+    }
+
+    #[test]
+    fn the_ladder_says_why_each_rung_does_not_work() {
+        let rungs = ladder(&Pi4);
+        let status = |name: &str| rungs.iter().find(|r| r.encoder == name).map(|r| r.status.as_str());
+        assert_eq!(rungs.len(), DEFAULT_ENCODERS.len());
+        assert_eq!(status("v4l2h264enc"), Some("failed to start: device busy"));
+        assert_eq!(status("nvv4l2h264enc"), Some("not installed"));
+        assert_eq!(status("x264enc"), Some("works"));
+    }
 }
