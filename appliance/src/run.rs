@@ -13,13 +13,14 @@ use rand::rngs::StdRng;
 
 use crate::config::Settings;
 use crate::control::{Command, ControlEvent, hands_text, lobby_text};
+use crate::media::SourceKind;
 use crate::media::{
     self, CameraMode, DtlsCertificate, EchoProbe, InboundMonitor, MediaError, MediaEvent, MediaSettings, MediaStats,
     PeerState, Pipeline, PipelineOptions, Playback, PlaybackSettings, Source,
 };
 use crate::panel::{Button, PanelAction, PanelHandle};
 use crate::report::Reporter;
-use crate::supervisor::{Input, Output, SourceKind, Supervisor, SupervisorConfig};
+use crate::supervisor::{Input, Output, Supervisor, SupervisorConfig};
 use crate::whip::{WhipClient, WhipError, WhipSession};
 
 /// Caps, offer and ICE gathering together; host candidates take milliseconds.

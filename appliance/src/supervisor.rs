@@ -22,7 +22,7 @@ use rand::Rng;
 
 #[path = "supervisor_source.rs"]
 mod source;
-pub use source::SourceKind;
+use crate::media::SourceKind;
 use source::Sources;
 
 /// The return feed's first retry waits `initial_backoff · 2^this` (1 s by default): a feed that

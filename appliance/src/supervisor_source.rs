@@ -6,28 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-/// Which capture device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceKind {
-    Camera,
-    Microphone,
-    /// The laptop's HDMI capture, when the box sends content.
-    Content,
-}
-
-impl SourceKind {
-    pub const ALL: [SourceKind; 3] = [SourceKind::Camera, SourceKind::Microphone, SourceKind::Content];
-}
-
-impl SourceKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            SourceKind::Camera => "camera",
-            SourceKind::Microphone => "microphone",
-            SourceKind::Content => "content",
-        }
-    }
-}
+use crate::media::SourceKind;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Lost {

@@ -63,7 +63,7 @@ fn a_lost_pass_through_camera_sends_encoded_black_and_privacy_works() {
 
 /// The test's "microphone" (hw:9) does not exist either.
 fn options_mic_lost(pipeline: &media::Pipeline) {
-    pipeline.use_stand_in(lectern_appliance::supervisor::SourceKind::Microphone).expect("silent stand-in");
+    pipeline.use_stand_in(lectern_appliance::media::SourceKind::Microphone).expect("silent stand-in");
 }
 
 #[test]

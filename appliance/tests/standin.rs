@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use common::{drop_rtp, settles_to, watch_pad};
 use gstreamer as gst;
 use gstreamer::prelude::*;
+use lectern_appliance::media::SourceKind;
 use lectern_appliance::media::{self, MediaEvent, MediaSettings, PipelineOptions, TestPattern, build_pipeline_with};
-use lectern_appliance::supervisor::SourceKind;
 
 fn small_virtual() -> MediaSettings {
     media::init().expect("GStreamer initialises");

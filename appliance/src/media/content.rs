@@ -18,12 +18,12 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use super::MediaError;
+use super::SourceKind;
 use super::camera_mode::CameraCodec;
 use super::element::{capsfilter, leaky_queue, make};
 use super::encoder::named_encoder_elements;
 use super::pipeline::{Chain, h264_payloader, i420_caps};
 use super::settings::{ContentSettings, Source};
-use crate::supervisor::SourceKind;
 
 /// What the stand-in says while the capture is lost.
 const NO_LAPTOP: &str = "No laptop connected";

@@ -15,7 +15,7 @@ pub enum MediaError {
     Link { from: String, to: String },
     /// The camera or microphone would not open; the rest of the pipeline was fine.
     #[error("{} would not open: {detail}", kind.name())]
-    SourceFailed { kind: crate::supervisor::SourceKind, detail: String },
+    SourceFailed { kind: super::SourceKind, detail: String },
     #[error("pipeline could not go to {state}: {detail}")]
     StateChange { state: &'static str, detail: String },
     #[error("webrtcbin {step} failed: {detail}")]

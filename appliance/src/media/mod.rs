@@ -21,6 +21,7 @@ mod pipeline;
 mod playback;
 mod settings;
 mod simulcast;
+mod source_kind;
 mod standin;
 mod stats;
 mod watch;
@@ -38,6 +39,7 @@ pub use settings::{
     AudioProcessing, ContentSettings, Controls, MediaSettings, SimulcastLayer, Source, TestPattern, VideoSettings,
 };
 pub use simulcast::{Encoding as SimulcastEncoding, encodings as simulcast_encodings};
+pub use source_kind::SourceKind;
 pub use standin::source_of;
 pub use stats::{AudioLevel, MediaStats, ReturnStats};
 pub use watch::{MediaEvent, PeerState, watch};

@@ -33,6 +33,7 @@ use gstreamer::prelude::*;
 use gstreamer_webrtc as gst_webrtc;
 
 use super::MediaError;
+use super::SourceKind;
 use super::camera_mode::{CameraCodec, CameraMode};
 use super::controls;
 use super::echo::EchoProbe;
@@ -43,7 +44,6 @@ use super::simulcast;
 use super::standin;
 use super::stats::AudioLevel;
 use super::watch::MediaEvent;
-use crate::supervisor::SourceKind;
 
 /// Payload types the hub and browsers expect; they are fixed so SDP stays predictable.
 const VIDEO_PT: u32 = 96;

@@ -20,9 +20,9 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use super::MediaError;
+use super::SourceKind;
 use super::element::{add_and_link, add_error, capsfilter, make};
 use super::pipeline::Pipeline;
-use crate::supervisor::SourceKind;
 
 /// Element names per device: its source, its stand-in source, the selector.
 struct Names {
