@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 rust_min=1.92
 
 packages=(
-  pkg-config
+  # rustup brings no linker: cargo links with the system's cc (and a few crates compile C).
+  build-essential pkg-config
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   gstreamer1.0-nice gstreamer1.0-libav gstreamer1.0-alsa gstreamer1.0-tools

@@ -65,7 +65,9 @@ added=$(comm -13 <(echo "$before") <(echo "$after") | wc -l)
 echo "    deps.sh installed $added packages"
 
 echo "==> building the release binaries (inside, on the bound checkout)"
-inside bash -c "cd '$repo' && cargo build --release --bins --locked --quiet" 2>&1 | tail -5
+build_ok=1
+inside bash -c "cd '$repo' && cargo build --release --bins --locked --quiet" >"$root/tmp/build.log" 2>&1 || build_ok=0
+grep -E '^(error|warning: unused)' -A6 "$root/tmp/build.log" | head -30
 
 echo "==> lectern-appliance probe --check --virtual"
 probe_ok=1
@@ -89,6 +91,7 @@ wait "$demo" 2>/dev/null || true
 echo
 echo "fresh Debian 12 rehearsal ($((SECONDS - start)) s):"
 echo "  deps.sh installed:           $added packages"
+echo "  cargo build --release:       $([[ $build_ok -eq 1 ]] && echo ok || echo FAILED, see above)"
 echo "  probe --check --virtual:     $([[ $probe_ok -eq 1 ]] && echo ok || echo MISSING ELEMENTS, see above)"
 if [[ $demo_ok -eq 1 ]]; then
   echo "  demo.sh:                     the box went live"
@@ -96,4 +99,4 @@ else
   echo "  demo.sh:                     FAILED; its output ends with:"
   tail -15 "$demo_log" | sed 's/^/    /'
 fi
-[[ $probe_ok -eq 1 && $demo_ok -eq 1 ]]
+[[ $build_ok -eq 1 && $probe_ok -eq 1 && $demo_ok -eq 1 ]]
