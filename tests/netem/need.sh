@@ -16,3 +16,8 @@ if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
   echo "==> netem: installing the browser tests' node modules"
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi
+if [[ ${NETEM_CLIENT:-} == whep ]] && ! target/netem-venv/bin/python -c 'import aiortc' 2>/dev/null; then
+  echo "==> netem: installing aiortc (PyPI) into target/netem-venv"
+  /usr/bin/python3 -m venv target/netem-venv
+  target/netem-venv/bin/pip install --quiet --disable-pip-version-check aiortc
+fi

@@ -4,7 +4,8 @@
 //
 //   node tests/netem/run.mjs SCENARIO        (as root; scripts/netem.sh is the front door)
 // Environment: NETEM_RUN (run id, default random), NETEM_WORK (logs and data, default
-// target/netem/SCENARIO), LECTERN_HUB_BIN / LECTERN_APPLIANCE_BIN, LNT_CHROMIUM.
+// target/netem/SCENARIO), NETEM_CLIENT (chromium, the student page, by default; or whep, an aiortc
+// viewer), LECTERN_HUB_BIN / LECTERN_APPLIANCE_BIN, LNT_CHROMIUM.
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +18,7 @@ import { DEFAULT_LADDER, Product, ROOM } from './product.mjs';
 import { jsonLine, table } from './report.mjs';
 import { SCENARIOS } from './scenarios.mjs';
 import { Student } from './student.mjs';
+import { WhepViewer } from './whep.mjs';
 import { summarise } from './summary.mjs';
 import { ADDR, HUB_HTTP_PORT, tbfCounters, Topology } from './topology.mjs';
 
@@ -35,7 +37,8 @@ function commit() {
  * misbehaves — a scenario that cannot get media says so in `note`. Rejects only when the bed
  * itself could not be built, after tearing down what was.
  */
-export async function runScenario(name, { run = randomBytes(3).toString('hex'), workDir, log = (m) => console.error(m), signal } = {}) {
+export async function runScenario(name, { run = randomBytes(3).toString('hex'), workDir, client = 'chromium', log = (m) => console.error(m), signal } = {}) {
+  if (!['chromium', 'whep'].includes(client)) throw new Error(`client '${client}': chromium or whep`);
   const sc = SCENARIOS[name];
   if (!sc) throw new Error(`unknown scenario '${name}' (one of: ${Object.keys(SCENARIOS).join(', ')})`);
   const dir = workDir || path.join(REPO, 'target', 'netem', name);
@@ -43,9 +46,10 @@ export async function runScenario(name, { run = randomBytes(3).toString('hex'), 
   mkdirSync(dir, { recursive: true });
   const topo = new Topology(run);
   const ladder = sc.ladder || DEFAULT_LADDER;
-  const result = { scenario: name, what: sc.what, date: new Date().toISOString(), commit: commit(), run, ladder, phases: [], note: null, teardown: null,
+  const result = { scenario: name, what: sc.what, client, date: new Date().toISOString(), commit: commit(), run, ladder, phases: [], note: null, teardown: null, shaping: {},
     loadavg: { start: loadavg()[0], end: null } };
   const notes = [];
+  let failedSamples = 0;
   const samples = [];
   let product = null;
   let student = null;
@@ -59,14 +63,23 @@ export async function runScenario(name, { run = randomBytes(3).toString('hex'), 
     await product.startHub({ turn: !!sc.turn });
     await product.startBox(ladder);
     for (const [link, imp] of Object.entries(sc.setup || {})) topo.set(link, imp);
-    log(`==> [${name}] student`);
-    student = await Student.launch({ netns: topo.netns('s1'), origin: `http://${ADDR.hub}:${HUB_HTTP_PORT}` });
-    await student.open(`${product.baseUrl}/join/${ROOM}?token=${encodeURIComponent(product.mintToken('student', 'Netem student'))}`);
+    log(`==> [${name}] student (${client})`);
+    if (client === 'whep') {
+      student = new WhepViewer({ netns: topo.netns('s1'), logDir: dir });
+      student.start(product.baseUrl, ROOM, product.mintToken('viewer', 'Netem viewer'));
+    } else {
+      student = await Student.launch({ netns: topo.netns('s1'), origin: `http://${ADDR.hub}:${HUB_HTTP_PORT}` });
+      await student.open(`${product.baseUrl}/join/${ROOM}?token=${encodeURIComponent(product.mintToken('student', 'Netem student'))}`);
+    }
 
     let t0 = Date.now();
     const take = async () => {
       const t = (Date.now() - t0) / 1000;
-      try { samples.push({ t, ...(await student.sample()) }); } catch (err) { notes.push(`sample at ${t.toFixed(1)} s failed: ${err.message.split('\n')[0]}`); }
+      try {
+        samples.push({ t, ...(await student.sample()) });
+      } catch (err) {
+        if (!failedSamples++) notes.push(`sampling failed from ${t.toFixed(1)} s: ${err.message.split('\n')[0]}`);
+      }
     };
     // Warm-up (not a phase): until the first frame of the box's video, or the deadline.
     const warm = Date.now() + FIRST_FRAME_MS;
@@ -95,14 +108,17 @@ export async function runScenario(name, { run = randomBytes(3).toString('hex'), 
         await take();
       }
       phases.push({ name: ph.name, from, to: (Date.now() - t0) / 1000 });
+      // The router's tbf counters while this phase's caps are still in place.
+      const shaped = Object.fromEntries(['s1', 'box'].map((l) => [l, tbfCounters(topo.stats(l))]).filter(([, q]) => q.length));
+      if (Object.keys(shaped).length) result.shaping[ph.name] = shaped;
       log(`    ${ph.name} done at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }
     result.phases = summarise(samples, phases);
     // The machine's 1-minute load: on 2 shared cores, CPU contention shows up as freezes and concealment.
     result.loadavg.end = loadavg()[0];
-    result.shaping = Object.fromEntries(['s1', 'box'].map((l) => [l, tbfCounters(topo.stats(l))]));
     if (product.hub.exited) notes.push(`the hub exited: ${JSON.stringify(product.hub.exited)}`);
     if (product.box.exited) notes.push(`the box exited: ${JSON.stringify(product.box.exited)}`);
+    if (failedSamples) notes.push(`${failedSamples} samples failed`);
     if (aborted()) notes.push('interrupted');
   } finally {
     if (student) await student.close();
@@ -125,7 +141,7 @@ async function main() {
   }
   const ctl = new AbortController();
   for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => ctl.abort());
-  const result = await runScenario(name, { run: process.env.NETEM_RUN || undefined, workDir: process.env.NETEM_WORK || undefined, signal: ctl.signal });
+  const result = await runScenario(name, { run: process.env.NETEM_RUN || undefined, workDir: process.env.NETEM_WORK || undefined, client: process.env.NETEM_CLIENT || undefined, signal: ctl.signal });
   console.log(table(result));
   console.log(jsonLine(result));
   process.exit(result.teardown === 'clean' ? 0 : 1);

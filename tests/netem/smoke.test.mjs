@@ -50,7 +50,7 @@ test('the network bed carries media, caps the student and leaves nothing behind'
 
     // The cap is in effect: the rate falls under it, and the router's tbf on the student's link held traffic back.
     assert.ok(cap.kbps <= CAP_KBPS * 1.05, `kbps under the ${CAP_KBPS} kbit/s cap: ${cap.kbps}\n${why}`);
-    const tbf = result.shaping.s1;
+    const tbf = result.shaping.cap600?.s1 || [];
     assert.equal(tbf.length, 2, `a tbf each way on the student's link: ${JSON.stringify(tbf)}`);
     assert.ok(tbf.every((q) => q.rate === '600Kbit'), JSON.stringify(tbf));
     assert.ok(tbf[0].dropped + tbf[0].overlimits > 0, `the downlink tbf never held a packet back: ${JSON.stringify(tbf)}`);

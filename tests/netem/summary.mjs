@@ -82,7 +82,7 @@ export function pairName(pair) {
 export function summarise(samples, phases) {
   const acc = accumulate(samples);
   return phases.map((p) => {
-    if (!acc.length) return { name: p.name, from: p.from, to: p.to, videoFps: 0, maxWidth: 0, freezeSec: round(p.to - p.from), audioConcealedPct: null, kbps: 0, relay: null, freezes: 0, pair: null, reconnects: 0 };
+    if (!acc.length) return { name: p.name, from: p.from, to: p.to, videoFps: 0, maxWidth: 0, freezeSec: round(p.to - p.from), audioConcealedPct: null, kbps: 0, relay: null, freezes: 0, pair: null, reconnects: 0, pageStates: '-' };
     const a = from(acc, p.from);
     const b = until(acc, p.to);
     const dt = b.t - a.t;
