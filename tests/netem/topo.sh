@@ -26,6 +26,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 NODES=(hub box s1 turn)
 HTTP_PORT=8080
 QUEUE_MS=${NETEM_QUEUE_MS:-200} # tbf's queue: how long a packet may wait before it is dropped
+PYTHON=$(command -v /usr/bin/python3 || command -v python3) # the delay forwarder is stdlib only
 
 die() { echo "topo.sh: $*" >&2; exit 2; }
 index_of() { local i; for i in "${!NODES[@]}"; do [[ ${NODES[$i]} == "$1" ]] && { echo $((i + 1)); return; }; done; die "unknown node '$1' (one of: ${NODES[*]})"; }
@@ -95,21 +96,25 @@ stop_delay() {
   pid=$(cat "$pidfile")
   rm -f "$pidfile"
   kill "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  for _ in $(seq 1 100); do alive "$pid" || return 0; sleep 0.05; done
   kill -9 "$pid" 2>/dev/null || true
 }
+
+# Started by an earlier topo.sh, the forwarder is reaped by init, perhaps late: a zombie is gone.
+alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1; [[ $st != Z* ]]; }
 
 start_delay() { # RUN LINK MS JITTER
   local run=$1 link=$2 table other dir pid
   table=$((100 + $(index_of "$link")))
   dir=$(rundir "$run")
-  in_r "$run" python3 "$HERE/delay.py" --dev "lnt-d-$link" --delay "$3" --jitter "$4" \
+  # Not through in_r: $! must be the forwarder itself (ip netns exec execs it), so stop_delay ends it.
+  ip netns exec "$(ns "$run" r)" "$PYTHON" "$HERE/delay.py" --dev "lnt-d-$link" --delay "$3" --jitter "$4" \
     >"$dir/delay-$link.log" 2>&1 &
   pid=$!
   echo "$pid" >"$dir/delay-$link.pid"
   for _ in $(seq 1 50); do # the forwarder prints "ready" once attached to the device
     grep -q '^ready' "$dir/delay-$link.log" 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || die "delay forwarder for $link exited: $(cat "$dir/delay-$link.log")"
+    alive "$pid" || die "delay forwarder for $link exited: $(cat "$dir/delay-$link.log")"
     sleep 0.1
   done
   grep -q '^ready' "$dir/delay-$link.log" || die "delay forwarder for $link not ready within 5 s"
