@@ -38,91 +38,37 @@ function commit() {
  * itself could not be built, after tearing down what was.
  */
 export async function runScenario(name, { run = randomBytes(3).toString('hex'), workDir, client = 'chromium', log = (m) => console.error(m), signal } = {}) {
-  if (!['chromium', 'whep'].includes(client)) throw new Error(`client '${client}': chromium or whep`);
   const sc = SCENARIOS[name];
   if (!sc) throw new Error(`unknown scenario '${name}' (one of: ${Object.keys(SCENARIOS).join(', ')})`);
+  if (!['chromium', 'whep'].includes(client)) throw new Error(`client '${client}': chromium or whep`);
   const dir = workDir || path.join(REPO, 'target', 'netem', name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const topo = new Topology(run);
   const ladder = sc.ladder || DEFAULT_LADDER;
-  const result = { scenario: name, what: sc.what, client, date: new Date().toISOString(), commit: commit(), run, ladder, phases: [], note: null, teardown: null, shaping: {},
-    loadavg: { start: loadavg()[0], end: null } };
+  const result = { scenario: name, what: sc.what, client, date: new Date().toISOString(), commit: commit(), run, ladder,
+    phases: [], note: null, teardown: null, shaping: {}, loadavg: { start: loadavg()[0], end: null } };
   const notes = [];
-  let failedSamples = 0;
-  const samples = [];
-  let product = null;
-  let student = null;
-  const aborted = () => signal && signal.aborted;
+  const world = { product: null, student: null };
+  const aborted = () => !!(signal && signal.aborted);
   try {
-    log(`==> [${name}] topology lnt-${run}-*`);
+    log(`==> [${name}] topology lnt-${run}-*, then the product and a ${client} student`);
     topo.up();
-    product = new Product(topo, dir);
-    if (sc.turn) { log(`==> [${name}] coturn`); await product.startTurn(); }
-    log(`==> [${name}] hub and virtual box (${ladder.main.width}x${ladder.main.height} + ${ladder.layers.length} simulcast layers)`);
-    await product.startHub({ turn: !!sc.turn });
-    await product.startBox(ladder);
-    for (const [link, imp] of Object.entries(sc.setup || {})) topo.set(link, imp);
-    log(`==> [${name}] student (${client})`);
-    if (client === 'whep') {
-      student = new WhepViewer({ netns: topo.netns('s1'), logDir: dir });
-      student.start(product.baseUrl, ROOM, product.mintToken('viewer', 'Netem viewer'));
-    } else {
-      student = await Student.launch({ netns: topo.netns('s1'), origin: `http://${ADDR.hub}:${HUB_HTTP_PORT}` });
-      await student.open(`${product.baseUrl}/join/${ROOM}?token=${encodeURIComponent(product.mintToken('student', 'Netem student'))}`);
-    }
-
-    let t0 = Date.now();
-    const take = async () => {
-      const t = (Date.now() - t0) / 1000;
-      try {
-        samples.push({ t, ...(await student.sample()) });
-      } catch (err) {
-        if (!failedSamples++) notes.push(`sampling failed from ${t.toFixed(1)} s: ${err.message.split('\n')[0]}`);
-      }
-    };
-    // Warm-up (not a phase): until the first frame of the box's video, or the deadline.
-    const warm = Date.now() + FIRST_FRAME_MS;
-    let first = null;
-    while (Date.now() < warm && !aborted()) {
-      first = await student.sample().catch(() => null);
-      if (first && first.video && first.video.framesDecoded > 0) break;
-      await sleep(SAMPLE_MS);
-    }
-    if (!(first && first.video && first.video.framesDecoded > 0)) {
-      notes.push(`no media: no video frame within ${FIRST_FRAME_MS / 1000} s (page ${first?.state ?? '?'}, ICE ${first?.ice ?? 'no subscribe connection'})`);
-    }
+    await startWorld(world, { sc, topo, dir, client, ladder });
+    const noMedia = await warmUp(world.student, aborted);
+    if (noMedia) notes.push(noMedia);
     log(`==> [${name}] phases`);
-    t0 = Date.now();
-    const phases = [];
-    for (const ph of sc.phases) {
-      if (aborted()) break;
-      // A phase runs from the first sample after its impairments are in place to its last sample:
-      // the time `topo.sh set` takes (a few tenths of a second) belongs to no phase.
-      for (const [link, imp] of Object.entries(ph.set)) topo.set(link, imp);
-      const from = (Date.now() - t0) / 1000;
-      await take();
-      const end = Date.now() + ph.sec * 1000;
-      while (Date.now() < end && !aborted()) {
-        await sleep(Math.min(SAMPLE_MS, Math.max(0, end - Date.now())));
-        await take();
-      }
-      phases.push({ name: ph.name, from, to: (Date.now() - t0) / 1000 });
-      // The router's tbf counters while this phase's caps are still in place.
-      const shaped = Object.fromEntries(['s1', 'box'].map((l) => [l, tbfCounters(topo.stats(l))]).filter(([, q]) => q.length));
-      if (Object.keys(shaped).length) result.shaping[ph.name] = shaped;
-      log(`    ${ph.name} done at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    }
+    const { samples, phases, failed } = await runPhases(sc, { topo, student: world.student, result, aborted, log });
     result.phases = summarise(samples, phases);
     // The machine's 1-minute load: on 2 shared cores, CPU contention shows up as freezes and concealment.
     result.loadavg.end = loadavg()[0];
-    if (product.hub.exited) notes.push(`the hub exited: ${JSON.stringify(product.hub.exited)}`);
-    if (product.box.exited) notes.push(`the box exited: ${JSON.stringify(product.box.exited)}`);
-    if (failedSamples) notes.push(`${failedSamples} samples failed`);
+    if (failed) notes.push(`${failed.count} samples failed, the first at ${failed.first}`);
+    if (world.product.hub.exited) notes.push(`the hub exited: ${JSON.stringify(world.product.hub.exited)}`);
+    if (world.product.box.exited) notes.push(`the box exited: ${JSON.stringify(world.product.box.exited)}`);
     if (aborted()) notes.push('interrupted');
   } finally {
-    if (student) await student.close();
-    if (product) await product.stop();
+    if (world.student) await world.student.close();
+    if (world.product) await world.product.stop();
     const down = topo.down();
     if (!down.ok) notes.push(`topo.sh down: ${down.out}`);
     const left = topo.leftovers();
@@ -131,6 +77,73 @@ export async function runScenario(name, { run = randomBytes(3).toString('hex'), 
     result.logs = path.relative(REPO, dir);
   }
   return result;
+}
+
+/** coturn (if the scenario wants it), the hub, the box, the scenario's setup, then the student on the room. */
+async function startWorld(world, { sc, topo, dir, client, ladder }) {
+  const product = new Product(topo, dir);
+  world.product = product;
+  if (sc.turn) await product.startTurn();
+  await product.startHub({ turn: !!sc.turn });
+  await product.startBox(ladder);
+  for (const [link, imp] of Object.entries(sc.setup || {})) topo.set(link, imp);
+  if (client === 'whep') {
+    world.student = new WhepViewer({ netns: topo.netns('s1'), logDir: dir });
+    world.student.start(product.baseUrl, ROOM, product.mintToken('viewer', 'Netem viewer'));
+  } else {
+    world.student = await Student.launch({ netns: topo.netns('s1'), origin: `http://${ADDR.hub}:${HUB_HTTP_PORT}` });
+    await world.student.open(`${product.baseUrl}/join/${ROOM}?token=${encodeURIComponent(product.mintToken('student', 'Netem student'))}`);
+  }
+}
+
+/** Until the first decoded frame of the box's video (not part of any phase); a `no media: …` note if none came. */
+async function warmUp(student, aborted) {
+  const deadline = Date.now() + FIRST_FRAME_MS;
+  let s = null;
+  while (Date.now() < deadline && !aborted()) {
+    s = await student.sample().catch(() => null);
+    if (s?.video?.framesDecoded > 0) return null;
+    await sleep(SAMPLE_MS);
+  }
+  return `no media: no video frame within ${FIRST_FRAME_MS / 1000} s (page ${s?.state ?? '?'}, ICE ${s?.ice ?? 'no subscribe connection'})`;
+}
+
+/**
+ * The phases: each sets its impairments, then samples every SAMPLE_MS for its length. A phase runs
+ * from its first sample after the impairments are in place to its last: the time `topo.sh set`
+ * takes (tenths of a second) belongs to no phase. Records the tbf counters of capped phases.
+ */
+async function runPhases(sc, { topo, student, result, aborted, log }) {
+  const t0 = Date.now();
+  const now = () => (Date.now() - t0) / 1000;
+  const samples = [];
+  const phases = [];
+  let failed = null;
+  const take = async () => {
+    const t = now();
+    try {
+      samples.push({ t, ...(await student.sample()) });
+    } catch (err) {
+      failed = failed || { count: 0, first: `${t.toFixed(1)} s: ${err.message.split('\n')[0]}` };
+      failed.count += 1;
+    }
+  };
+  for (const ph of sc.phases) {
+    if (aborted()) break;
+    for (const [link, imp] of Object.entries(ph.set)) topo.set(link, imp);
+    const from = now();
+    await take();
+    const end = Date.now() + ph.sec * 1000;
+    while (Date.now() < end && !aborted()) {
+      await sleep(Math.min(SAMPLE_MS, Math.max(0, end - Date.now())));
+      await take();
+    }
+    phases.push({ name: ph.name, from, to: now() });
+    const shaped = Object.fromEntries(['s1', 'box'].map((l) => [l, tbfCounters(topo.stats(l))]).filter(([, q]) => q.length));
+    if (Object.keys(shaped).length) result.shaping[ph.name] = shaped;
+    log(`    ${ph.name} done at ${now().toFixed(1)} s`);
+  }
+  return { samples, phases, failed };
 }
 
 async function main() {
@@ -144,7 +157,7 @@ async function main() {
   const result = await runScenario(name, { run: process.env.NETEM_RUN || undefined, workDir: process.env.NETEM_WORK || undefined, client: process.env.NETEM_CLIENT || undefined, signal: ctl.signal });
   console.log(table(result));
   console.log(jsonLine(result));
-  process.exit(result.teardown === 'clean' ? 0 : 1);
+  process.exit(result.teardown !== 'clean' ? 1 : ctl.signal.aborted ? 130 : 0);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -29,6 +29,10 @@ export class Student {
       args: [...CHROMIUM_ARGS, `--unsafely-treat-insecure-origin-as-secure=${origin}`],
       env: { ...process.env, LNT_NETNS: netns },
       timeout: 60000,
+      // The runner handles signals: it ends the phases, then tears down and still reports.
+      handleSIGINT: false,
+      handleSIGTERM: false,
+      handleSIGHUP: false,
     });
     const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
     const s = new Student(browser, page, label);
