@@ -24,7 +24,7 @@ if [[ $scenario == list ]]; then
   exit 0
 fi
 [[ $(id -u) -eq 0 ]] || { echo "netem: needs root (network namespaces, tc, nft)" >&2; exit 2; }
-tests/netem/need.sh >&2
+tests/netem/need.sh "$scenario" >&2
 
 if [[ $scenario == all ]]; then
   mapfile -t matrix < <(node -e 'import("./tests/netem/scenarios.mjs").then(m => console.log(m.MATRIX.join("\n")))')
