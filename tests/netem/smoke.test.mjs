@@ -5,18 +5,21 @@
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const RUN = `s${process.pid.toString(36).slice(-6)}`;
+// Its own logs folder, so a smoke never clashes with someone's `scripts/netem.sh smoke` in the same checkout.
+const WORK = path.join(REPO, 'target', 'netem', `smoke-${RUN}`);
 const CAP_KBPS = 600;
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
 function netem(scenario, timeoutMs) {
   return new Promise((resolve, reject) => {
-    const p = spawn(path.join(REPO, 'scripts/netem.sh'), [scenario], { env: { ...process.env, NETEM_RUN: RUN }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(path.join(REPO, 'scripts/netem.sh'), [scenario], { env: { ...process.env, NETEM_RUN: RUN, NETEM_WORK: WORK }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => { out += d; });
@@ -60,4 +63,5 @@ test('the network bed carries media, caps the student and leaves nothing behind'
     assert.equal(left.status, 0, `left behind: ${left.stdout}${left.stderr}`);
     const ns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
     assert.ok(!ns.includes(`lnt-${RUN}-`), `namespaces left: ${ns}`);
+    rmSync(WORK, { recursive: true, force: true }); // kept only when the test fails
   });

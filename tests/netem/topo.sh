@@ -34,7 +34,7 @@ net_of() { echo "10.213.$(index_of "$1")"; }
 addr() { echo "$(net_of "$1").2"; }
 ns() { echo "lnt-$1-$2"; }
 check_run() { [[ $1 =~ ^[a-z0-9]{1,8}$ ]] || die "run id '$1': 1-8 of [a-z0-9]"; }
-rundir() { echo "${NETEM_WORK:-/tmp}/lnt-$1"; }
+rundir() { echo "${TMPDIR:-/tmp}/lnt-$1"; } # the delay forwarders' pid files and logs
 in_r() { local run=$1; shift; ip netns exec "$(ns "$run" r)" "$@"; }
 
 up() {
