@@ -129,27 +129,28 @@ start_delay() { # RUN LINK MS JITTER
 }
 
 set_link() {
-  local run=$1 link=$2 down="" upk="" delay="" jitter=0 chain arg
+  local run=$1 link=$2 down="" upk="" delay="" jitter=0 arg
+  local -a chain
   shift 2
   index_of "$link" >/dev/null
   clear_link "$run" "$link"
-  chain="inet lnt l_$link"
+  chain=(inet lnt "l_$link")
   for arg in "$@"; do
     case $arg in
       rate=*) down=${arg#*=}; upk=${arg#*=} ;;
       down=*) down=${arg#*=} ;;
       up=*) upk=${arg#*=} ;;
-      loss=*) in_r "$run" nft add rule $chain numgen random mod 100 '<' "${arg#*=}" drop ;;
-      blackout) in_r "$run" nft add rule $chain drop ;;
-      cut) in_r "$run" nft add rule $chain meta l4proto tcp reject with tcp reset ;;
+      loss=*) in_r "$run" nft add rule "${chain[@]}" numgen random mod 100 '<' "${arg#*=}" drop ;;
+      blackout) in_r "$run" nft add rule "${chain[@]}" drop ;;
+      cut) in_r "$run" nft add rule "${chain[@]}" meta l4proto tcp reject with tcp reset ;;
       delay=*) delay=${arg#*=} ;;
       jitter=*) jitter=${arg#*=} ;;
       relayonly)
         local hub; hub=$(addr hub)
-        in_r "$run" nft add rule $chain iifname "lnt-r-$link" ip daddr "$hub" tcp dport "$HTTP_PORT" accept
-        in_r "$run" nft add rule $chain iifname "lnt-r-$link" ip daddr "$hub" drop
-        in_r "$run" nft add rule $chain oifname "lnt-r-$link" ip saddr "$hub" tcp sport "$HTTP_PORT" accept
-        in_r "$run" nft add rule $chain oifname "lnt-r-$link" ip saddr "$hub" drop ;;
+        in_r "$run" nft add rule "${chain[@]}" iifname "lnt-r-$link" ip daddr "$hub" tcp dport "$HTTP_PORT" accept
+        in_r "$run" nft add rule "${chain[@]}" iifname "lnt-r-$link" ip daddr "$hub" drop
+        in_r "$run" nft add rule "${chain[@]}" oifname "lnt-r-$link" ip saddr "$hub" tcp sport "$HTTP_PORT" accept
+        in_r "$run" nft add rule "${chain[@]}" oifname "lnt-r-$link" ip saddr "$hub" drop ;;
       *) die "unknown impairment '$arg'" ;;
     esac
   done
@@ -166,18 +167,32 @@ set_link() {
 }
 
 down() {
-  local run=$1 n pids
-  for n in $(ip netns list | awk '{print $1}' | grep "^lnt-$run-" || true); do
-    pids=$(ip netns pids "$n" 2>/dev/null || true)
-    [[ -n $pids ]] && kill $pids 2>/dev/null || true
+  local run=$1 n
+  local -a spaces pids
+  mapfile -t spaces < <(ip netns list | awk '{print $1}' | grep "^lnt-$run-" || true)
+  # Every process the run started lives in one of its namespaces: end them all first.
+  for n in "${spaces[@]}"; do
+    mapfile -t pids < <(ip netns pids "$n" 2>/dev/null || true)
+    if ((${#pids[@]})); then kill "${pids[@]}" 2>/dev/null || true; fi
   done
-  for n in $(ip netns list | awk '{print $1}' | grep "^lnt-$run-" || true); do
-    for _ in $(seq 1 50); do [[ -z $(ip netns pids "$n" 2>/dev/null) ]] && break; sleep 0.1; done
-    pids=$(ip netns pids "$n" 2>/dev/null || true)
-    [[ -n $pids ]] && { kill -9 $pids 2>/dev/null || true; sleep 0.2; }
+  for n in "${spaces[@]}"; do
+    if ! emptied "$n" 50; then
+      mapfile -t pids < <(ip netns pids "$n" 2>/dev/null || true)
+      if ((${#pids[@]})); then kill -9 "${pids[@]}" 2>/dev/null || true; fi
+      emptied "$n" 50 || echo "topo.sh: processes still in $n after SIGKILL" >&2
+    fi
     ip netns del "$n"
   done
   rm -rf "$(rundir "$run")"
+}
+
+emptied() { # NS TRIES: true once no process is left in NS (checked every 0.1 s, TRIES times)
+  local i
+  for ((i = 0; i < $2; i++)); do
+    [[ -z $(ip netns pids "$1" 2>/dev/null) ]] && return 0
+    sleep 0.1
+  done
+  return 1
 }
 
 leftovers() { # what of the run (or of any run) is left, one line each
