@@ -8,7 +8,6 @@ pub mod content;
 pub mod control;
 pub mod loss;
 pub mod media;
-pub mod notify;
 pub mod panel;
 pub mod probe;
 pub mod report;

@@ -8,13 +8,13 @@ use lectern_appliance::cli::{Cli, Command, Distro, ProbeArgs, RunArgs};
 use lectern_appliance::config::{self, ConfigSource, Loaded, Settings, TokenSource};
 use lectern_appliance::control::{self, ControlSettings};
 use lectern_appliance::media::{self, EncoderChoice, GstEncoderRegistry};
-use lectern_appliance::notify::Notifier;
 use lectern_appliance::panel::{self, FakePanel, Panel};
 use lectern_appliance::report::Reporter;
 use lectern_appliance::run::{HubClients, Runner};
 use lectern_appliance::status::{self, ConfigStatus, StatusBoard};
 use lectern_appliance::whip::{Token, WhipClient};
 use lectern_appliance::{probe, signals};
+use lectern_common::sd_notify::Notifier;
 
 /// Test hook (with `--virtual`): a file path; the test camera fails like an unplugged one while
 /// the file is missing and comes back when it reappears.

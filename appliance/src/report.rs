@@ -4,10 +4,10 @@
 
 use std::time::Instant;
 
-use crate::notify::Notifier;
 use crate::panel::{PanelHandle, PanelState};
 use crate::status::StatusBoard;
 use crate::supervisor::{FeedState, State};
+use lectern_common::sd_notify::Notifier;
 
 pub struct Reporter {
     notifier: Notifier,

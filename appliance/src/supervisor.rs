@@ -22,6 +22,8 @@ use rand::Rng;
 
 #[path = "supervisor_source.rs"]
 mod source;
+use lectern_common::backoff::equal_jitter;
+
 use crate::media::SourceKind;
 use source::Sources;
 
@@ -405,14 +407,10 @@ impl<R: Rng> Supervisor<R> {
         self.set_status("stopped".to_owned());
     }
 
-    /// Exponential backoff with "equal jitter": a delay in `[d/2, d]` where
-    /// `d = min(initial · 2^failures, max)`, so boxes that lost the same hub spread their retries.
+    /// Exponential backoff with "equal jitter" (`lectern_common::backoff`), so boxes that lost the
+    /// same hub spread their retries.
     fn backoff_for(&mut self, failures: u32) -> Duration {
-        let exp = failures.min(31);
-        let ceiling = self.config.initial_backoff.saturating_mul(1u32 << exp).min(self.config.max_backoff);
-        let half = ceiling / 2;
-        let jitter_ms = self.rng.random_range(0..=u64::try_from(half.as_millis()).unwrap_or(u64::MAX));
-        half + Duration::from_millis(jitter_ms)
+        equal_jitter(self.config.initial_backoff, self.config.max_backoff, failures, &mut self.rng)
     }
 
     /// The failure count whose backoff ceiling reaches `max_backoff`.

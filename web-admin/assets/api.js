@@ -10,7 +10,7 @@ export class ApiError extends Error {
     this.status = status;
     this.error = error;
     // Validation messages start with the field name: "capacity: must be between 1 and 10000", or
-    // its path in an object: "content.framerate: 0 is outside 1–30".
+    // its path in an object: "content.framerate: 0 is out of range 1..=30".
     const m = /^([A-Za-z]+(?:\.[A-Za-z]+)*): /.exec(detail || '');
     this.field = m ? m[1] : null;
   }

@@ -1,11 +1,13 @@
-//! A box's remote configuration ([`DeviceConfig`]): read from a request field by field, checked
-//! against what the box reported it has (its inventory) before anything is sent, and rendered as
-//! the TOML drop-in the box applies (`applyConfig`). The box checks again with its own rules and
-//! keeps its last good configuration if this one fails there; the ranges here mirror
-//! `appliance/src/config/settings.rs` so that almost nothing reaches the box only to be refused.
+//! A box's remote configuration ([`DeviceConfig`]): read from a request field by field, turned
+//! into the box's own TOML schema (`box_config::Fragment`), checked with the box's own rules
+//! (`box_config::resolve`, so nothing the box would refuse is sent) and against what the box
+//! reported it has (its inventory), then rendered with `toml::to_string` as the drop-in the box
+//! applies (`applyConfig`). Refusals name the admin's field (`bitrateKbps`), not the box's key.
 
-use std::fmt::Write as _;
-
+use lectern_common::box_config::{
+    self, AudioFragment, ButtonsFragment, CameraFragment, ContentFragment, Fragment, LayerFragment, LedsFragment,
+    PanelFragment, VideoFragment, limits,
+};
 use lectern_proto::device::{ContentCapture, DeviceConfig, Inventory, InventoryDevice, PanelConfig, SimulcastLayer};
 
 use crate::error::{Error, Result};
@@ -29,7 +31,6 @@ pub const FIELDS: [&str; 14] = [
 ];
 const CONTENT_FIELDS: [&str; 6] = ["enabled", "device", "width", "height", "framerate", "bitrateKbps"];
 const PANEL_FIELDS: [&str; 7] = ["chip", "goLive", "mute", "privacy", "liveLed", "mutedLed", "faultLed"];
-const MAX_LAYERS: usize = 3;
 
 /// Reads a configuration object; every error names its field (`simulcast[1].width: …`).
 pub fn parse(body: &Body) -> Result<DeviceConfig> {
@@ -38,8 +39,10 @@ pub fn parse(body: &Body) -> Result<DeviceConfig> {
     let simulcast = match body.opt_array("simulcast")? {
         None => None,
         Some(items) => {
-            if items.len() > MAX_LAYERS {
-                return Err(Error::invalid(format!("simulcast: at most {MAX_LAYERS} layers")));
+            // Refused before reading them: a request cannot make the hub parse a thousand layers.
+            if items.len() > limits::MAX_SIMULCAST_LAYERS {
+                let max = limits::MAX_SIMULCAST_LAYERS;
+                return Err(Error::invalid(format!("simulcast: {} layers; at most {max} are supported", items.len())));
             }
             let mut layers = Vec::new();
             for (i, item) in items.into_iter().enumerate() {
@@ -110,13 +113,9 @@ fn parse_content(c: &Body) -> Result<ContentCapture> {
     })
 }
 
+/// A device name as given, trimmed; the box's rules judge it (`validate`).
 fn device_name(body: &Body, field: &str) -> Result<Option<String>> {
-    match body.opt_string(field)?.map(|s| s.trim().to_owned()) {
-        Some(s) if s.is_empty() || s.chars().count() > 256 || s.chars().any(char::is_control) => {
-            Err(Error::invalid(format!("{field}: must be a device name of 1–256 characters")))
-        }
-        v => Ok(v),
-    }
+    Ok(body.opt_string(field)?.map(|s| s.trim().to_owned()))
 }
 
 fn u32_field(body: &Body, field: &str) -> Result<Option<u32>> {
@@ -132,9 +131,15 @@ fn prefix(key: &str, e: Error) -> Error {
     }
 }
 
-/// Checks `config` against the rules the box applies and the devices it reported (`None`: the box
+/// Checks `config` with the box's own rules, then against the devices it reported (`None`: the box
 /// has never connected, so device names cannot be checked and are refused).
 pub fn validate(config: &DeviceConfig, inventory: Option<&Inventory>) -> Result<()> {
+    if let Err(errors) = box_config::resolve(&to_fragment(config)) {
+        // The first, like the other refusals: the page puts it next to its field.
+        if let Some(e) = errors.first() {
+            return Err(Error::invalid(format!("{}: {}", admin_field(&e.key), e.message)));
+        }
+    }
     let pick = |field: &str, value: &Option<String>, kind: &str, list: fn(&Inventory) -> &[InventoryDevice]| {
         let Some(value) = value else { return Ok(()) };
         let Some(inv) = inventory else {
@@ -157,75 +162,97 @@ pub fn validate(config: &DeviceConfig, inventory: Option<&Inventory>) -> Result<
     // looked for (it may have been unplugged, which is why it is being turned off).
     let content_on = config.content.as_ref().filter(|c| c.enabled != Some(false));
     let content_device = content_on.and_then(|c| c.device.clone());
-    pick("content.device", &content_device, "cameras", |i| i.cameras.as_slice())?;
-    if let Some(device) = content_device.filter(|d| config.camera.as_ref() == Some(d)) {
-        return Err(Error::invalid(format!(
-            "content.device: '{device}' is the room camera; pick the laptop's capture"
-        )));
-    }
-    let range = |field: &str, v: Option<u32>, lo: u32, hi: u32| match v {
-        Some(v) if !(lo..=hi).contains(&v) => Err(Error::invalid(format!("{field}: {v} is outside {lo}–{hi}"))),
-        _ => Ok(()),
-    };
-    let even = |field: &str, v: Option<u32>| match v {
-        Some(v) if v % 2 != 0 => Err(Error::invalid(format!("{field}: {v} is odd; H.264 needs even sizes"))),
-        _ => Ok(()),
-    };
-    // A picture's size, for the camera and the slides alike (`prefix` names the section).
-    let size = |prefix: &str, width: Option<u32>, height: Option<u32>| {
-        range(&format!("{prefix}width"), width, 16, 7680)?;
-        range(&format!("{prefix}height"), height, 16, 4320)?;
-        even(&format!("{prefix}width"), width)?;
-        even(&format!("{prefix}height"), height)
-    };
-    size("", config.width, config.height)?;
-    range("framerate", config.framerate, 1, 120)?;
-    range("bitrateKbps", config.bitrate_kbps, 100, 100_000)?;
-    range("keyframeIntervalS", config.keyframe_interval_s, 1, 60)?;
-    // The box checks [content]'s keys even when it is off, so a value it would refuse is refused here.
-    if let Some(c) = &config.content {
-        size("content.", c.width, c.height)?;
-        // Slides change a few times a minute; the box takes at most 30 fps for them.
-        range("content.framerate", c.framerate, 1, 30)?;
-        range("content.bitrateKbps", c.bitrate_kbps, 100, 100_000)?;
-    }
-    for (i, l) in config.simulcast.iter().flatten().enumerate() {
-        let key = |f: &str| format!("simulcast[{i}].{f}");
-        // A layer is a smaller copy of the main picture; the box's defaults are 1280x720 at 1500 kbit/s.
-        range(&key("width"), Some(l.width), 16, config.width.unwrap_or(1280))?;
-        range(&key("height"), Some(l.height), 16, config.height.unwrap_or(720))?;
-        range(&key("bitrateKbps"), Some(l.bitrate_kbps), 50, config.bitrate_kbps.unwrap_or(1500))?;
-        even(&key("width"), Some(l.width))?;
-        even(&key("height"), Some(l.height))?;
-    }
-    if let Some(p) = &config.panel {
-        let chip = p.chip.trim();
-        let name = chip.strip_prefix("/dev/").unwrap_or(chip);
-        if !name.strip_prefix("gpiochip").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) {
-            return Err(Error::invalid(format!("panel.chip: '{chip}' is not a GPIO chip like gpiochip0")));
-        }
-        let mut seen: Vec<(&str, u32)> = Vec::new();
-        for (key, line) in panel_lines(p) {
-            let Some(line) = line else { continue };
-            range(&format!("panel.{key}"), Some(line), 0, 1023)?;
-            if let Some((first, _)) = seen.iter().find(|(_, l)| *l == line) {
-                return Err(Error::invalid(format!("panel.{key}: line {line} is already used by panel.{first}")));
-            }
-            seen.push((key, line));
-        }
-    }
-    Ok(())
+    pick("content.device", &content_device, "cameras", |i| i.cameras.as_slice())
 }
 
-fn panel_lines(p: &PanelConfig) -> [(&'static str, Option<u32>); 6] {
-    [
-        ("goLive", p.go_live),
-        ("mute", p.mute),
-        ("privacy", p.privacy),
-        ("liveLed", p.live_led),
-        ("mutedLed", p.muted_led),
-        ("faultLed", p.fault_led),
-    ]
+/// The admin's name for a box key: `video.bitrate_kbps` → `bitrateKbps`,
+/// `video.simulcast[1].bitrate_kbps` → `simulcast[1].bitrateKbps`, `panel.leds.live` → `panel.liveLed`.
+fn admin_field(key: &str) -> String {
+    const RENAMED: [(&str, &str); 9] = [
+        ("camera.device", "camera"),
+        ("audio.mic", "mic"),
+        ("audio.speaker", "speaker"),
+        ("audio.aec", "echoCancellation"),
+        ("audio.ns", "noiseSuppression"),
+        ("audio.agc", "autoGain"),
+        ("video.", ""),
+        ("panel.buttons.", "panel."),
+        ("panel.leds.", "panel."),
+    ];
+    let (renamed, rest) =
+        RENAMED.iter().find_map(|(from, to)| key.strip_prefix(from).map(|rest| (*to, rest))).unwrap_or(("", key));
+    let led = if key.starts_with("panel.leds.") { "Led" } else { "" };
+    format!("{renamed}{}{led}", camel(rest))
+}
+
+/// `bitrate_kbps` → `bitrateKbps`, segment by segment.
+fn camel(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for ch in key.chars() {
+        match ch {
+            '_' => upper = true,
+            c if upper => {
+                out.extend(c.to_uppercase());
+                upper = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The box's TOML fragment for `c`: the keys its own files use (`appliance.example.toml`).
+pub fn to_fragment(c: &DeviceConfig) -> Fragment {
+    fn some<T: PartialEq + Default>(t: T) -> Option<T> {
+        (t != T::default()).then_some(t)
+    }
+    let audio = AudioFragment {
+        mic: c.mic.clone(),
+        speaker: c.speaker.clone(),
+        aec: c.echo_cancellation,
+        ns: c.noise_suppression,
+        agc: c.auto_gain,
+    };
+    let video = VideoFragment {
+        width: c.width,
+        height: c.height,
+        framerate: c.framerate,
+        bitrate_kbps: c.bitrate_kbps,
+        keyframe_interval_s: c.keyframe_interval_s,
+        encoders: None,
+        simulcast: c.simulcast.as_ref().map(|layers| {
+            layers
+                .iter()
+                .map(|l| LayerFragment {
+                    width: Some(l.width),
+                    height: Some(l.height),
+                    bitrate_kbps: Some(l.bitrate_kbps),
+                })
+                .collect()
+        }),
+    };
+    let panel = c.panel.as_ref().map(|p| PanelFragment {
+        chip: Some(p.chip.clone()),
+        buttons: some(ButtonsFragment { go_live: p.go_live, mute: p.mute, privacy: p.privacy, active_low: None }),
+        leds: some(LedsFragment { live: p.live_led, muted: p.muted_led, fault: p.fault_led, active_low: None }),
+    });
+    let content = c.content.as_ref().map(|x| ContentFragment {
+        enabled: x.enabled,
+        device: x.device.clone(),
+        width: x.width,
+        height: x.height,
+        framerate: x.framerate,
+        bitrate_kbps: x.bitrate_kbps,
+    });
+    Fragment {
+        camera: c.camera.clone().map(|device| CameraFragment { device: Some(device) }),
+        audio: some(audio),
+        video: some(video),
+        panel,
+        content,
+        ..Fragment::default()
+    }
 }
 
 /// `set`'s fields over `base`'s (bulk apply changes only what it names). `content` merges field
@@ -265,79 +292,10 @@ pub fn merge(base: &DeviceConfig, set: &DeviceConfig) -> DeviceConfig {
 
 /// The box's `applyConfig` text: its own TOML keys (`appliance.example.toml`).
 pub fn to_toml(c: &DeviceConfig) -> String {
-    let mut out = String::from("# Pushed by the hub's web admin; replaced by the next push.\n");
-    let mut table = |name: &str, entries: &[(&str, Option<String>)]| {
-        if entries.iter().any(|(_, v)| v.is_some()) {
-            let _ = writeln!(out, "\n[{name}]");
-            for (key, value) in entries {
-                if let Some(value) = value {
-                    let _ = writeln!(out, "{key} = {value}");
-                }
-            }
-        }
-    };
-    let s = |v: &Option<String>| v.as_ref().map(|v| quote(v));
-    let n = |v: Option<u32>| v.map(|v| v.to_string());
-    let b = |v: Option<bool>| v.map(|v| v.to_string());
-    table("camera", &[("device", s(&c.camera))]);
-    table(
-        "audio",
-        &[
-            ("mic", s(&c.mic)),
-            ("speaker", s(&c.speaker)),
-            ("aec", b(c.echo_cancellation)),
-            ("ns", b(c.noise_suppression)),
-            ("agc", b(c.auto_gain)),
-        ],
-    );
-    table(
-        "video",
-        &[
-            ("width", n(c.width)),
-            ("height", n(c.height)),
-            ("framerate", n(c.framerate)),
-            ("bitrate_kbps", n(c.bitrate_kbps)),
-            ("keyframe_interval_s", n(c.keyframe_interval_s)),
-        ],
-    );
-    if let Some(content) = &c.content {
-        table(
-            "content",
-            &[
-                ("enabled", b(content.enabled)),
-                ("device", s(&content.device)),
-                ("width", n(content.width)),
-                ("height", n(content.height)),
-                ("framerate", n(content.framerate)),
-                ("bitrate_kbps", n(content.bitrate_kbps)),
-            ],
-        );
-    }
-    if let Some(panel) = &c.panel {
-        table("panel", &[("chip", Some(quote(&panel.chip)))]);
-        table(
-            "panel.buttons",
-            &[("go_live", n(panel.go_live)), ("mute", n(panel.mute)), ("privacy", n(panel.privacy))],
-        );
-        table(
-            "panel.leds",
-            &[("live", n(panel.live_led)), ("muted", n(panel.muted_led)), ("fault", n(panel.fault_led))],
-        );
-    }
-    // Arrays of tables last, so no key after them lands in the last layer.
-    for l in c.simulcast.iter().flatten() {
-        let _ = write!(
-            out,
-            "\n[[video.simulcast]]\nwidth = {}\nheight = {}\nbitrate_kbps = {}\n",
-            l.width, l.height, l.bitrate_kbps
-        );
-    }
-    out
-}
-
-/// A TOML basic string. JSON's escaping is a subset of TOML's, so serde_json writes it.
-fn quote(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+    // Serialising plain structs of strings, numbers and booleans cannot fail; an empty push (which
+    // the box reads as "no change") is the safe answer if it ever did.
+    let body = toml::to_string(&to_fragment(c)).unwrap_or_default();
+    format!("# Pushed by the hub's web admin; replaced by the next push.\n\n{body}")
 }
 
 #[cfg(test)]
@@ -372,7 +330,12 @@ mod tests {
         let cases = [
             (r#"{"camera":"/dev/video9"}"#, "camera: '/dev/video9' is not one of this box's cameras: /dev/video0"),
             (r#"{"mic":"hw:1"}"#, "mic: 'hw:1' is not one of this box's microphones: none"),
-            (r#"{"bitrateKbps":50}"#, "bitrateKbps: 50 is outside 100–100000"),
+            (r#"{"bitrateKbps":50}"#, "bitrateKbps: 50 is out of range 100..=100000"),
+            (r#"{"keyframeIntervalS":0}"#, "keyframeIntervalS: 0 is out of range 1..=60"),
+            (r#"{"camera":"  "}"#, "camera: must not be empty"),
+            (r#"{"speaker":"hw:\u0007"}"#, "speaker: must be a device name"),
+            (r#"{"panel":{"chip":"gpiochip0","faultLed":2000}}"#, "panel.faultLed: 2000 is out of range 0..=1023"),
+            (r#"{"panel":{"chip":"gpiochip0","goLive":4,"privacy":4}}"#, "panel.privacy: line 4 is already used"),
             (r#"{"width":1279}"#, "width: 1279 is odd"),
             (r#"{"framerate":"30"}"#, "framerate: must be a number"),
             (r#"{"bitrate":1}"#, "bitrate: unknown field"),
@@ -381,11 +344,11 @@ mod tests {
             (r#"{"panel":{"chip":"gpiochip0","mute":5,"liveLed":5}}"#, "panel.liveLed: line 5 is already used"),
             (r#"{"panel":{"chip":"/etc/passwd"}}"#, "panel.chip: '/etc/passwd' is not a GPIO chip"),
             (r#"{"panel":{"chip":"gpiochip0","x":1}}"#, "panel.x: unknown field"),
-            (r#"{"content":{"device":"/dev/video2","framerate":60}}"#, "content.framerate: 60 is outside 1–30"),
-            (r#"{"content":{"enabled":false,"framerate":0}}"#, "content.framerate: 0 is outside 1–30"),
+            (r#"{"content":{"device":"/dev/video2","framerate":60}}"#, "content.framerate: 60 is out of range 1..=30"),
+            (r#"{"content":{"enabled":false,"framerate":0}}"#, "content.framerate: 0 is out of range 1..=30"),
             (r#"{"content":{"width":1921}}"#, "content.width: 1921 is odd"),
-            (r#"{"content":{"bitrateKbps":5}}"#, "content.bitrateKbps: 5 is outside 100–100000"),
-            (r#"{"content":{"device":""}}"#, "content.device: must be a device name"),
+            (r#"{"content":{"bitrateKbps":5}}"#, "content.bitrateKbps: 5 is out of range 100..=100000"),
+            (r#"{"content":{"device":""}}"#, "content.device: must not be empty"),
             (r#"{"content":{"enabled":"no"}}"#, "content.enabled: must be"),
             (r#"{"content":{"fps":5}}"#, "content.fps: unknown field"),
             (r#"{"content":{"device":"hw:1,0"}}"#, "content.device: 'hw:1,0' is not one of this box's cameras"),
@@ -429,6 +392,9 @@ mod tests {
         assert!(v["content"].get("bitrate_kbps").is_none());
         let off = parse(&body(r#"{"content":{"enabled":false}}"#)).unwrap();
         assert_eq!(to_toml(&off).lines().skip(1).collect::<Vec<_>>(), ["", "[content]", "enabled = false"]);
+        // The box reads back exactly the fragment the admin checked.
+        let back: Fragment = toml::from_str(&text).unwrap();
+        assert_eq!(back, to_fragment(&c));
         let tricky = DeviceConfig { mic: Some("a \"b\" \\ c".into()), ..DeviceConfig::default() };
         let v: toml::Value = toml::from_str(&to_toml(&tricky)).unwrap();
         assert_eq!(v["audio"]["mic"].as_str(), Some("a \"b\" \\ c"));

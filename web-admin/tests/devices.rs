@@ -6,6 +6,7 @@ mod common;
 use axum::http::StatusCode;
 use common::*;
 use lectern_admin::devices::{self, Claimed};
+use lectern_common::box_config::limits;
 use lectern_proto::device::HubMsg;
 use serde_json::json;
 
@@ -168,7 +169,8 @@ async fn the_laptop_capture_is_checked_against_the_boxs_cameras_and_pushed_as_it
     let refusals = [
         (
             json!({"content": {"device": "/dev/video2", "framerate": 0}}),
-            "content.framerate: 0 is outside 1–30".to_owned(),
+            // The box's own limit and message: change the limit in lectern-common and this follows.
+            format!("content.framerate: {}", limits::out_of_range(0, &limits::CONTENT_FRAMERATE)),
         ),
         (
             json!({"content": {"device": "/dev/video7"}}),
@@ -225,7 +227,10 @@ async fn bulk_apply_merges_the_laptop_capture_field_by_field() {
         .await;
     assert_eq!(
         r.body["detail"].as_str(),
-        Some("rooms[0] (lab-1): content.framerate: 31 is outside 1–30"),
+        Some(
+            format!("rooms[0] (lab-1): content.framerate: {}", limits::out_of_range(31, &limits::CONTENT_FRAMERATE))
+                .as_str()
+        ),
         "{}",
         r.text
     );

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::ConfigError;
-use super::fragment::Fragment;
+use lectern_common::box_config::Fragment;
 
 const MAIN_FILE: &str = "appliance.toml";
 pub(super) const DROP_IN_DIR: &str = "config.d";

@@ -4,7 +4,6 @@
 //! (corrupt, truncated, invalid) the appliance starts from that copy and says so.
 
 mod files;
-mod fragment;
 mod push;
 mod settings;
 
@@ -12,7 +11,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use files::{ConfigPaths, write_atomic};
-pub use fragment::Fragment;
+pub use lectern_common::box_config::Fragment;
 pub use push::apply_pushed;
 pub use settings::{
     AudioConfig, ContentConfig, DEFAULT_ENCODERS, DEFAULT_STATUS_LISTEN, HubSettings, KeyError, Layer, Overrides,

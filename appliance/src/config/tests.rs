@@ -76,7 +76,7 @@ fn every_validation_error_names_its_key() {
         ("[[video.simulcast]]\nwidth = 640\nheight = 360", "video.simulcast[0].bitrate_kbps", "missing"),
         ("[[video.simulcast]]\nwidth = 4000\nheight = 360\nbitrate_kbps = 100", "video.simulcast[0].width", "range"),
         ("[camera]\ndevice = \"\"", "camera.device", "must not be empty"),
-        ("[content]\ndevice = \"/dev/video0\"", "content.device", "already camera.device"),
+        ("[content]\ndevice = \"/dev/video0\"", "content.device", "is the room camera"),
         ("[content]\ndevice = \"\"", "content.device", "must not be empty"),
         ("[content]\ndevice = \"/dev/video2\"\nframerate = 0", "content.framerate", "0 is out of range 1..=30"),
         ("[content]\ndevice = \"/dev/video2\"\nframerate = 60", "content.framerate", "out of range"),

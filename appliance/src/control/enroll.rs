@@ -20,7 +20,7 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use tungstenite::Message;
 
-use super::{Backoff, SessionError, connect, lost, send};
+use super::{SessionError, connect, lost, message, send};
 use crate::status::StatusBoard;
 use crate::tls::HubTls;
 use crate::whip::Token;
@@ -84,7 +84,7 @@ pub fn enroll(
 ) -> io::Result<Credential> {
     fs::create_dir_all(state_dir)?;
     let box_key = box_key(state_dir)?;
-    let mut backoff = Backoff::new(StdRng::from_os_rng());
+    let mut backoff = message::backoff(StdRng::from_os_rng());
     loop {
         let err = match session(hub_url, tls, &box_key, board, show_code) {
             Ok(stored) => return keep(state_dir, stored),

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use lectern_common::backoff::Backoff;
 use lectern_proto::device::HubMsg;
 use rand::Rng;
 
@@ -88,41 +89,9 @@ pub fn control_url(hub: &str) -> Result<String, String> {
     Ok(format!("{scheme}://{}/device/ws", rest.trim_end_matches('/')))
 }
 
-/// Exponential backoff with "equal jitter" (a delay in `[d/2, d]`, `d = min(initial · 2^n, max)`).
-pub struct Backoff<R> {
-    failures: u32,
-    rng: R,
-}
-
-impl<R: Rng> Backoff<R> {
-    pub fn new(rng: R) -> Self {
-        Self { failures: 0, rng }
-    }
-
-    /// The delay before the next attempt; each call counts one more failure.
-    pub fn next_delay(&mut self) -> Duration {
-        let exp = self.failures.min(31);
-        self.failures = self.failures.saturating_add(1);
-        let ceiling = INITIAL_BACKOFF.saturating_mul(1u32 << exp).min(MAX_BACKOFF);
-        self.jittered(ceiling)
-    }
-
-    /// For a refusal that will not go away by itself (bad token, unsupported URL): the longest wait.
-    pub fn longest(&mut self) -> Duration {
-        self.failures = self.failures.saturating_add(1);
-        self.jittered(MAX_BACKOFF)
-    }
-
-    /// A connection that held up: the next failure starts from the shortest delay again.
-    pub fn reset(&mut self) {
-        self.failures = 0;
-    }
-
-    fn jittered(&mut self, ceiling: Duration) -> Duration {
-        let half = ceiling / 2;
-        let jitter_ms = self.rng.random_range(0..=u64::try_from(half.as_millis()).unwrap_or(u64::MAX));
-        half + Duration::from_millis(jitter_ms)
-    }
+/// The control channel's reconnect backoff: `lectern_common`'s, with this channel's delays.
+pub fn backoff<R: Rng>(rng: R) -> Backoff<R> {
+    Backoff::new(INITIAL_BACKOFF, MAX_BACKOFF, rng)
 }
 
 /// The overlay line on the room's display: `Hands up: Ada, Bob`, or empty when no hand is up.
@@ -194,7 +163,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_with_jitter_up_to_the_cap_and_resets() {
-        let mut backoff = Backoff::new(StdRng::seed_from_u64(7));
+        let mut backoff = backoff(StdRng::seed_from_u64(7));
         let delays: Vec<Duration> = (0..10).map(|_| backoff.next_delay()).collect();
         for (n, d) in delays.iter().enumerate() {
             let ceiling = INITIAL_BACKOFF.saturating_mul(1 << n).min(MAX_BACKOFF);

@@ -25,7 +25,7 @@ use tungstenite::{HandshakeError, Message, WebSocket};
 
 pub use claim_screen::ClaimScreen;
 pub use inventory::inventory;
-pub use message::{Backoff, Command, Incoming, MAX_BACKOFF, control_url, hands_text, lobby_text, parse};
+pub use message::{Command, Incoming, MAX_BACKOFF, control_url, hands_text, lobby_text, parse};
 pub use telemetry::{CpuMeter, telemetry};
 
 use crate::config::{self, ConfigPaths, Overrides, Settings};
@@ -101,7 +101,7 @@ enum SessionError {
 }
 
 fn run(settings: &ControlSettings, deliver: &dyn Fn(ControlEvent) -> bool) {
-    let mut backoff = Backoff::new(StdRng::from_os_rng());
+    let mut backoff = message::backoff(StdRng::from_os_rng());
     let started = Instant::now();
     let mut cpu = CpuMeter::default();
     loop {

@@ -307,12 +307,15 @@ pub(super) fn gather_on(webrtcbin: &gst::Element, addresses: &[std::net::IpAddr]
     }
 }
 
+/// The same limits as the configuration (`box_config::limits`): settings built by hand (tests, the
+/// bench) are held to what a configuration file could say.
 fn validate(video: &VideoSettings) -> Result<(), MediaError> {
-    let ok = (16..=7680).contains(&video.width)
-        && (16..=4320).contains(&video.height)
-        && (1..=120).contains(&video.framerate)
-        && (100..=100_000).contains(&video.bitrate_kbps)
-        && (1..=60).contains(&video.keyframe_interval_s);
+    use lectern_common::box_config::limits;
+    let ok = limits::WIDTH.contains(&video.width)
+        && limits::HEIGHT.contains(&video.height)
+        && limits::FRAMERATE.contains(&video.framerate)
+        && limits::BITRATE_KBPS.contains(&video.bitrate_kbps)
+        && limits::KEYFRAME_INTERVAL_S.contains(&video.keyframe_interval_s);
     if ok {
         Ok(())
     } else {

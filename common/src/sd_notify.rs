@@ -1,5 +1,6 @@
-//! systemd's readiness protocol (sd_notify(3)) without libsystemd: each message is one datagram
-//! to the socket named by `$NOTIFY_SOCKET`. Outside systemd every call is a no-op.
+//! systemd's readiness protocol (sd_notify(3)) without libsystemd, for both daemons: each message
+//! is one datagram to the socket named by `$NOTIFY_SOCKET` (a path, or `@name` for an abstract
+//! socket). Outside systemd every call is a no-op; a failed send is logged, never fatal.
 
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;
@@ -108,5 +109,17 @@ mod tests {
         assert_eq!(Notifier::new(None, Some("4000000"), Some("1")).watchdog_interval(), None);
         assert_eq!(Notifier::new(None, None, None).watchdog_interval(), None);
         Notifier::new(None, None, None).ready();
+    }
+
+    #[test]
+    fn abstract_socket_names_are_supported() {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("lectern-common-test-{}", std::process::id());
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).expect("abstract name");
+        let systemd = UnixDatagram::bind_addr(&addr).expect("bind");
+        Notifier::new(Some(&format!("@{name}")), None, None).ready();
+        let mut buf = [0u8; 64];
+        let n = systemd.recv(&mut buf).expect("datagram");
+        assert_eq!(&buf[..n], b"READY=1");
     }
 }

@@ -1,6 +1,6 @@
-//! One configuration file as written: every key optional, unknown keys rejected, so a typo
-//! fails loudly instead of silently keeping a default. `settings` turns the merged fragments
-//! into validated `Settings`; `appliance.example.toml` documents every key.
+//! One configuration file as written (or pushed by the web admin): every key optional, unknown
+//! keys rejected, so a typo fails loudly instead of silently keeping a default. `rules` resolves
+//! merged fragments into checked values; `appliance/appliance.example.toml` documents every key.
 
 use std::path::PathBuf;
 
