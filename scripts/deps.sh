@@ -27,7 +27,8 @@ if [[ "${1:-}" == "--list" ]]; then
   exit 0
 fi
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(chromium nodejs npm python3-venv systemd nftables iproute2)
+  # The network test bed (tests/netem): namespaces, tc, nft, its TUN delay forwarder.
+  packages+=(chromium nodejs npm python3 python3-venv systemd nftables iproute2 procps)
 fi
 
 missing=()
