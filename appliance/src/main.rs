@@ -15,6 +15,7 @@ use lectern_appliance::status::{self, ConfigStatus, StatusBoard};
 use lectern_appliance::whip::{Token, WhipClient};
 use lectern_appliance::{probe, signals};
 use lectern_common::sd_notify::Notifier;
+use lectern_proto::device::DeviceState;
 
 /// Test hook (with `--virtual`): a file path; the test camera fails like an unplugged one while
 /// the file is missing and comes back when it reappears.
@@ -236,7 +237,7 @@ fn enroll_now(
     let loaded = config::load(&args.config_paths(), &probe).context("loading the configuration")?;
     board.update(|s| {
         s.version = env!("CARGO_PKG_VERSION").to_owned();
-        s.state = "idle".to_owned();
+        s.state = DeviceState::Idle;
         s.control = "enrolling".to_owned();
     });
     if let Some(addr) = loaded.settings.status_listen {
@@ -266,7 +267,7 @@ fn status_board(board: &StatusBoard, loaded: &Loaded, encoder: &str) {
     };
     board.update(|s| {
         s.version = env!("CARGO_PKG_VERSION").to_owned();
-        s.state = "idle".to_owned();
+        s.state = DeviceState::Idle;
         s.control = "connecting".to_owned();
         s.encoder = Some(encoder.to_owned());
         s.config = ConfigStatus { source: loaded.source.to_string(), files, error };

@@ -8,6 +8,7 @@ use crate::panel::{PanelHandle, PanelState};
 use crate::status::StatusBoard;
 use crate::supervisor::{FeedState, State};
 use lectern_common::sd_notify::Notifier;
+use lectern_proto::device::DeviceState;
 
 pub struct Reporter {
     notifier: Notifier,
@@ -59,14 +60,14 @@ impl Reporter {
         tracing::info!(%status, "status");
         self.panel.on_air = matches!(state, State::Live { disconnected_at: None, .. });
         self.panel.fault = self.panel.lesson && matches!(state, State::Reconnecting { .. });
-        let name = match state {
-            State::Idle => "idle",
-            State::Connecting { .. } => "connecting",
-            State::Live { .. } => "live",
-            State::Reconnecting { .. } => "reconnecting",
+        let device_state = match state {
+            State::Idle => DeviceState::Idle,
+            State::Connecting { .. } => DeviceState::Connecting,
+            State::Live { .. } => DeviceState::Live,
+            State::Reconnecting { .. } => DeviceState::Reconnecting,
         };
         self.board.update(|s| {
-            s.state = name.to_owned();
+            s.state = device_state;
             s.status = status.to_owned();
         });
         self.panel_changed();
@@ -169,7 +170,7 @@ mod tests {
             messages,
             ["STATUS=connecting", "STATUS=live", "READY=1", "STATUS=reconnecting in 1.0s: x", "STATUS=live"]
         );
-        assert_eq!(reporter.board().snapshot().state, "live");
+        assert_eq!(reporter.board().snapshot().state, DeviceState::Live);
     }
 
     #[test]

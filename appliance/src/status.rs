@@ -7,6 +7,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use lectern_proto::device::DeviceState;
 use serde::Serialize;
 
 use crate::loss::LossMeter;
@@ -23,8 +24,8 @@ const RATE_WINDOW: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Snapshot {
     pub version: String,
-    /// Supervisor state: idle, connecting, live or reconnecting.
-    pub state: String,
+    /// Supervisor state: idle, connecting, live or reconnecting (the hub's telemetry says the same).
+    pub state: DeviceState,
     /// The supervisor's human-readable status line.
     pub status: String,
     pub encoder: Option<String>,

@@ -18,7 +18,7 @@ fn get(addr: SocketAddr, path: &str) -> (String, String) {
 fn status_answers_json_with_state_encoder_config_and_panel() {
     let board = StatusBoard::default();
     board.update(|s| {
-        s.state = "reconnecting".into();
+        s.state = lectern_proto::device::DeviceState::Reconnecting;
         s.encoder = Some("x264enc".into());
         s.last_error = Some("could not reach the hub".into());
         s.config.source = "last-good".into();

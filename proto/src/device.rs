@@ -175,13 +175,26 @@ pub struct PanelConfig {
     pub fault_led: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum DeviceState {
+    #[default]
     Idle,
     Connecting,
     Live,
     Reconnecting,
+}
+
+impl DeviceState {
+    /// The word the JSON uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceState::Idle => "idle",
+            DeviceState::Connecting => "connecting",
+            DeviceState::Live => "live",
+            DeviceState::Reconnecting => "reconnecting",
+        }
+    }
 }
 
 /// A box's health as the fleet view shows it. Unknown figures are left out.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use lectern_proto::device::{DeviceState, Telemetry};
+use lectern_proto::device::Telemetry;
 
 use crate::status::Snapshot;
 
@@ -12,13 +12,8 @@ const THERMAL_ZONE: &str = "/sys/class/thermal/thermal_zone0/temp";
 
 /// Builds the report from the status board's `snapshot` and the machine's figures.
 pub fn telemetry(snapshot: &Snapshot, cpu: Option<f32>, temperature: Option<f32>, uptime: Duration) -> Telemetry {
-    let state = match snapshot.state.as_str() {
-        "connecting" => DeviceState::Connecting,
-        "live" => DeviceState::Live,
-        "reconnecting" => DeviceState::Reconnecting,
-        _ => DeviceState::Idle,
-    };
-    let status = if snapshot.status.is_empty() { snapshot.state.clone() } else { snapshot.status.clone() };
+    let state = snapshot.state;
+    let status = if snapshot.status.is_empty() { state.name().to_owned() } else { snapshot.status.clone() };
     Telemetry {
         state,
         status,
@@ -86,14 +81,14 @@ fn parse_millidegrees(text: &str) -> Option<f32> {
 
 #[cfg(test)]
 mod tests {
-    use lectern_proto::device::DeviceMsg;
+    use lectern_proto::device::{DeviceMsg, DeviceState};
 
     use super::*;
 
     #[test]
     fn telemetry_serializes_as_the_hub_expects() {
         let snapshot = Snapshot {
-            state: "live".into(),
+            state: DeviceState::Live,
             status: "live".into(),
             encoder: Some("x264enc".into()),
             fps: Some(29.9),
@@ -114,7 +109,7 @@ mod tests {
 
     #[test]
     fn an_idle_box_reports_idle() {
-        let snapshot = Snapshot { state: "idle".into(), ..Snapshot::default() };
+        let snapshot = Snapshot { state: DeviceState::Idle, ..Snapshot::default() };
         let report = telemetry(&snapshot, None, None, Duration::ZERO);
         assert_eq!((report.state, report.status.as_str()), (DeviceState::Idle, "idle"));
     }
