@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Rehearses the README's promise on a bare Debian 12: debootstraps a minimal bookworm into a folder,
-# binds this checkout (at the same path) and the host's Rust toolchain and cargo caches into it,
-# then runs, inside, what a newcomer runs: scripts/deps.sh, `lectern-appliance probe --check
-# --virtual`, and scripts/demo.sh until the box is live (or it fails). Prints what was missing.
+# clones this checkout's HEAD into it (what a newcomer's `git clone` gets: committed files only, no
+# target/), binds the host's Rust toolchain and cargo caches in, then runs, inside, what a newcomer
+# runs: scripts/deps.sh, a release build, `lectern-appliance probe --check --virtual`, and
+# scripts/demo.sh until the box is live (or it fails). Prints what was missing.
 #
 # Not part of CI: it takes minutes and needs root. The mirror is the one this machine's apt uses.
 # Usage: sudo scripts/fresh-debian.sh [--keep] [DIR]    (default DIR: target/fresh-debian)
@@ -48,7 +49,10 @@ mount -t proc proc "$root/proc" && mounts+=("$root/proc")
 bind /sys /sys
 bind /dev /dev
 bind /dev/pts /dev/pts
-bind "$repo" "$repo"
+src=/root/lectern
+rm -rf "${root:?}$src"
+git clone --quiet --no-hardlinks "$repo" "$root$src"
+echo "==> cloned $(git -C "$repo" rev-parse --short HEAD) into $src"
 bind "$home/.cargo" /root/.cargo
 bind "$home/.rustup" /root/.rustup
 
@@ -59,24 +63,24 @@ echo "==> on the bare system: $(inside cat /etc/debian_version), $(inside rustc 
 before=$(inside dpkg-query -W -f '${Package}\n' | sort)
 
 echo "==> scripts/deps.sh"
-inside bash -c "cd '$repo' && scripts/deps.sh" 2>&1 | tail -5
+inside bash -c "cd '$src' && scripts/deps.sh" 2>&1 | tail -5
 after=$(inside dpkg-query -W -f '${Package}\n' | sort)
 added=$(comm -13 <(echo "$before") <(echo "$after") | wc -l)
 echo "    deps.sh installed $added packages"
 
-echo "==> building the release binaries (inside, on the bound checkout)"
+echo "==> building the release binaries (inside, from scratch)"
 build_ok=1
-inside bash -c "cd '$repo' && cargo build --release --bins --locked --quiet" >"$root/tmp/build.log" 2>&1 || build_ok=0
+inside bash -c "cd '$src' && cargo build --release --bins --locked --quiet" >"$root/tmp/build.log" 2>&1 || build_ok=0
 grep -E '^(error|warning: unused)' -A6 "$root/tmp/build.log" | head -30
 
 echo "==> lectern-appliance probe --check --virtual"
 probe_ok=1
-inside "$repo/target/release/lectern-appliance" probe --check --virtual || probe_ok=0
+inside "$src/target/release/lectern-appliance" probe --check --virtual || probe_ok=0
 
 echo "==> scripts/demo.sh (until the box is live)"
 demo_log=$root/tmp/demo.log
 # Its own process group, so stopping it reaches demo.sh, whose trap stops the hub and the box.
-setsid chroot "$root" "${env_inside[@]}" bash -c "cd '$repo' && LECTERN_LISTEN=127.0.0.1:18080 \
+setsid chroot "$root" "${env_inside[@]}" bash -c "cd '$src' && LECTERN_LISTEN=127.0.0.1:18080 \
   LECTERN_BOX_STATUS=127.0.0.1:18090 LECTERN_DATA_DIR=/tmp/lectern-demo scripts/demo.sh" >"$demo_log" 2>&1 &
 demo=$!
 demo_ok=0
