@@ -76,7 +76,7 @@ fn mute_and_privacy_toggle_on_a_playing_pipeline() {
     settings.video.height = 240;
     let pipeline = build_pipeline(&settings).expect("pipeline builds");
     let (events_tx, events) = std::sync::mpsc::channel();
-    media::watch(&pipeline, move |event| {
+    pipeline.watch(move |event| {
         let _ = events_tx.send(event);
     });
     // Black in limited-range YUV is Y=16; silence is all-zero samples.

@@ -49,7 +49,7 @@ fn a_lost_pass_through_camera_sends_encoded_black_and_privacy_works() {
     options.camera_lost = true;
     let pipeline = build_pipeline_with(&settings, &options).expect("builds");
     common::drop_rtp(&pipeline);
-    let stats = MediaStats::attach(&pipeline).expect("frames are counted at the payloader");
+    let stats = MediaStats::attach(pipeline.gst_pipeline()).expect("frames are counted at the payloader");
     options_mic_lost(&pipeline);
     pipeline.play().expect("plays on the stand-in");
     // Polled with a deadline: the counter has no notification of its own.

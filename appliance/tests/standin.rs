@@ -22,7 +22,7 @@ fn small_virtual() -> MediaSettings {
 
 fn events(pipeline: &media::Pipeline) -> Receiver<MediaEvent> {
     let (tx, rx) = std::sync::mpsc::channel();
-    media::watch(pipeline, move |event| {
+    pipeline.watch(move |event| {
         let _ = tx.send(event);
     });
     rx

@@ -20,9 +20,9 @@ use gstreamer::prelude::*;
 use super::MediaError;
 use super::SourceKind;
 use super::camera_mode::CameraCodec;
+use super::chain::{Chain, h264_payloader, i420_caps};
 use super::element::{capsfilter, leaky_queue, make};
 use super::encoder::named_encoder_elements;
-use super::pipeline::{Chain, h264_payloader, i420_caps};
 use super::settings::{ContentSettings, Source};
 
 /// What the stand-in says while the capture is lost.

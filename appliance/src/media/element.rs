@@ -48,3 +48,34 @@ pub(super) fn capsfilter(name: &str, caps: gst::Caps) -> Result<gst::Element, Me
     filter.set_property("caps", caps);
     Ok(filter)
 }
+
+/// Makes libnice keep the connection alive with STUN binding *requests* instead of
+/// indications. The hub (str0m, ICE-lite) only counts requests as consent (RFC 7675) and
+/// drops a publisher after ~15 s without them; libnice also fails the pair when requests go
+/// unanswered, which is how a vanished hub shows up as ICE failure. The NiceAgent is reached
+/// through webrtcbin's `ice-agent`, which GStreamer documents as implementation-specific:
+/// if the properties are missing, say so and carry on (`InboundMonitor` still notices silence).
+pub(super) fn check_consent(webrtcbin: &gst::Element) {
+    let agent = webrtcbin
+        .property::<Option<gst::glib::Object>>("ice-agent")
+        .filter(|ice| ice.find_property("agent").is_some())
+        .and_then(|ice| ice.property::<Option<gst::glib::Object>>("agent"));
+    match agent {
+        Some(agent) if agent.find_property("keepalive-conncheck").is_some() => {
+            agent.set_property("keepalive-conncheck", true);
+        }
+        _ => tracing::warn!("cannot make libnice send consent checks; the hub may drop idle-looking sessions"),
+    }
+}
+
+/// Restricts ICE gathering to `addresses` (libnice never offers loopback by itself, so a hub on
+/// the same machine is unreachable without it).
+pub(super) fn gather_on(webrtcbin: &gst::Element, addresses: &[std::net::IpAddr]) {
+    let Some(ice) = webrtcbin.property::<Option<gst::glib::Object>>("ice-agent") else { return };
+    for addr in addresses {
+        let added = ice.emit_by_name::<bool>("add-local-ip-address", &[&addr.to_string()]);
+        if !added {
+            tracing::warn!(%addr, "ICE agent refused the local address");
+        }
+    }
+}

@@ -8,6 +8,7 @@
 mod camera_mode;
 pub mod catalog;
 mod certificate;
+mod chain;
 mod content;
 mod controls;
 mod echo;
@@ -19,6 +20,7 @@ mod inbound;
 mod negotiate;
 mod pipeline;
 mod playback;
+mod publish;
 mod settings;
 mod simulcast;
 mod source_kind;
@@ -33,16 +35,17 @@ pub use encoder::{EncoderChoice, EncoderRegistry, GstEncoderRegistry, Skipped, c
 pub use error::MediaError;
 pub use inbound::InboundMonitor;
 pub use negotiate::{apply_answer, create_offer};
-pub use pipeline::{Pipeline, PipelineOptions, build_pipeline, build_pipeline_with};
+pub use pipeline::Pipeline;
 pub use playback::{AUDIO_SLOTS, Playback, PlaybackOutput, PlaybackSettings, build_playback, build_playback_with_echo};
+pub use publish::{PipelineOptions, build_pipeline, build_pipeline_with};
 pub use settings::{
     AudioProcessing, ContentSettings, Controls, MediaSettings, SimulcastLayer, Source, TestPattern, VideoSettings,
 };
 pub use simulcast::{Encoding as SimulcastEncoding, encodings as simulcast_encodings};
 pub use source_kind::SourceKind;
-pub use standin::source_of;
+pub use source_kind::source_of;
 pub use stats::{AudioLevel, MediaStats, ReturnStats};
-pub use watch::{MediaEvent, PeerState, watch};
+pub use watch::{MediaEvent, PeerState};
 
 /// Initialises GStreamer once per process; later calls are cheap no-ops.
 pub fn init() -> Result<(), MediaError> {

@@ -27,9 +27,9 @@ use gstreamer_webrtc as gst_webrtc;
 
 use super::MediaError;
 use super::echo::EchoProbe;
-use super::element::{add_and_link, add_error, capsfilter, make};
-use super::pipeline::{Pipeline, check_consent, gather_on, rms_channels};
-use super::stats::ReturnStats;
+use super::element::{add_and_link, add_error, capsfilter, check_consent, gather_on, make};
+use super::pipeline::Pipeline;
+use super::stats::{ReturnStats, rms_channels};
 
 /// Audio m-lines offered: the hub fills them with the loudest remote participants.
 pub const AUDIO_SLOTS: usize = 3;

@@ -25,9 +25,9 @@ use gstreamer_rtp::prelude::*;
 use gstreamer_webrtc as gst_webrtc;
 
 use super::MediaError;
+use super::chain::video_payloader;
 use super::element::{add_and_link, capsfilter, leaky_queue, make};
 use super::encoder::encoder_elements;
-use super::pipeline::video_payloader;
 use super::settings::VideoSettings;
 
 /// The RIDs in the offer, top layer first: full, half, quarter, eighth (as browsers commonly name

@@ -23,47 +23,7 @@ use super::MediaError;
 use super::SourceKind;
 use super::element::{add_and_link, add_error, capsfilter, make};
 use super::pipeline::Pipeline;
-
-/// Element names per device: its source, its stand-in source, the selector.
-struct Names {
-    source: &'static str,
-    /// The capsfilter that ends the device's part.
-    device_caps: &'static str,
-    stand_in: &'static str,
-    stand_in_caps: &'static str,
-    selector: &'static str,
-}
-
-fn names(kind: SourceKind) -> Names {
-    match kind {
-        SourceKind::Camera => Names {
-            source: "video-src",
-            device_caps: "video-device-caps",
-            stand_in: "video-standin",
-            stand_in_caps: "video-standin-caps",
-            selector: "video-select",
-        },
-        SourceKind::Content => Names {
-            source: "content-src",
-            device_caps: "content-device-caps",
-            stand_in: "content-standin",
-            stand_in_caps: "content-standin-caps",
-            selector: "content-select",
-        },
-        SourceKind::Microphone => Names {
-            source: "audio-src",
-            device_caps: "audio-device-caps",
-            stand_in: "audio-standin",
-            stand_in_caps: "audio-standin-caps",
-            selector: "audio-select",
-        },
-    }
-}
-
-/// Which device an element's error is about, by the source element's name.
-pub fn source_of(element: &str) -> Option<SourceKind> {
-    SourceKind::ALL.into_iter().find(|&kind| names(kind).source == element)
-}
+use super::source_kind::names;
 
 /// Adds `device` (a source and its conversion towards `caps`), then a capsfilter to `caps`,
 /// the stand-in for `kind` (its source, then `stand_in_filters`, then the same caps), a

@@ -7,8 +7,6 @@ use std::sync::{Arc, Mutex};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
-use super::Pipeline;
-
 #[derive(Clone, Default)]
 pub struct MediaStats {
     frames: Arc<AtomicU64>,
@@ -18,8 +16,8 @@ pub struct MediaStats {
 impl MediaStats {
     /// Watches the payloader's input: encoded frames, from our encoder or from a camera that
     /// encodes itself. `None` if the pipeline has no `video-pay`.
-    pub fn attach(pipeline: &Pipeline) -> Option<Self> {
-        let pad = pipeline.gst_pipeline().by_name("video-pay")?.static_pad("sink")?;
+    pub fn attach(pipeline: &gst::Pipeline) -> Option<Self> {
+        let pad = pipeline.by_name("video-pay")?.static_pad("sink")?;
         let stats = Self::default();
         let counter = stats.clone();
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
@@ -123,6 +121,13 @@ impl AudioLevel {
 /// The loudest channel's RMS, or `None` for silence (including -inf and NaN).
 fn loudest_channel_db(rms_per_channel: &[f64]) -> Option<f64> {
     rms_per_channel.iter().copied().filter(|db| db.is_finite() && *db > SILENCE_DB).reduce(f64::max)
+}
+
+/// The `rms` field of a `level` message: one dB value per channel.
+pub(super) fn rms_channels(s: &gst::StructureRef) -> Vec<f64> {
+    s.get::<gst::glib::ValueArray>("rms")
+        .map(|values| values.iter().filter_map(|v| v.get::<f64>().ok()).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

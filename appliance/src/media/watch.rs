@@ -1,11 +1,9 @@
-//! Turns webrtcbin's state notifications and the pipeline's bus messages into `MediaEvent`s
-//! delivered to one listener. The listener runs on GStreamer threads: it must only hand the
+//! The events a pipeline reports (`MediaEvent`), and webrtcbin's state notifications turned into
+//! them; `Pipeline::watch` adds the bus's and delivers both to one listener. The listener runs on GStreamer threads: it must only hand the
 //! event over (e.g. send it on a channel), never block or do IO.
 
 use gstreamer::prelude::*;
 use gstreamer_webrtc::{WebRTCICEConnectionState, WebRTCPeerConnectionState};
-
-use super::Pipeline;
 
 /// Connection state as the supervisor cares about it (ICE and DTLS folded together).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,21 +31,20 @@ pub enum MediaEvent {
     EndOfStream,
 }
 
-/// Delivers the pipeline's events to `listener` from now on. Only the first listener counts.
-pub fn watch(pipeline: &Pipeline, listener: impl Fn(MediaEvent) + Send + Sync + Clone + 'static) {
+/// Delivers webrtcbin's connection and ICE states to `listener` (see `Pipeline::watch`).
+pub(super) fn connect_states(
+    webrtcbin: &gstreamer::Element,
+    listener: impl Fn(MediaEvent) + Send + Sync + Clone + 'static,
+) {
     let on_conn = listener.clone();
-    pipeline.webrtcbin().connect_notify(Some("connection-state"), move |bin, _| {
+    webrtcbin.connect_notify(Some("connection-state"), move |bin, _| {
         let state = bin.property::<WebRTCPeerConnectionState>("connection-state");
         on_conn(MediaEvent::Connection(from_peer_state(state)));
     });
-    let on_ice = listener.clone();
-    pipeline.webrtcbin().connect_notify(Some("ice-connection-state"), move |bin, _| {
+    webrtcbin.connect_notify(Some("ice-connection-state"), move |bin, _| {
         let state = bin.property::<WebRTCICEConnectionState>("ice-connection-state");
-        on_ice(MediaEvent::Ice(from_ice_state(state)));
+        listener(MediaEvent::Ice(from_ice_state(state)));
     });
-    if pipeline.bus_shared().listener.set(Box::new(listener)).is_err() {
-        tracing::warn!("pipeline already watched; the new bus listener is ignored");
-    }
 }
 
 fn from_peer_state(state: WebRTCPeerConnectionState) -> PeerState {

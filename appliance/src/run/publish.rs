@@ -115,7 +115,7 @@ impl Runner {
         };
         let pipeline = media::build_pipeline_with(&self.media, &options)?;
         let (tx, generation) = (self.events_tx.clone(), self.generation);
-        media::watch(&pipeline, move |event| {
+        pipeline.watch(move |event| {
             // The runner outlives every pipeline it watches, except at process exit.
             let _ = tx.send(Event::Media { generation, event });
         });
@@ -131,7 +131,7 @@ impl Runner {
             s.simulcast = layers;
         });
         session.pipeline.play()?;
-        self.reporter.board().set_stats(MediaStats::attach(&session.pipeline));
+        self.reporter.board().set_stats(MediaStats::attach(session.pipeline.gst_pipeline()));
         self.reporter.board().snapshots().attach(session.pipeline.gst_pipeline());
         self.reporter.board().loss().attach(session.pipeline.webrtcbin());
         let inbound = &mut session.inbound;

@@ -25,7 +25,7 @@ impl Runner {
             None => media::build_playback(&self.playback)?,
         };
         let (tx, generation) = (self.events_tx.clone(), self.feed_generation);
-        media::watch(&playback.pipeline, move |event| {
+        playback.pipeline.watch(move |event| {
             // The runner outlives every pipeline it watches, except at process exit.
             let _ = tx.send(Event::Feed { generation, event });
         });
