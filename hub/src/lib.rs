@@ -1,5 +1,5 @@
 //! lectern-hub: the server a classroom box publishes to and students join. HTTP/WebSocket edge in
-//! [`http`] (start at [`http::app`]), the str0m SFU in [`sfu`] (start at [`sfu::core::ShardCore`]),
+//! [`http`] (start at [`http::app`]), the str0m SFU in [`sfu`] (start at [`sfu::core::ShardCore`] and [`sfu::room::Room`]),
 //! tokens in [`token`], persistence in [`store`].
 
 pub mod assets;
@@ -12,4 +12,5 @@ pub mod secret;
 pub mod serve;
 pub mod sfu;
 pub mod store;
+pub mod time;
 pub mod token;

@@ -4,7 +4,7 @@ use anyhow::Context;
 
 use crate::config::Settings;
 use crate::http::{AppState, app};
-use crate::sfu::Sfu;
+use crate::sfu::{Outlets, Sfu};
 use crate::store::Store;
 use crate::{secret, token};
 
@@ -22,7 +22,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::info!(closed, "closed sessions left open by the previous run");
     }
     let (devices_tx, mut devices_rx) = tokio::sync::mpsc::unbounded_channel();
-    let sfu = Sfu::start(&settings.media, Some(store.clone().spawn_writer()), Some(devices_tx))?;
+    let (sessions_tx, mut sessions_rx) = tokio::sync::mpsc::unbounded_channel();
+    let outlets =
+        Outlets { store: Some(store.clone().spawn_writer()), devices: Some(devices_tx), sessions: Some(sessions_tx) };
+    let sfu = Sfu::start(&settings.media, outlets)?;
     let mut state = AppState::new(key, sfu, store, settings.media.ice_servers.clone(), settings.behind_tls);
     if !settings.join_limit
         && let Some(s) = std::sync::Arc::get_mut(&mut state)
@@ -34,6 +37,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     tokio::spawn(async move {
         while let Some((room, msg)) = devices_rx.recv().await {
             registry.send(&room, msg);
+        }
+    });
+    // A participant the room let go of (ICE timed out, removed, lesson ended) has no WHIP/WHEP
+    // resource left to PATCH or DELETE.
+    let app_state = std::sync::Arc::downgrade(&state);
+    tokio::spawn(async move {
+        while let Some((room, participant)) = sessions_rx.recv().await {
+            let Some(st) = app_state.upgrade() else { return };
+            crate::http::whip::forget_session(&st, &room, participant);
         }
     });
     // Scheduled lessons start and end the rooms' boxes (web admin, `admin_schedules`).

@@ -246,6 +246,12 @@ async fn delete(
     Ok(StatusCode::OK.into_response())
 }
 
+/// The room let go of `participant`: its WHIP/WHEP resource, if it has one, is gone too.
+pub fn forget_session(st: &AppState, room: &RoomId, participant: lectern_proto::ParticipantId) {
+    let mut resources = st.resources.lock().unwrap_or_else(|e| e.into_inner());
+    resources.retain(|_, r| !(r.participant == participant && &r.room == room));
+}
+
 /// Authorizes a request on an existing resource; unknown ids are 404 whoever asks.
 fn lookup(
     st: &AppState,
