@@ -16,6 +16,8 @@ mod membership;
 mod participant;
 mod return_feed;
 mod subscription;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
