@@ -298,21 +298,63 @@ impl ShardCore {
 
 #[cfg(test)]
 mod tests {
+    use lectern_proto::Role;
+    use str0m::media::{Direction as SdpDirection, MediaKind};
+
     use super::*;
+    use crate::store::Transport;
+
+    const HUB: &str = "10.0.0.1:5000";
+    const CLIENT: &str = "10.0.1.1:6000";
+
+    /// A shard with one WHIP publisher that offered from [`CLIENT`] (not connected yet).
+    fn shard_with_a_publisher(now: Now) -> ShardCore {
+        let hub: SocketAddr = HUB.parse().expect("literal address");
+        let client: SocketAddr = CLIENT.parse().expect("literal address");
+        let mut core = ShardCore::new(vec![Candidate::host(hub, "udp").expect("host candidate")]);
+        let mut rtc = str0m::Rtc::builder().build(now.mono);
+        rtc.add_local_candidate(Candidate::host(client, "udp").expect("host candidate"));
+        let mut api = rtc.sdp_api();
+        api.add_media(MediaKind::Audio, SdpDirection::SendOnly, None, None, None);
+        let (offer, _pending) = api.apply().expect("one m-line added");
+        let ident = Ident {
+            room: RoomId::parse("r").expect("valid room name"),
+            participant: ParticipantId(1),
+            subject: "s".into(),
+            name: "n".into(),
+            role: Role::Device,
+            transport: Transport::Whip,
+            guest: false,
+            passcode: None,
+        };
+        core.offer(ident, offer, Offering::Whip { screen_mid: None }, now).expect("offer accepted");
+        core
+    }
 
     #[test]
     fn malformed_and_stray_datagrams_are_dropped_without_output() {
-        let mut core = ShardCore::new(Vec::new());
         let now = Now::read();
-        let from: SocketAddr = "127.0.0.1:1".parse().expect("literal address");
-        let to: SocketAddr = "127.0.0.1:2".parse().expect("literal address");
+        let mut core = shard_with_a_publisher(now);
+        let queued = core.drain_datagrams().count();
+        assert_eq!(core.peer_count(), 1);
+        let to: SocketAddr = HUB.parse().expect("literal address");
         let rtp_ish = [0x80, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xff];
-        for d in [&[][..], &[0x80], &rtp_ish, &[0x16, 0xfe, 0xfd], &[0u8; 1500], &[0xff; 3000]] {
-            core.receive(now, Protocol::Udp, from, to, d);
-            core.handle_packet(now, Protocol::Tcp, from, to, d);
+        let stun_ish = [0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+        let junk = [&[][..], &[0x80], &rtp_ish, &stun_ish, &[0x16, 0xfe, 0xfd], &[0u8; 1500], &[0xff; 3000]];
+        // From the publisher's own address, and from strangers.
+        for from in [CLIENT, "10.9.9.9:1", "127.0.0.1:1"] {
+            let from: SocketAddr = from.parse().expect("literal address");
+            for d in junk {
+                core.receive(now, Protocol::Udp, from, to, d);
+                core.handle_packet(now, Protocol::Tcp, from, to, d);
+                core.handle_datagram(now, from, to, d);
+            }
         }
         core.flush_received(now);
-        assert_eq!(core.drain_datagrams().count(), 0);
-        assert_eq!(core.peer_count(), 0);
+        assert_eq!(core.drain_datagrams().count(), 0, "junk is never answered ({queued} were queued before it)");
+        assert_eq!(core.peer_count(), 1, "junk neither closes the publisher's connection nor opens one");
+        let room = RoomId::parse("r").expect("valid room name");
+        assert_eq!(core.participants(&room), vec![ParticipantId(1)]);
+        assert_eq!(core.drain_outputs().filter(|o| matches!(o, RoomOutput::SessionEnded(..))).count(), 0);
     }
 }
