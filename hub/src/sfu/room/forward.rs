@@ -13,6 +13,7 @@ use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt, Rid
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 
 use super::Room;
+use super::participant::UpTrack;
 use crate::sfu::codec;
 use crate::sfu::gop::Cached;
 use crate::sfu::keyframe::KeyframeThrottle;
@@ -62,7 +63,6 @@ impl Room {
         if keyframe && wanted.is_none_or(|(r, w)| r == w) {
             up.keyframe.keyframe_seen();
         }
-        let mut layer_keyframe = false;
         let (owner, kind, screen) = (up.owner, up.kind, up.screen);
         let publisher = self.participants.get(&owner);
         // A teacher's mute or camera stop is enforced here: the packets go no further.
@@ -85,32 +85,27 @@ impl Room {
             received: packet.timestamp,
             layer: wanted.map(|(rid, wanted)| Layer { rid, wanted, keyframe }),
         };
-        // Per stream: simulcast layers have their own sequence numbers and keyframes.
-        if kind == MediaKind::Video
-            && let Some(gop) = up.gops.stream(rid)
-        {
-            gop.observe(out.time, keyframe, now, || Cached {
-                seq: out.seq,
-                pt: pt_in,
-                time: out.time,
-                marker: out.marker,
-                ext: out.ext.clone(),
-                payload: out.payload.clone(),
-                received: out.received,
-            });
+        if kind == MediaKind::Video {
+            cache_for_replay(up, rid, pt_in, keyframe, &out, now);
         }
-        let media = Media::of(kind, params);
-        for sub in self.participants.values().filter_map(|p| p.subscribe) {
+        if self.fan_out(peers, track, Media::of(kind, params), &out) {
+            self.ask_publisher(peers, track, now, KeyframeThrottle::request_join);
+        }
+    }
+
+    /// Writes `out` to every connected subscriber of `track`. True if one of them needs a
+    /// keyframe of the wanted simulcast layer to switch to it.
+    fn fan_out(&self, peers: &mut PeerTable, track: TrackId, media: Media, out: &Outgoing) -> bool {
+        let mut layer_keyframe = false;
+        for sub in self.subscriber_peers() {
             let Some(peer) = peers.get_mut(sub) else { continue };
             // Until its connection is up a subscriber is given nothing: it starts from a keyframe
             // (see `start_viewer`), with its sequence numbers beginning there.
-            if peer.connected() && write_down(peer, sub, track, media, &out, Some(&mut layer_keyframe)) {
+            if peer.connected() && write_down(peer, sub, track, media, out, Some(&mut layer_keyframe)) {
                 peers.mark_dirty(sub);
             }
         }
-        if layer_keyframe {
-            self.ask_publisher(peers, track, now, KeyframeThrottle::request_join);
-        }
+        layer_keyframe
     }
 
     /// A subscriber (`sub`) starts viewing `track` (its m-line opened, its connection came up,
@@ -249,6 +244,21 @@ fn request_keyframe(p: &mut Peer, mid: Mid, rids: &[Rid]) {
             None => tracing::debug!(peer = key.0, %mid, ?rid, "keyframe request not possible yet: nothing received"),
         }
     }
+}
+
+/// Keeps a video packet for viewers who start soon (see `gop`); per stream, since simulcast
+/// layers have their own sequence numbers and keyframes.
+fn cache_for_replay(up: &mut UpTrack, rid: Option<Rid>, pt: Pt, keyframe: bool, out: &Outgoing, now: Instant) {
+    let Some(gop) = up.gops.stream(rid) else { return };
+    gop.observe(out.time, keyframe, now, || Cached {
+        seq: out.seq,
+        pt,
+        time: out.time,
+        marker: out.marker,
+        ext: out.ext.clone(),
+        payload: out.payload.clone(),
+        received: out.received,
+    });
 }
 
 /// The payload type on the subscriber's m-line for media described by the publisher's `params`:
