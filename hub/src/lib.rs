@@ -5,6 +5,7 @@
 pub mod assets;
 pub mod classroom;
 pub mod config;
+pub mod device_registry;
 pub mod enroll;
 pub mod http;
 pub mod notify;
@@ -14,3 +15,4 @@ pub mod sfu;
 pub mod store;
 pub mod time;
 pub mod token;
+pub mod whip;

@@ -45,7 +45,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     tokio::spawn(async move {
         while let Some((room, participant)) = sessions_rx.recv().await {
             let Some(st) = app_state.upgrade() else { return };
-            crate::http::whip::forget_session(&st, &room, participant);
+            st.resources.forget_participant(&room, participant);
         }
     });
     // Scheduled lessons start and end the rooms' boxes (web admin, `admin_schedules`).
