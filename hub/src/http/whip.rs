@@ -259,6 +259,5 @@ fn sdp_text(body: &Bytes) -> Result<&str, AppError> {
 }
 
 fn header_value(s: &str) -> Result<HeaderValue, AppError> {
-    HeaderValue::from_str(s)
-        .map_err(|_| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "could not build a response header"))
+    HeaderValue::from_str(s).map_err(|e| AppError::internal("building a response header", e))
 }
