@@ -1,6 +1,7 @@
 //! lectern-hub: the server a classroom box publishes to and students join. HTTP/WebSocket edge in
-//! [`http`] (start at [`http::app`]), the str0m SFU in [`sfu`] (start at [`sfu::core::ShardCore`] and [`sfu::room::Room`]),
-//! tokens in [`token`], persistence in [`store`].
+//! [`http`] (start at [`http::app`]); the str0m SFU in [`sfu`] (start at [`sfu::core::ShardCore`],
+//! then [`sfu::room::Room`]); WHIP/WHEP as protocol in [`whip`]; the boxes' control channels in
+//! [`device_registry`]; tokens in [`token`], persistence in [`store`], time as input in [`time`].
 
 pub mod assets;
 pub mod classroom;
