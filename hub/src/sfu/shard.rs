@@ -265,3 +265,89 @@ fn send_all(out: &mut Vec<Datagram>, sockets: &mut [MediaSocket], tcp: &HashMap<
     }
     out.clear();
 }
+
+#[cfg(test)]
+mod tests {
+    use lectern_proto::Role;
+    use lectern_proto::classroom::ClassroomEvent;
+    use tokio::sync::mpsc::error::TryRecvError;
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::sfu::Ident;
+    use crate::store::Transport;
+
+    struct Shell {
+        shard: Shard,
+        store: mpsc::UnboundedReceiver<StoreEvent>,
+        devices: mpsc::UnboundedReceiver<(RoomId, HubMsg)>,
+        sessions: mpsc::UnboundedReceiver<(RoomId, ParticipantId)>,
+    }
+
+    fn shell() -> Shell {
+        let (store_tx, store) = mpsc::unbounded_channel();
+        let (devices_tx, devices) = mpsc::unbounded_channel();
+        let (sessions_tx, sessions) = mpsc::unbounded_channel();
+        let outlets = Outlets { store: Some(store_tx), devices: Some(devices_tx), sessions: Some(sessions_tx) };
+        Shell { shard: Shard::new(ShardCore::new(Vec::new()), outlets), store, devices, sessions }
+    }
+
+    fn room() -> RoomId {
+        RoomId::parse("r").expect("valid room name")
+    }
+
+    /// A browser joins; returns its signaling channel.
+    fn join(s: &mut Shell, id: u64, role: Role, guest: bool) -> mpsc::UnboundedReceiver<ServerMsg> {
+        let ident = Ident {
+            room: room(),
+            participant: ParticipantId(id),
+            subject: format!("s{id}"),
+            name: format!("n{id}"),
+            role,
+            transport: Transport::Browser,
+            guest,
+            passcode: None,
+        };
+        let (events, rx) = mpsc::unbounded_channel();
+        let (reply, mut answer) = oneshot::channel();
+        s.shard.handle_command(Command::Join { ident, events, reply }, Now::read());
+        assert_eq!(answer.try_recv(), Ok(Ok(())), "the shard answers at once");
+        rx
+    }
+
+    #[test]
+    fn a_refused_browser_is_told_why_then_its_channel_closes_and_the_http_side_hears_of_it() {
+        let mut s = shell();
+        let mut rx = join(&mut s, 9, Role::Admin, false);
+        assert!(matches!(rx.try_recv(), Ok(ServerMsg::Classroom(ClassroomEvent::Denied { .. }))));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+        assert_eq!(s.sessions.try_recv(), Ok((room(), ParticipantId(9))));
+    }
+
+    #[test]
+    fn a_browser_that_leaves_loses_its_channel_and_its_session() {
+        let mut s = shell();
+        let mut teacher = join(&mut s, 1, Role::Teacher, false);
+        assert!(matches!(teacher.try_recv(), Ok(ServerMsg::Joined { .. })));
+        assert!(matches!(s.store.try_recv(), Ok(StoreEvent::Joined { .. })));
+        let (reply, mut answer) = oneshot::channel();
+        let leave = Command::Leave { room: room(), participant: ParticipantId(1), reply: Some(reply) };
+        s.shard.handle_command(leave, Now::read());
+        assert_eq!(answer.try_recv(), Ok(Ok(())));
+        assert_eq!(s.sessions.try_recv(), Ok((room(), ParticipantId(1))));
+        // What was sent before the end is still read; then the channel is closed, not just empty.
+        while teacher.try_recv().is_ok() {}
+        assert_eq!(teacher.try_recv(), Err(TryRecvError::Disconnected));
+    }
+
+    #[test]
+    fn the_lobby_reaches_the_room_display_and_a_waiting_guest_keeps_its_channel() {
+        let mut s = shell();
+        let _teacher = join(&mut s, 1, Role::Teacher, false);
+        let mut guest = join(&mut s, 3, Role::Student, true);
+        assert!(matches!(guest.try_recv(), Ok(ServerMsg::Classroom(ClassroomEvent::Waiting { position: 1 }))));
+        assert_eq!(guest.try_recv(), Err(TryRecvError::Empty), "still open while waiting");
+        assert!(matches!(s.devices.try_recv(), Ok((_, HubMsg::Lobby { names })) if names == ["n3"]));
+        assert_eq!(s.sessions.try_recv(), Err(TryRecvError::Empty));
+    }
+}
