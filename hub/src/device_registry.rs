@@ -9,11 +9,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use lectern_proto::RoomId;
-use lectern_proto::device::HubMsg;
+use lectern_proto::device::{DeviceMsg, HubMsg};
 use tokio::sync::mpsc;
 
 use crate::enroll::{self, Enrollments};
 use crate::token::{TokenKey, unix_ms, unix_now};
+
+/// A snapshot is a thumbnail; anything bigger is refused rather than stored.
+const MAX_SNAPSHOT_BYTES: usize = 48 * 1024;
 
 /// The boxes connected to this hub, one per room (a reconnecting box replaces its old socket), and
 /// the boxes waiting to be enrolled.
@@ -88,15 +91,25 @@ impl DeviceRegistry {
         conn
     }
 
-    /// Applies what connection `conn` of the room's box reported (ignored once it was replaced).
-    pub fn update(&self, room: &RoomId, conn: u64, f: impl FnOnce(&mut DeviceView)) {
+    /// What connection `conn` of the room's box reported (ignored once it was replaced).
+    pub fn report(&self, room: &RoomId, conn: u64, msg: DeviceMsg) {
+        self.update(room, conn, |v| apply(v, msg, unix_now()));
+    }
+
+    /// The box's answer to `snapshot`: a picture, or why it has none.
+    pub fn snapshot_received(&self, room: &RoomId, conn: u64, jpeg_base64: Option<String>, error: Option<String>) {
+        self.set_snapshot(room, conn, snapshot_of(jpeg_base64, error));
+    }
+
+    /// Applies a change to what connection `conn` of the room's box reported (ignored once it was replaced).
+    fn update(&self, room: &RoomId, conn: u64, f: impl FnOnce(&mut DeviceView)) {
         if let Some(c) = self.lock().get_mut(room).filter(|c| c.conn == conn) {
             f(&mut c.view);
         }
     }
 
     /// Keeps a box's answer to `snapshot`: the JPEG, or the reason it has none.
-    pub fn set_snapshot(&self, room: &RoomId, conn: u64, jpeg: Result<Vec<u8>, String>) {
+    fn set_snapshot(&self, room: &RoomId, conn: u64, jpeg: Result<Vec<u8>, String>) {
         if let Some(c) = self.lock().get_mut(room).filter(|c| c.conn == conn) {
             match jpeg {
                 Ok(bytes) => {
@@ -168,6 +181,38 @@ impl DeviceRegistry {
             waiting.sockets.remove(key);
         }
     }
+}
+
+/// What a box reported, as the fleet view shows it.
+fn apply(view: &mut DeviceView, msg: DeviceMsg, now: u64) {
+    view.last_seen = now;
+    match msg {
+        DeviceMsg::Hello { version, inventory } => {
+            view.version = Some(version.chars().take(64).collect());
+            view.inventory = inventory;
+        }
+        DeviceMsg::Telemetry(t) => view.telemetry = Some(t),
+        DeviceMsg::ConfigResult { version, ok, error } => {
+            tracing::info!(room = %view.room, version, ok, error = ?error, "classroom box answered a configuration");
+        }
+        DeviceMsg::Enroll { .. } | DeviceMsg::Snapshot { .. } => {}
+    }
+}
+
+/// A box's snapshot answer, checked: a JPEG of bounded size, or the box's reason (clipped).
+fn snapshot_of(jpeg_base64: Option<String>, error: Option<String>) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let Some(b64) = jpeg_base64 else {
+        let reason = error.unwrap_or_else(|| "the box sent no picture".to_owned());
+        return Err(reason.chars().filter(|c| !c.is_control()).take(200).collect());
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.as_bytes())
+        .map_err(|_| "the box sent a picture that is not base64".to_owned())?;
+    if bytes.len() > MAX_SNAPSHOT_BYTES || !bytes.starts_with(&[0xFF, 0xD8]) {
+        return Err("the box sent a picture that is not a small JPEG".to_owned());
+    }
+    Ok(bytes)
 }
 
 /// The web admin lists and commands the boxes through this registry.
@@ -273,6 +318,32 @@ mod tests {
         assert!(rx.is_closed());
         assert_eq!(reg.devices().iter().map(|v| v.room.to_string()).collect::<Vec<_>>(), vec!["other"]);
         assert_eq!(calls.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_snapshot_is_a_small_jpeg_or_the_reason_there_is_none_clipped() {
+        use base64::Engine;
+        let b64 = |b: &[u8]| Some(base64::engine::general_purpose::STANDARD.encode(b));
+        assert_eq!(snapshot_of(b64(&[0xFF, 0xD8, 1, 2]), None), Ok(vec![0xFF, 0xD8, 1, 2]));
+        assert!(snapshot_of(b64(b"PNG..."), None).is_err(), "not a JPEG");
+        assert!(snapshot_of(b64(&[0xFF; MAX_SNAPSHOT_BYTES + 1]), None).is_err(), "too big");
+        assert!(snapshot_of(Some("not base64!".into()), None).is_err());
+        let reason = snapshot_of(None, Some(format!("camera\u{7} closed{}", "!".repeat(500)))).unwrap_err();
+        assert!(reason.starts_with("camera closed") && reason.chars().count() == 200, "{reason}");
+        assert_eq!(snapshot_of(None, None), Err("the box sent no picture".into()));
+    }
+
+    #[test]
+    fn a_report_updates_what_the_fleet_view_shows_and_only_for_the_current_connection() {
+        let reg = DeviceRegistry::new(TokenKey::new(b"k".to_vec()));
+        let conn = reg.register(view("r"), "j".into(), mpsc::unbounded_channel().0);
+        let hello = DeviceMsg::Hello { version: "v".repeat(100), inventory: None };
+        reg.report(&room("r"), conn + 1, hello.clone());
+        assert_eq!(reg.view(&room("r")).and_then(|v| v.version), None, "another connection's report");
+        reg.report(&room("r"), conn, hello);
+        let seen = reg.view(&room("r")).expect("registered");
+        assert_eq!(seen.version.map(|v| v.len()), Some(64), "clipped");
+        assert!(seen.last_seen > 1);
     }
 
     #[test]

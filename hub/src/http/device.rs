@@ -37,8 +37,6 @@ const ENROLLED_PREFIX: &str = "box-";
 
 /// How often a live box is asked for a picture of its camera.
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
-/// A snapshot is a thumbnail; anything bigger is refused rather than stored.
-const MAX_SNAPSHOT_BYTES: usize = 48 * 1024;
 
 /// `GET /device/ws`: with a device token, a box's control channel; without any token, a new box
 /// asking to be enrolled.
@@ -105,7 +103,7 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
                 };
                 match serde_json::from_str::<DeviceMsg>(&text) {
                     Ok(DeviceMsg::Snapshot { jpeg_base64, error }) => {
-                        st.devices.set_snapshot(&room, conn, snapshot_of(jpeg_base64, error));
+                        st.devices.snapshot_received(&room, conn, jpeg_base64, error);
                     }
                     Ok(DeviceMsg::Enroll { .. }) => {
                         let message = "this box is enrolled already; enroll only without a token".to_owned();
@@ -119,7 +117,7 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
                             live = now_live;
                         }
                         let pending = record(&st, device_id.as_deref(), &m).await;
-                        st.devices.update(&room, conn, |v| apply(v, m));
+                        st.devices.report(&room, conn, m);
                         if let Some((version, config)) = pending
                             && !reply(&mut ws, HubMsg::ApplyConfig { version, config }).await
                         {
@@ -138,37 +136,6 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
     }
     st.devices.unregister(&room, conn);
     tracing::info!(%room, "classroom box disconnected");
-}
-
-fn apply(view: &mut DeviceView, msg: DeviceMsg) {
-    view.last_seen = unix_now();
-    match msg {
-        DeviceMsg::Hello { version, inventory } => {
-            view.version = Some(version.chars().take(64).collect());
-            view.inventory = inventory;
-        }
-        DeviceMsg::Telemetry(t) => view.telemetry = Some(t),
-        DeviceMsg::ConfigResult { version, ok, error } => {
-            tracing::info!(room = %view.room, version, ok, error = ?error, "classroom box answered a configuration");
-        }
-        DeviceMsg::Enroll { .. } | DeviceMsg::Snapshot { .. } => {}
-    }
-}
-
-/// A box's snapshot answer, checked: a JPEG of bounded size, or the box's reason (clipped).
-fn snapshot_of(jpeg_base64: Option<String>, error: Option<String>) -> Result<Vec<u8>, String> {
-    use base64::Engine;
-    let Some(b64) = jpeg_base64 else {
-        let reason = error.unwrap_or_else(|| "the box sent no picture".to_owned());
-        return Err(reason.chars().filter(|c| !c.is_control()).take(200).collect());
-    };
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64.as_bytes())
-        .map_err(|_| "the box sent a picture that is not base64".to_owned())?;
-    if bytes.len() > MAX_SNAPSHOT_BYTES || !bytes.starts_with(&[0xFF, 0xD8]) {
-        return Err("the box sent a picture that is not a small JPEG".to_owned());
-    }
-    Ok(bytes)
 }
 
 /// What an enrolled box says that the web admin keeps: its inventory, its answers to
