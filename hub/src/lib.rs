@@ -1,10 +1,12 @@
 //! lectern-hub: the server a classroom box publishes to and students join. HTTP/WebSocket edge in
-//! [`http`] (start at [`http::app`]), the str0m SFU in [`sfu`] (start at [`sfu::core::ShardCore`]),
-//! tokens in [`token`], persistence in [`store`].
+//! [`http`] (start at [`http::app`]); the str0m SFU in [`sfu`] (start at [`sfu::core::ShardCore`],
+//! then [`sfu::room::Room`]); WHIP/WHEP as protocol in [`whip`]; the boxes' control channels in
+//! [`device_registry`]; tokens in [`token`], persistence in [`store`], time as input in [`time`].
 
 pub mod assets;
 pub mod classroom;
 pub mod config;
+pub mod device_registry;
 pub mod enroll;
 pub mod http;
 pub mod notify;
@@ -12,4 +14,6 @@ pub mod secret;
 pub mod serve;
 pub mod sfu;
 pub mod store;
+pub mod time;
 pub mod token;
+pub mod whip;

@@ -1,10 +1,15 @@
 //! Start-up: settings → store → media shards → HTTP listener.
 
+use std::sync::Arc;
+
 use anyhow::Context;
+use lectern_proto::device::HubMsg;
+use lectern_proto::{ParticipantId, RoomId};
+use tokio::sync::mpsc;
 
 use crate::config::Settings;
 use crate::http::{AppState, app};
-use crate::sfu::Sfu;
+use crate::sfu::{Outlets, Sfu};
 use crate::store::Store;
 use crate::{secret, token};
 
@@ -21,21 +26,18 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if closed > 0 {
         tracing::info!(closed, "closed sessions left open by the previous run");
     }
-    let (devices_tx, mut devices_rx) = tokio::sync::mpsc::unbounded_channel();
-    let sfu = Sfu::start(&settings.media, Some(store.clone().spawn_writer()), Some(devices_tx))?;
+    let (devices_tx, devices_rx) = mpsc::unbounded_channel();
+    let (sessions_tx, sessions_rx) = mpsc::unbounded_channel();
+    let outlets =
+        Outlets { store: Some(store.clone().spawn_writer()), devices: Some(devices_tx), sessions: Some(sessions_tx) };
+    let sfu = Sfu::start(&settings.media, outlets)?;
     let mut state = AppState::new(key, sfu, store, settings.media.ice_servers.clone(), settings.behind_tls);
     if !settings.join_limit
-        && let Some(s) = std::sync::Arc::get_mut(&mut state)
+        && let Some(s) = Arc::get_mut(&mut state)
     {
         s.join_limiter = None;
     }
-    // Rooms (on the media shards) reach classroom boxes through the control-channel registry.
-    let registry = state.devices.clone();
-    tokio::spawn(async move {
-        while let Some((room, msg)) = devices_rx.recv().await {
-            registry.send(&room, msg);
-        }
-    });
+    wire_room_outlets(&state, devices_rx, sessions_rx);
     // Scheduled lessons start and end the rooms' boxes (web admin, `admin_schedules`).
     lectern_admin::spawn_scheduler(state.admin.clone());
     let listener =
@@ -65,6 +67,29 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("serving HTTP")?;
     Ok(())
+}
+
+/// What the media shards' rooms report beyond browsers reaches the rest of the hub: messages for
+/// classroom boxes go to their control channels, and a participant the room let go of (ICE timed
+/// out, removed, lesson ended) loses its WHIP/WHEP resource.
+fn wire_room_outlets(
+    state: &Arc<AppState>,
+    mut devices: mpsc::UnboundedReceiver<(RoomId, HubMsg)>,
+    mut sessions: mpsc::UnboundedReceiver<(RoomId, ParticipantId)>,
+) {
+    let registry = state.devices.clone();
+    tokio::spawn(async move {
+        while let Some((room, msg)) = devices.recv().await {
+            registry.send(&room, msg);
+        }
+    });
+    let app = Arc::downgrade(state);
+    tokio::spawn(async move {
+        while let Some((room, participant)) = sessions.recv().await {
+            let Some(app) = app.upgrade() else { return };
+            app.resources.forget_participant(&room, participant);
+        }
+    });
 }
 
 async fn shutdown_signal() {

@@ -161,15 +161,33 @@ fn rooms_are_isolated() {
     );
 }
 
+/// Datagrams that are not STUN/DTLS/RTP, or do not belong to the connection they claim.
+fn send_junk(net: &mut Net, from: std::net::SocketAddr) {
+    for junk in [&b""[..], b"\x00", b"\x80\x60garbage-rtp", &[0xffu8; 1500][..], b"\x16\xfe\xfd junk dtls"] {
+        net.hub.handle_datagram(net.now, from, HUB.parse().unwrap(), junk);
+    }
+}
+
 #[test]
 fn garbage_datagrams_are_ignored() {
     let mut net = Net::new();
     let publisher = net.connect(MediaKind::Audio, Direction::SendOnly, ident("r", 1, Role::Device, Transport::Whip));
-    for junk in [&b""[..], b"\x00", b"\x80\x60garbage-rtp", &[0xffu8; 1500][..], b"\x16\xfe\xfd junk dtls"] {
-        net.hub.handle_datagram(net.now, "10.9.9.9:1".parse().unwrap(), HUB.parse().unwrap(), junk);
+    let viewer = net.connect(MediaKind::Audio, Direction::RecvOnly, ident("r", 2, Role::Viewer, Transport::Whep));
+    let (stranger, own) = ("10.9.9.9:1".parse().unwrap(), net.clients[publisher].addr);
+    send_junk(&mut net, stranger);
+    send_junk(&mut net, own);
+    net.run_until(Duration::from_secs(5), |n| n.connected(publisher) && n.connected(viewer));
+    // Once connected, junk from the publisher's own address reaches its DTLS/SRTP session.
+    send_junk(&mut net, stranger);
+    send_junk(&mut net, own);
+    for i in 0..10u64 {
+        net.send_audio(publisher, i, vec![5u8; 40]);
     }
-    net.run_until(Duration::from_secs(5), |n| n.connected(publisher));
+    net.run_until(Duration::from_secs(2), |n| {
+        n.clients[viewer].events.iter().any(|e| matches!(e, Event::MediaData(_)))
+    });
     assert_eq!(net.hub.room_count(), 1);
+    assert_eq!(net.hub.peer_count(), 2, "junk closed no connection and opened none");
 }
 
 #[test]

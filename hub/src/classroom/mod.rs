@@ -263,6 +263,11 @@ impl Classroom {
         self.ended
     }
 
+    /// Whether `id` waits in the lobby.
+    pub fn is_waiting(&self, id: ParticipantId) -> bool {
+        self.lobby.position(id).is_some()
+    }
+
     pub fn screen_sharer(&self) -> Option<ParticipantId> {
         self.screen_sharer
     }

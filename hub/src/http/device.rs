@@ -5,11 +5,10 @@
 //! A box without a credential connects without a token and asks for a claim code
 //! ([`crate::enroll`]); when an admin claims it, the box receives its own device credential on
 //! the same socket. Revoking a credential closes its control channel and media sessions at once.
+//! What the hub knows about the boxes is kept in [`crate::device_registry`].
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -18,15 +17,16 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lectern_proto::device::{DeviceMsg, HubMsg, TELEMETRY_EVERY_SECS};
-use lectern_proto::{Claims, Role, RoomId};
+use lectern_proto::{Claims, Role};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::AppState;
 use super::auth::{authorize, display_name, parse_room, verify_bearer};
 use super::error::AppError;
-use crate::enroll::{self, Enrollments};
-use crate::token::{TokenKey, unix_now};
+use crate::device_registry::DeviceView;
+use crate::enroll;
+use crate::token::unix_now;
 
 /// Messages from a box are small (an inventory of a few devices at most); anything bigger is not one of ours.
 const MAX_DEVICE_MESSAGE: usize = 64 * 1024;
@@ -35,125 +35,8 @@ const ENROLL_HELLO_WITHIN: Duration = Duration::from_secs(10);
 /// Enrolled devices' credentials have this subject prefix (see `lectern_admin::devices`).
 const ENROLLED_PREFIX: &str = "box-";
 
-/// The boxes connected to this hub, one per room (a reconnecting box replaces its old socket), and
-/// the boxes waiting to be enrolled.
-pub struct DeviceRegistry {
-    boxes: Mutex<HashMap<RoomId, Connected>>,
-    next_conn: AtomicU64,
-    enrollments: Mutex<Enrollments>,
-    /// Waiting boxes' sockets by hashed box key, and credentials for boxes claimed while away.
-    waiting: Mutex<Waiting>,
-    key: TokenKey,
-    /// To end a revoked box's media sessions; set once the hub's state exists.
-    app: OnceLock<Weak<super::AppState>>,
-}
-
-#[derive(Default)]
-struct Waiting {
-    sockets: HashMap<String, (u64, mpsc::UnboundedSender<HubMsg>)>,
-    /// Claimed while the box was offline: handed over when it asks again (until the code would
-    /// have expired).
-    undelivered: HashMap<String, (HubMsg, u64)>,
-}
-
-struct Connected {
-    conn: u64,
-    jti: String,
-    tx: mpsc::UnboundedSender<HubMsg>,
-    view: DeviceView,
-    /// The camera's last snapshot, JPEG (kept out of `view`, which is cloned for every listing).
-    snapshot: Option<Arc<[u8]>>,
-}
-
 /// How often a live box is asked for a picture of its camera.
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
-/// A snapshot is a thumbnail; anything bigger is refused rather than stored.
-const MAX_SNAPSHOT_BYTES: usize = 48 * 1024;
-
-/// What the hub knows about a room's box: the web admin's summary, kept as the box reports.
-pub type DeviceView = lectern_admin::DeviceSummary;
-
-impl DeviceRegistry {
-    pub fn new(key: TokenKey) -> Self {
-        Self {
-            boxes: Mutex::default(),
-            next_conn: AtomicU64::new(0),
-            enrollments: Mutex::default(),
-            waiting: Mutex::default(),
-            key,
-            app: OnceLock::new(),
-        }
-    }
-
-    pub(super) fn attach(&self, app: Weak<super::AppState>) {
-        let _ = self.app.set(app);
-    }
-
-    fn waiting(&self) -> std::sync::MutexGuard<'_, Waiting> {
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn enrollments(&self) -> std::sync::MutexGuard<'_, Enrollments> {
-        self.enrollments.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Connected>> {
-        self.boxes.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn register(&self, view: DeviceView, jti: String, tx: mpsc::UnboundedSender<HubMsg>) -> u64 {
-        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        // The old socket's sender is dropped here, which ends that session.
-        self.lock().insert(view.room.clone(), Connected { conn, jti, tx, view, snapshot: None });
-        conn
-    }
-
-    fn update(&self, room: &RoomId, conn: u64, f: impl FnOnce(&mut DeviceView)) {
-        if let Some(c) = self.lock().get_mut(room).filter(|c| c.conn == conn) {
-            f(&mut c.view);
-        }
-    }
-
-    /// Keeps a box's answer to `snapshot`: the JPEG, or the reason it has none.
-    fn set_snapshot(&self, room: &RoomId, conn: u64, jpeg: Result<Vec<u8>, String>) {
-        if let Some(c) = self.lock().get_mut(room).filter(|c| c.conn == conn) {
-            match jpeg {
-                Ok(bytes) => {
-                    c.snapshot = Some(bytes.into());
-                    c.view.snapshot_at = Some(crate::token::unix_ms());
-                    c.view.snapshot_error = None;
-                }
-                Err(reason) => c.view.snapshot_error = Some(reason),
-            }
-        }
-    }
-
-    pub fn snapshot(&self, room: &RoomId) -> Option<Arc<[u8]>> {
-        self.lock().get(room).and_then(|c| c.snapshot.clone())
-    }
-
-    fn unregister(&self, room: &RoomId, conn: u64) {
-        let mut boxes = self.lock();
-        if boxes.get(room).is_some_and(|c| c.conn == conn) {
-            boxes.remove(room);
-        }
-    }
-
-    /// Sends a command to the room's box; false if none is connected.
-    pub fn send(&self, room: &RoomId, msg: HubMsg) -> bool {
-        self.lock().get(room).is_some_and(|c| c.tx.send(msg).is_ok())
-    }
-
-    pub fn view(&self, room: &RoomId) -> Option<DeviceView> {
-        self.lock().get(room).map(|c| c.view.clone())
-    }
-
-    pub fn all(&self) -> Vec<DeviceView> {
-        let mut v: Vec<DeviceView> = self.lock().values().map(|c| c.view.clone()).collect();
-        v.sort_by(|a, b| a.room.cmp(&b.room));
-        v
-    }
-}
 
 /// `GET /device/ws`: with a device token, a box's control channel; without any token, a new box
 /// asking to be enrolled.
@@ -220,7 +103,7 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
                 };
                 match serde_json::from_str::<DeviceMsg>(&text) {
                     Ok(DeviceMsg::Snapshot { jpeg_base64, error }) => {
-                        st.devices.set_snapshot(&room, conn, snapshot_of(jpeg_base64, error));
+                        st.devices.snapshot_received(&room, conn, jpeg_base64, error);
                     }
                     Ok(DeviceMsg::Enroll { .. }) => {
                         let message = "this box is enrolled already; enroll only without a token".to_owned();
@@ -234,7 +117,7 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
                             live = now_live;
                         }
                         let pending = record(&st, device_id.as_deref(), &m).await;
-                        st.devices.update(&room, conn, |v| apply(v, m));
+                        st.devices.report(&room, conn, m);
                         if let Some((version, config)) = pending
                             && !reply(&mut ws, HubMsg::ApplyConfig { version, config }).await
                         {
@@ -253,37 +136,6 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
     }
     st.devices.unregister(&room, conn);
     tracing::info!(%room, "classroom box disconnected");
-}
-
-fn apply(view: &mut DeviceView, msg: DeviceMsg) {
-    view.last_seen = unix_now();
-    match msg {
-        DeviceMsg::Hello { version, inventory } => {
-            view.version = Some(version.chars().take(64).collect());
-            view.inventory = inventory;
-        }
-        DeviceMsg::Telemetry(t) => view.telemetry = Some(t),
-        DeviceMsg::ConfigResult { version, ok, error } => {
-            tracing::info!(room = %view.room, version, ok, error = ?error, "classroom box answered a configuration");
-        }
-        DeviceMsg::Enroll { .. } | DeviceMsg::Snapshot { .. } => {}
-    }
-}
-
-/// A box's snapshot answer, checked: a JPEG of bounded size, or the box's reason (clipped).
-fn snapshot_of(jpeg_base64: Option<String>, error: Option<String>) -> Result<Vec<u8>, String> {
-    use base64::Engine;
-    let Some(b64) = jpeg_base64 else {
-        let reason = error.unwrap_or_else(|| "the box sent no picture".to_owned());
-        return Err(reason.chars().filter(|c| !c.is_control()).take(200).collect());
-    };
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64.as_bytes())
-        .map_err(|_| "the box sent a picture that is not base64".to_owned())?;
-    if bytes.len() > MAX_SNAPSHOT_BYTES || !bytes.starts_with(&[0xFF, 0xD8]) {
-        return Err("the box sent a picture that is not a small JPEG".to_owned());
-    }
-    Ok(bytes)
 }
 
 /// What an enrolled box says that the web admin keeps: its inventory, its answers to
@@ -332,14 +184,11 @@ async fn enrollment(mut ws: WebSocket, st: Arc<AppState>, ip: IpAddr) {
     // Only a hash of the box's secret is kept, like any other credential.
     let key: String = Sha256::digest(box_key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
     let now = unix_now();
-    let undelivered = st.devices.waiting().undelivered.remove(&key);
-    if let Some((msg, expires_at)) = undelivered
-        && expires_at > now
-    {
+    if let Some(msg) = st.devices.take_undelivered(&key, now) {
         reply(&mut ws, msg).await;
         return;
     }
-    let requested = st.devices.enrollments().request(&key, &hostname, &version, ip, now, rand::random);
+    let requested = st.devices.request_enrollment(&key, &hostname, &version, ip, now);
     let pending = match requested {
         Ok(p) => p,
         Err(err) => {
@@ -349,8 +198,7 @@ async fn enrollment(mut ws: WebSocket, st: Arc<AppState>, ip: IpAddr) {
     };
     tracing::info!(%ip, hostname = %pending.hostname, "a classroom box is waiting to be enrolled");
     let (tx, mut commands) = mpsc::unbounded_channel();
-    let conn = st.devices.next_conn.fetch_add(1, Ordering::Relaxed);
-    st.devices.waiting().sockets.insert(key.clone(), (conn, tx));
+    let conn = st.devices.wait_for_claim(&key, tx);
     let code = HubMsg::ClaimCode { code: enroll::display(&pending.code), expires_at: pending.expires_at };
     if reply(&mut ws, code).await {
         let silence = Duration::from_secs(3 * TELEMETRY_EVERY_SECS);
@@ -368,10 +216,7 @@ async fn enrollment(mut ws: WebSocket, st: Arc<AppState>, ip: IpAddr) {
             }
         }
     }
-    let mut waiting = st.devices.waiting();
-    if waiting.sockets.get(&key).is_some_and(|(c, _)| *c == conn) {
-        waiting.sockets.remove(&key);
-    }
+    st.devices.stop_waiting(&key, conn);
 }
 
 async fn reply(ws: &mut WebSocket, msg: HubMsg) -> bool {
@@ -415,66 +260,4 @@ pub async fn view(
     let mut resp = Json(v).into_response();
     resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     Ok(resp)
-}
-
-/// The web admin lists and commands the boxes through this registry.
-impl lectern_admin::Fleet for DeviceRegistry {
-    fn devices(&self) -> Vec<lectern_admin::DeviceSummary> {
-        self.all()
-    }
-
-    fn snapshot(&self, room: &RoomId) -> Option<Arc<[u8]>> {
-        DeviceRegistry::snapshot(self, room)
-    }
-
-    fn send(&self, room: &RoomId, cmd: HubMsg) -> bool {
-        DeviceRegistry::send(self, room, cmd)
-    }
-
-    fn claim(&self, code: &str) -> Option<lectern_admin::devices::Claimed> {
-        let p = self.enrollments().claim(code, unix_now())?;
-        Some(lectern_admin::devices::Claimed {
-            box_key: p.box_key,
-            hostname: p.hostname,
-            version: p.version,
-            ip: p.ip.to_string(),
-        })
-    }
-
-    fn deliver(&self, box_key: &str, msg: HubMsg) {
-        let mut waiting = self.waiting();
-        let sent = waiting.sockets.remove(box_key).is_some_and(|(_, tx)| tx.send(msg.clone()).is_ok());
-        if !sent {
-            waiting.undelivered.insert(box_key.to_owned(), (msg, unix_now() + enroll::CODE_TTL_SECS));
-        }
-    }
-
-    fn revoke(&self, jti: &str) {
-        self.key.revoke(jti);
-        // Dropping the sender ends the box's session loop, which closes its socket.
-        self.lock().retain(|_, c| c.jti != jti);
-        let Some(app) = self.app.get().and_then(Weak::upgrade) else { return };
-        let ended: Vec<super::whip::Resource> = {
-            let mut resources = app.resources.lock().unwrap_or_else(|e| e.into_inner());
-            let ids: Vec<String> = resources.iter().filter(|(_, r)| r.jti == jti).map(|(id, _)| id.clone()).collect();
-            ids.iter().filter_map(|id| resources.remove(id)).collect()
-        };
-        if ended.is_empty() {
-            return;
-        }
-        tracing::info!(sessions = ended.len(), "ending a revoked box's media sessions");
-        tokio::spawn(async move {
-            for r in ended {
-                let (room, participant) = (r.room.clone(), r.participant);
-                let _ = app
-                    .sfu
-                    .call(&room, |reply| crate::sfu::Command::Leave {
-                        room: room.clone(),
-                        participant,
-                        reply: Some(reply),
-                    })
-                    .await;
-            }
-        });
-    }
 }

@@ -36,9 +36,8 @@ pub async fn report(
             _ => serde_json::to_string_pretty(&report.polls).unwrap_or_default(),
         },
         Err(_) => {
-            let saved = st.store.latest_lesson(&room).await.map_err(|e| {
-                AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("reading saved lessons: {e:#}"))
-            })?;
+            let saved =
+                st.store.latest_lesson(&room).await.map_err(|e| AppError::internal("reading saved lessons", e))?;
             let saved = saved.ok_or_else(|| AppError::not_found(format!("no lesson recorded for room '{room}'")))?;
             match (what, format) {
                 ("attendance", "csv") => saved.attendance_csv,
@@ -61,10 +60,7 @@ pub async fn report(
 
 /// The room's chat record from the database (every lesson, deleted messages marked).
 async fn chat(st: &AppState, room: &lectern_proto::RoomId, format: &str) -> Result<Response, AppError> {
-    let rows =
-        st.store.chat(room).await.map_err(|e| {
-            AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("reading chat: {e:#}"))
-        })?;
+    let rows = st.store.chat(room).await.map_err(|e| AppError::internal("reading chat", e))?;
     let body = if format == "csv" {
         let mut out = crate::classroom::csv_row(&["sent_at", "from", "text", "deleted"]);
         for (at, from, text, deleted) in &rows {

@@ -7,10 +7,8 @@ pub mod error;
 pub mod lesson_api;
 pub mod pages;
 pub mod rtc;
-pub mod slides;
 pub mod whip;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -27,10 +25,10 @@ pub struct AppState {
     pub sfu: Sfu,
     pub store: Store,
     /// WHIP/WHEP sessions by resource id.
-    pub resources: Mutex<HashMap<String, whip::Resource>>,
+    pub resources: crate::whip::Resources,
     pub ice_servers: Vec<lectern_proto::signal::IceServer>,
     /// Classroom boxes on their control channel.
-    pub devices: Arc<device::DeviceRegistry>,
+    pub devices: Arc<crate::device_registry::DeviceRegistry>,
     /// Join attempts per client address; `None` when turned off.
     pub join_limiter: Option<Mutex<crate::classroom::JoinLimiter>>,
     /// The web admin, nested at `/admin`; it shares the store's pool and the device registry.
@@ -89,7 +87,7 @@ impl AppState {
         ice_servers: Vec<lectern_proto::signal::IceServer>,
         behind_tls: bool,
     ) -> Arc<Self> {
-        let devices = Arc::new(device::DeviceRegistry::new(key.clone()));
+        let devices = Arc::new(crate::device_registry::DeviceRegistry::new(key.clone()));
         let mint_key = key.clone();
         let mint: lectern_admin::Mint = Arc::new(move |c| mint_key.issue(&c));
         let admin = lectern_admin::AdminState::new(store.pool().clone(), devices.clone(), behind_tls, mint);
@@ -97,13 +95,19 @@ impl AppState {
             key,
             sfu,
             store,
-            resources: Mutex::new(HashMap::new()),
+            resources: Default::default(),
             ice_servers,
             devices,
             admin,
             join_limiter: Some(Mutex::new(crate::classroom::JoinLimiter::new(crate::classroom::Rate::JOIN))),
         });
-        state.devices.attach(Arc::downgrade(&state));
+        // A revoked box's WHIP/WHEP sessions end with its control channel.
+        let app = Arc::downgrade(&state);
+        state.devices.on_revoke(Box::new(move |jti| {
+            if let Some(app) = app.upgrade() {
+                whip::end_sessions_of(app, jti);
+            }
+        }));
         state
     }
 }

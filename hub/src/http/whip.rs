@@ -1,6 +1,7 @@
 //! WHIP ingest (RFC 9725) and WHEP egress: `POST /whip/{room}` publishes, `POST /whep/{room}`
 //! receives; `PATCH` the returned Location with a trickle-ice-sdpfrag, `DELETE` it to leave.
-//! Validation order: room name, token, content type, size, SDP — each with its own status.
+//! Validation order: room name, token, content type, size, SDP — each with its own status. The
+//! protocol pieces (links, trickle fragments, slides, the session table) are in [`crate::whip`].
 
 use std::sync::Arc;
 
@@ -9,7 +10,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lectern_proto::{Role, RoomId};
-use str0m::Candidate;
 use str0m::change::SdpOffer;
 
 use super::AppState;
@@ -17,45 +17,10 @@ use super::auth::{authorize, display_name, parse_room};
 use super::error::AppError;
 use crate::sfu::{Command, Ident};
 use crate::store::Transport;
+use crate::whip::{self, Flow, Resource};
 
 /// Largest SDP accepted; real offers are a few KiB.
 pub const MAX_SDP_BYTES: usize = 64 * 1024;
-
-/// Publish or receive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    Whip,
-    Whep,
-    /// `/whep/{room}/return`: the classroom appliance receives the remote participants.
-    Return,
-}
-
-impl Flow {
-    fn path(self) -> &'static str {
-        match self {
-            Flow::Whip => "whip",
-            Flow::Whep | Flow::Return => "whep",
-        }
-    }
-
-    fn roles(self) -> &'static [Role] {
-        match self {
-            Flow::Whip => &[Role::Device, Role::Teacher, Role::Student],
-            Flow::Whep => &[Role::Device, Role::Teacher, Role::Student, Role::Viewer],
-            Flow::Return => &[Role::Device],
-        }
-    }
-}
-
-/// A live WHIP/WHEP session, addressed by its unguessable resource id.
-#[derive(Debug, Clone)]
-pub struct Resource {
-    pub flow: Flow,
-    pub room: RoomId,
-    pub participant: lectern_proto::ParticipantId,
-    /// The token's id, so revoking it ends the session.
-    pub jti: String,
-}
 
 pub async fn whip_post(
     st: State<Arc<AppState>>,
@@ -94,21 +59,11 @@ pub async fn options(State(st): State<Arc<AppState>>) -> Response {
     resp
 }
 
-/// ICE servers as `Link: <url>; rel="ice-server"` headers (RFC 9725 §4.6).
+/// ICE servers as `Link` headers (see [`crate::whip::link`]).
 fn add_ice_links(h: &mut HeaderMap, servers: &[lectern_proto::signal::IceServer]) {
-    for s in servers {
-        for url in &s.urls {
-            let mut link = format!("<{url}>; rel=\"ice-server\"");
-            if let (Some(user), Some(cred)) = (&s.username, &s.credential) {
-                link.push_str(&format!(
-                    "; username=\"{}\"; credential=\"{}\"; credential-type=\"password\"",
-                    user.replace('"', ""),
-                    cred.replace('"', "")
-                ));
-            }
-            if let Ok(v) = HeaderValue::from_str(&link) {
-                h.append(header::LINK, v);
-            }
+    for link in whip::ice_server_links(servers) {
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            h.append(header::LINK, v);
         }
     }
 }
@@ -127,7 +82,7 @@ async fn create(
     // A classroom box's laptop is a screen share without asking: the box has no hand to raise,
     // and its token already says it is the room. Anyone else asks first (`requestScreenShare`).
     let screen_mid = match (flow, claims.role) {
-        (Flow::Whip, Role::Device) => super::slides::slides_mid(sdp),
+        (Flow::Whip, Role::Device) => whip::slides_mid(sdp),
         _ => None,
     };
     let offer = SdpOffer::from_sdp_string(sdp)
@@ -158,10 +113,7 @@ async fn create(
         })
         .await?;
     let id = crate::token::random_id();
-    st.resources
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(id.clone(), Resource { flow, room: room.clone(), participant, jti: claims.jti.clone() });
+    st.resources.insert(id.clone(), Resource { flow, room: room.clone(), participant, jti: claims.jti.clone() });
     let location = format!("/{}/{room}/{id}", flow.path());
     tracing::info!(%room, %participant, flow = flow.path(), "session created");
     let mut resp = (StatusCode::CREATED, answer.to_sdp_string()).into_response();
@@ -203,12 +155,7 @@ async fn patch(
     let (room, res) = lookup(&st, &room, &id, &headers, flow)?;
     require_content_type(&headers, "application/trickle-ice-sdpfrag")?;
     let frag = sdp_text(&body)?;
-    let candidates = frag
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("a="))
-        .filter(|l| l.starts_with("candidate:"))
-        .map(|l| Candidate::from_sdp_string(l).map_err(|e| AppError::bad_request(format!("invalid candidate: {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
+    let candidates = whip::candidates(frag).map_err(|e| AppError::bad_request(e.to_string()))?;
     let participant = res.participant;
     st.sfu
         .call(&room, |reply| Command::RemoteCandidates { room: room.clone(), participant, candidates, reply })
@@ -239,11 +186,27 @@ async fn delete(
     flow: Flow,
 ) -> Result<Response, AppError> {
     let (room, res) = lookup(&st, &room, &id, &headers, flow)?;
-    st.resources.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    st.resources.remove(&id);
     let participant = res.participant;
     // Already gone (ICE timed out) is fine: the session is over either way.
     let _ = st.sfu.call(&room, |reply| Command::Leave { room: room.clone(), participant, reply: Some(reply) }).await;
     Ok(StatusCode::OK.into_response())
+}
+
+/// Ends every WHIP/WHEP session opened with token `jti` (it was revoked).
+pub fn end_sessions_of(app: Arc<AppState>, jti: &str) {
+    let ended = app.resources.take_by_jti(jti);
+    if ended.is_empty() {
+        return;
+    }
+    tracing::info!(sessions = ended.len(), "ending a revoked token's media sessions");
+    tokio::spawn(async move {
+        for r in ended {
+            let (room, participant) = (r.room.clone(), r.participant);
+            let leave = |reply| Command::Leave { room: room.clone(), participant, reply: Some(reply) };
+            let _ = app.sfu.call(&room, leave).await;
+        }
+    });
 }
 
 /// Authorizes a request on an existing resource; unknown ids are 404 whoever asks.
@@ -256,10 +219,9 @@ fn lookup(
 ) -> Result<(RoomId, Resource), AppError> {
     let room = parse_room(room)?;
     authorize(headers, &st.key, &room, flow.roles())?;
-    let res = st.resources.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned();
-    match res {
-        Some(r) if r.room == room && r.flow.path() == flow.path() => Ok((room, r)),
-        _ => Err(AppError::not_found(format!(
+    match st.resources.find(id, &room, flow) {
+        Some(r) => Ok((room, r)),
+        None => Err(AppError::not_found(format!(
             "no {} session '{}' in room '{room}'",
             flow.path(),
             id.chars().take(64).collect::<String>()
@@ -297,6 +259,5 @@ fn sdp_text(body: &Bytes) -> Result<&str, AppError> {
 }
 
 fn header_value(s: &str) -> Result<HeaderValue, AppError> {
-    HeaderValue::from_str(s)
-        .map_err(|_| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "could not build a response header"))
+    HeaderValue::from_str(s).map_err(|e| AppError::internal("building a response header", e))
 }

@@ -1,21 +1,19 @@
 //! The selective forwarding unit: rooms pinned to media shards (one thread and one set of UDP
 //! sockets each). [`Sfu`] is the handle the HTTP side holds; it routes typed commands to the shard
-//! that owns a room and awaits the reply. Start reading at [`core::ShardCore`].
+//! that owns a room and awaits the reply. Start reading at [`core::ShardCore`] (transport and
+//! dispatch), then [`room::Room`] (the Room plane); [`shard`] is the IO shell around them.
 
 pub mod codec;
 pub mod command;
 pub mod core;
-pub mod forward;
 pub mod gop;
 pub mod keyframe;
-pub mod lesson;
 pub mod peer;
-pub mod return_feed;
+pub mod peer_table;
 pub mod room;
 pub mod shard;
 pub mod simulcast;
 pub mod speaker;
-pub mod subscription;
 pub mod tcp;
 pub mod timer;
 pub mod udp;
@@ -31,9 +29,9 @@ use str0m::net::TcpType;
 use tokio::sync::{mpsc, oneshot};
 
 pub use command::{Command, Ident, LessonReport, SfuError};
+pub use shard::Outlets;
 
 use crate::config::MediaSettings;
-use crate::store::StoreEvent;
 
 pub struct Sfu {
     shards: Vec<mpsc::UnboundedSender<Command>>,
@@ -43,11 +41,8 @@ pub struct Sfu {
 }
 
 impl Sfu {
-    pub fn start(
-        settings: &MediaSettings,
-        store: Option<mpsc::UnboundedSender<StoreEvent>>,
-        devices: Option<mpsc::UnboundedSender<(RoomId, lectern_proto::device::HubMsg)>>,
-    ) -> anyhow::Result<Self> {
+    /// Starts `settings.shards` media shards; what their rooms report goes to `outlets`.
+    pub fn start(settings: &MediaSettings, outlets: Outlets) -> anyhow::Result<Self> {
         // str0m picks the process-wide crypto provider; install ours once, explicitly.
         let _ = std::panic::catch_unwind(|| str0m::crypto::from_feature_flags().install_process_default());
         let ips = local_ips(settings.bind_ip);
@@ -84,11 +79,8 @@ impl Sfu {
                 }
             }
             let (tx, rx) = mpsc::unbounded_channel();
-            let mut core = core::ShardCore::new(candidates, store.clone());
-            if let Some(d) = &devices {
-                core = core.with_devices(d.clone());
-            }
-            shard::ShardIo { index, sockets, listeners, core, commands: rx }.spawn()?;
+            let shard = shard::Shard::new(core::ShardCore::new(candidates), outlets.clone());
+            shard::ShardIo { index, sockets, listeners, shard, commands: rx }.spawn()?;
             shards.push(tx);
         }
         tracing::info!(shards = settings.shards, addrs = ?media_addrs, "media shards started");

@@ -2,7 +2,7 @@
 //!
 //! A participant has up to two: a *publish* peer (media in: UpTracks) and a *subscribe* peer
 //! (media out: DownTracks). The peer only drives str0m and reports events; what the events mean
-//! for the room is decided in [`super::core`].
+//! for the room is decided in [`super::room`].
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -73,6 +73,29 @@ pub struct DownTrack {
     pub layer: DownLayer,
     /// Its retransmission cache was sized (see `forward`).
     pub rtx_sized: bool,
+}
+
+impl DownTrack {
+    pub fn new(
+        kind: WireKind,
+        source: Option<TrackId>,
+        owner: Option<ParticipantId>,
+        state: DownState,
+        screen: bool,
+    ) -> Self {
+        Self {
+            kind,
+            source,
+            owner,
+            state,
+            rebase: Default::default(),
+            pt_map: None,
+            screen,
+            started: false,
+            layer: Default::default(),
+            rtx_sized: false,
+        }
+    }
 }
 
 /// Keeps a subscriber's RTP stream continuous across source switches (return feed) and starts it

@@ -1,26 +1,141 @@
-//! A media worker: one thread, one current-thread runtime, the UDP sockets of its candidates,
-//! and the [`ShardCore`] that owns its rooms. Only this thread touches the rooms' state.
+//! A media worker, the IO shell around a [`ShardCore`]: one thread, one current-thread runtime,
+//! the UDP sockets of its candidates, and the channels the rest of the hub listens on. It reads
+//! the clock, hands commands, packets and time to the core, answers the commands, and delivers
+//! what the core queued: datagrams to sockets, [`RoomOutput`]s to browsers' signaling channels,
+//! the store, classroom boxes and the HTTP side. Only this thread touches the rooms' state.
 
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use anyhow::Context as _;
+use lectern_proto::device::HubMsg;
+use lectern_proto::signal::ServerMsg;
+use lectern_proto::{ParticipantId, RoomId};
 use str0m::net::Protocol;
 use tokio::sync::mpsc;
 
-use super::command::Command;
-use super::core::ShardCore;
+use super::command::{Command, Reply};
+use super::core::{Offering, ShardCore};
 use super::peer::Datagram;
+use super::room::RoomOutput;
+use super::tcp::NetEvent;
 use super::udp::{MediaSocket, RECV_BATCH, gso_runs};
+use crate::store::StoreEvent;
+use crate::time::Now;
 
-/// What the socket tasks report to the shard loop.
-pub enum NetEvent {
-    Packet { proto: Protocol, data: Vec<u8>, from: SocketAddr, to: SocketAddr },
-    TcpOpen { remote: SocketAddr, writer: mpsc::Sender<Vec<u8>> },
-    TcpClosed { remote: SocketAddr },
+/// Where rooms' outputs go beyond browsers; `None` drops them (tests, tools).
+#[derive(Clone, Default)]
+pub struct Outlets {
+    pub store: Option<mpsc::UnboundedSender<StoreEvent>>,
+    /// Messages for classroom boxes on their control channel (e.g. the hand queue for the display).
+    pub devices: Option<mpsc::UnboundedSender<(RoomId, HubMsg)>>,
+    /// Sessions that ended, so the HTTP side lets go of their WHIP/WHEP resources.
+    pub sessions: Option<mpsc::UnboundedSender<(RoomId, ParticipantId)>>,
+}
+
+/// The core and the synchronous half of its shell: commands in, with their replies; room outputs
+/// out, to the browsers' signaling channels and the [`Outlets`].
+pub struct Shard {
+    core: ShardCore,
+    /// Each browser's signaling channel; dropping it tells the socket task the room let go.
+    signals: HashMap<ParticipantId, mpsc::UnboundedSender<ServerMsg>>,
+    outlets: Outlets,
+}
+
+impl Shard {
+    pub fn new(core: ShardCore, outlets: Outlets) -> Self {
+        Self { core, signals: HashMap::new(), outlets }
+    }
+
+    pub fn core(&self) -> &ShardCore {
+        &self.core
+    }
+
+    /// For feeding packets and time; call [`deliver`](Self::deliver) after.
+    pub fn core_mut(&mut self) -> &mut ShardCore {
+        &mut self.core
+    }
+
+    /// Hands a command to the core, answers it, and delivers what followed.
+    pub fn handle_command(&mut self, cmd: Command, now: Now) {
+        let core = &mut self.core;
+        match cmd {
+            Command::Whip { ident, offer, screen_mid, reply } => {
+                answer(reply, core.offer(ident, offer, Offering::Whip { screen_mid }, now))
+            }
+            Command::Whep { ident, offer, reply } => answer(reply, core.offer(ident, offer, Offering::Whep, now)),
+            Command::Return { ident, offer, reply } => answer(reply, core.offer(ident, offer, Offering::Return, now)),
+            Command::Join { ident, events, reply } => {
+                let pid = ident.participant;
+                self.signals.insert(pid, events);
+                let res = core.join(ident, now);
+                if res.is_err() {
+                    self.signals.remove(&pid);
+                }
+                answer(reply, res);
+            }
+            Command::Classroom { room, participant, command, reply } => {
+                answer(reply, core.classroom(&room, participant, command, now))
+            }
+            Command::Report { room, reply } => answer(reply, core.report(&room, now)),
+            Command::PublishOffer { room, participant, offer, screen_mid, reply } => {
+                answer(reply, core.publish_offer(&room, participant, offer, screen_mid, now))
+            }
+            Command::SubscribeAnswer { room, participant, answer: sdp, reply } => {
+                answer(reply, core.subscribe_answer(&room, participant, sdp, now))
+            }
+            Command::RemoteCandidates { room, participant, candidates, reply } => {
+                answer(reply, core.remote_candidates(&room, participant, candidates, now))
+            }
+            Command::SetMuted { room, participant, kind, muted } => {
+                core.set_muted(&room, participant, kind, muted, now)
+            }
+            Command::Leave { room, participant, reply } => {
+                let res = core.leave(&room, participant, now);
+                if let Some(reply) = reply {
+                    answer(reply, res);
+                }
+            }
+        }
+        self.deliver();
+    }
+
+    /// Does what the rooms asked for since the last call, in order.
+    pub fn deliver(&mut self) {
+        for output in self.core.drain_outputs() {
+            match output {
+                RoomOutput::Signal(to, msg) => {
+                    // A closed channel means the socket task is already gone.
+                    if let Some(tx) = self.signals.get(&to) {
+                        let _ = tx.send(msg);
+                    }
+                }
+                RoomOutput::Store(ev) => {
+                    if let Some(store) = &self.outlets.store {
+                        let _ = store.send(ev);
+                    }
+                }
+                RoomOutput::Device(room, msg) => {
+                    if let Some(devices) = &self.outlets.devices {
+                        let _ = devices.send((room, msg));
+                    }
+                }
+                RoomOutput::SessionEnded(room, participant) => {
+                    self.signals.remove(&participant);
+                    if let Some(sessions) = &self.outlets.sessions {
+                        let _ = sessions.send((room, participant));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A caller that stopped waiting for the answer is no error.
+fn answer<T>(reply: Reply<T>, res: Result<T, super::SfuError>) {
+    let _ = reply.send(res);
 }
 
 pub struct ShardIo {
@@ -29,7 +144,7 @@ pub struct ShardIo {
     pub sockets: Vec<std::net::UdpSocket>,
     /// ICE-TCP listeners, passive host candidates.
     pub listeners: Vec<std::net::TcpListener>,
-    pub core: ShardCore,
+    pub shard: Shard,
     pub commands: mpsc::UnboundedReceiver<Command>,
 }
 
@@ -72,21 +187,24 @@ impl ShardIo {
         let mut tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
         let mut out = Vec::new();
         loop {
-            let deadline = self.core.next_timeout(Instant::now());
+            let deadline = self.shard.core_mut().next_timeout(Now::read().mono);
             tokio::select! {
                 cmd = self.commands.recv() => match cmd {
-                    Some(cmd) => self.core.handle_command(cmd, Instant::now()),
+                    Some(cmd) => self.shard.handle_command(cmd, Now::read()),
                     None => return Ok(()),
                 },
                 Some(ev) = tcp_rx.recv() => match ev {
-                    NetEvent::Packet { proto, data, from, to } => self.core.handle_packet(Instant::now(), proto, from, to, &data),
+                    NetEvent::Packet { proto, data, from, to } => {
+                        self.shard.core_mut().handle_packet(Now::read(), proto, from, to, &data);
+                    }
                     NetEvent::TcpOpen { remote, writer } => { tcp.insert(remote, writer); }
                     NetEvent::TcpClosed { remote } => { tcp.remove(&remote); }
                 },
                 i = poll_fn(|cx| readable(&sockets, cx)) => self.receive(&mut sockets[i]),
-                _ = tokio::time::sleep_until(deadline.into()) => self.core.handle_timeout(Instant::now()),
+                _ = tokio::time::sleep_until(deadline.into()) => self.shard.core_mut().handle_timeout(Now::read()),
             }
-            self.core.swap_datagrams(&mut out);
+            self.shard.deliver();
+            self.shard.core_mut().swap_datagrams(&mut out);
             send_all(&mut out, &mut sockets, &tcp);
         }
     }
@@ -95,9 +213,10 @@ impl ShardIo {
     /// not starved under load (the socket stays readable and is picked again).
     fn receive(&mut self, sock: &mut MediaSocket) {
         let to = sock.addr;
-        let now = Instant::now();
+        let now = Now::read();
+        let core = self.shard.core_mut();
         for _ in 0..RECV_ROUNDS {
-            match sock.recv_batch(|from, data| self.core.receive(now, Protocol::Udp, from, to, data)) {
+            match sock.recv_batch(|from, data| core.receive(now, Protocol::Udp, from, to, data)) {
                 Ok(n) if n == RECV_BATCH => continue,
                 Ok(_) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -108,7 +227,7 @@ impl ShardIo {
                 }
             }
         }
-        self.core.flush_received(now);
+        core.flush_received(now);
     }
 }
 
@@ -145,4 +264,90 @@ fn send_all(out: &mut Vec<Datagram>, sockets: &mut [MediaSocket], tcp: &HashMap<
         }
     }
     out.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use lectern_proto::Role;
+    use lectern_proto::classroom::ClassroomEvent;
+    use tokio::sync::mpsc::error::TryRecvError;
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::sfu::Ident;
+    use crate::store::Transport;
+
+    struct Shell {
+        shard: Shard,
+        store: mpsc::UnboundedReceiver<StoreEvent>,
+        devices: mpsc::UnboundedReceiver<(RoomId, HubMsg)>,
+        sessions: mpsc::UnboundedReceiver<(RoomId, ParticipantId)>,
+    }
+
+    fn shell() -> Shell {
+        let (store_tx, store) = mpsc::unbounded_channel();
+        let (devices_tx, devices) = mpsc::unbounded_channel();
+        let (sessions_tx, sessions) = mpsc::unbounded_channel();
+        let outlets = Outlets { store: Some(store_tx), devices: Some(devices_tx), sessions: Some(sessions_tx) };
+        Shell { shard: Shard::new(ShardCore::new(Vec::new()), outlets), store, devices, sessions }
+    }
+
+    fn room() -> RoomId {
+        RoomId::parse("r").expect("valid room name")
+    }
+
+    /// A browser joins; returns its signaling channel.
+    fn join(s: &mut Shell, id: u64, role: Role, guest: bool) -> mpsc::UnboundedReceiver<ServerMsg> {
+        let ident = Ident {
+            room: room(),
+            participant: ParticipantId(id),
+            subject: format!("s{id}"),
+            name: format!("n{id}"),
+            role,
+            transport: Transport::Browser,
+            guest,
+            passcode: None,
+        };
+        let (events, rx) = mpsc::unbounded_channel();
+        let (reply, mut answer) = oneshot::channel();
+        s.shard.handle_command(Command::Join { ident, events, reply }, Now::read());
+        assert_eq!(answer.try_recv(), Ok(Ok(())), "the shard answers at once");
+        rx
+    }
+
+    #[test]
+    fn a_refused_browser_is_told_why_then_its_channel_closes_and_the_http_side_hears_of_it() {
+        let mut s = shell();
+        let mut rx = join(&mut s, 9, Role::Admin, false);
+        assert!(matches!(rx.try_recv(), Ok(ServerMsg::Classroom(ClassroomEvent::Denied { .. }))));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+        assert_eq!(s.sessions.try_recv(), Ok((room(), ParticipantId(9))));
+    }
+
+    #[test]
+    fn a_browser_that_leaves_loses_its_channel_and_its_session() {
+        let mut s = shell();
+        let mut teacher = join(&mut s, 1, Role::Teacher, false);
+        assert!(matches!(teacher.try_recv(), Ok(ServerMsg::Joined { .. })));
+        assert!(matches!(s.store.try_recv(), Ok(StoreEvent::Joined { .. })));
+        let (reply, mut answer) = oneshot::channel();
+        let leave = Command::Leave { room: room(), participant: ParticipantId(1), reply: Some(reply) };
+        s.shard.handle_command(leave, Now::read());
+        assert_eq!(answer.try_recv(), Ok(Ok(())));
+        assert_eq!(s.sessions.try_recv(), Ok((room(), ParticipantId(1))));
+        // What was sent before the end is still read; then the channel is closed, not just empty.
+        while teacher.try_recv().is_ok() {}
+        assert_eq!(teacher.try_recv(), Err(TryRecvError::Disconnected));
+    }
+
+    #[test]
+    fn the_lobby_reaches_the_room_display_and_a_waiting_guest_keeps_its_channel() {
+        let mut s = shell();
+        let _teacher = join(&mut s, 1, Role::Teacher, false);
+        let mut guest = join(&mut s, 3, Role::Student, true);
+        assert!(matches!(guest.try_recv(), Ok(ServerMsg::Classroom(ClassroomEvent::Waiting { position: 1 }))));
+        assert_eq!(guest.try_recv(), Err(TryRecvError::Empty), "still open while waiting");
+        assert!(matches!(s.devices.try_recv(), Ok((_, HubMsg::Lobby { names })) if names == ["n3"]));
+        assert_eq!(s.sessions.try_recv(), Err(TryRecvError::Empty));
+    }
 }

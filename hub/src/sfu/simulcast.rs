@@ -19,10 +19,8 @@
 
 use std::time::{Duration, Instant};
 
-use lectern_proto::{RoomId, TrackId};
+use lectern_proto::TrackId;
 use str0m::media::Rid;
-
-use super::core::ShardCore;
 
 /// A layer with no packet for this long is not flowing (a stalled encoder, a congested uplink).
 pub const STALE: Duration = Duration::from_secs(1);
@@ -167,23 +165,6 @@ impl DownLayer {
     /// The layer of `track` forwarded now.
     pub fn receiving(&self, track: TrackId) -> Option<Rid> {
         self.current.filter(|(t, _)| *t == track).map(|(_, r)| r)
-    }
-}
-
-impl ShardCore {
-    /// The layers of `track` a keyframe request should reach: the one each subscriber receives
-    /// and the one they are moving to. Empty for a track without layers.
-    pub(super) fn layers_in_use(&self, room_id: &RoomId, track: TrackId) -> Vec<Rid> {
-        let Some(room) = self.rooms.get(room_id) else { return Vec::new() };
-        let Some(best) = room.tracks.get(&track).and_then(|up| up.layers.best()) else { return Vec::new() };
-        let mut rids = vec![best];
-        let downs = room.subscriber_peers().filter_map(|k| self.peers.get(&k)).flat_map(|p| p.downs.iter());
-        for rid in downs.filter_map(|d| d.layer.receiving(track)) {
-            if !rids.contains(&rid) {
-                rids.push(rid);
-            }
-        }
-        rids
     }
 }
 

@@ -7,11 +7,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use str0m::net::Protocol;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use super::shard::NetEvent;
+/// What the ICE-TCP connection tasks report to the shard loop.
+pub enum NetEvent {
+    Packet { proto: Protocol, data: Vec<u8>, from: SocketAddr, to: SocketAddr },
+    TcpOpen { remote: SocketAddr, writer: mpsc::Sender<Vec<u8>> },
+    TcpClosed { remote: SocketAddr },
+}
 
 /// Frames larger than this are not WebRTC packets: the connection is closed.
 const MAX_FRAME: usize = 4096;
@@ -80,8 +86,7 @@ async fn connection(stream: TcpStream, remote: SocketAddr, local: SocketAddr, ev
         if rd.read_exact(&mut buf[..n]).await.is_err() {
             break;
         }
-        let ev =
-            NetEvent::Packet { proto: str0m::net::Protocol::Tcp, data: buf[..n].to_vec(), from: remote, to: local };
+        let ev = NetEvent::Packet { proto: Protocol::Tcp, data: buf[..n].to_vec(), from: remote, to: local };
         if events.send(ev).await.is_err() {
             break;
         }

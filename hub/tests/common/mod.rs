@@ -5,8 +5,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use lectern_hub::sfu::core::ShardCore;
-use lectern_hub::sfu::{Command, Ident};
+use lectern_hub::sfu::peer::Datagram;
+use lectern_hub::sfu::shard::Shard;
+use lectern_hub::sfu::{Command, Ident, Outlets};
 use lectern_hub::store::Transport;
+use lectern_hub::time::Now;
 use lectern_proto::{ParticipantId, Role, RoomId};
 use str0m::change::SdpAnswer;
 use str0m::media::{Direction, MediaKind, Mid};
@@ -26,8 +29,66 @@ pub struct Client {
 
 pub struct Net {
     pub now: Instant,
-    pub hub: ShardCore,
+    pub hub: Hub,
     pub clients: Vec<Client>,
+}
+
+/// The shard (core and shell) on simulated time: both clocks move with the `Instant`s given.
+pub struct Hub {
+    shard: Shard,
+    start: Now,
+}
+
+impl Hub {
+    fn new(candidates: Vec<Candidate>, outlets: Outlets) -> Self {
+        Self { shard: Shard::new(ShardCore::new(candidates), outlets), start: Now::read() }
+    }
+
+    fn at(&self, t: Instant) -> Now {
+        self.start.after(t.saturating_duration_since(self.start.mono))
+    }
+
+    pub fn handle_command(&mut self, cmd: Command, t: Instant) {
+        let now = self.at(t);
+        self.shard.handle_command(cmd, now);
+    }
+
+    pub fn handle_datagram(&mut self, t: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+        let now = self.at(t);
+        self.shard.core_mut().handle_datagram(now, source, destination, data);
+        self.shard.deliver();
+    }
+
+    pub fn handle_packet(
+        &mut self,
+        t: Instant,
+        proto: Protocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) {
+        let now = self.at(t);
+        self.shard.core_mut().handle_packet(now, proto, source, destination, data);
+        self.shard.deliver();
+    }
+
+    pub fn handle_timeout(&mut self, t: Instant) {
+        let now = self.at(t);
+        self.shard.core_mut().handle_timeout(now);
+        self.shard.deliver();
+    }
+
+    pub fn drain_datagrams(&mut self) -> Vec<Datagram> {
+        self.shard.core_mut().drain_datagrams().collect()
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.shard.core().room_count()
+    }
+
+    pub fn peer_count(&self) -> usize {
+        self.shard.core().peer_count()
+    }
 }
 
 pub fn ident(room: &str, id: u64, role: Role, transport: Transport) -> Ident {
@@ -45,20 +106,21 @@ pub fn ident(room: &str, id: u64, role: Role, transport: Transport) -> Ident {
 
 impl Net {
     pub fn new() -> Self {
+        Self::with_outlets(Outlets::default())
+    }
+
+    fn with_outlets(outlets: Outlets) -> Self {
         let _ = std::panic::catch_unwind(|| str0m::crypto::from_feature_flags().install_process_default());
         let hub_addr: SocketAddr = HUB.parse().unwrap();
         let tcp = Candidate::builder().tcp().host(hub_addr).tcptype(TcpType::Passive).build().unwrap();
-        let hub = ShardCore::new(vec![Candidate::host(hub_addr, "udp").unwrap(), tcp], None);
-        Self { now: Instant::now(), hub, clients: Vec::new() }
+        let hub = Hub::new(vec![Candidate::host(hub_addr, "udp").unwrap(), tcp], outlets);
+        Self { now: hub.start.mono, hub, clients: Vec::new() }
     }
 
     /// A net whose hub also reports messages for classroom boxes.
     pub fn with_devices() -> (Self, tokio::sync::mpsc::UnboundedReceiver<(RoomId, lectern_proto::device::HubMsg)>) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut net = Self::new();
-        let hub = std::mem::replace(&mut net.hub, ShardCore::new(Vec::new(), None));
-        net.hub = hub.with_devices(tx);
-        (net, rx)
+        (Self::with_outlets(Outlets { devices: Some(tx), ..Outlets::default() }), rx)
     }
 
     /// Adds a client offering one m-line of `kind` in `dir` and signals it as WHIP or WHEP.
@@ -130,7 +192,7 @@ impl Net {
                 }
             }
             self.hub.handle_timeout(self.now);
-            let out: Vec<_> = self.hub.drain_datagrams().collect();
+            let out = self.hub.drain_datagrams();
             for d in out {
                 if let Some(c) = self.clients.iter_mut().find(|c| c.addr == d.destination) {
                     assert_eq!(d.proto, c.proto, "hub answers over the transport the client used");

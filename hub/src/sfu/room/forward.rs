@@ -6,18 +6,20 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lectern_proto::{RoomId, TrackId};
+use lectern_proto::TrackId;
 use str0m::Rtc;
 use str0m::format::PayloadParams;
 use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 
-use super::codec;
-use super::core::ShardCore;
-use super::gop::Cached;
-use super::keyframe::KeyframeThrottle;
-use super::peer::{DownState, DownTrack, Peer, PeerKey};
-use super::simulcast::Verdict;
+use super::Room;
+use super::participant::UpTrack;
+use crate::sfu::codec;
+use crate::sfu::gop::Cached;
+use crate::sfu::keyframe::KeyframeThrottle;
+use crate::sfu::peer::{DownState, DownTrack, Peer, PeerKey};
+use crate::sfu::peer_table::PeerTable;
+use crate::sfu::simulcast::Verdict;
 
 /// A subscriber that just connected is given media this much later: when the hub is the DTLS
 /// server, str0m reports the connection up before the handshake's last flight has left (it goes
@@ -35,18 +37,25 @@ const RTX_PACKETS: usize = 1024;
 /// str0m's default: queued resends are dropped once they exceed this share of what is sent.
 const RTX_RATIO_CAP: f32 = 0.15;
 
-impl ShardCore {
+impl Room {
     /// Forwards one RTP packet of publish m-line `mid` to every subscriber's open m-line carrying
     /// its track. The payload is shared (an `Arc`), never copied; per subscriber only the header
-    /// changes: payload type, sequence number and timestamp (see [`TimeRebase`](super::peer::TimeRebase)).
-    pub(super) fn forward(&mut self, key: PeerKey, mid: Mid, rid: Option<Rid>, packet: RtpPacket, now: Instant) {
-        let Some(peer) = self.peers.get(&key) else { return };
+    /// changes: payload type, sequence number and timestamp (see [`TimeRebase`](crate::sfu::peer::TimeRebase)).
+    pub(super) fn forward(
+        &mut self,
+        peers: &mut PeerTable,
+        key: PeerKey,
+        mid: Mid,
+        rid: Option<Rid>,
+        packet: RtpPacket,
+        now: Instant,
+    ) {
+        let Some(peer) = peers.get(key) else { return };
         let Some(track) = peer.up_track(mid) else { return };
         let pt_in = packet.header.payload_type;
         // The publisher's parameters for this PT: what subscribers' PTs are matched against.
         let Some(params) = peer.rtc.codec_config().find(|p| p.pt() == pt_in).copied() else { return };
-        let Some(room) = self.rooms.get_mut(&peer.room) else { return };
-        let Some(up) = room.tracks.get_mut(&track) else { return };
+        let Some(up) = self.tracks.get_mut(&track) else { return };
         let keyframe = up.kind == MediaKind::Video && codec::starts_keyframe(params.spec().codec, &packet.payload);
         // Of a simulcast track, the layer subscribers should receive.
         let wanted = rid.map(|r| (r, up.layers.observe(r, packet.payload.len(), now)));
@@ -54,19 +63,18 @@ impl ShardCore {
         if keyframe && wanted.is_none_or(|(r, w)| r == w) {
             up.keyframe.keyframe_seen();
         }
-        let mut layer_keyframe = false;
         let (owner, kind, screen) = (up.owner, up.kind, up.screen);
-        let member = room.members.get(&owner);
+        let publisher = self.participants.get(&owner);
         // A teacher's mute or camera stop is enforced here: the packets go no further.
-        if !screen && member.is_some_and(|m| m.blocks(kind)) {
+        if !screen && publisher.is_some_and(|p| p.blocks(kind)) {
             return;
         }
         let ext = &packet.header.ext_vals;
         // The room's own microphone is never played back into the room.
         if let Some(level) = ext.audio_level
-            && member.is_some_and(|m| m.ident.role != lectern_proto::Role::Device)
+            && publisher.is_some_and(|p| p.role() != lectern_proto::Role::Device)
         {
-            room.speakers.observe(track, owner, level, now);
+            self.speakers.observe(track, owner, level, now);
         }
         let out = Outgoing {
             seq: *packet.seq_no,
@@ -77,68 +85,63 @@ impl ShardCore {
             received: packet.timestamp,
             layer: wanted.map(|(rid, wanted)| Layer { rid, wanted, keyframe }),
         };
-        // Per stream: simulcast layers have their own sequence numbers and keyframes.
-        if kind == MediaKind::Video
-            && let Some(gop) = up.gops.stream(rid)
-        {
-            gop.observe(out.time, keyframe, now, || Cached {
-                seq: out.seq,
-                pt: pt_in,
-                time: out.time,
-                marker: out.marker,
-                ext: out.ext.clone(),
-                payload: out.payload.clone(),
-                received: out.received,
-            });
+        if kind == MediaKind::Video {
+            cache_for_replay(up, rid, pt_in, keyframe, &out, now);
         }
-        let media = Media::of(kind, params);
-        for sub in room.members.values().filter_map(|m| m.subscribe) {
-            let Some(peer) = self.peers.get_mut(&sub) else { continue };
+        if self.fan_out(peers, track, Media::of(kind, params), &out) {
+            self.ask_publisher(peers, track, now, KeyframeThrottle::request_join);
+        }
+    }
+
+    /// Writes `out` to every connected subscriber of `track`. True if one of them needs a
+    /// keyframe of the wanted simulcast layer to switch to it.
+    fn fan_out(&self, peers: &mut PeerTable, track: TrackId, media: Media, out: &Outgoing) -> bool {
+        let mut layer_keyframe = false;
+        for sub in self.subscriber_peers() {
+            let Some(peer) = peers.get_mut(sub) else { continue };
             // Until its connection is up a subscriber is given nothing: it starts from a keyframe
             // (see `start_viewer`), with its sequence numbers beginning there.
-            if peer.connected() && write_down(peer, sub, track, media, &out, Some(&mut layer_keyframe)) {
-                self.dirty.push(sub);
+            if peer.connected() && write_down(peer, sub, track, media, out, Some(&mut layer_keyframe)) {
+                peers.mark_dirty(sub);
             }
         }
-        if layer_keyframe && let Some(room_id) = self.peers.get(&key).map(|p| p.room.clone()) {
-            self.ask_publisher(&room_id, track, now, KeyframeThrottle::request_join);
-        }
+        layer_keyframe
     }
 
     /// A subscriber (`sub`) starts viewing `track` (its m-line opened, its connection came up,
     /// a return-feed slot switched to it): it is given the publisher's last keyframe and what
     /// followed if that is recent (see `gop`), else the publisher is asked for a new one.
-    pub(super) fn start_viewer(&mut self, room_id: &RoomId, track: TrackId, sub: PeerKey, now: Instant) {
-        let Some(peer) = self.peers.get(&sub) else { return };
+    pub(super) fn start_viewer(&mut self, peers: &mut PeerTable, track: TrackId, sub: PeerKey, now: Instant) {
+        let Some(peer) = peers.get(sub) else { return };
         if let Some(at) = peer.connected_at.map(|t| t + START_DELAY)
             && now < at
         {
-            self.viewer_starts.push((at, room_id.clone(), track, sub));
+            self.viewer_starts.push((at, track, sub));
             return;
         }
         let connected = peer.connected();
-        if self.replay_gop(room_id, track, sub, now) {
-            self.dirty.push(sub);
+        if self.replay_gop(peers, track, sub, now) {
+            peers.mark_dirty(sub);
         } else {
-            self.ask_publisher(room_id, track, now, KeyframeThrottle::request_join);
+            self.ask_publisher(peers, track, now, KeyframeThrottle::request_join);
         }
-        if connected && let Some(peer) = self.peers.get_mut(&sub) {
+        if connected && let Some(peer) = peers.get_mut(sub) {
             for d in peer.downs.iter_mut().filter(|d| d.source == Some(track)) {
                 d.started = true;
             }
         }
     }
 
-    fn replay_gop(&mut self, room_id: &RoomId, track: TrackId, sub: PeerKey, now: Instant) -> bool {
-        let Some(up) = self.rooms.get(room_id).and_then(|r| r.tracks.get(&track)) else { return false };
+    fn replay_gop(&mut self, peers: &mut PeerTable, track: TrackId, sub: PeerKey, now: Instant) -> bool {
+        let Some(up) = self.tracks.get(&track) else { return false };
         // A viewer of a simulcast track starts on the best layer (see `simulcast`).
         let rid = up.layers.best();
         let Some(cached) = up.gops.replay(rid, now) else { return false };
-        let Some(publisher) = self.peers.get(&up.peer) else { return false };
+        let Some(publisher) = peers.get(up.peer) else { return false };
         let config = publisher.rtc.codec_config();
         let Some(params) = config.find(|p| p.pt() == cached[0].pt).copied() else { return false };
         let media = Media::of(up.kind, params);
-        let Some(peer) = self.peers.get_mut(&sub) else { return false };
+        let Some(peer) = peers.get_mut(sub) else { return false };
         // Only a viewer that has been given nothing of this track yet (or whose slot just
         // switched) can start from older packets.
         let fresh = peer.connected()
@@ -171,58 +174,91 @@ impl ShardCore {
         true
     }
 
-    pub(super) fn on_keyframe_request(&mut self, key: PeerKey, req: KeyframeRequest, now: Instant) {
-        let Some(peer) = self.peers.get(&key) else { return };
+    pub(super) fn on_keyframe_request(
+        &mut self,
+        peers: &mut PeerTable,
+        key: PeerKey,
+        req: KeyframeRequest,
+        now: Instant,
+    ) {
+        let Some(peer) = peers.get(key) else { return };
         let Some(track) = peer.downs.iter().find(|d| d.state.mid() == Some(req.mid)).and_then(|d| d.source) else {
             return;
         };
-        let room_id = peer.room.clone();
-        self.ask_publisher(&room_id, track, now, KeyframeThrottle::request);
+        self.ask_publisher(peers, track, now, KeyframeThrottle::request);
     }
 
     fn ask_publisher(
         &mut self,
-        room_id: &RoomId,
+        peers: &mut PeerTable,
         track: TrackId,
         now: Instant,
         throttle: fn(&mut KeyframeThrottle, Instant) -> bool,
     ) {
-        let Some(up) = self.rooms.get_mut(room_id).and_then(|r| r.tracks.get_mut(&track)) else { return };
+        let Some(up) = self.tracks.get_mut(&track) else { return };
         if up.kind != MediaKind::Video || !throttle(&mut up.keyframe, now) {
             return;
         }
-        self.keyframe_upstream(room_id, track);
+        self.keyframe_upstream(peers, track);
     }
 
     /// Sends `track`'s publisher a keyframe request: to the layers in use if it has layers.
-    pub(super) fn keyframe_upstream(&mut self, room_id: &RoomId, track: TrackId) {
-        let Some(up) = self.rooms.get(room_id).and_then(|r| r.tracks.get(&track)) else { return };
+    pub(super) fn keyframe_upstream(&mut self, peers: &mut PeerTable, track: TrackId) {
+        let Some(up) = self.tracks.get(&track) else { return };
         let (peer, mid) = (up.peer, up.mid);
-        let rids = self.layers_in_use(room_id, track);
-        self.send_keyframe_request(peer, mid, &rids);
+        let rids = self.layers_in_use(peers, track);
+        let Some(p) = peers.get_mut(peer) else { return };
+        request_keyframe(p, mid, &rids);
+        peers.mark_dirty(peer);
     }
 
-    fn send_keyframe_request(&mut self, peer: PeerKey, mid: Mid, rids: &[Rid]) {
-        let Some(p) = self.peers.get_mut(&peer) else { return };
-        // PLI where negotiated (every browser and GStreamer), FIR otherwise.
-        let kind = if p.rtc.codec_config().params().iter().any(|c| c.fb_pli()) {
-            KeyframeRequestKind::Pli
-        } else {
-            KeyframeRequestKind::Fir
-        };
-        let mut api = p.rtc.direct_api();
-        let layers: Vec<Option<Rid>> =
-            if rids.is_empty() { vec![None] } else { rids.iter().copied().map(Some).collect() };
-        for rid in layers {
-            match api.stream_rx_by_mid(mid, rid) {
-                Some(rx) => rx.request_keyframe(kind),
-                None => {
-                    tracing::debug!(peer = peer.0, %mid, ?rid, "keyframe request not possible yet: nothing received")
-                }
+    /// The layers of `track` a keyframe request should reach: the one each subscriber receives
+    /// and the one they are moving to. Empty for a track without layers.
+    fn layers_in_use(&self, peers: &PeerTable, track: TrackId) -> Vec<Rid> {
+        let Some(best) = self.tracks.get(&track).and_then(|up| up.layers.best()) else { return Vec::new() };
+        let mut rids = vec![best];
+        let downs = self.subscriber_peers().filter_map(|k| peers.get(k)).flat_map(|p| p.downs.iter());
+        for rid in downs.filter_map(|d| d.layer.receiving(track)) {
+            if !rids.contains(&rid) {
+                rids.push(rid);
             }
         }
-        self.dirty.push(peer);
+        rids
     }
+}
+
+/// Asks publisher `p` for a keyframe on m-line `mid` (each of `rids` if it has layers).
+fn request_keyframe(p: &mut Peer, mid: Mid, rids: &[Rid]) {
+    // PLI where negotiated (every browser and GStreamer), FIR otherwise.
+    let kind = if p.rtc.codec_config().params().iter().any(|c| c.fb_pli()) {
+        KeyframeRequestKind::Pli
+    } else {
+        KeyframeRequestKind::Fir
+    };
+    let key = p.key;
+    let mut api = p.rtc.direct_api();
+    let layers: Vec<Option<Rid>> = if rids.is_empty() { vec![None] } else { rids.iter().copied().map(Some).collect() };
+    for rid in layers {
+        match api.stream_rx_by_mid(mid, rid) {
+            Some(rx) => rx.request_keyframe(kind),
+            None => tracing::debug!(peer = key.0, %mid, ?rid, "keyframe request not possible yet: nothing received"),
+        }
+    }
+}
+
+/// Keeps a video packet for viewers who start soon (see `gop`); per stream, since simulcast
+/// layers have their own sequence numbers and keyframes.
+fn cache_for_replay(up: &mut UpTrack, rid: Option<Rid>, pt: Pt, keyframe: bool, out: &Outgoing, now: Instant) {
+    let Some(gop) = up.gops.stream(rid) else { return };
+    gop.observe(out.time, keyframe, now, || Cached {
+        seq: out.seq,
+        pt,
+        time: out.time,
+        marker: out.marker,
+        ext: out.ext.clone(),
+        payload: out.payload.clone(),
+        received: out.received,
+    });
 }
 
 /// The payload type on the subscriber's m-line for media described by the publisher's `params`:
@@ -287,7 +323,7 @@ fn media_ext(ext: &ExtensionValues) -> ExtensionValues {
 }
 
 /// Writes one packet of `track` to `peer`'s open m-line carrying it, with that m-line's payload
-/// type, sequence numbers and RTP time (see [`TimeRebase`](super::peer::TimeRebase)). False if
+/// type, sequence numbers and RTP time (see [`TimeRebase`](crate::sfu::peer::TimeRebase)). False if
 /// there is no such m-line, it did not negotiate the codec, the packet is of another simulcast
 /// layer than the subscriber receives, or (`live`, i.e. not a replay: video) its viewer has not
 /// been started yet. A live packet sets `*live` if the subscriber needs a keyframe of the wanted

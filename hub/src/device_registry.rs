@@ -1,0 +1,364 @@
+//! The classroom boxes this hub knows right now: one control channel per room (a reconnecting
+//! box replaces its old socket), what each last reported, and the boxes waiting to be enrolled.
+//! The WebSocket sessions that fill it are in [`crate::http::device`]; the web admin reads and
+//! commands it through [`lectern_admin::Fleet`].
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use lectern_proto::RoomId;
+use lectern_proto::device::{DeviceMsg, HubMsg};
+use tokio::sync::mpsc;
+
+use crate::enroll::{self, Enrollments};
+use crate::token::{TokenKey, unix_ms, unix_now};
+
+/// A snapshot is a thumbnail; anything bigger is refused rather than stored.
+const MAX_SNAPSHOT_BYTES: usize = 48 * 1024;
+
+/// The boxes connected to this hub, one per room (a reconnecting box replaces its old socket), and
+/// the boxes waiting to be enrolled.
+pub struct DeviceRegistry {
+    boxes: Mutex<HashMap<RoomId, Connected>>,
+    next_conn: AtomicU64,
+    enrollments: Mutex<Enrollments>,
+    /// Waiting boxes' sockets by hashed box key, and credentials for boxes claimed while away.
+    waiting: Mutex<Waiting>,
+    key: TokenKey,
+    /// Ends a revoked token's media sessions; set once the hub's HTTP state exists.
+    on_revoke: OnceLock<RevokeHook>,
+}
+
+/// What else must happen when a box's token is revoked (its WHIP/WHEP sessions end).
+pub type RevokeHook = Box<dyn Fn(&str) + Send + Sync>;
+
+#[derive(Default)]
+struct Waiting {
+    sockets: HashMap<String, (u64, mpsc::UnboundedSender<HubMsg>)>,
+    /// Claimed while the box was offline: handed over when it asks again (until the code would
+    /// have expired).
+    undelivered: HashMap<String, (HubMsg, u64)>,
+}
+
+struct Connected {
+    conn: u64,
+    jti: String,
+    tx: mpsc::UnboundedSender<HubMsg>,
+    view: DeviceView,
+    /// The camera's last snapshot, JPEG (kept out of `view`, which is cloned for every listing).
+    snapshot: Option<Arc<[u8]>>,
+}
+
+/// What the hub knows about a room's box: the web admin's summary, kept as the box reports.
+pub type DeviceView = lectern_admin::DeviceSummary;
+
+impl DeviceRegistry {
+    pub fn new(key: TokenKey) -> Self {
+        Self {
+            boxes: Mutex::default(),
+            next_conn: AtomicU64::new(0),
+            enrollments: Mutex::default(),
+            waiting: Mutex::default(),
+            key,
+            on_revoke: OnceLock::new(),
+        }
+    }
+
+    /// Sets what else a revocation does (once; later calls are ignored).
+    pub fn on_revoke(&self, hook: RevokeHook) {
+        let _ = self.on_revoke.set(hook);
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn enrollments(&self) -> std::sync::MutexGuard<'_, Enrollments> {
+        self.enrollments.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Connected>> {
+        self.boxes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A box's control channel opened: it replaces any older one of the same room.
+    pub fn register(&self, view: DeviceView, jti: String, tx: mpsc::UnboundedSender<HubMsg>) -> u64 {
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        // The old socket's sender is dropped here, which ends that session.
+        self.lock().insert(view.room.clone(), Connected { conn, jti, tx, view, snapshot: None });
+        conn
+    }
+
+    /// What connection `conn` of the room's box reported (ignored once it was replaced).
+    pub fn report(&self, room: &RoomId, conn: u64, msg: DeviceMsg) {
+        self.update(room, conn, |v| apply(v, msg, unix_now()));
+    }
+
+    /// The box's answer to `snapshot`: a picture, or why it has none.
+    pub fn snapshot_received(&self, room: &RoomId, conn: u64, jpeg_base64: Option<String>, error: Option<String>) {
+        self.set_snapshot(room, conn, snapshot_of(jpeg_base64, error));
+    }
+
+    /// Applies a change to what connection `conn` of the room's box reported (ignored once it was replaced).
+    fn update(&self, room: &RoomId, conn: u64, f: impl FnOnce(&mut DeviceView)) {
+        if let Some(c) = self.lock().get_mut(room).filter(|c| c.conn == conn) {
+            f(&mut c.view);
+        }
+    }
+
+    /// Keeps a box's answer to `snapshot`: the JPEG, or the reason it has none.
+    fn set_snapshot(&self, room: &RoomId, conn: u64, jpeg: Result<Vec<u8>, String>) {
+        if let Some(c) = self.lock().get_mut(room).filter(|c| c.conn == conn) {
+            match jpeg {
+                Ok(bytes) => {
+                    c.snapshot = Some(bytes.into());
+                    c.view.snapshot_at = Some(unix_ms());
+                    c.view.snapshot_error = None;
+                }
+                Err(reason) => c.view.snapshot_error = Some(reason),
+            }
+        }
+    }
+
+    pub fn snapshot(&self, room: &RoomId) -> Option<Arc<[u8]>> {
+        self.lock().get(room).and_then(|c| c.snapshot.clone())
+    }
+
+    /// Connection `conn` closed (a newer one of the same room stays).
+    pub fn unregister(&self, room: &RoomId, conn: u64) {
+        let mut boxes = self.lock();
+        if boxes.get(room).is_some_and(|c| c.conn == conn) {
+            boxes.remove(room);
+        }
+    }
+
+    /// Sends a command to the room's box; false if none is connected.
+    pub fn send(&self, room: &RoomId, msg: HubMsg) -> bool {
+        self.lock().get(room).is_some_and(|c| c.tx.send(msg).is_ok())
+    }
+
+    pub fn view(&self, room: &RoomId) -> Option<DeviceView> {
+        self.lock().get(room).map(|c| c.view.clone())
+    }
+
+    pub fn all(&self) -> Vec<DeviceView> {
+        let mut v: Vec<DeviceView> = self.lock().values().map(|c| c.view.clone()).collect();
+        v.sort_by(|a, b| a.room.cmp(&b.room));
+        v
+    }
+
+    /// A claim that reached box `key` (hashed) while it was away, if it is still good at `now`.
+    pub fn take_undelivered(&self, key: &str, now: u64) -> Option<HubMsg> {
+        let (msg, expires_at) = self.waiting().undelivered.remove(key)?;
+        (expires_at > now).then_some(msg)
+    }
+
+    /// A box asks to be enrolled: a code for a person to claim it with, or why not.
+    pub fn request_enrollment(
+        &self,
+        key: &str,
+        hostname: &str,
+        version: &str,
+        ip: IpAddr,
+        now: u64,
+    ) -> Result<enroll::Pending, enroll::EnrollError> {
+        self.enrollments().request(key, hostname, version, ip, now, rand::random)
+    }
+
+    /// Box `key` waits on `tx` for its claim; returns the connection's number.
+    pub fn wait_for_claim(&self, key: &str, tx: mpsc::UnboundedSender<HubMsg>) -> u64 {
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        self.waiting().sockets.insert(key.to_owned(), (conn, tx));
+        conn
+    }
+
+    /// Connection `conn` of waiting box `key` closed (a newer one stays).
+    pub fn stop_waiting(&self, key: &str, conn: u64) {
+        let mut waiting = self.waiting();
+        if waiting.sockets.get(key).is_some_and(|(c, _)| *c == conn) {
+            waiting.sockets.remove(key);
+        }
+    }
+}
+
+/// What a box reported, as the fleet view shows it.
+fn apply(view: &mut DeviceView, msg: DeviceMsg, now: u64) {
+    view.last_seen = now;
+    match msg {
+        DeviceMsg::Hello { version, inventory } => {
+            view.version = Some(version.chars().take(64).collect());
+            view.inventory = inventory;
+        }
+        DeviceMsg::Telemetry(t) => view.telemetry = Some(t),
+        DeviceMsg::ConfigResult { version, ok, error } => {
+            tracing::info!(room = %view.room, version, ok, error = ?error, "classroom box answered a configuration");
+        }
+        DeviceMsg::Enroll { .. } | DeviceMsg::Snapshot { .. } => {}
+    }
+}
+
+/// A box's snapshot answer, checked: a JPEG of bounded size, or the box's reason (clipped).
+fn snapshot_of(jpeg_base64: Option<String>, error: Option<String>) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let Some(b64) = jpeg_base64 else {
+        let reason = error.unwrap_or_else(|| "the box sent no picture".to_owned());
+        return Err(reason.chars().filter(|c| !c.is_control()).take(200).collect());
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.as_bytes())
+        .map_err(|_| "the box sent a picture that is not base64".to_owned())?;
+    if bytes.len() > MAX_SNAPSHOT_BYTES || !bytes.starts_with(&[0xFF, 0xD8]) {
+        return Err("the box sent a picture that is not a small JPEG".to_owned());
+    }
+    Ok(bytes)
+}
+
+/// The web admin lists and commands the boxes through this registry.
+impl lectern_admin::Fleet for DeviceRegistry {
+    fn devices(&self) -> Vec<lectern_admin::DeviceSummary> {
+        self.all()
+    }
+
+    fn snapshot(&self, room: &RoomId) -> Option<Arc<[u8]>> {
+        DeviceRegistry::snapshot(self, room)
+    }
+
+    fn send(&self, room: &RoomId, cmd: HubMsg) -> bool {
+        DeviceRegistry::send(self, room, cmd)
+    }
+
+    fn claim(&self, code: &str) -> Option<lectern_admin::devices::Claimed> {
+        let p = self.enrollments().claim(code, unix_now())?;
+        Some(lectern_admin::devices::Claimed {
+            box_key: p.box_key,
+            hostname: p.hostname,
+            version: p.version,
+            ip: p.ip.to_string(),
+        })
+    }
+
+    fn deliver(&self, box_key: &str, msg: HubMsg) {
+        let mut waiting = self.waiting();
+        let sent = waiting.sockets.remove(box_key).is_some_and(|(_, tx)| tx.send(msg.clone()).is_ok());
+        if !sent {
+            waiting.undelivered.insert(box_key.to_owned(), (msg, unix_now() + enroll::CODE_TTL_SECS));
+        }
+    }
+
+    fn revoke(&self, jti: &str) {
+        self.key.revoke(jti);
+        // Dropping the sender ends the box's session loop, which closes its socket.
+        self.lock().retain(|_, c| c.jti != jti);
+        if let Some(hook) = self.on_revoke.get() {
+            hook(jti);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use lectern_admin::Fleet;
+
+    use super::*;
+
+    fn room(name: &str) -> RoomId {
+        RoomId::parse(name).expect("valid room name")
+    }
+
+    fn view(r: &str) -> DeviceView {
+        DeviceView {
+            room: room(r),
+            name: "box".into(),
+            version: None,
+            connected_at: 1,
+            last_seen: 1,
+            telemetry: None,
+            device_id: None,
+            inventory: None,
+            snapshot_at: None,
+            snapshot_error: None,
+        }
+    }
+
+    #[test]
+    fn a_reconnecting_box_replaces_its_old_socket_and_the_old_one_changes_nothing() {
+        let reg = DeviceRegistry::new(TokenKey::new(b"k".to_vec()));
+        let (old_tx, mut old_rx) = mpsc::unbounded_channel();
+        let old = reg.register(view("r"), "j1".into(), old_tx);
+        let (new_tx, mut new_rx) = mpsc::unbounded_channel();
+        let new = reg.register(view("r"), "j2".into(), new_tx);
+        assert!(old_rx.try_recv().is_err() && old_rx.is_closed(), "the old session's channel closed");
+        reg.update(&room("r"), old, |v| v.name = "stale".into());
+        assert_eq!(reg.view(&room("r")).map(|v| v.name), Some("box".into()));
+        reg.unregister(&room("r"), old);
+        assert!(reg.send(&room("r"), HubMsg::Hands { names: vec![] }), "the new socket stays");
+        assert!(matches!(new_rx.try_recv(), Ok(HubMsg::Hands { .. })));
+        reg.unregister(&room("r"), new);
+        assert!(reg.devices().is_empty());
+        assert!(!reg.send(&room("r"), HubMsg::Hands { names: vec![] }));
+    }
+
+    #[test]
+    fn revoking_closes_the_box_channel_and_runs_the_hook() {
+        let reg = DeviceRegistry::new(TokenKey::new(b"k".to_vec()));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        reg.on_revoke(Box::new(move |jti| {
+            assert_eq!(jti, "j1");
+            seen.fetch_add(1, Ordering::Relaxed);
+        }));
+        let (tx, rx) = mpsc::unbounded_channel();
+        reg.register(view("r"), "j1".into(), tx);
+        reg.register(view("other"), "j2".into(), mpsc::unbounded_channel().0);
+        reg.revoke("j1");
+        assert!(rx.is_closed());
+        assert_eq!(reg.devices().iter().map(|v| v.room.to_string()).collect::<Vec<_>>(), vec!["other"]);
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_snapshot_is_a_small_jpeg_or_the_reason_there_is_none_clipped() {
+        use base64::Engine;
+        let b64 = |b: &[u8]| Some(base64::engine::general_purpose::STANDARD.encode(b));
+        assert_eq!(snapshot_of(b64(&[0xFF, 0xD8, 1, 2]), None), Ok(vec![0xFF, 0xD8, 1, 2]));
+        assert!(snapshot_of(b64(b"PNG..."), None).is_err(), "not a JPEG");
+        assert!(snapshot_of(b64(&[0xFF; MAX_SNAPSHOT_BYTES + 1]), None).is_err(), "too big");
+        assert!(snapshot_of(Some("not base64!".into()), None).is_err());
+        let reason = snapshot_of(None, Some(format!("camera\u{7} closed{}", "!".repeat(500)))).unwrap_err();
+        assert!(reason.starts_with("camera closed") && reason.chars().count() == 200, "{reason}");
+        assert_eq!(snapshot_of(None, None), Err("the box sent no picture".into()));
+    }
+
+    #[test]
+    fn a_report_updates_what_the_fleet_view_shows_and_only_for_the_current_connection() {
+        let reg = DeviceRegistry::new(TokenKey::new(b"k".to_vec()));
+        let conn = reg.register(view("r"), "j".into(), mpsc::unbounded_channel().0);
+        let hello = DeviceMsg::Hello { version: "v".repeat(100), inventory: None };
+        reg.report(&room("r"), conn + 1, hello.clone());
+        assert_eq!(reg.view(&room("r")).and_then(|v| v.version), None, "another connection's report");
+        reg.report(&room("r"), conn, hello);
+        let seen = reg.view(&room("r")).expect("registered");
+        assert_eq!(seen.version.map(|v| v.len()), Some(64), "clipped");
+        assert!(seen.last_seen > 1);
+    }
+
+    #[test]
+    fn a_claim_made_while_the_box_was_away_waits_until_it_expires() {
+        let reg = DeviceRegistry::new(TokenKey::new(b"k".to_vec()));
+        let enrolled = HubMsg::Error { message: "stand-in for Enrolled".into() };
+        reg.deliver("key", enrolled.clone());
+        assert_eq!(reg.take_undelivered("key", unix_now() + enroll::CODE_TTL_SECS + 1), None, "expired");
+        reg.deliver("key", enrolled);
+        assert!(reg.take_undelivered("key", unix_now()).is_some());
+        assert!(reg.take_undelivered("key", unix_now()).is_none(), "handed over once");
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let conn = reg.wait_for_claim("key", tx);
+        reg.deliver("key", HubMsg::Hands { names: vec![] });
+        assert!(rx.try_recv().is_ok(), "a waiting box gets it at once");
+        reg.stop_waiting("key", conn);
+    }
+}

@@ -1,0 +1,243 @@
+//! The shard's transport: every WebRTC connection (str0m `Rtc`) of its rooms, which remote address
+//! goes to which, when each next wants time, what is queued to send, and which must be polled.
+//! Knows nothing of rooms; a room reaches its peers through this table by [`PeerKey`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use lectern_proto::{ParticipantId, RoomId};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{Extension, ExtensionMap};
+use str0m::{Candidate, Input, Rtc};
+
+use super::peer::{Datagram, Direction, Peer, PeerEvent, PeerKey};
+use super::timer::Timers;
+
+/// A peer that has not connected this long after its offer/answer is dropped.
+const CONNECT_DEADLINE: Duration = Duration::from_secs(30);
+
+pub struct PeerTable {
+    /// The shard's local ICE candidates (host, and server-reflexive behind NAT).
+    candidates: Vec<Candidate>,
+    peers: BTreeMap<PeerKey, Peer>,
+    /// Peers still connecting, with when they were created (see [`CONNECT_DEADLINE`]).
+    created: HashMap<PeerKey, Instant>,
+    /// Remote address → peer, so most datagrams skip the scan over every peer.
+    routes: HashMap<SocketAddr, PeerKey>,
+    next_peer: u64,
+    /// Datagrams ready to send, oldest first.
+    out: Vec<Datagram>,
+    /// Peers to poll at the next flush.
+    dirty: Vec<PeerKey>,
+    /// Subscribe peers whose m-lines changed; offered once per flush so that a publisher's audio
+    /// and video reach a browser in one offer, not two rounds.
+    renegotiate: Vec<PeerKey>,
+    /// Every peer's next str0m deadline, earliest first.
+    timers: Timers,
+}
+
+impl PeerTable {
+    pub fn new(candidates: Vec<Candidate>) -> Self {
+        Self {
+            candidates,
+            peers: BTreeMap::new(),
+            created: HashMap::new(),
+            routes: HashMap::new(),
+            next_peer: 1,
+            out: Vec::new(),
+            dirty: Vec::new(),
+            renegotiate: Vec::new(),
+            timers: Timers::default(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+
+    pub fn get(&self, key: PeerKey) -> Option<&Peer> {
+        self.peers.get(&key)
+    }
+
+    pub fn get_mut(&mut self, key: PeerKey) -> Option<&mut Peer> {
+        self.peers.get_mut(&key)
+    }
+
+    pub fn contains(&self, key: PeerKey) -> bool {
+        self.peers.contains_key(&key)
+    }
+
+    /// A new connection of `participant` in `room`, in str0m's RTP mode.
+    pub fn create(&mut self, room: &RoomId, participant: ParticipantId, direction: Direction, now: Instant) -> PeerKey {
+        // RTP mode: packets in, packets out. str0m still does ICE, DTLS, SRTP, RTCP and NACK/RTX
+        // from its send buffers, but no frame reassembly and repacketizing per subscriber.
+        let rtc = Rtc::builder()
+            .set_rtp_mode(true)
+            .set_ice_lite(true)
+            .set_extension_map(extensions(direction))
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_h264(true)
+            .enable_vp8(true)
+            .build(now);
+        let key = PeerKey(self.next_peer);
+        self.next_peer += 1;
+        let mut peer = Peer::new(key, room.clone(), participant, direction, rtc, now);
+        peer.add_local_candidates(&self.candidates);
+        self.peers.insert(key, peer);
+        self.timers.schedule(key, now);
+        self.created.insert(key, now);
+        key
+    }
+
+    /// Closes and forgets a peer.
+    pub fn remove(&mut self, key: PeerKey) {
+        if let Some(mut p) = self.peers.remove(&key) {
+            p.rtc.disconnect();
+        }
+        self.created.remove(&key);
+        self.routes.retain(|_, k| *k != key);
+    }
+
+    /// `key` has something to send or to report: poll it at the next flush.
+    pub fn mark_dirty(&mut self, key: PeerKey) {
+        self.dirty.push(key);
+    }
+
+    /// `key`'s m-lines changed: offer them at the end of the next flush.
+    pub fn renegotiate(&mut self, key: PeerKey) {
+        self.renegotiate.push(key);
+    }
+
+    /// Feeds a received packet to the peer it belongs to; `None` for stray traffic.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        proto: Protocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) -> Option<PeerKey> {
+        let Ok(contents) = data.try_into() else {
+            return None; // not STUN/DTLS/RTP: stray traffic
+        };
+        let input = Input::Receive(now, Receive { proto, source, destination, contents });
+        let cached = self.routes.get(&source).copied().filter(|k| self.peers.get(k).is_some_and(|p| p.accepts(&input)));
+        let key = match cached {
+            Some(k) => k,
+            None => {
+                let k = self.peers.values().find(|p| p.accepts(&input))?.key;
+                self.routes.insert(source, k);
+                k
+            }
+        };
+        self.peers.get_mut(&key)?.handle_input(input);
+        self.dirty.push(key);
+        Some(key)
+    }
+
+    /// Takes `key`'s output after its input into `events` and keeps its timer current.
+    pub fn poll(&mut self, key: PeerKey, events: &mut Vec<PeerEvent>) {
+        let Some(peer) = self.peers.get_mut(&key) else { return };
+        let before = peer.next_timeout;
+        peer.poll(&mut self.out, events);
+        if peer.next_timeout != before {
+            self.timers.schedule(key, peer.next_timeout);
+        }
+    }
+
+    /// Feeds time to `key` (writes queued by forwarding leave only then). False if it is gone.
+    pub fn tick(&mut self, key: PeerKey, now: Instant) -> bool {
+        let Some(peer) = self.peers.get_mut(&key) else { return false };
+        peer.handle_input(Input::Timeout(now));
+        true
+    }
+
+    /// The connection of `key` came up.
+    pub fn mark_connected(&mut self, key: PeerKey, now: Instant) {
+        // Only peers still connecting are checked against the connect deadline.
+        self.created.remove(&key);
+        if let Some(p) = self.peers.get_mut(&key) {
+            p.connected_at = Some(now);
+        }
+    }
+
+    /// Moves the dirty peers into `into` (sorted, each once); false if there were none.
+    pub fn take_dirty(&mut self, into: &mut Vec<PeerKey>) -> bool {
+        if self.dirty.is_empty() {
+            return false;
+        }
+        // A subscriber written to by many packets is polled once.
+        std::mem::swap(into, &mut self.dirty);
+        into.sort_unstable();
+        into.dedup();
+        true
+    }
+
+    /// The subscribe peers to offer to, each once.
+    pub fn take_renegotiate(&mut self) -> Vec<PeerKey> {
+        let mut keys = std::mem::take(&mut self.renegotiate);
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    /// Time passed: peers whose str0m deadline is due, and peers past the connect deadline
+    /// (disconnected, so they report `Closed`), become dirty.
+    pub fn on_timeout(&mut self, now: Instant) {
+        let peers = &self.peers;
+        self.timers.pop_due(now, |k| peers.get(&k).map(|p| p.next_timeout), &mut self.dirty);
+        let stale: Vec<PeerKey> = self
+            .created
+            .iter()
+            .filter(|(k, t)| {
+                now.saturating_duration_since(**t) > CONNECT_DEADLINE
+                    && self.peers.get(k).is_some_and(|p| !p.connected())
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for key in stale {
+            tracing::info!(peer = key.0, "peer never connected; dropping it");
+            if let Some(p) = self.peers.get_mut(&key) {
+                p.rtc.disconnect();
+                self.dirty.push(key);
+            }
+        }
+    }
+
+    /// The earliest str0m deadline of any peer.
+    pub fn next_timeout(&mut self) -> Option<Instant> {
+        let peers = &self.peers;
+        self.timers.next(|k| peers.get(&k).map(|p| p.next_timeout))
+    }
+
+    pub fn drain_datagrams(&mut self) -> std::vec::Drain<'_, Datagram> {
+        self.out.drain(..)
+    }
+
+    /// Swaps the queued datagrams into `into` (which must be empty), keeping both allocations.
+    pub fn swap_datagrams(&mut self, into: &mut Vec<Datagram>) {
+        std::mem::swap(&mut self.out, into);
+    }
+}
+
+/// The RTP header extensions a peer negotiates. Publishers keep Chrome's standard set: their
+/// send-side bandwidth estimate runs on the hub's transport-wide feedback. Subscribers drop
+/// transport-wide sequence numbers and abs-send-time: the hub runs no bandwidth estimate towards
+/// them, so that feedback (about ten RTCP packets a second per subscriber, each decrypted and
+/// matched against every packet sent) would be work for nothing.
+fn extensions(direction: Direction) -> ExtensionMap {
+    let mut exts = ExtensionMap::empty();
+    for (id, ext) in ExtensionMap::standard().iter() {
+        let feedback = matches!(ext, Extension::TransportSequenceNumber | Extension::AbsoluteSendTime);
+        if direction == Direction::Publish || !feedback {
+            exts.set(id, ext.clone());
+        }
+    }
+    exts
+}

@@ -1,0 +1,264 @@
+//! Where the classroom state machines meet the media: joining through the lobby, delivering
+//! classroom events to browsers, and enforcing what a teacher decides (mute, stop camera, remove,
+//! end the lesson) on the forwarding path itself, not just in the UI.
+
+use lectern_proto::classroom::{ClassroomCommand, ClassroomEvent, DenyReason};
+use lectern_proto::device::HubMsg;
+use lectern_proto::signal::{ErrorCode, MediaKind as WireKind, ServerMsg};
+use lectern_proto::{ParticipantId, Role, TrackId};
+
+use super::participant::{Participant, actor};
+use super::{Room, RoomOutput};
+use crate::classroom::{Audience, Effect, JoinDecision, Outbound};
+use crate::sfu::command::{Ident, LessonReport, SfuError};
+use crate::sfu::peer_table::PeerTable;
+use crate::store::{SavedReport, StoreEvent};
+use crate::time::Now;
+
+impl Room {
+    /// A browser asks to join: admitted, held in the lobby, or turned away (all told as signals).
+    pub fn join_browser(&mut self, peers: &mut PeerTable, ident: Ident, now: Now) -> Result<(), SfuError> {
+        if self.classroom.is_ended() && ident.role == Role::Teacher {
+            // A teacher coming back to an ended lesson starts the next one.
+            self.classroom = self.classroom.next_lesson();
+        }
+        let outcome = self.classroom.on_join_request(now.unix_ms, &actor(&ident));
+        let pid = ident.participant;
+        match outcome.decision {
+            JoinDecision::Admit => self.admit_browser(peers, ident, now),
+            JoinDecision::Wait(position) => {
+                self.signal(pid, ServerMsg::Classroom(ClassroomEvent::Waiting { position }));
+                tracing::info!(room = %self.id, participant = %pid, position, "waiting in the lobby");
+                self.waiting.insert(pid, ident);
+            }
+            JoinDecision::Deny(reason) => {
+                // Its channel closes once this last message is sent.
+                self.signal(pid, ServerMsg::Classroom(ClassroomEvent::Denied { reason }));
+                self.emit(RoomOutput::SessionEnded(self.id.clone(), pid));
+                tracing::info!(room = %self.id, participant = %pid, ?reason, "join refused");
+            }
+        }
+        self.deliver(peers, outcome.outbound, now);
+        Ok(())
+    }
+
+    /// A WHIP/WHEP client has no lobby to wait in: it is admitted or refused at once.
+    pub(super) fn gate(&mut self, peers: &mut PeerTable, ident: &Ident, now: Now) -> Result<(), SfuError> {
+        let outcome = self.classroom.on_join_request(now.unix_ms, &actor(ident));
+        match outcome.decision {
+            JoinDecision::Admit => {
+                self.deliver(peers, outcome.outbound, now);
+                Ok(())
+            }
+            JoinDecision::Wait(_) => {
+                self.classroom.on_left(now.unix_ms, ident.participant);
+                Err(SfuError::Denied(DenyReason::RoomLocked))
+            }
+            JoinDecision::Deny(reason) => Err(SfuError::Denied(reason)),
+        }
+    }
+
+    /// Makes a browser a participant: tells it who is here and what the lesson looks like, and
+    /// starts sending it everyone's media.
+    fn admit_browser(&mut self, peers: &mut PeerTable, ident: Ident, now: Now) {
+        let pid = ident.participant;
+        let mut participant = Participant::new(ident);
+        if participant.role() == Role::Student {
+            participant.audio_blocked = !self.classroom.may_unmute(pid);
+            participant.video_blocked = !self.classroom.may_start_video(pid);
+        }
+        let joined = ServerMsg::Joined {
+            participant_id: pid,
+            room: self.id.clone(),
+            role: participant.role(),
+            name: participant.ident.name.clone(),
+            participants: self.infos_except(pid),
+            ice_servers: Vec::new(), // filled in by the socket task, which knows the configuration
+        };
+        self.signal(pid, joined);
+        let snapshot = self.classroom.snapshot_for(&participant.actor());
+        self.signal(pid, ServerMsg::Classroom(snapshot));
+        let can_subscribe = participant.role().can_subscribe();
+        self.admit(participant, now);
+        if can_subscribe {
+            let existing: Vec<TrackId> =
+                self.tracks.iter().filter(|(_, t)| t.owner != pid).map(|(id, _)| *id).collect();
+            for track in existing {
+                self.add_down(peers, pid, track, now.mono);
+            }
+        }
+    }
+
+    pub fn classroom_command(
+        &mut self,
+        peers: &mut PeerTable,
+        pid: ParticipantId,
+        cmd: ClassroomCommand,
+        now: Now,
+    ) -> Result<(), SfuError> {
+        let actor = self.participant(pid)?.actor();
+        let outbound = self.classroom.handle(now.unix_ms, &actor, cmd)?;
+        self.deliver(peers, outbound, now);
+        Ok(())
+    }
+
+    /// A participant left (or was dropped from the lobby): the classroom records it.
+    pub(super) fn classroom_left(&mut self, peers: &mut PeerTable, pid: ParticipantId, now: Now) {
+        let outbound = self.classroom.on_left(now.unix_ms, pid);
+        self.deliver(peers, outbound, now);
+    }
+
+    /// Hands the lesson's exports to the store (the room emptied or the lesson ended).
+    pub(super) fn save_lesson(&mut self, now: Now) {
+        let r = self.lesson_report(now);
+        let report = SavedReport {
+            attendance_csv: r.attendance.to_csv(),
+            attendance_json: serde_json::to_string(&r.attendance).unwrap_or_default(),
+            polls_csv: r.polls.iter().map(|p| p.to_csv()).collect::<Vec<_>>().join("\n"),
+            polls_json: serde_json::to_string(&r.polls).unwrap_or_default(),
+        };
+        self.emit(RoomOutput::Store(StoreEvent::LessonSaved { room: self.id.clone(), at: now.unix_secs(), report }));
+    }
+
+    pub fn lesson_report(&self, now: Now) -> LessonReport {
+        LessonReport { attendance: self.classroom.attendance_report(now.unix_ms), polls: self.classroom.poll_reports() }
+    }
+
+    /// Sends events and applies effects, in the order the classroom gave them.
+    fn deliver(&mut self, peers: &mut PeerTable, outbound: Vec<Outbound>, now: Now) {
+        for item in outbound {
+            match item {
+                Outbound::Event { to, event } => self.send_event(to, event, now),
+                Outbound::Effect(effect) => self.apply(peers, effect, now),
+            }
+        }
+        self.settle_lobby();
+    }
+
+    /// The one place the lobby's joining data follows the classroom's lobby: whoever the
+    /// classroom no longer holds there (gave up, removed, lesson ended) and was not admitted is
+    /// gone, and their session ends.
+    fn settle_lobby(&mut self) {
+        let classroom = &self.classroom;
+        let (kept, gone): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.waiting).into_iter().partition(|(id, _)| classroom.is_waiting(*id));
+        self.waiting = kept.into_iter().collect();
+        for (id, _) in gone {
+            self.emit(RoomOutput::SessionEnded(self.id.clone(), id));
+        }
+    }
+
+    fn send_event(&mut self, to: Audience, event: ClassroomEvent, now: Now) {
+        self.record(&event, now);
+        for id in self.classroom.recipients(&to) {
+            if self.participants.contains_key(&id) || self.waiting.contains_key(&id) {
+                self.signal(id, ServerMsg::Classroom(event.clone()));
+            }
+        }
+    }
+
+    /// Chat is kept in the database as it happens (the lesson's record outlives the hub process);
+    /// the classroom box shows the hand queue and the lobby on the room's screen.
+    fn record(&mut self, event: &ClassroomEvent, now: Now) {
+        let device = match event {
+            ClassroomEvent::HandsChanged { hands } => {
+                Some(HubMsg::Hands { names: hands.iter().map(|h| h.name.clone()).collect() })
+            }
+            ClassroomEvent::LobbyChanged { waiting } => {
+                Some(HubMsg::Lobby { names: waiting.iter().map(|w| w.name.clone()).collect() })
+            }
+            _ => None,
+        };
+        if let Some(msg) = device {
+            self.emit(RoomOutput::Device(self.id.clone(), msg));
+        }
+        let store = match event {
+            ClassroomEvent::Chat { message } => StoreEvent::Chat { room: self.id.clone(), message: message.clone() },
+            ClassroomEvent::ChatDeleted { message_id } => {
+                StoreEvent::ChatDeleted { room: self.id.clone(), message_id: message_id.0, at: now.unix_ms }
+            }
+            _ => return,
+        };
+        self.emit(RoomOutput::Store(store));
+    }
+
+    fn apply(&mut self, peers: &mut PeerTable, effect: Effect, now: Now) {
+        match effect {
+            Effect::Admit(id) => {
+                if let Some(ident) = self.waiting.remove(&id) {
+                    self.admit_browser(peers, ident, now);
+                }
+            }
+            Effect::MuteAudio(id) => self.block(id, WireKind::Audio),
+            Effect::StopVideo(id) => self.block(id, WireKind::Video),
+            Effect::StopScreenShare(id) => self.drop_screen(peers, id),
+            // Events queued before the kick (e.g. `removed`) are already on their way.
+            Effect::Kick(id) => {
+                let _ = self.remove_participant(peers, id, now);
+            }
+            Effect::EndLesson => {
+                self.save_lesson(now);
+                let everyone: Vec<ParticipantId> =
+                    self.participants.keys().chain(self.waiting.keys()).copied().collect();
+                for id in everyone {
+                    let _ = self.remove_participant(peers, id, now);
+                }
+            }
+        }
+    }
+
+    /// Stops forwarding a participant's audio or camera and tells the room it is off.
+    fn block(&mut self, id: ParticipantId, kind: WireKind) {
+        let Some(p) = self.participants.get_mut(&id) else { return };
+        match kind {
+            WireKind::Audio => (p.audio_blocked, p.audio_muted) = (true, true),
+            WireKind::Video => (p.video_blocked, p.video_muted) = (true, true),
+        }
+        self.broadcast(id, &ServerMsg::TrackMuted { participant_id: id, kind, muted: true });
+    }
+
+    /// The student asked to switch a mic/camera on or off; a teacher's block lifts only when allowed.
+    pub fn set_muted(&mut self, id: ParticipantId, kind: WireKind, muted: bool) {
+        let allowed = match kind {
+            WireKind::Audio => self.classroom.may_unmute(id),
+            WireKind::Video => self.classroom.may_start_video(id),
+        };
+        let Some(p) = self.participants.get_mut(&id) else { return };
+        let is_student = p.role() == Role::Student;
+        if !muted && is_student && !allowed {
+            let message = format!("the teacher has not allowed you to turn your {} on", kind_name(kind));
+            self.signal(id, ServerMsg::Error { code: ErrorCode::Forbidden, message, fatal: false });
+            return;
+        }
+        // Muting oneself never lifts a teacher's block; only an allowed unmute does.
+        let (flag, blocked) = match kind {
+            WireKind::Audio => (&mut p.audio_muted, &mut p.audio_blocked),
+            WireKind::Video => (&mut p.video_muted, &mut p.video_blocked),
+        };
+        if !muted {
+            *blocked = false;
+        }
+        if *flag == muted {
+            return; // nothing changed: no duplicate event
+        }
+        *flag = muted;
+        self.broadcast(id, &ServerMsg::TrackMuted { participant_id: id, kind, muted });
+    }
+
+    /// Ends a participant's screen share: its m-lines are stopped for everyone.
+    fn drop_screen(&mut self, peers: &mut PeerTable, id: ParticipantId) {
+        let gone: Vec<TrackId> =
+            self.tracks.iter().filter(|(_, t)| t.owner == id && t.screen).map(|(t, _)| *t).collect();
+        for t in &gone {
+            self.tracks.remove(t);
+        }
+        self.unsubscribe(peers, &gone);
+    }
+}
+
+fn kind_name(kind: WireKind) -> &'static str {
+    match kind {
+        WireKind::Audio => "microphone",
+        WireKind::Video => "camera",
+    }
+}

@@ -1,0 +1,206 @@
+//! One room on its own: no shard, no sockets, no clock. Browsers join through signaling only,
+//! so the peer table stays empty and every effect is read from the room's outputs.
+
+use std::time::{Duration, Instant};
+
+use lectern_proto::classroom::{ClassroomCommand, ClassroomEvent, DenyReason, PolicyPatch};
+use lectern_proto::device::HubMsg;
+use lectern_proto::signal::ServerMsg;
+use lectern_proto::{ParticipantId, Role, RoomId};
+
+use super::{Room, RoomOutput};
+use crate::sfu::command::Ident;
+use crate::sfu::peer_table::PeerTable;
+use crate::store::{StoreEvent, Transport};
+use crate::time::Now;
+
+const TEACHER: ParticipantId = ParticipantId(1);
+const STUDENT: ParticipantId = ParticipantId(2);
+const GUEST: ParticipantId = ParticipantId(3);
+
+struct Fixture {
+    room: Room,
+    peers: PeerTable,
+    now: Now,
+}
+
+fn ident(id: ParticipantId, role: Role, guest: bool) -> Ident {
+    Ident {
+        room: RoomId::parse("r").expect("valid room name"),
+        participant: id,
+        subject: format!("s{}", id.0),
+        name: format!("n{}", id.0),
+        role,
+        transport: Transport::Browser,
+        guest,
+        passcode: None,
+    }
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let now = Now { mono: Instant::now(), unix_ms: 1_700_000_000_500 };
+        Self { room: Room::new(RoomId::parse("r").expect("valid room name")), peers: PeerTable::new(Vec::new()), now }
+    }
+
+    fn join(&mut self, id: ParticipantId, role: Role, guest: bool) -> Vec<RoomOutput> {
+        self.room.join_browser(&mut self.peers, ident(id, role, guest), self.now).expect("join is answered");
+        self.outputs()
+    }
+
+    fn command(&mut self, by: ParticipantId, cmd: ClassroomCommand) -> Vec<RoomOutput> {
+        self.room.classroom_command(&mut self.peers, by, cmd, self.now).expect("command accepted");
+        self.outputs()
+    }
+
+    fn outputs(&mut self) -> Vec<RoomOutput> {
+        let mut out = Vec::new();
+        self.room.drain_outputs_into(&mut out);
+        out
+    }
+}
+
+/// The signals `to` was given, in order.
+fn signals(out: &[RoomOutput], to: ParticipantId) -> Vec<&ServerMsg> {
+    out.iter()
+        .filter_map(|o| match o {
+            RoomOutput::Signal(p, m) if *p == to => Some(m),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ended(out: &[RoomOutput]) -> Vec<ParticipantId> {
+    out.iter().filter_map(|o| if let RoomOutput::SessionEnded(_, p) = o { Some(*p) } else { None }).collect()
+}
+
+#[test]
+fn a_guest_waits_in_the_lobby_until_a_teacher_admits_them() {
+    let mut f = Fixture::new();
+    f.join(TEACHER, Role::Teacher, false);
+    let out = f.join(GUEST, Role::Student, true);
+    assert!(matches!(signals(&out, GUEST)[..], [ServerMsg::Classroom(ClassroomEvent::Waiting { position: 1 })]));
+    assert!(
+        signals(&out, TEACHER).iter().any(|m| matches!(m, ServerMsg::Classroom(ClassroomEvent::LobbyChanged { .. }))),
+        "hosts see the lobby: {out:?}"
+    );
+    assert!(out.iter().any(|o| matches!(o, RoomOutput::Device(_, HubMsg::Lobby { names }) if names == &["n3"])));
+    assert_eq!(f.room.participant_ids(), vec![TEACHER], "waiting is not being in the room");
+
+    let out = f.command(TEACHER, ClassroomCommand::Admit { participant_id: GUEST });
+    assert!(matches!(signals(&out, GUEST)[0], ServerMsg::Joined { participants, .. } if participants.len() == 1));
+    assert!(matches!(signals(&out, GUEST)[1], ServerMsg::Classroom(ClassroomEvent::State { .. })));
+    assert!(
+        signals(&out, TEACHER)
+            .iter()
+            .any(|m| matches!(m, ServerMsg::ParticipantJoined { participant } if participant.id == GUEST))
+    );
+    assert!(ended(&out).is_empty(), "admitted, not ended: {out:?}");
+    assert_eq!(f.room.participant_ids(), vec![TEACHER, GUEST]);
+    assert!(f.room.waiting.is_empty());
+}
+
+#[test]
+fn a_refused_browser_is_told_why_and_its_session_ends() {
+    let mut f = Fixture::new();
+    let out = f.join(ParticipantId(9), Role::Admin, false);
+    assert!(matches!(
+        signals(&out, ParticipantId(9))[..],
+        [ServerMsg::Classroom(ClassroomEvent::Denied { reason: DenyReason::NotAParticipant })]
+    ));
+    assert_eq!(ended(&out), vec![ParticipantId(9)]);
+    // The denial comes before the end, so the last message reaches the browser.
+    assert!(matches!(out.last(), Some(RoomOutput::SessionEnded(..))));
+}
+
+#[test]
+fn leaving_the_lobby_ends_the_session_and_updates_the_hosts() {
+    let mut f = Fixture::new();
+    f.join(TEACHER, Role::Teacher, false);
+    f.join(GUEST, Role::Student, true);
+    f.room.remove_participant(&mut f.peers, GUEST, f.now).expect("a waiter may leave");
+    let out = f.outputs();
+    assert_eq!(ended(&out), vec![GUEST]);
+    assert!(
+        signals(&out, TEACHER)
+            .iter()
+            .any(|m| matches!(m, ServerMsg::Classroom(ClassroomEvent::LobbyChanged { waiting }) if waiting.is_empty()))
+    );
+    assert!(f.room.waiting.is_empty());
+    assert_eq!(f.room.remove_participant(&mut f.peers, GUEST, f.now), Err(crate::sfu::SfuError::UnknownParticipant));
+}
+
+#[test]
+fn a_teacher_turning_a_waiter_away_ends_their_session_after_telling_them() {
+    let mut f = Fixture::new();
+    f.join(TEACHER, Role::Teacher, false);
+    f.join(GUEST, Role::Student, true);
+    let out = f.command(TEACHER, ClassroomCommand::Deny { participant_id: GUEST });
+    assert!(matches!(
+        signals(&out, GUEST)[..],
+        [ServerMsg::Classroom(ClassroomEvent::Denied { reason: DenyReason::DeniedByTeacher })]
+    ));
+    assert_eq!(ended(&out), vec![GUEST]);
+    assert!(f.room.waiting.is_empty());
+}
+
+#[test]
+fn ending_the_lesson_ends_every_session_lobby_included_and_saves_the_lesson() {
+    let mut f = Fixture::new();
+    f.join(TEACHER, Role::Teacher, false);
+    f.join(STUDENT, Role::Student, false);
+    f.join(GUEST, Role::Student, true);
+    let out = f.command(TEACHER, ClassroomCommand::EndLesson);
+    let mut gone = ended(&out);
+    gone.sort();
+    assert_eq!(gone, vec![TEACHER, STUDENT, GUEST]);
+    assert!(out.iter().any(|o| matches!(o, RoomOutput::Store(StoreEvent::LessonSaved { .. }))));
+    assert!(f.room.participant_ids().is_empty() && f.room.waiting.is_empty());
+}
+
+#[test]
+fn what_is_recorded_is_stamped_with_the_time_given_not_the_clock() {
+    let mut f = Fixture::new();
+    let out = f.join(TEACHER, Role::Teacher, false);
+    let joined_at = out.iter().find_map(|o| match o {
+        RoomOutput::Store(StoreEvent::Joined { at, .. }) => Some(*at),
+        _ => None,
+    });
+    assert_eq!(joined_at, Some(1_700_000_000));
+    f.now = f.now.after(Duration::from_secs(90));
+    f.room.remove_participant(&mut f.peers, TEACHER, f.now).expect("teacher is in the room");
+    let out = f.outputs();
+    assert!(out.iter().any(|o| matches!(o, RoomOutput::Store(StoreEvent::Left { at: 1_700_000_090, .. }))));
+    let report = f.room.lesson_report(f.now);
+    assert_eq!(report.attendance.people.len(), 1, "{report:?}");
+    assert_eq!(report.attendance.generated_at, f.now.unix_ms);
+}
+
+#[test]
+fn an_empty_room_keeps_its_lesson_for_an_hour() {
+    let mut f = Fixture::new();
+    f.join(STUDENT, Role::Student, false);
+    assert!(!f.room.is_expired(f.now.mono + Duration::from_secs(7200)), "someone is here");
+    f.room.remove_participant(&mut f.peers, STUDENT, f.now).expect("student is in the room");
+    assert!(!f.room.is_expired(f.now.mono + Duration::from_secs(3600)));
+    assert!(f.room.is_expired(f.now.mono + Duration::from_secs(3601)));
+}
+
+#[test]
+fn a_muted_student_may_not_unmute_where_the_policy_forbids_it_until_asked() {
+    let mut f = Fixture::new();
+    f.join(TEACHER, Role::Teacher, false);
+    f.join(STUDENT, Role::Student, false);
+    let forbid = PolicyPatch { students_may_unmute: Some(false), ..Default::default() };
+    f.command(TEACHER, ClassroomCommand::SetPolicy(forbid));
+    let out = f.command(TEACHER, ClassroomCommand::MuteParticipant { participant_id: STUDENT });
+    assert!(signals(&out, TEACHER).iter().any(|m| matches!(m, ServerMsg::TrackMuted { muted: true, .. })));
+    f.room.set_muted(STUDENT, lectern_proto::signal::MediaKind::Audio, false);
+    let out = f.outputs();
+    assert!(matches!(signals(&out, STUDENT)[..], [ServerMsg::Error { fatal: false, .. }]), "{out:?}");
+    assert!(signals(&out, TEACHER).is_empty(), "nothing changed for the others");
+    f.command(TEACHER, ClassroomCommand::AskToUnmute { participant_id: STUDENT });
+    f.room.set_muted(STUDENT, lectern_proto::signal::MediaKind::Audio, false);
+    let out = f.outputs();
+    assert!(signals(&out, TEACHER).iter().any(|m| matches!(m, ServerMsg::TrackMuted { muted: false, .. })));
+}
