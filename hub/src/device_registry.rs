@@ -229,9 +229,9 @@ impl lectern_admin::Fleet for DeviceRegistry {
         DeviceRegistry::send(self, room, cmd)
     }
 
-    fn claim(&self, code: &str) -> Option<lectern_admin::devices::Claimed> {
+    fn claim(&self, code: &str) -> Option<lectern_admin::fleet::Claimed> {
         let p = self.enrollments().claim(code, unix_now())?;
-        Some(lectern_admin::devices::Claimed {
+        Some(lectern_admin::fleet::Claimed {
             box_key: p.box_key,
             hostname: p.hostname,
             version: p.version,

@@ -56,14 +56,14 @@ test('a scheduled lesson makes the idle box go live, the student link shows the 
     start.setSeconds(0, 0);
     const end = new Date(start.getTime() + 120000);
     const weekday = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'][start.getDay()];
-    await admin.locator('#lesson-room').selectOption(ROOM);
-    await admin.locator('#lesson-weekday').selectOption(weekday);
-    await admin.locator('#lesson-start').fill(hhmm(start));
-    await admin.locator('#lesson-end').fill(hhmm(end));
-    await admin.locator('#lesson-title').fill('Cells');
-    await admin.locator('#lesson-teacher').fill('Ms Franklin');
-    await admin.getByRole('button', { name: 'Add lesson' }).click();
-    await admin.locator('#lesson-saved').waitFor({ state: 'visible' });
+    await admin.locator('#slot-room').selectOption(ROOM);
+    await admin.locator('#slot-weekday').selectOption(weekday);
+    await admin.locator('#slot-start').fill(hhmm(start));
+    await admin.locator('#slot-end').fill(hhmm(end));
+    await admin.locator('#slot-title').fill('Cells');
+    await admin.locator('#slot-teacher').fill('Ms Franklin');
+    await admin.getByRole('button', { name: 'Add slot' }).click();
+    await admin.locator('#slot-saved').waitFor({ state: 'visible' });
     await admin.getByRole('button', { name: /^Links for Cells/ }).click();
     await waitFor(async () => (await admin.locator('#link-student').inputValue()) !== '',
       { what: 'the lesson links filled in' });

@@ -1,5 +1,5 @@
-// Schedules section: weekly lessons per room (list, add, edit, delete) and the lesson links to copy.
-// Times are entered in this browser's time zone; its UTC offset is sent with each lesson.
+// Timetable section: the weekly timetable slots per room (list, add, edit, delete) and the links to a slot's next lesson.
+// Times are entered in this browser's time zone; its UTC offset is sent with each slot.
 
 import { api, requireLogin } from './api.js';
 import { submitting, clearErrors } from './form.js';
@@ -11,12 +11,12 @@ const body = document.getElementById('schedules-body');
 const wrap = document.getElementById('schedules-wrap');
 const status = document.getElementById('schedules-status');
 const listAlert = document.getElementById('schedules-alert');
-const form = document.getElementById('lesson-form');
-const formTitle = document.getElementById('lesson-form-title');
-const submit = document.getElementById('lesson-submit');
-const cancel = document.getElementById('lesson-cancel');
-const saved = document.getElementById('lesson-saved');
-const roomSelect = document.getElementById('lesson-room');
+const form = document.getElementById('slot-form');
+const formTitle = document.getElementById('slot-form-title');
+const submit = document.getElementById('slot-submit');
+const cancel = document.getElementById('slot-cancel');
+const saved = document.getElementById('slot-saved');
+const roomSelect = document.getElementById('slot-room');
 const links = document.getElementById('links');
 
 /** Minutes east of UTC, as the hub wants them (getTimezoneOffset counts the other way). */
@@ -29,9 +29,9 @@ function formatOffset(minutes) {
   return `UTC${sign}${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
 }
 
-document.getElementById('lesson-tz').textContent =
+document.getElementById('slot-tz').textContent =
   `Times are in this browser's time zone (${formatOffset(offset)}). After a daylight-saving change, ` +
-  'edit and save each lesson again.';
+  'edit and save each slot again.';
 
 function cell(text) {
   const td = document.createElement('td');
@@ -49,23 +49,23 @@ function button(label, aria, onClick, cls) {
   return b;
 }
 
-function row(lesson) {
+function row(slot) {
   const tr = document.createElement('tr');
   const room = document.createElement('th');
   room.scope = 'row';
   const code = document.createElement('code');
-  code.textContent = lesson.roomId;
+  code.textContent = slot.roomId;
   room.append(code);
-  const zone = lesson.utcOffsetMinutes === offset ? '' : ` (${formatOffset(lesson.utcOffsetMinutes)})`;
-  tr.append(room, cell(DAYS[lesson.weekday] || lesson.weekday), cell(`${lesson.start}–${lesson.end}${zone}`),
-    cell(lesson.title), cell(lesson.teacher));
-  const what = `${lesson.title}, ${DAYS[lesson.weekday]} ${lesson.start}`;
+  const zone = slot.utcOffsetMinutes === offset ? '' : ` (${formatOffset(slot.utcOffsetMinutes)})`;
+  tr.append(room, cell(DAYS[slot.weekday] || slot.weekday), cell(`${slot.start}–${slot.end}${zone}`),
+    cell(slot.title), cell(slot.teacher));
+  const what = `${slot.title}, ${DAYS[slot.weekday]} ${slot.start}`;
   const actions = document.createElement('div');
   actions.className = 'actions';
   actions.append(
-    button('Links', `Links for ${what}`, (b) => showLinks(lesson, b)),
-    button('Edit', `Edit ${what}`, () => edit(lesson)),
-    button('Delete', `Delete ${what}`, (b) => remove(lesson, b), 'danger'),
+    button('Links', `Links for ${what}`, (b) => showLinks(slot, b)),
+    button('Edit', `Edit ${what}`, () => edit(slot)),
+    button('Delete', `Delete ${what}`, (b) => remove(slot, b), 'danger'),
   );
   const td = document.createElement('td');
   td.append(actions);
@@ -76,11 +76,11 @@ function row(lesson) {
 async function load() {
   listAlert.textContent = '';
   try {
-    const lessons = await api('GET', 'schedules');
-    body.replaceChildren(...lessons.map(row));
-    wrap.hidden = lessons.length === 0;
-    status.textContent = lessons.length === 0 ? 'No lessons yet. Add the first one below.'
-      : `${lessons.length} lesson${lessons.length === 1 ? '' : 's'}.`;
+    const slots = await api('GET', 'schedules');
+    body.replaceChildren(...slots.map(row));
+    wrap.hidden = slots.length === 0;
+    status.textContent = slots.length === 0 ? 'No timetable slots yet. Add the first one below.'
+      : `${slots.length} timetable slot${slots.length === 1 ? '' : 's'}.`;
   } catch (err) {
     status.textContent = '';
     listAlert.textContent = err.message;
@@ -99,33 +99,33 @@ function fillRooms(rooms) {
   submit.disabled = rooms.length === 0;
 }
 
-function setEditing(lesson) {
-  editing = lesson;
-  formTitle.textContent = lesson ? `Edit lesson ${lesson.title}` : 'Add a lesson';
-  submit.textContent = lesson ? 'Save lesson' : 'Add lesson';
-  cancel.hidden = !lesson;
+function setEditing(slot) {
+  editing = slot;
+  formTitle.textContent = slot ? `Edit timetable slot ${slot.title}` : 'Add a timetable slot';
+  submit.textContent = slot ? 'Save slot' : 'Add slot';
+  cancel.hidden = !slot;
 }
 
-function edit(lesson) {
+function edit(slot) {
   clearErrors(form);
   saved.textContent = '';
   const f = form.elements;
-  f.roomId.value = lesson.roomId;
-  f.weekday.value = lesson.weekday;
-  f.start.value = lesson.start;
-  f.end.value = lesson.end === '24:00' ? '00:00' : lesson.end;
-  f.title.value = lesson.title;
-  f.teacher.value = lesson.teacher;
-  setEditing(lesson);
+  f.roomId.value = slot.roomId;
+  f.weekday.value = slot.weekday;
+  f.start.value = slot.start;
+  f.end.value = slot.end === '24:00' ? '00:00' : slot.end;
+  f.title.value = slot.title;
+  f.teacher.value = slot.teacher;
+  setEditing(slot);
   formTitle.focus();
 }
 
-async function remove(lesson, b) {
-  if (!confirm(`Delete the lesson ${lesson.title} (${DAYS[lesson.weekday]} ${lesson.start})?`)) return;
+async function remove(slot, b) {
+  if (!confirm(`Delete the timetable slot ${slot.title} (${DAYS[slot.weekday]} ${slot.start})?`)) return;
   b.disabled = true;
   try {
-    await api('DELETE', `schedules/${lesson.id}`);
-    if (editing && editing.id === lesson.id) { form.reset(); setEditing(null); }
+    await api('DELETE', `schedules/${slot.id}`);
+    if (editing && editing.id === slot.id) { form.reset(); setEditing(null); }
     links.hidden = true;
     await load();
     document.getElementById('schedules-title').focus();
@@ -141,12 +141,12 @@ function when(unix) {
     hour: '2-digit', minute: '2-digit' });
 }
 
-async function showLinks(lesson, b) {
+async function showLinks(slot, b) {
   b.disabled = true;
   listAlert.textContent = '';
   try {
-    const l = await api('GET', `schedules/${lesson.id}/links`);
-    document.getElementById('links-title').textContent = `Links: ${lesson.title} in ${lesson.roomId}`;
+    const l = await api('GET', `schedules/${slot.id}/links`);
+    document.getElementById('links-title').textContent = `Links: ${slot.title} in ${slot.roomId}`;
     document.getElementById('links-help').textContent =
       `For the lesson on ${when(l.startsAt)}; they work from ${when(l.validFrom)} until ${when(l.validUntil)}.`;
     document.getElementById('link-teacher').value = location.origin + l.teacher;
@@ -191,7 +191,7 @@ form.addEventListener('submit', (ev) => {
   submitting(form, async () => {
     const f = form.elements;
     const end = f.end.value;
-    const lesson = {
+    const slot = {
       roomId: f.roomId.value,
       weekday: f.weekday.value,
       start: f.start.value,
@@ -201,7 +201,7 @@ form.addEventListener('submit', (ev) => {
       title: f.title.value,
       teacher: f.teacher.value,
     };
-    const result = editing ? await api('PUT', `schedules/${editing.id}`, lesson) : await api('POST', 'schedules', lesson);
+    const result = editing ? await api('PUT', `schedules/${editing.id}`, slot) : await api('POST', 'schedules', slot);
     saved.textContent = `${editing ? 'Saved' : 'Added'} ${result.title} on ${DAYS[result.weekday]} ${result.start}.`;
     form.reset();
     setEditing(null);
@@ -211,7 +211,7 @@ form.addEventListener('submit', (ev) => {
 
 document.addEventListener('rooms-changed', (ev) => {
   fillRooms(ev.detail);
-  // A deleted room took its lessons with it.
+  // A deleted room took its slots with it.
   load();
 });
 

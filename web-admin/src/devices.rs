@@ -29,16 +29,6 @@ const BAD_CODE: &str = "code: no box is waiting with this code; check it on the 
 /// Versions shown on the device page.
 const HISTORY: i64 = 20;
 
-/// A box taken off the waiting list by its claim code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claimed {
-    /// Whom to hand the credential to (the hub's handle for the waiting box).
-    pub box_key: String,
-    pub hostname: String,
-    pub version: String,
-    pub ip: String,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Device {

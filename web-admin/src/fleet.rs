@@ -15,7 +15,6 @@ use serde_json::json;
 
 use crate::AdminState;
 use crate::audit::{self, Entry};
-use crate::devices::Claimed;
 use crate::error::{Error, Result};
 use crate::session::Caller;
 
@@ -35,6 +34,16 @@ pub struct DeviceSummary {
     /// When the camera's last snapshot arrived (Unix milliseconds), or why the box had none.
     pub snapshot_at: Option<u64>,
     pub snapshot_error: Option<String>,
+}
+
+/// A box taken off the waiting list by its claim code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// Whom to hand the credential to (the hub's handle for the waiting box).
+    pub box_key: String,
+    pub hostname: String,
+    pub version: String,
+    pub ip: String,
 }
 
 /// What the hub's device registry offers the admin.

@@ -10,13 +10,13 @@ pub mod devices;
 pub mod error;
 pub mod fleet;
 pub mod json;
-pub mod lesson;
 pub mod login;
 pub mod rooms;
 pub mod schedule;
 pub mod scheduler;
 pub mod session;
 pub mod setup;
+pub mod timetable;
 mod ui;
 
 use std::fmt;
@@ -55,7 +55,7 @@ pub struct AdminState {
     /// The hub is reached over HTTPS (directly or behind a TLS proxy): cookies get `Secure`.
     pub secure_cookies: bool,
     pub clock: Clock,
-    /// Mints lesson links' tokens.
+    /// Mints the tokens of a lesson's links.
     pub mint: Mint,
 }
 

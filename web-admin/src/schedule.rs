@@ -1,5 +1,6 @@
-//! The weekly lesson schedule of configured rooms (table `admin_schedules`): list, add, edit, delete,
-//! and per-lesson join links for the teacher and the students. Time arithmetic is in [`crate::lesson`],
+//! The timetable of configured rooms (table `admin_schedules`, one row a timetable slot: the weekly
+//! rule): list, add, edit, delete, and join links to a slot's lesson for the teacher and the
+//! students. Time arithmetic is in [`crate::timetable`],
 //! the commands it drives in [`crate::scheduler`].
 
 use axum::Json;
@@ -12,16 +13,16 @@ use serde_json::{Value, json};
 use crate::audit::{self, Entry};
 use crate::error::{Error, Result};
 use crate::json::{Body, text};
-use crate::lesson::{Lesson, MAX_OFFSET, MIN_OFFSET, Weekday, format_hhmm, parse_hhmm};
 use crate::session::Caller;
+use crate::timetable::{MAX_OFFSET, MIN_OFFSET, Slot, Weekday, format_hhmm, parse_hhmm};
 use crate::{AdminState, random_hex};
 
 pub const MAX_TEACHER_CHARS: usize = 100;
 pub const MAX_TITLE_CHARS: usize = 100;
-/// Lesson links open this long before the start, so people can test their camera.
+/// A lesson's links open this long before its start, so people can test their camera.
 pub const LINK_EARLY_SECS: u64 = 15 * 60;
 
-/// A lesson as the API shows it.
+/// A timetable slot as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Schedule {
@@ -43,8 +44,8 @@ const COLUMNS: &str =
 
 /// Rows are written validated (and the table has CHECKs); `None` for one that still does not parse,
 /// which callers skip rather than take the whole schedule down.
-fn lesson_of(r: &Row) -> Option<Lesson> {
-    Some(Lesson {
+fn slot_of(r: &Row) -> Option<Slot> {
+    Some(Slot {
         id: r.0,
         room: RoomId::parse(&r.1).ok()?,
         weekday: Weekday::from_index(r.2)?,
@@ -77,13 +78,13 @@ fn snapshot(s: &Schedule) -> Value {
     })
 }
 
-/// Every lesson, for the scheduler.
-pub async fn all_lessons(pool: &sqlx::SqlitePool) -> Result<Vec<Lesson>> {
+/// Every timetable slot, for the scheduler.
+pub async fn all_slots(pool: &sqlx::SqlitePool) -> Result<Vec<Slot>> {
     let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM admin_schedules")).fetch_all(pool).await?;
     Ok(rows
         .iter()
         .filter_map(|r| {
-            let l = lesson_of(r);
+            let l = slot_of(r);
             if l.is_none() {
                 tracing::warn!(id = r.0, "skipping a schedule row that does not parse");
             }
@@ -100,16 +101,19 @@ async fn fetch(conn: impl sqlx::SqliteExecutor<'_>, id: i64) -> Result<Option<Ro
 }
 
 fn not_found(id: i64) -> Error {
-    Error::NotFound(format!("no lesson {id}"))
+    Error::NotFound(format!("no timetable slot {id}"))
 }
 
 fn parse_id(raw: &str) -> Result<i64> {
-    raw.parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(|| Error::invalid("id: must be a lesson id (a whole number)"))
+    raw.parse::<i64>()
+        .ok()
+        .filter(|i| *i > 0)
+        .ok_or_else(|| Error::invalid("id: must be a timetable slot id (a whole number)"))
 }
 
 /// The validated fields of a request.
 struct Fields {
-    lesson: Lesson,
+    slot: Slot,
     teacher: String,
     title: String,
 }
@@ -131,12 +135,12 @@ fn fields(body: &Body, id: i64) -> Result<Fields> {
     }
     let teacher = text("teacher", &body.string("teacher")?, 1, MAX_TEACHER_CHARS)?;
     let title = text("title", &body.string("title")?, 1, MAX_TITLE_CHARS)?;
-    Ok(Fields { lesson: Lesson { id, room, weekday, start_min, end_min, utc_offset_min }, teacher, title })
+    Ok(Fields { slot: Slot { id, room, weekday, start_min, end_min, utc_offset_min }, teacher, title })
 }
 
-/// The room must be configured, and no other lesson in it may share a minute with this one.
+/// The room must be configured, and no other slot in it may share a minute with this one.
 async fn check(conn: &mut sqlx::SqliteConnection, f: &Fields) -> Result<()> {
-    let room = f.lesson.room.as_str();
+    let room = f.slot.room.as_str();
     let exists: Option<i64> =
         sqlx::query_scalar("SELECT 1 FROM admin_rooms WHERE id = ?").bind(room).fetch_optional(&mut *conn).await?;
     if exists.is_none() {
@@ -145,14 +149,14 @@ async fn check(conn: &mut sqlx::SqliteConnection, f: &Fields) -> Result<()> {
     let rows: Vec<Row> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM admin_schedules WHERE room_id = ? AND id != ?"))
             .bind(room)
-            .bind(f.lesson.id)
+            .bind(f.slot.id)
             .fetch_all(&mut *conn)
             .await?;
     for r in rows {
-        if lesson_of(&r).is_some_and(|other| other.overlaps(&f.lesson)) {
+        if slot_of(&r).is_some_and(|other| other.overlaps(&f.slot)) {
             let s = schedule_of(r);
             return Err(Error::Conflict(format!(
-                "start: overlaps lesson {} '{}' in room {} ({} {}–{})",
+                "start: overlaps timetable slot {} '{}' in room {} ({} {}–{})",
                 s.id, s.title, s.room_id, s.weekday, s.start, s.end
             )));
         }
@@ -180,7 +184,7 @@ pub async fn create(
     let now = st.now() as i64;
     let mut tx = st.pool.begin().await?;
     check(&mut tx, &f).await?;
-    let l = &f.lesson;
+    let l = &f.slot;
     let row: Row = sqlx::query_as(&format!(
         "INSERT INTO admin_schedules (room_id, weekday, start_min, end_min, utc_offset_min, teacher, title, \
          created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
@@ -221,7 +225,7 @@ pub async fn update(
     let mut tx = st.pool.begin().await?;
     let before = schedule_of(fetch(&mut *tx, id).await?.ok_or_else(|| not_found(id))?);
     check(&mut tx, &f).await?;
-    let l = &f.lesson;
+    let l = &f.slot;
     let row: Row = sqlx::query_as(&format!(
         "UPDATE admin_schedules SET room_id = ?, weekday = ?, start_min = ?, end_min = ?, utc_offset_min = ?, \
          teacher = ?, title = ?, updated_at = ? WHERE id = ? RETURNING {COLUMNS}"
@@ -244,7 +248,7 @@ pub async fn update(
     Ok(Json(after))
 }
 
-/// `DELETE /admin/api/schedules/{id}` → 204. A lesson that is on ends at the scheduler's next tick.
+/// `DELETE /admin/api/schedules/{id}` → 204. A lesson of the slot that is on ends at the scheduler's next tick.
 pub async fn delete(
     State(st): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -260,10 +264,12 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Join links for one occurrence of a lesson.
+/// Join links for one lesson (one occurrence) of a timetable slot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Links {
+    pub slot_id: i64,
+    /// The same as `slot_id`: the name this field had before "lesson" came to mean one occurrence.
     pub lesson_id: i64,
     pub room: String,
     pub starts_at: u64,
@@ -272,7 +278,7 @@ pub struct Links {
     pub valid_from: u64,
     /// … until the lesson's end.
     pub valid_until: u64,
-    /// Personal link for the teacher, named after the lesson's teacher.
+    /// Personal link for the teacher, named after the slot's teacher.
     pub teacher: String,
     /// Shared guest link for the students: they wait in the lobby and choose their own names.
     pub student: String,
@@ -287,13 +293,13 @@ pub async fn links(
     let id = parse_id(&id)?;
     let now = st.now();
     let row = fetch(&st.pool, id).await?.ok_or_else(|| not_found(id))?;
-    let lesson = lesson_of(&row).ok_or_else(|| Error::Internal(format!("schedule row {id} does not parse")))?;
+    let slot = slot_of(&row).ok_or_else(|| Error::Internal(format!("schedule row {id} does not parse")))?;
     let teacher_name = row.6.clone();
-    let (starts_at, ends_at) = lesson.occurrence(now);
+    let (starts_at, ends_at) = slot.occurrence(now);
     let valid_from = starts_at.saturating_sub(LINK_EARLY_SECS);
     let claims = |role, name, guest| Claims {
         sub: random_hex(),
-        room: lesson.room.clone(),
+        room: slot.room.clone(),
         role,
         name,
         nbf: valid_from,
@@ -305,10 +311,11 @@ pub async fn links(
     let student = claims(lectern_proto::Role::Student, None, true);
     let details = json!({ "startsAt": starts_at, "teacherJti": teacher.jti, "studentJti": student.jti });
     audit::record(&st.pool, &Entry::by(&caller, now, "schedule.links", &id.to_string(), details)).await?;
-    let link = |c: Claims| format!("/join/{}?token={}", lesson.room, (st.mint)(c));
+    let link = |c: Claims| format!("/join/{}?token={}", slot.room, (st.mint)(c));
     Ok(Json(Links {
+        slot_id: id,
         lesson_id: id,
-        room: lesson.room.to_string(),
+        room: slot.room.to_string(),
         starts_at,
         ends_at,
         valid_from,

@@ -1,4 +1,4 @@
-//! Turns the weekly schedule into commands for the classroom boxes: `GoLive` when a room's lesson
+//! Turns the timetable into commands for the classroom boxes: `GoLive` when a room's lesson
 //! starts, `End` when it ends. [`transitions`] is the whole decision, pure and driven by `now`;
 //! [`spawn_scheduler`] is the thin loop that reads the table every few seconds and sends.
 
@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::AdminState;
 use crate::audit::{self, Entry};
-use crate::lesson::Lesson;
+use crate::timetable::Slot;
 
 /// How often the schedule is checked; lessons are whole minutes, so a start is at most this late.
 pub const TICK: Duration = Duration::from_secs(5);
@@ -39,8 +39,8 @@ impl Action {
 }
 
 /// Rooms with a lesson on at `now`.
-pub fn live_rooms(lessons: &[Lesson], now: u64) -> BTreeSet<RoomId> {
-    lessons.iter().filter(|l| l.is_on(now)).map(|l| l.room.clone()).collect()
+pub fn live_rooms(slots: &[Slot], now: u64) -> BTreeSet<RoomId> {
+    slots.iter().filter(|l| l.is_on(now)).map(|l| l.room.clone()).collect()
 }
 
 /// What to send, by room (sorted): `GoLive` for rooms whose lesson is on now and that were not live
@@ -48,8 +48,8 @@ pub fn live_rooms(lessons: &[Lesson], now: u64) -> BTreeSet<RoomId> {
 /// no lesson on any more (an end, or a lesson edited away or deleted). Comparing states rather than
 /// looking for start minutes means a missed tick or an edit never loses a command and none repeats.
 /// Back-to-back lessons in one room keep it live: the box is not stopped for a minute's gap of zero.
-pub fn transitions(lessons: &[Lesson], previously_live: &BTreeSet<RoomId>, now: u64) -> Vec<(RoomId, Action)> {
-    let live = live_rooms(lessons, now);
+pub fn transitions(slots: &[Slot], previously_live: &BTreeSet<RoomId>, now: u64) -> Vec<(RoomId, Action)> {
+    let live = live_rooms(slots, now);
     let mut out: Vec<(RoomId, Action)> =
         live.difference(previously_live).map(|r| (r.clone(), Action::GoLive)).collect();
     out.extend(previously_live.difference(&live).map(|r| (r.clone(), Action::End)));
@@ -82,7 +82,7 @@ pub fn spawn_scheduler(state: AdminState) -> tokio::task::JoinHandle<()> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let lessons = match crate::schedule::all_lessons(&state.pool).await {
+            let slots = match crate::schedule::all_slots(&state.pool).await {
                 Ok(l) => l,
                 Err(e) => {
                     // Keep the last decisions; the next tick tries again.
@@ -91,7 +91,7 @@ pub fn spawn_scheduler(state: AdminState) -> tokio::task::JoinHandle<()> {
                 }
             };
             let now = state.now();
-            for (room, action) in transitions(&lessons, &live, now) {
+            for (room, action) in transitions(&slots, &live, now) {
                 let delivered = state.fleet.send(&room, action.command());
                 record(&mut live, &room, action, delivered);
                 let first_failure = !delivered && action == Action::GoLive && unreachable.insert(room.clone());
@@ -120,14 +120,14 @@ pub fn spawn_scheduler(state: AdminState) -> tokio::task::JoinHandle<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lesson::{Weekday, parse_hhmm};
+    use crate::timetable::{Weekday, parse_hhmm};
 
     /// Monday 2024-01-01 00:00:00 UTC.
     const MONDAY: u64 = 1_704_067_200;
     const H: u64 = 3600;
 
-    fn lesson(id: i64, room: &str, day: Weekday, start: &str, end: &str) -> Lesson {
-        Lesson {
+    fn slot(id: i64, room: &str, day: Weekday, start: &str, end: &str) -> Slot {
+        Slot {
             id,
             room: RoomId::parse(room).unwrap(),
             weekday: day,
@@ -142,7 +142,7 @@ mod tests {
     }
 
     /// The hub's loop on simulated time, every box reachable: (time, room, action) of every command.
-    fn run(schedule: impl Fn(u64) -> Vec<Lesson>, from: u64, to: u64) -> Vec<(u64, String, Action)> {
+    fn run(schedule: impl Fn(u64) -> Vec<Slot>, from: u64, to: u64) -> Vec<(u64, String, Action)> {
         let mut live = BTreeSet::new();
         let mut sent = Vec::new();
         let mut now = from;
@@ -158,14 +158,14 @@ mod tests {
 
     #[test]
     fn a_lesson_goes_live_at_its_start_and_ends_at_its_end_once_each() {
-        let l = vec![lesson(1, "lab", Weekday::Mon, "08:00", "09:00")];
+        let l = vec![slot(1, "lab", Weekday::Mon, "08:00", "09:00")];
         let sent = run(|_| l.clone(), MONDAY, MONDAY + 24 * H);
         assert_eq!(sent, vec![(8 * H, "lab".into(), Action::GoLive), (9 * H, "lab".into(), Action::End)]);
     }
 
     #[test]
     fn a_lesson_already_on_when_the_hub_starts_goes_live() {
-        let l = vec![lesson(1, "lab", Weekday::Mon, "08:00", "09:00")];
+        let l = vec![slot(1, "lab", Weekday::Mon, "08:00", "09:00")];
         let t = transitions(&l, &BTreeSet::new(), MONDAY + 8 * H + 1234);
         assert_eq!(t, vec![(room("lab"), Action::GoLive)]);
         // And nothing for rooms with no lesson on.
@@ -175,8 +175,7 @@ mod tests {
     #[test]
     fn lessons_across_midnight_and_the_week_boundary() {
         // Sunday until midnight, then Monday from midnight: one continuous stretch, no End between.
-        let l =
-            vec![lesson(1, "lab", Weekday::Sun, "23:00", "24:00"), lesson(2, "lab", Weekday::Mon, "00:00", "00:30")];
+        let l = vec![slot(1, "lab", Weekday::Sun, "23:00", "24:00"), slot(2, "lab", Weekday::Mon, "00:00", "00:30")];
         let start = MONDAY - 2 * H; // Sunday 22:00
         let sent = run(|_| l.clone(), start, start + 3 * H);
         assert_eq!(sent, vec![(H, "lab".into(), Action::GoLive), (2 * H + 30 * 60, "lab".into(), Action::End)]);
@@ -186,8 +185,7 @@ mod tests {
 
     #[test]
     fn a_lesson_deleted_midway_ends_its_room() {
-        let l =
-            vec![lesson(1, "lab", Weekday::Mon, "08:00", "09:00"), lesson(2, "hall", Weekday::Mon, "08:00", "10:00")];
+        let l = vec![slot(1, "lab", Weekday::Mon, "08:00", "09:00"), slot(2, "hall", Weekday::Mon, "08:00", "10:00")];
         let cut = MONDAY + 8 * H + 600;
         let sent = run(|now| if now < cut { l.clone() } else { l[1..].to_vec() }, MONDAY + 7 * H, MONDAY + 11 * H);
         assert_eq!(
@@ -206,13 +204,10 @@ mod tests {
         let edit = MONDAY + 8 * H + 600;
         let schedule = |now: u64| {
             if now < edit {
-                vec![lesson(1, "lab", Weekday::Mon, "08:00", "09:00")]
+                vec![slot(1, "lab", Weekday::Mon, "08:00", "09:00")]
             } else {
                 // Extended and a second overlapping-in-time lesson elsewhere; then moved rooms later.
-                vec![
-                    lesson(1, "lab", Weekday::Mon, "08:00", "09:30"),
-                    lesson(2, "hall", Weekday::Mon, "08:00", "09:30"),
-                ]
+                vec![slot(1, "lab", Weekday::Mon, "08:00", "09:30"), slot(2, "hall", Weekday::Mon, "08:00", "09:30")]
             }
         };
         let sent = run(schedule, MONDAY + 7 * H, MONDAY + 12 * H);
@@ -227,7 +222,7 @@ mod tests {
         );
         // Shortened so that it is already over: End at once.
         let mut live = BTreeSet::from([room("lab")]);
-        let short = vec![lesson(1, "lab", Weekday::Mon, "08:00", "08:05")];
+        let short = vec![slot(1, "lab", Weekday::Mon, "08:00", "08:05")];
         assert_eq!(transitions(&short, &live, edit), vec![(room("lab"), Action::End)]);
         record(&mut live, &room("lab"), Action::End, true);
         assert!(transitions(&short, &live, edit + 5).is_empty());
@@ -235,7 +230,7 @@ mod tests {
 
     #[test]
     fn an_undelivered_go_live_is_retried_until_a_box_takes_it() {
-        let l = vec![lesson(1, "lab", Weekday::Mon, "08:00", "09:00")];
+        let l = vec![slot(1, "lab", Weekday::Mon, "08:00", "09:00")];
         let mut live = BTreeSet::new();
         let now = MONDAY + 8 * H;
         for i in 0..3 {

@@ -21,21 +21,21 @@ fn documented_routes() -> Vec<(String, String, String)> {
     rows
 }
 
-/// A concrete request for a route pattern; `{id}` is a room or lesson that exists, `{username}` an account.
+/// A concrete request for a route pattern; `{id}` is a room or timetable slot that exists, `{username}` an account.
 fn concrete(path: &str) -> String {
     let id = if path.starts_with("/admin/api/schedules/") { "1" } else { "lab-1" };
     path.replace("{id}", id).replace("{room}", "lab-1").replace("{username}", "vic")
 }
 
-fn lesson(room: &str, start: &str, end: &str) -> Value {
+fn slot(room: &str, start: &str, end: &str) -> Value {
     json!({ "roomId": room, "weekday": "mon", "start": start, "end": end, "teacher": "Ms Curie", "title": "Physics" })
 }
 
 fn body_for(method: &str, path: &str) -> Option<Value> {
     match (method, path) {
         ("POST", "/admin/api/rooms") => Some(room("new-room")),
-        ("POST", "/admin/api/schedules") => Some(lesson("lab-2", "10:00", "11:00")),
-        ("PUT", "/admin/api/schedules/{id}") => Some(lesson("lab-2", "08:00", "08:45")),
+        ("POST", "/admin/api/schedules") => Some(slot("lab-2", "10:00", "11:00")),
+        ("PUT", "/admin/api/schedules/{id}") => Some(slot("lab-2", "08:00", "08:45")),
         ("PUT", _) => Some(json!({ "name": "Renamed", "capacity": 12 })),
         ("POST", "/admin/api/accounts") => {
             Some(json!({ "username": "newbie", "password": "a long enough pw", "role": "operator" }))
@@ -51,10 +51,10 @@ async fn fixtures(h: &Harness) -> (Session, Session) {
     lectern_admin::accounts::create(&h.pool, "vic", "victim password", lectern_admin::Role::Operator).await.unwrap();
     let r = h.call("POST", "/admin/api/rooms", Some(&admin), Some(room("lab-1"))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    // Lessons live in a room of their own: the matrix deletes lab-1 on the way.
+    // Timetable slots live in a room of their own: the matrix deletes lab-1 on the way.
     let r = h.call("POST", "/admin/api/rooms", Some(&admin), Some(room("lab-2"))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let r = h.call("POST", "/admin/api/schedules", Some(&admin), Some(lesson("lab-2", "08:00", "09:00"))).await;
+    let r = h.call("POST", "/admin/api/schedules", Some(&admin), Some(slot("lab-2", "08:00", "09:00"))).await;
     assert_eq!((r.status, &r.body["id"]), (StatusCode::CREATED, &json!(1)), "{}", r.text);
     (admin, operator)
 }

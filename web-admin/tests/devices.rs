@@ -5,7 +5,8 @@ mod common;
 
 use axum::http::StatusCode;
 use common::*;
-use lectern_admin::devices::{self, Claimed};
+use lectern_admin::devices;
+use lectern_admin::fleet::Claimed;
 use lectern_common::box_config::limits;
 use lectern_proto::device::HubMsg;
 use serde_json::json;

@@ -1,5 +1,5 @@
-//! The lesson schedule API: validation naming the field, overlaps refused naming the other lesson,
-//! the audit trail, and lesson links whose tokens cover the right room, role and time window.
+//! The timetable API: validation naming the field, overlaps refused naming the other slot, the audit
+//! trail, and a slot's lesson links whose tokens cover the right room, role and time window.
 
 mod common;
 
@@ -8,7 +8,7 @@ use base64::Engine;
 use common::*;
 use serde_json::{Value, json};
 
-fn lesson(room: &str, day: &str, start: &str, end: &str) -> Value {
+fn slot(room: &str, day: &str, start: &str, end: &str) -> Value {
     json!({ "roomId": room, "weekday": day, "start": start, "end": end, "teacher": "Ms Curie", "title": "Physics" })
 }
 
@@ -29,7 +29,7 @@ fn claims(link: &str) -> Value {
 }
 
 #[tokio::test]
-async fn bad_lessons_get_a_400_naming_the_field() {
+async fn bad_timetable_slots_get_a_400_naming_the_field() {
     let (h, s) = with_room().await;
     let cases: Vec<(Value, &str)> = vec![
         (json!({ "roomId": "nope" }), "roomId: no configured room"),
@@ -48,7 +48,7 @@ async fn bad_lessons_get_a_400_naming_the_field() {
         (json!({ "id": 7 }), "id:"),
     ];
     for (patch, want) in cases {
-        let mut body = lesson("lab-1", "mon", "08:00", "09:00");
+        let mut body = slot("lab-1", "mon", "08:00", "09:00");
         for (k, v) in patch.as_object().unwrap() {
             body[k] = v.clone();
         }
@@ -56,13 +56,13 @@ async fn bad_lessons_get_a_400_naming_the_field() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{patch}: {}", r.text);
         assert!(r.body["detail"].as_str().unwrap().starts_with(want), "{patch}: {}", r.text);
     }
-    let mut missing = lesson("lab-1", "mon", "08:00", "09:00");
+    let mut missing = slot("lab-1", "mon", "08:00", "09:00");
     missing.as_object_mut().unwrap().remove("teacher");
     let r = h.call("POST", "/admin/api/schedules", Some(&s), Some(missing)).await;
     assert_eq!(r.body["detail"], "teacher: required");
-    let r = h.call("PUT", "/admin/api/schedules/abc", Some(&s), Some(lesson("lab-1", "mon", "08:00", "09:00"))).await;
+    let r = h.call("PUT", "/admin/api/schedules/abc", Some(&s), Some(slot("lab-1", "mon", "08:00", "09:00"))).await;
     assert!(r.body["detail"].as_str().unwrap().starts_with("id:"), "{}", r.text);
-    let r = h.call("PUT", "/admin/api/schedules/9", Some(&s), Some(lesson("lab-1", "mon", "08:00", "09:00"))).await;
+    let r = h.call("PUT", "/admin/api/schedules/9", Some(&s), Some(slot("lab-1", "mon", "08:00", "09:00"))).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(h.call("DELETE", "/admin/api/schedules/9", Some(&s), None).await.status, StatusCode::NOT_FOUND);
     assert_eq!(h.call("GET", "/admin/api/schedules/9/links", Some(&s), None).await.status, StatusCode::NOT_FOUND);
@@ -70,33 +70,33 @@ async fn bad_lessons_get_a_400_naming_the_field() {
 }
 
 #[tokio::test]
-async fn overlapping_lessons_in_one_room_are_refused_naming_the_other() {
+async fn overlapping_slots_in_one_room_are_refused_naming_the_other() {
     let (h, s) = with_room().await;
-    let r = h.call("POST", "/admin/api/schedules", Some(&s), Some(lesson("lab-1", "mon", "08:00", "09:00"))).await;
+    let r = h.call("POST", "/admin/api/schedules", Some(&s), Some(slot("lab-1", "mon", "08:00", "09:00"))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.body["utcOffsetMinutes"], 0, "defaults to UTC");
-    let r = h.call("POST", "/admin/api/schedules", Some(&s), Some(lesson("lab-1", "mon", "08:30", "10:00"))).await;
+    let r = h.call("POST", "/admin/api/schedules", Some(&s), Some(slot("lab-1", "mon", "08:30", "10:00"))).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
-    assert_eq!(r.body["detail"], "start: overlaps lesson 1 'Physics' in room lab-1 (mon 08:00–09:00)");
+    assert_eq!(r.body["detail"], "start: overlaps timetable slot 1 'Physics' in room lab-1 (mon 08:00–09:00)");
     // Same minutes, other offset: 09:30 at UTC+1 is 08:30 UTC.
-    let mut shifted = lesson("lab-1", "mon", "09:30", "10:00");
+    let mut shifted = slot("lab-1", "mon", "09:30", "10:00");
     shifted["utcOffsetMinutes"] = json!(60);
     assert_eq!(h.call("POST", "/admin/api/schedules", Some(&s), Some(shifted)).await.status, StatusCode::CONFLICT);
     // Back to back, another day, another room: all fine.
     for body in [
-        lesson("lab-1", "mon", "09:00", "10:00"),
-        lesson("lab-1", "tue", "08:00", "09:00"),
-        lesson("lab-2", "mon", "08:00", "24:00"),
+        slot("lab-1", "mon", "09:00", "10:00"),
+        slot("lab-1", "tue", "08:00", "09:00"),
+        slot("lab-2", "mon", "08:00", "24:00"),
     ] {
         let r = h.call("POST", "/admin/api/schedules", Some(&s), Some(body)).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     }
-    // A lesson does not collide with itself when edited, but does with its neighbour.
-    let r = h.call("PUT", "/admin/api/schedules/1", Some(&s), Some(lesson("lab-1", "mon", "07:30", "09:00"))).await;
+    // A slot does not collide with itself when edited, but does with its neighbour.
+    let r = h.call("PUT", "/admin/api/schedules/1", Some(&s), Some(slot("lab-1", "mon", "07:30", "09:00"))).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let r = h.call("PUT", "/admin/api/schedules/1", Some(&s), Some(lesson("lab-1", "mon", "07:30", "09:01"))).await;
+    let r = h.call("PUT", "/admin/api/schedules/1", Some(&s), Some(slot("lab-1", "mon", "07:30", "09:01"))).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
-    assert!(r.body["detail"].as_str().unwrap().contains("lesson 2"), "{}", r.text);
+    assert!(r.body["detail"].as_str().unwrap().contains("timetable slot 2"), "{}", r.text);
     let list = h.call("GET", "/admin/api/schedules", Some(&s), None).await.body;
     let order: Vec<_> = list.as_array().unwrap().iter().map(|l| l["id"].as_i64().unwrap()).collect();
     assert_eq!(order, vec![1, 2, 3, 4], "by room, weekday, start");
@@ -105,14 +105,14 @@ async fn overlapping_lessons_in_one_room_are_refused_naming_the_other() {
 }
 
 #[tokio::test]
-async fn changes_are_audited_and_a_deleted_room_takes_its_lessons() {
+async fn changes_are_audited_and_a_deleted_room_takes_its_timetable_slots() {
     let (h, s) = with_room().await;
-    h.call("POST", "/admin/api/schedules", Some(&s), Some(lesson("lab-1", "mon", "08:00", "09:00"))).await;
-    let r = h.call("PUT", "/admin/api/schedules/1", Some(&s), Some(lesson("lab-2", "fri", "08:00", "09:00"))).await;
+    h.call("POST", "/admin/api/schedules", Some(&s), Some(slot("lab-1", "mon", "08:00", "09:00"))).await;
+    let r = h.call("PUT", "/admin/api/schedules/1", Some(&s), Some(slot("lab-2", "fri", "08:00", "09:00"))).await;
     assert_eq!((r.status, &r.body["roomId"]), (StatusCode::OK, &json!("lab-2")), "{}", r.text);
     h.call("GET", "/admin/api/schedules/1/links", Some(&s), None).await;
     assert_eq!(h.call("DELETE", "/admin/api/schedules/1", Some(&s), None).await.status, StatusCode::NO_CONTENT);
-    h.call("POST", "/admin/api/schedules", Some(&s), Some(lesson("lab-1", "mon", "08:00", "09:00"))).await;
+    h.call("POST", "/admin/api/schedules", Some(&s), Some(slot("lab-1", "mon", "08:00", "09:00"))).await;
     assert_eq!(h.call("DELETE", "/admin/api/rooms/lab-1", Some(&s), None).await.status, StatusCode::NO_CONTENT);
     assert_eq!(h.call("GET", "/admin/api/schedules", Some(&s), None).await.body, json!([]));
     let actions: Vec<_> = h
@@ -138,7 +138,7 @@ async fn changes_are_audited_and_a_deleted_room_takes_its_lessons() {
 async fn links_carry_tokens_for_the_current_or_next_occurrence() {
     let (h, s) = with_room().await;
     // T0 is Tuesday 2023-11-14 22:13:20 UTC. Wednesday 08:00 at UTC+1 is 07:00 UTC.
-    let mut body = lesson("lab-1", "wed", "08:00", "09:00");
+    let mut body = slot("lab-1", "wed", "08:00", "09:00");
     body["utcOffsetMinutes"] = json!(60);
     body["teacher"] = json!("Ms Curie");
     assert_eq!(h.call("POST", "/admin/api/schedules", Some(&s), Some(body)).await.status, StatusCode::CREATED);
@@ -147,6 +147,8 @@ async fn links_carry_tokens_for_the_current_or_next_occurrence() {
     let r = h.call("GET", "/admin/api/schedules/1/links", Some(&s), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!((r.body["startsAt"].as_u64(), r.body["endsAt"].as_u64()), (Some(start), Some(start + 3600)));
+    // The slot's id, also under its old name (`lessonId`) for callers written before the rename.
+    assert_eq!((r.body["slotId"].as_i64(), r.body["lessonId"].as_i64()), (Some(1), Some(1)));
     let teacher_link = r.body["teacher"].as_str().unwrap();
     let student_link = r.body["student"].as_str().unwrap();
     assert!(teacher_link.starts_with("/join/lab-1?token="), "{teacher_link}");

@@ -13,7 +13,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use lectern_admin::devices::Claimed;
+use lectern_admin::fleet::Claimed;
 use lectern_admin::{AdminState, DeviceSummary, Fleet, Role};
 use lectern_proto::RoomId;
 use lectern_proto::device::{HubMsg, Inventory, InventoryDevice};

@@ -1,10 +1,10 @@
-//! A weekly lesson as plain data and its time arithmetic: when it is on, its next occurrence, whether
-//! two lessons collide. Pure (time is an argument), so the scheduler and the links are tested on
+//! A timetable slot (the weekly rule: a room, a day, a start and an end) as plain data and its time
+//! arithmetic: whether its lesson is on, its next lesson (occurrence), whether two slots collide. Pure (time is an argument), so the scheduler and the links are tested on
 //! simulated clocks.
 //!
-//! Times are minutes after local midnight, local being UTC + `utc_offset_min` as saved with the lesson.
+//! Times are minutes after local midnight, local being UTC + `utc_offset_min` as saved with the slot.
 //! The hub does not know its time zone (no tz library in the build), so the browser sends its own
-//! offset; comparisons are done on the UTC week so lessons saved with different offsets still collide.
+//! offset; comparisons are done on the UTC week so slots saved with different offsets still collide.
 
 use std::fmt;
 use std::str::FromStr;
@@ -87,9 +87,9 @@ pub fn format_hhmm(minutes: i64) -> String {
     format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
-/// One weekly lesson, validated: `start_min < end_min <= 1440`, offset within [`MIN_OFFSET`, `MAX_OFFSET`].
+/// One timetable slot, validated: `start_min < end_min <= 1440`, offset within [`MIN_OFFSET`, `MAX_OFFSET`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lesson {
+pub struct Slot {
     pub id: i64,
     pub room: RoomId,
     pub weekday: Weekday,
@@ -98,7 +98,7 @@ pub struct Lesson {
     pub utc_offset_min: i64,
 }
 
-impl Lesson {
+impl Slot {
     /// Start as minutes into the UTC week (Monday 00:00 UTC = 0); may sit near the week's end and wrap.
     fn utc_week_start(&self) -> i64 {
         (self.weekday.index() * MINUTES_PER_DAY + self.start_min - self.utc_offset_min).rem_euclid(MINUTES_PER_WEEK)
@@ -108,13 +108,13 @@ impl Lesson {
         self.end_min - self.start_min
     }
 
-    /// Seconds since this lesson's local Monday 00:00 at `now`.
+    /// Seconds since this slot's local Monday 00:00 at `now`.
     fn secs_into_local_week(&self, now: u64) -> i64 {
         let local = now as i64 + self.utc_offset_min * 60;
         (local + EPOCH_WEEKDAY * 86_400).rem_euclid(SECS_PER_WEEK)
     }
 
-    /// The lesson is on at `now`: start inclusive, end exclusive.
+    /// The slot's lesson is on at `now`: start inclusive, end exclusive.
     pub fn is_on(&self, now: u64) -> bool {
         let (start, end) = self.occurrence(now);
         start <= now && now < end
@@ -134,7 +134,7 @@ impl Lesson {
     }
 
     /// Both happen in the same room at some common minute of the week.
-    pub fn overlaps(&self, other: &Lesson) -> bool {
+    pub fn overlaps(&self, other: &Slot) -> bool {
         let (a, b) = (self.utc_week_start(), other.utc_week_start());
         self.room == other.room
             && ((b - a).rem_euclid(MINUTES_PER_WEEK) < self.len_min()
@@ -149,8 +149,8 @@ mod tests {
     /// Monday 2024-01-01 00:00:00 UTC.
     pub const MONDAY: u64 = 1_704_067_200;
 
-    fn lesson(room: &str, day: Weekday, start: &str, end: &str, offset: i64) -> Lesson {
-        Lesson {
+    fn slot(room: &str, day: Weekday, start: &str, end: &str, offset: i64) -> Slot {
+        Slot {
             id: 1,
             room: RoomId::parse(room).unwrap(),
             weekday: day,
@@ -174,7 +174,7 @@ mod tests {
 
     #[test]
     fn occurrences_follow_the_local_week() {
-        let l = lesson("a", Weekday::Mon, "08:00", "09:00", 60);
+        let l = slot("a", Weekday::Mon, "08:00", "09:00", 60);
         // Monday 08:00 at UTC+1 is 07:00 UTC.
         assert_eq!(l.occurrence(MONDAY), (MONDAY + 7 * 3600, MONDAY + 8 * 3600));
         assert!(!l.is_on(MONDAY + 7 * 3600 - 1));
@@ -183,22 +183,22 @@ mod tests {
         // Once over, the next one is a week later.
         assert_eq!(l.occurrence(MONDAY + 8 * 3600).0, MONDAY + 7 * 86_400 + 7 * 3600);
         // A Sunday-evening lesson seen from Monday morning is six days ahead.
-        let s = lesson("a", Weekday::Sun, "23:00", "24:00", 0);
+        let s = slot("a", Weekday::Sun, "23:00", "24:00", 0);
         assert_eq!(s.occurrence(MONDAY).0, MONDAY + 6 * 86_400 + 23 * 3600);
         assert!(s.is_on(MONDAY - 1), "Sunday 23:59:59 before that Monday");
     }
 
     #[test]
     fn overlap_is_per_room_and_across_offsets() {
-        let a = lesson("a", Weekday::Mon, "08:00", "09:00", 0);
-        assert!(a.overlaps(&lesson("a", Weekday::Mon, "08:59", "10:00", 0)));
-        assert!(!a.overlaps(&lesson("a", Weekday::Mon, "09:00", "10:00", 0)), "back to back is fine");
-        assert!(!a.overlaps(&lesson("b", Weekday::Mon, "08:00", "09:00", 0)));
+        let a = slot("a", Weekday::Mon, "08:00", "09:00", 0);
+        assert!(a.overlaps(&slot("a", Weekday::Mon, "08:59", "10:00", 0)));
+        assert!(!a.overlaps(&slot("a", Weekday::Mon, "09:00", "10:00", 0)), "back to back is fine");
+        assert!(!a.overlaps(&slot("b", Weekday::Mon, "08:00", "09:00", 0)));
         // 09:30 at UTC+1 is 08:30 UTC.
-        assert!(a.overlaps(&lesson("a", Weekday::Mon, "09:30", "10:00", 60)));
+        assert!(a.overlaps(&slot("a", Weekday::Mon, "09:30", "10:00", 60)));
         // Monday 00:30 at UTC+1 is Sunday 23:30 UTC: wraps the week.
-        let late = lesson("a", Weekday::Sun, "23:00", "24:00", 0);
-        assert!(late.overlaps(&lesson("a", Weekday::Mon, "00:00", "01:00", 60)));
-        assert!(lesson("a", Weekday::Mon, "00:00", "01:00", 60).overlaps(&late));
+        let late = slot("a", Weekday::Sun, "23:00", "24:00", 0);
+        assert!(late.overlaps(&slot("a", Weekday::Mon, "00:00", "01:00", 60)));
+        assert!(slot("a", Weekday::Mon, "00:00", "01:00", 60).overlaps(&late));
     }
 }
