@@ -100,7 +100,9 @@ wait "$demo" 2>/dev/null || true
 echo "==> without gstreamer1.0-x: the element check, then scripts/demo.sh again"
 inside env DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq gstreamer1.0-x >/dev/null 2>&1 || true
 named=0
-inside "$src/target/release/lectern-appliance" probe --check --virtual 2>/dev/null | grep -q "gstreamer1.0-x" && named=1
+check=$(inside "$src/target/release/lectern-appliance" probe --check --virtual 2>/dev/null || true)
+echo "$check" | sed 's/^/    /'
+[[ $check == *"gstreamer1.0-x"* ]] && named=1
 setsid chroot "$root" "${env_inside[@]}" bash -c "cd '$src' && LECTERN_LISTEN=127.0.0.1:18080 \
   LECTERN_BOX_STATUS=127.0.0.1:18090 LECTERN_DATA_DIR=/tmp/lectern-demo scripts/demo.sh" >"$demo_log.2" 2>&1 &
 demo=$!
