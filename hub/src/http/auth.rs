@@ -2,10 +2,11 @@
 //! roles it accepts and the room it serves.
 
 use axum::http::{HeaderMap, header};
+use lectern_common::time::unix_secs;
 use lectern_proto::{Claims, Role, RoomId};
 
 use super::error::AppError;
-use crate::token::{TokenKey, unix_now};
+use crate::token::TokenKey;
 
 /// Extracts `Authorization: Bearer <token>` and verifies it for `room` and one of `roles`.
 pub fn authorize(headers: &HeaderMap, key: &TokenKey, room: &RoomId, roles: &[Role]) -> Result<Claims, AppError> {
@@ -24,7 +25,7 @@ pub fn verify_bearer(headers: &HeaderMap, key: &TokenKey) -> Result<Claims, AppE
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
         .ok_or_else(|| AppError::unauthorized("missing Authorization: Bearer token"))?;
-    Ok(key.verify(token.trim(), unix_now())?)
+    Ok(key.verify(token.trim(), unix_secs())?)
 }
 
 /// The token's room and role must allow what is asked.

@@ -16,6 +16,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use lectern_common::time::unix_secs;
 use lectern_proto::device::{DeviceMsg, HubMsg, TELEMETRY_EVERY_SECS};
 use lectern_proto::{Claims, Role};
 use sha2::{Digest, Sha256};
@@ -26,7 +27,6 @@ use super::auth::{authorize, display_name, parse_room, verify_bearer};
 use super::error::AppError;
 use crate::device_registry::DeviceView;
 use crate::enroll;
-use crate::token::unix_now;
 
 /// Messages from a box are small (an inventory of a few devices at most); anything bigger is not one of ours.
 const MAX_DEVICE_MESSAGE: usize = 64 * 1024;
@@ -63,7 +63,7 @@ pub async fn upgrade(
 async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
     let room = claims.room.clone();
     let (tx, mut commands) = mpsc::unbounded_channel();
-    let now = unix_now();
+    let now = unix_secs();
     let device_id = claims.sub.starts_with(ENROLLED_PREFIX).then(|| claims.sub.clone());
     let view = DeviceView {
         room: room.clone(),
@@ -146,7 +146,7 @@ async fn record(st: &AppState, device_id: Option<&str>, msg: &DeviceMsg) -> Opti
     let outcome = match msg {
         DeviceMsg::Hello { inventory, .. } => lectern_admin::devices::on_hello(pool, id, inventory.as_ref()).await,
         DeviceMsg::ConfigResult { version, ok, error } => {
-            lectern_admin::devices::on_config_result(pool, id, *version, *ok, error.as_deref(), unix_now())
+            lectern_admin::devices::on_config_result(pool, id, *version, *ok, error.as_deref(), unix_secs())
                 .await
                 .map(|()| None)
         }
@@ -183,7 +183,7 @@ async fn enrollment(mut ws: WebSocket, st: Arc<AppState>, ip: IpAddr) {
     };
     // Only a hash of the box's secret is kept, like any other credential.
     let key: String = Sha256::digest(box_key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-    let now = unix_now();
+    let now = unix_secs();
     if let Some(msg) = st.devices.take_undelivered(&key, now) {
         reply(&mut ws, msg).await;
         return;

@@ -11,6 +11,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::response::IntoResponse;
 use axum::response::Response;
+use lectern_common::time::{unix_ms, unix_secs};
 use lectern_proto::classroom::ClassroomCommand;
 use lectern_proto::signal::{ClientMsg, ErrorCode, MAX_MESSAGE_BYTES, ServerMsg};
 use lectern_proto::{Claims, ParticipantId, Role};
@@ -22,7 +23,7 @@ use super::auth::display_name;
 use crate::classroom::ip_key;
 use crate::sfu::{Command, Ident, SfuError};
 use crate::store::Transport;
-use crate::token::{random_id, unix_ms, unix_now};
+use crate::token::random_id;
 
 /// A socket that has not sent `join` by then is closed.
 const JOIN_DEADLINE: Duration = Duration::from_secs(10);
@@ -159,7 +160,7 @@ async fn first_join(ws: &mut WebSocket, st: &AppState) -> Result<(Claims, GuestI
         Ok(_) => return Err(error(ErrorCode::BadRequest, "the first message must be join", true)),
         Err(e) => return Err(error(ErrorCode::BadRequest, format!("invalid message: {e}"), true)),
     };
-    let claims = st.key.verify(&token, unix_now()).map_err(|e| error(ErrorCode::Unauthorized, e.to_string(), true))?;
+    let claims = st.key.verify(&token, unix_secs()).map_err(|e| error(ErrorCode::Unauthorized, e.to_string(), true))?;
     if claims.role == Role::Admin {
         return Err(error(ErrorCode::Forbidden, "an admin token cannot join a lesson", true));
     }
