@@ -22,9 +22,9 @@ use lectern_proto::{Claims, Role};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use super::AppState;
 use super::auth::{authorize, display_name, parse_room, verify_bearer};
 use super::error::AppError;
+use super::{AppState, segment};
 use crate::device_registry::DeviceView;
 use crate::enroll;
 
@@ -225,6 +225,23 @@ async fn reply(ws: &mut WebSocket, msg: HubMsg) -> bool {
     ws.send(Message::Text(text.into())).await.is_ok()
 }
 
+/// The last word of `POST /api/rooms/{room}/live` and `/end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomAction {
+    Live,
+    End,
+}
+
+impl From<RoomAction> for HubMsg {
+    fn from(action: RoomAction) -> Self {
+        match action {
+            RoomAction::Live => HubMsg::GoLive,
+            RoomAction::End => HubMsg::End,
+        }
+    }
+}
+
 /// `POST /api/rooms/{room}/live` and `/end`: a teacher starts or stops the room's camera.
 pub async fn command(
     State(st): State<Arc<AppState>>,
@@ -233,12 +250,8 @@ pub async fn command(
 ) -> Result<Response, AppError> {
     let room = parse_room(&room)?;
     authorize(&headers, &st.key, &room, &[Role::Teacher, Role::Admin])?;
-    let msg = match action.as_str() {
-        "live" => HubMsg::GoLive,
-        "end" => HubMsg::End,
-        _ => return Err(AppError::not_found("expected /live or /end")),
-    };
-    if st.devices.send(&room, msg) {
+    let action: RoomAction = segment(&action).ok_or_else(|| AppError::not_found("expected /live or /end"))?;
+    if st.devices.send(&room, action.into()) {
         Ok(StatusCode::ACCEPTED.into_response())
     } else {
         Err(AppError::not_found(format!("no classroom box is connected for room '{room}'")))

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod device;
 pub mod error;
+pub mod inbound;
 pub mod lesson_api;
 pub mod pages;
 pub mod rtc;
@@ -113,6 +114,12 @@ impl AppState {
 }
 
 pub type SharedState = Arc<AppState>;
+
+/// One path segment as the serde enum it names (`live`, `csv`); `None` if it names none.
+pub fn segment<T: serde::de::DeserializeOwned>(word: &str) -> Option<T> {
+    use serde::de::IntoDeserializer;
+    T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(word)).ok()
+}
 pub use error::AppError;
 
 /// str0m's SDP parse errors span lines and include a pointer address; make them one stable line.

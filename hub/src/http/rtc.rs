@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 
 use super::AppState;
 use super::auth::display_name;
+use super::inbound::Inbound;
 use crate::classroom::ip_key;
 use crate::sfu::{Command, Ident, SfuError};
 use crate::store::Transport;
@@ -31,8 +32,6 @@ const JOIN_DEADLINE: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(20);
 /// Read and write buffer of each signalling socket; longer messages still pass, in several reads.
 const SOCKET_BUFFER_BYTES: usize = 4096;
-/// `type` values of [`ClientMsg`]; anything else is a classroom command.
-const SIGNAL_TYPES: [&str; 6] = ["join", "publishOffer", "subscribeAnswer", "trickle", "setMuted", "leave"];
 
 pub async fn upgrade(
     State(st): State<Arc<AppState>>,
@@ -182,17 +181,9 @@ async fn on_message(st: &AppState, claims: &Claims, pid: ParticipantId, msg: Mes
         }
         _ => return Step::Continue,
     };
-    let kind = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned));
-    if kind.as_deref().is_some_and(|k| !SIGNAL_TYPES.contains(&k)) {
-        return match serde_json::from_str::<ClassroomCommand>(&text) {
-            Ok(command) => classroom(st, claims, pid, command).await,
-            Err(e) => Step::Reply(Box::new(error(ErrorCode::BadRequest, format!("invalid message: {e}"), false))),
-        };
-    }
-    let msg = match serde_json::from_str::<ClientMsg>(&text) {
-        Ok(m) => m,
+    let msg = match serde_json::from_str::<Inbound>(&text) {
+        Ok(Inbound::Signal(m)) => m,
+        Ok(Inbound::Classroom(command)) => return classroom(st, claims, pid, command).await,
         Err(e) => return Step::Reply(Box::new(error(ErrorCode::BadRequest, format!("invalid message: {e}"), false))),
     };
     let room = claims.room.clone();
