@@ -9,6 +9,7 @@ pub mod device_config;
 pub mod devices;
 pub mod error;
 pub mod fleet;
+pub mod http_error;
 pub mod json;
 pub mod lesson;
 pub mod login;

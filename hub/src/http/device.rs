@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::auth::{authorize, display_name, parse_room, verify_bearer};
-use super::error::AppError;
+use super::error::HttpError;
 use super::{AppState, segment};
 use crate::device_registry::DeviceView;
 use crate::enroll;
@@ -45,7 +45,7 @@ pub async fn upgrade(
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
-) -> Result<Response, AppError> {
+) -> Result<Response, HttpError> {
     // Boxes send a few hundred bytes every 5 s: small buffers let one hub hold thousands of them
     // (tungstenite's default read buffer alone is 128 KiB per socket).
     let ws = ws.max_message_size(MAX_DEVICE_MESSAGE).read_buffer_size(4096).write_buffer_size(4096);
@@ -55,7 +55,7 @@ pub async fn upgrade(
     }
     let claims = verify_bearer(&headers, &st.key)?;
     if claims.role != Role::Device {
-        return Err(AppError::forbidden(format!("role '{}' is not a classroom box", claims.role)));
+        return Err(HttpError::forbidden(format!("role '{}' is not a classroom box", claims.role)));
     }
     Ok(ws.on_upgrade(move |socket| session(socket, st, claims)))
 }
@@ -247,14 +247,14 @@ pub async fn command(
     State(st): State<Arc<AppState>>,
     Path((room, action)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Result<Response, AppError> {
+) -> Result<Response, HttpError> {
     let room = parse_room(&room)?;
     authorize(&headers, &st.key, &room, &[Role::Teacher, Role::Admin])?;
-    let action: RoomAction = segment(&action).ok_or_else(|| AppError::not_found("expected /live or /end"))?;
+    let action: RoomAction = segment(&action).ok_or_else(|| HttpError::not_found("expected /live or /end"))?;
     if st.devices.send(&room, action.into()) {
         Ok(StatusCode::ACCEPTED.into_response())
     } else {
-        Err(AppError::not_found(format!("no classroom box is connected for room '{room}'")))
+        Err(HttpError::not_found(format!("no classroom box is connected for room '{room}'")))
     }
 }
 
@@ -263,13 +263,13 @@ pub async fn view(
     State(st): State<Arc<AppState>>,
     Path(room): Path<String>,
     headers: HeaderMap,
-) -> Result<Response, AppError> {
+) -> Result<Response, HttpError> {
     let room = parse_room(&room)?;
     authorize(&headers, &st.key, &room, &[Role::Teacher, Role::Admin])?;
     let v = st
         .devices
         .view(&room)
-        .ok_or_else(|| AppError::not_found(format!("no classroom box is connected for room '{room}'")))?;
+        .ok_or_else(|| HttpError::not_found(format!("no classroom box is connected for room '{room}'")))?;
     let mut resp = Json(v).into_response();
     resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     Ok(resp)

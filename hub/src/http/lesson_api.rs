@@ -11,7 +11,7 @@ use lectern_proto::{Role, RoomId};
 use serde::Deserialize;
 
 use super::auth::{authorize, parse_room};
-use super::error::AppError;
+use super::error::HttpError;
 use super::{AppState, segment};
 use crate::sfu::Command;
 
@@ -42,18 +42,18 @@ impl Format {
 }
 
 /// `attendance.csv` → (Attendance, Csv); the refusals say what exists.
-fn parse_file(file: &str) -> Result<(Record, Format), AppError> {
-    let (what, format) = file.rsplit_once('.').ok_or_else(|| AppError::not_found("expected e.g. attendance.csv"))?;
+fn parse_file(file: &str) -> Result<(Record, Format), HttpError> {
+    let (what, format) = file.rsplit_once('.').ok_or_else(|| HttpError::not_found("expected e.g. attendance.csv"))?;
     segment(what)
         .zip(segment(format))
-        .ok_or_else(|| AppError::not_found("available: attendance, polls and chat, each .csv or .json"))
+        .ok_or_else(|| HttpError::not_found("available: attendance, polls and chat, each .csv or .json"))
 }
 
 pub async fn report(
     State(st): State<Arc<AppState>>,
     Path((room, file)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Result<Response, AppError> {
+) -> Result<Response, HttpError> {
     let room = parse_room(&room)?;
     authorize(&headers, &st.key, &room, &[Role::Teacher, Role::Admin])?;
     let (what, format) = parse_file(&file)?;
@@ -73,7 +73,7 @@ pub async fn report(
 }
 
 /// Attendance or polls of the live lesson if the hub still holds the room, else of the last one saved.
-async fn lesson(st: &AppState, room: &RoomId, what: Record, format: Format) -> Result<String, AppError> {
+async fn lesson(st: &AppState, room: &RoomId, what: Record, format: Format) -> Result<String, HttpError> {
     let body = match st.sfu.call(room, |reply| Command::Report { room: room.clone(), reply }).await {
         Ok(report) => match (what, format) {
             (Record::Attendance, Format::Csv) => report.attendance.to_csv(),
@@ -83,8 +83,8 @@ async fn lesson(st: &AppState, room: &RoomId, what: Record, format: Format) -> R
         },
         Err(_) => {
             let saved =
-                st.store.latest_lesson(room).await.map_err(|e| AppError::internal("reading saved lessons", e))?;
-            let saved = saved.ok_or_else(|| AppError::not_found(format!("no lesson recorded for room '{room}'")))?;
+                st.store.latest_lesson(room).await.map_err(|e| HttpError::internal("reading saved lessons", e))?;
+            let saved = saved.ok_or_else(|| HttpError::not_found(format!("no lesson recorded for room '{room}'")))?;
             match (what, format) {
                 (Record::Attendance, Format::Csv) => saved.attendance_csv,
                 (Record::Attendance, Format::Json) => saved.attendance_json,
@@ -97,8 +97,8 @@ async fn lesson(st: &AppState, room: &RoomId, what: Record, format: Format) -> R
 }
 
 /// The room's chat record from the database (every lesson, deleted messages marked).
-async fn chat(st: &AppState, room: &RoomId, format: Format) -> Result<Response, AppError> {
-    let rows = st.store.chat(room).await.map_err(|e| AppError::internal("reading chat", e))?;
+async fn chat(st: &AppState, room: &RoomId, format: Format) -> Result<Response, HttpError> {
+    let rows = st.store.chat(room).await.map_err(|e| HttpError::internal("reading chat", e))?;
     let body = if format == Format::Csv {
         let mut out = crate::classroom::csv_row(&["sent_at", "from", "text", "deleted"]);
         for (at, from, text, deleted) in &rows {
@@ -129,7 +129,7 @@ mod tests {
         assert_eq!(parse_file("polls.json").expect("known"), (Record::Polls, Format::Json));
         assert_eq!(parse_file("chat.csv").expect("known"), (Record::Chat, Format::Csv));
         for bad in ["attendance", "grades.csv", "polls.xml", "Polls.csv", "x.attendance.csv"] {
-            assert_eq!(parse_file(bad).expect_err(bad).status, StatusCode::NOT_FOUND, "{bad}");
+            assert_eq!(parse_file(bad).expect_err(bad).status(), StatusCode::NOT_FOUND, "{bad}");
         }
     }
 }

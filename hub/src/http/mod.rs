@@ -1,5 +1,5 @@
 //! HTTP and WebSocket edge of the hub: `fn app(state) -> Router`, handlers that validate input and
-//! translate it into shard commands. Every error is an [`error::AppError`] rendered as JSON.
+//! translate it into shard commands. Every error is an [`error::HttpError`] rendered as JSON.
 
 pub mod auth;
 pub mod device;
@@ -58,7 +58,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .nest("/admin", lectern_admin::router(state.admin.clone()))
         // A nested "/" only matches "/admin"; people type the slash too.
         .route("/admin/", get(|| async { axum::response::Redirect::permanent("/admin") }))
-        .fallback(|| async { error::AppError::not_found("no such page") })
+        .fallback(|| async { error::HttpError::not_found("no such page") })
         // Bodies past the SDP limit are refused by the handlers with a precise 413; this only
         // stops a client from streaming megabytes at us.
         .layer(DefaultBodyLimit::max(whip::MAX_SDP_BYTES * 2))
@@ -120,7 +120,7 @@ pub fn segment<T: serde::de::DeserializeOwned>(word: &str) -> Option<T> {
     use serde::de::IntoDeserializer;
     T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(word)).ok()
 }
-pub use error::AppError;
+pub use error::HttpError;
 
 /// str0m's SDP parse errors span lines and include a pointer address; make them one stable line.
 pub fn describe_sdp_error(e: impl std::fmt::Display) -> String {

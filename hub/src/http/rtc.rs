@@ -43,12 +43,7 @@ pub async fn upgrade(
         let now = unix_ms();
         let allowed = limiter.lock().unwrap_or_else(|e| e.into_inner()).try_acquire(&ip_key(addr.ip()), now);
         if !allowed {
-            return super::AppError::new(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
-                "too many join attempts from your address; wait a minute and try again",
-            )
-            .into_response();
+            return super::HttpError::TooManyJoins.into_response();
         }
     }
     // Signalling is small JSON (an SDP is a few KiB) a few times a minute: tungstenite's default
