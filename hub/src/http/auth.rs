@@ -8,6 +8,9 @@ use lectern_proto::{Claims, Role, RoomId};
 use super::error::HttpError;
 use crate::token::TokenKey;
 
+/// Who may read a room's lesson exports and start or stop its box.
+pub const TEACHERS: &[Role] = &[Role::Teacher, Role::Admin];
+
 /// Extracts `Authorization: Bearer <token>` and verifies it for `room` and one of `roles`.
 pub fn authorize(headers: &HeaderMap, key: &TokenKey, room: &RoomId, roles: &[Role]) -> Result<Claims, HttpError> {
     let claims = verify_bearer(headers, key)?;

@@ -22,7 +22,7 @@ use lectern_proto::{Claims, Role};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use super::auth::{authorize, display_name, parse_room, verify_bearer};
+use super::auth::{TEACHERS, authorize, display_name, parse_room, verify_bearer};
 use super::error::HttpError;
 use super::{AppState, segment};
 use crate::device_registry::DeviceView;
@@ -249,7 +249,7 @@ pub async fn command(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     let room = parse_room(&room)?;
-    authorize(&headers, &st.key, &room, &[Role::Teacher, Role::Admin])?;
+    authorize(&headers, &st.key, &room, TEACHERS)?;
     let action: RoomAction = segment(&action).ok_or_else(|| HttpError::not_found("expected /live or /end"))?;
     if st.devices.send(&room, action.into()) {
         Ok(StatusCode::ACCEPTED.into_response())
@@ -265,7 +265,7 @@ pub async fn view(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     let room = parse_room(&room)?;
-    authorize(&headers, &st.key, &room, &[Role::Teacher, Role::Admin])?;
+    authorize(&headers, &st.key, &room, TEACHERS)?;
     let v = st
         .devices
         .view(&room)

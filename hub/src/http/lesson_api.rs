@@ -6,11 +6,11 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use lectern_proto::{Role, RoomId};
+use lectern_proto::RoomId;
 
 use serde::Deserialize;
 
-use super::auth::{authorize, parse_room};
+use super::auth::{TEACHERS, authorize, parse_room};
 use super::error::HttpError;
 use super::{AppState, segment};
 use crate::sfu::Command;
@@ -55,7 +55,7 @@ pub async fn report(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     let room = parse_room(&room)?;
-    authorize(&headers, &st.key, &room, &[Role::Teacher, Role::Admin])?;
+    authorize(&headers, &st.key, &room, TEACHERS)?;
     let (what, format) = parse_file(&file)?;
     let body = match what {
         Record::Chat => return chat(&st, &room, format).await,

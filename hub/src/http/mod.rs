@@ -7,6 +7,7 @@ pub mod error;
 pub mod inbound;
 pub mod lesson_api;
 pub mod pages;
+pub mod routes;
 pub mod rtc;
 pub mod whip;
 
@@ -15,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::routing::{get, post};
+use axum::routing::get;
 
 use crate::sfu::Sfu;
 use crate::store::Store;
@@ -40,21 +41,9 @@ pub struct AppState {
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
 media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'";
 
+/// The hub's router: its [`routes`] table, the web admin at `/admin`, JSON 404s, security headers.
 pub fn app(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/", get(pages::index))
-        .route("/join/{room}", get(pages::join))
-        .route("/assets/{name}", get(pages::asset))
-        .route("/healthz", get(pages::healthz))
-        .route("/rtc", get(rtc::upgrade))
-        .route("/api/rooms/{room}/{file}", get(lesson_api::report).post(device::command))
-        .route("/api/rooms/{room}/device", get(device::view))
-        .route("/device/ws", get(device::upgrade))
-        .route("/whip/{room}", post(whip::whip_post).options(whip::options))
-        .route("/whip/{room}/{id}", axum::routing::patch(whip::whip_patch).delete(whip::whip_delete))
-        .route("/whep/{room}", post(whip::whep_post).options(whip::options))
-        .route("/whep/{room}/return", post(whip::return_post).options(whip::options))
-        .route("/whep/{room}/{id}", axum::routing::patch(whip::whep_patch).delete(whip::whep_delete))
+    lectern_admin::routes::router_of(routes::entries(), |_| true)
         .nest("/admin", lectern_admin::router(state.admin.clone()))
         // A nested "/" only matches "/admin"; people type the slash too.
         .route("/admin/", get(|| async { axum::response::Redirect::permanent("/admin") }))
