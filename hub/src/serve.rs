@@ -40,7 +40,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         s.join_limiter = None;
     }
     wire_room_outlets(&state, devices_rx, sessions_rx);
-    // Scheduled lessons start and end the rooms' boxes (web admin, `admin_schedules`).
+    // The timetable's slots start and end each lesson on the rooms' boxes (web admin, `admin_schedules`).
     lectern_admin::spawn_scheduler(state.admin.clone());
     let listener =
         tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
