@@ -56,12 +56,8 @@ impl HttpError {
         Self::Invalid(detail.into())
     }
 
-    pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::Invalid(detail.into())
-    }
-
     /// A bearer token that is missing, malformed, expired or revoked.
-    pub fn unauthorized(detail: impl Into<String>) -> Self {
+    pub fn bearer(detail: impl Into<String>) -> Self {
         Self::Bearer(detail.into())
     }
 
@@ -181,16 +177,16 @@ mod tests {
 
     #[test]
     fn a_refusal_keeps_its_detail_for_the_client() {
-        let (status, _, json) = render(HttpError::bad_request("invalid SDP offer: no m-line"));
+        let (status, _, json) = render(HttpError::invalid("invalid SDP offer: no m-line"));
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(json, serde_json::json!({ "error": "bad_request", "detail": "invalid SDP offer: no m-line" }));
     }
 
     #[test]
     fn a_bearer_refusal_carries_its_challenge_and_a_session_refusal_none() {
-        let (_, headers, _) = render(HttpError::unauthorized("missing Authorization: Bearer token"));
+        let (_, headers, _) = render(HttpError::bearer("missing Authorization: Bearer token"));
         assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer realm=\"lectern\"");
-        let (_, headers, _) = render(HttpError::unauthorized("token expired"));
+        let (_, headers, _) = render(HttpError::bearer("token expired"));
         assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer realm=\"lectern\", error=\"invalid_token\"");
         let (status, headers, json) = render(HttpError::Unauthorized("not logged in"));
         assert_eq!((status, json["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));

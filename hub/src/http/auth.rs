@@ -20,14 +20,13 @@ pub fn authorize(headers: &HeaderMap, key: &TokenKey, room: &RoomId, roles: &[Ro
 
 /// Extracts and verifies `Authorization: Bearer <token>`, whatever it grants.
 pub fn verify_bearer(headers: &HeaderMap, key: &TokenKey) -> Result<Claims, HttpError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| HttpError::unauthorized("missing Authorization: Bearer token"))?;
-    let value = value.to_str().map_err(|_| HttpError::unauthorized("Authorization header is not ASCII"))?;
+    let value =
+        headers.get(header::AUTHORIZATION).ok_or_else(|| HttpError::bearer("missing Authorization: Bearer token"))?;
+    let value = value.to_str().map_err(|_| HttpError::bearer("Authorization header is not ASCII"))?;
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
-        .ok_or_else(|| HttpError::unauthorized("missing Authorization: Bearer token"))?;
+        .ok_or_else(|| HttpError::bearer("missing Authorization: Bearer token"))?;
     Ok(key.verify(token.trim(), unix_secs())?)
 }
 
@@ -43,7 +42,7 @@ pub fn check_grant(claims: &Claims, room: &RoomId, roles: &[Role]) -> Result<(),
 }
 
 pub fn parse_room(room: &str) -> Result<RoomId, HttpError> {
-    RoomId::parse(room).map_err(|e| HttpError::bad_request(format!("invalid room name: {e}")))
+    RoomId::parse(room).map_err(|e| HttpError::invalid(format!("invalid room name: {e}")))
 }
 
 /// The name shown for a participant: the token's, or one derived from the role.

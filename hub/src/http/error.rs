@@ -9,14 +9,14 @@ use crate::token::TokenError;
 
 impl From<TokenError> for HttpError {
     fn from(e: TokenError) -> Self {
-        HttpError::unauthorized(e.to_string())
+        HttpError::bearer(e.to_string())
     }
 }
 
 impl From<SfuError> for HttpError {
     fn from(e: SfuError) -> Self {
         match e {
-            SfuError::BadOffer(_) | SfuError::BadAnswer(_) => HttpError::bad_request(e.to_string()),
+            SfuError::BadOffer(_) | SfuError::BadAnswer(_) => HttpError::invalid(e.to_string()),
             SfuError::UnknownParticipant => HttpError::not_found(e.to_string()),
             SfuError::Conflict(_) | SfuError::Classroom(_) => HttpError::conflict(e.to_string()),
             SfuError::ShardGone => HttpError::Unavailable(e.to_string()),

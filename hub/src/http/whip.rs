@@ -86,7 +86,7 @@ async fn create(
         _ => None,
     };
     let offer = SdpOffer::from_sdp_string(sdp)
-        .map_err(|e| HttpError::bad_request(format!("invalid SDP offer: {}", super::describe_sdp_error(e))))?;
+        .map_err(|e| HttpError::invalid(format!("invalid SDP offer: {}", super::describe_sdp_error(e))))?;
     let ident = Ident {
         room: room.clone(),
         participant: st.sfu.new_participant_id(),
@@ -155,7 +155,7 @@ async fn patch(
     let (room, res) = lookup(&st, &room, &id, &headers, flow)?;
     require_content_type(&headers, "application/trickle-ice-sdpfrag")?;
     let frag = sdp_text(&body)?;
-    let candidates = whip::candidates(frag).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    let candidates = whip::candidates(frag).map_err(|e| HttpError::invalid(e.to_string()))?;
     let participant = res.participant;
     st.sfu
         .call(&room, |reply| Command::RemoteCandidates { room: room.clone(), participant, candidates, reply })
@@ -249,9 +249,9 @@ fn sdp_text(body: &Bytes) -> Result<&str, HttpError> {
         return Err(HttpError::PayloadTooLarge(format!("SDP is larger than {MAX_SDP_BYTES} bytes")));
     }
     if body.is_empty() {
-        return Err(HttpError::bad_request("the request body is empty: expected an SDP"));
+        return Err(HttpError::invalid("the request body is empty: expected an SDP"));
     }
-    std::str::from_utf8(body).map_err(|_| HttpError::bad_request("the SDP is not UTF-8"))
+    std::str::from_utf8(body).map_err(|_| HttpError::invalid("the SDP is not UTF-8"))
 }
 
 fn header_value(s: &str) -> Result<HeaderValue, HttpError> {
