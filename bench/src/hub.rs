@@ -7,7 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use lectern_hub::token::{TokenKey, random_id, unix_now};
+use lectern_common::time::unix_secs;
+use lectern_hub::token::{TokenKey, random_id};
 use lectern_proto::{Claims, Role, RoomId};
 
 /// The secret the bench gives the hub and mints its tokens with.
@@ -78,7 +79,7 @@ impl Hub {
 
     /// A token for `room` with `role`, valid for a day.
     pub fn token(&self, room: &str, role: Role, name: &str) -> anyhow::Result<String> {
-        let now = unix_now();
+        let now = unix_secs();
         let claims = Claims {
             sub: format!("bench-{name}"),
             room: RoomId::parse(room).map_err(|e| anyhow::anyhow!("room name {room:?}: {e:?}"))?,

@@ -185,7 +185,7 @@ fn main() {
     let hub = start_hub(dir.path());
     let key = lectern_hub::secret::load_or_create(None, dir.path()).expect("hub secret");
     let pid = hub.child.id();
-    let now = lectern_hub::token::unix_now();
+    let now = lectern_common::time::unix_secs();
     let mint = |room: &RoomId, role: Role| {
         key.issue(&Claims {
             sub: lectern_hub::token::random_id(),

@@ -8,12 +8,13 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use lectern_common::time::{unix_ms, unix_secs};
 use lectern_proto::RoomId;
 use lectern_proto::device::{DeviceMsg, HubMsg};
 use tokio::sync::mpsc;
 
 use crate::enroll::{self, Enrollments};
-use crate::token::{TokenKey, unix_ms, unix_now};
+use crate::token::TokenKey;
 
 /// A snapshot is a thumbnail; anything bigger is refused rather than stored.
 const MAX_SNAPSHOT_BYTES: usize = 48 * 1024;
@@ -93,7 +94,7 @@ impl DeviceRegistry {
 
     /// What connection `conn` of the room's box reported (ignored once it was replaced).
     pub fn report(&self, room: &RoomId, conn: u64, msg: DeviceMsg) {
-        self.update(room, conn, |v| apply(v, msg, unix_now()));
+        self.update(room, conn, |v| apply(v, msg, unix_secs()));
     }
 
     /// The box's answer to `snapshot`: a picture, or why it has none.
@@ -230,7 +231,7 @@ impl lectern_admin::Fleet for DeviceRegistry {
     }
 
     fn claim(&self, code: &str) -> Option<lectern_admin::fleet::Claimed> {
-        let p = self.enrollments().claim(code, unix_now())?;
+        let p = self.enrollments().claim(code, unix_secs())?;
         Some(lectern_admin::fleet::Claimed {
             box_key: p.box_key,
             hostname: p.hostname,
@@ -243,7 +244,7 @@ impl lectern_admin::Fleet for DeviceRegistry {
         let mut waiting = self.waiting();
         let sent = waiting.sockets.remove(box_key).is_some_and(|(_, tx)| tx.send(msg.clone()).is_ok());
         if !sent {
-            waiting.undelivered.insert(box_key.to_owned(), (msg, unix_now() + enroll::CODE_TTL_SECS));
+            waiting.undelivered.insert(box_key.to_owned(), (msg, unix_secs() + enroll::CODE_TTL_SECS));
         }
     }
 
@@ -351,10 +352,10 @@ mod tests {
         let reg = DeviceRegistry::new(TokenKey::new(b"k".to_vec()));
         let enrolled = HubMsg::Error { message: "stand-in for Enrolled".into() };
         reg.deliver("key", enrolled.clone());
-        assert_eq!(reg.take_undelivered("key", unix_now() + enroll::CODE_TTL_SECS + 1), None, "expired");
+        assert_eq!(reg.take_undelivered("key", unix_secs() + enroll::CODE_TTL_SECS + 1), None, "expired");
         reg.deliver("key", enrolled);
-        assert!(reg.take_undelivered("key", unix_now()).is_some());
-        assert!(reg.take_undelivered("key", unix_now()).is_none(), "handed over once");
+        assert!(reg.take_undelivered("key", unix_secs()).is_some());
+        assert!(reg.take_undelivered("key", unix_secs()).is_none(), "handed over once");
         let (tx, mut rx) = mpsc::unbounded_channel();
         let conn = reg.wait_for_claim("key", tx);
         reg.deliver("key", HubMsg::Hands { names: vec![] });

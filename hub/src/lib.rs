@@ -9,7 +9,6 @@ pub mod config;
 pub mod device_registry;
 pub mod enroll;
 pub mod http;
-pub mod notify;
 pub mod secret;
 pub mod serve;
 pub mod sfu;

@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use lectern_common::time::unix_secs;
 use lectern_hub::config::{Overrides, Settings};
-use lectern_hub::token::{parse_ttl, random_id, unix_now};
+use lectern_hub::token::{parse_ttl, random_id};
 use lectern_hub::{secret, serve};
 use lectern_proto::{Claims, Role, RoomId};
 
@@ -96,7 +97,7 @@ fn main() -> anyhow::Result<()> {
             let room = RoomId::parse(&room).map_err(|e| anyhow::anyhow!("--room: {e}"))?;
             let ttl = parse_ttl(&ttl).map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
             let key = secret::load_or_create(settings.secret.as_deref(), &settings.data_dir)?;
-            let now = unix_now();
+            let now = unix_secs();
             let claims =
                 Claims { sub: random_id(), room, role, name, exp: now + ttl, nbf: now, jti: random_id(), guest };
             println!("{}", key.issue(&claims));

@@ -3,15 +3,17 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use lectern_common::sd_notify::Notifier;
+use lectern_common::time::unix_secs;
 use lectern_proto::device::HubMsg;
 use lectern_proto::{ParticipantId, RoomId};
 use tokio::sync::mpsc;
 
 use crate::config::Settings;
 use crate::http::{AppState, app};
+use crate::secret;
 use crate::sfu::{Outlets, Sfu};
 use crate::store::Store;
-use crate::{secret, token};
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.data_dir)
@@ -22,7 +24,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     for jti in lectern_admin::devices::revoked_jtis(store.pool()).await.context("reading revoked devices")? {
         key.revoke(&jti);
     }
-    let closed = store.close_dangling_sessions(token::unix_now()).await?;
+    let closed = store.close_dangling_sessions(unix_secs()).await?;
     if closed > 0 {
         tracing::info!(closed, "closed sessions left open by the previous run");
     }
@@ -38,7 +40,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         s.join_limiter = None;
     }
     wire_room_outlets(&state, devices_rx, sessions_rx);
-    // Scheduled lessons start and end the rooms' boxes (web admin, `admin_schedules`).
+    // The timetable's slots start and end each lesson on the rooms' boxes (web admin, `admin_schedules`).
     lectern_admin::spawn_scheduler(state.admin.clone());
     let listener =
         tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
@@ -51,14 +53,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Scripts and tests read this line to learn the port (e.g. with --listen 127.0.0.1:0).
     println!("listening on http://{addr}");
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), "lectern hub ready");
-    crate::notify::notify("READY=1");
-    if let Some(every) = crate::notify::watchdog_interval() {
+    let systemd = Notifier::from_env();
+    systemd.ready();
+    if let Some(every) = systemd.watchdog_interval() {
         // The runtime answering timers is the liveness systemd cares about for the HTTP side.
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                crate::notify::notify("WATCHDOG=1");
+                systemd.watchdog();
             }
         });
     }

@@ -2,7 +2,7 @@
 //! The shard, the rooms and the classroom never read a clock themselves, so tests drive them on
 //! simulated time.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// One instant on both clocks: `mono` for deadlines and rates, `unix_ms` for what is recorded
 /// (attendance, chat, sessions).
@@ -16,8 +16,7 @@ pub struct Now {
 impl Now {
     /// Reads both clocks. Only IO shells call this.
     pub fn read() -> Self {
-        let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-        Self { mono: Instant::now(), unix_ms }
+        Self { mono: Instant::now(), unix_ms: lectern_common::time::unix_ms() }
     }
 
     /// Seconds since the Unix epoch (what the store records sessions in).

@@ -126,16 +126,6 @@ fn decode_json<T: serde::de::DeserializeOwned>(part: &str, what: &'static str) -
     serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed(what))
 }
 
-/// Seconds since the Unix epoch, the unit of `exp`/`nbf`.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-/// Milliseconds since the Unix epoch: the classroom's and the rate limiters' time base.
-pub fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
 /// A fresh random token id (`jti`) or subject: 128 bits, hex.
 pub fn random_id() -> String {
     let bytes: [u8; 16] = rand::random();

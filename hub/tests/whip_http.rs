@@ -5,7 +5,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use lectern_hub::token::{TokenKey, unix_now};
+use lectern_common::time::unix_secs;
+use lectern_hub::token::TokenKey;
 use lectern_proto::{Claims, Role, RoomId};
 use str0m::media::{Direction, MediaKind};
 use str0m::{Candidate, Rtc};
@@ -56,7 +57,7 @@ impl Hub {
 }
 
 fn token(room: &str, role: Role, exp_offset: i64) -> String {
-    let now = unix_now();
+    let now = unix_secs();
     let claims = Claims {
         sub: "test".into(),
         room: RoomId::parse(room).unwrap(),

@@ -23,7 +23,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
             .and_then(|v| v.split(';').next())
             .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
         if !is_json {
-            return Err(Error::UnsupportedMediaType);
+            return Err(Error::UnsupportedMediaType("expected Content-Type: application/json".into()));
         }
         let bytes = Bytes::from_request(req, state)
             .await

@@ -9,9 +9,11 @@ pub mod device_config;
 pub mod devices;
 pub mod error;
 pub mod fleet;
+pub mod http_error;
 pub mod json;
 pub mod login;
 pub mod rooms;
+pub mod routes;
 pub mod schedule;
 pub mod scheduler;
 pub mod session;
@@ -26,7 +28,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::routing::{get, post};
 use base64::Engine;
 use rand::RngCore;
 use serde::Serialize;
@@ -109,36 +110,16 @@ impl FromStr for Role {
 /// the embedder's state type so it nests into any router.
 pub fn router<S: Clone + Send + Sync + 'static>(state: AdminState) -> Router<S> {
     use axum::middleware::from_fn_with_state;
+    use routes::Access;
     // Deny by default: a route is reachable only through one of these groups, and each group's
     // layer authenticates the caller, checks CSRF on state changes and checks the role.
-    let operator = Router::new()
-        .route("/me", get(login::me))
-        .route("/logout", post(login::logout))
-        .route("/logout-everywhere", post(login::logout_everywhere))
-        .route("/rooms", get(rooms::list).post(rooms::create))
-        .route("/rooms/{id}", get(rooms::get).put(rooms::update).delete(rooms::delete))
-        .route("/devices", get(fleet::list))
-        .route("/devices/{room}", get(devices::detail))
-        .route("/devices/{room}/live", post(fleet::go_live))
-        .route("/devices/{room}/end", post(fleet::end))
-        .route("/devices/{room}/snapshot", get(fleet::snapshot).post(fleet::request_snapshot))
-        .route("/schedules", get(schedule::list).post(schedule::create))
-        .route("/schedules/{id}", axum::routing::put(schedule::update).delete(schedule::delete))
-        .route("/schedules/{id}/links", get(schedule::links))
-        .route_layer(from_fn_with_state((state.clone(), Role::Operator), session::guard));
-    let admin = Router::new()
-        .route("/accounts", get(accounts::list).post(accounts::create_handler))
-        .route("/accounts/{username}/disable", post(accounts::disable_handler))
-        .route("/devices/enroll", post(devices::enroll))
-        .route("/devices/config", post(devices::bulk_config))
-        .route("/devices/{room}/config", axum::routing::put(devices::put_config))
-        .route("/devices/{room}/revoke", post(devices::revoke))
-        .route("/audit", get(audit::list))
-        .route("/audit.csv", get(audit::csv))
-        .route_layer(from_fn_with_state((state.clone(), Role::Admin), session::guard));
-    let api = Router::new()
-        .route("/login", post(login::login))
-        .route("/setup", post(setup::setup_handler))
+    let group = |min: Role| {
+        routes::router_of(routes::admin_entries(), move |a| *a == Access::Session(min))
+            .route_layer(from_fn_with_state((state.clone(), min), session::guard))
+    };
+    let (operator, admin) = (group(Role::Operator), group(Role::Admin));
+    let anyone = routes::router_of(routes::admin_entries(), |a| *a == Access::Anyone);
+    let api = anyone
         .merge(operator)
         .merge(admin)
         .fallback(|| async { Error::NotFound("no such admin API route".into()) })

@@ -21,6 +21,27 @@ fn documented_routes() -> Vec<(String, String, String)> {
     rows
 }
 
+/// The README's route table is the router's table: same rows, same access.
+#[test]
+fn the_readme_lists_the_router_table() {
+    use lectern_admin::routes::{ADMIN_API, Access, admin_table};
+    let mut from_table: Vec<_> = admin_table()
+        .into_iter()
+        .map(|r| {
+            let who = match r.access {
+                Access::Anyone => "anyone".to_owned(),
+                Access::Session(role) => role.to_string(),
+                other => panic!("{} {}: the admin has no {other:?} routes", r.method, r.path),
+            };
+            (r.method.to_string(), format!("{ADMIN_API}{}", r.path), who)
+        })
+        .collect();
+    let mut documented = documented_routes();
+    from_table.sort();
+    documented.sort();
+    assert_eq!(documented, from_table);
+}
+
 /// A concrete request for a route pattern; `{id}` is a room or timetable slot that exists, `{username}` an account.
 fn concrete(path: &str) -> String {
     let id = if path.starts_with("/admin/api/schedules/") { "1" } else { "lab-1" };

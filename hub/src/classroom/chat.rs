@@ -108,14 +108,14 @@ impl Classroom {
 
     /// Students may write privately only to teachers; teachers to anyone. Returns the recipient's subject.
     fn private_recipient(&self, actor: &Actor, to: ParticipantId) -> Result<(ParticipantId, String), ClassroomError> {
-        let member = self.member(to)?;
+        let participant = self.participant(to)?;
         if to == actor.id {
             return Err(ClassroomError::InvalidInput("you cannot send a private message to yourself"));
         }
-        if actor.role == Role::Student && member.role != Role::Teacher {
+        if actor.role == Role::Student && participant.role != Role::Teacher {
             return Err(ClassroomError::NotAllowed("students may only send private messages to a teacher"));
         }
-        Ok((to, member.subject.clone()))
+        Ok((to, participant.subject.clone()))
     }
 
     pub(super) fn delete_chat(&mut self, actor: &Actor, id: ChatMessageId) -> Result<Vec<Outbound>, ClassroomError> {

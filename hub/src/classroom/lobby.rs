@@ -7,7 +7,7 @@ use lectern_proto::classroom::{ClassroomEvent, DenyReason, LobbyEntry, RoomPolic
 use lectern_proto::{ParticipantId, Role};
 
 use super::passcode::Passcode;
-use super::roster::Member;
+use super::roster::Participant;
 use super::{Actor, Audience, Classroom, ClassroomError, Effect, JoinDecision, JoinOutcome, Outbound, require, send};
 
 /// More waiting than this is an attack on a shared link, not a class.
@@ -130,8 +130,8 @@ impl Classroom {
         match self.lobby.decide(actor, &self.policy) {
             Verdict::Deny(reason) => decided(JoinDecision::Deny(reason)),
             Verdict::Enter => {
-                let member = Member { subject: actor.subject.clone(), name, role: actor.role };
-                self.enter(now, actor.id, member);
+                let participant = Participant { subject: actor.subject.clone(), name, role: actor.role };
+                self.enter(now, actor.id, participant);
                 decided(JoinDecision::Admit)
             }
             Verdict::Wait => {
@@ -141,9 +141,9 @@ impl Classroom {
         }
     }
 
-    pub(super) fn enter(&mut self, now: u64, id: ParticipantId, member: Member) {
-        self.attendance.joined(now, id, (&member.subject, &member.name, member.role));
-        self.roster.add(id, member);
+    pub(super) fn enter(&mut self, now: u64, id: ParticipantId, participant: Participant) {
+        self.attendance.joined(now, id, (&participant.subject, &participant.name, participant.role));
+        self.roster.add(id, participant);
     }
 
     pub(super) fn lobby_changed(&self) -> Outbound {
@@ -166,7 +166,7 @@ impl Classroom {
         let mut out = Vec::new();
         for w in waiters {
             let id = w.entry.participant_id;
-            self.enter(now, id, Member { subject: w.subject, name: w.entry.name, role: w.entry.role });
+            self.enter(now, id, Participant { subject: w.subject, name: w.entry.name, role: w.entry.role });
             out.push(Outbound::Effect(Effect::Admit(id)));
         }
         out.extend(self.lobby_moved());

@@ -34,7 +34,7 @@ use chat::Chat;
 use hand::HandQueue;
 use lobby::Lobby;
 use poll::Polls;
-use roster::{Member, Roster};
+use roster::{Participant, Roster};
 
 /// Who sent a command or asks to join, as the validated token says. Nothing here is cached per
 /// connection: a reconnecting teacher is a teacher because the new token says so.
@@ -210,8 +210,8 @@ impl Classroom {
 
     /// Forgets an admitted participant everywhere they left a trace that others see.
     fn depart(&mut self, now: u64, id: ParticipantId) -> Vec<Outbound> {
-        let Some(member) = self.roster.remove(id) else { return Vec::new() };
-        self.attendance.left(now, id, &member.subject);
+        let Some(participant) = self.roster.remove(id) else { return Vec::new() };
+        self.attendance.left(now, id, &participant.subject);
         self.unmute_granted.remove(&id);
         let mut out = Vec::new();
         if self.hands.lower(id) {
@@ -284,7 +284,7 @@ impl Classroom {
         self.polls.get(id).map(PollReport::of)
     }
 
-    fn member(&self, id: ParticipantId) -> Result<&Member, ClassroomError> {
+    fn participant(&self, id: ParticipantId) -> Result<&Participant, ClassroomError> {
         self.roster.get(id).ok_or(ClassroomError::UnknownParticipant(id))
     }
 
@@ -300,7 +300,7 @@ impl Classroom {
         let target = target.unwrap_or(actor.id);
         if target != actor.id {
             require(actor, roles, refusal)?;
-            self.member(target)?;
+            self.participant(target)?;
         }
         Ok(target)
     }

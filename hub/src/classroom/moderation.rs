@@ -53,7 +53,7 @@ impl Classroom {
     /// Mutes anyone present but oneself (a teacher may mute a co-teacher or the room's microphone).
     pub(super) fn mute(&mut self, actor: &Actor, target: ParticipantId) -> Result<Vec<Outbound>, ClassroomError> {
         require(actor, TEACHERS_ONLY, "only a teacher can mute others")?;
-        self.member(target)?;
+        self.participant(target)?;
         self.unmute_granted.remove(&target);
         Ok(Self::muted(target, MediaKind::Audio))
     }
@@ -83,14 +83,14 @@ impl Classroom {
         target: ParticipantId,
     ) -> Result<Vec<Outbound>, ClassroomError> {
         require(actor, TEACHERS_ONLY, "only a teacher can ask someone to unmute")?;
-        self.member(target)?;
+        self.participant(target)?;
         self.unmute_granted.insert(target);
         Ok(vec![send(Audience::One(target), ClassroomEvent::UnmuteRequested)])
     }
 
     pub(super) fn stop_video(&mut self, actor: &Actor, target: ParticipantId) -> Result<Vec<Outbound>, ClassroomError> {
         require(actor, TEACHERS_ONLY, "only a teacher can stop someone's camera")?;
-        self.member(target)?;
+        self.participant(target)?;
         Ok(Self::muted(target, MediaKind::Video))
     }
 
@@ -102,15 +102,15 @@ impl Classroom {
         target: ParticipantId,
     ) -> Result<Vec<Outbound>, ClassroomError> {
         require(actor, TEACHERS_ONLY, "only a teacher can remove participants")?;
-        let member = self.member(target)?;
-        match member.role {
+        let participant = self.participant(target)?;
+        match participant.role {
             Role::Teacher => return Err(ClassroomError::NotAllowed("a teacher cannot be removed")),
             Role::Device => {
                 return Err(ClassroomError::NotAllowed("the room device cannot be removed; end the lesson"));
             }
             _ => {}
         }
-        let subject = member.subject.clone();
+        let subject = participant.subject.clone();
         self.lobby.block(&subject);
         let mut out = Vec::new();
         for id in self.roster.with_subject(&subject) {

@@ -9,7 +9,7 @@ use super::Audience;
 /// What the classroom remembers of an admitted participant. The role is refreshed from the token on
 /// every join, so a reconnecting teacher keeps teacher rights.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
+pub struct Participant {
     pub subject: String,
     pub name: String,
     pub role: Role,
@@ -17,43 +17,43 @@ pub struct Member {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Roster {
-    members: BTreeMap<ParticipantId, Member>,
+    participants: BTreeMap<ParticipantId, Participant>,
 }
 
 impl Roster {
-    pub fn add(&mut self, id: ParticipantId, member: Member) {
-        self.members.insert(id, member);
+    pub fn add(&mut self, id: ParticipantId, participant: Participant) {
+        self.participants.insert(id, participant);
     }
 
-    pub fn remove(&mut self, id: ParticipantId) -> Option<Member> {
-        self.members.remove(&id)
+    pub fn remove(&mut self, id: ParticipantId) -> Option<Participant> {
+        self.participants.remove(&id)
     }
 
-    pub fn get(&self, id: ParticipantId) -> Option<&Member> {
-        self.members.get(&id)
+    pub fn get(&self, id: ParticipantId) -> Option<&Participant> {
+        self.participants.get(&id)
     }
 
     pub fn contains(&self, id: ParticipantId) -> bool {
-        self.members.contains_key(&id)
+        self.participants.contains_key(&id)
     }
 
     pub fn ids(&self) -> Vec<ParticipantId> {
-        self.members.keys().copied().collect()
+        self.participants.keys().copied().collect()
     }
 
     pub fn with_role(&self, role: Role) -> Vec<ParticipantId> {
-        self.members.iter().filter(|(_, m)| m.role == role).map(|(id, _)| *id).collect()
+        self.participants.iter().filter(|(_, m)| m.role == role).map(|(id, _)| *id).collect()
     }
 
     /// All connections of one identity (two tabs, a phone and a laptop).
     pub fn with_subject(&self, subject: &str) -> Vec<ParticipantId> {
-        self.members.iter().filter(|(_, m)| m.subject == subject).map(|(id, _)| *id).collect()
+        self.participants.iter().filter(|(_, m)| m.subject == subject).map(|(id, _)| *id).collect()
     }
 
     /// `One` reaches its participant even while it waits in the lobby; the others only reach the room.
     pub fn recipients(&self, to: &Audience) -> Vec<ParticipantId> {
-        let select = |keep: &dyn Fn(&ParticipantId, &Member) -> bool| {
-            self.members.iter().filter(|(id, m)| keep(id, m)).map(|(id, _)| *id).collect()
+        let select = |keep: &dyn Fn(&ParticipantId, &Participant) -> bool| {
+            self.participants.iter().filter(|(id, m)| keep(id, m)).map(|(id, _)| *id).collect()
         };
         match to {
             Audience::Everyone => self.ids(),
@@ -72,7 +72,7 @@ mod tests {
     fn roster() -> Roster {
         let mut r = Roster::default();
         for (id, role) in [(1, Role::Teacher), (2, Role::Student), (3, Role::Device), (4, Role::Viewer)] {
-            r.add(ParticipantId(id), Member { subject: format!("s{id}"), name: format!("n{id}"), role });
+            r.add(ParticipantId(id), Participant { subject: format!("s{id}"), name: format!("n{id}"), role });
         }
         r
     }
@@ -88,6 +88,6 @@ mod tests {
         assert_eq!(r.recipients(&Audience::Teachers), ids(&[1]));
         assert_eq!(r.recipients(&Audience::TeachersAndDevices), ids(&[1, 3]));
         assert_eq!(r.recipients(&Audience::Except(ParticipantId(2))), ids(&[1, 3, 4]));
-        assert_eq!(r.recipients(&Audience::One(ParticipantId(99))), ids(&[99]), "lobby members are reachable");
+        assert_eq!(r.recipients(&Audience::One(ParticipantId(99))), ids(&[99]), "lobby participants are reachable");
     }
 }

@@ -14,7 +14,7 @@ impl Classroom {
     ) -> Result<Vec<Outbound>, ClassroomError> {
         require(actor, &[Role::Teacher], "only a teacher can spotlight someone")?;
         if let Some(id) = target {
-            self.member(id)?;
+            self.participant(id)?;
         }
         if self.spotlight == target {
             return Ok(Vec::new());

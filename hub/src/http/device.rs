@@ -16,17 +16,17 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use lectern_common::time::unix_secs;
 use lectern_proto::device::{DeviceMsg, HubMsg, TELEMETRY_EVERY_SECS};
 use lectern_proto::{Claims, Role};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use super::AppState;
-use super::auth::{authorize, display_name, parse_room, verify_bearer};
-use super::error::AppError;
+use super::auth::{TEACHERS, authorize, display_name, parse_room, verify_bearer};
+use super::error::HttpError;
+use super::{AppState, segment};
 use crate::device_registry::DeviceView;
 use crate::enroll;
-use crate::token::unix_now;
 
 /// Messages from a box are small (an inventory of a few devices at most); anything bigger is not one of ours.
 const MAX_DEVICE_MESSAGE: usize = 64 * 1024;
@@ -45,7 +45,7 @@ pub async fn upgrade(
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
-) -> Result<Response, AppError> {
+) -> Result<Response, HttpError> {
     // Boxes send a few hundred bytes every 5 s: small buffers let one hub hold thousands of them
     // (tungstenite's default read buffer alone is 128 KiB per socket).
     let ws = ws.max_message_size(MAX_DEVICE_MESSAGE).read_buffer_size(4096).write_buffer_size(4096);
@@ -55,7 +55,7 @@ pub async fn upgrade(
     }
     let claims = verify_bearer(&headers, &st.key)?;
     if claims.role != Role::Device {
-        return Err(AppError::forbidden(format!("role '{}' is not a classroom box", claims.role)));
+        return Err(HttpError::forbidden(format!("role '{}' is not a classroom box", claims.role)));
     }
     Ok(ws.on_upgrade(move |socket| session(socket, st, claims)))
 }
@@ -63,7 +63,7 @@ pub async fn upgrade(
 async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
     let room = claims.room.clone();
     let (tx, mut commands) = mpsc::unbounded_channel();
-    let now = unix_now();
+    let now = unix_secs();
     let device_id = claims.sub.starts_with(ENROLLED_PREFIX).then(|| claims.sub.clone());
     let view = DeviceView {
         room: room.clone(),
@@ -146,7 +146,7 @@ async fn record(st: &AppState, device_id: Option<&str>, msg: &DeviceMsg) -> Opti
     let outcome = match msg {
         DeviceMsg::Hello { inventory, .. } => lectern_admin::devices::on_hello(pool, id, inventory.as_ref()).await,
         DeviceMsg::ConfigResult { version, ok, error } => {
-            lectern_admin::devices::on_config_result(pool, id, *version, *ok, error.as_deref(), unix_now())
+            lectern_admin::devices::on_config_result(pool, id, *version, *ok, error.as_deref(), unix_secs())
                 .await
                 .map(|()| None)
         }
@@ -183,7 +183,7 @@ async fn enrollment(mut ws: WebSocket, st: Arc<AppState>, ip: IpAddr) {
     };
     // Only a hash of the box's secret is kept, like any other credential.
     let key: String = Sha256::digest(box_key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-    let now = unix_now();
+    let now = unix_secs();
     if let Some(msg) = st.devices.take_undelivered(&key, now) {
         reply(&mut ws, msg).await;
         return;
@@ -225,23 +225,36 @@ async fn reply(ws: &mut WebSocket, msg: HubMsg) -> bool {
     ws.send(Message::Text(text.into())).await.is_ok()
 }
 
+/// The last word of `POST /api/rooms/{room}/live` and `/end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomAction {
+    Live,
+    End,
+}
+
+impl From<RoomAction> for HubMsg {
+    fn from(action: RoomAction) -> Self {
+        match action {
+            RoomAction::Live => HubMsg::GoLive,
+            RoomAction::End => HubMsg::End,
+        }
+    }
+}
+
 /// `POST /api/rooms/{room}/live` and `/end`: a teacher starts or stops the room's camera.
 pub async fn command(
     State(st): State<Arc<AppState>>,
     Path((room, action)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Result<Response, AppError> {
+) -> Result<Response, HttpError> {
     let room = parse_room(&room)?;
-    authorize(&headers, &st.key, &room, &[Role::Teacher, Role::Admin])?;
-    let msg = match action.as_str() {
-        "live" => HubMsg::GoLive,
-        "end" => HubMsg::End,
-        _ => return Err(AppError::not_found("expected /live or /end")),
-    };
-    if st.devices.send(&room, msg) {
+    authorize(&headers, &st.key, &room, TEACHERS)?;
+    let action: RoomAction = segment(&action).ok_or_else(|| HttpError::not_found("expected /live or /end"))?;
+    if st.devices.send(&room, action.into()) {
         Ok(StatusCode::ACCEPTED.into_response())
     } else {
-        Err(AppError::not_found(format!("no classroom box is connected for room '{room}'")))
+        Err(HttpError::not_found(format!("no classroom box is connected for room '{room}'")))
     }
 }
 
@@ -250,13 +263,13 @@ pub async fn view(
     State(st): State<Arc<AppState>>,
     Path(room): Path<String>,
     headers: HeaderMap,
-) -> Result<Response, AppError> {
+) -> Result<Response, HttpError> {
     let room = parse_room(&room)?;
-    authorize(&headers, &st.key, &room, &[Role::Teacher, Role::Admin])?;
+    authorize(&headers, &st.key, &room, TEACHERS)?;
     let v = st
         .devices
         .view(&room)
-        .ok_or_else(|| AppError::not_found(format!("no classroom box is connected for room '{room}'")))?;
+        .ok_or_else(|| HttpError::not_found(format!("no classroom box is connected for room '{room}'")))?;
     let mut resp = Json(v).into_response();
     resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     Ok(resp)

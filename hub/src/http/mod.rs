@@ -1,11 +1,13 @@
 //! HTTP and WebSocket edge of the hub: `fn app(state) -> Router`, handlers that validate input and
-//! translate it into shard commands. Every error is an [`error::AppError`] rendered as JSON.
+//! translate it into shard commands. Every error is an [`error::HttpError`] rendered as JSON.
 
 pub mod auth;
 pub mod device;
 pub mod error;
+pub mod inbound;
 pub mod lesson_api;
 pub mod pages;
+pub mod routes;
 pub mod rtc;
 pub mod whip;
 
@@ -14,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::routing::{get, post};
+use axum::routing::get;
 
 use crate::sfu::Sfu;
 use crate::store::Store;
@@ -39,25 +41,13 @@ pub struct AppState {
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
 media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'";
 
+/// The hub's router: its [`routes`] table, the web admin at `/admin`, JSON 404s, security headers.
 pub fn app(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/", get(pages::index))
-        .route("/join/{room}", get(pages::join))
-        .route("/assets/{name}", get(pages::asset))
-        .route("/healthz", get(pages::healthz))
-        .route("/rtc", get(rtc::upgrade))
-        .route("/api/rooms/{room}/{file}", get(lesson_api::report).post(device::command))
-        .route("/api/rooms/{room}/device", get(device::view))
-        .route("/device/ws", get(device::upgrade))
-        .route("/whip/{room}", post(whip::whip_post).options(whip::options))
-        .route("/whip/{room}/{id}", axum::routing::patch(whip::whip_patch).delete(whip::whip_delete))
-        .route("/whep/{room}", post(whip::whep_post).options(whip::options))
-        .route("/whep/{room}/return", post(whip::return_post).options(whip::options))
-        .route("/whep/{room}/{id}", axum::routing::patch(whip::whep_patch).delete(whip::whep_delete))
+    lectern_admin::routes::router_of(routes::entries(), |_| true)
         .nest("/admin", lectern_admin::router(state.admin.clone()))
         // A nested "/" only matches "/admin"; people type the slash too.
         .route("/admin/", get(|| async { axum::response::Redirect::permanent("/admin") }))
-        .fallback(|| async { error::AppError::not_found("no such page") })
+        .fallback(|| async { error::HttpError::not_found("no such page") })
         // Bodies past the SDP limit are refused by the handlers with a precise 413; this only
         // stops a client from streaming megabytes at us.
         .layer(DefaultBodyLimit::max(whip::MAX_SDP_BYTES * 2))
@@ -113,7 +103,13 @@ impl AppState {
 }
 
 pub type SharedState = Arc<AppState>;
-pub use error::AppError;
+
+/// One path segment as the serde enum it names (`live`, `csv`); `None` if it names none.
+pub fn segment<T: serde::de::DeserializeOwned>(word: &str) -> Option<T> {
+    use serde::de::IntoDeserializer;
+    T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(word)).ok()
+}
+pub use error::HttpError;
 
 /// str0m's SDP parse errors span lines and include a pointer address; make them one stable line.
 pub fn describe_sdp_error(e: impl std::fmt::Display) -> String {

@@ -9,12 +9,12 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::auth::parse_room;
-use super::error::AppError;
+use super::error::HttpError;
 use crate::assets;
 
-fn serve(name: &str) -> Result<Response, AppError> {
+fn serve(name: &str) -> Result<Response, HttpError> {
     let a = assets::get(name)
-        .ok_or_else(|| AppError::not_found(format!("no asset '{}'", name.chars().take(64).collect::<String>())))?;
+        .ok_or_else(|| HttpError::not_found(format!("no asset '{}'", name.chars().take(64).collect::<String>())))?;
     let mut resp = (StatusCode::OK, a.body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(a.content_type));
@@ -22,16 +22,16 @@ fn serve(name: &str) -> Result<Response, AppError> {
     Ok(resp)
 }
 
-pub async fn index() -> Result<Response, AppError> {
+pub async fn index() -> Result<Response, HttpError> {
     serve("index.html")
 }
 
-pub async fn join(Path(room): Path<String>) -> Result<Response, AppError> {
-    parse_room(&room).map_err(|e| AppError::not_found(e.detail))?;
+pub async fn join(Path(room): Path<String>) -> Result<Response, HttpError> {
+    parse_room(&room).map_err(|e| HttpError::not_found(e.to_string()))?;
     serve("join.html")
 }
 
-pub async fn asset(Path(name): Path<String>) -> Result<Response, AppError> {
+pub async fn asset(Path(name): Path<String>) -> Result<Response, HttpError> {
     serve(&name)
 }
 

@@ -11,6 +11,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::response::IntoResponse;
 use axum::response::Response;
+use lectern_common::time::{unix_ms, unix_secs};
 use lectern_proto::classroom::ClassroomCommand;
 use lectern_proto::signal::{ClientMsg, ErrorCode, MAX_MESSAGE_BYTES, ServerMsg};
 use lectern_proto::{Claims, ParticipantId, Role};
@@ -19,10 +20,11 @@ use tokio::sync::mpsc;
 
 use super::AppState;
 use super::auth::display_name;
+use super::inbound::Inbound;
 use crate::classroom::ip_key;
 use crate::sfu::{Command, Ident, SfuError};
 use crate::store::Transport;
-use crate::token::{random_id, unix_ms, unix_now};
+use crate::token::random_id;
 
 /// A socket that has not sent `join` by then is closed.
 const JOIN_DEADLINE: Duration = Duration::from_secs(10);
@@ -30,8 +32,6 @@ const JOIN_DEADLINE: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(20);
 /// Read and write buffer of each signalling socket; longer messages still pass, in several reads.
 const SOCKET_BUFFER_BYTES: usize = 4096;
-/// `type` values of [`ClientMsg`]; anything else is a classroom command.
-const SIGNAL_TYPES: [&str; 6] = ["join", "publishOffer", "subscribeAnswer", "trickle", "setMuted", "leave"];
 
 pub async fn upgrade(
     State(st): State<Arc<AppState>>,
@@ -43,12 +43,7 @@ pub async fn upgrade(
         let now = unix_ms();
         let allowed = limiter.lock().unwrap_or_else(|e| e.into_inner()).try_acquire(&ip_key(addr.ip()), now);
         if !allowed {
-            return super::AppError::new(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
-                "too many join attempts from your address; wait a minute and try again",
-            )
-            .into_response();
+            return super::HttpError::TooManyJoins.into_response();
         }
     }
     // Signalling is small JSON (an SDP is a few KiB) a few times a minute: tungstenite's default
@@ -159,7 +154,7 @@ async fn first_join(ws: &mut WebSocket, st: &AppState) -> Result<(Claims, GuestI
         Ok(_) => return Err(error(ErrorCode::BadRequest, "the first message must be join", true)),
         Err(e) => return Err(error(ErrorCode::BadRequest, format!("invalid message: {e}"), true)),
     };
-    let claims = st.key.verify(&token, unix_now()).map_err(|e| error(ErrorCode::Unauthorized, e.to_string(), true))?;
+    let claims = st.key.verify(&token, unix_secs()).map_err(|e| error(ErrorCode::Unauthorized, e.to_string(), true))?;
     if claims.role == Role::Admin {
         return Err(error(ErrorCode::Forbidden, "an admin token cannot join a lesson", true));
     }
@@ -181,17 +176,9 @@ async fn on_message(st: &AppState, claims: &Claims, pid: ParticipantId, msg: Mes
         }
         _ => return Step::Continue,
     };
-    let kind = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned));
-    if kind.as_deref().is_some_and(|k| !SIGNAL_TYPES.contains(&k)) {
-        return match serde_json::from_str::<ClassroomCommand>(&text) {
-            Ok(command) => classroom(st, claims, pid, command).await,
-            Err(e) => Step::Reply(Box::new(error(ErrorCode::BadRequest, format!("invalid message: {e}"), false))),
-        };
-    }
-    let msg = match serde_json::from_str::<ClientMsg>(&text) {
-        Ok(m) => m,
+    let msg = match serde_json::from_str::<Inbound>(&text) {
+        Ok(Inbound::Signal(m)) => m,
+        Ok(Inbound::Classroom(command)) => return classroom(st, claims, pid, command).await,
         Err(e) => return Step::Reply(Box::new(error(ErrorCode::BadRequest, format!("invalid message: {e}"), false))),
     };
     let room = claims.room.clone();

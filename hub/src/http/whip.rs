@@ -14,7 +14,7 @@ use str0m::change::SdpOffer;
 
 use super::AppState;
 use super::auth::{authorize, display_name, parse_room};
-use super::error::AppError;
+use super::error::HttpError;
 use crate::sfu::{Command, Ident};
 use crate::store::Transport;
 use crate::whip::{self, Flow, Resource};
@@ -27,7 +27,7 @@ pub async fn whip_post(
     room: Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, AppError> {
+) -> Result<Response, HttpError> {
     create(st, room, headers, body, Flow::Whip).await
 }
 
@@ -36,7 +36,7 @@ pub async fn whep_post(
     room: Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, AppError> {
+) -> Result<Response, HttpError> {
     create(st, room, headers, body, Flow::Whep).await
 }
 
@@ -45,7 +45,7 @@ pub async fn return_post(
     room: Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, AppError> {
+) -> Result<Response, HttpError> {
     create(st, room, headers, body, Flow::Return).await
 }
 
@@ -74,7 +74,7 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
     flow: Flow,
-) -> Result<Response, AppError> {
+) -> Result<Response, HttpError> {
     let room = parse_room(&room)?;
     let claims = authorize(&headers, &st.key, &room, flow.roles())?;
     require_content_type(&headers, "application/sdp")?;
@@ -86,7 +86,7 @@ async fn create(
         _ => None,
     };
     let offer = SdpOffer::from_sdp_string(sdp)
-        .map_err(|e| AppError::bad_request(format!("invalid SDP offer: {}", super::describe_sdp_error(e))))?;
+        .map_err(|e| HttpError::invalid(format!("invalid SDP offer: {}", super::describe_sdp_error(e))))?;
     let ident = Ident {
         room: room.clone(),
         participant: st.sfu.new_participant_id(),
@@ -131,7 +131,7 @@ pub async fn whip_patch(
     p: Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, AppError> {
+) -> Result<Response, HttpError> {
     patch(st, p, headers, body, Flow::Whip).await
 }
 
@@ -140,7 +140,7 @@ pub async fn whep_patch(
     p: Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, AppError> {
+) -> Result<Response, HttpError> {
     patch(st, p, headers, body, Flow::Whep).await
 }
 
@@ -151,11 +151,11 @@ async fn patch(
     headers: HeaderMap,
     body: Bytes,
     flow: Flow,
-) -> Result<Response, AppError> {
+) -> Result<Response, HttpError> {
     let (room, res) = lookup(&st, &room, &id, &headers, flow)?;
     require_content_type(&headers, "application/trickle-ice-sdpfrag")?;
     let frag = sdp_text(&body)?;
-    let candidates = whip::candidates(frag).map_err(|e| AppError::bad_request(e.to_string()))?;
+    let candidates = whip::candidates(frag).map_err(|e| HttpError::invalid(e.to_string()))?;
     let participant = res.participant;
     st.sfu
         .call(&room, |reply| Command::RemoteCandidates { room: room.clone(), participant, candidates, reply })
@@ -167,7 +167,7 @@ pub async fn whip_delete(
     st: State<Arc<AppState>>,
     p: Path<(String, String)>,
     headers: HeaderMap,
-) -> Result<Response, AppError> {
+) -> Result<Response, HttpError> {
     delete(st, p, headers, Flow::Whip).await
 }
 
@@ -175,7 +175,7 @@ pub async fn whep_delete(
     st: State<Arc<AppState>>,
     p: Path<(String, String)>,
     headers: HeaderMap,
-) -> Result<Response, AppError> {
+) -> Result<Response, HttpError> {
     delete(st, p, headers, Flow::Whep).await
 }
 
@@ -184,7 +184,7 @@ async fn delete(
     Path((room, id)): Path<(String, String)>,
     headers: HeaderMap,
     flow: Flow,
-) -> Result<Response, AppError> {
+) -> Result<Response, HttpError> {
     let (room, res) = lookup(&st, &room, &id, &headers, flow)?;
     st.resources.remove(&id);
     let participant = res.participant;
@@ -216,12 +216,12 @@ fn lookup(
     id: &str,
     headers: &HeaderMap,
     flow: Flow,
-) -> Result<(RoomId, Resource), AppError> {
+) -> Result<(RoomId, Resource), HttpError> {
     let room = parse_room(room)?;
     authorize(headers, &st.key, &room, flow.roles())?;
     match st.resources.find(id, &room, flow) {
         Some(r) => Ok((room, r)),
-        None => Err(AppError::not_found(format!(
+        None => Err(HttpError::not_found(format!(
             "no {} session '{}' in room '{room}'",
             flow.path(),
             id.chars().take(64).collect::<String>()
@@ -229,35 +229,31 @@ fn lookup(
     }
 }
 
-fn require_content_type(headers: &HeaderMap, want: &str) -> Result<(), AppError> {
+fn require_content_type(headers: &HeaderMap, want: &str) -> Result<(), HttpError> {
     let got = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let mime = got.split(';').next().unwrap_or("").trim();
     if mime.eq_ignore_ascii_case(want) {
         Ok(())
     } else if got.is_empty() {
-        Err(AppError::unsupported_media_type(format!("missing Content-Type: expected {want}")))
+        Err(HttpError::unsupported_media_type(format!("missing Content-Type: expected {want}")))
     } else {
-        Err(AppError::unsupported_media_type(format!(
+        Err(HttpError::unsupported_media_type(format!(
             "Content-Type '{}' is not {want}",
             got.chars().take(100).collect::<String>()
         )))
     }
 }
 
-fn sdp_text(body: &Bytes) -> Result<&str, AppError> {
+fn sdp_text(body: &Bytes) -> Result<&str, HttpError> {
     if body.len() > MAX_SDP_BYTES {
-        return Err(AppError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("SDP is larger than {MAX_SDP_BYTES} bytes"),
-        ));
+        return Err(HttpError::PayloadTooLarge(format!("SDP is larger than {MAX_SDP_BYTES} bytes")));
     }
     if body.is_empty() {
-        return Err(AppError::bad_request("the request body is empty: expected an SDP"));
+        return Err(HttpError::invalid("the request body is empty: expected an SDP"));
     }
-    std::str::from_utf8(body).map_err(|_| AppError::bad_request("the SDP is not UTF-8"))
+    std::str::from_utf8(body).map_err(|_| HttpError::invalid("the SDP is not UTF-8"))
 }
 
-fn header_value(s: &str) -> Result<HeaderValue, AppError> {
-    HeaderValue::from_str(s).map_err(|e| AppError::internal("building a response header", e))
+fn header_value(s: &str) -> Result<HeaderValue, HttpError> {
+    HeaderValue::from_str(s).map_err(|e| HttpError::internal("building a response header", e))
 }

@@ -1,0 +1,45 @@
+//! The hub's route table: method, path, who may call it, handler. [`super::app`] builds the router
+//! from it (the web admin's own table is nested at `/admin`); `hub/tests/router.rs` checks the
+//! access rules and the README's protocol list against [`table`].
+
+use std::sync::Arc;
+
+use axum::http::Method;
+use lectern_admin::routes::{Access, Entry, Route, entry, routes_of};
+
+use super::auth::TEACHERS;
+use super::{AppState, device, lesson_api, pages, rtc, whip};
+use crate::whip::Flow;
+
+/// Every route the hub serves itself.
+pub fn entries() -> Vec<Entry<Arc<AppState>>> {
+    use Access::{Anyone, Bearer, DeviceOrEnrollment, InBand};
+    use Method as M;
+    vec![
+        entry(M::GET, "/", Anyone, pages::index),
+        entry(M::GET, "/join/{room}", Anyone, pages::join),
+        entry(M::GET, "/assets/{name}", Anyone, pages::asset),
+        entry(M::GET, "/healthz", Anyone, pages::healthz),
+        entry(M::GET, "/rtc", InBand, rtc::upgrade),
+        // `{file}`: a lesson export (`attendance.csv` …) to GET, `live` or `end` to POST.
+        entry(M::GET, "/api/rooms/{room}/{file}", Bearer(TEACHERS), lesson_api::report),
+        entry(M::POST, "/api/rooms/{room}/{file}", Bearer(TEACHERS), device::command),
+        entry(M::GET, "/api/rooms/{room}/device", Bearer(TEACHERS), device::view),
+        entry(M::GET, "/device/ws", DeviceOrEnrollment, device::upgrade),
+        entry(M::POST, "/whip/{room}", Bearer(Flow::Whip.roles()), whip::whip_post),
+        entry(M::OPTIONS, "/whip/{room}", Anyone, whip::options),
+        entry(M::PATCH, "/whip/{room}/{id}", Bearer(Flow::Whip.roles()), whip::whip_patch),
+        entry(M::DELETE, "/whip/{room}/{id}", Bearer(Flow::Whip.roles()), whip::whip_delete),
+        entry(M::POST, "/whep/{room}", Bearer(Flow::Whep.roles()), whip::whep_post),
+        entry(M::OPTIONS, "/whep/{room}", Anyone, whip::options),
+        entry(M::POST, "/whep/{room}/return", Bearer(Flow::Return.roles()), whip::return_post),
+        entry(M::OPTIONS, "/whep/{room}/return", Anyone, whip::options),
+        entry(M::PATCH, "/whep/{room}/{id}", Bearer(Flow::Whep.roles()), whip::whep_patch),
+        entry(M::DELETE, "/whep/{room}/{id}", Bearer(Flow::Whep.roles()), whip::whep_delete),
+    ]
+}
+
+/// The hub's own routes without their handlers (the admin's are [`lectern_admin::routes::admin_table`]).
+pub fn table() -> Vec<Route> {
+    routes_of(&entries())
+}

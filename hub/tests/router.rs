@@ -1,0 +1,290 @@
+//! The hub's router in-process (`tower::ServiceExt::oneshot`, no sockets for HTTP): the access rules
+//! of its route table, the README's protocol list against that table, the WHIP error matrix and the
+//! lesson export API.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use lectern_admin::routes::Access;
+use lectern_common::time::unix_secs;
+use lectern_hub::config::MediaSettings;
+use lectern_hub::http::{AppState, app, routes};
+use lectern_hub::sfu::{Outlets, Sfu};
+use lectern_hub::store::Store;
+use lectern_hub::token::TokenKey;
+use lectern_proto::{Claims, Role, RoomId};
+use str0m::media::{Direction, MediaKind};
+use str0m::{Candidate, Rtc};
+use tower::ServiceExt;
+
+const SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+const ROLES: [Role; 5] = [Role::Teacher, Role::Student, Role::Device, Role::Viewer, Role::Admin];
+
+struct Hub {
+    app: Router,
+    _dir: tempfile::TempDir,
+}
+
+async fn hub() -> Hub {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = Store::open(dir.path()).await.expect("a store");
+    let media = MediaSettings {
+        bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        udp_port: 0,
+        shards: 1,
+        advertise_ips: Vec::new(),
+        ice_tcp: false,
+        ice_servers: Vec::new(),
+    };
+    let sfu = Sfu::start(&media, Outlets::default()).expect("media shards");
+    let state = AppState::new(TokenKey::new(SECRET.as_bytes().to_vec()), sfu, store, Vec::new(), false);
+    Hub { app: app(state), _dir: dir }
+}
+
+fn token(room: &str, role: Role, exp_offset: i64) -> String {
+    let now = unix_secs();
+    let claims = Claims {
+        sub: "test".into(),
+        room: RoomId::parse(room).expect("a room id"),
+        role,
+        name: Some("Test".into()),
+        exp: now.saturating_add_signed(exp_offset),
+        nbf: now - 10,
+        jti: lectern_hub::token::random_id(),
+        guest: false,
+    };
+    TokenKey::new(SECRET.as_bytes().to_vec()).issue(&claims)
+}
+
+fn offer(dir: Direction) -> String {
+    let _ = std::panic::catch_unwind(|| str0m::crypto::from_feature_flags().install_process_default());
+    let mut rtc = Rtc::builder().build(std::time::Instant::now());
+    rtc.add_local_candidate(Candidate::host("127.0.0.1:9".parse().expect("an address"), "udp").expect("a host"));
+    let mut api = rtc.sdp_api();
+    api.add_media(MediaKind::Audio, dir, None, None, None);
+    api.add_media(MediaKind::Video, dir, None, None, None);
+    api.apply().expect("an offer").0.to_sdp_string()
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl Resp {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+}
+
+impl Hub {
+    async fn call(&self, method: Method, path: &str, auth: Option<&str>, ctype: Option<&str>, body: &str) -> Resp {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = auth {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        if let Some(c) = ctype {
+            req = req.header(header::CONTENT_TYPE, c);
+        }
+        let req = req.body(Body::from(body.to_owned())).expect("a request");
+        let resp = self.app.clone().oneshot(req).await.expect("the router answers");
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("a body");
+        Resp { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
+    async fn get(&self, path: &str, auth: Option<&str>) -> Resp {
+        self.call(Method::GET, path, auth, None, "").await
+    }
+
+    async fn post_sdp(&self, path: &str, auth: Option<&str>, sdp: &str) -> Resp {
+        self.call(Method::POST, path, auth, Some("application/sdp"), sdp).await
+    }
+}
+
+/// A concrete request path for a route pattern in room `lab-1`.
+fn concrete(path: &str) -> String {
+    path.replace("{room}", "lab-1").replace("{id}", "deadbeef").replace("{file}", "attendance.csv")
+}
+
+#[tokio::test]
+async fn every_bearer_route_enforces_the_roles_of_its_table_row() {
+    let hub = hub().await;
+    let mut checked = 0;
+    for route in routes::table() {
+        let Access::Bearer(roles) = route.access else { continue };
+        let (method, path, label) =
+            (route.method.clone(), concrete(route.path), format!("{} {}", route.method, route.path));
+        let r = hub.call(method.clone(), &path, None, None, "").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{label} without a token: {}", r.text);
+        assert!(r.headers[header::WWW_AUTHENTICATE].to_str().is_ok_and(|v| v.starts_with("Bearer")), "{label}");
+        for role in ROLES {
+            let r = hub.call(method.clone(), &path, Some(&token("lab-1", role, 600)), None, "").await;
+            if roles.contains(&role) {
+                assert!(
+                    ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&r.status),
+                    "{label} as {role}: {}",
+                    r.text
+                );
+                let r = hub.call(method.clone(), &path, Some(&token("lab-2", role, 600)), None, "").await;
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{label} as {role} of another room: {}", r.text);
+            } else {
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{label} as {role}: {}", r.text);
+                assert_eq!(r.json()["error"], "forbidden", "{label}");
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} bearer routes in the table");
+}
+
+/// `METHOD /path` spans of the README's "Protocols" section.
+fn documented_protocol_routes() -> Vec<(String, String)> {
+    let readme = include_str!("../../README.md");
+    let start = readme.find("## Protocols").expect("a Protocols section");
+    let section = &readme[start + 3..];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    section
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|span| span.split_once(' '))
+        .filter(|(m, p)| {
+            Method::from_bytes(m.as_bytes()).is_ok() && m.chars().all(|c| c.is_ascii_uppercase()) && p.starts_with('/')
+        })
+        .map(|(m, p)| (m.to_owned(), p.to_owned()))
+        .collect()
+}
+
+/// A documented path matches a route pattern segment by segment; `{…}` on either side is any one segment.
+fn matches(pattern: &str, path: &str) -> bool {
+    let (a, b): (Vec<_>, Vec<_>) = (pattern.split('/').collect(), path.split('/').collect());
+    a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x == y || x.starts_with('{') || y.starts_with('{'))
+}
+
+#[test]
+fn the_readme_protocol_list_and_the_route_table_agree() {
+    let table = routes::table();
+    let documented = documented_protocol_routes();
+    assert!(documented.len() >= 10, "{documented:?}");
+    for (method, path) in &documented {
+        assert!(
+            table.iter().any(|r| r.method.as_str() == method && matches(r.path, path)),
+            "README documents {method} {path}, which the hub does not route"
+        );
+    }
+    // Every route that needs a credential is documented.
+    for r in table.iter().filter(|r| r.access != Access::Anyone) {
+        assert!(
+            documented.iter().any(|(m, p)| m == r.method.as_str() && matches(r.path, p)),
+            "{} {} is not in the README's Protocols section",
+            r.method,
+            r.path
+        );
+    }
+}
+
+#[tokio::test]
+async fn whip_error_matrix() {
+    let hub = hub().await;
+    let good = offer(Direction::SendOnly);
+    let device = token("lab-1", Role::Device, 600);
+
+    let r = hub.post_sdp("/whip/lab-1", None, &good).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers[header::WWW_AUTHENTICATE], "Bearer realm=\"lectern\"");
+    assert_eq!(r.json()["error"], "unauthorized");
+    let r = hub.post_sdp("/whip/lab-1", Some(&token("lab-1", Role::Device, -3600)), &good).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers[header::WWW_AUTHENTICATE], "Bearer realm=\"lectern\", error=\"invalid_token\"");
+    assert!(r.json()["detail"].as_str().is_some_and(|d| d.contains("expired")), "{}", r.text);
+
+    let r = hub.post_sdp("/whip/lab-1", Some(&token("lab-1", Role::Viewer, 600)), &good).await;
+    assert_eq!((r.status, r.json()["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+    let r = hub.post_sdp("/whip/lab-1", Some(&token("lab-2", Role::Device, 600)), &good).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.json()["detail"].as_str().is_some_and(|d| d.contains("lab-2")), "{}", r.text);
+
+    let r = hub.call(Method::POST, "/whip/lab-1", Some(&device), Some("text/plain"), &good).await;
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_media_type"))
+    );
+    let r = hub.call(Method::POST, "/whip/lab-1", Some(&device), None, &good).await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let r = hub.post_sdp("/whip/lab-1", Some(&device), "garbage").await;
+    assert_eq!((r.status, r.json()["error"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")));
+    assert!(r.json()["detail"].as_str().is_some_and(|d| d.starts_with("invalid SDP offer: ")), "{}", r.text);
+    let r = hub.post_sdp("/whip/no%20such", Some(&device), &good).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let r = hub.post_sdp("/whip/lab-1", Some(&device), &"v".repeat(lectern_hub::http::whip::MAX_SDP_BYTES + 1)).await;
+    assert_eq!((r.status, r.json()["error"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+
+    let frag = "a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n";
+    let r = hub
+        .call(Method::PATCH, "/whip/lab-1/deadbeef", Some(&device), Some("application/trickle-ice-sdpfrag"), frag)
+        .await;
+    assert_eq!((r.status, r.json()["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let r = hub.call(Method::DELETE, "/whip/lab-1/deadbeef", Some(&device), None, "").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // After every refusal the room still takes a publisher.
+    let r = hub.post_sdp("/whip/lab-1", Some(&device), &good).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "application/sdp");
+    let location = r.headers[header::LOCATION].to_str().expect("a Location").to_owned();
+    assert!(location.starts_with("/whip/lab-1/"), "{location}");
+    let r = hub.call(Method::DELETE, &location, Some(&device), None, "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+#[tokio::test]
+async fn lesson_exports_and_box_commands() {
+    let hub = hub().await;
+    let teacher = token("lab-1", Role::Teacher, 600);
+    let t = Some(teacher.as_str());
+    let r = hub.get("/api/rooms/lab-1/attendance.csv", t).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "no lesson yet: {}", r.text);
+    assert_eq!(r.json()["detail"], "no lesson recorded for room 'lab-1'");
+    for bad in ["grades.csv", "polls.xml", "attendance.CSV"] {
+        let r = hub.get(&format!("/api/rooms/lab-1/{bad}"), t).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{bad}");
+        assert_eq!(r.json()["detail"], "available: attendance, polls and chat, each .csv or .json", "{bad}");
+    }
+    let r = hub.get("/api/rooms/lab-1/attendance", t).await;
+    assert_eq!(r.json()["detail"], "expected e.g. attendance.csv");
+
+    let r = hub.get("/api/rooms/lab-1/chat.csv", t).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert!(r.text.starts_with("sent_at,from,text,deleted"), "{}", r.text);
+    let r = hub.get("/api/rooms/lab-1/chat.json", t).await;
+    assert_eq!((r.status, r.text.trim()), (StatusCode::OK, "[]"));
+    assert_eq!(r.headers[header::CONTENT_TYPE], "application/json");
+
+    // A box publishes: the live lesson has an attendee.
+    let r = hub.post_sdp("/whip/lab-1", Some(&token("lab-1", Role::Device, 600)), &offer(Direction::SendOnly)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = hub.get("/api/rooms/lab-1/attendance.csv", t).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.starts_with("name,role,joined_at") && r.text.contains("Test,device"), "{}", r.text);
+    assert_eq!(r.headers[header::CONTENT_DISPOSITION], "attachment; filename=\"lab-1-attendance.csv\"");
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+    let r = hub.get("/api/rooms/lab-1/polls.json", t).await;
+    assert_eq!((r.status, r.text.trim()), (StatusCode::OK, "[]"));
+
+    // No box on its control channel: the command has nowhere to go.
+    for action in ["live", "end"] {
+        let r = hub.call(Method::POST, &format!("/api/rooms/lab-1/{action}"), t, None, "").await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{action}");
+        assert_eq!(r.json()["detail"], "no classroom box is connected for room 'lab-1'");
+    }
+    let r = hub.call(Method::POST, "/api/rooms/lab-1/dance", t, None, "").await;
+    assert_eq!((r.status, r.json()["detail"].as_str()), (StatusCode::NOT_FOUND, Some("expected /live or /end")));
+    let r = hub.call(Method::POST, "/api/rooms/lab-1/dance", None, None, "").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "the token is checked before the action");
+}
