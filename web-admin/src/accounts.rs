@@ -135,7 +135,7 @@ pub async fn verify_password(hash: Option<String>, password: &str) -> bool {
 /// Creates an account after checking the username and the password policy. For callers outside a
 /// session (the hub's `admin create` command): the audit trail records it as by `cli`.
 pub async fn create(pool: &SqlitePool, username: &str, password: &str, role: Role) -> Result<Account> {
-    create_at(pool, username, password, role, crate::unix_now()).await
+    create_at(pool, username, password, role, lectern_common::time::unix_secs()).await
 }
 
 pub async fn create_at(pool: &SqlitePool, username: &str, password: &str, role: Role, now: u64) -> Result<Account> {

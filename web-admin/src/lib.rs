@@ -29,6 +29,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use base64::Engine;
+use lectern_common::time::unix_secs;
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -62,7 +63,7 @@ pub struct AdminState {
 
 impl AdminState {
     pub fn new(pool: SqlitePool, fleet: Arc<dyn Fleet>, secure_cookies: bool, mint: Mint) -> Self {
-        Self { pool, fleet, secure_cookies, clock: Arc::new(unix_now), mint }
+        Self { pool, fleet, secure_cookies, clock: Arc::new(unix_secs), mint }
     }
 
     pub fn now(&self) -> u64 {
@@ -132,10 +133,6 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AdminState) -> Router<S> 
 async fn no_store(mut resp: axum::response::Response) -> axum::response::Response {
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
-}
-
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// 256 random bits, URL-safe base64 (43 characters): session ids, CSRF tokens.

@@ -19,7 +19,7 @@ pub const CODE_TTL_SECS: u64 = 24 * 3600;
 
 /// Called by the hub at start: a fresh setup code if no enabled admin exists, else `None`.
 pub async fn ensure_setup_code(pool: &SqlitePool) -> Result<Option<String>> {
-    ensure_setup_code_at(pool, crate::unix_now()).await
+    ensure_setup_code_at(pool, lectern_common::time::unix_secs()).await
 }
 
 pub async fn ensure_setup_code_at(pool: &SqlitePool, now: u64) -> Result<Option<String>> {
