@@ -71,7 +71,7 @@ after=$(inside dpkg-query -W -f '${Package}\n' | sort)
 added=$(comm -13 <(echo "$before") <(echo "$after") | wc -l)
 echo "    deps.sh installed $added packages"
 
-echo "==> building the release binaries (inside, from scratch)"
+echo "==> building the release binaries (inside$([[ $keep -eq 1 ]] && echo ", on the kept build" || echo ", from scratch"))"
 build_ok=1
 inside bash -c "cd '$src' && cargo build --release --bins --locked --quiet" >"$root/tmp/build.log" 2>&1 || build_ok=0
 grep -E '^(error|warning: unused)' -A6 "$root/tmp/build.log" | head -30 || true
@@ -80,20 +80,27 @@ echo "==> lectern-appliance probe --check --virtual"
 probe_ok=1
 inside "$src/target/release/lectern-appliance" probe --check --virtual || probe_ok=0
 
+# demo.sh inside, until it prints its links (the box is live) or stops; then stopped. Its own process
+# group, so stopping it reaches demo.sh, whose trap stops the hub and the box. Succeeds if it went live.
+demo_until_live() {
+  local log=$1 pid ok=1
+  setsid chroot "$root" "${env_inside[@]}" bash -c "cd '$src' && LECTERN_LISTEN=127.0.0.1:18080 \
+    LECTERN_BOX_STATUS=127.0.0.1:18090 LECTERN_DATA_DIR=/tmp/lectern-demo scripts/demo.sh" >"$log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 600); do
+    if grep -q "Lectern is running" "$log"; then ok=0; break; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  return $ok
+}
+
 echo "==> scripts/demo.sh (until the box is live)"
 demo_log=$root/tmp/demo.log
-# Its own process group, so stopping it reaches demo.sh, whose trap stops the hub and the box.
-setsid chroot "$root" "${env_inside[@]}" bash -c "cd '$src' && LECTERN_LISTEN=127.0.0.1:18080 \
-  LECTERN_BOX_STATUS=127.0.0.1:18090 LECTERN_DATA_DIR=/tmp/lectern-demo scripts/demo.sh" >"$demo_log" 2>&1 &
-demo=$!
 demo_ok=0
-for _ in $(seq 1 600); do
-  if grep -q "Lectern is running" "$demo_log"; then demo_ok=1; break; fi
-  kill -0 "$demo" 2>/dev/null || break
-  sleep 0.5
-done
-kill -TERM -- "-$demo" 2>/dev/null || true
-wait "$demo" 2>/dev/null || true
+demo_until_live "$demo_log" && demo_ok=1
 
 # The bug this rehearsal exists for: without gstreamer1.0-x the box never went live. Take it away:
 # the element check must name it, and demo.sh must put it back and go live.
@@ -103,17 +110,8 @@ named=0
 check=$(inside "$src/target/release/lectern-appliance" probe --check --virtual 2>/dev/null || true)
 echo "$check" | sed 's/^/    /'
 [[ $check == *"gstreamer1.0-x"* ]] && named=1
-setsid chroot "$root" "${env_inside[@]}" bash -c "cd '$src' && LECTERN_LISTEN=127.0.0.1:18080 \
-  LECTERN_BOX_STATUS=127.0.0.1:18090 LECTERN_DATA_DIR=/tmp/lectern-demo scripts/demo.sh" >"$demo_log.2" 2>&1 &
-demo=$!
 again_ok=0
-for _ in $(seq 1 600); do
-  if grep -q "Lectern is running" "$demo_log.2"; then again_ok=1; break; fi
-  kill -0 "$demo" 2>/dev/null || break
-  sleep 0.5
-done
-kill -TERM -- "-$demo" 2>/dev/null || true
-wait "$demo" 2>/dev/null || true
+demo_until_live "$demo_log.2" && again_ok=1
 
 echo
 echo "fresh Debian 12 rehearsal ($((SECONDS - start)) s):"

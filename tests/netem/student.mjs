@@ -6,20 +6,12 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// The same flags as the browser tests (fake camera and microphone, no sandbox inside a namespace).
+import { CHROMIUM_ARGS } from '../browser/harness.mjs';
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const { chromium } = createRequire(path.join(HERE, '../browser/package.json'))('playwright-core');
 
-const CHROMIUM_ARGS = [
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--disable-sync',
-  '--autoplay-policy=no-user-gesture-required',
-];
 
 export class Student {
   /** Launches Chromium inside `netns`; `origin` (the hub's plain-http origin) is treated as secure so the page may open a camera. */
