@@ -1,6 +1,6 @@
 //! lectern-hub: the server a classroom box publishes to and students join. HTTP/WebSocket edge in
 //! [`http`] (start at [`http::app`]); the str0m SFU in [`sfu`] (start at [`sfu::core::ShardCore`],
-//! then [`sfu::room::Room`]); WHIP/WHEP as protocol in [`whip`]; the boxes' control channels in
+//! then [`sfu::room::Room`]), its threads and sockets in [`media_io`]; WHIP/WHEP as protocol in [`whip`]; the boxes' control channels in
 //! [`device_registry`]; tokens in [`token`], persistence in [`store`], time as input in [`time`].
 
 pub mod assets;
@@ -9,6 +9,7 @@ pub mod config;
 pub mod device_registry;
 pub mod enroll;
 pub mod http;
+pub mod media_io;
 pub mod secret;
 pub mod serve;
 pub mod sfu;

@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 
 use crate::config::Settings;
 use crate::http::{AppState, app};
+use crate::media_io::{Outlets, Sfu};
 use crate::secret;
-use crate::sfu::{Outlets, Sfu};
 use crate::store::Store;
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -11,7 +11,7 @@ use lectern_admin::routes::Access;
 use lectern_common::time::unix_secs;
 use lectern_hub::config::MediaSettings;
 use lectern_hub::http::{AppState, app, routes};
-use lectern_hub::sfu::{Outlets, Sfu};
+use lectern_hub::media_io::{Outlets, Sfu};
 use lectern_hub::store::Store;
 use lectern_hub::token::TokenKey;
 use lectern_proto::{Claims, Role, RoomId};

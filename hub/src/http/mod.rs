@@ -18,7 +18,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::routing::get;
 
-use crate::sfu::Sfu;
+use crate::media_io::Sfu;
 use crate::store::Store;
 use crate::token::TokenKey;
 

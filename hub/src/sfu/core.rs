@@ -1,6 +1,6 @@
 //! The sans-IO heart of a shard: its transport ([`PeerTable`]) and its rooms. It feeds packets
 //! and time to the peers and hands each peer's events to the peer's [`Room`]; it reads no clock
-//! and sends to no channel. The shard's IO shell ([`super::shard`]) feeds it and delivers what
+//! and sends to no channel. The shard's IO shell ([`crate::media_io::shard`]) feeds it and delivers what
 //! it queues (datagrams, [`RoomOutput`]s); tests feed it directly with str0m clients on simulated
 //! time.
 

@@ -4,10 +4,11 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use lectern_hub::media_io::Outlets;
+use lectern_hub::media_io::shard::Shard;
 use lectern_hub::sfu::core::ShardCore;
 use lectern_hub::sfu::peer::Datagram;
-use lectern_hub::sfu::shard::Shard;
-use lectern_hub::sfu::{Command, Ident, Outlets};
+use lectern_hub::sfu::{Command, Ident};
 use lectern_hub::store::Transport;
 use lectern_hub::time::Now;
 use lectern_proto::{ParticipantId, Role, RoomId};

@@ -13,7 +13,7 @@ use str0m::net::Protocol;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
-use super::peer::Datagram;
+use crate::sfu::peer::Datagram;
 
 /// Datagrams read per `recvmmsg`.
 pub const RECV_BATCH: usize = 16;

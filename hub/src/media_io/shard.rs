@@ -16,12 +16,12 @@ use lectern_proto::{ParticipantId, RoomId};
 use str0m::net::Protocol;
 use tokio::sync::mpsc;
 
-use super::command::{Command, Reply};
-use super::core::{Offering, ShardCore};
-use super::peer::Datagram;
-use super::room::RoomOutput;
 use super::tcp::NetEvent;
 use super::udp::{MediaSocket, RECV_BATCH, gso_runs};
+use crate::sfu::command::{Command, Reply};
+use crate::sfu::core::{Offering, ShardCore};
+use crate::sfu::peer::Datagram;
+use crate::sfu::room::RoomOutput;
 use crate::store::StoreEvent;
 use crate::time::Now;
 
