@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use lectern_proto::signal::IceServer;
+
+use crate::turn::{Secret, TurnServer};
 use serde::Deserialize;
 
 /// The file form: everything optional so a file may set only what it changes.
@@ -29,6 +31,16 @@ struct FileMedia {
     advertise_ips: Option<Vec<IpAddr>>,
     ice_tcp: Option<bool>,
     ice_servers: Option<Vec<IceServer>>,
+    turn: Option<Vec<FileTurn>>,
+}
+
+/// A `[[media.turn]]` entry as written: exactly one of `secret` and `secret_file`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTurn {
+    urls: Vec<String>,
+    secret: Option<String>,
+    secret_file: Option<PathBuf>,
 }
 
 /// Validated settings the hub runs with.
@@ -72,6 +84,8 @@ pub struct MediaSettings {
     pub ice_tcp: bool,
     /// STUN/TURN servers handed to clients (WHIP/WHEP `Link` headers, browsers' `iceServers`).
     pub ice_servers: Vec<IceServer>,
+    /// coturn relays sharing a secret with the hub, which mints each participant a credential.
+    pub turn: Vec<TurnServer>,
 }
 
 impl Default for Settings {
@@ -89,6 +103,7 @@ impl Default for Settings {
                 advertise_ips: Vec::new(),
                 ice_tcp: true,
                 ice_servers: Vec::new(),
+                turn: Vec::new(),
             },
         }
     }
@@ -136,6 +151,10 @@ impl Settings {
             set(&mut self.media.advertise_ips, m.advertise_ips);
             set(&mut self.media.ice_tcp, m.ice_tcp);
             set(&mut self.media.ice_servers, m.ice_servers);
+            if let Some(turn) = m.turn {
+                self.media.turn =
+                    turn.into_iter().enumerate().map(|(i, t)| turn_server(i, t)).collect::<Result<_, _>>()?;
+            }
         }
         Ok(())
     }
@@ -220,6 +239,39 @@ impl Settings {
     }
 }
 
+/// A `[[media.turn]]` entry checked and its secret read: errors name `media.turn[i].<key>`.
+fn turn_server(i: usize, t: FileTurn) -> anyhow::Result<TurnServer> {
+    if t.urls.is_empty() {
+        bail!("media.turn[{i}].urls: at least one turn: or turns: URL is needed");
+    }
+    for url in &t.urls {
+        let scheme = url.split(':').next().unwrap_or("");
+        let rest = url.get(scheme.len() + 1..).unwrap_or("");
+        if !matches!(scheme, "turn" | "turns") || rest.is_empty() || url.contains(['<', '>', '"', ' ', '\n', '\r']) {
+            bail!("media.turn[{i}].urls: '{url}' is not a turn: or turns: URL");
+        }
+    }
+    let secret = match (t.secret, t.secret_file) {
+        (Some(s), None) => s,
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .with_context(|| format!("media.turn[{i}].secret_file: cannot read {}", path.display()))?
+            .trim()
+            .to_owned(),
+        (Some(_), Some(_)) => bail!("media.turn[{i}]: set secret or secret_file, not both"),
+        (None, None) => bail!("media.turn[{i}]: secret or secret_file is needed"),
+    };
+    if secret.is_empty() {
+        bail!("media.turn[{i}].secret: is empty");
+    }
+    Ok(TurnServer { urls: t.urls, secret: Secret::new(secret) })
+}
+
+/// Servers in `[[media.ice_servers]]` with a fixed TURN password: it goes to every participant and
+/// never expires, so start-up warns about it (`[[media.turn]]` mints short-lived ones instead).
+pub fn static_turn_passwords(servers: &[IceServer]) -> impl Iterator<Item = &str> {
+    servers.iter().filter(|s| s.credential.is_some()).flat_map(|s| s.urls.iter().map(String::as_str))
+}
+
 fn set<T>(slot: &mut T, v: Option<T>) {
     if let Some(v) = v {
         *slot = v;
@@ -287,6 +339,65 @@ mod tests {
         assert!(Settings::load(&over, &no_env).is_err());
         std::fs::write(&path, "[[media.ice_servers]]\nurls = [\"stun:s.example:3478\"]\n").unwrap();
         assert_eq!(Settings::load(&over, &no_env).unwrap().media.ice_servers.len(), 1);
+    }
+
+    fn load_text(text: &str) -> anyhow::Result<Settings> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        std::fs::write(&path, text).unwrap();
+        Settings::load(&Overrides { config: Some(path), ..Default::default() }, &no_env)
+    }
+
+    fn turn_error(text: &str) -> String {
+        format!("{:#}", load_text(text).unwrap_err())
+    }
+
+    #[test]
+    fn turn_entries_are_validated_with_the_key_named() {
+        let urls = "urls = [\"turn:t.example:3478?transport=udp\"]\n";
+        let err = turn_error(&format!("[[media.turn]]\n{urls}"));
+        assert!(err.contains("media.turn[0]") && err.contains("secret or secret_file"), "{err}");
+        let err = turn_error(&format!("[[media.turn]]\n{urls}secret = \"a\"\nsecret_file = \"/x\"\n"));
+        assert!(err.contains("media.turn[0]") && err.contains("not both"), "{err}");
+        let err = turn_error("[[media.turn]]\nurls = []\nsecret = \"s\"\n");
+        assert!(err.contains("media.turn[0].urls"), "{err}");
+        let err = turn_error("[[media.turn]]\nurls = [\"stun:t.example:3478\"]\nsecret = \"s\"\n");
+        assert!(err.contains("media.turn[0].urls") && err.contains("stun:t.example"), "{err}");
+        let err = turn_error(&format!("[[media.turn]]\n{urls}secret = \"\"\n"));
+        assert!(err.contains("media.turn[0].secret") && err.contains("empty"), "{err}");
+        let err = turn_error(&format!("[[media.turn]]\n{urls}secret = \"s\"\npassword = \"p\"\n"));
+        assert!(err.contains("password"), "{err}");
+    }
+
+    #[test]
+    fn an_unreadable_secret_file_fails_naming_the_key_and_never_shows_the_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let err = turn_error(&format!(
+            "[[media.turn]]\nurls = [\"turn:t.example:3478\"]\nsecret_file = \"{}\"\n",
+            missing.display()
+        ));
+        assert!(err.contains("media.turn[0].secret_file") && err.contains("missing"), "{err}");
+        let file = dir.path().join("turn-secret");
+        std::fs::write(&file, "shared-with-coturn\n").unwrap();
+        let s = load_text(&format!(
+            "[[media.turn]]\nurls = [\"turn:t.example:3478?transport=tcp\", \"turns:t.example:443\"]\nsecret_file = \"{}\"\n",
+            file.display()
+        ))
+        .unwrap();
+        assert_eq!(s.media.turn.len(), 1);
+        assert_eq!(s.media.turn[0].secret, Secret::new("shared-with-coturn".into()), "trailing newline trimmed");
+        assert!(!format!("{s:?}").contains("shared-with-coturn"));
+    }
+
+    #[test]
+    fn static_turn_passwords_are_found_for_the_start_up_warning() {
+        let s = load_text(
+            "[[media.ice_servers]]\nurls = [\"stun:s.example:3478\"]\n\
+             [[media.ice_servers]]\nurls = [\"turn:t.example:3478\"]\nusername = \"u\"\ncredential = \"c\"\n",
+        )
+        .unwrap();
+        assert_eq!(static_turn_passwords(&s.media.ice_servers).collect::<Vec<_>>(), ["turn:t.example:3478"]);
     }
 
     #[test]

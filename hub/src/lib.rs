@@ -16,4 +16,5 @@ pub mod sfu;
 pub mod store;
 pub mod time;
 pub mod token;
+pub mod turn;
 pub mod whip;

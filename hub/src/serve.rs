@@ -33,7 +33,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let outlets =
         Outlets { store: Some(store.clone().spawn_writer()), devices: Some(devices_tx), sessions: Some(sessions_tx) };
     let sfu = Sfu::start(&settings.media, outlets)?;
-    let mut state = AppState::new(key, sfu, store, settings.media.ice_servers.clone(), settings.behind_tls);
+    for url in crate::config::static_turn_passwords(&settings.media.ice_servers) {
+        tracing::warn!(
+            %url,
+            "media.ice_servers: a fixed TURN password goes to every participant and never expires; \
+             prefer [[media.turn]] with coturn's shared secret"
+        );
+    }
+    let ice = crate::turn::IceServers { fixed: settings.media.ice_servers.clone(), turn: settings.media.turn.clone() };
+    let mut state = AppState::new(key, sfu, store, ice, settings.behind_tls);
     if !settings.join_limit
         && let Some(s) = Arc::get_mut(&mut state)
     {

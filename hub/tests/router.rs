@@ -14,7 +14,9 @@ use lectern_hub::http::{AppState, app, routes};
 use lectern_hub::media_io::{Outlets, Sfu};
 use lectern_hub::store::Store;
 use lectern_hub::token::TokenKey;
-use lectern_proto::{Claims, Role, RoomId};
+use lectern_hub::turn::{IceServers, LIFETIME_SECS, Secret, TurnServer};
+use lectern_proto::signal::IceServer;
+use lectern_proto::{Claims, ParticipantId, Role, RoomId};
 use str0m::media::{Direction, MediaKind};
 use str0m::{Candidate, Rtc};
 use tower::ServiceExt;
@@ -28,6 +30,10 @@ struct Hub {
 }
 
 async fn hub() -> Hub {
+    hub_with(IceServers::default()).await
+}
+
+async fn hub_with(ice: IceServers) -> Hub {
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = Store::open(dir.path()).await.expect("a store");
     let media = MediaSettings {
@@ -37,9 +43,10 @@ async fn hub() -> Hub {
         advertise_ips: Vec::new(),
         ice_tcp: false,
         ice_servers: Vec::new(),
+        turn: Vec::new(),
     };
     let sfu = Sfu::start(&media, Outlets::default()).expect("media shards");
-    let state = AppState::new(TokenKey::new(SECRET.as_bytes().to_vec()), sfu, store, Vec::new(), false);
+    let state = AppState::new(TokenKey::new(SECRET.as_bytes().to_vec()), sfu, store, ice, false);
     Hub { app: app(state), _dir: dir }
 }
 
@@ -287,4 +294,64 @@ async fn lesson_exports_and_box_commands() {
     assert_eq!((r.status, r.json()["detail"].as_str()), (StatusCode::NOT_FOUND, Some("expected /live or /end")));
     let r = hub.call(Method::POST, "/api/rooms/lab-1/dance", None, None, "").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "the token is checked before the action");
+}
+
+/// `(url, username, credential)` of each `rel="ice-server"` Link header.
+fn ice_links(h: &HeaderMap) -> Vec<(String, Option<String>, Option<String>)> {
+    let param = |link: &str, name: &str| {
+        let start = link.find(&format!("; {name}=\"")).map(|i| i + name.len() + 4)?;
+        link[start..].split('"').next().map(str::to_owned)
+    };
+    h.get_all(header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter(|l| l.contains("rel=\"ice-server\""))
+        .map(|l| {
+            let url = l.trim_start_matches('<').split('>').next().unwrap_or("").to_owned();
+            (url, param(l, "username"), param(l, "credential"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn whip_answers_carry_a_minted_turn_credential_and_options_carries_none() {
+    let urls = ["turn:relay.test:3478?transport=udp", "turn:relay.test:3478?transport=tcp", "turns:relay.test:443"];
+    let relay = TurnServer { urls: urls.map(str::to_owned).to_vec(), secret: Secret::new("relay-secret".into()) };
+    let stun = IceServer { urls: vec!["stun:stun.test:3478".into()], username: None, credential: None };
+    let static_turn = IceServer {
+        urls: vec!["turn:old.test:3478".into()],
+        username: Some("lectern".into()),
+        credential: Some("static-password".into()),
+    };
+    let hub = hub_with(IceServers { fixed: vec![stun, static_turn], turn: vec![relay.clone()] }).await;
+
+    let r = hub.call(Method::OPTIONS, "/whip/lab-1", None, None, "").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(ice_links(&r.headers), [("stun:stun.test:3478".to_owned(), None, None)]);
+
+    let before = unix_secs();
+    let r = hub.post_sdp("/whip/lab-1", Some(&token("lab-1", Role::Device, 600)), &offer(Direction::SendOnly)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let links = ice_links(&r.headers);
+    let minted: Vec<_> = links.iter().filter(|(url, ..)| url.contains("relay.test")).collect();
+    assert_eq!(minted.iter().map(|(url, ..)| url.as_str()).collect::<Vec<_>>(), urls);
+    let (_, Some(user), Some(cred)) = minted[0] else { panic!("no credential in {links:?}") };
+    let (expiry, participant) = user.split_once(':').expect("<expiry>:<participant>");
+    let expiry: u64 = expiry.parse().expect("a unix time");
+    assert!((before + LIFETIME_SECS..=unix_secs() + LIFETIME_SECS).contains(&expiry), "{user}");
+    let id: u64 = participant.strip_prefix('p').and_then(|p| p.parse().ok()).expect("a participant id");
+    let expected = relay.mint(ParticipantId(id), expiry - LIFETIME_SECS);
+    assert_eq!((Some(user), Some(cred)), (expected.username.as_ref(), expected.credential.as_ref()));
+    assert!(minted.iter().all(|(_, u, c)| u.as_ref() == Some(user) && c.as_ref() == Some(cred)));
+    // Authenticated answers still carry the fixed servers.
+    assert!(links.iter().any(|(url, ..)| url == "turn:old.test:3478"));
+
+    let r = hub.post_sdp("/whep/lab-1", Some(&token("lab-1", Role::Viewer, 600)), &offer(Direction::RecvOnly)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let whep_user = ice_links(&r.headers).into_iter().find(|(url, ..)| url == urls[2]).and_then(|(_, u, _)| u);
+    assert!(whep_user.is_some_and(|u| &u != user), "each session is its own participant");
+
+    let r = hub.call(Method::OPTIONS, "/whep/lab-1", None, None, "").await;
+    assert!(ice_links(&r.headers).iter().all(|(_, u, c)| u.is_none() && c.is_none()));
+    assert!(!r.headers.get_all(header::LINK).iter().any(|v| v.to_str().is_ok_and(|l| l.contains("turn:"))));
 }

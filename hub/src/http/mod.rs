@@ -28,7 +28,8 @@ pub struct AppState {
     pub store: Store,
     /// WHIP/WHEP sessions by resource id.
     pub resources: crate::whip::Resources,
-    pub ice_servers: Vec<lectern_proto::signal::IceServer>,
+    /// STUN/TURN servers: fixed ones, and coturn relays the hub mints credentials for.
+    pub ice: crate::turn::IceServers,
     /// Classroom boxes on their control channel.
     pub devices: Arc<crate::device_registry::DeviceRegistry>,
     /// Join attempts per client address; `None` when turned off.
@@ -70,13 +71,7 @@ async fn security_headers(mut resp: axum::response::Response) -> axum::response:
 
 impl AppState {
     /// `behind_tls`: browsers reach the hub over HTTPS, so the admin's session cookie gets `Secure`.
-    pub fn new(
-        key: TokenKey,
-        sfu: Sfu,
-        store: Store,
-        ice_servers: Vec<lectern_proto::signal::IceServer>,
-        behind_tls: bool,
-    ) -> Arc<Self> {
+    pub fn new(key: TokenKey, sfu: Sfu, store: Store, ice: crate::turn::IceServers, behind_tls: bool) -> Arc<Self> {
         let devices = Arc::new(crate::device_registry::DeviceRegistry::new(key.clone()));
         let mint_key = key.clone();
         let mint: lectern_admin::Mint = Arc::new(move |c| mint_key.issue(&c));
@@ -86,7 +81,7 @@ impl AppState {
             sfu,
             store,
             resources: Default::default(),
-            ice_servers,
+            ice,
             devices,
             admin,
             join_limiter: Some(Mutex::new(crate::classroom::JoinLimiter::new(crate::classroom::Rate::JOIN))),

@@ -96,7 +96,7 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>) {
                 // None: the room let go of us (denied, removed, lesson ended, media lost).
                 let Some(mut ev) = ev else { break };
                 if let ServerMsg::Joined { ice_servers, .. } = &mut ev {
-                    ice_servers.clone_from(&st.ice_servers);
+                    *ice_servers = st.ice.for_participant(pid, unix_secs());
                 }
                 let fatal = matches!(ev, ServerMsg::Error { fatal: true, .. });
                 if !send(&mut ws, &ev).await || fatal { break }

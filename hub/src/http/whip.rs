@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use lectern_common::time::unix_secs;
 use lectern_proto::{Role, RoomId};
 use str0m::change::SdpOffer;
 
@@ -55,7 +56,8 @@ pub async fn options(State(st): State<Arc<AppState>>) -> Response {
         [(header::ALLOW, "OPTIONS, POST"), (header::HeaderName::from_static("accept-post"), "application/sdp")],
     )
         .into_response();
-    add_ice_links(resp.headers_mut(), &st.ice_servers);
+    // Unauthenticated: STUN only, never a TURN credential.
+    add_ice_links(resp.headers_mut(), &st.ice.public());
     resp
 }
 
@@ -122,7 +124,7 @@ async fn create(
     h.insert(header::LOCATION, header_value(&location)?);
     h.insert(header::ETAG, header_value(&format!("\"{id}\""))?);
     h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Location, ETag, Link"));
-    add_ice_links(h, &st.ice_servers);
+    add_ice_links(h, &st.ice.for_participant(participant, unix_secs()));
     Ok(resp)
 }
 

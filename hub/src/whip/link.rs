@@ -1,5 +1,6 @@
 //! ICE servers as `Link: <url>; rel="ice-server"` header values (RFC 9725 §4.6), sent with the
-//! answer and on `OPTIONS` so a client can use the hub's STUN/TURN servers.
+//! answer (with the participant's minted TURN credentials, [`crate::turn`]) and on `OPTIONS` (STUN
+//! only: that answer is unauthenticated) so a client can use the hub's STUN/TURN servers.
 
 use lectern_proto::signal::IceServer;
 
