@@ -28,7 +28,8 @@ if [[ "${1:-}" == "--list" ]]; then
 fi
 if [[ "${1:-}" == "--test" ]]; then
   # The network test bed (tests/netem): namespaces, tc, nft, its TUN delay forwarder.
-  packages+=(chromium nodejs npm python3 python3-venv systemd nftables iproute2 procps)
+  # coturn: the relay the TURN tests start on loopback (hub/tests/turn_coturn.rs).
+  packages+=(chromium nodejs npm python3 python3-venv systemd nftables iproute2 procps coturn)
 fi
 
 missing=()
@@ -47,6 +48,11 @@ if ((${#missing[@]})); then
   [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Debian's coturn enables and starts a host-wide relay; the tests start their own, so a coturn
+  # installed here is stopped and disabled (one that was already installed is left as it was).
+  if [[ " ${missing[*]} " == *" coturn "* && -d /run/systemd/system ]]; then
+    "${sudo_cmd[@]}" systemctl disable --now coturn
+  fi
 fi
 
 if ! command -v cargo >/dev/null || ! command -v rustc >/dev/null; then
