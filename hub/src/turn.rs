@@ -2,12 +2,14 @@
 //! share a secret, and the hub mints each participant a username `"<expiry>:<participant>"` with
 //! `credential = base64(HMAC-SHA1(secret, username))`. Sans-IO: the clock comes in as `now_unix`.
 //!
-//! How coturn treats an expired username: it recomputes the HMAC and compares the timestamp with its
-//! own clock on every authenticated request (Allocate, and also Refresh, CreatePermission and
-//! ChannelBind of a running allocation), and answers `401 Unauthorized` once the timestamp is in
-//! the past; it also caps an allocation's lifetime at that timestamp. So a credential must outlive
-//! the session that uses it, which is why [`LIFETIME_SECS`] covers a whole school day instead of
-//! being refreshed over `/rtc`.
+//! How coturn treats an expired username (observed with Debian's coturn 4.6.1, see
+//! `hub/tests/turn_coturn.rs`): coturn checks the timestamp only when a new allocation
+//! authenticates. An Allocate with an expired username gets `401 Unauthorized` (its log says
+//! "Cannot find credentials of user <…>"), but an allocation made before the expiry keeps
+//! answering Refresh and CreatePermission with the same username afterwards. So a credential must
+//! be valid whenever the participant may need a *new* allocation (first connection, ICE restart,
+//! a second relay URL), which [`LIFETIME_SECS`] covers for a whole lesson without sending fresh
+//! ones over `/rtc`; a rejoin gets a freshly minted one in its `joined` message.
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -16,9 +18,9 @@ use lectern_proto::signal::IceServer;
 use sha1::Sha1;
 
 /// How long a minted credential is valid: 12 hours, the cap. A classroom box publishes from the
-/// first lesson of the day to the last on one WHIP session and a browser keeps its relay for the
-/// whole lesson, and coturn refuses the Refresh of an allocation whose username has expired
-/// (module doc). A leaked credential is still worth at most half a day of relaying.
+/// first lesson of the day to the last on one WHIP session and a browser may need a new
+/// allocation (ICE restart) at any point of its lesson, and coturn refuses new allocations with an
+/// expired username (module doc). A leaked credential can open relays for at most half a day.
 pub const LIFETIME_SECS: u64 = 12 * 60 * 60;
 
 /// A coturn secret. Its `Debug` never shows it, so settings can be logged.

@@ -62,6 +62,8 @@ fn start_coturn(secret: &str) -> Coturn {
         .args(["--use-auth-secret", &format!("--static-auth-secret={secret}"), "--realm=lectern"])
         .arg(format!("--pidfile={}", dir.path().join("turnserver.pid").display()))
         .arg(format!("--log-file={}", log.display()))
+        // Its own user database, not the host's /var/lib/turn/turndb.
+        .arg(format!("--userdb={}", dir.path().join("turndb").display()))
         .current_dir(dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -146,6 +148,7 @@ fn coturn_accepts_a_fresh_credential_and_refuses_an_expired_one() {
     let out = uclient(&coturn, &user, &cred, false);
     let said = text(&out);
     assert!(!out.status.success(), "expired credential accepted: {said}");
+    // uclient retries the Allocate and gives up: coturn answers each with 401 Unauthorized.
     assert!(said.contains("Cannot complete Allocation"), "{said}");
     // coturn says why in its log; it writes it as it answers, so a short deadline is plenty.
     let deadline = Instant::now() + Duration::from_secs(5);
