@@ -1,5 +1,6 @@
-//! WHIP/WHEP over real HTTP against the real `lectern-hub` binary: the error matrix, and the
-//! room keeps serving after every refusal.
+//! WHIP/WHEP over real HTTP against the real `lectern-hub` binary: the error matrix, the room
+//! keeps serving after every refusal, and which ICE servers (minted TURN credentials) each answer
+//! hands out.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -16,7 +17,7 @@ const SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
 struct Hub {
     child: Child,
     base: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Hub {
@@ -28,9 +29,16 @@ impl Drop for Hub {
 
 impl Hub {
     fn start() -> Self {
+        Self::start_with(|_| "[[media.ice_servers]]\nurls = [\"stun:stun.test.invalid:3478\"]\n".to_owned())
+    }
+
+    /// The hub with the configuration `config(data_dir)`; its log goes to `<data_dir>/hub.log`.
+    fn start_with(config: impl FnOnce(&std::path::Path) -> String) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("hub.toml");
-        std::fs::write(&config, "[[media.ice_servers]]\nurls = [\"stun:stun.test.invalid:3478\"]\n").unwrap();
+        let config_path = dir.path().join("hub.toml");
+        std::fs::write(&config_path, config(dir.path())).unwrap();
+        let config = config_path;
+        let log = std::fs::File::create(dir.path().join("hub.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_lectern-hub"))
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(&config)
@@ -40,8 +48,9 @@ impl Hub {
             .env("LECTERN_UDP_PORT", "0")
             .env("LECTERN_BIND_IP", "127.0.0.1")
             .env("LECTERN_SHARDS", "1")
+            .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("hub binary starts");
         // The hub prints its address once it listens; the read blocks until then (or EOF on failure).
@@ -52,7 +61,7 @@ impl Hub {
             assert!(out.read_line(&mut line).unwrap() > 0, "hub exited before listening");
         }
         let base = line.trim().trim_start_matches("listening on ").to_owned();
-        Self { child, base, _dir: dir }
+        Self { child, base, dir }
     }
 }
 
@@ -412,4 +421,57 @@ fn a_signalling_message_larger_than_the_socket_buffer_arrives_whole() {
         assert!(reply["message"].as_str().unwrap().starts_with("invalid SDP offer"), "{reply}");
         ws.send(Message::text(r#"{"type":"leave"}"#)).await.unwrap();
     });
+}
+
+#[test]
+fn a_joined_student_gets_a_minted_turn_credential_and_options_gets_none() {
+    use futures_util::{SinkExt, StreamExt};
+    use lectern_hub::turn::{LIFETIME_SECS, Secret, TurnServer};
+    use lectern_proto::signal::ServerMsg;
+    use tokio_tungstenite::tungstenite::Message;
+    const TURN_SECRET: &str = "coturn-shared-secret-for-the-test";
+    let relay_urls = ["turn:relay.test.invalid:3478?transport=udp", "turns:relay.test.invalid:443"];
+    let hub = Hub::start_with(|dir| {
+        let secret_file = dir.join("turn-secret");
+        std::fs::write(&secret_file, format!("{TURN_SECRET}\n")).unwrap();
+        format!(
+            "[[media.ice_servers]]\nurls = [\"stun:stun.test.invalid:3478\"]\n\
+             [[media.ice_servers]]\nurls = [\"turn:old.test.invalid:3478\"]\nusername = \"u\"\ncredential = \"static-pw\"\n\
+             [[media.turn]]\nurls = {relay_urls:?}\nsecret_file = {:?}\n",
+            secret_file.display().to_string()
+        )
+    });
+    let log = std::fs::read_to_string(hub.dir.path().join("hub.log")).unwrap();
+    assert!(log.contains("fixed TURN password") && log.contains("turn:old.test.invalid:3478"), "{log}");
+
+    let options = agent().options(format!("{}/whip/demo", hub.base)).call().expect("hub answers");
+    let links: Vec<_> = options.headers().get_all("link").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    assert_eq!(links, ["<stun:stun.test.invalid:3478>; rel=\"ice-server\""]);
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let url = format!("{}/rtc", hub.base.replace("http://", "ws://"));
+    let before = unix_secs();
+    let joined = rt.block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
+        let join = serde_json::json!({ "type": "join", "token": token("demo", Role::Student, 600) });
+        ws.send(Message::text(join.to_string())).await.unwrap();
+        let msg = loop {
+            let msg = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap();
+            if let Message::Text(t) = msg {
+                break serde_json::from_str::<ServerMsg>(t.as_str()).unwrap();
+            }
+        };
+        ws.send(Message::text(r#"{"type":"leave"}"#)).await.unwrap();
+        msg
+    });
+    let ServerMsg::Joined { participant_id, ice_servers, .. } = joined else { panic!("not joined: {joined:?}") };
+    assert_eq!(ice_servers.len(), 3, "{ice_servers:?}");
+    let minted = &ice_servers[2];
+    assert_eq!(minted.urls, relay_urls);
+    let expiry: u64 = minted.username.as_deref().and_then(|u| u.split(':').next()?.parse().ok()).unwrap();
+    assert!((before + LIFETIME_SECS..=unix_secs() + LIFETIME_SECS).contains(&expiry), "{minted:?}");
+    let relay = TurnServer { urls: relay_urls.map(str::to_owned).to_vec(), secret: Secret::new(TURN_SECRET.into()) };
+    assert_eq!(minted, &relay.mint(participant_id, expiry - LIFETIME_SECS), "minted from the file's secret");
+    let log = std::fs::read_to_string(hub.dir.path().join("hub.log")).unwrap();
+    assert!(!log.contains(TURN_SECRET), "the TURN secret is logged: {log}");
 }
