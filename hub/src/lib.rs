@@ -1,7 +1,8 @@
 //! lectern-hub: the server a classroom box publishes to and students join. HTTP/WebSocket edge in
 //! [`http`] (start at [`http::app`]); the str0m SFU in [`sfu`] (start at [`sfu::core::ShardCore`],
 //! then [`sfu::room::Room`]), its threads and sockets in [`media_io`]; WHIP/WHEP as protocol in [`whip`]; the boxes' control channels in
-//! [`device_registry`]; tokens in [`token`], persistence in [`store`], time as input in [`time`].
+//! [`device_registry`]; tokens in [`token`], coturn credentials in [`turn`], persistence in [`store`],
+//! time as input in [`time`].
 
 pub mod assets;
 pub mod classroom;
