@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use lectern_proto::signal::IceServer;
 
+use crate::http::cors::Origins;
 use crate::turn::{Secret, TurnServer};
 use serde::Deserialize;
 
@@ -19,7 +20,14 @@ struct FileConfig {
     secret: Option<String>,
     join_limit: Option<bool>,
     behind_tls: Option<bool>,
+    http: Option<FileHttp>,
     media: Option<FileMedia>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHttp {
+    cors_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,6 +62,8 @@ pub struct Settings {
     pub join_limit: bool,
     /// Browsers reach the hub over HTTPS (a TLS proxy in front): the admin's session cookie gets `Secure`.
     pub behind_tls: bool,
+    /// Origins whose pages may call WHIP/WHEP and the lesson API (`[http] cors_origins`).
+    pub cors_origins: Origins,
     pub media: MediaSettings,
 }
 
@@ -65,6 +75,7 @@ impl std::fmt::Debug for Settings {
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("join_limit", &self.join_limit)
             .field("behind_tls", &self.behind_tls)
+            .field("cors_origins", &self.cors_origins)
             .field("media", &self.media)
             .finish()
     }
@@ -96,6 +107,7 @@ impl Default for Settings {
             secret: None,
             join_limit: true,
             behind_tls: false,
+            cors_origins: Origins::None,
             media: MediaSettings {
                 bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 udp_port: 50000,
@@ -144,6 +156,9 @@ impl Settings {
         }
         set(&mut self.join_limit, f.join_limit);
         set(&mut self.behind_tls, f.behind_tls);
+        if let Some(origins) = f.http.and_then(|h| h.cors_origins) {
+            self.cors_origins = Origins::parse(&origins).map_err(|e| anyhow::anyhow!("http.cors_origins: {e}"))?;
+        }
         if let Some(m) = f.media {
             set(&mut self.media.bind_ip, m.bind_ip);
             set(&mut self.media.udp_port, m.udp_port);
@@ -180,6 +195,11 @@ impl Settings {
         }
         if let Some(v) = env("LECTERN_BEHIND_TLS") {
             self.behind_tls = parse("LECTERN_BEHIND_TLS", v)?;
+        }
+        if let Some(v) = env("LECTERN_CORS_ORIGINS") {
+            let list: Vec<String> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+            self.cors_origins =
+                Origins::parse(&list).map_err(|e| anyhow::anyhow!("LECTERN_CORS_ORIGINS: {e}"))?;
         }
         if let Some(v) = env("LECTERN_BIND_IP") {
             self.media.bind_ip = parse("LECTERN_BIND_IP", v)?;
@@ -303,6 +323,21 @@ mod tests {
         let over = Overrides { config: Some(path), ..Default::default() };
         let err = format!("{:#}", Settings::load(&over, &no_env).unwrap_err());
         assert!(err.contains("udp_prot"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_cors_origin_is_an_error_naming_the_key_and_the_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        std::fs::write(&path, "[http]\ncors_origins = [\"https://portal.test/lessons\"]\n").unwrap();
+        let over = Overrides { config: Some(path.clone()), ..Default::default() };
+        let err = format!("{:#}", Settings::load(&over, &no_env).unwrap_err());
+        assert!(err.contains("http.cors_origins") && err.contains("https://portal.test/lessons"), "{err}");
+        std::fs::write(&path, "[http]\ncors_origins = [\"https://Portal.test\"]\n").unwrap();
+        let s = Settings::load(&over, &no_env).unwrap();
+        assert_eq!(s.cors_origins, Origins::List(vec!["https://portal.test".into()]));
+        let env = |k: &str| (k == "LECTERN_CORS_ORIGINS").then(|| "*".to_owned());
+        assert_eq!(Settings::load(&Overrides::default(), &env).unwrap().cors_origins, Origins::Any);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use lectern_proto::{ParticipantId, RoomId};
 use tokio::sync::mpsc;
 
 use crate::config::Settings;
-use crate::http::{AppState, app};
+use crate::http::{AppState, Edge, app};
 use crate::media_io::{Outlets, Sfu};
 use crate::secret;
 use crate::store::Store;
@@ -41,12 +41,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         );
     }
     let ice = crate::turn::IceServers { fixed: settings.media.ice_servers.clone(), turn: settings.media.turn.clone() };
-    let mut state = AppState::new(key, sfu, store, ice, settings.behind_tls);
-    if !settings.join_limit
-        && let Some(s) = Arc::get_mut(&mut state)
-    {
-        s.join_limiter = None;
-    }
+    let edge = Edge {
+        behind_tls: settings.behind_tls,
+        join_limit: settings.join_limit,
+        cors: settings.cors_origins.clone(),
+    };
+    let state = AppState::new(key, sfu, store, ice, edge);
     wire_room_outlets(&state, devices_rx, sessions_rx);
     // The timetable's slots start and end each lesson on the rooms' boxes (web admin, `admin_schedules`).
     lectern_admin::spawn_scheduler(state.admin.clone());

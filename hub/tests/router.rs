@@ -10,7 +10,8 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use lectern_admin::routes::Access;
 use lectern_common::time::unix_secs;
 use lectern_hub::config::MediaSettings;
-use lectern_hub::http::{AppState, app, routes};
+use lectern_hub::http::cors::Origins;
+use lectern_hub::http::{AppState, Edge, app, routes};
 use lectern_hub::media_io::{Outlets, Sfu};
 use lectern_hub::store::Store;
 use lectern_hub::token::TokenKey;
@@ -34,6 +35,10 @@ async fn hub() -> Hub {
 }
 
 async fn hub_with(ice: IceServers) -> Hub {
+    hub_at_edge(ice, Edge::default()).await
+}
+
+async fn hub_at_edge(ice: IceServers, edge: Edge) -> Hub {
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = Store::open(dir.path()).await.expect("a store");
     let media = MediaSettings {
@@ -46,7 +51,7 @@ async fn hub_with(ice: IceServers) -> Hub {
         turn: Vec::new(),
     };
     let sfu = Sfu::start(&media, Outlets::default()).expect("media shards");
-    let state = AppState::new(TokenKey::new(SECRET.as_bytes().to_vec()), sfu, store, ice, false);
+    let state = AppState::new(TokenKey::new(SECRET.as_bytes().to_vec()), sfu, store, ice, edge);
     Hub { app: app(state), _dir: dir }
 }
 
@@ -97,6 +102,19 @@ impl Hub {
             req = req.header(header::CONTENT_TYPE, c);
         }
         let req = req.body(Body::from(body.to_owned())).expect("a request");
+        let resp = self.app.clone().oneshot(req).await.expect("the router answers");
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("a body");
+        Resp { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
+    /// A request with only these headers and no body.
+    async fn bare(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Resp {
+        let mut req = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let req = req.body(Body::empty()).expect("a request");
         let resp = self.app.clone().oneshot(req).await.expect("the router answers");
         let (status, headers) = (resp.status(), resp.headers().clone());
         let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("a body");
@@ -354,4 +372,91 @@ async fn whip_answers_carry_a_minted_turn_credential_and_options_carries_none() 
     let r = hub.call(Method::OPTIONS, "/whep/lab-1", None, None, "").await;
     assert!(ice_links(&r.headers).iter().all(|(_, u, c)| u.is_none() && c.is_none()));
     assert!(!r.headers.get_all(header::LINK).iter().any(|v| v.to_str().is_ok_and(|l| l.contains("turn:"))));
+}
+
+fn header_of<'a>(r: &'a Resp, name: header::HeaderName) -> Option<&'a str> {
+    r.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+const PORTAL: &str = "https://portal.school.test";
+
+#[tokio::test]
+async fn a_preflight_from_a_listed_origin_is_the_whip_options_answer_with_cors_headers() {
+    let stun = IceServer { urls: vec!["stun:stun.test:3478".into()], username: None, credential: None };
+    let edge = Edge { cors: Origins::parse(&[PORTAL.to_owned()]).expect("an origin"), ..Edge::default() };
+    let hub = hub_at_edge(IceServers { fixed: vec![stun], turn: Vec::new() }, edge).await;
+    let preflight = |path: &'static str, method: &'static str| {
+        let hub = &hub;
+        async move {
+            hub.bare(
+                Method::OPTIONS,
+                path,
+                &[
+                    ("origin", PORTAL),
+                    ("access-control-request-method", method),
+                    ("access-control-request-headers", "authorization,content-type"),
+                ],
+            )
+            .await
+        }
+    };
+
+    for path in ["/whip/lab-1", "/whep/lab-1"] {
+        let r = preflight(path, "POST").await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{path}");
+        assert_eq!(header_of(&r, header::ACCESS_CONTROL_ALLOW_ORIGIN), Some(PORTAL), "{path}");
+        assert_eq!(header_of(&r, header::ACCESS_CONTROL_ALLOW_METHODS), Some("OPTIONS, POST"));
+        assert_eq!(header_of(&r, header::ACCESS_CONTROL_ALLOW_HEADERS), Some("Authorization, Content-Type, If-Match"));
+        assert!(r.headers.get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
+        // The same answer is WHIP's OPTIONS: its ICE servers are there.
+        assert_eq!(ice_links(&r.headers), [("stun:stun.test:3478".to_owned(), None, None)]);
+    }
+    for (path, methods) in [
+        ("/whip/lab-1/deadbeef", "OPTIONS, PATCH, DELETE"),
+        ("/whep/lab-1/deadbeef", "OPTIONS, PATCH, DELETE"),
+        ("/api/rooms/lab-1/attendance.csv", "OPTIONS, GET, POST"),
+    ] {
+        let r = preflight(path, "PATCH").await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{path}: {}", r.text);
+        assert_eq!(header_of(&r, header::ACCESS_CONTROL_ALLOW_METHODS), Some(methods), "{path}");
+        assert_eq!(header_of(&r, header::ACCESS_CONTROL_ALLOW_ORIGIN), Some(PORTAL), "{path}");
+    }
+
+    // The real request: even a refusal is readable by the page, with the headers WHIP needs exposed.
+    let r = hub.bare(Method::POST, "/whip/lab-1", &[("origin", PORTAL), ("content-type", "application/sdp")]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(header_of(&r, header::ACCESS_CONTROL_ALLOW_ORIGIN), Some(PORTAL));
+    assert_eq!(header_of(&r, header::ACCESS_CONTROL_EXPOSE_HEADERS), Some("Location, Link, ETag, Accept-Patch"));
+    assert!(r.headers.get_all(header::VARY).iter().any(|v| v == "Origin"));
+
+    // Another origin gets no CORS headers; the admin never does.
+    let other = hub
+        .bare(Method::OPTIONS, "/whip/lab-1", &[("origin", "https://evil.test"), ("access-control-request-method", "POST")])
+        .await;
+    assert!(other.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    assert!(other.headers.get(header::ACCESS_CONTROL_ALLOW_METHODS).is_none());
+    let admin = hub.bare(Method::GET, "/admin/api/devices", &[("origin", PORTAL)]).await;
+    assert!(admin.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+}
+
+#[tokio::test]
+async fn without_cors_origins_no_page_elsewhere_may_call_the_hub() {
+    let hub = hub().await;
+    let r = hub
+        .bare(Method::OPTIONS, "/whip/lab-1", &[("origin", PORTAL), ("access-control-request-method", "POST")])
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "WHIP's OPTIONS still answers");
+    assert!(r.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    let r = hub.bare(Method::GET, "/api/rooms/lab-1/attendance.csv", &[("origin", PORTAL)]).await;
+    assert!(r.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+}
+
+#[tokio::test]
+async fn any_origin_is_a_star_never_with_credentials() {
+    let edge = Edge { cors: Origins::Any, ..Edge::default() };
+    let hub = hub_at_edge(IceServers::default(), edge).await;
+    let r = hub.bare(Method::GET, "/api/rooms/lab-1/attendance.csv", &[("origin", "https://anywhere.test")]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(header_of(&r, header::ACCESS_CONTROL_ALLOW_ORIGIN), Some("*"));
+    assert!(r.headers.get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
 }

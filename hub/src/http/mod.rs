@@ -2,6 +2,7 @@
 //! translate it into shard commands. Every error is an [`error::HttpError`] rendered as JSON.
 
 pub mod auth;
+pub mod cors;
 pub mod device;
 pub mod error;
 pub mod inbound;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub join_limiter: Option<Mutex<crate::classroom::JoinLimiter>>,
     /// The web admin, nested at `/admin`; it shares the store's pool and the device registry.
     pub admin: lectern_admin::AdminState,
+    /// Origins whose pages may call WHIP/WHEP and the lesson API (`[http] cors_origins`).
+    pub cors: cors::Origins,
 }
 
 /// Content-Security-Policy for the app: our own scripts only; media and sockets to this hub.
@@ -53,6 +56,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         // stops a client from streaming megabytes at us.
         .layer(DefaultBodyLimit::max(whip::MAX_SDP_BYTES * 2))
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cors::decorate))
         .with_state(state)
 }
 
@@ -69,13 +73,23 @@ async fn security_headers(mut resp: axum::response::Response) -> axum::response:
     resp
 }
 
+/// How the HTTP edge treats its clients, fixed at start-up.
+#[derive(Debug, Clone, Default)]
+pub struct Edge {
+    /// Browsers reach the hub over HTTPS, so the admin's session cookie gets `Secure`.
+    pub behind_tls: bool,
+    /// Rate-limit join attempts per client address.
+    pub join_limit: bool,
+    /// Origins whose pages may call WHIP/WHEP and the lesson API.
+    pub cors: cors::Origins,
+}
+
 impl AppState {
-    /// `behind_tls`: browsers reach the hub over HTTPS, so the admin's session cookie gets `Secure`.
-    pub fn new(key: TokenKey, sfu: Sfu, store: Store, ice: crate::turn::IceServers, behind_tls: bool) -> Arc<Self> {
+    pub fn new(key: TokenKey, sfu: Sfu, store: Store, ice: crate::turn::IceServers, edge: Edge) -> Arc<Self> {
         let devices = Arc::new(crate::device_registry::DeviceRegistry::new(key.clone()));
         let mint_key = key.clone();
         let mint: lectern_admin::Mint = Arc::new(move |c| mint_key.issue(&c));
-        let admin = lectern_admin::AdminState::new(store.pool().clone(), devices.clone(), behind_tls, mint);
+        let admin = lectern_admin::AdminState::new(store.pool().clone(), devices.clone(), edge.behind_tls, mint);
         let state = Arc::new(Self {
             key,
             sfu,
@@ -84,7 +98,10 @@ impl AppState {
             ice,
             devices,
             admin,
-            join_limiter: Some(Mutex::new(crate::classroom::JoinLimiter::new(crate::classroom::Rate::JOIN))),
+            cors: edge.cors,
+            join_limiter: edge
+                .join_limit
+                .then(|| Mutex::new(crate::classroom::JoinLimiter::new(crate::classroom::Rate::JOIN))),
         });
         // A revoked box's WHIP/WHEP sessions end with its control channel.
         let app = Arc::downgrade(&state);

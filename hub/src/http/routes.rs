@@ -8,7 +8,7 @@ use axum::http::Method;
 use lectern_admin::routes::{Access, Entry, Route, entry, routes_of};
 
 use super::auth::TEACHERS;
-use super::{AppState, device, lesson_api, pages, rtc, whip};
+use super::{AppState, cors, device, lesson_api, pages, rtc, whip};
 use crate::whip::Flow;
 
 /// Every route the hub serves itself.
@@ -24,18 +24,22 @@ pub fn entries() -> Vec<Entry<Arc<AppState>>> {
         // `{file}`: a lesson export (`attendance.csv` …) to GET, `live` or `end` to POST.
         entry(M::GET, "/api/rooms/{room}/{file}", Bearer(TEACHERS), lesson_api::report),
         entry(M::POST, "/api/rooms/{room}/{file}", Bearer(TEACHERS), device::command),
+        entry(M::OPTIONS, "/api/rooms/{room}/{file}", Anyone, cors::options_lesson_api),
         entry(M::GET, "/api/rooms/{room}/device", Bearer(TEACHERS), device::view),
+        entry(M::OPTIONS, "/api/rooms/{room}/device", Anyone, cors::options_read_only),
         entry(M::GET, "/device/ws", DeviceOrEnrollment, device::upgrade),
         entry(M::POST, "/whip/{room}", Bearer(Flow::Whip.roles()), whip::whip_post),
         entry(M::OPTIONS, "/whip/{room}", Anyone, whip::options),
         entry(M::PATCH, "/whip/{room}/{id}", Bearer(Flow::Whip.roles()), whip::whip_patch),
         entry(M::DELETE, "/whip/{room}/{id}", Bearer(Flow::Whip.roles()), whip::whip_delete),
+        entry(M::OPTIONS, "/whip/{room}/{id}", Anyone, cors::options_resource),
         entry(M::POST, "/whep/{room}", Bearer(Flow::Whep.roles()), whip::whep_post),
         entry(M::OPTIONS, "/whep/{room}", Anyone, whip::options),
         entry(M::POST, "/whep/{room}/return", Bearer(Flow::Return.roles()), whip::return_post),
         entry(M::OPTIONS, "/whep/{room}/return", Anyone, whip::options),
         entry(M::PATCH, "/whep/{room}/{id}", Bearer(Flow::Whep.roles()), whip::whep_patch),
         entry(M::DELETE, "/whep/{room}/{id}", Bearer(Flow::Whep.roles()), whip::whep_delete),
+        entry(M::OPTIONS, "/whep/{room}/{id}", Anyone, cors::options_resource),
     ]
 }
 
