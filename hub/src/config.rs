@@ -198,8 +198,7 @@ impl Settings {
         }
         if let Some(v) = env("LECTERN_CORS_ORIGINS") {
             let list: Vec<String> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
-            self.cors_origins =
-                Origins::parse(&list).map_err(|e| anyhow::anyhow!("LECTERN_CORS_ORIGINS: {e}"))?;
+            self.cors_origins = Origins::parse(&list).map_err(|e| anyhow::anyhow!("LECTERN_CORS_ORIGINS: {e}"))?;
         }
         if let Some(v) = env("LECTERN_BIND_IP") {
             self.media.bind_ip = parse("LECTERN_BIND_IP", v)?;

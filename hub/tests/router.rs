@@ -374,7 +374,7 @@ async fn whip_answers_carry_a_minted_turn_credential_and_options_carries_none() 
     assert!(!r.headers.get_all(header::LINK).iter().any(|v| v.to_str().is_ok_and(|l| l.contains("turn:"))));
 }
 
-fn header_of<'a>(r: &'a Resp, name: header::HeaderName) -> Option<&'a str> {
+fn header_of(r: &Resp, name: header::HeaderName) -> Option<&str> {
     r.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -431,7 +431,11 @@ async fn a_preflight_from_a_listed_origin_is_the_whip_options_answer_with_cors_h
 
     // Another origin gets no CORS headers; the admin never does.
     let other = hub
-        .bare(Method::OPTIONS, "/whip/lab-1", &[("origin", "https://evil.test"), ("access-control-request-method", "POST")])
+        .bare(
+            Method::OPTIONS,
+            "/whip/lab-1",
+            &[("origin", "https://evil.test"), ("access-control-request-method", "POST")],
+        )
         .await;
     assert!(other.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
     assert!(other.headers.get(header::ACCESS_CONTROL_ALLOW_METHODS).is_none());

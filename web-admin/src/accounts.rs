@@ -12,6 +12,7 @@ use rand::RngCore;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::SqlitePool;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::audit::{self, Entry};
 use crate::error::{Error, Result};
@@ -107,10 +108,12 @@ pub async fn hash_password(password: &str) -> Result<String> {
 
 /// Checks a password against a stored hash; with no hash (unknown user) it still does the same
 /// work, so response time does not tell which usernames exist.
-pub async fn verify_password(hash: Option<String>, password: &str) -> bool {
+pub async fn verify_password(hash: Option<String>, password: &str, hasher: OwnedSemaphorePermit) -> bool {
     static DUMMY: OnceLock<String> = OnceLock::new();
     let password = password.to_owned();
     tokio::task::spawn_blocking(move || {
+        // Held until the hash is done, even if the request that asked is gone.
+        let _hasher = hasher;
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| {
             DUMMY
@@ -291,8 +294,9 @@ mod tests {
     async fn hashes_verify_and_unknown_users_never_do() {
         let h = hash_password("correct horse battery").await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password(Some(h.clone()), "correct horse battery").await);
-        assert!(!verify_password(Some(h), "wrong horse battery").await);
-        assert!(!verify_password(None, "not a real password").await);
+        let hasher = || std::sync::Arc::new(tokio::sync::Semaphore::new(1)).try_acquire_owned().unwrap();
+        assert!(verify_password(Some(h.clone()), "correct horse battery", hasher()).await);
+        assert!(!verify_password(Some(h), "wrong horse battery", hasher()).await);
+        assert!(!verify_password(None, "not a real password", hasher()).await);
     }
 }

@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod http_error;
 pub mod json;
 pub mod login;
+pub mod login_gate;
 pub mod rooms;
 pub mod routes;
 pub mod schedule;
@@ -59,11 +60,13 @@ pub struct AdminState {
     pub clock: Clock,
     /// Mints the tokens of a lesson's links.
     pub mint: Mint,
+    /// The login throttle and the password hashers.
+    pub login_gate: Arc<login_gate::Gate>,
 }
 
 impl AdminState {
     pub fn new(pool: SqlitePool, fleet: Arc<dyn Fleet>, secure_cookies: bool, mint: Mint) -> Self {
-        Self { pool, fleet, secure_cookies, clock: Arc::new(unix_secs), mint }
+        Self { pool, fleet, secure_cookies, clock: Arc::new(unix_secs), mint, login_gate: Arc::default() }
     }
 
     pub fn now(&self) -> u64 {

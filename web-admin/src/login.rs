@@ -1,6 +1,7 @@
-//! Logging in and out. Failed logins are audit rows (`login.failed`), and the same rows drive the
-//! throttle: 5 failures from one IP or for one username within 15 minutes and further attempts get
-//! 429 until the oldest failure ages out — even with the right password.
+//! Logging in and out. Failed logins are audit rows (`login.failed`); the throttle
+//! ([`crate::login_gate`]) reserves each attempt's place before the password is checked: 5 failures
+//! from one address or for one username within 15 minutes and further attempts get 429 until the
+//! oldest failure ages out — even with the right password.
 
 use axum::Json;
 use axum::extract::{Extension, State};
@@ -14,10 +15,8 @@ use crate::audit::{self, Entry};
 use crate::error::{Error, Result};
 use crate::json::Body;
 use crate::session::{self, Caller, ClientIp};
-use crate::{AdminState, Role};
+use crate::{AdminState, Role, login_gate};
 
-pub const MAX_FAILURES: i64 = 5;
-pub const WINDOW_SECS: u64 = 15 * 60;
 /// The one answer for an unknown user, a wrong password and a disabled account.
 const BAD_LOGIN: &str = "wrong username or password";
 
@@ -30,12 +29,6 @@ pub struct Me {
     pub csrf_token: String,
 }
 
-/// Refuses the attempt if this IP or this username failed too often lately.
-async fn check_throttle(pool: &sqlx::SqlitePool, ip: &str, username: &str, now: u64) -> Result<()> {
-    let by = [audit::By::Ip(ip), audit::By::Target(username)];
-    audit::throttle(pool, "login.failed", &by, MAX_FAILURES, WINDOW_SECS, now).await
-}
-
 /// `POST /admin/api/login` `{username, password}` → `Me` and the session cookie.
 pub async fn login(State(st): State<AdminState>, ClientIp(ip): ClientIp, body: Body) -> Result<Response> {
     body.only(&["username", "password"])?;
@@ -44,14 +37,32 @@ pub async fn login(State(st): State<AdminState>, ClientIp(ip): ClientIp, body: B
     // Not validated: an odd username is just one that does not exist. Clipped so throttle keys stay small.
     let username: String = raw_username.trim().to_lowercase().chars().take(MAX_USERNAME_CHARS + 1).collect();
     let now = st.now();
-    check_throttle(&st.pool, &ip, &username, now).await?;
-    let found = accounts::find_for_login(&st.pool, &username).await?;
+    let gate = &st.login_gate;
+    gate.seed_once(&st.pool, now).await?;
+    let refused = |r: login_gate::Refused| Error::RateLimited { retry_after: r.retry_after };
+    let ticket = gate.reserve(login_gate::keys(&ip, &username), now).map_err(refused)?;
+    let found = match accounts::find_for_login(&st.pool, &username).await {
+        Ok(found) => found,
+        Err(e) => {
+            ticket.settle(false, now);
+            return Err(e);
+        }
+    };
     let (account, hash) = match found {
         Some((a, h)) => (Some(a), Some(h)),
         None => (None, None),
     };
     let known = account.is_some();
-    let ok = accounts::verify_password(hash, &password).await;
+    let hasher = match gate.hasher().await {
+        Ok(h) => h,
+        Err(r) => {
+            // Too busy to check: not a wrong password.
+            ticket.settle(false, now);
+            return Err(refused(r));
+        }
+    };
+    let ok = accounts::verify_password(hash, &password, hasher).await;
+    ticket.settle(!ok, now);
     let Some(account) = account.filter(|_| ok) else {
         // Only admins reading the audit trail learn which it was; the client never does.
         let reason = if known { "wrong password" } else { "unknown or disabled account" };

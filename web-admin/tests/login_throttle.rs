@@ -72,3 +72,41 @@ async fn failures_four_at_a_time_never_lock_out() {
     }
     assert_eq!(h.login_from("ada", ADMIN_PW, "198.51.100.1").await.status, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_wrong_logins_at_once_reach_the_password_check_at_most_five_times() {
+    let h = std::sync::Arc::new(harness().await);
+    h.admin_and_operator().await;
+    let mut attempts = tokio::task::JoinSet::new();
+    for _ in 0..60 {
+        let h = h.clone();
+        attempts.spawn(async move { h.login_from("ada", "definitely wrong", "198.51.100.9").await.status });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = attempts.join_next().await {
+        statuses.push(status.expect("the attempt finished"));
+    }
+    let unauthorized = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let throttled = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert!((1..=5).contains(&unauthorized), "{unauthorized} attempts were checked: {statuses:?}");
+    assert_eq!(unauthorized + throttled, 60, "{statuses:?}");
+    let failed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_audit WHERE action = 'login.failed'")
+        .fetch_one(&h.pool)
+        .await
+        .unwrap();
+    assert_eq!(failed as usize, unauthorized);
+    // Locked even with the right password, from anywhere.
+    assert_eq!(h.login_from("ada", ADMIN_PW, "203.0.113.5").await.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn failures_before_a_restart_still_count() {
+    let mut h = harness().await;
+    h.admin_and_operator().await;
+    for _ in 0..5 {
+        fail(&h, "ada", "198.51.100.1").await;
+    }
+    h.restart();
+    assert_eq!(h.login_from("ada", ADMIN_PW, "203.0.113.5").await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(h.login_from("otto", OPERATOR_PW, "203.0.113.5").await.status, StatusCode::OK);
+}

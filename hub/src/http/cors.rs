@@ -63,7 +63,7 @@ impl Origins {
             Self::Any => Some(HeaderValue::from_static("*")),
             Self::List(list) => {
                 let asked = origin.to_str().ok()?.to_ascii_lowercase();
-                list.iter().any(|o| *o == asked).then(|| origin.clone())
+                list.contains(&asked).then(|| origin.clone())
             }
         }
     }
@@ -97,7 +97,8 @@ fn in_scope(path: &str) -> bool {
 pub async fn decorate(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let origin = req.headers().get(header::ORIGIN).cloned();
     let scoped = in_scope(req.uri().path()) && st.cors != Origins::None;
-    let preflight = req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let preflight =
+        req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     let mut resp = next.run(req).await;
     if !scoped {
         return resp;

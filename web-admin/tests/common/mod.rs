@@ -94,6 +94,7 @@ pub struct Harness {
     pub app: Router,
     pub now: Arc<AtomicU64>,
     pub fleet: Arc<FakeFleet>,
+    secure_cookies: bool,
 }
 
 pub struct Resp {
@@ -124,21 +125,31 @@ pub async fn harness_with(secure_cookies: bool) -> Harness {
     let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.unwrap();
     sqlx::migrate!("../hub/migrations").run(&pool).await.unwrap();
     let now = Arc::new(AtomicU64::new(T0));
+    let fleet = Arc::new(FakeFleet::default());
+    let app = admin_app(&pool, &fleet, &now, secure_cookies);
+    Harness { _dir: dir, pool, app, now, fleet, secure_cookies }
+}
+
+/// The admin's router over `pool`, with a clock the test moves.
+fn admin_app(pool: &SqlitePool, fleet: &Arc<FakeFleet>, now: &Arc<AtomicU64>, secure_cookies: bool) -> Router {
     // Tokens are "header.payload.sig" with a fake signature: tests decode the payload only.
     let mint: lectern_admin::Mint = Arc::new(|c| {
         use base64::Engine;
         let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap());
         format!("eyJhbGciOiJIUzI1NiJ9.{payload}.fake")
     });
-    let fleet = Arc::new(FakeFleet::default());
     let mut state = AdminState::new(pool.clone(), fleet.clone(), secure_cookies, mint);
     let clock = now.clone();
     state.clock = Arc::new(move || clock.load(Ordering::SeqCst));
-    let app = Router::new().nest("/admin", lectern_admin::router(state));
-    Harness { _dir: dir, pool, app, now, fleet }
+    Router::new().nest("/admin", lectern_admin::router(state))
 }
 
 impl Harness {
+    /// The admin as a restarted hub would have it: new in-memory state over the same database.
+    pub fn restart(&mut self) {
+        self.app = admin_app(&self.pool, &self.fleet, &self.now, self.secure_cookies);
+    }
+
     pub fn advance(&self, secs: u64) {
         self.now.fetch_add(secs, Ordering::SeqCst);
     }
