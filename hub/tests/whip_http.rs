@@ -123,22 +123,97 @@ fn post(hub: &Hub, path: &str, auth: Option<&str>, ctype: &str, body: &str) -> R
 
 /// After any refusal the room still takes a real publisher.
 fn assert_room_serves(hub: &Hub) {
-    let r = post(
-        hub,
-        "/whip/demo",
-        Some(&token("demo", Role::Device, 600)),
-        "application/sdp",
-        &offer(Direction::SendOnly),
-    );
+    let device = token("demo", Role::Device, 600);
+    let r = post(hub, "/whip/demo", Some(&device), "application/sdp", &offer(Direction::SendOnly));
     assert_eq!(r.status, 201, "valid publish after an error: {}", r.body);
     assert!(r.body.starts_with("v=0"), "answer is an SDP");
     let loc = r.location.expect("Location header");
     let d = agent()
         .delete(format!("{}{loc}", hub.base))
-        .header("Authorization", &format!("Bearer {}", token("demo", Role::Device, 600)))
+        .header("Authorization", &format!("Bearer {device}"))
         .call()
         .unwrap();
     assert_eq!(d.status().as_u16(), 200);
+}
+
+fn patch(hub: &Hub, loc: &str, auth: &str, frag: &str) -> u16 {
+    agent()
+        .patch(format!("{}{loc}", hub.base))
+        .header("Authorization", &format!("Bearer {auth}"))
+        .header("Content-Type", "application/trickle-ice-sdpfrag")
+        .send(frag)
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[test]
+fn one_token_opens_a_bounded_number_of_sessions_and_they_go_when_their_peers_time_out() {
+    let hub = Hub::start();
+    let device = token("demo", Role::Device, 600);
+    let mut created = Vec::new();
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let r = post(&hub, "/whip/demo", Some(&device), "application/sdp", &offer(Direction::SendOnly));
+        statuses.push(r.status);
+        if r.status == 201 {
+            created.push(r.location.expect("a Location"));
+        } else {
+            assert!(r.body.contains("DELETE one first"), "{}", r.body);
+        }
+    }
+    assert_eq!(statuses, [&[201; 4][..], &[429; 8][..]].concat(), "four open at once, then refused");
+    // Another holder is not affected.
+    assert_room_serves(&hub);
+    // Nobody connects to these peers: when the hub gives up on them (30 s), their sessions go.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    for loc in &created {
+        while patch(&hub, loc, &device, "a=end-of-candidates\r\n") != 404 {
+            assert!(std::time::Instant::now() < deadline, "{loc} still open after 120 s");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    let r = post(&hub, "/whip/demo", Some(&device), "application/sdp", &offer(Direction::SendOnly));
+    assert_eq!(r.status, 201, "room for new sessions again: {}", r.body);
+}
+
+#[test]
+fn a_session_answers_only_the_token_that_opened_it_and_takes_a_bounded_trickle() {
+    let hub = Hub::start();
+    let device = token("demo", Role::Device, 600);
+    let r = post(&hub, "/whip/demo", Some(&device), "application/sdp", &offer(Direction::SendOnly));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let loc = r.location.unwrap();
+    let other = token("demo", Role::Device, 600);
+    assert_eq!(patch(&hub, &loc, &other, "a=end-of-candidates\r\n"), 404, "another token's session is unknown");
+    let d = agent()
+        .delete(format!("{}{loc}", hub.base))
+        .header("Authorization", &format!("Bearer {other}"))
+        .call()
+        .unwrap();
+    assert_eq!(d.status().as_u16(), 404);
+    let many: String =
+        (0..65).map(|i| format!("a=candidate:{i} 1 udp 2130706431 127.0.0.1 {} typ host\r\n", 40000 + i)).collect();
+    assert_eq!(patch(&hub, &loc, &device, &many), 400, "65 candidates is more than a client has");
+    assert_eq!(patch(&hub, &loc, &device, "a=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\n"), 204);
+    let d = agent()
+        .delete(format!("{}{loc}", hub.base))
+        .header("Authorization", &format!("Bearer {device}"))
+        .call()
+        .unwrap();
+    assert_eq!(d.status().as_u16(), 200, "the opener still may");
+}
+
+#[test]
+fn guessing_tokens_is_throttled_per_address() {
+    let hub = Hub::start();
+    let statuses: Vec<u16> = (0..25)
+        .map(|i| post(&hub, "/whip/demo", Some(&format!("not-a-token-{i}")), "application/sdp", "v=0").status)
+        .collect();
+    assert_eq!(&statuses[..20], &[401; 20], "{statuses:?}");
+    assert!(statuses[20..].iter().all(|s| *s == 429), "{statuses:?}");
+    // A valid token from the same address still works: only bad ones are counted.
+    assert_room_serves(&hub);
 }
 
 #[test]

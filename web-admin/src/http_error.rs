@@ -36,6 +36,9 @@ pub enum HttpError {
     /// Join attempts from one address past the limit.
     #[error("too many join attempts from your address; wait a minute and try again")]
     TooManyJoins,
+    /// A limit other than failed attempts: `detail` says which; come back in `retry_after` s.
+    #[error("{detail}")]
+    Throttled { detail: String, retry_after: u64 },
     #[error("{0}")]
     UnsupportedMediaType(String),
     /// A part of the server is not there (a media shard ended).
@@ -90,7 +93,7 @@ impl HttpError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::RateLimited { .. } | Self::TooManyJoins => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::TooManyJoins | Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Db(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -108,7 +111,7 @@ impl HttpError {
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::RateLimited { .. } => "rate_limited",
-            Self::TooManyJoins => "too_many_requests",
+            Self::TooManyJoins | Self::Throttled { .. } => "too_many_requests",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable(_) => "unavailable",
             Self::Db(_) | Self::Internal(_) => "internal",
@@ -132,7 +135,7 @@ impl IntoResponse for HttpError {
             (self.status(), Json(json!({ "error": self.code(), "detail": self.to_string() }))).into_response();
         let headers = resp.headers_mut();
         match &self {
-            Self::RateLimited { retry_after } => {
+            Self::RateLimited { retry_after } | Self::Throttled { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             Self::Bearer(detail) => {

@@ -2,6 +2,7 @@
 //! translate it into shard commands. Every error is an [`error::HttpError`] rendered as JSON.
 
 pub mod auth;
+pub mod client;
 pub mod cors;
 pub mod device;
 pub mod error;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub admin: lectern_admin::AdminState,
     /// Origins whose pages may call WHIP/WHEP and the lesson API (`[http] cors_origins`).
     pub cors: cors::Origins,
+    /// Who may open another WHIP/WHEP session.
+    pub admission: Mutex<crate::whip::admission::Admission>,
 }
 
 /// Content-Security-Policy for the app: our own scripts only; media and sockets to this hub.
@@ -99,6 +102,7 @@ impl AppState {
             devices,
             admin,
             cors: edge.cors,
+            admission: Mutex::default(),
             join_limiter: edge
                 .join_limit
                 .then(|| Mutex::new(crate::classroom::JoinLimiter::new(crate::classroom::Rate::JOIN))),
@@ -111,6 +115,22 @@ impl AppState {
             }
         }));
         state
+    }
+}
+
+impl AppState {
+    pub fn admission(&self) -> std::sync::MutexGuard<'_, crate::whip::admission::Admission> {
+        // Counters only: a panic elsewhere while holding the lock leaves them usable.
+        self.admission.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A token that did not verify, from `client`: the same error, or 429 once that client has
+    /// sent too many.
+    pub fn count_refusal(&self, e: HttpError, client: std::net::IpAddr) -> HttpError {
+        if !matches!(e, HttpError::Bearer(_)) || self.admission().bad_token(client, lectern_common::time::unix_ms()) {
+            return e;
+        }
+        HttpError::Throttled { detail: "too many requests with a bad token from your address".into(), retry_after: 3 }
     }
 }
 

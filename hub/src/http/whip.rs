@@ -9,15 +9,17 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use lectern_common::time::unix_secs;
+use lectern_common::time::{unix_ms, unix_secs};
 use lectern_proto::{Role, RoomId};
 use str0m::change::SdpOffer;
 
 use super::AppState;
 use super::auth::{authorize, display_name, parse_room};
+use super::client::ClientAddr;
 use super::error::HttpError;
 use crate::sfu::{Command, Ident};
 use crate::store::Transport;
+use crate::whip::admission::{Holder, MAX_TRICKLED, Refusal};
 use crate::whip::{self, Flow, Resource};
 
 /// Largest SDP accepted; real offers are a few KiB.
@@ -26,28 +28,31 @@ pub const MAX_SDP_BYTES: usize = 64 * 1024;
 pub async fn whip_post(
     st: State<Arc<AppState>>,
     room: Path<String>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    create(st, room, headers, body, Flow::Whip).await
+    create(st, room, client, headers, body, Flow::Whip).await
 }
 
 pub async fn whep_post(
     st: State<Arc<AppState>>,
     room: Path<String>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    create(st, room, headers, body, Flow::Whep).await
+    create(st, room, client, headers, body, Flow::Whep).await
 }
 
 pub async fn return_post(
     st: State<Arc<AppState>>,
     room: Path<String>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    create(st, room, headers, body, Flow::Return).await
+    create(st, room, client, headers, body, Flow::Return).await
 }
 
 pub async fn options(State(st): State<Arc<AppState>>) -> Response {
@@ -73,14 +78,31 @@ fn add_ice_links(h: &mut HeaderMap, servers: &[lectern_proto::signal::IceServer]
 async fn create(
     State(st): State<Arc<AppState>>,
     Path(room): Path<String>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     body: Bytes,
     flow: Flow,
 ) -> Result<Response, HttpError> {
     let room = parse_room(&room)?;
-    let claims = authorize(&headers, &st.key, &room, flow.roles())?;
+    let claims = authorize(&headers, &st.key, &room, flow.roles()).map_err(|e| st.count_refusal(e, client))?;
     require_content_type(&headers, "application/sdp")?;
     let sdp = sdp_text(&body)?;
+    let open = st.resources.open_by(&claims.jti, flow, client);
+    let holder = if claims.guest { Holder::Shared } else { Holder::Personal };
+    st.admission().post(&claims.jti, holder, client, open, unix_ms()).map_err(|r| match r {
+        Refusal::TooFast { retry_after } => HttpError::Throttled {
+            detail: format!("too many {} sessions opened with this token; try again in {retry_after} s", flow.path()),
+            retry_after,
+        },
+        Refusal::TooMany => HttpError::Throttled {
+            detail: format!(
+                "this token already has {} {} sessions open from your address: DELETE one first",
+                holder.max_open(),
+                flow.path()
+            ),
+            retry_after: 10,
+        },
+    })?;
     // A classroom box's laptop is a screen share without asking: the box has no hand to raise,
     // and its token already says it is the room. Anyone else asks first (`requestScreenShare`).
     let screen_mid = match (flow, claims.role) {
@@ -115,7 +137,8 @@ async fn create(
         })
         .await?;
     let id = crate::token::random_id();
-    st.resources.insert(id.clone(), Resource { flow, room: room.clone(), participant, jti: claims.jti.clone() });
+    let resource = Resource { flow, room: room.clone(), participant, jti: claims.jti.clone(), client, trickled: 0 };
+    st.resources.insert(id.clone(), resource);
     let location = format!("/{}/{room}/{id}", flow.path());
     tracing::info!(%room, %participant, flow = flow.path(), "session created");
     let mut resp = (StatusCode::CREATED, answer.to_sdp_string()).into_response();
@@ -123,7 +146,6 @@ async fn create(
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
     h.insert(header::LOCATION, header_value(&location)?);
     h.insert(header::ETAG, header_value(&format!("\"{id}\""))?);
-    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Location, ETag, Link"));
     add_ice_links(h, &st.ice.for_participant(participant, unix_secs()));
     Ok(resp)
 }
@@ -158,6 +180,9 @@ async fn patch(
     require_content_type(&headers, "application/trickle-ice-sdpfrag")?;
     let frag = sdp_text(&body)?;
     let candidates = whip::candidates(frag).map_err(|e| HttpError::invalid(e.to_string()))?;
+    if !st.resources.trickle(&id, candidates.len(), MAX_TRICKLED) {
+        return Err(HttpError::invalid(format!("a session takes at most {MAX_TRICKLED} trickled candidates")));
+    }
     let participant = res.participant;
     st.sfu
         .call(&room, |reply| Command::RemoteCandidates { room: room.clone(), participant, candidates, reply })
@@ -220,8 +245,9 @@ fn lookup(
     flow: Flow,
 ) -> Result<(RoomId, Resource), HttpError> {
     let room = parse_room(room)?;
-    authorize(headers, &st.key, &room, flow.roles())?;
-    match st.resources.find(id, &room, flow) {
+    let claims = authorize(headers, &st.key, &room, flow.roles())?;
+    // Another token's session is as unknown as a made-up id.
+    match st.resources.find(id, &room, flow).filter(|r| r.jti == claims.jti) {
         Some(r) => Ok((room, r)),
         None => Err(HttpError::not_found(format!(
             "no {} session '{}' in room '{room}'",

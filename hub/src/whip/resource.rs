@@ -3,6 +3,7 @@
 //! participant (ICE timed out, removed, lesson ended): then a `PATCH` or `DELETE` finds nothing.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 
 use lectern_proto::{ParticipantId, Role, RoomId};
@@ -41,8 +42,12 @@ pub struct Resource {
     pub flow: Flow,
     pub room: RoomId,
     pub participant: ParticipantId,
-    /// The token's id, so revoking it ends the session.
+    /// The token's id, so revoking it ends the session; only the same token may change or end it.
     pub jti: String,
+    /// Who opened it (`ip_key` form), for the cap on open sessions per token and client.
+    pub client: IpAddr,
+    /// Candidates trickled so far (capped, see `admission::MAX_TRICKLED`).
+    pub trickled: usize,
 }
 
 /// Every live session of the hub by resource id. Shared by the HTTP tasks; each call holds the
@@ -65,6 +70,22 @@ impl Resources {
     /// The session `id` if it is of `room` and reached under `flow`'s path; unknown otherwise.
     pub fn find(&self, id: &str, room: &RoomId, flow: Flow) -> Option<Resource> {
         self.lock().get(id).filter(|r| &r.room == room && r.flow.path() == flow.path()).cloned()
+    }
+
+    /// Sessions of `flow`'s kind open with token `jti` from `client`.
+    pub fn open_by(&self, jti: &str, flow: Flow, client: IpAddr) -> usize {
+        self.lock().values().filter(|r| r.jti == jti && r.flow == flow && r.client == client).count()
+    }
+
+    /// Counts `n` more trickled candidates for session `id`; `false` (and nothing counted) past `max`.
+    pub fn trickle(&self, id: &str, n: usize, max: usize) -> bool {
+        match self.lock().get_mut(id) {
+            Some(r) if r.trickled + n <= max => {
+                r.trickled += n;
+                true
+            }
+            _ => false,
+        }
     }
 
     pub fn remove(&self, id: &str) -> Option<Resource> {
@@ -104,7 +125,8 @@ mod tests {
     }
 
     fn res(flow: Flow, r: &str, p: u64, jti: &str) -> Resource {
-        Resource { flow, room: room(r), participant: ParticipantId(p), jti: jti.into() }
+        let client = IpAddr::from([198, 51, 100, 1]);
+        Resource { flow, room: room(r), participant: ParticipantId(p), jti: jti.into(), client, trickled: 0 }
     }
 
     #[test]
@@ -129,6 +151,22 @@ mod tests {
         assert_eq!(t.forget_participant(&room("r"), ParticipantId(1)), 0, "twice is fine");
         assert_eq!(t.len(), 2);
         assert!(t.find("a", &room("r"), Flow::Whip).is_none());
+    }
+
+    #[test]
+    fn open_sessions_count_per_token_flow_and_client_and_trickling_is_capped() {
+        let t = Resources::default();
+        t.insert("a".into(), res(Flow::Whip, "r", 1, "box"));
+        t.insert("b".into(), res(Flow::Return, "r", 2, "box"));
+        t.insert("c".into(), res(Flow::Whip, "r", 3, "box"));
+        let client = IpAddr::from([198, 51, 100, 1]);
+        assert_eq!(t.open_by("box", Flow::Whip, client), 2);
+        assert_eq!(t.open_by("box", Flow::Return, client), 1);
+        assert_eq!(t.open_by("box", Flow::Whip, IpAddr::from([198, 51, 100, 2])), 0);
+        assert!(t.trickle("a", 60, 64));
+        assert!(!t.trickle("a", 5, 64), "past the cap");
+        assert!(t.trickle("a", 4, 64));
+        assert!(!t.trickle("unknown", 1, 64));
     }
 
     #[test]
