@@ -550,3 +550,72 @@ fn a_joined_student_gets_a_minted_turn_credential_and_options_gets_none() {
     let log = std::fs::read_to_string(hub.dir.path().join("hub.log")).unwrap();
     assert!(!log.contains(TURN_SECRET), "the TURN secret is logged: {log}");
 }
+
+#[test]
+fn a_flooding_box_is_told_off_then_cut_off_and_its_text_is_clipped() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let hub = Hub::start();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let ws_url = format!("{}/device/ws", hub.base.replace("http://", "ws://"));
+    let device = token("demo", Role::Device, 600);
+    rt.block_on(async {
+        let connect = || {
+            let mut req = ws_url.as_str().into_client_request().unwrap();
+            req.headers_mut().insert("authorization", format!("Bearer {device}").parse().unwrap());
+            tokio_tungstenite::connect_async(req)
+        };
+        let (mut ws, _) = connect().await.unwrap();
+        // Hellos past the write budget are answered, not stored.
+        for _ in 0..8 {
+            ws.send(Message::text(r#"{"type":"hello","version":"0.1.0"}"#)).await.unwrap();
+        }
+        let reply = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap();
+        assert!(reply.to_text().unwrap().contains("hello too often"), "{reply:?}");
+        // A long status line is kept clipped.
+        let status = "x".repeat(5_000);
+        let telemetry = format!(r#"{{"type":"telemetry","state":"idle","status":"{status}","uptimeSecs":1}}"#);
+        ws.send(Message::text(telemetry)).await.unwrap();
+        let teacher = format!("Bearer {}", token("demo", Role::Teacher, 600));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let view = loop {
+            let base = hub.base.clone();
+            let teacher = teacher.clone();
+            let body = tokio::task::spawn_blocking(move || {
+                let mut r =
+                    agent().get(format!("{base}/api/rooms/demo/device")).header("Authorization", &teacher).call();
+                r.as_mut().map(|r| r.body_mut().read_to_string().unwrap_or_default()).unwrap_or_default()
+            })
+            .await
+            .unwrap();
+            if body.contains("xxxx") {
+                break body;
+            }
+            assert!(std::time::Instant::now() < deadline, "telemetry never shown: {body}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let longest = view.split('"').map(str::len).max().unwrap_or(0);
+        assert!(longest <= 500, "a {longest}-character field came back");
+        // A flood closes the channel.
+        let flood = r#"{"type":"telemetry","state":"idle","status":"ok","uptimeSecs":1}"#;
+        let mut closed = false;
+        for _ in 0..500 {
+            if ws.send(Message::text(flood)).await.is_err() {
+                closed = true;
+                break;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !closed {
+            match tokio::time::timeout_at(deadline, ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) if t.contains("too many messages") => {}
+                Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => closed = true,
+                Ok(Some(Ok(_))) => {}
+                Err(_) => panic!("the flooding box was never cut off"),
+            }
+        }
+        // It may come back and behave.
+        let (mut again, _) = connect().await.unwrap();
+        again.send(Message::text(flood)).await.unwrap();
+    });
+}

@@ -45,6 +45,40 @@ pub enum DeviceMsg {
     },
 }
 
+/// Longest free-text field the hub keeps from a box (a status line, an error); longer is cut.
+pub const MAX_TEXT_CHARS: usize = 500;
+/// Longest name-like field (a version, a hostname, an encoder).
+pub const MAX_NAME_CHARS: usize = 64;
+
+fn clip(text: &mut String, max: usize) {
+    if let Some((at, _)) = text.char_indices().nth(max) {
+        text.truncate(at);
+    }
+}
+
+impl DeviceMsg {
+    /// The message with every free-text field cut to what the hub stores and shows, so a box
+    /// (or something posing as one) cannot fill the fleet view or the database with text.
+    pub fn clipped(mut self) -> Self {
+        match &mut self {
+            DeviceMsg::Hello { version, .. } => clip(version, MAX_NAME_CHARS),
+            DeviceMsg::Enroll { version, hostname, .. } => {
+                clip(version, MAX_NAME_CHARS);
+                clip(hostname, MAX_NAME_CHARS);
+            }
+            DeviceMsg::Telemetry(t) => {
+                clip(&mut t.status, MAX_TEXT_CHARS);
+                t.encoder.iter_mut().for_each(|e| clip(e, MAX_NAME_CHARS));
+                t.last_error.iter_mut().for_each(|e| clip(e, MAX_TEXT_CHARS));
+            }
+            DeviceMsg::Snapshot { error, .. } | DeviceMsg::ConfigResult { error, .. } => {
+                error.iter_mut().for_each(|e| clip(e, MAX_TEXT_CHARS));
+            }
+        }
+        self
+    }
+}
+
 /// Hub → box.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
@@ -224,6 +258,31 @@ pub struct Telemetry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_text_from_a_box_is_clipped_on_a_character_boundary() {
+        let long = "é".repeat(MAX_TEXT_CHARS + 10);
+        let t = Telemetry {
+            state: DeviceState::Live,
+            status: long.clone(),
+            encoder: Some("x".repeat(1000)),
+            fps: None,
+            bitrate_kbps: None,
+            packet_loss_percent: None,
+            cpu_percent: None,
+            temperature_c: None,
+            last_error: Some(long.clone()),
+            uptime_secs: 1,
+        };
+        let DeviceMsg::Telemetry(t) = DeviceMsg::Telemetry(t).clipped() else { unreachable!() };
+        assert_eq!(t.status.chars().count(), MAX_TEXT_CHARS);
+        assert_eq!(t.encoder.map(|e| e.len()), Some(MAX_NAME_CHARS));
+        assert_eq!(t.last_error.map(|e| e.chars().count()), Some(MAX_TEXT_CHARS));
+        let hello = DeviceMsg::Hello { version: "1".repeat(100), inventory: None }.clipped();
+        assert_eq!(hello, DeviceMsg::Hello { version: "1".repeat(MAX_NAME_CHARS), inventory: None });
+        let short = DeviceMsg::ConfigResult { version: 1, ok: false, error: Some("video.width".into()) };
+        assert_eq!(short.clone().clipped(), short);
+    }
 
     #[test]
     fn telemetry_round_trips_and_rejects_unknown_fields() {

@@ -16,7 +16,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use lectern_common::time::unix_secs;
+use lectern_common::time::{unix_ms, unix_secs};
 use lectern_proto::device::{DeviceMsg, HubMsg, TELEMETRY_EVERY_SECS};
 use lectern_proto::{Claims, Role};
 use sha2::{Digest, Sha256};
@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use super::auth::{TEACHERS, authorize, display_name, parse_room, verify_bearer};
 use super::error::HttpError;
 use super::{AppState, segment};
+use crate::classroom::{Rate, RateLimiter};
 use crate::device_registry::DeviceView;
 use crate::enroll;
 
@@ -37,6 +38,10 @@ const ENROLLED_PREFIX: &str = "box-";
 
 /// How often a live box is asked for a picture of its camera.
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
+/// Messages a box may send: it reports every few seconds, so a burst past this is not a box.
+const MESSAGES: Rate = Rate { burst: 40, every_ms: 250 };
+/// `hello` and `configResult`, which write to the database: a few per connection, then one every 5 s.
+const WRITES: Rate = Rate { burst: 5, every_ms: 5_000 };
 
 /// `GET /device/ws`: with a device token, a box's control channel; without any token, a new box
 /// asking to be enrolled.
@@ -48,7 +53,11 @@ pub async fn upgrade(
 ) -> Result<Response, HttpError> {
     // Boxes send a few hundred bytes every 5 s: small buffers let one hub hold thousands of them
     // (tungstenite's default read buffer alone is 128 KiB per socket).
-    let ws = ws.max_message_size(MAX_DEVICE_MESSAGE).read_buffer_size(4096).write_buffer_size(4096);
+    let ws = ws
+        .max_message_size(MAX_DEVICE_MESSAGE)
+        .max_frame_size(MAX_DEVICE_MESSAGE)
+        .read_buffer_size(4096)
+        .write_buffer_size(4096);
     if !headers.contains_key(header::AUTHORIZATION) {
         let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |axum::Extension(ConnectInfo(a))| a.ip());
         return Ok(ws.on_upgrade(move |socket| enrollment(socket, st, ip)));
@@ -85,6 +94,8 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
     // camera is closed).
     let mut snapshots = tokio::time::interval(SNAPSHOT_EVERY);
     let mut live = false;
+    let mut messages = RateLimiter::<()>::new(MESSAGES);
+    let mut writes = RateLimiter::<()>::new(WRITES);
     loop {
         tokio::select! {
             _ = snapshots.tick() => {
@@ -101,12 +112,21 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
                     Err(_) => { tracing::info!(%room, "classroom box went silent"); break }
                     _ => break,
                 };
-                match serde_json::from_str::<DeviceMsg>(&text) {
+                if !messages.try_acquire(&(), unix_ms()) {
+                    tracing::warn!(%room, "a classroom box's control channel sent too many messages: closed");
+                    reply(&mut ws, HubMsg::Error { message: "too many messages: closing".into() }).await;
+                    break;
+                }
+                match serde_json::from_str::<DeviceMsg>(&text).map(DeviceMsg::clipped) {
                     Ok(DeviceMsg::Snapshot { jpeg_base64, error }) => {
                         st.devices.snapshot_received(&room, conn, jpeg_base64, error);
                     }
                     Ok(DeviceMsg::Enroll { .. }) => {
                         let message = "this box is enrolled already; enroll only without a token".to_owned();
+                        if !reply(&mut ws, HubMsg::Error { message }).await { break }
+                    }
+                    Ok(m) if writes_db(&m).is_some() && !writes.try_acquire(&(), unix_ms()) => {
+                        let message = format!("{} too often: ignored", writes_db(&m).unwrap_or_default());
                         if !reply(&mut ws, HubMsg::Error { message }).await { break }
                     }
                     Ok(m) => {
@@ -138,6 +158,15 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
     tracing::info!(%room, "classroom box disconnected");
 }
 
+/// The name of a message the hub writes to the database, which is limited to [`WRITES`].
+fn writes_db(msg: &DeviceMsg) -> Option<&'static str> {
+    match msg {
+        DeviceMsg::Hello { .. } => Some("hello"),
+        DeviceMsg::ConfigResult { .. } => Some("configResult"),
+        _ => None,
+    }
+}
+
 /// What an enrolled box says that the web admin keeps: its inventory, its answers to
 /// configurations. Returns a configuration the box has yet to apply, to send after its hello.
 async fn record(st: &AppState, device_id: Option<&str>, msg: &DeviceMsg) -> Option<(u64, String)> {
@@ -166,7 +195,7 @@ async fn enrollment(mut ws: WebSocket, st: Arc<AppState>, ip: IpAddr) {
         Ok(Some(Ok(Message::Text(t)))) => t,
         _ => return,
     };
-    let (box_key, version, hostname) = match serde_json::from_str::<DeviceMsg>(&text) {
+    let (box_key, version, hostname) = match serde_json::from_str::<DeviceMsg>(&text).map(DeviceMsg::clipped) {
         Ok(DeviceMsg::Enroll { box_key, version, hostname }) if (32..=256).contains(&box_key.len()) => {
             (box_key, version, hostname)
         }
