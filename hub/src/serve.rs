@@ -26,6 +26,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         Some(tls) => Some(start_tls(tls)?),
         None => None,
     };
+    // SIGHUP (`systemctl reload`) reloads the certificate; without [tls] it must not end the hub,
+    // which is its default action. Handled from here on, before anyone learns our address.
+    match &certs {
+        Some(certs) => certs.spawn_reloader(),
+        None => crate::tls::ignore_hangups(),
+    }
     let key = secret::load_or_create(settings.secret.as_deref(), &settings.data_dir)?;
     let store = Store::open(&settings.data_dir).await?;
     // Revoked classroom boxes stay revoked across restarts.
@@ -102,7 +108,6 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .await
             .context("serving HTTP")?,
         Some(certs) => {
-            certs.spawn_reloader();
             let config = certs.server_config()?;
             // tap_io: axum's ConnectInfo<SocketAddr> is implemented for tapped listeners of any kind.
             let listener = TlsListener::new(listener, config)?.tap_io(|_| {});

@@ -131,11 +131,12 @@ impl Certs {
     /// SIGHUP. Runs until the process ends.
     pub fn spawn_reloader(self: &Arc<Self>) {
         let certs = self.clone();
+        // Registered now, not when the task first runs: a SIGHUP right after start-up is caught.
+        let mut hup = hangups();
+        let mut watch = Watch::new(certs.stamps());
         tokio::spawn(async move {
-            let mut watch = Watch::new(certs.stamps());
             let mut tick = tokio::time::interval(POLL_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut hup = hangups();
             loop {
                 let why = tokio::select! {
                     _ = tick.tick() => {
@@ -187,6 +188,16 @@ fn hangups() -> Hangups {
 #[cfg(not(unix))]
 fn hangups() -> Hangups {
     None
+}
+
+/// Without `[tls]` there is nothing to reload: SIGHUP is logged instead of ending the process.
+pub fn ignore_hangups() {
+    let mut hup = hangups();
+    tokio::spawn(async move {
+        while recv(&mut hup).await.is_some() {
+            tracing::info!("SIGHUP: nothing to reload without [tls]");
+        }
+    });
 }
 
 #[cfg(unix)]

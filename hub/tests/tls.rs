@@ -430,3 +430,28 @@ fn tls_self_signed_prints_the_fingerprint_and_reuses_the_certificate() {
     assert_eq!(first, fingerprint(der.as_ref()));
     assert_eq!(run(), first, "the second start reuses the certificate");
 }
+
+#[test]
+fn without_tls_sighup_is_logged_and_the_hub_keeps_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = spawn(tmp.path(), "", &[]);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on ") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "hub exited: {}", log(tmp.path()));
+    }
+    let addr: SocketAddr = line.trim().trim_start_matches("listening on http://").parse().unwrap();
+    let status = Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    rt().block_on(async {
+        let logged =
+            eventually(Duration::from_secs(10), async || log(tmp.path()).contains("SIGHUP").then_some(())).await;
+        assert!(logged.is_some(), "{}", log(tmp.path()));
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(request(&mut tcp, "GET", "/healthz", "localhost").await.status, 200);
+    });
+    assert!(child.try_wait().unwrap().is_none(), "SIGHUP ended the hub");
+    let _ = child.kill();
+    let _ = child.wait();
+}
