@@ -316,6 +316,7 @@ fn a_replaced_certificate_reaches_new_handshakes_and_a_broken_one_keeps_the_old(
         let join = serde_json::json!({ "type": "join", "token": token("demo", Role::Student) });
         ws.send(Message::text(join.to_string())).await.unwrap();
 
+        let written = Instant::now();
         let second = ca.issue(&cert, &key);
         assert_ne!(first, second);
         let seen = eventually(within, async || {
@@ -324,6 +325,8 @@ fn a_replaced_certificate_reaches_new_handshakes_and_a_broken_one_keeps_the_old(
         })
         .await;
         assert!(seen.is_some(), "new handshakes still get the first certificate: {}", hub.log());
+        // The figure for the report: bounded by the poll interval.
+        println!("tls-reload-seen-after-ms {}", written.elapsed().as_millis());
         let r = request(&mut open, "GET", "/healthz", "localhost").await;
         assert_eq!(r.status, 200, "the connection opened before the reload keeps working");
         assert_eq!(peer_fingerprint(&open), first);
@@ -429,6 +432,24 @@ fn tls_self_signed_prints_the_fingerprint_and_reuses_the_certificate() {
     let der = rustls_pki_types::CertificateDer::from_pem_file(&cert).unwrap();
     assert_eq!(first, fingerprint(der.as_ref()));
     assert_eq!(run(), first, "the second start reuses the certificate");
+
+    // A box pins it with hub.ca_file = that file: rustls accepts it as its own trust anchor.
+    let mut child = spawn(tmp.path(), "", &["--tls-self-signed"]);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on ") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "hub exited: {}", log(tmp.path()));
+    }
+    let addr: SocketAddr = line.trim().trim_start_matches("listening on https://").parse().unwrap();
+    let pinned = TestCa { issuer: TestCa::new().issuer, pem: std::fs::read_to_string(&cert).unwrap() };
+    rt().block_on(async {
+        let mut tls = connect(&pinned, addr).await;
+        assert_eq!(peer_fingerprint(&tls), first);
+        assert_eq!(request(&mut tls, "GET", "/healthz", "localhost").await.status, 200);
+    });
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]
