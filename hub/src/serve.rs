@@ -9,6 +9,7 @@ use lectern_common::sd_notify::Notifier;
 use lectern_common::time::unix_secs;
 use lectern_proto::device::HubMsg;
 use lectern_proto::{ParticipantId, RoomId};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::config::Settings;
@@ -64,22 +65,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     wire_room_outlets(&state, devices_rx, sessions_rx);
     // The timetable's slots start and end each lesson on the rooms' boxes (web admin, `admin_schedules`).
     lectern_admin::spawn_scheduler(state.admin.clone());
-    let listener =
-        tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
+    let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;
     let scheme = if certs.is_some() { "https" } else { "http" };
     if let Some(redirect) = settings.tls.as_ref().and_then(|t| t.redirect_listen) {
-        let plain = tokio::net::TcpListener::bind(redirect)
-            .await
-            .with_context(|| format!("tls.redirect_listen: binding {redirect}"))?;
-        tracing::info!(addr = %plain.local_addr()?, "redirecting plain HTTP to HTTPS");
-        println!("redirecting http://{} to https", plain.local_addr()?);
-        let app = crate::redirect::app(addr.port());
-        tokio::spawn(async move {
-            if let Err(error) = axum::serve(plain, app).await {
-                tracing::warn!(%error, "the HTTP-to-HTTPS redirect stopped");
-            }
-        });
+        spawn_redirect(redirect, addr.port()).await?;
     }
     // Until an enabled admin exists, whoever reads this output may create one (single use, 24 h).
     // Printed before the next line, which readers wait for (some then close the pipe).
@@ -101,23 +91,41 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             }
         });
     }
-    let app = app(state);
-    match certs {
-        None => axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+    serve_app(listener, app(state), certs).await
+}
+
+/// Serves the app on `listener` until SIGTERM/Ctrl-C: plain HTTP, or HTTPS with HSTS when `[tls]`
+/// is set. Handlers see the client's address (`ConnectInfo<SocketAddr>`) either way.
+async fn serve_app(listener: TcpListener, app: axum::Router, certs: Option<Arc<Certs>>) -> anyhow::Result<()> {
+    let Some(certs) = certs else {
+        return axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown_signal())
             .await
-            .context("serving HTTP")?,
-        Some(certs) => {
-            let config = certs.server_config()?;
-            // tap_io: axum's ConnectInfo<SocketAddr> is implemented for tapped listeners of any kind.
-            let listener = TlsListener::new(listener, config)?.tap_io(|_| {});
-            let app = app.layer(axum::middleware::map_response(crate::tls::hsts));
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .context("serving HTTPS")?
+            .context("serving HTTP");
+    };
+    let config = certs.server_config()?;
+    // tap_io: axum implements ConnectInfo<SocketAddr> for tapped listeners of any kind.
+    let listener = TlsListener::new(listener, config)?.tap_io(|_| {});
+    let app = app.layer(axum::middleware::map_response(crate::tls::hsts));
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTPS")
+}
+
+/// `[tls] redirect_listen`: plain HTTP answered with 308 to the same URL on the HTTPS port.
+async fn spawn_redirect(redirect: SocketAddr, https_port: u16) -> anyhow::Result<()> {
+    let plain =
+        TcpListener::bind(redirect).await.with_context(|| format!("tls.redirect_listen: binding {redirect}"))?;
+    let bound = plain.local_addr()?;
+    tracing::info!(addr = %bound, "redirecting plain HTTP to HTTPS");
+    // Tests read this line to learn the port (redirect_listen = "127.0.0.1:0").
+    println!("redirecting http://{bound} to https");
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(plain, crate::redirect::app(https_port)).await {
+            tracing::warn!(%error, "the HTTP-to-HTTPS redirect stopped");
         }
-    }
+    });
     Ok(())
 }
 
