@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
@@ -16,19 +16,25 @@ const ROOM = 'room-https';
 const env = new Env('https');
 const dir = path.join(env.dataDir, 'pki');
 
+const ssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+
 /** A CA and a leaf for 127.0.0.1 / localhost, with openssl (EC P-256, 30 days). */
 function makeTestCa() {
   mkdirSync(dir, { recursive: true });
-  const ssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30',
     '-subj', '/CN=Lectern browser test CA', '-keyout', 'ca.key', '-out', 'ca.pem',
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
-  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost',
-    '-keyout', 'key.pem', '-out', 'leaf.csr');
   writeFileSync(path.join(dir, 'leaf.ext'),
     'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n');
+  issueLeaf('localhost', 'cert.pem', 'key.pem');
+}
+
+/** A leaf with common name `cn` from the test CA (the name tells browsers' certificates apart). */
+function issueLeaf(cn, cert, key) {
+  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${cn}`,
+    '-keyout', key, '-out', 'leaf.csr');
   ssl('x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '30',
-    '-extfile', 'leaf.ext', '-out', 'cert.pem');
+    '-extfile', 'leaf.ext', '-out', cert);
 }
 
 /** $HOME/.pki/nssdb trusting the test CA for TLS servers: where Chromium on Linux looks. */
@@ -77,6 +83,7 @@ test('the box and Chromium reach a hub serving HTTPS with a test CA; the student
   env.browsers.push(browser);
   const page = await env.newPage(browser, 'student');
   const token = env.mintToken({ room: ROOM, role: 'student', name: 'Ada' });
+  const socket = page.waitForEvent('websocket');
   // No ignoreHTTPSErrors: an untrusted certificate fails this navigation.
   const resp = await page.goto(joinUrl(env.baseUrl, ROOM, token));
   assert.equal(resp.status(), 200);
@@ -85,6 +92,7 @@ test('the box and Chromium reach a hub serving HTTPS with a test CA; the student
   assert.equal(security.subjectName, 'localhost');
   assert.equal(security.issuer, 'Lectern browser test CA');
   assert.equal(await page.evaluate(() => window.isSecureContext && location.protocol), 'https:');
+  assert.match((await socket).url(), /^wss:\/\/127\.0\.0\.1:\d+\/rtc/);
 
   const fromDevice = (stats, kind) => stats.find((s) => s.role === 'device' && s.kind === kind);
   await waitFor(async () => (fromDevice(await inboundStats(page), 'video')?.framesDecoded ?? 0) > 10, {
@@ -94,4 +102,29 @@ test('the box and Chromium reach a hub serving HTTPS with a test CA; the student
     throw err;
   });
   assert.equal(await page.evaluate(() => window.lectern.state), 'connected');
+
+  // A renewed certificate mid-lesson: new connections get it, the student's lesson goes on.
+  const self = await page.evaluate(() => window.lectern.self.participantId);
+  const before = fromDevice(await inboundStats(page), 'video').framesDecoded;
+  issueLeaf('localhost-renewed', 'cert.next.pem', 'key.next.pem');
+  // Key first, then the certificate, each replaced whole (rename), as a renewal hook would.
+  renameSync(path.join(dir, 'key.next.pem'), path.join(dir, 'key.pem'));
+  renameSync(path.join(dir, 'cert.next.pem'), path.join(dir, 'cert.pem'));
+  const renewed = await waitFor(async () => {
+    // A new context: its own connections, not the first page's kept-alive one.
+    const context = await browser.newContext();
+    try {
+      const r = await (await context.newPage()).goto(`${env.baseUrl}/healthz`);
+      const name = (await r.securityDetails()).subjectName;
+      return name === 'localhost-renewed' ? name : null;
+    } finally {
+      await context.close();
+    }
+  }, { timeoutMs: 15000, what: 'new connections to get the renewed certificate' });
+  assert.equal(renewed, 'localhost-renewed');
+  await waitFor(async () => fromDevice(await inboundStats(page), 'video').framesDecoded > before + 25, {
+    timeoutMs: 20000, what: 'the student to keep decoding after the renewal',
+  });
+  assert.equal(await page.evaluate(() => window.lectern.state), 'connected');
+  assert.equal(await page.evaluate(() => window.lectern.self.participantId), self, 'same participant: no rejoin');
 }));
