@@ -213,17 +213,24 @@ async fn recv(_: &mut Hangups) -> Option<()> {
     std::future::pending().await
 }
 
-/// What a file looked like at the last poll: a rewrite changes the time or the size.
+/// What a file looked like at the last poll: a rewrite changes the time or the size, a file
+/// renamed into place (even one copied with its old time) the inode. Symlinks are followed, so
+/// certbot's `live/` links moving to a new `archive/` file count too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stamp {
     modified: Option<SystemTime>,
     len: u64,
+    inode: u64,
 }
 
 impl Stamp {
     fn of(path: &Path) -> Option<Self> {
         let meta = std::fs::metadata(path).ok()?;
-        Some(Self { modified: meta.modified().ok(), len: meta.len() })
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Some(Self { modified: meta.modified().ok(), len: meta.len(), inode })
     }
 }
 
@@ -428,16 +435,17 @@ mod tests {
 
     #[test]
     fn the_watch_fires_once_per_change_and_again_when_the_second_file_lands() {
-        let t = |s| Some(Stamp { modified: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(s)), len: 10 });
+        let t = |s| Some(Stamp { modified: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(s)), len: 10, inode: 1 });
         let mut w = Watch::new([t(1), t(1)]);
         assert!(!w.changed([t(1), t(1)]));
         assert!(w.changed([t(2), t(1)]), "certificate rewritten");
         assert!(!w.changed([t(2), t(1)]), "reported once");
         assert!(w.changed([t(2), t(3)]), "then the key");
         assert!(w.changed([None, t(3)]), "a removed file is a change too");
-        let len = |l| Some(Stamp { modified: Some(SystemTime::UNIX_EPOCH), len: l });
-        let mut w = Watch::new([len(1), len(1)]);
-        assert!(w.changed([len(2), len(1)]), "same second, new size");
+        let at = |len, inode| Some(Stamp { modified: Some(SystemTime::UNIX_EPOCH), len, inode });
+        let mut w = Watch::new([at(1, 1), at(1, 1)]);
+        assert!(w.changed([at(2, 1), at(1, 1)]), "same time, new size");
+        assert!(w.changed([at(2, 7), at(1, 1)]), "same time and size, another file renamed into place");
     }
 
     #[test]
