@@ -2,6 +2,7 @@
 # Installs what Lectern needs on Debian 12, skipping what is already there.
 # Usage: scripts/deps.sh [--test]   (--test adds Chromium, the network test bed's tools and the
 #                                     browser-test node modules)
+#        scripts/deps.sh --turn     (adds coturn, for scripts/demo.sh --turn)
 #        scripts/deps.sh --list     (prints the packages the product itself needs, one a line, and
 #                                     installs nothing: the appliance's tests check it covers every
 #                                     GStreamer element the box makes, see appliance/src/media/catalog.rs)
@@ -29,7 +30,11 @@ fi
 if [[ "${1:-}" == "--test" ]]; then
   # The network test bed (tests/netem): namespaces, tc, nft, its TUN delay forwarder.
   # coturn: the relay the TURN tests start on loopback (hub/tests/turn_coturn.rs).
-  packages+=(chromium nodejs npm python3 python3-venv systemd nftables iproute2 procps coturn)
+  # libnss3-tools: certutil, to make Chromium trust the HTTPS test's CA (tests/browser/https.test.mjs).
+  packages+=(chromium nodejs npm python3 python3-venv systemd nftables iproute2 procps coturn libnss3-tools)
+fi
+if [[ "${1:-}" == "--turn" ]]; then
+  packages+=(coturn)
 fi
 
 missing=()

@@ -22,6 +22,16 @@ struct FileConfig {
     behind_tls: Option<bool>,
     http: Option<FileHttp>,
     media: Option<FileMedia>,
+    tls: Option<FileTls>,
+}
+
+/// `[tls]` as written: the hub terminates HTTPS itself.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    redirect_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -60,11 +70,27 @@ pub struct Settings {
     pub secret: Option<String>,
     /// Rate-limit join attempts per client address (10 at once, then 10 a minute).
     pub join_limit: bool,
-    /// Browsers reach the hub over HTTPS (a TLS proxy in front): the admin's session cookie gets `Secure`.
+    /// Browsers reach the hub over HTTPS (a TLS proxy in front, or `[tls]`): the admin's session
+    /// cookie gets `Secure`. Always true when `tls` is set.
     pub behind_tls: bool,
     /// Origins whose pages may call WHIP/WHEP and the lesson API (`[http] cors_origins`).
     pub cors_origins: Origins,
     pub media: MediaSettings,
+    /// `[tls]`: the hub serves HTTPS on `listen` itself.
+    pub tls: Option<TlsSettings>,
+}
+
+/// HTTPS served by the hub (`[tls]`, or `--tls-self-signed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// PEM certificate chain, leaf first; reloaded when it changes and on SIGHUP.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for the leaf.
+    pub key: PathBuf,
+    /// A plain-HTTP listener answering every request with 308 to the same URL on `https://`.
+    pub redirect_listen: Option<SocketAddr>,
+    /// `--tls-self-signed`: `cert` and `key` live in the data dir and are generated when missing.
+    pub self_signed: bool,
 }
 
 impl std::fmt::Debug for Settings {
@@ -77,6 +103,7 @@ impl std::fmt::Debug for Settings {
             .field("behind_tls", &self.behind_tls)
             .field("cors_origins", &self.cors_origins)
             .field("media", &self.media)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -117,6 +144,7 @@ impl Default for Settings {
                 ice_servers: Vec::new(),
                 turn: Vec::new(),
             },
+            tls: None,
         }
     }
 }
@@ -127,13 +155,16 @@ pub struct Overrides {
     pub config: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
+    /// `--tls-self-signed`: serve HTTPS with a certificate generated into the data dir.
+    pub tls_self_signed: bool,
 }
 
 impl Settings {
     pub fn load(over: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let mut s = Settings::default();
+        let mut file_tls = None;
         if let Some(path) = &over.config {
-            s.apply_file(path)?;
+            file_tls = s.apply_file(path)?;
         }
         s.apply_env(env)?;
         if let Some(l) = over.listen {
@@ -142,11 +173,17 @@ impl Settings {
         if let Some(d) = &over.data_dir {
             s.data_dir = d.clone();
         }
+        s.tls = tls_settings(file_tls, over.tls_self_signed, &s.data_dir)?;
+        if s.tls.is_some() {
+            s.behind_tls = true;
+        }
         s.validate()?;
         Ok(s)
     }
 
-    fn apply_file(&mut self, path: &Path) -> anyhow::Result<()> {
+    /// Applies the file; `[tls]` comes back apart because `--tls-self-signed` and the final data
+    /// dir decide what it means.
+    fn apply_file(&mut self, path: &Path) -> anyhow::Result<Option<FileTls>> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
         let f: FileConfig = toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))?;
         set(&mut self.listen, f.listen);
@@ -171,7 +208,7 @@ impl Settings {
                     turn.into_iter().enumerate().map(|(i, t)| turn_server(i, t)).collect::<Result<_, _>>()?;
             }
         }
-        Ok(())
+        Ok(f.tls)
     }
 
     fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<()> {
@@ -254,8 +291,44 @@ impl Settings {
         if self.media.advertise_ips.iter().any(|ip| ip.is_unspecified()) {
             bail!("media.advertise_ips: 0.0.0.0 / :: cannot be announced to peers");
         }
+        if let Some(redirect) = self.tls.as_ref().and_then(|t| t.redirect_listen)
+            && redirect.port() != 0
+            && redirect.port() == self.listen.port()
+        {
+            bail!("tls.redirect_listen: {redirect} uses the port of listen ({}), which serves HTTPS", self.listen);
+        }
         Ok(())
     }
+}
+
+/// Where `--tls-self-signed` keeps its certificate and key, inside the data dir.
+pub fn self_signed_paths(data_dir: &Path) -> (PathBuf, PathBuf) {
+    let dir = data_dir.join("tls");
+    (dir.join("self-signed-cert.pem"), dir.join("self-signed-key.pem"))
+}
+
+/// `[tls]` and `--tls-self-signed` combined; errors name the key. The files themselves are read at
+/// start-up (`tls::Certs::load`), so a missing one is reported there, naming `tls.cert` or `tls.key`.
+fn tls_settings(file: Option<FileTls>, self_signed: bool, data_dir: &Path) -> anyhow::Result<Option<TlsSettings>> {
+    let redirect_listen = file.as_ref().and_then(|f| f.redirect_listen);
+    if self_signed {
+        if let Some(f) = &file
+            && (f.cert.is_some() || f.key.is_some())
+        {
+            bail!("--tls-self-signed: tls.cert and tls.key are set in the config; use one or the other");
+        }
+        let (cert, key) = self_signed_paths(data_dir);
+        return Ok(Some(TlsSettings { cert, key, redirect_listen, self_signed: true }));
+    }
+    let Some(f) = file else { return Ok(None) };
+    let (cert, key) = match (f.cert, f.key) {
+        (Some(c), Some(k)) => (c, k),
+        (None, _) => {
+            bail!("tls.cert: needed when [tls] is set (a PEM certificate chain), or start with --tls-self-signed")
+        }
+        (_, None) => bail!("tls.key: needed when [tls] is set (the PEM private key of tls.cert)"),
+    };
+    Ok(Some(TlsSettings { cert, key, redirect_listen, self_signed: false }))
 }
 
 /// A `[[media.turn]]` entry checked and its secret read: errors name `media.turn[i].<key>`.
@@ -432,6 +505,43 @@ mod tests {
         )
         .unwrap();
         assert_eq!(static_turn_passwords(&s.media.ice_servers).collect::<Vec<_>>(), ["turn:t.example:3478"]);
+    }
+
+    #[test]
+    fn tls_section_implies_behind_tls_and_names_missing_keys() {
+        let s = load_text("[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\nredirect_listen = \"0.0.0.0:80\"\n").unwrap();
+        let tls = s.tls.unwrap();
+        assert_eq!((tls.cert.to_str(), tls.key.to_str()), (Some("/c.pem"), Some("/k.pem")));
+        assert_eq!(tls.redirect_listen, Some("0.0.0.0:80".parse().unwrap()));
+        assert!(s.behind_tls, "[tls] implies behind_tls");
+        assert!(!load_text("").unwrap().behind_tls);
+        let err = format!("{:#}", load_text("[tls]\nkey = \"/k.pem\"\n").unwrap_err());
+        assert!(err.contains("tls.cert"), "{err}");
+        let err = format!("{:#}", load_text("[tls]\ncert = \"/c.pem\"\n").unwrap_err());
+        assert!(err.contains("tls.key"), "{err}");
+        let err = format!("{:#}", load_text("[tls]\ncert = \"/c\"\nkey = \"/k\"\nredirect = 80\n").unwrap_err());
+        assert!(err.contains("redirect"), "{err}");
+        let err = format!(
+            "{:#}",
+            load_text(
+                "listen = \"0.0.0.0:8443\"\n[tls]\ncert = \"/c\"\nkey = \"/k\"\nredirect_listen = \"127.0.0.1:8443\"\n"
+            )
+            .unwrap_err()
+        );
+        assert!(err.contains("tls.redirect_listen"), "{err}");
+    }
+
+    #[test]
+    fn self_signed_flag_uses_the_data_dir_and_refuses_configured_files() {
+        let over = Overrides { data_dir: Some("/var/lib/x".into()), tls_self_signed: true, ..Default::default() };
+        let tls = Settings::load(&over, &no_env).unwrap().tls.unwrap();
+        assert!(tls.self_signed && tls.cert.starts_with("/var/lib/x/tls") && tls.key.starts_with("/var/lib/x/tls"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        std::fs::write(&path, "[tls]\ncert = \"/c\"\nkey = \"/k\"\n").unwrap();
+        let over = Overrides { config: Some(path), tls_self_signed: true, ..Default::default() };
+        let err = format!("{:#}", Settings::load(&over, &no_env).unwrap_err());
+        assert!(err.contains("--tls-self-signed") && err.contains("tls.cert"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! lectern-hub: the server a classroom box publishes to and students join. HTTP/WebSocket edge in
 //! [`http`] (start at [`http::app`]); the str0m SFU in [`sfu`] (start at [`sfu::core::ShardCore`],
 //! then [`sfu::room::Room`]), its threads and sockets in [`media_io`]; WHIP/WHEP as protocol in [`whip`]; the boxes' control channels in
-//! [`device_registry`]; tokens in [`token`], coturn credentials in [`turn`], persistence in [`store`],
+//! [`device_registry`]; tokens in [`token`], coturn credentials in [`turn`], HTTPS in [`tls`], persistence in [`store`],
 //! time as input in [`time`].
 
 pub mod assets;
@@ -11,11 +11,13 @@ pub mod device_registry;
 pub mod enroll;
 pub mod http;
 pub mod media_io;
+pub mod redirect;
 pub mod secret;
 pub mod serve;
 pub mod sfu;
 pub mod store;
 pub mod time;
+pub mod tls;
 pub mod token;
 pub mod turn;
 pub mod whip;

@@ -32,6 +32,10 @@ enum Cmd {
         /// Directory for the database and the generated token secret.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Serve HTTPS with a self-signed certificate generated into <data_dir>/tls (kept for the
+        /// next start) and print its SHA-256 fingerprint: for a LAN trial without a real certificate.
+        #[arg(long)]
+        tls_self_signed: bool,
     },
     /// Mint an access token; it is printed alone on the last line.
     Token {
@@ -88,12 +92,12 @@ fn main() -> anyhow::Result<()> {
         .init();
     let env = |k: &str| std::env::var(k).ok();
     match cli.cmd {
-        Cmd::Serve { config, listen, data_dir } => {
-            let settings = Settings::load(&Overrides { config, listen, data_dir }, &env)?;
+        Cmd::Serve { config, listen, data_dir, tls_self_signed } => {
+            let settings = Settings::load(&Overrides { config, listen, data_dir, tls_self_signed }, &env)?;
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve::serve(settings))
         }
         Cmd::Token { config, data_dir, room, role, name, ttl, guest } => {
-            let settings = Settings::load(&Overrides { config, listen: None, data_dir }, &env)?;
+            let settings = Settings::load(&Overrides { config, listen: None, data_dir, tls_self_signed: false }, &env)?;
             let room = RoomId::parse(&room).map_err(|e| anyhow::anyhow!("--room: {e}"))?;
             let ttl = parse_ttl(&ttl).map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
             let key = secret::load_or_create(settings.secret.as_deref(), &settings.data_dir)?;
@@ -104,7 +108,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Admin { cmd: AdminCmd::Create { config, data_dir, username, role } } => {
-            let settings = Settings::load(&Overrides { config, listen: None, data_dir }, &env)?;
+            let settings = Settings::load(&Overrides { config, listen: None, data_dir, tls_self_signed: false }, &env)?;
             let password = match env("LECTERN_ADMIN_PASSWORD") {
                 Some(p) => p,
                 None => read_password()?,

@@ -1,12 +1,15 @@
-//! Start-up: settings → store → media shards → HTTP listener.
+//! Start-up: settings → TLS certificates → store → media shards → HTTP(S) listener.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use lectern_common::sd_notify::Notifier;
 use lectern_common::time::unix_secs;
 use lectern_proto::device::HubMsg;
 use lectern_proto::{ParticipantId, RoomId};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::config::Settings;
@@ -14,10 +17,22 @@ use crate::http::{AppState, Edge, app};
 use crate::media_io::{Outlets, Sfu};
 use crate::secret;
 use crate::store::Store;
+use crate::tls::{Certs, TlsListener};
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+    // Before anything else: a bad certificate should fail start-up at once, naming tls.cert/tls.key.
+    let certs = match &settings.tls {
+        Some(tls) => Some(start_tls(tls)?),
+        None => None,
+    };
+    // SIGHUP (`systemctl reload`) reloads the certificate; without [tls] it must not end the hub,
+    // which is its default action. Handled from here on, before anyone learns our address.
+    match &certs {
+        Some(certs) => certs.spawn_reloader(),
+        None => crate::tls::ignore_hangups(),
+    }
     let key = secret::load_or_create(settings.secret.as_deref(), &settings.data_dir)?;
     let store = Store::open(&settings.data_dir).await?;
     // Revoked classroom boxes stay revoked across restarts.
@@ -47,16 +62,19 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     wire_room_outlets(&state, devices_rx, sessions_rx);
     // The timetable's slots start and end each lesson on the rooms' boxes (web admin, `admin_schedules`).
     lectern_admin::spawn_scheduler(state.admin.clone());
-    let listener =
-        tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
+    let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    let scheme = if certs.is_some() { "https" } else { "http" };
+    if let Some(redirect) = settings.tls.as_ref().and_then(|t| t.redirect_listen) {
+        spawn_redirect(redirect, addr.port()).await?;
+    }
     // Until an enabled admin exists, whoever reads this output may create one (single use, 24 h).
     // Printed before the next line, which readers wait for (some then close the pipe).
     if let Some(code) = lectern_admin::setup::ensure_setup_code(state.store.pool()).await? {
-        println!("first-run admin setup: http://{addr}/admin/setup?code={code}");
+        println!("first-run admin setup: {scheme}://{addr}/admin/setup?code={code}");
     }
     // Scripts and tests read this line to learn the port (e.g. with --listen 127.0.0.1:0).
-    println!("listening on http://{addr}");
+    println!("listening on {scheme}://{addr}");
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), "lectern hub ready");
     let systemd = Notifier::from_env();
     systemd.ready();
@@ -70,11 +88,58 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             }
         });
     }
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+    serve_app(listener, app(state), certs).await
+}
+
+/// Serves the app on `listener` until SIGTERM/Ctrl-C: plain HTTP, or HTTPS with HSTS when `[tls]`
+/// is set. Handlers see the client's address (`ConnectInfo<SocketAddr>`) either way.
+async fn serve_app(listener: TcpListener, app: axum::Router, certs: Option<Arc<Certs>>) -> anyhow::Result<()> {
+    let Some(certs) = certs else {
+        return axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving HTTP");
+    };
+    let config = certs.server_config()?;
+    // tap_io: axum implements ConnectInfo<SocketAddr> for tapped listeners of any kind.
+    let listener = TlsListener::new(listener, config)?.tap_io(|_| {});
+    let app = app.layer(axum::middleware::map_response(crate::tls::hsts));
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .context("serving HTTP")?;
+        .context("serving HTTPS")
+}
+
+/// `[tls] redirect_listen`: plain HTTP answered with 308 to the same URL on the HTTPS port.
+async fn spawn_redirect(redirect: SocketAddr, https_port: u16) -> anyhow::Result<()> {
+    let plain =
+        TcpListener::bind(redirect).await.with_context(|| format!("tls.redirect_listen: binding {redirect}"))?;
+    let bound = plain.local_addr()?;
+    tracing::info!(addr = %bound, "redirecting plain HTTP to HTTPS");
+    // Tests read this line to learn the port (redirect_listen = "127.0.0.1:0").
+    println!("redirecting http://{bound} to https");
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(plain, crate::redirect::app(https_port)).await {
+            tracing::warn!(%error, "the HTTP-to-HTTPS redirect stopped");
+        }
+    });
     Ok(())
+}
+
+/// `[tls]` at start-up: the self-signed pair made if asked for, the files read (or start-up fails
+/// naming `tls.cert`/`tls.key` and the reason), the fingerprint printed for pinning.
+fn start_tls(tls: &crate::config::TlsSettings) -> anyhow::Result<Arc<Certs>> {
+    if tls.self_signed && crate::tls::ensure_self_signed(tls)? {
+        tracing::info!(cert = %tls.cert.display(), "generated a self-signed certificate");
+    }
+    let certs = Certs::load(tls)?;
+    let sha256 = certs.leaf_fingerprint();
+    if tls.self_signed {
+        // A box pins it with hub.ca_file = this file; browsers show this fingerprint.
+        println!("tls: self-signed certificate {} (SHA-256 fingerprint {sha256})", tls.cert.display());
+    }
+    tracing::info!(cert = %tls.cert.display(), %sha256, "serving HTTPS");
+    Ok(certs)
 }
 
 /// What the media shards' rooms report beyond browsers reaches the rest of the hub: messages for

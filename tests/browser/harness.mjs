@@ -55,7 +55,7 @@ process.on('exit', () => {
 });
 
 /** A child process whose output is kept (last lines of each stream) for failure reports. */
-class Child {
+export class Child {
   constructor(name, cmd, args, env) {
     this.name = name;
     this.cmd = `${cmd} ${args.join(' ')}`;
