@@ -38,6 +38,7 @@ struct FileTls {
 #[serde(deny_unknown_fields)]
 struct FileHttp {
     cors_origins: Option<Vec<String>>,
+    max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -75,6 +76,8 @@ pub struct Settings {
     pub behind_tls: bool,
     /// Origins whose pages may call WHIP/WHEP and the lesson API (`[http] cors_origins`).
     pub cors_origins: Origins,
+    /// HTTP connections served at once (`[http] max_connections`); past it, new ones wait.
+    pub max_connections: usize,
     pub media: MediaSettings,
     /// `[tls]`: the hub serves HTTPS on `listen` itself.
     pub tls: Option<TlsSettings>,
@@ -102,6 +105,7 @@ impl std::fmt::Debug for Settings {
             .field("join_limit", &self.join_limit)
             .field("behind_tls", &self.behind_tls)
             .field("cors_origins", &self.cors_origins)
+            .field("max_connections", &self.max_connections)
             .field("media", &self.media)
             .field("tls", &self.tls)
             .finish()
@@ -135,6 +139,7 @@ impl Default for Settings {
             join_limit: true,
             behind_tls: false,
             cors_origins: Origins::None,
+            max_connections: 10_000,
             media: MediaSettings {
                 bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 udp_port: 50000,
@@ -193,8 +198,11 @@ impl Settings {
         }
         set(&mut self.join_limit, f.join_limit);
         set(&mut self.behind_tls, f.behind_tls);
-        if let Some(origins) = f.http.and_then(|h| h.cors_origins) {
-            self.cors_origins = Origins::parse(&origins).map_err(|e| anyhow::anyhow!("http.cors_origins: {e}"))?;
+        if let Some(http) = f.http {
+            if let Some(origins) = http.cors_origins {
+                self.cors_origins = Origins::parse(&origins).map_err(|e| anyhow::anyhow!("http.cors_origins: {e}"))?;
+            }
+            set(&mut self.max_connections, http.max_connections);
         }
         if let Some(m) = f.media {
             set(&mut self.media.bind_ip, m.bind_ip);
@@ -237,6 +245,9 @@ impl Settings {
             let list: Vec<String> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
             self.cors_origins = Origins::parse(&list).map_err(|e| anyhow::anyhow!("LECTERN_CORS_ORIGINS: {e}"))?;
         }
+        if let Some(v) = env("LECTERN_MAX_CONNECTIONS") {
+            self.max_connections = parse("LECTERN_MAX_CONNECTIONS", v)?;
+        }
         if let Some(v) = env("LECTERN_BIND_IP") {
             self.media.bind_ip = parse("LECTERN_BIND_IP", v)?;
         }
@@ -264,6 +275,9 @@ impl Settings {
             && secret.len() < 32
         {
             bail!("secret: must be at least 32 characters (or leave it unset to generate one)");
+        }
+        if self.max_connections == 0 {
+            bail!("http.max_connections: must be at least 1");
         }
         if self.media.shards == 0 {
             self.media.shards = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);

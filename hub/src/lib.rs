@@ -10,6 +10,7 @@ pub mod config;
 pub mod device_registry;
 pub mod enroll;
 pub mod http;
+pub mod http_serve;
 pub mod media_io;
 pub mod redirect;
 pub mod secret;

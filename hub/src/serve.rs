@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use lectern_common::sd_notify::Notifier;
 use lectern_common::time::unix_secs;
 use lectern_proto::device::HubMsg;
@@ -88,26 +87,26 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             }
         });
     }
-    serve_app(listener, app(state), certs).await
+    serve_app(listener, app(state), certs, settings.max_connections).await
 }
 
 /// Serves the app on `listener` until SIGTERM/Ctrl-C: plain HTTP, or HTTPS with HSTS when `[tls]`
 /// is set. Handlers see the client's address (`ConnectInfo<SocketAddr>`) either way.
-async fn serve_app(listener: TcpListener, app: axum::Router, certs: Option<Arc<Certs>>) -> anyhow::Result<()> {
+async fn serve_app(
+    listener: TcpListener,
+    app: axum::Router,
+    certs: Option<Arc<Certs>>,
+    max_connections: usize,
+) -> anyhow::Result<()> {
     let Some(certs) = certs else {
-        return axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("serving HTTP");
+        crate::http_serve::serve(listener, app, max_connections, shutdown_signal()).await;
+        return Ok(());
     };
     let config = certs.server_config()?;
-    // tap_io: axum implements ConnectInfo<SocketAddr> for tapped listeners of any kind.
-    let listener = TlsListener::new(listener, config)?.tap_io(|_| {});
+    let listener = TlsListener::new(listener, config)?;
     let app = app.layer(axum::middleware::map_response(crate::tls::hsts));
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTPS")
+    crate::http_serve::serve(listener, app, max_connections, shutdown_signal()).await;
+    Ok(())
 }
 
 /// `[tls] redirect_listen`: plain HTTP answered with 308 to the same URL on the HTTPS port.

@@ -619,3 +619,45 @@ fn a_flooding_box_is_told_off_then_cut_off_and_its_text_is_clipped() {
         again.send(Message::text(flood)).await.unwrap();
     });
 }
+
+#[test]
+fn slow_loris_connections_are_closed_and_the_connection_cap_holds() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    let hub = Hub::start_with(|_| "[http]\nmax_connections = 8\n".to_owned());
+    let addr = hub.base.trim_start_matches("http://").to_owned();
+    // Eight clients take every slot, each trickling a header that never ends.
+    let mut slow: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut s = TcpStream::connect(&addr).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+            s
+        })
+        .collect();
+    // A ninth waits for a slot.
+    let mut ninth = TcpStream::connect(&addr).unwrap();
+    ninth.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    ninth.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut buf = [0u8; 512];
+    assert!(ninth.read(&mut buf).is_err(), "served while every slot was taken");
+    // Keep trickling: the header timeout counts from the start of the request, not the last byte.
+    let started = std::time::Instant::now();
+    let mut open = slow.len();
+    while open > 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "{open} slow-loris connections still open after 60 s");
+        open = 0;
+        for s in &mut slow {
+            s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+            let gone = matches!(s.read(&mut buf), Ok(0)) || s.write_all(b"X-Slow: 1\r\n").is_err();
+            if !gone {
+                open += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // Their slots are free: the ninth client is answered.
+    ninth.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut answer = String::new();
+    let _ = ninth.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
