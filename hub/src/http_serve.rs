@@ -13,8 +13,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::serve::Listener;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
@@ -33,8 +33,9 @@ pub async fn serve<L>(
     L: Listener<Addr = SocketAddr>,
 {
     let slots = Arc::new(Semaphore::new(max_connections.max(1)));
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+    // HTTP/1.1 only: WebSockets upgrade from it, and nothing here needs HTTP/2.
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
     let builder = Arc::new(builder);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut full_logged = false;
@@ -64,7 +65,7 @@ pub async fn serve<L>(
         let builder = builder.clone();
         tokio::spawn(async move {
             let hyper_service = TowerToHyperService::new(service);
-            if let Err(error) = builder.serve_connection_with_upgrades(TokioIo::new(io), hyper_service).await {
+            if let Err(error) = builder.serve_connection(TokioIo::new(io), hyper_service).with_upgrades().await {
                 tracing::trace!(%peer, %error, "connection ended with an error");
             }
             drop(slot);
