@@ -7,6 +7,7 @@ import { isGuestToken } from './claims.js';
 import { ClassroomStore } from './classroom.js';
 import { wireJoinForm } from './form.js';
 import { Gate, askGuest } from './gate.js';
+import { IceRestarter } from './ice.js';
 import { Lesson } from './lesson.js';
 import { roomFromPath } from './links.js';
 import { openLocalMedia } from './media.js';
@@ -36,12 +37,17 @@ const lectern = {
   // { state: none|waiting|in|denied|removed|ended, hands, chat, poll, pollResults, myAnswer, lobby,
   //   policy, spotlight, screenSharer, handRaised, ... }: see classroom.js
   classroom: null,
+  // ICE restarts of this page, oldest first: { reason, at, ms, outcome: pending|ok|gave up|session ended }
+  iceRestarts: [],
+  // `?relay=1`: both peer connections use only TURN relay candidates (iceTransportPolicy "relay").
+  forceRelay: false,
 };
 window.lectern = lectern;
 
 const params = new URLSearchParams(window.location.search);
 const token = (params.get('token') || '').trim();
 const pathRoom = roomFromPath(window.location.pathname);
+lectern.forceRelay = params.get('relay') === '1';
 
 if (!token) {
   showTokenForm();
@@ -79,6 +85,8 @@ function startCall(tok, guest = null) {
   let subscriber = null;
   let session = null; // the signaling session the peer connections belong to
   let joinTimer = null;
+  let restarter = null; // ICE restarts of the session's peer connections (ice.js)
+  let subscribeRestarted = null; // resolves the subscribe connection's restart with the next offer answered
 
   const setState = (state, text) => {
     lectern.state = state;
@@ -138,6 +146,8 @@ function startCall(tok, guest = null) {
   }
 
   function teardown() {
+    restarter?.close();
+    restarter = null;
     publisher?.close();
     subscriber?.close();
     publisher = null;
@@ -150,14 +160,31 @@ function startCall(tok, guest = null) {
     lesson.teardown();
   }
 
-  /** A peer connection that fails cannot recover on its own: start a fresh session. */
-  function watchPc(pc) {
-    pc.addEventListener('connectionstatechange', () => {
-      if (pc.connectionState === 'failed' && (pc === lectern.publishPc || pc === lectern.subscribePc)) {
-        console.warn('lectern: a peer connection failed; reconnecting');
-        signal.restart();
-      }
+  /**
+   * A peer connection that is disconnected for a while, fails, or whose network changed gets an ICE
+   * restart on the same connection (same participant, nobody sees us leave); only if that does
+   * not bring it back within 10 s does the page start a fresh session.
+   */
+  function newRestarter(mySession) {
+    return new IceRestarter({
+      pcs: () => [lectern.publishPc, lectern.subscribePc].filter(Boolean),
+      restartPublish: () => publisher?.restartIce(),
+      restartSubscribe: () => {
+        if (!subscriber || !send({ type: 'restartIce', pc: 'subscribe' })) return null;
+        // The hub's next subscribeOffer carries its new credentials.
+        return new Promise((resolve) => { subscribeRestarted = resolve; });
+      },
+      canRestart: () => session === mySession && !!signal.session,
+      giveUp: () => { if (session === mySession) signal.restart(); },
+      log: lectern.iceRestarts,
     });
+  }
+
+  // For tests and a curious developer: restart ICE now, as a network change would.
+  lectern.restartIce = (reason = 'requested') => restarter?.restart(reason);
+
+  function watchPc(pc) {
+    restarter?.watch(pc);
   }
 
   async function ensureLocalMedia() {
@@ -204,16 +231,23 @@ function startCall(tok, guest = null) {
     }
   }
 
-  // STUN/TURN servers the hub hands out (for students behind restrictive networks).
+  // STUN/TURN servers the hub hands out (for students behind restrictive networks): TURN with
+  // credentials minted for this participant. With them in the configuration the browser falls back
+  // to the relay by itself when no direct path works; `?relay=1` allows only the relay.
   let iceServers = [];
   function rtcConfig() {
-    return iceServers.length ? { iceServers } : {};
+    const config = iceServers.length ? { iceServers } : {};
+    if (lectern.forceRelay) config.iceTransportPolicy = 'relay';
+    return config;
   }
 
   function onJoined(msg, mySession) {
     clearTimeout(joinTimer);
     gate.hide();
     iceServers = Array.isArray(msg.iceServers) ? msg.iceServers : [];
+    if (lectern.forceRelay && !iceServers.some((s) => [].concat(s.urls).some((u) => /^turns?:/.test(u)))) {
+      console.warn('lectern: ?relay=1 but the hub hands out no TURN server: no media can flow');
+    }
     signal.markJoined();
     lectern.self = { participantId: msg.participantId, room: msg.room, role: msg.role, name: msg.name };
     ui.setRoom(msg.room);
@@ -273,9 +307,12 @@ function startCall(tok, guest = null) {
       case 'publishAnswer':
         publisher?.applyAnswer(msg.sdp).catch((err) => console.error('lectern: bad publishAnswer', err));
         break;
-      case 'subscribeOffer':
-        ensureSubscriber().handleOffer(msg.sdp, msg.tracks);
+      case 'subscribeOffer': {
+        const restarted = subscribeRestarted;
+        subscribeRestarted = null;
+        ensureSubscriber().handleOffer(msg.sdp, msg.tracks).then(() => restarted?.());
         break;
+      }
       case 'trackMuted': {
         const p = lectern.participants[msg.participantId];
         if (p) p[msg.kind === 'audio' ? 'audioMuted' : 'videoMuted'] = !!msg.muted;
@@ -287,7 +324,8 @@ function startCall(tok, guest = null) {
         // Terminal codes never get here (signal.js stops first); the hub closes after other fatal ones
         // and we reconnect.
         console.warn('lectern: hub error', msg.code, msg.message, msg.fatal ? '(fatal)' : '');
-        if (!msg.fatal) lesson.refused(msg);
+        // A refused ICE restart is not the user's doing: the restart's deadline handles it.
+        if (!msg.fatal && !(restarter?.current && msg.code === 'conflict')) lesson.refused(msg);
         break;
       default:
         if (!(msg && store.apply(msg))) console.log('lectern: ignoring message of type', msg && msg.type);
@@ -299,6 +337,7 @@ function startCall(tok, guest = null) {
       teardown();
       store.reset();
       session = s;
+      restarter = newRestarter(s);
       clearTimeout(joinTimer);
       joinTimer = setTimeout(() => {
         if (session !== s) return;
