@@ -29,7 +29,9 @@ fi
 if [[ "${1:-}" == "--test" ]]; then
   # The network test bed (tests/netem): namespaces, tc, nft, its TUN delay forwarder.
   # coturn: the relay the TURN tests start on loopback (hub/tests/turn_coturn.rs).
-  packages+=(chromium nodejs npm python3 python3-venv systemd nftables iproute2 procps coturn)
+  # libnss3-tools: certutil, for the NSS database through which the bed's Chromium trusts its test
+  # CA (TURN over TLS, tests/netem/testca.mjs); openssl makes that CA.
+  packages+=(chromium nodejs npm python3 python3-venv systemd nftables iproute2 procps coturn libnss3-tools openssl)
 fi
 
 missing=()

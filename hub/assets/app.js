@@ -37,7 +37,7 @@ const lectern = {
   // { state: none|waiting|in|denied|removed|ended, hands, chat, poll, pollResults, myAnswer, lobby,
   //   policy, spotlight, screenSharer, handRaised, ... }: see classroom.js
   classroom: null,
-  // ICE restarts of this page, oldest first: { reason, at, ms, outcome: pending|ok|gave up|session ended }
+  // ICE restarts of this page, oldest first: { reason, at, ms, outcome: pending|ok|gave up: why|session ended }
   iceRestarts: [],
   // `?relay=1`: both peer connections use only TURN relay candidates (iceTransportPolicy "relay").
   forceRelay: false,

@@ -30,6 +30,12 @@ export function iceGatheringDone(pc, deadlineMs = GATHER_DEADLINE_MS) {
 export const DISCONNECTED_RESTART_MS = 2000;
 /** A restart that has not brought every connection back by then gives way to a full reconnect. */
 export const RESTART_DEADLINE_MS = 10000;
+/**
+ * The hub answers a restart's offer (or request) over the socket at once; no answer by then means
+ * the socket is dead without knowing it (after an address change its TCP connection can never
+ * deliver again), so the full reconnect starts without waiting out the deadline.
+ */
+export const SOCKET_REPLY_MS = 4000;
 
 const isUp = (pc) => pc.connectionState === 'connected';
 
@@ -40,7 +46,8 @@ const isUp = (pc) => pc.connectionState === 'connected';
  * network change (`online`, `navigator.connection` `change`). A restart: the publish connection
  * gets `restartIce()` and a new offer (`restartPublish`), the hub is asked to re-offer the
  * subscribe connection with new credentials (`restartSubscribe`). If the connections are not all
- * `connected` within RESTART_DEADLINE_MS, `giveUp` runs (the full reconnect).
+ * `connected` within RESTART_DEADLINE_MS, or the hub answers nothing within SOCKET_REPLY_MS, `giveUp`
+ * runs (the full reconnect).
  *
  * hooks: { pcs(): the session's RTCPeerConnections, restartPublish() and restartSubscribe(): each a
  *          promise of that connection's new offer/answer exchange (or nothing without the
@@ -95,7 +102,7 @@ export class IceRestarter {
     console.warn(`lectern: restarting ICE (${reason})`);
     // Done once each restarted connection has its new credentials on both sides and is connected
     // (a connection whose path still worked may stay `connected` all along).
-    const cur = { reason, at, deadline: null, poll: null, pending: 0 };
+    const cur = { reason, at, deadline: null, poll: null, silent: null, pending: 0, answered: 0 };
     this.current = cur;
     this.hooks.log.push({ reason, at: Math.round(at), ms: null, outcome: 'pending' });
     cur.deadline = setTimeout(() => this.fail(cur), RESTART_DEADLINE_MS);
@@ -104,10 +111,11 @@ export class IceRestarter {
       const p = step();
       if (!p) continue;
       cur.pending += 1;
-      p.then(() => { cur.pending -= 1; this.settle(); },
+      p.then(() => { cur.pending -= 1; cur.answered += 1; this.settle(); },
         (err) => console.warn('lectern: ICE restart negotiation failed', err));
     }
     cur.poll = setInterval(() => this.settle(), 250);
+    if (cur.pending) cur.silent = setTimeout(() => { if (!cur.answered) this.fail(cur, 'the hub does not answer on the socket'); }, SOCKET_REPLY_MS);
   }
 
   settle() {
@@ -116,15 +124,16 @@ export class IceRestarter {
     this.finish(cur, 'ok');
   }
 
-  fail(cur) {
+  fail(cur, why = 'not connected within 10 s') {
     if (this.current !== cur) return;
-    this.finish(cur, 'gave up');
-    console.warn('lectern: ICE restart did not reconnect within 10 s; rejoining');
-    this.hooks.giveUp(`ICE restart (${cur.reason}) did not reconnect`);
+    this.finish(cur, `gave up: ${why}`);
+    console.warn(`lectern: ICE restart failed (${why}); rejoining`);
+    this.hooks.giveUp(`ICE restart (${cur.reason}): ${why}`);
   }
 
   finish(cur, outcome) {
     clearTimeout(cur.deadline);
+    clearTimeout(cur.silent);
     clearInterval(cur.poll);
     this.current = null;
     const rec = this.hooks.log[this.hooks.log.length - 1];
