@@ -12,6 +12,7 @@ import { Lesson } from './lesson.js';
 import { roomFromPath } from './links.js';
 import { openLocalMedia } from './media.js';
 import { Publisher } from './publish.js';
+import { Quality } from './quality.js';
 import { Signal } from './signal.js';
 import { Subscriber } from './subscribe.js';
 import { toast } from './toast.js';
@@ -110,6 +111,8 @@ function startCall(tok, guest = null) {
     },
   });
   const gate = new Gate({ onLeave: () => leave() });
+  // Connection quality from the hub's bandwidth allocation (hidden until the hub sends any).
+  const quality = new Quality({ send, ui, tracks: () => lectern.tracks });
 
   // The hub already stopped forwarding: make the page agree, and say why.
   store.on('mutedByTeacher', ({ kind }) => {
@@ -273,6 +276,7 @@ function startCall(tok, guest = null) {
     subscriber = new Subscriber(send, (tracks) => {
       lectern.tracks = tracks.map(({ mid, participantId, kind, screen }) => ({ mid, participantId, kind, screen }));
       ui.setTracks(tracks);
+      quality.renderPaused();
     }, rtcConfig());
     lectern.subscribePc = subscriber.pc;
     watchPc(subscriber.pc);
@@ -313,6 +317,9 @@ function startCall(tok, guest = null) {
         ensureSubscriber().handleOffer(msg.sdp, msg.tracks).then(() => restarted?.());
         break;
       }
+      case 'quality':
+        quality.apply(msg);
+        break;
       case 'trackMuted': {
         const p = lectern.participants[msg.participantId];
         if (p) p[msg.kind === 'audio' ? 'audioMuted' : 'videoMuted'] = !!msg.muted;
@@ -338,6 +345,7 @@ function startCall(tok, guest = null) {
       store.reset();
       session = s;
       restarter = newRestarter(s);
+      quality.reset();
       clearTimeout(joinTimer);
       joinTimer = setTimeout(() => {
         if (session !== s) return;
