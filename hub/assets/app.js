@@ -7,7 +7,7 @@ import { isGuestToken } from './claims.js';
 import { ClassroomStore } from './classroom.js';
 import { wireJoinForm } from './form.js';
 import { Gate, askGuest } from './gate.js';
-import { IceRestarter } from './ice.js';
+import { IceRestarter, iceUfrag } from './ice.js';
 import { Lesson } from './lesson.js';
 import { roomFromPath } from './links.js';
 import { openLocalMedia } from './media.js';
@@ -312,9 +312,13 @@ function startCall(tok, guest = null) {
         publisher?.applyAnswer(msg.sdp).catch((err) => console.error('lectern: bad publishAnswer', err));
         break;
       case 'subscribeOffer': {
-        const restarted = subscribeRestarted;
-        subscribeRestarted = null;
-        ensureSubscriber().handleOffer(msg.sdp, msg.tracks).then(() => restarted?.());
+        // The restart's offer is the one with new ICE credentials (an offer already on its way
+        // when we asked is not it).
+        const sub = ensureSubscriber();
+        const fresh = iceUfrag(msg.sdp) !== iceUfrag(sub.pc.remoteDescription?.sdp);
+        const restarted = fresh ? subscribeRestarted : null;
+        if (fresh) subscribeRestarted = null;
+        sub.handleOffer(msg.sdp, msg.tracks).then(() => restarted?.());
         break;
       }
       case 'quality':
@@ -331,8 +335,13 @@ function startCall(tok, guest = null) {
         // Terminal codes never get here (signal.js stops first); the hub closes after other fatal ones
         // and we reconnect.
         console.warn('lectern: hub error', msg.code, msg.message, msg.fatal ? '(fatal)' : '');
-        // A refused ICE restart is not the user's doing: the restart's deadline handles it.
-        if (!msg.fatal && !(restarter?.current && msg.code === 'conflict')) lesson.refused(msg);
+        if (restarter?.current && msg.code === 'conflict') {
+          // The hub refused the subscribe restart while its last offer waits for our answer (in
+          // flight): ask again once that is through. Not the user's doing: no toast.
+          if (subscribeRestarted) setTimeout(() => { if (subscribeRestarted) send({ type: 'restartIce', pc: 'subscribe' }); }, 500);
+          break;
+        }
+        if (!msg.fatal) lesson.refused(msg);
         break;
       default:
         if (!(msg && store.apply(msg))) console.log('lectern: ignoring message of type', msg && msg.type);

@@ -26,6 +26,11 @@ export function iceGatheringDone(pc, deadlineMs = GATHER_DEADLINE_MS) {
   });
 }
 
+/** The `a=ice-ufrag` of an SDP (null if none): a new one means an ICE restart. */
+export function iceUfrag(sdp) {
+  return (sdp && /^a=ice-ufrag:(\S+)/m.exec(sdp)?.[1]) || null;
+}
+
 /** A connection `disconnected` this long is restarted (it may come back on its own before). */
 export const DISCONNECTED_RESTART_MS = 2000;
 /** A restart that has not brought every connection back by then gives way to a full reconnect. */
