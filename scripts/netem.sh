@@ -9,7 +9,7 @@
 #   scripts/netem.sh list         the scenarios
 #
 # Scenarios: cap600 cap300 loss5 blackout3 blackout10 uplink1000 relayonly delay150 tcpcut, the reach
-# ones direct udpblocked turntls netchange (tests/netem/reach_scenarios.mjs), and smoke, the CI's
+# ones direct udpblocked turntls relayforced netchange (tests/netem/reach_scenarios.mjs), and smoke, the CI's
 # short one. See docs/network.md. Needs root (namespaces, tc, nft). Everything it creates
 # is named lnt-RUN-* and removed on exit, also after a failure; the run fails if anything is left.
 # Environment: LECTERN_HUB_BIN, LECTERN_APPLIANCE_BIN (default target/debug/), NETEM_RUN (run id),

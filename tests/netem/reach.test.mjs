@@ -69,6 +69,14 @@ for (const [scenario, relayProtocol] of [['relayonly', 'udp'], ['turntls', 'tls'
     });
 }
 
+test('relayforced: with ?relay=1 the student uses the relay although the hub is reachable directly', { skip, timeout: 180000 }, async () => {
+  const res = await netem('relayforced', 150000);
+  const r = checked(res, 'relayforced');
+  assert.equal(r.pair?.local, 'relay', `selected pair ${JSON.stringify(r.pair)}\n${res.why}`);
+  for (const p of r.phases) assert.ok(p.videoFps >= 10, `video fps in ${p.name}: ${p.videoFps}\n${res.why}`);
+  rmSync(res.work, { recursive: true, force: true });
+});
+
 test('udpblocked: no UDP to the hub, the student decodes the room over ICE-TCP', { skip, timeout: 180000 }, async () => {
   const res = await netem('udpblocked', 150000);
   const r = checked(res, 'udpblocked');

@@ -18,6 +18,12 @@ export const REACH_SCENARIOS = {
     setup: { s1: ['only443'] },
     phases: [{ name: 'turntls', sec: 10, set: {} }],
   },
+  relayforced: {
+    what: 'nothing blocked, but the page opened with ?relay=1: media through coturn all the same',
+    turn: true,
+    forceRelay: true,
+    phases: [{ name: 'relayforced', sec: 10, set: {} }],
+  },
   netchange: {
     what: "the student's link cut for 3 s; its media (not its signalling) cut for 12 s; then its address changes (.2 to .3)",
     phases: [
@@ -34,4 +40,4 @@ export const REACH_SCENARIOS = {
 };
 
 /** Appended to `scripts/netem.sh all`. */
-export const REACH_MATRIX = ['direct', 'udpblocked', 'turntls', 'netchange'];
+export const REACH_MATRIX = ['direct', 'udpblocked', 'turntls', 'relayforced', 'netchange'];
