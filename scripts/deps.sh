@@ -30,8 +30,9 @@ fi
 if [[ "${1:-}" == "--test" ]]; then
   # The network test bed (tests/netem): namespaces, tc, nft, its TUN delay forwarder.
   # coturn: the relay the TURN tests start on loopback (hub/tests/turn_coturn.rs).
-  # libnss3-tools: certutil, to make Chromium trust the HTTPS test's CA (tests/browser/https.test.mjs).
-  packages+=(chromium nodejs npm python3 python3-venv systemd nftables iproute2 procps coturn libnss3-tools)
+  # libnss3-tools: certutil, so Chromium trusts a test CA through an NSS database (the HTTPS test,
+  # tests/browser/https.test.mjs; TURN over TLS on the bed, tests/netem/testca.mjs); openssl makes that CA.
+  packages+=(chromium nodejs npm python3 python3-venv systemd nftables iproute2 procps coturn libnss3-tools openssl)
 fi
 if [[ "${1:-}" == "--turn" ]]; then
   packages+=(coturn)

@@ -7,10 +7,12 @@ import { isGuestToken } from './claims.js';
 import { ClassroomStore } from './classroom.js';
 import { wireJoinForm } from './form.js';
 import { Gate, askGuest } from './gate.js';
+import { IceRestarter, iceUfrag } from './ice.js';
 import { Lesson } from './lesson.js';
 import { roomFromPath } from './links.js';
 import { openLocalMedia } from './media.js';
 import { Publisher } from './publish.js';
+import { Quality } from './quality.js';
 import { Signal } from './signal.js';
 import { Subscriber } from './subscribe.js';
 import { toast } from './toast.js';
@@ -36,12 +38,17 @@ const lectern = {
   // { state: none|waiting|in|denied|removed|ended, hands, chat, poll, pollResults, myAnswer, lobby,
   //   policy, spotlight, screenSharer, handRaised, ... }: see classroom.js
   classroom: null,
+  // ICE restarts of this page, oldest first: { reason, at, ms, outcome: pending|ok|gave up: why|session ended }
+  iceRestarts: [],
+  // `?relay=1`: both peer connections use only TURN relay candidates (iceTransportPolicy "relay").
+  forceRelay: false,
 };
 window.lectern = lectern;
 
 const params = new URLSearchParams(window.location.search);
 const token = (params.get('token') || '').trim();
 const pathRoom = roomFromPath(window.location.pathname);
+lectern.forceRelay = params.get('relay') === '1';
 
 if (!token) {
   showTokenForm();
@@ -79,6 +86,8 @@ function startCall(tok, guest = null) {
   let subscriber = null;
   let session = null; // the signaling session the peer connections belong to
   let joinTimer = null;
+  let restarter = null; // ICE restarts of the session's peer connections (ice.js)
+  let subscribeRestarted = null; // resolves the subscribe connection's restart with the next offer answered
 
   const setState = (state, text) => {
     lectern.state = state;
@@ -102,6 +111,8 @@ function startCall(tok, guest = null) {
     },
   });
   const gate = new Gate({ onLeave: () => leave() });
+  // Connection quality from the hub's bandwidth allocation (hidden until the hub sends any).
+  const quality = new Quality({ send, ui, tracks: () => lectern.tracks });
 
   // The hub already stopped forwarding: make the page agree, and say why.
   store.on('mutedByTeacher', ({ kind }) => {
@@ -138,6 +149,8 @@ function startCall(tok, guest = null) {
   }
 
   function teardown() {
+    restarter?.close();
+    restarter = null;
     publisher?.close();
     subscriber?.close();
     publisher = null;
@@ -150,14 +163,31 @@ function startCall(tok, guest = null) {
     lesson.teardown();
   }
 
-  /** A peer connection that fails cannot recover on its own: start a fresh session. */
-  function watchPc(pc) {
-    pc.addEventListener('connectionstatechange', () => {
-      if (pc.connectionState === 'failed' && (pc === lectern.publishPc || pc === lectern.subscribePc)) {
-        console.warn('lectern: a peer connection failed; reconnecting');
-        signal.restart();
-      }
+  /**
+   * A peer connection that is disconnected for a while, fails, or whose network changed gets an ICE
+   * restart on the same connection (same participant, nobody sees us leave); only if that does
+   * not bring it back within 10 s does the page start a fresh session.
+   */
+  function newRestarter(mySession) {
+    return new IceRestarter({
+      pcs: () => [lectern.publishPc, lectern.subscribePc].filter(Boolean),
+      restartPublish: () => publisher?.restartIce(),
+      restartSubscribe: () => {
+        if (!subscriber || !send({ type: 'restartIce', pc: 'subscribe' })) return null;
+        // The hub's next subscribeOffer carries its new credentials.
+        return new Promise((resolve) => { subscribeRestarted = resolve; });
+      },
+      canRestart: () => session === mySession && !!signal.session,
+      giveUp: () => { if (session === mySession) signal.restart(); },
+      log: lectern.iceRestarts,
     });
+  }
+
+  // For tests and a curious developer: restart ICE now, as a network change would.
+  lectern.restartIce = (reason = 'requested') => restarter?.restart(reason);
+
+  function watchPc(pc) {
+    restarter?.watch(pc);
   }
 
   async function ensureLocalMedia() {
@@ -204,16 +234,23 @@ function startCall(tok, guest = null) {
     }
   }
 
-  // STUN/TURN servers the hub hands out (for students behind restrictive networks).
+  // STUN/TURN servers the hub hands out (for students behind restrictive networks): TURN with
+  // credentials minted for this participant. With them in the configuration the browser falls back
+  // to the relay by itself when no direct path works; `?relay=1` allows only the relay.
   let iceServers = [];
   function rtcConfig() {
-    return iceServers.length ? { iceServers } : {};
+    const config = iceServers.length ? { iceServers } : {};
+    if (lectern.forceRelay) config.iceTransportPolicy = 'relay';
+    return config;
   }
 
   function onJoined(msg, mySession) {
     clearTimeout(joinTimer);
     gate.hide();
     iceServers = Array.isArray(msg.iceServers) ? msg.iceServers : [];
+    if (lectern.forceRelay && !iceServers.some((s) => [].concat(s.urls).some((u) => /^turns?:/.test(u)))) {
+      console.warn('lectern: ?relay=1 but the hub hands out no TURN server: no media can flow');
+    }
     signal.markJoined();
     lectern.self = { participantId: msg.participantId, room: msg.room, role: msg.role, name: msg.name };
     ui.setRoom(msg.room);
@@ -239,6 +276,7 @@ function startCall(tok, guest = null) {
     subscriber = new Subscriber(send, (tracks) => {
       lectern.tracks = tracks.map(({ mid, participantId, kind, screen }) => ({ mid, participantId, kind, screen }));
       ui.setTracks(tracks);
+      quality.renderPaused();
     }, rtcConfig());
     lectern.subscribePc = subscriber.pc;
     watchPc(subscriber.pc);
@@ -273,8 +311,18 @@ function startCall(tok, guest = null) {
       case 'publishAnswer':
         publisher?.applyAnswer(msg.sdp).catch((err) => console.error('lectern: bad publishAnswer', err));
         break;
-      case 'subscribeOffer':
-        ensureSubscriber().handleOffer(msg.sdp, msg.tracks);
+      case 'subscribeOffer': {
+        // The restart's offer is the one with new ICE credentials (an offer already on its way
+        // when we asked is not it).
+        const sub = ensureSubscriber();
+        const fresh = iceUfrag(msg.sdp) !== iceUfrag(sub.pc.remoteDescription?.sdp);
+        const restarted = fresh ? subscribeRestarted : null;
+        if (fresh) subscribeRestarted = null;
+        sub.handleOffer(msg.sdp, msg.tracks).then(() => restarted?.());
+        break;
+      }
+      case 'quality':
+        quality.apply(msg);
         break;
       case 'trackMuted': {
         const p = lectern.participants[msg.participantId];
@@ -287,6 +335,12 @@ function startCall(tok, guest = null) {
         // Terminal codes never get here (signal.js stops first); the hub closes after other fatal ones
         // and we reconnect.
         console.warn('lectern: hub error', msg.code, msg.message, msg.fatal ? '(fatal)' : '');
+        if (restarter?.current && msg.code === 'conflict') {
+          // The hub refused the subscribe restart while its last offer waits for our answer (in
+          // flight): ask again once that is through. Not the user's doing: no toast.
+          if (subscribeRestarted) setTimeout(() => { if (subscribeRestarted) send({ type: 'restartIce', pc: 'subscribe' }); }, 500);
+          break;
+        }
         if (!msg.fatal) lesson.refused(msg);
         break;
       default:
@@ -299,6 +353,8 @@ function startCall(tok, guest = null) {
       teardown();
       store.reset();
       session = s;
+      restarter = newRestarter(s);
+      quality.reset();
       clearTimeout(joinTimer);
       joinTimer = setTimeout(() => {
         if (session !== s) return;

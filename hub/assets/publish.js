@@ -72,6 +72,13 @@ export class Publisher {
     this.answered?.();
   }
 
+  /** ICE restart on this connection: new credentials in a new offer; str0m restarts on seeing them. */
+  restartIce() {
+    if (this.closed) return Promise.resolve();
+    this.pc.restartIce();
+    return this.negotiate();
+  }
+
   /** Send a screen (a video track from getDisplayMedia) on the third transceiver. */
   async startScreen(track) {
     if (this.screen) {

@@ -80,11 +80,16 @@ export class Signal {
     this.joinedAt = Date.now();
   }
 
-  /** Force a reconnect, e.g. when a peer connection failed and the session is no longer useful. */
+  /**
+   * Force a reconnect, e.g. when the peer connections could not be brought back and the session is
+   * no longer useful. Does not wait for the socket's closing handshake: after a network change the
+   * old socket may be dead without knowing it, and its 'close' would come only after a long timeout.
+   */
   restart() {
-    if (this.ws) {
-      try { this.ws.close(4000, 'restart'); } catch { /* already closed */ }
-    }
+    const ws = this.ws;
+    if (!ws) return;
+    try { ws.close(4000, 'restart'); } catch { /* already closed */ }
+    this.closed(ws, this.session);
   }
 
   connect() {
@@ -140,16 +145,19 @@ export class Signal {
       }
       this.cb.onMessage?.(msg, session);
     });
-    ws.addEventListener('close', () => {
-      session.alive = false;
-      if (this.ws !== ws) return;
-      this.ws = null;
-      this.session = null;
-      if (this.joinedAt && Date.now() - this.joinedAt >= STABLE_SESSION_MS) this.attempt = 0;
-      this.joinedAt = 0;
-      this.scheduleRetry(session.opened);
-    });
+    ws.addEventListener('close', () => this.closed(ws, session));
     // 'error' is always followed by 'close'; nothing to do here.
+  }
+
+  /** The socket `ws` (of `session`, null if it never opened) is gone: schedule the next one. */
+  closed(ws, session) {
+    if (session) session.alive = false;
+    if (this.ws !== ws) return;
+    this.ws = null;
+    this.session = null;
+    if (this.joinedAt && Date.now() - this.joinedAt >= STABLE_SESSION_MS) this.attempt = 0;
+    this.joinedAt = 0;
+    this.scheduleRetry(!!session?.opened);
   }
 
   /** `opened`: whether the socket that just closed had connected (the hub was reachable). */

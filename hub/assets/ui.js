@@ -1,6 +1,8 @@
 // Everything on the join page the user sees: the room feed, participant tiles, own preview,
 // controls, status line and notices. No networking here; app.js calls in and passes handlers.
 
+import { PAUSED_TEXT } from './quality.js';
+
 /** Create an element: h('div', { class: 'x', 'aria-label': 'y' }, child, 'text'). */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -43,7 +45,9 @@ class Tile {
       pageIcon('hand'), h('span', { class: 'visually-hidden' }, 'hand raised'));
     this.nameEl = h('span', { class: 'name' });
     this.caption = h('figcaption', {}, this.nameEl, this.hand, this.micOff);
-    this.el = h('figure', { class: 'tile' }, this.video, this.placeholder, this.caption);
+    // The hub paused this video for our connection (quality.js).
+    this.pausedNote = h('p', { class: 'paused-note', hidden: true, 'data-testid': 'video-paused' }, PAUSED_TEXT);
+    this.el = h('figure', { class: 'tile' }, this.video, this.placeholder, this.pausedNote, this.caption);
     this.update(info);
   }
 
@@ -88,6 +92,11 @@ class Tile {
 
   setHand(raised) {
     this.hand.hidden = !raised;
+  }
+
+  setPaused(paused) {
+    this.pausedNote.hidden = !paused;
+    this.el.classList.toggle('video-paused', paused);
   }
 }
 

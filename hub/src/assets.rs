@@ -47,6 +47,7 @@ const FILES: &[(&str, Asset)] = &[
     ("roomctl.js", asset(JS, include_bytes!("../assets/roomctl.js"))),
     ("reactions.js", asset(JS, include_bytes!("../assets/reactions.js"))),
     ("screenshare.js", asset(JS, include_bytes!("../assets/screenshare.js"))),
+    ("quality.js", asset(JS, include_bytes!("../assets/quality.js"))),
 ];
 
 const fn asset(content_type: &'static str, body: &'static [u8]) -> Asset {

@@ -41,6 +41,12 @@ pub enum ClientMsg {
         pc: PeerKind,
         candidate: String,
     },
+    /// The browser lost its path to the hub (or its network changed) and restarts ICE on the same
+    /// connection. Only `subscribe`: the hub offers there, so it answers with a `subscribeOffer`
+    /// carrying new ICE credentials. The publish connection restarts with a new `publishOffer`.
+    RestartIce {
+        pc: PeerKind,
+    },
     /// The user switched their mic or camera off/on.
     SetMuted {
         kind: MediaKind,
@@ -166,6 +172,8 @@ mod tests {
         assert_eq!(m, ClientMsg::PublishOffer { sdp: "v=0".into(), screen_mid: None });
         let m: ClientMsg = serde_json::from_str(r#"{"type":"setMuted","kind":"audio","muted":true}"#).unwrap();
         assert_eq!(m, ClientMsg::SetMuted { kind: MediaKind::Audio, muted: true });
+        let m: ClientMsg = serde_json::from_str(r#"{"type":"restartIce","pc":"subscribe"}"#).unwrap();
+        assert_eq!(m, ClientMsg::RestartIce { pc: PeerKind::Subscribe });
         let m: ClientMsg = serde_json::from_str(r#"{"type":"leave"}"#).unwrap();
         assert_eq!(m, ClientMsg::Leave);
     }

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the network test bed needs and is missing: Debian packages, the browser tests' node
 # modules, and aiortc (PyPI, into target/netem-venv) for NETEM_CLIENT=whep. scripts/deps.sh is the
-# place for these in the long run.   Usage: need.sh SCENARIO (coturn only for relayonly and all)
+# place for these in the long run.   Usage: need.sh SCENARIO (coturn, openssl and certutil only for relayonly, turntls, reach and all)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scenario=${1:-}
 need=()
 tools=(nft:nftables tc:iproute2 ss:iproute2 ps:procps /usr/bin/python3:python3 /usr/bin/chromium:chromium node:nodejs npm:npm)
-[[ $scenario == relayonly || $scenario == all ]] && tools+=(turnserver:coturn)
+[[ $scenario =~ ^(relayonly|turntls|reach|all)$ ]] && tools+=(turnserver:coturn openssl:openssl certutil:libnss3-tools)
 for pair in "${tools[@]}"; do
   command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done

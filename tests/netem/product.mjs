@@ -4,11 +4,13 @@
 // browser tests.
 
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Child } from './child.mjs';
+import { testCa } from './testca.mjs';
 import { ADDR, HUB_HTTP_PORT } from './topology.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -16,7 +18,8 @@ const TARGET = process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TAR
 export const HUB_BIN = process.env.LECTERN_HUB_BIN || path.join(TARGET, 'debug', 'lectern-hub');
 export const APPLIANCE_BIN = process.env.LECTERN_APPLIANCE_BIN || path.join(TARGET, 'debug', 'lectern-appliance');
 export const ROOM = 'netem';
-export const TURN = { port: 3478, username: 'lectern', credential: 'netem-turn-credential' };
+/** coturn in the turn node: plain TURN on `port` (UDP and TCP), TURN over TLS on `tlsPort`. */
+export const TURN = { port: 3478, tlsPort: 443 };
 
 /** The box's picture: [video] and its [[video.simulcast]] layers (the sample config's ladder by default). */
 export const DEFAULT_LADDER = {
@@ -46,35 +49,46 @@ export class Product {
     return c;
   }
 
-  /** coturn with one static long-term credential, relaying only towards the hub. */
+  /**
+   * coturn with TURN REST credentials (`use-auth-secret`, a secret generated for this run that the
+   * hub mints each participant's credential from), relaying only towards the hub: TURN on UDP and
+   * TCP, and TURN over TLS with a certificate from the run's test CA (see testca.mjs).
+   */
   async startTurn() {
+    this.turnSecret = randomBytes(24).toString('hex');
+    this.ca = testCa(path.join(this.dir, 'ca'), ADDR.turn);
     const turn = this.spawn('turn', 'turn', 'turnserver', [
-      '-n', '--no-cli', '--no-tls', '--no-dtls', '--fingerprint', '--lt-cred-mech', '--realm=lectern.netem',
-      `--user=${TURN.username}:${TURN.credential}`, `--listening-ip=${ADDR.turn}`, `--relay-ip=${ADDR.turn}`,
-      `--listening-port=${TURN.port}`, '--min-port=49152', '--max-port=49999', `--allowed-peer-ip=${ADDR.hub}`,
-      '--log-file=stdout', '--simple-log',
+      '-n', '--no-cli', '--no-dtls', '--fingerprint', '--use-auth-secret', `--static-auth-secret=${this.turnSecret}`,
+      '--realm=lectern.netem', `--listening-ip=${ADDR.turn}`, `--relay-ip=${ADDR.turn}`,
+      `--listening-port=${TURN.port}`, `--tls-listening-port=${TURN.tlsPort}`, `--cert=${this.ca.cert}`, `--pkey=${this.ca.key}`,
+      '--min-port=49152', '--max-port=49999', `--allowed-peer-ip=${ADDR.hub}`, '--log-file=stdout', '--simple-log', '--verbose',
+      `--pidfile=${path.join(this.dir, 'turn.pid')}`,
     ]);
-    // Ready once its UDP listener is there.
+    // Ready once its UDP and TLS listeners are there.
     const deadline = Date.now() + 15000;
+    const listening = (flags, port) => {
+      const ss = spawnSync(this.topo.exec('turn')[0], [...this.topo.exec('turn').slice(1), 'ss', flags, `sport = :${port}`], { encoding: 'utf8' });
+      return !!(ss.stdout && ss.stdout.trim());
+    };
     for (;;) {
-      const ss = spawnSync(this.topo.exec('turn')[0], [...this.topo.exec('turn').slice(1), 'ss', '-Hlun', `sport = :${TURN.port}`], { encoding: 'utf8' });
-      if (ss.stdout && ss.stdout.trim()) return turn;
+      if (listening('-Hlun', TURN.port) && listening('-Hltn', TURN.tlsPort)) return turn;
       if (turn.exited) throw new Error(`turnserver exited: ${turn.tail()}`);
-      if (Date.now() > deadline) throw new Error(`turnserver not listening on ${TURN.port} within 15 s: ${turn.tail()}`);
+      if (Date.now() > deadline) throw new Error(`turnserver not listening on ${TURN.port}/udp and ${TURN.tlsPort}/tcp within 15 s: ${turn.tail()}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }
 
-  /** The hub on the hub node; `turn: true` hands browsers the bed's TURN server (static credentials). */
+  /** The hub on the hub node; `turn: true` hands browsers the bed's coturn (`[[media.turn]]`, the run's secret). */
   async startHub({ turn = false } = {}) {
     requireBinary(HUB_BIN);
     const args = ['serve', '--listen', `${ADDR.hub}:${HUB_HTTP_PORT}`, '--data-dir', this.dataDir];
     if (turn) {
+      if (!this.turnSecret) throw new Error('start coturn (startTurn) before the hub');
       const conf = path.join(this.dir, 'hub.toml');
       writeFileSync(conf, [
-        '[[media.ice_servers]]',
-        `urls = ["turn:${ADDR.turn}:${TURN.port}?transport=udp", "turn:${ADDR.turn}:${TURN.port}?transport=tcp"]`,
-        `username = "${TURN.username}"`, `credential = "${TURN.credential}"`, '',
+        '[[media.turn]]',
+        `urls = ["turn:${ADDR.turn}:${TURN.port}?transport=udp", "turn:${ADDR.turn}:${TURN.port}?transport=tcp", "turns:${ADDR.turn}:${TURN.tlsPort}?transport=tcp"]`,
+        `secret = "${this.turnSecret}"`, '',
       ].join('\n'));
       args.push('--config', conf);
     }

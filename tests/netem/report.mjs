@@ -24,9 +24,16 @@ export function table(result) {
     line(rows[0]),
     widths.map((w) => '-'.repeat(w)).join('  '),
     ...rows.slice(1).map(line),
+    ...(result.firstFrameMs != null ? [`first frame: ${(result.firstFrameMs / 1000).toFixed(1)} s after opening the link, over ${pairText(result.pair)}`] : []),
+    ...(result.iceRestarts ? [`ICE restarts: ${result.iceRestarts}; participant ids seen: ${result.participant?.distinct}`] : []),
     ...(result.note ? [`note: ${result.note}`] : []),
     `teardown: ${result.teardown}`,
   ].join('\n');
+}
+
+function pairText(p) {
+  if (!p) return '?';
+  return `${p.local}/${p.protocol}${p.relayProtocol ? ` (relay over ${p.relayProtocol})` : ''} -> ${p.remote}`;
 }
 
 /** The JSON line: the contract fields first, the rest after. */

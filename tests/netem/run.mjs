@@ -9,7 +9,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { DEFAULT_LADDER, Product, ROOM } from './product.mjs';
 import { jsonLine, table } from './report.mjs';
 import { SCENARIOS } from './scenarios.mjs';
 import { Student } from './student.mjs';
+import { homeTrusting } from './testca.mjs';
 import { WhepViewer } from './whep.mjs';
 import { summarise } from './summary.mjs';
 import { ADDR, HUB_HTTP_PORT, tbfCounters, Topology } from './topology.mjs';
@@ -55,11 +56,20 @@ export async function runScenario(name, { run = randomBytes(3).toString('hex'), 
     log(`==> [${name}] topology lnt-${run}-*, then the product and a ${client} student`);
     topo.up();
     await startWorld(world, { sc, topo, dir, client, ladder });
-    const noMedia = await warmUp(world.student, aborted);
+    const { note: noMedia, firstFrameMs, pair } = await warmUp(world.student, aborted, world.openedAt);
     if (noMedia) notes.push(noMedia);
+    // From opening the join link to the first decoded frame of the box, and the path it took.
+    result.firstFrameMs = firstFrameMs;
+    result.pair = pair;
     log(`==> [${name}] phases`);
     const { samples, phases, failed } = await runPhases(sc, { topo, student: world.student, result, aborted, log });
     result.phases = summarise(samples, phases);
+    // Who the student was at the start and at the end, and the ICE restarts its page did.
+    const selves = samples.map((x) => x.self).filter((x) => x != null);
+    result.participant = { first: selves[0] ?? null, last: selves[selves.length - 1] ?? null, distinct: [...new Set(selves)].length };
+    result.participant.byPhase = phases.map((ph) => [...new Set(samples.filter((x) => x.t >= ph.from && x.t <= ph.to && x.self != null).map((x) => x.self))]);
+    result.iceRestarts = samples.length ? samples[samples.length - 1].restarts : 0;
+    result.iceRestartLog = samples.length ? samples[samples.length - 1].restartLog : [];
     // The machine's 1-minute load: on 2 shared cores, CPU contention shows up as freezes and concealment.
     result.loadavg.end = loadavg()[0];
     if (failed) notes.push(`${failed.count} samples failed, the first at ${failed.first}`);
@@ -67,6 +77,8 @@ export async function runScenario(name, { run = randomBytes(3).toString('hex'), 
     if (world.product.box.exited) notes.push(`the box exited: ${JSON.stringify(world.product.box.exited)}`);
     if (aborted()) notes.push('interrupted');
   } finally {
+    // What the page logged (ICE restarts, reconnects), for whoever reads the logs.
+    if (Array.isArray(world.student?.console)) writeFileSync(path.join(dir, 'student-console.log'), `${world.student.console.join('\n')}\n`);
     if (world.student) await world.student.close();
     if (world.product) await world.product.stop();
     const down = topo.down();
@@ -91,21 +103,33 @@ async function startWorld(world, { sc, topo, dir, client, ladder }) {
     world.student = new WhepViewer({ netns: topo.netns('s1'), logDir: dir });
     world.student.start(product.baseUrl, ROOM, product.mintToken('viewer', 'Netem viewer'));
   } else {
-    world.student = await Student.launch({ netns: topo.netns('s1'), origin: `http://${ADDR.hub}:${HUB_HTTP_PORT}` });
-    await world.student.open(`${product.baseUrl}/join/${ROOM}?token=${encodeURIComponent(product.mintToken('student', 'Netem student'))}`);
+    // With coturn in the bed, Chromium trusts the run's test CA (coturn's TLS certificate);
+    // NETEM_TRUST_CA=0 leaves it out (to see Chromium refuse coturn's certificate).
+    const home = !sc.turn ? null : process.env.NETEM_TRUST_CA === '0'
+      ? mkdirSync(path.join(dir, 'student-home'), { recursive: true }) && path.join(dir, 'student-home')
+      : homeTrusting(path.join(dir, 'student-home'), product.ca.ca);
+    world.student = await Student.launch({ netns: topo.netns('s1'), origin: `http://${ADDR.hub}:${HUB_HTTP_PORT}`, home });
+    const relay = sc.forceRelay ? '&relay=1' : '';
+    world.openedAt = Date.now();
+    await world.student.open(`${product.baseUrl}/join/${ROOM}?token=${encodeURIComponent(product.mintToken('student', 'Netem student'))}${relay}`);
   }
 }
 
-/** Until the first decoded frame of the box's video (not part of any phase); a `no media: …` note if none came. */
-async function warmUp(student, aborted) {
+/**
+ * Until the first decoded frame of the box's video (not part of any phase), looked for every 100 ms:
+ * { note: a `no media: …` note if none came, firstFrameMs: since `openedAt`, pair: the selected
+ * candidate pair then }.
+ */
+async function warmUp(student, aborted, openedAt = Date.now()) {
   const deadline = Date.now() + FIRST_FRAME_MS;
   let s = null;
   while (Date.now() < deadline && !aborted()) {
     s = await student.sample().catch(() => null);
-    if (s?.video?.framesDecoded > 0) return null;
-    await sleep(SAMPLE_MS);
+    if (s?.video?.framesDecoded > 0) return { note: null, firstFrameMs: Date.now() - openedAt, pair: s.pair };
+    await sleep(100);
   }
-  return `no media: no video frame within ${FIRST_FRAME_MS / 1000} s (page ${s?.state ?? '?'}, ICE ${s?.ice ?? 'no subscribe connection'})`;
+  return { note: `no media: no video frame within ${FIRST_FRAME_MS / 1000} s (page ${s?.state ?? '?'}, ICE ${s?.ice ?? 'no subscribe connection'})`,
+    firstFrameMs: null, pair: s?.pair ?? null };
 }
 
 /**
@@ -131,6 +155,8 @@ async function runPhases(sc, { topo, student, result, aborted, log }) {
   for (const ph of sc.phases) {
     if (aborted()) break;
     for (const [link, imp] of Object.entries(ph.set)) topo.set(link, imp);
+    // A network change: the node moves to another address (see topo.sh readdress).
+    if (ph.readdress) log(`    ${ph.readdress} now at ${topo.readdress(ph.readdress)}`);
     const from = now();
     await take();
     const end = Date.now() + ph.sec * 1000;

@@ -32,7 +32,7 @@ export const SCENARIOS = {
     phases: [clear(10), { name: 'uplink1000', sec: 30, set: { box: ['up=1000'] } }, after(15)],
   },
   relayonly: {
-    what: 'every path from the student to the hub blocked but its HTTP port; the TURN server (coturn, static credentials in the hub config) open',
+    what: "every path from the student to the hub blocked but its HTTP port; the TURN server open (coturn, credentials minted by the hub from the run's [[media.turn]] secret)",
     turn: true,
     setup: { s1: ['relayonly'] },
     phases: [{ name: 'relayonly', sec: 30, set: {} }],
@@ -58,3 +58,9 @@ export const SCENARIOS = {
 
 /** The matrix `scripts/netem.sh all` runs (the issue's list, then the extra impairments). */
 export const MATRIX = ['cap600', 'cap300', 'loss5', 'blackout3', 'blackout10', 'uplink1000', 'relayonly', 'delay150', 'tcpcut'];
+
+// Issue 17's scenarios (reach every network) live in their own file.
+import { REACH_MATRIX, REACH_SCENARIOS } from './reach_scenarios.mjs';
+
+Object.assign(SCENARIOS, REACH_SCENARIOS);
+MATRIX.push(...REACH_MATRIX);

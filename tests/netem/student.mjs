@@ -14,12 +14,15 @@ const { chromium } = createRequire(path.join(HERE, '../browser/package.json'))('
 
 
 export class Student {
-  /** Launches Chromium inside `netns`; `origin` (the hub's plain-http origin) is treated as secure so the page may open a camera. */
-  static async launch({ netns, origin, label = 'student' }) {
+  /**
+   * Launches Chromium inside `netns`; `origin` (the hub's plain-http origin) is treated as secure so
+   * the page may open a camera. `home`: Chromium's HOME (its NSS database says which CAs it trusts).
+   */
+  static async launch({ netns, origin, label = 'student', home = null }) {
     const browser = await chromium.launch({
       executablePath: path.join(HERE, 'chromium-in-netns.sh'),
       args: [...CHROMIUM_ARGS, `--unsafely-treat-insecure-origin-as-secure=${origin}`],
-      env: { ...process.env, LNT_NETNS: netns },
+      env: { ...process.env, LNT_NETNS: netns, ...(home ? { HOME: home } : {}) },
       timeout: 60000,
       // The runner handles signals: it ends the phases, then tears down and still reports.
       handleSIGINT: false,
@@ -57,7 +60,9 @@ export class Student {
 async function collect() {
   const l = window.lectern;
   const pc = l && l.subscribePc;
-  const out = { state: l ? l.state : null, pc: null, ice: null, video: null, audio: null, bytes: null, pair: null };
+  const out = { state: l ? l.state : null, pc: null, ice: null, video: null, audio: null, bytes: null, pair: null,
+    self: l && l.self ? l.self.participantId : null, restarts: l && l.iceRestarts ? l.iceRestarts.length : 0,
+    restartLog: l && l.iceRestarts ? l.iceRestarts : [] };
   if (!pc) return out;
   if (!pc.__lntId) pc.__lntId = (window.__lntSeq = (window.__lntSeq || 0) + 1);
   out.pc = pc.__lntId;
@@ -88,7 +93,10 @@ async function collect() {
       const pair = stats.get(s.selectedCandidatePairId);
       const local = pair && stats.get(pair.localCandidateId);
       const remote = pair && stats.get(pair.remoteCandidateId);
-      if (local && remote) out.pair = { local: local.candidateType, remote: remote.candidateType, protocol: local.protocol };
+      if (local && remote) {
+        out.pair = { local: local.candidateType, remote: remote.candidateType, protocol: local.protocol };
+        if (local.relayProtocol) out.pair.relayProtocol = local.relayProtocol;
+      }
     }
   });
   return out;

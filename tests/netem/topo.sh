@@ -13,6 +13,10 @@
 #       blackout    drop everything                  cut       reset every TCP packet (nft reject with tcp reset)
 #       delay=MS    one-way delay each way, jitter=MS ± uniform (TUN forwarder, order kept)
 #       relayonly   from/to the hub only its HTTP port (TCP 8080); other nodes (the TURN server) stay reachable
+#       noudp       no UDP from/to the hub (its HTTP port and ICE-TCP stay reachable)
+#       only443     only TCP: the hub's HTTP port (standing in for the hub's 443) and TCP 443 on the TURN node
+#   topo.sh readdress RUN NODE          move NODE to a new address on its subnet (.3, then back to .2):
+#                                       add the new one, delete the old, route again (a network change)
 #   topo.sh exec RUN NODE CMD…          run CMD inside NODE's namespace
 #   topo.sh addr NODE                   NODE's address
 #   topo.sh stats RUN LINK              the router's qdisc counters on LINK (tc -s)
@@ -151,6 +155,17 @@ set_link() {
         in_r "$run" nft add rule "${chain[@]}" iifname "lnt-r-$link" ip daddr "$hub" drop
         in_r "$run" nft add rule "${chain[@]}" oifname "lnt-r-$link" ip saddr "$hub" tcp sport "$HTTP_PORT" accept
         in_r "$run" nft add rule "${chain[@]}" oifname "lnt-r-$link" ip saddr "$hub" drop ;;
+      noudp)
+        local hub; hub=$(addr hub)
+        in_r "$run" nft add rule "${chain[@]}" ip daddr "$hub" meta l4proto udp drop
+        in_r "$run" nft add rule "${chain[@]}" ip saddr "$hub" meta l4proto udp drop ;;
+      only443)
+        local hub turn; hub=$(addr hub); turn=$(addr turn)
+        in_r "$run" nft add rule "${chain[@]}" iifname "lnt-r-$link" ip daddr "$hub" tcp dport "$HTTP_PORT" accept
+        in_r "$run" nft add rule "${chain[@]}" iifname "lnt-r-$link" ip daddr "$turn" tcp dport 443 accept
+        in_r "$run" nft add rule "${chain[@]}" oifname "lnt-r-$link" ip saddr "$hub" tcp sport "$HTTP_PORT" accept
+        in_r "$run" nft add rule "${chain[@]}" oifname "lnt-r-$link" ip saddr "$turn" tcp sport 443 accept
+        in_r "$run" nft add rule "${chain[@]}" drop ;;
       *) die "unknown impairment '$arg'" ;;
     esac
   done
@@ -164,6 +179,18 @@ set_link() {
   fi
   [[ -n $delay ]] && start_delay "$run" "$link" "$delay" "$jitter"
   return 0
+}
+
+readdress() { # RUN NODE: .2 -> .3 or .3 -> .2 on the node's link, then its route again
+  local run=$1 node=$2 n net old new
+  n=$(ns "$run" "$node"); net=$(net_of "$node")
+  if ip -n "$n" -4 addr show dev "lnt-$node" | grep -q "inet $net.2/"; then old=$net.2; new=$net.3; else old=$net.3; new=$net.2; fi
+  # Deleting a primary address deletes its secondaries too, unless they are promoted.
+  ip netns exec "$n" sysctl -qw "net.ipv4.conf.lnt-$node.promote_secondaries=1"
+  ip -n "$n" addr add "$new/24" dev "lnt-$node"
+  ip -n "$n" addr del "$old/24" dev "lnt-$node"
+  ip -n "$n" route replace 10.213.0.0/16 via "$net.1" src "$new"
+  echo "$new"
 }
 
 down() {
@@ -210,6 +237,7 @@ case $cmd in
   set) check_run "$1"; set_link "$@" ;;
   exec) check_run "$1"; n=$(ns "$1" "$2"); index_of "$2" >/dev/null; shift 2; exec ip netns exec "$n" "$@" ;;
   addr) addr "$1" ;;
+  readdress) check_run "$1"; index_of "$2" >/dev/null; readdress "$1" "$2" ;;
   stats) check_run "$1"; in_r "$1" tc -s qdisc show dev "lnt-r-$2"; in_r "$1" tc -s qdisc show dev "lnt-ifb-$2" ;;
   down) check_run "$1"; down "$1" ;;
   leftovers) [[ -n ${1:-} ]] && check_run "$1"; out=$(leftovers "${1:-}"); [[ -z $out ]] || { echo "$out"; exit 1; } ;;

@@ -33,6 +33,9 @@ export class Topology {
   /** Replace `link`'s impairments, e.g. set('s1', ['rate=600']); set('s1', []) clears it. */
   set(link, impairments) { must(['set', this.run, link, ...impairments]); }
 
+  /** Moves `node` to another address on its subnet (a network change); returns the new one. */
+  readdress(node) { return must(['readdress', this.run, node]); }
+
   netns(node) { return `lnt-${this.run}-${node}`; }
 
   /** argv prefix running a command inside `node`'s namespace. */

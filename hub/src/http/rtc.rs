@@ -13,7 +13,7 @@ use axum::response::IntoResponse;
 use axum::response::Response;
 use lectern_common::time::{unix_ms, unix_secs};
 use lectern_proto::classroom::ClassroomCommand;
-use lectern_proto::signal::{ClientMsg, ErrorCode, MAX_MESSAGE_BYTES, ServerMsg};
+use lectern_proto::signal::{ClientMsg, ErrorCode, MAX_MESSAGE_BYTES, PeerKind, ServerMsg};
 use lectern_proto::{Claims, ParticipantId, Role};
 use str0m::change::{SdpAnswer, SdpOffer};
 use tokio::sync::mpsc;
@@ -224,6 +224,17 @@ async fn on_message(st: &AppState, claims: &Claims, pid: ParticipantId, msg: Mes
         },
         // The hub is ICE-lite and its candidates are in its SDP; browser candidates are not needed.
         ClientMsg::Trickle { .. } => Ok(None),
+        ClientMsg::RestartIce { pc: PeerKind::Subscribe } => st
+            .sfu
+            .call(&room, |reply| Command::RestartIce { room: room.clone(), participant: pid, reply })
+            .await
+            .map(|()| None)
+            .map_err(sfu_error),
+        ClientMsg::RestartIce { pc: PeerKind::Publish } => Err(error(
+            ErrorCode::BadRequest,
+            "restart ICE on the publish connection with a new publishOffer (new ice-ufrag and ice-pwd)",
+            false,
+        )),
         ClientMsg::SetMuted { kind, muted } => {
             let _ = st.sfu.send(&room, Command::SetMuted { room: room.clone(), participant: pid, kind, muted });
             Ok(None)

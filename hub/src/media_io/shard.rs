@@ -89,6 +89,9 @@ impl Shard {
             Command::RemoteCandidates { room, participant, candidates, reply } => {
                 answer(reply, core.remote_candidates(&room, participant, candidates, now))
             }
+            Command::RestartIce { room, participant, reply } => {
+                answer(reply, core.restart_ice(&room, participant, now))
+            }
             Command::SetMuted { room, participant, kind, muted } => {
                 core.set_muted(&room, participant, kind, muted, now)
             }

@@ -112,6 +112,13 @@ pub enum Command {
         candidates: Vec<Candidate>,
         reply: Reply<()>,
     },
+    /// The browser restarts ICE on its subscribe connection: the hub re-offers it with new ICE
+    /// credentials (str0m's `ice_restart`), keeping every m-line.
+    RestartIce {
+        room: RoomId,
+        participant: ParticipantId,
+        reply: Reply<()>,
+    },
     SetMuted {
         room: RoomId,
         participant: ParticipantId,

@@ -159,6 +159,11 @@ impl ShardCore {
         self.in_room(room, now, |r, peers| r.remote_candidates(peers, participant, candidates))
     }
 
+    /// A browser's ICE restart of its subscribe connection: a new offer with new ICE credentials.
+    pub fn restart_ice(&mut self, room: &RoomId, participant: ParticipantId, now: Now) -> Result<(), SfuError> {
+        self.in_room(room, now, |r, peers| r.restart_subscribe_ice(peers, participant))
+    }
+
     pub fn set_muted(&mut self, room: &RoomId, participant: ParticipantId, kind: WireKind, muted: bool, now: Now) {
         let _ = self.in_room(room, now, |r, _| {
             r.set_muted(participant, kind, muted);

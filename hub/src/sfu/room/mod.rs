@@ -14,6 +14,7 @@ mod forward;
 mod lesson;
 mod membership;
 mod participant;
+mod restart;
 mod return_feed;
 mod subscription;
 #[cfg(test)]
