@@ -19,7 +19,7 @@ mod roster;
 mod stage;
 #[cfg(test)]
 mod tests;
-mod text;
+pub(crate) mod text;
 
 use lectern_proto::classroom::{ClassroomCommand, ClassroomEvent, DenyReason, PollId, RoomPolicy};
 use lectern_proto::{ParticipantId, Role};

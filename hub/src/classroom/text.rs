@@ -36,9 +36,32 @@ pub fn clean(input: &str, max_chars: usize, multiline: bool) -> Result<String, T
 
 /// A display name from a token: cleaned, cut to [`MAX_NAME_CHARS`], never empty.
 pub fn clean_name(input: &str) -> String {
+    typed_name(input).unwrap_or_else(|| "Participant".to_owned())
+}
+
+/// A name as typed or given: one line, no control or bidi characters, trimmed, cut to
+/// [`MAX_NAME_CHARS`]; `None` if nothing is left.
+pub fn typed_name(input: &str) -> Option<String> {
     let single_line: String = input.chars().filter(|&c| !(c.is_control() || is_bidi_control(c))).collect();
     let name: String = single_line.trim().chars().take(MAX_NAME_CHARS).collect();
-    if name.trim().is_empty() { "Participant".to_owned() } else { name.trim_end().to_owned() }
+    let name = name.trim_end();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// Words that name a role in the room: a guest calling themselves one is marked as a guest.
+const ROLE_WORDS: [&str; 7] = ["teacher", "admin", "administrator", "classroom", "moderator", "host", "lectern"];
+
+/// A guest's own choice of name, cleaned; "Guest" if empty. A name that claims a role (`Teacher`,
+/// `admin!`) is shown as `Teacher (guest)`, so nobody in the room takes it for the real one.
+pub fn guest_name(input: &str) -> String {
+    let Some(name) = typed_name(input) else { return "Guest".to_owned() };
+    let bare: String = name.chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase();
+    if ROLE_WORDS.iter().any(|w| bare == *w || bare == format!("{w}s")) {
+        let room = MAX_NAME_CHARS - " (guest)".len();
+        let short: String = name.chars().take(room).collect();
+        return format!("{} (guest)", short.trim_end());
+    }
+    name
 }
 
 /// One CSV field (RFC 4180), defused against spreadsheet formula injection: a cell starting with
@@ -83,6 +106,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_guest_cannot_pass_for_the_teacher() {
+        for claim in
+            ["Teacher", " teacher ", "TEACHER!", "T.e.a.c.h.e.r", "Admin", "Classroom", "\u{202E}Teacher", "Teachers"]
+        {
+            assert!(guest_name(claim).ends_with(" (guest)"), "{claim:?} -> {}", guest_name(claim));
+        }
+        assert_eq!(guest_name("Teacher Ada's kid"), "Teacher Ada's kid", "only a bare role word is marked");
+        assert_eq!(guest_name("Ada"), "Ada");
+        assert_eq!(guest_name("  \u{0007} "), "Guest");
+        assert!(guest_name(&format!("Teacher{}", " ".repeat(100))).chars().count() <= MAX_NAME_CHARS);
+    }
+
+    #[test]
     fn clean_strips_controls_and_bidi_and_trims() {
         assert_eq!(clean("  hi\u{0007} there\u{202E}  ", 100, false).unwrap(), "hi there");
         assert_eq!(clean("a\nb", 100, true).unwrap(), "a\nb");
@@ -107,6 +143,7 @@ mod tests {
         assert_eq!(clean_name(" Ada\nLovelace "), "AdaLovelace");
         assert_eq!(clean_name("\u{0001}  "), "Participant");
         assert_eq!(clean_name(&"x".repeat(100)).chars().count(), MAX_NAME_CHARS);
+        assert_eq!(clean_name("Ada\u{202E}ecalevol"), "Adaecalevol", "no bidi override");
     }
 
     #[test]

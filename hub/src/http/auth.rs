@@ -55,5 +55,5 @@ pub fn display_name(claims: &Claims) -> String {
         Role::Admin => "Admin",
         Role::Student => "Student",
     });
-    name.chars().filter(|c| !c.is_control()).take(64).collect()
+    crate::classroom::text::clean_name(name)
 }

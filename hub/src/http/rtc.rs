@@ -117,7 +117,7 @@ struct GuestInput {
 /// Who this socket is: from the token, with a per-connection identity for guests (who share one link).
 fn ident_for(st: &AppState, claims: &Claims, join: GuestInput) -> Ident {
     let name = match (claims.guest, join.name) {
-        (true, Some(n)) => clean_name(&n).unwrap_or_else(|| "Guest".to_owned()),
+        (true, Some(n)) => crate::classroom::text::guest_name(&n),
         (true, None) => "Guest".to_owned(),
         _ => display_name(claims),
     };
@@ -133,12 +133,6 @@ fn ident_for(st: &AppState, claims: &Claims, join: GuestInput) -> Ident {
         // Only guests are asked; a personal token's holder has nothing to prove with it.
         passcode: join.passcode.filter(|_| claims.guest),
     }
-}
-
-fn clean_name(n: &str) -> Option<String> {
-    let n: String = n.chars().filter(|c| !c.is_control()).take(64).collect();
-    let n = n.trim();
-    (!n.is_empty()).then(|| n.to_owned())
 }
 
 /// Waits for `join` and checks its token; any other outcome is a fatal error to send.
