@@ -17,4 +17,5 @@ pub mod snapshot;
 pub mod status;
 pub mod supervisor;
 pub mod tls;
+pub mod uplink;
 pub mod whip;

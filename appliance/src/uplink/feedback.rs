@@ -1,0 +1,135 @@
+//! Reading the hub's feedback out of webrtcbin's statistics: per stream we send, a
+//! `remote-inbound-rtp` entry built from the hub's latest RTCP receiver report (`fraction-lost`,
+//! `round-trip-time`, `packets-lost`, `jitter`), and an `outbound-rtp` entry whose `pli-count` and
+//! `fir-count` count the keyframe requests that reached us.
+//!
+//! webrtcbin keeps showing the last report until the next one arrives, so a report counts as new
+//! only when its figures changed; the controller then never acts twice on the same report.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use gstreamer as gst;
+
+use super::controller::Feedback;
+
+/// What one stats query says, new reports only.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Reading {
+    pub feedback: Feedback,
+    /// PLIs and FIRs received on all our streams since the pipeline started.
+    pub keyframe_requests: u64,
+}
+
+/// Remembers each stream's last report, to tell new ones from repeats.
+#[derive(Debug, Default)]
+pub struct FeedbackReader {
+    last: HashMap<String, Vec<u64>>,
+}
+
+impl FeedbackReader {
+    pub fn read(&mut self, stats: &gst::StructureRef) -> Reading {
+        let (mut loss, mut rtt, mut keyframe_requests) = (None::<f64>, None::<Duration>, 0u64);
+        for (name, value) in stats.iter() {
+            let Ok(entry) = value.get::<gst::Structure>() else { continue };
+            match entry.name().as_str() {
+                "remote-inbound-rtp" => {
+                    let print = fingerprint(&entry);
+                    if self.last.get(name.as_str()) == Some(&print) {
+                        continue;
+                    }
+                    self.last.insert(name.to_string(), print);
+                    if let Some(f) = entry.get::<f64>("fraction-lost").ok().filter(|f| f.is_finite()) {
+                        loss = Some(loss.unwrap_or(0.0).max(f.clamp(0.0, 1.0)));
+                    }
+                    let stream_rtt = entry
+                        .get::<f64>("round-trip-time")
+                        .ok()
+                        .filter(|r| r.is_finite() && *r > 0.0 && *r < 60.0)
+                        .map(Duration::from_secs_f64);
+                    // The least of the new reports: a queue delays every stream alike.
+                    rtt = match (rtt, stream_rtt) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+                "outbound-rtp" => {
+                    for field in ["pli-count", "fir-count"] {
+                        keyframe_requests += entry.get::<u32>(field).map_or(0, u64::from);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Reading { feedback: Feedback { loss, rtt }, keyframe_requests }
+    }
+}
+
+/// Every number of an entry but its timestamp (which changes with each query), as bits.
+fn fingerprint(entry: &gst::StructureRef) -> Vec<u64> {
+    entry
+        .iter()
+        .filter(|(name, _)| name.as_str() != "timestamp")
+        .filter_map(|(_, v)| {
+            v.get::<f64>()
+                .map(f64::to_bits)
+                .or_else(|_| v.get::<u64>())
+                .or_else(|_| v.get::<u32>().map(u64::from))
+                .or_else(|_| v.get::<i32>().map(|x| x as u64))
+                .or_else(|_| v.get::<i64>().map(|x| x as u64))
+                .ok()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    /// A stats reply as webrtcbin 1.22 builds it, for one video stream.
+    pub fn stats(ssrc: u32, fraction_lost: f64, packets_lost: i32, rtt_s: f64, plis: u32) -> gst::Structure {
+        let remote = gst::Structure::builder("remote-inbound-rtp")
+            .field("timestamp", 1234.5f64)
+            .field("ssrc", ssrc)
+            .field("fraction-lost", fraction_lost)
+            .field("packets-lost", packets_lost)
+            .field("round-trip-time", rtt_s)
+            .build();
+        let outbound = gst::Structure::builder("outbound-rtp")
+            .field("ssrc", ssrc)
+            .field("pli-count", plis)
+            .field("fir-count", 1u32)
+            .build();
+        gst::Structure::builder("application/x-webrtc-stats")
+            .field(format!("rtp-remote-inbound-stream-stats_{ssrc}"), remote)
+            .field(format!("rtp-outbound-stream-stats_{ssrc}"), outbound)
+            .field("transport-stats_x", gst::Structure::builder("transport").field("bytes-sent", 1u64).build())
+            .build()
+    }
+
+    #[test]
+    fn a_report_counts_once_and_keyframe_requests_are_summed() {
+        crate::media::init().unwrap();
+        let mut reader = FeedbackReader::default();
+        let first = reader.read(&stats(7, 0.25, 40, 0.05, 3));
+        assert_eq!(first.feedback.loss, Some(0.25));
+        assert_eq!(first.feedback.rtt, Some(Duration::from_millis(50)));
+        assert_eq!(first.keyframe_requests, 4, "3 PLIs + 1 FIR");
+        let again = reader.read(&stats(7, 0.25, 40, 0.05, 3));
+        assert_eq!(again.feedback, Feedback::default(), "the same report again is not new");
+        let next = reader.read(&stats(7, 0.25, 80, 0.05, 5));
+        assert_eq!(next.feedback.loss, Some(0.25), "same fraction, more packets lost: a new report");
+        assert_eq!(next.keyframe_requests, 6);
+    }
+
+    #[test]
+    fn absurd_figures_are_clamped_or_ignored() {
+        crate::media::init().unwrap();
+        let mut reader = FeedbackReader::default();
+        let r = reader.read(&stats(1, 7.0, 0, -3.0, 0));
+        assert_eq!(r.feedback.loss, Some(1.0));
+        assert_eq!(r.feedback.rtt, None);
+        let r = reader.read(&stats(1, f64::NAN, 1, f64::INFINITY, 0));
+        assert_eq!((r.feedback.loss, r.feedback.rtt), (None, None));
+    }
+}
