@@ -12,3 +12,12 @@ pub use controller::{Controller, Feedback, Ladder, Reason};
 pub use feedback::{FeedbackReader, Reading};
 pub use status::UplinkStatus;
 pub use task::{Adapter, PERIOD, UplinkTask};
+
+use crate::media::{VideoSettings, simulcast_encodings};
+
+/// The camera's bounds for `video`; `None` when its bitrate is not to follow the uplink.
+pub fn ladder(video: &VideoSettings) -> Option<Ladder> {
+    let floor = video.min_bitrate_kbps?;
+    let lower_kbps = simulcast_encodings(video).iter().skip(1).map(|e| e.bitrate_kbps).collect();
+    Some(Ladder { top_kbps: video.bitrate_kbps, top_floor_kbps: floor.min(video.bitrate_kbps), lower_kbps })
+}

@@ -3,6 +3,8 @@
 //! and show them on the status board. A thread of its own per publishing session, so neither
 //! GStreamer's streaming threads nor the runner's loop wait on a stats query.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
@@ -60,6 +62,14 @@ impl Adapter {
 /// The running adaptation of one publishing session; dropping it stops the thread.
 pub struct UplinkTask {
     ladders: Sender<Ladder>,
+    /// Set on drop, so a tick still in flight does not write a finished session's figures.
+    stopped: Arc<AtomicBool>,
+}
+
+impl Drop for UplinkTask {
+    fn drop(&mut self) {
+        self.stopped.store(true, Ordering::Release);
+    }
 }
 
 impl UplinkTask {
@@ -72,6 +82,8 @@ impl UplinkTask {
         apply: impl Fn(&[u32]) -> bool + Send + 'static,
     ) -> std::io::Result<Self> {
         let (ladders, updates) = mpsc::channel::<Ladder>();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let done = Arc::clone(&stopped);
         let mut adapter = Adapter::new(ladder);
         board.update(|s| s.uplink = adapter.status());
         std::thread::Builder::new().name("uplink".to_owned()).spawn(move || {
@@ -99,10 +111,13 @@ impl UplinkTask {
                     }
                     Err(RecvTimeoutError::Disconnected) => return,
                 }
+                if done.load(Ordering::Acquire) {
+                    return;
+                }
                 board.update(|s| s.uplink = adapter.status());
             }
         })?;
-        Ok(Self { ladders })
+        Ok(Self { ladders, stopped })
     }
 
     /// New bounds from a pushed configuration.
