@@ -3,6 +3,12 @@
 //! (the round trip well above its floor) holds or cuts before the loss shows. Time comes in with
 //! every report; nothing here reads a clock or touches GStreamer.
 //!
+//! Two facts of this uplink shape the numbers. The hub reports only every 5 s (str0m sends
+//! receiver reports for a stream without RTX at its audio interval), so a cut goes straight to
+//! what the reports say got through, with a margin, instead of GCC's gentler `1 − loss/2` per
+//! report; and the box sends no retransmissions, so a few percent of sustained loss already
+//! breaks most frames: the cut threshold is 5 %, not GCC's 10 %.
+//!
 //! It steers one number, the camera's *budget* (all its simulcast layers together), between the
 //! sum of the floors and the sum of the configured bitrates; `Ladder::split` turns the budget into
 //! per-layer rates: the lower layers (which weak students watch) keep theirs while the main picture
@@ -12,7 +18,10 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Loss above this (a fraction) cuts the budget at once.
-pub const CUT_LOSS: f64 = 0.10;
+pub const CUT_LOSS: f64 = 0.05;
+/// A cut aims this far under what got through (audio, packet overhead and the next report's
+/// delay all need room).
+const CUT_MARGIN: f64 = 0.85;
 /// Loss under this lets the budget climb (between the two it holds).
 pub const CLEAN_LOSS: f64 = 0.02;
 /// After a cut, reports covering the time before it are not acted on again.
@@ -21,14 +30,14 @@ pub const CUT_HOLDOFF: Duration = Duration::from_millis(1500);
 pub const CLIMB_AFTER: Duration = Duration::from_secs(2);
 /// Growth per second far below the level where loss was last seen, and near it.
 const FAST_CLIMB_PER_S: f64 = 1.08;
-const SLOW_CLIMB_PER_S: f64 = 1.03;
-/// "Near" the last congested level: between these shares of it. Well above it, the link has
-/// evidently more room and the level is forgotten.
+const SLOW_CLIMB_PER_S: f64 = 1.01;
+/// "Near" the link's estimated capacity (what got through at the last cut): between these shares
+/// of it. Well above it, the link has evidently more room and the estimate is forgotten.
 const NEAR_CONGESTION: (f64, f64) = (0.9, 1.1);
 /// The level where loss was seen is forgotten after this long without a cut (the link may have
 /// been freed).
 const FORGET_CONGESTION: Duration = Duration::from_secs(30);
-/// The least a climb adds per second, so a low budget does not take minutes to recover.
+/// The least a fast climb adds per second, so a low budget does not take minutes to recover.
 const MIN_CLIMB_KBPS_PER_S: f64 = 10.0;
 /// A round trip this far above its floor means a queue is building: no climbing.
 pub const RTT_HOLD: Duration = Duration::from_millis(60);
@@ -37,8 +46,9 @@ pub const RTT_CUT: Duration = Duration::from_millis(150);
 const RTT_CUT_FACTOR: f64 = 0.85;
 /// The round-trip floor is the least seen over this window.
 const RTT_WINDOW: Duration = Duration::from_secs(30);
-/// The longest gap between reports counted as climbing time (a stalled thread is not a clean link).
-const MAX_STEP: Duration = Duration::from_secs(2);
+/// The longest gap between reports counted as climbing time (a stalled thread or a silent hub
+/// is not a clean link); a little over the hub's 5 s report interval.
+const MAX_STEP: Duration = Duration::from_secs(6);
 /// A lower simulcast layer goes no lower than this share of its configured bitrate...
 const LAYER_FLOOR_DIVISOR: u32 = 4;
 /// ...and never under this (the configuration's own floor for a layer).
@@ -103,7 +113,7 @@ pub struct Feedback {
 pub enum Reason {
     /// At the configured bitrate, or climbing back without trouble.
     Clean,
-    /// Cut for loss over `CUT_LOSS`.
+    /// Cut for loss over `CUT_LOSS` (5 %).
     Loss,
     /// Cut or held for a round trip well over its floor.
     Queue,
@@ -115,7 +125,8 @@ pub enum Reason {
 pub struct Controller {
     ladder: Ladder,
     budget: f64,
-    last_sample: Option<Instant>,
+    /// When the last new report arrived: climbing is paced by the time reports cover.
+    last_report: Option<Instant>,
     last_cut: Option<Instant>,
     /// The budget just before the last cut, while remembered.
     congested_at: Option<f64>,
@@ -132,7 +143,7 @@ impl Controller {
         Self {
             ladder,
             budget,
-            last_sample: None,
+            last_report: None,
             last_cut: None,
             congested_at: None,
             clean_since: None,
@@ -179,8 +190,11 @@ impl Controller {
     /// Takes one sample of the hub's feedback; returns the new per-layer rates when they changed.
     pub fn handle_feedback(&mut self, feedback: Feedback, now: Instant) -> Option<Vec<u32>> {
         let before = self.layers_kbps();
-        let step = self.last_sample.map_or(Duration::ZERO, |t| now.saturating_duration_since(t)).min(MAX_STEP);
-        self.last_sample = Some(now);
+        let mut step = Duration::ZERO;
+        if feedback.loss.is_some() {
+            step = self.last_report.map_or(Duration::from_secs(1), |t| now.saturating_duration_since(t)).min(MAX_STEP);
+            self.last_report = Some(now);
+        }
         let queue = self.queue_delay(feedback.rtt, now);
         if self.last_cut.is_some_and(|t| now.saturating_duration_since(t) > FORGET_CONGESTION) {
             self.congested_at = None;
@@ -189,11 +203,12 @@ impl Controller {
         let (floor, ceiling) = (f64::from(self.ladder.floor()), f64::from(self.ladder.ceiling()));
         match feedback.loss {
             Some(loss) if loss > CUT_LOSS && !holding_off => {
-                self.cut(1.0 - 0.5 * loss.min(1.0), now);
+                let through = 1.0 - loss.min(1.0);
+                self.cut(through * CUT_MARGIN, through, now);
                 self.reason = Reason::Loss;
             }
             _ if queue >= RTT_CUT && !holding_off => {
-                self.cut(RTT_CUT_FACTOR, now);
+                self.cut(RTT_CUT_FACTOR, 1.0, now);
                 self.reason = Reason::Queue;
             }
             Some(loss) if loss < CLEAN_LOSS && queue < RTT_HOLD => {
@@ -227,26 +242,33 @@ impl Controller {
         rtt.saturating_sub(self.rtt_floor().unwrap_or(rtt))
     }
 
-    fn cut(&mut self, factor: f64, now: Instant) {
+    /// Cuts to `factor` of the budget; `capacity` is the share of it that got through (the
+    /// link's estimate, remembered so the climb slows down before reaching it again).
+    fn cut(&mut self, factor: f64, capacity: f64, now: Instant) {
         // Cuts that only bump into the floor say nothing about where the link congests.
         if self.budget > f64::from(self.ladder.floor()) + 1.0 {
-            self.congested_at = Some(self.budget);
+            self.congested_at = Some(self.budget * capacity);
         }
         self.budget *= factor;
         self.last_cut = Some(now);
         self.clean_since = None;
     }
 
+    /// Fast up to just under the estimated capacity, slowly through it, fast again well past it
+    /// (the link was freed).
     fn climb(&mut self, step: Duration) {
         let (low, high) = NEAR_CONGESTION;
         if self.congested_at.is_some_and(|c| self.budget > high * c) {
             self.congested_at = None;
         }
-        let near = self.congested_at.is_some_and(|c| self.budget >= low * c);
-        let rate = if near { SLOW_CLIMB_PER_S } else { FAST_CLIMB_PER_S };
         let secs = step.as_secs_f64();
-        let grown = self.budget * rate.powf(secs);
-        self.budget = grown.max(self.budget + MIN_CLIMB_KBPS_PER_S * secs);
+        let slow = self.budget * SLOW_CLIMB_PER_S.powf(secs);
+        let fast = (self.budget * FAST_CLIMB_PER_S.powf(secs)).max(self.budget + MIN_CLIMB_KBPS_PER_S * secs);
+        self.budget = match self.congested_at {
+            Some(c) if self.budget >= low * c => slow,
+            Some(c) => fast.min(low * c).max(slow),
+            None => fast,
+        };
     }
 }
 

@@ -11,7 +11,7 @@ pub struct UplinkStatus {
     pub enabled: bool,
     /// The camera sends less than configured because of the uplink.
     pub adapting: bool,
-    /// Why the rate last moved or held: `clean`, `loss` (over 10 % lost), `queue` (the round trip
+    /// Why the rate last moved or held: `clean`, `loss` (over 5 % lost), `queue` (the round trip
     /// well over its floor) or `hold` (some loss, or just after a cut).
     pub reason: Option<Reason>,
     /// The camera's total bitrate now (all simulcast layers), kbit/s.

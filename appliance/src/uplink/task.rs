@@ -148,13 +148,13 @@ mod tests {
         let (mut adapter, start) = (Adapter::new(ladder), Instant::now());
         let at = |s: u64| start + Duration::from_secs(s);
         assert_eq!(adapter.step(Some(&stats(1, 0.0, 0, 0.03, 0)), at(1)), None, "clean: full rates");
-        let cut = adapter.step(Some(&stats(1, 0.4, 300, 0.03, 1)), at(2)).expect("heavy loss cuts");
-        assert_eq!(cut, [1070, 500, 150]);
-        assert_eq!(adapter.step(Some(&stats(1, 0.4, 300, 0.03, 1)), at(3)), None, "the same report: no second cut");
+        let cut = adapter.step(Some(&stats(1, 0.2, 300, 0.03, 1)), at(2)).expect("heavy loss cuts");
+        assert_eq!(cut, [812, 500, 150]);
+        assert_eq!(adapter.step(Some(&stats(1, 0.2, 300, 0.03, 1)), at(3)), None, "the same report: no second cut");
         assert_eq!(adapter.step(None, at(4)), None, "no reply in time: nothing changes");
         let status = adapter.status();
         assert!(status.adapting);
-        assert_eq!((status.target_kbps, status.keyframe_requests), (Some(1720), 2));
+        assert_eq!((status.target_kbps, status.keyframe_requests), (Some(1462), 2));
         let mut lost = 300;
         for s in 5..60 {
             lost += 1; // a new report each second, clean
