@@ -204,7 +204,10 @@ impl Controller {
         match feedback.loss {
             Some(loss) if loss > CUT_LOSS && !holding_off => {
                 let through = 1.0 - loss.min(1.0);
-                self.cut(through * CUT_MARGIN, through, now);
+                // A report that began before the congestion understates the loss; a full queue
+                // says it is still there.
+                let queued = if queue >= RTT_CUT { RTT_CUT_FACTOR } else { 1.0 };
+                self.cut(through * CUT_MARGIN * queued, through, now);
                 self.reason = Reason::Loss;
             }
             _ if queue >= RTT_CUT && !holding_off => {

@@ -185,3 +185,14 @@ fn under_a_1000_kbit_cap_it_gets_under_within_two_reports_and_stays_near_the_cap
     let trace = capped(&mut c, &mut now, 60, 10_000.0);
     assert_eq!(c.layers_kbps(), [1500, 500, 150], "{trace:?}");
 }
+
+#[test]
+fn loss_with_a_full_queue_cuts_deeper() {
+    let (mut a, mut b, now) = (Controller::new(ladder()), Controller::new(ladder()), Instant::now());
+    a.handle_feedback(report(0.0, 40), now);
+    b.handle_feedback(report(0.0, 40), now);
+    let later = now + Duration::from_secs(5);
+    a.handle_feedback(report(0.12, 40), later);
+    b.handle_feedback(report(0.12, 40 + 200), later);
+    assert!(b.budget_kbps() < a.budget_kbps(), "{} vs {}", b.budget_kbps(), a.budget_kbps());
+}

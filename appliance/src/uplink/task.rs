@@ -41,7 +41,18 @@ impl Adapter {
     pub fn step(&mut self, stats: Option<&gst::StructureRef>, now: Instant) -> Option<Vec<u32>> {
         let reading = stats.map(|s| self.reader.read(s)).unwrap_or_default();
         self.keyframe_requests = self.keyframe_requests.max(reading.keyframe_requests);
-        self.controller.handle_feedback(reading.feedback, now)
+        let changed = self.controller.handle_feedback(reading.feedback, now);
+        if let Some(loss) = reading.feedback.loss {
+            tracing::debug!(
+                loss_percent = (loss * 1000.0).round() / 10.0,
+                rtt_ms = reading.feedback.rtt.map(|r| r.as_millis() as u64),
+                target_kbps = self.controller.budget_kbps(),
+                reason = ?self.controller.reason(),
+                keyframe_requests = self.keyframe_requests,
+                "uplink: hub report"
+            );
+        }
+        changed
     }
 
     pub fn status(&self) -> UplinkStatus {
