@@ -29,7 +29,7 @@ pub const CUT_HOLDOFF: Duration = Duration::from_millis(1500);
 /// A clean link must stay clean this long after a cut before the budget climbs.
 pub const CLIMB_AFTER: Duration = Duration::from_secs(2);
 /// Growth per second far below the level where loss was last seen, and near it.
-const FAST_CLIMB_PER_S: f64 = 1.08;
+const FAST_CLIMB_PER_S: f64 = 1.06;
 const SLOW_CLIMB_PER_S: f64 = 1.01;
 /// "Near" the link's estimated capacity (what got through at the last cut): between these shares
 /// of it. Well above it, the link has evidently more room and the estimate is forgotten.

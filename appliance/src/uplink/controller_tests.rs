@@ -90,7 +90,7 @@ fn a_clean_link_climbs_back_to_the_configured_rates_within_30_seconds() {
             break;
         }
     }
-    // After a 2 s wait, 2 %/s near the level where loss was last seen (~600), then 8 %/s up to
+    // After a 2 s wait, 1 %/s near the capacity estimated at the last cut, then 6 %/s up to
     // 2150: about 30 s.
     let secs = back_after.expect("back at the configured rates within a minute");
     assert!((10..=40).contains(&secs), "recovered after {secs} s");

@@ -4,7 +4,9 @@
 //! `fir-count` count the keyframe requests that reached us.
 //!
 //! webrtcbin keeps showing the last report until the next one arrives, so a report counts as new
-//! only when its figures changed; the controller then never acts twice on the same report.
+//! only when its figures changed; the controller then never acts twice on the same report. The
+//! loss of several new reports is their mean weighted by the packets each stream sent since its
+//! previous report: the smallest layer's few packets would make the worst stream's figure noisy.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -25,11 +27,16 @@ pub struct Reading {
 #[derive(Debug, Default)]
 pub struct FeedbackReader {
     last: HashMap<String, Vec<u64>>,
+    /// Per SSRC, the packets it had sent when its last new report was read.
+    sent_at_report: HashMap<u32, u64>,
 }
 
 impl FeedbackReader {
     pub fn read(&mut self, stats: &gst::StructureRef) -> Reading {
-        let (mut loss, mut rtt, mut keyframe_requests) = (None::<f64>, None::<Duration>, 0u64);
+        let (mut rtt, mut keyframe_requests) = (None::<Duration>, 0u64);
+        // (fraction lost, packets it covers if known) per new report.
+        let mut losses: Vec<(f64, Option<u64>)> = Vec::new();
+        let sent = packets_sent(stats);
         for (name, value) in stats.iter() {
             let Ok(entry) = value.get::<gst::Structure>() else { continue };
             match entry.name().as_str() {
@@ -39,8 +46,14 @@ impl FeedbackReader {
                         continue;
                     }
                     self.last.insert(name.to_string(), print);
+                    let ssrc = entry.get::<u32>("ssrc").ok();
+                    let covered = ssrc.and_then(|s| {
+                        let now = *sent.get(&s)?;
+                        let before = self.sent_at_report.insert(s, now).unwrap_or(0);
+                        Some(now.saturating_sub(before))
+                    });
                     if let Some(f) = entry.get::<f64>("fraction-lost").ok().filter(|f| f.is_finite()) {
-                        loss = Some(loss.unwrap_or(0.0).max(f.clamp(0.0, 1.0)));
+                        losses.push((f.clamp(0.0, 1.0), covered));
                     }
                     let stream_rtt = entry
                         .get::<f64>("round-trip-time")
@@ -61,7 +74,29 @@ impl FeedbackReader {
                 _ => {}
             }
         }
-        Reading { feedback: Feedback { loss, rtt }, keyframe_requests }
+        Reading { feedback: Feedback { loss: combined(&losses), rtt }, keyframe_requests }
+    }
+}
+
+/// Packets sent so far per SSRC (`outbound-rtp`).
+fn packets_sent(stats: &gst::StructureRef) -> HashMap<u32, u64> {
+    stats
+        .iter()
+        .filter_map(|(_, v)| v.get::<gst::Structure>().ok())
+        .filter(|s| s.name() == "outbound-rtp")
+        .filter_map(|s| Some((s.get::<u32>("ssrc").ok()?, s.get::<u64>("packets-sent").ok()?)))
+        .collect()
+}
+
+/// The packet-weighted mean when every report's packets are known, else the worst.
+fn combined(losses: &[(f64, Option<u64>)]) -> Option<f64> {
+    let weights: Option<Vec<u64>> = losses.iter().map(|&(_, w)| w).collect();
+    let total: u64 = weights.iter().flatten().sum();
+    match weights {
+        Some(w) if total > 0 => {
+            Some(losses.iter().zip(&w).map(|(&(f, _), &w)| f * w as f64).sum::<f64>() / total as f64)
+        }
+        _ => losses.iter().map(|&(f, _)| f).reduce(f64::max),
     }
 }
 
@@ -100,6 +135,11 @@ pub(super) mod tests {
             .field("pli-count", plis)
             .field("fir-count", 1u32)
             .build();
+        reply_of(ssrc, remote, outbound)
+    }
+
+    /// One stream's remote-inbound and outbound entries in a stats reply.
+    fn reply_of(ssrc: u32, remote: gst::Structure, outbound: gst::Structure) -> gst::Structure {
         gst::Structure::builder("application/x-webrtc-stats")
             .field(format!("rtp-remote-inbound-stream-stats_{ssrc}"), remote)
             .field(format!("rtp-outbound-stream-stats_{ssrc}"), outbound)
@@ -120,6 +160,39 @@ pub(super) mod tests {
         let next = reader.read(&stats(7, 0.25, 80, 0.05, 5));
         assert_eq!(next.feedback.loss, Some(0.25), "same fraction, more packets lost: a new report");
         assert_eq!(next.keyframe_requests, 6);
+    }
+
+    fn stream(ssrc: u32, fraction_lost: f64, sent: u64) -> (gst::Structure, gst::Structure) {
+        let remote = gst::Structure::builder("remote-inbound-rtp")
+            .field("ssrc", ssrc)
+            .field("fraction-lost", fraction_lost)
+            .field("packets-lost", (fraction_lost * 1000.0) as i32)
+            .build();
+        let outbound = gst::Structure::builder("outbound-rtp").field("ssrc", ssrc).field("packets-sent", sent).build();
+        (remote, outbound)
+    }
+
+    #[test]
+    fn the_loss_of_several_streams_is_weighted_by_their_packets() {
+        crate::media::init().unwrap();
+        let reply = |streams: &[(u32, f64, u64)]| {
+            let mut b = gst::Structure::builder("application/x-webrtc-stats");
+            for &(ssrc, f, sent) in streams {
+                let (remote, outbound) = stream(ssrc, f, sent);
+                b = b.field(format!("rtp-remote-inbound-stream-stats_{ssrc}"), remote);
+                b = b.field(format!("rtp-outbound-stream-stats_{ssrc}"), outbound);
+            }
+            b.build()
+        };
+        let mut reader = FeedbackReader::default();
+        // The main picture sent 900 packets with 10 % lost, the small layer 100 with 40 %.
+        let r = reader.read(&reply(&[(1, 0.10, 900), (2, 0.40, 100)]));
+        let loss = r.feedback.loss.expect("new reports");
+        assert!((loss - 0.13).abs() < 1e-9, "{loss}");
+        // Next reports: weights are the packets since the previous report.
+        let r = reader.read(&reply(&[(1, 0.0, 1000), (2, 0.5, 1100)]));
+        let loss = r.feedback.loss.expect("new reports");
+        assert!((loss - 0.5 * 1000.0 / 1100.0).abs() < 1e-9, "{loss}");
     }
 
     #[test]
