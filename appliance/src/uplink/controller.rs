@@ -128,8 +128,10 @@ pub struct Controller {
     /// When the last new report arrived: climbing is paced by the time reports cover.
     last_report: Option<Instant>,
     last_cut: Option<Instant>,
-    /// The budget just before the last cut, while remembered.
+    /// The link's capacity as estimated at the last cut (what got through), while remembered.
     congested_at: Option<f64>,
+    /// The budget just before the last cut.
+    cut_from: f64,
     /// The last time loss and round trip were both clean.
     clean_since: Option<Instant>,
     rtts: VecDeque<(Instant, Duration)>,
@@ -146,6 +148,7 @@ impl Controller {
             last_report: None,
             last_cut: None,
             congested_at: None,
+            cut_from: budget,
             clean_since: None,
             rtts: VecDeque::new(),
             reason: Reason::Clean,
@@ -202,12 +205,23 @@ impl Controller {
         let holding_off = self.last_cut.is_some_and(|t| now.saturating_duration_since(t) < CUT_HOLDOFF);
         let (floor, ceiling) = (f64::from(self.ladder.floor()), f64::from(self.ladder.ceiling()));
         match feedback.loss {
-            Some(loss) if loss > CUT_LOSS && !holding_off => {
+            Some(loss) if loss > CUT_LOSS => {
                 let through = 1.0 - loss.min(1.0);
                 // A report that began before the congestion understates the loss; a full queue
                 // says it is still there.
                 let queued = if queue >= RTT_CUT { RTT_CUT_FACTOR } else { 1.0 };
-                self.cut(through * CUT_MARGIN * queued, through, now);
+                if holding_off {
+                    // Another stream's report, mostly about the time before the last cut: judged
+                    // against the budget it covered, so acting on it twice changes nothing.
+                    let target = self.cut_from * through * CUT_MARGIN * queued;
+                    if target < self.budget {
+                        self.budget = target;
+                        let capacity = self.cut_from * through;
+                        self.congested_at = Some(self.congested_at.map_or(capacity, |c| c.min(capacity)));
+                    }
+                } else {
+                    self.cut(through * CUT_MARGIN * queued, through, now);
+                }
                 self.reason = Reason::Loss;
             }
             _ if queue >= RTT_CUT && !holding_off => {
@@ -252,6 +266,7 @@ impl Controller {
         if self.budget > f64::from(self.ladder.floor()) + 1.0 {
             self.congested_at = Some(self.budget * capacity);
         }
+        self.cut_from = self.budget;
         self.budget *= factor;
         self.last_cut = Some(now);
         self.clean_since = None;

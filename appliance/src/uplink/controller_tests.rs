@@ -46,6 +46,11 @@ fn a_report_from_before_the_cut_does_not_cut_again() {
     let once = c.budget_kbps();
     assert_eq!(c.handle_feedback(report(0.4, 40), now + Duration::from_secs(1)), None, "within the hold-off");
     assert_eq!(c.budget_kbps(), once);
+    // Another stream's report on the same time, worse: judged against the budget before the cut.
+    c.handle_feedback(report(0.5, 40), now + Duration::from_millis(1200));
+    assert_eq!(c.budget_kbps(), (2150.0 * 0.5 * 0.85f64).round() as u32);
+    c.handle_feedback(report(0.45, 40), now + Duration::from_millis(1400));
+    assert_eq!(c.budget_kbps(), (2150.0 * 0.5 * 0.85f64).round() as u32, "a milder one changes nothing");
     assert!(c.handle_feedback(report(0.4, 40), now + CUT_HOLDOFF + Duration::from_secs(1)).is_some());
     assert!(c.budget_kbps() < once);
 }
