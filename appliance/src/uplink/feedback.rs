@@ -29,7 +29,14 @@ pub struct FeedbackReader {
     last: HashMap<String, Vec<u64>>,
     /// Per SSRC, the packets it had sent when its last new report was read.
     sent_at_report: HashMap<u32, u64>,
+    /// Per SSRC, the round trip of its last new report.
+    last_rtt: HashMap<u32, Duration>,
 }
+
+/// A round trip this close to the stream's previous one is the same measurement again: the hub's
+/// report refers to the same sender report of ours (we send one every few seconds), so it says
+/// nothing about the queue now.
+const SAME_RTT: Duration = Duration::from_millis(2);
 
 impl FeedbackReader {
     pub fn read(&mut self, stats: &gst::StructureRef) -> Reading {
@@ -59,7 +66,11 @@ impl FeedbackReader {
                         .get::<f64>("round-trip-time")
                         .ok()
                         .filter(|r| r.is_finite() && *r > 0.0 && *r < 60.0)
-                        .map(Duration::from_secs_f64);
+                        .map(Duration::from_secs_f64)
+                        .filter(|&r| {
+                            let previous = ssrc.and_then(|s| self.last_rtt.insert(s, r));
+                            previous.is_none_or(|p| r.abs_diff(p) >= SAME_RTT)
+                        });
                     // The least of the new reports: a queue delays every stream alike.
                     rtt = match (rtt, stream_rtt) {
                         (Some(a), Some(b)) => Some(a.min(b)),
@@ -160,6 +171,9 @@ pub(super) mod tests {
         let next = reader.read(&stats(7, 0.25, 80, 0.05, 5));
         assert_eq!(next.feedback.loss, Some(0.25), "same fraction, more packets lost: a new report");
         assert_eq!(next.keyframe_requests, 6);
+        assert_eq!(next.feedback.rtt, None, "the same round trip again is an old measurement");
+        let next = reader.read(&stats(7, 0.25, 90, 0.02, 5));
+        assert_eq!(next.feedback.rtt, Some(Duration::from_millis(20)));
     }
 
     fn stream(ssrc: u32, fraction_lost: f64, sent: u64) -> (gst::Structure, gst::Structure) {
