@@ -26,3 +26,43 @@ pub struct UplinkStatus {
     /// Keyframe requests (RTCP PLI + FIR) the hub sent this session.
     pub keyframe_requests: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_document_names_its_fields_as_documented() {
+        let off = serde_json::to_value(crate::status::Snapshot::default()).expect("serialises");
+        assert_eq!(off["uplink"]["enabled"], false);
+        assert_eq!(off["uplink"]["target_kbps"], serde_json::Value::Null);
+        let on = UplinkStatus {
+            enabled: true,
+            adapting: true,
+            reason: Some(Reason::Loss),
+            target_kbps: Some(699),
+            layers_kbps: vec![375, 243, 81],
+            ..UplinkStatus::default()
+        };
+        let json = serde_json::to_value(&on).expect("serialises");
+        assert_eq!(json["reason"], "loss");
+        assert_eq!(json["layers_kbps"], serde_json::json!([375, 243, 81]));
+        let keys: Vec<&str> = json.as_object().expect("an object").keys().map(String::as_str).collect();
+        let documented = [
+            "enabled",
+            "adapting",
+            "reason",
+            "target_kbps",
+            "layers_kbps",
+            "min_kbps",
+            "max_kbps",
+            "rtt_floor_ms",
+            "keyframe_requests",
+        ];
+        for key in documented {
+            assert!(keys.contains(&key), "{key} missing from {keys:?}");
+            assert!(include_str!("../../../docs/uplink.md").contains(key), "docs/uplink.md does not explain {key}");
+        }
+        assert_eq!(keys.len(), documented.len());
+    }
+}
