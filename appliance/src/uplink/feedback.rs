@@ -21,6 +21,9 @@ pub struct Reading {
     pub feedback: Feedback,
     /// PLIs and FIRs received on all our streams since the pipeline started.
     pub keyframe_requests: u64,
+    /// NACKs received on all our streams since the pipeline started (the box has no RTX to
+    /// answer them; logged to see how much the hub asks for).
+    pub nacks: u64,
 }
 
 /// Remembers each stream's last report, to tell new ones from repeats.
@@ -40,7 +43,7 @@ const SAME_RTT: Duration = Duration::from_millis(2);
 
 impl FeedbackReader {
     pub fn read(&mut self, stats: &gst::StructureRef) -> Reading {
-        let (mut rtt, mut keyframe_requests) = (None::<Duration>, 0u64);
+        let (mut rtt, mut keyframe_requests, mut nacks) = (None::<Duration>, 0u64, 0u64);
         // (fraction lost, packets it covers if known) per new report.
         let mut losses: Vec<(f64, Option<u64>)> = Vec::new();
         let sent = packets_sent(stats);
@@ -81,11 +84,12 @@ impl FeedbackReader {
                     for field in ["pli-count", "fir-count"] {
                         keyframe_requests += entry.get::<u32>(field).map_or(0, u64::from);
                     }
+                    nacks += entry.get::<u32>("nack-count").map_or(0, u64::from);
                 }
                 _ => {}
             }
         }
-        Reading { feedback: Feedback { loss: combined(&losses), rtt }, keyframe_requests }
+        Reading { feedback: Feedback { loss: combined(&losses), rtt }, keyframe_requests, nacks }
     }
 }
 

@@ -49,6 +49,7 @@ impl Adapter {
                 target_kbps = self.controller.budget_kbps(),
                 reason = ?self.controller.reason(),
                 keyframe_requests = self.keyframe_requests,
+                nacks = reading.nacks,
                 "uplink: hub report"
             );
         }
