@@ -25,6 +25,8 @@ pub struct UplinkStatus {
     pub rtt_floor_ms: Option<u64>,
     /// Keyframe requests (RTCP PLI + FIR) the hub sent this session.
     pub keyframe_requests: u64,
+    /// Samples with a new hub report in them this session (the hub reports every few seconds).
+    pub reports: u64,
 }
 
 #[cfg(test)]
@@ -58,6 +60,7 @@ mod tests {
             "max_kbps",
             "rtt_floor_ms",
             "keyframe_requests",
+            "reports",
         ];
         for key in documented {
             assert!(keys.contains(&key), "{key} missing from {keys:?}");

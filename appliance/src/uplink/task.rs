@@ -26,11 +26,17 @@ pub struct Adapter {
     reader: FeedbackReader,
     controller: Controller,
     keyframe_requests: u64,
+    reports: u64,
 }
 
 impl Adapter {
     pub fn new(ladder: Ladder) -> Self {
-        Self { reader: FeedbackReader::default(), controller: Controller::new(ladder), keyframe_requests: 0 }
+        Self {
+            reader: FeedbackReader::default(),
+            controller: Controller::new(ladder),
+            keyframe_requests: 0,
+            reports: 0,
+        }
     }
 
     pub fn set_ladder(&mut self, ladder: Ladder) {
@@ -43,6 +49,7 @@ impl Adapter {
         self.keyframe_requests = self.keyframe_requests.max(reading.keyframe_requests);
         let changed = self.controller.handle_feedback(reading.feedback, now);
         if let Some(loss) = reading.feedback.loss {
+            self.reports += 1;
             tracing::debug!(
                 loss_percent = (loss * 1000.0).round() / 10.0,
                 rtt_ms = reading.feedback.rtt.map(|r| r.as_millis() as u64),
@@ -67,6 +74,7 @@ impl Adapter {
             max_kbps: Some(self.controller.ladder().ceiling()),
             rtt_floor_ms: self.controller.rtt_floor().map(|r| r.as_millis() as u64),
             keyframe_requests: self.keyframe_requests,
+            reports: self.reports,
         }
     }
 }
