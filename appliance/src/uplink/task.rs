@@ -117,6 +117,11 @@ impl UplinkTask {
                     }
                     Err(RecvTimeoutError::Timeout) => {
                         let stats = meter.stats();
+                        // The session may have ended during the query (the meter may even show
+                        // the next session's webrtcbin by now).
+                        if done.load(Ordering::Acquire) {
+                            return;
+                        }
                         if let Some(layers) = adapter.step(stats.as_deref(), Instant::now()) {
                             let s = adapter.status();
                             tracing::info!(
