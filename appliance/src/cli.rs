@@ -185,6 +185,7 @@ impl RunArgs {
                 .iter()
                 .map(|l| SimulcastLayer { width: l.width, height: l.height, bitrate_kbps: l.bitrate_kbps })
                 .collect(),
+            min_bitrate_kbps: v.adapt_bitrate.then_some(v.min_bitrate_kbps),
         };
         let a = &settings.audio;
         let audio = AudioProcessing { aec: a.aec, ns: a.ns, agc: a.agc };

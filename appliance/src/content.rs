@@ -19,6 +19,8 @@ pub fn content_settings(c: &ContentConfig, keyframe_interval_s: u32, encoder: &s
         encoder: encoder.to_owned(),
         // Slides are one picture for everyone: a student on a weak link gets them at a low frame rate, not smaller.
         simulcast: Vec::new(),
+        // Slides spend bits only when they change: they are not what congests an uplink.
+        min_bitrate_kbps: None,
     };
     if !capture {
         return ContentSettings { device: c.device.clone(), video, mode: None };

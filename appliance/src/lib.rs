@@ -1,6 +1,7 @@
 //! Lectern's classroom appliance: captures the room, encodes H.264/Opus and publishes it to the hub over WHIP.
 //! Start with `supervisor` (the sans-IO reconnect state machine), then `run` (the thread that drives it),
-//! `media` (the GStreamer pipeline and webrtcbin negotiation) and `whip` (the HTTP side).
+//! `media` (the GStreamer pipeline and webrtcbin negotiation), `whip` (the HTTP side) and `uplink` (the
+//! camera's bitrate following the hub's reports).
 
 pub mod cli;
 pub mod config;
@@ -17,4 +18,5 @@ pub mod snapshot;
 pub mod status;
 pub mod supervisor;
 pub mod tls;
+pub mod uplink;
 pub mod whip;

@@ -32,6 +32,13 @@ impl LossMeter {
 
     /// Percent lost per the hub's latest reports; `None` when not publishing or not reported yet.
     pub fn percent(&self) -> Option<f64> {
+        let stats = self.stats()?;
+        worst_fraction_lost(&stats).map(|f| (f * 1000.0).round() / 10.0)
+    }
+
+    /// webrtcbin's whole statistics reply; `None` when not publishing or not answered in time.
+    /// Blocks up to `STATS_TIMEOUT`: never call it on a streaming thread.
+    pub fn stats(&self) -> Option<gst::Structure> {
         let webrtcbin = self.slot().clone()?;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let promise = gst::Promise::with_change_func(move |reply| {
@@ -39,8 +46,7 @@ impl LossMeter {
             let _ = tx.try_send(stats);
         });
         webrtcbin.emit_by_name::<()>("get-stats", &[&None::<gst::Pad>, &promise]);
-        let stats = rx.recv_timeout(STATS_TIMEOUT).ok().flatten()?;
-        worst_fraction_lost(&stats).map(|f| (f * 1000.0).round() / 10.0)
+        rx.recv_timeout(STATS_TIMEOUT).ok().flatten()
     }
 }
 

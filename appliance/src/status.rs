@@ -14,6 +14,7 @@ use crate::loss::LossMeter;
 use crate::media::{MediaStats, ReturnStats};
 use crate::panel::PanelState;
 use crate::snapshot::SnapshotTap;
+use crate::uplink::UplinkStatus;
 
 /// A slow or silent client must not hold the (only) serving thread for long.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -36,6 +37,8 @@ pub struct Snapshot {
     pub bitrate_kbps: Option<f64>,
     /// Percent of our packets the hub reported lost (its last RTCP report), worst stream.
     pub packet_loss_percent: Option<f64>,
+    /// The camera's bitrate following the uplink (see `uplink::UplinkStatus`).
+    pub uplink: UplinkStatus,
     pub last_error: Option<String>,
     /// Whether a capture pipeline exists: outside lessons the camera and microphone are closed.
     pub camera_open: bool,

@@ -221,6 +221,9 @@ pub fn to_fragment(c: &DeviceConfig) -> Fragment {
         bitrate_kbps: c.bitrate_kbps,
         keyframe_interval_s: c.keyframe_interval_s,
         encoders: None,
+        // The admin's form has no uplink-adaptation fields yet: the box keeps its own.
+        adapt_bitrate: None,
+        min_bitrate_kbps: None,
         simulcast: c.simulcast.as_ref().map(|layers| {
             layers
                 .iter()

@@ -167,15 +167,30 @@ fn output_caps(factory: &str, video: &VideoSettings) -> gst::Caps {
 /// Changes the bitrate of the running encoder in `pipeline`, for encoders that take it while
 /// playing. `false` when there is none or it cannot (the next pipeline gets the new figure).
 pub fn set_live_bitrate(pipeline: &gst::Pipeline, kbps: u32) -> bool {
-    let Some(enc) = pipeline.by_name("video-enc") else { return false };
+    pipeline.by_name("video-enc").is_some_and(|enc| set_encoder_bitrate(&enc, kbps))
+}
+
+/// Changes a playing encoder's bitrate in its own vocabulary; `false` for an encoder that cannot.
+/// x264enc, vaapih264enc and openh264enc reconfigure their rate control on the next frame (no
+/// keyframe); v4l2h264enc passes a changed `extra-controls` to the open device at once.
+pub(super) fn set_encoder_bitrate(enc: &gst::Element, kbps: u32) -> bool {
     let Some(factory) = enc.factory().map(|f| f.name().to_string()) else { return false };
+    let bps = u64::from(kbps) * 1000;
     let value = match factory.as_str() {
         "x264enc" | "vaapih264enc" => kbps.to_string(),
-        "openh264enc" | "nvv4l2h264enc" => (u64::from(kbps) * 1000).to_string(),
-        // v4l2h264enc takes its controls when it starts.
+        "openh264enc" | "nvv4l2h264enc" => bps.to_string(),
+        "v4l2h264enc" => {
+            // The other controls stay as `configure` set them: the whole structure is replaced.
+            let Ok(Some(mut controls)) = enc.property_value("extra-controls").get::<Option<gst::Structure>>() else {
+                return false;
+            };
+            controls.set("video_bitrate", i32::try_from(bps).unwrap_or(i32::MAX));
+            enc.set_property("extra-controls", controls);
+            return true;
+        }
         _ => return false,
     };
-    set_property(&enc, "bitrate", &value);
+    set_property(enc, "bitrate", &value);
     true
 }
 

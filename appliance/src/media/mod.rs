@@ -41,7 +41,7 @@ pub use publish::{PipelineOptions, build_pipeline, build_pipeline_with};
 pub use settings::{
     AudioProcessing, ContentSettings, Controls, MediaSettings, SimulcastLayer, Source, TestPattern, VideoSettings,
 };
-pub use simulcast::{Encoding as SimulcastEncoding, encodings as simulcast_encodings};
+pub use simulcast::{Encoding as SimulcastEncoding, encodings as simulcast_encodings, set_layer_bitrates};
 pub use source_kind::SourceKind;
 pub use source_kind::source_of;
 pub use stats::{AudioLevel, MediaStats, ReturnStats};

@@ -55,6 +55,9 @@ pub struct VideoSettings {
     /// Smaller copies of the picture sent beside it on the same m-line (see `simulcast`); empty
     /// publishes one stream.
     pub simulcast: Vec<SimulcastLayer>,
+    /// `Some(floor)`: the main picture's bitrate follows the uplink between `floor` and
+    /// `bitrate_kbps` (see `crate::uplink`); `None` keeps it fixed.
+    pub min_bitrate_kbps: Option<u32>,
 }
 
 /// One lower simulcast layer: its size and its encoder's bitrate. Frame rate and keyframe
@@ -76,6 +79,7 @@ impl Default for VideoSettings {
             keyframe_interval_s: 2,
             encoder: "x264enc".to_owned(),
             simulcast: Vec::new(),
+            min_bitrate_kbps: None,
         }
     }
 }

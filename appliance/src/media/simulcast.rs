@@ -27,7 +27,7 @@ use gstreamer_webrtc as gst_webrtc;
 use super::MediaError;
 use super::chain::video_payloader;
 use super::element::{add_and_link, capsfilter, leaky_queue, make};
-use super::encoder::encoder_elements;
+use super::encoder::{encoder_elements, set_encoder_bitrate};
 use super::settings::VideoSettings;
 
 /// The RIDs in the offer, top layer first: full, half, quarter, eighth (as browsers commonly name
@@ -139,6 +139,19 @@ fn branch(
         }
     }
     Ok(chain)
+}
+
+/// Sets the camera encoders' bitrates while playing, `kbps` top layer first (as `encodings`
+/// orders them; one figure for a single stream). `false` when an encoder is missing or cannot
+/// change its rate while playing.
+pub fn set_layer_bitrates(pipeline: &gst::Pipeline, kbps: &[u32]) -> bool {
+    let mut all = !kbps.is_empty();
+    for (i, (&rate, rid)) in kbps.iter().zip(RIDS).enumerate() {
+        let set =
+            pipeline.by_name(&layer_name("video-enc", rid, i == 0)).is_some_and(|e| set_encoder_bitrate(&e, rate));
+        all &= set;
+    }
+    all && kbps.len() <= RIDS.len()
 }
 
 /// The name of a layer's element: the single-stream name on the top layer, so everything that

@@ -73,6 +73,7 @@ impl Runner {
         let bitrate_changed = video.bitrate_kbps != v.bitrate_kbps;
         (video.width, video.height, video.framerate) = (v.width, v.height, v.framerate);
         (video.bitrate_kbps, video.keyframe_interval_s) = (v.bitrate_kbps, v.keyframe_interval_s);
+        video.min_bitrate_kbps = v.adapt_bitrate.then_some(v.min_bitrate_kbps);
         let a = &settings.audio;
         (self.media.audio.aec, self.media.audio.ns, self.media.audio.agc) = (a.aec, a.ns, a.agc);
         let capture = matches!(self.media.source, Source::Capture { .. });
@@ -90,12 +91,15 @@ impl Runner {
             .map(|c| crate::content::content_settings(c, v.keyframe_interval_s, &encoder, capture));
         // The bitrate is what admins change during a lesson (a weak uplink): apply it now where
         // the encoder allows; the rest applies from the next pipeline.
-        let live = bitrate_changed
-            && self
-                .session
-                .as_ref()
-                .is_some_and(|s| media::set_live_bitrate(s.pipeline.gst_pipeline(), v.bitrate_kbps));
-        if live {
+        // While following the uplink, the new bounds go to the adaptation, which sets the rates.
+        let adapting = self.session.as_ref().and_then(|s| s.uplink.as_ref());
+        let ladder = crate::uplink::ladder(&self.media.video);
+        if let (Some(task), Some(ladder)) = (adapting, ladder) {
+            task.set_ladder(ladder);
+            tracing::info!("pushed bitrate bounds applied to the uplink adaptation");
+        } else if bitrate_changed
+            && self.session.as_ref().is_some_and(|s| media::set_live_bitrate(s.pipeline.gst_pipeline(), v.bitrate_kbps))
+        {
             tracing::info!(bitrate_kbps = v.bitrate_kbps, "pushed bitrate applied to the running encoder");
         }
         tracing::info!("pushed configuration applies from the next pipeline");

@@ -28,6 +28,7 @@ use crate::media::{
 use crate::panel::{Button, PanelHandle};
 use crate::report::Reporter;
 use crate::supervisor::{Input, Output, Supervisor, SupervisorConfig};
+use crate::uplink::UplinkTask;
 use crate::whip::{WhipClient, WhipError, WhipSession};
 
 /// What reaches the runner thread from elsewhere.
@@ -73,6 +74,8 @@ struct Session {
     pipeline: Pipeline,
     whip: Option<WhipSession>,
     inbound: Option<InboundMonitor>,
+    /// The camera's bitrate following the uplink, while it does.
+    uplink: Option<UplinkTask>,
 }
 
 /// A running return feed: its pipeline and, once the hub answered, its WHEP resource.

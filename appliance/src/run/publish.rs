@@ -4,13 +4,17 @@
 use std::path::Path;
 use std::time::Instant;
 
+use gstreamer::prelude::*;
+
 use super::negotiate::negotiate;
 use super::{AttemptError, Event, Runner, Session, error_chain};
 use crate::media::{
     self, EchoProbe, InboundMonitor, MediaError, MediaEvent, MediaSettings, MediaStats, PeerState, PipelineOptions,
     Source, SourceKind,
 };
+use crate::status::StatusBoard;
 use crate::supervisor::Input;
+use crate::uplink::{self, UplinkStatus, UplinkTask};
 use crate::whip::WhipError;
 
 impl Runner {
@@ -119,7 +123,7 @@ impl Runner {
             // The runner outlives every pipeline it watches, except at process exit.
             let _ = tx.send(Event::Media { generation, event });
         });
-        let session = self.session.insert(Session { pipeline, whip: None, inbound: None });
+        let session = self.session.insert(Session { pipeline, whip: None, inbound: None, uplink: None });
         // A camera that encodes H.264 itself publishes one stream whatever the configuration says.
         let layers = if session.pipeline.passes_through() {
             Vec::new()
@@ -134,6 +138,7 @@ impl Runner {
         self.reporter.board().set_stats(MediaStats::attach(session.pipeline.gst_pipeline()));
         self.reporter.board().snapshots().attach(session.pipeline.gst_pipeline());
         self.reporter.board().loss().attach(session.pipeline.webrtcbin());
+        session.uplink = adapt_to_uplink(&self.media, &session.pipeline, self.reporter.board());
         let inbound = &mut session.inbound;
         negotiate(session.pipeline.webrtcbin(), &self.certificate, &self.whip, &mut session.whip, "publish", || {
             *inbound = InboundMonitor::attach(session.pipeline.webrtcbin());
@@ -162,11 +167,33 @@ impl Runner {
                 }
             }
         }
+        drop(session.uplink);
         session.pipeline.shutdown();
         self.reporter.board().update(|s| {
             s.camera_open = false;
             s.simulcast.clear();
+            s.uplink = UplinkStatus::default();
         });
+    }
+}
+
+/// Starts following the uplink with the camera's encoders, when configured and the box encodes
+/// the camera itself (a camera's own H.264 has one fixed rate).
+fn adapt_to_uplink(media: &MediaSettings, pipeline: &media::Pipeline, board: &StatusBoard) -> Option<UplinkTask> {
+    let ladder = uplink::ladder(&media.video)?;
+    if pipeline.passes_through() {
+        tracing::info!("the camera encodes itself: its bitrate cannot follow the uplink");
+        return None;
+    }
+    tracing::info!(?ladder, "the camera's bitrate follows the uplink");
+    let weak = pipeline.gst_pipeline().downgrade();
+    let apply = move |kbps: &[u32]| weak.upgrade().is_some_and(|p| media::set_layer_bitrates(&p, kbps));
+    match UplinkTask::spawn(ladder, board.loss().clone(), board.clone(), apply) {
+        Ok(task) => Some(task),
+        Err(err) => {
+            tracing::error!(%err, "cannot start the uplink thread: the camera keeps its configured bitrate");
+            None
+        }
     }
 }
 

@@ -69,6 +69,11 @@ pub struct VideoFragment {
     pub keyframe_interval_s: Option<u32>,
     pub encoders: Option<Vec<String>>,
     pub simulcast: Option<Vec<LayerFragment>>,
+    /// Follow the hub's loss and RTT reports: lower the camera's bitrate on a congested uplink
+    /// and raise it back to `bitrate_kbps` when the loss is gone.
+    pub adapt_bitrate: Option<bool>,
+    /// The floor of that adaptation for the main picture (its ceiling is `bitrate_kbps`).
+    pub min_bitrate_kbps: Option<u32>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]

@@ -10,6 +10,9 @@ pub const FRAMERATE: RangeInclusive<u32> = 1..=120;
 pub const CONTENT_FRAMERATE: RangeInclusive<u32> = 1..=30;
 pub const BITRATE_KBPS: RangeInclusive<u32> = 100..=100_000;
 pub const KEYFRAME_INTERVAL_S: RangeInclusive<u32> = 1..=60;
+/// `video.min_bitrate_kbps` without a value: this share of `video.bitrate_kbps` (and at least the
+/// bottom of `BITRATE_KBPS`), a picture that still decodes smoothly at a lower quality.
+pub const DEFAULT_MIN_BITRATE_DIVISOR: u32 = 4;
 /// A simulcast layer's bitrate floor; its ceiling is the main picture's bitrate.
 pub const LAYER_MIN_BITRATE_KBPS: u32 = 50;
 /// A simulcast layer's size floor; its ceiling is the main picture's size.

@@ -56,6 +56,10 @@ pub struct VideoConfig {
     /// Tried in order; the first that really starts encodes.
     pub encoders: Vec<String>,
     pub simulcast: Vec<Layer>,
+    /// Whether the box lowers and raises its camera bitrate with what the hub reports.
+    pub adapt_bitrate: bool,
+    /// The main picture's floor while adapting, `BITRATE_KBPS.start()..=bitrate_kbps`.
+    pub min_bitrate_kbps: u32,
 }
 
 /// Slides from an HDMI capture: sharp and big rather than smooth, so high resolution at a low
@@ -215,7 +219,22 @@ fn video(c: &mut Checker, v: VideoFragment) -> VideoConfig {
     }
     let main = Layer { width, height, bitrate_kbps };
     let simulcast = layers.into_iter().enumerate().filter_map(|(i, l)| layer(c, i, l, main)).collect();
-    VideoConfig { width, height, framerate, bitrate_kbps, keyframe_interval_s, encoders, simulcast }
+    let floor = *limits::BITRATE_KBPS.start();
+    let default_min = (bitrate_kbps / limits::DEFAULT_MIN_BITRATE_DIVISOR).max(floor).min(bitrate_kbps);
+    let min_bitrate_kbps =
+        c.range("video.min_bitrate_kbps", v.min_bitrate_kbps.unwrap_or(default_min), floor..=bitrate_kbps.max(floor));
+    let adapt_bitrate = v.adapt_bitrate.unwrap_or(true);
+    VideoConfig {
+        width,
+        height,
+        framerate,
+        bitrate_kbps,
+        keyframe_interval_s,
+        encoders,
+        simulcast,
+        adapt_bitrate,
+        min_bitrate_kbps,
+    }
 }
 
 /// `None` without a device: the other keys alone (e.g. pushed to a whole fleet) send nothing.
@@ -341,6 +360,21 @@ mod tests {
         let got = errors(&format!("[camera]\ndevice = \"{long}\"\n[audio]\nmic = \" \"\n"));
         assert!(got[0].starts_with("camera.device: must be a device name of at most 256"), "{got:?}");
         assert_eq!(got[1], "audio.mic: must not be empty");
+    }
+
+    #[test]
+    fn the_adaptation_floor_defaults_to_a_quarter_and_stays_under_the_bitrate() {
+        let v = resolve(&Fragment::default()).expect("defaults").video;
+        assert_eq!((v.adapt_bitrate, v.min_bitrate_kbps), (true, 375));
+        let f: Fragment = toml::from_str("[video]\nbitrate_kbps = 200\n").expect("parses");
+        assert_eq!(resolve(&f).expect("valid").video.min_bitrate_kbps, 100, "never under the bitrate range");
+        let f: Fragment = toml::from_str("[video]\nadapt_bitrate = false\nmin_bitrate_kbps = 900\n").expect("parses");
+        let v = resolve(&f).expect("valid").video;
+        assert_eq!((v.adapt_bitrate, v.min_bitrate_kbps), (false, 900));
+        let got = errors("[video]\nbitrate_kbps = 800\nmin_bitrate_kbps = 1000\n");
+        assert_eq!(got, [format!("video.min_bitrate_kbps: {}", out_of_range(1000, &(100..=800)))]);
+        let got = errors("[video]\nmin_bitrate_kbps = 0\n");
+        assert_eq!(got, [format!("video.min_bitrate_kbps: {}", out_of_range(0, &(100..=1500)))]);
     }
 
     #[test]
