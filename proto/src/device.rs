@@ -144,6 +144,12 @@ pub struct DeviceConfig {
     pub bitrate_kbps: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyframe_interval_s: Option<u32>,
+    /// Follow the uplink: lower the camera's bitrate when the hub reports loss (box default: on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapt_bitrate: Option<bool>,
+    /// How far the main picture may give way, kbit/s (box default: a quarter of `bitrate_kbps`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_bitrate_kbps: Option<u32>,
     /// Lower-resolution copies of the camera for weak connections (at most 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub simulcast: Option<Vec<SimulcastLayer>>,

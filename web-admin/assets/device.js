@@ -11,8 +11,8 @@ const room = new URLSearchParams(location.search).get('room') || '';
 const FIGURES = [['version', 'Version'], ['uptime', 'Uptime'], ['encoder', 'Encoder'], ['fps', 'FPS'],
   ['bitrate', 'Bitrate'], ['loss', 'Packet loss'], ['cpu', 'CPU'], ['temperature', 'Temperature'],
   ['lastError', 'Last error']];
-const NUMBERS = ['width', 'height', 'framerate', 'bitrateKbps', 'keyframeIntervalS'];
-const SWITCHES = ['echoCancellation', 'noiseSuppression', 'autoGain'];
+const NUMBERS = ['width', 'height', 'framerate', 'bitrateKbps', 'minBitrateKbps', 'keyframeIntervalS'];
+const SWITCHES = ['adaptBitrate', 'echoCancellation', 'noiseSuppression', 'autoGain'];
 const PANEL_LINES = ['goLive', 'mute', 'privacy', 'liveLed', 'mutedLed', 'faultLed'];
 // The laptop capture's numbers; its inputs are named `content.<key>` so that a refusal naming
 // `content.framerate` lands next to its field.

@@ -13,7 +13,7 @@ use lectern_proto::device::{ContentCapture, DeviceConfig, Inventory, InventoryDe
 use crate::error::{Error, Result};
 use crate::json::Body;
 
-pub const FIELDS: [&str; 14] = [
+pub const FIELDS: [&str; 16] = [
     "camera",
     "mic",
     "speaker",
@@ -22,6 +22,8 @@ pub const FIELDS: [&str; 14] = [
     "framerate",
     "bitrateKbps",
     "keyframeIntervalS",
+    "adaptBitrate",
+    "minBitrateKbps",
     "simulcast",
     "echoCancellation",
     "noiseSuppression",
@@ -88,6 +90,8 @@ pub fn parse(body: &Body) -> Result<DeviceConfig> {
         framerate: u32_field(body, "framerate")?,
         bitrate_kbps: u32_field(body, "bitrateKbps")?,
         keyframe_interval_s: u32_field(body, "keyframeIntervalS")?,
+        adapt_bitrate: body.opt_bool("adaptBitrate")?,
+        min_bitrate_kbps: u32_field(body, "minBitrateKbps")?,
         simulcast,
         echo_cancellation: body.opt_bool("echoCancellation")?,
         noise_suppression: body.opt_bool("noiseSuppression")?,
@@ -221,9 +225,8 @@ pub fn to_fragment(c: &DeviceConfig) -> Fragment {
         bitrate_kbps: c.bitrate_kbps,
         keyframe_interval_s: c.keyframe_interval_s,
         encoders: None,
-        // The admin's form has no uplink-adaptation fields yet: the box keeps its own.
-        adapt_bitrate: None,
-        min_bitrate_kbps: None,
+        adapt_bitrate: c.adapt_bitrate,
+        min_bitrate_kbps: c.min_bitrate_kbps,
         simulcast: c.simulcast.as_ref().map(|layers| {
             layers
                 .iter()
@@ -284,6 +287,8 @@ pub fn merge(base: &DeviceConfig, set: &DeviceConfig) -> DeviceConfig {
         framerate: or(&set.framerate, &base.framerate),
         bitrate_kbps: or(&set.bitrate_kbps, &base.bitrate_kbps),
         keyframe_interval_s: or(&set.keyframe_interval_s, &base.keyframe_interval_s),
+        adapt_bitrate: or(&set.adapt_bitrate, &base.adapt_bitrate),
+        min_bitrate_kbps: or(&set.min_bitrate_kbps, &base.min_bitrate_kbps),
         simulcast: or(&set.simulcast, &base.simulcast),
         echo_cancellation: or(&set.echo_cancellation, &base.echo_cancellation),
         noise_suppression: or(&set.noise_suppression, &base.noise_suppression),
@@ -335,6 +340,7 @@ mod tests {
             (r#"{"mic":"hw:1"}"#, "mic: 'hw:1' is not one of this box's microphones: none"),
             (r#"{"bitrateKbps":50}"#, "bitrateKbps: 50 is out of range 100..=100000"),
             (r#"{"keyframeIntervalS":0}"#, "keyframeIntervalS: 0 is out of range 1..=60"),
+            (r#"{"bitrateKbps":1000,"minBitrateKbps":2000}"#, "minBitrateKbps"),
             (r#"{"camera":"  "}"#, "camera: must not be empty"),
             (r#"{"speaker":"hw:\u0007"}"#, "speaker: must be a device name"),
             (r#"{"panel":{"chip":"gpiochip0","faultLed":2000}}"#, "panel.faultLed: 2000 is out of range 0..=1023"),

@@ -93,9 +93,15 @@ impl Playback {
     /// Shows `text` (raised hands) over the return feed's video; empty hides it.
     pub fn set_overlay(&self, text: &str) -> Result<(), MediaError> {
         let overlay = self.pipeline.gst_pipeline().by_name(HANDS).ok_or_else(|| add_error(HANDS))?;
-        overlay.set_property("text", text);
+        overlay.set_property("text", overlay_markup(text));
         Ok(())
     }
+}
+
+/// textoverlay reads its text as Pango markup; the names in it are typed by participants, so
+/// `<span size="99999">` or a stray `&` must show as written, not restyle or blank the overlay.
+fn overlay_markup(text: &str) -> String {
+    gstreamer::glib::markup_escape_text(text).to_string()
 }
 
 /// Builds (but does not start) the pipeline drawn in the module comment, without echo probe.
@@ -437,4 +443,14 @@ fn add_and_link_in(pipeline: &gst::Pipeline, branch: &[gst::Element]) -> Result<
         return Err(MediaError::Link { from: "(empty branch)".to_owned(), to: "pipeline".to_owned() });
     }
     add_and_link(pipeline, branch)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_in_the_overlay_cannot_carry_markup() {
+        let shown = super::overlay_markup("Hands up: <span size=\"99999\">Ada</span> & Bob");
+        assert_eq!(shown, "Hands up: &lt;span size=&quot;99999&quot;&gt;Ada&lt;/span&gt; &amp; Bob");
+        assert_eq!(super::overlay_markup("Hands up: Ada, Bob"), "Hands up: Ada, Bob");
+    }
 }
