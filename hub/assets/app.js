@@ -3,6 +3,7 @@
 // camera and microphone are opened once and kept across reconnects. Classroom messages go to the
 // store (classroom.js) and the panels (lesson.js); the lobby and final screens are gate.js.
 
+import { takeToken } from './address.js';
 import { isGuestToken } from './claims.js';
 import { ClassroomStore } from './classroom.js';
 import { wireJoinForm } from './form.js';
@@ -46,7 +47,7 @@ const lectern = {
 window.lectern = lectern;
 
 const params = new URLSearchParams(window.location.search);
-const token = (params.get('token') || '').trim();
+const token = takeToken();
 const pathRoom = roomFromPath(window.location.pathname);
 lectern.forceRelay = params.get('relay') === '1';
 

@@ -21,6 +21,7 @@ const FILES: &[(&str, Asset)] = &[
     ("style.css", asset(CSS, include_bytes!("../assets/style.css"))),
     ("favicon.svg", asset(SVG, include_bytes!("../assets/favicon.svg"))),
     ("app.js", asset(JS, include_bytes!("../assets/app.js"))),
+    ("address.js", asset(JS, include_bytes!("../assets/address.js"))),
     ("home.js", asset(JS, include_bytes!("../assets/home.js"))),
     ("form.js", asset(JS, include_bytes!("../assets/form.js"))),
     ("links.js", asset(JS, include_bytes!("../assets/links.js"))),

@@ -46,7 +46,7 @@ pub struct AppState {
 
 /// Content-Security-Policy for the app: our own scripts only; media and sockets to this hub.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
-media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'";
+media-src 'self' blob: mediastream:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The hub's router: its [`routes`] table, the web admin at `/admin`, JSON 404s, security headers.
 pub fn app(state: Arc<AppState>) -> Router {
