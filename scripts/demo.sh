@@ -107,7 +107,7 @@ base=${base/0.0.0.0/127.0.0.1}
 
 token() { "$bin/lectern-hub" token --data-dir "$data" --room "$room" --role "$1" --name "$2" --ttl 12h "${@:3}" | tail -1; }
 # First start only: a one-time link to create the web admin account.
-admin=$(grep -o 'http://[^ ]*/admin/setup?code=[^ ]*' "$data/hub.out" | head -1 || true)
+admin=$(cat "$data/admin-setup-link" 2>/dev/null || true)
 admin=${admin/0.0.0.0/127.0.0.1}
 device=$(token device "Room 101")
 "$bin/lectern-appliance" --virtual --content virtual --hub "$base" --room "$room" --token "$device" \

@@ -67,11 +67,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(redirect) = settings.tls.as_ref().and_then(|t| t.redirect_listen) {
         spawn_redirect(redirect, addr.port()).await?;
     }
-    // Until an enabled admin exists, whoever reads this output may create one (single use, 24 h).
-    // Printed before the next line, which readers wait for (some then close the pipe).
-    if let Some(code) = lectern_admin::setup::ensure_setup_code(state.store.pool()).await? {
-        println!("first-run admin setup: {scheme}://{addr}/admin/setup?code={code}");
-    }
+    // Until an enabled admin exists, whoever has this link may create one (single use, 24 h).
+    // Announced before the next line, which readers wait for (some then close the pipe).
+    let setup = lectern_admin::setup::ensure_setup_code(state.store.pool()).await?;
+    let link = setup.map(|code| format!("{scheme}://{addr}/admin/setup?code={code}"));
+    announce_setup_link(&settings.data_dir, link.as_deref())?;
     // Scripts and tests read this line to learn the port (e.g. with --listen 127.0.0.1:0).
     println!("listening on {scheme}://{addr}");
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), "lectern hub ready");
@@ -106,6 +106,42 @@ async fn serve_app(
     let listener = TlsListener::new(listener, config)?;
     let app = app.layer(axum::middleware::map_response(crate::tls::hsts));
     crate::http_serve::serve(listener, app, max_connections, shutdown_signal()).await;
+    Ok(())
+}
+
+/// Where the first-run admin setup link is kept: readable only by the hub's user.
+pub const SETUP_LINK_FILE: &str = "admin-setup-link";
+
+/// Writes the one-time admin setup link to [`SETUP_LINK_FILE`] (mode 0600) and says where it is.
+/// The link itself is printed only to a terminal: under systemd, stdout is the journal, which more
+/// people can read than should create the first admin. With an admin already there, the file goes.
+fn announce_setup_link(data_dir: &std::path::Path, link: Option<&str>) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join(SETUP_LINK_FILE);
+    let Some(link) = link else {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!(path = %path.display(), error = %e, "could not remove the used admin setup link")
+            }
+            _ => {}
+        }
+        return Ok(());
+    };
+    // Replaced, not rewritten: a file left readable by an older run does not keep its mode.
+    let _ = std::fs::remove_file(&path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("writing the admin setup link to {}", path.display()))?;
+    writeln!(file, "{link}").with_context(|| format!("writing the admin setup link to {}", path.display()))?;
+    if std::io::stdout().is_terminal() {
+        println!("first-run admin setup: {link}");
+    } else {
+        println!("first-run admin setup: the link is in {} (single use, valid 24 h)", path.display());
+    }
     Ok(())
 }
 

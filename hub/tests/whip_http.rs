@@ -18,6 +18,8 @@ struct Hub {
     child: Child,
     base: String,
     dir: tempfile::TempDir,
+    /// What the hub printed up to and including `listening on`.
+    banner: Vec<String>,
 }
 
 impl Drop for Hub {
@@ -56,12 +58,14 @@ impl Hub {
         // The hub prints its address once it listens; the read blocks until then (or EOF on failure).
         let mut line = String::new();
         let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut banner = Vec::new();
         while !line.contains("listening on ") {
             line.clear();
             assert!(out.read_line(&mut line).unwrap() > 0, "hub exited before listening");
+            banner.push(line.trim().to_owned());
         }
         let base = line.trim().trim_start_matches("listening on ").to_owned();
-        Self { child, base, dir }
+        Self { child, base, dir, banner }
     }
 }
 
@@ -660,4 +664,19 @@ fn slow_loris_connections_are_closed_and_the_connection_cap_holds() {
     let mut answer = String::new();
     let _ = ninth.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[test]
+fn the_admin_setup_link_is_kept_in_a_private_file_and_not_printed_to_a_log() {
+    use std::os::unix::fs::PermissionsExt;
+    let hub = Hub::start();
+    let path = hub.dir.path().join("admin-setup-link");
+    let link = std::fs::read_to_string(&path).expect("the setup link file");
+    assert!(link.trim().starts_with(&format!("{}/admin/setup?code=", hub.base)), "{link}");
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    let code = link.trim().rsplit('=').next().unwrap();
+    assert!(hub.banner.iter().all(|l| !l.contains(code)), "the code was printed: {:?}", hub.banner);
+    assert!(hub.banner.iter().any(|l| l.contains(&path.display().to_string())), "{:?}", hub.banner);
+    let log = std::fs::read_to_string(hub.dir.path().join("hub.log")).unwrap_or_default();
+    assert!(!log.contains(code), "the code is in the log");
 }

@@ -195,9 +195,11 @@ export class Env {
    */
   async adminSetupUrl({ timeoutMs = 5000 } = {}) {
     if (!this.hub) throw new Error('start the hub first');
-    const m = await this.hub.waitForLine(/first-run admin setup: (http:\/\/\S+)/, timeoutMs);
-    return m[1];
+    // The hub says where the link is (stdout may be a journal); the file is readable only by its user.
+    const m = await this.hub.waitForLine(/first-run admin setup: the link is in (\S+)/, timeoutMs);
+    return readFileSync(m[1], 'utf8').trim();
   }
+
 
   /**
    * The first admin, created on `page` from the printed setup link, then logged in: the page ends
