@@ -334,6 +334,44 @@ mod tests {
     }
 
     #[test]
+    fn nothing_the_admin_can_set_is_a_key_the_box_keeps_to_itself() {
+        let everything = DeviceConfig {
+            camera: Some("/dev/video0".into()),
+            mic: Some("hw:1".into()),
+            speaker: Some("hw:2".into()),
+            width: Some(1280),
+            height: Some(720),
+            framerate: Some(30),
+            bitrate_kbps: Some(2000),
+            keyframe_interval_s: Some(2),
+            adapt_bitrate: Some(true),
+            min_bitrate_kbps: Some(500),
+            simulcast: Some(vec![SimulcastLayer { width: 640, height: 360, bitrate_kbps: 500 }]),
+            echo_cancellation: Some(true),
+            noise_suppression: Some(true),
+            auto_gain: Some(true),
+            panel: Some(PanelConfig {
+                chip: "gpiochip0".into(),
+                go_live: Some(1),
+                mute: Some(2),
+                privacy: Some(3),
+                live_led: Some(4),
+                muted_led: Some(5),
+                fault_led: Some(6),
+            }),
+            content: Some(ContentCapture {
+                enabled: Some(true),
+                device: Some("/dev/video2".into()),
+                width: Some(1920),
+                height: Some(1080),
+                framerate: Some(5),
+                bitrate_kbps: Some(1500),
+            }),
+        };
+        assert_eq!(to_fragment(&everything).local_only_key(), None);
+    }
+
+    #[test]
     fn every_refusal_names_its_field() {
         let cases = [
             (r#"{"camera":"/dev/video9"}"#, "camera: '/dev/video9' is not one of this box's cameras: /dev/video0"),

@@ -285,6 +285,15 @@ fn a_bad_push_names_the_key_and_keeps_the_last_good_drop_in() {
     assert!(typo.to_string().contains("framerat"), "{typo}");
     let secret = apply_pushed(&d.paths, &Overrides::default(), "[hub]\ntoken = \"s3cret\"\n").unwrap_err();
     assert!(secret.to_string().contains("hub.token") && !secret.to_string().contains("s3cret"), "{secret}");
+    for (push, key) in [
+        ("[hub]\nurl = \"https://attacker.test\"\n", "hub.url"),
+        ("[hub]\nca_file = \"/tmp/evil.pem\"\n", "hub.ca_file"),
+        ("[status]\nlisten = \"0.0.0.0:8090\"\n", "status.listen"),
+        ("[video]\nframerate = 20\nencoders = [\"x264enc\"]\n", "video.encoders"),
+    ] {
+        let refused = apply_pushed(&d.paths, &Overrides::default(), push).unwrap_err().to_string();
+        assert!(refused.contains(key) && refused.contains("may not push"), "{push}: {refused}");
+    }
     assert_eq!(fs::read_to_string(d.paths.hub_drop_in()).expect("kept"), "[video]\nframerate = 25\n");
 }
 

@@ -116,3 +116,68 @@ pub struct StatusFragment {
     pub enabled: Option<bool>,
     pub listen: Option<String>,
 }
+
+impl Fragment {
+    /// The first key set here that only the box's own files may set: where it connects and with
+    /// what credential (`hub.*`), where its status endpoint listens (`status.*`), which encoders it
+    /// tries (`video.encoders`), how its buttons and LEDs are wired (`*.active_low`). A push from
+    /// the hub carrying one is refused: a hub, or someone who took over its admin, must not be able
+    /// to move a box to another hub or open its status endpoint to the network.
+    pub fn local_only_key(&self) -> Option<&'static str> {
+        fn first(keys: &[(&'static str, bool)]) -> Option<&'static str> {
+            keys.iter().find(|(_, set)| *set).map(|(k, _)| *k)
+        }
+        if let Some(h) = &self.hub {
+            let keys = [
+                ("hub.url", h.url.is_some()),
+                ("hub.room", h.room.is_some()),
+                ("hub.token_file", h.token_file.is_some()),
+                ("hub.ca_file", h.ca_file.is_some()),
+            ];
+            return Some(first(&keys).unwrap_or("hub"));
+        }
+        if let Some(s) = &self.status {
+            return Some(
+                first(&[("status.enabled", s.enabled.is_some()), ("status.listen", s.listen.is_some())])
+                    .unwrap_or("status"),
+            );
+        }
+        if self.video.as_ref().is_some_and(|v| v.encoders.is_some()) {
+            return Some("video.encoders");
+        }
+        let panel = self.panel.as_ref();
+        if panel.and_then(|p| p.buttons.as_ref()).is_some_and(|b| b.active_low.is_some()) {
+            return Some("panel.buttons.active_low");
+        }
+        if panel.and_then(|p| p.leds.as_ref()).is_some_and(|l| l.active_low.is_some()) {
+            return Some("panel.leds.active_low");
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(text: &str) -> Fragment {
+        toml::from_str(text).expect("a valid fragment")
+    }
+
+    #[test]
+    fn keys_only_the_box_may_set_are_named() {
+        let cases = [
+            ("[hub]\nurl = \"https://elsewhere.test\"\n", "hub.url"),
+            ("[hub]\nca_file = \"/tmp/ca.pem\"\n", "hub.ca_file"),
+            ("[hub]\n", "hub"),
+            ("[status]\nlisten = \"0.0.0.0:8090\"\n", "status.listen"),
+            ("[video]\nbitrate_kbps = 900\nencoders = [\"x264enc\"]\n", "video.encoders"),
+            ("[panel]\nchip = \"gpiochip0\"\n[panel.leds]\nactive_low = true\n", "panel.leds.active_low"),
+        ];
+        for (text, key) in cases {
+            assert_eq!(parsed(text).local_only_key(), Some(key), "{text}");
+        }
+        let remote = "[video]\nbitrate_kbps = 900\nadapt_bitrate = false\n[audio]\nmic = \"hw:1\"\n[panel]\nchip = \"gpiochip0\"\n[panel.leds]\nlive = 4\n";
+        assert_eq!(parsed(remote).local_only_key(), None);
+    }
+}
