@@ -168,6 +168,13 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
 /// The trust store for an https:// hub (none needed for http://).
 fn hub_tls(hub: &config::HubSettings) -> anyhow::Result<Option<lectern_appliance::tls::HubTls>> {
     if !hub.url.starts_with("https://") {
+        if lectern_appliance::whip::plain_http_off_host(&hub.url) {
+            tracing::warn!(
+                url = %hub.url,
+                "hub.url is plain http:// to another machine: the box's token and the lesson's signalling \
+                 cross the network unencrypted; use https://"
+            );
+        }
         return Ok(None);
     }
     let tls = lectern_appliance::tls::HubTls::load(hub.ca_file.as_deref()).context("loading TLS trust anchors")?;

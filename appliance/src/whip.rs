@@ -149,7 +149,8 @@ impl WhipClient {
         if !body.starts_with("v=0") {
             return Err(WhipError::Protocol("201 without an SDP answer".to_owned()));
         }
-        Ok(WhipSession { resource_url: resolve(&self.origin, &self.endpoint, &location), answer: body })
+        let resource_url = resolve(&self.origin, &self.endpoint, &location)?;
+        Ok(WhipSession { resource_url, answer: body })
     }
 
     /// Ends the session. Best effort: the hub also drops sessions whose media stops.
@@ -197,16 +198,37 @@ fn hub_message(body: &str) -> String {
 }
 
 /// Resolves a `Location` header: absolute URL, absolute path (against the hub's origin), or
-/// a path relative to the endpoint.
-fn resolve(origin: &str, endpoint: &str, location: &str) -> String {
+/// a path relative to the endpoint. The box sends its token to the resource (to end the session),
+/// so an absolute URL must be on the hub it is configured with: another host is refused.
+fn resolve(origin: &str, endpoint: &str, location: &str) -> Result<String, WhipError> {
     if location.starts_with("http://") || location.starts_with("https://") {
-        location.to_owned()
+        let same_origin = location.strip_prefix(origin).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if !same_origin {
+            let shown: String = location.chars().filter(|c| !c.is_control()).take(200).collect();
+            return Err(WhipError::Protocol(format!(
+                "the hub's Location {shown} is not on {origin}: the box's token goes only to its own hub"
+            )));
+        }
+        Ok(location.to_owned())
     } else if location.starts_with('/') {
-        format!("{origin}{location}")
+        Ok(format!("{origin}{location}"))
     } else {
         let dir = endpoint.rsplit_once('/').map_or(endpoint, |(dir, _)| dir);
-        format!("{dir}/{location}")
+        Ok(format!("{dir}/{location}"))
     }
+}
+
+/// Whether `url` is plain `http://` to a host other than this machine: the box's token and the
+/// room's signalling would cross the network unencrypted.
+pub fn plain_http_off_host(url: &str) -> bool {
+    let Ok(uri) = url.parse::<Uri>() else { return false };
+    if uri.scheme_str() != Some("http") {
+        return false;
+    }
+    let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
+    let loopback =
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    !loopback
 }
 
 #[cfg(test)]
@@ -227,7 +249,7 @@ mod tests {
     fn return_feed_endpoint_is_hub_whep_room_return() {
         let c = WhipClient::return_feed("http://127.0.0.1:8080/", &room(), Token::new("t"), None).unwrap();
         assert_eq!(c.endpoint(), "http://127.0.0.1:8080/whep/demo/return");
-        assert_eq!(resolve(&c.origin, c.endpoint(), "/whep/demo/abc"), "http://127.0.0.1:8080/whep/demo/abc");
+        assert_eq!(resolve(&c.origin, c.endpoint(), "/whep/demo/abc").unwrap(), "http://127.0.0.1:8080/whep/demo/abc");
     }
 
     #[test]
@@ -243,15 +265,29 @@ mod tests {
         std::fs::write(&ca, cert.pem()).unwrap();
         let tls = crate::tls::HubTls::load(Some(&ca)).unwrap();
         let c = WhipClient::new("https://hub.example", &room(), Token::new("t"), Some(&tls)).unwrap();
-        assert_eq!(resolve(&c.origin, c.endpoint(), "/whip/demo/x"), "https://hub.example/whip/demo/x");
+        assert_eq!(resolve(&c.origin, c.endpoint(), "/whip/demo/x").unwrap(), "https://hub.example/whip/demo/x");
     }
 
     #[test]
     fn location_resolves_against_the_hub() {
         let (o, e) = ("http://h:1", "http://h:1/whip/demo");
-        assert_eq!(resolve(o, e, "/whip/demo/abc"), "http://h:1/whip/demo/abc");
-        assert_eq!(resolve(o, e, "http://other:2/r/1"), "http://other:2/r/1");
-        assert_eq!(resolve(o, e, "demo/abc"), "http://h:1/whip/demo/abc");
+        assert_eq!(resolve(o, e, "/whip/demo/abc").unwrap(), "http://h:1/whip/demo/abc");
+        assert_eq!(resolve(o, e, "http://h:1/whip/demo/abc").unwrap(), "http://h:1/whip/demo/abc");
+        assert_eq!(resolve(o, e, "demo/abc").unwrap(), "http://h:1/whip/demo/abc");
+        for elsewhere in ["http://other:2/r/1", "http://h:10/r/1", "https://h:1/r/1", "http://h:1.evil.test/r"] {
+            let err = resolve(o, e, elsewhere).unwrap_err().to_string();
+            assert!(err.contains("only to its own hub"), "{elsewhere}: {err}");
+        }
+    }
+
+    #[test]
+    fn plain_http_is_flagged_off_this_machine_only() {
+        assert!(plain_http_off_host("http://hub.school.example:8080"));
+        assert!(plain_http_off_host("http://10.0.0.5"));
+        assert!(!plain_http_off_host("http://127.0.0.1:8080"));
+        assert!(!plain_http_off_host("http://localhost:8080"));
+        assert!(!plain_http_off_host("http://[::1]:8080"));
+        assert!(!plain_http_off_host("https://hub.school.example"));
     }
 
     #[test]
