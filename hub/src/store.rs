@@ -72,6 +72,19 @@ pub enum StoreEvent {
     },
 }
 
+/// One chat message as exported.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatRow {
+    /// Unix ms.
+    pub sent_at: u64,
+    pub from: String,
+    pub text: String,
+    /// Sent to one participant, not the room.
+    pub private: bool,
+    pub deleted: bool,
+}
+
 /// A lesson's exports, rendered: what `/api/rooms/{room}/...` serves.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SavedReport {
@@ -213,15 +226,34 @@ impl Store {
         Ok(())
     }
 
-    /// A room's chat record, oldest first: (sent_at, from_name, text, deleted).
-    pub async fn chat(&self, room: &RoomId) -> anyhow::Result<Vec<(i64, String, String, bool)>> {
-        let rows: Vec<(i64, String, String, Option<i64>)> = sqlx::query_as(
-            "SELECT sent_at, from_name, text, deleted_at FROM chat_messages WHERE room_id = ? ORDER BY sent_at, id",
+    /// A room's chat sent within `sent` (unix ms), oldest first; deleted messages only if
+    /// `with_deleted`.
+    pub async fn chat(
+        &self,
+        room: &RoomId,
+        sent: std::ops::RangeInclusive<u64>,
+        with_deleted: bool,
+    ) -> anyhow::Result<Vec<ChatRow>> {
+        let rows: Vec<(i64, String, String, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT sent_at, from_name, text, to_participant, deleted_at FROM chat_messages \
+             WHERE room_id = ? AND sent_at BETWEEN ? AND ? AND (? OR deleted_at IS NULL) ORDER BY sent_at, id",
         )
         .bind(room.as_str())
+        .bind(i64::try_from(*sent.start()).unwrap_or(i64::MAX))
+        .bind(i64::try_from(*sent.end()).unwrap_or(i64::MAX))
+        .bind(with_deleted)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|(t, n, x, d)| (t, n, x, d.is_some())).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(sent_at, from, text, to, deleted)| ChatRow {
+                sent_at: sent_at.max(0) as u64,
+                from,
+                text,
+                private: to.is_some(),
+                deleted: deleted.is_some(),
+            })
+            .collect())
     }
 
     /// The most recently saved exports of a room's lesson.
@@ -357,8 +389,26 @@ mod tests {
         };
         store.save_chat(&room, &m).await.unwrap();
         store.save_chat(&room, &m).await.unwrap(); // delivered to two audiences: one row
+        let private = ChatMessage { id: ChatMessageId(2), to: Some(ParticipantId(4)), sent_at: 5000, ..m.clone() };
+        store.save_chat(&room, &private).await.unwrap();
         store.mark_chat_deleted(&room, 1, 2000).await.unwrap();
-        assert_eq!(store.chat(&room).await.unwrap(), vec![(1000, "Ada".to_owned(), "<b>hi</b>".to_owned(), true)]);
+        let row = |sent_at, private, deleted| ChatRow {
+            sent_at,
+            from: "Ada".into(),
+            text: "<b>hi</b>".into(),
+            private,
+            deleted,
+        };
+        assert_eq!(
+            store.chat(&room, 0..=u64::MAX, true).await.unwrap(),
+            vec![row(1000, false, true), row(5000, true, false)]
+        );
+        assert_eq!(
+            store.chat(&room, 0..=u64::MAX, false).await.unwrap(),
+            vec![row(5000, true, false)],
+            "deleted left out"
+        );
+        assert_eq!(store.chat(&room, 0..=4999, true).await.unwrap(), vec![row(1000, false, true)], "only the window");
     }
 
     #[tokio::test]

@@ -286,10 +286,17 @@ async fn lesson_exports_and_box_commands() {
     let r = hub.get("/api/rooms/lab-1/chat.csv", t).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
-    assert!(r.text.starts_with("sent_at,from,text,deleted"), "{}", r.text);
+    assert!(r.text.starts_with("sent_at,from,text,private,deleted"), "{}", r.text);
     let r = hub.get("/api/rooms/lab-1/chat.json", t).await;
     assert_eq!((r.status, r.text.trim()), (StatusCode::OK, "[]"));
     assert_eq!(r.headers[header::CONTENT_TYPE], "application/json");
+    // Deleted messages are for admins; the parameter means nothing elsewhere.
+    let r = hub.get("/api/rooms/lab-1/chat.csv?deleted=1", t).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let admin = token("lab-1", Role::Admin, 600);
+    assert_eq!(hub.get("/api/rooms/lab-1/chat.csv?deleted=1", Some(&admin)).await.status, StatusCode::OK);
+    assert_eq!(hub.get("/api/rooms/lab-1/polls.csv?deleted=1", Some(&admin)).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(hub.get("/api/rooms/lab-1/chat.csv?all=1", t).await.status, StatusCode::BAD_REQUEST);
 
     // A box publishes: the live lesson has an attendee.
     let r = hub.post_sdp("/whip/lab-1", Some(&token("lab-1", Role::Device, 600)), &offer(Direction::SendOnly)).await;

@@ -366,7 +366,7 @@ fn lesson_exports_need_a_teacher_token_for_that_room() {
     assert_eq!((status, json.trim()), (200, "[]"));
     let (status, csv) = get(url("chat.csv"), Some(teacher));
     assert_eq!(status, 200);
-    assert!(csv.starts_with("sent_at,from,text,deleted"), "{csv}");
+    assert!(csv.starts_with("sent_at,from,text,private,deleted"), "{csv}");
 }
 
 #[test]

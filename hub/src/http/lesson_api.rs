@@ -1,12 +1,16 @@
-//! Lesson exports for teachers: attendance and poll results as CSV or JSON,
-//! `GET /api/rooms/{room}/attendance.csv|json` and `/polls.csv|json` with a teacher token.
+//! Lesson exports for teachers: attendance, poll results and the chat as CSV or JSON,
+//! `GET /api/rooms/{room}/attendance.csv|json`, `/polls.csv|json` and `/chat.csv|json` with a
+//! teacher token. The chat export is the lesson's: what was sent while the teacher's token was
+//! valid (a timetable link lives for its slot), private messages marked, deleted ones left out;
+//! an admin token gets every lesson's, and with `?deleted=1` the deleted messages too.
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use lectern_proto::RoomId;
+use lectern_proto::{Claims, Role, RoomId};
 
 use serde::Deserialize;
 
@@ -49,16 +53,36 @@ fn parse_file(file: &str) -> Result<(Record, Format), HttpError> {
         .ok_or_else(|| HttpError::not_found("available: attendance, polls and chat, each .csv or .json"))
 }
 
+/// `?deleted=1`: the chat export with deleted messages (admins only).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    #[serde(default)]
+    deleted: Option<String>,
+}
+
 pub async fn report(
     State(st): State<Arc<AppState>>,
     Path((room, file)): Path<(String, String)>,
+    query: Result<Query<ExportQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     let room = parse_room(&room)?;
-    authorize(&headers, &st.key, &room, TEACHERS)?;
+    let claims = authorize(&headers, &st.key, &room, TEACHERS)?;
     let (what, format) = parse_file(&file)?;
+    let Ok(Query(query)) = query else {
+        return Err(HttpError::invalid("the only query parameter is deleted=1 (chat, admins)"));
+    };
+    let with_deleted = match query.deleted.as_deref() {
+        None | Some("0") | Some("false") => false,
+        Some("1") | Some("true") if what == Record::Chat && claims.role == Role::Admin => true,
+        Some("1") | Some("true") if what == Record::Chat => {
+            return Err(HttpError::forbidden("only an admin may export deleted chat messages"));
+        }
+        Some(_) => return Err(HttpError::invalid("deleted=1 applies to the chat export only")),
+    };
     let body = match what {
-        Record::Chat => return chat(&st, &room, format).await,
+        Record::Chat => return chat(&st, &room, &claims, with_deleted, format).await,
         Record::Attendance | Record::Polls => lesson(&st, &room, what, format).await?,
     };
     let mut resp = (StatusCode::OK, body).into_response();
@@ -96,22 +120,44 @@ async fn lesson(st: &AppState, room: &RoomId, what: Record, format: Format) -> R
     Ok(body)
 }
 
-/// The room's chat record from the database (every lesson, deleted messages marked).
-async fn chat(st: &AppState, room: &RoomId, format: Format) -> Result<Response, HttpError> {
-    let rows = st.store.chat(room).await.map_err(|e| HttpError::internal("reading chat", e))?;
+/// The chat a token may export, in unix ms: a teacher's, what was sent while the token was valid;
+/// an admin's, everything.
+fn chat_window(claims: &Claims) -> std::ops::RangeInclusive<u64> {
+    if claims.role == Role::Admin {
+        return 0..=u64::MAX;
+    }
+    claims.nbf.saturating_mul(1000)..=claims.exp.saturating_mul(1000)
+}
+
+/// The lesson's chat from the database: private messages marked, deleted ones only if asked.
+async fn chat(
+    st: &AppState,
+    room: &RoomId,
+    claims: &Claims,
+    with_deleted: bool,
+    format: Format,
+) -> Result<Response, HttpError> {
+    let rows = st
+        .store
+        .chat(room, chat_window(claims), with_deleted)
+        .await
+        .map_err(|e| HttpError::internal("reading chat", e))?;
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
     let body = if format == Format::Csv {
-        let mut out = crate::classroom::csv_row(&["sent_at", "from", "text", "deleted"]);
-        for (at, from, text, deleted) in &rows {
-            let at = crate::classroom::iso_time(*at as u64);
-            out.push_str(&crate::classroom::csv_row(&[at.as_str(), from, text, if *deleted { "yes" } else { "no" }]));
+        let mut out = crate::classroom::csv_row(&["sent_at", "from", "text", "private", "deleted"]);
+        for r in &rows {
+            let at = crate::classroom::iso_time(r.sent_at);
+            out.push_str(&crate::classroom::csv_row(&[
+                at.as_str(),
+                &r.from,
+                &r.text,
+                yes_no(r.private),
+                yes_no(r.deleted),
+            ]));
         }
         out
     } else {
-        let v: Vec<_> = rows
-            .iter()
-            .map(|(at, from, text, deleted)| serde_json::json!({ "sentAt": at, "from": from, "text": text, "deleted": deleted }))
-            .collect();
-        serde_json::to_string_pretty(&v).unwrap_or_default()
+        serde_json::to_string_pretty(&rows).unwrap_or_default()
     };
     let mut resp = (StatusCode::OK, body).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
@@ -122,6 +168,23 @@ async fn chat(st: &AppState, room: &RoomId, format: Format) -> Result<Response, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_teacher_exports_the_chat_of_the_lesson_their_token_was_for() {
+        let claims = |role, nbf, exp| Claims {
+            sub: "t".into(),
+            room: RoomId::parse("r").expect("a room"),
+            role,
+            name: None,
+            exp,
+            nbf,
+            jti: "j".into(),
+            guest: false,
+        };
+        assert_eq!(chat_window(&claims(Role::Teacher, 100, 200)), 100_000..=200_000);
+        assert_eq!(chat_window(&claims(Role::Admin, 100, 200)), 0..=u64::MAX);
+        assert_eq!(chat_window(&claims(Role::Teacher, 100, u64::MAX)), 100_000..=u64::MAX, "never overflows");
+    }
 
     #[test]
     fn an_export_file_is_a_record_and_a_format() {
