@@ -234,7 +234,9 @@ impl Store {
         sent: std::ops::RangeInclusive<u64>,
         with_deleted: bool,
     ) -> anyhow::Result<Vec<ChatRow>> {
-        let rows: Vec<(i64, String, String, Option<i64>, Option<i64>)> = sqlx::query_as(
+        // sent_at, from_name, text, to_participant, deleted_at
+        type Row = (i64, String, String, Option<i64>, Option<i64>);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT sent_at, from_name, text, to_participant, deleted_at FROM chat_messages \
              WHERE room_id = ? AND sent_at BETWEEN ? AND ? AND (? OR deleted_at IS NULL) ORDER BY sent_at, id",
         )
