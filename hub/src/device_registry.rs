@@ -13,6 +13,7 @@ use lectern_proto::RoomId;
 use lectern_proto::device::{DeviceMsg, HubMsg};
 use tokio::sync::mpsc;
 
+use crate::classroom::{Rate, RateLimiter};
 use crate::enroll::{self, Enrollments};
 use crate::token::TokenKey;
 
@@ -25,12 +26,17 @@ pub struct DeviceRegistry {
     boxes: Mutex<HashMap<RoomId, Connected>>,
     next_conn: AtomicU64,
     enrollments: Mutex<Enrollments>,
+    /// Anonymous enrolment requests per client address.
+    enroll_rate: Mutex<RateLimiter<IpAddr>>,
     /// Waiting boxes' sockets by hashed box key, and credentials for boxes claimed while away.
     waiting: Mutex<Waiting>,
     key: TokenKey,
     /// Ends a revoked token's media sessions; set once the hub's HTTP state exists.
     on_revoke: OnceLock<RevokeHook>,
 }
+
+/// Enrolment requests per address: a rack of boxes powered on together, then one every 6 s.
+const ENROLL_RATE: Rate = Rate { burst: 10, every_ms: 6_000 };
 
 /// What else must happen when a box's token is revoked (its WHIP/WHEP sessions end).
 pub type RevokeHook = Box<dyn Fn(&str) + Send + Sync>;
@@ -61,6 +67,7 @@ impl DeviceRegistry {
             boxes: Mutex::default(),
             next_conn: AtomicU64::new(0),
             enrollments: Mutex::default(),
+            enroll_rate: Mutex::new(RateLimiter::new(ENROLL_RATE)),
             waiting: Mutex::default(),
             key,
             on_revoke: OnceLock::new(),
@@ -165,6 +172,14 @@ impl DeviceRegistry {
         ip: IpAddr,
         now: u64,
     ) -> Result<enroll::Pending, enroll::EnrollError> {
+        let allowed = self
+            .enroll_rate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .try_acquire(&lectern_common::net::ip_key(ip), now.saturating_mul(1000));
+        if !allowed {
+            return Err(enroll::EnrollError::TooFast);
+        }
         self.enrollments().request(key, hostname, version, ip, now, rand::random)
     }
 
@@ -175,11 +190,14 @@ impl DeviceRegistry {
         conn
     }
 
-    /// Connection `conn` of waiting box `key` closed (a newer one stays).
-    pub fn stop_waiting(&self, key: &str, conn: u64) {
+    /// Connection `conn` of waiting box `key` closed (a newer one stays); its code lasts only a
+    /// little longer unless the box comes back.
+    pub fn stop_waiting(&self, key: &str, conn: u64, now: u64) {
         let mut waiting = self.waiting();
         if waiting.sockets.get(key).is_some_and(|(c, _)| *c == conn) {
             waiting.sockets.remove(key);
+            drop(waiting);
+            self.enrollments().went_away(key, now);
         }
     }
 }
@@ -360,6 +378,19 @@ mod tests {
         let conn = reg.wait_for_claim("key", tx);
         reg.deliver("key", HubMsg::Hands { names: vec![] });
         assert!(rx.try_recv().is_ok(), "a waiting box gets it at once");
-        reg.stop_waiting("key", conn);
+        reg.stop_waiting("key", conn, unix_secs());
+    }
+
+    #[test]
+    fn enrolment_requests_are_limited_per_address() {
+        let reg = DeviceRegistry::new(TokenKey::new(b"k".to_vec()));
+        let ip: IpAddr = "198.51.100.7".parse().unwrap();
+        let now = 1_000;
+        for i in 0..10 {
+            assert!(reg.request_enrollment(&format!("key-{i}"), "box", "1", ip, now).is_ok(), "{i}");
+        }
+        assert_eq!(reg.request_enrollment("key-10", "box", "1", ip, now), Err(enroll::EnrollError::TooFast));
+        assert!(reg.request_enrollment("key-10", "box", "1", "198.51.100.8".parse().unwrap(), now).is_ok());
+        assert!(reg.request_enrollment("key-11", "box", "1", ip, now + 6).is_ok(), "one more every 6 s");
     }
 }

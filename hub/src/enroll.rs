@@ -5,14 +5,20 @@
 //!
 //! Plain state, time as an input: the socket side lives in `http::device`. Codes live in memory
 //! only (a hub restart makes waiting boxes ask again and show a new code); each is single use and
-//! expires after 24 hours. A box reconnecting with the same `box_key` gets its code back, so a
-//! flaky network does not change the code on its screen while someone is typing it.
+//! expires after 24 hours, or [`AWAY_GRACE_SECS`] after its box went away and did not come back.
+//! A box reconnecting with the same `box_key` gets its code back, so a flaky network does not
+//! change the code on its screen while someone is typing it. Addresses count by `ip_key` (an IPv6
+//! client by its /64).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use lectern_common::net::ip_key;
+
 /// How long a code may be claimed.
 pub const CODE_TTL_SECS: u64 = 24 * 3600;
+/// A code whose box disconnected lasts this much longer (a reboot, a network blip), not a day.
+pub const AWAY_GRACE_SECS: u64 = 10 * 60;
 /// Crockford's base 32: no I, L, O or U, so a code read off a screen is not misread.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const CODE_CHARS: usize = 8;
@@ -31,6 +37,8 @@ pub struct Pending {
     pub version: String,
     pub ip: IpAddr,
     pub expires_at: u64,
+    /// When the code was drawn: it never outlives `created_at + CODE_TTL_SECS`.
+    pub created_at: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +47,8 @@ pub enum EnrollError {
     TooManyFromAddress(IpAddr),
     #[error("too many boxes are waiting to be enrolled; try again later")]
     TooMany,
+    #[error("too many enrolment requests from this address; try again in a few seconds")]
+    TooFast,
 }
 
 #[derive(Debug, Default)]
@@ -62,12 +72,14 @@ impl Enrollments {
         self.forget_expired(now);
         if let Some(p) = self.pending.values_mut().find(|p| p.box_key == box_key) {
             p.ip = ip;
+            // Back before its grace ran out: the code lives its full day again.
+            p.expires_at = p.created_at + CODE_TTL_SECS;
             return Ok(p.clone());
         }
         if self.pending.len() >= MAX_PENDING {
             return Err(EnrollError::TooMany);
         }
-        if self.pending.values().filter(|p| p.ip == ip).count() >= MAX_PENDING_PER_IP {
+        if self.pending.values().filter(|p| ip_key(p.ip) == ip_key(ip)).count() >= MAX_PENDING_PER_IP {
             return Err(EnrollError::TooManyFromAddress(ip));
         }
         let code = loop {
@@ -83,6 +95,7 @@ impl Enrollments {
             version: clip(version, 32),
             ip,
             expires_at: now + CODE_TTL_SECS,
+            created_at: now,
         };
         self.pending.insert(code, pending.clone());
         Ok(pending)
@@ -94,6 +107,13 @@ impl Enrollments {
     pub fn claim(&mut self, typed: &str, now: u64) -> Option<Pending> {
         self.forget_expired(now);
         self.pending.remove(&normalize(typed)?)
+    }
+
+    /// The box with `box_key` disconnected: its code goes unless it is back within the grace.
+    pub fn went_away(&mut self, box_key: &str, now: u64) {
+        if let Some(p) = self.pending.values_mut().find(|p| p.box_key == box_key) {
+            p.expires_at = p.expires_at.min(now + AWAY_GRACE_SECS);
+        }
     }
 
     pub fn waiting(&self) -> usize {
@@ -194,5 +214,29 @@ mod tests {
         assert_eq!(e.request("one more", "", "", IP, 100, || 1).unwrap_err(), EnrollError::TooManyFromAddress(IP));
         let other: IpAddr = "192.0.2.1".parse().unwrap();
         assert!(e.request("elsewhere", "", "", other, 100, || 5).is_ok());
+    }
+
+    #[test]
+    fn one_ipv6_slash_64_is_one_address() {
+        let mut e = Enrollments::default();
+        for i in 0..MAX_PENDING_PER_IP {
+            let ip: IpAddr = format!("2001:db8:1:2::{:x}", i + 1).parse().unwrap();
+            e.request(&format!("k{i}"), "", "", ip, 100, || 2000 + i as u64).unwrap();
+        }
+        let ip: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
+        assert!(matches!(e.request("one more", "", "", ip, 100, || 1), Err(EnrollError::TooManyFromAddress(_))));
+    }
+
+    #[test]
+    fn a_box_that_went_away_loses_its_code_unless_it_comes_back_in_time() {
+        let mut e = Enrollments::default();
+        let gone = request(&mut e, "gone", 100, 1);
+        let back = request(&mut e, "back", 100, 2);
+        e.went_away("gone", 200);
+        e.went_away("back", 200);
+        assert_eq!(request(&mut e, "back", 200 + AWAY_GRACE_SECS - 1, 3).code, back.code, "back within the grace");
+        assert_eq!(e.claim(&gone.code, 200 + AWAY_GRACE_SECS), None, "gone for good");
+        assert_eq!(e.waiting(), 1);
+        assert!(e.claim(&back.code, 100 + CODE_TTL_SECS - 1).is_some(), "the returning box has its full day");
     }
 }

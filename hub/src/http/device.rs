@@ -245,7 +245,7 @@ async fn enrollment(mut ws: WebSocket, st: Arc<AppState>, ip: IpAddr) {
             }
         }
     }
-    st.devices.stop_waiting(&key, conn);
+    st.devices.stop_waiting(&key, conn, unix_secs());
 }
 
 async fn reply(ws: &mut WebSocket, msg: HubMsg) -> bool {
