@@ -86,8 +86,9 @@ test('a new bitrate is applied by the box; a camera it lacks is refused', () => 
   await page.locator('#config-state[data-state="applied"]').waitFor({ timeout: 30000 });
   assert.match(await page.locator('#config-state').textContent(), /Config v1 applied/);
   await box.waitForLine(/hub configuration applied.*version=1|version=1.*hub configuration applied/, 10000);
-  // The box is live: the running encoder takes the new bitrate at once.
-  await box.waitForLine(/pushed bitrate applied to the running encoder/, 10000);
+  // The box is live: the new bitrate takes effect at once (as the uplink adaptation's ceiling, on
+  // by default, or straight on the encoder when adaptation is off).
+  await box.waitForLine(/pushed bitrate (bounds applied to the uplink adaptation|applied to the running encoder)/, 10000);
   const dropIn = readFileSync(path.join(box.stateDir, 'config.d', '90-hub.toml'), 'utf8');
   assert.match(dropIn, /bitrate_kbps = 2500/);
 
