@@ -948,7 +948,7 @@ impl fmt::Display for CryptoError {
             Self::RsaSignatureVerificationFailed { hash } => {
                 write!(
                     f,
-                    "signature verification failed: RSA PKCS#1 v1.5 + {hash:?}"
+                    "RSA PKCS#1 v1.5 + {hash:?} signature verification failed"
                 )
             }
             Self::UnsupportedPublicKeyAlgorithm => write!(f, "unsupported public key algorithm"),
@@ -971,12 +971,10 @@ impl fmt::Display for CryptoError {
             Self::SigningKeyHashMismatch {
                 key_hash,
                 requested,
-            } => {
-                write!(
-                    f,
-                    "signing key is locked to {key_hash:?} but {requested:?} was requested"
-                )
-            }
+            } => write!(
+                f,
+                "signing key is locked to {key_hash:?} but {requested:?} was requested"
+            ),
             Self::SigningKeyUnsupportedHash { group, hash } => {
                 write!(f, "{group:?} key does not support hash algorithm {hash:?}")
             }
@@ -1206,12 +1204,10 @@ impl fmt::Display for SecurityError {
                 scheme,
                 expected,
                 actual,
-            } => {
-                write!(
-                    f,
-                    "signature scheme {scheme:?} requires {expected:?} but certificate uses {actual:?}"
-                )
-            }
+            } => write!(
+                f,
+                "signature scheme {scheme:?} requires {expected:?} but certificate uses {actual:?}"
+            ),
             Self::ServerFinishedVerificationFailed => {
                 write!(f, "server Finished verification failed")
             }
@@ -1267,12 +1263,10 @@ impl fmt::Display for ConfigError {
                     "DTLS 1.3 cipher suite must be available"
                 )
             ),
-            Self::PskConfiguredWithoutPskCipherSuite => {
-                write!(
-                    f,
-                    "PSK is configured but no PSK cipher suite remains after filtering DTLS 1.2 suites"
-                )
-            }
+            Self::PskConfiguredWithoutPskCipherSuite => write!(
+                f,
+                "PSK is configured but no PSK cipher suite remains after filtering DTLS 1.2 suites"
+            ),
             Self::NoDtls12KeyExchangeGroupsAfterFiltering => write!(
                 f,
                 concat!(
@@ -1280,12 +1274,10 @@ impl fmt::Display for ConfigError {
                     "groups remain after filtering"
                 )
             ),
-            Self::NoDtls13KeyExchangeGroupsAfterFiltering => {
-                write!(
-                    f,
-                    "DTLS 1.3 cipher suites are enabled but no key exchange groups remain after filtering"
-                )
-            }
+            Self::NoDtls13KeyExchangeGroupsAfterFiltering => write!(
+                f,
+                "DTLS 1.3 cipher suites are enabled but no key exchange groups remain after filtering"
+            ),
             Self::CryptoProvider(err) => write!(f, "crypto provider validation failed: {err}"),
         }
     }
@@ -1297,12 +1289,10 @@ impl fmt::Display for CryptoProviderValidationError {
             Self::NoCipherSuites => {
                 write!(f, "CryptoProvider has no cipher suites supported by dimpl")
             }
-            Self::EcdhCipherSuitesWithoutKeyExchangeGroups => {
-                write!(
-                    f,
-                    "CryptoProvider has ECDH cipher suites but no supported key exchange groups"
-                )
-            }
+            Self::EcdhCipherSuitesWithoutKeyExchangeGroups => write!(
+                f,
+                "CryptoProvider has ECDH cipher suites but no supported key exchange groups"
+            ),
             Self::NoDtls13CipherSuites => {
                 write!(f, "CryptoProvider has no DTLS 1.3 cipher suites")
             }
@@ -1324,12 +1314,10 @@ impl fmt::Display for CryptoProviderValidationError {
                 hash,
                 signature,
                 source,
-            } => {
-                write!(
-                    f,
-                    "signature verification failed for {hash:?} + {signature:?}: {source}"
-                )
-            }
+            } => write!(
+                f,
+                "signature verification failed for {hash:?} + {signature:?}: {source}"
+            ),
             Self::HkdfFailed { suite, source } => {
                 write!(f, "HKDF failed for DTLS 1.3 suite {suite:?}: {source}")
             }
