@@ -30,6 +30,8 @@ if [[ "${1:-}" == "--test" ]]; then
   # The network test bed (tests/netem): namespaces, tc, nft, its TUN delay forwarder.
   # coturn: the relay the TURN tests start on loopback (hub/tests/turn_coturn.rs).
   packages+=(chromium nodejs npm python3 python3-venv systemd nftables iproute2 procps coturn)
+  # openssl: tests/tests/webrtcbin_rsa.rs reads webrtcbin's certificate type; jq: scripts/interop.sh.
+  packages+=(openssl jq)
 fi
 
 missing=()
