@@ -1,20 +1,32 @@
 #!/usr/bin/env bash
 # Interop suite: WHIP/WHEP clients no one here wrote, against the real hub on loopback, each checking
 # what it saw; prints a table (client, version, publish/view, check, result). docs/interop.md has the
-# last run. Exit status 1 if any check failed or a client could not run.
+# last run. Exit status 1 if a check failed or a client could not run ("known client issue" rows,
+# limitations of the client itself, do not fail it).
 #
 #   scripts/interop.sh            all clients available here
-#   INTEROP_ONLY=aiortc|webrtcbin scripts/interop.sh
+#   INTEROP_ONLY=aiortc|eyevinn|webrtcbin scripts/interop.sh
 #
 # Needs: the debug binaries (`cargo build -p lectern-hub --bins`, done here), GStreamer 1.22 with
-# webrtcbin (scripts/deps.sh), and aiortc in target/netem-venv (installed from PyPI if missing, as
-# tests/netem/need.sh does). Eyevinn's browser clients are not run yet (docs/interop.md).
+# webrtcbin, chromium, node/npm, openssl, jq (`scripts/deps.sh --test`), aiortc in target/netem-venv
+# (installed from PyPI if missing, as tests/netem/need.sh does) and Eyevinn's clients with esbuild in
+# tests/interop/eyevinn/node_modules (`npm ci` from its package-lock.json if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 only=${INTEROP_ONLY:-}
 rows=()
 failed=0
-row() { rows+=("$1|$2|$3|$4|$5"); [[ $5 == pass ]] || failed=1; }
+row() { rows+=("$1|$2|$3|$4|$5"); [[ $5 == pass || $5 == known* ]] || failed=1; }
+# The JSON check lines of aiortc_whip_whep.py and eyevinn.mjs as table rows.
+rows_from_json() {
+  local client version role check result
+  while IFS=$'\t' read -r client version role check result; do
+    [[ -n $client ]] && row "$client" "$version" "$role" "$check" "$result"
+  done < <(jq -r '[.client, .version, .role, .check,
+    (if .ok then "pass" elif .known then "known client issue: \(.detail)" else "FAIL: \(.detail)" end)]
+    | join("\t")' <<<"$1")
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 cargo build --quiet -p lectern-hub --bins
 hub_bin=${CARGO_TARGET_DIR:-target}/debug/lectern-hub
@@ -24,12 +36,13 @@ hub_pid=
 cleanup() { [[ -n $hub_pid ]] && kill "$hub_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
+page_port=$(free_port) # Eyevinn's page: a second origin, allowed by cors_origins
 base="http://127.0.0.1:$port"
 stun="stun:stun.interop.invalid:3478"
 cat >"$work/hub.toml" <<EOF
 [http]
-cors_origins = ["http://127.0.0.1:1"]
+cors_origins = ["http://127.0.0.1:$page_port"]
 
 [[media.ice_servers]]
 urls = ["$stun"]
@@ -37,8 +50,8 @@ EOF
 LECTERN_UDP_PORT=0 LECTERN_BIND_IP=127.0.0.1 LECTERN_SHARDS=1 \
   "$hub_bin" serve --config "$work/hub.toml" --listen "127.0.0.1:$port" --data-dir "$work" >"$work/hub.log" 2>&1 &
 hub_pid=$!
-for _ in $(seq 100); do grep -q "listening on\|hub ready" "$work/hub.log" && break; sleep 0.1; done
-grep -q "listening on\|hub ready" "$work/hub.log" || { cat "$work/hub.log"; echo "interop: the hub did not start" >&2; exit 1; }
+for _ in $(seq 100); do grep -q "listening on" "$work/hub.log" && break; sleep 0.1; done
+grep -q "listening on" "$work/hub.log" || { cat "$work/hub.log"; echo "interop: the hub did not start" >&2; exit 1; }
 token() { "$hub_bin" token --room "$1" --role "$2" --data-dir "$work" | tail -n 1; }
 
 # aiortc: WHIP publisher (OPTIONS Link, POST, trickle PATCH, DELETE) and WHEP viewer (decodes).
@@ -54,11 +67,27 @@ if [[ -z $only || $only == aiortc ]]; then
     "$(token aiortc viewer)" "$stun" 2>"$work/aiortc.err")
   status=$?
   set -e
-  while IFS=$'\t' read -r client version role check result; do
-    [[ -n $client ]] && row "$client" "$version" "$role" "$check" "$result"
-  done < <(jq -r '[.client, .version, .role, .check, (if .ok then "pass" else "FAIL: \(.detail)" end)] | join("\t")' <<<"$out")
+  rows_from_json "$out"
   if [[ $status -ne 0 && -z $out ]]; then
     row aiortc "?" "publish+view" "ran" "FAIL: exit $status: $(tail -n 3 "$work/aiortc.err" | tr '\n' ' ')"
+  fi
+fi
+
+# Eyevinn's browser clients (bundled with esbuild) in Chromium, served from a second origin.
+if [[ -z $only || $only == eyevinn ]]; then
+  ey=tests/interop/eyevinn
+  [[ -d $ey/node_modules/@eyevinn/whip-web-client ]] || (cd "$ey" && npm ci --no-audit --no-fund --loglevel=error)
+  [[ -d tests/browser/node_modules/playwright-core ]] || (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+  (cd "$ey" && npm run --silent bundle >/dev/null 2>&1)
+  set +e
+  out=$(timeout 120 node "$ey/eyevinn.mjs" "$base" eyevinn "$(token eyevinn device)" "$(token eyevinn viewer)" \
+    "$page_port" "$stun" 2>"$work/eyevinn.err")
+  status=$?
+  set -e
+  rows_from_json "$out"
+  if [[ $status -ne 0 && -z $out ]]; then
+    row "@eyevinn/whip-web-client" "?" "publish+view" "ran" \
+      "FAIL: exit $status: $(tail -n 3 "$work/eyevinn.err" | tr '\n' ' ')"
   fi
 fi
 
