@@ -31,8 +31,9 @@ if [[ "${1:-}" == "--test" ]]; then
   # The network test bed (tests/netem): namespaces, tc, nft, its TUN delay forwarder.
   # coturn: the relay the TURN tests start on loopback (hub/tests/turn_coturn.rs).
   # libnss3-tools: certutil, so Chromium trusts a test CA through an NSS database (the HTTPS test,
-  # tests/browser/https.test.mjs; TURN over TLS on the bed, tests/netem/testca.mjs); openssl makes that CA.
-  packages+=(chromium nodejs npm python3 python3-venv systemd nftables iproute2 procps coturn libnss3-tools openssl)
+  # tests/browser/https.test.mjs; TURN over TLS on the bed, tests/netem/testca.mjs); openssl makes that CA
+  # and tells webrtcbin's certificate type (tests/tests/webrtcbin_rsa.rs); jq: scripts/interop.sh.
+  packages+=(chromium nodejs npm python3 python3-venv systemd nftables iproute2 procps coturn libnss3-tools openssl jq)
 fi
 if [[ "${1:-}" == "--turn" ]]; then
   packages+=(coturn)
