@@ -92,6 +92,9 @@ impl Shard {
             Command::SetMuted { room, participant, kind, muted } => {
                 core.set_muted(&room, participant, kind, muted, now)
             }
+            Command::SetAudioOnly { room, participant, audio_only } => {
+                core.set_audio_only(&room, participant, audio_only, now)
+            }
             Command::Leave { room, participant, reply } => {
                 let res = core.leave(&room, participant, now);
                 if let Some(reply) = reply {

@@ -118,6 +118,12 @@ pub enum Command {
         kind: MediaKind,
         muted: bool,
     },
+    /// The participant's "my connection is poor: audio only" toggle.
+    SetAudioOnly {
+        room: RoomId,
+        participant: ParticipantId,
+        audio_only: bool,
+    },
     Leave {
         room: RoomId,
         participant: ParticipantId,

@@ -166,6 +166,14 @@ impl ShardCore {
         });
     }
 
+    /// The participant's "audio only" toggle: no video towards it until switched off.
+    pub fn set_audio_only(&mut self, room: &RoomId, participant: ParticipantId, on: bool, now: Now) {
+        let _ = self.in_room(room, now, |r, peers| {
+            r.set_audio_only(peers, participant, on, now.mono);
+            Ok(())
+        });
+    }
+
     pub fn leave(&mut self, room: &RoomId, participant: ParticipantId, now: Now) -> Result<(), SfuError> {
         self.in_room(room, now, |r, peers| r.remove_participant(peers, participant, now))
     }

@@ -1,0 +1,163 @@
+//! Each subscriber's share of its link: estimates in (str0m's transport-wide CC estimate or the
+//! subscriber's REMB), an [`Allocator`] per subscriber choosing the layer of each video track it
+//! receives, the estimator told what to probe for, and the browser told how its picture fares
+//! (`quality`). The forwarder reads each DownTrack's `target` (see `forward`).
+
+use std::time::{Duration, Instant};
+
+use lectern_proto::signal::{MediaKind as WireKind, QualityLevel, ServerMsg};
+use lectern_proto::{ParticipantId, Role};
+use str0m::bwe::Bitrate;
+use str0m::media::MediaKind;
+
+use super::Room;
+use super::participant::UpTrack;
+use crate::sfu::allocator::{Allocator, Layer, Priority, Target, VideoTrack};
+use crate::sfu::peer::DownState;
+use crate::sfu::peer_table::PeerTable;
+
+/// How often every subscriber's allocation is re-run.
+pub const ALLOCATION_INTERVAL: Duration = Duration::from_millis(500);
+/// A browser is told of a changed quality at most this often.
+const QUALITY_GAP: Duration = Duration::from_secs(1);
+
+/// One subscriber's bandwidth state, owned by the Room.
+#[derive(Debug)]
+pub(super) struct SubscriberBandwidth {
+    pub alloc: Allocator,
+    /// The last `quality` sent (a browser starts out assuming good), and when.
+    sent: (QualityLevel, Vec<String>),
+    sent_at: Option<Instant>,
+    /// (minimum, desired) last given to the estimator.
+    bitrate: (u64, u64),
+}
+
+impl Default for SubscriberBandwidth {
+    fn default() -> Self {
+        Self { alloc: Allocator::default(), sent: (QualityLevel::Good, Vec::new()), sent_at: None, bitrate: (0, 0) }
+    }
+}
+
+impl Room {
+    /// A new estimate of the link towards participant `pid`.
+    pub(super) fn on_estimate(&mut self, pid: ParticipantId, bps: u64, remb: bool, now: Instant) {
+        let b = self.bandwidth.entry(pid).or_default();
+        if remb {
+            b.alloc.set_remb(bps);
+        } else {
+            b.alloc.set_twcc(bps);
+        }
+        self.next_allocation.get_or_insert(now);
+    }
+
+    /// The participant's "audio only" toggle; applied at once.
+    pub fn set_audio_only(&mut self, peers: &mut PeerTable, pid: ParticipantId, on: bool, now: Instant) {
+        if !self.participants.contains_key(&pid) {
+            return;
+        }
+        self.bandwidth.entry(pid).or_default().alloc.set_audio_only(on);
+        self.allocate_for(peers, pid, now);
+    }
+
+    /// Re-runs every subscriber's allocation when it is due.
+    pub(super) fn allocate_due(&mut self, peers: &mut PeerTable, now: Instant) {
+        if self.next_allocation.is_none_or(|t| now < t) {
+            return;
+        }
+        self.bandwidth.retain(|pid, _| self.participants.contains_key(pid));
+        let pids: Vec<ParticipantId> = self.bandwidth.keys().copied().collect();
+        for pid in pids {
+            self.allocate_for(peers, pid, now);
+        }
+        self.next_allocation = (!self.bandwidth.is_empty()).then_some(now + ALLOCATION_INTERVAL);
+    }
+
+    fn allocate_for(&mut self, peers: &mut PeerTable, pid: ParticipantId, now: Instant) {
+        let Some(key) = self.participants.get(&pid).filter(|p| !p.is_return_feed()).and_then(|p| p.subscribe) else {
+            return;
+        };
+        let Some(peer) = peers.get(key) else { return };
+        let (mut audio, mut videos) = (0, Vec::new());
+        for d in peer.downs.iter().filter(|d| matches!(d.state, DownState::Open(_))) {
+            let Some(up) = d.source.and_then(|t| self.tracks.get(&t).map(|up| (t, up))) else { continue };
+            match d.kind {
+                WireKind::Audio => audio += 1,
+                WireKind::Video => {
+                    let (track, up) = up;
+                    videos.push(VideoTrack { track, priority: self.priority(up), layers: layers_of(up, now) });
+                }
+            }
+        }
+        let Some(b) = self.bandwidth.get_mut(&pid) else { return };
+        let allocation = b.alloc.allocate(now, audio, &videos);
+        let estimate_kbps = b.alloc.estimate().map(|e| u32::try_from(e / 1000).unwrap_or(u32::MAX));
+        let bitrate = (allocation.minimum_bps, allocation.desired_bps);
+        let Some(peer) = peers.get_mut(key) else { return };
+        if bitrate != b.bitrate {
+            b.bitrate = bitrate;
+            peer.rtc.bwe().set_bitrate(Bitrate::bps(bitrate.0), Bitrate::bps(bitrate.1));
+        }
+        let mut resumed = Vec::new();
+        for (track, target) in &allocation.targets {
+            for d in peer.downs.iter_mut().filter(|d| d.source == Some(*track) && d.kind == WireKind::Video) {
+                if d.target == *target {
+                    continue;
+                }
+                let was_paused = d.target == Target::Paused;
+                d.target = *target;
+                if *target == Target::Paused {
+                    // It restarts at a keyframe: of the layer then wanted, or (one stream) the GOP cache.
+                    d.layer.reset();
+                } else if was_paused {
+                    d.rebase.switch();
+                    resumed.push(*track);
+                }
+            }
+        }
+        let paused: Vec<String> = peer
+            .downs
+            .iter()
+            .filter(|d| d.kind == WireKind::Video && d.target == Target::Paused)
+            .filter_map(|d| match d.state {
+                DownState::Open(m) => Some(m.to_string()),
+                _ => None,
+            })
+            .collect();
+        let browser = self.participants.get(&pid).is_some_and(|p| p.is_browser());
+        let state = (allocation.level, paused);
+        if browser && state != b.sent && b.sent_at.is_none_or(|t| now.saturating_duration_since(t) >= QUALITY_GAP) {
+            let msg = ServerMsg::Quality { level: state.0, estimate_kbps, paused: state.1.clone() };
+            b.sent = state;
+            b.sent_at = Some(now);
+            self.signal(pid, msg);
+        }
+        peers.mark_dirty(key);
+        for track in resumed {
+            self.start_viewer(peers, track, key, now);
+        }
+    }
+
+    /// Slides and screen shares first, then the classroom box's camera, then everyone else's.
+    fn priority(&self, up: &UpTrack) -> Priority {
+        if up.screen {
+            Priority::Slides
+        } else if self.participants.get(&up.owner).is_some_and(|p| p.role() == Role::Device) {
+            Priority::RoomCamera
+        } else {
+            Priority::Camera
+        }
+    }
+}
+
+/// The flowing layers of a video track, lowest rate first: its simulcast layers, or its one stream.
+fn layers_of(up: &UpTrack, now: Instant) -> Vec<Layer> {
+    if up.kind != MediaKind::Video {
+        return Vec::new();
+    }
+    let layers: Vec<Layer> =
+        up.layers.flowing(now).into_iter().map(|(rid, bps)| Layer { rid: Some(rid), bps }).collect();
+    if !layers.is_empty() {
+        return layers;
+    }
+    up.rate.bps(now).map(|bps| vec![Layer { rid: None, bps }]).unwrap_or_default()
+}
