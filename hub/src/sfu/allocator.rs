@@ -72,10 +72,11 @@ pub struct Allocation {
     /// Per track, in the order given.
     pub targets: Vec<(TrackId, Target)>,
     pub level: QualityLevel,
-    /// What the subscriber would take at full quality (drives the estimator's probing).
+    /// What the subscriber would take at full quality, with the upgrade headroom (drives the
+    /// estimator's probing).
     pub desired_bps: u64,
-    /// What is allocated plus the step to the next layer up: the rate to sustain (with padding)
-    /// so the estimate can grow into that layer.
+    /// What is allocated plus the step to the next layer up (with headroom): the rate to sustain
+    /// (with padding) so the estimate can grow into that layer.
     pub minimum_bps: u64,
 }
 
@@ -130,7 +131,9 @@ impl Allocator {
         self.tracks.retain(|t, _| tracks.iter().any(|v| v.track == *t));
         let reserve = AUDIO_RESERVE_BPS * audio_tracks as u64;
         let top = |v: &VideoTrack| v.layers.last().map_or(0, |l| l.bps);
-        let desired_bps = reserve + tracks.iter().map(top).sum::<u64>();
+        // The estimate has to exceed a layer's rate by the headroom before the layer is taken.
+        let headroom = |bps: u64| bps * UP_HEADROOM.0 / UP_HEADROOM.1;
+        let desired_bps = headroom(reserve + tracks.iter().map(top).sum::<u64>());
         let mut targets: Vec<(TrackId, Target)> = tracks.iter().map(|v| (v.track, Target::Best)).collect();
         let estimate = self.estimate();
         if self.audio_only || estimate.is_none() {
@@ -165,7 +168,7 @@ impl Allocator {
             allocated += used;
             let next = index.map_or(Some(0), |x| (x + 1 < v.layers.len()).then_some(x + 1));
             if let Some(n) = next {
-                step_up.get_or_insert(v.layers[n].bps.saturating_sub(used));
+                step_up.get_or_insert(headroom(v.layers[n].bps).saturating_sub(used));
             }
             reduced |= next.is_some();
             paused += usize::from(index.is_none());
@@ -283,8 +286,8 @@ mod tests {
         let got = run(&mut a, Instant::now(), S, 5000, &[camera(), slides(300)]);
         assert_eq!(got.targets, vec![(CAM, layer("f")), (SLIDES, Target::Layer(None))]);
         assert_eq!(got.level, QualityLevel::Good);
-        assert_eq!(got.desired_bps, 48_000 + 1_500_000 + 300_000);
-        assert_eq!(got.minimum_bps, got.desired_bps, "nothing left to step up to");
+        assert_eq!(got.desired_bps, (48_000 + 1_500_000 + 300_000) * 6 / 5, "with the upgrade headroom");
+        assert_eq!(got.minimum_bps, 48_000 + 1_500_000 + 300_000, "what is sent: nothing left to step up to");
     }
 
     #[test]
@@ -344,7 +347,7 @@ mod tests {
         let got = run(&mut a, t0, S, 150, &[camera()]);
         assert_eq!(got.targets, vec![(CAM, Target::Paused)], "150 kbit/s minus audio cannot carry 150");
         assert_eq!(got.level, QualityLevel::AudioOnly);
-        assert_eq!(got.minimum_bps, 48_000 + 150_000, "probes towards the lowest layer");
+        assert_eq!(got.minimum_bps, 48_000 + 180_000, "probes towards the lowest layer and its headroom");
         let t1 = t0 + 2 * S;
         assert_eq!(run(&mut a, t1, 2 * S, 400, &[camera()]).targets, vec![(CAM, Target::Paused)], "not yet");
         assert_eq!(run(&mut a, t1 + 2 * S, 1500 * MS, 400, &[camera()]).targets, vec![(CAM, layer("q"))]);
