@@ -25,6 +25,10 @@ pub const AUDIO_RESERVE_BPS: u64 = 48_000;
 pub const UP_HEADROOM: (u64, u64) = (6, 5);
 /// ... for this long without a break.
 pub const UP_HOLD: Duration = Duration::from_secs(3);
+/// A track on its lowest layer is paused only once the budget stayed below that layer this long:
+/// a congestion controller's estimate dips briefly after each overuse, and a pause costs a freeze
+/// and a keyframe to resume.
+pub const PAUSE_HOLD: Duration = Duration::from_secs(4);
 /// Estimates are clamped to this range: forged or absurd feedback (a REMB of 0 or 10 Gbit/s) only
 /// moves its own subscriber between "everything paused" and "everything at the top".
 pub const MAX_ESTIMATE_BPS: u64 = 100_000_000;
@@ -96,6 +100,8 @@ struct TrackState {
     /// The layer this track was on when that layer stopped flowing: it is taken back as soon as
     /// it returns and fits, since the link was not what moved the track off it.
     lost: Option<Option<Rid>>,
+    /// Since when the lowest layer, which this track is on, has not fitted.
+    short_since: Option<Instant>,
 }
 
 impl Allocator {
@@ -140,7 +146,7 @@ impl Allocator {
             let fill = if self.audio_only { Target::Paused } else { Target::Best };
             for (t, target) in &mut targets {
                 *target = fill;
-                self.tracks.insert(*t, TrackState { target: fill, up_since: None, lost: None });
+                self.tracks.insert(*t, TrackState { target: fill, up_since: None, lost: None, short_since: None });
             }
             let level =
                 if self.audio_only && !tracks.is_empty() { QualityLevel::AudioOnly } else { QualityLevel::Good };
@@ -156,7 +162,10 @@ impl Allocator {
         for i in order {
             let v = &tracks[i];
             if v.layers.is_empty() {
-                self.tracks.insert(v.track, TrackState { target: Target::Best, up_since: None, lost: None });
+                self.tracks.insert(
+                    v.track,
+                    TrackState { target: Target::Best, up_since: None, lost: None, short_since: None },
+                );
                 continue; // nothing flowing to measure: its best (whatever arrives), nothing reserved
             }
             let state = self.tracks.get(&v.track).copied();
@@ -197,8 +206,9 @@ fn target_of(layers: &[Layer], index: Option<usize>) -> Target {
 /// The layer index (`None`: paused) for one track with `budget` left, and its new state.
 fn choose(layers: &[Layer], state: Option<TrackState>, budget: u64, now: Instant) -> (Option<usize>, TrackState) {
     let best_fit = layers.iter().rposition(|l| l.bps <= budget);
-    let fresh =
-        |index: Option<usize>, lost| (index, TrackState { target: target_of(layers, index), up_since: None, lost });
+    let fresh = |index: Option<usize>, lost| {
+        (index, TrackState { target: target_of(layers, index), up_since: None, lost, short_since: None })
+    };
     let current = match state.map(|s| s.target) {
         Some(Target::Layer(rid)) => match layers.iter().position(|l| l.rid == rid) {
             Some(i) => Some(i),
@@ -214,7 +224,19 @@ fn choose(layers: &[Layer], state: Option<TrackState>, budget: u64, now: Instant
     if let Some(c) = current
         && layers[c].bps > budget
     {
-        return fresh(best_fit, None); // down at once
+        if best_fit.is_some() {
+            return fresh(best_fit, None); // down at once
+        }
+        // Nothing fits: down to the lowest layer at once, paused only once that lasted.
+        let since = state.and_then(|s| s.short_since).filter(|_| c == 0).unwrap_or(now);
+        if now.saturating_duration_since(since) >= PAUSE_HOLD {
+            return fresh(None, None);
+        }
+        let lowest = Some(0);
+        return (
+            lowest,
+            TrackState { target: target_of(layers, lowest), up_since: None, lost: None, short_since: Some(since) },
+        );
     }
     let next = current.map_or(0, |c| c + 1);
     let Some(up) = layers.get(next) else { return fresh(current, lost) };
@@ -226,7 +248,7 @@ fn choose(layers: &[Layer], state: Option<TrackState>, budget: u64, now: Instant
     if back || now.saturating_duration_since(since) >= UP_HOLD {
         fresh(Some(next), None)
     } else {
-        (current, TrackState { target: target_of(layers, current), up_since: Some(since), lost })
+        (current, TrackState { target: target_of(layers, current), up_since: Some(since), lost, short_since: None })
     }
 }
 
@@ -354,13 +376,30 @@ mod tests {
     }
 
     #[test]
+    fn a_short_dip_below_the_lowest_layer_does_not_pause_a_longer_one_does() {
+        let t0 = Instant::now();
+        let mut a = Allocator::default();
+        assert_eq!(run(&mut a, t0, S, 600, &[camera()]).targets, vec![(CAM, layer("h"))]);
+        let dip = t0 + 2 * S;
+        assert_eq!(
+            run(&mut a, dip, 3500 * MS, 100, &[camera()]).targets,
+            vec![(CAM, layer("q"))],
+            "lowest layer, held"
+        );
+        assert_eq!(run(&mut a, dip + 4 * S, Duration::ZERO, 600, &[camera()]).targets, vec![(CAM, layer("q"))]);
+        let long = dip + 5 * S;
+        assert_eq!(run(&mut a, long, 3500 * MS, 100, &[camera()]).targets, vec![(CAM, layer("q"))]);
+        assert_eq!(a.allocate(long + 4 * S, 1, &[camera()]).targets, vec![(CAM, Target::Paused)], "4 s below: paused");
+    }
+
+    #[test]
     fn slides_are_kept_before_the_camera() {
         let t0 = Instant::now();
         let mut a = Allocator::default();
         // Camera first in the list; slides still served first.
         let got = run(&mut a, t0, S, 700, &[camera(), slides(400)]);
         assert_eq!(got.targets, vec![(CAM, layer("q")), (SLIDES, Target::Layer(None))]);
-        let got = run(&mut a, t0 + 2 * S, S, 450, &[camera(), slides(400)]);
+        let got = run(&mut a, t0 + 2 * S, 5 * S, 450, &[camera(), slides(400)]);
         assert_eq!(got.targets, vec![(CAM, Target::Paused), (SLIDES, Target::Layer(None))]);
         assert_eq!(got.level, QualityLevel::Reduced, "the slides still show");
     }

@@ -15,9 +15,10 @@ use str0m::{Candidate, Input, Rtc};
 use super::peer::{Datagram, Direction, Peer, PeerEvent, PeerKey};
 use super::timer::Timers;
 
-/// Where the estimate towards a new subscriber starts: two mid layers and audio; probing finds
-/// the rest within seconds.
-const INITIAL_ESTIMATE: Bitrate = Bitrate::kbps(1000);
+/// Where the estimate towards a new subscriber starts: enough for the room camera's and the slides'
+/// top layers, so a student on a good link starts on the full picture (as before there was an
+/// estimate) and one on a slow link is moved down within the first second of feedback.
+const INITIAL_ESTIMATE: Bitrate = Bitrate::kbps(3000);
 
 /// A peer that has not connected this long after its offer/answer is dropped.
 const CONNECT_DEADLINE: Duration = Duration::from_secs(30);

@@ -20,6 +20,11 @@ use crate::sfu::peer_table::PeerTable;
 pub const ALLOCATION_INTERVAL: Duration = Duration::from_millis(500);
 /// A browser is told of a changed quality at most this often.
 const QUALITY_GAP: Duration = Duration::from_secs(1);
+/// While a subscriber is below its wanted quality, the desired rate given to the estimator is
+/// raised by [`PROBE_NUDGE_BPS`] every other interval: str0m starts an allocation probe only when
+/// the desired rate goes up, and without probes the estimate of a link that recovered climbs slowly.
+const PROBE_NUDGE_EVERY: Duration = Duration::from_millis(2500);
+const PROBE_NUDGE_BPS: u64 = 8_000;
 
 /// One subscriber's bandwidth state, owned by the Room.
 #[derive(Debug)]
@@ -30,11 +35,19 @@ pub(super) struct SubscriberBandwidth {
     sent_at: Option<Instant>,
     /// (minimum, desired) last given to the estimator.
     bitrate: (u64, u64),
+    /// Whether the desired rate is nudged up now, and when that flips next.
+    nudge: (bool, Option<Instant>),
 }
 
 impl Default for SubscriberBandwidth {
     fn default() -> Self {
-        Self { alloc: Allocator::default(), sent: (QualityLevel::Good, Vec::new()), sent_at: None, bitrate: (0, 0) }
+        Self {
+            alloc: Allocator::default(),
+            sent: (QualityLevel::Good, Vec::new()),
+            sent_at: None,
+            bitrate: (0, 0),
+            nudge: (false, None),
+        }
     }
 }
 
@@ -42,6 +55,7 @@ impl Room {
     /// A new estimate of the link towards participant `pid`.
     pub(super) fn on_estimate(&mut self, pid: ParticipantId, bps: u64, remb: bool, now: Instant) {
         let b = self.bandwidth.entry(pid).or_default();
+        tracing::trace!(participant = %pid, bps, remb, "estimate");
         if remb {
             b.alloc.set_remb(bps);
         } else {
@@ -91,7 +105,13 @@ impl Room {
         let Some(b) = self.bandwidth.get_mut(&pid) else { return };
         let allocation = b.alloc.allocate(now, audio, &videos);
         let estimate_kbps = b.alloc.estimate().map(|e| u32::try_from(e / 1000).unwrap_or(u32::MAX));
-        let bitrate = (allocation.minimum_bps, allocation.desired_bps);
+        let below = allocation.level != QualityLevel::Good && !b.alloc.audio_only();
+        if !below {
+            b.nudge = (false, None);
+        } else if b.nudge.1.is_none_or(|t| now >= t) {
+            b.nudge = (!b.nudge.0, Some(now + PROBE_NUDGE_EVERY));
+        }
+        let bitrate = (allocation.minimum_bps, allocation.desired_bps + u64::from(b.nudge.0) * PROBE_NUDGE_BPS);
         let Some(peer) = peers.get_mut(key) else { return };
         if bitrate != b.bitrate {
             b.bitrate = bitrate;
@@ -104,6 +124,7 @@ impl Room {
                     continue;
                 }
                 let was_paused = d.target == Target::Paused;
+                tracing::debug!(participant = %pid, %track, from = ?d.target, to = ?target, estimate = ?estimate_kbps, "layer allocation");
                 d.target = *target;
                 if *target == Target::Paused {
                     // It restarts at a keyframe: of the layer then wanted, or (one stream) the GOP cache.
@@ -126,6 +147,7 @@ impl Room {
         let browser = self.participants.get(&pid).is_some_and(|p| p.is_browser());
         let state = (allocation.level, paused);
         if browser && state != b.sent && b.sent_at.is_none_or(|t| now.saturating_duration_since(t) >= QUALITY_GAP) {
+            tracing::info!(participant = %pid, level = ?state.0, estimate = ?estimate_kbps, paused = ?state.1, "quality");
             let msg = ServerMsg::Quality { level: state.0, estimate_kbps, paused: state.1.clone() };
             b.sent = state;
             b.sent_at = Some(now);
