@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{Client, Net, ident};
 use lectern_hub::sfu::Command;
 use lectern_hub::store::Transport;
-use lectern_proto::Role;
+use lectern_proto::{ParticipantId, Role};
 use str0m::change::SdpAnswer;
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer};
@@ -239,6 +239,13 @@ fn connect_remb_viewer(net: &mut Net, id: u64) -> usize {
     idx
 }
 
+fn room_stats(net: &mut Net) -> lectern_proto::stats::RoomStats {
+    let (tx, mut rx) = oneshot::channel();
+    let room = lectern_proto::RoomId::parse("r").unwrap();
+    net.hub.handle_command(Command::Stats { room, reply: tx }, net.now);
+    rx.try_recv().expect("the core answers synchronously").expect("the room is live")
+}
+
 /// The viewer reports `bps` as its receive estimate (REMB).
 fn send_remb(net: &mut Net, viewer: usize, bps: u64) {
     let c = &mut net.clients[viewer];
@@ -282,6 +289,13 @@ fn a_viewer_reporting_a_slow_link_gets_the_low_layer_and_the_top_one_once_it_rec
         publisher.frame(&mut net, &[SMALL_TOP, SMALL_LOW]);
     }
     assert_eq!(last_received(&net, viewer), Some(SMALL_LOW.2), "stays down while the link is slow");
+    let stats = room_stats(&mut net);
+    let v = stats.participants.iter().find(|p| p.participant_id == ParticipantId(2)).expect("the viewer");
+    assert_eq!(v.estimate_kbps, Some(120), "{stats:?}");
+    assert_eq!((v.tracks.len(), v.paused, v.audio_only), (1, 0, false), "{stats:?}");
+    let t = &v.tracks[0];
+    assert_eq!((t.rid.as_deref(), t.target_rid.as_deref(), t.paused), (Some("h"), Some("h"), false), "{stats:?}");
+    assert_eq!(t.from, ParticipantId(1));
 
     // The link recovers: up again, but only after the estimate held for 3 s.
     send_remb(&mut net, viewer, 5_000_000);

@@ -8,7 +8,7 @@ use axum::http::Method;
 use lectern_admin::routes::{Access, Entry, Route, entry, routes_of};
 
 use super::auth::TEACHERS;
-use super::{AppState, device, lesson_api, pages, rtc, whip};
+use super::{AppState, device, lesson_api, pages, rtc, stats, whip};
 use crate::whip::Flow;
 
 /// Every route the hub serves itself.
@@ -25,6 +25,7 @@ pub fn entries() -> Vec<Entry<Arc<AppState>>> {
         entry(M::GET, "/api/rooms/{room}/{file}", Bearer(TEACHERS), lesson_api::report),
         entry(M::POST, "/api/rooms/{room}/{file}", Bearer(TEACHERS), device::command),
         entry(M::GET, "/api/rooms/{room}/device", Bearer(TEACHERS), device::view),
+        entry(M::GET, "/api/rooms/{room}/stats", Bearer(TEACHERS), stats::room_stats),
         entry(M::GET, "/device/ws", DeviceOrEnrollment, device::upgrade),
         entry(M::POST, "/whip/{room}", Bearer(Flow::Whip.roles()), whip::whip_post),
         entry(M::OPTIONS, "/whip/{room}", Anyone, whip::options),

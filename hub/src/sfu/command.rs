@@ -91,6 +91,11 @@ pub enum Command {
         room: RoomId,
         reply: Reply<LessonReport>,
     },
+    /// Per participant: link estimate, layers received, pauses, loss.
+    Stats {
+        room: RoomId,
+        reply: Reply<lectern_proto::stats::RoomStats>,
+    },
     PublishOffer {
         room: RoomId,
         participant: ParticipantId,

@@ -127,6 +127,11 @@ impl ShardCore {
         self.rooms.get(room).map(|r| r.lesson_report(now)).ok_or(SfuError::UnknownParticipant)
     }
 
+    /// Per participant of `room`: link estimate, layers received, pauses, loss.
+    pub fn stats(&self, room: &RoomId) -> Result<lectern_proto::stats::RoomStats, SfuError> {
+        self.rooms.get(room).map(|r| r.stats(&self.peers)).ok_or(SfuError::UnknownParticipant)
+    }
+
     /// A browser's (re)offer for its publish connection.
     pub fn publish_offer(
         &mut self,

@@ -214,6 +214,9 @@ pub struct Peer {
     pub screen_mid: Option<Mid>,
     /// When the connection (ICE and DTLS) came up; `None` while connecting.
     pub connected_at: Option<Instant>,
+    /// Subscribe peers: the fraction of packets lost towards the participant (0..1), from the
+    /// last receiver reports of any of its m-lines.
+    pub loss: Option<f32>,
     pub next_timeout: Instant,
 }
 
@@ -239,6 +242,7 @@ impl Peer {
             pending: None,
             screen_mid: None,
             connected_at: None,
+            loss: None,
             next_timeout: now,
         }
     }
@@ -301,6 +305,11 @@ impl Peer {
             }
             Event::KeyframeRequest(r) if self.direction == Direction::Subscribe => {
                 events.push(PeerEvent::KeyframeRequest(r))
+            }
+            Event::MediaEgressStats(s) if self.direction == Direction::Subscribe => {
+                if let Some(loss) = s.loss.filter(|l| l.is_finite()) {
+                    self.loss = Some(loss.clamp(0.0, 1.0));
+                }
             }
             Event::EgressBitrateEstimate(kind) if self.direction == Direction::Subscribe => {
                 // `as_u64` saturates: a forged REMB of NaN or a negative float reads as 0.

@@ -20,6 +20,9 @@ use super::timer::Timers;
 /// estimate) and one on a slow link is moved down within the first second of feedback.
 const INITIAL_ESTIMATE: Bitrate = Bitrate::kbps(3000);
 
+/// How often a subscriber's send statistics (loss) are refreshed.
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
 /// A peer that has not connected this long after its offer/answer is dropped.
 const CONNECT_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -85,8 +88,11 @@ impl PeerTable {
         // Towards subscribers the hub runs str0m's send-side estimator (transport-wide CC, with
         // probing) so the allocator can choose layers that fit each subscriber's link.
         let bwe = (direction == Direction::Subscribe).then_some(INITIAL_ESTIMATE);
+        // Subscribers' loss (from their receiver reports) is read for the room's stats.
+        let stats = (direction == Direction::Subscribe).then_some(STATS_INTERVAL);
         let rtc = Rtc::builder()
             .enable_bwe(bwe)
+            .set_stats_interval(stats)
             .set_rtp_mode(true)
             .set_ice_lite(true)
             // Chrome's standard set, transport-wide sequence numbers included: publishers' estimate

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use lectern_proto::signal::{MediaKind as WireKind, QualityLevel, ServerMsg};
+use lectern_proto::stats::{ParticipantStats, RoomStats, TrackStats};
 use lectern_proto::{ParticipantId, Role};
 use str0m::bwe::Bitrate;
 use str0m::media::MediaKind;
@@ -182,4 +183,56 @@ fn layers_of(up: &UpTrack, now: Instant) -> Vec<Layer> {
         return layers;
     }
     up.rate.bps(now).map(|bps| vec![Layer { rid: None, bps }]).unwrap_or_default()
+}
+
+impl Room {
+    /// Per admitted participant: link estimate, layers received, pauses, loss.
+    pub fn stats(&self, peers: &PeerTable) -> RoomStats {
+        let participants = self
+            .participants
+            .values()
+            .map(|p| {
+                let b = self.bandwidth.get(&p.id());
+                let peer = p.subscribe.and_then(|k| peers.get(k));
+                let tracks: Vec<TrackStats> = peer
+                    .map(|peer| {
+                        peer.downs
+                            .iter()
+                            .filter_map(|d| {
+                                let (DownState::Open(mid), Some(track), Some(from)) = (d.state, d.source, d.owner)
+                                else {
+                                    return None;
+                                };
+                                let target_rid = match d.target {
+                                    Target::Layer(Some(r)) => Some(r.to_string()),
+                                    _ => None,
+                                };
+                                Some(TrackStats {
+                                    mid: mid.to_string(),
+                                    from,
+                                    kind: d.kind,
+                                    rid: d.layer.receiving(track).map(|r| r.to_string()),
+                                    target_rid,
+                                    paused: d.target == Target::Paused,
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                ParticipantStats {
+                    participant_id: p.id(),
+                    name: p.ident.name.clone(),
+                    role: p.role(),
+                    estimate_kbps: b
+                        .and_then(|b| b.alloc.estimate())
+                        .map(|e| u32::try_from(e / 1000).unwrap_or(u32::MAX)),
+                    audio_only: b.is_some_and(|b| b.alloc.audio_only()),
+                    paused: tracks.iter().filter(|t| t.paused).count() as u32,
+                    loss_pct: peer.and_then(|p| p.loss).map_or(0.0, |l| (l * 1000.0).round() / 10.0),
+                    tracks,
+                }
+            })
+            .collect();
+        RoomStats { participants }
+    }
 }
