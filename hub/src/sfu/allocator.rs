@@ -217,8 +217,10 @@ fn choose(layers: &[Layer], state: Option<TrackState>, budget: u64, now: Instant
             None => return fresh(best_fit, Some(rid)),
         },
         Some(Target::Paused) => None,
-        // New to this subscriber (or no estimate until now): what fits, without waiting.
-        None | Some(Target::Best) => return fresh(best_fit, None),
+        // New to this subscriber (or no estimate until now): what fits, without waiting; if nothing
+        // does, the lowest layer until the pause hold says otherwise (a first estimate is rough).
+        None | Some(Target::Best) if best_fit.is_some() => return fresh(best_fit, None),
+        None | Some(Target::Best) => Some(0),
     };
     let lost = state.and_then(|s| s.lost);
     if let Some(c) = current
@@ -367,7 +369,9 @@ mod tests {
         let t0 = Instant::now();
         let mut a = Allocator::default();
         let got = run(&mut a, t0, S, 150, &[camera()]);
-        assert_eq!(got.targets, vec![(CAM, Target::Paused)], "150 kbit/s minus audio cannot carry 150");
+        assert_eq!(got.targets, vec![(CAM, layer("q"))], "a first estimate is rough: the lowest layer, held");
+        let got = run(&mut a, t0 + 1500 * MS, 3 * S, 150, &[camera()]);
+        assert_eq!(got.targets, vec![(CAM, Target::Paused)], "150 kbit/s minus audio cannot carry 150 for 4 s");
         assert_eq!(got.level, QualityLevel::AudioOnly);
         assert_eq!(got.minimum_bps, 48_000 + 180_000, "probes towards the lowest layer and its headroom");
         let t1 = t0 + 2 * S;
@@ -448,7 +452,9 @@ mod tests {
         a.set_remb(10_000_000_000);
         assert_eq!(a.estimate(), Some(MAX_ESTIMATE_BPS));
         a.set_remb(0);
-        let got = a.allocate(Instant::now(), 1, &[camera()]);
+        let t0 = Instant::now();
+        a.allocate(t0, 1, &[camera()]);
+        let got = a.allocate(t0 + PAUSE_HOLD, 1, &[camera()]);
         assert_eq!(got.targets, vec![(CAM, Target::Paused)]);
         a.set_twcc(3_000_000);
         assert_eq!(a.estimate(), Some(0), "the lower of both kinds");
