@@ -80,7 +80,7 @@ pub struct Allocation {
     /// estimator's probing).
     pub desired_bps: u64,
     /// What is allocated plus the step to the next layer up (with headroom): the rate to sustain
-    /// (with padding) so the estimate can grow into that layer.
+    /// (with padding) so the estimate can grow into that layer; 0 when there is none.
     pub minimum_bps: u64,
 }
 
@@ -190,7 +190,9 @@ impl Allocator {
         } else {
             QualityLevel::Good
         };
-        let minimum_bps = (allocated + step_up.unwrap_or(0)).min(desired_bps);
+        // Nothing to step up to (every track on its top layer, or audio only): no padding, which
+        // would only spend the subscriber's link while a still picture sends little.
+        let minimum_bps = step_up.map_or(0, |step| (allocated + step).min(desired_bps));
         Allocation { targets, level, desired_bps, minimum_bps }
     }
 }
@@ -311,7 +313,7 @@ mod tests {
         assert_eq!(got.targets, vec![(CAM, layer("f")), (SLIDES, Target::Layer(None))]);
         assert_eq!(got.level, QualityLevel::Good);
         assert_eq!(got.desired_bps, (48_000 + 1_500_000 + 300_000) * 6 / 5, "with the upgrade headroom");
-        assert_eq!(got.minimum_bps, 48_000 + 1_500_000 + 300_000, "what is sent: nothing left to step up to");
+        assert_eq!(got.minimum_bps, 0, "nothing left to step up to: no padding");
     }
 
     #[test]
