@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 
 use lectern_proto::signal::{MediaKind as WireKind, QualityLevel, ServerMsg};
 use lectern_proto::stats::{ParticipantStats, RoomStats, TrackStats};
-use lectern_proto::{ParticipantId, Role};
+use lectern_proto::{ParticipantId, Role, TrackId};
 use str0m::bwe::Bitrate;
 use str0m::media::MediaKind;
 
 use super::Room;
 use super::participant::UpTrack;
-use crate::sfu::allocator::{Allocator, Layer, Priority, Target, VideoTrack};
-use crate::sfu::peer::DownState;
+use crate::sfu::allocator::{Allocation, Allocator, Layer, Priority, Target, VideoTrack};
+use crate::sfu::peer::{DownState, Peer};
 use crate::sfu::peer_table::PeerTable;
 
 /// How often every subscriber's allocation is re-run.
@@ -50,6 +50,80 @@ impl Default for SubscriberBandwidth {
             nudge: (false, None),
         }
     }
+}
+
+impl SubscriberBandwidth {
+    /// The (minimum, desired) rates to give the estimator, if they changed. While the subscriber is
+    /// below its wanted quality the desired rate is nudged up every other [`PROBE_NUDGE_EVERY`].
+    fn bitrate_for(&mut self, allocation: &Allocation, now: Instant) -> Option<(u64, u64)> {
+        let below = allocation.level != QualityLevel::Good && !self.alloc.audio_only();
+        if !below {
+            self.nudge = (false, None);
+        } else if self.nudge.1.is_none_or(|t| now >= t) {
+            self.nudge = (!self.nudge.0, Some(now + PROBE_NUDGE_EVERY));
+        }
+        let bitrate = (allocation.minimum_bps, allocation.desired_bps + u64::from(self.nudge.0) * PROBE_NUDGE_BPS);
+        (bitrate != self.bitrate).then(|| {
+            self.bitrate = bitrate;
+            bitrate
+        })
+    }
+
+    /// The `quality` message to send, if the level or the paused set changed and the last one is
+    /// at least [`QUALITY_GAP`] old.
+    fn quality_due(
+        &mut self,
+        level: QualityLevel,
+        paused: Vec<String>,
+        estimate_kbps: Option<u32>,
+        now: Instant,
+    ) -> Option<ServerMsg> {
+        let state = (level, paused);
+        if state == self.sent || self.sent_at.is_some_and(|t| now.saturating_duration_since(t) < QUALITY_GAP) {
+            return None;
+        }
+        let msg = ServerMsg::Quality { level: state.0, estimate_kbps, paused: state.1.clone() };
+        self.sent = state;
+        self.sent_at = Some(now);
+        Some(msg)
+    }
+}
+
+/// Sets each video DownTrack's target; returns the tracks that resume after a pause (they restart
+/// from a keyframe, see `start_viewer`).
+fn apply_targets(peer: &mut Peer, targets: &[(TrackId, Target)], estimate_kbps: Option<u32>) -> Vec<TrackId> {
+    let mut resumed = Vec::new();
+    let pid = peer.participant;
+    for (track, target) in targets {
+        for d in peer.downs.iter_mut().filter(|d| d.source == Some(*track) && d.kind == WireKind::Video) {
+            if d.target == *target {
+                continue;
+            }
+            tracing::debug!(participant = %pid, %track, from = ?d.target, to = ?target, estimate = ?estimate_kbps, "layer allocation");
+            let was_paused = d.target == Target::Paused;
+            d.target = *target;
+            if *target == Target::Paused {
+                // It restarts at a keyframe: of the layer then wanted, or (one stream) the GOP cache.
+                d.layer.reset();
+            } else if was_paused {
+                d.rebase.switch();
+                resumed.push(*track);
+            }
+        }
+    }
+    resumed
+}
+
+/// The mids of `peer`'s video m-lines that are paused now.
+fn paused_mids(peer: &Peer) -> Vec<String> {
+    peer.downs
+        .iter()
+        .filter(|d| d.kind == WireKind::Video && d.target == Target::Paused)
+        .filter_map(|d| match d.state {
+            DownState::Open(m) => Some(m.to_string()),
+            _ => None,
+        })
+        .collect()
 }
 
 impl Room {
@@ -92,72 +166,42 @@ impl Room {
             return;
         };
         let Some(peer) = peers.get(key) else { return };
-        let (mut audio, mut videos) = (0, Vec::new());
-        for d in peer.downs.iter().filter(|d| matches!(d.state, DownState::Open(_))) {
-            let Some(up) = d.source.and_then(|t| self.tracks.get(&t).map(|up| (t, up))) else { continue };
-            match d.kind {
-                WireKind::Audio => audio += 1,
-                WireKind::Video => {
-                    let (track, up) = up;
-                    videos.push(VideoTrack { track, priority: self.priority(up), layers: layers_of(up, now) });
-                }
-            }
-        }
+        let (audio, videos) = self.received_tracks(peer, now);
+        let browser = self.participants.get(&pid).is_some_and(|p| p.is_browser());
         let Some(b) = self.bandwidth.get_mut(&pid) else { return };
         let allocation = b.alloc.allocate(now, audio, &videos);
         let estimate_kbps = b.alloc.estimate().map(|e| u32::try_from(e / 1000).unwrap_or(u32::MAX));
-        let below = allocation.level != QualityLevel::Good && !b.alloc.audio_only();
-        if !below {
-            b.nudge = (false, None);
-        } else if b.nudge.1.is_none_or(|t| now >= t) {
-            b.nudge = (!b.nudge.0, Some(now + PROBE_NUDGE_EVERY));
-        }
-        let bitrate = (allocation.minimum_bps, allocation.desired_bps + u64::from(b.nudge.0) * PROBE_NUDGE_BPS);
+        let bitrate = b.bitrate_for(&allocation, now);
         let Some(peer) = peers.get_mut(key) else { return };
-        if bitrate != b.bitrate {
-            b.bitrate = bitrate;
-            peer.rtc.bwe().set_bitrate(Bitrate::bps(bitrate.0), Bitrate::bps(bitrate.1));
+        if let Some((minimum, desired)) = bitrate {
+            peer.rtc.bwe().set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired));
         }
-        let mut resumed = Vec::new();
-        for (track, target) in &allocation.targets {
-            for d in peer.downs.iter_mut().filter(|d| d.source == Some(*track) && d.kind == WireKind::Video) {
-                if d.target == *target {
-                    continue;
-                }
-                let was_paused = d.target == Target::Paused;
-                tracing::debug!(participant = %pid, %track, from = ?d.target, to = ?target, estimate = ?estimate_kbps, "layer allocation");
-                d.target = *target;
-                if *target == Target::Paused {
-                    // It restarts at a keyframe: of the layer then wanted, or (one stream) the GOP cache.
-                    d.layer.reset();
-                } else if was_paused {
-                    d.rebase.switch();
-                    resumed.push(*track);
-                }
-            }
-        }
-        let paused: Vec<String> = peer
-            .downs
-            .iter()
-            .filter(|d| d.kind == WireKind::Video && d.target == Target::Paused)
-            .filter_map(|d| match d.state {
-                DownState::Open(m) => Some(m.to_string()),
-                _ => None,
-            })
-            .collect();
-        let browser = self.participants.get(&pid).is_some_and(|p| p.is_browser());
-        let state = (allocation.level, paused);
-        if browser && state != b.sent && b.sent_at.is_none_or(|t| now.saturating_duration_since(t) >= QUALITY_GAP) {
-            tracing::info!(participant = %pid, level = ?state.0, estimate = ?estimate_kbps, paused = ?state.1, "quality");
-            let msg = ServerMsg::Quality { level: state.0, estimate_kbps, paused: state.1.clone() };
-            b.sent = state;
-            b.sent_at = Some(now);
+        let resumed = apply_targets(peer, &allocation.targets, estimate_kbps);
+        let quality = browser.then(|| b.quality_due(allocation.level, paused_mids(peer), estimate_kbps, now)).flatten();
+        if let Some(msg) = quality {
+            tracing::info!(participant = %pid, ?msg, "quality");
             self.signal(pid, msg);
         }
         peers.mark_dirty(key);
         for track in resumed {
             self.start_viewer(peers, track, key, now);
         }
+    }
+
+    /// What subscriber `peer` receives: how many audio tracks, and its video tracks with their
+    /// priority and measured layers.
+    fn received_tracks(&self, peer: &Peer, now: Instant) -> (usize, Vec<VideoTrack>) {
+        let (mut audio, mut videos) = (0, Vec::new());
+        for d in peer.downs.iter().filter(|d| matches!(d.state, DownState::Open(_))) {
+            let Some((track, up)) = d.source.and_then(|t| self.tracks.get(&t).map(|up| (t, up))) else { continue };
+            match d.kind {
+                WireKind::Audio => audio += 1,
+                WireKind::Video => {
+                    videos.push(VideoTrack { track, priority: self.priority(up), layers: layers_of(up, now) })
+                }
+            }
+        }
+        (audio, videos)
     }
 
     /// Slides and screen shares first, then the classroom box's camera, then everyone else's.
