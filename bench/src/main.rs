@@ -60,6 +60,10 @@ enum Cmd {
         /// where loss started measures the delay there.
         #[arg(long)]
         until_loss: bool,
+        /// Subscribers negotiate no transport-wide CC, so the hub runs no bandwidth estimate towards
+        /// them (as before issue 16): compare with a run without it for BWE's own cost.
+        #[arg(long)]
+        no_bwe: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -96,14 +100,16 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
-        Cmd::Fanout { subscribers, duration, ramp: true, max_subscribers, until_loss, common } => {
+        Cmd::Fanout { subscribers, duration, ramp: true, max_subscribers, until_loss, no_bwe, common } => {
             let _ = (subscribers, duration);
+            lectern_bench::peer::set_subscriber_twcc(!no_bwe);
             let cfg = ramp::Config { max_subscribers, hub_bin: common.hub_bin(), pin: !common.no_pin, until_loss };
             let report = ramp::run(&cfg, !common.no_janus)?;
             print!("{}", ramp::table(&report));
             write_json(common.json.as_deref(), &report)
         }
-        Cmd::Fanout { subscribers, duration, ramp: false, common, .. } => {
+        Cmd::Fanout { subscribers, duration, ramp: false, no_bwe, common, .. } => {
+            lectern_bench::peer::set_subscriber_twcc(!no_bwe);
             let mut cfg = fanout::Config::new(subscribers, Duration::from_secs(duration), common.hub_bin());
             cfg.pin = !common.no_pin;
             let report = fanout::run(&cfg, !common.no_janus)?;

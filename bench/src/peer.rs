@@ -2,11 +2,13 @@
 //! driven on the calling thread (blocking receive bounded by str0m's next timeout).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use str0m::media::{Direction, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
+use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
 /// A connected-or-connecting client.
@@ -33,12 +35,28 @@ pub fn init_crypto() {
     let _ = std::panic::catch_unwind(|| str0m::crypto::from_feature_flags().install_process_default());
 }
 
-/// A fresh `Rtc` with one host candidate on its own socket bound to `ip`.
-fn new_rtc(ip: IpAddr) -> anyhow::Result<(Rtc, UdpSocket, SocketAddr)> {
+/// Whether receiving peers this generator offers negotiate transport-wide CC (`--no-bwe` turns it
+/// off: the hub then has no feedback to estimate from, so it runs no bandwidth estimate towards them).
+static SUBSCRIBER_TWCC: AtomicBool = AtomicBool::new(true);
+
+/// `lectern-bench fanout --no-bwe`: see [`SUBSCRIBER_TWCC`].
+pub fn set_subscriber_twcc(on: bool) {
+    SUBSCRIBER_TWCC.store(on, Ordering::Relaxed);
+}
+
+/// A fresh `Rtc` with one host candidate on its own socket bound to `ip`; `twcc: false` leaves the
+/// transport-wide sequence number extension out of what it negotiates.
+fn new_rtc(ip: IpAddr, twcc: bool) -> anyhow::Result<(Rtc, UdpSocket, SocketAddr)> {
     init_crypto();
     let socket = UdpSocket::bind((ip, 0)).context("binding a client socket")?;
     let local = socket.local_addr()?;
-    let mut rtc = Rtc::builder().build(Instant::now());
+    let mut exts = ExtensionMap::empty();
+    for (id, ext) in ExtensionMap::standard().iter() {
+        if twcc || !matches!(ext, Extension::TransportSequenceNumber) {
+            exts.set(id, ext.clone());
+        }
+    }
+    let mut rtc = Rtc::builder().set_extension_map(exts).build(Instant::now());
     rtc.add_local_candidate(Candidate::host(local, "udp").context("host candidate")?);
     Ok((rtc, socket, local))
 }
@@ -87,7 +105,8 @@ impl Peer {
         dir: Direction,
         exchange: impl FnOnce(String) -> anyhow::Result<(String, Option<String>)>,
     ) -> anyhow::Result<(Self, Vec<Mid>)> {
-        let (mut rtc, socket, local) = new_rtc(ip)?;
+        let twcc = dir != Direction::RecvOnly || SUBSCRIBER_TWCC.load(Ordering::Relaxed);
+        let (mut rtc, socket, local) = new_rtc(ip, twcc)?;
         let mut api = rtc.sdp_api();
         let mids: Vec<Mid> = kinds.iter().map(|k| api.add_media(*k, dir, None, None, None)).collect();
         let (offer, pending) = api.apply().context("no offer to make")?;
@@ -99,7 +118,7 @@ impl Peer {
 
     /// Answers a server's offer (Janus offers to its subscribers); returns the peer and the answer SDP.
     pub fn answer(ip: IpAddr, offer: &str) -> anyhow::Result<(Self, String)> {
-        let (mut rtc, socket, local) = new_rtc(ip)?;
+        let (mut rtc, socket, local) = new_rtc(ip, true)?;
         let offer = str0m::change::SdpOffer::from_sdp_string(offer).context("offer SDP")?;
         let answer = rtc.sdp_api().accept_offer(offer).context("accepting the offer")?;
         Ok((Self { rtc, socket, local, buf: vec![0; 2000], leave: None, resource_url: None }, answer.to_sdp_string()))

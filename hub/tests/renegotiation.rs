@@ -10,11 +10,12 @@ use common::{Client, Net, ident};
 use lectern_hub::sfu::Command;
 use lectern_hub::store::Transport;
 use lectern_proto::classroom::ClassroomEvent;
-use lectern_proto::signal::{MediaKind as WireKind, ServerMsg, TrackInfo};
+use lectern_proto::signal::{MediaKind as WireKind, QualityLevel, ServerMsg, TrackInfo};
 use lectern_proto::{ParticipantId, Role, RoomId};
 use str0m::change::SdpOffer;
 use str0m::media::{Direction, MediaKind, Mid};
 use str0m::net::Protocol;
+use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Event, Rtc};
 use tokio::sync::{mpsc, oneshot};
 
@@ -26,6 +27,8 @@ struct Browser {
     offers: usize,
     tracks: Vec<TrackInfo>,
     seen: Vec<ServerMsg>,
+    /// Its subscribe connection negotiates transport-wide CC (so the hub runs an estimate towards it).
+    twcc: bool,
 }
 
 fn join(net: &mut Net, id: u64, role: Role) -> Browser {
@@ -34,7 +37,7 @@ fn join(net: &mut Net, id: u64, role: Role) -> Browser {
     let cmd = Command::Join { ident: ident("r", id, role, Transport::Browser), events: tx, reply };
     net.hub.handle_command(cmd, net.now);
     rx.try_recv().unwrap().unwrap();
-    Browser { pid: ParticipantId(id), events, sub: None, offers: 0, tracks: Vec::new(), seen: Vec::new() }
+    Browser { pid: ParticipantId(id), events, sub: None, offers: 0, tracks: Vec::new(), seen: Vec::new(), twcc: true }
 }
 
 /// Answers every subscribe offer the hub sent, as the browser app does.
@@ -43,7 +46,13 @@ fn answer_offers(net: &mut Net, b: &mut Browser) {
         if let ServerMsg::SubscribeOffer { sdp, tracks } = &msg {
             let idx = *b.sub.get_or_insert_with(|| {
                 let addr: SocketAddr = format!("10.0.2.{}:7000", b.pid.0).parse().unwrap();
-                let mut rtc = Rtc::builder().build(net.now);
+                let mut exts = ExtensionMap::empty();
+                for (id, ext) in ExtensionMap::standard().iter() {
+                    if b.twcc || !matches!(ext, Extension::TransportSequenceNumber) {
+                        exts.set(id, ext.clone());
+                    }
+                }
+                let mut rtc = Rtc::builder().set_extension_map(exts).build(net.now);
                 rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
                 net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid: Mid::from("0"), events: Vec::new() });
                 net.clients.len() - 1
@@ -148,4 +157,89 @@ fn a_viewer_never_gets_an_answer_path_to_publish_and_students_see_each_other() {
     net.run_until(Duration::from_secs(3), |n| {
         n.clients[publisher].events.iter().any(|e| matches!(e, Event::KeyframeRequest(_)))
     });
+}
+
+/// Writes 20 ms of the box's audio and a video frame (a keyframe every 30th), then lets 20 ms pass.
+fn box_media(net: &mut Net, dev: usize, mids: &[Mid], i: u64) {
+    use str0m::format::Codec;
+    use str0m::media::{Frequency, MediaTime};
+    let now = net.now;
+    let c = &mut net.clients[dev];
+    let w = c.rtc.writer(mids[0]).unwrap();
+    let pt = w.payload_params().next().unwrap().pt();
+    w.write(pt, now, MediaTime::new(i * 960, Frequency::FORTY_EIGHT_KHZ), vec![1; 80]).unwrap();
+    let w = c.rtc.writer(mids[1]).unwrap();
+    let pt = w.payload_params().find(|p| p.spec().codec == Codec::H264).unwrap().pt();
+    let mut frame = vec![0, 0, 0, 1, if i.is_multiple_of(30) { 0x65 } else { 0x41 }];
+    frame.resize(600, 0x22);
+    w.write(pt, now, MediaTime::new(i * 1800, Frequency::NINETY_KHZ), frame).unwrap();
+    net.run(2, Duration::from_millis(10));
+}
+
+/// Media frames the browser's subscribe connection received on m-lines of `kind`.
+fn frames_of(net: &Net, b: &Browser, kind: WireKind) -> usize {
+    let mids: Vec<Mid> = b.tracks.iter().filter(|t| t.kind == kind).map(|t| Mid::from(t.mid.as_str())).collect();
+    let sub = b.sub.expect("a subscribe connection");
+    net.clients[sub].events.iter().filter(|e| matches!(e, Event::MediaData(d) if mids.contains(&d.mid))).count()
+}
+
+fn set_audio_only(net: &mut Net, b: &Browser, on: bool) {
+    let room = RoomId::parse("r").unwrap();
+    net.hub.handle_command(Command::SetAudioOnly { room, participant: b.pid, audio_only: on }, net.now);
+}
+
+#[test]
+fn the_audio_only_toggle_pauses_video_keeps_audio_and_tells_the_browser() {
+    let mut net = Net::new();
+    let mut student = join(&mut net, 10, Role::Student);
+    // No estimate towards it (the in-memory net has no link to measure): only the toggle decides.
+    student.twcc = false;
+    let (dev, mids) =
+        net.connect_many_mids(&[MediaKind::Audio, MediaKind::Video], ident("r", 1, Role::Device, Transport::Whip));
+    net.run_until(Duration::from_secs(5), |n| n.connected(dev));
+    answer_offers(&mut net, &mut student);
+    let sub = student.sub.unwrap();
+    net.run_until(Duration::from_secs(5), |n| n.connected(sub));
+    let mut i = 0;
+    for _ in 0..100 {
+        box_media(&mut net, dev, &mids, i);
+        i += 1;
+    }
+    assert!(frames_of(&net, &student, WireKind::Video) > 20, "video flows before the toggle");
+
+    set_audio_only(&mut net, &student, true);
+    answer_offers(&mut net, &mut student);
+    let video_mid = student.tracks.iter().find(|t| t.kind == WireKind::Video).unwrap().mid.clone();
+    let told = student.seen.iter().any(|m| {
+        matches!(m, ServerMsg::Quality { level: QualityLevel::AudioOnly, paused, .. } if *paused == [video_mid.clone()])
+    });
+    assert!(told, "the browser is told its video is paused: {:?}", student.seen.last());
+    let (video, audio) = (frames_of(&net, &student, WireKind::Video), frames_of(&net, &student, WireKind::Audio));
+    for _ in 0..100 {
+        box_media(&mut net, dev, &mids, i);
+        i += 1;
+    }
+    answer_offers(&mut net, &mut student);
+    assert!(frames_of(&net, &student, WireKind::Video) <= video + 1, "no video while audio only");
+    assert!(frames_of(&net, &student, WireKind::Audio) >= audio + 90, "audio continues");
+
+    // Switched off: the video resumes (from a keyframe, after the allocator's hold) and the
+    // browser hears its quality is no longer audio only.
+    set_audio_only(&mut net, &student, false);
+    let video = frames_of(&net, &student, WireKind::Video);
+    for _ in 0..300 {
+        box_media(&mut net, dev, &mids, i);
+        i += 1;
+    }
+    answer_offers(&mut net, &mut student);
+    assert!(
+        frames_of(&net, &student, WireKind::Video) > video + 50,
+        "video resumed: {:?}",
+        student.seen.iter().filter(|m| matches!(m, ServerMsg::Quality { .. })).collect::<Vec<_>>()
+    );
+    let last = student.seen.iter().rev().find_map(|m| match m {
+        ServerMsg::Quality { level, paused, .. } => Some((*level, paused.clone())),
+        _ => None,
+    });
+    assert_eq!(last, Some((QualityLevel::Good, Vec::new())), "{:?}", student.seen);
 }

@@ -321,6 +321,52 @@ async fn lesson_exports_and_box_commands() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "the token is checked before the action");
 }
 
+#[tokio::test]
+async fn room_stats_refuse_precisely_and_describe_each_participant() {
+    let hub = hub().await;
+    let teacher = token("lab-1", Role::Teacher, 600);
+    let t = Some(teacher.as_str());
+    let r = hub.get("/api/rooms/lab-1/stats", None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    let r = hub.get("/api/rooms/lab-1/stats", Some(&token("lab-1", Role::Student, 600))).await;
+    assert_eq!((r.status, r.json()["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "a student");
+    let r = hub.get("/api/rooms/lab-1/stats", Some(&token("lab-2", Role::Teacher, 600))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "another room's teacher: {}", r.text);
+    let r = hub.get("/api/rooms/Lab%201/stats", t).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.json()["detail"].as_str().is_some_and(|d| d.starts_with("invalid room name")), "{}", r.text);
+    let r = hub.get("/api/rooms/lab-1/stats", t).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    assert_eq!(r.json()["detail"], "room 'lab-1' is not live on this hub");
+
+    // A box publishes audio and video, a viewer receives both.
+    let r = hub.post_sdp("/whip/lab-1", Some(&token("lab-1", Role::Device, 600)), &offer(Direction::SendOnly)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = hub.post_sdp("/whep/lab-1", Some(&token("lab-1", Role::Viewer, 600)), &offer(Direction::RecvOnly)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = hub.get("/api/rooms/lab-1/stats", Some(&token("lab-1", Role::Admin, 600))).await;
+    assert_eq!(r.status, StatusCode::OK, "an admin token: {}", r.text);
+    let r = hub.get("/api/rooms/lab-1/stats", t).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+    let body = r.json();
+    let people = body["participants"].as_array().expect("a participants array");
+    assert_eq!(people.len(), 2, "{body}");
+    let (boxed, viewer) = (&people[0], &people[1]);
+    assert_eq!(boxed["role"], "device", "{body}");
+    assert_eq!(boxed["tracks"], serde_json::json!([]), "a publisher receives nothing: {body}");
+    assert_eq!(viewer["role"], "viewer", "{body}");
+    for key in ["participantId", "name", "estimateKbps", "audioOnly", "paused", "lossPct", "tracks"] {
+        assert!(viewer.get(key).is_some(), "{key} missing: {body}");
+    }
+    assert_eq!((viewer["audioOnly"].as_bool(), viewer["paused"].as_u64()), (Some(false), Some(0)), "{body}");
+    assert_eq!(viewer["estimateKbps"], serde_json::Value::Null, "not connected: no estimate yet: {body}");
+    // Neither peer connects here, so no track flows yet (tests/simulcast.rs checks the tracks of
+    // connected ones).
+    assert_eq!(viewer["tracks"], serde_json::json!([]), "{body}");
+    assert_ne!(viewer["participantId"], boxed["participantId"]);
+}
+
 /// `(url, username, credential)` of each `rel="ice-server"` Link header.
 fn ice_links(h: &HeaderMap) -> Vec<(String, Option<String>, Option<String>)> {
     let param = |link: &str, name: &str| {

@@ -9,11 +9,12 @@ use std::time::Duration;
 use common::{Client, Net, ident};
 use lectern_hub::sfu::Command;
 use lectern_hub::store::Transport;
-use lectern_proto::Role;
+use lectern_proto::{ParticipantId, Role};
 use str0m::change::SdpAnswer;
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer};
 use str0m::net::Protocol;
+use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Event, Rtc};
 use tokio::sync::oneshot;
 
@@ -206,4 +207,129 @@ fn viewer_joining_right_after_a_top_layer_keyframe_starts_from_it_without_asking
         asked_before,
         "the cached keyframe served the viewer: no request went up"
     );
+}
+
+/// Layers small enough that the hub's own estimate on the simulated net (a few hundred kbit/s)
+/// carries the top one: about 160 and 50 kbit/s.
+const SMALL_TOP: (&str, usize, u8) = ("f", 600, 0xf0);
+const SMALL_LOW: (&str, usize, u8) = ("h", 150, 0x11);
+
+/// A WHEP viewer that negotiates no transport-wide sequence numbers (as aiortc): the hub cannot
+/// estimate towards it and goes by the REMB it sends.
+fn connect_remb_viewer(net: &mut Net, id: u64) -> usize {
+    let idx = net.clients.len();
+    let addr: SocketAddr = format!("10.0.1.{}:6000", idx + 1).parse().unwrap();
+    let mut exts = ExtensionMap::empty();
+    for (id, ext) in ExtensionMap::standard().iter() {
+        if !matches!(ext, Extension::TransportSequenceNumber) {
+            exts.set(id, ext.clone());
+        }
+    }
+    let mut rtc = Rtc::builder().set_extension_map(exts).build(net.now);
+    rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+    let mut api = rtc.sdp_api();
+    let mid = api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+    let (offer, pending) = api.apply().unwrap();
+    let (tx, mut rx) = oneshot::channel::<Result<SdpAnswer, _>>();
+    let ident = ident("r", id, Role::Viewer, Transport::Whep);
+    net.hub.handle_command(Command::Whep { ident, offer, reply: tx }, net.now);
+    let answer = rx.try_recv().expect("the core answers synchronously").expect("offer accepted");
+    rtc.sdp_api().accept_answer(pending, answer).unwrap();
+    net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid, events: Vec::new() });
+    idx
+}
+
+fn room_stats(net: &mut Net) -> lectern_proto::stats::RoomStats {
+    let (tx, mut rx) = oneshot::channel();
+    let room = lectern_proto::RoomId::parse("r").unwrap();
+    net.hub.handle_command(Command::Stats { room, reply: tx }, net.now);
+    rx.try_recv().expect("the core answers synchronously").expect("the room is live")
+}
+
+/// The viewer reports `bps` as its receive estimate (REMB).
+fn send_remb(net: &mut Net, viewer: usize, bps: u64) {
+    let c = &mut net.clients[viewer];
+    let mid = c.mid;
+    let mut api = c.rtc.direct_api();
+    let rx = api.stream_rx_by_mid(mid, None).expect("the viewer receives a stream");
+    rx.request_remb(str0m::bwe::Bitrate::bps(bps));
+}
+
+/// Sends frames of both small layers until the viewer's last frame is of `layer`; returns how many
+/// frames that took, failing after `max`.
+fn frames_until(net: &mut Net, publisher: &mut Publisher, viewer: usize, layer: u8, max: usize) -> usize {
+    for n in 0..max {
+        if last_received(net, viewer) == Some(layer) {
+            return n;
+        }
+        publisher.frame(net, &[SMALL_TOP, SMALL_LOW]);
+    }
+    panic!("the viewer did not get layer {layer:#x} within {max} frames: {:?}", last_received(net, viewer));
+}
+
+#[test]
+fn a_viewer_reporting_a_slow_link_gets_the_low_layer_and_the_top_one_once_it_recovers() {
+    let mut net = Net::new();
+    let (idx, mid) = connect_simulcast(&mut net, &["f", "h"]);
+    let viewer = connect_remb_viewer(&mut net, 2);
+    net.run_until(Duration::from_secs(5), |n| n.connected(idx) && n.connected(viewer));
+    let mut publisher = Publisher::new(idx, mid);
+    frames_until(&mut net, &mut publisher, viewer, SMALL_TOP.2, 90);
+    for _ in 0..30 {
+        publisher.frame(&mut net, &[SMALL_TOP, SMALL_LOW]);
+    }
+    assert_eq!(last_received(&net, viewer), Some(SMALL_TOP.2), "a fast link keeps the top layer");
+
+    // 120 kbit/s carries the low layer (and an audio reserve) but not the top one: down at the
+    // next allocation and the low layer's next keyframe, asked for at once.
+    send_remb(&mut net, viewer, 120_000);
+    let down = frames_until(&mut net, &mut publisher, viewer, SMALL_LOW.2, 60);
+    assert!(down <= 45, "down within 1.5 s: took {down} frames");
+    for _ in 0..30 {
+        publisher.frame(&mut net, &[SMALL_TOP, SMALL_LOW]);
+    }
+    assert_eq!(last_received(&net, viewer), Some(SMALL_LOW.2), "stays down while the link is slow");
+    let stats = room_stats(&mut net);
+    let v = stats.participants.iter().find(|p| p.participant_id == ParticipantId(2)).expect("the viewer");
+    assert_eq!(v.estimate_kbps, Some(120), "{stats:?}");
+    assert_eq!((v.tracks.len(), v.paused, v.audio_only), (1, 0, false), "{stats:?}");
+    let t = &v.tracks[0];
+    assert_eq!((t.rid.as_deref(), t.target_rid.as_deref(), t.paused), (Some("h"), Some("h"), false), "{stats:?}");
+    assert_eq!(t.from, ParticipantId(1));
+
+    // The link recovers: up again, but only after the estimate held for 3 s.
+    send_remb(&mut net, viewer, 5_000_000);
+    let up = frames_until(&mut net, &mut publisher, viewer, SMALL_TOP.2, 300);
+    assert!(up >= 85, "no upgrade before 3 s with headroom: took {up} frames");
+}
+
+#[test]
+fn absurd_remb_from_one_viewer_leaves_the_other_viewer_alone() {
+    let mut net = Net::new();
+    let (idx, mid) = connect_simulcast(&mut net, &["f", "h"]);
+    let forger = connect_remb_viewer(&mut net, 2);
+    let other = net.connect(MediaKind::Video, Direction::RecvOnly, ident("r", 3, Role::Viewer, Transport::Whep));
+    net.run_until(Duration::from_secs(5), |n| n.connected(idx) && n.connected(forger) && n.connected(other));
+    let mut publisher = Publisher::new(idx, mid);
+    frames_until(&mut net, &mut publisher, forger, SMALL_TOP.2, 90);
+    // (str0m decodes a REMB mantissa of 0 as 2^23 bit/s, so "zero" is sent as 1 kbit/s.)
+    send_remb(&mut net, forger, 1000);
+    // The lowest layer for the pause hold (4 s), then nothing.
+    for _ in 0..150 {
+        publisher.frame(&mut net, &[SMALL_TOP, SMALL_LOW]);
+    }
+    let before = received(&net, forger).len();
+    for _ in 0..60 {
+        publisher.frame(&mut net, &[SMALL_TOP, SMALL_LOW]);
+    }
+    assert_eq!(received(&net, forger).len(), before, "a REMB of (almost) 0 pauses the forger's own video");
+    assert_eq!(last_received(&net, other), Some(SMALL_TOP.2), "the other viewer keeps the top layer");
+    // 10 Gbit/s is clamped: the forger's video resumes, nothing breaks.
+    send_remb(&mut net, forger, 10_000_000_000);
+    let after = received(&net, forger).len();
+    for _ in 0..150 {
+        publisher.frame(&mut net, &[SMALL_TOP, SMALL_LOW]);
+    }
+    assert!(received(&net, forger).len() > after + 30, "resumed");
+    assert_eq!(last_received(&net, other), Some(SMALL_TOP.2));
 }

@@ -6,6 +6,7 @@ pub mod classroom;
 pub mod device;
 pub mod id;
 pub mod signal;
+pub mod stats;
 pub mod token;
 
 pub use id::{ParticipantId, RoomId, TrackId};

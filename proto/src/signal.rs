@@ -52,6 +52,11 @@ pub enum ClientMsg {
         kind: MediaKind,
         muted: bool,
     },
+    /// The student's "my connection is poor: audio only" toggle: the hub pauses all video towards
+    /// this participant until it is switched off again.
+    SetAudioOnly {
+        audio_only: bool,
+    },
     Leave,
 }
 
@@ -88,6 +93,15 @@ pub enum ServerMsg {
         participant_id: ParticipantId,
         kind: MediaKind,
         muted: bool,
+    },
+    /// What this participant's link carries, sent when the level or the paused set changes (at
+    /// most about once a second). `paused` are mids of the subscribe connection whose video the
+    /// hub does not send now (too slow a link, or the audio-only toggle).
+    Quality {
+        level: QualityLevel,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        estimate_kbps: Option<u32>,
+        paused: Vec<String>,
     },
     /// Something the browser sent was refused; `fatal` means the hub closes the socket next.
     Error {
@@ -138,6 +152,18 @@ pub struct TrackInfo {
 pub enum MediaKind {
     Audio,
     Video,
+}
+
+/// How well a participant receives video (see [`ServerMsg::Quality`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum QualityLevel {
+    /// Every video track on the layer it wants.
+    Good,
+    /// A lower layer (or fewer frames) somewhere.
+    Reduced,
+    /// All video paused: the link is too slow, or the user chose audio only.
+    AudioOnly,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,5 +221,21 @@ mod tests {
     fn server_messages_serialize_camel_case_fields() {
         let m = ServerMsg::ParticipantLeft { participant_id: ParticipantId(7) };
         assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"type":"participantLeft","participantId":7}"#);
+    }
+
+    #[test]
+    fn quality_and_audio_only_follow_the_wire_contract() {
+        let m =
+            ServerMsg::Quality { level: QualityLevel::AudioOnly, estimate_kbps: Some(250), paused: vec!["1".into()] };
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"type":"quality","level":"audioOnly","estimateKbps":250,"paused":["1"]}"#
+        );
+        let m = ServerMsg::Quality { level: QualityLevel::Good, estimate_kbps: None, paused: vec![] };
+        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"type":"quality","level":"good","paused":[]}"#);
+        let m: ClientMsg = serde_json::from_str(r#"{"type":"setAudioOnly","audioOnly":true}"#).unwrap();
+        assert_eq!(m, ClientMsg::SetAudioOnly { audio_only: true });
+        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"setAudioOnly","audioOnly":"yes"}"#).is_err());
+        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"setAudioOnly"}"#).is_err());
     }
 }

@@ -47,12 +47,14 @@ export const SCENARIOS = {
   },
   // The CI smoke: short, with a light ladder whose top layer is well above the cap.
   smoke: {
-    what: 'CI smoke: 8 s clear, then the student capped at 600 kbit/s for 12 s',
+    what: 'CI smoke: 8 s clear, the student capped at 600 kbit/s for 25 s, then 35 s clear again',
     ladder: {
-      main: { width: 640, height: 360, bitrate_kbps: 1200 },
+      // The top layer above the cap, yet low enough that the estimate on a loaded CI machine gets
+      // back to it (+20 % headroom) within the last phase.
+      main: { width: 640, height: 360, bitrate_kbps: 800 },
       layers: [{ width: 320, height: 180, bitrate_kbps: 150 }],
     },
-    phases: [clear(8), { name: 'cap600', sec: 12, set: { s1: ['rate=600'] } }],
+    phases: [clear(8), { name: 'cap600', sec: 25, set: { s1: ['rate=600'] } }, after(35)],
   },
 };
 

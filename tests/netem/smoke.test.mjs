@@ -1,7 +1,9 @@
-// CI smoke of the network test bed: `scripts/netem.sh smoke` (8 s clear, then the student capped at
-// 600 kbit/s for 12 s) must show that the bed works — media reaches the student in its namespace,
-// the cap is in effect, and nothing of the run is left afterwards. It asserts nothing about how
-// well the product copes (that is the baseline in docs/network.md). Needs root.
+// CI smoke of the network test bed: `scripts/netem.sh smoke` (8 s clear, the student capped at
+// 600 kbit/s for 25 s, then 35 s clear) must show that the bed works — media reaches the student in
+// its namespace, the cap is in effect, and nothing of the run is left afterwards — and that the hub
+// adapts to the student's link: under the cap its camera moves to the lower simulcast layer and keeps
+// playing, and the top layer returns once the cap is lifted (issue 16's CI scenario; the targets
+// themselves are measured by `scripts/netem.sh cap600` into docs/network.md). Needs root.
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -43,8 +45,8 @@ test('the network bed carries media, caps the student and leaves nothing behind'
     assert.equal(result.scenario, 'smoke', why);
     assert.equal(result.teardown, 'clean', why);
     assert.equal(res.code, 0, why);
-    const [clear, cap] = result.phases;
-    assert.deepEqual(result.phases.map((p) => p.name), ['clear', 'cap600'], why);
+    const [clear, cap, after] = result.phases;
+    assert.deepEqual(result.phases.map((p) => p.name), ['clear', 'cap600', 'after'], why);
 
     // Media flows: frames at the box's top layer, audio played out, well above the cap when clear.
     assert.ok(clear.videoFps >= 10, `video fps when clear: ${clear.videoFps}\n${why}`);
@@ -57,6 +59,13 @@ test('the network bed carries media, caps the student and leaves nothing behind'
     assert.equal(tbf.length, 2, `a tbf each way on the student's link: ${JSON.stringify(tbf)}`);
     assert.ok(tbf.every((q) => q.rate === '600Kbit'), JSON.stringify(tbf));
     assert.ok(tbf[0].dropped + tbf[0].overlimits > 0, `the downlink tbf never held a packet back: ${JSON.stringify(tbf)}`);
+
+    // The hub adapts: under the cap the student is moved to the lower layer (at its next keyframe)
+    // and video keeps coming; the top layer returns after the cap is lifted.
+    const low = result.ladder.layers[0].width;
+    assert.equal(cap.endWidth, low, `under the cap the student ends on the ${low}-wide layer\n${why}`);
+    assert.ok(cap.videoFps >= 5, `video keeps playing under the cap: ${cap.videoFps} fps\n${why}`);
+    assert.equal(after.endWidth, result.ladder.main.width, `the top layer returns after the cap\n${why}`);
 
     // Nothing of the run is left, checked here too, independently of the runner's own check.
     const left = spawnSync(path.join(REPO, 'tests/netem/topo.sh'), ['leftovers', RUN], { encoding: 'utf8' });

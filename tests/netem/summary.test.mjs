@@ -21,8 +21,16 @@ function run(seconds, { fps = 30, width = 1280, kbps = 1000, lost = 0, pc = 1, s
 
 test('a steady phase reports its frame rate, width, rate and no freeze', () => {
   const [p] = summarise(run(10), [{ name: 'clear', from: 0, to: 10 }]);
-  assert.deepEqual({ ...p }, { name: 'clear', from: 0, to: 10, videoFps: 30, maxWidth: 1280, freezeSec: 0,
-    audioConcealedPct: 0, kbps: 1000, relay: false, freezes: 0, pair: 'host/host', reconnects: 0, pageStates: 'connected' });
+  assert.deepEqual({ ...p }, { name: 'clear', from: 0, to: 10, videoFps: 30, maxWidth: 1280, endWidth: 1280, switchSec: null,
+    freezeSec: 0, audioConcealedPct: 0, kbps: 1000, relay: false, freezes: 0, pair: 'host/host', reconnects: 0, pageStates: 'connected' });
+});
+
+test('a layer switch inside a phase is timed from the phase start, and the width it ends on reported', () => {
+  const samples = run(10).map((s) => (s.t >= 7 ? { ...s, video: { ...s.video, frameWidth: 320 } } : s));
+  const [, capped] = summarise(samples, [{ name: 'clear', from: 0, to: 4 }, { name: 'cap', from: 4, to: 10 }]);
+  assert.equal(capped.switchSec, 3);
+  assert.equal(capped.endWidth, 320);
+  assert.equal(capped.maxWidth, 1280);
 });
 
 test('a stall still going on when the phase ends counts as frozen', () => {

@@ -11,6 +11,7 @@ pub mod lesson_api;
 pub mod pages;
 pub mod routes;
 pub mod rtc;
+pub mod stats;
 pub mod whip;
 
 use std::sync::{Arc, Mutex};

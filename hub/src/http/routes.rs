@@ -8,7 +8,7 @@ use axum::http::Method;
 use lectern_admin::routes::{Access, Entry, Route, entry, routes_of};
 
 use super::auth::TEACHERS;
-use super::{AppState, cors, device, lesson_api, pages, rtc, whip};
+use super::{AppState, cors, device, lesson_api, pages, rtc, stats, whip};
 use crate::whip::Flow;
 
 /// Every route the hub serves itself.
@@ -27,6 +27,8 @@ pub fn entries() -> Vec<Entry<Arc<AppState>>> {
         entry(M::OPTIONS, "/api/rooms/{room}/{file}", Anyone, cors::options_lesson_api),
         entry(M::GET, "/api/rooms/{room}/device", Bearer(TEACHERS), device::view),
         entry(M::OPTIONS, "/api/rooms/{room}/device", Anyone, cors::options_read_only),
+        entry(M::GET, "/api/rooms/{room}/stats", Bearer(TEACHERS), stats::room_stats),
+        entry(M::OPTIONS, "/api/rooms/{room}/stats", Anyone, cors::options_read_only),
         entry(M::GET, "/device/ws", DeviceOrEnrollment, device::upgrade),
         entry(M::POST, "/whip/{room}", Bearer(Flow::Whip.roles()), whip::whip_post),
         entry(M::OPTIONS, "/whip/{room}", Anyone, whip::options),

@@ -233,6 +233,10 @@ async fn on_message(st: &AppState, claims: &Claims, pid: ParticipantId, msg: Mes
             let _ = st.sfu.send(&room, Command::SetMuted { room: room.clone(), participant: pid, kind, muted });
             Ok(None)
         }
+        ClientMsg::SetAudioOnly { audio_only } => {
+            let _ = st.sfu.send(&room, Command::SetAudioOnly { room: room.clone(), participant: pid, audio_only });
+            Ok(None)
+        }
         ClientMsg::Leave => return Step::Leave,
     };
     match result {

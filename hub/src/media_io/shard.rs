@@ -80,6 +80,7 @@ impl Shard {
                 answer(reply, core.classroom(&room, participant, command, now))
             }
             Command::Report { room, reply } => answer(reply, core.report(&room, now)),
+            Command::Stats { room, reply } => answer(reply, core.stats(&room)),
             Command::PublishOffer { room, participant, offer, screen_mid, reply } => {
                 answer(reply, core.publish_offer(&room, participant, offer, screen_mid, now))
             }
@@ -94,6 +95,9 @@ impl Shard {
             }
             Command::SetMuted { room, participant, kind, muted } => {
                 core.set_muted(&room, participant, kind, muted, now)
+            }
+            Command::SetAudioOnly { room, participant, audio_only } => {
+                core.set_audio_only(&room, participant, audio_only, now)
             }
             Command::Leave { room, participant, reply } => {
                 let res = core.leave(&room, participant, now);

@@ -91,6 +91,11 @@ pub enum Command {
         room: RoomId,
         reply: Reply<LessonReport>,
     },
+    /// Per participant: link estimate, layers received, pauses, loss.
+    Stats {
+        room: RoomId,
+        reply: Reply<lectern_proto::stats::RoomStats>,
+    },
     PublishOffer {
         room: RoomId,
         participant: ParticipantId,
@@ -124,6 +129,12 @@ pub enum Command {
         participant: ParticipantId,
         kind: MediaKind,
         muted: bool,
+    },
+    /// The participant's "my connection is poor: audio only" toggle.
+    SetAudioOnly {
+        room: RoomId,
+        participant: ParticipantId,
+        audio_only: bool,
     },
     Leave {
         room: RoomId,

@@ -127,6 +127,11 @@ impl ShardCore {
         self.rooms.get(room).map(|r| r.lesson_report(now)).ok_or(SfuError::UnknownParticipant)
     }
 
+    /// Per participant of `room`: link estimate, layers received, pauses, loss.
+    pub fn stats(&self, room: &RoomId) -> Result<lectern_proto::stats::RoomStats, SfuError> {
+        self.rooms.get(room).map(|r| r.stats(&self.peers)).ok_or(SfuError::UnknownParticipant)
+    }
+
     /// A browser's (re)offer for its publish connection.
     pub fn publish_offer(
         &mut self,
@@ -167,6 +172,14 @@ impl ShardCore {
     pub fn set_muted(&mut self, room: &RoomId, participant: ParticipantId, kind: WireKind, muted: bool, now: Now) {
         let _ = self.in_room(room, now, |r, _| {
             r.set_muted(participant, kind, muted);
+            Ok(())
+        });
+    }
+
+    /// The participant's "audio only" toggle: no video towards it until switched off.
+    pub fn set_audio_only(&mut self, room: &RoomId, participant: ParticipantId, on: bool, now: Now) {
+        let _ = self.in_room(room, now, |r, peers| {
+            r.set_audio_only(peers, participant, on, now.mono);
             Ok(())
         });
     }

@@ -2,6 +2,7 @@
 //! [`core::ShardCore`] (transport and dispatch), then [`room::Room`] (the Room plane). The IO
 //! around it (threads, sockets, the clock, delivering what rooms report) is [`crate::media_io`].
 
+pub mod allocator;
 pub mod codec;
 pub mod command;
 pub mod core;

@@ -9,12 +9,14 @@ use std::time::Instant;
 
 use lectern_proto::signal::MediaKind as WireKind;
 use lectern_proto::{ParticipantId, RoomId, TrackId};
+use str0m::bwe::BweKind;
 use str0m::change::SdpPendingOffer;
 use str0m::media::{KeyframeRequest, MediaKind, Mid, Pt, Rid};
 use str0m::net::Protocol;
 use str0m::rtp::{RtpPacket, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
+use super::allocator::Target;
 use super::simulcast::DownLayer;
 
 /// Identifies a peer inside its shard.
@@ -71,6 +73,8 @@ pub struct DownTrack {
     pub started: bool,
     /// The layer received of a simulcast source.
     pub layer: DownLayer,
+    /// What the subscriber's bandwidth allocator chose for it (video).
+    pub target: Target,
     /// Its retransmission cache was sized (see `forward`).
     pub rtx_sized: bool,
 }
@@ -93,6 +97,7 @@ impl DownTrack {
             screen,
             started: false,
             layer: Default::default(),
+            target: Target::Best,
             rtx_sized: false,
         }
     }
@@ -171,6 +176,12 @@ pub enum PeerEvent {
         packet: RtpPacket,
     },
     KeyframeRequest(KeyframeRequest),
+    /// Subscribe peers: what the link towards the subscriber carries, in bits per second, from
+    /// the hub's own estimator (transport-wide CC) or the subscriber's REMB.
+    Estimate {
+        bps: u64,
+        remb: bool,
+    },
     /// ICE failed/disconnected or str0m reported an error: the peer is gone.
     Closed,
 }
@@ -203,6 +214,9 @@ pub struct Peer {
     pub screen_mid: Option<Mid>,
     /// When the connection (ICE and DTLS) came up; `None` while connecting.
     pub connected_at: Option<Instant>,
+    /// Subscribe peers: the fraction of packets lost towards the participant (0..1), from the
+    /// last receiver reports of any of its m-lines.
+    pub loss: Option<f32>,
     pub next_timeout: Instant,
 }
 
@@ -228,6 +242,7 @@ impl Peer {
             pending: None,
             screen_mid: None,
             connected_at: None,
+            loss: None,
             next_timeout: now,
         }
     }
@@ -290,6 +305,20 @@ impl Peer {
             }
             Event::KeyframeRequest(r) if self.direction == Direction::Subscribe => {
                 events.push(PeerEvent::KeyframeRequest(r))
+            }
+            Event::MediaEgressStats(s) if self.direction == Direction::Subscribe => {
+                if let Some(loss) = s.loss.filter(|l| l.is_finite()) {
+                    self.loss = Some(loss.clamp(0.0, 1.0));
+                }
+            }
+            Event::EgressBitrateEstimate(kind) if self.direction == Direction::Subscribe => {
+                // `as_u64` saturates: a forged REMB of NaN or a negative float reads as 0.
+                let (bps, remb) = match kind {
+                    BweKind::Twcc { estimate, .. } => (estimate.as_u64(), false),
+                    BweKind::Remb { estimate, .. } => (estimate.as_u64(), true),
+                    _ => return,
+                };
+                events.push(PeerEvent::Estimate { bps, remb });
             }
             _ => {}
         }

@@ -7,12 +7,21 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use lectern_proto::{ParticipantId, RoomId};
+use str0m::bwe::Bitrate;
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::{Extension, ExtensionMap};
+use str0m::rtp::ExtensionMap;
 use str0m::{Candidate, Input, Rtc};
 
 use super::peer::{Datagram, Direction, Peer, PeerEvent, PeerKey};
 use super::timer::Timers;
+
+/// Where the estimate towards a new subscriber starts: enough for the room camera's and the slides'
+/// top layers, so a student on a good link starts on the full picture (as before there was an
+/// estimate) and one on a slow link is moved down within the first second of feedback.
+const INITIAL_ESTIMATE: Bitrate = Bitrate::kbps(3000);
+
+/// How often a subscriber's send statistics (loss) are refreshed.
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A peer that has not connected this long after its offer/answer is dropped.
 const CONNECT_DEADLINE: Duration = Duration::from_secs(30);
@@ -76,10 +85,19 @@ impl PeerTable {
     pub fn create(&mut self, room: &RoomId, participant: ParticipantId, direction: Direction, now: Instant) -> PeerKey {
         // RTP mode: packets in, packets out. str0m still does ICE, DTLS, SRTP, RTCP and NACK/RTX
         // from its send buffers, but no frame reassembly and repacketizing per subscriber.
+        // Towards subscribers the hub runs str0m's send-side estimator (transport-wide CC, with
+        // probing) so the allocator can choose layers that fit each subscriber's link.
+        let bwe = (direction == Direction::Subscribe).then_some(INITIAL_ESTIMATE);
+        // Subscribers' loss (from their receiver reports) is read for the room's stats.
+        let stats = (direction == Direction::Subscribe).then_some(STATS_INTERVAL);
         let rtc = Rtc::builder()
+            .enable_bwe(bwe)
+            .set_stats_interval(stats)
             .set_rtp_mode(true)
             .set_ice_lite(true)
-            .set_extension_map(extensions(direction))
+            // Chrome's standard set, transport-wide sequence numbers included: publishers' estimate
+            // runs on the hub's feedback, the hub's estimate towards subscribers on theirs.
+            .set_extension_map(ExtensionMap::standard())
             .clear_codecs()
             .enable_opus(true, false)
             .enable_h264(true)
@@ -224,20 +242,4 @@ impl PeerTable {
     pub fn swap_datagrams(&mut self, into: &mut Vec<Datagram>) {
         std::mem::swap(&mut self.out, into);
     }
-}
-
-/// The RTP header extensions a peer negotiates. Publishers keep Chrome's standard set: their
-/// send-side bandwidth estimate runs on the hub's transport-wide feedback. Subscribers drop
-/// transport-wide sequence numbers and abs-send-time: the hub runs no bandwidth estimate towards
-/// them, so that feedback (about ten RTCP packets a second per subscriber, each decrypted and
-/// matched against every packet sent) would be work for nothing.
-fn extensions(direction: Direction) -> ExtensionMap {
-    let mut exts = ExtensionMap::empty();
-    for (id, ext) in ExtensionMap::standard().iter() {
-        let feedback = matches!(ext, Extension::TransportSequenceNumber | Extension::AbsoluteSendTime);
-        if direction == Direction::Publish || !feedback {
-            exts.set(id, ext.clone());
-        }
-    }
-    exts
 }

@@ -14,8 +14,9 @@
 //! A viewer that starts while the best layer's last keyframe is recent starts from that layer's
 //! cached keyframe (`gop`), like a viewer of a single-stream track.
 //!
-//! Today every subscriber is asked for the track's best layer; choosing per subscriber (by its
-//! bandwidth) only changes what is passed as `wanted`.
+//! Which layer a subscriber *wants* is the allocator's choice (see `allocator`), from the layers
+//! that flow ([`LayerChooser::flowing`]) and their measured rates ([`RateMeter`]); without an
+//! estimate it wants the best.
 
 use std::time::{Duration, Instant};
 
@@ -47,11 +48,53 @@ struct LayerStat {
     bytes: u64,
     /// Bytes in the last complete window.
     last_window: u64,
+    meter: RateMeter,
+}
+
+/// A stream's bit rate, smoothed over [`WINDOW`]s so that a keyframe burst does not look like a
+/// new rate (what the allocator compares with a subscriber's estimate).
+#[derive(Debug, Clone, Default)]
+pub struct RateMeter {
+    window_start: Option<Instant>,
+    bytes: u64,
+    /// Smoothed, bits per second; 0 before the first full window.
+    bps: u64,
+    last_seen: Option<Instant>,
+}
+
+impl RateMeter {
+    /// `bytes` (on the wire, roughly) arrived.
+    pub fn observe(&mut self, bytes: usize, now: Instant) {
+        if !self.flowing(now) {
+            *self = Self::default(); // back after a pause: the old rate says nothing about now
+        }
+        let start = *self.window_start.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed >= WINDOW {
+            let ms = elapsed.as_millis().max(1) as u64;
+            let rate = self.bytes.saturating_mul(8_000) / ms;
+            // A quarter of each new window: a 2 s GOP's keyframe moves the rate by little.
+            self.bps = if self.bps == 0 { rate } else { (self.bps * 3 + rate) / 4 };
+            self.bytes = 0;
+            self.window_start = Some(now);
+        }
+        self.bytes += bytes as u64;
+        self.last_seen = Some(now);
+    }
+
+    fn flowing(&self, now: Instant) -> bool {
+        self.last_seen.is_some_and(|t| now.saturating_duration_since(t) < STALE)
+    }
+
+    /// The rate now; `None` if nothing arrived within [`STALE`] or no window is complete yet.
+    pub fn bps(&self, now: Instant) -> Option<u64> {
+        self.flowing(now).then_some(self.bps).filter(|b| *b > 0)
+    }
 }
 
 impl LayerStat {
     fn new(rid: Rid, now: Instant) -> Self {
-        Self { rid, last_seen: now, window_start: now, bytes: 0, last_window: 0 }
+        Self { rid, last_seen: now, window_start: now, bytes: 0, last_window: 0, meter: RateMeter::default() }
     }
 
     /// The current window counts as soon as it beats the last: a layer that starts (or comes
@@ -91,6 +134,7 @@ impl LayerChooser {
         }
         stat.bytes += bytes as u64;
         stat.last_seen = now;
+        stat.meter.observe(bytes, now);
         let best = self.choose(now);
         self.best = Some(best);
         best
@@ -99,6 +143,14 @@ impl LayerChooser {
     /// The best layer as of the last packet; `None` before any arrived.
     pub fn best(&self) -> Option<Rid> {
         self.best
+    }
+
+    /// The layers flowing now with their measured rates (bits per second), lowest first.
+    pub fn flowing(&self, now: Instant) -> Vec<(Rid, u64)> {
+        let mut layers: Vec<(Rid, u64)> =
+            self.layers.iter().filter_map(|l| Some((l.rid, l.meter.bps(now).filter(|_| l.flowing(now))?))).collect();
+        layers.sort_by_key(|(_, bps)| *bps);
+        layers
     }
 
     fn choose(&self, now: Instant) -> Rid {
@@ -150,6 +202,12 @@ impl DownLayer {
     /// from here on, as if it had switched at that keyframe.
     pub fn start_on(&mut self, track: TrackId, rid: Rid) {
         self.current = Some((track, rid));
+    }
+
+    /// Forgets the layer forwarded (its track was paused for this subscriber): forwarding starts
+    /// again only at a keyframe of the layer then wanted.
+    pub fn reset(&mut self) {
+        *self = Self::default();
     }
 
     /// Whether the publisher must be asked for a keyframe on `wanted`: true once each time this
@@ -251,6 +309,33 @@ mod tests {
         assert_eq!(d.on_packet(TRACK, f, f, true), Verdict::Switch);
         assert_eq!(d.on_packet(TrackId(2), f, f, false), Verdict::Skip, "waits for the other track's keyframe");
         assert_eq!(d.on_packet(TrackId(2), f, f, true), Verdict::Switch);
+    }
+
+    #[test]
+    fn flowing_layers_come_lowest_rate_first_with_their_measured_rates() {
+        let t0 = Instant::now();
+        let mut c = LayerChooser::default();
+        // 1200 and 300 bytes per 10 ms: 960 and 240 kbit/s.
+        feed(&mut c, t0, 3000 * MS, &[("f", 1200), ("h", 300)]);
+        let now = t0 + 2990 * MS;
+        let layers = c.flowing(now);
+        assert_eq!(layers.iter().map(|l| l.0).collect::<Vec<_>>(), vec![rid("h"), rid("f")]);
+        assert!((230_000..=250_000).contains(&layers[0].1), "{layers:?}");
+        assert!((930_000..=990_000).contains(&layers[1].1), "{layers:?}");
+        assert!(c.flowing(now + STALE).is_empty(), "nothing flows after a second of silence");
+    }
+
+    #[test]
+    fn a_keyframe_burst_moves_the_measured_rate_by_little() {
+        let t0 = Instant::now();
+        let mut m = RateMeter::default();
+        for i in 0..300u32 {
+            // 100 kbit/s, and a 25 kB keyframe every 2 s (at 1 s and 3 s).
+            let extra = if i % 200 == 100 { 25_000 } else { 0 };
+            m.observe(125 + extra, t0 + 10 * MS * i);
+        }
+        let bps = m.bps(t0 + 2990 * MS).expect("flowing");
+        assert!(bps < 300_000, "{bps}");
     }
 
     #[test]

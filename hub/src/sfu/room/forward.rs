@@ -14,6 +14,7 @@ use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 
 use super::Room;
 use super::participant::UpTrack;
+use crate::sfu::allocator::Target;
 use crate::sfu::codec;
 use crate::sfu::gop::Cached;
 use crate::sfu::keyframe::KeyframeThrottle;
@@ -36,6 +37,9 @@ const RTX_AGE: Duration = Duration::from_secs(1);
 const RTX_PACKETS: usize = 1024;
 /// str0m's default: queued resends are dropped once they exceed this share of what is sent.
 const RTX_RATIO_CAP: f32 = 0.15;
+/// Bytes a media packet costs on the wire beyond its payload (RTP header and extensions, SRTP tag,
+/// UDP/IP): counted into measured rates so they compare with a subscriber's estimate.
+const RTP_OVERHEAD: usize = 60;
 
 impl Room {
     /// Forwards one RTP packet of publish m-line `mid` to every subscriber's open m-line carrying
@@ -57,8 +61,12 @@ impl Room {
         let Some(params) = peer.rtc.codec_config().find(|p| p.pt() == pt_in).copied() else { return };
         let Some(up) = self.tracks.get_mut(&track) else { return };
         let keyframe = up.kind == MediaKind::Video && codec::starts_keyframe(params.spec().codec, &packet.payload);
-        // Of a simulcast track, the layer subscribers should receive.
-        let wanted = rid.map(|r| (r, up.layers.observe(r, packet.payload.len(), now)));
+        // Of a simulcast track, the best layer (what subscribers without an allocation receive).
+        let wire = packet.payload.len() + RTP_OVERHEAD;
+        let wanted = rid.map(|r| (r, up.layers.observe(r, wire, now)));
+        if rid.is_none() && up.kind == MediaKind::Video {
+            up.rate.observe(wire, now);
+        }
         // Another layer's keyframe does not answer a request for the wanted one.
         if keyframe && wanted.is_none_or(|(r, w)| r == w) {
             up.keyframe.keyframe_seen();
@@ -83,7 +91,7 @@ impl Room {
             ext: media_ext(ext),
             payload: &packet.payload,
             received: packet.timestamp,
-            layer: wanted.map(|(rid, wanted)| Layer { rid, wanted, keyframe }),
+            layer: wanted.map(|(rid, best)| Layer { rid, best, keyframe }),
         };
         if kind == MediaKind::Video {
             cache_for_replay(up, rid, pt_in, keyframe, &out, now);
@@ -120,6 +128,10 @@ impl Room {
             return;
         }
         let connected = peer.connected();
+        let paused = peer.downs.iter().filter(|d| d.source == Some(track)).all(|d| d.target == Target::Paused);
+        if paused {
+            return; // nothing to start until the allocator resumes it (and calls this again)
+        }
         if self.replay_gop(peers, track, sub, now) {
             peers.mark_dirty(sub);
         } else {
@@ -134,8 +146,12 @@ impl Room {
 
     fn replay_gop(&mut self, peers: &mut PeerTable, track: TrackId, sub: PeerKey, now: Instant) -> bool {
         let Some(up) = self.tracks.get(&track) else { return false };
-        // A viewer of a simulcast track starts on the best layer (see `simulcast`).
-        let rid = up.layers.best();
+        // A viewer of a simulcast track starts on the layer allocated to it, else the best (see `simulcast`).
+        let target = peers.get(sub).and_then(|p| p.downs.iter().find(|d| d.source == Some(track))).map(|d| d.target);
+        let rid = match target {
+            Some(Target::Layer(Some(r))) => Some(r),
+            _ => up.layers.best(),
+        };
         let Some(cached) = up.gops.replay(rid, now) else { return false };
         let Some(publisher) = peers.get(up.peer) else { return false };
         let config = publisher.rtc.codec_config();
@@ -213,12 +229,17 @@ impl Room {
     }
 
     /// The layers of `track` a keyframe request should reach: the one each subscriber receives
-    /// and the one they are moving to. Empty for a track without layers.
+    /// and the one it is moving to (the best, or the one allocated to it). Empty for a track
+    /// without layers.
     fn layers_in_use(&self, peers: &PeerTable, track: TrackId) -> Vec<Rid> {
         let Some(best) = self.tracks.get(&track).and_then(|up| up.layers.best()) else { return Vec::new() };
         let mut rids = vec![best];
         let downs = self.subscriber_peers().filter_map(|k| peers.get(k)).flat_map(|p| p.downs.iter());
-        for rid in downs.filter_map(|d| d.layer.receiving(track)) {
+        let targets = |d: &DownTrack| match d.target {
+            Target::Layer(Some(r)) if d.source == Some(track) => Some(r),
+            _ => None,
+        };
+        for rid in downs.flat_map(|d| [d.layer.receiving(track), targets(d)]).flatten() {
             if !rids.contains(&rid) {
                 rids.push(rid);
             }
@@ -280,14 +301,15 @@ struct Outgoing<'a> {
     ext: ExtensionValues,
     payload: &'a Arc<[u8]>,
     received: Instant,
-    /// Of a simulcast track: this packet's layer and the one subscribers should receive.
+    /// Of a simulcast track: this packet's layer and the track's best.
     layer: Option<Layer>,
 }
 
 #[derive(Clone, Copy)]
 struct Layer {
     rid: Rid,
-    wanted: Rid,
+    /// What a subscriber without an allocation receives.
+    best: Rid,
     /// The packet starts a keyframe (of its layer).
     keyframe: bool,
 }
@@ -343,10 +365,14 @@ fn write_down(
     let Some(layer_keyframe) = live else {
         return write_to(rtc, down, key, track, media, out);
     };
-    if media.nackable && !down.started {
+    if media.nackable && (!down.started || down.target == Target::Paused) {
         return false;
     }
-    if let Some(Layer { rid, wanted, keyframe }) = out.layer {
+    if let Some(Layer { rid, best, keyframe }) = out.layer {
+        let wanted = match down.target {
+            Target::Layer(Some(r)) => r,
+            _ => best,
+        };
         let verdict = down.layer.on_packet(track, rid, wanted, keyframe);
         // After the verdict: a packet that just switched layers needs no request.
         *layer_keyframe |= down.layer.needs_keyframe(track, wanted);

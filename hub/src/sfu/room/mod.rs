@@ -9,7 +9,9 @@
 //! - `subscription`: which published tracks flow to whom, and the offers that say so.
 //! - `forward`: the packet path and keyframe requests.
 //! - `return_feed`: the classroom box's switched slots.
+//! - `bandwidth`: each subscriber's estimate and layer allocation.
 
+mod bandwidth;
 mod forward;
 mod lesson;
 mod membership;
@@ -73,6 +75,10 @@ pub struct Room {
     /// Subscribers that just connected, with when they may be given media (see
     /// [`START_DELAY`](forward::START_DELAY)).
     viewer_starts: Vec<(Instant, TrackId, PeerKey)>,
+    /// Per subscriber with an estimate (or the audio-only toggle): its allocator.
+    bandwidth: BTreeMap<ParticipantId, bandwidth::SubscriberBandwidth>,
+    /// When the allocations are next re-run; `None` while no subscriber has an estimate.
+    next_allocation: Option<Instant>,
     out: Vec<RoomOutput>,
 }
 
@@ -89,6 +95,8 @@ impl Room {
             waiting: BTreeMap::new(),
             empty_since: None,
             viewer_starts: Vec::new(),
+            bandwidth: BTreeMap::new(),
+            next_allocation: None,
             out: Vec::new(),
         }
     }
@@ -116,10 +124,11 @@ impl Room {
     /// [`start_due_viewers`](Self::start_due_viewers) has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
         let throttles = self.tracks.values().filter_map(|t| t.keyframe.next_deadline());
-        throttles.chain(self.viewer_starts.iter().map(|s| s.0)).min()
+        throttles.chain(self.viewer_starts.iter().map(|s| s.0)).chain(self.next_allocation).min()
     }
 
-    /// Time passed: deferred keyframe requests go upstream, return feeds are re-chosen.
+    /// Time passed: deferred keyframe requests go upstream, return feeds are re-chosen,
+    /// subscribers' layers re-allocated.
     pub fn on_timeout(&mut self, peers: &mut PeerTable, now: Now) {
         let due: Vec<TrackId> =
             self.tracks.iter_mut().filter_map(|(id, t)| t.keyframe.poll(now.mono).then_some(*id)).collect();
@@ -127,6 +136,7 @@ impl Room {
             self.keyframe_upstream(peers, track);
         }
         self.select_return_feeds(peers, now.mono);
+        self.allocate_due(peers, now.mono);
     }
 
     /// Gives media to subscribers whose start was deferred until now. Called after the shard
@@ -164,6 +174,7 @@ impl Room {
             },
             PeerEvent::Rtp { mid, rid, packet } => self.forward(peers, key, mid, rid, packet, now.mono),
             PeerEvent::KeyframeRequest(req) => self.on_keyframe_request(peers, key, req, now.mono),
+            PeerEvent::Estimate { bps, remb } => self.on_estimate(pid, bps, remb, now.mono),
             PeerEvent::Closed => self.on_peer_closed(peers, key, pid, now),
         }
     }

@@ -10,7 +10,7 @@ use crate::sfu::command::Ident;
 use crate::sfu::gop::TrackGops;
 use crate::sfu::keyframe::KeyframeThrottle;
 use crate::sfu::peer::PeerKey;
-use crate::sfu::simulcast::LayerChooser;
+use crate::sfu::simulcast::{LayerChooser, RateMeter};
 use crate::store::Transport;
 
 pub(super) struct Participant {
@@ -38,6 +38,8 @@ pub(super) struct UpTrack {
     pub screen: bool,
     /// Which simulcast layer is best to forward (unused for a single-stream track).
     pub layers: LayerChooser,
+    /// The rate of a single-stream video track (a simulcast track's layers measure their own).
+    pub rate: RateMeter,
 }
 
 impl UpTrack {
@@ -51,6 +53,7 @@ impl UpTrack {
             gops: Default::default(),
             screen,
             layers: Default::default(),
+            rate: Default::default(),
         }
     }
 }
