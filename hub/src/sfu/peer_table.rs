@@ -22,6 +22,8 @@ const INITIAL_ESTIMATE: Bitrate = Bitrate::kbps(3000);
 
 /// How often a subscriber's send statistics (loss) are refreshed.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
+/// Receiver reports to publishers: their uplink adaptation reads loss from these.
+const PUBLISHER_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A peer that has not connected this long after its offer/answer is dropped.
 const CONNECT_DEADLINE: Duration = Duration::from_secs(30);
@@ -90,7 +92,15 @@ impl PeerTable {
         let bwe = (direction == Direction::Subscribe).then_some(INITIAL_ESTIMATE);
         // Subscribers' loss (from their receiver reports) is read for the room's stats.
         let stats = (direction == Direction::Subscribe).then_some(STATS_INTERVAL);
+        // str0m reports on a stream without retransmission (all of the classroom box's) every 5 s,
+        // as for audio. The box cuts its bitrate from these reports' loss: once a second lets it
+        // react to a congested uplink in about 2 s instead of 2-7 (docs/uplink.md).
+        let report_every = match direction {
+            Direction::Publish => PUBLISHER_REPORT_INTERVAL,
+            Direction::Subscribe => Duration::from_secs(5),
+        };
         let rtc = Rtc::builder()
+            .set_rtcp_report_interval_audio(report_every)
             .enable_bwe(bwe)
             .set_stats_interval(stats)
             .set_rtp_mode(true)
