@@ -31,7 +31,7 @@ impl RtcSocket {
         let (ws, _) = tungstenite::client::client(format!("ws://{host}/rtc"), stream)
             .map_err(|e| anyhow::anyhow!("/rtc handshake: {e}"))?;
         let mut s = Self { ws, pending: VecDeque::new() };
-        s.send(&ClientMsg::Join { token: token.to_owned(), name: None, passcode: None })?;
+        s.send(&ClientMsg::Join { token: token.to_owned(), name: None, passcode: None, resume: None })?;
         s.wait_for("joined")?;
         s.ws.get_mut().set_nonblocking(true).context("non-blocking socket")?;
         Ok(s)

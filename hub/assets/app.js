@@ -245,8 +245,20 @@ function startCall(tok, guest = null) {
     return config;
   }
 
+  /** A new session starts from nothing: the last socket's media, people and classroom state go. */
+  function freshSession() {
+    teardown();
+    store.reset();
+    restarter = newRestarter(session);
+  }
+
   function onJoined(msg, mySession) {
     clearTimeout(joinTimer);
+    if (msg.resumed && (publisher || subscriber)) {
+      onResumed(msg);
+      return;
+    }
+    freshSession();
     gate.hide();
     iceServers = Array.isArray(msg.iceServers) ? msg.iceServers : [];
     if (lectern.forceRelay && !iceServers.some((s) => [].concat(s.urls).some((u) => /^turns?:/.test(u)))) {
@@ -264,6 +276,30 @@ function startCall(tok, guest = null) {
     const canPublish = PUBLISHING_ROLES.has(msg.role);
     ui.setCanPublish(canPublish);
     if (canPublish) startPublishing(mySession);
+  }
+
+  /**
+   * The hub gave this new socket our participant back (the old socket died with a network
+   * change): same place in the lesson, same media connections. Catch up on who is here and on the
+   * classroom (its `state` follows), and restart ICE on the connections, whose path may have changed.
+   */
+  function onResumed(msg) {
+    gate.hide();
+    iceServers = Array.isArray(msg.iceServers) ? msg.iceServers : iceServers;
+    signal.markJoined();
+    store.reset();
+    const here = new Set((msg.participants || []).map((p) => p.id));
+    for (const id of Object.keys(lectern.participants).map(Number)) {
+      if (!here.has(id)) {
+        delete lectern.participants[id];
+        ui.removeParticipant(id);
+      }
+    }
+    for (const p of msg.participants || []) addParticipant(p);
+    lesson.peopleChanged();
+    setState('connected', `Connected as ${msg.name || 'guest'}`);
+    for (const pc of [lectern.publishPc, lectern.subscribePc]) if (pc) restarter?.watch(pc);
+    restarter?.restart('resumed on a new socket');
   }
 
   function addParticipant(p) {
@@ -295,6 +331,7 @@ function startCall(tok, guest = null) {
       case 'waiting':
         // In the lobby: the socket stays open and `joined` follows when a teacher admits us.
         clearTimeout(joinTimer);
+        if (publisher || subscriber) freshSession();
         signal.markJoined();
         store.apply(msg);
         setState('waiting', 'Waiting for the teacher to let you in…');
@@ -351,8 +388,8 @@ function startCall(tok, guest = null) {
 
   const signal = new Signal(tok, {
     onSession(s) {
-      teardown();
-      store.reset();
+      // What the last socket built is replaced once the hub answers (`joined` or `waiting`): until
+      // then the hub may still hold us, and closing our media would tell it we left.
       session = s;
       restarter = newRestarter(s);
       quality.reset();
@@ -367,7 +404,11 @@ function startCall(tok, guest = null) {
     onDrop({ delayMs, everConnected, opened }) {
       clearTimeout(joinTimer);
       session = null;
-      teardown();
+      // The media connections stay up meanwhile: if the hub still has us, the next socket resumes
+      // this participant (see Signal.resume) and only then are they replaced. Closing them now
+      // would tell the hub we left. ICE restarts need a socket: none until then.
+      restarter?.close();
+      restarter = null;
       const secs = Math.round(delayMs / 1000);
       const unreachable = !opened && (!everConnected || lectern.state === 'reconnecting');
       setState('reconnecting', unreachable

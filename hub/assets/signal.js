@@ -46,6 +46,9 @@ export class Signal {
     this.joinedAt = 0;
     this.stopped = false;
     this.timer = null;
+    // From `joined`: who this page is and its key, so a new socket stays the same participant
+    // (same place in the lesson, nobody sees it leave) instead of joining afresh.
+    this.resume = null;
   }
 
   start() {
@@ -56,6 +59,7 @@ export class Signal {
   /** Stop for good (leave or terminal error): no reconnect. */
   stop() {
     this.stopped = true;
+    this.resume = null;
     clearTimeout(this.timer);
     this.timer = null;
     if (this.ws) {
@@ -120,6 +124,7 @@ export class Signal {
       const join = { type: 'join', token: this.token };
       if (this.name) join.name = this.name;
       if (this.passcode) join.passcode = this.passcode;
+      if (this.resume) join.resume = this.resume;
       session.send(join);
       this.cb.onSession?.(session);
     });
@@ -137,6 +142,9 @@ export class Signal {
         this.stop();
         this.cb.onTerminal?.(msg);
         return;
+      }
+      if (msg && msg.type === 'joined' && typeof msg.resumeKey === 'string') {
+        this.resume = { participantId: msg.participantId, key: msg.resumeKey };
       }
       if (msg && FINAL_TYPES.has(msg.type)) {
         this.stop();

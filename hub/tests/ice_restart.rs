@@ -39,7 +39,8 @@ struct Browser {
 fn join(net: &mut Net, id: u64) -> Browser {
     let (tx, events) = mpsc::unbounded_channel();
     let (reply, mut rx) = oneshot::channel();
-    let cmd = Command::Join { ident: ident("r", id, Role::Student, Transport::Browser), events: tx, reply };
+    let ident = ident("r", id, Role::Student, Transport::Browser);
+    let cmd = Command::Join { ident, events: tx, socket: test_socket(), reply };
     net.hub.handle_command(cmd, net.now);
     rx.try_recv().unwrap().unwrap();
     Browser { pid: ParticipantId(id), events, sub: None, offer_ufrags: Vec::new(), seen: Vec::new() }
@@ -162,4 +163,15 @@ fn a_restart_waits_for_the_outstanding_offer_and_needs_a_participant() {
     answer_offers(&mut net, &mut b);
     restart_subscribe(&mut net, b.pid).unwrap();
     assert_eq!(restart_subscribe(&mut net, ParticipantId(99)), Err(SfuError::UnknownParticipant));
+}
+
+/// A browser's socket as the `/rtc` task would name it.
+fn test_socket() -> lectern_hub::sfu::Socket {
+    lectern_hub::sfu::Socket { id: rand_id(), resume_key: "test-key".to_owned() }
+}
+
+fn rand_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }

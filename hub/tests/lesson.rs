@@ -27,7 +27,7 @@ fn join(net: &mut Net, id: u64, role: Role, guest: bool) -> mpsc::UnboundedRecei
     let mut who = ident("r", id, role, Transport::Browser);
     who.guest = guest;
     who.subject = format!("subject-{id}");
-    net.hub.handle_command(Command::Join { ident: who, events: tx, reply }, net.now);
+    net.hub.handle_command(Command::Join { ident: who, events: tx, socket: test_socket(), reply }, net.now);
     r.try_recv().unwrap().unwrap();
     rx
 }
@@ -152,7 +152,7 @@ fn a_removed_student_is_refused_when_rejoining_with_the_same_identity() {
     let (reply, mut r) = oneshot::channel();
     let mut again = ident("r", 3, Role::Student, Transport::Browser);
     again.subject = "subject-2".into();
-    net.hub.handle_command(Command::Join { ident: again, events: tx, reply }, net.now);
+    net.hub.handle_command(Command::Join { ident: again, events: tx, socket: test_socket(), reply }, net.now);
     r.try_recv().unwrap().unwrap();
     let got = drain(&mut rx);
     assert!(
@@ -168,7 +168,7 @@ fn join_guest(net: &mut Net, id: u64, passcode: Option<&str>) -> mpsc::Unbounded
     let mut who = ident("r", id, Role::Student, Transport::Browser);
     who.guest = true;
     who.passcode = passcode.map(str::to_owned);
-    net.hub.handle_command(Command::Join { ident: who, events: tx, reply }, net.now);
+    net.hub.handle_command(Command::Join { ident: who, events: tx, socket: test_socket(), reply }, net.now);
     r.try_recv().unwrap().unwrap();
     rx
 }
@@ -211,4 +211,15 @@ fn raised_hands_reach_the_classroom_box_in_order() {
     assert_eq!(last.0, room());
     let lectern_proto::device::HubMsg::Hands { names } = last.1 else { panic!("{:?}", last.1) };
     assert_eq!(names, vec!["n3".to_owned(), "n2".to_owned()], "in the order raised");
+}
+
+/// A browser's socket as the `/rtc` task would name it.
+fn test_socket() -> lectern_hub::sfu::Socket {
+    lectern_hub::sfu::Socket { id: rand_id(), resume_key: "test-key".to_owned() }
+}
+
+fn rand_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }

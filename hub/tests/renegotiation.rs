@@ -34,7 +34,8 @@ struct Browser {
 fn join(net: &mut Net, id: u64, role: Role) -> Browser {
     let (tx, events) = mpsc::unbounded_channel();
     let (reply, mut rx) = oneshot::channel();
-    let cmd = Command::Join { ident: ident("r", id, role, Transport::Browser), events: tx, reply };
+    let ident = ident("r", id, role, Transport::Browser);
+    let cmd = Command::Join { ident, events: tx, socket: test_socket(), reply };
     net.hub.handle_command(cmd, net.now);
     rx.try_recv().unwrap().unwrap();
     Browser { pid: ParticipantId(id), events, sub: None, offers: 0, tracks: Vec::new(), seen: Vec::new(), twcc: true }
@@ -242,4 +243,15 @@ fn the_audio_only_toggle_pauses_video_keeps_audio_and_tells_the_browser() {
         _ => None,
     });
     assert_eq!(last, Some((QualityLevel::Good, Vec::new())), "{:?}", student.seen);
+}
+
+/// A browser's socket as the `/rtc` task would name it.
+fn test_socket() -> lectern_hub::sfu::Socket {
+    lectern_hub::sfu::Socket { id: rand_id(), resume_key: "test-key".to_owned() }
+}
+
+fn rand_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }

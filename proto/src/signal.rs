@@ -24,6 +24,10 @@ pub enum ClientMsg {
         name: Option<String>,
         #[serde(default)]
         passcode: Option<String>,
+        /// Coming back on a new socket (the old one died with a network change): the hub gives
+        /// this socket the participant back, with its place in the lesson, if the key is its own.
+        #[serde(default)]
+        resume: Option<Resume>,
     },
     /// Offer of the publish connection (sendonly transceivers). `screenMid` names the transceiver
     /// carrying a screen share, once the hub allowed one.
@@ -60,6 +64,14 @@ pub enum ClientMsg {
     Leave,
 }
 
+/// Who a `join` on a new socket was, and the key the hub gave it in `joined`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Resume {
+    pub participant_id: ParticipantId,
+    pub key: String,
+}
+
 /// Messages from the hub.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
@@ -74,6 +86,13 @@ pub enum ServerMsg {
         /// STUN/TURN servers for the browser's peer connections (`RTCConfiguration.iceServers`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         ice_servers: Vec<IceServer>,
+        /// A secret of this participant's: `join` with it on a new socket to stay the same participant.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume_key: Option<String>,
+        /// This socket took the participant back (`join` with `resume`): keep the media
+        /// connections and restart ICE on them.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        resumed: bool,
     },
     ParticipantJoined {
         participant: ParticipantInfo,

@@ -75,7 +75,10 @@ mod tests {
 
     #[test]
     fn signal_types_come_from_client_msg() {
-        assert_eq!(signal_types(), ["join", "publishOffer", "subscribeAnswer", "trickle", "setMuted", "leave"]);
+        assert_eq!(
+            signal_types(),
+            ["join", "publishOffer", "subscribeAnswer", "trickle", "restartIce", "setMuted", "setAudioOnly", "leave"]
+        );
     }
 
     #[test]

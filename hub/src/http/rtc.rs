@@ -13,7 +13,7 @@ use axum::response::IntoResponse;
 use axum::response::Response;
 use lectern_common::time::{unix_ms, unix_secs};
 use lectern_proto::classroom::ClassroomCommand;
-use lectern_proto::signal::{ClientMsg, ErrorCode, MAX_MESSAGE_BYTES, PeerKind, ServerMsg};
+use lectern_proto::signal::{ClientMsg, ErrorCode, MAX_MESSAGE_BYTES, PeerKind, Resume, ServerMsg};
 use lectern_proto::{Claims, ParticipantId, Role};
 use str0m::change::{SdpAnswer, SdpOffer};
 use tokio::sync::mpsc;
@@ -22,7 +22,7 @@ use super::AppState;
 use super::auth::display_name;
 use super::inbound::Inbound;
 use crate::classroom::ip_key;
-use crate::sfu::{Command, Ident, SfuError};
+use crate::sfu::{Command, Ident, SfuError, Socket};
 use crate::store::Transport;
 use crate::token::random_id;
 
@@ -74,13 +74,37 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>) {
             return;
         }
     };
-    let ident = ident_for(&st, &claims, join);
-    let (room, pid) = (ident.room.clone(), ident.participant);
     let (events_tx, mut events) = mpsc::unbounded_channel();
-    if let Err(e) = st.sfu.call(&room, |reply| Command::Join { ident, events: events_tx, reply }).await {
-        let _ = send(&mut ws, &sfu_error(e)).await;
-        return;
-    }
+    let room = claims.room.clone();
+    let mut join = join;
+    // Back on a new socket with its key: the same participant, if the room still has it.
+    let resumed = match join.resume.take() {
+        Some(Resume { participant_id, key }) => {
+            let socket = Socket { id: rand::random(), resume_key: key };
+            let events = events_tx.clone();
+            let resume = {
+                let (room, socket) = (room.clone(), socket.clone());
+                |reply| Command::Resume { room, participant: participant_id, socket, events, reply }
+            };
+            st.sfu.call(&room, resume).await.ok().map(|()| (participant_id, socket))
+        }
+        None => None,
+    };
+    let was_resumed = resumed.is_some();
+    let (pid, socket) = match resumed {
+        Some(taken) => taken,
+        None => {
+            let ident = ident_for(&st, &claims, join);
+            let pid = ident.participant;
+            let socket = Socket { id: rand::random(), resume_key: random_id() };
+            let join = |reply| Command::Join { ident, events: events_tx, socket: socket.clone(), reply };
+            if let Err(e) = st.sfu.call(&room, join).await {
+                let _ = send(&mut ws, &sfu_error(e)).await;
+                return;
+            }
+            (pid, socket)
+        }
+    };
     let mut ping = tokio::time::interval(PING_EVERY);
     loop {
         tokio::select! {
@@ -95,8 +119,10 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>) {
             ev = events.recv() => {
                 // None: the room let go of us (denied, removed, lesson ended, media lost).
                 let Some(mut ev) = ev else { break };
-                if let ServerMsg::Joined { ice_servers, .. } = &mut ev {
+                if let ServerMsg::Joined { ice_servers, resume_key: key, resumed: again, .. } = &mut ev {
                     *ice_servers = st.ice.for_participant(pid, unix_secs());
+                    *key = Some(socket.resume_key.clone());
+                    *again = was_resumed;
                 }
                 let fatal = matches!(ev, ServerMsg::Error { fatal: true, .. });
                 if !send(&mut ws, &ev).await || fatal { break }
@@ -104,14 +130,16 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>) {
             _ = ping.tick() => if ws.send(Message::Ping(Default::default())).await.is_err() { break },
         }
     }
-    let _ = st.sfu.send(&room, Command::Leave { room: room.clone(), participant: pid, reply: None });
+    let _ = st.sfu.send(&room, Command::SocketClosed { room: room.clone(), participant: pid, socket });
     let _ = ws.send(Message::Close(None)).await;
 }
 
-/// What a guest adds to the token in `join`: the name they chose and the room passcode they typed.
+/// What `join` adds to the token: a guest's chosen name and the room passcode they typed, and who
+/// a browser coming back on a new socket was.
 struct GuestInput {
     name: Option<String>,
     passcode: Option<String>,
+    resume: Option<Resume>,
 }
 
 /// Who this socket is: from the token, with a per-connection identity for guests (who share one link).
@@ -144,7 +172,7 @@ async fn first_join(ws: &mut WebSocket, st: &AppState) -> Result<(Claims, GuestI
         Err(_) => return Err(error(ErrorCode::BadRequest, "no join message within 10 s", true)),
     };
     let (token, guest) = match serde_json::from_str::<ClientMsg>(&text) {
-        Ok(ClientMsg::Join { token, name, passcode }) => (token, GuestInput { name, passcode }),
+        Ok(ClientMsg::Join { token, name, passcode, resume }) => (token, GuestInput { name, passcode, resume }),
         Ok(_) => return Err(error(ErrorCode::BadRequest, "the first message must be join", true)),
         Err(e) => return Err(error(ErrorCode::BadRequest, format!("invalid message: {e}"), true)),
     };

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use super::tcp::NetEvent;
 use super::udp::{MediaSocket, RECV_BATCH, gso_runs};
-use crate::sfu::command::{Command, Reply};
+use crate::sfu::command::{Command, Reply, Socket};
 use crate::sfu::core::{Offering, ShardCore};
 use crate::sfu::peer::Datagram;
 use crate::sfu::room::RoomOutput;
@@ -41,12 +41,15 @@ pub struct Shard {
     core: ShardCore,
     /// Each browser's signaling channel; dropping it tells the socket task the room let go.
     signals: HashMap<ParticipantId, mpsc::UnboundedSender<ServerMsg>>,
+    /// Each browser's current socket: only it may end the participant, and only its key lets a
+    /// new socket take the participant over.
+    sockets: HashMap<ParticipantId, Socket>,
     outlets: Outlets,
 }
 
 impl Shard {
     pub fn new(core: ShardCore, outlets: Outlets) -> Self {
-        Self { core, signals: HashMap::new(), outlets }
+        Self { core, signals: HashMap::new(), sockets: HashMap::new(), outlets }
     }
 
     pub fn core(&self) -> &ShardCore {
@@ -67,14 +70,34 @@ impl Shard {
             }
             Command::Whep { ident, offer, reply } => answer(reply, core.offer(ident, offer, Offering::Whep, now)),
             Command::Return { ident, offer, reply } => answer(reply, core.offer(ident, offer, Offering::Return, now)),
-            Command::Join { ident, events, reply } => {
+            Command::Join { ident, events, socket, reply } => {
                 let pid = ident.participant;
                 self.signals.insert(pid, events);
+                self.sockets.insert(pid, socket);
                 let res = core.join(ident, now);
                 if res.is_err() {
                     self.signals.remove(&pid);
+                    self.sockets.remove(&pid);
                 }
                 answer(reply, res);
+            }
+            Command::Resume { room, participant, socket, events, reply } => {
+                let res = match self.sockets.get(&participant) {
+                    Some(current) if keys_match(&current.resume_key, &socket.resume_key) => {
+                        // The old socket's channel goes: its task ends, and its `SocketClosed`
+                        // no longer names the participant's socket.
+                        self.signals.insert(participant, events);
+                        self.sockets.insert(participant, socket);
+                        core.reattach(&room, participant, now)
+                    }
+                    _ => Err(super::SfuError::UnknownParticipant),
+                };
+                answer(reply, res);
+            }
+            Command::SocketClosed { room, participant, socket } => {
+                if self.sockets.get(&participant).is_some_and(|s| s.id == socket.id) {
+                    let _ = core.leave(&room, participant, now);
+                }
             }
             Command::Classroom { room, participant, command, reply } => {
                 answer(reply, core.classroom(&room, participant, command, now))
@@ -131,6 +154,7 @@ impl Shard {
                 }
                 RoomOutput::SessionEnded(room, participant) => {
                     self.signals.remove(&participant);
+                    self.sockets.remove(&participant);
                     if let Some(sessions) = &self.outlets.sessions {
                         let _ = sessions.send((room, participant));
                     }
@@ -138,6 +162,11 @@ impl Shard {
             }
         }
     }
+}
+
+/// Compares resume keys in time independent of where they differ.
+fn keys_match(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A caller that stopped waiting for the answer is no error.
@@ -317,9 +346,58 @@ mod tests {
         };
         let (events, rx) = mpsc::unbounded_channel();
         let (reply, mut answer) = oneshot::channel();
-        s.shard.handle_command(Command::Join { ident, events, reply }, Now::read());
+        s.shard.handle_command(Command::Join { ident, events, socket: socket(id, "key"), reply }, Now::read());
         assert_eq!(answer.try_recv(), Ok(Ok(())), "the shard answers at once");
         rx
+    }
+
+    fn socket(id: u64, key: &str) -> Socket {
+        Socket { id, resume_key: key.to_owned() }
+    }
+
+    /// A new socket asks to take participant `id` over with `key`.
+    fn resume(
+        s: &mut Shell,
+        id: u64,
+        socket: Socket,
+    ) -> (Result<(), crate::sfu::SfuError>, mpsc::UnboundedReceiver<ServerMsg>) {
+        let (events, rx) = mpsc::unbounded_channel();
+        let (reply, mut answer) = oneshot::channel();
+        let cmd = Command::Resume { room: room(), participant: ParticipantId(id), socket, events, reply };
+        s.shard.handle_command(cmd, Now::read());
+        (answer.try_recv().expect("the shard answers at once"), rx)
+    }
+
+    #[test]
+    fn a_new_socket_with_the_key_takes_the_participant_over_and_the_old_one_cannot_end_it() {
+        let mut s = shell();
+        let mut teacher = join(&mut s, 1, Role::Teacher, false);
+        let mut student = join(&mut s, 2, Role::Student, false);
+        while teacher.try_recv().is_ok() {}
+        let (refused, _) = resume(&mut s, 2, socket(20, "wrong"));
+        assert!(refused.is_err(), "a wrong key takes nothing over");
+        let (taken, mut again) = resume(&mut s, 2, socket(21, "key"));
+        assert_eq!(taken, Ok(()));
+        assert!(matches!(again.try_recv(), Ok(ServerMsg::Joined { participant_id: ParticipantId(2), .. })));
+        while student.try_recv().is_ok() {}
+        assert_eq!(student.try_recv(), Err(TryRecvError::Disconnected), "the old socket's channel is closed");
+        // The old socket's end is not the participant's.
+        s.shard.handle_command(
+            Command::SocketClosed { room: room(), participant: ParticipantId(2), socket: socket(2, "key") },
+            Now::read(),
+        );
+        assert_eq!(s.sessions.try_recv(), Err(TryRecvError::Empty));
+        let left = |m: &ServerMsg| matches!(m, ServerMsg::ParticipantLeft { .. });
+        assert!(!std::iter::from_fn(|| teacher.try_recv().ok()).any(|m| left(&m)), "nobody saw it leave");
+        // The new socket's end is.
+        s.shard.handle_command(
+            Command::SocketClosed { room: room(), participant: ParticipantId(2), socket: socket(21, "key") },
+            Now::read(),
+        );
+        assert_eq!(s.sessions.try_recv(), Ok((room(), ParticipantId(2))));
+        assert!(std::iter::from_fn(|| teacher.try_recv().ok()).any(|m| left(&m)));
+        let (gone, _) = resume(&mut s, 2, socket(22, "key"));
+        assert!(gone.is_err(), "nothing to take over once it left");
     }
 
     #[test]

@@ -78,7 +78,24 @@ pub enum Command {
     Join {
         ident: Ident,
         events: mpsc::UnboundedSender<ServerMsg>,
+        /// The socket: a later `SocketClosed` of another one does not end the participant.
+        socket: Socket,
         reply: Reply<()>,
+    },
+    /// A browser's new socket takes participant `participant` back (`join` with `resume`): the
+    /// room sends it `joined` again and its media starts afresh.
+    Resume {
+        room: RoomId,
+        participant: ParticipantId,
+        socket: Socket,
+        events: mpsc::UnboundedSender<ServerMsg>,
+        reply: Reply<()>,
+    },
+    /// A browser's socket ended: the participant leaves, unless a newer socket took it over.
+    SocketClosed {
+        room: RoomId,
+        participant: ParticipantId,
+        socket: Socket,
     },
     /// A classroom command from a browser (hand, chat, poll, moderation...).
     Classroom {
@@ -141,4 +158,12 @@ pub enum Command {
         participant: ParticipantId,
         reply: Option<Reply<()>>,
     },
+}
+
+/// One `/rtc` socket of a browser participant: a number the socket task drew, and the key it
+/// gave its browser in `joined` for coming back on a new socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Socket {
+    pub id: u64,
+    pub resume_key: String,
 }

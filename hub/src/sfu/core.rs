@@ -184,6 +184,11 @@ impl ShardCore {
         });
     }
 
+    /// A browser participant is back on a new socket: same place in the lesson, same media.
+    pub fn reattach(&mut self, room: &RoomId, participant: ParticipantId, now: Now) -> Result<(), SfuError> {
+        self.in_room(room, now, |r, peers| r.reattach_browser(peers, participant))
+    }
+
     pub fn leave(&mut self, room: &RoomId, participant: ParticipantId, now: Now) -> Result<(), SfuError> {
         self.in_room(room, now, |r, peers| r.remove_participant(peers, participant, now))
     }

@@ -15,4 +15,4 @@ pub mod simulcast;
 pub mod speaker;
 pub mod timer;
 
-pub use command::{Command, Ident, LessonReport, SfuError};
+pub use command::{Command, Ident, LessonReport, SfuError, Socket};

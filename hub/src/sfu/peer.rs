@@ -210,6 +210,9 @@ pub struct Peer {
     /// True when the hub makes the offers (browser subscribe connection).
     pub hub_offers: bool,
     pub pending: Option<SdpPendingOffer>,
+    /// The `subscribeOffer` sent for `pending`, for sending again to a browser that resumed on a
+    /// new socket (the first may have gone to its dead one).
+    pub pending_offer: Option<lectern_proto::signal::ServerMsg>,
     /// The publish m-line that carries a screen share.
     pub screen_mid: Option<Mid>,
     /// When the connection (ICE and DTLS) came up; `None` while connecting.
@@ -218,7 +221,20 @@ pub struct Peer {
     /// last receiver reports of any of its m-lines.
     pub loss: Option<f32>,
     pub next_timeout: Instant,
+    /// The time of the last input str0m was given.
+    now: Instant,
+    /// When ICE lost the client: the connection is kept [`ICE_RESTART_GRACE`] for the client to
+    /// restart ICE on it (a network change), then closed.
+    ice_lost_at: Option<Instant>,
+    /// A browser's connection, which the page restarts ICE on. Others (WHIP/WHEP: the classroom
+    /// box re-POSTs instead) close as soon as ICE loses them.
+    pub ice_restartable: bool,
 }
+
+/// How long a connection whose client went quiet is kept for an ICE restart. str0m's ICE-lite
+/// agent gives up on a client after some 15 s without checks; a page notices, and resumes on a new
+/// socket if its own died too, within about 10 s.
+pub const ICE_RESTART_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
 impl Peer {
     pub fn new(
@@ -240,10 +256,14 @@ impl Peer {
             downs: Vec::new(),
             hub_offers: false,
             pending: None,
+            pending_offer: None,
             screen_mid: None,
             connected_at: None,
             loss: None,
             next_timeout: now,
+            now,
+            ice_lost_at: None,
+            ice_restartable: false,
         }
     }
 
@@ -254,6 +274,13 @@ impl Peer {
     /// Feeds one input; an str0m error closes the peer rather than the shard.
     pub fn handle_input(&mut self, input: Input) {
         if !self.rtc.is_alive() {
+            return;
+        }
+        let (Input::Timeout(t) | Input::Receive(t, _)) = &input;
+        self.now = self.now.max(*t);
+        if self.ice_lost_at.is_some_and(|lost| self.now.saturating_duration_since(lost) >= ICE_RESTART_GRACE) {
+            tracing::info!(peer = self.key.0, "no ICE restart brought the client back; closing");
+            self.rtc.disconnect();
             return;
         }
         if let Err(e) = self.rtc.handle_input(input) {
@@ -271,7 +298,8 @@ impl Peer {
             }
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => {
-                    self.next_timeout = t;
+                    let give_up = self.ice_lost_at.map(|lost| lost + ICE_RESTART_GRACE);
+                    self.next_timeout = give_up.map_or(t, |g| t.min(g));
                     return;
                 }
                 Ok(Output::Transmit(t)) => out.push(Datagram {
@@ -294,8 +322,16 @@ impl Peer {
             // The shard stamps `connected_at`: it has the time.
             Event::Connected => events.push(PeerEvent::Connected),
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                // ICE-lite has no way to restart on its own: the client reconnects with a new session.
-                self.rtc.disconnect();
+                // ICE-lite cannot restart on its own: a browser may (a new offer or `restartIce`).
+                if self.ice_restartable {
+                    tracing::info!(peer = self.key.0, "ICE lost the client; waiting for an ICE restart");
+                    self.ice_lost_at.get_or_insert(self.now);
+                } else {
+                    self.rtc.disconnect();
+                }
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Connected | IceConnectionState::Completed) => {
+                self.ice_lost_at = None;
             }
             Event::MediaAdded(m) => events.push(PeerEvent::MediaAdded { mid: m.mid, kind: m.kind }),
             Event::RtpPacket(packet) if self.direction == Direction::Publish => {

@@ -67,26 +67,61 @@ impl Room {
             participant.audio_blocked = !self.classroom.may_unmute(pid);
             participant.video_blocked = !self.classroom.may_start_video(pid);
         }
-        let joined = ServerMsg::Joined {
-            participant_id: pid,
-            room: self.id.clone(),
-            role: participant.role(),
-            name: participant.ident.name.clone(),
-            participants: self.infos_except(pid),
-            ice_servers: Vec::new(), // filled in by the socket task, which knows the configuration
-        };
-        self.signal(pid, joined);
-        let snapshot = self.classroom.snapshot_for(&participant.actor());
-        self.signal(pid, ServerMsg::Classroom(snapshot));
-        let can_subscribe = participant.role().can_subscribe();
         self.admit(participant, now);
-        if can_subscribe {
+        self.welcome(peers, pid, now);
+    }
+
+    /// Tells participant `pid` who is here and what the lesson looks like, and starts sending it
+    /// everyone's media on a new subscribe connection.
+    fn welcome(&mut self, peers: &mut PeerTable, pid: ParticipantId, now: Now) {
+        self.greet(pid);
+        if self.participants.get(&pid).is_some_and(|p| p.role().can_subscribe()) {
             let existing: Vec<TrackId> =
                 self.tracks.iter().filter(|(_, t)| t.owner != pid).map(|(id, _)| *id).collect();
             for track in existing {
                 self.add_down(peers, pid, track, now.mono);
             }
         }
+    }
+
+    /// `joined` and the classroom as it is now, to participant `pid`.
+    fn greet(&mut self, pid: ParticipantId) {
+        let Some(participant) = self.participants.get(&pid) else { return };
+        let joined = ServerMsg::Joined {
+            participant_id: pid,
+            room: self.id.clone(),
+            role: participant.role(),
+            name: participant.ident.name.clone(),
+            participants: self.infos_except(pid),
+            // Filled in by the socket task, which knows the configuration and the socket.
+            ice_servers: Vec::new(),
+            resume_key: None,
+            resumed: false,
+        };
+        let snapshot = self.classroom.snapshot_for(&participant.actor());
+        self.signal(pid, joined);
+        self.signal(pid, ServerMsg::Classroom(snapshot));
+    }
+
+    /// A browser participant came back on a new socket (its network changed): it keeps its place
+    /// in the lesson and its media connections, which the page restarts ICE on. It is told again
+    /// who is here and what the lesson looks like, and gets again a `subscribeOffer` still waiting
+    /// for its answer (the first may have gone to the dead socket).
+    pub fn reattach_browser(&mut self, peers: &mut PeerTable, pid: ParticipantId) -> Result<(), SfuError> {
+        let participant = self.participants.get(&pid).ok_or(SfuError::UnknownParticipant)?;
+        if !participant.is_browser() {
+            return Err(SfuError::UnknownParticipant);
+        }
+        let waiting = participant
+            .subscribe
+            .and_then(|k| peers.get(k))
+            .and_then(|p| p.pending.as_ref().and(p.pending_offer.clone()));
+        tracing::info!(room = %self.id, participant = %pid, "participant resumed on a new socket");
+        self.greet(pid);
+        if let Some(offer) = waiting {
+            self.signal(pid, offer);
+        }
+        Ok(())
     }
 
     pub fn classroom_command(

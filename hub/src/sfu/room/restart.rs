@@ -43,8 +43,10 @@ impl Room {
             .collect();
         tracing::info!(room = %self.id, participant = %pid, peer = peer.key.0, "ICE restart of the subscribe connection");
         let key = peer.key;
+        let msg = ServerMsg::SubscribeOffer { sdp: offer.to_sdp_string(), tracks };
+        peer.pending_offer = Some(msg.clone());
         peers.mark_dirty(key);
-        self.signal(pid, ServerMsg::SubscribeOffer { sdp: offer.to_sdp_string(), tracks });
+        self.signal(pid, msg);
         Ok(())
     }
 }

@@ -96,7 +96,9 @@ impl Room {
             _ => {
                 let k = peers.create(&self.id, sub, Direction::Subscribe, now);
                 // Invariant: `create` just inserted it.
-                peers.get_mut(k).expect("just created").hub_offers = true;
+                let peer = peers.get_mut(k).expect("just created");
+                peer.hub_offers = true;
+                peer.ice_restartable = true;
                 if let Some(p) = self.participants.get_mut(&sub) {
                     p.subscribe = Some(k);
                 }
@@ -113,6 +115,17 @@ impl Room {
     pub fn negotiate(&mut self, peers: &mut PeerTable, key: PeerKey) {
         let Some(peer) = peers.get_mut(key) else { return };
         if !peer.hub_offers || peer.pending.is_some() {
+            return;
+        }
+        // An offer with every m-line stopped has no BUNDLE group, which a browser configured for
+        // max-bundle refuses (and its connection is then stuck). Stopping the last tracks waits
+        // until there is one to add: both go in one offer. Nothing is forwarded on them meanwhile.
+        let keeps_one = peer.downs.iter().any(|d| match d.state {
+            DownState::Open(_) | DownState::Negotiating(_) => true,
+            DownState::ToOpen => d.source.is_some(),
+            _ => false,
+        });
+        if !keeps_one {
             return;
         }
         let mut change = peer.rtc.sdp_api();
@@ -146,9 +159,11 @@ impl Room {
             })
             .collect();
         let pid = peer.participant;
+        let msg = ServerMsg::SubscribeOffer { sdp: offer.to_sdp_string(), tracks };
+        peer.pending_offer = Some(msg.clone());
         peers.mark_dirty(key);
         if self.participants.contains_key(&pid) {
-            self.signal(pid, ServerMsg::SubscribeOffer { sdp: offer.to_sdp_string(), tracks });
+            self.signal(pid, msg);
         }
     }
 
@@ -164,9 +179,13 @@ impl Room {
             let is_gone = |d: &DownTrack| d.source.is_some_and(|s| gone.contains(&s));
             // Never offered: simply forget them.
             peer.downs.retain(|d| !(hub_offers && d.state == DownState::ToOpen && is_gone(d)));
-            for d in peer.downs.iter_mut().filter(|d| is_gone(d)) {
-                if !hub_offers {
-                    d.source = None; // WHEP slot waits for the next publisher
+            // The first m-line carries the BUNDLE group's transport: stopping it would move the
+            // group to another m-line, and stopping every m-line would leave an offer without a
+            // group, which a max-bundle browser refuses. So it stays, idle, and is never stopped.
+            let tag = peer.downs.iter().position(|d| matches!(d.state, DownState::Negotiating(_) | DownState::Open(_)));
+            for (i, d) in peer.downs.iter_mut().enumerate().filter(|(_, d)| is_gone(d)) {
+                if !hub_offers || Some(i) == tag {
+                    d.source = None; // a WHEP slot waits for the next publisher; a browser's tag idles
                     d.owner = None;
                 } else if let DownState::Negotiating(m) | DownState::Open(m) = d.state {
                     d.state = DownState::ToStop(m);
@@ -196,6 +215,9 @@ impl Room {
             Some(k) if peers.contains(k) => k,
             _ => {
                 let k = peers.create(&self.id, pid, Direction::Publish, now);
+                if let Some(peer) = peers.get_mut(k) {
+                    peer.ice_restartable = true; // a browser's: this is its publish offer
+                }
                 if let Some(p) = self.participants.get_mut(&pid) {
                     p.publish = Some(k);
                 }
