@@ -680,3 +680,69 @@ fn the_admin_setup_link_is_kept_in_a_private_file_and_not_printed_to_a_log() {
     let log = std::fs::read_to_string(hub.dir.path().join("hub.log")).unwrap_or_default();
     assert!(!log.contains(code), "the code is in the log");
 }
+
+#[test]
+fn a_student_flooding_mute_toggles_reaches_the_room_a_bounded_number_of_times_then_is_cut_off() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let hub = Hub::start();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let url = format!("{}/rtc", hub.base.replace("http://", "ws://"));
+    rt.block_on(async {
+        let join = |role| {
+            let url = url.clone();
+            async move {
+                let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
+                let join = serde_json::json!({ "type": "join", "token": token("demo", role, 600) });
+                ws.send(Message::text(join.to_string())).await.unwrap();
+                loop {
+                    let msg = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap();
+                    if msg.to_text().is_ok_and(|t| t.contains(r#""type":"joined""#)) {
+                        break ws;
+                    }
+                }
+            }
+        };
+        let mut teacher = join(Role::Teacher).await;
+        let mut student = join(Role::Student).await;
+        // A viewer has nothing to mute.
+        let mut viewer = join(Role::Viewer).await;
+        viewer.send(Message::text(r#"{"type":"setMuted","kind":"audio","muted":true}"#)).await.unwrap();
+        let refused = loop {
+            let m = tokio::time::timeout(Duration::from_secs(10), viewer.next()).await.unwrap().unwrap().unwrap();
+            if m.to_text().is_ok_and(|t| t.contains(r#""type":"error""#)) {
+                break m.into_text().unwrap().to_string();
+            }
+        };
+        assert!(refused.contains("forbidden") && refused.contains("nothing to mute"), "{refused}");
+
+        let mut sent = 0;
+        for i in 0..2000 {
+            let toggle = format!(r#"{{"type":"setMuted","kind":"audio","muted":{}}}"#, i % 2 == 0);
+            if student.send(Message::text(toggle)).await.is_err() {
+                break;
+            }
+            sent += 1;
+        }
+        // The student is cut off (the reason it is sent may be lost in the reset of a socket
+        // still being written to: the hub's log says it).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match tokio::time::timeout_at(deadline, student.next()).await {
+                Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) => break,
+                Ok(Some(Ok(_))) => {}
+                Err(_) => panic!("the flooding student was never cut off ({sent} sent)"),
+            }
+        }
+        let log = std::fs::read_to_string(hub.dir.path().join("hub.log")).unwrap();
+        assert!(log.contains("sent too many messages"), "{log}");
+        // The teacher heard a handful of the toggles, not thousands.
+        let mut toggles = 0;
+        while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(2), teacher.next()).await {
+            if m.to_text().is_ok_and(|t| t.contains(r#""type":"trackMuted""#)) {
+                toggles += 1;
+            }
+        }
+        assert!(toggles <= 20, "{toggles} of {sent} toggles reached the teacher");
+    });
+}

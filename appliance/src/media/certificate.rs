@@ -1,9 +1,9 @@
 //! The DTLS certificate webrtcbin presents to the hub.
 //!
-//! GStreamer 1.22 generates an RSA certificate, but the hub's DTLS stack (str0m's dimpl) only
-//! accepts ECDSA client certificates (the kind browsers use): with RSA the handshake fails
-//! with "no client certificate received". So the appliance makes an ECDSA P-256 certificate
-//! and hands it to webrtcbin's DTLS decoder as it is created.
+//! GStreamer 1.22 generates an RSA certificate. The hub accepts it since its DTLS stack was patched
+//! (`vendor/dimpl`, `docs/dtls.md`), but an older hub's refused RSA client certificates ("no client
+//! certificate received"), and ECDSA is what browsers use and cheaper to verify. So the appliance
+//! makes an ECDSA P-256 certificate and hands it to webrtcbin's DTLS decoder as it is created.
 //!
 //! webrtcbin computes the SDP fingerprint before that hook runs, so the offer's
 //! `a=fingerprint` lines still name its own certificate: `with_fingerprint` rewrites them

@@ -8,6 +8,7 @@ pub mod device;
 pub mod error;
 pub mod inbound;
 pub mod lesson_api;
+pub mod pace;
 pub mod pages;
 pub mod routes;
 pub mod rtc;

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use super::AppState;
 use super::auth::display_name;
 use super::inbound::Inbound;
+use super::pace::{Kind, Pace, Verdict};
 use crate::classroom::ip_key;
 use crate::sfu::{Command, Ident, SfuError, Socket};
 use crate::store::Transport;
@@ -106,12 +107,16 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>) {
         }
     };
     let mut ping = tokio::time::interval(PING_EVERY);
+    let mut pace = Pace::default();
     loop {
         tokio::select! {
             msg = ws.recv() => {
                 let Some(Ok(msg)) = msg else { break };
-                match on_message(&st, &claims, pid, msg).await {
-                    Step::Reply(m) => if !send(&mut ws, &m).await { break },
+                match on_message(&st, &claims, pid, &mut pace, msg).await {
+                    Step::Reply(m) => {
+                        let fatal = matches!(*m, ServerMsg::Error { fatal: true, .. });
+                        if !send(&mut ws, &m).await || fatal { break }
+                    }
                     Step::Continue => {}
                     Step::Leave => break,
                 }
@@ -189,16 +194,40 @@ enum Step {
     Leave,
 }
 
-async fn on_message(st: &AppState, claims: &Claims, pid: ParticipantId, msg: Message) -> Step {
+/// The connection kept sending past its budget: told why, then closed.
+fn too_many() -> Step {
+    tracing::warn!("a signalling connection sent too many messages: closing it");
+    Step::Reply(Box::new(error(ErrorCode::BadRequest, "too many messages: closing the connection", true)))
+}
+
+async fn on_message(st: &AppState, claims: &Claims, pid: ParticipantId, pace: &mut Pace, msg: Message) -> Step {
     let text = match msg {
         Message::Text(t) => t,
         Message::Close(_) => return Step::Leave,
         Message::Binary(_) => {
-            return Step::Reply(Box::new(error(ErrorCode::BadRequest, "binary messages are not supported", false)));
+            return match pace.check(Kind::Other, unix_ms()) {
+                Verdict::Go => {
+                    Step::Reply(Box::new(error(ErrorCode::BadRequest, "binary messages are not supported", false)))
+                }
+                Verdict::Drop => Step::Continue,
+                Verdict::Close => too_many(),
+            };
         }
         _ => return Step::Continue,
     };
-    let msg = match serde_json::from_str::<Inbound>(&text) {
+    let parsed = serde_json::from_str::<Inbound>(&text);
+    let kind = match &parsed {
+        Ok(Inbound::Signal(ClientMsg::SetMuted { .. }))
+        | Ok(Inbound::Classroom(ClassroomCommand::RaiseHand | ClassroomCommand::LowerHand { .. })) => Kind::FanOut,
+        Ok(Inbound::Signal(ClientMsg::PublishOffer { .. })) => Kind::PublishOffer,
+        _ => Kind::Other,
+    };
+    match pace.check(kind, unix_ms()) {
+        Verdict::Go => {}
+        Verdict::Drop => return Step::Continue,
+        Verdict::Close => return too_many(),
+    }
+    let msg = match parsed {
         Ok(Inbound::Signal(m)) => m,
         Ok(Inbound::Classroom(command)) => return classroom(st, claims, pid, command).await,
         Err(e) => return Step::Reply(Box::new(error(ErrorCode::BadRequest, format!("invalid message: {e}"), false))),
@@ -257,6 +286,9 @@ async fn on_message(st: &AppState, claims: &Claims, pid: ParticipantId, msg: Mes
             "restart ICE on the publish connection with a new publishOffer (new ice-ufrag and ice-pwd)",
             false,
         )),
+        ClientMsg::SetMuted { .. } if !claims.role.can_publish() => {
+            Err(error(ErrorCode::Forbidden, format!("role '{}' publishes nothing to mute", claims.role), false))
+        }
         ClientMsg::SetMuted { kind, muted } => {
             let _ = st.sfu.send(&room, Command::SetMuted { room: room.clone(), participant: pid, kind, muted });
             Ok(None)

@@ -4,11 +4,10 @@
 //! restarted by the browser's own offer: str0m treats new credentials in an offer as a restart.)
 
 use lectern_proto::ParticipantId;
-use lectern_proto::signal::{ServerMsg, TrackInfo};
+use lectern_proto::signal::ServerMsg;
 
 use super::Room;
 use crate::sfu::command::SfuError;
-use crate::sfu::peer::DownState;
 use crate::sfu::peer_table::PeerTable;
 
 impl Room {
@@ -31,16 +30,7 @@ impl Room {
         };
         peer.pending = Some(pending);
         // The same mapping as the last offer: the m-lines do not change.
-        let tracks = peer
-            .downs
-            .iter()
-            .filter_map(|d| match (d.state, d.owner) {
-                (DownState::Negotiating(m) | DownState::Open(m), Some(owner)) => {
-                    Some(TrackInfo { mid: m.to_string(), participant_id: owner, kind: d.kind, screen: d.screen })
-                }
-                _ => None,
-            })
-            .collect();
+        let tracks = super::subscription::offered_tracks(&peer.downs);
         tracing::info!(room = %self.id, participant = %pid, peer = peer.key.0, "ICE restart of the subscribe connection");
         let key = peer.key;
         let msg = ServerMsg::SubscribeOffer { sdp: offer.to_sdp_string(), tracks };

@@ -148,16 +148,7 @@ impl Room {
         }
         let Some((offer, pending)) = change.apply() else { return };
         peer.pending = Some(pending);
-        let tracks = peer
-            .downs
-            .iter()
-            .filter_map(|d| match (d.state, d.owner) {
-                (DownState::Negotiating(m) | DownState::Open(m), Some(owner)) => {
-                    Some(TrackInfo { mid: m.to_string(), participant_id: owner, kind: d.kind, screen: d.screen })
-                }
-                _ => None,
-            })
-            .collect();
+        let tracks = offered_tracks(&peer.downs);
         let pid = peer.participant;
         let msg = ServerMsg::SubscribeOffer { sdp: offer.to_sdp_string(), tracks };
         peer.pending_offer = Some(msg.clone());
@@ -286,4 +277,17 @@ impl Room {
         peers.mark_dirty(key);
         Ok(())
     }
+}
+
+/// Whose track each active m-line of a subscribe offer carries (`subscribeOffer.tracks`).
+pub(super) fn offered_tracks(downs: &[DownTrack]) -> Vec<TrackInfo> {
+    downs
+        .iter()
+        .filter_map(|d| match (d.state, d.owner) {
+            (DownState::Negotiating(m) | DownState::Open(m), Some(owner)) => {
+                Some(TrackInfo { mid: m.to_string(), participant_id: owner, kind: d.kind, screen: d.screen })
+            }
+            _ => None,
+        })
+        .collect()
 }
