@@ -48,7 +48,21 @@ export class Student {
     if (this.console.length > 300) this.console.shift();
   }
 
-  open(url) { return this.page.goto(url, { timeout: 30000 }); }
+  /**
+   * Opens the join link. Chromium started in a namespace may see its interfaces settle while it
+   * loads, and fail the page's modules with ERR_NETWORK_CHANGED: the app then never starts. Open
+   * the link again (at most 3 times) until the app is there.
+   */
+  async open(url) {
+    for (let attempt = 1; ; attempt += 1) {
+      await this.page.goto(url, { timeout: 30000 });
+      const started = await this.page
+        .waitForFunction(() => window.lectern !== undefined, null, { timeout: 10000 })
+        .then(() => true, () => false);
+      if (started || attempt === 3) return;
+      this.keep(`netem: the page's app did not start (attempt ${attempt}); opening the link again`);
+    }
+  }
 
   /** One raw sample of the box's tracks on the subscribe connection (see summary.mjs for its shape). */
   sample() { return this.page.evaluate(collect, null); }
