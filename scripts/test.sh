@@ -20,5 +20,5 @@ cd tests/browser
 node --test --test-concurrency=1
 echo "==> network test bed: report arithmetic, and a 68 s smoke in network namespaces (the smoke skips unless root)"
 node --test ../netem/summary.test.mjs ../netem/smoke.test.mjs
-echo "==> network test bed: TURN over TLS with minted credentials, and ICE restart after cuts (about 100 s; skip unless root)"
-node --test --test-name-pattern='^(turntls|netchange)' ../netem/reach.test.mjs
+echo "==> network test bed: TURN over TLS with minted credentials, ICE restart after cuts, and the box replacing its session after its own (about 170 s; skip unless root)"
+node --test --test-name-pattern='^(turntls|netchange|boxchange)' ../netem/reach.test.mjs

@@ -100,8 +100,15 @@ pub enum Input {
 pub enum Output {
     /// Build a pipeline and publish it; report back `Published`/`Connected` or `PublishFailed`.
     BuildAndPublish,
-    /// End the session: `DELETE` the WHIP resource, pipeline to `Null`.
+    /// End the session: `DELETE` the WHIP resource (and a detached one's), pipeline to `Null`.
     Teardown,
+    /// The session failed: pipeline to `Null`, but keep its WHIP resource. GStreamer 1.22's
+    /// webrtcbin cannot restart ICE, so the box replaces a broken session make-before-break: the
+    /// next session's POST takes the room's participant over on the hub (nobody sees the room
+    /// leave), and the old resource is DELETEd once the new one is connected (`ReleaseReplaced`).
+    Detach,
+    /// The new session is connected: `DELETE` the detached session's WHIP resource.
+    ReleaseReplaced,
     /// Build the return-feed pipeline and request it over WHEP; report back `FeedConnected`
     /// or `FeedFailed`.
     StartFeed,
@@ -175,6 +182,8 @@ pub struct Supervisor<R> {
     feed_failures: u32,
     /// Consecutive failed or flapping sessions; drives the backoff exponent.
     failures: u32,
+    /// A failed session was detached, not ended: its WHIP resource waits for `ReleaseReplaced`.
+    detached: bool,
     rng: R,
     outputs: VecDeque<Output>,
     /// The state's status line, before any lost device is added to it.
@@ -191,6 +200,7 @@ impl<R: Rng> Supervisor<R> {
             feed: FeedState::Off,
             feed_failures: 0,
             failures: 0,
+            detached: false,
             rng,
             outputs: VecDeque::new(),
             base_status: String::new(),
@@ -230,6 +240,9 @@ impl<R: Rng> Supervisor<R> {
                 self.set_status("published, connecting media".to_owned());
             }
             (State::Connecting { .. }, Input::Connected) => {
+                if std::mem::take(&mut self.detached) {
+                    self.outputs.push_back(Output::ReleaseReplaced);
+                }
                 self.state = State::Live { since: now, last_heard: now, disconnected_at: None };
                 self.set_status("live".to_owned());
                 self.start_feed(now);
@@ -391,7 +404,8 @@ impl<R: Rng> Supervisor<R> {
         let delay = self.backoff_for(self.failures);
         self.failures = self.failures.saturating_add(1);
         self.stop_feed();
-        self.outputs.push_back(Output::Teardown);
+        self.outputs.push_back(Output::Detach);
+        self.detached = true;
         self.state = State::Reconnecting { retry_at: now + delay };
         self.set_status(format!("reconnecting in {:.1}s: {reason}", delay.as_secs_f64()));
     }
@@ -400,9 +414,10 @@ impl<R: Rng> Supervisor<R> {
         // The next lesson opens the devices afresh.
         self.sources = Sources::default();
         self.stop_feed();
-        if self.state != State::Idle {
+        if self.state != State::Idle || self.detached {
             self.outputs.push_back(Output::Teardown);
         }
+        self.detached = false;
         self.state = State::Idle;
         self.set_status("stopped".to_owned());
     }

@@ -31,7 +31,10 @@ fn has(actions: &[Output], wanted: &Output) -> bool {
 fn fail_attempt(s: &mut Supervisor<StdRng>, now: Instant, retryable: bool) -> Duration {
     s.handle_input(Input::PublishFailed { retryable, reason: "test".into() }, now);
     let (actions, wake) = drain(s);
-    assert!(has(&actions, &Output::Teardown), "a failed attempt is torn down");
+    assert!(
+        has(&actions, &Output::Detach),
+        "a failed attempt is detached (its resource kept for the next to take over)"
+    );
     wake.expect("a retry is scheduled") - now
 }
 
@@ -131,7 +134,7 @@ fn backoff_resets_after_a_stable_live_session() {
     now += Duration::from_secs(3600);
     s.handle_input(Input::ConnectionLost { reason: "hub restarted".into() }, now);
     let (actions, wake) = drain(&mut s);
-    assert!(has(&actions, &Output::Teardown));
+    assert!(has(&actions, &Output::Detach));
     let delay = wake.expect("retry scheduled") - now;
     assert!(delay <= Duration::from_millis(250), "first retry after a long lesson is quick: {delay:?}");
 }
@@ -179,7 +182,7 @@ fn connect_timeout_tears_down_and_retries() {
     s.handle_input(Input::Published, t0);
     s.handle_input(Input::Tick, deadline);
     let (actions, wake) = drain(&mut s);
-    assert!(has(&actions, &Output::Teardown));
+    assert!(has(&actions, &Output::Detach));
     assert!(matches!(s.state(), State::Reconnecting { .. }));
     assert!(wake.is_some_and(|w| w > deadline));
 }
@@ -215,7 +218,7 @@ fn live_session_is_torn_down_when_the_hub_goes_silent() {
     assert_eq!(silent_at, t0 + Duration::from_secs(36));
     s.handle_input(Input::Tick, silent_at);
     let (actions, _) = drain(&mut s);
-    assert!(has(&actions, &Output::Teardown));
+    assert!(has(&actions, &Output::Detach));
     assert!(matches!(s.state(), State::Reconnecting { .. }));
 }
 
@@ -243,7 +246,7 @@ fn disconnect_longer_than_grace_reconnects() {
     let grace_end = drain(&mut s).1.expect("grace deadline");
     s.handle_input(Input::Tick, grace_end);
     let (actions, _) = drain(&mut s);
-    assert!(has(&actions, &Output::Teardown));
+    assert!(has(&actions, &Output::Detach));
     assert!(matches!(s.state(), State::Reconnecting { .. }));
 }
 
@@ -388,7 +391,7 @@ fn losing_the_publish_session_stops_the_feed_before_the_teardown() {
     s.handle_input(Input::ConnectionLost { reason: "gone".into() }, t0);
     let (actions, _) = drain(&mut s);
     let stop = actions.iter().position(|a| *a == Output::StopFeed).expect("feed stopped");
-    let teardown = actions.iter().position(|a| *a == Output::Teardown).expect("torn down");
+    let teardown = actions.iter().position(|a| *a == Output::Detach).expect("detached");
     assert!(stop < teardown, "{actions:?}");
     assert_eq!(s.feed(), FeedState::Off);
     // A late event of the stopped feed changes nothing; nor does one while reconnecting.
@@ -508,4 +511,48 @@ fn a_lost_laptop_keeps_the_lesson_live_and_says_so_beside_a_lost_camera() {
     s.handle_input(Input::SourcePresent { kind: SourceKind::Content }, t0);
     let (actions, _) = drain(&mut s);
     assert_eq!(actions[0], Output::Reopen(SourceKind::Content), "{actions:?}");
+}
+
+#[test]
+fn a_broken_session_is_replaced_make_before_break() {
+    let mut s = supervisor(31);
+    let mut now = Instant::now();
+    s.handle_input(Input::Start, now);
+    go_live(&mut s, now);
+    s.handle_input(Input::ConnectionLost { reason: "network changed".into() }, now);
+    let (actions, wake) = drain(&mut s);
+    assert!(has(&actions, &Output::Detach) && !has(&actions, &Output::Teardown), "kept for a takeover: {actions:?}");
+    // The first retry fails too: its own resource is detached in turn, nothing released yet.
+    now = wake.expect("retry scheduled");
+    retry_at(&mut s, now);
+    now += fail_attempt(&mut s, now, true);
+    retry_at(&mut s, now);
+    s.handle_input(Input::Published, now);
+    s.handle_input(Input::Connected, now);
+    let (actions, _) = drain(&mut s);
+    let release = actions.iter().position(|a| *a == Output::ReleaseReplaced).expect("the old session is released");
+    assert_eq!(actions.iter().filter(|a| **a == Output::ReleaseReplaced).count(), 1, "{actions:?}");
+    assert!(release < actions.iter().position(|a| *a == Output::StartFeed).unwrap_or(usize::MAX), "{actions:?}");
+    // Later reconnects release nothing more until a session is detached again.
+    s.handle_input(Input::Disconnected, now);
+    s.handle_input(Input::Connected, now);
+    assert!(!has(&drain(&mut s).0, &Output::ReleaseReplaced));
+}
+
+#[test]
+fn stopping_while_reconnecting_ends_the_detached_session_too() {
+    let mut s = supervisor(32);
+    let now = Instant::now();
+    s.handle_input(Input::Start, now);
+    go_live(&mut s, now);
+    s.handle_input(Input::ConnectionLost { reason: "gone".into() }, now);
+    drain(&mut s);
+    s.handle_input(Input::Stop, now);
+    let (actions, _) = drain(&mut s);
+    assert!(has(&actions, &Output::Teardown), "the detached resource is deleted: {actions:?}");
+    // A new lesson starts clean: its first connection releases nothing.
+    s.handle_input(Input::Start, now);
+    s.handle_input(Input::Published, now);
+    s.handle_input(Input::Connected, now);
+    assert!(!has(&drain(&mut s).0, &Output::ReleaseReplaced));
 }

@@ -220,7 +220,7 @@ fn answer_to(net: &mut Net, dir: Direction, id: u64) -> (String, String) {
     let cmd = match dir {
         Direction::SendOnly => {
             let ident = ident("r", id, Role::Device, Transport::Whip);
-            Command::Whip { ident, offer, screen_mid: None, reply: tx }
+            Command::Whip { ident, offer, screen_mid: None, takeover: false, reply: tx }
         }
         _ => Command::Whep { ident: ident("r", id, Role::Viewer, Transport::Whep), offer, reply: tx },
     };

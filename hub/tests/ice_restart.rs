@@ -54,7 +54,14 @@ fn answer_offers(net: &mut Net, b: &mut Browser) {
                 let addr: SocketAddr = format!("10.0.2.{}:7000", b.pid.0).parse().unwrap();
                 let mut rtc = Rtc::builder().build(net.now);
                 rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
-                net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid: Mid::from("0"), events: Vec::new() });
+                net.clients.push(Client {
+                    rtc,
+                    addr,
+                    proto: Protocol::Udp,
+                    mid: Mid::from("0"),
+                    events: Vec::new(),
+                    cut: false,
+                });
                 net.clients.len() - 1
             });
             let offer = SdpOffer::from_sdp_string(sdp).unwrap();
@@ -107,7 +114,7 @@ fn both_connections_restart_ice_and_carry_media_again_without_anyone_leaving() {
     let first_answer = rx.try_recv().unwrap().unwrap();
     let hub_ufrag = ufrag(&first_answer.to_sdp_string());
     rtc.sdp_api().accept_answer(pending, first_answer).unwrap();
-    net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid, events: Vec::new() });
+    net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid, events: Vec::new(), cut: false });
     let publisher = net.clients.len() - 1;
     net.run_until(Duration::from_secs(5), |n| n.connected(publisher));
     answer_offers(&mut net, &mut b);

@@ -55,7 +55,7 @@ fn publish_audio(net: &mut Net, id: u64) -> usize {
     let cmd = Command::PublishOffer { room: room(), participant: ParticipantId(id), offer, screen_mid: None, reply };
     net.hub.handle_command(cmd, net.now);
     rtc.sdp_api().accept_answer(pending, rx.try_recv().unwrap().unwrap()).unwrap();
-    net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid, events: Vec::new() });
+    net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid, events: Vec::new(), cut: false });
     net.clients.len() - 1
 }
 

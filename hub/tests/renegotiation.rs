@@ -55,7 +55,14 @@ fn answer_offers(net: &mut Net, b: &mut Browser) {
                 }
                 let mut rtc = Rtc::builder().set_extension_map(exts).build(net.now);
                 rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
-                net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid: Mid::from("0"), events: Vec::new() });
+                net.clients.push(Client {
+                    rtc,
+                    addr,
+                    proto: Protocol::Udp,
+                    mid: Mid::from("0"),
+                    events: Vec::new(),
+                    cut: false,
+                });
                 net.clients.len() - 1
             });
             let offer = SdpOffer::from_sdp_string(sdp).unwrap();
@@ -143,7 +150,7 @@ fn a_viewer_never_gets_an_answer_path_to_publish_and_students_see_each_other() {
     let room = RoomId::parse("r").unwrap();
     net.hub.handle_command(Command::PublishOffer { room, participant: a.pid, offer, screen_mid: None, reply }, net.now);
     rtc.sdp_api().accept_answer(pending, rx.try_recv().unwrap().unwrap()).unwrap();
-    net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid, events: Vec::new() });
+    net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid, events: Vec::new(), cut: false });
     let publisher = net.clients.len() - 1;
     net.run_until(Duration::from_secs(5), |n| n.connected(publisher));
 

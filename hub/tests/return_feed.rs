@@ -45,7 +45,7 @@ fn return_feed(net: &mut Net) -> usize {
         net.now,
     );
     rtc.sdp_api().accept_answer(pending, rx.try_recv().unwrap().unwrap()).unwrap();
-    net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid: Mid::from("0"), events: Vec::new() });
+    net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid: Mid::from("0"), events: Vec::new(), cut: false });
     net.clients.len() - 1
 }
 
@@ -143,9 +143,9 @@ fn room_with_laptop(net: &mut Net, id: u64) -> Box3 {
     let (reply, mut rx) = oneshot::channel::<Result<SdpAnswer, _>>();
     let ident = ident("r", id, Role::Device, Transport::Whip);
     let screen_mid = Some(mids[2].to_string());
-    net.hub.handle_command(Command::Whip { ident, offer, screen_mid, reply }, net.now);
+    net.hub.handle_command(Command::Whip { ident, offer, screen_mid, takeover: false, reply }, net.now);
     rtc.sdp_api().accept_answer(pending, rx.try_recv().unwrap().unwrap()).unwrap();
-    net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid: mids[0], events: Vec::new() });
+    net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid: mids[0], events: Vec::new(), cut: false });
     let publisher = Publisher { client: net.clients.len() - 1, audio: mids[0], video: mids[1], tag: 0xD0 };
     Box3 { publisher, laptop: mids[2] }
 }

@@ -39,10 +39,10 @@ fn connect_simulcast(net: &mut Net, rids: &[&str]) -> (usize, Mid) {
     let (offer, pending) = api.apply().unwrap();
     let (tx, mut rx) = oneshot::channel::<Result<SdpAnswer, _>>();
     let ident = ident("r", 1, Role::Device, Transport::Whip);
-    net.hub.handle_command(Command::Whip { ident, offer, screen_mid: None, reply: tx }, net.now);
+    net.hub.handle_command(Command::Whip { ident, offer, screen_mid: None, takeover: false, reply: tx }, net.now);
     let answer = rx.try_recv().expect("the core answers synchronously").expect("simulcast offer accepted");
     rtc.sdp_api().accept_answer(pending, answer).unwrap();
-    net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid, events: Vec::new() });
+    net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid, events: Vec::new(), cut: false });
     (idx, mid)
 }
 
@@ -235,7 +235,7 @@ fn connect_remb_viewer(net: &mut Net, id: u64) -> usize {
     net.hub.handle_command(Command::Whep { ident, offer, reply: tx }, net.now);
     let answer = rx.try_recv().expect("the core answers synchronously").expect("offer accepted");
     rtc.sdp_api().accept_answer(pending, answer).unwrap();
-    net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid, events: Vec::new() });
+    net.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid, events: Vec::new(), cut: false });
     idx
 }
 

@@ -331,6 +331,41 @@ fn whip_session_lifecycle_patch_and_delete() {
 }
 
 #[test]
+fn a_box_publishing_again_takes_over_and_deleting_the_old_session_keeps_it_in_the_room() {
+    let hub = Hub::start();
+    let device = token("demo", Role::Device, 600);
+    let first = post(&hub, "/whip/demo", Some(&device), "application/sdp", &offer(Direction::SendOnly));
+    assert_eq!(first.status, 201, "{}", first.body);
+    let second = post(&hub, "/whip/demo", Some(&device), "application/sdp", &offer(Direction::SendOnly));
+    assert_eq!(second.status, 201, "the box publishes again: {}", second.body);
+    let (old, new) = (first.location.unwrap(), second.location.unwrap());
+    assert_ne!(old, new);
+    let delete = |loc: &str| {
+        agent()
+            .delete(format!("{}{loc}", hub.base))
+            .header("Authorization", &format!("Bearer {device}"))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(delete(&old), 200, "the superseded session is forgotten");
+    // The shard handles commands in order: had that DELETE ended the box's participant, this
+    // trickle for the new session would find nobody.
+    let frag = "a=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\n";
+    assert_eq!(patch(&hub, &new, &device, frag), 204, "the new session still holds the box's place");
+    assert_eq!(delete(&old), 404, "deleted once");
+    assert_eq!(delete(&new), 200, "the current session ends the box's participant");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while patch(&hub, &new, &device, frag) != 404 {
+        assert!(std::time::Instant::now() < deadline, "{new} still open after its DELETE");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = std::fs::read_to_string(hub.dir.path().join("hub.log")).unwrap();
+    assert!(log.contains("a classroom box's new WHIP session is taking over its old one"), "{log}");
+}
+
+#[test]
 fn lesson_exports_need_a_teacher_token_for_that_room() {
     let hub = Hub::start();
     let url = |f: &str| format!("{}/api/rooms/demo/{f}", hub.base);

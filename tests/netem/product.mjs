@@ -104,8 +104,12 @@ export class Product {
     return res.stdout.trim().split('\n').pop().trim();
   }
 
-  /** The virtual box publishing `ladder`; resolves once the hub receives its top layer. */
-  async startBox(ladder = DEFAULT_LADDER) {
+  /**
+   * The virtual box publishing `ladder`; resolves once the hub receives its top layer. With
+   * `gatherAll` its ICE gathers on whatever addresses it has (as a real box does), so it can follow
+   * an address change; otherwise on its bed address only.
+   */
+  async startBox(ladder = DEFAULT_LADDER, { gatherAll = false } = {}) {
     requireBinary(APPLIANCE_BIN);
     const stateDir = path.join(this.dir, 'box');
     mkdirSync(stateDir, { recursive: true });
@@ -117,7 +121,7 @@ export class Product {
     this.box = this.spawn('box', 'box', APPLIANCE_BIN, [
       '--virtual', '--hub', this.baseUrl, '--room', ROOM, '--token', this.mintToken('device', 'Room box'),
       '--state-dir', stateDir, '--config', stateDir, '--vendor-config-dir', stateDir,
-      '--status-listen', '127.0.0.1:0', '--ice-address', ADDR.box,
+      '--status-listen', '127.0.0.1:0', ...(gatherAll ? [] : ['--ice-address', ADDR.box]),
     ]);
     await this.hub.waitForLine(/simulcast layer arriving rid=f\b/, 60000);
     return this.box;

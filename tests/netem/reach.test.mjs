@@ -116,3 +116,27 @@ test('netchange: after an address change the student stays the same participant'
     assert.equal(r.participant.distinct, 1, `participant ids seen: ${JSON.stringify(r.participant)}\n${res.why}`);
     rmSync(res.work, { recursive: true, force: true });
   });
+
+test("boxchange: after the box's link is cut and after its address changes, it publishes again make-before-break: the room never leaves and students decode it again",
+  { skip, timeout: 240000 }, async () => {
+    const res = await netem('boxchange', 200000);
+    const r = checked(res, 'boxchange');
+    const names = r.phases.map((p) => p.name);
+    assert.deepEqual(names, ['clear', 'blackout', 'back', 'readdress'], res.why);
+    // One box participant the whole time: no participantLeft, no second box.
+    assert.equal(r.box.distinct.length, 1, `the box's participant ids: ${JSON.stringify(r.box)}\n${res.why}`);
+    for (const [i, ids] of r.box.byPhase.entries()) assert.deepEqual(ids, r.box.distinct, `box ids in ${names[i]}: ${JSON.stringify(ids)}\n${res.why}`);
+    for (const n of ['back', 'readdress']) {
+      const ph = r.phases[names.indexOf(n)];
+      assert.ok(ph.videoFps >= 3, `video fps in ${n}: ${ph.videoFps}\n${res.why}`);
+    }
+    const hubLog = readFileSync(path.join(res.work, 'hub.log'), 'utf8');
+    const takeovers = hubLog.match(/the box's new WHIP session took over/g) || [];
+    assert.ok(takeovers.length >= 2, `the hub saw ${takeovers.length} takeovers (one per cut)\n${res.why}`);
+    const boxId = r.box.distinct[0];
+    const boxLeft = hubLog.split('\n').filter((l) => l.includes('participant left') && new RegExp(`participant=p${boxId}\\b`).test(l));
+    assert.deepEqual(boxLeft, [], `the box (p${boxId}) never left the room`);
+    const boxLog = readFileSync(path.join(res.work, 'box.log'), 'utf8');
+    assert.match(boxLog, /the new session took over; deleting the old one/, 'the box DELETEd its old session once the new one was up');
+    rmSync(res.work, { recursive: true, force: true });
+  });

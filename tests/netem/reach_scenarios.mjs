@@ -1,6 +1,7 @@
 // Scenarios of issue 17 (reach every network), merged into SCENARIOS by scenarios.mjs: which path
 // the student's media takes when its network blocks more and more, how long the first frame takes
-// on each, and an ICE restart after a cut and an address change. Same shape as scenarios.mjs.
+// on each, an ICE restart after a cut and an address change, and the box's make-before-break
+// re-publish after its own. Same shape as scenarios.mjs.
 
 export const REACH_SCENARIOS = {
   direct: {
@@ -37,7 +38,17 @@ export const REACH_SCENARIOS = {
       { name: 'readdress', sec: 25, set: {}, readdress: 's1' },
     ],
   },
+  boxchange: {
+    what: "the box's link cut for 10 s, then its address changes (.2 to .3): the box publishes again make-before-break and the room never leaves",
+    boxMoves: true, // its ICE gathers on every address it has, not only .2
+    phases: [
+      { name: 'clear', sec: 8, set: {} },
+      { name: 'blackout', sec: 10, set: { box: ['blackout'] } },
+      { name: 'back', sec: 20, set: { box: [] } },
+      { name: 'readdress', sec: 25, set: {}, readdress: 'box' },
+    ],
+  },
 };
 
 /** Appended to `scripts/netem.sh all`. */
-export const REACH_MATRIX = ['direct', 'udpblocked', 'turntls', 'relayforced', 'netchange'];
+export const REACH_MATRIX = ['direct', 'udpblocked', 'turntls', 'relayforced', 'netchange', 'boxchange'];

@@ -68,6 +68,9 @@ export async function runScenario(name, { run = randomBytes(3).toString('hex'), 
     const selves = samples.map((x) => x.self).filter((x) => x != null);
     result.participant = { first: selves[0] ?? null, last: selves[selves.length - 1] ?? null, distinct: [...new Set(selves)].length };
     result.participant.byPhase = phases.map((ph) => [...new Set(samples.filter((x) => x.t >= ph.from && x.t <= ph.to && x.self != null).map((x) => x.self))]);
+    // The box's participant ids the page saw, per phase: one throughout if it never left.
+    const boxes = samples.map((x) => (x.box || []).join(',')).filter(Boolean);
+    result.box = { distinct: [...new Set(boxes)], byPhase: phases.map((ph) => [...new Set(samples.filter((x) => x.t >= ph.from && x.t <= ph.to).map((x) => (x.box || []).join(',')))]) };
     result.iceRestarts = samples.length ? samples[samples.length - 1].restarts : 0;
     result.iceRestartLog = samples.length ? samples[samples.length - 1].restartLog : [];
     // The machine's 1-minute load: on 2 shared cores, CPU contention shows up as freezes and concealment.
@@ -97,7 +100,7 @@ async function startWorld(world, { sc, topo, dir, client, ladder }) {
   world.product = product;
   if (sc.turn) await product.startTurn();
   await product.startHub({ turn: !!sc.turn });
-  await product.startBox(ladder);
+  await product.startBox(ladder, { gatherAll: !!sc.boxMoves });
   for (const [link, imp] of Object.entries(sc.setup || {})) topo.set(link, imp);
   if (client === 'whep') {
     world.student = new WhepViewer({ netns: topo.netns('s1'), logDir: dir });

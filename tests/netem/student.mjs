@@ -76,7 +76,9 @@ async function collect() {
   const pc = l && l.subscribePc;
   const out = { state: l ? l.state : null, pc: null, ice: null, video: null, audio: null, bytes: null, pair: null,
     self: l && l.self ? l.self.participantId : null, restarts: l && l.iceRestarts ? l.iceRestarts.length : 0,
-    restartLog: l && l.iceRestarts ? l.iceRestarts : [] };
+    restartLog: l && l.iceRestarts ? l.iceRestarts : [],
+    // The classroom box as the page knows it: its participant id changes only if it left and came back.
+    box: l && l.participants ? Object.entries(l.participants).filter(([, p]) => p && p.role === 'device').map(([id]) => id) : [] };
   if (!pc) return out;
   if (!pc.__lntId) pc.__lntId = (window.__lntSeq = (window.__lntSeq || 0) + 1);
   out.pc = pc.__lntId;

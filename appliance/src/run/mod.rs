@@ -115,6 +115,9 @@ pub struct Runner {
     events_tx: Sender<Event>,
     events_rx: Receiver<Event>,
     session: Option<Session>,
+    /// A failed session's WHIP resource, kept until the next session is up (make-before-break:
+    /// see `Output::Detach`).
+    replaced: Option<WhipSession>,
     /// Bumped per session so events of a torn-down pipeline cannot touch the next one.
     generation: u64,
     feed: Option<Feed>,
@@ -152,6 +155,7 @@ impl Runner {
             events_tx,
             events_rx,
             session: None,
+            replaced: None,
             generation: 0,
             feed: None,
             feed_generation: 0,
@@ -246,6 +250,8 @@ impl Runner {
                 Output::WaitUntil(at) => return Some(at),
                 Output::Status(status) => self.reporter.status(&status, self.supervisor.state()),
                 Output::Teardown => self.teardown(),
+                Output::Detach => self.detach(),
+                Output::ReleaseReplaced => self.release_replaced(),
                 Output::BuildAndPublish => {
                     let input = self.build_and_publish();
                     self.feed(input);

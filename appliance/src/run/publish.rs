@@ -15,7 +15,7 @@ use crate::media::{
 use crate::status::StatusBoard;
 use crate::supervisor::Input;
 use crate::uplink::{self, UplinkStatus, UplinkTask};
-use crate::whip::WhipError;
+use crate::whip::{WhipError, WhipSession};
 
 impl Runner {
     /// Tells the supervisor when the hub was last heard from, just before it checks for silence.
@@ -89,7 +89,7 @@ impl Runner {
     }
 
     /// Builds and plays the pipeline, then offer → WHIP POST → answer. On error, whatever was
-    /// set up stays in `self.session` for the `Teardown` the supervisor orders next.
+    /// set up stays in `self.session` for the `Detach` the supervisor orders next.
     pub(super) fn publish(&mut self) -> Result<(), AttemptError> {
         // Made before the first pipeline that wants it (AEC may also be switched on by a push).
         if self.echo.is_none() {
@@ -149,24 +149,48 @@ impl Runner {
         Ok(())
     }
 
+    /// Ends the session and `DELETE`s its WHIP resource, and a detached one's.
     pub(super) fn teardown(&mut self) {
+        let ended = self.end_session();
+        for published in ended.iter().chain(self.replaced.take().as_ref()) {
+            self.delete_resource(published);
+        }
+    }
+
+    /// Ends a failed session but keeps its WHIP resource for the next session to take over on
+    /// the hub (see `Output::Detach`). An older detached one is superseded by now: it goes.
+    pub(super) fn detach(&mut self) {
+        let Some(published) = self.end_session() else { return };
+        tracing::info!(resource = %published.resource_url, "session detached; the next one takes over its place in the room");
+        if let Some(older) = self.replaced.replace(published) {
+            self.delete_resource(&older);
+        }
+    }
+
+    /// The new session is up: the one it replaced goes.
+    pub(super) fn release_replaced(&mut self) {
+        if let Some(replaced) = self.replaced.take() {
+            tracing::info!(resource = %replaced.resource_url, "the new session took over; deleting the old one");
+            self.delete_resource(&replaced);
+        }
+    }
+
+    fn delete_resource(&self, published: &WhipSession) {
+        match self.whip.delete(published) {
+            Ok(()) => tracing::debug!(resource = %published.resource_url, "WHIP resource deleted"),
+            // Gone already (the hub let go of it) is fine: the session is over either way.
+            Err(err) => tracing::debug!(reason = %error_chain(&err), "WHIP DELETE failed (ignored)"),
+        }
+    }
+
+    /// Pipeline to `Null` and the status cleared; the WHIP resource, if the hub answered, is
+    /// the caller's to delete or keep.
+    fn end_session(&mut self) -> Option<WhipSession> {
         self.generation += 1;
         self.reporter.board().set_stats(None);
         self.reporter.board().snapshots().detach();
         self.reporter.board().loss().detach();
-        let Some(session) = self.session.take() else {
-            return;
-        };
-        if let Some(published) = &session.whip {
-            match self.whip.delete(published) {
-                Ok(()) => {
-                    tracing::debug!(resource = %published.resource_url, "WHIP resource deleted")
-                }
-                Err(err) => {
-                    tracing::debug!(reason = %error_chain(&err), "WHIP DELETE failed (ignored)")
-                }
-            }
-        }
+        let session = self.session.take()?;
         drop(session.uplink);
         session.pipeline.shutdown();
         self.reporter.board().update(|s| {
@@ -174,6 +198,7 @@ impl Runner {
             s.simulcast.clear();
             s.uplink = UplinkStatus::default();
         });
+        session.whip
     }
 }
 

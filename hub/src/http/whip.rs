@@ -17,7 +17,7 @@ use super::AppState;
 use super::auth::{authorize, display_name, parse_room};
 use super::client::ClientAddr;
 use super::error::HttpError;
-use crate::sfu::{Command, Ident};
+use crate::sfu::{Command, Ident, SfuError};
 use crate::store::Transport;
 use crate::whip::admission::{Holder, MAX_TRICKLED, Refusal};
 use crate::whip::{self, Flow, Resource};
@@ -111,9 +111,16 @@ async fn create(
     };
     let offer = SdpOffer::from_sdp_string(sdp)
         .map_err(|e| HttpError::invalid(format!("invalid SDP offer: {}", super::describe_sdp_error(e))))?;
-    let ident = Ident {
+    // A classroom box that lost its path publishes again before it DELETEs its old session
+    // (make-before-break; GStreamer's webrtcbin cannot restart ICE): the new session takes over
+    // the participant the old one holds, so nobody sees the room leave.
+    let takeover = match (flow, claims.role) {
+        (Flow::Whip, Role::Device) => st.resources.participant_of(&claims.jti, &room, Flow::Whip),
+        _ => None,
+    };
+    let mut ident = Ident {
         room: room.clone(),
-        participant: st.sfu.new_participant_id(),
+        participant: takeover.unwrap_or_else(|| st.sfu.new_participant_id()),
         subject: claims.sub.clone(),
         name: display_name(&claims),
         role: claims.role,
@@ -127,18 +134,38 @@ async fn create(
         // with a refusal, which is what a leaked link should get.
         passcode: None,
     };
-    let participant = ident.participant;
-    let answer = st
-        .sfu
-        .call(&room, |reply| match flow {
-            Flow::Whip => Command::Whip { ident, offer, screen_mid, reply },
+    let command = |ident: Ident, offer: SdpOffer, takeover: bool| {
+        let screen_mid = screen_mid.clone();
+        move |reply| match flow {
+            Flow::Whip => Command::Whip { ident, offer, screen_mid, takeover, reply },
             Flow::Whep => Command::Whep { ident, offer, reply },
             Flow::Return => Command::Return { ident, offer, reply },
-        })
-        .await?;
+        }
+    };
+    let answer = match st.sfu.call(&room, command(ident.clone(), offer.clone().into(), takeover.is_some())).await {
+        // The old session ended meanwhile: the box comes back as a new participant.
+        Err(SfuError::UnknownParticipant) if takeover.is_some() => {
+            ident.participant = st.sfu.new_participant_id();
+            st.sfu.call(&room, command(ident.clone(), offer, false)).await?
+        }
+        res => res?,
+    };
+    let participant = ident.participant;
     let id = crate::token::random_id();
-    let resource = Resource { flow, room: room.clone(), participant, jti: claims.jti.clone(), client, trickled: 0 };
+    let resource = Resource {
+        flow,
+        room: room.clone(),
+        participant,
+        jti: claims.jti.clone(),
+        client,
+        trickled: 0,
+        superseded: false,
+    };
     st.resources.insert(id.clone(), resource);
+    if takeover == Some(participant) {
+        st.resources.supersede(&room, participant, flow, &id);
+        tracing::info!(%room, %participant, "a classroom box's new WHIP session is taking over its old one");
+    }
     let location = format!("/{}/{room}/{id}", flow.path());
     tracing::info!(%room, %participant, flow = flow.path(), "session created");
     let mut resp = (StatusCode::CREATED, answer.to_sdp_string()).into_response();
@@ -180,6 +207,10 @@ async fn patch(
     require_content_type(&headers, "application/trickle-ice-sdpfrag")?;
     let frag = sdp_text(&body)?;
     let candidates = whip::candidates(frag).map_err(|e| HttpError::invalid(e.to_string()))?;
+    if res.superseded {
+        // For a connection the box's newer session replaced: nothing to add them to.
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     if !st.resources.trickle(&id, candidates.len(), MAX_TRICKLED) {
         return Err(HttpError::invalid(format!("a session takes at most {MAX_TRICKLED} trickled candidates")));
     }
@@ -214,6 +245,10 @@ async fn delete(
 ) -> Result<Response, HttpError> {
     let (room, res) = lookup(&st, &room, &id, &headers, flow)?;
     st.resources.remove(&id);
+    if res.superseded {
+        // Its participant lives on in the box's newer session.
+        return Ok(StatusCode::OK.into_response());
+    }
     let participant = res.participant;
     // Already gone (ICE timed out) is fine: the session is over either way.
     let _ = st.sfu.call(&room, |reply| Command::Leave { room: room.clone(), participant, reply: Some(reply) }).await;

@@ -65,8 +65,8 @@ impl Shard {
     pub fn handle_command(&mut self, cmd: Command, now: Now) {
         let core = &mut self.core;
         match cmd {
-            Command::Whip { ident, offer, screen_mid, reply } => {
-                answer(reply, core.offer(ident, offer, Offering::Whip { screen_mid }, now))
+            Command::Whip { ident, offer, screen_mid, takeover, reply } => {
+                answer(reply, core.offer(ident, offer, Offering::Whip { screen_mid, takeover }, now))
             }
             Command::Whep { ident, offer, reply } => answer(reply, core.offer(ident, offer, Offering::Whep, now)),
             Command::Return { ident, offer, reply } => answer(reply, core.offer(ident, offer, Offering::Return, now)),

@@ -58,6 +58,9 @@ pub enum Command {
         offer: SdpOffer,
         /// The m-line carrying a classroom box's laptop (`a=content:slides`), shown as a screen.
         screen_mid: Option<String>,
+        /// A classroom box publishing again: take over the participant `ident` names (its old
+        /// session is DELETEd once this one is up). `UnknownParticipant` if it is gone.
+        takeover: bool,
         reply: Reply<SdpAnswer>,
     },
     /// A WHEP viewer: a participant with only a receive connection, offered by the client.

@@ -34,8 +34,10 @@ pub struct ShardCore {
 /// How a WHIP/WHEP client connects: what it sends or receives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Offering {
-    /// Publishes; `screen_mid` is the m-line carrying a classroom box's laptop.
-    Whip { screen_mid: Option<String> },
+    /// Publishes; `screen_mid` is the m-line carrying a classroom box's laptop. With `takeover`
+    /// the session replaces the WHIP session of the box participant `ident` names (see
+    /// `Room::begin_takeover`).
+    Whip { screen_mid: Option<String>, takeover: bool },
     /// Receives the room's published feed.
     Whep,
     /// The classroom's return feed: slots the hub fills with the remote participants.
@@ -91,12 +93,16 @@ impl ShardCore {
 
     /// WHIP and WHEP: the client offers; one peer is the whole participant.
     pub fn offer(&mut self, ident: Ident, offer: SdpOffer, how: Offering, now: Now) -> Result<SdpAnswer, SfuError> {
-        let (direction, screen_mid) = match how {
-            Offering::Whip { screen_mid } => (Direction::Publish, screen_mid),
-            Offering::Whep | Offering::Return => (Direction::Subscribe, None),
+        let (direction, screen_mid, takeover) = match how {
+            Offering::Whip { screen_mid, takeover } => (Direction::Publish, screen_mid, takeover),
+            Offering::Whep | Offering::Return => (Direction::Subscribe, None, false),
         };
         let room = self.rooms.entry(ident.room.clone()).or_insert_with(|| Room::new(ident.room.clone()));
-        let res = room.add_offering_peer(&mut self.peers, ident, offer, direction, screen_mid, now);
+        let res = if takeover {
+            room.begin_takeover(&mut self.peers, ident.participant, offer, screen_mid, now)
+        } else {
+            room.add_offering_peer(&mut self.peers, ident, offer, direction, screen_mid, now)
+        };
         room.drain_outputs_into(&mut self.outputs);
         self.flush(now);
         res
@@ -350,7 +356,7 @@ mod tests {
             guest: false,
             passcode: None,
         };
-        core.offer(ident, offer, Offering::Whip { screen_mid: None }, now).expect("offer accepted");
+        core.offer(ident, offer, Offering::Whip { screen_mid: None, takeover: false }, now).expect("offer accepted");
         core
     }
 

@@ -48,6 +48,9 @@ pub struct Resource {
     pub client: IpAddr,
     /// Candidates trickled so far (capped, see `admission::MAX_TRICKLED`).
     pub trickled: usize,
+    /// A newer session of the same classroom box took this one's participant over (see
+    /// `Room::begin_takeover`): DELETE only forgets it, the participant stays.
+    pub superseded: bool,
 }
 
 /// Every live session of the hub by resource id. Shared by the HTTP tasks; each call holds the
@@ -75,6 +78,23 @@ impl Resources {
     /// Sessions of `flow`'s kind open with token `jti` from `client`.
     pub fn open_by(&self, jti: &str, flow: Flow, client: IpAddr) -> usize {
         self.lock().values().filter(|r| r.jti == jti && r.flow == flow && r.client == client).count()
+    }
+
+    /// The participant of `jti`'s live (not superseded) `flow` session in `room`, if it has one.
+    pub fn participant_of(&self, jti: &str, room: &RoomId, flow: Flow) -> Option<ParticipantId> {
+        self.lock()
+            .values()
+            .find(|r| r.jti == jti && &r.room == room && r.flow == flow && !r.superseded)
+            .map(|r| r.participant)
+    }
+
+    /// `participant`'s `flow` sessions other than `except` are superseded by `except`.
+    pub fn supersede(&self, room: &RoomId, participant: ParticipantId, flow: Flow, except: &str) {
+        for (id, r) in self.lock().iter_mut() {
+            if id != except && r.participant == participant && &r.room == room && r.flow == flow {
+                r.superseded = true;
+            }
+        }
     }
 
     /// Counts `n` more trickled candidates for session `id`; `false` (and nothing counted) past `max`.
@@ -126,7 +146,15 @@ mod tests {
 
     fn res(flow: Flow, r: &str, p: u64, jti: &str) -> Resource {
         let client = IpAddr::from([198, 51, 100, 1]);
-        Resource { flow, room: room(r), participant: ParticipantId(p), jti: jti.into(), client, trickled: 0 }
+        Resource {
+            flow,
+            room: room(r),
+            participant: ParticipantId(p),
+            jti: jti.into(),
+            client,
+            trickled: 0,
+            superseded: false,
+        }
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct Client {
     pub proto: Protocol,
     pub mid: Mid,
     pub events: Vec<Event>,
+    /// Its path to the hub is gone: it neither sends nor receives (see [`Net::cut`]).
+    pub cut: bool,
 }
 
 pub struct Net {
@@ -124,6 +126,12 @@ impl Net {
         (Self::with_outlets(Outlets { devices: Some(tx), ..Outlets::default() }), rx)
     }
 
+    /// A net whose hub also reports what it would persist (joins, leaves…).
+    pub fn with_store() -> (Self, tokio::sync::mpsc::UnboundedReceiver<lectern_hub::store::StoreEvent>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Self::with_outlets(Outlets { store: Some(tx), ..Outlets::default() }), rx)
+    }
+
     /// Adds a client offering one m-line of `kind` in `dir` and signals it as WHIP or WHEP.
     pub fn connect(&mut self, kind: MediaKind, dir: Direction, ident: Ident) -> usize {
         self.connect_over(Protocol::Udp, kind, dir, ident)
@@ -143,13 +151,13 @@ impl Net {
         let (offer, pending) = api.apply().unwrap();
         let (tx, mut rx) = oneshot::channel::<Result<SdpAnswer, _>>();
         let cmd = match dir {
-            Direction::SendOnly => Command::Whip { ident, offer, screen_mid: None, reply: tx },
+            Direction::SendOnly => Command::Whip { ident, offer, screen_mid: None, takeover: false, reply: tx },
             _ => Command::Whep { ident, offer, reply: tx },
         };
         self.hub.handle_command(cmd, self.now);
         let answer = rx.try_recv().expect("the core answers synchronously").expect("offer accepted");
         rtc.sdp_api().accept_answer(pending, answer).unwrap();
-        self.clients.push(Client { rtc, addr, proto, mid, events: Vec::new() });
+        self.clients.push(Client { rtc, addr, proto, mid, events: Vec::new(), cut: false });
         idx
     }
 
@@ -168,18 +176,41 @@ impl Net {
         let mids: Vec<Mid> = kinds.iter().map(|k| api.add_media(*k, Direction::SendOnly, None, None, None)).collect();
         let (offer, pending) = api.apply().unwrap();
         let (tx, mut rx) = oneshot::channel::<Result<SdpAnswer, _>>();
-        self.hub.handle_command(Command::Whip { ident, offer, screen_mid: None, reply: tx }, self.now);
+        self.hub.handle_command(Command::Whip { ident, offer, screen_mid: None, takeover: false, reply: tx }, self.now);
         let answer = rx.try_recv().expect("the core answers synchronously").expect("offer accepted");
         rtc.sdp_api().accept_answer(pending, answer).unwrap();
-        self.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid: mids[0], events: Vec::new() });
+        self.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid: mids[0], events: Vec::new(), cut: false });
         (idx, mids)
+    }
+
+    /// Like [`connect_many_mids`](Self::connect_many_mids), as a classroom box's new WHIP session
+    /// taking over participant `ident` (make-before-break); the hub's answer, or its refusal.
+    pub fn connect_takeover(&mut self, kinds: &[MediaKind], ident: Ident) -> Result<usize, lectern_hub::sfu::SfuError> {
+        let idx = self.clients.len();
+        let addr: SocketAddr = format!("10.0.1.{}:6000", idx + 1).parse().unwrap();
+        let mut rtc = Rtc::builder().build(self.now);
+        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        let mut api = rtc.sdp_api();
+        let mids: Vec<Mid> = kinds.iter().map(|k| api.add_media(*k, Direction::SendOnly, None, None, None)).collect();
+        let (offer, pending) = api.apply().unwrap();
+        let (tx, mut rx) = oneshot::channel::<Result<SdpAnswer, _>>();
+        self.hub.handle_command(Command::Whip { ident, offer, screen_mid: None, takeover: true, reply: tx }, self.now);
+        let answer = rx.try_recv().expect("the core answers synchronously")?;
+        rtc.sdp_api().accept_answer(pending, answer).unwrap();
+        self.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid: mids[0], events: Vec::new(), cut: false });
+        Ok(idx)
+    }
+
+    /// `idx` loses its path to the hub: from now on nothing it sends arrives, nothing reaches it.
+    pub fn cut(&mut self, idx: usize) {
+        self.clients[idx].cut = true;
     }
 
     /// Moves datagrams both ways and advances simulated time by `step`, `n` times.
     pub fn run(&mut self, n: usize, step: Duration) {
         let hub_addr: SocketAddr = HUB.parse().unwrap();
         for _ in 0..n {
-            for c in &mut self.clients {
+            for c in self.clients.iter_mut().filter(|c| !c.cut) {
                 c.rtc.handle_input(Input::Timeout(self.now)).unwrap();
                 loop {
                     match c.rtc.poll_output().unwrap() {
@@ -195,7 +226,7 @@ impl Net {
             self.hub.handle_timeout(self.now);
             let out = self.hub.drain_datagrams();
             for d in out {
-                if let Some(c) = self.clients.iter_mut().find(|c| c.addr == d.destination) {
+                if let Some(c) = self.clients.iter_mut().find(|c| c.addr == d.destination && !c.cut) {
                     assert_eq!(d.proto, c.proto, "hub answers over the transport the client used");
                     let contents = d.contents.as_slice().try_into().unwrap();
                     let input = Input::Receive(

@@ -36,6 +36,9 @@ impl Room {
         let peer = peers.get_mut(key).expect("peer was just inserted");
         // Before the offer's tracks appear: `add_up_track` reads it when they do.
         peer.screen_mid = screen_mid.map(|m| Mid::from(m.as_str()));
+        // A box that lost its path publishes again and takes this participant over (see
+        // `takeover`): kept meanwhile, so nobody sees the room leave.
+        peer.ice_restartable = ident.transport == Transport::Whip && ident.role == lectern_proto::Role::Device;
         let answer = match peer.rtc.sdp_api().accept_offer(offer) {
             Ok(a) => a,
             Err(e) => {
@@ -85,15 +88,28 @@ impl Room {
         self.participants.get(&pid).ok_or(SfuError::UnknownParticipant)
     }
 
-    /// A connection closed: the whole participant goes if it was their only one (or a browser's
-    /// current one), else just that peer.
+    /// A connection closed: the whole participant goes if it was one of their current ones,
+    /// else just that peer. A box's old connection closing while its new one connects to take
+    /// over, or the new one failing while the old one still works, ends only that connection.
     pub(super) fn on_peer_closed(&mut self, peers: &mut PeerTable, key: PeerKey, pid: ParticipantId, now: Now) {
         tracing::info!(peer = key.0, room = %self.id, participant = %pid, "media connection closed");
-        let Some(p) = self.participants.get(&pid) else {
+        let Some(p) = self.participants.get_mut(&pid) else {
             peers.remove(key);
             return;
         };
-        let whole = !p.is_browser() || p.publish == Some(key) || p.subscribe == Some(key);
+        let replaced_alive = p.publish.is_some_and(|k| peers.contains(k));
+        if p.replacing.as_ref().is_some_and(|r| r.key == key) && replaced_alive {
+            p.replacing = None;
+            peers.remove(key);
+            return;
+        }
+        if p.publish == Some(key) && p.replacing.is_some() {
+            p.publish = None;
+            peers.remove(key);
+            return;
+        }
+        let whole =
+            p.publish == Some(key) || p.subscribe == Some(key) || p.replacing.as_ref().is_some_and(|r| r.key == key);
         if p.is_browser() {
             self.signal(
                 pid,
@@ -133,7 +149,8 @@ impl Room {
         if self.participants.is_empty() {
             self.empty_since = Some(now.mono);
         }
-        for key in [participant.publish, participant.subscribe].into_iter().flatten() {
+        let replacing = participant.replacing.as_ref().map(|r| r.key);
+        for key in [participant.publish, participant.subscribe, replacing].into_iter().flatten() {
             peers.remove(key);
         }
         self.unsubscribe(peers, &gone);

@@ -10,6 +10,7 @@
 //! - `forward`: the packet path and keyframe requests.
 //! - `return_feed`: the classroom box's switched slots.
 //! - `bandwidth`: each subscriber's estimate and layer allocation.
+//! - `takeover`: a classroom box's new WHIP session taking over its old one (make-before-break).
 
 mod bandwidth;
 mod forward;
@@ -19,6 +20,7 @@ mod participant;
 mod restart;
 mod return_feed;
 mod subscription;
+mod takeover;
 #[cfg(test)]
 mod tests;
 
@@ -161,7 +163,9 @@ impl Room {
         match ev {
             PeerEvent::Connected => {
                 tracing::debug!(peer = key.0, "peer connected");
-                if direction == Direction::Subscribe {
+                if direction == Direction::Publish {
+                    self.complete_takeover(peers, pid, key, now.mono);
+                } else {
                     let sources: Vec<TrackId> = peer.downs.iter().filter_map(|d| d.source).collect();
                     for t in sources {
                         self.start_viewer(peers, t, key, now.mono);
@@ -169,6 +173,8 @@ impl Room {
                 }
             }
             PeerEvent::MediaAdded { mid, kind } => match direction {
+                // Known from its offer; it takes them over once connected.
+                Direction::Publish if self.is_replacing(pid, key) => {}
                 Direction::Publish => self.add_up_track(peers, key, mid, kind, now.mono),
                 Direction::Subscribe => self.add_whep_slot(peers, key, mid, kind, now.mono),
             },

@@ -23,6 +23,14 @@ pub(super) struct Participant {
     pub audio_blocked: bool,
     /// A teacher stopped this participant's camera.
     pub video_blocked: bool,
+    /// A classroom box's new WHIP session, connecting to take over `publish` (see `takeover`).
+    pub replacing: Option<Replacement>,
+}
+
+/// A box's new publish connection before it takes over: the m-lines its offer sends on.
+pub(super) struct Replacement {
+    pub key: PeerKey,
+    pub media: Vec<(Mid, MediaKind)>,
 }
 
 /// A published track (one m-line of a publish peer).
@@ -68,6 +76,7 @@ impl Participant {
             video_muted: false,
             audio_blocked: false,
             video_blocked: false,
+            replacing: None,
         }
     }
 

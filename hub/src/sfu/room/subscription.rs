@@ -269,7 +269,9 @@ impl Room {
         candidates: Vec<Candidate>,
     ) -> Result<(), SfuError> {
         let p = self.participant(pid)?;
-        let key = p.publish.or(p.subscribe).ok_or(SfuError::UnknownParticipant)?;
+        // A box's session taking over is the one still gathering (the old one's trickle is ignored).
+        let replacing = p.replacing.as_ref().map(|r| r.key);
+        let key = replacing.or(p.publish).or(p.subscribe).ok_or(SfuError::UnknownParticipant)?;
         let peer = peers.get_mut(key).ok_or(SfuError::UnknownParticipant)?;
         for c in candidates {
             peer.rtc.add_remote_candidate(c);
