@@ -128,7 +128,7 @@ fn fd_targets(pid: u32) -> Vec<String> {
 }
 
 /// Waits until descriptors and threads stop changing (same for 200 ms) or the deadline passes.
-fn steady(pid: u32) -> anyhow::Result<Footprint> {
+pub(crate) fn steady(pid: u32) -> anyhow::Result<Footprint> {
     let deadline = Instant::now() + SETTLE_DEADLINE;
     let mut last = Footprint::of(pid)?;
     loop {
@@ -142,7 +142,7 @@ fn steady(pid: u32) -> anyhow::Result<Footprint> {
 }
 
 /// Waits until descriptors and threads are back to `target`'s (or the deadline), then reads the footprint.
-fn settle(pid: u32, target: Footprint) -> anyhow::Result<Footprint> {
+pub(crate) fn settle(pid: u32, target: Footprint) -> anyhow::Result<Footprint> {
     let deadline = Instant::now() + SETTLE_DEADLINE;
     loop {
         let now = Footprint::of(pid)?;

@@ -79,18 +79,7 @@ impl Hub {
 
     /// A token for `room` with `role`, valid for a day.
     pub fn token(&self, room: &str, role: Role, name: &str) -> anyhow::Result<String> {
-        let now = unix_secs();
-        let claims = Claims {
-            sub: format!("bench-{name}"),
-            room: RoomId::parse(room).map_err(|e| anyhow::anyhow!("room name {room:?}: {e:?}"))?,
-            role,
-            name: Some(name.to_owned()),
-            exp: now + 86_400,
-            nbf: now.saturating_sub(10),
-            jti: random_id(),
-            guest: false,
-        };
-        Ok(TokenKey::new(SECRET.as_bytes().to_vec()).issue(&claims))
+        mint_token(room, role, name)
     }
 
     pub fn cpu(&self) -> anyhow::Result<Duration> {
@@ -100,6 +89,23 @@ impl Hub {
     pub fn rss_kib(&self) -> anyhow::Result<u64> {
         rss_kib(self.pid)
     }
+}
+
+/// A token for `room` with `role` on any hub this bench starts (they share its secret), valid for
+/// a day; callable from any thread.
+pub fn mint_token(room: &str, role: Role, name: &str) -> anyhow::Result<String> {
+    let now = unix_secs();
+    let claims = Claims {
+        sub: format!("bench-{name}"),
+        room: RoomId::parse(room).map_err(|e| anyhow::anyhow!("room name {room:?}: {e:?}"))?,
+        role,
+        name: Some(name.to_owned()),
+        exp: now + 86_400,
+        nbf: now.saturating_sub(10),
+        jti: random_id(),
+        guest: false,
+    };
+    Ok(TokenKey::new(SECRET.as_bytes().to_vec()).issue(&claims))
 }
 
 /// The hub binary next to the running executable (`target/<profile>/lectern-hub`).

@@ -14,3 +14,4 @@ pub mod peer;
 pub mod ramp;
 pub mod rtc;
 pub mod sfu;
+pub mod soak;

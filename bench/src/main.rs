@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use lectern_bench::{churn, fanout, join, meeting, ramp};
+use lectern_bench::{churn, fanout, join, meeting, ramp, soak};
 
 #[derive(Parser)]
 #[command(name = "lectern-bench", version, about = "Load generator for the Lectern hub, side by side with Janus")]
@@ -87,6 +87,22 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// A long lesson (hub only): a publisher, viewers and chatting students staying, a viewer and a
+    /// student joining and leaving all along; RSS, descriptors, threads and frame loss per minute.
+    Soak {
+        #[arg(long, default_value_t = 30)]
+        minutes: u64,
+        #[arg(long, default_value_t = 30)]
+        subscribers: usize,
+        /// Browser participants (the hub's `/rtc`, no media) that chat, raise hands and answer polls.
+        #[arg(long, default_value_t = 5)]
+        students: usize,
+        /// A viewer joins, waits for media and leaves this often, in seconds.
+        #[arg(long, default_value_t = 3)]
+        churn_every: u64,
+        #[command(flatten)]
+        common: Common,
+    },
     /// K subscribers join and leave repeatedly: RSS, descriptors and threads before and after.
     Churn {
         #[arg(long, default_value_t = 10)]
@@ -132,6 +148,19 @@ fn main() -> anyhow::Result<()> {
             let cfg = join::Config { joins, hub_bin: common.hub_bin(), pin: !common.no_pin };
             let report = join::run(&cfg, !common.no_janus)?;
             print!("{}", join::table(&report));
+            write_json(common.json.as_deref(), &report)
+        }
+        Cmd::Soak { minutes, subscribers, students, churn_every, common } => {
+            let cfg = soak::Config {
+                minutes,
+                subscribers,
+                students,
+                churn_every: Duration::from_secs(churn_every),
+                hub_bin: common.hub_bin(),
+                pin: !common.no_pin,
+            };
+            let report = soak::run(&cfg)?;
+            print!("{}", soak::table(&report));
             write_json(common.json.as_deref(), &report)
         }
         Cmd::Churn { concurrent, cycles, common } => {

@@ -42,6 +42,12 @@ impl RtcSocket {
         self.ws.send(Message::Text(text.into())).context("sending on /rtc")
     }
 
+    /// A classroom command (chat, hands, polls…): the same socket, its own `type`.
+    pub fn send_classroom(&mut self, cmd: &lectern_proto::classroom::ClassroomCommand) -> anyhow::Result<()> {
+        let text = serde_json::to_string(cmd).context("serializing")?;
+        self.ws.send(Message::Text(text.into())).context("sending on /rtc")
+    }
+
     /// Publishes one m-line per kind (sendonly) from 127.0.0.1.
     pub fn publish(&mut self, kinds: &[MediaKind]) -> anyhow::Result<(Peer, Vec<Mid>)> {
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
