@@ -9,6 +9,7 @@ use lectern_proto::signal::IceServer;
 
 use crate::http::cors::Origins;
 use crate::turn::{Secret, TurnServer};
+use lectern_common::net::TrustedProxies;
 use serde::Deserialize;
 
 /// The file form: everything optional so a file may set only what it changes.
@@ -39,6 +40,7 @@ struct FileTls {
 struct FileHttp {
     cors_origins: Option<Vec<String>>,
     max_connections: Option<usize>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -78,6 +80,8 @@ pub struct Settings {
     pub cors_origins: Origins,
     /// HTTP connections served at once (`[http] max_connections`); past it, new ones wait.
     pub max_connections: usize,
+    /// Reverse proxies whose `Forwarded`/`X-Forwarded-For` name the client (`[http] trusted_proxies`).
+    pub trusted_proxies: TrustedProxies,
     pub media: MediaSettings,
     /// `[tls]`: the hub serves HTTPS on `listen` itself.
     pub tls: Option<TlsSettings>,
@@ -106,6 +110,7 @@ impl std::fmt::Debug for Settings {
             .field("behind_tls", &self.behind_tls)
             .field("cors_origins", &self.cors_origins)
             .field("max_connections", &self.max_connections)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("media", &self.media)
             .field("tls", &self.tls)
             .finish()
@@ -140,6 +145,7 @@ impl Default for Settings {
             behind_tls: false,
             cors_origins: Origins::None,
             max_connections: 10_000,
+            trusted_proxies: TrustedProxies::default(),
             media: MediaSettings {
                 bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 udp_port: 50000,
@@ -203,6 +209,10 @@ impl Settings {
                 self.cors_origins = Origins::parse(&origins).map_err(|e| anyhow::anyhow!("http.cors_origins: {e}"))?;
             }
             set(&mut self.max_connections, http.max_connections);
+            if let Some(blocks) = http.trusted_proxies {
+                self.trusted_proxies =
+                    TrustedProxies::parse(&blocks).map_err(|e| anyhow::anyhow!("http.trusted_proxies: {e}"))?;
+            }
         }
         if let Some(m) = f.media {
             set(&mut self.media.bind_ip, m.bind_ip);
@@ -244,6 +254,11 @@ impl Settings {
         if let Some(v) = env("LECTERN_CORS_ORIGINS") {
             let list: Vec<String> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
             self.cors_origins = Origins::parse(&list).map_err(|e| anyhow::anyhow!("LECTERN_CORS_ORIGINS: {e}"))?;
+        }
+        if let Some(v) = env("LECTERN_TRUSTED_PROXIES") {
+            let list: Vec<String> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+            self.trusted_proxies =
+                TrustedProxies::parse(&list).map_err(|e| anyhow::anyhow!("LECTERN_TRUSTED_PROXIES: {e}"))?;
         }
         if let Some(v) = env("LECTERN_MAX_CONNECTIONS") {
             self.max_connections = parse("LECTERN_MAX_CONNECTIONS", v)?;

@@ -55,8 +55,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         );
     }
     let ice = crate::turn::IceServers { fixed: settings.media.ice_servers.clone(), turn: settings.media.turn.clone() };
-    let edge =
-        Edge { behind_tls: settings.behind_tls, join_limit: settings.join_limit, cors: settings.cors_origins.clone() };
+    let edge = Edge {
+        behind_tls: settings.behind_tls,
+        join_limit: settings.join_limit,
+        cors: settings.cors_origins.clone(),
+        trusted_proxies: settings.trusted_proxies.clone(),
+    };
     let state = AppState::new(key, sfu, store, ice, edge);
     wire_room_outlets(&state, devices_rx, sessions_rx);
     // The timetable's slots start and end each lesson on the rooms' boxes (web admin, `admin_schedules`).

@@ -10,6 +10,7 @@ pub mod inbound;
 pub mod lesson_api;
 pub mod pace;
 pub mod pages;
+pub mod proxy;
 pub mod routes;
 pub mod rtc;
 pub mod stats;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub cors: cors::Origins,
     /// Who may open another WHIP/WHEP session.
     pub admission: Mutex<crate::whip::admission::Admission>,
+    /// Reverse proxies that name the client (see [`proxy`]).
+    pub trusted_proxies: lectern_common::net::TrustedProxies,
 }
 
 /// Content-Security-Policy for the app: our own scripts only; media and sockets to this hub.
@@ -62,6 +65,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(whip::MAX_SDP_BYTES * 2))
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::from_fn_with_state(state.clone(), cors::decorate))
+        // Outermost: every handler and limit below sees the client, not the proxy.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), proxy::resolve_client))
         .with_state(state)
 }
 
@@ -87,6 +92,8 @@ pub struct Edge {
     pub join_limit: bool,
     /// Origins whose pages may call WHIP/WHEP and the lesson API.
     pub cors: cors::Origins,
+    /// Reverse proxies that name the client (see [`proxy`]).
+    pub trusted_proxies: lectern_common::net::TrustedProxies,
 }
 
 impl AppState {
@@ -105,6 +112,7 @@ impl AppState {
             admin,
             cors: edge.cors,
             admission: Mutex::default(),
+            trusted_proxies: edge.trusted_proxies,
             join_limiter: edge
                 .join_limit
                 .then(|| Mutex::new(crate::classroom::JoinLimiter::new(crate::classroom::Rate::JOIN))),
