@@ -20,6 +20,7 @@ struct FileConfig {
     secret: Option<String>,
     join_limit: Option<bool>,
     behind_tls: Option<bool>,
+    token_grace_minutes: Option<u64>,
     http: Option<FileHttp>,
     media: Option<FileMedia>,
     tls: Option<FileTls>,
@@ -74,6 +75,8 @@ pub struct Settings {
     /// Browsers reach the hub over HTTPS (a TLS proxy in front, or `[tls]`): the admin's session
     /// cookie gets `Secure`. Always true when `tls` is set.
     pub behind_tls: bool,
+    /// How long an open session outlives its token's expiry (a lesson that runs over), in minutes.
+    pub token_grace_minutes: u64,
     /// Origins whose pages may call WHIP/WHEP and the lesson API (`[http] cors_origins`).
     pub cors_origins: Origins,
     /// HTTP connections served at once (`[http] max_connections`); past it, new ones wait.
@@ -104,6 +107,7 @@ impl std::fmt::Debug for Settings {
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("join_limit", &self.join_limit)
             .field("behind_tls", &self.behind_tls)
+            .field("token_grace_minutes", &self.token_grace_minutes)
             .field("cors_origins", &self.cors_origins)
             .field("max_connections", &self.max_connections)
             .field("media", &self.media)
@@ -138,6 +142,7 @@ impl Default for Settings {
             secret: None,
             join_limit: true,
             behind_tls: false,
+            token_grace_minutes: 60,
             cors_origins: Origins::None,
             max_connections: 10_000,
             media: MediaSettings {
@@ -198,6 +203,7 @@ impl Settings {
         }
         set(&mut self.join_limit, f.join_limit);
         set(&mut self.behind_tls, f.behind_tls);
+        set(&mut self.token_grace_minutes, f.token_grace_minutes);
         if let Some(http) = f.http {
             if let Some(origins) = http.cors_origins {
                 self.cors_origins = Origins::parse(&origins).map_err(|e| anyhow::anyhow!("http.cors_origins: {e}"))?;
@@ -241,6 +247,9 @@ impl Settings {
         if let Some(v) = env("LECTERN_BEHIND_TLS") {
             self.behind_tls = parse("LECTERN_BEHIND_TLS", v)?;
         }
+        if let Some(v) = env("LECTERN_TOKEN_GRACE_MINUTES") {
+            self.token_grace_minutes = parse("LECTERN_TOKEN_GRACE_MINUTES", v)?;
+        }
         if let Some(v) = env("LECTERN_CORS_ORIGINS") {
             let list: Vec<String> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
             self.cors_origins = Origins::parse(&list).map_err(|e| anyhow::anyhow!("LECTERN_CORS_ORIGINS: {e}"))?;
@@ -278,6 +287,9 @@ impl Settings {
         }
         if self.max_connections == 0 {
             bail!("http.max_connections: must be at least 1");
+        }
+        if self.token_grace_minutes > 7 * 24 * 60 {
+            bail!("token_grace_minutes: {} is more than a week", self.token_grace_minutes);
         }
         if self.media.shards == 0 {
             self.media.shards = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);

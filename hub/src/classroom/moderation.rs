@@ -91,7 +91,15 @@ impl Classroom {
     pub(super) fn stop_video(&mut self, actor: &Actor, target: ParticipantId) -> Result<Vec<Outbound>, ClassroomError> {
         require(actor, TEACHERS_ONLY, "only a teacher can stop someone's camera")?;
         self.participant(target)?;
-        Ok(Self::muted(target, MediaKind::Video))
+        let mut out = Self::muted(target, MediaKind::Video);
+        // A camera stopped must not come back as a "screen": the share ends too (asked for again,
+        // it is the policy's to allow).
+        if self.screen_sharer == Some(target) {
+            self.screen_sharer = None;
+            out.push(Outbound::Effect(Effect::StopScreenShare(target)));
+            out.push(send(Audience::Everyone, ClassroomEvent::ScreenShareChanged { participant_id: None }));
+        }
+        Ok(out)
     }
 
     /// Removes every connection of the target's identity and blocks it from rejoining this lesson.

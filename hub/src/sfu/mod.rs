@@ -15,4 +15,4 @@ pub mod simulcast;
 pub mod speaker;
 pub mod timer;
 
-pub use command::{Command, Ident, LessonReport, SfuError, Socket};
+pub use command::{Access, Command, Ident, LessonReport, RoomSettings, SfuError, Socket};

@@ -7,9 +7,11 @@ use lectern_proto::device::HubMsg;
 use lectern_proto::signal::{ErrorCode, MediaKind as WireKind, ServerMsg};
 use lectern_proto::{ParticipantId, Role, TrackId};
 
+use std::collections::BTreeMap;
+
 use super::participant::{Participant, actor};
 use super::{Room, RoomOutput};
-use crate::classroom::{Audience, Effect, JoinDecision, Outbound};
+use crate::classroom::{Audience, Classroom, Effect, JoinDecision, Outbound};
 use crate::sfu::command::{Ident, LessonReport, SfuError};
 use crate::sfu::peer_table::PeerTable;
 use crate::store::{SavedReport, StoreEvent};
@@ -29,6 +31,7 @@ impl Room {
             JoinDecision::Wait(position) => {
                 self.signal(pid, ServerMsg::Classroom(ClassroomEvent::Waiting { position }));
                 tracing::info!(room = %self.id, participant = %pid, position, "waiting in the lobby");
+                self.note_session_end(&ident, now);
                 self.waiting.insert(pid, ident);
             }
             JoinDecision::Deny(reason) => {
@@ -62,13 +65,39 @@ impl Room {
     /// starts sending it everyone's media.
     fn admit_browser(&mut self, peers: &mut PeerTable, ident: Ident, now: Now) {
         let pid = ident.participant;
-        let mut participant = Participant::new(ident);
-        if participant.role() == Role::Student {
-            participant.audio_blocked = !self.classroom.may_unmute(pid);
-            participant.video_blocked = !self.classroom.may_start_video(pid);
-        }
-        self.admit(participant, now);
+        self.admit(Participant::new(ident), now);
         self.welcome(peers, pid, now);
+    }
+
+    /// A student starts with what the teacher's policy allows switched on, whatever the transport:
+    /// a WHIP publisher has no `setMuted` to ask with, so it stays blocked until a teacher lets it.
+    pub(super) fn start_blocked(&self, participant: &mut Participant) {
+        if participant.role() == Role::Student {
+            participant.audio_blocked = !self.classroom.may_unmute(participant.id());
+            participant.video_blocked = !self.classroom.may_start_video(participant.id());
+        }
+    }
+
+    /// Whether a packet of `owner`'s track (`kind`, a `screen` share or not) may leave the hub. A
+    /// screen is the classroom's one share: only its current sharer's goes out (a teacher's stop
+    /// ends it, and a student asks again, under the policy); the classroom box's slides go out
+    /// unless a teacher stopped its video.
+    /// (Of the room's `participants` and `classroom`: the packet path holds its track mutably.)
+    pub(super) fn lets_through(
+        participants: &BTreeMap<ParticipantId, Participant>,
+        classroom: &Classroom,
+        owner: ParticipantId,
+        kind: str0m::media::MediaKind,
+        screen: bool,
+    ) -> bool {
+        let Some(p) = participants.get(&owner) else { return false };
+        if !screen {
+            return !p.blocks(kind);
+        }
+        match p.role() {
+            Role::Device => !p.video_blocked,
+            _ => classroom.screen_sharer() == Some(owner),
+        }
     }
 
     /// Tells participant `pid` who is here and what the lesson looks like, and starts sending it

@@ -55,7 +55,8 @@ impl Room {
     }
 
     /// Adds a participant to the room and tells the others.
-    pub(super) fn admit(&mut self, participant: Participant, now: Now) {
+    pub(super) fn admit(&mut self, mut participant: Participant, now: Now) {
+        self.start_blocked(&mut participant);
         let ident = &participant.ident;
         self.emit(RoomOutput::Store(StoreEvent::Joined {
             participant: ident.participant,
@@ -67,6 +68,7 @@ impl Room {
             at: now.unix_secs(),
         }));
         self.empty_since = None;
+        self.note_session_end(&participant.ident, now);
         let pid = participant.id();
         if !participant.is_return_feed() {
             self.broadcast(pid, &ServerMsg::ParticipantJoined { participant: participant.info() });

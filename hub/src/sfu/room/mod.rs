@@ -11,6 +11,7 @@
 //! - `return_feed`: the classroom box's switched slots.
 //! - `bandwidth`: each subscriber's estimate and layer allocation.
 
+mod access;
 mod bandwidth;
 mod forward;
 mod lesson;
@@ -79,6 +80,8 @@ pub struct Room {
     bandwidth: BTreeMap<ParticipantId, bandwidth::SubscriberBandwidth>,
     /// When the allocations are next re-run; `None` while no subscriber has an estimate.
     next_allocation: Option<Instant>,
+    /// The earliest a session's token (plus grace) runs out (see `access`).
+    session_deadline: Option<Instant>,
     out: Vec<RoomOutput>,
 }
 
@@ -97,6 +100,7 @@ impl Room {
             viewer_starts: Vec::new(),
             bandwidth: BTreeMap::new(),
             next_allocation: None,
+            session_deadline: None,
             out: Vec::new(),
         }
     }
@@ -124,7 +128,8 @@ impl Room {
     /// [`start_due_viewers`](Self::start_due_viewers) has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
         let throttles = self.tracks.values().filter_map(|t| t.keyframe.next_deadline());
-        throttles.chain(self.viewer_starts.iter().map(|s| s.0)).chain(self.next_allocation).min()
+        let sessions = self.session_deadline();
+        throttles.chain(self.viewer_starts.iter().map(|s| s.0)).chain(self.next_allocation).chain(sessions).min()
     }
 
     /// Time passed: deferred keyframe requests go upstream, return feeds are re-chosen,
@@ -137,6 +142,7 @@ impl Room {
         }
         self.select_return_feeds(peers, now.mono);
         self.allocate_due(peers, now.mono);
+        self.expire_sessions(peers, now);
     }
 
     /// Gives media to subscribers whose start was deferred until now. Called after the shard
