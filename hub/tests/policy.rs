@@ -240,3 +240,105 @@ fn guest(id: u64) -> Ident {
     who.subject = format!("link:{id}");
     who
 }
+
+fn denied_for(msgs: &[ServerMsg]) -> Option<lectern_proto::classroom::DenyReason> {
+    msgs.iter().find_map(|m| match m {
+        ServerMsg::Classroom(ClassroomEvent::Denied { reason }) => Some(*reason),
+        _ => None,
+    })
+}
+
+/// A join carrying the web admin's settings of the room, as `/rtc` and WHIP hand them over.
+fn with_room(mut who: Ident, capacity: u32, everyone_waits: bool) -> Ident {
+    who.access.room = Some(lectern_hub::sfu::RoomSettings { capacity, everyone_waits });
+    who
+}
+
+#[test]
+fn the_admins_capacity_refuses_the_one_over_it_on_every_transport() {
+    use lectern_proto::classroom::DenyReason;
+    let mut net = Net::new();
+    let _teacher = join_as(&mut net, with_room(ident("r", 1, Role::Teacher, Transport::Browser), 2, false));
+    let mut a = join_as(&mut net, with_room(ident("r", 2, Role::Student, Transport::Browser), 2, false));
+    let mut b = join_as(&mut net, with_room(ident("r", 3, Role::Student, Transport::Browser), 2, false));
+    assert!(drain(&mut a).iter().any(|m| matches!(m, ServerMsg::Joined { .. })));
+    assert!(drain(&mut b).iter().any(|m| matches!(m, ServerMsg::Joined { .. })));
+    let mut c = join_as(&mut net, with_room(ident("r", 4, Role::Student, Transport::Browser), 2, false));
+    assert_eq!(denied_for(&drain(&mut c)), Some(DenyReason::RoomFull));
+    assert!(c.is_closed(), "the one over capacity is let go of");
+    // A WHEP viewer is one more person too.
+    let (tx, mut rx) = oneshot::channel();
+    let mut rtc = Rtc::builder().build(net.now);
+    let mut api = rtc.sdp_api();
+    api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+    let (offer, _) = api.apply().unwrap();
+    let viewer = with_room(ident("r", 5, Role::Viewer, Transport::Whep), 2, false);
+    net.hub.handle_command(Command::Whep { ident: viewer, offer, reply: tx }, net.now);
+    assert_eq!(rx.try_recv().unwrap().unwrap_err(), SfuError::Denied(DenyReason::RoomFull));
+    // The admin raises the capacity: the next join brings it.
+    let mut d = join_as(&mut net, with_room(ident("r", 6, Role::Student, Transport::Browser), 3, false));
+    assert!(drain(&mut d).iter().any(|m| matches!(m, ServerMsg::Joined { .. })));
+}
+
+#[test]
+fn the_admins_everyone_waits_sends_all_but_teachers_to_the_lobby() {
+    let mut net = Net::new();
+    let mut teacher = join_as(&mut net, with_room(ident("r", 1, Role::Teacher, Transport::Browser), 30, true));
+    assert!(drain(&mut teacher).iter().any(|m| matches!(m, ServerMsg::Joined { .. })));
+    let mut student = join_as(&mut net, with_room(ident("r", 2, Role::Student, Transport::Browser), 30, true));
+    let got = drain(&mut student);
+    assert!(matches!(got.as_slice(), [ServerMsg::Classroom(ClassroomEvent::Waiting { position: 1 })]), "{got:?}");
+    let console = with_room(ident("r", 3, Role::Device, Transport::Browser), 30, true);
+    let mut console = join_as(&mut net, console);
+    let got = drain(&mut console);
+    assert!(matches!(got.as_slice(), [ServerMsg::Classroom(ClassroomEvent::Waiting { position: 2 })]), "{got:?}");
+    // The box's own camera is the room: it is not held.
+    let camera = with_room(ident("r", 4, Role::Device, Transport::Whip), 30, true);
+    net.connect(MediaKind::Video, Direction::SendOnly, camera);
+}
+
+#[test]
+fn the_boxs_credential_in_a_browser_meets_the_lock_and_the_teacher_can_remove_it() {
+    use lectern_proto::classroom::DenyReason;
+    let mut net = Net::new();
+    let _teacher = join(&mut net, 1, Role::Teacher);
+    let camera = net.connect(MediaKind::Video, Direction::SendOnly, ident("r", 2, Role::Device, Transport::Whip));
+    let mut console =
+        join_as(&mut net, Ident { subject: "s2".into(), ..ident("r", 3, Role::Device, Transport::Browser) });
+    assert!(drain(&mut console).iter().any(|m| matches!(m, ServerMsg::Joined { .. })));
+    command(&mut net, 1, ClassroomCommand::RemoveParticipant { participant_id: ParticipantId(3) }).unwrap();
+    assert!(drain(&mut console).iter().any(|m| matches!(m, ServerMsg::Classroom(ClassroomEvent::Removed))));
+    assert!(console.is_closed());
+    net.run_until(Duration::from_secs(5), |n| n.connected(camera));
+    assert_eq!(net.hub.peer_count(), 2, "the box's camera stays (and the teacher's subscription)");
+
+    command(&mut net, 1, policy(PolicyPatch { locked: Some(true), ..Default::default() })).unwrap();
+    let mut other = join(&mut net, 5, Role::Device);
+    assert_eq!(denied_for(&drain(&mut other)), Some(DenyReason::RoomLocked), "a locked room holds for the console");
+}
+
+/// A guest on the shared link from `browser` at `address`.
+fn guest_at(id: u64, browser: &str, address: &str) -> Ident {
+    let mut who = guest(id);
+    who.access.marks = vec![format!("browser:{browser}"), format!("address:{address}")];
+    who
+}
+
+#[test]
+fn a_removed_guest_coming_back_with_the_same_link_is_refused_for_the_lesson() {
+    use lectern_proto::classroom::DenyReason;
+    let mut net = Net::new();
+    let _teacher = join(&mut net, 1, Role::Teacher);
+    let mut g = join_as(&mut net, guest_at(2, "b1", "192.0.2.1"));
+    command(&mut net, 1, ClassroomCommand::Admit { participant_id: ParticipantId(2) }).unwrap();
+    assert!(drain(&mut g).iter().any(|m| matches!(m, ServerMsg::Joined { .. })));
+    command(&mut net, 1, ClassroomCommand::RemoveParticipant { participant_id: ParticipantId(2) }).unwrap();
+    assert!(g.is_closed());
+    // The same link again: a new `sub` each time, but the same browser, or the same address.
+    let mut again = join_as(&mut net, guest_at(3, "b1", "198.51.100.1"));
+    assert_eq!(denied_for(&drain(&mut again)), Some(DenyReason::Blocked));
+    let mut private = join_as(&mut net, guest_at(4, "fresh", "192.0.2.1"));
+    assert_eq!(denied_for(&drain(&mut private)), Some(DenyReason::Blocked));
+    let mut stranger = join_as(&mut net, guest_at(5, "b5", "203.0.113.5"));
+    assert!(drain(&mut stranger).iter().any(|m| matches!(m, ServerMsg::Classroom(ClassroomEvent::Waiting { .. }))));
+}

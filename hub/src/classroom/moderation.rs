@@ -113,15 +113,23 @@ impl Classroom {
         let participant = self.participant(target)?;
         match participant.role {
             Role::Teacher => return Err(ClassroomError::NotAllowed("a teacher cannot be removed")),
-            Role::Device => {
+            // The box itself is the room; a person in a browser with its credential is not.
+            Role::Device if participant.is_room_box() => {
                 return Err(ClassroomError::NotAllowed("the room device cannot be removed; end the lesson"));
             }
             _ => {}
         }
-        let subject = participant.subject.clone();
-        self.lobby.block(&subject);
+        let (subject, marks) = (participant.subject.clone(), participant.marks.clone());
+        self.lobby.block(&subject, &marks);
         let mut out = Vec::new();
-        for id in self.roster.with_subject(&subject) {
+        // Every connection of that person; never the box's own, which shares a device's `sub`.
+        let connections: Vec<ParticipantId> = self
+            .roster
+            .with_subject(&subject)
+            .into_iter()
+            .filter(|id| self.roster.get(*id).is_some_and(|m| !m.is_room_box()))
+            .collect();
+        for id in connections {
             out.push(send(Audience::One(id), ClassroomEvent::Removed));
             out.push(Outbound::Effect(Effect::Kick(id)));
             out.extend(self.depart(now, id));

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use super::participant::{Participant, actor};
 use super::{Room, RoomOutput};
-use crate::classroom::{Audience, Classroom, Effect, JoinDecision, Outbound};
+use crate::classroom::{AdminSettings, Audience, Classroom, Effect, JoinDecision, Outbound};
 use crate::sfu::command::{Ident, LessonReport, SfuError};
 use crate::sfu::peer_table::PeerTable;
 use crate::store::{SavedReport, StoreEvent};
@@ -24,6 +24,7 @@ impl Room {
             // A teacher coming back to an ended lesson starts the next one.
             self.classroom = self.classroom.next_lesson();
         }
+        self.follow_admin(peers, &ident, now);
         let outcome = self.classroom.on_join_request(now.unix_ms, &actor(&ident));
         let pid = ident.participant;
         match outcome.decision {
@@ -47,6 +48,7 @@ impl Room {
 
     /// A WHIP/WHEP client has no lobby to wait in: it is admitted or refused at once.
     pub(super) fn gate(&mut self, peers: &mut PeerTable, ident: &Ident, now: Now) -> Result<(), SfuError> {
+        self.follow_admin(peers, ident, now);
         let outcome = self.classroom.on_join_request(now.unix_ms, &actor(ident));
         match outcome.decision {
             JoinDecision::Admit => {
@@ -59,6 +61,17 @@ impl Room {
             }
             JoinDecision::Deny(reason) => Err(SfuError::Denied(reason)),
         }
+    }
+
+    /// The web admin's settings of the room as the newcomer's join brought them (see
+    /// [`crate::room_settings`]): the lesson follows a change before deciding about them.
+    fn follow_admin(&mut self, peers: &mut PeerTable, ident: &Ident, now: Now) {
+        let settings = ident.access.room.map_or_else(AdminSettings::default, |r| AdminSettings {
+            capacity: Some(r.capacity),
+            everyone_waits: Some(r.everyone_waits),
+        });
+        let outbound = self.classroom.follow_admin(now.unix_ms, settings);
+        self.deliver(peers, outbound, now);
     }
 
     /// Makes a browser a participant: tells it who is here and what the lesson looks like, and

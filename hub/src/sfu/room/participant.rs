@@ -124,5 +124,7 @@ pub(super) fn actor(ident: &Ident) -> Actor {
         subject: ident.subject.clone(),
         personal: !ident.guest,
         passcode: ident.passcode.clone(),
+        marks: ident.access.marks.clone(),
+        browser: ident.transport == Transport::Browser,
     }
 }
