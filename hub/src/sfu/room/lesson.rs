@@ -113,6 +113,23 @@ impl Room {
         }
     }
 
+    /// Refuses a publish offer with more tracks than a publisher or the room may have (see
+    /// [`track_limit`](crate::sfu::track_limit)), before anything is built for it.
+    pub(super) fn check_track_limits(
+        &self,
+        pid: ParticipantId,
+        offer: &str0m::change::SdpOffer,
+        screen_mid: Option<&str>,
+    ) -> Result<(), SfuError> {
+        let offered = crate::sfu::track_limit::Offered::of(&offer.to_sdp_string(), screen_mid);
+        // A re-offer lists every m-line again: the publisher's own tracks are in it.
+        let others = self.tracks.values().filter(|t| t.owner != pid).count();
+        offered.check(others).map_err(|limit| {
+            tracing::info!(room = %self.id, participant = %pid, %limit, "publish offer refused");
+            SfuError::BadOffer(limit)
+        })
+    }
+
     /// Tells participant `pid` who is here and what the lesson looks like, and starts sending it
     /// everyone's media on a new subscribe connection.
     fn welcome(&mut self, peers: &mut PeerTable, pid: ParticipantId, now: Now) {

@@ -27,6 +27,9 @@ impl Room {
         now: Now,
     ) -> Result<SdpAnswer, SfuError> {
         let pid = ident.participant;
+        if direction == Direction::Publish {
+            self.check_track_limits(pid, &offer, screen_mid.as_deref())?;
+        }
         // The return feed is the same classroom box, already in the lesson through its WHIP session.
         if ident.transport != Transport::Return {
             self.gate(peers, &ident, now)?;
