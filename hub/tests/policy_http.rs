@@ -260,3 +260,29 @@ async fn a_browser_is_given_the_cookie_it_is_known_by_once() {
     let (_ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
     assert!(resp.headers().get("set-cookie").is_none(), "a browser that has one keeps it");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admins_room_capacity_is_read_at_start_and_followed_when_changed() {
+    let hub = hub().await;
+    sqlx::query(
+        "INSERT INTO admin_rooms (id, name, building, capacity, everyone_waits, recording, created_at, updated_at) \
+         VALUES ('demo', 'Demo', '', 1, 0, 0, 0, 0)",
+    )
+    .execute(hub.state.store.pool())
+    .await
+    .unwrap();
+    // What `serve` does at start-up.
+    assert_eq!(hub.state.room_settings.load(&hub.state.admin).await.unwrap(), 1);
+    let (mut teacher, _) = rtc(&hub, &token(&claims("demo", Role::Teacher, "t", 600))).await;
+    next_of(&mut teacher, &["joined"]).await;
+    let (mut first, _) = rtc(&hub, &token(&claims("demo", Role::Student, "s1", 600))).await;
+    next_of(&mut first, &["joined"]).await;
+    let (mut second, _) = rtc(&hub, &token(&claims("demo", Role::Student, "s2", 600))).await;
+    let denied = next_of(&mut second, &["denied", "joined"]).await;
+    assert_eq!(denied["reason"], "roomFull", "{denied}");
+    // The admin raises it: the next one in gets a seat.
+    let room = RoomId::parse("demo").unwrap();
+    hub.state.admin.room_watch.tell(&room, Some(lectern_admin::rooms::Enforced { capacity: 2, everyone_waits: false }));
+    let (mut third, _) = rtc(&hub, &token(&claims("demo", Role::Student, "s3", 600))).await;
+    next_of(&mut third, &["joined"]).await;
+}

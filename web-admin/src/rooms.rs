@@ -58,7 +58,7 @@ impl Watch {
         let _ = self.0.set(hook);
     }
 
-    fn tell(&self, room: &RoomId, settings: Option<Enforced>) {
+    pub fn tell(&self, room: &RoomId, settings: Option<Enforced>) {
         if let Some(hook) = self.0.get() {
             hook(room, settings);
         }
