@@ -10,6 +10,8 @@
 //! - `forward`: the packet path and keyframe requests.
 //! - `return_feed`: the classroom box's switched slots.
 //! - `bandwidth`: each subscriber's estimate and layer allocation.
+//! - `access`: sessions ending with their credential (revoked, expired plus grace) and the lobby of
+//!   a room nobody came to.
 
 mod access;
 mod bandwidth;
