@@ -182,8 +182,10 @@ async fn revoking_a_box_ends_its_rtc_whip_and_control_sessions_at_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    let revoked_at = tokio::time::Instant::now();
     lectern_admin::Fleet::revoke(&*hub.state.devices, "box-1");
     let told = closed(&mut console).await;
+    eprintln!("revocation closed the console's /rtc socket in {:?}", revoked_at.elapsed());
     assert!(told.iter().any(|t| t.contains("revoked")), "the console is told why: {told:?}");
     closed(&mut control).await;
     let deadline = tokio::time::Instant::now() + DEADLINE;
