@@ -315,6 +315,15 @@ fn the_boxs_credential_in_a_browser_meets_the_lock_and_the_teacher_can_remove_it
     command(&mut net, 1, policy(PolicyPatch { locked: Some(true), ..Default::default() })).unwrap();
     let mut other = join(&mut net, 5, Role::Device);
     assert_eq!(denied_for(&drain(&mut other)), Some(DenyReason::RoomLocked), "a locked room holds for the console");
+    // Watching by WHEP with the box's credential is not the box either (its return feed is).
+    let (tx, mut rx) = oneshot::channel();
+    let mut rtc = Rtc::builder().build(net.now);
+    let mut api = rtc.sdp_api();
+    api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+    let (offer, _) = api.apply().unwrap();
+    let watcher = ident("r", 6, Role::Device, Transport::Whep);
+    net.hub.handle_command(Command::Whep { ident: watcher, offer, reply: tx }, net.now);
+    assert_eq!(rx.try_recv().unwrap().unwrap_err(), SfuError::Denied(DenyReason::RoomLocked));
 }
 
 /// A guest on the shared link from `browser` at `address`.

@@ -18,7 +18,7 @@ pub struct Waiter {
     pub entry: LobbyEntry,
     pub subject: String,
     pub marks: Vec<String>,
-    pub browser: bool,
+    pub box_link: bool,
 }
 
 /// What the lobby rules say about a newcomer, before anything changes.
@@ -45,7 +45,7 @@ impl Lobby {
         match actor.role {
             Role::Admin => return Verdict::Deny(DenyReason::NotAParticipant),
             Role::Teacher => return Verdict::Enter,
-            Role::Device if !actor.browser => return Verdict::Enter,
+            Role::Device if actor.box_link => return Verdict::Enter,
             Role::Device | Role::Student | Role::Viewer => {}
         }
         // First, so that a guest without the passcode learns nothing about the room (locked, full...).
@@ -69,7 +69,7 @@ impl Lobby {
         let entry =
             LobbyEntry { participant_id: actor.id, name, role: actor.role, guest: !actor.personal, waiting_since: now };
         let (subject, marks) = (actor.subject.clone(), actor.marks.clone());
-        self.waiting.push(Waiter { entry, subject, marks, browser: actor.browser });
+        self.waiting.push(Waiter { entry, subject, marks, box_link: actor.box_link });
         position(self.waiting.len() - 1)
     }
 
@@ -146,7 +146,7 @@ impl Classroom {
                     name,
                     role: actor.role,
                     marks: actor.marks.clone(),
-                    browser: actor.browser,
+                    box_link: actor.box_link,
                 };
                 self.enter(now, actor.id, participant);
                 decided(JoinDecision::Admit)
@@ -188,7 +188,7 @@ impl Classroom {
                 name: w.entry.name,
                 role: w.entry.role,
                 marks: w.marks,
-                browser: w.browser,
+                box_link: w.box_link,
             };
             self.enter(now, id, p);
             out.push(Outbound::Effect(Effect::Admit(id)));
@@ -275,8 +275,8 @@ mod tests {
 
     fn actor(role: Role, personal: bool) -> Actor {
         let (name, subject) = ("n".into(), "sub".into());
-        let browser = role != Role::Device; // the box itself
-        Actor { id: ParticipantId(7), role, name, subject, personal, passcode: None, marks: Vec::new(), browser }
+        let box_link = role == Role::Device; // the box itself
+        Actor { id: ParticipantId(7), role, name, subject, personal, passcode: None, marks: Vec::new(), box_link }
     }
 
     #[test]

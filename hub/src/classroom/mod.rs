@@ -54,9 +54,9 @@ pub struct Actor {
     /// What else a guest is known by (its browser, its address): a block covers these too, since
     /// every holder of a shared link has the same `sub`. Empty for personal tokens.
     pub marks: Vec<String>,
-    /// Came through the web page (`/rtc`), not as a WHIP/WHEP client: for the device role, a
-    /// person holding the box's credential rather than the box itself.
-    pub browser: bool,
+    /// One of the room box's own connections (its WHIP publish or its return feed). The device
+    /// role anywhere else (the web page, WHEP) is a person holding the box's credential.
+    pub box_link: bool,
 }
 
 /// Who an event is for. Resolve with [`Classroom::recipients`].

@@ -47,10 +47,10 @@ fn the_admins_everyone_waits_holds_all_but_teachers_and_follows_changes() {
     assert!(out.iter().any(|o| matches!(o, Outbound::Event { event: ClassroomEvent::PolicyChanged { policy }, .. } if policy.everyone_waits)));
     assert!(matches!(decision(&mut r, &actor(30, Role::Student, true)), JoinDecision::Wait(_)));
     assert!(matches!(decision(&mut r, &actor(31, Role::Viewer, true)), JoinDecision::Wait(_)));
-    let console = Actor { browser: true, ..actor(32, Role::Device, true) };
+    let console = Actor { box_link: false, ..actor(32, Role::Device, true) };
     assert!(matches!(decision(&mut r, &console), JoinDecision::Wait(_)), "the box's credential in a browser waits");
     assert_eq!(decision(&mut r, &actor(33, Role::Teacher, true)), JoinDecision::Admit);
-    let the_box = Actor { browser: false, ..actor(34, Role::Device, true) };
+    let the_box = Actor { box_link: true, ..actor(34, Role::Device, true) };
     assert_eq!(decision(&mut r, &the_box), JoinDecision::Admit, "the box itself is the room");
     // The same settings again change nothing (a teacher's own choice for the lesson stands).
     r.ok(r.teacher.clone(), C::SetPolicy(PolicyPatch { everyone_waits: Some(false), ..Default::default() }));
@@ -66,14 +66,14 @@ fn the_admins_everyone_waits_holds_all_but_teachers_and_follows_changes() {
 fn the_boxs_credential_in_a_browser_meets_the_lock_and_can_be_removed_the_box_cannot() {
     let mut r = Room::new();
     r.ok(r.teacher.clone(), C::SetPolicy(PolicyPatch { locked: Some(true), ..Default::default() }));
-    let console = Actor { browser: true, ..actor(40, Role::Device, true) };
+    let console = Actor { box_link: false, ..actor(40, Role::Device, true) };
     assert_eq!(decision(&mut r, &console), JoinDecision::Deny(DenyReason::RoomLocked));
-    let the_box = Actor { browser: false, ..actor(41, Role::Device, true) };
+    let the_box = Actor { box_link: true, ..actor(41, Role::Device, true) };
     assert_eq!(decision(&mut r, &the_box), JoinDecision::Admit, "a lock never shuts out the room's own box");
 
     r.ok(r.teacher.clone(), C::SetPolicy(PolicyPatch { locked: Some(false), ..Default::default() }));
     // The console shares the box's `sub`: removing it must leave the box in the lesson.
-    let console = Actor { id: ParticipantId(42), subject: r.device.subject.clone(), browser: true, ..console };
+    let console = Actor { id: ParticipantId(42), subject: r.device.subject.clone(), box_link: false, ..console };
     assert_eq!(decision(&mut r, &console), JoinDecision::Admit);
     let out = r.ok(r.teacher.clone(), C::RemoveParticipant { participant_id: console.id });
     assert!(out.contains(&Outbound::Effect(Effect::Kick(console.id))));

@@ -15,14 +15,14 @@ pub struct Participant {
     pub role: Role,
     /// A guest's other marks (see [`Actor::marks`](super::Actor::marks)).
     pub marks: Vec<String>,
-    /// Joined through the web page (see [`Actor::browser`](super::Actor::browser)).
-    pub browser: bool,
+    /// One of the room box's own connections (see [`Actor::box_link`](super::Actor::box_link)).
+    pub box_link: bool,
 }
 
 impl Participant {
     /// The classroom box itself (its WHIP/WHEP connections), not a person using its credential.
     pub fn is_room_box(&self) -> bool {
-        self.role == Role::Device && !self.browser
+        self.role == Role::Device && self.box_link
     }
 }
 
@@ -93,7 +93,7 @@ mod tests {
                 name: format!("n{id}"),
                 role,
                 marks: Vec::new(),
-                browser: true,
+                box_link: false,
             };
             r.add(ParticipantId(id), p);
         }

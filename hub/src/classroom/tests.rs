@@ -35,7 +35,7 @@ pub fn actor(id: u64, role: Role, personal: bool) -> Actor {
         personal,
         passcode: None,
         marks: Vec::new(),
-        browser: true,
+        box_link: false,
     }
 }
 
@@ -48,7 +48,7 @@ impl Room {
             s1: actor(2, Role::Student, true),
             s2: actor(3, Role::Student, true),
             // The box itself (WHIP), not a browser holding its credential.
-            device: Actor { browser: false, ..actor(4, Role::Device, true) },
+            device: Actor { box_link: true, ..actor(4, Role::Device, true) },
             viewer: actor(5, Role::Viewer, true),
         };
         for a in [&r.teacher, &r.s1, &r.s2, &r.device, &r.viewer] {

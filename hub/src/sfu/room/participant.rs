@@ -125,6 +125,7 @@ pub(super) fn actor(ident: &Ident) -> Actor {
         personal: !ident.guest,
         passcode: ident.passcode.clone(),
         marks: ident.access.marks.clone(),
-        browser: ident.transport == Transport::Browser,
+        box_link: ident.role == lectern_proto::Role::Device
+            && matches!(ident.transport, Transport::Whip | Transport::Return),
     }
 }
