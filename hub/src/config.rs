@@ -414,6 +414,19 @@ mod tests {
     }
 
     #[test]
+    fn token_grace_is_an_hour_unless_set_and_at_most_a_week() {
+        assert_eq!(Settings::load(&Overrides::default(), &no_env).unwrap().token_grace_minutes, 60);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        std::fs::write(&path, "token_grace_minutes = 0\n").unwrap();
+        let over = Overrides { config: Some(path), ..Default::default() };
+        assert_eq!(Settings::load(&over, &no_env).unwrap().token_grace_minutes, 0);
+        let env = |k: &str| (k == "LECTERN_TOKEN_GRACE_MINUTES").then(|| "20000".to_owned());
+        let err = Settings::load(&Overrides::default(), &env).unwrap_err().to_string();
+        assert!(err.contains("token_grace_minutes"), "{err}");
+    }
+
+    #[test]
     fn unknown_key_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hub.toml");
