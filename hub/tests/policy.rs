@@ -351,3 +351,15 @@ fn a_removed_guest_coming_back_with_the_same_link_is_refused_for_the_lesson() {
     let mut stranger = join_as(&mut net, guest_at(5, "b5", "203.0.113.5"));
     assert!(drain(&mut stranger).iter().any(|m| matches!(m, ServerMsg::Classroom(ClassroomEvent::Waiting { .. }))));
 }
+
+#[test]
+fn a_token_that_never_ends_is_no_trouble() {
+    let mut net = Net::new();
+    let who = with_access(ident("r", 1, Role::Teacher, Transport::Browser), "forever", Some(u64::MAX));
+    let mut teacher = join_as(&mut net, who);
+    for _ in 0..3 {
+        net.now += Duration::from_secs(8 * 24 * 3600);
+        net.hub.handle_timeout(net.now);
+    }
+    assert!(drain(&mut teacher).iter().all(|m| !matches!(m, ServerMsg::Error { .. })) && !teacher.is_closed());
+}

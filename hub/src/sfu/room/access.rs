@@ -12,6 +12,9 @@ use crate::sfu::command::Ident;
 use crate::sfu::peer_table::PeerTable;
 use crate::time::Now;
 
+/// The furthest ahead a session's end is scheduled; past it, it is scheduled again.
+const LOOK_AGAIN_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// Why a session was ended, as the participant is told.
 const REVOKED: &str = "your access to this lesson was revoked";
 const EXPIRED: &str = "your link to this lesson has expired: ask your teacher for a new one";
@@ -30,7 +33,10 @@ impl Room {
     /// Remembers when `ident`'s session must end (see [`expire_sessions`](Self::expire_sessions)).
     pub(super) fn note_session_end(&mut self, ident: &Ident, now: Now) {
         let Some(at) = ident.access.ends_at else { return };
-        let due = now.mono + Duration::from_secs(at.saturating_sub(now.unix_secs()));
+        // A far end (a box's ten-year credential) is looked at again in a while, not added to the
+        // clock whole: an `Instant` that far out may not exist.
+        let secs = at.saturating_sub(now.unix_secs()).min(LOOK_AGAIN_AFTER.as_secs());
+        let Some(due) = now.mono.checked_add(Duration::from_secs(secs)) else { return };
         self.session_deadline = Some(self.session_deadline.map_or(due, |d| d.min(due)));
     }
 
