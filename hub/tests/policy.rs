@@ -109,6 +109,32 @@ fn a_student_publishing_by_whip_is_held_to_the_teachers_policy() {
 }
 
 #[test]
+fn a_whip_student_is_let_on_by_a_policy_change_or_a_teachers_ask_and_off_by_a_mute() {
+    let mut net = Net::new();
+    let _teacher = join(&mut net, 1, Role::Teacher);
+    command(&mut net, 1, policy(PolicyPatch { students_may_unmute: Some(false), ..Default::default() })).unwrap();
+    let mic = net.connect(MediaKind::Audio, Direction::SendOnly, ident("r", 2, Role::Student, Transport::Whip));
+    let listener = viewer(&mut net, 9, MediaKind::Audio);
+    net.run_until(Duration::from_secs(5), |n| n.connected(mic) && n.connected(listener));
+    let mut frame = 0;
+    let mut speak = |net: &mut Net| {
+        let before = media_count(net, listener);
+        for _ in 0..30 {
+            net.send_audio(mic, frame, vec![3u8; 40]);
+            frame += 1;
+        }
+        media_count(net, listener) - before
+    };
+    assert_eq!(speak(&mut net), 0);
+    command(&mut net, 1, ClassroomCommand::AskToUnmute { participant_id: ParticipantId(2) }).unwrap();
+    assert!(speak(&mut net) > 20, "the teacher's ask lets the WHIP student speak");
+    command(&mut net, 1, ClassroomCommand::MuteParticipant { participant_id: ParticipantId(2) }).unwrap();
+    assert_eq!(speak(&mut net), 0, "a teacher's mute holds");
+    command(&mut net, 1, policy(PolicyPatch { students_may_unmute: Some(true), ..Default::default() })).unwrap();
+    assert!(speak(&mut net) > 20, "the policy allowing it lets them speak again");
+}
+
+#[test]
 fn a_stopped_camera_cannot_come_back_as_a_screen_share() {
     let mut net = Net::new();
     let _teacher = join(&mut net, 1, Role::Teacher);

@@ -249,6 +249,31 @@ impl Room {
                 self.signal(id, ServerMsg::Classroom(event.clone()));
             }
         }
+        match (&event, to) {
+            (ClassroomEvent::PolicyChanged { .. }, _) => self.answer_for_silent_publishers(None),
+            (ClassroomEvent::UnmuteRequested, Audience::One(id)) => self.answer_for_silent_publishers(Some(id)),
+            _ => {}
+        }
+    }
+
+    /// A student publishing by WHIP has no `setMuted` to answer a teacher with: when the policy
+    /// changes or a teacher asks them to unmute, what is now allowed is switched on for them, as a
+    /// page would on the student's click. A teacher's later mute holds until the next such moment.
+    fn answer_for_silent_publishers(&mut self, only: Option<ParticipantId>) {
+        let silent: Vec<(ParticipantId, bool, bool)> = self
+            .participants
+            .values()
+            .filter(|p| !p.is_browser() && p.role() == Role::Student && only.is_none_or(|id| id == p.id()))
+            .map(|p| (p.id(), p.audio_blocked, p.video_blocked))
+            .collect();
+        for (id, audio, video) in silent {
+            if audio && self.classroom.may_unmute(id) {
+                self.set_muted(id, WireKind::Audio, false);
+            }
+            if video && self.classroom.may_start_video(id) {
+                self.set_muted(id, WireKind::Video, false);
+            }
+        }
     }
 
     /// Chat is kept in the database as it happens (the lesson's record outlives the hub process);
