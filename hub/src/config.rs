@@ -21,6 +21,7 @@ struct FileConfig {
     secret: Option<String>,
     join_limit: Option<bool>,
     behind_tls: Option<bool>,
+    token_grace_minutes: Option<u64>,
     http: Option<FileHttp>,
     media: Option<FileMedia>,
     tls: Option<FileTls>,
@@ -76,6 +77,8 @@ pub struct Settings {
     /// Browsers reach the hub over HTTPS (a TLS proxy in front, or `[tls]`): the admin's session
     /// cookie gets `Secure`. Always true when `tls` is set.
     pub behind_tls: bool,
+    /// How long an open session outlives its token's expiry (a lesson that runs over), in minutes.
+    pub token_grace_minutes: u64,
     /// Origins whose pages may call WHIP/WHEP and the lesson API (`[http] cors_origins`).
     pub cors_origins: Origins,
     /// HTTP connections served at once (`[http] max_connections`); past it, new ones wait.
@@ -108,6 +111,7 @@ impl std::fmt::Debug for Settings {
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("join_limit", &self.join_limit)
             .field("behind_tls", &self.behind_tls)
+            .field("token_grace_minutes", &self.token_grace_minutes)
             .field("cors_origins", &self.cors_origins)
             .field("max_connections", &self.max_connections)
             .field("trusted_proxies", &self.trusted_proxies)
@@ -143,6 +147,7 @@ impl Default for Settings {
             secret: None,
             join_limit: true,
             behind_tls: false,
+            token_grace_minutes: 60,
             cors_origins: Origins::None,
             max_connections: 10_000,
             trusted_proxies: TrustedProxies::default(),
@@ -204,6 +209,7 @@ impl Settings {
         }
         set(&mut self.join_limit, f.join_limit);
         set(&mut self.behind_tls, f.behind_tls);
+        set(&mut self.token_grace_minutes, f.token_grace_minutes);
         if let Some(http) = f.http {
             if let Some(origins) = http.cors_origins {
                 self.cors_origins = Origins::parse(&origins).map_err(|e| anyhow::anyhow!("http.cors_origins: {e}"))?;
@@ -251,6 +257,9 @@ impl Settings {
         if let Some(v) = env("LECTERN_BEHIND_TLS") {
             self.behind_tls = parse("LECTERN_BEHIND_TLS", v)?;
         }
+        if let Some(v) = env("LECTERN_TOKEN_GRACE_MINUTES") {
+            self.token_grace_minutes = parse("LECTERN_TOKEN_GRACE_MINUTES", v)?;
+        }
         if let Some(v) = env("LECTERN_CORS_ORIGINS") {
             let list: Vec<String> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
             self.cors_origins = Origins::parse(&list).map_err(|e| anyhow::anyhow!("LECTERN_CORS_ORIGINS: {e}"))?;
@@ -293,6 +302,9 @@ impl Settings {
         }
         if self.max_connections == 0 {
             bail!("http.max_connections: must be at least 1");
+        }
+        if self.token_grace_minutes > 7 * 24 * 60 {
+            bail!("token_grace_minutes: {} is more than a week", self.token_grace_minutes);
         }
         if self.media.shards == 0 {
             self.media.shards = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -414,6 +426,19 @@ mod tests {
         let s = Settings::load(&over, &no_env).unwrap();
         assert_eq!(s.listen.port(), 8080);
         assert_eq!(s.media.udp_port, 50000);
+    }
+
+    #[test]
+    fn token_grace_is_an_hour_unless_set_and_at_most_a_week() {
+        assert_eq!(Settings::load(&Overrides::default(), &no_env).unwrap().token_grace_minutes, 60);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        std::fs::write(&path, "token_grace_minutes = 0\n").unwrap();
+        let over = Overrides { config: Some(path), ..Default::default() };
+        assert_eq!(Settings::load(&over, &no_env).unwrap().token_grace_minutes, 0);
+        let env = |k: &str| (k == "LECTERN_TOKEN_GRACE_MINUTES").then(|| "20000".to_owned());
+        let err = Settings::load(&Overrides::default(), &env).unwrap_err().to_string();
+        assert!(err.contains("token_grace_minutes"), "{err}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod http;
 pub mod http_serve;
 pub mod media_io;
 pub mod redirect;
+pub mod room_settings;
 pub mod secret;
 pub mod serve;
 pub mod sfu;

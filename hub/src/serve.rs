@@ -60,9 +60,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         join_limit: settings.join_limit,
         cors: settings.cors_origins.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),
+        token_grace: std::time::Duration::from_secs(settings.token_grace_minutes * 60),
     };
     let state = AppState::new(key, sfu, store, ice, edge);
     wire_room_outlets(&state, devices_rx, sessions_rx);
+    // The admin's capacity and everyone-waits settings, enforced by the lessons from now on.
+    let rooms = state.room_settings.load(&state.admin).await.context("reading the rooms' settings")?;
+    tracing::debug!(rooms, "room settings loaded");
     // The timetable's slots start and end each lesson on the rooms' boxes (web admin, `admin_schedules`).
     lectern_admin::spawn_scheduler(state.admin.clone());
     let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;

@@ -337,6 +337,8 @@ pub enum DenyReason {
     RoomLocked,
     /// The lobby is full; try again later.
     LobbyFull,
+    /// The room has as many people as its capacity (set in the web admin); try again later.
+    RoomFull,
     LessonEnded,
     /// The role does not take part in lessons (admins).
     NotAParticipant,

@@ -62,11 +62,21 @@ pub struct AdminState {
     pub mint: Mint,
     /// The login throttle and the password hashers.
     pub login_gate: Arc<login_gate::Gate>,
+    /// Who hears about changed room settings (the hub's lessons enforce them).
+    pub room_watch: rooms::Watch,
 }
 
 impl AdminState {
     pub fn new(pool: SqlitePool, fleet: Arc<dyn Fleet>, secure_cookies: bool, mint: Mint) -> Self {
-        Self { pool, fleet, secure_cookies, clock: Arc::new(unix_secs), mint, login_gate: Arc::default() }
+        Self {
+            pool,
+            fleet,
+            secure_cookies,
+            clock: Arc::new(unix_secs),
+            mint,
+            login_gate: Arc::default(),
+            room_watch: Default::default(),
+        }
     }
 
     pub fn now(&self) -> u64 {

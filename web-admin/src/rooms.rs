@@ -32,6 +32,52 @@ pub struct Room {
     pub updated_at: i64,
 }
 
+/// What a lesson in the room enforces of its settings (the hub's rooms follow these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enforced {
+    pub capacity: u32,
+    pub everyone_waits: bool,
+}
+
+impl Room {
+    pub fn enforced(&self) -> Enforced {
+        Enforced { capacity: u32::try_from(self.capacity).unwrap_or(u32::MAX), everyone_waits: self.everyone_waits }
+    }
+}
+
+/// Told each room whose enforced settings changed (`None`: the room was deleted).
+pub type OnChange = Box<dyn Fn(&RoomId, Option<Enforced>) + Send + Sync>;
+
+/// Where a change to a room's settings is reported, once the hub has said where.
+#[derive(Clone, Default)]
+pub struct Watch(std::sync::Arc<std::sync::OnceLock<OnChange>>);
+
+impl Watch {
+    /// Sets the listener; a second call is ignored.
+    pub fn on_change(&self, hook: OnChange) {
+        let _ = self.0.set(hook);
+    }
+
+    pub fn tell(&self, room: &RoomId, settings: Option<Enforced>) {
+        if let Some(hook) = self.0.get() {
+            hook(room, settings);
+        }
+    }
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Watch")
+    }
+}
+
+/// Every configured room's enforced settings (the hub reads them at start-up).
+pub async fn all_enforced(pool: &sqlx::SqlitePool) -> Result<Vec<(RoomId, Enforced)>> {
+    let sql = format!("SELECT {COLUMNS} FROM admin_rooms");
+    let rooms: Vec<Room> = sqlx::query_as(&sql).fetch_all(pool).await?;
+    Ok(rooms.into_iter().filter_map(|r| RoomId::parse(&r.id).ok().map(|id| (id, r.enforced()))).collect())
+}
+
 /// The editable fields, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Fields {
@@ -137,6 +183,7 @@ pub async fn create(
     };
     audit::record(&mut *tx, &Entry::by(&caller, now as u64, "room.create", &room.id, snapshot(&room))).await?;
     tx.commit().await?;
+    st.room_watch.tell(&id, Some(room.enforced()));
     Ok((StatusCode::CREATED, Json(room)))
 }
 
@@ -177,6 +224,7 @@ pub async fn update(
     let details = json!({ "before": snapshot(&before), "after": snapshot(&after) });
     audit::record(&mut *tx, &Entry::by(&caller, now as u64, "room.update", id.as_str(), details)).await?;
     tx.commit().await?;
+    st.room_watch.tell(&id, Some(after.enforced()));
     Ok(Json(after))
 }
 
@@ -193,5 +241,6 @@ pub async fn delete(
     sqlx::query("DELETE FROM admin_rooms WHERE id = ?").bind(id.as_str()).execute(&mut *tx).await?;
     audit::record(&mut *tx, &Entry::by(&caller, now, "room.delete", id.as_str(), snapshot(&before))).await?;
     tx.commit().await?;
+    st.room_watch.tell(&id, None);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,6 +17,8 @@ pub const MAX_WAITING: usize = 500;
 pub struct Waiter {
     pub entry: LobbyEntry,
     pub subject: String,
+    pub marks: Vec<String>,
+    pub box_link: bool,
 }
 
 /// What the lobby rules say about a newcomer, before anything changes.
@@ -36,20 +38,25 @@ pub struct Lobby {
 }
 
 impl Lobby {
-    /// Teachers and the room's device always enter: a lock or a block never shuts out the lesson itself.
-    pub fn decide(&self, actor: &Actor, policy: &RoomPolicy) -> Verdict {
+    /// Teachers and the room's box always enter: a lock, a block or a full room never shuts out the
+    /// lesson itself. Someone with the box's credential in a browser is one more person: the lock,
+    /// the lobby and the capacity hold for them. `full`: no seat is left under the room's capacity.
+    pub fn decide(&self, actor: &Actor, policy: &RoomPolicy, full: bool) -> Verdict {
         match actor.role {
             Role::Admin => return Verdict::Deny(DenyReason::NotAParticipant),
-            Role::Teacher | Role::Device => return Verdict::Enter,
-            Role::Student | Role::Viewer => {}
+            Role::Teacher => return Verdict::Enter,
+            Role::Device if actor.box_link => return Verdict::Enter,
+            Role::Device | Role::Student | Role::Viewer => {}
         }
         // First, so that a guest without the passcode learns nothing about the room (locked, full...).
         if !actor.personal && !self.passcode_accepts(actor.passcode.as_deref()) {
             Verdict::Deny(DenyReason::WrongPasscode)
-        } else if self.is_blocked(&actor.subject) {
+        } else if self.is_blocked(actor) {
             Verdict::Deny(DenyReason::Blocked)
         } else if policy.locked {
             Verdict::Deny(DenyReason::RoomLocked)
+        } else if full {
+            Verdict::Deny(DenyReason::RoomFull)
         } else if !actor.personal || policy.everyone_waits {
             if self.waiting.len() >= MAX_WAITING { Verdict::Deny(DenyReason::LobbyFull) } else { Verdict::Wait }
         } else {
@@ -61,7 +68,8 @@ impl Lobby {
     pub fn enqueue(&mut self, now: u64, actor: &Actor, name: String) -> u32 {
         let entry =
             LobbyEntry { participant_id: actor.id, name, role: actor.role, guest: !actor.personal, waiting_since: now };
-        self.waiting.push(Waiter { entry, subject: actor.subject.clone() });
+        let (subject, marks) = (actor.subject.clone(), actor.marks.clone());
+        self.waiting.push(Waiter { entry, subject, marks, box_link: actor.box_link });
         position(self.waiting.len() - 1)
     }
 
@@ -93,12 +101,14 @@ impl Lobby {
         self.passcode.as_ref().is_none_or(|p| p.accepts(attempt))
     }
 
-    pub fn block(&mut self, subject: &str) {
+    /// Blocks an identity and whatever else it is known by (a guest's browser and address).
+    pub fn block(&mut self, subject: &str, marks: &[String]) {
         self.blocked.insert(subject.to_owned());
+        self.blocked.extend(marks.iter().cloned());
     }
 
-    pub fn is_blocked(&self, subject: &str) -> bool {
-        self.blocked.contains(subject)
+    pub fn is_blocked(&self, actor: &Actor) -> bool {
+        self.blocked.contains(&actor.subject) || actor.marks.iter().any(|m| self.blocked.contains(m))
     }
 
     pub fn entries(&self) -> Vec<LobbyEntry> {
@@ -127,10 +137,17 @@ impl Classroom {
             return decided(JoinDecision::Wait(position));
         }
         let name = super::text::clean_name(&actor.name);
-        match self.lobby.decide(actor, &self.policy) {
+        let full = self.seats_left() == Some(0);
+        match self.lobby.decide(actor, &self.policy, full) {
             Verdict::Deny(reason) => decided(JoinDecision::Deny(reason)),
             Verdict::Enter => {
-                let participant = Participant { subject: actor.subject.clone(), name, role: actor.role };
+                let participant = Participant {
+                    subject: actor.subject.clone(),
+                    name,
+                    role: actor.role,
+                    marks: actor.marks.clone(),
+                    box_link: actor.box_link,
+                };
                 self.enter(now, actor.id, participant);
                 decided(JoinDecision::Admit)
             }
@@ -166,11 +183,28 @@ impl Classroom {
         let mut out = Vec::new();
         for w in waiters {
             let id = w.entry.participant_id;
-            self.enter(now, id, Participant { subject: w.subject, name: w.entry.name, role: w.entry.role });
+            let p = Participant {
+                subject: w.subject,
+                name: w.entry.name,
+                role: w.entry.role,
+                marks: w.marks,
+                box_link: w.box_link,
+            };
+            self.enter(now, id, p);
             out.push(Outbound::Effect(Effect::Admit(id)));
         }
         out.extend(self.lobby_moved());
         out
+    }
+
+    /// Takes the waiters `pick` chooses, in arrival order, as far as seats are left.
+    fn take_seated(&mut self, mut pick: impl FnMut(&Waiter) -> bool) -> Vec<Waiter> {
+        let mut left = self.seats_left().unwrap_or(usize::MAX);
+        self.lobby.take_where(|w| {
+            let take = left > 0 && pick(w);
+            left -= usize::from(take);
+            take
+        })
     }
 
     fn deny_waiters(&mut self, waiters: Vec<Waiter>) -> Vec<Outbound> {
@@ -179,7 +213,7 @@ impl Classroom {
         }
         let mut out = Vec::new();
         for w in waiters {
-            self.lobby.block(&w.subject);
+            self.lobby.block(&w.subject, &w.marks);
             let id = w.entry.participant_id;
             out.push(send(Audience::One(id), ClassroomEvent::Denied { reason: DenyReason::DeniedByTeacher }));
             out.push(Outbound::Effect(Effect::Kick(id)));
@@ -197,8 +231,16 @@ impl Classroom {
     ) -> Result<Vec<Outbound>, ClassroomError> {
         require(actor, &[Role::Teacher, Role::Device], "only a teacher can admit people")?;
         let waiters = match target {
-            Some(id) => vec![self.lobby.take(id).ok_or(ClassroomError::UnknownParticipant(id))?],
-            None => self.lobby.take_where(|_| true),
+            Some(id) => {
+                self.lobby.position(id).ok_or(ClassroomError::UnknownParticipant(id))?;
+                let one = self.take_seated(|w| w.entry.participant_id == id);
+                if one.is_empty() {
+                    return Err(ClassroomError::NotAllowed("the room is full: its capacity is set in the web admin"));
+                }
+                one
+            }
+            // As many as there are seats; the others keep waiting.
+            None => self.take_seated(|_| true),
         };
         Ok(self.admit_waiters(now, waiters))
     }
@@ -222,7 +264,7 @@ impl Classroom {
         if self.policy.everyone_waits || self.policy.locked {
             return Vec::new();
         }
-        let waiters = self.lobby.take_where(|w| !w.entry.guest);
+        let waiters = self.take_seated(|w| !w.entry.guest);
         self.admit_waiters(now, waiters)
     }
 }
@@ -232,7 +274,9 @@ mod tests {
     use super::*;
 
     fn actor(role: Role, personal: bool) -> Actor {
-        Actor { id: ParticipantId(7), role, name: "n".into(), subject: "sub".into(), personal, passcode: None }
+        let (name, subject) = ("n".into(), "sub".into());
+        let box_link = role == Role::Device; // the box itself
+        Actor { id: ParticipantId(7), role, name, subject, personal, passcode: None, marks: Vec::new(), box_link }
     }
 
     #[test]
@@ -252,15 +296,20 @@ mod tests {
             (Role::Admin, true, open, Verdict::Deny(DenyReason::NotAParticipant)),
         ];
         for (role, personal, policy, want) in cases {
-            assert_eq!(lobby.decide(&actor(role, personal), &policy), want, "{role} personal={personal} {policy:?}");
+            assert_eq!(
+                lobby.decide(&actor(role, personal), &policy, false),
+                want,
+                "{role} personal={personal} {policy:?}"
+            );
         }
     }
 
     #[test]
     fn blocked_identity_is_denied_before_anything_else() {
         let mut lobby = Lobby::default();
-        lobby.block("sub");
-        let verdict = lobby.decide(&actor(Role::Student, true), &RoomPolicy { locked: true, ..RoomPolicy::default() });
+        lobby.block("sub", &[]);
+        let verdict =
+            lobby.decide(&actor(Role::Student, true), &RoomPolicy { locked: true, ..RoomPolicy::default() }, false);
         assert_eq!(verdict, Verdict::Deny(DenyReason::Blocked));
     }
 
@@ -271,7 +320,7 @@ mod tests {
             let a = Actor { id: ParticipantId(i), subject: format!("s{i}"), ..actor(Role::Student, false) };
             lobby.enqueue(0, &a, "n".into());
         }
-        let verdict = lobby.decide(&actor(Role::Student, false), &RoomPolicy::default());
+        let verdict = lobby.decide(&actor(Role::Student, false), &RoomPolicy::default(), false);
         assert_eq!(verdict, Verdict::Deny(DenyReason::LobbyFull));
     }
 

@@ -10,6 +10,8 @@ mod hand;
 mod lobby;
 mod moderation;
 mod passcode;
+#[cfg(test)]
+mod policy_tests;
 mod poll;
 mod poll_flow;
 mod poll_report;
@@ -49,6 +51,12 @@ pub struct Actor {
     pub personal: bool,
     /// What a guest typed as the room passcode (checked only for guests, only when joining).
     pub passcode: Option<String>,
+    /// What else a guest is known by (its browser, its address): a block covers these too, since
+    /// every holder of a shared link has the same `sub`. Empty for personal tokens.
+    pub marks: Vec<String>,
+    /// One of the room box's own connections (its WHIP publish or its return feed). The device
+    /// role anywhere else (the web page, WHEP) is a person holding the box's credential.
+    pub box_link: bool,
 }
 
 /// Who an event is for. Resolve with [`Classroom::recipients`].
@@ -123,6 +131,17 @@ pub struct Classroom {
     unmute_granted: std::collections::BTreeSet<ParticipantId>,
     chat_limit: RateLimiter<String>,
     reaction_limit: RateLimiter<String>,
+    /// The web admin's settings for the room, as last given (see [`Classroom::follow_admin`]).
+    admin: AdminSettings,
+}
+
+/// The web admin's settings of the room that the lesson enforces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AdminSettings {
+    /// Most people admitted at once, teachers and the room's box not counted.
+    pub capacity: Option<u32>,
+    /// Everyone but teachers waits in the lobby (`None`: the admin did not say).
+    pub everyone_waits: Option<bool>,
 }
 
 impl Default for Classroom {
@@ -148,6 +167,7 @@ impl Classroom {
             unmute_granted: Default::default(),
             chat_limit: RateLimiter::new(Rate::CHAT),
             reaction_limit: RateLimiter::new(Rate::REACTION),
+            admin: AdminSettings::default(),
         }
     }
 
@@ -157,7 +177,34 @@ impl Classroom {
         let mut next = Self::new(self.policy);
         next.policy.passcode_required = self.policy.passcode_required;
         next.lobby.set_passcode(self.lobby.passcode().cloned());
+        next.admin = self.admin;
         next
+    }
+
+    /// The web admin's settings as they are now (they come with each join). A change of
+    /// `everyone_waits` becomes the lesson's policy, as if a teacher had set it; a teacher may still
+    /// change it for the lesson afterwards.
+    pub fn follow_admin(&mut self, now: u64, settings: AdminSettings) -> Vec<Outbound> {
+        let before = self.admin;
+        self.admin = settings;
+        let Some(waits) = settings.everyone_waits.filter(|w| before.everyone_waits != Some(*w)) else {
+            return Vec::new();
+        };
+        if self.policy.everyone_waits == waits {
+            return Vec::new();
+        }
+        self.policy.everyone_waits = waits;
+        let mut out = vec![send(Audience::Everyone, ClassroomEvent::PolicyChanged { policy: self.policy })];
+        if !waits {
+            out.extend(self.release_personal_waiters(now));
+        }
+        out
+    }
+
+    /// Seats left under the admin's capacity (`None`: no limit).
+    fn seats_left(&self) -> Option<usize> {
+        let capacity = self.admin.capacity? as usize;
+        Some(capacity.saturating_sub(self.roster.seated()))
     }
 
     /// Applies one command from an admitted participant.

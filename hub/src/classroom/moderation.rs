@@ -91,7 +91,15 @@ impl Classroom {
     pub(super) fn stop_video(&mut self, actor: &Actor, target: ParticipantId) -> Result<Vec<Outbound>, ClassroomError> {
         require(actor, TEACHERS_ONLY, "only a teacher can stop someone's camera")?;
         self.participant(target)?;
-        Ok(Self::muted(target, MediaKind::Video))
+        let mut out = Self::muted(target, MediaKind::Video);
+        // A camera stopped must not come back as a "screen": the share ends too (asked for again,
+        // it is the policy's to allow).
+        if self.screen_sharer == Some(target) {
+            self.screen_sharer = None;
+            out.push(Outbound::Effect(Effect::StopScreenShare(target)));
+            out.push(send(Audience::Everyone, ClassroomEvent::ScreenShareChanged { participant_id: None }));
+        }
+        Ok(out)
     }
 
     /// Removes every connection of the target's identity and blocks it from rejoining this lesson.
@@ -105,15 +113,23 @@ impl Classroom {
         let participant = self.participant(target)?;
         match participant.role {
             Role::Teacher => return Err(ClassroomError::NotAllowed("a teacher cannot be removed")),
-            Role::Device => {
+            // The box itself is the room; a person in a browser with its credential is not.
+            Role::Device if participant.is_room_box() => {
                 return Err(ClassroomError::NotAllowed("the room device cannot be removed; end the lesson"));
             }
             _ => {}
         }
-        let subject = participant.subject.clone();
-        self.lobby.block(&subject);
+        let (subject, marks) = (participant.subject.clone(), participant.marks.clone());
+        self.lobby.block(&subject, &marks);
         let mut out = Vec::new();
-        for id in self.roster.with_subject(&subject) {
+        // Every connection of that person; never the box's own, which shares a device's `sub`.
+        let connections: Vec<ParticipantId> = self
+            .roster
+            .with_subject(&subject)
+            .into_iter()
+            .filter(|id| self.roster.get(*id).is_some_and(|m| !m.is_room_box()))
+            .collect();
+        for id in connections {
             out.push(send(Audience::One(id), ClassroomEvent::Removed));
             out.push(Outbound::Effect(Effect::Kick(id)));
             out.extend(self.depart(now, id));

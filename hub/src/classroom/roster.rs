@@ -13,6 +13,17 @@ pub struct Participant {
     pub subject: String,
     pub name: String,
     pub role: Role,
+    /// A guest's other marks (see [`Actor::marks`](super::Actor::marks)).
+    pub marks: Vec<String>,
+    /// One of the room box's own connections (see [`Actor::box_link`](super::Actor::box_link)).
+    pub box_link: bool,
+}
+
+impl Participant {
+    /// The classroom box itself (its WHIP/WHEP connections), not a person using its credential.
+    pub fn is_room_box(&self) -> bool {
+        self.role == Role::Device && self.box_link
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,6 +46,11 @@ impl Roster {
 
     pub fn contains(&self, id: ParticipantId) -> bool {
         self.participants.contains_key(&id)
+    }
+
+    /// People taking a seat: everyone but teachers and the room's box.
+    pub fn seated(&self) -> usize {
+        self.participants.values().filter(|m| m.role != Role::Teacher && !m.is_room_box()).count()
     }
 
     pub fn ids(&self) -> Vec<ParticipantId> {
@@ -72,7 +88,14 @@ mod tests {
     fn roster() -> Roster {
         let mut r = Roster::default();
         for (id, role) in [(1, Role::Teacher), (2, Role::Student), (3, Role::Device), (4, Role::Viewer)] {
-            r.add(ParticipantId(id), Participant { subject: format!("s{id}"), name: format!("n{id}"), role });
+            let p = Participant {
+                subject: format!("s{id}"),
+                name: format!("n{id}"),
+                role,
+                marks: Vec::new(),
+                box_link: false,
+            };
+            r.add(ParticipantId(id), p);
         }
         r
     }

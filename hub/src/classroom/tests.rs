@@ -27,7 +27,16 @@ pub fn actor(id: u64, role: Role, personal: bool) -> Actor {
         3 => "Kim".to_owned(),
         _ => format!("{role} {id}"),
     };
-    Actor { id: ParticipantId(id), role, name, subject: format!("sub-{id}"), personal, passcode: None }
+    Actor {
+        id: ParticipantId(id),
+        role,
+        name,
+        subject: format!("sub-{id}"),
+        personal,
+        passcode: None,
+        marks: Vec::new(),
+        box_link: false,
+    }
 }
 
 impl Room {
@@ -38,7 +47,8 @@ impl Room {
             teacher: actor(1, Role::Teacher, true),
             s1: actor(2, Role::Student, true),
             s2: actor(3, Role::Student, true),
-            device: actor(4, Role::Device, true),
+            // The box itself (WHIP), not a browser holding its credential.
+            device: Actor { box_link: true, ..actor(4, Role::Device, true) },
             viewer: actor(5, Role::Viewer, true),
         };
         for a in [&r.teacher, &r.s1, &r.s2, &r.device, &r.viewer] {

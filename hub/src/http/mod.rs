@@ -1,6 +1,7 @@
 //! HTTP and WebSocket edge of the hub: `fn app(state) -> Router`, handlers that validate input and
 //! translate it into shard commands. Every error is an [`error::HttpError`] rendered as JSON.
 
+pub mod access;
 pub mod auth;
 pub mod client;
 pub mod cors;
@@ -47,6 +48,10 @@ pub struct AppState {
     pub admission: Mutex<crate::whip::admission::Admission>,
     /// Reverse proxies that name the client (see [`proxy`]).
     pub trusted_proxies: lectern_common::net::TrustedProxies,
+    /// How long an open session outlives its token's expiry.
+    pub token_grace: std::time::Duration,
+    /// The web admin's room settings the lessons enforce (capacity, everyone waits).
+    pub room_settings: crate::room_settings::RoomSettingsCache,
 }
 
 /// Content-Security-Policy for the app: our own scripts only; media and sockets to this hub.
@@ -84,7 +89,7 @@ async fn security_headers(mut resp: axum::response::Response) -> axum::response:
 }
 
 /// How the HTTP edge treats its clients, fixed at start-up.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Edge {
     /// Browsers reach the hub over HTTPS, so the admin's session cookie gets `Secure`.
     pub behind_tls: bool,
@@ -94,6 +99,20 @@ pub struct Edge {
     pub cors: cors::Origins,
     /// Reverse proxies that name the client (see [`proxy`]).
     pub trusted_proxies: lectern_common::net::TrustedProxies,
+    /// How long an open session outlives its token (`token_grace_minutes`).
+    pub token_grace: std::time::Duration,
+}
+
+impl Default for Edge {
+    fn default() -> Self {
+        Self {
+            behind_tls: false,
+            join_limit: false,
+            cors: Default::default(),
+            token_grace: std::time::Duration::from_secs(3600),
+            trusted_proxies: Default::default(),
+        }
+    }
 }
 
 impl AppState {
@@ -113,14 +132,17 @@ impl AppState {
             cors: edge.cors,
             admission: Mutex::default(),
             trusted_proxies: edge.trusted_proxies,
+            token_grace: edge.token_grace,
+            room_settings: Default::default(),
             join_limiter: edge
                 .join_limit
                 .then(|| Mutex::new(crate::classroom::JoinLimiter::new(crate::classroom::Rate::JOIN))),
         });
-        // A revoked box's WHIP/WHEP sessions end with its control channel.
+        // A revoked box's WHIP/WHEP and `/rtc` sessions end with its control channel.
         let app = Arc::downgrade(&state);
         state.devices.on_revoke(Box::new(move |jti| {
             if let Some(app) = app.upgrade() {
+                app.sfu.send_all(|| crate::sfu::Command::Revoked { jti: jti.to_owned() });
                 whip::end_sessions_of(app, jti);
             }
         }));

@@ -38,8 +38,15 @@ pub async fn upgrade(
     State(st): State<Arc<AppState>>,
     // Present when served with connect info (always, outside in-process tests).
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: axum::http::HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // A guest removed or turned away is known again by its browser and address.
+    let (browser, set_cookie) = match super::access::browser_id(&headers) {
+        Some(id) => (id, None),
+        None => super::access::new_browser_id(st.admin.secure_cookies),
+    };
+    let marks = super::access::guest_marks(Some(&browser), peer.as_ref().map(|p| p.0.0.ip()));
     if let (Some(limiter), Some(axum::Extension(ConnectInfo(addr)))) = (&st.join_limiter, peer) {
         let now = unix_ms();
         let allowed = limiter.lock().unwrap_or_else(|e| e.into_inner()).try_acquire(&ip_key(addr.ip()), now);
@@ -49,11 +56,17 @@ pub async fn upgrade(
     }
     // Signalling is small JSON (an SDP is a few KiB) a few times a minute: tungstenite's default
     // 128 KiB read and write buffers cost each participant 100-150 KiB of the hub's memory.
-    ws.max_message_size(MAX_MESSAGE_BYTES)
+    let mut resp = ws
+        .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .read_buffer_size(SOCKET_BUFFER_BYTES)
         .write_buffer_size(SOCKET_BUFFER_BYTES)
-        .on_upgrade(move |socket| session(socket, st))
+        .on_upgrade(move |socket| session(socket, st, marks))
+        .into_response();
+    if let Some(cookie) = set_cookie {
+        resp.headers_mut().insert(axum::http::header::SET_COOKIE, cookie);
+    }
+    resp
 }
 
 fn error(code: ErrorCode, message: impl Into<String>, fatal: bool) -> ServerMsg {
@@ -66,7 +79,7 @@ async fn send(ws: &mut WebSocket, msg: &ServerMsg) -> bool {
     ws.send(Message::Text(text.into())).await.is_ok()
 }
 
-async fn session(mut ws: WebSocket, st: Arc<AppState>) {
+async fn session(mut ws: WebSocket, st: Arc<AppState>, marks: Vec<String>) {
     let (claims, join) = match first_join(&mut ws, &st).await {
         Ok(c) => c,
         Err(msg) => {
@@ -95,7 +108,7 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>) {
     let (pid, socket) = match resumed {
         Some(taken) => taken,
         None => {
-            let ident = ident_for(&st, &claims, join);
+            let ident = ident_for(&st, &claims, join, marks);
             let pid = ident.participant;
             let socket = Socket { id: rand::random(), resume_key: random_id() };
             let join = |reply| Command::Join { ident, events: events_tx, socket: socket.clone(), reply };
@@ -148,7 +161,7 @@ struct GuestInput {
 }
 
 /// Who this socket is: from the token, with a per-connection identity for guests (who share one link).
-fn ident_for(st: &AppState, claims: &Claims, join: GuestInput) -> Ident {
+fn ident_for(st: &AppState, claims: &Claims, join: GuestInput, marks: Vec<String>) -> Ident {
     let name = match (claims.guest, join.name) {
         (true, Some(n)) => crate::classroom::text::guest_name(&n),
         (true, None) => "Guest".to_owned(),
@@ -165,6 +178,7 @@ fn ident_for(st: &AppState, claims: &Claims, join: GuestInput) -> Ident {
         guest: claims.guest,
         // Only guests are asked; a personal token's holder has nothing to prove with it.
         passcode: join.passcode.filter(|_| claims.guest),
+        access: super::access::access_for(st, claims, marks),
     }
 }
 

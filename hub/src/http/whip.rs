@@ -133,6 +133,7 @@ async fn create(
         // WHIP/WHEP clients have no way to type one: a guest token meets a passcode-protected room
         // with a refusal, which is what a leaked link should get.
         passcode: None,
+        access: super::access::access_for(&st, &claims, super::access::guest_marks(None, Some(client))),
     };
     let command = |ident: Ident, offer: SdpOffer, takeover: bool| {
         let screen_mid = screen_mid.clone();

@@ -85,6 +85,13 @@ impl Sfu {
         self.shard(room).send(cmd).map_err(|_| SfuError::ShardGone)
     }
 
+    /// Sends a fire-and-forget command to every shard (one made by `make` each).
+    pub fn send_all(&self, make: impl Fn() -> Command) {
+        for shard in &self.shards {
+            let _ = shard.send(make());
+        }
+    }
+
     /// Sends a command built around a reply channel and awaits the reply.
     pub async fn call<T>(
         &self,

@@ -122,6 +122,7 @@ impl Shard {
             Command::SetAudioOnly { room, participant, audio_only } => {
                 core.set_audio_only(&room, participant, audio_only, now)
             }
+            Command::Revoked { jti } => core.end_access(&jti, now),
             Command::Leave { room, participant, reply } => {
                 let res = core.leave(&room, participant, now);
                 if let Some(reply) = reply {
@@ -343,6 +344,7 @@ mod tests {
             transport: Transport::Browser,
             guest,
             passcode: None,
+            access: Default::default(),
         };
         let (events, rx) = mpsc::unbounded_channel();
         let (reply, mut answer) = oneshot::channel();

@@ -21,6 +21,33 @@ pub struct Ident {
     pub guest: bool,
     /// The room passcode a guest typed; always `None` for personal tokens.
     pub passcode: Option<String>,
+    /// The credential and connection behind it: what revocation, expiry and a teacher's block key on.
+    pub access: Access,
+}
+
+/// Where a participant's session comes from, beyond who they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    /// The token's `jti`: revoking it ends the session.
+    pub jti: String,
+    /// Unix seconds at which the session is ended (the token's expiry plus the grace period);
+    /// `None`: never.
+    pub ends_at: Option<u64>,
+    /// Marks a guest is known by besides the shared link (this browser, this address): a guest
+    /// removed or turned away is blocked by them for the rest of the lesson. Empty for personal
+    /// tokens, whose `sub` already names the person.
+    pub marks: Vec<String>,
+    /// Settings the web admin keeps for the room (capacity, everyone waits), as they are now.
+    pub room: Option<RoomSettings>,
+}
+
+/// The web admin's settings of a room that the lesson enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomSettings {
+    /// Most people (other than teachers and the room's box) admitted at once.
+    pub capacity: u32,
+    /// Everyone but teachers waits in the lobby.
+    pub everyone_waits: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -160,6 +187,10 @@ pub enum Command {
         room: RoomId,
         participant: ParticipantId,
         reply: Option<Reply<()>>,
+    },
+    /// The token `jti` was revoked: every session opened with it ends (sent to every shard).
+    Revoked {
+        jti: String,
     },
 }
 

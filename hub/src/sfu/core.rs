@@ -195,6 +195,15 @@ impl ShardCore {
         self.in_room(room, now, |r, peers| r.reattach_browser(peers, participant))
     }
 
+    /// The token `jti` was revoked: its sessions end in every room.
+    pub fn end_access(&mut self, jti: &str, now: Now) {
+        for room in self.rooms.values_mut() {
+            room.end_access(&mut self.peers, jti, now);
+            room.drain_outputs_into(&mut self.outputs);
+        }
+        self.flush(now);
+    }
+
     pub fn leave(&mut self, room: &RoomId, participant: ParticipantId, now: Now) -> Result<(), SfuError> {
         self.in_room(room, now, |r, peers| r.remove_participant(peers, participant, now))
     }
@@ -355,6 +364,7 @@ mod tests {
             transport: Transport::Whip,
             guest: false,
             passcode: None,
+            access: Default::default(),
         };
         core.offer(ident, offer, Offering::Whip { screen_mid: None, takeover: false }, now).expect("offer accepted");
         core

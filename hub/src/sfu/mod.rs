@@ -14,5 +14,6 @@ pub mod room;
 pub mod simulcast;
 pub mod speaker;
 pub mod timer;
+pub mod track_limit;
 
-pub use command::{Command, Ident, LessonReport, SfuError, Socket};
+pub use command::{Access, Command, Ident, LessonReport, RoomSettings, SfuError, Socket};

@@ -104,6 +104,7 @@ pub fn ident(room: &str, id: u64, role: Role, transport: Transport) -> Ident {
         transport,
         guest: false,
         passcode: None,
+        access: Default::default(),
     }
 }
 

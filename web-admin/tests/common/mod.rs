@@ -94,6 +94,8 @@ pub struct Harness {
     pub app: Router,
     pub now: Arc<AtomicU64>,
     pub fleet: Arc<FakeFleet>,
+    /// Where room changes are reported (the hub listens here).
+    pub room_watch: lectern_admin::rooms::Watch,
     secure_cookies: bool,
 }
 
@@ -126,12 +128,19 @@ pub async fn harness_with(secure_cookies: bool) -> Harness {
     sqlx::migrate!("../hub/migrations").run(&pool).await.unwrap();
     let now = Arc::new(AtomicU64::new(T0));
     let fleet = Arc::new(FakeFleet::default());
-    let app = admin_app(&pool, &fleet, &now, secure_cookies);
-    Harness { _dir: dir, pool, app, now, fleet, secure_cookies }
+    let room_watch = lectern_admin::rooms::Watch::default();
+    let app = admin_app(&pool, &fleet, &now, secure_cookies, &room_watch);
+    Harness { _dir: dir, pool, app, now, fleet, room_watch, secure_cookies }
 }
 
 /// The admin's router over `pool`, with a clock the test moves.
-fn admin_app(pool: &SqlitePool, fleet: &Arc<FakeFleet>, now: &Arc<AtomicU64>, secure_cookies: bool) -> Router {
+fn admin_app(
+    pool: &SqlitePool,
+    fleet: &Arc<FakeFleet>,
+    now: &Arc<AtomicU64>,
+    secure_cookies: bool,
+    room_watch: &lectern_admin::rooms::Watch,
+) -> Router {
     // Tokens are "header.payload.sig" with a fake signature: tests decode the payload only.
     let mint: lectern_admin::Mint = Arc::new(|c| {
         use base64::Engine;
@@ -141,13 +150,14 @@ fn admin_app(pool: &SqlitePool, fleet: &Arc<FakeFleet>, now: &Arc<AtomicU64>, se
     let mut state = AdminState::new(pool.clone(), fleet.clone(), secure_cookies, mint);
     let clock = now.clone();
     state.clock = Arc::new(move || clock.load(Ordering::SeqCst));
+    state.room_watch = room_watch.clone();
     Router::new().nest("/admin", lectern_admin::router(state))
 }
 
 impl Harness {
     /// The admin as a restarted hub would have it: new in-memory state over the same database.
     pub fn restart(&mut self) {
-        self.app = admin_app(&self.pool, &self.fleet, &self.now, self.secure_cookies);
+        self.app = admin_app(&self.pool, &self.fleet, &self.now, self.secure_cookies, &self.room_watch);
     }
 
     pub fn advance(&self, secs: u64) {

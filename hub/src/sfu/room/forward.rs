@@ -72,11 +72,11 @@ impl Room {
             up.keyframe.keyframe_seen();
         }
         let (owner, kind, screen) = (up.owner, up.kind, up.screen);
-        let publisher = self.participants.get(&owner);
-        // A teacher's mute or camera stop is enforced here: the packets go no further.
-        if !screen && publisher.is_some_and(|p| p.blocks(kind)) {
+        // A teacher's mute, camera stop or end of a share is enforced here: the packets go no further.
+        if !Room::lets_through(&self.participants, &self.classroom, owner, kind, screen) {
             return;
         }
+        let publisher = self.participants.get(&owner);
         let ext = &packet.header.ext_vals;
         // The room's own microphone is never played back into the room.
         if let Some(level) = ext.audio_level

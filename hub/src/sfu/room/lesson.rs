@@ -7,9 +7,11 @@ use lectern_proto::device::HubMsg;
 use lectern_proto::signal::{ErrorCode, MediaKind as WireKind, ServerMsg};
 use lectern_proto::{ParticipantId, Role, TrackId};
 
+use std::collections::BTreeMap;
+
 use super::participant::{Participant, actor};
 use super::{Room, RoomOutput};
-use crate::classroom::{Audience, Effect, JoinDecision, Outbound};
+use crate::classroom::{AdminSettings, Audience, Classroom, Effect, JoinDecision, Outbound};
 use crate::sfu::command::{Ident, LessonReport, SfuError};
 use crate::sfu::peer_table::PeerTable;
 use crate::store::{SavedReport, StoreEvent};
@@ -22,6 +24,7 @@ impl Room {
             // A teacher coming back to an ended lesson starts the next one.
             self.classroom = self.classroom.next_lesson();
         }
+        self.follow_admin(peers, &ident, now);
         let outcome = self.classroom.on_join_request(now.unix_ms, &actor(&ident));
         let pid = ident.participant;
         match outcome.decision {
@@ -29,6 +32,7 @@ impl Room {
             JoinDecision::Wait(position) => {
                 self.signal(pid, ServerMsg::Classroom(ClassroomEvent::Waiting { position }));
                 tracing::info!(room = %self.id, participant = %pid, position, "waiting in the lobby");
+                self.note_session_end(&ident, now);
                 self.waiting.insert(pid, ident);
             }
             JoinDecision::Deny(reason) => {
@@ -44,6 +48,7 @@ impl Room {
 
     /// A WHIP/WHEP client has no lobby to wait in: it is admitted or refused at once.
     pub(super) fn gate(&mut self, peers: &mut PeerTable, ident: &Ident, now: Now) -> Result<(), SfuError> {
+        self.follow_admin(peers, ident, now);
         let outcome = self.classroom.on_join_request(now.unix_ms, &actor(ident));
         match outcome.decision {
             JoinDecision::Admit => {
@@ -58,17 +63,71 @@ impl Room {
         }
     }
 
+    /// The web admin's settings of the room as the newcomer's join brought them (see
+    /// [`crate::room_settings`]): the lesson follows a change before deciding about them.
+    fn follow_admin(&mut self, peers: &mut PeerTable, ident: &Ident, now: Now) {
+        let settings = ident.access.room.map_or_else(AdminSettings::default, |r| AdminSettings {
+            capacity: Some(r.capacity),
+            everyone_waits: Some(r.everyone_waits),
+        });
+        let outbound = self.classroom.follow_admin(now.unix_ms, settings);
+        self.deliver(peers, outbound, now);
+    }
+
     /// Makes a browser a participant: tells it who is here and what the lesson looks like, and
     /// starts sending it everyone's media.
     fn admit_browser(&mut self, peers: &mut PeerTable, ident: Ident, now: Now) {
         let pid = ident.participant;
-        let mut participant = Participant::new(ident);
-        if participant.role() == Role::Student {
-            participant.audio_blocked = !self.classroom.may_unmute(pid);
-            participant.video_blocked = !self.classroom.may_start_video(pid);
-        }
-        self.admit(participant, now);
+        self.admit(Participant::new(ident), now);
         self.welcome(peers, pid, now);
+    }
+
+    /// A student starts with what the teacher's policy allows switched on, whatever the transport:
+    /// a WHIP publisher has no `setMuted` to ask with, so it stays blocked until a teacher lets it.
+    pub(super) fn start_blocked(&self, participant: &mut Participant) {
+        if participant.role() == Role::Student {
+            participant.audio_blocked = !self.classroom.may_unmute(participant.id());
+            participant.video_blocked = !self.classroom.may_start_video(participant.id());
+        }
+    }
+
+    /// Whether a packet of `owner`'s track (`kind`, a `screen` share or not) may leave the hub. A
+    /// screen is the classroom's one share: only its current sharer's goes out (a teacher's stop
+    /// ends it, and a student asks again, under the policy); the classroom box's slides go out
+    /// unless a teacher stopped its video.
+    /// (Of the room's `participants` and `classroom`: the packet path holds its track mutably.)
+    pub(super) fn lets_through(
+        participants: &BTreeMap<ParticipantId, Participant>,
+        classroom: &Classroom,
+        owner: ParticipantId,
+        kind: str0m::media::MediaKind,
+        screen: bool,
+    ) -> bool {
+        let Some(p) = participants.get(&owner) else { return false };
+        if !screen {
+            return !p.blocks(kind);
+        }
+        match p.role() {
+            Role::Device => !p.video_blocked,
+            _ => classroom.screen_sharer() == Some(owner),
+        }
+    }
+
+    /// Refuses a publish offer with more tracks than a publisher or the room may have (see
+    /// [`track_limit`](crate::sfu::track_limit)), before anything is built for it.
+    pub(super) fn check_track_limits(
+        &self,
+        pid: ParticipantId,
+        offer: &str0m::change::SdpOffer,
+        screen_mid: Option<&str>,
+    ) -> Result<(), SfuError> {
+        let offered = crate::sfu::track_limit::Offered::of(&offer.to_sdp_string(), screen_mid);
+        // A re-offer lists every m-line again: the publisher's own tracks are in it.
+        let others = self.tracks.values().filter(|t| t.owner != pid).count();
+        offered.check(others).map_err(|limit| {
+            tracing::info!(room = %self.id, participant = %pid, %limit, "publish offer refused");
+            SfuError::BadOffer(limit)
+        })
     }
 
     /// Tells participant `pid` who is here and what the lesson looks like, and starts sending it
@@ -188,6 +247,31 @@ impl Room {
         for id in self.classroom.recipients(&to) {
             if self.participants.contains_key(&id) || self.waiting.contains_key(&id) {
                 self.signal(id, ServerMsg::Classroom(event.clone()));
+            }
+        }
+        match (&event, to) {
+            (ClassroomEvent::PolicyChanged { .. }, _) => self.answer_for_silent_publishers(None),
+            (ClassroomEvent::UnmuteRequested, Audience::One(id)) => self.answer_for_silent_publishers(Some(id)),
+            _ => {}
+        }
+    }
+
+    /// A student publishing by WHIP has no `setMuted` to answer a teacher with: when the policy
+    /// changes or a teacher asks them to unmute, what is now allowed is switched on for them, as a
+    /// page would on the student's click. A teacher's later mute holds until the next such moment.
+    fn answer_for_silent_publishers(&mut self, only: Option<ParticipantId>) {
+        let silent: Vec<(ParticipantId, bool, bool)> = self
+            .participants
+            .values()
+            .filter(|p| !p.is_browser() && p.role() == Role::Student && only.is_none_or(|id| id == p.id()))
+            .map(|p| (p.id(), p.audio_blocked, p.video_blocked))
+            .collect();
+        for (id, audio, video) in silent {
+            if audio && self.classroom.may_unmute(id) {
+                self.set_muted(id, WireKind::Audio, false);
+            }
+            if video && self.classroom.may_start_video(id) {
+                self.set_muted(id, WireKind::Video, false);
             }
         }
     }

@@ -27,6 +27,9 @@ impl Room {
         now: Now,
     ) -> Result<SdpAnswer, SfuError> {
         let pid = ident.participant;
+        if direction == Direction::Publish {
+            self.check_track_limits(pid, &offer, screen_mid.as_deref())?;
+        }
         // The return feed is the same classroom box, already in the lesson through its WHIP session.
         if ident.transport != Transport::Return {
             self.gate(peers, &ident, now)?;
@@ -58,7 +61,8 @@ impl Room {
     }
 
     /// Adds a participant to the room and tells the others.
-    pub(super) fn admit(&mut self, participant: Participant, now: Now) {
+    pub(super) fn admit(&mut self, mut participant: Participant, now: Now) {
+        self.start_blocked(&mut participant);
         let ident = &participant.ident;
         self.emit(RoomOutput::Store(StoreEvent::Joined {
             participant: ident.participant,
@@ -70,6 +74,7 @@ impl Room {
             at: now.unix_secs(),
         }));
         self.empty_since = None;
+        self.note_session_end(&participant.ident, now);
         let pid = participant.id();
         if !participant.is_return_feed() {
             self.broadcast(pid, &ServerMsg::ParticipantJoined { participant: participant.info() });

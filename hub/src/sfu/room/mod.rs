@@ -11,7 +11,10 @@
 //! - `return_feed`: the classroom box's switched slots.
 //! - `bandwidth`: each subscriber's estimate and layer allocation.
 //! - `takeover`: a classroom box's new WHIP session taking over its old one (make-before-break).
+//! - `access`: sessions ending with their credential (revoked, expired plus grace) and the lobby of
+//!   a room nobody came to.
 
+mod access;
 mod bandwidth;
 mod forward;
 mod lesson;
@@ -81,6 +84,8 @@ pub struct Room {
     bandwidth: BTreeMap<ParticipantId, bandwidth::SubscriberBandwidth>,
     /// When the allocations are next re-run; `None` while no subscriber has an estimate.
     next_allocation: Option<Instant>,
+    /// The earliest a session's token (plus grace) runs out (see `access`).
+    session_deadline: Option<Instant>,
     out: Vec<RoomOutput>,
 }
 
@@ -99,6 +104,7 @@ impl Room {
             viewer_starts: Vec::new(),
             bandwidth: BTreeMap::new(),
             next_allocation: None,
+            session_deadline: None,
             out: Vec::new(),
         }
     }
@@ -126,7 +132,8 @@ impl Room {
     /// [`start_due_viewers`](Self::start_due_viewers) has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
         let throttles = self.tracks.values().filter_map(|t| t.keyframe.next_deadline());
-        throttles.chain(self.viewer_starts.iter().map(|s| s.0)).chain(self.next_allocation).min()
+        let sessions = self.session_deadline();
+        throttles.chain(self.viewer_starts.iter().map(|s| s.0)).chain(self.next_allocation).chain(sessions).min()
     }
 
     /// Time passed: deferred keyframe requests go upstream, return feeds are re-chosen,
@@ -139,6 +146,7 @@ impl Room {
         }
         self.select_return_feeds(peers, now.mono);
         self.allocate_due(peers, now.mono);
+        self.expire_sessions(peers, now);
     }
 
     /// Gives media to subscribers whose start was deferred until now. Called after the shard

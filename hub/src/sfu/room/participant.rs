@@ -133,5 +133,8 @@ pub(super) fn actor(ident: &Ident) -> Actor {
         subject: ident.subject.clone(),
         personal: !ident.guest,
         passcode: ident.passcode.clone(),
+        marks: ident.access.marks.clone(),
+        box_link: ident.role == lectern_proto::Role::Device
+            && matches!(ident.transport, Transport::Whip | Transport::Return),
     }
 }

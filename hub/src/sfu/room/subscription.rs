@@ -202,6 +202,7 @@ impl Room {
         if screen_mid.is_some() && self.classroom.screen_sharer() != Some(pid) {
             return Err(SfuError::Conflict("ask to share your screen first (requestScreenShare)"));
         }
+        self.check_track_limits(pid, &offer, screen_mid.as_deref())?;
         let key = match participant.publish {
             Some(k) if peers.contains(k) => k,
             _ => {

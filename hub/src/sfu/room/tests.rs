@@ -34,6 +34,7 @@ fn ident(id: ParticipantId, role: Role, guest: bool) -> Ident {
         transport: Transport::Browser,
         guest,
         passcode: None,
+        access: Default::default(),
     }
 }
 
