@@ -501,6 +501,39 @@ fn join_attempts_are_rate_limited_per_client_address() {
     assert_eq!(agent().get(format!("{}/healthz", hub.base)).call().unwrap().status().as_u16(), 200);
 }
 
+/// Opens `/rtc` `n` times as the client `forwarded_for` (an `X-Forwarded-For` header); the statuses.
+fn upgrades_as(hub: &Hub, forwarded_for: &str, n: usize) -> Vec<u16> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let url = format!("{}/rtc", hub.base.replace("http://", "ws://"));
+    rt.block_on(async {
+        let mut statuses = Vec::new();
+        for _ in 0..n {
+            let mut req = url.as_str().into_client_request().unwrap();
+            req.headers_mut().insert("x-forwarded-for", forwarded_for.parse().unwrap());
+            match tokio_tungstenite::connect_async(req).await {
+                Ok(_) => statuses.push(101),
+                Err(tokio_tungstenite::tungstenite::Error::Http(r)) => statuses.push(r.status().as_u16()),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        statuses
+    })
+}
+
+#[test]
+fn behind_a_trusted_proxy_limits_key_by_the_forwarded_client_and_nobody_else_can_forge_one() {
+    let proxied = Hub::start_with(|_| "[http]\ntrusted_proxies = [\"127.0.0.1/32\"]\n".to_owned());
+    let first = upgrades_as(&proxied, "203.0.113.7, 127.0.0.1", 12);
+    assert_eq!(first[11], 429, "one client behind the proxy is throttled: {first:?}");
+    assert_eq!(upgrades_as(&proxied, "198.51.100.20", 1), [101], "another client behind the same proxy is not");
+    // Without trusted proxies the header is the client's own word, and changes nothing.
+    let direct = Hub::start();
+    let first = upgrades_as(&direct, "203.0.113.7", 12);
+    assert_eq!(first[11], 429, "{first:?}");
+    assert_eq!(upgrades_as(&direct, "198.51.100.20", 1), [429], "a forged X-Forwarded-For does not escape the limit");
+}
+
 #[test]
 fn a_signalling_message_larger_than_the_socket_buffer_arrives_whole() {
     use futures_util::{SinkExt, StreamExt};
