@@ -81,6 +81,10 @@ test('a new bitrate is applied by the box; a camera it lacks is refused', () => 
   await page.getByRole('button', { name: 'Take a picture now' }).click();
   await waitFor(async () => (await page.locator('#device-picture').getAttribute('src')) !== before,
     { what: 'a fresh picture on request', timeoutMs: 20000 });
+  // A picture of a classroom is audited: who asked for one, who looked at it.
+  const audited = await page.evaluate(async () => (await (await fetch('/admin/api/audit')).json()).map((r) => `${r.action} ${r.target}`));
+  assert.ok(audited.includes(`device.snapshot.request ${ROOM}`), JSON.stringify(audited));
+  assert.ok(audited.includes(`device.snapshot.view ${ROOM}`), JSON.stringify(audited));
   await page.getByLabel('Bitrate, kbit/s', { exact: true }).fill('2500');
   await page.getByRole('button', { name: 'Apply configuration' }).click();
   await page.locator('#config-state[data-state="applied"]').waitFor({ timeout: 30000 });

@@ -4,6 +4,8 @@
 import { api, requireLogin } from './api.js';
 import { submitting, clearErrors } from './form.js';
 
+let isAdmin = false;
+
 const DAYS = { mon: 'Monday', tue: 'Tuesday', wed: 'Wednesday', thu: 'Thursday', fri: 'Friday',
   sat: 'Saturday', sun: 'Sunday' };
 
@@ -62,8 +64,9 @@ function row(slot) {
   const what = `${slot.title}, ${DAYS[slot.weekday]} ${slot.start}`;
   const actions = document.createElement('div');
   actions.className = 'actions';
+  // A teacher's link runs the lesson: admins hand them out.
+  if (isAdmin) actions.append(button('Links', `Links for ${what}`, (b) => showLinks(slot, b)));
   actions.append(
-    button('Links', `Links for ${what}`, (b) => showLinks(slot, b)),
     button('Edit', `Edit ${what}`, () => edit(slot)),
     button('Delete', `Delete ${what}`, (b) => remove(slot, b), 'danger'),
   );
@@ -215,7 +218,7 @@ document.addEventListener('rooms-changed', (ev) => {
   load();
 });
 
-await requireLogin();
+isAdmin = (await requireLogin()).role === 'admin';
 document.getElementById('schedules-title').tabIndex = -1;
 // rooms.js announces its list too, but possibly before this module listened.
 try {

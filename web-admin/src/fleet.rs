@@ -233,22 +233,29 @@ pub async fn end(st: State<AdminState>, caller: Extension<Caller>, room: Path<St
 
 /// `POST /admin/api/devices/{room}/snapshot` → 202: the box is asked for a fresh picture (it
 /// answers within a second or two if its camera is open; see `snapshotAt` / `snapshotError`).
-pub async fn request_snapshot(State(st): State<AdminState>, Path(room): Path<String>) -> Result<StatusCode> {
-    let room = RoomId::parse(&room).map_err(|e| Error::invalid(format!("room: {e}")))?;
-    if !st.fleet.send(&room, HubMsg::Snapshot) {
-        return Err(Error::NotFound(format!("no classroom box is connected for room '{room}'")));
-    }
-    Ok(StatusCode::ACCEPTED)
+pub async fn request_snapshot(
+    st: State<AdminState>,
+    caller: Extension<Caller>,
+    room: Path<String>,
+) -> Result<StatusCode> {
+    command(st, caller, room, HubMsg::Snapshot, "device.snapshot.request").await
 }
 
 /// `GET /admin/api/devices/{room}/snapshot` → the last picture, `image/jpeg`.
-pub async fn snapshot(State(st): State<AdminState>, Path(room): Path<String>) -> Result<axum::response::Response> {
+/// Every view is audited: it is a picture of a classroom, perhaps with children in it.
+pub async fn snapshot(
+    State(st): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(room): Path<String>,
+) -> Result<axum::response::Response> {
     use axum::response::IntoResponse;
     let room = RoomId::parse(&room).map_err(|e| Error::invalid(format!("room: {e}")))?;
     let jpeg = st
         .fleet
         .snapshot(&room)
         .ok_or_else(|| Error::NotFound(format!("no snapshot of room '{room}' yet; request one first")))?;
+    let entry = Entry::by(&caller, st.now(), "device.snapshot.view", room.as_str(), json!({ "bytes": jpeg.len() }));
+    audit::record(&st.pool, &entry).await?;
     let mut resp = axum::body::Bytes::copy_from_slice(&jpeg).into_response();
     resp.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("image/jpeg"));
     Ok(resp)

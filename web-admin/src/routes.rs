@@ -87,7 +87,8 @@ pub fn admin_entries() -> Vec<Entry<AdminState>> {
         entry(M::POST, "/devices/{room}/revoke", admin, devices::revoke),
         entry(M::GET, "/schedules", op, schedule::list),
         entry(M::POST, "/schedules", op, schedule::create),
-        entry(M::GET, "/schedules/{id}/links", op, schedule::links),
+        // A teacher's link lets its holder run the lesson: an admin's to hand out.
+        entry(M::GET, "/schedules/{id}/links", admin, schedule::links),
         entry(M::PUT, "/schedules/{id}", op, schedule::update),
         entry(M::DELETE, "/schedules/{id}", op, schedule::delete),
         entry(M::GET, "/accounts", admin, accounts::list),
