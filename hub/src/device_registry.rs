@@ -33,6 +33,8 @@ pub struct DeviceRegistry {
     key: TokenKey,
     /// Ends a revoked token's media sessions; set once the hub's HTTP state exists.
     on_revoke: OnceLock<RevokeHook>,
+    /// Where the waiting boxes go whenever they change, to be saved (see `enroll`).
+    saved: OnceLock<tokio::sync::watch::Sender<Vec<enroll::Pending>>>,
 }
 
 /// Enrolment requests per address: a rack of boxes powered on together, then one every 6 s.
@@ -71,6 +73,25 @@ impl DeviceRegistry {
             waiting: Mutex::default(),
             key,
             on_revoke: OnceLock::new(),
+            saved: OnceLock::new(),
+        }
+    }
+
+    /// Takes back the boxes that were waiting before a restart, and from now on sends the waiting
+    /// boxes to `save` whenever they change (once; later calls are ignored).
+    pub fn keep_enrollments(
+        &self,
+        restored: Vec<enroll::Pending>,
+        save: tokio::sync::watch::Sender<Vec<enroll::Pending>>,
+    ) {
+        self.enrollments().restore(restored, unix_secs());
+        let _ = self.saved.set(save);
+        self.enrollments_changed();
+    }
+
+    fn enrollments_changed(&self) {
+        if let Some(save) = self.saved.get() {
+            save.send_replace(self.enrollments().all());
         }
     }
 
@@ -180,7 +201,9 @@ impl DeviceRegistry {
         if !allowed {
             return Err(enroll::EnrollError::TooFast);
         }
-        self.enrollments().request(key, hostname, version, ip, now, rand::random)
+        let code = self.enrollments().request(key, hostname, version, ip, now, rand::random);
+        self.enrollments_changed();
+        code
     }
 
     /// Box `key` waits on `tx` for its claim; returns the connection's number.
@@ -198,6 +221,7 @@ impl DeviceRegistry {
             waiting.sockets.remove(key);
             drop(waiting);
             self.enrollments().went_away(key, now);
+            self.enrollments_changed();
         }
     }
 }
@@ -249,7 +273,9 @@ impl lectern_admin::Fleet for DeviceRegistry {
     }
 
     fn claim(&self, code: &str) -> Option<lectern_admin::fleet::Claimed> {
-        let p = self.enrollments().claim(code, unix_secs())?;
+        let p = self.enrollments().claim(code, unix_secs());
+        self.enrollments_changed();
+        let p = p?;
         Some(lectern_admin::fleet::Claimed {
             box_key: p.box_key,
             hostname: p.hostname,

@@ -3,8 +3,9 @@
 //! status page; an admin types it into the web admin with the room the box belongs to, and the
 //! hub hands the box its own device credential over the same socket.
 //!
-//! Plain state, time as an input: the socket side lives in `http::device`. Codes live in memory
-//! only (a hub restart makes waiting boxes ask again and show a new code); each is single use and
+//! Plain state, time as an input: the socket side lives in `http::device`. The codes are also
+//! written to the database whenever they change (`Store::save_pending`) and read back at start-up,
+//! so a hub restart does not change the code on a waiting box's screen. Each is single use and
 //! expires after 24 hours, or [`AWAY_GRACE_SECS`] after its box went away and did not come back.
 //! A box reconnecting with the same `box_key` gets its code back, so a flaky network does not
 //! change the code on its screen while someone is typing it. Addresses count by `ip_key` (an IPv6
@@ -120,6 +121,26 @@ impl Enrollments {
         self.pending.len()
     }
 
+    /// Every waiting box, for saving.
+    pub fn all(&self) -> Vec<Pending> {
+        self.pending.values().cloned().collect()
+    }
+
+    /// Takes back what was saved before a restart: the codes not expired by `now`, within the
+    /// bounds (a box restored is as if it had just gone away: it has the grace to come back).
+    pub fn restore(&mut self, saved: impl IntoIterator<Item = Pending>, now: u64) {
+        for mut p in saved {
+            if self.pending.len() >= MAX_PENDING || normalize(&p.code).as_deref() != Some(p.code.as_str()) {
+                continue;
+            }
+            p.expires_at = p.expires_at.min(now + AWAY_GRACE_SECS).min(p.created_at + CODE_TTL_SECS);
+            let taken = self.pending.contains_key(&p.code) || self.pending.values().any(|q| q.box_key == p.box_key);
+            if p.expires_at > now && !taken {
+                self.pending.insert(p.code.clone(), p);
+            }
+        }
+    }
+
     fn forget_expired(&mut self, now: u64) {
         self.pending.retain(|_, p| p.expires_at > now);
     }
@@ -188,6 +209,27 @@ mod tests {
         let later = request(&mut e, "k1", 100 + CODE_TTL_SECS, 3);
         assert_ne!(later.code, first.code, "an expired code is replaced");
         assert_eq!(e.claim(&first.code, 100 + CODE_TTL_SECS), None);
+    }
+
+    #[test]
+    fn restored_codes_come_back_to_their_boxes_and_expired_or_odd_ones_do_not() {
+        let mut e = Enrollments::default();
+        let kept = request(&mut e, "k1", 100, 11);
+        let old = request(&mut e, "k2", 100, 12);
+        let mut saved = e.all();
+        saved.push(Pending { code: "not-a-code".into(), box_key: "k3".into(), ..kept.clone() });
+        saved.push(Pending { code: kept.code.clone(), box_key: "k1-dup".into(), ..kept.clone() });
+        let mut restarted = Enrollments::default();
+        // k2's box went away long ago: its grace ran out before the restart.
+        saved.iter_mut().filter(|p| p.box_key == "k2").for_each(|p| p.expires_at = 150);
+        restarted.restore(saved, 200);
+        assert_eq!(restarted.waiting(), 1, "{:?}", restarted.all());
+        assert_eq!(request(&mut restarted, "k1", 300, 99).code, kept.code, "the same code on the box's screen");
+        assert_ne!(request(&mut restarted, "k2", 300, 98).code, old.code);
+        // A restored box has only the grace to come back, not a new day.
+        let mut again = Enrollments::default();
+        again.restore(vec![kept.clone()], 1000);
+        assert_eq!(again.claim(&kept.code, 1000 + AWAY_GRACE_SECS + 1), None);
     }
 
     #[test]

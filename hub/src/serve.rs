@@ -64,6 +64,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let state = AppState::new(key, sfu, store, ice, edge);
     wire_room_outlets(&state, devices_rx, sessions_rx);
+    keep_enrollments(&state).await?;
     // The admin's capacity and everyone-waits settings, enforced by the lessons from now on.
     let rooms = state.room_settings.load(&state.admin).await.context("reading the rooms' settings")?;
     tracing::debug!(rooms, "room settings loaded");
@@ -96,6 +97,25 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         });
     }
     serve_app(listener, app(state), certs, settings.max_connections).await
+}
+
+/// Boxes waiting with a claim code keep it across a restart: read back now, saved whenever the
+/// codes change (the latest state only: a burst of changes is one write).
+async fn keep_enrollments(state: &Arc<AppState>) -> anyhow::Result<()> {
+    let restored = state.store.load_pending().await?;
+    tracing::debug!(boxes = restored.len(), "boxes waiting to be enrolled restored");
+    let (save, mut changed) = tokio::sync::watch::channel(Vec::new());
+    state.devices.keep_enrollments(restored, save);
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        while changed.changed().await.is_ok() {
+            let pending = changed.borrow_and_update().clone();
+            if let Err(e) = store.save_pending(&pending).await {
+                tracing::warn!(error = %format!("{e:#}"), "cannot save the boxes waiting to be enrolled");
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Serves the app on `listener` until SIGTERM/Ctrl-C: plain HTTP, or HTTPS with HSTS when `[tls]`

@@ -137,6 +137,54 @@ impl Store {
         &self.pool
     }
 
+    /// The boxes that were waiting to be enrolled when the hub last saved them. A row that does
+    /// not read back (an address that does not parse) is skipped: that box just asks again.
+    pub async fn load_pending(&self) -> anyhow::Result<Vec<crate::enroll::Pending>> {
+        type Row = (String, String, String, String, String, i64, i64);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT code, box_key, hostname, version, ip, expires_at, created_at FROM pending_enrollments",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("reading the boxes waiting to be enrolled")?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(code, box_key, hostname, version, ip, expires_at, created_at)| {
+                Some(crate::enroll::Pending {
+                    code,
+                    box_key,
+                    hostname,
+                    version,
+                    ip: ip.parse().ok()?,
+                    expires_at: u64::try_from(expires_at).ok()?,
+                    created_at: u64::try_from(created_at).ok()?,
+                })
+            })
+            .collect())
+    }
+
+    /// Replaces the saved waiting boxes with `pending`.
+    pub async fn save_pending(&self, pending: &[crate::enroll::Pending]) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM pending_enrollments").execute(&mut *tx).await?;
+        for p in pending {
+            sqlx::query(
+                "INSERT INTO pending_enrollments (code, box_key, hostname, version, ip, expires_at, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&p.code)
+            .bind(&p.box_key)
+            .bind(&p.hostname)
+            .bind(&p.version)
+            .bind(p.ip.to_string())
+            .bind(i64::try_from(p.expires_at).unwrap_or(i64::MAX))
+            .bind(i64::try_from(p.created_at).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await.context("saving the boxes waiting to be enrolled")
+    }
+
     /// Sessions left open by a previous run (crash, power loss) are closed at `now`.
     pub async fn close_dangling_sessions(&self, now: u64) -> anyhow::Result<u64> {
         let r = sqlx::query("UPDATE sessions SET left_at = ? WHERE left_at IS NULL")

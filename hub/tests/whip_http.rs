@@ -36,7 +36,11 @@ impl Hub {
 
     /// The hub with the configuration `config(data_dir)`; its log goes to `<data_dir>/hub.log`.
     fn start_with(config: impl FnOnce(&std::path::Path) -> String) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), config)
+    }
+
+    /// The hub on the data dir `dir` (e.g. one a stopped hub left: see [`Hub::restart`]).
+    fn start_in(dir: tempfile::TempDir, config: impl FnOnce(&std::path::Path) -> String) -> Self {
         let config_path = dir.path().join("hub.toml");
         std::fs::write(&config_path, config(dir.path())).unwrap();
         let config = config_path;
@@ -621,6 +625,64 @@ fn a_joined_student_gets_a_minted_turn_credential_and_options_gets_none() {
     assert_eq!(minted, &relay.mint(participant_id, expiry - LIFETIME_SECS), "minted from the file's secret");
     let log = std::fs::read_to_string(hub.dir.path().join("hub.log")).unwrap();
     assert!(!log.contains(TURN_SECRET), "the TURN secret is logged: {log}");
+}
+
+impl Hub {
+    /// Stops this hub and starts another on its data dir.
+    fn restart(mut self) -> Self {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        Self::start_in(dir, |_| String::new())
+    }
+}
+
+/// A box without a credential asks `hub` for a claim code as `box_key`.
+fn claim_code(hub: &Hub, box_key: &str) -> String {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let ws_url = format!("{}/device/ws", hub.base.replace("http://", "ws://"));
+    rt.block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url.as_str()).await.unwrap();
+        let enroll = format!(r#"{{"type":"enroll","boxKey":"{box_key}","version":"0.1.0","hostname":"lab-box"}}"#);
+        ws.send(Message::text(enroll)).await.unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap();
+        let v: serde_json::Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+        assert_eq!(v["type"], "claimCode", "{v}");
+        v["code"].as_str().unwrap().to_owned()
+    })
+}
+
+#[test]
+fn a_waiting_box_keeps_its_claim_code_across_a_hub_restart() {
+    let hub = Hub::start();
+    let code = claim_code(&hub, "box-secret-key-0123456789abcdef-0123456789");
+    let other = claim_code(&hub, "another-box-key-0123456789abcdef-0123456789");
+    assert_ne!(code, other);
+    // Saved a moment after they change (a code drawn in the instant before a crash may be lost).
+    let db = hub.dir.path().join("lectern.db");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pending_enrollments").fetch_one(&pool).await.unwrap();
+            if n == 2 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{n} waiting boxes saved after 20 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        pool.close().await;
+    });
+    let hub = hub.restart();
+    assert_eq!(
+        claim_code(&hub, "box-secret-key-0123456789abcdef-0123456789"),
+        code,
+        "the code on the box's screen stays"
+    );
+    assert_eq!(claim_code(&hub, "another-box-key-0123456789abcdef-0123456789"), other);
 }
 
 #[test]
