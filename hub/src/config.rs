@@ -25,6 +25,22 @@ struct FileConfig {
     http: Option<FileHttp>,
     media: Option<FileMedia>,
     tls: Option<FileTls>,
+    admin: Option<FileAdmin>,
+    node: Option<FileNode>,
+}
+
+/// `[admin]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAdmin {
+    listen: Option<SocketAddr>,
+}
+
+/// `[node]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileNode {
+    public_url: Option<String>,
 }
 
 /// `[tls]` as written: the hub terminates HTTPS itself.
@@ -85,6 +101,11 @@ pub struct Settings {
     pub max_connections: usize,
     /// Reverse proxies whose `Forwarded`/`X-Forwarded-For` name the client (`[http] trusted_proxies`).
     pub trusted_proxies: TrustedProxies,
+    /// `[admin] listen`: the web admin is served only here, an origin of its own, not on `listen`.
+    pub admin_listen: Option<SocketAddr>,
+    /// `[node] public_url`: how people reach this hub (`https://hub.school.example`), the base of the
+    /// lesson links the admin hands out when it is served on its own origin.
+    pub public_url: Option<String>,
     pub media: MediaSettings,
     /// `[tls]`: the hub serves HTTPS on `listen` itself.
     pub tls: Option<TlsSettings>,
@@ -115,6 +136,8 @@ impl std::fmt::Debug for Settings {
             .field("cors_origins", &self.cors_origins)
             .field("max_connections", &self.max_connections)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("admin_listen", &self.admin_listen)
+            .field("public_url", &self.public_url)
             .field("media", &self.media)
             .field("tls", &self.tls)
             .finish()
@@ -139,6 +162,19 @@ pub struct MediaSettings {
     pub turn: Vec<TurnServer>,
 }
 
+/// `https://host[:port]` (or `http://`), without a path: the base other URLs are joined to.
+fn public_url(raw: &str) -> Result<String, String> {
+    let url = raw.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("'{raw}' must start with https:// (or http://)"))?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+        return Err(format!("'{raw}' must be a scheme and a host (and port), nothing else"));
+    }
+    Ok(url.to_owned())
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -151,6 +187,8 @@ impl Default for Settings {
             cors_origins: Origins::None,
             max_connections: 10_000,
             trusted_proxies: TrustedProxies::default(),
+            admin_listen: None,
+            public_url: None,
             media: MediaSettings {
                 bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 udp_port: 50000,
@@ -210,6 +248,12 @@ impl Settings {
         set(&mut self.join_limit, f.join_limit);
         set(&mut self.behind_tls, f.behind_tls);
         set(&mut self.token_grace_minutes, f.token_grace_minutes);
+        if let Some(admin) = f.admin {
+            self.admin_listen = admin.listen.or(self.admin_listen);
+        }
+        if let Some(node) = f.node {
+            self.public_url = node.public_url.or(self.public_url.take());
+        }
         if let Some(http) = f.http {
             if let Some(origins) = http.cors_origins {
                 self.cors_origins = Origins::parse(&origins).map_err(|e| anyhow::anyhow!("http.cors_origins: {e}"))?;
@@ -269,6 +313,12 @@ impl Settings {
             self.trusted_proxies =
                 TrustedProxies::parse(&list).map_err(|e| anyhow::anyhow!("LECTERN_TRUSTED_PROXIES: {e}"))?;
         }
+        if let Some(v) = env("LECTERN_ADMIN_LISTEN") {
+            self.admin_listen = Some(parse("LECTERN_ADMIN_LISTEN", v)?);
+        }
+        if let Some(v) = env("LECTERN_PUBLIC_URL") {
+            self.public_url = Some(v.trim().to_owned());
+        }
         if let Some(v) = env("LECTERN_MAX_CONNECTIONS") {
             self.max_connections = parse("LECTERN_MAX_CONNECTIONS", v)?;
         }
@@ -302,6 +352,12 @@ impl Settings {
         }
         if self.max_connections == 0 {
             bail!("http.max_connections: must be at least 1");
+        }
+        if let Some(url) = &mut self.public_url {
+            *url = public_url(url).map_err(|e| anyhow::anyhow!("node.public_url: {e}"))?;
+        }
+        if self.admin_listen.is_some_and(|a| a == self.listen && a.port() != 0) {
+            bail!("admin.listen: {} is the hub's own listen address; give the admin another", self.listen);
         }
         if self.token_grace_minutes > 7 * 24 * 60 {
             bail!("token_grace_minutes: {} is more than a week", self.token_grace_minutes);
@@ -439,6 +495,29 @@ mod tests {
         let env = |k: &str| (k == "LECTERN_TOKEN_GRACE_MINUTES").then(|| "20000".to_owned());
         let err = Settings::load(&Overrides::default(), &env).unwrap_err().to_string();
         assert!(err.contains("token_grace_minutes"), "{err}");
+    }
+
+    #[test]
+    fn the_admin_address_and_the_public_url_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Settings::load(&Overrides { config: Some(path.clone()), ..Default::default() }, &no_env)
+        };
+        let s = load("[admin]\nlisten = \"127.0.0.1:8081\"\n[node]\npublic_url = \"https://hub.school.example/\"\n")
+            .unwrap();
+        assert_eq!(s.admin_listen, Some("127.0.0.1:8081".parse().unwrap()));
+        assert_eq!(s.public_url.as_deref(), Some("https://hub.school.example"));
+        for (text, key) in [
+            ("[node]\npublic_url = \"hub.school.example\"\n", "node.public_url"),
+            ("[node]\npublic_url = \"https://hub.school.example/lessons\"\n", "node.public_url"),
+            ("listen = \"0.0.0.0:8080\"\n[admin]\nlisten = \"0.0.0.0:8080\"\n", "admin.listen"),
+            ("[admin]\nlisten = \"nonsense\"\n", "invalid socket address"),
+        ] {
+            let err = format!("{:#}", load(text).unwrap_err());
+            assert!(err.contains(key), "{text}: {err}");
+        }
     }
 
     #[test]

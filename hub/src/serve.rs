@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::config::Settings;
-use crate::http::{AppState, Edge, app};
+use crate::http::{AdminAt, AppState, Edge, admin_app, app};
 use crate::media_io::{Outlets, Sfu};
 use crate::secret;
 use crate::store::Store;
@@ -60,6 +60,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         join_limit: settings.join_limit,
         cors: settings.cors_origins.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),
+        public_url: settings.public_url.clone(),
         token_grace: std::time::Duration::from_secs(settings.token_grace_minutes * 60),
     };
     let state = AppState::new(key, sfu, store, ice, edge);
@@ -76,10 +77,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(redirect) = settings.tls.as_ref().and_then(|t| t.redirect_listen) {
         spawn_redirect(redirect, addr.port()).await?;
     }
+    let admin_at = match settings.admin_listen {
+        Some(admin) => spawn_admin(admin, &state, certs.clone(), settings.max_connections).await?,
+        None => addr,
+    };
     // Until an enabled admin exists, whoever has this link may create one (single use, 24 h).
     // Announced before the next line, which readers wait for (some then close the pipe).
     let setup = lectern_admin::setup::ensure_setup_code(state.store.pool()).await?;
-    let link = setup.map(|code| format!("{scheme}://{addr}/admin/setup?code={code}"));
+    let link = setup.map(|code| format!("{scheme}://{admin_at}/admin/setup?code={code}"));
     announce_setup_link(&settings.data_dir, link.as_deref())?;
     // Scripts and tests read this line to learn the port (e.g. with --listen 127.0.0.1:0).
     println!("listening on {scheme}://{addr}");
@@ -96,7 +101,32 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             }
         });
     }
-    serve_app(listener, app(state), certs, settings.max_connections).await
+    let admin = if settings.admin_listen.is_some() { AdminAt::Elsewhere } else { AdminAt::Here };
+    serve_app(listener, app(state, admin), certs, settings.max_connections).await
+}
+
+/// `[admin] listen`: the web admin on an address of its own (an origin no lesson page shares, and
+/// one a firewall can keep to the school's network), with the same TLS as the hub. Returns where.
+async fn spawn_admin(
+    at: SocketAddr,
+    state: &Arc<AppState>,
+    certs: Option<Arc<Certs>>,
+    max_connections: usize,
+) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind(at).await.with_context(|| format!("admin.listen: binding {at}"))?;
+    let bound = listener.local_addr()?;
+    let scheme = if certs.is_some() { "https" } else { "http" };
+    // Tests read this line to learn the port (admin listen = "127.0.0.1:0"); not "listening on",
+    // which readers take for the hub's own address.
+    println!("admin served on {scheme}://{bound}");
+    tracing::info!(addr = %bound, "the web admin is served on its own address only");
+    let app = admin_app(state.clone());
+    tokio::spawn(async move {
+        if let Err(error) = serve_app(listener, app, certs, max_connections).await {
+            tracing::error!(error = %format!("{error:#}"), "the web admin's listener stopped");
+        }
+    });
+    Ok(bound)
 }
 
 /// Boxes waiting with a claim code keep it across a restart: read back now, saved whenever the

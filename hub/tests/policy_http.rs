@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use lectern_common::time::unix_secs;
 use lectern_hub::config::MediaSettings;
-use lectern_hub::http::{AppState, Edge, app};
+use lectern_hub::http::{AdminAt, AppState, Edge, app};
 use lectern_hub::media_io::{Outlets, Sfu};
 use lectern_hub::store::Store;
 use lectern_hub::token::TokenKey;
@@ -60,7 +60,7 @@ async fn hub() -> Hub {
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = app(state.clone());
+    let router = app(state.clone(), AdminAt::Here);
     tokio::spawn(lectern_hub::http_serve::serve(listener, router, 100, std::future::pending()));
     Hub { state, base, _dir: dir }
 }

@@ -11,7 +11,7 @@ use lectern_admin::routes::Access;
 use lectern_common::time::unix_secs;
 use lectern_hub::config::MediaSettings;
 use lectern_hub::http::cors::Origins;
-use lectern_hub::http::{AppState, Edge, app, routes};
+use lectern_hub::http::{AdminAt, AppState, Edge, app, routes};
 use lectern_hub::media_io::{Outlets, Sfu};
 use lectern_hub::store::Store;
 use lectern_hub::token::TokenKey;
@@ -52,7 +52,7 @@ async fn hub_at_edge(ice: IceServers, edge: Edge) -> Hub {
     };
     let sfu = Sfu::start(&media, Outlets::default()).expect("media shards");
     let state = AppState::new(TokenKey::new(SECRET.as_bytes().to_vec()), sfu, store, ice, edge);
-    Hub { app: app(state), _dir: dir }
+    Hub { app: app(state, AdminAt::Here), _dir: dir }
 }
 
 fn token(room: &str, role: Role, exp_offset: i64) -> String {

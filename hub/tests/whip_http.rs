@@ -655,6 +655,31 @@ fn claim_code(hub: &Hub, box_key: &str) -> String {
 }
 
 #[test]
+fn with_an_admin_listen_address_the_admin_is_served_there_only() {
+    let hub = Hub::start_with(|_| {
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[node]\npublic_url = \"https://hub.school.example\"\n".to_owned()
+    });
+    let admin = hub
+        .banner
+        .iter()
+        .find_map(|l| l.split("admin served on ").nth(1))
+        .unwrap_or_else(|| panic!("no admin address in {:?}", hub.banner))
+        .to_owned();
+    let status = |url: String| agent().get(url).call().unwrap().status().as_u16();
+    assert_eq!(status(format!("{}/admin", hub.base)), 404, "not on the lessons' origin");
+    assert_eq!(status(format!("{}/admin/api/me", hub.base)), 404);
+    assert_eq!(status(format!("{}/healthz", hub.base)), 200, "the hub itself is there");
+    assert_eq!(status(format!("{admin}/admin/login")), 200, "the admin on its own origin");
+    assert_eq!(status(format!("{admin}/admin/api/me")), 401, "its API asks for a session");
+    assert_eq!(status(format!("{admin}/join/demo")), 404, "and nothing else is served there");
+    let link = std::fs::read_to_string(hub.dir.path().join("admin-setup-link")).unwrap();
+    assert!(
+        link.starts_with(&format!("{admin}/admin/setup?code=")),
+        "the setup link is on the admin's address: {link}"
+    );
+}
+
+#[test]
 fn a_waiting_box_keeps_its_claim_code_across_a_hub_restart() {
     let hub = Hub::start();
     let code = claim_code(&hub, "box-secret-key-0123456789abcdef-0123456789");

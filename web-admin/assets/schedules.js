@@ -152,8 +152,10 @@ async function showLinks(slot, b) {
     document.getElementById('links-title').textContent = `Links: ${slot.title} in ${slot.roomId}`;
     document.getElementById('links-help').textContent =
       `For the lesson on ${when(l.startsAt)}; they work from ${when(l.validFrom)} until ${when(l.validUntil)}.`;
-    document.getElementById('link-teacher').value = location.origin + l.teacher;
-    document.getElementById('link-student').value = location.origin + l.student;
+    // The admin may have an origin of its own ([admin] listen): lessons are at the hub's public URL.
+    const base = l.baseUrl || location.origin;
+    document.getElementById('link-teacher').value = base + l.teacher;
+    document.getElementById('link-student').value = base + l.student;
     document.getElementById('links-copied').textContent = '';
     links.hidden = false;
     document.getElementById('links-title').focus();

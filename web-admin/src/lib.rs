@@ -64,6 +64,9 @@ pub struct AdminState {
     pub login_gate: Arc<login_gate::Gate>,
     /// Who hears about changed room settings (the hub's lessons enforce them).
     pub room_watch: rooms::Watch,
+    /// Where lessons are reached (`https://hub.school.example`) when the admin has an origin of its
+    /// own; `None`: the admin's origin is the hub's, and links are relative to it.
+    pub public_url: Option<String>,
 }
 
 impl AdminState {
@@ -76,6 +79,7 @@ impl AdminState {
             mint,
             login_gate: Arc::default(),
             room_watch: Default::default(),
+            public_url: None,
         }
     }
 

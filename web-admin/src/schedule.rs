@@ -282,6 +282,9 @@ pub struct Links {
     pub teacher: String,
     /// Shared guest link for the students: they wait in the lobby and choose their own names.
     pub student: String,
+    /// Where the links are served (`[node] public_url`) when the admin has an origin of its own;
+    /// `null`: this origin.
+    pub base_url: Option<String>,
 }
 
 /// `GET /admin/api/schedules/{id}/links`: links for the occurrence on now, else the next one.
@@ -322,5 +325,6 @@ pub async fn links(
         valid_until: ends_at,
         teacher: link(teacher),
         student: link(student),
+        base_url: st.public_url.clone(),
     }))
 }

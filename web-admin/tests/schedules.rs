@@ -152,6 +152,7 @@ async fn links_carry_tokens_for_the_current_or_next_occurrence() {
     let start = tuesday + 86_400 + 7 * 3600;
     let r = h.call("GET", "/admin/api/schedules/1/links", Some(&s), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["baseUrl"], Value::Null, "the admin shares the hub's origin: links are relative to it");
     assert_eq!((r.body["startsAt"].as_u64(), r.body["endsAt"].as_u64()), (Some(start), Some(start + 3600)));
     // The slot's id, also under its old name (`lessonId`) for callers written before the rename.
     assert_eq!((r.body["slotId"].as_i64(), r.body["lessonId"].as_i64()), (Some(1), Some(1)));

@@ -58,13 +58,44 @@ pub struct AppState {
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
 media-src 'self' blob: mediastream:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The hub's router: its [`routes`] table, the web admin at `/admin`, JSON 404s, security headers.
-pub fn app(state: Arc<AppState>) -> Router {
-    lectern_admin::routes::router_of(routes::entries(), |_| true)
+/// Where the web admin is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAt {
+    /// At `/admin` beside everything else.
+    Here,
+    /// On its own listener (`[admin] listen`, see [`admin_app`]); `/admin` here is not found.
+    Elsewhere,
+}
+
+/// The hub's router: its [`routes`] table, the web admin at `/admin` (unless it has an origin of
+/// its own), JSON 404s, security headers.
+pub fn app(state: Arc<AppState>, admin: AdminAt) -> Router {
+    let hub = lectern_admin::routes::router_of(routes::entries(), |_| true);
+    let hub = match admin {
+        AdminAt::Here => with_admin(hub, &state),
+        AdminAt::Elsewhere => hub,
+    };
+    edge(hub.fallback(|| async { error::HttpError::not_found("no such page") }), state)
+}
+
+/// The web admin alone, for its own listener (`[admin] listen`): an origin no lesson page shares.
+pub fn admin_app(state: Arc<AppState>) -> Router {
+    let admin = with_admin(Router::new(), &state)
+        .route("/", get(|| async { axum::response::Redirect::permanent("/admin") }))
+        .fallback(|| async { error::HttpError::not_found("this address serves the web admin only (/admin)") });
+    edge(admin, state)
+}
+
+fn with_admin(router: Router<Arc<AppState>>, state: &Arc<AppState>) -> Router<Arc<AppState>> {
+    router
         .nest("/admin", lectern_admin::router(state.admin.clone()))
         // A nested "/" only matches "/admin"; people type the slash too.
         .route("/admin/", get(|| async { axum::response::Redirect::permanent("/admin") }))
-        .fallback(|| async { error::HttpError::not_found("no such page") })
+}
+
+/// What every listener's requests pass through.
+fn edge(router: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
+    router
         // Bodies past the SDP limit are refused by the handlers with a precise 413; this only
         // stops a client from streaming megabytes at us.
         .layer(DefaultBodyLimit::max(whip::MAX_SDP_BYTES * 2))
@@ -99,6 +130,8 @@ pub struct Edge {
     pub cors: cors::Origins,
     /// Reverse proxies that name the client (see [`proxy`]).
     pub trusted_proxies: lectern_common::net::TrustedProxies,
+    /// `[node] public_url`: the base of the lesson links the admin hands out.
+    pub public_url: Option<String>,
     /// How long an open session outlives its token (`token_grace_minutes`).
     pub token_grace: std::time::Duration,
 }
@@ -111,6 +144,7 @@ impl Default for Edge {
             cors: Default::default(),
             token_grace: std::time::Duration::from_secs(3600),
             trusted_proxies: Default::default(),
+            public_url: None,
         }
     }
 }
@@ -120,7 +154,8 @@ impl AppState {
         let devices = Arc::new(crate::device_registry::DeviceRegistry::new(key.clone()));
         let mint_key = key.clone();
         let mint: lectern_admin::Mint = Arc::new(move |c| mint_key.issue(&c));
-        let admin = lectern_admin::AdminState::new(store.pool().clone(), devices.clone(), edge.behind_tls, mint);
+        let mut admin = lectern_admin::AdminState::new(store.pool().clone(), devices.clone(), edge.behind_tls, mint);
+        admin.public_url = edge.public_url.clone();
         let state = Arc::new(Self {
             key,
             sfu,
