@@ -126,8 +126,13 @@ impl Allocator {
         }
     }
 
-    /// The user's "my connection is poor: audio only" toggle.
+    /// The user's "my connection is poor: audio only" toggle. Switched off, every track starts
+    /// again as if new (what fits, at least its lowest layer until the pause hold): the user asked
+    /// for video, and an estimate that idled with audio only is no reason to keep it paused.
     pub fn set_audio_only(&mut self, on: bool) {
+        if self.audio_only && !on {
+            self.tracks.clear();
+        }
         self.audio_only = on;
     }
 
@@ -472,6 +477,10 @@ mod tests {
         assert_eq!(got.level, QualityLevel::AudioOnly);
         assert_eq!(got.desired_bps, 48_000, "no probing for video nobody wants");
         a.set_audio_only(false);
+        // Back at once, even on an estimate that idled low meanwhile (the lowest layer, held).
+        a.set_twcc(200_000);
+        let got = a.allocate(t0 + 3 * S, 1, &[camera(), slides(400)]);
+        assert_eq!(got.targets, vec![(CAM, layer("q")), (SLIDES, Target::Layer(None))]);
         let got = run(&mut a, t0 + 3 * S, 3 * S, 5000, &[camera(), slides(400)]);
         assert_eq!(got.targets[1], (SLIDES, Target::Layer(None)));
         assert_ne!(got.targets[0].1, Target::Paused);
