@@ -25,7 +25,9 @@ const QUALITY_GAP: Duration = Duration::from_secs(1);
 /// raised by [`PROBE_NUDGE_BPS`] for one allocation every [`PROBE_NUDGE_EVERY`]: str0m starts an
 /// allocation probe (at the desired rate, at most twice the estimate) only when the desired rate
 /// goes up, and without probes the estimate of a link that recovered climbs by a few % a second.
-const PROBE_NUDGE_EVERY: Duration = Duration::from_secs(5);
+/// The period is how long a lifted cap can go unnoticed (measured on the bed, docs/network.md);
+/// a probe is a burst of a few packets.
+const PROBE_NUDGE_EVERY: Duration = Duration::from_secs(2);
 /// ... and sooner, [`PROBE_NUDGE_RISING`] after the last nudge, when the estimate grew by
 /// [`PROBE_RISE`] since then: a link that opened up is probed its way up in steps of a second.
 /// An estimate wobbling under a cap (str0m's 3 s average moves ±15 % there) keeps the slow pace,
@@ -38,6 +40,8 @@ const PROBE_NUDGE_BPS: u64 = 8_000;
 #[derive(Debug)]
 pub(super) struct SubscriberBandwidth {
     pub alloc: Allocator,
+    /// The last allocation's level (for the room's stats).
+    level: Option<QualityLevel>,
     /// The last `quality` sent (a browser starts out assuming good), and when.
     sent: (QualityLevel, Vec<String>),
     sent_at: Option<Instant>,
@@ -51,6 +55,7 @@ impl Default for SubscriberBandwidth {
     fn default() -> Self {
         Self {
             alloc: Allocator::default(),
+            level: None,
             sent: (QualityLevel::Good, Vec::new()),
             sent_at: None,
             bitrate: (0, 0),
@@ -187,6 +192,7 @@ impl Room {
         let browser = self.participants.get(&pid).is_some_and(|p| p.is_browser());
         let Some(b) = self.bandwidth.get_mut(&pid) else { return };
         let allocation = b.alloc.allocate(now, audio, &videos);
+        b.level = Some(allocation.level);
         let estimate_kbps = b.alloc.estimate().map(|e| u32::try_from(e / 1000).unwrap_or(u32::MAX));
         let bitrate = b.bitrate_for(&allocation, now);
         let Some(peer) = peers.get_mut(key) else { return };
@@ -287,6 +293,7 @@ impl Room {
                     estimate_kbps: b
                         .and_then(|b| b.alloc.estimate())
                         .map(|e| u32::try_from(e / 1000).unwrap_or(u32::MAX)),
+                    level: b.and_then(|b| b.level),
                     audio_only: b.is_some_and(|b| b.alloc.audio_only()),
                     paused: tracks.iter().filter(|t| t.paused).count() as u32,
                     loss_pct: peer.and_then(|p| p.loss).map_or(0.0, |l| (l * 1000.0).round() / 10.0),
@@ -326,13 +333,13 @@ mod tests {
     }
 
     #[test]
-    fn a_flat_estimate_below_the_wanted_quality_is_probed_every_five_seconds() {
+    fn a_flat_estimate_below_the_wanted_quality_is_probed_every_two_seconds() {
         let mut b = SubscriberBandwidth::default();
-        assert_eq!(nudges(&mut b, Instant::now(), Duration::from_secs(16), |_| 540), vec![0, 5000, 10000, 15000]);
+        assert_eq!(nudges(&mut b, Instant::now(), Duration::from_secs(7), |_| 540), vec![0, 2000, 4000, 6000]);
         // An estimate wobbling under a cap is flat too.
         let mut b = SubscriberBandwidth::default();
-        let wobble = |t: Duration| if t.as_millis() % 1000 == 0 { 470 } else { 560 };
-        assert_eq!(nudges(&mut b, Instant::now(), Duration::from_secs(16), wobble), vec![0, 5000, 10000, 15000]);
+        let wobble = |t: Duration| if t.as_millis().is_multiple_of(1000) { 470 } else { 560 };
+        assert_eq!(nudges(&mut b, Instant::now(), Duration::from_secs(7), wobble), vec![0, 2000, 4000, 6000]);
     }
 
     #[test]
@@ -344,7 +351,7 @@ mod tests {
             let s = t.as_millis() as u64;
             if s < 6000 { 540 } else { 540 * 13u64.pow((s - 5000) as u32 / 1000) / 10u64.pow((s - 5000) as u32 / 1000) }
         });
-        assert_eq!(ups, vec![0, 5000, 6000, 7000, 8000, 9000, 10000]);
+        assert_eq!(ups, vec![0, 2000, 4000, 6000, 7000, 8000, 9000, 10000]);
     }
 
     #[test]
