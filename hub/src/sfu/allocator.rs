@@ -81,8 +81,9 @@ pub struct Allocation {
     /// What the subscriber would take at full quality, with the upgrade headroom (drives the
     /// estimator's probing).
     pub desired_bps: u64,
-    /// What is allocated plus the step to the next layer up (with headroom): the rate to sustain
-    /// (with padding) so the estimate can grow into that layer; 0 when there is none.
+    /// The rate to sustain with padding (str0m pads up to it, never beyond the estimate) so the
+    /// estimate can grow: the desired rate while any track can step up (a recovered link then
+    /// climbs straight towards the top, which the allocator can jump to), 0 when none can.
     pub minimum_bps: u64,
 }
 
@@ -165,7 +166,6 @@ impl Allocator {
         let mut order: Vec<usize> = (0..tracks.len()).collect();
         // Stable: tracks of equal priority keep the order given.
         order.sort_by_key(|i| std::cmp::Reverse(tracks[*i].priority));
-        let (mut allocated, mut step_up) = (reserve, None);
         let (mut reduced, mut paused) = (false, 0);
         for i in order {
             let v = &tracks[i];
@@ -179,11 +179,7 @@ impl Allocator {
             self.tracks.insert(v.track, next_state);
             let used = index.map_or(0, |x| v.layers[x].bps);
             budget = budget.saturating_sub(used);
-            allocated += used;
             let next = index.map_or(Some(0), |x| (x + 1 < v.layers.len()).then_some(x + 1));
-            if let Some(n) = next {
-                step_up.get_or_insert(headroom(v.layers[n].bps).saturating_sub(used));
-            }
             reduced |= next.is_some();
             paused += usize::from(index.is_none());
         }
@@ -197,7 +193,7 @@ impl Allocator {
         };
         // Nothing to step up to (every track on its top layer, or audio only): no padding, which
         // would only spend the subscriber's link while a still picture sends little.
-        let minimum_bps = step_up.map_or(0, |step| (allocated + step).min(desired_bps));
+        let minimum_bps = if reduced { desired_bps } else { 0 };
         Allocation { targets, level, desired_bps, minimum_bps }
     }
 }
@@ -431,7 +427,7 @@ mod tests {
         let got = run(&mut a, t0 + 1500 * MS, 3 * S, 150, &[camera()]);
         assert_eq!(got.targets, vec![(CAM, Target::Paused)], "150 kbit/s minus audio cannot carry 150 for 4 s");
         assert_eq!(got.level, QualityLevel::AudioOnly);
-        assert_eq!(got.minimum_bps, 48_000 + 180_000, "probes towards the lowest layer and its headroom");
+        assert_eq!(got.minimum_bps, got.desired_bps, "padding to grow the estimate (never beyond it)");
         let t1 = t0 + 2 * S;
         assert_eq!(run(&mut a, t1, 2 * S, 400, &[camera()]).targets, vec![(CAM, Target::Paused)], "not yet");
         assert_eq!(run(&mut a, t1 + 2 * S, 1500 * MS, 400, &[camera()]).targets, vec![(CAM, layer("q"))]);
