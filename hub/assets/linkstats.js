@@ -59,7 +59,9 @@ export class LinkStats {
         headers: { Authorization: `Bearer ${this.ctx.token}` },
         cache: 'no-store',
       });
-      // 404 before the room's media is live; anything else is logged once per kind.
+      // 404 before the room's media is live; a token no longer good for it ends the polling;
+      // anything else is logged once per kind.
+      if (res.status === 401 || res.status === 403) this.stop();
       if (!res.ok) {
         if (res.status !== 404 && this.last !== `status ${res.status}`) console.warn('lectern: room stats', res.status);
         this.last = `status ${res.status}`;
