@@ -112,7 +112,7 @@ function startCall(tok, guest = null) {
     },
   });
   const gate = new Gate({ onLeave: () => leave() });
-  // Connection quality from the hub's bandwidth allocation (hidden until the hub sends any).
+  // Connection quality from the hub's bandwidth allocation: shown ("good") once media is up.
   const quality = new Quality({ send, ui, tracks: () => lectern.tracks });
 
   // The hub already stopped forwarding: make the page agree, and say why.
@@ -162,6 +162,7 @@ function startCall(tok, guest = null) {
     lectern.tracks = [];
     ui.clearRemote();
     lesson.teardown();
+    quality.setMediaUp(false);
   }
 
   /**
@@ -189,6 +190,14 @@ function startCall(tok, guest = null) {
 
   function watchPc(pc) {
     restarter?.watch(pc);
+    pc.addEventListener('connectionstatechange', mediaChanged);
+  }
+
+  // The quality indicator and the audio-only toggle show once either connection is up (a student
+  // alone in the room receives nothing yet); a passing disconnection (ICE restart) keeps them.
+  function mediaChanged() {
+    const up = [lectern.publishPc, lectern.subscribePc].some((pc) => pc && ['connected', 'disconnected'].includes(pc.connectionState));
+    quality.setMediaUp(up);
   }
 
   async function ensureLocalMedia() {
@@ -249,6 +258,8 @@ function startCall(tok, guest = null) {
   function freshSession() {
     teardown();
     store.reset();
+    // A new participant: the hub starts again from "good" (a resumed one keeps what it was told).
+    quality.reset();
     restarter = newRestarter(session);
   }
 
@@ -272,6 +283,7 @@ function startCall(tok, guest = null) {
     }
     for (const p of msg.participants || []) addParticipant(p);
     lesson.joined(lectern.self);
+    quality.joined();
     setState('connected', `Connected as ${msg.name || 'guest'}`);
     const canPublish = PUBLISHING_ROLES.has(msg.role);
     ui.setCanPublish(canPublish);
@@ -392,7 +404,6 @@ function startCall(tok, guest = null) {
       // then the hub may still hold us, and closing our media would tell it we left.
       session = s;
       restarter = newRestarter(s);
-      quality.reset();
       clearTimeout(joinTimer);
       joinTimer = setTimeout(() => {
         if (session !== s) return;

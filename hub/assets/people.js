@@ -1,16 +1,20 @@
 // Who is in the lesson. Teachers get per-student actions (mute, ask to unmute, stop camera,
-// spotlight, remove) and "Mute all"; everyone else sees a plain list.
+// spotlight, remove), "Mute all", and each one's connection as the hub sees it (linkstats.js);
+// everyone else sees a plain list.
 
 import { confirmAction } from './confirm.js';
+import { LinkStats } from './linkstats.js';
 import { h, pageIcon, replaceKeepingFocus } from './ui.js';
 
 const ROLE_LABEL = { teacher: 'teacher', device: 'classroom', viewer: 'viewer' };
 const RANK = { teacher: 0, device: 1, student: 2, viewer: 3 };
 
-/** ctx: { store, send, role, selfId(), self(), people() }. */
+/** ctx: { store, send, role, selfId(), self(), people(), token, room() }. */
 export function mountPeople(box, ctx) {
   const { store, send, role } = ctx;
   const teacher = role === 'teacher';
+  // Teachers see how each participant receives: the hub's estimate, layers and pauses.
+  const links = teacher ? new LinkStats(ctx, () => render()) : null;
   const count = h('span', { class: 'count' });
   const list = h('ul', { class: 'people', 'data-testid': 'people-list', 'aria-labelledby': 'people-title' });
   const head = h('div', { class: 'panel-head' }, h('h2', { id: 'people-title' }, 'In the lesson ', count));
@@ -70,6 +74,8 @@ export function mountPeople(box, ctx) {
     if (p.videoMuted) state.append(h('span', { class: 'tag off' }, 'camera off'));
     if (store.view.spotlight === p.id) state.append(h('span', { class: 'tag' }, 'spotlight'));
     if (store.view.screenSharer === p.id) state.append(h('span', { class: 'tag' }, 'sharing screen'));
+    const link = !isSelf && links?.get(p.id);
+    if (link) state.append(h('span', { class: `tag link link-${link.level}`, 'data-testid': 'person-link', 'data-level': link.level }, link.text));
     const li = h('li', { 'data-testid': 'person', 'data-participant-id': p.id, 'data-role': p.role }, who, state);
     if (teacher && !isSelf) li.append(h('span', { class: 'actions' }, ...actions(p, name)));
     return li;
@@ -95,5 +101,6 @@ export function mountPeople(box, ctx) {
   store.on('screen', render);
   store.on('hands', render);
   render();
-  return { render };
+  links?.start();
+  return { render, stop: () => links?.stop() };
 }

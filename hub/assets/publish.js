@@ -3,8 +3,17 @@
 // the user granted; a missing track simply sends nothing and is reported muted. A screen share adds
 // a third video transceiver (kept, inactive, after the share ends, so a second share reuses its mid);
 // its mid goes to the hub as `screenMid` so subscribers learn that track is a screen.
+// The camera goes out in two simulcast layers (half size at a low rate, and full size), so the
+// hub can send each viewer the one its link carries (issue 16: the allocator thins others' tiles
+// first).
 
 import { iceGatheringDone } from './ice.js';
+
+/** The camera's simulcast layers, lowest first (RIDs are the hub's `q` and `f`, as the box's). */
+export const CAMERA_LAYERS = [
+  { rid: 'q', scaleResolutionDownBy: 2, maxBitrate: 150_000 },
+  { rid: 'f', maxBitrate: 700_000 },
+];
 
 /** How long an offer may wait for the hub's answer before the next negotiation may go ahead. */
 const ANSWER_DEADLINE_MS = 10000;
@@ -21,7 +30,7 @@ export class Publisher {
     this.pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', ...config });
     const streams = media.stream ? [media.stream] : [];
     this.audio = this.pc.addTransceiver(media.audio || 'audio', { direction: 'sendonly', streams });
-    this.video = this.pc.addTransceiver(media.video || 'video', { direction: 'sendonly', streams });
+    this.video = this.pc.addTransceiver(media.video || 'video', { direction: 'sendonly', streams, sendEncodings: CAMERA_LAYERS });
     this.screen = null;
     this.queue = Promise.resolve(); // one offer/answer exchange at a time
     this.answered = null;

@@ -3,8 +3,9 @@
 // an indicator in the header (text and bars, never colour alone), "video paused: your connection
 // is too slow" on the tiles whose video the hub paused, and a "my connection is poor: audio only"
 // toggle that sends `{"type":"setAudioOnly","audioOnly":true|false}`.
-// Guarded: everything stays hidden until the hub sends a first `quality` message, so a hub without
-// the feature never sees `setAudioOnly` (it would refuse an unknown message).
+// The hub sends `quality` only when the level changes, so a student on a good link never hears
+// one: the indicator ("good") and the toggle show as soon as the subscribe connection is up, and
+// the hub's messages take over from there.
 
 export const PAUSED_TEXT = 'video paused: your connection is too slow';
 const LEVELS = {
@@ -38,8 +39,8 @@ export class Quality {
     this.indicator = document.getElementById('quality');
     this.toggle = document.getElementById('audio-only');
     this.audioOnly = false; // the user's choice, kept across reconnects
-    this.supported = false; // this session's hub sent `quality`
-    this.last = null;
+    this.mediaUp = false; // the subscribe connection is connected
+    this.last = null; // the hub's latest `quality`, described
     this.toggle.addEventListener('click', () => {
       this.audioOnly = !this.audioOnly;
       this.renderToggle();
@@ -54,14 +55,28 @@ export class Quality {
       console.warn('lectern: ignoring a malformed quality message');
       return;
     }
-    if (!this.supported) {
-      this.supported = true;
-      this.toggle.hidden = false;
-      // Chosen before a reconnect: the new session's hub hears it again.
-      if (this.audioOnly) this.send({ type: 'setAudioOnly', audioOnly: true });
-    }
     this.last = q;
-    this.indicator.hidden = false;
+    this.render();
+  }
+
+  /** The subscribe connection came up (or went away): the indicator and the toggle show while it is up. */
+  setMediaUp(up) {
+    if (up === this.mediaUp) return;
+    this.mediaUp = up;
+    this.render();
+  }
+
+  /** Joined (or resumed) on a new socket: a hub that starts afresh hears the user's choice again. */
+  joined() {
+    if (this.audioOnly) this.send({ type: 'setAudioOnly', audioOnly: true });
+  }
+
+  render() {
+    // Until the hub says otherwise, the picture is what was asked for.
+    const q = this.last || describeQuality({ level: 'good' }, []);
+    const shown = this.mediaUp || this.last != null;
+    this.indicator.hidden = !shown;
+    this.toggle.hidden = !shown;
     this.indicator.dataset.level = q.level;
     this.indicator.querySelector('.bars').textContent = '▮'.repeat(q.bars) + '▯'.repeat(3 - q.bars);
     this.indicator.querySelector('.text').textContent = q.text;
@@ -80,12 +95,9 @@ export class Quality {
       ? 'Audio only: on (tap to get video back)' : 'My connection is poor: audio only';
   }
 
-  /** A new session: hidden until its hub says it supports this. */
+  /** A new session: what the last hub said no longer holds (shown as good while media is up). */
   reset() {
-    this.supported = false;
     this.last = null;
-    this.indicator.hidden = true;
-    this.toggle.hidden = true;
-    this.renderPaused();
+    this.render();
   }
 }

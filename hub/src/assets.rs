@@ -49,6 +49,7 @@ const FILES: &[(&str, Asset)] = &[
     ("reactions.js", asset(JS, include_bytes!("../assets/reactions.js"))),
     ("screenshare.js", asset(JS, include_bytes!("../assets/screenshare.js"))),
     ("quality.js", asset(JS, include_bytes!("../assets/quality.js"))),
+    ("linkstats.js", asset(JS, include_bytes!("../assets/linkstats.js"))),
 ];
 
 const fn asset(content_type: &'static str, body: &'static [u8]) -> Asset {

@@ -356,7 +356,7 @@ async fn room_stats_refuse_precisely_and_describe_each_participant() {
     assert_eq!(boxed["role"], "device", "{body}");
     assert_eq!(boxed["tracks"], serde_json::json!([]), "a publisher receives nothing: {body}");
     assert_eq!(viewer["role"], "viewer", "{body}");
-    for key in ["participantId", "name", "estimateKbps", "audioOnly", "paused", "lossPct", "tracks"] {
+    for key in ["participantId", "name", "estimateKbps", "level", "audioOnly", "paused", "lossPct", "tracks"] {
         assert!(viewer.get(key).is_some(), "{key} missing: {body}");
     }
     assert_eq!((viewer["audioOnly"].as_bool(), viewer["paused"].as_u64()), (Some(false), Some(0)), "{body}");

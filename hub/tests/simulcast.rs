@@ -293,6 +293,7 @@ fn a_viewer_reporting_a_slow_link_gets_the_low_layer_and_the_top_one_once_it_rec
     let v = stats.participants.iter().find(|p| p.participant_id == ParticipantId(2)).expect("the viewer");
     assert_eq!(v.estimate_kbps, Some(120), "{stats:?}");
     assert_eq!((v.tracks.len(), v.paused, v.audio_only), (1, 0, false), "{stats:?}");
+    assert_eq!(v.level, Some(lectern_proto::signal::QualityLevel::Reduced), "{stats:?}");
     let t = &v.tracks[0];
     assert_eq!((t.rid.as_deref(), t.target_rid.as_deref(), t.paused), (Some("h"), Some("h"), false), "{stats:?}");
     assert_eq!(t.from, ParticipantId(1));

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::signal::MediaKind;
+use crate::signal::{MediaKind, QualityLevel};
 use crate::{ParticipantId, Role};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,6 +21,10 @@ pub struct ParticipantStats {
     pub role: Role,
     /// The hub's estimate of the link towards this participant; `null` before one exists.
     pub estimate_kbps: Option<u32>,
+    /// How its allocation serves it (what its page's indicator shows): `good` (every video on the
+    /// layer it wants), `reduced` (a lower layer somewhere), `audioOnly` (all video paused, by the
+    /// link or by choice, see `audioOnly`); `null` before its first allocation.
+    pub level: Option<QualityLevel>,
     /// The participant switched "audio only" on.
     pub audio_only: bool,
     /// Video tracks not sent to it now.

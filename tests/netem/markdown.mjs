@@ -5,11 +5,11 @@ import { readFileSync } from 'node:fs';
 
 const rows = readFileSync(process.argv[2], 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
 const cell = (v) => (v == null ? '–' : typeof v === 'boolean' ? (v ? 'yes' : 'no') : String(v));
-console.log('| scenario | phase | s | video fps | max width | end width | switch s | freeze s | audio concealed % | kbps | pair | relay | reconnects | page |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('| scenario | phase | s | video fps | max width | end width | switch s | end width s | freeze s | audio concealed % | kbps | pair | relay | reconnects | page |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   r.phases.forEach((p, i) => {
-    console.log(`| ${i ? '' : `**${r.scenario}**`} | ${p.name} | ${p.from}–${p.to} | ${cell(p.videoFps)} | ${cell(p.maxWidth)} | ${cell(p.endWidth)} | ${cell(p.switchSec)} | ${cell(p.freezeSec)} | ${cell(p.audioConcealedPct)} | ${cell(p.kbps)} | ${cell(p.pair)} | ${cell(p.relay)} | ${cell(p.reconnects)} | ${cell(p.pageStates)} |`);
+    console.log(`| ${i ? '' : `**${r.scenario}**`} | ${p.name} | ${p.from}–${p.to} | ${cell(p.videoFps)} | ${cell(p.maxWidth)} | ${cell(p.endWidth)} | ${cell(p.switchSec)} | ${cell(p.endSec)} | ${cell(p.freezeSec)} | ${cell(p.audioConcealedPct)} | ${cell(p.kbps)} | ${cell(p.pair)} | ${cell(p.relay)} | ${cell(p.reconnects)} | ${cell(p.pageStates)} |`);
   });
 }
 const notes = rows.filter((r) => r.note || r.teardown !== 'clean');

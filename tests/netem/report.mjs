@@ -7,6 +7,7 @@ const COLUMNS = [
   ['max width', (p) => p.maxWidth],
   ['end width', (p) => p.endWidth ?? '-'],
   ['switch s', (p) => p.switchSec ?? '-'],
+  ['end width s', (p) => p.endSec ?? '-'],
   ['freeze s', (p) => p.freezeSec],
   ['freezes', (p) => p.freezes],
   ['audio concealed %', (p) => p.audioConcealedPct ?? '-'],

@@ -76,7 +76,8 @@ export function pairName(pair) {
 /**
  * Per phase ({ name, from, to } in seconds; figures from its first sample to its last): videoFps, maxWidth, endWidth (the
  * width at the phase's end), switchSec (seconds from the phase's start to the first frame width other than the one
- * it started with: a layer switch; null if none), freezeSec, audioConcealedPct, kbps,
+ * it started with: a layer switch; null if none), endSec (seconds from the phase's start to the first frame of the
+ * run of end-width frames it ended with: when the last switch happened; null if it never left its first width), freezeSec, audioConcealedPct, kbps,
  * relay (the selected pair at the phase's end uses a TURN relay; null when no pair is selected), and
  * for the human table freezes, pair, reconnects (new subscribe connections) and pageStates (the
  * student page's states in order, e.g. connected>reconnecting>connected).
@@ -84,12 +85,15 @@ export function pairName(pair) {
 export function summarise(samples, phases) {
   const acc = accumulate(samples);
   return phases.map((p) => {
-    if (!acc.length) return { name: p.name, from: p.from, to: p.to, videoFps: 0, maxWidth: 0, endWidth: 0, switchSec: null, freezeSec: round(p.to - p.from), audioConcealedPct: null, kbps: 0, relay: null, freezes: 0, pair: null, reconnects: 0, pageStates: '-' };
+    if (!acc.length) return { name: p.name, from: p.from, to: p.to, videoFps: 0, maxWidth: 0, endWidth: 0, switchSec: null, endSec: null, freezeSec: round(p.to - p.from), audioConcealedPct: null, kbps: 0, relay: null, freezes: 0, pair: null, reconnects: 0, pageStates: '-' };
     const a = from(acc, p.from);
     const b = until(acc, p.to);
     const dt = b.t - a.t;
     const inside = acc.filter((x) => x.t > p.from && x.t <= p.to + 1e-6);
     const audio = b.audioTotal - a.audioTotal;
+    let run = inside.length;
+    while (run > 0 && inside[run - 1].width === b.width) run -= 1;
+    const switched = run > 0 || a.width !== b.width;
     return {
       name: p.name,
       from: round(p.from),
@@ -98,6 +102,7 @@ export function summarise(samples, phases) {
       maxWidth: Math.max(0, ...inside.map((x) => x.width)),
       endWidth: b.width,
       switchSec: round(inside.find((x) => x.width && x.width !== a.width)?.t - p.from),
+      endSec: switched && inside[run] ? round(inside[run].t - p.from) : null,
       freezeSec: round(b.stall - a.stall),
       audioConcealedPct: audio > 0 ? round((100 * (b.concealed - a.concealed)) / audio) : null,
       kbps: dt > 0 ? Math.round(((b.bytes - a.bytes) * 8) / dt / 1000) : 0,

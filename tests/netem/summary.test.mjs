@@ -21,7 +21,7 @@ function run(seconds, { fps = 30, width = 1280, kbps = 1000, lost = 0, pc = 1, s
 
 test('a steady phase reports its frame rate, width, rate and no freeze', () => {
   const [p] = summarise(run(10), [{ name: 'clear', from: 0, to: 10 }]);
-  assert.deepEqual({ ...p }, { name: 'clear', from: 0, to: 10, videoFps: 30, maxWidth: 1280, endWidth: 1280, switchSec: null,
+  assert.deepEqual({ ...p }, { name: 'clear', from: 0, to: 10, videoFps: 30, maxWidth: 1280, endWidth: 1280, switchSec: null, endSec: null,
     freezeSec: 0, audioConcealedPct: 0, kbps: 1000, relay: false, freezes: 0, pair: 'host/host', reconnects: 0, pageStates: 'connected' });
 });
 
@@ -30,7 +30,17 @@ test('a layer switch inside a phase is timed from the phase start, and the width
   const [, capped] = summarise(samples, [{ name: 'clear', from: 0, to: 4 }, { name: 'cap', from: 4, to: 10 }]);
   assert.equal(capped.switchSec, 3);
   assert.equal(capped.endWidth, 320);
+  assert.equal(capped.endSec, 3);
   assert.equal(capped.maxWidth, 1280);
+});
+
+test('a phase that climbs through layers is timed to the width it ends on', () => {
+  const width = (t) => (t < 6 ? 320 : t < 9 ? 640 : 1280);
+  const samples = run(15).map((s) => ({ ...s, video: { ...s.video, frameWidth: width(s.t) } }));
+  const [, after] = summarise(samples, [{ name: 'cap', from: 0, to: 4 }, { name: 'after', from: 4, to: 15 }]);
+  assert.equal(after.switchSec, 2, 'the first switch (to 640)');
+  assert.equal(after.endSec, 5, 'the last one (to 1280)');
+  assert.equal(after.endWidth, 1280);
 });
 
 test('a stall still going on when the phase ends counts as frozen', () => {

@@ -6,8 +6,9 @@
 //! or screen share, the room camera, other participants' cameras) each get the best layer that
 //! fits what is left, walking from the lowest layer up, with hysteresis:
 //! - down at once, as soon as the current layer no longer fits;
-//! - up one layer only after the budget exceeded that layer's rate by [`UP_HEADROOM`] for
-//!   [`UP_HOLD`] without a break;
+//! - up only after the budget exceeded the new layer's rate by [`UP_HEADROOM`] for [`UP_HOLD`]
+//!   without a break; every layer's hold is timed at once, so a link that recovered goes straight
+//!   to the best layer that held (320 to 1280 wide in one switch, not two 3 s waits);
 //! - below the lowest layer the track is paused for this subscriber and resumes like an upgrade.
 //!
 //! The chosen layer is only a target: the forwarder switches at that layer's next keyframe.
@@ -60,9 +61,10 @@ pub struct VideoTrack {
 }
 
 /// What the subscriber should receive of one track.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Target {
     /// Nothing measured to choose from (no estimate yet, no layer flowing): the track's best.
+    #[default]
     Best,
     /// This layer (`None`: the only stream of a single-stream track).
     Layer(Option<Rid>),
@@ -79,8 +81,9 @@ pub struct Allocation {
     /// What the subscriber would take at full quality, with the upgrade headroom (drives the
     /// estimator's probing).
     pub desired_bps: u64,
-    /// What is allocated plus the step to the next layer up (with headroom): the rate to sustain
-    /// (with padding) so the estimate can grow into that layer; 0 when there is none.
+    /// The rate to sustain with padding (str0m pads up to it, never beyond the estimate) so the
+    /// estimate can grow: the desired rate while any track can step up (a recovered link then
+    /// climbs straight towards the top, which the allocator can jump to), 0 when none can.
     pub minimum_bps: u64,
 }
 
@@ -92,11 +95,12 @@ pub struct Allocator {
     tracks: BTreeMap<TrackId, TrackState>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 struct TrackState {
     target: Target,
-    /// Since when the next layer up has fitted with headroom.
-    up_since: Option<Instant>,
+    /// The layers above the current one that fit with headroom now, each with since when it has
+    /// without a break (keyed by RID: a layer's place in the rate order may change).
+    fits: Vec<(Option<Rid>, Instant)>,
     /// The layer this track was on when that layer stopped flowing: it is taken back as soon as
     /// it returns and fits, since the link was not what moved the track off it.
     lost: Option<Option<Rid>>,
@@ -123,8 +127,13 @@ impl Allocator {
         }
     }
 
-    /// The user's "my connection is poor: audio only" toggle.
+    /// The user's "my connection is poor: audio only" toggle. Switched off, every track starts
+    /// again as if new (what fits, at least its lowest layer until the pause hold): the user asked
+    /// for video, and an estimate that idled with audio only is no reason to keep it paused.
     pub fn set_audio_only(&mut self, on: bool) {
+        if self.audio_only && !on {
+            self.tracks.clear();
+        }
         self.audio_only = on;
     }
 
@@ -146,7 +155,7 @@ impl Allocator {
             let fill = if self.audio_only { Target::Paused } else { Target::Best };
             for (t, target) in &mut targets {
                 *target = fill;
-                self.tracks.insert(*t, TrackState { target: fill, up_since: None, lost: None, short_since: None });
+                self.tracks.insert(*t, TrackState { target: fill, ..TrackState::default() });
             }
             let level =
                 if self.audio_only && !tracks.is_empty() { QualityLevel::AudioOnly } else { QualityLevel::Good };
@@ -157,28 +166,20 @@ impl Allocator {
         let mut order: Vec<usize> = (0..tracks.len()).collect();
         // Stable: tracks of equal priority keep the order given.
         order.sort_by_key(|i| std::cmp::Reverse(tracks[*i].priority));
-        let (mut allocated, mut step_up) = (reserve, None);
         let (mut reduced, mut paused) = (false, 0);
         for i in order {
             let v = &tracks[i];
             if v.layers.is_empty() {
-                self.tracks.insert(
-                    v.track,
-                    TrackState { target: Target::Best, up_since: None, lost: None, short_since: None },
-                );
+                self.tracks.insert(v.track, TrackState::default());
                 continue; // nothing flowing to measure: its best (whatever arrives), nothing reserved
             }
-            let state = self.tracks.get(&v.track).copied();
+            let state = self.tracks.remove(&v.track);
             let (index, next_state) = choose(&v.layers, state, budget, now);
-            self.tracks.insert(v.track, next_state);
             targets[i].1 = next_state.target;
+            self.tracks.insert(v.track, next_state);
             let used = index.map_or(0, |x| v.layers[x].bps);
             budget = budget.saturating_sub(used);
-            allocated += used;
             let next = index.map_or(Some(0), |x| (x + 1 < v.layers.len()).then_some(x + 1));
-            if let Some(n) = next {
-                step_up.get_or_insert(headroom(v.layers[n].bps).saturating_sub(used));
-            }
             reduced |= next.is_some();
             paused += usize::from(index.is_none());
         }
@@ -192,7 +193,7 @@ impl Allocator {
         };
         // Nothing to step up to (every track on its top layer, or audio only): no padding, which
         // would only spend the subscriber's link while a still picture sends little.
-        let minimum_bps = step_up.map_or(0, |step| (allocated + step).min(desired_bps));
+        let minimum_bps = if reduced { desired_bps } else { 0 };
         Allocation { targets, level, desired_bps, minimum_bps }
     }
 }
@@ -209,9 +210,9 @@ fn target_of(layers: &[Layer], index: Option<usize>) -> Target {
 fn choose(layers: &[Layer], state: Option<TrackState>, budget: u64, now: Instant) -> (Option<usize>, TrackState) {
     let best_fit = layers.iter().rposition(|l| l.bps <= budget);
     let fresh = |index: Option<usize>, lost| {
-        (index, TrackState { target: target_of(layers, index), up_since: None, lost, short_since: None })
+        (index, TrackState { target: target_of(layers, index), fits: Vec::new(), lost, short_since: None })
     };
-    let current = match state.map(|s| s.target) {
+    let current = match state.as_ref().map(|s| s.target) {
         Some(Target::Layer(rid)) => match layers.iter().position(|l| l.rid == rid) {
             Some(i) => Some(i),
             // Its layer stopped flowing (not the link's doing): what fits, and straight back to
@@ -224,7 +225,8 @@ fn choose(layers: &[Layer], state: Option<TrackState>, budget: u64, now: Instant
         None | Some(Target::Best) if best_fit.is_some() => return fresh(best_fit, None),
         None | Some(Target::Best) => Some(0),
     };
-    let lost = state.and_then(|s| s.lost);
+    let state = state.unwrap_or_default();
+    let lost = state.lost;
     if let Some(c) = current
         && layers[c].bps > budget
     {
@@ -232,27 +234,37 @@ fn choose(layers: &[Layer], state: Option<TrackState>, budget: u64, now: Instant
             return fresh(best_fit, None); // down at once
         }
         // Nothing fits: down to the lowest layer at once, paused only once that lasted.
-        let since = state.and_then(|s| s.short_since).filter(|_| c == 0).unwrap_or(now);
+        let since = state.short_since.filter(|_| c == 0).unwrap_or(now);
         if now.saturating_duration_since(since) >= PAUSE_HOLD {
             return fresh(None, None);
         }
         let lowest = Some(0);
-        return (
-            lowest,
-            TrackState { target: target_of(layers, lowest), up_since: None, lost: None, short_since: Some(since) },
-        );
+        let held = TrackState { target: target_of(layers, lowest), short_since: Some(since), ..TrackState::default() };
+        return (lowest, held);
     }
-    let next = current.map_or(0, |c| c + 1);
-    let Some(up) = layers.get(next) else { return fresh(current, lost) };
-    if up.bps * UP_HEADROOM.0 > budget * UP_HEADROOM.1 {
-        return fresh(current, lost);
-    }
-    let since = state.and_then(|s| s.up_since).unwrap_or(now);
-    let back = lost == Some(up.rid);
-    if back || now.saturating_duration_since(since) >= UP_HOLD {
-        fresh(Some(next), None)
-    } else {
-        (current, TrackState { target: target_of(layers, current), up_since: Some(since), lost, short_since: None })
+    // The layers above the current one that fit with headroom, each since when it has.
+    let above = current.map_or(0, |c| c + 1);
+    let fits: Vec<(Option<Rid>, Instant)> = layers[above.min(layers.len())..]
+        .iter()
+        .filter(|l| l.bps * UP_HEADROOM.0 <= budget * UP_HEADROOM.1)
+        .map(|l| {
+            let since = state.fits.iter().find(|(rid, _)| *rid == l.rid).map_or(now, |(_, t)| *t);
+            (l.rid, since)
+        })
+        .collect();
+    // The best layer that held long enough, or the lost one back as soon as it fits.
+    let up = layers.iter().enumerate().skip(above).rev().find(|(_, l)| {
+        fits.iter().any(|(rid, since)| {
+            *rid == l.rid && (lost == Some(l.rid) || now.saturating_duration_since(*since) >= UP_HOLD)
+        })
+    });
+    match up {
+        Some((i, _)) => {
+            // The layers above the new one keep the time they have held.
+            let fits = fits.into_iter().filter(|(rid, _)| layers[i + 1..].iter().any(|l| l.rid == *rid)).collect();
+            (Some(i), TrackState { target: target_of(layers, Some(i)), fits, lost: None, short_since: None })
+        }
+        None => (current, TrackState { target: target_of(layers, current), fits, lost, short_since: None }),
     }
 }
 
@@ -342,6 +354,46 @@ mod tests {
     }
 
     #[test]
+    fn a_link_that_recovered_goes_straight_to_the_best_layer_that_held() {
+        let t0 = Instant::now();
+        let mut a = Allocator::default();
+        assert_eq!(run(&mut a, t0, S, 400, &[camera()]).targets, vec![(CAM, layer("q"))]);
+        // The cap lifts: the estimate fits 640 wide at once and 1280 wide a second later.
+        let t1 = t0 + 2 * S;
+        assert_eq!(run(&mut a, t1, 500 * MS, 800, &[camera()]).targets, vec![(CAM, layer("q"))]);
+        assert_eq!(
+            run(&mut a, t1 + S, 1500 * MS, 2500, &[camera()]).targets,
+            vec![(CAM, layer("q"))],
+            "nothing held 3 s"
+        );
+        let got = a.allocate(t1 + 3 * S, 1, &[camera()]);
+        assert_eq!(got.targets, vec![(CAM, layer("h"))], "640 wide held 3 s, 1280 wide only 2 s");
+        assert_eq!(run(&mut a, t1 + 3500 * MS, Duration::ZERO, 2500, &[camera()]).targets, vec![(CAM, layer("h"))]);
+        let got = a.allocate(t1 + 4 * S, 1, &[camera()]);
+        assert_eq!(got.targets, vec![(CAM, layer("f"))], "1280's hold ran on through the switch to 640");
+        // From the lowest layer straight to the top when both held: one switch, one keyframe.
+        let mut b = Allocator::default();
+        run(&mut b, t0, S, 400, &[camera()]);
+        let got = run(&mut b, t0 + 2 * S, 2500 * MS, 2500, &[camera()]);
+        assert_eq!(got.targets, vec![(CAM, layer("q"))]);
+        assert_eq!(b.allocate(t0 + 5 * S, 1, &[camera()]).targets, vec![(CAM, layer("f"))]);
+    }
+
+    #[test]
+    fn a_dip_restarts_the_hold_of_the_layers_it_no_longer_fits() {
+        let t0 = Instant::now();
+        let mut a = Allocator::default();
+        run(&mut a, t0, S, 400, &[camera()]);
+        let t1 = t0 + 2 * S;
+        run(&mut a, t1, 2500 * MS, 2500, &[camera()]);
+        // A dip that still fits 640 wide with headroom, not 1280: 640's hold runs on, 1280's restarts.
+        run(&mut a, t1 + 2600 * MS, Duration::ZERO, 1000, &[camera()]);
+        assert_eq!(a.allocate(t1 + 3 * S, 1, &[camera()]).targets, vec![(CAM, layer("h"))]);
+        assert_eq!(run(&mut a, t1 + 3500 * MS, 2500 * MS, 2500, &[camera()]).targets, vec![(CAM, layer("h"))]);
+        assert_eq!(a.allocate(t1 + 6500 * MS, 1, &[camera()]).targets, vec![(CAM, layer("f"))]);
+    }
+
+    #[test]
     fn an_estimate_hovering_at_the_threshold_does_not_flap() {
         let t0 = Instant::now();
         let mut a = Allocator::default();
@@ -375,7 +427,7 @@ mod tests {
         let got = run(&mut a, t0 + 1500 * MS, 3 * S, 150, &[camera()]);
         assert_eq!(got.targets, vec![(CAM, Target::Paused)], "150 kbit/s minus audio cannot carry 150 for 4 s");
         assert_eq!(got.level, QualityLevel::AudioOnly);
-        assert_eq!(got.minimum_bps, 48_000 + 180_000, "probes towards the lowest layer and its headroom");
+        assert_eq!(got.minimum_bps, got.desired_bps, "padding to grow the estimate (never beyond it)");
         let t1 = t0 + 2 * S;
         assert_eq!(run(&mut a, t1, 2 * S, 400, &[camera()]).targets, vec![(CAM, Target::Paused)], "not yet");
         assert_eq!(run(&mut a, t1 + 2 * S, 1500 * MS, 400, &[camera()]).targets, vec![(CAM, layer("q"))]);
@@ -421,6 +473,10 @@ mod tests {
         assert_eq!(got.level, QualityLevel::AudioOnly);
         assert_eq!(got.desired_bps, 48_000, "no probing for video nobody wants");
         a.set_audio_only(false);
+        // Back at once, even on an estimate that idled low meanwhile (the lowest layer, held).
+        a.set_twcc(200_000);
+        let got = a.allocate(t0 + 3 * S, 1, &[camera(), slides(400)]);
+        assert_eq!(got.targets, vec![(CAM, layer("q")), (SLIDES, Target::Layer(None))]);
         let got = run(&mut a, t0 + 3 * S, 3 * S, 5000, &[camera(), slides(400)]);
         assert_eq!(got.targets[1], (SLIDES, Target::Layer(None)));
         assert_ne!(got.targets[0].1, Target::Paused);

@@ -22,47 +22,62 @@ pub const ALLOCATION_INTERVAL: Duration = Duration::from_millis(500);
 /// A browser is told of a changed quality at most this often.
 const QUALITY_GAP: Duration = Duration::from_secs(1);
 /// While a subscriber is below its wanted quality, the desired rate given to the estimator is
-/// raised by [`PROBE_NUDGE_BPS`] every other interval: str0m starts an allocation probe only when
-/// the desired rate goes up, and without probes the estimate of a link that recovered climbs slowly.
-const PROBE_NUDGE_EVERY: Duration = Duration::from_millis(2500);
+/// raised by [`PROBE_NUDGE_BPS`] for one allocation every [`PROBE_NUDGE_EVERY`]: str0m starts an
+/// allocation probe (at the desired rate, at most twice the estimate) only when the desired rate
+/// goes up, and without probes the estimate of a link that recovered climbs by a few % a second.
+/// The period is how long a lifted cap can go unnoticed (measured on the bed, docs/network.md);
+/// a probe is a burst of a few packets.
+const PROBE_NUDGE_EVERY: Duration = Duration::from_secs(2);
+/// ... and sooner, [`PROBE_NUDGE_RISING`] after the last nudge, when the estimate grew by
+/// [`PROBE_RISE`] since then: a link that opened up is probed its way up in steps of a second.
+/// An estimate wobbling under a cap (str0m's 3 s average moves ±15 % there) keeps the slow pace,
+/// so the probes' bursts rarely hit the capped link's queue.
+const PROBE_NUDGE_RISING: Duration = Duration::from_secs(1);
+const PROBE_RISE: (u64, u64) = (5, 4);
 const PROBE_NUDGE_BPS: u64 = 8_000;
 
 /// One subscriber's bandwidth state, owned by the Room.
 #[derive(Debug)]
 pub(super) struct SubscriberBandwidth {
     pub alloc: Allocator,
+    /// The last allocation's level (for the room's stats).
+    level: Option<QualityLevel>,
     /// The last `quality` sent (a browser starts out assuming good), and when.
     sent: (QualityLevel, Vec<String>),
     sent_at: Option<Instant>,
     /// (minimum, desired) last given to the estimator.
     bitrate: (u64, u64),
-    /// Whether the desired rate is nudged up now, and when that flips next.
-    nudge: (bool, Option<Instant>),
+    /// The last nudge while below the wanted quality: when, and the estimate then.
+    nudge: Option<(Instant, u64)>,
 }
 
 impl Default for SubscriberBandwidth {
     fn default() -> Self {
         Self {
             alloc: Allocator::default(),
+            level: None,
             sent: (QualityLevel::Good, Vec::new()),
             sent_at: None,
             bitrate: (0, 0),
-            nudge: (false, None),
+            nudge: None,
         }
     }
 }
 
 impl SubscriberBandwidth {
     /// The (minimum, desired) rates to give the estimator, if they changed. While the subscriber is
-    /// below its wanted quality the desired rate is nudged up every other [`PROBE_NUDGE_EVERY`].
+    /// below its wanted quality the desired rate is nudged up for one allocation when
+    /// [`nudge_due`] says so.
     fn bitrate_for(&mut self, allocation: &Allocation, now: Instant) -> Option<(u64, u64)> {
         let below = allocation.level != QualityLevel::Good && !self.alloc.audio_only();
+        let estimate = self.alloc.estimate().unwrap_or(0);
+        let nudged = below && nudge_due(self.nudge, estimate, now);
         if !below {
-            self.nudge = (false, None);
-        } else if self.nudge.1.is_none_or(|t| now >= t) {
-            self.nudge = (!self.nudge.0, Some(now + PROBE_NUDGE_EVERY));
+            self.nudge = None;
+        } else if nudged {
+            self.nudge = Some((now, estimate));
         }
-        let bitrate = (allocation.minimum_bps, allocation.desired_bps + u64::from(self.nudge.0) * PROBE_NUDGE_BPS);
+        let bitrate = (allocation.minimum_bps, allocation.desired_bps + u64::from(nudged) * PROBE_NUDGE_BPS);
         (bitrate != self.bitrate).then(|| {
             self.bitrate = bitrate;
             bitrate
@@ -87,6 +102,13 @@ impl SubscriberBandwidth {
         self.sent_at = Some(now);
         Some(msg)
     }
+}
+
+/// Whether the desired rate is to be nudged now, given the last nudge (when, at which estimate).
+fn nudge_due(last: Option<(Instant, u64)>, estimate: u64, now: Instant) -> bool {
+    let Some((at, then)) = last else { return true };
+    let since = now.saturating_duration_since(at);
+    since >= PROBE_NUDGE_EVERY || (since >= PROBE_NUDGE_RISING && estimate * PROBE_RISE.1 >= then * PROBE_RISE.0)
 }
 
 /// Sets each video DownTrack's target; returns the tracks that resume after a pause (they restart
@@ -170,6 +192,7 @@ impl Room {
         let browser = self.participants.get(&pid).is_some_and(|p| p.is_browser());
         let Some(b) = self.bandwidth.get_mut(&pid) else { return };
         let allocation = b.alloc.allocate(now, audio, &videos);
+        b.level = Some(allocation.level);
         let estimate_kbps = b.alloc.estimate().map(|e| u32::try_from(e / 1000).unwrap_or(u32::MAX));
         let bitrate = b.bitrate_for(&allocation, now);
         let Some(peer) = peers.get_mut(key) else { return };
@@ -270,6 +293,7 @@ impl Room {
                     estimate_kbps: b
                         .and_then(|b| b.alloc.estimate())
                         .map(|e| u32::try_from(e / 1000).unwrap_or(u32::MAX)),
+                    level: b.and_then(|b| b.level),
                     audio_only: b.is_some_and(|b| b.alloc.audio_only()),
                     paused: tracks.iter().filter(|t| t.paused).count() as u32,
                     loss_pct: peer.and_then(|p| p.loss).map_or(0.0, |l| (l * 1000.0).round() / 10.0),
@@ -278,5 +302,69 @@ impl Room {
             })
             .collect();
         RoomStats { participants }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn reduced() -> Allocation {
+        Allocation { targets: Vec::new(), level: QualityLevel::Reduced, desired_bps: 1_900_000, minimum_bps: 800_000 }
+    }
+
+    /// Runs `bitrate_for` every allocation interval for `span` with the estimate `kbps(t)`; returns
+    /// the times (ms from `t0`) at which the desired rate went up (str0m's allocation probes).
+    fn nudges(b: &mut SubscriberBandwidth, t0: Instant, span: Duration, kbps: impl Fn(Duration) -> u64) -> Vec<u128> {
+        let (mut ups, mut desired, mut t) = (Vec::new(), b.bitrate.1, Duration::ZERO);
+        while t <= span {
+            b.alloc.set_twcc(kbps(t) * 1000);
+            if let Some((_, d)) = b.bitrate_for(&reduced(), t0 + t) {
+                if d > desired {
+                    ups.push(t.as_millis());
+                }
+                desired = d;
+            }
+            t += ALLOCATION_INTERVAL;
+        }
+        ups
+    }
+
+    #[test]
+    fn a_flat_estimate_below_the_wanted_quality_is_probed_every_two_seconds() {
+        let mut b = SubscriberBandwidth::default();
+        assert_eq!(nudges(&mut b, Instant::now(), Duration::from_secs(7), |_| 540), vec![0, 2000, 4000, 6000]);
+        // An estimate wobbling under a cap is flat too.
+        let mut b = SubscriberBandwidth::default();
+        let wobble = |t: Duration| if t.as_millis().is_multiple_of(1000) { 470 } else { 560 };
+        assert_eq!(nudges(&mut b, Instant::now(), Duration::from_secs(7), wobble), vec![0, 2000, 4000, 6000]);
+    }
+
+    #[test]
+    fn a_rising_estimate_is_probed_every_second() {
+        let mut b = SubscriberBandwidth::default();
+        let t0 = Instant::now();
+        // Flat under a cap for 6 s, then the link opens and the estimate grows 30 % a second.
+        let ups = nudges(&mut b, t0, Duration::from_secs(10), |t| {
+            let s = t.as_millis() as u64;
+            if s < 6000 { 540 } else { 540 * 13u64.pow((s - 5000) as u32 / 1000) / 10u64.pow((s - 5000) as u32 / 1000) }
+        });
+        assert_eq!(ups, vec![0, 2000, 4000, 6000, 7000, 8000, 9000, 10000]);
+    }
+
+    #[test]
+    fn no_nudge_at_the_wanted_quality_or_in_audio_only() {
+        let t0 = Instant::now();
+        let mut b = SubscriberBandwidth::default();
+        b.alloc.set_twcc(3_000_000);
+        let good = Allocation { level: QualityLevel::Good, minimum_bps: 0, ..reduced() };
+        assert_eq!(b.bitrate_for(&good, t0), Some((0, 1_900_000)));
+        assert_eq!(b.bitrate_for(&good, t0 + 10 * ALLOCATION_INTERVAL), None, "unchanged: nothing to tell str0m");
+        b.alloc.set_audio_only(true);
+        let audio_only = Allocation { level: QualityLevel::AudioOnly, desired_bps: 48_000, ..good };
+        assert_eq!(b.bitrate_for(&audio_only, t0 + 20 * ALLOCATION_INTERVAL), Some((0, 48_000)));
+        assert_eq!(b.bitrate_for(&audio_only, t0 + 20 * ALLOCATION_INTERVAL + 6000 * MS), None);
     }
 }
