@@ -92,8 +92,9 @@ for p in "${packages[@]}"; do
         install -D -m 0644 systemd/lectern-hub.sysctl.conf "$root/usr/lib/sysctl.d/60-lectern-hub.conf"
         echo /etc/lectern-hub/hub.toml >"$root/DEBIAN/conffiles"
         scripts lectern-hub "$root"
-        # Self-contained (SQLite and TLS compiled in, web app embedded): only the C library.
-        control lectern-hub "$root" "libc6 (>= 2.36), systemd" \
+        # Self-contained (SQLite and TLS compiled in, web app embedded): the C library, and the
+        # time zones of the timetable (jiff reads /usr/share/zoneinfo).
+        control lectern-hub "$root" "libc6 (>= 2.36), systemd, tzdata" \
             "Lectern hub: classroom video SFU, signaling and web app
  Signaling, WHIP/WHEP ingest and egress, a WebRTC SFU (str0m), classroom
  state (lobby, hands, chat, polls, attendance) and the student web app in

@@ -88,7 +88,7 @@ if sh -n packaging/debian/*/postinst packaging/debian/*/prerm packaging/debian/*
         for f in $unwanted; do [[ $depends != *"$f"* ]] || missing+=("Depends must not list $f"); done
         if ((${#missing[@]} == 0)); then pass "$(basename "$deb"): files and Depends"; else fail "$(basename "$deb"): ${missing[*]}"; fi
     }
-    check_deb "$debs"/lectern-hub_*.deb "libc6 systemd" "gstreamer" \
+    check_deb "$debs"/lectern-hub_*.deb "libc6 systemd tzdata" "gstreamer" \
         /usr/bin/lectern-hub /usr/lib/systemd/system/lectern-hub.service /usr/lib/sysusers.d/lectern-hub.conf \
         /usr/lib/tmpfiles.d/lectern-hub.conf /usr/lib/sysctl.d/60-lectern-hub.conf /etc/lectern-hub/hub.toml \
         /usr/share/doc/lectern-hub/README.md

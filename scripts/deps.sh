@@ -21,6 +21,8 @@ packages=(
   # textoverlay/timeoverlay (Pango): not in plugins-base on Debian, and only *recommended* by plugins-good.
   gstreamer1.0-x
   sqlite3 curl
+  # The IANA time zones the timetable's slots are in (jiff reads /usr/share/zoneinfo).
+  tzdata
   janus
 )
 if [[ "${1:-}" == "--list" ]]; then

@@ -22,6 +22,7 @@ struct FileConfig {
     join_limit: Option<bool>,
     behind_tls: Option<bool>,
     token_grace_minutes: Option<u64>,
+    zone: Option<String>,
     http: Option<FileHttp>,
     media: Option<FileMedia>,
     tls: Option<FileTls>,
@@ -101,6 +102,9 @@ pub struct Settings {
     pub max_connections: usize,
     /// Reverse proxies whose `Forwarded`/`X-Forwarded-For` name the client (`[http] trusted_proxies`).
     pub trusted_proxies: TrustedProxies,
+    /// The hub's IANA time zone (`zone`): timetable slots saved without one are in it. Default: the
+    /// machine's (`/etc/timezone`), else UTC.
+    pub zone: String,
     /// `[admin] listen`: the web admin is served only here, an origin of its own, not on `listen`.
     pub admin_listen: Option<SocketAddr>,
     /// `[node] public_url`: how people reach this hub (`https://hub.school.example`), the base of the
@@ -136,6 +140,7 @@ impl std::fmt::Debug for Settings {
             .field("cors_origins", &self.cors_origins)
             .field("max_connections", &self.max_connections)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("zone", &self.zone)
             .field("admin_listen", &self.admin_listen)
             .field("public_url", &self.public_url)
             .field("media", &self.media)
@@ -160,6 +165,15 @@ pub struct MediaSettings {
     pub ice_servers: Vec<IceServer>,
     /// coturn relays sharing a secret with the hub, which mints each participant a credential.
     pub turn: Vec<TurnServer>,
+}
+
+/// The machine's zone as Debian keeps it (`/etc/timezone`), if it names one; else UTC.
+fn system_zone() -> String {
+    std::fs::read_to_string("/etc/timezone")
+        .ok()
+        .map(|z| z.trim().to_owned())
+        .filter(|z| lectern_admin::timetable::zone(z).is_ok())
+        .unwrap_or_else(|| "UTC".to_owned())
 }
 
 /// `https://host[:port]` (or `http://`), without a path: the base other URLs are joined to.
@@ -187,6 +201,7 @@ impl Default for Settings {
             cors_origins: Origins::None,
             max_connections: 10_000,
             trusted_proxies: TrustedProxies::default(),
+            zone: system_zone(),
             admin_listen: None,
             public_url: None,
             media: MediaSettings {
@@ -248,6 +263,7 @@ impl Settings {
         set(&mut self.join_limit, f.join_limit);
         set(&mut self.behind_tls, f.behind_tls);
         set(&mut self.token_grace_minutes, f.token_grace_minutes);
+        set(&mut self.zone, f.zone);
         if let Some(admin) = f.admin {
             self.admin_listen = admin.listen.or(self.admin_listen);
         }
@@ -313,6 +329,9 @@ impl Settings {
             self.trusted_proxies =
                 TrustedProxies::parse(&list).map_err(|e| anyhow::anyhow!("LECTERN_TRUSTED_PROXIES: {e}"))?;
         }
+        if let Some(v) = env("LECTERN_ZONE") {
+            self.zone = v.trim().to_owned();
+        }
         if let Some(v) = env("LECTERN_ADMIN_LISTEN") {
             self.admin_listen = Some(parse("LECTERN_ADMIN_LISTEN", v)?);
         }
@@ -353,6 +372,7 @@ impl Settings {
         if self.max_connections == 0 {
             bail!("http.max_connections: must be at least 1");
         }
+        lectern_admin::timetable::zone(&self.zone).map_err(|e| anyhow::anyhow!("zone: {e}"))?;
         if let Some(url) = &mut self.public_url {
             *url = public_url(url).map_err(|e| anyhow::anyhow!("node.public_url: {e}"))?;
         }

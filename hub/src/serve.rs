@@ -61,6 +61,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         cors: settings.cors_origins.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),
         public_url: settings.public_url.clone(),
+        zone: settings.zone.clone(),
         token_grace: std::time::Duration::from_secs(settings.token_grace_minutes * 60),
     };
     let state = AppState::new(key, sfu, store, ice, edge);
@@ -69,6 +70,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     // The admin's capacity and everyone-waits settings, enforced by the lessons from now on.
     let rooms = state.room_settings.load(&state.admin).await.context("reading the rooms' settings")?;
     tracing::debug!(rooms, "room settings loaded");
+    // Slots saved with a fixed UTC offset (before zones) are given the hub's zone, or marked.
+    lectern_admin::schedule::migrate_offsets(state.store.pool(), &settings.zone, lectern_common::time::unix_secs())
+        .await
+        .context("giving the timetable's old slots a time zone")?;
     // The timetable's slots start and end each lesson on the rooms' boxes (web admin, `admin_schedules`).
     lectern_admin::spawn_scheduler(state.admin.clone());
     let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;

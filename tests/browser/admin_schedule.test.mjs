@@ -34,7 +34,7 @@ async function boxState() {
   return view.telemetry ? view.telemetry.state : null;
 }
 
-/** Local wall-clock "HH:MM" (of the browser, whose offset the form sends) `min` minutes from now. */
+/** Local wall-clock "HH:MM" (of this machine, whose zone the form is given) `min` minutes from now. */
 const hhmm = (d) => `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
 
 test('a scheduled lesson makes the idle box go live, the student link shows the room, and the end stops it',
@@ -60,6 +60,8 @@ test('a scheduled lesson makes the idle box go live, the student link shows the 
     await admin.locator('#slot-weekday').selectOption(weekday);
     await admin.locator('#slot-start').fill(hhmm(start));
     await admin.locator('#slot-end').fill(hhmm(end));
+    // The wall-clock times above are this machine's: its zone, named.
+    await admin.locator('#slot-zone').fill(Intl.DateTimeFormat().resolvedOptions().timeZone);
     await admin.locator('#slot-title').fill('Cells');
     await admin.locator('#slot-teacher').fill('Ms Franklin');
     await admin.getByRole('button', { name: 'Add slot' }).click();

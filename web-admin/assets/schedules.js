@@ -1,5 +1,7 @@
 // Timetable section: the weekly timetable slots per room (list, add, edit, delete) and the links to a slot's next lesson.
-// Times are entered in this browser's time zone; its UTC offset is sent with each slot.
+// Times are wall-clock times in the slot's time zone (an IANA name such as Europe/Berlin); left
+// empty, the hub's own zone. A slot saved before zones that did not match the hub's zone is marked
+// "zone needed" and runs no lesson until it is given one.
 
 import { api, requireLogin } from './api.js';
 import { submitting, clearErrors } from './form.js';
@@ -21,19 +23,22 @@ const saved = document.getElementById('slot-saved');
 const roomSelect = document.getElementById('slot-room');
 const links = document.getElementById('links');
 
-/** Minutes east of UTC, as the hub wants them (getTimezoneOffset counts the other way). */
-const offset = -new Date().getTimezoneOffset();
 let editing = null;
+/** This browser's zone, offered as a suggestion. */
+const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || '';
 
-function formatOffset(minutes) {
-  const sign = minutes < 0 ? '−' : '+';
-  const m = Math.abs(minutes);
-  return `UTC${sign}${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
+const zoneList = document.getElementById('slot-zone-list');
+try {
+  for (const z of Intl.supportedValuesOf('timeZone')) {
+    const o = document.createElement('option');
+    o.value = z;
+    zoneList.append(o);
+  }
+} catch {
+  // An older browser: the field still takes any IANA name.
 }
-
 document.getElementById('slot-tz').textContent =
-  `Times are in this browser's time zone (${formatOffset(offset)}). After a daylight-saving change, ` +
-  'edit and save each slot again.';
+  `Times stay at the same wall-clock time across daylight-saving changes. This browser is in ${browserZone || 'an unknown zone'}.`;
 
 function cell(text) {
   const td = document.createElement('td');
@@ -58,7 +63,8 @@ function row(slot) {
   const code = document.createElement('code');
   code.textContent = slot.roomId;
   room.append(code);
-  const zone = slot.utcOffsetMinutes === offset ? '' : ` (${formatOffset(slot.utcOffsetMinutes)})`;
+  const zone = slot.zoneNeeded ? ' (zone needed: edit it)' : ` (${slot.zone})`;
+  if (slot.zoneNeeded) tr.classList.add('needs-zone');
   tr.append(room, cell(DAYS[slot.weekday] || slot.weekday), cell(`${slot.start}–${slot.end}${zone}`),
     cell(slot.title), cell(slot.teacher));
   const what = `${slot.title}, ${DAYS[slot.weekday]} ${slot.start}`;
@@ -82,6 +88,11 @@ async function load() {
     const slots = await api('GET', 'schedules');
     body.replaceChildren(...slots.map(row));
     wrap.hidden = slots.length === 0;
+    const needZone = slots.filter((l) => l.zoneNeeded).length;
+    const banner = document.getElementById('schedules-zone-banner');
+    banner.hidden = needZone === 0;
+    banner.textContent = needZone === 0 ? '' : `${needZone} timetable slot${needZone === 1 ? '' : 's'} saved with `
+      + "another UTC offset than the hub's zone need a time zone: they run no lesson until you edit them and give one.";
     status.textContent = slots.length === 0 ? 'No timetable slots yet. Add the first one below.'
       : `${slots.length} timetable slot${slots.length === 1 ? '' : 's'}.`;
   } catch (err) {
@@ -119,6 +130,7 @@ function edit(slot) {
   f.end.value = slot.end === '24:00' ? '00:00' : slot.end;
   f.title.value = slot.title;
   f.teacher.value = slot.teacher;
+  f.zone.value = slot.zone || '';
   setEditing(slot);
   formTitle.focus();
 }
@@ -202,7 +214,8 @@ form.addEventListener('submit', (ev) => {
       start: f.start.value,
       // A time input cannot say 24:00; 00:00 as an end can only mean midnight.
       end: end === '00:00' ? '24:00' : end,
-      utcOffsetMinutes: offset,
+      // Empty: the hub's zone.
+      zone: f.zone.value.trim() || null,
       title: f.title.value,
       teacher: f.teacher.value,
     };

@@ -67,6 +67,8 @@ pub struct AdminState {
     /// Where lessons are reached (`https://hub.school.example`) when the admin has an origin of its
     /// own; `None`: the admin's origin is the hub's, and links are relative to it.
     pub public_url: Option<String>,
+    /// The hub's time zone (`zone` in hub.toml): timetable slots saved without one are in it.
+    pub zone: String,
 }
 
 impl AdminState {
@@ -80,6 +82,7 @@ impl AdminState {
             login_gate: Arc::default(),
             room_watch: Default::default(),
             public_url: None,
+            zone: "UTC".to_owned(),
         }
     }
 

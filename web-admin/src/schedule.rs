@@ -14,7 +14,7 @@ use crate::audit::{self, Entry};
 use crate::error::{Error, Result};
 use crate::json::{Body, text};
 use crate::session::Caller;
-use crate::timetable::{MAX_OFFSET, MIN_OFFSET, Slot, Weekday, format_hhmm, parse_hhmm};
+use crate::timetable::{Slot, Weekday, format_hhmm, parse_hhmm, zone};
 use crate::{AdminState, random_hex};
 
 pub const MAX_TEACHER_CHARS: usize = 100;
@@ -31,39 +31,44 @@ pub struct Schedule {
     pub weekday: String,
     pub start: String,
     pub end: String,
-    pub utc_offset_minutes: i64,
+    /// The IANA zone `start` and `end` are in; `None` for a slot saved before zones whose offset
+    /// did not match the hub's zone: it does not run until an admin gives it one (`zoneNeeded`).
+    pub zone: Option<String>,
+    pub zone_needed: bool,
     pub teacher: String,
     pub title: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-type Row = (i64, String, i64, i64, i64, i64, String, String, i64, i64);
-const COLUMNS: &str =
-    "id, room_id, weekday, start_min, end_min, utc_offset_min, teacher, title, created_at, updated_at";
+type Row = (i64, String, i64, i64, i64, Option<String>, String, String, i64, i64);
+const COLUMNS: &str = "id, room_id, weekday, start_min, end_min, zone, teacher, title, created_at, updated_at";
 
-/// Rows are written validated (and the table has CHECKs); `None` for one that still does not parse,
-/// which callers skip rather than take the whole schedule down.
+/// Rows are written validated (and the table has CHECKs); `None` for one that still does not parse
+/// or has no zone yet, which callers skip rather than take the whole schedule down.
 fn slot_of(r: &Row) -> Option<Slot> {
+    let name = r.5.clone()?;
     Some(Slot {
         id: r.0,
         room: RoomId::parse(&r.1).ok()?,
         weekday: Weekday::from_index(r.2)?,
         start_min: r.3,
         end_min: r.4,
-        utc_offset_min: r.5,
+        tz: zone(&name).ok()?,
+        zone: name,
     })
 }
 
 fn schedule_of(r: Row) -> Schedule {
-    let (id, room_id, weekday, start, end, offset, teacher, title, created_at, updated_at) = r;
+    let (id, room_id, weekday, start, end, zone, teacher, title, created_at, updated_at) = r;
     Schedule {
         id,
         room_id,
         weekday: Weekday::from_index(weekday).map_or_else(|| weekday.to_string(), |d| d.to_string()),
         start: format_hhmm(start),
         end: format_hhmm(end),
-        utc_offset_minutes: offset,
+        zone_needed: zone.is_none(),
+        zone,
         teacher,
         title,
         created_at,
@@ -74,8 +79,39 @@ fn schedule_of(r: Row) -> Schedule {
 fn snapshot(s: &Schedule) -> Value {
     json!({
         "roomId": s.room_id, "weekday": s.weekday, "start": s.start, "end": s.end,
-        "utcOffsetMinutes": s.utc_offset_minutes, "teacher": s.teacher, "title": s.title,
+        "zone": s.zone, "teacher": s.teacher, "title": s.title,
     })
+}
+
+/// Slots saved with a fixed UTC offset (before zones): those whose offset is `zone`'s at `now` take
+/// `zone`; the others are marked as needing one (the scheduler skips them; the admin shows a banner).
+/// Decided once per slot. Returns (given the zone, marked).
+pub async fn migrate_offsets(pool: &sqlx::SqlitePool, zone_name: &str, now: u64) -> Result<(u64, u64)> {
+    let tz = zone(zone_name).map_err(Error::Internal)?;
+    let ts = jiff::Timestamp::from_second(now as i64).map_err(|e| Error::Internal(e.to_string()))?;
+    let offset_min = i64::from(tz.to_offset(ts).seconds()) / 60;
+    let mut tx = pool.begin().await?;
+    let given = sqlx::query(
+        "UPDATE admin_schedules SET zone = ?, zone_decided = 1 WHERE zone IS NULL AND zone_decided = 0 AND utc_offset_min = ?",
+    )
+    .bind(zone_name)
+    .bind(offset_min)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let marked = sqlx::query("UPDATE admin_schedules SET zone_decided = 1 WHERE zone IS NULL AND zone_decided = 0")
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    if marked > 0 {
+        tracing::warn!(
+            slots = marked,
+            hub_zone = zone_name,
+            "timetable slots saved with another UTC offset need a time zone: they do not run until an admin gives them one"
+        );
+    }
+    Ok((given, marked))
 }
 
 /// Every timetable slot, for the scheduler.
@@ -118,9 +154,14 @@ struct Fields {
     title: String,
 }
 
-const FIELDS: [&str; 8] = ["id", "roomId", "weekday", "start", "end", "utcOffsetMinutes", "teacher", "title"];
+const FIELDS: [&str; 8] = ["id", "roomId", "weekday", "start", "end", "zone", "teacher", "title"];
 
-fn fields(body: &Body, id: i64) -> Result<Fields> {
+fn fields(body: &Body, id: i64, default_zone: &str) -> Result<Fields> {
+    if body.has("utcOffsetMinutes") {
+        return Err(Error::invalid(
+            "utcOffsetMinutes: slots are in a time zone now: give zone (an IANA name such as Europe/Berlin)",
+        ));
+    }
     body.only(&FIELDS)?;
     let room = RoomId::parse(&body.string("roomId")?).map_err(|e| Error::invalid(format!("roomId: {e}")))?;
     let weekday: Weekday = body.string("weekday")?.parse().map_err(|e| Error::invalid(format!("weekday: {e}")))?;
@@ -129,17 +170,16 @@ fn fields(body: &Body, id: i64) -> Result<Fields> {
     if end_min <= start_min {
         return Err(Error::invalid("end: must be after start on the same day (24:00 for midnight)"));
     }
-    let utc_offset_min = body.opt_i64("utcOffsetMinutes")?.unwrap_or(0);
-    if !(MIN_OFFSET..=MAX_OFFSET).contains(&utc_offset_min) {
-        return Err(Error::invalid(format!("utcOffsetMinutes: must be between {MIN_OFFSET} and {MAX_OFFSET}")));
-    }
+    // Not given: the hub's zone (`zone` in hub.toml).
+    let name = body.opt_string("zone")?.filter(|z| !z.is_empty()).unwrap_or_else(|| default_zone.to_owned());
+    let tz = zone(&name).map_err(|e| Error::invalid(format!("zone: {e}")))?;
     let teacher = text("teacher", &body.string("teacher")?, 1, MAX_TEACHER_CHARS)?;
     let title = text("title", &body.string("title")?, 1, MAX_TITLE_CHARS)?;
-    Ok(Fields { slot: Slot { id, room, weekday, start_min, end_min, utc_offset_min }, teacher, title })
+    Ok(Fields { slot: Slot { id, room, weekday, start_min, end_min, zone: name, tz }, teacher, title })
 }
 
 /// The room must be configured, and no other slot in it may share a minute with this one.
-async fn check(conn: &mut sqlx::SqliteConnection, f: &Fields) -> Result<()> {
+async fn check(conn: &mut sqlx::SqliteConnection, f: &Fields, now: u64) -> Result<()> {
     let room = f.slot.room.as_str();
     let exists: Option<i64> =
         sqlx::query_scalar("SELECT 1 FROM admin_rooms WHERE id = ?").bind(room).fetch_optional(&mut *conn).await?;
@@ -153,7 +193,7 @@ async fn check(conn: &mut sqlx::SqliteConnection, f: &Fields) -> Result<()> {
             .fetch_all(&mut *conn)
             .await?;
     for r in rows {
-        if slot_of(&r).is_some_and(|other| other.overlaps(&f.slot)) {
+        if slot_of(&r).is_some_and(|other| other.overlaps(&f.slot, now)) {
             let s = schedule_of(r);
             return Err(Error::Conflict(format!(
                 "start: overlaps timetable slot {} '{}' in room {} ({} {}–{})",
@@ -180,20 +220,20 @@ pub async fn create(
     if body.has("id") {
         return Err(Error::invalid("id: assigned by the hub"));
     }
-    let f = fields(&body, 0)?;
+    let f = fields(&body, 0, &st.zone)?;
     let now = st.now() as i64;
     let mut tx = st.pool.begin().await?;
-    check(&mut tx, &f).await?;
+    check(&mut tx, &f, now as u64).await?;
     let l = &f.slot;
     let row: Row = sqlx::query_as(&format!(
-        "INSERT INTO admin_schedules (room_id, weekday, start_min, end_min, utc_offset_min, teacher, title, \
-         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+        "INSERT INTO admin_schedules (room_id, weekday, start_min, end_min, utc_offset_min, zone, zone_decided, \
+         teacher, title, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, 1, ?, ?, ?, ?) RETURNING {COLUMNS}"
     ))
     .bind(l.room.as_str())
     .bind(l.weekday.index())
     .bind(l.start_min)
     .bind(l.end_min)
-    .bind(l.utc_offset_min)
+    .bind(&l.zone)
     .bind(&f.teacher)
     .bind(&f.title)
     .bind(now)
@@ -220,21 +260,21 @@ pub async fn update(
     {
         return Err(Error::invalid("id: cannot be changed"));
     }
-    let f = fields(&body, id)?;
+    let f = fields(&body, id, &st.zone)?;
     let now = st.now() as i64;
     let mut tx = st.pool.begin().await?;
     let before = schedule_of(fetch(&mut *tx, id).await?.ok_or_else(|| not_found(id))?);
-    check(&mut tx, &f).await?;
+    check(&mut tx, &f, now as u64).await?;
     let l = &f.slot;
     let row: Row = sqlx::query_as(&format!(
-        "UPDATE admin_schedules SET room_id = ?, weekday = ?, start_min = ?, end_min = ?, utc_offset_min = ?, \
+        "UPDATE admin_schedules SET room_id = ?, weekday = ?, start_min = ?, end_min = ?, zone = ?, zone_decided = 1, \
          teacher = ?, title = ?, updated_at = ? WHERE id = ? RETURNING {COLUMNS}"
     ))
     .bind(l.room.as_str())
     .bind(l.weekday.index())
     .bind(l.start_min)
     .bind(l.end_min)
-    .bind(l.utc_offset_min)
+    .bind(&l.zone)
     .bind(&f.teacher)
     .bind(&f.title)
     .bind(now)
@@ -296,7 +336,10 @@ pub async fn links(
     let id = parse_id(&id)?;
     let now = st.now();
     let row = fetch(&st.pool, id).await?.ok_or_else(|| not_found(id))?;
-    let slot = slot_of(&row).ok_or_else(|| Error::Internal(format!("schedule row {id} does not parse")))?;
+    let slot = slot_of(&row).ok_or_else(|| match row.5 {
+        None => Error::Conflict(format!("timetable slot {id} needs a time zone before it has lessons: edit it")),
+        Some(_) => Error::Internal(format!("schedule row {id} does not parse")),
+    })?;
     let teacher_name = row.6.clone();
     let (starts_at, ends_at) = slot.occurrence(now);
     let valid_from = starts_at.saturating_sub(LINK_EARLY_SECS);

@@ -133,7 +133,8 @@ mod tests {
             weekday: day,
             start_min: parse_hhmm(start, false).unwrap(),
             end_min: parse_hhmm(end, true).unwrap(),
-            utc_offset_min: 0,
+            zone: "UTC".into(),
+            tz: jiff::tz::TimeZone::UTC,
         }
     }
 

@@ -1,24 +1,37 @@
-//! A timetable slot (the weekly rule: a room, a day, a start and an end) as plain data and its time
-//! arithmetic: whether its lesson is on, its next lesson (occurrence), whether two slots collide. Pure (time is an argument), so the scheduler and the links are tested on
+//! A timetable slot (the weekly rule: a room, a day, a start and an end, in a time zone) as plain
+//! data and its time arithmetic: whether its lesson is on, its next lesson (occurrence), whether two
+//! slots collide. Pure (time is an argument), so the scheduler and the links are tested on
 //! simulated clocks.
 //!
-//! Times are minutes after local midnight, local being UTC + `utc_offset_min` as saved with the slot.
-//! The hub does not know its time zone (no tz library in the build), so the browser sends its own
-//! offset; comparisons are done on the UTC week so slots saved with different offsets still collide.
+//! Times are wall-clock minutes after local midnight in the slot's IANA zone (`Europe/Berlin`), so a
+//! lesson at 08:00 stays at 08:00 across daylight-saving changes. Rules for the two odd days a year:
+//! a time the clocks skip (02:30 when they jump from 02:00 to 03:00) becomes the first minute that
+//! exists (03:00); a time that happens twice (02:30 when they go back from 03:00 to 02:00) is the
+//! first of the two, so the lesson runs once.
 
 use std::fmt;
 use std::str::FromStr;
 
+use jiff::Timestamp;
+use jiff::civil::{Date, DateTime};
+use jiff::tz::{AmbiguousOffset, TimeZone};
 use lectern_proto::RoomId;
 
 pub const MINUTES_PER_DAY: i64 = 24 * 60;
 const MINUTES_PER_WEEK: i64 = 7 * MINUTES_PER_DAY;
-const SECS_PER_WEEK: i64 = MINUTES_PER_WEEK * 60;
-/// 1970-01-01 was a Thursday: day 0 of the Unix epoch is weekday 3 counting from Monday.
-const EPOCH_WEEKDAY: i64 = 3;
-/// UTC−12:00 to UTC+14:00, the offsets in use on Earth.
-pub const MIN_OFFSET: i64 = -12 * 60;
-pub const MAX_OFFSET: i64 = 14 * 60;
+/// How far ahead two slots in different zones are compared for a collision.
+const OVERLAP_WEEKS: i64 = 53;
+
+/// An IANA time zone by name (`Europe/Berlin`), from the system's tz database (Debian's `tzdata`).
+pub fn zone(name: &str) -> Result<TimeZone, String> {
+    if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_+-".contains(&b)) {
+        return Err(format!(
+            "'{}' is not a time zone name such as Europe/Berlin",
+            name.chars().take(64).collect::<String>()
+        ));
+    }
+    TimeZone::get(name).map_err(|_| format!("unknown time zone '{name}' (an IANA name such as Europe/Berlin)"))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Weekday {
@@ -87,31 +100,22 @@ pub fn format_hhmm(minutes: i64) -> String {
     format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
-/// One timetable slot, validated: `start_min < end_min <= 1440`, offset within [`MIN_OFFSET`, `MAX_OFFSET`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One timetable slot, validated: `start_min < end_min <= 1440`, wall-clock times in `zone`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Slot {
     pub id: i64,
     pub room: RoomId,
     pub weekday: Weekday,
     pub start_min: i64,
     pub end_min: i64,
-    pub utc_offset_min: i64,
+    /// The IANA name of `tz`, as stored.
+    pub zone: String,
+    pub tz: TimeZone,
 }
 
 impl Slot {
-    /// Start as minutes into the UTC week (Monday 00:00 UTC = 0); may sit near the week's end and wrap.
-    fn utc_week_start(&self) -> i64 {
-        (self.weekday.index() * MINUTES_PER_DAY + self.start_min - self.utc_offset_min).rem_euclid(MINUTES_PER_WEEK)
-    }
-
     fn len_min(&self) -> i64 {
         self.end_min - self.start_min
-    }
-
-    /// Seconds since this slot's local Monday 00:00 at `now`.
-    fn secs_into_local_week(&self, now: u64) -> i64 {
-        let local = now as i64 + self.utc_offset_min * 60;
-        (local + EPOCH_WEEKDAY * 86_400).rem_euclid(SECS_PER_WEEK)
     }
 
     /// The slot's lesson is on at `now`: start inclusive, end exclusive.
@@ -122,42 +126,102 @@ impl Slot {
 
     /// (start, end) in Unix seconds of the occurrence that is on at `now`, else the next one.
     pub fn occurrence(&self, now: u64) -> (u64, u64) {
-        let into = self.secs_into_local_week(now);
-        let start_in_week = (self.weekday.index() * MINUTES_PER_DAY + self.start_min) * 60;
-        let end_in_week = start_in_week + self.len_min() * 60;
-        let week_start = now as i64 - into;
-        let start =
-            if into < end_in_week { week_start + start_in_week } else { week_start + SECS_PER_WEEK + start_in_week };
-        // Real clocks are far past 1970 plus a week; clamp rather than wrap for a clock at zero.
-        let start = start.max(0) as u64;
-        (start, start + self.len_min() as u64 * 60)
+        let ts = Timestamp::from_second(i64::try_from(now).unwrap_or(i64::MAX)).unwrap_or(Timestamp::MAX);
+        let today = ts.to_zoned(self.tz.clone()).date();
+        let monday = add_days(today, -i64::from(today.weekday().to_monday_zero_offset()));
+        let this_week = self.on_date(add_days(monday, self.weekday.index()));
+        if (this_week.1 as i128) > i128::from(now) {
+            this_week
+        } else {
+            self.on_date(add_days(monday, self.weekday.index() + 7))
+        }
     }
 
-    /// Both happen in the same room at some common minute of the week.
-    pub fn overlaps(&self, other: &Slot) -> bool {
-        let (a, b) = (self.utc_week_start(), other.utc_week_start());
-        self.room == other.room
-            && ((b - a).rem_euclid(MINUTES_PER_WEEK) < self.len_min()
-                || (a - b).rem_euclid(MINUTES_PER_WEEK) < other.len_min())
+    /// The lesson on `date` (which must be this slot's weekday), in Unix seconds.
+    fn on_date(&self, date: Date) -> (u64, u64) {
+        let start = instant(&self.tz, wall(date, self.start_min));
+        let end = instant(&self.tz, wall(date, self.end_min));
+        // A lesson the clocks skipped whole still happens, from the first minute that exists.
+        let end = if end > start { end } else { start + self.len_min() * 60 };
+        (start.max(0) as u64, end.max(0) as u64)
     }
+
+    /// Both happen in the same room at some common minute: in one zone, compared on the local week
+    /// (a daylight-saving change moves both alike); across zones, over the coming year from `now`.
+    pub fn overlaps(&self, other: &Slot, now: u64) -> bool {
+        if self.room != other.room {
+            return false;
+        }
+        if self.zone == other.zone {
+            let (a, b) = (self.local_week_start(), other.local_week_start());
+            return (b - a).rem_euclid(MINUTES_PER_WEEK) < self.len_min()
+                || (a - b).rem_euclid(MINUTES_PER_WEEK) < other.len_min();
+        }
+        let mut at = now;
+        for _ in 0..OVERLAP_WEEKS {
+            let (a, b) = (self.occurrence(at), other.occurrence(at));
+            if a.0 < b.1 && b.0 < a.1 {
+                return true;
+            }
+            at = a.1.min(b.1);
+        }
+        false
+    }
+
+    fn local_week_start(&self) -> i64 {
+        self.weekday.index() * MINUTES_PER_DAY + self.start_min
+    }
+}
+
+fn add_days(date: Date, days: i64) -> Date {
+    date.checked_add(jiff::Span::new().days(days)).unwrap_or(date)
+}
+
+/// `minutes` after midnight on `date` (1440 = the next midnight).
+fn wall(date: Date, minutes: i64) -> DateTime {
+    let date = if minutes >= MINUTES_PER_DAY { add_days(date, 1) } else { date };
+    let m = minutes.rem_euclid(MINUTES_PER_DAY);
+    date.at((m / 60) as i8, (m % 60) as i8, 0, 0)
+}
+
+/// The Unix second a wall-clock time in `tz` happens: a skipped time at the end of its gap (the
+/// first minute that exists), a repeated one at its first occurrence.
+fn instant(tz: &TimeZone, dt: DateTime) -> i64 {
+    let ambiguous = tz.to_ambiguous_timestamp(dt);
+    let at = match ambiguous.offset() {
+        // `compatible` reads a skipped time with the offset before the gap: an instant after the
+        // change, whose preceding transition is the change itself.
+        AmbiguousOffset::Gap { .. } => {
+            ambiguous.compatible().ok().and_then(|after| tz.preceding(after).next().map(|tr| tr.timestamp()))
+        }
+        AmbiguousOffset::Unambiguous { .. } | AmbiguousOffset::Fold { .. } => ambiguous.earlier().ok(),
+    };
+    at.map_or(0, |t| t.as_second())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Monday 2024-01-01 00:00:00 UTC.
-    pub const MONDAY: u64 = 1_704_067_200;
+    /// Zone rules from the tz database bundled with jiff, not the machine's.
+    fn tz(name: &str) -> TimeZone {
+        jiff::tz::TimeZoneDatabase::bundled().get(name).unwrap()
+    }
 
-    fn slot(room: &str, day: Weekday, start: &str, end: &str, offset: i64) -> Slot {
+    fn slot(room: &str, day: Weekday, start: &str, end: &str, zone: &str) -> Slot {
         Slot {
             id: 1,
             room: RoomId::parse(room).unwrap(),
             weekday: day,
             start_min: parse_hhmm(start, false).unwrap(),
             end_min: parse_hhmm(end, true).unwrap(),
-            utc_offset_min: offset,
+            zone: zone.to_owned(),
+            tz: tz(zone),
         }
+    }
+
+    fn at(utc: &str) -> u64 {
+        utc.parse::<Timestamp>().unwrap().as_second() as u64
     }
 
     #[test]
@@ -173,32 +237,80 @@ mod tests {
     }
 
     #[test]
-    fn occurrences_follow_the_local_week() {
-        let l = slot("a", Weekday::Mon, "08:00", "09:00", 60);
-        // Monday 08:00 at UTC+1 is 07:00 UTC.
-        assert_eq!(l.occurrence(MONDAY), (MONDAY + 7 * 3600, MONDAY + 8 * 3600));
-        assert!(!l.is_on(MONDAY + 7 * 3600 - 1));
-        assert!(l.is_on(MONDAY + 7 * 3600));
-        assert!(!l.is_on(MONDAY + 8 * 3600));
-        // Once over, the next one is a week later.
-        assert_eq!(l.occurrence(MONDAY + 8 * 3600).0, MONDAY + 7 * 86_400 + 7 * 3600);
-        // A Sunday-evening lesson seen from Monday morning is six days ahead.
-        let s = slot("a", Weekday::Sun, "23:00", "24:00", 0);
-        assert_eq!(s.occurrence(MONDAY).0, MONDAY + 6 * 86_400 + 23 * 3600);
-        assert!(s.is_on(MONDAY - 1), "Sunday 23:59:59 before that Monday");
+    fn zone_names_are_checked() {
+        assert!(zone("Europe/Berlin").is_ok());
+        for bad in ["", "Europe/Atlantis", "../../etc/passwd", "Europe/Berlin\n", &"A".repeat(100)] {
+            assert!(zone(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// The 2027 daylight-saving changes in three zones (Europe/Berlin: 28 March and 31 October;
+    /// America/New_York: 14 March and 7 November; Australia/Sydney: 4 April and 3 October, southern
+    /// summer): every lesson starts and ends at its wall-clock time, a skipped start moves to the
+    /// first minute that exists, a repeated hour runs once.
+    #[test]
+    fn lessons_keep_their_wall_clock_time_across_the_2027_daylight_saving_changes() {
+        use Weekday::*;
+        #[rustfmt::skip]
+        let table: &[(&str, Weekday, &str, &str, &str, &str, &str)] = &[
+            // zone, day, start, end, now (UTC), expected start and end (UTC)
+            ("Europe/Berlin", Mon, "08:00", "09:00", "2027-03-22T06:30:00Z", "2027-03-22T07:00:00Z", "2027-03-22T08:00:00Z"),
+            ("Europe/Berlin", Mon, "08:00", "09:00", "2027-03-26T12:00:00Z", "2027-03-29T06:00:00Z", "2027-03-29T07:00:00Z"),
+            ("Europe/Berlin", Mon, "08:00", "09:00", "2027-10-29T12:00:00Z", "2027-11-01T07:00:00Z", "2027-11-01T08:00:00Z"),
+            // 02:00 -> 03:00: the lesson starts at the first minute that exists and ends on time.
+            ("Europe/Berlin", Sun, "02:30", "03:30", "2027-03-27T12:00:00Z", "2027-03-28T01:00:00Z", "2027-03-28T01:30:00Z"),
+            // Skipped whole: from 03:00, its full length.
+            ("Europe/Berlin", Sun, "02:10", "02:50", "2027-03-27T12:00:00Z", "2027-03-28T01:00:00Z", "2027-03-28T01:40:00Z"),
+            // 03:00 -> 02:00: the first 02:30, once; 01:00 to the first 02:30 is 90 minutes.
+            ("Europe/Berlin", Sun, "01:00", "02:30", "2027-10-30T12:00:00Z", "2027-10-30T23:00:00Z", "2027-10-31T00:30:00Z"),
+            ("Europe/Berlin", Sun, "02:30", "04:00", "2027-10-30T12:00:00Z", "2027-10-31T00:30:00Z", "2027-10-31T03:00:00Z"),
+            ("America/New_York", Mon, "08:00", "09:00", "2027-03-12T12:00:00Z", "2027-03-15T12:00:00Z", "2027-03-15T13:00:00Z"),
+            ("America/New_York", Mon, "08:00", "09:00", "2027-11-05T12:00:00Z", "2027-11-08T13:00:00Z", "2027-11-08T14:00:00Z"),
+            ("America/New_York", Sun, "02:15", "03:15", "2027-03-13T12:00:00Z", "2027-03-14T07:00:00Z", "2027-03-14T07:15:00Z"),
+            ("America/New_York", Sun, "01:30", "02:00", "2027-11-06T12:00:00Z", "2027-11-07T05:30:00Z", "2027-11-07T07:00:00Z"),
+            ("Australia/Sydney", Mon, "09:00", "10:00", "2027-04-02T00:00:00Z", "2027-04-04T23:00:00Z", "2027-04-05T00:00:00Z"),
+            ("Australia/Sydney", Mon, "09:00", "10:00", "2027-03-26T00:00:00Z", "2027-03-28T22:00:00Z", "2027-03-28T23:00:00Z"),
+            ("Australia/Sydney", Sun, "02:30", "03:30", "2027-10-01T00:00:00Z", "2027-10-02T16:00:00Z", "2027-10-02T16:30:00Z"),
+            ("Australia/Sydney", Sun, "02:30", "03:30", "2027-04-02T00:00:00Z", "2027-04-03T15:30:00Z", "2027-04-03T17:30:00Z"),
+        ];
+        for &(zone, day, start, end, now, want_start, want_end) in table {
+            let l = slot("a", day, start, end, zone);
+            let got = l.occurrence(at(now));
+            assert_eq!(got, (at(want_start), at(want_end)), "{zone} {day} {start}-{end} seen at {now}");
+            assert!(
+                l.is_on(got.0) && !l.is_on(got.0 - 1) && !l.is_on(got.1),
+                "{zone} {day} {start}: on from start to end"
+            );
+        }
     }
 
     #[test]
-    fn overlap_is_per_room_and_across_offsets() {
-        let a = slot("a", Weekday::Mon, "08:00", "09:00", 0);
-        assert!(a.overlaps(&slot("a", Weekday::Mon, "08:59", "10:00", 0)));
-        assert!(!a.overlaps(&slot("a", Weekday::Mon, "09:00", "10:00", 0)), "back to back is fine");
-        assert!(!a.overlaps(&slot("b", Weekday::Mon, "08:00", "09:00", 0)));
-        // 09:30 at UTC+1 is 08:30 UTC.
-        assert!(a.overlaps(&slot("a", Weekday::Mon, "09:30", "10:00", 60)));
-        // Monday 00:30 at UTC+1 is Sunday 23:30 UTC: wraps the week.
-        let late = slot("a", Weekday::Sun, "23:00", "24:00", 0);
-        assert!(late.overlaps(&slot("a", Weekday::Mon, "00:00", "01:00", 60)));
-        assert!(slot("a", Weekday::Mon, "00:00", "01:00", 60).overlaps(&late));
+    fn a_lesson_on_now_is_this_one_and_after_it_the_next_week() {
+        let l = slot("a", Weekday::Mon, "08:00", "09:00", "Europe/Berlin");
+        let start = at("2027-01-04T07:00:00Z");
+        assert_eq!(l.occurrence(start + 600), (start, start + 3600));
+        assert_eq!(l.occurrence(start + 3600).0, start + 7 * 86_400);
+        // A Sunday-evening lesson seen from Monday morning is six days ahead.
+        let s = slot("a", Weekday::Sun, "23:00", "24:00", "UTC");
+        assert_eq!(s.occurrence(at("2027-01-04T00:00:00Z")).0, at("2027-01-10T23:00:00Z"));
+        assert!(s.is_on(at("2027-01-03T23:59:59Z")));
+    }
+
+    #[test]
+    fn overlap_is_per_room_in_one_zone_and_across_zones() {
+        let now = at("2027-01-04T00:00:00Z");
+        let a = slot("a", Weekday::Mon, "08:00", "09:00", "Europe/Berlin");
+        assert!(a.overlaps(&slot("a", Weekday::Mon, "08:59", "10:00", "Europe/Berlin"), now));
+        assert!(!a.overlaps(&slot("a", Weekday::Mon, "09:00", "10:00", "Europe/Berlin"), now), "back to back is fine");
+        assert!(!a.overlaps(&slot("b", Weekday::Mon, "08:00", "09:00", "Europe/Berlin"), now));
+        // 07:30 in London is 08:30 in Berlin all year.
+        assert!(a.overlaps(&slot("a", Weekday::Mon, "07:30", "08:00", "Europe/London"), now));
+        assert!(!a.overlaps(&slot("a", Weekday::Mon, "08:00", "09:00", "Europe/London"), now));
+        // New York and Berlin change on different dates: 02:00 in New York meets 08:00 in Berlin
+        // only in the weeks between the two changes.
+        let ny = slot("a", Weekday::Mon, "02:30", "03:00", "America/New_York");
+        assert!(a.overlaps(&ny, now), "2027-03-15 to 2027-03-22: 03:00 in New York is 08:00 in Berlin");
+        let week_wraps = slot("a", Weekday::Sun, "23:00", "24:00", "UTC");
+        assert!(week_wraps.overlaps(&slot("a", Weekday::Mon, "00:00", "01:00", "Europe/Berlin"), now));
     }
 }

@@ -77,14 +77,25 @@ async fn overlapping_slots_in_one_room_are_refused_naming_the_other() {
     let (h, s) = with_room().await;
     let r = h.call("POST", "/admin/api/schedules", Some(&s), Some(slot("lab-1", "mon", "08:00", "09:00"))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    assert_eq!(r.body["utcOffsetMinutes"], 0, "defaults to UTC");
+    assert_eq!(r.body["zone"], "UTC", "defaults to the hub's zone");
+    assert_eq!(r.body["zoneNeeded"], false);
     let r = h.call("POST", "/admin/api/schedules", Some(&s), Some(slot("lab-1", "mon", "08:30", "10:00"))).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
     assert_eq!(r.body["detail"], "start: overlaps timetable slot 1 'Physics' in room lab-1 (mon 08:00–09:00)");
-    // Same minutes, other offset: 09:30 at UTC+1 is 08:30 UTC.
+    // Another zone: 09:30 in Lagos (UTC+1 all year) is 08:30 UTC.
     let mut shifted = slot("lab-1", "mon", "09:30", "10:00");
-    shifted["utcOffsetMinutes"] = json!(60);
+    shifted["zone"] = json!("Africa/Lagos");
     assert_eq!(h.call("POST", "/admin/api/schedules", Some(&s), Some(shifted)).await.status, StatusCode::CONFLICT);
+    // The fixed offsets of before are refused, naming what to send instead; so is an unknown zone.
+    let mut old = slot("lab-1", "fri", "09:30", "10:00");
+    old["utcOffsetMinutes"] = json!(60);
+    let r = h.call("POST", "/admin/api/schedules", Some(&s), Some(old)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["detail"].as_str().unwrap().starts_with("utcOffsetMinutes: "), "{}", r.text);
+    let mut unknown = slot("lab-1", "fri", "09:30", "10:00");
+    unknown["zone"] = json!("Europe/Atlantis");
+    let r = h.call("POST", "/admin/api/schedules", Some(&s), Some(unknown)).await;
+    assert_eq!(r.body["detail"], "zone: unknown time zone 'Europe/Atlantis' (an IANA name such as Europe/Berlin)");
     // Back to back, another day, another room: all fine.
     for body in [
         slot("lab-1", "mon", "09:00", "10:00"),
@@ -143,9 +154,9 @@ async fn links_carry_tokens_for_the_current_or_next_occurrence() {
     let (h, operator) = with_room().await;
     // Slots are the operators'; minting a teacher's link is an admin's.
     let s = h.login("ada", ADMIN_PW).await;
-    // T0 is Tuesday 2023-11-14 22:13:20 UTC. Wednesday 08:00 at UTC+1 is 07:00 UTC.
+    // T0 is Tuesday 2023-11-14 22:13:20 UTC. Wednesday 08:00 in Berlin (winter, UTC+1) is 07:00 UTC.
     let mut body = slot("lab-1", "wed", "08:00", "09:00");
-    body["utcOffsetMinutes"] = json!(60);
+    body["zone"] = json!("Europe/Berlin");
     body["teacher"] = json!("Ms Curie");
     assert_eq!(h.call("POST", "/admin/api/schedules", Some(&operator), Some(body)).await.status, StatusCode::CREATED);
     let tuesday = T0 - T0 % 86_400;
@@ -179,4 +190,42 @@ async fn links_carry_tokens_for_the_current_or_next_occurrence() {
     let r = h.call("GET", "/admin/api/schedules/1/links", Some(&s), None).await;
     assert_eq!(r.body["startsAt"].as_u64(), Some(start + 7 * 86_400));
     assert_eq!(claims(r.body["student"].as_str().unwrap())["exp"].as_u64(), Some(start + 7 * 86_400 + 3600));
+}
+
+#[tokio::test]
+async fn slots_saved_with_a_fixed_offset_take_the_hubs_zone_or_wait_for_one() {
+    let (h, s) = with_room().await;
+    // Two slots as the hub saved them before zones: one at the hub zone's offset, one not.
+    for (day, offset) in [("mon", 60), ("tue", -300)] {
+        let weekday = ["mon", "tue"].iter().position(|d| *d == day).unwrap() as i64;
+        sqlx::query(
+            "INSERT INTO admin_schedules (room_id, weekday, start_min, end_min, utc_offset_min, teacher, title, \
+             created_at, updated_at) VALUES ('lab-1', ?, 480, 540, ?, 'Ms Curie', 'Physics', 0, 0)",
+        )
+        .bind(weekday)
+        .bind(offset)
+        .execute(&h.pool)
+        .await
+        .unwrap();
+    }
+    // January: Berlin is at UTC+1.
+    let winter = 1_799_000_000; // 2027-01-03
+    assert_eq!(lectern_admin::schedule::migrate_offsets(&h.pool, "Europe/Berlin", winter).await.unwrap(), (1, 1));
+    // Decided once: in summer (UTC+2) nothing changes again.
+    let summer = 1_814_000_000; // 2027-06-25
+    assert_eq!(lectern_admin::schedule::migrate_offsets(&h.pool, "Europe/Berlin", summer).await.unwrap(), (0, 0));
+    let list = h.call("GET", "/admin/api/schedules", Some(&s), None).await.body;
+    assert_eq!((&list[0]["zone"], &list[0]["zoneNeeded"]), (&json!("Europe/Berlin"), &json!(false)));
+    assert_eq!((&list[1]["zone"], &list[1]["zoneNeeded"]), (&Value::Null, &json!(true)));
+    // A slot without a zone runs no lesson: no links, not in the scheduler's list, until it has one.
+    let admin = h.login("ada", ADMIN_PW).await;
+    let r = h.call("GET", "/admin/api/schedules/2/links", Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    let slots = lectern_admin::schedule::all_slots(&h.pool).await.unwrap();
+    assert_eq!(slots.iter().map(|l| l.id).collect::<Vec<_>>(), vec![1]);
+    let mut fixed = slot("lab-1", "tue", "08:00", "09:00");
+    fixed["zone"] = json!("America/New_York");
+    let r = h.call("PUT", "/admin/api/schedules/2", Some(&s), Some(fixed)).await;
+    assert_eq!((r.status, &r.body["zoneNeeded"]), (StatusCode::OK, &json!(false)), "{}", r.text);
+    assert_eq!(lectern_admin::schedule::all_slots(&h.pool).await.unwrap().len(), 2);
 }

@@ -132,6 +132,8 @@ pub struct Edge {
     pub trusted_proxies: lectern_common::net::TrustedProxies,
     /// `[node] public_url`: the base of the lesson links the admin hands out.
     pub public_url: Option<String>,
+    /// The hub's time zone, for timetable slots saved without one.
+    pub zone: String,
     /// How long an open session outlives its token (`token_grace_minutes`).
     pub token_grace: std::time::Duration,
 }
@@ -145,6 +147,7 @@ impl Default for Edge {
             token_grace: std::time::Duration::from_secs(3600),
             trusted_proxies: Default::default(),
             public_url: None,
+            zone: "UTC".to_owned(),
         }
     }
 }
@@ -156,6 +159,7 @@ impl AppState {
         let mint: lectern_admin::Mint = Arc::new(move |c| mint_key.issue(&c));
         let mut admin = lectern_admin::AdminState::new(store.pool().clone(), devices.clone(), edge.behind_tls, mint);
         admin.public_url = edge.public_url.clone();
+        admin.zone = edge.zone.clone();
         let state = Arc::new(Self {
             key,
             sfu,
