@@ -56,6 +56,9 @@ pub struct Minute {
     pub minute: usize,
     /// The hub at the minute's end.
     pub footprint: Footprint,
+    /// Of its RSS, the anonymous part (heap, stacks): the RSS also grows as pages of the binary
+    /// are first run, which is no leak.
+    pub rss_anon_kib: u64,
     pub frames_sent: u64,
     /// Over the viewers that stay: frames not received of those sent in the minute.
     pub frame_loss_pct: f64,
@@ -81,6 +84,9 @@ pub struct Report {
     pub reference_minute: usize,
     /// RSS at the end against the reference minute's, in percent.
     pub rss_growth_pct: f64,
+    /// The anonymous RSS at the end (see [`Minute::rss_anon_kib`]) and against the reference minute's.
+    pub end_rss_anon_kib: u64,
+    pub rss_anon_growth_pct: f64,
     pub loss_reference_pct: f64,
     pub loss_last_pct: f64,
 }
@@ -153,6 +159,7 @@ fn soak(sfu: &Sfu, hub: &Hub, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Res
         per_minute.push(Minute {
             minute,
             footprint: Footprint::of(sfu.pid())?,
+            rss_anon_kib: crate::hub::rss_anon_kib(sfu.pid())?,
             frames_sent: 0,
             frame_loss_pct: 0.0,
             cycles: now.0 - last.0,
@@ -166,6 +173,7 @@ fn soak(sfu: &Sfu, hub: &Hub, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Res
     shared.measuring.store(true, Ordering::SeqCst); // tells the churn thread to finish its cycle
     churner.join().map_err(|_| anyhow::anyhow!("the churn thread panicked"))?;
     let end = churn::settle(sfu.pid(), baseline)?;
+    let end_anon = crate::hub::rss_anon_kib(sfu.pid())?;
     classroom.leave();
     shared.stop.store(true, Ordering::SeqCst);
     let sent = publisher.join().map_err(|_| anyhow::anyhow!("publisher thread panicked"))??;
@@ -183,6 +191,7 @@ fn soak(sfu: &Sfu, hub: &Hub, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Res
     }
     let reference = REFERENCE_MINUTE.min(per_minute.len());
     let reference_rss = per_minute[reference - 1].footprint.rss_kib as f64;
+    let reference_anon = per_minute[reference - 1].rss_anon_kib as f64;
     Ok(Report {
         scenario: "soak".into(),
         server: sfu.name().into(),
@@ -193,6 +202,8 @@ fn soak(sfu: &Sfu, hub: &Hub, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Res
         end,
         reference_minute: reference,
         rss_growth_pct: 100.0 * (end.rss_kib as f64 - reference_rss) / reference_rss,
+        end_rss_anon_kib: end_anon,
+        rss_anon_growth_pct: 100.0 * (end_anon as f64 - reference_anon) / reference_anon,
         loss_reference_pct: per_minute[reference - 1].frame_loss_pct,
         loss_last_pct: per_minute[per_minute.len() - 1].frame_loss_pct,
         per_minute,
@@ -443,6 +454,9 @@ pub fn table(c: &Comparison) -> String {
         f("RSS reference minute KiB", reference.footprint.rss_kib as f64, 0),
         f("RSS end KiB", r.end.rss_kib as f64, 0),
         f("RSS end vs reference %", r.rss_growth_pct, 2),
+        f("anon RSS reference minute KiB", reference.rss_anon_kib as f64, 0),
+        f("anon RSS end KiB", r.end_rss_anon_kib as f64, 0),
+        f("anon RSS end vs reference %", r.rss_anon_growth_pct, 2),
         f("fds baseline", r.baseline.fds as f64, 0),
         f("fds end", r.end.fds as f64, 0),
         f("threads baseline", r.baseline.tasks as f64, 0),
