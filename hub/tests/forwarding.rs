@@ -99,14 +99,7 @@ fn is_vp8_keyframe(frame: &[u8]) -> bool {
 }
 
 fn video_frames(net: &Net, client: usize) -> Vec<Vec<u8>> {
-    net.clients[client]
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            Event::MediaData(d) => Some(d.data.to_vec()),
-            _ => None,
-        })
-        .collect()
+    net.frames(client)
 }
 
 #[test]

@@ -28,14 +28,7 @@ fn audio_times(net: &Net, idx: usize) -> Vec<u64> {
 }
 
 fn audio_frames(net: &Net, idx: usize) -> Vec<Vec<u8>> {
-    net.clients[idx]
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            Event::MediaData(d) => Some(d.data.to_vec()),
-            _ => None,
-        })
-        .collect()
+    net.frames(idx)
 }
 
 /// The m-lines `idx` received media on.

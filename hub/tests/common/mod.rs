@@ -169,24 +169,21 @@ impl Net {
 
     /// Like [`connect_many`](Self::connect_many), also returning the mids in `kinds` order.
     pub fn connect_many_mids(&mut self, kinds: &[MediaKind], ident: Ident) -> (usize, Vec<Mid>) {
-        let idx = self.clients.len();
-        let addr: SocketAddr = format!("10.0.1.{}:6000", idx + 1).parse().unwrap();
-        let mut rtc = Rtc::builder().build(self.now);
-        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
-        let mut api = rtc.sdp_api();
-        let mids: Vec<Mid> = kinds.iter().map(|k| api.add_media(*k, Direction::SendOnly, None, None, None)).collect();
-        let (offer, pending) = api.apply().unwrap();
-        let (tx, mut rx) = oneshot::channel::<Result<SdpAnswer, _>>();
-        self.hub.handle_command(Command::Whip { ident, offer, screen_mid: None, takeover: false, reply: tx }, self.now);
-        let answer = rx.try_recv().expect("the core answers synchronously").expect("offer accepted");
-        rtc.sdp_api().accept_answer(pending, answer).unwrap();
-        self.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid: mids[0], events: Vec::new(), cut: false });
-        (idx, mids)
+        self.publish_whip(kinds, ident, false).expect("offer accepted")
     }
 
     /// Like [`connect_many_mids`](Self::connect_many_mids), as a classroom box's new WHIP session
     /// taking over participant `ident` (make-before-break); the hub's answer, or its refusal.
     pub fn connect_takeover(&mut self, kinds: &[MediaKind], ident: Ident) -> Result<usize, lectern_hub::sfu::SfuError> {
+        self.publish_whip(kinds, ident, true).map(|(idx, _)| idx)
+    }
+
+    fn publish_whip(
+        &mut self,
+        kinds: &[MediaKind],
+        ident: Ident,
+        takeover: bool,
+    ) -> Result<(usize, Vec<Mid>), lectern_hub::sfu::SfuError> {
         let idx = self.clients.len();
         let addr: SocketAddr = format!("10.0.1.{}:6000", idx + 1).parse().unwrap();
         let mut rtc = Rtc::builder().build(self.now);
@@ -195,11 +192,23 @@ impl Net {
         let mids: Vec<Mid> = kinds.iter().map(|k| api.add_media(*k, Direction::SendOnly, None, None, None)).collect();
         let (offer, pending) = api.apply().unwrap();
         let (tx, mut rx) = oneshot::channel::<Result<SdpAnswer, _>>();
-        self.hub.handle_command(Command::Whip { ident, offer, screen_mid: None, takeover: true, reply: tx }, self.now);
+        self.hub.handle_command(Command::Whip { ident, offer, screen_mid: None, takeover, reply: tx }, self.now);
         let answer = rx.try_recv().expect("the core answers synchronously")?;
         rtc.sdp_api().accept_answer(pending, answer).unwrap();
         self.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid: mids[0], events: Vec::new(), cut: false });
-        Ok(idx)
+        Ok((idx, mids))
+    }
+
+    /// The payload of every frame `idx` received, in order.
+    pub fn frames(&self, idx: usize) -> Vec<Vec<u8>> {
+        self.clients[idx]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::MediaData(d) => Some(d.data.to_vec()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// `idx` loses its path to the hub: from now on nothing it sends arrives, nothing reaches it.
