@@ -56,6 +56,11 @@ impl Hub {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
+        // For a long run worth reading afterwards (`soak`): the hub's info log into this file.
+        if let Some(path) = std::env::var_os("LECTERN_BENCH_HUB_LOG") {
+            let log = std::fs::File::create(&path).with_context(|| format!("creating {}", path.to_string_lossy()))?;
+            cmd.env("RUST_LOG", "info").stderr(log);
+        }
         let mut child = cmd.spawn().with_context(|| format!("starting {}", bin.display()))?;
         let pid = child.id();
         let stdout = child.stdout.take().context("hub stdout")?;
