@@ -56,10 +56,10 @@ impl Hub {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
-        // For a long run worth reading afterwards (`soak`): the hub's info log into this file.
+        // For a long run worth reading afterwards (`soak`): the hub's log (RUST_LOG, default info) into this file.
         if let Some(path) = std::env::var_os("LECTERN_BENCH_HUB_LOG") {
             let log = std::fs::File::create(&path).with_context(|| format!("creating {}", path.to_string_lossy()))?;
-            cmd.env("RUST_LOG", "info").stderr(log);
+            cmd.env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into())).stderr(log);
         }
         let mut child = cmd.spawn().with_context(|| format!("starting {}", bin.display()))?;
         let pid = child.id();
