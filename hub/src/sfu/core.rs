@@ -330,28 +330,88 @@ mod tests {
     const HUB: &str = "10.0.0.1:5000";
     const CLIENT: &str = "10.0.1.1:6000";
 
-    /// A shard with one WHIP publisher that offered from [`CLIENT`] (not connected yet).
-    fn shard_with_a_publisher(now: Now) -> ShardCore {
-        let hub: SocketAddr = HUB.parse().expect("literal address");
-        let client: SocketAddr = CLIENT.parse().expect("literal address");
-        let mut core = ShardCore::new(vec![Candidate::host(hub, "udp").expect("host candidate")]);
+    /// A WHIP client's offer (audio and video) from `client`.
+    fn whip_offer(client: SocketAddr, now: Now) -> SdpOffer {
         let mut rtc = str0m::Rtc::builder().build(now.mono);
         rtc.add_local_candidate(Candidate::host(client, "udp").expect("host candidate"));
         let mut api = rtc.sdp_api();
         api.add_media(MediaKind::Audio, SdpDirection::SendOnly, None, None, None);
-        let (offer, _pending) = api.apply().expect("one m-line added");
-        let ident = Ident {
+        api.add_media(MediaKind::Video, SdpDirection::SendOnly, None, None, None);
+        let (offer, _pending) = api.apply().expect("m-lines added");
+        offer
+    }
+
+    fn ident(id: u64) -> Ident {
+        Ident {
             room: RoomId::parse("r").expect("valid room name"),
-            participant: ParticipantId(1),
-            subject: "s".into(),
+            participant: ParticipantId(id),
+            subject: format!("s{id}"),
             name: "n".into(),
             role: Role::Device,
             transport: Transport::Whip,
             guest: false,
             passcode: None,
-        };
-        core.offer(ident, offer, Offering::Whip { screen_mid: None }, now).expect("offer accepted");
+        }
+    }
+
+    fn hub_core() -> ShardCore {
+        let hub: SocketAddr = HUB.parse().expect("literal address");
+        ShardCore::new(vec![Candidate::host(hub, "udp").expect("host candidate")])
+    }
+
+    /// A shard with one WHIP publisher that offered from [`CLIENT`] (not connected yet).
+    fn shard_with_a_publisher(now: Now) -> ShardCore {
+        let mut core = hub_core();
+        let offer = whip_offer(CLIENT.parse().expect("literal address"), now);
+        core.offer(ident(1), offer, Offering::Whip { screen_mid: None }, now).expect("offer accepted");
         core
+    }
+
+    fn fingerprint(answer: &SdpAnswer) -> String {
+        let sdp = answer.to_sdp_string();
+        sdp.lines().find(|l| l.starts_with("a=fingerprint:")).expect("a DTLS fingerprint").to_owned()
+    }
+
+    #[test]
+    fn the_peers_of_a_shard_share_its_dtls_certificate() {
+        let now = Now::read();
+        let mut core = hub_core();
+        let answers: Vec<_> = (1..=3)
+            .map(|i| {
+                let offer = whip_offer(format!("10.0.1.{i}:6000").parse().expect("literal address"), now);
+                core.offer(ident(i), offer, Offering::Whip { screen_mid: None }, now).expect("offer accepted")
+            })
+            .collect();
+        let first = fingerprint(&answers[0]);
+        assert!(answers.iter().all(|a| fingerprint(a) == first), "one certificate per shard, not per peer");
+        let other = hub_core().offer(ident(9), whip_offer(CLIENT.parse().expect("literal"), now), Offering::Whep, now);
+        assert_ne!(fingerprint(&other.expect("offer accepted")), first, "each shard draws its own");
+    }
+
+    /// The shard's share of a WHIP `POST`: `cargo test -p lectern-hub --lib
+    /// bench_whip_offer -- --ignored --nocapture` (docs/performance.md).
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn bench_whip_offer() {
+        let now = Now::read();
+        let mut core = hub_core();
+        let n = 200;
+        let offers: Vec<_> = (0..n)
+            .map(|i| whip_offer(format!("10.0.{}.{}:6000", 1 + i / 200, 1 + i % 200).parse().expect("literal"), now))
+            .collect();
+        let started = std::time::Instant::now();
+        for (i, offer) in offers.into_iter().enumerate() {
+            core.offer(ident(i as u64 + 1), offer, Offering::Whip { screen_mid: None }, now).expect("offer accepted");
+        }
+        let each = started.elapsed() / n as u32;
+        println!("bench_whip_offer: {n} offers, {each:?} each on the shard thread");
+        let provider = str0m::crypto::from_feature_flags();
+        let started = std::time::Instant::now();
+        for _ in 0..n {
+            assert!(provider.dtls_provider.generate_certificate().is_some());
+        }
+        let each = started.elapsed() / n as u32;
+        println!("bench_whip_offer: a DTLS certificate (what each offer drew before) costs {each:?}");
     }
 
     #[test]

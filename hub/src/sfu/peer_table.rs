@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use lectern_proto::{ParticipantId, RoomId};
 use str0m::bwe::Bitrate;
+use str0m::crypto::dtls::DtlsCert;
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::ExtensionMap;
 use str0m::{Candidate, Input, Rtc};
@@ -31,6 +32,11 @@ const CONNECT_DEADLINE: Duration = Duration::from_secs(30);
 pub struct PeerTable {
     /// The shard's local ICE candidates (host, and server-reflexive behind NAT).
     candidates: Vec<Candidate>,
+    /// The shard's DTLS certificate, shared by all its peers: drawing a key pair per peer made
+    /// every WHIP/WHEP `POST` and browser join pay for one on the shard thread. Browsers and WHIP
+    /// clients check the certificate only against the fingerprint in our SDP, which each peer
+    /// still sends. `None` if the crypto provider cannot draw one (str0m then draws per peer).
+    dtls_cert: Option<DtlsCert>,
     peers: BTreeMap<PeerKey, Peer>,
     /// Peers still connecting, with when they were created (see [`CONNECT_DEADLINE`]).
     created: HashMap<PeerKey, Instant>,
@@ -50,8 +56,13 @@ pub struct PeerTable {
 
 impl PeerTable {
     pub fn new(candidates: Vec<Candidate>) -> Self {
+        let dtls_cert = match str0m::crypto::CryptoProvider::get_default() {
+            Some(p) => p.dtls_provider.generate_certificate(),
+            None => str0m::crypto::from_feature_flags().dtls_provider.generate_certificate(),
+        };
         Self {
             candidates,
+            dtls_cert,
             peers: BTreeMap::new(),
             created: HashMap::new(),
             routes: HashMap::new(),
@@ -99,7 +110,11 @@ impl PeerTable {
             Direction::Publish => PUBLISHER_REPORT_INTERVAL,
             Direction::Subscribe => Duration::from_secs(5),
         };
-        let rtc = Rtc::builder()
+        let mut config = Rtc::builder();
+        if let Some(cert) = &self.dtls_cert {
+            config = config.set_dtls_cert(cert.clone());
+        }
+        let rtc = config
             .set_rtcp_report_interval_audio(report_every)
             .enable_bwe(bwe)
             .set_stats_interval(stats)
