@@ -77,6 +77,12 @@ impl ShardCore {
         self.peers.len()
     }
 
+    /// How many times a received packet was offered to a peer to claim (see
+    /// [`PeerTable::accept_checks`]).
+    pub fn accept_checks(&self) -> u64 {
+        self.peers.accept_checks()
+    }
+
     /// The admitted participants of `room`.
     pub fn participants(&self, room: &RoomId) -> Vec<ParticipantId> {
         self.rooms.get(room).map(Room::participant_ids).unwrap_or_default()
@@ -412,6 +418,65 @@ mod tests {
         }
         let each = started.elapsed() / n as u32;
         println!("bench_whip_offer: a DTLS certificate (what each offer drew before) costs {each:?}");
+    }
+
+    /// A shard with `n` WHIP publishers (offered, not connected).
+    fn shard_with_publishers(n: u64, now: Now) -> ShardCore {
+        let mut core = hub_core();
+        for i in 0..n {
+            let client = format!("10.1.{}.{}:6000", i / 200, 1 + i % 200).parse().expect("literal address");
+            core.offer(ident(i + 1), whip_offer(client, now), Offering::Whip { screen_mid: None }, now)
+                .expect("offer accepted");
+        }
+        core
+    }
+
+    /// Junk from strangers: RTP-, RTCP- and DTLS-looking packets, and STUN naming nobody's ufrag.
+    fn junk() -> Vec<Vec<u8>> {
+        vec![
+            vec![0x80, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xff, 0xee],
+            vec![0x81, 0xc9, 0, 7, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            vec![0x16, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 1, 2, 3],
+            crate::sfu::peer_table::tests::stun("nobodys:remote"),
+        ]
+    }
+
+    #[test]
+    fn junk_from_unknown_sources_is_dropped_without_asking_every_peer() {
+        let now = Now::read();
+        let mut core = shard_with_publishers(50, now);
+        core.drain_datagrams().count();
+        let to: SocketAddr = HUB.parse().expect("literal address");
+        let before = core.accept_checks();
+        for (i, packet) in junk().iter().cycle().take(400).enumerate() {
+            let from = SocketAddr::from(([10, 9, (i / 250) as u8, (i % 250) as u8], 4000));
+            core.receive(now, Protocol::Udp, from, to, packet);
+        }
+        core.flush_received(now);
+        let checks = core.accept_checks() - before;
+        assert_eq!(checks, 0, "400 junk packets cost {checks} peer checks among 50 peers");
+        assert_eq!(core.drain_datagrams().count(), 0, "junk is never answered");
+    }
+
+    /// Junk handled per second with 500 peers on the shard: `cargo test -p lectern-hub --lib
+    /// bench_junk -- --ignored --nocapture` (docs/performance.md).
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn bench_junk() {
+        let now = Now::read();
+        let mut core = shard_with_publishers(500, now);
+        core.drain_datagrams().count();
+        let to: SocketAddr = HUB.parse().expect("literal address");
+        let junk = junk();
+        let n = 100_000;
+        let started = std::time::Instant::now();
+        for i in 0..n {
+            let from = SocketAddr::from(([10, 9, (i / 250 % 250) as u8, (i % 250) as u8], 4000));
+            core.receive(now, Protocol::Udp, from, to, &junk[i % junk.len()]);
+        }
+        core.flush_received(now);
+        let rate = n as f64 / started.elapsed().as_secs_f64();
+        println!("bench_junk: {rate:.0} junk packets/s with {} peers", core.peer_count());
     }
 
     #[test]
