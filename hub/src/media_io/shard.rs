@@ -226,7 +226,7 @@ impl ShardIo {
             l.set_nonblocking(true)?;
             let local = l.local_addr()?;
             let l = tokio::net::TcpListener::from_std(l).context("registering ICE-TCP listener")?;
-            super::tcp::spawn_listener(l, local, tcp_tx.clone());
+            super::tcp::spawn_listener(l, local, tcp_tx.clone(), super::tcp::Limits::default());
         }
         drop(tcp_tx);
         let mut tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
