@@ -53,6 +53,8 @@ fn shard_channel() -> (ShardHandle, ShardInbox) {
 pub struct Sfu {
     shards: Vec<ShardHandle>,
     next_participant: AtomicU64,
+    /// Commands shed so far, for a warning that does not itself flood the log.
+    shed: AtomicU64,
     /// Every shard's local UDP addresses, for logs and tests.
     pub media_addrs: Vec<SocketAddr>,
 }
@@ -101,7 +103,7 @@ impl Sfu {
             shards.push(handle);
         }
         tracing::info!(shards = settings.shards, addrs = ?media_addrs, "media shards started");
-        Ok(Self { shards, next_participant: AtomicU64::new(1), media_addrs })
+        Ok(Self { shards, next_participant: AtomicU64::new(1), shed: AtomicU64::new(0), media_addrs })
     }
 
     pub fn new_participant_id(&self) -> ParticipantId {
@@ -116,7 +118,11 @@ impl Sfu {
         }
         shard.commands.try_send(cmd).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => {
-                tracing::warn!(%room, "the media shard's command queue is full: command shed");
+                // Logged at the 1st, 2nd, 4th, 8th... so a flood cannot flood the log too.
+                let shed = self.shed.fetch_add(1, Ordering::Relaxed) + 1;
+                if shed.is_power_of_two() {
+                    tracing::warn!(%room, shed, "a media shard's command queue is full: commands shed");
+                }
                 SfuError::Busy
             }
             mpsc::error::TrySendError::Closed(_) => SfuError::ShardGone,
@@ -167,7 +173,13 @@ mod tests {
     /// One shard that takes no command off its queue (stuck, or far behind a flood).
     fn stuck() -> (Sfu, ShardInbox) {
         let (handle, inbox) = shard_channel();
-        (Sfu { shards: vec![handle], next_participant: AtomicU64::new(1), media_addrs: Vec::new() }, inbox)
+        let sfu = Sfu {
+            shards: vec![handle],
+            next_participant: AtomicU64::new(1),
+            shed: AtomicU64::new(0),
+            media_addrs: Vec::new(),
+        };
+        (sfu, inbox)
     }
 
     fn room() -> RoomId {

@@ -40,12 +40,19 @@ pub struct Outlets {
     pub sessions: Option<mpsc::Sender<(RoomId, ParticipantId)>>,
 }
 
+/// Room outputs dropped so far (all outlets), for a warning that does not flood the log.
+static DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Puts `item` on an outlet; a full one drops it (see [`OUTLET_QUEUE`]).
 fn offer<T>(outlet: &Option<mpsc::Sender<T>>, item: T, what: &'static str) {
     if let Some(tx) = outlet
         && let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(item)
     {
-        tracing::warn!(outlet = what, "a room output queue is full: output dropped");
+        // Logged at the 1st, 2nd, 4th, 8th... drop.
+        let dropped = DROPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if dropped.is_power_of_two() {
+            tracing::warn!(outlet = what, dropped, "a room output queue is full: outputs dropped");
+        }
     }
 }
 
