@@ -20,6 +20,10 @@ use crate::token::TokenKey;
 /// A snapshot is a thumbnail; anything bigger is refused rather than stored.
 const MAX_SNAPSHOT_BYTES: usize = 48 * 1024;
 
+/// Messages for one box that its control channel has not written yet. The hub sends a box a few
+/// a minute (commands, the display's hands and lobby); a box this far behind is not reading.
+pub const DEVICE_BACKLOG: usize = 64;
+
 /// The boxes connected to this hub, one per room (a reconnecting box replaces its old socket), and
 /// the boxes waiting to be enrolled.
 pub struct DeviceRegistry {
@@ -45,7 +49,7 @@ pub type RevokeHook = Box<dyn Fn(&str) + Send + Sync>;
 
 #[derive(Default)]
 struct Waiting {
-    sockets: HashMap<String, (u64, mpsc::UnboundedSender<HubMsg>)>,
+    sockets: HashMap<String, (u64, mpsc::Sender<HubMsg>)>,
     /// Claimed while the box was offline: handed over when it asks again (until the code would
     /// have expired).
     undelivered: HashMap<String, (HubMsg, u64)>,
@@ -54,7 +58,7 @@ struct Waiting {
 struct Connected {
     conn: u64,
     jti: String,
-    tx: mpsc::UnboundedSender<HubMsg>,
+    tx: mpsc::Sender<HubMsg>,
     view: DeviceView,
     /// The camera's last snapshot, JPEG (kept out of `view`, which is cloned for every listing).
     snapshot: Option<Arc<[u8]>>,
@@ -113,7 +117,7 @@ impl DeviceRegistry {
     }
 
     /// A box's control channel opened: it replaces any older one of the same room.
-    pub fn register(&self, view: DeviceView, jti: String, tx: mpsc::UnboundedSender<HubMsg>) -> u64 {
+    pub fn register(&self, view: DeviceView, jti: String, tx: mpsc::Sender<HubMsg>) -> u64 {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         // The old socket's sender is dropped here, which ends that session.
         self.lock().insert(view.room.clone(), Connected { conn, jti, tx, view, snapshot: None });
@@ -163,9 +167,20 @@ impl DeviceRegistry {
         }
     }
 
-    /// Sends a command to the room's box; false if none is connected.
+    /// Sends a command to the room's box; false if none is connected. A box [`DEVICE_BACKLOG`]
+    /// messages behind is dropped: its socket task ends, the box reconnects.
     pub fn send(&self, room: &RoomId, msg: HubMsg) -> bool {
-        self.lock().get(room).is_some_and(|c| c.tx.send(msg).is_ok())
+        let mut boxes = self.lock();
+        let Some(c) = boxes.get(room) else { return false };
+        match c.tx.try_send(msg) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(%room, "a classroom box is {DEVICE_BACKLOG} messages behind: closing its channel");
+                boxes.remove(room);
+                false
+            }
+        }
     }
 
     pub fn view(&self, room: &RoomId) -> Option<DeviceView> {
@@ -207,7 +222,7 @@ impl DeviceRegistry {
     }
 
     /// Box `key` waits on `tx` for its claim; returns the connection's number.
-    pub fn wait_for_claim(&self, key: &str, tx: mpsc::UnboundedSender<HubMsg>) -> u64 {
+    pub fn wait_for_claim(&self, key: &str, tx: mpsc::Sender<HubMsg>) -> u64 {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         self.waiting().sockets.insert(key.to_owned(), (conn, tx));
         conn
@@ -286,7 +301,7 @@ impl lectern_admin::Fleet for DeviceRegistry {
 
     fn deliver(&self, box_key: &str, msg: HubMsg) {
         let mut waiting = self.waiting();
-        let sent = waiting.sockets.remove(box_key).is_some_and(|(_, tx)| tx.send(msg.clone()).is_ok());
+        let sent = waiting.sockets.remove(box_key).is_some_and(|(_, tx)| tx.try_send(msg.clone()).is_ok());
         if !sent {
             waiting.undelivered.insert(box_key.to_owned(), (msg, unix_secs() + enroll::CODE_TTL_SECS));
         }
@@ -332,9 +347,9 @@ mod tests {
     #[test]
     fn a_reconnecting_box_replaces_its_old_socket_and_the_old_one_changes_nothing() {
         let reg = DeviceRegistry::new(TokenKey::new(b"k".to_vec()));
-        let (old_tx, mut old_rx) = mpsc::unbounded_channel();
+        let (old_tx, mut old_rx) = mpsc::channel(DEVICE_BACKLOG);
         let old = reg.register(view("r"), "j1".into(), old_tx);
-        let (new_tx, mut new_rx) = mpsc::unbounded_channel();
+        let (new_tx, mut new_rx) = mpsc::channel(DEVICE_BACKLOG);
         let new = reg.register(view("r"), "j2".into(), new_tx);
         assert!(old_rx.try_recv().is_err() && old_rx.is_closed(), "the old session's channel closed");
         reg.update(&room("r"), old, |v| v.name = "stale".into());
@@ -348,6 +363,25 @@ mod tests {
     }
 
     #[test]
+    fn a_box_that_stops_reading_is_dropped_once_its_backlog_is_full_and_another_room_is_untouched() {
+        let reg = DeviceRegistry::new(TokenKey::new(b"k".to_vec()));
+        let (tx, mut stalled) = mpsc::channel(DEVICE_BACKLOG);
+        reg.register(view("r"), "j1".into(), tx);
+        let (tx, mut other) = mpsc::channel(DEVICE_BACKLOG);
+        reg.register(view("o"), "j2".into(), tx);
+        let hands = || HubMsg::Hands { names: vec!["a".into()] };
+        let accepted = (0..10 * DEVICE_BACKLOG).filter(|_| reg.send(&room("r"), hands())).count();
+        assert_eq!(accepted, DEVICE_BACKLOG, "nothing is queued past the backlog");
+        assert!(reg.view(&room("r")).is_none(), "the box is no longer connected");
+        while stalled.try_recv().is_ok() {}
+        assert!(stalled.is_closed(), "its socket task sees its channel closed and ends");
+        for _ in 0..3 * DEVICE_BACKLOG {
+            assert!(reg.send(&room("o"), hands()), "a box that reads keeps its channel");
+            assert!(other.try_recv().is_ok());
+        }
+    }
+
+    #[test]
     fn revoking_closes_the_box_channel_and_runs_the_hook() {
         let reg = DeviceRegistry::new(TokenKey::new(b"k".to_vec()));
         let calls = Arc::new(AtomicUsize::new(0));
@@ -356,9 +390,9 @@ mod tests {
             assert_eq!(jti, "j1");
             seen.fetch_add(1, Ordering::Relaxed);
         }));
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(DEVICE_BACKLOG);
         reg.register(view("r"), "j1".into(), tx);
-        reg.register(view("other"), "j2".into(), mpsc::unbounded_channel().0);
+        reg.register(view("other"), "j2".into(), mpsc::channel(DEVICE_BACKLOG).0);
         reg.revoke("j1");
         assert!(rx.is_closed());
         assert_eq!(reg.devices().iter().map(|v| v.room.to_string()).collect::<Vec<_>>(), vec!["other"]);
@@ -381,7 +415,7 @@ mod tests {
     #[test]
     fn a_report_updates_what_the_fleet_view_shows_and_only_for_the_current_connection() {
         let reg = DeviceRegistry::new(TokenKey::new(b"k".to_vec()));
-        let conn = reg.register(view("r"), "j".into(), mpsc::unbounded_channel().0);
+        let conn = reg.register(view("r"), "j".into(), mpsc::channel(DEVICE_BACKLOG).0);
         let hello = DeviceMsg::Hello { version: "v".repeat(100), inventory: None };
         reg.report(&room("r"), conn + 1, hello.clone());
         assert_eq!(reg.view(&room("r")).and_then(|v| v.version), None, "another connection's report");
@@ -400,7 +434,7 @@ mod tests {
         reg.deliver("key", enrolled);
         assert!(reg.take_undelivered("key", unix_secs()).is_some());
         assert!(reg.take_undelivered("key", unix_secs()).is_none(), "handed over once");
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = mpsc::channel(DEVICE_BACKLOG);
         let conn = reg.wait_for_claim("key", tx);
         reg.deliver("key", HubMsg::Hands { names: vec![] });
         assert!(rx.try_recv().is_ok(), "a waiting box gets it at once");

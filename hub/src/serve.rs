@@ -42,8 +42,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if closed > 0 {
         tracing::info!(closed, "closed sessions left open by the previous run");
     }
-    let (devices_tx, devices_rx) = mpsc::unbounded_channel();
-    let (sessions_tx, sessions_rx) = mpsc::unbounded_channel();
+    let (devices_tx, devices_rx) = mpsc::channel(crate::media_io::shard::OUTLET_QUEUE);
+    let (sessions_tx, sessions_rx) = mpsc::channel(crate::media_io::shard::OUTLET_QUEUE);
     let outlets =
         Outlets { store: Some(store.clone().spawn_writer()), devices: Some(devices_tx), sessions: Some(sessions_tx) };
     let sfu = Sfu::start(&settings.media, outlets)?;
@@ -245,8 +245,8 @@ fn start_tls(tls: &crate::config::TlsSettings) -> anyhow::Result<Arc<Certs>> {
 /// out, removed, lesson ended) loses its WHIP/WHEP resource.
 fn wire_room_outlets(
     state: &Arc<AppState>,
-    mut devices: mpsc::UnboundedReceiver<(RoomId, HubMsg)>,
-    mut sessions: mpsc::UnboundedReceiver<(RoomId, ParticipantId)>,
+    mut devices: mpsc::Receiver<(RoomId, HubMsg)>,
+    mut sessions: mpsc::Receiver<(RoomId, ParticipantId)>,
 ) {
     let registry = state.devices.clone();
     tokio::spawn(async move {

@@ -330,8 +330,10 @@ impl Store {
 
     /// Spawns the writer task; events are applied in order. A failed write is logged, not fatal:
     /// losing an attendance row must never take a lesson down.
-    pub fn spawn_writer(self) -> mpsc::UnboundedSender<StoreEvent> {
-        let (tx, mut rx) = mpsc::unbounded_channel::<StoreEvent>();
+    /// The queue is bounded ([`crate::media_io::shard::OUTLET_QUEUE`]): the shards drop events
+    /// rather than grow it while the database is stuck.
+    pub fn spawn_writer(self) -> mpsc::Sender<StoreEvent> {
+        let (tx, mut rx) = mpsc::channel::<StoreEvent>(crate::media_io::shard::OUTLET_QUEUE);
         tokio::spawn(async move {
             let mut rows: HashMap<ParticipantId, i64> = HashMap::new();
             while let Some(ev) = rx.recv().await {
@@ -390,8 +392,8 @@ mod tests {
             transport: Transport::Browser,
             at: 100,
         };
-        tx.send(joined).unwrap();
-        tx.send(StoreEvent::Left { participant: ParticipantId(1), at: 160 }).unwrap();
+        tx.send(joined).await.unwrap();
+        tx.send(StoreEvent::Left { participant: ParticipantId(1), at: 160 }).await.unwrap();
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             let rows = store.sessions(&room).await.unwrap();

@@ -29,7 +29,7 @@ fn ufrag(sdp: &str) -> String {
 
 struct Browser {
     pid: ParticipantId,
-    events: mpsc::UnboundedReceiver<ServerMsg>,
+    events: mpsc::Receiver<ServerMsg>,
     sub: Option<usize>,
     /// The ice-ufrag of every subscribe offer answered, in order.
     offer_ufrags: Vec<String>,
@@ -37,7 +37,7 @@ struct Browser {
 }
 
 fn join(net: &mut Net, id: u64) -> Browser {
-    let (tx, events) = mpsc::unbounded_channel();
+    let (tx, events) = mpsc::channel(lectern_hub::sfu::command::SIGNAL_BACKLOG);
     let (reply, mut rx) = oneshot::channel();
     let ident = ident("r", id, Role::Student, Transport::Browser);
     let cmd = Command::Join { ident, events: tx, socket: test_socket(), reply };

@@ -21,8 +21,8 @@ fn room() -> RoomId {
     RoomId::parse("r").unwrap()
 }
 
-fn join(net: &mut Net, id: u64, role: Role, guest: bool) -> mpsc::UnboundedReceiver<ServerMsg> {
-    let (tx, rx) = mpsc::unbounded_channel();
+fn join(net: &mut Net, id: u64, role: Role, guest: bool) -> mpsc::Receiver<ServerMsg> {
+    let (tx, rx) = mpsc::channel(lectern_hub::sfu::command::SIGNAL_BACKLOG);
     let (reply, mut r) = oneshot::channel();
     let mut who = ident("r", id, role, Transport::Browser);
     who.guest = guest;
@@ -39,7 +39,7 @@ fn command(net: &mut Net, id: u64, command: ClassroomCommand) -> Result<(), SfuE
     r.try_recv().unwrap()
 }
 
-fn drain(rx: &mut mpsc::UnboundedReceiver<ServerMsg>) -> Vec<ServerMsg> {
+fn drain(rx: &mut mpsc::Receiver<ServerMsg>) -> Vec<ServerMsg> {
     std::iter::from_fn(|| rx.try_recv().ok()).collect()
 }
 
@@ -148,7 +148,7 @@ fn a_removed_student_is_refused_when_rejoining_with_the_same_identity() {
     assert!(student.try_recv().is_err() && student.is_closed(), "the hub let go of the removed student's socket");
 
     // Same token (same subject), new connection.
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::channel(lectern_hub::sfu::command::SIGNAL_BACKLOG);
     let (reply, mut r) = oneshot::channel();
     let mut again = ident("r", 3, Role::Student, Transport::Browser);
     again.subject = "subject-2".into();
@@ -162,8 +162,8 @@ fn a_removed_student_is_refused_when_rejoining_with_the_same_identity() {
 }
 
 /// A guest joining with `passcode`, as `/rtc` would hand it over from the `join` message.
-fn join_guest(net: &mut Net, id: u64, passcode: Option<&str>) -> mpsc::UnboundedReceiver<ServerMsg> {
-    let (tx, rx) = mpsc::unbounded_channel();
+fn join_guest(net: &mut Net, id: u64, passcode: Option<&str>) -> mpsc::Receiver<ServerMsg> {
+    let (tx, rx) = mpsc::channel(lectern_hub::sfu::command::SIGNAL_BACKLOG);
     let (reply, mut r) = oneshot::channel();
     let mut who = ident("r", id, Role::Student, Transport::Browser);
     who.guest = true;

@@ -22,8 +22,8 @@ fn room() -> RoomId {
     RoomId::parse("r").unwrap()
 }
 
-fn join_as(net: &mut Net, who: Ident) -> mpsc::UnboundedReceiver<ServerMsg> {
-    let (tx, rx) = mpsc::unbounded_channel();
+fn join_as(net: &mut Net, who: Ident) -> mpsc::Receiver<ServerMsg> {
+    let (tx, rx) = mpsc::channel(lectern_hub::sfu::command::SIGNAL_BACKLOG);
     let (reply, mut r) = oneshot::channel();
     let socket = lectern_hub::sfu::Socket { id: who.participant.0, resume_key: "k".into() };
     net.hub.handle_command(Command::Join { ident: who, events: tx, socket, reply }, net.now);
@@ -31,7 +31,7 @@ fn join_as(net: &mut Net, who: Ident) -> mpsc::UnboundedReceiver<ServerMsg> {
     rx
 }
 
-fn join(net: &mut Net, id: u64, role: Role) -> mpsc::UnboundedReceiver<ServerMsg> {
+fn join(net: &mut Net, id: u64, role: Role) -> mpsc::Receiver<ServerMsg> {
     join_as(net, ident("r", id, role, Transport::Browser))
 }
 
@@ -42,7 +42,7 @@ fn command(net: &mut Net, id: u64, command: ClassroomCommand) -> Result<(), SfuE
     r.try_recv().unwrap()
 }
 
-fn drain(rx: &mut mpsc::UnboundedReceiver<ServerMsg>) -> Vec<ServerMsg> {
+fn drain(rx: &mut mpsc::Receiver<ServerMsg>) -> Vec<ServerMsg> {
     std::iter::from_fn(|| rx.try_recv().ok()).collect()
 }
 

@@ -46,7 +46,7 @@ async fn hub() -> Hub {
         ice_servers: Vec::new(),
         turn: Vec::new(),
     };
-    let (sessions_tx, mut sessions) = tokio::sync::mpsc::unbounded_channel();
+    let (sessions_tx, mut sessions) = tokio::sync::mpsc::channel(lectern_hub::media_io::shard::OUTLET_QUEUE);
     let sfu = Sfu::start(&media, Outlets { sessions: Some(sessions_tx), ..Outlets::default() }).expect("media shards");
     let key = TokenKey::new(SECRET.as_bytes().to_vec());
     let state = AppState::new(key, sfu, store, Default::default(), Edge::default());

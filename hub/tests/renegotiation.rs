@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 struct Browser {
     pid: ParticipantId,
-    events: mpsc::UnboundedReceiver<ServerMsg>,
+    events: mpsc::Receiver<ServerMsg>,
     /// Index of its subscribe connection in `net.clients`, once the hub offered one.
     sub: Option<usize>,
     offers: usize,
@@ -32,7 +32,7 @@ struct Browser {
 }
 
 fn join(net: &mut Net, id: u64, role: Role) -> Browser {
-    let (tx, events) = mpsc::unbounded_channel();
+    let (tx, events) = mpsc::channel(lectern_hub::sfu::command::SIGNAL_BACKLOG);
     let (reply, mut rx) = oneshot::channel();
     let ident = ident("r", id, role, Transport::Browser);
     let cmd = Command::Join { ident, events: tx, socket: test_socket(), reply };

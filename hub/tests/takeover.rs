@@ -43,7 +43,7 @@ fn media_mids(net: &Net, idx: usize) -> Vec<str0m::media::Mid> {
 }
 
 /// A box publishing audio and a WHEP viewer of it, both connected and the audio flowing.
-fn room_with_box() -> (Net, tokio::sync::mpsc::UnboundedReceiver<StoreEvent>, usize, usize) {
+fn room_with_box() -> (Net, tokio::sync::mpsc::Receiver<StoreEvent>, usize, usize) {
     let (mut net, store) = Net::with_store();
     let old = net.connect(MediaKind::Audio, Direction::SendOnly, ident("r", BOX, Role::Device, Transport::Whip));
     let viewer = net.connect(MediaKind::Audio, Direction::RecvOnly, ident("r", 2, Role::Viewer, Transport::Whep));
@@ -56,7 +56,7 @@ fn room_with_box() -> (Net, tokio::sync::mpsc::UnboundedReceiver<StoreEvent>, us
     (net, store, old, viewer)
 }
 
-fn left(store: &mut tokio::sync::mpsc::UnboundedReceiver<StoreEvent>) -> Vec<ParticipantId> {
+fn left(store: &mut tokio::sync::mpsc::Receiver<StoreEvent>) -> Vec<ParticipantId> {
     let mut out = Vec::new();
     while let Ok(ev) = store.try_recv() {
         if let StoreEvent::Left { participant, .. } = ev {

@@ -26,7 +26,7 @@ use super::auth::{TEACHERS, authorize, display_name, parse_room, verify_bearer};
 use super::error::HttpError;
 use super::{AppState, segment};
 use crate::classroom::{Rate, RateLimiter};
-use crate::device_registry::DeviceView;
+use crate::device_registry::{DEVICE_BACKLOG, DeviceView};
 use crate::enroll;
 
 /// Messages from a box are small (an inventory of a few devices at most); anything bigger is not one of ours.
@@ -35,6 +35,10 @@ const MAX_DEVICE_MESSAGE: usize = 64 * 1024;
 const ENROLL_HELLO_WITHIN: Duration = Duration::from_secs(10);
 /// Enrolled devices' credentials have this subject prefix (see `lectern_admin::devices`).
 const ENROLLED_PREFIX: &str = "box-";
+
+/// A box that takes longer than this to take one message is not reading: its channel is closed
+/// (and so is one [`crate::device_registry::DEVICE_BACKLOG`] messages behind).
+const SEND_TIMEOUT: Duration = super::rtc::SEND_TIMEOUT;
 
 /// How often a live box is asked for a picture of its camera.
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
@@ -71,7 +75,7 @@ pub async fn upgrade(
 
 async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
     let room = claims.room.clone();
-    let (tx, mut commands) = mpsc::unbounded_channel();
+    let (tx, mut commands) = mpsc::channel(DEVICE_BACKLOG);
     let now = unix_secs();
     let device_id = claims.sub.starts_with(ENROLLED_PREFIX).then(|| claims.sub.clone());
     let view = DeviceView {
@@ -148,7 +152,8 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
                 }
             }
             cmd = commands.recv() => {
-                // None: a newer connection of the same box replaced this one.
+                // None: a newer connection of the same box replaced this one, or this one fell
+                // too far behind.
                 let Some(cmd) = cmd else { break };
                 if !reply(&mut ws, cmd).await { break }
             }
@@ -226,7 +231,8 @@ async fn enrollment(mut ws: WebSocket, st: Arc<AppState>, ip: IpAddr) {
         }
     };
     tracing::info!(%ip, hostname = %pending.hostname, "a classroom box is waiting to be enrolled");
-    let (tx, mut commands) = mpsc::unbounded_channel();
+    // One message ever comes this way (`enrolled`).
+    let (tx, mut commands) = mpsc::channel(1);
     let conn = st.devices.wait_for_claim(&key, tx);
     let code = HubMsg::ClaimCode { code: enroll::display(&pending.code), expires_at: pending.expires_at };
     if reply(&mut ws, code).await {
@@ -248,10 +254,17 @@ async fn enrollment(mut ws: WebSocket, st: Arc<AppState>, ip: IpAddr) {
     st.devices.stop_waiting(&key, conn, unix_secs());
 }
 
+/// Sends one message within [`SEND_TIMEOUT`]; false if the socket failed or stalled.
 async fn reply(ws: &mut WebSocket, msg: HubMsg) -> bool {
     // HubMsg is plain data; serializing it cannot fail.
     let text = serde_json::to_string(&msg).expect("hub messages serialize");
-    ws.send(Message::Text(text.into())).await.is_ok()
+    match tokio::time::timeout(SEND_TIMEOUT, ws.send(Message::Text(text.into()))).await {
+        Ok(sent) => sent.is_ok(),
+        Err(_) => {
+            tracing::warn!("a classroom box's control channel took no message for {SEND_TIMEOUT:?}: closing it");
+            false
+        }
+    }
 }
 
 /// The last word of `POST /api/rooms/{room}/live` and `/end`.

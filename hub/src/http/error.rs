@@ -19,7 +19,7 @@ impl From<SfuError> for HttpError {
             SfuError::BadOffer(_) | SfuError::BadAnswer(_) => HttpError::invalid(e.to_string()),
             SfuError::UnknownParticipant => HttpError::not_found(e.to_string()),
             SfuError::Conflict(_) | SfuError::Classroom(_) => HttpError::conflict(e.to_string()),
-            SfuError::ShardGone => HttpError::Unavailable(e.to_string()),
+            SfuError::ShardGone | SfuError::Busy => HttpError::Unavailable(e.to_string()),
             SfuError::Denied(_) => HttpError::forbidden(e.to_string()),
         }
     }

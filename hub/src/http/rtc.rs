@@ -23,6 +23,7 @@ use super::auth::display_name;
 use super::inbound::Inbound;
 use super::pace::{Kind, Pace, Verdict};
 use crate::classroom::ip_key;
+use crate::sfu::command::SIGNAL_BACKLOG;
 use crate::sfu::{Command, Ident, SfuError, Socket};
 use crate::store::Transport;
 use crate::token::random_id;
@@ -33,6 +34,11 @@ const JOIN_DEADLINE: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(20);
 /// Read and write buffer of each signalling socket; longer messages still pass, in several reads.
 const SOCKET_BUFFER_BYTES: usize = 4096;
+/// A socket that takes longer than this to take one message (its reader stalled, or its link far
+/// too slow for the room) is closed; so is one [`SIGNAL_BACKLOG`] messages behind (see there).
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// The closing frame is a courtesy: a peer that does not take it within this is just dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub async fn upgrade(
     State(st): State<Arc<AppState>>,
@@ -76,7 +82,23 @@ fn error(code: ErrorCode, message: impl Into<String>, fatal: bool) -> ServerMsg 
 async fn send(ws: &mut WebSocket, msg: &ServerMsg) -> bool {
     // ServerMsg is plain data; serializing it cannot fail.
     let text = serde_json::to_string(msg).expect("server messages serialize");
-    ws.send(Message::Text(text.into())).await.is_ok()
+    send_frame(ws, Message::Text(text.into())).await
+}
+
+/// Sends one frame within [`SEND_TIMEOUT`]; false if the socket failed or stalled.
+async fn send_frame(ws: &mut WebSocket, frame: Message) -> bool {
+    match tokio::time::timeout(SEND_TIMEOUT, ws.send(frame)).await {
+        Ok(sent) => sent.is_ok(),
+        Err(_) => {
+            tracing::warn!("a signalling socket took no message for {SEND_TIMEOUT:?}: closing it");
+            false
+        }
+    }
+}
+
+/// Says goodbye, without waiting on a peer that does not read.
+async fn close(ws: &mut WebSocket) {
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.send(Message::Close(None))).await;
 }
 
 async fn session(mut ws: WebSocket, st: Arc<AppState>, marks: Vec<String>) {
@@ -84,11 +106,11 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, marks: Vec<String>) {
         Ok(c) => c,
         Err(msg) => {
             let _ = send(&mut ws, &msg).await;
-            let _ = ws.send(Message::Close(None)).await;
+            close(&mut ws).await;
             return;
         }
     };
-    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (events_tx, mut events) = mpsc::channel(SIGNAL_BACKLOG);
     let room = claims.room.clone();
     let mut join = join;
     // Back on a new socket with its key: the same participant, if the room still has it.
@@ -145,11 +167,11 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, marks: Vec<String>) {
                 let fatal = matches!(ev, ServerMsg::Error { fatal: true, .. });
                 if !send(&mut ws, &ev).await || fatal { break }
             }
-            _ = ping.tick() => if ws.send(Message::Ping(Default::default())).await.is_err() { break },
+            _ = ping.tick() => if !send_frame(&mut ws, Message::Ping(Default::default())).await { break },
         }
     }
     let _ = st.sfu.send(&room, Command::SocketClosed { room: room.clone(), participant: pid, socket });
-    let _ = ws.send(Message::Close(None)).await;
+    close(&mut ws).await;
 }
 
 /// What `join` adds to the token: a guest's chosen name and the room passcode they typed, and who
@@ -337,6 +359,8 @@ fn sfu_error(e: SfuError) -> ServerMsg {
         SfuError::Classroom(c) => (c.code(), false),
         SfuError::Denied(_) => (ErrorCode::Forbidden, true),
         SfuError::ShardGone => (ErrorCode::Internal, true),
+        // Shed under load: this command did nothing, the next may pass.
+        SfuError::Busy => (ErrorCode::Internal, false),
     };
     error(code, e.to_string(), fatal)
 }

@@ -22,9 +22,39 @@ pub use shard::Outlets;
 use crate::config::MediaSettings;
 use crate::sfu::{Command, SfuError};
 
+/// Commands waiting for one shard. A shard answers a command in microseconds, so a full queue
+/// means a flood (many connections at once) or a stuck shard: further commands are shed with
+/// [`SfuError::Busy`] at once rather than queued without bound or waited for, so no caller stalls
+/// and the hub's memory stays bounded.
+pub const COMMAND_QUEUE: usize = 4096;
+
+/// The way into one shard.
+struct ShardHandle {
+    /// Requests, bounded by [`COMMAND_QUEUE`].
+    commands: mpsc::Sender<Command>,
+    /// Ends of sessions (`SocketClosed`, `Leave`): never shed, or the participant would stay
+    /// forever. Unbounded, but each socket or WHIP/WHEP session sends its end once, so this holds
+    /// at most one command per connection the hub accepted (itself capped).
+    ends: mpsc::UnboundedSender<Command>,
+}
+
+/// The receiving side of a [`ShardHandle`], owned by the shard's thread.
+pub struct ShardInbox {
+    pub commands: mpsc::Receiver<Command>,
+    pub ends: mpsc::UnboundedReceiver<Command>,
+}
+
+fn shard_channel() -> (ShardHandle, ShardInbox) {
+    let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+    let (ends, ends_rx) = mpsc::unbounded_channel();
+    (ShardHandle { commands, ends }, ShardInbox { commands: commands_rx, ends: ends_rx })
+}
+
 pub struct Sfu {
-    shards: Vec<mpsc::UnboundedSender<Command>>,
+    shards: Vec<ShardHandle>,
     next_participant: AtomicU64,
+    /// Commands shed so far, for a warning that does not itself flood the log.
+    shed: AtomicU64,
     /// Every shard's local UDP addresses, for logs and tests.
     pub media_addrs: Vec<SocketAddr>,
 }
@@ -67,28 +97,43 @@ impl Sfu {
                     listeners.push(l);
                 }
             }
-            let (tx, rx) = mpsc::unbounded_channel();
+            let (handle, inbox) = shard_channel();
             let shard = shard::Shard::new(crate::sfu::core::ShardCore::new(candidates), outlets.clone());
-            shard::ShardIo { index, sockets, listeners, shard, commands: rx }.spawn()?;
-            shards.push(tx);
+            shard::ShardIo { index, sockets, listeners, shard, inbox }.spawn()?;
+            shards.push(handle);
         }
         tracing::info!(shards = settings.shards, addrs = ?media_addrs, "media shards started");
-        Ok(Self { shards, next_participant: AtomicU64::new(1), media_addrs })
+        Ok(Self { shards, next_participant: AtomicU64::new(1), shed: AtomicU64::new(0), media_addrs })
     }
 
     pub fn new_participant_id(&self) -> ParticipantId {
         ParticipantId(self.next_participant.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Sends a fire-and-forget command to the room's shard.
+    /// Sends a fire-and-forget command to the room's shard; [`SfuError::Busy`] if its queue is full.
     pub fn send(&self, room: &RoomId, cmd: Command) -> Result<(), SfuError> {
-        self.shard(room).send(cmd).map_err(|_| SfuError::ShardGone)
+        let shard = self.shard(room);
+        if matches!(cmd, Command::SocketClosed { .. } | Command::Leave { .. }) {
+            return shard.ends.send(cmd).map_err(|_| SfuError::ShardGone);
+        }
+        shard.commands.try_send(cmd).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                // Logged at the 1st, 2nd, 4th, 8th... so a flood cannot flood the log too.
+                let shed = self.shed.fetch_add(1, Ordering::Relaxed) + 1;
+                if shed.is_power_of_two() {
+                    tracing::warn!(%room, shed, "a media shard's command queue is full: commands shed");
+                }
+                SfuError::Busy
+            }
+            mpsc::error::TrySendError::Closed(_) => SfuError::ShardGone,
+        })
     }
 
-    /// Sends a fire-and-forget command to every shard (one made by `make` each).
+    /// Sends a fire-and-forget command to every shard (one made by `make` each): a revocation, which
+    /// must not be shed, so it goes the way ends of sessions go (rare, admin-made).
     pub fn send_all(&self, make: impl Fn() -> Command) {
         for shard in &self.shards {
-            let _ = shard.send(make());
+            let _ = shard.ends.send(make());
         }
     }
 
@@ -103,7 +148,7 @@ impl Sfu {
         rx.await.map_err(|_| SfuError::ShardGone)?
     }
 
-    fn shard(&self, room: &RoomId) -> &mpsc::UnboundedSender<Command> {
+    fn shard(&self, room: &RoomId) -> &ShardHandle {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         room.hash(&mut h);
         &self.shards[(h.finish() % self.shards.len() as u64) as usize]
@@ -124,4 +169,56 @@ fn local_ips(bind: IpAddr) -> Vec<IpAddr> {
         ips.push(IpAddr::from([127, 0, 0, 1]));
     }
     ips
+}
+
+#[cfg(test)]
+mod tests {
+    use lectern_proto::signal::MediaKind;
+
+    use super::*;
+    use crate::sfu::Socket;
+
+    /// One shard that takes no command off its queue (stuck, or far behind a flood).
+    fn stuck() -> (Sfu, ShardInbox) {
+        let (handle, inbox) = shard_channel();
+        let sfu = Sfu {
+            shards: vec![handle],
+            next_participant: AtomicU64::new(1),
+            shed: AtomicU64::new(0),
+            media_addrs: Vec::new(),
+        };
+        (sfu, inbox)
+    }
+
+    fn room() -> RoomId {
+        RoomId::parse("r").expect("valid room name")
+    }
+
+    #[test]
+    fn a_full_command_queue_sheds_at_once_but_never_loses_the_end_of_a_session() {
+        let (sfu, mut inbox) = stuck();
+        let mute = |i: u64| Command::SetMuted {
+            room: room(),
+            participant: ParticipantId(i),
+            kind: MediaKind::Audio,
+            muted: i.is_multiple_of(2),
+        };
+        let started = std::time::Instant::now();
+        let results: Vec<_> = (0..COMMAND_QUEUE as u64 + 500).map(|i| sfu.send(&room(), mute(i))).collect();
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "sending never waits for the shard");
+        assert!(results[..COMMAND_QUEUE].iter().all(Result::is_ok));
+        assert!(results[COMMAND_QUEUE..].iter().all(|r| *r == Err(SfuError::Busy)), "past the bound: shed");
+        // A call is shed too, answered at once instead of waiting behind the flood.
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let stats = rt.block_on(sfu.call(&room(), |reply| Command::Stats { room: room(), reply }));
+        assert_eq!(stats.err(), Some(SfuError::Busy));
+        // The end of a socket still gets through: the participant is not left behind.
+        let socket = Socket { id: 7, resume_key: "k".into() };
+        let closed = Command::SocketClosed { room: room(), participant: ParticipantId(7), socket };
+        assert_eq!(sfu.send(&room(), closed), Ok(()));
+        assert!(matches!(inbox.ends.try_recv(), Ok(Command::SocketClosed { participant: ParticipantId(7), .. })));
+        // Once the shard catches up, commands are taken again.
+        while inbox.commands.try_recv().is_ok() {}
+        assert_eq!(sfu.send(&room(), mute(1)), Ok(()));
+    }
 }

@@ -11,28 +11,49 @@ use std::task::{Context, Poll};
 
 use anyhow::Context as _;
 use lectern_proto::device::HubMsg;
-use lectern_proto::signal::ServerMsg;
 use lectern_proto::{ParticipantId, RoomId};
 use str0m::net::Protocol;
 use tokio::sync::mpsc;
 
 use super::tcp::NetEvent;
 use super::udp::{MediaSocket, RECV_BATCH, gso_runs};
-use crate::sfu::command::{Command, Reply, Socket};
+use crate::sfu::command::{Command, Reply, Signals, Socket};
 use crate::sfu::core::{Offering, ShardCore};
 use crate::sfu::peer::Datagram;
 use crate::sfu::room::RoomOutput;
 use crate::store::StoreEvent;
 use crate::time::Now;
 
-/// Where rooms' outputs go beyond browsers; `None` drops them (tests, tools).
+/// Room outputs waiting for each outlet's task. Those tasks only write a row or move a message
+/// on, so the bound is reached only when one is stuck (a locked database): then outputs are
+/// dropped with a warning, since the shard thread must never block and memory must not grow.
+pub const OUTLET_QUEUE: usize = 16 * 1024;
+
+/// Where rooms' outputs go beyond browsers; `None` drops them (tests, tools). Each channel is
+/// bounded by [`OUTLET_QUEUE`].
 #[derive(Clone, Default)]
 pub struct Outlets {
-    pub store: Option<mpsc::UnboundedSender<StoreEvent>>,
+    pub store: Option<mpsc::Sender<StoreEvent>>,
     /// Messages for classroom boxes on their control channel (e.g. the hand queue for the display).
-    pub devices: Option<mpsc::UnboundedSender<(RoomId, HubMsg)>>,
+    pub devices: Option<mpsc::Sender<(RoomId, HubMsg)>>,
     /// Sessions that ended, so the HTTP side lets go of their WHIP/WHEP resources.
-    pub sessions: Option<mpsc::UnboundedSender<(RoomId, ParticipantId)>>,
+    pub sessions: Option<mpsc::Sender<(RoomId, ParticipantId)>>,
+}
+
+/// Room outputs dropped so far (all outlets), for a warning that does not flood the log.
+static DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Puts `item` on an outlet; a full one drops it (see [`OUTLET_QUEUE`]).
+fn offer<T>(outlet: &Option<mpsc::Sender<T>>, item: T, what: &'static str) {
+    if let Some(tx) = outlet
+        && let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(item)
+    {
+        // Logged at the 1st, 2nd, 4th, 8th... drop.
+        let dropped = DROPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if dropped.is_power_of_two() {
+            tracing::warn!(outlet = what, dropped, "a room output queue is full: outputs dropped");
+        }
+    }
 }
 
 /// The core and the synchronous half of its shell: commands in, with their replies; room outputs
@@ -40,7 +61,7 @@ pub struct Outlets {
 pub struct Shard {
     core: ShardCore,
     /// Each browser's signaling channel; dropping it tells the socket task the room let go.
-    signals: HashMap<ParticipantId, mpsc::UnboundedSender<ServerMsg>>,
+    signals: HashMap<ParticipantId, Signals>,
     /// Each browser's current socket: only it may end the participant, and only its key lets a
     /// new socket take the participant over.
     sockets: HashMap<ParticipantId, Socket>,
@@ -138,27 +159,22 @@ impl Shard {
         for output in self.core.drain_outputs() {
             match output {
                 RoomOutput::Signal(to, msg) => {
-                    // A closed channel means the socket task is already gone.
-                    if let Some(tx) = self.signals.get(&to) {
-                        let _ = tx.send(msg);
+                    // A closed channel means the socket task is already gone. A full one means
+                    // its socket stopped reading: the channel is dropped, so the socket task
+                    // ends (and with it the participant) instead of the backlog growing.
+                    if let Some(tx) = self.signals.get(&to)
+                        && let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(msg)
+                    {
+                        tracing::warn!(participant = %to, "a browser's socket is {} messages behind: closing it", crate::sfu::command::SIGNAL_BACKLOG);
+                        self.signals.remove(&to);
                     }
                 }
-                RoomOutput::Store(ev) => {
-                    if let Some(store) = &self.outlets.store {
-                        let _ = store.send(ev);
-                    }
-                }
-                RoomOutput::Device(room, msg) => {
-                    if let Some(devices) = &self.outlets.devices {
-                        let _ = devices.send((room, msg));
-                    }
-                }
+                RoomOutput::Store(ev) => offer(&self.outlets.store, ev, "store"),
+                RoomOutput::Device(room, msg) => offer(&self.outlets.devices, (room, msg), "devices"),
                 RoomOutput::SessionEnded(room, participant) => {
                     self.signals.remove(&participant);
                     self.sockets.remove(&participant);
-                    if let Some(sessions) = &self.outlets.sessions {
-                        let _ = sessions.send((room, participant));
-                    }
+                    offer(&self.outlets.sessions, (room, participant), "sessions");
                 }
             }
         }
@@ -182,7 +198,7 @@ pub struct ShardIo {
     /// ICE-TCP listeners, passive host candidates.
     pub listeners: Vec<std::net::TcpListener>,
     pub shard: Shard,
-    pub commands: mpsc::UnboundedReceiver<Command>,
+    pub inbox: super::ShardInbox,
 }
 
 impl ShardIo {
@@ -218,7 +234,7 @@ impl ShardIo {
             l.set_nonblocking(true)?;
             let local = l.local_addr()?;
             let l = tokio::net::TcpListener::from_std(l).context("registering ICE-TCP listener")?;
-            super::tcp::spawn_listener(l, local, tcp_tx.clone());
+            super::tcp::spawn_listener(l, local, tcp_tx.clone(), super::tcp::Limits::default());
         }
         drop(tcp_tx);
         let mut tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
@@ -226,10 +242,11 @@ impl ShardIo {
         loop {
             let deadline = self.shard.core_mut().next_timeout(Now::read().mono);
             tokio::select! {
-                cmd = self.commands.recv() => match cmd {
+                cmd = self.inbox.commands.recv() => match cmd {
                     Some(cmd) => self.shard.handle_command(cmd, Now::read()),
                     None => return Ok(()),
                 },
+                Some(cmd) = self.inbox.ends.recv() => self.shard.handle_command(cmd, Now::read()),
                 Some(ev) = tcp_rx.recv() => match ev {
                     NetEvent::Packet { proto, data, from, to } => {
                         self.shard.core_mut().handle_packet(Now::read(), proto, from, to, &data);
@@ -310,21 +327,24 @@ mod tests {
     use tokio::sync::mpsc::error::TryRecvError;
     use tokio::sync::oneshot;
 
+    use lectern_proto::signal::ServerMsg;
+
     use super::*;
     use crate::sfu::Ident;
+    use crate::sfu::command::SIGNAL_BACKLOG;
     use crate::store::Transport;
 
     struct Shell {
         shard: Shard,
-        store: mpsc::UnboundedReceiver<StoreEvent>,
-        devices: mpsc::UnboundedReceiver<(RoomId, HubMsg)>,
-        sessions: mpsc::UnboundedReceiver<(RoomId, ParticipantId)>,
+        store: mpsc::Receiver<StoreEvent>,
+        devices: mpsc::Receiver<(RoomId, HubMsg)>,
+        sessions: mpsc::Receiver<(RoomId, ParticipantId)>,
     }
 
     fn shell() -> Shell {
-        let (store_tx, store) = mpsc::unbounded_channel();
-        let (devices_tx, devices) = mpsc::unbounded_channel();
-        let (sessions_tx, sessions) = mpsc::unbounded_channel();
+        let (store_tx, store) = mpsc::channel(OUTLET_QUEUE);
+        let (devices_tx, devices) = mpsc::channel(OUTLET_QUEUE);
+        let (sessions_tx, sessions) = mpsc::channel(OUTLET_QUEUE);
         let outlets = Outlets { store: Some(store_tx), devices: Some(devices_tx), sessions: Some(sessions_tx) };
         Shell { shard: Shard::new(ShardCore::new(Vec::new()), outlets), store, devices, sessions }
     }
@@ -334,7 +354,7 @@ mod tests {
     }
 
     /// A browser joins; returns its signaling channel.
-    fn join(s: &mut Shell, id: u64, role: Role, guest: bool) -> mpsc::UnboundedReceiver<ServerMsg> {
+    fn join(s: &mut Shell, id: u64, role: Role, guest: bool) -> mpsc::Receiver<ServerMsg> {
         let ident = Ident {
             room: room(),
             participant: ParticipantId(id),
@@ -346,7 +366,7 @@ mod tests {
             passcode: None,
             access: Default::default(),
         };
-        let (events, rx) = mpsc::unbounded_channel();
+        let (events, rx) = mpsc::channel(SIGNAL_BACKLOG);
         let (reply, mut answer) = oneshot::channel();
         s.shard.handle_command(Command::Join { ident, events, socket: socket(id, "key"), reply }, Now::read());
         assert_eq!(answer.try_recv(), Ok(Ok(())), "the shard answers at once");
@@ -358,12 +378,8 @@ mod tests {
     }
 
     /// A new socket asks to take participant `id` over with `key`.
-    fn resume(
-        s: &mut Shell,
-        id: u64,
-        socket: Socket,
-    ) -> (Result<(), crate::sfu::SfuError>, mpsc::UnboundedReceiver<ServerMsg>) {
-        let (events, rx) = mpsc::unbounded_channel();
+    fn resume(s: &mut Shell, id: u64, socket: Socket) -> (Result<(), crate::sfu::SfuError>, mpsc::Receiver<ServerMsg>) {
+        let (events, rx) = mpsc::channel(SIGNAL_BACKLOG);
         let (reply, mut answer) = oneshot::channel();
         let cmd = Command::Resume { room: room(), participant: ParticipantId(id), socket, events, reply };
         s.shard.handle_command(cmd, Now::read());
@@ -436,5 +452,35 @@ mod tests {
         assert_eq!(guest.try_recv(), Err(TryRecvError::Empty), "still open while waiting");
         assert!(matches!(s.devices.try_recv(), Ok((_, HubMsg::Lobby { names })) if names == ["n3"]));
         assert_eq!(s.sessions.try_recv(), Err(TryRecvError::Empty));
+    }
+
+    #[test]
+    fn a_browser_whose_socket_stopped_reading_loses_its_channel_and_the_others_keep_theirs() {
+        let mut s = shell();
+        let mut teacher = join(&mut s, 1, Role::Teacher, false);
+        let mut stalled = join(&mut s, 2, Role::Student, false);
+        let mut reading = join(&mut s, 3, Role::Student, false);
+        let toggle = |i: usize| Command::SetMuted {
+            room: room(),
+            participant: ParticipantId(1),
+            kind: lectern_proto::signal::MediaKind::Audio,
+            muted: i.is_multiple_of(2),
+        };
+        let drain = |rx: &mut mpsc::Receiver<ServerMsg>| std::iter::from_fn(|| rx.try_recv().ok()).count();
+        // The teacher's toggles reach the students far past the backlog; one of them reads.
+        for i in 0..3 * SIGNAL_BACKLOG {
+            s.shard.handle_command(toggle(i), Now::read());
+            drain(&mut teacher);
+            drain(&mut reading);
+        }
+        let mut behind = 0;
+        while stalled.try_recv().is_ok() {
+            behind += 1;
+        }
+        assert!(behind <= SIGNAL_BACKLOG, "{behind} messages were queued for a socket that does not read");
+        assert_eq!(stalled.try_recv(), Err(TryRecvError::Disconnected), "its channel is closed, so its socket ends");
+        // The other still hears the room.
+        s.shard.handle_command(toggle(0), Now::read());
+        assert!(drain(&mut reading) > 0);
     }
 }

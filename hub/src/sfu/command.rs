@@ -62,6 +62,9 @@ pub enum SfuError {
     Conflict(&'static str),
     #[error("the media worker is not running")]
     ShardGone,
+    /// The shard's command queue is full: the command was shed, nothing happened.
+    #[error("the media worker is busy: try again")]
+    Busy,
     #[error("{0}")]
     Classroom(#[from] crate::classroom::ClassroomError),
     #[error("cannot enter the room: {0:?}")]
@@ -76,6 +79,14 @@ pub struct LessonReport {
 }
 
 pub type Reply<T> = oneshot::Sender<Result<T, SfuError>>;
+
+/// Messages for one browser that its socket has not written yet. A socket this far behind (its
+/// reader stalled, or its link far too slow for the room) is closed: the shard never blocks on
+/// it and the hub's memory does not grow with it.
+pub const SIGNAL_BACKLOG: usize = 256;
+
+/// A browser's signalling channel, from its room to its `/rtc` socket, bounded by [`SIGNAL_BACKLOG`].
+pub type Signals = mpsc::Sender<ServerMsg>;
 
 #[derive(Debug)]
 pub enum Command {
@@ -107,7 +118,7 @@ pub enum Command {
     /// The room answers on `events`: `joined` (+ classroom state), `waiting`, or `denied`.
     Join {
         ident: Ident,
-        events: mpsc::UnboundedSender<ServerMsg>,
+        events: Signals,
         /// The socket: a later `SocketClosed` of another one does not end the participant.
         socket: Socket,
         reply: Reply<()>,
@@ -118,7 +129,7 @@ pub enum Command {
         room: RoomId,
         participant: ParticipantId,
         socket: Socket,
-        events: mpsc::UnboundedSender<ServerMsg>,
+        events: Signals,
         reply: Reply<()>,
     },
     /// A browser's socket ended: the participant leaves, unless a newer socket took it over.

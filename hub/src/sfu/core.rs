@@ -79,6 +79,12 @@ impl ShardCore {
         self.peers.len()
     }
 
+    /// How many times a received packet was offered to a peer to claim (see
+    /// [`PeerTable::accept_checks`]).
+    pub fn accept_checks(&self) -> u64 {
+        self.peers.accept_checks()
+    }
+
     /// The admitted participants of `room`.
     pub fn participants(&self, room: &RoomId) -> Vec<ParticipantId> {
         self.rooms.get(room).map(Room::participant_ids).unwrap_or_default()
@@ -345,29 +351,155 @@ mod tests {
     const HUB: &str = "10.0.0.1:5000";
     const CLIENT: &str = "10.0.1.1:6000";
 
-    /// A shard with one WHIP publisher that offered from [`CLIENT`] (not connected yet).
-    fn shard_with_a_publisher(now: Now) -> ShardCore {
-        let hub: SocketAddr = HUB.parse().expect("literal address");
-        let client: SocketAddr = CLIENT.parse().expect("literal address");
-        let mut core = ShardCore::new(vec![Candidate::host(hub, "udp").expect("host candidate")]);
+    /// A WHIP client's offer (audio and video) from `client`.
+    fn whip_offer(client: SocketAddr, now: Now) -> SdpOffer {
         let mut rtc = str0m::Rtc::builder().build(now.mono);
         rtc.add_local_candidate(Candidate::host(client, "udp").expect("host candidate"));
         let mut api = rtc.sdp_api();
         api.add_media(MediaKind::Audio, SdpDirection::SendOnly, None, None, None);
-        let (offer, _pending) = api.apply().expect("one m-line added");
-        let ident = Ident {
+        api.add_media(MediaKind::Video, SdpDirection::SendOnly, None, None, None);
+        let (offer, _pending) = api.apply().expect("m-lines added");
+        offer
+    }
+
+    fn ident(id: u64) -> Ident {
+        Ident {
             room: RoomId::parse("r").expect("valid room name"),
-            participant: ParticipantId(1),
-            subject: "s".into(),
+            participant: ParticipantId(id),
+            subject: format!("s{id}"),
             name: "n".into(),
             role: Role::Device,
             transport: Transport::Whip,
             guest: false,
             passcode: None,
             access: Default::default(),
-        };
-        core.offer(ident, offer, Offering::Whip { screen_mid: None, takeover: false }, now).expect("offer accepted");
+        }
+    }
+
+    fn hub_core() -> ShardCore {
+        let hub: SocketAddr = HUB.parse().expect("literal address");
+        ShardCore::new(vec![Candidate::host(hub, "udp").expect("host candidate")])
+    }
+
+    /// A shard with one WHIP publisher that offered from [`CLIENT`] (not connected yet).
+    fn shard_with_a_publisher(now: Now) -> ShardCore {
+        let mut core = hub_core();
+        let offer = whip_offer(CLIENT.parse().expect("literal address"), now);
+        core.offer(ident(1), offer, Offering::Whip { screen_mid: None, takeover: false }, now).expect("offer accepted");
         core
+    }
+
+    fn fingerprint(answer: &SdpAnswer) -> String {
+        let sdp = answer.to_sdp_string();
+        sdp.lines().find(|l| l.starts_with("a=fingerprint:")).expect("a DTLS fingerprint").to_owned()
+    }
+
+    #[test]
+    fn the_peers_of_a_shard_share_its_dtls_certificate() {
+        let now = Now::read();
+        let mut core = hub_core();
+        let answers: Vec<_> = (1..=3)
+            .map(|i| {
+                let offer = whip_offer(format!("10.0.1.{i}:6000").parse().expect("literal address"), now);
+                core.offer(ident(i), offer, Offering::Whip { screen_mid: None, takeover: false }, now)
+                    .expect("offer accepted")
+            })
+            .collect();
+        let first = fingerprint(&answers[0]);
+        assert!(answers.iter().all(|a| fingerprint(a) == first), "one certificate per shard, not per peer");
+        let other = hub_core().offer(ident(9), whip_offer(CLIENT.parse().expect("literal"), now), Offering::Whep, now);
+        assert_ne!(fingerprint(&other.expect("offer accepted")), first, "each shard draws its own");
+    }
+
+    /// The shard's share of a WHIP `POST`: `cargo test -p lectern-hub --lib
+    /// bench_whip_offer -- --ignored --nocapture` (docs/performance.md).
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn bench_whip_offer() {
+        let now = Now::read();
+        let mut core = hub_core();
+        let n = 200;
+        let offers: Vec<_> = (0..n)
+            .map(|i| whip_offer(format!("10.0.{}.{}:6000", 1 + i / 200, 1 + i % 200).parse().expect("literal"), now))
+            .collect();
+        let started = std::time::Instant::now();
+        for (i, offer) in offers.into_iter().enumerate() {
+            core.offer(ident(i as u64 + 1), offer, Offering::Whip { screen_mid: None, takeover: false }, now)
+                .expect("offer accepted");
+        }
+        let each = started.elapsed() / n as u32;
+        println!("bench_whip_offer: {n} offers, {each:?} each on the shard thread");
+        let provider = str0m::crypto::from_feature_flags();
+        let started = std::time::Instant::now();
+        for _ in 0..n {
+            assert!(provider.dtls_provider.generate_certificate().is_some());
+        }
+        let each = started.elapsed() / n as u32;
+        println!("bench_whip_offer: a DTLS certificate (what each offer drew before) costs {each:?}");
+    }
+
+    /// A shard with `n` WHIP publishers (offered, not connected).
+    fn shard_with_publishers(n: u64, now: Now) -> ShardCore {
+        let mut core = hub_core();
+        for i in 0..n {
+            let client = format!("10.1.{}.{}:6000", i / 200, 1 + i % 200).parse().expect("literal address");
+            core.offer(
+                ident(i + 1),
+                whip_offer(client, now),
+                Offering::Whip { screen_mid: None, takeover: false },
+                now,
+            )
+            .expect("offer accepted");
+        }
+        core
+    }
+
+    /// Junk from strangers: RTP-, RTCP- and DTLS-looking packets, and STUN naming nobody's ufrag.
+    fn junk() -> Vec<Vec<u8>> {
+        vec![
+            vec![0x80, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xff, 0xee],
+            vec![0x81, 0xc9, 0, 7, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            vec![0x16, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 1, 2, 3],
+            crate::sfu::peer_table::tests::stun("nobodys:remote"),
+        ]
+    }
+
+    #[test]
+    fn junk_from_unknown_sources_is_dropped_without_asking_every_peer() {
+        let now = Now::read();
+        let mut core = shard_with_publishers(50, now);
+        core.drain_datagrams().count();
+        let to: SocketAddr = HUB.parse().expect("literal address");
+        let before = core.accept_checks();
+        for (i, packet) in junk().iter().cycle().take(400).enumerate() {
+            let from = SocketAddr::from(([10, 9, (i / 250) as u8, (i % 250) as u8], 4000));
+            core.receive(now, Protocol::Udp, from, to, packet);
+        }
+        core.flush_received(now);
+        let checks = core.accept_checks() - before;
+        assert_eq!(checks, 0, "400 junk packets cost {checks} peer checks among 50 peers");
+        assert_eq!(core.drain_datagrams().count(), 0, "junk is never answered");
+    }
+
+    /// Junk handled per second with 500 peers on the shard: `cargo test -p lectern-hub --lib
+    /// bench_junk -- --ignored --nocapture` (docs/performance.md).
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn bench_junk() {
+        let now = Now::read();
+        let mut core = shard_with_publishers(500, now);
+        core.drain_datagrams().count();
+        let to: SocketAddr = HUB.parse().expect("literal address");
+        let junk = junk();
+        let n = 100_000;
+        let started = std::time::Instant::now();
+        for i in 0..n {
+            let from = SocketAddr::from(([10, 9, (i / 250 % 250) as u8, (i % 250) as u8], 4000));
+            core.receive(now, Protocol::Udp, from, to, &junk[i % junk.len()]);
+        }
+        core.flush_received(now);
+        let rate = n as f64 / started.elapsed().as_secs_f64();
+        println!("bench_junk: {rate:.0} junk packets/s with {} peers", core.peer_count());
     }
 
     #[test]

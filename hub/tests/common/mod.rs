@@ -122,14 +122,14 @@ impl Net {
     }
 
     /// A net whose hub also reports messages for classroom boxes.
-    pub fn with_devices() -> (Self, tokio::sync::mpsc::UnboundedReceiver<(RoomId, lectern_proto::device::HubMsg)>) {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    pub fn with_devices() -> (Self, tokio::sync::mpsc::Receiver<(RoomId, lectern_proto::device::HubMsg)>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(lectern_hub::media_io::shard::OUTLET_QUEUE);
         (Self::with_outlets(Outlets { devices: Some(tx), ..Outlets::default() }), rx)
     }
 
     /// A net whose hub also reports what it would persist (joins, leaves…).
-    pub fn with_store() -> (Self, tokio::sync::mpsc::UnboundedReceiver<lectern_hub::store::StoreEvent>) {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    pub fn with_store() -> (Self, tokio::sync::mpsc::Receiver<lectern_hub::store::StoreEvent>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(4096);
         (Self::with_outlets(Outlets { store: Some(tx), ..Outlets::default() }), rx)
     }
 
