@@ -484,58 +484,63 @@ fn classroom_box_control_channel_takes_commands_and_reports_telemetry() {
     });
 }
 
-#[test]
-fn join_attempts_are_rate_limited_per_client_address() {
-    let hub = Hub::start();
+/// Joins over `/rtc` with `token`, `n` times, each on a new socket from the client `forwarded_for`
+/// names (an `X-Forwarded-For` header, if any): the type and message of the hub's first answer to each.
+fn joins_as(hub: &Hub, forwarded_for: Option<&str>, token: &str, n: usize) -> Vec<String> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let url = format!("{}/rtc", hub.base.replace("http://", "ws://"));
     rt.block_on(async {
-        let mut statuses = Vec::new();
-        for _ in 0..12 {
-            match tokio_tungstenite::connect_async(url.as_str()).await {
-                Ok(_) => statuses.push(101),
-                Err(tokio_tungstenite::tungstenite::Error::Http(r)) => statuses.push(r.status().as_u16()),
-                Err(e) => panic!("{e}"),
-            }
-        }
-        assert_eq!(&statuses[..10], &[101; 10], "a burst of 10 is fine: {statuses:?}");
-        assert_eq!(statuses[11], 429, "then the address is throttled: {statuses:?}");
-    });
-    // Other endpoints are not affected.
-    assert_eq!(agent().get(format!("{}/healthz", hub.base)).call().unwrap().status().as_u16(), 200);
-}
-
-/// Opens `/rtc` `n` times as the client `forwarded_for` (an `X-Forwarded-For` header); the statuses.
-fn upgrades_as(hub: &Hub, forwarded_for: &str, n: usize) -> Vec<u16> {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let url = format!("{}/rtc", hub.base.replace("http://", "ws://"));
-    rt.block_on(async {
-        let mut statuses = Vec::new();
+        let mut answers = Vec::new();
         for _ in 0..n {
             let mut req = url.as_str().into_client_request().unwrap();
-            req.headers_mut().insert("x-forwarded-for", forwarded_for.parse().unwrap());
-            match tokio_tungstenite::connect_async(req).await {
-                Ok(_) => statuses.push(101),
-                Err(tokio_tungstenite::tungstenite::Error::Http(r)) => statuses.push(r.status().as_u16()),
-                Err(e) => panic!("{e}"),
+            if let Some(f) = forwarded_for {
+                req.headers_mut().insert("x-forwarded-for", f.parse().unwrap());
             }
+            let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("the socket opens");
+            ws.send(Message::text(format!(r#"{{"type":"join","token":"{token}"}}"#))).await.unwrap();
+            let first = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap();
+            let v: serde_json::Value = serde_json::from_str(first.to_text().unwrap()).unwrap();
+            answers.push(format!("{} {}", v["type"].as_str().unwrap_or(""), v["message"].as_str().unwrap_or("")));
         }
-        statuses
+        answers
     })
+}
+
+const TOO_MANY_JOINS: &str = "too many joins with this link";
+const TOO_MANY_BAD: &str = "too many joins with an invalid link from your address";
+
+#[test]
+fn joins_are_limited_per_credential_and_guessed_tokens_per_address() {
+    let hub = Hub::start();
+    let student = token("demo", Role::Student, 600);
+    let answers = joins_as(&hub, None, &student, 12);
+    assert!(answers[..10].iter().all(|a| a.starts_with("joined")), "a burst of 10 is fine: {answers:?}");
+    assert!(answers[11].contains(TOO_MANY_JOINS), "then this token waits: {answers:?}");
+    // Another person from the same address (a school's network) is not held up.
+    assert!(joins_as(&hub, None, &token("demo", Role::Student, 600), 1)[0].starts_with("joined"));
+    // Guessing tokens is limited per address.
+    let guesses = joins_as(&hub, None, "not-a-token", 22);
+    assert!(guesses[0].starts_with("error") && !guesses[0].contains(TOO_MANY_BAD), "{guesses:?}");
+    assert!(guesses[21].contains(TOO_MANY_BAD), "{guesses:?}");
+    // Other endpoints are not affected.
+    assert_eq!(agent().get(format!("{}/healthz", hub.base)).call().unwrap().status().as_u16(), 200);
 }
 
 #[test]
 fn behind_a_trusted_proxy_limits_key_by_the_forwarded_client_and_nobody_else_can_forge_one() {
     let proxied = Hub::start_with(|_| "[http]\ntrusted_proxies = [\"127.0.0.1/32\"]\n".to_owned());
-    let first = upgrades_as(&proxied, "203.0.113.7, 127.0.0.1", 12);
-    assert_eq!(first[11], 429, "one client behind the proxy is throttled: {first:?}");
-    assert_eq!(upgrades_as(&proxied, "198.51.100.20", 1), [101], "another client behind the same proxy is not");
+    let guesses = joins_as(&proxied, Some("203.0.113.7, 127.0.0.1"), "not-a-token", 22);
+    assert!(guesses[21].contains(TOO_MANY_BAD), "one client behind the proxy is throttled: {guesses:?}");
+    let other = joins_as(&proxied, Some("198.51.100.20"), "not-a-token", 1);
+    assert!(!other[0].contains(TOO_MANY_BAD), "another client behind the same proxy is not: {other:?}");
     // Without trusted proxies the header is the client's own word, and changes nothing.
     let direct = Hub::start();
-    let first = upgrades_as(&direct, "203.0.113.7", 12);
-    assert_eq!(first[11], 429, "{first:?}");
-    assert_eq!(upgrades_as(&direct, "198.51.100.20", 1), [429], "a forged X-Forwarded-For does not escape the limit");
+    let guesses = joins_as(&direct, Some("203.0.113.7"), "not-a-token", 22);
+    assert!(guesses[21].contains(TOO_MANY_BAD), "{guesses:?}");
+    let forged = joins_as(&direct, Some("198.51.100.20"), "not-a-token", 1);
+    assert!(forged[0].contains(TOO_MANY_BAD), "a forged X-Forwarded-For does not escape the limit: {forged:?}");
 }
 
 #[test]

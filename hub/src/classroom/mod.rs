@@ -29,7 +29,7 @@ use lectern_proto::{ParticipantId, Role};
 pub use attendance::{AttendanceReport, AttendanceRow, Interval};
 pub use error::ClassroomError;
 pub use poll_report::{OptionResult, PollReport, PollResponse};
-pub use rate::{JoinLimiter, Rate, RateLimiter, ip_key};
+pub use rate::{JoinLimiter, Rate, RateLimiter, ip_key, join_key};
 pub use text::{csv_row, iso_time};
 
 use chat::Chat;

@@ -94,8 +94,19 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     }
 }
 
-/// Join attempts per client address. Call [`ip_key`] on the peer address first.
-pub type JoinLimiter = RateLimiter<IpAddr>;
+/// Joins per verified credential ([`join_key`]): a personal token's, or a shared guest link's
+/// from one client address.
+pub type JoinLimiter = RateLimiter<String>;
+
+/// Whose joins count together: a personal token alone (wherever its holder is), a shared guest
+/// link per client address (a whole class shares its `jti`; one address stands for one home). An
+/// IPv6 address counts by its /64.
+pub fn join_key(jti: &str, guest: bool, client: Option<IpAddr>) -> String {
+    match (guest, client) {
+        (true, Some(ip)) => format!("{jti}@{}", ip_key(ip)),
+        _ => jti.to_owned(),
+    }
+}
 
 pub use lectern_common::net::ip_key;
 
@@ -162,11 +173,16 @@ mod tests {
     }
 
     #[test]
-    fn one_ipv6_slash_64_shares_a_join_bucket() {
+    fn a_guest_link_counts_per_address_and_one_ipv6_slash_64_is_one_address() {
         let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
         let mut rl = JoinLimiter::new(Rate::JOIN);
-        assert!((0..10).all(|_| rl.try_acquire(&ip_key(a), 0)));
-        assert!(!rl.try_acquire(&ip_key(b), 0));
+        assert!((0..10).all(|_| rl.try_acquire(&join_key("link", true, Some(a)), 0)));
+        assert!(!rl.try_acquire(&join_key("link", true, Some(b)), 0), "the same /64");
+        assert!(rl.try_acquire(&join_key("link", true, Some(c)), 0), "another home with the same link");
+        // A personal token is one person wherever they are.
+        assert!((0..10).all(|_| rl.try_acquire(&join_key("mine", false, Some(a)), 0)));
+        assert!(!rl.try_acquire(&join_key("mine", false, Some(c)), 0));
     }
 }

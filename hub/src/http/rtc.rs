@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
@@ -28,6 +28,9 @@ use crate::sfu::{Command, Ident, SfuError, Socket};
 use crate::store::Transport;
 use crate::token::random_id;
 
+/// Refusals of a join past its limits (see [`first_join`]): the page shows them as they are.
+pub const TOO_MANY_JOINS: &str = "too many joins with this link in a short time; wait a few seconds and try again";
+pub const TOO_MANY_BAD_TOKENS: &str = "too many joins with an invalid link from your address; wait a few seconds";
 /// A socket that has not sent `join` by then is closed.
 const JOIN_DEADLINE: Duration = Duration::from_secs(10);
 /// Keeps proxies and NATs from closing an idle socket.
@@ -52,14 +55,10 @@ pub async fn upgrade(
         Some(id) => (id, None),
         None => super::access::new_browser_id(st.admin.secure_cookies),
     };
-    let marks = super::access::guest_marks(Some(&browser), peer.as_ref().map(|p| p.0.0.ip()));
-    if let (Some(limiter), Some(axum::Extension(ConnectInfo(addr)))) = (&st.join_limiter, peer) {
-        let now = unix_ms();
-        let allowed = limiter.lock().unwrap_or_else(|e| e.into_inner()).try_acquire(&ip_key(addr.ip()), now);
-        if !allowed {
-            return super::HttpError::TooManyJoins.into_response();
-        }
-    }
+    let client = peer.map(|p| p.0.0.ip());
+    let marks = super::access::guest_marks(Some(&browser), client);
+    // Joins are limited once the token is read (see `first_join`): per credential, and per
+    // address only for tokens that do not verify. Sockets that never join go after JOIN_DEADLINE.
     // Signalling is small JSON (an SDP is a few KiB) a few times a minute: tungstenite's default
     // 128 KiB read and write buffers cost each participant 100-150 KiB of the hub's memory.
     let mut resp = ws
@@ -67,7 +66,7 @@ pub async fn upgrade(
         .max_frame_size(MAX_MESSAGE_BYTES)
         .read_buffer_size(SOCKET_BUFFER_BYTES)
         .write_buffer_size(SOCKET_BUFFER_BYTES)
-        .on_upgrade(move |socket| session(socket, st, marks))
+        .on_upgrade(move |socket| session(socket, st, marks, client))
         .into_response();
     if let Some(cookie) = set_cookie {
         resp.headers_mut().insert(axum::http::header::SET_COOKIE, cookie);
@@ -101,8 +100,8 @@ async fn close(ws: &mut WebSocket) {
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.send(Message::Close(None))).await;
 }
 
-async fn session(mut ws: WebSocket, st: Arc<AppState>, marks: Vec<String>) {
-    let (claims, join) = match first_join(&mut ws, &st).await {
+async fn session(mut ws: WebSocket, st: Arc<AppState>, marks: Vec<String>, client: Option<IpAddr>) {
+    let (claims, join) = match first_join(&mut ws, &st, client).await {
         Ok(c) => c,
         Err(msg) => {
             let _ = send(&mut ws, &msg).await;
@@ -204,8 +203,12 @@ fn ident_for(st: &AppState, claims: &Claims, join: GuestInput, marks: Vec<String
     }
 }
 
-/// Waits for `join` and checks its token; any other outcome is a fatal error to send.
-async fn first_join(ws: &mut WebSocket, st: &AppState) -> Result<(Claims, GuestInput), ServerMsg> {
+/// Waits for `join`, checks its token and the join limits; any other outcome is a fatal error to send.
+async fn first_join(
+    ws: &mut WebSocket,
+    st: &AppState,
+    client: Option<IpAddr>,
+) -> Result<(Claims, GuestInput), ServerMsg> {
     let first = tokio::time::timeout(JOIN_DEADLINE, ws.recv()).await;
     let text = match first {
         Ok(Some(Ok(Message::Text(t)))) => t,
@@ -217,9 +220,26 @@ async fn first_join(ws: &mut WebSocket, st: &AppState) -> Result<(Claims, GuestI
         Ok(_) => return Err(error(ErrorCode::BadRequest, "the first message must be join", true)),
         Err(e) => return Err(error(ErrorCode::BadRequest, format!("invalid message: {e}"), true)),
     };
-    let claims = st.key.verify(&token, unix_secs()).map_err(|e| error(ErrorCode::Unauthorized, e.to_string(), true))?;
+    let claims = match st.key.verify(&token, unix_secs()) {
+        Ok(c) => c,
+        Err(e) => {
+            // Guessing tokens is limited per address (an IPv6 /64 as one).
+            if let Some(ip) = client
+                && !st.admission().bad_token(ip_key(ip), unix_ms())
+            {
+                return Err(error(ErrorCode::Unauthorized, TOO_MANY_BAD_TOKENS, true));
+            }
+            return Err(error(ErrorCode::Unauthorized, e.to_string(), true));
+        }
+    };
     if claims.role == Role::Admin {
         return Err(error(ErrorCode::Forbidden, "an admin token cannot join a lesson", true));
+    }
+    if let Some(limiter) = &st.join_limiter {
+        let key = crate::classroom::join_key(&claims.jti, claims.guest, client);
+        if !limiter.lock().unwrap_or_else(|e| e.into_inner()).try_acquire(&key, unix_ms()) {
+            return Err(error(ErrorCode::Forbidden, TOO_MANY_JOINS, true));
+        }
     }
     Ok((claims, guest))
 }
