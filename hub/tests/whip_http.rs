@@ -716,6 +716,34 @@ fn a_waiting_box_keeps_its_claim_code_across_a_hub_restart() {
 }
 
 #[test]
+fn a_boxs_control_channel_ends_when_its_credential_expires_plus_the_grace() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let hub = Hub::start_with(|_| "token_grace_minutes = 0\n".to_owned());
+    let device = token("demo", Role::Device, 2);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let ws_url = format!("{}/device/ws", hub.base.replace("http://", "ws://"));
+    rt.block_on(async {
+        let mut req = ws_url.as_str().into_client_request().unwrap();
+        req.headers_mut().insert("authorization", format!("Bearer {device}").parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        // Two seconds to expiry, no grace: told why, then closed (generous deadline).
+        let said = tokio::time::timeout(Duration::from_secs(30), async {
+            let mut said = String::new();
+            while let Some(Ok(m)) = ws.next().await {
+                if let Ok(t) = m.to_text() {
+                    said.push_str(t);
+                }
+            }
+            said
+        })
+        .await
+        .expect("the channel closed");
+        assert!(said.contains("credential expired"), "{said}");
+    });
+}
+
+#[test]
 fn a_flooding_box_is_told_off_then_cut_off_and_its_text_is_clipped() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};

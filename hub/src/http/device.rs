@@ -100,8 +100,18 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
     let mut live = false;
     let mut messages = RateLimiter::<()>::new(MESSAGES);
     let mut writes = RateLimiter::<()>::new(WRITES);
+    // The channel ends with its credential, after the same grace as a lesson's sessions (a box's
+    // credential lasts years; one made by hand may not).
+    let ends_in = Duration::from_secs(claims.exp.saturating_sub(unix_secs())).saturating_add(st.token_grace);
+    let expiry = tokio::time::sleep(ends_in.min(Duration::from_secs(100 * 365 * 86_400)));
+    tokio::pin!(expiry);
     loop {
         tokio::select! {
+            () = &mut expiry => {
+                tracing::info!(%room, "a classroom box's credential expired: its control channel ends");
+                reply(&mut ws, HubMsg::Error { message: "this box's credential expired: enroll it again".into() }).await;
+                break;
+            }
             _ = snapshots.tick() => {
                 if live && !reply(&mut ws, HubMsg::Snapshot).await { break }
             }
