@@ -8,7 +8,7 @@ SECTION = "multimedia"
 LICENSE = "AGPL-3.0-or-later"
 # The workspace has no LICENSE file yet: checksum the `license = ...` line of the root Cargo.toml
 # (scripts/check-packaging.sh verifies it still matches). Point this at LICENSE once it exists.
-LIC_FILES_CHKSUM = "file://Cargo.toml;beginline=10;endline=10;md5=c7953a78dbc0a0651b1cb8b96d902796"
+LIC_FILES_CHKSUM = "file://Cargo.toml;beginline=11;endline=11;md5=c7953a78dbc0a0651b1cb8b96d902796"
 
 # gstreamer-rs links libgstreamer, -app, -video, -sdp (plugins-base) and -webrtc (plugins-bad).
 DEPENDS += "gstreamer1.0 \
