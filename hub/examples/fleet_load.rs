@@ -157,6 +157,7 @@ async fn run_box(url: String, token: String, index: usize, counters: Arc<Counter
                     temperature_c: Some(48.5),
                     last_error: None,
                     uptime_secs: started.elapsed().as_secs(),
+                    uplink: None,
                 });
                 if tx.send(Message::text(serde_json::to_string(&report).expect("json"))).await.is_err() {
                     counters.lost.fetch_add(1, Ordering::Relaxed);

@@ -259,6 +259,44 @@ pub struct Telemetry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     pub uptime_secs: u64,
+    /// The camera's bitrate following the uplink, while the box adapts it (`video.adapt_bitrate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uplink: Option<UplinkReport>,
+}
+
+/// How the box's camera bitrate follows its uplink to the hub, for the admin's device page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UplinkReport {
+    /// Sending less than configured because of the uplink.
+    pub adapting: bool,
+    /// Why the rate last moved or held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<UplinkReason>,
+    /// All simulcast layers together now, and as configured (kbit/s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_kbps: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_kbps: Option<u32>,
+    /// The least round trip to the hub lately.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_floor_ms: Option<u32>,
+    /// Keyframe requests the hub sent this session.
+    pub keyframe_requests: u64,
+}
+
+/// Why the box's uplink rate last moved or held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum UplinkReason {
+    /// At the configured rate, or climbing back.
+    Clean,
+    /// Cut for loss.
+    Loss,
+    /// Cut or held for a growing queue (round trip over its floor).
+    Queue,
+    /// Holding after a cut or with some loss.
+    Hold,
 }
 
 #[cfg(test)]
@@ -279,6 +317,7 @@ mod tests {
             temperature_c: None,
             last_error: Some(long.clone()),
             uptime_secs: 1,
+            uplink: None,
         };
         let DeviceMsg::Telemetry(t) = DeviceMsg::Telemetry(t).clipped() else { unreachable!() };
         assert_eq!(t.status.chars().count(), MAX_TEXT_CHARS);

@@ -95,6 +95,13 @@ test('a new bitrate is applied by the box; a camera it lacks is refused', () => 
   await box.waitForLine(/pushed bitrate (bounds applied to the uplink adaptation|applied to the running encoder)/, 10000);
   const dropIn = readFileSync(path.join(box.stateDir, 'config.d', '90-hub.toml'), 'utf8');
   assert.match(dropIn, /bitrate_kbps = 2500/);
+  // The box's uplink adaptation (issue 16) reaches the device page with its telemetry: what the
+  // camera sends now against its ceiling, the new bitrate counted in it.
+  const uplinkFigure = page.locator('dd[data-figure="uplink"]');
+  await waitFor(async () => /^\d+ of \d+ kbit\/s, (full rate|reduced)/.test(await uplinkFigure.textContent())
+    && Number((await uplinkFigure.textContent()).match(/of (\d+)/)[1]) >= 2500,
+  { what: 'the uplink figure with the new ceiling on the device page', timeoutMs: 30000 });
+  assert.match(await uplinkFigure.textContent(), /keyframe request/);
 
   await page.getByLabel('Camera').fill('/dev/video9');
   await page.getByRole('button', { name: 'Apply configuration' }).click();

@@ -41,7 +41,24 @@ export function figures(d) {
     cpu: unit(t.cpuPercent, 0, ' %'),
     temperature: unit(t.temperatureC, 0, ' °C'),
     lastError: t.lastError || DASH,
+    uplink: uplink(t.uplink),
   };
+}
+
+const UPLINK_REASONS = { clean: 'clear', loss: 'packet loss', queue: 'queue building up', hold: 'holding' };
+
+/** "1200 of 2150 kbit/s, reduced (packet loss) · RTT floor 12 ms · 3 keyframe requests". */
+export function uplink(u) {
+  if (!u) return DASH;
+  const rate = num(u.targetKbps, 0) === null ? DASH
+    : `${num(u.targetKbps, 0)}${num(u.maxKbps, 0) === null ? '' : ` of ${num(u.maxKbps, 0)}`} kbit/s`;
+  const why = UPLINK_REASONS[u.reason] || null;
+  const state = u.adapting ? `reduced${why ? ` (${why})` : ''}` : `full rate${why && u.reason !== 'clean' ? ` (${why})` : ''}`;
+  const parts = [`${rate}, ${state}`];
+  if (num(u.rttFloorMs, 0) !== null) parts.push(`RTT floor ${num(u.rttFloorMs, 0)} ms`);
+  const kf = num(u.keyframeRequests, 0);
+  if (kf !== null) parts.push(`${kf} keyframe request${kf === '1' ? '' : 's'}`);
+  return parts.join(' · ');
 }
 
 /** Does a device pass the filters `{building, room, state}` (empty = any)? */

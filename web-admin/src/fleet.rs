@@ -300,6 +300,7 @@ mod tests {
                 temperature_c: None,
                 last_error: None,
                 uptime_secs: 5,
+                uplink: None,
             }),
             device_id: None,
             inventory: None,

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use lectern_proto::device::Telemetry;
+use lectern_proto::device::{Telemetry, UplinkReason, UplinkReport};
 
 use crate::status::Snapshot;
+use crate::uplink::{Reason, UplinkStatus};
 
 const PROC_STAT: &str = "/proc/stat";
 const THERMAL_ZONE: &str = "/sys/class/thermal/thermal_zone0/temp";
@@ -25,7 +26,25 @@ pub fn telemetry(snapshot: &Snapshot, cpu: Option<f32>, temperature: Option<f32>
         temperature_c: temperature,
         last_error: snapshot.last_error.clone(),
         uptime_secs: uptime.as_secs(),
+        uplink: uplink_report(&snapshot.uplink),
     }
+}
+
+/// The uplink adaptation while it runs (a live lesson with `video.adapt_bitrate`); left out otherwise.
+fn uplink_report(u: &UplinkStatus) -> Option<UplinkReport> {
+    u.enabled.then(|| UplinkReport {
+        adapting: u.adapting,
+        reason: u.reason.map(|r| match r {
+            Reason::Clean => UplinkReason::Clean,
+            Reason::Loss => UplinkReason::Loss,
+            Reason::Queue => UplinkReason::Queue,
+            Reason::Hold => UplinkReason::Hold,
+        }),
+        target_kbps: u.target_kbps,
+        max_kbps: u.max_kbps,
+        rtt_floor_ms: u.rtt_floor_ms.map(|ms| u32::try_from(ms).unwrap_or(u32::MAX)),
+        keyframe_requests: u.keyframe_requests,
+    })
 }
 
 /// CPU load between two reads of `/proc/stat`.
@@ -105,6 +124,32 @@ mod tests {
         assert!(!json.contains("packetLossPercent") && !json.contains("lastError"), "unknown figures are left out");
         // The hub parses with deny_unknown_fields: what we send must round-trip.
         assert_eq!(serde_json::from_str::<DeviceMsg>(&json).unwrap(), DeviceMsg::Telemetry(report));
+        assert!(!json.contains("uplink"), "no uplink figures while the box does not adapt: {json}");
+    }
+
+    #[test]
+    fn an_adapting_uplink_is_reported_with_its_reason() {
+        let uplink = UplinkStatus {
+            enabled: true,
+            adapting: true,
+            reason: Some(Reason::Loss),
+            target_kbps: Some(699),
+            layers_kbps: vec![375, 243, 81],
+            min_kbps: Some(300),
+            max_kbps: Some(2150),
+            rtt_floor_ms: Some(12),
+            keyframe_requests: 3,
+            reports: 40,
+        };
+        let snapshot = Snapshot { state: DeviceState::Live, uplink, ..Snapshot::default() };
+        let report = telemetry(&snapshot, None, None, Duration::ZERO);
+        let json = serde_json::to_value(DeviceMsg::Telemetry(report)).unwrap();
+        assert_eq!(
+            json["uplink"],
+            serde_json::json!({"adapting": true, "reason": "loss", "targetKbps": 699, "maxKbps": 2150,
+                "rttFloorMs": 12, "keyframeRequests": 3})
+        );
+        assert!(serde_json::from_value::<DeviceMsg>(json).is_ok(), "the hub accepts it");
     }
 
     #[test]
