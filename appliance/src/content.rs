@@ -7,19 +7,27 @@ use crate::config::ContentConfig;
 use crate::media::{self, CameraCodec, CameraMode, ContentSettings, VideoSettings};
 use crate::probe;
 
+/// How often the slides track sends a keyframe unasked. Slides rarely change, and a 1080p
+/// keyframe of a text slide costs 25–150 kB: every 2 s (the camera's) that alone would be up to
+/// 600 kbit/s, a weak student's whole link. Joiners do not wait for it (the hub replays the last
+/// group of pictures) and a lost one is asked for (the hub lets at most one request per 2 s through).
+pub const SLIDES_KEYFRAME_INTERVAL_S: u32 = 10;
+
 /// `capture`: a real device (not `--virtual`), so its name is resolved and its formats probed.
-/// The keyframe interval and the encoder are the camera's.
+/// The encoder is the camera's; the keyframe interval the camera's or `SLIDES_KEYFRAME_INTERVAL_S`,
+/// whichever is longer.
 pub fn content_settings(c: &ContentConfig, keyframe_interval_s: u32, encoder: &str, capture: bool) -> ContentSettings {
     let video = VideoSettings {
         width: c.width,
         height: c.height,
         framerate: c.framerate,
         bitrate_kbps: c.bitrate_kbps,
-        keyframe_interval_s,
+        keyframe_interval_s: keyframe_interval_s.max(SLIDES_KEYFRAME_INTERVAL_S),
         encoder: encoder.to_owned(),
         // Slides are one picture for everyone: a student on a weak link gets them at a low frame rate, not smaller.
         simulcast: Vec::new(),
-        // Slides spend bits only when they change: they are not what congests an uplink.
+        // Slides spend bits only when they change (`RateControl::OnChange`): they are not what
+        // congests an uplink.
         min_bitrate_kbps: None,
     };
     if !capture {

@@ -25,6 +25,8 @@ export const TURN = { port: 3478, tlsPort: 443 };
 export const DEFAULT_LADDER = {
   main: { width: 1280, height: 720, bitrate_kbps: 1500 },
   layers: [{ width: 640, height: 360, bitrate_kbps: 500 }, { width: 320, height: 180, bitrate_kbps: 150 }],
+  // The teacher's laptop as a second track (the box's `[content]`, a test picture with a clock).
+  slides: { width: 1920, height: 1080, framerate: 5, bitrate_kbps: 1500 },
 };
 
 function requireBinary(bin) {
@@ -116,7 +118,9 @@ export class Product {
     const layer = (l) => [`width = ${l.width}`, `height = ${l.height}`, `bitrate_kbps = ${l.bitrate_kbps}`];
     writeFileSync(path.join(stateDir, 'appliance.toml'), [
       '[video]', ...layer(ladder.main), 'encoders = ["x264enc"]',
-      ...ladder.layers.flatMap((l) => ['[[video.simulcast]]', ...layer(l)]), '',
+      ...ladder.layers.flatMap((l) => ['[[video.simulcast]]', ...layer(l)]),
+      ...(ladder.slides ? ['[content]', 'device = "/dev/video-slides"', ...layer(ladder.slides), `framerate = ${ladder.slides.framerate}`] : []),
+      '',
     ].join('\n'));
     this.box = this.spawn('box', 'box', APPLIANCE_BIN, [
       '--virtual', '--hub', this.baseUrl, '--room', ROOM, '--token', this.mintToken('device', 'Room box'),

@@ -17,10 +17,17 @@ const COLUMNS = [
   ['reconnects', (p) => p.reconnects],
   ['page', (p) => p.pageStates],
 ];
+// Only for runs whose box sends slides.
+const SLIDES_COLUMNS = [
+  ['slides fps', (p) => p.slidesFps],
+  ['slides min width', (p) => p.slidesMinWidth],
+  ['slides gap s', (p) => p.slidesGapSec],
+];
 
 export function table(result) {
-  const rows = [COLUMNS.map(([h]) => h), ...result.phases.map((p) => COLUMNS.map(([, f]) => String(f(p))))];
-  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const columns = result.phases.some((p) => p.slidesFps != null) ? [...COLUMNS.slice(0, -1), ...SLIDES_COLUMNS, COLUMNS[COLUMNS.length - 1]] : COLUMNS;
+  const rows = [columns.map(([h]) => h), ...result.phases.map((p) => columns.map(([, f]) => String(f(p))))];
+  const widths = columns.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const line = (r) => r.map((c, i) => (i < 2 || i === r.length - 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [
     `scenario ${result.scenario}: ${result.what}`,

@@ -74,7 +74,7 @@ export class Student {
 async function collect() {
   const l = window.lectern;
   const pc = l && l.subscribePc;
-  const out = { state: l ? l.state : null, pc: null, ice: null, video: null, audio: null, bytes: null, pair: null,
+  const out = { state: l ? l.state : null, pc: null, ice: null, video: null, slides: null, audio: null, bytes: null, pair: null,
     self: l && l.self ? l.self.participantId : null, restarts: l && l.iceRestarts ? l.iceRestarts.length : 0,
     restartLog: l && l.iceRestarts ? l.iceRestarts : [],
     // The classroom box as the page knows it: its participant id changes only if it left and came back.
@@ -83,15 +83,19 @@ async function collect() {
   if (!pc.__lntId) pc.__lntId = (window.__lntSeq = (window.__lntSeq || 0) + 1);
   out.pc = pc.__lntId;
   out.ice = pc.iceConnectionState;
-  // The box's tracks: the hub names each m-line's participant; fall back to every track.
+  // The box's tracks: the hub names each m-line's participant; fall back to every track. Its
+  // slides (a screen-share track) are counted apart from its camera.
   const fromBox = new Set();
+  const slides = new Set();
   for (const t of l.tracks || []) {
     const p = l.participants && l.participants[t.participantId];
-    if (p && p.role === 'device') fromBox.add(String(t.mid));
+    if (p && p.role === 'device') (t.screen ? slides : fromBox).add(String(t.mid));
   }
   const stats = await pc.getStats();
   stats.forEach((s) => {
-    if (s.type === 'inbound-rtp' && (fromBox.size === 0 || fromBox.has(String(s.mid)))) {
+    if (s.type === 'inbound-rtp' && s.kind === 'video' && slides.has(String(s.mid))) {
+      out.slides = { framesDecoded: s.framesDecoded || 0, frameWidth: s.frameWidth || 0 };
+    } else if (s.type === 'inbound-rtp' && (fromBox.size === 0 || fromBox.has(String(s.mid)))) {
       if (s.kind === 'video' && (!out.video || (s.framesDecoded || 0) > out.video.framesDecoded)) {
         out.video = {
           framesDecoded: s.framesDecoded || 0,

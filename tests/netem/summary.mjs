@@ -4,7 +4,7 @@
 // A raw sample (student.mjs): { t (s), pc, state, ice, video: { framesDecoded, frameWidth,
 // framesPerSecond, freezeCount, totalFreezesDuration } | null, audio: { concealedSamples,
 // totalSamplesReceived } | null, bytes (transport bytesReceived) | null, pair: { local, remote,
-// protocol } | null }.
+// protocol } | null, slides: { framesDecoded, frameWidth } | null (the box's slides track) }.
 
 /** A gap without a new frame longer than this, still open when a phase ends, counts as frozen. */
 export const OPEN_FREEZE_SEC = 0.5;
@@ -16,6 +16,7 @@ const COUNTERS = {
   concealed: (s) => s.audio?.concealedSamples,
   audioTotal: (s) => s.audio?.totalSamplesReceived,
   bytes: (s) => s.bytes,
+  slidesFrames: (s) => s.slides?.framesDecoded,
 };
 
 /**
@@ -36,7 +37,8 @@ export function accumulate(samples) {
     const newPc = s.pc != null && lastPc != null && s.pc !== lastPc;
     if (newPc) reconnects += 1;
     if (s.pc != null) lastPc = s.pc;
-    const acc = { t: s.t, width: s.video?.frameWidth || 0, pair: s.pair || null, state: s.state, ice: s.ice, reconnects };
+    const acc = { t: s.t, width: s.video?.frameWidth || 0, slidesWidth: s.slides?.frameWidth || 0, slides: !!s.slides,
+      pair: s.pair || null, state: s.state, ice: s.ice, reconnects };
     for (const [k, get] of Object.entries(COUNTERS)) {
       const raw = get(s);
       if (raw == null) { acc[k] = base[k] + (last[k] ?? 0); continue; }
@@ -80,7 +82,9 @@ export function pairName(pair) {
  * run of end-width frames it ended with: when the last switch happened; null if it never left its first width), freezeSec, audioConcealedPct, kbps,
  * relay (the selected pair at the phase's end uses a TURN relay; null when no pair is selected), and
  * for the human table freezes, pair, reconnects (new subscribe connections) and pageStates (the
- * student page's states in order, e.g. connected>reconnecting>connected).
+ * student page's states in order, e.g. connected>reconnecting>connected). With a slides track: slidesFps,
+ * slidesMinWidth (the smallest slides frame width seen in the phase) and slidesGapSec (the longest time without a new
+ * slides frame, the phase's edges counted).
  */
 export function summarise(samples, phases) {
   const acc = accumulate(samples);
@@ -111,6 +115,28 @@ export function summarise(samples, phases) {
       pair: pairName(b.pair),
       reconnects: b.reconnects - a.reconnects,
       pageStates: [a, ...inside].map((x) => x.state || '-').filter((st, i, all) => i === 0 || st !== all[i - 1]).join('>'),
+      ...(acc.some((x) => x.slides) ? slidesFigures(a, b, inside, p) : {}),
     };
   });
+}
+
+function slidesFigures(a, b, inside, p) {
+  const dt = b.t - a.t;
+  let last = p.from;
+  let gap = 0;
+  let prev = a.slidesFrames;
+  for (const x of inside) {
+    if (x.slidesFrames > prev) {
+      gap = Math.max(gap, x.t - last);
+      last = x.t;
+    }
+    prev = x.slidesFrames;
+  }
+  gap = Math.max(gap, p.to - last);
+  const widths = inside.map((x) => x.slidesWidth).filter((w) => w > 0);
+  return {
+    slidesFps: dt > 0 ? round((b.slidesFrames - a.slidesFrames) / dt) : 0,
+    slidesMinWidth: widths.length ? Math.min(...widths) : 0,
+    slidesGapSec: round(gap),
+  };
 }

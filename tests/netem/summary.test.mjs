@@ -96,3 +96,13 @@ test('a phase starts at its first sample, not at the one taken before its impair
   assert.equal(black.videoFps, 0);
   assert.equal(black.kbps, 0);
 });
+
+test('slides are counted apart: their frame rate, smallest width and longest gap per phase', () => {
+  // 5 fps at 1920 wide, except no new slides frame from t=12 to t=15.
+  const samples = run(20).map((s) => ({ ...s, slides: { framesDecoded: 5 * Math.min(s.t, 12) + (s.t > 15 ? 5 * (s.t - 15) : 0), frameWidth: 1920 } }));
+  const [clear, cap] = summarise(samples, [{ name: 'clear', from: 0, to: 10 }, { name: 'cap', from: 10, to: 20 }]);
+  assert.deepEqual([clear.slidesFps, clear.slidesMinWidth, clear.slidesGapSec], [5, 1920, 1]);
+  assert.equal(cap.slidesGapSec, 4, 'from the last new frame at 12 s to the next at 16 s');
+  assert.equal(cap.slidesMinWidth, 1920);
+  assert.equal(summarise(run(5), [{ name: 'clear', from: 0, to: 5 }])[0].slidesFps, undefined, 'no slides, no columns');
+});

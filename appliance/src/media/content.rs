@@ -22,7 +22,7 @@ use super::SourceKind;
 use super::camera_mode::CameraCodec;
 use super::chain::{Chain, h264_payloader, i420_caps};
 use super::element::{capsfilter, leaky_queue, make};
-use super::encoder::named_encoder_elements;
+use super::encoder::{RateControl, named_encoder_elements};
 use super::settings::{ContentSettings, Source};
 
 /// What the stand-in says while the capture is lost.
@@ -81,7 +81,7 @@ pub(super) fn content_chain(
     stand_in_text.set_property_from_str("valignment", "center");
     stand_in_text.set_property_from_str("halignment", "center");
     let mut rest = vec![leaky_queue("content-queue")?];
-    rest.extend(named_encoder_elements("content", &v.encoder, v)?);
+    rest.extend(named_encoder_elements("content", &v.encoder, v, RateControl::OnChange)?);
     rest.extend(h264_payloader("content", Some("slides"))?);
     Ok(Chain { device, caps, stand_in_filters: vec![stand_in_text], rest })
 }

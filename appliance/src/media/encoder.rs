@@ -130,7 +130,20 @@ fn run_until_first_output(pipeline: &gst::Pipeline, deadline: Duration) -> Resul
 /// The encoder, tuned, with what it needs around it: an upload element before it where it
 /// only takes device memory, and caps after it that pin the profile browsers decode.
 pub(super) fn encoder_elements(factory: &str, video: &VideoSettings) -> Result<Vec<gst::Element>, MediaError> {
-    named_encoder_elements("video", factory, video)
+    named_encoder_elements("video", factory, video, RateControl::Constant)
+}
+
+/// How an encoder spends its bitrate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateControl {
+    /// The configured rate, picture after picture: a camera's motion needs it, and the uplink
+    /// adaptation and the hub's layer choice count on a steady rate.
+    Constant,
+    /// Quality first, the configured rate only as a ceiling: a slide that does not change costs
+    /// next to nothing, a new slide up to the ceiling for a moment. The hub's allocator then sees
+    /// slides at what they really cost (≈ 130 kbit/s for the test picture at 1080p5 instead of
+    /// 580 with `Constant`), so a 600 kbit/s student gets them at full size beside a small camera.
+    OnChange,
 }
 
 /// `encoder_elements` with element names starting `prefix-` (`content-enc`), for a second
@@ -139,6 +152,7 @@ pub(super) fn named_encoder_elements(
     prefix: &str,
     factory: &str,
     video: &VideoSettings,
+    rate: RateControl,
 ) -> Result<Vec<gst::Element>, MediaError> {
     let mut chain = Vec::new();
     if factory == "nvv4l2h264enc" {
@@ -146,7 +160,7 @@ pub(super) fn named_encoder_elements(
         chain.push(make("nvvidconv", &format!("{prefix}-upload"))?);
     }
     let enc = make(factory, &format!("{prefix}-enc"))?;
-    configure(&enc, factory, video);
+    configure(&enc, factory, video, rate);
     chain.push(enc);
     chain.push(capsfilter(&format!("{prefix}-h264-caps"), output_caps(factory, video))?);
     Ok(chain)
@@ -195,30 +209,58 @@ pub(super) fn set_encoder_bitrate(enc: &gst::Element, kbps: u32) -> bool {
 }
 
 /// Sets bitrate, keyframe interval and low-latency options in each encoder's own vocabulary.
-fn configure(enc: &gst::Element, factory: &str, video: &VideoSettings) {
+fn configure(enc: &gst::Element, factory: &str, video: &VideoSettings, rate: RateControl) {
+    for (name, value) in encoder_properties(factory, video, rate) {
+        set_property(enc, name, &value);
+    }
+}
+
+/// `configure`'s properties, as strings in each encoder's own vocabulary.
+fn encoder_properties(factory: &str, video: &VideoSettings, rate: RateControl) -> Vec<(&'static str, String)> {
     let kbps = video.bitrate_kbps.to_string();
     let bps = (u64::from(video.bitrate_kbps) * 1000).to_string();
     let gop = (video.keyframe_interval_s.max(1) * video.framerate.max(1)).to_string();
-    let props: Vec<(&str, String)> = match factory {
-        "x264enc" => vec![
-            ("tune", "zerolatency".into()),
-            ("speed-preset", "ultrafast".into()),
-            ("bitrate", kbps),
-            ("key-int-max", gop),
-        ],
-        "openh264enc" => {
-            vec![("rate-control", "bitrate".into()), ("complexity", "low".into()), ("bitrate", bps), ("gop-size", gop)]
+    let on_change = rate == RateControl::OnChange;
+    match factory {
+        "x264enc" => {
+            let mut props = vec![
+                ("tune", "zerolatency".into()),
+                ("speed-preset", "ultrafast".into()),
+                ("bitrate", kbps),
+                ("key-int-max", gop),
+            ];
+            if on_change {
+                // Constant quality (CRF 23, text stays sharp); `bitrate` becomes the VBV ceiling.
+                props.extend([("pass", "qual".into()), ("quantizer", SLIDES_CRF.to_string())]);
+            }
+            props
         }
-        "vaapih264enc" => vec![("rate-control", "cbr".into()), ("bitrate", kbps), ("keyframe-period", gop)],
+        "openh264enc" => vec![
+            ("rate-control", if on_change { "quality" } else { "bitrate" }.into()),
+            ("complexity", "low".into()),
+            ("bitrate", bps),
+            ("gop-size", gop),
+        ],
+        "vaapih264enc" => {
+            vec![
+                ("rate-control", if on_change { "vbr" } else { "cbr" }.into()),
+                ("bitrate", kbps),
+                ("keyframe-period", gop),
+            ]
+        }
         "v4l2h264enc" => {
+            // video_bitrate_mode: 0 variable, 1 constant.
+            let mode = u8::from(!on_change);
             let controls = format!(
-                "controls,video_bitrate_mode=1,video_bitrate={bps},h264_i_frame_period={gop},repeat_sequence_header=1"
+                "controls,video_bitrate_mode={mode},video_bitrate={bps},h264_i_frame_period={gop},repeat_sequence_header=1"
             );
             vec![("extra-controls", controls)]
         }
         "nvv4l2h264enc" => vec![
-            ("control-rate", "1".into()),
-            ("bitrate", bps),
+            // control-rate: 0 variable, 1 constant.
+            ("control-rate", if on_change { "0" } else { "1" }.into()),
+            ("bitrate", bps.clone()),
+            ("peak-bitrate", bps),
             ("iframeinterval", gop.clone()),
             ("idrinterval", gop),
             ("profile", "0".into()),
@@ -229,11 +271,11 @@ fn configure(enc: &gst::Element, factory: &str, video: &VideoSettings) {
             tracing::warn!(encoder = other, "unknown encoder: bitrate and keyframe interval left at its defaults");
             Vec::new()
         }
-    };
-    for (name, value) in props {
-        set_property(enc, name, &value);
     }
 }
+
+/// x264's constant-quality factor for slides: lower is sharper and dearer.
+const SLIDES_CRF: u32 = 23;
 
 /// Sets a property from its string form, or warns: encoder versions differ in what they have,
 /// and a missing knob should cost quality, not the lesson (glib panics on a bad `set_property`).

@@ -9,7 +9,7 @@ use lectern_proto::signal::{MediaKind as WireKind, QualityLevel, ServerMsg};
 use lectern_proto::stats::{ParticipantStats, RoomStats, TrackStats};
 use lectern_proto::{ParticipantId, Role, TrackId};
 use str0m::bwe::Bitrate;
-use str0m::media::MediaKind;
+use str0m::media::{MediaKind, Rid};
 
 use super::Room;
 use super::participant::UpTrack;
@@ -113,10 +113,16 @@ fn nudge_due(last: Option<(Instant, u64)>, estimate: u64, now: Instant) -> bool 
 
 /// Sets each video DownTrack's target; returns the tracks that resume after a pause (they restart
 /// from a keyframe, see `start_viewer`).
-fn apply_targets(peer: &mut Peer, targets: &[(TrackId, Target)], estimate_kbps: Option<u32>) -> Vec<TrackId> {
+fn apply_targets(
+    peer: &mut Peer,
+    targets: &[(TrackId, Target)],
+    videos: &[VideoTrack],
+    estimate_kbps: Option<u32>,
+) -> Vec<TrackId> {
     let mut resumed = Vec::new();
     let pid = peer.participant;
     for (track, target) in targets {
+        let layers = videos.iter().find(|v| v.track == *track).map_or(&[][..], |v| &v.layers[..]);
         for d in peer.downs.iter_mut().filter(|d| d.source == Some(*track) && d.kind == WireKind::Video) {
             if d.target == *target {
                 continue;
@@ -127,6 +133,13 @@ fn apply_targets(peer: &mut Peer, targets: &[(TrackId, Target)], estimate_kbps: 
             if *target == Target::Paused {
                 // It restarts at a keyframe: of the layer then wanted, or (one stream) the GOP cache.
                 d.layer.reset();
+            } else if steps_down(layers, d.layer.receiving(*track), *target) {
+                // The link is short: the layer it receives stops at once instead of flowing on
+                // until the lower one's keyframe (asked for now), which would fill the queue the
+                // estimate just found and drive it further down (measured on the bed: estimates
+                // of 120-170 kbit/s on a 600 kbit/s link). A frozen picture for a round trip
+                // and an encoder's keyframe is the cheaper loss.
+                d.layer.reset();
             } else if was_paused {
                 d.rebase.switch();
                 resumed.push(*track);
@@ -134,6 +147,14 @@ fn apply_targets(peer: &mut Peer, targets: &[(TrackId, Target)], estimate_kbps: 
         }
     }
     resumed
+}
+
+/// Whether `target` is a lower layer than `receiving`, both flowing (a layer that stopped
+/// flowing costs the link nothing).
+fn steps_down(layers: &[Layer], receiving: Option<Rid>, target: Target) -> bool {
+    let Target::Layer(Some(to)) = target else { return false };
+    let rank = |rid: Rid| layers.iter().position(|l| l.rid == Some(rid));
+    matches!((receiving.and_then(rank), rank(to)), (Some(from), Some(to)) if to < from)
 }
 
 /// The mids of `peer`'s video m-lines that are paused now.
@@ -192,6 +213,7 @@ impl Room {
         let browser = self.participants.get(&pid).is_some_and(|p| p.is_browser());
         let Some(b) = self.bandwidth.get_mut(&pid) else { return };
         let allocation = b.alloc.allocate(now, audio, &videos);
+        tracing::trace!(participant = %pid, estimate = ?b.alloc.estimate(), ?videos, ?allocation, "allocated");
         b.level = Some(allocation.level);
         let estimate_kbps = b.alloc.estimate().map(|e| u32::try_from(e / 1000).unwrap_or(u32::MAX));
         let bitrate = b.bitrate_for(&allocation, now);
@@ -199,7 +221,7 @@ impl Room {
         if let Some((minimum, desired)) = bitrate {
             peer.rtc.bwe().set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired));
         }
-        let resumed = apply_targets(peer, &allocation.targets, estimate_kbps);
+        let resumed = apply_targets(peer, &allocation.targets, &videos, estimate_kbps);
         let quality = browser.then(|| b.quality_due(allocation.level, paused_mids(peer), estimate_kbps, now)).flatten();
         if let Some(msg) = quality {
             tracing::info!(participant = %pid, ?msg, "quality");
@@ -310,6 +332,21 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn only_a_switch_to_a_lower_flowing_layer_steps_down() {
+        let rid = |r: &str| Rid::from(r);
+        let layers: Vec<Layer> =
+            ["q", "h", "f"].iter().enumerate().map(|(i, r)| Layer { rid: Some(rid(r)), bps: 150_000 << i }).collect();
+        let to = |r: &str| Target::Layer(Some(rid(r)));
+        assert!(steps_down(&layers, Some(rid("f")), to("q")));
+        assert!(steps_down(&layers, Some(rid("h")), to("q")));
+        assert!(!steps_down(&layers, Some(rid("q")), to("f")), "up waits for the keyframe on the old layer");
+        assert!(!steps_down(&layers, None, to("q")), "nothing received yet");
+        assert!(!steps_down(&layers[..2], Some(rid("f")), to("q")), "its layer stopped flowing: nothing to stop");
+        assert!(!steps_down(&layers, Some(rid("f")), Target::Paused), "a pause is handled as such");
+        assert!(!steps_down(&layers, Some(rid("f")), Target::Layer(None)));
+    }
 
     fn reduced() -> Allocation {
         Allocation { targets: Vec::new(), level: QualityLevel::Reduced, desired_bps: 1_900_000, minimum_bps: 800_000 }
