@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod buildings;
 pub mod device_config;
 pub mod devices;
 pub mod error;

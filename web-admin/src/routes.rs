@@ -7,7 +7,7 @@ use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
-use crate::{AdminState, Role, accounts, audit, devices, fleet, login, rooms, schedule, setup};
+use crate::{AdminState, Role, accounts, audit, buildings, devices, fleet, login, rooms, schedule, setup};
 
 /// Where the admin's API is mounted in the hub.
 pub const ADMIN_API: &str = "/admin/api";
@@ -75,6 +75,10 @@ pub fn admin_entries() -> Vec<Entry<AdminState>> {
         entry(M::GET, "/rooms/{id}", op, rooms::get),
         entry(M::PUT, "/rooms/{id}", op, rooms::update),
         entry(M::DELETE, "/rooms/{id}", op, rooms::delete),
+        entry(M::GET, "/buildings", op, buildings::list),
+        entry(M::POST, "/buildings", op, buildings::create),
+        entry(M::PUT, "/buildings/{id}", op, buildings::update),
+        entry(M::DELETE, "/buildings/{id}", op, buildings::delete),
         entry(M::GET, "/devices", op, fleet::list),
         entry(M::POST, "/devices/{room}/live", op, fleet::go_live),
         entry(M::POST, "/devices/{room}/end", op, fleet::end),

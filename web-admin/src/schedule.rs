@@ -170,12 +170,18 @@ fn fields(body: &Body, id: i64, default_zone: &str) -> Result<Fields> {
     if end_min <= start_min {
         return Err(Error::invalid("end: must be after start on the same day (24:00 for midnight)"));
     }
-    // Not given: the hub's zone (`zone` in hub.toml).
+    // Not given: the room's, else its building's, else the hub's (`zone` in hub.toml).
     let name = body.opt_string("zone")?.filter(|z| !z.is_empty()).unwrap_or_else(|| default_zone.to_owned());
     let tz = zone(&name).map_err(|e| Error::invalid(format!("zone: {e}")))?;
     let teacher = text("teacher", &body.string("teacher")?, 1, MAX_TEACHER_CHARS)?;
     let title = text("title", &body.string("title")?, 1, MAX_TITLE_CHARS)?;
     Ok(Fields { slot: Slot { id, room, weekday, start_min, end_min, zone: name, tz }, teacher, title })
+}
+
+/// The zone of a slot that names none: its room's, else its building's, else the hub's.
+async fn default_zone(st: &AdminState, body: &Body) -> Result<String> {
+    let room = body.opt_string("roomId").ok().flatten().unwrap_or_default();
+    Ok(crate::buildings::zone_of_room(&st.pool, &room, &st.zone).await?.unwrap_or_else(|| st.zone.clone()))
 }
 
 /// The room must be configured, and no other slot in it may share a minute with this one.
@@ -220,7 +226,8 @@ pub async fn create(
     if body.has("id") {
         return Err(Error::invalid("id: assigned by the hub"));
     }
-    let f = fields(&body, 0, &st.zone)?;
+    let default = default_zone(&st, &body).await?;
+    let f = fields(&body, 0, &default)?;
     let now = st.now() as i64;
     let mut tx = st.pool.begin().await?;
     check(&mut tx, &f, now as u64).await?;
@@ -260,7 +267,8 @@ pub async fn update(
     {
         return Err(Error::invalid("id: cannot be changed"));
     }
-    let f = fields(&body, id, &st.zone)?;
+    let default = default_zone(&st, &body).await?;
+    let f = fields(&body, id, &default)?;
     let now = st.now() as i64;
     let mut tx = st.pool.begin().await?;
     let before = schedule_of(fetch(&mut *tx, id).await?.ok_or_else(|| not_found(id))?);

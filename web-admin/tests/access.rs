@@ -44,7 +44,14 @@ fn the_readme_lists_the_router_table() {
 
 /// A concrete request for a route pattern; `{id}` is a room or timetable slot that exists, `{username}` an account.
 fn concrete(path: &str) -> String {
-    let id = if path.starts_with("/admin/api/schedules/") { "1" } else { "lab-1" };
+    let id = if path.starts_with("/admin/api/schedules/") {
+        "1"
+    } else if path.starts_with("/admin/api/buildings/") {
+        // A building without rooms (lab-1 and lab-2 are in "Main", building 1): it can be deleted.
+        "2"
+    } else {
+        "lab-1"
+    };
     path.replace("{id}", id).replace("{room}", "lab-1").replace("{username}", "vic")
 }
 
@@ -57,6 +64,8 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         ("POST", "/admin/api/rooms") => Some(room("new-room")),
         ("POST", "/admin/api/schedules") => Some(slot("lab-2", "10:00", "11:00")),
         ("PUT", "/admin/api/schedules/{id}") => Some(slot("lab-2", "08:00", "08:45")),
+        ("POST", "/admin/api/buildings") => Some(json!({ "name": "North", "zone": "Europe/Berlin" })),
+        ("PUT", "/admin/api/buildings/{id}") => Some(json!({ "name": "Annex (renamed)" })),
         ("PUT", _) => Some(json!({ "name": "Renamed", "capacity": 12 })),
         ("POST", "/admin/api/accounts") => {
             Some(json!({ "username": "newbie", "password": "a long enough pw", "role": "operator" }))
@@ -77,6 +86,8 @@ async fn fixtures(h: &Harness) -> (Session, Session) {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let r = h.call("POST", "/admin/api/schedules", Some(&admin), Some(slot("lab-2", "08:00", "09:00"))).await;
     assert_eq!((r.status, &r.body["id"]), (StatusCode::CREATED, &json!(1)), "{}", r.text);
+    let r = h.call("POST", "/admin/api/buildings", Some(&admin), Some(json!({ "name": "Annex" }))).await;
+    assert_eq!((r.status, &r.body["id"]), (StatusCode::CREATED, &json!(2)), "{}", r.text);
     (admin, operator)
 }
 
