@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod buildings;
+pub mod calendar;
 pub mod device_config;
 pub mod devices;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod schedule;
 pub mod scheduler;
 pub mod session;
 pub mod setup;
+pub mod terms;
 pub mod timetable;
 mod ui;
 

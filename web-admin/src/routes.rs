@@ -7,7 +7,7 @@ use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
-use crate::{AdminState, Role, accounts, audit, buildings, devices, fleet, login, rooms, schedule, setup};
+use crate::{AdminState, Role, accounts, audit, buildings, devices, fleet, login, rooms, schedule, setup, terms};
 
 /// Where the admin's API is mounted in the hub.
 pub const ADMIN_API: &str = "/admin/api";
@@ -95,6 +95,18 @@ pub fn admin_entries() -> Vec<Entry<AdminState>> {
         entry(M::GET, "/schedules/{id}/links", admin, schedule::links),
         entry(M::PUT, "/schedules/{id}", op, schedule::update),
         entry(M::DELETE, "/schedules/{id}", op, schedule::delete),
+        entry(M::GET, "/terms", op, terms::list_terms),
+        entry(M::POST, "/terms", op, terms::create_term),
+        entry(M::PUT, "/terms/{id}", op, terms::update_term),
+        entry(M::DELETE, "/terms/{id}", op, terms::delete_term),
+        entry(M::GET, "/holidays", op, terms::list_holidays),
+        entry(M::POST, "/holidays", op, terms::create_holiday),
+        entry(M::PUT, "/holidays/{id}", op, terms::update_holiday),
+        entry(M::DELETE, "/holidays/{id}", op, terms::delete_holiday),
+        entry(M::GET, "/exceptions", op, terms::list_exceptions),
+        entry(M::POST, "/exceptions", op, terms::create_exception),
+        entry(M::DELETE, "/exceptions/{id}", op, terms::delete_exception),
+        entry(M::GET, "/lessons", op, terms::lessons),
         entry(M::GET, "/accounts", admin, accounts::list),
         entry(M::POST, "/accounts", admin, accounts::create_handler),
         entry(M::POST, "/accounts/{username}/disable", admin, accounts::disable_handler),

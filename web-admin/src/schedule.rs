@@ -335,7 +335,8 @@ pub struct Links {
     pub base_url: Option<String>,
 }
 
-/// `GET /admin/api/schedules/{id}/links`: links for the occurrence on now, else the next one.
+/// `GET /admin/api/schedules/{id}/links`: links for the lesson on now, else the next one (a cancelled
+/// occurrence is skipped, a moved one is where it was moved to).
 pub async fn links(
     State(st): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -349,7 +350,12 @@ pub async fn links(
         Some(_) => Error::Internal(format!("schedule row {id} does not parse")),
     })?;
     let teacher_name = row.6.clone();
-    let (starts_at, ends_at) = slot.occurrence(now);
+    // The lesson that is on or next, terms, holidays and changes applied.
+    let timetable = crate::terms::load_timetable(&st.pool).await?;
+    let lesson = timetable.next_of_slot(id, now).ok_or_else(|| {
+        Error::Conflict(format!("timetable slot {id} has no lesson in the coming year (outside every term?)"))
+    })?;
+    let (starts_at, ends_at) = (lesson.starts_at, lesson.ends_at);
     let valid_from = starts_at.saturating_sub(LINK_EARLY_SECS);
     let claims = |role, name, guest| Claims {
         sub: random_hex(),
