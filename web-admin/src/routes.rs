@@ -7,7 +7,7 @@ use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
-use crate::{AdminState, Role, accounts, audit, buildings, devices, fleet, login, rooms, schedule, setup, terms};
+use crate::{AdminState, Role, accounts, audit, buildings, devices, fleet, ics, login, rooms, schedule, setup, terms};
 
 /// Where the admin's API is mounted in the hub.
 pub const ADMIN_API: &str = "/admin/api";
@@ -21,6 +21,9 @@ pub enum Access {
     Session(Role),
     /// `Authorization: Bearer` with a token for the path's room and one of these roles.
     Bearer(&'static [lectern_proto::Role]),
+    /// An admin session of at least this role, or a bearer token for the path's room with one of
+    /// these roles (`crate::room_token`).
+    SessionOrBearer(Role, &'static [lectern_proto::Role]),
     /// A device token as a bearer, or none: a box that has none asks to be enrolled.
     DeviceOrEnrollment,
     /// The token travels in the socket's first message (`join`).
@@ -64,6 +67,8 @@ pub fn admin_entries() -> Vec<Entry<AdminState>> {
     use Access::{Anyone, Session};
     use Method as M;
     let (op, admin) = (Session(Role::Operator), Session(Role::Admin));
+    // A room's calendar: for IT, and for the room's teachers from their lesson link's token.
+    let op_or_teacher = Access::SessionOrBearer(Role::Operator, &[lectern_proto::Role::Teacher]);
     vec![
         entry(M::POST, "/setup", Anyone, setup::setup_handler),
         entry(M::POST, "/login", Anyone, login::login),
@@ -107,6 +112,7 @@ pub fn admin_entries() -> Vec<Entry<AdminState>> {
         entry(M::POST, "/exceptions", op, terms::create_exception),
         entry(M::DELETE, "/exceptions/{id}", op, terms::delete_exception),
         entry(M::GET, "/lessons", op, terms::lessons),
+        entry(M::GET, "/rooms/{id}/calendar.ics", op_or_teacher, ics::room_calendar),
         entry(M::GET, "/accounts", admin, accounts::list),
         entry(M::POST, "/accounts", admin, accounts::create_handler),
         entry(M::POST, "/accounts/{username}/disable", admin, accounts::disable_handler),

@@ -163,3 +163,50 @@ async fn the_week_view_and_the_links_honour_terms_holidays_and_changes() {
     let r = h.call("GET", "/admin/api/lessons?from=2027-03-22&days=1", Some(&s), None).await;
     assert_eq!(r.body["lessons"][0]["startsAt"].as_u64(), Some(at("2027-03-22T07:00:00Z")), "{}", r.text);
 }
+
+#[tokio::test]
+async fn a_rooms_calendar_is_for_sessions_and_that_rooms_teachers() {
+    let (h, s) = berlin().await;
+    h.now.store(at("2027-03-01T05:00:00Z"), std::sync::atomic::Ordering::SeqCst);
+    let s = {
+        drop(s);
+        h.login("otto", OPERATOR_PW).await
+    };
+    let r = post(&h, &s, "terms", json!({ "name": "Spring", "start": "2027-03-01", "end": "2027-04-16" })).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = post(&h, &s, "holidays", json!({ "name": "Easter", "start": "2027-03-29", "end": "2027-04-09" })).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = post(&h, &s, "rooms", room("lab-2")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
+    let path = "/admin/api/rooms/lab-1/calendar.ics";
+    let r = h.call("GET", path, Some(&s), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.headers["content-type"], "text/calendar; charset=utf-8");
+    assert!(r.text.contains("\r\nDTSTART;TZID=Europe/Berlin:20270301T080000\r\n"), "{}", r.text);
+    assert!(r.text.contains("\r\nRRULE:FREQ=WEEKLY;BYDAY=MO;UNTIL=20270416T215959Z\r\n"), "{}", r.text);
+    assert!(r.text.contains("\r\nEXDATE;TZID=Europe/Berlin:20270329T080000,20270405T080000\r\n"), "{}", r.text);
+    assert!(r.text.contains("\r\nBEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\n"), "{}", r.text);
+
+    use lectern_proto::Role;
+    let teacher = h.get_bearer(path, &h.token("lab-1", Role::Teacher)).await;
+    assert_eq!((teacher.status, teacher.text.as_str()), (StatusCode::OK, r.text.as_str()));
+    for (token, want) in [
+        (h.token("lab-2", Role::Teacher), StatusCode::FORBIDDEN),
+        (h.token("lab-1", Role::Student), StatusCode::FORBIDDEN),
+        (h.token("lab-1", Role::Device), StatusCode::FORBIDDEN),
+        ("not.a.token".to_owned(), StatusCode::UNAUTHORIZED),
+    ] {
+        let r = h.get_bearer(path, &token).await;
+        assert_eq!(r.status, want, "{}", r.text);
+    }
+    let r = h.get_bearer(path, "forged.token.sig").await;
+    assert!(r.headers["www-authenticate"].to_str().unwrap().starts_with("Bearer"), "{:?}", r.headers);
+    let anon = h.call("GET", path, None, None).await;
+    assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
+    // A token of lab-1 opens nothing else of the admin.
+    let r = h.get_bearer("/admin/api/rooms/lab-1", &h.token("lab-1", Role::Teacher)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    let r = h.call("GET", "/admin/api/rooms/nope/calendar.ics", Some(&s), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
