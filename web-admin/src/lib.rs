@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod audit;
 pub mod buildings;
 pub mod calendar;
+pub mod csv_import;
 pub mod device_config;
 pub mod devices;
 pub mod error;

@@ -7,7 +7,9 @@ use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
-use crate::{AdminState, Role, accounts, audit, buildings, devices, fleet, ics, login, rooms, schedule, setup, terms};
+use crate::{
+    AdminState, Role, accounts, audit, buildings, csv_import, devices, fleet, ics, login, rooms, schedule, setup, terms,
+};
 
 /// Where the admin's API is mounted in the hub.
 pub const ADMIN_API: &str = "/admin/api";
@@ -55,6 +57,12 @@ where
     // Only the standard methods are used in tables; each has a filter.
     let filter = MethodFilter::try_from(method.clone()).expect("a standard HTTP method");
     Entry { route: Route { method, path, access }, handler: on(filter, handler) }
+}
+
+/// A row whose body may be larger (or must be smaller) than the router's default.
+pub fn body_limit<S: Clone + Send + Sync + 'static>(mut e: Entry<S>, bytes: usize) -> Entry<S> {
+    e.handler = e.handler.layer(axum::extract::DefaultBodyLimit::max(bytes));
+    e
 }
 
 /// The rows of a table without their handlers.
@@ -113,6 +121,8 @@ pub fn admin_entries() -> Vec<Entry<AdminState>> {
         entry(M::DELETE, "/exceptions/{id}", op, terms::delete_exception),
         entry(M::GET, "/lessons", op, terms::lessons),
         entry(M::GET, "/rooms/{id}/calendar.ics", op_or_teacher, ics::room_calendar),
+        // A timetable file is bigger than the admin's JSON bodies.
+        body_limit(entry(M::POST, "/schedules/import", op, csv_import::import), csv_import::MAX_BYTES),
         entry(M::GET, "/accounts", admin, accounts::list),
         entry(M::POST, "/accounts", admin, accounts::create_handler),
         entry(M::POST, "/accounts/{username}/disable", admin, accounts::disable_handler),

@@ -76,7 +76,7 @@ fn schedule_of(r: Row) -> Schedule {
     }
 }
 
-fn snapshot(s: &Schedule) -> Value {
+pub(crate) fn snapshot(s: &Schedule) -> Value {
     json!({
         "roomId": s.room_id, "weekday": s.weekday, "start": s.start, "end": s.end,
         "zone": s.zone, "teacher": s.teacher, "title": s.title,
@@ -217,6 +217,41 @@ pub async fn list(State(st): State<AdminState>) -> Result<Json<Vec<Schedule>>> {
     Ok(Json(rows.into_iter().map(schedule_of).collect()))
 }
 
+/// Inserts a validated slot (the caller checks the room and overlaps, and audits).
+pub(crate) async fn insert(
+    conn: &mut sqlx::SqliteConnection,
+    l: &Slot,
+    teacher: &str,
+    title: &str,
+    now: i64,
+) -> Result<Schedule> {
+    let row: Row = sqlx::query_as(&format!(
+        "INSERT INTO admin_schedules (room_id, weekday, start_min, end_min, utc_offset_min, zone, zone_decided, \
+         teacher, title, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, 1, ?, ?, ?, ?) RETURNING {COLUMNS}"
+    ))
+    .bind(l.room.as_str())
+    .bind(l.weekday.index())
+    .bind(l.start_min)
+    .bind(l.end_min)
+    .bind(&l.zone)
+    .bind(teacher)
+    .bind(title)
+    .bind(now)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(schedule_of(row))
+}
+
+/// The room's slots (that have a zone), for overlap checks.
+pub(crate) async fn slots_of_room(conn: &mut sqlx::SqliteConnection, room: &str) -> Result<Vec<(Slot, Schedule)>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM admin_schedules WHERE room_id = ?"))
+        .bind(room)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows.into_iter().filter_map(|r| slot_of(&r).map(|s| (s, schedule_of(r)))).collect())
+}
+
 /// `POST /admin/api/schedules` → 201.
 pub async fn create(
     State(st): State<AdminState>,
@@ -231,23 +266,7 @@ pub async fn create(
     let now = st.now() as i64;
     let mut tx = st.pool.begin().await?;
     check(&mut tx, &f, now as u64).await?;
-    let l = &f.slot;
-    let row: Row = sqlx::query_as(&format!(
-        "INSERT INTO admin_schedules (room_id, weekday, start_min, end_min, utc_offset_min, zone, zone_decided, \
-         teacher, title, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, 1, ?, ?, ?, ?) RETURNING {COLUMNS}"
-    ))
-    .bind(l.room.as_str())
-    .bind(l.weekday.index())
-    .bind(l.start_min)
-    .bind(l.end_min)
-    .bind(&l.zone)
-    .bind(&f.teacher)
-    .bind(&f.title)
-    .bind(now)
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?;
-    let s = schedule_of(row);
+    let s = insert(&mut tx, &f.slot, &f.teacher, &f.title, now).await?;
     let target = s.id.to_string();
     audit::record(&mut *tx, &Entry::by(&caller, now as u64, "schedule.create", &target, snapshot(&s))).await?;
     tx.commit().await?;

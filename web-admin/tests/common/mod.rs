@@ -196,6 +196,20 @@ impl Harness {
         format!("eyJhbGciOiJIUzI1NiJ9.{payload}.fake")
     }
 
+    /// A POST of a `text/csv` body in session `s`.
+    pub async fn post_csv(&self, path: &str, s: &Session, csv: &str) -> Resp {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::COOKIE, format!("lectern_admin={}", s.cookie))
+            .header("x-csrf-token", &s.csrf)
+            .header(header::CONTENT_TYPE, "text/csv; charset=utf-8")
+            .body(Body::from(csv.to_owned()))
+            .unwrap();
+        req.extensions_mut().insert(ConnectInfo("192.0.2.1:40000".parse::<SocketAddr>().unwrap()));
+        self.send(req).await
+    }
+
     /// A GET with `Authorization: Bearer token`.
     pub async fn get_bearer(&self, path: &str, token: &str) -> Resp {
         let mut req = Request::builder()
