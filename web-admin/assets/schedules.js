@@ -1,4 +1,6 @@
-// Timetable section: the weekly timetable slots per room (list, add, edit, delete) and the links to a slot's next lesson.
+// Timetable section: the weekly timetable slots per room (list, add, edit, delete), the links to a
+// slot's next lesson, the week view (the lessons that happen, terms, holidays and changes applied)
+// and the import of a timetable CSV with its line-by-line report.
 // Times are wall-clock times in the slot's time zone (an IANA name such as Europe/Berlin); left
 // empty, the hub's own zone. A slot saved before zones that did not match the hub's zone is marked
 // "zone needed" and runs no lesson until it is given one.
@@ -7,6 +9,7 @@ import { api, requireLogin } from './api.js';
 import { submitting, clearErrors } from './form.js';
 
 let isAdmin = false;
+let csrfToken = '';
 
 const DAYS = { mon: 'Monday', tue: 'Tuesday', wed: 'Wednesday', thu: 'Thursday', fri: 'Friday',
   sat: 'Saturday', sun: 'Sunday' };
@@ -84,6 +87,7 @@ function row(slot) {
 
 async function load() {
   listAlert.textContent = '';
+  loadWeek();
   try {
     const slots = await api('GET', 'schedules');
     body.replaceChildren(...slots.map(row));
@@ -227,13 +231,141 @@ form.addEventListener('submit', (ev) => {
   });
 });
 
+// ---- The week view
+
+const weekDays = document.getElementById('week-days');
+const weekStatus = document.getElementById('week-status');
+const weekAlert = document.getElementById('week-alert');
+/** The Monday shown (`YYYY-MM-DD`), or null for this week (the hub's zone decides which it is). */
+let weekFrom = null;
+const KIND = { moved: ' (moved)', extra: ' (extra lesson)', regular: '' };
+
+/** `YYYY-MM-DD` plus `days`, as a calendar date (no time zone involved). */
+function addDays(date, days) {
+  const d = new Date(`${date}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + days);
+  return d.toISOString().slice(0, 10);
+}
+
+function dayTitle(date) {
+  return new Date(`${date}T00:00:00Z`).toLocaleDateString(undefined,
+    { weekday: 'long', day: 'numeric', month: 'short', timeZone: 'UTC' });
+}
+
+async function loadWeek() {
+  weekAlert.textContent = '';
+  try {
+    const w = await api('GET', weekFrom ? `lessons?from=${weekFrom}&days=7` : 'lessons?days=7');
+    weekFrom = w.from;
+    document.getElementById('week-title').textContent = `Week of ${dayTitle(w.from)}`;
+    const days = [];
+    for (let i = 0; i < w.days; i += 1) {
+      const date = addDays(w.from, i);
+      const section = document.createElement('section');
+      section.setAttribute('aria-label', dayTitle(date));
+      const h = document.createElement('h3');
+      h.textContent = dayTitle(date);
+      const ul = document.createElement('ul');
+      for (const l of w.lessons.filter((x) => x.date === date)) {
+        const li = document.createElement('li');
+        li.className = l.kind;
+        li.textContent = `${l.start}–${l.end} ${l.title}${KIND[l.kind] || ''}, ${l.roomId}, ${l.teacher} (${l.zone})`;
+        ul.append(li);
+      }
+      if (!ul.children.length) {
+        const li = document.createElement('li');
+        li.className = 'empty';
+        li.textContent = 'No lessons';
+        ul.append(li);
+      }
+      section.append(h, ul);
+      days.push(section);
+    }
+    weekDays.replaceChildren(...days);
+    weekStatus.textContent = `${w.lessons.length} lesson${w.lessons.length === 1 ? '' : 's'} this week.`;
+  } catch (err) {
+    weekAlert.textContent = err.message;
+  }
+}
+
+document.getElementById('week-prev').addEventListener('click', () => {
+  if (weekFrom) weekFrom = addDays(weekFrom, -7);
+  loadWeek();
+});
+document.getElementById('week-next').addEventListener('click', () => {
+  if (weekFrom) weekFrom = addDays(weekFrom, 7);
+  loadWeek();
+});
+document.getElementById('week-this').addEventListener('click', () => {
+  weekFrom = null;
+  loadWeek();
+});
+
+// ---- Import of a timetable CSV
+
+const importForm = document.getElementById('import-form');
+const importReport = document.getElementById('import-report');
+const importDone = document.getElementById('import-done');
+
+importForm.addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const button = document.getElementById('import-submit');
+  const file = document.getElementById('import-file').files[0];
+  importReport.hidden = true;
+  importDone.textContent = '';
+  const problems = document.getElementById('import-problems');
+  const summary = document.getElementById('import-summary');
+  problems.replaceChildren();
+  const show = (text, list = []) => {
+    summary.textContent = text;
+    problems.replaceChildren(...list.map((p) => {
+      const li = document.createElement('li');
+      li.textContent = `Line ${p.line}, ${p.field}: ${p.message}`;
+      return li;
+    }));
+    importReport.hidden = false;
+    importReport.focus();
+  };
+  if (!file) {
+    show('Choose a CSV file first.');
+    return;
+  }
+  button.disabled = true;
+  try {
+    const resp = await fetch('/admin/api/schedules/import', {
+      method: 'POST',
+      headers: { 'Content-Type': 'text/csv; charset=utf-8', 'X-CSRF-Token': csrfToken },
+      body: await file.text(),
+      credentials: 'same-origin',
+    });
+    let data = null;
+    try { data = await resp.json(); } catch { data = null; }
+    if (resp.ok) {
+      importDone.textContent = `Imported ${data.imported} timetable slot${data.imported === 1 ? '' : 's'} from ${file.name}.`;
+      importForm.reset();
+      await load();
+    } else {
+      const list = (data && data.problems) || [];
+      const more = data && data.notShown ? ` (${data.notShown} more not shown)` : '';
+      show(list.length ? `Nothing was imported: ${list.length} problem${list.length === 1 ? '' : 's'} in ${file.name}${more}.`
+        : (data && data.detail) || `The hub refused the file (HTTP ${resp.status}).`, list);
+    }
+  } catch {
+    show('The hub could not be reached. Check your connection and try again.');
+  } finally {
+    button.disabled = false;
+  }
+});
+
 document.addEventListener('rooms-changed', (ev) => {
   fillRooms(ev.detail);
   // A deleted room took its slots with it.
   load();
 });
 
-isAdmin = (await requireLogin()).role === 'admin';
+const me = await requireLogin();
+isAdmin = me.role === 'admin';
+csrfToken = me.csrfToken;
 document.getElementById('schedules-title').tabIndex = -1;
 // rooms.js announces its list too, but possibly before this module listened.
 try {

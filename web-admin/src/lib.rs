@@ -1,7 +1,8 @@
 //! lectern-admin: the web admin the hub mounts at `/admin` — IT staff accounts, sessions, rooms, the
 //! fleet of classroom boxes and the audit trail, as a JSON API under `/admin/api/` plus a small UI.
-//! Start at [`router`]; access rules live in [`session`], the tables in `hub/migrations/0003_admin.sql`
-//! and `0005_schedules.sql`; [`scheduler`] starts and ends scheduled lessons.
+//! Start at [`router`]; access rules live in [`session`] (and [`room_token`]), the tables in
+//! `hub/migrations/0003_admin.sql`, `0005_schedules.sql` and `0009_buildings_and_term_calendar.sql`;
+//! [`scheduler`] starts and ends scheduled lessons from the [`calendar`].
 
 pub mod accounts;
 pub mod audit;
