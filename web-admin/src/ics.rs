@@ -4,7 +4,8 @@
 //! Mapping: one VEVENT per slot and term with `DTSTART;TZID=…` at the slot's first lesson in the
 //! term and a weekly `RRULE` whose `UNTIL` is the end of the term's last day (a slot in a room
 //! without terms has an open-ended rule); holidays and cancelled or moved occurrences are
-//! `EXDATE`s; a moved or extra lesson is a VEVENT of its own. Each zone used gets a VTIMEZONE
+//! `EXDATE`s; a moved or extra lesson is a VEVENT of its own, and so is an occurrence whose start
+//! the clocks skip (clients would shift it by the gap). Each zone used gets a VTIMEZONE
 //! listing its real offset changes around the years covered. Lines are folded at 75 octets, CRLF.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,7 +21,7 @@ use lectern_proto::RoomId;
 use crate::AdminState;
 use crate::calendar::{Change, DateRange, Timetable};
 use crate::error::{Error, Result};
-use crate::timetable::{MINUTES_PER_DAY, Slot, add_days, instant, wall};
+use crate::timetable::{MINUTES_PER_DAY, Slot, add_days, instant, span, wall};
 
 /// Teacher and title of each slot and extra lesson.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +45,7 @@ pub fn render(t: &Timetable, labels: &Labels, room: &RoomId, room_name: &str, no
     };
     let calendar = t.calendars.get(room).cloned().unwrap_or_default();
     let mut events: Vec<Vec<String>> = Vec::new();
+    let mut gap_events: Vec<Vec<String>> = Vec::new();
     for slot in t.slots.iter().filter(|s| &s.room == room) {
         let (teacher, title) = labels.slots.get(&slot.id).cloned().unwrap_or_default();
         let segments: Vec<Option<DateRange>> =
@@ -71,10 +73,30 @@ pub fn render(t: &Timetable, labels: &Labels, room: &RoomId, room_name: &str, no
                 }
                 None => e.push(format!("RRULE:FREQ=WEEKLY;BYDAY={byday}")),
             }
-            let exdates: Vec<String> = exdates(t, &calendar.holidays, slot, first, term.map(|r| r.last))
-                .into_iter()
-                .map(|d| local(d, slot.start_min))
-                .collect();
+            let mut skipped = exdates(t, &calendar.holidays, slot, first, term.map(|r| r.last));
+            // A start the clocks skip: calendar clients would move it by the gap's length (02:30 ->
+            // 03:30), the hub starts it at the first minute that exists (03:00). Such a lesson
+            // leaves the rule and is an event of its own at the hub's time.
+            let horizon = term.map_or_else(
+                || Date::new(now_year(now).saturating_add(ZONE_YEARS_AHEAD), 12, 31).unwrap_or(first),
+                |r| r.last,
+            );
+            for d in gap_dates(slot, first, horizon) {
+                if skipped.insert(d) && t.runs(slot, d) {
+                    let (start, end) = span(&slot.tz, d, slot.start_min, slot.end_min);
+                    note_zone(&slot.zone, &slot.tz, d);
+                    gap_events.push(vec![
+                        format!("UID:slot-{}-{}@lectern", slot.id, d),
+                        format!("DTSTAMP:{stamp}"),
+                        format!("DTSTART;TZID={}:{}", slot.zone, local_at(&slot.tz, start)),
+                        format!("DTEND;TZID={}:{}", slot.zone, local_at(&slot.tz, end)),
+                        format!("SUMMARY:{}", text(&title)),
+                        format!("DESCRIPTION:{}", text(&format!("Teacher: {teacher}"))),
+                        format!("LOCATION:{}", text(&format!("{room} ({room_name})"))),
+                    ]);
+                }
+            }
+            let exdates: Vec<String> = skipped.into_iter().map(|d| local(d, slot.start_min)).collect();
             if !exdates.is_empty() {
                 e.push(format!("EXDATE;TZID={}:{}", slot.zone, exdates.join(",")));
             }
@@ -84,6 +106,7 @@ pub fn render(t: &Timetable, labels: &Labels, room: &RoomId, room_name: &str, no
             events.push(e);
         }
     }
+    events.append(&mut gap_events);
     for change in &t.changes {
         let Some(lesson) = t.lesson_of(change) else { continue };
         if &lesson.room != room {
@@ -112,7 +135,7 @@ pub fn render(t: &Timetable, labels: &Labels, room: &RoomId, room_name: &str, no
         ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Lectern//Timetable//EN", "CALSCALE:GREGORIAN"].map(String::from),
     );
     out.push(format!("X-WR-CALNAME:{}", text(&format!("{room_name} ({room})"))));
-    let now_year = crate::timetable::local_date(&TimeZone::UTC, now).year();
+    let now_year = now_year(now);
     for (name, (tz, first, last)) in &zones {
         let last_year = last.year().max(now_year).saturating_add(ZONE_YEARS_AHEAD);
         out.extend(vtimezone(name, tz, first.year().saturating_sub(1), last_year));
@@ -162,6 +185,42 @@ fn exdates(t: &Timetable, holidays: &[DateRange], slot: &Slot, first: Date, last
         }
     }
     out
+}
+
+fn now_year(now: u64) -> i16 {
+    crate::timetable::local_date(&TimeZone::UTC, now).year()
+}
+
+/// Days of the slot's weekday from `first` to `last` on which its start is a time the clocks skip.
+fn gap_dates(slot: &Slot, first: Date, last: Date) -> Vec<Date> {
+    let from = Timestamp::from_second(instant(&slot.tz, wall(add_days(first, -1), 0))).unwrap_or(Timestamp::UNIX_EPOCH);
+    let until = instant(&slot.tz, wall(add_days(last, 2), 0));
+    let mut out = Vec::new();
+    for tr in slot.tz.following(from) {
+        let ts = tr.timestamp();
+        if ts.as_second() > until {
+            break;
+        }
+        let before = slot.tz.to_offset(ts.checked_sub(jiff::SignedDuration::from_secs(1)).unwrap_or(ts));
+        if tr.offset() <= before {
+            continue; // clocks go back: no gap
+        }
+        let d = ts.to_zoned(TimeZone::fixed(before)).date();
+        let gap = matches!(
+            slot.tz.to_ambiguous_timestamp(wall(d, slot.start_min)).offset(),
+            jiff::tz::AmbiguousOffset::Gap { .. }
+        );
+        if gap && d.weekday().to_monday_zero_offset() == slot.weekday.index() as i8 && first <= d && d <= last {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// The wall-clock time in `tz` at Unix second `at`, as `YYYYMMDDTHHMMSS`.
+fn local_at(tz: &TimeZone, at: u64) -> String {
+    let ts = Timestamp::from_second(at as i64).unwrap_or(Timestamp::UNIX_EPOCH);
+    ts.to_zoned(tz.clone()).datetime().strftime("%Y%m%dT%H%M%S").to_string()
 }
 
 /// `YYYYMMDDTHHMMSS` local; minute 1440 is the next day's midnight.

@@ -222,3 +222,34 @@ fn folding_never_splits_a_character_and_text_is_escaped() {
     }
     assert_eq!(text("a\\b;c,d\ne\u{7}"), "a\\\\b\\;c\\,d\\ne");
 }
+
+/// A lesson whose start the clocks skip leaves the weekly rule (an EXDATE) and is an event of its
+/// own at the hub's time, so a calendar client shows it when the box goes live.
+#[test]
+fn a_start_in_a_daylight_saving_gap_is_its_own_event_at_the_first_minute_that_exists() {
+    let room = RoomId::parse("night").unwrap();
+    let mut t = Timetable::from(vec![
+        slot(1, "night", Weekday::Sun, "02:30", "03:30", "Europe/Berlin"),
+        slot(2, "night", Weekday::Sun, "02:15", "03:15", "America/New_York"),
+    ]);
+    t.calendars.insert(
+        room.clone(),
+        RoomCalendar {
+            terms: vec![DateRange { first: date("2027-01-04"), last: date("2027-12-17") }],
+            holidays: vec![],
+        },
+    );
+    let ics = render(&t, &Labels::default(), &room, "Night school", at("2027-01-10T12:00:00Z"));
+    let ev = events(&unfold(&ics));
+    let own: Vec<(&str, &str)> =
+        ev.iter().filter(|e| prop(e, "RRULE").is_none()).map(|e| prop(e, "DTSTART").unwrap()).collect();
+    assert_eq!(
+        own,
+        [("DTSTART;TZID=Europe/Berlin", "20270328T030000"), ("DTSTART;TZID=America/New_York", "20270314T030000")],
+        "{ics}"
+    );
+    let want: Vec<u64> =
+        t.lessons_between(at("2027-01-01T00:00:00Z"), at("2028-01-01T00:00:00Z")).iter().map(|l| l.starts_at).collect();
+    assert_eq!(expand(&ev), want);
+    assert!(want.contains(&at("2027-03-28T01:00:00Z")) && want.contains(&at("2027-03-14T07:00:00Z")));
+}
