@@ -1,6 +1,7 @@
 // Importing a school's timetable CSV from the admin's Rooms page: a file with a bad line is refused
 // whole, with a report naming the line and the field, and nothing is imported; the fixed file is
-// imported and its lessons show in the week view.
+// imported and its lessons show in the week view, which then follows a holiday and a cancelled
+// (and restored) lesson.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -58,4 +59,22 @@ test('a timetable CSV with a bad line is refused with a report naming line and f
     assert.match(await monday.textContent(), /Monday[\s\S]*08:00–09:00 Physics, lab-1, Ms Curie/);
     assert.match(await tuesday.textContent(), /Tuesday[\s\S]*10:00–11:00 Chemistry, lab-1, Bohr, N\./);
     await admin.locator('#week-status').filter({ hasText: '2 lessons' }).waitFor();
+
+    // The term calendar: Monday of this week a holiday for the whole hub, Tuesday's lesson cancelled.
+    const from = await admin.evaluate(async () => (await (await fetch('/admin/api/lessons')).json()).from);
+    await admin.locator('#period-kind').selectOption('holidays');
+    await admin.locator('#period-name').fill('Staff day');
+    await admin.locator('#period-start').fill(from);
+    await admin.locator('#period-end').fill(from);
+    await admin.getByRole('button', { name: 'Add', exact: true }).click();
+    await admin.locator('#period-added').filter({ hasText: 'Staff day' }).waitFor();
+    await admin.locator('#week-status').filter({ hasText: '1 lesson' }).waitFor();
+    assert.doesNotMatch(await monday.textContent(), /Physics/, 'no lesson on a holiday');
+    await admin.getByRole('button', { name: /^Cancel Chemistry on Tuesday/ }).click();
+    await admin.locator('#week-status').filter({ hasText: '0 lessons' }).waitFor();
+    assert.match(await admin.locator('#changes-list').textContent(), /Cancelled: slot 2 on/);
+    // Undone: back in the week.
+    await admin.getByRole('button', { name: /^Undo: Cancelled: slot 2/ }).click();
+    await admin.locator('#week-status').filter({ hasText: '1 lesson' }).waitFor();
+    assert.match(await tuesday.textContent(), /Chemistry/);
   }));

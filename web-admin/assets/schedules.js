@@ -88,6 +88,7 @@ function row(slot) {
 async function load() {
   listAlert.textContent = '';
   loadWeek();
+  loadCalendar();
   try {
     const slots = await api('GET', 'schedules');
     body.replaceChildren(...slots.map(row));
@@ -270,6 +271,13 @@ async function loadWeek() {
         const li = document.createElement('li');
         li.className = l.kind;
         li.textContent = `${l.start}–${l.end} ${l.title}${KIND[l.kind] || ''}, ${l.roomId}, ${l.teacher} (${l.zone})`;
+        const what = `${l.title} on ${dayTitle(date)} at ${l.start}`;
+        if (l.kind === 'regular') {
+          li.append(button('Cancel', `Cancel ${what}`, (b) => change(b, 'POST', 'exceptions',
+            { kind: 'cancel', slotId: l.slotId, date: l.date })));
+        } else {
+          li.append(button('Undo', `Undo the change: ${what}`, (b) => change(b, 'DELETE', `exceptions/${l.changeId}`)));
+        }
         ul.append(li);
       }
       if (!ul.children.length) {
@@ -299,6 +307,120 @@ document.getElementById('week-next').addEventListener('click', () => {
 document.getElementById('week-this').addEventListener('click', () => {
   weekFrom = null;
   loadWeek();
+});
+
+/** A one-off change from the week view or the lists, then both redrawn. */
+async function change(b, method, path, body) {
+  b.disabled = true;
+  document.getElementById('terms-alert').textContent = '';
+  try {
+    await api(method, path, body);
+    await Promise.all([loadWeek(), loadCalendar()]);
+  } catch (err) {
+    b.disabled = false;
+    weekAlert.textContent = err.message;
+    weekAlert.focus();
+  }
+}
+
+// ---- Terms, holidays, one-off changes, buildings
+
+let buildings = [];
+const buildingName = (id) => (buildings.find((x) => x.id === id) || {}).name || `building ${id}`;
+
+async function loadCalendar() {
+  const alert = document.getElementById('terms-alert');
+  alert.textContent = '';
+  try {
+    const [terms, holidays, changes, list] = await Promise.all(
+      ['terms', 'holidays', 'exceptions', 'buildings'].map((p) => api('GET', p)));
+    buildings = list;
+    const periods = [...terms.map((t) => ['terms', 'Term', t]), ...holidays.map((h) => ['holidays', 'Holiday', h])]
+      .sort((a, b) => a[2].start.localeCompare(b[2].start));
+    const items = periods.map(([path, label, p]) => {
+      const li = document.createElement('li');
+      const scope = p.buildingId ? buildingName(p.buildingId) : 'whole hub';
+      li.textContent = `${label}: ${p.name}, ${p.start} to ${p.end} (${scope})`;
+      li.append(button('Delete', `Delete ${label.toLowerCase()} ${p.name}`, (b) => change(b, 'DELETE', `${path}/${p.id}`)));
+      return li;
+    });
+    document.getElementById('periods-list').replaceChildren(...(items.length ? items : [emptyItem('None: every week is a teaching week.')]));
+    const changeItems = changes.map((c) => {
+      const li = document.createElement('li');
+      const text = {
+        cancel: `Cancelled: slot ${c.slotId} on ${c.date}`,
+        move: `Moved: slot ${c.slotId} from ${c.date} to ${c.toDate} ${c.start}–${c.end}`,
+        extra: `Extra: ${c.title} in ${c.roomId} on ${c.toDate} ${c.start}–${c.end} (${c.zone})`,
+      }[c.kind] || c.kind;
+      li.textContent = text;
+      li.append(button('Undo', `Undo: ${text}`, (b) => change(b, 'DELETE', `exceptions/${c.id}`)));
+      return li;
+    });
+    document.getElementById('changes-list').replaceChildren(...(changeItems.length ? changeItems : [emptyItem('None.')]));
+    const select = document.getElementById('period-building');
+    const current = select.value;
+    const hub = document.createElement('option');
+    hub.value = '';
+    hub.textContent = 'The whole hub';
+    select.replaceChildren(hub, ...buildings.map((x) => {
+      const o = document.createElement('option');
+      o.value = String(x.id);
+      o.textContent = x.name;
+      return o;
+    }));
+    if ([...select.options].some((o) => o.value === current)) select.value = current;
+    document.getElementById('buildings-list').replaceChildren(...(buildings.length ? buildings.map((x) => {
+      const li = document.createElement('li');
+      li.textContent = `${x.name}: ${x.zone || "the hub's zone"}`;
+      return li;
+    }) : [emptyItem('No buildings yet (a room\'s building is added with the room).')]));
+    document.getElementById('building-names').replaceChildren(...buildings.map((x) => {
+      const o = document.createElement('option');
+      o.value = x.name;
+      return o;
+    }));
+  } catch (err) {
+    alert.textContent = err.message;
+  }
+}
+
+function emptyItem(text) {
+  const li = document.createElement('li');
+  li.className = 'empty';
+  li.textContent = text;
+  return li;
+}
+
+const periodForm = document.getElementById('period-form');
+periodForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const done = document.getElementById('period-added');
+  done.textContent = '';
+  submitting(periodForm, async () => {
+    const f = periodForm.elements;
+    const body = { name: f.name.value, start: f.start.value, end: f.end.value };
+    if (f.buildingId.value) body.buildingId = Number(f.buildingId.value);
+    const p = await api('POST', f.kind.value, body);
+    done.textContent = `Added ${p.name} (${p.start} to ${p.end}).`;
+    periodForm.reset();
+    await Promise.all([loadCalendar(), loadWeek()]);
+  });
+});
+
+const buildingForm = document.getElementById('building-form');
+buildingForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const done = document.getElementById('building-saved');
+  done.textContent = '';
+  submitting(buildingForm, async () => {
+    const f = buildingForm.elements;
+    const body = { name: f.name.value.trim(), zone: f.zone.value.trim() || null };
+    const known = buildings.find((x) => x.name === body.name);
+    const b = known ? await api('PUT', `buildings/${known.id}`, body) : await api('POST', 'buildings', body);
+    done.textContent = `${known ? 'Saved' : 'Added'} ${b.name} (${b.zone || "the hub's zone"}).`;
+    buildingForm.reset();
+    await loadCalendar();
+  });
 });
 
 // ---- Import of a timetable CSV
