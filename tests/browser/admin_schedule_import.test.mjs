@@ -77,4 +77,22 @@ test('a timetable CSV with a bad line is refused with a report naming line and f
     await admin.getByRole('button', { name: /^Undo: Cancelled: slot 2/ }).click();
     await admin.locator('#week-status').filter({ hasText: '1 lesson' }).waitFor();
     assert.match(await tuesday.textContent(), /Chemistry/);
+
+    // An extra lesson on Wednesday, from the change form.
+    const wednesday = await admin.evaluate((monday) => {
+      const d = new Date(`${monday}T00:00:00Z`);
+      d.setUTCDate(d.getUTCDate() + 2);
+      return d.toISOString().slice(0, 10);
+    }, from);
+    await admin.locator('#change-kind').selectOption('extra');
+    await admin.locator('#change-room').selectOption('lab-1');
+    await admin.locator('#change-to').fill(wednesday);
+    await admin.locator('#change-start').fill('14:00');
+    await admin.locator('#change-end').fill('15:00');
+    await admin.locator('#change-title').fill('Revision');
+    await admin.locator('#change-teacher').fill('Ms Curie');
+    await admin.getByRole('button', { name: 'Save change' }).click();
+    await admin.locator('#change-saved').filter({ hasText: 'Added Revision' }).waitFor();
+    await admin.locator('#week-status').filter({ hasText: '2 lessons' }).waitFor();
+    assert.match(await week.locator('section').nth(2).textContent(), /14:00–15:00 Revision \(extra lesson\), lab-1/);
   }));

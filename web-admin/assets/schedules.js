@@ -92,6 +92,7 @@ async function load() {
   try {
     const slots = await api('GET', 'schedules');
     body.replaceChildren(...slots.map(row));
+    fillChangePickers(slots, null);
     wrap.hidden = slots.length === 0;
     const needZone = slots.filter((l) => l.zoneNeeded).length;
     const banner = document.getElementById('schedules-zone-banner');
@@ -107,6 +108,7 @@ async function load() {
 }
 
 function fillRooms(rooms) {
+  fillChangePickers(null, rooms);
   const current = roomSelect.value;
   roomSelect.replaceChildren(...rooms.map((r) => {
     const o = document.createElement('option');
@@ -406,6 +408,48 @@ periodForm.addEventListener('submit', (ev) => {
     await Promise.all([loadCalendar(), loadWeek()]);
   });
 });
+
+// Moving one lesson or adding an extra one: the fields of the other kind are hidden.
+const changeForm = document.getElementById('change-form');
+function showChangeFields() {
+  const kind = changeForm.elements.kind.value;
+  for (const el of changeForm.querySelectorAll('[data-for]')) el.hidden = el.dataset.for !== kind;
+}
+changeForm.elements.kind.addEventListener('change', showChangeFields);
+changeForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const done = document.getElementById('change-saved');
+  done.textContent = '';
+  submitting(changeForm, async () => {
+    const f = changeForm.elements;
+    const end = f.end.value === '00:00' ? '24:00' : f.end.value;
+    const body = f.kind.value === 'move'
+      ? { kind: 'move', slotId: Number(f.slotId.value), date: f.date.value, toDate: f.toDate.value, start: f.start.value, end }
+      : { kind: 'extra', roomId: f.roomId.value, toDate: f.toDate.value, start: f.start.value, end,
+        zone: f.zone.value.trim() || null, teacher: f.teacher.value, title: f.title.value };
+    const c = await api('POST', 'exceptions', body);
+    done.textContent = c.kind === 'move' ? `Moved the lesson of ${c.date} to ${c.toDate} ${c.start}.`
+      : `Added ${c.title} on ${c.toDate} ${c.start}.`;
+    changeForm.reset();
+    showChangeFields();
+    await Promise.all([loadCalendar(), loadWeek()]);
+  });
+});
+
+/** The change form's pickers follow the timetable and the rooms. */
+function fillChangePickers(slots, rooms) {
+  const opt = (value, label) => {
+    const o = document.createElement('option');
+    o.value = value;
+    o.textContent = label;
+    return o;
+  };
+  if (slots) {
+    document.getElementById('change-slot').replaceChildren(...slots.filter((x) => !x.zoneNeeded)
+      .map((x) => opt(String(x.id), `${x.title}, ${DAYS[x.weekday]} ${x.start} in ${x.roomId}`)));
+  }
+  if (rooms) document.getElementById('change-room').replaceChildren(...rooms.map((r) => opt(r.id, r.id)));
+}
 
 const buildingForm = document.getElementById('building-form');
 buildingForm.addEventListener('submit', (ev) => {
