@@ -24,7 +24,8 @@ function row(room) {
   const code = document.createElement('code');
   code.textContent = room.id;
   id.append(code);
-  tr.append(id, cell(room.name), cell(room.building || '—'), cell(String(room.capacity)),
+  tr.append(id, cell(room.name), cell(room.building || '—'),
+    cell(room.zone || 'building’s or hub’s'), cell(String(room.capacity)),
     cell(room.everyoneWaits ? 'Everyone waits' : 'Guests wait'), cell(room.recording ? 'On' : 'Off'));
   const actions = document.createElement('td');
   const del = document.createElement('button');
@@ -78,6 +79,7 @@ form.addEventListener('submit', (ev) => {
       id: f.namedItem('id').value.trim(),
       name: f.namedItem('name').value,
       building: f.building.value,
+      zone: f.zone.value.trim() || null,
       // Sent as typed so the hub's message names the field when it is not a number.
       capacity: capacity === '' ? null : (Number.isFinite(Number(capacity)) ? Number(capacity) : capacity),
       everyoneWaits: f.everyoneWaits.checked,

@@ -1,24 +1,31 @@
 //! lectern-admin: the web admin the hub mounts at `/admin` — IT staff accounts, sessions, rooms, the
 //! fleet of classroom boxes and the audit trail, as a JSON API under `/admin/api/` plus a small UI.
-//! Start at [`router`]; access rules live in [`session`], the tables in `hub/migrations/0003_admin.sql`
-//! and `0005_schedules.sql`; [`scheduler`] starts and ends scheduled lessons.
+//! Start at [`router`]; access rules live in [`session`] (and [`room_token`]), the tables in
+//! `hub/migrations/0003_admin.sql`, `0005_schedules.sql` and `0009_buildings_and_term_calendar.sql`;
+//! [`scheduler`] starts and ends scheduled lessons from the [`calendar`].
 
 pub mod accounts;
 pub mod audit;
+pub mod buildings;
+pub mod calendar;
+pub mod csv_import;
 pub mod device_config;
 pub mod devices;
 pub mod error;
 pub mod fleet;
 pub mod http_error;
+pub mod ics;
 pub mod json;
 pub mod login;
 pub mod login_gate;
+pub mod room_token;
 pub mod rooms;
 pub mod routes;
 pub mod schedule;
 pub mod scheduler;
 pub mod session;
 pub mod setup;
+pub mod terms;
 pub mod timetable;
 mod ui;
 
@@ -50,6 +57,10 @@ pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 /// never holds the key itself.
 pub type Mint = Arc<dyn Fn(lectern_proto::Claims) -> String + Send + Sync>;
 
+/// Verifies a room token the hub signed at `now` (the hub passes `move |t, now| key.verify(t, now)`),
+/// for the routes a room's teacher may call with it; the message says why it does not verify.
+pub type Verify = Arc<dyn Fn(&str, u64) -> Result<lectern_proto::Claims, String> + Send + Sync>;
+
 /// Everything the admin routes need from the hub.
 #[derive(Clone)]
 pub struct AdminState {
@@ -69,6 +80,8 @@ pub struct AdminState {
     pub public_url: Option<String>,
     /// The hub's time zone (`zone` in hub.toml): timetable slots saved without one are in it.
     pub zone: String,
+    /// Checks room tokens for `Access::SessionOrBearer` routes; `None`: such routes take sessions only.
+    pub verify: Option<Verify>,
 }
 
 impl AdminState {
@@ -83,6 +96,7 @@ impl AdminState {
             room_watch: Default::default(),
             public_url: None,
             zone: "UTC".to_owned(),
+            verify: None,
         }
     }
 
@@ -140,9 +154,19 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AdminState) -> Router<S> 
     };
     let (operator, admin) = (group(Role::Operator), group(Role::Admin));
     let anyone = routes::router_of(routes::admin_entries(), |a| *a == Access::Anyone);
+    // A session of the row's role, or a token of the path's room with one of the row's roles.
+    let token_rows = routes::admin_entries().into_iter().filter_map(|e| match e.route.access {
+        Access::SessionOrBearer(min, roles) => Some((e, min, roles)),
+        _ => None,
+    });
+    let by_token = token_rows.fold(Router::new(), |router, (e, min, roles)| {
+        let guarded = e.handler.route_layer(from_fn_with_state((state.clone(), min, roles), room_token::guard));
+        router.route(e.route.path, guarded)
+    });
     let api = anyone
         .merge(operator)
         .merge(admin)
+        .merge(by_token)
         .fallback(|| async { Error::NotFound("no such admin API route".into()) })
         .layer(axum::middleware::map_response(no_store))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));

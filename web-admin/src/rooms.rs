@@ -1,5 +1,8 @@
 //! Rooms IT has configured: name, building, capacity, whether everyone waits in the lobby, whether
-//! lessons are recorded. The id is the room name used in URLs and tokens ([`RoomId`] rules).
+//! lessons are recorded, and the time zone of its timetable. The id is the room name used in URLs
+//! and tokens ([`RoomId`] rules). A room refers to a [building](crate::buildings) (`buildingId`);
+//! `building` is that building's name, so clients that send and read a name keep working (an
+//! unknown name creates the building).
 
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -10,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::AdminState;
 use crate::audit::{self, Entry};
+use crate::buildings;
 use crate::error::{Error, Result};
 use crate::json::{Body, text};
 use crate::session::Caller;
@@ -23,7 +27,11 @@ pub const MAX_CAPACITY: u64 = 10_000;
 pub struct Room {
     pub id: String,
     pub name: String,
+    /// The building's name (`""`: none), kept with `building_id` by this module and [`crate::buildings`].
     pub building: String,
+    pub building_id: Option<i64>,
+    /// The room's own IANA zone for its timetable; `None`: its building's, else the hub's.
+    pub zone: Option<String>,
     pub capacity: i64,
     /// Students with a personal lesson token wait in the lobby too (guests always wait).
     pub everyone_waits: bool,
@@ -82,17 +90,33 @@ pub async fn all_enforced(pool: &sqlx::SqlitePool) -> Result<Vec<(RoomId, Enforc
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Fields {
     name: String,
-    building: String,
+    building: Building,
+    zone: Option<String>,
     capacity: u64,
     everyone_waits: bool,
     recording: bool,
 }
 
-const EDITABLE: [&str; 5] = ["name", "building", "capacity", "everyoneWaits", "recording"];
+/// Which building a request names: by id, by name, or none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Building {
+    None,
+    Id(i64),
+    Name(String),
+}
+
+const EDITABLE: [&str; 7] = ["name", "building", "buildingId", "zone", "capacity", "everyoneWaits", "recording"];
 
 fn fields(body: &Body) -> Result<Fields> {
     let name = text("name", &body.string("name")?, 1, MAX_NAME_CHARS)?;
-    let building = text("building", &body.opt_string("building")?.unwrap_or_default(), 0, MAX_BUILDING_CHARS)?;
+    let building_name = text("building", &body.opt_string("building")?.unwrap_or_default(), 0, MAX_BUILDING_CHARS)?;
+    let building = match body.opt_i64("buildingId")? {
+        Some(id) if id > 0 => Building::Id(id),
+        Some(_) => return Err(Error::invalid("buildingId: must be a building id (a whole number)")),
+        None if building_name.is_empty() => Building::None,
+        None => Building::Name(building_name),
+    };
+    let zone = buildings::opt_zone(body, "zone")?;
     let capacity = body.opt_u64("capacity")?.ok_or_else(|| Error::invalid("capacity: required"))?;
     if !(1..=MAX_CAPACITY).contains(&capacity) {
         return Err(Error::invalid(format!("capacity: must be between 1 and {MAX_CAPACITY}")));
@@ -100,6 +124,7 @@ fn fields(body: &Body) -> Result<Fields> {
     Ok(Fields {
         name,
         building,
+        zone,
         capacity,
         everyone_waits: body.opt_bool("everyoneWaits")?.unwrap_or(false),
         recording: body.opt_bool("recording")?.unwrap_or(false),
@@ -110,7 +135,37 @@ fn room_id(field: &str, raw: &str) -> Result<RoomId> {
     RoomId::parse(raw).map_err(|e| Error::invalid(format!("{field}: {e}")))
 }
 
-const COLUMNS: &str = "id, name, building, capacity, everyone_waits, recording, created_at, updated_at";
+const COLUMNS: &str =
+    "id, name, building, building_id, zone, capacity, everyone_waits, recording, created_at, updated_at";
+
+/// The building a request names, as (id, name): an id must exist; an unknown name is created
+/// (audited as `building.create`), so clients that only know names keep working.
+async fn resolve_building(
+    conn: &mut sqlx::SqliteConnection,
+    caller: &Caller,
+    wanted: &Building,
+    now: i64,
+) -> Result<(Option<i64>, String)> {
+    match wanted {
+        Building::None => Ok((None, String::new())),
+        Building::Id(id) => {
+            let b = buildings::fetch(&mut *conn, *id)
+                .await?
+                .ok_or_else(|| Error::invalid(format!("buildingId: no building {id}")))?;
+            Ok((Some(b.id), b.name))
+        }
+        Building::Name(name) => {
+            if let Some(b) = buildings::fetch_by_name(&mut *conn, name).await? {
+                return Ok((Some(b.id), b.name));
+            }
+            let b = buildings::insert(&mut *conn, name, None, now).await?;
+            let details = json!({ "name": b.name, "zone": b.zone });
+            audit::record(&mut *conn, &Entry::by(caller, now as u64, "building.create", &b.id.to_string(), details))
+                .await?;
+            Ok((Some(b.id), b.name))
+        }
+    }
+}
 
 async fn fetch(conn: impl sqlx::SqliteExecutor<'_>, id: &RoomId) -> Result<Option<Room>> {
     let sql = format!("SELECT {COLUMNS} FROM admin_rooms WHERE id = ?");
@@ -123,7 +178,7 @@ fn not_found(id: &RoomId) -> Error {
 
 fn snapshot(r: &Room) -> Value {
     json!({
-        "name": r.name, "building": r.building, "capacity": r.capacity,
+        "name": r.name, "building": r.building, "buildingId": r.building_id, "zone": r.zone, "capacity": r.capacity,
         "everyoneWaits": r.everyone_waits, "recording": r.recording,
     })
 }
@@ -140,7 +195,7 @@ pub async fn get(State(st): State<AdminState>, Path(id): Path<String>) -> Result
     fetch(&st.pool, &id).await?.map(Json).ok_or_else(|| not_found(&id))
 }
 
-/// `POST /admin/api/rooms` `{id, name, building?, capacity, everyoneWaits?, recording?}` → 201.
+/// `POST /admin/api/rooms` `{id, name, building? | buildingId?, zone?, capacity, everyoneWaits?, recording?}` → 201.
 pub async fn create(
     State(st): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -152,22 +207,27 @@ pub async fn create(
     let id = room_id("id", &body.string("id")?)?;
     let f = fields(&body)?;
     let now = st.now() as i64;
+    let mut tx = st.pool.begin().await?;
+    let (building_id, building) = resolve_building(&mut tx, &caller, &f.building, now).await?;
     let room = Room {
         id: id.to_string(),
         name: f.name,
-        building: f.building,
+        building,
+        building_id,
+        zone: f.zone,
         capacity: f.capacity as i64,
         everyone_waits: f.everyone_waits,
         recording: f.recording,
         created_at: now,
         updated_at: now,
     };
-    let mut tx = st.pool.begin().await?;
-    let sql = format!("INSERT INTO admin_rooms ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    let sql = format!("INSERT INTO admin_rooms ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     let r = sqlx::query(&sql)
         .bind(&room.id)
         .bind(&room.name)
         .bind(&room.building)
+        .bind(room.building_id)
+        .bind(&room.zone)
         .bind(room.capacity)
         .bind(room.everyone_waits)
         .bind(room.recording)
@@ -207,13 +267,16 @@ pub async fn update(
     let now = st.now() as i64;
     let mut tx = st.pool.begin().await?;
     let before = fetch(&mut *tx, &id).await?.ok_or_else(|| not_found(&id))?;
+    let (building_id, building) = resolve_building(&mut tx, &caller, &f.building, now).await?;
     let sql = format!(
-        "UPDATE admin_rooms SET name = ?, building = ?, capacity = ?, everyone_waits = ?, recording = ?, \
-         updated_at = ? WHERE id = ? RETURNING {COLUMNS}"
+        "UPDATE admin_rooms SET name = ?, building = ?, building_id = ?, zone = ?, capacity = ?, everyone_waits = ?, \
+         recording = ?, updated_at = ? WHERE id = ? RETURNING {COLUMNS}"
     );
     let after: Room = sqlx::query_as(&sql)
         .bind(&f.name)
-        .bind(&f.building)
+        .bind(&building)
+        .bind(building_id)
+        .bind(&f.zone)
         .bind(f.capacity as i64)
         .bind(f.everyone_waits)
         .bind(f.recording)

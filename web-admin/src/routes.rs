@@ -7,7 +7,9 @@ use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
-use crate::{AdminState, Role, accounts, audit, devices, fleet, login, rooms, schedule, setup};
+use crate::{
+    AdminState, Role, accounts, audit, buildings, csv_import, devices, fleet, ics, login, rooms, schedule, setup, terms,
+};
 
 /// Where the admin's API is mounted in the hub.
 pub const ADMIN_API: &str = "/admin/api";
@@ -21,6 +23,9 @@ pub enum Access {
     Session(Role),
     /// `Authorization: Bearer` with a token for the path's room and one of these roles.
     Bearer(&'static [lectern_proto::Role]),
+    /// An admin session of at least this role, or a bearer token for the path's room with one of
+    /// these roles (`crate::room_token`).
+    SessionOrBearer(Role, &'static [lectern_proto::Role]),
     /// A device token as a bearer, or none: a box that has none asks to be enrolled.
     DeviceOrEnrollment,
     /// The token travels in the socket's first message (`join`).
@@ -54,6 +59,12 @@ where
     Entry { route: Route { method, path, access }, handler: on(filter, handler) }
 }
 
+/// A row whose body may be larger (or must be smaller) than the router's default.
+pub fn body_limit<S: Clone + Send + Sync + 'static>(mut e: Entry<S>, bytes: usize) -> Entry<S> {
+    e.handler = e.handler.layer(axum::extract::DefaultBodyLimit::max(bytes));
+    e
+}
+
 /// The rows of a table without their handlers.
 pub fn routes_of<S>(entries: &[Entry<S>]) -> Vec<Route> {
     entries.iter().map(|e| e.route.clone()).collect()
@@ -64,6 +75,8 @@ pub fn admin_entries() -> Vec<Entry<AdminState>> {
     use Access::{Anyone, Session};
     use Method as M;
     let (op, admin) = (Session(Role::Operator), Session(Role::Admin));
+    // A room's calendar: for IT, and for the room's teachers from their lesson link's token.
+    let op_or_teacher = Access::SessionOrBearer(Role::Operator, &[lectern_proto::Role::Teacher]);
     vec![
         entry(M::POST, "/setup", Anyone, setup::setup_handler),
         entry(M::POST, "/login", Anyone, login::login),
@@ -75,6 +88,10 @@ pub fn admin_entries() -> Vec<Entry<AdminState>> {
         entry(M::GET, "/rooms/{id}", op, rooms::get),
         entry(M::PUT, "/rooms/{id}", op, rooms::update),
         entry(M::DELETE, "/rooms/{id}", op, rooms::delete),
+        entry(M::GET, "/buildings", op, buildings::list),
+        entry(M::POST, "/buildings", op, buildings::create),
+        entry(M::PUT, "/buildings/{id}", op, buildings::update),
+        entry(M::DELETE, "/buildings/{id}", op, buildings::delete),
         entry(M::GET, "/devices", op, fleet::list),
         entry(M::POST, "/devices/{room}/live", op, fleet::go_live),
         entry(M::POST, "/devices/{room}/end", op, fleet::end),
@@ -91,6 +108,21 @@ pub fn admin_entries() -> Vec<Entry<AdminState>> {
         entry(M::GET, "/schedules/{id}/links", admin, schedule::links),
         entry(M::PUT, "/schedules/{id}", op, schedule::update),
         entry(M::DELETE, "/schedules/{id}", op, schedule::delete),
+        entry(M::GET, "/terms", op, terms::list_terms),
+        entry(M::POST, "/terms", op, terms::create_term),
+        entry(M::PUT, "/terms/{id}", op, terms::update_term),
+        entry(M::DELETE, "/terms/{id}", op, terms::delete_term),
+        entry(M::GET, "/holidays", op, terms::list_holidays),
+        entry(M::POST, "/holidays", op, terms::create_holiday),
+        entry(M::PUT, "/holidays/{id}", op, terms::update_holiday),
+        entry(M::DELETE, "/holidays/{id}", op, terms::delete_holiday),
+        entry(M::GET, "/exceptions", op, terms::list_exceptions),
+        entry(M::POST, "/exceptions", op, terms::create_exception),
+        entry(M::DELETE, "/exceptions/{id}", op, terms::delete_exception),
+        entry(M::GET, "/lessons", op, terms::lessons),
+        entry(M::GET, "/rooms/{id}/calendar.ics", op_or_teacher, ics::room_calendar),
+        // A timetable file is bigger than the admin's JSON bodies.
+        body_limit(entry(M::POST, "/schedules/import", op, csv_import::import), csv_import::MAX_BYTES),
         entry(M::GET, "/accounts", admin, accounts::list),
         entry(M::POST, "/accounts", admin, accounts::create_handler),
         entry(M::POST, "/accounts/{username}/disable", admin, accounts::disable_handler),

@@ -76,7 +76,7 @@ fn schedule_of(r: Row) -> Schedule {
     }
 }
 
-fn snapshot(s: &Schedule) -> Value {
+pub(crate) fn snapshot(s: &Schedule) -> Value {
     json!({
         "roomId": s.room_id, "weekday": s.weekday, "start": s.start, "end": s.end,
         "zone": s.zone, "teacher": s.teacher, "title": s.title,
@@ -170,12 +170,18 @@ fn fields(body: &Body, id: i64, default_zone: &str) -> Result<Fields> {
     if end_min <= start_min {
         return Err(Error::invalid("end: must be after start on the same day (24:00 for midnight)"));
     }
-    // Not given: the hub's zone (`zone` in hub.toml).
+    // Not given: the room's, else its building's, else the hub's (`zone` in hub.toml).
     let name = body.opt_string("zone")?.filter(|z| !z.is_empty()).unwrap_or_else(|| default_zone.to_owned());
     let tz = zone(&name).map_err(|e| Error::invalid(format!("zone: {e}")))?;
     let teacher = text("teacher", &body.string("teacher")?, 1, MAX_TEACHER_CHARS)?;
     let title = text("title", &body.string("title")?, 1, MAX_TITLE_CHARS)?;
     Ok(Fields { slot: Slot { id, room, weekday, start_min, end_min, zone: name, tz }, teacher, title })
+}
+
+/// The zone of a slot that names none: its room's, else its building's, else the hub's.
+async fn default_zone(st: &AdminState, body: &Body) -> Result<String> {
+    let room = body.opt_string("roomId").ok().flatten().unwrap_or_default();
+    Ok(crate::buildings::zone_of_room(&st.pool, &room, &st.zone).await?.unwrap_or_else(|| st.zone.clone()))
 }
 
 /// The room must be configured, and no other slot in it may share a minute with this one.
@@ -211,20 +217,14 @@ pub async fn list(State(st): State<AdminState>) -> Result<Json<Vec<Schedule>>> {
     Ok(Json(rows.into_iter().map(schedule_of).collect()))
 }
 
-/// `POST /admin/api/schedules` → 201.
-pub async fn create(
-    State(st): State<AdminState>,
-    Extension(caller): Extension<Caller>,
-    body: Body,
-) -> Result<(StatusCode, Json<Schedule>)> {
-    if body.has("id") {
-        return Err(Error::invalid("id: assigned by the hub"));
-    }
-    let f = fields(&body, 0, &st.zone)?;
-    let now = st.now() as i64;
-    let mut tx = st.pool.begin().await?;
-    check(&mut tx, &f, now as u64).await?;
-    let l = &f.slot;
+/// Inserts a validated slot (the caller checks the room and overlaps, and audits).
+pub(crate) async fn insert(
+    conn: &mut sqlx::SqliteConnection,
+    l: &Slot,
+    teacher: &str,
+    title: &str,
+    now: i64,
+) -> Result<Schedule> {
     let row: Row = sqlx::query_as(&format!(
         "INSERT INTO admin_schedules (room_id, weekday, start_min, end_min, utc_offset_min, zone, zone_decided, \
          teacher, title, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, 1, ?, ?, ?, ?) RETURNING {COLUMNS}"
@@ -234,13 +234,39 @@ pub async fn create(
     .bind(l.start_min)
     .bind(l.end_min)
     .bind(&l.zone)
-    .bind(&f.teacher)
-    .bind(&f.title)
+    .bind(teacher)
+    .bind(title)
     .bind(now)
     .bind(now)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
-    let s = schedule_of(row);
+    Ok(schedule_of(row))
+}
+
+/// The room's slots (that have a zone), for overlap checks.
+pub(crate) async fn slots_of_room(conn: &mut sqlx::SqliteConnection, room: &str) -> Result<Vec<(Slot, Schedule)>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM admin_schedules WHERE room_id = ?"))
+        .bind(room)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows.into_iter().filter_map(|r| slot_of(&r).map(|s| (s, schedule_of(r)))).collect())
+}
+
+/// `POST /admin/api/schedules` → 201.
+pub async fn create(
+    State(st): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    body: Body,
+) -> Result<(StatusCode, Json<Schedule>)> {
+    if body.has("id") {
+        return Err(Error::invalid("id: assigned by the hub"));
+    }
+    let default = default_zone(&st, &body).await?;
+    let f = fields(&body, 0, &default)?;
+    let now = st.now() as i64;
+    let mut tx = st.pool.begin().await?;
+    check(&mut tx, &f, now as u64).await?;
+    let s = insert(&mut tx, &f.slot, &f.teacher, &f.title, now).await?;
     let target = s.id.to_string();
     audit::record(&mut *tx, &Entry::by(&caller, now as u64, "schedule.create", &target, snapshot(&s))).await?;
     tx.commit().await?;
@@ -260,7 +286,8 @@ pub async fn update(
     {
         return Err(Error::invalid("id: cannot be changed"));
     }
-    let f = fields(&body, id, &st.zone)?;
+    let default = default_zone(&st, &body).await?;
+    let f = fields(&body, id, &default)?;
     let now = st.now() as i64;
     let mut tx = st.pool.begin().await?;
     let before = schedule_of(fetch(&mut *tx, id).await?.ok_or_else(|| not_found(id))?);
@@ -327,7 +354,8 @@ pub struct Links {
     pub base_url: Option<String>,
 }
 
-/// `GET /admin/api/schedules/{id}/links`: links for the occurrence on now, else the next one.
+/// `GET /admin/api/schedules/{id}/links`: links for the lesson on now, else the next one (a cancelled
+/// occurrence is skipped, a moved one is where it was moved to).
 pub async fn links(
     State(st): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -341,7 +369,12 @@ pub async fn links(
         Some(_) => Error::Internal(format!("schedule row {id} does not parse")),
     })?;
     let teacher_name = row.6.clone();
-    let (starts_at, ends_at) = slot.occurrence(now);
+    // The lesson that is on or next, terms, holidays and changes applied.
+    let timetable = crate::terms::load_timetable(&st.pool).await?;
+    let lesson = timetable.next_of_slot(id, now).ok_or_else(|| {
+        Error::Conflict(format!("timetable slot {id} has no lesson in the coming year (outside every term?)"))
+    })?;
+    let (starts_at, ends_at) = (lesson.starts_at, lesson.ends_at);
     let valid_from = starts_at.saturating_sub(LINK_EARLY_SECS);
     let claims = |role, name, guest| Claims {
         sub: random_hex(),

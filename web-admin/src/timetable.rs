@@ -138,12 +138,29 @@ impl Slot {
     }
 
     /// The lesson on `date` (which must be this slot's weekday), in Unix seconds.
-    fn on_date(&self, date: Date) -> (u64, u64) {
-        let start = instant(&self.tz, wall(date, self.start_min));
-        let end = instant(&self.tz, wall(date, self.end_min));
-        // A lesson the clocks skipped whole still happens, from the first minute that exists.
-        let end = if end > start { end } else { start + self.len_min() * 60 };
-        (start.max(0) as u64, end.max(0) as u64)
+    pub(crate) fn on_date(&self, date: Date) -> (u64, u64) {
+        span(&self.tz, date, self.start_min, self.end_min)
+    }
+
+    /// Every occurrence (its local date, start, end) that shares a second with `[from, to)`, by start.
+    pub fn occurrences(&self, from: u64, to: u64) -> Vec<(Date, u64, u64)> {
+        let first = add_days(local_date(&self.tz, from), -1);
+        let last = add_days(local_date(&self.tz, to), 1);
+        let ahead = (self.weekday.index() - i64::from(first.weekday().to_monday_zero_offset())).rem_euclid(7);
+        let mut date = add_days(first, ahead);
+        let mut out = Vec::new();
+        while date <= last {
+            let (start, end) = self.on_date(date);
+            if start < to && end > from {
+                out.push((date, start, end));
+            }
+            let next = add_days(date, 7);
+            if next == date {
+                break;
+            }
+            date = next;
+        }
+        out
     }
 
     /// Both happen in the same room at some common minute: in one zone, compared on the local week
@@ -173,12 +190,29 @@ impl Slot {
     }
 }
 
-fn add_days(date: Date, days: i64) -> Date {
+/// A lesson from `start_min` to `end_min` (wall-clock minutes, 1440 = the next midnight) on `date`
+/// in `tz`, in Unix seconds, by the rules of this module: a skipped start at the first minute that
+/// exists, a repeated one at its first occurrence.
+pub(crate) fn span(tz: &TimeZone, date: Date, start_min: i64, end_min: i64) -> (u64, u64) {
+    let start = instant(tz, wall(date, start_min));
+    let end = instant(tz, wall(date, end_min));
+    // A lesson the clocks skipped whole still happens, from the first minute that exists.
+    let end = if end > start { end } else { start + (end_min - start_min) * 60 };
+    (start.max(0) as u64, end.max(0) as u64)
+}
+
+/// The local date in `tz` at Unix second `at`.
+pub(crate) fn local_date(tz: &TimeZone, at: u64) -> Date {
+    let ts = Timestamp::from_second(i64::try_from(at).unwrap_or(i64::MAX)).unwrap_or(Timestamp::MAX);
+    ts.to_zoned(tz.clone()).date()
+}
+
+pub(crate) fn add_days(date: Date, days: i64) -> Date {
     date.checked_add(jiff::Span::new().days(days)).unwrap_or(date)
 }
 
 /// `minutes` after midnight on `date` (1440 = the next midnight).
-fn wall(date: Date, minutes: i64) -> DateTime {
+pub(crate) fn wall(date: Date, minutes: i64) -> DateTime {
     let date = if minutes >= MINUTES_PER_DAY { add_days(date, 1) } else { date };
     let m = minutes.rem_euclid(MINUTES_PER_DAY);
     date.at((m / 60) as i8, (m % 60) as i8, 0, 0)
@@ -186,7 +220,7 @@ fn wall(date: Date, minutes: i64) -> DateTime {
 
 /// The Unix second a wall-clock time in `tz` happens: a skipped time at the end of its gap (the
 /// first minute that exists), a repeated one at its first occurrence.
-fn instant(tz: &TimeZone, dt: DateTime) -> i64 {
+pub(crate) fn instant(tz: &TimeZone, dt: DateTime) -> i64 {
     let ambiguous = tz.to_ambiguous_timestamp(dt);
     let at = match ambiguous.offset() {
         // `compatible` reads a skipped time with the offset before the gap: an instant after the

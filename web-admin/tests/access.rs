@@ -31,6 +31,10 @@ fn the_readme_lists_the_router_table() {
             let who = match r.access {
                 Access::Anyone => "anyone".to_owned(),
                 Access::Session(role) => role.to_string(),
+                Access::SessionOrBearer(role, tokens) => {
+                    let tokens: Vec<String> = tokens.iter().map(|r| format!("{r} token")).collect();
+                    format!("{role} or {}", tokens.join(" or "))
+                }
                 other => panic!("{} {}: the admin has no {other:?} routes", r.method, r.path),
             };
             (r.method.to_string(), format!("{ADMIN_API}{}", r.path), who)
@@ -44,7 +48,21 @@ fn the_readme_lists_the_router_table() {
 
 /// A concrete request for a route pattern; `{id}` is a room or timetable slot that exists, `{username}` an account.
 fn concrete(path: &str) -> String {
-    let id = if path.starts_with("/admin/api/schedules/") { "1" } else { "lab-1" };
+    let numbered = ["schedules", "terms", "exceptions"];
+    let id = if numbered.iter().any(|n| path.starts_with(&format!("/admin/api/{n}/"))) {
+        "1"
+    } else if path.ends_with("/calendar.ics") {
+        // lab-1 is deleted on the way.
+        "lab-2"
+    } else if path.starts_with("/admin/api/holidays/") {
+        // Terms and holidays share their ids.
+        "2"
+    } else if path.starts_with("/admin/api/buildings/") {
+        // A building without rooms (lab-1 and lab-2 are in "Main", building 1): it can be deleted.
+        "2"
+    } else {
+        "lab-1"
+    };
     path.replace("{id}", id).replace("{room}", "lab-1").replace("{username}", "vic")
 }
 
@@ -52,11 +70,23 @@ fn slot(room: &str, start: &str, end: &str) -> Value {
     json!({ "roomId": room, "weekday": "mon", "start": start, "end": end, "teacher": "Ms Curie", "title": "Physics" })
 }
 
+fn extra() -> Value {
+    json!({ "kind": "extra", "roomId": "lab-2", "toDate": "2027-01-05", "start": "10:00", "end": "11:00",
+            "teacher": "Ms Curie", "title": "Revision" })
+}
+
 fn body_for(method: &str, path: &str) -> Option<Value> {
     match (method, path) {
         ("POST", "/admin/api/rooms") => Some(room("new-room")),
         ("POST", "/admin/api/schedules") => Some(slot("lab-2", "10:00", "11:00")),
         ("PUT", "/admin/api/schedules/{id}") => Some(slot("lab-2", "08:00", "08:45")),
+        ("POST", "/admin/api/buildings") => Some(json!({ "name": "North", "zone": "Europe/Berlin" })),
+        ("PUT", "/admin/api/buildings/{id}") => Some(json!({ "name": "Annex (renamed)" })),
+        (
+            "POST" | "PUT",
+            "/admin/api/terms" | "/admin/api/terms/{id}" | "/admin/api/holidays" | "/admin/api/holidays/{id}",
+        ) => Some(json!({ "name": "Spring", "start": "2027-01-04", "end": "2027-03-26" })),
+        ("POST", "/admin/api/exceptions") => Some(extra()),
         ("PUT", _) => Some(json!({ "name": "Renamed", "capacity": 12 })),
         ("POST", "/admin/api/accounts") => {
             Some(json!({ "username": "newbie", "password": "a long enough pw", "role": "operator" }))
@@ -77,6 +107,18 @@ async fn fixtures(h: &Harness) -> (Session, Session) {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let r = h.call("POST", "/admin/api/schedules", Some(&admin), Some(slot("lab-2", "08:00", "09:00"))).await;
     assert_eq!((r.status, &r.body["id"]), (StatusCode::CREATED, &json!(1)), "{}", r.text);
+    let r = h.call("POST", "/admin/api/buildings", Some(&admin), Some(json!({ "name": "Annex" }))).await;
+    assert_eq!((r.status, &r.body["id"]), (StatusCode::CREATED, &json!(2)), "{}", r.text);
+    // A term (1), a holiday (2) and an extra lesson (1, in lab-2, which stays).
+    for (path, body, id) in [
+        // Around T0 (14 November 2023), so slot 1 keeps its lessons and links.
+        ("terms", json!({ "name": "School year", "start": "2023-09-04", "end": "2024-07-19" }), 1),
+        ("holidays", json!({ "name": "Winter", "start": "2023-12-22", "end": "2024-01-05" }), 2),
+        ("exceptions", extra(), 1),
+    ] {
+        let r = h.call("POST", &format!("/admin/api/{path}"), Some(&admin), Some(body)).await;
+        assert_eq!((r.status, &r.body["id"]), (StatusCode::CREATED, &json!(id)), "{path}: {}", r.text);
+    }
     (admin, operator)
 }
 
@@ -131,12 +173,23 @@ async fn every_documented_route_enforces_its_access_rule() {
                 assert_eq!(r.status, StatusCode::FORBIDDEN, "{label} as operator: {}", r.text);
                 assert_eq!(r.body["error"], "forbidden", "{label}");
             }
-            "operator" => {
+            // A session as for operators (room tokens: tests/calendar.rs).
+            "operator" | "operator or teacher token" => {
                 // Logging out would end the session the rest of the matrix uses: checked last, below.
                 if pattern.contains("logout") {
                     continue;
                 }
-                let r = h.call(&method, &path, Some(&operator), body.clone()).await;
+                let r = if pattern.ends_with("/import") {
+                    // A CSV body, not JSON.
+                    h.post_csv(
+                        &path,
+                        &operator,
+                        "room,weekday,start,end,zone,teacher,title\nlab-2,tue,08:00,09:00,,T,X\n",
+                    )
+                    .await
+                } else {
+                    h.call(&method, &path, Some(&operator), body.clone()).await
+                };
                 assert!(r.status.is_success(), "{label} as operator: {} {}", r.status, r.text);
             }
             other => panic!("{label}: unknown role '{other}' in README"),

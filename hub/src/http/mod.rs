@@ -160,6 +160,8 @@ impl AppState {
         let mut admin = lectern_admin::AdminState::new(store.pool().clone(), devices.clone(), edge.behind_tls, mint);
         admin.public_url = edge.public_url.clone();
         admin.zone = edge.zone.clone();
+        let verify_key = key.clone();
+        admin.verify = Some(Arc::new(move |t, now| verify_key.verify(t, now).map_err(|e| e.to_string())));
         let state = Arc::new(Self {
             key,
             sfu,

@@ -148,6 +148,20 @@ fn admin_app(
         format!("eyJhbGciOiJIUzI1NiJ9.{payload}.fake")
     });
     let mut state = AdminState::new(pool.clone(), fleet.clone(), secure_cookies, mint);
+    // The same fake tokens verify when their signature is "fake" and they are valid at `now`.
+    state.verify = Some(Arc::new(|token: &str, now: u64| {
+        use base64::Engine;
+        let parts: Vec<&str> = token.split('.').collect();
+        if parts.len() != 3 || parts[2] != "fake" {
+            return Err("bad signature".to_owned());
+        }
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[1]).map_err(|e| e.to_string())?;
+        let claims: lectern_proto::Claims = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+        if now > claims.exp || now < claims.nbf {
+            return Err("token expired".to_owned());
+        }
+        Ok(claims)
+    }));
     let clock = now.clone();
     state.clock = Arc::new(move || clock.load(Ordering::SeqCst));
     state.room_watch = room_watch.clone();
@@ -162,6 +176,50 @@ impl Harness {
 
     pub fn advance(&self, secs: u64) {
         self.now.fetch_add(secs, Ordering::SeqCst);
+    }
+
+    /// A token for `room` and `role` valid around now, as the fake mint makes them.
+    pub fn token(&self, room: &str, role: lectern_proto::Role) -> String {
+        use base64::Engine;
+        let now = self.now.load(Ordering::SeqCst);
+        let claims = lectern_proto::Claims {
+            sub: "s".into(),
+            room: RoomId::parse(room).unwrap(),
+            role,
+            name: None,
+            nbf: now - 60,
+            exp: now + 3600,
+            jti: "j".into(),
+            guest: false,
+        };
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+        format!("eyJhbGciOiJIUzI1NiJ9.{payload}.fake")
+    }
+
+    /// A POST of a `text/csv` body in session `s`.
+    pub async fn post_csv(&self, path: &str, s: &Session, csv: &str) -> Resp {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::COOKIE, format!("lectern_admin={}", s.cookie))
+            .header("x-csrf-token", &s.csrf)
+            .header(header::CONTENT_TYPE, "text/csv; charset=utf-8")
+            .body(Body::from(csv.to_owned()))
+            .unwrap();
+        req.extensions_mut().insert(ConnectInfo("192.0.2.1:40000".parse::<SocketAddr>().unwrap()));
+        self.send(req).await
+    }
+
+    /// A GET with `Authorization: Bearer token`.
+    pub async fn get_bearer(&self, path: &str, token: &str) -> Resp {
+        let mut req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        req.extensions_mut().insert(ConnectInfo("192.0.2.1:40000".parse::<SocketAddr>().unwrap()));
+        self.send(req).await
     }
 
     pub async fn send(&self, req: Request<Body>) -> Resp {
