@@ -13,6 +13,8 @@ pub mod http_error;
 pub mod json;
 pub mod login;
 pub mod login_gate;
+pub mod releases;
+pub mod rollout;
 pub mod rooms;
 pub mod routes;
 pub mod schedule;
@@ -69,6 +71,8 @@ pub struct AdminState {
     pub public_url: Option<String>,
     /// The hub's time zone (`zone` in hub.toml): timetable slots saved without one are in it.
     pub zone: String,
+    /// `[ota]`: where releases are kept and how their signatures are checked.
+    pub ota: releases::OtaSettings,
 }
 
 impl AdminState {
@@ -83,6 +87,7 @@ impl AdminState {
             room_watch: Default::default(),
             public_url: None,
             zone: "UTC".to_owned(),
+            ota: releases::OtaSettings::default(),
         }
     }
 

@@ -136,6 +136,8 @@ pub struct Edge {
     pub zone: String,
     /// How long an open session outlives its token (`token_grace_minutes`).
     pub token_grace: std::time::Duration,
+    /// `[ota]`, with the releases' directory.
+    pub ota: lectern_admin::releases::OtaSettings,
 }
 
 impl Default for Edge {
@@ -148,6 +150,7 @@ impl Default for Edge {
             trusted_proxies: Default::default(),
             public_url: None,
             zone: "UTC".to_owned(),
+            ota: Default::default(),
         }
     }
 }
@@ -160,6 +163,7 @@ impl AppState {
         let mut admin = lectern_admin::AdminState::new(store.pool().clone(), devices.clone(), edge.behind_tls, mint);
         admin.public_url = edge.public_url.clone();
         admin.zone = edge.zone.clone();
+        admin.ota = edge.ota.clone();
         let state = Arc::new(Self {
             key,
             sfu,
