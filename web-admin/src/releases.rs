@@ -180,7 +180,7 @@ pub async fn upload(
             return Err(e);
         }
     };
-    let signature = match check_signature(&st.ota, &partial).await {
+    let signature = match check_signature(&st.ota, &partial, &version).await {
         Ok(s) => s,
         Err(e) => {
             let _ = tokio::fs::remove_file(&partial).await;
@@ -284,8 +284,11 @@ async fn store_upload(body: axum::body::Body, path: &Path, max: u64) -> Result<(
     Ok((hasher.finalize().iter().map(|b| format!("{b:02x}")).collect(), size))
 }
 
-/// `verified` after `rauc info --keyring` accepted it, `unchecked` when allowed without a check.
-async fn check_signature(ota: &OtaSettings, bundle: &Path) -> Result<&'static str> {
+/// `verified` after `rauc info --keyring` accepted its signature (and its manifest names
+/// `version`) and `rauc extract --keyring` its payload; `unchecked` when allowed without a check.
+/// `rauc info` checks the signed manifest only: for a verity bundle the payload is checked against
+/// the manifest's root hash when it is read, so the hub extracts it once to a scratch directory.
+async fn check_signature(ota: &OtaSettings, bundle: &Path, version: &str) -> Result<&'static str> {
     let signing = tokio::task::spawn_blocking({
         let ota = ota.clone();
         move || ota.signing()
@@ -296,21 +299,42 @@ async fn check_signature(ota: &OtaSettings, bundle: &Path) -> Result<&'static st
         return if ota.allow_unsigned { Ok("unchecked") } else { Err(Error::Unavailable(signing.detail)) };
     }
     let keyring = ota.keyring.clone().unwrap_or_default();
-    let out = tokio::process::Command::new(&ota.rauc)
-        .arg("info")
-        .arg("--keyring")
-        .arg(&keyring)
-        .arg("--output-format=json")
-        .arg(bundle)
-        .output()
-        .await
-        .map_err(|e| Error::Internal(format!("running {}: {e}", ota.rauc)))?;
-    if out.status.success() {
-        return Ok("verified");
+    let refused =
+        |why: &str| Error::invalid(format!("bundle: not signed by a certificate of ota.keyring, or damaged: {why}"));
+    let info =
+        rauc(ota, &["info", "--output-format=json"], &keyring, bundle, None).await?.map_err(|why| refused(&why))?;
+    let manifest: serde_json::Value = serde_json::from_str(&info).map_err(|e| refused(&format!("rauc info: {e}")))?;
+    let named = manifest.get("version").and_then(|v| v.as_str()).unwrap_or_default();
+    if named != version {
+        return Err(Error::invalid(format!("version: the bundle's manifest says '{named}', not '{version}'")));
     }
-    let why = String::from_utf8_lossy(&out.stderr);
-    let why: String = why.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").chars().take(300).collect();
-    Err(Error::invalid(format!("bundle: not signed by a certificate of ota.keyring, or damaged: {why}")))
+    let scratch = bundle.with_extension("extract");
+    let extracted = rauc(ota, &["extract"], &keyring, bundle, Some(&scratch)).await;
+    let _ = tokio::fs::remove_dir_all(&scratch).await;
+    extracted?.map_err(|why| refused(&why))?;
+    Ok("verified")
+}
+
+/// Runs `rauc ARGS --keyring KEYRING BUNDLE [DIR]`: its stdout, or the last line it complained with.
+async fn rauc(
+    ota: &OtaSettings,
+    args: &[&str],
+    keyring: &Path,
+    bundle: &Path,
+    dir: Option<&Path>,
+) -> Result<Result<String, String>> {
+    let mut cmd = tokio::process::Command::new(&ota.rauc);
+    cmd.args(args).arg("--keyring").arg(keyring).arg(bundle);
+    if let Some(dir) = dir {
+        cmd.arg(dir);
+    }
+    let out = cmd.output().await.map_err(|e| Error::Internal(format!("running {}: {e}", ota.rauc)))?;
+    if out.status.success() {
+        return Ok(Ok(String::from_utf8_lossy(&out.stdout).into_owned()));
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let why = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").chars().take(300).collect();
+    Ok(Err(why))
 }
 
 /// The bundle of release `id` for a box (the hub checked its device token), honouring
@@ -638,6 +662,48 @@ pub async fn offer_for(st: &AdminState, device: &str) -> Result<Option<(RoomId, 
     Ok(Some((room, offer)))
 }
 
+/// `GET /admin/api/release-windows`: each site's maintenance window (local `HH:MM` in the hub's
+/// zone; building `""` is the default for the rest; without any row 02:00–05:00).
+pub async fn windows(State(st): State<AdminState>) -> Result<Json<serde_json::Value>> {
+    let rows: Vec<(String, i64, i64)> =
+        sqlx::query_as("SELECT building, start_minute, end_minute FROM ota_windows ORDER BY building")
+            .fetch_all(&st.pool)
+            .await?;
+    let hhmm = |m: i64| format!("{:02}:{:02}", m / 60, m % 60);
+    let list: Vec<_> =
+        rows.into_iter().map(|(b, s, e)| json!({ "building": b, "start": hhmm(s), "end": hhmm(e) })).collect();
+    Ok(Json(json!({ "zone": st.zone, "windows": list })))
+}
+
+/// `PUT /admin/api/release-windows` `{"building": "North", "start": "02:00", "end": "05:00"}` →
+/// `200`: boxes of that building reboot into a new release only then (`start` = `end`: any time).
+pub async fn set_window(
+    State(st): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    body: Body,
+) -> Result<Json<serde_json::Value>> {
+    body.only(&["building", "start", "end"])?;
+    let building = text("building", &body.opt_string("building")?.unwrap_or_default(), 0, 100)?;
+    let minute = |field: &str, v: String| {
+        crate::timetable::parse_hhmm(&v, false).map_err(|e| Error::invalid(format!("{field}: {e}")))
+    };
+    let start = minute("start", body.string("start")?)?;
+    let end = minute("end", body.string("end")?)?;
+    let mut tx = st.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO ota_windows (building, start_minute, end_minute) VALUES (?, ?, ?)          ON CONFLICT(building) DO UPDATE SET start_minute = excluded.start_minute, end_minute = excluded.end_minute",
+    )
+    .bind(&building)
+    .bind(start)
+    .bind(end)
+    .execute(&mut *tx)
+    .await?;
+    let details = json!({ "start": start, "end": end });
+    audit::record(&mut *tx, &Entry::by(&caller, st.now(), "release.window", &building, details)).await?;
+    tx.commit().await?;
+    windows(State(st)).await
+}
+
 /// The site's window in the hub's zone, as UTC minutes for today.
 async fn window_for(st: &AdminState, building: &str) -> Result<MaintenanceWindow> {
     let row: Option<(i64, i64)> = sqlx::query_as(
@@ -646,7 +712,7 @@ async fn window_for(st: &AdminState, building: &str) -> Result<MaintenanceWindow
     .bind(building)
     .fetch_optional(&st.pool)
     .await?;
-    let (start, end) = row.map_or(DEFAULT_WINDOW, |(s, e)| (s as u16, e as u16));
+    let (start, end) = row.map_or(DEFAULT_WINDOW, |(s, e)| (s.clamp(0, 1439) as u16, e.clamp(0, 1439) as u16));
     Ok(utc_window(&st.zone, start, end, st.now()))
 }
 

@@ -100,6 +100,8 @@ pub fn admin_entries() -> Vec<Entry<AdminState>> {
         // enforced while it streams to disk.
         unlimited(entry(M::POST, "/releases", admin, releases::upload)),
         entry(M::POST, "/releases/{id}/rollouts", admin, releases::start_rollout),
+        entry(M::GET, "/release-windows", admin, releases::windows),
+        entry(M::PUT, "/release-windows", admin, releases::set_window),
         entry(M::GET, "/rollouts/{id}", admin, releases::get_rollout),
         entry(M::POST, "/rollouts/{id}/pause", admin, releases::pause),
         entry(M::POST, "/rollouts/{id}/resume", admin, releases::resume),
