@@ -19,7 +19,8 @@ use crate::tls::HubTls;
 use crate::whip::Token;
 
 const RECORD_FILE: &str = "update.json";
-const PARTIAL_FILE: &str = "bundle.partial";
+/// `rauc install` wants a `.raucb` name; the file is partial until verified.
+const PARTIAL_FILE: &str = "bundle.raucb";
 /// How often the status board is looked at (lesson live, hub reachable).
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 
