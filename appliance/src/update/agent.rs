@@ -275,9 +275,15 @@ impl Agent {
         self.running = running;
         let Some(record) = record else { return };
         match record.stage {
-            Stage::Good => {}
+            // The last word before the restart may not have reached the hub: it is said again
+            // when the channel is up.
+            Stage::Good => {
+                self.last_status = Some(final_status(&record, UpdatePhase::Good, None));
+            }
             Stage::RolledBack => {
                 self.given_up.insert(record.release);
+                let detail = format!("went back to {}", record.from_version);
+                self.last_status = Some(final_status(&record, UpdatePhase::RolledBack, Some(detail)));
             }
             Stage::Installed | Stage::Trial { .. } if self.running != record.version => {
                 if record.stage == Stage::Installed {
@@ -297,10 +303,11 @@ impl Agent {
                     _ => 0,
                 };
                 if failed >= MAX_TRIAL_BOOTS {
-                    self.outputs.push_back(Output::RollBack);
                     let detail = format!("{failed} boots of {} failed", record.version);
                     self.running = record.from_version.clone();
+                    // Saved before the reboot that `RollBack` ends with.
                     self.rolled_back(record, detail);
+                    self.outputs.push_back(Output::RollBack);
                     return;
                 }
                 let boots = failed + 1;
@@ -495,6 +502,10 @@ impl Agent {
             _ => {}
         }
     }
+}
+
+fn final_status(record: &Record, phase: UpdatePhase, detail: Option<String>) -> UpdateStatus {
+    UpdateStatus { release: record.release, version: record.version.clone(), phase, bytes: None, boots: None, detail }
 }
 
 fn progress(offer: &UpdateOffer, have: u64) -> UpdateStatus {

@@ -216,6 +216,10 @@ fn a_trial_boot_is_marked_good_once_the_box_goes_live() {
     assert!(got.contains(&Output::MarkGood));
     assert_eq!(sim.saved().map(|r| r.stage), Some(Stage::Good));
     assert_eq!(sim.phases(), [UpdatePhase::Trial, UpdatePhase::Good]);
+    // Restarted after that (the report may not have reached the hub): it is said again.
+    let mut sim = Sim::new("1.1.0", sim.saved());
+    let told = sim.feed(Input::HubConnected);
+    assert!(matches!(told.as_slice(), [Output::Report(s)] if s.phase == UpdatePhase::Good), "{told:?}");
     // The hub offers it again after a reconnect: already done.
     let again = sim.feed(Input::Offer(offer(MaintenanceWindow::ALWAYS)));
     assert!(
@@ -253,18 +257,23 @@ fn three_failed_boots_roll_back_and_say_so() {
         record = saved;
     }
     sim = Sim::new("1.1.0", Some(record));
-    assert!(sim.out.contains(&Output::RollBack), "{:?}", sim.out);
+    let saved_at = sim.out.iter().position(|o| matches!(o, Output::Save(r) if r.stage == Stage::RolledBack));
+    let rollback_at = sim.out.iter().position(|o| *o == Output::RollBack);
+    assert!(saved_at.is_some() && saved_at < rollback_at, "saved before the reboot: {:?}", sim.out);
     assert!(!sim.out.contains(&Output::MarkGood));
     assert_eq!(sim.saved().map(|r| r.stage), Some(Stage::RolledBack));
     let Some(Output::Report(s)) = sim.out.iter().find(|o| matches!(o, Output::Report(_))) else { panic!() };
     assert_eq!(s.phase, UpdatePhase::RolledBack);
     assert!(s.detail.as_deref().is_some_and(|d| d.contains("3 boots")), "{s:?}");
-    // Back on the old release, the hub's offer is declined with the same report.
+    // Back on the old release (the report above died with the reboot), the hub hears it once the
+    // channel is up, and its offer is declined with the same report.
     let record = sim.saved();
     sim = Sim::new("1.0.0", record);
-    sim.feed(Input::HubConnected);
+    let told = sim.feed(Input::HubConnected);
+    assert!(matches!(told.as_slice(), [Output::Report(s)] if s.phase == UpdatePhase::RolledBack), "{told:?}");
     let again = sim.feed(Input::Offer(offer(MaintenanceWindow::ALWAYS)));
     assert!(fetches(&again).is_empty(), "a rolled-back release is not downloaded again: {again:?}");
+    assert!(matches!(again.as_slice(), [Output::Report(s)] if s.phase == UpdatePhase::RolledBack), "{again:?}");
 }
 
 #[test]
