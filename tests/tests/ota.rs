@@ -360,3 +360,32 @@ fn a_release_that_never_comes_up_is_rolled_back_after_three_boots_and_pauses_the
     );
     drop(appliance);
 }
+
+#[test]
+fn a_box_without_an_update_agent_reports_what_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _hub = lectern_e2e::start_hub(dir.path(), port);
+    let room = "lab-apt";
+    let mut cmd = Command::new(bin("lectern-appliance"));
+    cmd.args(["--virtual", "--hub", &base, "--room", room, "--status-listen", "127.0.0.1:0"])
+        .args(["--token", &lectern_e2e::mint(dir.path(), room, "device")])
+        .arg("--state-dir")
+        .arg(dir.path().join("box"))
+        .arg("--config")
+        .arg(dir.path().join("etc"))
+        .arg("--vendor-config-dir")
+        .arg(dir.path().join("vendor"));
+    let _appliance = Proc::spawn(cmd);
+    let teacher = lectern_e2e::mint(dir.path(), room, "teacher");
+    let agent = lectern_e2e::agent();
+    let view = wait_for("the hub to hear what the box runs", Duration::from_secs(60), || {
+        let v = lectern_e2e::get_json(&agent, &format!("{base}/api/rooms/{room}/device"), Some(&teacher))?;
+        v["software"].is_object().then_some(v)
+    });
+    // This machine has no lectern-* Debian packages installed; a Debian box lists them (dpkg-query).
+    let installer = view["software"]["installer"].as_str().unwrap_or_default();
+    assert!(["none", "debian"].contains(&installer), "{view}");
+    assert_eq!(installer == "debian", view["software"]["packages"].as_array().is_some_and(|p| !p.is_empty()), "{view}");
+}

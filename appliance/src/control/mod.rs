@@ -159,8 +159,10 @@ fn session(
     if !deliver(ControlEvent::Up) {
         return Err(SessionError::Stopping);
     }
-    if let Some(updates) = &settings.updates {
-        updates.hub_connected();
+    match &settings.updates {
+        Some(updates) => updates.hub_connected(),
+        // A Debian-installed box: apt updates it; the fleet view still shows its packages.
+        None => send(&mut ws, &DeviceMsg::Software(crate::update::installer::without_agent()))?,
     }
     let period = Duration::from_secs(TELEMETRY_EVERY_SECS);
     let mut next_report = Instant::now();

@@ -215,6 +215,14 @@ impl Installer for FakeInstaller {
     }
 }
 
+/// What a box without an update agent runs: `debian` with its Lectern packages when dpkg knows
+/// them (apt updates such a box), `none` otherwise.
+pub fn without_agent() -> lectern_proto::update::Software {
+    let packages = debian_packages();
+    let installer = if packages.is_empty() { "none" } else { "debian" };
+    lectern_proto::update::Software { installer: installer.to_owned(), release: None, slot: None, packages }
+}
+
 /// `dpkg-query` versions of Lectern's packages, on a Debian-installed box (empty elsewhere).
 pub fn debian_packages() -> Vec<lectern_proto::update::PackageVersion> {
     run("dpkg-query", &["-W", "-f=${Package} ${Version} ${db:Status-Status}\\n", "lectern-*"])
