@@ -142,8 +142,9 @@ fn bed() -> Bed {
     let d = dir.path();
     let keys = d.join("keys");
     script("ota-dev-key.sh", &[keys.to_str().unwrap()]);
+    // 4 MiB: far past the hub's default body limit, which the upload route lifts for its own.
     let bundle = d.join("good.raucb");
-    script("ota-bundle.sh", &[keys.to_str().unwrap(), VERSION, bundle.to_str().unwrap()]);
+    script("ota-bundle.sh", &[keys.to_str().unwrap(), VERSION, bundle.to_str().unwrap(), "lectern-virtual", "4096"]);
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let hub = start_hub(d, port, &keys.join("ca.cert.pem"));
