@@ -3,6 +3,7 @@
 # Usage: scripts/deps.sh [--test]   (--test adds Chromium, the network test bed's tools and the
 #                                     browser-test node modules)
 #        scripts/deps.sh --turn     (adds coturn, for scripts/demo.sh --turn)
+#        scripts/deps.sh --ota      (adds rauc and squashfs-tools: a hub that checks release signatures)
 #        scripts/deps.sh --list     (prints the packages the product itself needs, one a line, and
 #                                     installs nothing: the appliance's tests check it covers every
 #                                     GStreamer element the box makes, see appliance/src/media/catalog.rs)
@@ -35,10 +36,16 @@ if [[ "${1:-}" == "--test" ]]; then
   # libnss3-tools: certutil, so Chromium trusts a test CA through an NSS database (the HTTPS test,
   # tests/browser/https.test.mjs; TURN over TLS on the bed, tests/netem/testca.mjs); openssl makes that CA
   # and tells webrtcbin's certificate type (tests/tests/webrtcbin_rsa.rs); jq: scripts/interop.sh.
-  packages+=(chromium nodejs npm python3 python3-venv systemd nftables iproute2 procps coturn libnss3-tools openssl jq)
+  # rauc + squashfs-tools: the OTA test signs a bundle and the hub checks it (tests/tests/ota.rs,
+  # scripts/ota-bundle.sh); on a hub, rauc is an optional dependency (docs/ota.md).
+  packages+=(chromium nodejs npm python3 python3-venv systemd nftables iproute2 procps coturn libnss3-tools openssl jq
+    rauc squashfs-tools)
 fi
 if [[ "${1:-}" == "--turn" ]]; then
   packages+=(coturn)
+fi
+if [[ "${1:-}" == "--ota" ]]; then
+  packages+=(rauc squashfs-tools)
 fi
 
 missing=()

@@ -18,5 +18,6 @@ pub mod snapshot;
 pub mod status;
 pub mod supervisor;
 pub mod tls;
+pub mod update;
 pub mod uplink;
 pub mod whip;

@@ -140,6 +140,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     if let Some(panel) = panel {
         runner.attach_panel(panel::spawn(panel, runner.panel_sink()).context("starting the panel thread")?);
     }
+    let updates = start_updates(settings, &token, tls.as_ref(), &args.state_dir, &board)?;
     let control = ControlSettings {
         hub_url: settings.hub.url.clone(),
         token,
@@ -150,6 +151,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         tls,
         inventory: Some(control::inventory(args.use_virtual, &camera)),
         enrolled_in,
+        updates,
     };
     control::spawn(control, runner.control_sink()).context("starting the control channel")?;
     signals::forward_termination(runner.shutdown_handle()).context("installing signal handlers")?;
@@ -163,6 +165,41 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     );
     runner.run(live_at_start);
     Ok(())
+}
+
+/// The update agent (`[update] installer`), if this box runs one.
+fn start_updates(
+    settings: &config::Settings,
+    token: &lectern_appliance::whip::Token,
+    tls: Option<&lectern_appliance::tls::HubTls>,
+    state_dir: &std::path::Path,
+    board: &StatusBoard,
+) -> anyhow::Result<Option<lectern_appliance::update::Link>> {
+    use lectern_appliance::update::{self, FakeInstaller, Installer, RaucInstaller};
+    let data_dir = state_dir.join("update");
+    let installer: Box<dyn Installer> = match settings.update.installer {
+        config::InstallerKind::None => return Ok(None),
+        config::InstallerKind::Rauc => Box::new(RaucInstaller { rauc: settings.update.rauc.clone() }),
+        config::InstallerKind::Fake => {
+            tracing::warn!(
+                "update.installer = fake: releases are recorded in {}, nothing is installed",
+                data_dir.display()
+            );
+            Box::new(FakeInstaller::new(&data_dir, env!("CARGO_PKG_VERSION")))
+        }
+    };
+    let link = update::spawn(update::UpdateSettings {
+        hub_url: settings.hub.url.clone(),
+        token: token.clone(),
+        tls: tls.cloned(),
+        data_dir,
+        installer,
+        keyring: settings.update.keyring.clone(),
+        rauc: settings.update.rauc.clone(),
+        board: board.clone(),
+    })
+    .context("starting the update agent")?;
+    Ok(Some(link))
 }
 
 /// The trust store for an https:// hub (none needed for http://).

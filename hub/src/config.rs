@@ -28,6 +28,17 @@ struct FileConfig {
     tls: Option<FileTls>,
     admin: Option<FileAdmin>,
     node: Option<FileNode>,
+    ota: Option<FileOta>,
+}
+
+/// `[ota]` as written: over-the-air releases (docs/ota.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileOta {
+    keyring: Option<PathBuf>,
+    rauc: Option<String>,
+    allow_unsigned: Option<bool>,
+    max_bundle_mb: Option<u64>,
 }
 
 /// `[admin]` as written.
@@ -113,6 +124,8 @@ pub struct Settings {
     pub media: MediaSettings,
     /// `[tls]`: the hub serves HTTPS on `listen` itself.
     pub tls: Option<TlsSettings>,
+    /// `[ota]`: how uploaded releases are checked (kept in `<data_dir>/releases`).
+    pub ota: lectern_admin::releases::OtaSettings,
 }
 
 /// HTTPS served by the hub (`[tls]`, or `--tls-self-signed`).
@@ -145,6 +158,7 @@ impl std::fmt::Debug for Settings {
             .field("public_url", &self.public_url)
             .field("media", &self.media)
             .field("tls", &self.tls)
+            .field("ota", &self.ota)
             .finish()
     }
 }
@@ -204,6 +218,7 @@ impl Default for Settings {
             zone: system_zone(),
             admin_listen: None,
             public_url: None,
+            ota: Default::default(),
             media: MediaSettings {
                 bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 udp_port: 50000,
@@ -269,6 +284,22 @@ impl Settings {
         }
         if let Some(node) = f.node {
             self.public_url = node.public_url.or(self.public_url.take());
+        }
+        if let Some(ota) = f.ota {
+            if let Some(keyring) = ota.keyring {
+                if !keyring.is_absolute() {
+                    bail!("ota.keyring: '{}' is not an absolute path", keyring.display());
+                }
+                self.ota.keyring = Some(keyring);
+            }
+            set(&mut self.ota.rauc, ota.rauc);
+            set(&mut self.ota.allow_unsigned, ota.allow_unsigned);
+            if let Some(mb) = ota.max_bundle_mb {
+                if !(1..=16_384).contains(&mb) {
+                    bail!("ota.max_bundle_mb: {mb} is out of range 1..=16384");
+                }
+                self.ota.max_bytes = mb << 20;
+            }
         }
         if let Some(http) = f.http {
             if let Some(origins) = http.cors_origins {

@@ -253,7 +253,8 @@ fn apply(view: &mut DeviceView, msg: DeviceMsg, now: u64) {
         DeviceMsg::ConfigResult { version, ok, error } => {
             tracing::info!(room = %view.room, version, ok, error = ?error, "classroom box answered a configuration");
         }
-        DeviceMsg::Enroll { .. } | DeviceMsg::Snapshot { .. } => {}
+        DeviceMsg::Software(software) => view.software = Some(software),
+        DeviceMsg::Enroll { .. } | DeviceMsg::Snapshot { .. } | DeviceMsg::UpdateStatus(_) => {}
     }
 }
 
@@ -341,6 +342,7 @@ mod tests {
             inventory: None,
             snapshot_at: None,
             snapshot_error: None,
+            software: None,
         }
     }
 

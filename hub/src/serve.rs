@@ -63,6 +63,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         public_url: settings.public_url.clone(),
         zone: settings.zone.clone(),
         token_grace: std::time::Duration::from_secs(settings.token_grace_minutes * 60),
+        ota: lectern_admin::releases::OtaSettings {
+            dir: Some(settings.data_dir.join("releases")),
+            ..settings.ota.clone()
+        },
     };
     let state = AppState::new(key, sfu, store, ice, edge);
     wire_room_outlets(&state, devices_rx, sessions_rx);

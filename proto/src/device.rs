@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::RoomId;
+use crate::update::{Software, UpdateOffer, UpdateStatus};
 
 /// How often a box reports; the hub considers it gone after three missed reports.
 pub const TELEMETRY_EVERY_SECS: u64 = 5;
@@ -43,6 +44,10 @@ pub enum DeviceMsg {
         #[serde(default)]
         error: Option<String>,
     },
+    /// A step of an over-the-air update (`update`).
+    UpdateStatus(UpdateStatus),
+    /// What the box runs (its image release, or its Debian packages); sent after `hello`.
+    Software(Software),
 }
 
 /// Longest free-text field the hub keeps from a box (a status line, an error); longer is cut.
@@ -74,6 +79,19 @@ impl DeviceMsg {
             DeviceMsg::Snapshot { error, .. } | DeviceMsg::ConfigResult { error, .. } => {
                 error.iter_mut().for_each(|e| clip(e, MAX_TEXT_CHARS));
             }
+            DeviceMsg::UpdateStatus(s) => {
+                clip(&mut s.version, MAX_NAME_CHARS);
+                s.detail.iter_mut().for_each(|e| clip(e, MAX_TEXT_CHARS));
+            }
+            DeviceMsg::Software(s) => {
+                clip(&mut s.installer, MAX_NAME_CHARS);
+                s.release.iter_mut().chain(s.slot.iter_mut()).for_each(|e| clip(e, MAX_NAME_CHARS));
+                s.packages.truncate(crate::update::MAX_PACKAGES);
+                for p in &mut s.packages {
+                    clip(&mut p.name, MAX_NAME_CHARS);
+                    clip(&mut p.version, MAX_NAME_CHARS);
+                }
+            }
         }
         self
     }
@@ -101,6 +119,8 @@ pub enum HubMsg {
     ClaimCode { code: String, expires_at: u64 },
     /// The box was enrolled: its own device credential (keep it secret) and its room.
     Enrolled { token: String, room: RoomId, device_id: String, name: String },
+    /// Run this release: download, verify, install into the other slot, reboot in the window.
+    Update(UpdateOffer),
 }
 
 /// What a box can be configured to use (from its `probe`), sent with `Hello`.

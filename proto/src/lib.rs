@@ -8,6 +8,7 @@ pub mod id;
 pub mod signal;
 pub mod stats;
 pub mod token;
+pub mod update;
 
 pub use id::{ParticipantId, RoomId, TrackId};
 pub use token::{Claims, Role};

@@ -170,12 +170,17 @@ export class Env {
 
   /**
    * Start the hub and wait (≤ 30 s) for `listening on http://127.0.0.1:PORT`. `port` (default: any)
-   * lets a test restart the hub where the browsers expect it.
+   * lets a test restart the hub where the browsers expect it. `config` (TOML text) becomes its hub.toml.
    */
-  async startHub({ timeoutMs = 30000, port = 0 } = {}) {
+  async startHub({ timeoutMs = 30000, port = 0, config = null } = {}) {
     requireBinary(HUB_BIN, 'lectern-hub');
     if (this.hub && !this.hub.exited) throw new Error('the hub is already running');
-    this.hub = new Child('hub', HUB_BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', this.dataDir], {
+    const configArgs = [];
+    if (config !== null) {
+      writeFileSync(path.join(this.dataDir, 'hub.toml'), config);
+      configArgs.push('--config', path.join(this.dataDir, 'hub.toml'));
+    }
+    this.hub = new Child('hub', HUB_BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', this.dataDir, ...configArgs], {
       LECTERN_UDP_PORT: '0',
       LECTERN_BIND_IP: '127.0.0.1',
       // Every test browser connects from 127.0.0.1: the per-address join limit would throttle them.

@@ -34,6 +34,8 @@ pub struct DeviceSummary {
     /// When the camera's last snapshot arrived (Unix milliseconds), or why the box had none.
     pub snapshot_at: Option<u64>,
     pub snapshot_error: Option<String>,
+    /// What it runs: its image release and slot, or its Debian packages (`DeviceMsg::Software`).
+    pub software: Option<lectern_proto::update::Software>,
 }
 
 /// A box taken off the waiting list by its claim code.
@@ -134,6 +136,9 @@ pub struct FleetEntry {
     /// When the camera's last snapshot arrived (Unix milliseconds; `GET devices/{room}/snapshot`), or why there is none.
     pub snapshot_at: Option<u64>,
     pub snapshot_error: Option<String>,
+    /// What the box runs (its release, or its Debian packages), and where an update of it is.
+    pub software: Option<lectern_proto::update::Software>,
+    pub update: Option<crate::releases::BoxUpdate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -163,6 +168,8 @@ impl FleetEntry {
             config: None,
             snapshot_at: None,
             snapshot_error: None,
+            software: None,
+            update: None,
         }
     }
 }
@@ -188,6 +195,7 @@ pub fn join(rooms: Vec<(String, String, String)>, devices: Vec<DeviceSummary>) -
         row.device_id = d.device_id;
         row.snapshot_at = d.snapshot_at;
         row.snapshot_error = d.snapshot_error;
+        row.software = d.software;
     }
     rows.into_values().collect()
 }
@@ -207,8 +215,10 @@ pub async fn entries(st: &AdminState) -> Result<Vec<FleetEntry>> {
     )
     .fetch_all(&st.pool)
     .await?;
+    let mut updates = crate::releases::progress_by_device(&st.pool).await?;
     for (room, id, version, state, error) in enrolled {
         if let Some(row) = rows.iter_mut().find(|r| r.room == room) {
+            row.update = updates.remove(&id);
             row.device_id = Some(id);
             row.config = version.zip(state).map(|(version, state)| ConfigState { version, state, error });
         }
@@ -306,6 +316,7 @@ mod tests {
             inventory: None,
             snapshot_at: None,
             snapshot_error: None,
+            software: None,
         }
     }
 

@@ -19,6 +19,8 @@ pub mod json;
 pub mod login;
 pub mod login_gate;
 pub mod room_token;
+pub mod releases;
+pub mod rollout;
 pub mod rooms;
 pub mod routes;
 pub mod schedule;
@@ -82,6 +84,8 @@ pub struct AdminState {
     pub zone: String,
     /// Checks room tokens for `Access::SessionOrBearer` routes; `None`: such routes take sessions only.
     pub verify: Option<Verify>,
+    /// `[ota]`: where releases are kept and how their signatures are checked.
+    pub ota: releases::OtaSettings,
 }
 
 impl AdminState {
@@ -97,6 +101,7 @@ impl AdminState {
             public_url: None,
             zone: "UTC".to_owned(),
             verify: None,
+            ota: releases::OtaSettings::default(),
         }
     }
 

@@ -3,12 +3,14 @@
 //! to check the access rules and the READMEs, because an axum `Router` cannot list its routes.
 //! The admin's table is [`admin_table`]; the hub's is `lectern_hub::http::routes`.
 
+use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
 use crate::{
-    AdminState, Role, accounts, audit, buildings, csv_import, devices, fleet, ics, login, rooms, schedule, setup, terms,
+    AdminState, Role, accounts, audit, buildings, csv_import, devices, fleet, ics, login, releases, rooms, schedule,
+    setup, terms,
 };
 
 /// Where the admin's API is mounted in the hub.
@@ -126,9 +128,25 @@ pub fn admin_entries() -> Vec<Entry<AdminState>> {
         entry(M::GET, "/accounts", admin, accounts::list),
         entry(M::POST, "/accounts", admin, accounts::create_handler),
         entry(M::POST, "/accounts/{username}/disable", admin, accounts::disable_handler),
+        entry(M::GET, "/releases", admin, releases::list),
+        // A bundle is far bigger than the API's other bodies: its own limit (`ota.max_bundle_mb`),
+        // enforced while it streams to disk.
+        unlimited(entry(M::POST, "/releases", admin, releases::upload)),
+        entry(M::POST, "/releases/{id}/rollouts", admin, releases::start_rollout),
+        entry(M::GET, "/release-windows", admin, releases::windows),
+        entry(M::PUT, "/release-windows", admin, releases::set_window),
+        entry(M::GET, "/rollouts/{id}", admin, releases::get_rollout),
+        entry(M::POST, "/rollouts/{id}/pause", admin, releases::pause),
+        entry(M::POST, "/rollouts/{id}/resume", admin, releases::resume),
         entry(M::GET, "/audit", admin, audit::list),
         entry(M::GET, "/audit.csv", admin, audit::csv),
     ]
+}
+
+/// A row whose body may exceed the API's limit: its handler enforces its own while streaming.
+fn unlimited<S: Clone + Send + Sync + 'static>(mut e: Entry<S>) -> Entry<S> {
+    e.handler = e.handler.layer(DefaultBodyLimit::disable());
+    e
 }
 
 /// The admin's API routes, relative to [`ADMIN_API`].

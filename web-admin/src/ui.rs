@@ -22,6 +22,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("setup.html", HTML, include_bytes!("../assets/setup.html")),
     ("fleet.html", HTML, include_bytes!("../assets/fleet.html")),
     ("device.html", HTML, include_bytes!("../assets/device.html")),
+    ("releases.html", HTML, include_bytes!("../assets/releases.html")),
     ("admin.css", CSS, include_bytes!("../assets/admin.css")),
     ("api.js", JS, include_bytes!("../assets/api.js")),
     ("form.js", JS, include_bytes!("../assets/form.js")),
@@ -32,6 +33,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("fleet.js", JS, include_bytes!("../assets/fleet.js")),
     ("fleet-format.js", JS, include_bytes!("../assets/fleet-format.js")),
     ("device.js", JS, include_bytes!("../assets/device.js")),
+    ("releases.js", JS, include_bytes!("../assets/releases.js")),
 ];
 
 pub(crate) fn get_file(name: &str) -> Option<(&'static str, &'static [u8])> {
@@ -57,6 +59,7 @@ pub(crate) fn router() -> Router<AdminState> {
         .route("/setup", get(|| async { serve("setup.html") }))
         .route("/fleet", get(|| async { serve("fleet.html") }))
         .route("/device", get(|| async { serve("device.html") }))
+        .route("/releases", get(|| async { serve("releases.html") }))
         .route("/assets/{name}", get(|Path(name): Path<String>| async move { serve(&name) }))
         .fallback(|| async { Error::NotFound("no such admin page".into()) })
 }

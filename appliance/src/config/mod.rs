@@ -14,8 +14,8 @@ pub use files::{ConfigPaths, write_atomic};
 pub use lectern_common::box_config::Fragment;
 pub use push::apply_pushed;
 pub use settings::{
-    AudioConfig, ContentConfig, DEFAULT_ENCODERS, DEFAULT_STATUS_LISTEN, HubSettings, KeyError, Layer, Overrides,
-    PanelPins, Settings, TokenSource, VideoConfig, validate,
+    AudioConfig, ContentConfig, DEFAULT_ENCODERS, DEFAULT_STATUS_LISTEN, HubSettings, InstallerKind, KeyError, Layer,
+    Overrides, PanelPins, Settings, TokenSource, UpdateConfig, VideoConfig, validate,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -46,6 +46,24 @@ pub struct Settings {
     pub panel: Option<PanelPins>,
     /// `None` when the status endpoint is disabled.
     pub status_listen: Option<SocketAddr>,
+    pub update: UpdateConfig,
+}
+
+/// `[update]`: how this box installs the releases the hub offers (`crate::update`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpdateConfig {
+    pub installer: InstallerKind,
+    pub keyring: Option<PathBuf>,
+    pub rauc: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum InstallerKind {
+    /// No agent: a Debian-installed box is updated by apt (it still reports its packages).
+    #[default]
+    None,
+    Rauc,
+    Fake,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +88,7 @@ pub fn validate(fragment: &Fragment, overrides: &Overrides) -> Result<Settings, 
     let f = with_overrides(fragment.clone(), overrides);
     let mut errors = Vec::new();
     let hub = hub(&mut errors, &f, overrides.token.as_ref());
+    let update = update(&mut errors, &f);
     let resolved = box_config::resolve(&f).map_err(|e| errors.extend(e)).ok();
     match (hub, resolved) {
         (Some(hub), Some(r)) if errors.is_empty() => Ok(Settings {
@@ -80,6 +99,7 @@ pub fn validate(fragment: &Fragment, overrides: &Overrides) -> Result<Settings, 
             video: r.video,
             panel: r.panel,
             status_listen: r.status_listen,
+            update,
         }),
         _ => Err(ConfigError::Invalid(errors)),
     }
@@ -146,4 +166,26 @@ fn hub(errors: &mut Vec<KeyError>, f: &Fragment, token: Option<&Token>) -> Optio
         other => other,
     };
     Some(HubSettings { url: hub.url?, room: room?, token: token?, ca_file })
+}
+
+fn update(errors: &mut Vec<KeyError>, f: &Fragment) -> UpdateConfig {
+    let mut error = |key: &str, message: String| errors.push(KeyError { key: key.to_owned(), message });
+    let u = f.update.clone().unwrap_or_default();
+    let installer = match u.installer.as_deref() {
+        None | Some("none") => InstallerKind::None,
+        Some("rauc") => InstallerKind::Rauc,
+        Some("fake") => InstallerKind::Fake,
+        Some(other) => {
+            error("update.installer", format!("'{other}' is not one of none, rauc, fake"));
+            InstallerKind::None
+        }
+    };
+    let keyring = match u.keyring {
+        Some(path) if !path.is_absolute() => {
+            error("update.keyring", format!("'{}' is not an absolute path", path.display()));
+            None
+        }
+        other => other,
+    };
+    UpdateConfig { installer, keyring, rauc: u.rauc.unwrap_or_else(|| "rauc".to_owned()) }
 }

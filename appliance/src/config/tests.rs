@@ -323,3 +323,21 @@ fn a_push_turns_content_off_over_a_file_that_sets_a_device_and_back_on() {
     let typo = apply_pushed(&d.paths, &Overrides::default(), "[content]\nenabled = false\nframerate = 0\n");
     assert!(typo.unwrap_err().to_string().contains("content.framerate: 0 is out of range 1..=30"));
 }
+
+#[test]
+fn the_update_section_names_its_installer_and_refuses_what_it_does_not_know() {
+    use super::{InstallerKind, Overrides};
+    let overrides = Overrides {
+        hub: Some("http://hub.test".into()),
+        room: Some(lectern_proto::RoomId::parse("r").unwrap()),
+        token: Some(crate::whip::Token::new("t")),
+        ..Overrides::default()
+    };
+    let parse = |text: &str| super::validate(&toml::from_str(text).unwrap(), &overrides);
+    let s = parse("[update]\ninstaller = \"fake\"\nkeyring = \"/etc/lectern/keyring.pem\"\n").unwrap();
+    assert_eq!(s.update.installer, InstallerKind::Fake);
+    assert_eq!(s.update.keyring.as_deref(), Some(std::path::Path::new("/etc/lectern/keyring.pem")));
+    assert_eq!(parse("").unwrap().update.installer, InstallerKind::None, "apt updates a Debian box");
+    let err = parse("[update]\ninstaller = \"swupdate\"\nkeyring = \"k.pem\"\n").unwrap_err().to_string();
+    assert!(err.contains("update.installer") && err.contains("update.keyring"), "{err}");
+}

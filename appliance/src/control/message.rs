@@ -41,6 +41,8 @@ pub enum Incoming {
     Snapshot,
     /// The hub refused something we sent.
     HubError(String),
+    /// Run this release (handled by the update agent, `crate::update`).
+    Update(lectern_proto::update::UpdateOffer),
     /// A message type this version does not know (a newer hub), or a malformed one: `detail` says which.
     Ignored {
         detail: String,
@@ -56,6 +58,7 @@ pub fn parse(text: &str) -> Incoming {
         Ok(HubMsg::ApplyConfig { version, config }) => Incoming::ApplyConfig { version, config },
         Ok(HubMsg::Error { message }) => Incoming::HubError(message),
         Ok(HubMsg::Snapshot) => Incoming::Snapshot,
+        Ok(HubMsg::Update(offer)) => Incoming::Update(offer),
         // Enrollment messages belong to the token-less socket (`enroll`), not this one.
         Ok(HubMsg::ClaimCode { .. } | HubMsg::Enrolled { .. }) => {
             Incoming::Ignored { detail: "an enrollment message on an enrolled box's channel".to_owned() }

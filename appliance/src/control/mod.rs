@@ -75,6 +75,9 @@ pub struct ControlSettings {
     /// The state directory holding this box's enrolled credential, when the token came from
     /// enrollment: if the hub refuses it (revoked), it is deleted and the box enrolls again.
     pub enrolled_in: Option<PathBuf>,
+    /// The update agent's side of the channel (`crate::update`): offers go to it, its reports
+    /// come back to be sent.
+    pub updates: Option<crate::update::Link>,
 }
 
 /// Starts the control thread. `deliver` returns false once the runner is gone, which ends it.
@@ -156,6 +159,11 @@ fn session(
     if !deliver(ControlEvent::Up) {
         return Err(SessionError::Stopping);
     }
+    match &settings.updates {
+        Some(updates) => updates.hub_connected(),
+        // A Debian-installed box: apt updates it; the fleet view still shows its packages.
+        None => send(&mut ws, &DeviceMsg::Software(crate::update::installer::without_agent()))?,
+    }
     let period = Duration::from_secs(TELEMETRY_EVERY_SECS);
     let mut next_report = Instant::now();
     let mut last_heard = Instant::now();
@@ -167,6 +175,11 @@ fn session(
             send(&mut ws, &DeviceMsg::Telemetry(report))?;
             ws.send(Message::Ping(Vec::new().into())).map_err(lost)?;
             next_report = now + period;
+        }
+        if let Some(updates) = &settings.updates {
+            for msg in updates.outgoing() {
+                send(&mut ws, &msg)?;
+            }
         }
         if now.saturating_duration_since(last_heard) >= SILENCE {
             return Err(SessionError::Lost(format!("nothing heard from the hub for {}s", SILENCE.as_secs())));
@@ -231,6 +244,13 @@ fn handle(
                 Err(reason) => (None, Some(reason)),
             };
             send(ws, &DeviceMsg::Snapshot { jpeg_base64, error })?;
+            return Ok(());
+        }
+        Incoming::Update(offer) => {
+            match &settings.updates {
+                Some(updates) => updates.offer(offer),
+                None => tracing::info!(release = offer.release, "update offered; this box runs no update agent"),
+            }
             return Ok(());
         }
         Incoming::HubError(message) => {

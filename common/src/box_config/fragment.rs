@@ -16,6 +16,20 @@ pub struct Fragment {
     pub video: Option<VideoFragment>,
     pub panel: Option<PanelFragment>,
     pub status: Option<StatusFragment>,
+    pub update: Option<UpdateFragment>,
+}
+
+/// Over-the-air updates (`docs/ota.md`); checked by the appliance (`appliance/src/config`).
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateFragment {
+    /// `none` (default: a Debian-installed box, updated by apt), `rauc` (a Lectern image with
+    /// A/B slots) or `fake` (a virtual box's stand-in, which installs nothing).
+    pub installer: Option<String>,
+    /// PEM certificates bundles must be signed with, checked with `rauc info --keyring`.
+    pub keyring: Option<PathBuf>,
+    /// The `rauc` program.
+    pub rauc: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
@@ -119,7 +133,8 @@ pub struct StatusFragment {
 
 impl Fragment {
     /// The first key set here that only the box's own files may set: where it connects and with
-    /// what credential (`hub.*`), where its status endpoint listens (`status.*`), which encoders it
+    /// what credential (`hub.*`), where its status endpoint listens (`status.*`), how it updates
+    /// itself and whose signatures it trusts (`update.*`), which encoders it
     /// tries (`video.encoders`), how its buttons and LEDs are wired (`*.active_low`). A push from
     /// the hub carrying one is refused: a hub, or someone who took over its admin, must not be able
     /// to move a box to another hub or open its status endpoint to the network.
@@ -141,6 +156,14 @@ impl Fragment {
                 first(&[("status.enabled", s.enabled.is_some()), ("status.listen", s.listen.is_some())])
                     .unwrap_or("status"),
             );
+        }
+        if let Some(u) = &self.update {
+            let keys = [
+                ("update.installer", u.installer.is_some()),
+                ("update.keyring", u.keyring.is_some()),
+                ("update.rauc", u.rauc.is_some()),
+            ];
+            return Some(first(&keys).unwrap_or("update"));
         }
         if self.video.as_ref().is_some_and(|v| v.encoders.is_some()) {
             return Some("video.encoders");
@@ -170,6 +193,7 @@ mod tests {
             ("[hub]\nurl = \"https://elsewhere.test\"\n", "hub.url"),
             ("[hub]\nca_file = \"/tmp/ca.pem\"\n", "hub.ca_file"),
             ("[hub]\n", "hub"),
+            ("[update]\nkeyring = \"/tmp/evil.pem\"\n", "update.keyring"),
             ("[status]\nlisten = \"0.0.0.0:8090\"\n", "status.listen"),
             ("[video]\nbitrate_kbps = 900\nencoders = [\"x264enc\"]\n", "video.encoders"),
             ("[panel]\nchip = \"gpiochip0\"\n[panel.leds]\nactive_low = true\n", "panel.leds.active_low"),

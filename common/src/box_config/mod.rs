@@ -10,7 +10,7 @@ mod rules;
 
 pub use fragment::{
     AudioFragment, ButtonsFragment, CameraFragment, ContentFragment, Fragment, HubFragment, LayerFragment,
-    LedsFragment, PanelFragment, StatusFragment, VideoFragment,
+    LedsFragment, PanelFragment, StatusFragment, UpdateFragment, VideoFragment,
 };
 pub use rules::{
     AudioConfig, ContentConfig, DEFAULT_ENCODERS, DEFAULT_STATUS_LISTEN, KeyError, Layer, PanelPins, Resolved,

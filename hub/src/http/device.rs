@@ -89,6 +89,7 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
         inventory: None,
         snapshot_at: None,
         snapshot_error: None,
+        software: None,
     };
     let conn = st.devices.register(view, claims.jti.clone(), tx);
     tracing::info!(%room, "classroom box connected");
@@ -151,9 +152,16 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
                             live = now_live;
                         }
                         let pending = record(&st, device_id.as_deref(), &m).await;
+                        let hello = matches!(m, DeviceMsg::Hello { .. });
                         st.devices.report(&room, conn, m);
                         if let Some((version, config)) = pending
                             && !reply(&mut ws, HubMsg::ApplyConfig { version, config }).await
+                        {
+                            break;
+                        }
+                        // The box's check for an assigned release: answered after every hello.
+                        if hello && let Some(offer) = update_offer(&st, device_id.as_deref()).await
+                            && !reply(&mut ws, HubMsg::Update(offer)).await
                         {
                             break;
                         }
@@ -178,6 +186,7 @@ fn writes_db(msg: &DeviceMsg) -> Option<&'static str> {
     match msg {
         DeviceMsg::Hello { .. } => Some("hello"),
         DeviceMsg::ConfigResult { .. } => Some("configResult"),
+        DeviceMsg::UpdateStatus(_) => Some("updateStatus"),
         _ => None,
     }
 }
@@ -194,12 +203,39 @@ async fn record(st: &AppState, device_id: Option<&str>, msg: &DeviceMsg) -> Opti
                 .await
                 .map(|()| None)
         }
+        DeviceMsg::UpdateStatus(status) => {
+            lectern_admin::releases::on_update_status(&st.admin, id, status).await.map(|()| None)
+        }
         _ => Ok(None),
     };
     outcome.unwrap_or_else(|err| {
         tracing::warn!(device = id, %err, "could not record what a classroom box reported");
         None
     })
+}
+
+/// The release an enrolled box should run, if a rollout reached it.
+async fn update_offer(st: &AppState, device_id: Option<&str>) -> Option<lectern_proto::update::UpdateOffer> {
+    match lectern_admin::releases::offer_for(&st.admin, device_id?).await {
+        Ok(offer) => offer.map(|(_, offer)| offer),
+        Err(err) => {
+            tracing::warn!(device = device_id, %err, "could not look up a classroom box's release");
+            None
+        }
+    }
+}
+
+/// `GET /device/{room}/releases/{id}/bundle` with the room's device token: a release's bundle,
+/// with `Range` support so a cut download resumes (`lectern_admin::releases::serve_bundle`).
+pub async fn bundle(
+    State(st): State<Arc<AppState>>,
+    Path((room, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    let room = parse_room(&room)?;
+    authorize(&headers, &st.key, &room, &[Role::Device])?;
+    let id: i64 = id.parse().map_err(|_| HttpError::not_found("a release id is a number"))?;
+    lectern_admin::releases::serve_bundle(&st.admin, id, &headers).await
 }
 
 /// A box without a credential: it sends `enroll`, gets its claim code, and waits on this socket

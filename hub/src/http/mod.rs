@@ -136,6 +136,8 @@ pub struct Edge {
     pub zone: String,
     /// How long an open session outlives its token (`token_grace_minutes`).
     pub token_grace: std::time::Duration,
+    /// `[ota]`, with the releases' directory.
+    pub ota: lectern_admin::releases::OtaSettings,
 }
 
 impl Default for Edge {
@@ -148,6 +150,7 @@ impl Default for Edge {
             trusted_proxies: Default::default(),
             public_url: None,
             zone: "UTC".to_owned(),
+            ota: Default::default(),
         }
     }
 }
@@ -162,6 +165,7 @@ impl AppState {
         admin.zone = edge.zone.clone();
         let verify_key = key.clone();
         admin.verify = Some(Arc::new(move |t, now| verify_key.verify(t, now).map_err(|e| e.to_string())));
+        admin.ota = edge.ota.clone();
         let state = Arc::new(Self {
             key,
             sfu,

@@ -30,6 +30,7 @@ pub fn entries() -> Vec<Entry<Arc<AppState>>> {
         entry(M::GET, "/api/rooms/{room}/stats", Bearer(TEACHERS), stats::room_stats),
         entry(M::OPTIONS, "/api/rooms/{room}/stats", Anyone, cors::options_read_only),
         entry(M::GET, "/device/ws", DeviceOrEnrollment, device::upgrade),
+        entry(M::GET, "/device/{room}/releases/{id}/bundle", Bearer(&[lectern_proto::Role::Device]), device::bundle),
         entry(M::POST, "/whip/{room}", Bearer(Flow::Whip.roles()), whip::whip_post),
         entry(M::OPTIONS, "/whip/{room}", Anyone, whip::options),
         entry(M::PATCH, "/whip/{room}/{id}", Bearer(Flow::Whip.roles()), whip::whip_patch),

@@ -61,6 +61,7 @@ impl Fleet for FakeFleet {
             inventory: Some(lab1_inventory()),
             snapshot_at: Some(T0 + 4),
             snapshot_error: None,
+            software: None,
         }]
     }
     /// Only lab-1's box is connected.

@@ -19,5 +19,9 @@ IMAGE_INSTALL += "alsa-utils-alsactl \
                   v4l-utils \
 "
 
+# Over-the-air updates (docs/ota.md): the RAUC service, U-Boot's environment tools for its boot
+# counter, and the kernel inside the root file system so a release updates both.
+IMAGE_INSTALL:append = "${@bb.utils.contains('DISTRO_FEATURES', 'rauc', ' rauc libubootenv-bin kernel-image', '', d)}"
+
 # The partition layout (boot, read-only root, lectern-data) comes from the machine's kas file:
 # WKS_FILE = "lectern-raspberrypi.wks" on Raspberry Pi; meta-tegra flashes with its own layout.
