@@ -39,6 +39,9 @@ pub struct DeviceRegistry {
     on_revoke: OnceLock<RevokeHook>,
     /// Where the waiting boxes go whenever they change, to be saved (see `enroll`).
     saved: OnceLock<tokio::sync::watch::Sender<Vec<enroll::Pending>>>,
+    /// Bumped whenever a box connects, reports, answers or leaves: the admin's fleet view is
+    /// pushed from it.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// Enrolment requests per address: a rack of boxes powered on together, then one every 6 s.
@@ -78,7 +81,12 @@ impl DeviceRegistry {
             key,
             on_revoke: OnceLock::new(),
             saved: OnceLock::new(),
+            changes: tokio::sync::watch::channel(0).0,
         }
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Takes back the boxes that were waiting before a restart, and from now on sends the waiting
@@ -121,6 +129,7 @@ impl DeviceRegistry {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         // The old socket's sender is dropped here, which ends that session.
         self.lock().insert(view.room.clone(), Connected { conn, jti, tx, view, snapshot: None });
+        self.changed();
         conn
     }
 
@@ -138,7 +147,10 @@ impl DeviceRegistry {
     fn update(&self, room: &RoomId, conn: u64, f: impl FnOnce(&mut DeviceView)) {
         if let Some(c) = self.lock().get_mut(room).filter(|c| c.conn == conn) {
             f(&mut c.view);
+        } else {
+            return;
         }
+        self.changed();
     }
 
     /// Keeps a box's answer to `snapshot`: the JPEG, or the reason it has none.
@@ -152,7 +164,10 @@ impl DeviceRegistry {
                 }
                 Err(reason) => c.view.snapshot_error = Some(reason),
             }
+        } else {
+            return;
         }
+        self.changed();
     }
 
     pub fn snapshot(&self, room: &RoomId) -> Option<Arc<[u8]>> {
@@ -164,6 +179,8 @@ impl DeviceRegistry {
         let mut boxes = self.lock();
         if boxes.get(room).is_some_and(|c| c.conn == conn) {
             boxes.remove(room);
+            drop(boxes);
+            self.changed();
         }
     }
 
@@ -178,6 +195,8 @@ impl DeviceRegistry {
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(%room, "a classroom box is {DEVICE_BACKLOG} messages behind: closing its channel");
                 boxes.remove(room);
+                drop(boxes);
+                self.changed();
                 false
             }
         }
@@ -284,6 +303,10 @@ impl lectern_admin::Fleet for DeviceRegistry {
         DeviceRegistry::snapshot(self, room)
     }
 
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.changes.subscribe())
+    }
+
     fn send(&self, room: &RoomId, cmd: HubMsg) -> bool {
         DeviceRegistry::send(self, room, cmd)
     }
@@ -312,6 +335,7 @@ impl lectern_admin::Fleet for DeviceRegistry {
         self.key.revoke(jti);
         // Dropping the sender ends the box's session loop, which closes its socket.
         self.lock().retain(|_, c| c.jti != jti);
+        self.changed();
         if let Some(hook) = self.on_revoke.get() {
             hook(jti);
         }
@@ -344,6 +368,29 @@ mod tests {
             snapshot_error: None,
             software: None,
         }
+    }
+
+    #[test]
+    fn the_fleet_view_is_told_of_every_change_and_not_of_a_replaced_socket() {
+        let reg = DeviceRegistry::new(TokenKey::new(b"k".to_vec()));
+        let mut changes = reg.changes().expect("the hub's registry is watched");
+        let mut seen = || changes.has_changed().unwrap_or(false) && { changes.borrow_and_update(); true };
+        let (tx, _rx) = mpsc::channel(DEVICE_BACKLOG);
+        let old = reg.register(view("r"), "j1".into(), tx);
+        assert!(seen(), "a box connected");
+        let (tx, _rx2) = mpsc::channel(DEVICE_BACKLOG);
+        let new = reg.register(view("r"), "j2".into(), tx);
+        assert!(seen());
+        reg.report(&room("r"), old, DeviceMsg::Hello { version: "0.1".into(), inventory: None });
+        assert!(!seen(), "the replaced socket's report changes nothing");
+        reg.report(&room("r"), new, DeviceMsg::Hello { version: "0.2".into(), inventory: None });
+        assert!(seen(), "a report");
+        reg.snapshot_received(&room("r"), new, None, Some("no camera".into()));
+        assert!(seen(), "an answer");
+        reg.unregister(&room("r"), old);
+        assert!(!seen(), "the old socket's close leaves the box connected");
+        reg.unregister(&room("r"), new);
+        assert!(seen(), "the box left");
     }
 
     #[test]

@@ -37,8 +37,13 @@ test('a configured room without a box shows offline', () => env.diagnose(async (
   assert.equal(await row().locator('td[data-col="building"]').textContent(), 'North');
 }));
 
-test('the box comes online and live with figures, without a reload', () => env.diagnose(async () => {
+test('the box comes online and live with figures, pushed by the hub without a reload or polling', () => env.diagnose(async () => {
   await page.evaluate(() => { window.__sameDocument = true; });
+  // The rows arrive by the hub's push (Server-Sent Events), not by polling the list.
+  await page.locator('#fleet-wrap[data-feed="push"]').waitFor({ timeout: 20000 });
+  let polls = 0;
+  const countPolls = (req) => { if (new URL(req.url()).pathname === '/admin/api/devices') polls += 1; };
+  page.on('request', countPolls);
   env.startAppliance({ room: ROOM, token: env.mintToken({ room: ROOM, role: 'device', name: 'Lab 101 box' }) });
   await waitFor(async () => (await badge()) === 'Live'
     && Number(await row().locator('td[data-col="fps"]').textContent()) > 0,
@@ -47,6 +52,8 @@ test('the box comes online and live with figures, without a reload', () => env.d
   assert.notEqual(await row().locator('td[data-col="uptime"]').textContent(), '—');
   assert.equal(await page.evaluate(() => window.__sameDocument), true, 'the page was not reloaded');
   assert.match(await page.locator('#fleet-changes').textContent(), new RegExp(`${ROOM}: Live`));
+  page.off('request', countPolls);
+  assert.equal(polls, 0, 'no request for the list: every change was pushed');
 }));
 
 test('End turns the box idle and keeps focus on the button', () => env.diagnose(async () => {

@@ -1,6 +1,8 @@
-// Fleet page: every configured room and connected box, refreshed every 5 s without a reload. Rows
-// are updated in place (keyed by room) so keyboard focus stays put; only state changes are
-// announced, politely. Everything the hub sends is set as text, never as HTML.
+// Fleet page: every configured room and connected box, pushed by the hub as they change
+// (Server-Sent Events from /admin/api/fleet/events: the whole fleet first, then only the rows that
+// changed), with polling every 5 s only while the push is down. Rows are updated in place (keyed by
+// room) so keyboard focus stays put; only state changes are announced, politely. Everything the
+// hub sends is set as text, never as HTML.
 
 import { ApiError, api, startPage } from './api.js';
 import { STATE_LABELS, configLine, figures, matches } from './fleet-format.js';
@@ -181,6 +183,56 @@ function render(list) {
   loaded = true;
 }
 
+/** Rows the push says changed (`changed`) or went (`removed`): only those rows are touched. */
+function applyRows(changed, removed) {
+  if (removed.length || changed.some((d) => !rows.has(d.room))) {
+    // A row comes or goes: the whole list, in the hub's order.
+    const byRoom = new Map(devices.map((d) => [d.room, d]));
+    for (const room of removed) byRoom.delete(room);
+    for (const d of changed) byRoom.set(d.room, d);
+    render([...byRoom.values()].sort((a, b) => (a.room < b.room ? -1 : a.room > b.room ? 1 : 0)));
+    return;
+  }
+  const announce = [];
+  for (const d of changed) {
+    const row = rows.get(d.room);
+    if (row.device && row.device.state !== d.state) announce.push(`${d.room}: ${STATE_LABELS[d.state] || d.state}`);
+    updateRow(row, d);
+    const i = devices.findIndex((x) => x.room === d.room);
+    if (i >= 0) devices[i] = d;
+  }
+  if (changed.some((d) => d.building && !buildingSelect.querySelector(`option[value="${CSS.escape(d.building)}"]`))) updateBuildings();
+  applyFilters();
+  if (announce.length) changes.textContent = `State changed. ${announce.join('. ')}.`;
+}
+
+let stream = null;
+
+/** Listens to the hub's push; `wrap.dataset.feed` says which way the rows arrive (tests read it). */
+function listen() {
+  if (!window.EventSource || stream) return;
+  stream = new EventSource('/admin/api/fleet/events');
+  stream.addEventListener('fleet', (e) => {
+    clearTimeout(timer);
+    render(JSON.parse(e.data));
+    setText(alertBox, '');
+    wrap.dataset.feed = 'push';
+  });
+  stream.addEventListener('rows', (e) => {
+    const { rows: changed, removed } = JSON.parse(e.data);
+    applyRows(changed, removed);
+  });
+  stream.addEventListener('error', () => {
+    // The browser retries by itself unless the hub refused (a signed-out session): poll then,
+    // which also notices the sign-out and goes to the login page.
+    if (stream.readyState === EventSource.CLOSED) {
+      stream = null;
+      wrap.dataset.feed = 'poll';
+      timer = setTimeout(tick, REFRESH_MS);
+    }
+  });
+}
+
 async function refresh() {
   clearTimeout(timer);
   try {
@@ -193,7 +245,10 @@ async function refresh() {
     }
     setText(alertBox, `Could not refresh the fleet: ${err.message}`);
   }
-  timer = setTimeout(tick, REFRESH_MS);
+  if (!stream) {
+    timer = setTimeout(tick, REFRESH_MS);
+    listen();
+  }
 }
 
 function tick() {
@@ -272,7 +327,7 @@ bulkForm.addEventListener('submit', (ev) => {
 filters.addEventListener('input', applyFilters);
 filters.addEventListener('change', applyFilters);
 filters.addEventListener('submit', (ev) => ev.preventDefault());
-document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
+document.addEventListener('visibilitychange', () => { if (!document.hidden && !stream) refresh(); });
 
 const me = await startPage();
 if (me.role === 'admin') {

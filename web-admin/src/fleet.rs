@@ -63,6 +63,12 @@ pub trait Fleet: Send + Sync {
     fn revoke(&self, jti: &str);
     /// The room's box's last camera snapshot (JPEG).
     fn snapshot(&self, room: &RoomId) -> Option<std::sync::Arc<[u8]>>;
+    /// A counter bumped whenever a box connects, reports, answers or leaves: the fleet view is
+    /// pushed from it (`fleet_events`). `None`: nothing to watch (the page is sent a full
+    /// comparison now and then instead).
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// A fleet with no boxes, for tests and for embedding without a device channel.

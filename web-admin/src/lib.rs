@@ -13,6 +13,7 @@ pub mod device_config;
 pub mod devices;
 pub mod error;
 pub mod fleet;
+pub mod fleet_events;
 pub mod http_error;
 pub mod ics;
 pub mod json;

@@ -9,7 +9,7 @@ use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
 use crate::{
-    AdminState, Role, accounts, audit, buildings, csv_import, devices, fleet, ics, login, releases, rooms, schedule,
+    AdminState, Role, accounts, audit, buildings, csv_import, devices, fleet, fleet_events, ics, login, releases, rooms, schedule,
     setup, terms,
 };
 
@@ -95,6 +95,7 @@ pub fn admin_entries() -> Vec<Entry<AdminState>> {
         entry(M::PUT, "/buildings/{id}", op, buildings::update),
         entry(M::DELETE, "/buildings/{id}", op, buildings::delete),
         entry(M::GET, "/devices", op, fleet::list),
+        entry(M::GET, "/fleet/events", op, fleet_events::events),
         entry(M::POST, "/devices/{room}/live", op, fleet::go_live),
         entry(M::POST, "/devices/{room}/end", op, fleet::end),
         entry(M::GET, "/devices/{room}", op, devices::detail),
