@@ -701,6 +701,18 @@ pub async fn set_window(
     let details = json!({ "start": start, "end": end });
     audit::record(&mut *tx, &Entry::by(&caller, st.now(), "release.window", &building, details)).await?;
     tx.commit().await?;
+    // Boxes on their way to a release hear the new window now, not at their next connection.
+    let on_the_way: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT b.device_id FROM ota_rollout_boxes b JOIN ota_rollouts o ON o.id = b.rollout_id \
+         WHERE o.state != 'done' AND b.phase IS NOT NULL AND b.phase NOT IN ('good', 'failed', 'rolledBack')",
+    )
+    .fetch_all(&st.pool)
+    .await?;
+    for device in on_the_way {
+        if let Some((room, offer)) = offer_for(&st, &device).await? {
+            st.fleet.send(&room, HubMsg::Update(offer));
+        }
+    }
     windows(State(st)).await
 }
 
