@@ -189,26 +189,15 @@ pub async fn upload(
         }
     };
     let now = st.now() as i64;
-    let mut tx = st.pool.begin().await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO ota_releases (version, notes, sha256, size, signature, uploaded_at, uploaded_by) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(&version)
-    .bind(&notes)
-    .bind(&sha256)
-    .bind(size as i64)
-    .bind(signature)
-    .bind(now)
-    .bind(&caller.username)
-    .fetch_one(&mut *tx)
-    .await?;
-    let details = json!({ "id": id, "sha256": sha256, "size": size, "signature": signature });
-    audit::record(&mut *tx, &Entry::by(&caller, now as u64, "release.upload", &version, details)).await?;
-    tokio::fs::rename(&partial, bundle_path(&dir, id))
-        .await
-        .map_err(|e| Error::Internal(format!("keeping the bundle: {e}")))?;
-    tx.commit().await?;
+    let kept = keep(&st, &caller, &dir, &partial, (&version, &notes, &sha256, size, signature), now).await;
+    let id = match kept {
+        Ok(id) => id,
+        Err(e) => {
+            // The same version uploaded twice at once, or the disk: nothing is left half-kept.
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(e);
+        }
+    };
     let release = Release {
         id,
         version,
@@ -220,6 +209,38 @@ pub async fn upload(
         uploaded_by: caller.username.clone(),
     };
     Ok((StatusCode::CREATED, Json(release)))
+}
+
+/// The release's row, its audit entry and its file, together (`id` of the new row).
+async fn keep(
+    st: &AdminState,
+    caller: &Caller,
+    dir: &Path,
+    partial: &Path,
+    (version, notes, sha256, size, signature): (&str, &str, &str, u64, &str),
+    now: i64,
+) -> Result<i64> {
+    let mut tx = st.pool.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO ota_releases (version, notes, sha256, size, signature, uploaded_at, uploaded_by) \
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(version)
+    .bind(notes)
+    .bind(sha256)
+    .bind(size as i64)
+    .bind(signature)
+    .bind(now)
+    .bind(&caller.username)
+    .fetch_one(&mut *tx)
+    .await?;
+    let details = json!({ "id": id, "sha256": sha256, "size": size, "signature": signature });
+    audit::record(&mut *tx, &Entry::by(caller, now as u64, "release.upload", version, details)).await?;
+    tokio::fs::rename(partial, bundle_path(dir, id))
+        .await
+        .map_err(|e| Error::Internal(format!("keeping the bundle: {e}")))?;
+    tx.commit().await?;
+    Ok(id)
 }
 
 fn too_large(max: u64) -> Error {
