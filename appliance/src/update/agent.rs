@@ -103,10 +103,13 @@ pub enum Input {
     /// Checksum and signature of the downloaded bundle.
     Verified(Result<(), String>),
     Installed(Result<(), String>),
-    /// A lesson went live or ended (the supervisor's state).
+    /// A lesson started or ended (the hub's `goLive`/`end`, the panel's button): while one is on
+    /// the box never reboots, even while its connection is down.
     Lesson {
-        live: bool,
+        on: bool,
     },
+    /// The box is live: published and connected. Marks a trial boot good.
+    WentLive,
     /// The box passed its health check (its control channel reached the hub with its credential).
     Healthy,
     Tick,
@@ -222,15 +225,13 @@ impl Agent {
                     self.outputs.push_back(Output::Report(s));
                 }
             }
-            Input::Lesson { live } => {
-                self.lesson_live = live;
-                if live && matches!(self.state, State::Trial { .. }) {
-                    self.mark_good();
-                } else if !live && matches!(self.state, State::WaitingToReboot { .. }) {
+            Input::Lesson { on } => {
+                self.lesson_live = on;
+                if !on && matches!(self.state, State::WaitingToReboot { .. }) {
                     self.try_reboot(now);
                 }
             }
-            Input::Healthy => {
+            Input::WentLive | Input::Healthy => {
                 if matches!(self.state, State::Trial { .. }) {
                     self.mark_good();
                 }
@@ -322,9 +323,6 @@ impl Agent {
                     detail: None,
                 });
                 self.state = State::Trial { record, deadline: now.mono + self.config.trial_timeout };
-                if self.lesson_live {
-                    self.mark_good();
-                }
             }
         }
     }
@@ -361,6 +359,14 @@ impl Agent {
             State::Trial { record, .. } => Some(record.release),
         };
         if current == Some(offer.release) {
+            // The site's window may have changed since (or the hub's zone moved to summer time).
+            if let State::WaitingToReboot { offer: waiting, recheck_at } = &mut self.state
+                && waiting.window != offer.window
+            {
+                waiting.window = offer.window;
+                *recheck_at = now.mono;
+                self.try_reboot(now);
+            }
             return;
         }
         match &self.state {

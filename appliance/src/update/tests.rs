@@ -163,7 +163,7 @@ fn a_bad_signature_is_refused_reported_and_not_tried_again() {
 #[test]
 fn an_install_while_a_lesson_is_live_reboots_only_after_it_ends() {
     let mut sim = Sim::new("1.0.0", None);
-    sim.feed(Input::Lesson { live: true });
+    sim.feed(Input::Lesson { on: true });
     sim.feed(Input::Offer(offer(MaintenanceWindow::ALWAYS)));
     sim.feed(Input::Fetched { have: SIZE, complete: true });
     sim.feed(Input::Verified(Ok(())));
@@ -173,7 +173,9 @@ fn an_install_while_a_lesson_is_live_reboots_only_after_it_ends() {
         matches!(sim.saved(), Some(Record { stage: Stage::Installed, ref from_version, .. }) if from_version == "1.0.0")
     );
     assert!(!sim.advance(Duration::from_secs(3 * 3600)).contains(&Output::Reboot), "still live after hours");
-    let got = sim.feed(Input::Lesson { live: false });
+    // The connection dropping during the lesson is not its end.
+    assert!(!sim.feed(Input::Tick).contains(&Output::Reboot));
+    let got = sim.feed(Input::Lesson { on: false });
     assert!(got.contains(&Output::Reboot), "{got:?}");
     assert_eq!(
         sim.phases(),
@@ -212,7 +214,9 @@ fn a_trial_boot_is_marked_good_once_the_box_goes_live() {
     let mut sim = Sim::new("1.1.0", Some(record));
     assert_eq!(sim.saved().map(|r| r.stage), Some(Stage::Trial { boots: 1 }));
     assert!(!sim.out.contains(&Output::MarkGood));
-    let got = sim.feed(Input::Lesson { live: true });
+    // A lesson that starts is not enough: the box must get live.
+    assert!(!sim.feed(Input::Lesson { on: true }).contains(&Output::MarkGood));
+    let got = sim.feed(Input::WentLive);
     assert!(got.contains(&Output::MarkGood));
     assert_eq!(sim.saved().map(|r| r.stage), Some(Stage::Good));
     assert_eq!(sim.phases(), [UpdatePhase::Trial, UpdatePhase::Good]);
@@ -284,6 +288,15 @@ fn a_bootloader_fallback_is_reported_as_a_rollback() {
     sim = Sim::new("1.0.0", Some(record));
     assert_eq!(sim.phases(), [UpdatePhase::RolledBack]);
     assert!(!sim.out.contains(&Output::RollBack), "the bootloader did it already");
+}
+
+#[test]
+fn a_window_changed_by_the_hub_applies_to_an_installed_release() {
+    let closed = MaintenanceWindow { start_utc_minute: 120, length_minutes: 60 };
+    let mut sim = installed(closed);
+    assert!(!sim.out.contains(&Output::Reboot));
+    let got = sim.feed(Input::Offer(offer(MaintenanceWindow::ALWAYS)));
+    assert!(got.contains(&Output::Reboot), "the new window is open now: {got:?}");
 }
 
 #[test]
