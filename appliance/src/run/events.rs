@@ -42,6 +42,7 @@ impl Runner {
                 self.lobby = lobby_text(&names);
                 self.show_overlay();
             }
+            ControlEvent::Command(Command::Record { lesson, on }) => self.set_recording(lesson, on),
             ControlEvent::Configured(settings) => self.reconfigure(&settings),
         }
         None
@@ -56,6 +57,11 @@ impl Runner {
         if let Some(Err(err)) = self.feed.as_ref().map(|f| f.playback.set_overlay(&self.overlay_text())) {
             tracing::warn!(%err, "cannot update the room display's overlay");
         }
+    }
+
+    /// The hub starts or stops recording the lesson.
+    pub(super) fn set_recording(&mut self, lesson: lectern_proto::LessonId, on: bool) {
+        tracing::info!(%lesson, on, "the hub switched recording");
     }
 
     pub(super) fn set_lesson(&mut self, on: bool) -> Input {
