@@ -107,6 +107,11 @@ fn a_lesson_recorded_by_policy_is_written_by_the_box_and_closed_by_the_api() {
         "in the lesson's folder {lesson}: {files:?}"
     );
 
+    wait_for("the box's status naming the lesson it records", Duration::from_secs(15), || {
+        let s = get_json(&agent, &status, None)?;
+        (s["recording"]["lesson"] == lesson.as_str()).then_some(())
+    });
+
     assert_eq!(post("end"), 202);
     wait_for("the lesson closed", Duration::from_secs(15), || {
         let v = get_json(&agent, &lessons_url, Some(&teacher))?;
@@ -120,4 +125,11 @@ fn a_lesson_recorded_by_policy_is_written_by_the_box_and_closed_by_the_api() {
         (out.status.success() && text.contains("Duration: ") && !text.contains("Duration: 0:00:00.0")).then_some(text)
     });
     assert!(report.contains("H.264") && report.contains("Opus"), "{report}");
+    // Not recording any more; its files wait to be uploaded.
+    let s = wait_for("the box's status after the lesson", Duration::from_secs(15), || {
+        let s = get_json(&agent, &status, None)?;
+        (s["recording"]["lesson"].is_null() && s["recording"]["waiting_files"].as_u64() >= Some(1)).then_some(s)
+    });
+    assert!(s["recording"]["waiting_bytes"].as_u64() > Some(100_000), "{s}");
+    assert!(s["recording"]["failure"].is_null(), "{s}");
 }

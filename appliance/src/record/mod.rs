@@ -57,7 +57,6 @@ impl Default for RecordSettings {
 
 /// What the box's status shows of recording.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct RecordStatus {
     /// The lesson being recorded now.
     pub lesson: Option<String>,
@@ -132,23 +131,25 @@ impl RecordShell {
 
     /// Looks at the recorder and the disk (at most every few seconds): a recording that failed
     /// by itself stops; over budget, uploaded files are deleted, and if that is not enough the
-    /// recording stops. The live lesson is never touched.
-    pub fn check(&mut self, now: Instant) {
+    /// recording stops. The live lesson is never touched. The status, when it was looked at.
+    pub fn check(&mut self, now: Instant) -> Option<RecordStatus> {
         if self.last_check.is_some_and(|t| now.duration_since(t) < CHECK_EVERY) {
-            return;
+            return None;
         }
         self.last_check = Some(now);
         if let Some(reason) = self.active.as_ref().and_then(|(_, r)| r.failure()) {
-            let Some((lesson, r)) = self.active.take() else { return };
-            drop(r);
-            self.fail(&lesson, reason);
-            return;
-        }
-        if self.active.is_some() && self.enforce_budget().stop {
-            let Some((lesson, r)) = self.active.take() else { return };
+            if let Some((lesson, r)) = self.active.take() {
+                drop(r);
+                self.fail(&lesson, reason);
+            }
+        } else if self.active.is_some()
+            && self.enforce_budget().stop
+            && let Some((lesson, r)) = self.active.take()
+        {
             drop(r);
             self.fail(&lesson, "the recordings' disk budget is used up by files not uploaded yet".into());
         }
+        Some(self.status())
     }
 
     pub fn status(&self) -> RecordStatus {

@@ -64,12 +64,20 @@ impl Runner {
     pub(super) fn set_recording(&mut self, lesson: lectern_proto::LessonId, on: bool) {
         tracing::info!(%lesson, on, "the hub switched recording");
         self.record.want(on.then_some(lesson), self.session.as_ref().map(|s| &s.pipeline));
+        self.show_recording();
+    }
+
+    /// The status endpoint's `recording`, after it changed.
+    pub(super) fn show_recording(&self) {
+        let recording = self.record.status();
+        self.reporter.board().update(|s| s.recording = recording);
     }
 
     pub(super) fn set_lesson(&mut self, on: bool) -> Input {
         if !on {
             // The lesson's end ends its recording; the next lesson is asked for anew.
             self.record.want(None, None);
+            self.show_recording();
         }
         self.reporter.panel.lesson = on;
         self.reporter.panel_changed();
@@ -128,6 +136,7 @@ impl Runner {
             // The end of a lesson, not of the appliance: the runner goes on idling.
             PanelAction::EndLesson => {
                 self.record.want(None, None);
+                self.show_recording();
                 return Some(Input::Stop);
             }
             PanelAction::SetMuted(muted) => {

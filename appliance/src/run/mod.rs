@@ -287,7 +287,9 @@ impl Runner {
     fn next_input(&mut self, wake: Option<Instant>) -> Input {
         loop {
             self.reporter.watchdog(Instant::now());
-            self.record.check(Instant::now());
+            if let Some(recording) = self.record.check(Instant::now()) {
+                self.reporter.board().update(|s| s.recording = recording);
+            }
             let until = match (wake, self.reporter.watchdog_due()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),

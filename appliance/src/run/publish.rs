@@ -71,6 +71,7 @@ impl Runner {
                 if let Some(session) = &self.session {
                     self.record.attach(&session.pipeline);
                 }
+                self.show_recording();
                 Input::Published
             }
             Err(err) => {
@@ -197,6 +198,7 @@ impl Runner {
         self.reporter.board().loss().detach();
         // The files are finished before the pipeline they copy from stops.
         self.record.detach();
+        self.show_recording();
         let session = self.session.take()?;
         drop(session.uplink);
         session.pipeline.shutdown();
