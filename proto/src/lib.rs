@@ -5,10 +5,12 @@
 pub mod classroom;
 pub mod device;
 pub mod id;
+pub mod lesson;
 pub mod signal;
 pub mod stats;
 pub mod token;
 pub mod update;
 
 pub use id::{ParticipantId, RoomId, TrackId};
+pub use lesson::LessonId;
 pub use token::{Claims, Role};

@@ -24,6 +24,7 @@ impl Room {
             // A teacher coming back to an ended lesson starts the next one.
             self.classroom = self.classroom.next_lesson();
         }
+        self.next_lesson_if_closed();
         self.follow_admin(peers, &ident, now);
         let outcome = self.classroom.on_join_request(now.unix_ms, &actor(&ident));
         let pid = ident.participant;
@@ -31,6 +32,10 @@ impl Room {
             JoinDecision::Admit => self.admit_browser(peers, ident, now),
             JoinDecision::Wait(position) => {
                 self.signal(pid, ServerMsg::Classroom(ClassroomEvent::Waiting { position }));
+                if self.classroom.is_recording() {
+                    // Told before they enter, as the join page shows it.
+                    self.signal(pid, ServerMsg::Classroom(ClassroomEvent::RecordingChanged { recording: true }));
+                }
                 tracing::info!(room = %self.id, participant = %pid, position, "waiting in the lobby");
                 self.note_session_end(&ident, now);
                 self.waiting.insert(pid, ident);
@@ -48,6 +53,7 @@ impl Room {
 
     /// A WHIP/WHEP client has no lobby to wait in: it is admitted or refused at once.
     pub(super) fn gate(&mut self, peers: &mut PeerTable, ident: &Ident, now: Now) -> Result<(), SfuError> {
+        self.next_lesson_if_closed();
         self.follow_admin(peers, ident, now);
         let outcome = self.classroom.on_join_request(now.unix_ms, &actor(ident));
         match outcome.decision {
@@ -66,9 +72,11 @@ impl Room {
     /// The web admin's settings of the room as the newcomer's join brought them (see
     /// [`crate::room_settings`]): the lesson follows a change before deciding about them.
     fn follow_admin(&mut self, peers: &mut PeerTable, ident: &Ident, now: Now) {
-        let settings = ident.access.room.map_or_else(AdminSettings::default, |r| AdminSettings {
+        let recording = ident.access.recording;
+        let settings = ident.access.room.map_or(AdminSettings { recording, ..Default::default() }, |r| AdminSettings {
             capacity: Some(r.capacity),
             everyone_waits: Some(r.everyone_waits),
+            recording,
         });
         let outbound = self.classroom.follow_admin(now.unix_ms, settings);
         self.deliver(peers, outbound, now);
@@ -79,6 +87,7 @@ impl Room {
     fn admit_browser(&mut self, peers: &mut PeerTable, ident: Ident, now: Now) {
         let pid = ident.participant;
         self.admit(Participant::new(ident), now);
+        self.lesson_admitted(peers, pid, now);
         self.welcome(peers, pid, now);
     }
 
@@ -219,7 +228,7 @@ impl Room {
     }
 
     /// Sends events and applies effects, in the order the classroom gave them.
-    fn deliver(&mut self, peers: &mut PeerTable, outbound: Vec<Outbound>, now: Now) {
+    pub(super) fn deliver(&mut self, peers: &mut PeerTable, outbound: Vec<Outbound>, now: Now) {
         for item in outbound {
             match item {
                 Outbound::Event { to, event } => self.send_event(to, event, now),
@@ -315,7 +324,9 @@ impl Room {
             Effect::Kick(id) => {
                 let _ = self.remove_participant(peers, id, now);
             }
+            Effect::Recording { on, by } => self.recording_switched(on, by, now),
             Effect::EndLesson => {
+                self.lesson_ended_by_teacher(peers, now);
                 self.save_lesson(now);
                 let everyone: Vec<ParticipantId> =
                     self.participants.keys().chain(self.waiting.keys()).copied().collect();
