@@ -169,7 +169,9 @@ async fn a_rollout_opens_ring_by_ring_pauses_on_failures_and_resumes() {
     report("box-0", UpdatePhase::Good).await;
     let view = h.call("GET", &format!("/admin/api/rollouts/{rollout}"), Some(&admin), None).await;
     assert_eq!(view.body["ring"], 1, "North opened: {}", view.text);
-    assert!(lectern_admin::releases::offer_for(&st, "box-1").await.unwrap().is_some());
+    let (_, north) = lectern_admin::releases::offer_for(&st, "box-1").await.unwrap().expect("offered");
+    assert_eq!(north.spread_secs, 6, "a ring of 4 starts within 6 s");
+    assert_eq!(offer.spread_secs, 0, "a ring of one starts at once");
     assert!(lectern_admin::releases::offer_for(&st, "box-5").await.unwrap().is_none(), "South waits");
     // North: 1 of 4 failing is 25 %, not more; the second pauses the rollout.
     report("box-1", UpdatePhase::RolledBack).await;

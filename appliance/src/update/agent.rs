@@ -39,6 +39,9 @@ pub struct AgentConfig {
     pub trial_timeout: Duration,
     /// While waiting for the window (or for a lesson to end), look again this often.
     pub recheck: Duration,
+    /// This box's own randomness (drawn once by the shell): where in an offer's `spread_secs`
+    /// its download starts.
+    pub seed: u64,
 }
 
 impl Default for AgentConfig {
@@ -49,6 +52,7 @@ impl Default for AgentConfig {
             progress_every: Duration::from_secs(10),
             trial_timeout: Duration::from_secs(15 * 60),
             recheck: Duration::from_secs(60),
+            seed: 0,
         }
     }
 }
@@ -385,10 +389,17 @@ impl Agent {
             self.give_up(offer.release, &offer.version, detail);
             return;
         }
-        self.report_with(progress(&offer, 0));
+        let mut status = progress(&offer, 0);
         self.last_progress = Some(now.mono);
-        self.outputs.push_back(Output::Fetch { path: offer.path.clone(), from: 0, size: offer.size });
-        self.state = State::Downloading { offer, have: 0, retry_at: None, failures: 0 };
+        let delay = start_delay(self.config.seed, offer.release, offer.spread_secs);
+        if delay.is_zero() {
+            self.outputs.push_back(Output::Fetch { path: offer.path.clone(), from: 0, size: offer.size });
+            self.state = State::Downloading { offer, have: 0, retry_at: None, failures: 0 };
+        } else {
+            status.detail = Some(format!("starting in {}s (spread over the ring)", delay.as_secs()));
+            self.state = State::Downloading { offer, have: 0, retry_at: Some(now.mono + delay), failures: 0 };
+        }
+        self.report_with(status);
     }
 
     fn give_up(&mut self, release: i64, version: &str, detail: String) {
@@ -510,6 +521,18 @@ impl Agent {
     }
 }
 
+/// Where in `[0, spread_secs)` this box starts (splitmix64 of its seed and the release).
+fn start_delay(seed: u64, release: i64, spread_secs: u32) -> Duration {
+    if spread_secs == 0 {
+        return Duration::ZERO;
+    }
+    let mut z = seed ^ (release as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    Duration::from_secs(z % u64::from(spread_secs))
+}
+
 fn final_status(record: &Record, phase: UpdatePhase, detail: Option<String>) -> UpdateStatus {
     UpdateStatus { release: record.release, version: record.version.clone(), phase, bytes: None, boots: None, detail }
 }
@@ -534,6 +557,7 @@ fn offer_of(record: &Record) -> UpdateOffer {
         size: 0,
         sha256: String::new(),
         window: record.window,
+        spread_secs: 0,
     }
 }
 

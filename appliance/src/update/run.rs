@@ -103,7 +103,7 @@ impl Shell {
         let http = config.max_redirects(0).timeout_connect(Some(Duration::from_secs(5))).build().into();
         Self {
             s,
-            agent: Agent::new(AgentConfig::default()),
+            agent: Agent::new(AgentConfig { seed: rand::random(), ..AgentConfig::default() }),
             me,
             outbox,
             http,

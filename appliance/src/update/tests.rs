@@ -18,6 +18,7 @@ fn offer(window: MaintenanceWindow) -> UpdateOffer {
         size: SIZE,
         sha256: "ab".repeat(32),
         window,
+        spread_secs: 0,
     }
 }
 
@@ -326,4 +327,32 @@ fn an_offer_of_the_running_release_is_done_at_once_and_a_bad_checksum_refused() 
     let mut sim = Sim::new("1.0.0", None);
     let got = sim.feed(Input::Offer(UpdateOffer { sha256: "xyz".into(), ..offer(MaintenanceWindow::ALWAYS) }));
     assert!(matches!(got.as_slice(), [Output::Report(s)] if s.phase == UpdatePhase::Failed), "{got:?}");
+}
+
+#[test]
+fn a_ring_spreads_its_downloads_over_the_offered_seconds() {
+    let mut starts = Vec::new();
+    for seed in 0..50u64 {
+        let mut sim = Sim::new("1.0.0", None);
+        sim.agent = Agent::new(AgentConfig { seed, ..AgentConfig::default() });
+        sim.feed(Input::Started { running: "1.0.0".into(), record: None });
+        let got = sim.feed(Input::Offer(UpdateOffer { spread_secs: 600, ..offer(MaintenanceWindow::ALWAYS) }));
+        let at = if fetches(&got).is_empty() {
+            let Some(Output::Report(s)) = got.first() else { panic!("{got:?}") };
+            assert!(s.detail.as_deref().is_some_and(|d| d.contains("spread")), "{s:?}");
+            let mut waited = 0;
+            while fetches(&sim.advance(Duration::from_secs(1))).is_empty() {
+                waited += 1;
+                assert!(waited < 600, "not within the spread");
+            }
+            waited + 1
+        } else {
+            0
+        };
+        starts.push(at);
+    }
+    starts.sort_unstable();
+    assert!(starts[49] < 600 && starts[0] < 60 && starts[49] > 540, "spread over the window: {starts:?}");
+    let distinct: std::collections::HashSet<_> = starts.iter().collect();
+    assert!(distinct.len() > 40, "{starts:?}");
 }

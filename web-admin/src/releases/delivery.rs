@@ -99,6 +99,17 @@ pub async fn offer_for(st: &AdminState, device: &str) -> Result<Option<(RoomId, 
     let Ok(room) = RoomId::parse(&room) else { return Ok(None) };
     let room_path = room.as_str().to_owned();
     let window = window_for(st, &building).await?;
+    // Two seconds per other box of its ring, at most half an hour: a ring of 500 starts its
+    // downloads over about 17 minutes instead of all at once.
+    let ring_size: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM ota_rollout_boxes x JOIN \
+           (SELECT rollout_id, ring FROM ota_rollout_boxes WHERE device_id = ? ORDER BY rollout_id DESC LIMIT 1) m \
+           ON x.rollout_id = m.rollout_id AND x.ring = m.ring",
+    )
+    .bind(device)
+    .fetch_one(&st.pool)
+    .await?;
+    let spread_secs = (ring_size.saturating_sub(1) * 2).clamp(0, 1800) as u32;
     let offer = UpdateOffer {
         release,
         version,
@@ -106,6 +117,7 @@ pub async fn offer_for(st: &AdminState, device: &str) -> Result<Option<(RoomId, 
         size: size as u64,
         sha256,
         window,
+        spread_secs,
     };
     Ok(Some((room, offer)))
 }
