@@ -126,6 +126,10 @@ pub enum ClassroomCommand {
         participant_id: Option<ParticipantId>,
     },
     EndLesson,
+    /// The whiteboard and the notes: parsed on their own (their `type`s are [`crate::board`]'s),
+    /// routed with the classroom's commands.
+    #[serde(skip)]
+    Board(crate::board::BoardCommand),
 }
 
 /// The only reactions the hub relays. Serialized as the emoji itself.
@@ -324,6 +328,9 @@ pub enum ClassroomEvent {
     ScreenShareChanged {
         participant_id: Option<ParticipantId>,
     },
+    /// The whiteboard and the notes: carries its own `type` (see [`crate::board`]).
+    #[serde(untagged)]
+    Board(crate::board::BoardEvent),
 }
 
 /// Why a join was refused.

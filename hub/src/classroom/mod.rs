@@ -22,6 +22,9 @@ mod stage;
 #[cfg(test)]
 mod tests;
 pub(crate) mod text;
+pub mod whiteboard;
+#[cfg(test)]
+mod whiteboard_tests;
 
 use lectern_proto::classroom::{ClassroomCommand, ClassroomEvent, DenyReason, PollId, RoomPolicy};
 use lectern_proto::{ParticipantId, Role};
@@ -133,6 +136,8 @@ pub struct Classroom {
     reaction_limit: RateLimiter<String>,
     /// The web admin's settings for the room, as last given (see [`Classroom::follow_admin`]).
     admin: AdminSettings,
+    /// The whiteboard and the shared notes.
+    board: whiteboard::Board,
 }
 
 /// The web admin's settings of the room that the lesson enforces.
@@ -168,6 +173,7 @@ impl Classroom {
             chat_limit: RateLimiter::new(Rate::CHAT),
             reaction_limit: RateLimiter::new(Rate::REACTION),
             admin: AdminSettings::default(),
+            board: whiteboard::Board::default(),
         }
     }
 
@@ -244,6 +250,7 @@ impl Classroom {
             C::RequestScreenShare => self.request_screen_share(actor),
             C::StopScreenShare { participant_id } => self.stop_screen_share(actor, participant_id),
             C::EndLesson => self.end_lesson(now, actor),
+            C::Board(cmd) => self.board_command(actor, cmd),
         }
     }
 
@@ -260,7 +267,7 @@ impl Classroom {
         let Some(participant) = self.roster.remove(id) else { return Vec::new() };
         self.attendance.left(now, id, &participant.subject);
         self.unmute_granted.remove(&id);
-        let mut out = Vec::new();
+        let mut out = self.board_left(id);
         if self.hands.lower(id) {
             out.push(send(
                 Audience::TeachersAndDevices,

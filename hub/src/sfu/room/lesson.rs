@@ -157,9 +157,14 @@ impl Room {
             resume_key: None,
             resumed: false,
         };
-        let snapshot = self.classroom.snapshot_for(&participant.actor());
+        let actor = participant.actor();
+        let snapshot = self.classroom.snapshot_for(&actor);
         self.signal(pid, joined);
         self.signal(pid, ServerMsg::Classroom(snapshot));
+        // The whiteboard and the notes, whole: a late joiner sees everything drawn so far.
+        for event in self.classroom.board_sync_for(&actor) {
+            self.signal(pid, ServerMsg::Classroom(event));
+        }
     }
 
     /// A browser participant came back on a new socket (its network changed): it keeps its place
