@@ -37,6 +37,9 @@ pub struct DeviceRegistry {
     key: TokenKey,
     /// Ends a revoked token's media sessions; set once the hub's HTTP state exists.
     on_revoke: OnceLock<RevokeHook>,
+    /// Ends the room's lesson on the hub when the web admin (its timetable, or the fleet view)
+    /// ends the room: set once the hub's HTTP state exists.
+    on_end: OnceLock<EndHook>,
     /// Where the waiting boxes go whenever they change, to be saved (see `enroll`).
     saved: OnceLock<tokio::sync::watch::Sender<Vec<enroll::Pending>>>,
 }
@@ -46,6 +49,9 @@ const ENROLL_RATE: Rate = Rate { burst: 10, every_ms: 6_000 };
 
 /// What else must happen when a box's token is revoked (its WHIP/WHEP sessions end).
 pub type RevokeHook = Box<dyn Fn(&str) + Send + Sync>;
+
+/// What else must happen when the web admin ends a room (its lesson ends on the hub too).
+pub type EndHook = Box<dyn Fn(&RoomId) + Send + Sync>;
 
 #[derive(Default)]
 struct Waiting {
@@ -77,8 +83,14 @@ impl DeviceRegistry {
             waiting: Mutex::default(),
             key,
             on_revoke: OnceLock::new(),
+            on_end: OnceLock::new(),
             saved: OnceLock::new(),
         }
+    }
+
+    /// What to do when the web admin ends a room (once; later calls are ignored).
+    pub fn on_lesson_end(&self, hook: EndHook) {
+        let _ = self.on_end.set(hook);
     }
 
     /// Takes back the boxes that were waiting before a restart, and from now on sends the waiting
@@ -284,6 +296,11 @@ impl lectern_admin::Fleet for DeviceRegistry {
     }
 
     fn send(&self, room: &RoomId, cmd: HubMsg) -> bool {
+        if matches!(cmd, HubMsg::End)
+            && let Some(hook) = self.on_end.get()
+        {
+            hook(room);
+        }
         DeviceRegistry::send(self, room, cmd)
     }
 

@@ -70,6 +70,8 @@ pub enum StoreEvent {
         message_id: u64,
         at: u64,
     },
+    /// A lesson occurrence started or ended (`lessons` rows, see [`crate::recording`]).
+    Lesson(crate::recording::LessonChange),
 }
 
 /// One chat message as exported.
@@ -92,6 +94,18 @@ pub struct SavedReport {
     pub attendance_json: String,
     pub polls_csv: String,
     pub polls_json: String,
+}
+
+/// One row of `lessons` (times in unix ms).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LessonRow {
+    pub id: String,
+    pub room_id: String,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub end_reason: Option<String>,
+    pub recording_policy: String,
+    pub recording_state: String,
 }
 
 /// One row of `sessions`, as the API reports it.
@@ -306,6 +320,58 @@ impl Store {
             .collect())
     }
 
+    /// Writes a lesson's start (a new row) or end (its row closed).
+    pub async fn write_lesson(&self, change: &crate::recording::LessonChange) -> anyhow::Result<()> {
+        use crate::recording::LessonChange as C;
+        match change {
+            C::Started { lesson, room, at } => {
+                sqlx::query(
+                    "INSERT INTO lessons (id, room_id, started_at) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                )
+                .bind(lesson.as_str())
+                .bind(room.as_str())
+                .bind(i64::try_from(*at).unwrap_or(i64::MAX))
+                .execute(&self.pool)
+                .await
+                .with_context(|| format!("recording the start of lesson {lesson}"))?;
+            }
+            C::Ended { lesson, at, reason } => {
+                sqlx::query("UPDATE lessons SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL")
+                    .bind(i64::try_from(*at).unwrap_or(i64::MAX))
+                    .bind(reason.as_str())
+                    .bind(lesson.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .with_context(|| format!("recording the end of lesson {lesson}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lessons left open by a previous run are closed at `now_ms` (reason `restart`).
+    pub async fn close_dangling_lessons(&self, now_ms: u64) -> anyhow::Result<u64> {
+        let r = sqlx::query("UPDATE lessons SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL")
+            .bind(i64::try_from(now_ms).unwrap_or(i64::MAX))
+            .bind(crate::recording::EndReason::Restart.as_str())
+            .execute(&self.pool)
+            .await
+            .context("closing lessons left open")?;
+        Ok(r.rows_affected())
+    }
+
+    /// A room's lessons, newest first.
+    pub async fn lessons(&self, room: &RoomId) -> anyhow::Result<Vec<LessonRow>> {
+        let rows = sqlx::query_as::<_, LessonRow>(
+            "SELECT id, room_id, started_at, ended_at, end_reason, recording_policy, recording_state FROM lessons \
+             WHERE room_id = ? ORDER BY started_at DESC, id DESC",
+        )
+        .bind(room.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .with_context(|| format!("reading the lessons of room {room}"))?;
+        Ok(rows)
+    }
+
     /// The most recently saved exports of a room's lesson.
     pub async fn latest_lesson(&self, room: &RoomId) -> anyhow::Result<Option<SavedReport>> {
         let row = sqlx::query_as::<_, SavedReport>(
@@ -357,6 +423,11 @@ impl Store {
                     StoreEvent::ChatDeleted { room, message_id, at } => {
                         if let Err(e) = self.mark_chat_deleted(room, *message_id, *at).await {
                             tracing::warn!(error = %format!("{e:#}"), "recording a chat deletion failed");
+                        }
+                    }
+                    StoreEvent::Lesson(change) => {
+                        if let Err(e) = self.write_lesson(change).await {
+                            tracing::warn!(error = %format!("{e:#}"), "recording a lesson's start or end failed");
                         }
                     }
                     StoreEvent::Left { participant, at } => {
@@ -461,6 +532,32 @@ mod tests {
             "deleted left out"
         );
         assert_eq!(store.chat(&room, 0..=4999, true).await.unwrap(), vec![row(1000, false, true)], "only the window");
+    }
+
+    #[tokio::test]
+    async fn lessons_are_opened_closed_and_listed_newest_first() {
+        use crate::recording::{EndReason, LessonChange};
+        use lectern_proto::LessonId;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let room = RoomId::parse("lab").unwrap();
+        let (first, second) = (LessonId::new(&room, 1_000), LessonId::new(&room, 5_000));
+        let started = |lesson: &LessonId, at| LessonChange::Started { lesson: lesson.clone(), room: room.clone(), at };
+        store.write_lesson(&started(&first, 1_000)).await.unwrap();
+        store.write_lesson(&started(&first, 1_000)).await.unwrap(); // written twice: one row
+        let ended = LessonChange::Ended { lesson: first.clone(), at: 4_000, reason: EndReason::Api };
+        store.write_lesson(&ended).await.unwrap();
+        let later = LessonChange::Ended { lesson: first.clone(), at: 4_500, reason: EndReason::Empty };
+        store.write_lesson(&later).await.unwrap(); // a closed row keeps its end
+        store.write_lesson(&started(&second, 5_000)).await.unwrap();
+        let rows = store.lessons(&room).await.unwrap();
+        let got: Vec<_> = rows.iter().map(|r| (r.id.as_str(), r.ended_at, r.end_reason.as_deref())).collect();
+        assert_eq!(got, [(second.as_str(), None, None), (first.as_str(), Some(4_000), Some("api"))]);
+        assert_eq!(rows[0].recording_policy, "off");
+        assert_eq!(store.close_dangling_lessons(9_000).await.unwrap(), 1);
+        let rows = store.lessons(&room).await.unwrap();
+        assert_eq!((rows[0].ended_at, rows[0].end_reason.as_deref()), (Some(9_000), Some("restart")));
+        assert!(store.lessons(&RoomId::parse("other").unwrap()).await.unwrap().is_empty());
     }
 
     #[tokio::test]

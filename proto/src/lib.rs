@@ -6,9 +6,11 @@ pub mod board;
 pub mod classroom;
 pub mod device;
 pub mod id;
+pub mod lesson;
 pub mod signal;
 pub mod stats;
 pub mod token;
 
 pub use id::{ParticipantId, RoomId, TrackId};
+pub use lesson::LessonId;
 pub use token::{Claims, Role};

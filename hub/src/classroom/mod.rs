@@ -41,6 +41,8 @@ use lobby::Lobby;
 use poll::Polls;
 use roster::{Participant, Roster};
 
+use crate::recording::LessonRun;
+
 /// Who sent a command or asks to join, as the validated token says. Nothing here is cached per
 /// connection: a reconnecting teacher is a teacher because the new token says so.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +140,8 @@ pub struct Classroom {
     admin: AdminSettings,
     /// The whiteboard and the shared notes.
     board: whiteboard::Board,
+    /// This lesson occurrence: its id, when it started and ended (see [`crate::recording`]).
+    lesson: LessonRun,
 }
 
 /// The web admin's settings of the room that the lesson enforces.
@@ -174,6 +178,7 @@ impl Classroom {
             reaction_limit: RateLimiter::new(Rate::REACTION),
             admin: AdminSettings::default(),
             board: whiteboard::Board::default(),
+            lesson: LessonRun::default(),
         }
     }
 
@@ -315,6 +320,22 @@ impl Classroom {
 
     pub fn is_ended(&self) -> bool {
         self.ended
+    }
+
+    /// This lesson occurrence (its id once someone was admitted).
+    pub fn lesson(&self) -> &LessonRun {
+        &self.lesson
+    }
+
+    /// The room opens and closes the occurrence as people come and go (see [`LessonRun`]).
+    pub fn lesson_mut(&mut self) -> &mut LessonRun {
+        &mut self.lesson
+    }
+
+    /// Ends the lesson without a teacher's command (the API, the timetable): as
+    /// [`ClassroomCommand::EndLesson`] does. Nothing if it has ended already.
+    pub fn end_now(&mut self, now: u64) -> Vec<Outbound> {
+        if self.ended { Vec::new() } else { self.close(now) }
     }
 
     /// Whether `id` waits in the lobby.

@@ -140,6 +140,11 @@ impl Classroom {
     /// Tells everyone (and everyone waiting) and closes the lesson; later commands and joins are refused.
     pub(super) fn end_lesson(&mut self, now: u64, actor: &Actor) -> Result<Vec<Outbound>, ClassroomError> {
         require(actor, TEACHERS_ONLY, "only a teacher can end the lesson")?;
+        Ok(self.close(now))
+    }
+
+    /// Tells everyone (and everyone waiting) the lesson is over and closes it.
+    pub(super) fn close(&mut self, now: u64) -> Vec<Outbound> {
         let mut out = vec![send(Audience::Everyone, ClassroomEvent::LessonEnded)];
         for id in self.lobby.take_where(|_| true).into_iter().map(|w| w.entry.participant_id) {
             out.push(send(Audience::One(id), ClassroomEvent::LessonEnded));
@@ -148,7 +153,7 @@ impl Classroom {
         self.attendance.close_all(now);
         self.hands.lower_all();
         self.ended = true;
-        Ok(out)
+        out
     }
 
     /// Whether the SFU should let this participant's microphone on.

@@ -9,6 +9,7 @@ pub mod device;
 pub mod error;
 pub mod inbound;
 pub mod lesson_api;
+pub mod lessons;
 pub mod pace;
 pub mod pages;
 pub mod proxy;
@@ -183,6 +184,15 @@ impl AppState {
             if let Some(app) = app.upgrade() {
                 app.sfu.send_all(|| crate::sfu::Command::Revoked { jti: jti.to_owned() });
                 whip::end_sessions_of(app, jti);
+            }
+        }));
+        // The timetable's end (and the fleet view's) ends the lesson on the hub, not only the box's camera.
+        let app = Arc::downgrade(&state);
+        state.devices.on_lesson_end(Box::new(move |room| {
+            if let Some(app) = app.upgrade() {
+                let reason = crate::recording::EndReason::Timetable;
+                let (reply, _) = tokio::sync::oneshot::channel();
+                let _ = app.sfu.send(room, crate::sfu::Command::EndLesson { room: room.clone(), reason, reply });
             }
         }));
         state

@@ -149,6 +149,13 @@ pub enum Command {
         room: RoomId,
         reply: Reply<LessonReport>,
     },
+    /// End the room's lesson from outside the class (the API, the timetable): everyone is told
+    /// and disconnected, the lesson's row closed. Answers whether a lesson was on.
+    EndLesson {
+        room: RoomId,
+        reason: crate::recording::EndReason,
+        reply: Reply<bool>,
+    },
     /// Per participant: link estimate, layers received, pauses, loss.
     Stats {
         room: RoomId,

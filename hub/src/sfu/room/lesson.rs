@@ -24,6 +24,7 @@ impl Room {
             // A teacher coming back to an ended lesson starts the next one.
             self.classroom = self.classroom.next_lesson();
         }
+        self.next_lesson_if_closed();
         self.follow_admin(peers, &ident, now);
         let outcome = self.classroom.on_join_request(now.unix_ms, &actor(&ident));
         let pid = ident.participant;
@@ -48,6 +49,7 @@ impl Room {
 
     /// A WHIP/WHEP client has no lobby to wait in: it is admitted or refused at once.
     pub(super) fn gate(&mut self, peers: &mut PeerTable, ident: &Ident, now: Now) -> Result<(), SfuError> {
+        self.next_lesson_if_closed();
         self.follow_admin(peers, ident, now);
         let outcome = self.classroom.on_join_request(now.unix_ms, &actor(ident));
         match outcome.decision {
@@ -224,7 +226,7 @@ impl Room {
     }
 
     /// Sends events and applies effects, in the order the classroom gave them.
-    fn deliver(&mut self, peers: &mut PeerTable, outbound: Vec<Outbound>, now: Now) {
+    pub(super) fn deliver(&mut self, peers: &mut PeerTable, outbound: Vec<Outbound>, now: Now) {
         for item in outbound {
             match item {
                 Outbound::Event { to, event } => self.send_event(to, event, now),
@@ -321,6 +323,7 @@ impl Room {
                 let _ = self.remove_participant(peers, id, now);
             }
             Effect::EndLesson => {
+                self.lesson_ended_by_teacher(now);
                 self.save_lesson(now);
                 let everyone: Vec<ParticipantId> =
                     self.participants.keys().chain(self.waiting.keys()).copied().collect();

@@ -74,6 +74,7 @@ impl Room {
             at: now.unix_secs(),
         }));
         self.empty_since = None;
+        self.lesson_admitted(now);
         self.note_session_end(&participant.ident, now);
         let pid = participant.id();
         if !participant.is_return_feed() {

@@ -11,6 +11,8 @@
 //! - `return_feed`: the classroom box's switched slots.
 //! - `bandwidth`: each subscriber's estimate and layer allocation.
 //! - `takeover`: a classroom box's new WHIP session taking over its old one (make-before-break).
+//! - `occurrence`: the lesson occurrence (its id; ended by a teacher, the API, the timetable or
+//!   an empty room).
 //! - `access`: sessions ending with their credential (revoked, expired plus grace) and the lobby of
 //!   a room nobody came to.
 
@@ -19,6 +21,7 @@ mod bandwidth;
 mod forward;
 mod lesson;
 mod membership;
+mod occurrence;
 mod participant;
 mod restart;
 mod return_feed;
@@ -133,7 +136,13 @@ impl Room {
     pub fn next_deadline(&self) -> Option<Instant> {
         let throttles = self.tracks.values().filter_map(|t| t.keyframe.next_deadline());
         let sessions = self.session_deadline();
-        throttles.chain(self.viewer_starts.iter().map(|s| s.0)).chain(self.next_allocation).chain(sessions).min()
+        let lesson = self.lesson_deadline();
+        throttles
+            .chain(self.viewer_starts.iter().map(|s| s.0))
+            .chain(self.next_allocation)
+            .chain(sessions)
+            .chain(lesson)
+            .min()
     }
 
     /// Time passed: deferred keyframe requests go upstream, return feeds are re-chosen,
@@ -147,6 +156,7 @@ impl Room {
         self.select_return_feeds(peers, now.mono);
         self.allocate_due(peers, now.mono);
         self.expire_sessions(peers, now);
+        self.lesson_timeout(now);
     }
 
     /// Gives media to subscribers whose start was deferred until now. Called after the shard

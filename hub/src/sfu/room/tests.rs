@@ -205,3 +205,87 @@ fn a_muted_student_may_not_unmute_where_the_policy_forbids_it_until_asked() {
     let out = f.outputs();
     assert!(signals(&out, TEACHER).iter().any(|m| matches!(m, ServerMsg::TrackMuted { muted: false, .. })));
 }
+
+/// The lesson changes the room handed to the store, in order.
+fn lesson_changes(out: &[RoomOutput]) -> Vec<crate::recording::LessonChange> {
+    out.iter()
+        .filter_map(|o| match o {
+            RoomOutput::Store(StoreEvent::Lesson(c)) => Some(c.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_first_admission_opens_a_lesson_and_ten_empty_minutes_close_it() {
+    use crate::recording::{EndReason, LessonChange};
+    let mut f = Fixture::new();
+    let t0 = f.now;
+    let out = f.join(STUDENT, Role::Student, false);
+    let first = lectern_proto::LessonId::new(f.room.id(), t0.unix_ms);
+    assert_eq!(
+        lesson_changes(&out),
+        [LessonChange::Started { lesson: first.clone(), room: f.room.id().clone(), at: t0.unix_ms }]
+    );
+    assert_eq!(lesson_changes(&f.join(TEACHER, Role::Teacher, false)), [], "one lesson for everyone");
+    assert_eq!(f.room.lesson_id(), Some(&first));
+    f.now = t0.after(Duration::from_secs(60));
+    f.room.remove_participant(&mut f.peers, STUDENT, f.now).expect("in the room");
+    f.room.remove_participant(&mut f.peers, TEACHER, f.now).expect("in the room");
+    let emptied = f.now;
+    assert_eq!(f.room.next_deadline(), Some(emptied.mono + Duration::from_secs(600)));
+    // A moment before the ten minutes: still on.
+    f.now = emptied.after(Duration::from_secs(599));
+    f.room.on_timeout(&mut f.peers, f.now);
+    assert_eq!(lesson_changes(&f.outputs()), []);
+    f.now = emptied.after(Duration::from_secs(600));
+    f.room.on_timeout(&mut f.peers, f.now);
+    let closed = LessonChange::Ended { lesson: first.clone(), at: f.now.unix_ms, reason: EndReason::Empty };
+    assert_eq!(lesson_changes(&f.outputs()), [closed]);
+    assert_eq!(f.room.next_deadline(), None, "nothing more to time");
+    f.room.on_timeout(&mut f.peers, f.now.after(Duration::from_secs(60)));
+    assert_eq!(lesson_changes(&f.outputs()), [], "closed once");
+    // Whoever comes next (a student, too) starts a fresh lesson: no old chat, a new id.
+    f.now = f.now.after(Duration::from_secs(300));
+    let out = f.join(STUDENT, Role::Student, false);
+    let second = lectern_proto::LessonId::new(f.room.id(), f.now.unix_ms);
+    assert!(matches!(&lesson_changes(&out)[..], [LessonChange::Started { lesson, .. }] if *lesson == second));
+    assert_ne!(first, second);
+}
+
+#[test]
+fn someone_back_within_ten_minutes_keeps_the_lesson_open() {
+    let mut f = Fixture::new();
+    f.join(TEACHER, Role::Teacher, false);
+    let lesson = f.room.lesson_id().cloned();
+    f.room.remove_participant(&mut f.peers, TEACHER, f.now).expect("in the room");
+    f.now = f.now.after(Duration::from_secs(540));
+    assert_eq!(lesson_changes(&f.join(TEACHER, Role::Teacher, false)), []);
+    f.now = f.now.after(Duration::from_secs(120));
+    f.room.on_timeout(&mut f.peers, f.now);
+    assert_eq!(lesson_changes(&f.outputs()), []);
+    assert_eq!(f.room.lesson_id().cloned(), lesson);
+    assert_eq!(f.room.next_deadline(), None);
+}
+
+#[test]
+fn a_teacher_ending_the_lesson_closes_its_row_and_the_api_end_tells_everyone() {
+    use crate::recording::{EndReason, LessonChange};
+    let mut f = Fixture::new();
+    f.join(TEACHER, Role::Teacher, false);
+    let out = f.command(TEACHER, ClassroomCommand::EndLesson);
+    assert!(matches!(&lesson_changes(&out)[..], [LessonChange::Ended { reason: EndReason::Teacher, .. }]));
+    // The API ends the next lesson: everyone hears it ends, sessions close, the row says why.
+    f.now = f.now.after(Duration::from_secs(5));
+    f.join(TEACHER, Role::Teacher, false);
+    f.join(STUDENT, Role::Student, false);
+    assert!(f.room.end_lesson(&mut f.peers, EndReason::Api, f.now));
+    let out = f.outputs();
+    assert!(matches!(&lesson_changes(&out)[..], [LessonChange::Ended { reason: EndReason::Api, .. }]));
+    assert!(signals(&out, STUDENT).iter().any(|m| matches!(m, ServerMsg::Classroom(ClassroomEvent::LessonEnded))));
+    let mut gone = ended(&out);
+    gone.sort();
+    assert_eq!(gone, vec![TEACHER, STUDENT]);
+    assert!(!f.room.end_lesson(&mut f.peers, EndReason::Timetable, f.now), "nothing left to end");
+    assert_eq!(lesson_changes(&f.outputs()), []);
+}
