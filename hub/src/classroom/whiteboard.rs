@@ -192,9 +192,34 @@ pub struct Board {
     mode: BoardMode,
     pen: Option<ParticipantId>,
     notes_read_only: bool,
+    /// What the documents' sizes were when last handed over to be kept, and when (unix ms).
+    saved: (usize, usize, u64),
 }
 
+/// A lesson's documents are saved at most this often while they change (and when it ends).
+pub const SAVE_EVERY_MS: u64 = 30_000;
+
 impl Board {
+    /// The documents that changed since they were last handed over to be kept: all of them with
+    /// `now_or_never`, else only once [`SAVE_EVERY_MS`] passed since the last time.
+    /// Each comes with the notes' text (`None` for the whiteboard).
+    pub fn to_save(&mut self, now: u64, now_or_never: bool) -> Vec<(DocKind, Vec<u8>, Option<String>)> {
+        let (board, notes, at) = self.saved;
+        let changed = (self.board.bytes != board, self.notes.bytes != notes);
+        if changed == (false, false) || (!now_or_never && now < at.saturating_add(SAVE_EVERY_MS)) {
+            return Vec::new();
+        }
+        self.saved = (self.board.bytes, self.notes.bytes, now);
+        let mut out = Vec::new();
+        if changed.0 {
+            out.push((DocKind::Board, self.board.state(), None));
+        }
+        if changed.1 {
+            out.push((DocKind::Notes, self.notes.state(), Some(self.notes.text("notes"))));
+        }
+        out
+    }
+
     fn doc_mut(&mut self, kind: DocKind) -> &mut SharedDoc {
         match kind {
             DocKind::Board => &mut self.board,
@@ -251,6 +276,11 @@ impl Classroom {
     /// The lesson's documents (to keep with the lesson).
     pub fn board(&self) -> &Board {
         &self.board
+    }
+
+    /// See [`Board::to_save`].
+    pub fn board_to_save(&mut self, now: u64, now_or_never: bool) -> Vec<(DocKind, Vec<u8>, Option<String>)> {
+        self.board.to_save(now, now_or_never)
     }
 
     pub(super) fn board_command(&mut self, actor: &Actor, cmd: BoardCommand) -> Result<Vec<Outbound>, ClassroomError> {

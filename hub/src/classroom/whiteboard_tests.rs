@@ -258,6 +258,26 @@ fn the_laser_pointer_reaches_the_others_and_is_not_kept() {
 }
 
 #[test]
+fn changed_documents_are_handed_over_to_be_kept_at_most_every_30_s_and_at_the_end() {
+    let mut r = Room::new();
+    assert!(r.room.board_to_save(r.now, true).is_empty(), "nothing drawn, nothing to keep");
+    let (board, notes) = (Client::new(1), Client::new(1));
+    r.ok(r.teacher.clone(), update(DocKind::Board, &board.stroke("a")));
+    r.ok(r.teacher.clone(), update(DocKind::Notes, &notes.type_text(0, "# Notes")));
+    let saved = r.room.board_to_save(r.now, false);
+    assert_eq!(
+        saved.iter().map(|(d, _, t)| (*d, t.clone())).collect::<Vec<_>>(),
+        [(DocKind::Board, None), (DocKind::Notes, Some("# Notes".to_owned()))]
+    );
+    assert_eq!(SharedDoc::restore(&saved[0].1).unwrap(), *r.room.board().doc(DocKind::Board));
+    r.ok(r.teacher.clone(), update(DocKind::Board, &board.stroke("b")));
+    assert!(r.room.board_to_save(r.now + 29_999, false).is_empty(), "too soon");
+    assert_eq!(r.room.board_to_save(r.now + 30_000, false).len(), 1, "only the board changed");
+    r.ok(r.teacher.clone(), update(DocKind::Board, &board.stroke("c")));
+    assert_eq!(r.room.board_to_save(r.now + 30_001, true).len(), 1, "the end of the lesson does not wait");
+}
+
+#[test]
 fn a_deep_copy_does_not_share_the_document() {
     let mut a = SharedDoc::default();
     let b = a.clone();
