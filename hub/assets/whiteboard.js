@@ -4,8 +4,9 @@
 //
 // The document: root arrays `page-0`, `page-1`, … of plain items (strokes, shapes, text), and a
 // root map `meta` with `pages` (how many) and `bg-N` (page N's background: a JPEG of the slides,
-// bytes). Coordinates are 0..1 of the page's width and height (16:9). The laser pointer is not in
-// the document: `boardPointer` messages, shown for a moment.
+// bytes). Item coordinates are integers, 0..10000 of the page's width and height (16:9): Yjs
+// stores small integers in 2-3 bytes, floats in 9. The laser pointer is not in the document:
+// `boardPointer` messages (0..1), shown for a moment.
 
 import * as Y from './yjs.js';
 import { toast } from './toast.js';
@@ -22,6 +23,8 @@ const HUB = 'hub';
 const W = 1600;
 const H = 900;
 const BG_MAX_BYTES = 24 * 1024;
+/** Board units per page width or height (item coordinates). */
+const UNIT = 10000;
 
 const TOOLS = [
   ['pen', 'Pen'], ['highlighter', 'Highlighter'], ['line', 'Line'], ['rect', 'Rectangle'],
@@ -280,6 +283,10 @@ export class Whiteboard {
       this.toolButtons[i].setAttribute('aria-pressed', String(tool === this.tool));
     }
     for (const b of this.drawTools.querySelectorAll('button, input')) b.disabled = !can;
+    // Who may not draw sees the board and the page controls only.
+    this.drawTools.hidden = !can;
+    this.addPageBtn.hidden = !can;
+    this.slidesBtn.hidden = !can;
     this.undoBtn.disabled = !can || !this.undo?.canUndo();
     this.redoBtn.disabled = !can || !this.undo?.canRedo();
     this.addPageBtn.disabled = !can;
@@ -329,7 +336,7 @@ export class Whiteboard {
     const r = this.canvas.getBoundingClientRect();
     const x = Math.min(1, Math.max(0, (ev.clientX - r.left) / r.width));
     const y = Math.min(1, Math.max(0, (ev.clientY - r.top) / r.height));
-    return [Math.round(x * 10000) / 10000, Math.round(y * 10000) / 10000];
+    return [Math.round(x * UNIT), Math.round(y * UNIT)];
   }
 
   onPointer(ev) {
@@ -338,11 +345,12 @@ export class Whiteboard {
     if (this.tool === 'laser') {
       if (ev.type !== 'pointermove' && ev.type !== 'pointerdown') return;
       const now = performance.now();
-      this.pointers.set(this.ctx.selfId(), { page: this.page, x, y, at: now });
+      const [px, py] = [x / UNIT, y / UNIT];
+      this.pointers.set(this.ctx.selfId(), { page: this.page, x: px, y: py, at: now });
       this.changed();
       if (now - this.lastPointer >= POINTER_MS) {
         this.lastPointer = now;
-        this.ctx.send({ type: 'boardPointer', page: this.page, x, y });
+        this.ctx.send({ type: 'boardPointer', page: this.page, x: px, y: py });
       }
       return;
     }
@@ -352,7 +360,7 @@ export class Whiteboard {
       if (this.tool === 'text') {
         const text = this.textInput.value.trim();
         if (!text) { toast('Type the text first, then click where it goes.'); return; }
-        this.commit({ id: newId(), by: this.ctx.selfId(), tool: 'text', color: this.color, size: 0.04, pts: [x, y], text });
+        this.commit({ id: newId(), by: this.ctx.selfId(), tool: 'text', color: this.color, size: 400, pts: [x, y], text });
         return;
       }
       if (this.tool === 'eraser') {
@@ -385,7 +393,7 @@ export class Whiteboard {
   erase(x, y) {
     const items = this.items();
     const hit = [];
-    items.toArray().forEach((item, i) => { if (hits(item, x, y, 0.012)) hit.push(i); });
+    items.toArray().forEach((item, i) => { if (hits(item, x / UNIT, y / UNIT, 0.012)) hit.push(i); });
     if (!hit.length) return;
     this.doc.transact(() => { for (const i of hit.reverse()) items.delete(i, 1); }, LOCAL);
   }
@@ -493,7 +501,7 @@ function paint(g, items, bg) {
 
 function drawItem(g, item) {
   if (!item || !Array.isArray(item.pts) || item.pts.length < 2) return;
-  const p = item.pts;
+  const p = item.pts.map((v) => v / UNIT);
   g.save();
   g.strokeStyle = g.fillStyle = typeof item.color === 'string' ? item.color : '#000';
   g.lineWidth = Number(item.width) || 4;
@@ -502,7 +510,7 @@ function drawItem(g, item) {
   g.beginPath();
   switch (item.tool) {
     case 'text':
-      g.font = `${Math.round((Number(item.size) || 0.04) * H)}px system-ui, sans-serif`;
+      g.font = `${Math.round(((Number(item.size) || 400) / UNIT) * H)}px system-ui, sans-serif`;
       g.textBaseline = 'top';
       g.fillText(String(item.text ?? ''), p[0] * W, p[1] * H);
       break;
@@ -526,8 +534,8 @@ function drawItem(g, item) {
 
 /** Whether the eraser at (x, y) touches `item`. */
 function hits(item, x, y, reach) {
-  const p = item?.pts;
-  if (!Array.isArray(p)) return false;
+  if (!Array.isArray(item?.pts)) return false;
+  const p = item.pts.map((v) => v / UNIT);
   if (item.tool === 'text') return Math.abs(x - p[0]) < 0.1 && y >= p[1] - reach && y <= p[1] + 0.05;
   if (item.tool === 'rect' || item.tool === 'ellipse') {
     const [x0, x1] = [Math.min(p[0], p[2]), Math.max(p[0], p[2])];

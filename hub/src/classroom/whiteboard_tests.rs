@@ -341,3 +341,81 @@ proptest! {
         check(&mut doc, &next);
     }
 }
+
+/// A pen stroke as the page draws it (`whiteboard.js`): 40 points in board units (0..10000).
+fn page_stroke(client: &Doc, n: u64) -> Vec<u8> {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use yrs::Any;
+    let pts: Vec<Any> = (0..80).map(|i| Any::from(((n * 7 + i * 13) % 10_000) as f64)).collect();
+    let item: HashMap<String, Any> = [
+        ("id".to_owned(), Any::from(format!("mj{n:x}-{:06x}", n * 2_654_435_761 % 0xff_ffff))),
+        ("by".to_owned(), Any::from(2.0)),
+        ("tool".to_owned(), Any::from("pen")),
+        ("color".to_owned(), Any::from("#1f4ea8")),
+        ("width".to_owned(), Any::from(4.0)),
+        ("pts".to_owned(), Any::Array(Arc::from(pts))),
+    ]
+    .into_iter()
+    .collect();
+    let page = client.get_or_insert_array(format!("page-{}", n / 1000).as_str());
+    let mut txn = client.transact_mut();
+    page.push_back(&mut txn, Any::Map(Arc::new(item)));
+    txn.encode_update_v1()
+}
+
+/// The figures in docs/performance.md ("Whiteboard"): a 45-minute lesson's 10 000 strokes by 30
+/// drawers (and one in ten erased) applied by the hub one update at a time.
+/// `cargo test -p lectern-hub --release --lib bench_whiteboard -- --ignored --nocapture`
+#[test]
+#[ignore = "a measurement, not a test"]
+fn bench_whiteboard_lesson_of_10000_strokes() {
+    const STROKES: u64 = 10_000;
+    let clients: Vec<Doc> = (0..30).map(|i| Doc::with_client_id(100 + i)).collect();
+    let updates: Vec<Vec<u8>> = (0..STROKES)
+        .map(|n| {
+            let c = &clients[(n % 30) as usize];
+            let stroke = page_stroke(c, n);
+            // Everyone sees everything, as in class: the next stroke builds on the others'.
+            for other in &clients {
+                if !std::ptr::eq(other, c) {
+                    other.transact_mut().apply_update(Update::decode_v1(&stroke).unwrap()).unwrap();
+                }
+            }
+            stroke
+        })
+        .collect();
+    let mut erasures = Vec::new();
+    for (i, c) in clients.iter().enumerate().take(10) {
+        let page = c.get_or_insert_array("page-0");
+        let mut txn = c.transact_mut();
+        for k in 0..100u32 {
+            page.remove(&mut txn, (i as u32 * 10 + k) % 500);
+        }
+        erasures.push(txn.encode_update_v1());
+    }
+    let bytes: usize = updates.iter().map(Vec::len).sum();
+    let mut doc = SharedDoc::default();
+    let started = std::time::Instant::now();
+    for u in &updates {
+        doc.apply(u).expect("accepted");
+    }
+    let took = started.elapsed();
+    for u in &erasures {
+        doc.apply(u).expect("erasures accepted");
+    }
+    let state = doc.state();
+    let sync_started = std::time::Instant::now();
+    let _ = SharedDoc::restore(&state).unwrap();
+    println!(
+        "{STROKES} strokes ({} KiB of updates, {} B each on average): applied in {:?} ({:.1} µs a stroke, so {:.2} % of a core at 100 strokes/s); \
+         document {} KiB after 1000 erased; a late joiner's sync decodes in {:?}",
+        bytes / 1024,
+        bytes / STROKES as usize,
+        took,
+        took.as_secs_f64() * 1e6 / STROKES as f64,
+        took.as_secs_f64() / STROKES as f64 * 100.0 * 100.0,
+        state.len() / 1024,
+        sync_started.elapsed()
+    );
+}
