@@ -75,22 +75,42 @@ export class SyncedDoc {
     fn(this.doc);
   }
 
+  /** A change goes out at once (after this task) unless one went less than FLUSH_MS ago. */
   enqueue(update) {
     this.queue.push(update);
-    if (!this.timer) this.timer = setTimeout(() => this.flush(), FLUSH_MS);
+    if (this.timer) return;
+    const wait = Math.max(0, (this.sentAt ?? -Infinity) + FLUSH_MS - performance.now());
+    this.timer = setTimeout(() => this.flush(), wait);
   }
 
   flush() {
     this.timer = null;
     if (!this.queue.length) return;
-    const merged = Y.mergeUpdates(this.queue);
+    this.sentAt = performance.now();
+    const queue = this.queue;
     this.queue = [];
-    if (merged.length > MAX_UPDATE_BYTES) {
-      toast('That change is too large to share; it was undone.', { kind: 'error' });
-      this.send({ type: 'boardResync', doc: this.kind });
-      return;
+    // Merged into as few messages as fit the hub's limit (a busy page may have queued many).
+    let batch = [];
+    let size = 0;
+    const send = () => {
+      if (batch.length) this.send({ type: 'boardUpdate', doc: this.kind, update: toBase64(Y.mergeUpdates(batch)) });
+      batch = [];
+      size = 0;
+    };
+    for (const update of queue) {
+      if (update.length > MAX_UPDATE_BYTES - 1024) {
+        // One change too large to share (a huge paste): the hub would refuse it, and what follows
+        // builds on it. Start again from the hub's copy.
+        send();
+        toast('That change is too large to share; it was undone.', { kind: 'error' });
+        this.send({ type: 'boardResync', doc: this.kind });
+        return;
+      }
+      if (size + update.length > MAX_UPDATE_BYTES - 1024) send();
+      batch.push(update);
+      size += update.length;
     }
-    this.send({ type: 'boardUpdate', doc: this.kind, update: toBase64(merged) });
+    send();
   }
 
   /** A board message from the hub for this document. */
