@@ -200,8 +200,12 @@ impl Room {
     ) -> Result<(), SfuError> {
         let actor = self.participant(pid)?.actor();
         let drew = matches!(cmd, ClassroomCommand::Board(BoardCommand::BoardUpdate { .. }));
+        let view_mode = self.classroom.policy().students_see_each_other;
         let outbound = self.classroom.handle(now.unix_ms, &actor, cmd)?;
         self.deliver(peers, outbound, now);
+        if self.classroom.policy().students_see_each_other != view_mode {
+            self.follow_view_mode(peers, now.mono);
+        }
         if drew {
             self.save_board(now, false);
         }
