@@ -99,6 +99,13 @@ test('two students draw at once and converge; pages, undo/redo and a late joiner
   await inLesson(bea, 'Bea in');
   await waitFor(async () => canonical(await boardOf(bea)) === canonical(await boardOf(teacher)), { what: 'the late joiner\'s board equals the teacher\'s' });
   assert.equal(strokes(await boardOf(bea)).length, 7);
+
+  // The room display (the device-role page on the classroom screen) shows the board by itself.
+  const { page: display } = await openLesson(env, browser, { room, role: 'device', name: 'Room 101' });
+  await inLesson(display, 'the room display in');
+  await display.getByTestId('board-canvas').waitFor({ state: 'visible' });
+  await waitFor(async () => canonical(await boardOf(display)) === canonical(await boardOf(teacher)), { what: 'the room display shows the whole board' });
+  assert.equal(await display.getByTestId('board-tool-pen').isVisible(), false, 'the display draws nothing');
 }));
 
 test('the lock and the pen are enforced at the hub: a refused stroke reaches nobody', { timeout: 180000 }, () => env.diagnose(async () => {
