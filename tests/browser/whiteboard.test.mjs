@@ -149,3 +149,21 @@ test('the lock and the pen are enforced at the hub: a refused stroke reaches nob
   await teacher.getByTestId('board-export-png').click();
   assert.match((await download).suggestedFilename(), /^whiteboard-page-1\.png$/);
 }));
+
+test('the teacher draws over a frame of the shared slides', { timeout: 120000 }, () => env.diagnose(async () => {
+  const room = 'board-slides';
+  const browser = await env.launchBrowser();
+  const { page: teacher } = await openLesson(env, browser, { room, role: 'teacher', name: 'Ms Hamilton' });
+  await inLesson(teacher, 'teacher in');
+  const { page: ada } = await openLesson(env, browser, { room, name: 'Ada' });
+  await inLesson(ada, 'Ada in');
+  await ada.getByTestId('share-screen').click();
+  await waitFor(() => teacher.evaluate(() => document.getElementById('screen-video').videoWidth > 0), { what: 'the shared screen playing at the teacher' });
+  await openBoard(teacher);
+  await teacher.getByTestId('board-slides').click();
+  await waitFor(async () => (await boardOf(ada))?.meta?.['bg-0'] > 1000, { what: 'the slide frame reached Ada\'s board as page 1\'s background' });
+  const bytes = (await boardOf(teacher)).meta['bg-0'];
+  assert.ok(bytes <= 24 * 1024, `the frame (${bytes} B) fits one update`);
+  await draw(teacher, [0.2, 0.2], [0.5, 0.5]);
+  await waitFor(async () => strokes(await boardOf(ada)).length === 1, { what: 'the stroke over the slide reached Ada' });
+}));
