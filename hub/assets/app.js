@@ -562,7 +562,10 @@ function mountBoards(send) {
     },
     hubMessage(msg) {
       if (msg.type === 'boardSync' || msg.type === 'boardUpdate') docs[msg.doc]?.hubMessage(msg);
-      else if (msg.type === 'boardRefused') toast(msg.message || 'Your change was not accepted.', { kind: 'error' });
+      else if (msg.type === 'boardRefused') {
+        toast(msg.message || 'Your change was not accepted.', { kind: 'error' });
+        docs[msg.doc]?.refused();
+      }
       else {
         if (msg.type === 'boardPolicy') policy = msg;
         board?.hubMessage(msg);

@@ -16,6 +16,8 @@ export const MAX_UPDATE_BYTES = 32 * 1024;
 /** Local changes are sent at most this often, merged (the socket's budget is 20 messages a second). */
 const FLUSH_MS = 100;
 const POINTER_MS = 120;
+/** After a refusal with no whole document following (the hub paces those), ask for it this late. */
+const RESYNC_ASK_MS = 2500;
 const POINTER_SHOW_MS = 2500;
 /** The origin of this page's own edits: undo and redo track only these. */
 const LOCAL = 'local';
@@ -66,7 +68,16 @@ export class SyncedDoc {
     if (bytes) Y.applyUpdate(doc, bytes, HUB);
     doc.on('update', (update, origin) => { if (origin !== HUB) this.enqueue(update); });
     this.doc = doc;
+    this.generation = (this.generation || 0) + 1;
     for (const fn of this.listeners) fn(doc);
+  }
+
+  /** The hub refused a change of ours: our copy holds it, so it must be replaced by the hub's. */
+  refused() {
+    const generation = this.generation;
+    setTimeout(() => {
+      if (this.generation === generation) this.send({ type: 'boardResync', doc: this.kind });
+    }, RESYNC_ASK_MS);
   }
 
   /** `fn(doc)` now and whenever the local copy is replaced. */

@@ -42,7 +42,8 @@ pub enum BoardMode {
 pub enum BoardCommand {
     /// A Yjs update (v1) of one document, base64 (standard alphabet, padded).
     BoardUpdate { doc: DocKind, update: String },
-    /// Asks for the whole document again (`boardSync`), e.g. after a refused update.
+    /// Asks for the whole document again (`boardSync` with `reset`), e.g. after a refused update
+    /// that no sync followed. A few every couple of seconds at most.
     BoardResync { doc: DocKind },
     /// Teachers only. `participantId` names the student given the pen (mode `pen` only).
     SetBoardMode {
@@ -82,7 +83,8 @@ pub enum BoardEvent {
         pen: Option<ParticipantId>,
         notes_read_only: bool,
     },
-    /// An update of yours was not applied (not forwarded either); a `boardSync` with `reset` follows.
+    /// An update of yours was not applied (not forwarded either); a `boardSync` with `reset`
+    /// follows, unless the hub sent you several in the last seconds: then ask with `boardResync`.
     BoardRefused {
         doc: DocKind,
         message: String,

@@ -255,7 +255,7 @@ impl Classroom {
             C::RequestScreenShare => self.request_screen_share(actor),
             C::StopScreenShare { participant_id } => self.stop_screen_share(actor, participant_id),
             C::EndLesson => self.end_lesson(now, actor),
-            C::Board(cmd) => self.board_command(actor, cmd),
+            C::Board(cmd) => self.board_command(now, actor, cmd),
         }
     }
 

@@ -15,7 +15,7 @@ use yrs::types::ToJson;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, ReadTxn, StateVector, Transact, Update};
 
-use super::{Actor, Audience, Classroom, ClassroomError, Outbound, require, send};
+use super::{Actor, Audience, Classroom, ClassroomError, Outbound, Rate, RateLimiter, require, send};
 
 /// Why an update was not applied. The document is as it was (see [`SharedDoc::apply`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -194,6 +194,29 @@ pub struct Board {
     notes_read_only: bool,
     /// What the documents' sizes were when last handed over to be kept, and when (unix ms).
     saved: (usize, usize, u64),
+    /// Whole-document syncs after a refusal or on request, per participant.
+    resyncs: Pacing,
+}
+
+/// A refused sender gets the whole document again; a page that keeps sending refused updates must
+/// not make the hub encode and send megabytes many times a second.
+const RESYNC: Rate = Rate { burst: 2, every_ms: 2_000 };
+
+/// Bookkeeping of who was sent what when, not the lesson's state: two boards with the same
+/// documents and policy are equal whatever their pacing (a refusal still changes nothing).
+#[derive(Debug, Clone)]
+struct Pacing(RateLimiter<ParticipantId>);
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Self(RateLimiter::new(RESYNC))
+    }
+}
+
+impl PartialEq for Pacing {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// A lesson's documents are saved at most this often while they change (and when it ends).
@@ -283,10 +306,20 @@ impl Classroom {
         self.board.to_save(now, now_or_never)
     }
 
-    pub(super) fn board_command(&mut self, actor: &Actor, cmd: BoardCommand) -> Result<Vec<Outbound>, ClassroomError> {
+    pub(super) fn board_command(
+        &mut self,
+        now: u64,
+        actor: &Actor,
+        cmd: BoardCommand,
+    ) -> Result<Vec<Outbound>, ClassroomError> {
         match cmd {
-            BoardCommand::BoardUpdate { doc, update } => Ok(self.board_update(actor, doc, &update)),
-            BoardCommand::BoardResync { doc } => Ok(vec![send(Audience::One(actor.id), self.board.sync(doc, false))]),
+            BoardCommand::BoardUpdate { doc, update } => Ok(self.board_update(now, actor, doc, &update)),
+            BoardCommand::BoardResync { doc } => {
+                if !self.board.resyncs.0.try_acquire(&actor.id, now) {
+                    return Err(ClassroomError::RateLimited);
+                }
+                Ok(vec![send(Audience::One(actor.id), self.board.sync(doc, true))])
+            }
             BoardCommand::SetBoardMode { mode, participant_id } => self.set_board_mode(actor, mode, participant_id),
             BoardCommand::SetNotesReadOnly { read_only } => {
                 require(actor, &[Role::Teacher], "only a teacher can make the notes read-only")?;
@@ -309,8 +342,9 @@ impl Classroom {
     }
 
     /// Applies one update if the sender may change that document; what it changed goes to
-    /// everyone else. A refusal changes nothing and resyncs the sender.
-    fn board_update(&mut self, actor: &Actor, kind: DocKind, update: &str) -> Vec<Outbound> {
+    /// everyone else. A refusal changes nothing and resyncs the sender (at most [`RESYNC`]; past
+    /// that the page asks with `boardResync` a little later).
+    fn board_update(&mut self, now: u64, actor: &Actor, kind: DocKind, update: &str) -> Vec<Outbound> {
         let (result, changes) = match self.board.refusal(actor, kind) {
             Some(why) => (Err(why.to_owned()), Vec::new()),
             None => match B64.decode(update) {
@@ -330,7 +364,9 @@ impl Classroom {
         if let Err(message) = result {
             tracing::info!(participant = %actor.id, ?kind, %message, "whiteboard update refused");
             out.push(board(Audience::One(actor.id), BoardEvent::BoardRefused { doc: kind, message }));
-            out.push(send(Audience::One(actor.id), self.board.sync(kind, true)));
+            if self.board.resyncs.0.try_acquire(&actor.id, now) {
+                out.push(send(Audience::One(actor.id), self.board.sync(kind, true)));
+            }
         }
         out
     }

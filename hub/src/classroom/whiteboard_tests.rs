@@ -278,6 +278,35 @@ fn changed_documents_are_handed_over_to_be_kept_at_most_every_30_s_and_at_the_en
 }
 
 #[test]
+fn a_page_that_keeps_sending_refused_updates_is_not_sent_the_document_each_time() {
+    let mut r = Room::new();
+    r.ok(r.teacher.clone(), update(DocKind::Board, &Client::new(1).stroke("t")));
+    let syncs = |r: &Room, out: &[Outbound]| {
+        events_to(r, out, r.s1.id)
+            .iter()
+            .filter(|e| matches!(e, ClassroomEvent::Board(BoardEvent::BoardSync { reset: true, .. })))
+            .count()
+    };
+    let spam = Client::new(2);
+    let sent: Vec<usize> = (0..5)
+        .map(|i| {
+            let out = r.ok(r.s1.clone(), update(DocKind::Board, &spam.stroke(&format!("x{i}"))));
+            assert!(
+                events_to(&r, &out, r.s1.id)
+                    .iter()
+                    .any(|e| matches!(e, ClassroomEvent::Board(BoardEvent::BoardRefused { .. })))
+            );
+            syncs(&r, &out)
+        })
+        .collect();
+    assert_eq!(sent, [1, 1, 0, 0, 0], "two, then none until time passes");
+    assert_eq!(r.refused(r.s1.clone(), C::Board(B::BoardResync { doc: DocKind::Board })), ClassroomError::RateLimited);
+    r.now += 2_000;
+    let out = r.ok(r.s1.clone(), C::Board(B::BoardResync { doc: DocKind::Board }));
+    assert_eq!(syncs(&r, &out), 1, "asked again later, the page gets it");
+}
+
+#[test]
 fn a_deep_copy_does_not_share_the_document() {
     let mut a = SharedDoc::default();
     let b = a.clone();
