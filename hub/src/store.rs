@@ -80,6 +80,22 @@ pub enum StoreEvent {
         by: Option<String>,
         at: u64,
     },
+    /// A lesson's whiteboard or notes as they stand (`lesson_boards`, migration 0011).
+    BoardSaved(BoardSave),
+}
+
+/// One document of a lesson's whiteboard and notes, to keep with the lesson.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardSave {
+    pub lesson: lectern_proto::lesson::LessonId,
+    pub room: RoomId,
+    pub doc: lectern_proto::board::DocKind,
+    /// The whole document as one Yjs update (v1).
+    pub state: Vec<u8>,
+    /// The notes' text (`None` for the whiteboard).
+    pub text: Option<String>,
+    /// Unix ms.
+    pub at: u64,
 }
 
 /// One chat message as exported.
@@ -329,6 +345,48 @@ impl Store {
     }
 
     /// Writes a lesson's start (a new row) or end (its row closed).
+    /// Keeps a lesson's whiteboard or notes (the latest copy replaces the one before).
+    pub async fn save_board(&self, save: &BoardSave) -> anyhow::Result<()> {
+        let doc = match save.doc {
+            lectern_proto::board::DocKind::Board => "board",
+            lectern_proto::board::DocKind::Notes => "notes",
+        };
+        sqlx::query(
+            "INSERT INTO lesson_boards (lesson_id, room_id, doc, state, text, saved_at) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT(lesson_id, doc) DO UPDATE SET state = excluded.state, text = excluded.text, saved_at = excluded.saved_at",
+        )
+        .bind(save.lesson.as_str())
+        .bind(save.room.as_str())
+        .bind(doc)
+        .bind(&save.state)
+        .bind(save.text.as_deref())
+        .bind(i64::try_from(save.at).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await
+        .with_context(|| format!("saving the {doc} of lesson {}", save.lesson))?;
+        Ok(())
+    }
+
+    /// A lesson's saved whiteboard or notes: (state, text).
+    pub async fn board(
+        &self,
+        lesson: &str,
+        doc: lectern_proto::board::DocKind,
+    ) -> anyhow::Result<Option<(Vec<u8>, Option<String>)>> {
+        let doc = match doc {
+            lectern_proto::board::DocKind::Board => "board",
+            lectern_proto::board::DocKind::Notes => "notes",
+        };
+        let row: Option<(Vec<u8>, Option<String>)> =
+            sqlx::query_as("SELECT state, text FROM lesson_boards WHERE lesson_id = ? AND doc = ?")
+                .bind(lesson)
+                .bind(doc)
+                .fetch_optional(&self.pool)
+                .await
+                .with_context(|| format!("reading the {doc} of lesson {lesson}"))?;
+        Ok(row)
+    }
+
     pub async fn write_lesson(&self, change: &crate::recording::LessonChange) -> anyhow::Result<()> {
         use crate::recording::LessonChange as C;
         match change {
@@ -468,6 +526,11 @@ impl Store {
                     StoreEvent::Recording { lesson, on, by, at } => {
                         if let Err(e) = self.write_recording_switch(lesson, *on, by.as_deref(), *at).await {
                             tracing::warn!(error = %format!("{e:#}"), "recording a recording switch failed");
+                        }
+                    }
+                    StoreEvent::BoardSaved(save) => {
+                        if let Err(e) = self.save_board(save).await {
+                            tracing::warn!(error = %format!("{e:#}"), "saving a lesson's whiteboard or notes failed");
                         }
                     }
                     StoreEvent::Left { participant, at } => {
@@ -617,5 +680,30 @@ mod tests {
         drop(store);
         let store = Store::open(dir.path()).await.unwrap();
         assert_eq!(store.close_dangling_sessions(9).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_lessons_board_and_notes_are_kept_and_the_latest_copy_wins() {
+        use lectern_proto::board::DocKind;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let lesson = lectern_proto::LessonId::parse("r.1700000000000").unwrap();
+        let save = |doc, state: &[u8], text: Option<&str>, at| BoardSave {
+            lesson: lesson.clone(),
+            room: RoomId::parse("r").unwrap(),
+            doc,
+            state: state.to_vec(),
+            text: text.map(str::to_owned),
+            at,
+        };
+        assert_eq!(store.board("r.1700000000000", DocKind::Notes).await.unwrap(), None);
+        store.save_board(&save(DocKind::Notes, &[1, 2], Some("# old"), 10)).await.unwrap();
+        store.save_board(&save(DocKind::Notes, &[3, 4], Some("# new"), 20)).await.unwrap();
+        store.save_board(&save(DocKind::Board, &[5], None, 20)).await.unwrap();
+        assert_eq!(
+            store.board("r.1700000000000", DocKind::Notes).await.unwrap(),
+            Some((vec![3, 4], Some("# new".to_owned())))
+        );
+        assert_eq!(store.board("r.1700000000000", DocKind::Board).await.unwrap(), Some((vec![5], None)));
     }
 }

@@ -2,6 +2,7 @@
 //! Serde only — no logic, no IO. Start with [`signal`] (browser ↔ hub over `/rtc`) and [`token`]
 //! (the JWT claims every endpoint checks).
 
+pub mod board;
 pub mod classroom;
 pub mod device;
 pub mod id;

@@ -22,6 +22,9 @@ mod stage;
 #[cfg(test)]
 mod tests;
 pub(crate) mod text;
+pub mod whiteboard;
+#[cfg(test)]
+mod whiteboard_tests;
 
 use lectern_proto::classroom::{ClassroomCommand, ClassroomEvent, DenyReason, PollId, RoomPolicy};
 use lectern_proto::{ParticipantId, Role};
@@ -142,6 +145,8 @@ pub struct Classroom {
     reaction_limit: RateLimiter<String>,
     /// The web admin's settings for the room, as last given (see [`Classroom::follow_admin`]).
     admin: AdminSettings,
+    /// The whiteboard and the shared notes.
+    board: whiteboard::Board,
     /// This lesson occurrence: its id, when it started and ended (see [`crate::recording`]).
     lesson: LessonRun,
     /// Whether the lesson is being recorded, under the room's policy.
@@ -183,6 +188,7 @@ impl Classroom {
             chat_limit: RateLimiter::new(Rate::CHAT),
             reaction_limit: RateLimiter::new(Rate::REACTION),
             admin: AdminSettings::default(),
+            board: whiteboard::Board::default(),
             lesson: LessonRun::default(),
             recording: RecordingSwitch::default(),
         }
@@ -267,6 +273,7 @@ impl Classroom {
             C::StopScreenShare { participant_id } => self.stop_screen_share(actor, participant_id),
             C::EndLesson => self.end_lesson(now, actor),
             C::SetRecording { on } => self.set_recording(actor, on),
+            C::Board(cmd) => self.board_command(now, actor, cmd),
         }
     }
 
@@ -283,7 +290,7 @@ impl Classroom {
         let Some(participant) = self.roster.remove(id) else { return Vec::new() };
         self.attendance.left(now, id, &participant.subject);
         self.unmute_granted.remove(&id);
-        let mut out = Vec::new();
+        let mut out = self.board_left(id);
         if self.hands.lower(id) {
             out.push(send(
                 Audience::TeachersAndDevices,

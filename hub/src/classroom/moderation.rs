@@ -25,6 +25,7 @@ impl Classroom {
         p.students_may_start_video = patch.students_may_start_video.unwrap_or(p.students_may_start_video);
         p.students_may_share_screen = patch.students_may_share_screen.unwrap_or(p.students_may_share_screen);
         p.students_may_chat = patch.students_may_chat.unwrap_or(p.students_may_chat);
+        p.students_see_each_other = patch.students_see_each_other.unwrap_or(p.students_see_each_other);
         if self.policy == old {
             return Ok(Vec::new());
         }

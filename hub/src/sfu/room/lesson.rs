@@ -2,6 +2,7 @@
 //! classroom events to browsers, and enforcing what a teacher decides (mute, stop camera, remove,
 //! end the lesson) on the forwarding path itself, not just in the UI.
 
+use lectern_proto::board::BoardCommand;
 use lectern_proto::classroom::{ClassroomCommand, ClassroomEvent, DenyReason};
 use lectern_proto::device::HubMsg;
 use lectern_proto::signal::{ErrorCode, MediaKind as WireKind, ServerMsg};
@@ -14,7 +15,7 @@ use super::{Room, RoomOutput};
 use crate::classroom::{AdminSettings, Audience, Classroom, Effect, JoinDecision, Outbound};
 use crate::sfu::command::{Ident, LessonReport, SfuError};
 use crate::sfu::peer_table::PeerTable;
-use crate::store::{SavedReport, StoreEvent};
+use crate::store::{BoardSave, SavedReport, StoreEvent};
 use crate::time::Now;
 
 impl Room {
@@ -166,9 +167,14 @@ impl Room {
             resume_key: None,
             resumed: false,
         };
-        let snapshot = self.classroom.snapshot_for(&participant.actor());
+        let actor = participant.actor();
+        let snapshot = self.classroom.snapshot_for(&actor);
         self.signal(pid, joined);
         self.signal(pid, ServerMsg::Classroom(snapshot));
+        // The whiteboard and the notes, whole: a late joiner sees everything drawn so far.
+        for event in self.classroom.board_sync_for(&actor) {
+            self.signal(pid, ServerMsg::Classroom(event));
+        }
     }
 
     /// A browser participant came back on a new socket (its network changed): it keeps its place
@@ -200,9 +206,28 @@ impl Room {
         now: Now,
     ) -> Result<(), SfuError> {
         let actor = self.participant(pid)?.actor();
+        let drew = matches!(cmd, ClassroomCommand::Board(BoardCommand::BoardUpdate { .. }));
+        let view_mode = self.classroom.policy().students_see_each_other;
         let outbound = self.classroom.handle(now.unix_ms, &actor, cmd)?;
         self.deliver(peers, outbound, now);
+        if self.classroom.policy().students_see_each_other != view_mode {
+            self.follow_view_mode(peers, now.mono);
+        }
+        if drew {
+            self.save_board(now, false);
+        }
         Ok(())
+    }
+
+    /// Hands the lesson's whiteboard and notes to the store when they changed: `now_or_never` when
+    /// the lesson ends or the room empties, else at most every
+    /// [`SAVE_EVERY_MS`](crate::classroom::whiteboard::SAVE_EVERY_MS).
+    fn save_board(&mut self, now: Now, now_or_never: bool) {
+        let Some(lesson) = self.classroom.lesson().id().cloned() else { return };
+        for (doc, state, text) in self.classroom.board_to_save(now.unix_ms, now_or_never) {
+            let save = BoardSave { lesson: lesson.clone(), room: self.id.clone(), doc, state, text, at: now.unix_ms };
+            self.emit(RoomOutput::Store(StoreEvent::BoardSaved(save)));
+        }
     }
 
     /// A participant left (or was dropped from the lobby): the classroom records it.
@@ -213,6 +238,7 @@ impl Room {
 
     /// Hands the lesson's exports to the store (the room emptied or the lesson ended).
     pub(super) fn save_lesson(&mut self, now: Now) {
+        self.save_board(now, true);
         let r = self.lesson_report(now);
         let report = SavedReport {
             attendance_csv: r.attendance.to_csv(),

@@ -13,6 +13,7 @@
 //! - `takeover`: a classroom box's new WHIP session taking over its old one (make-before-break).
 //! - `occurrence`: the lesson occurrence (its id; ended by a teacher, the API, the timetable or
 //!   an empty room).
+//! - `privacy`: the lesson's view mode (students see each other, or only the teacher and the room).
 //! - `access`: sessions ending with their credential (revoked, expired plus grace) and the lobby of
 //!   a room nobody came to.
 
@@ -23,6 +24,7 @@ mod lesson;
 mod membership;
 mod occurrence;
 mod participant;
+mod privacy;
 mod restart;
 mod return_feed;
 mod subscription;
