@@ -391,7 +391,12 @@ mod tests {
     fn the_fleet_view_is_told_of_every_change_and_not_of_a_replaced_socket() {
         let reg = DeviceRegistry::new(TokenKey::new(b"k".to_vec()));
         let mut changes = reg.changes().expect("the hub's registry is watched");
-        let mut seen = || changes.has_changed().unwrap_or(false) && { changes.borrow_and_update(); true };
+        let mut seen = || {
+            changes.has_changed().unwrap_or(false) && {
+                changes.borrow_and_update();
+                true
+            }
+        };
         let (tx, _rx) = mpsc::channel(DEVICE_BACKLOG);
         let old = reg.register(view("r"), "j1".into(), tx);
         assert!(seen(), "a box connected");

@@ -9,8 +9,8 @@ use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
 use crate::{
-    AdminState, Role, accounts, audit, buildings, csv_import, devices, fleet, fleet_events, ics, login, releases, rooms, schedule,
-    setup, terms,
+    AdminState, Role, accounts, audit, buildings, csv_import, devices, fleet, fleet_events, ics, login, releases,
+    rooms, schedule, setup, terms,
 };
 
 /// Where the admin's API is mounted in the hub.
