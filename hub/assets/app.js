@@ -6,7 +6,7 @@
 import { takeToken } from './address.js';
 import { isGuestToken } from './claims.js';
 import { ClassroomStore } from './classroom.js';
-import { Recording } from './recording.js';
+import { Recording, noticeBeforeJoining } from './recording.js';
 import { wireJoinForm } from './form.js';
 import { Gate, askGuest } from './gate.js';
 import { IceRestarter, iceUfrag } from './ice.js';
@@ -53,6 +53,7 @@ const params = new URLSearchParams(window.location.search);
 const token = takeToken();
 const pathRoom = roomFromPath(window.location.pathname);
 lectern.forceRelay = params.get('relay') === '1';
+if (token) noticeBeforeJoining(token, pathRoom); // recorded lessons say so before anyone enters (recording.js)
 
 if (!token) {
   showTokenForm();

@@ -4,6 +4,37 @@
 // decides (the room's policy may forbid it) and answers with `recordingChanged`, so the page only
 // ever shows what the hub says. State for tests: window.lectern.recording.
 
+import { tokenClaims } from './claims.js';
+
+/**
+ * Before anyone enters (the guest's name form, the lobby, a personal link's first seconds): asks the
+ * hub whether the room's lesson is recorded (now, or always) and says so at the top of the page.
+ */
+export async function noticeBeforeJoining(token, pathRoom) {
+  const room = pathRoom || (tokenClaims(token) || {}).room;
+  if (!room) return;
+  let answer;
+  try {
+    const res = await fetch(`/api/rooms/${encodeURIComponent(room)}/recording`, {
+      headers: { Authorization: `Bearer ${token}` },
+      cache: 'no-store',
+    });
+    if (!res.ok) return; // a bad link is reported by the join itself
+    answer = await res.json();
+  } catch {
+    return;
+  }
+  if (!answer.recording && answer.policy !== 'always') return;
+  const notice = document.createElement('p');
+  notice.dataset.testid = 'recording-notice';
+  notice.setAttribute('role', 'status');
+  notice.style.cssText = 'margin:.5rem auto;max-width:40rem;padding:.5rem .75rem;border-left:4px solid #b00020;background:#fff4f4;color:#3d0008;';
+  notice.textContent = answer.recording
+    ? 'This lesson is being recorded. If you join, your name and what you share may be in the recording.'
+    : 'Lessons in this room are recorded. If you join, your name and what you share may be in the recording.';
+  (document.querySelector('main') || document.body).prepend(notice);
+}
+
 const BADGE_STYLE = 'display:inline-flex;align-items:center;gap:.35em;padding:.2em .6em;border-radius:1em;'
   + 'background:#b00020;color:#fff;font-weight:600;font-size:.9rem;';
 const DOT_STYLE = 'width:.6em;height:.6em;border-radius:50%;background:#fff;display:inline-block;';

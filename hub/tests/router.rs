@@ -343,6 +343,13 @@ async fn lesson_exports_and_box_commands() {
     assert_eq!(hub.get("/api/rooms/lab-1/lessons", Some(&other)).await.status, StatusCode::FORBIDDEN);
     let student = token("lab-1", Role::Student, 600);
     assert_eq!(hub.get("/api/rooms/lab-1/lessons", Some(&student)).await.status, StatusCode::FORBIDDEN);
+    // Whether it is recorded, for the join page: any token of the room.
+    let r = hub.get("/api/rooms/lab-1/recording", Some(&student)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json(), serde_json::json!({ "recording": false, "policy": "off" }));
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(hub.get("/api/rooms/lab-1/recording", None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(hub.get("/api/rooms/lab-1/recording", Some(&other)).await.status, StatusCode::FORBIDDEN);
     let r = hub.call(Method::POST, "/api/rooms/lab-1/dance", t, None, "").await;
     assert_eq!((r.status, r.json()["detail"].as_str()), (StatusCode::NOT_FOUND, Some("expected /live or /end")));
     let r = hub.call(Method::POST, "/api/rooms/lab-1/dance", None, None, "").await;

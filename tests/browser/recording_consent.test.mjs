@@ -25,6 +25,7 @@ test('every page shows the badge while recording and a joiner sees it before ent
   const { page: ada } = await openLesson(env, browser, { room: ROOM, role: 'student', name: 'Ada' });
   await inLesson(ada, 'Ada in the lesson');
   assert.equal(await badgeShown(ada), false, 'not recording yet');
+  assert.equal(await ada.getByTestId('recording-notice').count(), 0, 'no notice while not recorded');
   assert.equal(await ada.getByTestId('recording-toggle').isVisible(), false, 'students have no switch');
 
   const toggle = teacher.getByTestId('recording-toggle');
@@ -40,6 +41,10 @@ test('every page shows the badge while recording and a joiner sees it before ent
 
   // A guest waits in the lobby: the badge is there before a teacher lets them in.
   const { page: guest } = await openLesson(env, browser, { room: ROOM, role: 'student', guest: true, label: 'guest' });
+  // Told on the name form, before asking to join.
+  await guest.getByTestId('recording-notice').waitFor({ state: 'visible' });
+  assert.match(await guest.getByTestId('recording-notice').textContent(), /being recorded/);
+  assert.equal(await guest.evaluate(() => window.lectern.state), 'connecting', 'no socket yet');
   await guest.getByTestId('guest-name').fill('Grace');
   await guest.getByTestId('guest-join').click();
   await waitFor(() => guest.evaluate(() => window.lectern.classroom && window.lectern.classroom.state === 'waiting'),

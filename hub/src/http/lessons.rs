@@ -1,4 +1,5 @@
 //! A room's lessons: `GET /api/rooms/{room}/lessons` (a teacher token of the room, or an admin)
+//! and `GET /api/rooms/{room}/recording` (any token of the room: is it being recorded?)
 //! lists each lesson occurrence with its recordings, newest first; `POST /api/rooms/{room}/end`
 //! ends the lesson on the hub ([`end`], called from `device::command`). The lessons themselves
 //! are opened and closed by the room (`sfu::room::occurrence`), written by the store.
@@ -65,6 +66,35 @@ pub async fn list(
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
 }
+
+/// `GET /api/rooms/{room}/recording` (any token of the room): whether its lesson is being recorded
+/// now and the room's policy, so the join page can say so before anyone enters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordingNow {
+    pub recording: bool,
+    pub policy: lectern_proto::lesson::RecordingPolicy,
+}
+
+pub async fn recording(
+    State(st): State<Arc<AppState>>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    let room = parse_room(&room)?;
+    authorize(&headers, &st.key, &room, ANY_ROLE)?;
+    let policy = st.room_settings.recording(&room).unwrap_or(st.recording.default);
+    let recording = match st.sfu.call(&room, |reply| Command::Recording { room: room.clone(), reply }).await {
+        Ok(on) => on,
+        Err(SfuError::UnknownParticipant) => false,
+        Err(e) => return Err(e.into()),
+    };
+    let mut resp = Json(RecordingNow { recording, policy }).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// Everyone a join link is for: the notice is for the people who enter.
+pub const ANY_ROLE: &[lectern_proto::Role] = &lectern_proto::Role::ALL;
 
 /// Ends `room`'s lesson on the hub, if one is on (`POST /api/rooms/{room}/end`).
 pub async fn end(st: &AppState, room: &RoomId) -> Result<bool, HttpError> {

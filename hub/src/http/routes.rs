@@ -27,6 +27,7 @@ pub fn entries() -> Vec<Entry<Arc<AppState>>> {
         entry(M::OPTIONS, "/api/rooms/{room}/{file}", Anyone, cors::options_lesson_api),
         entry(M::GET, "/api/rooms/{room}/lessons", Bearer(TEACHERS), lessons::list),
         entry(M::OPTIONS, "/api/rooms/{room}/lessons", Anyone, cors::options_read_only),
+        entry(M::GET, "/api/rooms/{room}/recording", Bearer(lessons::ANY_ROLE), lessons::recording),
         entry(M::GET, "/api/rooms/{room}/device", Bearer(TEACHERS), device::view),
         entry(M::OPTIONS, "/api/rooms/{room}/device", Anyone, cors::options_read_only),
         entry(M::GET, "/api/rooms/{room}/stats", Bearer(TEACHERS), stats::room_stats),

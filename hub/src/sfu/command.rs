@@ -151,6 +151,11 @@ pub enum Command {
         room: RoomId,
         reply: Reply<LessonReport>,
     },
+    /// Whether the room's lesson is being recorded now (false if the hub holds no lesson there).
+    Recording {
+        room: RoomId,
+        reply: Reply<bool>,
+    },
     /// End the room's lesson from outside the class (the API, the timetable): everyone is told
     /// and disconnected, the lesson's row closed. Answers whether a lesson was on.
     EndLesson {

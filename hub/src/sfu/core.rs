@@ -139,6 +139,11 @@ impl ShardCore {
         self.rooms.get(room).map(|r| r.lesson_report(now)).ok_or(SfuError::UnknownParticipant)
     }
 
+    /// Whether `room`'s lesson is being recorded now.
+    pub fn is_recording(&self, room: &RoomId) -> bool {
+        self.rooms.get(room).is_some_and(Room::is_recording)
+    }
+
     /// Ends `room`'s lesson (see [`Room::end_lesson`]); false if the hub holds no lesson there.
     pub fn end_lesson(&mut self, room: &RoomId, reason: crate::recording::EndReason, now: Now) -> bool {
         let Some(r) = self.rooms.get_mut(room) else { return false };

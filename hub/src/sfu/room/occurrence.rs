@@ -20,6 +20,11 @@ impl Room {
         self.classroom.lesson().id()
     }
 
+    /// Whether the lesson is being recorded now.
+    pub fn is_recording(&self) -> bool {
+        self.classroom.is_recording()
+    }
+
     /// Before deciding about a newcomer: a lesson closed because the room stayed empty is over,
     /// and whoever comes next starts the next one (a lesson a teacher ended waits for a teacher,
     /// as before).
