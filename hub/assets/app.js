@@ -6,6 +6,7 @@
 import { takeToken } from './address.js';
 import { isGuestToken } from './claims.js';
 import { ClassroomStore } from './classroom.js';
+import { Recording } from './recording.js';
 import { wireJoinForm } from './form.js';
 import { Gate, askGuest } from './gate.js';
 import { IceRestarter, iceUfrag } from './ice.js';
@@ -101,6 +102,7 @@ function startCall(tok, guest = null) {
 
   const store = new ClassroomStore();
   lectern.classroom = store.view;
+  const recording = new Recording({ send }); // the red badge and the teacher's switch (recording.js)
   const lesson = new Lesson({
     store,
     send,
@@ -340,6 +342,7 @@ function startCall(tok, guest = null) {
     if (mySession !== session) return;
     lectern.events.push({ at: Math.round(performance.now()), type: msg && msg.type });
     if (lectern.events.length > EVENT_LOG_MAX) lectern.events.shift();
+    if (recording.observe(msg)) return;
     switch (msg && msg.type) {
       case 'joined':
         onJoined(msg, mySession);

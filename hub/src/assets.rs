@@ -46,6 +46,7 @@ const FILES: &[(&str, Asset)] = &[
     ("pollform.js", asset(JS, include_bytes!("../assets/pollform.js"))),
     ("people.js", asset(JS, include_bytes!("../assets/people.js"))),
     ("roomctl.js", asset(JS, include_bytes!("../assets/roomctl.js"))),
+    ("recording.js", asset(JS, include_bytes!("../assets/recording.js"))),
     ("reactions.js", asset(JS, include_bytes!("../assets/reactions.js"))),
     ("screenshare.js", asset(JS, include_bytes!("../assets/screenshare.js"))),
     ("quality.js", asset(JS, include_bytes!("../assets/quality.js"))),

@@ -67,6 +67,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         public_url: settings.public_url.clone(),
         zone: settings.zone.clone(),
         token_grace: std::time::Duration::from_secs(settings.token_grace_minutes * 60),
+        recording: settings.recording,
     };
     let state = AppState::new(key, sfu, store, ice, edge);
     wire_room_outlets(&state, devices_rx, sessions_rx);

@@ -72,6 +72,14 @@ pub enum StoreEvent {
     },
     /// A lesson occurrence started or ended (`lessons` rows, see [`crate::recording`]).
     Lesson(crate::recording::LessonChange),
+    /// Recording of `lesson` started or stopped, `by` a teacher (`None`: the policy or the
+    /// lesson's end); audited (`recording.start` / `recording.stop`).
+    Recording {
+        lesson: lectern_proto::LessonId,
+        on: bool,
+        by: Option<String>,
+        at: u64,
+    },
     /// A lesson's whiteboard or notes as they stand (`lesson_boards`, migration 0011).
     BoardSaved(BoardSave),
 }
@@ -418,6 +426,33 @@ impl Store {
         Ok(())
     }
 
+    /// Recording of `lesson` switched: its row says so, and the audit trail who did it (unix ms `at`).
+    pub async fn write_recording_switch(
+        &self,
+        lesson: &lectern_proto::LessonId,
+        on: bool,
+        by: Option<&str>,
+        at: u64,
+    ) -> anyhow::Result<()> {
+        let state = if on { "recording" } else { "stopped" };
+        sqlx::query("UPDATE lessons SET recording_state = ? WHERE id = ?")
+            .bind(state)
+            .bind(lesson.as_str())
+            .execute(&self.pool)
+            .await
+            .with_context(|| format!("marking lesson {lesson} {state}"))?;
+        let entry = lectern_admin::audit::Entry {
+            at: at / 1000,
+            actor: by.unwrap_or("policy"),
+            action: if on { "recording.start" } else { "recording.stop" },
+            target: lesson.as_str(),
+            ip: "classroom",
+            details: serde_json::json!({ "room": lesson.room().as_str(), "by": if by.is_some() { "teacher" } else { "policy" } }),
+        };
+        lectern_admin::audit::record(&self.pool, &entry).await.context("auditing a recording switch")?;
+        Ok(())
+    }
+
     /// Lessons left open by a previous run are closed at `now_ms` (reason `restart`).
     pub async fn close_dangling_lessons(&self, now_ms: u64) -> anyhow::Result<u64> {
         let r = sqlx::query("UPDATE lessons SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL")
@@ -498,6 +533,11 @@ impl Store {
                     StoreEvent::Lesson(change) => {
                         if let Err(e) = self.write_lesson(change).await {
                             tracing::warn!(error = %format!("{e:#}"), "recording a lesson's start or end failed");
+                        }
+                    }
+                    StoreEvent::Recording { lesson, on, by, at } => {
+                        if let Err(e) = self.write_recording_switch(lesson, *on, by.as_deref(), *at).await {
+                            tracing::warn!(error = %format!("{e:#}"), "recording a recording switch failed");
                         }
                     }
                     StoreEvent::BoardSaved(save) => {

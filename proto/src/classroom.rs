@@ -126,6 +126,10 @@ pub enum ClassroomCommand {
         participant_id: Option<ParticipantId>,
     },
     EndLesson,
+    /// A teacher starts or stops recording the lesson (where the room's policy allows it).
+    SetRecording {
+        on: bool,
+    },
     /// The whiteboard and the notes: parsed on their own (their `type`s are [`crate::board`]'s),
     /// routed with the classroom's commands.
     #[serde(skip)]
@@ -277,6 +281,13 @@ pub enum ClassroomEvent {
         my_answer: Option<Vec<u32>>,
         /// The lobby: teachers and the room device only.
         lobby: Option<Vec<LobbyEntry>>,
+        /// The lesson is being recorded: every page shows a red "Recording" badge.
+        #[serde(default)]
+        recording: bool,
+    },
+    /// Recording started or stopped (sent to everyone, the lobby too).
+    RecordingChanged {
+        recording: bool,
     },
     /// You are in the lobby; 1 is next.
     Waiting {

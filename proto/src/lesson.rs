@@ -107,6 +107,13 @@ impl RecordingPolicy {
     }
 }
 
+impl TryFrom<String> for RecordingPolicy {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s).ok_or_else(|| format!("not a recording policy: {s:?}"))
+    }
+}
+
 /// Whether students' own cameras and microphones are recorded (hub config `[recording] students`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use lectern_proto::RoomId;
+use lectern_proto::lesson::RecordingPolicy;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -27,7 +28,9 @@ pub struct Room {
     pub capacity: i64,
     /// Students with a personal lesson token wait in the lobby too (guests always wait).
     pub everyone_waits: bool,
-    pub recording: bool,
+    /// `off`, `on_request` or `always` (issue 21; was a boolean: true is `always`).
+    #[sqlx(rename = "recording_policy", try_from = "String")]
+    pub recording: RecordingPolicy,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -37,11 +40,16 @@ pub struct Room {
 pub struct Enforced {
     pub capacity: u32,
     pub everyone_waits: bool,
+    pub recording: RecordingPolicy,
 }
 
 impl Room {
     pub fn enforced(&self) -> Enforced {
-        Enforced { capacity: u32::try_from(self.capacity).unwrap_or(u32::MAX), everyone_waits: self.everyone_waits }
+        Enforced {
+            capacity: u32::try_from(self.capacity).unwrap_or(u32::MAX),
+            everyone_waits: self.everyone_waits,
+            recording: self.recording,
+        }
     }
 }
 
@@ -85,7 +93,7 @@ struct Fields {
     building: String,
     capacity: u64,
     everyone_waits: bool,
-    recording: bool,
+    recording: RecordingPolicy,
 }
 
 const EDITABLE: [&str; 5] = ["name", "building", "capacity", "everyoneWaits", "recording"];
@@ -102,15 +110,24 @@ fn fields(body: &Body) -> Result<Fields> {
         building,
         capacity,
         everyone_waits: body.opt_bool("everyoneWaits")?.unwrap_or(false),
-        recording: body.opt_bool("recording")?.unwrap_or(false),
+        recording: recording_policy(body)?,
     })
+}
+
+/// `recording`: a policy name, or a boolean from an old client (true is `always`); default `off`.
+fn recording_policy(body: &Body) -> Result<RecordingPolicy> {
+    if let Ok(on) = body.opt_bool("recording") {
+        return Ok(on.map_or(RecordingPolicy::Off, RecordingPolicy::from_bool));
+    }
+    let named = body.opt_string("recording").ok().flatten().and_then(|s| RecordingPolicy::parse(&s));
+    named.ok_or_else(|| Error::invalid("recording: must be true or false, or one of off, on_request, always"))
 }
 
 fn room_id(field: &str, raw: &str) -> Result<RoomId> {
     RoomId::parse(raw).map_err(|e| Error::invalid(format!("{field}: {e}")))
 }
 
-const COLUMNS: &str = "id, name, building, capacity, everyone_waits, recording, created_at, updated_at";
+const COLUMNS: &str = "id, name, building, capacity, everyone_waits, recording_policy, created_at, updated_at";
 
 async fn fetch(conn: impl sqlx::SqliteExecutor<'_>, id: &RoomId) -> Result<Option<Room>> {
     let sql = format!("SELECT {COLUMNS} FROM admin_rooms WHERE id = ?");
@@ -163,16 +180,18 @@ pub async fn create(
         updated_at: now,
     };
     let mut tx = st.pool.begin().await?;
-    let sql = format!("INSERT INTO admin_rooms ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    // `recording` (0/1) is kept for old readers of the table.
+    let sql = format!("INSERT INTO admin_rooms ({COLUMNS}, recording) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
     let r = sqlx::query(&sql)
         .bind(&room.id)
         .bind(&room.name)
         .bind(&room.building)
         .bind(room.capacity)
         .bind(room.everyone_waits)
-        .bind(room.recording)
+        .bind(room.recording.as_str())
         .bind(now)
         .bind(now)
+        .bind(room.recording != RecordingPolicy::Off)
         .execute(&mut *tx)
         .await;
     match r {
@@ -208,15 +227,16 @@ pub async fn update(
     let mut tx = st.pool.begin().await?;
     let before = fetch(&mut *tx, &id).await?.ok_or_else(|| not_found(&id))?;
     let sql = format!(
-        "UPDATE admin_rooms SET name = ?, building = ?, capacity = ?, everyone_waits = ?, recording = ?, \
-         updated_at = ? WHERE id = ? RETURNING {COLUMNS}"
+        "UPDATE admin_rooms SET name = ?, building = ?, capacity = ?, everyone_waits = ?, recording_policy = ?, \
+         recording = ?, updated_at = ? WHERE id = ? RETURNING {COLUMNS}"
     );
     let after: Room = sqlx::query_as(&sql)
         .bind(&f.name)
         .bind(&f.building)
         .bind(f.capacity as i64)
         .bind(f.everyone_waits)
-        .bind(f.recording)
+        .bind(f.recording.as_str())
+        .bind(f.recording != RecordingPolicy::Off)
         .bind(now)
         .bind(id.as_str())
         .fetch_one(&mut *tx)

@@ -46,6 +46,8 @@ pub struct Settings {
     pub panel: Option<PanelPins>,
     /// `None` when the status endpoint is disabled.
     pub status_listen: Option<SocketAddr>,
+    /// `[recording]`: where and how lessons are recorded.
+    pub recording: box_config::RecordingConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +82,7 @@ pub fn validate(fragment: &Fragment, overrides: &Overrides) -> Result<Settings, 
             video: r.video,
             panel: r.panel,
             status_listen: r.status_listen,
+            recording: r.recording,
         }),
         _ => Err(ConfigError::Invalid(errors)),
     }

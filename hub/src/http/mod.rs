@@ -53,6 +53,8 @@ pub struct AppState {
     pub token_grace: std::time::Duration,
     /// The web admin's room settings the lessons enforce (capacity, everyone waits).
     pub room_settings: crate::room_settings::RoomSettingsCache,
+    /// `[recording]`: the policy of rooms the admin did not set (see [`crate::recording`]).
+    pub recording: crate::config::RecordingSettings,
 }
 
 /// Content-Security-Policy for the app: our own scripts only; media and sockets to this hub.
@@ -137,6 +139,8 @@ pub struct Edge {
     pub zone: String,
     /// How long an open session outlives its token (`token_grace_minutes`).
     pub token_grace: std::time::Duration,
+    /// `[recording]`: the policy of rooms the admin did not set, whether students are recorded.
+    pub recording: crate::config::RecordingSettings,
 }
 
 impl Default for Edge {
@@ -149,6 +153,7 @@ impl Default for Edge {
             trusted_proxies: Default::default(),
             public_url: None,
             zone: "UTC".to_owned(),
+            recording: Default::default(),
         }
     }
 }
@@ -173,6 +178,7 @@ impl AppState {
             admission: Mutex::default(),
             trusted_proxies: edge.trusted_proxies,
             token_grace: edge.token_grace,
+            recording: edge.recording,
             room_settings: Default::default(),
             join_limiter: edge
                 .join_limit

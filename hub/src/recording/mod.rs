@@ -3,5 +3,7 @@
 //! [`lesson::LessonRun`]; `docs/recording.md` has the design.
 
 pub mod lesson;
+pub mod switch;
 
 pub use lesson::{EMPTY_ENDS_LESSON, EndReason, LessonChange, LessonRun};
+pub use switch::RecordingSwitch;

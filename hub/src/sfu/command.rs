@@ -39,6 +39,8 @@ pub struct Access {
     pub marks: Vec<String>,
     /// Settings the web admin keeps for the room (capacity, everyone waits), as they are now.
     pub room: Option<RoomSettings>,
+    /// The room's recording policy: the admin's, else the hub's `[recording] default`.
+    pub recording: lectern_proto::lesson::RecordingPolicy,
 }
 
 /// The web admin's settings of a room that the lesson enforces.

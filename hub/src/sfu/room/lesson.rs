@@ -33,6 +33,10 @@ impl Room {
             JoinDecision::Admit => self.admit_browser(peers, ident, now),
             JoinDecision::Wait(position) => {
                 self.signal(pid, ServerMsg::Classroom(ClassroomEvent::Waiting { position }));
+                if self.classroom.is_recording() {
+                    // Told before they enter, as the join page shows it.
+                    self.signal(pid, ServerMsg::Classroom(ClassroomEvent::RecordingChanged { recording: true }));
+                }
                 tracing::info!(room = %self.id, participant = %pid, position, "waiting in the lobby");
                 self.note_session_end(&ident, now);
                 self.waiting.insert(pid, ident);
@@ -69,9 +73,11 @@ impl Room {
     /// The web admin's settings of the room as the newcomer's join brought them (see
     /// [`crate::room_settings`]): the lesson follows a change before deciding about them.
     fn follow_admin(&mut self, peers: &mut PeerTable, ident: &Ident, now: Now) {
-        let settings = ident.access.room.map_or_else(AdminSettings::default, |r| AdminSettings {
+        let recording = ident.access.recording;
+        let settings = ident.access.room.map_or(AdminSettings { recording, ..Default::default() }, |r| AdminSettings {
             capacity: Some(r.capacity),
             everyone_waits: Some(r.everyone_waits),
+            recording,
         });
         let outbound = self.classroom.follow_admin(now.unix_ms, settings);
         self.deliver(peers, outbound, now);
@@ -82,6 +88,7 @@ impl Room {
     fn admit_browser(&mut self, peers: &mut PeerTable, ident: Ident, now: Now) {
         let pid = ident.participant;
         self.admit(Participant::new(ident), now);
+        self.lesson_admitted(peers, pid, now);
         self.welcome(peers, pid, now);
     }
 
@@ -347,8 +354,9 @@ impl Room {
             Effect::Kick(id) => {
                 let _ = self.remove_participant(peers, id, now);
             }
+            Effect::Recording { on, by } => self.recording_switched(on, by, now),
             Effect::EndLesson => {
-                self.lesson_ended_by_teacher(now);
+                self.lesson_ended_by_teacher(peers, now);
                 self.save_lesson(now);
                 let everyone: Vec<ParticipantId> =
                     self.participants.keys().chain(self.waiting.keys()).copied().collect();

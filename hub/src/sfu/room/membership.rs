@@ -55,7 +55,9 @@ impl Room {
             Direction::Publish => participant.publish = Some(key),
             Direction::Subscribe => participant.subscribe = Some(key),
         }
+        let pid = participant.id();
         self.admit(participant, now);
+        self.lesson_admitted(peers, pid, now);
         peers.mark_dirty(key);
         Ok(answer)
     }
@@ -74,7 +76,6 @@ impl Room {
             at: now.unix_secs(),
         }));
         self.empty_since = None;
-        self.lesson_admitted(now);
         self.note_session_end(&participant.ident, now);
         let pid = participant.id();
         if !participant.is_return_feed() {

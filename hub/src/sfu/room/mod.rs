@@ -158,7 +158,7 @@ impl Room {
         self.select_return_feeds(peers, now.mono);
         self.allocate_due(peers, now.mono);
         self.expire_sessions(peers, now);
-        self.lesson_timeout(now);
+        self.lesson_timeout(peers, now);
     }
 
     /// Gives media to subscribers whose start was deferred until now. Called after the shard

@@ -5,7 +5,8 @@
 
 use std::time::Instant;
 
-use lectern_proto::LessonId;
+use lectern_proto::device::HubMsg;
+use lectern_proto::{LessonId, ParticipantId, Role};
 
 use super::{Room, RoomOutput};
 use crate::recording::{EMPTY_ENDS_LESSON, EndReason, LessonChange};
@@ -28,10 +29,30 @@ impl Room {
         }
     }
 
-    /// Someone was admitted: the lesson starts if it had not.
-    pub(super) fn lesson_admitted(&mut self, now: Now) {
+    /// Someone was admitted: the lesson starts if it had not (and its recording, under the
+    /// `always` policy). A box joining a recorded lesson is told to record.
+    pub(super) fn lesson_admitted(&mut self, peers: &mut PeerTable, pid: ParticipantId, now: Now) {
         let change = self.classroom.lesson_mut().on_admitted(&self.id, now.unix_ms);
+        let started = change.is_some();
         self.lesson_changed(change);
+        if started {
+            let outbound = self.classroom.recording_at_start();
+            self.deliver(peers, outbound, now);
+        } else if self.classroom.is_recording()
+            && self.participants.get(&pid).is_some_and(|p| p.role() == Role::Device)
+            && let Some(lesson) = self.lesson_id().cloned()
+        {
+            self.emit(RoomOutput::Device(self.id.clone(), HubMsg::Record { lesson, on: true }));
+        }
+    }
+
+    /// Recording started or stopped: the room's box is told, the switch audited (the store).
+    pub(super) fn recording_switched(&mut self, on: bool, by: Option<ParticipantId>, now: Now) {
+        let Some(lesson) = self.lesson_id().cloned() else { return };
+        let by = by.and_then(|id| self.participants.get(&id)).map(|p| p.ident.name.clone());
+        tracing::info!(room = %self.id, %lesson, on, by = by.as_deref().unwrap_or("policy"), "recording switched");
+        self.emit(RoomOutput::Device(self.id.clone(), HubMsg::Record { lesson: lesson.clone(), on }));
+        self.emit(RoomOutput::Store(StoreEvent::Recording { lesson, on, by, at: now.unix_ms }));
     }
 
     /// When [`lesson_timeout`](Self::lesson_timeout) closes the lesson of a room that stays
@@ -42,20 +63,24 @@ impl Room {
     }
 
     /// Time passed: an empty room's lesson closes.
-    pub(super) fn lesson_timeout(&mut self, now: Now) {
+    pub(super) fn lesson_timeout(&mut self, peers: &mut PeerTable, now: Now) {
         if self.lesson_deadline().is_none_or(|d| now.mono < d) {
             return;
         }
         tracing::info!(room = %self.id, "the room stayed empty: its lesson is over");
         let change = self.classroom.lesson_mut().end(now.unix_ms, EndReason::Empty);
         self.lesson_changed(change);
+        let outbound = self.classroom.recording_at_end();
+        self.deliver(peers, outbound, now);
     }
 
     /// A teacher's `endLesson` was applied: the occurrence closes (unless the API or timetable
     /// closed it first, with their reason).
-    pub(super) fn lesson_ended_by_teacher(&mut self, now: Now) {
+    pub(super) fn lesson_ended_by_teacher(&mut self, peers: &mut PeerTable, now: Now) {
         let change = self.classroom.lesson_mut().end(now.unix_ms, EndReason::Teacher);
         self.lesson_changed(change);
+        let outbound = self.classroom.recording_at_end();
+        self.deliver(peers, outbound, now);
     }
 
     /// Ends the lesson from outside the class (`POST /api/rooms/{room}/end`, the timetable), as a

@@ -318,3 +318,127 @@ fn the_lessons_notes_are_kept_as_they_change_and_when_the_lesson_ends() {
     let out = f.command(TEACHER, ClassroomCommand::EndLesson);
     assert_eq!(saved(&out), [Some("# Fractions\n- halves".to_owned())], "the end of the lesson keeps the last state");
 }
+
+/// What the room told its box about recording, in order.
+fn record_msgs(out: &[RoomOutput]) -> Vec<bool> {
+    out.iter()
+        .filter_map(|o| match o {
+            RoomOutput::Device(_, HubMsg::Record { on, .. }) => Some(*on),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The audit trail's recording switches (on, by whom), in order.
+fn switches(out: &[RoomOutput]) -> Vec<(bool, Option<String>)> {
+    out.iter()
+        .filter_map(|o| match o {
+            RoomOutput::Store(StoreEvent::Recording { on, by, .. }) => Some((*on, by.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Fixture {
+    fn join_under(&mut self, id: ParticipantId, role: Role, guest: bool, policy: RecordingPolicy) -> Vec<RoomOutput> {
+        let mut who = ident(id, role, guest);
+        who.access.recording = policy;
+        self.room.join_browser(&mut self.peers, who, self.now).expect("join is answered");
+        self.outputs()
+    }
+
+    fn refused(&mut self, by: ParticipantId, cmd: ClassroomCommand) -> crate::sfu::command::SfuError {
+        self.room.classroom_command(&mut self.peers, by, cmd, self.now).expect_err("refused")
+    }
+}
+
+use lectern_proto::lesson::RecordingPolicy;
+
+fn recording_changed(m: &&ServerMsg) -> Option<bool> {
+    match m {
+        ServerMsg::Classroom(ClassroomEvent::RecordingChanged { recording }) => Some(*recording),
+        _ => None,
+    }
+}
+
+#[test]
+fn under_always_recording_starts_with_the_lesson_and_stops_with_its_end() {
+    let mut f = Fixture::new();
+    let out = f.join_under(TEACHER, Role::Teacher, false, RecordingPolicy::Always);
+    assert_eq!(record_msgs(&out), [true], "the box is told");
+    assert_eq!(switches(&out), [(true, None)], "audited as the policy's");
+    assert_eq!(signals(&out, TEACHER).iter().filter_map(recording_changed).collect::<Vec<_>>(), [true]);
+    // A student arriving later sees it in the snapshot.
+    let out = f.join_under(STUDENT, Role::Student, false, RecordingPolicy::Always);
+    assert!(
+        signals(&out, STUDENT)
+            .iter()
+            .any(|m| matches!(m, ServerMsg::Classroom(ClassroomEvent::State { recording: true, .. })))
+    );
+    assert_eq!(record_msgs(&out), [false; 0], "no second start");
+    let out = f.command(TEACHER, ClassroomCommand::EndLesson);
+    assert_eq!(record_msgs(&out), [false]);
+    assert_eq!(switches(&out), [(false, None)]);
+}
+
+#[test]
+fn a_teacher_starts_and_stops_recording_on_request_and_students_cannot() {
+    let mut f = Fixture::new();
+    let out = f.join_under(TEACHER, Role::Teacher, false, RecordingPolicy::OnRequest);
+    assert_eq!(record_msgs(&out), [false; 0], "not by itself");
+    f.join_under(STUDENT, Role::Student, false, RecordingPolicy::OnRequest);
+    // A guest waiting in the lobby is told too: they see it before they enter.
+    f.room
+        .join_browser(
+            &mut f.peers,
+            {
+                let mut g = ident(GUEST, Role::Student, true);
+                g.access.recording = RecordingPolicy::OnRequest;
+                g
+            },
+            f.now,
+        )
+        .expect("answered");
+    f.outputs();
+    assert!(matches!(
+        f.refused(STUDENT, ClassroomCommand::SetRecording { on: true }),
+        crate::sfu::command::SfuError::Classroom(crate::classroom::ClassroomError::NotAllowed(_))
+    ));
+    let out = f.command(TEACHER, ClassroomCommand::SetRecording { on: true });
+    assert_eq!(record_msgs(&out), [true]);
+    assert_eq!(switches(&out), [(true, Some("n1".to_owned()))], "audited with the teacher's name");
+    for who in [TEACHER, STUDENT, GUEST] {
+        assert_eq!(signals(&out, who).iter().filter_map(recording_changed).collect::<Vec<_>>(), [true], "{who}");
+    }
+    assert_eq!(record_msgs(&f.command(TEACHER, ClassroomCommand::SetRecording { on: true })), [false; 0], "idempotent");
+    let out = f.command(TEACHER, ClassroomCommand::SetRecording { on: false });
+    assert_eq!((record_msgs(&out), switches(&out)), (vec![false], vec![(false, Some("n1".to_owned()))]));
+}
+
+#[test]
+fn where_recording_is_off_a_teacher_is_refused_and_a_switch_to_off_stops_it() {
+    let mut f = Fixture::new();
+    f.join_under(TEACHER, Role::Teacher, false, RecordingPolicy::Off);
+    assert!(matches!(
+        f.refused(TEACHER, ClassroomCommand::SetRecording { on: true }),
+        crate::sfu::command::SfuError::Classroom(crate::classroom::ClassroomError::Conflict(_))
+    ));
+    assert_eq!(record_msgs(&f.outputs()), [false; 0]);
+    // The admin allows it, a teacher starts it, then the admin switches the room off: it stops.
+    f.join_under(STUDENT, Role::Student, false, RecordingPolicy::OnRequest);
+    f.command(TEACHER, ClassroomCommand::SetRecording { on: true });
+    let out = f.join_under(GUEST, Role::Student, false, RecordingPolicy::Off);
+    assert_eq!(record_msgs(&out), [false]);
+    assert_eq!(signals(&out, TEACHER).iter().filter_map(recording_changed).collect::<Vec<_>>(), [false]);
+}
+
+#[test]
+fn an_empty_rooms_lesson_closing_stops_its_recording() {
+    let mut f = Fixture::new();
+    f.join_under(TEACHER, Role::Teacher, false, RecordingPolicy::Always);
+    f.room.remove_participant(&mut f.peers, TEACHER, f.now).expect("in the room");
+    f.outputs();
+    f.now = f.now.after(Duration::from_secs(600));
+    f.room.on_timeout(&mut f.peers, f.now);
+    assert_eq!(record_msgs(&f.outputs()), [false]);
+}
