@@ -462,6 +462,8 @@ export class Whiteboard {
   }
 
   render() {
+    // A page can go away (undoing "New page", here or elsewhere): stay on the last one.
+    this.page = Math.min(this.page, this.pageCount() - 1);
     this.pageLabel.textContent = `Page ${this.page + 1} of ${this.pageCount()}`;
     paint(this.ctx2d, this.items().toArray(), this.background(this.page));
     if (this.drawing && this.drawing.tool !== 'eraser') drawItem(this.ctx2d, this.drawing);

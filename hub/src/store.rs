@@ -367,6 +367,18 @@ impl Store {
         Ok(())
     }
 
+    /// The notes of the room's last lesson that has any saved.
+    pub async fn latest_notes(&self, room: &RoomId) -> anyhow::Result<Option<String>> {
+        let row: Option<(Option<String>,)> = sqlx::query_as(
+            "SELECT text FROM lesson_boards WHERE room_id = ? AND doc = 'notes' ORDER BY saved_at DESC LIMIT 1",
+        )
+        .bind(room.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .with_context(|| format!("reading the notes of room {room}"))?;
+        Ok(row.map(|(text,)| text.unwrap_or_default()))
+    }
+
     /// A lesson's saved whiteboard or notes: (state, text).
     pub async fn board(
         &self,
@@ -705,5 +717,7 @@ mod tests {
             Some((vec![3, 4], Some("# new".to_owned())))
         );
         assert_eq!(store.board("r.1700000000000", DocKind::Board).await.unwrap(), Some((vec![5], None)));
+        assert_eq!(store.latest_notes(&RoomId::parse("r").unwrap()).await.unwrap().as_deref(), Some("# new"));
+        assert_eq!(store.latest_notes(&RoomId::parse("other").unwrap()).await.unwrap(), None);
     }
 }

@@ -277,11 +277,14 @@ async fn lesson_exports_and_box_commands() {
     let r = hub.get("/api/rooms/lab-1/attendance.csv", t).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "no lesson yet: {}", r.text);
     assert_eq!(r.json()["detail"], "no lesson recorded for room 'lab-1'");
-    for bad in ["grades.csv", "polls.xml", "attendance.CSV"] {
+    for bad in ["grades.csv", "polls.xml", "attendance.CSV", "notes.json", "chat.md"] {
         let r = hub.get(&format!("/api/rooms/lab-1/{bad}"), t).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{bad}");
-        assert_eq!(r.json()["detail"], "available: attendance, polls and chat, each .csv or .json", "{bad}");
+        assert_eq!(r.json()["detail"], "available: attendance, polls and chat, each .csv or .json; notes.md", "{bad}");
     }
+    let r = hub.get("/api/rooms/lab-1/notes.md", t).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "no lesson yet: {}", r.text);
+    assert_eq!(r.json()["detail"], "no notes recorded for room 'lab-1'");
     let r = hub.get("/api/rooms/lab-1/attendance", t).await;
     assert_eq!(r.json()["detail"], "expected e.g. attendance.csv");
 
@@ -310,6 +313,9 @@ async fn lesson_exports_and_box_commands() {
     assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
     let r = hub.get("/api/rooms/lab-1/polls.json", t).await;
     assert_eq!((r.status, r.text.trim()), (StatusCode::OK, "[]"));
+    let r = hub.get("/api/rooms/lab-1/notes.md", t).await;
+    assert_eq!((r.status, r.text.as_str()), (StatusCode::OK, ""), "the live lesson's notes, empty");
+    assert_eq!(r.headers[header::CONTENT_TYPE], "text/markdown; charset=utf-8");
 
     // No box on its control channel: going live has nowhere to go; ending ends the hub's lesson.
     let r = hub.call(Method::POST, "/api/rooms/lab-1/live", t, None, "").await;

@@ -158,7 +158,7 @@ test('the teacher draws over a frame of the shared slides', { timeout: 120000 },
   const { page: ada } = await openLesson(env, browser, { room, name: 'Ada' });
   await inLesson(ada, 'Ada in');
   await ada.getByTestId('share-screen').click();
-  await waitFor(() => teacher.evaluate(() => document.getElementById('screen-video').videoWidth > 0), { what: 'the shared screen playing at the teacher' });
+  await waitFor(() => teacher.evaluate(() => document.getElementById('screen-video').videoWidth > 0), { what: 'the shared screen playing at the teacher', timeoutMs: 60000 });
   await openBoard(teacher);
   await teacher.getByTestId('board-slides').click();
   await waitFor(async () => (await boardOf(ada))?.meta?.['bg-0'] > 1000, { what: 'the slide frame reached Ada\'s board as page 1\'s background' });

@@ -1,6 +1,6 @@
 //! Lesson exports for teachers: attendance, poll results and the chat as CSV or JSON,
 //! `GET /api/rooms/{room}/attendance.csv|json`, `/polls.csv|json` and `/chat.csv|json` with a
-//! teacher token. The chat export is the lesson's: what was sent while the teacher's token was
+//! teacher token, and the shared notes as Markdown (`/notes.md`). The chat export is the lesson's: what was sent while the teacher's token was
 //! valid (a timetable link lives for its slot), private messages marked, deleted ones left out;
 //! an admin token gets every lesson's, and with `?deleted=1` the deleted messages too.
 
@@ -26,6 +26,8 @@ pub enum Record {
     Attendance,
     Polls,
     Chat,
+    /// The shared notes (`notes.md` only).
+    Notes,
 }
 
 /// How it is written: the word after the dot.
@@ -34,6 +36,7 @@ pub enum Record {
 pub enum Format {
     Csv,
     Json,
+    Md,
 }
 
 impl Format {
@@ -41,6 +44,7 @@ impl Format {
         match self {
             Format::Csv => "text/csv; charset=utf-8",
             Format::Json => "application/json",
+            Format::Md => "text/markdown; charset=utf-8",
         }
     }
 }
@@ -50,7 +54,8 @@ fn parse_file(file: &str) -> Result<(Record, Format), HttpError> {
     let (what, format) = file.rsplit_once('.').ok_or_else(|| HttpError::not_found("expected e.g. attendance.csv"))?;
     segment(what)
         .zip(segment(format))
-        .ok_or_else(|| HttpError::not_found("available: attendance, polls and chat, each .csv or .json"))
+        .filter(|(what, format)| (*what == Record::Notes) == (*format == Format::Md))
+        .ok_or_else(|| HttpError::not_found("available: attendance, polls and chat, each .csv or .json; notes.md"))
 }
 
 /// `?deleted=1`: the chat export with deleted messages (admins only).
@@ -83,6 +88,7 @@ pub async fn report(
     };
     let body = match what {
         Record::Chat => return chat(&st, &room, &claims, with_deleted, format).await,
+        Record::Notes => notes(&st, &room).await?,
         Record::Attendance | Record::Polls => lesson(&st, &room, what, format).await?,
     };
     let mut resp = (StatusCode::OK, body).into_response();
@@ -103,7 +109,8 @@ async fn lesson(st: &AppState, room: &RoomId, what: Record, format: Format) -> R
             (Record::Attendance, Format::Csv) => report.attendance.to_csv(),
             (Record::Attendance, Format::Json) => serde_json::to_string_pretty(&report.attendance).unwrap_or_default(),
             (_, Format::Csv) => report.polls.iter().map(|p| p.to_csv()).collect::<Vec<_>>().join("\n"),
-            (_, Format::Json) => serde_json::to_string_pretty(&report.polls).unwrap_or_default(),
+            // `.md` is the notes' only (see `parse_file`).
+            (_, Format::Json | Format::Md) => serde_json::to_string_pretty(&report.polls).unwrap_or_default(),
         },
         Err(_) => {
             let saved =
@@ -113,11 +120,20 @@ async fn lesson(st: &AppState, room: &RoomId, what: Record, format: Format) -> R
                 (Record::Attendance, Format::Csv) => saved.attendance_csv,
                 (Record::Attendance, Format::Json) => saved.attendance_json,
                 (_, Format::Csv) => saved.polls_csv,
-                (_, Format::Json) => saved.polls_json,
+                (_, Format::Json | Format::Md) => saved.polls_json,
             }
         }
     };
     Ok(body)
+}
+
+/// The shared notes of the live lesson if the hub still holds the room, else of the last one saved.
+async fn notes(st: &AppState, room: &RoomId) -> Result<String, HttpError> {
+    if let Ok(report) = st.sfu.call(room, |reply| Command::Report { room: room.clone(), reply }).await {
+        return Ok(report.notes);
+    }
+    let saved = st.store.latest_notes(room).await.map_err(|e| HttpError::internal("reading saved notes", e))?;
+    saved.ok_or_else(|| HttpError::not_found(format!("no notes recorded for room '{room}'")))
 }
 
 /// The chat a token may export, in unix ms: a teacher's, what was sent while the token was valid;
@@ -191,7 +207,8 @@ mod tests {
         assert_eq!(parse_file("attendance.csv").expect("known"), (Record::Attendance, Format::Csv));
         assert_eq!(parse_file("polls.json").expect("known"), (Record::Polls, Format::Json));
         assert_eq!(parse_file("chat.csv").expect("known"), (Record::Chat, Format::Csv));
-        for bad in ["attendance", "grades.csv", "polls.xml", "Polls.csv", "x.attendance.csv"] {
+        assert_eq!(parse_file("notes.md").expect("known"), (Record::Notes, Format::Md));
+        for bad in ["attendance", "grades.csv", "polls.xml", "Polls.csv", "x.attendance.csv", "notes.csv", "chat.md"] {
             assert_eq!(parse_file(bad).expect_err(bad).status(), StatusCode::NOT_FOUND, "{bad}");
         }
     }

@@ -78,6 +78,8 @@ pub enum SfuError {
 pub struct LessonReport {
     pub attendance: crate::classroom::AttendanceReport,
     pub polls: Vec<crate::classroom::PollReport>,
+    /// The shared notes' text (Markdown).
+    pub notes: String,
 }
 
 pub type Reply<T> = oneshot::Sender<Result<T, SfuError>>;

@@ -250,7 +250,11 @@ impl Room {
     }
 
     pub fn lesson_report(&self, now: Now) -> LessonReport {
-        LessonReport { attendance: self.classroom.attendance_report(now.unix_ms), polls: self.classroom.poll_reports() }
+        LessonReport {
+            attendance: self.classroom.attendance_report(now.unix_ms),
+            polls: self.classroom.poll_reports(),
+            notes: self.classroom.board().doc(lectern_proto::board::DocKind::Notes).text("notes"),
+        }
     }
 
     /// Sends events and applies effects, in the order the classroom gave them.

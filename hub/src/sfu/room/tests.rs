@@ -290,6 +290,35 @@ fn a_teacher_ending_the_lesson_closes_its_row_and_the_api_end_tells_everyone() {
     assert_eq!(lesson_changes(&f.outputs()), []);
 }
 
+#[test]
+fn the_lessons_notes_are_kept_as_they_change_and_when_the_lesson_ends() {
+    use base64::Engine as _;
+    use lectern_proto::board::{BoardCommand, DocKind};
+    use yrs::{Text, Transact};
+    let mut f = Fixture::new();
+    f.join(TEACHER, Role::Teacher, false);
+    let notes = yrs::Doc::with_client_id(9);
+    let type_text = |at: u32, text: &str| {
+        let t = notes.get_or_insert_text("notes");
+        let mut txn = notes.transact_mut();
+        t.insert(&mut txn, at, text);
+        let update = base64::engine::general_purpose::STANDARD.encode(txn.encode_update_v1());
+        ClassroomCommand::Board(BoardCommand::BoardUpdate { doc: DocKind::Notes, update })
+    };
+    let saved = |out: &[RoomOutput]| -> Vec<Option<String>> {
+        out.iter()
+            .filter_map(|o| match o {
+                RoomOutput::Store(StoreEvent::BoardSaved(s)) if s.doc == DocKind::Notes => Some(s.text.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(saved(&f.command(TEACHER, type_text(0, "# Fractions"))), [Some("# Fractions".to_owned())]);
+    assert!(saved(&f.command(TEACHER, type_text(11, "\n- halves"))).is_empty(), "not again within 30 s");
+    let out = f.command(TEACHER, ClassroomCommand::EndLesson);
+    assert_eq!(saved(&out), [Some("# Fractions\n- halves".to_owned())], "the end of the lesson keeps the last state");
+}
+
 /// What the room told its box about recording, in order.
 fn record_msgs(out: &[RoomOutput]) -> Vec<bool> {
     out.iter()
@@ -412,33 +441,4 @@ fn an_empty_rooms_lesson_closing_stops_its_recording() {
     f.now = f.now.after(Duration::from_secs(600));
     f.room.on_timeout(&mut f.peers, f.now);
     assert_eq!(record_msgs(&f.outputs()), [false]);
-}
-
-#[test]
-fn the_lessons_notes_are_kept_as_they_change_and_when_the_lesson_ends() {
-    use base64::Engine as _;
-    use lectern_proto::board::{BoardCommand, DocKind};
-    use yrs::{Text, Transact};
-    let mut f = Fixture::new();
-    f.join(TEACHER, Role::Teacher, false);
-    let notes = yrs::Doc::with_client_id(9);
-    let type_text = |at: u32, text: &str| {
-        let t = notes.get_or_insert_text("notes");
-        let mut txn = notes.transact_mut();
-        t.insert(&mut txn, at, text);
-        let update = base64::engine::general_purpose::STANDARD.encode(txn.encode_update_v1());
-        ClassroomCommand::Board(BoardCommand::BoardUpdate { doc: DocKind::Notes, update })
-    };
-    let saved = |out: &[RoomOutput]| -> Vec<Option<String>> {
-        out.iter()
-            .filter_map(|o| match o {
-                RoomOutput::Store(StoreEvent::BoardSaved(s)) if s.doc == DocKind::Notes => Some(s.text.clone()),
-                _ => None,
-            })
-            .collect()
-    };
-    assert_eq!(saved(&f.command(TEACHER, type_text(0, "# Fractions"))), [Some("# Fractions".to_owned())]);
-    assert!(saved(&f.command(TEACHER, type_text(11, "\n- halves"))).is_empty(), "not again within 30 s");
-    let out = f.command(TEACHER, ClassroomCommand::EndLesson);
-    assert_eq!(saved(&out), [Some("# Fractions\n- halves".to_owned())], "the end of the lesson keeps the last state");
 }
