@@ -103,6 +103,10 @@ test('a signed release is uploaded, rolled out, and the box reports each step un
   await software.filter({ hasText: VERSION }).waitFor({ timeout: 30000 });
   assert.match(await software.textContent(), /fake.*7\.1\.0.*B/s, 'it booted the other slot');
   assert.equal(box.exited, null, 'the virtual box "rebooted" in place');
+  // The fleet view says what it runs now, too.
+  await page.goto(`${env.baseUrl}/admin/fleet`);
+  await page.locator(`tr[data-room="${ROOM}"] td[data-col="version"]`).filter({ hasText: `image ${VERSION} (slot B)` })
+    .waitFor({ timeout: 30000 });
   // The page followed it (polled every 2 s): at least one step before good was on screen.
   assert.ok([...seen].some((p) => p !== 'good'), `steps seen: ${[...seen]}`);
   const audit = await page.evaluate(async () => (await (await fetch('/admin/api/audit')).json()).map((r) => r.action));

@@ -32,7 +32,7 @@ export function figures(d) {
   const unit = (v, digits, suffix) => { const n = num(v, digits); return n === null ? DASH : `${n}${suffix}`; };
   return {
     building: d.building || DASH,
-    version: d.version || DASH,
+    version: [d.version, software(d.software), update(d.update)].filter(Boolean).join(' · ') || DASH,
     uptime: d.telemetry ? duration(t.uptimeSecs) : DASH,
     encoder: t.encoder || DASH,
     fps: unit(t.fps, 1, ''),
@@ -43,6 +43,27 @@ export function figures(d) {
     lastError: t.lastError || DASH,
     uplink: uplink(t.uplink),
   };
+}
+
+/** What the box runs: "image 7.1.0 (slot B)", "lectern-appliance 0.1.0" (Debian), or null. */
+export function software(s) {
+  if (!s) return null;
+  if (s.release) return `image ${s.release}${s.slot ? ` (slot ${s.slot})` : ''}`;
+  if (s.packages && s.packages.length) return s.packages.map((p) => `${p.name} ${p.version}`).join(', ');
+  return null;
+}
+
+const PHASES = {
+  waiting: 'waiting for its ring', assigned: 'assigned', downloading: 'downloading', verifying: 'verifying',
+  installing: 'installing', waitingToReboot: 'waiting to restart', rebooting: 'restarting', trial: 'on trial',
+  good: 'done', failed: 'failed', rolledBack: 'rolled back',
+};
+
+/** Where an update to the box is: "→ 7.1.0: downloading 40 %"; null once done or without one. */
+export function update(u) {
+  if (!u || u.phase === 'good') return null;
+  const pct = u.phase === 'downloading' && u.size > 0 && typeof u.bytes === 'number' ? ` ${Math.floor((100 * u.bytes) / u.size)} %` : '';
+  return `→ ${u.version}: ${PHASES[u.phase] || u.phase}${pct}`;
 }
 
 const UPLINK_REASONS = { clean: 'clear', loss: 'packet loss', queue: 'queue building up', hold: 'holding' };

@@ -31,6 +31,21 @@ async fn configured_rooms_without_a_box_show_offline_with_their_building() {
 }
 
 #[tokio::test]
+async fn the_fleet_is_pushed_to_operators_as_an_event_stream_whose_first_event_is_every_row() {
+    let h = harness().await;
+    let (admin, operator) = h.admin_and_operator().await;
+    assert_eq!(h.call("POST", "/admin/api/rooms", Some(&admin), Some(room("lab-2"))).await.status, StatusCode::CREATED);
+    let r = h.call("GET", "/admin/api/fleet/events", Some(&operator), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.headers["content-type"], "text/event-stream");
+    let data = r.text.strip_prefix("event: fleet\ndata: ").expect("the whole fleet first").trim_end();
+    let rows: serde_json::Value = serde_json::from_str(data).expect("JSON rows");
+    let rooms: Vec<&str> = rows.as_array().unwrap().iter().map(|r| r["room"].as_str().unwrap()).collect();
+    assert_eq!(rooms, ["lab-1", "lab-2"], "the connected box's room and the configured one");
+    assert_eq!(h.call("GET", "/admin/api/fleet/events", None, None).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn operators_start_and_end_a_box_and_it_is_audited() {
     let h = harness().await;
     let (_, operator) = h.admin_and_operator().await;

@@ -227,7 +227,15 @@ impl Harness {
         let resp = self.app.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        let stream = headers.get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        let bytes = if stream {
+            // An event stream does not end: its first event is the answer.
+            use futures_util::StreamExt;
+            let mut frames = resp.into_body().into_data_stream();
+            frames.next().await.and_then(|f| f.ok()).unwrap_or_default()
+        } else {
+            axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap()
+        };
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Resp { status, headers, body, text }
