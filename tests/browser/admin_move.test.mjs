@@ -1,7 +1,9 @@
 // Moving an enrolled box to another room from the web admin, without enrolling it again: a virtual
 // box enrolled in one room is moved from its device page → it comes back as the other room's box
 // (the fleet shows that room online and the old one offline) → its old credential is refused on
-// the control channel (401) → its credential file names the new room → the move is audited.
+// the control channel (401) → its credential file names the new room → the move is audited →
+// moved back while it is switched off, it fetches its new credential with its old one when it
+// comes back, and is not locked out.
 
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -9,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { Env, claimCodes, waitFor } from './harness.mjs';
+import { APPLIANCE_BIN, Child, Env, claimCodes, waitFor } from './harness.mjs';
 
 const FROM = 'lab-301';
 const TO = 'lab-302';
@@ -110,4 +112,35 @@ test('its old credential is refused; the new one names the new room', () => env.
   const audited = await page.evaluate(async () => (await (await fetch('/admin/api/audit')).json())
     .map((r) => `${r.action} ${r.target}`));
   assert.ok(audited.includes(`device.move ${FROM}`), JSON.stringify(audited));
+}));
+
+test('moved while switched off, it gets its new credential when it comes back', () => env.diagnose(async () => {
+  const tokenInTo = credential().token;
+  await box.stop();
+  await page.goto(`${env.baseUrl}/admin/fleet`);
+  await waitFor(async () => (await badge(TO)) === 'Offline', { what: `${TO} offline with its box off`, timeoutMs: 60000 });
+  await page.goto(`${env.baseUrl}/admin/device?room=${TO}`);
+  const target = page.getByLabel('Move to room');
+  await waitFor(async () => (await target.locator('option').evaluateAll((os) => os.map((o) => o.value))).includes(FROM),
+    { what: 'the emptied room offered again' });
+  await target.selectOption(FROM);
+  await page.getByRole('button', { name: 'Move to room…' }).click();
+  await page.getByRole('button', { name: 'Yes, move' }).click();
+  await page.locator('#device-notice').filter({ hasText: 'it is offline and moves when it next connects' }).waitFor();
+  assert.equal(credential().room, TO, 'the box is off: nothing changed on it yet');
+
+  // Switched on again with the same state directory: it still holds the credential for TO.
+  box = new Child('appliance-back', APPLIANCE_BIN,
+    ['--virtual', '--hub', env.baseUrl, '--state-dir', box.stateDir, '--config', box.stateDir,
+      '--vendor-config-dir', box.stateDir, '--status-listen', '127.0.0.1:0'],
+    { RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1' });
+  box.stateDir = env.appliances[0].stateDir;
+  env.appliances.push(box);
+  await box.waitForLine(new RegExp(`moved this box from room ${TO} to room ${FROM}`), 30000);
+  await page.goto(`${env.baseUrl}/admin/fleet`);
+  await waitFor(async () => (await badge(FROM)) === 'Idle' && (await badge(TO)) === 'Offline',
+    { what: `the box back in ${FROM}`, timeoutMs: 60000 });
+  assert.equal(credential().room, FROM);
+  assert.equal(await controlChannelStatus(tokenInTo), 401);
+  assert.deepEqual(claimCodes(box), [], 'it never fell back to enrollment');
 }));

@@ -199,7 +199,14 @@ async fn moved(ws: &mut WebSocket, st: &AppState, claims: &Claims) -> bool {
         }
     };
     if reply(ws, message).await {
-        let _ = ws.send(Message::Close(None)).await;
+        // The box may be writing its hello: closing now would reset the connection under the
+        // message unread. It closes the socket itself once it has kept its credential.
+        let drained = async {
+            while let Some(Ok(msg)) = ws.recv().await
+                && !matches!(msg, Message::Close(_))
+            {}
+        };
+        let _ = tokio::time::timeout(SEND_TIMEOUT, drained).await;
     }
     false
 }
