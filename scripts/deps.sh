@@ -19,6 +19,8 @@ packages=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   gstreamer1.0-nice gstreamer1.0-libav gstreamer1.0-alsa gstreamer1.0-tools
+  # gst-discoverer-1.0: the recording tests check the files it writes (codecs, duration).
+  gstreamer1.0-plugins-base-apps
   # textoverlay/timeoverlay (Pango): not in plugins-base on Debian, and only *recommended* by plugins-good.
   gstreamer1.0-x
   sqlite3 curl

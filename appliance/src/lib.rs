@@ -11,6 +11,7 @@ pub mod loss;
 pub mod media;
 pub mod panel;
 pub mod probe;
+pub mod record;
 pub mod report;
 pub mod run;
 pub mod signals;

@@ -122,6 +122,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     let certificate = media::DtlsCertificate::generate().context("generating the DTLS certificate")?;
     let reporter = Reporter::new(Notifier::from_env(), board.clone(), None);
     let mut runner = Runner::new(hub, media, playback, certificate, reporter);
+    runner.set_recording_settings(lectern_appliance::record::RecordSettings::of(&settings.recording));
     if let Some(mode) = camera_mode {
         runner.set_camera_mode(mode);
     }

@@ -51,6 +51,8 @@ pub struct Snapshot {
     pub config: ConfigStatus,
     pub panel: PanelStatus,
     pub return_feed: ReturnFeedStatus,
+    /// What is being recorded, why not, and the files waiting to be uploaded (see `record`).
+    pub recording: crate::record::RecordStatus,
 }
 
 /// What the room receives from the remote students.

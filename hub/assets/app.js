@@ -6,10 +6,12 @@
 import { takeToken } from './address.js';
 import { isGuestToken } from './claims.js';
 import { ClassroomStore } from './classroom.js';
+import { Recording } from './recording.js';
 import { wireJoinForm } from './form.js';
 import { Gate, askGuest } from './gate.js';
 import { IceRestarter, iceUfrag } from './ice.js';
 import { Lesson } from './lesson.js';
+import { Notes } from './notes.js';
 import { roomFromPath } from './links.js';
 import { openLocalMedia } from './media.js';
 import { Publisher } from './publish.js';
@@ -18,6 +20,7 @@ import { Signal } from './signal.js';
 import { Subscriber } from './subscribe.js';
 import { toast } from './toast.js';
 import { Ui } from './ui.js';
+import { SyncedDoc, Whiteboard } from './whiteboard.js';
 
 const PUBLISHING_ROLES = new Set(['teacher', 'student']);
 const EVENT_LOG_MAX = 200;
@@ -99,6 +102,7 @@ function startCall(tok, guest = null) {
 
   const store = new ClassroomStore();
   lectern.classroom = store.view;
+  const recording = new Recording({ send }); // the red badge and the teacher's switch (recording.js)
   const lesson = new Lesson({
     store,
     send,
@@ -112,6 +116,7 @@ function startCall(tok, guest = null) {
     },
   });
   const gate = new Gate({ onLeave: () => leave() });
+  const boards = mountBoards(send);
   // Connection quality from the hub's bandwidth allocation: shown ("good") once media is up.
   const quality = new Quality({ send, ui, tracks: () => lectern.tracks });
 
@@ -283,6 +288,7 @@ function startCall(tok, guest = null) {
     }
     for (const p of msg.participants || []) addParticipant(p);
     lesson.joined(lectern.self);
+    boards.joined(lectern.self);
     quality.joined();
     setState('connected', `Connected as ${msg.name || 'guest'}`);
     const canPublish = PUBLISHING_ROLES.has(msg.role);
@@ -336,6 +342,7 @@ function startCall(tok, guest = null) {
     if (mySession !== session) return;
     lectern.events.push({ at: Math.round(performance.now()), type: msg && msg.type });
     if (lectern.events.length > EVENT_LOG_MAX) lectern.events.shift();
+    if (recording.observe(msg)) return;
     switch (msg && msg.type) {
       case 'joined':
         onJoined(msg, mySession);
@@ -392,6 +399,13 @@ function startCall(tok, guest = null) {
           break;
         }
         if (!msg.fatal) lesson.refused(msg);
+        break;
+      case 'boardSync':
+      case 'boardUpdate':
+      case 'boardPolicy':
+      case 'boardPointer':
+      case 'boardRefused':
+        boards.hubMessage(msg);
         break;
       default:
         if (!(msg && store.apply(msg))) console.log('lectern: ignoring message of type', msg && msg.type);
@@ -523,4 +537,43 @@ function startCall(tok, guest = null) {
   ui.setControl('audio', { available: true, muted: false });
   ui.setControl('video', { available: true, muted: false });
   signal.start();
+}
+
+/**
+ * The whiteboard and the shared notes: their documents live as long as the page (a new session's
+ * `boardSync` replaces them); the views are built once the hub says who we are.
+ */
+function mountBoards(send) {
+  const docs = { board: new SyncedDoc('board', send), notes: new SyncedDoc('notes', send) };
+  let board = null;
+  let notes = null;
+  let policy = null; // the last boardPolicy, for views built after it came
+  // For tests: the documents as JSON, and the views.
+  lectern.boards = {
+    board: () => board?.json() ?? null,
+    notes: () => docs.notes.doc.getText('notes').toString(),
+    view: () => board,
+    send,
+  };
+  return {
+    joined(self) {
+      if (board) return;
+      const ctx = { send, role: self.role, selfId: () => lectern.self?.participantId ?? null, people: () => lectern.participants };
+      board = new Whiteboard(ctx, docs.board);
+      notes = new Notes(document.getElementById('notes-box'), ctx, docs.notes);
+      if (policy) this.hubMessage(policy);
+    },
+    hubMessage(msg) {
+      if (msg.type === 'boardSync' || msg.type === 'boardUpdate') docs[msg.doc]?.hubMessage(msg);
+      else if (msg.type === 'boardRefused') {
+        toast(msg.message || 'Your change was not accepted.', { kind: 'error' });
+        docs[msg.doc]?.refused();
+      }
+      else {
+        if (msg.type === 'boardPolicy') policy = msg;
+        board?.hubMessage(msg);
+        if (msg.type === 'boardPolicy') notes?.policy(msg);
+      }
+    },
+  };
 }

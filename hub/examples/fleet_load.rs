@@ -23,22 +23,31 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 struct Args {
     boxes: usize,
     hold: u64,
+    /// `--attach URL --data-dir DIR`: boxes for a hub that is already running (its secret is
+    /// read from DIR), held for `hold` seconds, for a page to be measured against
+    /// (`tests/browser/measure/fleet.mjs`); no figures printed but "attached N".
+    attach: Option<(String, PathBuf)>,
 }
 
 fn args() -> Args {
-    let mut a = Args { boxes: 500, hold: 30 };
+    let mut a = Args { boxes: 500, hold: 30, attach: None };
+    let (mut url, mut dir) = (None, None);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let value = it.next().and_then(|v| v.parse::<u64>().ok());
-        match (flag.as_str(), value) {
-            ("--boxes", Some(v)) => a.boxes = v as usize,
-            ("--hold", Some(v)) => a.hold = v,
+        let value = it.next();
+        let number = value.as_deref().and_then(|v| v.parse::<u64>().ok());
+        match (flag.as_str(), number, value) {
+            ("--boxes", Some(v), _) => a.boxes = v as usize,
+            ("--hold", Some(v), _) => a.hold = v,
+            ("--attach", _, Some(v)) => url = Some(v),
+            ("--data-dir", _, Some(v)) => dir = Some(PathBuf::from(v)),
             _ => {
-                eprintln!("usage: fleet_load [--boxes N] [--hold SECONDS]");
+                eprintln!("usage: fleet_load [--boxes N] [--hold SECONDS] [--attach URL --data-dir DIR]");
                 std::process::exit(2);
             }
         }
     }
+    a.attach = url.zip(dir);
     a
 }
 
@@ -168,6 +177,24 @@ async fn run_box(url: String, token: String, index: usize, counters: Arc<Counter
             msg = rx.next() => match msg {
                 Some(Ok(Message::Text(t))) if t.contains("goLive") => {
                     counters.golive_at.lock().expect("lock")[index] = Some(Instant::now());
+                    // As the appliance does: it reports the new state at once.
+                    let live = DeviceMsg::Telemetry(Telemetry {
+                        state: DeviceState::Live,
+                        status: "live".into(),
+                        encoder: Some("v4l2h264enc".into()),
+                        fps: Some(30.0),
+                        bitrate_kbps: Some(1500),
+                        packet_loss_percent: Some(0.0),
+                        cpu_percent: Some(21.0),
+                        temperature_c: Some(52.0),
+                        last_error: None,
+                        uptime_secs: started.elapsed().as_secs(),
+                        uplink: None,
+                    });
+                    if tx.send(Message::text(serde_json::to_string(&live).expect("json"))).await.is_err() {
+                        counters.lost.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
                 }
                 Some(Ok(_)) => {}
                 _ => {
@@ -180,8 +207,44 @@ async fn run_box(url: String, token: String, index: usize, counters: Arc<Counter
     let _ = tx.send(Message::Close(None)).await;
 }
 
+/// `--attach`: boxes `fleet-000`… on a running hub, held for `hold` seconds.
+fn attach(args: &Args, url: &str, dir: &std::path::Path) {
+    let key = lectern_hub::secret::load_or_create(None, dir).expect("the hub's secret in --data-dir");
+    let now = lectern_common::time::unix_secs();
+    let ws_url = format!("{}/device/ws", url.trim_end_matches('/').replace("http://", "ws://"));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let counters = Arc::new(Counters::default());
+    *counters.golive_at.lock().expect("lock") = vec![None; args.boxes];
+    let until = Instant::now() + Duration::from_secs(args.hold);
+    rt.block_on(async {
+        for i in 0..args.boxes {
+            let room = RoomId::parse(&format!("fleet-{i:03}")).expect("room id");
+            let token = key.issue(&Claims {
+                sub: lectern_hub::token::random_id(),
+                room: room.clone(),
+                role: Role::Device,
+                name: Some(format!("{room} box")),
+                exp: now + args.hold + 3600,
+                nbf: now,
+                jti: lectern_hub::token::random_id(),
+                guest: false,
+            });
+            tokio::spawn(run_box(ws_url.clone(), token, i, counters.clone(), until));
+        }
+        while counters.connected.load(Ordering::Relaxed) + counters.lost.load(Ordering::Relaxed) < args.boxes {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        println!("attached {}", counters.connected.load(Ordering::Relaxed));
+        tokio::time::sleep_until(until.into()).await;
+    });
+}
+
 fn main() {
     let args = args();
+    if let Some((url, dir)) = &args.attach {
+        attach(&args, url, dir);
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let hub = start_hub(dir.path());
     let key = lectern_hub::secret::load_or_create(None, dir.path()).expect("hub secret");

@@ -46,10 +46,15 @@ const FILES: &[(&str, Asset)] = &[
     ("pollform.js", asset(JS, include_bytes!("../assets/pollform.js"))),
     ("people.js", asset(JS, include_bytes!("../assets/people.js"))),
     ("roomctl.js", asset(JS, include_bytes!("../assets/roomctl.js"))),
+    ("recording.js", asset(JS, include_bytes!("../assets/recording.js"))),
     ("reactions.js", asset(JS, include_bytes!("../assets/reactions.js"))),
     ("screenshare.js", asset(JS, include_bytes!("../assets/screenshare.js"))),
     ("quality.js", asset(JS, include_bytes!("../assets/quality.js"))),
     ("linkstats.js", asset(JS, include_bytes!("../assets/linkstats.js"))),
+    ("whiteboard.js", asset(JS, include_bytes!("../assets/whiteboard.js"))),
+    ("notes.js", asset(JS, include_bytes!("../assets/notes.js"))),
+    // The yjs bundle (scripts/bundle-yjs.sh; its licence is vendor/yjs.LICENSE).
+    ("yjs.js", asset(JS, include_bytes!("../assets/vendor/yjs.js"))),
 ];
 
 const fn asset(content_type: &'static str, body: &'static [u8]) -> Asset {

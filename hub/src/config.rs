@@ -1,6 +1,7 @@
 //! Hub settings: defaults, then `hub.toml`, then `LECTERN_*` environment variables, then CLI flags.
 //! Every key is documented in `hub/hub.example.toml`; unknown keys are errors, not silently ignored.
 
+use lectern_proto::lesson::{RecordingPolicy, StudentsRecorded};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,7 @@ struct FileConfig {
     tls: Option<FileTls>,
     admin: Option<FileAdmin>,
     node: Option<FileNode>,
+    recording: Option<FileRecording>,
     ota: Option<FileOta>,
 }
 
@@ -39,6 +41,24 @@ struct FileOta {
     rauc: Option<String>,
     allow_unsigned: Option<bool>,
     max_bundle_mb: Option<u64>,
+}
+
+/// `[recording]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRecording {
+    default: Option<RecordingPolicy>,
+    students: Option<StudentsRecorded>,
+}
+
+/// `[recording]`: whether lessons are recorded where the web admin did not say (see `docs/recording.md`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordingSettings {
+    /// The policy of rooms the admin did not set: `off`, `on_request` (a teacher starts it) or
+    /// `always`. Env `LECTERN_RECORDING_DEFAULT`.
+    pub default: RecordingPolicy,
+    /// Whether students' own cameras and microphones are recorded: `never` (default) or `always`.
+    pub students: StudentsRecorded,
 }
 
 /// `[admin]` as written.
@@ -126,6 +146,7 @@ pub struct Settings {
     pub tls: Option<TlsSettings>,
     /// `[ota]`: how uploaded releases are checked (kept in `<data_dir>/releases`).
     pub ota: lectern_admin::releases::OtaSettings,
+    pub recording: RecordingSettings,
 }
 
 /// HTTPS served by the hub (`[tls]`, or `--tls-self-signed`).
@@ -159,6 +180,7 @@ impl std::fmt::Debug for Settings {
             .field("media", &self.media)
             .field("tls", &self.tls)
             .field("ota", &self.ota)
+            .field("recording", &self.recording)
             .finish()
     }
 }
@@ -229,6 +251,7 @@ impl Default for Settings {
                 turn: Vec::new(),
             },
             tls: None,
+            recording: RecordingSettings::default(),
         }
     }
 }
@@ -282,6 +305,10 @@ impl Settings {
         if let Some(admin) = f.admin {
             self.admin_listen = admin.listen.or(self.admin_listen);
         }
+        if let Some(r) = f.recording {
+            set(&mut self.recording.default, r.default);
+            set(&mut self.recording.students, r.students);
+        }
         if let Some(node) = f.node {
             self.public_url = node.public_url.or(self.public_url.take());
         }
@@ -332,6 +359,11 @@ impl Settings {
             T::Err: std::fmt::Display,
         {
             v.trim().parse().map_err(|e| anyhow::anyhow!("{key}={v:?}: {e}"))
+        }
+        if let Some(v) = env("LECTERN_RECORDING_DEFAULT") {
+            self.recording.default = RecordingPolicy::parse(v.trim()).ok_or_else(|| {
+                anyhow::anyhow!("LECTERN_RECORDING_DEFAULT={v:?}: expected off, on_request or always")
+            })?;
         }
         if let Some(v) = env("LECTERN_LISTEN") {
             self.listen = parse("LECTERN_LISTEN", v)?;
@@ -533,6 +565,28 @@ mod tests {
         let s = Settings::load(&over, &no_env).unwrap();
         assert_eq!(s.listen.port(), 8080);
         assert_eq!(s.media.udp_port, 50000);
+    }
+
+    #[test]
+    fn the_recording_policy_comes_from_the_file_then_the_environment() {
+        assert_eq!(Settings::load(&Overrides::default(), &no_env).unwrap().recording, RecordingSettings::default());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        std::fs::write(&path, "[recording]\ndefault = \"on_request\"\nstudents = \"always\"\n").unwrap();
+        let over = Overrides { config: Some(path.clone()), ..Default::default() };
+        let s = Settings::load(&over, &no_env).unwrap();
+        assert_eq!((s.recording.default, s.recording.students), (RecordingPolicy::OnRequest, StudentsRecorded::Always));
+        let env = |k: &str| (k == "LECTERN_RECORDING_DEFAULT").then(|| "always".to_owned());
+        assert_eq!(Settings::load(&over, &env).unwrap().recording.default, RecordingPolicy::Always);
+        let env = |k: &str| (k == "LECTERN_RECORDING_DEFAULT").then(|| "true".to_owned());
+        let err = Settings::load(&over, &env).unwrap_err().to_string();
+        assert!(err.contains("LECTERN_RECORDING_DEFAULT") && err.contains("on_request"), "{err}");
+        for bad in
+            ["[recording]\ndefault = \"yes\"\n", "[recording]\nstudents = \"sometimes\"\n", "[recording]\nkeep = 1\n"]
+        {
+            std::fs::write(&path, bad).unwrap();
+            assert!(Settings::load(&over, &no_env).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub struct DeviceRegistry {
     key: TokenKey,
     /// Ends a revoked token's media sessions; set once the hub's HTTP state exists.
     on_revoke: OnceLock<RevokeHook>,
+    /// Ends the room's lesson on the hub when the web admin (its timetable, or the fleet view)
+    /// ends the room: set once the hub's HTTP state exists.
+    on_end: OnceLock<EndHook>,
     /// Where the waiting boxes go whenever they change, to be saved (see `enroll`).
     saved: OnceLock<tokio::sync::watch::Sender<Vec<enroll::Pending>>>,
     /// Bumped whenever a box connects, reports, answers or leaves: the admin's fleet view is
@@ -49,6 +52,9 @@ const ENROLL_RATE: Rate = Rate { burst: 10, every_ms: 6_000 };
 
 /// What else must happen when a box's token is revoked (its WHIP/WHEP sessions end).
 pub type RevokeHook = Box<dyn Fn(&str) + Send + Sync>;
+
+/// What else must happen when the web admin ends a room (its lesson ends on the hub too).
+pub type EndHook = Box<dyn Fn(&RoomId) + Send + Sync>;
 
 #[derive(Default)]
 struct Waiting {
@@ -80,6 +86,7 @@ impl DeviceRegistry {
             waiting: Mutex::default(),
             key,
             on_revoke: OnceLock::new(),
+            on_end: OnceLock::new(),
             saved: OnceLock::new(),
             changes: tokio::sync::watch::channel(0).0,
         }
@@ -87,6 +94,11 @@ impl DeviceRegistry {
 
     fn changed(&self) {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// What to do when the web admin ends a room (once; later calls are ignored).
+    pub fn on_lesson_end(&self, hook: EndHook) {
+        let _ = self.on_end.set(hook);
     }
 
     /// Takes back the boxes that were waiting before a restart, and from now on sends the waiting
@@ -308,6 +320,11 @@ impl lectern_admin::Fleet for DeviceRegistry {
     }
 
     fn send(&self, room: &RoomId, cmd: HubMsg) -> bool {
+        if matches!(cmd, HubMsg::End)
+            && let Some(hook) = self.on_end.get()
+        {
+            hook(room);
+        }
         DeviceRegistry::send(self, room, cmd)
     }
 
@@ -374,7 +391,12 @@ mod tests {
     fn the_fleet_view_is_told_of_every_change_and_not_of_a_replaced_socket() {
         let reg = DeviceRegistry::new(TokenKey::new(b"k".to_vec()));
         let mut changes = reg.changes().expect("the hub's registry is watched");
-        let mut seen = || changes.has_changed().unwrap_or(false) && { changes.borrow_and_update(); true };
+        let mut seen = || {
+            changes.has_changed().unwrap_or(false) && {
+                changes.borrow_and_update();
+                true
+            }
+        };
         let (tx, _rx) = mpsc::channel(DEVICE_BACKLOG);
         let old = reg.register(view("r"), "j1".into(), tx);
         assert!(seen(), "a box connected");

@@ -12,6 +12,7 @@ pub mod enroll;
 pub mod http;
 pub mod http_serve;
 pub mod media_io;
+pub mod recording;
 pub mod redirect;
 pub mod room_settings;
 pub mod secret;

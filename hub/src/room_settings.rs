@@ -13,19 +13,25 @@ use crate::sfu::RoomSettings;
 
 /// Shared by clones.
 #[derive(Debug, Clone, Default)]
-pub struct RoomSettingsCache(Arc<RwLock<HashMap<RoomId, RoomSettings>>>);
+pub struct RoomSettingsCache(Arc<RwLock<HashMap<RoomId, Enforced>>>);
 
 impl RoomSettingsCache {
     /// What the admin set for `room`; `None` for a room it does not know (ad-hoc rooms).
     pub fn get(&self, room: &RoomId) -> Option<RoomSettings> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).get(room).copied()
+        self.0.read().unwrap_or_else(|e| e.into_inner()).get(room).copied().map(of)
+    }
+
+    /// The recording policy the admin set for `room`; `None` for a room it does not know (the
+    /// hub's `[recording] default` applies).
+    pub fn recording(&self, room: &RoomId) -> Option<lectern_proto::lesson::RecordingPolicy> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).get(room).map(|e| e.recording)
     }
 
     /// Records the admin's change (`None`: the room was deleted).
     pub fn set(&self, room: &RoomId, settings: Option<Enforced>) {
         let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
         match settings {
-            Some(e) => map.insert(room.clone(), of(e)),
+            Some(e) => map.insert(room.clone(), e),
             None => map.remove(room),
         };
     }
@@ -50,16 +56,21 @@ fn of(e: Enforced) -> RoomSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lectern_proto::lesson::RecordingPolicy;
 
     #[test]
     fn a_change_replaces_and_a_delete_forgets() {
         let cache = RoomSettingsCache::default();
         let room = RoomId::parse("lab").expect("valid room");
         assert_eq!(cache.get(&room), None);
-        cache.set(&room, Some(Enforced { capacity: 3, everyone_waits: true }));
-        cache.clone().set(&room, Some(Enforced { capacity: 5, everyone_waits: false }));
+        cache.set(&room, Some(Enforced { capacity: 3, everyone_waits: true, recording: RecordingPolicy::Off }));
+        cache
+            .clone()
+            .set(&room, Some(Enforced { capacity: 5, everyone_waits: false, recording: RecordingPolicy::Always }));
         assert_eq!(cache.get(&room), Some(RoomSettings { capacity: 5, everyone_waits: false }));
+        assert_eq!(cache.recording(&room), Some(RecordingPolicy::Always));
         cache.set(&room, None);
         assert_eq!(cache.get(&room), None);
+        assert_eq!(cache.recording(&room), None);
     }
 }

@@ -38,6 +38,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     for jti in lectern_admin::devices::revoked_jtis(store.pool()).await.context("reading revoked devices")? {
         key.revoke(&jti);
     }
+    let lessons = store.close_dangling_lessons(lectern_common::time::unix_ms()).await?;
+    if lessons > 0 {
+        tracing::info!(lessons, "closed lessons left open by the previous run");
+    }
     let closed = store.close_dangling_sessions(unix_secs()).await?;
     if closed > 0 {
         tracing::info!(closed, "closed sessions left open by the previous run");
@@ -67,6 +71,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             dir: Some(settings.data_dir.join("releases")),
             ..settings.ota.clone()
         },
+        recording: settings.recording,
     };
     let state = AppState::new(key, sfu, store, ice, edge);
     wire_room_outlets(&state, devices_rx, sessions_rx);

@@ -70,6 +70,32 @@ pub enum StoreEvent {
         message_id: u64,
         at: u64,
     },
+    /// A lesson occurrence started or ended (`lessons` rows, see [`crate::recording`]).
+    Lesson(crate::recording::LessonChange),
+    /// Recording of `lesson` started or stopped, `by` a teacher (`None`: the policy or the
+    /// lesson's end); audited (`recording.start` / `recording.stop`).
+    Recording {
+        lesson: lectern_proto::LessonId,
+        on: bool,
+        by: Option<String>,
+        at: u64,
+    },
+    /// A lesson's whiteboard or notes as they stand (`lesson_boards`, migration 0011).
+    BoardSaved(BoardSave),
+}
+
+/// One document of a lesson's whiteboard and notes, to keep with the lesson.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardSave {
+    pub lesson: lectern_proto::lesson::LessonId,
+    pub room: RoomId,
+    pub doc: lectern_proto::board::DocKind,
+    /// The whole document as one Yjs update (v1).
+    pub state: Vec<u8>,
+    /// The notes' text (`None` for the whiteboard).
+    pub text: Option<String>,
+    /// Unix ms.
+    pub at: u64,
 }
 
 /// One chat message as exported.
@@ -92,6 +118,18 @@ pub struct SavedReport {
     pub attendance_json: String,
     pub polls_csv: String,
     pub polls_json: String,
+}
+
+/// One row of `lessons` (times in unix ms).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LessonRow {
+    pub id: String,
+    pub room_id: String,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub end_reason: Option<String>,
+    pub recording_policy: String,
+    pub recording_state: String,
 }
 
 /// One row of `sessions`, as the API reports it.
@@ -306,6 +344,127 @@ impl Store {
             .collect())
     }
 
+    /// Writes a lesson's start (a new row) or end (its row closed).
+    /// Keeps a lesson's whiteboard or notes (the latest copy replaces the one before).
+    pub async fn save_board(&self, save: &BoardSave) -> anyhow::Result<()> {
+        let doc = match save.doc {
+            lectern_proto::board::DocKind::Board => "board",
+            lectern_proto::board::DocKind::Notes => "notes",
+        };
+        sqlx::query(
+            "INSERT INTO lesson_boards (lesson_id, room_id, doc, state, text, saved_at) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT(lesson_id, doc) DO UPDATE SET state = excluded.state, text = excluded.text, saved_at = excluded.saved_at",
+        )
+        .bind(save.lesson.as_str())
+        .bind(save.room.as_str())
+        .bind(doc)
+        .bind(&save.state)
+        .bind(save.text.as_deref())
+        .bind(i64::try_from(save.at).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await
+        .with_context(|| format!("saving the {doc} of lesson {}", save.lesson))?;
+        Ok(())
+    }
+
+    /// A lesson's saved whiteboard or notes: (state, text).
+    pub async fn board(
+        &self,
+        lesson: &str,
+        doc: lectern_proto::board::DocKind,
+    ) -> anyhow::Result<Option<(Vec<u8>, Option<String>)>> {
+        let doc = match doc {
+            lectern_proto::board::DocKind::Board => "board",
+            lectern_proto::board::DocKind::Notes => "notes",
+        };
+        let row: Option<(Vec<u8>, Option<String>)> =
+            sqlx::query_as("SELECT state, text FROM lesson_boards WHERE lesson_id = ? AND doc = ?")
+                .bind(lesson)
+                .bind(doc)
+                .fetch_optional(&self.pool)
+                .await
+                .with_context(|| format!("reading the {doc} of lesson {lesson}"))?;
+        Ok(row)
+    }
+
+    pub async fn write_lesson(&self, change: &crate::recording::LessonChange) -> anyhow::Result<()> {
+        use crate::recording::LessonChange as C;
+        match change {
+            C::Started { lesson, room, at } => {
+                sqlx::query(
+                    "INSERT INTO lessons (id, room_id, started_at) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                )
+                .bind(lesson.as_str())
+                .bind(room.as_str())
+                .bind(i64::try_from(*at).unwrap_or(i64::MAX))
+                .execute(&self.pool)
+                .await
+                .with_context(|| format!("recording the start of lesson {lesson}"))?;
+            }
+            C::Ended { lesson, at, reason } => {
+                sqlx::query("UPDATE lessons SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL")
+                    .bind(i64::try_from(*at).unwrap_or(i64::MAX))
+                    .bind(reason.as_str())
+                    .bind(lesson.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .with_context(|| format!("recording the end of lesson {lesson}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Recording of `lesson` switched: its row says so, and the audit trail who did it (unix ms `at`).
+    pub async fn write_recording_switch(
+        &self,
+        lesson: &lectern_proto::LessonId,
+        on: bool,
+        by: Option<&str>,
+        at: u64,
+    ) -> anyhow::Result<()> {
+        let state = if on { "recording" } else { "stopped" };
+        sqlx::query("UPDATE lessons SET recording_state = ? WHERE id = ?")
+            .bind(state)
+            .bind(lesson.as_str())
+            .execute(&self.pool)
+            .await
+            .with_context(|| format!("marking lesson {lesson} {state}"))?;
+        let entry = lectern_admin::audit::Entry {
+            at: at / 1000,
+            actor: by.unwrap_or("policy"),
+            action: if on { "recording.start" } else { "recording.stop" },
+            target: lesson.as_str(),
+            ip: "classroom",
+            details: serde_json::json!({ "room": lesson.room().as_str(), "by": if by.is_some() { "teacher" } else { "policy" } }),
+        };
+        lectern_admin::audit::record(&self.pool, &entry).await.context("auditing a recording switch")?;
+        Ok(())
+    }
+
+    /// Lessons left open by a previous run are closed at `now_ms` (reason `restart`).
+    pub async fn close_dangling_lessons(&self, now_ms: u64) -> anyhow::Result<u64> {
+        let r = sqlx::query("UPDATE lessons SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL")
+            .bind(i64::try_from(now_ms).unwrap_or(i64::MAX))
+            .bind(crate::recording::EndReason::Restart.as_str())
+            .execute(&self.pool)
+            .await
+            .context("closing lessons left open")?;
+        Ok(r.rows_affected())
+    }
+
+    /// A room's lessons, newest first.
+    pub async fn lessons(&self, room: &RoomId) -> anyhow::Result<Vec<LessonRow>> {
+        let rows = sqlx::query_as::<_, LessonRow>(
+            "SELECT id, room_id, started_at, ended_at, end_reason, recording_policy, recording_state FROM lessons \
+             WHERE room_id = ? ORDER BY started_at DESC, id DESC",
+        )
+        .bind(room.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .with_context(|| format!("reading the lessons of room {room}"))?;
+        Ok(rows)
+    }
+
     /// The most recently saved exports of a room's lesson.
     pub async fn latest_lesson(&self, room: &RoomId) -> anyhow::Result<Option<SavedReport>> {
         let row = sqlx::query_as::<_, SavedReport>(
@@ -357,6 +516,21 @@ impl Store {
                     StoreEvent::ChatDeleted { room, message_id, at } => {
                         if let Err(e) = self.mark_chat_deleted(room, *message_id, *at).await {
                             tracing::warn!(error = %format!("{e:#}"), "recording a chat deletion failed");
+                        }
+                    }
+                    StoreEvent::Lesson(change) => {
+                        if let Err(e) = self.write_lesson(change).await {
+                            tracing::warn!(error = %format!("{e:#}"), "recording a lesson's start or end failed");
+                        }
+                    }
+                    StoreEvent::Recording { lesson, on, by, at } => {
+                        if let Err(e) = self.write_recording_switch(lesson, *on, by.as_deref(), *at).await {
+                            tracing::warn!(error = %format!("{e:#}"), "recording a recording switch failed");
+                        }
+                    }
+                    StoreEvent::BoardSaved(save) => {
+                        if let Err(e) = self.save_board(save).await {
+                            tracing::warn!(error = %format!("{e:#}"), "saving a lesson's whiteboard or notes failed");
                         }
                     }
                     StoreEvent::Left { participant, at } => {
@@ -464,6 +638,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn lessons_are_opened_closed_and_listed_newest_first() {
+        use crate::recording::{EndReason, LessonChange};
+        use lectern_proto::LessonId;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let room = RoomId::parse("lab").unwrap();
+        let (first, second) = (LessonId::new(&room, 1_000), LessonId::new(&room, 5_000));
+        let started = |lesson: &LessonId, at| LessonChange::Started { lesson: lesson.clone(), room: room.clone(), at };
+        store.write_lesson(&started(&first, 1_000)).await.unwrap();
+        store.write_lesson(&started(&first, 1_000)).await.unwrap(); // written twice: one row
+        let ended = LessonChange::Ended { lesson: first.clone(), at: 4_000, reason: EndReason::Api };
+        store.write_lesson(&ended).await.unwrap();
+        let later = LessonChange::Ended { lesson: first.clone(), at: 4_500, reason: EndReason::Empty };
+        store.write_lesson(&later).await.unwrap(); // a closed row keeps its end
+        store.write_lesson(&started(&second, 5_000)).await.unwrap();
+        let rows = store.lessons(&room).await.unwrap();
+        let got: Vec<_> = rows.iter().map(|r| (r.id.as_str(), r.ended_at, r.end_reason.as_deref())).collect();
+        assert_eq!(got, [(second.as_str(), None, None), (first.as_str(), Some(4_000), Some("api"))]);
+        assert_eq!(rows[0].recording_policy, "off");
+        assert_eq!(store.close_dangling_lessons(9_000).await.unwrap(), 1);
+        let rows = store.lessons(&room).await.unwrap();
+        assert_eq!((rows[0].ended_at, rows[0].end_reason.as_deref()), (Some(9_000), Some("restart")));
+        assert!(store.lessons(&RoomId::parse("other").unwrap()).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
     async fn reopening_closes_sessions_left_dangling() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).await.unwrap();
@@ -480,5 +680,30 @@ mod tests {
         drop(store);
         let store = Store::open(dir.path()).await.unwrap();
         assert_eq!(store.close_dangling_sessions(9).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_lessons_board_and_notes_are_kept_and_the_latest_copy_wins() {
+        use lectern_proto::board::DocKind;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let lesson = lectern_proto::LessonId::parse("r.1700000000000").unwrap();
+        let save = |doc, state: &[u8], text: Option<&str>, at| BoardSave {
+            lesson: lesson.clone(),
+            room: RoomId::parse("r").unwrap(),
+            doc,
+            state: state.to_vec(),
+            text: text.map(str::to_owned),
+            at,
+        };
+        assert_eq!(store.board("r.1700000000000", DocKind::Notes).await.unwrap(), None);
+        store.save_board(&save(DocKind::Notes, &[1, 2], Some("# old"), 10)).await.unwrap();
+        store.save_board(&save(DocKind::Notes, &[3, 4], Some("# new"), 20)).await.unwrap();
+        store.save_board(&save(DocKind::Board, &[5], None, 20)).await.unwrap();
+        assert_eq!(
+            store.board("r.1700000000000", DocKind::Notes).await.unwrap(),
+            Some((vec![3, 4], Some("# new".to_owned())))
+        );
+        assert_eq!(store.board("r.1700000000000", DocKind::Board).await.unwrap(), Some((vec![5], None)));
     }
 }

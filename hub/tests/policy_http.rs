@@ -284,7 +284,14 @@ async fn the_admins_room_capacity_is_read_at_start_and_followed_when_changed() {
     assert_eq!(denied["reason"], "roomFull", "{denied}");
     // The admin raises it: the next one in gets a seat.
     let room = RoomId::parse("demo").unwrap();
-    hub.state.admin.room_watch.tell(&room, Some(lectern_admin::rooms::Enforced { capacity: 2, everyone_waits: false }));
+    hub.state.admin.room_watch.tell(
+        &room,
+        Some(lectern_admin::rooms::Enforced {
+            capacity: 2,
+            everyone_waits: false,
+            recording: lectern_proto::lesson::RecordingPolicy::Off,
+        }),
+    );
     let (mut third, _) = rtc(&hub, &token(&claims("demo", Role::Student, "s3", 600))).await;
     next_of(&mut third, &["joined"]).await;
 }

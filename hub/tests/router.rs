@@ -50,7 +50,9 @@ async fn hub_at_edge(ice: IceServers, edge: Edge) -> Hub {
         ice_servers: Vec::new(),
         turn: Vec::new(),
     };
-    let sfu = Sfu::start(&media, Outlets::default()).expect("media shards");
+    // What rooms report is written to the store, as in `serve` (lessons, chat, sessions).
+    let outlets = Outlets { store: Some(store.clone().spawn_writer()), ..Outlets::default() };
+    let sfu = Sfu::start(&media, outlets).expect("media shards");
     let state = AppState::new(TokenKey::new(SECRET.as_bytes().to_vec()), sfu, store, ice, edge);
     Hub { app: app(state, AdminAt::Here), _dir: dir }
 }
@@ -309,12 +311,38 @@ async fn lesson_exports_and_box_commands() {
     let r = hub.get("/api/rooms/lab-1/polls.json", t).await;
     assert_eq!((r.status, r.text.trim()), (StatusCode::OK, "[]"));
 
-    // No box on its control channel: the command has nowhere to go.
-    for action in ["live", "end"] {
-        let r = hub.call(Method::POST, &format!("/api/rooms/lab-1/{action}"), t, None, "").await;
-        assert_eq!(r.status, StatusCode::NOT_FOUND, "{action}");
-        assert_eq!(r.json()["detail"], "no classroom box is connected for room 'lab-1'");
+    // No box on its control channel: going live has nowhere to go; ending ends the hub's lesson.
+    let r = hub.call(Method::POST, "/api/rooms/lab-1/live", t, None, "").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.json()["detail"], "no classroom box is connected for room 'lab-1'");
+    let r = hub.call(Method::POST, "/api/rooms/lab-1/end", t, None, "").await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "the box's lesson was on: {}", r.text);
+    let r = hub.call(Method::POST, "/api/rooms/lab-1/end", t, None, "").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "nothing left to end");
+    assert_eq!(r.json()["detail"], "no lesson is on and no classroom box is connected in room 'lab-1'");
+    // The lesson the box opened is listed, closed, newest first.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = hub.get("/api/rooms/lab-1/lessons", t).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let lessons = r.json();
+        let first = &lessons[0];
+        if first["endedAt"].is_i64() {
+            assert_eq!(lessons.as_array().map(Vec::len), Some(1), "{lessons}");
+            let id = first["id"].as_str().unwrap_or_default();
+            assert!(id.starts_with("lab-1.") && lectern_proto::LessonId::parse(id).is_ok(), "{id}");
+            assert!(first["startedAt"].as_i64() <= first["endedAt"].as_i64(), "{first}");
+            assert_eq!(first["recordings"], serde_json::json!([]));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the lesson was not listed as ended: {lessons}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    assert_eq!(hub.get("/api/rooms/lab-1/lessons", None).await.status, StatusCode::UNAUTHORIZED);
+    let other = token("lab-2", Role::Teacher, 600);
+    assert_eq!(hub.get("/api/rooms/lab-1/lessons", Some(&other)).await.status, StatusCode::FORBIDDEN);
+    let student = token("lab-1", Role::Student, 600);
+    assert_eq!(hub.get("/api/rooms/lab-1/lessons", Some(&student)).await.status, StatusCode::FORBIDDEN);
     let r = hub.call(Method::POST, "/api/rooms/lab-1/dance", t, None, "").await;
     assert_eq!((r.status, r.json()["detail"].as_str()), (StatusCode::NOT_FOUND, Some("expected /live or /end")));
     let r = hub.call(Method::POST, "/api/rooms/lab-1/dance", None, None, "").await;

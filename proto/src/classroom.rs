@@ -126,6 +126,14 @@ pub enum ClassroomCommand {
         participant_id: Option<ParticipantId>,
     },
     EndLesson,
+    /// A teacher starts or stops recording the lesson (where the room's policy allows it).
+    SetRecording {
+        on: bool,
+    },
+    /// The whiteboard and the notes: parsed on their own (their `type`s are [`crate::board`]'s),
+    /// routed with the classroom's commands.
+    #[serde(skip)]
+    Board(crate::board::BoardCommand),
 }
 
 /// The only reactions the hub relays. Serialized as the emoji itself.
@@ -203,6 +211,11 @@ pub struct RoomPolicy {
     pub students_may_share_screen: bool,
     /// Room-wide chat; students may always write privately to a teacher.
     pub students_may_chat: bool,
+    /// Students (and viewers) receive each other's cameras. Off: "students see only the teacher and
+    /// the room" (their cameras reach teachers and the room display only; audio and a shared
+    /// screen still reach everyone).
+    #[serde(default = "yes")]
+    pub students_see_each_other: bool,
     /// Guests must give the teacher's passcode to join. Set with `setPasscode`, not `setPolicy`, and
     /// the passcode itself is never sent to anyone.
     #[serde(default)]
@@ -218,9 +231,14 @@ impl Default for RoomPolicy {
             students_may_start_video: true,
             students_may_share_screen: true,
             students_may_chat: true,
+            students_see_each_other: true,
             passcode_required: false,
         }
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A partial [`RoomPolicy`]: absent fields keep their value.
@@ -239,6 +257,8 @@ pub struct PolicyPatch {
     pub students_may_share_screen: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub students_may_chat: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub students_see_each_other: Option<bool>,
 }
 
 /// What the hub tells browsers about the classroom.
@@ -261,6 +281,13 @@ pub enum ClassroomEvent {
         my_answer: Option<Vec<u32>>,
         /// The lobby: teachers and the room device only.
         lobby: Option<Vec<LobbyEntry>>,
+        /// The lesson is being recorded: every page shows a red "Recording" badge.
+        #[serde(default)]
+        recording: bool,
+    },
+    /// Recording started or stopped (sent to everyone, the lobby too).
+    RecordingChanged {
+        recording: bool,
     },
     /// You are in the lobby; 1 is next.
     Waiting {
@@ -324,6 +351,9 @@ pub enum ClassroomEvent {
     ScreenShareChanged {
         participant_id: Option<ParticipantId>,
     },
+    /// The whiteboard and the notes: carries its own `type` (see [`crate::board`]).
+    #[serde(untagged)]
+    Board(crate::board::BoardEvent),
 }
 
 /// Why a join was refused.

@@ -105,6 +105,8 @@ pub enum HubMsg {
     GoLive,
     /// The lesson is over: stop publishing and close the camera.
     End,
+    /// Start (`on`) or stop recording lesson `lesson` on the box (`docs/recording.md`).
+    Record { lesson: crate::LessonId, on: bool },
     /// A validated TOML fragment to apply; the box keeps the last good one if it fails.
     ApplyConfig { version: u64, config: String },
     /// The hub refused a message; the connection stays up.

@@ -22,6 +22,10 @@ pub struct UpdateOffer {
     pub sha256: String,
     /// When the box may reboot into it (never while a lesson is live either).
     pub window: MaintenanceWindow,
+    /// The box starts its download at a moment of its own within this many seconds, so a ring of
+    /// hundreds does not fetch all at once (the hub scales it with the ring's size).
+    #[serde(default)]
+    pub spread_secs: u32,
 }
 
 /// A daily window, in minutes after midnight UTC: the hub turns the site's local window into

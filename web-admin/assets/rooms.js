@@ -17,6 +17,9 @@ function cell(text) {
   return td;
 }
 
+/** The room's recording policy (issue 21), as the table shows it. */
+const RECORDING = { off: 'Not recorded', on_request: 'When a teacher starts it', always: 'Every lesson' };
+
 function row(room) {
   const tr = document.createElement('tr');
   const id = document.createElement('th');
@@ -26,7 +29,7 @@ function row(room) {
   id.append(code);
   tr.append(id, cell(room.name), cell(room.building || '—'),
     cell(room.zone || 'building’s or hub’s'), cell(String(room.capacity)),
-    cell(room.everyoneWaits ? 'Everyone waits' : 'Guests wait'), cell(room.recording ? 'On' : 'Off'));
+    cell(room.everyoneWaits ? 'Everyone waits' : 'Guests wait'), cell(RECORDING[room.recording] || String(room.recording)));
   const actions = document.createElement('td');
   const del = document.createElement('button');
   del.type = 'button';
@@ -83,7 +86,7 @@ form.addEventListener('submit', (ev) => {
       // Sent as typed so the hub's message names the field when it is not a number.
       capacity: capacity === '' ? null : (Number.isFinite(Number(capacity)) ? Number(capacity) : capacity),
       everyoneWaits: f.everyoneWaits.checked,
-      recording: f.recording.checked,
+      recording: f.recording.value,
     });
     form.reset();
     created.textContent = `Room ${room.id} added.`;

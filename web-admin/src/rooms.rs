@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use lectern_proto::RoomId;
+use lectern_proto::lesson::RecordingPolicy;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -35,7 +36,9 @@ pub struct Room {
     pub capacity: i64,
     /// Students with a personal lesson token wait in the lobby too (guests always wait).
     pub everyone_waits: bool,
-    pub recording: bool,
+    /// `off`, `on_request` or `always` (issue 21; was a boolean: true is `always`).
+    #[sqlx(rename = "recording_policy", try_from = "String")]
+    pub recording: RecordingPolicy,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -45,11 +48,16 @@ pub struct Room {
 pub struct Enforced {
     pub capacity: u32,
     pub everyone_waits: bool,
+    pub recording: RecordingPolicy,
 }
 
 impl Room {
     pub fn enforced(&self) -> Enforced {
-        Enforced { capacity: u32::try_from(self.capacity).unwrap_or(u32::MAX), everyone_waits: self.everyone_waits }
+        Enforced {
+            capacity: u32::try_from(self.capacity).unwrap_or(u32::MAX),
+            everyone_waits: self.everyone_waits,
+            recording: self.recording,
+        }
     }
 }
 
@@ -94,7 +102,7 @@ struct Fields {
     zone: Option<String>,
     capacity: u64,
     everyone_waits: bool,
-    recording: bool,
+    recording: RecordingPolicy,
 }
 
 /// Which building a request names: by id, by name, or none.
@@ -127,8 +135,17 @@ fn fields(body: &Body) -> Result<Fields> {
         zone,
         capacity,
         everyone_waits: body.opt_bool("everyoneWaits")?.unwrap_or(false),
-        recording: body.opt_bool("recording")?.unwrap_or(false),
+        recording: recording_policy(body)?,
     })
+}
+
+/// `recording`: a policy name, or a boolean from an old client (true is `always`); default `off`.
+fn recording_policy(body: &Body) -> Result<RecordingPolicy> {
+    if let Ok(on) = body.opt_bool("recording") {
+        return Ok(on.map_or(RecordingPolicy::Off, RecordingPolicy::from_bool));
+    }
+    let named = body.opt_string("recording").ok().flatten().and_then(|s| RecordingPolicy::parse(&s));
+    named.ok_or_else(|| Error::invalid("recording: must be true or false, or one of off, on_request, always"))
 }
 
 fn room_id(field: &str, raw: &str) -> Result<RoomId> {
@@ -136,7 +153,7 @@ fn room_id(field: &str, raw: &str) -> Result<RoomId> {
 }
 
 const COLUMNS: &str =
-    "id, name, building, building_id, zone, capacity, everyone_waits, recording, created_at, updated_at";
+    "id, name, building, building_id, zone, capacity, everyone_waits, recording_policy, created_at, updated_at";
 
 /// The building a request names, as (id, name): an id must exist; an unknown name is created
 /// (audited as `building.create`), so clients that only know names keep working.
@@ -221,7 +238,8 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let sql = format!("INSERT INTO admin_rooms ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    // `recording` (0/1) is kept for old readers of the table.
+    let sql = format!("INSERT INTO admin_rooms ({COLUMNS}, recording) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     let r = sqlx::query(&sql)
         .bind(&room.id)
         .bind(&room.name)
@@ -230,9 +248,10 @@ pub async fn create(
         .bind(&room.zone)
         .bind(room.capacity)
         .bind(room.everyone_waits)
-        .bind(room.recording)
+        .bind(room.recording.as_str())
         .bind(now)
         .bind(now)
+        .bind(room.recording != RecordingPolicy::Off)
         .execute(&mut *tx)
         .await;
     match r {
@@ -270,6 +289,7 @@ pub async fn update(
     let (building_id, building) = resolve_building(&mut tx, &caller, &f.building, now).await?;
     let sql = format!(
         "UPDATE admin_rooms SET name = ?, building = ?, building_id = ?, zone = ?, capacity = ?, everyone_waits = ?, \
+         recording_policy = ?, \
          recording = ?, updated_at = ? WHERE id = ? RETURNING {COLUMNS}"
     );
     let after: Room = sqlx::query_as(&sql)
@@ -279,7 +299,8 @@ pub async fn update(
         .bind(&f.zone)
         .bind(f.capacity as i64)
         .bind(f.everyone_waits)
-        .bind(f.recording)
+        .bind(f.recording.as_str())
+        .bind(f.recording != RecordingPolicy::Off)
         .bind(now)
         .bind(id.as_str())
         .fetch_one(&mut *tx)

@@ -142,6 +142,13 @@ async fn a_rollout_opens_ring_by_ring_pauses_on_failures_and_resumes() {
     assert_eq!((room.as_str(), offer.version.as_str()), ("lab-1", "2.0.0"));
     assert_eq!(offer.path, format!("/device/lab-1/releases/{release}/bundle"));
     assert_eq!(offer.window.length_minutes, 180);
+    // A new window for Main reaches the canary at once.
+    let window = json!({ "building": "Main", "start": "00:00", "end": "00:00" });
+    let r = h.call("PUT", "/admin/api/release-windows", Some(&admin), Some(window)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let sent = h.fleet.sent.lock().unwrap().clone();
+    let Some((_, HubMsg::Update(offer))) = sent.last() else { panic!("no new offer: {sent:?}") };
+    assert_eq!(offer.window.length_minutes, 1440, "any time now");
     let again = h.call("POST", &format!("/admin/api/releases/{release}/rollouts"), Some(&admin), Some(rings)).await;
     assert_eq!(again.status, StatusCode::CONFLICT, "one rollout at a time");
 
@@ -162,7 +169,9 @@ async fn a_rollout_opens_ring_by_ring_pauses_on_failures_and_resumes() {
     report("box-0", UpdatePhase::Good).await;
     let view = h.call("GET", &format!("/admin/api/rollouts/{rollout}"), Some(&admin), None).await;
     assert_eq!(view.body["ring"], 1, "North opened: {}", view.text);
-    assert!(lectern_admin::releases::offer_for(&st, "box-1").await.unwrap().is_some());
+    let (_, north) = lectern_admin::releases::offer_for(&st, "box-1").await.unwrap().expect("offered");
+    assert_eq!(north.spread_secs, 6, "a ring of 4 starts within 6 s");
+    assert_eq!(offer.spread_secs, 0, "a ring of one starts at once");
     assert!(lectern_admin::releases::offer_for(&st, "box-5").await.unwrap().is_none(), "South waits");
     // North: 1 of 4 failing is 25 %, not more; the second pauses the rollout.
     report("box-1", UpdatePhase::RolledBack).await;

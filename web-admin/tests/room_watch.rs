@@ -33,7 +33,10 @@ async fn each_committed_change_of_a_room_is_reported_and_a_refused_one_is_not() 
     assert_eq!(h.call("PUT", "/admin/api/rooms/lab-101", Some(&op), Some(bad)).await.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         all_enforced(&h.pool).await.unwrap(),
-        [(RoomId::parse("lab-101").unwrap(), Enforced { capacity: 2, everyone_waits: true })],
+        [(
+            RoomId::parse("lab-101").unwrap(),
+            Enforced { capacity: 2, everyone_waits: true, recording: lectern_proto::lesson::RecordingPolicy::Off }
+        )],
         "what a restarted hub reads"
     );
     assert_eq!(h.call("DELETE", "/admin/api/rooms/lab-101", Some(&op), None).await.status, StatusCode::NO_CONTENT);
@@ -41,8 +44,22 @@ async fn each_committed_change_of_a_room_is_reported_and_a_refused_one_is_not() 
     assert_eq!(
         seen,
         [
-            ("lab-101".to_owned(), Some(Enforced { capacity: 30, everyone_waits: false })),
-            ("lab-101".to_owned(), Some(Enforced { capacity: 2, everyone_waits: true })),
+            (
+                "lab-101".to_owned(),
+                Some(Enforced {
+                    capacity: 30,
+                    everyone_waits: false,
+                    recording: lectern_proto::lesson::RecordingPolicy::Off
+                })
+            ),
+            (
+                "lab-101".to_owned(),
+                Some(Enforced {
+                    capacity: 2,
+                    everyone_waits: true,
+                    recording: lectern_proto::lesson::RecordingPolicy::Off
+                })
+            ),
             ("lab-101".to_owned(), None),
         ]
     );

@@ -14,7 +14,7 @@ async fn rooms_are_created_read_updated_and_deleted() {
     let r = h.call("POST", "/admin/api/rooms", Some(&op), Some(body)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.body["name"], "Physics lab");
-    assert_eq!((r.body["building"].as_str(), r.body["recording"].as_bool()), (Some(""), Some(false)));
+    assert_eq!((r.body["building"].as_str(), r.body["recording"].as_str()), (Some(""), Some("off")));
     assert_eq!(r.body["everyoneWaits"], true);
     let dup = h.call("POST", "/admin/api/rooms", Some(&op), Some(room("lab-101"))).await;
     assert_eq!(dup.status, StatusCode::CONFLICT);
@@ -23,6 +23,12 @@ async fn rooms_are_created_read_updated_and_deleted() {
     let r = h.call("PUT", "/admin/api/rooms/lab-101", Some(&op), Some(put)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!((r.body["capacity"].as_i64(), r.body["everyoneWaits"].as_bool()), (Some(25), Some(false)));
+    assert_eq!(r.body["recording"], "always", "an old client's true is the policy always");
+    for (sent, kept) in [(json!("on_request"), "on_request"), (json!(false), "off"), (json!("always"), "always")] {
+        let put = json!({ "name": "Physics", "building": "North", "capacity": 25, "recording": sent });
+        let r = h.call("PUT", "/admin/api/rooms/lab-101", Some(&op), Some(put)).await;
+        assert_eq!((r.status, r.body["recording"].as_str()), (StatusCode::OK, Some(kept)), "{sent}");
+    }
     assert_eq!(r.body["updatedAt"].as_u64(), Some(T0 + 10));
     let got = h.call("GET", "/admin/api/rooms/lab-101", Some(&op), None).await;
     assert_eq!(got.body, r.body);
@@ -60,6 +66,10 @@ async fn room_validation_errors_name_the_field() {
         (json!({ "id": "r", "name": "n", "capacity": "30" }), "capacity: must be a number"),
         (json!({ "id": "r", "name": "n", "capacity": 1, "everyoneWaits": "yes" }), "everyoneWaits: must be true"),
         (json!({ "id": "r", "name": "n", "capacity": 1, "recording": 1 }), "recording: must be true"),
+        (
+            json!({ "id": "r", "name": "n", "capacity": 1, "recording": "sometimes" }),
+            "recording: must be true or false, or one of off",
+        ),
         (json!({ "id": "r", "name": "n", "capacity": 1, "lobby": "open" }), "lobby: unknown field"),
         (json!(["not", "an", "object"]), "body: expected a JSON object"),
     ];

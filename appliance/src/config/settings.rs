@@ -46,6 +46,8 @@ pub struct Settings {
     pub panel: Option<PanelPins>,
     /// `None` when the status endpoint is disabled.
     pub status_listen: Option<SocketAddr>,
+    /// `[recording]`: where and how lessons are recorded.
+    pub recording: box_config::RecordingConfig,
     pub update: UpdateConfig,
 }
 
@@ -100,6 +102,7 @@ pub fn validate(fragment: &Fragment, overrides: &Overrides) -> Result<Settings, 
             panel: r.panel,
             status_listen: r.status_listen,
             update,
+            recording: r.recording,
         }),
         _ => Err(ConfigError::Invalid(errors)),
     }

@@ -26,6 +26,8 @@ pub enum Command {
     Hands(Vec<String>),
     /// Waiting in the lobby (empty: none).
     Lobby(Vec<String>),
+    /// Start (`on`) or stop recording lesson `lesson` (see `record`).
+    Record { lesson: lectern_proto::LessonId, on: bool },
 }
 
 /// One message from the hub, sorted by who handles it.
@@ -64,6 +66,7 @@ pub fn parse(text: &str) -> Incoming {
         Ok(HubMsg::End) => Incoming::Command(Command::End),
         Ok(HubMsg::Hands { names }) => Incoming::Command(Command::Hands(names)),
         Ok(HubMsg::Lobby { names }) => Incoming::Command(Command::Lobby(names)),
+        Ok(HubMsg::Record { lesson, on }) => Incoming::Command(Command::Record { lesson, on }),
         Ok(HubMsg::ApplyConfig { version, config }) => Incoming::ApplyConfig { version, config },
         Ok(HubMsg::Error { message }) => Incoming::HubError(message),
         Ok(HubMsg::Snapshot) => Incoming::Snapshot,
@@ -157,6 +160,12 @@ mod tests {
             Incoming::ApplyConfig { version: 3, config: "[video]\nframerate = 25\n".into() }
         );
         assert_eq!(parse(r#"{"type":"error","message":"no"}"#), Incoming::HubError("no".into()));
+        let lesson = lectern_proto::LessonId::parse("lab.1700000000000").unwrap();
+        assert_eq!(
+            parse(r#"{"type":"record","lesson":"lab.1700000000000","on":true}"#),
+            Incoming::Command(Command::Record { lesson, on: true })
+        );
+        assert!(matches!(parse(r#"{"type":"record","lesson":"../etc","on":true}"#), Incoming::Ignored { .. }));
     }
 
     #[test]

@@ -160,7 +160,12 @@ fn session(
         return Err(SessionError::Stopping);
     }
     match &settings.updates {
-        Some(updates) => updates.hub_connected(),
+        Some(updates) => {
+            // Reports queued while the channel was down are stale (and a burst of them would meet
+            // the hub's write limit): the agent says where it is now.
+            drop(updates.outgoing());
+            updates.hub_connected();
+        }
         // A Debian-installed box: apt updates it; the fleet view still shows its packages.
         None => send(&mut ws, &DeviceMsg::Software(crate::update::installer::without_agent()))?,
     }

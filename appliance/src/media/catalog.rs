@@ -84,6 +84,9 @@ pub const ELEMENTS: &[Element] = &[
     // The status page's and the admin's snapshot of the camera.
     row("jpegenc", GOOD, "gstreamer1.0-plugins-good-jpeg", Always),
     row("level", GOOD, "gstreamer1.0-plugins-good-level", Always),
+    // Edge recording (`record`): split MP4 files of what the box already encodes.
+    row("mp4mux", GOOD, "gstreamer1.0-plugins-good-isomp4", Always),
+    row("splitmuxsink", GOOD, "gstreamer1.0-plugins-good-multifile", Always),
     row("rtph264depay", GOOD, "gstreamer1.0-plugins-good-rtp", Always),
     row("rtph264pay", GOOD, "gstreamer1.0-plugins-good-rtp", Always),
     row("rtpopusdepay", GOOD, "gstreamer1.0-plugins-good-rtp", Always),
@@ -110,8 +113,10 @@ pub const ELEMENTS: &[Element] = &[
     row("dtlssrtpdec", BAD, "gstreamer1.0-plugins-bad-dtls", Always),
     row("dtlssrtpdemux", BAD, "gstreamer1.0-plugins-bad-dtls", Always),
     row("dtlssrtpenc", BAD, "gstreamer1.0-plugins-bad-dtls", Always),
-    row("h264parse", BAD, "gstreamer1.0-plugins-bad-videoparsersbad", Capture),
+    // A camera's own H.264, and every recording's (`record`).
+    row("h264parse", BAD, "gstreamer1.0-plugins-bad-videoparsersbad", Always),
     row("kmssink", BAD, "gstreamer1.0-plugins-bad-kms", Display),
+    row("opusparse", BAD, "gstreamer1.0-plugins-bad-opusparse", Always),
     row("openh264enc", BAD, "gstreamer1.0-plugins-bad-openh264", Need::Optional { boards: "any (last rung)" }),
     row("srtpdec", BAD, "gstreamer1.0-plugins-bad-srtp", Always),
     row("srtpenc", BAD, "gstreamer1.0-plugins-bad-srtp", Always),

@@ -35,7 +35,7 @@ pub use encoder::{EncoderChoice, EncoderRegistry, GstEncoderRegistry, Skipped, c
 pub use error::MediaError;
 pub use inbound::InboundMonitor;
 pub use negotiate::{apply_answer, create_offer};
-pub use pipeline::Pipeline;
+pub use pipeline::{EncodedStream, Pipeline};
 pub use playback::{AUDIO_SLOTS, Playback, PlaybackOutput, PlaybackSettings, build_playback, build_playback_with_echo};
 pub use publish::{PipelineOptions, build_pipeline, build_pipeline_with};
 pub use settings::{

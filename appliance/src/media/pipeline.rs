@@ -25,6 +25,14 @@ pub struct Pipeline {
     mic_level: Option<AudioLevel>,
 }
 
+/// An encoded stream of the publish pipeline (see [`Pipeline::encoded_pad`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncodedStream {
+    Camera,
+    Audio,
+    Slides,
+}
+
 /// Sees the bus messages `BusShared` does not turn into events (element messages such as
 /// `level`, latency changes). Runs on GStreamer's threads: hand over, never block.
 pub(super) type MessageHook = Box<dyn Fn(&gst::Message) + Send + Sync>;
@@ -65,6 +73,18 @@ impl Pipeline {
     /// times a second while playing. `None` for return-feed pipelines.
     pub fn mic_level(&self) -> Option<&AudioLevel> {
         self.mic_level.as_ref()
+    }
+
+    /// Where an encoded stream enters its payloader (the top camera layer's H.264, the room's
+    /// Opus, the laptop's H.264), for the box's recorder to tap without a second encoder
+    /// (`crate::record`). `None` if the pipeline has no such stream.
+    pub fn encoded_pad(&self, stream: EncodedStream) -> Option<gst::Pad> {
+        let payloader = match stream {
+            EncodedStream::Camera => "video-pay",
+            EncodedStream::Audio => "audio-pay",
+            EncodedStream::Slides => "content-pay",
+        };
+        self.pipeline.by_name(payloader)?.static_pad("sink")
     }
 
     /// Whether the camera's own H.264 goes out without re-encoding.

@@ -42,6 +42,7 @@ impl Runner {
                 self.lobby = lobby_text(&names);
                 self.show_overlay();
             }
+            ControlEvent::Command(Command::Record { lesson, on }) => self.set_recording(lesson, on),
             ControlEvent::Configured(settings) => self.reconfigure(&settings),
         }
         None
@@ -58,7 +59,26 @@ impl Runner {
         }
     }
 
+    /// The hub starts or stops recording the lesson.
+    /// Recording starts on the playing pipeline (or the next one, if the lesson is not live yet).
+    pub(super) fn set_recording(&mut self, lesson: lectern_proto::LessonId, on: bool) {
+        tracing::info!(%lesson, on, "the hub switched recording");
+        self.record.want(on.then_some(lesson), self.session.as_ref().map(|s| &s.pipeline));
+        self.show_recording();
+    }
+
+    /// The status endpoint's `recording`, after it changed.
+    pub(super) fn show_recording(&self) {
+        let recording = self.record.status();
+        self.reporter.board().update(|s| s.recording = recording);
+    }
+
     pub(super) fn set_lesson(&mut self, on: bool) -> Input {
+        if !on {
+            // The lesson's end ends its recording; the next lesson is asked for anew.
+            self.record.want(None, None);
+            self.show_recording();
+        }
         self.reporter.panel.lesson = on;
         self.reporter.panel_changed();
         if on { Input::Start } else { Input::Stop }
@@ -114,7 +134,11 @@ impl Runner {
         let applied = match action {
             PanelAction::StartLesson => return Some(Input::Start),
             // The end of a lesson, not of the appliance: the runner goes on idling.
-            PanelAction::EndLesson => return Some(Input::Stop),
+            PanelAction::EndLesson => {
+                self.record.want(None, None);
+                self.show_recording();
+                return Some(Input::Stop);
+            }
             PanelAction::SetMuted(muted) => {
                 controls.muted = muted;
                 self.session.as_ref().map(|s| s.pipeline.set_muted(muted))

@@ -129,6 +129,8 @@ pub struct Runner {
     hands: String,
     /// The lobby line under it (empty: none).
     lobby: String,
+    /// Recording the lesson when the hub asks (`record`), on the session's pipeline.
+    record: crate::record::RecordShell,
 }
 
 impl Runner {
@@ -163,6 +165,7 @@ impl Runner {
             reporter,
             hands: String::new(),
             lobby: String::new(),
+            record: crate::record::RecordShell::new(crate::record::RecordSettings::default()),
         }
     }
 
@@ -186,6 +189,11 @@ impl Runner {
     /// Opens the camera in `mode` (e.g. its own H.264, passed through) from the next pipeline.
     pub fn set_camera_mode(&mut self, mode: CameraMode) {
         self.camera_mode = Some(mode);
+    }
+
+    /// Where and how the lesson is recorded when the hub asks (`[recording]`).
+    pub fn set_recording_settings(&mut self, settings: crate::record::RecordSettings) {
+        self.record = crate::record::RecordShell::new(settings);
     }
 
     /// Lets panel LEDs show the state from now on.
@@ -279,6 +287,9 @@ impl Runner {
     fn next_input(&mut self, wake: Option<Instant>) -> Input {
         loop {
             self.reporter.watchdog(Instant::now());
+            if let Some(recording) = self.record.check(Instant::now()) {
+                self.reporter.board().update(|s| s.recording = recording);
+            }
             let until = match (wake, self.reporter.watchdog_due()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),

@@ -67,7 +67,13 @@ impl Runner {
     pub(super) fn build_and_publish(&mut self) -> Input {
         self.generation += 1;
         match self.publish() {
-            Ok(()) => Input::Published,
+            Ok(()) => {
+                if let Some(session) = &self.session {
+                    self.record.attach(&session.pipeline);
+                }
+                self.show_recording();
+                Input::Published
+            }
             Err(err) => {
                 let reason = error_chain(&err);
                 if let AttemptError::Media(MediaError::SourceFailed { kind, detail }) = &err {
@@ -190,6 +196,9 @@ impl Runner {
         self.reporter.board().set_stats(None);
         self.reporter.board().snapshots().detach();
         self.reporter.board().loss().detach();
+        // The files are finished before the pipeline they copy from stops.
+        self.record.detach();
+        self.show_recording();
         let session = self.session.take()?;
         drop(session.uplink);
         session.pipeline.shutdown();

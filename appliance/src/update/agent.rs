@@ -39,6 +39,9 @@ pub struct AgentConfig {
     pub trial_timeout: Duration,
     /// While waiting for the window (or for a lesson to end), look again this often.
     pub recheck: Duration,
+    /// This box's own randomness (drawn once by the shell): where in an offer's `spread_secs`
+    /// its download starts.
+    pub seed: u64,
 }
 
 impl Default for AgentConfig {
@@ -49,6 +52,7 @@ impl Default for AgentConfig {
             progress_every: Duration::from_secs(10),
             trial_timeout: Duration::from_secs(15 * 60),
             recheck: Duration::from_secs(60),
+            seed: 0,
         }
     }
 }
@@ -103,10 +107,13 @@ pub enum Input {
     /// Checksum and signature of the downloaded bundle.
     Verified(Result<(), String>),
     Installed(Result<(), String>),
-    /// A lesson went live or ended (the supervisor's state).
+    /// A lesson started or ended (the hub's `goLive`/`end`, the panel's button): while one is on
+    /// the box never reboots, even while its connection is down.
     Lesson {
-        live: bool,
+        on: bool,
     },
+    /// The box is live: published and connected. Marks a trial boot good.
+    WentLive,
     /// The box passed its health check (its control channel reached the hub with its credential).
     Healthy,
     Tick,
@@ -222,15 +229,13 @@ impl Agent {
                     self.outputs.push_back(Output::Report(s));
                 }
             }
-            Input::Lesson { live } => {
-                self.lesson_live = live;
-                if live && matches!(self.state, State::Trial { .. }) {
-                    self.mark_good();
-                } else if !live && matches!(self.state, State::WaitingToReboot { .. }) {
+            Input::Lesson { on } => {
+                self.lesson_live = on;
+                if !on && matches!(self.state, State::WaitingToReboot { .. }) {
                     self.try_reboot(now);
                 }
             }
-            Input::Healthy => {
+            Input::WentLive | Input::Healthy => {
                 if matches!(self.state, State::Trial { .. }) {
                     self.mark_good();
                 }
@@ -322,9 +327,6 @@ impl Agent {
                     detail: None,
                 });
                 self.state = State::Trial { record, deadline: now.mono + self.config.trial_timeout };
-                if self.lesson_live {
-                    self.mark_good();
-                }
             }
         }
     }
@@ -361,6 +363,14 @@ impl Agent {
             State::Trial { record, .. } => Some(record.release),
         };
         if current == Some(offer.release) {
+            // The site's window may have changed since (or the hub's zone moved to summer time).
+            if let State::WaitingToReboot { offer: waiting, recheck_at } = &mut self.state
+                && waiting.window != offer.window
+            {
+                waiting.window = offer.window;
+                *recheck_at = now.mono;
+                self.try_reboot(now);
+            }
             return;
         }
         match &self.state {
@@ -379,10 +389,17 @@ impl Agent {
             self.give_up(offer.release, &offer.version, detail);
             return;
         }
-        self.report_with(progress(&offer, 0));
+        let mut status = progress(&offer, 0);
         self.last_progress = Some(now.mono);
-        self.outputs.push_back(Output::Fetch { path: offer.path.clone(), from: 0, size: offer.size });
-        self.state = State::Downloading { offer, have: 0, retry_at: None, failures: 0 };
+        let delay = start_delay(self.config.seed, offer.release, offer.spread_secs);
+        if delay.is_zero() {
+            self.outputs.push_back(Output::Fetch { path: offer.path.clone(), from: 0, size: offer.size });
+            self.state = State::Downloading { offer, have: 0, retry_at: None, failures: 0 };
+        } else {
+            status.detail = Some(format!("starting in {}s (spread over the ring)", delay.as_secs()));
+            self.state = State::Downloading { offer, have: 0, retry_at: Some(now.mono + delay), failures: 0 };
+        }
+        self.report_with(status);
     }
 
     fn give_up(&mut self, release: i64, version: &str, detail: String) {
@@ -504,6 +521,18 @@ impl Agent {
     }
 }
 
+/// Where in `[0, spread_secs)` this box starts (splitmix64 of its seed and the release).
+fn start_delay(seed: u64, release: i64, spread_secs: u32) -> Duration {
+    if spread_secs == 0 {
+        return Duration::ZERO;
+    }
+    let mut z = seed ^ (release as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    Duration::from_secs(z % u64::from(spread_secs))
+}
+
 fn final_status(record: &Record, phase: UpdatePhase, detail: Option<String>) -> UpdateStatus {
     UpdateStatus { release: record.release, version: record.version.clone(), phase, bytes: None, boots: None, detail }
 }
@@ -528,6 +557,7 @@ fn offer_of(record: &Record) -> UpdateOffer {
         size: 0,
         sha256: String::new(),
         window: record.window,
+        spread_secs: 0,
     }
 }
 

@@ -126,3 +126,78 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     }
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A one-file HTTP server honouring `Range: bytes=N-`; the first response is cut after `cut`
+    /// bytes of body (the connection closes), later ones are whole. Returns its URL and the ranges asked.
+    fn server(body: Vec<u8>, cut: usize) -> (String, std::sync::mpsc::Receiver<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/bundle", listener.local_addr().unwrap());
+        let (tx, asked) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { return };
+                let mut range = String::new();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
+                        range = v.trim().trim_end_matches('-').to_owned();
+                    }
+                }
+                let _ = tx.send(range.clone());
+                let start: usize = range.parse().unwrap_or(0);
+                let len = body.len() - start;
+                let head = format!(
+                    "HTTP/1.1 206 Partial Content\r\nContent-Length: {len}\r\nContent-Range: bytes {start}-{}/{}\r\nConnection: close\r\n\r\n",
+                    body.len() - 1,
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let end = if n == 0 { (start + cut).min(body.len()) } else { body.len() };
+                let _ = stream.write_all(&body[start..end]);
+            }
+        });
+        (url, asked)
+    }
+
+    #[test]
+    fn a_cut_download_resumes_with_a_range_and_ends_whole() {
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let (url, asked) = server(body.clone(), 100_000);
+        let dir = tempfile::tempdir().unwrap();
+        let partial = dir.path().join("bundle.raucb");
+        let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+        let src = Source { agent: &agent, url: &url, authorization: "Bearer t" };
+        let mut seen = Vec::new();
+        let first = fetch(&src, &partial, 0, body.len() as u64, &mut |have| seen.push(have));
+        let Fetched::Failed { have, reason } = first else { panic!("the cut was not noticed: {first:?}") };
+        assert_eq!(have, 100_000, "{reason}");
+        assert!(!seen.is_empty() && seen.iter().all(|&h| h <= 100_000), "progress: {seen:?}");
+        let second = fetch(&src, &partial, have, body.len() as u64, &mut |_| {});
+        assert_eq!(second, Fetched::Complete { have: body.len() as u64 });
+        assert_eq!(asked.try_iter().collect::<Vec<_>>(), ["0", "100000"]);
+        assert_eq!(std::fs::read(&partial).unwrap(), body);
+        let sha = sha256_file(&partial).unwrap();
+        assert_eq!(sha.len(), 64);
+        // Resuming from more than is on disk starts from what is there.
+        std::fs::write(&partial, &body[..10]).unwrap();
+        let (url, asked) = server(body.clone(), body.len());
+        let src = Source { agent: &agent, url: &url, authorization: "Bearer t" };
+        assert_eq!(
+            fetch(&src, &partial, 50, body.len() as u64, &mut |_| {}),
+            Fetched::Complete { have: body.len() as u64 }
+        );
+        assert_eq!(asked.try_iter().collect::<Vec<_>>(), ["10"]);
+        assert_eq!(std::fs::read(&partial).unwrap(), body);
+    }
+}

@@ -85,6 +85,7 @@ struct Shell {
     me: Sender<Msg>,
     outbox: Sender<DeviceMsg>,
     http: ureq::Agent,
+    lesson: bool,
     live: bool,
     healthy: bool,
 }
@@ -100,7 +101,16 @@ impl Shell {
             config = config.tls_config(tls.ureq());
         }
         let http = config.max_redirects(0).timeout_connect(Some(Duration::from_secs(5))).build().into();
-        Self { s, agent: Agent::new(AgentConfig::default()), me, outbox, http, live: false, healthy: false }
+        Self {
+            s,
+            agent: Agent::new(AgentConfig { seed: rand::random(), ..AgentConfig::default() }),
+            me,
+            outbox,
+            http,
+            lesson: false,
+            live: false,
+            healthy: false,
+        }
     }
 
     fn now(&self) -> Now {
@@ -151,11 +161,17 @@ impl Shell {
 
     fn look_at_board(&mut self) {
         let snap = self.s.board.snapshot();
-        let live = snap.state == DeviceState::Live;
-        if live != self.live {
-            self.live = live;
-            self.feed(Input::Lesson { live });
+        // A lesson is on from the hub's goLive (or the panel) to its end, connected or not.
+        let lesson = snap.panel.state.lesson || snap.state == DeviceState::Live;
+        if lesson != self.lesson {
+            self.lesson = lesson;
+            self.feed(Input::Lesson { on: lesson });
         }
+        let live = snap.state == DeviceState::Live;
+        if live && !self.live {
+            self.feed(Input::WentLive);
+        }
+        self.live = live;
         // The health check: the hub accepted this box's credential on the control channel.
         let healthy = snap.control == "connected";
         if healthy && !self.healthy {

@@ -18,6 +18,7 @@ fn offer(window: MaintenanceWindow) -> UpdateOffer {
         size: SIZE,
         sha256: "ab".repeat(32),
         window,
+        spread_secs: 0,
     }
 }
 
@@ -163,7 +164,7 @@ fn a_bad_signature_is_refused_reported_and_not_tried_again() {
 #[test]
 fn an_install_while_a_lesson_is_live_reboots_only_after_it_ends() {
     let mut sim = Sim::new("1.0.0", None);
-    sim.feed(Input::Lesson { live: true });
+    sim.feed(Input::Lesson { on: true });
     sim.feed(Input::Offer(offer(MaintenanceWindow::ALWAYS)));
     sim.feed(Input::Fetched { have: SIZE, complete: true });
     sim.feed(Input::Verified(Ok(())));
@@ -173,7 +174,9 @@ fn an_install_while_a_lesson_is_live_reboots_only_after_it_ends() {
         matches!(sim.saved(), Some(Record { stage: Stage::Installed, ref from_version, .. }) if from_version == "1.0.0")
     );
     assert!(!sim.advance(Duration::from_secs(3 * 3600)).contains(&Output::Reboot), "still live after hours");
-    let got = sim.feed(Input::Lesson { live: false });
+    // The connection dropping during the lesson is not its end.
+    assert!(!sim.feed(Input::Tick).contains(&Output::Reboot));
+    let got = sim.feed(Input::Lesson { on: false });
     assert!(got.contains(&Output::Reboot), "{got:?}");
     assert_eq!(
         sim.phases(),
@@ -212,7 +215,9 @@ fn a_trial_boot_is_marked_good_once_the_box_goes_live() {
     let mut sim = Sim::new("1.1.0", Some(record));
     assert_eq!(sim.saved().map(|r| r.stage), Some(Stage::Trial { boots: 1 }));
     assert!(!sim.out.contains(&Output::MarkGood));
-    let got = sim.feed(Input::Lesson { live: true });
+    // A lesson that starts is not enough: the box must get live.
+    assert!(!sim.feed(Input::Lesson { on: true }).contains(&Output::MarkGood));
+    let got = sim.feed(Input::WentLive);
     assert!(got.contains(&Output::MarkGood));
     assert_eq!(sim.saved().map(|r| r.stage), Some(Stage::Good));
     assert_eq!(sim.phases(), [UpdatePhase::Trial, UpdatePhase::Good]);
@@ -287,6 +292,15 @@ fn a_bootloader_fallback_is_reported_as_a_rollback() {
 }
 
 #[test]
+fn a_window_changed_by_the_hub_applies_to_an_installed_release() {
+    let closed = MaintenanceWindow { start_utc_minute: 120, length_minutes: 60 };
+    let mut sim = installed(closed);
+    assert!(!sim.out.contains(&Output::Reboot));
+    let got = sim.feed(Input::Offer(offer(MaintenanceWindow::ALWAYS)));
+    assert!(got.contains(&Output::Reboot), "the new window is open now: {got:?}");
+}
+
+#[test]
 fn a_restart_before_the_reboot_keeps_waiting_for_it() {
     let window = MaintenanceWindow { start_utc_minute: 120, length_minutes: 60 };
     let sim = installed(window);
@@ -313,4 +327,32 @@ fn an_offer_of_the_running_release_is_done_at_once_and_a_bad_checksum_refused() 
     let mut sim = Sim::new("1.0.0", None);
     let got = sim.feed(Input::Offer(UpdateOffer { sha256: "xyz".into(), ..offer(MaintenanceWindow::ALWAYS) }));
     assert!(matches!(got.as_slice(), [Output::Report(s)] if s.phase == UpdatePhase::Failed), "{got:?}");
+}
+
+#[test]
+fn a_ring_spreads_its_downloads_over_the_offered_seconds() {
+    let mut starts = Vec::new();
+    for seed in 0..50u64 {
+        let mut sim = Sim::new("1.0.0", None);
+        sim.agent = Agent::new(AgentConfig { seed, ..AgentConfig::default() });
+        sim.feed(Input::Started { running: "1.0.0".into(), record: None });
+        let got = sim.feed(Input::Offer(UpdateOffer { spread_secs: 600, ..offer(MaintenanceWindow::ALWAYS) }));
+        let at = if fetches(&got).is_empty() {
+            let Some(Output::Report(s)) = got.first() else { panic!("{got:?}") };
+            assert!(s.detail.as_deref().is_some_and(|d| d.contains("spread")), "{s:?}");
+            let mut waited = 0;
+            while fetches(&sim.advance(Duration::from_secs(1))).is_empty() {
+                waited += 1;
+                assert!(waited < 600, "not within the spread");
+            }
+            waited + 1
+        } else {
+            0
+        };
+        starts.push(at);
+    }
+    starts.sort_unstable();
+    assert!(starts[49] < 600 && starts[0] < 60 && starts[49] > 540, "spread over the window: {starts:?}");
+    let distinct: std::collections::HashSet<_> = starts.iter().collect();
+    assert!(distinct.len() > 40, "{starts:?}");
 }

@@ -16,6 +16,7 @@ pub struct Fragment {
     pub video: Option<VideoFragment>,
     pub panel: Option<PanelFragment>,
     pub status: Option<StatusFragment>,
+    pub recording: Option<RecordingFragment>,
     pub update: Option<UpdateFragment>,
 }
 
@@ -131,10 +132,24 @@ pub struct StatusFragment {
     pub listen: Option<String>,
 }
 
+/// `[recording]`: where and how the box records lessons (issue 21, `docs/recording.md`).
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingFragment {
+    /// Local only: where the files go (`<dir>/<lesson id>/`).
+    pub dir: Option<std::path::PathBuf>,
+    /// A new file every this many minutes.
+    pub fragment_minutes: Option<u32>,
+    /// At most this many MB of recordings on the box.
+    pub budget_mb: Option<u32>,
+    /// At least this many MB left free on its filesystem.
+    pub min_free_mb: Option<u32>,
+}
+
 impl Fragment {
     /// The first key set here that only the box's own files may set: where it connects and with
     /// what credential (`hub.*`), where its status endpoint listens (`status.*`), how it updates
-    /// itself and whose signatures it trusts (`update.*`), which encoders it
+    /// itself and whose signatures it trusts (`update.*`), where it records (`recording.dir`), which encoders it
     /// tries (`video.encoders`), how its buttons and LEDs are wired (`*.active_low`). A push from
     /// the hub carrying one is refused: a hub, or someone who took over its admin, must not be able
     /// to move a box to another hub or open its status endpoint to the network.
@@ -164,6 +179,9 @@ impl Fragment {
                 ("update.rauc", u.rauc.is_some()),
             ];
             return Some(first(&keys).unwrap_or("update"));
+        }
+        if self.recording.as_ref().is_some_and(|r| r.dir.is_some()) {
+            return Some("recording.dir");
         }
         if self.video.as_ref().is_some_and(|v| v.encoders.is_some()) {
             return Some("video.encoders");
@@ -196,6 +214,7 @@ mod tests {
             ("[update]\nkeyring = \"/tmp/evil.pem\"\n", "update.keyring"),
             ("[status]\nlisten = \"0.0.0.0:8090\"\n", "status.listen"),
             ("[video]\nbitrate_kbps = 900\nencoders = [\"x264enc\"]\n", "video.encoders"),
+            ("[recording]\ndir = \"/etc\"\n", "recording.dir"),
             ("[panel]\nchip = \"gpiochip0\"\n[panel.leds]\nactive_low = true\n", "panel.leds.active_low"),
         ];
         for (text, key) in cases {

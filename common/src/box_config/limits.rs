@@ -19,6 +19,12 @@ pub const LAYER_MIN_BITRATE_KBPS: u32 = 50;
 pub const LAYER_MIN_SIZE: u32 = 16;
 /// Browsers negotiate up to three simulcast encodings; more would only cost the box CPU.
 pub const MAX_SIMULCAST_LAYERS: usize = 3;
+/// `recording.fragment_minutes`: a lost fragment (power cut) costs at most this much.
+pub const RECORDING_FRAGMENT_MINUTES: RangeInclusive<u32> = 1..=60;
+/// `recording.budget_mb`: from a few minutes of 720p up to a large disk.
+pub const RECORDING_BUDGET_MB: RangeInclusive<u32> = 100..=4_000_000;
+/// `recording.min_free_mb`.
+pub const RECORDING_MIN_FREE_MB: RangeInclusive<u32> = 0..=1_000_000;
 /// GPIO line offsets on a chip.
 pub const GPIO_LINE: RangeInclusive<u32> = 0..=1023;
 /// A device name (V4L2 path, ALSA name) as the box reports it.

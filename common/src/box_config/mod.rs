@@ -10,9 +10,9 @@ mod rules;
 
 pub use fragment::{
     AudioFragment, ButtonsFragment, CameraFragment, ContentFragment, Fragment, HubFragment, LayerFragment,
-    LedsFragment, PanelFragment, StatusFragment, UpdateFragment, VideoFragment,
+    LedsFragment, PanelFragment, RecordingFragment, StatusFragment, UpdateFragment, VideoFragment,
 };
 pub use rules::{
-    AudioConfig, ContentConfig, DEFAULT_ENCODERS, DEFAULT_STATUS_LISTEN, KeyError, Layer, PanelPins, Resolved,
-    VideoConfig, resolve,
+    AudioConfig, ContentConfig, DEFAULT_ENCODERS, DEFAULT_RECORDING_DIR, DEFAULT_STATUS_LISTEN, KeyError, Layer,
+    PanelPins, RecordingConfig, Resolved, VideoConfig, resolve,
 };

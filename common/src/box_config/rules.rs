@@ -34,7 +34,20 @@ pub struct Resolved {
     pub panel: Option<PanelPins>,
     /// `None` when the status endpoint is disabled.
     pub status_listen: Option<SocketAddr>,
+    pub recording: RecordingConfig,
 }
+
+/// `[recording]`, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingConfig {
+    pub dir: std::path::PathBuf,
+    pub fragment_minutes: u32,
+    pub budget_mb: u32,
+    pub min_free_mb: u32,
+}
+
+/// Where recordings go unless `recording.dir` says otherwise.
+pub const DEFAULT_RECORDING_DIR: &str = "/var/lib/lectern/recordings";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AudioConfig {
@@ -183,7 +196,21 @@ fn resolve_with(c: &mut Checker, f: &Fragment) -> Resolved {
             None
         }
     };
-    Resolved { camera, content, audio, video, panel, status_listen }
+    let r = f.recording.clone().unwrap_or_default();
+    let recording = RecordingConfig {
+        dir: r.dir.unwrap_or_else(|| DEFAULT_RECORDING_DIR.into()),
+        fragment_minutes: c.range(
+            "recording.fragment_minutes",
+            r.fragment_minutes.unwrap_or(10),
+            limits::RECORDING_FRAGMENT_MINUTES,
+        ),
+        budget_mb: c.range("recording.budget_mb", r.budget_mb.unwrap_or(8192), limits::RECORDING_BUDGET_MB),
+        min_free_mb: c.range("recording.min_free_mb", r.min_free_mb.unwrap_or(1024), limits::RECORDING_MIN_FREE_MB),
+    };
+    if !recording.dir.is_absolute() {
+        c.error("recording.dir", format!("'{}' is not an absolute path", recording.dir.display()));
+    }
+    Resolved { camera, content, audio, video, panel, status_listen, recording }
 }
 
 /// A picture's size under `section` (`video`, `content`).

@@ -22,6 +22,9 @@ mod stage;
 #[cfg(test)]
 mod tests;
 pub(crate) mod text;
+pub mod whiteboard;
+#[cfg(test)]
+mod whiteboard_tests;
 
 use lectern_proto::classroom::{ClassroomCommand, ClassroomEvent, DenyReason, PollId, RoomPolicy};
 use lectern_proto::{ParticipantId, Role};
@@ -37,6 +40,9 @@ use hand::HandQueue;
 use lobby::Lobby;
 use poll::Polls;
 use roster::{Participant, Roster};
+
+use crate::recording::{LessonRun, RecordingSwitch};
+use lectern_proto::lesson::RecordingPolicy;
 
 /// Who sent a command or asks to join, as the validated token says. Nothing here is cached per
 /// connection: a reconnecting teacher is a teacher because the new token says so.
@@ -85,6 +91,12 @@ pub enum Effect {
     Kick(ParticipantId),
     /// Close every connection of the room and drop this `Classroom`.
     EndLesson,
+    /// Recording started or stopped (`by` a teacher, or by the policy or the lesson's end): the
+    /// room's box is told and the switch audited.
+    Recording {
+        on: bool,
+        by: Option<ParticipantId>,
+    },
 }
 
 /// In order: deliver events and apply effects in the sequence given.
@@ -133,6 +145,12 @@ pub struct Classroom {
     reaction_limit: RateLimiter<String>,
     /// The web admin's settings for the room, as last given (see [`Classroom::follow_admin`]).
     admin: AdminSettings,
+    /// The whiteboard and the shared notes.
+    board: whiteboard::Board,
+    /// This lesson occurrence: its id, when it started and ended (see [`crate::recording`]).
+    lesson: LessonRun,
+    /// Whether the lesson is being recorded, under the room's policy.
+    recording: RecordingSwitch,
 }
 
 /// The web admin's settings of the room that the lesson enforces.
@@ -142,6 +160,8 @@ pub struct AdminSettings {
     pub capacity: Option<u32>,
     /// Everyone but teachers waits in the lobby (`None`: the admin did not say).
     pub everyone_waits: Option<bool>,
+    /// The room's recording policy (the admin's, else the hub's `[recording] default`).
+    pub recording: RecordingPolicy,
 }
 
 impl Default for Classroom {
@@ -168,6 +188,9 @@ impl Classroom {
             chat_limit: RateLimiter::new(Rate::CHAT),
             reaction_limit: RateLimiter::new(Rate::REACTION),
             admin: AdminSettings::default(),
+            board: whiteboard::Board::default(),
+            lesson: LessonRun::default(),
+            recording: RecordingSwitch::default(),
         }
     }
 
@@ -178,6 +201,7 @@ impl Classroom {
         next.policy.passcode_required = self.policy.passcode_required;
         next.lobby.set_passcode(self.lobby.passcode().cloned());
         next.admin = self.admin;
+        next.recording.follow_policy(self.admin.recording);
         next
     }
 
@@ -187,14 +211,18 @@ impl Classroom {
     pub fn follow_admin(&mut self, now: u64, settings: AdminSettings) -> Vec<Outbound> {
         let before = self.admin;
         self.admin = settings;
+        let mut out = Vec::new();
+        if self.recording.follow_policy(settings.recording) {
+            out.extend(self.recording_switched(false, None));
+        }
         let Some(waits) = settings.everyone_waits.filter(|w| before.everyone_waits != Some(*w)) else {
-            return Vec::new();
+            return out;
         };
         if self.policy.everyone_waits == waits {
-            return Vec::new();
+            return out;
         }
         self.policy.everyone_waits = waits;
-        let mut out = vec![send(Audience::Everyone, ClassroomEvent::PolicyChanged { policy: self.policy })];
+        out.push(send(Audience::Everyone, ClassroomEvent::PolicyChanged { policy: self.policy }));
         if !waits {
             out.extend(self.release_personal_waiters(now));
         }
@@ -244,6 +272,8 @@ impl Classroom {
             C::RequestScreenShare => self.request_screen_share(actor),
             C::StopScreenShare { participant_id } => self.stop_screen_share(actor, participant_id),
             C::EndLesson => self.end_lesson(now, actor),
+            C::SetRecording { on } => self.set_recording(actor, on),
+            C::Board(cmd) => self.board_command(now, actor, cmd),
         }
     }
 
@@ -260,7 +290,7 @@ impl Classroom {
         let Some(participant) = self.roster.remove(id) else { return Vec::new() };
         self.attendance.left(now, id, &participant.subject);
         self.unmute_granted.remove(&id);
-        let mut out = Vec::new();
+        let mut out = self.board_left(id);
         if self.hands.lower(id) {
             out.push(send(
                 Audience::TeachersAndDevices,
@@ -294,6 +324,7 @@ impl Classroom {
             poll_results: poll.filter(results_visible).map(poll::Poll::results),
             my_answer: poll.and_then(|p| p.answer_of(&actor.subject)).map(|a| a.choices.clone()),
             lobby: hosts.then(|| self.lobby.entries()),
+            recording: self.recording.is_on(),
         }
     }
 
@@ -308,6 +339,56 @@ impl Classroom {
 
     pub fn is_ended(&self) -> bool {
         self.ended
+    }
+
+    /// This lesson occurrence (its id once someone was admitted).
+    pub fn lesson(&self) -> &LessonRun {
+        &self.lesson
+    }
+
+    /// The room opens and closes the occurrence as people come and go (see [`LessonRun`]).
+    pub fn lesson_mut(&mut self) -> &mut LessonRun {
+        &mut self.lesson
+    }
+
+    /// Whether the lesson is being recorded (every page shows it; the join page before entering).
+    pub fn is_recording(&self) -> bool {
+        self.recording.is_on()
+    }
+
+    /// A teacher starts or stops recording (refused where the room's policy is `off`).
+    fn set_recording(&mut self, actor: &Actor, on: bool) -> Result<Vec<Outbound>, ClassroomError> {
+        require(actor, &[Role::Teacher], "only a teacher can start or stop recording")?;
+        if !self.lesson.is_open() {
+            return Err(ClassroomError::Conflict("the lesson has not started"));
+        }
+        let changed = self.recording.request(on).map_err(ClassroomError::Conflict)?;
+        Ok(if changed { self.recording_switched(on, Some(actor.id)) } else { Vec::new() })
+    }
+
+    /// The lesson just started: under the `always` policy, recording starts with it.
+    pub fn recording_at_start(&mut self) -> Vec<Outbound> {
+        if self.recording.lesson_started() { self.recording_switched(true, None) } else { Vec::new() }
+    }
+
+    /// The lesson is over: a running recording stops.
+    pub fn recording_at_end(&mut self) -> Vec<Outbound> {
+        if self.recording.lesson_over() { self.recording_switched(false, None) } else { Vec::new() }
+    }
+
+    /// Everyone (the lobby too: they see it before they enter) hears of it; the room tells the box.
+    fn recording_switched(&self, on: bool, by: Option<ParticipantId>) -> Vec<Outbound> {
+        let event = ClassroomEvent::RecordingChanged { recording: on };
+        let mut out = vec![send(Audience::Everyone, event.clone())];
+        out.extend(self.lobby.ids().into_iter().map(|id| send(Audience::One(id), event.clone())));
+        out.push(Outbound::Effect(Effect::Recording { on, by }));
+        out
+    }
+
+    /// Ends the lesson without a teacher's command (the API, the timetable): as
+    /// [`ClassroomCommand::EndLesson`] does. Nothing if it has ended already.
+    pub fn end_now(&mut self, now: u64) -> Vec<Outbound> {
+        if self.ended { Vec::new() } else { self.close(now) }
     }
 
     /// Whether `id` waits in the lobby.

@@ -25,6 +25,7 @@ impl Classroom {
         p.students_may_start_video = patch.students_may_start_video.unwrap_or(p.students_may_start_video);
         p.students_may_share_screen = patch.students_may_share_screen.unwrap_or(p.students_may_share_screen);
         p.students_may_chat = patch.students_may_chat.unwrap_or(p.students_may_chat);
+        p.students_see_each_other = patch.students_see_each_other.unwrap_or(p.students_see_each_other);
         if self.policy == old {
             return Ok(Vec::new());
         }
@@ -140,6 +141,11 @@ impl Classroom {
     /// Tells everyone (and everyone waiting) and closes the lesson; later commands and joins are refused.
     pub(super) fn end_lesson(&mut self, now: u64, actor: &Actor) -> Result<Vec<Outbound>, ClassroomError> {
         require(actor, TEACHERS_ONLY, "only a teacher can end the lesson")?;
+        Ok(self.close(now))
+    }
+
+    /// Tells everyone (and everyone waiting) the lesson is over and closes it.
+    pub(super) fn close(&mut self, now: u64) -> Vec<Outbound> {
         let mut out = vec![send(Audience::Everyone, ClassroomEvent::LessonEnded)];
         for id in self.lobby.take_where(|_| true).into_iter().map(|w| w.entry.participant_id) {
             out.push(send(Audience::One(id), ClassroomEvent::LessonEnded));
@@ -148,7 +154,7 @@ impl Classroom {
         self.attendance.close_all(now);
         self.hands.lower_all();
         self.ended = true;
-        Ok(out)
+        out
     }
 
     /// Whether the SFU should let this participant's microphone on.

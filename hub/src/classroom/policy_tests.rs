@@ -8,7 +8,7 @@ use super::tests::{Room, actor};
 use super::*;
 
 fn admin(capacity: Option<u32>, everyone_waits: Option<bool>) -> AdminSettings {
-    AdminSettings { capacity, everyone_waits }
+    AdminSettings { capacity, everyone_waits, ..Default::default() }
 }
 
 fn decision(r: &mut Room, a: &Actor) -> JoinDecision {

@@ -23,6 +23,7 @@ pub fn access_for(st: &AppState, claims: &Claims, marks: Vec<String>) -> Access 
         ends_at: Some(claims.exp.saturating_add(st.token_grace.as_secs())),
         marks: if claims.guest { marks } else { Vec::new() },
         room: st.room_settings.get(&claims.room),
+        recording: st.room_settings.recording(&claims.room).unwrap_or(st.recording.default),
     }
 }
 

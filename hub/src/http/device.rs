@@ -360,7 +360,9 @@ impl From<RoomAction> for HubMsg {
     }
 }
 
-/// `POST /api/rooms/{room}/live` and `/end`: a teacher starts or stops the room's camera.
+/// `POST /api/rooms/{room}/live` and `/end`: a teacher (or an admin) starts or stops the room's
+/// camera; `/end` also ends the lesson on the hub (everyone is told and disconnected, its
+/// recording closes). 202 if there was a box or a lesson to end, else 404.
 pub async fn command(
     State(st): State<Arc<AppState>>,
     Path((room, action)): Path<(String, String)>,
@@ -369,8 +371,11 @@ pub async fn command(
     let room = parse_room(&room)?;
     authorize(&headers, &st.key, &room, TEACHERS)?;
     let action: RoomAction = segment(&action).ok_or_else(|| HttpError::not_found("expected /live or /end"))?;
-    if st.devices.send(&room, action.into()) {
+    let lesson_ended = action == RoomAction::End && crate::http::lessons::end(&st, &room).await?;
+    if st.devices.send(&room, action.into()) || lesson_ended {
         Ok(StatusCode::ACCEPTED.into_response())
+    } else if action == RoomAction::End {
+        Err(HttpError::not_found(format!("no lesson is on and no classroom box is connected in room '{room}'")))
     } else {
         Err(HttpError::not_found(format!("no classroom box is connected for room '{room}'")))
     }

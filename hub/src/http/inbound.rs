@@ -5,6 +5,7 @@
 
 use std::sync::OnceLock;
 
+use lectern_proto::board::BoardCommand;
 use lectern_proto::classroom::ClassroomCommand;
 use lectern_proto::signal::ClientMsg;
 use serde::de::{self, Deserialize, DeserializeOwned, Deserializer};
@@ -20,9 +21,11 @@ impl<'de> Deserialize<'de> for Inbound {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = serde_json::Value::deserialize(deserializer)?;
         // A message without a string `type` is refused in ClientMsg's words, as before the split.
-        let classroom =
-            value.get("type").and_then(serde_json::Value::as_str).is_some_and(|t| !signal_types().contains(&t));
-        let parsed = if classroom {
+        let tag = value.get("type").and_then(serde_json::Value::as_str);
+        let classroom = tag.is_some_and(|t| !signal_types().contains(&t));
+        let parsed = if tag.is_some_and(|t| board_types().contains(&t)) {
+            BoardCommand::deserialize(value).map(|c| Self::Classroom(ClassroomCommand::Board(c)))
+        } else if classroom {
             ClassroomCommand::deserialize(value).map(Self::Classroom)
         } else {
             ClientMsg::deserialize(value).map(Self::Signal)
@@ -35,6 +38,12 @@ impl<'de> Deserialize<'de> for Inbound {
 pub fn signal_types() -> &'static [&'static str] {
     static NAMES: OnceLock<&'static [&'static str]> = OnceLock::new();
     NAMES.get_or_init(tag_names::<ClientMsg>)
+}
+
+/// The `type` values of [`BoardCommand`] (routed as [`ClassroomCommand::Board`]).
+pub fn board_types() -> &'static [&'static str] {
+    static NAMES: OnceLock<&'static [&'static str]> = OnceLock::new();
+    NAMES.get_or_init(tag_names::<BoardCommand>)
 }
 
 /// The tags an internally tagged enum accepts, as its derived `Deserialize` lists them when it
@@ -86,6 +95,9 @@ mod tests {
         let classroom = tag_names::<ClassroomCommand>();
         assert!(classroom.contains(&"raiseHand"), "{classroom:?}");
         assert!(signal_types().iter().all(|t| !classroom.contains(t)));
+        let board = board_types();
+        assert!(board.contains(&"boardUpdate"), "{board:?}");
+        assert!(board.iter().all(|t| !classroom.contains(t) && !signal_types().contains(t)));
     }
 
     #[test]
@@ -96,6 +108,12 @@ mod tests {
             parse(r#"{"type":"raiseHand"}"#).expect("a command"),
             Inbound::Classroom(ClassroomCommand::RaiseHand)
         );
+        assert_eq!(
+            parse(r#"{"type":"setNotesReadOnly","readOnly":true}"#).expect("a board command"),
+            Inbound::Classroom(ClassroomCommand::Board(BoardCommand::SetNotesReadOnly { read_only: true }))
+        );
+        let err = parse(r#"{"type":"boardUpdate","doc":"board"}"#).expect_err("refused").to_string();
+        assert!(err.contains("missing field `update`"), "{err}");
     }
 
     #[test]

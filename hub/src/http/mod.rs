@@ -9,6 +9,7 @@ pub mod device;
 pub mod error;
 pub mod inbound;
 pub mod lesson_api;
+pub mod lessons;
 pub mod pace;
 pub mod pages;
 pub mod proxy;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub token_grace: std::time::Duration,
     /// The web admin's room settings the lessons enforce (capacity, everyone waits).
     pub room_settings: crate::room_settings::RoomSettingsCache,
+    /// `[recording]`: the policy of rooms the admin did not set (see [`crate::recording`]).
+    pub recording: crate::config::RecordingSettings,
 }
 
 /// Content-Security-Policy for the app: our own scripts only; media and sockets to this hub.
@@ -138,6 +141,8 @@ pub struct Edge {
     pub token_grace: std::time::Duration,
     /// `[ota]`, with the releases' directory.
     pub ota: lectern_admin::releases::OtaSettings,
+    /// `[recording]`: the policy of rooms the admin did not set, whether students are recorded.
+    pub recording: crate::config::RecordingSettings,
 }
 
 impl Default for Edge {
@@ -151,6 +156,7 @@ impl Default for Edge {
             public_url: None,
             zone: "UTC".to_owned(),
             ota: Default::default(),
+            recording: Default::default(),
         }
     }
 }
@@ -178,6 +184,7 @@ impl AppState {
             admission: Mutex::default(),
             trusted_proxies: edge.trusted_proxies,
             token_grace: edge.token_grace,
+            recording: edge.recording,
             room_settings: Default::default(),
             join_limiter: edge
                 .join_limit
@@ -189,6 +196,15 @@ impl AppState {
             if let Some(app) = app.upgrade() {
                 app.sfu.send_all(|| crate::sfu::Command::Revoked { jti: jti.to_owned() });
                 whip::end_sessions_of(app, jti);
+            }
+        }));
+        // The timetable's end (and the fleet view's) ends the lesson on the hub, not only the box's camera.
+        let app = Arc::downgrade(&state);
+        state.devices.on_lesson_end(Box::new(move |room| {
+            if let Some(app) = app.upgrade() {
+                let reason = crate::recording::EndReason::Timetable;
+                let (reply, _) = tokio::sync::oneshot::channel();
+                let _ = app.sfu.send(room, crate::sfu::Command::EndLesson { room: room.clone(), reason, reply });
             }
         }));
         state

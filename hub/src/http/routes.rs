@@ -8,7 +8,7 @@ use axum::http::Method;
 use lectern_admin::routes::{Access, Entry, Route, entry, routes_of};
 
 use super::auth::TEACHERS;
-use super::{AppState, cors, device, lesson_api, pages, rtc, stats, whip};
+use super::{AppState, cors, device, lesson_api, lessons, pages, rtc, stats, whip};
 use crate::whip::Flow;
 
 /// Every route the hub serves itself.
@@ -25,6 +25,8 @@ pub fn entries() -> Vec<Entry<Arc<AppState>>> {
         entry(M::GET, "/api/rooms/{room}/{file}", Bearer(TEACHERS), lesson_api::report),
         entry(M::POST, "/api/rooms/{room}/{file}", Bearer(TEACHERS), device::command),
         entry(M::OPTIONS, "/api/rooms/{room}/{file}", Anyone, cors::options_lesson_api),
+        entry(M::GET, "/api/rooms/{room}/lessons", Bearer(TEACHERS), lessons::list),
+        entry(M::OPTIONS, "/api/rooms/{room}/lessons", Anyone, cors::options_read_only),
         entry(M::GET, "/api/rooms/{room}/device", Bearer(TEACHERS), device::view),
         entry(M::OPTIONS, "/api/rooms/{room}/device", Anyone, cors::options_read_only),
         entry(M::GET, "/api/rooms/{room}/stats", Bearer(TEACHERS), stats::room_stats),

@@ -124,6 +124,7 @@ impl Shard {
                 answer(reply, core.classroom(&room, participant, command, now))
             }
             Command::Report { room, reply } => answer(reply, core.report(&room, now)),
+            Command::EndLesson { room, reason, reply } => answer(reply, Ok(core.end_lesson(&room, reason, now))),
             Command::Stats { room, reply } => answer(reply, core.stats(&room)),
             Command::PublishOffer { room, participant, offer, screen_mid, reply } => {
                 answer(reply, core.publish_offer(&room, participant, offer, screen_mid, now))

@@ -39,6 +39,8 @@ pub struct Access {
     pub marks: Vec<String>,
     /// Settings the web admin keeps for the room (capacity, everyone waits), as they are now.
     pub room: Option<RoomSettings>,
+    /// The room's recording policy: the admin's, else the hub's `[recording] default`.
+    pub recording: lectern_proto::lesson::RecordingPolicy,
 }
 
 /// The web admin's settings of a room that the lesson enforces.
@@ -148,6 +150,13 @@ pub enum Command {
     Report {
         room: RoomId,
         reply: Reply<LessonReport>,
+    },
+    /// End the room's lesson from outside the class (the API, the timetable): everyone is told
+    /// and disconnected, the lesson's row closed. Answers whether a lesson was on.
+    EndLesson {
+        room: RoomId,
+        reason: crate::recording::EndReason,
+        reply: Reply<bool>,
     },
     /// Per participant: link estimate, layers received, pauses, loss.
     Stats {

@@ -139,6 +139,15 @@ impl ShardCore {
         self.rooms.get(room).map(|r| r.lesson_report(now)).ok_or(SfuError::UnknownParticipant)
     }
 
+    /// Ends `room`'s lesson (see [`Room::end_lesson`]); false if the hub holds no lesson there.
+    pub fn end_lesson(&mut self, room: &RoomId, reason: crate::recording::EndReason, now: Now) -> bool {
+        let Some(r) = self.rooms.get_mut(room) else { return false };
+        let ended = r.end_lesson(&mut self.peers, reason, now);
+        r.drain_outputs_into(&mut self.outputs);
+        self.flush(now);
+        ended
+    }
+
     /// Per participant of `room`: link estimate, layers received, pauses, loss.
     pub fn stats(&self, room: &RoomId) -> Result<lectern_proto::stats::RoomStats, SfuError> {
         self.rooms.get(room).map(|r| r.stats(&self.peers)).ok_or(SfuError::UnknownParticipant)

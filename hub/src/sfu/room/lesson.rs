@@ -2,6 +2,7 @@
 //! classroom events to browsers, and enforcing what a teacher decides (mute, stop camera, remove,
 //! end the lesson) on the forwarding path itself, not just in the UI.
 
+use lectern_proto::board::BoardCommand;
 use lectern_proto::classroom::{ClassroomCommand, ClassroomEvent, DenyReason};
 use lectern_proto::device::HubMsg;
 use lectern_proto::signal::{ErrorCode, MediaKind as WireKind, ServerMsg};
@@ -14,7 +15,7 @@ use super::{Room, RoomOutput};
 use crate::classroom::{AdminSettings, Audience, Classroom, Effect, JoinDecision, Outbound};
 use crate::sfu::command::{Ident, LessonReport, SfuError};
 use crate::sfu::peer_table::PeerTable;
-use crate::store::{SavedReport, StoreEvent};
+use crate::store::{BoardSave, SavedReport, StoreEvent};
 use crate::time::Now;
 
 impl Room {
@@ -24,6 +25,7 @@ impl Room {
             // A teacher coming back to an ended lesson starts the next one.
             self.classroom = self.classroom.next_lesson();
         }
+        self.next_lesson_if_closed();
         self.follow_admin(peers, &ident, now);
         let outcome = self.classroom.on_join_request(now.unix_ms, &actor(&ident));
         let pid = ident.participant;
@@ -31,6 +33,10 @@ impl Room {
             JoinDecision::Admit => self.admit_browser(peers, ident, now),
             JoinDecision::Wait(position) => {
                 self.signal(pid, ServerMsg::Classroom(ClassroomEvent::Waiting { position }));
+                if self.classroom.is_recording() {
+                    // Told before they enter, as the join page shows it.
+                    self.signal(pid, ServerMsg::Classroom(ClassroomEvent::RecordingChanged { recording: true }));
+                }
                 tracing::info!(room = %self.id, participant = %pid, position, "waiting in the lobby");
                 self.note_session_end(&ident, now);
                 self.waiting.insert(pid, ident);
@@ -48,6 +54,7 @@ impl Room {
 
     /// A WHIP/WHEP client has no lobby to wait in: it is admitted or refused at once.
     pub(super) fn gate(&mut self, peers: &mut PeerTable, ident: &Ident, now: Now) -> Result<(), SfuError> {
+        self.next_lesson_if_closed();
         self.follow_admin(peers, ident, now);
         let outcome = self.classroom.on_join_request(now.unix_ms, &actor(ident));
         match outcome.decision {
@@ -66,9 +73,11 @@ impl Room {
     /// The web admin's settings of the room as the newcomer's join brought them (see
     /// [`crate::room_settings`]): the lesson follows a change before deciding about them.
     fn follow_admin(&mut self, peers: &mut PeerTable, ident: &Ident, now: Now) {
-        let settings = ident.access.room.map_or_else(AdminSettings::default, |r| AdminSettings {
+        let recording = ident.access.recording;
+        let settings = ident.access.room.map_or(AdminSettings { recording, ..Default::default() }, |r| AdminSettings {
             capacity: Some(r.capacity),
             everyone_waits: Some(r.everyone_waits),
+            recording,
         });
         let outbound = self.classroom.follow_admin(now.unix_ms, settings);
         self.deliver(peers, outbound, now);
@@ -79,6 +88,7 @@ impl Room {
     fn admit_browser(&mut self, peers: &mut PeerTable, ident: Ident, now: Now) {
         let pid = ident.participant;
         self.admit(Participant::new(ident), now);
+        self.lesson_admitted(peers, pid, now);
         self.welcome(peers, pid, now);
     }
 
@@ -157,9 +167,14 @@ impl Room {
             resume_key: None,
             resumed: false,
         };
-        let snapshot = self.classroom.snapshot_for(&participant.actor());
+        let actor = participant.actor();
+        let snapshot = self.classroom.snapshot_for(&actor);
         self.signal(pid, joined);
         self.signal(pid, ServerMsg::Classroom(snapshot));
+        // The whiteboard and the notes, whole: a late joiner sees everything drawn so far.
+        for event in self.classroom.board_sync_for(&actor) {
+            self.signal(pid, ServerMsg::Classroom(event));
+        }
     }
 
     /// A browser participant came back on a new socket (its network changed): it keeps its place
@@ -191,9 +206,28 @@ impl Room {
         now: Now,
     ) -> Result<(), SfuError> {
         let actor = self.participant(pid)?.actor();
+        let drew = matches!(cmd, ClassroomCommand::Board(BoardCommand::BoardUpdate { .. }));
+        let view_mode = self.classroom.policy().students_see_each_other;
         let outbound = self.classroom.handle(now.unix_ms, &actor, cmd)?;
         self.deliver(peers, outbound, now);
+        if self.classroom.policy().students_see_each_other != view_mode {
+            self.follow_view_mode(peers, now.mono);
+        }
+        if drew {
+            self.save_board(now, false);
+        }
         Ok(())
+    }
+
+    /// Hands the lesson's whiteboard and notes to the store when they changed: `now_or_never` when
+    /// the lesson ends or the room empties, else at most every
+    /// [`SAVE_EVERY_MS`](crate::classroom::whiteboard::SAVE_EVERY_MS).
+    fn save_board(&mut self, now: Now, now_or_never: bool) {
+        let Some(lesson) = self.classroom.lesson().id().cloned() else { return };
+        for (doc, state, text) in self.classroom.board_to_save(now.unix_ms, now_or_never) {
+            let save = BoardSave { lesson: lesson.clone(), room: self.id.clone(), doc, state, text, at: now.unix_ms };
+            self.emit(RoomOutput::Store(StoreEvent::BoardSaved(save)));
+        }
     }
 
     /// A participant left (or was dropped from the lobby): the classroom records it.
@@ -204,6 +238,7 @@ impl Room {
 
     /// Hands the lesson's exports to the store (the room emptied or the lesson ended).
     pub(super) fn save_lesson(&mut self, now: Now) {
+        self.save_board(now, true);
         let r = self.lesson_report(now);
         let report = SavedReport {
             attendance_csv: r.attendance.to_csv(),
@@ -219,7 +254,7 @@ impl Room {
     }
 
     /// Sends events and applies effects, in the order the classroom gave them.
-    fn deliver(&mut self, peers: &mut PeerTable, outbound: Vec<Outbound>, now: Now) {
+    pub(super) fn deliver(&mut self, peers: &mut PeerTable, outbound: Vec<Outbound>, now: Now) {
         for item in outbound {
             match item {
                 Outbound::Event { to, event } => self.send_event(to, event, now),
@@ -315,7 +350,9 @@ impl Room {
             Effect::Kick(id) => {
                 let _ = self.remove_participant(peers, id, now);
             }
+            Effect::Recording { on, by } => self.recording_switched(on, by, now),
             Effect::EndLesson => {
+                self.lesson_ended_by_teacher(peers, now);
                 self.save_lesson(now);
                 let everyone: Vec<ParticipantId> =
                     self.participants.keys().chain(self.waiting.keys()).copied().collect();

@@ -55,7 +55,9 @@ impl Room {
             Direction::Publish => participant.publish = Some(key),
             Direction::Subscribe => participant.subscribe = Some(key),
         }
+        let pid = participant.id();
         self.admit(participant, now);
+        self.lesson_admitted(peers, pid, now);
         peers.mark_dirty(key);
         Ok(answer)
     }

@@ -11,6 +11,9 @@
 //! - `return_feed`: the classroom box's switched slots.
 //! - `bandwidth`: each subscriber's estimate and layer allocation.
 //! - `takeover`: a classroom box's new WHIP session taking over its old one (make-before-break).
+//! - `occurrence`: the lesson occurrence (its id; ended by a teacher, the API, the timetable or
+//!   an empty room).
+//! - `privacy`: the lesson's view mode (students see each other, or only the teacher and the room).
 //! - `access`: sessions ending with their credential (revoked, expired plus grace) and the lobby of
 //!   a room nobody came to.
 
@@ -19,7 +22,9 @@ mod bandwidth;
 mod forward;
 mod lesson;
 mod membership;
+mod occurrence;
 mod participant;
+mod privacy;
 mod restart;
 mod return_feed;
 mod subscription;
@@ -133,7 +138,13 @@ impl Room {
     pub fn next_deadline(&self) -> Option<Instant> {
         let throttles = self.tracks.values().filter_map(|t| t.keyframe.next_deadline());
         let sessions = self.session_deadline();
-        throttles.chain(self.viewer_starts.iter().map(|s| s.0)).chain(self.next_allocation).chain(sessions).min()
+        let lesson = self.lesson_deadline();
+        throttles
+            .chain(self.viewer_starts.iter().map(|s| s.0))
+            .chain(self.next_allocation)
+            .chain(sessions)
+            .chain(lesson)
+            .min()
     }
 
     /// Time passed: deferred keyframe requests go upstream, return feeds are re-chosen,
@@ -147,6 +158,7 @@ impl Room {
         self.select_return_feeds(peers, now.mono);
         self.allocate_due(peers, now.mono);
         self.expire_sessions(peers, now);
+        self.lesson_timeout(peers, now);
     }
 
     /// Gives media to subscribers whose start was deferred until now. Called after the shard

@@ -72,6 +72,9 @@ impl Room {
     pub(super) fn add_down(&mut self, peers: &mut PeerTable, sub: ParticipantId, track: TrackId, now: Instant) {
         let (Some(up), Some(participant)) = (self.tracks.get(&track), self.participants.get(&sub)) else { return };
         let (kind, owner, screen) = (wire_kind(up.kind), up.owner, up.screen);
+        if self.hidden_from(participant, up) {
+            return; // the lesson's view mode: see privacy.rs
+        }
         if participant.is_return_feed() {
             return; // its slots follow the speakers: see return_feed.rs
         }
@@ -165,24 +168,7 @@ impl Room {
         }
         let subs: Vec<PeerKey> = self.subscriber_peers().collect();
         for key in subs {
-            let Some(peer) = peers.get_mut(key) else { continue };
-            let hub_offers = peer.hub_offers;
-            let is_gone = |d: &DownTrack| d.source.is_some_and(|s| gone.contains(&s));
-            // Never offered: simply forget them.
-            peer.downs.retain(|d| !(hub_offers && d.state == DownState::ToOpen && is_gone(d)));
-            // The first m-line carries the BUNDLE group's transport: stopping it would move the
-            // group to another m-line, and stopping every m-line would leave an offer without a
-            // group, which a max-bundle browser refuses. So it stays, idle, and is never stopped.
-            let tag = peer.downs.iter().position(|d| matches!(d.state, DownState::Negotiating(_) | DownState::Open(_)));
-            for (i, d) in peer.downs.iter_mut().enumerate().filter(|(_, d)| is_gone(d)) {
-                if !hub_offers || Some(i) == tag {
-                    d.source = None; // a WHEP slot waits for the next publisher; a browser's tag idles
-                    d.owner = None;
-                } else if let DownState::Negotiating(m) | DownState::Open(m) = d.state {
-                    d.state = DownState::ToStop(m);
-                }
-            }
-            peers.renegotiate(key);
+            stop_downs(peers, key, gone);
         }
     }
 
@@ -293,4 +279,26 @@ pub(super) fn offered_tracks(downs: &[DownTrack]) -> Vec<TrackInfo> {
             _ => None,
         })
         .collect()
+}
+
+/// Stops forwarding `gone` to one subscriber connection (its m-lines are stopped in the next offer).
+pub(super) fn stop_downs(peers: &mut PeerTable, key: PeerKey, gone: &[TrackId]) {
+    let Some(peer) = peers.get_mut(key) else { return };
+    let hub_offers = peer.hub_offers;
+    let is_gone = |d: &DownTrack| d.source.is_some_and(|s| gone.contains(&s));
+    // Never offered: simply forget them.
+    peer.downs.retain(|d| !(hub_offers && d.state == DownState::ToOpen && is_gone(d)));
+    // The first m-line carries the BUNDLE group's transport: stopping it would move the
+    // group to another m-line, and stopping every m-line would leave an offer without a
+    // group, which a max-bundle browser refuses. So it stays, idle, and is never stopped.
+    let tag = peer.downs.iter().position(|d| matches!(d.state, DownState::Negotiating(_) | DownState::Open(_)));
+    for (i, d) in peer.downs.iter_mut().enumerate().filter(|(_, d)| is_gone(d)) {
+        if !hub_offers || Some(i) == tag {
+            d.source = None; // a WHEP slot waits for the next publisher; a browser's tag idles
+            d.owner = None;
+        } else if let DownState::Negotiating(m) | DownState::Open(m) = d.state {
+            d.state = DownState::ToStop(m);
+        }
+    }
+    peers.renegotiate(key);
 }

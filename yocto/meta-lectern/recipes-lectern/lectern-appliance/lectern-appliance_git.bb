@@ -83,6 +83,7 @@ RDEPENDS:${PN} += "${LECTERN_HW_ENCODER} \
                    gstreamer1.0-libav \
                    gstreamer1.0-plugins-bad-dtls \
                    gstreamer1.0-plugins-bad-kms \
+                   gstreamer1.0-plugins-bad-opusparse \
                    gstreamer1.0-plugins-bad-srtp \
                    gstreamer1.0-plugins-bad-videoparsersbad \
                    gstreamer1.0-plugins-bad-webrtc \
@@ -100,8 +101,10 @@ RDEPENDS:${PN} += "${LECTERN_HW_ENCODER} \
                    gstreamer1.0-plugins-base-videotestsrc \
                    gstreamer1.0-plugins-base-volume \
                    gstreamer1.0-plugins-good-autodetect \
+                   gstreamer1.0-plugins-good-isomp4 \
                    gstreamer1.0-plugins-good-jpeg \
                    gstreamer1.0-plugins-good-level \
+                   gstreamer1.0-plugins-good-multifile \
                    gstreamer1.0-plugins-good-rtp \
                    gstreamer1.0-plugins-good-rtpmanager \
                    gstreamer1.0-plugins-good-video4linux2 \
