@@ -80,6 +80,10 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
             }
         };
         tracing::info!(room = %credential.room, device = %credential.device_id, name = %credential.name, "using this box's enrolled credential");
+        if let Some(from) = &credential.moved_from {
+            tracing::warn!(%from, room = %credential.room, "this box was moved from room {from} to room {}", credential.room);
+            board.update(|s| s.moved_from = Some(from.to_string()));
+        }
         overrides.token = Some(credential.token);
         if overrides.room.is_none() {
             overrides.room = Some(credential.room);

@@ -46,6 +46,8 @@ pub struct Snapshot {
     pub control: String,
     /// While the box is not enrolled: the code an admin enters in the hub's web admin.
     pub claim_code: Option<String>,
+    /// The room an admin moved this box from (`moved_from` in its credential), if it was moved.
+    pub moved_from: Option<String>,
     pub config: ConfigStatus,
     pub panel: PanelStatus,
     pub return_feed: ReturnFeedStatus,

@@ -121,6 +121,9 @@ pub enum HubMsg {
     ClaimCode { code: String, expires_at: u64 },
     /// The box was enrolled: its own device credential (keep it secret) and its room.
     Enrolled { token: String, room: RoomId, device_id: String, name: String },
+    /// An admin moved this enrolled box from room `from` to `room`: keep this new credential in
+    /// place of the old one (which the hub refuses once this one is used) and reconnect with it.
+    Moved { token: String, from: RoomId, room: RoomId, device_id: String, name: String },
     /// Run this release: download, verify, install into the other slot, reboot in the window.
     Update(UpdateOffer),
 }
@@ -367,6 +370,24 @@ mod tests {
         // An older box's hello has no inventory.
         let hello: DeviceMsg = serde_json::from_str(r#"{"type":"hello","version":"0.1.0"}"#).unwrap();
         assert_eq!(hello, DeviceMsg::Hello { version: "0.1.0".into(), inventory: None });
+    }
+
+    #[test]
+    fn moved_is_spelled_for_the_box() {
+        let room = |r: &str| RoomId::parse(r).unwrap();
+        let moved = HubMsg::Moved {
+            token: "t.o.k".into(),
+            from: room("lab-1"),
+            room: room("lab-2"),
+            device_id: "box-1".into(),
+            name: "Lab box".into(),
+        };
+        let json = serde_json::to_string(&moved).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"moved","token":"t.o.k","from":"lab-1","room":"lab-2","deviceId":"box-1","name":"Lab box"}"#
+        );
+        assert_eq!(serde_json::from_str::<HubMsg>(&json).unwrap(), moved);
     }
 
     #[test]

@@ -134,6 +134,7 @@ function render(d) {
 
   $('config-card').hidden = !d.device;
   $('revoke-card').hidden = !d.device;
+  $('move-card').hidden = !d.device;
   if (!d.device) return;
   const newest = d.configs[0];
   setText($('config-state'), newest ? configLine({ config: newest, deviceId: d.device.id })
@@ -206,6 +207,50 @@ $('revoke-yes').addEventListener('click', async () => {
     setText(alertBox, err.message);
   }
 });
+/** The move's choices: configured rooms without a box, other than this one. */
+async function fillMoveTargets() {
+  const select = $('move-to');
+  const keep = select.value;
+  const rooms = (await api('GET', 'devices')).filter((r) => r.configured && !r.deviceId && r.room !== room);
+  select.replaceChildren(...rooms.map((r) => {
+    const o = el('option', r.roomName ? `${r.room} — ${r.roomName}` : r.room);
+    o.value = r.room;
+    return o;
+  }));
+  if (rooms.some((r) => r.room === keep)) select.value = keep;
+  $('move-ask').disabled = !rooms.length;
+  setText($('move-to-help'), rooms.length ? 'Configured rooms without a box.'
+    : 'Every configured room has a box: add a room on the Rooms page first.');
+}
+$('move-ask').addEventListener('click', async () => {
+  await fillMoveTargets().catch((err) => setText(alertBox, err.message));
+  const to = $('move-to').value;
+  if (!to) return;
+  setText($('move-question'), `Move the box of room ${room} to room ${to}? It reconnects as room ${to}'s box.`);
+  $('move-confirm').hidden = false;
+  $('move-no').focus();
+});
+$('move-no').addEventListener('click', () => {
+  $('move-confirm').hidden = true;
+  $('move-ask').focus();
+});
+$('move-yes').addEventListener('click', async () => {
+  const to = $('move-to').value;
+  try {
+    const moved = await api('POST', `devices/${encodeURIComponent(room)}/move`, { to, force: $('move-force').checked });
+    $('move-confirm').hidden = true;
+    setText(alertBox, '');
+    // The box lives on the new room's page now; follow it there.
+    const notice = moved.delivered ? `Moved “${moved.name}” to room ${to}; it is reconnecting there.`
+      : `Moved “${moved.name}” to room ${to}; it is offline and moves when it next connects.`;
+    sessionStorage.setItem('device-notice', notice);
+    location.assign(`/admin/device?room=${encodeURIComponent(to)}`);
+  } catch (err) {
+    $('move-confirm').hidden = true;
+    setText(alertBox, err.message);
+    $('move-ask').focus();
+  }
+});
 $('picture-refresh').addEventListener('click', async () => {
   try {
     await api('POST', `devices/${encodeURIComponent(room)}/snapshot`);
@@ -223,5 +268,12 @@ if (me.role !== 'admin') {
   // Operators see the box; changing or revoking it is for admins.
   form.querySelector('button[type="submit"]').hidden = true;
   $('revoke-ask').hidden = true;
+  $('move-card').remove();
+}
+const carried = sessionStorage.getItem('device-notice');
+if (carried) {
+  sessionStorage.removeItem('device-notice');
+  setText($('device-notice'), carried);
 }
 await refresh();
+if (me.role === 'admin') await fillMoveTargets().catch(() => {});

@@ -20,7 +20,7 @@ use crate::session::Caller;
 use crate::{AdminState, random_hex};
 
 /// A device credential outlives any lesson; it ends when revoked.
-const CREDENTIAL_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
+pub(crate) const CREDENTIAL_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
 /// Failed claims from one address or account within the window before further tries get 429.
 pub const MAX_CLAIM_FAILURES: i64 = 10;
 pub const CLAIM_WINDOW_SECS: u64 = 15 * 60;
@@ -57,20 +57,21 @@ pub struct ConfigVersion {
     pub reported_at: Option<i64>,
 }
 
-const DEVICE_COLUMNS: &str = "id, name, room_id, hostname, enrolled_at, enrolled_by, revoked_at, credential_jti";
+pub(crate) const DEVICE_COLUMNS: &str =
+    "id, name, room_id, hostname, enrolled_at, enrolled_by, revoked_at, credential_jti";
 
-async fn in_service(pool: &sqlx::SqlitePool, room: &str) -> Result<Option<Device>> {
+pub(crate) async fn in_service(pool: &sqlx::SqlitePool, room: &str) -> Result<Option<Device>> {
     let sql = format!("SELECT {DEVICE_COLUMNS} FROM admin_devices WHERE room_id = ? AND revoked_at IS NULL");
     Ok(sqlx::query_as::<_, Device>(&sql).bind(room).fetch_optional(pool).await?)
 }
 
-async fn require_in_service(pool: &sqlx::SqlitePool, room: &RoomId) -> Result<Device> {
+pub(crate) async fn require_in_service(pool: &sqlx::SqlitePool, room: &RoomId) -> Result<Device> {
     in_service(pool, room.as_str())
         .await?
         .ok_or_else(|| Error::NotFound(format!("room '{room}' has no enrolled box; enroll one with its claim code")))
 }
 
-fn parse_room(room: &str) -> Result<RoomId> {
+pub(crate) fn parse_room(room: &str) -> Result<RoomId> {
     RoomId::parse(room).map_err(|e| Error::invalid(format!("room: {e}")))
 }
 
@@ -173,8 +174,16 @@ pub async fn revoke(
         .await?;
     let details = json!({ "deviceId": device.id, "name": device.name });
     audit::record(&mut *tx, &Entry::by(&caller, now, "device.revoke", room.as_str(), details)).await?;
+    let handover: Option<String> = sqlx::query_scalar("SELECT handover_jti FROM admin_devices WHERE id = ?")
+        .bind(&device.id)
+        .fetch_one(&mut *tx)
+        .await?;
     tx.commit().await?;
     st.fleet.revoke(&device.credential_jti);
+    // Moved while away: the credential it still holds goes too.
+    if let Some(jti) = handover {
+        st.fleet.revoke(&jti);
+    }
     device.revoked_at = Some(now as i64);
     Ok(Json(device))
 }
@@ -348,11 +357,16 @@ async fn store_and_send(
 
 // What the hub calls from the boxes' control channel.
 
-/// Credential ids of revoked boxes, for the hub to refuse from start-up on.
+/// Credential ids of revoked boxes (with the one a box moved while away still held) and of
+/// credentials retired by a move, for the hub to refuse from start-up on.
 pub async fn revoked_jtis(pool: &sqlx::SqlitePool) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar("SELECT credential_jti FROM admin_devices WHERE revoked_at IS NOT NULL")
-        .fetch_all(pool)
-        .await?)
+    Ok(sqlx::query_scalar(
+        "SELECT credential_jti FROM admin_devices WHERE revoked_at IS NOT NULL \
+         UNION ALL SELECT handover_jti FROM admin_devices WHERE revoked_at IS NOT NULL AND handover_jti IS NOT NULL \
+         UNION ALL SELECT jti FROM admin_retired_credentials",
+    )
+    .fetch_all(pool)
+    .await?)
 }
 
 /// An enrolled box said hello: keep what it has, and return the configuration it still has to

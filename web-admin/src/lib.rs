@@ -10,6 +10,7 @@ pub mod buildings;
 pub mod calendar;
 pub mod csv_import;
 pub mod device_config;
+pub mod device_move;
 pub mod devices;
 pub mod error;
 pub mod fleet;

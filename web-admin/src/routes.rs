@@ -9,8 +9,8 @@ use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
 use crate::{
-    AdminState, Role, accounts, audit, buildings, csv_import, devices, fleet, fleet_events, ics, login, releases,
-    rooms, schedule, setup, terms,
+    AdminState, Role, accounts, audit, buildings, csv_import, device_move, devices, fleet, fleet_events, ics, login,
+    releases, rooms, schedule, setup, terms,
 };
 
 /// Where the admin's API is mounted in the hub.
@@ -105,6 +105,7 @@ pub fn admin_entries() -> Vec<Entry<AdminState>> {
         entry(M::POST, "/devices/config", admin, devices::bulk_config),
         entry(M::PUT, "/devices/{room}/config", admin, devices::put_config),
         entry(M::POST, "/devices/{room}/revoke", admin, devices::revoke),
+        entry(M::POST, "/devices/{room}/move", admin, device_move::move_box),
         entry(M::GET, "/schedules", op, schedule::list),
         entry(M::POST, "/schedules", op, schedule::create),
         // A teacher's link lets its holder run the lesson: an admin's to hand out.

@@ -35,6 +35,8 @@ pub struct Credential {
     pub room: RoomId,
     pub device_id: String,
     pub name: String,
+    /// The room this box was in before an admin moved it here, for the log and status page.
+    pub moved_from: Option<RoomId>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -44,6 +46,8 @@ struct Stored {
     room: String,
     device_id: String,
     name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    moved_from: Option<String>,
 }
 
 pub fn credential_path(state_dir: &Path) -> PathBuf {
@@ -61,7 +65,29 @@ pub fn load(state_dir: &Path) -> Result<Option<Credential>, String> {
     };
     let stored: Stored = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let room = RoomId::parse(&stored.room).map_err(|e| format!("{}: room: {e}", path.display()))?;
-    Ok(Some(Credential { token: Token::new(stored.token), room, device_id: stored.device_id, name: stored.name }))
+    // Only a note for people: a damaged one is left out rather than refusing the credential.
+    let moved_from = stored.moved_from.and_then(|r| RoomId::parse(&r).ok());
+    Ok(Some(Credential {
+        token: Token::new(stored.token),
+        room,
+        device_id: stored.device_id,
+        name: stored.name,
+        moved_from,
+    }))
+}
+
+/// Keeps the credential an admin's move sent (`HubMsg::Moved`) in place of the current one,
+/// written whole or not at all like enrollment's.
+pub fn keep_moved(
+    state_dir: &Path,
+    token: String,
+    from: &RoomId,
+    room: &RoomId,
+    device_id: String,
+    name: String,
+) -> io::Result<Credential> {
+    let stored = Stored { token, room: room.to_string(), device_id, name, moved_from: Some(from.to_string()) };
+    keep(state_dir, stored)
 }
 
 /// Deletes the stored credential (revoked or damaged).
@@ -145,7 +171,7 @@ fn session(
             Ok(HubMsg::Enrolled { token, room, device_id, name }) => {
                 tracing::info!(%room, %device_id, %name, "enrolled");
                 board.update(|s| s.claim_code = None);
-                return Ok(Stored { token, room: room.to_string(), device_id, name });
+                return Ok(Stored { token, room: room.to_string(), device_id, name, moved_from: None });
             }
             Ok(HubMsg::Error { message }) => return Err(SessionError::Refused(message)),
             _ => tracing::debug!("enrollment: ignored a hub message"),
@@ -157,7 +183,8 @@ fn keep(state_dir: &Path, stored: Stored) -> io::Result<Credential> {
     let json = serde_json::to_vec_pretty(&stored).map_err(io::Error::other)?;
     write_private(&credential_path(state_dir), &json)?;
     let room = RoomId::parse(&stored.room).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-    Ok(Credential { token: Token::new(stored.token), room, device_id: stored.device_id, name: stored.name })
+    let moved_from = stored.moved_from.and_then(|r| RoomId::parse(&r).ok());
+    Ok(Credential { token: Token::new(stored.token), room, device_id: stored.device_id, name: stored.name, moved_from })
 }
 
 /// This box's enrollment key, made on first use: 256 random bits, hex.
@@ -200,8 +227,13 @@ mod tests {
     fn a_kept_credential_loads_back_private_and_is_forgotten() {
         let dir = tempfile::tempdir().unwrap();
         assert!(load(dir.path()).unwrap().is_none());
-        let stored =
-            Stored { token: "t.o.k".into(), room: "lab-1".into(), device_id: "box-1".into(), name: "Lab 1".into() };
+        let stored = Stored {
+            token: "t.o.k".into(),
+            room: "lab-1".into(),
+            device_id: "box-1".into(),
+            name: "Lab 1".into(),
+            moved_from: None,
+        };
         keep(dir.path(), stored).unwrap();
         let mode = fs::metadata(credential_path(dir.path())).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
@@ -210,6 +242,28 @@ mod tests {
         forget(dir.path()).unwrap();
         assert!(load(dir.path()).unwrap().is_none());
         forget(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_moved_credential_replaces_the_old_one_and_names_the_old_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let room = |r: &str| RoomId::parse(r).unwrap();
+        let stored = Stored {
+            token: "old".into(),
+            room: "lab-1".into(),
+            device_id: "box-1".into(),
+            name: "Lab".into(),
+            moved_from: None,
+        };
+        keep(dir.path(), stored).unwrap();
+        keep_moved(dir.path(), "new".into(), &room("lab-1"), &room("lab-2"), "box-1".into(), "Lab".into()).unwrap();
+        let c = load(dir.path()).unwrap().unwrap();
+        assert_eq!((c.token.bearer(), c.room.as_str()), ("Bearer new".to_owned(), "lab-2"));
+        assert_eq!(c.moved_from, Some(room("lab-1")));
+        let mode = fs::metadata(credential_path(dir.path())).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // No temporary file is left beside it.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -45,6 +45,15 @@ pub enum Incoming {
     HubError(String),
     /// Run this release (handled by the update agent, `crate::update`).
     Update(lectern_proto::update::UpdateOffer),
+    /// An admin moved this box to another room: keep the new credential and reconnect with it
+    /// (handled on the control thread).
+    Moved {
+        token: String,
+        from: lectern_proto::RoomId,
+        room: lectern_proto::RoomId,
+        device_id: String,
+        name: String,
+    },
     /// A message type this version does not know (a newer hub), or a malformed one: `detail` says which.
     Ignored {
         detail: String,
@@ -62,6 +71,9 @@ pub fn parse(text: &str) -> Incoming {
         Ok(HubMsg::Error { message }) => Incoming::HubError(message),
         Ok(HubMsg::Snapshot) => Incoming::Snapshot,
         Ok(HubMsg::Update(offer)) => Incoming::Update(offer),
+        Ok(HubMsg::Moved { token, from, room, device_id, name }) => {
+            Incoming::Moved { token, from, room, device_id, name }
+        }
         // Enrollment messages belong to the token-less socket (`enroll`), not this one.
         Ok(HubMsg::ClaimCode { .. } | HubMsg::Enrolled { .. }) => {
             Incoming::Ignored { detail: "an enrollment message on an enrolled box's channel".to_owned() }
@@ -154,6 +166,20 @@ mod tests {
             Incoming::Command(Command::Record { lesson, on: true })
         );
         assert!(matches!(parse(r#"{"type":"record","lesson":"../etc","on":true}"#), Incoming::Ignored { .. }));
+    }
+
+    #[test]
+    fn a_move_carries_the_new_credential() {
+        let Incoming::Moved { token, from, room, device_id, name } = parse(
+            r#"{"type":"moved","token":"t.o.k","from":"lab-1","room":"lab-2","deviceId":"box-1","name":"Lab box"}"#,
+        ) else {
+            panic!("not a move")
+        };
+        assert_eq!(
+            (token.as_str(), from.as_str(), room.as_str(), device_id.as_str(), name.as_str()),
+            ("t.o.k", "lab-1", "lab-2", "box-1", "Lab box")
+        );
+        assert!(matches!(parse(r#"{"type":"moved","token":"t","from":"lab-1"}"#), Incoming::Ignored { .. }));
     }
 
     #[test]

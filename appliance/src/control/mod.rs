@@ -258,6 +258,23 @@ fn handle(
             }
             return Ok(());
         }
+        Incoming::Moved { token, from, room, device_id, name } => {
+            let Some(state_dir) = &settings.enrolled_in else {
+                tracing::warn!(%from, %room, "the hub moved this box, but it runs on a token from its configuration: set hub.room and the token by hand");
+                return Ok(());
+            };
+            let saved = enroll::keep_moved(state_dir, token, &from, &room, device_id, name);
+            if let Err(err) = saved {
+                // The hub keeps handing the new credential to the old one until it is used.
+                tracing::error!(%err, "could not keep the credential for room {room}; asking again");
+                return Err(SessionError::Lost(format!("keeping the credential for room {room}: {err}")));
+            }
+            tracing::warn!(%from, %room, "an admin moved this box from room {from} to room {room}: reconnecting with its new credential");
+            settings.board.update(|s| s.control = format!("moved from room {from} to room {room}: reconnecting"));
+            // Room and token are in every part of the box (media, return feed, updates): start
+            // afresh with the new credential, as after enrollment.
+            start_over();
+        }
         Incoming::HubError(message) => {
             tracing::warn!(%message, "the hub refused a message");
             return Ok(());

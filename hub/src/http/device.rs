@@ -74,6 +74,9 @@ pub async fn upgrade(
 }
 
 async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
+    if claims.sub.starts_with(ENROLLED_PREFIX) && !moved(&mut ws, &st, &claims).await {
+        return;
+    }
     let room = claims.room.clone();
     let (tx, mut commands) = mpsc::channel(DEVICE_BACKLOG);
     let now = unix_secs();
@@ -179,6 +182,33 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
     }
     st.devices.unregister(&room, conn);
     tracing::info!(%room, "classroom box disconnected");
+}
+
+/// A moved box (`lectern_admin::device_move`): its old credential only fetches the new one, then
+/// the socket closes (false); its new one retires the old. True: go on with the session.
+async fn moved(ws: &mut WebSocket, st: &AppState, claims: &Claims) -> bool {
+    let message = match lectern_admin::device_move::on_connect(&st.admin, claims).await {
+        Ok(None) => return true,
+        Ok(Some(moved)) => {
+            tracing::info!(room = %claims.room, device = %claims.sub, "a moved classroom box fetched its new credential");
+            moved
+        }
+        Err(err) => {
+            tracing::warn!(device = %claims.sub, %err, "could not check whether a classroom box was moved");
+            HubMsg::Error { message: "the hub could not check this box's credential; try again".into() }
+        }
+    };
+    if reply(ws, message).await {
+        // The box may be writing its hello: closing now would reset the connection under the
+        // message unread. It closes the socket itself once it has kept its credential.
+        let drained = async {
+            while let Some(Ok(msg)) = ws.recv().await
+                && !matches!(msg, Message::Close(_))
+            {}
+        };
+        let _ = tokio::time::timeout(SEND_TIMEOUT, drained).await;
+    }
+    false
 }
 
 /// The name of a message the hub writes to the database, which is limited to [`WRITES`].

@@ -33,6 +33,8 @@ pub struct FakeFleet {
     pub waiting: Mutex<Vec<(String, Claimed)>>,
     pub delivered: Mutex<Vec<(String, HubMsg)>>,
     pub revoked: Mutex<Vec<String>>,
+    /// lab-1's box reports a live lesson.
+    pub live: std::sync::atomic::AtomicBool,
 }
 
 /// lab-1's box has a camera, /dev/video0, an HDMI capture for the laptop, /dev/video2, and no microphone.
@@ -56,7 +58,19 @@ impl Fleet for FakeFleet {
             version: Some("0.1.0".into()),
             connected_at: T0,
             last_seen: T0 + 5,
-            telemetry: None,
+            telemetry: self.live.load(Ordering::SeqCst).then(|| lectern_proto::device::Telemetry {
+                state: lectern_proto::device::DeviceState::Live,
+                status: "live".into(),
+                encoder: None,
+                fps: None,
+                bitrate_kbps: None,
+                packet_loss_percent: None,
+                cpu_percent: None,
+                temperature_c: None,
+                last_error: None,
+                uptime_secs: 1,
+                uplink: None,
+            }),
             device_id: None,
             inventory: Some(lab1_inventory()),
             snapshot_at: Some(T0 + 4),
