@@ -65,9 +65,7 @@ fn mvhd_in(file: &mut (impl Read + Seek), mut at: u64, end: u64) -> Option<u64> 
             if timescale == 0 {
                 return None;
             }
-            return Some(
-                u128::from(duration).saturating_mul(1000).checked_div(u128::from(timescale))?.try_into().ok()?,
-            );
+            return u64::try_from(u128::from(duration) * 1000 / u128::from(timescale)).ok();
         }
         at = next;
     }
@@ -134,5 +132,23 @@ mod tests {
             "a box smaller than its header"
         );
         assert_eq!(duration_ms(&mut Cursor::new(mp4_box(b"moov", &mvhd_v0(0, 5)))), None, "no timescale");
+    }
+
+    #[test]
+    fn any_bytes_are_read_without_a_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        for _ in 0..5000 {
+            let len = rng.random_range(0..200usize);
+            let mut data: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+            // Often plausible headers, so the walk goes into moov and mvhd.
+            if len >= 16 && rng.random_bool(0.7) {
+                data[..4].copy_from_slice(&(len as u32).to_be_bytes());
+                data[4..8].copy_from_slice(b"moov");
+                data[8..12].copy_from_slice(&((len - 8) as u32).to_be_bytes());
+                data[12..16].copy_from_slice(b"mvhd");
+            }
+            let _ = duration_ms(&mut Cursor::new(data));
+        }
     }
 }
