@@ -90,6 +90,7 @@ fn run(s: UploadSettings, rx: &Receiver<Vec<PathBuf>>) {
         tracing::info!(files = found.len(), "recordings waiting from before: uploading them");
     }
     queue.handle(Input::Closed(local_files(found)), Instant::now());
+    show_waiting(&s.board, &s.dir);
     loop {
         show(&s.board, &queue, s.kbps);
         let now = Instant::now();
@@ -128,12 +129,26 @@ fn run(s: UploadSettings, rx: &Receiver<Vec<PathBuf>>) {
         if let Input::Failed(reason) = &input {
             tracing::warn!(%reason, "recording upload interrupted; it resumes from the hub's offset");
         }
+        let changed = matches!(input, Input::Marked | Input::Closed(_));
         queue.handle(input, Instant::now());
+        if changed {
+            show_waiting(&s.board, &s.dir);
+        }
         // Files closed meanwhile join the queue without waiting for the current one.
         while let Ok(files) = rx.try_recv() {
             queue.handle(Input::Closed(local_files(files)), Instant::now());
         }
     }
+}
+
+/// The recordings on disk without a marker, in the status (the recorder counts them too, but only
+/// while the runner's loop turns; an idle box would show a stale count after its uploads).
+fn show_waiting(board: &StatusBoard, dir: &std::path::Path) {
+    let waiting: Vec<super::FileEntry> = super::scan(dir).into_iter().filter(|f| !f.uploaded).collect();
+    board.update(|snap| {
+        snap.recording.waiting_files = waiting.len() as u64;
+        snap.recording.waiting_bytes = waiting.iter().map(|f| f.bytes).sum();
+    });
 }
 
 fn show<R: rand::Rng>(board: &StatusBoard, queue: &Queue<R>, kbps: u32) {
