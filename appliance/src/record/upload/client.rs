@@ -102,7 +102,7 @@ impl HubUploads {
         let reply = self.agent.get(&format!("{}/{id}", self.base)).header("Authorization", &self.authorization).call();
         match answer(reply) {
             Reply::Status(200, _, body) => hub_view(&body),
-            Reply::Status(404, _, body) => Input::Refused(refusal(404, &body)),
+            Reply::Status(404, _, _) => Input::Lost,
             Reply::Status(code, _, body) => Input::Failed(refusal(code, &body)),
             Reply::Transport(e) => Input::Failed(e),
         }
@@ -137,7 +137,8 @@ impl HubUploads {
             Reply::Status(409, Some(at), _) => {
                 Input::Hub(HubView { id, offset: at, size, state: RecordingState::Uploading })
             }
-            Reply::Status(code @ (404 | 413), _, body) => Input::Refused(refusal(code, &body)),
+            Reply::Status(404, _, _) => Input::Lost,
+            Reply::Status(413, _, body) => Input::Refused(refusal(413, &body)),
             // A damaged chunk, a whole file that did not check out (the hub starts it over), 5xx.
             Reply::Status(code, _, body) => Input::Failed(refusal(code, &body)),
             Reply::Transport(e) => Input::Failed(e),

@@ -126,8 +126,12 @@ fn run(s: UploadSettings, rx: &Receiver<Vec<PathBuf>>) {
                 Err(e) => Input::Failed(format!("writing the upload marker of {}: {e}", file.path.display())),
             },
         };
-        if let Input::Failed(reason) = &input {
-            tracing::warn!(%reason, "recording upload interrupted; it resumes from the hub's offset");
+        match &input {
+            Input::Failed(reason) => {
+                tracing::warn!(%reason, "recording upload interrupted; it resumes from the hub's offset")
+            }
+            Input::Lost => tracing::warn!("the hub no longer knows this upload: creating it again"),
+            _ => {}
         }
         let changed = matches!(input, Input::Marked | Input::Closed(_));
         queue.handle(input, Instant::now());

@@ -60,6 +60,8 @@ pub enum Input {
     /// The hub will not take this file (unknown lesson, another file of that name): left on the
     /// box, not tried again until the box restarts.
     Refused(String),
+    /// The hub does not know the upload any more (its database was restored or wiped): create it again.
+    Lost,
     /// The file is gone from the disk (deleted by hand): nothing to upload.
     Vanished,
     /// The `.uploaded` marker is written.
@@ -159,6 +161,12 @@ impl<R: Rng> Queue<R> {
                     self.refused.insert(job.file.path);
                 }
                 self.last_error = Some(reason);
+            }
+            Input::Lost => {
+                if let Some(job) = &mut self.job {
+                    (job.hub, job.stale, job.busy) = (None, false, false);
+                }
+                self.retry_at = Some(now + self.backoff.next_delay());
             }
             Input::Vanished | Input::Marked => {
                 self.job = None;
@@ -317,6 +325,18 @@ mod tests {
         q.handle(Input::Closed(vec![file(0)]), now);
         assert_eq!(q.pending(), 1, "the refused file is not queued again");
         assert_eq!(q.progress().refused, 1);
+    }
+
+    #[test]
+    fn an_upload_the_hub_lost_is_created_again_after_a_wait() {
+        let (mut q, now) = (queue(), Instant::now());
+        q.handle(Input::Closed(vec![file(0)]), now);
+        q.poll(now);
+        q.handle(hub(CHUNK_BYTES, 3 * CHUNK_BYTES, RecordingState::Uploading), now);
+        q.poll(now);
+        q.handle(Input::Lost, now);
+        let Output::Wait(Some(at)) = q.poll(now) else { panic!("waits before creating again") };
+        assert_eq!(q.poll(at), Output::Open(file(0)));
     }
 
     #[test]
