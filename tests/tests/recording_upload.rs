@@ -21,16 +21,18 @@ const MARKER: &[u8] = b"PATCH /api/rooms/";
 /// cut inside the first chunk, the second inside the second (after the first was acknowledged).
 const CUTS: [u64; 2] = [300_000, 1_600_000];
 
-/// What the relay did.
+/// What the relay does and did.
 #[derive(Default)]
 struct Cuts {
+    /// Where to reset the connections carrying uploads (see [`CUTS`]); empty: never.
+    at: Vec<u64>,
     done: AtomicUsize,
     /// Bytes of upload requests the box sent through the relay, all connections together.
     patch_bytes: AtomicU64,
 }
 
-/// A TCP relay to `upstream` that resets a connection once it has carried `CUTS[n]` bytes of
-/// upload requests, for the first `CUTS.len()` such connections.
+/// A TCP relay to `upstream` that resets a connection once it has carried `cuts.at[n]` bytes of
+/// upload requests, for the first `cuts.at.len()` such connections.
 fn relay(upstream: String, cuts: Arc<Cuts>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("relay listens");
     let port = listener.local_addr().expect("an address").port();
@@ -94,8 +96,8 @@ fn upstream_copy(client: Arc<TcpStream>, hub: Arc<TcpStream>, cut: Arc<AtomicBoo
         }
         let done = cuts.done.load(Ordering::SeqCst);
         if let Some(s) = since_patch
-            && done < CUTS.len()
-            && s >= CUTS[done]
+            && done < cuts.at.len()
+            && s >= cuts.at[done]
             && cuts.done.compare_exchange(done, done + 1, Ordering::SeqCst, Ordering::SeqCst).is_ok()
         {
             // What went past the cut point in this read is not forwarded; reset both sides.
@@ -133,6 +135,39 @@ fn start_hub(data_dir: &Path, port: u16) -> Proc {
     hub
 }
 
+/// A virtual box of room `ROOM` reaching the hub at `hub_port`, recording into `recordings`.
+fn start_box(dir: &Path, hub_port: u16, recordings: &Path, upload_kbps: u32) -> Proc {
+    let config = dir.join("etc");
+    std::fs::create_dir_all(&config).unwrap();
+    let token_file = config.join("token");
+    if !token_file.exists() {
+        std::fs::write(&token_file, lectern_e2e::mint(dir, ROOM, "device")).unwrap();
+    }
+    std::fs::write(
+        config.join("appliance.toml"),
+        format!(
+            "[hub]\nurl = \"http://127.0.0.1:{hub_port}\"\nroom = \"{ROOM}\"\ntoken_file = \"{}\"\n\
+             [recording]\ndir = \"{}\"\nfragment_minutes = 1\nmin_free_mb = 0\nupload_kbps = {upload_kbps}\n",
+            token_file.display(),
+            recordings.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(bin("lectern-appliance"));
+    cmd.arg("--virtual")
+        .args(["--status-listen", "127.0.0.1:0"])
+        .arg("--config")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .arg("--vendor-config-dir")
+        .arg(dir.join("vendor"))
+        .env_remove("LECTERN_ROOM")
+        .env_remove("LECTERN_TOKEN")
+        .env_remove("LECTERN_HUB");
+    Proc::spawn(cmd)
+}
+
 fn camera_file(dir: &Path) -> Option<PathBuf> {
     for lesson in std::fs::read_dir(dir).ok()?.flatten() {
         for f in std::fs::read_dir(lesson.path()).ok()?.flatten() {
@@ -163,36 +198,10 @@ fn a_recorded_lesson_uploads_through_two_resets_and_the_hubs_copy_is_identical()
     let port = free_port();
     let hub_url = format!("http://127.0.0.1:{port}");
     let _hub = start_hub(dir.path(), port);
-    let cuts = Arc::new(Cuts::default());
+    let cuts = Arc::new(Cuts { at: CUTS.to_vec(), ..Cuts::default() });
     let relay_port = relay(format!("127.0.0.1:{port}"), Arc::clone(&cuts));
-    let config = dir.path().join("etc");
-    std::fs::create_dir_all(&config).unwrap();
-    let token_file = config.join("token");
-    std::fs::write(&token_file, lectern_e2e::mint(dir.path(), ROOM, "device")).unwrap();
     let recordings = dir.path().join("box-recordings");
-    std::fs::write(
-        config.join("appliance.toml"),
-        format!(
-            "[hub]\nurl = \"http://127.0.0.1:{relay_port}\"\nroom = \"{ROOM}\"\ntoken_file = \"{}\"\n\
-             [recording]\ndir = \"{}\"\nfragment_minutes = 1\nmin_free_mb = 0\nupload_kbps = 16000\n",
-            token_file.display(),
-            recordings.display()
-        ),
-    )
-    .unwrap();
-    let mut cmd = Command::new(bin("lectern-appliance"));
-    cmd.arg("--virtual")
-        .args(["--status-listen", "127.0.0.1:0"])
-        .arg("--config")
-        .arg(&config)
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .arg("--vendor-config-dir")
-        .arg(dir.path().join("vendor"))
-        .env_remove("LECTERN_ROOM")
-        .env_remove("LECTERN_TOKEN")
-        .env_remove("LECTERN_HUB");
-    let appliance = Proc::spawn(cmd);
+    let appliance = start_box(dir.path(), relay_port, &recordings, 16000);
     let status = status_url(&appliance);
     let agent = agent();
     let teacher = lectern_e2e::mint(dir.path(), ROOM, "teacher");
@@ -258,4 +267,66 @@ fn a_recorded_lesson_uploads_through_two_resets_and_the_hubs_copy_is_identical()
         let s = get_json(&agent, &status, None)?;
         (s["recording"]["waiting_files"] == 0 && s["upload"]["queued_files"] == 0).then_some(())
     });
+}
+
+#[test]
+fn a_box_restarted_mid_upload_resumes_from_the_hubs_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let hub_url = format!("http://127.0.0.1:{port}");
+    let _hub = start_hub(dir.path(), port);
+    let cuts = Arc::new(Cuts::default());
+    let relay_port = relay(format!("127.0.0.1:{port}"), Arc::clone(&cuts));
+    let recordings = dir.path().join("box-recordings");
+    // Slow (400 kbit/s = 50 kB/s), so the box can be stopped in the middle of its upload.
+    let mut first = start_box(dir.path(), port, &recordings, 400);
+    let status = status_url(&first);
+    let agent = agent();
+    let teacher = lectern_e2e::mint(dir.path(), ROOM, "teacher");
+    let post = |what: &str| {
+        let url = format!("{hub_url}/api/rooms/{ROOM}/{what}");
+        let r = agent.post(&url).header("Authorization", &format!("Bearer {teacher}")).send_empty();
+        r.expect("hub answers").status().as_u16()
+    };
+    wait_for("box on the control channel", Duration::from_secs(30), || {
+        let s = get_json(&agent, &status, None)?;
+        (s["control"] == "connected").then_some(())
+    });
+    assert_eq!(post("live"), 202);
+    let file = wait_for("a recording of 1 MB", Duration::from_secs(90), || {
+        camera_file(&recordings).filter(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 1_000_000))
+    });
+    assert_eq!(post("end"), 202);
+    let lessons_url = format!("{hub_url}/api/rooms/{ROOM}/lessons");
+    let partial = wait_for("part of the file on the hub", Duration::from_secs(60), || {
+        let v = get_json(&agent, &lessons_url, Some(&teacher))?;
+        let bytes = v[0]["recordings"][0]["bytes"].as_u64()?;
+        (v[0]["recordings"][0]["state"] == "uploading" && bytes >= 200_000).then_some(bytes)
+    });
+    // A power cut, as far as the box can tell: no goodbye.
+    first.kill();
+    let size = std::fs::metadata(&file).unwrap().len();
+    assert!(partial < size, "stopped mid-upload: {partial} of {size}");
+    let marker = PathBuf::from(format!("{}.uploaded", file.display()));
+    assert!(!marker.exists(), "not marked before the hub has all of it");
+
+    // Back up, through the relay that counts what it sends, without a cap: it finds the file on
+    // disk at start-up and goes on from the hub's offset.
+    let _second = start_box(dir.path(), relay_port, &recordings, 0);
+    let rec = wait_for("the camera file ready on the hub", Duration::from_secs(120), || {
+        let v = get_json(&agent, &lessons_url, Some(&teacher))?;
+        let r = v[0]["recordings"][0].clone();
+        (r["state"] == "ready").then_some(r)
+    });
+    wait_for("the box's upload marker", Duration::from_secs(30), || marker.exists().then_some(()));
+    assert_eq!(rec["bytes"].as_u64(), Some(size));
+    let sent = cuts.patch_bytes.load(Ordering::SeqCst);
+    assert!(
+        sent < size - partial + 200_000,
+        "after the restart {sent} bytes were sent of {size}, {partial} already there"
+    );
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    let lesson = file.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+    let hub_copy = dir.path().join("recordings").join(&lesson).join(&name);
+    assert_eq!(sha256(&hub_copy), sha256(&file), "the hub's copy is byte-identical");
 }
