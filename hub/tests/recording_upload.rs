@@ -188,6 +188,17 @@ async fn a_file_sent_in_chunks_is_ready_once_whole_and_plays_through_a_signed_li
     let again = hub.create(&device(), name, &data, None).await;
     assert_eq!((again.status, again.json()["id"].as_i64()), (StatusCode::OK, Some(id)));
 
+    // tus-minded clients ask with HEAD: the same headers, no body.
+    let head = hub
+        .send(
+            Method::HEAD,
+            &format!("/api/rooms/lab-1/uploads/{id}"),
+            &[("authorization", format!("Bearer {}", device()))],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!((head.status, head.offset(), head.body.len()), (StatusCode::OK, Some(0), 0));
+    assert_eq!(head.headers["upload-length"], data.len().to_string().as_str());
     let mut at = 0;
     for chunk in data.chunks(MIB) {
         assert_eq!(hub.offset(id).await, at as u64);
@@ -222,6 +233,9 @@ async fn a_file_sent_in_chunks_is_ready_once_whole_and_plays_through_a_signed_li
     assert_eq!(whole.body, data);
     assert_eq!(whole.headers[header::ACCEPT_RANGES], "bytes");
     assert_eq!(whole.headers[header::CONTENT_TYPE], "video/mp4");
+    let head = hub.send(Method::HEAD, &url, &[], Vec::new()).await;
+    assert_eq!((head.status, head.body.len()), (StatusCode::OK, 0));
+    assert_eq!(head.headers[header::CONTENT_LENGTH], data.len().to_string().as_str());
     // As a <video> seeks.
     let part = hub.send(Method::GET, &url, &[("range", "bytes=1048570-1048585".into())], Vec::new()).await;
     assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
