@@ -123,6 +123,17 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     let reporter = Reporter::new(Notifier::from_env(), board.clone(), None);
     let mut runner = Runner::new(hub, media, playback, certificate, reporter);
     runner.set_recording_settings(lectern_appliance::record::RecordSettings::of(&settings.recording));
+    let uploads = lectern_appliance::record::upload::spawn(lectern_appliance::record::upload::UploadSettings {
+        hub_url: settings.hub.url.clone(),
+        room: settings.hub.room.clone(),
+        token: token.clone(),
+        tls: tls.clone(),
+        dir: settings.recording.dir.clone(),
+        kbps: settings.recording.upload_kbps,
+        board: board.clone(),
+    })
+    .context("starting the recordings' uploader")?;
+    runner.set_uploads(uploads);
     if let Some(mode) = camera_mode {
         runner.set_camera_mode(mode);
     }

@@ -53,6 +53,8 @@ pub struct Snapshot {
     pub return_feed: ReturnFeedStatus,
     /// What is being recorded, why not, and the files waiting to be uploaded (see `record`).
     pub recording: crate::record::RecordStatus,
+    /// The recordings' upload to the hub: the file being sent, the last failure, the cap.
+    pub upload: crate::record::upload::UploadStatus,
 }
 
 /// What the room receives from the remote students.

@@ -167,6 +167,7 @@ async fn run_box(url: String, token: String, index: usize, counters: Arc<Counter
                     last_error: None,
                     uptime_secs: started.elapsed().as_secs(),
                     uplink: None,
+                    upload: None,
                 });
                 if tx.send(Message::text(serde_json::to_string(&report).expect("json"))).await.is_err() {
                     counters.lost.fetch_add(1, Ordering::Relaxed);
@@ -190,6 +191,7 @@ async fn run_box(url: String, token: String, index: usize, counters: Arc<Counter
                         last_error: None,
                         uptime_secs: started.elapsed().as_secs(),
                         uplink: None,
+                        upload: None,
                     });
                     if tx.send(Message::text(serde_json::to_string(&live).expect("json"))).await.is_err() {
                         counters.lost.fetch_add(1, Ordering::Relaxed);

@@ -72,6 +72,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             ..settings.ota.clone()
         },
         recording: settings.recording,
+        recordings_dir: Some(settings.data_dir.join("recordings")),
     };
     let state = AppState::new(key, sfu, store, ice, edge);
     wire_room_outlets(&state, devices_rx, sessions_rx);

@@ -76,6 +76,14 @@ impl TokenKey {
         HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key length")
     }
 
+    /// A key for another purpose (signed download links), derived from the secret so the two
+    /// never sign each other's messages: HMAC-SHA256(secret, purpose).
+    pub fn derive(&self, purpose: &[u8]) -> [u8; 32] {
+        let mut mac = self.mac();
+        mac.update(purpose);
+        mac.finalize().into_bytes().into()
+    }
+
     pub fn issue(&self, claims: &Claims) -> String {
         let header = B64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
         // Claims are plain data; serializing them cannot fail.

@@ -7,6 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use lectern_common::box_config::{Fragment, resolve};
 use lectern_hub::enroll::Enrollments;
 use lectern_hub::http::inbound::Inbound;
+use lectern_hub::recording::link::{Ranged, parse_range};
+use lectern_hub::recording::upload;
 use lectern_hub::sfu::Ident;
 use lectern_hub::sfu::core::{Offering, ShardCore};
 use lectern_hub::sfu::peer_table::stun_local_ufrag;
@@ -306,5 +308,23 @@ proptest! {
         core.handle_packet(now, Protocol::Tcp, stranger, hub, &data);
         core.flush_received(now);
         prop_assert_eq!(core.drain_datagrams().count(), 0);
+    }
+
+    /// A box's upload headers and a download's `Range`: parsed or refused, never a panic; a range
+    /// that is served lies inside the file.
+    #[test]
+    fn upload_headers_and_ranges_parse_or_are_refused(
+        offset in text("0123456789 -+", 25),
+        checksum in text("sha256 ABCDEFabcdef0123456789+/=", 60),
+        range in text("bytes=0123456789-, ", 30),
+        size in 0u64..10_000,
+    ) {
+        let _ = upload::parse_offset(Some(&offset));
+        if let Ok(digest) = upload::parse_checksum(Some(&checksum)) {
+            prop_assert_eq!(digest.len(), 32);
+        }
+        if let Ranged::Part(r) = parse_range(Some(&range), size) {
+            prop_assert!(r.start < r.end && r.end <= size, "{:?} of {}", r, size);
+        }
     }
 }

@@ -75,6 +75,7 @@ impl DeviceMsg {
                 clip(&mut t.status, MAX_TEXT_CHARS);
                 t.encoder.iter_mut().for_each(|e| clip(e, MAX_NAME_CHARS));
                 t.last_error.iter_mut().for_each(|e| clip(e, MAX_TEXT_CHARS));
+                t.upload.iter_mut().flat_map(|u| u.error.iter_mut()).for_each(|e| clip(e, MAX_TEXT_CHARS));
             }
             DeviceMsg::Snapshot { error, .. } | DeviceMsg::ConfigResult { error, .. } => {
                 error.iter_mut().for_each(|e| clip(e, MAX_TEXT_CHARS));
@@ -287,6 +288,21 @@ pub struct Telemetry {
     /// The camera's bitrate following the uplink, while the box adapts it (`video.adapt_bitrate`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uplink: Option<UplinkReport>,
+    /// Recording files on the box the hub does not hold whole yet; left out when none wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<UploadBacklog>,
+}
+
+/// The box's recordings waiting to be uploaded, for the admin's device page ("Upload: 3 files,
+/// 120 MB waiting").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UploadBacklog {
+    pub files: u64,
+    pub bytes: u64,
+    /// Why the last attempt failed, until one succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// How the box's camera bitrate follows its uplink to the hub, for the admin's device page.
@@ -343,6 +359,7 @@ mod tests {
             last_error: Some(long.clone()),
             uptime_secs: 1,
             uplink: None,
+            upload: None,
         };
         let DeviceMsg::Telemetry(t) = DeviceMsg::Telemetry(t).clipped() else { unreachable!() };
         assert_eq!(t.status.chars().count(), MAX_TEXT_CHARS);

@@ -11,6 +11,7 @@ pub mod signal;
 pub mod stats;
 pub mod token;
 pub mod update;
+pub mod upload;
 
 pub use id::{ParticipantId, RoomId, TrackId};
 pub use lesson::LessonId;

@@ -42,7 +42,16 @@ export function figures(d) {
     temperature: unit(t.temperatureC, 0, ' °C'),
     lastError: t.lastError || DASH,
     uplink: uplink(t.uplink),
+    upload: upload(t.upload),
   };
+}
+
+/** Recordings on the box the hub does not hold yet: "3 files, 120.0 MB waiting", or a dash. */
+export function upload(u) {
+  if (!u || !(u.files > 0)) return DASH;
+  const mb = num((u.bytes || 0) / 1e6, 1);
+  const files = `${u.files} file${u.files === 1 ? '' : 's'}`;
+  return `${files}, ${mb} MB waiting${u.error ? ` (last try: ${u.error})` : ''}`;
 }
 
 /** What the box runs: "image 7.1.0 (slot B)", "lectern-appliance 0.1.0" (Debian), or null. */

@@ -317,6 +317,7 @@ mod tests {
                 last_error: None,
                 uptime_secs: 5,
                 uplink: None,
+                upload: None,
             }),
             device_id: None,
             inventory: None,

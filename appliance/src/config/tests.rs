@@ -85,6 +85,8 @@ fn every_validation_error_names_its_key() {
         ("[content]\ndevice = \"/dev/video2\"\nbitrate_kbps = 5", "content.bitrate_kbps", "out of range"),
         ("[audio]\nmic = \" \"", "audio.mic", "must not be empty"),
         ("[status]\nlisten = \"localhost\"", "status.listen", "not an IP:port"),
+        ("[recording]\nupload_kbps = 1000001", "recording.upload_kbps", "1000001 is out of range 0..=1000000"),
+        ("[recording]\nfragment_minutes = 0", "recording.fragment_minutes", "0 is out of range 1..=60"),
         ("[panel]\nbuttons = { mute = 3 }", "panel.chip", "missing"),
         ("[panel]\nchip = \"gpiochip0\"\nbuttons = { mute = 3 }\nleds = { fault = 3 }", "panel.leds.fault", "line 3"),
         ("[panel]\nchip = \"gpiochip0\"\nleds = { live = 5000 }", "panel.leds.live", "out of range"),

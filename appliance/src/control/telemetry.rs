@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use lectern_proto::device::{Telemetry, UplinkReason, UplinkReport};
+use lectern_proto::device::{Telemetry, UplinkReason, UplinkReport, UploadBacklog};
 
 use crate::status::Snapshot;
 use crate::uplink::{Reason, UplinkStatus};
@@ -27,7 +27,17 @@ pub fn telemetry(snapshot: &Snapshot, cpu: Option<f32>, temperature: Option<f32>
         last_error: snapshot.last_error.clone(),
         uptime_secs: uptime.as_secs(),
         uplink: uplink_report(&snapshot.uplink),
+        upload: upload_backlog(snapshot),
     }
+}
+
+/// Recordings waiting for the hub, when any do (the admin's "Upload: 3 files, 120 MB waiting").
+fn upload_backlog(s: &Snapshot) -> Option<UploadBacklog> {
+    (s.recording.waiting_files > 0).then(|| UploadBacklog {
+        files: s.recording.waiting_files,
+        bytes: s.recording.waiting_bytes,
+        error: s.upload.last_error.clone(),
+    })
 }
 
 /// The uplink adaptation while it runs (a live lesson with `video.adapt_bitrate`); left out otherwise.

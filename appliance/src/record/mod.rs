@@ -6,6 +6,7 @@
 
 pub mod budget;
 pub mod recorder;
+pub mod upload;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -31,6 +32,8 @@ pub struct RecordSettings {
     /// A new file every this long (`splitmuxsink`'s `max-size-time`), cut at the next keyframe.
     pub fragment: Duration,
     pub budget: Budget,
+    /// The uploader's cap in kbit/s (0: none).
+    pub upload_kbps: u32,
 }
 
 impl RecordSettings {
@@ -41,6 +44,7 @@ impl RecordSettings {
             dir: c.dir.clone(),
             fragment: Duration::from_secs(u64::from(c.fragment_minutes) * 60),
             budget: Budget { max_bytes: u64::from(c.budget_mb) * MB, min_free_bytes: u64::from(c.min_free_mb) * MB },
+            upload_kbps: c.upload_kbps,
         }
     }
 }
@@ -51,6 +55,7 @@ impl Default for RecordSettings {
             dir: PathBuf::from("/var/lib/lectern/recordings"),
             fragment: Duration::from_secs(10 * 60),
             budget: Budget { max_bytes: 8 << 30, min_free_bytes: 1 << 30 },
+            upload_kbps: lectern_common::box_config::DEFAULT_UPLOAD_KBPS,
         }
     }
 }
@@ -76,11 +81,30 @@ pub struct RecordShell {
     /// The wanted lesson's recording failed or hit the budget: not restarted for it.
     failure: Option<String>,
     last_check: Option<Instant>,
+    /// Where closed files go to be uploaded (none: they wait on disk).
+    uploads: Option<upload::UploadLink>,
+    /// How many of the active recorder's closed files were handed to the uploader.
+    announced: usize,
 }
 
 impl RecordShell {
     pub fn new(settings: RecordSettings) -> Self {
-        Self { settings, wanted: None, active: None, failure: None, last_check: None }
+        Self { settings, wanted: None, active: None, failure: None, last_check: None, uploads: None, announced: 0 }
+    }
+
+    /// Hands each file to `link` as the recorder closes it.
+    pub fn set_uploads(&mut self, link: upload::UploadLink) {
+        self.uploads = Some(link);
+    }
+
+    /// The active recorder's files closed since last time go to the uploader.
+    fn announce(&mut self) {
+        let (Some(link), Some((_, r))) = (&self.uploads, &self.active) else { return };
+        let closed = r.closed_files();
+        if closed.len() > self.announced {
+            link.closed(closed[self.announced..].to_vec());
+            self.announced = closed.len();
+        }
     }
 
     pub fn settings(&self) -> &RecordSettings {
@@ -116,7 +140,10 @@ impl RecordShell {
         let dir = self.settings.dir.join(lesson.as_str());
         let prefix = lectern_common::time::unix_ms().to_string();
         match Recorder::start(live, &dir, &prefix, self.settings.fragment) {
-            Ok(r) => self.active = Some((lesson, r)),
+            Ok(r) => {
+                self.active = Some((lesson, r));
+                self.announced = 0;
+            }
             Err(e) => self.fail(&lesson, e.to_string()),
         }
     }
@@ -126,6 +153,10 @@ impl RecordShell {
         if let Some((lesson, r)) = self.active.take() {
             let files = r.stop();
             tracing::info!(%lesson, files = files.len(), "recording finished");
+            if let Some(link) = &self.uploads {
+                link.closed(files.into_iter().skip(self.announced).collect());
+            }
+            self.announced = 0;
         }
     }
 
@@ -137,6 +168,7 @@ impl RecordShell {
             return None;
         }
         self.last_check = Some(now);
+        self.announce();
         if let Some(reason) = self.active.as_ref().and_then(|(_, r)| r.failure()) {
             if let Some((lesson, r)) = self.active.take() {
                 drop(r);

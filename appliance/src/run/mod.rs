@@ -196,6 +196,11 @@ impl Runner {
         self.record = crate::record::RecordShell::new(settings);
     }
 
+    /// Closed recording files go to this uploader (call after [`Self::set_recording_settings`]).
+    pub fn set_uploads(&mut self, link: crate::record::upload::UploadLink) {
+        self.record.set_uploads(link);
+    }
+
     /// Lets panel LEDs show the state from now on.
     pub fn attach_panel(&mut self, leds: PanelHandle) {
         self.reporter.attach_leds(leds);

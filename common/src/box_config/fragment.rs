@@ -144,6 +144,8 @@ pub struct RecordingFragment {
     pub budget_mb: Option<u32>,
     /// At least this many MB left free on its filesystem.
     pub min_free_mb: Option<u32>,
+    /// The uploader sends at most this many kbit/s (0: no cap).
+    pub upload_kbps: Option<u32>,
 }
 
 impl Fragment {

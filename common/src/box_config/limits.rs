@@ -25,6 +25,8 @@ pub const RECORDING_FRAGMENT_MINUTES: RangeInclusive<u32> = 1..=60;
 pub const RECORDING_BUDGET_MB: RangeInclusive<u32> = 100..=4_000_000;
 /// `recording.min_free_mb`.
 pub const RECORDING_MIN_FREE_MB: RangeInclusive<u32> = 0..=1_000_000;
+/// `recording.upload_kbps`: 0 is no cap; otherwise from a trickle to a fast LAN.
+pub const RECORDING_UPLOAD_KBPS: RangeInclusive<u32> = 0..=1_000_000;
 /// GPIO line offsets on a chip.
 pub const GPIO_LINE: RangeInclusive<u32> = 0..=1023;
 /// A device name (V4L2 path, ALSA name) as the box reports it.

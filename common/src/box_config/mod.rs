@@ -13,6 +13,6 @@ pub use fragment::{
     LedsFragment, PanelFragment, RecordingFragment, StatusFragment, UpdateFragment, VideoFragment,
 };
 pub use rules::{
-    AudioConfig, ContentConfig, DEFAULT_ENCODERS, DEFAULT_RECORDING_DIR, DEFAULT_STATUS_LISTEN, KeyError, Layer,
-    PanelPins, RecordingConfig, Resolved, VideoConfig, resolve,
+    AudioConfig, ContentConfig, DEFAULT_ENCODERS, DEFAULT_RECORDING_DIR, DEFAULT_STATUS_LISTEN, DEFAULT_UPLOAD_KBPS,
+    KeyError, Layer, PanelPins, RecordingConfig, Resolved, VideoConfig, resolve,
 };

@@ -44,8 +44,13 @@ pub struct RecordingConfig {
     pub fragment_minutes: u32,
     pub budget_mb: u32,
     pub min_free_mb: u32,
+    /// The upload's bandwidth cap in kbit/s; 0: none.
+    pub upload_kbps: u32,
 }
 
+/// The upload's cap unless `recording.upload_kbps` says otherwise: about twice a 720p camera's
+/// bitrate, so a lesson's files catch up, and a fraction of a school's uplink beside a live lesson.
+pub const DEFAULT_UPLOAD_KBPS: u32 = 4000;
 /// Where recordings go unless `recording.dir` says otherwise.
 pub const DEFAULT_RECORDING_DIR: &str = "/var/lib/lectern/recordings";
 
@@ -206,6 +211,11 @@ fn resolve_with(c: &mut Checker, f: &Fragment) -> Resolved {
         ),
         budget_mb: c.range("recording.budget_mb", r.budget_mb.unwrap_or(8192), limits::RECORDING_BUDGET_MB),
         min_free_mb: c.range("recording.min_free_mb", r.min_free_mb.unwrap_or(1024), limits::RECORDING_MIN_FREE_MB),
+        upload_kbps: c.range(
+            "recording.upload_kbps",
+            r.upload_kbps.unwrap_or(DEFAULT_UPLOAD_KBPS),
+            limits::RECORDING_UPLOAD_KBPS,
+        ),
     };
     if !recording.dir.is_absolute() {
         c.error("recording.dir", format!("'{}' is not an absolute path", recording.dir.display()));

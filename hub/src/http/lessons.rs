@@ -17,8 +17,11 @@ use super::AppState;
 use super::auth::{TEACHERS, authorize, parse_room};
 use super::error::HttpError;
 use crate::recording::EndReason;
+use crate::recording::db::RecordingRow;
+use crate::recording::link::{LINK_TTL_SECS, LinkKey};
 use crate::sfu::{Command, SfuError};
 use crate::store::LessonRow;
+use lectern_proto::upload::RecordingState;
 
 /// One lesson as `GET /api/rooms/{room}/lessons` lists it (times in unix ms).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,25 +34,24 @@ pub struct LessonView {
     pub recordings: Vec<RecordingView>,
 }
 
-/// One file of a lesson's recording.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecordingView {
-    /// `camera`, `slides`, `audio`, …
-    pub kind: String,
-    /// `recording` | `uploading` | `ready`
-    pub state: String,
-    /// What the hub holds of it so far.
-    pub bytes: u64,
-    pub duration_ms: Option<u64>,
-    /// A signed, expiring download link; `null` until the file is ready.
-    pub url: Option<String>,
-}
+pub use lectern_proto::upload::RecordingView;
 
 impl LessonView {
     fn of(row: LessonRow) -> Self {
         Self { id: row.id, started_at: row.started_at, ended_at: row.ended_at, recordings: Vec::new() }
     }
+}
+
+/// A recording row as the list shows it: ready files with a signed link valid until `exp`.
+fn view(row: &RecordingRow, links: &LinkKey, exp: u64) -> Option<RecordingView> {
+    let state = row.state();
+    Some(RecordingView {
+        kind: row.kind()?,
+        state,
+        bytes: row.received(),
+        duration_ms: row.duration_ms.and_then(|d| u64::try_from(d).ok()),
+        url: (state == RecordingState::Ready).then(|| links.url(row.id, &row.name, exp)),
+    })
 }
 
 /// `GET /api/rooms/{room}/lessons`.
@@ -61,7 +63,21 @@ pub async fn list(
     let room = parse_room(&room)?;
     authorize(&headers, &st.key, &room, TEACHERS)?;
     let rows = st.store.lessons(&room).await.map_err(|e| HttpError::internal("reading the room's lessons", e))?;
-    let lessons: Vec<LessonView> = rows.into_iter().map(LessonView::of).collect();
+    let mut lessons: Vec<LessonView> = rows.into_iter().map(LessonView::of).collect();
+    let files = st
+        .store
+        .recordings_of_room(&room)
+        .await
+        .map_err(|e| HttpError::internal("reading the room's recordings", e))?;
+    let exp = lectern_common::time::unix_secs() + LINK_TTL_SECS;
+    for file in &files {
+        let (Some(lesson), Some(v)) =
+            (lessons.iter_mut().find(|l| l.id == file.lesson_id), view(file, st.archive.links(), exp))
+        else {
+            continue;
+        };
+        lesson.recordings.push(v);
+    }
     let mut resp = Json(lessons).into_response();
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)

@@ -13,6 +13,7 @@ pub mod lessons;
 pub mod pace;
 pub mod pages;
 pub mod proxy;
+pub mod recordings;
 pub mod routes;
 pub mod rtc;
 pub mod stats;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub room_settings: crate::room_settings::RoomSettingsCache,
     /// `[recording]`: the policy of rooms the admin did not set (see [`crate::recording`]).
     pub recording: crate::config::RecordingSettings,
+    /// Recording files: their storage, signed download links, one turn per upload.
+    pub archive: crate::recording::Archive,
 }
 
 /// Content-Security-Policy for the app: our own scripts only; media and sockets to this hub.
@@ -143,6 +146,8 @@ pub struct Edge {
     pub ota: lectern_admin::releases::OtaSettings,
     /// `[recording]`: the policy of rooms the admin did not set, whether students are recorded.
     pub recording: crate::config::RecordingSettings,
+    /// Where uploaded recordings are kept (`<data_dir>/recordings`); `None`: this hub keeps none.
+    pub recordings_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Edge {
@@ -157,6 +162,7 @@ impl Default for Edge {
             zone: "UTC".to_owned(),
             ota: Default::default(),
             recording: Default::default(),
+            recordings_dir: None,
         }
     }
 }
@@ -172,6 +178,11 @@ impl AppState {
         let verify_key = key.clone();
         admin.verify = Some(Arc::new(move |t, now| verify_key.verify(t, now).map_err(|e| e.to_string())));
         admin.ota = edge.ota.clone();
+        let storage = edge.recordings_dir.as_ref().map(|dir| {
+            Arc::new(crate::recording::storage::LocalDisk::new(dir)) as Arc<dyn crate::recording::storage::Storage>
+        });
+        let links = crate::recording::link::LinkKey::new(key.derive(b"lectern recording download links"));
+        let archive = crate::recording::Archive::new(storage, links);
         let state = Arc::new(Self {
             key,
             sfu,
@@ -185,6 +196,7 @@ impl AppState {
             trusted_proxies: edge.trusted_proxies,
             token_grace: edge.token_grace,
             recording: edge.recording,
+            archive,
             room_settings: Default::default(),
             join_limiter: edge
                 .join_limit

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use axum::http::Method;
-use lectern_admin::routes::{Access, Entry, Route, entry, routes_of};
+use lectern_admin::routes::{Access, Entry, Route, body_limit, entry, routes_of};
 
 use super::auth::TEACHERS;
-use super::{AppState, cors, device, lesson_api, lessons, pages, rtc, stats, whip};
+use super::{AppState, cors, device, lesson_api, lessons, pages, recordings, rtc, stats, whip};
 use crate::whip::Flow;
 
 /// Every route the hub serves itself.
@@ -28,6 +28,16 @@ pub fn entries() -> Vec<Entry<Arc<AppState>>> {
         entry(M::GET, "/api/rooms/{room}/lessons", Bearer(TEACHERS), lessons::list),
         entry(M::OPTIONS, "/api/rooms/{room}/lessons", Anyone, cors::options_read_only),
         entry(M::GET, "/api/rooms/{room}/recording", Bearer(lessons::ANY_ROLE), lessons::recording),
+        entry(M::POST, "/api/rooms/{room}/uploads", Bearer(recordings::DEVICE), recordings::create),
+        entry(M::GET, "/api/rooms/{room}/uploads/{id}", Bearer(recordings::DEVICE), recordings::status),
+        // A chunk (up to 8 MiB) is far bigger than the router's default body: the handler reads it
+        // with its own limit (413 past one chunk or the announced size).
+        body_limit(
+            entry(M::PATCH, "/api/rooms/{room}/uploads/{id}", Bearer(recordings::DEVICE), recordings::append),
+            usize::try_from(2 * lectern_proto::upload::MAX_CHUNK_BYTES).unwrap_or(usize::MAX),
+        ),
+        // The signed link is the credential (`?exp=…&sig=…`), so a <video> can play it.
+        entry(M::GET, "/recordings/{id}/{name}", Anyone, recordings::download),
         entry(M::GET, "/api/rooms/{room}/device", Bearer(TEACHERS), device::view),
         entry(M::OPTIONS, "/api/rooms/{room}/device", Anyone, cors::options_read_only),
         entry(M::GET, "/api/rooms/{room}/stats", Bearer(TEACHERS), stats::room_stats),

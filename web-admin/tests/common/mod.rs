@@ -70,6 +70,7 @@ impl Fleet for FakeFleet {
                 last_error: None,
                 uptime_secs: 1,
                 uplink: None,
+                upload: None,
             }),
             device_id: None,
             inventory: Some(lab1_inventory()),

@@ -1,0 +1,221 @@
+//! The uploader's HTTP edge: the hub's upload endpoints (`lectern_proto::upload`) over the box's
+//! `ureq` agent and TLS settings, each answer turned into the queue's [`Input`]. Blocking, on the
+//! upload thread; the chunk's body goes through the bandwidth cap ([`Pace`]).
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use lectern_proto::upload::{
+    CHECKSUM_HEADER, CHUNK_CONTENT_TYPE, OFFSET_HEADER, RecordingState, UploadCreate, UploadStatus,
+};
+use sha2::{Digest, Sha256};
+
+use super::pace::Pace;
+use super::queue::{HubView, Input, LocalFile};
+use crate::tls::HubTls;
+use crate::whip::Token;
+
+/// The hub's answers are small JSON documents.
+const MAX_ANSWER: u64 = 64 * 1024;
+/// Waiting for the hub's answer after the body went (it checks a whole file's SHA-256 on the last chunk).
+const ANSWER_WITHIN: Duration = Duration::from_secs(60);
+/// What the body may take beyond what the cap makes it take.
+const SEND_SLACK: Duration = Duration::from_secs(30);
+/// The cap is applied per piece of the body.
+const PIECE: usize = 16 * 1024;
+
+pub struct HubUploads {
+    agent: ureq::Agent,
+    /// `{hub}/api/rooms/{room}/uploads`.
+    base: String,
+    authorization: String,
+    /// Bytes per second of the cap, for the send timeout; `None`: no cap.
+    rate: Option<u64>,
+}
+
+/// How a request ended, before it is an [`Input`].
+enum Reply {
+    Status(u16, Option<u64>, Vec<u8>),
+    Transport(String),
+}
+
+impl HubUploads {
+    pub fn new(hub_url: &str, room: &lectern_proto::RoomId, token: &Token, tls: Option<&HubTls>, kbps: u32) -> Self {
+        let mut config = ureq::Agent::config_builder();
+        if let Some(tls) = tls {
+            config = config.tls_config(tls.ureq());
+        }
+        let agent = config
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .timeout_recv_response(Some(ANSWER_WITHIN))
+            .timeout_recv_body(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Self {
+            agent,
+            base: format!("{}/api/rooms/{room}/uploads", hub_url.trim_end_matches('/')),
+            authorization: token.bearer(),
+            rate: (kbps > 0).then(|| u64::from(kbps) * 1000 / 8),
+        }
+    }
+
+    /// Hashes `file` and creates (or finds) its upload.
+    pub fn open(&self, file: &LocalFile) -> Input {
+        let (size, sha256, duration_ms) = match describe(file) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Input::Vanished,
+            Err(e) => return Input::Failed(format!("{}: {e}", file.path.display())),
+        };
+        let create = UploadCreate {
+            lesson: file.lesson.clone(),
+            kind: file.kind,
+            name: file.name.clone(),
+            size,
+            sha256,
+            duration_ms,
+        };
+        // Plain data: serializing it cannot fail.
+        let body = serde_json::to_vec(&create).unwrap_or_default();
+        let reply = self
+            .agent
+            .post(&self.base)
+            .header("Authorization", &self.authorization)
+            .header("Content-Type", "application/json")
+            .send(&body[..]);
+        match answer(reply) {
+            Reply::Status(200 | 201, _, body) => hub_view(&body),
+            // The lesson is unknown here, the name is taken by another file, the request is bad:
+            // trying again will not help.
+            Reply::Status(code @ (400 | 403 | 404 | 409 | 413), _, body) => Input::Refused(refusal(code, &body)),
+            Reply::Status(code, _, body) => Input::Failed(refusal(code, &body)),
+            Reply::Transport(e) => Input::Failed(e),
+        }
+    }
+
+    /// How much of upload `id` the hub holds.
+    pub fn ask(&self, id: i64) -> Input {
+        let reply = self.agent.get(&format!("{}/{id}", self.base)).header("Authorization", &self.authorization).call();
+        match answer(reply) {
+            Reply::Status(200, _, body) => hub_view(&body),
+            Reply::Status(404, _, _) => Input::Lost,
+            Reply::Status(code, _, body) => Input::Failed(refusal(code, &body)),
+            Reply::Transport(e) => Input::Failed(e),
+        }
+    }
+
+    /// Sends bytes `offset..offset + len` of `file` to upload `id` (of `size` bytes), paced.
+    pub fn send(&self, file: &LocalFile, id: i64, offset: u64, len: u64, size: u64, pace: &mut Pace) -> Input {
+        let data = match read_at(&file.path, offset, len) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Input::Vanished,
+            Err(e) => return Input::Failed(format!("{}: {e}", file.path.display())),
+        };
+        let checksum = format!("sha256 {}", B64.encode(Sha256::digest(&data)));
+        let send_within = self.rate.map_or(SEND_SLACK, |r| Duration::from_secs(len / r.max(1) * 2) + SEND_SLACK);
+        let mut body = Paced { data: &data, at: 0, pace };
+        let reply = self
+            .agent
+            .patch(&format!("{}/{id}", self.base))
+            .header("Authorization", &self.authorization)
+            .header("Content-Type", CHUNK_CONTENT_TYPE)
+            .header("Content-Length", &data.len().to_string())
+            .header(OFFSET_HEADER, &offset.to_string())
+            .header(CHECKSUM_HEADER, &checksum)
+            .config()
+            .timeout_send_body(Some(send_within))
+            .build()
+            .send(ureq::SendBody::from_reader(&mut body));
+        match answer(reply) {
+            Reply::Status(200, _, body) => hub_view(&body),
+            // Not where the hub is (an earlier chunk did arrive, or the hub lost some): go on from its offset.
+            // (All of it: the queue asks, and the hub settles the file.)
+            Reply::Status(409, Some(at), _) => {
+                Input::Hub(HubView { id, offset: at, size, state: RecordingState::Uploading })
+            }
+            Reply::Status(404, _, _) => Input::Lost,
+            Reply::Status(413, _, body) => Input::Refused(refusal(413, &body)),
+            // A damaged chunk, a whole file that did not check out (the hub starts it over), 5xx.
+            Reply::Status(code, _, body) => Input::Failed(refusal(code, &body)),
+            Reply::Transport(e) => Input::Failed(e),
+        }
+    }
+}
+
+fn answer(reply: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    match reply {
+        Ok(mut r) => {
+            let offset =
+                r.headers().get(OFFSET_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
+            let body = r.body_mut().with_config().limit(MAX_ANSWER).read_to_vec().unwrap_or_default();
+            Reply::Status(r.status().as_u16(), offset, body)
+        }
+        Err(e) => Reply::Transport(e.to_string()),
+    }
+}
+
+fn hub_view(body: &[u8]) -> Input {
+    match serde_json::from_slice::<UploadStatus>(body) {
+        Ok(s) => Input::Hub(HubView { id: s.id, offset: s.offset, size: s.size, state: s.state }),
+        Err(e) => Input::Failed(format!("the hub's answer is not an upload status: {e}")),
+    }
+}
+
+/// "the hub answered 409: <its detail>".
+fn refusal(code: u16, body: &[u8]) -> String {
+    let detail = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["detail"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    format!("the hub answered {code}: {detail}")
+}
+
+/// Size, SHA-256 (hex) and duration of a file.
+fn describe(file: &LocalFile) -> std::io::Result<(u64, String, Option<u64>)> {
+    let size = std::fs::metadata(&file.path)?.len();
+    let sha256 = crate::update::fetch::sha256_file(&file.path)?;
+    let duration = File::open(&file.path).ok().and_then(|mut f| super::mp4::duration_ms(&mut f));
+    Ok((size, sha256, duration))
+}
+
+fn read_at(path: &std::path::Path, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::Start(offset))?;
+    let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    f.take(len).read_to_end(&mut data)?;
+    if (data.len() as u64) < len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the file is shorter than when it was opened",
+        ));
+    }
+    Ok(data)
+}
+
+/// A chunk's body, let out no faster than the cap.
+struct Paced<'a> {
+    data: &'a [u8],
+    at: usize,
+    pace: &'a mut Pace,
+}
+
+impl Read for Paced<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(PIECE).min(self.data.len() - self.at);
+        if n == 0 {
+            return Ok(0);
+        }
+        // The upload thread's own pace: sleeping here holds back only the upload.
+        let wait = self.pace.delay(Instant::now(), n);
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}

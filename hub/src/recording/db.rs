@@ -1,0 +1,149 @@
+//! The `recordings` rows (migration 0010): one per file of a lesson, written by the upload
+//! endpoints. Kept beside the recording code rather than in `store.rs`; portable SQL (`$n`
+//! placeholders, `ON CONFLICT … DO NOTHING`) so the same statements run on PostgreSQL.
+
+use anyhow::Context;
+use lectern_proto::upload::{RecordingKind, RecordingState, UploadCreate};
+use lectern_proto::{LessonId, RoomId};
+
+use crate::store::Store;
+
+/// One row of `recordings`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RecordingRow {
+    pub id: i64,
+    pub lesson_id: String,
+    pub kind: String,
+    pub name: String,
+    pub state: String,
+    pub size: Option<i64>,
+    pub received: i64,
+    pub duration_ms: Option<i64>,
+    pub sha256: Option<String>,
+}
+
+impl RecordingRow {
+    pub fn state(&self) -> RecordingState {
+        // The table's CHECK allows only these three.
+        RecordingState::parse(&self.state).unwrap_or(RecordingState::Uploading)
+    }
+
+    pub fn kind(&self) -> Option<RecordingKind> {
+        RecordingKind::parse(&self.kind)
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size.map_or(0, |s| u64::try_from(s).unwrap_or(0))
+    }
+
+    pub fn received(&self) -> u64 {
+        u64::try_from(self.received).unwrap_or(0)
+    }
+
+    pub fn lesson(&self) -> Option<LessonId> {
+        LessonId::parse(&self.lesson_id).ok()
+    }
+}
+
+const COLUMNS: &str = "id, lesson_id, kind, name, state, size, received, duration_ms, sha256";
+
+fn db_int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Whether the hub knows `lesson` (a box may only upload files of lessons the hub held).
+    pub async fn lesson_exists(&self, lesson: &LessonId) -> anyhow::Result<bool> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT id FROM lessons WHERE id = $1")
+            .bind(lesson.as_str())
+            .fetch_optional(self.pool())
+            .await
+            .with_context(|| format!("looking up lesson {lesson}"))?;
+        Ok(row.is_some())
+    }
+
+    /// The upload of `c` (created now, `true`, or found from an earlier create, `false`).
+    pub async fn create_upload(&self, c: &UploadCreate, now_ms: u64) -> anyhow::Result<(RecordingRow, bool)> {
+        let inserted = sqlx::query(
+            "INSERT INTO recordings (lesson_id, kind, name, state, size, received, duration_ms, sha256, created_at) \
+             VALUES ($1, $2, $3, 'uploading', $4, 0, $5, $6, $7) ON CONFLICT (lesson_id, name) DO NOTHING",
+        )
+        .bind(c.lesson.as_str())
+        .bind(c.kind.as_str())
+        .bind(&c.name)
+        .bind(db_int(c.size))
+        .bind(c.duration_ms.map(db_int))
+        .bind(&c.sha256)
+        .bind(db_int(now_ms))
+        .execute(self.pool())
+        .await
+        .with_context(|| format!("creating the upload of {}/{}", c.lesson, c.name))?
+        .rows_affected()
+            > 0;
+        let row = sqlx::query_as::<_, RecordingRow>(&format!(
+            "SELECT {COLUMNS} FROM recordings WHERE lesson_id = $1 AND name = $2"
+        ))
+        .bind(c.lesson.as_str())
+        .bind(&c.name)
+        .fetch_one(self.pool())
+        .await
+        .with_context(|| format!("reading the upload of {}/{}", c.lesson, c.name))?;
+        Ok((row, inserted))
+    }
+
+    pub async fn recording(&self, id: i64) -> anyhow::Result<Option<RecordingRow>> {
+        let row = sqlx::query_as::<_, RecordingRow>(&format!("SELECT {COLUMNS} FROM recordings WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .with_context(|| format!("reading recording {id}"))?;
+        Ok(row)
+    }
+
+    /// The upload moved from `from` to `to` bytes; false if another request moved it first.
+    pub async fn advance_upload(&self, id: i64, from: u64, to: u64) -> anyhow::Result<bool> {
+        let r =
+            sqlx::query("UPDATE recordings SET received = $1 WHERE id = $2 AND received = $3 AND state = 'uploading'")
+                .bind(db_int(to))
+                .bind(id)
+                .bind(db_int(from))
+                .execute(self.pool())
+                .await
+                .with_context(|| format!("advancing upload {id}"))?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// The upload holds `received` bytes, whatever it said before (storage had less; a bad file starts over).
+    pub async fn reset_upload(&self, id: i64, received: u64) -> anyhow::Result<()> {
+        sqlx::query("UPDATE recordings SET received = $1, state = 'uploading' WHERE id = $2")
+            .bind(db_int(received))
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .with_context(|| format!("resetting upload {id}"))?;
+        Ok(())
+    }
+
+    /// The whole file is stored and checked.
+    pub async fn mark_ready(&self, id: i64) -> anyhow::Result<()> {
+        sqlx::query("UPDATE recordings SET state = 'ready', received = size WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .with_context(|| format!("marking recording {id} ready"))?;
+        Ok(())
+    }
+
+    /// Every file of `room`'s lessons, by lesson then name.
+    pub async fn recordings_of_room(&self, room: &RoomId) -> anyhow::Result<Vec<RecordingRow>> {
+        let rows = sqlx::query_as::<_, RecordingRow>(&format!(
+            "SELECT {COLUMNS} FROM recordings WHERE lesson_id IN (SELECT id FROM lessons WHERE room_id = $1) \
+             ORDER BY lesson_id, name"
+        ))
+        .bind(room.as_str())
+        .fetch_all(self.pool())
+        .await
+        .with_context(|| format!("reading the recordings of room {room}"))?;
+        Ok(rows)
+    }
+}
