@@ -124,6 +124,14 @@ impl LeaseKeeper {
         matches!(self.state, State::Held { valid_until, .. } if now < valid_until)
     }
 
+    /// Until when this node owns the room (node clock), if it holds it.
+    pub fn valid_until(&self) -> Option<Millis> {
+        match self.state {
+            State::Held { valid_until, .. } => Some(valid_until),
+            _ => None,
+        }
+    }
+
     /// The holder as last heard from the store: this node's token when it owns the room.
     pub fn owner(&self) -> Option<&str> {
         self.owner.as_deref()

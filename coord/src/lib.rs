@@ -4,6 +4,7 @@
 //!   send (acquire, renew, release) and learns from the replies; time is passed in.
 //! - [`model`]: what the coordination store does with those requests, as plain data (the
 //!   in-process store, and the specification the Redis scripts in [`script`] implement).
+//! - [`registry`]: what each hub says about itself; [`placement`]: where a new room goes.
 //! - [`resp`] and [`redis`]: the Redis side, a small RESP2 client that runs those scripts.
 //!
 //! Safety rests on three rules, argued in `docs/cluster.md` and checked by the property test in
@@ -12,13 +13,19 @@
 //! loses its keys (a Redis restart without persistence) nobody but a renewing owner may take a
 //! room for one lease period, measured on the store's own clock.
 
+pub mod backend;
 pub mod lease;
+pub mod leases;
 pub mod model;
+pub mod placement;
 pub mod redis;
+pub mod registry;
 pub mod resp;
 pub mod script;
 
+pub use backend::Coord;
 pub use lease::{LeaseKeeper, LeaseTiming, Reply, Request};
+pub use leases::Leases;
 pub use model::MemoryStore;
 
 /// Milliseconds on some clock: a node's monotonic clock in [`lease`], the store's in [`model`].

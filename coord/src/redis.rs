@@ -135,6 +135,11 @@ impl Redis {
         }
     }
 
+    /// The bare connection, for a subscription (which no longer answers commands one to one).
+    pub fn into_stream(self) -> RawStream {
+        RawStream(self.stream)
+    }
+
     /// Sends a lease request for `room` as its script.
     pub async fn lease(&mut self, room: &str, request: &Request) -> Result<Reply, RedisError> {
         let key = room_key(room);
@@ -148,6 +153,19 @@ impl Redis {
             [b"EVAL", body.as_bytes(), b"2", key.as_bytes(), BOOT_KEY.as_bytes(), token.as_bytes(), ttl.as_bytes()];
         let value = self.call(&args).await?;
         reply_of(value)
+    }
+}
+
+/// A connection in subscribe mode: commands out, pushed messages read by the caller.
+pub struct RawStream(TcpStream);
+
+impl RawStream {
+    pub async fn write_command(&mut self, args: &[&[u8]]) -> Result<(), RedisError> {
+        Ok(self.0.write_all(&resp::encode(args)).await?)
+    }
+
+    pub async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf).await
     }
 }
 

@@ -9,7 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lectern_coord::redis::{Redis, RedisUrl};
-use lectern_coord::{Reply, Request};
+use lectern_coord::registry::{Load, NodeRecord};
+use lectern_coord::{Coord, LeaseTiming, Leases, Reply, Request};
 
 /// Short leases, so the test waits out a grace period quickly (on Redis's clock).
 const TTL: u64 = 600;
@@ -152,4 +153,78 @@ async fn a_dead_redis_is_an_error_not_a_hang() {
     assert!(a.lease("r1", &acquire("a#1")).await.is_err());
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(Redis::connect(&url, Duration::from_secs(2)).await.is_err());
+}
+
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "not within 20 s: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Two nodes' lease tasks over Redis; Redis is killed and comes back empty mid-lesson: the owner
+/// keeps its room throughout (new joins may be refused while Redis is down, the lease lapses only
+/// if Redis stays away longer than a lease), and the other node never owns it meanwhile.
+#[tokio::test]
+async fn the_owner_keeps_its_room_when_redis_restarts() {
+    let mut server = Server::start();
+    let timing = LeaseTiming { ttl: 1_500, renew_every: 300, retry_every: 100 };
+    let a = Leases::spawn(Coord::redis(server.url()), "a", timing);
+    let b = Leases::spawn(Coord::redis(server.url()), "b", timing);
+    a.want("lab-1");
+    until("a owns lab-1", || a.owns("lab-1")).await;
+    b.want("lab-1");
+    until("b hears that a owns lab-1", || b.owner("lab-1").as_deref() == Some("a")).await;
+    server.restart();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        assert!(!b.owns("lab-1"), "b took lab-1 after the restart");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(a.owns("lab-1"), "a renewed its lease back after the restart");
+}
+
+#[tokio::test]
+async fn the_registry_and_pub_sub_work_across_a_restart() {
+    let mut server = Server::start();
+    let coord = Coord::redis(server.url());
+    let record = |id: &str| NodeRecord {
+        id: id.into(),
+        public_url: format!("http://{id}.test"),
+        media: vec![],
+        serving: true,
+        load: Load::default(),
+    };
+    coord.register(&record("a")).await.unwrap();
+    coord.register(&record("b")).await.unwrap();
+    let ids: Vec<_> = coord.nodes().await.unwrap().into_iter().map(|n| n.id).collect();
+    assert_eq!(ids, ["a", "b"]);
+
+    let mut rx = coord.subscribe("fleet");
+    // The subscription is made asynchronously: publish until it is heard.
+    let heard = async {
+        loop {
+            coord.publish("fleet", "hello").await.unwrap();
+            if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+                return m;
+            }
+        }
+    };
+    assert_eq!(tokio::time::timeout(Duration::from_secs(20), heard).await.unwrap(), "hello");
+
+    server.restart();
+    // The first command after the restart fails (its connection died) and the next reconnects.
+    let _ = coord.register(&record("a")).await;
+    coord.register(&record("a")).await.unwrap();
+    assert_eq!(coord.nodes().await.unwrap().len(), 1, "b's record died with the old Redis");
+    let heard = async {
+        loop {
+            let _ = coord.publish("fleet", "again").await;
+            if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+                return m;
+            }
+        }
+    };
+    assert_eq!(tokio::time::timeout(Duration::from_secs(20), heard).await.unwrap(), "again");
 }
