@@ -53,6 +53,20 @@ impl Coord {
         }
     }
 
+    /// The token holding `room`'s lease now, if any.
+    pub async fn holder(&self, room: &str) -> Result<Option<String>, RedisError> {
+        match self {
+            Coord::Local(l) => {
+                let now = l.now();
+                Ok(l.lock().leases.holder(room, now).map(str::to_owned))
+            }
+            Coord::Redis(r) => match r.call(&[b"GET", crate::redis::room_key(room).as_bytes()]).await? {
+                Value::Bulk(Some(token)) => Ok(String::from_utf8(token).ok()),
+                _ => Ok(None),
+            },
+        }
+    }
+
     /// Writes this node's record; it lives [`RECORD_TTL`] unless written again.
     pub async fn register(&self, record: &NodeRecord) -> Result<(), RedisError> {
         match self {

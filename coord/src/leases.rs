@@ -73,6 +73,11 @@ impl Leases {
         self.lock().get(room).and_then(|s| s.other.clone())
     }
 
+    /// The rooms this node holds or seeks.
+    pub fn rooms(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Seen>> {
         self.seen.lock().unwrap_or_else(|e| e.into_inner())
     }

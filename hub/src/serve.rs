@@ -72,8 +72,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             ..settings.ota.clone()
         },
         recording: settings.recording,
+        cluster: cluster_node(&settings, &sfu),
     };
     let state = AppState::new(key, sfu, store, ice, edge);
+    crate::cluster::spawn_upkeep(&state);
     wire_room_outlets(&state, devices_rx, sessions_rx);
     keep_enrollments(&state).await?;
     // The admin's capacity and everyone-waits settings, enforced by the lessons from now on.
@@ -117,6 +119,16 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     let admin = if settings.admin_listen.is_some() { AdminAt::Elsewhere } else { AdminAt::Here };
     serve_app(listener, app(state, admin), certs, settings.max_connections).await
+}
+
+/// With `[coord] url`, this hub joins that cluster as `[node] public_url` (both checked by the
+/// settings, as is the shared `secret`).
+fn cluster_node(settings: &Settings, sfu: &crate::media_io::Sfu) -> Option<Arc<crate::cluster::Cluster>> {
+    let url = settings.coord_url.clone()?;
+    let public_url = settings.public_url.as_deref()?;
+    let secret = settings.secret.as_deref()?;
+    tracing::info!(coord = ?url, node = public_url, "joining the cluster");
+    Some(crate::cluster::Cluster::start(url, public_url, secret.as_bytes(), &sfu.media_addrs))
 }
 
 /// `[admin] listen`: the web admin on an address of its own (an origin no lesson page shares, and

@@ -14,6 +14,7 @@ pub mod pace;
 pub mod pages;
 pub mod proxy;
 pub mod routes;
+pub mod routing;
 pub mod rtc;
 pub mod stats;
 pub mod whip;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub room_settings: crate::room_settings::RoomSettingsCache,
     /// `[recording]`: the policy of rooms the admin did not set (see [`crate::recording`]).
     pub recording: crate::config::RecordingSettings,
+    /// One node of a cluster (`[coord] url`): rooms owned by lease, requests routed to the owner.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// Content-Security-Policy for the app: our own scripts only; media and sockets to this hub.
@@ -143,6 +146,8 @@ pub struct Edge {
     pub ota: lectern_admin::releases::OtaSettings,
     /// `[recording]`: the policy of rooms the admin did not set, whether students are recorded.
     pub recording: crate::config::RecordingSettings,
+    /// `[coord] url` set: this hub is one node of a cluster.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl Default for Edge {
@@ -157,6 +162,7 @@ impl Default for Edge {
             zone: "UTC".to_owned(),
             ota: Default::default(),
             recording: Default::default(),
+            cluster: None,
         }
     }
 }
@@ -185,6 +191,7 @@ impl AppState {
             trusted_proxies: edge.trusted_proxies,
             token_grace: edge.token_grace,
             recording: edge.recording,
+            cluster: edge.cluster,
             room_settings: Default::default(),
             join_limiter: edge
                 .join_limit

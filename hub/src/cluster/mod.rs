@@ -1,0 +1,214 @@
+//! Several hubs as one (issue 20, `docs/cluster.md`): with `[coord] url` set, each room is served
+//! by the one node holding its lease ([`lectern_coord`]), and a request for a room reaching another
+//! node is forwarded there ([`forward`]) or, for a page, redirected. Without it the hub is on its
+//! own and none of this runs.
+//!
+//! [`Cluster::route`] decides for one request: this node owns the room (serve it), another does
+//! (forward to it), or nobody does yet (place the room: take it here, or forward with
+//! `Lectern-Placed` so the chosen node takes it). A background task writes this node's record
+//! to the registry every 2 s and lets go of rooms that have been empty for a minute.
+
+pub mod forward;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lectern_coord::placement::{Placement, Recent};
+use lectern_coord::redis::RedisUrl;
+use lectern_coord::registry::{Load, NodeRecord, WRITE_EVERY, node_of};
+use lectern_coord::{Coord, LeaseTiming, Leases};
+use lectern_proto::RoomId;
+
+use crate::http::AppState;
+use crate::sfu::Command;
+
+/// A room nobody has joined for this long, and empty, is let go.
+const IDLE_RELEASE: Duration = Duration::from_secs(60);
+/// How long a request waits for a room's lease to settle (a grace after a Redis restart is one
+/// lease, 4 s) before it is refused with 503.
+const ROUTE_WAIT: Duration = Duration::from_secs(10);
+
+/// Where a request for a room goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Route {
+    Here,
+    /// To the node that owns the room; `placed` when this node chose it for a room nobody owned.
+    Forward { node: NodeRecord, placed: bool },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    #[error("room '{0}' has no hub to serve it right now (the cluster is settling); try again in a few seconds")]
+    Unsettled(RoomId),
+    #[error("the cluster's coordination store is unreachable: {0}")]
+    Coord(String),
+}
+
+pub struct Cluster {
+    /// This node's id: its public URL.
+    pub node: String,
+    coord: Coord,
+    leases: Leases,
+    placement: Placement,
+    recent: Mutex<Recent>,
+    /// When each room was last routed here (rooms not routed for a while may be let go).
+    last_routed: Mutex<HashMap<String, Instant>>,
+    secret: Vec<u8>,
+    pub agent: ureq::Agent,
+    media: Vec<String>,
+    start: Instant,
+    serving: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the secret.
+        f.debug_struct("Cluster").field("node", &self.node).finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    /// Joins the cluster at `url` as `public_url` (already validated), signing forwards with `secret`.
+    /// [`spawn_upkeep`] starts its registry writer once the app exists.
+    pub fn start(url: RedisUrl, public_url: &str, secret: &[u8], media: &[std::net::SocketAddr]) -> Arc<Self> {
+        let coord = Coord::redis(url);
+        let node = public_url.to_owned();
+        Arc::new(Self {
+            leases: Leases::spawn(coord.clone(), node.clone(), LeaseTiming::default()),
+            node,
+            coord,
+            placement: Placement::default(),
+            recent: Mutex::default(),
+            last_routed: Mutex::default(),
+            secret: secret.to_vec(),
+            agent: forward::agent(),
+            media: media.iter().map(ToString::to_string).collect(),
+            start: Instant::now(),
+            serving: true.into(),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// `Lectern-Forwarded-By` for a request this node forwards.
+    pub fn sign(&self, method: &axum::http::Method, path: &str) -> String {
+        forward::forwarded_by(&self.secret, &self.node, lectern_common::time::unix_ms(), method, path)
+    }
+
+    /// The forwarding node, when `headers` prove another node of the cluster forwarded the request.
+    pub fn forwarded_by(&self, headers: &axum::http::HeaderMap, method: &axum::http::Method, path: &str) -> Option<String> {
+        forward::verify(&self.secret, headers, method, path, lectern_common::time::unix_ms())
+    }
+
+    /// Where a request for `room` goes. `take` (a forwarded request this node was placed for, or
+    /// one another node already forwarded) makes this node take a room nobody owns rather than
+    /// place it elsewhere.
+    pub async fn route(&self, room: &RoomId, take: bool) -> Result<Route, RouteError> {
+        let deadline = Instant::now() + ROUTE_WAIT;
+        let key = room.as_str();
+        loop {
+            if self.leases.owns(key) {
+                self.touch(key);
+                return Ok(Route::Here);
+            }
+            let holder = self.coord.holder(key).await.map_err(|e| RouteError::Coord(e.to_string()))?;
+            match holder.as_deref().map(node_of) {
+                Some(node) if node == self.node => self.leases.want(key),
+                Some(node) => {
+                    // Forward only to an owner that is alive; a dead one's lease lapses soon.
+                    if let Some(record) = self.node_record(node).await? {
+                        return Ok(Route::Forward { node: record, placed: false });
+                    }
+                }
+                None if take => self.leases.want(key),
+                None => match self.place().await? {
+                    Some(record) if record.id != self.node => {
+                        return Ok(Route::Forward { node: record, placed: true });
+                    }
+                    Some(_) => self.leases.want(key),
+                    None => return Err(RouteError::Unsettled(room.clone())),
+                },
+            }
+            if Instant::now() >= deadline {
+                return Err(RouteError::Unsettled(room.clone()));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops taking new rooms (SIGTERM): the registry says so; rooms held stay until they end.
+    pub fn drain(&self) {
+        self.serving.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn touch(&self, room: &str) {
+        self.last_routed.lock().unwrap_or_else(|e| e.into_inner()).insert(room.to_owned(), Instant::now());
+    }
+
+    async fn node_record(&self, id: &str) -> Result<Option<NodeRecord>, RouteError> {
+        let nodes = self.coord.nodes().await.map_err(|e| RouteError::Coord(e.to_string()))?;
+        Ok(nodes.into_iter().find(|n| n.id == id))
+    }
+
+    async fn place(&self) -> Result<Option<NodeRecord>, RouteError> {
+        let nodes = self.coord.nodes().await.map_err(|e| RouteError::Coord(e.to_string()))?;
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(self.placement.choose(&nodes, &mut recent, self.now_ms()).cloned())
+    }
+
+    fn record(&self, load: Load) -> NodeRecord {
+        NodeRecord {
+            id: self.node.clone(),
+            public_url: self.node.clone(),
+            media: self.media.clone(),
+            serving: self.serving.load(std::sync::atomic::Ordering::Relaxed),
+            load,
+        }
+    }
+}
+
+/// Starts the node's upkeep, if it is a cluster node: every 2 s count what it serves, write its
+/// record, let go of rooms empty and unrouted for [`IDLE_RELEASE`].
+pub fn spawn_upkeep(app: &Arc<AppState>) {
+    if app.cluster.is_some() {
+        tokio::spawn(upkeep(Arc::downgrade(app)));
+    }
+}
+
+async fn upkeep(app: std::sync::Weak<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(WRITE_EVERY));
+    let mut empty_since: HashMap<String, Instant> = HashMap::new();
+    loop {
+        tick.tick().await;
+        let Some(app) = app.upgrade() else { return };
+        let Some(cluster) = app.cluster.clone() else { return };
+        let sfu = &app.sfu;
+        let mut load = Load::default();
+        for room in cluster.leases.rooms() {
+            let Ok(id) = RoomId::parse(&room) else { continue };
+            let people = match sfu.call(&id, |reply| Command::Stats { room: id.clone(), reply }).await {
+                Ok(stats) => stats.participants.len(),
+                Err(_) => 0,
+            };
+            if cluster.leases.owns(&room) {
+                load.rooms += 1;
+                load.participants += u32::try_from(people).unwrap_or(u32::MAX);
+            }
+            let routed = cluster.last_routed.lock().unwrap_or_else(|e| e.into_inner()).get(&room).copied();
+            if people > 0 || routed.is_some_and(|t| t.elapsed() < IDLE_RELEASE) {
+                empty_since.remove(&room);
+            } else if empty_since.entry(room.clone()).or_insert_with(Instant::now).elapsed() >= IDLE_RELEASE {
+                tracing::info!(%room, "letting go of an empty room");
+                cluster.leases.give_up(&room);
+                empty_since.remove(&room);
+                cluster.last_routed.lock().unwrap_or_else(|e| e.into_inner()).remove(&room);
+            }
+        }
+        if let Err(e) = cluster.coord.register(&cluster.record(load)).await {
+            tracing::warn!(error = %e, "cannot write this node's record to the cluster registry");
+        }
+    }
+}

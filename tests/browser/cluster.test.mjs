@@ -1,0 +1,160 @@
+// Three hubs as one cluster (issue 20), on a real Redis: a classroom box publishes through node A,
+// which forwards its WHIP to the node placed for the room; a WHEP viewer POSTing to a node that
+// does not own the room is forwarded there (the answer's Lectern-Node names the owner) and
+// decodes the room; a student opening the join link on the third node lands on the owner and
+// decodes the room; a node without the room answers the box's PATCH/DELETE through the owner.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { Child, Env, inboundStats, inLesson, joinUrl, waitFor } from './harness.mjs';
+
+const ROOM = 'cluster-lab';
+const SECRET = 'cluster-test-secret-0123456789abcdef';
+// Every hub and every token of the cluster share it.
+process.env.LECTERN_SECRET = SECRET;
+
+const envs = [new Env('cluster_a'), new Env('cluster_b'), new Env('cluster_c')];
+const redisDir = mkdtempSync(path.join(tmpdir(), 'lectern-cluster-redis-'));
+let redis = null;
+let redisPort = 0;
+const urls = [];
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+function redisCli(...args) {
+  const r = spawnSync('redis-cli', ['-p', String(redisPort), ...args], { encoding: 'utf8', timeout: 5000 });
+  return (r.stdout || '').trim();
+}
+
+before(() => envs[0].diagnose(async () => {
+  redisPort = await freePort();
+  redis = new Child('redis', 'redis-server',
+    ['--bind', '127.0.0.1', '--port', String(redisPort), '--save', '', '--appendonly', 'no', '--dir', redisDir], {});
+  await redis.waitForLine(/Ready to accept connections/, 20000);
+  // Node A (where the box connects) gets the URL that sorts last, so placement (least loaded, then
+  // by id) puts the room elsewhere and A's WHIP is forwarded.
+  const ports = [await freePort(), await freePort(), await freePort()]
+    .sort((x, y) => String(y).localeCompare(String(x)));
+  for (const [i, env] of envs.entries()) {
+    const url = `http://127.0.0.1:${ports[i]}`;
+    await env.startHub({
+      port: ports[i],
+      config: `secret = "${SECRET}"\n[coord]\nurl = "redis://127.0.0.1:${redisPort}"\n[node]\npublic_url = "${url}"\n`,
+    });
+    urls.push(url);
+  }
+  await waitFor(() => redisCli('scard', 'lectern:nodes') === '3', { what: 'three nodes in the registry', timeoutMs: 30000 });
+}));
+
+after(async () => {
+  for (const env of envs) await env.close();
+  if (redis) await redis.stop();
+  rmSync(redisDir, { recursive: true, force: true });
+});
+
+/** The node holding the room's lease, from Redis (`<public url>#<generation>`). */
+function ownerOf(room) {
+  const token = redisCli('get', `lectern:room:${room}`);
+  return token ? token.replace(/#\d+$/, '') : null;
+}
+
+/** Which nodes serve the room's join page themselves; the others redirect to the owner. */
+async function joinPageServers(room, owner) {
+  const found = [];
+  for (const url of urls) {
+    const res = await fetch(`${url}/join/${room}`, { redirect: 'manual' });
+    if (res.status === 200) found.push(url);
+    else {
+      assert.equal(res.status, 307, `${url}/join/${room} answered ${res.status}`);
+      assert.equal(new URL(res.headers.get('location')).origin, owner);
+    }
+  }
+  return found;
+}
+
+test('a box, a WHEP viewer and a student reach one room through three hubs', { timeout: 180000 }, () =>
+  envs[0].diagnose(async () => {
+    const [a] = envs;
+    const box = a.startAppliance({ room: ROOM, token: a.mintToken({ room: ROOM, role: 'device', name: 'Lab' }) });
+    const owner = await waitFor(() => ownerOf(ROOM), { what: 'the room placed on a node by the box\'s WHIP', timeoutMs: 60000 });
+    assert.ok(urls.includes(owner), `${owner} is one of ${urls}`);
+    assert.deepEqual(await joinPageServers(ROOM, owner), [owner], 'only the owner serves the join page');
+    assert.ok(box, 'the box runs');
+    assert.notEqual(owner, urls[0], 'placement put the room on the least loaded node, not the one the box called');
+    const others = urls.filter((u) => u !== owner && u !== urls[0]);
+    assert.equal(others.length, 1);
+    const [viaViewer, viaStudent] = [others[0], urls[0]];
+
+    const browser = await a.launchBrowser();
+
+    // A WHEP viewer on a node that does not own the room.
+    const viewer = await a.newPage(browser, 'whep');
+    await viewer.goto(`${viaViewer}/healthz`);
+    const viewerToken = a.mintToken({ room: ROOM, role: 'viewer', name: 'Hall screen' });
+    const answer = await viewer.evaluate(async ({ room, token }) => {
+      const pc = new RTCPeerConnection();
+      window.viewerPc = pc;
+      pc.addTransceiver('video', { direction: 'recvonly' });
+      pc.addTransceiver('audio', { direction: 'recvonly' });
+      await pc.setLocalDescription(await pc.createOffer());
+      await new Promise((r) => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+      const res = await fetch(`/whep/${room}`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/sdp' },
+        body: pc.localDescription.sdp,
+      });
+      const sdp = await res.text();
+      if (res.status === 201) await pc.setRemoteDescription({ type: 'answer', sdp });
+      return { status: res.status, node: res.headers.get('lectern-node'), location: res.headers.get('location'), sdp };
+    }, { room: ROOM, token: viewerToken });
+    assert.equal(answer.status, 201, answer.sdp);
+    assert.equal(answer.node, owner, 'Lectern-Node names the owner');
+    assert.match(answer.location, new RegExp(`^/whep/${ROOM}/`), 'the resource stays on the node it was created through');
+    await waitFor(() => viewer.evaluate(async () => {
+      let frames = 0;
+      (await window.viewerPc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') frames = s.framesDecoded || 0; });
+      return frames > 10;
+    }), { what: 'the forwarded WHEP viewer decoding the room', timeoutMs: 60000 });
+
+    // DELETE through the same node reaches the owner.
+    const del = await viewer.evaluate(async ({ location, token }) =>
+      (await fetch(location, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` } })).status,
+    { location: answer.location, token: viewerToken });
+    assert.equal(del, 200);
+
+    // A student with a link to node A lands on the owner and decodes the room.
+    const student = await a.newPage(browser, 'student');
+    await student.goto(joinUrl(viaStudent, ROOM, a.mintToken({ room: ROOM, role: 'student', name: 'Ada' })));
+    assert.equal(new URL(student.url()).origin, owner, 'the join page moved to the owner');
+    await inLesson(student);
+    await waitFor(async () => (await inboundStats(student)).some((s) => s.kind === 'video' && s.framesDecoded > 10),
+      { what: 'the student decoding the room', timeoutMs: 60000 });
+  }));
+
+test('a request for another node\'s room is refused without a valid token before it is forwarded', { timeout: 60000 }, () =>
+  envs[0].diagnose(async () => {
+    const res = await fetch(`${urls[0]}/whep/${ROOM}`, {
+      method: 'POST', headers: { Authorization: 'Bearer nonsense', 'Content-Type': 'application/sdp' }, body: 'v=0',
+    });
+    assert.equal(res.status, 401);
+    // A forged node header does not make a node trust the request.
+    const forged = await fetch(`${urls[1]}/whep/${ROOM}`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer nonsense', 'Content-Type': 'application/sdp', 'Lectern-Forwarded-By': `${urls[0]} ${Date.now()} 00` },
+      body: 'v=0',
+    });
+    assert.equal(forged.status, 401);
+  }));
