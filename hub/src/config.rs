@@ -640,7 +640,8 @@ mod tests {
         let path = dir.path().join("hub.toml");
         let load = |text: &str, env: &dyn Fn(&str) -> Option<String>| {
             std::fs::write(&path, text).unwrap();
-            Settings::load(&Overrides { config: Some(path.clone()), ..Default::default() }, env).map_err(|e| format!("{e:#}"))
+            Settings::load(&Overrides { config: Some(path.clone()), ..Default::default() }, env)
+                .map_err(|e| format!("{e:#}"))
         };
         let secret = "secret = \"0123456789abcdef0123456789abcdef\"\n";
         let node = "[node]\npublic_url = \"https://a.school.example\"\n";

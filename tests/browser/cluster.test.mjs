@@ -24,6 +24,7 @@ const redisDir = mkdtempSync(path.join(tmpdir(), 'lectern-cluster-redis-'));
 let redis = null;
 let redisPort = 0;
 const urls = [];
+let placed = null; // the first test's owner, for the failover test
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -65,6 +66,40 @@ after(async () => {
   rmSync(redisDir, { recursive: true, force: true });
 });
 
+/** A WHEP viewer in `page` POSTing to the page's own origin; resolves with the answer's parts. */
+function whepView(page, token) {
+  return page.evaluate(async ({ room, token }) => {
+    if (window.viewerPc) window.viewerPc.close();
+    const pc = new RTCPeerConnection();
+    window.viewerPc = pc;
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((r) => {
+      if (pc.iceGatheringState === 'complete') r();
+      else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
+    });
+    const res = await fetch(`/whep/${room}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/sdp' },
+      body: pc.localDescription.sdp,
+    });
+    const sdp = await res.text();
+    if (res.status === 201) await pc.setRemoteDescription({ type: 'answer', sdp });
+    return { status: res.status, node: res.headers.get('lectern-node'), location: res.headers.get('location'), sdp };
+  }, { room: ROOM, token });
+}
+
+/** Video frames the page's WHEP viewer has decoded. */
+function framesDecoded(page) {
+  return page.evaluate(async () => {
+    let frames = 0;
+    if (!window.viewerPc) return 0;
+    (await window.viewerPc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') frames = s.framesDecoded || 0; });
+    return frames;
+  });
+}
+
 /** The node holding the room's lease, from Redis (`<public url>#<generation>`). */
 function ownerOf(room) {
   const token = redisCli('get', `lectern:room:${room}`);
@@ -97,6 +132,7 @@ test('a box, a WHEP viewer and a student reach one room through three hubs', { t
     const others = urls.filter((u) => u !== owner && u !== urls[0]);
     assert.equal(others.length, 1);
     const [viaViewer, viaStudent] = [others[0], urls[0]];
+    placed = owner;
 
     const browser = await a.launchBrowser();
 
@@ -104,31 +140,12 @@ test('a box, a WHEP viewer and a student reach one room through three hubs', { t
     const viewer = await a.newPage(browser, 'whep');
     await viewer.goto(`${viaViewer}/healthz`);
     const viewerToken = a.mintToken({ room: ROOM, role: 'viewer', name: 'Hall screen' });
-    const answer = await viewer.evaluate(async ({ room, token }) => {
-      const pc = new RTCPeerConnection();
-      window.viewerPc = pc;
-      pc.addTransceiver('video', { direction: 'recvonly' });
-      pc.addTransceiver('audio', { direction: 'recvonly' });
-      await pc.setLocalDescription(await pc.createOffer());
-      await new Promise((r) => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
-      const res = await fetch(`/whep/${room}`, {
-        method: 'POST',
-        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/sdp' },
-        body: pc.localDescription.sdp,
-      });
-      const sdp = await res.text();
-      if (res.status === 201) await pc.setRemoteDescription({ type: 'answer', sdp });
-      return { status: res.status, node: res.headers.get('lectern-node'), location: res.headers.get('location'), sdp };
-    }, { room: ROOM, token: viewerToken });
+    const answer = await whepView(viewer, viewerToken);
     assert.equal(answer.status, 201, answer.sdp);
     assert.equal(answer.node, owner, 'Lectern-Node names the owner');
     assert.match(answer.location, new RegExp(`^/whep/${ROOM}/`), 'the resource stays on the node it was created through');
-    await waitFor(() => viewer.evaluate(async () => {
-      let frames = 0;
-      (await window.viewerPc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') frames = s.framesDecoded || 0; });
-      return frames > 10;
-    }), { what: 'the forwarded WHEP viewer decoding the room', timeoutMs: 60000 });
-
+    await waitFor(() => framesDecoded(viewer).then((n) => n > 10),
+      { what: 'the forwarded WHEP viewer decoding the room', timeoutMs: 60000 });
     // DELETE through the same node reaches the owner.
     const del = await viewer.evaluate(async ({ location, token }) =>
       (await fetch(location, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` } })).status,
@@ -157,4 +174,39 @@ test('a request for another node\'s room is refused without a valid token before
       body: 'v=0',
     });
     assert.equal(forged.status, 401);
+  }));
+
+// Kill -9 of the node serving the lesson: its lease lapses, the box publishes again through the
+// node it calls (which routes around the dead node and places the room on a live one), and a
+// viewer on a surviving node decodes the room again. The figure (≤ 10 s in the issue) is measured
+// by this test's log line and recorded in docs/cluster.md; the assertion's deadline is generous.
+test('the lesson comes back on another node after the owner is killed', { timeout: 180000 }, () =>
+  envs[0].diagnose(async () => {
+    assert.ok(placed, 'the first test placed the room');
+    const dead = envs[urls.indexOf(placed)];
+    assert.notEqual(dead, envs[0], 'the box calls a node that survives');
+    const survivor = urls.find((u) => u !== placed && u !== urls[0]);
+    const browser = await envs[0].launchBrowser();
+    const viewer = await envs[0].newPage(browser, 'whep-after');
+    await viewer.goto(`${survivor}/healthz`);
+    const token = envs[0].mintToken({ room: ROOM, role: 'viewer', name: 'Hall screen' });
+
+    const killed = Date.now();
+    dead.hub.proc.kill('SIGKILL');
+    await dead.hub.exitPromise;
+    const owner = await waitFor(() => { const o = ownerOf(ROOM); return o && o !== placed ? o : null; },
+      { what: 'a live node owning the room', timeoutMs: 30000, intervalMs: 100 });
+    let answer = null;
+    let answeredAt = 0;
+    await waitFor(async () => {
+      // A viewer that got in before the box was back may wait on an empty room: ask again.
+      if (!answer || answer.status !== 201 || Date.now() - answeredAt > 5000) {
+        answer = await whepView(viewer, token);
+        answeredAt = Date.now();
+      }
+      return answer.status === 201 && (await framesDecoded(viewer)) > 10;
+    }, { what: 'a viewer decoding the room again', timeoutMs: 30000, intervalMs: 200 });
+    const backMs = Date.now() - killed;
+    console.log(`cluster-failover-media-back-ms ${backMs} (new owner ${owner})`);
+    assert.equal(answer.node, owner);
   }));

@@ -25,6 +25,9 @@ use crate::sfu::Command;
 
 /// A room nobody has joined for this long, and empty, is let go.
 const IDLE_RELEASE: Duration = Duration::from_secs(60);
+/// How long a node that did not answer a forward is routed around: longer than a registry record
+/// outlives its node.
+const SUSPECT_FOR: Duration = Duration::from_secs(15);
 /// How long a request waits for a room's lease to settle (a grace after a Redis restart is one
 /// lease, 4 s) before it is refused with 503.
 const ROUTE_WAIT: Duration = Duration::from_secs(10);
@@ -34,7 +37,10 @@ const ROUTE_WAIT: Duration = Duration::from_secs(10);
 pub enum Route {
     Here,
     /// To the node that owns the room; `placed` when this node chose it for a room nobody owned.
-    Forward { node: NodeRecord, placed: bool },
+    Forward {
+        node: NodeRecord,
+        placed: bool,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +65,9 @@ pub struct Cluster {
     media: Vec<String>,
     start: Instant,
     serving: std::sync::atomic::AtomicBool,
+    /// Nodes a forward could not reach, until when: a killed node's record stays in the registry
+    /// for up to its TTL (10 s) and its leases for one lease (4 s); meanwhile it gets nothing.
+    suspects: Mutex<HashMap<String, Instant>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -86,6 +95,7 @@ impl Cluster {
             media: media.iter().map(ToString::to_string).collect(),
             start: Instant::now(),
             serving: true.into(),
+            suspects: Mutex::default(),
         })
     }
 
@@ -99,7 +109,12 @@ impl Cluster {
     }
 
     /// The forwarding node, when `headers` prove another node of the cluster forwarded the request.
-    pub fn forwarded_by(&self, headers: &axum::http::HeaderMap, method: &axum::http::Method, path: &str) -> Option<String> {
+    pub fn forwarded_by(
+        &self,
+        headers: &axum::http::HeaderMap,
+        method: &axum::http::Method,
+        path: &str,
+    ) -> Option<String> {
         forward::verify(&self.secret, headers, method, path, lectern_common::time::unix_ms())
     }
 
@@ -119,7 +134,9 @@ impl Cluster {
                 Some(node) if node == self.node => self.leases.want(key),
                 Some(node) => {
                     // Forward only to an owner that is alive; a dead one's lease lapses soon.
-                    if let Some(record) = self.node_record(node).await? {
+                    if !self.is_suspect(node)
+                        && let Some(record) = self.node_record(node).await?
+                    {
                         return Ok(Route::Forward { node: record, placed: false });
                     }
                 }
@@ -144,6 +161,18 @@ impl Cluster {
         self.serving.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// A forward to `node` failed to connect: leave it out of routing and placement for a while.
+    pub fn suspect(&self, node: &str) {
+        tracing::warn!(node, "a cluster node does not answer; routing around it");
+        self.suspects.lock().unwrap_or_else(|e| e.into_inner()).insert(node.to_owned(), Instant::now() + SUSPECT_FOR);
+    }
+
+    fn is_suspect(&self, node: &str) -> bool {
+        let mut suspects = self.suspects.lock().unwrap_or_else(|e| e.into_inner());
+        suspects.retain(|_, until| Instant::now() < *until);
+        suspects.contains_key(node)
+    }
+
     fn touch(&self, room: &str) {
         self.last_routed.lock().unwrap_or_else(|e| e.into_inner()).insert(room.to_owned(), Instant::now());
     }
@@ -154,7 +183,8 @@ impl Cluster {
     }
 
     async fn place(&self) -> Result<Option<NodeRecord>, RouteError> {
-        let nodes = self.coord.nodes().await.map_err(|e| RouteError::Coord(e.to_string()))?;
+        let mut nodes = self.coord.nodes().await.map_err(|e| RouteError::Coord(e.to_string()))?;
+        nodes.retain(|n| !self.is_suspect(&n.id));
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         Ok(self.placement.choose(&nodes, &mut recent, self.now_ms()).cloned())
     }

@@ -39,21 +39,47 @@ pub async fn elsewhere(
     let path = uri.path();
     // A request another node forwarded is served here or refused: never forwarded again.
     let forwarded = cluster.forwarded_by(headers, &method, path).is_some();
-    let (node, placed) = match cluster.route(room, forwarded).await? {
-        Route::Here => return Ok(None),
-        Route::Forward { .. } if forwarded => {
-            return Err(HttpError::Unavailable(format!(
-                "room '{room}' moved to another hub while this request was forwarded; try again"
-            )));
+    // A node that does not answer is routed around and the request routed again: once its lease
+    // lapses the room is placed on a live node.
+    for _ in 0..3 {
+        let (node, placed) = match cluster.route(room, forwarded).await? {
+            Route::Here => return Ok(None),
+            Route::Forward { .. } if forwarded => {
+                return Err(HttpError::Unavailable(format!(
+                    "room '{room}' moved to another hub while this request was forwarded; try again"
+                )));
+            }
+            Route::Forward { node, placed } => (node, placed),
+        };
+        match send_to(&cluster, node.public_url.clone(), placed, &method, uri, headers, body, client).await? {
+            Ok(resp) => return Ok(Some(resp)),
+            Err(forward::ForwardError::Unreachable(node, why)) => {
+                tracing::debug!(%node, why, "forward failed to connect");
+                cluster.suspect(&node);
+            }
         }
-        Route::Forward { node, placed } => (node, placed),
-    };
+    }
+    Err(HttpError::Unavailable(format!("no hub of the cluster can serve room '{room}' right now; try again")))
+}
+
+/// One forward; `Err` inside when the node could not be reached at all.
+#[allow(clippy::too_many_arguments)] // one request's parts, passed on as they came
+async fn send_to(
+    cluster: &Cluster,
+    owner: String,
+    placed: bool,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    client: IpAddr,
+) -> Result<Result<Response, forward::ForwardError>, HttpError> {
+    let (method, path) = (method.clone(), uri.path());
     let path_and_query = uri.path_and_query().map_or(path, |p| p.as_str()).to_owned();
     let signed = cluster.sign(&method, path);
     let (headers, body) = (headers.clone(), body.to_vec());
     let agent = cluster.agent.clone();
-    let owner = node.public_url.clone();
-    tracing::debug!(%room, %owner, %method, path, "forwarding to the room's owner");
+    tracing::debug!(%owner, %method, path, "forwarding to the room's owner");
     let answer = tokio::task::spawn_blocking(move || {
         forward::send(
             &agent,
@@ -70,11 +96,12 @@ pub async fn elsewhere(
         )
     })
     .await
-    .map_err(|e| HttpError::internal("forwarding to the room's owner", e))?
-    .map_err(|e| HttpError::Unavailable(e.to_string()))?;
-    let mut resp = (answer.status, answer.body).into_response();
-    resp.headers_mut().extend(answer.headers);
-    Ok(Some(resp))
+    .map_err(|e| HttpError::internal("forwarding to the room's owner", e))?;
+    Ok(answer.map(|answer| {
+        let mut resp = (answer.status, answer.body).into_response();
+        resp.headers_mut().extend(answer.headers);
+        resp
+    }))
 }
 
 /// `Lectern-Node` on an answer this node gives for a room it owns.

@@ -13,11 +13,11 @@ use lectern_common::time::{unix_ms, unix_secs};
 use lectern_proto::{Role, RoomId};
 use str0m::change::SdpOffer;
 
-use super::routing;
 use super::AppState;
 use super::auth::{authorize, display_name, parse_room};
 use super::client::ClientAddr;
 use super::error::HttpError;
+use super::routing;
 use crate::sfu::{Command, Ident, SfuError};
 use crate::store::Transport;
 use crate::whip::admission::{Holder, MAX_TRICKLED, Refusal};
