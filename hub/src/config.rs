@@ -82,6 +82,7 @@ struct FileAdmin {
 #[serde(deny_unknown_fields)]
 struct FileNode {
     public_url: Option<String>,
+    drain_timeout_minutes: Option<u64>,
 }
 
 /// `[tls]` as written: the hub terminates HTTPS itself.
@@ -159,6 +160,9 @@ pub struct Settings {
     /// `[coord] url` (env `LECTERN_COORD_URL`): Redis shared by the hubs of a cluster. Unset, the
     /// hub is on its own. Needs `secret` (shared by every node) and `[node] public_url`.
     pub coord_url: Option<RedisUrl>,
+    /// `[node] drain_timeout_minutes` (env `LECTERN_DRAIN_TIMEOUT_MINUTES`, default 120): how long a
+    /// cluster node stopped with SIGTERM lets its lessons run before it ends them.
+    pub drain_timeout_minutes: u64,
 }
 
 /// HTTPS served by the hub (`[tls]`, or `--tls-self-signed`).
@@ -195,6 +199,7 @@ impl std::fmt::Debug for Settings {
             .field("recording", &self.recording)
             // RedisUrl's Debug hides its password.
             .field("coord_url", &self.coord_url)
+            .field("drain_timeout_minutes", &self.drain_timeout_minutes)
             .finish()
     }
 }
@@ -267,6 +272,7 @@ impl Default for Settings {
             tls: None,
             recording: RecordingSettings::default(),
             coord_url: None,
+            drain_timeout_minutes: 120,
         }
     }
 }
@@ -326,6 +332,7 @@ impl Settings {
         }
         if let Some(node) = f.node {
             self.public_url = node.public_url.or(self.public_url.take());
+            set(&mut self.drain_timeout_minutes, node.drain_timeout_minutes);
         }
         if let Some(coord) = f.coord
             && let Some(url) = coord.url
@@ -418,6 +425,9 @@ impl Settings {
         if let Some(v) = env("LECTERN_ADMIN_LISTEN") {
             self.admin_listen = Some(parse("LECTERN_ADMIN_LISTEN", v)?);
         }
+        if let Some(v) = env("LECTERN_DRAIN_TIMEOUT_MINUTES") {
+            self.drain_timeout_minutes = parse("LECTERN_DRAIN_TIMEOUT_MINUTES", v)?;
+        }
         if let Some(v) = env("LECTERN_COORD_URL") {
             self.coord_url = Some(v.trim().parse().map_err(|e| anyhow::anyhow!("LECTERN_COORD_URL: {e}"))?);
         }
@@ -461,6 +471,9 @@ impl Settings {
         lectern_admin::timetable::zone(&self.zone).map_err(|e| anyhow::anyhow!("zone: {e}"))?;
         if let Some(url) = &mut self.public_url {
             *url = public_url(url).map_err(|e| anyhow::anyhow!("node.public_url: {e}"))?;
+        }
+        if self.drain_timeout_minutes > 24 * 60 {
+            bail!("node.drain_timeout_minutes: {} is more than a day", self.drain_timeout_minutes);
         }
         if self.coord_url.is_some() {
             // Every node verifies every other's tokens and forwarded requests with it.

@@ -118,7 +118,49 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         });
     }
     let admin = if settings.admin_listen.is_some() { AdminAt::Elsewhere } else { AdminAt::Here };
-    serve_app(listener, app(state, admin), certs, settings.max_connections).await
+    let drain = std::time::Duration::from_secs(settings.drain_timeout_minutes * 60);
+    let stopping = stop_when_drained(state.clone(), drain);
+    serve_app(listener, app(state, admin), certs, settings.max_connections, stopping).await
+}
+
+/// When to stop serving: at SIGTERM/Ctrl-C for a hub on its own. A cluster node drains first: it
+/// takes no new rooms (the registry says it is not serving) and lets its lessons run until they
+/// end or `timeout` passes, then ends them ("the hub stopped") and stops; a second signal stops it
+/// at once. Its rooms go to other nodes as they start again.
+async fn stop_when_drained(state: Arc<AppState>, timeout: std::time::Duration) {
+    shutdown_signal().await;
+    let Some(cluster) = state.cluster.clone() else { return };
+    cluster.drain();
+    tracing::info!(
+        rooms = cluster.rooms_held(),
+        ?timeout,
+        "draining: no new rooms here; lessons run on (signal again to stop now)"
+    );
+    let deadline = tokio::time::Instant::now() + timeout;
+    let second = shutdown_signal();
+    tokio::pin!(second);
+    loop {
+        tokio::select! {
+            () = &mut second => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+        if cluster.rooms_held() == 0 {
+            tracing::info!("drained: no lessons left");
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            for room in cluster.rooms() {
+                tracing::info!(%room, "drain timeout: ending the lesson");
+                let end = |reply| crate::sfu::Command::EndLesson {
+                    room: room.clone(),
+                    reason: crate::recording::EndReason::Restart,
+                    reply,
+                };
+                let _ = state.sfu.call(&room, end).await;
+            }
+            return;
+        }
+    }
 }
 
 /// With `[coord] url`, this hub joins that cluster as `[node] public_url` (both checked by the
@@ -148,7 +190,7 @@ async fn spawn_admin(
     tracing::info!(addr = %bound, "the web admin is served on its own address only");
     let app = admin_app(state.clone());
     tokio::spawn(async move {
-        if let Err(error) = serve_app(listener, app, certs, max_connections).await {
+        if let Err(error) = serve_app(listener, app, certs, max_connections, shutdown_signal()).await {
             tracing::error!(error = %format!("{error:#}"), "the web admin's listener stopped");
         }
     });
@@ -181,15 +223,16 @@ async fn serve_app(
     app: axum::Router,
     certs: Option<Arc<Certs>>,
     max_connections: usize,
+    stopping: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let Some(certs) = certs else {
-        crate::http_serve::serve(listener, app, max_connections, shutdown_signal()).await;
+        crate::http_serve::serve(listener, app, max_connections, stopping).await;
         return Ok(());
     };
     let config = certs.server_config()?;
     let listener = TlsListener::new(listener, config)?;
     let app = app.layer(axum::middleware::map_response(crate::tls::hsts));
-    crate::http_serve::serve(listener, app, max_connections, shutdown_signal()).await;
+    crate::http_serve::serve(listener, app, max_connections, stopping).await;
     Ok(())
 }
 

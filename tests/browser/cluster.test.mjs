@@ -25,6 +25,7 @@ let redis = null;
 let redisPort = 0;
 const urls = [];
 let placed = null; // the first test's owner, for the failover test
+let lastViewer = null; // the failover test's viewer, still watching in the drain test
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -206,7 +207,44 @@ test('the lesson comes back on another node after the owner is killed', { timeou
       }
       return answer.status === 201 && (await framesDecoded(viewer)) > 10;
     }, { what: 'a viewer decoding the room again', timeoutMs: 30000, intervalMs: 200 });
+    lastViewer = viewer;
     const backMs = Date.now() - killed;
     console.log(`cluster-failover-media-back-ms ${backMs} (new owner ${owner})`);
     assert.equal(answer.node, owner);
+  }));
+
+// SIGTERM drains a cluster node: it stops taking new rooms (the registry says it is not serving)
+// while its lesson runs on; a second SIGTERM stops it.
+test('SIGTERM drains a node: its lesson runs on, new rooms go elsewhere, a second SIGTERM stops it', { timeout: 120000 }, () =>
+  envs[0].diagnose(async () => {
+    assert.ok(lastViewer, 'the failover test left a viewer watching');
+    const owner = ownerOf(ROOM);
+    const draining = envs[urls.indexOf(owner)];
+    assert.ok(draining && !draining.hub.exited, `the owner ${owner} runs`);
+    draining.hub.proc.kill('SIGTERM');
+    await waitFor(() => {
+      const record = redisCli('get', `lectern:node:${owner}`);
+      return record && JSON.parse(record).serving === false;
+    }, { what: 'the draining node saying it is not serving', timeoutMs: 15000 });
+    assert.equal(draining.hub.exited, null, 'a draining node keeps running while its lesson does');
+    const before = await framesDecoded(lastViewer);
+    await waitFor(async () => (await framesDecoded(lastViewer)) > before + 30,
+      { what: 'the lesson running on during the drain', timeoutMs: 20000 });
+    // A room nobody has yet, asked of the draining node, is placed on another.
+    const viewer = await envs[0].newPage(await envs[0].launchBrowser(), 'whep-new-room');
+    await viewer.goto(`${owner}/healthz`);
+    const answer = await viewer.evaluate(async ({ token }) => {
+      const pc = new RTCPeerConnection();
+      pc.addTransceiver('video', { direction: 'recvonly' });
+      await pc.setLocalDescription(await pc.createOffer());
+      const res = await fetch('/whep/cluster-new', {
+        method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp,
+      });
+      pc.close();
+      return { status: res.status, node: res.headers.get('lectern-node'), text: res.status === 201 ? '' : await res.text() };
+    }, { token: envs[0].mintToken({ room: 'cluster-new', role: 'viewer', name: 'Screen' }) });
+    assert.equal(answer.status, 201, answer.text);
+    assert.notEqual(answer.node, owner, 'a draining node takes no new room');
+    draining.hub.proc.kill('SIGTERM');
+    await waitFor(() => draining.hub.exited, { what: 'a second SIGTERM stopping the node', timeoutMs: 15000 });
   }));

@@ -141,6 +141,12 @@ impl Cluster {
                     }
                 }
                 None if take => self.leases.want(key),
+                None if !self.serving.load(std::sync::atomic::Ordering::Relaxed) => match self.place().await? {
+                    Some(record) if record.id != self.node => {
+                        return Ok(Route::Forward { node: record, placed: true });
+                    }
+                    _ => return Err(RouteError::Unsettled(room.clone())),
+                },
                 None => match self.place().await? {
                     Some(record) if record.id != self.node => {
                         return Ok(Route::Forward { node: record, placed: true });
@@ -156,9 +162,19 @@ impl Cluster {
         }
     }
 
-    /// Stops taking new rooms (SIGTERM): the registry says so; rooms held stay until they end.
+    /// Stops taking new rooms (SIGTERM): the registry says so at its next write; rooms held stay
+    /// until they end.
     pub fn drain(&self) {
         self.serving.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The rooms this node holds now.
+    pub fn rooms(&self) -> Vec<RoomId> {
+        self.leases.rooms().iter().filter(|r| self.leases.owns(r)).filter_map(|r| RoomId::parse(r).ok()).collect()
+    }
+
+    pub fn rooms_held(&self) -> usize {
+        self.rooms().len()
     }
 
     /// A forward to `node` failed to connect: leave it out of routing and placement for a while.
@@ -228,6 +244,13 @@ async fn upkeep(app: std::sync::Weak<AppState>) {
                 load.participants += u32::try_from(people).unwrap_or(u32::MAX);
             }
             let routed = cluster.last_routed.lock().unwrap_or_else(|e| e.into_inner()).get(&room).copied();
+            let draining = !cluster.serving.load(std::sync::atomic::Ordering::Relaxed);
+            if draining && people == 0 {
+                // Nobody left in a draining node's room: whoever comes next starts it elsewhere.
+                tracing::info!(%room, "draining: letting go of an empty room");
+                cluster.leases.give_up(&room);
+                continue;
+            }
             if people > 0 || routed.is_some_and(|t| t.elapsed() < IDLE_RELEASE) {
                 empty_since.remove(&room);
             } else if empty_since.entry(room.clone()).or_insert_with(Instant::now).elapsed() >= IDLE_RELEASE {
