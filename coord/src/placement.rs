@@ -77,6 +77,7 @@ mod tests {
             media: vec![],
             serving,
             load: Load { participants, ..Load::default() },
+            boxes: vec![],
         }
     }
 

@@ -21,6 +21,10 @@ pub struct NodeRecord {
     /// False while draining: keeps its rooms, takes no new ones.
     pub serving: bool,
     pub load: Load,
+    /// Rooms whose classroom box keeps its control channel to this node: commands for it from
+    /// another node are published to this one (`node:<id>`).
+    #[serde(default)]
+    pub boxes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -50,6 +54,7 @@ mod tests {
             media: vec!["10.0.0.1:3478".into()],
             serving: true,
             load: Load { rooms: 2, participants: 30, packets_per_s: 9000, cpu: 41.5 },
+            boxes: vec!["lab-1".into()],
         };
         let json = serde_json::to_string(&r).unwrap();
         assert!(json.contains("\"publicUrl\"") && json.contains("\"packetsPerS\""), "{json}");

@@ -195,6 +195,7 @@ async fn the_registry_and_pub_sub_work_across_a_restart() {
         media: vec![],
         serving: true,
         load: Load::default(),
+        boxes: vec![],
     };
     coord.register(&record("a")).await.unwrap();
     coord.register(&record("b")).await.unwrap();

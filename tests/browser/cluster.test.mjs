@@ -2,7 +2,8 @@
 // which forwards its WHIP to the node placed for the room; a WHEP viewer POSTing to a node that
 // does not own the room is forwarded there (the answer's Lectern-Node names the owner) and
 // decodes the room; a student opening the join link on the third node lands on the owner and
-// decodes the room; a node without the room answers the box's PATCH/DELETE through the owner.
+// decodes the room; a node without the room answers PATCH/DELETE through the owner; the room on its
+// owner reaches the box, whose control channel is on another node, through Redis.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -160,6 +161,11 @@ test('a box, a WHEP viewer and a student reach one room through three hubs', { t
     await inLesson(student);
     await waitFor(async () => (await inboundStats(student)).some((s) => s.kind === 'video' && s.framesDecoded > 10),
       { what: 'the student decoding the room', timeoutMs: 60000 });
+
+    // The room (on its owner) tells the box (whose control channel is on node A) who raised a hand:
+    // through Redis to node A, then to the box.
+    await student.getByTestId('hand-toggle').click();
+    await box.waitForLine(/hub command.*Hands.*Ada/, 20000);
   }));
 
 test('a request for another node\'s room is refused without a valid token before it is forwarded', { timeout: 60000 }, () =>

@@ -68,6 +68,15 @@ pub struct Cluster {
     /// Nodes a forward could not reach, until when: a killed node's record stays in the registry
     /// for up to its TTL (10 s) and its leases for one lease (4 s); meanwhile it gets nothing.
     suspects: Mutex<HashMap<String, Instant>>,
+    /// The registry as last read (every 2 s): where other nodes' boxes are.
+    nodes: Mutex<Vec<NodeRecord>>,
+}
+
+/// A message for a box connected to another node, published on that node's channel.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct BoxMessage {
+    room: RoomId,
+    msg: lectern_proto::device::HubMsg,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -96,6 +105,7 @@ impl Cluster {
             start: Instant::now(),
             serving: true.into(),
             suspects: Mutex::default(),
+            nodes: Mutex::default(),
         })
     }
 
@@ -205,23 +215,69 @@ impl Cluster {
         Ok(self.placement.choose(&nodes, &mut recent, self.now_ms()).cloned())
     }
 
-    fn record(&self, load: Load) -> NodeRecord {
+    fn record(&self, load: Load, boxes: Vec<String>) -> NodeRecord {
         NodeRecord {
             id: self.node.clone(),
             public_url: self.node.clone(),
             media: self.media.clone(),
             serving: self.serving.load(std::sync::atomic::Ordering::Relaxed),
             load,
+            boxes,
         }
     }
+
+    /// Sends `msg` to the room's box through the node it is connected to; false when no node
+    /// says it has that box.
+    fn box_elsewhere(&self, room: &RoomId, msg: &lectern_proto::device::HubMsg) -> bool {
+        let nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(node) = nodes.iter().find(|n| n.id != self.node && n.boxes.iter().any(|b| b == room.as_str())) else {
+            return false;
+        };
+        let Ok(payload) = serde_json::to_string(&BoxMessage { room: room.clone(), msg: msg.clone() }) else {
+            return false;
+        };
+        let (coord, channel) = (self.coord.clone(), node_channel(&node.id));
+        tokio::spawn(async move {
+            if let Err(e) = coord.publish(&channel, &payload).await {
+                tracing::warn!(error = %e, "cannot pass a message on to a box on another node");
+            }
+        });
+        true
+    }
 }
+
+fn node_channel(node: &str) -> String {
+    format!("node:{node}")
+}
+
+/// Messages other nodes publish for the boxes connected here.
+fn relay_box_messages(app: &Arc<AppState>, cluster: &Cluster) {
+    let mut rx = cluster.coord.subscribe(&node_channel(&cluster.node));
+    let app = Arc::downgrade(app);
+    tokio::spawn(async move {
+        while let Some(payload) = rx.recv().await {
+            let Some(app) = app.upgrade() else { return };
+            match serde_json::from_str::<BoxMessage>(&payload) {
+                // Here only: a message is never passed on twice.
+                Ok(m) => {
+                    app.devices.send_here(&m.room, m.msg);
+                }
+                Err(e) => tracing::warn!(error = %e, "unreadable message for a box from another node"),
+            }
+        }
+    });
+}
+
+impl Cluster {}
 
 /// Starts the node's upkeep, if it is a cluster node: every 2 s count what it serves, write its
 /// record, let go of rooms empty and unrouted for [`IDLE_RELEASE`].
 pub fn spawn_upkeep(app: &Arc<AppState>) {
-    if app.cluster.is_some() {
-        tokio::spawn(upkeep(Arc::downgrade(app)));
-    }
+    let Some(cluster) = app.cluster.clone() else { return };
+    let weak = Arc::downgrade(&cluster);
+    app.devices.on_elsewhere(Box::new(move |room, msg| weak.upgrade().is_some_and(|c| c.box_elsewhere(room, msg))));
+    relay_box_messages(app, &cluster);
+    tokio::spawn(upkeep(Arc::downgrade(app)));
 }
 
 async fn upkeep(app: std::sync::Weak<AppState>) {
@@ -260,8 +316,13 @@ async fn upkeep(app: std::sync::Weak<AppState>) {
                 cluster.last_routed.lock().unwrap_or_else(|e| e.into_inner()).remove(&room);
             }
         }
-        if let Err(e) = cluster.coord.register(&cluster.record(load)).await {
+        let boxes = app.devices.rooms().iter().map(|r| r.as_str().to_owned()).collect();
+        if let Err(e) = cluster.coord.register(&cluster.record(load, boxes)).await {
             tracing::warn!(error = %e, "cannot write this node's record to the cluster registry");
+        }
+        match cluster.coord.nodes().await {
+            Ok(nodes) => *cluster.nodes.lock().unwrap_or_else(|e| e.into_inner()) = nodes,
+            Err(e) => tracing::warn!(error = %e, "cannot read the cluster registry"),
         }
     }
 }
