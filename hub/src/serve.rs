@@ -85,8 +85,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     lectern_admin::schedule::migrate_offsets(state.store.pool(), &settings.zone, lectern_common::time::unix_secs())
         .await
         .context("giving the timetable's old slots a time zone")?;
-    // The timetable's slots start and end each lesson on the rooms' boxes (web admin, `admin_schedules`).
-    lectern_admin::spawn_scheduler(state.admin.clone());
+    // The timetable's slots start and end each lesson on the rooms' boxes (web admin, `admin_schedules`);
+    // in a cluster, on the one node holding the scheduler's lease.
+    crate::cluster::run_scheduler(&state);
     let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;
     let scheme = if certs.is_some() { "https" } else { "http" };

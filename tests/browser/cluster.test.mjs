@@ -175,6 +175,11 @@ test('a box, a WHEP viewer and a student reach one room through three hubs', { t
 
     studentPage = student;
 
+    // One node of the three runs the timetable (it holds the scheduler's lease).
+    const leading = () => envs.filter((e) => e.hub.lines.stderr.some((l) => /this node runs the timetable now/.test(l)));
+    await waitFor(() => leading().length >= 1, { what: 'a node running the timetable', timeoutMs: 20000 });
+    assert.equal(leading().length, 1, 'exactly one node runs the timetable');
+
     // The room (on its owner) tells the box (whose control channel is on node A) who raised a hand:
     // through Redis to node A, then to the box.
     await student.getByTestId('hand-toggle').click();

@@ -176,6 +176,8 @@ impl Cluster {
     /// until they end.
     pub fn drain(&self) {
         self.serving.store(false, std::sync::atomic::Ordering::Relaxed);
+        // The timetable moves to a node that stays.
+        self.leases.give_up(SCHEDULER_LEASE);
     }
 
     /// The rooms this node holds now.
@@ -269,6 +271,43 @@ fn relay_box_messages(app: &Arc<AppState>, cluster: &Cluster) {
 }
 
 impl Cluster {}
+
+/// The lease that makes one node of the cluster the timetable's scheduler (not a room id: those
+/// cannot start with `@`).
+const SCHEDULER_LEASE: &str = "@scheduler";
+
+/// Runs the web admin's timetable scheduler: on a hub on its own, always; on a cluster node, only
+/// while it holds the scheduler's lease, so each transition fires once cluster-wide. A node that
+/// takes over starts with no memory of what is live: it sends the current slots' go-live again
+/// (a live box ignores it) and ends them on time.
+pub fn run_scheduler(app: &Arc<AppState>) {
+    let Some(cluster) = app.cluster.clone() else {
+        lectern_admin::spawn_scheduler(app.admin.clone());
+        return;
+    };
+    let admin = app.admin.clone();
+    cluster.leases.want(SCHEDULER_LEASE);
+    tokio::spawn(async move {
+        let mut running: Option<tokio::task::JoinHandle<()>> = None;
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tick.tick().await;
+            let leading = cluster.leases.owns(SCHEDULER_LEASE);
+            match (&running, leading) {
+                (None, true) => {
+                    tracing::info!("this node runs the timetable now");
+                    running = Some(lectern_admin::spawn_scheduler(admin.clone()));
+                }
+                (Some(task), false) => {
+                    tracing::info!("another node runs the timetable now");
+                    task.abort();
+                    running = None;
+                }
+                _ => {}
+            }
+        }
+    });
+}
 
 /// Starts the node's upkeep, if it is a cluster node: every 2 s count what it serves, write its
 /// record, let go of rooms empty and unrouted for [`IDLE_RELEASE`].
