@@ -42,6 +42,9 @@ if [[ "${1:-}" == "--test" ]]; then
   # scripts/ota-bundle.sh); on a hub, rauc is an optional dependency (docs/ota.md).
   packages+=(chromium nodejs npm python3 python3-venv systemd nftables iproute2 procps coturn libnss3-tools openssl jq
     rauc squashfs-tools)
+  # redis-server: the cluster's coordination store; the tests start their own on free ports
+  # (coord/tests/redis.rs), so the package's host-wide service is stopped below.
+  packages+=(redis-server)
 fi
 if [[ "${1:-}" == "--turn" ]]; then
   packages+=(coturn)
@@ -70,6 +73,9 @@ if ((${#missing[@]})); then
   # installed here is stopped and disabled (one that was already installed is left as it was).
   if [[ " ${missing[*]} " == *" coturn "* && -d /run/systemd/system ]]; then
     "${sudo_cmd[@]}" systemctl disable --now coturn || echo "warning: could not stop the coturn package's own service" >&2
+  fi
+  if [[ " ${missing[*]} " == *" redis-server "* && -d /run/systemd/system ]]; then
+    "${sudo_cmd[@]}" systemctl disable --now redis-server || echo "warning: could not stop the redis-server package's own service" >&2
   fi
 fi
 

@@ -11,6 +11,7 @@ use lectern_proto::signal::IceServer;
 use crate::http::cors::Origins;
 use crate::turn::{Secret, TurnServer};
 use lectern_common::net::TrustedProxies;
+use lectern_coord::redis::RedisUrl;
 use serde::Deserialize;
 
 /// The file form: everything optional so a file may set only what it changes.
@@ -31,6 +32,14 @@ struct FileConfig {
     node: Option<FileNode>,
     recording: Option<FileRecording>,
     ota: Option<FileOta>,
+    coord: Option<FileCoord>,
+}
+
+/// `[coord]` as written: how the hubs of a cluster coordinate (docs/cluster.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCoord {
+    url: Option<String>,
 }
 
 /// `[ota]` as written: over-the-air releases (docs/ota.md).
@@ -73,6 +82,7 @@ struct FileAdmin {
 #[serde(deny_unknown_fields)]
 struct FileNode {
     public_url: Option<String>,
+    drain_timeout_minutes: Option<u64>,
 }
 
 /// `[tls]` as written: the hub terminates HTTPS itself.
@@ -147,6 +157,12 @@ pub struct Settings {
     /// `[ota]`: how uploaded releases are checked (kept in `<data_dir>/releases`).
     pub ota: lectern_admin::releases::OtaSettings,
     pub recording: RecordingSettings,
+    /// `[coord] url` (env `LECTERN_COORD_URL`): Redis shared by the hubs of a cluster. Unset, the
+    /// hub is on its own. Needs `secret` (shared by every node) and `[node] public_url`.
+    pub coord_url: Option<RedisUrl>,
+    /// `[node] drain_timeout_minutes` (env `LECTERN_DRAIN_TIMEOUT_MINUTES`, default 120): how long a
+    /// cluster node stopped with SIGTERM lets its lessons run before it ends them.
+    pub drain_timeout_minutes: u64,
 }
 
 /// HTTPS served by the hub (`[tls]`, or `--tls-self-signed`).
@@ -181,6 +197,9 @@ impl std::fmt::Debug for Settings {
             .field("tls", &self.tls)
             .field("ota", &self.ota)
             .field("recording", &self.recording)
+            // RedisUrl's Debug hides its password.
+            .field("coord_url", &self.coord_url)
+            .field("drain_timeout_minutes", &self.drain_timeout_minutes)
             .finish()
     }
 }
@@ -252,6 +271,8 @@ impl Default for Settings {
             },
             tls: None,
             recording: RecordingSettings::default(),
+            coord_url: None,
+            drain_timeout_minutes: 120,
         }
     }
 }
@@ -311,6 +332,12 @@ impl Settings {
         }
         if let Some(node) = f.node {
             self.public_url = node.public_url.or(self.public_url.take());
+            set(&mut self.drain_timeout_minutes, node.drain_timeout_minutes);
+        }
+        if let Some(coord) = f.coord
+            && let Some(url) = coord.url
+        {
+            self.coord_url = Some(url.parse().map_err(|e| anyhow::anyhow!("{e}"))?);
         }
         if let Some(ota) = f.ota {
             if let Some(keyring) = ota.keyring {
@@ -398,6 +425,12 @@ impl Settings {
         if let Some(v) = env("LECTERN_ADMIN_LISTEN") {
             self.admin_listen = Some(parse("LECTERN_ADMIN_LISTEN", v)?);
         }
+        if let Some(v) = env("LECTERN_DRAIN_TIMEOUT_MINUTES") {
+            self.drain_timeout_minutes = parse("LECTERN_DRAIN_TIMEOUT_MINUTES", v)?;
+        }
+        if let Some(v) = env("LECTERN_COORD_URL") {
+            self.coord_url = Some(v.trim().parse().map_err(|e| anyhow::anyhow!("LECTERN_COORD_URL: {e}"))?);
+        }
         if let Some(v) = env("LECTERN_PUBLIC_URL") {
             self.public_url = Some(v.trim().to_owned());
         }
@@ -438,6 +471,18 @@ impl Settings {
         lectern_admin::timetable::zone(&self.zone).map_err(|e| anyhow::anyhow!("zone: {e}"))?;
         if let Some(url) = &mut self.public_url {
             *url = public_url(url).map_err(|e| anyhow::anyhow!("node.public_url: {e}"))?;
+        }
+        if self.drain_timeout_minutes > 24 * 60 {
+            bail!("node.drain_timeout_minutes: {} is more than a day", self.drain_timeout_minutes);
+        }
+        if self.coord_url.is_some() {
+            // Every node verifies every other's tokens and forwarded requests with it.
+            if self.secret.is_none() {
+                bail!("coord.url: the hubs of a cluster share one `secret` (or LECTERN_SECRET); set it on every node");
+            }
+            if self.public_url.is_none() {
+                bail!("coord.url: set [node] public_url (or LECTERN_PUBLIC_URL), where the other nodes reach this one");
+            }
         }
         if self.admin_listen.is_some_and(|a| a == self.listen && a.port() != 0) {
             bail!("admin.listen: {} is the hub's own listen address; give the admin another", self.listen);
@@ -600,6 +645,34 @@ mod tests {
         let env = |k: &str| (k == "LECTERN_TOKEN_GRACE_MINUTES").then(|| "20000".to_owned());
         let err = Settings::load(&Overrides::default(), &env).unwrap_err().to_string();
         assert!(err.contains("token_grace_minutes"), "{err}");
+    }
+
+    #[test]
+    fn a_cluster_node_needs_the_shared_secret_and_its_public_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        let load = |text: &str, env: &dyn Fn(&str) -> Option<String>| {
+            std::fs::write(&path, text).unwrap();
+            Settings::load(&Overrides { config: Some(path.clone()), ..Default::default() }, env)
+                .map_err(|e| format!("{e:#}"))
+        };
+        let secret = "secret = \"0123456789abcdef0123456789abcdef\"\n";
+        let node = "[node]\npublic_url = \"https://a.school.example\"\n";
+        let s = load(&format!("{secret}[coord]\nurl = \"redis://:pw@10.0.0.9:6380/1\"\n{node}"), &no_env).unwrap();
+        let url = s.coord_url.as_ref().unwrap();
+        assert_eq!((url.host.as_str(), url.port, url.db), ("10.0.0.9", 6380, 1));
+        assert!(!format!("{s:?}").contains("pw@"), "the Redis password stays out of logs");
+        let env = |k: &str| (k == "LECTERN_COORD_URL").then(|| "redis://127.0.0.1:7000".to_owned());
+        assert_eq!(load(&format!("{secret}{node}"), &env).unwrap().coord_url.unwrap().port, 7000);
+        for (text, says) in [
+            (format!("[coord]\nurl = \"redis://r\"\n{node}"), "share one `secret`"),
+            (format!("{secret}[coord]\nurl = \"redis://r\"\n"), "public_url"),
+            (format!("{secret}{node}[coord]\nurl = \"http://r\"\n"), "coord.url"),
+            (format!("{secret}{node}[coord]\nhost = \"r\"\n"), "unknown field"),
+        ] {
+            let err = load(&text, &no_env).unwrap_err();
+            assert!(err.contains(says), "{text}: {err}");
+        }
     }
 
     #[test]

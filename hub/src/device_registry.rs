@@ -45,7 +45,13 @@ pub struct DeviceRegistry {
     /// Bumped whenever a box connects, reports, answers or leaves: the admin's fleet view is
     /// pushed from it.
     changes: tokio::sync::watch::Sender<u64>,
+    /// On a cluster node: delivers a message to a box connected to another node (see
+    /// [`crate::cluster`]); answers whether some node has that box.
+    elsewhere: OnceLock<RemoteHook>,
 }
+
+/// Sends a message to a box on another node of the cluster.
+pub type RemoteHook = Box<dyn Fn(&RoomId, &HubMsg) -> bool + Send + Sync>;
 
 /// Enrolment requests per address: a rack of boxes powered on together, then one every 6 s.
 const ENROLL_RATE: Rate = Rate { burst: 10, every_ms: 6_000 };
@@ -89,6 +95,7 @@ impl DeviceRegistry {
             on_end: OnceLock::new(),
             saved: OnceLock::new(),
             changes: tokio::sync::watch::channel(0).0,
+            elsewhere: OnceLock::new(),
         }
     }
 
@@ -198,7 +205,26 @@ impl DeviceRegistry {
 
     /// Sends a command to the room's box; false if none is connected. A box [`DEVICE_BACKLOG`]
     /// messages behind is dropped: its socket task ends, the box reconnects.
+    /// Sends `msg` to the room's box, here or (on a cluster node) on the node it is connected to.
     pub fn send(&self, room: &RoomId, msg: HubMsg) -> bool {
+        if self.lock().contains_key(room) {
+            return self.send_here(room, msg);
+        }
+        self.elsewhere.get().is_some_and(|hook| hook(room, &msg))
+    }
+
+    /// Sets where messages for boxes connected to other nodes go (once).
+    pub fn on_elsewhere(&self, hook: RemoteHook) {
+        let _ = self.elsewhere.set(hook);
+    }
+
+    /// The rooms whose boxes are connected to this hub.
+    pub fn rooms(&self) -> Vec<RoomId> {
+        self.lock().keys().cloned().collect()
+    }
+
+    /// Sends `msg` to the room's box if it is connected to this hub.
+    pub fn send_here(&self, room: &RoomId, msg: HubMsg) -> bool {
         let mut boxes = self.lock();
         let Some(c) = boxes.get(room) else { return false };
         match c.tx.try_send(msg) {

@@ -6,6 +6,7 @@
 
 pub mod assets;
 pub mod classroom;
+pub mod cluster;
 pub mod config;
 pub mod device_registry;
 pub mod enroll;

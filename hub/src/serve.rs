@@ -73,8 +73,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         },
         recording: settings.recording,
         recordings_dir: Some(settings.data_dir.join("recordings")),
+        cluster: cluster_node(&settings, &sfu),
     };
     let state = AppState::new(key, sfu, store, ice, edge);
+    crate::cluster::spawn_upkeep(&state);
     wire_room_outlets(&state, devices_rx, sessions_rx);
     keep_enrollments(&state).await?;
     // The admin's capacity and everyone-waits settings, enforced by the lessons from now on.
@@ -84,8 +86,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     lectern_admin::schedule::migrate_offsets(state.store.pool(), &settings.zone, lectern_common::time::unix_secs())
         .await
         .context("giving the timetable's old slots a time zone")?;
-    // The timetable's slots start and end each lesson on the rooms' boxes (web admin, `admin_schedules`).
-    lectern_admin::spawn_scheduler(state.admin.clone());
+    // The timetable's slots start and end each lesson on the rooms' boxes (web admin, `admin_schedules`);
+    // in a cluster, on the one node holding the scheduler's lease.
+    crate::cluster::run_scheduler(&state);
     let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;
     let scheme = if certs.is_some() { "https" } else { "http" };
@@ -117,7 +120,59 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         });
     }
     let admin = if settings.admin_listen.is_some() { AdminAt::Elsewhere } else { AdminAt::Here };
-    serve_app(listener, app(state, admin), certs, settings.max_connections).await
+    let drain = std::time::Duration::from_secs(settings.drain_timeout_minutes * 60);
+    let stopping = stop_when_drained(state.clone(), drain);
+    serve_app(listener, app(state, admin), certs, settings.max_connections, stopping).await
+}
+
+/// When to stop serving: at SIGTERM/Ctrl-C for a hub on its own. A cluster node drains first: it
+/// takes no new rooms (the registry says it is not serving) and lets its lessons run until they
+/// end or `timeout` passes, then ends them ("the hub stopped") and stops; a second signal stops it
+/// at once. Its rooms go to other nodes as they start again.
+async fn stop_when_drained(state: Arc<AppState>, timeout: std::time::Duration) {
+    shutdown_signal().await;
+    let Some(cluster) = state.cluster.clone() else { return };
+    cluster.drain();
+    tracing::info!(
+        rooms = cluster.rooms_held(),
+        ?timeout,
+        "draining: no new rooms here; lessons run on (signal again to stop now)"
+    );
+    let deadline = tokio::time::Instant::now() + timeout;
+    let second = shutdown_signal();
+    tokio::pin!(second);
+    loop {
+        tokio::select! {
+            () = &mut second => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+        if cluster.rooms_held() == 0 {
+            tracing::info!("drained: no lessons left");
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            for room in cluster.rooms() {
+                tracing::info!(%room, "drain timeout: ending the lesson");
+                let end = |reply| crate::sfu::Command::EndLesson {
+                    room: room.clone(),
+                    reason: crate::recording::EndReason::Restart,
+                    reply,
+                };
+                let _ = state.sfu.call(&room, end).await;
+            }
+            return;
+        }
+    }
+}
+
+/// With `[coord] url`, this hub joins that cluster as `[node] public_url` (both checked by the
+/// settings, as is the shared `secret`).
+fn cluster_node(settings: &Settings, sfu: &crate::media_io::Sfu) -> Option<Arc<crate::cluster::Cluster>> {
+    let url = settings.coord_url.clone()?;
+    let public_url = settings.public_url.as_deref()?;
+    let secret = settings.secret.as_deref()?;
+    tracing::info!(coord = ?url, node = public_url, "joining the cluster");
+    Some(crate::cluster::Cluster::start(url, public_url, secret.as_bytes(), &sfu.media_addrs))
 }
 
 /// `[admin] listen`: the web admin on an address of its own (an origin no lesson page shares, and
@@ -137,7 +192,7 @@ async fn spawn_admin(
     tracing::info!(addr = %bound, "the web admin is served on its own address only");
     let app = admin_app(state.clone());
     tokio::spawn(async move {
-        if let Err(error) = serve_app(listener, app, certs, max_connections).await {
+        if let Err(error) = serve_app(listener, app, certs, max_connections, shutdown_signal()).await {
             tracing::error!(error = %format!("{error:#}"), "the web admin's listener stopped");
         }
     });
@@ -170,15 +225,16 @@ async fn serve_app(
     app: axum::Router,
     certs: Option<Arc<Certs>>,
     max_connections: usize,
+    stopping: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let Some(certs) = certs else {
-        crate::http_serve::serve(listener, app, max_connections, shutdown_signal()).await;
+        crate::http_serve::serve(listener, app, max_connections, stopping).await;
         return Ok(());
     };
     let config = certs.server_config()?;
     let listener = TlsListener::new(listener, config)?;
     let app = app.layer(axum::middleware::map_response(crate::tls::hsts));
-    crate::http_serve::serve(listener, app, max_connections, shutdown_signal()).await;
+    crate::http_serve::serve(listener, app, max_connections, stopping).await;
     Ok(())
 }
 

@@ -366,11 +366,19 @@ impl From<RoomAction> for HubMsg {
 pub async fn command(
     State(st): State<Arc<AppState>>,
     Path((room, action)): Path<(String, String)>,
+    super::client::ClientAddr(client): super::client::ClientAddr,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     let room = parse_room(&room)?;
     authorize(&headers, &st.key, &room, TEACHERS)?;
     let action: RoomAction = segment(&action).ok_or_else(|| HttpError::not_found("expected /live or /end"))?;
+    // On a cluster node: the lesson to end lives with the room's owner (the box may be anywhere).
+    let none = axum::body::Bytes::new();
+    let post = axum::http::Method::POST;
+    if let Some(answer) = super::routing::elsewhere(&st, &room, post, &uri, &headers, &none, client).await? {
+        return Ok(answer);
+    }
     let lesson_ended = action == RoomAction::End && crate::http::lessons::end(&st, &room).await?;
     if st.devices.send(&room, action.into()) || lesson_ended {
         Ok(StatusCode::ACCEPTED.into_response())

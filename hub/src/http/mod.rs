@@ -15,6 +15,7 @@ pub mod pages;
 pub mod proxy;
 pub mod recordings;
 pub mod routes;
+pub mod routing;
 pub mod rtc;
 pub mod stats;
 pub mod whip;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub recording: crate::config::RecordingSettings,
     /// Recording files: their storage, signed download links, one turn per upload.
     pub archive: crate::recording::Archive,
+    /// One node of a cluster (`[coord] url`): rooms owned by lease, requests routed to the owner.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// Content-Security-Policy for the app: our own scripts only; media and sockets to this hub.
@@ -148,6 +151,8 @@ pub struct Edge {
     pub recording: crate::config::RecordingSettings,
     /// Where uploaded recordings are kept (`<data_dir>/recordings`); `None`: this hub keeps none.
     pub recordings_dir: Option<std::path::PathBuf>,
+    /// `[coord] url` set: this hub is one node of a cluster.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl Default for Edge {
@@ -163,6 +168,7 @@ impl Default for Edge {
             ota: Default::default(),
             recording: Default::default(),
             recordings_dir: None,
+            cluster: None,
         }
     }
 }
@@ -197,6 +203,7 @@ impl AppState {
             token_grace: edge.token_grace,
             recording: edge.recording,
             archive,
+            cluster: edge.cluster,
             room_settings: Default::default(),
             join_limiter: edge
                 .join_limit

@@ -26,8 +26,16 @@ pub async fn index() -> Result<Response, HttpError> {
     serve("index.html")
 }
 
-pub async fn join(Path(room): Path<String>) -> Result<Response, HttpError> {
-    parse_room(&room).map_err(|e| HttpError::not_found(e.to_string()))?;
+pub async fn join(
+    State(st): State<Arc<AppState>>,
+    Path(room): Path<String>,
+    uri: axum::http::Uri,
+) -> Result<Response, HttpError> {
+    let room = parse_room(&room).map_err(|e| HttpError::not_found(e.to_string()))?;
+    // On a cluster node, the page goes to the node that owns the room: its `/rtc` is same-origin.
+    if let Some(redirect) = super::routing::redirect_page(&st, &room, &uri).await? {
+        return Ok(redirect);
+    }
     serve("join.html")
 }
 

@@ -18,6 +18,15 @@ use axum::response::Response;
 use super::AppState;
 
 pub async fn resolve_client(State(st): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    // Another node of the cluster forwarding a client's request names the client, and proves it
+    // is a node (`cluster::forward`): its `X-Forwarded-For` is the one address it sets.
+    if let Some(cluster) = &st.cluster
+        && cluster.forwarded_by(req.headers(), req.method(), req.uri().path()).is_some()
+        && let Some(client) = header(req.headers(), "x-forwarded-for").and_then(|v| v.trim().parse().ok())
+    {
+        req.extensions_mut().insert(ConnectInfo(SocketAddr::new(client, 0)));
+        return next.run(req).await;
+    }
     if !st.trusted_proxies.is_empty()
         && let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied()
     {

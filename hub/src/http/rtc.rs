@@ -235,6 +235,18 @@ async fn first_join(
     if claims.role == Role::Admin {
         return Err(error(ErrorCode::Forbidden, "an admin token cannot join a lesson", true));
     }
+    // A cluster node serves the lessons of rooms it owns; the join page was sent to the owner, so
+    // a socket here for another node's room came from a page loaded before the room moved.
+    if let Some(cluster) = &st.cluster {
+        match cluster.route(&claims.room, false).await {
+            Ok(crate::cluster::Route::Here) => {}
+            Ok(crate::cluster::Route::Forward { node, .. }) => {
+                let detail = format!("this lesson is now served by {}: open your link again", node.public_url);
+                return Err(error(ErrorCode::Conflict, detail, true));
+            }
+            Err(e) => return Err(error(ErrorCode::Internal, e.to_string(), false)),
+        }
+    }
     if let Some(limiter) = &st.join_limiter {
         let key = crate::classroom::join_key(&claims.jti, claims.guest, client);
         if !limiter.lock().unwrap_or_else(|e| e.into_inner()).try_acquire(&key, unix_ms()) {

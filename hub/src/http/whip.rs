@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use lectern_common::time::{unix_ms, unix_secs};
 use lectern_proto::{Role, RoomId};
@@ -17,6 +17,7 @@ use super::AppState;
 use super::auth::{authorize, display_name, parse_room};
 use super::client::ClientAddr;
 use super::error::HttpError;
+use super::routing;
 use crate::sfu::{Command, Ident, SfuError};
 use crate::store::Transport;
 use crate::whip::admission::{Holder, MAX_TRICKLED, Refusal};
@@ -29,30 +30,33 @@ pub async fn whip_post(
     st: State<Arc<AppState>>,
     room: Path<String>,
     client: ClientAddr,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    create(st, room, client, headers, body, Flow::Whip).await
+    create(st, room, client, uri, headers, body, Flow::Whip).await
 }
 
 pub async fn whep_post(
     st: State<Arc<AppState>>,
     room: Path<String>,
     client: ClientAddr,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    create(st, room, client, headers, body, Flow::Whep).await
+    create(st, room, client, uri, headers, body, Flow::Whep).await
 }
 
 pub async fn return_post(
     st: State<Arc<AppState>>,
     room: Path<String>,
     client: ClientAddr,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    create(st, room, client, headers, body, Flow::Return).await
+    create(st, room, client, uri, headers, body, Flow::Return).await
 }
 
 pub async fn options(State(st): State<Arc<AppState>>) -> Response {
@@ -79,12 +83,17 @@ async fn create(
     State(st): State<Arc<AppState>>,
     Path(room): Path<String>,
     ClientAddr(client): ClientAddr,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
     flow: Flow,
 ) -> Result<Response, HttpError> {
     let room = parse_room(&room)?;
     let claims = authorize(&headers, &st.key, &room, flow.roles()).map_err(|e| st.count_refusal(e, client))?;
+    // A cluster node passes a room another node owns on to it (see `routing`).
+    if let Some(answer) = routing::elsewhere(&st, &room, Method::POST, &uri, &headers, &body, client).await? {
+        return Ok(answer);
+    }
     require_content_type(&headers, "application/sdp")?;
     let sdp = sdp_text(&body)?;
     let open = st.resources.open_by(&claims.jti, flow, client);
@@ -175,35 +184,45 @@ async fn create(
     h.insert(header::LOCATION, header_value(&location)?);
     h.insert(header::ETAG, header_value(&format!("\"{id}\""))?);
     add_ice_links(h, &st.ice.for_participant(participant, unix_secs()));
+    routing::name_node(st.cluster.as_ref(), h);
     Ok(resp)
 }
 
 pub async fn whip_patch(
     st: State<Arc<AppState>>,
     p: Path<(String, String)>,
+    client: ClientAddr,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    patch(st, p, headers, body, Flow::Whip).await
+    patch(st, p, client, uri, headers, body, Flow::Whip).await
 }
 
 pub async fn whep_patch(
     st: State<Arc<AppState>>,
     p: Path<(String, String)>,
+    client: ClientAddr,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    patch(st, p, headers, body, Flow::Whep).await
+    patch(st, p, client, uri, headers, body, Flow::Whep).await
 }
 
 /// Trickled candidates from the client (`a=candidate:` lines of a trickle-ice-sdpfrag).
 async fn patch(
     State(st): State<Arc<AppState>>,
     Path((room, id)): Path<(String, String)>,
+    ClientAddr(client): ClientAddr,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
     flow: Flow,
 ) -> Result<Response, HttpError> {
+    if let Some(answer) = held_elsewhere(&st, &room, &id, Method::PATCH, &uri, &headers, &body, client, flow).await? {
+        return Ok(answer);
+    }
     let (room, res) = lookup(&st, &room, &id, &headers, flow)?;
     require_content_type(&headers, "application/trickle-ice-sdpfrag")?;
     let frag = sdp_text(&body)?;
@@ -225,25 +244,35 @@ async fn patch(
 pub async fn whip_delete(
     st: State<Arc<AppState>>,
     p: Path<(String, String)>,
+    client: ClientAddr,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    delete(st, p, headers, Flow::Whip).await
+    delete(st, p, client, uri, headers, Flow::Whip).await
 }
 
 pub async fn whep_delete(
     st: State<Arc<AppState>>,
     p: Path<(String, String)>,
+    client: ClientAddr,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    delete(st, p, headers, Flow::Whep).await
+    delete(st, p, client, uri, headers, Flow::Whep).await
 }
 
 async fn delete(
     State(st): State<Arc<AppState>>,
     Path((room, id)): Path<(String, String)>,
+    ClientAddr(client): ClientAddr,
+    uri: Uri,
     headers: HeaderMap,
     flow: Flow,
 ) -> Result<Response, HttpError> {
+    let none = Bytes::new();
+    if let Some(answer) = held_elsewhere(&st, &room, &id, Method::DELETE, &uri, &headers, &none, client, flow).await? {
+        return Ok(answer);
+    }
     let (room, res) = lookup(&st, &room, &id, &headers, flow)?;
     st.resources.remove(&id);
     if res.superseded {
@@ -270,6 +299,32 @@ pub fn end_sessions_of(app: Arc<AppState>, jti: &str) {
             let _ = app.sfu.call(&room, leave).await;
         }
     });
+}
+
+/// On a cluster node, a resource this node does not hold lives with the room's owner (the
+/// session was created through this node and forwarded): the token is checked here, then the
+/// request goes there.
+#[allow(clippy::too_many_arguments)] // one request's parts, passed on as they came
+async fn held_elsewhere(
+    st: &AppState,
+    room: &str,
+    id: &str,
+    method: Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    client: std::net::IpAddr,
+    flow: Flow,
+) -> Result<Option<Response>, HttpError> {
+    if st.cluster.is_none() {
+        return Ok(None);
+    }
+    let room = parse_room(room)?;
+    if st.resources.find(id, &room, flow).is_some() {
+        return Ok(None);
+    }
+    authorize(headers, &st.key, &room, flow.roles())?;
+    routing::elsewhere(st, &room, method, uri, headers, body, client).await
 }
 
 /// Authorizes a request on an existing resource; unknown ids are 404 whoever asks.

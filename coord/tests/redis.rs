@@ -1,0 +1,231 @@
+//! The lease scripts against a real Redis (Debian's `redis-server`, installed by
+//! `scripts/deps.sh --test`), started in a temp dir on a free loopback port without persistence,
+//! so restarting it loses every key as a production Redis without AOF/RDB would. The answers
+//! expected are the model's ([`lectern_coord::model`], whose own tests walk the same steps).
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lectern_coord::redis::{Redis, RedisUrl};
+use lectern_coord::registry::{Load, NodeRecord};
+use lectern_coord::{Coord, LeaseTiming, Leases, Reply, Request};
+
+/// Short leases, so the test waits out a grace period quickly (on Redis's clock).
+const TTL: u64 = 600;
+
+struct Server {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let port =
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|l| l.local_addr()).expect("a free port").port();
+        let mut s = Self { child: spawn(port, &dir.path().to_path_buf()), port, dir };
+        s.wait_ready();
+        s
+    }
+
+    /// Kill -9 and start again on the same port: every key is gone.
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn(self.port, &self.dir.path().to_path_buf());
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("redis-server exited with {status}");
+            }
+            assert!(Instant::now() < deadline, "redis-server not listening on {addr} within 20 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self) -> RedisUrl {
+        format!("redis://127.0.0.1:{}", self.port).parse().expect("a redis URL")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(port: u16, dir: &PathBuf) -> Child {
+    Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server starts (scripts/deps.sh --test installs it)")
+}
+
+fn acquire(token: &str) -> Request {
+    Request::Acquire { token: token.into(), ttl: TTL }
+}
+
+fn renew(token: &str) -> Request {
+    Request::Renew { token: token.into(), ttl: TTL }
+}
+
+/// Acquires until the store's grace is over, checking what it says meanwhile.
+async fn acquire_after_grace(redis: &mut Redis, room: &str, token: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match redis.lease(room, &acquire(token)).await.expect("acquire") {
+            Reply::Granted => return,
+            Reply::Grace { remaining } => {
+                assert!(remaining <= TTL, "grace of {remaining} ms is longer than a lease");
+                tokio::time::sleep(Duration::from_millis(remaining)).await;
+            }
+            other => panic!("acquire of a free room answered {other:?}"),
+        }
+        assert!(Instant::now() < deadline, "the grace never ended");
+    }
+}
+
+#[tokio::test]
+async fn leases_on_redis_behave_as_the_model() {
+    let mut server = Server::start();
+    let mut a = Redis::connect(&server.url(), Duration::from_secs(5)).await.expect("connect");
+    let mut b = Redis::connect(&server.url(), Duration::from_secs(5)).await.expect("connect");
+
+    // A fresh store: nobody acquires for one lease period, an owner's renewal is let through.
+    assert!(matches!(a.lease("r1", &acquire("a#1")).await.unwrap(), Reply::Grace { .. }));
+    acquire_after_grace(&mut a, "r1", "a#1").await;
+    assert_eq!(b.lease("r1", &acquire("b#1")).await.unwrap(), Reply::Held { owner: "a#1".into() });
+    assert_eq!(b.lease("r1", &renew("b#1")).await.unwrap(), Reply::Held { owner: "a#1".into() });
+    assert_eq!(a.lease("r1", &renew("a#1")).await.unwrap(), Reply::Granted);
+
+    // Release is compare-and-delete.
+    assert_eq!(b.lease("r1", &Request::Release { token: "b#1".into() }).await.unwrap(), Reply::Released);
+    assert_eq!(b.lease("r1", &acquire("b#2")).await.unwrap(), Reply::Held { owner: "a#1".into() });
+    assert_eq!(a.lease("r1", &Request::Release { token: "a#1".into() }).await.unwrap(), Reply::Released);
+    assert_eq!(b.lease("r1", &acquire("b#3")).await.unwrap(), Reply::Granted);
+
+    // A lease nobody renews lapses on Redis's clock.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match a.lease("r1", &acquire("a#2")).await.unwrap() {
+            Reply::Granted => break,
+            Reply::Held { owner } => assert_eq!(owner, "b#3"),
+            other => panic!("{other:?}"),
+        }
+        assert!(Instant::now() < deadline, "b's lease never lapsed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Redis restarts empty: the owner renews its key back; the other node meets a grace first,
+    // then the owner.
+    server.restart();
+    let mut a = Redis::connect(&server.url(), Duration::from_secs(5)).await.expect("reconnect");
+    let mut b = Redis::connect(&server.url(), Duration::from_secs(5)).await.expect("reconnect");
+    assert!(matches!(b.lease("r1", &acquire("b#4")).await.unwrap(), Reply::Grace { .. }));
+    assert_eq!(a.lease("r1", &renew("a#2")).await.unwrap(), Reply::Granted);
+    tokio::time::sleep(Duration::from_millis(TTL / 2)).await;
+    assert_eq!(a.lease("r1", &renew("a#2")).await.unwrap(), Reply::Granted);
+    tokio::time::sleep(Duration::from_millis(TTL / 2 + 50)).await;
+    assert_eq!(b.lease("r1", &acquire("b#5")).await.unwrap(), Reply::Held { owner: "a#2".into() });
+}
+
+#[tokio::test]
+async fn a_dead_redis_is_an_error_not_a_hang() {
+    let server = Server::start();
+    let url = server.url();
+    let mut a = Redis::connect(&url, Duration::from_secs(2)).await.expect("connect");
+    drop(server);
+    let started = Instant::now();
+    assert!(a.lease("r1", &acquire("a#1")).await.is_err());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(Redis::connect(&url, Duration::from_secs(2)).await.is_err());
+}
+
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "not within 20 s: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Two nodes' lease tasks over Redis; Redis is killed and comes back empty mid-lesson: the owner
+/// keeps its room throughout (new joins may be refused while Redis is down, the lease lapses only
+/// if Redis stays away longer than a lease), and the other node never owns it meanwhile.
+#[tokio::test]
+async fn the_owner_keeps_its_room_when_redis_restarts() {
+    let mut server = Server::start();
+    let timing = LeaseTiming { ttl: 1_500, renew_every: 300, retry_every: 100 };
+    let a = Leases::spawn(Coord::redis(server.url()), "a", timing);
+    let b = Leases::spawn(Coord::redis(server.url()), "b", timing);
+    a.want("lab-1");
+    until("a owns lab-1", || a.owns("lab-1")).await;
+    b.want("lab-1");
+    until("b hears that a owns lab-1", || b.owner("lab-1").as_deref() == Some("a")).await;
+    server.restart();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        assert!(!b.owns("lab-1"), "b took lab-1 after the restart");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(a.owns("lab-1"), "a renewed its lease back after the restart");
+}
+
+#[tokio::test]
+async fn the_registry_and_pub_sub_work_across_a_restart() {
+    let mut server = Server::start();
+    let coord = Coord::redis(server.url());
+    let record = |id: &str| NodeRecord {
+        id: id.into(),
+        public_url: format!("http://{id}.test"),
+        media: vec![],
+        serving: true,
+        load: Load::default(),
+        boxes: vec![],
+    };
+    coord.register(&record("a")).await.unwrap();
+    coord.register(&record("b")).await.unwrap();
+    let ids: Vec<_> = coord.nodes().await.unwrap().into_iter().map(|n| n.id).collect();
+    assert_eq!(ids, ["a", "b"]);
+
+    let mut rx = coord.subscribe("fleet");
+    // The subscription is made asynchronously: publish until it is heard.
+    let heard = async {
+        loop {
+            coord.publish("fleet", "hello").await.unwrap();
+            if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+                return m;
+            }
+        }
+    };
+    assert_eq!(tokio::time::timeout(Duration::from_secs(20), heard).await.unwrap(), "hello");
+
+    server.restart();
+    // The first command after the restart fails (its connection died) and the next reconnects.
+    let _ = coord.register(&record("a")).await;
+    coord.register(&record("a")).await.unwrap();
+    assert_eq!(coord.nodes().await.unwrap().len(), 1, "b's record died with the old Redis");
+    let heard = async {
+        loop {
+            let _ = coord.publish("fleet", "again").await;
+            if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+                return m;
+            }
+        }
+    };
+    assert_eq!(tokio::time::timeout(Duration::from_secs(20), heard).await.unwrap(), "again");
+}
