@@ -7,6 +7,7 @@
 pub mod assets;
 pub mod classroom;
 pub mod config;
+pub mod db_copy;
 pub mod device_registry;
 pub mod enroll;
 pub mod http;

@@ -589,12 +589,21 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    //! Each test runs on SQLite and on a real PostgreSQL (`lectern_common::test_db`).
     use super::*;
+    use lectern_common::each_backend;
+    use lectern_common::test_db::TestDb;
 
-    #[tokio::test]
+    /// A fresh database of the test's backend, migrated.
+    async fn fresh() -> (TestDb, Store) {
+        let db = TestDb::current();
+        let store = Store::connect(&db.url()).await.unwrap();
+        (db, store)
+    }
+
+    each_backend!(join_and_leave_are_recorded_in_the_database_file);
     async fn join_and_leave_are_recorded_in_the_database_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let (db, store) = fresh().await;
         let room = RoomId::parse("r1").unwrap();
         let tx = store.clone().spawn_writer();
         let joined = StoreEvent::Joined {
@@ -618,13 +627,14 @@ mod tests {
             assert!(tokio::time::Instant::now() < deadline, "session row not written: {rows:?}");
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        assert!(dir.path().join("lectern.db").exists());
+        if let TestDb::Sqlite(dir) = &db {
+            assert!(dir.path().join("lectern.db").exists());
+        }
     }
 
-    #[tokio::test]
+    each_backend!(the_latest_saved_lesson_is_served_back);
     async fn the_latest_saved_lesson_is_served_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let (_db, store) = fresh().await;
         let room = RoomId::parse("r").unwrap();
         assert_eq!(store.latest_lesson(&room).await.unwrap(), None);
         let report = |n: &str| SavedReport {
@@ -638,11 +648,10 @@ mod tests {
         assert_eq!(store.latest_lesson(&room).await.unwrap().unwrap().attendance_csv, "new");
     }
 
-    #[tokio::test]
+    each_backend!(chat_is_recorded_once_and_deletion_is_marked);
     async fn chat_is_recorded_once_and_deletion_is_marked() {
         use lectern_proto::classroom::{ChatMessage, ChatMessageId};
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let (_db, store) = fresh().await;
         let room = RoomId::parse("r").unwrap();
         let m = ChatMessage {
             id: ChatMessageId(1),
@@ -677,12 +686,11 @@ mod tests {
         assert_eq!(store.chat(&room, 0..=4999, true).await.unwrap(), vec![row(1000, false, true)], "only the window");
     }
 
-    #[tokio::test]
+    each_backend!(lessons_are_opened_closed_and_listed_newest_first);
     async fn lessons_are_opened_closed_and_listed_newest_first() {
         use crate::recording::{EndReason, LessonChange};
         use lectern_proto::LessonId;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let (_db, store) = fresh().await;
         let room = RoomId::parse("lab").unwrap();
         let (first, second) = (LessonId::new(&room, 1_000), LessonId::new(&room, 5_000));
         let started = |lesson: &LessonId, at| LessonChange::Started { lesson: lesson.clone(), room: room.clone(), at };
@@ -703,10 +711,9 @@ mod tests {
         assert!(store.lessons(&RoomId::parse("other").unwrap()).await.unwrap().is_empty());
     }
 
-    #[tokio::test]
+    each_backend!(reopening_closes_sessions_left_dangling);
     async fn reopening_closes_sessions_left_dangling() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let (db, store) = fresh().await;
         let ev = StoreEvent::Joined {
             participant: ParticipantId(1),
             room: RoomId::parse("r").unwrap(),
@@ -718,15 +725,14 @@ mod tests {
         };
         store.insert_session(&ev).await.unwrap();
         drop(store);
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = Store::connect(&db.url()).await.unwrap();
         assert_eq!(store.close_dangling_sessions(9).await.unwrap(), 1);
     }
 
-    #[tokio::test]
+    each_backend!(a_lessons_board_and_notes_are_kept_and_the_latest_copy_wins);
     async fn a_lessons_board_and_notes_are_kept_and_the_latest_copy_wins() {
         use lectern_proto::board::DocKind;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let (_db, store) = fresh().await;
         let lesson = lectern_proto::LessonId::parse("r.1700000000000").unwrap();
         let save = |doc, state: &[u8], text: Option<&str>, at| BoardSave {
             lesson: lesson.clone(),
