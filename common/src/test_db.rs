@@ -143,9 +143,9 @@ impl PgServer {
             _ => String::new(),
         };
         let mut initdb = Command::new("sh");
-        initdb.arg("-c").arg(format!(
-            "{as_user} \"$0/initdb\" -D \"$1/data\" -U postgres -A trust -E UTF8 --no-locale --no-sync"
-        ));
+        initdb
+            .arg("-c")
+            .arg(format!("{as_user} \"$0/initdb\" -D \"$1/data\" -U postgres -A trust -E UTF8 --no-locale --no-sync"));
         run(initdb.arg(&bin).arg(&dir).current_dir(&dir))?;
         let port = free_port()?;
         let mut keeper = Command::new("sh")
@@ -163,8 +163,7 @@ impl PgServer {
             .spawn()
             .map_err(|e| format!("starting the server's keeper: {e}"))?;
         let stdin = keeper.stdin.take().ok_or("no stdin for the keeper")?;
-        let server =
-            PgServer { dir, port, bin, _keeper: Mutex::new((keeper, stdin)), next_db: AtomicU32::new(0) };
+        let server = PgServer { dir, port, bin, _keeper: Mutex::new((keeper, stdin)), next_db: AtomicU32::new(0) };
         server.wait_ready(Duration::from_secs(60))?;
         Ok(server)
     }

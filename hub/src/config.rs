@@ -597,7 +597,8 @@ mod tests {
     #[test]
     fn the_store_url_comes_from_the_file_then_the_environment_and_defaults_to_sqlite_in_the_data_dir() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Settings::load(&Overrides { data_dir: Some(dir.path().into()), ..Default::default() }, &no_env).unwrap();
+        let s =
+            Settings::load(&Overrides { data_dir: Some(dir.path().into()), ..Default::default() }, &no_env).unwrap();
         assert_eq!(s.database_url(), format!("sqlite://{}/lectern.db?mode=rwc", dir.path().display()));
         let path = dir.path().join("hub.toml");
         std::fs::write(&path, "[store]\nurl = \"postgres://lectern:pw@db/lectern\"\n").unwrap();

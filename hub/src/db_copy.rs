@@ -209,8 +209,7 @@ async fn copy_table(
     );
     let (mut after, mut total) = (i64::MIN, 0u64);
     loop {
-        let rows: Vec<AnyRow> =
-            sqlx::query(&select).bind(after).fetch_all(src).await.context("reading from --from")?;
+        let rows: Vec<AnyRow> = sqlx::query(&select).bind(after).fetch_all(src).await.context("reading from --from")?;
         let Some(last) = rows.last() else { return Ok(total) };
         after = last.try_get(0)?;
         let mut values = Vec::with_capacity(rows.len() * columns.len());

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use lectern_common::time::unix_secs;
 use lectern_admin::db::Dialect;
+use lectern_common::time::unix_secs;
 use lectern_hub::config::{Overrides, Settings};
 use lectern_hub::token::{parse_ttl, random_id};
 use lectern_hub::{secret, serve};

@@ -68,7 +68,13 @@ fn admin_token(room: &str) -> String {
 }
 
 impl Hub {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>, bearer: Option<&str>) -> (StatusCode, String) {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        bearer: Option<&str>,
+    ) -> (StatusCode, String) {
         let mut req = Request::builder().method(method).uri(path);
         if let Some((cookie, csrf)) = &self.session {
             req = req.header(header::COOKIE, format!("lectern_admin={cookie}")).header("x-csrf-token", csrf);
@@ -130,9 +136,13 @@ impl Hub {
 async fn a_lesson_is_recorded(store: &Store, room: &RoomId) {
     let tx = store.clone().spawn_writer();
     let lesson = LessonId::new(room, 1_700_000_000_000);
-    tx.send(StoreEvent::Lesson(LessonChange::Started { lesson: lesson.clone(), room: room.clone(), at: 1_700_000_000_000 }))
-        .await
-        .unwrap();
+    tx.send(StoreEvent::Lesson(LessonChange::Started {
+        lesson: lesson.clone(),
+        room: room.clone(),
+        at: 1_700_000_000_000,
+    }))
+    .await
+    .unwrap();
     for (i, name) in ["Ada", "Grace"].into_iter().enumerate() {
         let participant = ParticipantId(i as u64 + 1);
         let joined = StoreEvent::Joined {
@@ -167,9 +177,14 @@ async fn a_lesson_is_recorded(store: &Store, room: &RoomId) {
         at: 1_700_000_003_000,
     };
     tx.send(StoreEvent::BoardSaved(board)).await.unwrap();
-    tx.send(StoreEvent::Recording { lesson: lesson.clone(), on: true, by: Some("ms-curie".into()), at: 1_700_000_004_000 })
-        .await
-        .unwrap();
+    tx.send(StoreEvent::Recording {
+        lesson: lesson.clone(),
+        on: true,
+        by: Some("ms-curie".into()),
+        at: 1_700_000_004_000,
+    })
+    .await
+    .unwrap();
     let report = SavedReport {
         attendance_csv: "name\nAda\nGrace\n".into(),
         attendance_json: r#"[{"name":"Ada"},{"name":"Grace"}]"#.into(),
@@ -193,8 +208,14 @@ async fn a_hub_copied_from_sqlite_serves_the_same_from_postgresql_and_goes_on_fr
     let mut old = hub_on(&sqlite.url()).await;
     lectern_admin::accounts::create(old.store.pool(), "ada", PASSWORD, lectern_admin::Role::Admin).await.unwrap();
     old.login().await;
-    let north =
-        old.ok(Method::POST, "/admin/api/buildings", Some(json!({ "name": "North", "zone": "Europe/Berlin" })), StatusCode::CREATED).await;
+    let north = old
+        .ok(
+            Method::POST,
+            "/admin/api/buildings",
+            Some(json!({ "name": "North", "zone": "Europe/Berlin" })),
+            StatusCode::CREATED,
+        )
+        .await;
     for id in ["lab-1", "lab-2"] {
         let room = json!({ "id": id, "name": format!("Room {id}"), "building": "North", "capacity": 30, "everyoneWaits": id == "lab-1" });
         old.ok(Method::POST, "/admin/api/rooms", Some(room), StatusCode::CREATED).await;
@@ -204,7 +225,8 @@ async fn a_hub_copied_from_sqlite_serves_the_same_from_postgresql_and_goes_on_fr
     let room = RoomId::parse("lab-1").unwrap();
     a_lesson_is_recorded(&old.store, &room).await;
 
-    let pages = ["/admin/api/rooms", "/admin/api/buildings", "/admin/api/schedules", "/admin/api/accounts", "/admin/api/audit"];
+    let pages =
+        ["/admin/api/rooms", "/admin/api/buildings", "/admin/api/schedules", "/admin/api/accounts", "/admin/api/audit"];
     let mut before = Vec::new();
     for p in pages {
         before.push(old.ok(Method::GET, p, None, StatusCode::OK).await);
@@ -214,7 +236,10 @@ async fn a_hub_copied_from_sqlite_serves_the_same_from_postgresql_and_goes_on_fr
 
     let copied = lectern_hub::db_copy::copy(&sqlite.url(), &pg.url()).await.expect("the copy");
     let rows = |t: &str| copied.iter().find(|c| c.table == t).map(|c| c.rows);
-    assert_eq!((rows("admin_rooms"), rows("sessions"), rows("chat_messages"), rows("lesson_boards")), (Some(2), Some(2), Some(2), Some(1)));
+    assert_eq!(
+        (rows("admin_rooms"), rows("sessions"), rows("chat_messages"), rows("lesson_boards")),
+        (Some(2), Some(2), Some(2), Some(1))
+    );
     let order: Vec<&str> = copied.iter().map(|c| c.table.as_str()).collect();
     let at = |t: &str| order.iter().position(|x| *x == t).unwrap();
     assert!(at("admin_buildings") < at("admin_rooms") && at("admin_rooms") < at("admin_schedules"), "{order:?}");
@@ -235,11 +260,13 @@ async fn a_hub_copied_from_sqlite_serves_the_same_from_postgresql_and_goes_on_fr
     assert_eq!(entries.len(), old_entries.len() + 1, "{audit_after}");
     assert_eq!(entries[1..], old_entries[..], "newest first, the copied rows unchanged");
     assert_eq!(new.room_exports("lab-1").await, exports_before);
-    let (state, text) = new.store.board(LessonId::new(&room, 1_700_000_000_000).as_str(), DocKind::Notes).await.unwrap().unwrap();
+    let (state, text) =
+        new.store.board(LessonId::new(&room, 1_700_000_000_000).as_str(), DocKind::Notes).await.unwrap().unwrap();
     assert_eq!((state, text.as_deref()), (vec![0, 1, 2, 255, 0], Some("# Notes\nForces")));
 
     // Ids drawn now follow the copied ones.
-    let south = new.ok(Method::POST, "/admin/api/buildings", Some(json!({ "name": "South" })), StatusCode::CREATED).await;
+    let south =
+        new.ok(Method::POST, "/admin/api/buildings", Some(json!({ "name": "South" })), StatusCode::CREATED).await;
     assert!(south["id"].as_i64().unwrap() > north["id"].as_i64().unwrap(), "{south} after {north}");
     let account = json!({ "username": "otto", "password": "operator password 1", "role": "operator" });
     new.ok(Method::POST, "/admin/api/accounts", Some(account), StatusCode::CREATED).await;

@@ -3,6 +3,7 @@
 
 use std::sync::OnceLock;
 
+use crate::db::Pool;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::Json;
@@ -11,7 +12,6 @@ use axum::http::StatusCode;
 use rand::RngCore;
 use serde::Serialize;
 use serde_json::json;
-use crate::db::Pool;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::audit::{self, Entry};

@@ -67,12 +67,7 @@ pub async fn fetch_by_name(conn: impl sqlx::AnyExecutor<'_>, name: &str) -> Resu
 }
 
 /// Inserts a building (the caller audits); `409` when the name is taken.
-pub(crate) async fn insert(
-    conn: &mut crate::db::Conn,
-    name: &str,
-    zone: Option<&str>,
-    now: i64,
-) -> Result<Building> {
+pub(crate) async fn insert(conn: &mut crate::db::Conn, name: &str, zone: Option<&str>, now: i64) -> Result<Building> {
     let sql = format!(
         "INSERT INTO admin_buildings (name, zone, created_at, updated_at) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
     );
@@ -149,7 +144,8 @@ pub async fn update(
     let now = st.now() as i64;
     let mut tx = st.pool.begin().await?;
     let before = fetch(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
-    let sql = format!("UPDATE admin_buildings SET name = $1, zone = $2, updated_at = $3 WHERE id = $4 RETURNING {COLUMNS}");
+    let sql =
+        format!("UPDATE admin_buildings SET name = $1, zone = $2, updated_at = $3 WHERE id = $4 RETURNING {COLUMNS}");
     let after: Building =
         match sqlx::query_as(&sql).bind(&f.name).bind(&f.zone).bind(now).bind(id).fetch_one(&mut *tx).await {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {

@@ -105,12 +105,14 @@ pub async fn move_box(
 }
 
 async fn retire(tx: &mut crate::db::Conn, jti: &str, device_id: &str, now: u64) -> Result<()> {
-    sqlx::query("INSERT INTO admin_retired_credentials (jti, device_id, retired_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-        .bind(jti)
-        .bind(device_id)
-        .bind(now as i64)
-        .execute(tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO admin_retired_credentials (jti, device_id, retired_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(jti)
+    .bind(device_id)
+    .bind(now as i64)
+    .execute(tx)
+    .await?;
     Ok(())
 }
 

@@ -38,6 +38,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use crate::db::Pool;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
@@ -46,7 +47,6 @@ use lectern_common::time::unix_secs;
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use crate::db::Pool;
 
 pub use error::{Error, Result};
 pub use fleet::{DeviceSummary, Fleet, FleetEntry, FleetState};

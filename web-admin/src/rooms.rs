@@ -240,7 +240,8 @@ pub async fn create(
         updated_at: now,
     };
     // `recording` (0/1) is kept for old readers of the table.
-    let sql = format!("INSERT INTO admin_rooms ({COLUMNS}, recording) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
+    let sql =
+        format!("INSERT INTO admin_rooms ({COLUMNS}, recording) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
     let r = sqlx::query(&sql)
         .bind(&room.id)
         .bind(&room.name)

@@ -99,10 +99,11 @@ pub async fn migrate_offsets(pool: &crate::db::Pool, zone_name: &str, now: u64) 
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    let marked = sqlx::query("UPDATE admin_schedules SET zone_decided = TRUE WHERE zone IS NULL AND zone_decided = FALSE")
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let marked =
+        sqlx::query("UPDATE admin_schedules SET zone_decided = TRUE WHERE zone IS NULL AND zone_decided = FALSE")
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     tx.commit().await?;
     if marked > 0 {
         tracing::warn!(

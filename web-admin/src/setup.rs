@@ -2,11 +2,11 @@
 //! `/admin/setup?code=…` at start-up. The code is random, stored hashed, valid 24 h and consumed by
 //! the `POST /admin/api/setup` that creates the first admin. Each start replaces the previous code.
 
+use crate::db::Pool;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
-use crate::db::Pool;
 
 use crate::accounts::{self, Account};
 use crate::audit::{self, Entry};
@@ -42,14 +42,7 @@ pub async fn ensure_setup_code_at(pool: &Pool, now: u64) -> Result<Option<String
 }
 
 /// Consumes `code` and creates the first admin, in one transaction: a policy error leaves the code usable.
-pub async fn redeem(
-    pool: &Pool,
-    code: &str,
-    username: &str,
-    password: &str,
-    ip: &str,
-    now: u64,
-) -> Result<Account> {
+pub async fn redeem(pool: &Pool, code: &str, username: &str, password: &str, ip: &str, now: u64) -> Result<Account> {
     // Check the input before touching the code, so a typo in the password does not burn it.
     accounts::check_password(&accounts::normalize_username(username)?, password)?;
     let mut tx = pool.begin().await?;

@@ -73,7 +73,11 @@ async fn failures_four_at_a_time_never_lock_out() {
     assert_eq!(h.login_from("ada", ADMIN_PW, "198.51.100.1").await.status, StatusCode::OK);
 }
 
-each_backend!(sixty_wrong_logins_at_once_reach_the_password_check_at_most_five_times, flavor = "multi_thread", worker_threads = 2);
+each_backend!(
+    sixty_wrong_logins_at_once_reach_the_password_check_at_most_five_times,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
 async fn sixty_wrong_logins_at_once_reach_the_password_check_at_most_five_times() {
     let h = std::sync::Arc::new(harness().await);
     h.admin_and_operator().await;

@@ -17,10 +17,10 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use lectern_admin::db::{Dialect, Pool};
 use lectern_admin::fleet::Claimed;
 use lectern_admin::{AdminState, DeviceSummary, Fleet, Role};
-use lectern_proto::RoomId;
-use lectern_proto::device::{HubMsg, Inventory, InventoryDevice};
 pub use lectern_common::each_backend;
 use lectern_common::test_db::TestDb;
+use lectern_proto::RoomId;
+use lectern_proto::device::{HubMsg, Inventory, InventoryDevice};
 use serde_json::Value;
 use tower::ServiceExt;
 
