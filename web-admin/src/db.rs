@@ -65,8 +65,10 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// The URL of the SQLite file `path` (created if missing), with the characters a URL would
-/// misread (`%`, `?`, `#`, spaces) escaped.
+/// misread (`%`, `?`, `#`, spaces) escaped. A relative path is made absolute first: in
+/// `sqlite://data/lectern.db` a URL parser takes `data` for a host.
 pub fn sqlite_url(path: &std::path::Path) -> String {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
     let mut out = String::from("sqlite://");
     for c in path.to_string_lossy().chars() {
         match c {
@@ -151,5 +153,7 @@ mod tests {
     fn sqlite_paths_are_escaped_into_urls() {
         let url = sqlite_url(std::path::Path::new("/data/50% off?#/lectern.db"));
         assert_eq!(url, "sqlite:///data/50%25%20off%3F%23/lectern.db?mode=rwc");
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(sqlite_url(std::path::Path::new("data/lectern.db")), sqlite_url(&here.join("data/lectern.db")));
     }
 }
