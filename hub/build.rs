@@ -1,4 +1,5 @@
-// `sqlx::migrate!` embeds hub/migrations at compile time: rebuild when a migration is added.
+// `sqlx::migrate!` embeds hub/migrations and hub/migrations-pg at compile time: rebuild when a migration is added.
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
+    println!("cargo:rerun-if-changed=migrations-pg");
 }

@@ -40,8 +40,10 @@ if [[ "${1:-}" == "--test" ]]; then
   # and tells webrtcbin's certificate type (tests/tests/webrtcbin_rsa.rs); jq: scripts/interop.sh.
   # rauc + squashfs-tools: the OTA test signs a bundle and the hub checks it (tests/tests/ota.rs,
   # scripts/ota-bundle.sh); on a hub, rauc is an optional dependency (docs/ota.md).
+  # postgresql: the store tests run on SQLite and on a real PostgreSQL each test binary starts in a temp
+  # dir (lectern_common::test_db; initdb and the server run as `postgres` through setpriv, docs/cluster.md).
   packages+=(chromium nodejs npm python3 python3-venv systemd nftables iproute2 procps coturn libnss3-tools openssl jq
-    rauc squashfs-tools)
+    rauc squashfs-tools postgresql util-linux)
   # redis-server: the cluster's coordination store; the tests start their own on free ports
   # (coord/tests/redis.rs), so the package's host-wide service is stopped below.
   packages+=(redis-server)
@@ -76,6 +78,10 @@ if ((${#missing[@]})); then
   fi
   if [[ " ${missing[*]} " == *" redis-server "* && -d /run/systemd/system ]]; then
     "${sudo_cmd[@]}" systemctl disable --now redis-server || echo "warning: could not stop the redis-server package's own service" >&2
+  fi
+  # Likewise Debian's postgresql starts a host-wide cluster on 5432 the tests never use.
+  if [[ " ${missing[*]} " == *" postgresql "* && -d /run/systemd/system ]]; then
+    "${sudo_cmd[@]}" systemctl disable --now postgresql || echo "warning: could not stop the postgresql package's own service" >&2
   fi
 fi
 

@@ -7,4 +7,7 @@ pub mod backoff;
 pub mod box_config;
 pub mod net;
 pub mod sd_notify;
+/// Test databases on SQLite and a real PostgreSQL (feature `test-db`, for dev-dependencies only).
+#[cfg(feature = "test-db")]
+pub mod test_db;
 pub mod time;

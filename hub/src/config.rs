@@ -30,6 +30,7 @@ struct FileConfig {
     tls: Option<FileTls>,
     admin: Option<FileAdmin>,
     node: Option<FileNode>,
+    store: Option<FileStore>,
     recording: Option<FileRecording>,
     ota: Option<FileOta>,
     coord: Option<FileCoord>,
@@ -83,6 +84,13 @@ struct FileAdmin {
 struct FileNode {
     public_url: Option<String>,
     drain_timeout_minutes: Option<u64>,
+}
+
+/// `[store]` as written: where the database is (docs/cluster.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileStore {
+    url: Option<String>,
 }
 
 /// `[tls]` as written: the hub terminates HTTPS itself.
@@ -151,6 +159,9 @@ pub struct Settings {
     /// `[node] public_url`: how people reach this hub (`https://hub.school.example`), the base of the
     /// lesson links the admin hands out when it is served on its own origin.
     pub public_url: Option<String>,
+    /// `[store] url` (env `LECTERN_DATABASE_URL`): `sqlite://<path>` or `postgres://user@host/db`;
+    /// `None`: `sqlite://<data_dir>/lectern.db`. See [`Settings::database_url`].
+    pub store_url: Option<String>,
     pub media: MediaSettings,
     /// `[tls]`: the hub serves HTTPS on `listen` itself.
     pub tls: Option<TlsSettings>,
@@ -193,6 +204,7 @@ impl std::fmt::Debug for Settings {
             .field("zone", &self.zone)
             .field("admin_listen", &self.admin_listen)
             .field("public_url", &self.public_url)
+            .field("store_url", &self.store_url.as_deref().map(lectern_admin::db::redact_url))
             .field("media", &self.media)
             .field("tls", &self.tls)
             .field("ota", &self.ota)
@@ -259,6 +271,7 @@ impl Default for Settings {
             zone: system_zone(),
             admin_listen: None,
             public_url: None,
+            store_url: None,
             ota: Default::default(),
             media: MediaSettings {
                 bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -288,6 +301,11 @@ pub struct Overrides {
 }
 
 impl Settings {
+    /// The database the hub uses: `[store] url`, else `sqlite://<data_dir>/lectern.db`.
+    pub fn database_url(&self) -> String {
+        self.store_url.clone().unwrap_or_else(|| crate::store::default_url(&self.data_dir))
+    }
+
     pub fn load(over: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let mut s = Settings::default();
         let mut file_tls = None;
@@ -338,6 +356,9 @@ impl Settings {
             && let Some(url) = coord.url
         {
             self.coord_url = Some(url.parse().map_err(|e| anyhow::anyhow!("{e}"))?);
+        }
+        if let Some(store) = f.store {
+            self.store_url = store.url.or(self.store_url.take());
         }
         if let Some(ota) = f.ota {
             if let Some(keyring) = ota.keyring {
@@ -434,6 +455,9 @@ impl Settings {
         if let Some(v) = env("LECTERN_PUBLIC_URL") {
             self.public_url = Some(v.trim().to_owned());
         }
+        if let Some(v) = env("LECTERN_DATABASE_URL") {
+            self.store_url = Some(v.trim().to_owned());
+        }
         if let Some(v) = env("LECTERN_MAX_CONNECTIONS") {
             self.max_connections = parse("LECTERN_MAX_CONNECTIONS", v)?;
         }
@@ -483,6 +507,9 @@ impl Settings {
             if self.public_url.is_none() {
                 bail!("coord.url: set [node] public_url (or LECTERN_PUBLIC_URL), where the other nodes reach this one");
             }
+        }
+        if let Some(url) = &self.store_url {
+            lectern_admin::db::Dialect::of_url(url).map_err(|e| anyhow::anyhow!("store.url: {e}"))?;
         }
         if self.admin_listen.is_some_and(|a| a == self.listen && a.port() != 0) {
             bail!("admin.listen: {} is the hub's own listen address; give the admin another", self.listen);
@@ -610,6 +637,25 @@ mod tests {
         let s = Settings::load(&over, &no_env).unwrap();
         assert_eq!(s.listen.port(), 8080);
         assert_eq!(s.media.udp_port, 50000);
+    }
+
+    #[test]
+    fn the_store_url_comes_from_the_file_then_the_environment_and_defaults_to_sqlite_in_the_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let s =
+            Settings::load(&Overrides { data_dir: Some(dir.path().into()), ..Default::default() }, &no_env).unwrap();
+        assert_eq!(s.database_url(), format!("sqlite://{}/lectern.db?mode=rwc", dir.path().display()));
+        let path = dir.path().join("hub.toml");
+        std::fs::write(&path, "[store]\nurl = \"postgres://lectern:pw@db/lectern\"\n").unwrap();
+        let over = Overrides { config: Some(path.clone()), ..Default::default() };
+        let s = Settings::load(&over, &no_env).unwrap();
+        assert_eq!(s.database_url(), "postgres://lectern:pw@db/lectern");
+        assert!(!format!("{s:?}").contains("pw@"), "the password stays out of logs: {s:?}");
+        let env = |k: &str| (k == "LECTERN_DATABASE_URL").then(|| "postgresql://other/x".to_owned());
+        assert_eq!(Settings::load(&over, &env).unwrap().database_url(), "postgresql://other/x");
+        std::fs::write(&path, "[store]\nurl = \"mysql://root:hunter2@db/x\"\n").unwrap();
+        let err = format!("{:#}", Settings::load(&over, &no_env).unwrap_err());
+        assert!(err.starts_with("store.url:") && !err.contains("hunter2"), "{err}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod assets;
 pub mod classroom;
 pub mod cluster;
 pub mod config;
+pub mod db_copy;
 pub mod device_registry;
 pub mod enroll;
 pub mod http;

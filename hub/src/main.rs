@@ -1,11 +1,12 @@
 //! `lectern-hub serve` runs the hub; `lectern-hub token` mints an access token; `lectern-hub admin
-//! create` adds a web admin account.
+//! create` adds a web admin account; `lectern-hub db migrate|copy` prepares or fills a database.
 
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use lectern_admin::db::Dialect;
 use lectern_common::time::unix_secs;
 use lectern_hub::config::{Overrides, Settings};
 use lectern_hub::token::{parse_ttl, random_id};
@@ -63,6 +64,34 @@ enum Cmd {
         #[command(subcommand)]
         cmd: AdminCmd,
     },
+    /// Prepare the database or move it to PostgreSQL (docs/cluster.md).
+    Db {
+        #[command(subcommand)]
+        cmd: DbCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCmd {
+    /// Apply the migrations the database has not seen yet (the hub also does at start-up).
+    Migrate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The database (default: `[store] url`, LECTERN_DATABASE_URL, else sqlite://<data_dir>/lectern.db).
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Copy every table of an SQLite database into an empty PostgreSQL one (both are migrated first).
+    Copy {
+        /// The SQLite database, e.g. sqlite:///var/lib/lectern-hub/lectern.db.
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL database, e.g. postgres://lectern@db.school.example/lectern.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -116,10 +145,37 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let account = rt.block_on(async {
                 std::fs::create_dir_all(&settings.data_dir)?;
-                let store = lectern_hub::store::Store::open(&settings.data_dir).await?;
+                let store = lectern_hub::store::Store::connect(&settings.database_url()).await?;
                 anyhow::Ok(lectern_admin::accounts::create(store.pool(), &username, &password, role).await?)
             })?;
             println!("created {} account '{}'", account.role, account.username);
+            Ok(())
+        }
+        Cmd::Db { cmd: DbCmd::Migrate { config, data_dir, url } } => {
+            let settings = Settings::load(&Overrides { config, listen: None, data_dir, tls_self_signed: false }, &env)?;
+            let url = url.unwrap_or_else(|| settings.database_url());
+            if Dialect::of_url(&url).map_err(anyhow::Error::msg)? == Dialect::Sqlite {
+                std::fs::create_dir_all(&settings.data_dir)?;
+            }
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let version = rt.block_on(async {
+                let store = lectern_hub::store::Store::connect(&url).await?;
+                let v: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations")
+                    .fetch_one(store.pool())
+                    .await?;
+                anyhow::Ok(v)
+            })?;
+            println!("{} is at migration {version}", lectern_admin::db::redact_url(&url));
+            Ok(())
+        }
+        Cmd::Db { cmd: DbCmd::Copy { from, to } } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let copied = rt.block_on(lectern_hub::db_copy::copy(&from, &to))?;
+            for c in &copied {
+                println!("{:>10} rows  {}", c.rows, c.table);
+            }
+            let rows: u64 = copied.iter().map(|c| c.rows).sum();
+            println!("copied {rows} rows in {} tables to {}", copied.len(), lectern_admin::db::redact_url(&to));
             Ok(())
         }
     }

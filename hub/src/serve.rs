@@ -33,7 +33,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         None => crate::tls::ignore_hangups(),
     }
     let key = secret::load_or_create(settings.secret.as_deref(), &settings.data_dir)?;
-    let store = Store::open(&settings.data_dir).await?;
+    let store = Store::connect(&settings.database_url()).await?;
     // Revoked classroom boxes stay revoked across restarts.
     for jti in lectern_admin::devices::revoked_jtis(store.pool()).await.context("reading revoked devices")? {
         key.revoke(&jti);

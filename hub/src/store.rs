@@ -1,19 +1,20 @@
-//! The hub's database: an SQLite file in the data dir (nothing to install), migrated at start-up.
-//! Writes come from one task fed by [`StoreEvent`]s so the media path never waits on disk.
+//! The hub's database: an SQLite file in the data dir by default (nothing to install), or
+//! PostgreSQL when `[store] url` names one (docs/cluster.md); migrated at start-up. Queries are
+//! shared by both ([`lectern_admin::db`]). Writes come from one task fed by [`StoreEvent`]s so the
+//! media path never waits on disk.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::str::FromStr;
 
 use anyhow::Context;
+use lectern_admin::db::{Dialect, Pool};
 use lectern_proto::{ParticipantId, Role, RoomId};
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use tokio::sync::mpsc;
 
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
+    dialect: Dialect,
 }
 
 /// How a participant reached the hub.
@@ -144,35 +145,61 @@ pub struct SessionRow {
 }
 
 /// Database connections: writes are serialised by SQLite anyway; a few let reads (admin pages,
-/// exports) go on beside them.
+/// exports) go on beside them. PostgreSQL gets a few more (connections open as needed).
 const POOL_SIZE: u32 = 4;
+const PG_POOL_SIZE: u32 = 10;
+
+/// The migrations of each dialect: `hub/migrations` (SQLite) and its twin `hub/migrations-pg`.
+pub fn migrator(dialect: Dialect) -> sqlx::migrate::Migrator {
+    match dialect {
+        Dialect::Sqlite => sqlx::migrate!("./migrations"),
+        Dialect::Postgres => sqlx::migrate!("./migrations-pg"),
+    }
+}
+
+/// The default database: `sqlite://<data_dir>/lectern.db`.
+pub fn default_url(data_dir: &Path) -> String {
+    lectern_admin::db::sqlite_url(&data_dir.join("lectern.db"))
+}
 
 impl Store {
     /// Opens (creating if needed) `<data_dir>/lectern.db` and runs migrations.
     pub async fn open(data_dir: &Path) -> anyhow::Result<Self> {
-        let path = data_dir.join("lectern.db");
-        let opts = SqliteConnectOptions::from_str("sqlite://")
-            .context("sqlite options")?
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .foreign_keys(true);
-        // A fixed pool: every connection is a worker thread and two descriptors in sqlx's SQLite
-        // driver, and one opened lazily under load (or closed again when idle) looks like a
-        // leak in the hub's footprint (`lectern-bench churn`), where a fixed one stays flat.
-        let pool = SqlitePoolOptions::new()
-            .min_connections(POOL_SIZE)
-            .max_connections(POOL_SIZE)
-            .connect_with(opts)
-            .await
-            .with_context(|| format!("opening database {}", path.display()))?;
-        sqlx::migrate!("./migrations").run(&pool).await.context("running database migrations")?;
-        Ok(Self { pool })
+        Self::connect(&default_url(data_dir)).await
     }
 
-    /// The database, for the web admin (`lectern-admin`), whose tables live in the same file.
-    pub fn pool(&self) -> &SqlitePool {
+    /// Opens the database at `url` (`sqlite://…` or `postgres://…`) and runs its dialect's migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let store = Self::connect_unmigrated(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens the database at `url` without touching its schema (`lectern-hub db copy` checks first).
+    pub async fn connect_unmigrated(url: &str) -> anyhow::Result<Self> {
+        let dialect = Dialect::of_url(url).map_err(anyhow::Error::msg)?;
+        let size = match dialect {
+            Dialect::Sqlite => POOL_SIZE,
+            Dialect::Postgres => PG_POOL_SIZE,
+        };
+        let shown = lectern_admin::db::redact_url(url);
+        let pool = lectern_admin::db::connect(url, size).await.with_context(|| format!("opening database {shown}"))?;
+        Ok(Self { pool, dialect })
+    }
+
+    /// Applies the migrations this database has not seen yet.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        migrator(self.dialect).run(&self.pool).await.context("running database migrations")
+    }
+
+    /// The database, for the web admin (`lectern-admin`), whose tables live in the same database.
+    pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// Which SQL the database speaks.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
     }
 
     /// The boxes that were waiting to be enrolled when the hub last saved them. A row that does
@@ -208,7 +235,7 @@ impl Store {
         for p in pending {
             sqlx::query(
                 "INSERT INTO pending_enrollments (code, box_key, hostname, version, ip, expires_at, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&p.code)
             .bind(&p.box_key)
@@ -225,7 +252,7 @@ impl Store {
 
     /// Sessions left open by a previous run (crash, power loss) are closed at `now`.
     pub async fn close_dangling_sessions(&self, now: u64) -> anyhow::Result<u64> {
-        let r = sqlx::query("UPDATE sessions SET left_at = ? WHERE left_at IS NULL")
+        let r = sqlx::query("UPDATE sessions SET left_at = $1 WHERE left_at IS NULL")
             .bind(now as i64)
             .execute(&self.pool)
             .await
@@ -237,13 +264,14 @@ impl Store {
         let StoreEvent::Joined { room, subject, name, role, transport, at, .. } = ev else {
             anyhow::bail!("not a join event");
         };
-        sqlx::query("INSERT INTO rooms (id, created_at) VALUES (?, ?) ON CONFLICT(id) DO NOTHING")
+        sqlx::query("INSERT INTO rooms (id, created_at) VALUES ($1, $2) ON CONFLICT(id) DO NOTHING")
             .bind(room.as_str())
             .bind(*at as i64)
             .execute(&self.pool)
             .await?;
-        let r = sqlx::query(
-            "INSERT INTO sessions (room_id, subject, name, role, transport, joined_at) VALUES (?, ?, ?, ?, ?, ?)",
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO sessions (room_id, subject, name, role, transport, joined_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             RETURNING id",
         )
         .bind(room.as_str())
         .bind(subject)
@@ -251,13 +279,13 @@ impl Store {
         .bind(role.as_str())
         .bind(transport.as_str())
         .bind(*at as i64)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(r.last_insert_rowid())
+        Ok(id)
     }
 
     async fn close_session(&self, row: i64, at: u64) -> anyhow::Result<()> {
-        sqlx::query("UPDATE sessions SET left_at = ? WHERE id = ? AND left_at IS NULL")
+        sqlx::query("UPDATE sessions SET left_at = $1 WHERE id = $2 AND left_at IS NULL")
             .bind(at as i64)
             .bind(row)
             .execute(&self.pool)
@@ -268,7 +296,7 @@ impl Store {
     async fn save_lesson(&self, room: &RoomId, at: u64, r: &SavedReport) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO lesson_reports (room_id, saved_at, attendance_csv, attendance_json, polls_csv, polls_json) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(room.as_str())
         .bind(at as i64)
@@ -284,7 +312,7 @@ impl Store {
     async fn save_chat(&self, room: &RoomId, m: &lectern_proto::classroom::ChatMessage) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO chat_messages (room_id, message_id, sent_at, from_name, from_role, to_participant, text) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
         )
         .bind(room.as_str())
         .bind(m.id.0 as i64)
@@ -301,8 +329,8 @@ impl Store {
     async fn mark_chat_deleted(&self, room: &RoomId, message_id: u64, at: u64) -> anyhow::Result<()> {
         // Message ids restart with each lesson: the newest message with that id is the one meant.
         sqlx::query(
-            "UPDATE chat_messages SET deleted_at = ? WHERE id = \
-             (SELECT id FROM chat_messages WHERE room_id = ? AND message_id = ? ORDER BY sent_at DESC LIMIT 1)",
+            "UPDATE chat_messages SET deleted_at = $1 WHERE id = \
+             (SELECT id FROM chat_messages WHERE room_id = $2 AND message_id = $3 ORDER BY sent_at DESC LIMIT 1)",
         )
         .bind(at as i64)
         .bind(room.as_str())
@@ -324,7 +352,7 @@ impl Store {
         type Row = (i64, String, String, Option<i64>, Option<i64>);
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT sent_at, from_name, text, to_participant, deleted_at FROM chat_messages \
-             WHERE room_id = ? AND sent_at BETWEEN ? AND ? AND (? OR deleted_at IS NULL) ORDER BY sent_at, id",
+             WHERE room_id = $1 AND sent_at BETWEEN $2 AND $3 AND ($4 OR deleted_at IS NULL) ORDER BY sent_at, id",
         )
         .bind(room.as_str())
         .bind(i64::try_from(*sent.start()).unwrap_or(i64::MAX))
@@ -352,7 +380,7 @@ impl Store {
             lectern_proto::board::DocKind::Notes => "notes",
         };
         sqlx::query(
-            "INSERT INTO lesson_boards (lesson_id, room_id, doc, state, text, saved_at) VALUES (?, ?, ?, ?, ?, ?) \
+            "INSERT INTO lesson_boards (lesson_id, room_id, doc, state, text, saved_at) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT(lesson_id, doc) DO UPDATE SET state = excluded.state, text = excluded.text, saved_at = excluded.saved_at",
         )
         .bind(save.lesson.as_str())
@@ -370,7 +398,7 @@ impl Store {
     /// The notes of the room's last lesson that has any saved.
     pub async fn latest_notes(&self, room: &RoomId) -> anyhow::Result<Option<String>> {
         let row: Option<(Option<String>,)> = sqlx::query_as(
-            "SELECT text FROM lesson_boards WHERE room_id = ? AND doc = 'notes' ORDER BY saved_at DESC LIMIT 1",
+            "SELECT text FROM lesson_boards WHERE room_id = $1 AND doc = 'notes' ORDER BY saved_at DESC LIMIT 1",
         )
         .bind(room.as_str())
         .fetch_optional(&self.pool)
@@ -390,7 +418,7 @@ impl Store {
             lectern_proto::board::DocKind::Notes => "notes",
         };
         let row: Option<(Vec<u8>, Option<String>)> =
-            sqlx::query_as("SELECT state, text FROM lesson_boards WHERE lesson_id = ? AND doc = ?")
+            sqlx::query_as("SELECT state, text FROM lesson_boards WHERE lesson_id = $1 AND doc = $2")
                 .bind(lesson)
                 .bind(doc)
                 .fetch_optional(&self.pool)
@@ -404,7 +432,7 @@ impl Store {
         match change {
             C::Started { lesson, room, at } => {
                 sqlx::query(
-                    "INSERT INTO lessons (id, room_id, started_at) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                    "INSERT INTO lessons (id, room_id, started_at) VALUES ($1, $2, $3) ON CONFLICT(id) DO NOTHING",
                 )
                 .bind(lesson.as_str())
                 .bind(room.as_str())
@@ -414,7 +442,7 @@ impl Store {
                 .with_context(|| format!("recording the start of lesson {lesson}"))?;
             }
             C::Ended { lesson, at, reason } => {
-                sqlx::query("UPDATE lessons SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL")
+                sqlx::query("UPDATE lessons SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL")
                     .bind(i64::try_from(*at).unwrap_or(i64::MAX))
                     .bind(reason.as_str())
                     .bind(lesson.as_str())
@@ -435,7 +463,7 @@ impl Store {
         at: u64,
     ) -> anyhow::Result<()> {
         let state = if on { "recording" } else { "stopped" };
-        sqlx::query("UPDATE lessons SET recording_state = ? WHERE id = ?")
+        sqlx::query("UPDATE lessons SET recording_state = $1 WHERE id = $2")
             .bind(state)
             .bind(lesson.as_str())
             .execute(&self.pool)
@@ -455,7 +483,7 @@ impl Store {
 
     /// Lessons left open by a previous run are closed at `now_ms` (reason `restart`).
     pub async fn close_dangling_lessons(&self, now_ms: u64) -> anyhow::Result<u64> {
-        let r = sqlx::query("UPDATE lessons SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL")
+        let r = sqlx::query("UPDATE lessons SET ended_at = $1, end_reason = $2 WHERE ended_at IS NULL")
             .bind(i64::try_from(now_ms).unwrap_or(i64::MAX))
             .bind(crate::recording::EndReason::Restart.as_str())
             .execute(&self.pool)
@@ -468,7 +496,7 @@ impl Store {
     pub async fn lessons(&self, room: &RoomId) -> anyhow::Result<Vec<LessonRow>> {
         let rows = sqlx::query_as::<_, LessonRow>(
             "SELECT id, room_id, started_at, ended_at, end_reason, recording_policy, recording_state FROM lessons \
-             WHERE room_id = ? ORDER BY started_at DESC, id DESC",
+             WHERE room_id = $1 ORDER BY started_at DESC, id DESC",
         )
         .bind(room.as_str())
         .fetch_all(&self.pool)
@@ -481,7 +509,7 @@ impl Store {
     pub async fn latest_lesson(&self, room: &RoomId) -> anyhow::Result<Option<SavedReport>> {
         let row = sqlx::query_as::<_, SavedReport>(
             "SELECT attendance_csv, attendance_json, polls_csv, polls_json FROM lesson_reports \
-             WHERE room_id = ? ORDER BY saved_at DESC, id DESC LIMIT 1",
+             WHERE room_id = $1 ORDER BY saved_at DESC, id DESC LIMIT 1",
         )
         .bind(room.as_str())
         .fetch_optional(&self.pool)
@@ -491,7 +519,7 @@ impl Store {
 
     pub async fn sessions(&self, room: &RoomId) -> anyhow::Result<Vec<SessionRow>> {
         let rows = sqlx::query_as::<_, SessionRow>(
-            "SELECT room_id, name, role, transport, joined_at, left_at FROM sessions WHERE room_id = ? ORDER BY id",
+            "SELECT room_id, name, role, transport, joined_at, left_at FROM sessions WHERE room_id = $1 ORDER BY id",
         )
         .bind(room.as_str())
         .fetch_all(&self.pool)
@@ -561,12 +589,21 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    //! Each test runs on SQLite and on a real PostgreSQL (`lectern_common::test_db`).
     use super::*;
+    use lectern_common::each_backend;
+    use lectern_common::test_db::TestDb;
 
-    #[tokio::test]
+    /// A fresh database of the test's backend, migrated.
+    async fn fresh() -> (TestDb, Store) {
+        let db = TestDb::current();
+        let store = Store::connect(&db.url()).await.unwrap();
+        (db, store)
+    }
+
+    each_backend!(join_and_leave_are_recorded_in_the_database_file);
     async fn join_and_leave_are_recorded_in_the_database_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let (db, store) = fresh().await;
         let room = RoomId::parse("r1").unwrap();
         let tx = store.clone().spawn_writer();
         let joined = StoreEvent::Joined {
@@ -590,13 +627,14 @@ mod tests {
             assert!(tokio::time::Instant::now() < deadline, "session row not written: {rows:?}");
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        assert!(dir.path().join("lectern.db").exists());
+        if let TestDb::Sqlite(dir) = &db {
+            assert!(dir.path().join("lectern.db").exists());
+        }
     }
 
-    #[tokio::test]
+    each_backend!(the_latest_saved_lesson_is_served_back);
     async fn the_latest_saved_lesson_is_served_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let (_db, store) = fresh().await;
         let room = RoomId::parse("r").unwrap();
         assert_eq!(store.latest_lesson(&room).await.unwrap(), None);
         let report = |n: &str| SavedReport {
@@ -610,11 +648,10 @@ mod tests {
         assert_eq!(store.latest_lesson(&room).await.unwrap().unwrap().attendance_csv, "new");
     }
 
-    #[tokio::test]
+    each_backend!(chat_is_recorded_once_and_deletion_is_marked);
     async fn chat_is_recorded_once_and_deletion_is_marked() {
         use lectern_proto::classroom::{ChatMessage, ChatMessageId};
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let (_db, store) = fresh().await;
         let room = RoomId::parse("r").unwrap();
         let m = ChatMessage {
             id: ChatMessageId(1),
@@ -649,12 +686,11 @@ mod tests {
         assert_eq!(store.chat(&room, 0..=4999, true).await.unwrap(), vec![row(1000, false, true)], "only the window");
     }
 
-    #[tokio::test]
+    each_backend!(lessons_are_opened_closed_and_listed_newest_first);
     async fn lessons_are_opened_closed_and_listed_newest_first() {
         use crate::recording::{EndReason, LessonChange};
         use lectern_proto::LessonId;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let (_db, store) = fresh().await;
         let room = RoomId::parse("lab").unwrap();
         let (first, second) = (LessonId::new(&room, 1_000), LessonId::new(&room, 5_000));
         let started = |lesson: &LessonId, at| LessonChange::Started { lesson: lesson.clone(), room: room.clone(), at };
@@ -675,10 +711,9 @@ mod tests {
         assert!(store.lessons(&RoomId::parse("other").unwrap()).await.unwrap().is_empty());
     }
 
-    #[tokio::test]
+    each_backend!(reopening_closes_sessions_left_dangling);
     async fn reopening_closes_sessions_left_dangling() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let (db, store) = fresh().await;
         let ev = StoreEvent::Joined {
             participant: ParticipantId(1),
             room: RoomId::parse("r").unwrap(),
@@ -690,15 +725,14 @@ mod tests {
         };
         store.insert_session(&ev).await.unwrap();
         drop(store);
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = Store::connect(&db.url()).await.unwrap();
         assert_eq!(store.close_dangling_sessions(9).await.unwrap(), 1);
     }
 
-    #[tokio::test]
+    each_backend!(a_lessons_board_and_notes_are_kept_and_the_latest_copy_wins);
     async fn a_lessons_board_and_notes_are_kept_and_the_latest_copy_wins() {
         use lectern_proto::board::DocKind;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let (_db, store) = fresh().await;
         let lesson = lectern_proto::LessonId::parse("r.1700000000000").unwrap();
         let save = |doc, state: &[u8], text: Option<&str>, at| BoardSave {
             lesson: lesson.clone(),

@@ -268,7 +268,7 @@ async fn the_admins_room_capacity_is_read_at_start_and_followed_when_changed() {
     let hub = hub().await;
     sqlx::query(
         "INSERT INTO admin_rooms (id, name, building, capacity, everyone_waits, recording, created_at, updated_at) \
-         VALUES ('demo', 'Demo', '', 1, 0, 0, 0, 0)",
+         VALUES ('demo', 'Demo', '', 1, FALSE, FALSE, 0, 0)",
     )
     .execute(hub.state.store.pool())
     .await

@@ -3,6 +3,7 @@
 
 use std::sync::OnceLock;
 
+use crate::db::Pool;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::Json;
@@ -11,7 +12,6 @@ use axum::http::StatusCode;
 use rand::RngCore;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::SqlitePool;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::audit::{self, Entry};
@@ -43,6 +43,7 @@ struct Row {
     username: String,
     role: String,
     created_at: i64,
+    #[sqlx(try_from = "crate::db::Flag")]
     disabled: bool,
 }
 
@@ -137,11 +138,11 @@ pub async fn verify_password(hash: Option<String>, password: &str, hasher: Owned
 
 /// Creates an account after checking the username and the password policy. For callers outside a
 /// session (the hub's `admin create` command): the audit trail records it as by `cli`.
-pub async fn create(pool: &SqlitePool, username: &str, password: &str, role: Role) -> Result<Account> {
+pub async fn create(pool: &Pool, username: &str, password: &str, role: Role) -> Result<Account> {
     create_at(pool, username, password, role, lectern_common::time::unix_secs()).await
 }
 
-pub async fn create_at(pool: &SqlitePool, username: &str, password: &str, role: Role, now: u64) -> Result<Account> {
+pub async fn create_at(pool: &Pool, username: &str, password: &str, role: Role, now: u64) -> Result<Account> {
     let mut tx = pool.begin().await?;
     let account = insert(&mut tx, username, password, role, now).await?;
     let entry = Entry {
@@ -159,7 +160,7 @@ pub async fn create_at(pool: &SqlitePool, username: &str, password: &str, role: 
 
 /// The insert on its own, for callers that write it together with other rows (setup, audit).
 pub(crate) async fn insert(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::db::Conn,
     username: &str,
     password: &str,
     role: Role,
@@ -168,15 +169,17 @@ pub(crate) async fn insert(
     let username = normalize_username(username)?;
     check_password(&username, password)?;
     let hash = hash_password(password).await?;
-    let r = sqlx::query("INSERT INTO admin_accounts (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)")
-        .bind(&username)
-        .bind(&hash)
-        .bind(role.as_str())
-        .bind(now as i64)
-        .execute(&mut *conn)
-        .await;
+    let r: Result<i64, _> = sqlx::query_scalar(
+        "INSERT INTO admin_accounts (username, password_hash, role, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(&username)
+    .bind(&hash)
+    .bind(role.as_str())
+    .bind(now as i64)
+    .fetch_one(&mut *conn)
+    .await;
     match r {
-        Ok(r) => Ok(Account { id: r.last_insert_rowid(), username, role, created_at: now, disabled: false }),
+        Ok(id) => Ok(Account { id, username, role, created_at: now, disabled: false }),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
             Err(Error::Conflict(format!("username: an account named '{username}' already exists")))
         }
@@ -185,9 +188,9 @@ pub(crate) async fn insert(
 }
 
 /// An enabled account and its hash, for logging in.
-pub(crate) async fn find_for_login(pool: &SqlitePool, username: &str) -> Result<Option<(Account, String)>> {
+pub(crate) async fn find_for_login(pool: &Pool, username: &str) -> Result<Option<(Account, String)>> {
     let row: Option<(i64, String, String, i64, String)> = sqlx::query_as(
-        "SELECT id, username, role, created_at, password_hash FROM admin_accounts WHERE username = ? AND disabled = 0",
+        "SELECT id, username, role, created_at, password_hash FROM admin_accounts WHERE username = $1 AND disabled = FALSE",
     )
     .bind(username)
     .fetch_optional(pool)
@@ -198,7 +201,7 @@ pub(crate) async fn find_for_login(pool: &SqlitePool, username: &str) -> Result<
     .transpose()
 }
 
-pub async fn list_all(pool: &SqlitePool) -> Result<Vec<Account>> {
+pub async fn list_all(pool: &Pool) -> Result<Vec<Account>> {
     let rows: Vec<Row> =
         sqlx::query_as("SELECT id, username, role, created_at, disabled FROM admin_accounts ORDER BY username")
             .fetch_all(pool)
@@ -207,8 +210,8 @@ pub async fn list_all(pool: &SqlitePool) -> Result<Vec<Account>> {
 }
 
 /// Whether an enabled admin exists (if not, the hub offers the first-run setup link).
-pub async fn has_active_admin(conn: impl sqlx::SqliteExecutor<'_>) -> Result<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_accounts WHERE role = 'admin' AND disabled = 0")
+pub async fn has_active_admin(conn: impl sqlx::AnyExecutor<'_>) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_accounts WHERE role = 'admin' AND disabled = FALSE")
         .fetch_one(conn)
         .await?;
     Ok(n > 0)
@@ -255,7 +258,7 @@ pub async fn disable_handler(
     let now = st.now();
     let mut tx = st.pool.begin().await?;
     let row: Option<Row> = sqlx::query_as(
-        "UPDATE admin_accounts SET disabled = 1 WHERE username = ? RETURNING id, username, role, created_at, disabled",
+        "UPDATE admin_accounts SET disabled = TRUE WHERE username = $1 RETURNING id, username, role, created_at, disabled",
     )
     .bind(&username)
     .fetch_optional(&mut *tx)

@@ -33,8 +33,8 @@ impl<'a> Entry<'a> {
     }
 }
 
-pub async fn record(conn: impl sqlx::SqliteExecutor<'_>, e: &Entry<'_>) -> Result<()> {
-    sqlx::query("INSERT INTO admin_audit (at, actor, action, target, ip, details) VALUES (?, ?, ?, ?, ?, ?)")
+pub async fn record(conn: impl sqlx::AnyExecutor<'_>, e: &Entry<'_>) -> Result<()> {
+    sqlx::query("INSERT INTO admin_audit (at, actor, action, target, ip, details) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(e.at as i64)
         .bind(e.actor)
         .bind(e.action)
@@ -57,7 +57,7 @@ pub enum By<'a> {
 /// Failed attempts are audit rows (`action`); the same rows throttle: once any of `by` has
 /// `max` failures within `window_secs`, further attempts get 429 until the oldest ages out.
 pub async fn throttle(
-    pool: &sqlx::SqlitePool,
+    pool: &crate::db::Pool,
     action: &str,
     by: &[By<'_>],
     max: i64,
@@ -72,7 +72,7 @@ pub async fn throttle(
             By::Target(v) => ("target", v),
         };
         // `column` is one of the literals above, never input.
-        let sql = format!("SELECT COUNT(*), MIN(at) FROM admin_audit WHERE action = ? AND at > ? AND {column} = ?");
+        let sql = format!("SELECT COUNT(*), MIN(at) FROM admin_audit WHERE action = $1 AND at > $2 AND {column} = $3");
         let (n, oldest): (i64, Option<i64>) =
             sqlx::query_as(&sql).bind(action).bind(since).bind(value).fetch_one(pool).await?;
         if n >= max {
@@ -98,9 +98,9 @@ pub struct Record {
 type Row = (i64, i64, String, String, String, String, String);
 
 /// Newest first; `since` (Unix seconds, inclusive) drops older rows.
-pub async fn query(pool: &sqlx::SqlitePool, since: Option<u64>, limit: u64) -> Result<Vec<Record>> {
+pub async fn query(pool: &crate::db::Pool, since: Option<u64>, limit: u64) -> Result<Vec<Record>> {
     let rows = sqlx::query_as::<_, Row>(
-        "SELECT id, at, actor, action, target, ip, details FROM admin_audit WHERE at >= ? ORDER BY id DESC LIMIT ?",
+        "SELECT id, at, actor, action, target, ip, details FROM admin_audit WHERE at >= $1 ORDER BY id DESC LIMIT $2",
     )
     .bind(since.unwrap_or(0).min(i64::MAX as u64) as i64)
     .bind(limit as i64)

@@ -56,25 +56,20 @@ fn not_found(id: i64) -> Error {
     Error::NotFound(format!("no building {id}"))
 }
 
-pub async fn fetch(conn: impl sqlx::SqliteExecutor<'_>, id: i64) -> Result<Option<Building>> {
-    let sql = format!("SELECT {COLUMNS} FROM admin_buildings WHERE id = ?");
+pub async fn fetch(conn: impl sqlx::AnyExecutor<'_>, id: i64) -> Result<Option<Building>> {
+    let sql = format!("SELECT {COLUMNS} FROM admin_buildings WHERE id = $1");
     Ok(sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?)
 }
 
-pub async fn fetch_by_name(conn: impl sqlx::SqliteExecutor<'_>, name: &str) -> Result<Option<Building>> {
-    let sql = format!("SELECT {COLUMNS} FROM admin_buildings WHERE name = ?");
+pub async fn fetch_by_name(conn: impl sqlx::AnyExecutor<'_>, name: &str) -> Result<Option<Building>> {
+    let sql = format!("SELECT {COLUMNS} FROM admin_buildings WHERE name = $1");
     Ok(sqlx::query_as(&sql).bind(name).fetch_optional(conn).await?)
 }
 
 /// Inserts a building (the caller audits); `409` when the name is taken.
-pub(crate) async fn insert(
-    conn: &mut sqlx::SqliteConnection,
-    name: &str,
-    zone: Option<&str>,
-    now: i64,
-) -> Result<Building> {
+pub(crate) async fn insert(conn: &mut crate::db::Conn, name: &str, zone: Option<&str>, now: i64) -> Result<Building> {
     let sql = format!(
-        "INSERT INTO admin_buildings (name, zone, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING {COLUMNS}"
+        "INSERT INTO admin_buildings (name, zone, created_at, updated_at) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
     );
     match sqlx::query_as(&sql).bind(name).bind(zone).bind(now).bind(now).fetch_one(&mut *conn).await {
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -86,10 +81,10 @@ pub(crate) async fn insert(
 
 /// The zone a timetable slot of `room` takes when it names none: the room's own, else its
 /// building's, else `hub_zone`. `None`: no such configured room.
-pub async fn zone_of_room(conn: impl sqlx::SqliteExecutor<'_>, room: &str, hub_zone: &str) -> Result<Option<String>> {
+pub async fn zone_of_room(conn: impl sqlx::AnyExecutor<'_>, room: &str, hub_zone: &str) -> Result<Option<String>> {
     let row: Option<(Option<String>,)> = sqlx::query_as(
         "SELECT COALESCE(r.zone, b.zone) FROM admin_rooms r LEFT JOIN admin_buildings b ON b.id = r.building_id \
-         WHERE r.id = ?",
+         WHERE r.id = $1",
     )
     .bind(room)
     .fetch_optional(conn)
@@ -149,7 +144,8 @@ pub async fn update(
     let now = st.now() as i64;
     let mut tx = st.pool.begin().await?;
     let before = fetch(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
-    let sql = format!("UPDATE admin_buildings SET name = ?, zone = ?, updated_at = ? WHERE id = ? RETURNING {COLUMNS}");
+    let sql =
+        format!("UPDATE admin_buildings SET name = $1, zone = $2, updated_at = $3 WHERE id = $4 RETURNING {COLUMNS}");
     let after: Building =
         match sqlx::query_as(&sql).bind(&f.name).bind(&f.zone).bind(now).bind(id).fetch_one(&mut *tx).await {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -157,7 +153,7 @@ pub async fn update(
             }
             r => r?,
         };
-    sqlx::query("UPDATE admin_rooms SET building = ? WHERE building_id = ?")
+    sqlx::query("UPDATE admin_rooms SET building = $1 WHERE building_id = $2")
         .bind(&after.name)
         .bind(id)
         .execute(&mut *tx)
@@ -178,7 +174,7 @@ pub async fn delete(
     let now = st.now();
     let mut tx = st.pool.begin().await?;
     let before = fetch(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
-    let rooms: Vec<(String,)> = sqlx::query_as("SELECT id FROM admin_rooms WHERE building_id = ? ORDER BY id LIMIT 5")
+    let rooms: Vec<(String,)> = sqlx::query_as("SELECT id FROM admin_rooms WHERE building_id = $1 ORDER BY id LIMIT 5")
         .bind(id)
         .fetch_all(&mut *tx)
         .await?;
@@ -190,7 +186,7 @@ pub async fn delete(
             names.join(", ")
         )));
     }
-    sqlx::query("DELETE FROM admin_buildings WHERE id = ?").bind(id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM admin_buildings WHERE id = $1").bind(id).execute(&mut *tx).await?;
     audit::record(&mut *tx, &Entry::by(&caller, now, "building.delete", &id.to_string(), snapshot(&before))).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

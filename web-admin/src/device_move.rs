@@ -44,7 +44,7 @@ pub async fn move_box(
     if to == from {
         return Err(Error::invalid(format!("to: the box is in '{from}' already; pick another room")));
     }
-    let configured: Option<String> = sqlx::query_scalar("SELECT id FROM admin_rooms WHERE id = ?")
+    let configured: Option<String> = sqlx::query_scalar("SELECT id FROM admin_rooms WHERE id = $1")
         .bind(to.as_str())
         .fetch_optional(&st.pool)
         .await?;
@@ -70,7 +70,7 @@ pub async fn move_box(
     let now = st.now();
     let old_jti = std::mem::replace(&mut device.credential_jti, random_hex());
     let mut tx = st.pool.begin().await?;
-    let pending: Option<Option<String>> = sqlx::query_scalar("SELECT handover_jti FROM admin_devices WHERE id = ?")
+    let pending: Option<Option<String>> = sqlx::query_scalar("SELECT handover_jti FROM admin_devices WHERE id = $1")
         .bind(&device.id)
         .fetch_optional(&mut *tx)
         .await?;
@@ -80,7 +80,7 @@ pub async fn move_box(
         Some(first) => (first, Some(old_jti.clone())),
         None => (old_jti.clone(), None),
     };
-    sqlx::query("UPDATE admin_devices SET room_id = ?, credential_jti = ?, handover_jti = ? WHERE id = ?")
+    sqlx::query("UPDATE admin_devices SET room_id = $1, credential_jti = $2, handover_jti = $3 WHERE id = $4")
         .bind(to.as_str())
         .bind(&device.credential_jti)
         .bind(&handover)
@@ -104,13 +104,15 @@ pub async fn move_box(
     Ok(Json(Moved { device, from: from.to_string(), delivered }))
 }
 
-async fn retire(tx: &mut sqlx::SqliteConnection, jti: &str, device_id: &str, now: u64) -> Result<()> {
-    sqlx::query("INSERT OR IGNORE INTO admin_retired_credentials (jti, device_id, retired_at) VALUES (?, ?, ?)")
-        .bind(jti)
-        .bind(device_id)
-        .bind(now as i64)
-        .execute(tx)
-        .await?;
+async fn retire(tx: &mut crate::db::Conn, jti: &str, device_id: &str, now: u64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO admin_retired_credentials (jti, device_id, retired_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(jti)
+    .bind(device_id)
+    .bind(now as i64)
+    .execute(tx)
+    .await?;
     Ok(())
 }
 
@@ -142,11 +144,11 @@ fn moved_msg(st: &AdminState, device: &Device, from: &RoomId, now: u64) -> HubMs
 /// one (`Some(moved)`: send it and close); with its new one, the old is retired now. Boxes on
 /// hand-made tokens and unknown subjects pass unchanged.
 pub async fn on_connect(st: &AdminState, claims: &Claims) -> Result<Option<HubMsg>> {
-    let sql = format!("SELECT {} FROM admin_devices WHERE id = ? AND revoked_at IS NULL", devices::DEVICE_COLUMNS);
+    let sql = format!("SELECT {} FROM admin_devices WHERE id = $1 AND revoked_at IS NULL", devices::DEVICE_COLUMNS);
     let Some(device) = sqlx::query_as::<_, Device>(&sql).bind(&claims.sub).fetch_optional(&st.pool).await? else {
         return Ok(None);
     };
-    let handover: Option<String> = sqlx::query_scalar("SELECT handover_jti FROM admin_devices WHERE id = ?")
+    let handover: Option<String> = sqlx::query_scalar("SELECT handover_jti FROM admin_devices WHERE id = $1")
         .bind(&device.id)
         .fetch_one(&st.pool)
         .await?;
@@ -159,7 +161,7 @@ pub async fn on_connect(st: &AdminState, claims: &Claims) -> Result<Option<HubMs
         return Ok(None);
     }
     let mut tx = st.pool.begin().await?;
-    sqlx::query("UPDATE admin_devices SET handover_jti = NULL WHERE id = ? AND handover_jti = ?")
+    sqlx::query("UPDATE admin_devices SET handover_jti = NULL WHERE id = $1 AND handover_jti = $2")
         .bind(&device.id)
         .bind(&handover)
         .execute(&mut *tx)

@@ -60,12 +60,12 @@ pub struct ConfigVersion {
 pub(crate) const DEVICE_COLUMNS: &str =
     "id, name, room_id, hostname, enrolled_at, enrolled_by, revoked_at, credential_jti";
 
-pub(crate) async fn in_service(pool: &sqlx::SqlitePool, room: &str) -> Result<Option<Device>> {
-    let sql = format!("SELECT {DEVICE_COLUMNS} FROM admin_devices WHERE room_id = ? AND revoked_at IS NULL");
+pub(crate) async fn in_service(pool: &crate::db::Pool, room: &str) -> Result<Option<Device>> {
+    let sql = format!("SELECT {DEVICE_COLUMNS} FROM admin_devices WHERE room_id = $1 AND revoked_at IS NULL");
     Ok(sqlx::query_as::<_, Device>(&sql).bind(room).fetch_optional(pool).await?)
 }
 
-pub(crate) async fn require_in_service(pool: &sqlx::SqlitePool, room: &RoomId) -> Result<Device> {
+pub(crate) async fn require_in_service(pool: &crate::db::Pool, room: &RoomId) -> Result<Device> {
     in_service(pool, room.as_str())
         .await?
         .ok_or_else(|| Error::NotFound(format!("room '{room}' has no enrolled box; enroll one with its claim code")))
@@ -75,7 +75,7 @@ pub(crate) fn parse_room(room: &str) -> Result<RoomId> {
     RoomId::parse(room).map_err(|e| Error::invalid(format!("room: {e}")))
 }
 
-async fn check_claim_throttle(pool: &sqlx::SqlitePool, caller: &Caller, now: u64) -> Result<()> {
+async fn check_claim_throttle(pool: &crate::db::Pool, caller: &Caller, now: u64) -> Result<()> {
     let by = [audit::By::Ip(&caller.ip), audit::By::Actor(&caller.username)];
     audit::throttle(pool, "device.claim.failed", &by, MAX_CLAIM_FAILURES, CLAIM_WINDOW_SECS, now).await
 }
@@ -93,7 +93,7 @@ pub async fn enroll(
     let code = body.string("code")?;
     let room = parse_room(&body.string("room")?)?;
     let name = text("name", &body.string("name")?, 1, 100)?;
-    let configured: Option<String> = sqlx::query_scalar("SELECT id FROM admin_rooms WHERE id = ?")
+    let configured: Option<String> = sqlx::query_scalar("SELECT id FROM admin_rooms WHERE id = $1")
         .bind(room.as_str())
         .fetch_optional(&st.pool)
         .await?;
@@ -125,7 +125,7 @@ pub async fn enroll(
     let mut tx = st.pool.begin().await?;
     sqlx::query(
         "INSERT INTO admin_devices (id, name, room_id, credential_jti, hostname, enrolled_at, enrolled_by) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&device.id)
     .bind(&device.name)
@@ -166,7 +166,7 @@ pub async fn revoke(
     let mut device = require_in_service(&st.pool, &room).await?;
     let now = st.now();
     let mut tx = st.pool.begin().await?;
-    sqlx::query("UPDATE admin_devices SET revoked_at = ?, revoked_by = ? WHERE id = ?")
+    sqlx::query("UPDATE admin_devices SET revoked_at = $1, revoked_by = $2 WHERE id = $3")
         .bind(now as i64)
         .bind(&caller.username)
         .bind(&device.id)
@@ -174,7 +174,7 @@ pub async fn revoke(
         .await?;
     let details = json!({ "deviceId": device.id, "name": device.name });
     audit::record(&mut *tx, &Entry::by(&caller, now, "device.revoke", room.as_str(), details)).await?;
-    let handover: Option<String> = sqlx::query_scalar("SELECT handover_jti FROM admin_devices WHERE id = ?")
+    let handover: Option<String> = sqlx::query_scalar("SELECT handover_jti FROM admin_devices WHERE id = $1")
         .bind(&device.id)
         .fetch_one(&mut *tx)
         .await?;
@@ -222,7 +222,7 @@ async fn inventory_of(st: &AdminState, room: &RoomId, device_id: &str) -> Result
     if live.is_some() {
         return Ok(live);
     }
-    let stored: Option<Option<String>> = sqlx::query_scalar("SELECT inventory FROM admin_devices WHERE id = ?")
+    let stored: Option<Option<String>> = sqlx::query_scalar("SELECT inventory FROM admin_devices WHERE id = $1")
         .bind(device_id)
         .fetch_optional(&st.pool)
         .await?;
@@ -231,10 +231,10 @@ async fn inventory_of(st: &AdminState, room: &RoomId, device_id: &str) -> Result
 
 type ConfigRow = (i64, String, i64, String, String, Option<String>, Option<i64>);
 
-async fn configs(pool: &sqlx::SqlitePool, device_id: &str, limit: i64) -> Result<Vec<ConfigVersion>> {
+async fn configs(pool: &crate::db::Pool, device_id: &str, limit: i64) -> Result<Vec<ConfigVersion>> {
     let rows: Vec<ConfigRow> = sqlx::query_as(
         "SELECT version, config, created_at, created_by, state, error, reported_at FROM admin_device_configs \
-         WHERE device_id = ? ORDER BY version DESC LIMIT ?",
+         WHERE device_id = $1 ORDER BY version DESC LIMIT $2",
     )
     .bind(device_id)
     .bind(limit)
@@ -332,13 +332,13 @@ async fn store_and_send(
     let json = serde_json::to_string(config).map_err(|e| Error::Internal(e.to_string()))?;
     let mut tx = st.pool.begin().await?;
     let version: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM admin_device_configs WHERE device_id = ?")
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM admin_device_configs WHERE device_id = $1")
             .bind(device_id)
             .fetch_one(&mut *tx)
             .await?;
     sqlx::query(
         "INSERT INTO admin_device_configs (device_id, version, config, created_at, created_by, state) \
-         VALUES (?, ?, ?, ?, ?, 'pending')",
+         VALUES ($1, $2, $3, $4, $5, 'pending')",
     )
     .bind(device_id)
     .bind(version)
@@ -359,7 +359,7 @@ async fn store_and_send(
 
 /// Credential ids of revoked boxes (with the one a box moved while away still held) and of
 /// credentials retired by a move, for the hub to refuse from start-up on.
-pub async fn revoked_jtis(pool: &sqlx::SqlitePool) -> Result<Vec<String>> {
+pub async fn revoked_jtis(pool: &crate::db::Pool) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar(
         "SELECT credential_jti FROM admin_devices WHERE revoked_at IS NOT NULL \
          UNION ALL SELECT handover_jti FROM admin_devices WHERE revoked_at IS NOT NULL AND handover_jti IS NOT NULL \
@@ -372,13 +372,13 @@ pub async fn revoked_jtis(pool: &sqlx::SqlitePool) -> Result<Vec<String>> {
 /// An enrolled box said hello: keep what it has, and return the configuration it still has to
 /// apply (the newest version, if the box has not answered it yet).
 pub async fn on_hello(
-    pool: &sqlx::SqlitePool,
+    pool: &crate::db::Pool,
     device_id: &str,
     inventory: Option<&Inventory>,
 ) -> Result<Option<(u64, String)>> {
     if let Some(inv) = inventory {
         let json = serde_json::to_string(inv).map_err(|e| Error::Internal(e.to_string()))?;
-        sqlx::query("UPDATE admin_devices SET inventory = ? WHERE id = ?")
+        sqlx::query("UPDATE admin_devices SET inventory = $1 WHERE id = $2")
             .bind(json)
             .bind(device_id)
             .execute(pool)
@@ -390,7 +390,7 @@ pub async fn on_hello(
 
 /// The box answered an `applyConfig`. Answers for unknown versions are ignored.
 pub async fn on_config_result(
-    pool: &sqlx::SqlitePool,
+    pool: &crate::db::Pool,
     device_id: &str,
     version: u64,
     ok: bool,
@@ -399,7 +399,7 @@ pub async fn on_config_result(
 ) -> Result<()> {
     let error: Option<String> = error.map(|e| e.chars().take(1000).collect());
     sqlx::query(
-        "UPDATE admin_device_configs SET state = ?, error = ?, reported_at = ? WHERE device_id = ? AND version = ?",
+        "UPDATE admin_device_configs SET state = $1, error = $2, reported_at = $3 WHERE device_id = $4 AND version = $5",
     )
     .bind(if ok { "applied" } else { "failed" })
     .bind(error)

@@ -315,7 +315,7 @@ fn fold(line: &str, out: &mut String) {
 /// `GET /admin/api/rooms/{id}/calendar.ics`: an admin session, or a teacher's token of the room.
 pub async fn room_calendar(State(st): State<AdminState>, Path(id): Path<String>) -> Result<Response> {
     let room = RoomId::parse(&id).map_err(|e| Error::invalid(format!("id: {e}")))?;
-    let name: Option<String> = sqlx::query_scalar("SELECT name FROM admin_rooms WHERE id = ?")
+    let name: Option<String> = sqlx::query_scalar("SELECT name FROM admin_rooms WHERE id = $1")
         .bind(room.as_str())
         .fetch_optional(&st.pool)
         .await?;
@@ -323,7 +323,7 @@ pub async fn room_calendar(State(st): State<AdminState>, Path(id): Path<String>)
     let timetable = crate::terms::load_timetable(&st.pool).await?;
     let labels = Labels {
         slots: sqlx::query_as::<_, (i64, String, String)>(
-            "SELECT id, teacher, title FROM admin_schedules WHERE room_id = ?",
+            "SELECT id, teacher, title FROM admin_schedules WHERE room_id = $1",
         )
         .bind(room.as_str())
         .fetch_all(&st.pool)
@@ -332,7 +332,7 @@ pub async fn room_calendar(State(st): State<AdminState>, Path(id): Path<String>)
         .map(|(id, teacher, title)| (id, (teacher, title)))
         .collect(),
         extras: sqlx::query_as::<_, (i64, Option<String>, Option<String>)>(
-            "SELECT id, teacher, title FROM admin_lesson_exceptions WHERE kind = 'extra' AND room_id = ?",
+            "SELECT id, teacher, title FROM admin_lesson_exceptions WHERE kind = 'extra' AND room_id = $1",
         )
         .bind(room.as_str())
         .fetch_all(&st.pool)

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod buildings;
 pub mod calendar;
 pub mod csv_import;
+pub mod db;
 pub mod device_config;
 pub mod device_move;
 pub mod devices;
@@ -37,6 +38,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use crate::db::Pool;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
@@ -45,7 +47,6 @@ use lectern_common::time::unix_secs;
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
 
 pub use error::{Error, Result};
 pub use fleet::{DeviceSummary, Fleet, FleetEntry, FleetState};
@@ -68,7 +69,7 @@ pub type Verify = Arc<dyn Fn(&str, u64) -> Result<lectern_proto::Claims, String>
 /// Everything the admin routes need from the hub.
 #[derive(Clone)]
 pub struct AdminState {
-    pub pool: SqlitePool,
+    pub pool: Pool,
     pub fleet: Arc<dyn Fleet>,
     /// The hub is reached over HTTPS (directly or behind a TLS proxy): cookies get `Secure`.
     pub secure_cookies: bool,
@@ -91,7 +92,7 @@ pub struct AdminState {
 }
 
 impl AdminState {
-    pub fn new(pool: SqlitePool, fleet: Arc<dyn Fleet>, secure_cookies: bool, mint: Mint) -> Self {
+    pub fn new(pool: Pool, fleet: Arc<dyn Fleet>, secure_cookies: bool, mint: Mint) -> Self {
         Self {
             pool,
             fleet,

@@ -162,12 +162,12 @@ impl Gate {
     }
 
     /// Loads the failures of the last window from the audit trail, once per process.
-    pub async fn seed_once(&self, pool: &sqlx::SqlitePool, now: u64) -> Result<(), sqlx::Error> {
+    pub async fn seed_once(&self, pool: &crate::db::Pool, now: u64) -> Result<(), sqlx::Error> {
         self.seeded
             .get_or_try_init(|| async {
                 let since = now.saturating_sub(WINDOW_SECS) as i64;
                 let rows: Vec<(String, String, i64)> = sqlx::query_as(
-                    "SELECT ip, target, at FROM admin_audit WHERE action = 'login.failed' AND at > ? ORDER BY at",
+                    "SELECT ip, target, at FROM admin_audit WHERE action = 'login.failed' AND at > $1 ORDER BY at",
                 )
                 .bind(since)
                 .fetch_all(pool)

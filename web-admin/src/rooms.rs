@@ -35,6 +35,7 @@ pub struct Room {
     pub zone: Option<String>,
     pub capacity: i64,
     /// Students with a personal lesson token wait in the lobby too (guests always wait).
+    #[sqlx(try_from = "crate::db::Flag")]
     pub everyone_waits: bool,
     /// `off`, `on_request` or `always` (issue 21; was a boolean: true is `always`).
     #[sqlx(rename = "recording_policy", try_from = "String")]
@@ -88,7 +89,7 @@ impl std::fmt::Debug for Watch {
 }
 
 /// Every configured room's enforced settings (the hub reads them at start-up).
-pub async fn all_enforced(pool: &sqlx::SqlitePool) -> Result<Vec<(RoomId, Enforced)>> {
+pub async fn all_enforced(pool: &crate::db::Pool) -> Result<Vec<(RoomId, Enforced)>> {
     let sql = format!("SELECT {COLUMNS} FROM admin_rooms");
     let rooms: Vec<Room> = sqlx::query_as(&sql).fetch_all(pool).await?;
     Ok(rooms.into_iter().filter_map(|r| RoomId::parse(&r.id).ok().map(|id| (id, r.enforced()))).collect())
@@ -158,7 +159,7 @@ const COLUMNS: &str =
 /// The building a request names, as (id, name): an id must exist; an unknown name is created
 /// (audited as `building.create`), so clients that only know names keep working.
 async fn resolve_building(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::db::Conn,
     caller: &Caller,
     wanted: &Building,
     now: i64,
@@ -184,8 +185,8 @@ async fn resolve_building(
     }
 }
 
-async fn fetch(conn: impl sqlx::SqliteExecutor<'_>, id: &RoomId) -> Result<Option<Room>> {
-    let sql = format!("SELECT {COLUMNS} FROM admin_rooms WHERE id = ?");
+async fn fetch(conn: impl sqlx::AnyExecutor<'_>, id: &RoomId) -> Result<Option<Room>> {
+    let sql = format!("SELECT {COLUMNS} FROM admin_rooms WHERE id = $1");
     Ok(sqlx::query_as(&sql).bind(id.as_str()).fetch_optional(conn).await?)
 }
 
@@ -239,7 +240,8 @@ pub async fn create(
         updated_at: now,
     };
     // `recording` (0/1) is kept for old readers of the table.
-    let sql = format!("INSERT INTO admin_rooms ({COLUMNS}, recording) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    let sql =
+        format!("INSERT INTO admin_rooms ({COLUMNS}, recording) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
     let r = sqlx::query(&sql)
         .bind(&room.id)
         .bind(&room.name)
@@ -288,9 +290,9 @@ pub async fn update(
     let before = fetch(&mut *tx, &id).await?.ok_or_else(|| not_found(&id))?;
     let (building_id, building) = resolve_building(&mut tx, &caller, &f.building, now).await?;
     let sql = format!(
-        "UPDATE admin_rooms SET name = ?, building = ?, building_id = ?, zone = ?, capacity = ?, everyone_waits = ?, \
-         recording_policy = ?, \
-         recording = ?, updated_at = ? WHERE id = ? RETURNING {COLUMNS}"
+        "UPDATE admin_rooms SET name = $1, building = $2, building_id = $3, zone = $4, capacity = $5, everyone_waits = $6, \
+         recording_policy = $7, \
+         recording = $8, updated_at = $9 WHERE id = $10 RETURNING {COLUMNS}"
     );
     let after: Room = sqlx::query_as(&sql)
         .bind(&f.name)
@@ -322,7 +324,7 @@ pub async fn delete(
     let now = st.now();
     let mut tx = st.pool.begin().await?;
     let before = fetch(&mut *tx, &id).await?.ok_or_else(|| not_found(&id))?;
-    sqlx::query("DELETE FROM admin_rooms WHERE id = ?").bind(id.as_str()).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM admin_rooms WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
     audit::record(&mut *tx, &Entry::by(&caller, now, "room.delete", id.as_str(), snapshot(&before))).await?;
     tx.commit().await?;
     st.room_watch.tell(&id, None);

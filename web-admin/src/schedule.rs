@@ -86,23 +86,24 @@ pub(crate) fn snapshot(s: &Schedule) -> Value {
 /// Slots saved with a fixed UTC offset (before zones): those whose offset is `zone`'s at `now` take
 /// `zone`; the others are marked as needing one (the scheduler skips them; the admin shows a banner).
 /// Decided once per slot. Returns (given the zone, marked).
-pub async fn migrate_offsets(pool: &sqlx::SqlitePool, zone_name: &str, now: u64) -> Result<(u64, u64)> {
+pub async fn migrate_offsets(pool: &crate::db::Pool, zone_name: &str, now: u64) -> Result<(u64, u64)> {
     let tz = zone(zone_name).map_err(Error::Internal)?;
     let ts = jiff::Timestamp::from_second(now as i64).map_err(|e| Error::Internal(e.to_string()))?;
     let offset_min = i64::from(tz.to_offset(ts).seconds()) / 60;
     let mut tx = pool.begin().await?;
     let given = sqlx::query(
-        "UPDATE admin_schedules SET zone = ?, zone_decided = 1 WHERE zone IS NULL AND zone_decided = 0 AND utc_offset_min = ?",
+        "UPDATE admin_schedules SET zone = $1, zone_decided = TRUE WHERE zone IS NULL AND zone_decided = FALSE AND utc_offset_min = $2",
     )
     .bind(zone_name)
     .bind(offset_min)
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    let marked = sqlx::query("UPDATE admin_schedules SET zone_decided = 1 WHERE zone IS NULL AND zone_decided = 0")
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let marked =
+        sqlx::query("UPDATE admin_schedules SET zone_decided = TRUE WHERE zone IS NULL AND zone_decided = FALSE")
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     tx.commit().await?;
     if marked > 0 {
         tracing::warn!(
@@ -115,7 +116,7 @@ pub async fn migrate_offsets(pool: &sqlx::SqlitePool, zone_name: &str, now: u64)
 }
 
 /// Every timetable slot, for the scheduler.
-pub async fn all_slots(pool: &sqlx::SqlitePool) -> Result<Vec<Slot>> {
+pub async fn all_slots(pool: &crate::db::Pool) -> Result<Vec<Slot>> {
     let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM admin_schedules")).fetch_all(pool).await?;
     Ok(rows
         .iter()
@@ -129,8 +130,8 @@ pub async fn all_slots(pool: &sqlx::SqlitePool) -> Result<Vec<Slot>> {
         .collect())
 }
 
-async fn fetch(conn: impl sqlx::SqliteExecutor<'_>, id: i64) -> Result<Option<Row>> {
-    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM admin_schedules WHERE id = ?"))
+async fn fetch(conn: impl sqlx::AnyExecutor<'_>, id: i64) -> Result<Option<Row>> {
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM admin_schedules WHERE id = $1"))
         .bind(id)
         .fetch_optional(conn)
         .await?)
@@ -185,15 +186,15 @@ async fn default_zone(st: &AdminState, body: &Body) -> Result<String> {
 }
 
 /// The room must be configured, and no other slot in it may share a minute with this one.
-async fn check(conn: &mut sqlx::SqliteConnection, f: &Fields, now: u64) -> Result<()> {
+async fn check(conn: &mut crate::db::Conn, f: &Fields, now: u64) -> Result<()> {
     let room = f.slot.room.as_str();
     let exists: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM admin_rooms WHERE id = ?").bind(room).fetch_optional(&mut *conn).await?;
+        sqlx::query_scalar("SELECT 1 FROM admin_rooms WHERE id = $1").bind(room).fetch_optional(&mut *conn).await?;
     if exists.is_none() {
         return Err(Error::invalid(format!("roomId: no configured room '{room}'")));
     }
     let rows: Vec<Row> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM admin_schedules WHERE room_id = ? AND id != ?"))
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM admin_schedules WHERE room_id = $1 AND id != $2"))
             .bind(room)
             .bind(f.slot.id)
             .fetch_all(&mut *conn)
@@ -219,7 +220,7 @@ pub async fn list(State(st): State<AdminState>) -> Result<Json<Vec<Schedule>>> {
 
 /// Inserts a validated slot (the caller checks the room and overlaps, and audits).
 pub(crate) async fn insert(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::db::Conn,
     l: &Slot,
     teacher: &str,
     title: &str,
@@ -227,7 +228,7 @@ pub(crate) async fn insert(
 ) -> Result<Schedule> {
     let row: Row = sqlx::query_as(&format!(
         "INSERT INTO admin_schedules (room_id, weekday, start_min, end_min, utc_offset_min, zone, zone_decided, \
-         teacher, title, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, 1, ?, ?, ?, ?) RETURNING {COLUMNS}"
+         teacher, title, created_at, updated_at) VALUES ($1, $2, $3, $4, 0, $5, TRUE, $6, $7, $8, $9) RETURNING {COLUMNS}"
     ))
     .bind(l.room.as_str())
     .bind(l.weekday.index())
@@ -244,8 +245,8 @@ pub(crate) async fn insert(
 }
 
 /// The room's slots (that have a zone), for overlap checks.
-pub(crate) async fn slots_of_room(conn: &mut sqlx::SqliteConnection, room: &str) -> Result<Vec<(Slot, Schedule)>> {
-    let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM admin_schedules WHERE room_id = ?"))
+pub(crate) async fn slots_of_room(conn: &mut crate::db::Conn, room: &str) -> Result<Vec<(Slot, Schedule)>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM admin_schedules WHERE room_id = $1"))
         .bind(room)
         .fetch_all(&mut *conn)
         .await?;
@@ -294,8 +295,8 @@ pub async fn update(
     check(&mut tx, &f, now as u64).await?;
     let l = &f.slot;
     let row: Row = sqlx::query_as(&format!(
-        "UPDATE admin_schedules SET room_id = ?, weekday = ?, start_min = ?, end_min = ?, zone = ?, zone_decided = 1, \
-         teacher = ?, title = ?, updated_at = ? WHERE id = ? RETURNING {COLUMNS}"
+        "UPDATE admin_schedules SET room_id = $1, weekday = $2, start_min = $3, end_min = $4, zone = $5, zone_decided = TRUE, \
+         teacher = $6, title = $7, updated_at = $8 WHERE id = $9 RETURNING {COLUMNS}"
     ))
     .bind(l.room.as_str())
     .bind(l.weekday.index())
@@ -325,7 +326,7 @@ pub async fn delete(
     let now = st.now();
     let mut tx = st.pool.begin().await?;
     let before = schedule_of(fetch(&mut *tx, id).await?.ok_or_else(|| not_found(id))?);
-    sqlx::query("DELETE FROM admin_schedules WHERE id = ?").bind(id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM admin_schedules WHERE id = $1").bind(id).execute(&mut *tx).await?;
     audit::record(&mut *tx, &Entry::by(&caller, now, "schedule.delete", &id.to_string(), snapshot(&before))).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

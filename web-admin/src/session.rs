@@ -92,7 +92,7 @@ async fn authenticate(st: &AdminState, headers: &HeaderMap, ip: String) -> Resul
     let row: Option<SessionRow> = sqlx::query_as(
         "SELECT s.account_id, s.csrf_token, s.created_at, s.last_seen_at, a.username, a.role \
          FROM admin_sessions s JOIN admin_accounts a ON a.id = s.account_id \
-         WHERE s.id_hash = ? AND a.disabled = 0",
+         WHERE s.id_hash = $1 AND a.disabled = FALSE",
     )
     .bind(&hash)
     .fetch_optional(&st.pool)
@@ -102,11 +102,11 @@ async fn authenticate(st: &AdminState, headers: &HeaderMap, ip: String) -> Resul
     };
     let now = st.now() as i64;
     if now - last_seen > IDLE_SECS as i64 || now - created_at > MAX_AGE_SECS as i64 {
-        sqlx::query("DELETE FROM admin_sessions WHERE id_hash = ?").bind(&hash).execute(&st.pool).await?;
+        sqlx::query("DELETE FROM admin_sessions WHERE id_hash = $1").bind(&hash).execute(&st.pool).await?;
         return Err(Error::Unauthorized("session expired or ended; log in again"));
     }
     if now - last_seen >= TOUCH_EVERY_SECS as i64 {
-        sqlx::query("UPDATE admin_sessions SET last_seen_at = ? WHERE id_hash = ?")
+        sqlx::query("UPDATE admin_sessions SET last_seen_at = $1 WHERE id_hash = $2")
             .bind(now)
             .bind(&hash)
             .execute(&st.pool)
@@ -117,16 +117,16 @@ async fn authenticate(st: &AdminState, headers: &HeaderMap, ip: String) -> Resul
 }
 
 /// A new session for an account: (cookie value, CSRF token). Only the cookie's hash is stored.
-pub(crate) async fn start(pool: &sqlx::SqlitePool, account_id: i64, now: u64) -> Result<(String, String)> {
+pub(crate) async fn start(pool: &crate::db::Pool, account_id: i64, now: u64) -> Result<(String, String)> {
     let (token, csrf) = (random_token(), random_token());
     // Housekeeping on the rare path: forget sessions nobody can use any more.
-    sqlx::query("DELETE FROM admin_sessions WHERE last_seen_at < ? OR created_at < ?")
+    sqlx::query("DELETE FROM admin_sessions WHERE last_seen_at < $1 OR created_at < $2")
         .bind(now as i64 - IDLE_SECS as i64)
         .bind(now as i64 - MAX_AGE_SECS as i64)
         .execute(pool)
         .await?;
     sqlx::query(
-        "INSERT INTO admin_sessions (id_hash, account_id, csrf_token, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO admin_sessions (id_hash, account_id, csrf_token, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(sha256_hex(&token))
     .bind(account_id)
@@ -138,14 +138,14 @@ pub(crate) async fn start(pool: &sqlx::SqlitePool, account_id: i64, now: u64) ->
     Ok((token, csrf))
 }
 
-pub(crate) async fn end(conn: impl sqlx::SqliteExecutor<'_>, caller: &Caller) -> Result<()> {
-    sqlx::query("DELETE FROM admin_sessions WHERE id_hash = ?").bind(&caller.session_hash).execute(conn).await?;
+pub(crate) async fn end(conn: impl sqlx::AnyExecutor<'_>, caller: &Caller) -> Result<()> {
+    sqlx::query("DELETE FROM admin_sessions WHERE id_hash = $1").bind(&caller.session_hash).execute(conn).await?;
     Ok(())
 }
 
 /// Ends every session of an account; returns how many there were.
-pub(crate) async fn end_all(conn: impl sqlx::SqliteExecutor<'_>, account_id: i64) -> Result<u64> {
-    let r = sqlx::query("DELETE FROM admin_sessions WHERE account_id = ?").bind(account_id).execute(conn).await?;
+pub(crate) async fn end_all(conn: impl sqlx::AnyExecutor<'_>, account_id: i64) -> Result<u64> {
+    let r = sqlx::query("DELETE FROM admin_sessions WHERE account_id = $1").bind(account_id).execute(conn).await?;
     Ok(r.rows_affected())
 }
 

@@ -2,11 +2,11 @@
 //! `/admin/setup?code=…` at start-up. The code is random, stored hashed, valid 24 h and consumed by
 //! the `POST /admin/api/setup` that creates the first admin. Each start replaces the previous code.
 
+use crate::db::Pool;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
-use sqlx::SqlitePool;
 
 use crate::accounts::{self, Account};
 use crate::audit::{self, Entry};
@@ -18,11 +18,11 @@ use crate::{AdminState, Role, random_token, sha256_hex};
 pub const CODE_TTL_SECS: u64 = 24 * 3600;
 
 /// Called by the hub at start: a fresh setup code if no enabled admin exists, else `None`.
-pub async fn ensure_setup_code(pool: &SqlitePool) -> Result<Option<String>> {
+pub async fn ensure_setup_code(pool: &Pool) -> Result<Option<String>> {
     ensure_setup_code_at(pool, lectern_common::time::unix_secs()).await
 }
 
-pub async fn ensure_setup_code_at(pool: &SqlitePool, now: u64) -> Result<Option<String>> {
+pub async fn ensure_setup_code_at(pool: &Pool, now: u64) -> Result<Option<String>> {
     let mut tx = pool.begin().await?;
     // Earlier codes were only ever printed; the newest printed one is the one that should work.
     sqlx::query("DELETE FROM admin_setup_codes WHERE used_at IS NULL").execute(&mut *tx).await?;
@@ -31,7 +31,7 @@ pub async fn ensure_setup_code_at(pool: &SqlitePool, now: u64) -> Result<Option<
         return Ok(None);
     }
     let code = random_token();
-    sqlx::query("INSERT INTO admin_setup_codes (code_hash, created_at, expires_at) VALUES (?, ?, ?)")
+    sqlx::query("INSERT INTO admin_setup_codes (code_hash, created_at, expires_at) VALUES ($1, $2, $3)")
         .bind(sha256_hex(&code))
         .bind(now as i64)
         .bind((now + CODE_TTL_SECS) as i64)
@@ -42,19 +42,12 @@ pub async fn ensure_setup_code_at(pool: &SqlitePool, now: u64) -> Result<Option<
 }
 
 /// Consumes `code` and creates the first admin, in one transaction: a policy error leaves the code usable.
-pub async fn redeem(
-    pool: &SqlitePool,
-    code: &str,
-    username: &str,
-    password: &str,
-    ip: &str,
-    now: u64,
-) -> Result<Account> {
+pub async fn redeem(pool: &Pool, code: &str, username: &str, password: &str, ip: &str, now: u64) -> Result<Account> {
     // Check the input before touching the code, so a typo in the password does not burn it.
     accounts::check_password(&accounts::normalize_username(username)?, password)?;
     let mut tx = pool.begin().await?;
     let used = sqlx::query(
-        "UPDATE admin_setup_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?",
+        "UPDATE admin_setup_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $3",
     )
     .bind(now as i64)
     .bind(sha256_hex(code))

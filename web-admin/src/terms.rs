@@ -83,7 +83,7 @@ struct PeriodFields {
     end: Date,
 }
 
-async fn period_fields(conn: &mut sqlx::SqliteConnection, body: &Body) -> Result<PeriodFields> {
+async fn period_fields(conn: &mut crate::db::Conn, body: &Body) -> Result<PeriodFields> {
     body.only(&["id", "buildingId", "name", "start", "end"])?;
     let name = text("name", &body.string("name")?, 1, MAX_NAME_CHARS)?;
     let (start, end) = (date_field(body, "start")?, date_field(body, "end")?);
@@ -100,7 +100,7 @@ async fn period_fields(conn: &mut sqlx::SqliteConnection, body: &Body) -> Result
 }
 
 async fn list_periods(st: &AdminState, kind: PeriodKind) -> Result<Json<Vec<Period>>> {
-    let sql = format!("SELECT {PERIOD_COLUMNS} FROM admin_calendar_periods WHERE kind = ? ORDER BY start_date, id");
+    let sql = format!("SELECT {PERIOD_COLUMNS} FROM admin_calendar_periods WHERE kind = $1 ORDER BY start_date, id");
     Ok(Json(sqlx::query_as(&sql).bind(kind.as_str()).fetch_all(&st.pool).await?))
 }
 
@@ -118,7 +118,7 @@ async fn create_period(
     let f = period_fields(&mut tx, body).await?;
     let sql = format!(
         "INSERT INTO admin_calendar_periods (kind, building_id, name, start_date, end_date, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {PERIOD_COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {PERIOD_COLUMNS}"
     );
     let p: Period = sqlx::query_as(&sql)
         .bind(kind.as_str())
@@ -136,8 +136,8 @@ async fn create_period(
     Ok((StatusCode::CREATED, Json(p)))
 }
 
-async fn fetch_period(conn: impl sqlx::SqliteExecutor<'_>, kind: PeriodKind, id: i64) -> Result<Period> {
-    let sql = format!("SELECT {PERIOD_COLUMNS} FROM admin_calendar_periods WHERE kind = ? AND id = ?");
+async fn fetch_period(conn: impl sqlx::AnyExecutor<'_>, kind: PeriodKind, id: i64) -> Result<Period> {
+    let sql = format!("SELECT {PERIOD_COLUMNS} FROM admin_calendar_periods WHERE kind = $1 AND id = $2");
     sqlx::query_as(&sql)
         .bind(kind.as_str())
         .bind(id)
@@ -162,8 +162,8 @@ async fn update_period(
     let before = fetch_period(&mut *tx, kind, id).await?;
     let f = period_fields(&mut tx, body).await?;
     let sql = format!(
-        "UPDATE admin_calendar_periods SET building_id = ?, name = ?, start_date = ?, end_date = ?, updated_at = ? \
-         WHERE id = ? RETURNING {PERIOD_COLUMNS}"
+        "UPDATE admin_calendar_periods SET building_id = $1, name = $2, start_date = $3, end_date = $4, updated_at = $5 \
+         WHERE id = $6 RETURNING {PERIOD_COLUMNS}"
     );
     let after: Period = sqlx::query_as(&sql)
         .bind(f.building_id)
@@ -186,7 +186,7 @@ async fn delete_period(st: &AdminState, caller: &Caller, id: &str, kind: PeriodK
     let now = st.now();
     let mut tx = st.pool.begin().await?;
     let before = fetch_period(&mut *tx, kind, id).await?;
-    sqlx::query("DELETE FROM admin_calendar_periods WHERE id = ?").bind(id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM admin_calendar_periods WHERE id = $1").bind(id).execute(&mut *tx).await?;
     let action = format!("{}.delete", kind.as_str());
     audit::record(&mut *tx, &Entry::by(caller, now, &action, &id.to_string(), period_snapshot(&before))).await?;
     tx.commit().await?;
@@ -340,9 +340,9 @@ fn times(body: &Body) -> Result<(i64, i64)> {
 }
 
 /// The slot a cancel or a move names, and the check that `date` is one of its days.
-async fn slot_occurrence(conn: &mut sqlx::SqliteConnection, body: &Body) -> Result<(i64, String, Date)> {
+async fn slot_occurrence(conn: &mut crate::db::Conn, body: &Body) -> Result<(i64, String, Date)> {
     let slot = body.opt_i64("slotId")?.ok_or_else(|| Error::invalid("slotId: required"))?;
-    let row: Option<(String, i64)> = sqlx::query_as("SELECT room_id, weekday FROM admin_schedules WHERE id = ?")
+    let row: Option<(String, i64)> = sqlx::query_as("SELECT room_id, weekday FROM admin_schedules WHERE id = $1")
         .bind(slot)
         .fetch_optional(&mut *conn)
         .await?;
@@ -372,7 +372,7 @@ pub async fn create_exception(
     let mut tx = st.pool.begin().await?;
     let insert = format!(
         "INSERT INTO admin_lesson_exceptions (kind, schedule_id, room_id, date, new_date, start_min, end_min, zone, \
-         teacher, title, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {EXCEPTION_COLUMNS}"
+         teacher, title, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {EXCEPTION_COLUMNS}"
     );
     let query = sqlx::query_as::<_, ExceptionRow>(&insert).bind(&kind);
     let query = match kind.as_str() {
@@ -455,13 +455,13 @@ pub async fn delete_exception(
     let id = parse_id(&id, "a lesson change")?;
     let now = st.now();
     let mut tx = st.pool.begin().await?;
-    let sql = format!("SELECT {EXCEPTION_COLUMNS} FROM admin_lesson_exceptions WHERE id = ?");
+    let sql = format!("SELECT {EXCEPTION_COLUMNS} FROM admin_lesson_exceptions WHERE id = $1");
     let row: ExceptionRow = sqlx::query_as(&sql)
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no lesson change {id}")))?;
-    sqlx::query("DELETE FROM admin_lesson_exceptions WHERE id = ?").bind(id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM admin_lesson_exceptions WHERE id = $1").bind(id).execute(&mut *tx).await?;
     let before = exception_of(row);
     audit::record(
         &mut *tx,
@@ -478,7 +478,7 @@ fn range_of(start: &str, end: &str) -> Option<DateRange> {
 
 /// The timetable with every room's terms and holidays and the one-off changes. Rows that do not
 /// parse (written by hand) are skipped with a warning rather than stopping every lesson.
-pub async fn load_timetable(pool: &sqlx::SqlitePool) -> Result<Timetable> {
+pub async fn load_timetable(pool: &crate::db::Pool) -> Result<Timetable> {
     let slots = crate::schedule::all_slots(pool).await?;
     let rooms: Vec<(String, Option<i64>)> =
         sqlx::query_as("SELECT id, building_id FROM admin_rooms").fetch_all(pool).await?;

@@ -122,7 +122,7 @@ async fn fixtures(h: &Harness) -> (Session, Session) {
     (admin, operator)
 }
 
-#[tokio::test]
+each_backend!(every_documented_route_enforces_its_access_rule);
 async fn every_documented_route_enforces_its_access_rule() {
     let h = harness().await;
     let (admin, operator) = fixtures(&h).await;
@@ -200,7 +200,7 @@ async fn every_documented_route_enforces_its_access_rule() {
     assert_eq!(h.call("POST", "/admin/api/logout", Some(&operator), None).await.status, StatusCode::NO_CONTENT);
 }
 
-#[tokio::test]
+each_backend!(unknown_api_routes_are_json_404s_and_bodies_must_be_json);
 async fn unknown_api_routes_are_json_404s_and_bodies_must_be_json() {
     let h = harness().await;
     let (admin, _) = h.admin_and_operator().await;
@@ -218,7 +218,7 @@ async fn unknown_api_routes_are_json_404s_and_bodies_must_be_json() {
     assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
 }
 
-#[tokio::test]
+each_backend!(login_sets_a_strict_http_only_cookie_and_me_returns_the_same_csrf_token);
 async fn login_sets_a_strict_http_only_cookie_and_me_returns_the_same_csrf_token() {
     let h = harness().await;
     let (admin, _) = h.admin_and_operator().await;
@@ -241,7 +241,7 @@ async fn login_sets_a_strict_http_only_cookie_and_me_returns_the_same_csrf_token
     assert!(!stored.contains(&s.cookie));
 }
 
-#[tokio::test]
+each_backend!(cookies_are_secure_when_the_hub_is_behind_tls);
 async fn cookies_are_secure_when_the_hub_is_behind_tls() {
     let h = harness_with(true).await;
     h.admin_and_operator().await;
@@ -249,7 +249,7 @@ async fn cookies_are_secure_when_the_hub_is_behind_tls() {
     assert!(r.headers[header::SET_COOKIE].to_str().unwrap().ends_with("; Secure"));
 }
 
-#[tokio::test]
+each_backend!(unknown_user_and_wrong_password_get_the_same_answer);
 async fn unknown_user_and_wrong_password_get_the_same_answer() {
     let h = harness().await;
     h.admin_and_operator().await;
@@ -259,7 +259,7 @@ async fn unknown_user_and_wrong_password_get_the_same_answer() {
     assert_eq!((a.status, a.text), (b.status, b.text));
 }
 
-#[tokio::test]
+each_backend!(sessions_end_after_twelve_idle_hours_but_not_while_used);
 async fn sessions_end_after_twelve_idle_hours_but_not_while_used() {
     let h = harness().await;
     let (admin, _) = h.admin_and_operator().await;
@@ -271,7 +271,7 @@ async fn sessions_end_after_twelve_idle_hours_but_not_while_used() {
     assert_eq!(h.call("GET", "/admin/api/me", Some(&admin), None).await.status, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
+each_backend!(sessions_end_after_seven_days_however_busy);
 async fn sessions_end_after_seven_days_however_busy() {
     let h = harness().await;
     let (admin, _) = h.admin_and_operator().await;
@@ -283,7 +283,7 @@ async fn sessions_end_after_seven_days_however_busy() {
     assert_eq!(h.call("GET", "/admin/api/me", Some(&admin), None).await.status, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
+each_backend!(logout_ends_one_session_and_logout_everywhere_ends_all);
 async fn logout_ends_one_session_and_logout_everywhere_ends_all() {
     let h = harness().await;
     let (a1, _) = h.admin_and_operator().await;
@@ -301,7 +301,7 @@ async fn logout_ends_one_session_and_logout_everywhere_ends_all() {
     }
 }
 
-#[tokio::test]
+each_backend!(a_disabled_account_loses_its_sessions_and_cannot_log_in);
 async fn a_disabled_account_loses_its_sessions_and_cannot_log_in() {
     let h = harness().await;
     let (admin, operator) = h.admin_and_operator().await;
@@ -317,7 +317,7 @@ async fn a_disabled_account_loses_its_sessions_and_cannot_log_in() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
+each_backend!(operators_see_the_fleet);
 async fn operators_see_the_fleet() {
     let h = harness().await;
     let (_, operator) = h.admin_and_operator().await;
@@ -327,7 +327,7 @@ async fn operators_see_the_fleet() {
     assert_eq!(r.body[0]["lastSeen"], T0 + 5);
 }
 
-#[tokio::test]
+each_backend!(the_ui_pages_and_assets_are_served_without_a_session);
 async fn the_ui_pages_and_assets_are_served_without_a_session() {
     let h = harness().await;
     for (path, ty) in [

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use common::*;
 use serde_json::json;
 
-#[tokio::test]
+each_backend!(buildings_are_validated_audited_and_renamed_for_their_rooms);
 async fn buildings_are_validated_audited_and_renamed_for_their_rooms() {
     let h = harness().await;
     let (_, s) = h.admin_and_operator().await;
@@ -82,7 +82,7 @@ async fn buildings_are_validated_audited_and_renamed_for_their_rooms() {
     assert_eq!(actions, ["building.create", "building.update", "building.delete"]);
 }
 
-#[tokio::test]
+each_backend!(an_old_client_sending_a_building_name_gets_a_building_row);
 async fn an_old_client_sending_a_building_name_gets_a_building_row() {
     let h = harness().await;
     let (_, s) = h.admin_and_operator().await;
@@ -99,7 +99,7 @@ async fn an_old_client_sending_a_building_name_gets_a_building_row() {
     assert_eq!((r.body["building"].as_str(), r.body["buildingId"].as_i64()), (Some(""), None), "{}", r.text);
 }
 
-#[tokio::test]
+each_backend!(free_text_buildings_are_migrated_into_building_rows);
 async fn free_text_buildings_are_migrated_into_building_rows() {
     // The rows a hub had before buildings, migrated by 0009.
     let h = harness().await;
@@ -107,7 +107,7 @@ async fn free_text_buildings_are_migrated_into_building_rows() {
     for (id, building) in [("a", "North"), ("b", "North"), ("c", "")] {
         sqlx::query(
             "INSERT INTO admin_rooms (id, name, building, capacity, everyone_waits, recording, created_at, updated_at) \
-             VALUES (?, ?, ?, 1, 0, 0, 0, 0)",
+             VALUES ($1, $2, $3, 1, FALSE, FALSE, 0, 0)",
         )
         .bind(id)
         .bind(id)
@@ -117,7 +117,12 @@ async fn free_text_buildings_are_migrated_into_building_rows() {
         .unwrap();
     }
     // Re-run the data part of the migration as it ran on such a hub.
-    let sql = include_str!("../../hub/migrations/0009_buildings_and_term_calendar.sql");
+    let sql = match h.dialect {
+        lectern_admin::db::Dialect::Sqlite => include_str!("../../hub/migrations/0009_buildings_and_term_calendar.sql"),
+        lectern_admin::db::Dialect::Postgres => {
+            include_str!("../../hub/migrations-pg/0009_buildings_and_term_calendar.sql")
+        }
+    };
     let data: Vec<&str> = sql
         .split(';')
         .filter(|q| q.contains("INSERT INTO admin_buildings") || q.contains("UPDATE admin_rooms SET building_id"))
@@ -135,7 +140,7 @@ async fn free_text_buildings_are_migrated_into_building_rows() {
     assert_eq!(rows, [("a".into(), Some("North".into())), ("b".into(), Some("North".into())), ("c".into(), None)]);
 }
 
-#[tokio::test]
+each_backend!(a_slots_zone_defaults_to_its_room_then_its_building_then_the_hub);
 async fn a_slots_zone_defaults_to_its_room_then_its_building_then_the_hub() {
     let h = harness().await;
     let (_, s) = h.admin_and_operator().await;

@@ -38,7 +38,7 @@ async fn post(h: &Harness, s: &Session, path: &str, body: Value) -> common::Resp
     h.call("POST", &format!("/admin/api/{path}"), Some(s), Some(body)).await
 }
 
-#[tokio::test]
+each_backend!(bad_terms_holidays_and_changes_get_a_400_naming_the_field);
 async fn bad_terms_holidays_and_changes_get_a_400_naming_the_field() {
     let (h, s) = berlin().await;
     let cases: Vec<(&str, Value, &str)> = vec![
@@ -97,7 +97,7 @@ async fn bad_terms_holidays_and_changes_get_a_400_naming_the_field() {
     assert_eq!(actions, ["lesson.cancel"]);
 }
 
-#[tokio::test]
+each_backend!(the_week_view_and_the_links_honour_terms_holidays_and_changes);
 async fn the_week_view_and_the_links_honour_terms_holidays_and_changes() {
     let (h, _) = berlin().await;
     h.now.store(at("2027-03-15T05:00:00Z"), std::sync::atomic::Ordering::SeqCst);
@@ -164,7 +164,7 @@ async fn the_week_view_and_the_links_honour_terms_holidays_and_changes() {
     assert_eq!(r.body["lessons"][0]["startsAt"].as_u64(), Some(at("2027-03-22T07:00:00Z")), "{}", r.text);
 }
 
-#[tokio::test]
+each_backend!(a_rooms_calendar_is_for_sessions_and_that_rooms_teachers);
 async fn a_rooms_calendar_is_for_sessions_and_that_rooms_teachers() {
     let (h, s) = berlin().await;
     h.now.store(at("2027-03-01T05:00:00Z"), std::sync::atomic::Ordering::SeqCst);

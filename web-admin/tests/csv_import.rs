@@ -31,7 +31,7 @@ async fn count(h: &Harness) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM admin_schedules").fetch_one(&h.pool).await.unwrap()
 }
 
-#[tokio::test]
+each_backend!(bad_lines_are_reported_by_line_and_field_and_nothing_is_imported);
 async fn bad_lines_are_reported_by_line_and_field_and_nothing_is_imported() {
     let (h, s) = setup().await;
     let file = format!(
@@ -80,7 +80,7 @@ async fn bad_lines_are_reported_by_line_and_field_and_nothing_is_imported() {
     assert_eq!(audit.last().map(|a| a.1.as_str()), Some("schedule.import"));
 }
 
-#[tokio::test]
+each_backend!(a_file_that_is_not_a_timetable_is_a_400_a_big_one_a_413);
 async fn a_file_that_is_not_a_timetable_is_a_400_a_big_one_a_413() {
     let (h, s) = setup().await;
     for (file, field) in [("room;weekday;start;end;zone;teacher;title\n", "header"), ("", "header"), (HEADER, "line")] {

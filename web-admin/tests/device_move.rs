@@ -66,7 +66,7 @@ fn moves_sent(h: &Harness) -> Vec<(RoomId, HubMsg)> {
     h.fleet.sent.lock().unwrap().iter().filter(|(_, m)| matches!(m, HubMsg::Moved { .. })).cloned().collect()
 }
 
-#[tokio::test]
+each_backend!(a_move_is_validated_before_anything_changes);
 async fn a_move_is_validated_before_anything_changes() {
     let h = harness().await;
     let (admin, operator) = h.admin_and_operator().await;
@@ -108,7 +108,7 @@ async fn a_move_is_validated_before_anything_changes() {
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
     assert!(r.body["detail"].as_str().unwrap().contains("end the lesson first"), "{}", r.text);
 
-    let row: (String, Option<String>) = sqlx::query_as("SELECT room_id, handover_jti FROM admin_devices WHERE id = ?")
+    let row: (String, Option<String>) = sqlx::query_as("SELECT room_id, handover_jti FROM admin_devices WHERE id = $1")
         .bind(&id)
         .fetch_one(&h.pool)
         .await
@@ -121,7 +121,7 @@ async fn a_move_is_validated_before_anything_changes() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }
 
-#[tokio::test]
+each_backend!(a_moved_box_gets_a_credential_for_its_new_room_and_its_old_one_only_fetches_it);
 async fn a_moved_box_gets_a_credential_for_its_new_room_and_its_old_one_only_fetches_it() {
     let h = harness().await;
     let (admin, _) = h.admin_and_operator().await;
@@ -147,7 +147,7 @@ async fn a_moved_box_gets_a_credential_for_its_new_room_and_its_old_one_only_fet
 
     // The database and the audit say so; the room is free, the old jti is the hand-over one.
     let row: (String, String, Option<String>) =
-        sqlx::query_as("SELECT room_id, credential_jti, handover_jti FROM admin_devices WHERE id = ?")
+        sqlx::query_as("SELECT room_id, credential_jti, handover_jti FROM admin_devices WHERE id = $1")
             .bind(&id)
             .fetch_one(&h.pool)
             .await
@@ -184,7 +184,7 @@ async fn a_moved_box_gets_a_credential_for_its_new_room_and_its_old_one_only_fet
     assert_eq!(h.fleet.revoked.lock().unwrap().len(), 1);
 }
 
-#[tokio::test]
+each_backend!(moved_twice_while_away_the_box_keeps_its_first_credential_for_the_hand_over);
 async fn moved_twice_while_away_the_box_keeps_its_first_credential_for_the_hand_over() {
     let h = harness().await;
     let (admin, _) = h.admin_and_operator().await;
@@ -212,7 +212,7 @@ async fn moved_twice_while_away_the_box_keeps_its_first_credential_for_the_hand_
     assert_eq!(retired, expected);
 }
 
-#[tokio::test]
+each_backend!(revoking_a_box_moved_while_away_refuses_the_credential_it_still_holds);
 async fn revoking_a_box_moved_while_away_refuses_the_credential_it_still_holds() {
     let h = harness().await;
     let (admin, _) = h.admin_and_operator().await;

@@ -30,7 +30,7 @@ async fn enrolled(h: &Harness, admin: &Session) {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }
 
-#[tokio::test]
+each_backend!(a_claimed_box_gets_a_device_credential_for_its_room);
 async fn a_claimed_box_gets_a_device_credential_for_its_room() {
     let h = harness().await;
     let (admin, operator) = h.admin_and_operator().await;
@@ -56,7 +56,7 @@ async fn a_claimed_box_gets_a_device_credential_for_its_room() {
     );
 }
 
-#[tokio::test]
+each_backend!(wrong_codes_say_nothing_and_are_throttled);
 async fn wrong_codes_say_nothing_and_are_throttled() {
     let h = harness().await;
     let (admin, _) = h.admin_and_operator().await;
@@ -80,7 +80,7 @@ async fn wrong_codes_say_nothing_and_are_throttled() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }
 
-#[tokio::test]
+each_backend!(configuration_is_validated_versioned_sent_and_answered);
 async fn configuration_is_validated_versioned_sent_and_answered() {
     let h = harness().await;
     let (admin, _) = h.admin_and_operator().await;
@@ -162,7 +162,7 @@ fn last_toml(h: &Harness) -> String {
     }
 }
 
-#[tokio::test]
+each_backend!(the_laptop_capture_is_checked_against_the_boxs_cameras_and_pushed_as_its_content_table);
 async fn the_laptop_capture_is_checked_against_the_boxs_cameras_and_pushed_as_its_content_table() {
     let h = harness().await;
     let (admin, _) = h.admin_and_operator().await;
@@ -215,7 +215,7 @@ async fn the_laptop_capture_is_checked_against_the_boxs_cameras_and_pushed_as_it
     assert!(text.contains("[content]\nenabled = false\ndevice = \"/dev/video9\"\n"), "{text}");
 }
 
-#[tokio::test]
+each_backend!(bulk_apply_merges_the_laptop_capture_field_by_field);
 async fn bulk_apply_merges_the_laptop_capture_field_by_field() {
     let h = harness().await;
     let (admin, _) = h.admin_and_operator().await;
@@ -250,7 +250,7 @@ async fn bulk_apply_merges_the_laptop_capture_field_by_field() {
     assert_eq!((v["content"]["enabled"].as_bool(), v["content"]["device"].as_str()), (Some(true), Some("/dev/video2")));
 }
 
-#[tokio::test]
+each_backend!(revoking_a_box_refuses_its_credential_and_frees_the_room);
 async fn revoking_a_box_refuses_its_credential_and_frees_the_room() {
     let h = harness().await;
     let (admin, operator) = h.admin_and_operator().await;

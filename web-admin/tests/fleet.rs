@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use common::*;
 use lectern_proto::device::HubMsg;
 
-#[tokio::test]
+each_backend!(configured_rooms_without_a_box_show_offline_with_their_building);
 async fn configured_rooms_without_a_box_show_offline_with_their_building() {
     let h = harness().await;
     let (admin, operator) = h.admin_and_operator().await;
@@ -30,7 +30,7 @@ async fn configured_rooms_without_a_box_show_offline_with_their_building() {
     assert_eq!((&rows[1]["building"], &rows[1]["telemetry"]), (&"Main".into(), &serde_json::Value::Null));
 }
 
-#[tokio::test]
+each_backend!(the_fleet_is_pushed_to_operators_as_an_event_stream_whose_first_event_is_every_row);
 async fn the_fleet_is_pushed_to_operators_as_an_event_stream_whose_first_event_is_every_row() {
     let h = harness().await;
     let (admin, operator) = h.admin_and_operator().await;
@@ -45,7 +45,7 @@ async fn the_fleet_is_pushed_to_operators_as_an_event_stream_whose_first_event_i
     assert_eq!(h.call("GET", "/admin/api/fleet/events", None, None).await.status, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
+each_backend!(operators_start_and_end_a_box_and_it_is_audited);
 async fn operators_start_and_end_a_box_and_it_is_audited() {
     let h = harness().await;
     let (_, operator) = h.admin_and_operator().await;
@@ -62,7 +62,7 @@ async fn operators_start_and_end_a_box_and_it_is_audited() {
     assert_eq!((tail[0].0.as_str(), tail[0].1.as_str(), tail[0].2.as_str()), ("otto", "device.end", "lab-1"));
 }
 
-#[tokio::test]
+each_backend!(commands_to_a_room_without_a_box_are_404_and_bad_ids_400);
 async fn commands_to_a_room_without_a_box_are_404_and_bad_ids_400() {
     let h = harness().await;
     let (admin, _) = h.admin_and_operator().await;

@@ -10,7 +10,7 @@ async fn fail(h: &Harness, user: &str, ip: &str) {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
 }
 
-#[tokio::test]
+each_backend!(five_failures_for_a_username_lock_it_from_every_ip_even_with_the_right_password);
 async fn five_failures_for_a_username_lock_it_from_every_ip_even_with_the_right_password() {
     let h = harness().await;
     h.admin_and_operator().await;
@@ -29,7 +29,7 @@ async fn five_failures_for_a_username_lock_it_from_every_ip_even_with_the_right_
     assert_eq!(h.login_from("ada", ADMIN_PW, "203.0.113.50").await.status, StatusCode::OK);
 }
 
-#[tokio::test]
+each_backend!(five_failures_from_an_ip_lock_that_ip_for_every_username);
 async fn five_failures_from_an_ip_lock_that_ip_for_every_username() {
     let h = harness().await;
     h.admin_and_operator().await;
@@ -43,7 +43,7 @@ async fn five_failures_from_an_ip_lock_that_ip_for_every_username() {
     assert_eq!(h.login_from("otto", OPERATOR_PW, "198.51.100.7").await.status, StatusCode::OK);
 }
 
-#[tokio::test]
+each_backend!(throttled_attempts_are_not_counted_or_recorded);
 async fn throttled_attempts_are_not_counted_or_recorded() {
     let h = harness().await;
     h.admin_and_operator().await;
@@ -60,7 +60,7 @@ async fn throttled_attempts_are_not_counted_or_recorded() {
     assert_eq!(failed, 5, "a locked-out attacker cannot grow the table");
 }
 
-#[tokio::test]
+each_backend!(failures_four_at_a_time_never_lock_out);
 async fn failures_four_at_a_time_never_lock_out() {
     let h = harness().await;
     h.admin_and_operator().await;
@@ -73,7 +73,11 @@ async fn failures_four_at_a_time_never_lock_out() {
     assert_eq!(h.login_from("ada", ADMIN_PW, "198.51.100.1").await.status, StatusCode::OK);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend!(
+    sixty_wrong_logins_at_once_reach_the_password_check_at_most_five_times,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
 async fn sixty_wrong_logins_at_once_reach_the_password_check_at_most_five_times() {
     let h = std::sync::Arc::new(harness().await);
     h.admin_and_operator().await;
@@ -99,7 +103,7 @@ async fn sixty_wrong_logins_at_once_reach_the_password_check_at_most_five_times(
     assert_eq!(h.login_from("ada", ADMIN_PW, "203.0.113.5").await.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
-#[tokio::test]
+each_backend!(failures_before_a_restart_still_count);
 async fn failures_before_a_restart_still_count() {
     let mut h = harness().await;
     h.admin_and_operator().await;

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use common::{Harness, Resp, Session, harness};
+use common::{Harness, Resp, Session, each_backend, harness};
 use lectern_admin::AdminState;
 use lectern_admin::releases::OtaSettings;
 use lectern_proto::device::HubMsg;
@@ -42,7 +42,7 @@ async fn upload(h: &Harness, s: &Session, query: &str, content_type: &str, bytes
     h.send(req).await
 }
 
-#[tokio::test]
+each_backend!(without_a_keyring_uploads_are_refused_and_the_api_says_why);
 async fn without_a_keyring_uploads_are_refused_and_the_api_says_why() {
     let mut h = harness().await;
     let dir = tempfile::tempdir().unwrap();
@@ -64,7 +64,7 @@ async fn without_a_keyring_uploads_are_refused_and_the_api_says_why() {
         == ("ada", "release.refused", "1.0.0")));
 }
 
-#[tokio::test]
+each_backend!(an_unchecked_development_upload_is_kept_with_its_checksum_within_the_limits);
 async fn an_unchecked_development_upload_is_kept_with_its_checksum_within_the_limits() {
     let mut h = harness().await;
     let dir = tempfile::tempdir().unwrap();
@@ -94,7 +94,7 @@ async fn an_unchecked_development_upload_is_kept_with_its_checksum_within_the_li
     assert_eq!(files, 1, "refused uploads leave nothing behind");
 }
 
-#[tokio::test]
+each_backend!(a_rollout_opens_ring_by_ring_pauses_on_failures_and_resumes);
 async fn a_rollout_opens_ring_by_ring_pauses_on_failures_and_resumes() {
     let mut h = harness().await;
     let dir = tempfile::tempdir().unwrap();
@@ -116,7 +116,7 @@ async fn a_rollout_opens_ring_by_ring_pauses_on_failures_and_resumes() {
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-        sqlx::query("INSERT INTO admin_devices (id, name, room_id, credential_jti, enrolled_at, enrolled_by) VALUES (?, ?, ?, ?, 1, 'ada')")
+        sqlx::query("INSERT INTO admin_devices (id, name, room_id, credential_jti, enrolled_at, enrolled_by) VALUES ($1, $2, $3, $4, 1, 'ada')")
             .bind(format!("box-{i}"))
             .bind(format!("Box {i}"))
             .bind(&room)

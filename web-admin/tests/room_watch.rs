@@ -20,7 +20,7 @@ fn listen(h: &Harness) -> Seen {
     seen
 }
 
-#[tokio::test]
+each_backend!(each_committed_change_of_a_room_is_reported_and_a_refused_one_is_not);
 async fn each_committed_change_of_a_room_is_reported_and_a_refused_one_is_not() {
     let h = harness().await;
     let (_, op) = h.admin_and_operator().await;

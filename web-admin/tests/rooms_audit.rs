@@ -6,7 +6,7 @@ use axum::http::{StatusCode, header};
 use common::*;
 use serde_json::json;
 
-#[tokio::test]
+each_backend!(rooms_are_created_read_updated_and_deleted);
 async fn rooms_are_created_read_updated_and_deleted() {
     let h = harness().await;
     let (_, op) = h.admin_and_operator().await;
@@ -43,7 +43,7 @@ async fn rooms_are_created_read_updated_and_deleted() {
     assert_eq!(h.call("PUT", "/admin/api/rooms/ghost", Some(&op), Some(put)).await.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
+each_backend!(room_validation_errors_name_the_field);
 async fn room_validation_errors_name_the_field() {
     let h = harness().await;
     let (_, op) = h.admin_and_operator().await;
@@ -92,7 +92,7 @@ async fn room_validation_errors_name_the_field() {
     assert_eq!(rows, 1);
 }
 
-#[tokio::test]
+each_backend!(accounts_are_created_by_admins_with_the_password_policy);
 async fn accounts_are_created_by_admins_with_the_password_policy() {
     let h = harness().await;
     let (admin, operator) = h.admin_and_operator().await;
@@ -118,7 +118,7 @@ async fn accounts_are_created_by_admins_with_the_password_policy() {
     drop(operator);
 }
 
-#[tokio::test]
+each_backend!(every_change_leaves_an_audit_row_with_actor_target_and_ip);
 async fn every_change_leaves_an_audit_row_with_actor_target_and_ip() {
     let h = harness().await;
     let (admin, op) = h.admin_and_operator().await;
@@ -179,7 +179,7 @@ async fn every_change_leaves_an_audit_row_with_actor_target_and_ip() {
     assert!(r.body["detail"].as_str().unwrap().starts_with("since:"));
 }
 
-#[tokio::test]
+each_backend!(the_audit_exports_as_csv);
 async fn the_audit_exports_as_csv() {
     let h = harness().await;
     let (admin, op) = h.admin_and_operator().await;

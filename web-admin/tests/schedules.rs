@@ -28,7 +28,7 @@ fn claims(link: &str) -> Value {
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
-#[tokio::test]
+each_backend!(bad_timetable_slots_get_a_400_naming_the_field);
 async fn bad_timetable_slots_get_a_400_naming_the_field() {
     let (h, s) = with_room().await;
     let cases: Vec<(Value, &str)> = vec![
@@ -72,7 +72,7 @@ async fn bad_timetable_slots_get_a_400_naming_the_field() {
     assert_eq!(h.call("GET", "/admin/api/schedules", Some(&s), None).await.body, json!([]));
 }
 
-#[tokio::test]
+each_backend!(overlapping_slots_in_one_room_are_refused_naming_the_other);
 async fn overlapping_slots_in_one_room_are_refused_naming_the_other() {
     let (h, s) = with_room().await;
     let r = h.call("POST", "/admin/api/schedules", Some(&s), Some(slot("lab-1", "mon", "08:00", "09:00"))).await;
@@ -118,7 +118,7 @@ async fn overlapping_slots_in_one_room_are_refused_naming_the_other() {
     assert_eq!(list[3]["end"], "24:00");
 }
 
-#[tokio::test]
+each_backend!(changes_are_audited_and_a_deleted_room_takes_its_timetable_slots);
 async fn changes_are_audited_and_a_deleted_room_takes_its_timetable_slots() {
     let (h, s) = with_room().await;
     h.call("POST", "/admin/api/schedules", Some(&s), Some(slot("lab-1", "mon", "08:00", "09:00"))).await;
@@ -149,7 +149,7 @@ async fn changes_are_audited_and_a_deleted_room_takes_its_timetable_slots() {
     );
 }
 
-#[tokio::test]
+each_backend!(links_carry_tokens_for_the_current_or_next_occurrence);
 async fn links_carry_tokens_for_the_current_or_next_occurrence() {
     let (h, operator) = with_room().await;
     // Slots are the operators'; minting a teacher's link is an admin's.
@@ -192,7 +192,7 @@ async fn links_carry_tokens_for_the_current_or_next_occurrence() {
     assert_eq!(claims(r.body["student"].as_str().unwrap())["exp"].as_u64(), Some(start + 7 * 86_400 + 3600));
 }
 
-#[tokio::test]
+each_backend!(slots_saved_with_a_fixed_offset_take_the_hubs_zone_or_wait_for_one);
 async fn slots_saved_with_a_fixed_offset_take_the_hubs_zone_or_wait_for_one() {
     let (h, s) = with_room().await;
     // Two slots as the hub saved them before zones: one at the hub zone's offset, one not.
@@ -200,7 +200,7 @@ async fn slots_saved_with_a_fixed_offset_take_the_hubs_zone_or_wait_for_one() {
         let weekday = ["mon", "tue"].iter().position(|d| *d == day).unwrap() as i64;
         sqlx::query(
             "INSERT INTO admin_schedules (room_id, weekday, start_min, end_min, utc_offset_min, teacher, title, \
-             created_at, updated_at) VALUES ('lab-1', ?, 480, 540, ?, 'Ms Curie', 'Physics', 0, 0)",
+             created_at, updated_at) VALUES ('lab-1', $1, 480, 540, $2, 'Ms Curie', 'Physics', 0, 0)",
         )
         .bind(weekday)
         .bind(offset)

@@ -13,7 +13,7 @@ async fn post_setup(h: &Harness, code: &str, username: &str, password: &str) -> 
     h.call("POST", "/admin/api/setup", None, Some(body)).await
 }
 
-#[tokio::test]
+each_backend!(the_setup_code_creates_the_first_admin_once);
 async fn the_setup_code_creates_the_first_admin_once() {
     let h = harness().await;
     let code = ensure_setup_code_at(&h.pool, T0).await.unwrap().expect("no admin yet: a code");
@@ -30,7 +30,7 @@ async fn the_setup_code_creates_the_first_admin_once() {
     assert_eq!(audit[0], ("setup".into(), "account.create".into(), "root".into(), "192.0.2.1".into()));
 }
 
-#[tokio::test]
+each_backend!(the_setup_code_expires_after_a_day);
 async fn the_setup_code_expires_after_a_day() {
     let h = harness().await;
     let code = ensure_setup_code_at(&h.pool, T0).await.unwrap().unwrap();
@@ -42,7 +42,7 @@ async fn the_setup_code_expires_after_a_day() {
     assert_eq!(post_setup(&h, &code, "root", "first admin password").await.status, StatusCode::CREATED);
 }
 
-#[tokio::test]
+each_backend!(a_new_start_replaces_the_previous_code_and_codes_are_stored_hashed);
 async fn a_new_start_replaces_the_previous_code_and_codes_are_stored_hashed() {
     let h = harness().await;
     let old = ensure_setup_code_at(&h.pool, T0).await.unwrap().unwrap();
@@ -57,7 +57,7 @@ async fn a_new_start_replaces_the_previous_code_and_codes_are_stored_hashed() {
     assert_eq!(post_setup(&h, &new, "root", "first admin password").await.status, StatusCode::CREATED);
 }
 
-#[tokio::test]
+each_backend!(a_policy_error_names_the_field_and_leaves_the_code_usable);
 async fn a_policy_error_names_the_field_and_leaves_the_code_usable() {
     let h = harness().await;
     let code = ensure_setup_code_at(&h.pool, T0).await.unwrap().unwrap();
@@ -71,18 +71,18 @@ async fn a_policy_error_names_the_field_and_leaves_the_code_usable() {
     assert_eq!(post_setup(&h, &code, "root", "first admin password").await.status, StatusCode::CREATED);
 }
 
-#[tokio::test]
+each_backend!(no_code_is_offered_while_an_admin_exists_but_one_is_if_all_are_disabled);
 async fn no_code_is_offered_while_an_admin_exists_but_one_is_if_all_are_disabled() {
     let h = harness().await;
     lectern_admin::accounts::create(&h.pool, "otto", OPERATOR_PW, Role::Operator).await.unwrap();
     assert!(ensure_setup_code_at(&h.pool, T0).await.unwrap().is_some(), "an operator is not an admin");
     lectern_admin::accounts::create(&h.pool, "ada", ADMIN_PW, Role::Admin).await.unwrap();
     assert_eq!(ensure_setup_code_at(&h.pool, T0).await.unwrap(), None);
-    sqlx::query("UPDATE admin_accounts SET disabled = 1 WHERE username = 'ada'").execute(&h.pool).await.unwrap();
+    sqlx::query("UPDATE admin_accounts SET disabled = TRUE WHERE username = 'ada'").execute(&h.pool).await.unwrap();
     assert!(ensure_setup_code_at(&h.pool, T0).await.unwrap().is_some());
 }
 
-#[tokio::test]
+each_backend!(a_code_from_before_an_admin_existed_cannot_make_a_second_one);
 async fn a_code_from_before_an_admin_existed_cannot_make_a_second_one() {
     let h = harness().await;
     let code = ensure_setup_code_at(&h.pool, T0).await.unwrap().unwrap();
@@ -91,7 +91,7 @@ async fn a_code_from_before_an_admin_existed_cannot_make_a_second_one() {
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
 }
 
-#[tokio::test]
+each_backend!(the_cli_path_enforces_the_password_policy_and_unique_names);
 async fn the_cli_path_enforces_the_password_policy_and_unique_names() {
     let h = harness().await;
     let err = lectern_admin::accounts::create(&h.pool, "ada", "too short", Role::Admin).await.unwrap_err();

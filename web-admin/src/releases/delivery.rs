@@ -88,7 +88,7 @@ pub async fn offer_for(st: &AdminState, device: &str) -> Result<Option<(RoomId, 
          FROM ota_rollout_boxes b JOIN ota_rollouts o ON o.id = b.rollout_id \
          JOIN ota_releases r ON r.id = o.release_id JOIN admin_devices d ON d.id = b.device_id \
          LEFT JOIN admin_rooms rm ON rm.id = d.room_id \
-         WHERE b.device_id = ? AND d.revoked_at IS NULL AND b.phase IS NOT NULL \
+         WHERE b.device_id = $1 AND d.revoked_at IS NULL AND b.phase IS NOT NULL \
            AND b.phase NOT IN ('good', 'failed', 'rolledBack') \
          ORDER BY o.id DESC LIMIT 1",
     )
@@ -103,7 +103,7 @@ pub async fn offer_for(st: &AdminState, device: &str) -> Result<Option<(RoomId, 
     // downloads over about 17 minutes instead of all at once.
     let ring_size: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM ota_rollout_boxes x JOIN \
-           (SELECT rollout_id, ring FROM ota_rollout_boxes WHERE device_id = ? ORDER BY rollout_id DESC LIMIT 1) m \
+           (SELECT rollout_id, ring FROM ota_rollout_boxes WHERE device_id = $1 ORDER BY rollout_id DESC LIMIT 1) m \
            ON x.rollout_id = m.rollout_id AND x.ring = m.ring",
     )
     .bind(device)
@@ -151,7 +151,7 @@ pub async fn set_window(
     let end = minute("end", body.string("end")?)?;
     let mut tx = st.pool.begin().await?;
     sqlx::query(
-        "INSERT INTO ota_windows (building, start_minute, end_minute) VALUES (?, ?, ?)          ON CONFLICT(building) DO UPDATE SET start_minute = excluded.start_minute, end_minute = excluded.end_minute",
+        "INSERT INTO ota_windows (building, start_minute, end_minute) VALUES ($1, $2, $3)          ON CONFLICT(building) DO UPDATE SET start_minute = excluded.start_minute, end_minute = excluded.end_minute",
     )
     .bind(&building)
     .bind(start)
@@ -179,7 +179,7 @@ pub async fn set_window(
 /// The site's window in the hub's zone, as UTC minutes for today.
 async fn window_for(st: &AdminState, building: &str) -> Result<MaintenanceWindow> {
     let row: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT start_minute, end_minute FROM ota_windows WHERE building IN (?, '') ORDER BY building = '' LIMIT 1",
+        "SELECT start_minute, end_minute FROM ota_windows WHERE building IN ($1, '') ORDER BY building = '' LIMIT 1",
     )
     .bind(building)
     .fetch_optional(&st.pool)

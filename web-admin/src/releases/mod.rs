@@ -162,7 +162,7 @@ pub async fn upload(
     {
         return Err(too_large(st.ota.max_bytes));
     }
-    let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM ota_releases WHERE version = ?")
+    let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM ota_releases WHERE version = $1")
         .bind(&version)
         .fetch_optional(&st.pool)
         .await?;
@@ -223,7 +223,7 @@ async fn keep(
     let mut tx = st.pool.begin().await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO ota_releases (version, notes, sha256, size, signature, uploaded_at, uploaded_by) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(version)
     .bind(notes)

@@ -31,7 +31,7 @@ pub async fn start_rollout(
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
     body.only(&["rings", "maxFailurePercent"])?;
     let release: Option<String> =
-        sqlx::query_scalar("SELECT version FROM ota_releases WHERE id = ?").bind(id).fetch_optional(&st.pool).await?;
+        sqlx::query_scalar("SELECT version FROM ota_releases WHERE id = $1").bind(id).fetch_optional(&st.pool).await?;
     let version = release.ok_or_else(|| Error::NotFound(format!("no release {id}")))?;
     let max = body.opt_u64("maxFailurePercent")?.unwrap_or(10);
     if max > 100 {
@@ -78,7 +78,7 @@ pub async fn start_rollout(
     let mut tx = st.pool.begin().await?;
     let rid: i64 = sqlx::query_scalar(
         "INSERT INTO ota_rollouts (release_id, rings, ring, state, max_failure_percent, created_at, created_by) \
-         VALUES (?, ?, 0, 'running', ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, 0, 'running', $3, $4, $5) RETURNING id",
     )
     .bind(id)
     .bind(rollout.rings as i64)
@@ -89,7 +89,7 @@ pub async fn start_rollout(
     .await?;
     for (device, m) in &rollout.members {
         sqlx::query(
-            "INSERT INTO ota_rollout_boxes (rollout_id, device_id, ring, phase, updated_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO ota_rollout_boxes (rollout_id, device_id, ring, phase, updated_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(rid)
         .bind(device)
@@ -159,16 +159,16 @@ type ProgressRow = (String, i64, i64, String, Option<String>, Option<String>, Op
 type BoxRow = (String, i64, Option<String>, Option<String>, Option<i64>, Option<i64>, Option<i64>, Option<String>);
 
 /// A rollout from its rows, and its release id.
-async fn load(pool: &sqlx::SqlitePool, id: i64) -> Result<Option<(Rollout, i64)>> {
+async fn load(pool: &crate::db::Pool, id: i64) -> Result<Option<(Rollout, i64)>> {
     let row: Option<RolloutRow> = sqlx::query_as(
-        "SELECT release_id, rings, ring, state, paused_reason, max_failure_percent FROM ota_rollouts WHERE id = ?",
+        "SELECT release_id, rings, ring, state, paused_reason, max_failure_percent FROM ota_rollouts WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(pool)
     .await?;
     let Some((release, rings, ring, state, reason, max)) = row else { return Ok(None) };
     let boxes: Vec<(String, i64, Option<String>)> =
-        sqlx::query_as("SELECT device_id, ring, phase FROM ota_rollout_boxes WHERE rollout_id = ?")
+        sqlx::query_as("SELECT device_id, ring, phase FROM ota_rollout_boxes WHERE rollout_id = $1")
             .bind(id)
             .fetch_all(pool)
             .await?;
@@ -189,13 +189,13 @@ async fn load(pool: &sqlx::SqlitePool, id: i64) -> Result<Option<(Rollout, i64)>
 }
 
 /// Writes the rollout's state and every box's phase (`detail` and `bytes` are the reports').
-async fn save(tx: &mut sqlx::SqliteConnection, id: i64, r: &Rollout, now: i64) -> Result<()> {
+async fn save(tx: &mut crate::db::Conn, id: i64, r: &Rollout, now: i64) -> Result<()> {
     let (state, reason) = match &r.state {
         RolloutState::Running => ("running", None),
         RolloutState::Paused { reason } => ("paused", Some(reason.as_str())),
         RolloutState::Done => ("done", None),
     };
-    sqlx::query("UPDATE ota_rollouts SET ring = ?, state = ?, paused_reason = ? WHERE id = ?")
+    sqlx::query("UPDATE ota_rollouts SET ring = $1, state = $2, paused_reason = $3 WHERE id = $4")
         .bind(r.current as i64)
         .bind(state)
         .bind(reason)
@@ -204,8 +204,8 @@ async fn save(tx: &mut sqlx::SqliteConnection, id: i64, r: &Rollout, now: i64) -
         .await?;
     for (device, m) in &r.members {
         sqlx::query(
-            "UPDATE ota_rollout_boxes SET phase = ?, updated_at = COALESCE(updated_at, ?) \
-             WHERE rollout_id = ? AND device_id = ? AND phase IS NOT ?",
+            "UPDATE ota_rollout_boxes SET phase = $1, updated_at = COALESCE(updated_at, $2) \
+             WHERE rollout_id = $3 AND device_id = $4 AND phase IS DISTINCT FROM $5",
         )
         .bind(m.phase.map(UpdatePhase::name))
         .bind(now)
@@ -261,7 +261,7 @@ async fn apply_effects(st: &AdminState, rollout: i64, effects: &[Effect]) -> Res
 pub async fn on_update_status(st: &AdminState, device: &str, status: &UpdateStatus) -> Result<()> {
     let rollout: Option<i64> = sqlx::query_scalar(
         "SELECT b.rollout_id FROM ota_rollout_boxes b JOIN ota_rollouts o ON o.id = b.rollout_id \
-         WHERE b.device_id = ? AND o.release_id = ? AND b.phase IS NOT NULL ORDER BY o.id DESC LIMIT 1",
+         WHERE b.device_id = $1 AND o.release_id = $2 AND b.phase IS NOT NULL ORDER BY o.id DESC LIMIT 1",
     )
     .bind(device)
     .bind(status.release)
@@ -270,8 +270,8 @@ pub async fn on_update_status(st: &AdminState, device: &str, status: &UpdateStat
     let Some(id) = rollout else { return Ok(()) };
     let now = st.now() as i64;
     sqlx::query(
-        "UPDATE ota_rollout_boxes SET detail = ?, bytes = COALESCE(?, bytes), boots = COALESCE(?, boots), updated_at = ? \
-         WHERE rollout_id = ? AND device_id = ?",
+        "UPDATE ota_rollout_boxes SET detail = $1, bytes = COALESCE($2, bytes), boots = COALESCE($3, boots), updated_at = $4 \
+         WHERE rollout_id = $5 AND device_id = $6",
     )
     .bind(&status.detail)
     .bind(status.bytes.map(|b| b as i64))
@@ -290,7 +290,7 @@ pub async fn on_update_status(st: &AdminState, device: &str, status: &UpdateStat
 }
 
 /// Each box's part in the newest rollout that includes it, by device id (the fleet view).
-pub async fn progress_by_device(pool: &sqlx::SqlitePool) -> Result<HashMap<String, BoxUpdate>> {
+pub async fn progress_by_device(pool: &crate::db::Pool) -> Result<HashMap<String, BoxUpdate>> {
     let rows: Vec<ProgressRow> = sqlx::query_as(
         "SELECT b.device_id, o.id, r.id, r.version, b.phase, b.detail, b.bytes, r.size \
          FROM ota_rollout_boxes b JOIN ota_rollouts o ON o.id = b.rollout_id JOIN ota_releases r ON r.id = o.release_id \
@@ -310,11 +310,11 @@ pub async fn progress_by_device(pool: &sqlx::SqlitePool) -> Result<HashMap<Strin
 pub(super) async fn rollout_view(st: &AdminState, id: i64) -> Result<serde_json::Value> {
     let (rollout, release) = load(&st.pool, id).await?.ok_or_else(|| Error::NotFound(format!("no rollout {id}")))?;
     let version: String =
-        sqlx::query_scalar("SELECT version FROM ota_releases WHERE id = ?").bind(release).fetch_one(&st.pool).await?;
+        sqlx::query_scalar("SELECT version FROM ota_releases WHERE id = $1").bind(release).fetch_one(&st.pool).await?;
     let boxes: Vec<BoxRow> = sqlx::query_as(
         "SELECT b.device_id, b.ring, b.phase, b.detail, b.bytes, b.boots, b.updated_at, d.room_id \
              FROM ota_rollout_boxes b LEFT JOIN admin_devices d ON d.id = b.device_id \
-             WHERE b.rollout_id = ? ORDER BY b.ring, b.device_id",
+             WHERE b.rollout_id = $1 ORDER BY b.ring, b.device_id",
     )
     .bind(id)
     .fetch_all(&st.pool)

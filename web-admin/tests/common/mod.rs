@@ -1,5 +1,6 @@
-//! In-process harness: the admin router nested at `/admin` as the hub does, over a real SQLite file
-//! migrated with the hub's migrations, a settable clock and a fake fleet.
+//! In-process harness: the admin router nested at `/admin` as the hub does, over a real database
+//! migrated with the hub's migrations, a settable clock and a fake fleet. The database is an SQLite
+//! file or a fresh database on a real PostgreSQL, as the test's [`each_backend!`] run chose.
 
 #![allow(dead_code)]
 
@@ -13,13 +14,14 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use lectern_admin::db::{Dialect, Pool};
 use lectern_admin::fleet::Claimed;
 use lectern_admin::{AdminState, DeviceSummary, Fleet, Role};
+pub use lectern_common::each_backend;
+use lectern_common::test_db::TestDb;
 use lectern_proto::RoomId;
 use lectern_proto::device::{HubMsg, Inventory, InventoryDevice};
 use serde_json::Value;
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use tower::ServiceExt;
 
 pub const T0: u64 = 1_700_000_000;
@@ -105,8 +107,10 @@ impl Fleet for FakeFleet {
 }
 
 pub struct Harness {
-    pub _dir: tempfile::TempDir,
-    pub pool: SqlitePool,
+    /// Kept for the test's length (an SQLite file's temp dir).
+    pub db: TestDb,
+    pub dialect: Dialect,
+    pub pool: Pool,
     pub app: Router,
     pub now: Arc<AtomicU64>,
     pub fleet: Arc<FakeFleet>,
@@ -134,24 +138,23 @@ pub async fn harness() -> Harness {
 }
 
 pub async fn harness_with(secure_cookies: bool) -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let opts = SqliteConnectOptions::from_str("sqlite://")
-        .unwrap()
-        .filename(dir.path().join("lectern.db"))
-        .create_if_missing(true)
-        .foreign_keys(true);
-    let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.unwrap();
-    sqlx::migrate!("../hub/migrations").run(&pool).await.unwrap();
+    let db = TestDb::current();
+    let pool = lectern_admin::db::connect(&db.url(), 4).await.unwrap();
+    let dialect = Dialect::of_url(&db.url()).unwrap();
+    match dialect {
+        Dialect::Sqlite => sqlx::migrate!("../hub/migrations").run(&pool).await.unwrap(),
+        Dialect::Postgres => sqlx::migrate!("../hub/migrations-pg").run(&pool).await.unwrap(),
+    }
     let now = Arc::new(AtomicU64::new(T0));
     let fleet = Arc::new(FakeFleet::default());
     let room_watch = lectern_admin::rooms::Watch::default();
     let app = admin_app(&pool, &fleet, &now, secure_cookies, &room_watch);
-    Harness { _dir: dir, pool, app, now, fleet, room_watch, secure_cookies }
+    Harness { db, dialect, pool, app, now, fleet, room_watch, secure_cookies }
 }
 
 /// The admin's router over `pool`, with a clock the test moves.
 fn admin_app(
-    pool: &SqlitePool,
+    pool: &Pool,
     fleet: &Arc<FakeFleet>,
     now: &Arc<AtomicU64>,
     secure_cookies: bool,
