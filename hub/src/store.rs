@@ -82,6 +82,18 @@ pub enum StoreEvent {
     },
     /// A lesson's whiteboard or notes as they stand (`lesson_boards`, migration 0011).
     BoardSaved(BoardSave),
+    /// A breakout group's chat, whiteboard and notes (`breakout_spaces`, migration 0015).
+    BreakoutSaved(Box<BreakoutSave>),
+}
+
+/// One breakout group's space, to keep with its parent lesson.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakoutSave {
+    pub lesson: lectern_proto::lesson::LessonId,
+    pub room: RoomId,
+    pub space: crate::classroom::breakout::KeptSpace,
+    /// Unix ms.
+    pub at: u64,
 }
 
 /// One document of a lesson's whiteboard and notes, to keep with the lesson.
@@ -367,6 +379,51 @@ impl Store {
         Ok(())
     }
 
+    /// Keeps a breakout group's chat, whiteboard and notes (the latest copy replaces the one before).
+    pub async fn save_breakout(&self, save: &BreakoutSave) -> anyhow::Result<()> {
+        let s = &save.space;
+        let chat = serde_json::to_string(&s.chat).context("encoding a breakout group's chat")?;
+        sqlx::query(
+            "INSERT INTO breakout_spaces \
+             (lesson_id, round, group_no, room_id, name, chat, board, notes, notes_text, saved_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT(lesson_id, round, group_no) DO UPDATE SET name = excluded.name, chat = excluded.chat, \
+             board = excluded.board, notes = excluded.notes, notes_text = excluded.notes_text, saved_at = excluded.saved_at",
+        )
+        .bind(save.lesson.as_str())
+        .bind(i64::from(s.round))
+        .bind(i64::from(s.group.0))
+        .bind(save.room.as_str())
+        .bind(&s.name)
+        .bind(&chat)
+        .bind(&s.board)
+        .bind(&s.notes)
+        .bind(&s.notes_text)
+        .bind(i64::try_from(save.at).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await
+        .with_context(|| format!("saving breakout group {} of round {} of lesson {}", s.group.0, s.round, save.lesson))?;
+        Ok(())
+    }
+
+    /// A kept breakout group: (name, chat JSON, notes text).
+    pub async fn breakout(
+        &self,
+        lesson: &str,
+        round: u32,
+        group: u32,
+    ) -> anyhow::Result<Option<(String, String, String)>> {
+        sqlx::query_as(
+            "SELECT name, chat, notes_text FROM breakout_spaces WHERE lesson_id = $1 AND round = $2 AND group_no = $3",
+        )
+        .bind(lesson)
+        .bind(i64::from(round))
+        .bind(i64::from(group))
+        .fetch_optional(&self.pool)
+        .await
+        .with_context(|| format!("reading breakout group {group} of round {round} of lesson {lesson}"))
+    }
+
     /// The notes of the room's last lesson that has any saved.
     pub async fn latest_notes(&self, room: &RoomId) -> anyhow::Result<Option<String>> {
         let row: Option<(Option<String>,)> = sqlx::query_as(
@@ -543,6 +600,11 @@ impl Store {
                     StoreEvent::BoardSaved(save) => {
                         if let Err(e) = self.save_board(save).await {
                             tracing::warn!(error = %format!("{e:#}"), "saving a lesson's whiteboard or notes failed");
+                        }
+                    }
+                    StoreEvent::BreakoutSaved(save) => {
+                        if let Err(e) = self.save_breakout(save).await {
+                            tracing::warn!(error = %format!("{e:#}"), "saving a breakout group failed");
                         }
                     }
                     StoreEvent::Left { participant, at } => {

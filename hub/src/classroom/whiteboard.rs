@@ -273,7 +273,12 @@ impl Board {
         }
     }
 
-    fn policy(&self) -> ClassroomEvent {
+    /// A breakout group's board: everyone in the group may draw.
+    pub fn open_to_all() -> Self {
+        Self { mode: BoardMode::Everyone, ..Self::default() }
+    }
+
+    pub(super) fn policy(&self) -> ClassroomEvent {
         ClassroomEvent::Board(BoardEvent::BoardPolicy {
             mode: self.mode,
             pen: self.pen,
@@ -281,7 +286,7 @@ impl Board {
         })
     }
 
-    fn sync(&self, doc: DocKind, reset: bool) -> ClassroomEvent {
+    pub(super) fn sync(&self, doc: DocKind, reset: bool) -> ClassroomEvent {
         ClassroomEvent::Board(BoardEvent::BoardSync { doc, update: B64.encode(self.doc(doc).state()), reset })
     }
 }
@@ -292,8 +297,10 @@ fn board(to: Audience, event: BoardEvent) -> Outbound {
 
 impl Classroom {
     /// What a browser entering the lesson needs: who may draw, the whole board and the notes.
-    pub fn board_sync_for(&self, _actor: &Actor) -> Vec<ClassroomEvent> {
-        vec![self.board.policy(), self.board.sync(DocKind::Board, false), self.board.sync(DocKind::Notes, false)]
+    /// (In a breakout group: the group's.)
+    pub fn board_sync_for(&self, actor: &Actor) -> Vec<ClassroomEvent> {
+        let board = self.board_here(actor.id);
+        vec![board.policy(), board.sync(DocKind::Board, false), board.sync(DocKind::Notes, false)]
     }
 
     /// The lesson's documents (to keep with the lesson).

@@ -91,6 +91,8 @@ pub struct Room {
     next_allocation: Option<Instant>,
     /// The earliest a session's token (plus grace) runs out (see `access`).
     session_deadline: Option<Instant>,
+    /// When the breakout round's timer or recall countdown ends (see `lesson::follow_breakouts`).
+    breakout_deadline: Option<Instant>,
     out: Vec<RoomOutput>,
 }
 
@@ -110,6 +112,7 @@ impl Room {
             bandwidth: BTreeMap::new(),
             next_allocation: None,
             session_deadline: None,
+            breakout_deadline: None,
             out: Vec::new(),
         }
     }
@@ -144,6 +147,7 @@ impl Room {
             .chain(self.next_allocation)
             .chain(sessions)
             .chain(lesson)
+            .chain(self.breakout_deadline)
             .min()
     }
 
@@ -159,6 +163,7 @@ impl Room {
         self.allocate_due(peers, now.mono);
         self.expire_sessions(peers, now);
         self.lesson_timeout(peers, now);
+        self.breakout_timeout(peers, now);
     }
 
     /// Gives media to subscribers whose start was deferred until now. Called after the shard
