@@ -13,12 +13,15 @@
 //! - `takeover`: a classroom box's new WHIP session taking over its old one (make-before-break).
 //! - `occurrence`: the lesson occurrence (its id; ended by a teacher, the API, the timetable or
 //!   an empty room).
-//! - `privacy`: the lesson's view mode (students see each other, or only the teacher and the room).
+//! - `privacy`: the lesson's view mode (students see each other, or only the teacher and the room),
+//!   and breakout groups: a track flows only within one space (see `docs/breakouts.md`).
 //! - `access`: sessions ending with their credential (revoked, expired plus grace) and the lobby of
 //!   a room nobody came to.
 
 mod access;
 mod bandwidth;
+#[cfg(test)]
+mod breakout_tests;
 mod forward;
 mod lesson;
 mod membership;
