@@ -76,10 +76,7 @@ pub enum BreakoutCommand {
     },
     /// Puts a student in a group (`null`: back to the main room). While the round runs they move
     /// at once.
-    AssignBreakout {
-        participant_id: ParticipantId,
-        group: Option<GroupId>,
-    },
+    AssignBreakout { participant_id: ParticipantId, group: Option<GroupId> },
     /// A student picks a group (`null`: none), when the round's assignment is `choose`.
     ChooseBreakout { group: Option<GroupId> },
     /// Everyone assigned goes to their group; the timer starts.
@@ -170,7 +167,8 @@ mod tests {
                 recall_secs: None
             }
         );
-        let c: BreakoutCommand = serde_json::from_str(r#"{"type":"assignBreakout","participantId":4,"group":2}"#).unwrap();
+        let c: BreakoutCommand =
+            serde_json::from_str(r#"{"type":"assignBreakout","participantId":4,"group":2}"#).unwrap();
         assert_eq!(c, BreakoutCommand::AssignBreakout { participant_id: ParticipantId(4), group: Some(GroupId(2)) });
         let c: BreakoutCommand = serde_json::from_str(r#"{"type":"visitBreakout","group":null}"#).unwrap();
         assert_eq!(c, BreakoutCommand::VisitBreakout { group: None });

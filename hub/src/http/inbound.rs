@@ -109,9 +109,7 @@ mod tests {
         assert!(board.iter().all(|t| !classroom.contains(t) && !signal_types().contains(t)));
         let breakout = breakout_types();
         assert!(breakout.contains(&"createBreakouts"), "{breakout:?}");
-        assert!(
-            breakout.iter().all(|t| !classroom.contains(t) && !signal_types().contains(t) && !board.contains(t))
-        );
+        assert!(breakout.iter().all(|t| !classroom.contains(t) && !signal_types().contains(t) && !board.contains(t)));
     }
 
     #[test]

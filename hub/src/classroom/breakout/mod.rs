@@ -118,8 +118,9 @@ impl Classroom {
         if self.breakouts.plan.is_none() {
             return Err(NO_ROUND);
         }
-        let text = clean(text, MAX_BROADCAST_CHARS, true)
-            .map_err(|e| ClassroomError::text(e, "the message is empty", "the message is longer than 500 characters"))?;
+        let text = clean(text, MAX_BROADCAST_CHARS, true).map_err(|e| {
+            ClassroomError::text(e, "the message is empty", "the message is longer than 500 characters")
+        })?;
         if !self.chat_limit.try_acquire(&actor.subject, now) {
             return Err(ClassroomError::RateLimited);
         }
@@ -311,7 +312,12 @@ impl Classroom {
                 id: g,
                 name: name.to_owned(),
                 members: students.iter().filter(|(_, s)| plan.assigned(s) == Some(g)).map(|(id, _)| *id).collect(),
-                visitors: self.roster.with_role(Role::Teacher).into_iter().filter(|t| plan.teacher_group(*t) == Some(g)).collect(),
+                visitors: self
+                    .roster
+                    .with_role(Role::Teacher)
+                    .into_iter()
+                    .filter(|t| plan.teacher_group(*t) == Some(g))
+                    .collect(),
             })
             .collect();
         let left = |at: Option<u64>| at.map(|t| t.saturating_sub(now));

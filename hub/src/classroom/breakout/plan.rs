@@ -73,11 +73,11 @@ impl Plan {
             Some(names) if names.len() != setup.groups as usize => {
                 return Err(ClassroomError::InvalidInput("give one name per group, or none"));
             }
-            Some(names) => names
-                .iter()
-                .map(|n| clean(n, MAX_GROUP_NAME_CHARS, false))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ClassroomError::text(e, "a group name is empty", "a group name is longer than 40 characters"))?,
+            Some(names) => {
+                names.iter().map(|n| clean(n, MAX_GROUP_NAME_CHARS, false)).collect::<Result<Vec<_>, _>>().map_err(
+                    |e| ClassroomError::text(e, "a group name is empty", "a group name is longer than 40 characters"),
+                )?
+            }
             None => (1..=setup.groups).map(|i| format!("Group {i}")).collect(),
         };
         if let Some(d) = setup.duration_secs
@@ -349,8 +349,9 @@ mod tests {
         for s in bad {
             assert!(matches!(Plan::new(1, s.clone()), Err(ClassroomError::InvalidInput(_))), "{s:?}");
         }
-        let p = Plan::new(1, Setup { names: Some(vec![" Owls ".into(), "Foxes".into()]), ..setup(2, Assignment::Manual) })
-            .expect("valid");
+        let p =
+            Plan::new(1, Setup { names: Some(vec![" Owls ".into(), "Foxes".into()]), ..setup(2, Assignment::Manual) })
+                .expect("valid");
         assert_eq!(p.groups().map(|(_, n)| n.to_owned()).collect::<Vec<_>>(), ["Owls", "Foxes"]);
         let p = Plan::new(1, setup(3, Assignment::Manual)).expect("valid");
         assert_eq!(p.name(GroupId(3)), Some("Group 3"));

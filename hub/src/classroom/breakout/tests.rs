@@ -168,9 +168,8 @@ fn a_groups_board_is_its_own_and_everyone_in_it_may_draw() {
     };
     let cmd = C::Board(BoardCommand::BoardUpdate { doc: DocKind::Notes, update: B64.encode(&update) });
     let out = r.ok(students[0].clone(), cmd);
-    let reached = |id| {
-        events_to(&r, &out, id).iter().any(|e| matches!(e, ClassroomEvent::Board(BoardEvent::BoardUpdate { .. })))
-    };
+    let reached =
+        |id| events_to(&r, &out, id).iter().any(|e| matches!(e, ClassroomEvent::Board(BoardEvent::BoardUpdate { .. })));
     assert!(reached(students[1].id), "a group mate gets the change");
     assert!(!reached(students[2].id) && !reached(t.id), "nobody outside the group does");
     assert_eq!(r.room.board().doc(DocKind::Notes).text("notes"), "", "the lesson's notes are untouched");
@@ -208,8 +207,10 @@ fn the_timer_starts_the_countdown_and_its_end_brings_everyone_back() {
     assert!(students.iter().all(|s| location(&r, s).is_none()), "everyone back");
     for s in &students {
         let got = events_to(&r, &out, s.id);
-        assert!(got.iter().any(|e| matches!(e,
-            ClassroomEvent::Breakout(BreakoutEvent::BreakoutSpace { group: None, .. }))), "{got:?}");
+        assert!(
+            got.iter().any(|e| matches!(e, ClassroomEvent::Breakout(BreakoutEvent::BreakoutSpace { group: None, .. }))),
+            "{got:?}"
+        );
         assert!(got.contains(&ClassroomEvent::Breakout(BreakoutEvent::BreakoutsChanged { breakouts: None })));
     }
     assert_eq!(r.room.breakout_deadline(), None);

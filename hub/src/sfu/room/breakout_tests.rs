@@ -52,8 +52,13 @@ fn hears(f: &Fixture, to: ParticipantId, from: ParticipantId) -> bool {
 }
 
 fn start_two_groups(f: &mut Fixture, duration_secs: Option<u32>) {
-    let create =
-        B::CreateBreakouts { groups: 2, names: None, assignment: Assignment::Manual, duration_secs, recall_secs: Some(5) };
+    let create = B::CreateBreakouts {
+        groups: 2,
+        names: None,
+        assignment: Assignment::Manual,
+        duration_secs,
+        recall_secs: Some(5),
+    };
     f.command(TEACHER, breakout(create));
     for (who, g) in [(ADA, 1), (GRACE, 1), (ALAN, 2)] {
         f.command(TEACHER, breakout(B::AssignBreakout { participant_id: who, group: Some(GroupId(g)) }));
@@ -67,7 +72,9 @@ fn tracks_flow_only_within_a_space_and_the_box_stays_with_the_main_room() {
     assert!(hears(&f, ADA, ALAN) && hears(&f, ALAN, BOX), "before the groups everyone hears everyone");
     start_two_groups(&mut f, None);
     assert!(hears(&f, ADA, GRACE) && hears(&f, GRACE, ADA), "group 1 mates");
-    for (a, b) in [(ADA, ALAN), (ALAN, GRACE), (ADA, TEACHER), (TEACHER, ALAN), (ADA, BOX), (BOX, GRACE), (DISPLAY, ADA)] {
+    for (a, b) in
+        [(ADA, ALAN), (ALAN, GRACE), (ADA, TEACHER), (TEACHER, ALAN), (ADA, BOX), (BOX, GRACE), (DISPLAY, ADA)]
+    {
         assert!(!hears(&f, a, b), "{a} must not receive {b}");
     }
     assert!(hears(&f, TEACHER, BOX) && hears(&f, DISPLAY, TEACHER), "the main room: teacher, box and display");
@@ -80,8 +87,13 @@ fn tracks_flow_only_within_a_space_and_the_box_stays_with_the_main_room() {
     assert!(hears(&f, ADA, BOX) && hears(&f, DISPLAY, GRACE) && !hears(&f, TEACHER, BOX), "the classroom was sent");
     let told = signals(&out, DISPLAY);
     assert!(
-        told.iter().any(|m| matches!(m,
-            ServerMsg::Classroom(ClassroomEvent::Breakout(BreakoutEvent::BreakoutSpace { group: Some(GroupId(1)), .. })))),
+        told.iter().any(|m| matches!(
+            m,
+            ServerMsg::Classroom(ClassroomEvent::Breakout(BreakoutEvent::BreakoutSpace {
+                group: Some(GroupId(1)),
+                ..
+            }))
+        )),
         "the room display is told where it is: {told:?}"
     );
 }
