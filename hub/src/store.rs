@@ -782,4 +782,44 @@ mod tests {
         assert_eq!(store.latest_notes(&RoomId::parse("r").unwrap()).await.unwrap().as_deref(), Some("# new"));
         assert_eq!(store.latest_notes(&RoomId::parse("other").unwrap()).await.unwrap(), None);
     }
+
+    #[tokio::test]
+    async fn a_breakout_group_is_kept_by_lesson_round_and_group_and_the_latest_copy_wins() {
+        use crate::classroom::breakout::KeptSpace;
+        use lectern_proto::breakout::GroupId;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let message = lectern_proto::classroom::ChatMessage {
+            id: lectern_proto::classroom::ChatMessageId(1),
+            from: ParticipantId(2),
+            from_name: "Ada".into(),
+            from_role: Role::Student,
+            to: None,
+            text: "our plan".into(),
+            sent_at: 5,
+        };
+        let save = |group: u32, notes: &str, at| BreakoutSave {
+            lesson: lectern_proto::LessonId::parse("r.1700000000000").unwrap(),
+            room: RoomId::parse("r").unwrap(),
+            space: KeptSpace {
+                round: 1,
+                group: GroupId(group),
+                name: format!("Group {group}"),
+                chat: vec![message.clone()],
+                board: vec![0, 0],
+                notes: vec![0, 0],
+                notes_text: notes.to_owned(),
+            },
+            at,
+        };
+        assert_eq!(store.breakout("r.1700000000000", 1, 1).await.unwrap(), None);
+        store.save_breakout(&save(1, "draft", 10)).await.unwrap();
+        store.save_breakout(&save(1, "final", 20)).await.unwrap();
+        store.save_breakout(&save(2, "other", 20)).await.unwrap();
+        let (name, chat, notes) = store.breakout("r.1700000000000", 1, 1).await.unwrap().expect("kept");
+        assert_eq!((name.as_str(), notes.as_str()), ("Group 1", "final"));
+        assert!(chat.contains(r#""text":"our plan""#), "{chat}");
+        assert_eq!(store.breakout("r.1700000000000", 1, 2).await.unwrap().map(|r| r.2).as_deref(), Some("other"));
+        assert_eq!(store.breakout("r.1700000000000", 2, 1).await.unwrap(), None);
+    }
 }

@@ -51,7 +51,7 @@ fn chats_to(r: &Room, out: &[Outbound], id: ParticipantId) -> Vec<String> {
 }
 
 fn regrouped(out: &[Outbound]) -> bool {
-    out.iter().any(|o| *o == Outbound::Effect(Effect::Regroup))
+    out.contains(&Outbound::Effect(Effect::Regroup))
 }
 
 #[test]
