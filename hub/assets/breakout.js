@@ -52,8 +52,9 @@ export function mountBreakouts(box, ctx, onMoved = () => {}) {
 
   function render() {
     const v = store.view.breakouts;
-    const space = store.view.space;
-    const here = space?.group != null ? space.name : 'the main room';
+    // Where the hub says we are (a late joiner may start in a group without a move).
+    const at = v?.location ?? null;
+    const here = at != null ? (v.groups.find((g) => g.id === at)?.name || `group ${at}`) : 'the main room';
     if (!v) {
       status.textContent = teacher ? 'No breakout groups. Create them below.' : 'No breakout groups now: you are in the main room.';
     } else if (v.phase === 'planning') {
@@ -62,7 +63,7 @@ export function mountBreakouts(box, ctx, onMoved = () => {}) {
         ? `Round ${v.round}: groups planned, not started.`
         : mine ? `Groups start soon: you are in ${mine.name}.` : 'Groups start soon: you are not in a group yet.';
     } else {
-      status.textContent = teacher && space?.group == null
+      status.textContent = teacher && at == null
         ? `Round ${v.round}: groups are meeting. You are in the main room.`
         : `You are in ${here}.`;
     }
@@ -71,7 +72,7 @@ export function mountBreakouts(box, ctx, onMoved = () => {}) {
       if (v?.phase === 'running' && phase === 'planning') say('The groups have started.');
       phase = v?.phase ?? null;
     }
-    document.body.dataset.breakout = space?.group != null ? String(space.group) : '';
+    document.body.dataset.breakout = at != null ? String(at) : '';
     renderChoose(v);
     if (teacher) {
       form.el.hidden = !!v;
@@ -119,7 +120,7 @@ export function mountBreakouts(box, ctx, onMoved = () => {}) {
     if (v && v.phase !== 'planning') {
       button(`Recall everyone (${v.recallSecs} s)`, 'breakout-recall-all', { type: 'recallBreakouts' }, 'danger');
       button('Back now', 'breakout-recall-now', { type: 'recallBreakouts', recallSecs: 0 });
-      if (store.view.space?.group != null) button('Return to the main room', 'breakout-return', { type: 'visitBreakout', group: null });
+      if (v.location != null) button('Return to the main room', 'breakout-return', { type: 'visitBreakout', group: null });
     }
     if (v) {
       const where = h('select', { id: 'breakout-classroom', 'data-testid': 'breakout-classroom' },
@@ -149,7 +150,7 @@ export function mountBreakouts(box, ctx, onMoved = () => {}) {
       return;
     }
     const cards = v.groups.map((g) => {
-      const visit = h('button', { type: 'button', 'data-testid': `breakout-visit-${g.id}`, disabled: v.phase === 'planning' || store.view.space?.group === g.id },
+      const visit = h('button', { type: 'button', 'data-testid': `breakout-visit-${g.id}`, disabled: v.phase === 'planning' || v.location === g.id },
         `Visit ${g.name}`);
       visit.addEventListener('click', () => send({ type: 'visitBreakout', group: g.id }));
       const visitors = g.visitors.length ? h('p', { class: 'help' }, `Visiting: ${g.visitors.map(nameOf).join(', ')}`) : '';

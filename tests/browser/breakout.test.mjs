@@ -115,6 +115,7 @@ test('six students in three groups hear only their group; broadcast, visit, a mo
     await p.evaluate(() => { window.lectern.subscribePc.breakoutMark = true; window.lectern.publishPc.breakoutMark = true; });
   }
 
+  const startedAt = Date.now();
   await teacher.getByTestId('breakout-start').click();
   for (const s of students) {
     await waitFor(async () => (await space(s.page)) != null, { what: `${s.name} in a group` });
@@ -125,6 +126,11 @@ test('six students in three groups hear only their group; broadcast, visit, a mo
   for (const g of [1, 2, 3]) assert.equal([...groupOf.values()].filter((x) => x === g).length, 2, `two in group ${g}`);
   const mates = (id) => ids.filter((i) => i !== id && groupOf.get(i) === groupOf.get(id));
 
+  for (const s of students) {
+    await waitFor(async () => same(await audioFrom(s.page), mates(s.id)), { what: `${s.name} offered only group ${groupOf.get(s.id)}` });
+  }
+  // How long the hub took to re-route six students (their subscribe connections renegotiated).
+  console.log('breakout-start-to-all-regrouped-ms', Date.now() - startedAt);
   for (const s of students) await hearsOnly(s.page, mates(s.id), `${s.name} in group ${groupOf.get(s.id)}`);
   // The teacher stays in the main room with the classroom box.
   await hearsOnly(teacher, [boxId], 'the teacher in the main room');

@@ -147,10 +147,14 @@ impl Classroom {
         self.breakouts.plan.as_ref().and_then(Plan::deadline)
     }
 
-    /// The round is over: its spaces are kept, everyone is back in the main room.
+    /// The round is over: its spaces are kept (if the groups ever met), everyone is back in the
+    /// main room.
     fn close_round(&mut self) {
         let Some(plan) = self.breakouts.plan.take() else { return };
         let spaces = std::mem::take(&mut self.breakouts.spaces);
+        if !plan.is_live() {
+            return; // discarded before the start: nothing happened in them
+        }
         for (group, space) in &spaces {
             let name = plan.name(*group).unwrap_or_default();
             self.breakouts.closed.push(KeptSpace::of(plan.round(), *group, name, space));

@@ -96,7 +96,11 @@ fn bad_commands_are_refused_with_a_reason_and_change_nothing() {
     let visit = C::Breakout(B::VisitBreakout { group: Some(GroupId(1)) });
     assert!(matches!(r.refused(t.clone(), visit), ClassroomError::Conflict(_)), "not started");
     let empty = C::Breakout(B::BroadcastBreakouts { text: " ".into() });
-    assert!(matches!(r.refused(t, empty), ClassroomError::InvalidInput(_)));
+    assert!(matches!(r.refused(t.clone(), empty), ClassroomError::InvalidInput(_)));
+    // Discarded before the start: nothing to keep, and a new round may be created.
+    r.ok(t.clone(), C::Breakout(B::RecallBreakouts { recall_secs: None }));
+    assert!(r.room.breakouts_to_keep(false).is_empty());
+    r.ok(t, create(3, Assignment::Manual, None));
 }
 
 #[test]
