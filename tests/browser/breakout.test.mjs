@@ -178,3 +178,54 @@ test('six students in three groups hear only their group; broadcast, visit, a mo
     assert.ok(await p.evaluate(() => window.lectern.subscribePc.breakoutMark && window.lectern.publishPc.breakoutMark), 'no new peer connection');
   }
 }));
+
+test('students choose their group from the list; the teacher starts the groups and calls everyone back at once', { timeout: 240000 }, () => env.diagnose(async () => {
+  const room = 'breakout-choose';
+  const browser = await env.launchBrowser();
+  const open = async (role, name) => {
+    const page = await env.newPage(browser, name);
+    await page.addInitScript(() => {
+      const md = navigator.mediaDevices;
+      const original = md.getUserMedia.bind(md);
+      md.getUserMedia = (c) => original({ ...c, video: false });
+    });
+    await page.goto(joinUrl(env.baseUrl, room, env.mintToken({ room, role, name })));
+    return page;
+  };
+  const teacher = await open('teacher', 'Mr Knuth');
+  await inLesson(teacher, 'teacher in');
+  const ada = await open('student', 'Ada');
+  const grace = await open('student', 'Grace');
+  const adaId = await inLesson(ada, 'Ada in');
+  const graceId = await inLesson(grace, 'Grace in');
+
+  await openTab(teacher, 'breakouts');
+  await teacher.getByLabel('Number of groups').fill('2');
+  await teacher.getByLabel('Put students in groups').selectOption('choose');
+  await teacher.getByLabel('Timer (minutes)').fill('0');
+  await teacher.getByTestId('breakout-create-submit').click();
+  // Each student picks from the list in their Groups tab.
+  for (const [page, group] of [[ada, 2], [grace, 1]]) {
+    await openTab(page, 'breakouts');
+    const choice = page.getByTestId(`breakout-choose-${group}`);
+    await choice.click();
+    await waitFor(async () => (await choice.getAttribute('aria-pressed')) === 'true', { what: `group ${group} chosen` });
+  }
+  const planned = await view(teacher);
+  assert.deepEqual(planned.groups.map((g) => g.members), [[graceId], [adaId]]);
+  await teacher.getByTestId('breakout-start').click();
+  await waitFor(async () => (await space(ada)) === 2 && (await space(grace)) === 1, { what: 'both in the group they chose' });
+  assert.match(await ada.getByTestId('breakout-status').textContent(), /You are in Group 2/);
+  await hearsOnly(ada, [], 'Ada alone in group 2');
+  assert.equal(await ada.getByTestId('breakout-timer').isVisible(), false, 'no timer was set');
+  // A message in group 2's chat stays there.
+  await openTab(ada, 'chat');
+  await ada.getByTestId('chat-input').fill('anyone here?');
+  await ada.getByTestId('chat-send').click();
+  await waitFor(() => ada.evaluate(() => window.lectern.classroom.chat.some((m) => m.text === 'anyone here?')), { what: 'Ada sees her message' });
+
+  await teacher.getByTestId('breakout-recall-now').click();
+  await waitFor(async () => (await space(ada)) === null && (await space(grace)) === null, { what: 'both back' });
+  await hearsOnly(grace, [adaId, await teacher.evaluate(() => window.lectern.self.participantId)], 'Grace back in the main room');
+  assert.ok(!(await grace.evaluate(() => window.lectern.classroom.chat.some((m) => m.text === 'anyone here?'))), 'group 2\'s chat did not follow to the main room');
+}));
