@@ -110,6 +110,19 @@ pub struct BoardSave {
     pub at: u64,
 }
 
+/// One kept breakout group as exported (`/api/rooms/{room}/breakouts.json`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BreakoutRow {
+    pub lesson: String,
+    pub round: u32,
+    pub group: u32,
+    pub name: String,
+    pub chat: Vec<lectern_proto::classroom::ChatMessage>,
+    /// The group's notes as text (Markdown).
+    pub notes: String,
+}
+
 /// One chat message as exported.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -404,6 +417,33 @@ impl Store {
         .await
         .with_context(|| format!("saving breakout group {} of round {} of lesson {}", s.group.0, s.round, save.lesson))?;
         Ok(())
+    }
+
+    /// The breakout groups kept of the room's last lesson that had any, in round and group order.
+    pub async fn last_breakouts(&self, room: &RoomId) -> anyhow::Result<Vec<BreakoutRow>> {
+        // lesson_id, round, group_no, name, chat, notes_text
+        type Row = (String, i64, i64, String, String, String);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT lesson_id, round, group_no, name, chat, notes_text FROM breakout_spaces WHERE lesson_id = \
+             (SELECT lesson_id FROM breakout_spaces WHERE room_id = $1 ORDER BY saved_at DESC LIMIT 1) \
+             ORDER BY round, group_no",
+        )
+        .bind(room.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .with_context(|| format!("reading the breakout groups of room {room}"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(lesson, round, group, name, chat, notes)| BreakoutRow {
+                lesson,
+                round: round.max(0) as u32,
+                group: group.max(0) as u32,
+                name,
+                // Written by `save_breakout` from the same type; a row that does not parse shows empty.
+                chat: serde_json::from_str(&chat).unwrap_or_default(),
+                notes,
+            })
+            .collect())
     }
 
     /// A kept breakout group: (name, chat JSON, notes text).
@@ -821,5 +861,9 @@ mod tests {
         assert!(chat.contains(r#""text":"our plan""#), "{chat}");
         assert_eq!(store.breakout("r.1700000000000", 1, 2).await.unwrap().map(|r| r.2).as_deref(), Some("other"));
         assert_eq!(store.breakout("r.1700000000000", 2, 1).await.unwrap(), None);
+        let all = store.last_breakouts(&RoomId::parse("r").unwrap()).await.unwrap();
+        assert_eq!(all.iter().map(|b| (b.group, b.notes.as_str())).collect::<Vec<_>>(), [(1, "final"), (2, "other")]);
+        assert_eq!(all[0].chat, [message]);
+        assert!(store.last_breakouts(&RoomId::parse("other").unwrap()).await.unwrap().is_empty());
     }
 }

@@ -228,4 +228,16 @@ test('students choose their group from the list; the teacher starts the groups a
   await waitFor(async () => (await space(ada)) === null && (await space(grace)) === null, { what: 'both back' });
   await hearsOnly(grace, [adaId, await teacher.evaluate(() => window.lectern.self.participantId)], 'Grace back in the main room');
   assert.ok(!(await grace.evaluate(() => window.lectern.classroom.chat.some((m) => m.text === 'anyone here?'))), 'group 2\'s chat did not follow to the main room');
+
+  // Kept with the lesson: the teacher's export lists both groups, group 2 with its chat.
+  const token = env.mintToken({ room, role: 'teacher', name: 'Mr Knuth' });
+  const kept = await waitFor(async () => {
+    const res = await fetch(`${env.baseUrl}/api/rooms/${room}/breakouts.json`, { headers: { authorization: `Bearer ${token}` } });
+    const rows = res.ok ? await res.json() : [];
+    return rows.length === 2 ? rows : null;
+  }, { what: 'the kept groups exported' });
+  assert.deepEqual(kept.map((g) => [g.round, g.group, g.name]), [[1, 1, 'Group 1'], [1, 2, 'Group 2']]);
+  assert.deepEqual(kept[1].chat.map((m) => m.text), ['anyone here?']);
+  const student = await fetch(`${env.baseUrl}/api/rooms/${room}/breakouts.json`, { headers: { authorization: `Bearer ${env.mintToken({ room, role: 'student', name: 'Ada' })}` } });
+  assert.equal(student.status, 403, 'students cannot export');
 }));
