@@ -273,6 +273,15 @@ impl Board {
         }
     }
 
+    /// If `id` held the pen, it is gone and the board goes back to `mode`; true if so.
+    pub(super) fn pen_left(&mut self, id: ParticipantId, mode: BoardMode) -> bool {
+        if self.pen != Some(id) {
+            return false;
+        }
+        (self.pen, self.mode) = (None, mode);
+        true
+    }
+
     /// A breakout group's board: everyone in the group may draw.
     pub fn open_to_all() -> Self {
         Self { mode: BoardMode::Everyone, ..Self::default() }
@@ -404,11 +413,9 @@ impl Classroom {
 
     /// The pen holder left: the pen goes back to the teacher.
     pub(super) fn board_left(&mut self, id: ParticipantId) -> Vec<Outbound> {
-        if self.board.pen != Some(id) {
+        if !self.board.pen_left(id, BoardMode::Locked) {
             return Vec::new();
         }
-        self.board.pen = None;
-        self.board.mode = BoardMode::Locked;
         vec![send(Audience::Everyone, self.board.policy())]
     }
 }

@@ -12,7 +12,7 @@ mod space;
 
 use std::collections::BTreeMap;
 
-use lectern_proto::board::DocKind;
+use lectern_proto::board::{BoardMode, DocKind};
 use lectern_proto::breakout::{
     Assignment, BreakoutCommand, BreakoutEvent, BreakoutView, GroupId, GroupView, MAX_BROADCAST_CHARS,
 };
@@ -364,13 +364,20 @@ impl Classroom {
         }
     }
 
-    /// Someone left: their time in a group ends, a teacher's visit too; the others see the groups
-    /// without them.
+    /// Someone left: their time in a group ends, a teacher's visit too, a group's pen they held
+    /// goes back to everyone in the group; the others see the groups without them.
     pub(super) fn breakout_departed(&mut self, now: u64, id: ParticipantId, subject: &str) -> Vec<Outbound> {
         self.breakouts.log.moved(now, id, subject, None);
         let Some(plan) = self.breakouts.plan.as_mut() else { return Vec::new() };
         plan.forget_teacher(id);
-        self.breakout_views(now, Some(id))
+        let mut out = Vec::new();
+        for (group, space) in &mut self.breakouts.spaces {
+            if space.board.pen_left(id, BoardMode::Everyone) {
+                out.push(send(Audience::Space(Some(*group)), space.board.policy()));
+            }
+        }
+        out.extend(self.breakout_views(now, Some(id)));
+        out
     }
 
     /// Time per group for the attendance report, by identity.

@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use lectern_proto::board::{BoardCommand, BoardEvent, DocKind};
+use lectern_proto::board::{BoardCommand, BoardEvent, BoardMode, DocKind};
 use lectern_proto::breakout::{Assignment, BreakoutCommand as B, BreakoutEvent, BreakoutPhase, GroupId};
 use lectern_proto::classroom::{ClassroomCommand as C, ClassroomEvent};
 use lectern_proto::{ParticipantId, Role};
@@ -177,6 +177,20 @@ fn a_groups_board_is_its_own_and_everyone_in_it_may_draw() {
     assert!(reached(students[1].id), "a group mate gets the change");
     assert!(!reached(students[2].id) && !reached(t.id), "nobody outside the group does");
     assert_eq!(r.room.board().doc(DocKind::Notes).text("notes"), "", "the lesson's notes are untouched");
+    // The teacher gives group 1's pen to Ada (in the group's space: the teacher visits it); when she
+    // leaves, the group's board is everyone's again, and only group 1 is told.
+    r.ok(t.clone(), C::Breakout(B::VisitBreakout { group: Some(GroupId(1)) }));
+    let pen = BoardCommand::SetBoardMode { mode: BoardMode::Pen, participant_id: Some(students[0].id) };
+    r.ok(t.clone(), C::Board(pen));
+    let out = r.room.on_left(r.now, students[0].id);
+    let policy = |id| {
+        events_to(&r, &out, id).into_iter().find_map(|e| match e {
+            ClassroomEvent::Board(BoardEvent::BoardPolicy { mode, pen, .. }) => Some((mode, pen)),
+            _ => None,
+        })
+    };
+    assert_eq!(policy(students[1].id), Some((BoardMode::Everyone, None)));
+    assert_eq!(policy(students[2].id), None, "group 2 is not concerned");
     // Recalled at once: the group's space is kept, with its notes.
     r.ok(t, C::Breakout(B::RecallBreakouts { recall_secs: Some(0) }));
     let kept = r.room.breakouts_to_keep(false);
