@@ -90,7 +90,7 @@ test('six students in three groups hear only their group; broadcast, visit, a mo
   // Before the groups: everyone hears everyone (the box too).
   for (const s of students) {
     await waitFor(async () => same(await audioFrom(s.page), [teacherId, boxId, ...ids.filter((i) => i !== s.id)]),
-      { timeoutMs: 60000, what: `${s.name} offered everyone's audio` });
+      { timeoutMs: 120000, what: `${s.name} offered everyone's audio` });
   }
 
   // A student cannot create groups: the hub refuses it.
