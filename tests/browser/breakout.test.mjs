@@ -61,6 +61,16 @@ async function audioBytes(page) {
  */
 async function hearsOnly(page, expected, what) {
   await waitFor(async () => same(await audioFrom(page), expected), { what: `${what}: offered the audio of ${sorted(expected)} (has ${await audioFrom(page).catch(() => '?')})` });
+  // Packets forwarded before the move may still be on their way (a loaded machine delays them): wait
+  // until nothing arrives from outside the space for a second. A hub still forwarding never gets there.
+  const outside = (m) => [...m].filter(([id]) => !expected.includes(id)).reduce((sum, [, b]) => sum + b, 0);
+  let last = outside(await audioBytes(page));
+  await waitFor(async () => {
+    const now = outside(await audioBytes(page));
+    const quiet = now === last;
+    last = now;
+    return quiet;
+  }, { intervalMs: 1000, what: `${what}: no more audio from outside the space` });
   const first = await audioBytes(page);
   await waitFor(async () => {
     const now = await audioBytes(page);
