@@ -64,13 +64,12 @@ async function hearsOnly(page, expected, what) {
   // Packets forwarded before the move may still be on their way (a loaded machine delays them): wait
   // until nothing arrives from outside the space for a second. A hub still forwarding never gets there.
   const outside = (m) => [...m].filter(([id]) => !expected.includes(id)).reduce((sum, [, b]) => sum + b, 0);
-  let last = outside(await audioBytes(page));
+  let last = { bytes: outside(await audioBytes(page)), at: Date.now() };
   await waitFor(async () => {
-    const now = outside(await audioBytes(page));
-    const quiet = now === last;
-    last = now;
-    return quiet;
-  }, { intervalMs: 1000, what: `${what}: no more audio from outside the space` });
+    const now = { bytes: outside(await audioBytes(page)), at: Date.now() };
+    if (now.bytes !== last.bytes) last = now;
+    return now.at - last.at >= 1000;
+  }, { intervalMs: 250, what: `${what}: no more audio from outside the space` });
   const first = await audioBytes(page);
   await waitFor(async () => {
     const now = await audioBytes(page);
