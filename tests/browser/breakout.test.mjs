@@ -108,11 +108,11 @@ test('six students in three groups hear only their group; broadcast, visit, a mo
     { what: 'the refusal shown to the student' });
   assert.equal(await view(teacher), null, 'no round was created');
 
-  // The teacher deals the students at random into three groups: a 60 s timer, a 5 s recall countdown.
+  // The teacher deals the students at random into three groups: a 90 s timer (room for the checks on a loaded machine), a 5 s recall countdown.
   await openTab(teacher, 'breakouts');
   await teacher.getByLabel('Number of groups').fill('3');
   await teacher.getByLabel('Put students in groups').selectOption('random');
-  await teacher.getByLabel('Timer (minutes)').fill('1');
+  await teacher.getByLabel('Timer (minutes)').fill('1.5');
   await teacher.getByLabel('Recall countdown (seconds)').fill('5');
   await teacher.getByTestId('breakout-create-submit').click();
   for (const s of students) {
