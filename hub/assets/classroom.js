@@ -4,7 +4,10 @@
 
 const CHAT_KEEP = 500;
 
-/** Topics: status, policy, hands, ownHand, lobby, chat, poll, spotlight, screen, reaction, mutedByTeacher, unmuteRequested. */
+/**
+ * Topics: status, policy, hands, ownHand, lobby, chat, poll, spotlight, screen, reaction, mutedByTeacher,
+ * unmuteRequested, breakouts, space, broadcast.
+ */
 export class ClassroomStore {
   constructor() {
     this.subs = new Map();
@@ -30,6 +33,9 @@ export class ClassroomStore {
       myAnswer: null,
       lobby: null, // teachers and the room display only
       unmuteAllowed: false, // the teacher asked this student to unmute
+      breakouts: null, // the breakout round as the hub said (proto BreakoutView), null: none
+      space: null, // { group, name }: where the hub last put us (group null: the main room)
+      broadcasts: [], // the teacher's messages to all groups
     });
   }
 
@@ -152,5 +158,20 @@ const HANDLERS = {
   screenShareChanged(v, m) {
     v.screenSharer = m.participantId ?? null;
     return ['screen'];
+  },
+  breakoutsChanged(v, m) {
+    v.breakouts = m.breakouts ?? null;
+    return ['breakouts'];
+  },
+  // Moved to another space: its chat replaces ours (its board and notes follow as boardSync).
+  breakoutSpace(v, m) {
+    v.space = { group: m.group ?? null, name: m.name || '' };
+    v.chat = Array.isArray(m.chat) ? m.chat.slice(-CHAT_KEEP) : [];
+    return ['chat', 'space'];
+  },
+  breakoutBroadcast(v, m) {
+    v.broadcasts.push({ text: m.text, fromName: m.fromName, sentAt: m.sentAt });
+    if (v.broadcasts.length > 50) v.broadcasts.shift();
+    return ['broadcast'];
   },
 };

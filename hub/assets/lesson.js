@@ -2,6 +2,7 @@
 // lobby, hands, polls, room settings), students take part (hand, chat, reactions, polls, screen),
 // the room display (role device) shows hands and the lobby large. app.js owns the connection.
 
+import { mountBreakouts } from './breakout.js';
 import { mountChat } from './chat.js';
 import { mountChime } from './chime.js';
 import { mountHandButton, mountHandQueue } from './hands.js';
@@ -18,8 +19,8 @@ import { toast } from './toast.js';
 const byId = (id) => document.getElementById(id);
 
 const TABS_BY_ROLE = {
-  teacher: ['people', 'chat', 'polls', 'room'],
-  student: ['chat', 'people', 'polls'],
+  teacher: ['people', 'chat', 'polls', 'breakouts', 'room'],
+  student: ['chat', 'people', 'polls', 'breakouts'],
   viewer: ['people'],
   device: ['people'],
 };
@@ -73,7 +74,7 @@ export class Lesson {
 
     const tabNames = TABS_BY_ROLE[role] || ['people'];
     this.tabs = new Tabs(byId('tabs'), (name) => this.onTab(name));
-    for (const t of ['people', 'chat', 'polls', 'room']) this.tabs.show(t, tabNames.includes(t));
+    for (const t of ['people', 'chat', 'polls', 'breakouts', 'room']) this.tabs.show(t, tabNames.includes(t));
     byId('tabs').hidden = tabNames.length < 2;
 
     const hosts = role === 'teacher' || role === 'device';
@@ -94,6 +95,11 @@ export class Lesson {
       byId('hand').hidden = false;
       mountHandButton(byId('hand'), panel);
       mountPollAnswer(byId('polls-box'), { ...panel, onNew: () => this.onPoll() });
+    }
+    if (role === 'teacher' || role === 'student') {
+      // A student moved to a group (or back) sees where they are.
+      const show = () => { if (role === 'student' && this.tabs && !document.activeElement?.closest('#panel-chat')) this.tabs.select('breakouts'); };
+      this.parts.breakouts = mountBreakouts(byId('breakout-box'), panel, show);
     }
     if (role === 'teacher') {
       mountPollCreator(byId('polls-box'), panel);

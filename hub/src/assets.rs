@@ -34,6 +34,7 @@ const FILES: &[(&str, Asset)] = &[
     ("claims.js", asset(JS, include_bytes!("../assets/claims.js"))),
     ("classroom.js", asset(JS, include_bytes!("../assets/classroom.js"))),
     ("lesson.js", asset(JS, include_bytes!("../assets/lesson.js"))),
+    ("breakout.js", asset(JS, include_bytes!("../assets/breakout.js"))),
     ("gate.js", asset(JS, include_bytes!("../assets/gate.js"))),
     ("toast.js", asset(JS, include_bytes!("../assets/toast.js"))),
     ("confirm.js", asset(JS, include_bytes!("../assets/confirm.js"))),

@@ -83,6 +83,18 @@ pub enum StoreEvent {
     },
     /// A lesson's whiteboard or notes as they stand (`lesson_boards`, migration 0011).
     BoardSaved(BoardSave),
+    /// A breakout group's chat, whiteboard and notes (`breakout_spaces`, migration 0015).
+    BreakoutSaved(Box<BreakoutSave>),
+}
+
+/// One breakout group's space, to keep with its parent lesson.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakoutSave {
+    pub lesson: lectern_proto::lesson::LessonId,
+    pub room: RoomId,
+    pub space: crate::classroom::breakout::KeptSpace,
+    /// Unix ms.
+    pub at: u64,
 }
 
 /// One document of a lesson's whiteboard and notes, to keep with the lesson.
@@ -97,6 +109,19 @@ pub struct BoardSave {
     pub text: Option<String>,
     /// Unix ms.
     pub at: u64,
+}
+
+/// One kept breakout group as exported (`/api/rooms/{room}/breakouts.json`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BreakoutRow {
+    pub lesson: String,
+    pub round: u32,
+    pub group: u32,
+    pub name: String,
+    pub chat: Vec<lectern_proto::classroom::ChatMessage>,
+    /// The group's notes as text (Markdown).
+    pub notes: String,
 }
 
 /// One chat message as exported.
@@ -395,6 +420,78 @@ impl Store {
         Ok(())
     }
 
+    /// Keeps a breakout group's chat, whiteboard and notes (the latest copy replaces the one before).
+    pub async fn save_breakout(&self, save: &BreakoutSave) -> anyhow::Result<()> {
+        let s = &save.space;
+        let chat = serde_json::to_string(&s.chat).context("encoding a breakout group's chat")?;
+        sqlx::query(
+            "INSERT INTO breakout_spaces \
+             (lesson_id, round, group_no, room_id, name, chat, board, notes, notes_text, saved_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT(lesson_id, round, group_no) DO UPDATE SET name = excluded.name, chat = excluded.chat, \
+             board = excluded.board, notes = excluded.notes, notes_text = excluded.notes_text, saved_at = excluded.saved_at",
+        )
+        .bind(save.lesson.as_str())
+        .bind(i64::from(s.round))
+        .bind(i64::from(s.group.0))
+        .bind(save.room.as_str())
+        .bind(&s.name)
+        .bind(&chat)
+        .bind(&s.board)
+        .bind(&s.notes)
+        .bind(&s.notes_text)
+        .bind(i64::try_from(save.at).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await
+        .with_context(|| format!("saving breakout group {} of round {} of lesson {}", s.group.0, s.round, save.lesson))?;
+        Ok(())
+    }
+
+    /// The breakout groups kept of the room's last lesson that had any, in round and group order.
+    pub async fn last_breakouts(&self, room: &RoomId) -> anyhow::Result<Vec<BreakoutRow>> {
+        // lesson_id, round, group_no, name, chat, notes_text
+        type Row = (String, i64, i64, String, String, String);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT lesson_id, round, group_no, name, chat, notes_text FROM breakout_spaces WHERE lesson_id = \
+             (SELECT lesson_id FROM breakout_spaces WHERE room_id = $1 ORDER BY saved_at DESC LIMIT 1) \
+             ORDER BY round, group_no",
+        )
+        .bind(room.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .with_context(|| format!("reading the breakout groups of room {room}"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(lesson, round, group, name, chat, notes)| BreakoutRow {
+                lesson,
+                round: round.max(0) as u32,
+                group: group.max(0) as u32,
+                name,
+                // Written by `save_breakout` from the same type; a row that does not parse shows empty.
+                chat: serde_json::from_str(&chat).unwrap_or_default(),
+                notes,
+            })
+            .collect())
+    }
+
+    /// A kept breakout group: (name, chat JSON, notes text).
+    pub async fn breakout(
+        &self,
+        lesson: &str,
+        round: u32,
+        group: u32,
+    ) -> anyhow::Result<Option<(String, String, String)>> {
+        sqlx::query_as(
+            "SELECT name, chat, notes_text FROM breakout_spaces WHERE lesson_id = $1 AND round = $2 AND group_no = $3",
+        )
+        .bind(lesson)
+        .bind(i64::from(round))
+        .bind(i64::from(group))
+        .fetch_optional(&self.pool)
+        .await
+        .with_context(|| format!("reading breakout group {group} of round {round} of lesson {lesson}"))
+    }
+
     /// The notes of the room's last lesson that has any saved.
     pub async fn latest_notes(&self, room: &RoomId) -> anyhow::Result<Option<String>> {
         let row: Option<(Option<String>,)> = sqlx::query_as(
@@ -571,6 +668,11 @@ impl Store {
                     StoreEvent::BoardSaved(save) => {
                         if let Err(e) = self.save_board(save).await {
                             tracing::warn!(error = %format!("{e:#}"), "saving a lesson's whiteboard or notes failed");
+                        }
+                    }
+                    StoreEvent::BreakoutSaved(save) => {
+                        if let Err(e) = self.save_breakout(save).await {
+                            tracing::warn!(error = %format!("{e:#}"), "saving a breakout group failed");
                         }
                     }
                     StoreEvent::Left { participant, at } => {
@@ -753,5 +855,49 @@ mod tests {
         assert_eq!(store.board("r.1700000000000", DocKind::Board).await.unwrap(), Some((vec![5], None)));
         assert_eq!(store.latest_notes(&RoomId::parse("r").unwrap()).await.unwrap().as_deref(), Some("# new"));
         assert_eq!(store.latest_notes(&RoomId::parse("other").unwrap()).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_breakout_group_is_kept_by_lesson_round_and_group_and_the_latest_copy_wins() {
+        use crate::classroom::breakout::KeptSpace;
+        use lectern_proto::breakout::GroupId;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let message = lectern_proto::classroom::ChatMessage {
+            id: lectern_proto::classroom::ChatMessageId(1),
+            from: ParticipantId(2),
+            from_name: "Ada".into(),
+            from_role: Role::Student,
+            to: None,
+            text: "our plan".into(),
+            sent_at: 5,
+        };
+        let save = |group: u32, notes: &str, at| BreakoutSave {
+            lesson: lectern_proto::LessonId::parse("r.1700000000000").unwrap(),
+            room: RoomId::parse("r").unwrap(),
+            space: KeptSpace {
+                round: 1,
+                group: GroupId(group),
+                name: format!("Group {group}"),
+                chat: vec![message.clone()],
+                board: vec![0, 0],
+                notes: vec![0, 0],
+                notes_text: notes.to_owned(),
+            },
+            at,
+        };
+        assert_eq!(store.breakout("r.1700000000000", 1, 1).await.unwrap(), None);
+        store.save_breakout(&save(1, "draft", 10)).await.unwrap();
+        store.save_breakout(&save(1, "final", 20)).await.unwrap();
+        store.save_breakout(&save(2, "other", 20)).await.unwrap();
+        let (name, chat, notes) = store.breakout("r.1700000000000", 1, 1).await.unwrap().expect("kept");
+        assert_eq!((name.as_str(), notes.as_str()), ("Group 1", "final"));
+        assert!(chat.contains(r#""text":"our plan""#), "{chat}");
+        assert_eq!(store.breakout("r.1700000000000", 1, 2).await.unwrap().map(|r| r.2).as_deref(), Some("other"));
+        assert_eq!(store.breakout("r.1700000000000", 2, 1).await.unwrap(), None);
+        let all = store.last_breakouts(&RoomId::parse("r").unwrap()).await.unwrap();
+        assert_eq!(all.iter().map(|b| (b.group, b.notes.as_str())).collect::<Vec<_>>(), [(1, "final"), (2, "other")]);
+        assert_eq!(all[0].chat, [message]);
+        assert!(store.last_breakouts(&RoomId::parse("other").unwrap()).await.unwrap().is_empty());
     }
 }

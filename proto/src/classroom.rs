@@ -134,6 +134,10 @@ pub enum ClassroomCommand {
     /// routed with the classroom's commands.
     #[serde(skip)]
     Board(crate::board::BoardCommand),
+    /// Breakout rooms: parsed on their own (their `type`s are [`crate::breakout`]'s), routed with
+    /// the classroom's commands.
+    #[serde(skip)]
+    Breakout(crate::breakout::BreakoutCommand),
 }
 
 /// The only reactions the hub relays. Serialized as the emoji itself.
@@ -354,6 +358,9 @@ pub enum ClassroomEvent {
     /// The whiteboard and the notes: carries its own `type` (see [`crate::board`]).
     #[serde(untagged)]
     Board(crate::board::BoardEvent),
+    /// Breakout rooms: carries its own `type` (see [`crate::breakout`]).
+    #[serde(untagged)]
+    Breakout(crate::breakout::BreakoutEvent),
 }
 
 /// Why a join was refused.

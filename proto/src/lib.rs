@@ -3,6 +3,7 @@
 //! (the JWT claims every endpoint checks).
 
 pub mod board;
+pub mod breakout;
 pub mod classroom;
 pub mod device;
 pub mod id;

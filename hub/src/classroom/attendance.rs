@@ -32,6 +32,9 @@ pub struct AttendanceRow {
     pub hands_raised: u32,
     pub chat_messages: u32,
     pub polls_answered: u32,
+    /// Time in each breakout group (JSON only: the CSV's columns stay as they are).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub breakouts: Vec<super::breakout::GroupTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -69,6 +72,7 @@ impl Attendance {
                 hands_raised: 0,
                 chat_messages: 0,
                 polls_answered: 0,
+                breakouts: Vec::new(),
             };
             self.people.push(Person { row, connections: BTreeSet::new() });
         }

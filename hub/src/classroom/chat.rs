@@ -63,6 +63,11 @@ impl Chat {
         self.history.len() != before
     }
 
+    /// Every message, private ones included, oldest first (what is kept of a breakout group).
+    pub fn all(&self) -> Vec<ChatMessage> {
+        self.history.iter().map(|s| s.message.clone()).collect()
+    }
+
     /// Room-wide messages and the private ones this identity sent or received, oldest first.
     pub fn visible_to(&self, subject: &str) -> Vec<ChatMessage> {
         self.history

@@ -161,6 +161,7 @@ impl Classroom {
     pub(super) fn enter(&mut self, now: u64, id: ParticipantId, participant: Participant) {
         self.attendance.joined(now, id, (&participant.subject, &participant.name, participant.role));
         self.roster.add(id, participant);
+        self.breakout_entered(now, id);
     }
 
     pub(super) fn lobby_changed(&self) -> Outbound {

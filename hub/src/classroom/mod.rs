@@ -4,6 +4,7 @@
 //! Start at [`Classroom::handle`]; each feature lives in its own module.
 
 mod attendance;
+pub mod breakout;
 mod chat;
 mod error;
 mod hand;
@@ -77,6 +78,10 @@ pub enum Audience {
     One(ParticipantId),
     /// Everyone admitted except one.
     Except(ParticipantId),
+    /// Everyone in one space: a breakout group, or the main room (`None`).
+    Space(Option<lectern_proto::breakout::GroupId>),
+    /// Everyone in one space except one.
+    SpaceExcept(Option<lectern_proto::breakout::GroupId>, ParticipantId),
 }
 
 /// What the media and connection layer must do; the classroom cannot do it itself.
@@ -97,6 +102,9 @@ pub enum Effect {
         on: bool,
         by: Option<ParticipantId>,
     },
+    /// Someone moved between the main room and a breakout group: each browser gets exactly the
+    /// tracks of the space it is in (see [`Classroom::location_of`]).
+    Regroup,
 }
 
 /// In order: deliver events and apply effects in the sequence given.
@@ -151,6 +159,8 @@ pub struct Classroom {
     lesson: LessonRun,
     /// Whether the lesson is being recorded, under the room's policy.
     recording: RecordingSwitch,
+    /// Breakout groups: the round on now and the spaces of past rounds still to be kept.
+    breakouts: breakout::Breakouts,
 }
 
 /// The web admin's settings of the room that the lesson enforces.
@@ -191,6 +201,7 @@ impl Classroom {
             board: whiteboard::Board::default(),
             lesson: LessonRun::default(),
             recording: RecordingSwitch::default(),
+            breakouts: breakout::Breakouts::default(),
         }
     }
 
@@ -248,8 +259,9 @@ impl Classroom {
             C::RaiseHand => self.raise_hand(now, actor),
             C::LowerHand { participant_id } => self.lower_hand(actor, participant_id),
             C::LowerAllHands => self.lower_all_hands(actor),
-            C::SendChat { text, to } => self.send_chat(now, actor, &text, to),
-            C::DeleteChat { message_id } => self.delete_chat(actor, message_id),
+            // In a breakout group, these act on the group's chat and board (see breakout.rs).
+            C::SendChat { text, to } => self.in_space(actor, |c| c.send_chat(now, actor, &text, to)),
+            C::DeleteChat { message_id } => self.in_space(actor, |c| c.delete_chat(actor, message_id)),
             C::React { reaction } => self.react(now, actor, reaction),
             C::CreatePoll { question, options, multiple, anonymous, correct } => {
                 self.create_poll(now, actor, &question, &options, (multiple, anonymous), correct.as_deref())
@@ -273,7 +285,8 @@ impl Classroom {
             C::StopScreenShare { participant_id } => self.stop_screen_share(actor, participant_id),
             C::EndLesson => self.end_lesson(now, actor),
             C::SetRecording { on } => self.set_recording(actor, on),
-            C::Board(cmd) => self.board_command(now, actor, cmd),
+            C::Board(cmd) => self.in_space(actor, |c| c.board_command(now, actor, cmd)),
+            C::Breakout(cmd) => self.breakout_command(now, actor, cmd),
         }
     }
 
@@ -291,6 +304,7 @@ impl Classroom {
         self.attendance.left(now, id, &participant.subject);
         self.unmute_granted.remove(&id);
         let mut out = self.board_left(id);
+        out.extend(self.breakout_departed(now, id, &participant.subject));
         if self.hands.lower(id) {
             out.push(send(
                 Audience::TeachersAndDevices,
@@ -319,7 +333,7 @@ impl Classroom {
             screen_sharer: self.screen_sharer,
             hand_raised: self.hands.is_raised(actor.id),
             hands: hosts.then(|| self.hands.list().to_vec()),
-            chat: self.chat.visible_to(&actor.subject),
+            chat: self.chat_here(actor.id).visible_to(&actor.subject),
             poll: poll.map(poll::Poll::view),
             poll_results: poll.filter(results_visible).map(poll::Poll::results),
             my_answer: poll.and_then(|p| p.answer_of(&actor.subject)).map(|a| a.choices.clone()),
@@ -330,7 +344,11 @@ impl Classroom {
 
     /// The participants an [`Audience`] reaches right now.
     pub fn recipients(&self, to: &Audience) -> Vec<ParticipantId> {
-        self.roster.recipients(to)
+        match *to {
+            Audience::Space(at) => self.space_recipients(at, None),
+            Audience::SpaceExcept(at, except) => self.space_recipients(at, Some(except)),
+            _ => self.roster.recipients(to),
+        }
     }
 
     pub fn policy(&self) -> RoomPolicy {
@@ -400,8 +418,14 @@ impl Classroom {
         self.screen_sharer
     }
 
+    /// Attendance, with each person's time in breakout groups.
     pub fn attendance_report(&self, now: u64) -> AttendanceReport {
-        self.attendance.report(now)
+        let mut report = self.attendance.report(now);
+        let mut groups = self.group_times(now);
+        for row in &mut report.people {
+            row.breakouts = groups.remove(&row.subject).unwrap_or_default();
+        }
+        report
     }
 
     pub fn poll_reports(&self) -> Vec<PollReport> {

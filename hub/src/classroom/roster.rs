@@ -77,6 +77,8 @@ impl Roster {
             Audience::TeachersAndDevices => select(&|_, m| matches!(m.role, Role::Teacher | Role::Device)),
             Audience::One(id) => vec![*id],
             Audience::Except(skip) => select(&|id, _| id != skip),
+            // Spaces are the classroom's to resolve (it knows the breakout groups).
+            Audience::Space(_) | Audience::SpaceExcept(..) => Vec::new(),
         }
     }
 }

@@ -273,7 +273,21 @@ impl Board {
         }
     }
 
-    fn policy(&self) -> ClassroomEvent {
+    /// If `id` held the pen, it is gone and the board goes back to `mode`; true if so.
+    pub(super) fn pen_left(&mut self, id: ParticipantId, mode: BoardMode) -> bool {
+        if self.pen != Some(id) {
+            return false;
+        }
+        (self.pen, self.mode) = (None, mode);
+        true
+    }
+
+    /// A breakout group's board: everyone in the group may draw.
+    pub fn open_to_all() -> Self {
+        Self { mode: BoardMode::Everyone, ..Self::default() }
+    }
+
+    pub(super) fn policy(&self) -> ClassroomEvent {
         ClassroomEvent::Board(BoardEvent::BoardPolicy {
             mode: self.mode,
             pen: self.pen,
@@ -281,7 +295,7 @@ impl Board {
         })
     }
 
-    fn sync(&self, doc: DocKind, reset: bool) -> ClassroomEvent {
+    pub(super) fn sync(&self, doc: DocKind, reset: bool) -> ClassroomEvent {
         ClassroomEvent::Board(BoardEvent::BoardSync { doc, update: B64.encode(self.doc(doc).state()), reset })
     }
 }
@@ -292,8 +306,10 @@ fn board(to: Audience, event: BoardEvent) -> Outbound {
 
 impl Classroom {
     /// What a browser entering the lesson needs: who may draw, the whole board and the notes.
-    pub fn board_sync_for(&self, _actor: &Actor) -> Vec<ClassroomEvent> {
-        vec![self.board.policy(), self.board.sync(DocKind::Board, false), self.board.sync(DocKind::Notes, false)]
+    /// (In a breakout group: the group's.)
+    pub fn board_sync_for(&self, actor: &Actor) -> Vec<ClassroomEvent> {
+        let board = self.board_here(actor.id);
+        vec![board.policy(), board.sync(DocKind::Board, false), board.sync(DocKind::Notes, false)]
     }
 
     /// The lesson's documents (to keep with the lesson).
@@ -397,11 +413,9 @@ impl Classroom {
 
     /// The pen holder left: the pen goes back to the teacher.
     pub(super) fn board_left(&mut self, id: ParticipantId) -> Vec<Outbound> {
-        if self.board.pen != Some(id) {
+        if !self.board.pen_left(id, BoardMode::Locked) {
             return Vec::new();
         }
-        self.board.pen = None;
-        self.board.mode = BoardMode::Locked;
         vec![send(Audience::Everyone, self.board.policy())]
     }
 }

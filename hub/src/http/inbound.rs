@@ -6,6 +6,7 @@
 use std::sync::OnceLock;
 
 use lectern_proto::board::BoardCommand;
+use lectern_proto::breakout::BreakoutCommand;
 use lectern_proto::classroom::ClassroomCommand;
 use lectern_proto::signal::ClientMsg;
 use serde::de::{self, Deserialize, DeserializeOwned, Deserializer};
@@ -25,6 +26,8 @@ impl<'de> Deserialize<'de> for Inbound {
         let classroom = tag.is_some_and(|t| !signal_types().contains(&t));
         let parsed = if tag.is_some_and(|t| board_types().contains(&t)) {
             BoardCommand::deserialize(value).map(|c| Self::Classroom(ClassroomCommand::Board(c)))
+        } else if tag.is_some_and(|t| breakout_types().contains(&t)) {
+            BreakoutCommand::deserialize(value).map(|c| Self::Classroom(ClassroomCommand::Breakout(c)))
         } else if classroom {
             ClassroomCommand::deserialize(value).map(Self::Classroom)
         } else {
@@ -44,6 +47,12 @@ pub fn signal_types() -> &'static [&'static str] {
 pub fn board_types() -> &'static [&'static str] {
     static NAMES: OnceLock<&'static [&'static str]> = OnceLock::new();
     NAMES.get_or_init(tag_names::<BoardCommand>)
+}
+
+/// The `type` values of [`BreakoutCommand`] (routed as [`ClassroomCommand::Breakout`]).
+pub fn breakout_types() -> &'static [&'static str] {
+    static NAMES: OnceLock<&'static [&'static str]> = OnceLock::new();
+    NAMES.get_or_init(tag_names::<BreakoutCommand>)
 }
 
 /// The tags an internally tagged enum accepts, as its derived `Deserialize` lists them when it
@@ -98,6 +107,9 @@ mod tests {
         let board = board_types();
         assert!(board.contains(&"boardUpdate"), "{board:?}");
         assert!(board.iter().all(|t| !classroom.contains(t) && !signal_types().contains(t)));
+        let breakout = breakout_types();
+        assert!(breakout.contains(&"createBreakouts"), "{breakout:?}");
+        assert!(breakout.iter().all(|t| !classroom.contains(t) && !signal_types().contains(t) && !board.contains(t)));
     }
 
     #[test]
@@ -111,6 +123,10 @@ mod tests {
         assert_eq!(
             parse(r#"{"type":"setNotesReadOnly","readOnly":true}"#).expect("a board command"),
             Inbound::Classroom(ClassroomCommand::Board(BoardCommand::SetNotesReadOnly { read_only: true }))
+        );
+        assert_eq!(
+            parse(r#"{"type":"startBreakouts"}"#).expect("a breakout command"),
+            Inbound::Classroom(ClassroomCommand::Breakout(BreakoutCommand::StartBreakouts))
         );
         let err = parse(r#"{"type":"boardUpdate","doc":"board"}"#).expect_err("refused").to_string();
         assert!(err.contains("missing field `update`"), "{err}");

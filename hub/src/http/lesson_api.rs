@@ -1,6 +1,7 @@
 //! Lesson exports for teachers: attendance, poll results and the chat as CSV or JSON,
 //! `GET /api/rooms/{room}/attendance.csv|json`, `/polls.csv|json` and `/chat.csv|json` with a
-//! teacher token, and the shared notes as Markdown (`/notes.md`). The chat export is the lesson's: what was sent while the teacher's token was
+//! teacher token, the shared notes as Markdown (`/notes.md`), and the breakout groups kept of the
+//! room's last lesson that had any (`/breakouts.json`: each group's chat and notes). The chat export is the lesson's: what was sent while the teacher's token was
 //! valid (a timetable link lives for its slot), private messages marked, deleted ones left out;
 //! an admin token gets every lesson's, and with `?deleted=1` the deleted messages too.
 
@@ -28,6 +29,8 @@ pub enum Record {
     Chat,
     /// The shared notes (`notes.md` only).
     Notes,
+    /// The kept breakout groups (`breakouts.json` only).
+    Breakouts,
 }
 
 /// How it is written: the word after the dot.
@@ -55,7 +58,10 @@ fn parse_file(file: &str) -> Result<(Record, Format), HttpError> {
     segment(what)
         .zip(segment(format))
         .filter(|(what, format)| (*what == Record::Notes) == (*format == Format::Md))
-        .ok_or_else(|| HttpError::not_found("available: attendance, polls and chat, each .csv or .json; notes.md"))
+        .filter(|(what, format)| *what != Record::Breakouts || *format == Format::Json)
+        .ok_or_else(|| {
+            HttpError::not_found("available: attendance, polls and chat, each .csv or .json; notes.md; breakouts.json")
+        })
 }
 
 /// `?deleted=1`: the chat export with deleted messages (admins only).
@@ -89,6 +95,11 @@ pub async fn report(
     let body = match what {
         Record::Chat => return chat(&st, &room, &claims, with_deleted, format).await,
         Record::Notes => notes(&st, &room).await?,
+        Record::Breakouts => {
+            let rows =
+                st.store.last_breakouts(&room).await.map_err(|e| HttpError::internal("reading breakout groups", e))?;
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        }
         Record::Attendance | Record::Polls => lesson(&st, &room, what, format).await?,
     };
     let mut resp = (StatusCode::OK, body).into_response();
@@ -208,6 +219,8 @@ mod tests {
         assert_eq!(parse_file("polls.json").expect("known"), (Record::Polls, Format::Json));
         assert_eq!(parse_file("chat.csv").expect("known"), (Record::Chat, Format::Csv));
         assert_eq!(parse_file("notes.md").expect("known"), (Record::Notes, Format::Md));
+        assert_eq!(parse_file("breakouts.json").expect("known"), (Record::Breakouts, Format::Json));
+        assert!(parse_file("breakouts.csv").is_err() && parse_file("breakouts.md").is_err());
         for bad in ["attendance", "grades.csv", "polls.xml", "Polls.csv", "x.attendance.csv", "notes.csv", "chat.md"] {
             assert_eq!(parse_file(bad).expect_err(bad).status(), StatusCode::NOT_FOUND, "{bad}");
         }

@@ -212,7 +212,7 @@ impl ShardCore {
 
     /// A browser participant is back on a new socket: same place in the lesson, same media.
     pub fn reattach(&mut self, room: &RoomId, participant: ParticipantId, now: Now) -> Result<(), SfuError> {
-        self.in_room(room, now, |r, peers| r.reattach_browser(peers, participant))
+        self.in_room(room, now, |r, peers| r.reattach_browser(peers, participant, now))
     }
 
     /// The token `jti` was revoked: its sessions end in every room.

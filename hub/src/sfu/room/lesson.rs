@@ -3,6 +3,7 @@
 //! end the lesson) on the forwarding path itself, not just in the UI.
 
 use lectern_proto::board::BoardCommand;
+use lectern_proto::breakout::BreakoutEvent;
 use lectern_proto::classroom::{ClassroomCommand, ClassroomEvent, DenyReason};
 use lectern_proto::device::HubMsg;
 use lectern_proto::signal::{ErrorCode, MediaKind as WireKind, ServerMsg};
@@ -15,7 +16,7 @@ use super::{Room, RoomOutput};
 use crate::classroom::{AdminSettings, Audience, Classroom, Effect, JoinDecision, Outbound};
 use crate::sfu::command::{Ident, LessonReport, SfuError};
 use crate::sfu::peer_table::PeerTable;
-use crate::store::{BoardSave, SavedReport, StoreEvent};
+use crate::store::{BoardSave, BreakoutSave, SavedReport, StoreEvent};
 use crate::time::Now;
 
 impl Room {
@@ -143,7 +144,7 @@ impl Room {
     /// Tells participant `pid` who is here and what the lesson looks like, and starts sending it
     /// everyone's media on a new subscribe connection.
     fn welcome(&mut self, peers: &mut PeerTable, pid: ParticipantId, now: Now) {
-        self.greet(pid);
+        self.greet(pid, now);
         if self.participants.get(&pid).is_some_and(|p| p.role().can_subscribe()) {
             let existing: Vec<TrackId> =
                 self.tracks.iter().filter(|(_, t)| t.owner != pid).map(|(id, _)| *id).collect();
@@ -154,7 +155,7 @@ impl Room {
     }
 
     /// `joined` and the classroom as it is now, to participant `pid`.
-    fn greet(&mut self, pid: ParticipantId) {
+    fn greet(&mut self, pid: ParticipantId, now: Now) {
         let Some(participant) = self.participants.get(&pid) else { return };
         let joined = ServerMsg::Joined {
             participant_id: pid,
@@ -175,13 +176,18 @@ impl Room {
         for event in self.classroom.board_sync_for(&actor) {
             self.signal(pid, ServerMsg::Classroom(event));
         }
+        // During breakouts: the round, and where this participant is in it.
+        if let Some(view) = self.classroom.breakout_view(now.unix_ms, pid) {
+            let event = BreakoutEvent::BreakoutsChanged { breakouts: Some(view) };
+            self.signal(pid, ServerMsg::Classroom(ClassroomEvent::Breakout(event)));
+        }
     }
 
     /// A browser participant came back on a new socket (its network changed): it keeps its place
     /// in the lesson and its media connections, which the page restarts ICE on. It is told again
     /// who is here and what the lesson looks like, and gets again a `subscribeOffer` still waiting
     /// for its answer (the first may have gone to the dead socket).
-    pub fn reattach_browser(&mut self, peers: &mut PeerTable, pid: ParticipantId) -> Result<(), SfuError> {
+    pub fn reattach_browser(&mut self, peers: &mut PeerTable, pid: ParticipantId, now: Now) -> Result<(), SfuError> {
         let participant = self.participants.get(&pid).ok_or(SfuError::UnknownParticipant)?;
         if !participant.is_browser() {
             return Err(SfuError::UnknownParticipant);
@@ -191,7 +197,7 @@ impl Room {
             .and_then(|k| peers.get(k))
             .and_then(|p| p.pending.as_ref().and(p.pending_offer.clone()));
         tracing::info!(room = %self.id, participant = %pid, "participant resumed on a new socket");
-        self.greet(pid);
+        self.greet(pid, now);
         if let Some(offer) = waiting {
             self.signal(pid, offer);
         }
@@ -219,10 +225,43 @@ impl Room {
         Ok(())
     }
 
+    /// After the classroom changed: the breakout round's next deadline on the room's clock, and
+    /// the spaces of a round that closed handed to the store.
+    fn follow_breakouts(&mut self, now: Now) {
+        self.breakout_deadline = self
+            .classroom
+            .breakout_deadline()
+            .map(|at| now.mono + std::time::Duration::from_millis(at.saturating_sub(now.unix_ms)));
+        self.keep_breakouts(now, false);
+    }
+
+    /// Time passed: the breakout timer's end starts the recall, the recall's end brings all back.
+    pub(super) fn breakout_timeout(&mut self, peers: &mut PeerTable, now: Now) {
+        if self.breakout_deadline.is_none_or(|d| now.mono < d) {
+            return;
+        }
+        let outbound = self.classroom.breakout_tick(now.unix_ms);
+        self.deliver(peers, outbound, now);
+    }
+
+    /// Hands breakout groups' chat, whiteboard and notes to the store: closed rounds' (once each),
+    /// and with `all` the groups meeting now too.
+    fn keep_breakouts(&mut self, now: Now, all: bool) {
+        let kept = self.classroom.breakouts_to_keep(all);
+        let Some(lesson) = self.classroom.lesson().id().cloned() else { return };
+        for space in kept {
+            let save = BreakoutSave { lesson: lesson.clone(), room: self.id.clone(), space, at: now.unix_ms };
+            self.emit(RoomOutput::Store(StoreEvent::BreakoutSaved(Box::new(save))));
+        }
+    }
+
     /// Hands the lesson's whiteboard and notes to the store when they changed: `now_or_never` when
     /// the lesson ends or the room empties, else at most every
     /// [`SAVE_EVERY_MS`](crate::classroom::whiteboard::SAVE_EVERY_MS).
     fn save_board(&mut self, now: Now, now_or_never: bool) {
+        if now_or_never {
+            self.keep_breakouts(now, true);
+        }
         let Some(lesson) = self.classroom.lesson().id().cloned() else { return };
         for (doc, state, text) in self.classroom.board_to_save(now.unix_ms, now_or_never) {
             let save = BoardSave { lesson: lesson.clone(), room: self.id.clone(), doc, state, text, at: now.unix_ms };
@@ -266,6 +305,7 @@ impl Room {
             }
         }
         self.settle_lobby();
+        self.follow_breakouts(now);
     }
 
     /// The one place the lobby's joining data follows the classroom's lobby: whoever the
@@ -282,7 +322,7 @@ impl Room {
     }
 
     fn send_event(&mut self, to: Audience, event: ClassroomEvent, now: Now) {
-        self.record(&event, now);
+        self.record(&event, to, now);
         for id in self.classroom.recipients(&to) {
             if self.participants.contains_key(&id) || self.waiting.contains_key(&id) {
                 self.signal(id, ServerMsg::Classroom(event.clone()));
@@ -317,7 +357,7 @@ impl Room {
 
     /// Chat is kept in the database as it happens (the lesson's record outlives the hub process);
     /// the classroom box shows the hand queue and the lobby on the room's screen.
-    fn record(&mut self, event: &ClassroomEvent, now: Now) {
+    fn record(&mut self, event: &ClassroomEvent, to: Audience, now: Now) {
         let device = match event {
             ClassroomEvent::HandsChanged { hands } => {
                 Some(HubMsg::Hands { names: hands.iter().map(|h| h.name.clone()).collect() })
@@ -331,6 +371,9 @@ impl Room {
             self.emit(RoomOutput::Device(self.id.clone(), msg));
         }
         let store = match event {
+            // A breakout group's chat is kept with the group (see `keep_breakouts`).
+            ClassroomEvent::Chat { message } if self.classroom.location_of(message.from).is_some() => return,
+            ClassroomEvent::ChatDeleted { .. } if matches!(to, Audience::Space(Some(_))) => return,
             ClassroomEvent::Chat { message } => StoreEvent::Chat { room: self.id.clone(), message: message.clone() },
             ClassroomEvent::ChatDeleted { message_id } => {
                 StoreEvent::ChatDeleted { room: self.id.clone(), message_id: message_id.0, at: now.unix_ms }
@@ -355,6 +398,7 @@ impl Room {
                 let _ = self.remove_participant(peers, id, now);
             }
             Effect::Recording { on, by } => self.recording_switched(on, by, now),
+            Effect::Regroup => self.follow_view_mode(peers, now.mono),
             Effect::EndLesson => {
                 self.lesson_ended_by_teacher(peers, now);
                 self.save_lesson(now);

@@ -13,12 +13,15 @@
 //! - `takeover`: a classroom box's new WHIP session taking over its old one (make-before-break).
 //! - `occurrence`: the lesson occurrence (its id; ended by a teacher, the API, the timetable or
 //!   an empty room).
-//! - `privacy`: the lesson's view mode (students see each other, or only the teacher and the room).
+//! - `privacy`: the lesson's view mode (students see each other, or only the teacher and the room),
+//!   and breakout groups: a track flows only within one space (see `docs/breakouts.md`).
 //! - `access`: sessions ending with their credential (revoked, expired plus grace) and the lobby of
 //!   a room nobody came to.
 
 mod access;
 mod bandwidth;
+#[cfg(test)]
+mod breakout_tests;
 mod forward;
 mod lesson;
 mod membership;
@@ -91,6 +94,8 @@ pub struct Room {
     next_allocation: Option<Instant>,
     /// The earliest a session's token (plus grace) runs out (see `access`).
     session_deadline: Option<Instant>,
+    /// When the breakout round's timer or recall countdown ends (see `lesson::follow_breakouts`).
+    breakout_deadline: Option<Instant>,
     out: Vec<RoomOutput>,
 }
 
@@ -110,6 +115,7 @@ impl Room {
             bandwidth: BTreeMap::new(),
             next_allocation: None,
             session_deadline: None,
+            breakout_deadline: None,
             out: Vec::new(),
         }
     }
@@ -144,6 +150,7 @@ impl Room {
             .chain(self.next_allocation)
             .chain(sessions)
             .chain(lesson)
+            .chain(self.breakout_deadline)
             .min()
     }
 
@@ -159,6 +166,7 @@ impl Room {
         self.allocate_due(peers, now.mono);
         self.expire_sessions(peers, now);
         self.lesson_timeout(peers, now);
+        self.breakout_timeout(peers, now);
     }
 
     /// Gives media to subscribers whose start was deferred until now. Called after the shard

@@ -40,6 +40,9 @@ impl Room {
         let change = self.classroom.lesson_mut().on_admitted(&self.id, now.unix_ms);
         let started = change.is_some();
         self.lesson_changed(change);
+        // During breakouts, everyone's view of the groups gains the newcomer.
+        let views = self.classroom.breakout_views(now.unix_ms, Some(pid));
+        self.deliver(peers, views, now);
         if started {
             let outbound = self.classroom.recording_at_start();
             self.deliver(peers, outbound, now);

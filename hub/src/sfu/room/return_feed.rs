@@ -81,8 +81,12 @@ impl Room {
 
 /// Loudest remote audio; the active speaker's camera, else any remote camera.
 fn choose(room: &mut Room, now: Instant) -> Choice {
-    let remote =
-        |room: &Room, owner: ParticipantId| room.participants.get(&owner).is_some_and(|p| p.role() != Role::Device);
+    // Only the classroom's space: while it stays in the main room, students in breakout groups are
+    // not played in the room.
+    let here = room.classroom.classroom_location();
+    let remote = |room: &Room, owner: ParticipantId| {
+        room.participants.get(&owner).is_some_and(|p| p.role() != Role::Device && room.space_of(p) == here)
+    };
     let audio: Vec<(TrackId, ParticipantId)> = room
         .speakers
         .loudest(now)

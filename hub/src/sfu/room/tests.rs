@@ -18,13 +18,13 @@ const TEACHER: ParticipantId = ParticipantId(1);
 const STUDENT: ParticipantId = ParticipantId(2);
 const GUEST: ParticipantId = ParticipantId(3);
 
-struct Fixture {
-    room: Room,
-    peers: PeerTable,
-    now: Now,
+pub(super) struct Fixture {
+    pub room: Room,
+    pub peers: PeerTable,
+    pub now: Now,
 }
 
-fn ident(id: ParticipantId, role: Role, guest: bool) -> Ident {
+pub(super) fn ident(id: ParticipantId, role: Role, guest: bool) -> Ident {
     Ident {
         room: RoomId::parse("r").expect("valid room name"),
         participant: id,
@@ -39,22 +39,22 @@ fn ident(id: ParticipantId, role: Role, guest: bool) -> Ident {
 }
 
 impl Fixture {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let now = Now { mono: Instant::now(), unix_ms: 1_700_000_000_500 };
         Self { room: Room::new(RoomId::parse("r").expect("valid room name")), peers: PeerTable::new(Vec::new()), now }
     }
 
-    fn join(&mut self, id: ParticipantId, role: Role, guest: bool) -> Vec<RoomOutput> {
+    pub fn join(&mut self, id: ParticipantId, role: Role, guest: bool) -> Vec<RoomOutput> {
         self.room.join_browser(&mut self.peers, ident(id, role, guest), self.now).expect("join is answered");
         self.outputs()
     }
 
-    fn command(&mut self, by: ParticipantId, cmd: ClassroomCommand) -> Vec<RoomOutput> {
+    pub fn command(&mut self, by: ParticipantId, cmd: ClassroomCommand) -> Vec<RoomOutput> {
         self.room.classroom_command(&mut self.peers, by, cmd, self.now).expect("command accepted");
         self.outputs()
     }
 
-    fn outputs(&mut self) -> Vec<RoomOutput> {
+    pub fn outputs(&mut self) -> Vec<RoomOutput> {
         let mut out = Vec::new();
         self.room.drain_outputs_into(&mut out);
         out
@@ -62,7 +62,7 @@ impl Fixture {
 }
 
 /// The signals `to` was given, in order.
-fn signals(out: &[RoomOutput], to: ParticipantId) -> Vec<&ServerMsg> {
+pub(super) fn signals(out: &[RoomOutput], to: ParticipantId) -> Vec<&ServerMsg> {
     out.iter()
         .filter_map(|o| match o {
             RoomOutput::Signal(p, m) if *p == to => Some(m),
