@@ -857,12 +857,11 @@ mod tests {
         assert_eq!(store.latest_notes(&RoomId::parse("other").unwrap()).await.unwrap(), None);
     }
 
-    #[tokio::test]
+    each_backend!(a_breakout_group_is_kept_by_lesson_round_and_group_and_the_latest_copy_wins);
     async fn a_breakout_group_is_kept_by_lesson_round_and_group_and_the_latest_copy_wins() {
         use crate::classroom::breakout::KeptSpace;
         use lectern_proto::breakout::GroupId;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let (_db, store) = fresh().await;
         let message = lectern_proto::classroom::ChatMessage {
             id: lectern_proto::classroom::ChatMessageId(1),
             from: ParticipantId(2),
