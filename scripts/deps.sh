@@ -4,6 +4,7 @@
 #                                     browser-test node modules)
 #        scripts/deps.sh --turn     (adds coturn, for scripts/demo.sh --turn)
 #        scripts/deps.sh --ota      (adds rauc and squashfs-tools: a hub that checks release signatures)
+#        scripts/deps.sh --cluster  (adds postgresql and redis-server, for scripts/cluster-demo.sh)
 #        scripts/deps.sh --list     (prints the packages the product itself needs, one a line, and
 #                                     installs nothing: the appliance's tests check it covers every
 #                                     GStreamer element the box makes, see appliance/src/media/catalog.rs)
@@ -50,6 +51,10 @@ if [[ "${1:-}" == "--test" ]]; then
 fi
 if [[ "${1:-}" == "--turn" ]]; then
   packages+=(coturn)
+fi
+if [[ "${1:-}" == "--cluster" ]]; then
+  # scripts/cluster-demo.sh: the shared database and the coordination store, run in its data dir.
+  packages+=(postgresql redis-server util-linux)
 fi
 if [[ "${1:-}" == "--ota" ]]; then
   packages+=(rauc squashfs-tools)

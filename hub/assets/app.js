@@ -6,6 +6,7 @@
 import { takeToken } from './address.js';
 import { isGuestToken } from './claims.js';
 import { ClassroomStore } from './classroom.js';
+import { hubToTry, learnHubs, rejoinUrl } from './failover.js';
 import { Recording, noticeBeforeJoining } from './recording.js';
 import { wireJoinForm } from './form.js';
 import { Gate, askGuest } from './gate.js';
@@ -347,6 +348,7 @@ function startCall(tok, guest = null) {
     switch (msg && msg.type) {
       case 'joined':
         onJoined(msg, mySession);
+        learnHubs(); // the cluster's hubs, in case this one goes away (failover.js)
         break;
       case 'waiting':
         // In the lobby: the socket stays open and `joined` follows when a teacher admits us.
@@ -427,9 +429,16 @@ function startCall(tok, guest = null) {
       }, JOIN_REPLY_TIMEOUT_MS);
     },
     onMessage,
-    onDrop({ delayMs, everConnected, opened }) {
+    onDrop({ delayMs, attempt, everConnected, opened }) {
       clearTimeout(joinTimer);
       session = null;
+      // In a cluster: this hub stopped answering; another sends the page to the room's new owner.
+      const other = everConnected ? hubToTry({ attempt, opened }) : null;
+      if (other) {
+        setState('reconnecting', 'This hub stopped answering. Moving to another…');
+        window.location.replace(rejoinUrl(other, tok));
+        return;
+      }
       // The media connections stay up meanwhile: if the hub still has us, the next socket resumes
       // this participant (see Signal.resume) and only then are they replaced. Closing them now
       // would tell the hub we left. ICE restarts need a socket: none until then.
@@ -440,6 +449,12 @@ function startCall(tok, guest = null) {
       setState('reconnecting', unreachable
         ? `The hub cannot be reached. Retrying in ${secs} s…`
         : `Connection lost. Reconnecting in ${secs} s…`);
+    },
+    onMoved() {
+      // Another hub of the cluster serves the room now: this hub's join link redirects there.
+      clearTimeout(joinTimer);
+      setState('reconnecting', 'The lesson moved to another hub. Following it…');
+      window.location.replace(rejoinUrl(window.location.origin, tok));
     },
     onTerminal(err) {
       clearTimeout(joinTimer);

@@ -28,6 +28,7 @@ export function rtcUrl(loc = window.location) {
  * - onDrop({ delayMs, attempt, everConnected, opened }): the socket closed (`opened`: it had connected
  *   at all); a retry is scheduled.
  * - onTerminal(error): a fatal unauthorized/forbidden error; no retry.
+ * - onMoved(error): the room is served by another hub of the cluster; no retry here.
  * - onFinal(msg): `denied`, `removed` or `lessonEnded`; no retry.
  *
  * `name` and `passcode` (set before start) go with `join`: the hub uses them only for guest tokens.
@@ -135,6 +136,12 @@ export class Signal {
         msg = JSON.parse(ev.data);
       } catch {
         console.warn('lectern: ignoring a non-JSON message from the hub');
+        return;
+      }
+      if (msg && msg.type === 'error' && msg.code === 'moved') {
+        // Another hub of the cluster serves the room: the app opens the link there.
+        this.stop();
+        this.cb.onMoved?.(msg);
         return;
       }
       if (msg && msg.type === 'error' && msg.fatal && TERMINAL_CODES.has(msg.code)) {

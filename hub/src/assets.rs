@@ -35,6 +35,7 @@ const FILES: &[(&str, Asset)] = &[
     ("classroom.js", asset(JS, include_bytes!("../assets/classroom.js"))),
     ("lesson.js", asset(JS, include_bytes!("../assets/lesson.js"))),
     ("breakout.js", asset(JS, include_bytes!("../assets/breakout.js"))),
+    ("failover.js", asset(JS, include_bytes!("../assets/failover.js"))),
     ("gate.js", asset(JS, include_bytes!("../assets/gate.js"))),
     ("toast.js", asset(JS, include_bytes!("../assets/toast.js"))),
     ("confirm.js", asset(JS, include_bytes!("../assets/confirm.js"))),

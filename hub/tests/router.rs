@@ -280,7 +280,11 @@ async fn lesson_exports_and_box_commands() {
     for bad in ["grades.csv", "polls.xml", "attendance.CSV", "notes.json", "chat.md"] {
         let r = hub.get(&format!("/api/rooms/lab-1/{bad}"), t).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{bad}");
-        assert_eq!(r.json()["detail"], "available: attendance, polls and chat, each .csv or .json; notes.md", "{bad}");
+        assert_eq!(
+            r.json()["detail"],
+            "available: attendance, polls and chat, each .csv or .json; notes.md; breakouts.json",
+            "{bad}"
+        );
     }
     let r = hub.get("/api/rooms/lab-1/notes.md", t).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "no lesson yet: {}", r.text);

@@ -205,6 +205,9 @@ pub enum ErrorCode {
     Conflict,
     /// The hub failed; the browser should reconnect.
     Internal,
+    /// The room is served by another hub of the cluster: open the join link again (on this hub it
+    /// redirects to that one).
+    Moved,
 }
 
 #[cfg(test)]

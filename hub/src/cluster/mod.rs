@@ -150,13 +150,14 @@ impl Cluster {
                         return Ok(Route::Forward { node: record, placed: false });
                     }
                 }
-                None if take => self.leases.want(key),
+                // A draining node takes no new room, even one another node sent it.
                 None if !self.serving.load(std::sync::atomic::Ordering::Relaxed) => match self.place().await? {
                     Some(record) if record.id != self.node => {
                         return Ok(Route::Forward { node: record, placed: true });
                     }
                     _ => return Err(RouteError::Unsettled(room.clone())),
                 },
+                None if take => self.leases.want(key),
                 None => match self.place().await? {
                     Some(record) if record.id != self.node => {
                         return Ok(Route::Forward { node: record, placed: true });
@@ -170,6 +171,13 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The public URLs of the nodes that serve, as last read: where a page goes when its own hub
+    /// stops answering (`/healthz`).
+    pub fn serving_nodes(&self) -> Vec<String> {
+        let nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        nodes.iter().filter(|n| n.serving).map(|n| n.public_url.clone()).collect()
     }
 
     /// Stops taking new rooms (SIGTERM): the registry says so at its next write; rooms held stay
@@ -187,6 +195,22 @@ impl Cluster {
 
     pub fn rooms_held(&self) -> usize {
         self.rooms().len()
+    }
+
+    /// Whether `node` answers its health probe within a second (before a page is sent there: a
+    /// browser sent to a dead node shows an error page, not a retry).
+    pub async fn answers(&self, node: &NodeRecord) -> bool {
+        let (agent, url) = (self.agent.clone(), format!("{}/healthz", node.public_url));
+        let probe = tokio::task::spawn_blocking(move || {
+            agent
+                .get(&url)
+                .config()
+                .timeout_global(Some(Duration::from_secs(1)))
+                .build()
+                .call()
+                .is_ok_and(|r| r.status().is_success())
+        });
+        probe.await.unwrap_or(false)
     }
 
     /// A forward to `node` failed to connect: leave it out of routing and placement for a while.

@@ -44,5 +44,11 @@ pub async fn asset(Path(name): Path<String>) -> Result<Response, HttpError> {
 }
 
 pub async fn healthz(State(st): State<Arc<AppState>>) -> Response {
-    Json(serde_json::json!({ "status": "ok", "mediaShards": st.sfu.media_addrs.len() })).into_response()
+    let mut health = serde_json::json!({ "status": "ok", "mediaShards": st.sfu.media_addrs.len() });
+    // A cluster node names itself and the nodes that serve: a lesson page whose hub stops answering
+    // goes to another (hub/assets/failover.js). Their public URLs, nothing else.
+    if let Some(c) = &st.cluster {
+        health["cluster"] = serde_json::json!({ "node": c.node, "nodes": c.serving_nodes() });
+    }
+    Json(health).into_response()
 }

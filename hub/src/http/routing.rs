@@ -114,14 +114,24 @@ pub fn name_node(cluster: Option<&Arc<Cluster>>, headers: &mut HeaderMap) {
 }
 
 /// `/join/{room}` on a node that does not own the room: the page moves to the owner (query kept).
+/// The owner is probed first: a page sent to a dead node would show the browser's error page,
+/// while routing around it (once its lease lapses) finds the room's next owner.
 pub async fn redirect_page(st: &AppState, room: &RoomId, uri: &Uri) -> Result<Option<Response>, HttpError> {
     let Some(cluster) = st.cluster.clone() else { return Ok(None) };
-    match cluster.route(room, false).await? {
-        Route::Here => Ok(None),
-        Route::Forward { node, .. } => {
-            let target = format!("{}{}", node.public_url, uri.path_and_query().map_or(uri.path(), |p| p.as_str()));
-            let location = HeaderValue::from_str(&target).map_err(|e| HttpError::internal("a redirect", e))?;
-            Ok(Some((StatusCode::TEMPORARY_REDIRECT, [(axum::http::header::LOCATION, location)]).into_response()))
+    for _ in 0..3 {
+        // A page for a room nobody serves yet takes it here: placing it elsewhere would send the
+        // browser on, and the next node, with its own view of the load, might send it on again.
+        match cluster.route(room, true).await? {
+            Route::Here => return Ok(None),
+            Route::Forward { node, .. } if !cluster.answers(&node).await => cluster.suspect(&node.id),
+            Route::Forward { node, .. } => {
+                let target = format!("{}{}", node.public_url, uri.path_and_query().map_or(uri.path(), |p| p.as_str()));
+                let location = HeaderValue::from_str(&target).map_err(|e| HttpError::internal("a redirect", e))?;
+                return Ok(Some(
+                    (StatusCode::TEMPORARY_REDIRECT, [(axum::http::header::LOCATION, location)]).into_response(),
+                ));
+            }
         }
     }
+    Err(HttpError::Unavailable(format!("no hub of the cluster can serve room '{room}' right now; try again")))
 }

@@ -238,11 +238,11 @@ async fn first_join(
     // A cluster node serves the lessons of rooms it owns; the join page was sent to the owner, so
     // a socket here for another node's room came from a page loaded before the room moved.
     if let Some(cluster) = &st.cluster {
-        match cluster.route(&claims.room, false).await {
+        match cluster.route(&claims.room, true).await {
             Ok(crate::cluster::Route::Here) => {}
             Ok(crate::cluster::Route::Forward { node, .. }) => {
                 let detail = format!("this lesson is now served by {}: open your link again", node.public_url);
-                return Err(error(ErrorCode::Conflict, detail, true));
+                return Err(error(ErrorCode::Moved, detail, true));
             }
             Err(e) => return Err(error(ErrorCode::Internal, e.to_string(), false)),
         }
