@@ -180,16 +180,8 @@ pub struct RedisBackend {
 
 impl RedisBackend {
     async fn lease(&self, room: &str, request: &Request) -> Result<Reply, RedisError> {
-        let mut guard = self.conn.lock().await;
-        let conn = match guard.as_mut() {
-            Some(c) => c,
-            None => guard.insert(Redis::connect(&self.url, COMMAND_TIMEOUT).await?),
-        };
-        let result = conn.lease(room, request).await;
-        if result.is_err() {
-            *guard = None;
-        }
-        result
+        let args = crate::redis::lease_args(room, request);
+        crate::redis::reply_of(self.call(&args.iter().map(Vec::as_slice).collect::<Vec<_>>()).await?)
     }
 
     async fn call(&self, args: &[&[u8]]) -> Result<Value, RedisError> {

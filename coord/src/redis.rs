@@ -142,18 +142,22 @@ impl Redis {
 
     /// Sends a lease request for `room` as its script.
     pub async fn lease(&mut self, room: &str, request: &Request) -> Result<Reply, RedisError> {
-        let key = room_key(room);
-        let (body, token, ttl) = match request {
-            Request::Acquire { token, ttl } => (script::acquire(), token, *ttl),
-            Request::Renew { token, ttl } => (script::renew(), token, *ttl),
-            Request::Release { token } => (script::RELEASE.to_owned(), token, 0),
-        };
-        let ttl = ttl.to_string();
-        let args: [&[u8]; 7] =
-            [b"EVAL", body.as_bytes(), b"2", key.as_bytes(), BOOT_KEY.as_bytes(), token.as_bytes(), ttl.as_bytes()];
-        let value = self.call(&args).await?;
-        reply_of(value)
+        let args = lease_args(room, request);
+        reply_of(self.call(&args.iter().map(Vec::as_slice).collect::<Vec<_>>()).await?)
     }
+}
+
+/// A lease request as the `EVAL` of its script: the room's key and the boot key, the token, the ttl.
+pub(crate) fn lease_args(room: &str, request: &Request) -> Vec<Vec<u8>> {
+    let (body, token, ttl) = match request {
+        Request::Acquire { token, ttl } => (script::acquire(), token, *ttl),
+        Request::Renew { token, ttl } => (script::renew(), token, *ttl),
+        Request::Release { token } => (script::RELEASE.to_owned(), token, 0),
+    };
+    [b"EVAL".to_vec(), body.into_bytes(), b"2".to_vec(), room_key(room).into_bytes(), BOOT_KEY.as_bytes().to_vec()]
+        .into_iter()
+        .chain([token.as_bytes().to_vec(), ttl.to_string().into_bytes()])
+        .collect()
 }
 
 /// A connection in subscribe mode: commands out, pushed messages read by the caller.
@@ -169,7 +173,7 @@ impl RawStream {
     }
 }
 
-fn reply_of(value: Value) -> Result<Reply, RedisError> {
+pub(crate) fn reply_of(value: Value) -> Result<Reply, RedisError> {
     let Value::Array(Some(items)) = &value else {
         return Err(RedisError::Unexpected(value));
     };
