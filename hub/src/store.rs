@@ -763,6 +763,7 @@ mod tests {
             to: None,
             text: "<b>hi</b>".into(),
             sent_at: 1000,
+            file: None,
         };
         store.save_chat(&room, &m).await.unwrap();
         store.save_chat(&room, &m).await.unwrap(); // delivered to two audiences: one row
@@ -870,6 +871,7 @@ mod tests {
             to: None,
             text: "our plan".into(),
             sent_at: 5,
+            file: None,
         };
         let save = |group: u32, notes: &str, at| BreakoutSave {
             lesson: lectern_proto::LessonId::parse("r.1700000000000").unwrap(),
