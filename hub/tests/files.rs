@@ -129,17 +129,18 @@ impl Hub {
         };
         let socket = Socket { id: rand_id(), resume_key: "k".into() };
         let room = ident.room.clone();
-        self.state
-            .sfu
-            .call(&room, |reply| Command::Join { ident, events: tx, socket, reply })
-            .await
-            .expect("joined");
+        self.state.sfu.call(&room, |reply| Command::Join { ident, events: tx, socket, reply }).await.expect("joined");
         Member { id, events }
     }
 
     async fn classroom(&self, who: &Member, command: ClassroomCommand) {
         let room = RoomId::parse(ROOM).unwrap();
-        let r = self.state.sfu.call(&room, |reply| Command::Classroom { room: room.clone(), participant: who.id, command, reply });
+        let r = self.state.sfu.call(&room, |reply| Command::Classroom {
+            room: room.clone(),
+            participant: who.id,
+            command,
+            reply,
+        });
         r.await.expect("the command is taken");
     }
 
@@ -219,7 +220,10 @@ async fn a_teachers_file_becomes_a_chat_message_and_downloads_byte_for_byte() {
     let h = |name: header::HeaderName| got.headers.get(name).unwrap().to_str().unwrap().to_owned();
     assert_eq!(h(header::CONTENT_TYPE), "application/pdf");
     assert_eq!(h(header::X_CONTENT_TYPE_OPTIONS), "nosniff");
-    assert_eq!(h(header::CONTENT_DISPOSITION), "attachment; filename=\"_bung_1.pdf\"; filename*=UTF-8''%C3%9Cbung%201.pdf");
+    assert_eq!(
+        h(header::CONTENT_DISPOSITION),
+        "attachment; filename=\"_bung_1.pdf\"; filename*=UTF-8''%C3%9Cbung%201.pdf"
+    );
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let listed = loop {
@@ -259,11 +263,17 @@ async fn refusals_have_their_status_and_keep_nothing() {
 
     let student_token = token(ROOM, Role::Student, "s1");
     let r = hub.upload(Some(&student_token), "mine.pdf", PDF).await;
-    assert_eq!((r.status, r.detail().as_str()), (StatusCode::FORBIDDEN, "the teacher has not allowed students to share files"));
+    assert_eq!(
+        (r.status, r.detail().as_str()),
+        (StatusCode::FORBIDDEN, "the teacher has not allowed students to share files")
+    );
 
     let big = [PDF, &vec![b' '; 1024 * 1024]].concat();
     let r = hub.upload(Some(&teacher_token), "big.pdf", &big).await;
-    assert_eq!((r.status, r.detail().as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "the file is larger than the limit of 1 MB"));
+    assert_eq!(
+        (r.status, r.detail().as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "the file is larger than the limit of 1 MB")
+    );
     let headers = [
         ("authorization", format!("Bearer {teacher_token}")),
         ("lectern-filename", "big.pdf".into()),
@@ -291,7 +301,11 @@ async fn refusals_have_their_status_and_keep_nothing() {
     assert!(hub.lesson_files().await.is_empty());
 
     // The teacher allows students: the same upload goes through.
-    hub.classroom(&teacher, ClassroomCommand::SetPolicy(PolicyPatch { students_may_share_files: Some(true), ..Default::default() })).await;
+    hub.classroom(
+        &teacher,
+        ClassroomCommand::SetPolicy(PolicyPatch { students_may_share_files: Some(true), ..Default::default() }),
+    )
+    .await;
     let r = hub.upload(Some(&student_token), "mine.pdf", PDF).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.detail());
     assert_eq!(student.file_message().await.text, "mine.pdf");
@@ -327,7 +341,8 @@ async fn forged_and_expired_links_are_refused() {
     assert!(r.detail().contains("expired"), "{}", r.detail());
     assert_eq!(hub.get(&format!("/files/{id}/plan.txt")).await.status, StatusCode::FORBIDDEN, "no signature");
     // A recording's link scheme under the recordings' key does not open a file.
-    let recording_style = hub.state.archive.links().url(id, "plan.txt", unix_secs() + 60).replace("/recordings/", "/files/");
+    let recording_style =
+        hub.state.archive.links().url(id, "plan.txt", unix_secs() + 60).replace("/recordings/", "/files/");
     assert_eq!(hub.get(&recording_style).await.status, StatusCode::FORBIDDEN);
     // Signed for another name: 404 even with a valid signature.
     let other = hub.state.files.url(id, "other.txt", unix_secs() + 60);

@@ -92,7 +92,9 @@ impl Classroom {
             return Err(ClassroomError::NotAllowed(STUDENTS_MAY_NOT_SHARE));
         }
         if self.location_of(actor.id) != group {
-            return Err(ClassroomError::Conflict("you moved to another group while the file was uploading: share it again"));
+            return Err(ClassroomError::Conflict(
+                "you moved to another group while the file was uploading: share it again",
+            ));
         }
         self.in_space(actor, |c| {
             let sender = Party { id: actor.id, subject: &actor.subject };
@@ -156,7 +158,8 @@ mod tests {
     #[test]
     fn someone_elses_upload_and_other_roles_are_refused() {
         let mut r = Room::new();
-        let err = r.refused(r.s1.clone(), C::ShareFile { file: file(1), subject: r.teacher.subject.clone(), group: None });
+        let err =
+            r.refused(r.s1.clone(), C::ShareFile { file: file(1), subject: r.teacher.subject.clone(), group: None });
         assert!(matches!(err, ClassroomError::NotAllowed(_)));
         assert!(matches!(r.refused(r.viewer.clone(), share(&r.viewer, 1)), ClassroomError::NotAllowed(_)));
         let gate = r.room.file_gate();

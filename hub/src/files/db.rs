@@ -107,13 +107,12 @@ impl Store {
 
     /// Every file shared in `room`'s lessons, oldest first.
     pub async fn shared_files_of_room(&self, room: &RoomId) -> anyhow::Result<Vec<FileRow>> {
-        let rows = sqlx::query_as::<_, FileRow>(&format!(
-            "SELECT {COLUMNS} FROM shared_files WHERE room_id = $1 ORDER BY id"
-        ))
-        .bind(room.as_str())
-        .fetch_all(self.pool())
-        .await
-        .with_context(|| format!("reading the shared files of room {room}"))?;
+        let rows =
+            sqlx::query_as::<_, FileRow>(&format!("SELECT {COLUMNS} FROM shared_files WHERE room_id = $1 ORDER BY id"))
+                .bind(room.as_str())
+                .fetch_all(self.pool())
+                .await
+                .with_context(|| format!("reading the shared files of room {room}"))?;
         Ok(rows)
     }
 }

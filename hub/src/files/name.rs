@@ -36,7 +36,8 @@ fn is_bidi_control(c: char) -> bool {
 
 /// The name as a URL path segment and ASCII fallback: `[A-Za-z0-9._-]`, everything else `_`.
 pub fn ascii_segment(name: &str) -> String {
-    let s: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-') { c } else { '_' }).collect();
+    let s: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-') { c } else { '_' }).collect();
     let s = s.trim_start_matches('.');
     if s.is_empty() { "file".to_owned() } else { s.to_owned() }
 }

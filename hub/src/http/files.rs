@@ -176,9 +176,16 @@ pub async fn upload(
 
 /// The room's view for this upload, and the participant it speaks for; refused before any byte is
 /// read if there is no lesson, the uploader is not in it, or may not share.
-async fn admit(st: &AppState, room: &RoomId, claims: &Claims, headers: &HeaderMap) -> Result<(FileGate, Sharer), HttpError> {
+async fn admit(
+    st: &AppState,
+    room: &RoomId,
+    claims: &Claims,
+    headers: &HeaderMap,
+) -> Result<(FileGate, Sharer), HttpError> {
     let wanted = match header_str(headers, PARTICIPANT_HEADER) {
-        Some(v) => Some(ParticipantId(v.trim().parse().map_err(|_| HttpError::invalid("lectern-participant is not a participant id"))?)),
+        Some(v) => Some(ParticipantId(
+            v.trim().parse().map_err(|_| HttpError::invalid("lectern-participant is not a participant id"))?,
+        )),
         None => None,
     };
     let report = match st.sfu.call(room, |reply| Command::Report { room: room.clone(), reply }).await {
@@ -293,8 +300,10 @@ fn link_query(query: Option<&str>) -> Option<(u64, String)> {
 
 /// The storage key of a file row.
 pub fn key_of(row: &FileRow) -> Result<ObjectKey, HttpError> {
-    let lesson = row.lesson().ok_or_else(|| HttpError::internal("reading a shared file", "its lesson id does not parse"))?;
-    ObjectKey::shared_file(lesson, &row.object).ok_or_else(|| HttpError::internal("reading a shared file", "a bad object name"))
+    let lesson =
+        row.lesson().ok_or_else(|| HttpError::internal("reading a shared file", "its lesson id does not parse"))?;
+    ObjectKey::shared_file(lesson, &row.object)
+        .ok_or_else(|| HttpError::internal("reading a shared file", "a bad object name"))
 }
 
 /// `GET /files/{id}/{name}?exp=…&sig=…`: the file, always as a download.
