@@ -96,6 +96,10 @@ impl Classroom {
                 "you moved to another group while the file was uploading: share it again",
             ));
         }
+        // A file message is a chat message: the same pace.
+        if !self.chat_limit.try_acquire(&actor.subject, now) {
+            return Err(ClassroomError::RateLimited);
+        }
         self.in_space(actor, |c| {
             let sender = Party { id: actor.id, subject: &actor.subject };
             let name = c.display_name(actor.id);
@@ -153,6 +157,17 @@ mod tests {
         let gate = r.room.file_gate();
         assert_eq!(gate.allows(gate.sharer(&r.s1.subject, Some(r.s1.id)).unwrap()), Ok(()));
         r.ok(r.s1.clone(), share(&r.s1, 1));
+    }
+
+    #[test]
+    fn file_messages_keep_the_chats_pace() {
+        let mut r = Room::new();
+        for id in 0..5 {
+            r.ok(r.teacher.clone(), share(&r.teacher, id));
+        }
+        assert_eq!(r.refused(r.teacher.clone(), share(&r.teacher, 9)), ClassroomError::RateLimited);
+        r.now += 1_000;
+        r.ok(r.teacher.clone(), share(&r.teacher, 9));
     }
 
     #[test]

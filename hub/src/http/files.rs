@@ -209,6 +209,10 @@ async fn admit(
 fn sfu_refusal(e: SfuError) -> HttpError {
     match e {
         SfuError::Classroom(ClassroomError::NotAllowed(why)) => HttpError::forbidden(why),
+        SfuError::Classroom(ClassroomError::RateLimited) => HttpError::Throttled {
+            detail: "too many messages: wait a moment and share it again".into(),
+            retry_after: 1,
+        },
         SfuError::UnknownParticipant => HttpError::conflict("you left the lesson while the file was uploading"),
         e => e.into(),
     }
