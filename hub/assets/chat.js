@@ -2,6 +2,7 @@
 // User text is only ever set with textContent: a message is plain text, never markup, and links in
 // it are not made clickable.
 
+import { fileCard, mountFileShare } from './files.js';
 import { h, replaceKeepingFocus } from './ui.js';
 
 const MAX_CHARS = 1000;
@@ -11,7 +12,7 @@ function clock(ms) {
 }
 
 /**
- * ctx: { store, send, role, selfId(), people() -> {id: {name, role}}, onUnread(n) }.
+ * ctx: { store, send, role, token, room(), selfId(), people() -> {id: {name, role}}, onUnread(n) }.
  */
 export function mountChat(box, ctx) {
   const { store, send, role } = ctx;
@@ -27,6 +28,7 @@ export function mountChat(box, ctx) {
     h('div', { class: 'chat-compose' }, text, sendBtn),
     h('p', { id: 'chat-hint', class: 'help' }, 'Enter sends, Shift+Enter starts a new line.'));
   box.append(h('h2', { class: 'visually-hidden' }, 'Chat'), log, empty, note, form);
+  mountFileShare(form, ctx);
 
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -60,7 +62,7 @@ export function mountChat(box, ctx) {
     meta.append(h('time', { datetime: new Date(m.sentAt).toISOString() }, clock(m.sentAt)));
     const body = h('p', { class: 'text' });
     body.textContent = m.text; // plain text, always
-    const li = h('li', { class: `msg${m.to != null ? ' is-private' : ''}`, 'data-testid': 'chat-message', 'data-message-id': m.id }, meta, body);
+    const li = h('li', { class: `msg${m.to != null ? ' is-private' : ''}${m.file ? ' is-file' : ''}`, 'data-testid': 'chat-message', 'data-message-id': m.id }, meta, m.file ? fileCard(m.file) : body);
     if (role === 'teacher') {
       const del = h('button', { type: 'button', class: 'small link', 'aria-label': `Delete message from ${m.fromName}`, 'data-testid': 'chat-delete' }, 'Delete');
       del.addEventListener('click', () => send({ type: 'deleteChat', messageId: m.id }));

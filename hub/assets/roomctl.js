@@ -11,6 +11,7 @@ const POLICIES = [
   ['studentsMayStartVideo', 'Students may start their camera', ''],
   ['studentsMayShareScreen', 'Students may share their screen', ''],
   ['studentsMayChat', 'Students may chat with the room', 'Private messages to a teacher always work.'],
+  ['studentsMayShareFiles', 'Students may share files in the chat', 'Teachers always can; the size and type limits apply to everyone.'],
   ['studentsSeeEachOther', 'Students see each other', 'Off: students see only the teacher and the room; their cameras reach teachers and the room display only.'],
 ];
 

@@ -33,6 +33,7 @@ const FILES: &[(&str, Asset)] = &[
     ("ui.js", asset(JS, include_bytes!("../assets/ui.js"))),
     ("claims.js", asset(JS, include_bytes!("../assets/claims.js"))),
     ("classroom.js", asset(JS, include_bytes!("../assets/classroom.js"))),
+    ("files.js", asset(JS, include_bytes!("../assets/files.js"))),
     ("lesson.js", asset(JS, include_bytes!("../assets/lesson.js"))),
     ("breakout.js", asset(JS, include_bytes!("../assets/breakout.js"))),
     ("failover.js", asset(JS, include_bytes!("../assets/failover.js"))),

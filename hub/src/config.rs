@@ -32,6 +32,7 @@ struct FileConfig {
     node: Option<FileNode>,
     store: Option<FileStore>,
     recording: Option<FileRecording>,
+    files: Option<crate::files::FilesFile>,
     ota: Option<FileOta>,
     coord: Option<FileCoord>,
 }
@@ -168,6 +169,8 @@ pub struct Settings {
     /// `[ota]`: how uploaded releases are checked (kept in `<data_dir>/releases`).
     pub ota: lectern_admin::releases::OtaSettings,
     pub recording: RecordingSettings,
+    /// `[files]`: files shared in the chat (size limit, allowed types, virus-scan hook; docs/files.md).
+    pub files: crate::files::FileSettings,
     /// `[coord] url` (env `LECTERN_COORD_URL`): Redis shared by the hubs of a cluster. Unset, the
     /// hub is on its own. Needs `secret` (shared by every node) and `[node] public_url`.
     pub coord_url: Option<RedisUrl>,
@@ -209,6 +212,7 @@ impl std::fmt::Debug for Settings {
             .field("tls", &self.tls)
             .field("ota", &self.ota)
             .field("recording", &self.recording)
+            .field("files", &self.files)
             // RedisUrl's Debug hides its password.
             .field("coord_url", &self.coord_url)
             .field("drain_timeout_minutes", &self.drain_timeout_minutes)
@@ -284,6 +288,7 @@ impl Default for Settings {
             },
             tls: None,
             recording: RecordingSettings::default(),
+            files: Default::default(),
             coord_url: None,
             drain_timeout_minutes: 120,
         }
@@ -343,6 +348,9 @@ impl Settings {
         set(&mut self.zone, f.zone);
         if let Some(admin) = f.admin {
             self.admin_listen = admin.listen.or(self.admin_listen);
+        }
+        if let Some(files) = f.files {
+            self.files.apply(files).with_context(|| format!("invalid config {}", path.display()))?;
         }
         if let Some(r) = f.recording {
             set(&mut self.recording.default, r.default);

@@ -11,6 +11,7 @@ pub mod config;
 pub mod db_copy;
 pub mod device_registry;
 pub mod enroll;
+pub mod files;
 pub mod http;
 pub mod http_serve;
 pub mod media_io;

@@ -73,6 +73,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         },
         recording: settings.recording,
         recordings_dir: Some(settings.data_dir.join("recordings")),
+        files: crate::files::FileSettings {
+            scratch_dir: Some(settings.data_dir.join("scan")),
+            ..settings.files.clone()
+        },
         cluster: cluster_node(&settings, &sfu),
     };
     let state = AppState::new(key, sfu, store, ice, edge);

@@ -449,9 +449,7 @@ impl Store {
 
     /// The breakout groups kept of the room's last lesson that had any, in round and group order.
     pub async fn last_breakouts(&self, room: &RoomId) -> anyhow::Result<Vec<BreakoutRow>> {
-        // lesson_id, round, group_no, name, chat, notes_text
-        type Row = (String, i64, i64, String, String, String);
-        let rows: Vec<Row> = sqlx::query_as(
+        let rows: Vec<BreakoutTuple> = sqlx::query_as(
             "SELECT lesson_id, round, group_no, name, chat, notes_text FROM breakout_spaces WHERE lesson_id = \
              (SELECT lesson_id FROM breakout_spaces WHERE room_id = $1 ORDER BY saved_at DESC LIMIT 1) \
              ORDER BY round, group_no",
@@ -460,18 +458,20 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .with_context(|| format!("reading the breakout groups of room {room}"))?;
-        Ok(rows
-            .into_iter()
-            .map(|(lesson, round, group, name, chat, notes)| BreakoutRow {
-                lesson,
-                round: round.max(0) as u32,
-                group: group.max(0) as u32,
-                name,
-                // Written by `save_breakout` from the same type; a row that does not parse shows empty.
-                chat: serde_json::from_str(&chat).unwrap_or_default(),
-                notes,
-            })
-            .collect())
+        Ok(rows.into_iter().map(breakout_row).collect())
+    }
+
+    /// The breakout groups kept of one lesson (`breakouts.json?lesson=<id>`), by round and group.
+    pub async fn breakouts_of_lesson(&self, lesson: &lectern_proto::LessonId) -> anyhow::Result<Vec<BreakoutRow>> {
+        let rows: Vec<BreakoutTuple> = sqlx::query_as(
+            "SELECT lesson_id, round, group_no, name, chat, notes_text FROM breakout_spaces WHERE lesson_id = $1 \
+             ORDER BY round, group_no",
+        )
+        .bind(lesson.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .with_context(|| format!("reading the breakout groups of lesson {lesson}"))?;
+        Ok(rows.into_iter().map(breakout_row).collect())
     }
 
     /// A kept breakout group: (name, chat JSON, notes text).
@@ -689,6 +689,21 @@ impl Store {
     }
 }
 
+/// lesson_id, round, group_no, name, chat, notes_text
+type BreakoutTuple = (String, i64, i64, String, String, String);
+
+fn breakout_row((lesson, round, group, name, chat, notes): BreakoutTuple) -> BreakoutRow {
+    BreakoutRow {
+        lesson,
+        round: round.max(0) as u32,
+        group: group.max(0) as u32,
+        name,
+        // Written by `save_breakout` from the same type; a row that does not parse shows empty.
+        chat: serde_json::from_str(&chat).unwrap_or_default(),
+        notes,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Each test runs on SQLite and on a real PostgreSQL (`lectern_common::test_db`).
@@ -763,6 +778,7 @@ mod tests {
             to: None,
             text: "<b>hi</b>".into(),
             sent_at: 1000,
+            file: None,
         };
         store.save_chat(&room, &m).await.unwrap();
         store.save_chat(&room, &m).await.unwrap(); // delivered to two audiences: one row
@@ -870,6 +886,7 @@ mod tests {
             to: None,
             text: "our plan".into(),
             sent_at: 5,
+            file: None,
         };
         let save = |group: u32, notes: &str, at| BreakoutSave {
             lesson: lectern_proto::LessonId::parse("r.1700000000000").unwrap(),
@@ -896,7 +913,19 @@ mod tests {
         assert_eq!(store.breakout("r.1700000000000", 2, 1).await.unwrap(), None);
         let all = store.last_breakouts(&RoomId::parse("r").unwrap()).await.unwrap();
         assert_eq!(all.iter().map(|b| (b.group, b.notes.as_str())).collect::<Vec<_>>(), [(1, "final"), (2, "other")]);
-        assert_eq!(all[0].chat, [message]);
         assert!(store.last_breakouts(&RoomId::parse("other").unwrap()).await.unwrap().is_empty());
+        // A later lesson's groups become the last; the earlier lesson is still there by its id.
+        let later = BreakoutSave {
+            lesson: lectern_proto::LessonId::parse("r.1700000900000").unwrap(),
+            at: 30,
+            ..save(1, "next", 30)
+        };
+        store.save_breakout(&later).await.unwrap();
+        let last = store.last_breakouts(&RoomId::parse("r").unwrap()).await.unwrap();
+        assert_eq!(last.iter().map(|b| b.notes.as_str()).collect::<Vec<_>>(), ["next"]);
+        let first = lectern_proto::LessonId::parse("r.1700000000000").unwrap();
+        let earlier = store.breakouts_of_lesson(&first).await.unwrap();
+        assert_eq!(earlier.iter().map(|b| b.notes.as_str()).collect::<Vec<_>>(), ["final", "other"]);
+        assert_eq!(all[0].chat, [message]);
     }
 }

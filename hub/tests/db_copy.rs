@@ -163,6 +163,7 @@ async fn a_lesson_is_recorded(store: &Store, room: &RoomId) {
             to: (i == 1).then_some(ParticipantId(1)),
             text: format!("«hello» from {name} 👋"),
             sent_at: 1_700_000_001_000 + i as u64,
+            file: None,
         };
         tx.send(StoreEvent::Chat { room: room.clone(), message }).await.unwrap();
     }

@@ -306,6 +306,16 @@ async fn lesson_exports_and_box_commands() {
     assert_eq!(hub.get("/api/rooms/lab-1/chat.csv?deleted=1", Some(&admin)).await.status, StatusCode::OK);
     assert_eq!(hub.get("/api/rooms/lab-1/polls.csv?deleted=1", Some(&admin)).await.status, StatusCode::BAD_REQUEST);
     assert_eq!(hub.get("/api/rooms/lab-1/chat.csv?all=1", t).await.status, StatusCode::BAD_REQUEST);
+    // `?lesson=` picks the lesson of breakouts.json: one of this room, well formed; nothing else takes it.
+    let r = hub.get("/api/rooms/lab-1/breakouts.json?lesson=lab-1.1700000000000", t).await;
+    assert_eq!((r.status, r.text.trim()), (StatusCode::OK, "[]"));
+    let r = hub.get("/api/rooms/lab-1/breakouts.json?lesson=lab-2.1700000000000", t).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "another room's lesson: {}", r.text);
+    assert_eq!(hub.get("/api/rooms/lab-1/breakouts.json?lesson=nope", t).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        hub.get("/api/rooms/lab-1/chat.csv?lesson=lab-1.1700000000000", t).await.status,
+        StatusCode::BAD_REQUEST
+    );
 
     // A box publishes: the live lesson has an attendee.
     let r = hub.post_sdp("/whip/lab-1", Some(&token("lab-1", Role::Device, 600)), &offer(Direction::SendOnly)).await;

@@ -138,6 +138,16 @@ pub enum ClassroomCommand {
     /// the classroom's commands.
     #[serde(skip)]
     Breakout(crate::breakout::BreakoutCommand),
+    /// A file uploaded over HTTP (`POST /api/rooms/{room}/files`) is offered in the uploader's chat.
+    /// Never read from a socket: the hub sends it after the upload was checked and stored.
+    #[serde(skip)]
+    ShareFile {
+        file: SharedFile,
+        /// The uploading token's `sub`: it must be the participant's own.
+        subject: String,
+        /// Where the upload was filed (`None`: the main room); refused if the uploader moved since.
+        group: Option<crate::breakout::GroupId>,
+    },
 }
 
 /// The only reactions the hub relays. Serialized as the emoji itself.
@@ -224,6 +234,9 @@ pub struct RoomPolicy {
     /// the passcode itself is never sent to anyone.
     #[serde(default)]
     pub passcode_required: bool,
+    /// Students may share files in the chat (teachers always may). Off by default.
+    #[serde(default)]
+    pub students_may_share_files: bool,
 }
 
 impl Default for RoomPolicy {
@@ -237,6 +250,7 @@ impl Default for RoomPolicy {
             students_may_chat: true,
             students_see_each_other: true,
             passcode_required: false,
+            students_may_share_files: false,
         }
     }
 }
@@ -263,6 +277,8 @@ pub struct PolicyPatch {
     pub students_may_chat: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub students_see_each_other: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub students_may_share_files: Option<bool>,
 }
 
 /// What the hub tells browsers about the classroom.
@@ -417,6 +433,23 @@ pub struct ChatMessage {
     pub text: String,
     /// Unix ms.
     pub sent_at: u64,
+    /// A shared file: `text` is its name, this says how to fetch it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<SharedFile>,
+}
+
+/// A file shared in the chat: what the message shows and its signed, expiring download link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedFile {
+    /// The file's row on the hub (`GET /api/rooms/{room}/lessons` lists it with the lesson).
+    pub id: i64,
+    /// The uploader's name of the file (plain text, like a chat message).
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+    /// `/files/{id}/{name}?exp=…&sig=…`: anyone who sees the message may download it until `exp`.
+    pub url: String,
 }
 
 /// A poll as students see it: never the correct options of a quiz before results are shared.

@@ -32,7 +32,7 @@ pub struct AttendanceRow {
     pub hands_raised: u32,
     pub chat_messages: u32,
     pub polls_answered: u32,
-    /// Time in each breakout group (JSON only: the CSV's columns stay as they are).
+    /// Time in each breakout group (in the CSV, one column per group after the fixed ones).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub breakouts: Vec<super::breakout::GroupTime>,
 }
@@ -143,6 +143,8 @@ impl Attendance {
 }
 
 impl AttendanceReport {
+    /// One row per person; after the fixed columns, one column per breakout group anyone was in
+    /// (`"{group name} (round {n}) seconds"`, rounds then groups in order), with each person's time there.
     pub fn to_csv(&self) -> String {
         let header = [
             "name",
@@ -155,9 +157,19 @@ impl AttendanceReport {
             "polls_answered",
             "intervals",
         ];
-        let mut out = csv_row(&header);
+        let groups: std::collections::BTreeMap<(u32, u32), &str> =
+            self.people.iter().flat_map(|p| &p.breakouts).map(|g| ((g.round, g.group.0), g.name.as_str())).collect();
+        let mut head: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+        head.extend(groups.iter().map(|((round, _), name)| format!("{name} (round {round}) seconds")));
+        let mut out = csv_row(&head);
         for p in &self.people {
-            out.push_str(&csv_row(&Self::csv_fields(p)));
+            let mut row: Vec<String> = Self::csv_fields(p).into();
+            row.extend(groups.keys().map(|(round, group)| {
+                let ms =
+                    p.breakouts.iter().find(|g| g.round == *round && g.group.0 == *group).map_or(0, |g| g.total_ms);
+                (ms / 1000).to_string()
+            }));
+            out.push_str(&csv_row(&row));
         }
         out
     }
@@ -255,5 +267,32 @@ mod tests {
         );
         assert!(lines[2].starts_with("'=Ms. T,teacher,2024-05-06T08:31:00Z,"), "{}", lines[2]);
         assert_eq!(lines.len(), 4, "trailing CRLF");
+    }
+
+    #[test]
+    fn csv_has_a_column_of_seconds_per_breakout_group() {
+        use super::super::breakout::GroupTime;
+        use lectern_proto::breakout::GroupId;
+        let mut a = Attendance::default();
+        a.joined(T0, ParticipantId(1), ada());
+        a.joined(T0, ParticipantId(2), ("sub-bo", "Bo", Role::Student));
+        let mut report = a.report(T0 + 30 * MIN);
+        let time = |round, group, name: &str, min| GroupTime {
+            round,
+            group: GroupId(group),
+            name: name.into(),
+            total_ms: min * MIN,
+        };
+        report.people[0].breakouts = vec![time(1, 1, "Owls", 10), time(2, 1, "Owls", 3)];
+        report.people[1].breakouts = vec![time(1, 2, "Foxes", 12)];
+        let csv = report.to_csv();
+        let lines: Vec<&str> = csv.split("\r\n").collect();
+        assert!(
+            lines[0].ends_with(",intervals,Owls (round 1) seconds,Foxes (round 1) seconds,Owls (round 2) seconds"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[1].ends_with(",600,0,180"), "{}", lines[1]);
+        assert!(lines[2].ends_with(",0,720,0"), "{}", lines[2]);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use lectern_proto::classroom::{ChatMessage, ChatMessageId, ClassroomEvent, MAX_CHAT_CHARS};
+use lectern_proto::classroom::{ChatMessage, ChatMessageId, ClassroomEvent, MAX_CHAT_CHARS, SharedFile};
 use lectern_proto::{ParticipantId, Role};
 
 use super::text::clean;
@@ -44,6 +44,7 @@ impl Chat {
             to: to.map(|p| p.id),
             text,
             sent_at: now,
+            file: None,
         };
         if self.history.len() == HISTORY_LIMIT {
             self.history.pop_front();
@@ -54,6 +55,17 @@ impl Chat {
             to_subject: to.map(|p| p.subject.to_owned()),
         };
         self.history.push_back(stored);
+        message
+    }
+
+    /// A file message: its text is the file's name.
+    pub fn post_file(&mut self, now: u64, from: (&Party, &str, Role), file: SharedFile) -> ChatMessage {
+        let name = file.name.clone();
+        let mut message = self.post(now, from, None, name);
+        message.file = Some(file);
+        if let Some(last) = self.history.back_mut() {
+            last.message.file = message.file.clone();
+        }
         message
     }
 

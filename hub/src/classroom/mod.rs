@@ -7,6 +7,7 @@ mod attendance;
 pub mod breakout;
 mod chat;
 mod error;
+mod files;
 mod hand;
 mod lobby;
 mod moderation;
@@ -32,6 +33,7 @@ use lectern_proto::{ParticipantId, Role};
 
 pub use attendance::{AttendanceReport, AttendanceRow, Interval};
 pub use error::ClassroomError;
+pub use files::{FileGate, STUDENTS_MAY_NOT_SHARE, Sharer};
 pub use poll_report::{OptionResult, PollReport, PollResponse};
 pub use rate::{JoinLimiter, Rate, RateLimiter, ip_key, join_key};
 pub use text::{csv_row, iso_time};
@@ -287,6 +289,7 @@ impl Classroom {
             C::SetRecording { on } => self.set_recording(actor, on),
             C::Board(cmd) => self.in_space(actor, |c| c.board_command(now, actor, cmd)),
             C::Breakout(cmd) => self.breakout_command(now, actor, cmd),
+            C::ShareFile { file, subject, group } => self.share_file(now, actor, file, &subject, group),
         }
     }
 

@@ -26,6 +26,7 @@ impl Classroom {
         p.students_may_share_screen = patch.students_may_share_screen.unwrap_or(p.students_may_share_screen);
         p.students_may_chat = patch.students_may_chat.unwrap_or(p.students_may_chat);
         p.students_see_each_other = patch.students_see_each_other.unwrap_or(p.students_see_each_other);
+        p.students_may_share_files = patch.students_may_share_files.unwrap_or(p.students_may_share_files);
         if self.policy == old {
             return Ok(Vec::new());
         }

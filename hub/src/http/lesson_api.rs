@@ -64,12 +64,15 @@ fn parse_file(file: &str) -> Result<(Record, Format), HttpError> {
         })
 }
 
-/// `?deleted=1`: the chat export with deleted messages (admins only).
+/// `?deleted=1`: the chat export with deleted messages (admins only); `?lesson=<id>`: the
+/// breakout groups of that lesson of the room (`breakouts.json` only), not the last one's.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     #[serde(default)]
     deleted: Option<String>,
+    #[serde(default)]
+    lesson: Option<String>,
 }
 
 pub async fn report(
@@ -82,8 +85,13 @@ pub async fn report(
     let claims = authorize(&headers, &st.key, &room, TEACHERS)?;
     let (what, format) = parse_file(&file)?;
     let Ok(Query(query)) = query else {
-        return Err(HttpError::invalid("the only query parameter is deleted=1 (chat, admins)"));
+        return Err(HttpError::invalid(
+            "the query parameters are deleted=1 (chat, admins) and lesson=<id> (breakouts.json)",
+        ));
     };
+    if query.lesson.is_some() && what != Record::Breakouts {
+        return Err(HttpError::invalid("lesson=<id> applies to breakouts.json only"));
+    }
     let with_deleted = match query.deleted.as_deref() {
         None | Some("0") | Some("false") => false,
         Some("1") | Some("true") if what == Record::Chat && claims.role == Role::Admin => true,
@@ -96,8 +104,11 @@ pub async fn report(
         Record::Chat => return chat(&st, &room, &claims, with_deleted, format).await,
         Record::Notes => notes(&st, &room).await?,
         Record::Breakouts => {
-            let rows =
-                st.store.last_breakouts(&room).await.map_err(|e| HttpError::internal("reading breakout groups", e))?;
+            let rows = match query.lesson.as_deref().map(|l| lesson_of(&room, l)).transpose()? {
+                Some(lesson) => st.store.breakouts_of_lesson(&lesson).await,
+                None => st.store.last_breakouts(&room).await,
+            };
+            let rows = rows.map_err(|e| HttpError::internal("reading breakout groups", e))?;
             serde_json::to_string_pretty(&rows).unwrap_or_default()
         }
         Record::Attendance | Record::Polls => lesson(&st, &room, what, format).await?,
@@ -111,6 +122,16 @@ pub async fn report(
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
+}
+
+/// `?lesson=<id>` of `room` (another room's lesson is refused: a teacher token is for one room).
+fn lesson_of(room: &RoomId, id: &str) -> Result<lectern_proto::LessonId, HttpError> {
+    let lesson = lectern_proto::LessonId::parse(id)
+        .map_err(|e| HttpError::invalid(format!("lesson: '{id}' is not a lesson id ({{room}}.{{started_ms}}): {e}")))?;
+    if &lesson.room() != room {
+        return Err(HttpError::forbidden(format!("lesson {lesson} is not a lesson of room '{room}'")));
+    }
+    Ok(lesson)
 }
 
 /// Attendance or polls of the live lesson if the hub still holds the room, else of the last one saved.

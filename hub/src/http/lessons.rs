@@ -32,13 +32,38 @@ pub struct LessonView {
     /// `null` while the lesson is on.
     pub ended_at: Option<i64>,
     pub recordings: Vec<RecordingView>,
+    /// Files shared in the lesson's chat (and its breakout groups'), oldest first.
+    pub files: Vec<FileView>,
+}
+
+/// A shared file as the lessons list shows it, with a fresh signed link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileView {
+    pub id: i64,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+    pub sha256: String,
+    pub uploader: String,
+    /// The breakout round and group it was shared in (`null`: the main room).
+    pub round: Option<i64>,
+    pub group: Option<i64>,
+    pub created_at: i64,
+    pub url: String,
 }
 
 pub use lectern_proto::upload::RecordingView;
 
 impl LessonView {
     fn of(row: LessonRow) -> Self {
-        Self { id: row.id, started_at: row.started_at, ended_at: row.ended_at, recordings: Vec::new() }
+        Self {
+            id: row.id,
+            started_at: row.started_at,
+            ended_at: row.ended_at,
+            recordings: Vec::new(),
+            files: Vec::new(),
+        }
     }
 }
 
@@ -77,6 +102,28 @@ pub async fn list(
             continue;
         };
         lesson.recordings.push(v);
+    }
+    let shared = st
+        .store
+        .shared_files_of_room(&room)
+        .await
+        .map_err(|e| HttpError::internal("reading the room's shared files", e))?;
+    let file_exp = lectern_common::time::unix_secs() + crate::files::LINK_TTL_SECS;
+    for f in shared {
+        let Some(lesson) = lessons.iter_mut().find(|l| l.id == f.lesson_id) else { continue };
+        let url = st.files.url(f.id, &crate::files::name::ascii_segment(&f.name), file_exp);
+        lesson.files.push(FileView {
+            id: f.id,
+            size: f.size(),
+            name: f.name,
+            content_type: f.content_type,
+            sha256: f.sha256,
+            uploader: f.uploader_name,
+            round: f.breakout_round,
+            group: f.breakout_group,
+            created_at: f.created_at,
+            url,
+        });
     }
     let mut resp = Json(lessons).into_response();
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

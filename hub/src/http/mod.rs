@@ -7,6 +7,7 @@ pub mod client;
 pub mod cors;
 pub mod device;
 pub mod error;
+pub mod files;
 pub mod inbound;
 pub mod lesson_api;
 pub mod lessons;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub recording: crate::config::RecordingSettings,
     /// Recording files: their storage, signed download links, one turn per upload.
     pub archive: crate::recording::Archive,
+    /// Files shared in the chat (`[files]`): limits, scan hook, their links' key. Stored in `archive`'s storage.
+    pub files: crate::files::Files,
     /// One node of a cluster (`[coord] url`): rooms owned by lease, requests routed to the owner.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
@@ -153,6 +156,8 @@ pub struct Edge {
     pub recordings_dir: Option<std::path::PathBuf>,
     /// `[coord] url` set: this hub is one node of a cluster.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// `[files]`: files shared in the chat (kept in the recordings' storage).
+    pub files: crate::files::FileSettings,
 }
 
 impl Default for Edge {
@@ -169,6 +174,7 @@ impl Default for Edge {
             recording: Default::default(),
             recordings_dir: None,
             cluster: None,
+            files: Default::default(),
         }
     }
 }
@@ -189,6 +195,8 @@ impl AppState {
         });
         let links = crate::recording::link::LinkKey::new(key.derive(b"lectern recording download links"));
         let archive = crate::recording::Archive::new(storage, links);
+        let file_links = crate::recording::link::LinkKey::new(key.derive(b"lectern shared file download links"));
+        let files = crate::files::Files::new(edge.files, file_links);
         let state = Arc::new(Self {
             key,
             sfu,
@@ -203,6 +211,7 @@ impl AppState {
             token_grace: edge.token_grace,
             recording: edge.recording,
             archive,
+            files,
             cluster: edge.cluster,
             room_settings: Default::default(),
             join_limiter: edge

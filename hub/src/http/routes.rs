@@ -8,7 +8,7 @@ use axum::http::Method;
 use lectern_admin::routes::{Access, Entry, Route, body_limit, entry, routes_of};
 
 use super::auth::TEACHERS;
-use super::{AppState, cors, device, lesson_api, lessons, pages, recordings, rtc, stats, whip};
+use super::{AppState, cors, device, files, lesson_api, lessons, pages, recordings, rtc, stats, whip};
 use crate::whip::Flow;
 
 /// Every route the hub serves itself.
@@ -38,6 +38,13 @@ pub fn entries() -> Vec<Entry<Arc<AppState>>> {
         ),
         // The signed link is the credential (`?exp=…&sig=…`), so a <video> can play it.
         entry(M::GET, "/recordings/{id}/{name}", Anyone, recordings::download),
+        // A shared file: the handler reads the body with `[files] max_mb` (413 past it).
+        body_limit(
+            entry(M::POST, "/api/rooms/{room}/files", Bearer(files::SHARERS), files::upload),
+            usize::try_from(crate::files::settings::MAX_MB_CAP * 1024 * 1024).unwrap_or(usize::MAX),
+        ),
+        // The signed link is the credential (`?exp=…&sig=…`); always a download.
+        entry(M::GET, "/files/{id}/{name}", Anyone, files::download),
         entry(M::GET, "/api/rooms/{room}/device", Bearer(TEACHERS), device::view),
         entry(M::OPTIONS, "/api/rooms/{room}/device", Anyone, cors::options_read_only),
         entry(M::GET, "/api/rooms/{room}/stats", Bearer(TEACHERS), stats::room_stats),

@@ -32,6 +32,16 @@ impl ObjectKey {
         Ok(Self { lesson, name: name.to_owned() })
     }
 
+    /// A file shared in the lesson's chat (`http::files`): `name` is one the hub made, `file-`
+    /// then 1–64 of `[A-Za-z0-9_-]` — never the uploader's name — so it is a safe path segment and
+    /// cannot be taken for a recording (those end in `.mp4` or `.webm`).
+    pub fn shared_file(lesson: LessonId, name: &str) -> Option<Self> {
+        let rest = name.strip_prefix("file-")?;
+        let ok = (1..=64).contains(&rest.len())
+            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
+        ok.then(|| Self { lesson, name: name.to_owned() })
+    }
+
     pub fn lesson(&self) -> &LessonId {
         &self.lesson
     }

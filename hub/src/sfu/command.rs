@@ -80,6 +80,8 @@ pub struct LessonReport {
     pub polls: Vec<crate::classroom::PollReport>,
     /// The shared notes' text (Markdown).
     pub notes: String,
+    /// What a file upload is checked against (the lesson on now, who may share, who is where).
+    pub files: crate::classroom::FileGate,
 }
 
 pub type Reply<T> = oneshot::Sender<Result<T, SfuError>>;

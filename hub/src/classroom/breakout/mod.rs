@@ -186,6 +186,11 @@ impl Classroom {
         }
     }
 
+    /// The round whose groups meet now.
+    pub(crate) fn breakout_round(&self) -> Option<u32> {
+        self.breakouts.plan.as_ref().filter(|p| p.is_live()).map(Plan::round)
+    }
+
     /// Where the physical classroom (the box, its return feed, the room display) is now.
     pub fn classroom_location(&self) -> Option<GroupId> {
         self.breakouts.plan.as_ref().and_then(Plan::classroom_group)

@@ -293,6 +293,7 @@ impl Room {
             attendance: self.classroom.attendance_report(now.unix_ms),
             polls: self.classroom.poll_reports(),
             notes: self.classroom.board().doc(lectern_proto::board::DocKind::Notes).text("notes"),
+            files: self.classroom.file_gate(),
         }
     }
 
