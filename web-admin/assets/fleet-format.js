@@ -43,6 +43,7 @@ export function figures(d) {
     lastError: t.lastError || DASH,
     uplink: uplink(t.uplink),
     upload: upload(d.upload || t.upload),
+    hub: d.online ? (nodeLine(d) || 'This hub') : DASH,
   };
 }
 
