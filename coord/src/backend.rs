@@ -232,13 +232,16 @@ impl RedisBackend {
 
     async fn call(&self, args: &[&[u8]]) -> Result<Value, RedisError> {
         let mut guard = self.conn.lock().await;
-        let conn = match guard.as_mut() {
+        // The connection is taken out while a command is on its way and put back only once its
+        // reply is read: a caller dropped meanwhile (an HTTP request whose client went away)
+        // drops the connection with it, so its late reply never answers the next command.
+        let mut conn = match guard.take() {
             Some(c) => c,
-            None => guard.insert(Redis::connect(&self.url, COMMAND_TIMEOUT).await?),
+            None => Redis::connect(&self.url, COMMAND_TIMEOUT).await?,
         };
         let result = conn.call(args).await;
-        if result.is_err() {
-            *guard = None;
+        if result.is_ok() {
+            *guard = Some(conn);
         }
         result
     }
