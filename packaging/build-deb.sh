@@ -90,6 +90,8 @@ for p in "${packages[@]}"; do
         install -D -m 0640 packaging/hub/hub.toml "$root/etc/lectern-hub/hub.toml"
         install -D -m 0644 hub/hub.example.toml "$root/usr/share/doc/lectern-hub/hub.example.toml"
         install -D -m 0644 systemd/lectern-hub.sysctl.conf "$root/usr/lib/sysctl.d/60-lectern-hub.conf"
+        # One unit per cluster node (docs/cluster.md): lectern-hub@NAME reads /etc/lectern-hub/hub-NAME.toml.
+        install -D -m 0644 "systemd/lectern-hub@.service" "$root/usr/lib/systemd/system/lectern-hub@.service"
         echo /etc/lectern-hub/hub.toml >"$root/DEBIAN/conffiles"
         scripts lectern-hub "$root"
         # Self-contained (SQLite and TLS compiled in, web app embedded): the C library, and the

@@ -3,7 +3,8 @@
 #   1. oelint-adv on the Yocto layer: zero errors
 #   2. lectern-appliance-crates.inc matches Cargo.lock; LIC_FILES_CHKSUM matches Cargo.toml
 #   3. the .deb packages build (packaging/build-deb.sh) and hold the expected files and Depends
-#   4. systemd-analyze verify on both units; the hub's sandbox exposure is at most 2.0
+#   4. systemd-analyze verify on the units (the cluster node template as instance lectern-hub@a); the
+#      hub's sandbox exposure is at most 2.0
 #   5. the shipped default configurations load and validate in the real binaries
 # Installs oelint-adv into a venv under target/ (PyPI). Prints a summary; non-zero on any failure.
 set -uo pipefail
@@ -89,7 +90,8 @@ if sh -n packaging/debian/*/postinst packaging/debian/*/prerm packaging/debian/*
         if ((${#missing[@]} == 0)); then pass "$(basename "$deb"): files and Depends"; else fail "$(basename "$deb"): ${missing[*]}"; fi
     }
     check_deb "$debs"/lectern-hub_*.deb "libc6 systemd tzdata" "gstreamer" \
-        /usr/bin/lectern-hub /usr/lib/systemd/system/lectern-hub.service /usr/lib/sysusers.d/lectern-hub.conf \
+        /usr/bin/lectern-hub /usr/lib/systemd/system/lectern-hub.service /usr/lib/systemd/system/lectern-hub@.service \
+        /usr/lib/sysusers.d/lectern-hub.conf \
         /usr/lib/tmpfiles.d/lectern-hub.conf /usr/lib/sysctl.d/60-lectern-hub.conf /etc/lectern-hub/hub.toml \
         /usr/share/doc/lectern-hub/README.md
     [[ $(dpkg-deb -I "$debs"/lectern-hub_*.deb conffiles) == /etc/lectern-hub/hub.toml ]] ||
@@ -112,27 +114,32 @@ fi
 # --- 4. systemd units ----------------------------------------------------------------------------
 step "systemd units"
 if command -v systemd-analyze >/dev/null; then
-    for name in lectern-hub lectern-appliance; do
-        # verify wants ExecStart= to exist: point it at the staged binary.
+    for unit in lectern-hub lectern-appliance lectern-hub@a; do
+        name=${unit%@*}
+        # verify wants ExecStart= to exist: point it at the staged binary. A template is checked
+        # as one of its instances (the template file beside it, as systemd finds it).
         bin=$PWD/$debs/$name/usr/bin/$name
         [[ -x $bin ]] || bin=$PWD/target/debug/$name
-        sed "s|/usr/bin/$name|$bin|" "systemd/$name.service" >"$tmp/$name.service"
-        if systemd-analyze verify --man=no "$tmp/$name.service" 2>"$tmp/verify.txt" && ! [[ -s $tmp/verify.txt ]]; then
-            pass "systemd-analyze verify $name.service"
+        src=systemd/$name.service
+        [[ $unit == *@* ]] && src=systemd/$name@.service
+        sed "s|/usr/bin/$name|$bin|" "$src" >"$tmp/$unit.service"
+        [[ $unit == *@* ]] && cp "$tmp/$unit.service" "$tmp/$name@.service"
+        if systemd-analyze verify --man=no "$tmp/$unit.service" 2>"$tmp/verify.txt" && ! [[ -s $tmp/verify.txt ]]; then
+            pass "systemd-analyze verify $unit.service"
         else
             cat "$tmp/verify.txt"
-            fail "systemd-analyze verify $name.service"
+            fail "systemd-analyze verify $unit.service"
         fi
-        exposure=$(systemd-analyze security --offline=true --no-pager "$tmp/$name.service" 2>/dev/null |
+        exposure=$(systemd-analyze security --offline=true --no-pager "$tmp/$unit.service" 2>/dev/null |
             sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
         if [[ $name == lectern-hub ]]; then
             if [[ -n $exposure ]] && awk "BEGIN { exit !($exposure <= 2.0) }"; then
-                pass "systemd-analyze security lectern-hub.service: exposure $exposure (<= 2.0)"
+                pass "systemd-analyze security $unit.service: exposure $exposure (<= 2.0)"
             else
-                fail "systemd-analyze security lectern-hub.service: exposure ${exposure:-?} (> 2.0)"
+                fail "systemd-analyze security $unit.service: exposure ${exposure:-?} (> 2.0)"
             fi
         else
-            results+=("INFO  systemd-analyze security $name.service: exposure ${exposure:-?}")
+            results+=("INFO  systemd-analyze security $unit.service: exposure ${exposure:-?}")
         fi
     done
     for f in systemd/*.sysusers.conf; do

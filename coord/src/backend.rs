@@ -24,6 +24,10 @@ fn node_key(id: &str) -> String {
     format!("lectern:node:{id}")
 }
 
+fn value_key(key: &str) -> String {
+    format!("lectern:kv:{key}")
+}
+
 fn channel_key(channel: &str) -> String {
     format!("lectern:chan:{channel}")
 }
@@ -94,6 +98,47 @@ impl Coord {
         Ok(nodes)
     }
 
+    /// Sets `key` to `value` for `ttl` ms (what a node shares beyond its record, e.g. its boxes'
+    /// telemetry): gone on its own once its writer stops.
+    pub async fn put(&self, key: &str, value: &str, ttl: Millis) -> Result<(), RedisError> {
+        match self {
+            Coord::Local(l) => {
+                let until = l.now() + ttl;
+                l.lock().values.insert(key.to_owned(), (value.to_owned(), until));
+                Ok(())
+            }
+            Coord::Redis(r) => {
+                let (name, ttl) = (value_key(key), ttl.max(1).to_string());
+                r.call(&[b"SET", name.as_bytes(), value.as_bytes(), b"PX", ttl.as_bytes()]).await.map(drop)
+            }
+        }
+    }
+
+    /// The values of `keys` still set, in order (`None` for one never set or expired); one round
+    /// trip (`MGET`) over Redis.
+    pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, RedisError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self {
+            Coord::Local(l) => {
+                let now = l.now();
+                let mut state = l.lock();
+                state.values.retain(|_, (_, until)| now < *until);
+                Ok(keys.iter().map(|k| state.values.get(k).map(|(v, _)| v.clone())).collect())
+            }
+            Coord::Redis(r) => {
+                let names: Vec<String> = keys.iter().map(|k| value_key(k)).collect();
+                let mut args: Vec<&[u8]> = vec![b"MGET"];
+                args.extend(names.iter().map(|k| k.as_bytes()));
+                match r.call(&args).await? {
+                    Value::Array(Some(items)) => Ok(items.iter().map(|v| v.as_text().map(str::to_owned)).collect()),
+                    _ => Ok(vec![None; keys.len()]),
+                }
+            }
+        }
+    }
+
     pub async fn publish(&self, channel: &str, payload: &str) -> Result<(), RedisError> {
         match self {
             Coord::Local(l) => {
@@ -146,6 +191,7 @@ pub struct Local {
 struct LocalState {
     leases: MemoryStore,
     nodes: HashMap<String, (NodeRecord, Millis)>,
+    values: HashMap<String, (String, Millis)>,
     channels: HashMap<String, broadcast::Sender<String>>,
 }
 
@@ -186,13 +232,16 @@ impl RedisBackend {
 
     async fn call(&self, args: &[&[u8]]) -> Result<Value, RedisError> {
         let mut guard = self.conn.lock().await;
-        let conn = match guard.as_mut() {
+        // The connection is taken out while a command is on its way and put back only once its
+        // reply is read: a caller dropped meanwhile (an HTTP request whose client went away)
+        // drops the connection with it, so its late reply never answers the next command.
+        let mut conn = match guard.take() {
             Some(c) => c,
-            None => guard.insert(Redis::connect(&self.url, COMMAND_TIMEOUT).await?),
+            None => Redis::connect(&self.url, COMMAND_TIMEOUT).await?,
         };
         let result = conn.call(args).await;
-        if result.is_err() {
-            *guard = None;
+        if result.is_ok() {
+            *guard = Some(conn);
         }
         result
     }

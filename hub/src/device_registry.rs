@@ -48,7 +48,24 @@ pub struct DeviceRegistry {
     /// On a cluster node: delivers a message to a box connected to another node (see
     /// [`crate::cluster`]); answers whether some node has that box.
     elsewhere: OnceLock<RemoteHook>,
+    /// On a cluster node: the boxes connected to the other nodes, as they last shared them, and
+    /// when that was read (see [`crate::cluster::fleet`]).
+    remote: Mutex<Remote>,
+    /// On a cluster node: ends a room's lesson on whichever node serves it (the web admin's end
+    /// reaches the room's owner, not only this node's rooms).
+    end_elsewhere: OnceLock<EndHook>,
 }
+
+/// Other nodes' boxes, each marked with its node.
+#[derive(Default)]
+struct Remote {
+    views: Vec<DeviceView>,
+    read_at: Option<std::time::Instant>,
+}
+
+/// Other nodes' boxes not read again for this long are left out of the fleet (the coordination
+/// store is unreachable, or the upkeep stopped): better a box missing than one shown live long gone.
+const REMOTE_STALE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Sends a message to a box on another node of the cluster.
 pub type RemoteHook = Box<dyn Fn(&RoomId, &HubMsg) -> bool + Send + Sync>;
@@ -96,6 +113,8 @@ impl DeviceRegistry {
             saved: OnceLock::new(),
             changes: tokio::sync::watch::channel(0).0,
             elsewhere: OnceLock::new(),
+            remote: Mutex::default(),
+            end_elsewhere: OnceLock::new(),
         }
     }
 
@@ -218,6 +237,42 @@ impl DeviceRegistry {
         let _ = self.elsewhere.set(hook);
     }
 
+    /// Sets how the web admin's end of a lesson reaches the node serving the room (once).
+    pub fn on_end_elsewhere(&self, hook: EndHook) {
+        let _ = self.end_elsewhere.set(hook);
+    }
+
+    /// Ends the room's lesson on this hub, if it serves it (another node's end of it).
+    pub fn end_lesson_here(&self, room: &RoomId) {
+        if let Some(hook) = self.on_end.get() {
+            hook(room);
+        }
+    }
+
+    /// The boxes connected to the other nodes of the cluster, as just read: the fleet view lists
+    /// them with the node they are on. Pages watching the fleet are told when they change.
+    pub fn set_remote(&self, mut views: Vec<DeviceView>) {
+        views.sort_by(|a, b| a.room.cmp(&b.room).then(b.connected_at.cmp(&a.connected_at)));
+        // A box that moved between nodes may be in two nodes' lists for a moment: the newest
+        // connection is the one that counts.
+        views.dedup_by(|later, first| later.room == first.room);
+        let mut remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = remote.views != views;
+        remote.views = views;
+        remote.read_at = Some(std::time::Instant::now());
+        drop(remote);
+        if changed {
+            self.changed();
+        }
+    }
+
+    /// The boxes connected to this hub only (what this node shares with the others).
+    pub fn local(&self) -> Vec<DeviceView> {
+        let mut v: Vec<DeviceView> = self.lock().values().map(|c| c.view.clone()).collect();
+        v.sort_by(|a, b| a.room.cmp(&b.room));
+        v
+    }
+
     /// The rooms whose boxes are connected to this hub.
     pub fn rooms(&self) -> Vec<RoomId> {
         self.lock().keys().cloned().collect()
@@ -244,10 +299,13 @@ impl DeviceRegistry {
         self.lock().get(room).map(|c| c.view.clone())
     }
 
+    /// Every box: those connected here, then (on a cluster node) those on other nodes whose room
+    /// has no box here; sorted by room.
     pub fn all(&self) -> Vec<DeviceView> {
-        let mut v: Vec<DeviceView> = self.lock().values().map(|c| c.view.clone()).collect();
-        v.sort_by(|a, b| a.room.cmp(&b.room));
-        v
+        let here = self.local();
+        let remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = remote.read_at.is_some_and(|at| at.elapsed() < REMOTE_STALE);
+        merge(here, if fresh { remote.views.clone() } else { Vec::new() })
     }
 
     /// A claim that reached box `key` (hashed) while it was away, if it is still good at `now`.
@@ -298,6 +356,16 @@ impl DeviceRegistry {
     }
 }
 
+/// The fleet: the boxes here, and the other nodes' boxes whose room has none here (a box that just
+/// moved here is still in its old node's last list). Sorted by room.
+fn merge(here: Vec<DeviceView>, remote: Vec<DeviceView>) -> Vec<DeviceView> {
+    let mut all = here;
+    let local: std::collections::HashSet<RoomId> = all.iter().map(|v| v.room.clone()).collect();
+    all.extend(remote.into_iter().filter(|v| !local.contains(&v.room)));
+    all.sort_by(|a, b| a.room.cmp(&b.room));
+    all
+}
+
 /// What a box reported, as the fleet view shows it.
 fn apply(view: &mut DeviceView, msg: DeviceMsg, now: u64) {
     view.last_seen = now;
@@ -346,10 +414,12 @@ impl lectern_admin::Fleet for DeviceRegistry {
     }
 
     fn send(&self, room: &RoomId, cmd: HubMsg) -> bool {
-        if matches!(cmd, HubMsg::End)
-            && let Some(hook) = self.on_end.get()
-        {
-            hook(room);
+        if matches!(cmd, HubMsg::End) {
+            self.end_lesson_here(room);
+            // The room may be served by another node of the cluster.
+            if let Some(hook) = self.end_elsewhere.get() {
+                hook(room);
+            }
         }
         DeviceRegistry::send(self, room, cmd)
     }
@@ -410,6 +480,7 @@ mod tests {
             snapshot_at: None,
             snapshot_error: None,
             software: None,
+            node: None,
         }
     }
 
@@ -439,6 +510,52 @@ mod tests {
         assert!(!seen(), "the old socket's close leaves the box connected");
         reg.unregister(&room("r"), new);
         assert!(seen(), "the box left");
+    }
+
+    #[test]
+    fn other_nodes_boxes_join_the_fleet_marked_with_their_node_and_a_box_here_wins() {
+        let reg = DeviceRegistry::new(TokenKey::new(b"k".to_vec()));
+        let mut changes = reg.changes().expect("watched");
+        changes.borrow_and_update();
+        reg.register(view("b"), "j".into(), mpsc::channel(DEVICE_BACKLOG).0);
+        let on = |r: &str, node: &str, at: u64| DeviceView { node: Some(node.into()), connected_at: at, ..view(r) };
+        changes.borrow_and_update();
+        // Room "c" is in two nodes' lists (its box just moved): the newer connection counts.
+        reg.set_remote(vec![
+            on("c", "http://old", 1),
+            on("a", "http://x", 1),
+            on("b", "http://x", 1),
+            on("c", "http://new", 2),
+        ]);
+        assert!(changes.has_changed().unwrap(), "the fleet page is told");
+        let all: Vec<_> = reg.devices().into_iter().map(|v| (v.room.to_string(), v.node)).collect();
+        assert_eq!(
+            all,
+            [("a".into(), Some("http://x".into())), ("b".into(), None), ("c".into(), Some("http://new".into()))],
+            "the box connected here is listed as here"
+        );
+        assert_eq!(reg.local().len(), 1, "only its own boxes are what a node shares");
+        changes.borrow_and_update();
+        reg.set_remote(vec![on("a", "http://x", 1), on("c", "http://new", 2), on("b", "http://x", 1)]);
+        assert!(!changes.has_changed().unwrap(), "the same list again is no change");
+    }
+
+    #[test]
+    fn the_web_admins_end_runs_here_and_reaches_the_other_nodes() {
+        let reg = DeviceRegistry::new(TokenKey::new(b"k".to_vec()));
+        let (here, there) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let h = here.clone();
+        reg.on_lesson_end(Box::new(move |_| {
+            h.fetch_add(1, Ordering::Relaxed);
+        }));
+        let t = there.clone();
+        reg.on_end_elsewhere(Box::new(move |_| {
+            t.fetch_add(1, Ordering::Relaxed);
+        }));
+        reg.send(&room("r"), HubMsg::End);
+        Fleet::send(&reg, &room("r"), HubMsg::End);
+        Fleet::send(&reg, &room("r"), HubMsg::GoLive);
+        assert_eq!((here.load(Ordering::Relaxed), there.load(Ordering::Relaxed)), (1, 1));
     }
 
     #[test]

@@ -10,7 +10,7 @@ const REFRESH_MS = 5000;
 const room = new URLSearchParams(location.search).get('room') || '';
 const FIGURES = [['version', 'Version'], ['uptime', 'Uptime'], ['encoder', 'Encoder'], ['fps', 'FPS'],
   ['bitrate', 'Bitrate'], ['loss', 'Packet loss'], ['cpu', 'CPU'], ['temperature', 'Temperature'],
-  ['uplink', 'Uplink'], ['upload', 'Upload'], ['lastError', 'Last error']];
+  ['uplink', 'Uplink'], ['upload', 'Upload'], ['hub', 'Hub'], ['lastError', 'Last error']];
 const NUMBERS = ['width', 'height', 'framerate', 'bitrateKbps', 'minBitrateKbps', 'keyframeIntervalS'];
 const SWITCHES = ['adaptBitrate', 'echoCancellation', 'noiseSuppression', 'autoGain'];
 const PANEL_LINES = ['goLive', 'mute', 'privacy', 'liveLed', 'mutedLed', 'faultLed'];

@@ -42,8 +42,17 @@ export function figures(d) {
     temperature: unit(t.temperatureC, 0, ' °C'),
     lastError: t.lastError || DASH,
     uplink: uplink(t.uplink),
-    upload: upload(t.upload),
+    upload: upload(d.upload || t.upload),
+    hub: d.online ? (nodeLine(d) || 'This hub') : DASH,
   };
+}
+
+/** On a cluster: which hub the box keeps its control channel to, when it is another one. */
+export function nodeLine(d) {
+  if (!d.node || !d.online) return '';
+  let host = d.node;
+  try { host = new URL(d.node).host; } catch { /* not a URL: shown as it is */ }
+  return `Connected to hub ${host}`;
 }
 
 /** Recordings on the box the hub does not hold yet: "3 files, 120.0 MB waiting", or a dash. */

@@ -5,14 +5,14 @@
 // hub sends is set as text, never as HTML.
 
 import { ApiError, api, startPage } from './api.js';
-import { STATE_LABELS, configLine, figures, matches } from './fleet-format.js';
+import { STATE_LABELS, configLine, figures, matches, nodeLine } from './fleet-format.js';
 import { submitting } from './form.js';
 
 const REFRESH_MS = 5000;
 const COLUMNS = ['building', 'version', 'uptime', 'encoder', 'fps', 'bitrate', 'loss', 'cpu', 'temperature',
-  'lastError'];
+  'upload', 'lastError'];
 const HEADINGS = { building: 'Building', version: 'Version', uptime: 'Uptime', encoder: 'Encoder', fps: 'FPS',
-  bitrate: 'Bitrate', loss: 'Loss', cpu: 'CPU', temperature: 'Temp.', lastError: 'Last error' };
+  bitrate: 'Bitrate', loss: 'Loss', cpu: 'CPU', temperature: 'Temp.', upload: 'Uploads', lastError: 'Last error' };
 
 const body = document.getElementById('fleet-body');
 const wrap = document.getElementById('fleet-wrap');
@@ -68,7 +68,9 @@ function createRow(room) {
   const badge = el('span', 'badge');
   const detail = el('span', 'sub');
   const config = el('span', 'sub');
-  stateCell.append(badge, detail, config);
+  const node = el('span', 'sub');
+  node.dataset.field = 'node';
+  stateCell.append(badge, detail, config, node);
   tr.append(head, stateCell);
   const cells = {};
   for (const key of COLUMNS) {
@@ -88,7 +90,7 @@ function createRow(room) {
   group.append(live, end, more);
   actions.append(group);
   tr.append(actions);
-  return { tr, pick, name, picture, cells, badge, detail, config, live, end, device: null };
+  return { tr, pick, name, picture, cells, badge, detail, config, node, live, end, device: null };
 }
 
 function setText(node, text) {
@@ -104,6 +106,7 @@ function updateRow(row, d) {
   const line = d.telemetry && d.telemetry.status !== d.state ? d.telemetry.status : '';
   setText(row.detail, line);
   setText(row.config, configLine(d));
+  setText(row.node, nodeLine(d));
   // The picture of a live room, refreshed by the hub every minute; none while the camera is closed.
   const showPicture = d.online && d.state === 'live' && d.snapshotAt;
   row.picture.hidden = !showPicture;

@@ -10,7 +10,7 @@ use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use lectern_proto::RoomId;
 use lectern_proto::device::{DeviceState, HubMsg, Inventory, Telemetry};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::AdminState;
@@ -18,8 +18,9 @@ use crate::audit::{self, Entry};
 use crate::error::{Error, Result};
 use crate::session::Caller;
 
-/// A connected box and its last report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A connected box and its last report. Also what a cluster node shares about its boxes with the
+/// others (`hub/src/cluster/fleet.rs`), hence `Deserialize`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceSummary {
     pub room: RoomId,
@@ -36,6 +37,10 @@ pub struct DeviceSummary {
     pub snapshot_error: Option<String>,
     /// What it runs: its image release and slot, or its Debian packages (`DeviceMsg::Software`).
     pub software: Option<lectern_proto::update::Software>,
+    /// On a cluster node: the node (its public URL) whose control channel the box keeps, when
+    /// that is another node; `None` for a box connected here (and on a hub on its own).
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 /// A box taken off the waiting list by its claim code.
@@ -145,6 +150,11 @@ pub struct FleetEntry {
     /// What the box runs (its release, or its Debian packages), and where an update of it is.
     pub software: Option<lectern_proto::update::Software>,
     pub update: Option<crate::releases::BoxUpdate>,
+    /// Recordings on the box waiting to be uploaded (files, bytes, the last attempt's error), from
+    /// its telemetry; `null` when none wait or the box is offline.
+    pub upload: Option<lectern_proto::device::UploadBacklog>,
+    /// On a cluster: the node (public URL) the box is connected to when it is not this one.
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -176,6 +186,8 @@ impl FleetEntry {
             snapshot_error: None,
             software: None,
             update: None,
+            upload: None,
+            node: None,
         }
     }
 }
@@ -197,11 +209,13 @@ pub fn join(rooms: Vec<(String, String, String)>, devices: Vec<DeviceSummary>) -
         row.version = d.version;
         row.connected_at = Some(d.connected_at);
         row.last_seen = Some(d.last_seen);
+        row.upload = d.telemetry.as_ref().and_then(|t| t.upload.clone());
         row.telemetry = d.telemetry;
         row.device_id = d.device_id;
         row.snapshot_at = d.snapshot_at;
         row.snapshot_error = d.snapshot_error;
         row.software = d.software;
+        row.node = d.node;
     }
     rows.into_values().collect()
 }
@@ -324,6 +338,7 @@ mod tests {
             snapshot_at: None,
             snapshot_error: None,
             software: None,
+            node: None,
         }
     }
 

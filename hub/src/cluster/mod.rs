@@ -8,6 +8,7 @@
 //! `Lectern-Placed` so the chosen node takes it). A background task writes this node's record
 //! to the registry every 2 s and lets go of rooms that have been empty for a minute.
 
+pub mod fleet;
 pub mod forward;
 
 use std::collections::HashMap;
@@ -334,18 +335,27 @@ pub fn run_scheduler(app: &Arc<AppState>) {
 }
 
 /// Starts the node's upkeep, if it is a cluster node: every 2 s count what it serves, write its
-/// record, let go of rooms empty and unrouted for [`IDLE_RELEASE`].
+/// record, let go of rooms empty and unrouted for [`IDLE_RELEASE`], share its boxes and read the
+/// other nodes' ([`fleet`]).
 pub fn spawn_upkeep(app: &Arc<AppState>) {
     let Some(cluster) = app.cluster.clone() else { return };
     let weak = Arc::downgrade(&cluster);
     app.devices.on_elsewhere(Box::new(move |room, msg| weak.upgrade().is_some_and(|c| c.box_elsewhere(room, msg))));
+    let weak = Arc::downgrade(&cluster);
+    app.devices.on_end_elsewhere(Box::new(move |room| {
+        if let Some(c) = weak.upgrade() {
+            fleet::end_elsewhere(&c, room);
+        }
+    }));
     relay_box_messages(app, &cluster);
+    fleet::relay_lesson_ends(app, &cluster);
     tokio::spawn(upkeep(Arc::downgrade(app)));
 }
 
 async fn upkeep(app: std::sync::Weak<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_millis(WRITE_EVERY));
     let mut empty_since: HashMap<String, Instant> = HashMap::new();
+    let mut shared = fleet::Writer::default();
     loop {
         tick.tick().await;
         let Some(app) = app.upgrade() else { return };
@@ -387,5 +397,6 @@ async fn upkeep(app: std::sync::Weak<AppState>) {
             Ok(nodes) => *cluster.nodes.lock().unwrap_or_else(|e| e.into_inner()) = nodes,
             Err(e) => tracing::warn!(error = %e, "cannot read the cluster registry"),
         }
+        fleet::exchange(&app, &cluster, &mut shared).await;
     }
 }

@@ -93,6 +93,7 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, claims: Claims) {
         snapshot_at: None,
         snapshot_error: None,
         software: None,
+        node: None,
     };
     let conn = st.devices.register(view, claims.jti.clone(), tx);
     tracing::info!(%room, "classroom box connected");

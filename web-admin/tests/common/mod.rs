@@ -79,6 +79,7 @@ impl Fleet for FakeFleet {
             snapshot_at: Some(T0 + 4),
             snapshot_error: None,
             software: None,
+            node: None,
         }]
     }
     /// Only lab-1's box is connected.
