@@ -55,6 +55,11 @@ impl Room {
 
     /// A WHIP/WHEP client has no lobby to wait in: it is admitted or refused at once.
     pub(super) fn gate(&mut self, peers: &mut PeerTable, ident: &Ident, now: Now) -> Result<(), SfuError> {
+        if self.classroom.is_ended() && ident.role == Role::Device {
+            // The box publishes only when told to go live (the timetable's next slot, the panel,
+            // the admin): that is the next lesson, as a teacher coming back is.
+            self.classroom = self.classroom.next_lesson();
+        }
         self.next_lesson_if_closed();
         self.follow_admin(peers, ident, now);
         let outcome = self.classroom.on_join_request(now.unix_ms, &actor(ident));

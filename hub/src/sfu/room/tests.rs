@@ -291,6 +291,33 @@ fn a_teacher_ending_the_lesson_closes_its_row_and_the_api_end_tells_everyone() {
 }
 
 #[test]
+fn the_box_going_live_after_an_ended_lesson_starts_the_next_one() {
+    use crate::recording::{EndReason, LessonChange};
+    let mut f = Fixture::new();
+    let whip = Ident { transport: Transport::Whip, ..ident(ParticipantId(7), Role::Device, false) };
+    f.room.gate(&mut f.peers, &whip, f.now).expect("the box is admitted");
+    f.join(STUDENT, Role::Student, false);
+    let first = f.room.lesson_id().cloned().expect("the lesson started");
+    assert!(f.room.end_lesson(&mut f.peers, EndReason::Timetable, f.now));
+    f.outputs();
+    // A student coming back to the ended lesson is still turned away…
+    let out = f.join(STUDENT, Role::Student, false);
+    assert!(matches!(
+        signals(&out, STUDENT)[..],
+        [ServerMsg::Classroom(ClassroomEvent::Denied { reason: DenyReason::LessonEnded })]
+    ));
+    // …but the box publishing again (the next timetable slot) opens the next lesson.
+    f.now = f.now.after(Duration::from_secs(60));
+    f.room.gate(&mut f.peers, &whip, f.now).expect("the box starts the next lesson");
+    f.room.admit(super::participant::Participant::new(whip), f.now);
+    let out = f.outputs();
+    assert!(matches!(&lesson_changes(&out)[..], [LessonChange::Started { .. }]), "{out:?}");
+    assert_ne!(f.room.lesson_id(), Some(&first));
+    let out = f.join(STUDENT, Role::Student, false);
+    assert!(matches!(signals(&out, STUDENT)[0], ServerMsg::Joined { .. }), "{out:?}");
+}
+
+#[test]
 fn the_lessons_notes_are_kept_as_they_change_and_when_the_lesson_ends() {
     use base64::Engine as _;
     use lectern_proto::board::{BoardCommand, DocKind};
