@@ -14,6 +14,9 @@ use lectern_common::net::TrustedProxies;
 use lectern_coord::redis::RedisUrl;
 use serde::Deserialize;
 
+mod storage;
+pub use storage::{S3Settings, StorageSettings};
+
 /// The file form: everything optional so a file may set only what it changes.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +35,7 @@ struct FileConfig {
     node: Option<FileNode>,
     store: Option<FileStore>,
     recording: Option<FileRecording>,
+    storage: Option<storage::FileStorage>,
     ota: Option<FileOta>,
     coord: Option<FileCoord>,
 }
@@ -59,6 +63,7 @@ struct FileOta {
 struct FileRecording {
     default: Option<RecordingPolicy>,
     students: Option<StudentsRecorded>,
+    retention_days: Option<u32>,
 }
 
 /// `[recording]`: whether lessons are recorded where the web admin did not say (see `docs/recording.md`).
@@ -69,7 +74,13 @@ pub struct RecordingSettings {
     pub default: RecordingPolicy,
     /// Whether students' own cameras and microphones are recorded: `never` (default) or `always`.
     pub students: StudentsRecorded,
+    /// How many days after its lesson ends a recording is deleted, in rooms the admin gave no
+    /// retention of their own; 0 (default) keeps recordings forever. Env `LECTERN_RECORDING_RETENTION_DAYS`.
+    pub retention_days: u32,
 }
+
+/// The longest retention a room or `[recording] retention_days` may set (about 100 years).
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
 
 /// `[admin]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -168,6 +179,10 @@ pub struct Settings {
     /// `[ota]`: how uploaded releases are checked (kept in `<data_dir>/releases`).
     pub ota: lectern_admin::releases::OtaSettings,
     pub recording: RecordingSettings,
+    /// `[storage]`: recordings on the data dir or in an S3-compatible bucket.
+    pub storage: StorageSettings,
+    /// The `[storage]` keys read so far (file, then env), validated into `storage` at the end.
+    storage_keys: storage::StorageKeys,
     /// `[coord] url` (env `LECTERN_COORD_URL`): Redis shared by the hubs of a cluster. Unset, the
     /// hub is on its own. Needs `secret` (shared by every node) and `[node] public_url`.
     pub coord_url: Option<RedisUrl>,
@@ -209,6 +224,7 @@ impl std::fmt::Debug for Settings {
             .field("tls", &self.tls)
             .field("ota", &self.ota)
             .field("recording", &self.recording)
+            .field("storage", &self.storage)
             // RedisUrl's Debug hides its password.
             .field("coord_url", &self.coord_url)
             .field("drain_timeout_minutes", &self.drain_timeout_minutes)
@@ -284,6 +300,8 @@ impl Default for Settings {
             },
             tls: None,
             recording: RecordingSettings::default(),
+            storage: StorageSettings::Local,
+            storage_keys: Default::default(),
             coord_url: None,
             drain_timeout_minutes: 120,
         }
@@ -347,6 +365,10 @@ impl Settings {
         if let Some(r) = f.recording {
             set(&mut self.recording.default, r.default);
             set(&mut self.recording.students, r.students);
+            set(&mut self.recording.retention_days, r.retention_days);
+        }
+        if let Some(st) = f.storage {
+            self.storage_keys.apply_file(st);
         }
         if let Some(node) = f.node {
             self.public_url = node.public_url.or(self.public_url.take());
@@ -413,6 +435,10 @@ impl Settings {
                 anyhow::anyhow!("LECTERN_RECORDING_DEFAULT={v:?}: expected off, on_request or always")
             })?;
         }
+        if let Some(v) = env("LECTERN_RECORDING_RETENTION_DAYS") {
+            self.recording.retention_days = parse("LECTERN_RECORDING_RETENTION_DAYS", v)?;
+        }
+        self.storage_keys.apply_env(env);
         if let Some(v) = env("LECTERN_LISTEN") {
             self.listen = parse("LECTERN_LISTEN", v)?;
         }
@@ -489,6 +515,10 @@ impl Settings {
         {
             bail!("secret: must be at least 32 characters (or leave it unset to generate one)");
         }
+        if self.recording.retention_days > MAX_RETENTION_DAYS {
+            bail!("recording.retention_days: {} is more than {MAX_RETENTION_DAYS}", self.recording.retention_days);
+        }
+        self.storage = std::mem::take(&mut self.storage_keys).settings()?;
         if self.max_connections == 0 {
             bail!("http.max_connections: must be at least 1");
         }

@@ -8,6 +8,7 @@ pub mod archive;
 pub mod db;
 pub mod lesson;
 pub mod link;
+pub mod s3;
 pub mod storage;
 pub mod switch;
 pub mod upload;
