@@ -78,6 +78,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let state = AppState::new(key, sfu, store, ice, edge);
     crate::cluster::spawn_upkeep(&state);
+    if let Some(storage) = state.archive.shared_storage() {
+        crate::recording::retention::spawn(state.store.clone(), storage, settings.recording.retention_days);
+    }
     wire_room_outlets(&state, devices_rx, sessions_rx);
     keep_enrollments(&state).await?;
     // The admin's capacity and everyone-waits settings, enforced by the lessons from now on.

@@ -192,6 +192,10 @@ impl AppState {
                 Arc::new(crate::recording::storage::LocalDisk::new(dir)) as Arc<dyn crate::recording::storage::Storage>
             })
         });
+        admin.recordings = lectern_admin::recordings::RecordingsInfo {
+            totals: storage.clone().map(|storage| crate::recording::admin_totals(storage, edge.storage.is_some())),
+            default_retention_days: edge.recording.retention_days,
+        };
         let links = crate::recording::link::LinkKey::new(key.derive(b"lectern recording download links"));
         let archive = crate::recording::Archive::new(storage, links);
         let state = Arc::new(Self {

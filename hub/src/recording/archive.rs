@@ -34,6 +34,11 @@ impl Archive {
         self.storage.as_deref()
     }
 
+    /// The storage itself, for tasks that outlive a request (the retention sweeper).
+    pub fn shared_storage(&self) -> Option<Arc<dyn Storage>> {
+        self.storage.clone()
+    }
+
     pub fn links(&self) -> &LinkKey {
         &self.links
     }
