@@ -125,7 +125,7 @@ test('the Recordings page shows the totals, the room and the lesson, and an admi
   assert.equal(await admin.locator('#storage-files').textContent(), '1');
   assert.equal(await admin.locator('#storage-bytes').textContent(), '300.0 kB');
   assert.equal(await admin.locator('#storage-partial').textContent(), '1 (1.0 MB)');
-  assert.equal(await admin.locator('#storage-retention').textContent(), '30 days (default)');
+  assert.equal(await admin.locator('#storage-retention').textContent(), '30 days');
   const room = admin.locator('#rooms-body tr').filter({ hasText: ROOM });
   assert.deepEqual(await room.locator('th, td').allTextContents(), [ROOM, '1', '1', '300.0 kB', '1 (1.0 MB)', '7 days']);
   const hold = admin.getByLabel(`Legal hold on lesson ${lessonId}`);
