@@ -711,6 +711,39 @@ mod tests {
     }
 
     #[test]
+    fn storage_and_retention_come_from_the_file_then_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        std::fs::write(
+            &path,
+            "[recording]\nretention_days = 30\n[storage]\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:9000\"\n\
+             bucket = \"rec\"\naccess_key_id = \"AK\"\nsecret_access_key = \"from-the-file\"\n",
+        )
+        .unwrap();
+        let over = Overrides { config: Some(path.clone()), ..Default::default() };
+        let s = Settings::load(&over, &no_env).unwrap();
+        assert_eq!(s.recording.retention_days, 30);
+        let StorageSettings::S3(s3) = &s.storage else { panic!("{:?}", s.storage) };
+        assert_eq!((s3.bucket.as_str(), s3.secret_access_key.as_str()), ("rec", "from-the-file"));
+        assert!(!format!("{s:?}").contains("from-the-file"), "the secret is never printed");
+        let env = |k: &str| match k {
+            "LECTERN_STORAGE_SECRET_ACCESS_KEY" => Some("from-env".to_owned()),
+            "LECTERN_RECORDING_RETENTION_DAYS" => Some("7".to_owned()),
+            _ => None,
+        };
+        let s = Settings::load(&over, &env).unwrap();
+        let StorageSettings::S3(s3) = &s.storage else { panic!("{:?}", s.storage) };
+        assert_eq!((s3.secret_access_key.as_str(), s.recording.retention_days), ("from-env", 7));
+        let env = |k: &str| (k == "LECTERN_RECORDING_RETENTION_DAYS").then(|| "40000".to_owned());
+        assert!(Settings::load(&over, &env).unwrap_err().to_string().contains("recording.retention_days"));
+        std::fs::write(&path, "[storage]\nkind = \"s3\"\n").unwrap();
+        assert!(Settings::load(&over, &no_env).unwrap_err().to_string().contains("storage.endpoint"));
+        std::fs::write(&path, "[storage]\nsecret = \"x\"\n").unwrap();
+        assert!(Settings::load(&over, &no_env).is_err(), "unknown keys are refused");
+        assert_eq!(Settings::load(&Overrides::default(), &no_env).unwrap().storage, StorageSettings::Local);
+    }
+
+    #[test]
     fn token_grace_is_an_hour_unless_set_and_at_most_a_week() {
         assert_eq!(Settings::load(&Overrides::default(), &no_env).unwrap().token_grace_minutes, 60);
         let dir = tempfile::tempdir().unwrap();
