@@ -518,7 +518,10 @@ impl Storage for S3 {
                     .map_err(|e| io(&k, e))?;
                 let resp = inner.agent.run(req).map_err(|e| io(&k, format!("S3 GetObject: {e}")))?;
                 match resp.status().as_u16() {
-                    200 | 206 => Ok(resp.into_body().into_reader()),
+                    206 => Ok(resp.into_body().into_reader()),
+                    // A server that ignores `Range` sends the whole object: right only from byte 0.
+                    200 if range.start == 0 => Ok(resp.into_body().into_reader()),
+                    200 => Err(io(&k, "S3 GetObject: the server ignored the Range header")),
                     404 => Err(StorageError::NotFound { key: k.to_string() }),
                     s => Err(io(&k, format!("S3 GetObject: HTTP {s}"))),
                 }
