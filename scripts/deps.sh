@@ -5,6 +5,7 @@
 #        scripts/deps.sh --turn     (adds coturn, for scripts/demo.sh --turn)
 #        scripts/deps.sh --ota      (adds rauc and squashfs-tools: a hub that checks release signatures)
 #        scripts/deps.sh --cluster  (adds postgresql and redis-server, for scripts/cluster-demo.sh)
+#        scripts/deps.sh --list-pypi (prints the PyPI packages --test installs into its venv, one a line)
 #        scripts/deps.sh --list     (prints the packages the product itself needs, one a line, and
 #                                     installs nothing: the appliance's tests check it covers every
 #                                     GStreamer element the box makes, see appliance/src/media/catalog.rs)
@@ -29,6 +30,14 @@ packages=(
   tzdata
   janus
 )
+# PyPI packages of the tests, installed by --test into a venv of their own (not the system's Python):
+# moto's S3 server, which the recordings' storage tests run against (hub/tests/recording_s3.rs).
+pypi_test=('moto[server]>=5.1,<6')
+test_venv=${LECTERN_TEST_VENV:-/opt/lectern/test-venv}
+if [[ "${1:-}" == "--list-pypi" ]]; then
+  printf '%s\n' "${pypi_test[@]}"
+  exit 0
+fi
 if [[ "${1:-}" == "--list" ]]; then
   printf '%s\n' "${packages[@]}"
   exit 0
@@ -104,5 +113,10 @@ if [[ "${1:-}" == "--test" ]]; then
   if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
     echo "==> installing browser-test node modules"
     (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  if [[ ! -x "$test_venv/bin/moto_server" ]]; then
+    echo "==> installing the tests' PyPI packages into $test_venv: ${pypi_test[*]}"
+    python3 -m venv "$test_venv"
+    "$test_venv/bin/pip" install --quiet --disable-pip-version-check "${pypi_test[@]}"
   fi
 fi

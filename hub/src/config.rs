@@ -14,6 +14,9 @@ use lectern_common::net::TrustedProxies;
 use lectern_coord::redis::RedisUrl;
 use serde::Deserialize;
 
+mod storage;
+pub use storage::{S3Settings, StorageSettings};
+
 /// The file form: everything optional so a file may set only what it changes.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +36,7 @@ struct FileConfig {
     store: Option<FileStore>,
     recording: Option<FileRecording>,
     files: Option<crate::files::FilesFile>,
+    storage: Option<storage::FileStorage>,
     ota: Option<FileOta>,
     coord: Option<FileCoord>,
 }
@@ -60,6 +64,7 @@ struct FileOta {
 struct FileRecording {
     default: Option<RecordingPolicy>,
     students: Option<StudentsRecorded>,
+    retention_days: Option<u32>,
 }
 
 /// `[recording]`: whether lessons are recorded where the web admin did not say (see `docs/recording.md`).
@@ -70,7 +75,13 @@ pub struct RecordingSettings {
     pub default: RecordingPolicy,
     /// Whether students' own cameras and microphones are recorded: `never` (default) or `always`.
     pub students: StudentsRecorded,
+    /// How many days after its lesson ends a recording is deleted, in rooms the admin gave no
+    /// retention of their own; 0 (default) keeps recordings forever. Env `LECTERN_RECORDING_RETENTION_DAYS`.
+    pub retention_days: u32,
 }
+
+/// The longest retention a room or `[recording] retention_days` may set (about 100 years).
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
 
 /// `[admin]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -171,6 +182,10 @@ pub struct Settings {
     pub recording: RecordingSettings,
     /// `[files]`: files shared in the chat (size limit, allowed types, virus-scan hook; docs/files.md).
     pub files: crate::files::FileSettings,
+    /// `[storage]`: recordings on the data dir or in an S3-compatible bucket.
+    pub storage: StorageSettings,
+    /// The `[storage]` keys read so far (file, then env), validated into `storage` at the end.
+    storage_keys: storage::StorageKeys,
     /// `[coord] url` (env `LECTERN_COORD_URL`): Redis shared by the hubs of a cluster. Unset, the
     /// hub is on its own. Needs `secret` (shared by every node) and `[node] public_url`.
     pub coord_url: Option<RedisUrl>,
@@ -213,6 +228,7 @@ impl std::fmt::Debug for Settings {
             .field("ota", &self.ota)
             .field("recording", &self.recording)
             .field("files", &self.files)
+            .field("storage", &self.storage)
             // RedisUrl's Debug hides its password.
             .field("coord_url", &self.coord_url)
             .field("drain_timeout_minutes", &self.drain_timeout_minutes)
@@ -289,6 +305,8 @@ impl Default for Settings {
             tls: None,
             recording: RecordingSettings::default(),
             files: Default::default(),
+            storage: StorageSettings::Local,
+            storage_keys: Default::default(),
             coord_url: None,
             drain_timeout_minutes: 120,
         }
@@ -355,6 +373,10 @@ impl Settings {
         if let Some(r) = f.recording {
             set(&mut self.recording.default, r.default);
             set(&mut self.recording.students, r.students);
+            set(&mut self.recording.retention_days, r.retention_days);
+        }
+        if let Some(st) = f.storage {
+            self.storage_keys.apply_file(st);
         }
         if let Some(node) = f.node {
             self.public_url = node.public_url.or(self.public_url.take());
@@ -421,6 +443,10 @@ impl Settings {
                 anyhow::anyhow!("LECTERN_RECORDING_DEFAULT={v:?}: expected off, on_request or always")
             })?;
         }
+        if let Some(v) = env("LECTERN_RECORDING_RETENTION_DAYS") {
+            self.recording.retention_days = parse("LECTERN_RECORDING_RETENTION_DAYS", v)?;
+        }
+        self.storage_keys.apply_env(env);
         if let Some(v) = env("LECTERN_LISTEN") {
             self.listen = parse("LECTERN_LISTEN", v)?;
         }
@@ -497,6 +523,10 @@ impl Settings {
         {
             bail!("secret: must be at least 32 characters (or leave it unset to generate one)");
         }
+        if self.recording.retention_days > MAX_RETENTION_DAYS {
+            bail!("recording.retention_days: {} is more than {MAX_RETENTION_DAYS}", self.recording.retention_days);
+        }
+        self.storage = std::mem::take(&mut self.storage_keys).settings()?;
         if self.max_connections == 0 {
             bail!("http.max_connections: must be at least 1");
         }
@@ -686,6 +716,39 @@ mod tests {
             std::fs::write(&path, bad).unwrap();
             assert!(Settings::load(&over, &no_env).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn storage_and_retention_come_from_the_file_then_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        std::fs::write(
+            &path,
+            "[recording]\nretention_days = 30\n[storage]\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:9000\"\n\
+             bucket = \"rec\"\naccess_key_id = \"AK\"\nsecret_access_key = \"from-the-file\"\n",
+        )
+        .unwrap();
+        let over = Overrides { config: Some(path.clone()), ..Default::default() };
+        let s = Settings::load(&over, &no_env).unwrap();
+        assert_eq!(s.recording.retention_days, 30);
+        let StorageSettings::S3(s3) = &s.storage else { panic!("{:?}", s.storage) };
+        assert_eq!((s3.bucket.as_str(), s3.secret_access_key.as_str()), ("rec", "from-the-file"));
+        assert!(!format!("{s:?}").contains("from-the-file"), "the secret is never printed");
+        let env = |k: &str| match k {
+            "LECTERN_STORAGE_SECRET_ACCESS_KEY" => Some("from-env".to_owned()),
+            "LECTERN_RECORDING_RETENTION_DAYS" => Some("7".to_owned()),
+            _ => None,
+        };
+        let s = Settings::load(&over, &env).unwrap();
+        let StorageSettings::S3(s3) = &s.storage else { panic!("{:?}", s.storage) };
+        assert_eq!((s3.secret_access_key.as_str(), s.recording.retention_days), ("from-env", 7));
+        let env = |k: &str| (k == "LECTERN_RECORDING_RETENTION_DAYS").then(|| "40000".to_owned());
+        assert!(Settings::load(&over, &env).unwrap_err().to_string().contains("recording.retention_days"));
+        std::fs::write(&path, "[storage]\nkind = \"s3\"\n").unwrap();
+        assert!(Settings::load(&over, &no_env).unwrap_err().to_string().contains("storage.endpoint"));
+        std::fs::write(&path, "[storage]\nsecret = \"x\"\n").unwrap();
+        assert!(Settings::load(&over, &no_env).is_err(), "unknown keys are refused");
+        assert_eq!(Settings::load(&Overrides::default(), &no_env).unwrap().storage, StorageSettings::Local);
     }
 
     #[test]

@@ -77,10 +77,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             scratch_dir: Some(settings.data_dir.join("scan")),
             ..settings.files.clone()
         },
+        storage: recordings_storage(&settings).await?,
         cluster: cluster_node(&settings, &sfu),
     };
     let state = AppState::new(key, sfu, store, ice, edge);
     crate::cluster::spawn_upkeep(&state);
+    if let Some(storage) = state.archive.shared_storage() {
+        crate::recording::retention::spawn(state.store.clone(), storage, settings.recording.retention_days);
+    }
     wire_room_outlets(&state, devices_rx, sessions_rx);
     keep_enrollments(&state).await?;
     // The admin's capacity and everyone-waits settings, enforced by the lessons from now on.
@@ -171,6 +175,16 @@ async fn stop_when_drained(state: Arc<AppState>, timeout: std::time::Duration) {
 
 /// With `[coord] url`, this hub joins that cluster as `[node] public_url` (both checked by the
 /// settings, as is the shared `secret`).
+/// `[storage] kind = "s3"`: the bucket, checked before the hub takes any upload; `None`: the data dir.
+async fn recordings_storage(settings: &Settings) -> anyhow::Result<Option<crate::recording::archive::StorageHandle>> {
+    let crate::config::StorageSettings::S3(s3) = &settings.storage else { return Ok(None) };
+    let staging = settings.data_dir.join("recordings-staging");
+    let bucket = crate::recording::s3::S3::new(s3, staging, "recordings/")?;
+    bucket.check().await?;
+    tracing::info!(endpoint = %s3.endpoint, bucket = %s3.bucket, "recordings are kept in S3");
+    Ok(Some(crate::recording::archive::StorageHandle(Arc::new(bucket))))
+}
+
 fn cluster_node(settings: &Settings, sfu: &crate::media_io::Sfu) -> Option<Arc<crate::cluster::Cluster>> {
     let url = settings.coord_url.clone()?;
     let public_url = settings.public_url.as_deref()?;

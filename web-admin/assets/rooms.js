@@ -20,6 +20,13 @@ function cell(text) {
 /** The room's recording policy (issue 21), as the table shows it. */
 const RECORDING = { off: 'Not recorded', on_request: 'When a teacher starts it', always: 'Every lesson' };
 
+/** A room's retention as the table shows it. */
+function retention(days) {
+  if (days === null || days === undefined) return 'Hub default';
+  if (days === 0) return 'Forever';
+  return `${days} day${days === 1 ? '' : 's'}`;
+}
+
 function row(room) {
   const tr = document.createElement('tr');
   const id = document.createElement('th');
@@ -29,7 +36,8 @@ function row(room) {
   id.append(code);
   tr.append(id, cell(room.name), cell(room.building || '—'),
     cell(room.zone || 'building’s or hub’s'), cell(String(room.capacity)),
-    cell(room.everyoneWaits ? 'Everyone waits' : 'Guests wait'), cell(RECORDING[room.recording] || String(room.recording)));
+    cell(room.everyoneWaits ? 'Everyone waits' : 'Guests wait'), cell(RECORDING[room.recording] || String(room.recording)),
+    cell(retention(room.retentionDays)));
   const actions = document.createElement('td');
   const del = document.createElement('button');
   del.type = 'button';
@@ -72,6 +80,13 @@ async function remove(room, button) {
   }
 }
 
+/** A number field sent as typed (null when empty), so the hub's message names the field when it is not one. */
+function number(value) {
+  const v = value.trim();
+  if (v === '') return null;
+  return Number.isFinite(Number(v)) ? Number(v) : v;
+}
+
 form.addEventListener('submit', (ev) => {
   ev.preventDefault();
   created.textContent = '';
@@ -87,6 +102,7 @@ form.addEventListener('submit', (ev) => {
       capacity: capacity === '' ? null : (Number.isFinite(Number(capacity)) ? Number(capacity) : capacity),
       everyoneWaits: f.everyoneWaits.checked,
       recording: f.recording.value,
+      retentionDays: number(f.retentionDays.value),
     });
     form.reset();
     created.textContent = `Room ${room.id} added.`;

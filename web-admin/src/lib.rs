@@ -21,6 +21,7 @@ pub mod ics;
 pub mod json;
 pub mod login;
 pub mod login_gate;
+pub mod recordings;
 pub mod releases;
 pub mod rollout;
 pub mod room_token;
@@ -89,6 +90,8 @@ pub struct AdminState {
     pub verify: Option<Verify>,
     /// `[ota]`: where releases are kept and how their signatures are checked.
     pub ota: releases::OtaSettings,
+    /// The hub's recordings: storage totals and the default retention.
+    pub recordings: recordings::RecordingsInfo,
 }
 
 impl AdminState {
@@ -105,6 +108,7 @@ impl AdminState {
             zone: "UTC".to_owned(),
             verify: None,
             ota: releases::OtaSettings::default(),
+            recordings: Default::default(),
         }
     }
 

@@ -40,6 +40,9 @@ pub struct Room {
     /// `off`, `on_request` or `always` (issue 21; was a boolean: true is `always`).
     #[sqlx(rename = "recording_policy", try_from = "String")]
     pub recording: RecordingPolicy,
+    /// Days after a lesson ends that its recordings are deleted (0: kept forever); `None`: the
+    /// hub's `[recording] retention_days`.
+    pub retention_days: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -104,6 +107,7 @@ struct Fields {
     capacity: u64,
     everyone_waits: bool,
     recording: RecordingPolicy,
+    retention_days: Option<i64>,
 }
 
 /// Which building a request names: by id, by name, or none.
@@ -114,7 +118,11 @@ enum Building {
     Name(String),
 }
 
-const EDITABLE: [&str; 7] = ["name", "building", "buildingId", "zone", "capacity", "everyoneWaits", "recording"];
+const EDITABLE: [&str; 8] =
+    ["name", "building", "buildingId", "zone", "capacity", "everyoneWaits", "recording", "retentionDays"];
+
+/// The longest retention a room may have (about 100 years; the hub's `MAX_RETENTION_DAYS`).
+pub const MAX_RETENTION_DAYS: u64 = 36_500;
 
 fn fields(body: &Body) -> Result<Fields> {
     let name = text("name", &body.string("name")?, 1, MAX_NAME_CHARS)?;
@@ -137,7 +145,21 @@ fn fields(body: &Body) -> Result<Fields> {
         capacity,
         everyone_waits: body.opt_bool("everyoneWaits")?.unwrap_or(false),
         recording: recording_policy(body)?,
+        retention_days: retention_days(body)?,
     })
+}
+
+/// `retentionDays`: whole days 0..=36500 (0 keeps recordings forever), or null/absent for the hub's default.
+fn retention_days(body: &Body) -> Result<Option<i64>> {
+    let days = body.opt_u64("retentionDays").map_err(|_| {
+        Error::invalid(format!("retentionDays: must be a whole number of days 0-{MAX_RETENTION_DAYS}, or null"))
+    })?;
+    match days {
+        Some(d) if d > MAX_RETENTION_DAYS => {
+            Err(Error::invalid(format!("retentionDays: {d} is more than {MAX_RETENTION_DAYS} days")))
+        }
+        d => Ok(d.map(|d| d as i64)),
+    }
 }
 
 /// `recording`: a policy name, or a boolean from an old client (true is `always`); default `off`.
@@ -153,8 +175,8 @@ fn room_id(field: &str, raw: &str) -> Result<RoomId> {
     RoomId::parse(raw).map_err(|e| Error::invalid(format!("{field}: {e}")))
 }
 
-const COLUMNS: &str =
-    "id, name, building, building_id, zone, capacity, everyone_waits, recording_policy, created_at, updated_at";
+const COLUMNS: &str = "id, name, building, building_id, zone, capacity, everyone_waits, recording_policy, \
+                       retention_days, created_at, updated_at";
 
 /// The building a request names, as (id, name): an id must exist; an unknown name is created
 /// (audited as `building.create`), so clients that only know names keep working.
@@ -197,7 +219,7 @@ fn not_found(id: &RoomId) -> Error {
 fn snapshot(r: &Room) -> Value {
     json!({
         "name": r.name, "building": r.building, "buildingId": r.building_id, "zone": r.zone, "capacity": r.capacity,
-        "everyoneWaits": r.everyone_waits, "recording": r.recording,
+        "everyoneWaits": r.everyone_waits, "recording": r.recording, "retentionDays": r.retention_days,
     })
 }
 
@@ -236,12 +258,14 @@ pub async fn create(
         capacity: f.capacity as i64,
         everyone_waits: f.everyone_waits,
         recording: f.recording,
+        retention_days: f.retention_days,
         created_at: now,
         updated_at: now,
     };
     // `recording` (0/1) is kept for old readers of the table.
-    let sql =
-        format!("INSERT INTO admin_rooms ({COLUMNS}, recording) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
+    let sql = format!(
+        "INSERT INTO admin_rooms ({COLUMNS}, recording) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    );
     let r = sqlx::query(&sql)
         .bind(&room.id)
         .bind(&room.name)
@@ -251,6 +275,7 @@ pub async fn create(
         .bind(room.capacity)
         .bind(room.everyone_waits)
         .bind(room.recording.as_str())
+        .bind(room.retention_days)
         .bind(now)
         .bind(now)
         .bind(room.recording != RecordingPolicy::Off)
@@ -292,7 +317,7 @@ pub async fn update(
     let sql = format!(
         "UPDATE admin_rooms SET name = $1, building = $2, building_id = $3, zone = $4, capacity = $5, everyone_waits = $6, \
          recording_policy = $7, \
-         recording = $8, updated_at = $9 WHERE id = $10 RETURNING {COLUMNS}"
+         recording = $8, updated_at = $9, retention_days = $10 WHERE id = $11 RETURNING {COLUMNS}"
     );
     let after: Room = sqlx::query_as(&sql)
         .bind(&f.name)
@@ -304,6 +329,7 @@ pub async fn update(
         .bind(f.recording.as_str())
         .bind(f.recording != RecordingPolicy::Off)
         .bind(now)
+        .bind(f.retention_days)
         .bind(id.as_str())
         .fetch_one(&mut *tx)
         .await?;

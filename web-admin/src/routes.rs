@@ -10,7 +10,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 
 use crate::{
     AdminState, Role, accounts, audit, buildings, csv_import, device_move, devices, fleet, fleet_events, ics, login,
-    releases, rooms, schedule, setup, terms,
+    recordings, releases, rooms, schedule, setup, terms,
 };
 
 /// Where the admin's API is mounted in the hub.
@@ -140,6 +140,9 @@ pub fn admin_entries() -> Vec<Entry<AdminState>> {
         entry(M::GET, "/rollouts/{id}", admin, releases::get_rollout),
         entry(M::POST, "/rollouts/{id}/pause", admin, releases::pause),
         entry(M::POST, "/rollouts/{id}/resume", admin, releases::resume),
+        entry(M::GET, "/recordings", op, recordings::overview),
+        // A legal hold overrides retention: an admin's decision, audited.
+        entry(M::PUT, "/recordings/lessons/{id}/hold", admin, recordings::set_hold),
         entry(M::GET, "/audit", admin, audit::list),
         entry(M::GET, "/audit.csv", admin, audit::csv),
     ]

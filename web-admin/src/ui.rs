@@ -23,6 +23,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("fleet.html", HTML, include_bytes!("../assets/fleet.html")),
     ("device.html", HTML, include_bytes!("../assets/device.html")),
     ("releases.html", HTML, include_bytes!("../assets/releases.html")),
+    ("recordings.html", HTML, include_bytes!("../assets/recordings.html")),
     ("admin.css", CSS, include_bytes!("../assets/admin.css")),
     ("api.js", JS, include_bytes!("../assets/api.js")),
     ("form.js", JS, include_bytes!("../assets/form.js")),
@@ -34,6 +35,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("fleet-format.js", JS, include_bytes!("../assets/fleet-format.js")),
     ("device.js", JS, include_bytes!("../assets/device.js")),
     ("releases.js", JS, include_bytes!("../assets/releases.js")),
+    ("recordings.js", JS, include_bytes!("../assets/recordings.js")),
 ];
 
 pub(crate) fn get_file(name: &str) -> Option<(&'static str, &'static [u8])> {
@@ -60,6 +62,7 @@ pub(crate) fn router() -> Router<AdminState> {
         .route("/fleet", get(|| async { serve("fleet.html") }))
         .route("/device", get(|| async { serve("device.html") }))
         .route("/releases", get(|| async { serve("releases.html") }))
+        .route("/recordings", get(|| async { serve("recordings.html") }))
         .route("/assets/{name}", get(|Path(name): Path<String>| async move { serve(&name) }))
         .fallback(|| async { Error::NotFound("no such admin page".into()) })
 }

@@ -154,6 +154,8 @@ pub struct Edge {
     pub recording: crate::config::RecordingSettings,
     /// Where uploaded recordings are kept (`<data_dir>/recordings`); `None`: this hub keeps none.
     pub recordings_dir: Option<std::path::PathBuf>,
+    /// `[storage] kind = "s3"`: the bucket recordings go to instead of `recordings_dir`.
+    pub storage: Option<crate::recording::archive::StorageHandle>,
     /// `[coord] url` set: this hub is one node of a cluster.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// `[files]`: files shared in the chat (kept in the recordings' storage).
@@ -173,6 +175,7 @@ impl Default for Edge {
             ota: Default::default(),
             recording: Default::default(),
             recordings_dir: None,
+            storage: None,
             cluster: None,
             files: Default::default(),
         }
@@ -190,9 +193,15 @@ impl AppState {
         let verify_key = key.clone();
         admin.verify = Some(Arc::new(move |t, now| verify_key.verify(t, now).map_err(|e| e.to_string())));
         admin.ota = edge.ota.clone();
-        let storage = edge.recordings_dir.as_ref().map(|dir| {
-            Arc::new(crate::recording::storage::LocalDisk::new(dir)) as Arc<dyn crate::recording::storage::Storage>
+        let storage = edge.storage.clone().map(|h| h.0).or_else(|| {
+            edge.recordings_dir.as_ref().map(|dir| {
+                Arc::new(crate::recording::storage::LocalDisk::new(dir)) as Arc<dyn crate::recording::storage::Storage>
+            })
         });
+        admin.recordings = lectern_admin::recordings::RecordingsInfo {
+            totals: storage.clone().map(|storage| crate::recording::admin_totals(storage, edge.storage.is_some())),
+            default_retention_days: edge.recording.retention_days,
+        };
         let links = crate::recording::link::LinkKey::new(key.derive(b"lectern recording download links"));
         let archive = crate::recording::Archive::new(storage, links);
         let file_links = crate::recording::link::LinkKey::new(key.derive(b"lectern shared file download links"));

@@ -8,6 +8,16 @@ use std::sync::{Arc, Mutex};
 use super::link::LinkKey;
 use super::storage::Storage;
 
+/// A storage handed to the hub at start-up (`Edge::storage`): `Debug` for the settings it travels with.
+#[derive(Clone)]
+pub struct StorageHandle(pub Arc<dyn Storage>);
+
+impl std::fmt::Debug for StorageHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Storage")
+    }
+}
+
 pub struct Archive {
     /// `None`: this hub keeps no recordings (no data dir, as in some tests).
     storage: Option<Arc<dyn Storage>>,
@@ -22,6 +32,11 @@ impl Archive {
 
     pub fn storage(&self) -> Option<&dyn Storage> {
         self.storage.as_deref()
+    }
+
+    /// The storage itself, for tasks that outlive a request (the retention sweeper).
+    pub fn shared_storage(&self) -> Option<Arc<dyn Storage>> {
+        self.storage.clone()
     }
 
     pub fn links(&self) -> &LinkKey {

@@ -92,11 +92,14 @@ impl Store {
     }
 
     pub async fn recording(&self, id: i64) -> anyhow::Result<Option<RecordingRow>> {
-        let row = sqlx::query_as::<_, RecordingRow>(&format!("SELECT {COLUMNS} FROM recordings WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .with_context(|| format!("reading recording {id}"))?;
+        // A file the retention sweeper deleted is gone for the upload and download endpoints too.
+        let row = sqlx::query_as::<_, RecordingRow>(&format!(
+            "SELECT {COLUMNS} FROM recordings WHERE id = $1 AND deleted_at IS NULL"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+        .with_context(|| format!("reading recording {id}"))?;
         Ok(row)
     }
 
@@ -138,7 +141,7 @@ impl Store {
     pub async fn recordings_of_room(&self, room: &RoomId) -> anyhow::Result<Vec<RecordingRow>> {
         let rows = sqlx::query_as::<_, RecordingRow>(&format!(
             "SELECT {COLUMNS} FROM recordings WHERE lesson_id IN (SELECT id FROM lessons WHERE room_id = $1) \
-             ORDER BY lesson_id, name"
+             AND deleted_at IS NULL ORDER BY lesson_id, name"
         ))
         .bind(room.as_str())
         .fetch_all(self.pool())

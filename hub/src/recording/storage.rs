@@ -126,7 +126,8 @@ impl LocalDisk {
         self.root.join(key.lesson.as_str()).join(&key.name)
     }
 
-    fn part(&self, key: &ObjectKey) -> PathBuf {
+    /// Where `key`'s partial file is while it is uploaded.
+    pub fn part_path(&self, key: &ObjectKey) -> PathBuf {
         self.root.join(key.lesson.as_str()).join(format!("{}{PART}", key.name))
     }
 }
@@ -171,7 +172,7 @@ impl std::error::Error for BehindBy {}
 
 impl Storage for LocalDisk {
     fn append<'a>(&'a self, key: &'a ObjectKey, offset: u64, data: Bytes) -> StorageFuture<'a, ()> {
-        let part = self.part(key);
+        let part = self.part_path(key);
         blocking(key, move || {
             if let Some(dir) = part.parent() {
                 std::fs::create_dir_all(dir)?;
@@ -190,7 +191,7 @@ impl Storage for LocalDisk {
     }
 
     fn digest<'a>(&'a self, key: &'a ObjectKey, len: u64) -> StorageFuture<'a, [u8; 32]> {
-        let (part, done) = (self.part(key), self.path(key));
+        let (part, done) = (self.part_path(key), self.path(key));
         blocking(key, move || {
             let file = match std::fs::File::open(&part) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::File::open(&done)?,
@@ -211,7 +212,7 @@ impl Storage for LocalDisk {
     }
 
     fn finish<'a>(&'a self, key: &'a ObjectKey, len: u64) -> StorageFuture<'a, ()> {
-        let (part, done) = (self.part(key), self.path(key));
+        let (part, done) = (self.part_path(key), self.path(key));
         blocking(key, move || {
             match std::fs::OpenOptions::new().write(true).open(&part) {
                 Ok(file) => {
@@ -262,7 +263,7 @@ impl Storage for LocalDisk {
     }
 
     fn delete<'a>(&'a self, key: &'a ObjectKey) -> StorageFuture<'a, ()> {
-        let (part, done) = (self.part(key), self.path(key));
+        let (part, done) = (self.part_path(key), self.path(key));
         blocking(key, move || {
             for path in [&part, &done] {
                 match std::fs::remove_file(path) {
