@@ -96,10 +96,12 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     let settings = &loaded.settings;
     let token = read_token(&settings.hub.token)?;
     let tls = hub_tls(&settings.hub)?;
+    // One list for the WHIP clients and the control channel: they move from hub to hub together.
+    let hubs = std::sync::Arc::new(config::HubList::new(settings.hub.urls.clone()));
     let hub = HubClients {
-        publish: WhipClient::new(&settings.hub.url, &settings.hub.room, token.clone(), tls.as_ref())
+        publish: WhipClient::publish_over(hubs.clone(), &settings.hub.room, token.clone(), tls.as_ref())
             .context("configuring the hub connection")?,
-        return_feed: WhipClient::return_feed(&settings.hub.url, &settings.hub.room, token.clone(), tls.as_ref())
+        return_feed: WhipClient::return_feed_over(hubs.clone(), &settings.hub.room, token.clone(), tls.as_ref())
             .context("configuring the hub's return feed")?,
     };
     // A box given its room or token by hand (the demo, the tests) publishes at once; one that runs
@@ -158,7 +160,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     }
     let updates = start_updates(settings, &token, tls.as_ref(), &args.state_dir, &board)?;
     let control = ControlSettings {
-        hub_url: settings.hub.url.clone(),
+        hubs,
         token,
         board,
         config_paths: args.config_paths(),

@@ -4,10 +4,12 @@
 //! never from GStreamer's threads.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lectern_proto::RoomId;
 
+use crate::config::HubList;
 use crate::tls::HubTls;
 use ureq::http::{StatusCode, Uri};
 
@@ -76,33 +78,51 @@ pub struct WhipSession {
 
 pub struct WhipClient {
     agent: ureq::Agent,
+    /// Per hub of `hubs`, in the same order: the endpoint and the origin its Location resolves on.
+    targets: Vec<Target>,
+    hubs: Arc<HubList>,
+    token: Token,
+}
+
+struct Target {
     endpoint: String,
     origin: String,
-    token: Token,
 }
 
 impl WhipClient {
     /// A client publishing to `{hub}/whip/{room}`. An `https://` hub needs `tls`.
     pub fn new(hub: &str, room: &RoomId, token: Token, tls: Option<&HubTls>) -> Result<Self, WhipError> {
-        Self::at(hub, &format!("whip/{room}"), token, tls)
+        Self::at(Arc::new(HubList::new(vec![hub.to_owned()])), &format!("whip/{room}"), token, tls)
     }
 
     /// A client receiving the classroom's return feed from `{hub}/whep/{room}/return`.
     pub fn return_feed(hub: &str, room: &RoomId, token: Token, tls: Option<&HubTls>) -> Result<Self, WhipError> {
-        Self::at(hub, &format!("whep/{room}/return"), token, tls)
+        Self::at(Arc::new(HubList::new(vec![hub.to_owned()])), &format!("whep/{room}/return"), token, tls)
     }
 
-    fn at(hub: &str, path: &str, token: Token, tls: Option<&HubTls>) -> Result<Self, WhipError> {
-        let base = hub.trim_end_matches('/');
-        let invalid = |reason| WhipError::InvalidUrl { url: hub.to_owned(), reason };
-        let uri: Uri = base.parse().map_err(|_| invalid("not a URL"))?;
-        let scheme = match (uri.scheme_str(), tls) {
-            (Some("http"), _) => "http",
-            (Some("https"), Some(_)) => "https",
-            (Some("https"), None) => return Err(invalid("https needs the TLS trust store, which was not loaded")),
-            _ => return Err(invalid("must start with http:// or https://")),
-        };
-        let authority = uri.authority().ok_or_else(|| invalid("has no host"))?;
+    /// [`new`](Self::new) over several hubs (`hub.url` as a list): each publish goes to the
+    /// current hub of `hubs` and moves on to the next when it cannot be reached.
+    pub fn publish_over(
+        hubs: Arc<HubList>,
+        room: &RoomId,
+        token: Token,
+        tls: Option<&HubTls>,
+    ) -> Result<Self, WhipError> {
+        Self::at(hubs, &format!("whip/{room}"), token, tls)
+    }
+
+    /// [`return_feed`](Self::return_feed) over several hubs.
+    pub fn return_feed_over(
+        hubs: Arc<HubList>,
+        room: &RoomId,
+        token: Token,
+        tls: Option<&HubTls>,
+    ) -> Result<Self, WhipError> {
+        Self::at(hubs, &format!("whep/{room}/return"), token, tls)
+    }
+
+    fn at(hubs: Arc<HubList>, path: &str, token: Token, tls: Option<&HubTls>) -> Result<Self, WhipError> {
+        let targets = hubs.urls().iter().map(|hub| target(hub, path, tls)).collect::<Result<Vec<_>, _>>()?;
         if !token.is_valid() {
             return Err(WhipError::InvalidToken);
         }
@@ -117,23 +137,53 @@ impl WhipClient {
             .timeout_connect(Some(Duration::from_secs(3)))
             .timeout_global(Some(Duration::from_secs(10)))
             .build();
-        Ok(Self {
-            agent: config.into(),
-            endpoint: format!("{base}/{path}"),
-            origin: format!("{scheme}://{authority}"),
-            token,
-        })
+        Ok(Self { agent: config.into(), targets, hubs, token })
     }
 
+    /// The endpoint of the hub called now.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        &self.targets[self.hubs.index() % self.targets.len()].endpoint
     }
 
-    /// POSTs `offer`; on `201 Created` returns the resource URL and the SDP answer.
+    /// POSTs `offer` to the current hub, and to the next ones in turn while a hub cannot be
+    /// reached or fails (5xx, a draining node's 503); on `201 Created` returns the resource URL
+    /// and the SDP answer, and the box sticks to that hub. A refusal (4xx) is final.
     pub fn publish(&self, offer: &str) -> Result<WhipSession, WhipError> {
+        let mut index = self.hubs.index();
+        let mut tries = self.targets.len();
+        loop {
+            let result = self.publish_to(&self.targets[index % self.targets.len()], offer);
+            tries -= 1;
+            match result {
+                Ok(session) => {
+                    self.hubs.worked(index);
+                    return Ok(session);
+                }
+                Err(e) if tries > 0 && matches!(e, WhipError::Network(_) | WhipError::HubError { .. }) => {
+                    let next = self.hubs.failed(index);
+                    tracing::warn!(
+                        hub = %self.hubs.urls()[index % self.targets.len()],
+                        next = %self.hubs.urls()[next],
+                        error = %e,
+                        "hub unavailable: trying the next one"
+                    );
+                    index = next;
+                }
+                Err(e) => {
+                    if e.is_retryable() {
+                        // The next attempt (after the supervisor's backoff) starts at the next hub.
+                        self.hubs.failed(index);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn publish_to(&self, target: &Target, offer: &str) -> Result<WhipSession, WhipError> {
         let mut response = self
             .agent
-            .post(&self.endpoint)
+            .post(&target.endpoint)
             .header("Content-Type", "application/sdp")
             .header("Accept", "application/sdp")
             .header("Authorization", self.token.bearer())
@@ -149,7 +199,7 @@ impl WhipClient {
         if !body.starts_with("v=0") {
             return Err(WhipError::Protocol("201 without an SDP answer".to_owned()));
         }
-        let resource_url = resolve(&self.origin, &self.endpoint, &location)?;
+        let resource_url = resolve(&target.origin, &target.endpoint, &location)?;
         Ok(WhipSession { resource_url, answer: body })
     }
 
@@ -169,6 +219,21 @@ impl WhipClient {
             s => Err(status_error(s, "")),
         }
     }
+}
+
+/// Checks one hub URL and makes its endpoint for `path`.
+fn target(hub: &str, path: &str, tls: Option<&HubTls>) -> Result<Target, WhipError> {
+    let base = hub.trim_end_matches('/');
+    let invalid = |reason| WhipError::InvalidUrl { url: hub.to_owned(), reason };
+    let uri: Uri = base.parse().map_err(|_| invalid("not a URL"))?;
+    let scheme = match (uri.scheme_str(), tls) {
+        (Some("http"), _) => "http",
+        (Some("https"), Some(_)) => "https",
+        (Some("https"), None) => return Err(invalid("https needs the TLS trust store, which was not loaded")),
+        _ => return Err(invalid("must start with http:// or https://")),
+    };
+    let authority = uri.authority().ok_or_else(|| invalid("has no host"))?;
+    Ok(Target { endpoint: format!("{base}/{path}"), origin: format!("{scheme}://{authority}") })
 }
 
 fn status_error(status: StatusCode, body: &str) -> WhipError {
@@ -249,7 +314,10 @@ mod tests {
     fn return_feed_endpoint_is_hub_whep_room_return() {
         let c = WhipClient::return_feed("http://127.0.0.1:8080/", &room(), Token::new("t"), None).unwrap();
         assert_eq!(c.endpoint(), "http://127.0.0.1:8080/whep/demo/return");
-        assert_eq!(resolve(&c.origin, c.endpoint(), "/whep/demo/abc").unwrap(), "http://127.0.0.1:8080/whep/demo/abc");
+        assert_eq!(
+            resolve(&c.targets[0].origin, c.endpoint(), "/whep/demo/abc").unwrap(),
+            "http://127.0.0.1:8080/whep/demo/abc"
+        );
     }
 
     #[test]
@@ -265,7 +333,10 @@ mod tests {
         std::fs::write(&ca, cert.pem()).unwrap();
         let tls = crate::tls::HubTls::load(Some(&ca)).unwrap();
         let c = WhipClient::new("https://hub.example", &room(), Token::new("t"), Some(&tls)).unwrap();
-        assert_eq!(resolve(&c.origin, c.endpoint(), "/whip/demo/x").unwrap(), "https://hub.example/whip/demo/x");
+        assert_eq!(
+            resolve(&c.targets[0].origin, c.endpoint(), "/whip/demo/x").unwrap(),
+            "https://hub.example/whip/demo/x"
+        );
     }
 
     #[test]

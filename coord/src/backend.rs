@@ -52,6 +52,9 @@ impl Coord {
 
     pub async fn lease(&self, room: &str, request: &Request) -> Result<Reply, RedisError> {
         match self {
+            Coord::Local(_) if matches!(request, Request::Fence { .. }) => {
+                Err(RedisError::NotHere("a fence request goes to the database"))
+            }
             Coord::Local(l) => Ok(l.lock().leases.handle(room, request, l.now())),
             Coord::Redis(r) => r.lease(room, request).await,
         }
@@ -226,7 +229,7 @@ pub struct RedisBackend {
 
 impl RedisBackend {
     async fn lease(&self, room: &str, request: &Request) -> Result<Reply, RedisError> {
-        let args = crate::redis::lease_args(room, request);
+        let args = crate::redis::lease_args(room, request)?;
         crate::redis::reply_of(self.call(&args.iter().map(Vec::as_slice).collect::<Vec<_>>()).await?)
     }
 

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::Millis;
 use crate::backend::Coord;
+use crate::fence::Fence;
 use crate::lease::{LeaseKeeper, LeaseTiming, Request};
 use crate::registry::node_of;
 
@@ -18,6 +19,8 @@ use crate::registry::node_of;
 struct Seen {
     /// This node owns the room until then.
     mine_until: Option<Instant>,
+    /// The epoch of this node's lease while it owns the room.
+    epoch: Option<u64>,
     /// Another node's id, as the store last said.
     other: Option<String>,
 }
@@ -34,16 +37,20 @@ pub struct Leases {
     node: String,
     commands: mpsc::UnboundedSender<Command>,
     seen: Arc<Mutex<HashMap<String, Seen>>>,
+    /// Per room, the epoch of the latest lease this node held (kept after it lapses or is let go:
+    /// the lesson's last writes carry it, and the fence refuses them only if a later owner came).
+    last: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 impl Leases {
-    /// Starts the task for node `node` on `coord`.
-    pub fn spawn(coord: Coord, node: impl Into<String>, timing: LeaseTiming) -> Self {
+    /// Starts the task for node `node` on `coord`, recording its leases' epochs in `fence`.
+    pub fn spawn(coord: Coord, fence: Arc<dyn Fence>, node: impl Into<String>, timing: LeaseTiming) -> Self {
         let node = node.into();
         let (tx, rx) = mpsc::unbounded_channel();
         let seen = Arc::new(Mutex::new(HashMap::new()));
-        tokio::spawn(run(coord, node.clone(), timing, rx, seen.clone()));
-        Self { node, commands: tx, seen }
+        let last = Arc::new(Mutex::new(HashMap::new()));
+        tokio::spawn(run(coord, fence, node.clone(), timing, rx, seen.clone(), last.clone()));
+        Self { node, commands: tx, seen, last }
     }
 
     pub fn node(&self) -> &str {
@@ -63,6 +70,19 @@ impl Leases {
     /// Whether this node owns the room now (may admit new people).
     pub fn owns(&self, room: &str) -> bool {
         self.lock().get(room).and_then(|s| s.mine_until).is_some_and(|until| Instant::now() < until)
+    }
+
+    /// The epoch of this node's lease on the room while it owns it: the owner's writes carry it
+    /// and the database refuses them once a later lease was recorded.
+    pub fn epoch(&self, room: &str) -> Option<u64> {
+        let seen = self.lock();
+        let s = seen.get(room)?;
+        s.mine_until.is_some_and(|until| Instant::now() < until).then_some(s.epoch).flatten()
+    }
+
+    /// The epoch of the latest lease this node held on the room, owned now or not.
+    pub fn last_epoch(&self, room: &str) -> Option<u64> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).get(room).copied()
     }
 
     /// The node that owns the room, as last heard: this one's id while it owns it.
@@ -85,10 +105,12 @@ impl Leases {
 
 async fn run(
     coord: Coord,
+    fence: Arc<dyn Fence>,
     node: String,
     timing: LeaseTiming,
     mut commands: mpsc::UnboundedReceiver<Command>,
     seen: Arc<Mutex<HashMap<String, Seen>>>,
+    last: Arc<Mutex<HashMap<String, u64>>>,
 ) {
     let start = Instant::now();
     let now_ms = || u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -104,13 +126,18 @@ async fn run(
             }
         }
         for (room, request, _) in due {
-            let reply = coord.lease(&room, &request).await;
+            let reply = match &request {
+                Request::Fence { token, epoch } => fence.record(&room, token, *epoch).await,
+                _ => coord.lease(&room, &request).await.map_err(|e| e.to_string()),
+            };
             let Some(k) = keepers.get_mut(&room) else { continue };
             let now = now_ms();
             match reply {
                 Ok(reply) => k.on_reply(reply, now),
                 Err(e) => {
-                    tracing::warn!(room, error = %e, "coordination store unreachable");
+                    let what =
+                        if matches!(request, Request::Fence { .. }) { "lease fence" } else { "coordination store" };
+                    tracing::warn!(room, error = %e, "{what} unreachable");
                     k.on_error(now);
                 }
             }
@@ -122,6 +149,10 @@ async fn run(
             keepers.retain(|room, k| {
                 let entry = seen.entry(room.clone()).or_default();
                 entry.mine_until = k.valid_until().filter(|&u| now < u).map(at);
+                entry.epoch = k.epoch(now);
+                if let Some(epoch) = entry.epoch {
+                    last.lock().unwrap_or_else(|e| e.into_inner()).insert(room.clone(), epoch);
+                }
                 entry.other = k.owner().map(node_of).filter(|n| *n != node).map(str::to_owned);
                 let keep = k.next_deadline().is_some() || entry.mine_until.is_some();
                 if !keep {

@@ -11,9 +11,11 @@
 //! `tests/lease_safety.rs`: a node counts its lease from when it *sent* the request that won it;
 //! a renewal only ever extends a key the node still holds or that has vanished; and after the store
 //! loses its keys (a Redis restart without persistence) nobody but a renewing owner may take a
-//! room for one lease period, measured on the store's own clock.
+//! room for one lease period, measured on the store's own clock. On top, every lease has an epoch
+//! that the database's [`fence`] must take before the lease counts, and the owner's writes carry it.
 
 pub mod backend;
+pub mod fence;
 pub mod lease;
 pub mod leases;
 pub mod model;
@@ -24,9 +26,10 @@ pub mod resp;
 pub mod script;
 
 pub use backend::Coord;
+pub use fence::{Fence, LocalFence};
 pub use lease::{LeaseKeeper, LeaseTiming, Reply, Request};
 pub use leases::Leases;
-pub use model::MemoryStore;
+pub use model::{MemoryFence, MemoryStore};
 
 /// Milliseconds on some clock: a node's monotonic clock in [`lease`], the store's in [`model`].
 pub type Millis = u64;

@@ -16,6 +16,12 @@ use crate::script;
 /// The key the store's boot time lives under (never expires).
 pub const BOOT_KEY: &str = "lectern:coord:boot";
 
+/// The key of a room's epoch counter (lost with the keys on a restart without persistence: the
+/// asking node's floor and the database's fence keep epochs rising).
+pub fn epoch_key(room: &str) -> String {
+    format!("lectern:epoch:{room}")
+}
+
 /// The key of a room's lease.
 pub fn room_key(room: &str) -> String {
     format!("lectern:room:{room}")
@@ -33,6 +39,8 @@ pub enum RedisError {
     Resp(#[from] RespError),
     #[error("redis refused: {0}")]
     Server(String),
+    #[error("not a redis request: {0}")]
+    NotHere(&'static str),
     #[error("unexpected redis reply: {0:?}")]
     Unexpected(Value),
     #[error("redis closed the connection")]
@@ -142,22 +150,25 @@ impl Redis {
 
     /// Sends a lease request for `room` as its script.
     pub async fn lease(&mut self, room: &str, request: &Request) -> Result<Reply, RedisError> {
-        let args = lease_args(room, request);
+        let args = lease_args(room, request)?;
         reply_of(self.call(&args.iter().map(Vec::as_slice).collect::<Vec<_>>()).await?)
     }
 }
 
 /// A lease request as the `EVAL` of its script: the room's key and the boot key, the token, the ttl.
-pub(crate) fn lease_args(room: &str, request: &Request) -> Vec<Vec<u8>> {
-    let (body, token, ttl) = match request {
-        Request::Acquire { token, ttl } => (script::acquire(), token, *ttl),
-        Request::Renew { token, ttl } => (script::renew(), token, *ttl),
-        Request::Release { token } => (script::RELEASE.to_owned(), token, 0),
+pub(crate) fn lease_args(room: &str, request: &Request) -> Result<Vec<Vec<u8>>, RedisError> {
+    let (body, token, ttl, floor) = match request {
+        Request::Acquire { node, floor, ttl } => (script::acquire(), node, *ttl, *floor),
+        Request::Renew { token, floor, ttl } => (script::renew(), token, *ttl, *floor),
+        Request::Release { token } => (script::RELEASE.to_owned(), token, 0, 0),
+        Request::Fence { .. } => return Err(RedisError::NotHere("a fence request goes to the database")),
     };
-    [b"EVAL".to_vec(), body.into_bytes(), b"2".to_vec(), room_key(room).into_bytes(), BOOT_KEY.as_bytes().to_vec()]
+    let keys = [room_key(room), BOOT_KEY.to_owned(), epoch_key(room)];
+    Ok([b"EVAL".to_vec(), body.into_bytes(), b"3".to_vec()]
         .into_iter()
-        .chain([token.as_bytes().to_vec(), ttl.to_string().into_bytes()])
-        .collect()
+        .chain(keys.into_iter().map(String::into_bytes))
+        .chain([token.as_bytes().to_vec(), ttl.to_string().into_bytes(), floor.to_string().into_bytes()])
+        .collect())
 }
 
 /// A connection in subscribe mode: commands out, pushed messages read by the caller.
@@ -179,6 +190,10 @@ pub(crate) fn reply_of(value: Value) -> Result<Reply, RedisError> {
     };
     let reply = match (items.first().and_then(Value::as_text), items.get(1)) {
         (Some("granted"), None) => Reply::Granted,
+        (Some("acquired"), Some(Value::Int(epoch))) => match u64::try_from(*epoch) {
+            Ok(epoch) => Reply::Acquired { epoch },
+            Err(_) => return Err(RedisError::Unexpected(value)),
+        },
         (Some("released"), None) => Reply::Released,
         (Some("held"), Some(owner)) => match owner.as_text() {
             Some(o) => Reply::Held { owner: o.to_owned() },
@@ -217,6 +232,10 @@ mod tests {
         assert_eq!(
             reply_of(Value::Array(Some(vec![bulk("grace"), Value::Int(1200)]))).unwrap(),
             Reply::Grace { remaining: 1200 }
+        );
+        assert_eq!(
+            reply_of(Value::Array(Some(vec![bulk("acquired"), Value::Int(7)]))).unwrap(),
+            Reply::Acquired { epoch: 7 }
         );
         assert!(reply_of(Value::Int(1)).is_err());
         assert!(reply_of(Value::Array(Some(vec![bulk("held")]))).is_err());

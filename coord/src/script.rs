@@ -1,7 +1,8 @@
 //! The lease requests as Redis Lua scripts, run atomically by `EVAL`; [`crate::model`] is their
-//! specification. `KEYS[1]` is the room's key, `KEYS[2]` the store's boot key (never expires);
-//! `ARGV[1]` the token, `ARGV[2]` the ttl in ms. Replies are arrays: `{"granted"}`,
-//! `{"held", owner}`, `{"grace", remaining_ms}`, `{"released"}`.
+//! specification. `KEYS[1]` is the room's key, `KEYS[2]` the store's boot key (never expires),
+//! `KEYS[3]` the room's epoch counter; `ARGV[1]` the token (for `Acquire` the node), `ARGV[2]` the
+//! ttl in ms, `ARGV[3]` the floor for a new epoch. Replies are arrays: `{"granted"}`,
+//! `{"acquired", epoch}`, `{"held", owner}`, `{"grace", remaining_ms}`, `{"released"}`.
 //!
 //! Time comes from Redis's own clock (`TIME`, allowed in scripts since Redis 5's effect
 //! replication, the default from 7), the clock its key expiry runs on.
@@ -20,22 +21,38 @@ end
 local ttl = tonumber(ARGV[2])
 ";
 
+/// Creates the room's key for node `$node` under the next epoch (above the counter and the floor).
+const CREATE: &str = r"
+local function create(node)
+  local epoch = redis.call('INCR', KEYS[3])
+  local floor = tonumber(ARGV[3])
+  if epoch <= floor then
+    epoch = floor + 1
+    redis.call('SET', KEYS[3], tostring(epoch))
+  end
+  redis.call('SET', KEYS[1], node .. '#' .. epoch, 'PX', ttl)
+  return {'acquired', epoch}
+end
+";
+
 pub fn acquire() -> String {
     format!(
-        "{PRELUDE}
+        "{PRELUDE}{CREATE}
 if now < boot + ttl then return {{'grace', boot + ttl - now}} end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ttl) then return {{'granted'}} end
-return {{'held', redis.call('GET', KEYS[1])}}
+local cur = redis.call('GET', KEYS[1])
+if cur then return {{'held', cur}} end
+return create(ARGV[1])
 "
     )
 }
 
 pub fn renew() -> String {
     format!(
-        "{PRELUDE}
+        "{PRELUDE}{CREATE}
 local cur = redis.call('GET', KEYS[1])
 if cur and cur ~= ARGV[1] then return {{'held', cur}} end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+if not cur then return create(string.match(ARGV[1], '^(.*)#[0-9]+$') or ARGV[1]) end
+redis.call('PEXPIRE', KEYS[1], ttl)
 return {{'granted'}}
 "
     )

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use lectern_coord::redis::{Redis, RedisUrl};
 use lectern_coord::registry::{Load, NodeRecord};
-use lectern_coord::{Coord, LeaseTiming, Leases, Reply, Request};
+use std::sync::Arc;
+
+use lectern_coord::{Coord, LeaseTiming, Leases, LocalFence, Reply, Request};
 
 /// Short leases, so the test waits out a grace period quickly (on Redis's clock).
 const TTL: u64 = 600;
@@ -75,20 +77,21 @@ fn spawn(port: u16, dir: &PathBuf) -> Child {
         .expect("redis-server starts (scripts/deps.sh --test installs it)")
 }
 
-fn acquire(token: &str) -> Request {
-    Request::Acquire { token: token.into(), ttl: TTL }
+fn acquire(node: &str) -> Request {
+    Request::Acquire { node: node.into(), floor: 0, ttl: TTL }
 }
 
 fn renew(token: &str) -> Request {
-    Request::Renew { token: token.into(), ttl: TTL }
+    let floor = lectern_coord::lease::epoch_of(token).unwrap_or(0);
+    Request::Renew { token: token.into(), floor, ttl: TTL }
 }
 
-/// Acquires until the store's grace is over, checking what it says meanwhile.
-async fn acquire_after_grace(redis: &mut Redis, room: &str, token: &str) {
+/// Acquires until the store's grace is over, checking what it says meanwhile; returns the epoch.
+async fn acquire_after_grace(redis: &mut Redis, room: &str, node: &str) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match redis.lease(room, &acquire(token)).await.expect("acquire") {
-            Reply::Granted => return,
+        match redis.lease(room, &acquire(node)).await.expect("acquire") {
+            Reply::Acquired { epoch } => return epoch,
             Reply::Grace { remaining } => {
                 assert!(remaining <= TTL, "grace of {remaining} ms is longer than a lease");
                 tokio::time::sleep(Duration::from_millis(remaining)).await;
@@ -106,41 +109,50 @@ async fn leases_on_redis_behave_as_the_model() {
     let mut b = Redis::connect(&server.url(), Duration::from_secs(5)).await.expect("connect");
 
     // A fresh store: nobody acquires for one lease period, an owner's renewal is let through.
-    assert!(matches!(a.lease("r1", &acquire("a#1")).await.unwrap(), Reply::Grace { .. }));
-    acquire_after_grace(&mut a, "r1", "a#1").await;
-    assert_eq!(b.lease("r1", &acquire("b#1")).await.unwrap(), Reply::Held { owner: "a#1".into() });
+    assert!(matches!(a.lease("r1", &acquire("a")).await.unwrap(), Reply::Grace { .. }));
+    assert_eq!(acquire_after_grace(&mut a, "r1", "a").await, 1);
+    assert_eq!(b.lease("r1", &acquire("b")).await.unwrap(), Reply::Held { owner: "a#1".into() });
     assert_eq!(b.lease("r1", &renew("b#1")).await.unwrap(), Reply::Held { owner: "a#1".into() });
     assert_eq!(a.lease("r1", &renew("a#1")).await.unwrap(), Reply::Granted);
 
-    // Release is compare-and-delete.
+    // Release is compare-and-delete; every new lease has the next epoch.
     assert_eq!(b.lease("r1", &Request::Release { token: "b#1".into() }).await.unwrap(), Reply::Released);
-    assert_eq!(b.lease("r1", &acquire("b#2")).await.unwrap(), Reply::Held { owner: "a#1".into() });
+    assert_eq!(b.lease("r1", &acquire("b")).await.unwrap(), Reply::Held { owner: "a#1".into() });
     assert_eq!(a.lease("r1", &Request::Release { token: "a#1".into() }).await.unwrap(), Reply::Released);
-    assert_eq!(b.lease("r1", &acquire("b#3")).await.unwrap(), Reply::Granted);
+    assert_eq!(b.lease("r1", &acquire("b")).await.unwrap(), Reply::Acquired { epoch: 2 });
 
     // A lease nobody renews lapses on Redis's clock.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match a.lease("r1", &acquire("a#2")).await.unwrap() {
-            Reply::Granted => break,
-            Reply::Held { owner } => assert_eq!(owner, "b#3"),
+        match a.lease("r1", &acquire("a")).await.unwrap() {
+            Reply::Acquired { epoch } => {
+                assert_eq!(epoch, 3);
+                break;
+            }
+            Reply::Held { owner } => assert_eq!(owner, "b#2"),
             other => panic!("{other:?}"),
         }
         assert!(Instant::now() < deadline, "b's lease never lapsed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // Redis restarts empty: the owner renews its key back; the other node meets a grace first,
-    // then the owner.
+    // Redis restarts empty, epoch counters and all: the owner's renewal re-creates its key under
+    // a new epoch above its own; the other node meets a grace first, then the owner.
     server.restart();
     let mut a = Redis::connect(&server.url(), Duration::from_secs(5)).await.expect("reconnect");
     let mut b = Redis::connect(&server.url(), Duration::from_secs(5)).await.expect("reconnect");
-    assert!(matches!(b.lease("r1", &acquire("b#4")).await.unwrap(), Reply::Grace { .. }));
-    assert_eq!(a.lease("r1", &renew("a#2")).await.unwrap(), Reply::Granted);
+    assert!(matches!(b.lease("r1", &acquire("b")).await.unwrap(), Reply::Grace { .. }));
+    assert_eq!(a.lease("r1", &renew("a#3")).await.unwrap(), Reply::Acquired { epoch: 4 });
     tokio::time::sleep(Duration::from_millis(TTL / 2)).await;
-    assert_eq!(a.lease("r1", &renew("a#2")).await.unwrap(), Reply::Granted);
+    assert_eq!(a.lease("r1", &renew("a#4")).await.unwrap(), Reply::Granted);
     tokio::time::sleep(Duration::from_millis(TTL / 2 + 50)).await;
-    assert_eq!(b.lease("r1", &acquire("b#5")).await.unwrap(), Reply::Held { owner: "a#2".into() });
+    assert_eq!(b.lease("r1", &acquire("b")).await.unwrap(), Reply::Held { owner: "a#4".into() });
+
+    // A node that knows a higher epoch (from the database's fence) gets a lease above it.
+    assert_eq!(a.lease("r1", &Request::Release { token: "a#4".into() }).await.unwrap(), Reply::Released);
+    let above = Request::Acquire { node: "b".into(), floor: 41, ttl: TTL };
+    assert_eq!(b.lease("r1", &above).await.unwrap(), Reply::Acquired { epoch: 42 });
+    assert_eq!(b.lease("r2", &acquire("b")).await.unwrap(), Reply::Acquired { epoch: 1 }, "epochs are per room");
 }
 
 #[tokio::test]
@@ -150,7 +162,7 @@ async fn a_dead_redis_is_an_error_not_a_hang() {
     let mut a = Redis::connect(&url, Duration::from_secs(2)).await.expect("connect");
     drop(server);
     let started = Instant::now();
-    assert!(a.lease("r1", &acquire("a#1")).await.is_err());
+    assert!(a.lease("r1", &acquire("a")).await.is_err());
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(Redis::connect(&url, Duration::from_secs(2)).await.is_err());
 }
@@ -170,8 +182,10 @@ async fn until(what: &str, mut cond: impl FnMut() -> bool) {
 async fn the_owner_keeps_its_room_when_redis_restarts() {
     let mut server = Server::start();
     let timing = LeaseTiming { ttl: 1_500, renew_every: 300, retry_every: 100 };
-    let a = Leases::spawn(Coord::redis(server.url()), "a", timing);
-    let b = Leases::spawn(Coord::redis(server.url()), "b", timing);
+    // Both nodes record their epochs in one fence, as they would in one PostgreSQL.
+    let fence = Arc::new(LocalFence::default());
+    let a = Leases::spawn(Coord::redis(server.url()), fence.clone(), "a", timing);
+    let b = Leases::spawn(Coord::redis(server.url()), fence.clone(), "b", timing);
     a.want("lab-1");
     until("a owns lab-1", || a.owns("lab-1")).await;
     b.want("lab-1");
@@ -183,6 +197,9 @@ async fn the_owner_keeps_its_room_when_redis_restarts() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(a.owns("lab-1"), "a renewed its lease back after the restart");
+    let epoch = a.epoch("lab-1").expect("a's epoch");
+    assert!(epoch >= 2, "a's key was re-created under a new epoch, fenced: {epoch}");
+    assert!(fence.admits("lab-1", epoch));
 }
 
 #[tokio::test]

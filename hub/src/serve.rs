@@ -38,7 +38,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     for jti in lectern_admin::devices::revoked_jtis(store.pool()).await.context("reading revoked devices")? {
         key.revoke(&jti);
     }
-    let lessons = store.close_dangling_lessons(lectern_common::time::unix_ms()).await?;
+    // In a cluster, only the lessons of rooms this node held last (another node's stay open).
+    let lessons = store.close_dangling_lessons(lectern_common::time::unix_ms(), settings.public_url.as_deref()).await?;
     if lessons > 0 {
         tracing::info!(lessons, "closed lessons left open by the previous run");
     }
@@ -48,8 +49,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     let (devices_tx, devices_rx) = mpsc::channel(crate::media_io::shard::OUTLET_QUEUE);
     let (sessions_tx, sessions_rx) = mpsc::channel(crate::media_io::shard::OUTLET_QUEUE);
-    let outlets =
-        Outlets { store: Some(store.clone().spawn_writer()), devices: Some(devices_tx), sessions: Some(sessions_tx) };
+    let epochs = crate::cluster::fence::Epochs::default();
+    let outlets = Outlets {
+        store: Some(store.clone().spawn_writer(epochs.clone())),
+        devices: Some(devices_tx),
+        sessions: Some(sessions_tx),
+    };
     let sfu = Sfu::start(&settings.media, outlets)?;
     for url in crate::config::static_turn_passwords(&settings.media.ice_servers) {
         tracing::warn!(
@@ -78,8 +83,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             ..settings.files.clone()
         },
         storage: recordings_storage(&settings).await?,
-        cluster: cluster_node(&settings, &sfu),
+        cluster: cluster_node(&settings, &sfu, &store),
     };
+    if let Some(cluster) = &edge.cluster {
+        epochs.join(cluster.leases().clone());
+    }
     let state = AppState::new(key, sfu, store, ice, edge);
     crate::cluster::spawn_upkeep(&state);
     if let Some(storage) = state.archive.shared_storage() {
@@ -173,8 +181,6 @@ async fn stop_when_drained(state: Arc<AppState>, timeout: std::time::Duration) {
     }
 }
 
-/// With `[coord] url`, this hub joins that cluster as `[node] public_url` (both checked by the
-/// settings, as is the shared `secret`).
 /// `[storage] kind = "s3"`: the bucket, checked before the hub takes any upload; `None`: the data dir.
 async fn recordings_storage(settings: &Settings) -> anyhow::Result<Option<crate::recording::archive::StorageHandle>> {
     let crate::config::StorageSettings::S3(s3) = &settings.storage else { return Ok(None) };
@@ -185,12 +191,19 @@ async fn recordings_storage(settings: &Settings) -> anyhow::Result<Option<crate:
     Ok(Some(crate::recording::archive::StorageHandle(Arc::new(bucket))))
 }
 
-fn cluster_node(settings: &Settings, sfu: &crate::media_io::Sfu) -> Option<Arc<crate::cluster::Cluster>> {
+/// With `[coord] url`, this hub joins that cluster as `[node] public_url` (both checked by the
+/// settings, as is the shared `secret`).
+fn cluster_node(
+    settings: &Settings,
+    sfu: &crate::media_io::Sfu,
+    store: &Store,
+) -> Option<Arc<crate::cluster::Cluster>> {
     let url = settings.coord_url.clone()?;
     let public_url = settings.public_url.as_deref()?;
     let secret = settings.secret.as_deref()?;
     tracing::info!(coord = ?url, node = public_url, "joining the cluster");
-    Some(crate::cluster::Cluster::start(url, public_url, secret.as_bytes(), &sfu.media_addrs))
+    let fence = Arc::new(crate::cluster::fence::StoreFence::new(store.pool().clone()));
+    Some(crate::cluster::Cluster::start(url, public_url, secret.as_bytes(), &sfu.media_addrs, fence))
 }
 
 /// `[admin] listen`: the web admin on an address of its own (an origin no lesson page shares, and

@@ -524,31 +524,55 @@ impl Store {
         Ok(row)
     }
 
-    pub async fn write_lesson(&self, change: &crate::recording::LessonChange) -> anyhow::Result<()> {
+    /// A lesson opened or closed: a write only the room's owner may make, so it carries the
+    /// epoch of the owner's lease (0 for a hub on its own) and is refused once a later epoch is
+    /// recorded in `room_epochs` (the fence, `crate::cluster::fence`). Returns whether it was
+    /// written (an end already written, or a start already there, counts as written).
+    pub async fn write_lesson(&self, change: &crate::recording::LessonChange, epoch: u64) -> anyhow::Result<bool> {
         use crate::recording::LessonChange as C;
-        match change {
+        let epoch = i64::try_from(epoch).unwrap_or(i64::MAX);
+        let (room, done) = match change {
             C::Started { lesson, room, at } => {
-                sqlx::query(
-                    "INSERT INTO lessons (id, room_id, started_at) VALUES ($1, $2, $3) ON CONFLICT(id) DO NOTHING",
+                let done = sqlx::query(
+                    "INSERT INTO lessons (id, room_id, started_at) SELECT $1, $2, $3 \
+                     WHERE NOT EXISTS (SELECT 1 FROM room_epochs WHERE room_id = $2 AND epoch > $4) \
+                     ON CONFLICT(id) DO NOTHING",
                 )
                 .bind(lesson.as_str())
                 .bind(room.as_str())
                 .bind(i64::try_from(*at).unwrap_or(i64::MAX))
+                .bind(epoch)
                 .execute(&self.pool)
                 .await
                 .with_context(|| format!("recording the start of lesson {lesson}"))?;
+                (room.clone(), done.rows_affected())
             }
             C::Ended { lesson, at, reason } => {
-                sqlx::query("UPDATE lessons SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL")
-                    .bind(i64::try_from(*at).unwrap_or(i64::MAX))
-                    .bind(reason.as_str())
-                    .bind(lesson.as_str())
-                    .execute(&self.pool)
-                    .await
-                    .with_context(|| format!("recording the end of lesson {lesson}"))?;
+                let done = sqlx::query(
+                    "UPDATE lessons SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL \
+                     AND NOT EXISTS (SELECT 1 FROM room_epochs e WHERE e.room_id = lessons.room_id AND e.epoch > $4)",
+                )
+                .bind(i64::try_from(*at).unwrap_or(i64::MAX))
+                .bind(reason.as_str())
+                .bind(lesson.as_str())
+                .bind(epoch)
+                .execute(&self.pool)
+                .await
+                .with_context(|| format!("recording the end of lesson {lesson}"))?;
+                (lesson.room(), done.rows_affected())
             }
+        };
+        if done > 0 {
+            return Ok(true);
         }
-        Ok(())
+        // Nothing changed: a repeat (fine) or the fence (a later owner).
+        let fenced: Option<i64> = sqlx::query_scalar("SELECT epoch FROM room_epochs WHERE room_id = $1 AND epoch > $2")
+            .bind(room.as_str())
+            .bind(epoch)
+            .fetch_optional(&self.pool)
+            .await
+            .with_context(|| format!("reading the epoch of room {room}"))?;
+        Ok(fenced.is_none())
     }
 
     /// Recording of `lesson` switched: its row says so, and the audit trail who did it (unix ms `at`).
@@ -578,14 +602,23 @@ impl Store {
         Ok(())
     }
 
-    /// Lessons left open by a previous run are closed at `now_ms` (reason `restart`).
-    pub async fn close_dangling_lessons(&self, now_ms: u64) -> anyhow::Result<u64> {
-        let r = sqlx::query("UPDATE lessons SET ended_at = $1, end_reason = $2 WHERE ended_at IS NULL")
-            .bind(i64::try_from(now_ms).unwrap_or(i64::MAX))
-            .bind(crate::recording::EndReason::Restart.as_str())
-            .execute(&self.pool)
-            .await
-            .context("closing lessons left open")?;
+    /// Lessons left open by a previous run are closed at `now_ms` (reason `restart`): on a hub on
+    /// its own all of them; on a cluster node (`node`, its public URL) those of rooms whose latest
+    /// lease recorded in `room_epochs` was this node's or that were never leased, so a node
+    /// restarting does not close the lessons other nodes serve.
+    pub async fn close_dangling_lessons(&self, now_ms: u64, node: Option<&str>) -> anyhow::Result<u64> {
+        let mine = format!("{}#", node.unwrap_or(""));
+        let r = sqlx::query(
+            "UPDATE lessons SET ended_at = $1, end_reason = $2 WHERE ended_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM room_epochs e WHERE e.room_id = lessons.room_id \
+             AND substr(e.token, 1, length($3)) <> $3)",
+        )
+        .bind(i64::try_from(now_ms).unwrap_or(i64::MAX))
+        .bind(crate::recording::EndReason::Restart.as_str())
+        .bind(mine)
+        .execute(&self.pool)
+        .await
+        .context("closing lessons left open")?;
         Ok(r.rows_affected())
     }
 
@@ -628,7 +661,8 @@ impl Store {
     /// losing an attendance row must never take a lesson down.
     /// The queue is bounded ([`crate::media_io::shard::OUTLET_QUEUE`]): the shards drop events
     /// rather than grow it while the database is stuck.
-    pub fn spawn_writer(self) -> mpsc::Sender<StoreEvent> {
+    /// Lessons opened and closed are fenced writes: `epochs` gives this node's epoch per room.
+    pub fn spawn_writer(self, epochs: crate::cluster::fence::Epochs) -> mpsc::Sender<StoreEvent> {
         let (tx, mut rx) = mpsc::channel::<StoreEvent>(crate::media_io::shard::OUTLET_QUEUE);
         tokio::spawn(async move {
             let mut rows: HashMap<ParticipantId, i64> = HashMap::new();
@@ -656,8 +690,19 @@ impl Store {
                         }
                     }
                     StoreEvent::Lesson(change) => {
-                        if let Err(e) = self.write_lesson(change).await {
-                            tracing::warn!(error = %format!("{e:#}"), "recording a lesson's start or end failed");
+                        let room = match change {
+                            crate::recording::LessonChange::Started { room, .. } => room.clone(),
+                            crate::recording::LessonChange::Ended { lesson, .. } => lesson.room(),
+                        };
+                        match self.write_lesson(change, epochs.of(room.as_str())).await {
+                            Ok(true) => {}
+                            Ok(false) => tracing::warn!(
+                                %room,
+                                "a lesson's start or end was refused: another node holds the room under a later lease"
+                            ),
+                            Err(e) => {
+                                tracing::warn!(error = %format!("{e:#}"), "recording a lesson's start or end failed")
+                            }
                         }
                     }
                     StoreEvent::Recording { lesson, on, by, at } => {
@@ -722,7 +767,7 @@ mod tests {
     async fn join_and_leave_are_recorded_in_the_database_file() {
         let (db, store) = fresh().await;
         let room = RoomId::parse("r1").unwrap();
-        let tx = store.clone().spawn_writer();
+        let tx = store.clone().spawn_writer(Default::default());
         let joined = StoreEvent::Joined {
             participant: ParticipantId(1),
             room: room.clone(),
@@ -812,21 +857,53 @@ mod tests {
         let room = RoomId::parse("lab").unwrap();
         let (first, second) = (LessonId::new(&room, 1_000), LessonId::new(&room, 5_000));
         let started = |lesson: &LessonId, at| LessonChange::Started { lesson: lesson.clone(), room: room.clone(), at };
-        store.write_lesson(&started(&first, 1_000)).await.unwrap();
-        store.write_lesson(&started(&first, 1_000)).await.unwrap(); // written twice: one row
+        assert!(store.write_lesson(&started(&first, 1_000), 0).await.unwrap());
+        assert!(store.write_lesson(&started(&first, 1_000), 0).await.unwrap()); // written twice: one row
         let ended = LessonChange::Ended { lesson: first.clone(), at: 4_000, reason: EndReason::Api };
-        store.write_lesson(&ended).await.unwrap();
+        assert!(store.write_lesson(&ended, 0).await.unwrap());
         let later = LessonChange::Ended { lesson: first.clone(), at: 4_500, reason: EndReason::Empty };
-        store.write_lesson(&later).await.unwrap(); // a closed row keeps its end
-        store.write_lesson(&started(&second, 5_000)).await.unwrap();
+        assert!(store.write_lesson(&later, 0).await.unwrap()); // a closed row keeps its end
+        assert!(store.write_lesson(&started(&second, 5_000), 0).await.unwrap());
         let rows = store.lessons(&room).await.unwrap();
         let got: Vec<_> = rows.iter().map(|r| (r.id.as_str(), r.ended_at, r.end_reason.as_deref())).collect();
         assert_eq!(got, [(second.as_str(), None, None), (first.as_str(), Some(4_000), Some("api"))]);
         assert_eq!(rows[0].recording_policy, "off");
-        assert_eq!(store.close_dangling_lessons(9_000).await.unwrap(), 1);
+        assert_eq!(store.close_dangling_lessons(9_000, None).await.unwrap(), 1);
         let rows = store.lessons(&room).await.unwrap();
         assert_eq!((rows[0].ended_at, rows[0].end_reason.as_deref()), (Some(9_000), Some("restart")));
         assert!(store.lessons(&RoomId::parse("other").unwrap()).await.unwrap().is_empty());
+    }
+
+    // The lease fence (`room_epochs`): epochs only rise, and once a later owner's epoch is
+    // recorded the old owner's lesson writes are refused, on both databases.
+    each_backend!(the_fence_refuses_a_stale_owners_lesson_writes);
+    async fn the_fence_refuses_a_stale_owners_lesson_writes() {
+        use crate::cluster::fence::StoreFence;
+        use crate::recording::{EndReason, LessonChange};
+        use lectern_coord::{Fence, Reply};
+        use lectern_proto::LessonId;
+        let (_db, store) = fresh().await;
+        let fence = StoreFence::new(store.pool().clone());
+        let a = "http://a.test";
+        let room = RoomId::parse("lab").unwrap();
+        assert_eq!(fence.record("lab", &format!("{a}#3"), 3).await.unwrap(), Reply::Fenced);
+        assert_eq!(fence.record("lab", &format!("{a}#3"), 3).await.unwrap(), Reply::Fenced, "the same lease again");
+        assert_eq!(fence.record("lab", "http://b.test#3", 3).await.unwrap(), Reply::Stale { recorded: 3 });
+        assert_eq!(fence.record("lab", "http://b.test#1", 1).await.unwrap(), Reply::Stale { recorded: 3 });
+        let lesson = LessonId::new(&room, 1_000);
+        let start = LessonChange::Started { lesson: lesson.clone(), room: room.clone(), at: 1_000 };
+        assert!(!store.write_lesson(&start, 2).await.unwrap(), "an older lease's lesson is refused");
+        assert!(store.lessons(&room).await.unwrap().is_empty());
+        assert!(store.write_lesson(&start, 3).await.unwrap());
+        // b takes the room over; a's late end of the lesson is refused, b's goes through.
+        assert_eq!(fence.record("lab", "http://b.test#4", 4).await.unwrap(), Reply::Fenced);
+        let end = |reason| LessonChange::Ended { lesson: lesson.clone(), at: 2_000, reason };
+        assert!(!store.write_lesson(&end(EndReason::Empty), 3).await.unwrap());
+        assert_eq!(store.lessons(&room).await.unwrap()[0].ended_at, None);
+        // a restarting: b's lesson stays open; b restarting closes it.
+        assert_eq!(store.close_dangling_lessons(3_000, Some(a)).await.unwrap(), 0);
+        assert_eq!(store.close_dangling_lessons(3_000, Some("http://b.test")).await.unwrap(), 1);
+        assert!(store.write_lesson(&end(EndReason::Api), 4).await.unwrap(), "already closed: nothing refused");
     }
 
     each_backend!(reopening_closes_sessions_left_dangling);

@@ -134,7 +134,7 @@ impl Hub {
 
 /// What the hub's rooms write while lessons run, through its store writer.
 async fn a_lesson_is_recorded(store: &Store, room: &RoomId) {
-    let tx = store.clone().spawn_writer();
+    let tx = store.clone().spawn_writer(Default::default());
     let lesson = LessonId::new(room, 1_700_000_000_000);
     tx.send(StoreEvent::Lesson(LessonChange::Started {
         lesson: lesson.clone(),

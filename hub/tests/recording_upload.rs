@@ -82,7 +82,7 @@ async fn hub() -> Hub {
     let room = RoomId::parse("lab-1").expect("a room");
     let lesson = LessonId::new(&room, unix_ms() - 60_000);
     store
-        .write_lesson(&LessonChange::Started { lesson: lesson.clone(), room, at: unix_ms() - 60_000 })
+        .write_lesson(&LessonChange::Started { lesson: lesson.clone(), room, at: unix_ms() - 60_000 }, 0)
         .await
         .expect("a lesson row");
     let sfu = Sfu::start(&media, Outlets::default()).expect("media shards");

@@ -51,7 +51,7 @@ async fn hub_at_edge(ice: IceServers, edge: Edge) -> Hub {
         turn: Vec::new(),
     };
     // What rooms report is written to the store, as in `serve` (lessons, chat, sessions).
-    let outlets = Outlets { store: Some(store.clone().spawn_writer()), ..Outlets::default() };
+    let outlets = Outlets { store: Some(store.clone().spawn_writer(Default::default())), ..Outlets::default() };
     let sfu = Sfu::start(&media, outlets).expect("media shards");
     let state = AppState::new(TokenKey::new(SECRET.as_bytes().to_vec()), sfu, store, ice, edge);
     Hub { app: app(state, AdminAt::Here), _dir: dir }

@@ -4,6 +4,7 @@
 //! (corrupt, truncated, invalid) the appliance starts from that copy and says so.
 
 mod files;
+mod hubs;
 mod push;
 mod settings;
 
@@ -11,6 +12,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use files::{ConfigPaths, write_atomic};
+pub use hubs::HubList;
 pub use lectern_common::box_config::Fragment;
 pub use push::apply_pushed;
 pub use settings::{

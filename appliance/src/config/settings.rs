@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use lectern_common::box_config::{self, Fragment};
+use lectern_common::box_config::{self, Fragment, HubUrls};
 pub use lectern_common::box_config::{
     AudioConfig, ContentConfig, DEFAULT_ENCODERS, DEFAULT_STATUS_LISTEN, KeyError, Layer, PanelPins, VideoConfig,
 };
@@ -70,7 +70,10 @@ pub enum InstallerKind {
 
 #[derive(Debug, Clone)]
 pub struct HubSettings {
+    /// The first of [`urls`](Self::urls): where a box enrolls and fetches updates.
     pub url: String,
+    /// Every hub URL in the order tried (`hub.url` as a string is a list of one).
+    pub urls: Vec<String>,
     pub room: RoomId,
     pub token: TokenSource,
     /// Extra trust anchors for an https:// hub.
@@ -115,7 +118,8 @@ fn with_overrides(mut f: Fragment, o: &Overrides) -> Fragment {
         }
     }
     let hub = f.hub.get_or_insert_with(Default::default);
-    set(&mut hub.url, &o.hub);
+    // `--hub` / `LECTERN_HUB` may name several hubs, comma-separated.
+    set(&mut hub.url, &o.hub.as_ref().map(|h| HubUrls::Many(h.split(',').map(|u| u.trim().to_owned()).collect())));
     set(&mut hub.room, &o.room.as_ref().map(|r| r.as_str().to_owned()));
     set(&mut f.camera.get_or_insert_with(Default::default).device, &o.camera);
     if o.content.is_some() {
@@ -138,10 +142,16 @@ fn hub(errors: &mut Vec<KeyError>, f: &Fragment, token: Option<&Token>) -> Optio
     if hub.url.is_none() {
         error("hub.url", "missing (set it in appliance.toml or pass --hub)".to_owned());
     }
-    if let Some(url) = &hub.url {
+    let urls = hub.url.as_ref().map(HubUrls::urls).unwrap_or_default();
+    if hub.url.is_some() && urls.is_empty() {
+        error("hub.url", "an empty list (name at least one hub)".to_owned());
+    }
+    for (i, url) in urls.iter().enumerate() {
         let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
         if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
             error("hub.url", format!("'{url}' is not an http:// or https:// URL with a host"));
+        } else if urls[..i].iter().any(|u| u.trim_end_matches('/') == url.trim_end_matches('/')) {
+            error("hub.url", format!("'{url}' is listed twice"));
         }
     }
     if hub.room.is_none() {
@@ -168,7 +178,8 @@ fn hub(errors: &mut Vec<KeyError>, f: &Fragment, token: Option<&Token>) -> Optio
         }
         other => other,
     };
-    Some(HubSettings { url: hub.url?, room: room?, token: token?, ca_file })
+    let url = urls.first().cloned()?;
+    Some(HubSettings { url, urls, room: room?, token: token?, ca_file })
 }
 
 fn update(errors: &mut Vec<KeyError>, f: &Fragment) -> UpdateConfig {

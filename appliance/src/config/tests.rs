@@ -343,3 +343,37 @@ fn the_update_section_names_its_installer_and_refuses_what_it_does_not_know() {
     let err = parse("[update]\ninstaller = \"swupdate\"\nkeyring = \"k.pem\"\n").unwrap_err().to_string();
     assert!(err.contains("update.installer") && err.contains("update.keyring"), "{err}");
 }
+
+#[test]
+fn hub_url_may_be_a_list_checked_entry_by_entry() {
+    let hub = |toml: &str| {
+        let fragment: Fragment = toml::from_str(toml).expect("parses");
+        let overrides = Overrides { token: Some(crate::whip::Token::new("t")), ..Overrides::default() };
+        validate(&fragment, &overrides)
+    };
+    let ok = hub("[hub]\nurl = [\"http://a.test:8080\", \"https://b.test\"]\nroom = \"lab\"\n").expect("valid");
+    assert_eq!(ok.hub.urls, ["http://a.test:8080", "https://b.test"]);
+    assert_eq!(ok.hub.url, "http://a.test:8080");
+    let one = hub("[hub]\nurl = \"http://a.test\"\nroom = \"lab\"\n").expect("a string is a list of one");
+    assert_eq!(one.hub.urls, ["http://a.test"]);
+    for (toml, what) in [
+        ("[hub]\nurl = []\nroom = \"lab\"\n", "empty list"),
+        ("[hub]\nurl = [\"http://a.test\", \"http://a.test/\"]\nroom = \"lab\"\n", "listed twice"),
+        ("[hub]\nurl = [\"http://a.test\", \"ftp://b\"]\nroom = \"lab\"\n", "not an http"),
+    ] {
+        let err = hub(toml).expect_err(what).to_string();
+        assert!(err.contains("hub.url") && err.contains(what), "{what}: {err}");
+    }
+}
+
+#[test]
+fn hub_flag_takes_a_comma_separated_list() {
+    let overrides = Overrides {
+        hub: Some("http://a.test, http://b.test".into()),
+        room: Some(lectern_proto::RoomId::parse("lab").unwrap()),
+        token: Some(crate::whip::Token::new("t")),
+        ..Overrides::default()
+    };
+    let s = validate(&Fragment::default(), &overrides).expect("valid");
+    assert_eq!(s.hub.urls, ["http://a.test", "http://b.test"]);
+}

@@ -61,7 +61,9 @@ pub enum ControlEvent {
 
 /// Everything the control thread needs.
 pub struct ControlSettings {
-    pub hub_url: String,
+    /// The hubs (`hub.url`, one or a list), shared with the WHIP clients: the channel connects to
+    /// the current one and moves the list on when it cannot reach it.
+    pub hubs: std::sync::Arc<crate::config::HubList>,
     pub token: Token,
     /// Status figures for telemetry.
     pub board: StatusBoard,
@@ -151,11 +153,22 @@ fn session(
     started: Instant,
     cpu: &mut CpuMeter,
 ) -> Result<(), SessionError> {
-    let mut ws = connect(&settings.hub_url, Some(&settings.token), settings.tls.as_ref())?;
+    let index = settings.hubs.index();
+    let hub_url = settings.hubs.urls()[index].clone();
+    let mut ws = match connect(&hub_url, Some(&settings.token), settings.tls.as_ref()) {
+        Ok(ws) => ws,
+        Err(e) => {
+            if matches!(e, SessionError::Lost(_)) {
+                // Unreachable: the next attempt goes to the next hub of the list.
+                settings.hubs.failed(index);
+            }
+            return Err(e);
+        }
+    };
     let hello =
         DeviceMsg::Hello { version: env!("CARGO_PKG_VERSION").to_owned(), inventory: settings.inventory.clone() };
     send(&mut ws, &hello)?;
-    tracing::info!(hub = %settings.hub_url, "control channel up");
+    tracing::info!(hub = %hub_url, "control channel up");
     if !deliver(ControlEvent::Up) {
         return Err(SessionError::Stopping);
     }

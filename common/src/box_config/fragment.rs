@@ -36,12 +36,32 @@ pub struct UpdateFragment {
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HubFragment {
-    pub url: Option<String>,
+    /// One hub URL, or a list tried in order (the box sticks to the last that worked): sites
+    /// without a load balancer or DNS round robin in front of a cluster's hubs.
+    pub url: Option<HubUrls>,
     pub room: Option<String>,
     /// The token itself never lives in the config: configs get copied, logged and pushed around.
     pub token_file: Option<PathBuf>,
     /// PEM certificates to trust for an https:// hub, besides the system's (a school's own CA).
     pub ca_file: Option<PathBuf>,
+}
+
+/// `hub.url`: a string or an array of strings (both spellings accepted; checked by the box).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum HubUrls {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl HubUrls {
+    /// The URLs in the order they are tried.
+    pub fn urls(&self) -> Vec<String> {
+        match self {
+            HubUrls::One(url) => vec![url.clone()],
+            HubUrls::Many(urls) => urls.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]

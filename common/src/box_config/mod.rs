@@ -9,7 +9,7 @@ pub mod limits;
 mod rules;
 
 pub use fragment::{
-    AudioFragment, ButtonsFragment, CameraFragment, ContentFragment, Fragment, HubFragment, LayerFragment,
+    AudioFragment, ButtonsFragment, CameraFragment, ContentFragment, Fragment, HubFragment, HubUrls, LayerFragment,
     LedsFragment, PanelFragment, RecordingFragment, StatusFragment, UpdateFragment, VideoFragment,
 };
 pub use rules::{

@@ -8,6 +8,7 @@
 //! `Lectern-Placed` so the chosen node takes it). A background task writes this node's record
 //! to the registry every 2 s and lets go of rooms that have been empty for a minute.
 
+pub mod fence;
 pub mod fleet;
 pub mod forward;
 
@@ -88,13 +89,20 @@ impl std::fmt::Debug for Cluster {
 }
 
 impl Cluster {
-    /// Joins the cluster at `url` as `public_url` (already validated), signing forwards with `secret`.
+    /// Joins the cluster at `url` as `public_url` (already validated), signing forwards with `secret`
+    /// and recording its leases' epochs in `fence` (the store's `room_epochs`).
     /// [`spawn_upkeep`] starts its registry writer once the app exists.
-    pub fn start(url: RedisUrl, public_url: &str, secret: &[u8], media: &[std::net::SocketAddr]) -> Arc<Self> {
+    pub fn start(
+        url: RedisUrl,
+        public_url: &str,
+        secret: &[u8],
+        media: &[std::net::SocketAddr],
+        fence: Arc<dyn lectern_coord::Fence>,
+    ) -> Arc<Self> {
         let coord = Coord::redis(url);
         let node = public_url.to_owned();
         Arc::new(Self {
-            leases: Leases::spawn(coord.clone(), node.clone(), LeaseTiming::default()),
+            leases: Leases::spawn(coord.clone(), fence, node.clone(), LeaseTiming::default()),
             node,
             coord,
             placement: Placement::default(),
@@ -172,6 +180,11 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The node's leases (the store's writer reads their epochs).
+    pub fn leases(&self) -> &Leases {
+        &self.leases
     }
 
     /// The public URLs of the nodes that serve, as last read: where a page goes when its own hub
