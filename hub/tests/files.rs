@@ -82,7 +82,7 @@ async fn hub(files: &str) -> Hub {
         turn: Vec::new(),
     };
     // The store's writer records the lesson as the room opens it (the lessons list reads that row).
-    let outlets = Outlets { store: Some(store.clone().spawn_writer()), ..Outlets::default() };
+    let outlets = Outlets { store: Some(store.clone().spawn_writer(Default::default())), ..Outlets::default() };
     let sfu = Sfu::start(&media, outlets).expect("media shards");
     let mut settings = FileSettings { scratch_dir: Some(dir.path().join("scan")), ..FileSettings::default() };
     settings.apply(toml::from_str(files).expect("[files]")).expect("valid [files]");

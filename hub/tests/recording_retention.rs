@@ -44,10 +44,10 @@ async fn lesson(store: &Store, room: &str, n: u64, ended: bool) -> LessonId {
     let room = RoomId::parse(room).unwrap();
     let at = T0 - 3_600_000 + n;
     let lesson = LessonId::new(&room, at);
-    store.write_lesson(&LessonChange::Started { lesson: lesson.clone(), room, at }).await.unwrap();
+    store.write_lesson(&LessonChange::Started { lesson: lesson.clone(), room, at }, 0).await.unwrap();
     if ended {
         let end = LessonChange::Ended { lesson: lesson.clone(), at: T0, reason: EndReason::Teacher };
-        store.write_lesson(&end).await.unwrap();
+        store.write_lesson(&end, 0).await.unwrap();
     }
     lesson
 }

@@ -213,7 +213,7 @@ async fn an_upload_cut_by_a_hub_restart_finishes_in_s3_and_plays_through_the_sig
     let lesson = LessonId::new(&room, started);
     {
         let store = Store::open(dir.path()).await.unwrap();
-        store.write_lesson(&LessonChange::Started { lesson: lesson.clone(), room, at: started }).await.unwrap();
+        store.write_lesson(&LessonChange::Started { lesson: lesson.clone(), room, at: started }, 0).await.unwrap();
     }
     let data = file(PART_BYTES as usize + 2 * MIB + 4321);
     let name = "1700000000100-camera-000.mp4";
