@@ -296,6 +296,8 @@ fn the_box_going_live_after_an_ended_lesson_starts_the_next_one() {
     let mut f = Fixture::new();
     let whip = Ident { transport: Transport::Whip, ..ident(ParticipantId(7), Role::Device, false) };
     f.room.gate(&mut f.peers, &whip, f.now).expect("the box is admitted");
+    f.room.admit(super::participant::Participant::new(whip.clone()), f.now);
+    f.room.lesson_admitted(&mut f.peers, ParticipantId(7), f.now);
     f.join(STUDENT, Role::Student, false);
     let first = f.room.lesson_id().cloned().expect("the lesson started");
     assert!(f.room.end_lesson(&mut f.peers, EndReason::Timetable, f.now));
@@ -310,6 +312,7 @@ fn the_box_going_live_after_an_ended_lesson_starts_the_next_one() {
     f.now = f.now.after(Duration::from_secs(60));
     f.room.gate(&mut f.peers, &whip, f.now).expect("the box starts the next lesson");
     f.room.admit(super::participant::Participant::new(whip), f.now);
+    f.room.lesson_admitted(&mut f.peers, ParticipantId(7), f.now);
     let out = f.outputs();
     assert!(matches!(&lesson_changes(&out)[..], [LessonChange::Started { .. }]), "{out:?}");
     assert_ne!(f.room.lesson_id(), Some(&first));
