@@ -43,7 +43,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if lessons > 0 {
         tracing::info!(lessons, "closed lessons left open by the previous run");
     }
-    let closed = store.close_dangling_sessions(unix_secs()).await?;
+    let closed = store.close_dangling_sessions(unix_secs(), settings.public_url.as_deref()).await?;
     if closed > 0 {
         tracing::info!(closed, "closed sessions left open by the previous run");
     }

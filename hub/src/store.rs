@@ -276,12 +276,20 @@ impl Store {
     }
 
     /// Sessions left open by a previous run (crash, power loss) are closed at `now`.
-    pub async fn close_dangling_sessions(&self, now: u64) -> anyhow::Result<u64> {
-        let r = sqlx::query("UPDATE sessions SET left_at = $1 WHERE left_at IS NULL")
-            .bind(now as i64)
-            .execute(&self.pool)
-            .await
-            .context("closing dangling sessions")?;
+    /// In a cluster (`node`: this node's id), only the sessions of rooms this node held last:
+    /// another node's participants are still there.
+    pub async fn close_dangling_sessions(&self, now: u64, node: Option<&str>) -> anyhow::Result<u64> {
+        let mine = format!("{}#", node.unwrap_or(""));
+        let r = sqlx::query(
+            "UPDATE sessions SET left_at = $1 WHERE left_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM room_epochs e WHERE e.room_id = sessions.room_id \
+             AND substr(e.token, 1, length($2)) <> $2)",
+        )
+        .bind(now as i64)
+        .bind(mine)
+        .execute(&self.pool)
+        .await
+        .context("closing dangling sessions")?;
         Ok(r.rows_affected())
     }
 
@@ -895,15 +903,43 @@ mod tests {
         assert!(!store.write_lesson(&start, 2).await.unwrap(), "an older lease's lesson is refused");
         assert!(store.lessons(&room).await.unwrap().is_empty());
         assert!(store.write_lesson(&start, 3).await.unwrap());
-        // b takes the room over; a's late end of the lesson is refused, b's goes through.
+        let joined = |room: &str| StoreEvent::Joined {
+            participant: ParticipantId(1),
+            room: RoomId::parse(room).unwrap(),
+            subject: "s".into(),
+            name: "n".into(),
+            role: Role::Student,
+            transport: Transport::Browser,
+            at: 1,
+        };
+        store.insert_session(&joined("lab")).await.unwrap();
+        store.insert_session(&joined("elsewhere")).await.unwrap();
+        // b takes the room over: what a left open in it (its lesson, its sessions) ends then, and
+        // a's late end of the lesson is refused.
         assert_eq!(fence.record("lab", "http://b.test#4", 4).await.unwrap(), Reply::Fenced);
+        let row = store.lessons(&room).await.unwrap().remove(0);
+        assert_eq!((row.ended_at.is_some(), row.end_reason.as_deref()), (true, Some("restart")));
+        assert_eq!(
+            store.close_dangling_sessions(9, None).await.unwrap(),
+            1,
+            "only the other room's session was left open"
+        );
         let end = |reason| LessonChange::Ended { lesson: lesson.clone(), at: 2_000, reason };
         assert!(!store.write_lesson(&end(EndReason::Empty), 3).await.unwrap());
-        assert_eq!(store.lessons(&room).await.unwrap()[0].ended_at, None);
-        // a restarting: b's lesson stays open; b restarting closes it.
-        assert_eq!(store.close_dangling_lessons(3_000, Some(a)).await.unwrap(), 0);
-        assert_eq!(store.close_dangling_lessons(3_000, Some("http://b.test")).await.unwrap(), 1);
-        assert!(store.write_lesson(&end(EndReason::Api), 4).await.unwrap(), "already closed: nothing refused");
+        // b's own lesson: a restarting leaves it open; b restarting closes it.
+        let second = LessonId::new(&room, 5_000);
+        let start = LessonChange::Started { lesson: second.clone(), room: room.clone(), at: 5_000 };
+        assert!(store.write_lesson(&start, 4).await.unwrap());
+        assert_eq!(store.close_dangling_lessons(6_000, Some(a)).await.unwrap(), 0);
+        assert_eq!(store.close_dangling_lessons(6_000, Some("http://b.test")).await.unwrap(), 1);
+        let end = LessonChange::Ended { lesson: second, at: 7_000, reason: EndReason::Api };
+        assert!(store.write_lesson(&end, 4).await.unwrap(), "already closed: nothing refused");
+        // The same node renewing under a new epoch (Redis restarted) closes nothing of its own.
+        store.insert_session(&joined("lab")).await.unwrap();
+        assert_eq!(fence.record("lab", "http://b.test#9", 9).await.unwrap(), Reply::Fenced);
+        // a restarting leaves b's participants in; b restarting closes them.
+        assert_eq!(store.close_dangling_sessions(9, Some(a)).await.unwrap(), 0);
+        assert_eq!(store.close_dangling_sessions(9, Some("http://b.test")).await.unwrap(), 1);
     }
 
     each_backend!(reopening_closes_sessions_left_dangling);
@@ -921,7 +957,7 @@ mod tests {
         store.insert_session(&ev).await.unwrap();
         drop(store);
         let store = Store::connect(&db.url()).await.unwrap();
-        assert_eq!(store.close_dangling_sessions(9).await.unwrap(), 1);
+        assert_eq!(store.close_dangling_sessions(9, None).await.unwrap(), 1);
     }
 
     each_backend!(a_lessons_board_and_notes_are_kept_and_the_latest_copy_wins);

@@ -25,6 +25,11 @@ impl StoreFence {
         use anyhow::Context as _;
         let epoch = i64::try_from(epoch).context("an epoch past i64")?;
         let now = i64::try_from(lectern_common::time::unix_ms()).unwrap_or(i64::MAX);
+        let previous: Option<String> = sqlx::query_scalar("SELECT token FROM room_epochs WHERE room_id = $1")
+            .bind(room)
+            .fetch_optional(&self.pool)
+            .await
+            .with_context(|| format!("reading the epoch of room {room}"))?;
         // Compare-and-set in one statement: a new room, a higher epoch, or this very lease again.
         let done = sqlx::query(
             "INSERT INTO room_epochs (room_id, epoch, token, updated_at) VALUES ($1, $2, $3, $4) \
@@ -40,6 +45,9 @@ impl StoreFence {
         .await
         .with_context(|| format!("recording epoch {epoch} of room {room}"))?;
         if done.rows_affected() > 0 {
+            if previous.is_some_and(|p| node_of(&p) != node_of(token)) {
+                self.close_previous_owners(room, now).await?;
+            }
             return Ok(Reply::Fenced);
         }
         let recorded: i64 = sqlx::query_scalar("SELECT epoch FROM room_epochs WHERE room_id = $1")
@@ -49,6 +57,38 @@ impl StoreFence {
             .with_context(|| format!("reading the epoch of room {room}"))?;
         Ok(Reply::Stale { recorded: u64::try_from(recorded).unwrap_or(0) })
     }
+
+    /// The room was another node's (which died, or lost it): what that node left open in the
+    /// room, its lesson and its participants' sessions, ends now, so attendance and the lessons
+    /// list do not show them running for ever. This node has admitted nobody to the room yet:
+    /// joins wait for the fence.
+    async fn close_previous_owners(&self, room: &str, now_ms: i64) -> anyhow::Result<()> {
+        use anyhow::Context as _;
+        let lessons =
+            sqlx::query("UPDATE lessons SET ended_at = $1, end_reason = $2 WHERE room_id = $3 AND ended_at IS NULL")
+                .bind(now_ms)
+                .bind(crate::recording::EndReason::Restart.as_str())
+                .bind(room)
+                .execute(&self.pool)
+                .await
+                .with_context(|| format!("closing the previous owner's lesson of room {room}"))?;
+        let sessions = sqlx::query("UPDATE sessions SET left_at = $1 WHERE room_id = $2 AND left_at IS NULL")
+            .bind(now_ms / 1000)
+            .bind(room)
+            .execute(&self.pool)
+            .await
+            .with_context(|| format!("closing the previous owner's sessions in room {room}"))?;
+        let (lessons, sessions) = (lessons.rows_affected(), sessions.rows_affected());
+        if lessons + sessions > 0 {
+            tracing::info!(room, lessons, sessions, "took the room over: closed what its previous owner left open");
+        }
+        Ok(())
+    }
+}
+
+/// The node part of a lease token (`<node>#<epoch>`).
+fn node_of(token: &str) -> &str {
+    token.rsplit_once('#').map_or(token, |(node, _)| node)
 }
 
 impl Fence for StoreFence {
