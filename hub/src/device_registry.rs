@@ -54,6 +54,9 @@ pub struct DeviceRegistry {
     /// On a cluster node: ends a room's lesson on whichever node serves it (the web admin's end
     /// reaches the room's owner, not only this node's rooms).
     end_elsewhere: OnceLock<EndHook>,
+    /// On a cluster node: tells the other nodes a token was revoked (they refuse it too, and drop
+    /// the box if it is connected to them).
+    revoke_elsewhere: OnceLock<RevokeHook>,
 }
 
 /// Other nodes' boxes, each marked with its node.
@@ -115,6 +118,7 @@ impl DeviceRegistry {
             elsewhere: OnceLock::new(),
             remote: Mutex::default(),
             end_elsewhere: OnceLock::new(),
+            revoke_elsewhere: OnceLock::new(),
         }
     }
 
@@ -148,6 +152,24 @@ impl DeviceRegistry {
     /// Sets what else a revocation does (once; later calls are ignored).
     pub fn on_revoke(&self, hook: RevokeHook) {
         let _ = self.on_revoke.set(hook);
+    }
+
+    /// On a cluster node: how a revocation reaches the other nodes (once; later calls are ignored).
+    pub fn on_revoke_elsewhere(&self, hook: RevokeHook) {
+        let _ = self.revoke_elsewhere.set(hook);
+    }
+
+    /// Refuses the token from now on on this hub: its box's socket closes, its media sessions end.
+    /// Another node's revocation arrives here; the web admin's goes through [`Fleet::revoke`],
+    /// which also tells the other nodes.
+    pub fn revoke_here(&self, jti: &str) {
+        self.key.revoke(jti);
+        // Dropping the sender ends the box's session loop, which closes its socket.
+        self.lock().retain(|_, c| c.jti != jti);
+        self.changed();
+        if let Some(hook) = self.on_revoke.get() {
+            hook(jti);
+        }
     }
 
     fn waiting(&self) -> std::sync::MutexGuard<'_, Waiting> {
@@ -445,11 +467,8 @@ impl lectern_admin::Fleet for DeviceRegistry {
     }
 
     fn revoke(&self, jti: &str) {
-        self.key.revoke(jti);
-        // Dropping the sender ends the box's session loop, which closes its socket.
-        self.lock().retain(|_, c| c.jti != jti);
-        self.changed();
-        if let Some(hook) = self.on_revoke.get() {
+        self.revoke_here(jti);
+        if let Some(hook) = self.revoke_elsewhere.get() {
             hook(jti);
         }
     }

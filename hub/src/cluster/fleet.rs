@@ -13,12 +13,16 @@
 //! A lesson ended from the web admin (its "End", or the timetable) on a node that does not serve
 //! the room is ended by the node that does: the end is published on [`LESSON_END`], and each node
 //! ends the room's lesson if it serves it.
+//!
+//! A token the web admin revokes (a box removed, moved, or its credential replaced) is refused by
+//! every node: the revocation is published on [`REVOKED`] and each node applies it. The database
+//! keeps revocations too, so a node that was down meanwhile reads them when it starts.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lectern_coord::Millis;
+use lectern_coord::{Coord, Millis};
 use lectern_proto::RoomId;
 
 use super::Cluster;
@@ -31,6 +35,8 @@ pub const SHARED_TTL: Millis = lectern_coord::registry::RECORD_TTL;
 pub const REFRESH: Duration = Duration::from_secs(5);
 /// The channel a lesson's end crosses nodes on.
 pub const LESSON_END: &str = "lessons:end";
+/// The channel revoked tokens cross nodes on.
+pub const REVOKED: &str = "tokens:revoked";
 
 /// Where a node's boxes are kept in the coordination store.
 pub fn key(node: &str) -> String {
@@ -144,9 +150,83 @@ pub(super) fn relay_lesson_ends(app: &Arc<AppState>, cluster: &Cluster) {
     });
 }
 
+/// A revoked token's id, published for the other nodes.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Revoked {
+    jti: String,
+    from: String,
+}
+
+/// Publishes a token this node revoked to every node.
+pub(super) fn revoke_elsewhere(coord: &Coord, me: &str, jti: &str) {
+    let Ok(payload) = serde_json::to_string(&Revoked { jti: jti.to_owned(), from: me.to_owned() }) else { return };
+    let coord = coord.clone();
+    tokio::spawn(async move {
+        if let Err(e) = coord.publish(REVOKED, &payload).await {
+            // The database has it: a node misses it only until it restarts.
+            tracing::warn!(error = %e, "cannot tell the other nodes that a token was revoked");
+        }
+    });
+}
+
+/// Applies here (`apply`) the tokens other nodes revoked.
+pub(super) fn relay_revocations(coord: &Coord, me: String, apply: impl Fn(&str) + Send + 'static) {
+    let mut rx = coord.subscribe(REVOKED);
+    tokio::spawn(async move {
+        while let Some(payload) = rx.recv().await {
+            match serde_json::from_str::<Revoked>(&payload) {
+                // This node's own revocation already ran here.
+                Ok(r) if r.from == me => {}
+                Ok(r) => apply(&r.jti),
+                Err(e) => tracing::warn!(error = %e, "unreadable revocation from another node"),
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_token_revoked_on_one_node_drops_its_box_on_another() {
+        use crate::device_registry::DeviceRegistry;
+        use crate::token::TokenKey;
+        use lectern_admin::Fleet as _;
+        let coord = Coord::local();
+        let (a, b) = (
+            Arc::new(DeviceRegistry::new(TokenKey::new(b"k".to_vec()))),
+            Arc::new(DeviceRegistry::new(TokenKey::new(b"k".to_vec()))),
+        );
+        for (reg, me) in [(&a, "http://a"), (&b, "http://b")] {
+            let (c, m) = (coord.clone(), me.to_owned());
+            reg.on_revoke_elsewhere(Box::new(move |jti| revoke_elsewhere(&c, &m, jti)));
+            let here = Arc::downgrade(reg);
+            relay_revocations(&coord, me.to_owned(), move |jti| {
+                if let Some(r) = here.upgrade() {
+                    r.revoke_here(jti);
+                }
+            });
+        }
+        let view = |room: &str| {
+            serde_json::from_value(serde_json::json!({"room": room, "name": room, "version": null,
+            "connectedAt": 5, "lastSeen": 9, "telemetry": null, "deviceId": null, "inventory": null,
+            "snapshotAt": null, "snapshotError": null, "software": null}))
+            .unwrap()
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        b.register(view("lab"), "j1".into(), tx);
+        let (keep, kept) = tokio::sync::mpsc::channel(8);
+        b.register(view("other"), "j2".into(), keep);
+        a.revoke("j1");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !rx.is_closed() {
+            assert!(tokio::time::Instant::now() < deadline, "node b never dropped the revoked box");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!kept.is_closed(), "another box stays");
+        assert_eq!(b.devices().len(), 1);
+    }
 
     #[test]
     fn a_node_writes_when_its_boxes_change_or_to_keep_them_alive_and_again_after_a_failure() {

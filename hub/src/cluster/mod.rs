@@ -360,6 +360,14 @@ pub fn spawn_upkeep(app: &Arc<AppState>) {
             fleet::end_elsewhere(&c, room);
         }
     }));
+    let (coord, me) = (cluster.coord.clone(), cluster.node.clone());
+    app.devices.on_revoke_elsewhere(Box::new(move |jti| fleet::revoke_elsewhere(&coord, &me, jti)));
+    let here = Arc::downgrade(&app.devices);
+    fleet::relay_revocations(&cluster.coord, cluster.node.clone(), move |jti| {
+        if let Some(devices) = here.upgrade() {
+            devices.revoke_here(jti);
+        }
+    });
     relay_box_messages(app, &cluster);
     fleet::relay_lesson_ends(app, &cluster);
     tokio::spawn(upkeep(Arc::downgrade(app)));
