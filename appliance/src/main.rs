@@ -126,7 +126,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     let mut runner = Runner::new(hub, media, playback, certificate, reporter);
     runner.set_recording_settings(lectern_appliance::record::RecordSettings::of(&settings.recording));
     let uploads = lectern_appliance::record::upload::spawn(lectern_appliance::record::upload::UploadSettings {
-        hub_url: settings.hub.url.clone(),
+        hubs: hubs.clone(),
         room: settings.hub.room.clone(),
         token: token.clone(),
         tls: tls.clone(),

@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -15,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::pace::Pace;
 use super::queue::{HubView, Input, LocalFile};
+use crate::config::HubList;
 use crate::tls::HubTls;
 use crate::whip::Token;
 
@@ -29,8 +31,10 @@ const PIECE: usize = 16 * 1024;
 
 pub struct HubUploads {
     agent: ureq::Agent,
-    /// `{hub}/api/rooms/{room}/uploads`.
-    base: String,
+    /// The box's hubs (`[hub] url`), shared with its WHIP clients: uploads go where the box is.
+    hubs: Arc<HubList>,
+    /// `/api/rooms/{room}/uploads`, after the current hub's URL.
+    path: String,
     authorization: String,
     /// Bytes per second of the cap, for the send timeout; `None`: no cap.
     rate: Option<u64>,
@@ -43,7 +47,13 @@ enum Reply {
 }
 
 impl HubUploads {
-    pub fn new(hub_url: &str, room: &lectern_proto::RoomId, token: &Token, tls: Option<&HubTls>, kbps: u32) -> Self {
+    pub fn new(
+        hubs: Arc<HubList>,
+        room: &lectern_proto::RoomId,
+        token: &Token,
+        tls: Option<&HubTls>,
+        kbps: u32,
+    ) -> Self {
         let mut config = ureq::Agent::config_builder();
         if let Some(tls) = tls {
             config = config.tls_config(tls.ureq());
@@ -58,10 +68,29 @@ impl HubUploads {
             .into();
         Self {
             agent,
-            base: format!("{}/api/rooms/{room}/uploads", hub_url.trim_end_matches('/')),
+            hubs,
+            path: format!("/api/rooms/{room}/uploads"),
             authorization: token.bearer(),
             rate: (kbps > 0).then(|| u64::from(kbps) * 1000 / 8),
         }
+    }
+
+    /// The current hub's uploads URL (`suffix` after it), and that hub's index in the list.
+    fn url(&self, suffix: &str) -> (String, usize) {
+        let index = self.hubs.index();
+        (format!("{}{}{suffix}", self.hubs.urls()[index].trim_end_matches('/'), self.path), index)
+    }
+
+    /// A hub that cannot be reached, or says it cannot serve (a draining node's 503, a proxy's
+    /// 502/504), sends the next request to the next hub of the list; one that answered keeps it.
+    fn settle(&self, index: usize, reply: Reply) -> Reply {
+        match &reply {
+            Reply::Transport(_) | Reply::Status(502..=504, ..) => {
+                self.hubs.failed(index);
+            }
+            Reply::Status(..) => self.hubs.worked(index),
+        }
+        reply
     }
 
     /// Hashes `file` and creates (or finds) its upload.
@@ -81,13 +110,14 @@ impl HubUploads {
         };
         // Plain data: serializing it cannot fail.
         let body = serde_json::to_vec(&create).unwrap_or_default();
+        let (url, hub) = self.url("");
         let reply = self
             .agent
-            .post(&self.base)
+            .post(&url)
             .header("Authorization", &self.authorization)
             .header("Content-Type", "application/json")
             .send(&body[..]);
-        match answer(reply) {
+        match self.settle(hub, answer(reply)) {
             Reply::Status(200 | 201, _, body) => hub_view(&body),
             // The lesson is unknown here, the name is taken by another file, the request is bad:
             // trying again will not help.
@@ -99,8 +129,9 @@ impl HubUploads {
 
     /// How much of upload `id` the hub holds.
     pub fn ask(&self, id: i64) -> Input {
-        let reply = self.agent.get(&format!("{}/{id}", self.base)).header("Authorization", &self.authorization).call();
-        match answer(reply) {
+        let (url, hub) = self.url(&format!("/{id}"));
+        let reply = self.agent.get(&url).header("Authorization", &self.authorization).call();
+        match self.settle(hub, answer(reply)) {
             Reply::Status(200, _, body) => hub_view(&body),
             Reply::Status(404, _, _) => Input::Lost,
             Reply::Status(code, _, body) => Input::Failed(refusal(code, &body)),
@@ -118,9 +149,10 @@ impl HubUploads {
         let checksum = format!("sha256 {}", B64.encode(Sha256::digest(&data)));
         let send_within = self.rate.map_or(SEND_SLACK, |r| Duration::from_secs(len / r.max(1) * 2) + SEND_SLACK);
         let mut body = Paced { data: &data, at: 0, pace };
+        let (url, hub) = self.url(&format!("/{id}"));
         let reply = self
             .agent
-            .patch(&format!("{}/{id}", self.base))
+            .patch(&url)
             .header("Authorization", &self.authorization)
             .header("Content-Type", CHUNK_CONTENT_TYPE)
             .header("Content-Length", &data.len().to_string())
@@ -130,7 +162,7 @@ impl HubUploads {
             .timeout_send_body(Some(send_within))
             .build()
             .send(ureq::SendBody::from_reader(&mut body));
-        match answer(reply) {
+        match self.settle(hub, answer(reply)) {
             Reply::Status(200, _, body) => hub_view(&body),
             // Not where the hub is (an earlier chunk did arrive, or the hub lost some): go on from its offset.
             // (All of it: the queue asks, and the hub settles the file.)
@@ -217,5 +249,59 @@ impl Read for Paced<'_> {
         buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
         self.at += n;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A hub that answers every request with one upload status, and says which requests it had.
+    fn live_hub(requests: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let url = format!("http://{}", listener.local_addr().expect("bound"));
+        let served = std::thread::spawn(move || {
+            let mut lines = Vec::new();
+            for _ in 0..requests {
+                let (mut conn, _) = listener.accept().expect("a request");
+                let mut reader = BufReader::new(conn.try_clone().expect("the socket"));
+                let mut line = String::new();
+                reader.read_line(&mut line).expect("a request line");
+                lines.push(line.trim().to_owned());
+                let mut header = String::new();
+                while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                    header.clear();
+                }
+                let body = r#"{"id":7,"offset":5,"size":9,"state":"uploading"}"#;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                conn.write_all(head.as_bytes()).and_then(|()| conn.write_all(body.as_bytes())).expect("answered");
+            }
+            lines
+        });
+        (url, served)
+    }
+
+    #[test]
+    fn an_unreachable_hub_moves_the_uploads_to_the_next_of_the_list_which_keeps_them() {
+        // A port nobody listens on: bound, then let go.
+        let dead = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
+        let (live, served) = live_hub(2);
+        let hubs = Arc::new(HubList::new(vec![format!("http://{dead}"), live]));
+        let room = lectern_proto::RoomId::parse("lab").expect("a room");
+        let uploads = HubUploads::new(hubs.clone(), &room, &Token::new("t"), None, 0);
+        assert!(matches!(uploads.ask(7), Input::Failed(_)), "the first hub is down");
+        assert_eq!(hubs.index(), 1, "the list moved on");
+        for _ in 0..2 {
+            assert!(matches!(uploads.ask(7), Input::Hub(HubView { id: 7, offset: 5, size: 9, .. })));
+            assert_eq!(hubs.index(), 1, "and stays on the hub that answers");
+        }
+        let lines = served.join().expect("the hub thread");
+        assert_eq!(lines, ["GET /api/rooms/lab/uploads/7 HTTP/1.1"; 2]);
     }
 }

@@ -44,7 +44,8 @@ pub struct UploadStatus {
 }
 
 pub struct UploadSettings {
-    pub hub_url: String,
+    /// The box's hubs, shared with its WHIP clients.
+    pub hubs: std::sync::Arc<crate::config::HubList>,
     pub room: lectern_proto::RoomId,
     pub token: Token,
     pub tls: Option<HubTls>,
@@ -80,7 +81,7 @@ fn local_files(paths: Vec<PathBuf>) -> Vec<LocalFile> {
 }
 
 fn run(s: UploadSettings, rx: &Receiver<Vec<PathBuf>>) {
-    let hub = HubUploads::new(&s.hub_url, &s.room, &s.token, s.tls.as_ref(), s.kbps);
+    let hub = HubUploads::new(s.hubs.clone(), &s.room, &s.token, s.tls.as_ref(), s.kbps);
     let mut pace = Pace::new(s.kbps);
     let mut queue = Queue::new(StdRng::from_os_rng());
     // Start-up: nothing is being recorded yet, so every file on disk is complete (or was cut by
