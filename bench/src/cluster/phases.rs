@@ -101,6 +101,7 @@ pub fn joins(cluster: &Cluster, cfg: &Config, report: &mut Report) -> anyhow::Re
     report.forwarded_first_rtp_ms_p50 = percentile(&forwarded.1, 50.0);
     report.forwarded_first_rtp_ms_p95 = percentile(&forwarded.1, 95.0);
     report.added_first_rtp_ms_p95 = report.forwarded_first_rtp_ms_p95 - report.direct_first_rtp_ms_p95;
+    report.added_answer_ms_p95 = report.forwarded_answer_ms_p95 - report.direct_answer_ms_p95;
     Ok(())
 }
 
