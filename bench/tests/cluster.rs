@@ -34,6 +34,7 @@ fn cluster_scenario_forwards_joins_recovers_from_kill_9_and_counts_coordination(
     assert!(r.redis_ops_per_s > 0.0, "idle nodes still renew their registry records: {r:?}");
     assert!(!r.redis_commands.contains_key("info"), "the bench's own INFO is not counted: {r:?}");
     assert_eq!(r.idle_cpu_s_per_min.len(), cluster::NODES);
+    assert!(r.held_rooms > 0, "the spread's rooms were held while Redis was watched: {r:?}");
 
     assert_eq!(r.failed_placements, 0);
     for spread in [&r.rooms_per_node_burst, &r.rooms_per_node_paced] {

@@ -4,6 +4,7 @@
 //! 2. [`failover`]: from `kill -9` of a room's owner until a viewer re-joining through a surviving
 //!    node receives the room again (the publisher re-publishing through another survivor);
 //! 3. [`idle`]: each node's coordination cost with nothing to do: Redis commands/s, CPU s/min;
+//!    [`held`]: what one held room adds on Redis;
 //! 4. [`spread`]: which node each of N new rooms lands on, asked at once and paced.
 //!
 //! Start at [`run`]; [`nodes`] starts the cluster, [`client`] signals and streams.
@@ -19,10 +20,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use phases::{failover, idle, joins, spread};
+pub use phases::{failover, held, idle, joins, spread};
 
 /// Nodes in the bench's cluster.
 pub const NODES: usize = 3;
+/// How long Redis is watched while the spread's rooms are held (they are let go a minute after).
+pub const HELD_WINDOW: Duration = Duration::from_secs(10);
 /// Between two rooms of the paced spread: longer than a node's registry write period (2 s).
 pub const PACED_GAP: Duration = Duration::from_millis(2500);
 
@@ -70,6 +73,10 @@ pub struct Report {
     pub redis_ops_per_s_per_node: f64,
     /// The same window's commands by name.
     pub redis_commands: BTreeMap<String, u64>,
+    /// Rooms held (leased, nobody in them) while the per-room cost was measured.
+    pub held_rooms: usize,
+    /// Redis commands per second one held room adds (its lease renewal), over the idle rate.
+    pub redis_ops_per_s_per_room: f64,
     /// Each idle node's CPU seconds per minute, in node order.
     pub idle_cpu_s_per_min: Vec<f64>,
     pub rooms: usize,
@@ -93,6 +100,10 @@ pub fn run(cfg: &Config) -> anyhow::Result<Report> {
     report.rooms_per_node_burst = burst;
     report.rooms_per_node_paced = paced;
     report.failed_placements = failed_burst + failed_paced;
+    // The rooms just placed are held for a minute with nobody in them.
+    let (rooms, per_room) = held(&cluster, HELD_WINDOW.min(cfg.idle), report.redis_ops_per_s)?;
+    report.held_rooms = rooms;
+    report.redis_ops_per_s_per_room = per_room;
     joins(&cluster, cfg, &mut report)?;
     failover(&mut cluster, cfg, &mut report)?;
     Ok(report)
@@ -138,6 +149,10 @@ pub fn table(r: &Report) -> String {
     line(
         "idle: Redis commands/s, all / per node",
         format!("{:.1} / {:.1} (over {:.0} s)", r.redis_ops_per_s, r.redis_ops_per_s_per_node, r.idle_s),
+    );
+    line(
+        "held rooms: Redis commands/s per room",
+        format!("{:.2} (over the idle rate, {} rooms held)", r.redis_ops_per_s_per_room, r.held_rooms),
     );
     let cmds: Vec<String> = r.redis_commands.iter().map(|(k, v)| format!("{k} {v}")).collect();
     line("idle: Redis commands by name", cmds.join(", "));

@@ -42,6 +42,28 @@ pub fn idle(cluster: &Cluster, window: Duration, report: &mut Report) -> anyhow:
     Ok(())
 }
 
+/// Redis commands while the nodes hold rooms nobody is in (a node keeps such a room for a minute,
+/// renewing its lease every second): over the idle rate, what one held room costs.
+/// Returns (rooms held, commands/s per held room).
+pub fn held(cluster: &Cluster, window: Duration, idle_ops_per_s: f64) -> anyhow::Result<(usize, f64)> {
+    let rooms0 = held_rooms(cluster)?;
+    let (calls0, t0) = (cluster.redis.command_calls()?, Instant::now());
+    std::thread::sleep(window);
+    let (calls1, secs) = (cluster.redis.command_calls()?, t0.elapsed().as_secs_f64());
+    let rooms1 = held_rooms(cluster)?;
+    // Rooms let go during the window count for half of it.
+    let rooms = (rooms0 + rooms1) as f64 / 2.0;
+    anyhow::ensure!(rooms > 0.0, "no room held to measure");
+    let ops = node_calls(&calls0, &calls1, 1) as f64 / secs;
+    Ok((rooms0.min(rooms1), (ops - idle_ops_per_s).max(0.0) / rooms))
+}
+
+/// Room leases in Redis (`lectern:room:<room>`), the scheduler's (`@scheduler`) left out.
+fn held_rooms(cluster: &Cluster) -> anyhow::Result<usize> {
+    let keys = cluster.redis.cli(&["KEYS", "lectern:room:*"])?;
+    Ok(keys.lines().filter(|k| !k.trim().is_empty() && !k.contains('@')).count())
+}
+
 /// `rooms` new rooms, each asked of the nodes in turn by a WHEP viewer that leaves at once, `gap`
 /// apart: which node placement put each on.
 pub fn spread(cluster: &Cluster, prefix: &str, rooms: usize, gap: Duration) -> anyhow::Result<(Vec<usize>, usize)> {
