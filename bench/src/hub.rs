@@ -35,6 +35,17 @@ impl Hub {
     /// Starts `bin` and waits (bounded by the hub's own start-up) for its `listening on` line.
     /// With `pin_cpu`, the hub runs under `taskset -c <cpu>`, which execs it: the pid stays the hub's.
     pub fn start(bin: &Path, pin_cpu: Option<usize>) -> anyhow::Result<Self> {
+        Self::start_with(bin, pin_cpu, "127.0.0.1:0", &[])
+    }
+
+    /// Like [`start`](Self::start), listening on `listen` with `env` added to the hub's environment
+    /// (a cluster node: `LECTERN_COORD_URL`, `LECTERN_PUBLIC_URL`, a port known before it starts).
+    pub fn start_with(
+        bin: &Path,
+        pin_cpu: Option<usize>,
+        listen: &str,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         if !bin.exists() {
             bail!("{} is missing: build it first (`cargo build --release -p lectern-hub`)", bin.display());
         }
@@ -47,13 +58,14 @@ impl Hub {
             }
             None => Command::new(bin),
         };
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        cmd.args(["serve", "--listen", listen, "--data-dir"])
             .arg(dir.path())
             .env("LECTERN_SECRET", SECRET)
             .env("LECTERN_UDP_PORT", "0")
             .env("LECTERN_BIND_IP", "127.0.0.1")
             .env("LECTERN_SHARDS", "1")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         // For a long run worth reading afterwards (`soak`): the hub's log (RUST_LOG, default info) into this file.
@@ -89,6 +101,13 @@ impl Hub {
 
     pub fn cpu(&self) -> anyhow::Result<Duration> {
         cpu_time(self.pid)
+    }
+
+    /// `kill -9`, as a crashed host would: no drain, no lease given back.
+    pub fn kill_hard(&mut self) -> anyhow::Result<()> {
+        self.child.kill().context("killing the hub")?;
+        self.child.wait().context("reaping the hub")?;
+        Ok(())
     }
 
     pub fn rss_kib(&self) -> anyhow::Result<u64> {

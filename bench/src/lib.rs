@@ -3,6 +3,7 @@
 //! Start with [`fanout::run`] and [`sfu::Sfu`]; [`peer`] drives one client, [`compare`] draws the table.
 
 pub mod churn;
+pub mod cluster;
 pub mod compare;
 pub mod fanout;
 pub mod frame;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use lectern_bench::{churn, fanout, join, meeting, ramp, soak};
+use lectern_bench::{churn, cluster, fanout, join, meeting, ramp, soak};
 
 #[derive(Parser)]
 #[command(name = "lectern-bench", version, about = "Load generator for the Lectern hub, side by side with Janus")]
@@ -103,6 +103,24 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Three hubs and a redis-server on loopback (hub only): join through a forwarding node against
+    /// direct, recovery after kill -9 of a room's owner, idle coordination cost, how rooms spread.
+    Cluster {
+        /// Kill-9 recoveries to measure (the killed node is restarted between runs).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// New rooms placed for the spread.
+        #[arg(long, default_value_t = 12)]
+        rooms: usize,
+        /// Viewer joins per path (direct at the owner, forwarded by another node).
+        #[arg(long, default_value_t = 20)]
+        joins: usize,
+        /// The quiet window in which Redis commands and the nodes' CPU are counted, in seconds.
+        #[arg(long, default_value_t = 60)]
+        idle_secs: u64,
+        #[command(flatten)]
+        common: Common,
+    },
     /// K subscribers join and leave repeatedly: RSS, descriptors and threads before and after.
     Churn {
         #[arg(long, default_value_t = 10)]
@@ -161,6 +179,13 @@ fn main() -> anyhow::Result<()> {
             };
             let report = soak::run(&cfg)?;
             print!("{}", soak::table(&report));
+            write_json(common.json.as_deref(), &report)
+        }
+        Cmd::Cluster { runs, rooms, joins, idle_secs, common } => {
+            let cfg =
+                cluster::Config { runs, rooms, joins, idle: Duration::from_secs(idle_secs), hub_bin: common.hub_bin() };
+            let report = cluster::run(&cfg)?;
+            print!("{}", cluster::table(&report));
             write_json(common.json.as_deref(), &report)
         }
         Cmd::Churn { concurrent, cycles, common } => {

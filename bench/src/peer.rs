@@ -22,7 +22,7 @@ pub struct Peer {
     pub leave: Option<Box<dyn FnOnce() + Send>>,
 }
 
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(20)))
