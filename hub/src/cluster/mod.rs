@@ -11,6 +11,7 @@
 pub mod fence;
 pub mod fleet;
 pub mod forward;
+pub mod meter;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -377,6 +378,7 @@ async fn upkeep(app: std::sync::Weak<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_millis(WRITE_EVERY));
     let mut empty_since: HashMap<String, Instant> = HashMap::new();
     let mut shared = fleet::Writer::default();
+    let mut meter = meter::Meter::default();
     loop {
         tick.tick().await;
         let Some(app) = app.upgrade() else { return };
@@ -410,6 +412,8 @@ async fn upkeep(app: std::sync::Weak<AppState>) {
                 cluster.last_routed.lock().unwrap_or_else(|e| e.into_inner()).remove(&room);
             }
         }
+        (load.cpu, load.packets_per_s) =
+            meter.sample(Instant::now(), meter::cpu_ticks(), crate::media_io::udp::datagrams_sent());
         let boxes = app.devices.rooms().iter().map(|r| r.as_str().to_owned()).collect();
         if let Err(e) = cluster.coord.register(&cluster.record(load, boxes)).await {
             tracing::warn!(error = %e, "cannot write this node's record to the cluster registry");

@@ -92,6 +92,8 @@ impl MediaSocket {
     pub fn send_run(&mut self, datagrams: &[Datagram], range: Range<usize>) {
         let run = &datagrams[range];
         let Some(first) = run.first() else { return };
+        // One add per syscall, not per datagram.
+        SENT.fetch_add(run.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let (contents, segment_size) = if run.len() == 1 {
             (first.contents.as_slice(), None)
         } else {
@@ -112,6 +114,14 @@ impl MediaSocket {
     pub fn max_segments(&self) -> usize {
         self.state.max_gso_segments()
     }
+}
+
+/// Media datagrams handed to the kernel over UDP since start, every shard (a node's load in a
+/// cluster, `cluster::meter`).
+static SENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn datagrams_sent() -> u64 {
+    SENT.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Splits `datagrams` into runs that can leave in one UDP GSO send: consecutive, over UDP, same
