@@ -289,19 +289,6 @@ async fn discard(storage: &dyn Storage, key: &ObjectKey) {
     }
 }
 
-/// `exp` and `sig` of a download link's query.
-fn link_query(query: Option<&str>) -> Option<(u64, String)> {
-    let (mut exp, mut sig) = (None, None);
-    for pair in query?.split('&') {
-        match pair.split_once('=') {
-            Some(("exp", v)) => exp = v.parse().ok(),
-            Some(("sig", v)) => sig = Some(v.to_owned()),
-            _ => {}
-        }
-    }
-    Some((exp?, sig?))
-}
-
 /// The storage key of a file row.
 pub fn key_of(row: &FileRow) -> Result<ObjectKey, HttpError> {
     let lesson =
@@ -317,8 +304,8 @@ pub async fn download(
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
     let storage = storage(&st)?;
-    let (exp, sig) =
-        link_query(query.as_deref()).ok_or_else(|| HttpError::forbidden("a download link carries exp and sig"))?;
+    let (exp, sig) = crate::recording::link::query(query.as_deref())
+        .ok_or_else(|| HttpError::forbidden("a download link carries exp and sig"))?;
     let id_num: i64 = id.parse().map_err(|_| HttpError::forbidden("the download link's signature is not valid"))?;
     st.files
         .verify(id_num, &name, exp, &sig, lectern_common::time::unix_secs())

@@ -232,19 +232,6 @@ async fn settle(
     row.map(Ok).ok_or_else(|| HttpError::internal("finishing an upload", "its row is gone"))
 }
 
-/// `exp` and `sig` of a download link's query.
-fn link_query(query: Option<&str>) -> Option<(u64, String)> {
-    let (mut exp, mut sig) = (None, None);
-    for pair in query?.split('&') {
-        match pair.split_once('=') {
-            Some(("exp", v)) => exp = v.parse().ok(),
-            Some(("sig", v)) => sig = Some(v.to_owned()),
-            _ => {}
-        }
-    }
-    Some((exp?, sig?))
-}
-
 /// `GET /recordings/{id}/{name}?exp=…&sig=…`: a ready file, whole (200) or the asked range (206).
 pub async fn download(
     State(st): State<Arc<AppState>>,
@@ -253,8 +240,8 @@ pub async fn download(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     let storage = storage(&st)?;
-    let (exp, sig) =
-        link_query(query.as_deref()).ok_or_else(|| HttpError::forbidden("a download link carries exp and sig"))?;
+    let (exp, sig) = crate::recording::link::query(query.as_deref())
+        .ok_or_else(|| HttpError::forbidden("a download link carries exp and sig"))?;
     let id_num: i64 = id.parse().map_err(|_| HttpError::forbidden("the download link's signature is not valid"))?;
     st.archive
         .links()

@@ -74,6 +74,19 @@ pub enum Ranged {
     Unsatisfiable,
 }
 
+/// `exp` and `sig` of a download link's query.
+pub fn query(query: Option<&str>) -> Option<(u64, String)> {
+    let (mut exp, mut sig) = (None, None);
+    for pair in query?.split('&') {
+        match pair.split_once('=') {
+            Some(("exp", v)) => exp = v.parse().ok(),
+            Some(("sig", v)) => sig = Some(v.to_owned()),
+            _ => {}
+        }
+    }
+    Some((exp?, sig?))
+}
+
 /// `bytes=a-b`, `bytes=a-` or `bytes=-n`; anything else is served whole (RFC 9110 lets a server
 /// ignore a range it does not support).
 pub fn parse_range(header: Option<&str>, size: u64) -> Ranged {
