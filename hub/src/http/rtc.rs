@@ -140,7 +140,9 @@ async fn session(mut ws: WebSocket, st: Arc<AppState>, marks: Vec<String>, clien
             (pid, socket)
         }
     };
-    let mut ping = tokio::time::interval(PING_EVERY);
+    // The first ping one period from now: an interval's first tick is at once, and a ping could
+    // then reach the page before its `joined`.
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut pace = Pace::default();
     loop {
         tokio::select! {
