@@ -1,81 +1,19 @@
-//! The lease scripts against a real Redis (Debian's `redis-server`, installed by
-//! `scripts/deps.sh --test`), started in a temp dir on a free loopback port without persistence,
-//! so restarting it loses every key as a production Redis without AOF/RDB would. The answers
+//! The lease scripts against a real Redis ([`support::Server`]). The answers
 //! expected are the model's ([`lectern_coord::model`], whose own tests walk the same steps).
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lectern_coord::redis::{Redis, RedisUrl};
+use lectern_coord::redis::Redis;
 use lectern_coord::registry::{Load, NodeRecord};
 use std::sync::Arc;
 
 use lectern_coord::{Coord, LeaseTiming, Leases, LocalFence, Reply, Request};
 
+mod support;
+use support::Server;
+
 /// Short leases, so the test waits out a grace period quickly (on Redis's clock).
 const TTL: u64 = 600;
-
-struct Server {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let port =
-            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|l| l.local_addr()).expect("a free port").port();
-        let mut s = Self { child: spawn(port, &dir.path().to_path_buf()), port, dir };
-        s.wait_ready();
-        s
-    }
-
-    /// Kill -9 and start again on the same port: every key is gone.
-    fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.child = spawn(self.port, &self.dir.path().to_path_buf());
-        self.wait_ready();
-    }
-
-    fn wait_ready(&mut self) {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("redis-server exited with {status}");
-            }
-            assert!(Instant::now() < deadline, "redis-server not listening on {addr} within 20 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn url(&self) -> RedisUrl {
-        format!("redis://127.0.0.1:{}", self.port).parse().expect("a redis URL")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn(port: u16, dir: &PathBuf) -> Child {
-    Command::new("redis-server")
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server starts (scripts/deps.sh --test installs it)")
-}
 
 fn acquire(node: &str) -> Request {
     Request::Acquire { node: node.into(), floor: 0, ttl: TTL }

@@ -3,56 +3,13 @@
 //! loopback port), and a command whose caller is dropped mid-way: its late reply must never
 //! answer the next command on the shared connection.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lectern_coord::Coord;
-use lectern_coord::redis::{Redis, RedisUrl};
+use lectern_coord::redis::Redis;
 
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let port =
-            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|l| l.local_addr()).expect("a free port").port();
-        let mut child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts (scripts/deps.sh --test installs it)");
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("redis-server exited with {status}");
-            }
-            assert!(Instant::now() < deadline, "redis-server not listening on {addr} within 20 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self { child, port, _dir: dir }
-    }
-
-    fn url(&self) -> RedisUrl {
-        format!("redis://127.0.0.1:{}", self.port).parse().expect("a redis URL")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod support;
+use support::Server;
 
 #[tokio::test]
 async fn shared_values_live_for_their_ttl_and_read_in_one_go() {

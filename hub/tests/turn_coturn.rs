@@ -73,7 +73,13 @@ fn start_coturn(secret: &str) -> Coturn {
     let mut coturn = Coturn { child, port, log, _dir: dir };
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let deadline = Instant::now() + Duration::from_secs(15);
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+    // A connect to a port nobody listens on yet can pick that port as its source and connect to
+    // itself; that is not coturn.
+    let listening = |addr: &SocketAddr| {
+        TcpStream::connect_timeout(addr, Duration::from_millis(200))
+            .is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
+    };
+    while !listening(&addr) {
         if let Ok(Some(status)) = coturn.child.try_wait() {
             panic!("turnserver exited with {status}: {}", read(&coturn.log));
         }
