@@ -63,6 +63,7 @@ async fn file(store: &Store, storage: &dyn Storage, lesson: &LessonId, name: &st
         size: data.len() as u64,
         sha256: hex,
         duration_ms: Some(1000),
+        started_at: Some(T0),
     };
     let (row, _) = store.create_upload(&create, T0).await.unwrap();
     let key = ObjectKey::new(lesson.clone(), name).unwrap();

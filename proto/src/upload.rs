@@ -94,6 +94,9 @@ pub struct UploadCreate {
     /// Its duration, when the box could read it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// Wall-clock time (unix ms) of the file's first sample: where it sits on the lesson's timeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<u64>,
 }
 
 /// An upload as the hub holds it.
@@ -117,6 +120,8 @@ pub struct RecordingView {
     /// What the hub holds of it so far.
     pub bytes: u64,
     pub duration_ms: Option<u64>,
+    /// Wall-clock time (unix ms) of the file's first sample; `null` when its writer did not say.
+    pub started_at: Option<u64>,
     /// A signed, expiring download link (with `Range`), relative to the hub; `null` until ready.
     pub url: Option<String>,
 }
@@ -134,9 +139,11 @@ mod tests {
             size: 10,
             sha256: "ab".repeat(32),
             duration_ms: Some(30_000),
+            started_at: Some(1_700_000_000_100),
         };
         let json = serde_json::to_value(&create).unwrap();
         assert_eq!(json["durationMs"], 30_000);
+        assert_eq!(json["startedAt"], 1_700_000_000_100u64);
         assert_eq!(json["kind"], "camera");
         assert_eq!(serde_json::from_value::<UploadCreate>(json).unwrap(), create);
         assert!(

@@ -20,6 +20,8 @@ pub struct RecordingRow {
     pub received: i64,
     pub duration_ms: Option<i64>,
     pub sha256: Option<String>,
+    /// Unix ms of the file's first sample (migration 0019).
+    pub started_at: Option<i64>,
 }
 
 impl RecordingRow {
@@ -45,7 +47,7 @@ impl RecordingRow {
     }
 }
 
-const COLUMNS: &str = "id, lesson_id, kind, name, state, size, received, duration_ms, sha256";
+const COLUMNS: &str = "id, lesson_id, kind, name, state, size, received, duration_ms, sha256, started_at";
 
 fn db_int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -65,8 +67,8 @@ impl Store {
     /// The upload of `c` (created now, `true`, or found from an earlier create, `false`).
     pub async fn create_upload(&self, c: &UploadCreate, now_ms: u64) -> anyhow::Result<(RecordingRow, bool)> {
         let inserted = sqlx::query(
-            "INSERT INTO recordings (lesson_id, kind, name, state, size, received, duration_ms, sha256, created_at) \
-             VALUES ($1, $2, $3, 'uploading', $4, 0, $5, $6, $7) ON CONFLICT (lesson_id, name) DO NOTHING",
+            "INSERT INTO recordings (lesson_id, kind, name, state, size, received, duration_ms, sha256, created_at, \
+             started_at) VALUES ($1, $2, $3, 'uploading', $4, 0, $5, $6, $7, $8) ON CONFLICT (lesson_id, name) DO NOTHING",
         )
         .bind(c.lesson.as_str())
         .bind(c.kind.as_str())
@@ -75,6 +77,7 @@ impl Store {
         .bind(c.duration_ms.map(db_int))
         .bind(&c.sha256)
         .bind(db_int(now_ms))
+        .bind(c.started_at.map(db_int))
         .execute(self.pool())
         .await
         .with_context(|| format!("creating the upload of {}/{}", c.lesson, c.name))?

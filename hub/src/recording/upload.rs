@@ -217,6 +217,7 @@ mod tests {
             size: 100,
             sha256: "0".repeat(64),
             duration_ms: Some(1000),
+            started_at: None,
         }
     }
 

@@ -107,6 +107,7 @@ impl HubUploads {
             size,
             sha256,
             duration_ms,
+            started_at: None,
         };
         // Plain data: serializing it cannot fail.
         let body = serde_json::to_vec(&create).unwrap_or_default();
