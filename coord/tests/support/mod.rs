@@ -35,16 +35,17 @@ impl Server {
         self.wait_ready();
     }
 
-    /// Ready once it answers `PING`. A bare TCP connect is not enough: a connect to a free port
-    /// in the ephemeral range can pick that same port as its source and connect to itself.
+    /// Ready once our own process answers on the port. A bare TCP connect is not enough: a
+    /// connect to a free port in the ephemeral range can pick that same port as its source and
+    /// connect to itself, and two tests picking the same free port would share one server.
     fn wait_ready(&mut self) {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !answers_ping(addr) {
+        while !is_ours(addr, self.child.id()) {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("redis-server exited with {status}");
             }
-            assert!(Instant::now() < deadline, "redis-server did not answer PING on {addr} within 20 s");
+            assert!(Instant::now() < deadline, "redis-server {} did not answer on {addr} within 20 s", self.child.id());
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -61,11 +62,27 @@ impl Drop for Server {
     }
 }
 
-fn answers_ping(addr: SocketAddr) -> bool {
+/// Whether the server on `addr` is the process `pid`: asks `INFO server` for its `process_id`.
+fn is_ours(addr: SocketAddr, pid: u32) -> bool {
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else { return false };
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    let mut reply = [0u8; 7];
-    stream.write_all(b"PING\r\n").is_ok() && stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+    if stream.write_all(b"INFO server\r\n").is_err() {
+        return false;
+    }
+    // A bulk reply: `$<len>\r\n<text>\r\n`; the text is a few hundred bytes of `key:value` lines.
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !reply.windows(11).any(|w| w == b"process_id:") || !reply.ends_with(b"\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => reply.extend_from_slice(&buf[..n]),
+        }
+        if reply.len() > 64 * 1024 {
+            return false;
+        }
+    }
+    let text = String::from_utf8_lossy(&reply);
+    text.lines().filter_map(|l| l.strip_prefix("process_id:")).any(|v| v.trim().parse() == Ok(pid))
 }
 
 fn spawn(port: u16, dir: &Path) -> Child {
