@@ -11,10 +11,10 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use base64::Engine;
 use lectern_common::time::{unix_ms, unix_secs};
-use lectern_hub::config::MediaSettings;
+use lectern_hub::config::{MediaSettings, RecordingSettings};
 use lectern_hub::http::{AdminAt, AppState, Edge, app};
 use lectern_hub::media_io::{Outlets, Sfu};
-use lectern_hub::recording::LessonChange;
+use lectern_hub::recording::{EndReason, LessonChange};
 use lectern_hub::store::Store;
 use lectern_hub::token::TokenKey;
 use lectern_proto::{Claims, LessonId, Role, RoomId};
@@ -68,6 +68,12 @@ fn device() -> String {
 }
 
 async fn hub() -> Hub {
+    hub_with(None).await
+}
+
+/// A hub whose lesson started a minute ago, or (`ended_days_ago`) ended that many days ago, with
+/// a 30-day retention.
+async fn hub_with(ended_days_ago: Option<u64>) -> Hub {
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = Store::open(dir.path()).await.expect("a store");
     let media = MediaSettings {
@@ -80,14 +86,21 @@ async fn hub() -> Hub {
         turn: Vec::new(),
     };
     let room = RoomId::parse("lab-1").expect("a room");
-    let lesson = LessonId::new(&room, unix_ms() - 60_000);
+    const DAY_MS: u64 = 24 * 3600 * 1000;
+    let started = unix_ms() - 60_000 - ended_days_ago.map_or(0, |d| d * DAY_MS);
+    let lesson = LessonId::new(&room, started);
     store
-        .write_lesson(&LessonChange::Started { lesson: lesson.clone(), room, at: unix_ms() - 60_000 }, 0)
+        .write_lesson(&LessonChange::Started { lesson: lesson.clone(), room, at: started }, 0)
         .await
         .expect("a lesson row");
+    if ended_days_ago.is_some() {
+        let ended = LessonChange::Ended { lesson: lesson.clone(), at: started + 30_000, reason: EndReason::Api };
+        assert!(store.write_lesson(&ended, 0).await.expect("the lesson ends"));
+    }
     let sfu = Sfu::start(&media, Outlets::default()).expect("media shards");
     let recordings = dir.path().join("recordings");
-    let edge = Edge { recordings_dir: Some(recordings.clone()), ..Edge::default() };
+    let recording = RecordingSettings { retention_days: 30, ..RecordingSettings::default() };
+    let edge = Edge { recordings_dir: Some(recordings.clone()), recording, ..Edge::default() };
     let state = AppState::new(TokenKey::new(SECRET.as_bytes().to_vec()), sfu, store, Default::default(), edge);
     Hub { app: app(state, AdminAt::Here), recordings, lesson, _dir: dir }
 }
@@ -433,4 +446,21 @@ async fn a_whole_file_that_does_not_match_its_announced_checksum_starts_over() {
         (&serde_json::json!("uploading"), &serde_json::Value::Null),
         "no link until ready"
     );
+}
+
+#[tokio::test]
+async fn a_lesson_past_its_retention_takes_no_upload_and_says_gone() {
+    // A box offline for weeks comes back with a file of a lesson whose recordings retention has
+    // deleted: 410, which the box takes as "never" (it stops retrying), where 404 would mean "again".
+    let data = file(1000);
+    let old = hub_with(Some(40)).await;
+    let r = old.create(&device(), "1700000000100-camera-000.mp4", &data, None).await;
+    assert_eq!(r.status, StatusCode::GONE, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"], "gone");
+    assert!(r.json()["detail"].as_str().is_some_and(|d| d.contains("retention")), "{}", r.json());
+    assert!(!old.part("1700000000100-camera-000.mp4").exists(), "nothing stored");
+    // Within its retention the same upload is taken.
+    let recent = hub_with(Some(20)).await;
+    let r = recent.create(&device(), "1700000000100-camera-000.mp4", &data, None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
 }

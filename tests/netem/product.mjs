@@ -81,7 +81,7 @@ export class Product {
   }
 
   /** The hub on the hub node; `turn: true` hands browsers the bed's coturn (`[[media.turn]]`, the run's secret). */
-  async startHub({ turn = false } = {}) {
+  async startHub({ turn = false, recording = false } = {}) {
     requireBinary(HUB_BIN);
     const args = ['serve', '--listen', `${ADDR.hub}:${HUB_HTTP_PORT}`, '--data-dir', this.dataDir];
     if (turn) {
@@ -94,7 +94,9 @@ export class Product {
       ].join('\n'));
       args.push('--config', conf);
     }
-    this.hub = this.spawn('hub', 'hub', HUB_BIN, args, { LECTERN_BIND_IP: ADDR.hub, LECTERN_UDP_PORT: '50000' });
+    // A recording scenario records every lesson (the hub's `[recording] default`).
+    const env = { LECTERN_BIND_IP: ADDR.hub, LECTERN_UDP_PORT: '50000', ...(recording ? { LECTERN_RECORDING_DEFAULT: 'always' } : {}) };
+    this.hub = this.spawn('hub', 'hub', HUB_BIN, args, env);
     await this.hub.waitForLine(/listening on http:\/\//, 30000);
     return this.hub;
   }
@@ -109,9 +111,10 @@ export class Product {
   /**
    * The virtual box publishing `ladder`; resolves once the hub receives its top layer. With
    * `gatherAll` its ICE gathers on whatever addresses it has (as a real box does), so it can follow
-   * an address change; otherwise on its bed address only.
+   * an address change; otherwise on its bed address only. With `recording` ({ fragmentMinutes,
+   * uploadKbps }) it records the lessons the hub asks it to and uploads each file as it closes.
    */
-  async startBox(ladder = DEFAULT_LADDER, { gatherAll = false } = {}) {
+  async startBox(ladder = DEFAULT_LADDER, { gatherAll = false, recording = null } = {}) {
     requireBinary(APPLIANCE_BIN);
     const stateDir = path.join(this.dir, 'box');
     mkdirSync(stateDir, { recursive: true });
@@ -120,6 +123,8 @@ export class Product {
       '[video]', ...layer(ladder.main), 'encoders = ["x264enc"]',
       ...ladder.layers.flatMap((l) => ['[[video.simulcast]]', ...layer(l)]),
       ...(ladder.slides ? ['[content]', 'device = "/dev/video-slides"', ...layer(ladder.slides), `framerate = ${ladder.slides.framerate}`] : []),
+      ...(recording ? ['[recording]', `dir = "${path.join(stateDir, 'recordings')}"`, `fragment_minutes = ${recording.fragmentMinutes}`,
+        'min_free_mb = 0', `upload_kbps = ${recording.uploadKbps}`] : []),
       '',
     ].join('\n'));
     this.box = this.spawn('box', 'box', APPLIANCE_BIN, [
@@ -129,6 +134,15 @@ export class Product {
     ]);
     await this.hub.waitForLine(/simulcast layer arriving rid=f\b/, 60000);
     return this.box;
+  }
+
+  /** Puts the room's lesson live as its teacher would (`POST /api/rooms/{room}/live`), from `node`'s namespace. */
+  goLive(topo, node) {
+    const url = `${this.baseUrl}/api/rooms/${ROOM}/live`;
+    const auth = `Authorization: Bearer ${this.mintToken('teacher', 'Netem teacher')}`;
+    const res = spawnSync(topo.exec(node)[0], [...topo.exec(node).slice(1), 'curl', '-fsS', '-X', 'POST', '-H', auth, url],
+      { encoding: 'utf8', timeout: 30000 });
+    if (res.status !== 0) throw new Error(`POST ${url} failed: ${res.stderr || res.status}`);
   }
 
   async stop() {

@@ -99,8 +99,9 @@ async function startWorld(world, { sc, topo, dir, client, ladder }) {
   const product = new Product(topo, dir);
   world.product = product;
   if (sc.turn) await product.startTurn();
-  await product.startHub({ turn: !!sc.turn });
-  await product.startBox(ladder, { gatherAll: !!sc.boxMoves });
+  await product.startHub({ turn: !!sc.turn, recording: !!sc.recording });
+  await product.startBox(ladder, { gatherAll: !!sc.boxMoves, recording: sc.recording || null });
+  if (sc.recording) product.goLive(topo, 's1');
   for (const [link, imp] of Object.entries(sc.setup || {})) topo.set(link, imp);
   if (client === 'whep') {
     world.student = new WhepViewer({ netns: topo.netns('s1'), logDir: dir });

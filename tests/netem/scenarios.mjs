@@ -45,6 +45,23 @@ export const SCENARIOS = {
     what: "every TCP segment on the student's link answered with a reset for 25 s (longer than the hub's 20 s WebSocket ping, so the idle signalling socket is hit)",
     phases: [clear(10), { name: 'tcpcut', sec: 25, set: { s1: ['cut'] } }, after(25)],
   },
+  // Issue 21: a lesson recorded on the box (one-minute files) over a 2000 kbit/s uplink that carries
+  // the live ladder (about 1 Mbit/s with audio) and, from the first file's close at about 60 s, its
+  // upload: capped at 600 kbit/s (fits beside the lesson) or not capped at all (competes with it).
+  uploadcap: {
+    what: "the box's uplink at 2000 kbit/s, recording with 1-minute files uploaded at up to 600 kbit/s",
+    ladder: { main: { width: 640, height: 360, bitrate_kbps: 800 }, layers: [{ width: 320, height: 180, bitrate_kbps: 150 }] },
+    recording: { fragmentMinutes: 1, uploadKbps: 600 },
+    setup: { box: ['up=2000'] },
+    phases: [{ name: 'recording', sec: 45, set: {} }, { name: 'rotate', sec: 15, set: {} }, { name: 'uploading', sec: 60, set: {} }],
+  },
+  uploadnocap: {
+    what: "the box's uplink at 2000 kbit/s, recording with 1-minute files uploaded without a cap",
+    ladder: { main: { width: 640, height: 360, bitrate_kbps: 800 }, layers: [{ width: 320, height: 180, bitrate_kbps: 150 }] },
+    recording: { fragmentMinutes: 1, uploadKbps: 0 },
+    setup: { box: ['up=2000'] },
+    phases: [{ name: 'recording', sec: 45, set: {} }, { name: 'rotate', sec: 15, set: {} }, { name: 'uploading', sec: 60, set: {} }],
+  },
   // The CI smoke: short, with a light ladder whose top layer is well above the cap.
   smoke: {
     what: 'CI smoke: 8 s clear, the student capped at 600 kbit/s for 25 s, then 35 s clear again',

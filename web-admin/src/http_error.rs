@@ -26,6 +26,9 @@ pub enum HttpError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// It was here and is gone for good (a lesson's recordings deleted by retention).
+    #[error("{0}")]
+    Gone(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -72,6 +75,10 @@ impl HttpError {
         Self::NotFound(detail.into())
     }
 
+    pub fn gone(detail: impl Into<String>) -> Self {
+        Self::Gone(detail.into())
+    }
+
     pub fn conflict(detail: impl Into<String>) -> Self {
         Self::Conflict(detail.into())
     }
@@ -91,6 +98,7 @@ impl HttpError {
             Self::Unauthorized(_) | Self::Bearer(_) => StatusCode::UNAUTHORIZED,
             Self::Csrf | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Gone(_) => StatusCode::GONE,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } | Self::TooManyJoins | Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -108,6 +116,7 @@ impl HttpError {
             Self::Csrf => "csrf",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
+            Self::Gone(_) => "gone",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::RateLimited { .. } => "rate_limited",

@@ -15,13 +15,14 @@ use futures_util::StreamExt;
 use lectern_proto::upload::{
     CHECKSUM_HEADER, CHUNK_CONTENT_TYPE, OFFSET_HEADER, RecordingState, UploadCreate, UploadStatus,
 };
-use lectern_proto::{Role, RoomId};
+use lectern_proto::{LessonId, Role, RoomId};
 
 use super::AppState;
 use super::auth::{authorize, parse_room};
 use super::error::HttpError;
 use crate::recording::db::RecordingRow;
 use crate::recording::link::{Ranged, parse_range};
+use crate::recording::retention;
 use crate::recording::storage::{ObjectKey, Storage, StorageError};
 use crate::recording::upload::{self, Held, UploadError};
 
@@ -94,14 +95,24 @@ pub async fn create(
     let c: UploadCreate =
         serde_json::from_slice(&body).map_err(|e| HttpError::invalid(format!("not an upload request: {e}")))?;
     upload::check_create(&c, &room).map_err(refused)?;
-    if !st.store.lesson_exists(&c.lesson).await.map_err(|e| HttpError::internal("creating an upload", e))? {
+    let now = lectern_common::time::unix_ms();
+    let Some(kept) =
+        st.store.retention_of(&c.lesson).await.map_err(|e| HttpError::internal("creating an upload", e))?
+    else {
         return Err(HttpError::not_found(format!("no lesson {} on this hub", c.lesson)));
+    };
+    // A box that was offline past the lesson's retention: the hub would only delete the file again.
+    let days = st.admin.recordings.default_retention_days;
+    if !retention::expired(&[kept], days, now).is_empty() {
+        return Err(gone(&c.lesson));
     }
-    let (row, created) = st
-        .store
-        .create_upload(&c, lectern_common::time::unix_ms())
-        .await
-        .map_err(|e| HttpError::internal("creating an upload", e))?;
+    let (row, created) =
+        st.store.create_upload(&c, now).await.map_err(|e| HttpError::internal("creating an upload", e))?;
+    // This very file was stored and deleted by retention (the lesson was on hold then, say).
+    if !created && st.store.recording(row.id).await.map_err(|e| HttpError::internal("creating an upload", e))?.is_none()
+    {
+        return Err(gone(&c.lesson));
+    }
     if !created {
         upload::check_same_file(&c, row.size(), row.sha256.as_deref().unwrap_or_default()).map_err(refused)?;
     }
@@ -112,6 +123,10 @@ pub async fn create(
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
+}
+
+fn gone(lesson: &LessonId) -> HttpError {
+    HttpError::gone(format!("the recordings of lesson {lesson} are past their retention and were deleted"))
 }
 
 /// `GET` (or `HEAD`) `/api/rooms/{room}/uploads/{id}`: how much the hub holds.

@@ -150,6 +150,25 @@ impl Store {
             .collect())
     }
 
+    /// How retention sees `lesson` (`None`: no such lesson), whether or not it has files left.
+    pub async fn retention_of(&self, lesson: &LessonId) -> anyhow::Result<Option<Candidate>> {
+        type Row = (Option<i64>, Option<i64>, lectern_admin::db::Flag);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT l.ended_at, r.retention_days, l.legal_hold FROM lessons l \
+             LEFT JOIN admin_rooms r ON r.id = l.room_id WHERE l.id = $1",
+        )
+        .bind(lesson.as_str())
+        .fetch_optional(self.pool())
+        .await
+        .with_context(|| format!("reading the retention of {lesson}"))?;
+        Ok(row.map(|(ended, days, hold)| Candidate {
+            lesson: lesson.clone(),
+            ended_at_ms: ended.and_then(|v| u64::try_from(v).ok()),
+            room_days: days.map(|d| u32::try_from(d.max(0)).unwrap_or(u32::MAX)),
+            legal_hold: hold.0,
+        }))
+    }
+
     /// Marks `lesson`'s stored files deleted at `now_ms` unless it is held; returns their names
     /// and sizes (none if it is held, or was claimed by another sweep).
     pub async fn claim_for_deletion(&self, lesson: &LessonId, now_ms: u64) -> anyhow::Result<Vec<(String, u64)>> {

@@ -122,6 +122,7 @@ impl HubUploads {
             Reply::Status(200 | 201, _, body) => hub_view(&body),
             // The lesson is unknown here, the name is taken by another file, the request is bad:
             // trying again will not help.
+            Reply::Status(410, _, body) => Input::Expired(refusal(410, &body)),
             Reply::Status(code @ (400 | 403 | 404 | 409 | 413), _, body) => Input::Refused(refusal(code, &body)),
             Reply::Status(code, _, body) => Input::Failed(refusal(code, &body)),
             Reply::Transport(e) => Input::Failed(e),

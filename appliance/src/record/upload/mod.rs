@@ -126,6 +126,13 @@ fn run(s: UploadSettings, rx: &Receiver<Vec<PathBuf>>) {
                 }
                 Err(e) => Input::Failed(format!("writing the upload marker of {}: {e}", file.path.display())),
             },
+            Output::Discard(file) => match std::fs::write(super::marker(&file.path), b"") {
+                Ok(()) => {
+                    tracing::info!(file = %file.path.display(), "recording marked done without upload: its lesson is past the hub's retention");
+                    Input::Marked
+                }
+                Err(e) => Input::Failed(format!("writing the upload marker of {}: {e}", file.path.display())),
+            },
         };
         match &input {
             Input::Failed(reason) => {

@@ -62,6 +62,9 @@ pub enum Input {
     Refused(String),
     /// The hub does not know the upload any more (its database was restored or wiped): create it again.
     Lost,
+    /// The hub's retention already deleted this lesson's recordings (410): it will never want the
+    /// file. It is marked done, so the disk budget may delete it like an uploaded one.
+    Expired(String),
     /// The file is gone from the disk (deleted by hand): nothing to upload.
     Vanished,
     /// The `.uploaded` marker is written.
@@ -78,6 +81,8 @@ pub enum Output {
     Send { file: LocalFile, id: i64, offset: u64, len: u64 },
     /// The hub holds the whole file, checked: write the marker.
     Mark(LocalFile),
+    /// The hub's retention deleted the file's lesson: write the marker without uploading.
+    Discard(LocalFile),
     /// Nothing to do until `Some(t)` (a retry), or until an input (`None`).
     Wait(Option<Instant>),
 }
@@ -91,6 +96,8 @@ struct Job {
     stale: bool,
     /// An output is out; its answer is awaited.
     busy: bool,
+    /// The hub said its lesson is past retention.
+    expired: bool,
 }
 
 /// What the status shows.
@@ -162,6 +169,13 @@ impl<R: Rng> Queue<R> {
                 }
                 self.last_error = Some(reason);
             }
+            Input::Expired(reason) => {
+                if let Some(job) = &mut self.job {
+                    tracing::warn!(file = %job.file.path.display(), %reason, "not uploading: the hub no longer keeps this lesson");
+                    (job.expired, job.busy) = (true, false);
+                }
+                self.backoff.reset();
+            }
             Input::Lost => {
                 if let Some(job) = &mut self.job {
                     (job.hub, job.stale, job.busy) = (None, false, false);
@@ -185,13 +199,16 @@ impl<R: Rng> Queue<R> {
         }
         if self.job.is_none() {
             let Some((_, file)) = self.waiting.pop_first() else { return Output::Wait(None) };
-            self.job = Some(Job { file, hub: None, stale: false, busy: false });
+            self.job = Some(Job { file, hub: None, stale: false, busy: false, expired: false });
         }
         let Some(job) = &mut self.job else { return Output::Wait(None) };
         if job.busy {
             return Output::Wait(None);
         }
         job.busy = true;
+        if job.expired {
+            return Output::Discard(job.file.clone());
+        }
         match job.hub {
             None => Output::Open(job.file.clone()),
             Some(h) if job.stale => Output::Ask { id: h.id },
@@ -313,6 +330,18 @@ mod tests {
         }
         assert!(waits[4] > waits[0], "{waits:?}");
         assert!(waits.iter().all(|w| *w <= RETRY_MAX), "{waits:?}");
+    }
+
+    #[test]
+    fn a_lesson_past_the_hubs_retention_is_marked_done_and_never_retried() {
+        let (mut q, now) = (queue(), Instant::now());
+        q.handle(Input::Closed(vec![file(0), file(1)]), now);
+        assert_eq!(q.poll(now), Output::Open(file(0)));
+        q.handle(Input::Expired("the recordings of lesson lab-1.1700000000000 are past their retention".into()), now);
+        assert_eq!(q.poll(now), Output::Discard(file(0)), "marked at once, no retry wait");
+        q.handle(Input::Marked, now);
+        assert_eq!(q.poll(now), Output::Open(file(1)), "then the next file");
+        assert_eq!(q.progress().refused, 0, "not a refusal: the budget may delete it");
     }
 
     #[test]
