@@ -7,7 +7,9 @@
 # the hub reported while an upload ran and while none did.
 # Needs the debug binaries (`cargo build -p lectern-hub -p lectern-appliance`).
 # Usage: scripts/measure-upload.sh [secs] [cap_kbps...]   (default: 150 s, caps 4000 and 0 = none)
-# KEEP=1 keeps each run's logs.
+# KEEP=1 keeps each run's logs. STORAGE=s3 keeps the hub's recordings in a bucket of a local moto
+# server (deps.sh --test's venv) instead of the data dir: the rate then includes the hub's multipart
+# upload of each 8 MiB part to S3, and the moto server's own upload time is printed too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-150}
@@ -18,14 +20,32 @@ target=${CARGO_TARGET_DIR:-target}
 hub_bin=$target/debug/lectern-hub
 box_bin=$target/debug/lectern-appliance
 
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# STORAGE=s3: a moto server and a bucket, exported as the hub's LECTERN_STORAGE_* settings.
+moto=""
+if [ "${STORAGE:-}" = s3 ]; then
+  moto_bin=${LECTERN_MOTO_SERVER:-/opt/lectern/test-venv/bin/moto_server}
+  [ -x "$moto_bin" ] || { echo "moto_server not found: scripts/deps.sh --test installs it" >&2; exit 1; }
+  moto_port=$(free_port)
+  "$moto_bin" -H 127.0.0.1 -p "$moto_port" >/dev/null 2>&1 &
+  moto=$!
+  trap 'kill $moto 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$moto_port/" >/dev/null 2>&1 && break; sleep 0.2; done
+  # moto takes an unsigned create.
+  curl -fsS -X PUT "http://127.0.0.1:$moto_port/lectern-measure" >/dev/null
+  export LECTERN_STORAGE_KIND=s3 LECTERN_STORAGE_ENDPOINT=http://127.0.0.1:$moto_port LECTERN_STORAGE_BUCKET=lectern-measure \
+    LECTERN_STORAGE_REGION=us-east-1 LECTERN_STORAGE_ACCESS_KEY_ID=measure LECTERN_STORAGE_SECRET_ACCESS_KEY=measure-secret
+fi
+
 run() {
   local cap=$1 dir port hub box teacher status
   dir=$(mktemp -d)
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(free_port)
   LECTERN_RECORDING_DEFAULT=always LECTERN_UDP_PORT=0 LECTERN_BIND_IP=127.0.0.1 LECTERN_SHARDS=1 \
     "$hub_bin" serve --listen "127.0.0.1:$port" --data-dir "$dir" >"$dir/hub.log" 2>&1 &
   hub=$!
-  for _ in $(seq 100); do grep -q "listening on" "$dir/hub.log" && break; sleep 0.1; done
+  for _ in $(seq 100); do grep -qs "listening on" "$dir/hub.log" && break; sleep 0.1; done
   mkdir -p "$dir/etc"
   "$hub_bin" token --data-dir "$dir" --room bench --role device | tail -n1 >"$dir/etc/token"
   teacher=$("$hub_bin" token --data-dir "$dir" --room bench --role teacher | tail -n1)
