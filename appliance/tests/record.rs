@@ -108,7 +108,11 @@ fn each_file_notes_its_first_sample_on_the_wall_clock_and_split_files_follow_on(
     for pair in camera.windows(2) {
         let (duration, _) = discover(pair[0]);
         let (a, b) = (start(pair[0]), start(pair[1]));
-        assert!(b.abs_diff(a + duration) <= 100, "{} starts at {b}, the one before at {a} + {duration} ms", pair[1].display());
+        assert!(
+            b.abs_diff(a + duration) <= 100,
+            "{} starts at {b}, the one before at {a} + {duration} ms",
+            pair[1].display()
+        );
     }
 }
 

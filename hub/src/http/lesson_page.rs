@@ -80,8 +80,9 @@ pub async fn shared(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    let lesson = LessonId::parse(&id)
-        .map_err(|e| HttpError::invalid(format!("'{}' is not a lesson id ({{room}}.{{started_ms}}): {e}", clip(&id))))?;
+    let lesson = LessonId::parse(&id).map_err(|e| {
+        HttpError::invalid(format!("'{}' is not a lesson id ({{room}}.{{started_ms}}): {e}", clip(&id)))
+    })?;
     let (exp, sig) = crate::recording::link::query(query.as_deref())
         .ok_or_else(|| HttpError::forbidden("a shared lesson link carries exp and sig"))?;
     st.archive

@@ -152,8 +152,12 @@ mod tests {
 
     #[test]
     fn files_go_by_track_then_start_with_unknown_starts_last() {
-        let mut files =
-            vec![file("slides", "s", Some(5)), file("camera", "c2", Some(9)), file("camera", "c0", None), file("camera", "c1", Some(1))];
+        let mut files = vec![
+            file("slides", "s", Some(5)),
+            file("camera", "c2", Some(9)),
+            file("camera", "c0", None),
+            file("camera", "c1", Some(1)),
+        ];
         order_files(&mut files);
         let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["c1", "c2", "c0", "s"]);
