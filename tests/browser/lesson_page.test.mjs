@@ -4,7 +4,7 @@
 // opens the lesson page: both videos play on one timeline (within 0.5 s of each other), seeking
 // the slides moves the camera, a chat timestamp seeks both, attendance and the poll are shown.
 // The teacher shares the page: the student's link plays too and hides the private message and
-// the attendance.
+// the attendance. An admin opens the page from the web admin's Recordings page.
 
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
@@ -170,4 +170,16 @@ test('a recorded lesson plays camera and slides in sync with its chat, poll and 
   await forged.goto(link.replace(/sig=[^&]+/, 'sig=AAAA'));
   await forged.getByTestId('lesson-error').waitFor();
   assert.match(await forged.getByTestId('lesson-error').textContent(), /signature/);
+
+  // An admin opens the page from the web admin's Recordings page: the whole lesson, private chat too.
+  const admin = await env.newPage(browser, 'admin');
+  await env.setupAdmin(admin, { username: 'grace', password: 'a long admin password' });
+  await admin.goto(`${env.baseUrl}/admin/recordings`);
+  const [popup] = await Promise.all([
+    admin.waitForEvent('popup'),
+    admin.getByRole('button', { name: `Open the lesson page of ${lesson.id}` }).click(),
+  ]);
+  await popup.getByTestId('chat-message').filter({ hasText: 'A question only for the teacher' }).waitFor({ timeout: 20000 });
+  await popup.getByTestId('attendance').getByText('Ada').waitFor();
+  assert.doesNotMatch(popup.url(), /token=/, 'the token leaves the address bar');
 }));
