@@ -156,6 +156,7 @@ test('a recorded lesson plays camera and slides in sync with its chat, poll and 
   const link = await waitFor(async () => page.getByTestId('share-link').inputValue(), { what: 'a link' });
   assert.match(link, /\/lessons\/.+\?exp=\d+&sig=/);
   const student = await env.newPage(browser, 'student-link');
+  await student.setViewportSize({ width: 360, height: 740 });
   await student.goto(link);
   await student.getByTestId('play').waitFor();
   await student.getByTestId('chat-message').filter({ hasText: 'Welcome to the lesson' }).waitFor();
@@ -164,6 +165,11 @@ test('a recorded lesson plays camera and slides in sync with its chat, poll and 
   await student.getByTestId('poll').filter({ hasText: 'No: 1 vote' }).waitFor();
   await student.getByTestId('play').click();
   await waitFor(async () => (await timeline(student)).camera.currentTime > 1, { timeoutMs: 30000, what: 'the student\'s copy plays' });
+  assert.ok(await student.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no horizontal scroll at 360 px');
+  if (process.env.LECTERN_SCREENSHOTS) {
+    await page.screenshot({ path: path.join(process.env.LECTERN_SCREENSHOTS, 'lesson-page.png'), fullPage: true });
+    await student.screenshot({ path: path.join(process.env.LECTERN_SCREENSHOTS, 'lesson-page-student-360.png'), fullPage: true });
+  }
 
   // A forged link shows an error, not the lesson.
   const forged = await env.newPage(browser, 'forged-link');
