@@ -75,6 +75,11 @@ test('a recorded lesson plays camera and slides in sync with its chat, poll and 
   await waitFor(async () => (await classroomOf(teacher)).pollResults?.respondents === 1, { what: 'Ada answered' });
   await teacher.getByTestId('poll-close-share').click();
   await say(ada, 'Thank you');
+  // The teacher's Room panel links the room's recorded lessons (this one is on now).
+  await openTab(teacher, 'room');
+  const [list] = await Promise.all([teacher.waitForEvent('popup'), teacher.getByTestId('recorded-lessons').click()]);
+  await list.getByTestId('lessons').locator('tbody tr').filter({ hasText: 'on now' }).waitFor();
+  await list.close();
   // A few more seconds recorded after the last message, so every timestamp lies inside the files.
   const until = Date.now() + 4000;
   await waitFor(() => Date.now() >= until, { what: 'a few seconds more of lesson' });
