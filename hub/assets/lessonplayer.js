@@ -16,7 +16,9 @@ export function tracksOf(lesson) {
     if (!byKey.has(f.track)) byKey.set(f.track, { key: f.track, kind: f.kind, segments: [] });
     const t = byKey.get(f.track);
     const prev = t.segments[t.segments.length - 1];
-    const start = f.startedAt != null ? Math.max(0, f.startedAt - lesson.startedAt) : (prev ? prev.end : 0);
+    // A file begun before the lesson's own start (clocks differ by a little) starts before zero:
+    // its first moments are skipped, not shifted.
+    const start = f.startedAt != null ? f.startedAt - lesson.startedAt : (prev ? prev.end : 0);
     const duration = f.durationMs ?? 0;
     t.segments.push({ start, end: start + duration, url: f.url, name: f.name });
   }
