@@ -11,6 +11,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use lectern_appliance::media::{self, ContentSettings, MediaSettings, Pipeline, TestPattern, build_pipeline};
 use lectern_appliance::record::Recorder;
+use lectern_appliance::record::recorder::read_start;
 
 fn live(with_slides: bool) -> Pipeline {
     media::init().expect("GStreamer initialises");
@@ -82,6 +83,37 @@ fn a_recording_is_split_mp4_with_the_live_h264_and_opus_and_slides_without_reenc
     let (_, report) = discover(slides[0]);
     assert!(report.contains("H.264") && !report.contains("Opus"), "slides file: H.264 only:\n{report}");
     assert!(report.contains("640") && report.contains("360"), "the laptop's size:\n{report}");
+}
+
+#[test]
+fn each_file_notes_its_first_sample_on_the_wall_clock_and_split_files_follow_on() {
+    let pipeline = live(true);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = lectern_common::time::unix_ms();
+    let recorder = Recorder::start(&pipeline, dir.path(), "1", Duration::from_secs(2)).expect("recording starts");
+    fragments(&recorder, 2);
+    let files = recorder.stop();
+    let after = lectern_common::time::unix_ms();
+    let mut camera: Vec<&PathBuf> = files.iter().filter(|f| f.to_string_lossy().contains("-camera-")).collect();
+    camera.sort();
+    let slides = files.iter().find(|f| f.to_string_lossy().contains("-slides-000")).expect("a slides file");
+    let start = |f: &Path| read_start(f).unwrap_or_else(|| panic!("{} has no .start sidecar", f.display()));
+    let first = start(camera[0]);
+    assert!((before..=after).contains(&first), "the first file starts while recording: {before} ≤ {first} ≤ {after}");
+    // Camera and slides share the timeline's zero (the first camera keyframe): the slides' first
+    // keyframe follows within a GOP (1 s here).
+    let slides_start = start(slides);
+    assert!((first..=first + 1_500).contains(&slides_start), "slides start {slides_start}, camera {first}");
+    // Each next fragment starts where the one before ended (its duration as the file says it).
+    for pair in camera.windows(2) {
+        let (duration, _) = discover(pair[0]);
+        let (a, b) = (start(pair[0]), start(pair[1]));
+        assert!(
+            b.abs_diff(a + duration) <= 100,
+            "{} starts at {b}, the one before at {a} + {duration} ms",
+            pair[1].display()
+        );
+    }
 }
 
 #[test]

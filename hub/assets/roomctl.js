@@ -63,6 +63,7 @@ export function mountRoomControls(box, ctx) {
     passcode,
     h('h2', {}, 'Reports'),
     h('div', { class: 'row downloads' }, ...downloads),
+    recordedLessons(ctx),
     h('h2', {}, 'Lesson'),
     end);
 
@@ -75,6 +76,16 @@ export function mountRoomControls(box, ctx) {
   };
   store.on('policy', render);
   render();
+}
+
+/** A link to the room's recorded lessons (lessons.html), in a new tab: the token goes in the link
+ * and leaves the new page's address bar as soon as it is read. */
+function recordedLessons(ctx) {
+  const a = h('a', { href: '#', target: '_blank', rel: 'noopener', 'data-testid': 'recorded-lessons' }, 'Recorded lessons');
+  a.addEventListener('click', () => {
+    a.href = `/rooms/${encodeURIComponent(ctx.room())}/lessons?token=${encodeURIComponent(ctx.token)}`;
+  });
+  return h('p', {}, a);
 }
 
 const PASSCODE_MIN = 4;

@@ -18,6 +18,11 @@ const SVG: &str = "image/svg+xml";
 const FILES: &[(&str, Asset)] = &[
     ("index.html", asset(HTML, include_bytes!("../assets/index.html"))),
     ("join.html", asset(HTML, include_bytes!("../assets/join.html"))),
+    ("lesson.html", asset(HTML, include_bytes!("../assets/lesson.html"))),
+    ("lessons.html", asset(HTML, include_bytes!("../assets/lessons.html"))),
+    ("lessonpage.js", asset(JS, include_bytes!("../assets/lessonpage.js"))),
+    ("lessonplayer.js", asset(JS, include_bytes!("../assets/lessonplayer.js"))),
+    ("lessonlist.js", asset(JS, include_bytes!("../assets/lessonlist.js"))),
     ("style.css", asset(CSS, include_bytes!("../assets/style.css"))),
     ("favicon.svg", asset(SVG, include_bytes!("../assets/favicon.svg"))),
     ("app.js", asset(JS, include_bytes!("../assets/app.js"))),

@@ -60,7 +60,41 @@ function lessonRow(l, isAdmin) {
   label.append(box, document.createTextNode(l.legalHold ? ' Held' : ' No'));
   td.append(label);
   tr.append(td);
+  const page = document.createElement('td');
+  if (isAdmin) {
+    const open = document.createElement('button');
+    open.type = 'button';
+    open.textContent = 'Open';
+    open.setAttribute('aria-label', `Open the lesson page of ${l.id}`);
+    open.addEventListener('click', () => openLesson(l, open));
+    page.append(open);
+  }
+  tr.append(page);
   return tr;
+}
+
+/** The hub's lesson page, in a new tab, with a short-lived admin token of the room (audited). */
+async function openLesson(lesson, button) {
+  const alert = $('lessons-alert');
+  alert.textContent = '';
+  // Opened before the request so no pop-up blocker stops it; pointed at the page once it is known.
+  const tab = window.open('about:blank', '_blank');
+  button.disabled = true;
+  try {
+    const { url } = await api('POST', `recordings/lessons/${encodeURIComponent(lesson.id)}/open`);
+    if (tab) {
+      tab.opener = null;
+      tab.location.href = url;
+    } else {
+      window.location.href = url;
+    }
+  } catch (err) {
+    if (tab) tab.close();
+    alert.textContent = err.message;
+    alert.focus();
+  } finally {
+    button.disabled = false;
+  }
 }
 
 async function setHold(lesson, box) {

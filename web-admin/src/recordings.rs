@@ -13,12 +13,12 @@ use lectern_proto::LessonId;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::AdminState;
 use crate::audit::{self, Entry};
 use crate::db::Flag;
 use crate::error::{Error, Result};
 use crate::json::Body;
 use crate::session::Caller;
+use crate::{AdminState, random_hex};
 
 /// What the hub's recordings storage holds (`Storage::totals` in the hub).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -154,4 +154,39 @@ pub async fn set_hold(
     }
     tx.commit().await?;
     Ok(Json(json!({ "id": lesson.as_str(), "legalHold": hold })))
+}
+
+/// How long the admin token of a lesson page opened from the Recordings page lasts.
+pub const OPEN_TTL_SECS: u64 = 2 * 3600;
+
+/// `POST /admin/api/recordings/lessons/{id}/open`: a link to the hub's lesson page with a
+/// short-lived admin token of the lesson's room (the page's API takes room tokens; this session's
+/// cookie does not reach it). Everything the page shows is the admin's to see; audited `lesson.open`.
+pub async fn open(
+    State(st): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>> {
+    let lesson = LessonId::parse(&id).map_err(|e| Error::invalid(format!("id: {e}")))?;
+    let known: Option<(String,)> =
+        sqlx::query_as("SELECT id FROM lessons WHERE id = $1").bind(lesson.as_str()).fetch_optional(&st.pool).await?;
+    if known.is_none() {
+        return Err(Error::NotFound(format!("no lesson '{lesson}'")));
+    }
+    let now = st.now();
+    let claims = lectern_proto::Claims {
+        sub: random_hex(),
+        room: lesson.room(),
+        role: lectern_proto::Role::Admin,
+        name: Some(caller.username.clone()),
+        nbf: now.saturating_sub(60),
+        exp: now + OPEN_TTL_SECS,
+        jti: random_hex(),
+        guest: false,
+    };
+    let details = json!({ "room": lesson.room().as_str(), "jti": claims.jti });
+    audit::record(&st.pool, &Entry::by(&caller, now, "lesson.open", lesson.as_str(), details)).await?;
+    let token = (st.mint)(claims);
+    let base = st.public_url.clone().unwrap_or_default();
+    Ok(Json(json!({ "url": format!("{}/lessons/{lesson}?token={token}", base.trim_end_matches('/')) })))
 }

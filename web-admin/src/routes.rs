@@ -143,6 +143,8 @@ pub fn admin_entries() -> Vec<Entry<AdminState>> {
         entry(M::GET, "/recordings", op, recordings::overview),
         // A legal hold overrides retention: an admin's decision, audited.
         entry(M::PUT, "/recordings/lessons/{id}/hold", admin, recordings::set_hold),
+        // The lesson page with a short-lived admin token of the room (private chat, attendance).
+        entry(M::POST, "/recordings/lessons/{id}/open", admin, recordings::open),
         entry(M::GET, "/audit", admin, audit::list),
         entry(M::GET, "/audit.csv", admin, audit::csv),
     ]

@@ -114,3 +114,30 @@ async fn the_overview_counts_per_room_and_lesson_and_an_admin_holds_a_lesson() {
         "one audit row per change"
     );
 }
+
+each_backend!(an_admin_opens_a_lesson_page_with_a_short_lived_admin_token_of_its_room);
+async fn an_admin_opens_a_lesson_page_with_a_short_lived_admin_token_of_its_room() {
+    use base64::Engine;
+    let h = harness().await;
+    let (admin, op) = h.admin_and_operator().await;
+    let l1 = "lab-1.1700000000000";
+    lesson_with_files(&h, l1, "lab-1", &[("a.mp4", "ready", 10, false)]).await;
+    let path = format!("/admin/api/recordings/lessons/{l1}/open");
+    let r = h.call("POST", &path, Some(&op), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "an operator may not: {}", r.text);
+    let r = h.call("POST", &path, Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let url = r.body["url"].as_str().expect("a url");
+    let token = url.strip_prefix(&format!("/lessons/{l1}?token=")).unwrap_or_else(|| panic!("the lesson page: {url}"));
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let claims: lectern_proto::Claims =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!((claims.room.as_str(), claims.role), ("lab-1", lectern_proto::Role::Admin));
+    assert_eq!(claims.exp - claims.nbf, 2 * 3600 + 60, "two hours");
+    let ghost = "/admin/api/recordings/lessons/lab-9.1700000000000/open";
+    assert_eq!(h.call("POST", ghost, Some(&admin), None).await.status, StatusCode::NOT_FOUND);
+    let bad = "/admin/api/recordings/lessons/not%20a%20lesson/open";
+    assert_eq!(h.call("POST", bad, Some(&admin), None).await.status, StatusCode::BAD_REQUEST);
+    let opens: Vec<_> = h.audit_actions().await.into_iter().filter(|a| a.1 == "lesson.open").collect();
+    assert_eq!(opens.iter().map(|a| (a.0.as_str(), a.2.as_str())).collect::<Vec<_>>(), [("ada", l1)], "audited once");
+}

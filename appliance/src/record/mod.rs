@@ -207,6 +207,7 @@ impl RecordShell {
             match std::fs::remove_file(path) {
                 Ok(()) => {
                     let _ = std::fs::remove_file(marker(path));
+                    let _ = std::fs::remove_file(recorder::start_marker(path));
                     tracing::info!(file = %path.display(), "deleted an uploaded recording to make room");
                 }
                 Err(e) => tracing::warn!(file = %path.display(), %e, "could not delete an uploaded recording"),

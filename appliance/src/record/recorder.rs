@@ -53,10 +53,29 @@ enum Track {
     Slides,
 }
 
-/// The first camera keyframe's time in the live pipeline: every stream's zero.
+/// The first camera keyframe's time in the live pipeline: every stream's zero; and the wall clock
+/// (unix ms) when it passed, which places each file on the lesson's timeline.
 #[derive(Default)]
 struct Timeline {
     base: Mutex<Option<gst::ClockTime>>,
+    wall_ms: Mutex<Option<u64>>,
+}
+
+/// Beside each file, `<file>.start`: the unix ms of its first sample (the hub's `started_at`),
+/// written when `splitmuxsink` opens it — the box's clock at the first keyframe plus the file's
+/// running time. A sidecar rather than memory so a file found again after a reboot still says it.
+pub const START_SUFFIX: &str = ".start";
+
+/// `<file>.start`.
+pub fn start_marker(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(START_SUFFIX);
+    PathBuf::from(name)
+}
+
+/// The start a file's sidecar holds, if it has a readable one.
+pub fn read_start(file: &Path) -> Option<u64> {
+    std::fs::read_to_string(start_marker(file)).ok()?.trim().parse().ok()
 }
 
 type Taps = Arc<Mutex<Vec<(gst::Pad, gst::PadProbeId)>>>;
@@ -108,19 +127,22 @@ impl Recorder {
         let taps: Taps = Arc::default();
         let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (eos_tx, eos) = mpsc::channel();
+        let timeline = Arc::new(Timeline::default());
         let watcher = watch_bus(
             &pipeline,
-            Arc::clone(&taps),
-            Arc::clone(&failure),
-            Arc::clone(&closed),
-            Arc::clone(&stopping),
-            eos_tx,
+            Bus {
+                taps: Arc::clone(&taps),
+                failure: Arc::clone(&failure),
+                closed: Arc::clone(&closed),
+                stopping: Arc::clone(&stopping),
+                timeline: Arc::clone(&timeline),
+                eos: eos_tx,
+            },
         )?;
         pipeline.set_state(gst::State::Playing).map_err(|e| {
             let _ = pipeline.set_state(gst::State::Null);
             RecordError::Start(e.to_string())
         })?;
-        let timeline = Arc::new(Timeline::default());
         let sources: Vec<gst::Element> = streams.iter().map(|(_, _, src)| src.clone()).collect();
         for (track, pad, src) in streams {
             let id = tap(&pad, track, src, Arc::clone(&timeline));
@@ -255,7 +277,10 @@ fn tap(pad: &gst::Pad, track: Track, src: gst::Element, timeline: Arc<Timeline>)
         let base = {
             let mut base = lock(&timeline.base);
             match (track, *base) {
-                (Track::CameraVideo, None) if keyframe => *base.insert(pts),
+                (Track::CameraVideo, None) if keyframe => {
+                    *lock(&timeline.wall_ms) = Some(lectern_common::time::unix_ms());
+                    *base.insert(pts)
+                }
                 (_, None) => return gst::PadProbeReturn::Ok,
                 (_, Some(b)) => b,
             }
@@ -308,14 +333,28 @@ fn ask_keyframe(pad: &gst::Pad) {
 
 /// A thread on the recording's bus: closed fragments are noted; an error (a full disk) stops the
 /// recording there (the live pipeline is not touched); end of stream is signalled to `stop`.
-fn watch_bus(
-    pipeline: &gst::Pipeline,
+/// What the bus thread shares with the recorder.
+struct Bus {
     taps: Taps,
     failure: Arc<Mutex<Option<String>>>,
     closed: Arc<Mutex<Vec<PathBuf>>>,
     stopping: Arc<std::sync::atomic::AtomicBool>,
+    timeline: Arc<Timeline>,
     eos: mpsc::Sender<()>,
-) -> Result<std::thread::JoinHandle<()>, RecordError> {
+}
+
+/// A fragment opened at `running` (its first sample, on the recording's timeline): its sidecar
+/// says when that was on the box's clock.
+fn note_start(location: &str, running: gst::ClockTime, timeline: &Timeline) {
+    let Some(wall) = *lock(&timeline.wall_ms) else { return };
+    let start = wall.saturating_add(running.mseconds());
+    if let Err(e) = std::fs::write(start_marker(Path::new(location)), start.to_string()) {
+        tracing::warn!(file = %location, %e, "could not note where the file starts; the hub will line it up at the lesson's start");
+    }
+}
+
+fn watch_bus(pipeline: &gst::Pipeline, shared: Bus) -> Result<std::thread::JoinHandle<()>, RecordError> {
+    let Bus { taps, failure, closed, stopping, timeline, eos } = shared;
     let bus = pipeline.bus().ok_or_else(|| RecordError::Build("the recording pipeline has no bus".into()))?;
     let weak = pipeline.downgrade();
     std::thread::Builder::new()
@@ -340,6 +379,13 @@ fn watch_bus(
                         let _ = eos.send(());
                     }
                     gst::MessageView::Element(e) => {
+                        if let Some(s) = e.structure().filter(|s| s.name() == "splitmuxsink-fragment-opened")
+                            && let (Ok(location), Ok(running)) =
+                                (s.get::<String>("location"), s.get::<gst::ClockTime>("running-time"))
+                        {
+                            note_start(&location, running, &timeline);
+                            continue;
+                        }
                         let Some(s) = e.structure().filter(|s| s.name() == "splitmuxsink-fragment-closed") else {
                             continue;
                         };

@@ -31,6 +31,8 @@ pub struct LessonView {
     pub started_at: i64,
     /// `null` while the lesson is on.
     pub ended_at: Option<i64>,
+    /// The teachers who joined it, in order of arrival (for the room's list of lessons).
+    pub teachers: Vec<String>,
     pub recordings: Vec<RecordingView>,
     /// Files shared in the lesson's chat (and its breakout groups'), oldest first.
     pub files: Vec<FileView>,
@@ -61,6 +63,7 @@ impl LessonView {
             id: row.id,
             started_at: row.started_at,
             ended_at: row.ended_at,
+            teachers: Vec::new(),
             recordings: Vec::new(),
             files: Vec::new(),
         }
@@ -68,7 +71,7 @@ impl LessonView {
 }
 
 /// A recording row as the list shows it: ready files with a signed link valid until `exp`.
-fn view(row: &RecordingRow, links: &LinkKey, exp: u64) -> Option<RecordingView> {
+pub(super) fn view(row: &RecordingRow, links: &LinkKey, exp: u64) -> Option<RecordingView> {
     let state = row.state();
     Some(RecordingView {
         kind: row.kind()?,
@@ -78,6 +81,19 @@ fn view(row: &RecordingRow, links: &LinkKey, exp: u64) -> Option<RecordingView> 
         started_at: row.started_at.and_then(|t| u64::try_from(t).ok()),
         url: (state == RecordingState::Ready).then(|| links.url(row.id, &row.name, exp)),
     })
+}
+
+/// The teachers who joined while `lesson` ran (sessions are in unix seconds), each once.
+fn teachers_of(lesson: &LessonView, sessions: &[crate::store::SessionRow]) -> Vec<String> {
+    let from = lesson.started_at.div_euclid(1000) - 1;
+    let until = lesson.ended_at.map_or(i64::MAX, |e| e.div_euclid(1000) + 1);
+    let mut names: Vec<String> = Vec::new();
+    for s in sessions.iter().filter(|s| s.role == "teacher" && (from..=until).contains(&s.joined_at)) {
+        if !names.contains(&s.name) {
+            names.push(s.name.clone());
+        }
+    }
+    names
 }
 
 /// `GET /api/rooms/{room}/lessons`.
@@ -90,6 +106,10 @@ pub async fn list(
     authorize(&headers, &st.key, &room, TEACHERS)?;
     let rows = st.store.lessons(&room).await.map_err(|e| HttpError::internal("reading the room's lessons", e))?;
     let mut lessons: Vec<LessonView> = rows.into_iter().map(LessonView::of).collect();
+    let sessions = st.store.sessions(&room).await.map_err(|e| HttpError::internal("reading the room's sessions", e))?;
+    for lesson in &mut lessons {
+        lesson.teachers = teachers_of(lesson, &sessions);
+    }
     let files = st
         .store
         .recordings_of_room(&room)

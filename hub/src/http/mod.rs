@@ -10,6 +10,7 @@ pub mod error;
 pub mod files;
 pub mod inbound;
 pub mod lesson_api;
+pub mod lesson_page;
 pub mod lessons;
 pub mod pace;
 pub mod pages;

@@ -12,7 +12,7 @@ use super::auth::parse_room;
 use super::error::HttpError;
 use crate::assets;
 
-fn serve(name: &str) -> Result<Response, HttpError> {
+pub(super) fn serve(name: &str) -> Result<Response, HttpError> {
     let a = assets::get(name)
         .ok_or_else(|| HttpError::not_found(format!("no asset '{}'", name.chars().take(64).collect::<String>())))?;
     let mut resp = (StatusCode::OK, a.body).into_response();

@@ -8,7 +8,7 @@ use axum::http::Method;
 use lectern_admin::routes::{Access, Entry, Route, body_limit, entry, routes_of};
 
 use super::auth::TEACHERS;
-use super::{AppState, cors, device, files, lesson_api, lessons, pages, recordings, rtc, stats, whip};
+use super::{AppState, cors, device, files, lesson_api, lesson_page, lessons, pages, recordings, rtc, stats, whip};
 use crate::whip::Flow;
 
 /// Every route the hub serves itself.
@@ -28,6 +28,13 @@ pub fn entries() -> Vec<Entry<Arc<AppState>>> {
         entry(M::GET, "/api/rooms/{room}/lessons", Bearer(TEACHERS), lessons::list),
         entry(M::OPTIONS, "/api/rooms/{room}/lessons", Anyone, cors::options_read_only),
         entry(M::GET, "/api/rooms/{room}/recording", Bearer(lessons::ANY_ROLE), lessons::recording),
+        // The lesson page and the room's list (pages: their data needs a token or a shared link).
+        entry(M::GET, "/lessons/{id}", Anyone, lesson_page::page),
+        entry(M::GET, "/rooms/{room}/lessons", Anyone, lesson_page::list_page),
+        entry(M::GET, "/api/rooms/{room}/lessons/{id}", Bearer(TEACHERS), lesson_page::detail),
+        entry(M::POST, "/api/rooms/{room}/lessons/{id}/share", Bearer(TEACHERS), lesson_page::share),
+        // The shared link is the credential (`?exp=…&sig=…`): the student's view of the page.
+        entry(M::GET, "/api/lessons/{id}/shared", Anyone, lesson_page::shared),
         entry(M::POST, "/api/rooms/{room}/uploads", Bearer(recordings::DEVICE), recordings::create),
         entry(M::GET, "/api/rooms/{room}/uploads/{id}", Bearer(recordings::DEVICE), recordings::status),
         // A chunk (up to 8 MiB) is far bigger than the router's default body: the handler reads it

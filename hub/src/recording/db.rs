@@ -152,4 +152,72 @@ impl Store {
         .with_context(|| format!("reading the recordings of room {room}"))?;
         Ok(rows)
     }
+
+    /// Every file of `lesson` (files retention deleted left out), by name.
+    pub async fn recordings_of_lesson(&self, lesson: &LessonId) -> anyhow::Result<Vec<RecordingRow>> {
+        let rows = sqlx::query_as::<_, RecordingRow>(&format!(
+            "SELECT {COLUMNS} FROM recordings WHERE lesson_id = $1 AND deleted_at IS NULL ORDER BY name"
+        ))
+        .bind(lesson.as_str())
+        .fetch_all(self.pool())
+        .await
+        .with_context(|| format!("reading the recordings of lesson {lesson}"))?;
+        Ok(rows)
+    }
+
+    /// The row of `lesson`, if the hub held it.
+    pub async fn lesson_row(&self, lesson: &LessonId) -> anyhow::Result<Option<crate::store::LessonRow>> {
+        let row = sqlx::query_as::<_, crate::store::LessonRow>(
+            "SELECT id, room_id, started_at, ended_at, end_reason, recording_policy, recording_state FROM lessons \
+             WHERE id = $1",
+        )
+        .bind(lesson.as_str())
+        .fetch_optional(self.pool())
+        .await
+        .with_context(|| format!("reading lesson {lesson}"))?;
+        Ok(row)
+    }
+
+    /// The teachers of `room` who joined between `from` and `to` (unix seconds, as `sessions`
+    /// keeps them), each once, in order of arrival.
+    pub async fn teachers_between(&self, room: &RoomId, from: i64, to: i64) -> anyhow::Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT name FROM sessions WHERE room_id = $1 AND role = 'teacher' AND joined_at BETWEEN $2 AND $3 \
+             ORDER BY joined_at, id",
+        )
+        .bind(room.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await
+        .with_context(|| format!("reading the teachers of room {room}"))?;
+        let mut names: Vec<String> = Vec::new();
+        for (name,) in rows {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
+    /// The last report (attendance, polls) of `room` saved between `from` and `to` (unix seconds,
+    /// as `lesson_reports` keeps them).
+    pub async fn report_between(
+        &self,
+        room: &RoomId,
+        from: i64,
+        to: i64,
+    ) -> anyhow::Result<Option<crate::store::SavedReport>> {
+        let row = sqlx::query_as::<_, crate::store::SavedReport>(
+            "SELECT attendance_csv, attendance_json, polls_csv, polls_json FROM lesson_reports \
+             WHERE room_id = $1 AND saved_at BETWEEN $2 AND $3 ORDER BY saved_at DESC, id DESC LIMIT 1",
+        )
+        .bind(room.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_optional(self.pool())
+        .await
+        .with_context(|| format!("reading the saved reports of room {room}"))?;
+        Ok(row)
+    }
 }

@@ -14,6 +14,11 @@ use sha2::Sha256;
 /// How long a link the lessons API hands out stays valid.
 pub const LINK_TTL_SECS: u64 = 6 * 3600;
 
+/// How long a lesson page link a teacher shares with students stays valid: a week, so a student
+/// who was ill catches up in the days after; the teacher shares again for longer (each share is a
+/// new link; the files' own links inside the page are minted fresh, 6 h, at each load).
+pub const SHARE_TTL_SECS: u64 = 7 * 24 * 3600;
+
 /// The key links are signed with (derived from the hub's secret for this purpose only).
 #[derive(Clone)]
 pub struct LinkKey([u8; 32]);
@@ -49,6 +54,31 @@ impl LinkKey {
     pub fn url(&self, id: i64, name: &str, exp: u64) -> String {
         let sig = B64.encode(self.mac(id, name, exp).finalize().into_bytes());
         format!("/recordings/{id}/{name}?exp={exp}&sig={sig}")
+    }
+
+    /// The signature of lesson `lesson`'s page shared until `exp`. Signed as `lesson/{id}/{exp}`,
+    /// which no recording link's `{number}/{name}/{exp}` can be, so neither passes for the other.
+    fn share_mac(&self, lesson: &str, exp: u64) -> Hmac<Sha256> {
+        // HMAC takes a key of any length.
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(format!("lesson/{lesson}/{exp}").as_bytes());
+        mac
+    }
+
+    /// The page of `lesson` for students, valid until `exp` (unix seconds).
+    pub fn share_url(&self, lesson: &str, exp: u64) -> String {
+        let sig = B64.encode(self.share_mac(lesson, exp).finalize().into_bytes());
+        format!("/lessons/{lesson}?exp={exp}&sig={sig}")
+    }
+
+    /// Checks a shared lesson page's `exp` and `sig` at `now` (unix seconds).
+    pub fn verify_share(&self, lesson: &str, exp: u64, sig: &str, now: u64) -> Result<(), LinkError> {
+        let sig = B64.decode(sig).map_err(|_| LinkError::Forged)?;
+        self.share_mac(lesson, exp).verify_slice(&sig).map_err(|_| LinkError::Forged)?;
+        if now > exp {
+            return Err(LinkError::Expired);
+        }
+        Ok(())
     }
 
     /// Checks a link's `exp` and `sig` at `now` (unix seconds).
@@ -143,6 +173,23 @@ mod tests {
         assert_eq!(key.verify(12, "1-camera-000.mp4", exp, "not base64!", 0), Err(LinkError::Forged));
         let other = LinkKey::new([8; 32]);
         assert_eq!(other.verify(12, "1-camera-000.mp4", exp, &sig, 0), Err(LinkError::Forged), "another hub");
+    }
+
+    #[test]
+    fn a_shared_lesson_page_opens_that_lesson_until_it_expires_and_is_no_file_link() {
+        let key = LinkKey::new([7; 32]);
+        let url = key.share_url("lab-1.1700000000000", 5000);
+        assert!(url.starts_with("/lessons/lab-1.1700000000000?exp=5000&sig="), "{url}");
+        let (exp, sig) = query(&url);
+        assert_eq!(key.verify_share("lab-1.1700000000000", exp, &sig, 5000), Ok(()));
+        assert_eq!(key.verify_share("lab-1.1700000000000", exp, &sig, 5001), Err(LinkError::Expired));
+        assert_eq!(key.verify_share("lab-1.1700000000001", exp, &sig, 0), Err(LinkError::Forged), "another lesson");
+        assert_eq!(key.verify_share("lab-1.1700000000000", exp + 1, &sig, 0), Err(LinkError::Forged), "a later expiry");
+        // A file link's signature never opens a page, nor the other way round.
+        let file = key.url(1, "x.mp4", 5000);
+        let (_, file_sig) = query(&file);
+        assert_eq!(key.verify_share("1/x.mp4", 5000, &file_sig, 0), Err(LinkError::Forged));
+        assert_eq!(key.verify(1, "x.mp4", 5000, &sig, 0), Err(LinkError::Forged));
     }
 
     #[test]

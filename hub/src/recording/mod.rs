@@ -1,13 +1,14 @@
 //! Lessons and their recordings on the hub: each lesson occurrence's id and life ([`lesson`]),
 //! the recording policy ([`switch`]), the boxes' resumable uploads ([`upload`], pure; the
-//! handlers are `http::recordings`), where the files are kept ([`storage`]), their rows ([`db`])
-//! and signed download links ([`link`]). Start at [`lesson::LessonRun`]; `docs/recording.md` has
-//! the design.
+//! handlers are `http::recordings`), where the files are kept ([`storage`]), their rows ([`db`]),
+//! signed download links ([`link`]) and what a lesson page shows ([`page`]). Start at
+//! [`lesson::LessonRun`]; `docs/recording.md` has the design.
 
 pub mod archive;
 pub mod db;
 pub mod lesson;
 pub mod link;
+pub mod page;
 pub mod retention;
 pub mod s3;
 pub mod storage;

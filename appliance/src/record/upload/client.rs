@@ -107,7 +107,7 @@ impl HubUploads {
             size,
             sha256,
             duration_ms,
-            started_at: None,
+            started_at: started_at(file),
         };
         // Plain data: serializing it cannot fail.
         let body = serde_json::to_vec(&create).unwrap_or_default();
@@ -208,6 +208,20 @@ fn refusal(code: u16, body: &[u8]) -> String {
     format!("the hub answered {code}: {detail}")
 }
 
+/// Where `file` starts on the lesson's timeline (unix ms): its `.start` sidecar, which the recorder
+/// writes as the file opens; without one (a file from before sidecars), the first fragment of a
+/// recording starts at the name's `<ms>` prefix (when recording started, a keyframe before its
+/// first sample), and a later fragment's start is not known.
+pub fn started_at(file: &LocalFile) -> Option<u64> {
+    if let Some(ms) = crate::record::recorder::read_start(&file.path) {
+        return Some(ms);
+    }
+    let stem = file.name.strip_suffix(".mp4")?;
+    let mut parts = stem.split('-');
+    let prefix = parts.next()?.parse::<u64>().ok()?;
+    (parts.nth(1)? == "000").then_some(prefix)
+}
+
 /// Size, SHA-256 (hex) and duration of a file.
 fn describe(file: &LocalFile) -> std::io::Result<(u64, String, Option<u64>)> {
     let size = std::fs::metadata(&file.path)?.len();
@@ -287,6 +301,24 @@ mod tests {
             lines
         });
         (url, served)
+    }
+
+    #[test]
+    fn a_file_starts_where_its_sidecar_says_else_the_first_fragment_at_its_prefix() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let lesson = root.path().join("lab.1700000000000");
+        std::fs::create_dir_all(&lesson).expect("mkdir");
+        let file = |name: &str| LocalFile::of(lesson.join(name)).expect("a recorder's name");
+        let first = file("1700000000500-camera-000.mp4");
+        let second = file("1700000000500-camera-001.mp4");
+        assert_eq!(started_at(&first), Some(1_700_000_000_500), "no sidecar: the prefix");
+        assert_eq!(started_at(&second), None, "a later fragment without a sidecar: unknown");
+        std::fs::write(crate::record::recorder::start_marker(&second.path), "1700000600620").expect("write");
+        assert_eq!(started_at(&second), Some(1_700_000_600_620));
+        std::fs::write(crate::record::recorder::start_marker(&first.path), "1700000000540\n").expect("write");
+        assert_eq!(started_at(&first), Some(1_700_000_000_540), "the sidecar wins over the prefix");
+        std::fs::write(crate::record::recorder::start_marker(&second.path), "garbage").expect("write");
+        assert_eq!(started_at(&second), None, "an unreadable sidecar is no start");
     }
 
     #[test]
