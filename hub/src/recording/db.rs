@@ -140,6 +140,48 @@ impl Store {
         Ok(())
     }
 
+    /// A file the hub recorder is writing (`state = 'recording'`, no size yet); its row id.
+    pub async fn create_recorded(
+        &self,
+        lesson: &LessonId,
+        kind: RecordingKind,
+        name: &str,
+        started_at: i64,
+        now_ms: u64,
+    ) -> anyhow::Result<i64> {
+        sqlx::query(
+            "INSERT INTO recordings (lesson_id, kind, name, state, size, received, created_at, started_at) \
+             VALUES ($1, $2, $3, 'recording', NULL, 0, $4, $5) ON CONFLICT (lesson_id, name) DO NOTHING",
+        )
+        .bind(lesson.as_str())
+        .bind(kind.as_str())
+        .bind(name)
+        .bind(db_int(now_ms))
+        .bind(started_at)
+        .execute(self.pool())
+        .await
+        .with_context(|| format!("creating the recording {lesson}/{name}"))?;
+        let (id,): (i64,) = sqlx::query_as("SELECT id FROM recordings WHERE lesson_id = $1 AND name = $2")
+            .bind(lesson.as_str())
+            .bind(name)
+            .fetch_one(self.pool())
+            .await
+            .with_context(|| format!("reading the recording {lesson}/{name}"))?;
+        Ok(id)
+    }
+
+    /// The hub recorder's file `id` is complete and in the storage.
+    pub async fn finish_recorded(&self, id: i64, bytes: u64, duration_ms: u64) -> anyhow::Result<()> {
+        sqlx::query("UPDATE recordings SET state = 'ready', size = $1, received = $1, duration_ms = $2 WHERE id = $3")
+            .bind(db_int(bytes))
+            .bind(db_int(duration_ms))
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .with_context(|| format!("marking recording {id} ready"))?;
+        Ok(())
+    }
+
     /// Every file of `room`'s lessons, by lesson then name.
     pub async fn recordings_of_room(&self, room: &RoomId) -> anyhow::Result<Vec<RecordingRow>> {
         let rows = sqlx::query_as::<_, RecordingRow>(&format!(

@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod db;
 pub mod lesson;
+pub mod recorder;
 pub mod link;
 pub mod retention;
 pub mod s3;
