@@ -7,8 +7,8 @@
 pub mod archive;
 pub mod db;
 pub mod lesson;
-pub mod recorder;
 pub mod link;
+pub mod recorder;
 pub mod retention;
 pub mod s3;
 pub mod storage;

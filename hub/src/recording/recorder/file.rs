@@ -182,7 +182,9 @@ impl FileRecorder {
         let video = self.streams[Media::Video as usize].as_ref();
         let key = self.gathered.iter().find(|(m, f)| *m == Media::Video && f.keyframe).map(|(_, f)| f.unix_us);
         let video_track = match (video, key) {
-            (Some(s), Some(_)) => s.track_codec().map(|codec| TrackInfo { codec, width: s.params.width, height: s.params.height }),
+            (Some(s), Some(_)) => {
+                s.track_codec().map(|codec| TrackInfo { codec, width: s.params.width, height: s.params.height })
+            }
             _ => None,
         };
         let audio = self.streams[Media::Audio as usize].as_ref().and_then(|s| s.track_codec());

@@ -118,8 +118,11 @@ fn sample_entry(t: &TrackInfo) -> Vec<u8> {
             e.extend_from_slice(&[0; 32]); // compressor name
             e.extend_from_slice(&0x0018u16.to_be_bytes());
             e.extend_from_slice(&0xffffu16.to_be_bytes());
-            let (profile, compat, level) =
-                (sps.get(1).copied().unwrap_or(66), sps.get(2).copied().unwrap_or(0), sps.get(3).copied().unwrap_or(31));
+            let (profile, compat, level) = (
+                sps.get(1).copied().unwrap_or(66),
+                sps.get(2).copied().unwrap_or(0),
+                sps.get(3).copied().unwrap_or(31),
+            );
             let mut avcc = vec![1, profile, compat, level, 0xff, 0xe1];
             avcc.extend_from_slice(&u16::try_from(sps.len()).unwrap_or(0).to_be_bytes());
             avcc.extend_from_slice(sps);
@@ -153,8 +156,7 @@ impl Muxer for Fmp4 {
     }
 
     fn header(&mut self, tracks: &[TrackInfo]) -> Vec<u8> {
-        self.timescales =
-            tracks.iter().map(|t| if t.is_video() { VIDEO_TIMESCALE } else { AUDIO_TIMESCALE }).collect();
+        self.timescales = tracks.iter().map(|t| if t.is_video() { VIDEO_TIMESCALE } else { AUDIO_TIMESCALE }).collect();
         let mut ftyp = b"iso5".to_vec();
         ftyp.extend_from_slice(&512u32.to_be_bytes());
         for brand in [b"iso5", b"iso6", b"mp41", b"isom", b"avc1"] {
@@ -270,7 +272,11 @@ mod tests {
 
     fn tracks() -> Vec<TrackInfo> {
         vec![
-            TrackInfo { codec: TrackCodec::H264 { sps: vec![0x67, 0x42, 0, 31], pps: vec![0x68, 1] }, width: 320, height: 240 },
+            TrackInfo {
+                codec: TrackCodec::H264 { sps: vec![0x67, 0x42, 0, 31], pps: vec![0x68, 1] },
+                width: 320,
+                height: 240,
+            },
             TrackInfo { codec: TrackCodec::Opus, width: 0, height: 0 },
         ]
     }

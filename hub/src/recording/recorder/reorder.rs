@@ -149,7 +149,8 @@ impl Reorder {
             return;
         }
         if self.waiting_for_keyframe {
-            if !packets.first().is_some_and(|p| (self.is_keyframe)(p)) {
+            // Any packet: an H.264 keyframe may open with an access unit delimiter.
+            if !packets.iter().any(|p| (self.is_keyframe)(p)) {
                 self.dropped_frames += 1;
                 return;
             }

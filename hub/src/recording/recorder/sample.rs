@@ -5,7 +5,10 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrackCodec {
     /// H.264 with the parameter sets from the first keyframe (for MP4's `avcC`).
-    H264 { sps: Vec<u8>, pps: Vec<u8> },
+    H264 {
+        sps: Vec<u8>,
+        pps: Vec<u8>,
+    },
     Vp8,
     /// Opus at 48 kHz (WebRTC's only Opus clock), two channels declared (a mono stream decodes too).
     Opus,

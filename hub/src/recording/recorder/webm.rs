@@ -145,11 +145,10 @@ mod tests {
     #[test]
     fn the_duration_patch_lands_on_the_duration_element_and_the_size_on_the_segment() {
         let mut m = Webm::default();
-        let tracks = [TrackInfo { codec: TrackCodec::Vp8, width: 320, height: 240 }, TrackInfo {
-            codec: TrackCodec::Opus,
-            width: 0,
-            height: 0,
-        }];
+        let tracks = [
+            TrackInfo { codec: TrackCodec::Vp8, width: 320, height: 240 },
+            TrackInfo { codec: TrackCodec::Opus, width: 0, height: 0 },
+        ];
         let mut file = m.header(&tracks);
         let at = m.duration_at as usize;
         assert_eq!(&file[at - 10..at - 8], &[0x44, 0x89]);

@@ -46,7 +46,10 @@ pub enum RecordOutput {
     Packet(Box<RecordPacket>),
     /// The participant's file of this lesson is complete (recording stopped, they left, the
     /// lesson ended).
-    Close { lesson: LessonId, participant: ParticipantId },
+    Close {
+        lesson: LessonId,
+        participant: ParticipantId,
+    },
 }
 
 enum Msg {
@@ -144,18 +147,16 @@ impl Recorders {
         let keyframes = self.keyframes_tx.clone();
         let (lesson, participant, kind) = (first.lesson.clone(), first.participant, first.kind);
         tracing::info!(%lesson, %participant, kind = kind.as_str(), "hub recorder: recording a publisher");
-        let thread = std::thread::Builder::new()
-            .name("recorder".into())
-            .spawn(move || {
-                let run = Run { sinks, lesson, participant, kind, keyframes };
-                match run.run(&rx) {
-                    Ok(done) => done,
-                    Err(e) => {
-                        tracing::warn!(error = %format!("{e:#}"), "hub recorder: a file failed");
-                        None
-                    }
+        let thread = std::thread::Builder::new().name("recorder".into()).spawn(move || {
+            let run = Run { sinks, lesson, participant, kind, keyframes };
+            match run.run(&rx) {
+                Ok(done) => done,
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "hub recorder: a file failed");
+                    None
                 }
-            });
+            }
+        });
         match thread {
             Ok(t) => self.threads.push(t),
             Err(e) => tracing::warn!(error = %e, "hub recorder: no thread for a writer"),
