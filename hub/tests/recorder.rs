@@ -16,9 +16,12 @@ use lectern_proto::{LessonId, ParticipantId, RoomId, TrackId};
 
 const SECONDS: u32 = 6;
 
+/// An RTP packet read back: extended sequence number and timestamp, marker, payload.
+type Rtp = (u64, u64, bool, Vec<u8>);
+
 /// RTP packets of `pipeline` (ending in a payloader), sent by `udpsink` to a loopback socket of
 /// this test and parsed back.
-fn rtp_of(_dir: &Path, name: &str, pipeline: &str) -> Vec<(u64, u64, bool, Vec<u8>)> {
+fn rtp_of(_dir: &Path, name: &str, pipeline: &str) -> Vec<Rtp> {
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
     let _ = sock.set_recv_buffer_size(8 << 20);
     sock.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
@@ -66,7 +69,7 @@ fn rtp_of(_dir: &Path, name: &str, pipeline: &str) -> Vec<(u64, u64, bool, Vec<u
     packets
 }
 
-fn video(dir: &Path, codec: StreamCodec) -> Vec<(u64, u64, bool, Vec<u8>)> {
+fn video(dir: &Path, codec: StreamCodec) -> Vec<Rtp> {
     let src = format!(
         "videotestsrc num-buffers={} pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1",
         SECONDS * 30
@@ -85,7 +88,7 @@ fn video(dir: &Path, codec: StreamCodec) -> Vec<(u64, u64, bool, Vec<u8>)> {
     }
 }
 
-fn audio(dir: &Path) -> Vec<(u64, u64, bool, Vec<u8>)> {
+fn audio(dir: &Path) -> Vec<Rtp> {
     rtp_of(
         dir,
         "a.rtp",
@@ -114,7 +117,7 @@ impl Feed {
     fn play(
         &mut self,
         who: u64,
-        streams: &[(Media, StreamCodec, &[(u64, u64, bool, Vec<u8>)])],
+        streams: &[(Media, StreamCodec, &[Rtp])],
         keep: impl Fn(Media, usize) -> bool,
         swap_every: usize,
     ) {

@@ -10,6 +10,9 @@ const AUDIO_TIMESCALE: u32 = 48_000;
 /// Opus pre-skip declared in `dOps`: 0, so the file's timeline is the RTP timeline.
 const OPUS_PRE_SKIP: u16 = 0;
 
+/// One track's part of a fragment: id, base decode time, (duration, size, flags) per sample, data.
+type Traf = (u32, u64, Vec<(u32, u32, u32)>, Vec<u8>);
+
 #[derive(Default)]
 pub struct Fmp4 {
     timescales: Vec<u32>,
@@ -201,8 +204,8 @@ impl Muxer for Fmp4 {
 
     fn fragment(&mut self, samples: &[Sample], next: &[Option<u64>]) -> Vec<u8> {
         self.sequence += 1;
-        // Per track: (first time in ticks, [(duration, size, flags)]) and its data.
-        let mut trafs: Vec<(u32, u64, Vec<(u32, u32, u32)>, Vec<u8>)> = Vec::new();
+        // Per track: its id, first time in ticks, [(duration, size, flags)] and its data.
+        let mut trafs: Vec<Traf> = Vec::new();
         for (track, &timescale) in self.timescales.iter().enumerate() {
             let mine: Vec<&Sample> = samples.iter().filter(|s| s.track == track).collect();
             let Some(first) = mine.first() else { continue };

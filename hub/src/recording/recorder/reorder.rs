@@ -32,6 +32,9 @@ pub struct Frame {
     pub packets: Vec<Arc<[u8]>>,
 }
 
+/// A frame being gathered: its RTP time, its packets so far, and whether one went missing.
+type Gathering = (u64, Vec<Arc<[u8]>>, bool);
+
 #[derive(Debug)]
 pub struct Reorder {
     video: bool,
@@ -40,7 +43,7 @@ pub struct Reorder {
     held: BTreeMap<u64, Packet>,
     next_seq: Option<u64>,
     /// The frame being gathered: its timestamp, packets, and whether one went missing.
-    current: Option<(u64, Vec<Arc<[u8]>>, bool)>,
+    current: Option<Gathering>,
     waiting_for_keyframe: bool,
     keyframe_request: bool,
     /// Frames dropped (lost a packet, or waiting for a keyframe), for the log and tests.
