@@ -50,10 +50,25 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let (devices_tx, devices_rx) = mpsc::channel(crate::media_io::shard::OUTLET_QUEUE);
     let (sessions_tx, sessions_rx) = mpsc::channel(crate::media_io::shard::OUTLET_QUEUE);
     let epochs = crate::cluster::fence::Epochs::default();
+    let storage = recordings_storage(&settings).await?;
+    // The hub recorder writes under the data dir, then into the same storage as the uploads.
+    let recorder = crate::recording::recorder::writer::Sinks {
+        dir: settings.data_dir.join("recorder"),
+        storage: Some(storage.clone().map_or_else(
+            || {
+                Arc::new(crate::recording::storage::LocalDisk::new(settings.data_dir.join("recordings")))
+                    as Arc<dyn crate::recording::storage::Storage>
+            },
+            |h| h.0,
+        )),
+        store: Some(store.clone()),
+        runtime: Some(tokio::runtime::Handle::current()),
+    };
     let outlets = Outlets {
         store: Some(store.clone().spawn_writer(epochs.clone())),
         devices: Some(devices_tx),
         sessions: Some(sessions_tx),
+        recorder: Some(recorder),
     };
     let sfu = Sfu::start(&settings.media, outlets)?;
     for url in crate::config::static_turn_passwords(&settings.media.ice_servers) {
@@ -82,7 +97,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             scratch_dir: Some(settings.data_dir.join("scan")),
             ..settings.files.clone()
         },
-        storage: recordings_storage(&settings).await?,
+        storage,
         cluster: cluster_node(&settings, &sfu, &store),
     };
     if let Some(cluster) = &edge.cluster {

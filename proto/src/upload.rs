@@ -34,10 +34,12 @@ pub enum RecordingKind {
     Slides,
     /// Audio alone.
     Audio,
+    /// A remote participant's own camera and microphone (the hub recorder, `[recording] students = "always"`).
+    Participant,
 }
 
 impl RecordingKind {
-    pub const ALL: [RecordingKind; 3] = [Self::Camera, Self::Slides, Self::Audio];
+    pub const ALL: [RecordingKind; 4] = [Self::Camera, Self::Slides, Self::Audio, Self::Participant];
 
     /// The name on the wire, in the database and in the box's file names (`<ms>-camera-000.mp4`).
     pub fn as_str(self) -> &'static str {
@@ -45,6 +47,7 @@ impl RecordingKind {
             Self::Camera => "camera",
             Self::Slides => "slides",
             Self::Audio => "audio",
+            Self::Participant => "participant",
         }
     }
 

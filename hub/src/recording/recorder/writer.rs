@@ -54,7 +54,6 @@ pub enum RecordOutput {
 
 enum Msg {
     Packet { p: Box<RecordPacket>, resync: bool },
-    Close,
 }
 
 struct Writer {
@@ -120,10 +119,9 @@ impl Recorders {
                 }
             }
             RecordOutput::Close { lesson, participant } => {
-                if let Some(w) = self.writers.remove(&(lesson, participant)) {
-                    // A full queue still gets its close: this send waits for at most a queue's drain.
-                    let _ = w.tx.send(Msg::Close);
-                }
+                // Dropping its queue's sender closes the file once the writer has taken what is
+                // queued: the shard never waits for a full queue.
+                self.writers.remove(&(lesson, participant));
             }
         }
     }
@@ -135,9 +133,7 @@ impl Recorders {
 
     /// Closes every file and waits for the writers (tests, shutdown).
     pub fn close_all(&mut self) -> Vec<Recorded> {
-        for (_, w) in self.writers.drain() {
-            let _ = w.tx.send(Msg::Close);
-        }
+        self.writers.clear();
         self.threads.drain(..).filter_map(|t| t.join().ok().flatten()).collect()
     }
 
@@ -199,7 +195,7 @@ impl Run {
                     }
                     rec.push(p.media, p.codec, p.packet, p.report);
                 }
-                Ok(Msg::Close) | Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => rec.tick(now),
             }
             if rec.take_keyframe_request()
