@@ -155,6 +155,7 @@ impl Feed {
                 room: self.room.clone(),
                 lesson: self.lesson.clone(),
                 participant: ParticipantId(who),
+                name: format!("Person {who}"),
                 kind: RecordingKind::Camera,
                 track: TrackId(who * 10 + media as u64),
                 media,

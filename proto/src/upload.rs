@@ -127,6 +127,10 @@ pub struct RecordingView {
     pub started_at: Option<u64>,
     /// A signed, expiring download link (with `Range`), relative to the hub; `null` until ready.
     pub url: Option<String>,
+    /// Whose camera and microphone a hub recorder's file holds (their display name); absent for
+    /// the box's files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant: Option<String>,
 }
 
 #[cfg(test)]

@@ -77,6 +77,7 @@ fn view(row: &RecordingRow, links: &LinkKey, exp: u64) -> Option<RecordingView> 
         duration_ms: row.duration_ms.and_then(|d| u64::try_from(d).ok()),
         started_at: row.started_at.and_then(|t| u64::try_from(t).ok()),
         url: (state == RecordingState::Ready).then(|| links.url(row.id, &row.name, exp)),
+        participant: row.participant.clone(),
     })
 }
 

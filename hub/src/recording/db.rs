@@ -22,6 +22,8 @@ pub struct RecordingRow {
     pub sha256: Option<String>,
     /// Unix ms of the file's first sample (migration 0019).
     pub started_at: Option<i64>,
+    /// Whose camera and mic a hub recorder's file holds (migration 0020).
+    pub participant: Option<String>,
 }
 
 impl RecordingRow {
@@ -47,7 +49,7 @@ impl RecordingRow {
     }
 }
 
-const COLUMNS: &str = "id, lesson_id, kind, name, state, size, received, duration_ms, sha256, started_at";
+const COLUMNS: &str = "id, lesson_id, kind, name, state, size, received, duration_ms, sha256, started_at, participant";
 
 fn db_int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -146,18 +148,20 @@ impl Store {
         lesson: &LessonId,
         kind: RecordingKind,
         name: &str,
+        participant: &str,
         started_at: i64,
         now_ms: u64,
     ) -> anyhow::Result<i64> {
         sqlx::query(
-            "INSERT INTO recordings (lesson_id, kind, name, state, size, received, created_at, started_at) \
-             VALUES ($1, $2, $3, 'recording', NULL, 0, $4, $5) ON CONFLICT (lesson_id, name) DO NOTHING",
+            "INSERT INTO recordings (lesson_id, kind, name, state, size, received, created_at, started_at, participant) \
+             VALUES ($1, $2, $3, 'recording', NULL, 0, $4, $5, $6) ON CONFLICT (lesson_id, name) DO NOTHING",
         )
         .bind(lesson.as_str())
         .bind(kind.as_str())
         .bind(name)
         .bind(db_int(now_ms))
         .bind(started_at)
+        .bind(participant)
         .execute(self.pool())
         .await
         .with_context(|| format!("creating the recording {lesson}/{name}"))?;

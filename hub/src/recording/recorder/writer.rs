@@ -32,6 +32,8 @@ pub struct RecordPacket {
     pub room: RoomId,
     pub lesson: LessonId,
     pub participant: ParticipantId,
+    /// Their display name, for the lessons API.
+    pub name: String,
     pub kind: RecordingKind,
     pub track: TrackId,
     pub media: Media,
@@ -142,9 +144,10 @@ impl Recorders {
         let sinks = self.sinks.clone();
         let keyframes = self.keyframes_tx.clone();
         let (lesson, participant, kind) = (first.lesson.clone(), first.participant, first.kind);
+        let display = first.name.clone();
         tracing::info!(%lesson, %participant, kind = kind.as_str(), "hub recorder: recording a publisher");
         let thread = std::thread::Builder::new().name("recorder".into()).spawn(move || {
-            let run = Run { sinks, lesson, participant, kind, keyframes };
+            let run = Run { sinks, lesson, participant, display, kind, keyframes };
             match run.run(&rx) {
                 Ok(done) => done,
                 Err(e) => {
@@ -166,6 +169,7 @@ struct Run {
     sinks: Sinks,
     lesson: LessonId,
     participant: ParticipantId,
+    display: String,
     kind: RecordingKind,
     keyframes: std::sync::mpsc::Sender<(RoomId, TrackId)>,
 }
@@ -262,7 +266,7 @@ impl Run {
     fn create_row(&self, name: &str, started_at: i64) -> Option<i64> {
         let (Some(store), Some(rt)) = (&self.sinks.store, &self.sinks.runtime) else { return None };
         let now = lectern_common::time::unix_ms();
-        match rt.block_on(store.create_recorded(&self.lesson, self.kind, name, started_at, now)) {
+        match rt.block_on(store.create_recorded(&self.lesson, self.kind, name, &self.display, started_at, now)) {
             Ok(id) => Some(id),
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "hub recorder: no row for the file");

@@ -78,11 +78,13 @@ impl Room {
             let unix = sr.ntp_time.duration_since(UNIX_EPOCH).ok()?;
             Some(SenderClock { rtp_time: sr.rtp_time.numer(), unix_us: i64::try_from(unix.as_micros()).ok()? })
         });
+        let name = self.participants.get(&owner).map(|p| p.ident.name.clone()).unwrap_or_default();
         let media = if kind == MediaKind::Video { Media::Video } else { Media::Audio };
         let p = RecordPacket {
             room: self.id.clone(),
             lesson,
             participant: owner,
+            name,
             kind: file_kind,
             track,
             media,
