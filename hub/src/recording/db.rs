@@ -174,6 +174,17 @@ impl Store {
         Ok(id)
     }
 
+    /// The hub recorder's file `id` holds `bytes` so far (what the lessons API shows while it records).
+    pub async fn progress_recorded(&self, id: i64, bytes: u64) -> anyhow::Result<()> {
+        sqlx::query("UPDATE recordings SET received = $1 WHERE id = $2 AND state = 'recording'")
+            .bind(db_int(bytes))
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .with_context(|| format!("updating recording {id}"))?;
+        Ok(())
+    }
+
     /// The hub recorder's file `id` is complete and in the storage.
     pub async fn finish_recorded(&self, id: i64, bytes: u64, duration_ms: u64) -> anyhow::Result<()> {
         sqlx::query("UPDATE recordings SET state = 'ready', size = $1, received = $1, duration_ms = $2 WHERE id = $3")

@@ -179,7 +179,13 @@ struct Open {
     path: PathBuf,
     name: String,
     row: Option<i64>,
+    bytes: u64,
+    /// When the row's `received` was last brought up to date.
+    reported: std::time::Instant,
 }
+
+/// How often a file's row says how much it holds while it records.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
 impl Run {
     fn run(self, rx: &Receiver<Msg>) -> anyhow::Result<Option<Recorded>> {
@@ -255,10 +261,19 @@ impl Run {
                 .open(&path)
                 .map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?;
             let row = self.create_row(&name, started);
-            *open = Some(Open { file, path, name, row });
+            *open = Some(Open { file, path, name, row, bytes: 0, reported: std::time::Instant::now() });
         }
         if let Some(o) = open {
             o.file.write_all(&bytes).map_err(|e| anyhow::anyhow!("writing {}: {e}", o.path.display()))?;
+            o.bytes += bytes.len() as u64;
+            if o.reported.elapsed() >= PROGRESS_EVERY {
+                o.reported = std::time::Instant::now();
+                if let (Some(store), Some(rt), Some(id)) = (&self.sinks.store, &self.sinks.runtime, o.row)
+                    && let Err(e) = rt.block_on(store.progress_recorded(id, o.bytes))
+                {
+                    tracing::debug!(error = %format!("{e:#}"), "hub recorder: progress not saved");
+                }
+            }
         }
         Ok(())
     }
