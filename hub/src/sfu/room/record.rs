@@ -125,3 +125,73 @@ impl Room {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use lectern_proto::classroom::ClassroomCommand;
+    use lectern_proto::lesson::RecordingPolicy;
+
+    use super::*;
+    use crate::sfu::room::tests::{Fixture, ident};
+
+    const TEACHER: ParticipantId = ParticipantId(1);
+    const STUDENT: ParticipantId = ParticipantId(2);
+
+    fn join(f: &mut Fixture, id: ParticipantId, role: Role, policy: RecordingPolicy, students: StudentsRecorded) {
+        let mut who = ident(id, role, false);
+        who.access.recording = policy;
+        who.access.students = students;
+        f.room.join_browser(&mut f.peers, who, f.now).expect("join is answered");
+        f.outputs();
+    }
+
+    fn closes(out: &[RoomOutput]) -> Vec<ParticipantId> {
+        out.iter()
+            .filter_map(|o| match o {
+                RoomOutput::Record(RecordOutput::Close { participant, .. }) => Some(*participant),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// As if `pid`'s packets had gone to the recorder.
+    fn recorded(f: &mut Fixture, pid: ParticipantId) {
+        f.room.recorder.recorded.entry(pid).or_default().insert(TrackId(pid.0), None);
+    }
+
+    #[test]
+    fn the_teacher_is_recorded_without_a_box_and_students_only_when_the_room_says_always() {
+        let mut f = Fixture::new();
+        join(&mut f, TEACHER, Role::Teacher, RecordingPolicy::OnRequest, StudentsRecorded::Never);
+        join(&mut f, STUDENT, Role::Student, RecordingPolicy::OnRequest, StudentsRecorded::Never);
+        assert_eq!(f.room.recorded_kind(TEACHER), None, "not while the lesson does not record");
+        f.command(TEACHER, ClassroomCommand::SetRecording { on: true });
+        assert_eq!(f.room.recorded_kind(TEACHER), Some(RecordingKind::Camera));
+        assert_eq!(f.room.recorded_kind(STUDENT), None, "students = never");
+
+        let mut f = Fixture::new();
+        join(&mut f, TEACHER, Role::Teacher, RecordingPolicy::Always, StudentsRecorded::Always);
+        join(&mut f, STUDENT, Role::Student, RecordingPolicy::Always, StudentsRecorded::Always);
+        assert_eq!(f.room.recorded_kind(STUDENT), Some(RecordingKind::Participant));
+        assert_eq!(f.room.recorded_kind(ParticipantId(9)), None, "nobody else");
+    }
+
+    #[test]
+    fn files_close_when_their_person_leaves_and_all_when_recording_stops_or_the_lesson_ends() {
+        let mut f = Fixture::new();
+        join(&mut f, TEACHER, Role::Teacher, RecordingPolicy::OnRequest, StudentsRecorded::Always);
+        join(&mut f, STUDENT, Role::Student, RecordingPolicy::OnRequest, StudentsRecorded::Always);
+        f.command(TEACHER, ClassroomCommand::SetRecording { on: true });
+        recorded(&mut f, TEACHER);
+        recorded(&mut f, STUDENT);
+        f.room.remove_participant(&mut f.peers, STUDENT, f.now).expect("in the room");
+        assert_eq!(closes(&f.outputs()), [STUDENT]);
+        let out = f.command(TEACHER, ClassroomCommand::SetRecording { on: false });
+        assert_eq!(closes(&out), [TEACHER]);
+        // Started again: a new file; the lesson's end closes it.
+        f.command(TEACHER, ClassroomCommand::SetRecording { on: true });
+        recorded(&mut f, TEACHER);
+        let out = f.command(TEACHER, ClassroomCommand::EndLesson);
+        assert_eq!(closes(&out), [TEACHER], "closed once, before the teacher's session ends");
+    }
+}
