@@ -107,7 +107,10 @@ struct Feed {
 
 impl Feed {
     fn new(dir: &Path) -> Self {
-        let sinks = Sinks { dir: dir.join("recorder"), storage: None, store: None, runtime: None };
+        Self::with(Sinks { dir: dir.join("recorder"), storage: None, store: None, runtime: None })
+    }
+
+    fn with(sinks: Sinks) -> Self {
         let room = RoomId::parse("lab-1").unwrap();
         Self { recorders: Recorders::new(sinks), lesson: LessonId::new(&room, 1_700_000_000_000), room }
     }
@@ -291,3 +294,55 @@ fn a_publisher_leaving_mid_recording_closes_a_valid_file_and_a_mic_alone_is_a_we
     assert!((d.duration_s() - f64::from(SECONDS)).abs() <= 1.0, "{}", d.text);
     assert!(audio_rms_db(&files[1].path) > -30.0);
 }
+
+async fn a_closed_file_goes_into_the_storage_and_its_row_is_ready() {
+    use lectern_hub::recording::storage::{LocalDisk, Storage};
+    let db = lectern_common::test_db::TestDb::current();
+    let store = lectern_hub::store::Store::connect(&db.url()).await.expect("a store");
+    let dir = tempfile::tempdir().unwrap();
+    let (v, a) = (video(dir.path(), StreamCodec::Vp8), audio(dir.path()));
+    let storage: Arc<dyn Storage> = Arc::new(LocalDisk::new(dir.path().join("recordings")));
+    let sinks = Sinks {
+        dir: dir.path().join("recorder"),
+        storage: Some(storage.clone()),
+        store: Some(store.clone()),
+        runtime: Some(tokio::runtime::Handle::current()),
+    };
+    let mut feed = Feed::with(sinks);
+    let (room, lesson) = (feed.room.clone(), feed.lesson.clone());
+    let start = lectern_hub::recording::LessonChange::Started {
+        lesson: lesson.clone(),
+        room: room.clone(),
+        at: 1_700_000_000_000,
+    };
+    store.write_lesson(&start, 0).await.unwrap();
+    let files = tokio::task::spawn_blocking(move || {
+        feed.play(1, &[(Media::Video, StreamCodec::Vp8, &v), (Media::Audio, StreamCodec::Opus, &a)], |_, _| true, 0);
+        feed.close()
+    })
+    .await
+    .unwrap();
+    let (path, rec) = one(files);
+    assert!(!path.exists(), "the local copy goes once the storage has it");
+    let rows = store.recordings_of_room(&room).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!((row.kind.as_str(), row.state.as_str()), ("camera", "ready"));
+    assert_eq!((row.size(), row.received()), (rec.bytes, rec.bytes));
+    assert_eq!(row.duration_ms, Some(rec.duration_ms as i64));
+    assert!((row.duration_ms.unwrap() - i64::from(SECONDS) * 1000).abs() <= 1000, "{row:?}");
+    assert_eq!(row.started_at, Some(rec.started_at_ms));
+    assert_eq!(row.participant.as_deref(), Some("Person 1"));
+    assert!(row.name.ends_with("-camera-p1.webm"), "{}", row.name);
+    // What the storage holds is the file: read back and discovered.
+    let key = lectern_hub::recording::storage::ObjectKey::new(lesson, &row.name).unwrap();
+    let stored = dir.path().join("recordings").join(key.lesson().as_str()).join(key.name());
+    assert_eq!(std::fs::metadata(&stored).unwrap().len(), rec.bytes);
+    check(&stored, "VP8", f64::from(SECONDS));
+}
+
+lectern_common::each_backend!(
+    a_closed_file_goes_into_the_storage_and_its_row_is_ready,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
