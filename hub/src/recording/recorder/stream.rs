@@ -141,7 +141,10 @@ impl Stream {
 
     fn unix_us(&self, rtp_time: u64) -> i64 {
         let Some((a, _)) = self.anchor else { return 0 };
-        let diff = i128::from(rtp_time) - i128::from(a.rtp_time);
+        // On the low 32 bits: a sender report's RTP time is the wire's 32-bit value, a packet's is
+        // extended; the wrapped difference is right within ±2^31 ticks (6.6 h at 90 kHz), and
+        // reports come every few seconds.
+        let diff = i128::from((rtp_time as u32).wrapping_sub(a.rtp_time as u32) as i32);
         let us = diff * 1_000_000 / i128::from(self.codec.clock_rate());
         a.unix_us.saturating_add(i64::try_from(us).unwrap_or(0))
     }
@@ -208,5 +211,41 @@ impl Stream {
             data = &rest[len..];
         }
         idr
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn opus(seq: u64, rtp_time: u64, arrival_ms: i64) -> Packet {
+        Packet { seq, rtp_time, marker: false, payload: Arc::from(&[0xfc, 1, 2][..]), arrival_ms }
+    }
+
+    #[test]
+    fn times_follow_the_sender_reports_and_the_arrival_only_until_the_first() {
+        let mut s = Stream::new(StreamCodec::Opus);
+        let mut out = Vec::new();
+        s.push(opus(1, 1000, 5_000), None, &mut out);
+        s.push(opus(2, 1960, 5_900), None, &mut out);
+        // Until a report: the first packet's arrival, then the RTP clock (20 ms later, not 900).
+        assert_eq!(out.iter().map(|f| f.unix_us).collect::<Vec<_>>(), [5_000_000, 5_020_000]);
+        // A report says RTP 2920 was unix 7 s: the sender's clock from now on.
+        let sr = SenderClock { rtp_time: 2920, unix_us: 7_000_000 };
+        s.push(opus(3, 2920, 6_000), Some(sr), &mut out);
+        s.push(opus(4, 3880, 6_020), Some(sr), &mut out);
+        assert_eq!(out[2..].iter().map(|f| f.unix_us).collect::<Vec<_>>(), [7_000_000, 7_020_000]);
+    }
+
+    #[test]
+    fn a_report_of_the_32_bit_wire_time_maps_an_extended_packet_time() {
+        let mut s = Stream::new(StreamCodec::Opus);
+        let mut out = Vec::new();
+        // The stream's RTP time rolled over: the packet's time is extended past 2^32, the report's is not.
+        let sr = SenderClock { rtp_time: 100, unix_us: 1_000_000 };
+        s.push(opus(1, (1 << 32) + 100 + 48_000, 0), Some(sr), &mut out);
+        assert_eq!(out[0].unix_us, 2_000_000);
     }
 }

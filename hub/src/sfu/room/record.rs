@@ -60,6 +60,9 @@ impl Room {
         packet: &RtpPacket,
         now: Now,
     ) {
+        if !self.classroom.is_recording() {
+            return;
+        }
         let Some(up) = self.tracks.get(&track) else { return };
         if up.screen {
             return;
