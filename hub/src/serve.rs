@@ -64,6 +64,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         store: Some(store.clone()),
         runtime: Some(tokio::runtime::Handle::current()),
     };
+    // Files a previous run was writing when it stopped: stored as they are, off the start-up path.
+    let leftovers = recorder.clone();
+    tokio::task::spawn_blocking(move || match crate::recording::recorder::writer::recover(&leftovers) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(files = n, "hub recorder: files of the previous run stored"),
+        Err(e) => tracing::warn!(error = %format!("{e:#}"), "hub recorder: files of the previous run not stored"),
+    });
     let outlets = Outlets {
         store: Some(store.clone().spawn_writer(epochs.clone())),
         devices: Some(devices_tx),

@@ -346,3 +346,55 @@ lectern_common::each_backend!(
     flavor = "multi_thread",
     worker_threads = 2
 );
+
+async fn a_file_cut_by_a_hub_stop_is_stored_at_the_next_start() {
+    use lectern_hub::recording::storage::{LocalDisk, Storage};
+    let db = lectern_common::test_db::TestDb::current();
+    let store = lectern_hub::store::Store::connect(&db.url()).await.expect("a store");
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(LocalDisk::new(dir.path().join("recordings")));
+    let sinks = Sinks {
+        dir: dir.path().join("recorder"),
+        storage: Some(storage),
+        store: Some(store.clone()),
+        runtime: Some(tokio::runtime::Handle::current()),
+    };
+    let room = RoomId::parse("lab-1").unwrap();
+    let lesson = LessonId::new(&room, 1_700_000_000_000);
+    let start = lectern_hub::recording::LessonChange::Started {
+        lesson: lesson.clone(),
+        room: room.clone(),
+        at: 1_700_000_000_000,
+    };
+    store.write_lesson(&start, 0).await.unwrap();
+    // One file this hub was writing (on its disk), one another node is writing (not here).
+    let mine = store
+        .create_recorded(&lesson, RecordingKind::Camera, "1700000000100-camera-p1.webm", "Ms Hopper", 1, 2)
+        .await
+        .unwrap();
+    let theirs = store
+        .create_recorded(&lesson, RecordingKind::Participant, "1700000000100-participant-p2.webm", "Ada", 1, 2)
+        .await
+        .unwrap();
+    let path = dir.path().join("recorder").join(lesson.as_str()).join("1700000000100-camera-p1.webm");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, vec![7u8; 5000]).unwrap();
+    let recovered = tokio::task::spawn_blocking(move || lectern_hub::recording::recorder::writer::recover(&sinks))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(recovered, 1);
+    assert!(!path.exists());
+    let rows = store.recordings_of_room(&room).await.unwrap();
+    let row = |id| rows.iter().find(|r| r.id == id).unwrap();
+    assert_eq!((row(mine).state.as_str(), row(mine).size(), row(mine).duration_ms), ("ready", 5000, None));
+    assert_eq!(row(theirs).state.as_str(), "recording", "not this hub's to settle");
+    let stored = dir.path().join("recordings").join(lesson.as_str()).join("1700000000100-camera-p1.webm");
+    assert_eq!(std::fs::read(stored).unwrap(), vec![7u8; 5000]);
+}
+
+lectern_common::each_backend!(
+    a_file_cut_by_a_hub_stop_is_stored_at_the_next_start,
+    flavor = "multi_thread",
+    worker_threads = 2
+);

@@ -185,11 +185,23 @@ impl Store {
         Ok(())
     }
 
+    /// The hub recorder's files still being written, as far as the database knows (id, lesson, name):
+    /// after a hub stopped mid-recording, those whose file is on this hub's disk are its own.
+    pub async fn recordings_in_progress(&self) -> anyhow::Result<Vec<(i64, String, String)>> {
+        let rows = sqlx::query_as(
+            "SELECT id, lesson_id, name FROM recordings WHERE state = 'recording' AND deleted_at IS NULL ORDER BY id",
+        )
+        .fetch_all(self.pool())
+        .await
+        .context("reading the recordings in progress")?;
+        Ok(rows)
+    }
+
     /// The hub recorder's file `id` is complete and in the storage.
-    pub async fn finish_recorded(&self, id: i64, bytes: u64, duration_ms: u64) -> anyhow::Result<()> {
+    pub async fn finish_recorded(&self, id: i64, bytes: u64, duration_ms: Option<u64>) -> anyhow::Result<()> {
         sqlx::query("UPDATE recordings SET state = 'ready', size = $1, received = $1, duration_ms = $2 WHERE id = $3")
             .bind(db_int(bytes))
-            .bind(db_int(duration_ms))
+            .bind(duration_ms.map(db_int))
             .bind(id)
             .execute(self.pool())
             .await

@@ -296,12 +296,33 @@ impl Run {
         let key = ObjectKey::new(self.lesson.clone(), &o.name).map_err(|e| anyhow::anyhow!("{e}"))?;
         put_file(rt, storage.as_ref(), &key, &r.path)?;
         if let (Some(store), Some(id)) = (&self.sinks.store, o.row) {
-            rt.block_on(store.finish_recorded(id, r.bytes, r.duration_ms))?;
+            rt.block_on(store.finish_recorded(id, r.bytes, Some(r.duration_ms)))?;
         }
         // The storage holds it now (with local disk, under `<data_dir>/recordings`).
         let _ = std::fs::remove_file(&r.path);
         Ok(())
     }
+}
+
+/// After a hub stopped mid-recording: each file it was writing (a row still `recording` whose file
+/// is under `sinks.dir`) goes into the storage as it is — every fragment written so far plays; its
+/// duration stays unknown (`null`) — and its row becomes `ready`. Rows without a file here are
+/// left alone (another node of a cluster may be writing them). Blocking: run it off the runtime.
+pub fn recover(sinks: &Sinks) -> anyhow::Result<usize> {
+    let (Some(store), Some(storage), Some(rt)) = (&sinks.store, &sinks.storage, &sinks.runtime) else { return Ok(0) };
+    let mut recovered = 0;
+    for (id, lesson, name) in rt.block_on(store.recordings_in_progress())? {
+        let Ok(lesson) = LessonId::parse(&lesson) else { continue };
+        let path = sinks.dir.join(lesson.as_str()).join(&name);
+        let Ok(meta) = std::fs::metadata(&path) else { continue };
+        let key = ObjectKey::new(lesson.clone(), &name).map_err(|e| anyhow::anyhow!("{e}"))?;
+        put_file(rt, storage.as_ref(), &key, &path)?;
+        rt.block_on(store.finish_recorded(id, meta.len(), None))?;
+        let _ = std::fs::remove_file(&path);
+        tracing::info!(%lesson, name, bytes = meta.len(), "hub recorder: a file cut by a stop is stored as it is");
+        recovered += 1;
+    }
+    Ok(recovered)
 }
 
 fn put_file(rt: &tokio::runtime::Handle, storage: &dyn Storage, key: &ObjectKey, path: &Path) -> anyhow::Result<()> {
