@@ -50,10 +50,32 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let (devices_tx, devices_rx) = mpsc::channel(crate::media_io::shard::OUTLET_QUEUE);
     let (sessions_tx, sessions_rx) = mpsc::channel(crate::media_io::shard::OUTLET_QUEUE);
     let epochs = crate::cluster::fence::Epochs::default();
+    let storage = recordings_storage(&settings).await?;
+    // The hub recorder writes under the data dir, then into the same storage as the uploads.
+    let recorder = crate::recording::recorder::writer::Sinks {
+        dir: settings.data_dir.join("recorder"),
+        storage: Some(storage.clone().map_or_else(
+            || {
+                Arc::new(crate::recording::storage::LocalDisk::new(settings.data_dir.join("recordings")))
+                    as Arc<dyn crate::recording::storage::Storage>
+            },
+            |h| h.0,
+        )),
+        store: Some(store.clone()),
+        runtime: Some(tokio::runtime::Handle::current()),
+    };
+    // Files a previous run was writing when it stopped: stored as they are, off the start-up path.
+    let leftovers = recorder.clone();
+    tokio::task::spawn_blocking(move || match crate::recording::recorder::writer::recover(&leftovers) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(files = n, "hub recorder: files of the previous run stored"),
+        Err(e) => tracing::warn!(error = %format!("{e:#}"), "hub recorder: files of the previous run not stored"),
+    });
     let outlets = Outlets {
         store: Some(store.clone().spawn_writer(epochs.clone())),
         devices: Some(devices_tx),
         sessions: Some(sessions_tx),
+        recorder: Some(recorder),
     };
     let sfu = Sfu::start(&settings.media, outlets)?;
     for url in crate::config::static_turn_passwords(&settings.media.ice_servers) {
@@ -82,7 +104,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             scratch_dir: Some(settings.data_dir.join("scan")),
             ..settings.files.clone()
         },
-        storage: recordings_storage(&settings).await?,
+        storage,
         cluster: cluster_node(&settings, &sfu, &store),
     };
     if let Some(cluster) = &edge.cluster {

@@ -34,10 +34,12 @@ pub enum RecordingKind {
     Slides,
     /// Audio alone.
     Audio,
+    /// A remote participant's own camera and microphone (the hub recorder, `[recording] students = "always"`).
+    Participant,
 }
 
 impl RecordingKind {
-    pub const ALL: [RecordingKind; 3] = [Self::Camera, Self::Slides, Self::Audio];
+    pub const ALL: [RecordingKind; 4] = [Self::Camera, Self::Slides, Self::Audio, Self::Participant];
 
     /// The name on the wire, in the database and in the box's file names (`<ms>-camera-000.mp4`).
     pub fn as_str(self) -> &'static str {
@@ -45,6 +47,7 @@ impl RecordingKind {
             Self::Camera => "camera",
             Self::Slides => "slides",
             Self::Audio => "audio",
+            Self::Participant => "participant",
         }
     }
 
@@ -124,6 +127,10 @@ pub struct RecordingView {
     pub started_at: Option<u64>,
     /// A signed, expiring download link (with `Range`), relative to the hub; `null` until ready.
     pub url: Option<String>,
+    /// Whose camera and microphone a hub recorder's file holds (their display name); absent for
+    /// the box's files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant: Option<String>,
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub fn access_for(st: &AppState, claims: &Claims, marks: Vec<String>) -> Access 
         marks: if claims.guest { marks } else { Vec::new() },
         room: st.room_settings.get(&claims.room),
         recording: st.room_settings.recording(&claims.room).unwrap_or(st.recording.default),
+        students: st.recording.students,
     }
 }
 

@@ -80,6 +80,7 @@ pub(super) fn view(row: &RecordingRow, links: &LinkKey, exp: u64) -> Option<Reco
         duration_ms: row.duration_ms.and_then(|d| u64::try_from(d).ok()),
         started_at: row.started_at.and_then(|t| u64::try_from(t).ok()),
         url: (state == RecordingState::Ready).then(|| links.url(row.id, &row.name, exp)),
+        participant: row.participant.clone(),
     })
 }
 

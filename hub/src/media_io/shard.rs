@@ -38,6 +38,8 @@ pub struct Outlets {
     pub devices: Option<mpsc::Sender<(RoomId, HubMsg)>>,
     /// Sessions that ended, so the HTTP side lets go of their WHIP/WHEP resources.
     pub sessions: Option<mpsc::Sender<(RoomId, ParticipantId)>>,
+    /// Where the hub recorder's files go; `None`: this hub records nothing.
+    pub recorder: Option<crate::recording::recorder::writer::Sinks>,
 }
 
 /// Room outputs dropped so far (all outlets), for a warning that does not flood the log.
@@ -66,11 +68,14 @@ pub struct Shard {
     /// new socket take the participant over.
     sockets: HashMap<ParticipantId, Socket>,
     outlets: Outlets,
+    /// The hub recorder's writers of this shard's rooms.
+    recorders: Option<crate::recording::recorder::Recorders>,
 }
 
 impl Shard {
     pub fn new(core: ShardCore, outlets: Outlets) -> Self {
-        Self { core, signals: HashMap::new(), sockets: HashMap::new(), outlets }
+        let recorders = outlets.recorder.clone().map(crate::recording::recorder::Recorders::new);
+        Self { core, signals: HashMap::new(), sockets: HashMap::new(), outlets, recorders }
     }
 
     pub fn core(&self) -> &ShardCore {
@@ -178,6 +183,16 @@ impl Shard {
                     self.sockets.remove(&participant);
                     offer(&self.outlets.sessions, (room, participant), "sessions");
                 }
+                RoomOutput::Record(out) => {
+                    if let Some(r) = &mut self.recorders {
+                        r.handle(out);
+                    }
+                }
+            }
+        }
+        if let Some(r) = &mut self.recorders {
+            for (room, track) in r.take_keyframe_requests() {
+                self.core.recorder_keyframe(&room, track);
             }
         }
     }
@@ -347,7 +362,8 @@ mod tests {
         let (store_tx, store) = mpsc::channel(OUTLET_QUEUE);
         let (devices_tx, devices) = mpsc::channel(OUTLET_QUEUE);
         let (sessions_tx, sessions) = mpsc::channel(OUTLET_QUEUE);
-        let outlets = Outlets { store: Some(store_tx), devices: Some(devices_tx), sessions: Some(sessions_tx) };
+        let outlets =
+            Outlets { store: Some(store_tx), devices: Some(devices_tx), sessions: Some(sessions_tx), recorder: None };
         Shell { shard: Shard::new(ShardCore::new(Vec::new()), outlets), store, devices, sessions }
     }
 

@@ -22,6 +22,8 @@ pub struct RecordingRow {
     pub sha256: Option<String>,
     /// Unix ms of the file's first sample (migration 0019).
     pub started_at: Option<i64>,
+    /// Whose camera and mic a hub recorder's file holds (migration 0020).
+    pub participant: Option<String>,
 }
 
 impl RecordingRow {
@@ -47,7 +49,7 @@ impl RecordingRow {
     }
 }
 
-const COLUMNS: &str = "id, lesson_id, kind, name, state, size, received, duration_ms, sha256, started_at";
+const COLUMNS: &str = "id, lesson_id, kind, name, state, size, received, duration_ms, sha256, started_at, participant";
 
 fn db_int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -133,6 +135,73 @@ impl Store {
     /// The whole file is stored and checked.
     pub async fn mark_ready(&self, id: i64) -> anyhow::Result<()> {
         sqlx::query("UPDATE recordings SET state = 'ready', received = size WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .with_context(|| format!("marking recording {id} ready"))?;
+        Ok(())
+    }
+
+    /// A file the hub recorder is writing (`state = 'recording'`, no size yet); its row id.
+    pub async fn create_recorded(
+        &self,
+        lesson: &LessonId,
+        kind: RecordingKind,
+        name: &str,
+        participant: &str,
+        started_at: i64,
+        now_ms: u64,
+    ) -> anyhow::Result<i64> {
+        sqlx::query(
+            "INSERT INTO recordings (lesson_id, kind, name, state, size, received, created_at, started_at, participant) \
+             VALUES ($1, $2, $3, 'recording', NULL, 0, $4, $5, $6) ON CONFLICT (lesson_id, name) DO NOTHING",
+        )
+        .bind(lesson.as_str())
+        .bind(kind.as_str())
+        .bind(name)
+        .bind(db_int(now_ms))
+        .bind(started_at)
+        .bind(participant)
+        .execute(self.pool())
+        .await
+        .with_context(|| format!("creating the recording {lesson}/{name}"))?;
+        let (id,): (i64,) = sqlx::query_as("SELECT id FROM recordings WHERE lesson_id = $1 AND name = $2")
+            .bind(lesson.as_str())
+            .bind(name)
+            .fetch_one(self.pool())
+            .await
+            .with_context(|| format!("reading the recording {lesson}/{name}"))?;
+        Ok(id)
+    }
+
+    /// The hub recorder's file `id` holds `bytes` so far (what the lessons API shows while it records).
+    pub async fn progress_recorded(&self, id: i64, bytes: u64) -> anyhow::Result<()> {
+        sqlx::query("UPDATE recordings SET received = $1 WHERE id = $2 AND state = 'recording'")
+            .bind(db_int(bytes))
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .with_context(|| format!("updating recording {id}"))?;
+        Ok(())
+    }
+
+    /// The hub recorder's files still being written, as far as the database knows (id, lesson, name):
+    /// after a hub stopped mid-recording, those whose file is on this hub's disk are its own.
+    pub async fn recordings_in_progress(&self) -> anyhow::Result<Vec<(i64, String, String)>> {
+        let rows = sqlx::query_as(
+            "SELECT id, lesson_id, name FROM recordings WHERE state = 'recording' AND deleted_at IS NULL ORDER BY id",
+        )
+        .fetch_all(self.pool())
+        .await
+        .context("reading the recordings in progress")?;
+        Ok(rows)
+    }
+
+    /// The hub recorder's file `id` is complete and in the storage.
+    pub async fn finish_recorded(&self, id: i64, bytes: u64, duration_ms: Option<u64>) -> anyhow::Result<()> {
+        sqlx::query("UPDATE recordings SET state = 'ready', size = $1, received = $1, duration_ms = $2 WHERE id = $3")
+            .bind(db_int(bytes))
+            .bind(duration_ms.map(db_int))
             .bind(id)
             .execute(self.pool())
             .await

@@ -9,6 +9,7 @@ pub mod db;
 pub mod lesson;
 pub mod link;
 pub mod page;
+pub mod recorder;
 pub mod retention;
 pub mod s3;
 pub mod storage;

@@ -143,6 +143,7 @@ mod tests {
                 bytes: 1,
                 duration_ms: Some(1),
                 started_at,
+                participant: None,
                 url: None,
             },
             name: name.into(),

@@ -41,6 +41,8 @@ pub struct Access {
     pub room: Option<RoomSettings>,
     /// The room's recording policy: the admin's, else the hub's `[recording] default`.
     pub recording: lectern_proto::lesson::RecordingPolicy,
+    /// The hub's `[recording] students`: whether the hub recorder records students.
+    pub students: lectern_proto::lesson::StudentsRecorded,
 }
 
 /// The web admin's settings of a room that the lesson enforces.

@@ -144,6 +144,13 @@ impl ShardCore {
         self.rooms.get(room).is_some_and(Room::is_recording)
     }
 
+    /// The hub recorder lost packets of `track` (or starts its file): a keyframe is asked for.
+    pub fn recorder_keyframe(&mut self, room: &RoomId, track: lectern_proto::TrackId) {
+        if let Some(r) = self.rooms.get_mut(room) {
+            r.recorder_keyframe(&mut self.peers, track);
+        }
+    }
+
     /// Ends `room`'s lesson (see [`Room::end_lesson`]); false if the hub holds no lesson there.
     pub fn end_lesson(&mut self, room: &RoomId, reason: crate::recording::EndReason, now: Now) -> bool {
         let Some(r) = self.rooms.get_mut(room) else { return false };

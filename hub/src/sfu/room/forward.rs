@@ -52,8 +52,9 @@ impl Room {
         mid: Mid,
         rid: Option<Rid>,
         packet: RtpPacket,
-        now: Instant,
+        clock: crate::time::Now,
     ) {
+        let now = clock.mono;
         let Some(peer) = peers.get(key) else { return };
         let Some(track) = peer.up_track(mid) else { return };
         let pt_in = packet.header.payload_type;
@@ -76,6 +77,8 @@ impl Room {
         if !Room::lets_through(&self.participants, &self.classroom, owner, kind, screen) {
             return;
         }
+        self.record_packet(track, rid, params, &packet, clock);
+        let Some(up) = self.tracks.get_mut(&track) else { return };
         let publisher = self.participants.get(&owner);
         let ext = &packet.header.ext_vals;
         // The room's own microphone is never played back into the room.

@@ -80,6 +80,7 @@ impl Room {
     /// [`crate::room_settings`]): the lesson follows a change before deciding about them.
     fn follow_admin(&mut self, peers: &mut PeerTable, ident: &Ident, now: Now) {
         let recording = ident.access.recording;
+        self.recorder.students = ident.access.students;
         let settings = ident.access.room.map_or(AdminSettings { recording, ..Default::default() }, |r| AdminSettings {
             capacity: Some(r.capacity),
             everyone_waits: Some(r.everyone_waits),

@@ -153,6 +153,7 @@ impl Room {
             self.broadcast(pid, &ServerMsg::ParticipantLeft { participant_id: pid });
         }
         self.speakers.remove_participant(pid);
+        self.stop_recording_of(pid);
         if self.participants.is_empty() {
             self.empty_since = Some(now.mono);
         }

@@ -28,6 +28,7 @@ mod membership;
 mod occurrence;
 mod participant;
 mod privacy;
+mod record;
 mod restart;
 mod return_feed;
 mod subscription;
@@ -66,6 +67,8 @@ pub enum RoomOutput {
     /// The participant is gone (left, removed, refused, or gave up waiting): its signaling
     /// channel closes after the messages before this one, and its WHIP/WHEP resource goes.
     SessionEnded(RoomId, ParticipantId),
+    /// For the hub recorder: a recorded packet, or a file to close.
+    Record(crate::recording::recorder::RecordOutput),
 }
 
 pub struct Room {
@@ -96,6 +99,8 @@ pub struct Room {
     session_deadline: Option<Instant>,
     /// When the breakout round's timer or recall countdown ends (see `lesson::follow_breakouts`).
     breakout_deadline: Option<Instant>,
+    /// Who the hub recorder records (see `record`).
+    recorder: record::RoomRecorder,
     out: Vec<RoomOutput>,
 }
 
@@ -116,6 +121,7 @@ impl Room {
             next_allocation: None,
             session_deadline: None,
             breakout_deadline: None,
+            recorder: Default::default(),
             out: Vec::new(),
         }
     }
@@ -206,7 +212,7 @@ impl Room {
                 Direction::Publish => self.add_up_track(peers, key, mid, kind, now.mono),
                 Direction::Subscribe => self.add_whep_slot(peers, key, mid, kind, now.mono),
             },
-            PeerEvent::Rtp { mid, rid, packet } => self.forward(peers, key, mid, rid, packet, now.mono),
+            PeerEvent::Rtp { mid, rid, packet } => self.forward(peers, key, mid, rid, packet, now),
             PeerEvent::KeyframeRequest(req) => self.on_keyframe_request(peers, key, req, now.mono),
             PeerEvent::Estimate { bps, remb } => self.on_estimate(pid, bps, remb, now.mono),
             PeerEvent::Closed => self.on_peer_closed(peers, key, pid, now),

@@ -57,6 +57,9 @@ impl Room {
     /// Recording started or stopped: the room's box is told, the switch audited (the store).
     pub(super) fn recording_switched(&mut self, on: bool, by: Option<ParticipantId>, now: Now) {
         let Some(lesson) = self.lesson_id().cloned() else { return };
+        if !on {
+            self.stop_recording_all();
+        }
         let by = by.and_then(|id| self.participants.get(&id)).map(|p| p.ident.name.clone());
         tracing::info!(room = %self.id, %lesson, on, by = by.as_deref().unwrap_or("policy"), "recording switched");
         self.emit(RoomOutput::Device(self.id.clone(), HubMsg::Record { lesson: lesson.clone(), on }));
