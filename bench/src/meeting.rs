@@ -65,6 +65,9 @@ pub struct Report {
     /// Share of the window the receiving thread spent on datagrams (see `fanout::Report`).
     #[serde(default)]
     pub generator_busy_pct: f64,
+    /// Times per second the server's threads were woken (see `hub::wakeups`).
+    #[serde(default)]
+    pub server_wakeups_per_s: f64,
 }
 
 fn one() -> usize {
@@ -118,6 +121,7 @@ fn meet(sfu: &Sfu, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<Report>
     wait_until(shared, "every participant to see everyone else in the room", everyone)?;
 
     let cpu0 = sfu.cpu()?;
+    let wake0 = sfu.wakeups()?;
     let gen0 = hub::cpu_time(std::process::id())?;
     let window_start = shared.now_ns();
     shared.measuring.store(true, Ordering::SeqCst);
@@ -125,6 +129,7 @@ fn meet(sfu: &Sfu, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<Report>
     shared.measuring.store(false, Ordering::SeqCst);
     let window_end = shared.now_ns();
     let cpu = sfu.cpu()?.saturating_sub(cpu0);
+    let wakeups = sfu.wakeups()?.saturating_sub(wake0);
     let gen_cpu = hub::cpu_time(std::process::id())?.saturating_sub(gen0);
     let rss_after = sfu.rss_kib()?;
     std::thread::sleep(GRACE);
@@ -167,6 +172,7 @@ fn meet(sfu: &Sfu, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<Report>
         rss_per_participant_kib: (rss_after as f64 - rss_idle as f64) / total as f64,
         generator_cpu_pct: 100.0 * gen_cpu.as_secs_f64() / window,
         generator_busy_pct: 100.0 * busy.as_secs_f64() / window,
+        server_wakeups_per_s: wakeups as f64 / window,
     })
 }
 
@@ -339,6 +345,7 @@ pub fn table(c: &Comparison) -> String {
         f("µs/pkt", |r| r.us_per_pkt, 2),
         f("packets forwarded/s", |r| r.packets_forwarded as f64 / r.window_s, 0),
         f("server CPU %", |r| r.hub_cpu_pct, 1),
+        f("server wake-ups/s", |r| r.server_wakeups_per_s, 0),
         f("frame loss %", |r| r.frame_loss_pct, 2),
         f("delay p50 ms", |r| r.delay_ms_p50, 2),
         f("delay p99 ms", |r| r.delay_ms_p99, 2),

@@ -72,6 +72,8 @@ pub struct IdleReport {
     /// Datagrams the clients received from the server per second (keep-alives, RTCP).
     pub datagrams_per_s: f64,
     pub rss_per_participant_kib: f64,
+    /// Times per second the server's threads were woken (see `hub::wakeups`).
+    pub wakeups_per_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,6 +121,7 @@ fn idle(sfu: &Sfu, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<IdleRep
     wait_until(shared, "the idle rooms to settle", || Instant::now() >= settled)?;
 
     let cpu0 = sfu.cpu()?;
+    let wake0 = sfu.wakeups()?;
     let t0 = Instant::now();
     shared.measuring.store(true, Ordering::SeqCst);
     std::thread::sleep(cfg.idle_duration);
@@ -126,6 +129,7 @@ fn idle(sfu: &Sfu, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<IdleRep
     let window = t0.elapsed().as_secs_f64();
     let cpu = sfu.cpu()?.saturating_sub(cpu0).as_secs_f64();
     let rss = sfu.rss_kib()?;
+    let wakeups = sfu.wakeups()?.saturating_sub(wake0);
     shared.stop.store(true, Ordering::SeqCst);
     for p in publishers {
         p.join().map_err(|_| anyhow::anyhow!("an idle publisher panicked"))??;
@@ -140,6 +144,7 @@ fn idle(sfu: &Sfu, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<IdleRep
         cpu_us_per_participant_s: cpu * 1e6 / window / total as f64,
         datagrams_per_s: datagrams.load(Ordering::SeqCst) as f64 / window,
         rss_per_participant_kib: (rss as f64 - rss0 as f64) / total as f64,
+        wakeups_per_s: wakeups as f64 / window,
     })
 }
 
@@ -213,6 +218,7 @@ pub fn table(r: &Report) -> String {
         f("idle CPU % of a core", |r| r.cpu_pct, 2),
         f("idle µs CPU/s/particip.", |r| r.cpu_us_per_participant_s, 0),
         f("idle datagrams/s out", |r| r.datagrams_per_s, 0),
+        f("idle wake-ups/s", |r| r.wakeups_per_s, 0),
         f("idle RSS KiB/particip.", |r| r.rss_per_participant_kib, 0),
     ];
     out.push('\n');

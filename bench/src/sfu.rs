@@ -104,6 +104,11 @@ impl Sfu {
         crate::hub::rss_kib(self.pid())
     }
 
+    /// See [`crate::hub::wakeups`].
+    pub fn wakeups(&self) -> anyhow::Result<u64> {
+        crate::hub::wakeups(self.pid())
+    }
+
     /// A publisher of one audio and one video track named `name`.
     pub fn publisher(&self, name: &str) -> anyhow::Result<Publisher> {
         self.publisher_in(0, name)

@@ -155,6 +155,7 @@ fn rooms_forward_within_each_room_and_measure_idle_rooms_on_both_servers() {
     for r in [&c.lectern, janus] {
         assert_eq!((r.scenario.as_str(), r.rooms, r.participants), ("rooms", 2, 2), "{r:?}");
         assert!(r.packets_forwarded > 0, "media flowed: {r:?}");
+        assert!(r.server_wakeups_per_s > 0.0, "a forwarding server wakes: {r:?}");
         assert!(r.frame_loss_pct < 100.0, "frames arrived in every room: {r:?}");
         assert!(r.delay_ms_p50 <= r.delay_ms_p99, "{r:?}");
     }
@@ -166,7 +167,7 @@ fn rooms_forward_within_each_room_and_measure_idle_rooms_on_both_servers() {
         assert!(r.window_s >= 2.0 && r.cpu_pct.is_finite() && r.cpu_pct >= 0.0, "{r:?}");
     }
     let json = serde_json::to_value(&report).unwrap();
-    for key in ["cpu_pct", "cpu_us_per_participant_s", "datagrams_per_s", "rss_per_participant_kib"] {
+    for key in ["cpu_pct", "wakeups_per_s", "cpu_us_per_participant_s", "datagrams_per_s", "rss_per_participant_kib"] {
         assert!(json["idle"]["lectern"].get(key).is_some(), "idle report has {key}: {json}");
     }
     assert_eq!(json["active"]["lectern"]["rooms"], 2);

@@ -28,6 +28,8 @@ pub struct Client {
     pub events: Vec<Event>,
     /// Its path to the hub is gone: it neither sends nor receives (see [`Net::cut`]).
     pub cut: bool,
+    /// Datagrams the hub sent it so far.
+    pub received: usize,
 }
 
 pub struct Net {
@@ -83,6 +85,12 @@ impl Hub {
 
     pub fn drain_datagrams(&mut self) -> Vec<Datagram> {
         self.shard.core_mut().drain_datagrams().collect()
+    }
+
+    /// When the shard's IO shell would next wake for timers.
+    pub fn next_timeout(&mut self, t: Instant) -> Instant {
+        let now = self.at(t);
+        self.shard.core_mut().next_timeout(now.mono)
     }
 
     pub fn room_count(&self) -> usize {
@@ -158,7 +166,7 @@ impl Net {
         self.hub.handle_command(cmd, self.now);
         let answer = rx.try_recv().expect("the core answers synchronously").expect("offer accepted");
         rtc.sdp_api().accept_answer(pending, answer).unwrap();
-        self.clients.push(Client { rtc, addr, proto, mid, events: Vec::new(), cut: false });
+        self.clients.push(Client { rtc, addr, proto, mid, events: Vec::new(), cut: false, received: 0 });
         idx
     }
 
@@ -195,7 +203,15 @@ impl Net {
         self.hub.handle_command(Command::Whip { ident, offer, screen_mid: None, takeover, reply: tx }, self.now);
         let answer = rx.try_recv().expect("the core answers synchronously")?;
         rtc.sdp_api().accept_answer(pending, answer).unwrap();
-        self.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid: mids[0], events: Vec::new(), cut: false });
+        self.clients.push(Client {
+            rtc,
+            addr,
+            proto: Protocol::Udp,
+            mid: mids[0],
+            events: Vec::new(),
+            cut: false,
+            received: 0,
+        });
         Ok((idx, mids))
     }
 
@@ -244,6 +260,7 @@ impl Net {
                         Receive { proto: d.proto, source: d.source, destination: d.destination, contents },
                     );
                     c.rtc.handle_input(input).unwrap();
+                    c.received += 1;
                 }
             }
             self.now += step;
