@@ -28,14 +28,14 @@ pub struct Client {
     pub events: Vec<Event>,
     /// Its path to the hub is gone: it neither sends nor receives (see [`Net::cut`]).
     pub cut: bool,
-    /// Datagrams the hub sent it so far.
-    pub received: usize,
 }
 
 pub struct Net {
     pub now: Instant,
     pub hub: Hub,
     pub clients: Vec<Client>,
+    /// Datagrams the hub sent to each client address so far.
+    pub delivered: std::collections::HashMap<SocketAddr, usize>,
 }
 
 /// The shard (core and shell) on simulated time: both clocks move with the `Instant`s given.
@@ -126,7 +126,7 @@ impl Net {
         let hub_addr: SocketAddr = HUB.parse().unwrap();
         let tcp = Candidate::builder().tcp().host(hub_addr).tcptype(TcpType::Passive).build().unwrap();
         let hub = Hub::new(vec![Candidate::host(hub_addr, "udp").unwrap(), tcp], outlets);
-        Self { now: hub.start.mono, hub, clients: Vec::new() }
+        Self { now: hub.start.mono, hub, clients: Vec::new(), delivered: Default::default() }
     }
 
     /// A net whose hub also reports messages for classroom boxes.
@@ -166,7 +166,7 @@ impl Net {
         self.hub.handle_command(cmd, self.now);
         let answer = rx.try_recv().expect("the core answers synchronously").expect("offer accepted");
         rtc.sdp_api().accept_answer(pending, answer).unwrap();
-        self.clients.push(Client { rtc, addr, proto, mid, events: Vec::new(), cut: false, received: 0 });
+        self.clients.push(Client { rtc, addr, proto, mid, events: Vec::new(), cut: false });
         idx
     }
 
@@ -203,15 +203,7 @@ impl Net {
         self.hub.handle_command(Command::Whip { ident, offer, screen_mid: None, takeover, reply: tx }, self.now);
         let answer = rx.try_recv().expect("the core answers synchronously")?;
         rtc.sdp_api().accept_answer(pending, answer).unwrap();
-        self.clients.push(Client {
-            rtc,
-            addr,
-            proto: Protocol::Udp,
-            mid: mids[0],
-            events: Vec::new(),
-            cut: false,
-            received: 0,
-        });
+        self.clients.push(Client { rtc, addr, proto: Protocol::Udp, mid: mids[0], events: Vec::new(), cut: false });
         Ok((idx, mids))
     }
 
@@ -260,7 +252,7 @@ impl Net {
                         Receive { proto: d.proto, source: d.source, destination: d.destination, contents },
                     );
                     c.rtc.handle_input(input).unwrap();
-                    c.received += 1;
+                    *self.delivered.entry(c.addr).or_default() += 1;
                 }
             }
             self.now += step;
