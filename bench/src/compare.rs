@@ -26,6 +26,18 @@ pub fn run_both<R>(
     max_publishers: usize,
     scenario: impl Fn(&Sfu, Option<(usize, usize)>) -> anyhow::Result<R>,
 ) -> anyhow::Result<Both<R>> {
+    run_both_rooms(hub_bin, pin, janus, max_publishers, 1, scenario)
+}
+
+/// [`run_both`] where Janus gets `rooms` VideoRooms (the hub makes its rooms as clients join them).
+pub fn run_both_rooms<R>(
+    hub_bin: &Path,
+    pin: bool,
+    janus: bool,
+    max_publishers: usize,
+    rooms: usize,
+    scenario: impl Fn(&Sfu, Option<(usize, usize)>) -> anyhow::Result<R>,
+) -> anyhow::Result<Both<R>> {
     let cores = if pin { hub::pick_cores() } else { None };
     if let Some((gen_cpu, _)) = cores {
         hub::pin_self(gen_cpu)?;
@@ -33,7 +45,9 @@ pub fn run_both<R>(
     let server_cpu = cores.map(|c| c.1);
     let lectern = scenario(&Sfu::lectern(hub_bin, server_cpu)?, cores)?;
     let (janus, janus_missing) = if janus {
-        match Sfu::janus(server_cpu, max_publishers).and_then(|sfu| scenario(&sfu, cores).map_err(|e| sfu.explain(e))) {
+        match Sfu::janus_rooms(server_cpu, max_publishers, rooms)
+            .and_then(|sfu| scenario(&sfu, cores).map_err(|e| sfu.explain(e)))
+        {
             Ok(r) => (Some(r), None),
             Err(e) => (None, Some(format!("{e:#}"))),
         }

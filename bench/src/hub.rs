@@ -164,6 +164,21 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
     Ok(Duration::from_micros(ticks * 1_000_000 / clk_tck()))
 }
 
+/// How many times the threads of `pid` have blocked and been woken so far (the sum of
+/// `voluntary_ctxt_switches` in `/proc/<pid>/task/*/status`): a server's wake-ups, timers and
+/// packets alike. Threads that ended are not counted, so take it around a window with no churn.
+pub fn wakeups(pid: u32) -> anyhow::Result<u64> {
+    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).context("reading /proc/<pid>/task")?;
+    let mut total = 0;
+    for task in dir.filter_map(Result::ok) {
+        // A thread that ended since the listing has no status left: it no longer counts.
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else { continue };
+        let n = status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"));
+        total += n.and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
+    }
+    Ok(total)
+}
+
 /// Resident set size of `pid` in KiB (`VmRSS` in `/proc/<pid>/status`).
 pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     status_kib(pid, "VmRSS:")

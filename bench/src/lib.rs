@@ -13,6 +13,7 @@ pub mod join;
 pub mod meeting;
 pub mod peer;
 pub mod ramp;
+pub mod rooms;
 pub mod rtc;
 pub mod sfu;
 pub mod soak;

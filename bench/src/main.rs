@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use lectern_bench::{churn, cluster, fanout, join, meeting, ramp, soak};
+use lectern_bench::{churn, cluster, fanout, join, meeting, ramp, rooms, soak};
 
 #[derive(Parser)]
 #[command(name = "lectern-bench", version, about = "Load generator for the Lectern hub, side by side with Janus")]
@@ -77,6 +77,30 @@ enum Cmd {
         /// Each participant's video bitrate.
         #[arg(long, default_value_t = 500)]
         video_kbit: u32,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Breakout-shaped: ROOMS rooms of PARTICIPANTS each publishing audio + video to the others in
+    /// its room; then, on a fresh server, the CPU of connected participants that send nothing.
+    Rooms {
+        #[arg(long, default_value_t = 10)]
+        rooms: usize,
+        /// Participants per room.
+        #[arg(long, default_value_t = 4)]
+        participants: usize,
+        /// Measurement window in seconds.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Each participant's video bitrate.
+        #[arg(long, default_value_t = 300)]
+        video_kbit: u32,
+        /// Connected participants sending nothing for the idle figure (in rooms of PARTICIPANTS,
+        /// rounded up to whole rooms); 0 skips it.
+        #[arg(long, default_value_t = 50)]
+        idle_participants: usize,
+        /// The idle measurement window in seconds.
+        #[arg(long, default_value_t = 10)]
+        idle_duration: u64,
         #[command(flatten)]
         common: Common,
     },
@@ -154,12 +178,28 @@ fn main() -> anyhow::Result<()> {
             let cfg = meeting::Config {
                 participants,
                 duration: Duration::from_secs(duration),
+                rooms: 1,
                 video_kbit_s: video_kbit,
                 hub_bin: common.hub_bin(),
                 pin: !common.no_pin,
             };
             let report = meeting::run(&cfg, !common.no_janus)?;
             print!("{}", meeting::table(&report));
+            write_json(common.json.as_deref(), &report)
+        }
+        Cmd::Rooms { rooms, participants, duration, video_kbit, idle_participants, idle_duration, common } => {
+            let cfg = rooms::Config {
+                rooms,
+                participants,
+                duration: Duration::from_secs(duration),
+                video_kbit_s: video_kbit,
+                idle_participants,
+                idle_duration: Duration::from_secs(idle_duration),
+                hub_bin: common.hub_bin(),
+                pin: !common.no_pin,
+            };
+            let report = rooms::run(&cfg, !common.no_janus)?;
+            print!("{}", rooms::table(&report));
             write_json(common.json.as_deref(), &report)
         }
         Cmd::Join { joins, common } => {

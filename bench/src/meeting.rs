@@ -2,7 +2,8 @@
 //! through the browser signalling (`/rtc`, student tokens, the hub offers the subscribe connection and
 //! re-offers it as publishers arrive); on Janus, one VideoRoom publisher each and, once all publish, one
 //! subscriber handle per participant for the other M-1 feeds. As in `fanout`, one thread busy-polls
-//! every participant's receiving side (see `fanout::receive_all` for why).
+//! every participant's receiving side (see `fanout::receive_all` for why). With `rooms` > 1 the same
+//! happens in that many rooms side by side (scenario `rooms`, breakout-shaped: see [`crate::rooms`]).
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -16,21 +17,24 @@ use lectern_proto::Role;
 use lectern_proto::signal::ClientMsg;
 use serde::{Deserialize, Serialize};
 use str0m::Event;
-use str0m::media::MediaKind;
+use str0m::media::{MediaKind, Mid};
 
-use crate::compare::{self, Both, Figure, missing_note, run_both};
+use crate::compare::{self, Both, Figure, missing_note, run_both_rooms};
 use crate::fanout::{self, Shared, percentile, publish, wait_until};
 use crate::frame::{is_rtp, read_stamp};
 use crate::hub;
 use crate::peer::Peer;
 use crate::rtc::{RtcSocket, apply_subscribe_offer};
-use crate::sfu::{Publisher, ROOM, Sfu};
+use crate::sfu::{Publisher, Sfu, room_name};
 
 const GRACE: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Participants per room.
     pub participants: usize,
+    /// Rooms of `participants` each (1 for `meeting`).
+    pub rooms: usize,
     pub duration: Duration,
     /// Each participant's video bitrate.
     pub video_kbit_s: u32,
@@ -42,7 +46,10 @@ pub struct Config {
 pub struct Report {
     pub scenario: String,
     pub server: String,
+    /// Participants per room.
     pub participants: usize,
+    #[serde(default = "one")]
+    pub rooms: usize,
     pub window_s: f64,
     pub video_kbit_s: u32,
     pub packets_forwarded: u64,
@@ -58,17 +65,24 @@ pub struct Report {
     /// Share of the window the receiving thread spent on datagrams (see `fanout::Report`).
     #[serde(default)]
     pub generator_busy_pct: f64,
+    /// Times per second the server's threads were woken (see `hub::wakeups`).
+    #[serde(default)]
+    pub server_wakeups_per_s: f64,
+}
+
+fn one() -> usize {
+    1
 }
 
 pub type Comparison = Both<Report>;
 
 pub fn run(cfg: &Config, janus: bool) -> anyhow::Result<Comparison> {
-    run_both(&cfg.hub_bin, cfg.pin, janus, cfg.participants, |sfu, _| run_on(sfu, cfg))
+    run_both_rooms(&cfg.hub_bin, cfg.pin, janus, cfg.participants, cfg.rooms, |sfu, _| run_on(sfu, cfg))
 }
 
 pub fn run_on(sfu: &Sfu, cfg: &Config) -> anyhow::Result<Report> {
-    if cfg.participants < 2 {
-        bail!("a meeting needs at least two participants");
+    if cfg.participants < 2 || cfg.rooms < 1 {
+        bail!("a meeting needs at least one room of at least two participants");
     }
     let shared = Shared::new();
     let result = meet(sfu, cfg, &shared);
@@ -88,6 +102,7 @@ type Subs = JoinHandle<anyhow::Result<(Vec<Seen>, Duration)>>;
 
 fn meet(sfu: &Sfu, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<Report> {
     let m = cfg.participants;
+    let total = m * cfg.rooms;
     let rss_idle = sfu.rss_kib()?;
     let media = |i: usize| {
         let mut c = fanout::Config::new(m - 1, cfg.duration, cfg.hub_bin.clone());
@@ -95,10 +110,18 @@ fn meet(sfu: &Sfu, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<Report>
         c.stream = i as u64;
         c
     };
-    let (publishers, receiver) = connect(sfu, cfg, shared, media)?;
-    wait_until(shared, "every participant to see everyone else", || shared.ready.load(Ordering::SeqCst) >= m)?;
+    let mut publishers: Vec<Pub> = Vec::new();
+    let sides = connect(sfu, cfg, shared, |i, peer, mids| {
+        let (s, c) = (shared.clone(), media(i));
+        publishers.push(std::thread::spawn(move || publish(peer, mids, &s, &c)));
+    })?;
+    let s = shared.clone();
+    let receiver: Subs = std::thread::spawn(move || receive_all(sides, &s, m - 1));
+    let everyone = || shared.ready.load(Ordering::SeqCst) >= total;
+    wait_until(shared, "every participant to see everyone else in the room", everyone)?;
 
     let cpu0 = sfu.cpu()?;
+    let wake0 = sfu.wakeups()?;
     let gen0 = hub::cpu_time(std::process::id())?;
     let window_start = shared.now_ns();
     shared.measuring.store(true, Ordering::SeqCst);
@@ -106,6 +129,7 @@ fn meet(sfu: &Sfu, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<Report>
     shared.measuring.store(false, Ordering::SeqCst);
     let window_end = shared.now_ns();
     let cpu = sfu.cpu()?.saturating_sub(cpu0);
+    let wakeups = sfu.wakeups()?.saturating_sub(wake0);
     let gen_cpu = hub::cpu_time(std::process::id())?.saturating_sub(gen0);
     let rss_after = sfu.rss_kib()?;
     std::thread::sleep(GRACE);
@@ -127,13 +151,14 @@ fn meet(sfu: &Sfu, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<Report>
         packets += seen.rtp_in_window;
     }
     delays.sort_unstable();
-    // Every frame a participant sent should reach the other M-1.
+    // Every frame a participant sent should reach the other M-1 of its room.
     let expected = sent_total * (m as u64 - 1);
     let window = Duration::from_nanos(window_end - window_start).as_secs_f64();
     Ok(Report {
-        scenario: "meeting".into(),
+        scenario: if cfg.rooms == 1 { "meeting" } else { "rooms" }.into(),
         server: sfu.name().into(),
         participants: m,
+        rooms: cfg.rooms,
         window_s: window,
         video_kbit_s: cfg.video_kbit_s,
         packets_forwarded: packets,
@@ -144,59 +169,65 @@ fn meet(sfu: &Sfu, cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<Report>
         delay_ms_p99: percentile(&delays, 99.0),
         rss_idle_kib: rss_idle,
         rss_after_kib: rss_after,
-        rss_per_participant_kib: (rss_after as f64 - rss_idle as f64) / m as f64,
+        rss_per_participant_kib: (rss_after as f64 - rss_idle as f64) / total as f64,
         generator_cpu_pct: 100.0 * gen_cpu.as_secs_f64() / window,
         generator_busy_pct: 100.0 * busy.as_secs_f64() / window,
+        server_wakeups_per_s: wakeups as f64 / window,
     })
 }
 
 type Pub = JoinHandle<anyhow::Result<Vec<u64>>>;
 
-/// Connects every participant (publishing and subscribed) and starts their threads.
-fn connect(
+/// Connects every participant of every room, participant `j` of room `r` as number `r * participants + j`:
+/// hands its publishing peer to `start` (which must drive it and count it in `shared.publishing` once
+/// connected) and returns the receiving sides in the same order.
+pub(crate) fn connect(
     sfu: &Sfu,
     cfg: &Config,
     shared: &Arc<Shared>,
-    media: impl Fn(usize) -> fanout::Config,
-) -> anyhow::Result<(Vec<Pub>, Subs)> {
+    mut start: impl FnMut(usize, Peer, Vec<Mid>),
+) -> anyhow::Result<Vec<Side>> {
     let m = cfg.participants;
-    let mut publishers: Vec<Pub> = Vec::new();
     let mut sides: Vec<Side> = Vec::new();
-    match sfu {
-        Sfu::Lectern(hub) => {
-            for i in 0..m {
-                let token = hub.token(ROOM, Role::Student, &format!("p{i}"))?;
-                let mut ws = RtcSocket::join(&hub.base, &token).with_context(|| format!("participant {i} joins"))?;
-                let (peer, mids) = ws.publish(&[MediaKind::Audio, MediaKind::Video])?;
-                let (s, c) = (shared.clone(), media(i));
-                publishers.push(std::thread::spawn(move || publish(peer, mids, &s, &c)));
-                sides.push(Side::new(None, Some(ws)));
+    for room in 0..cfg.rooms {
+        match sfu {
+            Sfu::Lectern(hub) => {
+                for j in 0..m {
+                    let i = room * m + j;
+                    let token = hub.token(&room_name(room), Role::Student, &format!("p{i}"))?;
+                    let mut ws =
+                        RtcSocket::join(&hub.base, &token).with_context(|| format!("participant {i} joins"))?;
+                    let (peer, mids) = ws.publish(&[MediaKind::Audio, MediaKind::Video])?;
+                    start(i, peer, mids);
+                    sides.push(Side::new(None, Some(ws)));
+                }
             }
-        }
-        Sfu::Janus(_) => {
-            let mut feeds = Vec::new();
-            for i in 0..m {
-                let Publisher { peer, mids, feed } = sfu.publisher(&format!("p{i}"))?;
-                feeds.push(feed);
-                let (s, c) = (shared.clone(), media(i));
-                publishers.push(std::thread::spawn(move || publish(peer, mids, &s, &c)));
-            }
-            wait_until(shared, "every publisher to connect", || shared.publishing.load(Ordering::SeqCst) >= m)?;
-            for i in 0..m {
-                let others: Vec<u64> = feeds.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, f)| *f).collect();
-                let peer = sfu.subscriber_to(&format!("p{i}-sub"), &others)?;
-                peer.set_nonblocking()?;
-                sides.push(Side::new(Some(peer), None));
+            Sfu::Janus(_) => {
+                let mut feeds = Vec::new();
+                for j in 0..m {
+                    let i = room * m + j;
+                    let Publisher { peer, mids, feed } = sfu.publisher_in(room, &format!("p{i}"))?;
+                    feeds.push(feed);
+                    start(i, peer, mids);
+                }
+                // Janus offers a subscriber only feeds that publish.
+                let published = || shared.publishing.load(Ordering::SeqCst) >= (room + 1) * m;
+                wait_until(shared, "every publisher to connect", published)?;
+                for j in 0..m {
+                    let others: Vec<u64> = feeds.iter().enumerate().filter(|(k, _)| *k != j).map(|(_, f)| *f).collect();
+                    let peer = sfu.subscriber_in(room, &format!("p{}-sub", room * m + j), &others)?;
+                    peer.set_nonblocking()?;
+                    sides.push(Side::new(Some(peer), None));
+                }
             }
         }
     }
-    let s = shared.clone();
-    Ok((publishers, std::thread::spawn(move || receive_all(sides, &s, m - 1))))
+    Ok(sides)
 }
 
 /// One participant's receiving side: a ready subscriber peer (Janus) or the `/rtc` socket whose
 /// `subscribeOffer`s create and renegotiate it (hub). Ready once frames from all the others arrived.
-struct Side {
+pub(crate) struct Side {
     peer: Option<Peer>,
     ws: Option<RtcSocket>,
     seen: Seen,
@@ -205,12 +236,12 @@ struct Side {
 }
 
 impl Side {
-    fn new(peer: Option<Peer>, ws: Option<RtcSocket>) -> Self {
+    pub(crate) fn new(peer: Option<Peer>, ws: Option<RtcSocket>) -> Self {
         Self { peer, ws, seen: Seen::default(), from: HashSet::new(), ready: false }
     }
 
     /// Answers what the hub offered, then takes what has arrived; returns how many datagrams.
-    fn poll(&mut self, shared: &Shared, others: usize) -> anyhow::Result<usize> {
+    pub(crate) fn poll(&mut self, shared: &Shared, others: usize) -> anyhow::Result<usize> {
         if let Some(ws) = self.ws.as_mut() {
             let had_peer = self.peer.is_some();
             signal(ws, &mut self.peer)?;
@@ -243,7 +274,7 @@ impl Side {
         )
     }
 
-    fn hang_up(&mut self) {
+    pub(crate) fn hang_up(&mut self) {
         if let Some(p) = self.peer.as_mut() {
             p.hang_up();
         }
@@ -303,8 +334,8 @@ pub fn table(c: &Comparison) -> String {
         (
             "scenario",
             format!(
-                "{} ({} participants, each publishing H.264 {} kbit/s + Opus to all others)",
-                r.scenario, r.participants, r.video_kbit_s
+                "{} ({} room(s) of {} participants, each publishing H.264 {} kbit/s + Opus to the others in its room)",
+                r.scenario, r.rooms, r.participants, r.video_kbit_s
             ),
         ),
         ("window", format!("{:.1} s each", r.window_s)),
@@ -314,6 +345,7 @@ pub fn table(c: &Comparison) -> String {
         f("µs/pkt", |r| r.us_per_pkt, 2),
         f("packets forwarded/s", |r| r.packets_forwarded as f64 / r.window_s, 0),
         f("server CPU %", |r| r.hub_cpu_pct, 1),
+        f("server wake-ups/s", |r| r.server_wakeups_per_s, 0),
         f("frame loss %", |r| r.frame_loss_pct, 2),
         f("delay p50 ms", |r| r.delay_ms_p50, 2),
         f("delay p99 ms", |r| r.delay_ms_p99, 2),

@@ -18,6 +18,16 @@ pub const ROOM: &str = "bench";
 /// The VideoRoom number on Janus.
 const JANUS_ROOM: u64 = 4242;
 
+/// The hub's name for room `index` of a many-rooms scenario (`rooms`): room 0 is [`ROOM`].
+pub fn room_name(index: usize) -> String {
+    if index == 0 { ROOM.to_owned() } else { format!("{ROOM}-{index}") }
+}
+
+/// Janus's number for room `index`.
+fn janus_room(index: usize) -> u64 {
+    JANUS_ROOM + index as u64
+}
+
 pub enum Sfu {
     Lectern(Hub),
     Janus(Janus),
@@ -38,14 +48,21 @@ impl Sfu {
 
     /// Starts Janus and creates the H.264 + Opus room every client joins.
     pub fn janus(pin_cpu: Option<usize>, max_publishers: usize) -> anyhow::Result<Self> {
+        Self::janus_rooms(pin_cpu, max_publishers, 1)
+    }
+
+    /// Starts Janus and creates `rooms` H.264 + Opus rooms of up to `max_publishers` each.
+    pub fn janus_rooms(pin_cpu: Option<usize>, max_publishers: usize, rooms: usize) -> anyhow::Result<Self> {
         let janus = Janus::start(pin_cpu)?;
         let admin = VideoRoom::attach(&janus.api)?;
-        admin
-            .request(json!({
-                "request": "create", "room": JANUS_ROOM, "publishers": max_publishers.max(1),
-                "videocodec": "h264", "audiocodec": "opus", "bitrate": 0, "fir_freq": 0,
-            }))
-            .context("creating the Janus room")?;
+        for index in 0..rooms.max(1) {
+            admin
+                .request(json!({
+                    "request": "create", "room": janus_room(index), "publishers": max_publishers.max(1),
+                    "videocodec": "h264", "audiocodec": "opus", "bitrate": 0, "fir_freq": 0,
+                }))
+                .with_context(|| format!("creating Janus room {index}"))?;
+        }
         admin.hang_up();
         Ok(Self::Janus(janus))
     }
@@ -87,20 +104,31 @@ impl Sfu {
         crate::hub::rss_kib(self.pid())
     }
 
+    /// See [`crate::hub::wakeups`].
+    pub fn wakeups(&self) -> anyhow::Result<u64> {
+        crate::hub::wakeups(self.pid())
+    }
+
     /// A publisher of one audio and one video track named `name`.
     pub fn publisher(&self, name: &str) -> anyhow::Result<Publisher> {
+        self.publisher_in(0, name)
+    }
+
+    /// A WHIP (hub) or VideoRoom (Janus) publisher in room `room` (see [`room_name`]).
+    pub fn publisher_in(&self, room: usize, name: &str) -> anyhow::Result<Publisher> {
         let kinds = [MediaKind::Audio, MediaKind::Video];
         match self {
             Self::Lectern(hub) => {
-                let token = hub.token(ROOM, Role::Device, name)?;
+                let room = room_name(room);
+                let token = hub.token(&room, Role::Device, name)?;
                 let (peer, mids) =
-                    Peer::signal(&hub.base, &format!("/whip/{ROOM}"), &token, &kinds, Direction::SendOnly)?;
+                    Peer::signal(&hub.base, &format!("/whip/{room}"), &token, &kinds, Direction::SendOnly)?;
                 Ok(Publisher { peer, mids, feed: 0 })
             }
             Self::Janus(janus) => {
                 let vr = VideoRoom::attach(&janus.api)?;
                 let joined = vr.message(
-                    json!({ "request": "join", "ptype": "publisher", "room": JANUS_ROOM, "display": name }),
+                    json!({ "request": "join", "ptype": "publisher", "room": janus_room(room), "display": name }),
                     None,
                 )?;
                 let feed = joined.data["id"].as_u64().context("Janus gave the publisher no id")?;
@@ -122,18 +150,24 @@ impl Sfu {
     /// A subscriber to the audio and video of every publisher in `feeds` on Janus (one connection);
     /// on the hub, the room's feed over WHEP.
     pub fn subscriber_to(&self, name: &str, feeds: &[u64]) -> anyhow::Result<Peer> {
+        self.subscriber_in(0, name, feeds)
+    }
+
+    /// [`subscriber_to`](Self::subscriber_to) in room `room` (see [`room_name`]).
+    pub fn subscriber_in(&self, room: usize, name: &str, feeds: &[u64]) -> anyhow::Result<Peer> {
         match self {
             Self::Lectern(hub) => {
-                let token = hub.token(ROOM, Role::Viewer, name)?;
+                let room = room_name(room);
+                let token = hub.token(&room, Role::Viewer, name)?;
                 let kinds = [MediaKind::Audio, MediaKind::Video];
-                let (peer, _) = Peer::signal(&hub.base, &format!("/whep/{ROOM}"), &token, &kinds, Direction::RecvOnly)?;
+                let (peer, _) = Peer::signal(&hub.base, &format!("/whep/{room}"), &token, &kinds, Direction::RecvOnly)?;
                 Ok(peer)
             }
             Self::Janus(janus) => {
                 let vr = VideoRoom::attach(&janus.api)?;
                 let streams: Vec<_> = feeds.iter().map(|f| json!({ "feed": f })).collect();
                 let joined = vr.message(
-                    json!({ "request": "join", "ptype": "subscriber", "room": JANUS_ROOM, "streams": streams }),
+                    json!({ "request": "join", "ptype": "subscriber", "room": janus_room(room), "streams": streams }),
                     None,
                 )?;
                 let offer = joined.sdp.context("Janus sent the subscriber no offer")?;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lectern_bench::fanout::{self, Config};
-use lectern_bench::{churn, join, meeting, ramp};
+use lectern_bench::{churn, join, meeting, ramp, rooms};
 
 /// The debug hub, where `cargo build --workspace --bins` (or `cargo test --workspace`) puts it.
 fn hub_bin() -> PathBuf {
@@ -118,6 +118,7 @@ fn ramp_reports_the_largest_step_within_the_loss_limit() {
 fn meeting_delivers_everyone_to_everyone_on_both_servers() {
     let cfg = meeting::Config {
         participants: 3,
+        rooms: 1,
         duration: Duration::from_secs(2),
         video_kbit_s: 300,
         hub_bin: hub_bin(),
@@ -134,4 +135,43 @@ fn meeting_delivers_everyone_to_everyone_on_both_servers() {
     assert_eq!(json["lectern"]["participants"], 3);
     let back: meeting::Comparison = serde_json::from_value(json).expect("the report reads back");
     assert!(meeting::table(&back).contains("µs/pkt"));
+}
+
+#[test]
+fn rooms_forward_within_each_room_and_measure_idle_rooms_on_both_servers() {
+    let cfg = rooms::Config {
+        rooms: 2,
+        participants: 2,
+        duration: Duration::from_secs(2),
+        video_kbit_s: 300,
+        idle_participants: 3,
+        idle_duration: Duration::from_secs(2),
+        hub_bin: hub_bin(),
+        pin: false,
+    };
+    let report = rooms::run(&cfg, true).expect("scenario runs");
+    let c = &report.active;
+    let janus = c.janus.as_ref().unwrap_or_else(|| panic!("Janus ran: {:?}", c.janus_missing));
+    for r in [&c.lectern, janus] {
+        assert_eq!((r.scenario.as_str(), r.rooms, r.participants), ("rooms", 2, 2), "{r:?}");
+        assert!(r.packets_forwarded > 0, "media flowed: {r:?}");
+        assert!(r.server_wakeups_per_s > 0.0, "a forwarding server wakes: {r:?}");
+        assert!(r.frame_loss_pct < 100.0, "frames arrived in every room: {r:?}");
+        assert!(r.delay_ms_p50 <= r.delay_ms_p99, "{r:?}");
+    }
+    let idle = report.idle.as_ref().expect("the idle figure was asked for");
+    let idle_janus = idle.janus.as_ref().unwrap_or_else(|| panic!("Janus ran idle: {:?}", idle.janus_missing));
+    for r in [&idle.lectern, idle_janus] {
+        // 3 participants in rooms of 2: two rooms, four connected.
+        assert_eq!((r.rooms, r.participants), (2, 2), "{r:?}");
+        assert!(r.window_s >= 2.0 && r.cpu_pct.is_finite() && r.cpu_pct >= 0.0, "{r:?}");
+    }
+    let json = serde_json::to_value(&report).unwrap();
+    for key in ["cpu_pct", "wakeups_per_s", "cpu_us_per_participant_s", "datagrams_per_s", "rss_per_participant_kib"] {
+        assert!(json["idle"]["lectern"].get(key).is_some(), "idle report has {key}: {json}");
+    }
+    assert_eq!(json["active"]["lectern"]["rooms"], 2);
+    let back: rooms::Report = serde_json::from_value(json).expect("the report reads back");
+    let table = rooms::table(&back);
+    assert!(table.contains("µs/pkt") && table.contains("idle CPU % of a core"), "{table}");
 }

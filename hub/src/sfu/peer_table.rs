@@ -274,6 +274,8 @@ impl PeerTable {
         let Some(peer) = self.peers.get_mut(&key) else { return };
         let before = peer.next_timeout;
         peer.poll(&mut self.out, events);
+        // Lax work (reports, stats, keep-alives) of all peers shares grid points: one wake-up.
+        peer.next_timeout = self.timers.align(peer.next_timeout, peer.rtc.last_timeout_reason());
         if peer.next_timeout != before {
             self.timers.schedule(key, peer.next_timeout);
         }

@@ -34,6 +34,8 @@ pub struct Net {
     pub now: Instant,
     pub hub: Hub,
     pub clients: Vec<Client>,
+    /// Datagrams the hub sent to each client address so far.
+    pub delivered: std::collections::HashMap<SocketAddr, usize>,
 }
 
 /// The shard (core and shell) on simulated time: both clocks move with the `Instant`s given.
@@ -85,6 +87,12 @@ impl Hub {
         self.shard.core_mut().drain_datagrams().collect()
     }
 
+    /// When the shard's IO shell would next wake for timers.
+    pub fn next_timeout(&mut self, t: Instant) -> Instant {
+        let now = self.at(t);
+        self.shard.core_mut().next_timeout(now.mono)
+    }
+
     pub fn room_count(&self) -> usize {
         self.shard.core().room_count()
     }
@@ -118,7 +126,7 @@ impl Net {
         let hub_addr: SocketAddr = HUB.parse().unwrap();
         let tcp = Candidate::builder().tcp().host(hub_addr).tcptype(TcpType::Passive).build().unwrap();
         let hub = Hub::new(vec![Candidate::host(hub_addr, "udp").unwrap(), tcp], outlets);
-        Self { now: hub.start.mono, hub, clients: Vec::new() }
+        Self { now: hub.start.mono, hub, clients: Vec::new(), delivered: Default::default() }
     }
 
     /// A net whose hub also reports messages for classroom boxes.
@@ -244,6 +252,7 @@ impl Net {
                         Receive { proto: d.proto, source: d.source, destination: d.destination, contents },
                     );
                     c.rtc.handle_input(input).unwrap();
+                    *self.delivered.entry(c.addr).or_default() += 1;
                 }
             }
             self.now += step;
