@@ -21,6 +21,7 @@ const FILES: &[(&str, Asset)] = &[
     ("style.css", asset(CSS, include_bytes!("../assets/style.css"))),
     ("favicon.svg", asset(SVG, include_bytes!("../assets/favicon.svg"))),
     ("app.js", asset(JS, include_bytes!("../assets/app.js"))),
+    ("boot.js", asset(JS, include_bytes!("../assets/boot.js"))),
     ("address.js", asset(JS, include_bytes!("../assets/address.js"))),
     ("home.js", asset(JS, include_bytes!("../assets/home.js"))),
     ("form.js", asset(JS, include_bytes!("../assets/form.js"))),
@@ -112,6 +113,43 @@ mod tests {
             }
         }
         assert!(checked >= 10, "the reference scan found too little ({checked}); is it broken?");
+    }
+
+    /// The `./NAME` modules `name` imports.
+    fn imports(name: &str) -> Vec<String> {
+        let text = std::str::from_utf8(get(name).expect("imported modules are embedded").body).unwrap();
+        references(text).into_iter().filter(|r| r.ends_with(".js")).collect()
+    }
+
+    #[test]
+    fn join_page_preloads_exactly_the_modules_its_scripts_import() {
+        let page = std::str::from_utf8(get("join.html").unwrap().body).unwrap();
+        let attr = |prefix: &str| -> Vec<String> {
+            let mut out = Vec::new();
+            let mut rest = page;
+            while let Some(i) = rest.find(prefix) {
+                rest = &rest[i + prefix.len()..];
+                out.push(rest[..rest.find('"').expect("quoted attribute")].to_owned());
+            }
+            out
+        };
+        let entries = attr(r#"<script type="module" async src="/assets/"#)
+            .into_iter()
+            .chain(attr(r#"<script type="module" src="/assets/"#))
+            .collect::<Vec<_>>();
+        assert_eq!(entries, ["boot.js", "app.js"], "the join page's module scripts changed: update this test");
+        // Everything the entry scripts import, transitively.
+        let mut needed = std::collections::BTreeSet::new();
+        let mut todo: Vec<String> = entries.iter().flat_map(|e| imports(e)).collect();
+        while let Some(m) = todo.pop() {
+            if needed.insert(m.clone()) {
+                todo.extend(imports(&m));
+            }
+        }
+        let preloaded: std::collections::BTreeSet<String> =
+            attr(r#"<link rel="modulepreload" href="/assets/"#).into_iter().collect();
+        assert!(needed.len() >= 20, "the import scan found too little ({needed:?}); is it broken?");
+        assert_eq!(preloaded, needed, "join.html's modulepreload list must be what app.js and boot.js import");
     }
 
     #[test]
