@@ -27,6 +27,14 @@ const PUBLISHING_ROLES = new Set(['teacher', 'student']);
 const EVENT_LOG_MAX = 200;
 /** A hub that opened the socket but does not answer `join` this fast is treated as a drop. */
 const JOIN_REPLY_TIMEOUT_MS = 10000;
+/**
+ * Seeing the room comes first: a student's camera and microphone open (and their connection
+ * starts) once the room's media is connected, or after this long at most. Opening a camera while
+ * the room connects slowed the first frame by ~100 ms on a 2-core machine (docs/performance.md).
+ */
+const ROOM_FIRST_MAX_MS = 2000;
+/** The hub's first subscribe offer comes right after `joined` when the room has media to show. */
+const ROOM_OFFER_WAIT_MS = 300;
 
 /** What the tests (and a curious developer in the console) can look at. */
 const lectern = {
@@ -232,7 +240,29 @@ function startCall(tok, guest = null) {
     if (announce) send({ type: 'setMuted', kind, muted: muted || !track });
   }
 
+  /** Resolves once the room's media is connected (or failed), with the limits above. */
+  function roomConnected() {
+    return new Promise((resolve) => {
+      const timers = [];
+      const check = (enough = false) => {
+        if (enough || ['connected', 'failed', 'closed'].includes(subscriber?.pc.connectionState)) {
+          roomWaiters.delete(check);
+          for (const t of timers) clearTimeout(t);
+          resolve();
+        }
+      };
+      // Checked on the subscribe connection's state changes (ensureSubscriber) and at the limits.
+      roomWaiters.add(check);
+      timers.push(setTimeout(() => check(!subscriber), ROOM_OFFER_WAIT_MS), setTimeout(() => check(true), ROOM_FIRST_MAX_MS));
+      check();
+    });
+  }
+  const roomWaiters = new Set();
+  const roomChanged = () => { for (const check of [...roomWaiters]) check(); };
+
   async function startPublishing(mySession) {
+    await roomConnected();
+    if (session !== mySession) return;
     const media = await ensureLocalMedia();
     if (session !== mySession) return; // the socket dropped while the user was asked
     publisher = new Publisher(media, send, rtcConfig());
@@ -328,15 +358,19 @@ function startCall(tok, guest = null) {
     ui.upsertParticipant(p);
   }
 
-  function ensureSubscriber() {
+  /** `offerSdp`: the offer that makes it, which boot.js may have answered already (subscribe.js). */
+  function ensureSubscriber(offerSdp) {
     if (subscriber) return subscriber;
     subscriber = new Subscriber(send, (tracks) => {
       lectern.tracks = tracks.map(({ mid, participantId, kind, screen }) => ({ mid, participantId, kind, screen }));
       ui.setTracks(tracks);
       quality.renderPaused();
-    }, rtcConfig());
+    }, rtcConfig(), offerSdp);
     lectern.subscribePc = subscriber.pc;
     watchPc(subscriber.pc);
+    subscriber.pc.addEventListener('connectionstatechange', roomChanged);
+    mediaChanged(); // a taken-over connection may be up already
+    roomChanged();
     return subscriber;
   }
 
@@ -374,7 +408,7 @@ function startCall(tok, guest = null) {
       case 'subscribeOffer': {
         // The restart's offer is the one with new ICE credentials (an offer already on its way
         // when we asked is not it).
-        const sub = ensureSubscriber();
+        const sub = ensureSubscriber(msg.sdp);
         const fresh = iceUfrag(msg.sdp) !== iceUfrag(sub.pc.remoteDescription?.sdp);
         const restarted = fresh ? subscribeRestarted : null;
         if (fresh) subscribeRestarted = null;

@@ -1,8 +1,10 @@
 // The `/rtc` WebSocket: join with the token, hand every hub message to the app, and reconnect with
 // backoff (1 s doubling to 10 s) when the socket drops. A fatal unauthorized/forbidden error stops for
 // good: retrying a bad link would only hammer the hub. Wire types: proto/src/signal.rs.
-// The first socket may be opened before the app has loaded (`openEarly`, from boot.js): the join
-// then travels while the page's modules are still arriving, and the app takes the socket over.
+// The first socket may be opened before the app has loaded (boot.js): the join then travels
+// while the page's modules are still arriving, and the app takes the socket over (`takeEarlySocket`).
+
+import { takeEarlySocket } from './boot.js';
 
 const BACKOFF_START_MS = 1000;
 const BACKOFF_CAP_MS = 10000;
@@ -18,46 +20,6 @@ const FINAL_TYPES = new Set(['denied', 'removed', 'lessonEnded']);
 export function rtcUrl(loc = window.location) {
   const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${scheme}//${loc.host}/rtc`;
-}
-
-/** The socket `openEarly` opened and nobody has taken yet: { ws, token, events }. */
-let early = null;
-
-/**
- * Opens the `/rtc` socket and sends `join` with `token` now, keeping what happens on it (open,
- * messages, close) until a `Signal` for the same token takes it over on its first connect. For a
- * personal link only: a guest's join needs the name the page has yet to ask for.
- */
-export function openEarly(token, url = rtcUrl()) {
-  if (early || !token) return;
-  let ws;
-  try {
-    ws = new WebSocket(url);
-  } catch (err) {
-    console.warn('lectern: cannot open WebSocket early', err);
-    return; // the app's own connect tries again and reports
-  }
-  const events = [];
-  const keep = (ev) => {
-    if (ev.type === 'open') ws.send(JSON.stringify({ type: 'join', token }));
-    events.push(ev);
-  };
-  for (const type of ['open', 'message', 'close']) ws.addEventListener(type, keep);
-  const release = () => {
-    for (const type of ['open', 'message', 'close']) ws.removeEventListener(type, keep);
-  };
-  early = { ws, token, events, release };
-}
-
-/** The early socket for `token`, now the caller's (null if none, or opened for another token). */
-function takeEarly(token) {
-  const e = early;
-  early = null;
-  if (!e) return null;
-  e.release();
-  if (e.token === token) return e;
-  try { e.ws.close(1000, 'not needed'); } catch { /* already closed */ }
-  return null;
 }
 
 /**
@@ -143,7 +105,7 @@ export class Signal {
     if (this.stopped) return;
     // The socket boot.js opened, if it is for this join (a guest's name or a resume must go in
     // `join` itself, which that socket has already sent without them).
-    const pre = !this.name && !this.passcode && !this.resume ? takeEarly(this.token) : takeEarly(null);
+    const pre = !this.name && !this.passcode && !this.resume ? takeEarlySocket(this.token) : takeEarlySocket(null);
     let ws;
     try {
       ws = pre ? pre.ws : new WebSocket(this.url);
@@ -167,7 +129,8 @@ export class Signal {
       if (this.ws !== ws) return;
       this.session = session;
       session.opened = true;
-      if (!pre) {
+      // The early socket sent `join` itself if it opened before it was taken over.
+      if (!pre?.joinSent) {
         const join = { type: 'join', token: this.token };
         if (this.name) join.name = this.name;
         if (this.passcode) join.passcode = this.passcode;

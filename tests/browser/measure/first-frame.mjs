@@ -36,6 +36,9 @@ const ROOM = 'first-frame';
 /** Steps in the order a join normally passes them; each is ms since the page's navigation start. */
 const STEPS = [
   ['responseEnd', 'join.html received'],
+  ['bootJs', 'boot.js received (after the change)'],
+  ['appJs', 'app.js received'],
+  ['lastModule', 'last module received'],
   ['domContentLoaded', 'DOMContentLoaded (modules run)'],
   ['wsCreated', 'WebSocket created'],
   ['wsOpen', 'WebSocket open'],
@@ -131,7 +134,13 @@ function instrument() {
 /** Navigation timing of the document, ms since navigation start. */
 function navTiming() {
   const [n] = performance.getEntriesByType('navigation');
-  return n ? { responseEnd: n.responseEnd, domContentLoaded: n.domContentLoadedEventEnd } : {};
+  const out = n ? { responseEnd: n.responseEnd, domContentLoaded: n.domContentLoadedEventEnd } : {};
+  const scripts = performance.getEntriesByType('resource').filter((e) => e.name.endsWith('.js'));
+  const at = (file) => scripts.find((e) => e.name.endsWith(`/assets/${file}`))?.responseEnd;
+  out.bootJs = at('boot.js');
+  out.appJs = at('app.js');
+  if (scripts.length) out.lastModule = Math.max(...scripts.map((e) => e.responseEnd));
+  return out;
 }
 
 const pct = (xs, p) => {
