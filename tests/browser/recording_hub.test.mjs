@@ -19,11 +19,15 @@ const env = new Env('recording_hub');
 before(() => env.diagnose(() => env.startHub({ config: '[recording]\ndefault = "always"\nstudents = "always"\n' })));
 after(() => env.close());
 
-async function recordings(token) {
+async function newestLesson(token) {
   const r = await fetch(`${env.baseUrl}/api/rooms/${ROOM}/lessons`, { headers: { authorization: `Bearer ${token}` } });
   assert.equal(r.status, 200);
   const lessons = await r.json();
-  return lessons.length ? lessons[0].recordings : [];
+  return lessons[0] || null;
+}
+
+async function recordings(token) {
+  return (await newestLesson(token))?.recordings || [];
 }
 
 function gst(args) {
@@ -87,4 +91,19 @@ test('a remote-only lesson records the teacher and the student into files that p
     const db = loudestDb(file);
     assert.ok(db > -40, `${f.participant}'s voice is in the file (${db} dB)`);
   }
+
+  // The lesson page plays both people's files together, on one timeline.
+  const lesson = await newestLesson(teacherToken);
+  const page = await env.newPage(browser, 'lesson-page');
+  await page.goto(`${env.baseUrl}/lessons/${lesson.id}?token=${encodeURIComponent(teacherToken)}`);
+  await page.getByTestId('play').waitFor();
+  const tracks = page.locator('[data-track]');
+  await waitFor(async () => (await tracks.count()) === 2, { what: 'a player per recorded person' });
+  await page.getByTestId('play').click();
+  const timeline = () => page.evaluate(() => [...document.querySelectorAll('[data-track]')].map((el) => ({
+    track: el.dataset.track, t: Number(el.dataset.offset || 0) + el.currentTime, currentTime: el.currentTime,
+  })));
+  await waitFor(async () => (await timeline()).every((x) => x.currentTime > 1), { timeoutMs: 30000, what: 'both files playing' });
+  const [a, b] = await timeline();
+  assert.ok(Math.abs(a.t - b.t) < 0.5, `in sync: ${JSON.stringify([a, b])}`);
 }));
