@@ -3,29 +3,26 @@
 //! chat message and downloads byte for byte by its signed link; every refusal has its status
 //! (401/403/409/413/415/422/503) and leaves nothing stored; forged and expired links are 403.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use lectern_common::time::unix_secs;
-use lectern_hub::config::MediaSettings;
 use lectern_hub::files::FileSettings;
 use lectern_hub::http::{AdminAt, AppState, Edge, app};
-use lectern_hub::media_io::{Outlets, Sfu};
+use lectern_hub::media_io::Outlets;
 use lectern_hub::sfu::{Access, Command, Ident, Socket};
 use lectern_hub::store::{Store, Transport};
-use lectern_hub::token::TokenKey;
 use lectern_proto::classroom::{ClassroomCommand, ClassroomEvent, PolicyPatch};
 use lectern_proto::signal::ServerMsg;
 use lectern_proto::{Claims, ParticipantId, Role, RoomId};
 use tokio::sync::mpsc;
-use tower::ServiceExt;
 
-const SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+mod in_process;
+use in_process::{Resp, claims, issue, send, state, writing_to};
+
 const ROOM: &str = "lab-1";
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 const EICAR: &str = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -36,58 +33,24 @@ struct Hub {
     dir: tempfile::TempDir,
 }
 
-struct Resp {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn detail(&self) -> String {
-        self.json()["detail"].as_str().unwrap_or_default().to_owned()
-    }
+fn detail(r: &Resp) -> String {
+    r.json()["detail"].as_str().unwrap_or_default().to_owned()
 }
 
 fn token(room: &str, role: Role, sub: &str) -> String {
-    let now = unix_secs();
-    let claims = Claims {
-        sub: sub.into(),
-        room: RoomId::parse(room).expect("a room id"),
-        role,
-        name: Some(format!("{role} {sub}")),
-        exp: now + 600,
-        nbf: now - 10,
-        jti: lectern_hub::token::random_id(),
-        guest: false,
-    };
-    TokenKey::new(SECRET.as_bytes().to_vec()).issue(&claims)
+    issue(&Claims { name: Some(format!("{role} {sub}")), ..claims(room, role, sub, 600) })
 }
 
 /// A hub whose `[files]` is `files` (as hub.toml would say it), its storage in a temp dir.
 async fn hub(files: &str) -> Hub {
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = Store::open(dir.path()).await.expect("a store");
-    let media = MediaSettings {
-        bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        udp_port: 0,
-        shards: 1,
-        advertise_ips: Vec::new(),
-        ice_tcp: false,
-        ice_servers: Vec::new(),
-        turn: Vec::new(),
-    };
     // The store's writer records the lesson as the room opens it (the lessons list reads that row).
-    let outlets = Outlets { store: Some(store.clone().spawn_writer(Default::default())), ..Outlets::default() };
-    let sfu = Sfu::start(&media, outlets).expect("media shards");
+    let outlets = writing_to(&store);
     let mut settings = FileSettings { scratch_dir: Some(dir.path().join("scan")), ..FileSettings::default() };
     settings.apply(toml::from_str(files).expect("[files]")).expect("valid [files]");
     let edge = Edge { recordings_dir: Some(dir.path().join("recordings")), files: settings, ..Edge::default() };
-    let state = AppState::new(TokenKey::new(SECRET.as_bytes().to_vec()), sfu, store, Default::default(), edge);
+    let state = state(store, outlets, Default::default(), edge);
     Hub { app: app(state.clone(), AdminAt::Here), state, dir }
 }
 
@@ -145,14 +108,7 @@ impl Hub {
     }
 
     async fn send(&self, method: Method, path: &str, headers: &[(&str, String)], body: Vec<u8>) -> Resp {
-        let mut req = Request::builder().method(method).uri(path);
-        for (name, value) in headers {
-            req = req.header(*name, value);
-        }
-        let resp = self.app.clone().oneshot(req.body(Body::from(body)).unwrap()).await.expect("the router answers");
-        let (status, headers) = (resp.status(), resp.headers().clone());
-        let body = axum::body::to_bytes(resp.into_body(), 64 << 20).await.expect("a body").to_vec();
-        Resp { status, headers, body }
+        send(&self.app, method, path, headers, body).await
     }
 
     async fn upload(&self, auth: Option<&str>, name: &str, data: &[u8]) -> Resp {
@@ -248,7 +204,7 @@ async fn refusals_have_their_status_and_keep_nothing() {
     let teacher_token = token(ROOM, Role::Teacher, "t1");
     // No lesson yet: nobody is in the room.
     let r = hub.upload(Some(&teacher_token), "a.pdf", PDF).await;
-    assert_eq!((r.status, r.detail().as_str()), (StatusCode::CONFLICT, "no lesson is on in this room"));
+    assert_eq!((r.status, detail(&r).as_str()), (StatusCode::CONFLICT, "no lesson is on in this room"));
     let teacher = hub.join(Role::Teacher, "t1").await;
     let mut student = hub.join(Role::Student, "s1").await;
 
@@ -259,19 +215,19 @@ async fn refusals_have_their_status_and_keep_nothing() {
     let r = hub.upload(Some(&token(ROOM, Role::Viewer, "v1")), "a.pdf", PDF).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "a viewer");
     let r = hub.upload(Some(&token(ROOM, Role::Teacher, "t-not-here")), "a.pdf", PDF).await;
-    assert_eq!((r.status, r.detail().as_str()), (StatusCode::CONFLICT, "join the lesson before sharing a file"));
+    assert_eq!((r.status, detail(&r).as_str()), (StatusCode::CONFLICT, "join the lesson before sharing a file"));
 
     let student_token = token(ROOM, Role::Student, "s1");
     let r = hub.upload(Some(&student_token), "mine.pdf", PDF).await;
     assert_eq!(
-        (r.status, r.detail().as_str()),
+        (r.status, detail(&r).as_str()),
         (StatusCode::FORBIDDEN, "the teacher has not allowed students to share files")
     );
 
     let big = [PDF, &vec![b' '; 1024 * 1024]].concat();
     let r = hub.upload(Some(&teacher_token), "big.pdf", &big).await;
     assert_eq!(
-        (r.status, r.detail().as_str()),
+        (r.status, detail(&r).as_str()),
         (StatusCode::PAYLOAD_TOO_LARGE, "the file is larger than the limit of 1 MB")
     );
     let headers = [
@@ -284,13 +240,13 @@ async fn refusals_have_their_status_and_keep_nothing() {
 
     let r = hub.upload(Some(&teacher_token), "setup.exe", b"MZ\x90\0").await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_eq!(r.detail(), "'setup.exe' is not a type this hub takes; allowed types: pdf, png, txt");
+    assert_eq!(detail(&r), "'setup.exe' is not a type this hub takes; allowed types: pdf, png, txt");
     let r = hub.upload(Some(&teacher_token), "slides.docx", PDF).await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "docx is not on this hub's list");
     // Sniffed: a page of HTML named .pdf, a PDF named .png.
     let r = hub.upload(Some(&teacher_token), "notes.pdf", b"<html><script>alert(1)</script></html>").await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_eq!(r.detail(), "'notes.pdf' is named .pdf but its content is text; allowed types: pdf, png, txt");
+    assert_eq!(detail(&r), "'notes.pdf' is named .pdf but its content is text; allowed types: pdf, png, txt");
     let r = hub.upload(Some(&teacher_token), "photo.png", PDF).await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let r = hub.upload(Some(&teacher_token), "empty.txt", b"").await;
@@ -307,7 +263,7 @@ async fn refusals_have_their_status_and_keep_nothing() {
     )
     .await;
     let r = hub.upload(Some(&student_token), "mine.pdf", PDF).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.detail());
+    assert_eq!(r.status, StatusCode::CREATED, "{}", detail(&r));
     assert_eq!(student.file_message().await.text, "mine.pdf");
     let row = hub.state.store.shared_file(r.json()["id"].as_i64().unwrap()).await.unwrap().unwrap();
     assert_eq!((row.uploader_subject.as_str(), row.uploader_role.as_str()), ("s1", "student"));
@@ -332,13 +288,13 @@ async fn forged_and_expired_links_are_refused() {
     assert_eq!(hub.get(&url).await.body, b"the plan");
     let forged = format!("{}AAAA", &url[..url.len() - 4]);
     let r = hub.get(&forged).await;
-    assert_eq!((r.status, r.detail().as_str()), (StatusCode::FORBIDDEN, "the download link's signature is not valid"));
+    assert_eq!((r.status, detail(&r).as_str()), (StatusCode::FORBIDDEN, "the download link's signature is not valid"));
     let later = url.replace("exp=", "exp=9");
     assert_eq!(hub.get(&later).await.status, StatusCode::FORBIDDEN, "a later expiry is not signed");
     let expired = hub.state.files.url(id, "plan.txt", unix_secs() - 1);
     let r = hub.get(&expired).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert!(r.detail().contains("expired"), "{}", r.detail());
+    assert!(detail(&r).contains("expired"), "{}", detail(&r));
     assert_eq!(hub.get(&format!("/files/{id}/plan.txt")).await.status, StatusCode::FORBIDDEN, "no signature");
     // A recording's link scheme under the recordings' key does not open a file.
     let recording_style =
@@ -375,17 +331,17 @@ async fn the_scan_hook_refuses_infected_files_422_and_failed_scans_503() {
     let r = hub.upload(Some(&t), "eicar.txt", EICAR.as_bytes()).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["error"], "infected");
-    assert_eq!(r.detail(), "the virus scanner flagged this file: it was deleted and not shared");
+    assert_eq!(detail(&r), "the virus scanner flagged this file: it was deleted and not shared");
     assert!(hub.stored().is_empty(), "the bytes are deleted: {:?}", hub.stored());
 
     let r = hub.upload(Some(&t), "odd.txt", b"BREAK the scanner").await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(r.detail().starts_with("scan failed"), "{}", r.detail());
+    assert!(detail(&r).starts_with("scan failed"), "{}", detail(&r));
     assert!(hub.stored().is_empty());
     assert!(hub.lesson_files().await.is_empty(), "neither is offered nor listed");
 
     let r = hub.upload(Some(&t), "clean.txt", b"nothing to see").await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.detail());
+    assert_eq!(r.status, StatusCode::CREATED, "{}", detail(&r));
     assert_eq!(hub.stored().len(), 1, "only the clean file is kept, the scan copy is gone");
 }
 
@@ -393,26 +349,8 @@ async fn the_scan_hook_refuses_infected_files_422_and_failed_scans_503() {
 async fn a_hub_without_storage_refuses_503() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
-    let state = AppState::new(
-        TokenKey::new(SECRET.as_bytes().to_vec()),
-        Sfu::start(
-            &MediaSettings {
-                bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-                udp_port: 0,
-                shards: 1,
-                advertise_ips: Vec::new(),
-                ice_tcp: false,
-                ice_servers: Vec::new(),
-                turn: Vec::new(),
-            },
-            Outlets::default(),
-        )
-        .unwrap(),
-        store,
-        Default::default(),
-        Edge::default(),
-    );
+    let state = state(store, Outlets::default(), Default::default(), Edge::default());
     let bare = Hub { app: app(state.clone(), AdminAt::Here), state, dir };
     let r = bare.upload(Some(&token(ROOM, Role::Teacher, "t1")), "a.pdf", PDF).await;
-    assert_eq!((r.status, r.detail().as_str()), (StatusCode::SERVICE_UNAVAILABLE, "this hub keeps no files"));
+    assert_eq!((r.status, detail(&r).as_str()), (StatusCode::SERVICE_UNAVAILABLE, "this hub keeps no files"));
 }

@@ -4,26 +4,23 @@
 //! message, no attendance and no names in the polls; bad ids, other rooms, other roles, forged
 //! and expired links are refused with the right status and a JSON error.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use base64::Engine;
 use lectern_common::time::{unix_ms, unix_secs};
-use lectern_hub::config::MediaSettings;
-use lectern_hub::http::{AdminAt, AppState, Edge, app};
-use lectern_hub::media_io::{Outlets, Sfu};
+use lectern_hub::http::{AdminAt, Edge, app};
+use lectern_hub::media_io::Outlets;
 use lectern_hub::recording::{EndReason, LessonChange};
 use lectern_hub::store::{SavedReport, Store, StoreEvent, Transport};
 use lectern_hub::token::TokenKey;
 use lectern_proto::classroom::{ChatMessage, ChatMessageId};
 use lectern_proto::{Claims, LessonId, ParticipantId, Role, RoomId};
 use sha2::{Digest, Sha256};
-use tower::ServiceExt;
 
-const SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+mod in_process;
+use in_process::{Resp, SECRET, claims, issue, send, state};
 
 struct Hub {
     app: Router,
@@ -32,30 +29,8 @@ struct Hub {
     _dir: tempfile::TempDir,
 }
 
-struct Resp {
-    status: StatusCode,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
 fn token(room: &str, role: Role) -> String {
-    let now = unix_secs();
-    let claims = Claims {
-        sub: "test".into(),
-        room: RoomId::parse(room).expect("a room id"),
-        role,
-        name: Some("Ms Lovelace".into()),
-        exp: now + 600,
-        nbf: now - 10,
-        jti: lectern_hub::token::random_id(),
-        guest: false,
-    };
-    TokenKey::new(SECRET.as_bytes().to_vec()).issue(&claims)
+    issue(&Claims { name: Some("Ms Lovelace".into()), ..claims(room, role, "test", 600) })
 }
 
 fn chat(id: u64, from: &str, to: Option<u64>, text: &str, sent_at: u64) -> StoreEvent {
@@ -79,15 +54,6 @@ fn chat(id: u64, from: &str, to: Option<u64>, text: &str, sent_at: u64) -> Store
 async fn hub() -> Hub {
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = Store::open(dir.path()).await.expect("a store");
-    let media = MediaSettings {
-        bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        udp_port: 0,
-        shards: 1,
-        advertise_ips: Vec::new(),
-        ice_tcp: false,
-        ice_servers: Vec::new(),
-        turn: Vec::new(),
-    };
     let room = RoomId::parse("lab-1").expect("a room");
     let started = unix_ms() - 600_000;
     let ended = unix_ms() - 60_000;
@@ -130,9 +96,8 @@ async fn hub() -> Hub {
         assert!(tokio::time::Instant::now() < deadline, "the writer did not end the lesson");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let sfu = Sfu::start(&media, Outlets::default()).expect("media shards");
     let edge = Edge { recordings_dir: Some(dir.path().join("recordings")), ..Edge::default() };
-    let state = AppState::new(TokenKey::new(SECRET.as_bytes().to_vec()), sfu, store, Default::default(), edge);
+    let state = state(store, Outlets::default(), Default::default(), edge);
     let hub = Hub { app: app(state, AdminAt::Here), lesson, started, _dir: dir };
     hub.upload("1700000000000-camera-000.mp4", started + 1_200).await;
     hub
@@ -140,14 +105,7 @@ async fn hub() -> Hub {
 
 impl Hub {
     async fn send(&self, method: Method, path: &str, headers: &[(&str, String)], body: Vec<u8>) -> Resp {
-        let mut req = Request::builder().method(method).uri(path);
-        for (name, value) in headers {
-            req = req.header(*name, value);
-        }
-        let resp = self.app.clone().oneshot(req.body(Body::from(body)).expect("a request")).await.expect("an answer");
-        let status = resp.status();
-        let body = axum::body::to_bytes(resp.into_body(), 1 << 22).await.expect("a body");
-        Resp { status, body: String::from_utf8_lossy(&body).into_owned() }
+        send(&self.app, method, path, headers, body).await
     }
 
     async fn get(&self, path: &str, auth: Option<&str>) -> Resp {
@@ -164,7 +122,7 @@ impl Hub {
             "size": data.len(), "sha256": sha, "durationMs": 30_000, "startedAt": started_at});
         let headers = [auth.clone(), ("content-type", "application/json".into())];
         let r = self.send(Method::POST, "/api/rooms/lab-1/uploads", &headers, create.to_string().into_bytes()).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
         let id = r.json()["id"].as_i64().expect("an id");
         let checksum = format!("sha256 {}", base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&data)));
         let headers = [
@@ -174,7 +132,7 @@ impl Hub {
             ("upload-checksum", checksum),
         ];
         let r = self.send(Method::PATCH, &format!("/api/rooms/lab-1/uploads/{id}"), &headers, data).await;
-        assert_eq!((r.status, r.json()["state"].as_str()), (StatusCode::OK, Some("ready")), "{}", r.body);
+        assert_eq!((r.status, r.json()["state"].as_str()), (StatusCode::OK, Some("ready")), "{}", r.text());
     }
 
     fn detail_path(&self) -> String {
@@ -196,7 +154,7 @@ async fn a_teacher_sees_the_whole_lesson_with_files_placed_on_its_timeline() {
     let hub = hub().await;
     for role in [Role::Teacher, Role::Admin] {
         let r = hub.get(&hub.detail_path(), Some(&token("lab-1", role))).await;
-        assert_eq!(r.status, StatusCode::OK, "{role}: {}", r.body);
+        assert_eq!(r.status, StatusCode::OK, "{role}: {}", r.text());
         let page = r.json();
         assert_eq!(page["viewer"], "staff");
         assert_eq!(page["startedAt"].as_u64(), Some(hub.started));
@@ -223,34 +181,34 @@ async fn only_the_rooms_teachers_and_admins_read_it_and_bad_ids_are_refused() {
     let hub = hub().await;
     let path = hub.detail_path();
     let r = hub.get(&path, None).await;
-    assert_eq!((r.status, r.json()["error"].is_string()), (StatusCode::UNAUTHORIZED, true), "{}", r.body);
+    assert_eq!((r.status, r.json()["error"].is_string()), (StatusCode::UNAUTHORIZED, true), "{}", r.text());
     for role in [Role::Student, Role::Device, Role::Viewer] {
         let r = hub.get(&path, Some(&token("lab-1", role))).await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN, "{role}: {}", r.body);
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{role}: {}", r.text());
         assert_eq!(hub.share(role).await.status, StatusCode::FORBIDDEN, "{role} shares");
     }
     let r = hub.get(&path, Some(&token("lab-2", Role::Teacher))).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "another room's teacher: {}", r.body);
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "another room's teacher: {}", r.text());
     let teacher = token("lab-1", Role::Teacher);
     let r = hub.get("/api/rooms/lab-1/lessons/not-a-lesson", Some(&teacher)).await;
-    assert_eq!((r.status, r.json()["error"].is_string()), (StatusCode::BAD_REQUEST, true), "{}", r.body);
+    assert_eq!((r.status, r.json()["error"].is_string()), (StatusCode::BAD_REQUEST, true), "{}", r.text());
     let r = hub.get("/api/rooms/lab-1/lessons/lab-1.1", Some(&teacher)).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "unknown lesson: {}", r.body);
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "unknown lesson: {}", r.text());
     let r = hub.get(&format!("/api/rooms/lab-1/lessons/lab-2.{}", hub.started), Some(&teacher)).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "another room's lesson: {}", r.body);
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "another room's lesson: {}", r.text());
     let r = hub.get("/lessons/not-a-lesson", None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "no page for a bad id");
     let r = hub.get(&format!("/lessons/{}", hub.lesson), None).await;
-    assert!(r.status == StatusCode::OK && r.body.contains("lessonpage.js"), "the page: {}", r.status);
+    assert!(r.status == StatusCode::OK && r.text().contains("lessonpage.js"), "the page: {}", r.status);
     let r = hub.get("/rooms/lab-1/lessons", None).await;
-    assert!(r.status == StatusCode::OK && r.body.contains("lessonlist.js"), "the list page: {}", r.status);
+    assert!(r.status == StatusCode::OK && r.text().contains("lessonlist.js"), "the list page: {}", r.status);
 }
 
 #[tokio::test]
 async fn a_shared_link_shows_students_the_lesson_without_private_chat_attendance_or_names() {
     let hub = hub().await;
     let r = hub.share(Role::Teacher).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let url = r.json()["url"].as_str().expect("a url").to_owned();
     let expires = r.json()["expiresAt"].as_u64().expect("an expiry");
     assert!((unix_secs() + 7 * 24 * 3600 - 5..=unix_secs() + 7 * 24 * 3600).contains(&expires), "a week: {expires}");
@@ -258,14 +216,14 @@ async fn a_shared_link_shows_students_the_lesson_without_private_chat_attendance
     assert!(url.starts_with(&format!("/lessons/{}?", hub.lesson)), "{url}");
     let shared = format!("/api/lessons/{}/shared?{query}", hub.lesson);
     let r = hub.get(&shared, None).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let page = r.json();
     assert_eq!(page["viewer"], "student");
     assert_eq!(texts(&page), ["Good morning"], "no private message");
-    assert!(!r.body.contains("private question"));
+    assert!(!r.text().contains("private question"));
     assert!(page["attendance"].is_null(), "{page}");
     assert_eq!(page["polls"][0]["options"][0]["votes"], 1);
-    assert!(page["polls"][0].get("responses").is_none() && !r.body.contains("\"Ada\",\"choices\""));
+    assert!(page["polls"][0].get("responses").is_none() && !r.text().contains("\"Ada\",\"choices\""));
     assert!(page["files"][0]["url"].is_string(), "the files play");
 
     // Another lesson's path, a changed expiry, a forged or missing signature: 403 (bad ids 400).
@@ -276,10 +234,10 @@ async fn a_shared_link_shows_students_the_lesson_without_private_chat_attendance
     assert_eq!(hub.get(&later, None).await.status, StatusCode::FORBIDDEN);
     let forged = format!("/api/lessons/{}/shared?exp={exp}&sig=AAAA", hub.lesson);
     let r = hub.get(&forged, None).await;
-    assert_eq!((r.status, r.json()["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{}", r.body);
+    assert_eq!((r.status, r.json()["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{}", r.text());
     assert_eq!(hub.get(&format!("/api/lessons/{}/shared", hub.lesson), None).await.status, StatusCode::FORBIDDEN);
     let r = hub.get(&format!("/api/lessons/nope/shared?{query}"), None).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
     // A student's token is no way in either.
     assert_eq!(hub.get(&hub.detail_path(), Some(&token("lab-1", Role::Student))).await.status, StatusCode::FORBIDDEN);
 }
@@ -293,6 +251,6 @@ async fn an_expired_shared_link_is_refused_saying_so() {
     let url = key.share_url(hub.lesson.as_str(), unix_secs() - 1);
     let query = url.split_once('?').expect("a query").1;
     let r = hub.get(&format!("/api/lessons/{}/shared?{query}", hub.lesson), None).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
-    assert!(r.json()["detail"].as_str().is_some_and(|d| d.contains("expired")), "{}", r.body);
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert!(r.json()["detail"].as_str().is_some_and(|d| d.contains("expired")), "{}", r.text());
 }

@@ -3,25 +3,24 @@
 //! checked, every bad request is refused with its status and leaves the stored bytes as they were,
 //! and the lessons API's signed link serves the file with `Range`, refusing expired or forged links.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use base64::Engine;
 use lectern_common::time::{unix_ms, unix_secs};
-use lectern_hub::config::{MediaSettings, RecordingSettings};
-use lectern_hub::http::{AdminAt, AppState, Edge, app};
-use lectern_hub::media_io::{Outlets, Sfu};
+use lectern_hub::config::RecordingSettings;
+use lectern_hub::http::{AdminAt, Edge, app};
+use lectern_hub::media_io::Outlets;
 use lectern_hub::recording::{EndReason, LessonChange};
 use lectern_hub::store::Store;
 use lectern_hub::token::TokenKey;
-use lectern_proto::{Claims, LessonId, Role, RoomId};
+use lectern_proto::{LessonId, Role, RoomId};
 use sha2::{Digest, Sha256};
-use tower::ServiceExt;
 
-const SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+mod in_process;
+use in_process::{Resp, SECRET, claims, issue, send, state};
+
 const MIB: usize = 1024 * 1024;
 
 struct Hub {
@@ -31,36 +30,12 @@ struct Hub {
     _dir: tempfile::TempDir,
 }
 
-struct Resp {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn offset(&self) -> Option<u64> {
-        self.headers.get("upload-offset")?.to_str().ok()?.parse().ok()
-    }
+fn offset(r: &Resp) -> Option<u64> {
+    r.headers.get("upload-offset")?.to_str().ok()?.parse().ok()
 }
 
 fn token(room: &str, role: Role, exp_offset: i64) -> String {
-    let now = unix_secs();
-    let claims = Claims {
-        sub: "test".into(),
-        room: RoomId::parse(room).expect("a room id"),
-        role,
-        name: Some("Test".into()),
-        exp: now.saturating_add_signed(exp_offset),
-        nbf: now - 10,
-        jti: lectern_hub::token::random_id(),
-        guest: false,
-    };
-    TokenKey::new(SECRET.as_bytes().to_vec()).issue(&claims)
+    issue(&claims(room, role, "test", exp_offset))
 }
 
 fn device() -> String {
@@ -76,15 +51,6 @@ async fn hub() -> Hub {
 async fn hub_with(ended_days_ago: Option<u64>) -> Hub {
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = Store::open(dir.path()).await.expect("a store");
-    let media = MediaSettings {
-        bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        udp_port: 0,
-        shards: 1,
-        advertise_ips: Vec::new(),
-        ice_tcp: false,
-        ice_servers: Vec::new(),
-        turn: Vec::new(),
-    };
     let room = RoomId::parse("lab-1").expect("a room");
     const DAY_MS: u64 = 24 * 3600 * 1000;
     let started = unix_ms() - 60_000 - ended_days_ago.map_or(0, |d| d * DAY_MS);
@@ -97,25 +63,16 @@ async fn hub_with(ended_days_ago: Option<u64>) -> Hub {
         let ended = LessonChange::Ended { lesson: lesson.clone(), at: started + 30_000, reason: EndReason::Api };
         assert!(store.write_lesson(&ended, 0).await.expect("the lesson ends"));
     }
-    let sfu = Sfu::start(&media, Outlets::default()).expect("media shards");
     let recordings = dir.path().join("recordings");
     let recording = RecordingSettings { retention_days: 30, ..RecordingSettings::default() };
     let edge = Edge { recordings_dir: Some(recordings.clone()), recording, ..Edge::default() };
-    let state = AppState::new(TokenKey::new(SECRET.as_bytes().to_vec()), sfu, store, Default::default(), edge);
+    let state = state(store, Outlets::default(), Default::default(), edge);
     Hub { app: app(state, AdminAt::Here), recordings, lesson, _dir: dir }
 }
 
 impl Hub {
     async fn send(&self, method: Method, path: &str, headers: &[(&str, String)], body: Vec<u8>) -> Resp {
-        let mut req = Request::builder().method(method).uri(path);
-        for (name, value) in headers {
-            req = req.header(*name, value);
-        }
-        let req = req.body(Body::from(body)).expect("a request");
-        let resp = self.app.clone().oneshot(req).await.expect("the router answers");
-        let (status, headers) = (resp.status(), resp.headers().clone());
-        let body = axum::body::to_bytes(resp.into_body(), 64 * MIB).await.expect("a body").to_vec();
-        Resp { status, headers, body }
+        send(&self.app, method, path, headers, body).await
     }
 
     async fn create(&self, auth: &str, name: &str, data: &[u8], sha: Option<&str>) -> Resp {
@@ -137,7 +94,7 @@ impl Hub {
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
-        assert_eq!(r.offset(), r.json()["offset"].as_u64(), "header and body agree");
+        assert_eq!(offset(&r), r.json()["offset"].as_u64(), "header and body agree");
         r.json()["offset"].as_u64().expect("an offset")
     }
 
@@ -210,7 +167,7 @@ async fn a_file_sent_in_chunks_is_ready_once_whole_and_plays_through_a_signed_li
             Vec::new(),
         )
         .await;
-    assert_eq!((head.status, head.offset(), head.body.len()), (StatusCode::OK, Some(0), 0));
+    assert_eq!((head.status, offset(&head), head.body.len()), (StatusCode::OK, Some(0), 0));
     assert_eq!(head.headers["upload-length"], data.len().to_string().as_str());
     let mut at = 0;
     for chunk in data.chunks(MIB) {
@@ -225,7 +182,7 @@ async fn a_file_sent_in_chunks_is_ready_once_whole_and_plays_through_a_signed_li
     assert!(!hub.part(name).exists(), "no partial file left");
     // Complete: a late chunk is refused, the offset says all of it.
     let late = hub.patch(id, data.len() as u64, b"x", |_| {}).await;
-    assert_eq!((late.status, late.offset()), (StatusCode::CONFLICT, Some(data.len() as u64)));
+    assert_eq!((late.status, offset(&late)), (StatusCode::CONFLICT, Some(data.len() as u64)));
 
     let teacher = token("lab-1", Role::Teacher, 600);
     let r = hub
@@ -305,11 +262,11 @@ async fn bad_chunks_and_callers_are_refused_and_nothing_stored_is_lost() {
     );
     intact("wrong checksum");
     let r = hub.patch(id, 0, &data[..MIB], |_| {}).await;
-    assert_eq!((r.status, r.offset()), (StatusCode::CONFLICT, Some(MIB as u64)), "an offset behind the hub's");
+    assert_eq!((r.status, offset(&r)), (StatusCode::CONFLICT, Some(MIB as u64)), "an offset behind the hub's");
     assert!(r.json()["detail"].as_str().is_some_and(|d| d.contains(&MIB.to_string())), "the answer names the offset");
     intact("offset behind");
     let r = hub.patch(id, 2 * MIB as u64, next, |_| {}).await;
-    assert_eq!((r.status, r.offset()), (StatusCode::CONFLICT, Some(MIB as u64)), "an offset ahead of the hub's");
+    assert_eq!((r.status, offset(&r)), (StatusCode::CONFLICT, Some(MIB as u64)), "an offset ahead of the hub's");
     intact("offset ahead");
     let oversize = file(8 * MIB + 1);
     let big = hub.create(&device(), "1700000000100-camera-002.mp4", &file(20 * MIB), None).await.json()["id"]
@@ -433,7 +390,7 @@ async fn a_whole_file_that_does_not_match_its_announced_checksum_starts_over() {
     let wrong = hex(&Sha256::digest(b"another file"));
     let id = hub.create(&device(), name, &data, Some(&wrong)).await.json()["id"].as_i64().expect("an id");
     let r = hub.patch(id, 0, &data, |_| {}).await;
-    assert_eq!((r.status, r.offset()), (StatusCode::BAD_REQUEST, Some(0)), "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!((r.status, offset(&r)), (StatusCode::BAD_REQUEST, Some(0)), "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(hub.offset(id).await, 0);
     assert!(!hub.finished(name).exists() && !hub.part(name).exists(), "nothing kept that does not check out");
     let teacher = token("lab-1", Role::Teacher, 600);

@@ -2,27 +2,22 @@
 //! of its route table, the README's protocol list against that table, the WHIP error matrix and the
 //! lesson export API.
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use lectern_admin::routes::Access;
 use lectern_common::time::unix_secs;
-use lectern_hub::config::MediaSettings;
 use lectern_hub::http::cors::Origins;
-use lectern_hub::http::{AdminAt, AppState, Edge, app, routes};
-use lectern_hub::media_io::{Outlets, Sfu};
+use lectern_hub::http::{AdminAt, Edge, app, routes};
 use lectern_hub::store::Store;
-use lectern_hub::token::TokenKey;
 use lectern_hub::turn::{IceServers, LIFETIME_SECS, Secret, TurnServer};
 use lectern_proto::signal::IceServer;
-use lectern_proto::{Claims, ParticipantId, Role, RoomId};
+use lectern_proto::{ParticipantId, Role};
 use str0m::media::{Direction, MediaKind};
 use str0m::{Candidate, Rtc};
-use tower::ServiceExt;
 
-const SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+mod in_process;
+use in_process::{Resp, bearer, claims, issue, send, state, writing_to};
+
 const ROLES: [Role; 5] = [Role::Teacher, Role::Student, Role::Device, Role::Viewer, Role::Admin];
 
 struct Hub {
@@ -41,35 +36,13 @@ async fn hub_with(ice: IceServers) -> Hub {
 async fn hub_at_edge(ice: IceServers, edge: Edge) -> Hub {
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = Store::open(dir.path()).await.expect("a store");
-    let media = MediaSettings {
-        bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        udp_port: 0,
-        shards: 1,
-        advertise_ips: Vec::new(),
-        ice_tcp: false,
-        ice_servers: Vec::new(),
-        turn: Vec::new(),
-    };
     // What rooms report is written to the store, as in `serve` (lessons, chat, sessions).
-    let outlets = Outlets { store: Some(store.clone().spawn_writer(Default::default())), ..Outlets::default() };
-    let sfu = Sfu::start(&media, outlets).expect("media shards");
-    let state = AppState::new(TokenKey::new(SECRET.as_bytes().to_vec()), sfu, store, ice, edge);
+    let state = state(store.clone(), writing_to(&store), ice, edge);
     Hub { app: app(state, AdminAt::Here), _dir: dir }
 }
 
 fn token(room: &str, role: Role, exp_offset: i64) -> String {
-    let now = unix_secs();
-    let claims = Claims {
-        sub: "test".into(),
-        room: RoomId::parse(room).expect("a room id"),
-        role,
-        name: Some("Test".into()),
-        exp: now.saturating_add_signed(exp_offset),
-        nbf: now - 10,
-        jti: lectern_hub::token::random_id(),
-        guest: false,
-    };
-    TokenKey::new(SECRET.as_bytes().to_vec()).issue(&claims)
+    issue(&claims(room, role, "test", exp_offset))
 }
 
 fn offer(dir: Direction) -> String {
@@ -82,45 +55,17 @@ fn offer(dir: Direction) -> String {
     api.apply().expect("an offer").0.to_sdp_string()
 }
 
-struct Resp {
-    status: StatusCode,
-    headers: HeaderMap,
-    text: String,
-}
-
-impl Resp {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
-    }
-}
-
 impl Hub {
     async fn call(&self, method: Method, path: &str, auth: Option<&str>, ctype: Option<&str>, body: &str) -> Resp {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(t) = auth {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        if let Some(c) = ctype {
-            req = req.header(header::CONTENT_TYPE, c);
-        }
-        let req = req.body(Body::from(body.to_owned())).expect("a request");
-        let resp = self.app.clone().oneshot(req).await.expect("the router answers");
-        let (status, headers) = (resp.status(), resp.headers().clone());
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("a body");
-        Resp { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
+        let headers: Vec<_> =
+            auth.map(bearer).into_iter().chain(ctype.map(|c| ("content-type", c.to_owned()))).collect();
+        send(&self.app, method, path, &headers, body.as_bytes().to_vec()).await
     }
 
     /// A request with only these headers and no body.
     async fn bare(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Resp {
-        let mut req = Request::builder().method(method).uri(path);
-        for (name, value) in headers {
-            req = req.header(*name, *value);
-        }
-        let req = req.body(Body::empty()).expect("a request");
-        let resp = self.app.clone().oneshot(req).await.expect("the router answers");
-        let (status, headers) = (resp.status(), resp.headers().clone());
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("a body");
-        Resp { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
+        let headers: Vec<_> = headers.iter().map(|(name, value)| (*name, (*value).to_owned())).collect();
+        send(&self.app, method, path, &headers, Vec::new()).await
     }
 
     async fn get(&self, path: &str, auth: Option<&str>) -> Resp {
@@ -146,7 +91,7 @@ async fn every_bearer_route_enforces_the_roles_of_its_table_row() {
         let (method, path, label) =
             (route.method.clone(), concrete(route.path), format!("{} {}", route.method, route.path));
         let r = hub.call(method.clone(), &path, None, None, "").await;
-        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{label} without a token: {}", r.text);
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{label} without a token: {}", r.text());
         assert!(r.headers[header::WWW_AUTHENTICATE].to_str().is_ok_and(|v| v.starts_with("Bearer")), "{label}");
         for role in ROLES {
             let r = hub.call(method.clone(), &path, Some(&token("lab-1", role, 600)), None, "").await;
@@ -154,12 +99,12 @@ async fn every_bearer_route_enforces_the_roles_of_its_table_row() {
                 assert!(
                     ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&r.status),
                     "{label} as {role}: {}",
-                    r.text
+                    r.text()
                 );
                 let r = hub.call(method.clone(), &path, Some(&token("lab-2", role, 600)), None, "").await;
-                assert_eq!(r.status, StatusCode::FORBIDDEN, "{label} as {role} of another room: {}", r.text);
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{label} as {role} of another room: {}", r.text());
             } else {
-                assert_eq!(r.status, StatusCode::FORBIDDEN, "{label} as {role}: {}", r.text);
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{label} as {role}: {}", r.text());
                 assert_eq!(r.json()["error"], "forbidden", "{label}");
             }
         }
@@ -227,13 +172,13 @@ async fn whip_error_matrix() {
     let r = hub.post_sdp("/whip/lab-1", Some(&token("lab-1", Role::Device, -3600)), &good).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.headers[header::WWW_AUTHENTICATE], "Bearer realm=\"lectern\", error=\"invalid_token\"");
-    assert!(r.json()["detail"].as_str().is_some_and(|d| d.contains("expired")), "{}", r.text);
+    assert!(r.json()["detail"].as_str().is_some_and(|d| d.contains("expired")), "{}", r.text());
 
     let r = hub.post_sdp("/whip/lab-1", Some(&token("lab-1", Role::Viewer, 600)), &good).await;
     assert_eq!((r.status, r.json()["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
     let r = hub.post_sdp("/whip/lab-1", Some(&token("lab-2", Role::Device, 600)), &good).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert!(r.json()["detail"].as_str().is_some_and(|d| d.contains("lab-2")), "{}", r.text);
+    assert!(r.json()["detail"].as_str().is_some_and(|d| d.contains("lab-2")), "{}", r.text());
 
     let r = hub.call(Method::POST, "/whip/lab-1", Some(&device), Some("text/plain"), &good).await;
     assert_eq!(
@@ -245,9 +190,9 @@ async fn whip_error_matrix() {
 
     let r = hub.post_sdp("/whip/lab-1", Some(&device), "garbage").await;
     assert_eq!((r.status, r.json()["error"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")));
-    assert!(r.json()["detail"].as_str().is_some_and(|d| d.starts_with("invalid SDP offer: ")), "{}", r.text);
+    assert!(r.json()["detail"].as_str().is_some_and(|d| d.starts_with("invalid SDP offer: ")), "{}", r.text());
     let r = hub.post_sdp("/whip/no%20such", Some(&device), &good).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
     let r = hub.post_sdp("/whip/lab-1", Some(&device), &"v".repeat(lectern_hub::http::whip::MAX_SDP_BYTES + 1)).await;
     assert_eq!((r.status, r.json()["error"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
 
@@ -261,12 +206,12 @@ async fn whip_error_matrix() {
 
     // After every refusal the room still takes a publisher.
     let r = hub.post_sdp("/whip/lab-1", Some(&device), &good).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     assert_eq!(r.headers[header::CONTENT_TYPE], "application/sdp");
     let location = r.headers[header::LOCATION].to_str().expect("a Location").to_owned();
     assert!(location.starts_with("/whip/lab-1/"), "{location}");
     let r = hub.call(Method::DELETE, &location, Some(&device), None, "").await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 }
 
 #[tokio::test]
@@ -275,7 +220,7 @@ async fn lesson_exports_and_box_commands() {
     let teacher = token("lab-1", Role::Teacher, 600);
     let t = Some(teacher.as_str());
     let r = hub.get("/api/rooms/lab-1/attendance.csv", t).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "no lesson yet: {}", r.text);
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "no lesson yet: {}", r.text());
     assert_eq!(r.json()["detail"], "no lesson recorded for room 'lab-1'");
     for bad in ["grades.csv", "polls.xml", "attendance.CSV", "notes.json", "chat.md"] {
         let r = hub.get(&format!("/api/rooms/lab-1/{bad}"), t).await;
@@ -287,7 +232,7 @@ async fn lesson_exports_and_box_commands() {
         );
     }
     let r = hub.get("/api/rooms/lab-1/notes.md", t).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "no lesson yet: {}", r.text);
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "no lesson yet: {}", r.text());
     assert_eq!(r.json()["detail"], "no notes recorded for room 'lab-1'");
     let r = hub.get("/api/rooms/lab-1/attendance", t).await;
     assert_eq!(r.json()["detail"], "expected e.g. attendance.csv");
@@ -295,22 +240,22 @@ async fn lesson_exports_and_box_commands() {
     let r = hub.get("/api/rooms/lab-1/chat.csv", t).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
-    assert!(r.text.starts_with("sent_at,from,text,private,deleted"), "{}", r.text);
+    assert!(r.text().starts_with("sent_at,from,text,private,deleted"), "{}", r.text());
     let r = hub.get("/api/rooms/lab-1/chat.json", t).await;
-    assert_eq!((r.status, r.text.trim()), (StatusCode::OK, "[]"));
+    assert_eq!((r.status, r.text().trim()), (StatusCode::OK, "[]"));
     assert_eq!(r.headers[header::CONTENT_TYPE], "application/json");
     // Deleted messages are for admins; the parameter means nothing elsewhere.
     let r = hub.get("/api/rooms/lab-1/chat.csv?deleted=1", t).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     let admin = token("lab-1", Role::Admin, 600);
     assert_eq!(hub.get("/api/rooms/lab-1/chat.csv?deleted=1", Some(&admin)).await.status, StatusCode::OK);
     assert_eq!(hub.get("/api/rooms/lab-1/polls.csv?deleted=1", Some(&admin)).await.status, StatusCode::BAD_REQUEST);
     assert_eq!(hub.get("/api/rooms/lab-1/chat.csv?all=1", t).await.status, StatusCode::BAD_REQUEST);
     // `?lesson=` picks the lesson of breakouts.json: one of this room, well formed; nothing else takes it.
     let r = hub.get("/api/rooms/lab-1/breakouts.json?lesson=lab-1.1700000000000", t).await;
-    assert_eq!((r.status, r.text.trim()), (StatusCode::OK, "[]"));
+    assert_eq!((r.status, r.text().trim()), (StatusCode::OK, "[]"));
     let r = hub.get("/api/rooms/lab-1/breakouts.json?lesson=lab-2.1700000000000", t).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "another room's lesson: {}", r.text);
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "another room's lesson: {}", r.text());
     assert_eq!(hub.get("/api/rooms/lab-1/breakouts.json?lesson=nope", t).await.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         hub.get("/api/rooms/lab-1/chat.csv?lesson=lab-1.1700000000000", t).await.status,
@@ -319,16 +264,16 @@ async fn lesson_exports_and_box_commands() {
 
     // A box publishes: the live lesson has an attendee.
     let r = hub.post_sdp("/whip/lab-1", Some(&token("lab-1", Role::Device, 600)), &offer(Direction::SendOnly)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let r = hub.get("/api/rooms/lab-1/attendance.csv", t).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert!(r.text.starts_with("name,role,joined_at") && r.text.contains("Test,device"), "{}", r.text);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.text().starts_with("name,role,joined_at") && r.text().contains("Test,device"), "{}", r.text());
     assert_eq!(r.headers[header::CONTENT_DISPOSITION], "attachment; filename=\"lab-1-attendance.csv\"");
     assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
     let r = hub.get("/api/rooms/lab-1/polls.json", t).await;
-    assert_eq!((r.status, r.text.trim()), (StatusCode::OK, "[]"));
+    assert_eq!((r.status, r.text().trim()), (StatusCode::OK, "[]"));
     let r = hub.get("/api/rooms/lab-1/notes.md", t).await;
-    assert_eq!((r.status, r.text.as_str()), (StatusCode::OK, ""), "the live lesson's notes, empty");
+    assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, ""), "the live lesson's notes, empty");
     assert_eq!(r.headers[header::CONTENT_TYPE], "text/markdown; charset=utf-8");
 
     // No box on its control channel: going live has nowhere to go; ending ends the hub's lesson.
@@ -336,7 +281,7 @@ async fn lesson_exports_and_box_commands() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json()["detail"], "no classroom box is connected for room 'lab-1'");
     let r = hub.call(Method::POST, "/api/rooms/lab-1/end", t, None, "").await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "the box's lesson was on: {}", r.text);
+    assert_eq!(r.status, StatusCode::ACCEPTED, "the box's lesson was on: {}", r.text());
     let r = hub.call(Method::POST, "/api/rooms/lab-1/end", t, None, "").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "nothing left to end");
     assert_eq!(r.json()["detail"], "no lesson is on and no classroom box is connected in room 'lab-1'");
@@ -344,7 +289,7 @@ async fn lesson_exports_and_box_commands() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let r = hub.get("/api/rooms/lab-1/lessons", t).await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         let lessons = r.json();
         let first = &lessons[0];
         if first["endedAt"].is_i64() {
@@ -365,7 +310,7 @@ async fn lesson_exports_and_box_commands() {
     assert_eq!(hub.get("/api/rooms/lab-1/lessons", Some(&student)).await.status, StatusCode::FORBIDDEN);
     // Whether it is recorded, for the join page: any token of the room.
     let r = hub.get("/api/rooms/lab-1/recording", Some(&student)).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json(), serde_json::json!({ "recording": false, "policy": "off" }));
     assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
     assert_eq!(hub.get("/api/rooms/lab-1/recording", None).await.status, StatusCode::UNAUTHORIZED);
@@ -382,27 +327,27 @@ async fn room_stats_refuse_precisely_and_describe_each_participant() {
     let teacher = token("lab-1", Role::Teacher, 600);
     let t = Some(teacher.as_str());
     let r = hub.get("/api/rooms/lab-1/stats", None).await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
     let r = hub.get("/api/rooms/lab-1/stats", Some(&token("lab-1", Role::Student, 600))).await;
     assert_eq!((r.status, r.json()["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "a student");
     let r = hub.get("/api/rooms/lab-1/stats", Some(&token("lab-2", Role::Teacher, 600))).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "another room's teacher: {}", r.text);
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "another room's teacher: {}", r.text());
     let r = hub.get("/api/rooms/Lab%201/stats", t).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
-    assert!(r.json()["detail"].as_str().is_some_and(|d| d.starts_with("invalid room name")), "{}", r.text);
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.json()["detail"].as_str().is_some_and(|d| d.starts_with("invalid room name")), "{}", r.text());
     let r = hub.get("/api/rooms/lab-1/stats", t).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
     assert_eq!(r.json()["detail"], "room 'lab-1' is not live on this hub");
 
     // A box publishes audio and video, a viewer receives both.
     let r = hub.post_sdp("/whip/lab-1", Some(&token("lab-1", Role::Device, 600)), &offer(Direction::SendOnly)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let r = hub.post_sdp("/whep/lab-1", Some(&token("lab-1", Role::Viewer, 600)), &offer(Direction::RecvOnly)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let r = hub.get("/api/rooms/lab-1/stats", Some(&token("lab-1", Role::Admin, 600))).await;
-    assert_eq!(r.status, StatusCode::OK, "an admin token: {}", r.text);
+    assert_eq!(r.status, StatusCode::OK, "an admin token: {}", r.text());
     let r = hub.get("/api/rooms/lab-1/stats", t).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
     let body = r.json();
     let people = body["participants"].as_array().expect("a participants array");
@@ -457,7 +402,7 @@ async fn whip_answers_carry_a_minted_turn_credential_and_options_carries_none() 
 
     let before = unix_secs();
     let r = hub.post_sdp("/whip/lab-1", Some(&token("lab-1", Role::Device, 600)), &offer(Direction::SendOnly)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let links = ice_links(&r.headers);
     let minted: Vec<_> = links.iter().filter(|(url, ..)| url.contains("relay.test")).collect();
     assert_eq!(minted.iter().map(|(url, ..)| url.as_str()).collect::<Vec<_>>(), urls);
@@ -473,7 +418,7 @@ async fn whip_answers_carry_a_minted_turn_credential_and_options_carries_none() 
     assert!(links.iter().any(|(url, ..)| url == "turn:old.test:3478"));
 
     let r = hub.post_sdp("/whep/lab-1", Some(&token("lab-1", Role::Viewer, 600)), &offer(Direction::RecvOnly)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let whep_user = ice_links(&r.headers).into_iter().find(|(url, ..)| url == urls[2]).and_then(|(_, u, _)| u);
     assert!(whep_user.is_some_and(|u| &u != user), "each session is its own participant");
 
@@ -525,7 +470,7 @@ async fn a_preflight_from_a_listed_origin_is_the_whip_options_answer_with_cors_h
         ("/api/rooms/lab-1/attendance.csv", "OPTIONS, GET, POST"),
     ] {
         let r = preflight(path, "PATCH").await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT, "{path}: {}", r.text);
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{path}: {}", r.text());
         assert_eq!(header_of(&r, header::ACCESS_CONTROL_ALLOW_METHODS), Some(methods), "{path}");
         assert_eq!(header_of(&r, header::ACCESS_CONTROL_ALLOW_ORIGIN), Some(PORTAL), "{path}");
     }

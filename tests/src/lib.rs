@@ -133,6 +133,28 @@ pub fn mint(data_dir: &Path, room: &str, role: &str) -> String {
     String::from_utf8(out.stdout).expect("utf-8").lines().last().expect("a token line").trim().to_owned()
 }
 
+/// `lectern-appliance --virtual` (test sources) for `room` on `hubs` (one URL or a comma-separated
+/// list) with a device `token`, its state, config and vendor config all in `dir`; the status endpoint
+/// on a free port (read it with [`status_url`]).
+pub fn virtual_box(hubs: &str, room: &str, token: &str, dir: &Path) -> Command {
+    let mut cmd = Command::new(bin("lectern-appliance"));
+    cmd.args(["--virtual", "--hub", hubs, "--room", room, "--status-listen", "127.0.0.1:0"])
+        .arg("--state-dir")
+        .arg(dir)
+        .arg("--config")
+        .arg(dir)
+        .arg("--vendor-config-dir")
+        .arg(dir)
+        .env("LECTERN_TOKEN", token);
+    cmd
+}
+
+/// The box's `state` from its status endpoint (`live`, `connecting`, ...); `None` while it does not answer.
+pub fn appliance_state(agent: &ureq::Agent, status: &str) -> Option<String> {
+    let v = get_json(agent, status, None)?;
+    v.get("state").and_then(|s| s.as_str()).map(str::to_owned)
+}
+
 /// GET `url` (with a bearer token) as JSON; `None` unless it answered 200 with JSON.
 pub fn get_json(agent: &ureq::Agent, url: &str, bearer: Option<&str>) -> Option<serde_json::Value> {
     let mut req = agent.get(url);

@@ -1,25 +1,9 @@
 //! `hub.url` as a list (issue 20): a classroom box whose first hub is dead publishes to the next
 //! one, and when the hub it uses goes away it moves on to another of its list.
 
-use std::process::Command;
 use std::time::Duration;
 
-use lectern_e2e::{Proc, agent, bin, free_port, start_hub, status_url, wait_for};
-
-fn appliance_state(agent: &ureq::Agent, status: &str) -> Option<String> {
-    let mut r = agent.get(status).call().ok()?;
-    let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()?;
-    v.get("state").and_then(|s| s.as_str()).map(str::to_owned)
-}
-
-fn device_token(data_dir: &std::path::Path, room: &str) -> String {
-    let out = Command::new(bin("lectern-hub"))
-        .args(["token", "--room", room, "--role", "device", "--name", "Room", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .expect("lectern-hub token");
-    String::from_utf8(out.stdout).expect("utf-8").lines().last().expect("a token").trim().to_owned()
-}
+use lectern_e2e::{Proc, agent, appliance_state, free_port, mint, start_hub, status_url, virtual_box, wait_for};
 
 #[test]
 fn a_box_skips_a_dead_hub_of_its_list_and_moves_on_when_its_hub_dies() {
@@ -28,22 +12,13 @@ fn a_box_skips_a_dead_hub_of_its_list_and_moves_on_when_its_hub_dies() {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (dead, port_a, port_b) = (free_port(), free_port(), free_port());
     let mut hub_a = start_hub(dir_a.path(), port_a);
-    let token = device_token(dir_a.path(), "list");
+    let token = mint(dir_a.path(), "list", "device");
     std::fs::copy(dir_a.path().join("secret"), dir_b.path().join("secret")).expect("hub a's secret");
     let hub_b = start_hub(dir_b.path(), port_b);
 
     let state = dir_a.path().join("appliance");
     let hubs = format!("http://127.0.0.1:{dead},http://127.0.0.1:{port_a},http://127.0.0.1:{port_b}");
-    let mut cmd = Command::new(bin("lectern-appliance"));
-    cmd.args(["--virtual", "--hub", &hubs, "--room", "list", "--status-listen", "127.0.0.1:0"])
-        .arg("--state-dir")
-        .arg(&state)
-        .arg("--config")
-        .arg(&state)
-        .arg("--vendor-config-dir")
-        .arg(&state)
-        .env("LECTERN_TOKEN", &token);
-    let appliance = Proc::spawn(cmd);
+    let appliance = Proc::spawn(virtual_box(&hubs, "list", &token, &state));
     let status = status_url(&appliance);
     let agent = agent();
 

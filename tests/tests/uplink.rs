@@ -2,22 +2,16 @@
 //! runs for the lesson, reads the hub's reports and, on a clean link, keeps the configured rates.
 //! (What it does on a congested uplink is measured on the network test bed: docs/network.md.)
 
-use std::process::Command;
 use std::time::Duration;
 
-use lectern_e2e::{Proc, agent, bin, free_port, start_hub, status_url, wait_for};
+use lectern_e2e::{Proc, agent, free_port, mint, start_hub, status_url, virtual_box, wait_for};
 
 #[test]
 fn a_live_box_adapts_within_its_configured_bounds_and_keeps_them_on_a_clean_link() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let _hub = start_hub(dir.path(), port);
-    let out = Command::new(bin("lectern-hub"))
-        .args(["token", "--room", "uplink", "--role", "device", "--name", "Room", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let token = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_owned();
+    let token = mint(dir.path(), "uplink", "device");
     let state = dir.path().join("appliance");
     std::fs::create_dir_all(&state).unwrap();
     std::fs::write(
@@ -26,16 +20,7 @@ fn a_live_box_adapts_within_its_configured_bounds_and_keeps_them_on_a_clean_link
          [[video.simulcast]]\nwidth = 320\nheight = 180\nbitrate_kbps = 120\n",
     )
     .unwrap();
-    let mut cmd = Command::new(bin("lectern-appliance"));
-    cmd.args(["--virtual", "--hub", &format!("http://127.0.0.1:{port}"), "--room", "uplink"])
-        .args(["--status-listen", "127.0.0.1:0", "--state-dir"])
-        .arg(&state)
-        .arg("--config")
-        .arg(&state)
-        .arg("--vendor-config-dir")
-        .arg(&state)
-        .env("LECTERN_TOKEN", &token);
-    let appliance = Proc::spawn(cmd);
+    let appliance = Proc::spawn(virtual_box(&format!("http://127.0.0.1:{port}"), "uplink", &token, &state));
     let status = status_url(&appliance);
     let agent = agent();
     // The hub reports every few seconds (every 5 s for the box's streams).
