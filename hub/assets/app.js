@@ -27,6 +27,16 @@ const PUBLISHING_ROLES = new Set(['teacher', 'student']);
 const EVENT_LOG_MAX = 200;
 /** A hub that opened the socket but does not answer `join` this fast is treated as a drop. */
 const JOIN_REPLY_TIMEOUT_MS = 10000;
+/**
+ * Seeing the room comes first: a student's camera and microphone open (and their connection
+ * starts) once the room's first video frame is decoded, or after this long at most. Opening them
+ * while the room connects delayed its first frame by 100-150 ms on a 2-core machine
+ * (docs/performance.md).
+ */
+const ROOM_FIRST_MAX_MS = 2000;
+/** The hub's first subscribe offer comes right after `joined` when the room has media to show. */
+const ROOM_OFFER_WAIT_MS = 300;
+const ROOM_POLL_MS = 50;
 
 /** What the tests (and a curious developer in the console) can look at. */
 const lectern = {
@@ -232,7 +242,41 @@ function startCall(tok, guest = null) {
     if (announce) send({ type: 'setMuted', kind, muted: muted || !track });
   }
 
+  /**
+   * The room's media is here: a first video frame decoded (or it has no video), or its connection
+   * failed. (A track unmutes at its first packet, before any frame: too early to stop waiting.)
+   */
+  async function roomArrived() {
+    const pc = subscriber?.pc;
+    if (!pc) return false;
+    if (['failed', 'closed'].includes(pc.connectionState)) return true;
+    if (pc.connectionState !== 'connected') return false;
+    if (!pc.getReceivers().some((r) => r.track && r.track.kind === 'video')) return true;
+    const stats = await pc.getStats();
+    let decoded = false;
+    stats.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded > 0) decoded = true; });
+    return decoded;
+  }
+
+  /** Resolves once the room's media has arrived (`roomArrived`, asked every 50 ms), or at the limits above. */
+  function roomConnected() {
+    return new Promise((resolve) => {
+      const started = Date.now();
+      const poll = async () => {
+        const waited = Date.now() - started;
+        if (waited >= ROOM_FIRST_MAX_MS || (!subscriber && waited >= ROOM_OFFER_WAIT_MS) || await roomArrived().catch(() => true)) {
+          resolve();
+        } else {
+          setTimeout(poll, ROOM_POLL_MS);
+        }
+      };
+      poll();
+    });
+  }
+
   async function startPublishing(mySession) {
+    await roomConnected();
+    if (session !== mySession) return;
     const media = await ensureLocalMedia();
     if (session !== mySession) return; // the socket dropped while the user was asked
     publisher = new Publisher(media, send, rtcConfig());
@@ -328,15 +372,17 @@ function startCall(tok, guest = null) {
     ui.upsertParticipant(p);
   }
 
-  function ensureSubscriber() {
+  /** `offerSdp`: the offer that makes it, which boot.js may have answered already (subscribe.js). */
+  function ensureSubscriber(offerSdp) {
     if (subscriber) return subscriber;
     subscriber = new Subscriber(send, (tracks) => {
       lectern.tracks = tracks.map(({ mid, participantId, kind, screen }) => ({ mid, participantId, kind, screen }));
       ui.setTracks(tracks);
       quality.renderPaused();
-    }, rtcConfig());
+    }, rtcConfig(), offerSdp);
     lectern.subscribePc = subscriber.pc;
     watchPc(subscriber.pc);
+    mediaChanged(); // a taken-over connection may be up already
     return subscriber;
   }
 
@@ -374,7 +420,7 @@ function startCall(tok, guest = null) {
       case 'subscribeOffer': {
         // The restart's offer is the one with new ICE credentials (an offer already on its way
         // when we asked is not it).
-        const sub = ensureSubscriber();
+        const sub = ensureSubscriber(msg.sdp);
         const fresh = iceUfrag(msg.sdp) !== iceUfrag(sub.pc.remoteDescription?.sdp);
         const restarted = fresh ? subscribeRestarted : null;
         if (fresh) subscribeRestarted = null;
