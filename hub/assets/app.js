@@ -99,6 +99,8 @@ function startCall(tok, guest = null) {
     videoMuted: false,
   };
   let publisher = null;
+  /** The session's publisher while it is being made: { session, hurry(), ready: Promise<Publisher|null> }. */
+  let publishing = null;
   let subscriber = null;
   let session = null; // the signaling session the peer connections belong to
   let joinTimer = null;
@@ -122,6 +124,7 @@ function startCall(tok, guest = null) {
     token: tok,
     participants: () => lectern.participants,
     publisher: () => publisher,
+    publisherNow,
     onUnmuteAccepted: () => {
       local.audioMuted = false;
       applyMute('audio', true);
@@ -172,6 +175,7 @@ function startCall(tok, guest = null) {
     publisher?.close();
     subscriber?.close();
     publisher = null;
+    publishing = null;
     subscriber = null;
     lectern.publishPc = null;
     lectern.subscribePc = null;
@@ -258,13 +262,20 @@ function startCall(tok, guest = null) {
     return decoded;
   }
 
-  /** Resolves once the room's media has arrived (`roomArrived`, asked every 50 ms), or at the limits above. */
-  function roomConnected() {
+  /**
+   * Resolves once the room's media has arrived (`roomArrived`, asked every 50 ms), at the limits
+   * above, or when `hurried` resolves (the user wants to send something now).
+   */
+  function roomConnected(hurried) {
     return new Promise((resolve) => {
+      let done = false;
+      hurried.then(() => { done = true; resolve(); });
       const started = Date.now();
       const poll = async () => {
+        if (done) return;
         const waited = Date.now() - started;
         if (waited >= ROOM_FIRST_MAX_MS || (!subscriber && waited >= ROOM_OFFER_WAIT_MS) || await roomArrived().catch(() => true)) {
+          done = true;
           resolve();
         } else {
           setTimeout(poll, ROOM_POLL_MS);
@@ -274,11 +285,29 @@ function startCall(tok, guest = null) {
     });
   }
 
-  async function startPublishing(mySession) {
-    await roomConnected();
-    if (session !== mySession) return;
+  /**
+   * The session's publisher, made now if it is still waiting for the room (a click on Share screen
+   * must not wait up to ROOM_FIRST_MAX_MS, nor be refused); null if this session does not publish.
+   */
+  function publisherNow() {
+    if (publisher) return Promise.resolve(publisher);
+    if (!publishing || publishing.session !== session) return Promise.resolve(null);
+    publishing.hurry();
+    return publishing.ready;
+  }
+
+  function startPublishing(mySession) {
+    let hurry;
+    const hurried = new Promise((resolve) => { hurry = resolve; });
+    publishing = { session: mySession, hurry, ready: publish(mySession, hurried) };
+  }
+
+  /** Opens the camera and microphone and starts the publish connection; resolves to the publisher (null if the session went). */
+  async function publish(mySession, hurried) {
+    await roomConnected(hurried);
+    if (session !== mySession) return null;
     const media = await ensureLocalMedia();
-    if (session !== mySession) return; // the socket dropped while the user was asked
+    if (session !== mySession) return null; // the socket dropped while the user was asked
     publisher = new Publisher(media, send, rtcConfig());
     lectern.publishPc = publisher.pc;
     watchPc(publisher.pc);
@@ -287,12 +316,12 @@ function startCall(tok, guest = null) {
       const muted = kind === 'audio' ? local.audioMuted : local.videoMuted;
       if (muted || !media[kind]) applyMute(kind, true);
     }
-    try {
-      await publisher.start();
-    } catch (err) {
+    // Not awaited: what is sent next (a screen) queues behind this first offer (publish.js).
+    publisher.start().catch((err) => {
       console.error('lectern: cannot start publishing', err);
       ui.notice('Your camera and microphone could not be sent to the class. Try reloading the page.', 'publish');
-    }
+    });
+    return publisher;
   }
 
   // STUN/TURN servers the hub hands out (for students behind restrictive networks): TURN with

@@ -99,3 +99,45 @@ test('a guest gives a name first and then joins on one socket', { timeout: 12000
   await page.context().close();
   await teacher.page.context().close();
 }));
+
+test('a room whose camera line carries nothing does not hold the page\'s load event', { timeout: 120000 }, () => env.diagnose(async () => {
+  // An audio-only teacher: the hub still offers her camera's m-line, on which nothing ever comes.
+  // A video element given that track before the page's `load` event holds the event for good
+  // (Chromium waits for its first frame), and `page.goto` with it (breakout.test.mjs's seven pages).
+  const room = 'early-join-audio';
+  const teacher = await env.newPage(browser, 'teacher');
+  await teacher.addInitScript(() => {
+    const md = navigator.mediaDevices;
+    const original = md.getUserMedia.bind(md);
+    md.getUserMedia = (c) => original({ ...c, video: false });
+  });
+  await teacher.goto(joinUrl(env.baseUrl, room, env.mintToken({ room, role: 'teacher', name: 'Ms Quiet' })));
+  await inLesson(teacher);
+  await waitFor(() => teacher.evaluate(() => window.lectern.publishPc?.connectionState === 'connected'), { what: 'the teacher publishing' });
+
+  // The student's app is held back (one of its modules) until boot.js's connection is up and has
+  // the teacher's tracks: the app then shows them while the page is still loading.
+  const page = await env.newPage(browser, 'student');
+  await page.addInitScript(() => {
+    const native = RTCPeerConnection.prototype.setRemoteDescription;
+    RTCPeerConnection.prototype.setRemoteDescription = function srd(...args) {
+      this.addEventListener('connectionstatechange', () => {
+        if (this.connectionState === 'connected' && this.getReceivers().some((r) => r.track.kind === 'video')) window.earlyUp = true;
+      });
+      return native.apply(this, args);
+    };
+  });
+  let held = false;
+  await page.route(/\/assets\/whiteboard\.js$/, async (route) => {
+    held = true;
+    await waitFor(() => page.evaluate(() => window.earlyUp === true), { what: 'boot.js connected with the teacher\'s camera line' });
+    await route.fallback();
+  });
+  await page.goto(joinUrl(env.baseUrl, room, env.mintToken({ room, role: 'student', name: 'Alan' })));
+  assert.ok(held, 'the app was held until the room was connected');
+  const tracks = await page.evaluate(() => window.lectern.tracks.map((t) => t.kind));
+  assert.ok(tracks.includes('video'), `the teacher's camera line is offered (${tracks})`);
+  await inLesson(page);
+  await page.context().close();
+  await teacher.context().close();
+}));
