@@ -21,7 +21,6 @@ import { Signal } from './signal.js';
 import { Subscriber } from './subscribe.js';
 import { toast } from './toast.js';
 import { Ui } from './ui.js';
-import { SyncedDoc, Whiteboard } from './whiteboard.js';
 
 const PUBLISHING_ROLES = new Set(['teacher', 'student']);
 const EVENT_LOG_MAX = 200;
@@ -296,15 +295,14 @@ function startCall(tok, guest = null) {
     return publishing.ready;
   }
 
-  function startPublishing(mySession) {
-    let hurry;
-    const hurried = new Promise((resolve) => { hurry = resolve; });
-    publishing = { session: mySession, hurry, ready: publish(mySession, hurried) };
+  /** `roomShown`: `roomConnected`'s promise, resolved early by `hurry()`. */
+  function startPublishing(mySession, roomShown, hurry) {
+    publishing = { session: mySession, hurry, ready: publish(mySession, roomShown) };
   }
 
   /** Opens the camera and microphone and starts the publish connection; resolves to the publisher (null if the session went). */
-  async function publish(mySession, hurried) {
-    await roomConnected(hurried);
+  async function publish(mySession, roomShown) {
+    await roomShown;
     if (session !== mySession) return null;
     const media = await ensureLocalMedia();
     if (session !== mySession) return null; // the socket dropped while the user was asked
@@ -363,12 +361,15 @@ function startCall(tok, guest = null) {
     }
     for (const p of msg.participants || []) addParticipant(p);
     lesson.joined(lectern.self);
-    boards.joined(lectern.self);
+    // The room first: a student's camera and the whiteboard's code wait for its first frame.
+    let hurry;
+    const roomShown = roomConnected(new Promise((resolve) => { hurry = resolve; }));
+    boards.joined(lectern.self, roomShown);
     quality.joined();
     setState('connected', `Connected as ${msg.name || 'guest'}`);
     const canPublish = PUBLISHING_ROLES.has(msg.role);
     ui.setCanPublish(canPublish);
-    if (canPublish) startPublishing(mySession);
+    if (canPublish) startPublishing(mySession, roomShown, hurry);
   }
 
   /**
@@ -632,39 +633,64 @@ function startCall(tok, guest = null) {
 
 /**
  * The whiteboard and the shared notes: their documents live as long as the page (a new session's
- * `boardSync` replaces them); the views are built once the hub says who we are.
+ * `boardSync` replaces them); the views are built once the hub says who we are. whiteboard.js and
+ * the yjs it imports (117 KB, a third of the app) load once the room is shown: compiling them with
+ * the rest competed with the room's connection (docs/performance.md). Hub messages for the
+ * documents that come before wait, in order.
  */
 function mountBoards(send) {
-  const docs = { board: new SyncedDoc('board', send), notes: new SyncedDoc('notes', send) };
+  let wb = null; // the whiteboard.js module once loaded
+  let docs = null;
+  let loading = null;
+  const early = [];
+  let self = null;
   let board = null;
   let notes = null;
   let policy = null; // the last boardPolicy, for views built after it came
   // For tests: the documents as JSON, and the views.
   lectern.boards = {
     board: () => board?.json() ?? null,
-    notes: () => docs.notes.doc.getText('notes').toString(),
+    notes: () => docs?.notes.doc.getText('notes').toString() ?? '',
     view: () => board,
     send,
   };
+  function build() {
+    if (board || !wb || !self) return;
+    const ctx = { send, role: self.role, selfId: () => lectern.self?.participantId ?? null, people: () => lectern.participants };
+    board = new wb.Whiteboard(ctx, docs.board);
+    notes = new Notes(document.getElementById('notes-box'), ctx, docs.notes);
+    if (policy) handle(policy);
+  }
+  function handle(msg) {
+    if (msg.type === 'boardSync' || msg.type === 'boardUpdate') docs[msg.doc]?.hubMessage(msg);
+    else if (msg.type === 'boardRefused') {
+      toast(msg.message || 'Your change was not accepted.', { kind: 'error' });
+      docs[msg.doc]?.refused();
+    }
+    else {
+      if (msg.type === 'boardPolicy') policy = msg;
+      board?.hubMessage(msg);
+      if (msg.type === 'boardPolicy') notes?.policy(msg);
+    }
+  }
   return {
-    joined(self) {
-      if (board) return;
-      const ctx = { send, role: self.role, selfId: () => lectern.self?.participantId ?? null, people: () => lectern.participants };
-      board = new Whiteboard(ctx, docs.board);
-      notes = new Notes(document.getElementById('notes-box'), ctx, docs.notes);
-      if (policy) this.hubMessage(policy);
+    /** `roomShown`: resolves once the room's first frame is shown (or it is given up on). */
+    joined(me, roomShown) {
+      self = me;
+      loading ??= roomShown.then(() => import('./whiteboard.js')).then((m) => {
+        wb = m;
+        docs = { board: new m.SyncedDoc('board', send), notes: new m.SyncedDoc('notes', send) };
+        for (const msg of early.splice(0)) handle(msg);
+        build();
+      }).catch((err) => {
+        loading = null; // the next session tries again
+        console.error('lectern: the whiteboard could not be loaded', err);
+      });
+      build();
     },
     hubMessage(msg) {
-      if (msg.type === 'boardSync' || msg.type === 'boardUpdate') docs[msg.doc]?.hubMessage(msg);
-      else if (msg.type === 'boardRefused') {
-        toast(msg.message || 'Your change was not accepted.', { kind: 'error' });
-        docs[msg.doc]?.refused();
-      }
-      else {
-        if (msg.type === 'boardPolicy') policy = msg;
-        board?.hubMessage(msg);
-        if (msg.type === 'boardPolicy') notes?.policy(msg);
-      }
+      if (docs) handle(msg);
+      else early.push(msg);
     },
   };
 }

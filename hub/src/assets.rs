@@ -85,10 +85,10 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 mod tests {
     use super::*;
 
-    /// Every `/assets/NAME` in an HTML file and every `./NAME` in a JS import.
+    /// Every `/assets/NAME` in an HTML file and every `./NAME` in a JS import (static or dynamic).
     fn references(text: &str) -> Vec<String> {
         let mut out = Vec::new();
-        for marker in ["/assets/", "from './", "import './"] {
+        for marker in ["/assets/", "from './", "import './", "import('./"] {
             let mut rest = text;
             while let Some(i) = rest.find(marker) {
                 rest = &rest[i + marker.len()..];
