@@ -115,8 +115,8 @@ test('a room whose camera line carries nothing does not hold the page\'s load ev
   await inLesson(teacher);
   await waitFor(() => teacher.evaluate(() => window.lectern.publishPc?.connectionState === 'connected'), { what: 'the teacher publishing' });
 
-  // The student's app is held back (one of its modules) until boot.js's connection is up and has
-  // the teacher's tracks: the app then shows them while the page is still loading.
+  // The student's app is held back (notes.js, one of its modules) until boot.js's connection is up
+  // with the teacher's tracks: the app then shows them while the page is still loading.
   const page = await env.newPage(browser, 'student');
   await page.addInitScript(() => {
     const native = RTCPeerConnection.prototype.setRemoteDescription;
@@ -128,7 +128,7 @@ test('a room whose camera line carries nothing does not hold the page\'s load ev
     };
   });
   let held = false;
-  await page.route(/\/assets\/whiteboard\.js$/, async (route) => {
+  await page.route(/\/assets\/notes\.js$/, async (route) => {
     held = true;
     await waitFor(() => page.evaluate(() => window.earlyUp === true), { what: 'boot.js connected with the teacher\'s camera line' });
     await route.fallback();
