@@ -50,6 +50,8 @@ const STEPS = [
   ['dtlsConnected', 'subscribe DTLS connected'],
   ['videoTrack', 'room video track event'],
   ['firstRtp', 'first frame\'s first packet (rVFC receiveTime)'],
+  ['videoAttached', 'room video given to its element (srcObject)'],
+  ['loadEvent', 'page `load` event'],
   ['firstFrame', 'first frame presented (rVFC)'],
   ['gumStart', 'getUserMedia called'],
   ['gumDone', 'getUserMedia resolved'],
@@ -104,6 +106,8 @@ function instrument() {
     return NativeSrd.call(this, desc, ...rest);
   };
 
+  window.addEventListener('load', () => mark('loadEvent'));
+
   const md = navigator.mediaDevices;
   if (md && md.getUserMedia) {
     const nativeGum = md.getUserMedia.bind(md);
@@ -121,6 +125,7 @@ function instrument() {
     set(stream) {
       desc.set.call(this, stream);
       if (!(this instanceof HTMLVideoElement) || this.dataset.role !== 'device' || !stream || ff.marks.firstFrame) return;
+      mark('videoAttached');
       this.addEventListener('loadeddata', () => mark('loadedData'), { once: true });
       this.requestVideoFrameCallback((now, meta) => {
         if ('firstFrame' in ff.marks) return;
