@@ -17,27 +17,20 @@ export function h(tag, attrs = {}, ...children) {
 const byId = (id) => document.getElementById(id);
 
 /**
- * Plays `track` (or nothing) in the video element `el`. A video element given a stream holds the
- * page's `load` event until its first frame, and a track that never carries one (an audio-only
- * participant's camera m-line) would hold it for good; the room's media may arrive before the
- * app's modules have all run (boot.js). So before `load`, a track is attached once media flows on
- * it (unmuted: frames follow) or at `load`, whichever comes first. `isCurrent()` says whether
- * `track` is still the one to show then.
+ * Plays `track` (or nothing) in the video element `el`, but not before the page's `load` event:
+ * a video element given a stream holds that event until its first frame, and a track that never
+ * carries one (an audio-only participant's camera m-line) would hold it for good. The room's media
+ * may arrive before the app's modules have all run (boot.js); `isCurrent()` says whether `track`
+ * is still the one to show when the page gets there.
  */
 function playVideo(el, track, isCurrent) {
-  let done = false;
   const attach = () => {
-    if (done || !isCurrent()) return;
-    done = true;
+    if (!isCurrent()) return;
     el.srcObject = track ? new MediaStream([track]) : null;
     if (track) el.play().catch(() => { /* muted autoplay is allowed; retried on next frame */ });
   };
-  if (!track || !track.muted || document.readyState === 'complete') {
-    attach();
-    return;
-  }
-  track.addEventListener('unmute', attach, { once: true });
-  window.addEventListener('load', attach, { once: true });
+  if (!track || document.readyState === 'complete') attach();
+  else window.addEventListener('load', attach, { once: true });
 }
 
 /**
