@@ -4,8 +4,16 @@
 
 const KEY_PREFIX = 'lectern.token:';
 
+/** What the first call found: boot.js and app.js both ask, and the address is cleaned by the first. */
+let taken = null;
+
 /** The token for this page: from the address (then taken out of it), or from this tab's storage. */
 export function takeToken() {
+  if (taken === null) taken = readToken();
+  return taken;
+}
+
+function readToken() {
   const url = new URL(window.location.href);
   const key = KEY_PREFIX + url.pathname;
   const fromLink = (url.searchParams.get('token') || '').trim();

@@ -21,12 +21,21 @@ import { Signal } from './signal.js';
 import { Subscriber } from './subscribe.js';
 import { toast } from './toast.js';
 import { Ui } from './ui.js';
-import { SyncedDoc, Whiteboard } from './whiteboard.js';
 
 const PUBLISHING_ROLES = new Set(['teacher', 'student']);
 const EVENT_LOG_MAX = 200;
 /** A hub that opened the socket but does not answer `join` this fast is treated as a drop. */
 const JOIN_REPLY_TIMEOUT_MS = 10000;
+/**
+ * Seeing the room comes first: a student's camera and microphone open (and their connection
+ * starts) once the room's first video frame is decoded, or after this long at most. Opening them
+ * while the room connects delayed its first frame by 100-150 ms on a 2-core machine
+ * (docs/performance.md).
+ */
+const ROOM_FIRST_MAX_MS = 2000;
+/** The hub's first subscribe offer comes right after `joined` when the room has media to show. */
+const ROOM_OFFER_WAIT_MS = 300;
+const ROOM_POLL_MS = 50;
 
 /** What the tests (and a curious developer in the console) can look at. */
 const lectern = {
@@ -89,6 +98,8 @@ function startCall(tok, guest = null) {
     videoMuted: false,
   };
   let publisher = null;
+  /** The session's publisher while it is being made: { session, hurry(), ready: Promise<Publisher|null> }. */
+  let publishing = null;
   let subscriber = null;
   let session = null; // the signaling session the peer connections belong to
   let joinTimer = null;
@@ -112,6 +123,7 @@ function startCall(tok, guest = null) {
     token: tok,
     participants: () => lectern.participants,
     publisher: () => publisher,
+    publisherNow,
     onUnmuteAccepted: () => {
       local.audioMuted = false;
       applyMute('audio', true);
@@ -162,6 +174,7 @@ function startCall(tok, guest = null) {
     publisher?.close();
     subscriber?.close();
     publisher = null;
+    publishing = null;
     subscriber = null;
     lectern.publishPc = null;
     lectern.subscribePc = null;
@@ -232,9 +245,67 @@ function startCall(tok, guest = null) {
     if (announce) send({ type: 'setMuted', kind, muted: muted || !track });
   }
 
-  async function startPublishing(mySession) {
+  /**
+   * The room's media is here: a first video frame decoded (or it has no video), or its connection
+   * failed. (A track unmutes at its first packet, before any frame: too early to stop waiting.)
+   */
+  async function roomArrived() {
+    const pc = subscriber?.pc;
+    if (!pc) return false;
+    if (['failed', 'closed'].includes(pc.connectionState)) return true;
+    if (pc.connectionState !== 'connected') return false;
+    if (!pc.getReceivers().some((r) => r.track && r.track.kind === 'video')) return true;
+    const stats = await pc.getStats();
+    let decoded = false;
+    stats.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded > 0) decoded = true; });
+    return decoded;
+  }
+
+  /**
+   * Resolves once the room's media has arrived (`roomArrived`, asked every 50 ms), at the limits
+   * above, or when `hurried` resolves (the user wants to send something now).
+   */
+  function roomConnected(hurried) {
+    return new Promise((resolve) => {
+      let done = false;
+      hurried.then(() => { done = true; resolve(); });
+      const started = Date.now();
+      const poll = async () => {
+        if (done) return;
+        const waited = Date.now() - started;
+        if (waited >= ROOM_FIRST_MAX_MS || (!subscriber && waited >= ROOM_OFFER_WAIT_MS) || await roomArrived().catch(() => true)) {
+          done = true;
+          resolve();
+        } else {
+          setTimeout(poll, ROOM_POLL_MS);
+        }
+      };
+      poll();
+    });
+  }
+
+  /**
+   * The session's publisher, made now if it is still waiting for the room (a click on Share screen
+   * must not wait up to ROOM_FIRST_MAX_MS, nor be refused); null if this session does not publish.
+   */
+  function publisherNow() {
+    if (publisher) return Promise.resolve(publisher);
+    if (!publishing || publishing.session !== session) return Promise.resolve(null);
+    publishing.hurry();
+    return publishing.ready;
+  }
+
+  /** `roomShown`: `roomConnected`'s promise, resolved early by `hurry()`. */
+  function startPublishing(mySession, roomShown, hurry) {
+    publishing = { session: mySession, hurry, ready: publish(mySession, roomShown) };
+  }
+
+  /** Opens the camera and microphone and starts the publish connection; resolves to the publisher (null if the session went). */
+  async function publish(mySession, roomShown) {
+    await roomShown;
+    if (session !== mySession) return null;
     const media = await ensureLocalMedia();
-    if (session !== mySession) return; // the socket dropped while the user was asked
+    if (session !== mySession) return null; // the socket dropped while the user was asked
     publisher = new Publisher(media, send, rtcConfig());
     lectern.publishPc = publisher.pc;
     watchPc(publisher.pc);
@@ -243,12 +314,12 @@ function startCall(tok, guest = null) {
       const muted = kind === 'audio' ? local.audioMuted : local.videoMuted;
       if (muted || !media[kind]) applyMute(kind, true);
     }
-    try {
-      await publisher.start();
-    } catch (err) {
+    // Not awaited: what is sent next (a screen) queues behind this first offer (publish.js).
+    publisher.start().catch((err) => {
       console.error('lectern: cannot start publishing', err);
       ui.notice('Your camera and microphone could not be sent to the class. Try reloading the page.', 'publish');
-    }
+    });
+    return publisher;
   }
 
   // STUN/TURN servers the hub hands out (for students behind restrictive networks): TURN with
@@ -290,12 +361,15 @@ function startCall(tok, guest = null) {
     }
     for (const p of msg.participants || []) addParticipant(p);
     lesson.joined(lectern.self);
-    boards.joined(lectern.self);
+    // The room first: a student's camera and the whiteboard's code wait for its first frame.
+    let hurry;
+    const roomShown = roomConnected(new Promise((resolve) => { hurry = resolve; }));
+    boards.joined(lectern.self, roomShown);
     quality.joined();
     setState('connected', `Connected as ${msg.name || 'guest'}`);
     const canPublish = PUBLISHING_ROLES.has(msg.role);
     ui.setCanPublish(canPublish);
-    if (canPublish) startPublishing(mySession);
+    if (canPublish) startPublishing(mySession, roomShown, hurry);
   }
 
   /**
@@ -328,15 +402,17 @@ function startCall(tok, guest = null) {
     ui.upsertParticipant(p);
   }
 
-  function ensureSubscriber() {
+  /** `offerSdp`: the offer that makes it, which boot.js may have answered already (subscribe.js). */
+  function ensureSubscriber(offerSdp) {
     if (subscriber) return subscriber;
     subscriber = new Subscriber(send, (tracks) => {
       lectern.tracks = tracks.map(({ mid, participantId, kind, screen }) => ({ mid, participantId, kind, screen }));
       ui.setTracks(tracks);
       quality.renderPaused();
-    }, rtcConfig());
+    }, rtcConfig(), offerSdp);
     lectern.subscribePc = subscriber.pc;
     watchPc(subscriber.pc);
+    mediaChanged(); // a taken-over connection may be up already
     return subscriber;
   }
 
@@ -374,7 +450,7 @@ function startCall(tok, guest = null) {
       case 'subscribeOffer': {
         // The restart's offer is the one with new ICE credentials (an offer already on its way
         // when we asked is not it).
-        const sub = ensureSubscriber();
+        const sub = ensureSubscriber(msg.sdp);
         const fresh = iceUfrag(msg.sdp) !== iceUfrag(sub.pc.remoteDescription?.sdp);
         const restarted = fresh ? subscribeRestarted : null;
         if (fresh) subscribeRestarted = null;
@@ -557,39 +633,64 @@ function startCall(tok, guest = null) {
 
 /**
  * The whiteboard and the shared notes: their documents live as long as the page (a new session's
- * `boardSync` replaces them); the views are built once the hub says who we are.
+ * `boardSync` replaces them); the views are built once the hub says who we are. whiteboard.js and
+ * the yjs it imports (117 KB, a third of the app) load once the room is shown: compiling them with
+ * the rest competed with the room's connection (docs/performance.md). Hub messages for the
+ * documents that come before wait, in order.
  */
 function mountBoards(send) {
-  const docs = { board: new SyncedDoc('board', send), notes: new SyncedDoc('notes', send) };
+  let wb = null; // the whiteboard.js module once loaded
+  let docs = null;
+  let loading = null;
+  const early = [];
+  let self = null;
   let board = null;
   let notes = null;
   let policy = null; // the last boardPolicy, for views built after it came
   // For tests: the documents as JSON, and the views.
   lectern.boards = {
     board: () => board?.json() ?? null,
-    notes: () => docs.notes.doc.getText('notes').toString(),
+    notes: () => docs?.notes.doc.getText('notes').toString() ?? '',
     view: () => board,
     send,
   };
+  function build() {
+    if (board || !wb || !self) return;
+    const ctx = { send, role: self.role, selfId: () => lectern.self?.participantId ?? null, people: () => lectern.participants };
+    board = new wb.Whiteboard(ctx, docs.board);
+    notes = new Notes(document.getElementById('notes-box'), ctx, docs.notes);
+    if (policy) handle(policy);
+  }
+  function handle(msg) {
+    if (msg.type === 'boardSync' || msg.type === 'boardUpdate') docs[msg.doc]?.hubMessage(msg);
+    else if (msg.type === 'boardRefused') {
+      toast(msg.message || 'Your change was not accepted.', { kind: 'error' });
+      docs[msg.doc]?.refused();
+    }
+    else {
+      if (msg.type === 'boardPolicy') policy = msg;
+      board?.hubMessage(msg);
+      if (msg.type === 'boardPolicy') notes?.policy(msg);
+    }
+  }
   return {
-    joined(self) {
-      if (board) return;
-      const ctx = { send, role: self.role, selfId: () => lectern.self?.participantId ?? null, people: () => lectern.participants };
-      board = new Whiteboard(ctx, docs.board);
-      notes = new Notes(document.getElementById('notes-box'), ctx, docs.notes);
-      if (policy) this.hubMessage(policy);
+    /** `roomShown`: resolves once the room's first frame is shown (or it is given up on). */
+    joined(me, roomShown) {
+      self = me;
+      loading ??= roomShown.then(() => import('./whiteboard.js')).then((m) => {
+        wb = m;
+        docs = { board: new m.SyncedDoc('board', send), notes: new m.SyncedDoc('notes', send) };
+        for (const msg of early.splice(0)) handle(msg);
+        build();
+      }).catch((err) => {
+        loading = null; // the next session tries again
+        console.error('lectern: the whiteboard could not be loaded', err);
+      });
+      build();
     },
     hubMessage(msg) {
-      if (msg.type === 'boardSync' || msg.type === 'boardUpdate') docs[msg.doc]?.hubMessage(msg);
-      else if (msg.type === 'boardRefused') {
-        toast(msg.message || 'Your change was not accepted.', { kind: 'error' });
-        docs[msg.doc]?.refused();
-      }
-      else {
-        if (msg.type === 'boardPolicy') policy = msg;
-        board?.hubMessage(msg);
-        if (msg.type === 'boardPolicy') notes?.policy(msg);
-      }
+      if (docs) handle(msg);
+      else early.push(msg);
     },
   };
 }

@@ -28,7 +28,7 @@ const TABS_BY_ROLE = {
 export class Lesson {
   /**
    * ctx: { store, send, ui, token, participants() -> {id: info}, publisher() -> Publisher|null,
-   * onUnmuteAccepted() }.
+   * publisherNow() -> Promise<Publisher|null> (made at once if it waits for the room), onUnmuteAccepted() }.
    */
   constructor(ctx) {
     this.ctx = ctx;
@@ -65,6 +65,7 @@ export class Lesson {
       self: () => this.self,
       people: () => this.ctx.participants(),
       publisher: () => this.ctx.publisher(),
+      publisherNow: () => this.ctx.publisherNow(),
       token: this.ctx.token,
       room: () => this.self?.room,
     };

@@ -4,7 +4,7 @@
 
 import { toast } from './toast.js';
 
-/** ctx: { store, send, role, selfId(), publisher(), people() }. Returns { reset } for reconnects. */
+/** ctx: { store, send, role, selfId(), publisher(), publisherNow(), people() }. Returns { reset } for reconnects. */
 export function mountScreenShare(btn, ctx) {
   const { store, send, role } = ctx;
   let asked = false; // we sent requestScreenShare and wait for the hub's answer
@@ -39,9 +39,13 @@ export function mountScreenShare(btn, ctx) {
     track = stream.getVideoTracks()[0];
     track.contentHint = 'detail';
     track.addEventListener('ended', () => stop());
-    const publisher = ctx.publisher();
+    // A click soon after joining may come before the camera's connection is made (it waits for
+    // the room's first frame, app.js): it is made now, and the screen goes out on it.
+    const sharing = track;
+    const publisher = await ctx.publisherNow();
+    if (track !== sharing) return; // stopped meanwhile
     if (!publisher) {
-      toast('Your screen cannot be shared: you are not sending media yet.', { kind: 'error' });
+      toast('Your screen cannot be shared: you are not sending media.', { kind: 'error' });
       stop();
       return;
     }

@@ -1,6 +1,10 @@
 // The `/rtc` WebSocket: join with the token, hand every hub message to the app, and reconnect with
 // backoff (1 s doubling to 10 s) when the socket drops. A fatal unauthorized/forbidden error stops for
 // good: retrying a bad link would only hammer the hub. Wire types: proto/src/signal.rs.
+// The first socket may be opened before the app has loaded (boot.js): the join then travels
+// while the page's modules are still arriving, and the app takes the socket over (`takeEarlySocket`).
+
+import { takeEarlySocket } from './boot.js';
 
 const BACKOFF_START_MS = 1000;
 const BACKOFF_CAP_MS = 10000;
@@ -99,9 +103,12 @@ export class Signal {
 
   connect() {
     if (this.stopped) return;
+    // The socket boot.js opened, if it is for this join (a guest's name or a resume must go in
+    // `join` itself, which that socket has already sent without them).
+    const pre = !this.name && !this.passcode && !this.resume ? takeEarlySocket(this.token) : takeEarlySocket(null);
     let ws;
     try {
-      ws = new WebSocket(this.url);
+      ws = pre ? pre.ws : new WebSocket(this.url);
     } catch (err) {
       console.warn('lectern: cannot open WebSocket', err);
       this.scheduleRetry(false);
@@ -118,18 +125,21 @@ export class Signal {
         return true;
       },
     };
-    ws.addEventListener('open', () => {
+    const onOpen = () => {
       if (this.ws !== ws) return;
       this.session = session;
       session.opened = true;
-      const join = { type: 'join', token: this.token };
-      if (this.name) join.name = this.name;
-      if (this.passcode) join.passcode = this.passcode;
-      if (this.resume) join.resume = this.resume;
-      session.send(join);
+      // The early socket sent `join` itself if it opened before it was taken over.
+      if (!pre?.joinSent) {
+        const join = { type: 'join', token: this.token };
+        if (this.name) join.name = this.name;
+        if (this.passcode) join.passcode = this.passcode;
+        if (this.resume) join.resume = this.resume;
+        session.send(join);
+      }
       this.cb.onSession?.(session);
-    });
-    ws.addEventListener('message', (ev) => {
+    };
+    const onMessage = (ev) => {
       if (this.ws !== ws || typeof ev.data !== 'string') return;
       let msg;
       try {
@@ -159,9 +169,19 @@ export class Signal {
         return;
       }
       this.cb.onMessage?.(msg, session);
-    });
-    ws.addEventListener('close', () => this.closed(ws, session));
+    };
+    const onClose = () => this.closed(ws, session);
+    ws.addEventListener('open', onOpen);
+    ws.addEventListener('message', onMessage);
+    ws.addEventListener('close', onClose);
     // 'error' is always followed by 'close'; nothing to do here.
+    // What the early socket saw before it was ours, in order (its join is already sent). Handled
+    // in this task, so no event of the socket can come between the replay and the listeners.
+    const handlers = { open: onOpen, message: onMessage, close: onClose };
+    for (const ev of pre ? pre.events : []) {
+      if (this.ws !== ws && ev.type !== 'close') break; // stopped or closed by a replayed message
+      handlers[ev.type](ev);
+    }
   }
 
   /** The socket `ws` (of `session`, null if it never opened) is gone: schedule the next one. */

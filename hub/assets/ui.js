@@ -17,6 +17,23 @@ export function h(tag, attrs = {}, ...children) {
 const byId = (id) => document.getElementById(id);
 
 /**
+ * Plays `track` (or nothing) in the video element `el`, but not before the page's `load` event:
+ * a video element given a stream holds that event until its first frame, and a track that never
+ * carries one (an audio-only participant's camera m-line) would hold it for good. The room's media
+ * may arrive before the app's modules have all run (boot.js); `isCurrent()` says whether `track`
+ * is still the one to show when the page gets there.
+ */
+function playVideo(el, track, isCurrent) {
+  const attach = () => {
+    if (!isCurrent()) return;
+    el.srcObject = track ? new MediaStream([track]) : null;
+    if (track) el.play().catch(() => { /* muted autoplay is allowed; retried on next frame */ });
+  };
+  if (!track || document.readyState === 'complete') attach();
+  else window.addEventListener('load', attach, { once: true });
+}
+
+/**
  * A copy of the inline SVG icon drawn on one of join.html's buttons (`#hand`, `#swap`, ...): labels
  * made here reuse the page's icons instead of an emoji, which a browser without an emoji font shows
  * as an empty box.
@@ -67,8 +84,7 @@ class Tile {
   setVideoTrack(track) {
     if (track === this.videoTrack) return;
     this.videoTrack = track;
-    this.video.srcObject = track ? new MediaStream([track]) : null;
-    if (track) this.video.play().catch(() => { /* muted autoplay is allowed; retried on next frame */ });
+    playVideo(this.video, track, () => this.videoTrack === track);
     this.render();
   }
 
@@ -228,8 +244,7 @@ export class Ui {
     const track = share ? share.track : null;
     if (track !== this.screenTrack) {
       this.screenTrack = track;
-      this.screenVideo.srcObject = track ? new MediaStream([track]) : null;
-      if (track) this.screenVideo.play().catch(() => {});
+      playVideo(this.screenVideo, track, () => this.screenTrack === track);
     }
     this.screenBox.hidden = !track;
     if (share) {

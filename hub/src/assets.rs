@@ -26,6 +26,7 @@ const FILES: &[(&str, Asset)] = &[
     ("style.css", asset(CSS, include_bytes!("../assets/style.css"))),
     ("favicon.svg", asset(SVG, include_bytes!("../assets/favicon.svg"))),
     ("app.js", asset(JS, include_bytes!("../assets/app.js"))),
+    ("boot.js", asset(JS, include_bytes!("../assets/boot.js"))),
     ("address.js", asset(JS, include_bytes!("../assets/address.js"))),
     ("home.js", asset(JS, include_bytes!("../assets/home.js"))),
     ("form.js", asset(JS, include_bytes!("../assets/form.js"))),
@@ -84,10 +85,10 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 mod tests {
     use super::*;
 
-    /// Every `/assets/NAME` in an HTML file and every `./NAME` in a JS import.
+    /// Every `/assets/NAME` in an HTML file and every `./NAME` in a JS import (static or dynamic).
     fn references(text: &str) -> Vec<String> {
         let mut out = Vec::new();
-        for marker in ["/assets/", "from './", "import './"] {
+        for marker in ["/assets/", "from './", "import './", "import('./"] {
             let mut rest = text;
             while let Some(i) = rest.find(marker) {
                 rest = &rest[i + marker.len()..];
@@ -117,6 +118,22 @@ mod tests {
             }
         }
         assert!(checked >= 10, "the reference scan found too little ({checked}); is it broken?");
+    }
+
+    #[test]
+    fn join_page_runs_boot_first_and_boot_imports_nothing() {
+        // boot.js sends the join while the app's modules load (docs/performance.md): an import
+        // would make it wait for another round trip, a later tag for the app's.
+        let page = std::str::from_utf8(get("join.html").unwrap().body).unwrap();
+        let boot = page.find(r#"<script type="module" async src="/assets/boot.js"></script>"#);
+        let app = page.find(r#"<script type="module" src="/assets/app.js"></script>"#);
+        assert!(boot.is_some() && app.is_some(), "join.html loads boot.js (async) and app.js");
+        assert!(boot < app, "boot.js comes before app.js");
+        let text = std::str::from_utf8(get("boot.js").unwrap().body).unwrap();
+        assert!(references(text).is_empty() && !text.contains("import("), "boot.js imports nothing");
+        // The app takes over what boot.js opened: it is part of the app's graph, not a second copy.
+        let signal = std::str::from_utf8(get("signal.js").unwrap().body).unwrap();
+        assert!(references(signal).contains(&"boot.js".to_owned()), "signal.js takes boot.js's socket over");
     }
 
     #[test]

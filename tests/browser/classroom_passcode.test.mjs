@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { Env, classroomOf, inLesson, openLesson, openTab, waitFor } from './harness.mjs';
+import { Env, classroomOf, inLesson, joinUrl, openLesson, openTab, waitFor } from './harness.mjs';
 
 const ROOM = 'passcode';
 const PASSCODE = 'maple-7';
@@ -22,10 +22,17 @@ function recordReceived(page) {
   return frames;
 }
 
+/** A personal link's page, recorded from its first socket (opened while the page loads: boot.js). */
+async function openRecorded(browser, { role, name }) {
+  const page = await env.newPage(browser, name);
+  const frames = recordReceived(page);
+  await page.goto(joinUrl(env.baseUrl, ROOM, env.mintToken({ room: ROOM, role, name })));
+  return { page, frames };
+}
+
 test('guests need the teacher\'s passcode; personal links do not', { timeout: 120000 }, () => env.diagnose(async () => {
   const browser = await env.launchBrowser();
-  const { page: teacher } = await openLesson(env, browser, { room: ROOM, role: 'teacher', name: 'Ms Lovelace' });
-  const teacherFrames = recordReceived(teacher);
+  const { page: teacher, frames: teacherFrames } = await openRecorded(browser, { role: 'teacher', name: 'Ms Lovelace' });
   await inLesson(teacher, 'teacher in the lesson');
 
   await openTab(teacher, 'room');
@@ -81,8 +88,7 @@ test('guests need the teacher\'s passcode; personal links do not', { timeout: 12
   assert.equal((await classroomOf(guest)).policy.passcodeRequired, true);
 
   // A personal link goes straight in, passcode or not.
-  const { page: ada } = await openLesson(env, browser, { room: ROOM, role: 'student', name: 'Ada' });
-  const adaFrames = recordReceived(ada);
+  const { page: ada, frames: adaFrames } = await openRecorded(browser, { role: 'student', name: 'Ada' });
   await inLesson(ada, 'personal-token student in without a passcode');
   assert.equal(await ada.getByTestId('guest-name').isVisible(), false);
 
