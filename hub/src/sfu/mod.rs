@@ -11,6 +11,7 @@ pub mod keyframe;
 pub mod peer;
 pub mod peer_table;
 pub mod room;
+pub mod rtx_budget;
 pub mod simulcast;
 pub mod speaker;
 pub mod timer;

@@ -17,6 +17,7 @@ use str0m::rtp::{RtpPacket, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 use super::allocator::Target;
+use super::rtx_budget::RtxSizing;
 use super::simulcast::DownLayer;
 
 /// Identifies a peer inside its shard.
@@ -75,8 +76,8 @@ pub struct DownTrack {
     pub layer: DownLayer,
     /// What the subscriber's bandwidth allocator chose for it (video).
     pub target: Target,
-    /// Its retransmission cache was sized (see `forward`).
-    pub rtx_sized: bool,
+    /// Video: how its retransmission cache is sized (see `rtx_budget`).
+    pub rtx: RtxSizing,
 }
 
 impl DownTrack {
@@ -98,7 +99,7 @@ impl DownTrack {
             started: false,
             layer: Default::default(),
             target: Target::Best,
-            rtx_sized: false,
+            rtx: RtxSizing::default(),
         }
     }
 }

@@ -145,6 +145,11 @@ impl LayerChooser {
         self.best
     }
 
+    /// Layer `rid`'s measured rate (bits per second); `None` if not flowing or not measured yet.
+    pub fn bps(&self, rid: Rid, now: Instant) -> Option<u64> {
+        self.layers.iter().find(|l| l.rid == rid && l.flowing(now))?.meter.bps(now)
+    }
+
     /// The layers flowing now with their measured rates (bits per second), lowest first.
     pub fn flowing(&self, now: Instant) -> Vec<(Rid, u64)> {
         let mut layers: Vec<(Rid, u64)> =

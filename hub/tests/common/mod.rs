@@ -36,6 +36,8 @@ pub struct Net {
     pub clients: Vec<Client>,
     /// Datagrams the hub sent to each client address so far.
     pub delivered: std::collections::HashMap<SocketAddr, usize>,
+    /// How many more RTP datagrams from the hub to each client address are lost on the way.
+    pub lose_rtp: std::collections::HashMap<SocketAddr, usize>,
 }
 
 /// The shard (core and shell) on simulated time: both clocks move with the `Instant`s given.
@@ -126,7 +128,13 @@ impl Net {
         let hub_addr: SocketAddr = HUB.parse().unwrap();
         let tcp = Candidate::builder().tcp().host(hub_addr).tcptype(TcpType::Passive).build().unwrap();
         let hub = Hub::new(vec![Candidate::host(hub_addr, "udp").unwrap(), tcp], outlets);
-        Self { now: hub.start.mono, hub, clients: Vec::new(), delivered: Default::default() }
+        Self {
+            now: hub.start.mono,
+            hub,
+            clients: Vec::new(),
+            delivered: Default::default(),
+            lose_rtp: Default::default(),
+        }
     }
 
     /// A net whose hub also reports messages for classroom boxes.
@@ -246,6 +254,10 @@ impl Net {
             for d in out {
                 if let Some(c) = self.clients.iter_mut().find(|c| c.addr == d.destination && !c.cut) {
                     assert_eq!(d.proto, c.proto, "hub answers over the transport the client used");
+                    if let Some(n) = self.lose_rtp.get_mut(&c.addr).filter(|n| **n > 0 && is_rtp(&d.contents)) {
+                        *n -= 1;
+                        continue;
+                    }
                     let contents = d.contents.as_slice().try_into().unwrap();
                     let input = Input::Receive(
                         self.now,
@@ -257,6 +269,11 @@ impl Net {
             }
             self.now += step;
         }
+    }
+
+    /// The next `n` RTP packets the hub sends `idx` are lost.
+    pub fn lose_rtp_to(&mut self, idx: usize, n: usize) {
+        self.lose_rtp.insert(self.clients[idx].addr, n);
     }
 
     pub fn connected(&self, idx: usize) -> bool {
@@ -287,4 +304,9 @@ impl Net {
             self.run(1, Duration::from_millis(10));
         }
     }
+}
+
+/// RTP, not RTCP (RFC 5761: version 2, and RTCP's packet types 192–223 in the second byte), STUN or DTLS.
+fn is_rtp(datagram: &[u8]) -> bool {
+    matches!(datagram, [b0, b1, ..] if b0 >> 6 == 2 && !(64..96).contains(&(b1 & 0x7f)))
 }

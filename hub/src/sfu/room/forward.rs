@@ -20,6 +20,7 @@ use crate::sfu::gop::Cached;
 use crate::sfu::keyframe::KeyframeThrottle;
 use crate::sfu::peer::{DownState, DownTrack, Peer, PeerKey};
 use crate::sfu::peer_table::PeerTable;
+use crate::sfu::rtx_budget::Resize;
 use crate::sfu::simulcast::Verdict;
 
 /// A subscriber that just connected is given media this much later: when the hub is the DTLS
@@ -28,13 +29,6 @@ use crate::sfu::simulcast::Verdict;
 /// which has no keys yet: a replayed keyframe lost that way costs it a repair round trip.
 pub const START_DELAY: Duration = Duration::from_millis(10);
 
-/// What a subscriber's video m-line keeps for answering its NACKs: one second (str0m's default is
-/// three). A retransmission older than that arrives after the receiver's jitter buffer gave the
-/// frame up and would only be waste, and per subscriber the shorter cache is a third of the
-/// memory (it holds str0m's per-packet records; the payloads are shared).
-const RTX_AGE: Duration = Duration::from_secs(1);
-/// Room for a second of 1080p at high bitrate (~500 packets/s) with headroom.
-const RTX_PACKETS: usize = 1024;
 /// str0m's default: queued resends are dropped once they exceed this share of what is sent.
 const RTX_RATIO_CAP: f32 = 0.15;
 /// Bytes a media packet costs on the wire beyond its payload (RTP header and extensions, SRTP tag,
@@ -95,6 +89,11 @@ impl Room {
             payload: &packet.payload,
             received: packet.timestamp,
             layer: wanted.map(|(rid, best)| Layer { rid, best, keyframe }),
+            bps: match rid {
+                Some(r) => up.layers.bps(r, now),
+                None => up.rate.bps(now),
+            },
+            now,
         };
         if kind == MediaKind::Video {
             cache_for_replay(up, rid, pt_in, keyframe, &out, now);
@@ -180,6 +179,8 @@ impl Room {
                 payload: &c.payload,
                 received: c.received,
                 layer: None,
+                bps: None,
+                now,
             };
             if !write_down(peer, sub, track, media, &out, None) {
                 return false;
@@ -306,6 +307,11 @@ struct Outgoing<'a> {
     received: Instant,
     /// Of a simulcast track: this packet's layer and the track's best.
     layer: Option<Layer>,
+    /// Video: the bit rate of the stream (layer) the packet is of, if measured; sizes the
+    /// subscribers' retransmission caches.
+    bps: Option<u64>,
+    /// When it is written.
+    now: Instant,
 }
 
 #[derive(Clone, Copy)]
@@ -407,9 +413,12 @@ fn write_to(rtc: &mut Rtc, down: &mut DownTrack, key: PeerKey, track: TrackId, m
     let time = down.rebase.map(u64::from(out.time), media.gap) as u32;
     let mut api = rtc.direct_api();
     let Some(tx) = api.stream_tx_by_mid(out_mid, None) else { return false };
-    if media.nackable && !down.rtx_sized {
-        tx.set_rtx_cache(RTX_PACKETS, RTX_AGE, Some(RTX_RATIO_CAP));
-        down.rtx_sized = true;
+    if media.nackable {
+        match down.rtx.due(out.now, || (out.bps, tx.rtt())) {
+            Some(Resize::First(b)) => tx.set_rtx_cache(b.packets, b.age, Some(RTX_RATIO_CAP)),
+            Some(Resize::Change(b)) => tx.resize_rtx_cache(b.packets, b.age),
+            None => {}
+        }
     }
     let write = RtpWrite::new(pt, seq.into(), time, out.received, out.payload.clone())
         .marker(out.marker)

@@ -29,6 +29,12 @@ impl RtxCache {
         }
     }
 
+    /// lectern patch: new limits, keeping the packets held (see [`EvictingBuffer::set_limits`]).
+    pub fn resize(&mut self, max_packet_count: usize, max_packet_age: Duration) {
+        self.packet_by_seq_no
+            .set_limits(max_packet_age, max_packet_count);
+    }
+
     pub fn cache_sent_packet(&mut self, packet: RtpPacket, now: Instant) {
         assert!(packet.nackable);
         let seq_no = packet.seq_no;

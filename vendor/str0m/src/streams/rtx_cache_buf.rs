@@ -227,6 +227,31 @@ impl<T> EvictingBuffer<T> {
         }
     }
 
+    /// lectern patch: changes how long entries are kept and how many at most, keeping what is
+    /// held. A buffer larger than the new maximum is rebuilt at that size with the newest entries
+    /// (by position): the older ones are what a receiver would ask for last. A smaller age takes
+    /// effect at the next eviction.
+    pub fn set_limits(&mut self, max_age: Duration, max_size: usize) {
+        self.max_age = max_age;
+        self.max_size = max_size;
+        if self.buf.len() <= max_size {
+            return;
+        }
+        let mut old: Vec<Entry<T>> = mem::replace(&mut self.buf, prepare_buf(max_size)).into_iter().flatten().collect();
+        if max_size == 0 {
+            return;
+        }
+        old.sort_unstable_by_key(|e| std::cmp::Reverse(e.position));
+        for e in old.into_iter().take(max_size) {
+            let index = self.index_for_position(e.position);
+            self.buf[index] = Some(e);
+        }
+        // The oldest entries kept mark where eviction continues from.
+        if let Some(oldest) = self.buf.iter().flatten().map(|e| e.position).min() {
+            self.next_evict = Some(self.next_evict.map_or(oldest, |n| n.max(oldest)));
+        }
+    }
+
     pub fn contains(&self, position: u64) -> bool {
         if self.is_inert() {
             return false;
@@ -362,6 +387,45 @@ mod test {
 
     fn buffer_cmp(b: &EvictingBuffer<char>) -> Vec<Option<char>> {
         b.buf.iter().map(|e| e.as_ref().map(|v| v.value)).collect()
+    }
+
+    // lectern patch: see `set_limits`.
+    #[test]
+    fn set_limits_keeps_the_newest_entries() {
+        let mut buf = EvictingBuffer::new(4, Duration::from_secs(10), 10);
+        let now = Instant::now();
+        for (i, c) in ['A', 'B', 'C', 'D'].into_iter().enumerate() {
+            buf.push(i as u64 + 5, now + Duration::from_secs(i as u64), c);
+        }
+
+        buf.set_limits(Duration::from_secs(10), 2);
+
+        assert_eq!(buf.buf.len(), 2);
+        assert_eq!(buf.get(5), None);
+        assert_eq!(buf.get(6), None);
+        assert_eq!(buf.get(7), Some(&'C'));
+        assert_eq!(buf.get(8), Some(&'D'));
+        // Eviction goes on from the oldest entry kept, and new entries still fit.
+        buf.push(9, now + Duration::from_secs(4), 'E');
+        buf.maybe_evict(now + Duration::from_secs(12) + Duration::from_millis(500));
+        assert_eq!(buf.get(7), None);
+        assert_eq!(buf.get(8), Some(&'D'));
+        assert_eq!(buf.get(9), Some(&'E'));
+    }
+
+    // lectern patch: see `set_limits`.
+    #[test]
+    fn set_limits_shorter_age_evicts_at_next_eviction() {
+        let mut buf = EvictingBuffer::new(4, Duration::from_secs(10), 10);
+        let now = Instant::now();
+        buf.push(1, now, 'A');
+        buf.push(2, now + Duration::from_secs(2), 'B');
+
+        buf.set_limits(Duration::from_secs(1), 10);
+        buf.maybe_evict(now + Duration::from_millis(2500));
+
+        assert_eq!(buf.get(1), None);
+        assert_eq!(buf.get(2), Some(&'B'));
     }
 
     #[test]

@@ -477,6 +477,18 @@ impl StreamTx {
         self.rtx_ratio_cap = rtx_ratio_cap;
     }
 
+    /// lectern patch: changes the RTX cache's limits like [`StreamTx::set_rtx_cache`] but keeps
+    /// the packets it holds (those that fit), so that it can follow the stream's rate and the
+    /// receiver's round trip without losing what a NACK in flight asks for.
+    pub fn resize_rtx_cache(&mut self, max_packets: usize, max_age: Duration) {
+        self.rtx_cache.resize(max_packets, max_age);
+    }
+
+    /// lectern patch: the round trip to the receiver, from its last receiver report.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.stats.rtt()
+    }
+
     /// Set whether this stream is unpaced or not.
     ///
     /// This is only relevant when BWE (Bandwidth Estimation) is enabled. By default, audio is unpaced

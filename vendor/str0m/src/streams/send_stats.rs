@@ -46,6 +46,11 @@ pub(crate) struct StreamTxStats {
 }
 
 impl StreamTxStats {
+    /// lectern patch: read by `StreamTx::rtt`.
+    pub(crate) fn rtt(&self) -> Option<Duration> {
+        self.rtt
+    }
+
     pub fn new(enable_stats: bool) -> Self {
         Self {
             bytes: 0,
