@@ -36,6 +36,25 @@ pub struct Net {
     pub clients: Vec<Client>,
     /// Datagrams the hub sent to each client address so far.
     pub delivered: std::collections::HashMap<SocketAddr, usize>,
+    /// Every datagram delivered either way, in order.
+    pub wire: Vec<Wire>,
+}
+
+/// A datagram between a client and the hub: its first two bytes tell STUN, DTLS, RTP and RTCP
+/// apart (RFC 7983), and an RTCP compound's first packet type (SRTCP leaves it in the clear).
+#[derive(Clone, Copy, Debug)]
+pub struct Wire {
+    pub at: Instant,
+    pub client: SocketAddr,
+    pub to_hub: bool,
+    pub head: [u8; 2],
+}
+
+impl Wire {
+    fn new(at: Instant, client: SocketAddr, to_hub: bool, data: &[u8]) -> Self {
+        let head = [data.first().copied().unwrap_or(0), data.get(1).copied().unwrap_or(0)];
+        Self { at, client, to_hub, head }
+    }
 }
 
 /// The shard (core and shell) on simulated time: both clocks move with the `Instant`s given.
@@ -126,7 +145,7 @@ impl Net {
         let hub_addr: SocketAddr = HUB.parse().unwrap();
         let tcp = Candidate::builder().tcp().host(hub_addr).tcptype(TcpType::Passive).build().unwrap();
         let hub = Hub::new(vec![Candidate::host(hub_addr, "udp").unwrap(), tcp], outlets);
-        Self { now: hub.start.mono, hub, clients: Vec::new(), delivered: Default::default() }
+        Self { now: hub.start.mono, hub, clients: Vec::new(), delivered: Default::default(), wire: Vec::new() }
     }
 
     /// A net whose hub also reports messages for classroom boxes.
@@ -235,6 +254,7 @@ impl Net {
                         Output::Timeout(_) => break,
                         Output::Transmit(t) => {
                             assert_eq!(t.proto, c.proto, "client sends over its own transport");
+                            self.wire.push(Wire::new(self.now, c.addr, true, &t.contents));
                             self.hub.handle_packet(self.now, t.proto, c.addr, hub_addr, &t.contents)
                         }
                         Output::Event(e) => c.events.push(e),
@@ -246,6 +266,7 @@ impl Net {
             for d in out {
                 if let Some(c) = self.clients.iter_mut().find(|c| c.addr == d.destination && !c.cut) {
                     assert_eq!(d.proto, c.proto, "hub answers over the transport the client used");
+                    self.wire.push(Wire::new(self.now, c.addr, false, &d.contents));
                     let contents = d.contents.as_slice().try_into().unwrap();
                     let input = Input::Receive(
                         self.now,
