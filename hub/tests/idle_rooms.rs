@@ -131,7 +131,7 @@ fn send_vp8(net: &mut Net, client: usize, mid: Mid, i: u64) {
     let w = net.clients[client].rtc.writer(mid).unwrap();
     let pt = w.payload_params().find(|p| p.spec().codec == Codec::Vp8).unwrap().pt();
     // The frame tag's lowest bit is 0 for a keyframe.
-    let tag = if i % 30 == 0 { 0x10 } else { 0x11 };
+    let tag = if i.is_multiple_of(30) { 0x10 } else { 0x11 };
     let time = MediaTime::new(i * 3000, Frequency::NINETY_KHZ);
     w.write(pt, now, time, vec![tag, 0x02, 0x00, i as u8]).unwrap();
     net.run(3, Duration::from_millis(11));
