@@ -15,7 +15,7 @@ use crate::rtp_::{RtcpFb, RtpHeader, SenderInfo, SeqNo};
 use crate::rtp_::{SdesType, Ssrc};
 use crate::stats::{MediaIngressStats, RemoteEgressStats, StatsSnapshot};
 use crate::util::{InstantExt, SystemTimeExt};
-use crate::util::{already_happened, calculate_rtt, not_happening};
+use crate::util::{already_happened, calculate_rtt};
 
 use super::RtpPacket;
 use super::StreamPaused;
@@ -100,9 +100,6 @@ pub struct StreamRx {
     /// Last time we produced regular feedback RR.
     last_receiver_report: Instant,
 
-    /// lectern patch: whether an RTP packet arrived since the last RR (see `receiver_report_at`).
-    received_since_report: bool,
-
     /// Statistics of incoming data.
     stats: StreamRxStats,
 
@@ -184,7 +181,6 @@ impl StreamRx {
             pending_request_remb: None,
             fir_seq_no: 0,
             last_receiver_report: already_happened(),
-            received_since_report: false,
             stats: StreamRxStats::default(),
             check_paused_at: None,
             paused: true,
@@ -266,13 +262,6 @@ impl StreamRx {
     }
 
     pub(crate) fn receiver_report_at(&self, intervals: RtcpReportIntervals) -> Instant {
-        // lectern patch: nothing received since the last RR, so no report block to send (RFC 3550
-        // 6.4 reports sources heard from since the last report), and an RR without blocks, with
-        // its XR, only costs both ends a datagram. The next packet re-arms the report, due at
-        // once or within one interval.
-        if !self.received_since_report {
-            return not_happening();
-        }
         self.last_receiver_report + intervals.for_audio(self.is_audio())
     }
 
@@ -528,7 +517,6 @@ impl StreamRx {
         seq_no: SeqNo,
     ) -> RegisterUpdateReceipt {
         self.last_used = now;
-        self.received_since_report = true;
 
         let was_paused = self.paused;
         if was_paused {
@@ -733,12 +721,6 @@ impl StreamRx {
         sender_ssrc: Ssrc,
         feedback: &mut VecDeque<Rtcp>,
     ) {
-        // lectern patch: reported along with another stream of its mid but silent since its last
-        // RR: nothing to report. Keep the mid's cadence.
-        if !std::mem::take(&mut self.received_since_report) {
-            self.last_receiver_report = now;
-            return;
-        }
         let mut rr = self.create_receiver_report(now);
         rr.sender_ssrc = sender_ssrc;
 
@@ -959,7 +941,6 @@ impl StreamRx {
         self.last_clock_rate = None;
         self.sender_info = None;
         self.last_receiver_report = already_happened();
-        self.received_since_report = false;
         self.fir_seq_no = 0;
         self.pending_request_keyframe = None;
         self.pending_request_remb = None;
@@ -1324,7 +1305,6 @@ mod tests {
         );
         let now = Instant::now();
         stream.last_receiver_report = now;
-        stream.received_since_report = true;
 
         assert_eq!(
             stream.receiver_report_at(RtcpReportIntervals {
