@@ -1,5 +1,5 @@
 //! A room where nobody sends costs the shard almost nothing: no padding towards silent
-//! subscribers, no pacer ticks and no RTCP reports on silent streams (the str0m patch in
+//! subscribers, no pacer ticks and no sender reports on silent streams (the str0m patch in
 //! `vendor/str0m`, docs/str0m-idle-pacing.md), while ICE consent holds and reports come back with
 //! the media. The shard core and str0m clients in memory, on simulated time.
 
