@@ -38,6 +38,25 @@ pub struct Net {
     pub delivered: std::collections::HashMap<SocketAddr, usize>,
     /// How many more RTP datagrams from the hub to each client address are lost on the way.
     pub lose_rtp: std::collections::HashMap<SocketAddr, usize>,
+    /// Every datagram delivered either way, in order.
+    pub wire: Vec<Wire>,
+}
+
+/// A datagram between a client and the hub: its first two bytes tell STUN, DTLS, RTP and RTCP
+/// apart (RFC 7983), and an RTCP compound's first packet type (SRTCP leaves it in the clear).
+#[derive(Clone, Copy, Debug)]
+pub struct Wire {
+    pub at: Instant,
+    pub client: SocketAddr,
+    pub to_hub: bool,
+    pub head: [u8; 2],
+}
+
+impl Wire {
+    fn new(at: Instant, client: SocketAddr, to_hub: bool, data: &[u8]) -> Self {
+        let head = [data.first().copied().unwrap_or(0), data.get(1).copied().unwrap_or(0)];
+        Self { at, client, to_hub, head }
+    }
 }
 
 /// The shard (core and shell) on simulated time: both clocks move with the `Instant`s given.
@@ -134,6 +153,7 @@ impl Net {
             clients: Vec::new(),
             delivered: Default::default(),
             lose_rtp: Default::default(),
+            wire: Vec::new(),
         }
     }
 
@@ -243,6 +263,7 @@ impl Net {
                         Output::Timeout(_) => break,
                         Output::Transmit(t) => {
                             assert_eq!(t.proto, c.proto, "client sends over its own transport");
+                            self.wire.push(Wire::new(self.now, c.addr, true, &t.contents));
                             self.hub.handle_packet(self.now, t.proto, c.addr, hub_addr, &t.contents)
                         }
                         Output::Event(e) => c.events.push(e),
@@ -258,6 +279,7 @@ impl Net {
                         *n -= 1;
                         continue;
                     }
+                    self.wire.push(Wire::new(self.now, c.addr, false, &d.contents));
                     let contents = d.contents.as_slice().try_into().unwrap();
                     let input = Input::Receive(
                         self.now,

@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::Bitrate;
@@ -288,8 +289,26 @@ impl Stats {
             return false;
         };
 
-        let min_step = last_now + self.interval;
-        now >= min_step
+        now >= self.due_at(last_now)
+    }
+
+    /// lectern patch: snapshots fall on whole intervals of a clock shared by every `Rtc` in the
+    /// process (anchored at the first snapshot taken), so an application driving many connections
+    /// takes their snapshots together, in one wake-up, instead of each at its own phase. The
+    /// first one comes after half to one and a half intervals, the others one interval apart.
+    fn due_at(&self, last_now: Instant) -> Instant {
+        static ANCHOR: OnceLock<Instant> = OnceLock::new();
+        let unaligned = last_now + self.interval;
+        let anchor = *ANCHOR.get_or_init(|| last_now);
+        let Some(since) = (last_now + self.interval / 2).checked_duration_since(anchor) else {
+            return unaligned;
+        };
+        let step = self.interval.as_nanos().max(1);
+        let aligned = since.as_nanos().div_ceil(step) * step;
+        u64::try_from(aligned)
+            .ok()
+            .and_then(|ns| anchor.checked_add(Duration::from_nanos(ns)))
+            .unwrap_or(unaligned)
     }
 
     /// Actually handles the timeout advancing the internal state and preparing the output
@@ -327,7 +346,7 @@ impl Stats {
     /// NOTE: we only need Option<_> to conform to .soonest() (see caller)
     pub fn poll_timeout(&self) -> Option<Instant> {
         let last_now = self.last_now?;
-        Some(last_now + self.interval)
+        Some(self.due_at(last_now))
     }
 
     /// Return any events ready for delivery

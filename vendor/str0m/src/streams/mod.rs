@@ -437,9 +437,17 @@ impl Streams {
     ) {
         let StreamTimeoutConfig { codecs, intervals } = config;
 
+        // lectern patch: once one report is due, every report due within the next half interval
+        // goes out now too, in the same compound datagram: one SRTCP datagram per connection and
+        // interval instead of one per mid, each report at most half an interval early.
+        let report_by = match self.regular_feedback_at(intervals) {
+            Some(at) if at <= now => now + intervals.audio.min(intervals.video) / 2,
+            _ => now,
+        };
+
         self.mids_to_report.clear(); // Clear for checking StreamRx.
         for stream in self.streams_rx.values() {
-            if stream.need_rr(now, intervals) {
+            if stream.need_rr(report_by, intervals) {
                 self.mids_to_report.push(stream.mid());
             }
         }
@@ -462,7 +470,7 @@ impl Streams {
 
         self.mids_to_report.clear(); // start over for StreamTx.
         for stream in self.streams_tx.values() {
-            if stream.need_sr(now, intervals) {
+            if stream.need_sr(report_by, intervals) {
                 self.mids_to_report.push(stream.mid());
             }
         }

@@ -151,6 +151,9 @@ pub struct StreamTx {
     /// Last time we produced a SR.
     last_sender_report: Instant,
 
+    /// lectern patch: whether an RTP packet left since the last SR (see `sender_report_at`).
+    sent_since_report: bool,
+
     /// If we have a pending incoming keyframe request.
     pending_request_keyframe: Option<KeyframeRequestKind>,
 
@@ -382,6 +385,7 @@ impl StreamTx {
             rtx_cache: RtxCache::new(2000, DEFAULT_RTX_CACHE_DURATION),
             rtx_ratio_cap: DEFAULT_RTX_RATIO_CAP,
             last_sender_report: already_happened(),
+            sent_since_report: false,
             pending_request_keyframe: None,
             pending_request_remb: None,
             stats: StreamTxStats::new(enable_stats),
@@ -801,6 +805,7 @@ impl StreamTx {
         }
 
         self.last_used = now;
+        self.sent_since_report = true;
 
         // Padding comes in two forms, "spurious resends" of sent packets where
         // the remote side didn't ask for a resend. The other variant are blank
@@ -1016,6 +1021,13 @@ impl StreamTx {
             // First handle_timeout sets the kind. No sender report until then.
             return not_happening();
         }
+        // lectern patch: a stream that sent nothing since its last SR is not a sender (RFC 3550
+        // 6.4) and its SR would repeat the last one: none until a packet leaves. That packet finds
+        // this deadline past, or at most one interval away, so media that resumes is reported
+        // (for lip-sync) within the normal interval.
+        if !self.sent_since_report {
+            return not_happening();
+        }
         self.last_sender_report + intervals.for_audio(self.is_audio())
     }
 
@@ -1097,6 +1109,12 @@ impl StreamTx {
     }
 
     pub(crate) fn create_sr_and_update(&mut self, now: Instant, feedback: &mut VecDeque<Rtcp>) {
+        // lectern patch: reported along with another stream of its mid, but silent since its
+        // last SR: nothing new to say. Keep the mid's cadence.
+        if !std::mem::take(&mut self.sent_since_report) {
+            self.last_sender_report = now;
+            return;
+        }
         let sr = self.create_sender_report(now);
 
         trace!("Created feedback SR: {:?}", sr);
@@ -1356,6 +1374,7 @@ impl StreamTx {
         self.last_used = already_happened();
         self.rtp_and_wallclock = None;
         self.last_sender_report = already_happened();
+        self.sent_since_report = false;
 
         // Reset blank packet's SSRC
         self.blank_packet.header.ssrc = new_ssrc;
@@ -1598,6 +1617,7 @@ mod test {
         let now = Instant::now();
         stream.kind = Some(MediaKind::Audio);
         stream.last_sender_report = now;
+        stream.sent_since_report = true;
 
         assert_eq!(
             stream.sender_report_at(RtcpReportIntervals {
@@ -1605,6 +1625,33 @@ mod test {
                 video: Duration::from_millis(500),
             }),
             now + Duration::from_millis(750)
+        );
+    }
+
+    // lectern patch: no SR for a stream silent since its last one; the next packet re-arms it.
+    #[test]
+    fn silent_stream_sends_no_sender_report() {
+        let mut stream = StreamTx::new(42.into(), None, MidRid(Mid::from("0"), None), false, 1200);
+        let intervals = RtcpReportIntervals {
+            audio: Duration::from_secs(5),
+            video: Duration::from_secs(1),
+        };
+        let now = Instant::now();
+        stream.kind = Some(MediaKind::Video);
+        stream.sent_since_report = true;
+        let mut feedback = VecDeque::new();
+        stream.create_sr_and_update(now, &mut feedback);
+        assert!(matches!(feedback.front(), Some(Rtcp::SenderReport(_))));
+        assert_eq!(stream.sender_report_at(intervals), not_happening());
+
+        feedback.clear();
+        stream.create_sr_and_update(now + Duration::from_secs(1), &mut feedback);
+        assert!(feedback.is_empty(), "silent: {feedback:?}");
+
+        stream.sent_since_report = true;
+        assert_eq!(
+            stream.sender_report_at(intervals),
+            now + Duration::from_secs(2)
         );
     }
 }
