@@ -279,18 +279,7 @@ impl ShardCore {
         let Some(key) = self.peers.receive(now.mono, proto, source, destination, data) else { return };
         // The receiving peer is polled at once: str0m holds one incoming RTP packet at a time.
         let mut events = std::mem::take(&mut self.events);
-        self.peers.poll(key, &mut events);
-        // str0m ran its timeout work for `now` with the packet, so a publisher's media needs no
-        // second tick at the flush (one per publisher per wake-up, for nothing). After anything
-        // else (connected, new m-line, an estimate...) the room may change the peer: it is
-        // polled again then, as it always was.
-        let settled = events.iter().all(|e| matches!(e, PeerEvent::Rtp { .. }));
-        for ev in events.drain(..) {
-            self.on_peer_event(key, ev, now);
-        }
-        if !settled {
-            self.peers.mark_dirty(key);
-        }
+        self.poll_peer(key, &mut events, now);
         self.events = events;
     }
 

@@ -203,8 +203,7 @@ impl PeerTable {
         self.renegotiate.push(key);
     }
 
-    /// Feeds a received packet to the peer it belongs to, which the caller must poll; `None`
-    /// for stray traffic.
+    /// Feeds a received packet to the peer it belongs to; `None` for stray traffic.
     ///
     /// A packet from a source one of our peers talks to goes to that peer. From any other source,
     /// only a STUN binding request naming one of our ICE ufrags (its USERNAME) may open a route,
@@ -245,9 +244,8 @@ impl PeerTable {
                 k
             }
         };
-        // Not marked dirty: the caller polls it at once, and str0m ran its timeout work for
-        // the packet's time already (see `ShardCore::receive`).
         self.peers.get_mut(&key)?.handle_input(input);
+        self.dirty.push(key);
         Some(key)
     }
 

@@ -942,9 +942,6 @@ pub struct Rtc {
     // Last timeout returned by `poll_output`, reused while the readiness says
     // the timeout is still valid.
     cached_timeout: Instant,
-    // lectern patch: the last output was a datagram of the session (RTP/RTCP) and no input
-    // came since, so the next `poll_output` asks the session first (see `do_poll_output`).
-    session_burst: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1318,7 +1315,6 @@ impl Rtc {
             close_dtls_started: false,
             readiness: Readiness::armed(),
             cached_timeout: start,
-            session_burst: false,
         })
     }
 
@@ -1623,8 +1619,6 @@ impl Rtc {
 
     /// Conservatively re-poll the whole tree.
     fn wake_all(&mut self) {
-        // lectern patch: whatever woke the tree is looked at before more session datagrams.
-        self.session_burst = false;
         drop(self.readiness.wake());
     }
 
@@ -1633,26 +1627,6 @@ impl Rtc {
         if self.state == RtcState::Closed {
             self.last_timeout_reason = Reason::NotHappening;
             return Ok(Some(Output::Timeout(not_happening())));
-        }
-
-        // lectern patch: a burst of RTP datagrams (an SFU's forwarded packets, dozens per poll)
-        // leaves without walking ICE, DTLS, SCTP, the session's event queues and stats again
-        // between each one: the full pass below found them empty before the previous datagram,
-        // and only an input can fill them. Once the session has nothing more to send, the
-        // full pass runs as before, so nothing is lost, at most ordered after the burst.
-        if self.session_burst {
-            self.session_burst = false;
-            if let Some(send) = &self.send_addr {
-                if let Some(contents) = self.session.poll_datagram(self.last_now) {
-                    self.session_burst = true;
-                    return Ok(Some(Output::Transmit(net::Transmit {
-                        proto: send.proto,
-                        source: send.source,
-                        destination: send.destination,
-                        contents,
-                    })));
-                }
-            }
         }
 
         if !self.readiness.wants_events() {
@@ -1899,12 +1873,9 @@ impl Rtc {
 
         if let Some(send) = &self.send_addr {
             // These can only be sent after we got an ICE connection.
-            let datagram = self.dtls.poll_packet().or_else(|| {
-                let d = self.session.poll_datagram(self.last_now);
-                // lectern patch: the session's burst continues on the fast path.
-                self.session_burst = d.is_some();
-                d
-            });
+            let datagram = None
+                .or_else(|| self.dtls.poll_packet())
+                .or_else(|| self.session.poll_datagram(self.last_now));
 
             if let Some(contents) = datagram {
                 let t = net::Transmit {
@@ -2059,9 +2030,6 @@ impl Rtc {
         if self.state == RtcState::Closed {
             return Ok(());
         }
-
-        // lectern patch: an input may fill any queue: the next poll is a full pass.
-        self.session_burst = false;
 
         // The handlers below each arm their own `Wake`; nothing to do here.
         match input {
