@@ -89,7 +89,9 @@ impl Room {
             payload: &packet.payload,
             received: packet.timestamp,
             layer: wanted.map(|(rid, best)| Layer { rid, best, keyframe }),
+            // Only video keeps a retransmission cache (the one reader of the rate).
             bps: match rid {
+                _ if kind != MediaKind::Video => None,
                 Some(r) => up.layers.bps(r, now),
                 None => up.rate.bps(now),
             },
