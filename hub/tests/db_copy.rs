@@ -3,7 +3,7 @@
 //! the same APIs of a hub on PostgreSQL; ids drawn after the copy follow the copied ones, and a
 //! second copy into the filled database is refused.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -12,9 +12,8 @@ use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
 use lectern_common::test_db::{Backend, TestDb};
 use lectern_common::time::unix_secs;
-use lectern_hub::config::MediaSettings;
-use lectern_hub::http::{AdminAt, AppState, Edge, app};
-use lectern_hub::media_io::{Outlets, Sfu};
+use lectern_hub::http::{AdminAt, Edge, app};
+use lectern_hub::media_io::Outlets;
 use lectern_hub::recording::{EndReason, LessonChange};
 use lectern_hub::store::{BoardSave, SavedReport, Store, StoreEvent, Transport};
 use lectern_hub::token::TokenKey;
@@ -25,7 +24,9 @@ use lectern_proto::{Claims, LessonId, ParticipantId, Role, RoomId};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-const SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+mod in_process;
+use in_process::SECRET;
+
 const PASSWORD: &str = "admin password 1";
 
 struct Hub {
@@ -37,18 +38,7 @@ struct Hub {
 
 async fn hub_on(url: &str) -> Hub {
     let store = Store::connect(url).await.expect("a store");
-    let media = MediaSettings {
-        bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        udp_port: 0,
-        shards: 1,
-        advertise_ips: Vec::new(),
-        ice_tcp: false,
-        ice_servers: Vec::new(),
-        turn: Vec::new(),
-    };
-    let sfu = Sfu::start(&media, Outlets::default()).expect("media shards");
-    let key = TokenKey::new(SECRET.as_bytes().to_vec());
-    let state = AppState::new(key, sfu, store.clone(), IceServers::default(), Edge::default());
+    let state = in_process::state(store.clone(), Outlets::default(), IceServers::default(), Edge::default());
     Hub { app: app(state, AdminAt::Here), store, session: None }
 }
 

@@ -4,9 +4,9 @@
 //! counts totals and deletes; and through the hub's own endpoints, a box's upload cut by a hub
 //! restart finishes, is listed by the lessons API and plays through the signed link with `Range`.
 
+mod in_process;
 mod moto;
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
@@ -17,9 +17,9 @@ use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine;
 use futures_util::StreamExt;
 use lectern_common::time::{unix_ms, unix_secs};
-use lectern_hub::config::{MediaSettings, S3Settings};
-use lectern_hub::http::{AdminAt, AppState, Edge, app};
-use lectern_hub::media_io::{Outlets, Sfu};
+use lectern_hub::config::S3Settings;
+use lectern_hub::http::{AdminAt, Edge, app};
+use lectern_hub::media_io::Outlets;
 use lectern_hub::recording::LessonChange;
 use lectern_hub::recording::archive::StorageHandle;
 use lectern_hub::recording::s3::{PART_BYTES, S3};
@@ -30,7 +30,8 @@ use lectern_proto::{Claims, LessonId, Role, RoomId};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
-const SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+use in_process::SECRET;
+
 const MIB: usize = 1024 * 1024;
 
 /// Not a repeating pattern, so a part at a wrong place would show.
@@ -150,19 +151,9 @@ fn token(role: Role) -> String {
 /// A hub on `dir` (its database) storing recordings in the bucket, staging under `dir`.
 async fn hub(dir: &Path, settings: &S3Settings) -> Router {
     let store = Store::open(dir).await.expect("a store");
-    let media = MediaSettings {
-        bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        udp_port: 0,
-        shards: 1,
-        advertise_ips: Vec::new(),
-        ice_tcp: false,
-        ice_servers: Vec::new(),
-        turn: Vec::new(),
-    };
-    let sfu = Sfu::start(&media, Outlets::default()).expect("media shards");
     let s3 = S3::new(settings, dir.join("recordings-staging"), "recordings/").expect("an S3 storage");
     let edge = Edge { storage: Some(StorageHandle(Arc::new(s3))), ..Edge::default() };
-    let state = AppState::new(TokenKey::new(SECRET.as_bytes().to_vec()), sfu, store, Default::default(), edge);
+    let state = in_process::state(store, Outlets::default(), Default::default(), edge);
     app(state, AdminAt::Here)
 }
 
